@@ -1,0 +1,130 @@
+//! Lexical path rules for archive entries, and confined lookups under a root directory.
+
+use std::os::fd::{AsFd, OwnedFd};
+
+use rustix::fs::{openat2, Mode, OFlags, ResolveFlags};
+
+use crate::{errno, ArchiveError, Result};
+
+/// Cleans an entry name the way Docker does (`filepath.Clean` relative to the root):
+/// leading `/` and `./` are dropped, `.` components removed, `..` applied. A name that climbs
+/// above the root is refused. Returns `None` for the root itself.
+pub fn clean_entry_path(name: &str) -> Result<Option<String>> {
+    let mut parts: Vec<&str> = Vec::new();
+    for c in name.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                if parts.pop().is_none() {
+                    return Err(ArchiveError::Unsafe(format!("{name}: path escapes the root")));
+                }
+            }
+            c => parts.push(c),
+        }
+    }
+    if parts.is_empty() {
+        Ok(None)
+    } else {
+        Ok(Some(parts.join("/")))
+    }
+}
+
+/// Splits a cleaned path into its parent (possibly empty) and last component.
+pub fn split_parent(path: &str) -> (&str, &str) {
+    match path.rfind('/') {
+        Some(i) => (&path[..i], &path[i + 1..]),
+        None => ("", path),
+    }
+}
+
+/// Docker refuses a relative symlink whose target, taken from the link's directory, climbs
+/// above the root (absolute targets are read relative to the container's root and are fine).
+pub fn check_symlink(entry: &str, target: &str) -> Result<()> {
+    if target.starts_with('/') {
+        return Ok(());
+    }
+    let (dir, _) = split_parent(entry);
+    let joined = if dir.is_empty() { target.to_string() } else { format!("{dir}/{target}") };
+    clean_entry_path(&joined).map(|_| ()).map_err(|_| {
+        ArchiveError::Unsafe(format!("{entry}: symlink target {target:?} points outside the root"))
+    })
+}
+
+/// A hard link's target is a path inside the archive; it must stay inside the root.
+pub fn clean_hardlink_target(entry: &str, target: &str) -> Result<String> {
+    match clean_entry_path(target) {
+        Ok(Some(t)) => Ok(t),
+        _ => Err(ArchiveError::Unsafe(format!(
+            "{entry}: hard link target {target:?} is outside the root"
+        ))),
+    }
+}
+
+/// Opens `path` (relative) under `root` with every symlink resolved as if `root` were `/`.
+pub fn open_in_root(root: impl AsFd, path: &str, flags: OFlags) -> rustix::io::Result<OwnedFd> {
+    let p = if path.is_empty() { "." } else { path };
+    openat2(
+        root,
+        p,
+        flags | OFlags::CLOEXEC,
+        Mode::empty(),
+        ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+    )
+}
+
+/// Opens the directory `path` under `root`, creating missing components (mode 0755).
+pub fn ensure_dir_in_root(root: impl AsFd, path: &str) -> Result<OwnedFd> {
+    let root = root.as_fd();
+    match open_in_root(root, path, OFlags::PATH | OFlags::DIRECTORY) {
+        Ok(fd) => return Ok(fd),
+        Err(rustix::io::Errno::NOENT) => {}
+        Err(rustix::io::Errno::NOTDIR) => {
+            return Err(ArchiveError::Corrupt(format!("{path}: a parent is not a directory")))
+        }
+        Err(e) => return Err(errno(format!("opening {path}"), e)),
+    }
+    let comps: Vec<&str> = path.split('/').collect();
+    let mut cur = open_in_root(root, "", OFlags::PATH | OFlags::DIRECTORY).map_err(|e| errno("opening root", e))?;
+    for i in 0..comps.len() {
+        let prefix = comps[..=i].join("/");
+        match open_in_root(root, &prefix, OFlags::PATH | OFlags::DIRECTORY) {
+            Ok(fd) => cur = fd,
+            Err(rustix::io::Errno::NOENT) => {
+                match rustix::fs::mkdirat(&cur, comps[i], Mode::from_raw_mode(0o755)) {
+                    Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+                    Err(e) => return Err(errno(format!("creating {prefix}"), e)),
+                }
+                cur = open_in_root(root, &prefix, OFlags::PATH | OFlags::DIRECTORY)
+                    .map_err(|e| errno(format!("opening {prefix}"), e))?;
+            }
+            Err(rustix::io::Errno::NOTDIR) => {
+                return Err(ArchiveError::Corrupt(format!("{prefix}: not a directory")))
+            }
+            Err(e) => return Err(errno(format!("opening {prefix}"), e)),
+        }
+    }
+    Ok(cur)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cleaning() {
+        assert_eq!(clean_entry_path("./etc/passwd").unwrap().as_deref(), Some("etc/passwd"));
+        assert_eq!(clean_entry_path("/bin//sh").unwrap().as_deref(), Some("bin/sh"));
+        assert_eq!(clean_entry_path("a/../b").unwrap().as_deref(), Some("b"));
+        assert_eq!(clean_entry_path("./").unwrap(), None);
+        assert!(clean_entry_path("../etc/passwd").is_err());
+        assert!(clean_entry_path("a/../../x").is_err());
+    }
+
+    #[test]
+    fn symlink_rules() {
+        assert!(check_symlink("bin/sh", "/bin/busybox").is_ok());
+        assert!(check_symlink("usr/bin/x", "../lib/x").is_ok());
+        assert!(check_symlink("a/evil", "../../etc").is_err());
+        assert!(check_symlink("evil", "..").is_err());
+    }
+}

@@ -1,0 +1,196 @@
+//! Layer round trips and hostile archives, against the real filesystem (run as root: overlay
+//! whiteouts are device nodes and opaque markers are trusted xattrs).
+
+use std::fs;
+use std::io::Read;
+use std::os::fd::AsFd;
+use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
+use std::path::Path;
+
+use berth_archive::apply::{apply, ApplyOptions, Whiteouts};
+use berth_archive::header::{EntryType, Header};
+use berth_archive::walk::{write_tree, WalkOptions};
+use berth_archive::writer::TarWriter;
+use berth_archive::ArchiveError;
+
+fn open_dir(p: &Path) -> fs::File {
+    fs::File::open(p).unwrap()
+}
+
+fn tar_of(entries: &[(Header, &[u8])]) -> Vec<u8> {
+    let mut w = TarWriter::new(Vec::new());
+    for (h, data) in entries {
+        let mut h = h.clone();
+        if h.kind == EntryType::Regular {
+            h.size = data.len() as u64;
+        }
+        w.append(&h, &mut &data[..]).unwrap();
+    }
+    w.finish().unwrap()
+}
+
+fn sym(path: &str, target: &str) -> Header {
+    let mut h = Header::new(path, EntryType::Symlink);
+    h.link = target.to_string();
+    h
+}
+
+#[test]
+fn a_tree_survives_walk_apply_and_reassembly_byte_for_byte() {
+    let src = tempfile::tempdir().unwrap();
+    let s = src.path();
+    fs::create_dir_all(s.join("etc/conf.d")).unwrap();
+    fs::write(s.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
+    fs::write(s.join("etc/conf.d/big"), vec![b'x'; 100_000]).unwrap();
+    fs::set_permissions(s.join("etc/conf.d/big"), fs::Permissions::from_mode(0o4755)).unwrap();
+    symlink("/bin/busybox", s.join("sh")).unwrap();
+    fs::hard_link(s.join("etc/passwd"), s.join("passwd-link")).unwrap();
+
+    let mut tar = Vec::new();
+    let walked = write_tree(open_dir(s).as_fd(), "", &mut tar, WalkOptions::default()).unwrap();
+    assert_eq!(walked.tar_size as usize, tar.len());
+
+    let dst = tempfile::tempdir().unwrap();
+    let applied = apply(&tar[..], dst.path(), &ApplyOptions { record_skeleton: true, ..Default::default() }).unwrap();
+    assert_eq!(applied.diff_id, walked.digest);
+    let d = dst.path();
+    assert_eq!(fs::read_to_string(d.join("etc/passwd")).unwrap(), "root:x:0:0:root:/root:/bin/sh\n");
+    assert_eq!(fs::read_link(d.join("sh")).unwrap().to_str(), Some("/bin/busybox"));
+    assert_eq!(fs::metadata(d.join("etc/conf.d/big")).unwrap().mode() & 0o7777, 0o4755);
+    assert_eq!(fs::metadata(d.join("passwd-link")).unwrap().ino(), fs::metadata(d.join("etc/passwd")).unwrap().ino());
+
+    let mut again = Vec::new();
+    applied.skeleton.unwrap().write_tar(d, &mut again).unwrap();
+    assert!(again == tar, "reassembled stream differs from the original");
+}
+
+#[test]
+fn foreign_tars_reassemble_exactly_including_trailer_padding() {
+    // A stream with PAX headers and a long trailer, as other tools write them.
+    let mut long = Header::new(format!("{}/file", "d".repeat(150)), EntryType::Regular);
+    long.mtime = 1_600_000_000;
+    let mut tar = tar_of(&[(Header::new("./", EntryType::Directory), b""), (long, b"content")]);
+    tar.extend(vec![0u8; 10240 - tar.len() % 10240]);
+    let dst = tempfile::tempdir().unwrap();
+    let applied = apply(&tar[..], dst.path(), &ApplyOptions { record_skeleton: true, ..Default::default() }).unwrap();
+    let mut again = Vec::new();
+    applied.skeleton.unwrap().write_tar(dst.path(), &mut again).unwrap();
+    assert_eq!(again.len(), tar.len());
+    assert!(again == tar);
+}
+
+#[test]
+fn oci_whiteouts_become_overlay_whiteouts_and_back() {
+    let tar = tar_of(&[
+        (Header::new("gone-file", EntryType::Regular).with_name(".wh.gone"), b""),
+        (Header::new("dir/", EntryType::Directory), b""),
+        (Header::new("dir/.wh..wh..opq", EntryType::Regular), b""),
+        (Header::new("dir/kept", EntryType::Regular), b"k"),
+    ]);
+    let dst = tempfile::tempdir().unwrap();
+    apply(&tar[..], dst.path(), &ApplyOptions::default()).unwrap();
+    let wh = fs::symlink_metadata(dst.path().join("gone")).unwrap();
+    assert_eq!(wh.rdev(), 0);
+    assert!(std::os::unix::fs::FileTypeExt::is_char_device(&wh.file_type()));
+
+    let mut out = Vec::new();
+    write_tree(open_dir(dst.path()).as_fd(), "", &mut out, WalkOptions { overlay_whiteouts: true, ..Default::default() }).unwrap();
+    let names = entry_names(&out);
+    assert!(names.contains(&"dir/.wh..wh..opq".to_string()), "{names:?}");
+    assert!(names.contains(&".wh.gone".to_string()), "{names:?}");
+}
+
+fn entry_names(tar: &[u8]) -> Vec<String> {
+    let mut r = berth_archive::reader::TarReader::new(tar, false);
+    let mut v = Vec::new();
+    while let Some(h) = r.next_entry().unwrap() {
+        let mut sink = Vec::new();
+        r.data().read_to_end(&mut sink).unwrap();
+        v.push(h.path);
+    }
+    v
+}
+
+trait WithName {
+    fn with_name(self, n: &str) -> Self;
+}
+impl WithName for Header {
+    fn with_name(mut self, n: &str) -> Self {
+        self.path = n.to_string();
+        self
+    }
+}
+
+fn refused(entries: &[(Header, &[u8])]) -> (ArchiveError, tempfile::TempDir, tempfile::TempDir) {
+    let outside = tempfile::tempdir().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let tar = tar_of(entries);
+    let err = apply(&tar[..], root.path(), &ApplyOptions { whiteouts: Whiteouts::Plain, ..Default::default() }).unwrap_err();
+    (err, root, outside)
+}
+
+#[test]
+fn dot_dot_paths_are_refused() {
+    let (err, _r, _o) = refused(&[(Header::new("../escape", EntryType::Regular), b"x")]);
+    assert!(matches!(err, ArchiveError::Unsafe(_)), "{err}");
+    assert!(err.to_string().contains("escapes the root"));
+}
+
+#[test]
+fn relative_symlinks_out_of_the_root_are_refused() {
+    let (err, _r, _o) = refused(&[(sym("evil", "../../../../etc"), b"")]);
+    assert!(err.to_string().contains("points outside the root"), "{err}");
+}
+
+#[test]
+fn writes_through_an_absolute_symlink_stay_inside() {
+    let outside = tempfile::tempdir().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let target = outside.path().to_str().unwrap().to_string();
+    let tar = tar_of(&[(sym("link", &target), b""), (Header::new("link/planted", EntryType::Regular), b"pwned")]);
+    // The link's target does not exist inside the root, so the write fails…
+    assert!(apply(&tar[..], root.path(), &ApplyOptions::default()).is_err());
+    assert!(!outside.path().join("planted").exists(), "wrote outside the root");
+    // …and when it does exist there, the write lands inside the root.
+    let root = tempfile::tempdir().unwrap();
+    fs::create_dir_all(root.path().join(target.trim_start_matches('/'))).unwrap();
+    apply(&tar[..], root.path(), &ApplyOptions::default()).unwrap();
+    assert!(!outside.path().join("planted").exists(), "wrote outside the root");
+    assert!(root.path().join(target.trim_start_matches('/')).join("planted").exists());
+}
+
+#[test]
+fn hard_links_out_of_the_tree_are_refused() {
+    let mut h = Header::new("passwd", EntryType::HardLink);
+    h.link = "../../etc/passwd".into();
+    let (err, _r, _o) = refused(&[(h, b"")]);
+    assert!(err.to_string().contains("hard link target"), "{err}");
+}
+
+#[test]
+fn device_nodes_are_refused() {
+    let mut h = Header::new("dev/sda", EntryType::Block);
+    h.dev_major = 8;
+    let (err, _r, _o) = refused(&[(h, b"")]);
+    assert!(err.to_string().contains("device node"), "{err}");
+}
+
+#[test]
+fn truncated_and_garbage_archives_are_corrupt() {
+    let tar = tar_of(&[(Header::new("f", EntryType::Regular), &[1u8; 3000][..])]);
+    let root = tempfile::tempdir().unwrap();
+    let err = apply(&tar[..1500], root.path(), &ApplyOptions::default()).unwrap_err();
+    assert!(matches!(err, ArchiveError::Corrupt(_)), "{err}");
+    let err = apply(&b"this is not a tar archive at all"[..].repeat(40)[..], root.path(), &ApplyOptions::default()).unwrap_err();
+    assert!(matches!(err, ArchiveError::Corrupt(_)), "{err}");
+}
+
+#[test]
+fn walking_a_single_path_renames_it() {
+    let src = tempfile::tempdir().unwrap();
+    fs::create_dir_all(src.path().join("etc")).unwrap();
+    fs::write(src.path().join("etc/hosts"), "127.0.0.1 localhost\n").unwrap();
+    let mut out = Vec::new();
+    write_tree(open_dir(src.path()).as_fd(), "/etc/hosts", &mut out, WalkOptions { archive_name: "copied".into(), ..Default::default() }).unwrap();
+    assert_eq!(entry_names(&out), vec!["copied".to_string()]);
+}
