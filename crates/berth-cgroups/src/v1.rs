@@ -1,0 +1,131 @@
+//! cgroup v1: a tree per controller.
+
+use std::path::Path;
+
+use crate::fs::{self, mkdir, write};
+use crate::{Resources, Result, V1_CONTROLLERS};
+
+pub fn create(root: &Path, rel: &str) -> Result<()> {
+    for c in V1_CONTROLLERS {
+        let base = root.join(c);
+        if !base.join("cgroup.procs").exists() {
+            continue;
+        }
+        let mut cur = base.clone();
+        for comp in rel.split('/') {
+            let parent = cur.clone();
+            cur = cur.join(comp);
+            if cur.exists() {
+                continue;
+            }
+            mkdir(&cur)?;
+            if *c == "cpuset" {
+                // A fresh cpuset group has no cpus or mems; inherit the parent's.
+                for f in ["cpuset.cpus", "cpuset.mems"] {
+                    let v = fs::read(&parent.join(f))?;
+                    write(&cur.join(f), v.trim())?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn apply(root: &Path, rel: &str, r: &Resources) -> Result<()> {
+    let dir = |c: &str| root.join(c).join(rel);
+    if let Some(m) = &r.memory {
+        let d = dir("memory");
+        if let Some(v) = m.reservation {
+            write(&d.join("memory.soft_limit_in_bytes"), &v.to_string())?;
+        }
+        // With swap, the combined limit must never be below the memory limit while the two
+        // are changed, so raise memsw first when growing and lower it last when shrinking.
+        let memsw = d.join("memory.memsw.limit_in_bytes");
+        let swap_accounting = memsw.exists();
+        match (m.limit, m.swap) {
+            (Some(limit), Some(swap)) if swap_accounting => {
+                let current = fs::read_u64(&d.join("memory.limit_in_bytes")).unwrap_or(u64::MAX) as i64;
+                if limit > current || limit == -1 {
+                    write(&memsw, &swap.to_string())?;
+                    write(&d.join("memory.limit_in_bytes"), &limit.to_string())?;
+                } else {
+                    write(&d.join("memory.limit_in_bytes"), &limit.to_string())?;
+                    write(&memsw, &swap.to_string())?;
+                }
+            }
+            (Some(limit), _) => write(&d.join("memory.limit_in_bytes"), &limit.to_string())?,
+            (None, Some(swap)) if swap_accounting => write(&memsw, &swap.to_string())?,
+            _ => {}
+        }
+        if let Some(s) = m.swappiness {
+            write(&d.join("memory.swappiness"), &s.to_string())?;
+        }
+        if let Some(true) = m.disable_oom_killer {
+            write(&d.join("memory.oom_control"), "1")?;
+        }
+    }
+    if let Some(c) = &r.cpu {
+        let d = dir("cpu");
+        if let Some(s) = c.shares {
+            write(&d.join("cpu.shares"), &s.to_string())?;
+        }
+        if let Some(p) = c.period {
+            write(&d.join("cpu.cfs_period_us"), &p.to_string())?;
+        }
+        if let Some(q) = c.quota {
+            write(&d.join("cpu.cfs_quota_us"), &q.to_string())?;
+        }
+        let cs = dir("cpuset");
+        if let Some(cpus) = c.cpus.as_deref().filter(|s| !s.is_empty()) {
+            write(&cs.join("cpuset.cpus"), cpus)?;
+        }
+        if let Some(mems) = c.mems.as_deref().filter(|s| !s.is_empty()) {
+            write(&cs.join("cpuset.mems"), mems)?;
+        }
+    }
+    if let Some(p) = &r.pids {
+        let v = if p.limit > 0 { p.limit.to_string() } else { "max".to_string() };
+        write(&dir("pids").join("pids.max"), &v)?;
+    }
+    if let Some(b) = &r.block_io {
+        if let Some(w) = b.weight {
+            let f = dir("blkio").join("blkio.weight");
+            if f.exists() {
+                write(&f, &w.to_string())?;
+            }
+        }
+    }
+    if !r.devices.is_empty() {
+        let d = dir("devices");
+        if d.exists() {
+            for rule in &r.devices {
+                let kind = if rule.kind.is_empty() { "a" } else { rule.kind.as_str() };
+                let num = |n: Option<i64>| n.filter(|&v| v >= 0).map(|v| v.to_string()).unwrap_or_else(|| "*".into());
+                let access = if rule.access.is_empty() { "rwm" } else { rule.access.as_str() };
+                let line = if kind == "a" {
+                    "a".to_string()
+                } else {
+                    format!("{kind} {}:{} {access}", num(rule.major), num(rule.minor))
+                };
+                let file = if rule.allow { "devices.allow" } else { "devices.deny" };
+                write(&d.join(file), &line)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn freeze(root: &Path, rel: &str, frozen: bool) -> Result<()> {
+    let f = root.join("freezer").join(rel).join("freezer.state");
+    write(&f, if frozen { "FROZEN" } else { "THAWED" })?;
+    // The state passes through FREEZING; wait until it settles.
+    for _ in 0..1000 {
+        let s = fs::read(&f)?;
+        let want = if frozen { "FROZEN" } else { "THAWED" };
+        if s.trim() == want {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    Err(crate::CgroupError::Invalid("the freezer did not settle".into()))
+}

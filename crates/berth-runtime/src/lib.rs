@@ -1,0 +1,2 @@
+pub mod seccomp;
+pub mod spec;

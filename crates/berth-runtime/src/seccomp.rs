@@ -1,0 +1,1 @@
+//! Seccomp profiles (placeholder being written).
