@@ -1,0 +1,308 @@
+//! The container service: everything that happens to a container, from create to remove.
+//!
+//! A container is a [`record::Record`] (persisted in the metadata database, the source of
+//! truth for its configuration and last known state) plus, while it runs, a shim process
+//! that owns it (see berth-shim). The service never holds a container's process itself: it
+//! talks to the shim over its socket and learns of the exit through the shim's report pipe
+//! or, after a daemon restart, a `wait` request. That is what lets the daemon restart without
+//! stopping containers.
+//!
+//! Concurrency: each container has an operation lock ([`Entry::op`]) that serializes
+//! start/stop/remove/update on it; reads go through a short-lived record lock. Waiters watch
+//! [`Entry::life`].
+
+pub mod attach;
+mod create;
+pub mod events;
+pub mod exec;
+mod fs;
+mod inspect;
+mod lifecycle;
+pub mod logs;
+pub mod network;
+pub mod record;
+mod recover;
+pub mod shim_client;
+mod spec;
+mod stats;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+
+use berth_api::ids::{match_prefix, PrefixMatch};
+use berth_api::{ErrorKind, HasKind};
+use berth_image::ImageStore;
+use berth_store::db::Db;
+use tokio::sync::watch;
+
+pub use create::CreateOptions;
+pub use lifecycle::WaitCondition;
+pub use record::Record;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ContainerError {
+    #[error("No such container: {0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    NotRunning(String),
+    #[error("{0}")]
+    Internal(String),
+    #[error("{0}")]
+    Start(String),
+    #[error(transparent)]
+    Image(#[from] berth_image::ImageError),
+    #[error(transparent)]
+    Store(#[from] berth_store::StoreError),
+    #[error(transparent)]
+    Archive(#[from] berth_archive::ArchiveError),
+    #[error("{context}: {source}")]
+    Io { context: String, source: std::io::Error },
+}
+
+impl ContainerError {
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        ContainerError::Io { context: context.into(), source }
+    }
+}
+
+impl HasKind for ContainerError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            ContainerError::NotFound(_) => ErrorKind::NotFound,
+            ContainerError::Invalid(_) => ErrorKind::InvalidArgument,
+            ContainerError::Conflict(_) | ContainerError::NotRunning(_) => ErrorKind::Conflict,
+            ContainerError::Start(m) if m.contains("not found") || m.contains("no such file") || m.contains("permission denied") => {
+                ErrorKind::InvalidArgument
+            }
+            ContainerError::Start(_) | ContainerError::Internal(_) => ErrorKind::Internal,
+            ContainerError::Image(e) => e.kind(),
+            ContainerError::Store(e) => e.kind(),
+            ContainerError::Archive(e) => e.kind(),
+            ContainerError::Io { source, .. } => HasKind::kind(source),
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, ContainerError>;
+
+/// Daemon-wide settings the service needs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_root: PathBuf,
+    pub exec_root: PathBuf,
+    /// The `berth-shim` executable.
+    pub shim: PathBuf,
+    /// Parent of every container's cgroup (Docker's `--cgroup-parent`; `berth` here).
+    pub cgroup_parent: String,
+    pub log_driver: String,
+    pub log_opts: BTreeMap<String, String>,
+    pub default_ulimits: Vec<berth_api::models::Ulimit>,
+    pub dns: Vec<String>,
+    pub dns_search: Vec<String>,
+    pub dns_options: Vec<String>,
+    /// Stop containers when the daemon shuts down (Docker's behaviour without live-restore).
+    pub stop_on_shutdown: bool,
+    pub shutdown_timeout: i64,
+}
+
+/// What waiters watch: a snapshot of the container's lifecycle.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Life {
+    pub running: bool,
+    /// Incremented at every exit.
+    pub exits: u64,
+    pub exit_code: i64,
+    pub removed: bool,
+}
+
+/// One container known to the daemon.
+pub struct Entry {
+    pub id: String,
+    record: Mutex<Record>,
+    pub life: watch::Sender<Life>,
+    /// Serializes state-changing operations on this container.
+    pub op: tokio::sync::Mutex<()>,
+    /// Attach clients waiting for the container to start.
+    pub(crate) pending_attach: Mutex<Vec<attach::Pending>>,
+}
+
+impl Entry {
+    fn new(record: Record) -> Arc<Entry> {
+        let life = Life { running: record.state.running, exits: 0, exit_code: record.state.exit_code, removed: false };
+        Arc::new(Entry {
+            id: record.id.clone(),
+            record: Mutex::new(record),
+            life: watch::channel(life).0,
+            op: tokio::sync::Mutex::new(()),
+            pending_attach: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// A copy of the current record.
+    pub fn record(&self) -> Record {
+        self.record.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub(crate) fn update<R>(&self, f: impl FnOnce(&mut Record) -> R) -> R {
+        let mut r = self.record.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut r)
+    }
+}
+
+/// An exec instance (`POST /containers/{id}/exec`). Docker keeps these in memory only.
+pub struct ExecEntry {
+    pub id: String,
+    pub container_id: String,
+    pub config: berth_api::models::ExecCreateRequest,
+    pub state: Mutex<exec::ExecState>,
+}
+
+pub struct ContainerService {
+    pub cfg: Config,
+    pub(crate) db: Arc<Db>,
+    pub images: Arc<ImageStore>,
+    pub events: Arc<events::EventBus>,
+    pub(crate) networks: Arc<dyn network::Networks>,
+    entries: RwLock<BTreeMap<String, Arc<Entry>>>,
+    /// Container name → ID.
+    names: Mutex<BTreeMap<String, String>>,
+    pub(crate) execs: Mutex<HashMap<String, Arc<ExecEntry>>>,
+}
+
+impl ContainerService {
+    pub fn new(cfg: Config, db: Arc<Db>, images: Arc<ImageStore>, events: Arc<events::EventBus>, networks: Arc<dyn network::Networks>) -> Result<Arc<ContainerService>> {
+        for d in ["containers"] {
+            std::fs::create_dir_all(cfg.data_root.join(d)).map_err(|e| ContainerError::io(format!("creating {d}"), e))?;
+        }
+        for d in ["containers", "sock"] {
+            std::fs::create_dir_all(cfg.exec_root.join(d)).map_err(|e| ContainerError::io(format!("creating {d}"), e))?;
+        }
+        let svc = ContainerService {
+            cfg,
+            db,
+            images,
+            events,
+            networks,
+            entries: RwLock::new(BTreeMap::new()),
+            names: Mutex::new(BTreeMap::new()),
+            execs: Mutex::new(HashMap::new()),
+        };
+        for (id, rec) in svc.db.list::<Record>(berth_store::schema::CONTAINERS)? {
+            svc.names.lock().unwrap_or_else(|p| p.into_inner()).insert(rec.name.clone(), id.clone());
+            svc.entries.write().unwrap_or_else(|p| p.into_inner()).insert(id, Entry::new(rec));
+        }
+        Ok(Arc::new(svc))
+    }
+
+    /// Finds a container by full ID, name (with or without `/`), or unique ID prefix.
+    pub fn get(&self, name_or_id: &str) -> Result<Arc<Entry>> {
+        let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
+        if let Some(e) = entries.get(name_or_id) {
+            return Ok(e.clone());
+        }
+        let name = name_or_id.strip_prefix('/').unwrap_or(name_or_id);
+        if let Some(id) = self.names.lock().unwrap_or_else(|p| p.into_inner()).get(name) {
+            if let Some(e) = entries.get(id) {
+                return Ok(e.clone());
+            }
+        }
+        if berth_api::ids::is_id_prefix(name_or_id) {
+            match match_prefix(name_or_id, entries.iter().map(|(k, v)| (k.as_str(), v.clone()))) {
+                PrefixMatch::One(e) => return Ok(e),
+                PrefixMatch::Ambiguous => {
+                    return Err(ContainerError::Invalid(format!("multiple IDs found with provided prefix: {name_or_id}")))
+                }
+                PrefixMatch::None => {}
+            }
+        }
+        Err(ContainerError::NotFound(name_or_id.to_string()))
+    }
+
+    pub fn all(&self) -> Vec<Arc<Entry>> {
+        self.entries.read().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
+    }
+
+    /// Containers using image `image_id`, for the image service's delete rules.
+    pub fn users_of_image(&self, image_id: &str) -> Vec<berth_image::ContainerUse> {
+        self.all()
+            .into_iter()
+            .map(|e| e.record())
+            .filter(|r| r.image_id == image_id)
+            .map(|r| berth_image::ContainerUse { container_id: r.id.clone(), running: r.state.running })
+            .collect()
+    }
+
+    pub(crate) fn persist(&self, e: &Entry) -> Result<()> {
+        let r = e.record();
+        self.db.put(berth_store::schema::CONTAINERS, &r.id, &r)?;
+        Ok(())
+    }
+
+    pub(crate) fn insert(&self, rec: Record) -> Result<Arc<Entry>> {
+        self.db.put(berth_store::schema::CONTAINERS, &rec.id, &rec)?;
+        let e = Entry::new(rec);
+        self.entries.write().unwrap_or_else(|p| p.into_inner()).insert(e.id.clone(), e.clone());
+        Ok(e)
+    }
+
+    pub(crate) fn forget(&self, id: &str, name: &str) -> Result<()> {
+        self.db.delete(berth_store::schema::CONTAINERS, id)?;
+        self.entries.write().unwrap_or_else(|p| p.into_inner()).remove(id);
+        let mut names = self.names.lock().unwrap_or_else(|p| p.into_inner());
+        if names.get(name).is_some_and(|v| v == id) {
+            names.remove(name);
+        }
+        Ok(())
+    }
+
+    /// Reserves `name` for `id`; fails if another container has it.
+    pub(crate) fn reserve_name(&self, name: &str, id: &str) -> Result<()> {
+        let mut names = self.names.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(other) = names.get(name) {
+            if other != id {
+                return Err(ContainerError::Conflict(format!(
+                    "Conflict. The container name \"/{name}\" is already in use by container \"{other}\". You have to remove (or rename) that container to be able to reuse that name."
+                )));
+            }
+        }
+        names.insert(name.to_string(), id.to_string());
+        Ok(())
+    }
+
+    pub(crate) fn release_name(&self, name: &str, id: &str) {
+        let mut names = self.names.lock().unwrap_or_else(|p| p.into_inner());
+        if names.get(name).is_some_and(|v| v == id) {
+            names.remove(name);
+        }
+    }
+
+    pub(crate) fn container_dir(&self, id: &str) -> PathBuf {
+        self.cfg.data_root.join("containers").join(id)
+    }
+
+    pub(crate) fn bundle_dir(&self, id: &str) -> PathBuf {
+        self.cfg.exec_root.join("containers").join(id)
+    }
+
+    pub(crate) fn socket_path(&self, id: &str) -> PathBuf {
+        self.cfg.exec_root.join("sock").join(format!("{id}.sock"))
+    }
+
+    pub(crate) fn emit(&self, rec: &Record, action: &str, extra: &[(&str, String)]) {
+        let mut attrs = BTreeMap::new();
+        attrs.insert("name".to_string(), rec.name.clone());
+        attrs.insert("image".to_string(), rec.config.image.clone());
+        for (k, v) in &rec.config.labels {
+            attrs.insert(k.clone(), v.clone());
+        }
+        for (k, v) in extra {
+            attrs.insert(k.to_string(), v.clone());
+        }
+        self.events.emit("container", action, &rec.id, attrs);
+    }
+}

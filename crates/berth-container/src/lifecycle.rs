@@ -1,0 +1,729 @@
+//! Starting, stopping, waiting for and removing containers; what happens when one exits.
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use berth_shim::proto::{ExitStatus, LogOptions, Reply, Request, RootfsMount, ShimConfig, State};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use crate::attach::{self, Pending};
+use crate::network::Attachment;
+use crate::record::Record;
+use crate::{shim_client, ContainerError, ContainerService, Entry, Life, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitCondition {
+    NotRunning,
+    NextExit,
+    Removed,
+}
+
+impl WaitCondition {
+    pub fn parse(s: &str) -> Result<WaitCondition> {
+        match s {
+            "" | "not-running" => Ok(WaitCondition::NotRunning),
+            "next-exit" => Ok(WaitCondition::NextExit),
+            "removed" => Ok(WaitCondition::Removed),
+            other => Err(ContainerError::Invalid(format!("invalid condition: \"{other}\""))),
+        }
+    }
+}
+
+/// Signal numbers by name (`SIGTERM`, `TERM`, `15`).
+pub fn parse_signal(s: &str) -> Result<i32> {
+    if let Ok(n) = s.parse::<i32>() {
+        if (1..=64).contains(&n) {
+            return Ok(n);
+        }
+        return Err(ContainerError::Invalid(format!("Invalid signal: {s}")));
+    }
+    let up = s.to_ascii_uppercase();
+    let name = up.strip_prefix("SIG").unwrap_or(&up);
+    let n = match name {
+        "HUP" => 1, "INT" => 2, "QUIT" => 3, "ILL" => 4, "TRAP" => 5, "ABRT" | "IOT" => 6, "BUS" => 7,
+        "FPE" => 8, "KILL" => 9, "USR1" => 10, "SEGV" => 11, "USR2" => 12, "PIPE" => 13, "ALRM" => 14,
+        "TERM" => 15, "STKFLT" => 16, "CHLD" => 17, "CONT" => 18, "STOP" => 19, "TSTP" => 20, "TTIN" => 21,
+        "TTOU" => 22, "URG" => 23, "XCPU" => 24, "XFSZ" => 25, "VTALRM" => 26, "PROF" => 27, "WINCH" => 28,
+        "IO" | "POLL" => 29, "PWR" => 30, "SYS" => 31,
+        _ => return Err(ContainerError::Invalid(format!("Invalid signal: {s}"))),
+    };
+    Ok(n)
+}
+
+/// Writes /etc/hostname, /etc/hosts and /etc/resolv.conf for the container.
+fn write_etc_files(rec: &Record, att: &Attachment, cfg: &crate::Config) -> Result<()> {
+    let io = |what: &str, e| ContainerError::io(format!("writing {what}"), e);
+    std::fs::write(&rec.hostname_path, format!("{}\n", rec.config.hostname)).map_err(|e| io("hostname", e))?;
+    let mut hosts = String::new();
+    if att.host {
+        hosts = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
+    } else {
+        hosts.push_str("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n");
+        for (addr, names) in &att.hosts {
+            hosts.push_str(&format!("{addr}\t{names}\n"));
+        }
+        for h in rec.host_config.extra_hosts.iter().flatten() {
+            if let Some((name, addr)) = h.split_once(':').or_else(|| h.split_once('=')) {
+                let addr = if addr == "host-gateway" { "127.0.0.1" } else { addr };
+                hosts.push_str(&format!("{addr}\t{name}\n"));
+            }
+        }
+        if let Some(a) = &att.address {
+            let mut names = rec.config.hostname.clone();
+            if !rec.config.domainname.is_empty() {
+                names = format!("{}.{} {}", rec.config.hostname, rec.config.domainname, rec.config.hostname);
+            }
+            hosts.push_str(&format!("{a}\t{names}\n"));
+        }
+    }
+    std::fs::write(&rec.hosts_path, hosts).map_err(|e| io("hosts", e))?;
+
+    let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let mut servers: Vec<String> = if !rec.host_config.dns.is_empty() {
+        rec.host_config.dns.clone()
+    } else if !cfg.dns.is_empty() {
+        cfg.dns.clone()
+    } else if let Some(ns) = &att.nameservers {
+        ns.clone()
+    } else {
+        host_resolv.lines().filter_map(|l| l.strip_prefix("nameserver")).map(|s| s.trim().to_string()).collect()
+    };
+    if !att.host && att.nameservers.is_none() {
+        // Loopback resolvers of the host are unreachable from a container's own network.
+        servers.retain(|s| !s.starts_with("127.") && s != "::1");
+    }
+    let search: Vec<String> = if !rec.host_config.dns_search.is_empty() {
+        rec.host_config.dns_search.clone()
+    } else if !cfg.dns_search.is_empty() {
+        cfg.dns_search.clone()
+    } else {
+        host_resolv.lines().filter_map(|l| l.strip_prefix("search")).flat_map(|s| s.split_whitespace().map(String::from)).collect()
+    };
+    let options: Vec<String> = if !rec.host_config.dns_options.is_empty() { rec.host_config.dns_options.clone() } else { cfg.dns_options.clone() };
+    let mut resolv = String::new();
+    if !search.is_empty() {
+        resolv.push_str(&format!("search {}\n", search.join(" ")));
+    }
+    for s in servers {
+        resolv.push_str(&format!("nameserver {s}\n"));
+    }
+    if !options.is_empty() {
+        resolv.push_str(&format!("options {}\n", options.join(" ")));
+    }
+    std::fs::write(&rec.resolv_conf_path, resolv).map_err(|e| io("resolv.conf", e))?;
+    Ok(())
+}
+
+fn log_options(rec: &Record, cfg: &crate::Config) -> LogOptions {
+    let lc = &rec.host_config.log_config;
+    let driver = if lc.kind.is_empty() { cfg.log_driver.clone() } else { lc.kind.clone() };
+    let get = |k: &str| lc.config.get(k).or_else(|| cfg.log_opts.get(k)).cloned();
+    let max_size = get("max-size").and_then(|s| berth_api::units::parse_ram_bytes(&s).ok()).unwrap_or(10 * 1024 * 1024) as u64;
+    let max_files = get("max-file").and_then(|s| s.parse().ok()).unwrap_or(3);
+    LogOptions { driver, path: rec.log_path.clone().into(), max_size, max_files }
+}
+
+/// Places `fd` at descriptor number `target` in a child about to exec.
+#[allow(unsafe_code)]
+fn map_fds(cmd: &mut tokio::process::Command, fds: Vec<(i32, i32)>) {
+    // SAFETY: the closure runs in the forked child before exec and only calls fcntl and dup2,
+    // which are async-signal-safe. Every descriptor is first copied above 100 so that mapping
+    // one onto 3 or 4 cannot clobber another that happens to sit there.
+    unsafe {
+        cmd.pre_exec(move || {
+            let mut high = Vec::new();
+            for (fd, target) in &fds {
+                let h = libc::fcntl(*fd, libc::F_DUPFD_CLOEXEC, 100);
+                if h < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                high.push((h, *target));
+            }
+            for (h, target) in high {
+                if libc::dup2(h, target) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+}
+
+impl ContainerService {
+    /// `docker start`. Returns `false` if the container was already running.
+    pub async fn start(self: &Arc<Self>, id: &str) -> Result<bool> {
+        let e = self.get(id)?;
+        let _op = e.op.lock().await;
+        let rec = e.record();
+        if rec.state.paused {
+            return Err(ContainerError::Conflict("cannot start a paused container, try unpause instead".into()));
+        }
+        if rec.state.running {
+            return Ok(false);
+        }
+        if rec.state.status == "removing" || rec.state.status == "dead" {
+            return Err(ContainerError::Conflict(format!("container is marked for removal and cannot be started")));
+        }
+        e.update(|r| r.stopped_by_user = false);
+        self.start_locked(&e).await?;
+        Ok(true)
+    }
+
+    pub(crate) async fn start_locked(self: &Arc<Self>, e: &Arc<Entry>) -> Result<()> {
+        let rec = e.record();
+        let svc = self.clone();
+        let rec2 = rec.clone();
+        let att = tokio::task::spawn_blocking(move || svc.networks.connect(&rec2))
+            .await
+            .map_err(|e| ContainerError::Internal(format!("network setup panicked: {e}")))??;
+        match self.spawn_shim(e, &rec, &att).await {
+            Ok(()) => Ok(()),
+            Err(err) => {
+                let svc = self.clone();
+                let rec2 = rec.clone();
+                let _ = tokio::task::spawn_blocking(move || svc.networks.disconnect(&rec2)).await;
+                let _ = std::fs::remove_dir_all(self.bundle_dir(&rec.id));
+                let msg = err.to_string();
+                e.update(|r| {
+                    r.state.error = msg.clone();
+                    if msg.contains("executable file not found") || msg.contains("no such file or directory") {
+                        r.state.exit_code = 127;
+                    } else if msg.contains("permission denied") {
+                        r.state.exit_code = 126;
+                    }
+                });
+                let _ = self.persist(e);
+                self.fail_pending(e);
+                Err(err)
+            }
+        }
+    }
+
+    fn fail_pending(&self, e: &Entry) {
+        let pending: Vec<Pending> = std::mem::take(&mut *e.pending_attach.lock().unwrap_or_else(|p| p.into_inner()));
+        for p in pending {
+            let _ = p.out.try_send(attach::Output::Exit(-1));
+        }
+    }
+
+    async fn spawn_shim(self: &Arc<Self>, e: &Arc<Entry>, rec: &Record, att: &Attachment) -> Result<()> {
+        write_etc_files(rec, att, &self.cfg)?;
+        let bundle = self.bundle_dir(&rec.id);
+        let rootfs = bundle.join("rootfs");
+        std::fs::create_dir_all(&rootfs).map_err(|e| ContainerError::io("creating the bundle", e))?;
+        let pid_of = |name: &str| -> Result<i32> {
+            let other = self.get(name)?.record();
+            if !other.state.running {
+                return Err(ContainerError::Conflict(format!("cannot join namespaces of a non running container: container {} is not running", other.id)));
+            }
+            Ok(other.state.pid as i32)
+        };
+        let spec = crate::spec::build(&self.cfg, rec, att, &rootfs, &self.cfg.shim, &pid_of)?;
+        std::fs::write(bundle.join("config.json"), serde_json::to_vec_pretty(&spec).unwrap_or_default())
+            .map_err(|e| ContainerError::io("writing config.json", e))?;
+        let mount = self.images.snapshots().mounts(&rec.id, &rec.layers)?;
+        let socket = self.socket_path(&rec.id);
+        let shim_cfg = ShimConfig {
+            id: rec.id.clone(),
+            bundle: bundle.clone(),
+            socket: socket.clone(),
+            rootfs: RootfsMount { lower: mount.lower, upper: mount.upper, work: mount.work },
+            log: log_options(rec, &self.cfg),
+            open_stdin: rec.config.open_stdin,
+            stdin_once: rec.config.stdin_once,
+            tty: rec.config.tty,
+            user: rec.config.user.clone(),
+            group_add: rec.host_config.group_add.clone().unwrap_or_default(),
+            exit_file: self.container_dir(&rec.id).join("exit.json"),
+        };
+        let shim_json = bundle.join("shim.json");
+        std::fs::write(&shim_json, serde_json::to_vec(&shim_cfg).unwrap_or_default()).map_err(|e| ContainerError::io("writing shim.json", e))?;
+        let _ = std::fs::remove_file(&shim_cfg.exit_file);
+
+        let (report_r, report_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| ContainerError::io("pipe", e.into()))?;
+        let pending: Vec<Pending> = std::mem::take(&mut *e.pending_attach.lock().unwrap_or_else(|p| p.into_inner()));
+        let initial = if pending.is_empty() {
+            None
+        } else {
+            let (a, b) = std::os::unix::net::UnixStream::pair().map_err(|e| ContainerError::io("socketpair", e))?;
+            Some((a, b))
+        };
+        let log = std::fs::File::create(bundle.join("shim.log")).map_err(|e| ContainerError::io("creating shim.log", e))?;
+        let mut cmd = tokio::process::Command::new(&self.cfg.shim);
+        cmd.arg(&shim_json).stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null()).stderr(log);
+        let mut fds = vec![(report_w.as_raw_fd(), 3)];
+        if let Some((_, shim_end)) = &initial {
+            fds.push((shim_end.as_raw_fd(), 4));
+        }
+        map_fds(&mut cmd, fds);
+        let mut child = cmd.spawn().map_err(|e| ContainerError::io(format!("starting {}", self.cfg.shim.display()), e))?;
+        drop(report_w);
+        let daemon_end = initial.map(|(d, _shim_end)| d);
+        tokio::spawn(async move {
+            let _ = child.wait().await;
+        });
+
+        let report = tokio::net::unix::pipe::Receiver::from_owned_fd(OwnedFd::from(report_r)).map_err(|e| ContainerError::io("report pipe", e))?;
+        let mut lines = BufReader::new(report).lines();
+        let first = tokio::time::timeout(Duration::from_secs(120), lines.next_line())
+            .await
+            .map_err(|_| ContainerError::Start("the shim did not report within 120s".into()))?
+            .map_err(|e| ContainerError::io("reading the shim's report", e))?;
+        let reply: Reply = match first {
+            Some(l) => serde_json::from_str(&l).map_err(|e| ContainerError::Internal(format!("bad shim report: {e}")))?,
+            None => {
+                let log = std::fs::read_to_string(bundle.join("shim.log")).unwrap_or_default();
+                return Err(ContainerError::Start(format!("the shim exited without starting the container: {}", log.trim())));
+            }
+        };
+        if let Some(err) = reply.error {
+            return Err(ContainerError::Start(format!("OCI runtime create failed: {err}: unknown")));
+        }
+        let pid = reply.pid.unwrap_or(0);
+
+        if let Some(stream) = daemon_end {
+            stream.set_nonblocking(true).map_err(|e| ContainerError::io("socket", e))?;
+            let stream = tokio::net::UnixStream::from_std(stream).map_err(|e| ContainerError::io("socket", e))?;
+            let (r, w) = stream.into_split();
+            let conn = shim_client::FramedConn { reader: BufReader::new(r), writer: w };
+            let mut input = None;
+            let mut outs = Vec::new();
+            for p in pending {
+                if p.opts.stdin && input.is_none() {
+                    input = p.input;
+                }
+                outs.push((p.out, p.opts.stdout, p.opts.stderr));
+            }
+            attach::pump(conn, outs, input);
+        }
+
+        let now = berth_api::time::rfc3339_now();
+        e.update(|r| {
+            r.state.status = "running".into();
+            r.state.running = true;
+            r.state.paused = false;
+            r.state.restarting = false;
+            r.state.oom_killed = false;
+            r.state.dead = false;
+            r.state.pid = pid as i64;
+            r.state.exit_code = 0;
+            r.state.error = String::new();
+            r.state.started_at = now;
+            r.started_once = true;
+            r.network = att.settings.clone();
+            if let Some(h) = r.config.healthcheck.as_ref().filter(|h| h.test.as_ref().is_some_and(|t| t.first().map(String::as_str) != Some("NONE"))) {
+                let _ = h;
+                r.state.health = Some(berth_api::models::Health { status: "starting".into(), failing_streak: 0, log: Vec::new() });
+            }
+        });
+        self.persist(e)?;
+        e.life.send_modify(|l| l.running = true);
+        self.emit(&e.record(), "start", &[]);
+
+        // The exit comes on the same pipe.
+        let svc = self.clone();
+        let entry = e.clone();
+        tokio::spawn(async move {
+            let status = match lines.next_line().await {
+                Ok(Some(l)) => serde_json::from_str::<ExitStatus>(&l).ok(),
+                _ => None,
+            };
+            let status = match status {
+                Some(s) => s,
+                // The shim went away without a word: ask again, or read its exit file.
+                None => svc.exit_status_fallback(&entry.record()).await,
+            };
+            svc.handle_exit(&entry, status).await;
+        });
+        Ok(())
+    }
+
+    /// How a container ended when its shim's report pipe is gone: the shim's socket if it
+    /// still serves, its exit file, or "killed" (137) when neither is there.
+    pub(crate) async fn exit_status_fallback(&self, rec: &Record) -> ExitStatus {
+        let socket = self.socket_path(&rec.id);
+        if let Ok(st) = shim_client::call::<ExitStatus>(&socket, &Request::Wait).await {
+            return st;
+        }
+        let file = self.container_dir(&rec.id).join("exit.json");
+        if let Ok(b) = std::fs::read(&file) {
+            if let Ok(st) = serde_json::from_slice::<ExitStatus>(&b) {
+                return st;
+            }
+        }
+        ExitStatus { exit_code: 137, finished_at: berth_api::time::rfc3339_now(), oom_killed: false }
+    }
+
+    /// Records an exit and does what follows it: network teardown, `--rm`, restart policy.
+    pub(crate) async fn handle_exit(self: &Arc<Self>, e: &Arc<Entry>, st: ExitStatus) {
+        let was_running = e.record().state.running;
+        if !was_running {
+            return;
+        }
+        e.update(|r| {
+            r.state.status = "exited".into();
+            r.state.running = false;
+            r.state.paused = false;
+            r.state.pid = 0;
+            r.state.exit_code = st.exit_code as i64;
+            r.state.finished_at = st.finished_at.clone();
+            r.state.oom_killed = st.oom_killed;
+            if let Some(h) = r.state.health.as_mut() {
+                h.status = "unhealthy".into();
+            }
+            r.state.health = None;
+        });
+        let rec = e.record();
+        let _ = self.persist(e);
+        let svc = self.clone();
+        let rec2 = rec.clone();
+        let _ = tokio::task::spawn_blocking(move || svc.networks.disconnect(&rec2)).await;
+        let _ = std::fs::remove_dir_all(self.bundle_dir(&rec.id));
+        if st.oom_killed {
+            self.emit(&rec, "oom", &[]);
+        }
+        self.emit(&rec, "die", &[("exitCode", st.exit_code.to_string())]);
+        e.life.send_modify(|l: &mut Life| {
+            l.running = false;
+            l.exits += 1;
+            l.exit_code = st.exit_code as i64;
+        });
+        if rec.host_config.auto_remove {
+            let svc = self.clone();
+            let id = rec.id.clone();
+            tokio::spawn(async move {
+                let _ = svc.remove(&id, false, true).await;
+            });
+            return;
+        }
+        self.maybe_restart(e, &rec);
+    }
+
+    /// Applies the restart policy after an exit that the user did not cause.
+    fn maybe_restart(self: &Arc<Self>, e: &Arc<Entry>, rec: &Record) {
+        let policy = rec.host_config.restart_policy.clone();
+        let code = rec.state.exit_code;
+        let restart = match policy.name.as_str() {
+            "always" => !rec.stopped_by_user,
+            "unless-stopped" => !rec.stopped_by_user,
+            "on-failure" => !rec.stopped_by_user && code != 0 && (policy.maximum_retry_count == 0 || rec.restart_count < policy.maximum_retry_count),
+            _ => false,
+        };
+        if !restart {
+            return;
+        }
+        // Docker's back-off: 100ms doubling per consecutive quick failure, capped at a minute;
+        // a container that ran for 10s or more starts the sequence over.
+        let ran = berth_api::time::parse_rfc3339(&rec.state.finished_at).unwrap_or(0) - berth_api::time::parse_rfc3339(&rec.state.started_at).unwrap_or(0);
+        let quick = ran < 10_000_000_000;
+        let streak = if quick { rec.restart_count.min(10) } else { 0 };
+        let delay = Duration::from_millis((100u64 << streak).min(60_000));
+        e.update(|r| {
+            r.state.status = "restarting".into();
+            r.state.restarting = true;
+        });
+        let _ = self.persist(e);
+        let svc = self.clone();
+        let entry = e.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            let _op = entry.op.lock().await;
+            let r = entry.record();
+            if r.state.running || r.stopped_by_user || r.state.status != "restarting" {
+                return;
+            }
+            entry.update(|r| {
+                r.restart_count += 1;
+                r.state.restarting = false;
+            });
+            if svc.start_locked(&entry).await.is_err() {
+                entry.update(|r| {
+                    r.state.status = "exited".into();
+                    r.state.restarting = false;
+                });
+                let _ = svc.persist(&entry);
+            }
+        });
+    }
+
+    async fn signal(&self, rec: &Record, signal: i32, all: bool) -> Result<()> {
+        let reply: Reply = shim_client::call(&self.socket_path(&rec.id), &Request::Kill { signal, all }).await?;
+        match reply.error {
+            Some(e) => Err(ContainerError::Internal(e)),
+            None => Ok(()),
+        }
+    }
+
+    /// Waits until the container's exit counter passes `after`, up to `timeout`.
+    async fn wait_exit(e: &Entry, after: u64, timeout: Option<Duration>) -> bool {
+        let mut rx = e.life.subscribe();
+        let fut = async {
+            loop {
+                {
+                    let l = rx.borrow_and_update();
+                    if l.exits > after || !l.running {
+                        return true;
+                    }
+                }
+                if rx.changed().await.is_err() {
+                    return true;
+                }
+            }
+        };
+        match timeout {
+            Some(t) => tokio::time::timeout(t, fut).await.unwrap_or(false),
+            None => fut.await,
+        }
+    }
+
+    /// `docker stop`: the stop signal, then SIGKILL after the timeout. Returns `false` if
+    /// the container was not running.
+    pub async fn stop(self: &Arc<Self>, id: &str, timeout: Option<i64>, signal: Option<String>) -> Result<bool> {
+        let e = self.get(id)?;
+        let _op = e.op.lock().await;
+        self.stop_locked(&e, timeout, signal).await
+    }
+
+    pub(crate) async fn stop_locked(self: &Arc<Self>, e: &Arc<Entry>, timeout: Option<i64>, signal: Option<String>) -> Result<bool> {
+        let rec = e.record();
+        e.update(|r| r.stopped_by_user = true);
+        let _ = self.persist(e);
+        if rec.state.status == "restarting" {
+            e.update(|r| {
+                r.state.status = "exited".into();
+                r.state.restarting = false;
+            });
+            let _ = self.persist(e);
+            return Ok(true);
+        }
+        if !rec.state.running {
+            return Ok(false);
+        }
+        if rec.state.paused {
+            self.set_paused(e, false)?;
+        }
+        let sig_name = signal.unwrap_or_else(|| if rec.config.stop_signal.is_empty() { "SIGTERM".into() } else { rec.config.stop_signal.clone() });
+        let sig = parse_signal(&sig_name)?;
+        let timeout = timeout.or(rec.config.stop_timeout).unwrap_or(10);
+        let exits = e.life.borrow().exits;
+        self.emit(&rec, "kill", &[("signal", sig.to_string())]);
+        let sent = self.signal(&rec, sig, false).await;
+        let stopped = sent.is_ok() && timeout != 0 && Self::wait_exit(e, exits, (timeout >= 0).then(|| Duration::from_secs(timeout as u64))).await;
+        if !stopped {
+            self.emit(&rec, "kill", &[("signal", "9".into())]);
+            let _ = self.signal(&rec, 9, true).await;
+            if !Self::wait_exit(e, exits, Some(Duration::from_secs(30))).await {
+                return Err(ContainerError::Internal(format!("container {} did not exit after SIGKILL", rec.id)));
+            }
+        }
+        self.emit(&e.record(), "stop", &[]);
+        Ok(true)
+    }
+
+    /// `docker kill`.
+    pub async fn kill(self: &Arc<Self>, id: &str, signal: Option<&str>) -> Result<()> {
+        let e = self.get(id)?;
+        let rec = e.record();
+        let sig = parse_signal(signal.filter(|s| !s.is_empty()).unwrap_or("SIGKILL"))?;
+        if !rec.state.running {
+            return Err(ContainerError::Conflict(format!("Cannot kill container: {}: Container {} is not running", id, rec.id)));
+        }
+        if sig == 9 {
+            e.update(|r| r.stopped_by_user = true);
+            let _ = self.persist(&e);
+        }
+        if rec.state.paused && sig == 9 {
+            let _ = self.set_paused(&e, false);
+        }
+        self.emit(&rec, "kill", &[("signal", sig.to_string())]);
+        let exits = e.life.borrow().exits;
+        self.signal(&rec, sig, sig == 9).await?;
+        if sig == 9 {
+            Self::wait_exit(&e, exits, Some(Duration::from_secs(30))).await;
+        }
+        Ok(())
+    }
+
+    /// `docker restart`.
+    pub async fn restart(self: &Arc<Self>, id: &str, timeout: Option<i64>, signal: Option<String>) -> Result<()> {
+        let e = self.get(id)?;
+        let _op = e.op.lock().await;
+        self.stop_locked(&e, timeout, signal).await?;
+        e.update(|r| r.stopped_by_user = false);
+        self.start_locked(&e).await?;
+        self.emit(&e.record(), "restart", &[]);
+        Ok(())
+    }
+
+    /// `POST /containers/{id}/wait`.
+    pub async fn wait(&self, id: &str, cond: WaitCondition) -> Result<i64> {
+        let e = self.get(id)?;
+        let mut rx = e.life.subscribe();
+        let start = rx.borrow().clone();
+        let rec = e.record();
+        loop {
+            {
+                let l = rx.borrow_and_update();
+                let done = match cond {
+                    WaitCondition::NotRunning => !l.running && rec.state.status != "restarting" || l.exits > start.exits && !l.running,
+                    WaitCondition::NextExit => l.exits > start.exits,
+                    WaitCondition::Removed => l.removed,
+                };
+                if done {
+                    return Ok(l.exit_code);
+                }
+            }
+            if rx.changed().await.is_err() {
+                let l = rx.borrow();
+                return Ok(l.exit_code);
+            }
+        }
+    }
+
+    /// `docker rm`.
+    pub async fn remove(self: &Arc<Self>, id: &str, force: bool, volumes: bool) -> Result<()> {
+        let e = self.get(id)?;
+        let _op = e.op.lock().await;
+        let rec = e.record();
+        if rec.state.running || rec.state.status == "restarting" {
+            if !force {
+                return Err(ContainerError::Conflict(format!(
+                    "cannot remove container \"/{}\": container is running: stop the container before removing or force remove",
+                    rec.name
+                )));
+            }
+            if rec.state.paused {
+                let _ = self.set_paused(&e, false);
+            }
+            e.update(|r| r.stopped_by_user = true);
+            if rec.state.running {
+                let exits = e.life.borrow().exits;
+                self.emit(&rec, "kill", &[("signal", "9".into())]);
+                let _ = self.signal(&rec, 9, true).await;
+                if !Self::wait_exit(&e, exits, Some(Duration::from_secs(30))).await {
+                    return Err(ContainerError::Internal(format!("could not kill running container {}, cannot remove", rec.id)));
+                }
+            }
+        }
+        e.update(|r| r.state.status = "removing".into());
+        let rec = e.record();
+        let mut errors = Vec::new();
+        if let Err(err) = self.images.snapshots().remove(&rec.id) {
+            errors.push(err.to_string());
+        }
+        for dir in [self.container_dir(&rec.id), self.bundle_dir(&rec.id)] {
+            if let Err(err) = std::fs::remove_dir_all(&dir) {
+                if err.kind() != std::io::ErrorKind::NotFound {
+                    errors.push(format!("removing {}: {err}", dir.display()));
+                }
+            }
+        }
+        let _ = std::fs::remove_file(self.socket_path(&rec.id));
+        self.networks.removed(&rec);
+        let _ = volumes;
+        self.forget(&rec.id, &rec.name)?;
+        self.execs.lock().unwrap_or_else(|p| p.into_inner()).retain(|_, x| x.container_id != rec.id);
+        e.life.send_modify(|l| l.removed = true);
+        self.emit(&rec, "destroy", &[]);
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ContainerError::Internal(format!("container {} removed with errors: {}", rec.id, errors.join("; "))))
+        }
+    }
+
+    pub(crate) fn set_paused(&self, e: &Entry, paused: bool) -> Result<()> {
+        let rec = e.record();
+        let cg = berth_cgroups::Cgroup::host(&format!("{}/{}", self.cfg.cgroup_parent.trim_matches('/'), rec.id)).map_err(|e| ContainerError::Internal(e.to_string()))?;
+        cg.freeze(paused).map_err(|e| ContainerError::Internal(e.to_string()))?;
+        e.update(|r| {
+            r.state.paused = paused;
+            r.state.status = if paused { "paused".into() } else { "running".into() };
+        });
+        self.persist(e)
+    }
+
+    /// `docker pause` / `unpause`.
+    pub async fn pause(&self, id: &str, paused: bool) -> Result<()> {
+        let e = self.get(id)?;
+        let _op = e.op.lock().await;
+        let rec = e.record();
+        if !rec.state.running {
+            return Err(ContainerError::Conflict(format!("Container {} is not running", rec.id)));
+        }
+        if paused && rec.state.paused {
+            return Err(ContainerError::Conflict(format!("Container {} is already paused", rec.id)));
+        }
+        if !paused && !rec.state.paused {
+            return Err(ContainerError::Conflict(format!("Container {} is not paused", rec.id)));
+        }
+        self.set_paused(&e, paused)?;
+        self.emit(&rec, if paused { "pause" } else { "unpause" }, &[]);
+        Ok(())
+    }
+
+    /// `docker rename`.
+    pub async fn rename(&self, id: &str, new_name: &str) -> Result<()> {
+        let e = self.get(id)?;
+        let _op = e.op.lock().await;
+        let new_name = berth_api::names::validate_container_name(new_name).map_err(ContainerError::Invalid)?.to_string();
+        let rec = e.record();
+        if rec.name == new_name {
+            return Err(ContainerError::Invalid("Renaming a container with the same name as its current name".into()));
+        }
+        self.reserve_name(&new_name, &rec.id)?;
+        let old = rec.name.clone();
+        e.update(|r| r.name = new_name.clone());
+        if let Err(err) = self.persist(&e) {
+            e.update(|r| r.name = old.clone());
+            self.release_name(&new_name, &rec.id);
+            return Err(err);
+        }
+        self.release_name(&old, &rec.id);
+        self.emit(&e.record(), "rename", &[("oldName", format!("/{old}"))]);
+        Ok(())
+    }
+
+    /// `POST /containers/{id}/resize`.
+    pub async fn resize(&self, id: &str, rows: u16, cols: u16) -> Result<()> {
+        let e = self.get(id)?;
+        let rec = e.record();
+        if !rec.state.running {
+            return Err(ContainerError::Conflict(format!("Container {} is not running", rec.id)));
+        }
+        let reply: Reply = shim_client::call(&self.socket_path(&rec.id), &Request::Resize { exec: None, rows, cols }).await?;
+        match reply.error {
+            Some(e) => Err(ContainerError::Internal(e)),
+            None => Ok(()),
+        }
+    }
+
+    /// Asks a running container's shim for its state (used at recovery).
+    pub(crate) async fn shim_state(&self, id: &str) -> Option<State> {
+        shim_client::call::<State>(&self.socket_path(id), &Request::State).await.ok()
+    }
+
+    /// Stops every running container (daemon shutdown when live restore is off).
+    pub async fn stop_all(self: &Arc<Self>) {
+        let mut tasks = Vec::new();
+        for e in self.all() {
+            if e.record().state.running {
+                let svc = self.clone();
+                let id = e.id.clone();
+                tasks.push(tokio::spawn(async move {
+                    let _ = svc.stop(&id, None, None).await;
+                }));
+            }
+        }
+        for t in tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+/// True if `p` exists (a shim's socket, say).
+pub(crate) fn exists(p: &Path) -> bool {
+    p.exists()
+}

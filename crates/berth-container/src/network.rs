@@ -1,0 +1,62 @@
+//! How a container gets its network: the contract between the container service and the
+//! network service.
+//!
+//! At start the container service asks [`Networks::connect`] for an [`Attachment`]: the
+//! network namespace to join (or none, for a fresh one with only loopback), the settings to
+//! show in inspect, and the entries its /etc/hosts and /etc/resolv.conf need. At stop it calls
+//! [`Networks::disconnect`], which must release everything `connect` took (addresses,
+//! interfaces, rules, names) and keep going past errors. Both may be called again for the same
+//! container after a daemon restart; implementations are idempotent.
+
+use std::path::PathBuf;
+
+use berth_api::models::NetworkSettings;
+
+use crate::record::Record;
+use crate::Result;
+
+#[derive(Debug, Clone, Default)]
+pub struct Attachment {
+    /// Join this network namespace; `None` means a new one with only `lo`, and
+    /// `Some("host")`-style sharing is expressed by [`Attachment::host`].
+    pub netns: Option<PathBuf>,
+    /// Share the daemon's (the host's) network namespace.
+    pub host: bool,
+    pub settings: NetworkSettings,
+    /// `(address, names)` lines for /etc/hosts beyond localhost and the container itself.
+    pub hosts: Vec<(String, String)>,
+    /// The container's own address, for its /etc/hosts line.
+    pub address: Option<String>,
+    /// Nameservers for /etc/resolv.conf; `None` keeps the host's.
+    pub nameservers: Option<Vec<String>>,
+}
+
+pub trait Networks: Send + Sync {
+    fn connect(&self, container: &Record) -> Result<Attachment>;
+    fn disconnect(&self, container: &Record);
+    /// Called when a container is removed, to forget anything kept for it.
+    fn removed(&self, _container: &Record) {}
+}
+
+/// Networking for `none`, `host` and `container:<id>` only: what berth offers before a
+/// network service is plugged in.
+pub struct Basic {
+    /// Resolves `container:<name>` to the running container's network namespace.
+    pub lookup: Box<dyn Fn(&str) -> Result<(PathBuf, NetworkSettings)> + Send + Sync>,
+}
+
+impl Networks for Basic {
+    fn connect(&self, c: &Record) -> Result<Attachment> {
+        let mode = c.host_config.network_mode_or_default();
+        if mode == "host" {
+            return Ok(Attachment { host: true, ..Default::default() });
+        }
+        if let Some(other) = mode.strip_prefix("container:") {
+            let (ns, settings) = (self.lookup)(other)?;
+            return Ok(Attachment { netns: Some(ns), settings, ..Default::default() });
+        }
+        Ok(Attachment::default())
+    }
+
+    fn disconnect(&self, _c: &Record) {}
+}

@@ -1,0 +1,73 @@
+//! The persisted description of a container.
+
+use serde::{Deserialize, Serialize};
+
+use berth_api::models::{ContainerConfig, ContainerState, HostConfig, MountPoint, NetworkSettings};
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Record {
+    pub id: String,
+    /// Without the leading `/`.
+    pub name: String,
+    pub created: String,
+    /// The executable and arguments of the first process (entrypoint + cmd).
+    pub path: String,
+    pub args: Vec<String>,
+    pub config: ContainerConfig,
+    pub host_config: HostConfig,
+    /// `sha256:…` of the image.
+    pub image_id: String,
+    pub state: ContainerState,
+    pub restart_count: i64,
+    /// Set by `docker stop` / `kill`, cleared by `start`: restart policies respect it.
+    pub stopped_by_user: bool,
+    /// The container has been started at least once (Docker's `HasBeenStartedBefore`).
+    pub started_once: bool,
+    pub mounts: Vec<MountPoint>,
+    pub network: NetworkSettings,
+    /// The image's layers at creation time, bottom first.
+    pub layers: Vec<String>,
+    pub log_path: String,
+    pub hostname_path: String,
+    pub hosts_path: String,
+    pub resolv_conf_path: String,
+    /// Anonymous volumes created for this container (removed with `rm -v` / `--rm`).
+    pub anonymous_volumes: Vec<String>,
+}
+
+impl Record {
+    /// Docker's status words: created, running, paused, restarting, removing, exited, dead.
+    pub fn status(&self) -> &str {
+        &self.state.status
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.state.running
+    }
+
+    /// The human status `docker ps` shows: `Up 5 minutes`, `Exited (0) 3 seconds ago`.
+    pub fn human_status(&self) -> String {
+        let since = |t: &str| berth_api::time::parse_rfc3339(t).map(berth_api::time::human_since).unwrap_or_default();
+        match self.state.status.as_str() {
+            "running" => {
+                let mut s = format!("Up {}", since(&self.state.started_at));
+                if let Some(h) = &self.state.health {
+                    match h.status.as_str() {
+                        "starting" => s.push_str(" (health: starting)"),
+                        "healthy" => s.push_str(" (healthy)"),
+                        "unhealthy" => s.push_str(" (unhealthy)"),
+                        _ => {}
+                    }
+                }
+                s
+            }
+            "paused" => format!("Up {} (Paused)", since(&self.state.started_at)),
+            "restarting" => format!("Restarting ({}) {} ago", self.state.exit_code, since(&self.state.finished_at)),
+            "removing" => "Removal In Progress".into(),
+            "dead" => "Dead".into(),
+            "exited" => format!("Exited ({}) {} ago", self.state.exit_code, since(&self.state.finished_at)),
+            _ => "Created".into(),
+        }
+    }
+}

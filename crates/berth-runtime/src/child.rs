@@ -1,0 +1,341 @@
+//! What runs in the new process between `clone3` and `execve`. Nothing here returns: the
+//! process either becomes the container's program or reports why not and exits.
+
+use std::convert::Infallible;
+use std::io::Write;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+
+use rustix::fs::OFlags;
+use rustix::thread::{ThreadNameSpaceType, UnshareFlags};
+
+use crate::paths::{fd_path, mkdir_all, open_in_root};
+use crate::spec::{Process, Spec};
+use crate::{caps, mounts, pty, seccomp, sys, Result, RuntimeError};
+
+/// Where the new process's standard streams come from.
+pub enum Stdio {
+    /// Descriptors to become 0, 1 and 2.
+    Fds { stdin: OwnedFd, stdout: OwnedFd, stderr: OwnedFd },
+    /// Make a terminal inside the container and send its master over this socket.
+    Tty { console: OwnedFd },
+}
+
+pub struct InitArgs<'a> {
+    pub spec: &'a Spec,
+    pub cgroup: Option<&'a berth_cgroups::Cgroup>,
+    pub new_cgroup_ns: bool,
+    pub new_netns: bool,
+    pub seccomp: Option<&'a seccomp::Program>,
+}
+
+pub struct ExecArgs<'a> {
+    pub init_pidfd: std::os::fd::BorrowedFd<'a>,
+    pub namespaces: ThreadNameSpaceType,
+    pub process: &'a Process,
+    pub cgroup: Option<&'a berth_cgroups::Cgroup>,
+    pub seccomp: Option<&'a seccomp::Program>,
+}
+
+fn fail(err_fd: OwnedFd, e: RuntimeError) -> ! {
+    let mut f = std::fs::File::from(err_fd);
+    let _ = f.write_all(e.to_string().as_bytes());
+    drop(f);
+    sys::exit_now(1)
+}
+
+pub fn run_init(args: InitArgs<'_>, stdio: Stdio, err_fd: OwnedFd) -> ! {
+    match init(&args, stdio) {
+        Ok(never) => match never {},
+        Err(e) => fail(err_fd, e),
+    }
+}
+
+pub fn run_exec(args: ExecArgs<'_>, stdio: Stdio, err_fd: OwnedFd) -> ! {
+    match exec(&args, stdio) {
+        Ok(never) => match never {},
+        Err(e) => fail(err_fd, e),
+    }
+}
+
+fn init(a: &InitArgs<'_>, stdio: Stdio) -> Result<Infallible> {
+    let spec = a.spec;
+    if let Some(cg) = a.cgroup {
+        cg.join()?;
+    }
+    if a.new_cgroup_ns {
+        sys::unshare(UnshareFlags::NEWCGROUP).map_err(|e| RuntimeError::sys("unshare cgroup namespace", e))?;
+    }
+    for (kind, ty) in [("network", rustix::thread::LinkNameSpaceType::Network), ("ipc", rustix::thread::LinkNameSpaceType::InterProcessCommunication), ("uts", rustix::thread::LinkNameSpaceType::HostNameAndNISDomainName)] {
+        if let Some(ns) = spec.linux.namespace(kind).filter(|n| !n.path.is_empty()) {
+            let fd = rustix::fs::open(ns.path.as_str(), OFlags::RDONLY | OFlags::CLOEXEC, rustix::fs::Mode::empty())
+                .map_err(|e| RuntimeError::sys(format!("opening {kind} namespace {}", ns.path), e))?;
+            rustix::thread::move_into_link_name_space(fd.as_fd(), Some(ty))
+                .map_err(|e| RuntimeError::sys(format!("joining {kind} namespace {}", ns.path), e))?;
+        }
+    }
+    rustix::process::setsid().map_err(|e| RuntimeError::sys("setsid", e))?;
+    let tty_slave = setup_stdio_early(stdio)?;
+
+    let propagation = match spec.linux.rootfs_propagation.as_str() {
+        "private" | "rprivate" => rustix::mount::MountPropagationFlags::PRIVATE,
+        "shared" | "rshared" => rustix::mount::MountPropagationFlags::SHARED,
+        _ => rustix::mount::MountPropagationFlags::DOWNSTREAM,
+    };
+    rustix::mount::mount_change(c"/", propagation | rustix::mount::MountPropagationFlags::REC)
+        .map_err(|e| RuntimeError::sys("setting mount propagation", e))?;
+    let root_path = PathBuf::from(&spec.root.path);
+    let root_c = std::ffi::CString::new(spec.root.path.as_str()).map_err(|_| RuntimeError::Invalid("root path".into()))?;
+    rustix::mount::mount_bind_recursive(root_c.as_c_str(), root_c.as_c_str())
+        .map_err(|e| RuntimeError::sys(format!("binding the root {}", root_path.display()), e))?;
+    let root = mounts::open_dir(&root_path)?;
+
+    let cgroup_dirs: Vec<(String, PathBuf)> = match a.cgroup {
+        Some(cg) if cg.mode() == berth_cgroups::Mode::V1 => cg
+            .dirs()
+            .into_iter()
+            .filter_map(|d| {
+                let rel = d.strip_prefix("/sys/fs/cgroup").ok()?;
+                let ctrl = rel.components().next()?.as_os_str().to_string_lossy().into_owned();
+                Some((ctrl, d))
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    for m in &spec.mounts {
+        mounts::mount_one(&root, m, &cgroup_dirs)?;
+    }
+    mounts::create_devices(&root, &spec.linux.devices)?;
+    mounts::dev_symlinks(&root)?;
+
+    let slave = match tty_slave {
+        TtyOrFds::Tty(console) => {
+            let master = open_in_root(&root, "dev/pts/ptmx", OFlags::RDWR | OFlags::NOCTTY)
+                .map_err(|e| RuntimeError::sys("opening the container's /dev/pts/ptmx", e))?;
+            let (master, slave) = pty::from_master(master)?;
+            if let Some(cs) = &spec.process.console_size {
+                pty::set_size(&slave, cs.height as u16, cs.width as u16)?;
+            }
+            let console_point = crate::paths::ensure_mountpoint(&root, "dev/console", true)?;
+            let sp = std::ffi::CString::new(fd_path(&slave)).unwrap_or_default();
+            let cp = std::ffi::CString::new(fd_path(&console_point)).unwrap_or_default();
+            rustix::mount::mount_bind(sp.as_c_str(), cp.as_c_str()).map_err(|e| RuntimeError::sys("binding /dev/console", e))?;
+            pty::send_fd(console.as_fd(), master.as_fd())?;
+            Some(slave)
+        }
+        TtyOrFds::Fds => None,
+    };
+
+    let cwd = if spec.process.cwd.is_empty() { "/" } else { spec.process.cwd.as_str() };
+    // Docker creates a missing working directory.
+    mkdir_all(&root, cwd)?;
+    mounts::pivot_root(&root)?;
+    drop(root);
+
+    if spec.linux.namespace("uts").is_some_and(|n| n.path.is_empty()) {
+        if !spec.hostname.is_empty() {
+            rustix::system::sethostname(spec.hostname.as_bytes()).map_err(|e| RuntimeError::sys("sethostname", e))?;
+        }
+        if !spec.domainname.is_empty() {
+            rustix::system::setdomainname(spec.domainname.as_bytes()).map_err(|e| RuntimeError::sys("setdomainname", e))?;
+        }
+    }
+    if a.new_netns {
+        sys::loopback_up().map_err(|e| RuntimeError::sys("bringing up lo", e))?;
+    }
+    for (k, v) in &spec.linux.sysctl {
+        let path = format!("/proc/sys/{}", k.replace('.', "/"));
+        std::fs::write(&path, v).map_err(|e| RuntimeError::sys(format!("setting sysctl {k}"), e))?;
+    }
+    mounts::mask_paths(&spec.linux.masked_paths)?;
+    mounts::readonly_paths(&spec.linux.readonly_paths)?;
+    if spec.root.readonly {
+        mounts::readonly_root()?;
+    }
+    if let Some(slave) = slave {
+        attach_tty(slave)?;
+    }
+    finish(&spec.process, a.seccomp)
+}
+
+enum TtyOrFds {
+    Tty(OwnedFd),
+    Fds,
+}
+
+/// Installs plain descriptors as 0/1/2 right away; for a terminal, keeps the console socket
+/// until the container's devpts exists.
+fn setup_stdio_early(stdio: Stdio) -> Result<TtyOrFds> {
+    match stdio {
+        Stdio::Fds { stdin, stdout, stderr } => {
+            rustix::stdio::dup2_stdin(&stdin).map_err(|e| RuntimeError::sys("dup2 stdin", e))?;
+            rustix::stdio::dup2_stdout(&stdout).map_err(|e| RuntimeError::sys("dup2 stdout", e))?;
+            rustix::stdio::dup2_stderr(&stderr).map_err(|e| RuntimeError::sys("dup2 stderr", e))?;
+            Ok(TtyOrFds::Fds)
+        }
+        Stdio::Tty { console } => Ok(TtyOrFds::Tty(console)),
+    }
+}
+
+fn attach_tty(slave: OwnedFd) -> Result<()> {
+    rustix::stdio::dup2_stdin(&slave).map_err(|e| RuntimeError::sys("dup2 tty", e))?;
+    rustix::stdio::dup2_stdout(&slave).map_err(|e| RuntimeError::sys("dup2 tty", e))?;
+    rustix::stdio::dup2_stderr(&slave).map_err(|e| RuntimeError::sys("dup2 tty", e))?;
+    rustix::process::ioctl_tiocsctty(rustix::stdio::stdin()).map_err(|e| RuntimeError::sys("making the tty controlling", e))?;
+    Ok(())
+}
+
+fn exec(a: &ExecArgs<'_>, stdio: Stdio) -> Result<Infallible> {
+    rustix::thread::move_into_thread_name_spaces(a.init_pidfd, a.namespaces)
+        .map_err(|e| RuntimeError::sys("joining the container's namespaces", e))?;
+    if let Some(cg) = a.cgroup {
+        cg.join()?;
+    }
+    rustix::process::setsid().map_err(|e| RuntimeError::sys("setsid", e))?;
+    match setup_stdio_early(stdio)? {
+        TtyOrFds::Fds => {}
+        TtyOrFds::Tty(console) => {
+            let master = rustix::fs::open("/dev/pts/ptmx", OFlags::RDWR | OFlags::NOCTTY | OFlags::CLOEXEC, rustix::fs::Mode::empty())
+                .map_err(|e| RuntimeError::sys("opening /dev/pts/ptmx", e))?;
+            let (master, slave) = pty::from_master(master)?;
+            if let Some(cs) = &a.process.console_size {
+                pty::set_size(&slave, cs.height as u16, cs.width as u16)?;
+            }
+            pty::send_fd(console.as_fd(), master.as_fd())?;
+            attach_tty(slave)?;
+        }
+    }
+    finish(a.process, a.seccomp)
+}
+
+/// The common tail: limits, identity, capabilities, seccomp, and `execve`.
+fn finish(p: &Process, seccomp: Option<&seccomp::Program>) -> Result<Infallible> {
+    for r in &p.rlimits {
+        let res = rlimit_resource(&r.kind)?;
+        rustix::process::setrlimit(res, rustix::process::Rlimit { current: Some(r.soft), maximum: Some(r.hard) })
+            .map_err(|e| RuntimeError::sys(format!("setting {}", r.kind), e))?;
+    }
+    // The shim protects itself from the OOM killer; its children must not inherit that.
+    let adj = p.oom_score_adj.unwrap_or(0);
+    let _ = std::fs::write("/proc/self/oom_score_adj", adj.to_string());
+    if let Some(m) = p.user.umask {
+        rustix::process::umask(rustix::fs::Mode::from_raw_mode(m));
+    }
+    let cwd = if p.cwd.is_empty() { "/" } else { p.cwd.as_str() };
+    rustix::process::chdir(cwd).map_err(|e| {
+        RuntimeError::Start(format!("chdir to cwd ({cwd:?}) set in config.json failed: {}", std::io::Error::from(e)))
+    })?;
+
+    if !p.no_new_privileges {
+        if let Some(prog) = seccomp {
+            seccomp::load(prog).map_err(|e| RuntimeError::Start(format!("loading seccomp filter: {e}")))?;
+        }
+    }
+    if let Some(c) = &p.capabilities {
+        caps::drop_bounding(c)?;
+    }
+    rustix::thread::set_keep_capabilities(true).map_err(|e| RuntimeError::sys("keeping capabilities", e))?;
+    let groups: Vec<rustix::fs::Gid> = p.user.additional_gids.iter().map(|g| rustix::fs::Gid::from_raw(*g)).collect();
+    rustix::thread::set_thread_groups(&groups).map_err(|e| RuntimeError::sys("setgroups", e))?;
+    let gid = rustix::fs::Gid::from_raw(p.user.gid);
+    rustix::thread::set_thread_res_gid(gid, gid, gid).map_err(|e| RuntimeError::sys(format!("setgid {}", p.user.gid), e))?;
+    let uid = rustix::fs::Uid::from_raw(p.user.uid);
+    rustix::thread::set_thread_res_uid(uid, uid, uid).map_err(|e| RuntimeError::sys(format!("setuid {}", p.user.uid), e))?;
+    rustix::thread::set_keep_capabilities(false).map_err(|e| RuntimeError::sys("keeping capabilities", e))?;
+    if let Some(c) = &p.capabilities {
+        caps::apply(c)?;
+    }
+    if p.no_new_privileges {
+        rustix::thread::set_no_new_privs(true).map_err(|e| RuntimeError::sys("no_new_privs", e))?;
+        if let Some(prog) = seccomp {
+            seccomp::load(prog).map_err(|e| RuntimeError::Start(format!("loading seccomp filter: {e}")))?;
+        }
+    }
+    close_other_fds();
+    let program = resolve_program(p)?;
+    let err = std::process::Command::new(&program)
+        .arg0(&p.args[0])
+        .args(&p.args[1..])
+        .env_clear()
+        .envs(p.env.iter().filter_map(|e| e.split_once('=')))
+        .exec();
+    Err(RuntimeError::Start(exec_error(&p.args[0], &program, err)))
+}
+
+fn exec_error(arg0: &str, program: &Path, err: std::io::Error) -> String {
+    match err.kind() {
+        std::io::ErrorKind::NotFound => format!("exec: {arg0:?}: stat {}: no such file or directory", program.display()),
+        std::io::ErrorKind::PermissionDenied => format!("exec: {arg0:?}: permission denied"),
+        _ => format!("exec: {arg0:?}: {err}"),
+    }
+}
+
+/// Looks `args[0]` up in the process's own `PATH`, as runc does, so the message for a
+/// missing command is Docker's.
+fn resolve_program(p: &Process) -> Result<PathBuf> {
+    let arg0 = p.args.first().ok_or_else(|| RuntimeError::Start("no command specified".into()))?;
+    if arg0.is_empty() {
+        return Err(RuntimeError::Start("exec: \"\": executable file not found in $PATH".into()));
+    }
+    if arg0.contains('/') {
+        return Ok(PathBuf::from(arg0));
+    }
+    let path = p
+        .env
+        .iter()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    for dir in path.split(':') {
+        let dir = if dir.is_empty() { "." } else { dir };
+        let cand = Path::new(dir).join(arg0);
+        if let Ok(md) = std::fs::metadata(&cand) {
+            if md.is_file() && rustix::fs::access(&cand, rustix::fs::Access::EXEC_OK).is_ok() {
+                return Ok(cand);
+            }
+        }
+    }
+    Err(RuntimeError::Start(format!("exec: {arg0:?}: executable file not found in $PATH")))
+}
+
+/// Marks every descriptor above 2 close-on-exec, so nothing of the shim's leaks into the
+/// container (the error pipe closes by itself on a successful exec).
+fn close_other_fds() {
+    if let Ok(rd) = std::fs::read_dir("/proc/self/fd") {
+        let fds: Vec<i32> = rd.flatten().filter_map(|e| e.file_name().to_str()?.parse().ok()).filter(|&n| n > 2).collect();
+        for n in fds {
+            let _ = set_cloexec(n);
+        }
+    }
+}
+
+#[allow(unsafe_code)]
+fn set_cloexec(fd: i32) -> rustix::io::Result<()> {
+    // SAFETY: we only set a flag on the descriptor number; if it is no longer open the call
+    // fails with EBADF, which is ignored. The borrow does not outlive this call.
+    let b = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    rustix::io::fcntl_setfd(b, rustix::io::FdFlags::CLOEXEC)
+}
+
+fn rlimit_resource(name: &str) -> Result<rustix::process::Resource> {
+    use rustix::process::Resource::*;
+    Ok(match name {
+        "RLIMIT_CPU" => Cpu,
+        "RLIMIT_FSIZE" => Fsize,
+        "RLIMIT_DATA" => Data,
+        "RLIMIT_STACK" => Stack,
+        "RLIMIT_CORE" => Core,
+        "RLIMIT_RSS" => Rss,
+        "RLIMIT_NPROC" => Nproc,
+        "RLIMIT_NOFILE" => Nofile,
+        "RLIMIT_MEMLOCK" => Memlock,
+        "RLIMIT_AS" => As,
+        "RLIMIT_LOCKS" => Locks,
+        "RLIMIT_SIGPENDING" => Sigpending,
+        "RLIMIT_MSGQUEUE" => Msgqueue,
+        "RLIMIT_NICE" => Nice,
+        "RLIMIT_RTPRIO" => Rtprio,
+        "RLIMIT_RTTIME" => Rttime,
+        other => return Err(RuntimeError::Invalid(format!("unknown rlimit {other}"))),
+    })
+}

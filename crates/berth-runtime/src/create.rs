@@ -1,0 +1,155 @@
+//! Creating a container: cgroup, namespaces, and the first process.
+
+use std::io::Read;
+use std::os::fd::{AsFd, OwnedFd};
+
+use berth_cgroups::Cgroup;
+use rustix::net::{AddressFamily, SocketFlags, SocketType};
+
+use crate::child::{self, InitArgs, Stdio};
+use crate::spec::Spec;
+use crate::sys::{clone3, Forked};
+use crate::{seccomp, Result, RuntimeError};
+
+/// Where the new process's stdio goes.
+pub enum Io {
+    /// These become its stdin, stdout and stderr.
+    Pipes { stdin: OwnedFd, stdout: OwnedFd, stderr: OwnedFd },
+    /// It gets a terminal; the master comes back in [`Spawned::pty_master`].
+    Tty,
+}
+
+/// A started process.
+#[derive(Debug)]
+pub struct Spawned {
+    pub pid: i32,
+    pub pidfd: OwnedFd,
+    pub pty_master: Option<OwnedFd>,
+}
+
+const CLONE_NEWNS: u64 = 0x0002_0000;
+const CLONE_NEWUTS: u64 = 0x0400_0000;
+const CLONE_NEWIPC: u64 = 0x0800_0000;
+const CLONE_NEWPID: u64 = 0x2000_0000;
+const CLONE_NEWNET: u64 = 0x4000_0000;
+
+/// The cgroup a spec names, if any.
+pub fn cgroup_of(spec: &Spec) -> Result<Option<Cgroup>> {
+    if spec.linux.cgroups_path.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(Cgroup::host(&spec.linux.cgroups_path)?))
+}
+
+fn pipe() -> Result<(OwnedFd, OwnedFd)> {
+    rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| RuntimeError::sys("pipe", e))
+}
+
+fn console_pair() -> Result<(OwnedFd, OwnedFd)> {
+    rustix::net::socketpair(AddressFamily::UNIX, SocketType::STREAM, SocketFlags::CLOEXEC, None)
+        .map_err(|e| RuntimeError::sys("socketpair", e))
+}
+
+/// Reads what the child reported: nothing (it exec'd) or why it failed.
+pub(crate) fn child_report(err_r: OwnedFd) -> String {
+    let mut msg = String::new();
+    let _ = std::fs::File::from(err_r).read_to_string(&mut msg);
+    msg
+}
+
+pub(crate) fn reap(pid: i32) {
+    if let Some(p) = rustix::process::Pid::from_raw(pid) {
+        let _ = rustix::process::waitpid(Some(p), rustix::process::WaitOptions::empty());
+    }
+}
+
+/// Creates the container described by `spec` and starts its process. Returns once the
+/// process has exec'd its program, or with the reason it could not.
+pub fn create(spec: &Spec, io: Io) -> Result<Spawned> {
+    if spec.process.args.is_empty() {
+        return Err(RuntimeError::Invalid("no command specified".into()));
+    }
+    let cgroup = cgroup_of(spec)?;
+    if let Some(cg) = &cgroup {
+        cg.create()?;
+        if let Some(r) = &spec.linux.resources {
+            cg.apply(r)?;
+        }
+    }
+    let program = spec
+        .linux
+        .seccomp
+        .as_ref()
+        .map(seccomp::compile)
+        .transpose()
+        .map_err(|e| RuntimeError::Invalid(format!("seccomp profile: {e}")))?;
+
+    let mut flags = CLONE_NEWNS;
+    let new = |kind: &str| spec.linux.namespace(kind).is_some_and(|n| n.path.is_empty());
+    if new("uts") {
+        flags |= CLONE_NEWUTS;
+    }
+    if new("ipc") {
+        flags |= CLONE_NEWIPC;
+    }
+    if new("pid") {
+        flags |= CLONE_NEWPID;
+    }
+    let new_netns = new("network");
+    if new_netns {
+        flags |= CLONE_NEWNET;
+    }
+    if let Some(ns) = spec.linux.namespace("pid").filter(|n| !n.path.is_empty()) {
+        // Joining a pid namespace takes effect for children, so the caller joins it here.
+        let fd = rustix::fs::open(ns.path.as_str(), rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::empty())
+            .map_err(|e| RuntimeError::sys(format!("opening pid namespace {}", ns.path), e))?;
+        rustix::thread::move_into_link_name_space(fd.as_fd(), Some(rustix::thread::LinkNameSpaceType::ProcessID))
+            .map_err(|e| RuntimeError::sys(format!("joining pid namespace {}", ns.path), e))?;
+    }
+
+    let (err_r, err_w) = pipe()?;
+    let (stdio, console_parent) = match io {
+        Io::Pipes { stdin, stdout, stderr } => (Stdio::Fds { stdin, stdout, stderr }, None),
+        Io::Tty => {
+            let (parent, child) = console_pair()?;
+            (Stdio::Tty { console: child }, Some(parent))
+        }
+    };
+    let result = clone3(flags, None).map_err(|e| RuntimeError::sys("clone3", e));
+    let (pid, pidfd) = match result {
+        Ok(Forked::Child) => {
+            drop(err_r);
+            drop(console_parent);
+            let args = InitArgs {
+                spec,
+                cgroup: cgroup.as_ref(),
+                new_cgroup_ns: new("cgroup"),
+                new_netns,
+                seccomp: program.as_ref(),
+            };
+            child::run_init(args, stdio, err_w)
+        }
+        Ok(Forked::Parent { pid, pidfd }) => (pid, pidfd),
+        Err(e) => {
+            if let Some(cg) = &cgroup {
+                let _ = cg.destroy();
+            }
+            return Err(e);
+        }
+    };
+    drop(err_w);
+    drop(stdio);
+    let msg = child_report(err_r);
+    if !msg.is_empty() {
+        reap(pid);
+        if let Some(cg) = &cgroup {
+            let _ = cg.destroy();
+        }
+        return Err(RuntimeError::Start(msg));
+    }
+    let pty_master = match console_parent {
+        Some(sock) => Some(crate::pty::recv_fd(sock.as_fd())?.ok_or_else(|| RuntimeError::Start("the container did not send its terminal".into()))?),
+        None => None,
+    };
+    Ok(Spawned { pid, pidfd, pty_master })
+}

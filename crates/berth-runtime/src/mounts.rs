@@ -1,0 +1,268 @@
+//! Mounting the spec's mounts into the root, `/dev`, `pivot_root`, masked and read-only paths.
+
+use std::ffi::CString;
+use std::os::fd::OwnedFd;
+use std::path::Path;
+
+use rustix::fs::{FileType, Mode, OFlags};
+use rustix::io::Errno;
+use rustix::mount::{MountFlags, MountPropagationFlags, UnmountFlags};
+
+use crate::paths::{ensure_mountpoint, fd_path, mkdir_all, open_in_root};
+use crate::spec::{Device, Mount};
+use crate::{Result, RuntimeError};
+
+#[derive(Debug, PartialEq)]
+pub struct Options {
+    pub flags: MountFlags,
+    /// Flags to clear (`rw`, `suid`… undo defaults; only meaningful on remount).
+    pub bind: bool,
+    pub recursive: bool,
+    pub propagation: Option<MountPropagationFlags>,
+    pub data: Vec<String>,
+}
+
+/// Splits mount option strings into flags, propagation and filesystem data.
+pub fn parse_options(opts: &[String]) -> Options {
+    let mut o = Options { flags: MountFlags::empty(), bind: false, recursive: false, propagation: None, data: Vec::new() };
+    for opt in opts {
+        match opt.as_str() {
+            "ro" => o.flags |= MountFlags::RDONLY,
+            "rw" => o.flags -= MountFlags::RDONLY,
+            "nosuid" => o.flags |= MountFlags::NOSUID,
+            "suid" => o.flags -= MountFlags::NOSUID,
+            "nodev" => o.flags |= MountFlags::NODEV,
+            "dev" => o.flags -= MountFlags::NODEV,
+            "noexec" => o.flags |= MountFlags::NOEXEC,
+            "exec" => o.flags -= MountFlags::NOEXEC,
+            "sync" => o.flags |= MountFlags::SYNCHRONOUS,
+            "dirsync" => o.flags |= MountFlags::DIRSYNC,
+            "noatime" => o.flags |= MountFlags::NOATIME,
+            "nodiratime" => o.flags |= MountFlags::NODIRATIME,
+            "relatime" => o.flags |= MountFlags::RELATIME,
+            "strictatime" => o.flags |= MountFlags::STRICTATIME,
+            "async" | "atime" | "diratime" | "norelatime" | "nostrictatime" | "defaults" => {}
+            "bind" => o.bind = true,
+            "rbind" => {
+                o.bind = true;
+                o.recursive = true;
+            }
+            "private" => o.propagation = Some(MountPropagationFlags::PRIVATE),
+            "rprivate" => o.propagation = Some(MountPropagationFlags::PRIVATE | MountPropagationFlags::REC),
+            "shared" => o.propagation = Some(MountPropagationFlags::SHARED),
+            "rshared" => o.propagation = Some(MountPropagationFlags::SHARED | MountPropagationFlags::REC),
+            "slave" => o.propagation = Some(MountPropagationFlags::DOWNSTREAM),
+            "rslave" => o.propagation = Some(MountPropagationFlags::DOWNSTREAM | MountPropagationFlags::REC),
+            "unbindable" => o.propagation = Some(MountPropagationFlags::UNBINDABLE),
+            "runbindable" => o.propagation = Some(MountPropagationFlags::UNBINDABLE | MountPropagationFlags::REC),
+            other => o.data.push(other.to_string()),
+        }
+    }
+    o
+}
+
+fn cstr(s: &str) -> CString {
+    CString::new(s).unwrap_or_default()
+}
+
+/// Mounts one spec mount inside the root open as `root` (the root's path is `root_path`).
+pub fn mount_one(root: &OwnedFd, m: &Mount, cgroup_dirs: &[(String, std::path::PathBuf)]) -> Result<()> {
+    let opts = parse_options(&m.options);
+    let dest = m.destination.as_str();
+    let is_bind = opts.bind || m.kind == "bind";
+    if m.kind == "cgroup" || m.kind == "cgroup2" {
+        return mount_cgroup(root, dest, &opts, cgroup_dirs);
+    }
+    let source_is_file = is_bind
+        && std::fs::metadata(&m.source)
+            .map(|md| !md.is_dir())
+            .map_err(|e| RuntimeError::Start(format!("error mounting {:?} to rootfs at {dest:?}: stat {}: {e}", m.source, m.source)))?;
+    let target = ensure_mountpoint(root, dest, source_is_file)?;
+    let target_path = fd_path(&target);
+    let err = |what: &str, e: Errno| RuntimeError::Start(format!("error mounting {:?} to rootfs at {dest:?}: {what}: {}", m.source, std::io::Error::from(e)));
+    if is_bind {
+        let mut flags = MountFlags::BIND;
+        if opts.recursive {
+            flags |= MountFlags::REC;
+        }
+        rustix::mount::mount(cstr(&m.source).as_c_str(), cstr(&target_path).as_c_str(), c"", flags, None).map_err(|e| err("bind", e))?;
+        // Re-open: the descriptor still names the directory under the new mount.
+        let target = open_in_root(root, dest, OFlags::PATH).map_err(|e| err("reopen", e))?;
+        let target_path = fd_path(&target);
+        if !opts.flags.is_empty() {
+            rustix::mount::mount_remount(cstr(&target_path).as_c_str(), MountFlags::BIND | opts.flags, c"")
+                .map_err(|e| err("remount", e))?;
+        }
+        if let Some(p) = opts.propagation {
+            rustix::mount::mount_change(cstr(&target_path).as_c_str(), p).map_err(|e| err("propagation", e))?;
+        }
+        return Ok(());
+    }
+    let data = opts.data.join(",");
+    let source = if m.source.is_empty() { m.kind.clone() } else { m.source.clone() };
+    rustix::mount::mount(
+        cstr(&source).as_c_str(),
+        cstr(&target_path).as_c_str(),
+        cstr(&m.kind).as_c_str(),
+        opts.flags,
+        Some(cstr(&data).as_c_str()),
+    )
+    .map_err(|e| err(&m.kind, e))?;
+    if let Some(p) = opts.propagation {
+        let target = open_in_root(root, dest, OFlags::PATH).map_err(|e| err("reopen", e))?;
+        rustix::mount::mount_change(cstr(&fd_path(&target)).as_c_str(), p).map_err(|e| err("propagation", e))?;
+    }
+    Ok(())
+}
+
+/// `/sys/fs/cgroup`: the cgroup2 filesystem (v2), or on v1 a tmpfs with each controller's
+/// directory for this container bound read-only into it.
+fn mount_cgroup(root: &OwnedFd, dest: &str, opts: &Options, dirs: &[(String, std::path::PathBuf)]) -> Result<()> {
+    let target = mkdir_all(root, dest)?;
+    let tp = fd_path(&target);
+    let ro = opts.flags.contains(MountFlags::RDONLY);
+    let base = MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
+    if berth_cgroups::detect(Path::new("/sys/fs/cgroup")) == berth_cgroups::Mode::V2 {
+        let flags = if ro { base | MountFlags::RDONLY } else { base };
+        return rustix::mount::mount(c"cgroup2", cstr(&tp).as_c_str(), c"cgroup2", flags, None)
+            .map_err(|e| RuntimeError::sys(format!("mounting cgroup2 at {dest}"), e));
+    }
+    rustix::mount::mount(c"tmpfs", cstr(&tp).as_c_str(), c"tmpfs", base, Some(c"mode=755"))
+        .map_err(|e| RuntimeError::sys(format!("mounting tmpfs at {dest}"), e))?;
+    for (name, host_dir) in dirs {
+        let sub = mkdir_all(root, &format!("{}/{name}", dest.trim_end_matches('/')))?;
+        let sp = fd_path(&sub);
+        rustix::mount::mount(cstr(&host_dir.display().to_string()).as_c_str(), cstr(&sp).as_c_str(), c"", MountFlags::BIND, None)
+            .map_err(|e| RuntimeError::sys(format!("binding cgroup {name}"), e))?;
+        if ro {
+            let sub = open_in_root(root, &format!("{}/{name}", dest.trim_end_matches('/')), OFlags::PATH)
+                .map_err(|e| RuntimeError::sys("reopen cgroup dir", e))?;
+            rustix::mount::mount_remount(cstr(&fd_path(&sub)).as_c_str(), MountFlags::BIND | MountFlags::RDONLY | base, c"")
+                .map_err(|e| RuntimeError::sys(format!("remounting cgroup {name} read-only"), e))?;
+        }
+    }
+    if ro {
+        rustix::mount::mount_remount(cstr(&tp).as_c_str(), MountFlags::RDONLY | base, c"mode=755")
+            .map_err(|e| RuntimeError::sys("remounting cgroup tmpfs read-only", e))?;
+    }
+    Ok(())
+}
+
+/// Creates the spec's device nodes under the root's /dev.
+pub fn create_devices(root: &OwnedFd, devices: &[Device]) -> Result<()> {
+    for d in devices {
+        let rel = d.path.trim_start_matches('/');
+        let (parent, name) = rel.rsplit_once('/').unwrap_or(("", rel));
+        let dir = mkdir_all(root, parent)?;
+        let ft = match d.kind.as_str() {
+            "c" | "u" => FileType::CharacterDevice,
+            "b" => FileType::BlockDevice,
+            "p" => FileType::Fifo,
+            other => return Err(RuntimeError::Invalid(format!("device {}: unknown type {other:?}", d.path))),
+        };
+        let mode = Mode::from_raw_mode(d.file_mode.unwrap_or(0o666) & 0o7777);
+        let _ = rustix::fs::unlinkat(&dir, name, rustix::fs::AtFlags::empty());
+        rustix::fs::mknodat(&dir, name, ft, mode, rustix::fs::makedev(d.major as u32, d.minor as u32))
+            .map_err(|e| RuntimeError::sys(format!("creating device {}", d.path), e))?;
+        // mknod is subject to the umask; set the mode exactly.
+        rustix::fs::chmodat(&dir, name, mode, rustix::fs::AtFlags::empty()).map_err(|e| RuntimeError::sys(format!("chmod {}", d.path), e))?;
+        rustix::fs::chownat(
+            &dir,
+            name,
+            Some(rustix::fs::Uid::from_raw(d.uid.unwrap_or(0))),
+            Some(rustix::fs::Gid::from_raw(d.gid.unwrap_or(0))),
+            rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+        )
+        .map_err(|e| RuntimeError::sys(format!("chown {}", d.path), e))?;
+    }
+    Ok(())
+}
+
+/// The symlinks every /dev has.
+pub fn dev_symlinks(root: &OwnedFd) -> Result<()> {
+    let dev = mkdir_all(root, "dev")?;
+    let links = [("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2"), ("ptmx", "pts/ptmx")];
+    for (name, target) in links {
+        match rustix::fs::symlinkat(target, &dev, name) {
+            Ok(()) | Err(Errno::EXIST) => {}
+            Err(e) => return Err(RuntimeError::sys(format!("creating /dev/{name}"), e)),
+        }
+    }
+    if Path::new("/proc/kcore").exists() {
+        let _ = rustix::fs::symlinkat("/proc/kcore", &dev, "core");
+    }
+    Ok(())
+}
+
+/// Makes the directory open as `root` the process's root and detaches the old one.
+pub fn pivot_root(root: &OwnedFd) -> Result<()> {
+    rustix::process::fchdir(root).map_err(|e| RuntimeError::sys("chdir to rootfs", e))?;
+    rustix::process::pivot_root(".", ".").map_err(|e| RuntimeError::sys("pivot_root", e))?;
+    // The old root is now stacked under the new one at "."; make sure unmounting it does not
+    // propagate to the host, then detach it.
+    rustix::mount::mount_change(".", MountPropagationFlags::DOWNSTREAM | MountPropagationFlags::REC)
+        .map_err(|e| RuntimeError::sys("making the old root a slave", e))?;
+    rustix::mount::unmount(".", UnmountFlags::DETACH).map_err(|e| RuntimeError::sys("detaching the old root", e))?;
+    rustix::process::chdir("/").map_err(|e| RuntimeError::sys("chdir /", e))?;
+    Ok(())
+}
+
+/// Hides `paths` (after pivot): directories get an empty read-only tmpfs, files /dev/null.
+pub fn mask_paths(paths: &[String]) -> Result<()> {
+    for p in paths {
+        let st = match rustix::fs::stat(p.as_str()) {
+            Ok(st) => st,
+            Err(Errno::NOENT) => continue,
+            Err(e) => return Err(RuntimeError::sys(format!("masking {p}"), e)),
+        };
+        let res = if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
+            rustix::mount::mount(c"tmpfs", cstr(p).as_c_str(), c"tmpfs", MountFlags::RDONLY, None)
+        } else {
+            rustix::mount::mount_bind(c"/dev/null", cstr(p).as_c_str())
+        };
+        match res {
+            Ok(()) | Err(Errno::NOENT) => {}
+            Err(e) => return Err(RuntimeError::sys(format!("masking {p}"), e)),
+        }
+    }
+    Ok(())
+}
+
+/// Makes `paths` read-only (after pivot).
+pub fn readonly_paths(paths: &[String]) -> Result<()> {
+    for p in paths {
+        match rustix::mount::mount_bind_recursive(cstr(p).as_c_str(), cstr(p).as_c_str()) {
+            Ok(()) => {}
+            Err(Errno::NOENT) => continue,
+            Err(e) => return Err(RuntimeError::sys(format!("making {p} read-only"), e)),
+        }
+        let flags = MountFlags::BIND | MountFlags::RDONLY | MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
+        rustix::mount::mount_remount(cstr(p).as_c_str(), flags, c"").map_err(|e| RuntimeError::sys(format!("making {p} read-only"), e))?;
+    }
+    Ok(())
+}
+
+/// Remounts `/` read-only (`--read-only`).
+pub fn readonly_root() -> Result<()> {
+    rustix::mount::mount_remount(c"/", MountFlags::BIND | MountFlags::RDONLY, c"").map_err(|e| RuntimeError::sys("remounting / read-only", e))
+}
+
+/// Opens a directory path on the host.
+pub fn open_dir(path: &Path) -> Result<OwnedFd> {
+    rustix::fs::open(path, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+        .map_err(|e| RuntimeError::sys(format!("opening {}", path.display()), e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_split_into_flags_and_data() {
+        let o = parse_options(&["nosuid".into(), "mode=755".into(), "size=65536k".into(), "rbind".into(), "rprivate".into(), "ro".into()]);
+        assert!(o.flags.contains(MountFlags::NOSUID | MountFlags::RDONLY));
+        assert!(o.bind && o.recursive);
+        assert_eq!(o.data, vec!["mode=755".to_string(), "size=65536k".to_string()]);
+        assert!(o.propagation.is_some());
+    }
+}

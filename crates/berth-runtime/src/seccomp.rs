@@ -1,1 +1,0 @@
-//! Seccomp profiles (placeholder being written).

@@ -1,0 +1,108 @@
+//! The few system calls the kernel offers no safe wrapper for.
+
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+
+/// Result of [`clone3`]: in the parent, the child's pid and a pidfd for it.
+pub enum Forked {
+    Parent { pid: i32, pidfd: OwnedFd },
+    Child,
+}
+
+const CLONE_PIDFD: u64 = 0x1000;
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+/// `clone3` without a new stack: like `fork`, but able to create namespaces, return a pidfd,
+/// and (on cgroup v2) start the child directly in its cgroup.
+#[allow(unsafe_code)]
+pub fn clone3(namespace_flags: u64, cgroup_fd: Option<RawFd>) -> std::io::Result<Forked> {
+    let mut pidfd: libc::c_int = -1;
+    let mut args = CloneArgs {
+        flags: namespace_flags | CLONE_PIDFD,
+        pidfd: &mut pidfd as *mut libc::c_int as u64,
+        exit_signal: libc::SIGCHLD as u64,
+        ..Default::default()
+    };
+    if let Some(fd) = cgroup_fd {
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = fd as u64;
+    }
+    // SAFETY: `args` is a valid, fully initialized clone_args of the size passed; with no
+    // stack given the child continues on a copy of the caller's stack, exactly like fork(2).
+    // The caller is single-threaded (a documented requirement of this crate), so the child's
+    // copy of the address space has no locks held by threads that no longer exist.
+    let ret = unsafe { libc::syscall(libc::SYS_clone3, &mut args as *mut CloneArgs, std::mem::size_of::<CloneArgs>()) };
+    if ret < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    if ret == 0 {
+        return Ok(Forked::Child);
+    }
+    // SAFETY: the kernel just returned this descriptor to us via CLONE_PIDFD; nothing else
+    // owns it.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
+    Ok(Forked::Parent { pid: ret as i32, pidfd })
+}
+
+/// Ends the child process immediately, without running destructors or flushing stdio
+/// buffers that belong to the parent.
+#[allow(unsafe_code)]
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit takes no pointers and never returns; skipping atexit handlers is the
+    // point (they belong to the parent's copy of the program).
+    unsafe { libc::_exit(code) }
+}
+
+/// `unshare(2)` for namespace flags.
+#[allow(unsafe_code)]
+pub fn unshare(flags: rustix::thread::UnshareFlags) -> std::io::Result<()> {
+    debug_assert!(!flags.contains(rustix::thread::UnshareFlags::FILES));
+    // SAFETY: rustix marks unshare unsafe only because CLONE_FILES can strand descriptors
+    // other threads hold; berth never passes CLONE_FILES, and the callers are single-threaded.
+    unsafe { rustix::thread::unshare_unsafe(flags) }.map_err(Into::into)
+}
+
+/// Brings the loopback interface of the current network namespace up, as every new
+/// container network namespace needs it.
+#[allow(unsafe_code)]
+pub fn loopback_up() -> std::io::Result<()> {
+    // SAFETY: a plain socket(2) call; the descriptor is owned by `sock` below.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just returned by socket(2) and is owned by nobody else.
+    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: `ifreq` is plain old data; all-zero is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (i, b) in b"lo".iter().enumerate() {
+        req.ifr_name[i] = *b as libc::c_char;
+    }
+    use std::os::fd::AsRawFd;
+    // SAFETY: SIOCGIFFLAGS/SIOCSIFFLAGS read and write exactly one `ifreq`, which `req` is.
+    unsafe {
+        if libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+        if libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,156 @@
+//! Resolving `--user name[:group]` against the container's own /etc/passwd and /etc/group,
+//! as Docker does, and the environment defaults that come with a user.
+
+use std::os::fd::AsFd;
+
+use rustix::fs::OFlags;
+
+use crate::paths::open_in_root;
+use crate::{Result, RuntimeError};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedUser {
+    pub uid: u32,
+    pub gid: u32,
+    pub additional_gids: Vec<u32>,
+    /// The user's home directory from /etc/passwd (`/` when unknown).
+    pub home: String,
+}
+
+fn read_in_root(root: impl AsFd, path: &str) -> String {
+    match open_in_root(root, path, OFlags::RDONLY) {
+        Ok(fd) => {
+            let mut s = String::new();
+            let _ = std::io::Read::read_to_string(&mut std::fs::File::from(fd), &mut s);
+            s
+        }
+        Err(_) => String::new(),
+    }
+}
+
+struct PasswdEntry {
+    name: String,
+    uid: u32,
+    gid: u32,
+    home: String,
+}
+
+fn passwd(s: &str) -> Vec<PasswdEntry> {
+    s.lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            if f.len() < 7 {
+                return None;
+            }
+            Some(PasswdEntry { name: f[0].into(), uid: f[2].parse().ok()?, gid: f[3].parse().ok()?, home: f[5].into() })
+        })
+        .collect()
+}
+
+struct GroupEntry {
+    name: String,
+    gid: u32,
+    members: Vec<String>,
+}
+
+fn groups(s: &str) -> Vec<GroupEntry> {
+    s.lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            if f.len() < 4 {
+                return None;
+            }
+            Some(GroupEntry {
+                name: f[0].into(),
+                gid: f[2].parse().ok()?,
+                members: f[3].split(',').filter(|m| !m.is_empty()).map(String::from).collect(),
+            })
+        })
+        .collect()
+}
+
+/// Resolves `spec` (`""`, `name`, `uid`, `name:group`, `uid:gid`…) and the extra groups
+/// (`--group-add`) inside the root `root`.
+pub fn resolve(root: impl AsFd, spec: &str, group_add: &[String]) -> Result<ResolvedUser> {
+    let root = root.as_fd();
+    let pw = passwd(&read_in_root(root, "/etc/passwd"));
+    let gr = groups(&read_in_root(root, "/etc/group"));
+    let (user, group) = match spec.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (spec, None),
+    };
+    let user = if user.is_empty() { "0" } else { user };
+    let (uid, mut gid, home, name) = match pw.iter().find(|e| e.name == user) {
+        Some(e) => (e.uid, e.gid, e.home.clone(), Some(e.name.clone())),
+        None => match user.parse::<u32>() {
+            Ok(uid) => match pw.iter().find(|e| e.uid == uid) {
+                Some(e) => (uid, e.gid, e.home.clone(), Some(e.name.clone())),
+                None => (uid, 0, "/".to_string(), None),
+            },
+            Err(_) => {
+                return Err(RuntimeError::Start(format!(
+                    "unable to find user {user}: no matching entries in passwd file"
+                )))
+            }
+        },
+    };
+    if let Some(g) = group {
+        gid = match gr.iter().find(|e| e.name == g) {
+            Some(e) => e.gid,
+            None => g.parse().map_err(|_| {
+                RuntimeError::Start(format!("unable to find group {g}: no matching entries in group file"))
+            })?,
+        };
+    }
+    let mut additional: Vec<u32> = Vec::new();
+    if group.is_none() {
+        if let Some(n) = &name {
+            for g in &gr {
+                if g.members.iter().any(|m| m == n) && !additional.contains(&g.gid) {
+                    additional.push(g.gid);
+                }
+            }
+        }
+    }
+    for g in group_add {
+        let id = match gr.iter().find(|e| &e.name == g) {
+            Some(e) => e.gid,
+            None => g.parse().map_err(|_| RuntimeError::Start(format!("unable to find group {g}: no matching entries in group file")))?,
+        };
+        if !additional.contains(&id) {
+            additional.push(id);
+        }
+    }
+    if home.is_empty() {
+        return Ok(ResolvedUser { uid, gid, additional_gids: additional, home: "/".into() });
+    }
+    Ok(ResolvedUser { uid, gid, additional_gids: additional, home })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn root_with(passwd: &str, group: &str) -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("etc")).unwrap();
+        std::fs::write(d.path().join("etc/passwd"), passwd).unwrap();
+        std::fs::write(d.path().join("etc/group"), group).unwrap();
+        d
+    }
+
+    #[test]
+    fn resolves_like_docker() {
+        let d = root_with("root:x:0:0:root:/root:/bin/sh\npostgres:x:70:70::/var/lib/postgresql:/bin/sh\n", "root:x:0:\npostgres:x:70:\nwheel:x:10:postgres\n");
+        let f = std::fs::File::open(d.path()).unwrap();
+        let u = resolve(&f, "postgres", &[]).unwrap();
+        assert_eq!((u.uid, u.gid, u.home.as_str()), (70, 70, "/var/lib/postgresql"));
+        assert_eq!(u.additional_gids, vec![10]);
+        assert_eq!(resolve(&f, "", &[]).unwrap().uid, 0);
+        let u = resolve(&f, "1000:wheel", &["postgres".into()]).unwrap();
+        assert_eq!((u.uid, u.gid), (1000, 10));
+        assert_eq!(u.additional_gids, vec![70]);
+        assert!(resolve(&f, "nobody", &[]).unwrap_err().to_string().contains("unable to find user nobody"));
+        assert!(resolve(&f, "root:nogroup", &[]).is_err());
+    }
+}

@@ -1,0 +1,68 @@
+//! `berth-shim init -- cmd…`: a minimal init for `docker run --init`. It runs the command
+//! as its child, forwards the signals a container receives to it, reaps every zombie, and
+//! exits with the command's status.
+
+use std::os::unix::process::CommandExt;
+
+use rustix::process::{Pid, WaitOptions};
+
+#[allow(unsafe_code)]
+fn block_signals() -> libc::sigset_t {
+    // SAFETY: sigset_t is plain data; sigfillset/sigprocmask only write into the sets given.
+    unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::sigprocmask(libc::SIG_BLOCK, &all, &mut old);
+        old
+    }
+}
+
+#[allow(unsafe_code)]
+fn wait_signal() -> i32 {
+    // SAFETY: as above; sigwaitinfo writes one siginfo_t into `info`.
+    unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        let mut info: libc::siginfo_t = std::mem::zeroed();
+        libc::sigwaitinfo(&all, &mut info)
+    }
+}
+
+pub fn run(args: &[String]) -> i32 {
+    let args: Vec<&String> = args.iter().skip_while(|a| *a == "--").collect();
+    let Some((cmd, rest)) = args.split_first() else {
+        eprintln!("berth-init: no command given");
+        return 2;
+    };
+    block_signals();
+    let mut command = std::process::Command::new(cmd);
+    command.args(rest.iter().map(|s| s.as_str()));
+    // The child gets the default signal mask back (std resets it before exec) and its own
+    // process group, so a terminal's ^C reaches it.
+    command.process_group(0);
+    let child = match command.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("berth-init: exec {cmd}: {e}");
+            return if e.kind() == std::io::ErrorKind::NotFound { 127 } else { 126 };
+        }
+    };
+    let child_pid = child.id() as i32;
+    loop {
+        let sig = wait_signal();
+        if sig == libc::SIGCHLD {
+            while let Ok(Some((pid, status))) = rustix::process::waitpid(None, WaitOptions::NOHANG) {
+                if pid.as_raw_nonzero().get() == child_pid {
+                    // Reap what is left, then leave with the child's status.
+                    while let Ok(Some(_)) = rustix::process::waitpid(None, WaitOptions::NOHANG) {}
+                    return status.exit_status().unwrap_or_else(|| 128 + status.terminating_signal().unwrap_or(0));
+                }
+            }
+        } else if sig > 0 {
+            if let (Some(p), Some(s)) = (Pid::from_raw(child_pid), rustix::process::Signal::from_named_raw(sig)) {
+                let _ = rustix::process::kill_process(p, s);
+            }
+        }
+    }
+}
