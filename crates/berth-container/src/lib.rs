@@ -44,6 +44,11 @@ pub use record::Record;
 pub enum ContainerError {
     #[error("No such container: {0}")]
     NotFound(String),
+    #[error("No such exec instance: {0}")]
+    NotFoundExec(String),
+    /// A path inside a container (`docker cp`).
+    #[error("{0}")]
+    NotFoundPath(String),
     #[error("{0}")]
     Invalid(String),
     #[error("{0}")]
@@ -73,7 +78,7 @@ impl ContainerError {
 impl HasKind for ContainerError {
     fn kind(&self) -> ErrorKind {
         match self {
-            ContainerError::NotFound(_) => ErrorKind::NotFound,
+            ContainerError::NotFound(_) | ContainerError::NotFoundExec(_) | ContainerError::NotFoundPath(_) => ErrorKind::NotFound,
             ContainerError::Invalid(_) => ErrorKind::InvalidArgument,
             ContainerError::Conflict(_) | ContainerError::NotRunning(_) => ErrorKind::Conflict,
             ContainerError::Start(m) if m.contains("not found") || m.contains("no such file") || m.contains("permission denied") => {

@@ -1,7 +1,6 @@
 //! Starting, stopping, waiting for and removing containers; what happens when one exits.
 
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -721,9 +720,4 @@ impl ContainerService {
             let _ = t.await;
         }
     }
-}
-
-/// True if `p` exists (a shim's socket, say).
-pub(crate) fn exists(p: &Path) -> bool {
-    p.exists()
 }

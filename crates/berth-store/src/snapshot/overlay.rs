@@ -5,6 +5,7 @@
 //! layers/<…>/layer.json                        LayerInfo
 //! layers/<…>/tar-split                         the skeleton
 //! containers/<first 16 hex of id>/{upper,work} active snapshots
+//! containers/<…>/init                          mount points every container needs
 //! staging/<random>/                            unpacking in progress (swept at start)
 //! empty/                                       the lower directory of layerless roots
 //! ```
@@ -21,6 +22,11 @@ use crate::{sync_dir, Result, StoreError};
 pub struct Snapshotter {
     root: PathBuf,
 }
+
+/// Directories of the init layer (mount points of the runtime's filesystems).
+const INIT_DIRS: &[&str] = &["proc", "sys", "dev", "etc"];
+/// Files of the init layer (targets of the daemon's bind mounts).
+const INIT_FILES: &[&str] = &["etc/hosts", "etc/hostname", "etc/resolv.conf", ".dockerenv"];
 
 /// A directory being filled with a layer. Dropping it without committing deletes it.
 pub struct Staging {
@@ -176,13 +182,29 @@ impl Snapshotter {
         let root = self.active_root(key)?;
         mkdirs(&root.join("upper"))?;
         mkdirs(&root.join("work"))?;
+        // The init layer holds the mount points every container gets, so they never show
+        // up as the container's own changes (diff, commit, export).
+        let init = root.join("init");
+        for d in INIT_DIRS {
+            mkdirs(&init.join(d))?;
+        }
+        for f in INIT_FILES {
+            let p = init.join(f);
+            if let Some(parent) = p.parent() {
+                mkdirs(parent)?;
+            }
+            fs::write(&p, b"").map_err(|e| StoreError::io(format!("creating {}", p.display()), e))?;
+        }
         self.mounts(key, layers)
     }
 
     /// The mount of an existing active snapshot.
     pub fn mounts(&self, key: &str, layers: &[String]) -> Result<MountSpec> {
         let root = self.active_root(key)?;
-        let mut lower = Vec::with_capacity(layers.len().max(1));
+        let mut lower = Vec::with_capacity(layers.len() + 1);
+        if root.join("init").exists() {
+            lower.push(root.join("init"));
+        }
         for l in layers.iter().rev() {
             lower.push(self.layer_dir(l)?);
         }

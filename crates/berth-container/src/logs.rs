@@ -1,0 +1,179 @@
+//! `docker logs`: reading a container's json-file log, and following it as it grows.
+
+use std::io::{Read, Seek, SeekFrom};
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use berth_shim::logfile::{self, Entry};
+use bytes::Bytes;
+use tokio::io::unix::AsyncFd;
+use tokio::sync::mpsc;
+
+use crate::{ContainerError, ContainerService, Result};
+
+#[derive(Debug, Clone, Default)]
+pub struct LogOptions {
+    pub stdout: bool,
+    pub stderr: bool,
+    /// Nanoseconds since the epoch.
+    pub since: Option<i128>,
+    pub until: Option<i128>,
+    /// Only the last N lines (`--tail`).
+    pub tail: Option<usize>,
+    pub follow: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct LogLine {
+    /// 1 stdout, 2 stderr.
+    pub stream: u8,
+    pub time: String,
+    pub data: Bytes,
+}
+
+fn to_line(e: Entry) -> LogLine {
+    LogLine { stream: if e.stream == "stderr" { 2 } else { 1 }, time: e.time, data: Bytes::from(e.log.into_bytes()) }
+}
+
+fn wanted(opts: &LogOptions, e: &Entry) -> bool {
+    let stream_ok = if e.stream == "stderr" { opts.stderr } else { opts.stdout };
+    if !stream_ok {
+        return false;
+    }
+    let t = berth_api::time::parse_rfc3339(&e.time).unwrap_or(0);
+    opts.since.is_none_or(|s| t > s) && opts.until.is_none_or(|u| t <= u)
+}
+
+#[allow(unsafe_code)]
+fn register(fd: OwnedFd) -> std::io::Result<AsyncFd<OwnedFd>> {
+    // SAFETY: `fd` is an owned, open descriptor; AsyncFd takes ownership of it and it stays
+    // open, naming the same inotify instance, until the AsyncFd is dropped.
+    unsafe { AsyncFd::register(fd) }.map_err(|e| e.into())
+}
+
+/// Watches a directory for changes, as an async readiness source.
+struct DirWatch {
+    fd: AsyncFd<OwnedFd>,
+}
+
+impl DirWatch {
+    fn new(dir: &std::path::Path) -> std::io::Result<DirWatch> {
+        use rustix::fs::inotify;
+        let fd = inotify::init(inotify::CreateFlags::NONBLOCK | inotify::CreateFlags::CLOEXEC)?;
+        inotify::add_watch(&fd, dir, inotify::WatchFlags::MODIFY | inotify::WatchFlags::CREATE | inotify::WatchFlags::MOVED_TO | inotify::WatchFlags::CLOSE_WRITE)?;
+        Ok(DirWatch { fd: register(fd)? })
+    }
+
+    async fn changed(&self) {
+        if let Ok(mut guard) = self.fd.readable().await {
+            let mut buf = [0u8; 4096];
+            loop {
+                match rustix::io::read(self.fd.get_ref(), &mut buf) {
+                    Ok(0) => break,
+                    Ok(_) => continue,
+                    Err(_) => break,
+                }
+            }
+            guard.clear_ready();
+        }
+    }
+}
+
+impl ContainerService {
+    /// Streams a container's log. The channel closes at the end (or, when following, once
+    /// the container has stopped and everything it wrote has been sent).
+    pub async fn logs(self: &Arc<Self>, id: &str, opts: LogOptions) -> Result<(bool, mpsc::Receiver<LogLine>)> {
+        let e = self.get(id)?;
+        let rec = e.record();
+        let driver = if rec.host_config.log_config.kind.is_empty() { self.cfg.log_driver.clone() } else { rec.host_config.log_config.kind.clone() };
+        if driver == "none" {
+            return Err(ContainerError::Invalid("configured logging driver does not support reading".into()));
+        }
+        let path = PathBuf::from(&rec.log_path);
+        let (tx, rx) = mpsc::channel(256);
+        let mut life = e.life.subscribe();
+        tokio::spawn(async move {
+            // What is there now. The current file is opened first so that nothing written
+            // between reading and following is lost or repeated.
+            let mut current = std::fs::File::open(&path).ok();
+            let mut entries: Vec<Entry> = Vec::new();
+            let files = logfile::files(&path);
+            for f in &files {
+                if *f == path {
+                    if let Some(file) = current.as_mut() {
+                        let mut data = Vec::new();
+                        let _ = file.read_to_end(&mut data);
+                        entries.extend(logfile::parse(&data[..]));
+                    }
+                } else if let Ok(file) = std::fs::File::open(f) {
+                    entries.extend(logfile::parse(file));
+                }
+            }
+            let mut entries: Vec<Entry> = entries.into_iter().filter(|e| wanted(&opts, e)).collect();
+            if let Some(n) = opts.tail {
+                let skip = entries.len().saturating_sub(n);
+                entries.drain(..skip);
+            }
+            for en in entries {
+                if tx.send(to_line(en)).await.is_err() {
+                    return;
+                }
+            }
+            if !opts.follow {
+                return;
+            }
+            let Some(dir) = path.parent() else { return };
+            let Ok(watch) = DirWatch::new(dir) else { return };
+            let mut partial: Vec<u8> = Vec::new();
+            let mut ino = current.as_ref().and_then(|f| f.metadata().ok()).map(|m| m.ino());
+            loop {
+                let stopped = !life.borrow_and_update().running;
+                // Drain what the current file has, then switch files if it was rotated.
+                loop {
+                    let mut got = false;
+                    if let Some(f) = current.as_mut() {
+                        let mut data = Vec::new();
+                        if f.read_to_end(&mut data).is_ok() && !data.is_empty() {
+                            got = true;
+                            partial.extend_from_slice(&data);
+                            let end = partial.iter().rposition(|&b| b == b'\n').map(|i| i + 1).unwrap_or(0);
+                            let complete: Vec<u8> = partial.drain(..end).collect();
+                            for en in logfile::parse(&complete[..]) {
+                                if opts.until.is_some_and(|u| berth_api::time::parse_rfc3339(&en.time).unwrap_or(0) > u) {
+                                    return;
+                                }
+                                if wanted(&opts, &en) && tx.send(to_line(en)).await.is_err() {
+                                    return;
+                                }
+                            }
+                        }
+                    }
+                    let now_ino = std::fs::metadata(&path).ok().map(|m| m.ino());
+                    if now_ino != ino {
+                        current = std::fs::File::open(&path).ok();
+                        if let Some(f) = current.as_mut() {
+                            let _ = f.seek(SeekFrom::Start(0));
+                        }
+                        ino = now_ino;
+                        partial.clear();
+                        continue;
+                    }
+                    if !got {
+                        break;
+                    }
+                }
+                if stopped {
+                    return;
+                }
+                tokio::select! {
+                    _ = watch.changed() => {}
+                    r = life.changed() => { if r.is_err() { return; } }
+                    _ = tx.closed() => return,
+                }
+            }
+        });
+        Ok((rec.config.tty, rx))
+    }
+}

@@ -1,0 +1,81 @@
+//! What the daemon does at start: re-adopt running containers, record the ones that ended
+//! while it was away (then apply their restart policies), and sweep leftovers.
+
+use std::sync::Arc;
+
+use berth_shim::proto::{ExitStatus, Request};
+
+use crate::{shim_client, ContainerService};
+
+impl ContainerService {
+    /// Re-adopts or settles every container. Returns how many were re-adopted.
+    pub async fn recover(self: &Arc<Self>) -> usize {
+        let mut adopted = 0;
+        for e in self.all() {
+            let rec = e.record();
+            let was_up = rec.state.running || rec.state.status == "restarting";
+            if !was_up {
+                if rec.state.status == "removing" {
+                    let _ = self.remove(&rec.id, true, false).await;
+                }
+                continue;
+            }
+            match self.shim_state(&rec.id).await {
+                Some(st) if st.running => {
+                    adopted += 1;
+                    e.update(|r| r.state.pid = st.pid as i64);
+                    let svc = self.clone();
+                    let entry = e.clone();
+                    let socket = self.socket_path(&rec.id);
+                    tokio::spawn(async move {
+                        let status = match shim_client::call::<ExitStatus>(&socket, &Request::Wait).await {
+                            Ok(s) => s,
+                            Err(_) => svc.exit_status_fallback(&entry.record()).await,
+                        };
+                        svc.handle_exit(&entry, status).await;
+                    });
+                }
+                _ => {
+                    if rec.state.status == "restarting" {
+                        e.update(|r| {
+                            r.state.running = true;
+                        });
+                    }
+                    let status = self.exit_status_fallback(&rec).await;
+                    self.handle_exit(&e, status).await;
+                }
+            }
+        }
+        self.sweep();
+        adopted
+    }
+
+    /// Removes bundles, sockets and snapshots that no container owns.
+    fn sweep(&self) {
+        let ids: std::collections::BTreeSet<String> = self.all().into_iter().map(|e| e.id.clone()).collect();
+        if let Ok(rd) = std::fs::read_dir(self.cfg.exec_root.join("containers")) {
+            for d in rd.flatten() {
+                let name = d.file_name().to_string_lossy().into_owned();
+                let running = self.get(&name).map(|e| e.record().state.running).unwrap_or(false);
+                if !running {
+                    let _ = std::fs::remove_dir_all(d.path());
+                }
+            }
+        }
+        if let Ok(keys) = self.images.snapshots().active_keys() {
+            for k in keys {
+                if !ids.iter().any(|id| id.starts_with(&k)) {
+                    let _ = self.images.snapshots().remove_by_short_key(&k);
+                }
+            }
+        }
+        if let Ok(rd) = std::fs::read_dir(self.cfg.data_root.join("containers")) {
+            for d in rd.flatten() {
+                let name = d.file_name().to_string_lossy().into_owned();
+                if !ids.contains(&name) {
+                    let _ = std::fs::remove_dir_all(d.path());
+                }
+            }
+        }
+    }
+}
