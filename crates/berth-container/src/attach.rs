@@ -51,7 +51,9 @@ pub(crate) struct Pending {
 /// Every output frame goes to each `(sender, stdout, stderr)` that wants it.
 pub(crate) fn pump(conn: FramedConn, outs: Vec<(mpsc::Sender<Output>, bool, bool)>, input: Option<mpsc::Receiver<Input>>) {
     let FramedConn { mut reader, mut writer } = conn;
-    if let Some(mut rx) = input {
+    // Without input the writing half is kept (unused) until the output ends: dropping it
+    // would half-close the connection.
+    let keep = if let Some(mut rx) = input {
         tokio::spawn(async move {
             while let Some(msg) = rx.recv().await {
                 let f = match msg {
@@ -68,8 +70,12 @@ pub(crate) fn pump(conn: FramedConn, outs: Vec<(mpsc::Sender<Output>, bool, bool
                 }
             }
         });
-    }
+        None
+    } else {
+        Some(writer)
+    };
     tokio::spawn(async move {
+        let _keep = keep;
         let mut outs = outs;
         loop {
             match shim_client::read_frame(&mut reader).await {

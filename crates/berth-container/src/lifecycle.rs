@@ -195,6 +195,15 @@ impl ContainerService {
                 });
                 let _ = self.persist(e);
                 self.fail_pending(e);
+                if rec.host_config.auto_remove {
+                    // As Docker does: a --rm container that cannot start is removed, which
+                    // is what `docker run --rm` waits for before it reports the error.
+                    let svc = self.clone();
+                    let id = rec.id.clone();
+                    tokio::spawn(async move {
+                        let _ = svc.remove(&id, true, true).await;
+                    });
+                }
                 Err(err)
             }
         }

@@ -192,6 +192,22 @@ fn host_devices() -> Vec<Device> {
     out
 }
 
+/// Containers get 1048576 open files, as under Docker, unless this host does not allow the
+/// daemon that many (then they get the daemon's own hard limit).
+fn default_nofile() -> u64 {
+    static N: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *N.get_or_init(|| {
+        let want = 1_048_576u64;
+        let cur = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+        let hard = cur.maximum.unwrap_or(u64::MAX);
+        if hard >= want {
+            return want;
+        }
+        let raised = rustix::process::setrlimit(rustix::process::Resource::Nofile, rustix::process::Rlimit { current: cur.current, maximum: Some(want) });
+        if raised.is_ok() { want } else { hard }
+    })
+}
+
 const MASKED: &[&str] = &[
     "/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
     "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
@@ -306,7 +322,8 @@ pub fn build(cfg: &Config, rec: &Record, att: &Attachment, root: &Path, shim: &P
         }
     }
     if !rlimits.iter().any(|r| r.kind == "RLIMIT_NOFILE") {
-        rlimits.push(Rlimit { kind: "RLIMIT_NOFILE".into(), soft: 1_048_576, hard: 1_048_576 });
+        let n = default_nofile();
+        rlimits.push(Rlimit { kind: "RLIMIT_NOFILE".into(), soft: n, hard: n });
     }
 
     let mut memory = MemoryResources::default();

@@ -187,11 +187,12 @@ fn attach_tty(slave: OwnedFd) -> Result<()> {
 }
 
 fn exec(a: &ExecArgs<'_>, stdio: Stdio) -> Result<Infallible> {
-    rustix::thread::move_into_thread_name_spaces(a.init_pidfd, a.namespaces)
-        .map_err(|e| RuntimeError::sys("joining the container's namespaces", e))?;
+    // The cgroup first, while the host's /sys/fs/cgroup is still what we see.
     if let Some(cg) = a.cgroup {
         cg.join()?;
     }
+    rustix::thread::move_into_thread_name_spaces(a.init_pidfd, a.namespaces)
+        .map_err(|e| RuntimeError::sys("joining the container's namespaces", e))?;
     rustix::process::setsid().map_err(|e| RuntimeError::sys("setsid", e))?;
     match setup_stdio_early(stdio)? {
         TtyOrFds::Fds => {}

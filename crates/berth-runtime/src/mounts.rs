@@ -142,7 +142,10 @@ fn mount_cgroup(root: &OwnedFd, dest: &str, opts: &Options, dirs: &[(String, std
         }
     }
     if ro {
-        rustix::mount::mount_remount(cstr(&tp).as_c_str(), MountFlags::RDONLY | base, c"mode=755")
+        // The descriptor opened before mounting names the directory underneath; reopen it to
+        // reach the tmpfs.
+        let target = open_in_root(root, dest, OFlags::PATH).map_err(|e| RuntimeError::sys("reopen cgroup dir", e))?;
+        rustix::mount::mount_remount(cstr(&fd_path(&target)).as_c_str(), MountFlags::RDONLY | base, c"mode=755")
             .map_err(|e| RuntimeError::sys("remounting cgroup tmpfs read-only", e))?;
     }
     Ok(())

@@ -78,12 +78,14 @@ struct Client {
     /// Close once `wbuf` is flushed.
     closing: bool,
     dead: bool,
+    /// The client has shut down its sending side (stdin ended); output still flows to it.
+    read_closed: bool,
 }
 
 impl Client {
     fn new(stream: UnixStream, kind: Kind) -> Client {
         let _ = stream.set_nonblocking(true);
-        Client { stream, rbuf: Vec::new(), wbuf: Vec::new(), kind, closing: false, dead: false }
+        Client { stream, rbuf: Vec::new(), wbuf: Vec::new(), kind, closing: false, dead: false, read_closed: false }
     }
 
     fn send(&mut self, data: &[u8]) {
@@ -205,7 +207,7 @@ impl Shim {
             }
         }
         for (i, c) in self.clients.iter().enumerate() {
-            let mut f = inp;
+            let mut f = if c.read_closed { PollFlags::empty() } else { inp };
             if !c.wbuf.is_empty() {
                 f |= PollFlags::OUT;
             }
@@ -348,7 +350,12 @@ impl Shim {
 
     fn client_gone(&mut self, i: usize) {
         let c = &mut self.clients[i];
-        c.dead = true;
+        if matches!(c.kind, Kind::Attach { .. }) {
+            // A half-closed attach client still reads output until the process ends.
+            c.read_closed = true;
+        } else {
+            c.dead = true;
+        }
         if let Kind::Attach { target, stdin: true, .. } = c.kind.clone() {
             if let Some(p) = self.procs.get_mut(&target) {
                 if p.stdin_once && !p.tty {

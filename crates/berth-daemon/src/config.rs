@@ -1,0 +1,235 @@
+//! Daemon settings: dockerd's flag names and daemon.json keys.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// The subset of dockerd's daemon.json berth understands. Unknown keys are an error, as in
+/// dockerd, so a typo is never silently ignored.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct FileConfig {
+    pub hosts: Option<Vec<String>>,
+    pub data_root: Option<PathBuf>,
+    pub exec_root: Option<PathBuf>,
+    pub pidfile: Option<PathBuf>,
+    pub debug: Option<bool>,
+    pub log_level: Option<String>,
+    pub live_restore: Option<bool>,
+    pub shutdown_timeout: Option<i64>,
+    pub log_driver: Option<String>,
+    pub log_opts: Option<BTreeMap<String, String>>,
+    pub storage_driver: Option<String>,
+    pub cgroup_parent: Option<String>,
+    pub exec_opts: Option<Vec<String>>,
+    pub default_ulimits: Option<BTreeMap<String, UlimitSpec>>,
+    pub dns: Option<Vec<String>>,
+    pub dns_search: Option<Vec<String>>,
+    pub dns_opts: Option<Vec<String>>,
+    pub registry_mirrors: Option<Vec<String>>,
+    pub insecure_registries: Option<Vec<String>>,
+    pub max_concurrent_downloads: Option<u32>,
+    pub max_concurrent_uploads: Option<u32>,
+    pub bip: Option<String>,
+    pub default_address_pools: Option<Vec<AddressPool>>,
+    pub iptables: Option<bool>,
+    pub ip_forward: Option<bool>,
+    pub ip_masq: Option<bool>,
+    pub ipv6: Option<bool>,
+    pub mtu: Option<u32>,
+    pub userland_proxy: Option<bool>,
+    pub default_runtime: Option<String>,
+    pub runtimes: Option<BTreeMap<String, RuntimeSpec>>,
+    pub labels: Option<Vec<String>>,
+    pub experimental: Option<bool>,
+    pub features: Option<BTreeMap<String, bool>>,
+    pub builder: Option<serde_json::Value>,
+    pub cluster_store: Option<String>,
+    pub cluster_advertise: Option<String>,
+    pub default_network_opts: Option<serde_json::Value>,
+    pub init: Option<bool>,
+    pub builder_cache_max_bytes: Option<u64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct UlimitSpec {
+    #[serde(rename = "Name")]
+    pub name: String,
+    #[serde(rename = "Soft")]
+    pub soft: i64,
+    #[serde(rename = "Hard")]
+    pub hard: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AddressPool {
+    pub base: String,
+    pub size: u8,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RuntimeSpec {
+    pub path: String,
+    #[serde(rename = "runtimeArgs", default)]
+    pub runtime_args: Vec<String>,
+}
+
+/// The effective configuration.
+#[derive(Debug, Clone)]
+pub struct DaemonConfig {
+    pub hosts: Vec<String>,
+    pub data_root: PathBuf,
+    pub exec_root: PathBuf,
+    pub pidfile: PathBuf,
+    pub debug: bool,
+    pub live_restore: bool,
+    pub shutdown_timeout: i64,
+    pub log_driver: String,
+    pub log_opts: BTreeMap<String, String>,
+    pub cgroup_parent: String,
+    pub default_ulimits: Vec<berth_api::models::Ulimit>,
+    pub dns: Vec<String>,
+    pub dns_search: Vec<String>,
+    pub dns_opts: Vec<String>,
+    pub registry_mirrors: Vec<String>,
+    pub insecure_registries: Vec<String>,
+    pub labels: Vec<String>,
+    pub file: FileConfig,
+    pub shim: PathBuf,
+}
+
+/// What was given on the command line (dockerd's flags).
+#[derive(Debug, Clone, Default)]
+pub struct Flags {
+    pub hosts: Vec<String>,
+    pub data_root: Option<PathBuf>,
+    pub exec_root: Option<PathBuf>,
+    pub pidfile: Option<PathBuf>,
+    pub config_file: Option<PathBuf>,
+    pub debug: bool,
+    pub live_restore: Option<bool>,
+    pub cgroup_parent: Option<String>,
+    pub log_driver: Option<String>,
+    pub labels: Vec<String>,
+}
+
+pub const DEFAULT_CONFIG_FILE: &str = "/etc/berth/daemon.json";
+
+impl DaemonConfig {
+    /// Merges flags over the config file. A setting given both ways is an error, as dockerd
+    /// makes it.
+    pub fn load(flags: &Flags) -> Result<DaemonConfig, String> {
+        let (path, explicit) = match &flags.config_file {
+            Some(p) => (p.clone(), true),
+            None => (PathBuf::from(DEFAULT_CONFIG_FILE), false),
+        };
+        let file = read_file(&path, explicit)?;
+        let mut clash = Vec::new();
+        if !flags.hosts.is_empty() && file.hosts.is_some() {
+            clash.push("hosts");
+        }
+        if flags.data_root.is_some() && file.data_root.is_some() {
+            clash.push("data-root");
+        }
+        if flags.exec_root.is_some() && file.exec_root.is_some() {
+            clash.push("exec-root");
+        }
+        if flags.pidfile.is_some() && file.pidfile.is_some() {
+            clash.push("pidfile");
+        }
+        if !clash.is_empty() {
+            return Err(format!(
+                "the following directives are specified both as a flag and in the configuration file: {} (from flag and from file {})",
+                clash.join(", "),
+                path.display()
+            ));
+        }
+        if let Some(d) = &file.storage_driver {
+            if d != "overlay2" && d != "overlay" {
+                return Err(format!("storage driver {d:?} is not supported: berth stores layers on overlayfs (overlay2)"));
+            }
+        }
+        let exec_root = flags.exec_root.clone().or(file.exec_root.clone()).unwrap_or_else(|| PathBuf::from("/run/berth"));
+        let hosts = if !flags.hosts.is_empty() {
+            flags.hosts.clone()
+        } else {
+            file.hosts.clone().unwrap_or_else(|| vec![format!("unix://{}", exec_root.join("berth.sock").display())])
+        };
+        let default_ulimits = file
+            .default_ulimits
+            .clone()
+            .unwrap_or_default()
+            .into_values()
+            .map(|u| berth_api::models::Ulimit { name: u.name, soft: u.soft, hard: u.hard })
+            .collect();
+        Ok(DaemonConfig {
+            hosts,
+            data_root: flags.data_root.clone().or(file.data_root.clone()).unwrap_or_else(|| PathBuf::from("/var/lib/berth")),
+            pidfile: flags.pidfile.clone().or(file.pidfile.clone()).unwrap_or_else(|| exec_root.join("berth.pid")),
+            exec_root,
+            debug: flags.debug || file.debug.unwrap_or(false),
+            // Containers outlive the daemon unless the configuration says otherwise.
+            live_restore: flags.live_restore.or(file.live_restore).unwrap_or(true),
+            shutdown_timeout: file.shutdown_timeout.unwrap_or(15),
+            log_driver: flags.log_driver.clone().or(file.log_driver.clone()).unwrap_or_else(|| "json-file".into()),
+            log_opts: file.log_opts.clone().unwrap_or_default(),
+            cgroup_parent: flags.cgroup_parent.clone().or(file.cgroup_parent.clone()).unwrap_or_else(|| "berth".into()),
+            default_ulimits,
+            dns: file.dns.clone().unwrap_or_default(),
+            dns_search: file.dns_search.clone().unwrap_or_default(),
+            dns_opts: file.dns_opts.clone().unwrap_or_default(),
+            registry_mirrors: file.registry_mirrors.clone().unwrap_or_default(),
+            insecure_registries: file.insecure_registries.clone().unwrap_or_default(),
+            labels: [flags.labels.clone(), file.labels.clone().unwrap_or_default()].concat(),
+            file,
+            shim: default_shim_path(),
+        })
+    }
+}
+
+fn read_file(path: &Path, explicit: bool) -> Result<FileConfig, String> {
+    match std::fs::read(path) {
+        Ok(b) => {
+            if b.iter().all(|c| c.is_ascii_whitespace()) {
+                return Ok(FileConfig::default());
+            }
+            serde_json::from_slice(&b).map_err(|e| format!("unable to configure the daemon from {}: {e}", path.display()))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => Ok(FileConfig::default()),
+        Err(e) => Err(format!("unable to read the configuration file {}: {e}", path.display())),
+    }
+}
+
+/// `berth-shim` next to the running executable.
+pub fn default_shim_path() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(|d| d.join("berth-shim")))
+        .unwrap_or_else(|| PathBuf::from("/usr/local/bin/berth-shim"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_and_clashes_are_errors() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("daemon.json");
+        std::fs::write(&p, r#"{"data-root": "/x", "bogus-key": 1}"#).unwrap();
+        let flags = Flags { config_file: Some(p.clone()), ..Default::default() };
+        assert!(DaemonConfig::load(&flags).unwrap_err().contains("bogus-key"));
+        std::fs::write(&p, r#"{"data-root": "/x"}"#).unwrap();
+        let flags = Flags { config_file: Some(p.clone()), data_root: Some("/y".into()), ..Default::default() };
+        assert!(DaemonConfig::load(&flags).unwrap_err().contains("both as a flag and in the configuration file"));
+        std::fs::write(&p, "{not json").unwrap();
+        let flags = Flags { config_file: Some(p.clone()), ..Default::default() };
+        assert!(DaemonConfig::load(&flags).unwrap_err().contains("unable to configure"));
+        std::fs::write(&p, r#"{"data-root": "/x", "log-opts": {"max-size": "1m"}}"#).unwrap();
+        let c = DaemonConfig::load(&Flags { config_file: Some(p), ..Default::default() }).unwrap();
+        assert_eq!(c.data_root, PathBuf::from("/x"));
+        assert!(c.live_restore);
+        assert_eq!(c.hosts, vec!["unix:///run/berth/berth.sock".to_string()]);
+    }
+}

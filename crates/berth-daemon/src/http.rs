@@ -1,0 +1,176 @@
+//! Requests and responses as the handlers see them.
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+use crate::body::Body;
+use crate::error::{ApiError, ApiResult};
+
+pub type Resp = Response<Body>;
+
+/// Decodes `%XX` and `+` in a query component.
+pub fn decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => {
+                match u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                    Ok(v) => {
+                        out.push(v);
+                        i += 2;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Percent-decodes a path (no `+` rule).
+pub fn decode_path(s: &str) -> String {
+    decode(&s.replace('+', "%2B"))
+}
+
+pub struct Req {
+    pub method: Method,
+    /// Path without the `/vX.Y` prefix.
+    pub path: String,
+    /// The API version the client asked for (`None` if unversioned).
+    pub version: Option<(u32, u32)>,
+    pub query: Vec<(String, String)>,
+    pub headers: HeaderMap,
+    /// Path parameters captured by the router (a name or ID, an image name…).
+    pub params: Vec<String>,
+    pub body: Option<Incoming>,
+    pub upgrade: Option<hyper::upgrade::OnUpgrade>,
+}
+
+impl Req {
+    pub fn param(&self, i: usize) -> &str {
+        self.params.get(i).map(String::as_str).unwrap_or("")
+    }
+
+    pub fn q(&self, key: &str) -> Option<&str> {
+        self.query.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+
+    pub fn q_all(&self, key: &str) -> Vec<&str> {
+        self.query.iter().filter(|(k, _)| k == key).map(|(_, v)| v.as_str()).collect()
+    }
+
+    /// Docker's boolean query values: `1`, `true`, `True` (and anything but `0`/`false`/empty).
+    pub fn q_bool(&self, key: &str) -> bool {
+        matches!(self.q(key), Some(v) if !v.is_empty() && v != "0" && !v.eq_ignore_ascii_case("false"))
+    }
+
+    pub fn q_i64(&self, key: &str) -> ApiResult<Option<i64>> {
+        match self.q(key) {
+            None | Some("") => Ok(None),
+            Some(v) => v.parse().map(Some).map_err(|_| ApiError::bad_request(format!("invalid value for {key}: {v:?}"))),
+        }
+    }
+
+    pub fn header(&self, key: &str) -> Option<&str> {
+        self.headers.get(key).and_then(|v| v.to_str().ok())
+    }
+
+    /// The API version as a comparable number (1.45 → 145); 1.24 when unversioned, as
+    /// Docker assumes.
+    pub fn api(&self) -> u32 {
+        self.version.map(|(a, b)| a * 100 + b).unwrap_or(124)
+    }
+
+    pub async fn bytes(&mut self) -> ApiResult<Bytes> {
+        match self.body.take() {
+            None => Ok(Bytes::new()),
+            Some(b) => b
+                .collect()
+                .await
+                .map(|c| c.to_bytes())
+                .map_err(|e| ApiError::bad_request(format!("reading request body: {e}"))),
+        }
+    }
+
+    /// The JSON body; an empty body is the type's default (clients send none for defaults).
+    pub async fn json<T: DeserializeOwned + Default>(&mut self) -> ApiResult<T> {
+        let b = self.bytes().await?;
+        if b.iter().all(|c| c.is_ascii_whitespace()) {
+            return Ok(T::default());
+        }
+        serde_json::from_slice(&b).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+    }
+
+    /// The body as a channel of chunks, read by a background task.
+    pub fn body_stream(&mut self) -> mpsc::Receiver<Bytes> {
+        let (tx, rx) = mpsc::channel(16);
+        if let Some(mut body) = self.body.take() {
+            tokio::spawn(async move {
+                while let Some(frame) = body.frame().await {
+                    match frame {
+                        Ok(f) => {
+                            if let Ok(data) = f.into_data() {
+                                if tx.send(data).await.is_err() {
+                                    break;
+                                }
+                            }
+                        }
+                        Err(_) => break,
+                    }
+                }
+            });
+        }
+        rx
+    }
+}
+
+pub fn with_status(status: u16, body: Body) -> Resp {
+    let mut r = Response::new(body);
+    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    r
+}
+
+pub fn json<T: Serialize>(status: u16, v: &T) -> Resp {
+    let mut body = serde_json::to_vec(v).unwrap_or_default();
+    body.push(b'\n');
+    let mut r = with_status(status, Body::full(body));
+    r.headers_mut().insert("Content-Type", HeaderValue::from_static("application/json"));
+    r
+}
+
+pub fn empty(status: u16) -> Resp {
+    with_status(status, Body::Empty)
+}
+
+pub fn stream(content_type: &'static str, rx: mpsc::Receiver<Bytes>) -> Resp {
+    let mut r = with_status(200, Body::Stream(rx));
+    r.headers_mut().insert("Content-Type", HeaderValue::from_static(content_type));
+    r
+}
+
+pub fn error(e: &ApiError) -> Resp {
+    json(e.status(), &berth_api::error::ErrorResponse { message: e.message.clone() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_decoding() {
+        assert_eq!(decode("a%20b+c"), "a b c");
+        assert_eq!(decode("%7B%22a%22%3A1%7D"), "{\"a\":1}");
+        assert_eq!(decode("100%"), "100%");
+        assert_eq!(decode_path("localhost%3A5000/a+b"), "localhost:5000/a+b");
+    }
+}

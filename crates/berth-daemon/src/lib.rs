@@ -1,0 +1,91 @@
+//! The berth daemon: the Docker Engine API over HTTP, routed to berth's services.
+//!
+//! [`Daemon::open`] opens the stores and services on a data root and recovers containers
+//! left running by a previous daemon; [`serve`] accepts connections on the configured
+//! hosts. Handlers live in [`routes`], one module per resource, and are listed in one table,
+//! [`router::routes`].
+
+pub mod body;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod router;
+pub mod routes;
+mod server;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use berth_container::events::EventBus;
+use berth_container::ContainerService;
+use berth_image::ImageStore;
+use berth_store::content::ContentStore;
+use berth_store::db::Db;
+use berth_store::snapshot::Snapshotter;
+
+pub use config::{DaemonConfig, Flags};
+pub use server::serve;
+
+pub struct Daemon {
+    pub config: DaemonConfig,
+    pub db: Arc<Db>,
+    pub images: Arc<ImageStore>,
+    pub containers: Arc<ContainerService>,
+    pub events: Arc<EventBus>,
+    pub started: Instant,
+    /// A stable identifier of this daemon (kept in the data root).
+    pub id: String,
+}
+
+impl Daemon {
+    /// Opens everything under the data root and recovers containers. Warnings (damaged
+    /// records that were dropped) are returned for the log.
+    pub async fn open(config: DaemonConfig) -> Result<(Arc<Daemon>, Vec<String>), String> {
+        let root = config.data_root.clone();
+        for d in [root.clone(), config.exec_root.clone()] {
+            std::fs::create_dir_all(&d).map_err(|e| format!("creating {}: {e}", d.display()))?;
+        }
+        let db = Arc::new(Db::open(&root.join("berth.db")).map_err(|e| e.to_string())?);
+        let content = ContentStore::open(&root.join("content")).map_err(|e| e.to_string())?;
+        content.sweep().map_err(|e| e.to_string())?;
+        let snaps = Arc::new(Snapshotter::open(&root.join("snapshots")).map_err(|e| e.to_string())?);
+        snaps.sweep().map_err(|e| e.to_string())?;
+        let (images, warnings) = ImageStore::open(db.clone(), content, snaps).map_err(|e| e.to_string())?;
+        let images = Arc::new(images);
+        let events = Arc::new(EventBus::default());
+        let cfg = berth_container::Config {
+            data_root: root.clone(),
+            exec_root: config.exec_root.clone(),
+            shim: config.shim.clone(),
+            cgroup_parent: config.cgroup_parent.clone(),
+            log_driver: config.log_driver.clone(),
+            log_opts: config.log_opts.clone(),
+            default_ulimits: config.default_ulimits.clone(),
+            dns: config.dns.clone(),
+            dns_search: config.dns_search.clone(),
+            dns_options: config.dns_opts.clone(),
+            stop_on_shutdown: !config.live_restore,
+            shutdown_timeout: config.shutdown_timeout,
+        };
+        let networks = routes::networks::basic_networks();
+        let containers = ContainerService::new(cfg, db.clone(), images.clone(), events.clone(), networks.clone()).map_err(|e| e.to_string())?;
+        routes::networks::bind_lookup(&networks, &containers);
+        let id_path = root.join("engine-id");
+        let id = match std::fs::read_to_string(&id_path) {
+            Ok(s) if !s.trim().is_empty() => s.trim().to_string(),
+            _ => {
+                let id = berth_api::ids::random_id();
+                std::fs::write(&id_path, &id).map_err(|e| format!("writing {}: {e}", id_path.display()))?;
+                id
+            }
+        };
+        let daemon = Arc::new(Daemon { config, db, images, containers, events, started: Instant::now(), id });
+        daemon.containers.recover().await;
+        Ok((daemon, warnings))
+    }
+
+    pub fn socket_paths(&self) -> Vec<PathBuf> {
+        self.config.hosts.iter().filter_map(|h| h.strip_prefix("unix://").map(PathBuf::from)).collect()
+    }
+}

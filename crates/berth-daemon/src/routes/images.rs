@@ -1,0 +1,273 @@
+//! `/images/...`.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+
+use berth_api::models::ImagePruneResponse;
+use berth_api::progress::JsonMessage;
+use berth_container::fs::{ChannelReader, ChannelWriter};
+use berth_image::import::ImportOptions;
+use berth_image::Reference;
+
+use super::{filters, D};
+use crate::error::{ApiError, ApiResult, IntoApiError};
+use crate::http::{self, Req, Resp};
+
+pub async fn list(d: D, req: Req) -> ApiResult<Resp> {
+    let f = filters(&req)?;
+    f.check_names(&["before", "dangling", "label", "reference", "since", "until"]).map_err(ApiError::bad_request)?;
+    let all = req.q_bool("all");
+    let images = d.images.all();
+    let resolve_created = |name: &str| -> ApiResult<i128> { Ok(d.images.resolve(name)?.config.created_nanos()) };
+    let before = f.get("before").first().map(|n| resolve_created(n)).transpose()?;
+    let since = f.get("since").first().map(|n| resolve_created(n)).transpose()?;
+    let mut out = Vec::new();
+    for img in &images {
+        let tags = d.images.tags_of(&img.id);
+        let dangling = tags.is_empty() && d.images.digests_of(&img.id).is_empty();
+        // Intermediate images (build steps) are hidden unless --all, as in Docker.
+        if !all && dangling && !d.images.children(&img.id).is_empty() {
+            continue;
+        }
+        if let Some(v) = f.get("dangling").first() {
+            let want = v == "true" || v == "1";
+            if want != dangling {
+                continue;
+            }
+        }
+        if !f.labels_match("label", &img.config.config.labels) {
+            continue;
+        }
+        if f.has("reference") && !f.get("reference").iter().any(|pat| tags.iter().any(|t| reference_matches(pat, t))) {
+            continue;
+        }
+        let created = img.config.created_nanos();
+        if before.is_some_and(|b| created >= b) || since.is_some_and(|s| created <= s) {
+            continue;
+        }
+        let users = d.containers.users_of_image(&img.id).len() as i64;
+        let mut s = d.images.summary(img, users);
+        if f.has("reference") {
+            s.repo_tags.retain(|t| f.get("reference").iter().any(|pat| reference_matches(pat, t)));
+        }
+        out.push(s);
+    }
+    out.sort_by(|a, b| b.created.cmp(&a.created).then(a.id.cmp(&b.id)));
+    Ok(http::json(200, &out))
+}
+
+/// The `reference=` filter: a glob over `repo[:tag]` (`*` within a path component).
+fn reference_matches(pattern: &str, tag: &str) -> bool {
+    fn glob(p: &[u8], s: &[u8]) -> bool {
+        match (p.first(), s.first()) {
+            (None, None) => true,
+            (Some(b'*'), _) => glob(&p[1..], s) || (!s.is_empty() && s[0] != b'/' && glob(p, &s[1..])),
+            (Some(b'?'), Some(c)) if *c != b'/' => glob(&p[1..], &s[1..]),
+            (Some(a), Some(b)) if a == b => glob(&p[1..], &s[1..]),
+            _ => false,
+        }
+    }
+    let repo = tag.rsplit_once(':').map(|(r, _)| r).unwrap_or(tag);
+    if pattern.contains(':') { glob(pattern.as_bytes(), tag.as_bytes()) } else { glob(pattern.as_bytes(), repo.as_bytes()) }
+}
+
+pub async fn inspect(d: D, req: Req) -> ApiResult<Resp> {
+    let img = d.images.resolve(req.param(0))?;
+    Ok(http::json(200, &d.images.inspect(&img)))
+}
+
+pub async fn history(d: D, req: Req) -> ApiResult<Resp> {
+    let img = d.images.resolve(req.param(0))?;
+    Ok(http::json(200, &d.images.history(&img)))
+}
+
+pub async fn tag(d: D, req: Req) -> ApiResult<Resp> {
+    let repo = req.q("repo").unwrap_or("");
+    if repo.is_empty() {
+        return Err(ApiError::bad_request("repository name must have at least one component"));
+    }
+    let target = match req.q("tag") {
+        Some(t) if !t.is_empty() => format!("{repo}:{t}"),
+        _ => repo.to_string(),
+    };
+    let img = d.images.tag(req.param(0), &target)?;
+    let r = Reference::parse(&target)?.with_default_tag();
+    let mut attrs = BTreeMap::new();
+    attrs.insert("name".to_string(), r.familiar());
+    d.events.emit("image", "tag", &img.id, attrs);
+    Ok(http::empty(201))
+}
+
+pub async fn remove(d: D, req: Req) -> ApiResult<Resp> {
+    let name = req.param(0).to_string();
+    let force = req.q_bool("force");
+    let prune = !req.q_bool("noprune");
+    let d2 = d.clone();
+    let items = super::blocking(move || {
+        let users = |id: &str| d2.containers.users_of_image(id);
+        d2.images.delete(&name, force, prune, &users)
+    })
+    .await??;
+    for it in &items {
+        if let Some(t) = &it.untagged {
+            let mut a = BTreeMap::new();
+            a.insert("name".to_string(), t.clone());
+            d.events.emit("image", "untag", t, a);
+        }
+        if let Some(id) = &it.deleted {
+            d.events.emit("image", "delete", id, BTreeMap::new());
+        }
+    }
+    Ok(http::json(200, &items))
+}
+
+pub async fn prune(d: D, req: Req) -> ApiResult<Resp> {
+    let f = filters(&req)?;
+    f.check_names(&["dangling", "until", "label", "label!"]).map_err(ApiError::bad_request)?;
+    let all = f.get("dangling").first().is_some_and(|v| v == "false" || v == "0");
+    let now = berth_api::time::now_nanos();
+    let until = f.get("until").first().map(|s| berth_api::time::parse_time_arg(s, now).ok_or_else(|| ApiError::bad_request(format!("invalid until: {s}")))).transpose()?;
+    let d2 = d.clone();
+    let (deleted, reclaimed) = super::blocking(move || {
+        let users = |id: &str| d2.containers.users_of_image(id);
+        let keep = |img: &berth_image::Image| until.is_none_or(|u| img.config.created_nanos() < u) && f.labels_match("label", &img.config.config.labels);
+        d2.images.prune(all, &keep, &users)
+    })
+    .await??;
+    Ok(http::json(200, &ImagePruneResponse { images_deleted: if deleted.is_empty() { None } else { Some(deleted) }, space_reclaimed: reclaimed }))
+}
+
+fn line(m: &JsonMessage) -> Bytes {
+    Bytes::from(m.to_line())
+}
+
+/// `POST /images/create`: import (`fromSrc`), or pull (`fromImage`).
+pub async fn create(d: D, mut req: Req) -> ApiResult<Resp> {
+    if let Some(src) = req.q("fromSrc").filter(|s| !s.is_empty()).map(String::from) {
+        let mut repo = req.q("repo").unwrap_or("").to_string();
+        if let Some(t) = req.q("tag").filter(|t| !t.is_empty()) {
+            repo = format!("{repo}:{t}");
+        }
+        let changes: Vec<String> = req.q_all("changes").iter().flat_map(|c| c.split('\n')).filter(|c| !c.trim().is_empty()).map(String::from).collect();
+        let opts = ImportOptions {
+            reference: (!repo.is_empty()).then_some(repo),
+            changes,
+            message: req.q("message").unwrap_or("").to_string(),
+            source: src.clone(),
+        };
+        if let Some(r) = &opts.reference {
+            Reference::parse(r)?;
+        }
+        for c in &opts.changes {
+            berth_dockerfile::changes::apply_change(&mut Default::default(), c)?;
+        }
+        let body = if src == "-" {
+            req.body_stream()
+        } else {
+            return Err(ApiError::new(berth_api::ErrorKind::NotImplemented, format!("importing from {src}: only '-' (the request body) is supported by this berth")));
+        };
+        let (tx, rx) = mpsc::channel::<Bytes>(8);
+        let d2 = d.clone();
+        tokio::task::spawn_blocking(move || {
+            let r = d2.images.import(ChannelReader::new(body), &opts);
+            let msg = match &r {
+                Ok(img) => JsonMessage::status(img.id.clone()),
+                Err(e) => JsonMessage::error(e.to_string()),
+            };
+            if let Ok(img) = &r {
+                d2.events.emit("image", "import", &img.id, BTreeMap::new());
+            }
+            let _ = tx.blocking_send(line(&msg));
+        });
+        return Ok(http::stream("application/json", rx));
+    }
+    if let Some(image) = req.q("fromImage").filter(|s| !s.is_empty()) {
+        let tag = req.q("tag").unwrap_or("");
+        let name = if tag.is_empty() || image.contains('@') { image.to_string() } else { format!("{image}:{tag}") };
+        let r = Reference::parse(&name)?.with_default_tag();
+        return Err(ApiError::new(
+            berth_api::ErrorKind::NotFound,
+            format!("pull access denied for {}, repository does not exist or may require 'docker login': berth cannot pull from {} in this build", r.familiar_repository(), r.domain),
+        ));
+    }
+    Err(ApiError::bad_request("fromImage or fromSrc is required"))
+}
+
+pub async fn load(d: D, mut req: Req) -> ApiResult<Resp> {
+    let body = req.body_stream();
+    let (tx, rx) = mpsc::channel::<Bytes>(8);
+    let d2 = d.clone();
+    tokio::task::spawn_blocking(move || match d2.images.load(ChannelReader::new(body)) {
+        Ok(msgs) => {
+            for m in msgs {
+                let _ = tx.blocking_send(line(&JsonMessage::stream(format!("{m}\n"))));
+                if let Some(name) = m.strip_prefix("Loaded image: ").or_else(|| m.strip_prefix("Loaded image ID: ")) {
+                    let mut a = BTreeMap::new();
+                    a.insert("name".to_string(), name.to_string());
+                    d2.events.emit("image", "load", name, a);
+                }
+            }
+        }
+        Err(e) => {
+            let _ = tx.blocking_send(line(&JsonMessage::error(e.api().message)));
+        }
+    });
+    Ok(http::stream("application/json", rx))
+}
+
+async fn save_names(d: D, names: Vec<String>) -> ApiResult<Resp> {
+    if names.is_empty() {
+        return Err(ApiError::bad_request("no image names given"));
+    }
+    for n in &names {
+        let bare_repo = Reference::parse(n).ok().filter(|r| r.tag.is_none() && r.digest.is_none());
+        let has_tags = bare_repo.as_ref().is_some_and(|r| !d.images.tags_in_repository(r).is_empty());
+        if !has_tags {
+            d.images.resolve(n)?;
+        }
+    }
+    let (tx, rx) = mpsc::channel::<Bytes>(16);
+    let d2 = d.clone();
+    tokio::task::spawn_blocking(move || {
+        let w = ChannelWriter::new(tx);
+        let _ = d2.images.save(&names, w);
+        for n in &names {
+            let mut a = BTreeMap::new();
+            a.insert("name".to_string(), n.clone());
+            d2.events.emit("image", "save", n, a);
+        }
+    });
+    Ok(http::stream("application/x-tar", rx))
+}
+
+pub async fn save(d: D, req: Req) -> ApiResult<Resp> {
+    let names: Vec<String> = req.q_all("names").into_iter().map(String::from).collect();
+    save_names(d, names).await
+}
+
+pub async fn save_one(d: D, req: Req) -> ApiResult<Resp> {
+    save_names(d, vec![req.param(0).to_string()]).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reference_globs() {
+        assert!(reference_matches("busybox", "busybox:latest"));
+        assert!(reference_matches("busy*", "busybox:latest"));
+        assert!(reference_matches("busybox:lat*", "busybox:latest"));
+        assert!(!reference_matches("busybox:1", "busybox:latest"));
+        assert!(!reference_matches("*", "team/app:1"));
+        assert!(reference_matches("*/*", "team/app:1"));
+    }
+
+    #[test]
+    fn json_lines() {
+        let l = line(&JsonMessage::status("x"));
+        assert_eq!(&l[..], b"{\"status\":\"x\"}\n");
+    }
+}

@@ -1,0 +1,25 @@
+//! Handlers, one module per Engine API resource.
+
+pub mod containers;
+pub mod exec;
+pub mod images;
+pub mod networks;
+pub mod stream;
+pub mod system;
+
+use std::sync::Arc;
+
+use crate::error::{ApiError, ApiResult};
+use crate::http::Req;
+
+/// Parses the `filters` query parameter.
+pub fn filters(req: &Req) -> ApiResult<berth_api::filters::Filters> {
+    berth_api::filters::Filters::parse(req.q("filters").unwrap_or("")).map_err(ApiError::bad_request)
+}
+
+/// Runs blocking work (filesystem, tar) off the async threads.
+pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> ApiResult<T> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| ApiError::internal(format!("task failed: {e}")))
+}
+
+pub type D = Arc<crate::Daemon>;

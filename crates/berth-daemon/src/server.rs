@@ -1,0 +1,119 @@
+//! Accepting connections and dispatching requests to the route table.
+
+use std::convert::Infallible;
+use std::os::unix::fs::PermissionsExt;
+use std::sync::Arc;
+
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::{TcpListener, UnixListener};
+
+use crate::error::ApiError;
+use crate::http::{self, Req, Resp};
+use crate::router::{self, Route};
+use crate::Daemon;
+
+async fn dispatch(daemon: Arc<Daemon>, routes: Arc<Vec<Route>>, mut req: hyper::Request<Incoming>) -> Result<Resp, Infallible> {
+    let upgrade = req.headers().contains_key(hyper::header::UPGRADE).then(|| hyper::upgrade::on(&mut req));
+    let (parts, body) = req.into_parts();
+    let (version, path) = match router::split_version(parts.uri.path()) {
+        Ok(v) => v,
+        Err(e) => return Ok(http::error(&e)),
+    };
+    let query = parts
+        .uri
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter(|s| !s.is_empty())
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            (http::decode(k), http::decode(v))
+        })
+        .collect();
+    for route in routes.iter() {
+        if route.method != parts.method {
+            continue;
+        }
+        if let Some(params) = router::matches(route.pattern, &path) {
+            let r = Req { method: parts.method.clone(), path: path.clone(), version, query, headers: parts.headers, params, body: Some(body), upgrade };
+            let resp = match (route.handler)(daemon.clone(), r).await {
+                Ok(r) => r,
+                Err(e) => {
+                    if daemon.config.debug {
+                        eprintln!("berth: {} {}: {}", parts.method, path, e.message);
+                    }
+                    http::error(&e)
+                }
+            };
+            return Ok(with_common_headers(resp));
+        }
+    }
+    Ok(with_common_headers(http::error(&ApiError::not_found("page not found"))))
+}
+
+fn with_common_headers(mut r: Resp) -> Resp {
+    use ::http::HeaderValue;
+    let h = r.headers_mut();
+    h.insert("Api-Version", HeaderValue::from_static(berth_api::API_VERSION));
+    h.insert("Docker-Experimental", HeaderValue::from_static("false"));
+    h.insert("Ostype", HeaderValue::from_static("linux"));
+    h.insert("Server", HeaderValue::from_static(concat!("berth/", env!("CARGO_PKG_VERSION"), " (linux)")));
+    r
+}
+
+async fn serve_conn<I>(daemon: Arc<Daemon>, routes: Arc<Vec<Route>>, io: I)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let svc = service_fn(move |req| dispatch(daemon.clone(), routes.clone(), req));
+    let conn = hyper::server::conn::http1::Builder::new().half_close(true).serve_connection(TokioIo::new(io), svc).with_upgrades();
+    let _ = conn.await;
+}
+
+/// Serves the API on every configured host until `shutdown` resolves.
+pub async fn serve(daemon: Arc<Daemon>, shutdown: impl std::future::Future<Output = ()>) -> Result<(), String> {
+    let routes = Arc::new(router::routes());
+    let mut tasks = Vec::new();
+    for host in daemon.config.hosts.clone() {
+        if let Some(path) = host.strip_prefix("unix://") {
+            let _ = std::fs::remove_file(path);
+            if let Some(parent) = std::path::Path::new(path).parent() {
+                std::fs::create_dir_all(parent).map_err(|e| format!("creating {}: {e}", parent.display()))?;
+            }
+            let l = UnixListener::bind(path).map_err(|e| format!("listening on {path}: {e}"))?;
+            let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660));
+            let (d, r) = (daemon.clone(), routes.clone());
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    if let Ok((s, _)) = l.accept().await {
+                        tokio::spawn(serve_conn(d.clone(), r.clone(), s));
+                    }
+                }
+            }));
+        } else if let Some(addr) = host.strip_prefix("tcp://") {
+            let l = TcpListener::bind(addr).await.map_err(|e| format!("listening on {addr}: {e}"))?;
+            let (d, r) = (daemon.clone(), routes.clone());
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    if let Ok((s, _)) = l.accept().await {
+                        let _ = s.set_nodelay(true);
+                        tokio::spawn(serve_conn(d.clone(), r.clone(), s));
+                    }
+                }
+            }));
+        } else {
+            return Err(format!("unsupported host {host:?}: use unix:///path or tcp://addr:port"));
+        }
+    }
+    shutdown.await;
+    for t in tasks {
+        t.abort();
+    }
+    for p in daemon.socket_paths() {
+        let _ = std::fs::remove_file(p);
+    }
+    Ok(())
+}
+

@@ -1,0 +1,140 @@
+//! `berth daemon`: dockerd's flags, then serve until SIGTERM or SIGINT.
+
+use std::io::Write;
+use std::os::fd::AsFd;
+use std::path::PathBuf;
+
+use clap::Parser;
+
+use berth_daemon::{Daemon, DaemonConfig, Flags};
+
+/// Run the berth daemon (the Docker Engine API on a unix socket).
+#[derive(Parser, Debug)]
+#[command(name = "berth daemon", version)]
+struct DaemonArgs {
+    /// Daemon socket(s) to connect to (unix:///path or tcp://host:port)
+    #[arg(short = 'H', long = "host")]
+    host: Vec<String>,
+    /// Root directory of persistent state
+    #[arg(long = "data-root")]
+    data_root: Option<PathBuf>,
+    /// Root directory for execution state files
+    #[arg(long = "exec-root")]
+    exec_root: Option<PathBuf>,
+    /// Path to use for the daemon PID file
+    #[arg(short = 'p', long = "pidfile")]
+    pidfile: Option<PathBuf>,
+    /// Daemon configuration file
+    #[arg(long = "config-file")]
+    config_file: Option<PathBuf>,
+    /// Enable debug mode
+    #[arg(short = 'D', long)]
+    debug: bool,
+    /// Keep containers running when the daemon stops (default true)
+    #[arg(long = "live-restore")]
+    live_restore: Option<bool>,
+    /// Parent cgroup for all containers
+    #[arg(long = "cgroup-parent")]
+    cgroup_parent: Option<String>,
+    /// Default driver for container logs
+    #[arg(long = "log-driver")]
+    log_driver: Option<String>,
+    /// Set key=value labels to the daemon
+    #[arg(long = "label")]
+    label: Vec<String>,
+    /// Set the logging level (accepted for compatibility)
+    #[arg(short = 'l', long = "log-level")]
+    log_level: Option<String>,
+}
+
+/// Holds an exclusive lock on the pid file for as long as the daemon runs, so a second
+/// daemon on the same pid file refuses to start.
+fn lock_pidfile(path: &PathBuf) -> Result<std::fs::File, String> {
+    if let Some(p) = path.parent() {
+        std::fs::create_dir_all(p).map_err(|e| format!("creating {}: {e}", p.display()))?;
+    }
+    let mut f = std::fs::OpenOptions::new().create(true).truncate(false).write(true).read(true).open(path).map_err(|e| format!("opening {}: {e}", path.display()))?;
+    rustix::fs::flock(f.as_fd(), rustix::fs::FlockOperation::NonBlockingLockExclusive).map_err(|_| {
+        let pid = std::fs::read_to_string(path).unwrap_or_default();
+        format!("pid file found, ensure berth is not running or delete {} (held by process {})", path.display(), pid.trim())
+    })?;
+    f.set_len(0).map_err(|e| format!("writing {}: {e}", path.display()))?;
+    write!(f, "{}", std::process::id()).map_err(|e| format!("writing {}: {e}", path.display()))?;
+    Ok(f)
+}
+
+pub fn main(args: &[String]) -> i32 {
+    let mut argv = vec!["berth daemon".to_string()];
+    argv.extend(args.iter().cloned());
+    let a = DaemonArgs::parse_from(argv);
+    let flags = Flags {
+        hosts: a.host,
+        data_root: a.data_root,
+        exec_root: a.exec_root,
+        pidfile: a.pidfile,
+        config_file: a.config_file,
+        debug: a.debug,
+        live_restore: a.live_restore,
+        cgroup_parent: a.cgroup_parent,
+        log_driver: a.log_driver,
+        labels: a.label,
+    };
+    let config = match DaemonConfig::load(&flags) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("berth daemon: {e}");
+            return 1;
+        }
+    };
+    if !config.shim.exists() {
+        eprintln!("berth daemon: the shim {} is missing (install berth-shim next to berth)", config.shim.display());
+        return 1;
+    }
+    let _pid = match lock_pidfile(&config.pidfile) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("berth daemon: {e}");
+            return 1;
+        }
+    };
+    let pidfile = config.pidfile.clone();
+    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("berth daemon: starting the runtime: {e}");
+            return 1;
+        }
+    };
+    let code = rt.block_on(async move {
+        let (daemon, warnings) = match Daemon::open(config).await {
+            Ok(d) => d,
+            Err(e) => {
+                eprintln!("berth daemon: {e}");
+                return 1;
+            }
+        };
+        for w in warnings {
+            eprintln!("berth daemon: warning: {w}");
+        }
+        let d2 = daemon.clone();
+        let shutdown = async {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok();
+            tokio::select! {
+                _ = async { match term.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending::<()>().await } } => {}
+                _ = async { match int.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending::<()>().await } } => {}
+            }
+        };
+        eprintln!("berth daemon: API listening on {}", daemon.config.hosts.join(", "));
+        if let Err(e) = berth_daemon::serve(daemon.clone(), shutdown).await {
+            eprintln!("berth daemon: {e}");
+            return 1;
+        }
+        if !d2.config.live_restore {
+            d2.containers.stop_all().await;
+        }
+        0
+    });
+    let _ = std::fs::remove_file(pidfile);
+    code
+}

@@ -1,0 +1,11 @@
+//! `berth`: `berth daemon …` runs the daemon; everything else is the docker-compatible CLI.
+
+mod daemon;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("daemon") {
+        std::process::exit(daemon::main(&args[2..]));
+    }
+    std::process::exit(berth_cli::main(args));
+}
