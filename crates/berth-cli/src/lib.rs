@@ -1,6 +1,250 @@
-//! The docker-compatible CLI.
+//! berth's docker-compatible command line.
+//!
+//! Every command talks to the daemon only through the Engine API ([`client`]), so what the
+//! CLI can do, any Docker client can do. Flags are data: one clap struct per command whose
+//! doc comments are the help text; output formats live in [`format`].
 
+pub mod client;
+mod commands;
+mod copy;
+pub mod format;
+mod opts;
+mod tty;
+
+use clap::{Parser, Subcommand};
+
+use commands::{container as ct, image as im, run, system as sys};
+
+/// The default daemon socket.
+pub const DEFAULT_HOST: &str = "unix:///run/berth/berth.sock";
+
+#[derive(Parser, Debug)]
+#[command(name = "berth", version, about = "A container engine that speaks Docker", disable_help_subcommand = true)]
+struct Cli {
+    /// Daemon socket to connect to
+    #[arg(short = 'H', long = "host", env = "DOCKER_HOST")]
+    host: Option<String>,
+    /// Enable debug mode
+    #[arg(short = 'D', long)]
+    debug: bool,
+    /// Set the logging level (accepted for compatibility)
+    #[arg(short = 'l', long = "log-level")]
+    log_level: Option<String>,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Create and run a new container from an image
+    Run(run::RunArgs),
+    /// Create a new container
+    Create(run::CreateFlags),
+    /// Start one or more stopped containers
+    Start(ct::StartArgs),
+    /// Stop one or more running containers
+    Stop(ct::StopArgs),
+    /// Restart one or more containers
+    Restart(ct::StopArgs),
+    /// Kill one or more running containers
+    Kill(ct::KillArgs),
+    /// Remove one or more containers
+    Rm(ct::RmArgs),
+    /// List containers
+    Ps(ct::PsArgs),
+    /// Fetch the logs of a container
+    Logs(ct::LogsArgs),
+    /// Execute a command in a running container
+    Exec(ct::ExecArgs),
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(ct::AttachArgs),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(ct::NamesArgs),
+    /// Display the running processes of a container
+    Top(ct::TopArgs),
+    /// Rename a container
+    Rename(ct::RenameArgs),
+    /// Pause all processes within one or more containers
+    Pause(ct::NamesArgs),
+    /// Unpause all processes within one or more containers
+    Unpause(ct::NamesArgs),
+    /// List port mappings or a specific mapping for the container
+    Port(ct::PortArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(ct::StatsArgs),
+    /// Update configuration of one or more containers
+    Update(ct::UpdateArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(ct::OneArg),
+    /// Export a container's filesystem as a tar archive
+    Export(ct::ExportArgs),
+    /// Create a new image from a container's changes
+    Commit(ct::CommitArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(ct::CpArgs),
+    /// Return low-level information on Docker objects
+    Inspect(ct::InspectArgs),
+    /// List images
+    Images(im::ImagesArgs),
+    /// Import the contents from a tarball to create a filesystem image
+    Import(im::ImportArgs),
+    /// Show the history of an image
+    History(im::HistoryArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+    Tag(im::TagArgs),
+    /// Remove one or more images
+    Rmi(im::RmiArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(im::SaveArgs),
+    /// Load an image from a tar archive or STDIN
+    Load(im::LoadArgs),
+    /// Download an image from a registry
+    Pull(im::PullArgs),
+    /// Show the Docker version information
+    Version(sys::FormatArgs),
+    /// Display system-wide information
+    Info(sys::FormatArgs),
+    /// Get real time events from the server
+    Events(sys::EventsArgs),
+    /// Manage containers
+    #[command(subcommand)]
+    Container(ContainerCmd),
+    /// Manage images
+    #[command(subcommand)]
+    Image(ImageCmd),
+    /// Manage Docker
+    #[command(subcommand)]
+    System(SystemCmd),
+}
+
+#[derive(Subcommand, Debug)]
+enum ContainerCmd {
+    Run(run::RunArgs),
+    Create(run::CreateFlags),
+    Start(ct::StartArgs),
+    Stop(ct::StopArgs),
+    Restart(ct::StopArgs),
+    Kill(ct::KillArgs),
+    #[command(visible_alias = "remove")]
+    Rm(ct::RmArgs),
+    #[command(visible_aliases = ["ps", "list"])]
+    Ls(ct::PsArgs),
+    Logs(ct::LogsArgs),
+    Exec(ct::ExecArgs),
+    Attach(ct::AttachArgs),
+    Wait(ct::NamesArgs),
+    Top(ct::TopArgs),
+    Rename(ct::RenameArgs),
+    Pause(ct::NamesArgs),
+    Unpause(ct::NamesArgs),
+    Port(ct::PortArgs),
+    Stats(ct::StatsArgs),
+    Update(ct::UpdateArgs),
+    Diff(ct::OneArg),
+    Export(ct::ExportArgs),
+    Commit(ct::CommitArgs),
+    Cp(ct::CpArgs),
+    Inspect(ct::InspectArgs),
+    Prune(ct::PruneArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum ImageCmd {
+    #[command(visible_aliases = ["list", "images"])]
+    Ls(im::ImagesArgs),
+    Import(im::ImportArgs),
+    History(im::HistoryArgs),
+    Tag(im::TagArgs),
+    #[command(visible_alias = "remove")]
+    Rm(im::RmiArgs),
+    Save(im::SaveArgs),
+    Load(im::LoadArgs),
+    Pull(im::PullArgs),
+    Inspect(ct::InspectArgs),
+    Prune(im::ImagePruneArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum SystemCmd {
+    /// Show docker disk usage
+    Df(sys::DfArgs),
+    /// Display system-wide information
+    Info(sys::FormatArgs),
+    /// Get real time events from the server
+    Events(sys::EventsArgs),
+    /// Remove unused data
+    Prune(sys::SystemPruneArgs),
+}
+
+fn dispatch(c: &client::Client, cmd: Cmd) -> commands::Exit {
+    match cmd {
+        Cmd::Run(a) | Cmd::Container(ContainerCmd::Run(a)) => run::run(c, &a),
+        Cmd::Create(a) | Cmd::Container(ContainerCmd::Create(a)) => run::create(c, &a),
+        Cmd::Start(a) | Cmd::Container(ContainerCmd::Start(a)) => ct::start(c, &a),
+        Cmd::Stop(a) | Cmd::Container(ContainerCmd::Stop(a)) => ct::stop(c, &a, "stop"),
+        Cmd::Restart(a) | Cmd::Container(ContainerCmd::Restart(a)) => ct::stop(c, &a, "restart"),
+        Cmd::Kill(a) | Cmd::Container(ContainerCmd::Kill(a)) => ct::kill(c, &a),
+        Cmd::Rm(a) | Cmd::Container(ContainerCmd::Rm(a)) => ct::rm(c, &a),
+        Cmd::Ps(a) | Cmd::Container(ContainerCmd::Ls(a)) => ct::ps(c, &a),
+        Cmd::Logs(a) | Cmd::Container(ContainerCmd::Logs(a)) => ct::logs(c, &a),
+        Cmd::Exec(a) | Cmd::Container(ContainerCmd::Exec(a)) => ct::exec(c, &a),
+        Cmd::Attach(a) | Cmd::Container(ContainerCmd::Attach(a)) => ct::attach(c, &a),
+        Cmd::Wait(a) | Cmd::Container(ContainerCmd::Wait(a)) => ct::wait(c, &a),
+        Cmd::Top(a) | Cmd::Container(ContainerCmd::Top(a)) => ct::top(c, &a),
+        Cmd::Rename(a) | Cmd::Container(ContainerCmd::Rename(a)) => ct::rename(c, &a),
+        Cmd::Pause(a) | Cmd::Container(ContainerCmd::Pause(a)) => ct::simple(c, &a, "pause"),
+        Cmd::Unpause(a) | Cmd::Container(ContainerCmd::Unpause(a)) => ct::simple(c, &a, "unpause"),
+        Cmd::Port(a) | Cmd::Container(ContainerCmd::Port(a)) => ct::port(c, &a),
+        Cmd::Stats(a) | Cmd::Container(ContainerCmd::Stats(a)) => ct::stats(c, &a),
+        Cmd::Update(a) | Cmd::Container(ContainerCmd::Update(a)) => ct::update(c, &a),
+        Cmd::Diff(a) | Cmd::Container(ContainerCmd::Diff(a)) => ct::diff(c, &a),
+        Cmd::Export(a) | Cmd::Container(ContainerCmd::Export(a)) => ct::export(c, &a),
+        Cmd::Commit(a) | Cmd::Container(ContainerCmd::Commit(a)) => ct::commit(c, &a),
+        Cmd::Cp(a) | Cmd::Container(ContainerCmd::Cp(a)) => ct::cp(c, &a),
+        Cmd::Inspect(a) => ct::inspect(c, &a, None),
+        Cmd::Container(ContainerCmd::Inspect(a)) => ct::inspect(c, &a, Some("container")),
+        Cmd::Container(ContainerCmd::Prune(a)) => ct::prune(c, &a),
+        Cmd::Images(a) | Cmd::Image(ImageCmd::Ls(a)) => im::images(c, &a),
+        Cmd::Import(a) | Cmd::Image(ImageCmd::Import(a)) => im::import(c, &a),
+        Cmd::History(a) | Cmd::Image(ImageCmd::History(a)) => im::history(c, &a),
+        Cmd::Tag(a) | Cmd::Image(ImageCmd::Tag(a)) => im::tag(c, &a),
+        Cmd::Rmi(a) | Cmd::Image(ImageCmd::Rm(a)) => im::rmi(c, &a),
+        Cmd::Save(a) | Cmd::Image(ImageCmd::Save(a)) => im::save(c, &a),
+        Cmd::Load(a) | Cmd::Image(ImageCmd::Load(a)) => im::load(c, &a),
+        Cmd::Pull(a) | Cmd::Image(ImageCmd::Pull(a)) => im::pull(c, &a),
+        Cmd::Image(ImageCmd::Inspect(a)) => ct::inspect(c, &a, Some("image")),
+        Cmd::Image(ImageCmd::Prune(a)) => im::prune(c, &a),
+        Cmd::Version(a) => sys::version(c, &a),
+        Cmd::Info(a) | Cmd::System(SystemCmd::Info(a)) => sys::info(c, &a),
+        Cmd::Events(a) | Cmd::System(SystemCmd::Events(a)) => sys::events(c, &a),
+        Cmd::System(SystemCmd::Df(a)) => sys::df(c, &a),
+        Cmd::System(SystemCmd::Prune(a)) => sys::prune(c, &a),
+    }
+}
+
+/// Runs the CLI with `args` (including the program name) and returns the exit code.
 pub fn main(args: Vec<String>) -> i32 {
-    eprintln!("berth: the CLI is not built yet ({} args)", args.len());
-    1
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            let code = match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
+                _ => 125,
+            };
+            let _ = e.print();
+            return code;
+        }
+    };
+    let mut host = cli.host.clone().filter(|h| !h.is_empty()).unwrap_or_else(|| DEFAULT_HOST.to_string());
+    if host.starts_with('/') {
+        host = format!("unix://{host}");
+    }
+    let c = client::Client::new(&host);
+    match dispatch(&c, cli.cmd) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("{e}");
+            1
+        }
+    }
 }

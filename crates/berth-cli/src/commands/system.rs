@@ -1,0 +1,179 @@
+//! `version`, `info`, `events`, `system df`, `system prune`.
+
+use std::collections::BTreeMap;
+
+use anyhow::{anyhow, Result};
+use clap::Args;
+use serde_json::Value;
+
+use super::container::filter_json;
+use super::Exit;
+use crate::client::{query, Client};
+use crate::format;
+
+#[derive(Args, Debug)]
+pub struct FormatArgs {
+    /// Format output using a custom template
+    #[arg(short = 'f', long)]
+    pub format: Option<String>,
+}
+
+pub fn version(c: &Client, a: &FormatArgs) -> Exit {
+    let server: Result<Value> = c.get_json("/version").map_err(Into::into);
+    let client = serde_json::json!({
+        "Version": env!("CARGO_PKG_VERSION"),
+        "ApiVersion": berth_api::API_VERSION,
+        "Os": "linux",
+        "Arch": std::env::consts::ARCH,
+    });
+    if let Some(f) = &a.format {
+        let v = serde_json::json!({"Client": client, "Server": server.as_ref().ok()});
+        println!("{}", format::execute(f, &v).map_err(|e| anyhow!(e))?);
+        return Ok(if server.is_ok() { 0 } else { 1 });
+    }
+    println!("Client:\n Version:           {}\n API version:       {}\n OS/Arch:           linux/{}", env!("CARGO_PKG_VERSION"), berth_api::API_VERSION, std::env::consts::ARCH);
+    match server {
+        Ok(s) => {
+            println!("\nServer: berth\n Engine:\n  Version:          {}\n  API version:      {} (minimum version {})\n  OS/Arch:          {}/{}\n  Kernel:           {}",
+                s["Version"].as_str().unwrap_or(""), s["ApiVersion"].as_str().unwrap_or(""), s["MinAPIVersion"].as_str().unwrap_or(""),
+                s["Os"].as_str().unwrap_or(""), s["Arch"].as_str().unwrap_or(""), s["KernelVersion"].as_str().unwrap_or(""));
+            Ok(0)
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            Ok(1)
+        }
+    }
+}
+
+pub fn info(c: &Client, a: &FormatArgs) -> Exit {
+    let v: Value = c.get_json("/info")?;
+    if let Some(f) = &a.format {
+        println!("{}", format::execute(f, &v).map_err(|e| anyhow!(e))?);
+        return Ok(0);
+    }
+    let s = |k: &str| v[k].as_str().unwrap_or("").to_string();
+    let n = |k: &str| v[k].as_i64().unwrap_or(0);
+    println!("Server:");
+    println!(" Containers: {}\n  Running: {}\n  Paused: {}\n  Stopped: {}", n("Containers"), n("ContainersRunning"), n("ContainersPaused"), n("ContainersStopped"));
+    println!(" Images: {}", n("Images"));
+    println!(" Server Version: {}", s("ServerVersion"));
+    println!(" Storage Driver: {}", s("Driver"));
+    println!(" Logging Driver: {}", s("LoggingDriver"));
+    println!(" Cgroup Driver: {}\n Cgroup Version: {}", s("CgroupDriver"), s("CgroupVersion"));
+    println!(" Default Runtime: {}", s("DefaultRuntime"));
+    println!(" Init Binary: {}", s("InitBinary"));
+    println!(" Kernel Version: {}\n Operating System: {}\n OSType: {}\n Architecture: {}", s("KernelVersion"), s("OperatingSystem"), s("OSType"), s("Architecture"));
+    println!(" CPUs: {}\n Total Memory: {}", n("NCPU"), berth_api::units::bytes_size(n("MemTotal") as f64));
+    println!(" Name: {}\n ID: {}\n Docker Root Dir: {}\n Debug Mode: {}", s("Name"), s("ID"), s("DockerRootDir"), v["Debug"].as_bool().unwrap_or(false));
+    println!(" Live Restore Enabled: {}", v["LiveRestoreEnabled"].as_bool().unwrap_or(false));
+    Ok(0)
+}
+
+#[derive(Args, Debug)]
+pub struct EventsArgs {
+    /// Filter output based on conditions provided
+    #[arg(short = 'f', long = "filter")]
+    pub filter: Vec<String>,
+    /// Format output using a custom template
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Show all events created since timestamp
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Stream events until this timestamp
+    #[arg(long)]
+    pub until: Option<String>,
+}
+
+pub fn events(c: &Client, a: &EventsArgs) -> Exit {
+    let q = query(&[("filters", filter_json(&a.filter)?), ("since", a.since.clone().unwrap_or_default()), ("until", a.until.clone().unwrap_or_default())]);
+    let r = c.get(&format!("/events{q}"))?;
+    let fmt = a.format.clone();
+    r.each_line(|l| {
+        let v: Value = serde_json::from_slice(l).unwrap_or_default();
+        let line = match &fmt {
+            Some(f) if f == "json" || f == "{{json .}}" => String::from_utf8_lossy(l).into_owned(),
+            Some(f) => format::execute(f, &v).unwrap_or_default(),
+            None => {
+                let nanos = v["timeNano"].as_i64().unwrap_or(0) as i128;
+                let t = berth_api::time::rfc3339_nanos_fixed(nanos).replace('Z', "+00:00");
+                let attrs: BTreeMap<String, String> = serde_json::from_value(v["Actor"]["Attributes"].clone()).unwrap_or_default();
+                let a: Vec<String> = attrs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                format!("{} {} {} {} ({})", t, v["Type"].as_str().unwrap_or(""), v["Action"].as_str().unwrap_or(""), v["Actor"]["ID"].as_str().unwrap_or(""), a.join(", "))
+            }
+        };
+        println!("{line}");
+        Ok(true)
+    })?;
+    Ok(0)
+}
+
+#[derive(Args, Debug)]
+pub struct DfArgs {
+    /// Show detailed information on space usage
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
+    /// Format output using a custom template
+    #[arg(long)]
+    pub format: Option<String>,
+}
+
+pub fn df(c: &Client, a: &DfArgs) -> Exit {
+    let v: Value = c.get_json("/system/df")?;
+    let images = v["Images"].as_array().cloned().unwrap_or_default();
+    let containers = v["Containers"].as_array().cloned().unwrap_or_default();
+    let img_size: i64 = images.iter().map(|i| i["Size"].as_i64().unwrap_or(0)).sum();
+    let active_imgs = images.iter().filter(|i| i["Containers"].as_i64().unwrap_or(0) > 0).count();
+    let img_reclaim: i64 = images.iter().filter(|i| i["Containers"].as_i64().unwrap_or(0) == 0).map(|i| i["Size"].as_i64().unwrap_or(0)).sum();
+    let ctr_size: i64 = containers.iter().map(|c| c["SizeRw"].as_i64().unwrap_or(0)).sum();
+    let active_ctrs = containers.iter().filter(|c| c["State"] == "running").count();
+    let ctr_reclaim: i64 = containers.iter().filter(|c| c["State"] != "running").map(|c| c["SizeRw"].as_i64().unwrap_or(0)).sum();
+    let pct = |r: i64, t: i64| if t > 0 { format!(" ({}%)", r * 100 / t) } else { String::new() };
+    let hs = berth_api::units::human_size;
+    let rows = vec![
+        serde_json::json!({"Type": "Images", "TotalCount": images.len().to_string(), "Active": active_imgs.to_string(), "Size": hs(img_size), "Reclaimable": format!("{}{}", hs(img_reclaim), pct(img_reclaim, img_size))}),
+        serde_json::json!({"Type": "Containers", "TotalCount": containers.len().to_string(), "Active": active_ctrs.to_string(), "Size": hs(ctr_size), "Reclaimable": format!("{}{}", hs(ctr_reclaim), pct(ctr_reclaim, ctr_size))}),
+        serde_json::json!({"Type": "Local Volumes", "TotalCount": v["Volumes"].as_array().map(|a| a.len()).unwrap_or(0).to_string(), "Active": "0", "Size": "0B", "Reclaimable": "0B"}),
+        serde_json::json!({"Type": "Build Cache", "TotalCount": v["BuildCache"].as_array().map(|a| a.len()).unwrap_or(0).to_string(), "Active": "0", "Size": "0B", "Reclaimable": "0B"}),
+    ];
+    let headers: BTreeMap<&str, &str> = [("Type", "TYPE"), ("TotalCount", "TOTAL"), ("Active", "ACTIVE"), ("Size", "SIZE"), ("Reclaimable", "RECLAIMABLE")].into_iter().collect();
+    let default = "{{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}";
+    print!("{}", format::render(&format::parse(a.format.as_deref().unwrap_or("")), &rows, default, &headers).map_err(|e| anyhow!(e))?);
+    if a.verbose {
+        println!("\nImages space usage:\n");
+        for i in &images {
+            println!("{} {}", i["Id"].as_str().unwrap_or(""), hs(i["Size"].as_i64().unwrap_or(0)));
+        }
+        println!("\nContainers space usage:\n");
+        for c in &containers {
+            println!("{} {}", c["Id"].as_str().unwrap_or(""), hs(c["SizeRw"].as_i64().unwrap_or(0)));
+        }
+    }
+    Ok(0)
+}
+
+#[derive(Args, Debug)]
+pub struct SystemPruneArgs {
+    /// Remove all unused images not just dangling ones
+    #[arg(short = 'a', long)]
+    pub all: bool,
+    /// Do not prompt for confirmation
+    #[arg(short = 'f', long)]
+    pub force: bool,
+    /// Prune anonymous volumes
+    #[arg(long)]
+    pub volumes: bool,
+    /// Provide filter values (e.g. "label=<key>=<value>")
+    #[arg(long)]
+    pub filter: Vec<String>,
+}
+
+pub fn prune(c: &Client, a: &SystemPruneArgs) -> Exit {
+    if !a.force && !super::container::confirm("WARNING! This will remove:\n  - all stopped containers\n  - all dangling images\nAre you sure you want to continue?") {
+        return Ok(0);
+    }
+    super::container::prune(c, &super::container::PruneArgs { force: true, filter: a.filter.clone() })?;
+    super::image::prune(c, &super::image::ImagePruneArgs { all: a.all, force: true, filter: a.filter.clone() })?;
+    Ok(0)
+}
