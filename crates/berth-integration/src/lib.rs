@@ -1,0 +1,318 @@
+//! The harness every integration test uses: a real `berth daemon` on a temporary data root,
+//! exec root, socket and cgroup parent, torn down (containers, shims, cgroups, files) when
+//! the test ends, whether it passed or not.
+//!
+//! Tests need root, the berth binaries (`cargo build` first; `BERTH_BIN_DIR` overrides where
+//! they are looked for) and Debian's busybox-static at /bin/busybox.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+
+/// Where `berth` and `berth-shim` are.
+pub fn bin_dir() -> PathBuf {
+    if let Ok(d) = std::env::var("BERTH_BIN_DIR") {
+        return PathBuf::from(d);
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
+    for cand in [
+        root.join("target/x86_64-unknown-linux-gnu").join(profile),
+        root.join("target").join(profile),
+    ] {
+        if cand.join("berth").exists() {
+            return cand;
+        }
+    }
+    panic!("berth binaries not found; run `cargo build` first or set BERTH_BIN_DIR");
+}
+
+pub fn berth_bin() -> PathBuf {
+    bin_dir().join("berth")
+}
+
+/// A busybox root filesystem tar (static busybox, its applets as symlinks, /etc/passwd and
+/// /etc/group with root, nobody and postgres, /tmp), made once per test process.
+pub fn busybox_tar() -> &'static Path {
+    static TAR: OnceLock<PathBuf> = OnceLock::new();
+    TAR.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("berth-busybox-{}", std::process::id()));
+        let root = dir.join("root");
+        let _ = std::fs::remove_dir_all(&dir);
+        for d in ["bin", "etc", "tmp", "root", "var/opt", "home"] {
+            std::fs::create_dir_all(root.join(d)).unwrap();
+        }
+        std::fs::copy("/bin/busybox", root.join("bin/busybox")).expect("busybox-static must be installed (/bin/busybox)");
+        let list = Command::new("/bin/busybox").arg("--list").output().unwrap();
+        for applet in String::from_utf8_lossy(&list.stdout).lines() {
+            if applet != "busybox" && !applet.is_empty() {
+                let _ = std::os::unix::fs::symlink("busybox", root.join("bin").join(applet));
+            }
+        }
+        std::fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\npostgres:x:70:70::/var/lib/postgresql:/bin/sh\n").unwrap();
+        std::fs::write(root.join("etc/group"), "root:x:0:\nnogroup:x:65534:\npostgres:x:70:\n").unwrap();
+        std::fs::set_permissions(root.join("tmp"), std::os::unix::fs::PermissionsExt::from_mode(0o1777)).unwrap();
+        let tar = dir.join("busybox.tar");
+        let st = Command::new("tar").arg("-C").arg(&root).arg("-cf").arg(&tar).arg(".").status().unwrap();
+        assert!(st.success(), "making the busybox tar");
+        tar
+    })
+}
+
+/// The result of a CLI run.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(o: Output) -> Run {
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+
+    /// Asserts success and returns stdout.
+    #[track_caller]
+    pub fn ok(self) -> String {
+        assert_eq!(self.code, 0, "command failed: stdout={:?} stderr={:?}", self.stdout, self.stderr);
+        self.stdout
+    }
+
+    /// Asserts failure and returns stderr.
+    #[track_caller]
+    pub fn fails(self) -> String {
+        assert_ne!(self.code, 0, "command unexpectedly succeeded: stdout={:?}", self.stdout);
+        self.stderr
+    }
+}
+
+pub struct Daemon {
+    pub dir: tempfile::TempDir,
+    pub socket: PathBuf,
+    pub cgroup_parent: String,
+    child: Option<Child>,
+    extra_args: Vec<String>,
+}
+
+fn short_tmp() -> tempfile::TempDir {
+    // Unix socket paths are limited to 108 bytes; keep the prefix short.
+    tempfile::Builder::new().prefix("bt").tempdir_in("/tmp").unwrap()
+}
+
+impl Daemon {
+    /// Starts a daemon with its own everything.
+    pub fn start() -> Daemon {
+        Daemon::start_with(&[])
+    }
+
+    pub fn start_with(args: &[&str]) -> Daemon {
+        let dir = short_tmp();
+        let name = dir.path().file_name().unwrap().to_string_lossy().into_owned();
+        let mut d = Daemon {
+            socket: dir.path().join("berth.sock"),
+            cgroup_parent: format!("berth-test-{name}"),
+            dir,
+            child: None,
+            extra_args: args.iter().map(|s| s.to_string()).collect(),
+        };
+        d.spawn();
+        d
+    }
+
+    pub fn data_root(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn exec_root(&self) -> PathBuf {
+        self.dir.path().join("run")
+    }
+
+    pub fn host(&self) -> String {
+        format!("unix://{}", self.socket.display())
+    }
+
+    /// Starts the daemon process and waits until it says it is listening.
+    pub fn spawn(&mut self) {
+        let mut cmd = Command::new(berth_bin());
+        cmd.arg("daemon")
+            .arg("--data-root")
+            .arg(self.data_root())
+            .arg("--exec-root")
+            .arg(self.exec_root())
+            .arg("-H")
+            .arg(self.host())
+            .arg("--cgroup-parent")
+            .arg(&self.cgroup_parent)
+            .arg("--config-file")
+            .arg(self.config_file())
+            .args(&self.extra_args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("starting berth daemon");
+        let stderr = child.stderr.take().unwrap();
+        let mut lines = BufReader::new(stderr).lines();
+        let mut seen = Vec::new();
+        loop {
+            match lines.next() {
+                Some(Ok(l)) => {
+                    let ready = l.contains("API listening on");
+                    seen.push(l);
+                    if ready {
+                        break;
+                    }
+                }
+                _ => panic!("berth daemon exited before listening: {seen:?}"),
+            }
+        }
+        // Keep draining the daemon's stderr so it never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines.by_ref() {});
+        self.child = Some(child);
+    }
+
+    fn config_file(&self) -> PathBuf {
+        let p = self.dir.path().join("daemon.json");
+        if !p.exists() {
+            std::fs::write(&p, "{}").unwrap();
+        }
+        p
+    }
+
+    /// Writes daemon.json (takes effect at the next start).
+    pub fn set_config(&self, json: &str) {
+        std::fs::write(self.dir.path().join("daemon.json"), json).unwrap();
+    }
+
+    /// Stops the daemon with SIGTERM (containers keep running, as with live restore).
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = rustix::process::kill_process(rustix::process::Pid::from_raw(c.id() as i32).unwrap(), rustix::process::Signal::TERM);
+            let _ = c.wait();
+        }
+    }
+
+    /// Kills the daemon with SIGKILL.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+
+    /// Runs `berth <args>` against this daemon.
+    pub fn berth(&self, args: &[&str]) -> Run {
+        Run::from(Command::new(berth_bin()).arg("-H").arg(self.host()).args(args).stdin(Stdio::null()).output().unwrap())
+    }
+
+    /// Runs `berth <args>` with `input` on stdin.
+    pub fn berth_stdin(&self, args: &[&str], input: &[u8]) -> Run {
+        run_with_stdin(Command::new(berth_bin()).arg("-H").arg(self.host()).args(args), input)
+    }
+
+    /// Runs the real `docker` CLI against this daemon.
+    pub fn docker(&self, args: &[&str]) -> Run {
+        Run::from(self.docker_cmd().args(args).stdin(Stdio::null()).output().unwrap())
+    }
+
+    pub fn docker_stdin(&self, args: &[&str], input: &[u8]) -> Run {
+        run_with_stdin(self.docker_cmd().args(args), input)
+    }
+
+    pub fn docker_cmd(&self) -> Command {
+        let mut c = Command::new("docker");
+        c.env("DOCKER_HOST", self.host()).env("DOCKER_CONFIG", self.dir.path().join("docker-config")).env_remove("DOCKER_CONTEXT");
+        c
+    }
+
+    /// Imports the busybox rootfs as `name`.
+    pub fn import_busybox(&self, name: &str) {
+        self.berth(&["import", &busybox_tar().display().to_string(), name]).ok();
+    }
+
+    /// A daemon with `busybox:latest` ready.
+    pub fn with_busybox() -> Daemon {
+        let d = Daemon::start();
+        d.import_busybox("busybox:latest");
+        d
+    }
+
+    /// Removes every container, then stops the daemon and anything it left running.
+    fn teardown(&mut self) {
+        if self.child.is_some() {
+            let ids = self.berth(&["ps", "-aq", "--no-trunc"]).stdout;
+            let ids: Vec<&str> = ids.lines().filter(|l| !l.is_empty()).collect();
+            if !ids.is_empty() {
+                let mut args = vec!["rm", "-f"];
+                args.extend(ids);
+                let _ = self.berth(&args);
+            }
+        }
+        self.kill();
+        // Shims left behind (live restore keeps them) are found by their socket directory.
+        kill_shims(&self.exec_root());
+        for ctrl in ["cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids", "unified", ""] {
+            let base = Path::new("/sys/fs/cgroup").join(ctrl).join(&self.cgroup_parent);
+            if let Ok(rd) = std::fs::read_dir(&base) {
+                for e in rd.flatten() {
+                    if e.path().is_dir() {
+                        let _ = std::fs::remove_dir(e.path());
+                    }
+                }
+            }
+            let _ = std::fs::remove_dir(&base);
+        }
+    }
+}
+
+/// Kills every berth-shim whose configuration lives under `exec_root`.
+pub fn kill_shims(exec_root: &Path) {
+    let needle = exec_root.display().to_string();
+    if let Ok(rd) = std::fs::read_dir("/proc") {
+        for e in rd.flatten() {
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+            let Ok(cmd) = std::fs::read(format!("/proc/{pid}/cmdline")) else { continue };
+            let cmd = String::from_utf8_lossy(&cmd);
+            if cmd.contains("berth-shim") && cmd.contains(&needle) {
+                if let Some(p) = rustix::process::Pid::from_raw(pid) {
+                    let _ = rustix::process::kill_process(p, rustix::process::Signal::KILL);
+                }
+            }
+        }
+    }
+}
+
+fn run_with_stdin(cmd: &mut Command, input: &[u8]) -> Run {
+    use std::io::Write;
+    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let data = input.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&data);
+    });
+    let out = child.wait_with_output().unwrap();
+    let _ = writer.join();
+    Run::from(out)
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.teardown();
+    }
+}
+
+/// A name unique to this test process and call, for objects that share a namespace.
+pub fn unique(prefix: &str) -> String {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    format!("{prefix}{}x{}", std::process::id(), N.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+}

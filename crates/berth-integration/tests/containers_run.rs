@@ -1,0 +1,107 @@
+//! `run`: the first process is the container; its output, exit code, and configuration.
+
+use berth_integration::{unique, Daemon};
+
+#[test]
+fn run_prints_output_and_returns_the_exit_code() {
+    let d = Daemon::with_busybox();
+    assert_eq!(d.berth(&["run", "--rm", "busybox", "echo", "hello from berth"]).ok(), "hello from berth\n");
+    let r = d.berth(&["run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3"]);
+    assert_eq!(r.code, 3);
+    assert_eq!(r.stdout, "out\n");
+    assert_eq!(r.stderr, "err\n");
+}
+
+#[test]
+fn a_killed_process_exits_128_plus_the_signal() {
+    let d = Daemon::with_busybox();
+    let id = d.berth(&["run", "-d", "busybox", "sleep", "1000"]).ok();
+    d.berth(&["kill", "-s", "KILL", id.trim()]).ok();
+    assert_eq!(d.berth(&["wait", id.trim()]).ok(), "137\n");
+    // A process killed by a signal it does not handle, inside the container, too.
+    let r = d.berth(&["run", "--rm", "busybox", "sh", "-c", "sh -c 'kill -TERM $$'; exit $?"]);
+    assert_eq!(r.code, 143, "{r:?}");
+}
+
+#[test]
+fn rm_removes_the_container_after_it_exits() {
+    let d = Daemon::with_busybox();
+    let name = unique("rm");
+    d.berth(&["run", "--rm", "--name", &name, "busybox", "true"]).ok();
+    assert_eq!(d.berth(&["ps", "-aq", "--filter", &format!("name={name}")]).ok(), "");
+}
+
+#[test]
+fn configuration_flags_reach_the_process() {
+    let d = Daemon::with_busybox();
+    let env_file = d.dir.path().join("env");
+    std::fs::write(&env_file, "# comment\nFROM_FILE=yes\n").unwrap();
+    let out = d
+        .berth(&[
+            "run", "--rm", "-e", "A=1", "--env-file", env_file.to_str().unwrap(), "-w", "/tmp/work", "-u", "nobody", "-h", "myhost",
+            "busybox", "sh", "-c", "echo $A $FROM_FILE $(pwd) $(id -u) $(hostname) $HOSTNAME $HOME",
+        ])
+        .ok();
+    assert_eq!(out, "1 yes /tmp/work 65534 myhost myhost /nonexistent\n");
+}
+
+#[test]
+fn entrypoint_and_command_combine_like_docker() {
+    let d = Daemon::with_busybox();
+    d.berth(&["import", "-c", "ENTRYPOINT [\"echo\", \"ep\"]", "-c", "CMD [\"default\"]", berth_integration::busybox_tar().to_str().unwrap(), "epimg"]).ok();
+    assert_eq!(d.berth(&["run", "--rm", "epimg"]).ok(), "ep default\n");
+    assert_eq!(d.berth(&["run", "--rm", "epimg", "given"]).ok(), "ep given\n");
+    assert_eq!(d.berth(&["run", "--rm", "--entrypoint", "echo", "epimg", "other"]).ok(), "other\n");
+}
+
+#[test]
+fn detached_containers_run_in_the_background() {
+    let d = Daemon::with_busybox();
+    let id = d.berth(&["run", "-d", "busybox", "sleep", "1000"]).ok();
+    let id = id.trim();
+    assert_eq!(id.len(), 64);
+    let ps = d.berth(&["ps", "--no-trunc", "-q"]).ok();
+    assert!(ps.contains(id));
+    assert_eq!(d.berth(&["inspect", "-f", "{{.State.Status}} {{.State.Running}}", id]).ok(), "running true\n");
+}
+
+#[test]
+fn a_missing_command_exits_127_and_a_missing_image_is_reported() {
+    let d = Daemon::with_busybox();
+    let r = d.berth(&["run", "--rm", "busybox", "nosuchcmd"]);
+    assert_eq!(r.code, 127, "{r:?}");
+    assert!(r.stderr.contains("executable file not found in $PATH"), "{}", r.stderr);
+    let r = d.berth(&["run", "--rm", "nosuchimage"]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("nosuchimage"), "{}", r.stderr);
+}
+
+#[test]
+fn names_are_unique() {
+    let d = Daemon::with_busybox();
+    let name = unique("dup");
+    d.berth(&["create", "--name", &name, "busybox", "true"]).ok();
+    let err = d.berth(&["create", "--name", &name, "busybox", "true"]).fails();
+    assert!(err.contains("is already in use"), "{err}");
+    let err = d.berth(&["create", "--name", "bad/name", "busybox", "true"]).fails();
+    assert!(err.contains("Invalid container name"), "{err}");
+}
+
+#[test]
+fn invalid_flag_values_are_refused_before_anything_is_created() {
+    let d = Daemon::with_busybox();
+    for args in [
+        vec!["run", "--memory", "1k", "busybox", "true"],
+        vec!["run", "--restart", "sometimes", "busybox", "true"],
+        vec!["run", "--rm", "--restart", "always", "busybox", "true"],
+        vec!["run", "--cap-add", "FLY", "busybox", "true"],
+        vec!["run", "-p", "80:http", "busybox", "true"],
+        vec!["run", "--ulimit", "nofile=2:1", "busybox", "true"],
+        vec!["run", "-v", "relative/path:/x", "busybox", "true"],
+    ] {
+        let r = d.berth(&args);
+        assert_ne!(r.code, 0, "{args:?} should fail");
+        assert!(!r.stderr.is_empty(), "{args:?} should explain");
+    }
+    assert_eq!(d.berth(&["ps", "-aq"]).ok(), "");
+}

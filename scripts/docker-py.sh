@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# docker-py 6.1.3's own integration tests (from its PyPI source package) against a berth
+# daemon on a temporary data root: the container, exec and image tests that need no
+# registry and no build. Prints the pass count; fails if fewer than BERTH_DOCKER_PY_MIN
+# percent pass.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$PWD
+bin=${BERTH_BIN_DIR:-$repo/target/x86_64-unknown-linux-gnu/release}
+min=${BERTH_DOCKER_PY_MIN:-90}
+
+venv=$repo/.cache/docker-py-venv
+if [ ! -x "$venv/bin/pytest" ]; then
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q 'docker==6.1.3' 'requests<2.32' 'pytest<9' 'pytest-timeout' 'paramiko'
+fi
+src=$repo/.cache/docker-py-src
+if [ ! -d "$src/docker-6.1.3/tests" ]; then
+    mkdir -p "$src"
+    "$venv/bin/pip" download -q --no-deps --no-binary :all: 'docker==6.1.3' -d "$src"
+    tar -C "$src" -xzf "$src/docker-6.1.3.tar.gz"
+fi
+
+work=$(mktemp -d /tmp/bdpyXXXX)
+sock=$work/berth.sock
+cleanup() {
+    [ -n "${daemon_pid:-}" ] && kill -9 "$daemon_pid" 2>/dev/null || true
+    for p in /proc/[0-9]*; do
+        if tr "\\0" " " <"$p/cmdline" 2>/dev/null | grep -q "berth-shim $work"; then kill -9 "${p#/proc/}" 2>/dev/null || true; fi
+    done
+    for c in /sys/fs/cgroup/*/berth-dpy-"${work##*/}"/* /sys/fs/cgroup/*/berth-dpy-"${work##*/}"; do rmdir "$c" 2>/dev/null || true; done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+echo '{}' >"$work/daemon.json"
+"$bin/berth" daemon --data-root "$work/data" --exec-root "$work/run" -H "unix://$sock" \
+    --cgroup-parent "berth-dpy-${work##*/}" --config-file "$work/daemon.json" >"$work/daemon.log" 2>&1 &
+daemon_pid=$!
+timeout 30 bash -c "until grep -q 'API listening' '$work/daemon.log'; do sleep 0.1; done"
+export DOCKER_HOST=unix://$sock
+
+# Base images: busybox-static under the names the suite expects (with a postgres user and
+# alpine's usual directories).
+root=$work/rootfs
+mkdir -p "$root"/{bin,etc,tmp,root,home,var/opt,var/lib,usr/bin,usr/sbin,sbin,lib,mnt,opt,srv,run}
+cp /bin/busybox "$root/bin/"
+for a in $(/bin/busybox --list); do [ "$a" = busybox ] || ln -sf busybox "$root/bin/$a"; done
+printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\npostgres:x:70:70::/var/lib/postgresql:/bin/sh\n' >"$root/etc/passwd"
+printf 'root:x:0:\nnogroup:x:65534:\npostgres:x:70:\n' >"$root/etc/group"
+chmod 1777 "$root/tmp"
+tar -C "$root" -c . | "$bin/berth" -H "unix://$sock" import - busybox:latest >/dev/null
+"$bin/berth" -H "unix://$sock" tag busybox:latest alpine:latest
+"$bin/berth" -H "unix://$sock" tag busybox:latest alpine:3.10
+
+cd "$src/docker-6.1.3"
+export DOCKER_TEST_API_VERSION=1.45 HOME=$work/home
+mkdir -p "$HOME"
+set +e
+"$venv/bin/pytest" -q -p no:cacheprovider --timeout=120 -rN \
+    tests/integration/api_container_test.py tests/integration/api_exec_test.py \
+    tests/integration/models_containers_test.py tests/integration/api_image_test.py \
+    tests/integration/models_images_test.py \
+    -k 'not pull and not push and not build and not Build and not Timeout and not test_get_load_image and not import_from_url and not import_image_from_url' \
+    --junitxml="$work/junit.xml" >"$work/pytest.log" 2>&1
+set -e
+cp "$work/pytest.log" "$repo/.cache/docker-py-last.log"
+tail -n 3 "$work/pytest.log"
+python3 - "$work/junit.xml" "$min" <<'PY'
+import sys, xml.etree.ElementTree as ET
+t = ET.parse(sys.argv[1]).getroot()
+s = t if t.tag == "testsuite" else t.find("testsuite")
+total, fail, err, skip = (int(s.get(k, 0)) for k in ("tests", "failures", "errors", "skipped"))
+run = total - skip
+passed = run - fail - err
+pct = 100.0 * passed / run if run else 0.0
+print(f"docker-py 6.1.3 integration tests against berth: {passed}/{run} passed ({pct:.1f}%), {skip} skipped")
+for case in s.iter("testcase"):
+    if case.find("failure") is not None or case.find("error") is not None:
+        print(f"  not passing: {case.get('classname')}.{case.get('name')}")
+sys.exit(0 if pct >= float(sys.argv[2]) else 1)
+PY

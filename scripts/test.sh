@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Runs every test: unit tests, then integration tests against real daemons on temporary
+# data roots (root, real kernel), then docker-py's own integration suite against berth.
+# Installs what it needs. Run as root.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ "$(id -u)" = 0 ] || { echo "run as root" >&2; exit 1; }
+. scripts/deps.sh
+export PATH="$HOME/.cargo/bin:$PATH"
+
+cargo build --release --locked -p berth -p berth-shim
+export BERTH_BIN_DIR="$PWD/target/x86_64-unknown-linux-gnu/release"
+cargo test --release --locked --workspace -- --test-threads="${BERTH_TEST_THREADS:-4}"
+scripts/docker-py.sh
