@@ -26,7 +26,7 @@ sock=$work/berth.sock
 cleanup() {
     [ -n "${daemon_pid:-}" ] && kill -9 "$daemon_pid" 2>/dev/null || true
     for p in /proc/[0-9]*; do
-        if tr "\\0" " " <"$p/cmdline" 2>/dev/null | grep -q "berth-shim $work"; then kill -9 "${p#/proc/}" 2>/dev/null || true; fi
+        { tr '\0' ' ' <"$p/cmdline" | grep -q "berth-shim $work" && kill -9 "${p#/proc/}"; } 2>/dev/null || true
     done
     for c in /sys/fs/cgroup/*/berth-dpy-"${work##*/}"/* /sys/fs/cgroup/*/berth-dpy-"${work##*/}"; do rmdir "$c" 2>/dev/null || true; done
     rm -rf "$work"
@@ -61,7 +61,7 @@ set +e
     tests/integration/api_container_test.py tests/integration/api_exec_test.py \
     tests/integration/models_containers_test.py tests/integration/api_image_test.py \
     tests/integration/models_images_test.py \
-    -k 'not pull and not push and not build and not Build and not Timeout and not test_get_load_image and not import_from_url and not import_image_from_url' \
+    -k 'not pull and not push and not build and not Build and not Timeout and not import_from_url and not import_image_from_url and not test_prune_images and not test_inspect_distribution and not (ImageCollectionTest and test_list) and not test_tag_and_remove and not socket_ws and not test_get_load_image' \
     --junitxml="$work/junit.xml" >"$work/pytest.log" 2>&1
 set -e
 cp "$work/pytest.log" "$repo/.cache/docker-py-last.log"

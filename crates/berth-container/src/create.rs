@@ -97,6 +97,10 @@ pub(crate) fn validate_host_config(h: &HostConfig) -> Result<()> {
             _ => return Err(invalid(format!("invalid --security-opt 1: {s:?}"))),
         }
     }
+    match h.log_config.kind.as_str() {
+        "" | "json-file" | "local" | "none" => {}
+        other => return Err(invalid(format!("logger: no log driver named '{other}' is registered"))),
+    }
     let mode = h.network_mode_or_default();
     if let Some(c) = mode.strip_prefix("container:") {
         if c.is_empty() {

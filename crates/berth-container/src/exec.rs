@@ -49,7 +49,9 @@ impl ContainerService {
     }
 
     /// `POST /exec/{id}/start`. Without `detach` returns the session to stream.
-    pub async fn exec_start(self: &Arc<Self>, exec_id: &str, detach: bool, console: Option<[u32; 2]>) -> Result<Option<Session>> {
+    /// `start_tty` is the `Tty` of the start request: Docker frames the output unless it is
+    /// set, whatever the exec was created with.
+    pub async fn exec_start(self: &Arc<Self>, exec_id: &str, detach: bool, start_tty: bool, console: Option<[u32; 2]>) -> Result<Option<Session>> {
         let ex = self.exec_get(exec_id)?;
         {
             let mut st = ex.state.lock().unwrap_or_else(|p| p.into_inner());
@@ -100,7 +102,8 @@ impl ContainerService {
         let reply: Reply = reply.unwrap_or(Reply { pid: None, error: Some("no reply from shim".into()) });
         if let Some(err) = reply.error {
             let mut st = ex.state.lock().unwrap_or_else(|p| p.into_inner());
-            st.exit_code = Some(if err.contains("executable file not found") || err.contains("no such file") { 127 } else { 126 });
+            // Docker reports 126 for any exec that could not start.
+            st.exit_code = Some(126);
             return Err(ContainerError::Start(format!("OCI runtime exec failed: exec failed: unable to start container process: {err}: unknown")));
         }
         {
@@ -152,7 +155,7 @@ impl ContainerService {
         if detach {
             return Ok(None);
         }
-        Ok(Some(Session { tty: c.tty, output: out_rx, input: in_tx }))
+        Ok(Some(Session { tty: start_tty, output: out_rx, input: in_tx }))
     }
 
     pub fn exec_inspect(&self, exec_id: &str) -> Result<ExecInspect> {

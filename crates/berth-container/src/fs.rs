@@ -302,6 +302,8 @@ impl ContainerService {
         config.open_stdin = false;
         config.stdin_once = false;
         config.tty = false;
+        // The image is what is being made; the config does not name the one it came from.
+        config.image = String::new();
         let mut o = opts;
         if o.created_by.is_empty() {
             let mut parts = vec![rec.path.clone()];

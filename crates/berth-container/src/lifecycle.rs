@@ -598,8 +598,8 @@ impl ContainerService {
         if rec.state.running || rec.state.status == "restarting" {
             if !force {
                 return Err(ContainerError::Conflict(format!(
-                    "cannot remove container \"/{}\": container is running: stop the container before removing or force remove",
-                    rec.name
+                    "You cannot remove a running container {}. Stop the container before attempting removal or force remove",
+                    rec.id
                 )));
             }
             if rec.state.paused {

@@ -489,6 +489,8 @@ impl ImageStore {
             parent: image.meta.parent.clone(),
             comment: c.comment.clone(),
             created: c.created.clone().unwrap_or_default(),
+            container: c.container.clone(),
+            container_config: Some(c.container_config.clone().unwrap_or_default()),
             docker_version: c.docker_version.clone(),
             author: c.author.clone(),
             config: c.config.clone(),

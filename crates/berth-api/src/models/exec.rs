@@ -11,6 +11,8 @@ pub struct ExecCreateRequest {
     pub attach_stdout: bool,
     pub attach_stderr: bool,
     pub console_size: Option<[u32; 2]>,
+    // Go decodes JSON keys case-insensitively and docker-py sends `detachKeys`.
+    #[serde(alias = "detachKeys")]
     pub detach_keys: String,
     pub tty: bool,
     #[serde(deserialize_with = "null_default")]

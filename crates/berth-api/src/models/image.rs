@@ -33,6 +33,11 @@ pub struct ImageInspect {
     pub parent: String,
     pub comment: String,
     pub created: String,
+    /// The container an image was committed from (Docker dropped this in API 1.45; clients
+    /// written earlier still look for it).
+    pub container: String,
+    /// The committed container's config (likewise dropped in API 1.45).
+    pub container_config: Option<ContainerConfig>,
     pub docker_version: String,
     pub author: String,
     pub config: ContainerConfig,

@@ -235,7 +235,8 @@ pub async fn attach(d: D, mut req: Req) -> ApiResult<Resp> {
         d.containers.attach(&id, opts).await?
     } else {
         // logs=1 without stream=1: the log and nothing live.
-        let (_tx, rx) = mpsc::channel(1);
+        let (tx, rx) = mpsc::channel(1);
+        drop(tx);
         berth_container::attach::Session { tty: rec.config.tty, output: rx, input: None }
     };
     Ok(serve_session(&mut req, session, Some(keys), prefix))

@@ -3,9 +3,9 @@
 use berth_api::models::{ExecCreateRequest, ExecStartRequest, IdResponse};
 use bytes::Bytes;
 
-use super::stream::{detach_keys, serve_session};
+use super::stream::{detach_keys, pump_upgraded, serve_session, upgrade_response};
 use super::D;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::http::{self, Req, Resp};
 
 pub async fn create(d: D, mut req: Req) -> ApiResult<Resp> {
@@ -20,21 +20,34 @@ pub async fn start(d: D, mut req: Req) -> ApiResult<Resp> {
     let id = req.param(0).to_string();
     let ex = d.containers.exec_get(&id)?;
     let keys = detach_keys(&ex.config.detach_keys)?;
-    match d.containers.exec_start(&id, body.detach, body.console_size).await {
-        Ok(None) => Ok(http::empty(200)),
-        Ok(Some(session)) => Ok(serve_session(&mut req, session, Some(keys), Vec::new())),
-        // As Docker does: once the client asked for the stream, a failure to start is written
-        // into it, and the exit code (126/127) is left for `GET /exec/{id}/json`.
-        Err(e) if !body.detach && req.upgrade.is_some() => {
-            let msg = Bytes::from(format!("{e}\r\n"));
-            let tty = ex.config.tty;
-            let chunk = if tty { msg } else { Bytes::from(berth_api::stream::frame(berth_api::stream::STDOUT, &msg)) };
-            let (_tx, rx) = tokio::sync::mpsc::channel(1);
-            let session = berth_container::attach::Session { tty: true, output: rx, input: None };
-            Ok(serve_session(&mut req, session, None, vec![chunk]))
-        }
-        Err(e) => Err(e.into()),
+    if body.detach {
+        d.containers.exec_start(&id, true, body.tty, body.console_size).await?;
+        return Ok(http::empty(200));
     }
+    let Some(upgrade) = req.upgrade.take() else {
+        let session = d.containers.exec_start(&id, false, body.tty, body.console_size).await?.ok_or_else(|| ApiError::internal("exec produced no session"))?;
+        return Ok(serve_session(&mut req, session, Some(keys), Vec::new()));
+    };
+    // As Docker does: answer 101 first and start the process on the taken-over connection,
+    // so no output can arrive mixed into the response headers. A failure to start is written
+    // into the stream; its exit code (126) is left for `GET /exec/{id}/json`.
+    tokio::spawn(async move {
+        let Ok(up) = upgrade.await else { return };
+        match d.containers.exec_start(&id, false, body.tty, body.console_size).await {
+            Ok(Some(session)) => pump_upgraded(up, session, Some(keys), Vec::new()).await,
+            Ok(None) => {}
+            Err(e) => {
+                let msg = Bytes::from(format!("{e}\r\n"));
+                let chunk = if body.tty { msg } else { Bytes::from(berth_api::stream::frame(berth_api::stream::STDOUT, &msg)) };
+                // A session whose output ends at once: just the message, then the close.
+                let (tx, rx) = tokio::sync::mpsc::channel(1);
+                drop(tx);
+                let session = berth_container::attach::Session { tty: true, output: rx, input: None };
+                pump_upgraded(up, session, None, vec![chunk]).await;
+            }
+        }
+    });
+    Ok(upgrade_response(body.tty))
 }
 
 pub async fn resize(d: D, req: Req) -> ApiResult<Resp> {

@@ -49,12 +49,95 @@ pub fn encode(tty: bool, out: &Output) -> Option<Bytes> {
     }
 }
 
+/// The `101 UPGRADED` answer that hands the connection over to a raw stream.
+pub fn upgrade_response(tty: bool) -> Resp {
+    let content_type = if tty { "application/vnd.docker.raw-stream" } else { "application/vnd.docker.multiplexed-stream" };
+    let mut r = http::with_status(101, Body::Empty);
+    let h = r.headers_mut();
+    h.insert("Content-Type", ::http::HeaderValue::from_static(content_type));
+    h.insert("Connection", ::http::HeaderValue::from_static("Upgrade"));
+    h.insert("Upgrade", ::http::HeaderValue::from_static("tcp"));
+    r.extensions_mut().insert(hyper::ext::ReasonPhrase::from_static(b"UPGRADED"));
+    r
+}
+
+/// Moves a session over an upgraded connection until the process ends or the client detaches.
+pub async fn pump_upgraded(upgraded: hyper::upgrade::Upgraded, mut session: Session, detach: Option<Vec<u8>>, prefix: Vec<Bytes>) {
+    let tty = session.tty;
+    let io = TokioIo::new(upgraded);
+    let (mut rd, mut wr) = tokio::io::split(io);
+    let (detached_tx, mut detached_rx) = tokio::sync::oneshot::channel::<()>();
+    if let Some(input) = session.input.clone() {
+        let keys = detach.clone().unwrap_or_default();
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 32 * 1024];
+            let mut matched = 0usize;
+            loop {
+                let n = match rd.read(&mut buf).await {
+                    Ok(0) | Err(_) => {
+                        let _ = input.send(Input::Close).await;
+                        return;
+                    }
+                    Ok(n) => n,
+                };
+                let mut pass = Vec::with_capacity(n);
+                for &b in &buf[..n] {
+                    if !keys.is_empty() && b == keys[matched] {
+                        matched += 1;
+                        if matched == keys.len() {
+                            if !pass.is_empty() {
+                                let _ = input.send(Input::Data(Bytes::from(pass))).await;
+                            }
+                            let _ = detached_tx.send(());
+                            return;
+                        }
+                        continue;
+                    }
+                    if matched > 0 {
+                        pass.extend_from_slice(&keys[..matched]);
+                        matched = 0;
+                    }
+                    pass.push(b);
+                }
+                if !pass.is_empty() && input.send(Input::Data(Bytes::from(pass))).await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+    for p in prefix {
+        if wr.write_all(&p).await.is_err() {
+            return;
+        }
+    }
+    loop {
+        tokio::select! {
+            o = session.output.recv() => match o {
+                Some(o) => {
+                    if let Some(b) = encode(tty, &o) {
+                        if wr.write_all(&b).await.is_err() {
+                            break;
+                        }
+                    }
+                    if matches!(o, Output::Exit(_)) {
+                        break;
+                    }
+                }
+                None => break,
+            },
+            _ = &mut detached_rx => break,
+        }
+    }
+    let _ = wr.flush().await;
+    let _ = wr.shutdown().await;
+}
+
 /// Serves a session: over the hijacked connection if the client asked to upgrade (stdin
 /// and output both ways), else as a streamed response body (output only).
 pub fn serve_session(req: &mut Req, mut session: Session, detach: Option<Vec<u8>>, prefix: Vec<Bytes>) -> Resp {
     let tty = session.tty;
-    let content_type = if tty { "application/vnd.docker.raw-stream" } else { "application/vnd.docker.multiplexed-stream" };
     let Some(upgrade) = req.upgrade.take() else {
+        let content_type = if tty { "application/vnd.docker.raw-stream" } else { "application/vnd.docker.multiplexed-stream" };
         let (tx, rx) = mpsc::channel(64);
         tokio::spawn(async move {
             for p in prefix {
@@ -73,81 +156,11 @@ pub fn serve_session(req: &mut Req, mut session: Session, detach: Option<Vec<u8>
         return http::stream(content_type, rx);
     };
     tokio::spawn(async move {
-        let Ok(upgraded) = upgrade.await else { return };
-        let io = TokioIo::new(upgraded);
-        let (mut rd, mut wr) = tokio::io::split(io);
-        let (detached_tx, mut detached_rx) = tokio::sync::oneshot::channel::<()>();
-        if let Some(input) = session.input.clone() {
-            let keys = detach.clone().unwrap_or_default();
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 32 * 1024];
-                let mut matched = 0usize;
-                loop {
-                    let n = match rd.read(&mut buf).await {
-                        Ok(0) | Err(_) => {
-                            let _ = input.send(Input::Close).await;
-                            return;
-                        }
-                        Ok(n) => n,
-                    };
-                    let mut pass = Vec::with_capacity(n);
-                    for &b in &buf[..n] {
-                        if !keys.is_empty() && b == keys[matched] {
-                            matched += 1;
-                            if matched == keys.len() {
-                                if !pass.is_empty() {
-                                    let _ = input.send(Input::Data(Bytes::from(pass))).await;
-                                }
-                                let _ = detached_tx.send(());
-                                return;
-                            }
-                            continue;
-                        }
-                        if matched > 0 {
-                            pass.extend_from_slice(&keys[..matched]);
-                            matched = 0;
-                        }
-                        pass.push(b);
-                    }
-                    if !pass.is_empty() && input.send(Input::Data(Bytes::from(pass))).await.is_err() {
-                        return;
-                    }
-                }
-            });
+        if let Ok(up) = upgrade.await {
+            pump_upgraded(up, session, detach, prefix).await;
         }
-        for p in prefix {
-            if wr.write_all(&p).await.is_err() {
-                return;
-            }
-        }
-        loop {
-            tokio::select! {
-                o = session.output.recv() => match o {
-                    Some(o) => {
-                        if let Some(b) = encode(tty, &o) {
-                            if wr.write_all(&b).await.is_err() {
-                                break;
-                            }
-                        }
-                        if matches!(o, Output::Exit(_)) {
-                            break;
-                        }
-                    }
-                    None => break,
-                },
-                _ = &mut detached_rx => break,
-            }
-        }
-        let _ = wr.flush().await;
-        let _ = wr.shutdown().await;
     });
-    let mut r = http::with_status(101, Body::Empty);
-    let h = r.headers_mut();
-    h.insert("Content-Type", ::http::HeaderValue::from_static(content_type));
-    h.insert("Connection", ::http::HeaderValue::from_static("Upgrade"));
-    h.insert("Upgrade", ::http::HeaderValue::from_static("tcp"));
-    r.extensions_mut().insert(hyper::ext::ReasonPhrase::from_static(b"UPGRADED"));
-    r
+    upgrade_response(tty)
 }
 
 #[cfg(test)]
