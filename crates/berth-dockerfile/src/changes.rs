@@ -148,45 +148,58 @@ pub fn apply(config: &mut ContainerConfig, ins: &Instruction, escape: char) -> R
     Ok(())
 }
 
+/// `--interval` and friends: a Go duration, 0 when absent; non-zero values under 1ms
+/// are refused, as in Docker.
 fn parse_duration_flag(ins: &Instruction, name: &str) -> Result<i64> {
-    match ins.flag(name) {
-        None | Some("") => Ok(0),
-        Some(v) => berth_api::time::parse_go_duration(v)
-            .map(|d| d.as_nanos() as i64)
-            .ok_or_else(|| DockerfileError::Syntax(format!("invalid --{name} value {v:?}"))),
+    let v = match ins.flag(name) {
+        None | Some("") => return Ok(0),
+        Some(v) => v,
+    };
+    let d =
+        berth_api::time::parse_go_duration(v).ok_or_else(|| DockerfileError::Syntax(format!("time: invalid duration {v:?}")))?;
+    if !d.is_zero() && d < std::time::Duration::from_millis(1) {
+        return Err(DockerfileError::Syntax(format!("Interval {name:?} cannot be less than 1ms")));
     }
+    Ok(d.as_nanos() as i64)
 }
 
 /// `HEALTHCHECK [--interval= --timeout= --start-period= --start-interval= --retries=] CMD …`
-/// or `HEALTHCHECK NONE`.
+/// or `HEALTHCHECK NONE`, with Docker's messages.
 pub fn healthcheck(ins: &Instruction) -> Result<berth_api::models::HealthConfig> {
+    let err = |m: String| Err(DockerfileError::Syntax(m));
     let mut hc = berth_api::models::HealthConfig::default();
-    let rest = match &ins.args {
-        Args::Shell(s) => s.trim().to_string(),
-        Args::Exec(_) => return Err(DockerfileError::Syntax("HEALTHCHECK needs CMD or NONE".into())),
-    };
-    if rest.eq_ignore_ascii_case("NONE") {
+    let rest = ins.shell_text().trim().to_string();
+    if rest.is_empty() {
+        return err("HEALTHCHECK requires at least one argument".into());
+    }
+    let (kw, cmd) = rest.split_at(rest.find(char::is_whitespace).unwrap_or(rest.len()));
+    let (kw, cmd) = (kw.to_ascii_uppercase(), cmd.trim());
+    if kw == "NONE" {
+        if !cmd.is_empty() {
+            return err("HEALTHCHECK NONE takes no arguments".into());
+        }
         hc.test = Some(vec!["NONE".into()]);
         return Ok(hc);
     }
-    let (kw, cmd) = rest.split_at(rest.find(char::is_whitespace).unwrap_or(rest.len()));
-    if !kw.eq_ignore_ascii_case("CMD") {
-        return Err(DockerfileError::Syntax(format!("unknown type {kw:?} in HEALTHCHECK (try CMD)")));
+    if kw != "CMD" {
+        return err(format!("Unknown type {kw:?} in HEALTHCHECK (try CMD)"));
     }
-    let cmd = cmd.trim();
-    hc.test = Some(if cmd.starts_with('[') {
-        let mut v = vec!["CMD".to_string()];
-        v.extend(serde_json::from_str::<Vec<String>>(cmd).map_err(|e| DockerfileError::Syntax(format!("HEALTHCHECK CMD: {e}")))?);
-        v
-    } else {
-        vec!["CMD-SHELL".to_string(), cmd.to_string()]
+    hc.test = Some(match crate::instruction::json_array(cmd).transpose()? {
+        Some(v) if v.is_empty() => return err("Missing command after HEALTHCHECK CMD".into()),
+        Some(v) => std::iter::once("CMD".to_string()).chain(v).collect(),
+        None if cmd.is_empty() => return err("Missing command after HEALTHCHECK CMD".into()),
+        None => vec!["CMD-SHELL".to_string(), cmd.to_string()],
     });
     hc.interval = parse_duration_flag(ins, "interval")?;
     hc.timeout = parse_duration_flag(ins, "timeout")?;
     hc.start_period = parse_duration_flag(ins, "start-period")?;
     hc.start_interval = parse_duration_flag(ins, "start-interval")?;
-    if let Some(r) = ins.flag("retries") {
-        hc.retries = r.parse().map_err(|_| DockerfileError::Syntax(format!("invalid --retries value {r:?}")))?;
+    if let Some(r) = ins.flag("retries").filter(|r| !r.is_empty()) {
+        hc.retries =
+            r.parse().map_err(|_| DockerfileError::Syntax(format!("strconv.ParseInt: parsing {r:?}: invalid syntax")))?;
+        if hc.retries < 0 {
+            return err(format!("--retries cannot be negative ({})", hc.retries));
+        }
     }
     Ok(hc)
 }
@@ -234,5 +247,20 @@ mod tests {
         assert_eq!(hc.test, Some(vec!["CMD-SHELL".into(), "true".into()]));
         assert_eq!(hc.interval, 5_000_000_000);
         assert_eq!(hc.retries, 2);
+    }
+
+    #[test]
+    fn healthcheck_errors_are_dockers() {
+        let msg = |l: &str| healthcheck(&Instruction::parse(l).unwrap()).unwrap_err().to_string();
+        assert_eq!(msg("HEALTHCHECK NONE x"), "HEALTHCHECK NONE takes no arguments");
+        assert_eq!(msg("HEALTHCHECK foo x"), r#"Unknown type "FOO" in HEALTHCHECK (try CMD)"#);
+        assert_eq!(msg("HEALTHCHECK CMD"), "Missing command after HEALTHCHECK CMD");
+        assert_eq!(msg("HEALTHCHECK CMD []"), "Missing command after HEALTHCHECK CMD");
+        assert_eq!(msg("HEALTHCHECK --retries=-1 CMD true"), "--retries cannot be negative (-1)");
+        assert_eq!(msg("HEALTHCHECK --interval=1us CMD true"), r#"Interval "interval" cannot be less than 1ms"#);
+        let hc = healthcheck(&Instruction::parse(r#"HEALTHCHECK cmd ["curl", "-f", "x"]"#).unwrap()).unwrap();
+        assert_eq!(hc.test, Some(vec!["CMD".into(), "curl".into(), "-f".into(), "x".into()]));
+        let hc = healthcheck(&Instruction::parse("HEALTHCHECK CMD [not json").unwrap()).unwrap();
+        assert_eq!(hc.test, Some(vec!["CMD-SHELL".into(), "[not json".into()]));
     }
 }
