@@ -1,0 +1,169 @@
+//! Bodies, responses and query strings: the small HTTP toolkit the routes share.
+
+use crate::error::RegistryError;
+use bytes::Bytes;
+use futures_util::StreamExt as _;
+use http::{HeaderValue, Response, StatusCode, header};
+use http_body_util::{BodyExt as _, Empty, Full, StreamBody, combinators::UnsyncBoxBody};
+use tokio::io::AsyncReadExt as _;
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// Every response body: empty, a small buffer, or a file streamed in chunks.
+pub type Body = UnsyncBoxBody<Bytes, std::io::Error>;
+/// Every request body, whatever the transport gave us.
+pub type ReqBody = UnsyncBoxBody<Bytes, BoxError>;
+
+pub fn empty() -> Body {
+    Empty::new().map_err(|never| match never {}).boxed_unsync()
+}
+
+pub fn full(b: impl Into<Bytes>) -> Body {
+    Full::new(b.into())
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
+
+/// Streams `len` bytes of an open file, from its current position, without buffering it.
+pub fn file_body(file: tokio::fs::File, len: u64) -> Body {
+    let stream = tokio_util::io::ReaderStream::with_capacity(file.take(len), 256 * 1024)
+        .map(|chunk| chunk.map(hyper::body::Frame::data));
+    StreamBody::new(stream).boxed_unsync()
+}
+
+/// A JSON response with Content-Type and Content-Length.
+pub fn json(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
+    let bytes = serde_json::to_vec(value).expect("JSON values serialize");
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::CONTENT_LENGTH, bytes.len())
+        .body(full(bytes))
+        .expect("valid response")
+}
+
+/// The response for an error: status, envelope and the extra headers some errors carry.
+pub fn error_response(err: &RegistryError) -> Response<Body> {
+    let mut resp = json(err.status(), &err.envelope());
+    let h = resp.headers_mut();
+    match err {
+        RegistryError::Unauthorized { challenge, .. } => {
+            if let Ok(v) = HeaderValue::from_str(challenge) {
+                h.insert(header::WWW_AUTHENTICATE, v);
+            }
+        }
+        RegistryError::RangeNotSatisfiable {
+            content_range,
+            range,
+            location,
+        } => {
+            for (name, value) in [
+                ("content-range", content_range),
+                ("range", range),
+                ("location", location),
+            ] {
+                if let Some(v) = value.as_deref().and_then(|v| HeaderValue::from_str(v).ok()) {
+                    h.insert(name, v);
+                }
+            }
+        }
+        _ => {}
+    }
+    resp
+}
+
+/// A parsed query string. Keys may repeat (`scope=a&scope=b`); values are percent-decoded.
+#[derive(Debug, Default)]
+pub struct Query(Vec<(String, String)>);
+
+impl Query {
+    pub fn parse(q: Option<&str>) -> Query {
+        let pairs = q
+            .unwrap_or("")
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                let (k, v) = p.split_once('=').unwrap_or((p, ""));
+                (decode(k), decode(v))
+            })
+            .collect();
+        Query(pairs)
+    }
+
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn get_all<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.0
+            .iter()
+            .filter(move |(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// A non-negative integer parameter; `Err` names it if it is not one.
+    pub fn number(&self, key: &str) -> Result<Option<usize>, String> {
+        self.get(key)
+            .filter(|v| !v.is_empty())
+            .map(|v| v.parse().map_err(|_| format!("invalid {key}")))
+            .transpose()
+    }
+}
+
+/// `application/x-www-form-urlencoded` decoding (`+` is a space, `%XX` a byte).
+fn decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => match (hex_val(b[i + 1]), hex_val(b[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h << 4 | l);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn hex_val(c: u8) -> Option<u8> {
+    (c as char).to_digit(16).map(|v| v as u8)
+}
+
+/// Percent-encodes a query value (for `Link` headers).
+pub fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_decoding() {
+        let q = Query::parse(Some(
+            "digest=sha256%3Aab&scope=a&scope=b+c&x=%zz&y=%4&z=%C3%A9%",
+        ));
+        assert_eq!(q.get("digest"), Some("sha256:ab"));
+        assert_eq!(q.get_all("scope").collect::<Vec<_>>(), ["a", "b c"]);
+        assert_eq!(q.get("x"), Some("%zz"));
+        assert_eq!(q.get("y"), Some("%4"));
+        assert_eq!(q.get("z"), Some("é%"));
+        assert_eq!(encode("a:b c"), "a%3Ab%20c");
+    }
+}
