@@ -19,6 +19,20 @@ fn block_signals() -> libc::sigset_t {
 }
 
 #[allow(unsafe_code)]
+fn restore_mask_in_child(cmd: &mut std::process::Command, old: libc::sigset_t) {
+    // SAFETY: runs in the forked child before exec; sigprocmask is async-signal-safe and
+    // reads only the copied set.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::sigprocmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+#[allow(unsafe_code)]
 fn wait_signal() -> i32 {
     // SAFETY: as above; sigwaitinfo writes one siginfo_t into `info`.
     unsafe {
@@ -35,12 +49,13 @@ pub fn run(args: &[String]) -> i32 {
         eprintln!("berth-init: no command given");
         return 2;
     };
-    block_signals();
+    let old = block_signals();
     let mut command = std::process::Command::new(cmd);
     command.args(rest.iter().map(|s| s.as_str()));
-    // The child gets the default signal mask back (std resets it before exec) and its own
-    // process group, so a terminal's ^C reaches it.
+    // The child gets its own process group, so a terminal's ^C reaches it, and the signal
+    // mask init had before blocking everything (std does not reset it).
     command.process_group(0);
+    restore_mask_in_child(&mut command, old);
     let child = match command.spawn() {
         Ok(c) => c,
         Err(e) => {
@@ -52,10 +67,10 @@ pub fn run(args: &[String]) -> i32 {
     loop {
         let sig = wait_signal();
         if sig == libc::SIGCHLD {
-            while let Ok(Some((pid, status))) = rustix::process::waitpid(None, WaitOptions::NOHANG) {
+            while let Ok(Some((pid, status))) = rustix::process::wait(WaitOptions::NOHANG) {
                 if pid.as_raw_nonzero().get() == child_pid {
                     // Reap what is left, then leave with the child's status.
-                    while let Ok(Some(_)) = rustix::process::waitpid(None, WaitOptions::NOHANG) {}
+                    while let Ok(Some(_)) = rustix::process::wait(WaitOptions::NOHANG) {}
                     return status.exit_status().unwrap_or_else(|| 128 + status.terminating_signal().unwrap_or(0));
                 }
             }

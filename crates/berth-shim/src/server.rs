@@ -248,7 +248,7 @@ impl Shim {
 
     fn reap(&mut self, key: &str) {
         // Reap every child that has exited: ours, and orphans re-parented to us.
-        while let Ok(Some((pid, status))) = rustix::process::waitpid(None, WaitOptions::NOHANG) {
+        while let Ok(Some((pid, status))) = rustix::process::wait(WaitOptions::NOHANG) {
             let code = exit_code(status);
             for p in self.procs.values_mut() {
                 if p.pid == pid.as_raw_nonzero().get() && p.exit.is_none() {
