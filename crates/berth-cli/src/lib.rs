@@ -115,6 +115,9 @@ enum Cmd {
     /// Manage Docker
     #[command(subcommand)]
     System(SystemCmd),
+    /// Manage networks
+    #[command(subcommand)]
+    Network(commands::network::NetworkCmd),
 }
 
 #[derive(Subcommand, Debug)]
@@ -219,6 +222,7 @@ fn dispatch(c: &client::Client, cmd: Cmd) -> commands::Exit {
         Cmd::Events(a) | Cmd::System(SystemCmd::Events(a)) => sys::events(c, &a),
         Cmd::System(SystemCmd::Df(a)) => sys::df(c, &a),
         Cmd::System(SystemCmd::Prune(a)) => sys::prune(c, &a),
+        Cmd::Network(n) => commands::network::run(c, n),
     }
 }
 

@@ -273,7 +273,7 @@ pub(crate) fn merge_config(user: &ContainerConfig, image: &ContainerConfig) -> C
 impl ContainerService {
     /// Creates a container; returns its ID and any warnings.
     pub async fn create(&self, opts: CreateOptions) -> Result<(String, Vec<String>)> {
-        let req = opts.request;
+        let mut req = opts.request;
         let mut warnings = Vec::new();
         if req.config.image.is_empty() {
             return Err(invalid("config.Image is required"));
@@ -298,6 +298,11 @@ impl ContainerService {
         if let Some(other) = mode.strip_prefix("container:") {
             self.get(other)?;
         }
+        // The docker CLI names the default network "default"; on Linux that is "bridge".
+        if let Some(ep) = req.networking_config.endpoints_config.remove("default") {
+            req.networking_config.endpoints_config.entry("bridge".into()).or_insert(ep);
+        }
+        self.networks.validate(&mode, &req.networking_config.endpoints_config)?;
 
         let name = match &opts.name {
             Some(n) if !n.is_empty() => {
@@ -312,7 +317,7 @@ impl ContainerService {
                 }
             },
         };
-        let result = self.create_reserved(&id, &name, config, req.host_config, &image, args, &mut warnings);
+        let result = self.create_reserved(&id, &name, config, req.host_config, req.networking_config.endpoints_config, &image, args, &mut warnings);
         if result.is_err() {
             self.release_name(&name, &id);
             let _ = std::fs::remove_dir_all(self.container_dir(&id));
@@ -323,7 +328,7 @@ impl ContainerService {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn create_reserved(&self, id: &str, name: &str, config: ContainerConfig, mut host: HostConfig, image: &berth_image::Image, args: Vec<String>, _warnings: &mut [String]) -> Result<()> {
+    fn create_reserved(&self, id: &str, name: &str, config: ContainerConfig, mut host: HostConfig, endpoints: std::collections::BTreeMap<String, berth_api::models::EndpointSettings>, image: &berth_image::Image, args: Vec<String>, _warnings: &mut [String]) -> Result<()> {
         let dir = self.container_dir(id);
         std::fs::create_dir_all(&dir).map_err(|e| ContainerError::io("creating the container directory", e))?;
         self.images.snapshots().prepare(id, &image.config.rootfs.diff_ids)?;
@@ -380,6 +385,7 @@ impl ContainerService {
             },
             mounts,
             layers: image.config.rootfs.diff_ids.clone(),
+            endpoints_config: endpoints,
             log_path: dir.join(format!("{id}-json.log")).display().to_string(),
             hostname_path: dir.join("hostname").display().to_string(),
             hosts_path: dir.join("hosts").display().to_string(),

@@ -157,6 +157,21 @@ impl Entry {
         let mut r = self.record.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut r)
     }
+
+    /// For the network service: changes what inspect shows of the container's networks.
+    pub fn update_network(&self, f: impl FnOnce(&mut berth_api::models::NetworkSettings)) {
+        self.update(|r| f(&mut r.network));
+    }
+
+    /// For the network service: changes the networks the container joins at start.
+    pub fn update_endpoints(&self, f: impl FnOnce(&mut std::collections::BTreeMap<String, berth_api::models::EndpointSettings>)) {
+        self.update(|r| f(&mut r.endpoints_config));
+    }
+
+    /// For the network service: the container lost its primary network.
+    pub fn update_mode(&self, mode: &str) {
+        self.update(|r| r.host_config.network_mode = mode.to_string());
+    }
 }
 
 /// An exec instance (`POST /containers/{id}/exec`). Docker keeps these in memory only.
@@ -240,6 +255,11 @@ impl ContainerService {
             .filter(|r| r.image_id == image_id)
             .map(|r| berth_image::ContainerUse { container_id: r.id.clone(), running: r.state.running })
             .collect()
+    }
+
+    /// Saves a container record changed by another service.
+    pub fn persist_entry(&self, e: &Entry) -> Result<()> {
+        self.persist(e)
     }
 
     pub(crate) fn persist(&self, e: &Entry) -> Result<()> {

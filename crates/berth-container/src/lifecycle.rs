@@ -100,7 +100,13 @@ fn write_etc_files(rec: &Record, att: &Attachment, cfg: &crate::Config) -> Resul
     } else {
         host_resolv.lines().filter_map(|l| l.strip_prefix("search")).flat_map(|s| s.split_whitespace().map(String::from)).collect()
     };
-    let options: Vec<String> = if !rec.host_config.dns_options.is_empty() { rec.host_config.dns_options.clone() } else { cfg.dns_options.clone() };
+    let options: Vec<String> = if !rec.host_config.dns_options.is_empty() {
+        rec.host_config.dns_options.clone()
+    } else if !cfg.dns_options.is_empty() {
+        cfg.dns_options.clone()
+    } else {
+        att.dns_options.clone()
+    };
     let mut resolv = String::new();
     if !search.is_empty() {
         resolv.push_str(&format!("search {}\n", search.join(" ")));
@@ -174,16 +180,26 @@ impl ContainerService {
         let rec = e.record();
         let svc = self.clone();
         let rec2 = rec.clone();
-        let att = tokio::task::spawn_blocking(move || svc.networks.connect(&rec2))
+        let connected = tokio::task::spawn_blocking(move || svc.networks.connect(&rec2))
             .await
-            .map_err(|e| ContainerError::Internal(format!("network setup panicked: {e}")))??;
-        match self.spawn_shim(e, &rec, &att).await {
+            .map_err(|e| ContainerError::Internal(format!("network setup panicked: {e}")))
+            .and_then(|r| r);
+        let started = match connected {
+            Ok(att) => match self.spawn_shim(e, &rec, &att).await {
+                Ok(()) => Ok(()),
+                Err(err) => {
+                    let svc = self.clone();
+                    let rec2 = rec.clone();
+                    let _ = tokio::task::spawn_blocking(move || svc.networks.disconnect(&rec2)).await;
+                    let _ = std::fs::remove_dir_all(self.bundle_dir(&rec.id));
+                    Err(err)
+                }
+            },
+            Err(err) => Err(err),
+        };
+        match started {
             Ok(()) => Ok(()),
             Err(err) => {
-                let svc = self.clone();
-                let rec2 = rec.clone();
-                let _ = tokio::task::spawn_blocking(move || svc.networks.disconnect(&rec2)).await;
-                let _ = std::fs::remove_dir_all(self.bundle_dir(&rec.id));
                 let msg = err.to_string();
                 e.update(|r| {
                     r.state.error = msg.clone();
@@ -228,7 +244,13 @@ impl ContainerService {
             }
             Ok(other.state.pid as i32)
         };
-        let spec = crate::spec::build(&self.cfg, rec, att, &rootfs, &self.cfg.shim, &pid_of)?;
+        let mut spec = crate::spec::build(&self.cfg, rec, att, &rootfs, &self.cfg.shim, &pid_of)?;
+        for e in &att.env {
+            let key = e.split_once('=').map(|(k, _)| k).unwrap_or(e);
+            if !spec.process.env.iter().any(|x| x.split_once('=').map(|(k, _)| k) == Some(key)) {
+                spec.process.env.push(e.clone());
+            }
+        }
         std::fs::write(bundle.join("config.json"), serde_json::to_vec_pretty(&spec).unwrap_or_default())
             .map_err(|e| ContainerError::io("writing config.json", e))?;
         let mount = self.images.snapshots().mounts(&rec.id, &rec.layers)?;
@@ -629,7 +651,9 @@ impl ContainerService {
             }
         }
         let _ = std::fs::remove_file(self.socket_path(&rec.id));
-        self.networks.removed(&rec);
+        let svc = self.clone();
+        let rec2 = rec.clone();
+        let _ = tokio::task::spawn_blocking(move || svc.networks.removed(&rec2)).await;
         let _ = volumes;
         self.forget(&rec.id, &rec.name)?;
         self.execs.lock().unwrap_or_else(|p| p.into_inner()).retain(|_, x| x.container_id != rec.id);

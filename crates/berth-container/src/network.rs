@@ -29,13 +29,24 @@ pub struct Attachment {
     pub address: Option<String>,
     /// Nameservers for /etc/resolv.conf; `None` keeps the host's.
     pub nameservers: Option<Vec<String>>,
+    /// `options` for /etc/resolv.conf (the embedded resolver wants `ndots:0`).
+    pub dns_options: Vec<String>,
+    /// Environment variables for the process (`--link`'s `ALIAS_PORT_…`).
+    pub env: Vec<String>,
 }
 
 pub trait Networks: Send + Sync {
+    /// Checks at create time that the networks named exist and the settings fit them.
+    fn validate(&self, _mode: &str, _endpoints: &std::collections::BTreeMap<String, berth_api::models::EndpointSettings>) -> Result<()> {
+        Ok(())
+    }
     fn connect(&self, container: &Record) -> Result<Attachment>;
     fn disconnect(&self, container: &Record);
     /// Called when a container is removed, to forget anything kept for it.
     fn removed(&self, _container: &Record) {}
+    /// Called for a running container re-adopted after a daemon restart, to bring back what
+    /// lived in the old daemon (port reservations, resolvers).
+    fn restore(&self, _container: &Record) {}
 }
 
 /// Networking for `none`, `host` and `container:<id>` only: what berth offers before a

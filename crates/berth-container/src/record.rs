@@ -26,6 +26,9 @@ pub struct Record {
     pub started_once: bool,
     pub mounts: Vec<MountPoint>,
     pub network: NetworkSettings,
+    /// Networks to join and per-network settings (aliases, static addresses), from create
+    /// and `network connect`.
+    pub endpoints_config: std::collections::BTreeMap<String, berth_api::models::EndpointSettings>,
     /// The image's layers at creation time, bottom first.
     pub layers: Vec<String>,
     pub log_path: String,

@@ -25,6 +25,9 @@ impl ContainerService {
                     adopted += 1;
                     e.update(|r| r.state.pid = st.pid as i64);
                     let svc = self.clone();
+                    let r = e.record();
+                    let _ = tokio::task::spawn_blocking(move || svc.networks.restore(&r)).await;
+                    let svc = self.clone();
                     let entry = e.clone();
                     let socket = self.socket_path(&rec.id);
                     tokio::spawn(async move {

@@ -32,6 +32,7 @@ pub struct FileConfig {
     pub max_concurrent_downloads: Option<u32>,
     pub max_concurrent_uploads: Option<u32>,
     pub bip: Option<String>,
+    pub bridge: Option<String>,
     pub default_address_pools: Option<Vec<AddressPool>>,
     pub iptables: Option<bool>,
     pub ip_forward: Option<bool>,
@@ -198,6 +199,39 @@ fn read_file(path: &Path, explicit: bool) -> Result<FileConfig, String> {
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => Ok(FileConfig::default()),
         Err(e) => Err(format!("unable to read the configuration file {}: {e}", path.display())),
+    }
+}
+
+impl DaemonConfig {
+    /// The network service's settings from dockerd's keys.
+    pub fn network_options(&self) -> berth_network::Options {
+        let f = &self.file;
+        // Each data root gets its own firewall table, so several daemons can coexist.
+        let table = if self.data_root == PathBuf::from("/var/lib/berth") {
+            "berth".to_string()
+        } else {
+            let mut h: u64 = 0xcbf29ce484222325;
+            for b in self.data_root.display().to_string().bytes() {
+                h = (h ^ b as u64).wrapping_mul(0x100000001b3);
+            }
+            format!("berth_{:08x}", h as u32)
+        };
+        let pools = f
+            .default_address_pools
+            .iter()
+            .flatten()
+            .filter_map(|p| berth_network::ipam::Subnet::parse(&p.base).ok().map(|s| (s, p.size)))
+            .collect();
+        berth_network::Options {
+            table,
+            bridge: f.bridge.clone().unwrap_or_else(|| "berth0".into()),
+            bip: f.bip.clone(),
+            pools,
+            ip_masq: f.ip_masq.unwrap_or(true),
+            ip_forward: f.ip_forward.unwrap_or(true),
+            exec_root: self.exec_root.clone(),
+            mtu: f.mtu,
+        }
     }
 }
 

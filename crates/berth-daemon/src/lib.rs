@@ -32,6 +32,7 @@ pub struct Daemon {
     pub db: Arc<Db>,
     pub images: Arc<ImageStore>,
     pub containers: Arc<ContainerService>,
+    pub networks: Arc<berth_network::NetworkService>,
     pub events: Arc<EventBus>,
     pub started: Instant,
     /// A stable identifier of this daemon (kept in the data root).
@@ -68,9 +69,10 @@ impl Daemon {
             stop_on_shutdown: !config.live_restore,
             shutdown_timeout: config.shutdown_timeout,
         };
-        let networks = routes::networks::basic_networks();
-        let containers = ContainerService::new(cfg, db.clone(), images.clone(), events.clone(), networks.clone()).map_err(|e| e.to_string())?;
-        routes::networks::bind_lookup(&networks, &containers);
+        let networks = berth_network::NetworkService::open(config.network_options(), db.clone(), events.clone(), tokio::runtime::Handle::current()).map_err(|e| e.to_string())?;
+        let handle: Arc<dyn berth_container::network::Networks> = Arc::new(berth_network::attach::Handle(networks.clone()));
+        let containers = ContainerService::new(cfg, db.clone(), images.clone(), events.clone(), handle).map_err(|e| e.to_string())?;
+        networks.bind_containers(&containers);
         let id_path = root.join("engine-id");
         let id = match std::fs::read_to_string(&id_path) {
             Ok(s) if !s.trim().is_empty() => s.trim().to_string(),
@@ -80,8 +82,10 @@ impl Daemon {
                 id
             }
         };
-        let daemon = Arc::new(Daemon { config, db, images, containers, events, started: Instant::now(), id });
+        let daemon = Arc::new(Daemon { config, db, images, containers, networks, events, started: Instant::now(), id });
         daemon.containers.recover().await;
+        let n = daemon.networks.clone();
+        tokio::task::spawn_blocking(move || n.reconcile()).await.map_err(|e| e.to_string())?;
         Ok((daemon, warnings))
     }
 

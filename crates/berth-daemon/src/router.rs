@@ -13,7 +13,7 @@ use http::Method;
 
 use crate::error::{ApiError, ApiResult};
 use crate::http::{Req, Resp};
-use crate::routes::{containers, exec, images, system};
+use crate::routes::{containers, exec, images, networks, system};
 use crate::Daemon;
 
 pub type Handler = fn(Arc<Daemon>, Req) -> Pin<Box<dyn Future<Output = ApiResult<Resp>> + Send>>;
@@ -85,6 +85,14 @@ pub fn routes() -> Vec<Route> {
         r(M::GET, "/images/{*}/history", h!(images::history)),
         r(M::POST, "/images/{*}/tag", h!(images::tag)),
         r(M::DELETE, "/images/{*}", h!(images::remove)),
+        // networks
+        r(M::GET, "/networks", h!(networks::list)),
+        r(M::POST, "/networks/create", h!(networks::create)),
+        r(M::POST, "/networks/prune", h!(networks::prune)),
+        r(M::GET, "/networks/{}", h!(networks::inspect)),
+        r(M::DELETE, "/networks/{}", h!(networks::remove)),
+        r(M::POST, "/networks/{}/connect", h!(networks::connect)),
+        r(M::POST, "/networks/{}/disconnect", h!(networks::disconnect)),
     ]
 }
 

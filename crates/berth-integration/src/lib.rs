@@ -96,8 +96,33 @@ pub struct Daemon {
     pub dir: tempfile::TempDir,
     pub socket: PathBuf,
     pub cgroup_parent: String,
+    /// This daemon's default bridge (unique, so tests run side by side).
+    pub bridge: String,
+    /// The default bridge's subnet prefix, e.g. `10.123.4` (a /24).
+    pub bridge_net: String,
+    /// Run the daemon inside this network namespace (multi-host tests).
+    pub netns: Option<String>,
     child: Option<Child>,
     extra_args: Vec<String>,
+}
+
+/// Addresses for one test daemon: a /24 for its default bridge and a /24 its user-defined
+/// networks are carved from (as /28s). Unique per process and call.
+fn addresses() -> (String, String, String) {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let a = 100 + (std::process::id() % 100);
+    let b = (n * 2) % 250;
+    (format!("bt{:x}{n}", std::process::id() % 0xfffff), format!("10.{a}.{b}"), format!("10.{a}.{}", b + 1))
+}
+
+/// The firewall table a daemon on `data_root` uses (mirrors berth-daemon's naming).
+pub fn table_for(data_root: &Path) -> String {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in data_root.display().to_string().bytes() {
+        h = (h ^ b as u64).wrapping_mul(0x100000001b3);
+    }
+    format!("berth_{:08x}", h as u32)
 }
 
 fn short_tmp() -> tempfile::TempDir {
@@ -112,12 +137,28 @@ impl Daemon {
     }
 
     pub fn start_with(args: &[&str]) -> Daemon {
+        Daemon::start_in(None, args)
+    }
+
+    /// Starts a daemon inside the network namespace `netns` (made by the test with `ip netns`).
+    pub fn start_in(netns: Option<&str>, args: &[&str]) -> Daemon {
         let dir = short_tmp();
         let name = dir.path().file_name().unwrap().to_string_lossy().into_owned();
+        let (bridge, bridge_net, pool) = addresses();
+        // Tests never give containers a way out: no masquerade, no new connections leaving
+        // container networks.
+        std::fs::write(
+            dir.path().join("daemon.json"),
+            format!(r#"{{"bridge": "{bridge}", "bip": "{bridge_net}.1/24", "default-address-pools": [{{"base": "{pool}.0/24", "size": 28}}], "ip-masq": false, "ip-forward": false}}"#),
+        )
+        .unwrap();
         let mut d = Daemon {
             socket: dir.path().join("berth.sock"),
             cgroup_parent: format!("berth-test-{name}"),
             dir,
+            bridge,
+            bridge_net,
+            netns: netns.map(String::from),
             child: None,
             extra_args: args.iter().map(|s| s.to_string()).collect(),
         };
@@ -139,7 +180,14 @@ impl Daemon {
 
     /// Starts the daemon process and waits until it says it is listening.
     pub fn spawn(&mut self) {
-        let mut cmd = Command::new(berth_bin());
+        let mut cmd = match &self.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]).arg(berth_bin());
+                c
+            }
+            None => Command::new(berth_bin()),
+        };
         cmd.arg("daemon")
             .arg("--data-root")
             .arg(self.data_root())
@@ -177,16 +225,16 @@ impl Daemon {
     }
 
     fn config_file(&self) -> PathBuf {
-        let p = self.dir.path().join("daemon.json");
-        if !p.exists() {
-            std::fs::write(&p, "{}").unwrap();
-        }
-        p
+        self.dir.path().join("daemon.json")
     }
 
-    /// Writes daemon.json (takes effect at the next start).
-    pub fn set_config(&self, json: &str) {
-        std::fs::write(self.dir.path().join("daemon.json"), json).unwrap();
+    /// Adds keys to daemon.json (takes effect at the next start): `extra` is JSON object
+    /// members such as `"live-restore": false`.
+    pub fn set_config(&self, extra: &str) {
+        let p = self.config_file();
+        let cur = std::fs::read_to_string(&p).unwrap();
+        let base = cur.trim().trim_end_matches('}');
+        std::fs::write(&p, format!("{base}, {extra}}}")).unwrap();
     }
 
     /// Stops the daemon with SIGTERM (containers keep running, as with live restore).
@@ -258,9 +306,34 @@ impl Daemon {
                 let _ = self.berth(&args);
             }
         }
+        if self.child.is_some() {
+            let nets = self.berth(&["network", "ls", "-q", "--filter", "type=custom"]).stdout;
+            for n in nets.lines().filter(|l| !l.is_empty()) {
+                let _ = self.berth(&["network", "rm", n]);
+            }
+        }
         self.kill();
         // Shims left behind (live restore keeps them) are found by their socket directory.
         kill_shims(&self.exec_root());
+        let in_ns = |args: &[&str]| {
+            let mut c = match &self.netns {
+                Some(ns) => {
+                    let mut c = Command::new("ip");
+                    c.args(["netns", "exec", ns]);
+                    c.arg(args[0]);
+                    c
+                }
+                None => Command::new(args[0]),
+            };
+            let _ = c.args(&args[1..]).stdout(Stdio::null()).stderr(Stdio::null()).status();
+        };
+        in_ns(&["ip", "link", "del", &self.bridge]);
+        in_ns(&["nft", "delete", "table", "inet", &table_for(&self.data_root())]);
+        if let Ok(rd) = std::fs::read_dir(self.exec_root().join("netns")) {
+            for e in rd.flatten() {
+                let _ = rustix::mount::unmount(&e.path(), rustix::mount::UnmountFlags::DETACH);
+            }
+        }
         for ctrl in ["cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids", "unified", ""] {
             let base = Path::new("/sys/fs/cgroup").join(ctrl).join(&self.cgroup_parent);
             if let Ok(rd) = std::fs::read_dir(&base) {

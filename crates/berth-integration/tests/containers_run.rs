@@ -105,3 +105,18 @@ fn invalid_flag_values_are_refused_before_anything_is_created() {
     }
     assert_eq!(d.berth(&["ps", "-aq"]).ok(), "");
 }
+
+#[test]
+fn processes_start_with_signals_unblocked_with_and_without_init() {
+    let d = Daemon::with_busybox();
+    for init in [&[][..], &["--init"][..]] {
+        let mut args = vec!["run", "--rm"];
+        args.extend_from_slice(init);
+        // `timeout` must be able to kill its child: 143 is SIGTERM's status; a blocked
+        // signal would let sleep finish and report 0.
+        args.extend_from_slice(&["busybox", "sh", "-c", "grep SigBlk /proc/self/status; timeout 1 sleep 60; echo status=$?"]);
+        let out = d.berth(&args).ok();
+        assert!(out.contains("SigBlk:\t0000000000000000"), "{init:?}: {out}");
+        assert!(out.contains("status=143"), "{init:?}: {out}");
+    }
+}

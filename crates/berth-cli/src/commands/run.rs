@@ -524,8 +524,8 @@ pub fn run(c: &Client, a: &RunArgs) -> Exit {
     let (id, warnings) = match create_container(c, f) {
         Ok(v) => v,
         Err(e) => {
-            eprintln!("docker: {e}");
-            eprintln!("\nRun 'docker run --help' for more information");
+            eprintln!("berth: {e}");
+            eprintln!("\nRun 'berth run --help' for more information");
             return Ok(125);
         }
     };
@@ -534,8 +534,8 @@ pub fn run(c: &Client, a: &RunArgs) -> Exit {
     }
     if a.detach {
         if let Err(e) = c.post(&format!("/containers/{id}/start")) {
-            eprintln!("docker: {e}");
-            eprintln!("\nRun 'docker run --help' for more information");
+            eprintln!("berth: {e}");
+            eprintln!("\nRun 'berth run --help' for more information");
             return Ok(start_error_code(&e.to_string()));
         }
         println!("{id}");
@@ -547,8 +547,8 @@ pub fn run(c: &Client, a: &RunArgs) -> Exit {
     let (conn, buffered) = attach_stream(c, &id, want_stdin, attach_all || has("stdout"), attach_all || has("stderr"), a.detach_keys.as_deref())?;
     let waiter = wait_in_background(c, &id, if f.rm { "removed" } else { "next-exit" })?;
     if let Err(e) = c.post(&format!("/containers/{id}/start")) {
-        eprintln!("docker: {e}");
-        eprintln!("\nRun 'docker run --help' for more information");
+        eprintln!("berth: {e}");
+        eprintln!("\nRun 'berth run --help' for more information");
         if f.rm {
             let _ = waiter.recv();
         }

@@ -1,46 +1,60 @@
-//! Container networking available to the container service: `none`, `host`,
-//! `container:<name>`; every other mode gets its own network namespace with loopback only.
+//! `/networks/...`.
 
-use std::path::PathBuf;
-use std::sync::{Arc, OnceLock, Weak};
+use berth_api::models::{NetworkConnectRequest, NetworkCreateRequest, NetworkCreateResponse};
+use serde_json::json;
 
-use berth_container::network::{Attachment, Networks};
-use berth_container::record::Record;
-use berth_container::{ContainerError, ContainerService};
+use super::{blocking, filters, D};
+use crate::error::{ApiError, ApiResult, IntoApiError};
+use crate::http::{self, Req, Resp};
 
-#[derive(Default)]
-pub struct LocalNetworks {
-    containers: OnceLock<Weak<ContainerService>>,
+pub async fn list(d: D, req: Req) -> ApiResult<Resp> {
+    let f = filters(&req)?;
+    let n = d.networks.clone();
+    let v = blocking(move || n.list(&f)).await?.map_err(|e| e.api())?;
+    Ok(http::json(200, &v))
 }
 
-impl Networks for LocalNetworks {
-    fn connect(&self, c: &Record) -> berth_container::Result<Attachment> {
-        let mode = c.host_config.network_mode_or_default();
-        if mode == "host" {
-            return Ok(Attachment { host: true, ..Default::default() });
-        }
-        if let Some(other) = mode.strip_prefix("container:") {
-            let svc = self.containers.get().and_then(Weak::upgrade).ok_or_else(|| ContainerError::Internal("container service unavailable".into()))?;
-            let o = svc.get(other)?.record();
-            if !o.state.running {
-                return Err(ContainerError::Conflict(format!("cannot join network namespace of a non running container: container {} is not running", o.id)));
-            }
-            return Ok(Attachment {
-                netns: Some(PathBuf::from(format!("/proc/{}/ns/net", o.state.pid))),
-                settings: o.network.clone(),
-                ..Default::default()
-            });
-        }
-        Ok(Attachment::default())
+pub async fn inspect(d: D, req: Req) -> ApiResult<Resp> {
+    let rec = d.networks.find(req.param(0)).map_err(|e| e.api())?;
+    Ok(http::json(200, &d.networks.view(&rec, true)))
+}
+
+pub async fn create(d: D, mut req: Req) -> ApiResult<Resp> {
+    let body: NetworkCreateRequest = req.json().await?;
+    let n = d.networks.clone();
+    let (id, warning) = blocking(move || n.create(body)).await?.map_err(|e| e.api())?;
+    Ok(http::json(201, &NetworkCreateResponse { id, warning }))
+}
+
+pub async fn remove(d: D, req: Req) -> ApiResult<Resp> {
+    let n = d.networks.clone();
+    let name = req.param(0).to_string();
+    blocking(move || n.remove(&name)).await?.map_err(|e| e.api())?;
+    Ok(http::empty(204))
+}
+
+pub async fn connect(d: D, mut req: Req) -> ApiResult<Resp> {
+    let body: NetworkConnectRequest = req.json().await?;
+    if body.container.is_empty() {
+        return Err(ApiError::bad_request("container is required"));
     }
-
-    fn disconnect(&self, _c: &Record) {}
+    let n = d.networks.clone();
+    let net = req.param(0).to_string();
+    blocking(move || n.connect_container(&net, &body.container, body.endpoint_config.unwrap_or_default())).await?.map_err(|e| e.api())?;
+    Ok(http::empty(200))
 }
 
-pub fn basic_networks() -> Arc<LocalNetworks> {
-    Arc::new(LocalNetworks::default())
+pub async fn disconnect(d: D, mut req: Req) -> ApiResult<Resp> {
+    let body: NetworkConnectRequest = req.json().await?;
+    let n = d.networks.clone();
+    let net = req.param(0).to_string();
+    blocking(move || n.disconnect_container(&net, &body.container, body.force)).await?.map_err(|e| e.api())?;
+    Ok(http::empty(200))
 }
 
-pub fn bind_lookup(n: &Arc<LocalNetworks>, svc: &Arc<ContainerService>) {
-    let _ = n.containers.set(Arc::downgrade(svc));
+pub async fn prune(d: D, req: Req) -> ApiResult<Resp> {
+    let f = filters(&req)?;
+    let n = d.networks.clone();
+    let gone = blocking(move || n.prune(&f)).await?.map_err(|e| e.api())?;
+    Ok(http::json(200, &json!({ "NetworksDeleted": if gone.is_empty() { serde_json::Value::Null } else { json!(gone) } })))
 }

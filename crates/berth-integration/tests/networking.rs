@@ -1,0 +1,282 @@
+//! Networks: the default bridge, published ports, user-defined networks with DNS, isolation,
+//! links, and the none/host/container modes. Traffic goes only to 127.0.0.1 and to addresses
+//! inside namespaces the tests (or berth, for containers) made.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::time::Duration;
+
+use berth_integration::{unique, Daemon};
+
+/// A free TCP port on 127.0.0.1.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Starts a detached web server container answering `body` on port 80.
+fn web(d: &Daemon, name: &str, extra: &[&str], body: &str) -> String {
+    let mut args = vec!["run", "-d", "--name", name];
+    args.extend_from_slice(extra);
+    let script = format!("mkdir -p /www && echo {body} > /www/index.html && exec httpd -f -p 80 -h /www");
+    args.extend_from_slice(&["busybox", "sh", "-c", &script]);
+    d.berth(&args).ok().trim().to_string()
+}
+
+fn http_get(port: u16) -> std::io::Result<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    s.write_all(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")?;
+    let mut out = String::new();
+    s.read_to_string(&mut out)?;
+    Ok(out)
+}
+
+/// Waits until a container's server accepts on `port` (the process needs a moment to bind).
+fn until_serving(port: u16) -> String {
+    for _ in 0..200 {
+        if let Ok(r) = http_get(port) {
+            if r.contains("200") {
+                return r;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("nothing answered on 127.0.0.1:{port}");
+}
+
+#[test]
+fn the_default_bridge_gives_an_address_a_route_and_a_hosts_entry() {
+    let d = Daemon::with_busybox();
+    let out = d.berth(&["run", "--rm", "busybox", "sh", "-c", "ip -4 -o addr show eth0; ip route; cat /etc/hosts; hostname"]).ok();
+    assert!(out.contains(&format!("inet {}.", d.bridge_net)), "{out}");
+    assert!(out.contains(&format!("default via {}.1", d.bridge_net)), "{out}");
+    let hostname = out.lines().last().unwrap();
+    assert!(out.lines().any(|l| l.starts_with(&format!("{}.", d.bridge_net)) && l.ends_with(hostname)), "{out}");
+}
+
+#[test]
+fn containers_on_the_bridge_reach_each_other() {
+    let d = Daemon::with_busybox();
+    let name = unique("srv");
+    web(&d, &name, &[], "hello-peer");
+    let ip = d.berth(&["inspect", "-f", "{{.NetworkSettings.IPAddress}}", &name]).ok();
+    let ip = ip.trim();
+    assert!(ip.starts_with(&d.bridge_net), "{ip}");
+    let out = d.berth(&["run", "--rm", "busybox", "sh", "-c", &format!("for i in $(seq 50); do wget -q -O - http://{ip}/ && exit 0; sleep 0.1; done; exit 1")]).ok();
+    assert_eq!(out.trim(), "hello-peer");
+}
+
+#[test]
+fn published_ports_answer_on_the_host_and_are_released_after() {
+    let d = Daemon::with_busybox();
+    let port = free_port();
+    let name = unique("pub");
+    web(&d, &name, &["-p", &format!("127.0.0.1:{port}:80")], "published");
+    assert!(until_serving(port).contains("published"));
+    assert_eq!(d.berth(&["port", &name, "80"]).ok().trim(), format!("127.0.0.1:{port}"));
+    // The port is held while the container runs...
+    assert!(TcpListener::bind(("127.0.0.1", port)).is_err());
+    d.berth(&["rm", "-f", &name]).ok();
+    // ...and given back after.
+    assert!(TcpListener::bind(("127.0.0.1", port)).is_ok());
+    assert!(http_get(port).is_err());
+}
+
+#[test]
+fn an_unspecified_host_port_is_chosen_and_reported() {
+    let d = Daemon::with_busybox();
+    let name = unique("eph");
+    web(&d, &name, &["-p", "127.0.0.1::80"], "ephemeral");
+    let mapping = d.berth(&["port", &name, "80/tcp"]).ok();
+    let port: u16 = mapping.trim().rsplit(':').next().unwrap().parse().unwrap();
+    assert!(until_serving(port).contains("ephemeral"));
+}
+
+#[test]
+fn udp_ports_are_published_too() {
+    let d = Daemon::with_busybox();
+    let port = {
+        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+        s.local_addr().unwrap().port()
+    };
+    let name = unique("udp");
+    let echo = env!("CARGO_BIN_EXE_berth-udp-echo");
+    d.berth(&["run", "-d", "--name", &name, "-v", &format!("{echo}:/udp-echo:ro"), "-p", &format!("127.0.0.1:{port}:5353/udp"), "busybox", "/udp-echo", "5353"]).ok();
+    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    // Datagrams sent before the server is bound are lost: resend until one comes back.
+    let mut buf = [0u8; 64];
+    for _ in 0..100 {
+        s.send_to(b"datagram-in", ("127.0.0.1", port)).unwrap();
+        if let Ok((n, _)) = s.recv_from(&mut buf) {
+            assert_eq!(&buf[..n], b"datagram-in");
+            return;
+        }
+    }
+    panic!("no datagram came back through the published UDP port");
+}
+
+#[test]
+fn a_host_port_in_use_is_a_clear_error() {
+    let d = Daemon::with_busybox();
+    let holder = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = holder.local_addr().unwrap().port();
+    let err = d.berth(&["run", "-d", "-p", &format!("127.0.0.1:{port}:80"), "busybox", "sleep", "100"]).fails();
+    assert!(err.contains("port is already allocated"), "{err}");
+    assert_eq!(d.berth(&["ps", "-q"]).ok(), "", "the container did not start");
+}
+
+#[test]
+fn user_defined_networks_resolve_names_and_aliases() {
+    let d = Daemon::with_busybox();
+    let net = unique("net");
+    d.berth(&["network", "create", &net]).ok();
+    let name = unique("web");
+    web(&d, &name, &["--network", &net, "--network-alias", "frontend"], "by-name");
+    for host in [name.as_str(), "frontend"] {
+        let out = d.berth(&["run", "--rm", "--network", &net, "busybox", "sh", "-c", &format!("for i in $(seq 50); do wget -q -O - http://{host}/ && exit 0; sleep 0.1; done; exit 1")]).ok();
+        assert_eq!(out.trim(), "by-name", "resolving {host}");
+    }
+    let ns = d.berth(&["run", "--rm", "--network", &net, "busybox", "cat", "/etc/resolv.conf"]).ok();
+    assert!(ns.contains("nameserver 127.0.0.11"), "{ns}");
+    let miss = d.berth(&["run", "--rm", "--network", &net, "busybox", "nslookup", "no-such-container-here", "127.0.0.11"]);
+    assert_ne!(miss.code, 0);
+}
+
+#[test]
+fn different_networks_cannot_reach_each_other() {
+    let d = Daemon::with_busybox();
+    let (a, b) = (unique("neta"), unique("netb"));
+    d.berth(&["network", "create", &a]).ok();
+    d.berth(&["network", "create", &b]).ok();
+    let name = unique("iso");
+    web(&d, &name, &["--network", &a], "isolated");
+    let ip = d.berth(&["inspect", "-f", &format!("{{{{(index .NetworkSettings.Networks \"{a}\").IPAddress}}}}"), &name]).ok();
+    let ip = ip.trim().to_string();
+    let same = d.berth(&["run", "--rm", "--network", &a, "busybox", "sh", "-c", &format!("for i in $(seq 50); do timeout 2 wget -q -O - http://{ip}/ && exit 0; sleep 0.1; done; exit 1")]);
+    assert_eq!(same.code, 0, "{same:?}");
+    // --init: as PID 1, `timeout` could not signal the wget it became (PID 1 ignores
+    // signals it has no handler for), exactly as under Docker.
+    let other = d.berth(&["run", "--rm", "--init", "--network", &b, "busybox", "sh", "-c", &format!("timeout 3 wget -q -O - http://{ip}/")]);
+    assert_ne!(other.code, 0, "a container on another network reached {ip}");
+}
+
+#[test]
+fn internal_networks_have_no_route_out() {
+    let d = Daemon::with_busybox();
+    let net = unique("int");
+    d.berth(&["network", "create", "--internal", &net]).ok();
+    let routes = d.berth(&["run", "--rm", "--network", &net, "busybox", "ip", "route"]).ok();
+    assert!(!routes.contains("default"), "{routes}");
+    assert_eq!(d.berth(&["network", "inspect", "-f", "{{.Internal}}", &net]).ok().trim(), "true");
+}
+
+#[test]
+fn none_host_and_container_modes() {
+    let d = Daemon::with_busybox();
+    let links = d.berth(&["run", "--rm", "--network", "none", "busybox", "ip", "-o", "link"]).ok();
+    assert_eq!(links.lines().count(), 1, "{links}");
+    assert!(links.contains("lo"));
+    let host = d.berth(&["run", "--rm", "--network", "host", "busybox", "hostname"]).ok();
+    assert_eq!(host.trim(), rustix::system::uname().nodename().to_str().unwrap());
+    let name = unique("owner");
+    d.berth(&["run", "-d", "--name", &name, "busybox", "sleep", "100"]).ok();
+    let theirs = d.berth(&["exec", &name, "ip", "-4", "-o", "addr", "show", "eth0"]).ok();
+    let mine = d.berth(&["run", "--rm", "--network", &format!("container:{name}"), "busybox", "ip", "-4", "-o", "addr", "show", "eth0"]).ok();
+    let addr = |s: &str| s.split_whitespace().nth(3).unwrap_or("").to_string();
+    assert_eq!(addr(&theirs), addr(&mine));
+}
+
+#[test]
+fn links_resolve_one_way_with_environment() {
+    let d = Daemon::with_busybox();
+    let db = unique("db");
+    d.berth(&["run", "-d", "--name", &db, "--expose", "5432", "-e", "SECRET=x", "busybox", "sleep", "100"]).ok();
+    let out = d.berth(&["run", "--rm", "--link", &format!("{db}:dbalias"), "busybox", "sh", "-c", "grep dbalias /etc/hosts && env | grep ^DBALIAS_ | sort"]).ok();
+    assert!(out.contains("DBALIAS_PORT_5432_TCP_PORT=5432"), "{out}");
+    assert!(out.contains("DBALIAS_ENV_SECRET=x"), "{out}");
+    assert!(out.contains(&format!("DBALIAS_NAME=/")), "{out}");
+    // The linked container learns nothing about its linker.
+    let back = d.berth(&["exec", &db, "cat", "/etc/hosts"]).ok();
+    assert!(!back.contains("dbalias"));
+}
+
+#[test]
+fn network_lifecycle_and_bad_input() {
+    let d = Daemon::with_busybox();
+    let net = unique("life");
+    let sub = format!("{}.240/28", d.bridge_net.replace(&format!(".{}", d.bridge_net.rsplit('.').next().unwrap()), ".250"));
+    d.berth(&["network", "create", "--subnet", &sub, "--label", "team=a", &net]).ok();
+    let ls = d.berth(&["network", "ls", "--format", "{{.Name}} {{.Driver}}"]).ok();
+    assert!(ls.contains(&format!("{net} bridge")), "{ls}");
+    for n in ["bridge", "host", "none"] {
+        assert!(ls.lines().any(|l| l.starts_with(&format!("{n} "))), "{ls}");
+    }
+    let err = d.berth(&["network", "create", "--subnet", &sub, &unique("dup")]).fails();
+    assert!(err.contains("overlaps"), "{err}");
+    let err = d.berth(&["network", "create", "--subnet", "10.9.9.0/24", "--gateway", "10.9.10.1", &unique("gw")]).fails();
+    assert!(err.contains("not in subnet"), "{err}");
+    let err = d.berth(&["run", "--rm", "--network", "no-such-net", "busybox", "true"]).fails();
+    assert!(err.contains("network no-such-net not found"), "{err}");
+    let err = d.berth(&["run", "--rm", "--ip", "10.1.1.1", "busybox", "true"]).fails();
+    assert!(err.contains("user defined networks only"), "{err}");
+    let name = unique("user");
+    d.berth(&["run", "-d", "--name", &name, "--network", &net, "busybox", "sleep", "100"]).ok();
+    let err = d.berth(&["network", "rm", &net]).fails();
+    assert!(err.contains("active endpoints"), "{err}");
+    d.berth(&["rm", "-f", &name]).ok();
+    d.berth(&["network", "rm", &net]).ok();
+    let err = d.berth(&["network", "rm", "bridge"]).fails();
+    assert!(err.contains("pre-defined"), "{err}");
+}
+
+#[test]
+fn static_addresses_and_connect_disconnect() {
+    let d = Daemon::with_busybox();
+    let net = unique("st");
+    let prefix = format!("{}.250", d.bridge_net.rsplit_once('.').unwrap().0);
+    let sub = format!("{prefix}.0/28");
+    d.berth(&["network", "create", "--subnet", &sub, &net]).ok();
+    let name = unique("fixed");
+    d.berth(&["run", "-d", "--name", &name, "--network", &net, "--ip", &format!("{prefix}.9"), "busybox", "sleep", "100"]).ok();
+    let ip = d.berth(&["inspect", "-f", &format!("{{{{(index .NetworkSettings.Networks \"{net}\").IPAddress}}}}"), &name]).ok();
+    assert_eq!(ip.trim(), format!("{prefix}.9"));
+    let err = d.berth(&["run", "--rm", "--network", &net, "--ip", &format!("{prefix}.9"), "busybox", "true"]).fails();
+    assert!(err.contains("already in use"), "{err}");
+    let other = unique("plain");
+    d.berth(&["run", "-d", "--name", &other, "busybox", "sleep", "100"]).ok();
+    d.berth(&["network", "connect", &net, &other]).ok();
+    let links = d.berth(&["exec", &other, "ip", "-o", "link"]).ok();
+    assert!(links.contains("eth1"), "{links}");
+    d.berth(&["network", "disconnect", &net, &other]).ok();
+    let inspect = d.berth(&["inspect", "-f", "{{json .NetworkSettings.Networks}}", &other]).ok();
+    assert!(!inspect.contains(&net), "{inspect}");
+}
+
+#[test]
+fn published_ports_and_dns_survive_a_daemon_restart() {
+    let mut d = Daemon::with_busybox();
+    let port = free_port();
+    let net = unique("keep");
+    d.berth(&["network", "create", &net]).ok();
+    let name = unique("kept");
+    web(&d, &name, &["--network", &net, "-p", &format!("127.0.0.1:{port}:80")], "still-here");
+    until_serving(port);
+    d.kill();
+    d.spawn();
+    assert!(until_serving(port).contains("still-here"));
+    let out = d.berth(&["run", "--rm", "--network", &net, "busybox", "sh", "-c", &format!("wget -q -O - http://{name}/")]).ok();
+    assert_eq!(out.trim(), "still-here");
+}
+
+#[test]
+fn the_docker_cli_sees_the_same_networks() {
+    let d = Daemon::with_busybox();
+    let net = unique("dk");
+    d.docker(&["network", "create", &net]).ok();
+    let ls = d.docker(&["network", "ls"]).ok();
+    assert!(ls.contains(&net), "{ls}");
+    let out = d.docker(&["run", "--rm", "--network", &net, "busybox", "ip", "-4", "-o", "addr", "show", "eth0"]).ok();
+    assert!(out.contains("inet "), "{out}");
+    d.docker(&["network", "rm", &net]).ok();
+}

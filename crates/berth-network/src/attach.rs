@@ -1,0 +1,581 @@
+//! Joining containers to networks: the `Networks` contract of the container service, and
+//! `network connect`/`disconnect` for running containers.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use berth_api::models::{EndpointIpamConfig, EndpointSettings, NetworkSettings};
+use berth_container::network::{Attachment, Networks};
+use berth_container::record::Record;
+
+use crate::ipam::{self, Subnet};
+use crate::model::{Endpoint, NetworkRecord};
+use crate::nl::Nl;
+use crate::service::{find_in, set_bridge_sysctls, NetworkService};
+use crate::{dns, netns, ports, NetError, Result};
+
+fn primary(mode: &str) -> &str {
+    match mode {
+        "" | "default" => "bridge",
+        m => m,
+    }
+}
+
+/// The networks a container joins, the primary one first.
+fn wanted_networks(c: &Record) -> Vec<String> {
+    let p = primary(c.host_config.network_mode_or_default()).to_string();
+    let mut v = vec![p.clone()];
+    for k in c.endpoints_config.keys() {
+        if *k != p && k != "host" && k != "none" && !v.contains(k) {
+            v.push(k.clone());
+        }
+    }
+    v
+}
+
+impl NetworkService {
+    fn ns_path(&self, id: &str) -> PathBuf {
+        self.opts.exec_root.join("netns").join(id)
+    }
+
+    /// Reserves an address on `net` for the container (static if asked) and records the
+    /// endpoint. Returns the updated record.
+    fn reserve_endpoint(&self, net_name: &str, c: &Record, settings: Option<&EndpointSettings>, index: usize) -> Result<(NetworkRecord, Endpoint)> {
+        let mut st = self.lock();
+        let net = find_in(&st.nets, net_name).map_err(|_| NetError::NotFound(format!("network {net_name} not found")))?.clone();
+        if matches!(net.driver.as_str(), "host" | "null") {
+            return Err(NetError::Invalid(format!("container cannot be connected to network {}", net.name)));
+        }
+        let subnet = net.subnet.ok_or_else(|| NetError::Invalid(format!("network {} has no subnet", net.name)))?;
+        let used = net.used_ips();
+        let wanted = settings.and_then(|s| s.ipam_config.as_ref()).map(|i| i.ipv4_address.clone()).filter(|s| !s.is_empty());
+        let (ip, static_ip) = match wanted {
+            Some(w) => {
+                if !net.is_user_defined() {
+                    return Err(NetError::Invalid("user specified IP address is supported on user defined networks only".into()));
+                }
+                let ip: Ipv4Addr = w.parse().map_err(|_| NetError::Invalid(format!("invalid IPv4 address {w}")))?;
+                if !subnet.contains(ip) {
+                    return Err(NetError::Invalid(format!("invalid address {ip}: it does not belong to any of this network's subnets ({subnet})")));
+                }
+                if used.contains(&ip) && net.endpoints.get(&c.id).is_none_or(|e| e.ip != ip) {
+                    return Err(NetError::Conflict(format!("Address already in use: {ip} is used on network {}", net.name)));
+                }
+                (ip, true)
+            }
+            None => (ipam::allocate(&subnet, net.ip_range.as_ref(), &used).ok_or_else(|| NetError::Forbidden(format!("no available IPv4 addresses on network {}", net.name)))?, false),
+        };
+        let mac = settings
+            .map(|s| s.mac_address.clone())
+            .filter(|m| !m.is_empty())
+            .or_else(|| (index == 0 && !c.config.mac_address.is_empty()).then(|| c.config.mac_address.clone()))
+            .unwrap_or_else(|| ipam::mac_string(&ipam::mac_for(ip)));
+        let mut aliases: Vec<String> = settings.and_then(|s| s.aliases.clone()).unwrap_or_default();
+        if net.is_user_defined() && !aliases.contains(&c.id[..12].to_string()) {
+            aliases.push(c.id[..12].to_string());
+        }
+        let ep = Endpoint {
+            container: c.id.clone(),
+            name: c.name.clone(),
+            ip,
+            mac,
+            aliases,
+            static_ip,
+            host_ifname: format!("veth{}{}", &c.id[..7], if index == 0 { String::new() } else { index.to_string() }),
+            endpoint_id: berth_api::ids::random_id(),
+        };
+        let rec = st.nets.get_mut(&net.id).ok_or_else(|| NetError::NotFound(format!("network {net_name} not found")))?;
+        rec.endpoints.insert(c.id.clone(), ep.clone());
+        let rec = rec.clone();
+        self.save(&rec)?;
+        Ok((rec, ep))
+    }
+
+    fn release_endpoint(&self, net_id: &str, container: &str) -> Option<(NetworkRecord, Endpoint)> {
+        let mut st = self.lock();
+        let rec = st.nets.get_mut(net_id)?;
+        let ep = rec.endpoints.remove(container)?;
+        let rec = rec.clone();
+        let _ = self.save(&rec);
+        Some((rec, ep))
+    }
+
+    /// Kernel side of one endpoint: the interface inside the namespace, addressed and routed.
+    async fn plumb(nl: &Nl, ns_nl: &Nl, net: &NetworkRecord, ep: &Endpoint, ns: &Path, ifname: &str, default_route: bool, mtu: Option<u32>) -> Result<()> {
+        let subnet = net.subnet.unwrap_or(Subnet { addr: Ipv4Addr::UNSPECIFIED, prefix: 0 });
+        let tmp = format!("bt{}", &berth_api::ids::random_id()[..10]);
+        match net.driver.as_str() {
+            "bridge" => {
+                let br = nl.ensure_bridge(&net.ifname, net.gateway.map(|g| (g, subnet.prefix)), mtu).await?;
+                nl.delete(&ep.host_ifname).await?;
+                nl.veth_into(&ep.host_ifname, &tmp, br, ns, mtu).await?;
+            }
+            kind => {
+                let parent = nl.require(&net.ifname).await?;
+                let mode = net.options.get(&format!("{kind}_mode")).cloned().unwrap_or_default();
+                nl.child_into(kind, &mode, &tmp, parent, ns).await?;
+            }
+        }
+        let mac = if net.driver == "ipvlan" { None } else { ipam::parse_mac(&ep.mac) };
+        let gw = if default_route && !net.internal { net.gateway } else { None };
+        ns_nl.configure(&tmp, ifname, mac, (ep.ip, subnet.prefix), gw).await
+    }
+
+    fn endpoint_settings(net: &NetworkRecord, ep: &Endpoint) -> EndpointSettings {
+        EndpointSettings {
+            ipam_config: ep.static_ip.then(|| EndpointIpamConfig { ipv4_address: ep.ip.to_string(), ipv6_address: String::new() }),
+            links: None,
+            aliases: if ep.aliases.is_empty() { None } else { Some(ep.aliases.clone()) },
+            mac_address: ep.mac.clone(),
+            driver_opts: None,
+            network_id: net.id.clone(),
+            endpoint_id: ep.endpoint_id.clone(),
+            gateway: net.gateway.map(|g| g.to_string()).unwrap_or_default(),
+            ip_address: ep.ip.to_string(),
+            ip_prefix_len: net.subnet.map(|s| s.prefix).unwrap_or(0),
+            ipv6_gateway: String::new(),
+            global_ipv6_address: String::new(),
+            global_ipv6_prefix_len: 0,
+            dns_names: if net.is_user_defined() {
+                let mut v = vec![ep.name.clone()];
+                v.extend(ep.aliases.iter().cloned());
+                Some(v)
+            } else {
+                None
+            },
+        }
+    }
+
+    /// The addresses `name` has for `asker` on the user-defined networks they share.
+    fn resolve(&self, name: &str, asker: &str) -> Option<Vec<Ipv4Addr>> {
+        let st = self.lock();
+        let mut out = Vec::new();
+        for n in st.nets.values().filter(|n| n.is_user_defined() && n.endpoints.contains_key(asker)) {
+            let local = name.strip_suffix(&format!(".{}", n.name)).unwrap_or(name);
+            for e in n.endpoints.values() {
+                let hit = e.name.eq_ignore_ascii_case(local)
+                    || e.aliases.iter().any(|a| a.eq_ignore_ascii_case(local))
+                    || (local.len() >= 12 && e.container.starts_with(local));
+                if hit && !out.contains(&e.ip) {
+                    out.push(e.ip);
+                }
+            }
+        }
+        (!out.is_empty()).then_some(out)
+    }
+
+    fn reverse(&self, ip: Ipv4Addr, asker: &str) -> Option<String> {
+        let st = self.lock();
+        st.nets
+            .values()
+            .filter(|n| n.is_user_defined() && n.endpoints.contains_key(asker))
+            .flat_map(|n| n.endpoints.values().map(move |e| (n, e)))
+            .find(|(_, e)| e.ip == ip)
+            .map(|(n, e)| format!("{}.{}", e.name, n.name))
+    }
+
+    fn start_dns(self: &Arc<Self>, c: &Record, ns: &Path, forward: bool) -> Result<()> {
+        let me = Arc::downgrade(self);
+        let me2 = me.clone();
+        let lookup: dns::Lookup = Arc::new(move |n: &str, a: &str| me.upgrade().and_then(|s| s.resolve(n, a)));
+        let reverse: dns::Reverse = Arc::new(move |ip: Ipv4Addr, a: &str| me2.upgrade().and_then(|s| s.reverse(ip, a)));
+        let server = dns::start(ns, &self.rt, c.id.clone(), lookup, reverse, dns::host_upstreams(), forward)
+            .map_err(|e| NetError::System(format!("starting the embedded DNS server: {e}")))?;
+        self.lock().dns.insert(c.id.clone(), server);
+        Ok(())
+    }
+
+    /// `--link name:alias`: /etc/hosts lines and Docker's environment variables.
+    fn links(&self, c: &Record) -> Result<(Vec<(String, String)>, Vec<String>)> {
+        let mut hosts = Vec::new();
+        let mut env = Vec::new();
+        let Some(svc) = self.containers() else { return Ok((hosts, env)) };
+        for l in c.host_config.links.iter().flatten() {
+            let (target, alias) = l.split_once(':').unwrap_or((l, l));
+            let target = target.trim_start_matches('/');
+            let alias = alias.trim_start_matches('/').rsplit('/').next().unwrap_or(alias);
+            let other = svc.get(target).map_err(|_| NetError::Invalid(format!("could not get container for {target}")))?.record();
+            if !other.state.running {
+                return Err(NetError::Invalid(format!("cannot link to a non running container: /{} AS /{}/{alias}", other.name, c.name)));
+            }
+            let ip = other.network.ip_address.clone();
+            if ip.is_empty() {
+                return Err(NetError::Invalid(format!("cannot link to /{}: it has no address on the default bridge", other.name)));
+            }
+            hosts.push((ip.clone(), format!("{alias} {} {}", &other.id[..12], other.name)));
+            let up = alias.to_ascii_uppercase().replace('-', "_");
+            env.push(format!("{up}_NAME=/{}/{alias}", c.name));
+            let mut ports: Vec<(u16, String)> = other
+                .config
+                .exposed_ports
+                .iter()
+                .flat_map(|m| m.keys())
+                .filter_map(|k| {
+                    let (p, proto) = k.split_once('/').unwrap_or((k, "tcp"));
+                    Some((p.parse().ok()?, proto.to_string()))
+                })
+                .collect();
+            ports.sort();
+            if let Some((p, proto)) = ports.first() {
+                env.push(format!("{up}_PORT={proto}://{ip}:{p}"));
+            }
+            for (p, proto) in &ports {
+                let pfx = format!("{up}_PORT_{p}_{}", proto.to_ascii_uppercase());
+                env.push(format!("{pfx}={proto}://{ip}:{p}"));
+                env.push(format!("{pfx}_ADDR={ip}"));
+                env.push(format!("{pfx}_PORT={p}"));
+                env.push(format!("{pfx}_PROTO={proto}"));
+            }
+            for e in &other.config.env {
+                if let Some((k, v)) = e.split_once('=') {
+                    if !matches!(k, "HOME" | "HOSTNAME" | "PATH") {
+                        env.push(format!("{up}_ENV_{k}={v}"));
+                    }
+                }
+            }
+        }
+        Ok((hosts, env))
+    }
+
+    fn connect_inner(self: &Arc<Self>, c: &Record) -> Result<Attachment> {
+        let mode = c.host_config.network_mode_or_default().to_string();
+        if mode == "host" {
+            return Ok(Attachment { host: true, ..Default::default() });
+        }
+        if let Some(other) = mode.strip_prefix("container:") {
+            let svc = self.containers().ok_or_else(|| NetError::System("container service unavailable".into()))?;
+            let o = svc.get(other).map_err(|e| NetError::Invalid(e.to_string()))?.record();
+            if !o.state.running {
+                return Err(NetError::Conflict(format!("cannot join network namespace of a non running container: container {} is not running", o.id)));
+            }
+            return Ok(Attachment { netns: Some(PathBuf::from(format!("/proc/{}/ns/net", o.state.pid))), settings: o.network.clone(), ..Default::default() });
+        }
+        let ns = self.ns_path(&c.id);
+        netns::remove(&ns);
+        netns::create(&ns).map_err(|e| NetError::System(format!("creating the network namespace: {e}")))?;
+        let ns_nl = {
+            let _g = self.rt.enter();
+            Nl::in_ns(&ns, &self.rt)?
+        };
+        let mut att = Attachment { netns: Some(ns.clone()), ..Default::default() };
+        if mode == "none" {
+            self.rt.block_on(ns_nl.loopback_up())?;
+            att.settings.sandbox_key = ns.display().to_string();
+            return Ok(att);
+        }
+        let mut settings = NetworkSettings { sandbox_key: ns.display().to_string(), sandbox_id: berth_api::ids::random_id(), ..Default::default() };
+        let mut user_defined = false;
+        let mut internal_only = true;
+        for (i, name) in wanted_networks(c).iter().enumerate() {
+            let (net, ep) = self.reserve_endpoint(name, c, c.endpoints_config.get(name), i)?;
+            let nl = self.nl.clone();
+            let ns_nl2 = ns_nl.clone();
+            let (net2, ep2, ns2) = (net.clone(), ep.clone(), ns.clone());
+            let mtu = self.opts.mtu;
+            self.rt.block_on(async move { NetworkService::plumb(&nl, &ns_nl2, &net2, &ep2, &ns2, &format!("eth{i}"), i == 0, mtu).await })?;
+            if net.driver == "bridge" {
+                // After plumbing: the default bridge is made on first use.
+                set_bridge_sysctls(&net.ifname, self.opts.ip_forward);
+            }
+            user_defined |= net.is_user_defined();
+            internal_only &= net.internal;
+            let es = Self::endpoint_settings(&net, &ep);
+            if net.default_bridge {
+                settings.ip_address = es.ip_address.clone();
+                settings.ip_prefix_len = es.ip_prefix_len;
+                settings.gateway = es.gateway.clone();
+                settings.mac_address = es.mac_address.clone();
+                settings.endpoint_id = es.endpoint_id.clone();
+            }
+            if i == 0 {
+                att.address = Some(ep.ip.to_string());
+                // Published ports go to the primary network's address.
+                let exposed: Vec<String> = c.config.exposed_ports.iter().flat_map(|m| m.keys().cloned()).collect();
+                let taken = {
+                    let st = self.lock();
+                    let used: Vec<(String, u16)> = st.ports.values().flat_map(|(_, _, m, _)| m.iter().map(|x| (x.proto.clone(), x.host_port))).collect();
+                    move |proto: &str, p: u16| used.iter().any(|(pr, hp)| pr == proto && *hp == p)
+                };
+                let (maps, res) = ports::allocate(&c.host_config.port_bindings, &exposed, c.host_config.publish_all_ports, &taken)?;
+                settings.ports = ports::port_map(&maps, &exposed);
+                if !maps.is_empty() {
+                    self.lock().ports.insert(c.id.clone(), (net.id.clone(), ep.ip, maps, res));
+                    self.apply_rules()?;
+                }
+            }
+            settings.networks.insert(net.name.clone(), es);
+        }
+        if user_defined {
+            self.start_dns(c, &ns, !internal_only)?;
+            att.nameservers = Some(vec![dns::ADDR.to_string()]);
+            att.dns_options = vec!["ndots:0".into()];
+        }
+        let (hosts, env) = self.links(c)?;
+        att.hosts = hosts;
+        att.env = env;
+        att.settings = settings;
+        Ok(att)
+    }
+
+    fn disconnect_inner(&self, c: &Record) -> Vec<String> {
+        let mut errors = Vec::new();
+        self.lock().dns.remove(&c.id);
+        let had_ports = self.lock().ports.remove(&c.id).is_some();
+        if had_ports {
+            if let Err(e) = self.apply_rules() {
+                errors.push(e.to_string());
+            }
+        }
+        let nets: Vec<String> = self.lock().nets.values().filter(|n| n.endpoints.contains_key(&c.id)).map(|n| n.id.clone()).collect();
+        for id in nets {
+            if let Some((net, ep)) = self.release_endpoint(&id, &c.id) {
+                if net.driver == "bridge" {
+                    let nl = self.nl.clone();
+                    if let Err(e) = self.rt.block_on(async move { nl.delete(&ep.host_ifname).await }) {
+                        errors.push(e.to_string());
+                    }
+                }
+            }
+        }
+        netns::remove(&self.ns_path(&c.id));
+        errors
+    }
+
+    /// Brings back, for a running container after a daemon restart, what only lived in the
+    /// previous daemon: port reservations (and rules) and its resolver.
+    fn restore_inner(self: &Arc<Self>, c: &Record) -> Result<()> {
+        let ns = self.ns_path(&c.id);
+        if !ns.exists() {
+            return Ok(());
+        }
+        let mut maps = Vec::new();
+        let mut res = Vec::new();
+        for (key, binds) in &c.network.ports {
+            let (p, proto) = key.split_once('/').unwrap_or((key, "tcp"));
+            let Ok(cp) = p.parse::<u16>() else { continue };
+            for b in binds.iter().flatten() {
+                let Ok(hp) = b.host_port.parse::<u16>() else { continue };
+                let ip = match b.host_ip.as_str() {
+                    "" | "0.0.0.0" => None,
+                    s => s.parse().ok(),
+                };
+                let mut one = BTreeMap::new();
+                one.insert(format!("{cp}/{proto}"), Some(vec![berth_api::models::PortBinding { host_ip: b.host_ip.clone(), host_port: hp.to_string() }]));
+                if let Ok((m, r)) = ports::allocate(&one, &[], false, &|_, _| false) {
+                    maps.extend(m);
+                    res.extend(r);
+                } else {
+                    maps.push(ports::Mapping { proto: proto.to_string(), host_ip: ip, host_port: hp, container_port: cp });
+                }
+            }
+        }
+        let primary_net = { self.lock().nets.values().find(|n| n.endpoints.contains_key(&c.id)).map(|n| (n.id.clone(), n.endpoints[&c.id].ip)) };
+        if let (Some((net, ip)), false) = (primary_net, maps.is_empty()) {
+            self.lock().ports.insert(c.id.clone(), (net, ip, maps, res));
+        }
+        let (user, forward) = {
+            let st = self.lock();
+            let mine: Vec<&NetworkRecord> = st.nets.values().filter(|n| n.endpoints.contains_key(&c.id)).collect();
+            (mine.iter().any(|n| n.is_user_defined()), !mine.iter().all(|n| n.internal))
+        };
+        if user {
+            self.start_dns(c, &ns, forward)?;
+        }
+        self.apply_rules()
+    }
+
+    /// At start-up: forgets endpoints of containers that are not running and re-applies the
+    /// rules. Called after the container service has recovered.
+    pub fn reconcile(self: &Arc<Self>) {
+        let running: std::collections::BTreeSet<String> = self
+            .containers()
+            .map(|s| s.all().into_iter().filter(|e| e.record().state.running).map(|e| e.id.clone()).collect())
+            .unwrap_or_default();
+        let stale: Vec<(String, String)> = {
+            let st = self.lock();
+            st.nets.values().flat_map(|n| n.endpoints.keys().filter(|c| !running.contains(*c)).map(move |c| (n.id.clone(), c.clone()))).collect()
+        };
+        for (net, c) in stale {
+            if let Some((n, ep)) = self.release_endpoint(&net, &c) {
+                if n.driver == "bridge" {
+                    let nl = self.nl.clone();
+                    let _ = self.rt.block_on(async move { nl.delete(&ep.host_ifname).await });
+                }
+            }
+            netns::remove(&self.ns_path(&c));
+        }
+        let _ = self.apply_rules();
+    }
+
+    /// `POST /networks/{id}/connect`: a stopped container joins at its next start; a running
+    /// one gets the interface now.
+    pub fn connect_container(self: &Arc<Self>, network: &str, container: &str, settings: EndpointSettings) -> Result<()> {
+        let net = self.find(network)?;
+        if matches!(net.driver.as_str(), "host" | "null") {
+            return Err(NetError::Forbidden(format!("container cannot be disconnected from host network or connected to host network")));
+        }
+        let svc = self.containers().ok_or_else(|| NetError::System("container service unavailable".into()))?;
+        let e = svc.get(container).map_err(|e| NetError::NotFound(e.to_string()))?;
+        let rec = e.record();
+        let mode = rec.host_config.network_mode_or_default().to_string();
+        if mode == "host" || mode == "none" || mode.starts_with("container:") {
+            return Err(NetError::Forbidden(format!("container sharing network namespace with another container or host cannot be connected to any other network")));
+        }
+        if net.endpoints.contains_key(&rec.id) || wanted_networks(&rec).contains(&net.name) && !rec.state.running {
+            return Err(NetError::Forbidden(format!("endpoint with name {} already exists in network {}", rec.name, net.name)));
+        }
+        if rec.state.running {
+            let idx = self.lock().nets.values().filter(|n| n.endpoints.contains_key(&rec.id)).count();
+            let ns = PathBuf::from(format!("/proc/{}/ns/net", rec.state.pid));
+            let (netr, ep) = self.reserve_endpoint(&net.name, &rec, Some(&settings), idx)?;
+            let ns_nl = {
+                let _g = self.rt.enter();
+                Nl::in_ns(&ns, &self.rt)?
+            };
+            let nl = self.nl.clone();
+            let (n2, e2, ns2) = (netr.clone(), ep.clone(), ns.clone());
+            let mtu = self.opts.mtu;
+            let r = self.rt.block_on(async move { NetworkService::plumb(&nl, &ns_nl, &n2, &e2, &ns2, &format!("eth{idx}"), false, mtu).await });
+            if let Err(err) = r {
+                self.release_endpoint(&netr.id, &rec.id);
+                return Err(err);
+            }
+            if netr.is_user_defined() && !self.lock().dns.contains_key(&rec.id) {
+                let own = self.ns_path(&rec.id);
+                let _ = self.start_dns(&rec, if own.exists() { &own } else { &ns }, !netr.internal);
+            }
+            let es = Self::endpoint_settings(&netr, &ep);
+            e.update_network(|ns| {
+                ns.networks.insert(netr.name.clone(), es.clone());
+            });
+        }
+        e.update_endpoints(|m| {
+            m.insert(net.name.clone(), settings.clone());
+        });
+        svc.persist_entry(&e).map_err(|e| NetError::System(e.to_string()))?;
+        self.emit("connect", &net);
+        Ok(())
+    }
+
+    /// `POST /networks/{id}/disconnect`.
+    pub fn disconnect_container(&self, network: &str, container: &str, force: bool) -> Result<()> {
+        let net = self.find(network)?;
+        let svc = self.containers().ok_or_else(|| NetError::System("container service unavailable".into()))?;
+        let e = match svc.get(container) {
+            Ok(e) => e,
+            Err(_) if force => {
+                let st_id = net.endpoints.values().find(|ep| ep.name == container || ep.container.starts_with(container)).map(|ep| ep.container.clone());
+                if let Some(id) = st_id {
+                    self.release_endpoint(&net.id, &id);
+                }
+                return Ok(());
+            }
+            Err(e) => return Err(NetError::NotFound(e.to_string())),
+        };
+        let rec = e.record();
+        let in_config = wanted_networks(&rec).contains(&net.name);
+        if !net.endpoints.contains_key(&rec.id) && !in_config {
+            return Err(NetError::Forbidden(format!("container {} is not connected to network {}", rec.id, net.name)));
+        }
+        if let Some((n, ep)) = self.release_endpoint(&net.id, &rec.id) {
+            if n.driver == "bridge" {
+                let nl = self.nl.clone();
+                let _ = self.rt.block_on(async move { nl.delete(&ep.host_ifname).await });
+            } else if rec.state.running {
+                // macvlan/ipvlan children live in the container: find them by address.
+                let ns = PathBuf::from(format!("/proc/{}/ns/net", rec.state.pid));
+                let ns_nl = {
+                    let _g = self.rt.enter();
+                    Nl::in_ns(&ns, &self.rt)
+                };
+                if let Ok(ns_nl) = ns_nl {
+                    let ip = ep.ip;
+                    let _ = self.rt.block_on(async move { ns_nl.delete_by_addr(ip).await });
+                }
+            }
+        }
+        e.update_network(|ns| {
+            ns.networks.remove(&net.name);
+        });
+        e.update_endpoints(|m| {
+            m.remove(&net.name);
+        });
+        if rec.host_config.network_mode == net.name {
+            e.update_mode("none");
+        }
+        svc.persist_entry(&e).map_err(|e| NetError::System(e.to_string()))?;
+        self.emit("disconnect", &net);
+        Ok(())
+    }
+}
+
+/// The `Networks` the container service calls, implemented by a shared handle.
+pub struct Handle(pub Arc<NetworkService>);
+
+impl Networks for Handle {
+    fn validate(&self, mode: &str, endpoints: &BTreeMap<String, EndpointSettings>) -> berth_container::Result<()> {
+        let m = primary(mode);
+        if m != "host" && m != "none" && !m.starts_with("container:") {
+            let net = self.0.find(m).map_err(|_| berth_container::ContainerError::NotFound(format!("network {m} not found")).renamed())?;
+            if let Some(s) = endpoints.get(m).and_then(|s| s.ipam_config.as_ref()).filter(|i| !i.ipv4_address.is_empty()) {
+                if !net.is_user_defined() {
+                    return Err(berth_container::ContainerError::Invalid("user specified IP address is supported on user defined networks only".into()));
+                }
+                let ip: Ipv4Addr = s.ipv4_address.parse().map_err(|_| berth_container::ContainerError::Invalid(format!("invalid IPv4 address {}", s.ipv4_address)))?;
+                if let Some(sn) = net.subnet {
+                    if !sn.contains(ip) {
+                        return Err(berth_container::ContainerError::Invalid(format!("invalid address {ip}: it does not belong to any of this network's subnets ({sn})")));
+                    }
+                }
+            }
+        }
+        for k in endpoints.keys() {
+            if k != m && k != "host" && k != "none" {
+                self.0.find(k).map_err(|_| berth_container::ContainerError::NotFound(format!("network {k} not found")).renamed())?;
+            }
+        }
+        Ok(())
+    }
+
+    fn connect(&self, c: &Record) -> berth_container::Result<Attachment> {
+        match self.0.connect_inner(c) {
+            Ok(a) => Ok(a),
+            Err(e) => {
+                self.0.disconnect_inner(c);
+                Err(e.into())
+            }
+        }
+    }
+
+    fn disconnect(&self, c: &Record) {
+        for e in self.0.disconnect_inner(c) {
+            eprintln!("berth: network teardown for {}: {e}", &c.id[..12]);
+        }
+    }
+
+    fn removed(&self, c: &Record) {
+        self.0.disconnect_inner(c);
+    }
+
+    fn restore(&self, c: &Record) {
+        if let Err(e) = self.0.restore_inner(c) {
+            eprintln!("berth: restoring the network of {}: {e}", &c.id[..12]);
+        }
+    }
+}
+
+trait Renamed {
+    fn renamed(self) -> Self;
+}
+
+impl Renamed for berth_container::ContainerError {
+    /// A missing network is reported as Docker does (`network X not found`, 404).
+    fn renamed(self) -> Self {
+        match self {
+            berth_container::ContainerError::NotFound(m) => berth_container::ContainerError::NotFoundPath(m),
+            e => e,
+        }
+    }
+}

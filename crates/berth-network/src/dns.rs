@@ -1,0 +1,215 @@
+//! The embedded DNS server of user-defined networks.
+//!
+//! Each container on a user-defined network gets a resolver at 127.0.0.11:53 inside its own
+//! network namespace (the sockets are made there, then served from the daemon's runtime).
+//! It answers the names, aliases and short IDs of containers that share a network with the
+//! asker, and forwards every other query, unchanged, to the host's resolvers.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::sync::Arc;
+
+use tokio::net::UdpSocket;
+
+/// Answers `name` for the container `asker`: the addresses it resolves to, or `None` if the
+/// name is not one of ours (then the query is forwarded).
+pub type Lookup = Arc<dyn Fn(&str, &str) -> Option<Vec<Ipv4Addr>> + Send + Sync>;
+/// Reverse lookups: the name of the container owning an address on the asker's networks.
+pub type Reverse = Arc<dyn Fn(Ipv4Addr, &str) -> Option<String> + Send + Sync>;
+
+pub const ADDR: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 11);
+
+/// A running resolver; dropping it stops it.
+pub struct Server {
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Starts the resolver inside the namespace `ns` for container `id`.
+pub fn start(ns: &Path, rt: &tokio::runtime::Handle, id: String, lookup: Lookup, reverse: Reverse, upstreams: Vec<SocketAddr>, forward: bool) -> std::io::Result<Server> {
+    let sock = crate::netns::run_in(ns, || -> std::io::Result<std::net::UdpSocket> {
+        let s = std::net::UdpSocket::bind(SocketAddr::from((ADDR, 53)))?;
+        s.set_nonblocking(true)?;
+        Ok(s)
+    })??;
+    let _guard = rt.enter();
+    let sock = UdpSocket::from_std(sock)?;
+    let task = rt.spawn(async move {
+        let sock = Arc::new(sock);
+        let mut buf = vec![0u8; 4096];
+        loop {
+            let Ok((n, from)) = sock.recv_from(&mut buf).await else { continue };
+            let query = buf[..n].to_vec();
+            let (sock, lookup, reverse, upstreams, id) = (sock.clone(), lookup.clone(), reverse.clone(), upstreams.clone(), id.clone());
+            tokio::spawn(async move {
+                let reply = match answer(&query, &id, &lookup, &reverse) {
+                    Some(r) => Some(r),
+                    None if forward => forward_query(&query, &upstreams).await.or_else(|| servfail(&query)),
+                    None => nxdomain(&query),
+                };
+                if let Some(r) = reply {
+                    let _ = sock.send_to(&r, from).await;
+                }
+            });
+        }
+    });
+    Ok(Server { task })
+}
+
+/// The host's resolvers, from /etc/resolv.conf.
+pub fn host_upstreams() -> Vec<SocketAddr> {
+    std::fs::read_to_string("/etc/resolv.conf")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.strip_prefix("nameserver"))
+        .filter_map(|s| s.trim().parse::<std::net::IpAddr>().ok())
+        .map(|ip| SocketAddr::new(ip, 53))
+        .collect()
+}
+
+async fn forward_query(q: &[u8], upstreams: &[SocketAddr]) -> Option<Vec<u8>> {
+    for up in upstreams {
+        let bind: SocketAddr = if up.is_ipv4() { "0.0.0.0:0".parse().ok()? } else { "[::]:0".parse().ok()? };
+        let Ok(s) = UdpSocket::bind(bind).await else { continue };
+        if s.send_to(q, up).await.is_err() {
+            continue;
+        }
+        let mut buf = vec![0u8; 4096];
+        if let Ok(Ok((n, _))) = tokio::time::timeout(std::time::Duration::from_secs(2), s.recv_from(&mut buf)).await {
+            buf.truncate(n);
+            return Some(buf);
+        }
+    }
+    None
+}
+
+struct Question {
+    name: String,
+    qtype: u16,
+    end: usize,
+}
+
+fn parse_question(q: &[u8]) -> Option<Question> {
+    if q.len() < 12 || u16::from_be_bytes([q[4], q[5]]) != 1 {
+        return None;
+    }
+    let mut pos = 12;
+    let mut labels = Vec::new();
+    loop {
+        let len = *q.get(pos)? as usize;
+        pos += 1;
+        if len == 0 {
+            break;
+        }
+        if len & 0xc0 != 0 {
+            return None;
+        }
+        labels.push(String::from_utf8_lossy(q.get(pos..pos + len)?).to_ascii_lowercase());
+        pos += len;
+    }
+    let qtype = u16::from_be_bytes([*q.get(pos)?, *q.get(pos + 1)?]);
+    Some(Question { name: labels.join("."), qtype, end: pos + 4 })
+}
+
+fn header(q: &[u8], rcode: u8, answers: u16, end: usize) -> Vec<u8> {
+    let mut r = Vec::with_capacity(end + 16 * answers as usize);
+    r.extend_from_slice(&q[0..2]);
+    // QR, the query's opcode and RD, AA, RA.
+    let flags_hi = 0x80 | (q[2] & 0x79) | 0x04;
+    r.push(flags_hi);
+    r.push(0x80 | rcode);
+    r.extend_from_slice(&[0, 1]);
+    r.extend_from_slice(&answers.to_be_bytes());
+    r.extend_from_slice(&[0, 0, 0, 0]);
+    r.extend_from_slice(&q[12..end]);
+    r
+}
+
+fn nxdomain(q: &[u8]) -> Option<Vec<u8>> {
+    let qu = parse_question(q)?;
+    Some(header(q, 3, 0, qu.end))
+}
+
+fn servfail(q: &[u8]) -> Option<Vec<u8>> {
+    let qu = parse_question(q)?;
+    Some(header(q, 2, 0, qu.end))
+}
+
+fn encode_name(name: &str) -> Vec<u8> {
+    let mut v = Vec::new();
+    for l in name.split('.').filter(|l| !l.is_empty()) {
+        v.push(l.len() as u8);
+        v.extend_from_slice(l.as_bytes());
+    }
+    v.push(0);
+    v
+}
+
+/// Answers a query from the networks' records, or `None` to forward it.
+pub fn answer(q: &[u8], asker: &str, lookup: &Lookup, reverse: &Reverse) -> Option<Vec<u8>> {
+    let qu = parse_question(q)?;
+    const A: u16 = 1;
+    const PTR: u16 = 12;
+    const AAAA: u16 = 28;
+    if qu.qtype == PTR {
+        let rev = qu.name.strip_suffix(".in-addr.arpa")?;
+        let o: Vec<u8> = rev.split('.').rev().filter_map(|x| x.parse().ok()).collect();
+        if o.len() != 4 {
+            return None;
+        }
+        let name = reverse(Ipv4Addr::new(o[0], o[1], o[2], o[3]), asker)?;
+        let mut r = header(q, 0, 1, qu.end);
+        let rdata = encode_name(&name);
+        r.extend_from_slice(&[0xc0, 0x0c, 0, 12, 0, 1, 0, 0, 0x02, 0x58]);
+        r.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+        r.extend_from_slice(&rdata);
+        return Some(r);
+    }
+    let ips = lookup(&qu.name, asker)?;
+    match qu.qtype {
+        A => {
+            let mut r = header(q, 0, ips.len() as u16, qu.end);
+            for ip in ips {
+                r.extend_from_slice(&[0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0x02, 0x58, 0, 4]);
+                r.extend_from_slice(&ip.octets());
+            }
+            Some(r)
+        }
+        // A known name with no IPv6 address: an empty answer, so clients use the A record.
+        AAAA => Some(header(q, 0, 0, qu.end)),
+        _ => Some(header(q, 0, 0, qu.end)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(name: &str, qtype: u16) -> Vec<u8> {
+        let mut q = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+        q.extend(encode_name(name));
+        q.extend_from_slice(&qtype.to_be_bytes());
+        q.extend_from_slice(&[0, 1]);
+        q
+    }
+
+    #[test]
+    fn answers_known_names_and_defers_others() {
+        let lookup: Lookup = Arc::new(|n: &str, _: &str| (n == "web").then(|| vec![Ipv4Addr::new(10, 0, 0, 2)]));
+        let reverse: Reverse = Arc::new(|ip: Ipv4Addr, _: &str| (ip == Ipv4Addr::new(10, 0, 0, 2)).then(|| "web".to_string()));
+        let r = answer(&query("WEB", 1), "me", &lookup, &reverse).unwrap();
+        assert_eq!(&r[0..2], &[0x12, 0x34]);
+        assert_eq!(u16::from_be_bytes([r[6], r[7]]), 1, "one answer");
+        assert_eq!(&r[r.len() - 4..], &[10, 0, 0, 2]);
+        assert!(answer(&query("example.com", 1), "me", &lookup, &reverse).is_none());
+        let r = answer(&query("2.0.0.10.in-addr.arpa", 12), "me", &lookup, &reverse).unwrap();
+        assert_eq!(u16::from_be_bytes([r[6], r[7]]), 1);
+        let nx = nxdomain(&query("nope", 1)).unwrap();
+        assert_eq!(nx[3] & 0x0f, 3);
+    }
+}

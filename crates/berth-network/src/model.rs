@@ -1,0 +1,66 @@
+//! What is stored about a network (bucket `networks` of the metadata database).
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ipam::Subnet;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Endpoint {
+    pub container: String,
+    /// The container's name when it joined (for DNS and inspect).
+    pub name: String,
+    pub ip: Ipv4Addr,
+    pub mac: String,
+    pub aliases: Vec<String>,
+    /// The address was asked for (`--ip`) and is kept across restarts.
+    pub static_ip: bool,
+    /// Host side of the veth (bridge networks).
+    #[serde(default)]
+    pub host_ifname: String,
+    #[serde(default)]
+    pub endpoint_id: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct NetworkRecord {
+    pub id: String,
+    pub name: String,
+    /// `bridge`, `macvlan`, `ipvlan`, `host`, `null`.
+    pub driver: String,
+    pub created: String,
+    pub subnet: Option<Subnet>,
+    pub gateway: Option<Ipv4Addr>,
+    pub ip_range: Option<Subnet>,
+    /// Addresses the user reserved (`--aux-address name=ip`).
+    pub aux: BTreeMap<String, Ipv4Addr>,
+    pub internal: bool,
+    pub attachable: bool,
+    pub ipv6: bool,
+    pub options: BTreeMap<String, String>,
+    pub labels: BTreeMap<String, String>,
+    /// The kernel interface: the bridge, or the parent of macvlan/ipvlan children.
+    pub ifname: String,
+    /// Docker's default bridge network (`--link`, no DNS, `bridge` in `network ls`).
+    pub default_bridge: bool,
+    /// The user gave the subnet (it is not returned to the pool on removal).
+    pub user_subnet: bool,
+    pub endpoints: BTreeMap<String, Endpoint>,
+}
+
+impl NetworkRecord {
+    pub fn is_user_defined(&self) -> bool {
+        !self.default_bridge && !matches!(self.driver.as_str(), "host" | "null")
+    }
+
+    pub fn used_ips(&self) -> std::collections::BTreeSet<Ipv4Addr> {
+        let mut s: std::collections::BTreeSet<Ipv4Addr> = self.endpoints.values().map(|e| e.ip).collect();
+        if let Some(g) = self.gateway {
+            s.insert(g);
+        }
+        s.extend(self.aux.values().copied());
+        s
+    }
+}

@@ -1,0 +1,167 @@
+//! berth's own nftables table: NAT for outbound traffic, published ports, isolation between
+//! networks. The whole table is rendered from the service's state and replaced in one
+//! transaction, so rules never duplicate and a restart simply re-applies them.
+
+use std::fmt::Write as _;
+use std::net::Ipv4Addr;
+
+use crate::ipam::Subnet;
+use crate::{NetError, Result};
+
+#[derive(Debug, Clone)]
+pub struct BridgeRules {
+    pub ifname: String,
+    pub subnet: Subnet,
+    pub internal: bool,
+    pub masquerade: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct PortRule {
+    pub proto: String,
+    /// `None` for all addresses (0.0.0.0).
+    pub host_ip: Option<Ipv4Addr>,
+    pub host_port: u16,
+    pub container_ip: Ipv4Addr,
+    pub container_port: u16,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Ruleset {
+    pub table: String,
+    pub bridges: Vec<BridgeRules>,
+    pub ports: Vec<PortRule>,
+    /// Containers may not open connections to anything outside their networks
+    /// (`"ip-forward": false`); replies to inbound connections still flow.
+    pub no_egress: bool,
+}
+
+impl Ruleset {
+    pub fn render(&self) -> String {
+        let t = &self.table;
+        let mut s = String::new();
+        // Create-then-delete makes the delete valid whether or not the table existed.
+        let _ = writeln!(s, "table inet {t}\ndelete table inet {t}\ntable inet {t} {{");
+        let names: Vec<String> = self.bridges.iter().map(|b| format!("\"{}\"", b.ifname)).collect();
+        let _ = writeln!(s, "  set bridges {{ type ifname;{} }}", if names.is_empty() { String::new() } else { format!(" elements = {{ {} }};", names.join(", ")) });
+
+        let _ = writeln!(s, "  chain guard {{ type filter hook prerouting priority -300; policy accept;");
+        // Bridges need route_localnet for loopback-published ports; never let a container
+        // reach the host's loopback through it.
+        let _ = writeln!(s, "    iifname @bridges ip daddr 127.0.0.0/8 drop");
+        let _ = writeln!(s, "  }}");
+
+        let _ = writeln!(s, "  chain prerouting {{ type nat hook prerouting priority dstnat; policy accept;");
+        for p in &self.ports {
+            // Only addresses other hosts can send to: a port published on 127.0.0.1 is
+            // reachable from this host alone (moby#45610 is the bug this avoids).
+            match p.host_ip {
+                Some(ip) if ip.is_loopback() => {}
+                Some(ip) => {
+                    let _ = writeln!(s, "    ip daddr {ip} {} dport {} dnat ip to {}:{}", p.proto, p.host_port, p.container_ip, p.container_port);
+                }
+                None => {
+                    let _ = writeln!(s, "    ip daddr != 127.0.0.0/8 fib daddr type local {} dport {} dnat ip to {}:{}", p.proto, p.host_port, p.container_ip, p.container_port);
+                }
+            }
+        }
+        let _ = writeln!(s, "  }}");
+
+        let _ = writeln!(s, "  chain output {{ type nat hook output priority -100; policy accept;");
+        for p in &self.ports {
+            match p.host_ip {
+                Some(ip) => {
+                    let _ = writeln!(s, "    ip daddr {ip} {} dport {} dnat ip to {}:{}", p.proto, p.host_port, p.container_ip, p.container_port);
+                }
+                None => {
+                    let _ = writeln!(s, "    fib daddr type local {} dport {} dnat ip to {}:{}", p.proto, p.host_port, p.container_ip, p.container_port);
+                }
+            }
+        }
+        let _ = writeln!(s, "  }}");
+
+        let _ = writeln!(s, "  chain postrouting {{ type nat hook postrouting priority srcnat; policy accept;");
+        let _ = writeln!(s, "    ip saddr 127.0.0.0/8 oifname @bridges masquerade");
+        for b in &self.bridges {
+            if b.masquerade && !b.internal {
+                let _ = writeln!(s, "    ip saddr {} oifname != \"{}\" masquerade", b.subnet, b.ifname);
+            }
+            // Hairpin: a container reaching its own network through a published port.
+            let _ = writeln!(s, "    ip saddr {0} ip daddr {0} ct status dnat masquerade", b.subnet);
+        }
+        let _ = writeln!(s, "  }}");
+
+        let _ = writeln!(s, "  chain forward {{ type filter hook forward priority filter; policy accept;");
+        for b in &self.bridges {
+            let _ = writeln!(s, "    iifname \"{0}\" oifname \"{0}\" accept", b.ifname);
+        }
+        for b in &self.bridges {
+            if b.internal {
+                let _ = writeln!(s, "    iifname \"{0}\" drop\n    oifname \"{0}\" drop", b.ifname);
+            }
+        }
+        let _ = writeln!(s, "    iifname @bridges oifname @bridges drop");
+        let _ = writeln!(s, "    ct state established,related accept");
+        if self.no_egress {
+            let _ = writeln!(s, "    iifname @bridges drop");
+        }
+        let _ = writeln!(s, "  }}");
+        let _ = writeln!(s, "}}");
+        s
+    }
+
+    /// Replaces the table in the kernel.
+    pub fn apply(&self) -> Result<()> {
+        run_nft(&self.render())
+    }
+
+    pub fn remove(table: &str) {
+        let _ = run_nft(&format!("table inet {table}\ndelete table inet {table}\n"));
+    }
+}
+
+fn run_nft(script: &str) -> Result<()> {
+    use std::io::Write;
+    let mut child = std::process::Command::new("nft")
+        .arg("-f")
+        .arg("-")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| NetError::System(format!("running nft (is nftables installed?): {e}")))?;
+    if let Some(mut i) = child.stdin.take() {
+        let _ = i.write_all(script.as_bytes());
+    }
+    let out = child.wait_with_output().map_err(|e| NetError::System(format!("nft: {e}")))?;
+    if !out.status.success() {
+        return Err(NetError::System(format!("nft: {}", String::from_utf8_lossy(&out.stderr).trim())));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_ports_never_reach_prerouting() {
+        let r = Ruleset {
+            table: "t".into(),
+            bridges: vec![BridgeRules { ifname: "br0".into(), subnet: Subnet::parse("10.1.0.0/24").unwrap(), internal: false, masquerade: true }],
+            ports: vec![
+                PortRule { proto: "tcp".into(), host_ip: Some("127.0.0.1".parse().unwrap()), host_port: 8080, container_ip: "10.1.0.2".parse().unwrap(), container_port: 80 },
+                PortRule { proto: "udp".into(), host_ip: None, host_port: 5353, container_ip: "10.1.0.2".parse().unwrap(), container_port: 53 },
+            ],
+            no_egress: false,
+        };
+        let text = r.render();
+        let pre = &text[text.find("chain prerouting").unwrap()..text.find("chain output").unwrap()];
+        assert!(!pre.contains("8080"), "{pre}");
+        assert!(pre.contains("udp dport 5353 dnat ip to 10.1.0.2:53"));
+        assert!(pre.contains("ip daddr != 127.0.0.0/8"));
+        let out = &text[text.find("chain output").unwrap()..text.find("chain postrouting").unwrap()];
+        assert!(out.contains("ip daddr 127.0.0.1 tcp dport 8080 dnat ip to 10.1.0.2:80"));
+        assert!(text.contains("ip saddr 10.1.0.0/24 oifname != \"br0\" masquerade"));
+    }
+}

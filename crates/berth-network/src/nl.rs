@@ -1,0 +1,191 @@
+//! Netlink operations (links, addresses, routes) through rtnetlink, in the host's namespace or
+//! inside a container's.
+
+use std::net::Ipv4Addr;
+use std::os::fd::AsRawFd;
+use std::path::Path;
+
+use futures_util::TryStreamExt;
+use rtnetlink::{Handle, LinkBridge, LinkIpVlan, LinkMacVlan, LinkUnspec, LinkVeth, LinkVlan, RouteMessageBuilder};
+
+use crate::{NetError, Result};
+
+fn err(context: &str, e: rtnetlink::Error) -> NetError {
+    NetError::System(format!("{context}: {e}"))
+}
+
+/// A netlink connection; its socket lives in the namespace it was opened in.
+#[derive(Clone)]
+pub struct Nl {
+    pub handle: Handle,
+}
+
+impl Nl {
+    /// A connection in the calling thread's namespace, driven on `rt`.
+    pub fn here(rt: &tokio::runtime::Handle) -> Result<Nl> {
+        // The socket registers with the runtime's reactor as it is made.
+        let _g = rt.enter();
+        let (conn, handle, _) = rtnetlink::new_connection().map_err(|e| NetError::System(format!("netlink: {e}")))?;
+        rt.spawn(conn);
+        Ok(Nl { handle })
+    }
+
+    /// A connection inside the network namespace at `ns`.
+    pub fn in_ns(ns: &Path, rt: &tokio::runtime::Handle) -> Result<Nl> {
+        let rt2 = rt.clone();
+        crate::netns::run_in(ns, move || Nl::here(&rt2)).map_err(|e| NetError::System(format!("entering {}: {e}", ns.display())))?
+    }
+
+    pub async fn index(&self, name: &str) -> Result<Option<u32>> {
+        let mut links = self.handle.link().get().match_name(name.to_string()).execute();
+        match links.try_next().await {
+            Ok(Some(l)) => Ok(Some(l.header.index)),
+            Ok(None) => Ok(None),
+            Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc::ENODEV => Ok(None),
+            Err(e) => Err(err(&format!("looking up {name}"), e)),
+        }
+    }
+
+    pub async fn require(&self, name: &str) -> Result<u32> {
+        self.index(name).await?.ok_or_else(|| NetError::Invalid(format!("interface {name} does not exist")))
+    }
+
+    /// Creates the bridge `name` (if missing) with `addr/prefix`, and brings it up.
+    pub async fn ensure_bridge(&self, name: &str, addr: Option<(Ipv4Addr, u8)>, mtu: Option<u32>) -> Result<u32> {
+        let idx = match self.index(name).await? {
+            Some(i) => i,
+            None => {
+                let mut b = LinkBridge::new(name);
+                if let Some(m) = mtu {
+                    b = b.mtu(m);
+                }
+                self.handle.link().add(b.build()).execute().await.map_err(|e| err(&format!("creating bridge {name}"), e))?;
+                self.require(name).await?
+            }
+        };
+        if let Some((ip, prefix)) = addr {
+            match self.handle.address().add(idx, ip.into(), prefix).execute().await {
+                Ok(()) => {}
+                Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc::EEXIST => {}
+                Err(e) => return Err(err(&format!("addressing bridge {name}"), e)),
+            }
+        }
+        self.up(idx).await?;
+        Ok(idx)
+    }
+
+    pub async fn up(&self, idx: u32) -> Result<()> {
+        self.handle.link().set(LinkUnspec::new_with_index(idx).up().build()).execute().await.map_err(|e| err("bringing a link up", e))
+    }
+
+    pub async fn delete(&self, name: &str) -> Result<()> {
+        if let Some(idx) = self.index(name).await? {
+            match self.handle.link().del(idx).execute().await {
+                Ok(()) => {}
+                Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc::ENODEV => {}
+                Err(e) => return Err(err(&format!("deleting {name}"), e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates a veth pair, attaches `host` to `bridge` and moves `peer` into the namespace.
+    pub async fn veth_into(&self, host: &str, peer: &str, bridge: u32, ns: &Path, mtu: Option<u32>) -> Result<()> {
+        let mut v = LinkVeth::new(host, peer);
+        if let Some(m) = mtu {
+            v = v.mtu(m);
+        }
+        self.handle.link().add(v.build()).execute().await.map_err(|e| err(&format!("creating veth {host}"), e))?;
+        let h = self.require(host).await?;
+        let p = self.require(peer).await?;
+        let nsf = std::fs::File::open(ns).map_err(|e| NetError::System(format!("opening {}: {e}", ns.display())))?;
+        self.handle.link().set(LinkUnspec::new_with_index(p).setns_by_fd(nsf.as_raw_fd()).build()).execute().await.map_err(|e| err("moving veth into the container", e))?;
+        self.handle.link().set(LinkUnspec::new_with_index(h).controller(bridge).up().build()).execute().await.map_err(|e| err("attaching veth to the bridge", e))?;
+        Ok(())
+    }
+
+    /// Creates a macvlan or ipvlan child of `parent` named `name` inside the namespace.
+    pub async fn child_into(&self, kind: &str, mode: &str, name: &str, parent: u32, ns: &Path) -> Result<()> {
+        let msg = match kind {
+            "macvlan" => {
+                let m = match mode {
+                    "private" => rtnetlink::packet_route::link::MacVlanMode::Private,
+                    "vepa" => rtnetlink::packet_route::link::MacVlanMode::Vepa,
+                    "passthru" => rtnetlink::packet_route::link::MacVlanMode::Passthrough,
+                    _ => rtnetlink::packet_route::link::MacVlanMode::Bridge,
+                };
+                LinkMacVlan::new(name, parent, m).build()
+            }
+            _ => {
+                let m = match mode {
+                    "l3" => rtnetlink::packet_route::link::IpVlanMode::L3,
+                    "l3s" => rtnetlink::packet_route::link::IpVlanMode::L3S,
+                    _ => rtnetlink::packet_route::link::IpVlanMode::L2,
+                };
+                LinkIpVlan::new(name, parent, m).build()
+            }
+        };
+        self.handle.link().add(msg).execute().await.map_err(|e| err(&format!("creating {kind} {name}"), e))?;
+        let idx = self.require(name).await?;
+        let nsf = std::fs::File::open(ns).map_err(|e| NetError::System(format!("opening {}: {e}", ns.display())))?;
+        self.handle.link().set(LinkUnspec::new_with_index(idx).setns_by_fd(nsf.as_raw_fd()).build()).execute().await.map_err(|e| err("moving the interface into the container", e))?;
+        Ok(())
+    }
+
+    /// Creates the 802.1q interface `name` (`eth0.50`) on `parent` if missing.
+    pub async fn ensure_vlan(&self, name: &str, parent: u32, id: u16) -> Result<u32> {
+        if let Some(i) = self.index(name).await? {
+            return Ok(i);
+        }
+        self.handle.link().add(LinkVlan::new(name, parent, id).build()).execute().await.map_err(|e| err(&format!("creating {name}"), e))?;
+        let i = self.require(name).await?;
+        self.up(i).await?;
+        Ok(i)
+    }
+
+    /// Inside a container: renames `tmp` to `ifname`, sets its MAC and address, brings it and
+    /// loopback up, and (if given) adds the default route.
+    pub async fn configure(&self, tmp: &str, ifname: &str, mac: Option<[u8; 6]>, addr: (Ipv4Addr, u8), gateway: Option<Ipv4Addr>) -> Result<()> {
+        let idx = self.require(tmp).await?;
+        let mut set = LinkUnspec::new_with_index(idx).name(ifname.to_string());
+        if let Some(m) = mac {
+            set = set.address(m.to_vec());
+        }
+        self.handle.link().set(set.build()).execute().await.map_err(|e| err("naming the container's interface", e))?;
+        self.handle.address().add(idx, addr.0.into(), addr.1).execute().await.map_err(|e| err("addressing the container's interface", e))?;
+        self.up(idx).await?;
+        if let Some(lo) = self.index("lo").await? {
+            self.up(lo).await?;
+        }
+        if let Some(gw) = gateway {
+            let route = RouteMessageBuilder::<Ipv4Addr>::new().gateway(gw).output_interface(idx).build();
+            match self.handle.route().add(route).execute().await {
+                Ok(()) => {}
+                Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc::EEXIST => {}
+                Err(e) => return Err(err("adding the default route", e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes the interface that carries `ip` (inside a container's namespace).
+    pub async fn delete_by_addr(&self, ip: Ipv4Addr) -> Result<()> {
+        use rtnetlink::packet_route::address::AddressAttribute;
+        let mut addrs = self.handle.address().get().execute();
+        while let Some(a) = addrs.try_next().await.map_err(|e| err("listing addresses", e))? {
+            let hit = a.attributes.iter().any(|at| matches!(at, AddressAttribute::Address(std::net::IpAddr::V4(x)) if *x == ip));
+            if hit {
+                let _ = self.handle.link().del(a.header.index).execute().await;
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn loopback_up(&self) -> Result<()> {
+        if let Some(lo) = self.index("lo").await? {
+            self.up(lo).await?;
+        }
+        Ok(())
+    }
+}

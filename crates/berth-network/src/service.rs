@@ -1,0 +1,520 @@
+//! Network records and the `/networks` operations.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+
+use berth_api::filters::Filters;
+use berth_api::ids::{match_prefix, PrefixMatch};
+use berth_api::models::{Ipam, IpamConfig, Network, NetworkContainer, NetworkCreateRequest};
+use berth_container::events::EventBus;
+use berth_container::ContainerService;
+use berth_store::db::Db;
+use berth_store::schema::NETWORKS;
+
+use crate::ipam::Subnet;
+use crate::model::NetworkRecord;
+use crate::nft::{BridgeRules, PortRule, Ruleset};
+use crate::nl::Nl;
+use crate::ports::{Mapping, Reservation};
+use crate::{dns, NetError, Result};
+
+/// Daemon settings the network service uses (dockerd's names in daemon.json).
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// berth's nftables table (unique per daemon, so several can run side by side).
+    pub table: String,
+    /// The default bridge's interface name (dockerd's `--bridge`; `berth0` by default).
+    pub bridge: String,
+    /// The default bridge's address (`bip`); 172.17.0.1/16 by default.
+    pub bip: Option<String>,
+    /// Pools user-defined networks take subnets from (`default-address-pools`).
+    pub pools: Vec<(Subnet, u8)>,
+    /// Masquerade outbound traffic (`ip-masq`).
+    pub ip_masq: bool,
+    /// Let containers open connections beyond their networks (`ip-forward`): when false,
+    /// berth neither enables forwarding nor lets new connections leave container networks.
+    pub ip_forward: bool,
+    pub exec_root: PathBuf,
+    pub mtu: Option<u32>,
+}
+
+pub(crate) struct State {
+    pub nets: BTreeMap<String, NetworkRecord>,
+    /// Per container: its port mappings and the sockets reserving them.
+    pub ports: BTreeMap<String, (String, Ipv4Addr, Vec<Mapping>, Vec<Reservation>)>,
+    /// Per container: its resolver.
+    pub dns: BTreeMap<String, dns::Server>,
+}
+
+pub struct NetworkService {
+    pub(crate) opts: Options,
+    pub(crate) db: Arc<Db>,
+    pub(crate) rt: tokio::runtime::Handle,
+    pub(crate) nl: Nl,
+    pub(crate) state: Mutex<State>,
+    pub(crate) containers: OnceLock<Weak<ContainerService>>,
+    pub(crate) events: Arc<EventBus>,
+}
+
+fn now() -> String {
+    berth_api::time::rfc3339_now()
+}
+
+fn builtin(id: &str, name: &str, driver: &str) -> NetworkRecord {
+    NetworkRecord {
+        id: id.to_string(),
+        name: name.to_string(),
+        driver: driver.to_string(),
+        created: now(),
+        subnet: None,
+        gateway: None,
+        ip_range: None,
+        aux: BTreeMap::new(),
+        internal: false,
+        attachable: false,
+        ipv6: false,
+        options: BTreeMap::new(),
+        labels: BTreeMap::new(),
+        ifname: String::new(),
+        default_bridge: false,
+        user_subnet: false,
+        endpoints: BTreeMap::new(),
+    }
+}
+
+impl NetworkService {
+    /// Loads the records, creates the built-in networks on first use of a data root, and
+    /// re-applies the firewall rules.
+    pub fn open(opts: Options, db: Arc<Db>, events: Arc<EventBus>, rt: tokio::runtime::Handle) -> Result<Arc<NetworkService>> {
+        let nl = {
+            let _g = rt.enter();
+            Nl::here(&rt)?
+        };
+        let mut nets: BTreeMap<String, NetworkRecord> = db.list::<NetworkRecord>(NETWORKS)?.into_iter().collect();
+        let has = |d: &str, nets: &BTreeMap<String, NetworkRecord>| nets.values().any(|n| n.name == d);
+        let mut new = Vec::new();
+        if !has("bridge", &nets) {
+            let (gw, sn) = Subnet::parse_cidr_host(opts.bip.as_deref().unwrap_or("172.17.0.1/16")).map_err(NetError::Invalid)?;
+            let mut b = builtin(&berth_api::ids::random_id(), "bridge", "bridge");
+            b.subnet = Some(sn);
+            b.gateway = Some(gw);
+            b.ifname = opts.bridge.clone();
+            b.default_bridge = true;
+            b.options.insert("com.docker.network.bridge.name".into(), opts.bridge.clone());
+            b.options.insert("com.docker.network.bridge.default_bridge".into(), "true".into());
+            new.push(b);
+        }
+        if !has("host", &nets) {
+            new.push(builtin(&berth_api::ids::random_id(), "host", "host"));
+        }
+        if !has("none", &nets) {
+            new.push(builtin(&berth_api::ids::random_id(), "none", "null"));
+        }
+        for n in new {
+            db.put(NETWORKS, &n.id, &n)?;
+            nets.insert(n.id.clone(), n);
+        }
+        // Endpoints of containers that are gone are forgotten at recovery; the kernel side
+        // of running ones is rebuilt by `restore`.
+        let svc = Arc::new(NetworkService {
+            opts,
+            db,
+            rt,
+            nl,
+            state: Mutex::new(State { nets, ports: BTreeMap::new(), dns: BTreeMap::new() }),
+            containers: OnceLock::new(),
+            events,
+        });
+        Ok(svc)
+    }
+
+    pub fn bind_containers(&self, c: &Arc<ContainerService>) {
+        let _ = self.containers.set(Arc::downgrade(c));
+    }
+
+    pub(crate) fn containers(&self) -> Option<Arc<ContainerService>> {
+        self.containers.get().and_then(Weak::upgrade)
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn save(&self, n: &NetworkRecord) -> Result<()> {
+        self.db.put(NETWORKS, &n.id, n)?;
+        Ok(())
+    }
+
+    /// Finds a network by full ID, exact name, or unique ID prefix (Docker's order).
+    pub fn find(&self, name_or_id: &str) -> Result<NetworkRecord> {
+        let st = self.lock();
+        find_in(&st.nets, name_or_id).cloned()
+    }
+
+    /// Re-renders and applies the firewall table.
+    pub(crate) fn apply_rules(&self) -> Result<()> {
+        let rs = {
+            let st = self.lock();
+            let bridges = st
+                .nets
+                .values()
+                .filter(|n| n.driver == "bridge" && n.subnet.is_some())
+                .map(|n| BridgeRules { ifname: n.ifname.clone(), subnet: n.subnet.unwrap_or(Subnet { addr: Ipv4Addr::UNSPECIFIED, prefix: 0 }), internal: n.internal, masquerade: self.opts.ip_masq && n.options.get("com.docker.network.bridge.enable_ip_masquerade").is_none_or(|v| v != "false") })
+                .collect();
+            let ports = st
+                .ports
+                .values()
+                .flat_map(|(_, ip, maps, _)| maps.iter().map(|m| PortRule { proto: m.proto.clone(), host_ip: m.host_ip, host_port: m.host_port, container_ip: *ip, container_port: m.container_port }))
+                .collect();
+            Ruleset { table: self.opts.table.clone(), bridges, ports, no_egress: !self.opts.ip_forward }
+        };
+        rs.apply()
+    }
+
+    fn next_pool_subnet(&self, nets: &BTreeMap<String, NetworkRecord>) -> Result<Subnet> {
+        let pools: Vec<(Subnet, u8)> = if self.opts.pools.is_empty() {
+            vec![(Subnet::parse("172.17.0.0/12").unwrap_or(Subnet { addr: Ipv4Addr::new(172, 16, 0, 0), prefix: 12 }), 16), (Subnet { addr: Ipv4Addr::new(192, 168, 0, 0), prefix: 16 }, 20)]
+        } else {
+            self.opts.pools.clone()
+        };
+        let used: Vec<Subnet> = nets.values().filter_map(|n| n.subnet).collect();
+        for (base, size) in pools {
+            let step = 1u64 << (32 - size as u32);
+            let mut a = u32::from(base.network()) as u64;
+            let end = a + base.size();
+            while a + step <= end {
+                let cand = Subnet { addr: Ipv4Addr::from(a as u32), prefix: size };
+                if !used.iter().any(|u| u.overlaps(&cand)) && !host_routes_overlap(&cand) {
+                    return Ok(cand);
+                }
+                a += step;
+            }
+        }
+        Err(NetError::Forbidden("could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network".into()))
+    }
+
+    /// `POST /networks/create`.
+    pub fn create(&self, req: NetworkCreateRequest) -> Result<(String, String)> {
+        if req.name.is_empty() {
+            return Err(NetError::Invalid("network name is required".into()));
+        }
+        let valid = req.name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric()) && req.name.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+        if !valid {
+            return Err(NetError::Invalid(format!("invalid network name \"{}\": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", req.name)));
+        }
+        let driver = if req.driver.is_empty() { "bridge".to_string() } else { req.driver.clone() };
+        if !matches!(driver.as_str(), "bridge" | "macvlan" | "ipvlan") {
+            if driver == "host" || driver == "null" {
+                return Err(NetError::Forbidden(format!("only one instance of \"{driver}\" network is allowed")));
+            }
+            return Err(NetError::NotFound(format!("plugin \"{driver}\" not found")));
+        }
+        let st = self.lock();
+        if st.nets.values().any(|n| n.name == req.name) {
+            return Err(NetError::Conflict(format!("network with name {} already exists", req.name)));
+        }
+        let cfgs = req.ipam.as_ref().and_then(|i| i.config.clone()).unwrap_or_default();
+        let v4: Vec<&IpamConfig> = cfgs.iter().filter(|c| !c.subnet.contains(':')).collect();
+        if v4.len() > 1 {
+            return Err(NetError::Invalid("berth supports one IPv4 subnet per network".into()));
+        }
+        let (subnet, user_subnet) = match v4.first().filter(|c| !c.subnet.is_empty()) {
+            Some(c) => (Subnet::parse(&c.subnet).map_err(NetError::Invalid)?, true),
+            None => {
+                if v4.first().is_some_and(|c| !c.gateway.is_empty() || !c.ip_range.is_empty()) {
+                    return Err(NetError::Invalid("gateway and ip-range need a subnet".into()));
+                }
+                (self.next_pool_subnet(&st.nets)?, false)
+            }
+        };
+        if user_subnet {
+            if let Some(other) = st.nets.values().find(|n| n.subnet.is_some_and(|s| s.overlaps(&subnet)) && n.driver == "bridge") {
+                if driver == "bridge" {
+                    return Err(NetError::Forbidden(format!("invalid pool request: Pool overlaps with other one on this address space (network {})", other.name)));
+                }
+            }
+        }
+        let c = v4.first();
+        let gateway = match c.map(|c| c.gateway.as_str()).filter(|g| !g.is_empty()) {
+            Some(g) => {
+                let ip: Ipv4Addr = g.parse().map_err(|_| NetError::Invalid(format!("invalid gateway address {g}")))?;
+                if !subnet.contains(ip) {
+                    return Err(NetError::Invalid(format!("gateway {ip} is not in subnet {subnet}")));
+                }
+                ip
+            }
+            None => subnet.first_host(),
+        };
+        let ip_range = match c.map(|c| c.ip_range.as_str()).filter(|r| !r.is_empty()) {
+            Some(r) => {
+                let rg = Subnet::parse(r).map_err(NetError::Invalid)?;
+                if !subnet.contains(rg.network()) || !subnet.contains(rg.broadcast()) {
+                    return Err(NetError::Invalid(format!("ip-range {rg} is not within subnet {subnet}")));
+                }
+                Some(rg)
+            }
+            None => None,
+        };
+        let mut aux = BTreeMap::new();
+        for (k, v) in c.and_then(|c| c.auxiliary_addresses.clone()).unwrap_or_default() {
+            let ip: Ipv4Addr = v.parse().map_err(|_| NetError::Invalid(format!("invalid auxiliary address {v}")))?;
+            if !subnet.contains(ip) {
+                return Err(NetError::Invalid(format!("auxiliary address {ip} is not in subnet {subnet}")));
+            }
+            aux.insert(k, ip);
+        }
+        let id = berth_api::ids::random_id();
+        let ifname = match driver.as_str() {
+            "bridge" => req.options.get("com.docker.network.bridge.name").cloned().unwrap_or_else(|| format!("br-{}", &id[..12])),
+            _ => {
+                let parent = req.options.get("parent").cloned().ok_or_else(|| NetError::Invalid(format!("{driver} networks need -o parent=<interface>")))?;
+                parent
+            }
+        };
+        if ifname.len() > 15 {
+            return Err(NetError::Invalid(format!("interface name {ifname} is longer than 15 characters")));
+        }
+        if driver == "bridge" && st.nets.values().any(|n| n.driver == "bridge" && n.ifname == ifname) {
+            return Err(NetError::Conflict(format!("bridge {ifname} is already used by another network")));
+        }
+        let mut rec = builtin(&id, &req.name, &driver);
+        rec.subnet = Some(subnet);
+        rec.gateway = Some(gateway);
+        rec.ip_range = ip_range;
+        rec.aux = aux;
+        rec.internal = req.internal;
+        rec.attachable = req.attachable;
+        rec.ipv6 = req.enable_ipv6.unwrap_or(false);
+        rec.options = req.options.clone();
+        rec.labels = req.labels.clone();
+        rec.ifname = ifname.clone();
+        rec.user_subnet = user_subnet;
+        drop(st);
+
+        // The kernel side first; the record only once that worked.
+        match driver.as_str() {
+            "bridge" => {
+                let nl = self.nl.clone();
+                let mtu = req.options.get("com.docker.network.driver.mtu").and_then(|m| m.parse().ok()).or(self.opts.mtu);
+                let prefix = subnet.prefix;
+                self.rt.block_on(async move { nl.ensure_bridge(&ifname, Some((gateway, prefix)), mtu).await })?;
+                set_bridge_sysctls(&rec.ifname, self.opts.ip_forward);
+            }
+            _ => {
+                let nl = self.nl.clone();
+                let parent = rec.ifname.clone();
+                self.rt.block_on(async move {
+                    match nl.index(&parent).await? {
+                        Some(_) => Ok(()),
+                        None => match parent.split_once('.') {
+                            Some((base, vid)) => {
+                                let vid: u16 = vid.parse().map_err(|_| NetError::Invalid(format!("invalid VLAN id in {parent}")))?;
+                                let b = nl.index(base).await?.ok_or_else(|| NetError::Invalid(format!("parent interface {base} does not exist")))?;
+                                nl.ensure_vlan(&parent, b, vid).await.map(|_| ())
+                            }
+                            None => Err(NetError::Invalid(format!("parent interface {parent} does not exist"))),
+                        },
+                    }
+                })?;
+            }
+        }
+        let mut st = self.lock();
+        if st.nets.values().any(|n| n.name == req.name) {
+            return Err(NetError::Conflict(format!("network with name {} already exists", req.name)));
+        }
+        self.save(&rec)?;
+        st.nets.insert(id.clone(), rec.clone());
+        drop(st);
+        if driver == "bridge" {
+            self.apply_rules()?;
+        }
+        self.emit("create", &rec);
+        Ok((id, String::new()))
+    }
+
+    pub(crate) fn emit(&self, action: &str, n: &NetworkRecord) {
+        let mut a = BTreeMap::new();
+        a.insert("name".to_string(), n.name.clone());
+        a.insert("type".to_string(), n.driver.clone());
+        self.events.emit("network", action, &n.id, a);
+    }
+
+    /// `DELETE /networks/{id}`.
+    pub fn remove(&self, name_or_id: &str) -> Result<()> {
+        let rec = self.find(name_or_id)?;
+        if matches!(rec.name.as_str(), "bridge" | "host" | "none") && !rec.is_user_defined() {
+            return Err(NetError::Forbidden(format!("{} is a pre-defined network and cannot be removed", rec.name)));
+        }
+        if !rec.endpoints.is_empty() {
+            return Err(NetError::Forbidden(format!("error while removing network: network {} id {} has active endpoints", rec.name, rec.id)));
+        }
+        // Stopped containers that name it keep working the way Docker's do: they fail to
+        // start until the network exists again.
+        if rec.driver == "bridge" {
+            let nl = self.nl.clone();
+            let ifname = rec.ifname.clone();
+            self.rt.block_on(async move { nl.delete(&ifname).await })?;
+        }
+        self.db.delete(NETWORKS, &rec.id)?;
+        self.lock().nets.remove(&rec.id);
+        if rec.driver == "bridge" {
+            self.apply_rules()?;
+        }
+        self.emit("destroy", &rec);
+        Ok(())
+    }
+
+    /// The Engine API's view of a network.
+    pub fn view(&self, n: &NetworkRecord, verbose_containers: bool) -> Network {
+        let config = match n.subnet {
+            Some(s) => Some(vec![IpamConfig {
+                subnet: s.to_string(),
+                ip_range: n.ip_range.map(|r| r.to_string()).unwrap_or_default(),
+                gateway: n.gateway.map(|g| g.to_string()).unwrap_or_default(),
+                auxiliary_addresses: if n.aux.is_empty() { None } else { Some(n.aux.iter().map(|(k, v)| (k.clone(), v.to_string())).collect()) },
+            }]),
+            None => Some(Vec::new()),
+        };
+        let prefix = n.subnet.map(|s| s.prefix).unwrap_or(0);
+        let containers = if verbose_containers {
+            n.endpoints
+                .values()
+                .map(|e| {
+                    (
+                        e.container.clone(),
+                        NetworkContainer {
+                            name: e.name.clone(),
+                            endpoint_id: e.endpoint_id.clone(),
+                            mac_address: e.mac.clone(),
+                            ipv4_address: format!("{}/{prefix}", e.ip),
+                            ipv6_address: String::new(),
+                        },
+                    )
+                })
+                .collect()
+        } else {
+            BTreeMap::new()
+        };
+        Network {
+            name: n.name.clone(),
+            id: n.id.clone(),
+            created: n.created.clone(),
+            scope: "local".into(),
+            driver: n.driver.clone(),
+            enable_ipv4: true,
+            enable_ipv6: n.ipv6,
+            ipam: Ipam { driver: "default".into(), config, options: None },
+            internal: n.internal,
+            attachable: n.attachable,
+            ingress: false,
+            containers,
+            options: n.options.clone(),
+            labels: n.labels.clone(),
+        }
+    }
+
+    /// `GET /networks`.
+    pub fn list(&self, f: &Filters) -> Result<Vec<Network>> {
+        f.check_names(&["dangling", "driver", "id", "label", "name", "scope", "type"]).map_err(NetError::Invalid)?;
+        let st = self.lock();
+        let mut out = Vec::new();
+        for n in st.nets.values() {
+            let kind = if n.is_user_defined() { "custom" } else { "builtin" };
+            if !f.any_or_absent("driver", |v| v == n.driver)
+                || !f.any_or_absent("id", |v| n.id.starts_with(v))
+                || !f.any_or_absent("name", |v| n.name.contains(v))
+                || !f.any_or_absent("type", |v| v == kind)
+                || !f.any_or_absent("scope", |v| v == "local")
+                || !f.labels_match("label", &n.labels)
+                || !f.any_or_absent("dangling", |v| (v == "true" || v == "1") == (n.endpoints.is_empty() && n.is_user_defined()))
+            {
+                continue;
+            }
+            out.push(self.view(n, false));
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    /// `POST /networks/prune`: user-defined networks no container uses.
+    pub fn prune(&self, f: &Filters) -> Result<Vec<String>> {
+        f.check_names(&["until", "label", "label!"]).map_err(NetError::Invalid)?;
+        let now = berth_api::time::now_nanos();
+        let until = f.get("until").first().map(|s| berth_api::time::parse_time_arg(s, now).ok_or_else(|| NetError::Invalid(format!("invalid until: {s}")))).transpose()?;
+        let candidates: Vec<NetworkRecord> = self
+            .lock()
+            .nets
+            .values()
+            .filter(|n| n.is_user_defined() && n.endpoints.is_empty())
+            .filter(|n| until.is_none_or(|u| berth_api::time::parse_rfc3339(&n.created).unwrap_or(0) < u))
+            .filter(|n| f.labels_match("label", &n.labels))
+            .cloned()
+            .collect();
+        let mut gone = Vec::new();
+        for n in candidates {
+            // Networks named by stopped containers are kept.
+            let named = self.containers().is_some_and(|c| {
+                c.all().iter().any(|e| {
+                    let r = e.record();
+                    r.host_config.network_mode == n.name || r.host_config.network_mode == n.id || r.endpoints_config.contains_key(&n.name)
+                })
+            });
+            if named {
+                continue;
+            }
+            if self.remove(&n.id).is_ok() {
+                gone.push(n.name);
+            }
+        }
+        Ok(gone)
+    }
+}
+
+pub(crate) fn find_in<'a>(nets: &'a BTreeMap<String, NetworkRecord>, name_or_id: &str) -> Result<&'a NetworkRecord> {
+    if let Some(n) = nets.get(name_or_id) {
+        return Ok(n);
+    }
+    if let Some(n) = nets.values().find(|n| n.name == name_or_id) {
+        return Ok(n);
+    }
+    if berth_api::ids::is_id_prefix(name_or_id) {
+        match match_prefix(name_or_id, nets.iter().map(|(k, v)| (k.as_str(), v))) {
+            PrefixMatch::One(n) => return Ok(n),
+            PrefixMatch::Ambiguous => return Err(NetError::Invalid(format!("network {name_or_id} is ambiguous"))),
+            PrefixMatch::None => {}
+        }
+    }
+    Err(NetError::NotFound(format!("network {name_or_id} not found")))
+}
+
+/// Whether the host already routes `s` somewhere (then a pool subnet must not take it).
+fn host_routes_overlap(s: &Subnet) -> bool {
+    let Ok(text) = std::fs::read_to_string("/proc/net/route") else { return false };
+    for l in text.lines().skip(1) {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        if f.len() < 8 {
+            continue;
+        }
+        let (Ok(dst), Ok(mask)) = (u32::from_str_radix(f[1], 16), u32::from_str_radix(f[7], 16)) else { continue };
+        if mask == 0 {
+            continue;
+        }
+        let dst = Ipv4Addr::from(u32::from_be(dst));
+        let prefix = u32::from_be(mask).count_ones() as u8;
+        if (Subnet { addr: dst, prefix }).overlaps(s) {
+            return true;
+        }
+    }
+    false
+}
+
+/// Per-bridge kernel settings: loopback-published ports need `route_localnet`; forwarding is
+/// switched on when containers may reach beyond their networks (as Docker does).
+pub(crate) fn set_bridge_sysctls(ifname: &str, ip_forward: bool) {
+    let _ = std::fs::write(format!("/proc/sys/net/ipv4/conf/{ifname}/route_localnet"), "1");
+    if ip_forward {
+        let _ = std::fs::write("/proc/sys/net/ipv4/ip_forward", "1");
+    }
+}
