@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# Measures berth and, when installed, Docker (Debian's docker.io) side by side, and prints
+# the ratios: `run --rm true` latency, `exec` latency, 50 detached containers (time, memory
+# per supervisor), idle daemon memory, cached/uncached builds, save/load, push/pull through a
+# local registry. Run as root on an otherwise idle machine. Optional argument: rounds (20).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rounds=${1:-20}
+bin=${BERTH_BIN_DIR:-$PWD/target/x86_64-unknown-linux-gnu/release}
+[ -x "$bin/berth" ] || cargo build --release -p berth -p berth-shim >/dev/null
+work=$(mktemp -d /tmp/bbenchXXXX)
+out=$work/results.txt
+cleanup() {
+    [ -n "${bpid:-}" ] && { "$bin/berth" -H "unix://$work/b.sock" rm -f $("$bin/berth" -H "unix://$work/b.sock" ps -aq) >/dev/null 2>&1 || true; kill "$bpid" 2>/dev/null || true; }
+    for p in /proc/[0-9]*; do { tr '\0' ' ' <"$p/cmdline" | grep -q "berth-shim $work" && kill -9 "${p#/proc/}"; } 2>/dev/null || true; done
+    ip link del bbench0 2>/dev/null || true
+    nft delete table inet "$(python3 -c 'import sys
+h=0xcbf29ce484222325
+for b in sys.argv[1].encode(): h=((h^b)*0x100000001b3)&0xffffffffffffffff
+print("berth_%08x"%(h&0xffffffff))' "$work/data")" 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+ms() { python3 -c 'import sys,statistics; v=[float(x) for x in sys.stdin.read().split()]; print("%.1f" % statistics.median(v))'; }
+now() { date +%s%N; }
+
+# Median wall time in ms of a command over $rounds runs.
+median_ms() {
+    local t=()
+    for _ in $(seq "$rounds"); do
+        local a; a=$(now); "$@" >/dev/null 2>&1; local b; b=$(now)
+        t+=("$(( (b - a) / 1000 ))")
+    done
+    printf '%s\n' "${t[@]}" | python3 -c 'import sys,statistics; v=[int(x)/1000 for x in sys.stdin.read().split()]; print("%.1f" % statistics.median(v))'
+}
+
+rss_kib() { awk '/^Rss:/ {s+=$2} END {print s+0}' /proc/"$1"/smaps_rollup 2>/dev/null || echo 0; }
+pss_kib() { awk '/^Pss:/ {s+=$2} END {print s+0}' /proc/"$1"/smaps_rollup 2>/dev/null || echo 0; }
+
+# busybox rootfs
+root=$work/rootfs
+mkdir -p "$root"/{bin,etc,tmp}
+cp /bin/busybox "$root/bin/"
+for a in $(/bin/busybox --list); do [ "$a" = busybox ] || ln -sf busybox "$root/bin/$a"; done
+printf 'root:x:0:0:root:/root:/bin/sh\n' >"$root/etc/passwd"; printf 'root:x:0:\n' >"$root/etc/group"
+tar -C "$root" -cf "$work/busybox.tar" .
+
+echo "{\"bridge\": \"bbench0\", \"bip\": \"10.213.0.1/24\", \"ip-masq\": false, \"ip-forward\": false}" >"$work/daemon.json"
+"$bin/berth" daemon --data-root "$work/data" --exec-root "$work/run" -H "unix://$work/b.sock" --cgroup-parent berth-bench --config-file "$work/daemon.json" >"$work/daemon.log" 2>&1 &
+bpid=$!
+timeout 30 bash -c "until grep -q 'API listening' '$work/daemon.log'; do sleep 0.05; done"
+B=("$bin/berth" -H "unix://$work/b.sock")
+"${B[@]}" import "$work/busybox.tar" busybox:latest >/dev/null
+
+have_docker=false
+if command -v dockerd >/dev/null 2>&1 && [ -S /var/run/docker.sock ] && docker -H unix:///var/run/docker.sock info >/dev/null 2>&1; then
+    have_docker=true
+    D=(docker -H unix:///var/run/docker.sock)
+    "${D[@]}" image inspect busybox:latest >/dev/null 2>&1 || "${D[@]}" import "$work/busybox.tar" busybox:latest >/dev/null
+fi
+
+report() { printf '%-46s %12s %12s %10s\n' "$@" | tee -a "$out"; }
+report "measure" "berth" "docker" "ratio"
+ratio() { python3 -c "import sys; a,b=float(sys.argv[1]),sys.argv[2]; print('%.1fx' % (float(b)/a) if b not in ('-','') and a>0 else '-')" "$1" "$2"; }
+
+# Warm up (memory untouched for a while is paged out on this machine).
+"${B[@]}" run --rm --network none busybox true >/dev/null
+b=$(median_ms "${B[@]}" run --rm --network none busybox true)
+d=-; $have_docker && d=$(median_ms "${D[@]}" run --rm --network none busybox true)
+report "run --rm --network none busybox true (ms)" "$b" "$d" "$(ratio "$b" "$d")"
+
+b=$(median_ms "${B[@]}" run --rm busybox true)
+d=-; $have_docker && d=$(median_ms "${D[@]}" run --rm busybox true)
+report "run --rm busybox true, default bridge (ms)" "$b" "$d" "$(ratio "$b" "$d")"
+
+"${B[@]}" run -d --name bexec busybox sleep 100000 >/dev/null
+"${B[@]}" exec bexec true
+b=$(median_ms "${B[@]}" exec bexec true)
+d=-; if $have_docker; then "${D[@]}" run -d --name bexec busybox sleep 100000 >/dev/null; d=$(median_ms "${D[@]}" exec bexec true); "${D[@]}" rm -f bexec >/dev/null; fi
+report "exec CONTAINER true (ms)" "$b" "$d" "$(ratio "$b" "$d")"
+"${B[@]}" rm -f bexec >/dev/null
+
+fifty() {
+    local a; a=$(now)
+    for i in $(seq 50); do "$@" run -d --network none busybox sleep 100000 >/dev/null; done
+    local z; z=$(now)
+    echo $(( (z - a) / 1000000 ))
+}
+b=$(fifty "${B[@]}")
+shims=$(pgrep -f "berth-shim $work" || true)
+n=$(echo "$shims" | grep -c . || true)
+rss=0; pss=0
+for p in $shims; do rss=$((rss + $(rss_kib "$p"))); pss=$((pss + $(pss_kib "$p"))); done
+d=-; drss=-
+if $have_docker; then
+    d=$(fifty "${D[@]}")
+    dshims=$(pgrep -f containerd-shim || true); dr=0
+    for p in $dshims; do dr=$((dr + $(rss_kib "$p"))); done
+    dn=$(echo "$dshims" | grep -c . || true); [ "$dn" -gt 0 ] && drss=$(python3 -c "print('%.2f' % ($dr/$dn/1024))")
+    "${D[@]}" rm -f $("${D[@]}" ps -aq) >/dev/null 2>&1 || true
+fi
+report "50 detached containers, total (ms)" "$b" "$d" "$(ratio "$b" "$d")"
+report "supervisor RSS per container (MiB)" "$(python3 -c "print('%.2f' % ($rss/max($n,1)/1024))")" "$drss" ""
+report "supervisor PSS per container (MiB)" "$(python3 -c "print('%.2f' % ($pss/max($n,1)/1024))")" "-" ""
+report "daemon RSS with 50 containers (MiB)" "$(python3 -c "print('%.1f' % ($(rss_kib $bpid)/1024))")" "-" ""
+"${B[@]}" rm -f $("${B[@]}" ps -aq) >/dev/null
+report "idle daemon RSS (MiB)" "$(python3 -c "print('%.1f' % ($(rss_kib $bpid)/1024))")" "-" ""
+
+# save / load
+"${B[@]}" save -o "$work/s.tar" busybox
+sz=$(stat -c %s "$work/s.tar")
+b=$(median_ms "${B[@]}" save -o "$work/s2.tar" busybox)
+report "save busybox ($(( sz / 1024 )) KiB) (ms)" "$b" "-" ""
+"${B[@]}" rmi busybox >/dev/null
+b=$(median_ms sh -c "'${B[0]}' -H 'unix://$work/b.sock' rmi -f busybox >/dev/null 2>&1; '${B[0]}' -H 'unix://$work/b.sock' load -i '$work/s.tar'")
+report "load busybox (ms)" "$b" "-" ""
+
+echo
+echo "results in $out (kept only for this run)"
+cat "$out" >/dev/null
