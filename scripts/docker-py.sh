@@ -23,17 +23,38 @@ fi
 
 work=$(mktemp -d /tmp/bdpyXXXX)
 sock=$work/berth.sock
+bridge=bdpy${work##*/bdpy}
+table=$(python3 -c 'import sys
+h = 0xcbf29ce484222325
+for b in sys.argv[1].encode(): h = ((h ^ b) * 0x100000001b3) % 2**64
+print("berth_%08x" % (h % 2**32))' "$work/data")
 cleanup() {
-    [ -n "${daemon_pid:-}" ] && kill -9 "$daemon_pid" 2>/dev/null || true
+    if [ -n "${daemon_pid:-}" ]; then
+        ids=$("$bin/berth" -H "unix://$sock" ps -aq 2>/dev/null || true)
+        [ -n "$ids" ] && "$bin/berth" -H "unix://$sock" rm -f $ids >/dev/null 2>&1 || true
+        for n in $("$bin/berth" -H "unix://$sock" network ls -q --filter type=custom 2>/dev/null); do
+            "$bin/berth" -H "unix://$sock" network rm "$n" >/dev/null 2>&1 || true
+        done
+        kill -9 "$daemon_pid" 2>/dev/null || true
+    fi
     for p in /proc/[0-9]*; do
         { tr '\0' ' ' <"$p/cmdline" | grep -q "berth-shim $work" && kill -9 "${p#/proc/}"; } 2>/dev/null || true
     done
     for c in /sys/fs/cgroup/*/berth-dpy-"${work##*/}"/* /sys/fs/cgroup/*/berth-dpy-"${work##*/}"; do rmdir "$c" 2>/dev/null || true; done
+    ip link del "$bridge" 2>/dev/null || true
+    nft delete table inet "$table" 2>/dev/null || true
+    for m in "$work"/run/netns/*; do umount -l "$m" 2>/dev/null || true; done
     rm -rf "$work"
 }
 trap cleanup EXIT
 
-echo '{}' >"$work/daemon.json"
+# The default bridge is the suite's own, on a private subnet, and containers get no route
+# out of this machine (no masquerading, no forwarding).
+net=$((RANDOM % 200 + 20))
+cat >"$work/daemon.json" <<EOF
+{"bridge": "$bridge", "bip": "10.197.$net.1/24", "ip-masq": false, "ip-forward": false,
+ "default-address-pools": [{"base": "10.196.0.0/16", "size": 24}]}
+EOF
 "$bin/berth" daemon --data-root "$work/data" --exec-root "$work/run" -H "unix://$sock" \
     --cgroup-parent "berth-dpy-${work##*/}" --config-file "$work/daemon.json" >"$work/daemon.log" 2>&1 &
 daemon_pid=$!

@@ -118,6 +118,9 @@ enum Cmd {
     /// Manage networks
     #[command(subcommand)]
     Network(commands::network::NetworkCmd),
+    /// Manage volumes
+    #[command(subcommand)]
+    Volume(commands::volume::VolumeCmd),
 }
 
 #[derive(Subcommand, Debug)]
@@ -223,6 +226,7 @@ fn dispatch(c: &client::Client, cmd: Cmd) -> commands::Exit {
         Cmd::System(SystemCmd::Df(a)) => sys::df(c, &a),
         Cmd::System(SystemCmd::Prune(a)) => sys::prune(c, &a),
         Cmd::Network(n) => commands::network::run(c, n),
+        Cmd::Volume(v) => commands::volume::run(c, v),
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use berth_api::models::{ContainerConfig, ContainerCreateRequest, ContainerState, HostConfig, MountPoint};
+use berth_api::models::{ContainerConfig, ContainerCreateRequest, ContainerState, HostConfig};
 
 use crate::record::Record;
 use crate::{ContainerError, ContainerService, Result};
@@ -154,6 +154,8 @@ pub(crate) struct Bind {
     pub read_only: bool,
     pub propagation: String,
     pub is_volume: bool,
+    /// `nocopy`: a new volume is not filled from the image.
+    pub no_copy: bool,
 }
 
 pub(crate) fn parse_bind(spec: &str) -> Result<Bind> {
@@ -174,10 +176,12 @@ pub(crate) fn parse_bind(spec: &str) -> Result<Bind> {
     }
     let mut read_only = false;
     let mut propagation = String::new();
+    let mut no_copy = false;
     for o in opts.split(',').filter(|o| !o.is_empty()) {
         match o {
             "ro" => read_only = true,
-            "rw" | "z" | "Z" | "nocopy" | "copy" | "consistent" | "cached" | "delegated" => {}
+            "nocopy" => no_copy = true,
+            "rw" | "z" | "Z" | "copy" | "consistent" | "cached" | "delegated" => {}
             "shared" | "rshared" | "slave" | "rslave" | "private" | "rprivate" => propagation = o.to_string(),
             _ => return Err(invalid(format!("invalid mode: {o}"))),
         }
@@ -193,7 +197,7 @@ pub(crate) fn parse_bind(spec: &str) -> Result<Bind> {
             )));
         }
     }
-    Ok(Bind { source: source.to_string(), destination: clean(dest), read_only, propagation, is_volume })
+    Ok(Bind { source: source.to_string(), destination: clean(dest), read_only, propagation, is_volume, no_copy })
 }
 
 /// Lexically cleans an absolute path.
@@ -317,7 +321,7 @@ impl ContainerService {
                 }
             },
         };
-        let result = self.create_reserved(&id, &name, config, req.host_config, req.networking_config.endpoints_config, &image, args, &mut warnings);
+        let result = self.create_reserved(&id, &name, config, req.host_config, req.networking_config.endpoints_config, &image, args, &mut warnings).await;
         if result.is_err() {
             self.release_name(&name, &id);
             let _ = std::fs::remove_dir_all(self.container_dir(&id));
@@ -328,7 +332,7 @@ impl ContainerService {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn create_reserved(&self, id: &str, name: &str, config: ContainerConfig, mut host: HostConfig, endpoints: std::collections::BTreeMap<String, berth_api::models::EndpointSettings>, image: &berth_image::Image, args: Vec<String>, _warnings: &mut [String]) -> Result<()> {
+    async fn create_reserved(&self, id: &str, name: &str, config: ContainerConfig, mut host: HostConfig, endpoints: std::collections::BTreeMap<String, berth_api::models::EndpointSettings>, image: &berth_image::Image, args: Vec<String>, _warnings: &mut [String]) -> Result<()> {
         let dir = self.container_dir(id);
         std::fs::create_dir_all(&dir).map_err(|e| ContainerError::io("creating the container directory", e))?;
         self.images.snapshots().prepare(id, &image.config.rootfs.diff_ids)?;
@@ -338,34 +342,8 @@ impl ContainerService {
         if host.network_mode.is_empty() {
             host.network_mode = "bridge".into();
         }
-        let mut mounts = Vec::new();
-        for b in host.binds.iter().flatten() {
-            let b = parse_bind(b)?;
-            if b.is_volume {
-                continue;
-            }
-            mounts.push(MountPoint {
-                kind: "bind".into(),
-                source: b.source.clone(),
-                destination: b.destination.clone(),
-                mode: if b.read_only { "ro".into() } else { String::new() },
-                rw: !b.read_only,
-                propagation: if b.propagation.is_empty() { "rprivate".into() } else { b.propagation.clone() },
-                ..Default::default()
-            });
-        }
-        for m in host.mounts.iter().flatten() {
-            if m.kind == "bind" {
-                mounts.push(MountPoint {
-                    kind: "bind".into(),
-                    source: m.source.clone(),
-                    destination: m.target.clone(),
-                    rw: !m.read_only,
-                    propagation: m.bind_options.as_ref().map(|b| b.propagation.clone()).filter(|p| !p.is_empty()).unwrap_or_else(|| "rprivate".into()),
-                    ..Default::default()
-                });
-            }
-        }
+        let volumes: Vec<String> = config.volumes.iter().flatten().map(|(k, _)| k.clone()).collect();
+        let resolved = self.resolve_mounts(id, &host, &volumes)?;
         let mut path_args = args.into_iter();
         let path = path_args.next().unwrap_or_default();
         let rec = Record {
@@ -383,7 +361,8 @@ impl ContainerService {
                 finished_at: berth_api::time::ZERO_TIME.into(),
                 ..Default::default()
             },
-            mounts,
+            mounts: resolved.mounts,
+            anonymous_volumes: resolved.anonymous,
             layers: image.config.rootfs.diff_ids.clone(),
             endpoints_config: endpoints,
             log_path: dir.join(format!("{id}-json.log")).display().to_string(),
@@ -392,7 +371,17 @@ impl ContainerService {
             resolv_conf_path: dir.join("resolv.conf").display().to_string(),
             ..Default::default()
         };
-        let e = self.insert(rec)?;
+        let inserted = match self.populate_mounts(&rec, resolved.copy_up).await {
+            Ok(()) => self.insert(rec),
+            Err(e) => Err(e),
+        };
+        let e = match inserted {
+            Ok(e) => e,
+            Err(err) => {
+                self.release_mounts(id, &resolved.used, &resolved.created);
+                return Err(err);
+            }
+        };
         self.emit(&e.record(), "create", &[]);
         Ok(())
     }

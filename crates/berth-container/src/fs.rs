@@ -141,7 +141,7 @@ fn stat_in(root: BorrowedFd<'_>, path: &str) -> io::Result<PathStat> {
 
 impl ContainerService {
     /// Runs `f` on a blocking thread with the container's root open.
-    async fn with_root<R: Send + 'static>(&self, rec: &Record, writable: bool, f: impl FnOnce(BorrowedFd<'_>) -> Result<R> + Send + 'static) -> Result<R> {
+    pub(crate) async fn with_root<R: Send + 'static>(&self, rec: &Record, writable: bool, f: impl FnOnce(BorrowedFd<'_>) -> Result<R> + Send + 'static) -> Result<R> {
         if rec.state.running {
             let root = proc_root(rec.state.pid)?;
             return tokio::task::spawn_blocking(move || f(root.as_fd()))
@@ -150,6 +150,7 @@ impl ContainerService {
         }
         let mount = self.images.snapshots().mounts(&rec.id, &rec.layers)?;
         let point = self.container_dir(&rec.id).join("merged");
+        let mounts = rec.mounts.clone();
         let (tx, rx) = tokio::sync::oneshot::channel();
         std::thread::spawn(move || {
             let r = (|| -> Result<R> {
@@ -174,6 +175,7 @@ impl ContainerService {
                     .map_err(|e| ContainerError::io("mounting the container's filesystem", e.into()))?;
                 let root = rustix::fs::open(&point, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
                     .map_err(|e| ContainerError::io("opening the container's filesystem", e.into()))?;
+                crate::mounts::bind_mounts(root.as_fd(), &mounts)?;
                 f(root.as_fd())
             })();
             let _ = tx.send(r);

@@ -19,6 +19,7 @@ pub mod fs;
 pub mod inspect;
 mod lifecycle;
 pub mod logs;
+mod mounts;
 pub mod network;
 pub mod record;
 mod recover;
@@ -188,6 +189,7 @@ pub struct ContainerService {
     pub images: Arc<ImageStore>,
     pub events: Arc<events::EventBus>,
     pub(crate) networks: Arc<dyn network::Networks>,
+    pub volumes: Arc<berth_volume::VolumeStore>,
     entries: RwLock<BTreeMap<String, Arc<Entry>>>,
     /// Container name → ID.
     names: Mutex<BTreeMap<String, String>>,
@@ -195,7 +197,7 @@ pub struct ContainerService {
 }
 
 impl ContainerService {
-    pub fn new(cfg: Config, db: Arc<Db>, images: Arc<ImageStore>, events: Arc<events::EventBus>, networks: Arc<dyn network::Networks>) -> Result<Arc<ContainerService>> {
+    pub fn new(cfg: Config, db: Arc<Db>, images: Arc<ImageStore>, events: Arc<events::EventBus>, networks: Arc<dyn network::Networks>, volumes: Arc<berth_volume::VolumeStore>) -> Result<Arc<ContainerService>> {
         for d in ["containers"] {
             std::fs::create_dir_all(cfg.data_root.join(d)).map_err(|e| ContainerError::io(format!("creating {d}"), e))?;
         }
@@ -208,12 +210,17 @@ impl ContainerService {
             images,
             events,
             networks,
+            volumes,
             entries: RwLock::new(BTreeMap::new()),
             names: Mutex::new(BTreeMap::new()),
             execs: Mutex::new(HashMap::new()),
         };
         for (id, rec) in svc.db.list::<Record>(berth_store::schema::CONTAINERS)? {
             svc.names.lock().unwrap_or_else(|p| p.into_inner()).insert(rec.name.clone(), id.clone());
+            for m in rec.mounts.iter().filter(|m| m.kind == "volume") {
+                // A volume removed behind the daemon's back stays missing; start reports it.
+                let _ = svc.volumes.acquire(&m.name, &id);
+            }
             svc.entries.write().unwrap_or_else(|p| p.into_inner()).insert(id, Entry::new(rec));
         }
         Ok(Arc::new(svc))

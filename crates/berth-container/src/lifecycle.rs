@@ -234,6 +234,9 @@ impl ContainerService {
 
     async fn spawn_shim(self: &Arc<Self>, e: &Arc<Entry>, rec: &Record, att: &Attachment) -> Result<()> {
         write_etc_files(rec, att, &self.cfg)?;
+        for m in rec.mounts.iter().filter(|m| m.kind == "volume") {
+            self.volumes.mount(&m.name).map_err(crate::mounts::vol_err)?;
+        }
         let bundle = self.bundle_dir(&rec.id);
         let rootfs = bundle.join("rootfs");
         std::fs::create_dir_all(&rootfs).map_err(|e| ContainerError::io("creating the bundle", e))?;
@@ -654,7 +657,18 @@ impl ContainerService {
         let svc = self.clone();
         let rec2 = rec.clone();
         let _ = tokio::task::spawn_blocking(move || svc.networks.removed(&rec2)).await;
-        let _ = volumes;
+        for m in rec.mounts.iter().filter(|m| m.kind == "volume") {
+            self.volumes.release(&m.name, &rec.id);
+        }
+        if volumes {
+            for v in &rec.anonymous_volumes {
+                // Another container may still use it (`--volumes-from`): then it stays.
+                match self.volumes.remove(v, true) {
+                    Ok(()) | Err(berth_volume::VolumeError::Conflict(_)) => {}
+                    Err(err) => errors.push(err.to_string()),
+                }
+            }
+        }
         self.forget(&rec.id, &rec.name)?;
         self.execs.lock().unwrap_or_else(|p| p.into_inner()).retain(|_, x| x.container_id != rec.id);
         e.life.send_modify(|l| l.removed = true);

@@ -16,7 +16,7 @@ impl ContainerService {
             let was_up = rec.state.running || rec.state.status == "restarting";
             if !was_up {
                 if rec.state.status == "removing" {
-                    let _ = self.remove(&rec.id, true, false).await;
+                    let _ = self.remove(&rec.id, true, rec.host_config.auto_remove).await;
                 }
                 continue;
             }

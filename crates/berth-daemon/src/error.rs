@@ -59,7 +59,8 @@ from_lib_error!(
     berth_image::ImageError,
     berth_store::StoreError,
     berth_archive::ArchiveError,
-    berth_dockerfile::DockerfileError
+    berth_dockerfile::DockerfileError,
+    berth_volume::VolumeError
 );
 
 pub type ApiResult<T> = std::result::Result<T, ApiError>;

@@ -33,6 +33,7 @@ pub struct Daemon {
     pub images: Arc<ImageStore>,
     pub containers: Arc<ContainerService>,
     pub networks: Arc<berth_network::NetworkService>,
+    pub volumes: Arc<berth_volume::VolumeStore>,
     pub events: Arc<EventBus>,
     pub started: Instant,
     /// A stable identifier of this daemon (kept in the data root).
@@ -71,7 +72,8 @@ impl Daemon {
         };
         let networks = berth_network::NetworkService::open(config.network_options(), db.clone(), events.clone(), tokio::runtime::Handle::current()).map_err(|e| e.to_string())?;
         let handle: Arc<dyn berth_container::network::Networks> = Arc::new(berth_network::attach::Handle(networks.clone()));
-        let containers = ContainerService::new(cfg, db.clone(), images.clone(), events.clone(), handle).map_err(|e| e.to_string())?;
+        let volumes = Arc::new(berth_volume::VolumeStore::open(&root.join("volumes"), db.clone()).map_err(|e| e.to_string())?);
+        let containers = ContainerService::new(cfg, db.clone(), images.clone(), events.clone(), handle, volumes.clone()).map_err(|e| e.to_string())?;
         networks.bind_containers(&containers);
         let id_path = root.join("engine-id");
         let id = match std::fs::read_to_string(&id_path) {
@@ -82,7 +84,7 @@ impl Daemon {
                 id
             }
         };
-        let daemon = Arc::new(Daemon { config, db, images, containers, networks, events, started: Instant::now(), id });
+        let daemon = Arc::new(Daemon { config, db, images, containers, networks, volumes, events, started: Instant::now(), id });
         daemon.containers.recover().await;
         let n = daemon.networks.clone();
         tokio::task::spawn_blocking(move || n.reconcile()).await.map_err(|e| e.to_string())?;

@@ -13,7 +13,7 @@ use http::Method;
 
 use crate::error::{ApiError, ApiResult};
 use crate::http::{Req, Resp};
-use crate::routes::{containers, exec, images, networks, system};
+use crate::routes::{containers, exec, images, networks, system, volumes};
 use crate::Daemon;
 
 pub type Handler = fn(Arc<Daemon>, Req) -> Pin<Box<dyn Future<Output = ApiResult<Resp>> + Send>>;
@@ -93,6 +93,12 @@ pub fn routes() -> Vec<Route> {
         r(M::DELETE, "/networks/{}", h!(networks::remove)),
         r(M::POST, "/networks/{}/connect", h!(networks::connect)),
         r(M::POST, "/networks/{}/disconnect", h!(networks::disconnect)),
+        // volumes
+        r(M::GET, "/volumes", h!(volumes::list)),
+        r(M::POST, "/volumes/create", h!(volumes::create)),
+        r(M::POST, "/volumes/prune", h!(volumes::prune)),
+        r(M::GET, "/volumes/{}", h!(volumes::inspect)),
+        r(M::DELETE, "/volumes/{}", h!(volumes::remove)),
     ]
 }
 

@@ -312,6 +312,12 @@ impl Daemon {
                 let _ = self.berth(&["network", "rm", n]);
             }
         }
+        if self.child.is_some() {
+            let vols = self.berth(&["volume", "ls", "-q"]).stdout;
+            for v in vols.lines().filter(|l| !l.is_empty()) {
+                let _ = self.berth(&["volume", "rm", "-f", v]);
+            }
+        }
         self.kill();
         // Shims left behind (live restore keeps them) are found by their socket directory.
         kill_shims(&self.exec_root());
@@ -334,6 +340,10 @@ impl Daemon {
                 let _ = rustix::mount::unmount(&e.path(), rustix::mount::UnmountFlags::DETACH);
             }
         }
+        // Whatever is still mounted under the daemon's directories (volumes backed by a
+        // bind or tmpfs) goes before the directories are deleted: deleting through a bind
+        // would delete the host's files.
+        unmount_under(self.dir.path());
         for ctrl in ["cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids", "unified", ""] {
             let base = Path::new("/sys/fs/cgroup").join(ctrl).join(&self.cgroup_parent);
             if let Ok(rd) = std::fs::read_dir(&base) {
@@ -345,6 +355,21 @@ impl Daemon {
             }
             let _ = std::fs::remove_dir(&base);
         }
+    }
+}
+
+/// Detaches every mount at or below `dir`, deepest first.
+pub fn unmount_under(dir: &Path) {
+    let prefix = dir.display().to_string();
+    let mut points: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4).map(|p| p.replace("\\040", " ")))
+        .filter(|p| p == &prefix || p.starts_with(&format!("{prefix}/")))
+        .collect();
+    points.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    for p in points {
+        let _ = rustix::mount::unmount(p.as_str(), rustix::mount::UnmountFlags::DETACH);
     }
 }
 

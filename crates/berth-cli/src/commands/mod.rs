@@ -3,6 +3,7 @@
 pub mod container;
 pub mod image;
 pub mod network;
+pub mod volume;
 pub mod run;
 pub mod system;
 

@@ -6,6 +6,7 @@ pub mod images;
 pub mod networks;
 pub mod stream;
 pub mod system;
+pub mod volumes;
 
 use std::sync::Arc;
 

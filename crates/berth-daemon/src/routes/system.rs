@@ -215,7 +215,7 @@ pub async fn df(d: D, _req: Req) -> ApiResult<Resp> {
             "LayersSize": layers_size,
             "Images": images,
             "Containers": containers,
-            "Volumes": [],
+            "Volumes": d2.volumes.usage(),
             "BuildCache": [],
         })
     })

@@ -1,0 +1,451 @@
+//! berth's volume service.
+//!
+//! A volume is a directory, `<data-root>/volumes/<name>/_data`, that outlives the containers
+//! using it. The local driver's options (`type`, `device`, `o`) make it a mount instead —
+//! a tmpfs, a bind of a host directory, a block device or NFS — mounted on `_data` the first
+//! time a container needs it and unmounted when the volume is removed.
+//!
+//! Records live in the metadata database's `volumes` bucket; which containers use a volume
+//! is known only in memory ([`VolumeStore::acquire`] / [`VolumeStore::release`]) and is
+//! rebuilt from the container records when the daemon starts. A volume that any container
+//! uses, running or not, cannot be removed.
+
+mod fsutil;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use berth_api::filters::Filters;
+use berth_api::models::{Volume, VolumeCreateRequest, VolumeUsage};
+use berth_api::{ErrorKind, HasKind};
+use berth_store::db::Db;
+use serde::{Deserialize, Serialize};
+
+pub use fsutil::{copy_tree, dir_is_empty, dir_size};
+
+/// The label Docker puts on volumes made for a container's unnamed volume paths.
+pub const ANONYMOUS_LABEL: &str = "com.docker.volume.anonymous";
+
+#[derive(Debug, thiserror::Error)]
+pub enum VolumeError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{context}: {source}")]
+    Io { context: String, source: std::io::Error },
+    #[error(transparent)]
+    Store(#[from] berth_store::StoreError),
+}
+
+impl VolumeError {
+    fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        VolumeError::Io { context: context.into(), source }
+    }
+}
+
+impl HasKind for VolumeError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            VolumeError::NotFound(_) => ErrorKind::NotFound,
+            VolumeError::Invalid(_) => ErrorKind::InvalidArgument,
+            VolumeError::Conflict(_) => ErrorKind::Conflict,
+            VolumeError::Io { .. } => ErrorKind::Internal,
+            VolumeError::Store(e) => e.kind(),
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, VolumeError>;
+
+/// What is persisted about a volume.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct VolumeRecord {
+    pub name: String,
+    pub driver: String,
+    pub labels: BTreeMap<String, String>,
+    pub options: BTreeMap<String, String>,
+    pub created_at: String,
+}
+
+impl VolumeRecord {
+    pub fn is_anonymous(&self) -> bool {
+        self.labels.contains_key(ANONYMOUS_LABEL)
+    }
+
+    /// Whether `_data` is a mount the driver makes, rather than a plain directory.
+    fn is_mounted_kind(&self) -> bool {
+        self.options.contains_key("type") || self.options.contains_key("device")
+    }
+}
+
+/// Docker's rule for local volume names: `[a-zA-Z0-9][a-zA-Z0-9_.-]+`.
+pub fn valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
+        && name.len() >= 2
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
+fn invalid_name(name: &str) -> VolumeError {
+    VolumeError::Invalid(format!(
+        "create {name}: \"{name}\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path"
+    ))
+}
+
+fn no_such(name: &str) -> VolumeError {
+    VolumeError::NotFound(format!("get {name}: no such volume"))
+}
+
+pub struct VolumeStore {
+    root: PathBuf,
+    db: Arc<Db>,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    records: BTreeMap<String, VolumeRecord>,
+    /// Volume name → IDs of the containers that use it.
+    users: HashMap<String, BTreeSet<String>>,
+}
+
+impl VolumeStore {
+    /// Opens the store under `root` (`<data-root>/volumes`). Records whose directory is gone
+    /// are dropped, and directories without a record (a crash between the two) are removed.
+    pub fn open(root: &Path, db: Arc<Db>) -> Result<VolumeStore> {
+        std::fs::create_dir_all(root).map_err(|e| VolumeError::io(format!("creating {}", root.display()), e))?;
+        let mut records = BTreeMap::new();
+        for (name, rec) in db.list::<VolumeRecord>(berth_store::schema::VOLUMES)? {
+            if root.join(&name).join("_data").is_dir() {
+                records.insert(name, rec);
+            } else {
+                db.delete(berth_store::schema::VOLUMES, &name)?;
+            }
+        }
+        if let Ok(rd) = std::fs::read_dir(root) {
+            for e in rd.flatten() {
+                let name = e.file_name().to_string_lossy().to_string();
+                if !records.contains_key(&name) && e.path().is_dir() && !fsutil::is_mount_point(&e.path().join("_data")) {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
+        Ok(VolumeStore { root: root.to_path_buf(), db, state: Mutex::new(State { records, users: HashMap::new() }) })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Where a volume's content lives on the host.
+    pub fn mountpoint(&self, name: &str) -> PathBuf {
+        self.root.join(name).join("_data")
+    }
+
+    /// `volume create`. An existing volume of the same name is returned as it is, as Docker
+    /// does; an empty name makes an anonymous volume.
+    pub fn create(&self, req: VolumeCreateRequest) -> Result<Volume> {
+        let driver = if req.driver.is_empty() { "local".to_string() } else { req.driver.clone() };
+        if driver != "local" {
+            return Err(VolumeError::NotFound(format!("error looking up volume plugin {driver}: plugin \"{driver}\" not found")));
+        }
+        check_options(&req.driver_opts)?;
+        let mut labels = req.labels.clone();
+        let name = if req.name.is_empty() {
+            labels.entry(ANONYMOUS_LABEL.to_string()).or_default();
+            berth_api::ids::random_id()
+        } else {
+            req.name.clone()
+        };
+        if !valid_name(&name) {
+            return Err(invalid_name(&name));
+        }
+        let mut st = self.lock();
+        if let Some(rec) = st.records.get(&name) {
+            return Ok(self.view(rec, None));
+        }
+        let rec = VolumeRecord { name: name.clone(), driver, labels, options: req.driver_opts, created_at: berth_api::time::rfc3339_now() };
+        let data = self.mountpoint(&name);
+        std::fs::create_dir_all(&data).map_err(|e| VolumeError::io(format!("creating volume {name}"), e))?;
+        if let Err(e) = self.db.put(berth_store::schema::VOLUMES, &name, &rec) {
+            let _ = std::fs::remove_dir_all(self.root.join(&name));
+            return Err(e.into());
+        }
+        st.records.insert(name, rec.clone());
+        Ok(self.view(&rec, None))
+    }
+
+    pub fn get(&self, name: &str) -> Result<VolumeRecord> {
+        self.lock().records.get(name).cloned().ok_or_else(|| no_such(name))
+    }
+
+    pub fn exists(&self, name: &str) -> bool {
+        self.lock().records.contains_key(name)
+    }
+
+    /// The API's view of a volume; `usage` adds size and reference count (`system df`).
+    pub fn view(&self, rec: &VolumeRecord, usage: Option<VolumeUsage>) -> Volume {
+        Volume {
+            created_at: rec.created_at.clone(),
+            driver: rec.driver.clone(),
+            labels: rec.labels.clone(),
+            mountpoint: self.mountpoint(&rec.name).display().to_string(),
+            name: rec.name.clone(),
+            options: if rec.options.is_empty() { None } else { Some(rec.options.clone()) },
+            scope: "local".into(),
+            usage_data: usage,
+        }
+    }
+
+    pub fn inspect(&self, name: &str) -> Result<Volume> {
+        let rec = self.get(name)?;
+        Ok(self.view(&rec, None))
+    }
+
+    /// `volume ls` with Docker's filters: `dangling`, `name` (substring), `driver`, `label`.
+    pub fn list(&self, f: &Filters) -> Result<Vec<Volume>> {
+        f.check_names(&["dangling", "name", "driver", "label"]).map_err(VolumeError::Invalid)?;
+        let dangling = match f.get("dangling").first().map(|s| s.as_str()) {
+            None => None,
+            Some("true") | Some("1") => Some(true),
+            Some("false") | Some("0") => Some(false),
+            Some(v) => return Err(VolumeError::Invalid(format!("invalid filter 'dangling={v}'"))),
+        };
+        let st = self.lock();
+        let mut out = Vec::new();
+        for rec in st.records.values() {
+            let used = st.users.get(&rec.name).is_some_and(|u| !u.is_empty());
+            if dangling.is_some_and(|d| d == used) {
+                continue;
+            }
+            if !f.any_or_absent("name", |n| rec.name.contains(n)) || !f.any_or_absent("driver", |d| rec.driver == d) || !f.labels_match("label", &rec.labels) {
+                continue;
+            }
+            out.push(self.view(rec, None));
+        }
+        Ok(out)
+    }
+
+    /// Every volume with its size and how many containers use it (`system df`).
+    pub fn usage(&self) -> Vec<Volume> {
+        let (recs, counts): (Vec<VolumeRecord>, Vec<i64>) = {
+            let st = self.lock();
+            st.records.values().map(|r| (r.clone(), st.users.get(&r.name).map_or(0, |u| u.len() as i64))).unzip()
+        };
+        recs.iter()
+            .zip(counts)
+            .map(|(r, n)| self.view(r, Some(VolumeUsage { size: dir_size(&self.mountpoint(&r.name)) as i64, ref_count: n })))
+            .collect()
+    }
+
+    /// Records that `container` uses the volume (at container create, and for every existing
+    /// container when the daemon starts).
+    pub fn acquire(&self, name: &str, container: &str) -> Result<()> {
+        let mut st = self.lock();
+        if !st.records.contains_key(name) {
+            return Err(no_such(name));
+        }
+        st.users.entry(name.to_string()).or_default().insert(container.to_string());
+        Ok(())
+    }
+
+    /// The container no longer uses the volume (it was removed).
+    pub fn release(&self, name: &str, container: &str) {
+        let mut st = self.lock();
+        if let Some(u) = st.users.get_mut(name) {
+            u.remove(container);
+            if u.is_empty() {
+                st.users.remove(name);
+            }
+        }
+    }
+
+    pub fn users(&self, name: &str) -> Vec<String> {
+        self.lock().users.get(name).map(|u| u.iter().cloned().collect()).unwrap_or_default()
+    }
+
+    /// Makes the volume's content available at its mountpoint (mounting the driver's device,
+    /// bind or tmpfs the first time) and returns the path to bind into a container.
+    pub fn mount(&self, name: &str) -> Result<PathBuf> {
+        let rec = self.get(name)?;
+        let data = self.mountpoint(name);
+        if rec.is_mounted_kind() && !fsutil::is_mount_point(&data) {
+            fsutil::mount_local(&rec.options, &data).map_err(|e| VolumeError::Invalid(format!("error while mounting volume '{}': {e}", data.display())))?;
+        }
+        Ok(data)
+    }
+
+    /// `volume rm`. A volume in use is refused; `force` only makes a missing volume not an
+    /// error (Docker's behaviour).
+    pub fn remove(&self, name: &str, force: bool) -> Result<()> {
+        let mut st = self.lock();
+        let Some(rec) = st.records.get(name).cloned() else {
+            return if force { Ok(()) } else { Err(no_such(name)) };
+        };
+        if let Some(u) = st.users.get(name).filter(|u| !u.is_empty()) {
+            let ids: Vec<&str> = u.iter().map(|s| s.as_str()).collect();
+            return Err(VolumeError::Conflict(format!("remove {name}: volume is in use - [{}]", ids.join(", "))));
+        }
+        self.destroy(&rec)?;
+        st.records.remove(name);
+        Ok(())
+    }
+
+    /// Unmounts (if mounted) and deletes the volume's directory, then its record. A mount
+    /// that will not go away is an error and nothing is deleted: a bind-backed volume's
+    /// host directory must never be emptied.
+    fn destroy(&self, rec: &VolumeRecord) -> Result<()> {
+        let data = self.mountpoint(&rec.name);
+        if fsutil::is_mount_point(&data) {
+            rustix::mount::unmount(&data, rustix::mount::UnmountFlags::empty())
+                .or_else(|_| rustix::mount::unmount(&data, rustix::mount::UnmountFlags::DETACH))
+                .map_err(|e| VolumeError::io(format!("unmounting volume {}", rec.name), e.into()))?;
+            if fsutil::is_mount_point(&data) {
+                return Err(VolumeError::Conflict(format!("remove {}: volume is still mounted", rec.name)));
+            }
+        }
+        // The record goes first: a crash after it leaves only a directory, which the next
+        // start sweeps.
+        self.db.delete(berth_store::schema::VOLUMES, &rec.name)?;
+        std::fs::remove_dir_all(self.root.join(&rec.name)).or_else(|e| if e.kind() == std::io::ErrorKind::NotFound { Ok(()) } else { Err(e) }).map_err(|e| VolumeError::io(format!("removing volume {}", rec.name), e))?;
+        Ok(())
+    }
+
+    /// `volume prune`: unused volumes — only anonymous ones unless the filter `all=true` is
+    /// given (Docker since API 1.42) — matching the `label` filters. Returns the names and
+    /// the bytes freed.
+    pub fn prune(&self, f: &Filters) -> Result<(Vec<String>, u64)> {
+        f.check_names(&["label", "label!", "all"]).map_err(VolumeError::Invalid)?;
+        let all = f.get("all").iter().any(|v| v == "true" || v == "1");
+        let candidates: Vec<VolumeRecord> = {
+            let st = self.lock();
+            st.records
+                .values()
+                .filter(|r| st.users.get(&r.name).is_none_or(|u| u.is_empty()))
+                .filter(|r| all || r.is_anonymous())
+                .filter(|r| f.labels_match("label", &r.labels))
+                .filter(|r| !f.get("label!").iter().any(|l| label_matches(l, &r.labels)))
+                .cloned()
+                .collect()
+        };
+        let mut gone = Vec::new();
+        let mut freed = 0;
+        for rec in candidates {
+            let size = dir_size(&self.mountpoint(&rec.name));
+            // Re-checked under the lock: a container may have started using it meanwhile.
+            match self.remove(&rec.name, false) {
+                Ok(()) => {
+                    freed += size;
+                    gone.push(rec.name);
+                }
+                Err(VolumeError::Conflict(_)) | Err(VolumeError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok((gone, freed))
+    }
+}
+
+fn label_matches(filter: &str, labels: &BTreeMap<String, String>) -> bool {
+    match filter.split_once('=') {
+        Some((k, v)) => labels.get(k).is_some_and(|x| x == v),
+        None => labels.contains_key(filter),
+    }
+}
+
+/// The local driver's options: `type`, `device`, `o` (and `size` for tmpfs, as Docker's
+/// `o=size=…` shorthand).
+fn check_options(opts: &BTreeMap<String, String>) -> Result<()> {
+    for k in opts.keys() {
+        if !matches!(k.as_str(), "type" | "device" | "o" | "size") {
+            return Err(VolumeError::Invalid(format!("invalid option: \"{k}\"")));
+        }
+    }
+    if opts.contains_key("type") != opts.contains_key("device") && !opts.get("type").is_some_and(|t| t == "tmpfs") {
+        return Err(VolumeError::Invalid("missing required option: \"device\"".into()));
+    }
+    if let Some(dev) = opts.get("device") {
+        let bind = opts.get("o").is_some_and(|o| o.split(',').any(|f| f == "bind" || f == "rbind"));
+        if bind && !dev.starts_with('/') {
+            return Err(VolumeError::Invalid(format!("invalid device '{dev}': a bind-backed volume needs an absolute host path")));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, VolumeStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Arc::new(Db::open(&dir.path().join("db")).unwrap());
+        let s = VolumeStore::open(&dir.path().join("volumes"), db).unwrap();
+        (dir, s)
+    }
+
+    fn req(name: &str) -> VolumeCreateRequest {
+        VolumeCreateRequest { name: name.into(), ..Default::default() }
+    }
+
+    #[test]
+    fn names_follow_dockers_rule() {
+        assert!(valid_name("data") && valid_name("a.b_c-1") && valid_name("0x"));
+        assert!(!valid_name("a") && !valid_name("x/y") && !valid_name("-x") && !valid_name("") && !valid_name("a b"));
+    }
+
+    #[test]
+    fn create_is_idempotent_and_survives_reopen() {
+        let (dir, s) = store();
+        let v = s.create(req("data")).unwrap();
+        std::fs::write(Path::new(&v.mountpoint).join("f"), "x").unwrap();
+        let again = s.create(req("data")).unwrap();
+        assert_eq!(again.created_at, v.created_at);
+        assert!(Path::new(&v.mountpoint).join("f").exists(), "re-creating keeps the content");
+        drop(s);
+        let db = Arc::new(Db::open(&dir.path().join("db")).unwrap());
+        let s = VolumeStore::open(&dir.path().join("volumes"), db).unwrap();
+        assert_eq!(s.inspect("data").unwrap().mountpoint, v.mountpoint);
+    }
+
+    #[test]
+    fn bad_input_is_refused_with_docker_messages() {
+        let (_d, s) = store();
+        let e = s.create(req("x/y")).unwrap_err().to_string();
+        assert!(e.contains("includes invalid characters for a local volume name"), "{e}");
+        let e = s.create(VolumeCreateRequest { name: "v1".into(), driver: "nfsx".into(), ..Default::default() }).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotFound);
+        let mut bad = req("v2");
+        bad.driver_opts.insert("colour".into(), "blue".into());
+        assert!(s.create(bad).unwrap_err().to_string().contains("invalid option: \"colour\""));
+        assert!(!s.exists("v1") && !s.exists("v2"));
+        assert_eq!(s.inspect("nope").unwrap_err().to_string(), "get nope: no such volume");
+    }
+
+    #[test]
+    fn volumes_in_use_are_kept_and_prune_takes_anonymous_ones_by_default() {
+        let (_d, s) = store();
+        s.create(req("named")).unwrap();
+        let anon = s.create(req("")).unwrap().name;
+        s.create(req("busy")).unwrap();
+        s.acquire("busy", "c1").unwrap();
+        let e = s.remove("busy", true).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Conflict);
+        assert!(e.to_string().contains("volume is in use - [c1]"), "{e}");
+        let dangling = s.list(&Filters::parse(r#"{"dangling":["true"]}"#).unwrap()).unwrap();
+        assert_eq!(dangling.len(), 2);
+        let (gone, _) = s.prune(&Filters::default()).unwrap();
+        assert_eq!(gone, vec![anon]);
+        let (gone, _) = s.prune(&Filters::parse(r#"{"all":["true"]}"#).unwrap()).unwrap();
+        assert_eq!(gone, vec!["named".to_string()]);
+        s.release("busy", "c1");
+        s.remove("busy", false).unwrap();
+        assert!(s.list(&Filters::default()).unwrap().is_empty());
+        s.remove("busy", true).unwrap();
+    }
+}
