@@ -101,6 +101,10 @@ pub(crate) fn validate_host_config(h: &HostConfig) -> Result<()> {
         "" | "json-file" | "local" | "none" => {}
         other => return Err(invalid(format!("logger: no log driver named '{other}' is registered"))),
     }
+    // berth's own runtime answers to Docker's default name.
+    if !matches!(h.runtime.as_str(), "" | "runc" | "berth") {
+        return Err(invalid(format!("unknown or invalid runtime name: {}", h.runtime)));
+    }
     let mode = h.network_mode_or_default();
     if let Some(c) = mode.strip_prefix("container:") {
         if c.is_empty() {
@@ -342,6 +346,10 @@ impl ContainerService {
         if host.network_mode.is_empty() {
             host.network_mode = "bridge".into();
         }
+        if host.runtime.is_empty() {
+            host.runtime = "runc".into();
+        }
+        let host_mode = host.network_mode.clone();
         let volumes: Vec<String> = config.volumes.iter().flatten().map(|(k, _)| k.clone()).collect();
         let resolved = self.resolve_mounts(id, &host, &volumes)?;
         let mut path_args = args.into_iter();
@@ -361,6 +369,7 @@ impl ContainerService {
                 finished_at: berth_api::time::ZERO_TIME.into(),
                 ..Default::default()
             },
+            network: crate::network::configured_view(&host_mode, &endpoints),
             mounts: resolved.mounts,
             anonymous_volumes: resolved.anonymous,
             layers: image.config.rootfs.diff_ids.clone(),

@@ -313,6 +313,7 @@ impl ContainerService {
             o.created_by = parts.join(" ");
         }
         o.container_id = rec.id.clone();
+        o.container_config = Some(rec.config.clone());
         let r = tokio::task::spawn_blocking(move || images.commit(base.as_ref(), &upper, &config, &o))
             .await
             .map_err(|e| ContainerError::Internal(format!("commit task failed: {e}")))?;

@@ -18,6 +18,7 @@ pub mod exec;
 pub mod fs;
 pub mod inspect;
 mod lifecycle;
+mod links;
 pub mod logs;
 mod mounts;
 pub mod network;

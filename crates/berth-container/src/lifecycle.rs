@@ -413,6 +413,8 @@ impl ContainerService {
         let svc = self.clone();
         let rec2 = rec.clone();
         let _ = tokio::task::spawn_blocking(move || svc.networks.disconnect(&rec2)).await;
+        e.update(|r| r.network = crate::network::stopped_view(&r.network));
+        let _ = self.persist(e);
         let _ = std::fs::remove_dir_all(self.bundle_dir(&rec.id));
         if st.oom_killed {
             self.emit(&rec, "oom", &[]);

@@ -71,3 +71,35 @@ impl Networks for Basic {
 
     fn disconnect(&self, _c: &Record) {}
 }
+
+/// What inspect shows for a container that is not running: the networks it will join, with
+/// the settings asked for and no address (Docker lists them from create on).
+pub fn configured_view(mode: &str, endpoints: &std::collections::BTreeMap<String, berth_api::models::EndpointSettings>) -> berth_api::models::NetworkSettings {
+    let mut ns = berth_api::models::NetworkSettings::default();
+    if mode.starts_with("container:") {
+        return ns;
+    }
+    let mode = if mode.is_empty() || mode == "default" { "bridge" } else { mode };
+    ns.networks = endpoints.clone();
+    ns.networks.entry(mode.to_string()).or_default();
+    for ep in ns.networks.values_mut() {
+        ep.dns_names = None;
+    }
+    ns
+}
+
+/// The settings of a container that has stopped: its networks stay listed, but addresses,
+/// endpoints and ports belong to a running container only.
+pub fn stopped_view(running: &berth_api::models::NetworkSettings) -> berth_api::models::NetworkSettings {
+    let mut ns = berth_api::models::NetworkSettings { networks: running.networks.clone(), ..Default::default() };
+    for ep in ns.networks.values_mut() {
+        ep.endpoint_id.clear();
+        ep.gateway.clear();
+        ep.ip_address.clear();
+        ep.ip_prefix_len = 0;
+        ep.ipv6_gateway.clear();
+        ep.global_ipv6_address.clear();
+        ep.global_ipv6_prefix_len = 0;
+    }
+    ns
+}

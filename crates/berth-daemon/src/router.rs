@@ -66,6 +66,7 @@ pub fn routes() -> Vec<Route> {
         r(M::POST, "/containers/{}/attach", h!(containers::attach)),
         r(M::POST, "/containers/{}/wait", h!(containers::wait)),
         r(M::DELETE, "/containers/{}", h!(containers::remove)),
+        r(M::DELETE, "/containers/{}/{}", h!(containers::remove_link)),
         r(M::HEAD, "/containers/{}/archive", h!(containers::archive_head)),
         r(M::GET, "/containers/{}/archive", h!(containers::archive_get)),
         r(M::PUT, "/containers/{}/archive", h!(containers::archive_put)),

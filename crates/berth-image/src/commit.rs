@@ -24,6 +24,9 @@ pub struct CommitOptions {
     pub container_id: String,
     /// Record the step without a layer (a metadata-only build step).
     pub empty_layer: bool,
+    /// The committed container's own configuration (`ContainerConfig` in inspect, naming
+    /// the image the container was made from).
+    pub container_config: Option<ContainerConfig>,
 }
 
 impl ImageStore {
@@ -43,7 +46,7 @@ impl ImageStore {
         image.author = opts.author.clone();
         image.comment = opts.comment.clone();
         image.container = opts.container_id.clone();
-        image.container_config = None;
+        image.container_config = opts.container_config.clone();
         image.parent = String::new();
         image.rootfs.kind = "layers".into();
         image.history.push(History {

@@ -261,10 +261,16 @@ pub async fn wait(d: D, req: Req) -> ApiResult<Resp> {
 }
 
 pub async fn remove(d: D, req: Req) -> ApiResult<Resp> {
-    if req.q_bool("link") {
-        return Err(ApiError::bad_request("links are removed with their container; berth does not remove a single link"));
-    }
     d.containers.remove(req.param(0), req.q_bool("force"), req.q_bool("v")).await?;
+    Ok(http::empty(204))
+}
+
+/// `DELETE /containers/{parent}/{alias}?link=1`: removes one legacy link.
+pub async fn remove_link(d: D, req: Req) -> ApiResult<Resp> {
+    if !req.q_bool("link") {
+        return Err(ApiError::bad_request("removing a link needs link=1"));
+    }
+    d.containers.remove_link(req.param(0), req.param(1)).await?;
     Ok(http::empty(204))
 }
 
