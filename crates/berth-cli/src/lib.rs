@@ -121,6 +121,11 @@ enum Cmd {
     /// Manage volumes
     #[command(subcommand)]
     Volume(commands::volume::VolumeCmd),
+    /// Build an image from a Dockerfile
+    Build(commands::build::BuildArgs),
+    /// Manage builds
+    #[command(subcommand)]
+    Builder(BuilderCmd),
 }
 
 #[derive(Subcommand, Debug)]
@@ -168,6 +173,15 @@ enum ImageCmd {
     Pull(im::PullArgs),
     Inspect(ct::InspectArgs),
     Prune(im::ImagePruneArgs),
+    Build(commands::build::BuildArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum BuilderCmd {
+    /// Build an image from a Dockerfile
+    Build(commands::build::BuildArgs),
+    /// Remove build cache
+    Prune(commands::build::BuilderPruneArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -227,6 +241,8 @@ fn dispatch(c: &client::Client, cmd: Cmd) -> commands::Exit {
         Cmd::System(SystemCmd::Prune(a)) => sys::prune(c, &a),
         Cmd::Network(n) => commands::network::run(c, n),
         Cmd::Volume(v) => commands::volume::run(c, v),
+        Cmd::Build(a) | Cmd::Image(ImageCmd::Build(a)) | Cmd::Builder(BuilderCmd::Build(a)) => commands::build::build(c, &a),
+        Cmd::Builder(BuilderCmd::Prune(a)) => commands::build::builder_prune(c, &a),
     }
 }
 

@@ -34,6 +34,7 @@ pub struct Daemon {
     pub containers: Arc<ContainerService>,
     pub networks: Arc<berth_network::NetworkService>,
     pub volumes: Arc<berth_volume::VolumeStore>,
+    pub builder: Arc<berth_builder::Builder>,
     pub events: Arc<EventBus>,
     pub started: Instant,
     /// A stable identifier of this daemon (kept in the data root).
@@ -75,6 +76,11 @@ impl Daemon {
         let volumes = Arc::new(berth_volume::VolumeStore::open(&root.join("volumes"), db.clone()).map_err(|e| e.to_string())?);
         let containers = ContainerService::new(cfg, db.clone(), images.clone(), events.clone(), handle, volumes.clone()).map_err(|e| e.to_string())?;
         networks.bind_containers(&containers);
+        let builder_cfg = berth_builder::BuilderConfig {
+            scratch: root.join("builder"),
+            cache_max_bytes: config.file.builder_cache_max_bytes.unwrap_or(0),
+        };
+        let builder = berth_builder::Builder::new(images.clone(), containers.clone(), db.clone(), builder_cfg).map_err(|e| e.to_string())?;
         let id_path = root.join("engine-id");
         let id = match std::fs::read_to_string(&id_path) {
             Ok(s) if !s.trim().is_empty() => s.trim().to_string(),
@@ -84,7 +90,7 @@ impl Daemon {
                 id
             }
         };
-        let daemon = Arc::new(Daemon { config, db, images, containers, networks, volumes, events, started: Instant::now(), id });
+        let daemon = Arc::new(Daemon { config, db, images, containers, networks, volumes, builder, events, started: Instant::now(), id });
         daemon.containers.recover().await;
         let n = daemon.networks.clone();
         tokio::task::spawn_blocking(move || n.reconcile()).await.map_err(|e| e.to_string())?;

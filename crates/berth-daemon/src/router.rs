@@ -13,7 +13,7 @@ use http::Method;
 
 use crate::error::{ApiError, ApiResult};
 use crate::http::{Req, Resp};
-use crate::routes::{containers, exec, images, networks, system, volumes};
+use crate::routes::{build, containers, exec, images, networks, system, volumes};
 use crate::Daemon;
 
 pub type Handler = fn(Arc<Daemon>, Req) -> Pin<Box<dyn Future<Output = ApiResult<Resp>> + Send>>;
@@ -86,6 +86,9 @@ pub fn routes() -> Vec<Route> {
         r(M::GET, "/images/{*}/history", h!(images::history)),
         r(M::POST, "/images/{*}/tag", h!(images::tag)),
         r(M::DELETE, "/images/{*}", h!(images::remove)),
+        // build
+        r(M::POST, "/build", h!(build::build)),
+        r(M::POST, "/build/prune", h!(build::prune)),
         // networks
         r(M::GET, "/networks", h!(networks::list)),
         r(M::POST, "/networks/create", h!(networks::create)),

@@ -17,6 +17,7 @@
 //! | [`CONTAINERS`] | container ID | container record (berth-container): config, host config, state, name |
 //! | [`VOLUMES`] | volume name | volume record |
 //! | [`NETWORKS`] | network ID | network record |
+//! | [`BUILD_CACHE`] | step cache key (`sha256:…`, see berth-builder's `cache`) | cache record: the image the step produced, created and last-used times |
 
 pub const SCHEMA_VERSION: i64 = 1;
 
@@ -25,6 +26,7 @@ pub const REFS: &str = "refs";
 pub const CONTAINERS: &str = "containers";
 pub const VOLUMES: &str = "volumes";
 pub const NETWORKS: &str = "networks";
+pub const BUILD_CACHE: &str = "build_cache";
 
 /// SQL that takes the database from version `i` to `i + 1`.
 pub const MIGRATIONS: &[&str] = &[

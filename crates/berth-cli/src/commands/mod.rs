@@ -1,5 +1,6 @@
 //! The commands, grouped as `docker` groups them.
 
+pub mod build;
 pub mod container;
 pub mod image;
 pub mod network;

@@ -1,5 +1,6 @@
 //! Handlers, one module per Engine API resource.
 
+pub mod build;
 pub mod containers;
 pub mod exec;
 pub mod images;

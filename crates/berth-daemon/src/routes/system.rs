@@ -216,7 +216,7 @@ pub async fn df(d: D, _req: Req) -> ApiResult<Resp> {
             "Images": images,
             "Containers": containers,
             "Volumes": d2.volumes.usage(),
-            "BuildCache": [],
+            "BuildCache": super::build::df_entries(&d2),
         })
     })
     .await?;

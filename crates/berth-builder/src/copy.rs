@@ -1,0 +1,576 @@
+//! COPY and ADD (and WORKDIR's directory): files assembled into a layer.
+//!
+//! The sources are found and hashed first (their digest is part of the step's key); only
+//! on a cache miss are they copied, into a staging directory laid out like the image's
+//! root, which becomes the step's layer. Directories on the way to the destination that
+//! the image already has are recreated with the image's metadata, so the layer does not
+//! change them; new ones get the `--chown` owner (root by default) and mode 0755.
+//!
+//! Destination rules (Docker's): a relative destination is under WORKDIR; with several
+//! sources (or a wildcard matching several) it must end in `/`; a file goes *into* the
+//! destination if it ends in `/` or is a directory in the image, else *becomes* it; a
+//! directory's contents (not the directory itself) are copied. ADD also fetches `http://`
+//! URLs (mode 0600, never unpacked) and unpacks local tar archives (plain, gzip, bzip2,
+//! xz, zstd) into the destination, refusing entries that would land outside it.
+
+use std::io::Read;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use berth_archive::apply::{apply_at, ApplyOptions, Whiteouts};
+use berth_dockerfile::expand::expand_heredoc;
+use berth_dockerfile::Line;
+
+use crate::cache::StepKey;
+use crate::executor::{Build, Work};
+use crate::glob;
+use crate::plan::{from_source, FromSource};
+use crate::rootfs::{resolve_chown, Tree};
+use crate::state::StageState;
+use crate::{BuildError, Builder, Result};
+
+/// One thing to copy.
+enum Item {
+    /// A path in a tree (the context, a stage, an image), already resolved.
+    Path { tree: Tree, path: String, preserve_owner: bool },
+    /// Bytes from a heredoc.
+    Content { name: String, bytes: Vec<u8> },
+    /// A downloaded file (mode 0600).
+    Download { host: PathBuf, name: String },
+    /// A local archive ADD unpacks.
+    Archive { host: PathBuf },
+}
+
+/// Everything COPY/ADD decided before touching the destination.
+struct Request {
+    keyword: String,
+    items: Vec<Item>,
+    dest: String,
+    owner: Option<(u32, u32)>,
+    chmod: Option<u32>,
+    dest_tree: Tree,
+    /// Scratch files (downloads) to delete afterwards.
+    scratch: Option<PathBuf>,
+}
+
+impl Drop for Request {
+    fn drop(&mut self) {
+        if let Some(s) = &self.scratch {
+            let _ = std::fs::remove_dir_all(s);
+        }
+    }
+}
+
+fn not_found(kw: &str, src: &str, context: bool) -> BuildError {
+    if context {
+        BuildError::Invalid(format!("{kw} failed: file not found in build context or excluded by .dockerignore: stat {src}: file does not exist"))
+    } else {
+        BuildError::Invalid(format!("{kw} failed: stat {src}: file does not exist"))
+    }
+}
+
+/// Cleans a source path; `None` if it climbs out of its root.
+fn clean_rel(p: &str) -> Option<String> {
+    let mut out: Vec<&str> = Vec::new();
+    for c in p.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                out.pop()?;
+            }
+            c => out.push(c),
+        }
+    }
+    Some(out.join("/"))
+}
+
+/// Paths in `tree` matching a pattern, component by component.
+fn glob_paths(tree: &Tree, pattern: &str) -> Result<Vec<String>> {
+    let mut found = vec![String::new()];
+    for comp in pattern.split('/').filter(|c| !c.is_empty()) {
+        let mut next = Vec::new();
+        for base in found {
+            let dir = tree.resolve(&base, true)?;
+            if glob::has_meta(comp) {
+                for name in tree.read_dir(&dir) {
+                    if glob::matches(comp, &name) {
+                        next.push(join(&dir, &name));
+                    }
+                }
+            } else {
+                let p = join(&dir, comp);
+                if tree.lookup(&p).is_some() {
+                    next.push(p);
+                }
+            }
+        }
+        found = next;
+    }
+    Ok(found)
+}
+
+fn join(a: &str, b: &str) -> String {
+    if a.is_empty() { b.to_string() } else { format!("{a}/{b}") }
+}
+
+fn base_name(p: &str) -> String {
+    p.rsplit('/').next().unwrap_or(p).to_string()
+}
+
+fn is_heredoc_word(w: &str) -> bool {
+    w.trim_start_matches(|c: char| c.is_ascii_digit()).starts_with("<<")
+}
+
+/// Whether a file is a tar archive, possibly compressed.
+fn is_archive(host: &Path) -> bool {
+    let Ok(f) = std::fs::File::open(host) else { return false };
+    let Ok((_, mut r)) = berth_archive::compress::decompressed(f) else { return false };
+    let mut head = vec![0u8; 512];
+    let mut n = 0;
+    while n < head.len() {
+        match r.read(&mut head[n..]) {
+            Ok(0) | Err(_) => break,
+            Ok(k) => n += k,
+        }
+    }
+    n >= 262 && &head[257..262] == b"ustar"
+}
+
+fn sha256_file(host: &Path) -> Result<String> {
+    let mut f = std::fs::File::open(host).map_err(|e| BuildError::io(format!("reading {}", host.display()), e))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = f.read(&mut buf).map_err(|e| BuildError::io(format!("reading {}", host.display()), e))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
+/// Hashes what a tree path holds: names, types, modes, link targets, contents (and
+/// owners when they are kept); never times.
+fn digest_path(tree: &Tree, path: &str, rel: &str, owners: bool, h: &mut Sha256) -> Result<()> {
+    let Some(f) = tree.lookup(path) else { return Ok(()) };
+    let m = &f.meta;
+    h.update(rel.as_bytes());
+    h.update([0]);
+    h.update((m.mode()).to_be_bytes());
+    if owners {
+        h.update(m.uid().to_be_bytes());
+        h.update(m.gid().to_be_bytes());
+    }
+    if m.is_file() {
+        h.update(sha256_file(&f.host)?.as_bytes());
+    } else if m.file_type().is_symlink() {
+        let t = std::fs::read_link(&f.host).map_err(|e| BuildError::io("reading a link", e))?;
+        h.update(t.as_os_str().as_encoded_bytes());
+    } else if m.is_dir() {
+        for name in tree.read_dir(path) {
+            digest_path(tree, &join(path, &name), &join(rel, &name), owners, h)?;
+        }
+    }
+    h.update([0]);
+    Ok(())
+}
+
+impl Build {
+    pub(crate) async fn copy_step(&mut self, st: &mut StageState, line: &Line, stage: usize) -> Result<()> {
+        let req = self.copy_request(st, line, stage).await?;
+        let req = std::sync::Arc::new(req);
+        let r2 = req.clone();
+        let (digest, kind) = tokio::task::spawn_blocking(move || request_digest(&r2))
+            .await
+            .map_err(|e| BuildError::Internal(format!("hashing task failed: {e}")))??;
+        let ins = &line.instruction;
+        let flags: Vec<String> = ins.flags.iter().map(|(k, v)| format!("--{k}={v}")).collect();
+        let key = StepKey::new(&st.key)
+            .field("instruction", &format!("{} {} {}", req.keyword, flags.join(" "), req.dest))
+            .field("owner", &format!("{:?} {:?}", req.owner, req.chmod))
+            .field("sources", &digest)
+            .finish();
+        if let Some(img) = self.lookup(&key)? {
+            st.advance(img, key);
+            return Ok(());
+        }
+        let b = self.b.clone();
+        let r2 = req.clone();
+        let staging = tokio::task::spawn_blocking(move || perform(&b, &r2))
+            .await
+            .map_err(|e| BuildError::Internal(format!("copy task failed: {e}")))??;
+        let hexd = digest.trim_start_matches("sha256:");
+        let created_by = format!("/bin/sh -c #(nop) {} {kind}:{hexd} in {} ", req.keyword, req.dest);
+        let img = self.commit(st, Some(staging.path()), created_by, String::new()).await;
+        drop(staging);
+        self.finish(st, key, img?)
+    }
+
+    async fn copy_request(&self, st: &StageState, line: &Line, stage: usize) -> Result<Request> {
+        let ins = &line.instruction;
+        let kw = ins.keyword.clone();
+        for flag in ["parents", "exclude", "keep-git-dir"] {
+            if ins.flag(flag).is_some() {
+                return Err(BuildError::Invalid(format!("the --{flag} option requires BuildKit. Refer to https://docs.docker.com/go/buildkit/ to learn how to build images with BuildKit enabled")));
+            }
+        }
+        let words = ins.arg_words();
+        let (dest_word, src_words) = words.split_last().ok_or_else(|| BuildError::Invalid(format!("{kw} requires at least two arguments")))?;
+        let mut dest = st.expand(dest_word)?;
+        if !dest.starts_with('/') {
+            let wd = st.config.working_dir.trim_end_matches('/');
+            let keep_slash = dest.ends_with('/') || dest == "." || dest.ends_with("/.");
+            dest = berth_dockerfile::changes::clean_abs(&format!("{wd}/{dest}"));
+            if keep_slash && !dest.ends_with('/') {
+                dest.push('/');
+            }
+        }
+        let owner = match ins.flag("chown") {
+            Some(spec) => {
+                let spec = st.expand(spec)?;
+                let tree = Tree::of_image(&self.b.images, st.image.as_ref())?;
+                Some(resolve_chown(&tree, &spec)?)
+            }
+            None => None,
+        };
+        let chmod = match ins.flag("chmod") {
+            Some(m) => {
+                let m = st.expand(m)?;
+                Some(u32::from_str_radix(&m, 8).ok().filter(|v| *v <= 0o7777).ok_or_else(|| BuildError::Invalid(format!("invalid chmod parameter: {m}")))?)
+            }
+            None => None,
+        };
+        let (src_tree, from_context) = match ins.flag("from") {
+            None => (Tree::new(vec![self.ctx.root()]), true),
+            Some(from) => {
+                let image = match from_source(&self.df, stage, from)? {
+                    FromSource::Stage(j) => self.results.get(&j).cloned().flatten(),
+                    FromSource::Image(r) => Some(self.b.images.resolve(&r).map_err(|e| BuildError::Invalid(format!("invalid from flag value {from}: {e}")))?),
+                };
+                (Tree::of_image(&self.b.images, image.as_ref())?, false)
+            }
+        };
+        let unpack = ins.flag("unpack").map(|v| v == "true");
+        let mut heredocs = line.heredocs.iter();
+        let mut items = Vec::new();
+        let mut scratch = None;
+        for raw in src_words {
+            if is_heredoc_word(raw) {
+                if let Some(h) = heredocs.next() {
+                    let body = if h.expand { expand_heredoc(&h.body(), &|n| st.lookup(n))? } else { h.body() };
+                    items.push(Item::Content { name: h.name.clone(), bytes: body.into_bytes() });
+                    continue;
+                }
+            }
+            let src = st.expand(raw)?;
+            if kw == "ADD" && crate::fetch::is_url(&src) {
+                let dir = scratch.get_or_insert_with(|| self.b.config.scratch.join(format!("add-{}", &berth_api::ids::random_id()[..16]))).clone();
+                std::fs::create_dir_all(&dir).map_err(|e| BuildError::io("creating download space", e))?;
+                let name = crate::fetch::file_name(&src)?;
+                let host = dir.join(format!("dl{}", items.len()));
+                let (s2, h2) = (src.clone(), host.clone());
+                tokio::task::spawn_blocking(move || crate::fetch::get(&s2, &h2))
+                    .await
+                    .map_err(|e| BuildError::Internal(format!("download task failed: {e}")))??;
+                check_checksum(ins.flag("checksum"), &host)?;
+                if unpack == Some(true) && is_archive(&host) {
+                    items.push(Item::Archive { host });
+                } else {
+                    items.push(Item::Download { host, name });
+                }
+                continue;
+            }
+            let rel = if from_context {
+                clean_rel(&src).ok_or_else(|| BuildError::Invalid(format!("forbidden path outside the build context: {src} ()")))?
+            } else {
+                berth_dockerfile::changes::clean_abs(&src).trim_start_matches('/').to_string()
+            };
+            let paths = if glob::has_meta(&rel) {
+                let found = glob_paths(&src_tree, &rel)?;
+                if found.is_empty() {
+                    return Err(BuildError::Invalid(format!("{kw} failed: no source files were specified")));
+                }
+                found
+            } else {
+                let resolved = src_tree.resolve(&rel, true)?;
+                if src_tree.lookup(&resolved).is_none() {
+                    return Err(not_found(&kw, &src, from_context));
+                }
+                vec![resolved]
+            };
+            for path in paths {
+                let f = src_tree.lookup(&path);
+                let archive = kw == "ADD"
+                    && unpack != Some(false)
+                    && f.as_ref().is_some_and(|f| f.meta.is_file() && is_archive(&f.host));
+                if archive {
+                    check_checksum(ins.flag("checksum"), &f.as_ref().map(|f| f.host.clone()).unwrap_or_default())?;
+                    items.push(Item::Archive { host: f.map(|f| f.host).unwrap_or_default() });
+                } else {
+                    items.push(Item::Path { tree: src_tree.clone(), path, preserve_owner: !from_context });
+                }
+            }
+        }
+        if items.len() > 1 && !dest.ends_with('/') {
+            return Err(BuildError::Invalid(format!("When using {kw} with more than one source file, the destination must be a directory and end with a /")));
+        }
+        let dest_tree = Tree::of_image(&self.b.images, st.image.as_ref())?;
+        Ok(Request { keyword: kw, items, dest, owner, chmod, dest_tree, scratch })
+    }
+}
+
+fn check_checksum(want: Option<&str>, host: &Path) -> Result<()> {
+    let Some(want) = want else { return Ok(()) };
+    let Some(hexd) = want.strip_prefix("sha256:") else {
+        return Err(BuildError::Invalid(format!("unsupported digest algorithm in --checksum={want}")));
+    };
+    let got = sha256_file(host)?;
+    if got != hexd {
+        return Err(BuildError::Invalid(format!("digest mismatch sha256:{got}: {want}")));
+    }
+    Ok(())
+}
+
+/// The digest of every source and where it goes, and Docker's kind for the history line.
+fn request_digest(r: &Request) -> Result<(String, &'static str)> {
+    let mut h = Sha256::new();
+    for it in &r.items {
+        match it {
+            Item::Path { tree, path, preserve_owner } => {
+                h.update(b"path\0");
+                h.update(base_name(path).as_bytes());
+                digest_path(tree, path, "", *preserve_owner, &mut h)?;
+            }
+            Item::Content { name, bytes } => {
+                h.update(b"content\0");
+                h.update(name.as_bytes());
+                h.update([0]);
+                h.update(Sha256::digest(bytes));
+            }
+            Item::Download { host, name } => {
+                h.update(b"download\0");
+                h.update(name.as_bytes());
+                h.update(sha256_file(host)?.as_bytes());
+            }
+            Item::Archive { host } => {
+                h.update(b"archive\0");
+                h.update(sha256_file(host)?.as_bytes());
+            }
+        }
+    }
+    let kind = match r.items.as_slice() {
+        [Item::Path { tree, path, .. }] if tree.lookup(path).is_some_and(|f| f.meta.is_dir()) => "dir",
+        [_] => "file",
+        _ => "multi",
+    };
+    Ok((format!("sha256:{}", hex::encode(h.finalize())), kind))
+}
+
+/// Builds the step's layer in a staging directory.
+fn perform(b: &Builder, r: &Request) -> Result<berth_store::snapshot::Staging> {
+    let staging = b.images.snapshots().stage()?;
+    let root = staging.path();
+    let new_owner = r.owner.unwrap_or((0, 0));
+    let dest_rel = r.dest.trim_matches('/');
+    let into_dir = r.dest.ends_with('/')
+        || r.dest_tree.resolve(dest_rel, true).ok().and_then(|p| r.dest_tree.lookup(&p)).is_some_and(|f| f.meta.is_dir());
+    for it in &r.items {
+        let is_dir_source = matches!(it, Item::Path { tree, path, .. } if tree.lookup(path).is_some_and(|f| f.meta.is_dir()));
+        let target = match it {
+            Item::Archive { .. } => dest_rel.to_string(),
+            _ if is_dir_source => dest_rel.to_string(),
+            Item::Path { path, .. } if into_dir => join(dest_rel, &base_name(path)),
+            Item::Content { name, .. } | Item::Download { name, .. } if into_dir => join(dest_rel, name),
+            _ => dest_rel.to_string(),
+        };
+        let dir_like = is_dir_source || matches!(it, Item::Archive { .. });
+        let rel = if dir_like {
+            let rel = r.dest_tree.resolve(&target, true)?;
+            make_dirs(&r.dest_tree, &root, &rel, new_owner)?;
+            rel
+        } else {
+            let (parent, name) = target.rsplit_once('/').unwrap_or(("", target.as_str()));
+            let parent = r.dest_tree.resolve(parent, true)?;
+            make_dirs(&r.dest_tree, &root, &parent, new_owner)?;
+            join(&parent, name)
+        };
+        let host = root.join(&rel);
+        match it {
+            Item::Path { tree, path, preserve_owner } => {
+                let owner = |m: &std::fs::Metadata| r.owner.unwrap_or(if *preserve_owner { (m.uid(), m.gid()) } else { (0, 0) });
+                if is_dir_source {
+                    for child in tree.read_dir(path) {
+                        copy_path(tree, &join(path, &child), &host.join(&child), &owner, r.chmod)?;
+                    }
+                } else {
+                    copy_path(tree, path, &host, &owner, r.chmod)?;
+                }
+            }
+            Item::Content { bytes, .. } => {
+                write_file(&host, bytes, r.chmod.unwrap_or(0o644), new_owner)?;
+            }
+            Item::Download { host: src, .. } => {
+                replace(&host)?;
+                std::fs::copy(src, &host).map_err(|e| BuildError::io(format!("copying to {rel}"), e))?;
+                set_meta(&host, r.chmod.unwrap_or(0o600), new_owner)?;
+            }
+            Item::Archive { host: src } => {
+                let f = std::fs::File::open(src).map_err(|e| BuildError::io("opening the archive", e))?;
+                let (_, plain) = berth_archive::compress::decompressed(f).map_err(|e| BuildError::io("reading the archive", e))?;
+                let dir = std::fs::File::open(&host).map_err(|e| BuildError::io(format!("opening {rel}"), e))?;
+                use std::os::fd::AsFd;
+                let opts = ApplyOptions { whiteouts: Whiteouts::Plain, chown: r.owner, ..Default::default() };
+                apply_at(plain, dir.as_fd(), &opts).map_err(|e| BuildError::Invalid(format!("ADD failed: unpacking the archive into {}: {e}", r.dest)))?;
+            }
+        }
+    }
+    Ok(staging)
+}
+
+/// Removes whatever is at `p` (a previous source may have put it there).
+fn replace(p: &Path) -> Result<()> {
+    match std::fs::symlink_metadata(p) {
+        Ok(m) if m.is_dir() => std::fs::remove_dir_all(p),
+        Ok(_) => std::fs::remove_file(p),
+        Err(_) => Ok(()),
+    }
+    .map_err(|e| BuildError::io(format!("replacing {}", p.display()), e))
+}
+
+fn set_meta(p: &Path, mode: u32, (uid, gid): (u32, u32)) -> Result<()> {
+    std::os::unix::fs::lchown(p, Some(uid), Some(gid)).map_err(|e| BuildError::io(format!("chown {}", p.display()), e))?;
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).map_err(|e| BuildError::io(format!("chmod {}", p.display()), e))
+}
+
+fn write_file(p: &Path, bytes: &[u8], mode: u32, owner: (u32, u32)) -> Result<()> {
+    replace(p)?;
+    std::fs::write(p, bytes).map_err(|e| BuildError::io(format!("writing {}", p.display()), e))?;
+    set_meta(p, mode, owner)
+}
+
+fn set_mtime(p: &Path, m: &std::fs::Metadata) {
+    let t = rustix::fs::Timestamps {
+        last_access: rustix::fs::Timespec { tv_sec: m.atime(), tv_nsec: m.atime_nsec() as _ },
+        last_modification: rustix::fs::Timespec { tv_sec: m.mtime(), tv_nsec: m.mtime_nsec() as _ },
+    };
+    let _ = rustix::fs::utimensat(rustix::fs::CWD, p, &t, rustix::fs::AtFlags::SYMLINK_NOFOLLOW);
+}
+
+/// Copies one tree path (recursively) to `host`.
+fn copy_path(tree: &Tree, path: &str, host: &Path, owner: &dyn Fn(&std::fs::Metadata) -> (u32, u32), chmod: Option<u32>) -> Result<()> {
+    let Some(f) = tree.lookup(path) else { return Ok(()) };
+    let m = &f.meta;
+    let ft = m.file_type();
+    if ft.is_dir() {
+        if !std::fs::symlink_metadata(host).is_ok_and(|x| x.is_dir()) {
+            replace(host)?;
+            std::fs::create_dir(host).map_err(|e| BuildError::io(format!("creating {}", host.display()), e))?;
+        }
+        for child in tree.read_dir(path) {
+            copy_path(tree, &join(path, &child), &host.join(&child), owner, chmod)?;
+        }
+        set_meta(host, chmod.unwrap_or(m.mode() & 0o7777), owner(m))?;
+        set_mtime(host, m);
+    } else if ft.is_file() {
+        replace(host)?;
+        std::fs::copy(&f.host, host).map_err(|e| BuildError::io(format!("copying {path}"), e))?;
+        set_meta(host, chmod.unwrap_or(m.mode() & 0o7777), owner(m))?;
+        set_mtime(host, m);
+    } else if ft.is_symlink() {
+        replace(host)?;
+        let target = std::fs::read_link(&f.host).map_err(|e| BuildError::io(format!("reading link {path}"), e))?;
+        std::os::unix::fs::symlink(&target, host).map_err(|e| BuildError::io(format!("creating link {}", host.display()), e))?;
+        let (uid, gid) = owner(m);
+        let _ = std::os::unix::fs::lchown(host, Some(uid), Some(gid));
+        set_mtime(host, m);
+    }
+    Ok(())
+}
+
+/// Creates `rel` (resolved, relative) and its parents in the staging root `root`:
+/// with the image's metadata where the image has the directory, else 0755 and `owner`.
+fn make_dirs(image: &Tree, root: &Path, rel: &str, owner: (u32, u32)) -> Result<()> {
+    let mut prefix = String::new();
+    for comp in rel.split('/').filter(|c| !c.is_empty()) {
+        prefix = join(&prefix, comp);
+        let host = root.join(&prefix);
+        if std::fs::symlink_metadata(&host).is_ok_and(|m| m.is_dir()) {
+            continue;
+        }
+        replace(&host)?;
+        std::fs::create_dir(&host).map_err(|e| BuildError::io(format!("creating {prefix}"), e))?;
+        match image.lookup(&prefix).filter(|f| f.meta.is_dir()) {
+            Some(f) => {
+                set_meta(&host, f.meta.mode() & 0o7777, (f.meta.uid(), f.meta.gid()))?;
+                set_mtime(&host, &f.meta);
+            }
+            None => set_meta(&host, 0o755, owner)?,
+        }
+    }
+    Ok(())
+}
+
+/// WORKDIR: a layer with the directory if the image lacks it, else nothing.
+pub(crate) fn workdir_layer(b: &Builder, st: &StageState, dir: &str) -> Result<Work> {
+    let tree = Tree::of_image(&b.images, st.image.as_ref())?;
+    let resolved = tree.resolve(dir.trim_start_matches('/'), true)?;
+    if resolved.is_empty() || tree.lookup(&resolved).is_some_and(|f| f.meta.is_dir()) {
+        return Ok(Work::Config);
+    }
+    let staging = b.images.snapshots().stage()?;
+    make_dirs(&tree, &staging.path(), &resolved, (0, 0))?;
+    Ok(Work::Layer(staging))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn source_paths() {
+        assert_eq!(clean_rel("./a//b/../c").as_deref(), Some("a/c"));
+        assert_eq!(clean_rel("../x"), None);
+        assert_eq!(clean_rel(".").as_deref(), Some(""));
+        assert!(is_heredoc_word("<<EOF") && is_heredoc_word("3<<-EOF") && !is_heredoc_word("file"));
+    }
+
+    #[test]
+    fn digests_ignore_times_but_not_content_or_mode() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(t.path().join("d/sub")).unwrap();
+        std::fs::write(t.path().join("d/sub/f"), "one").unwrap();
+        let tree = Tree::new(vec![t.path().to_path_buf()]);
+        let digest = || {
+            let mut h = Sha256::new();
+            digest_path(&tree, "d", "", false, &mut h).unwrap();
+            hex::encode(h.finalize())
+        };
+        let first = digest();
+        let later = std::time::SystemTime::now() + std::time::Duration::from_secs(3600);
+        std::fs::File::options().write(true).open(t.path().join("d/sub/f")).unwrap().set_modified(later).unwrap();
+        assert_eq!(digest(), first, "touching a file keeps the digest");
+        std::fs::write(t.path().join("d/sub/f"), "two").unwrap();
+        assert_ne!(digest(), first, "new content, new digest");
+        std::fs::write(t.path().join("d/sub/f"), "one").unwrap();
+        assert_eq!(digest(), first);
+        std::fs::set_permissions(t.path().join("d/sub/f"), std::fs::Permissions::from_mode(0o700)).unwrap();
+        assert_ne!(digest(), first, "mode is part of it");
+    }
+
+    #[test]
+    fn globs_walk_components() {
+        let t = tempfile::tempdir().unwrap();
+        for f in ["a.txt", "b.txt", "c.md", "dir/x.txt"] {
+            let p = t.path().join(f);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, "").unwrap();
+        }
+        let tree = Tree::new(vec![t.path().to_path_buf()]);
+        assert_eq!(glob_paths(&tree, "*.txt").unwrap(), vec!["a.txt", "b.txt"]);
+        assert_eq!(glob_paths(&tree, "*/x.*").unwrap(), vec!["dir/x.txt"]);
+        assert!(glob_paths(&tree, "*.none").unwrap().is_empty());
+    }
+}

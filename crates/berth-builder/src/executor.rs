@@ -1,0 +1,233 @@
+//! Runs a planned build: stages in order, each instruction a cached step.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use berth_api::ids::short_id;
+use berth_dockerfile::{Dockerfile, Instruction, Line};
+use berth_image::commit::CommitOptions;
+use berth_image::Image;
+
+use crate::cache::{from_key, StepKey};
+use crate::context::Context;
+use crate::plan::{Base, Plan};
+use crate::state::{apply_arg, apply_config, StageState};
+use crate::{say, BuildError, BuildOptions, Builder, Event, Result, Sink};
+
+pub(crate) struct Build {
+    pub b: Arc<Builder>,
+    pub ctx: Arc<Context>,
+    pub opts: BuildOptions,
+    pub out: Sink,
+    pub df: Dockerfile,
+    pub plan: Plan,
+    step: usize,
+    /// Each finished stage's image (`None`: a scratch stage without steps).
+    pub results: BTreeMap<usize, Option<Image>>,
+    /// ARG names a reached ARG declared.
+    consumed: BTreeSet<String>,
+}
+
+/// What a step does when the cache does not have it.
+pub(crate) enum Work {
+    /// Commit the state's config with no layer.
+    Config,
+    /// Commit this directory as the step's layer.
+    Layer(berth_store::snapshot::Staging),
+}
+
+impl Build {
+    pub fn new(b: Arc<Builder>, ctx: Arc<Context>, opts: BuildOptions, out: Sink) -> Build {
+        Build {
+            b,
+            ctx,
+            opts,
+            out,
+            df: Dockerfile { directives: Default::default(), args_before_from: Vec::new(), stages: Vec::new() },
+            plan: Plan { meta_args: BTreeMap::new(), bases: Vec::new(), stages: Vec::new(), target: 0, total_steps: 0 },
+            step: 0,
+            results: BTreeMap::new(),
+            consumed: BTreeSet::new(),
+        }
+    }
+
+    pub async fn run(mut self) -> Result<String> {
+        self.df = berth_dockerfile::parse(&self.ctx.dockerfile)?;
+        let extra = usize::from(!self.opts.labels.is_empty());
+        self.plan = Plan::new(&self.df, self.opts.target.as_deref(), &self.opts.build_args, extra)?;
+        for line in self.df.args_before_from.clone() {
+            self.step_line(&line.instruction.original);
+            self.consumed.extend(self.plan.meta_args.keys().cloned());
+        }
+        for s in self.plan.stages.clone() {
+            self.run_stage(s).await?;
+        }
+        let image = self.results.get(&self.plan.target).cloned().flatten().ok_or_else(|| {
+            BuildError::Invalid("No image was generated. Is your Dockerfile empty?".into())
+        })?;
+        let provided = self.opts.build_args.keys().map(String::as_str);
+        if let Some(w) = berth_dockerfile::build_args::unused_warning(&berth_dockerfile::build_args::unused(provided, &self.consumed)) {
+            say(&self.out, format!("{w}\n"));
+        }
+        let _ = self.out.send(Event::Built(image.id.clone()));
+        say(&self.out, format!("Successfully built {}\n", short_id(&image.id)));
+        for t in &self.opts.tags {
+            self.b.images.tag(&image.id, t)?;
+            let shown = berth_image::Reference::parse(t).map(|r| r.with_default_tag().familiar()).unwrap_or_else(|_| t.clone());
+            say(&self.out, format!("Successfully tagged {shown}\n"));
+        }
+        Ok(image.id)
+    }
+
+    fn step_line(&mut self, original: &str) {
+        self.step += 1;
+        say(&self.out, format!("Step {}/{} : {}\n", self.step, self.plan.total_steps, original));
+    }
+
+    async fn run_stage(&mut self, s: usize) -> Result<()> {
+        let stage = self.df.stages[s].clone();
+        let from_line = match &stage.platform {
+            Some(p) => format!("FROM --platform={p} {}", stage.base),
+            None => format!("FROM {}", stage.base),
+        };
+        let from_line = match &stage.name {
+            Some(n) => format!("{from_line} AS {n}"),
+            None => from_line,
+        };
+        self.step_line(&from_line);
+        let base = match &self.plan.bases[s] {
+            Base::Scratch => None,
+            Base::Stage(j) => self.results.get(j).cloned().flatten(),
+            Base::Image(r) => Some(self.b.images.resolve(r).map_err(|e| match e {
+                berth_image::ImageError::NotFound(_) => BuildError::NotFound(format!(
+                    "pull access denied for {r}, repository does not exist or may require 'docker login': no such image {r} in this daemon (berth does not pull during builds)"
+                )),
+                other => other.into(),
+            })?),
+        };
+        if let Some(img) = &base {
+            say(&self.out, format!(" ---> {}\n", short_id(&img.id)));
+        }
+        let key = from_key(base.as_ref().map(|i| i.id.as_str()));
+        let mut st = StageState::new(base, key, self.df.directives.escape);
+        let triggers = std::mem::take(&mut st.config.on_build);
+        if !triggers.is_empty() {
+            let n = triggers.len();
+            say(&self.out, format!("# Executing {n} build trigger{}\n", if n == 1 { "" } else { "s" }));
+            for t in triggers {
+                let parsed = berth_dockerfile::parse(&format!("FROM scratch\n{t}\n"))
+                    .map_err(|e| BuildError::Invalid(format!("failed to process ONBUILD trigger {t:?}: {e}")))?;
+                let Some(line) = parsed.stages.first().and_then(|s| s.instructions.first()).cloned() else { continue };
+                self.exec(&mut st, &line, s).await?;
+            }
+        }
+        for line in &stage.instructions {
+            self.step_line(&line.instruction.original);
+            self.exec(&mut st, line, s).await?;
+        }
+        if s == self.plan.target && !self.opts.labels.is_empty() {
+            let text: Vec<String> = self.opts.labels.iter().map(|(k, v)| format!("{k:?}={v:?}")).collect();
+            let ins = Instruction::parse(&format!("LABEL {}", text.join(" ")))?;
+            self.step_line(&ins.original);
+            self.exec(&mut st, &Line { line_no: 0, instruction: ins, heredocs: Vec::new() }, s).await?;
+        }
+        self.results.insert(s, st.image.clone());
+        Ok(())
+    }
+
+    async fn exec(&mut self, st: &mut StageState, line: &Line, stage: usize) -> Result<()> {
+        let ins = &line.instruction;
+        match ins.keyword.as_str() {
+            "RUN" => self.run_step(st, line).await,
+            "COPY" | "ADD" => self.copy_step(st, line, stage).await,
+            "WORKDIR" => {
+                let dir = st.workdir(&st.expand(ins.shell_text().trim())?);
+                st.config.working_dir = dir.clone();
+                let key = StepKey::new(&st.key).field("instruction", &format!("WORKDIR {dir}")).finish();
+                let created_by = format!("/bin/sh -c #(nop) WORKDIR {dir}");
+                self.cached(st, key, created_by, |b, st| crate::copy::workdir_layer(b, st, &dir)).await
+            }
+            "ARG" => {
+                let (text, names) = apply_arg(st, ins, &self.opts.build_args, &self.plan.meta_args)?;
+                self.consumed.extend(names);
+                self.config_step(st, text).await
+            }
+            _ => {
+                let text = apply_config(st, ins)?;
+                self.config_step(st, text).await
+            }
+        }
+    }
+
+    async fn config_step(&mut self, st: &mut StageState, text: String) -> Result<()> {
+        let key = StepKey::new(&st.key).field("instruction", &text).finish();
+        let created_by = format!("/bin/sh -c #(nop)  {text}");
+        self.cached(st, key, created_by, |_, _| Ok(Work::Config)).await
+    }
+
+    /// Looks `key` up; on a miss runs `work` (blocking) and commits what it made.
+    pub async fn cached(
+        &mut self,
+        st: &mut StageState,
+        key: String,
+        created_by: String,
+        work: impl FnOnce(&Builder, &StageState) -> Result<Work>,
+    ) -> Result<()> {
+        if let Some(img) = self.lookup(&key)? {
+            st.advance(img, key);
+            return Ok(());
+        }
+        let w = work(&self.b, st)?;
+        let img = match w {
+            Work::Config => self.commit(st, None, created_by, String::new()).await?,
+            Work::Layer(staging) => {
+                let p = staging.path();
+                let img = self.commit(st, Some(p), created_by, String::new()).await;
+                drop(staging);
+                img?
+            }
+        };
+        self.finish(st, key, img)
+    }
+
+    /// A cache hit, announced as Docker does.
+    pub fn lookup(&self, key: &str) -> Result<Option<Image>> {
+        if self.opts.no_cache {
+            return Ok(None);
+        }
+        let hit = self.b.cache.lookup(&self.b.images, key)?;
+        if let Some(img) = &hit {
+            say(&self.out, format!(" ---> Using cache\n ---> {}\n", short_id(&img.id)));
+        }
+        Ok(hit)
+    }
+
+    /// Records a built step and moves the stage to it.
+    pub fn finish(&self, st: &mut StageState, key: String, img: Image) -> Result<()> {
+        self.b.cache.record(&key, &img.id)?;
+        say(&self.out, format!(" ---> {}\n", short_id(&img.id)));
+        st.advance(img, key);
+        Ok(())
+    }
+
+    /// Commits the state's config on top of its image, with `upper` as the layer if given.
+    pub async fn commit(&self, st: &StageState, upper: Option<PathBuf>, created_by: String, container: String) -> Result<Image> {
+        let images = self.b.images.clone();
+        let base = st.image.clone();
+        let mut config = st.config.clone();
+        config.image = String::new();
+        let opts = CommitOptions {
+            author: st.author.clone(),
+            created_by,
+            container_id: container,
+            empty_layer: upper.is_none(),
+            ..Default::default()
+        };
+        let upper = upper.unwrap_or_else(|| self.b.config.scratch.clone());
+        tokio::task::spawn_blocking(move || images.commit(base.as_ref(), &upper, &config, &opts))
+            .await
+            .map_err(|e| BuildError::Internal(format!("commit task failed: {e}")))?
+            .map_err(BuildError::from)
+    }
+}

@@ -1,0 +1,210 @@
+//! The image builder: a Dockerfile and a build context become an image.
+//!
+//! # Pipeline
+//!
+//! ```text
+//!  context tar ──► context::Context (unpacked, .dockerignore applied, files hashed on demand)
+//!  Dockerfile  ──► berth_dockerfile::parse ──► plan::Plan (stages the target needs, step count)
+//!                                                  │
+//!                       executor: one stage after another, one step after another
+//!                                                  │
+//!          step key = cache::StepKey(parent key, instruction after substitution,
+//!                                    build args it sees, digests of the files it reads)
+//!                      │ hit: the cached image          │ miss: execute, commit, record
+//! ```
+//!
+//! # Contract
+//!
+//! - **Every step is an image.** As in Docker's classic builder, each instruction after
+//!   `FROM` commits an image whose parent is the previous step's, with one history row
+//!   (`empty_layer` for instructions that only change the config). The final image is the
+//!   target stage's last step; intermediate images stay (untagged, hidden by `images`)
+//!   because they are the cache.
+//! - **The cache is content-addressed.** A step's key ([`cache::StepKey`]) is a SHA-256 over
+//!   its parent's key, the instruction as it reads after variable substitution, the build
+//!   args in scope (for RUN, whose environment they are), and for COPY/ADD the digest of
+//!   every source file's path, type, mode and content, never its mtime. The index (key →
+//!   image ID) is in the metadata database, so it survives restarts; an entry whose image
+//!   is gone is a miss. `no_cache` executes every step (and records the new images).
+//! - **RUN runs in a container** made by the container service from the step's image and
+//!   config, with its output streamed; the container's upper directory becomes the layer
+//!   (minus anything under the image's VOLUMEs, which Docker discards) and the container
+//!   is removed whatever happens.
+//! - **Nothing is tagged unless the whole build succeeds**, and a failed build leaves no
+//!   container behind. Errors name the instruction in Docker's words.
+//! - **Output** is a sequence of [`Event`]s: the lines Docker's classic builder prints
+//!   (`Step 1/5 : FROM busybox`, ` ---> Using cache`, ` ---> 1a2b3c4d5e6f`), the output of
+//!   RUN steps, and the final image ID; the API layer turns them into the JSON stream.
+
+pub mod cache;
+pub mod context;
+mod copy;
+mod executor;
+mod fetch;
+pub mod glob;
+pub mod plan;
+pub mod rootfs;
+mod run;
+mod state;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use berth_api::{ErrorKind, HasKind};
+use berth_container::ContainerService;
+use berth_image::ImageStore;
+use tokio::sync::mpsc;
+
+pub use cache::BuildCache;
+pub use context::Context;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// Something the user gave (Dockerfile, flags, context) is wrong.
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    NotFound(String),
+    /// A RUN step's command failed.
+    #[error("The command '{command}' returned a non-zero code: {code}")]
+    RunFailed { command: String, code: i64 },
+    #[error(transparent)]
+    Dockerfile(#[from] berth_dockerfile::DockerfileError),
+    #[error(transparent)]
+    Image(#[from] berth_image::ImageError),
+    #[error(transparent)]
+    Container(#[from] berth_container::ContainerError),
+    #[error(transparent)]
+    Store(#[from] berth_store::StoreError),
+    #[error(transparent)]
+    Archive(#[from] berth_archive::ArchiveError),
+    #[error("{context}: {source}")]
+    Io { context: String, source: std::io::Error },
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl BuildError {
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        BuildError::Io { context: context.into(), source }
+    }
+
+    /// The exit code Docker reports with a failed RUN (the CLI exits with it).
+    pub fn code(&self) -> Option<i64> {
+        match self {
+            BuildError::RunFailed { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+}
+
+impl HasKind for BuildError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            BuildError::Invalid(_) | BuildError::RunFailed { .. } => ErrorKind::InvalidArgument,
+            BuildError::NotFound(_) => ErrorKind::NotFound,
+            BuildError::Dockerfile(e) => e.kind(),
+            BuildError::Image(e) => e.kind(),
+            BuildError::Container(e) => e.kind(),
+            BuildError::Store(e) => e.kind(),
+            BuildError::Archive(e) => e.kind(),
+            BuildError::Io { source, .. } => HasKind::kind(source),
+            BuildError::Internal(_) => ErrorKind::Internal,
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, BuildError>;
+
+/// What the build reports as it goes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// Text for the user (a builder line with its newline, or a RUN step's output).
+    Stream(String),
+    /// The built image's ID (`sha256:…`), sent once before `Successfully built`.
+    Built(String),
+}
+
+/// Where events go. Sending never blocks the build; a client that went away is ignored.
+pub type Sink = mpsc::UnboundedSender<Event>;
+
+pub(crate) fn say(out: &Sink, s: impl Into<String>) {
+    let _ = out.send(Event::Stream(s.into()));
+}
+
+/// One build's settings (the `POST /build` query).
+#[derive(Debug, Clone, Default)]
+pub struct BuildOptions {
+    /// `-t`: references to tag the result with, already validated.
+    pub tags: Vec<String>,
+    /// Path of the Dockerfile inside the context (`Dockerfile` by default).
+    pub dockerfile: String,
+    /// `--build-arg`: a name without a value takes it from... nowhere on the daemon side:
+    /// the client resolves `--build-arg NAME` from its environment, so `None` is unset.
+    pub build_args: BTreeMap<String, Option<String>>,
+    pub no_cache: bool,
+    /// `--target`: the stage to stop at (name or index); the last stage by default.
+    pub target: Option<String>,
+    /// `--label`: applied by a LABEL step appended to the target stage, as Docker does.
+    pub labels: BTreeMap<String, String>,
+    /// `--network` for RUN steps (`bridge` when empty).
+    pub network_mode: String,
+    /// `--add-host` entries for RUN steps (`host:ip`).
+    pub extra_hosts: Vec<String>,
+}
+
+/// Daemon-wide builder settings.
+#[derive(Debug, Clone)]
+pub struct BuilderConfig {
+    /// Scratch space for contexts and layers being assembled (on the data root's filesystem).
+    pub scratch: PathBuf,
+    /// Cache size bound in bytes (0 = unbounded): after a build, least recently used
+    /// entries whose images nothing else needs are evicted down to it.
+    pub cache_max_bytes: u64,
+}
+
+/// The builder service: shared by every build the daemon runs.
+pub struct Builder {
+    pub images: Arc<ImageStore>,
+    pub containers: Arc<ContainerService>,
+    pub cache: BuildCache,
+    pub config: BuilderConfig,
+}
+
+impl Builder {
+    pub fn new(images: Arc<ImageStore>, containers: Arc<ContainerService>, db: Arc<berth_store::db::Db>, config: BuilderConfig) -> Result<Arc<Builder>> {
+        std::fs::create_dir_all(&config.scratch).map_err(|e| BuildError::io(format!("creating {}", config.scratch.display()), e))?;
+        // Scratch space left by a daemon that died mid-build.
+        if let Ok(rd) = std::fs::read_dir(&config.scratch) {
+            for e in rd.flatten() {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+        Ok(Arc::new(Builder { images, containers, cache: BuildCache::new(db), config }))
+    }
+
+    /// Unpacks a build context (a tar, possibly compressed) for [`Builder::build`]. Blocking.
+    pub fn open_context(&self, input: impl std::io::Read, dockerfile: &str) -> Result<Context> {
+        Context::extract(input, &self.config.scratch, dockerfile)
+    }
+
+    /// Runs a build; returns the image ID. Events describe progress; the returned error
+    /// is what the client is told last.
+    pub async fn build(self: &Arc<Self>, ctx: Arc<Context>, opts: BuildOptions, out: Sink) -> Result<String> {
+        let id = executor::Build::new(self.clone(), ctx, opts, out).run().await?;
+        if self.config.cache_max_bytes > 0 {
+            let b = self.clone();
+            let _ = tokio::task::spawn_blocking(move || b.cache.evict(&b.images, b.config.cache_max_bytes)).await;
+        }
+        Ok(id)
+    }
+
+    /// `builder prune`: forgets cache entries and deletes the images that only the cache
+    /// kept (untagged, unused, no children). With `all`, every entry is forgotten; without,
+    /// only those whose image is no longer part of a tagged image's history. Returns the
+    /// deleted image IDs and the bytes reclaimed.
+    pub fn prune(&self, all: bool, users: &dyn Fn(&str) -> Vec<berth_image::ContainerUse>) -> Result<(Vec<String>, i64)> {
+        self.cache.prune(&self.images, all, users)
+    }
+}

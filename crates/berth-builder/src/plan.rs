@@ -1,0 +1,180 @@
+//! Which stages a build runs, in what order, and how many steps that is.
+//!
+//! The target stage (`--target`, else the last) needs its base if that is an earlier
+//! stage, and every earlier stage a `COPY --from` of it names (by `AS` name or index);
+//! those need theirs, and so on. Every other stage is skipped. Stages run in file order,
+//! which is a valid order since a stage can only depend on earlier ones.
+//!
+//! `FROM` lines see only the ARGs declared before the first `FROM` ([`Plan::meta_args`]),
+//! with `--build-arg` values replacing their defaults.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use berth_dockerfile::expand::expand;
+use berth_dockerfile::words::parse_arg_raw;
+use berth_dockerfile::Dockerfile;
+
+use crate::{BuildError, Result};
+
+/// What a stage starts from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Base {
+    Scratch,
+    /// An earlier stage, by index.
+    Stage(usize),
+    /// An image reference, as expanded.
+    Image(String),
+}
+
+/// Where a `COPY --from` takes its files.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FromSource {
+    Stage(usize),
+    Image(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// The pre-FROM ARGs with their effective values (`None`: declared, no value).
+    pub meta_args: BTreeMap<String, Option<String>>,
+    /// Every stage's base, expanded (indexed like the Dockerfile's stages).
+    pub bases: Vec<Base>,
+    /// The stages to run, ascending.
+    pub stages: Vec<usize>,
+    pub target: usize,
+    /// Steps shown as `Step N/M`: pre-FROM ARGs, then each run stage's FROM and
+    /// instructions, plus the `--label` step if any.
+    pub total_steps: usize,
+}
+
+/// Resolves `--from` of a COPY in stage `current`.
+pub fn from_source(df: &Dockerfile, current: usize, from: &str) -> Result<FromSource> {
+    let lower = from.to_ascii_lowercase();
+    if let Some(i) = df.stages[..current].iter().position(|s| s.name.as_deref() == Some(lower.as_str())) {
+        return Ok(FromSource::Stage(i));
+    }
+    if let Ok(i) = from.parse::<usize>() {
+        if i >= current {
+            return Err(BuildError::Invalid(format!("invalid from flag value {from}: refers to current or future build stage")));
+        }
+        return Ok(FromSource::Stage(i));
+    }
+    Ok(FromSource::Image(from.to_string()))
+}
+
+impl Plan {
+    pub fn new(df: &Dockerfile, target: Option<&str>, build_args: &BTreeMap<String, Option<String>>, extra_steps: usize) -> Result<Plan> {
+        let escape = df.directives.escape;
+        let mut meta_args: BTreeMap<String, Option<String>> = BTreeMap::new();
+        for line in &df.args_before_from {
+            for (name, default) in parse_arg_raw(&line.instruction.shell_text(), escape)? {
+                let env = |k: &str| meta_args.get(k).cloned().flatten();
+                let default = default.map(|d| expand(&d, &env, escape)).transpose()?;
+                let value = build_args.get(&name).cloned().flatten().or(default);
+                meta_args.insert(name, value);
+            }
+        }
+        let env = |k: &str| meta_args.get(k).cloned().flatten();
+        let mut bases = Vec::new();
+        for (i, stage) in df.stages.iter().enumerate() {
+            let base = expand(&stage.base, &env, escape)?;
+            if base.is_empty() {
+                return Err(BuildError::Invalid(format!("base name ({}) should not be blank", stage.base)));
+            }
+            let lower = base.to_ascii_lowercase();
+            let b = if lower == "scratch" {
+                Base::Scratch
+            } else if let Some(j) = df.stages[..i].iter().position(|s| s.name.as_deref() == Some(lower.as_str())) {
+                Base::Stage(j)
+            } else {
+                Base::Image(base)
+            };
+            bases.push(b);
+        }
+        let target = match target.filter(|t| !t.is_empty()) {
+            None => df.stages.len() - 1,
+            Some(t) => {
+                let lower = t.to_ascii_lowercase();
+                df.stages
+                    .iter()
+                    .position(|s| s.name.as_deref() == Some(lower.as_str()))
+                    .ok_or_else(|| BuildError::Invalid(format!("failed to reach build target {t} in Dockerfile")))?
+            }
+        };
+        let mut needed = BTreeSet::new();
+        let mut todo = vec![target];
+        while let Some(s) = todo.pop() {
+            if !needed.insert(s) {
+                continue;
+            }
+            if let Base::Stage(j) = bases[s] {
+                todo.push(j);
+            }
+            for line in &df.stages[s].instructions {
+                if line.instruction.keyword == "COPY" {
+                    if let Some(from) = line.instruction.flag("from") {
+                        if let FromSource::Stage(j) = from_source(df, s, from)? {
+                            todo.push(j);
+                        }
+                    }
+                }
+            }
+        }
+        let stages: Vec<usize> = needed.into_iter().collect();
+        let total_steps =
+            df.args_before_from.len() + stages.iter().map(|&s| 1 + df.stages[s].instructions.len()).sum::<usize>() + extra_steps;
+        Ok(Plan { meta_args, bases, stages, target, total_steps })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(text: &str, target: Option<&str>) -> Result<Plan> {
+        Plan::new(&berth_dockerfile::parse(text).unwrap(), target, &BTreeMap::new(), 0)
+    }
+
+    const MULTI: &str = "FROM busybox AS base\nRUN a\nFROM base AS build\nRUN b\nFROM busybox AS unused\nRUN c\nFROM scratch\nCOPY --from=build /x /x\nCOPY --from=0 /y /y\n";
+
+    #[test]
+    fn unneeded_stages_are_skipped() {
+        let p = plan(MULTI, None).unwrap();
+        assert_eq!(p.stages, vec![0, 1, 3]);
+        assert_eq!(p.target, 3);
+        assert_eq!(p.bases, vec![Base::Image("busybox".into()), Base::Stage(0), Base::Image("busybox".into()), Base::Scratch]);
+        assert_eq!(p.total_steps, 2 + 2 + 3);
+    }
+
+    #[test]
+    fn target_stops_early() {
+        let p = plan(MULTI, Some("BUILD")).unwrap();
+        assert_eq!(p.stages, vec![0, 1]);
+        assert_eq!(p.target, 1);
+        assert_eq!(p.total_steps, 4);
+        let p = plan(MULTI, Some("unused")).unwrap();
+        assert_eq!(p.stages, vec![2]);
+        assert!(plan(MULTI, Some("nope")).unwrap_err().to_string().contains("failed to reach build target nope"));
+    }
+
+    #[test]
+    fn args_before_from_expand_bases() {
+        let df = berth_dockerfile::parse("ARG IMG=busybox\nARG TAG\nFROM ${IMG}:${TAG:-latest}\n").unwrap();
+        let p = Plan::new(&df, None, &BTreeMap::new(), 1).unwrap();
+        assert_eq!(p.bases, vec![Base::Image("busybox:latest".into())]);
+        assert_eq!(p.total_steps, 4, "two ARGs, FROM, and the extra label step");
+        let mut args = BTreeMap::new();
+        args.insert("TAG".to_string(), Some("1.36".to_string()));
+        let p = Plan::new(&df, None, &args, 0).unwrap();
+        assert_eq!(p.bases, vec![Base::Image("busybox:1.36".into())]);
+    }
+
+    #[test]
+    fn from_sources() {
+        let df = berth_dockerfile::parse(MULTI).unwrap();
+        assert_eq!(from_source(&df, 3, "build").unwrap(), FromSource::Stage(1));
+        assert_eq!(from_source(&df, 3, "2").unwrap(), FromSource::Stage(2));
+        assert_eq!(from_source(&df, 3, "busybox:1").unwrap(), FromSource::Image("busybox:1".into()));
+        assert!(from_source(&df, 1, "1").is_err());
+    }
+}

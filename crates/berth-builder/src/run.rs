@@ -1,0 +1,193 @@
+//! RUN: a container made from the step's image runs the command; its changes are the layer.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use berth_api::ids::short_id;
+use berth_api::models::{ContainerConfig, ContainerCreateRequest, HostConfig, LogConfig};
+use berth_container::attach::{AttachOptions, Output};
+use berth_container::{CreateOptions, WaitCondition};
+use berth_dockerfile::heredoc::{run_script, RunScript};
+use berth_dockerfile::{Args, Line};
+
+use crate::cache::{args_field, StepKey};
+use crate::executor::Build;
+use crate::state::StageState;
+use crate::{say, BuildError, Result};
+
+/// What RUN executes, decided before the cache is consulted.
+struct Command {
+    argv: Vec<String>,
+    /// Heredoc scripts to mount (host file, path in the container).
+    scripts: Vec<(String, String)>,
+}
+
+fn command(st: &StageState, line: &Line) -> Result<Command> {
+    let ins = &line.instruction;
+    for flag in ["mount", "network", "security", "device"] {
+        if ins.flag(flag).is_some() {
+            return Err(BuildError::Invalid(format!(
+                "the --{flag} option requires BuildKit. Refer to https://docs.docker.com/go/buildkit/ to learn how to build images with BuildKit enabled"
+            )));
+        }
+    }
+    let mut scripts = Vec::new();
+    let argv = match &ins.args {
+        Args::Exec(v) => v.clone(),
+        Args::Shell(text) => {
+            let mut argv = st.shell();
+            match run_script(text, &line.heredocs) {
+                None => argv.push(text.clone()),
+                Some(RunScript::Inline(body)) | Some(RunScript::Shell(body)) => argv.push(body),
+                Some(RunScript::File { name, content }) => {
+                    let path = format!("/dev/pipes/{name}");
+                    scripts.push((content, path.clone()));
+                    argv = vec![path];
+                }
+            }
+            argv
+        }
+    };
+    if argv.is_empty() {
+        return Err(BuildError::Invalid("RUN requires at least one argument".into()));
+    }
+    Ok(Command { argv, scripts })
+}
+
+impl Build {
+    pub(crate) async fn run_step(&mut self, st: &mut StageState, line: &Line) -> Result<()> {
+        let cmd = command(st, line)?;
+        let args = st.run_args();
+        let mut key = StepKey::new(&st.key).field("run", &serde_json::to_string(&cmd.argv).unwrap_or_default()).field("args", &args_field(&args));
+        for (content, path) in &cmd.scripts {
+            key = key.field("script", path).field("content", content);
+        }
+        let key = key.finish();
+        if let Some(img) = self.lookup(&key)? {
+            st.advance(img, key);
+            return Ok(());
+        }
+        let shown = cmd.argv.join(" ");
+        let created_by = if args.is_empty() {
+            shown.clone()
+        } else {
+            let pairs: Vec<String> = args.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            format!("|{} {} {shown}", args.len(), pairs.join(" "))
+        };
+        let img = self.run_container(st, &cmd, &args, created_by).await?;
+        self.finish(st, key, img)
+    }
+
+    async fn run_container(&self, st: &mut StageState, cmd: &Command, args: &BTreeMap<String, String>, created_by: String) -> Result<berth_image::Image> {
+        if st.image.is_none() {
+            // FROM scratch: the container needs an image, even an empty one.
+            let empty = self.commit(st, None, String::new(), String::new()).await?;
+            st.image = Some(empty);
+        }
+        let base = st.image.clone().ok_or_else(|| BuildError::Internal("no base image".into()))?;
+        let scratch = self.b.config.scratch.join(format!("run-{}", &berth_api::ids::random_id()[..16]));
+        let mut binds = Vec::new();
+        for (i, (content, path)) in cmd.scripts.iter().enumerate() {
+            let host = scratch.join(format!("script{i}"));
+            write_script(&host, content)?;
+            binds.push(format!("{}:{path}:ro", host.display()));
+        }
+        let mut env: Vec<String> = args.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        // Proxy build args reach RUN without a declaration (and stay out of the key).
+        for (k, v) in &self.opts.build_args {
+            if let Some(v) = v.as_ref().filter(|_| berth_dockerfile::build_args::is_predefined(k) && !st.args.contains_key(k)) {
+                env.push(format!("{k}={v}"));
+            }
+        }
+        env.extend(st.config.env.iter().cloned());
+        let request = ContainerCreateRequest {
+            config: ContainerConfig {
+                image: base.id.clone(),
+                cmd: Some(cmd.argv.clone()),
+                entrypoint: Some(vec![String::new()]),
+                env,
+                working_dir: st.config.working_dir.clone(),
+                user: st.config.user.clone(),
+                attach_stdout: true,
+                attach_stderr: true,
+                ..Default::default()
+            },
+            host_config: HostConfig {
+                network_mode: self.opts.network_mode.clone(),
+                extra_hosts: (!self.opts.extra_hosts.is_empty()).then(|| self.opts.extra_hosts.clone()),
+                binds: (!binds.is_empty()).then_some(binds),
+                log_config: LogConfig { kind: "none".into(), config: Default::default() },
+                ..Default::default()
+            },
+            networking_config: Default::default(),
+        };
+        let svc = self.b.containers.clone();
+        let created = svc.create(CreateOptions { name: None, request }).await;
+        let (id, _) = match created {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&scratch);
+                return Err(e.into());
+            }
+        };
+        say(&self.out, format!(" ---> Running in {}\n", short_id(&id)));
+        let result = self.drive(&id, st, created_by, &cmd.argv).await;
+        let removed = svc.remove(&id, true, true).await;
+        let _ = std::fs::remove_dir_all(&scratch);
+        let img = result?;
+        removed?;
+        say(&self.out, format!(" ---> Removed intermediate container {}\n", short_id(&id)));
+        Ok(img)
+    }
+
+    /// Starts the container, streams its output, and commits it if it succeeded.
+    async fn drive(&self, id: &str, st: &StageState, created_by: String, argv: &[String]) -> Result<berth_image::Image> {
+        let svc = &self.b.containers;
+        let mut session = svc.attach(id, AttachOptions { stdin: false, stdout: true, stderr: true }).await?;
+        svc.start(id).await?;
+        while let Some(o) = session.output.recv().await {
+            match o {
+                Output::Stdout(b) | Output::Stderr(b) => say(&self.out, String::from_utf8_lossy(&b).into_owned()),
+                Output::Exit(_) => break,
+            }
+        }
+        let code = svc.wait(id, WaitCondition::NotRunning).await?;
+        if code != 0 {
+            return Err(BuildError::RunFailed { command: argv.join(" "), code });
+        }
+        let upper = self.b.images.snapshots().upper_dir(id)?;
+        let vols: Vec<String> = st.config.volumes.iter().flat_map(|v| v.keys().cloned()).collect();
+        let lower = crate::rootfs::Tree::of_image(&self.b.images, st.image.as_ref())?;
+        discard_volume_changes(&upper, &vols, &lower);
+        self.commit(st, Some(upper), created_by, id.to_string()).await
+    }
+}
+
+fn write_script(host: &Path, content: &str) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    if let Some(p) = host.parent() {
+        std::fs::create_dir_all(p).map_err(|e| BuildError::io("creating the script directory", e))?;
+    }
+    std::fs::write(host, content).map_err(|e| BuildError::io("writing the heredoc script", e))?;
+    std::fs::set_permissions(host, std::fs::Permissions::from_mode(0o755)).map_err(|e| BuildError::io("chmod of the heredoc script", e))
+}
+
+/// What RUN changed under a VOLUME is discarded, as Docker does (there the volume, not the
+/// image, received it): the volume's directory in the layer is dropped, so the image
+/// keeps what it had there; a directory the image lacked stays, empty.
+fn discard_volume_changes(upper: &Path, volumes: &[String], lower: &crate::rootfs::Tree) {
+    for v in volumes {
+        let rel = v.trim_matches('/');
+        if rel.is_empty() {
+            continue;
+        }
+        let p: PathBuf = upper.join(rel);
+        let Ok(m) = std::fs::symlink_metadata(&p) else { continue };
+        if m.is_dir() {
+            let _ = std::fs::remove_dir_all(&p);
+            if lower.lookup(rel).is_none() {
+                let _ = std::fs::create_dir(&p);
+            }
+        }
+    }
+}

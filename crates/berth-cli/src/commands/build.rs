@@ -1,0 +1,269 @@
+//! `build` and `builder prune`.
+//!
+//! The context goes to the daemon as a tar, `.dockerignore` applied here as the docker
+//! CLI does (the daemon applies it again). A Dockerfile outside the context (or `-f -`)
+//! travels in the tar under a random name.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context as _, Result};
+use clap::Args;
+
+use berth_api::progress::JsonMessage;
+use berth_archive::header::{EntryType, Header};
+use berth_archive::walk::{write_tree, WalkOptions};
+use berth_dockerfile::Ignore;
+
+use super::Exit;
+use crate::client::{query, Body, Client};
+
+#[derive(Args, Debug)]
+pub struct BuildArgs {
+    /// Name and optionally a tag in the "name:tag" format
+    #[arg(short = 't', long = "tag")]
+    pub tags: Vec<String>,
+    /// Name of the Dockerfile (default: "PATH/Dockerfile"; "-" reads it from stdin)
+    #[arg(short = 'f', long = "file")]
+    pub file: Option<String>,
+    /// Set build-time variables
+    #[arg(long = "build-arg")]
+    pub build_args: Vec<String>,
+    /// Do not use cache when building the image
+    #[arg(long = "no-cache")]
+    pub no_cache: bool,
+    /// Set the target build stage to build
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Set metadata for an image
+    #[arg(long = "label")]
+    pub labels: Vec<String>,
+    /// Suppress the build output and print image ID on success
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Write the image ID to the file
+    #[arg(long)]
+    pub iidfile: Option<String>,
+    /// Set the networking mode for the RUN instructions during build
+    #[arg(long)]
+    pub network: Option<String>,
+    /// Add a custom host-to-IP mapping ("host:ip")
+    #[arg(long = "add-host")]
+    pub add_hosts: Vec<String>,
+    /// Always attempt to pull a newer version of the image (accepted; berth builds from local images)
+    #[arg(long)]
+    pub pull: bool,
+    /// Remove intermediate containers after a successful build (always done)
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub rm: bool,
+    /// Always remove intermediate containers (always done)
+    #[arg(long = "force-rm")]
+    pub force_rm: bool,
+    /// Build context: a directory, or "-" for a tar or a Dockerfile on stdin
+    pub context: String,
+}
+
+#[derive(Args, Debug)]
+pub struct BuilderPruneArgs {
+    /// Remove all unused build cache, not just dangling ones
+    #[arg(short = 'a', long)]
+    pub all: bool,
+    /// Do not prompt for confirmation
+    #[arg(short = 'f', long)]
+    pub force: bool,
+}
+
+fn is_tar(head: &[u8]) -> bool {
+    berth_archive::compress::Compression::detect(head) != berth_archive::compress::Compression::None
+        || (head.len() >= 262 && &head[257..262] == b"ustar")
+}
+
+/// A tar holding one regular file.
+fn single_file_tar(name: &str, data: &[u8], trailer: bool) -> Vec<u8> {
+    let mut h = Header::new(name, EntryType::Regular);
+    h.size = data.len() as u64;
+    h.mode = 0o644;
+    let mut w = berth_archive::writer::TarWriter::new(Vec::new());
+    let _ = w.append(&h, &mut &data[..]);
+    let mut v = w.into_inner();
+    if trailer {
+        v.extend(berth_archive::writer::trailer());
+    }
+    v
+}
+
+/// What to leave out of the context for `.dockerignore`: whole directories where nothing
+/// below can come back, else single files.
+fn excluded(root: &Path, rel: &str, ignore: &Ignore, keep: &[&str], out: &mut Vec<String>) {
+    let Ok(rd) = std::fs::read_dir(root.join(rel)) else { return };
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let child = if rel.is_empty() { name } else { format!("{rel}/{name}") };
+        let is_dir = e.file_type().map(|t| t.is_dir()).unwrap_or(false);
+        let ex = ignore.matches(&child) && !keep.contains(&child.as_str());
+        if is_dir {
+            if ex && !ignore.may_match_below(&child) && !keep.iter().any(|k| k.starts_with(&format!("{child}/"))) {
+                out.push(child);
+            } else {
+                excluded(root, &child, ignore, keep, out);
+            }
+        } else if ex {
+            out.push(child);
+        }
+    }
+}
+
+/// The context as a tar stream (read from a pipe fed by a thread) and the Dockerfile's
+/// name inside it.
+fn context_stream(a: &BuildArgs) -> Result<(Box<dyn Read + Send>, String)> {
+    let mut stdin_df = None;
+    if a.file.as_deref() == Some("-") {
+        let mut s = Vec::new();
+        std::io::stdin().read_to_end(&mut s)?;
+        stdin_df = Some(s);
+    }
+    if a.context == "-" {
+        if stdin_df.is_some() {
+            bail!("invalid argument: can't use stdin for both build context and dockerfile");
+        }
+        let mut data = Vec::new();
+        std::io::stdin().read_to_end(&mut data)?;
+        if is_tar(&data[..data.len().min(512)]) {
+            let name = a.file.clone().unwrap_or_else(|| "Dockerfile".into());
+            return Ok((Box::new(std::io::Cursor::new(data)), name));
+        }
+        return Ok((Box::new(std::io::Cursor::new(single_file_tar("Dockerfile", &data, true))), "Dockerfile".into()));
+    }
+    let root = PathBuf::from(&a.context);
+    let meta = std::fs::metadata(&root).map_err(|e| anyhow!("unable to prepare context: path {:?} not found: {e}", a.context))?;
+    if !meta.is_dir() {
+        bail!("unable to prepare context: context must be a directory: {}", a.context);
+    }
+    let root_abs = std::fs::canonicalize(&root)?;
+    // Where the Dockerfile is: in the context (sent as is) or outside (added to the tar).
+    let (df_name, extra): (String, Option<Vec<u8>>) = match (&a.file, stdin_df) {
+        (_, Some(data)) => (format!(".dockerfile.{}", &berth_api::ids::random_id()[..20]), Some(data)),
+        (None, None) => ("Dockerfile".into(), None),
+        (Some(f), None) => {
+            let p = std::fs::canonicalize(f).map_err(|e| anyhow!("unable to prepare context: unable to evaluate symlinks in Dockerfile path: {e}"))?;
+            match p.strip_prefix(&root_abs) {
+                Ok(rel) => (rel.to_string_lossy().into_owned(), None),
+                Err(_) => (format!(".dockerfile.{}", &berth_api::ids::random_id()[..20]), Some(std::fs::read(&p).with_context(|| format!("reading {f}"))?)),
+            }
+        }
+    };
+    let ignore_text = std::fs::read_to_string(root.join(".dockerignore")).unwrap_or_default();
+    let mut exclude = Vec::new();
+    if !ignore_text.trim().is_empty() {
+        let ignore = Ignore::parse(&ignore_text);
+        excluded(&root, "", &ignore, &[df_name.as_str(), ".dockerignore"], &mut exclude);
+    }
+    let dir = std::fs::File::open(&root).with_context(|| format!("opening {}", a.context))?;
+    let (reader, mut writer) = std::io::pipe()?;
+    let name_in_tar = df_name.clone();
+    std::thread::spawn(move || {
+        let opts = WalkOptions { exclude, no_trailer: true, ..Default::default() };
+        if write_tree(dir.as_fd(), "", &mut writer, opts).is_err() {
+            return;
+        }
+        if let Some(data) = extra {
+            let _ = writer.write_all(&single_file_tar(&name_in_tar, &data, false));
+        }
+        let _ = writer.write_all(&berth_archive::writer::trailer());
+    });
+    Ok((Box::new(reader), df_name))
+}
+
+fn pairs(items: &[String], what: &str) -> Result<BTreeMap<String, Option<String>>> {
+    let mut m = BTreeMap::new();
+    for it in items {
+        match it.split_once('=') {
+            Some((k, v)) => m.insert(k.to_string(), Some(v.to_string())),
+            // `--build-arg NAME` takes the value from the environment, or leaves it unset.
+            None if what == "build-arg" => m.insert(it.clone(), std::env::var(it).ok()),
+            None => m.insert(it.clone(), Some(String::new())),
+        };
+    }
+    Ok(m)
+}
+
+pub fn build(c: &Client, a: &BuildArgs) -> Exit {
+    let (mut input, df_name) = context_stream(a)?;
+    let labels: BTreeMap<String, String> = pairs(&a.labels, "label")?.into_iter().map(|(k, v)| (k, v.unwrap_or_default())).collect();
+    let mut q: Vec<(&str, String)> = a.tags.iter().map(|t| ("t", t.clone())).collect();
+    q.push(("dockerfile", df_name));
+    if !a.build_args.is_empty() {
+        q.push(("buildargs", serde_json::to_string(&pairs(&a.build_args, "build-arg")?)?));
+    }
+    if !labels.is_empty() {
+        q.push(("labels", serde_json::to_string(&labels)?));
+    }
+    if a.no_cache {
+        q.push(("nocache", "1".into()));
+    }
+    if let Some(t) = &a.target {
+        q.push(("target", t.clone()));
+    }
+    if a.quiet {
+        q.push(("q", "1".into()));
+    }
+    if let Some(n) = &a.network {
+        q.push(("networkmode", n.clone()));
+    }
+    if !a.add_hosts.is_empty() {
+        q.push(("extrahosts", a.add_hosts.join(",")));
+    }
+    q.push(("rm", "1".into()));
+    let r = c.request("POST", &format!("/build{}", query(&q)), &[], Body::Stream(&mut input, "application/x-tar"))?;
+    let mut id = None;
+    let mut err: Option<(String, i64)> = None;
+    r.each_line(|l| {
+        let m: JsonMessage = match serde_json::from_slice(l) {
+            Ok(m) => m,
+            Err(_) => return Ok(true),
+        };
+        if let Some(d) = &m.error_detail {
+            err = Some((d.message.clone(), d.code.unwrap_or(1)));
+            return Ok(false);
+        }
+        if let Some(e) = &m.error {
+            err = Some((e.clone(), 1));
+            return Ok(false);
+        }
+        if let Some(v) = m.aux.as_ref().and_then(|a| a.get("ID")).and_then(|v| v.as_str()) {
+            id = Some(v.to_string());
+        }
+        if let Some(s) = m.stream.as_ref().filter(|_| !a.quiet) {
+            print!("{s}");
+            let _ = std::io::stdout().flush();
+        }
+        Ok(true)
+    })?;
+    if let Some((msg, code)) = err {
+        eprintln!("{msg}");
+        return Ok(if code > 0 && code < 256 { code as i32 } else { 1 });
+    }
+    let Some(id) = id else { bail!("the daemon did not report the built image") };
+    if a.quiet {
+        println!("{id}");
+    }
+    if let Some(f) = &a.iidfile {
+        std::fs::write(f, &id).with_context(|| format!("writing {f}"))?;
+    }
+    Ok(0)
+}
+
+pub fn builder_prune(c: &Client, a: &BuilderPruneArgs) -> Exit {
+    let q = if a.all { "?all=1" } else { "" };
+    let v: serde_json::Value = c.post(&format!("/build/prune{q}"))?.json()?;
+    for id in v["CachesDeleted"].as_array().into_iter().flatten() {
+        if let Some(s) = id.as_str() {
+            println!("Deleted: {s}");
+        }
+    }
+    let n = v["SpaceReclaimed"].as_i64().unwrap_or(0);
+    println!("Total:\t{}", berth_api::units::human_size(n));
+    Ok(0)
+}

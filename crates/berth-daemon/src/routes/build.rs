@@ -1,0 +1,176 @@
+//! `/build` (the classic builder's API) and `/build/prune`.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use serde_json::json;
+use tokio::sync::mpsc;
+
+use berth_api::progress::{ErrorDetail, JsonMessage};
+use berth_builder::{BuildOptions, Event};
+use berth_container::fs::ChannelReader;
+use berth_image::Reference;
+
+use super::D;
+use crate::error::{ApiError, ApiResult, IntoApiError};
+use crate::http::{self, Req, Resp};
+
+/// A JSON query parameter holding a map (`buildargs`, `labels`); empty means none.
+fn json_map<V: serde::de::DeserializeOwned>(req: &Req, key: &str) -> ApiResult<BTreeMap<String, V>> {
+    match req.q(key) {
+        None | Some("") => Ok(BTreeMap::new()),
+        Some(s) => serde_json::from_str(s).map_err(|e| ApiError::bad_request(format!("invalid {key} JSON: {e}"))),
+    }
+}
+
+fn options(req: &Req) -> ApiResult<BuildOptions> {
+    let mut tags = Vec::new();
+    for t in req.q_all("t").into_iter().filter(|t| !t.is_empty()) {
+        let r = Reference::parse(t).map_err(|e| ApiError::bad_request(format!("invalid tag {t:?}: {e}")))?;
+        if r.digest.is_some() {
+            return Err(ApiError::bad_request(format!("invalid tag {t:?}: a build cannot be tagged with a digest")));
+        }
+        tags.push(t.to_string());
+    }
+    if req.q("remote").is_some_and(|r| !r.is_empty()) {
+        return Err(ApiError::new(berth_api::ErrorKind::NotImplemented, "building from a remote context (remote=) is not supported by berth: send the context as the request body"));
+    }
+    if req.q("version") == Some("2") {
+        return Err(ApiError::new(berth_api::ErrorKind::NotImplemented, "BuildKit (version=2) is not supported by berth: use the classic builder (DOCKER_BUILDKIT=0)"));
+    }
+    let network_mode = match req.q("networkmode").unwrap_or("") {
+        "" | "default" => String::new(),
+        m => m.to_string(),
+    };
+    let extra_hosts: Vec<String> = req
+        .q_all("extrahosts")
+        .into_iter()
+        .flat_map(|h| h.split(','))
+        .filter(|h| !h.is_empty())
+        .map(|h| if h.contains(':') { h.to_string() } else { h.replacen('=', ":", 1) })
+        .collect();
+    Ok(BuildOptions {
+        tags,
+        dockerfile: req.q("dockerfile").filter(|s| !s.is_empty()).unwrap_or("Dockerfile").to_string(),
+        build_args: json_map::<Option<String>>(req, "buildargs")?,
+        no_cache: req.q_bool("nocache"),
+        target: req.q("target").filter(|s| !s.is_empty()).map(String::from),
+        labels: json_map::<String>(req, "labels")?,
+        network_mode,
+        extra_hosts,
+    })
+}
+
+fn line(m: &JsonMessage) -> Bytes {
+    Bytes::from(m.to_line())
+}
+
+fn error_line(e: &berth_builder::BuildError) -> Bytes {
+    let message = e.to_string();
+    line(&JsonMessage { error_detail: Some(ErrorDetail { code: e.code(), message: message.clone() }), error: Some(message), ..Default::default() })
+}
+
+/// `POST /build`: the body is the context; the answer streams the build as JSON messages.
+pub async fn build(d: D, mut req: Req) -> ApiResult<Resp> {
+    let opts = options(&req)?;
+    let quiet = req.q_bool("q");
+    let body = req.body_stream();
+    let (tx, rx) = mpsc::channel::<Bytes>(64);
+    tokio::spawn(async move {
+        let b = d.builder.clone();
+        let name = opts.dockerfile.clone();
+        let ctx = tokio::task::spawn_blocking(move || b.open_context(ChannelReader::new(body), &name)).await;
+        let ctx = match ctx {
+            Ok(Ok(c)) => std::sync::Arc::new(c),
+            Ok(Err(e)) => {
+                let _ = tx.send(error_line(&e)).await;
+                return;
+            }
+            Err(e) => {
+                let _ = tx.send(line(&JsonMessage::error(format!("reading the build context failed: {e}")))).await;
+                return;
+            }
+        };
+        let (etx, mut erx) = mpsc::unbounded_channel();
+        let b = d.builder.clone();
+        let tags = opts.tags.clone();
+        let run = tokio::spawn(async move { b.build(ctx, opts, etx).await });
+        let mut client_gone = false;
+        while let Some(ev) = erx.recv().await {
+            let msg = match ev {
+                Event::Stream(s) if quiet => {
+                    let _ = s;
+                    continue;
+                }
+                Event::Stream(s) => JsonMessage::stream(s),
+                Event::Built(id) => {
+                    if quiet {
+                        let _ = tx.send(line(&JsonMessage::stream(format!("{id}\n")))).await;
+                    }
+                    JsonMessage::aux(json!({ "ID": id }))
+                }
+            };
+            // Keep building when the client goes away, as Docker does: the image still lands.
+            if !client_gone && tx.send(line(&msg)).await.is_err() {
+                client_gone = true;
+            }
+        }
+        match run.await {
+            Ok(Ok(id)) => {
+                let mut attrs = BTreeMap::new();
+                for t in &tags {
+                    if let Ok(r) = Reference::parse(t) {
+                        attrs.insert("name".to_string(), r.with_default_tag().familiar());
+                        d.events.emit("image", "tag", &id, attrs.clone());
+                    }
+                }
+            }
+            Ok(Err(e)) => {
+                let _ = tx.send(error_line(&e)).await;
+            }
+            Err(e) => {
+                let _ = tx.send(line(&JsonMessage::error(format!("build task failed: {e}")))).await;
+            }
+        }
+    });
+    Ok(http::stream("application/json", rx))
+}
+
+/// `POST /build/prune`.
+pub async fn prune(d: D, req: Req) -> ApiResult<Resp> {
+    let all = req.q_bool("all");
+    let d2 = d.clone();
+    let (deleted, reclaimed) = super::blocking(move || {
+        let users = |id: &str| d2.containers.users_of_image(id);
+        d2.builder.prune(all, &users)
+    })
+    .await?
+    .map_err(|e| e.api())?;
+    for id in &deleted {
+        d.events.emit("image", "delete", id, BTreeMap::new());
+    }
+    Ok(http::json(200, &json!({ "CachesDeleted": deleted, "SpaceReclaimed": reclaimed })))
+}
+
+/// The build cache as `GET /system/df` lists it.
+pub fn df_entries(d: &crate::Daemon) -> Vec<serde_json::Value> {
+    let usage = d.builder.cache.usage(&d.images).unwrap_or_default();
+    usage
+        .into_iter()
+        .map(|u| {
+            let last_used = berth_api::time::rfc3339_nanos(u.record.last_used as i128);
+            json!({
+                "ID": u.key.trim_start_matches("sha256:").get(..25).unwrap_or_default(),
+                "Parents": if u.parent.is_empty() { json!(null) } else { json!([u.parent]) },
+                "Type": "regular",
+                "Description": u.description,
+                "InUse": u.in_use,
+                "Shared": false,
+                "Size": u.size,
+                "CreatedAt": u.record.created,
+                "LastUsedAt": last_used,
+                "UsageCount": u.record.usage_count,
+            })
+        })
+        .collect()
+}
