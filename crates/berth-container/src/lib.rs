@@ -195,6 +195,9 @@ pub struct ContainerService {
     /// Container name → ID.
     names: Mutex<BTreeMap<String, String>>,
     pub(crate) execs: Mutex<HashMap<String, Arc<ExecEntry>>>,
+    /// Set by `stop_all` when the daemon stops its containers on shutdown: those stops are
+    /// not the user's, and no restart policy acts on them.
+    pub(crate) shutting_down: std::sync::atomic::AtomicBool,
 }
 
 impl ContainerService {
@@ -215,6 +218,7 @@ impl ContainerService {
             entries: RwLock::new(BTreeMap::new()),
             names: Mutex::new(BTreeMap::new()),
             execs: Mutex::new(HashMap::new()),
+            shutting_down: std::sync::atomic::AtomicBool::new(false),
         };
         for (id, rec) in svc.db.list::<Record>(berth_store::schema::CONTAINERS)? {
             svc.names.lock().unwrap_or_else(|p| p.into_inner()).insert(rec.name.clone(), id.clone());

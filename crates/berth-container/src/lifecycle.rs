@@ -438,6 +438,9 @@ impl ContainerService {
 
     /// Applies the restart policy after an exit that the user did not cause.
     fn maybe_restart(self: &Arc<Self>, e: &Arc<Entry>, rec: &Record) {
+        if self.shutting_down.load(std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
         let policy = rec.host_config.restart_policy.clone();
         let code = rec.state.exit_code;
         let restart = match policy.name.as_str() {
@@ -523,8 +526,10 @@ impl ContainerService {
 
     pub(crate) async fn stop_locked(self: &Arc<Self>, e: &Arc<Entry>, timeout: Option<i64>, signal: Option<String>) -> Result<bool> {
         let rec = e.record();
-        e.update(|r| r.stopped_by_user = true);
-        let _ = self.persist(e);
+        if !self.shutting_down.load(std::sync::atomic::Ordering::SeqCst) {
+            e.update(|r| r.stopped_by_user = true);
+            let _ = self.persist(e);
+        }
         if rec.state.status == "restarting" {
             e.update(|r| {
                 r.state.status = "exited".into();
@@ -755,6 +760,7 @@ impl ContainerService {
 
     /// Stops every running container (daemon shutdown when live restore is off).
     pub async fn stop_all(self: &Arc<Self>) {
+        self.shutting_down.store(true, std::sync::atomic::Ordering::SeqCst);
         let mut tasks = Vec::new();
         for e in self.all() {
             if e.record().state.running {

@@ -50,7 +50,31 @@ impl ContainerService {
             }
         }
         self.sweep();
+        self.start_on_boot().await;
         adopted
+    }
+
+    /// Docker's restart-on-daemon-start: `always` containers start again even if a user
+    /// stopped them, `unless-stopped` ones unless a user did. (Those that died while the
+    /// daemon was away went through their policy above.)
+    async fn start_on_boot(self: &Arc<Self>) {
+        let mut tasks = Vec::new();
+        for e in self.all() {
+            let rec = e.record();
+            let policy = rec.host_config.restart_policy.name.as_str();
+            let wanted = policy == "always" || (policy == "unless-stopped" && !rec.stopped_by_user);
+            if wanted && rec.started_once && rec.state.status == "exited" {
+                let svc = self.clone();
+                tasks.push(tokio::spawn(async move {
+                    if let Err(err) = svc.start(&rec.id).await {
+                        eprintln!("berth daemon: restarting container {} at start-up: {err}", rec.id);
+                    }
+                }));
+            }
+        }
+        for t in tasks {
+            let _ = t.await;
+        }
     }
 
     /// Removes bundles, sockets and snapshots that no container owns.

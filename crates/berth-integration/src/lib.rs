@@ -253,6 +253,24 @@ impl Daemon {
         }
     }
 
+    /// A simulated host reboot: the daemon, every shim and every container process are
+    /// killed with SIGKILL at once. The next `spawn` is the boot.
+    pub fn crash_host(&mut self) {
+        self.kill();
+        kill_shims(&self.exec_root());
+        for ctrl in ["pids", "memory", "unified", ""] {
+            let base = Path::new("/sys/fs/cgroup").join(ctrl).join(&self.cgroup_parent);
+            let Ok(rd) = std::fs::read_dir(&base) else { continue };
+            for e in rd.flatten() {
+                for pid in std::fs::read_to_string(e.path().join("cgroup.procs")).unwrap_or_default().lines() {
+                    if let Some(p) = pid.trim().parse().ok().and_then(rustix::process::Pid::from_raw) {
+                        let _ = rustix::process::kill_process(p, rustix::process::Signal::KILL);
+                    }
+                }
+            }
+        }
+    }
+
     pub fn restart(&mut self) {
         self.stop();
         self.spawn();

@@ -387,11 +387,13 @@ impl NetworkService {
     }
 
     /// At start-up: forgets endpoints of containers that are not running and re-applies the
-    /// rules. Called after the container service has recovered.
+    /// rules. Called after the container service has recovered; containers that a restart
+    /// policy is bringing back (status `restarting`) keep theirs, as their start may be
+    /// plumbing them right now.
     pub fn reconcile(self: &Arc<Self>) {
         let running: std::collections::BTreeSet<String> = self
             .containers()
-            .map(|s| s.all().into_iter().filter(|e| e.record().state.running).map(|e| e.id.clone()).collect())
+            .map(|s| s.all().into_iter().filter(|e| { let r = e.record(); r.state.running || r.state.status == "restarting" }).map(|e| e.id.clone()).collect())
             .unwrap_or_default();
         let stale: Vec<(String, String)> = {
             let st = self.lock();
