@@ -280,3 +280,45 @@ fn the_docker_cli_sees_the_same_networks() {
     assert!(out.contains("inet "), "{out}");
     d.docker(&["network", "rm", &net]).ok();
 }
+
+/// A veth pair made by the test (this kernel has no dummy links), deleted on drop.
+struct TestLink(String);
+
+impl TestLink {
+    fn new(prefix: &str) -> TestLink {
+        let name = format!("{prefix}{:x}", std::process::id() % 0xffff);
+        let ok = std::process::Command::new("ip").args(["link", "add", &name, "type", "veth", "peer", "name", &format!("{name}p")]).status().unwrap().success();
+        assert!(ok, "creating {name}");
+        for n in [name.clone(), format!("{name}p")] {
+            std::process::Command::new("ip").args(["link", "set", &n, "up"]).status().unwrap();
+        }
+        TestLink(name)
+    }
+}
+
+impl Drop for TestLink {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip").args(["link", "del", &self.0]).status();
+    }
+}
+
+#[test]
+fn macvlan_networks_give_static_addresses_and_names() {
+    let d = Daemon::with_busybox();
+    let parent = TestLink::new("bmv");
+    let net = unique("mvnet");
+    // The gateway is an address nobody answers for: containers get no way out.
+    d.berth(&["network", "create", "-d", "macvlan", "--subnet", "10.99.7.0/24", "--gateway", "10.99.7.254", "-o", &format!("parent={}", parent.0), &net]).ok();
+    let first = unique("mv");
+    d.berth(&["run", "-d", "--name", &first, "--network", &net, "--ip", "10.99.7.100", "busybox", "sleep", "1000"]).ok();
+    let out = d.berth(&["run", "--rm", "--network", &net, "busybox", "sh", "-c", &format!("ip -4 -o addr show eth0; ping -c1 -W5 {first} >/dev/null && echo reached")]).ok();
+    assert!(out.contains("inet 10.99.7."), "{out}");
+    assert!(out.trim_end().ends_with("reached"), "{out}");
+    assert_eq!(d.berth(&["inspect", "-f", &format!("{{{{(index .NetworkSettings.Networks \"{net}\").IPAddress}}}}"), &first]).ok().trim(), "10.99.7.100");
+    let err = d.berth(&["run", "--rm", "--network", &net, "--ip", "10.99.7.100", "busybox", "true"]).fails();
+    assert!(err.contains("10.99.7.100"), "{err}");
+    let err = d.berth(&["network", "create", "-d", "macvlan", "--subnet", "10.99.8.0/24", "-o", "parent=nosuchlink0", &unique("mvbad")]).fails();
+    assert!(err.contains("parent interface nosuchlink0 does not exist"), "{err}");
+    d.berth(&["rm", "-f", &first]).ok();
+    d.berth(&["network", "rm", &net]).ok();
+}
