@@ -7,13 +7,14 @@
 pub mod client;
 mod commands;
 mod copy;
+pub mod credentials;
 pub mod format;
 mod opts;
 mod tty;
 
 use clap::{Parser, Subcommand};
 
-use commands::{container as ct, image as im, run, system as sys};
+use commands::{container as ct, distribution as dist, image as im, run, system as sys};
 
 /// The default daemon socket.
 pub const DEFAULT_HOST: &str = "unix:///run/berth/berth.sock";
@@ -99,7 +100,15 @@ enum Cmd {
     /// Load an image from a tar archive or STDIN
     Load(im::LoadArgs),
     /// Download an image from a registry
-    Pull(im::PullArgs),
+    Pull(dist::PullArgs),
+    /// Upload an image to a registry
+    Push(dist::PushArgs),
+    /// Authenticate to a registry
+    Login(dist::LoginArgs),
+    /// Log out from a registry
+    Logout(dist::LogoutArgs),
+    /// Search Docker Hub (or a registry named in the term) for images
+    Search(dist::SearchArgs),
     /// Show the Docker version information
     Version(sys::FormatArgs),
     /// Display system-wide information
@@ -170,7 +179,8 @@ enum ImageCmd {
     Rm(im::RmiArgs),
     Save(im::SaveArgs),
     Load(im::LoadArgs),
-    Pull(im::PullArgs),
+    Pull(dist::PullArgs),
+    Push(dist::PushArgs),
     Inspect(ct::InspectArgs),
     Prune(im::ImagePruneArgs),
     Build(commands::build::BuildArgs),
@@ -231,7 +241,11 @@ fn dispatch(c: &client::Client, cmd: Cmd) -> commands::Exit {
         Cmd::Rmi(a) | Cmd::Image(ImageCmd::Rm(a)) => im::rmi(c, &a),
         Cmd::Save(a) | Cmd::Image(ImageCmd::Save(a)) => im::save(c, &a),
         Cmd::Load(a) | Cmd::Image(ImageCmd::Load(a)) => im::load(c, &a),
-        Cmd::Pull(a) | Cmd::Image(ImageCmd::Pull(a)) => im::pull(c, &a),
+        Cmd::Pull(a) | Cmd::Image(ImageCmd::Pull(a)) => dist::pull(c, &a),
+        Cmd::Push(a) | Cmd::Image(ImageCmd::Push(a)) => dist::push(c, &a),
+        Cmd::Login(a) => dist::login(c, &a),
+        Cmd::Logout(a) => dist::logout(c, &a),
+        Cmd::Search(a) => dist::search(c, &a),
         Cmd::Image(ImageCmd::Inspect(a)) => ct::inspect(c, &a, Some("image")),
         Cmd::Image(ImageCmd::Prune(a)) => im::prune(c, &a),
         Cmd::Version(a) => sys::version(c, &a),

@@ -36,6 +36,8 @@ pub struct Daemon {
     pub volumes: Arc<berth_volume::VolumeStore>,
     pub builder: Arc<berth_builder::Builder>,
     pub events: Arc<EventBus>,
+    /// The registry client (pull, push, login, search).
+    pub distribution: Arc<berth_distribution::Distribution>,
     pub started: Instant,
     /// A stable identifier of this daemon (kept in the data root).
     pub id: String,
@@ -90,7 +92,11 @@ impl Daemon {
                 id
             }
         };
-        let daemon = Arc::new(Daemon { config, db, images, containers, networks, volumes, builder, events, started: Instant::now(), id });
+        let distribution = Arc::new(berth_distribution::Distribution::new(berth_distribution::RegistryOptions {
+            mirrors: config.registry_mirrors.clone(),
+            insecure: config.insecure_registries.clone(),
+        }));
+        let daemon = Arc::new(Daemon { config, db, images, containers, networks, volumes, builder, events, distribution, started: Instant::now(), id });
         daemon.containers.recover().await;
         let n = daemon.networks.clone();
         tokio::task::spawn_blocking(move || n.reconcile()).await.map_err(|e| e.to_string())?;

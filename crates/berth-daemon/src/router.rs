@@ -13,7 +13,7 @@ use http::Method;
 
 use crate::error::{ApiError, ApiResult};
 use crate::http::{Req, Resp};
-use crate::routes::{build, containers, exec, images, networks, system, volumes};
+use crate::routes::{build, containers, distribution, exec, images, networks, system, volumes};
 use crate::Daemon;
 
 pub type Handler = fn(Arc<Daemon>, Req) -> Pin<Box<dyn Future<Output = ApiResult<Resp>> + Send>>;
@@ -81,6 +81,9 @@ pub fn routes() -> Vec<Route> {
         r(M::POST, "/images/load", h!(images::load)),
         r(M::POST, "/images/prune", h!(images::prune)),
         r(M::GET, "/images/get", h!(images::save)),
+        r(M::GET, "/images/search", h!(distribution::search)),
+        r(M::POST, "/images/{*}/push", h!(distribution::push)),
+        r(M::POST, "/auth", h!(distribution::auth)),
         r(M::GET, "/images/{*}/get", h!(images::save_one)),
         r(M::GET, "/images/{*}/json", h!(images::inspect)),
         r(M::GET, "/images/{*}/history", h!(images::history)),

@@ -14,6 +14,7 @@ pub mod archive;
 pub mod commit;
 pub mod config;
 pub mod import;
+pub mod pulled;
 pub mod reference;
 mod store;
 

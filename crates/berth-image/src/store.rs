@@ -347,10 +347,20 @@ impl ImageStore {
             }
         }
         if let Some(r) = &by_ref {
+            // Removing the last tag of a repository takes that repository's digest
+            // references (`repo@sha256:…`, recorded by pull and push) with it, as Docker does.
+            let mut removing = vec![r.clone()];
+            if !r.contains('@') {
+                let repo = |x: &str| Reference::parse(x).map(|p| p.repository()).unwrap_or_default();
+                let mine = repo(r);
+                if !refs.iter().any(|x| x != r && !x.contains('@') && repo(x) == mine) {
+                    removing.extend(refs.iter().filter(|x| x.contains('@') && repo(x) == mine).cloned());
+                }
+            }
             // Removing one name of several only untags.
-            if refs.len() > 1 {
-                self.remove_refs(std::slice::from_ref(r))?;
-                out.push(ImageDeleteItem { untagged: Some(familiar(r)), deleted: None });
+            if refs.len() > removing.len() {
+                self.remove_refs(&removing)?;
+                out.extend(removing.iter().map(|x| ImageDeleteItem { untagged: Some(familiar(x)), deleted: None }));
                 return Ok(out);
             }
             if let Some(u) = using.first() {

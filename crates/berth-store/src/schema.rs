@@ -17,6 +17,7 @@
 //! | [`CONTAINERS`] | container ID | container record (berth-container): config, host config, state, name |
 //! | [`VOLUMES`] | volume name | volume record |
 //! | [`NETWORKS`] | network ID | network record |
+//! | [`DISTRIBUTION`] | layer diff ID (`sha256:…`) | where the layer lives remotely (berth-distribution's `metadata`): a list of `{digest, media_type, size, registry, repository}` |
 //! | [`BUILD_CACHE`] | step cache key (`sha256:…`, see berth-builder's `cache`) | cache record: the image the step produced, created and last-used times |
 
 pub const SCHEMA_VERSION: i64 = 1;
@@ -26,6 +27,7 @@ pub const REFS: &str = "refs";
 pub const CONTAINERS: &str = "containers";
 pub const VOLUMES: &str = "volumes";
 pub const NETWORKS: &str = "networks";
+pub const DISTRIBUTION: &str = "distribution";
 pub const BUILD_CACHE: &str = "build_cache";
 
 /// SQL that takes the database from version `i` to `i + 1`.

@@ -144,27 +144,8 @@ pub fn pull_quiet(c: &Client, image: &str, quiet: bool) -> Result<()> {
         _ => (image.to_string(), if image.contains('@') { String::new() } else { "latest".into() }),
     };
     let q = query(&[("fromImage", name), ("tag", tag)]);
-    let r = c.post(&format!("/images/create{q}"))?;
+    let r = c.request("POST", &format!("/images/create{q}"), &[super::distribution::auth_header_for(image)], Body::None)?;
     progress(r, quiet, |_| {})
-}
-
-#[derive(Args, Debug)]
-pub struct PullArgs {
-    /// Download all tagged images in the repository
-    #[arg(short = 'a', long = "all-tags")]
-    pub all_tags: bool,
-    /// Set platform if server is multi-platform capable
-    #[arg(long)]
-    pub platform: Option<String>,
-    /// Suppress verbose output
-    #[arg(short = 'q', long)]
-    pub quiet: bool,
-    pub name: String,
-}
-
-pub fn pull(c: &Client, a: &PullArgs) -> Exit {
-    pull_quiet(c, &a.name, a.quiet)?;
-    Ok(0)
 }
 
 #[derive(Args, Debug)]

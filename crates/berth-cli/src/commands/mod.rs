@@ -2,6 +2,7 @@
 
 pub mod build;
 pub mod container;
+pub mod distribution;
 pub mod image;
 pub mod network;
 pub mod volume;

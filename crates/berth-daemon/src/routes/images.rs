@@ -183,14 +183,8 @@ pub async fn create(d: D, mut req: Req) -> ApiResult<Resp> {
         });
         return Ok(http::stream("application/json", rx));
     }
-    if let Some(image) = req.q("fromImage").filter(|s| !s.is_empty()) {
-        let tag = req.q("tag").unwrap_or("");
-        let name = if tag.is_empty() || image.contains('@') { image.to_string() } else { format!("{image}:{tag}") };
-        let r = Reference::parse(&name)?.with_default_tag();
-        return Err(ApiError::new(
-            berth_api::ErrorKind::NotFound,
-            format!("pull access denied for {}, repository does not exist or may require 'docker login': berth cannot pull from {} in this build", r.familiar_repository(), r.domain),
-        ));
+    if req.q("fromImage").is_some_and(|s| !s.is_empty()) {
+        return super::distribution::pull(d, req).await;
     }
     Err(ApiError::bad_request("fromImage or fromSrc is required"))
 }

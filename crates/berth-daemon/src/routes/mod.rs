@@ -2,6 +2,7 @@
 
 pub mod build;
 pub mod containers;
+pub mod distribution;
 pub mod exec;
 pub mod images;
 pub mod networks;

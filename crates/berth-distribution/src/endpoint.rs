@@ -1,0 +1,141 @@
+//! Where a registry is and how to speak to it, following dockerd's rules.
+//!
+//! - `docker.io` (and `index.docker.io`) is served by `https://registry-1.docker.io`; the
+//!   daemon's `registry-mirrors` are tried first, in order, and the Hub is the fallback.
+//! - Every other registry is spoken to over HTTPS, unless it is insecure: listed in
+//!   `insecure-registries` (as `host`, `host:port` or a CIDR its address falls in) or on the
+//!   loopback (`localhost`, 127.0.0.0/8, ::1), which Docker treats as insecure by default.
+//!   For an insecure registry HTTPS is tried first and plain HTTP next.
+
+use std::net::IpAddr;
+
+pub const HUB_DOMAIN: &str = "docker.io";
+pub const HUB_REGISTRY: &str = "https://registry-1.docker.io";
+/// The key Docker stores Hub credentials under, and the Hub's v1 search service.
+pub const HUB_INDEX: &str = "https://index.docker.io/v1/";
+
+#[derive(Debug, Clone, Default)]
+pub struct RegistryOptions {
+    /// Mirror URLs for Docker Hub (`http://127.0.0.1:5001`, `https://mirror.example`).
+    pub mirrors: Vec<String>,
+    /// `insecure-registries` entries.
+    pub insecure: Vec<String>,
+}
+
+/// One base URL to try for a registry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Endpoint {
+    /// `scheme://host[:port]`, no trailing slash.
+    pub base: String,
+    /// A mirror: failures fall through to the next endpoint.
+    pub mirror: bool,
+}
+
+/// `https://index.docker.io/v1/`, `http://h:5000`, `h:5000/` → the registry's domain.
+pub fn normalize_domain(server: &str) -> String {
+    let s = server.trim();
+    let s = s.strip_prefix("https://").or_else(|| s.strip_prefix("http://")).unwrap_or(s);
+    let host = s.split('/').next().unwrap_or(s);
+    match host {
+        "" | "index.docker.io" | "registry-1.docker.io" | "docker.io" | "registry.hub.docker.com" => HUB_DOMAIN.to_string(),
+        h => h.to_string(),
+    }
+}
+
+/// The key credentials for `domain` are stored under in `config.json` (Docker's choice).
+pub fn config_key(domain: &str) -> String {
+    if domain == HUB_DOMAIN { HUB_INDEX.to_string() } else { domain.to_string() }
+}
+
+fn host_of(domain: &str) -> &str {
+    if let Some(rest) = domain.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    match domain.rsplit_once(':') {
+        Some((h, p)) if p.bytes().all(|c| c.is_ascii_digit()) => h,
+        _ => domain,
+    }
+}
+
+fn in_cidr(ip: IpAddr, cidr: &str) -> bool {
+    let Some((net, bits)) = cidr.split_once('/') else { return false };
+    let (Ok(net), Ok(bits)) = (net.parse::<IpAddr>(), bits.parse::<u32>()) else { return false };
+    match (ip, net) {
+        (IpAddr::V4(a), IpAddr::V4(n)) if bits <= 32 => {
+            let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
+            u32::from(a) & mask == u32::from(n) & mask
+        }
+        (IpAddr::V6(a), IpAddr::V6(n)) if bits <= 128 => {
+            let mask = if bits == 0 { 0 } else { u128::MAX << (128 - bits) };
+            u128::from(a) & mask == u128::from(n) & mask
+        }
+        _ => false,
+    }
+}
+
+impl RegistryOptions {
+    /// Whether plain HTTP may be used for `domain` (`host[:port]`).
+    pub fn is_insecure(&self, domain: &str) -> bool {
+        let host = host_of(domain);
+        let ip = host.parse::<IpAddr>().ok();
+        if host == "localhost" || ip.is_some_and(|i| i.is_loopback()) {
+            return true;
+        }
+        self.insecure.iter().any(|e| {
+            let e = e.trim().trim_start_matches("http://").trim_start_matches("https://").trim_end_matches('/');
+            e == domain || e == host || ip.is_some_and(|i| in_cidr(i, e))
+        })
+    }
+
+    /// The endpoints to try for `domain`, in order.
+    pub fn endpoints(&self, domain: &str) -> Vec<Endpoint> {
+        let mut out = Vec::new();
+        if domain == HUB_DOMAIN {
+            for m in &self.mirrors {
+                let base = m.trim().trim_end_matches('/').to_string();
+                let base = if base.contains("://") { base } else { format!("https://{base}") };
+                out.push(Endpoint { base, mirror: true });
+            }
+            out.push(Endpoint { base: HUB_REGISTRY.into(), mirror: false });
+            return out;
+        }
+        if self.is_insecure(domain) {
+            // Without TLS compiled in, HTTPS can only fail: go straight to HTTP.
+            if crate::http::TLS {
+                out.push(Endpoint { base: format!("https://{domain}"), mirror: true });
+            }
+            out.push(Endpoint { base: format!("http://{domain}"), mirror: false });
+        } else {
+            out.push(Endpoint { base: format!("https://{domain}"), mirror: false });
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn insecure_rules() {
+        let o = RegistryOptions { mirrors: vec![], insecure: vec!["reg.lan:5000".into(), "10.1.0.0/16".into(), "plain.lan".into()] };
+        for yes in ["localhost:5000", "127.0.0.1:5000", "127.9.9.9", "[::1]:5000", "reg.lan:5000", "10.1.2.3:80", "plain.lan:443"] {
+            assert!(o.is_insecure(yes), "{yes}");
+        }
+        for no in ["reg.lan:5001", "10.2.0.1:5000", "example.com", "docker.io"] {
+            assert!(!o.is_insecure(no), "{no}");
+        }
+    }
+
+    #[test]
+    fn hub_and_mirrors() {
+        let o = RegistryOptions { mirrors: vec!["http://127.0.0.1:5001/".into()], insecure: vec![] };
+        let e = o.endpoints("docker.io");
+        assert_eq!(e[0], Endpoint { base: "http://127.0.0.1:5001".into(), mirror: true });
+        assert_eq!(e[1].base, HUB_REGISTRY);
+        assert_eq!(o.endpoints("127.0.0.1:5000").last().unwrap().base, "http://127.0.0.1:5000");
+        assert_eq!(normalize_domain("https://index.docker.io/v1/"), "docker.io");
+        assert_eq!(normalize_domain("http://127.0.0.1:5000/"), "127.0.0.1:5000");
+        assert_eq!(config_key("docker.io"), HUB_INDEX);
+    }
+}
