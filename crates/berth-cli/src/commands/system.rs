@@ -170,10 +170,61 @@ pub struct SystemPruneArgs {
 }
 
 pub fn prune(c: &Client, a: &SystemPruneArgs) -> Exit {
-    if !a.force && !super::container::confirm("WARNING! This will remove:\n  - all stopped containers\n  - all dangling images\nAre you sure you want to continue?") {
+    let mut warn = String::from("WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n");
+    if a.volumes {
+        warn.push_str("  - all anonymous volumes not used by at least one container\n");
+    }
+    warn.push_str(if a.all { "  - all images without at least one container associated to them\n" } else { "  - all dangling images\n" });
+    warn.push_str("  - unused build cache\nAre you sure you want to continue?");
+    if !a.force && !super::container::confirm(&warn) {
         return Ok(0);
     }
-    super::container::prune(c, &super::container::PruneArgs { force: true, filter: a.filter.clone() })?;
-    super::image::prune(c, &super::image::ImagePruneArgs { all: a.all, force: true, filter: a.filter.clone() })?;
+    let filters = filter_json(&a.filter)?;
+    let mut total = 0i64;
+    // Docker's order: what holds references goes first.
+    let section = |title: &str, items: Option<&Vec<Value>>| {
+        if let Some(items) = items.filter(|i| !i.is_empty()) {
+            println!("{title}:");
+            for i in items {
+                println!("{}", i.as_str().unwrap_or(""));
+            }
+            println!();
+        }
+    };
+    let v: Value = c.post(&format!("/containers/prune{}", query(&[("filters", filters.clone())])))?.json()?;
+    section("Deleted Containers", v["ContainersDeleted"].as_array());
+    total += v["SpaceReclaimed"].as_i64().unwrap_or(0);
+    let v: Value = c.post(&format!("/networks/prune{}", query(&[("filters", filters.clone())])))?.json()?;
+    section("Deleted Networks", v["NetworksDeleted"].as_array());
+    if a.volumes {
+        let v: Value = c.post(&format!("/volumes/prune{}", query(&[("filters", filters.clone())])))?.json()?;
+        section("Deleted Volumes", v["VolumesDeleted"].as_array());
+        total += v["SpaceReclaimed"].as_i64().unwrap_or(0);
+    }
+    let mut image_filters = a.filter.clone();
+    if a.all {
+        image_filters.push("dangling=false".into());
+    }
+    let v: Value = c.post(&format!("/images/prune{}", query(&[("filters", filter_json(&image_filters)?)])))?.json()?;
+    if let Some(items) = v["ImagesDeleted"].as_array().filter(|i| !i.is_empty()) {
+        println!("Deleted Images:");
+        for i in items {
+            if let Some(u) = i["Untagged"].as_str() {
+                println!("untagged: {u}");
+            }
+            if let Some(d) = i["Deleted"].as_str() {
+                println!("deleted: {d}");
+            }
+        }
+        println!();
+    }
+    total += v["SpaceReclaimed"].as_i64().unwrap_or(0);
+    if let Ok(resp) = c.post(&format!("/build/prune{}", query(&[("all", if a.all { "1".to_string() } else { String::new() })]))) {
+        if let Ok(v) = resp.json::<Value>() {
+            section("Deleted build cache objects", v["CachesDeleted"].as_array());
+            total += v["SpaceReclaimed"].as_i64().unwrap_or(0);
+        }
+    }
+    println!("Total reclaimed space: {}", berth_api::units::human_size(total));
     Ok(0)
 }
