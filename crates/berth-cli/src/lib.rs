@@ -204,6 +204,8 @@ enum SystemCmd {
     Events(sys::EventsArgs),
     /// Remove unused data
     Prune(sys::SystemPruneArgs),
+    /// Verify the image store (digests, layers, references) and optionally repair it
+    Check(sys::CheckArgs),
 }
 
 fn dispatch(c: &client::Client, cmd: Cmd) -> commands::Exit {
@@ -253,6 +255,7 @@ fn dispatch(c: &client::Client, cmd: Cmd) -> commands::Exit {
         Cmd::Events(a) | Cmd::System(SystemCmd::Events(a)) => sys::events(c, &a),
         Cmd::System(SystemCmd::Df(a)) => sys::df(c, &a),
         Cmd::System(SystemCmd::Prune(a)) => sys::prune(c, &a),
+        Cmd::System(SystemCmd::Check(a)) => sys::check(c, &a),
         Cmd::Network(n) => commands::network::run(c, n),
         Cmd::Volume(v) => commands::volume::run(c, v),
         Cmd::Build(a) | Cmd::Image(ImageCmd::Build(a)) | Cmd::Builder(BuilderCmd::Build(a)) => commands::build::build(c, &a),

@@ -44,6 +44,7 @@ pub fn routes() -> Vec<Route> {
         r(M::GET, "/info", h!(system::info)),
         r(M::GET, "/events", h!(system::events)),
         r(M::GET, "/system/df", h!(system::df)),
+        r(M::POST, "/system/check", h!(system::check)),
         // containers
         r(M::GET, "/containers/json", h!(containers::list)),
         r(M::POST, "/containers/create", h!(containers::create)),

@@ -16,6 +16,7 @@ pub mod config;
 pub mod import;
 pub mod pulled;
 pub mod reference;
+mod check;
 mod store;
 
 pub use config::{History, ImageConfig, RootFs};

@@ -276,7 +276,7 @@ impl ImageStore {
     }
 
     /// Deletes the image record and config, then every layer no remaining image uses.
-    fn remove_image(&self, id: &str) -> Result<()> {
+    pub(crate) fn remove_image(&self, id: &str) -> Result<()> {
         let refs = self.refs_of(id);
         self.db.batch(|b| {
             for r in &refs {

@@ -228,3 +228,29 @@ pub fn prune(c: &Client, a: &SystemPruneArgs) -> Exit {
     println!("Total reclaimed space: {}", berth_api::units::human_size(total));
     Ok(0)
 }
+
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// Remove damaged blobs, layers and the images that need them
+    #[arg(long)]
+    pub repair: bool,
+}
+
+/// `berth system check [--repair]`: exits 1 while problems remain.
+pub fn check(c: &Client, a: &CheckArgs) -> Exit {
+    let v: Value = c.post(&format!("/system/check{}", if a.repair { "?repair=1" } else { "" }))?.json()?;
+    println!("checked {} images, {} layers, {} blobs", v["Images"], v["Layers"], v["Blobs"]);
+    for r in v["Repaired"].as_array().into_iter().flatten() {
+        println!("repaired: {}", r.as_str().unwrap_or(""));
+    }
+    let problems: Vec<&str> = v["Problems"].as_array().into_iter().flatten().filter_map(|p| p.as_str()).collect();
+    for p in &problems {
+        println!("problem: {p}");
+    }
+    if problems.is_empty() {
+        println!("no problems found");
+        Ok(0)
+    } else {
+        Ok(1)
+    }
+}

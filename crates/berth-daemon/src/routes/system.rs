@@ -222,3 +222,16 @@ pub async fn df(d: D, _req: Req) -> ApiResult<Resp> {
     .await?;
     Ok(http::json(200, &v))
 }
+
+/// `POST /system/check?repair=1` (berth's own): verifies the image store's digests and
+/// references; with `repair`, removes what is damaged.
+pub async fn check(d: D, req: Req) -> ApiResult<Resp> {
+    let repair = req.q_bool("repair");
+    let d2 = d.clone();
+    let report = super::blocking(move || {
+        let users = |id: &str| d2.containers.users_of_image(id);
+        d2.images.check(repair, &users)
+    })
+    .await??;
+    Ok(http::json(200, &report))
+}

@@ -1,0 +1,110 @@
+//! Crash safety: the daemon killed with SIGKILL in the middle of writes leaves a store that
+//! the next start repairs, and `system check` finds (and `--repair` removes) damage.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use berth_integration::{berth_bin, busybox_tar, unique, Daemon};
+
+/// A pseudo-random number below `n` (the clock's nanoseconds; no crate needed).
+fn random_below(n: u64) -> u64 {
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos() as u64;
+    (t ^ (t >> 7)).wrapping_mul(0x9e3779b97f4a7c15) % n
+}
+
+/// A root filesystem tar: busybox plus `mb` MiB of incompressible data, so that writing it
+/// takes long enough to be interrupted.
+fn big_rootfs_tar(dir: &Path, mb: usize) -> std::path::PathBuf {
+    let root = dir.join("root");
+    std::fs::create_dir_all(&root).unwrap();
+    assert!(Command::new("tar").arg("-xf").arg(busybox_tar()).arg("-C").arg(&root).status().unwrap().success());
+    let mut data = vec![0u8; mb << 20];
+    let mut x: u64 = 0x2545f4914f6cdd1d;
+    for chunk in data.chunks_mut(8) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        chunk.copy_from_slice(&x.to_le_bytes()[..chunk.len()]);
+    }
+    std::fs::write(root.join("ballast"), data).unwrap();
+    let tar = dir.join("big.tar");
+    assert!(Command::new("tar").arg("-cf").arg(&tar).arg("-C").arg(&root).arg(".").status().unwrap().success());
+    tar
+}
+
+/// Everything `images` lists runs, `system check` is clean, and containers can be removed.
+#[track_caller]
+fn assert_consistent(d: &Daemon) {
+    let out = d.berth(&["system", "check"]);
+    assert_eq!(out.code, 0, "system check after a crash: {} {}", out.stdout, out.stderr);
+    for id in d.berth(&["images", "-q", "--no-trunc"]).ok().lines() {
+        d.berth(&["run", "--rm", "--network", "none", id, "true"]).ok();
+    }
+    for id in d.berth(&["ps", "-aq"]).ok().lines() {
+        d.berth(&["rm", "-f", id]).ok();
+    }
+}
+
+#[test]
+fn killing_the_daemon_mid_write_leaves_a_consistent_store() {
+    let mut d = Daemon::with_busybox();
+    let work = tempfile::tempdir().unwrap();
+    let tar = big_rootfs_tar(work.path(), 24);
+    let saved = work.path().join("saved.tar");
+    d.berth(&["import", &tar.display().to_string(), "big:saved"]).ok();
+    d.berth(&["save", "-o", &saved.display().to_string(), "big:saved"]).ok();
+    d.berth(&["rmi", "big:saved"]).ok();
+
+    let ops = ["import", "load", "commit", "create", "rm"];
+    for round in 0..ops.len() * 2 {
+        let op = ops[round % ops.len()];
+        // Set up what the operation works on (outside the crash window).
+        let name = unique("crash");
+        if op == "commit" || op == "rm" {
+            d.berth(&["run", "--name", &name, "--network", "none", "busybox", "sh", "-c", "head -c 8000000 /dev/urandom > /blob"]).ok();
+        }
+        let args: Vec<String> = match op {
+            "import" => vec!["import".into(), tar.display().to_string(), format!("{name}:img")],
+            "load" => vec!["load".into(), "-i".into(), saved.display().to_string()],
+            "commit" => vec!["commit".into(), name.clone(), format!("{name}:committed")],
+            "create" => vec!["create".into(), "--name".into(), name.clone(), "-v".into(), "/anon".into(), "busybox".into(), "true".into()],
+            _ => vec!["rm".into(), "-v".into(), name.clone()],
+        };
+        let mut child = Command::new(berth_bin()).arg("-H").arg(d.host()).args(&args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        // Anywhere from before the request arrives to after it is done.
+        std::thread::sleep(Duration::from_millis(random_below(250)));
+        d.kill();
+        let _ = child.wait();
+        d.spawn();
+        assert_consistent(&d);
+        // Whatever survived is whole; clean up for the next round.
+        let _ = d.berth(&["rmi", "-f", &format!("{name}:img"), &format!("{name}:committed"), "big:saved"]);
+    }
+}
+
+#[test]
+fn system_check_finds_damage_and_repair_removes_it() {
+    let d = Daemon::with_busybox();
+    let c = unique("dmg");
+    d.berth(&["run", "--name", &c, "--network", "none", "busybox", "sh", "-c", "mkdir /data && echo original > /data/f"]).ok();
+    d.berth(&["commit", &c, "damaged:1"]).ok();
+    d.berth(&["rm", &c]).ok();
+    assert_eq!(d.berth(&["system", "check"]).ok().lines().last(), Some("no problems found"));
+
+    // Flip the content of a file inside the committed layer, behind the daemon's back.
+    let top = d.berth(&["image", "inspect", "-f", "{{index .RootFS.Layers 1}}", "damaged:1"]).ok();
+    let hex = top.trim().trim_start_matches("sha256:");
+    let file = d.data_root().join("snapshots/layers").join(&hex[..16]).join("diff/data/f");
+    std::fs::write(&file, "tampered\n").unwrap();
+
+    let out = d.berth(&["system", "check"]);
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(out.stdout.contains(&format!("layer {} does not match its digest", top.trim())), "{}", out.stdout);
+    let out = d.berth(&["system", "check", "--repair"]).ok();
+    assert!(out.contains("repaired: removed image"), "{out}");
+    let err = d.berth(&["image", "inspect", "damaged:1"]).fails();
+    assert!(err.contains("No such image"), "{err}");
+    assert_eq!(d.berth(&["system", "check"]).ok().lines().last(), Some("no problems found"));
+    assert_eq!(d.berth(&["run", "--rm", "--network", "none", "busybox", "echo", "still fine"]).ok(), "still fine\n");
+}
