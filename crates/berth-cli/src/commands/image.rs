@@ -67,7 +67,10 @@ pub fn images(c: &Client, a: &ImagesArgs) -> Exit {
     let mut rows = Vec::new();
     for i in &list {
         let digest = i.repo_digests.first().and_then(|d| d.split_once('@').map(|(_, d)| d.to_string())).unwrap_or_else(|| "<none>".into());
-        let tags: Vec<(String, String)> = if i.repo_tags.is_empty() {
+        let tags: Vec<(String, String)> = if i.repo_tags.is_empty() && !i.repo_digests.is_empty() {
+            // Pulled by digest only: the repository is known, the tag is not (as docker shows it).
+            i.repo_digests.iter().map(|d| (d.split_once('@').map(|(r, _)| r).unwrap_or(d).to_string(), "<none>".to_string())).collect()
+        } else if i.repo_tags.is_empty() {
             vec![("<none>".into(), "<none>".into())]
         } else {
             i.repo_tags.iter().map(|t| split_tag(t)).collect()

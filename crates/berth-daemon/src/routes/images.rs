@@ -69,8 +69,10 @@ fn reference_matches(pattern: &str, tag: &str) -> bool {
             _ => false,
         }
     }
-    let repo = tag.rsplit_once(':').map(|(r, _)| r).unwrap_or(tag);
-    if pattern.contains(':') { glob(pattern.as_bytes(), tag.as_bytes()) } else { glob(pattern.as_bytes(), repo.as_bytes()) }
+    let repo = tag.rsplit_once(':').filter(|(_, t)| !t.contains('/')).map(|(r, _)| r).unwrap_or(tag);
+    // A ':' before the last '/' is a registry's port, not a tag.
+    let has_tag = pattern.rsplit('/').next().is_some_and(|last| last.contains(':'));
+    if has_tag { glob(pattern.as_bytes(), tag.as_bytes()) } else { glob(pattern.as_bytes(), repo.as_bytes()) }
 }
 
 pub async fn inspect(d: D, req: Req) -> ApiResult<Resp> {
@@ -257,6 +259,9 @@ mod tests {
         assert!(!reference_matches("busybox:1", "busybox:latest"));
         assert!(!reference_matches("*", "team/app:1"));
         assert!(reference_matches("*/*", "team/app:1"));
+        assert!(reference_matches("127.0.0.1:5000/app", "127.0.0.1:5000/app:v1"));
+        assert!(reference_matches("127.0.0.1:5000/app:v1", "127.0.0.1:5000/app:v1"));
+        assert!(!reference_matches("127.0.0.1:5000/app:v2", "127.0.0.1:5000/app:v1"));
     }
 
     #[test]

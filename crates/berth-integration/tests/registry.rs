@@ -1,0 +1,342 @@
+//! Registries: berth's own registry server, berth's daemon pulling and pushing through it
+//! (with berth's CLI and the docker CLI), login/logout with htpasswd and token auth, search,
+//! the `registry` image run as a container, and Debian's docker-registry (distribution 2.8)
+//! when it is installed. All traffic stays on 127.0.0.1.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use berth_integration::{berth_bin, unique, Daemon, Run};
+
+/// A registry process (berth's or Debian's) on a loopback port, killed when dropped.
+struct Registry {
+    child: Child,
+    /// `127.0.0.1:<port>`
+    addr: String,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Registry {
+    /// `berth registry serve` on a free port, with `extra` flags; `setup` may write files
+    /// (an htpasswd) into the registry's directory first and return flags naming them.
+    fn berth(setup: impl FnOnce(&Path) -> Vec<String>) -> Registry {
+        let dir = tempfile::tempdir().unwrap();
+        let extra = setup(dir.path());
+        let mut child = Command::new(berth_bin())
+            .args(["registry", "serve", "--addr", "127.0.0.1:0", "--root"])
+            .arg(dir.path().join("data"))
+            .args(&extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let addr = loop {
+            match lines.next() {
+                Some(Ok(l)) => {
+                    if let Some(a) = l.strip_prefix("berth registry: listening on ") {
+                        break a.trim().to_string();
+                    }
+                }
+                _ => panic!("berth registry exited before listening"),
+            }
+        };
+        std::thread::spawn(move || for _ in lines.by_ref() {});
+        Registry { child, addr, dir }
+    }
+
+    fn open() -> Registry {
+        Registry::berth(|_| Vec::new())
+    }
+
+    /// With htpasswd basic auth for `user`/`pass`.
+    fn with_htpasswd(user: &str, pass: &str, token: bool) -> Registry {
+        let entry = format!("{user}:{}\n", bcrypt::hash(pass, 4).unwrap());
+        Registry::berth(|d| {
+            let p = d.join("htpasswd");
+            std::fs::write(&p, entry).unwrap();
+            let mut f = vec!["--htpasswd".to_string(), p.display().to_string()];
+            if token {
+                f.push("--token".into());
+            }
+            f
+        })
+    }
+}
+
+/// A port nobody listens on right now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// `berth` against `d` with its own Docker client configuration directory.
+fn berth_cfg(d: &Daemon, cfg: &Path, args: &[&str], stdin: Option<&str>) -> Run {
+    use std::io::Write;
+    let mut child = Command::new(berth_bin())
+        .arg("-H")
+        .arg(d.host())
+        .args(args)
+        .env("DOCKER_CONFIG", cfg)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    if let Some(s) = stdin {
+        input.write_all(s.as_bytes()).unwrap();
+    }
+    drop(input);
+    let o = child.wait_with_output().unwrap();
+    Run { code: o.status.code().unwrap_or(-1), stdout: String::from_utf8_lossy(&o.stdout).into_owned(), stderr: String::from_utf8_lossy(&o.stderr).into_owned() }
+}
+
+/// The digest in a push's last line (`t: digest: sha256:… size: N`).
+fn pushed_digest(out: &str) -> String {
+    let l = out.lines().find(|l| l.contains(": digest: ")).unwrap_or_else(|| panic!("no digest line in {out:?}"));
+    l.split(": digest: ").nth(1).unwrap().split_whitespace().next().unwrap().to_string()
+}
+
+fn repo_digests(d: &Daemon, name: &str) -> String {
+    d.berth(&["image", "inspect", "--format", "{{json .RepoDigests}}", name]).ok()
+}
+
+#[test]
+fn push_remove_pull_and_run_through_berths_registry() {
+    let d = Daemon::with_busybox();
+    let reg = Registry::open();
+    let name = format!("{}/team/bb:t1", reg.addr);
+    d.berth(&["tag", "busybox", &name]).ok();
+    let out = d.berth(&["push", &name]).ok();
+    assert!(out.contains(&format!("The push refers to repository [{}/team/bb]", reg.addr)), "{out}");
+    assert!(out.contains(": Pushed"), "{out}");
+    let digest = pushed_digest(&out);
+    assert!(repo_digests(&d, &name).contains(&format!("{}/team/bb@{digest}", reg.addr)));
+
+    let id = d.berth(&["image", "inspect", "--format", "{{.Id}}", &name]).ok();
+    let rmi = d.berth(&["rmi", "busybox", &name]).ok();
+    assert!(rmi.contains("Deleted: "), "{rmi}");
+    d.berth(&["image", "inspect", id.trim()]).fails();
+
+    let out = d.berth(&["pull", &name]).ok();
+    assert!(out.contains("Pull complete"), "{out}");
+    assert!(out.contains(&format!("Digest: {digest}")), "{out}");
+    assert!(out.contains(&format!("Status: Downloaded newer image for {name}")), "{out}");
+    assert_eq!(d.berth(&["image", "inspect", "--format", "{{.Id}}", &name]).ok(), id, "the pulled image has the pushed image's ID");
+    assert_eq!(d.berth(&["run", "--rm", &name, "echo", "pulled and running"]).ok(), "pulled and running\n");
+    let again = d.berth(&["pull", &name]).ok();
+    assert!(again.contains(&format!("Status: Image is up to date for {name}")), "{again}");
+}
+
+#[test]
+fn a_second_push_uploads_only_missing_blobs_and_mounts_across_repositories() {
+    let d = Daemon::with_busybox();
+    let reg = Registry::open();
+    let a = format!("{}/a:1", reg.addr);
+    let b = format!("{}/b:1", reg.addr);
+    d.berth(&["tag", "busybox", &a]).ok();
+    d.berth(&["tag", "busybox", &b]).ok();
+    assert!(d.berth(&["push", &a]).ok().contains(": Pushed"));
+    let blobs = || std::fs::read_dir(reg.dir.path().join("data/blobs/sha256")).unwrap().flat_map(|e| std::fs::read_dir(e.unwrap().path()).unwrap()).count();
+    let before = blobs();
+    let again = d.berth(&["push", &a]).ok();
+    assert!(again.contains(": Layer already exists"), "{again}");
+    assert!(!again.contains(": Pushed"), "{again}");
+    let other = d.berth(&["push", &b]).ok();
+    assert!(other.contains(": Mounted from a"), "{other}");
+    // Nothing new: b's manifest is a's, byte for byte, and the layer was mounted.
+    assert_eq!(blobs(), before);
+    // Pushing a repository without a tag and -a pushes every tag of it.
+    d.berth(&["tag", "busybox", &format!("{}/a:2", reg.addr)]).ok();
+    let all = d.berth(&["push", "-a", &format!("{}/a", reg.addr)]).ok();
+    assert!(all.contains("1: digest: ") && all.contains("2: digest: "), "{all}");
+}
+
+#[test]
+fn pull_by_digest_and_all_tags() {
+    let d = Daemon::with_busybox();
+    let reg = Registry::open();
+    let name = format!("{}/dig:v1", reg.addr);
+    d.berth(&["tag", "busybox", &name]).ok();
+    let digest = pushed_digest(&d.berth(&["push", &name]).ok());
+    d.berth(&["tag", "busybox", &format!("{}/dig:v2", reg.addr)]).ok();
+    d.berth(&["push", &format!("{}/dig:v2", reg.addr)]).ok();
+    d.berth(&["rmi", "busybox", &name, &format!("{}/dig:v2", reg.addr)]).ok();
+
+    let by_digest = format!("{}/dig@{digest}", reg.addr);
+    let out = d.berth(&["pull", &by_digest]).ok();
+    assert!(out.contains(&format!("Status: Downloaded newer image for {by_digest}")), "{out}");
+    assert_eq!(d.berth(&["run", "--rm", &by_digest, "true"]).code, 0);
+    let listed = d.berth(&["images", "--digests", "--format", "{{.Repository}} {{.Digest}}"]).ok();
+    assert!(listed.contains(&format!("{}/dig {digest}", reg.addr)), "{listed}");
+    // A digest that does not match what the registry serves is refused.
+    let wrong = format!("{}/dig@sha256:{}", reg.addr, "0".repeat(64));
+    let e = d.berth(&["pull", &wrong]).fails();
+    assert!(e.contains("not found"), "{e}");
+
+    let out = d.berth(&["pull", "-a", &format!("{}/dig", reg.addr)]).ok();
+    assert!(out.contains("v1: Pulling from dig") && out.contains("v2: Pulling from dig"), "{out}");
+    let tags = d.berth(&["images", "--format", "{{.Tag}}", &format!("{}/dig", reg.addr)]).ok();
+    assert!(tags.contains("v1") && tags.contains("v2"), "{tags}");
+}
+
+#[test]
+fn unknown_images_and_unreachable_registries_are_clear_errors() {
+    let d = Daemon::with_busybox();
+    let reg = Registry::open();
+    let e = d.berth(&["pull", &format!("{}/nope:1", reg.addr)]).fails();
+    assert!(e.contains(&format!("manifest for {}/nope:1 not found", reg.addr)), "{e}");
+    let e = d.berth(&["push", &format!("{}/missing:1", reg.addr)]).fails();
+    assert!(e.contains("An image does not exist locally with the tag"), "{e}");
+    let e = d.berth(&["pull", &format!("127.0.0.1:{}/x", free_port())]).fails();
+    assert!(e.contains("connection refused") || e.contains("Connection refused"), "{e}");
+}
+
+#[test]
+fn login_logout_and_authenticated_push_with_htpasswd() {
+    for token in [false, true] {
+        let d = Daemon::with_busybox();
+        let reg = Registry::with_htpasswd("alice", "s3cret", token);
+        let cfg = d.dir.path().join(unique("cfg"));
+        let name = format!("{}/private:1", reg.addr);
+        d.berth(&["tag", "busybox", &name]).ok();
+
+        let e = berth_cfg(&d, &cfg, &["push", &name], None).fails();
+        assert!(e.contains("unauthorized") || e.contains("authentication required"), "token={token}: {e}");
+        let e = berth_cfg(&d, &cfg, &["login", "-u", "alice", "--password-stdin", &reg.addr], Some("wrong\n")).fails();
+        assert!(e.contains("unauthorized") || e.contains("401"), "token={token}: {e}");
+        assert!(!cfg.join("config.json").exists() || !std::fs::read_to_string(cfg.join("config.json")).unwrap().contains(&reg.addr));
+
+        let out = berth_cfg(&d, &cfg, &["login", "-u", "alice", "--password-stdin", &reg.addr], Some("s3cret\n")).ok();
+        assert_eq!(out, "Login Succeeded\n");
+        let conf: serde_json::Value = serde_json::from_slice(&std::fs::read(cfg.join("config.json")).unwrap()).unwrap();
+        assert_eq!(conf["auths"][&reg.addr]["auth"], "YWxpY2U6czNjcmV0", "base64 of alice:s3cret");
+
+        let out = berth_cfg(&d, &cfg, &["push", &name], None).ok();
+        assert!(out.contains(": Pushed"), "token={token}: {out}");
+        berth_cfg(&d, &cfg, &["rmi", "busybox", &name], None).ok();
+        assert!(berth_cfg(&d, &cfg, &["pull", &name], None).ok().contains("Pull complete"));
+        let found = berth_cfg(&d, &cfg, &["search", "--format", "{{.Name}}", &format!("{}/priv", reg.addr)], None).ok();
+        assert_eq!(found, "private\n", "token={token}");
+
+        assert_eq!(berth_cfg(&d, &cfg, &["logout", &reg.addr], None).ok(), format!("Removing login credentials for {}\n", reg.addr));
+        berth_cfg(&d, &cfg, &["rmi", &name], None).ok();
+        let e = berth_cfg(&d, &cfg, &["pull", &name], None).fails();
+        assert!(e.contains("pull access denied") || e.contains("unauthorized"), "token={token}: {e}");
+    }
+}
+
+#[test]
+fn search_lists_matching_repositories() {
+    let d = Daemon::with_busybox();
+    let reg = Registry::open();
+    for r in ["findme/one", "findme/two", "other"] {
+        let n = format!("{}/{r}:1", reg.addr);
+        d.berth(&["tag", "busybox", &n]).ok();
+        d.berth(&["push", &n]).ok();
+    }
+    let out = d.berth(&["search", &format!("{}/findme", reg.addr)]).ok();
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("NAME") && lines[0].contains("DESCRIPTION") && lines[0].contains("STARS"), "{out}");
+    assert_eq!(lines.len(), 3, "{out}");
+    let one = d.berth(&["search", "--limit", "1", "--format", "{{.Name}}", &format!("{}/findme", reg.addr)]).ok();
+    assert_eq!(one.lines().count(), 1, "{one}");
+    let none = d.berth(&["search", "--filter", "stars=1", "--format", "{{.Name}}", &format!("{}/findme", reg.addr)]).ok();
+    assert_eq!(none, "");
+}
+
+#[test]
+fn the_docker_cli_pushes_and_pulls_through_berth() {
+    let d = Daemon::with_busybox();
+    let reg = Registry::with_htpasswd("bob", "pw", false);
+    let name = format!("{}/viadocker:1", reg.addr);
+    d.docker(&["tag", "busybox", &name]).ok();
+    let out = d.docker_stdin(&["login", "-u", "bob", "--password-stdin", &reg.addr], b"pw\n").ok();
+    assert!(out.contains("Login Succeeded"), "{out}");
+    let out = d.docker(&["push", &name]).ok();
+    assert!(out.contains(": Pushed") && out.contains("1: digest: sha256:"), "{out}");
+    d.docker(&["rmi", "busybox", &name]).ok();
+    let out = d.docker(&["pull", &name]).ok();
+    assert!(out.contains("Pull complete") && out.contains(&format!("Downloaded newer image for {name}")), "{out}");
+    assert_eq!(d.docker(&["run", "--rm", &name, "echo", "via docker"]).ok(), "via docker\n");
+    let digests = d.docker(&["image", "inspect", "--format", "{{join .RepoDigests \",\"}}", &name]).ok();
+    assert!(digests.contains(&format!("{}/viadocker@sha256:", reg.addr)), "{digests}");
+    let e = d.docker_stdin(&["login", "-u", "bob", "--password-stdin", &reg.addr], b"nope\n").fails();
+    assert!(e.contains("401") || e.contains("unauthorized"), "{e}");
+}
+
+/// Waits for a container's log to say the registry listens (an event, not a delay).
+fn wait_for_log(d: &Daemon, id: &str, needle: &str) {
+    let mut logs = Command::new(berth_bin()).arg("-H").arg(d.host()).args(["logs", "-f", id]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let err = logs.stderr.take().unwrap();
+    let found = BufReader::new(err).lines().map_while(Result::ok).any(|l| l.contains(needle));
+    let _ = logs.kill();
+    let _ = logs.wait();
+    assert!(found, "the container never logged {needle:?}");
+}
+
+#[test]
+fn the_registry_image_serves_from_a_container() {
+    let d = Daemon::with_busybox();
+    let out = Command::new(berth_bin()).args(["registry", "image", "-H", &d.host()]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let store = d.dir.path().join("myregistry");
+    let port = free_port();
+    let id = d
+        .berth(&["run", "-d", "-p", &format!("127.0.0.1:{port}:5000"), "--restart=always", "-v", &format!("{}:/var/lib/registry", store.display()), "registry"])
+        .ok();
+    wait_for_log(&d, id.trim(), "listening on 0.0.0.0:5000");
+    let name = format!("127.0.0.1:{port}/incontainer:1");
+    d.berth(&["tag", "busybox", &name]).ok();
+    assert!(d.berth(&["push", &name]).ok().contains(": Pushed"));
+    assert!(store.join("repositories/incontainer").is_dir(), "the registry stores into the volume");
+    d.berth(&["rmi", "busybox", &name]).ok();
+    assert!(d.berth(&["pull", &name]).ok().contains("Pull complete"));
+    assert_eq!(d.berth(&["run", "--rm", &name, "echo", "round trip"]).ok(), "round trip\n");
+}
+
+#[test]
+fn interop_with_debians_docker_registry() {
+    let bin = PathBuf::from("/usr/bin/docker-registry");
+    if !bin.exists() {
+        println!("skipping interop_with_debians_docker_registry: /usr/bin/docker-registry is not installed (apt-get install docker-registry)");
+        return;
+    }
+    let d = Daemon::with_busybox();
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let cfg = dir.path().join("config.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            dir.path().join("data").display()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(&bin).arg("serve").arg(&cfg).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let guard = Registry { child, addr: format!("127.0.0.1:{port}"), dir };
+    let mut lines = lines;
+    let ready = lines.by_ref().map_while(Result::ok).any(|l| l.contains("listening on"));
+    std::thread::spawn(move || for _ in lines {});
+    assert!(ready, "docker-registry did not start");
+
+    let name = format!("{}/interop:1", guard.addr);
+    d.berth(&["tag", "busybox", &name]).ok();
+    let out = d.berth(&["push", &name]).ok();
+    assert!(out.contains(": Pushed"), "{out}");
+    assert!(d.berth(&["push", &name]).ok().contains("Layer already exists"));
+    d.berth(&["rmi", "busybox", &name]).ok();
+    assert!(d.berth(&["pull", &name]).ok().contains("Pull complete"));
+    assert_eq!(d.berth(&["run", "--rm", &name, "echo", "from distribution"]).ok(), "from distribution\n");
+}
