@@ -322,3 +322,53 @@ fn macvlan_networks_give_static_addresses_and_names() {
     d.berth(&["rm", "-f", &first]).ok();
     d.berth(&["network", "rm", &net]).ok();
 }
+
+/// A network namespace made by the test, with lo up; deleted on drop.
+struct TestNs(String);
+
+impl TestNs {
+    fn new(prefix: &str) -> TestNs {
+        let name = unique(prefix);
+        assert!(std::process::Command::new("ip").args(["netns", "add", &name]).status().unwrap().success());
+        let ns = TestNs(name);
+        ns.sh("ip link set lo up");
+        ns
+    }
+
+    /// Runs a shell command inside the namespace; returns (success, stdout).
+    fn sh(&self, cmd: &str) -> (bool, String) {
+        let o = std::process::Command::new("ip").args(["netns", "exec", &self.0, "sh", "-c", cmd]).output().unwrap();
+        (o.status.success(), String::from_utf8_lossy(&o.stdout).into_owned())
+    }
+}
+
+impl Drop for TestNs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+/// Two "hosts" (namespaces) on one link: a port published on all addresses is reachable
+/// from the other host; one published on 127.0.0.1 is not, even when the other host routes
+/// 127.0.0.1 to this one — the attack of moby#45610, which Docker's rules let through.
+#[test]
+fn published_ports_from_another_host_and_loopback_ones_stay_local() {
+    let a = TestNs::new("hA");
+    let b = TestNs::new("hB");
+    let link = format!("hv{:x}", std::process::id() % 0xffffff);
+    assert!(std::process::Command::new("ip").args(["link", "add", &link, "netns", &a.0, "type", "veth", "peer", "name", "eth1", "netns", &b.0]).status().unwrap().success());
+    assert!(a.sh(&format!("ip link set {link} name eth1 && ip addr add 192.168.251.1/24 dev eth1 && ip link set eth1 up && sysctl -qw net.ipv4.ip_forward=1")).0);
+    assert!(b.sh("ip addr add 192.168.251.2/24 dev eth1 && ip link set eth1 up").0);
+    let d = Daemon::start_in(Some(&a.0), &[]);
+    d.import_busybox("busybox:latest");
+    let name = unique("both");
+    web(&d, &name, &["-p", "8080:80", "-p", "127.0.0.1:8081:80"], "from-a");
+    let get = |ns: &TestNs, url: &str| ns.sh(&format!("for i in $(seq 100); do timeout 5 busybox wget -q -O - {url} && exit 0; sleep 0.05; done; exit 1"));
+    assert_eq!(get(&a, "http://127.0.0.1:8081/").1.trim(), "from-a", "the loopback port answers on host A");
+    assert_eq!(get(&b, "http://192.168.251.1:8080/").1.trim(), "from-a", "the public port answers host B");
+    assert!(!b.sh("timeout 5 busybox wget -q -O - http://192.168.251.1:8081/").0, "the loopback port is not on A's public address");
+    // Host B sends packets for 127.0.0.1 to host A's link address.
+    assert!(b.sh("sysctl -qw net.ipv4.conf.eth1.route_localnet=1 && ip route add 127.0.0.1/32 via 192.168.251.1 dev eth1 table 100 && ip rule add pref 10 to 127.0.0.1 table 100 && ip rule del pref 0 && ip rule add pref 100 table local").0);
+    assert!(!b.sh("timeout 5 busybox wget -q -O - http://127.0.0.1:8081/").0, "a loopback-published port answered another host");
+    d.berth(&["rm", "-f", &name]).ok();
+}
