@@ -32,12 +32,14 @@ use crate::Result;
 #[derive(Clone)]
 pub struct StepKey {
     h: Sha256,
+    /// The fields as added, for `--debug-cache-key`.
+    fields: Vec<(String, String)>,
 }
 
 impl StepKey {
     /// Starts a key from the parent step's key.
     pub fn new(parent: &str) -> StepKey {
-        StepKey { h: Sha256::new() }.field("parent", parent)
+        StepKey { h: Sha256::new(), fields: Vec::new() }.field("parent", parent)
     }
 
     /// Adds a named field. Names and values are length-prefixed.
@@ -46,7 +48,22 @@ impl StepKey {
             self.h.update((s.len() as u64).to_be_bytes());
             self.h.update(s.as_bytes());
         }
+        self.fields.push((name.to_string(), value.to_string()));
         self
+    }
+
+    /// What went into the key, one `name: value` line each (long values cut), so two
+    /// builds' outputs can be compared to see why a step missed.
+    pub fn explain(&self) -> String {
+        self.fields
+            .iter()
+            .map(|(k, v)| {
+                let v = v.replace('\n', "\\n");
+                let cut: String = v.chars().take(160).collect();
+                let more = if cut.len() < v.len() { "…" } else { "" };
+                format!("     {k}: {cut}{more}\n")
+            })
+            .collect()
     }
 
     pub fn finish(self) -> String {

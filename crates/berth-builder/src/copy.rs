@@ -5,6 +5,8 @@
 //! root, which becomes the step's layer. Directories on the way to the destination that
 //! the image already has are recreated with the image's metadata, so the layer does not
 //! change them; new ones get the `--chown` owner (root by default) and mode 0755.
+//! Everything copied belongs to root unless `--chown` says otherwise, whatever the
+//! source, as in the classic builder.
 //!
 //! Destination rules (Docker's): a relative destination is under WORKDIR; with several
 //! sources (or a wildcard matching several) it must end in `/`; a file goes *into* the
@@ -34,7 +36,7 @@ use crate::{BuildError, Builder, Result};
 /// One thing to copy.
 enum Item {
     /// A path in a tree (the context, a stage, an image), already resolved.
-    Path { tree: Tree, path: String, preserve_owner: bool },
+    Path { tree: Tree, path: String },
     /// Bytes from a heredoc.
     Content { name: String, bytes: Vec<u8> },
     /// A downloaded file (mode 0600).
@@ -152,18 +154,14 @@ fn sha256_file(host: &Path) -> Result<String> {
     Ok(hex::encode(h.finalize()))
 }
 
-/// Hashes what a tree path holds: names, types, modes, link targets, contents (and
-/// owners when they are kept); never times.
-fn digest_path(tree: &Tree, path: &str, rel: &str, owners: bool, h: &mut Sha256) -> Result<()> {
+/// Hashes what a tree path holds: names, types, modes, link targets, contents; never
+/// times or owners (COPY sets the owner).
+fn digest_path(tree: &Tree, path: &str, rel: &str, h: &mut Sha256) -> Result<()> {
     let Some(f) = tree.lookup(path) else { return Ok(()) };
     let m = &f.meta;
     h.update(rel.as_bytes());
     h.update([0]);
     h.update((m.mode()).to_be_bytes());
-    if owners {
-        h.update(m.uid().to_be_bytes());
-        h.update(m.gid().to_be_bytes());
-    }
     if m.is_file() {
         h.update(sha256_file(&f.host)?.as_bytes());
     } else if m.file_type().is_symlink() {
@@ -171,7 +169,7 @@ fn digest_path(tree: &Tree, path: &str, rel: &str, owners: bool, h: &mut Sha256)
         h.update(t.as_os_str().as_encoded_bytes());
     } else if m.is_dir() {
         for name in tree.read_dir(path) {
-            digest_path(tree, &join(path, &name), &join(rel, &name), owners, h)?;
+            digest_path(tree, &join(path, &name), &join(rel, &name), h)?;
         }
     }
     h.update([0]);
@@ -188,11 +186,12 @@ impl Build {
             .map_err(|e| BuildError::Internal(format!("hashing task failed: {e}")))??;
         let ins = &line.instruction;
         let flags: Vec<String> = ins.flags.iter().map(|(k, v)| format!("--{k}={v}")).collect();
-        let key = StepKey::new(&st.key)
-            .field("instruction", &format!("{} {} {}", req.keyword, flags.join(" "), req.dest))
-            .field("owner", &format!("{:?} {:?}", req.owner, req.chmod))
-            .field("sources", &digest)
-            .finish();
+        let key = self.key(
+            StepKey::new(&st.key)
+                .field("instruction", &format!("{} {} {}", req.keyword, flags.join(" "), req.dest))
+                .field("owner", &format!("{:?} {:?}", req.owner, req.chmod))
+                .field("sources", &digest),
+        );
         if let Some(img) = self.lookup(&key)? {
             st.advance(img, key);
             return Ok(());
@@ -310,7 +309,7 @@ impl Build {
                     check_checksum(ins.flag("checksum"), &f.as_ref().map(|f| f.host.clone()).unwrap_or_default())?;
                     items.push(Item::Archive { host: f.map(|f| f.host).unwrap_or_default() });
                 } else {
-                    items.push(Item::Path { tree: src_tree.clone(), path, preserve_owner: !from_context });
+                    items.push(Item::Path { tree: src_tree.clone(), path });
                 }
             }
         }
@@ -339,10 +338,10 @@ fn request_digest(r: &Request) -> Result<(String, &'static str)> {
     let mut h = Sha256::new();
     for it in &r.items {
         match it {
-            Item::Path { tree, path, preserve_owner } => {
+            Item::Path { tree, path } => {
                 h.update(b"path\0");
                 h.update(base_name(path).as_bytes());
-                digest_path(tree, path, "", *preserve_owner, &mut h)?;
+                digest_path(tree, path, "", &mut h)?;
             }
             Item::Content { name, bytes } => {
                 h.update(b"content\0");
@@ -362,7 +361,7 @@ fn request_digest(r: &Request) -> Result<(String, &'static str)> {
         }
     }
     let kind = match r.items.as_slice() {
-        [Item::Path { tree, path, .. }] if tree.lookup(path).is_some_and(|f| f.meta.is_dir()) => "dir",
+        [Item::Path { tree, path }] if tree.lookup(path).is_some_and(|f| f.meta.is_dir()) => "dir",
         [_] => "file",
         _ => "multi",
     };
@@ -378,7 +377,7 @@ fn perform(b: &Builder, r: &Request) -> Result<berth_store::snapshot::Staging> {
     let into_dir = r.dest.ends_with('/')
         || r.dest_tree.resolve(dest_rel, true).ok().and_then(|p| r.dest_tree.lookup(&p)).is_some_and(|f| f.meta.is_dir());
     for it in &r.items {
-        let is_dir_source = matches!(it, Item::Path { tree, path, .. } if tree.lookup(path).is_some_and(|f| f.meta.is_dir()));
+        let is_dir_source = matches!(it, Item::Path { tree, path } if tree.lookup(path).is_some_and(|f| f.meta.is_dir()));
         let target = match it {
             Item::Archive { .. } => dest_rel.to_string(),
             _ if is_dir_source => dest_rel.to_string(),
@@ -399,8 +398,10 @@ fn perform(b: &Builder, r: &Request) -> Result<berth_store::snapshot::Staging> {
         };
         let host = root.join(&rel);
         match it {
-            Item::Path { tree, path, preserve_owner } => {
-                let owner = |m: &std::fs::Metadata| r.owner.unwrap_or(if *preserve_owner { (m.uid(), m.gid()) } else { (0, 0) });
+            Item::Path { tree, path } => {
+                // Root owns what COPY makes unless --chown says otherwise, whatever the
+                // source (the classic builder's rule, also for --from).
+                let owner = |_: &std::fs::Metadata| r.owner.unwrap_or((0, 0));
                 if is_dir_source {
                     for child in tree.read_dir(path) {
                         copy_path(tree, &join(path, &child), &host.join(&child), &owner, r.chmod)?;
@@ -545,7 +546,7 @@ mod tests {
         let tree = Tree::new(vec![t.path().to_path_buf()]);
         let digest = || {
             let mut h = Sha256::new();
-            digest_path(&tree, "d", "", false, &mut h).unwrap();
+            digest_path(&tree, "d", "", &mut h).unwrap();
             hex::encode(h.finalize())
         };
         let first = digest();

@@ -27,6 +27,8 @@ pub(crate) struct Build {
     pub results: BTreeMap<usize, Option<Image>>,
     /// ARG names a reached ARG declared.
     consumed: BTreeSet<String>,
+    /// With `--cache-from`: the only images that may be cache hits.
+    cache_sources: Option<BTreeSet<String>>,
 }
 
 /// What a step does when the cache does not have it.
@@ -49,11 +51,25 @@ impl Build {
             step: 0,
             results: BTreeMap::new(),
             consumed: BTreeSet::new(),
+            cache_sources: None,
         }
     }
 
     pub async fn run(mut self) -> Result<String> {
         self.df = berth_dockerfile::parse(&self.ctx.dockerfile)?;
+        if !self.opts.cache_from.is_empty() {
+            let mut allowed = BTreeSet::new();
+            for name in &self.opts.cache_from {
+                let mut cur = self.b.images.resolve(name).ok();
+                while let Some(img) = cur {
+                    if !allowed.insert(img.id.clone()) {
+                        break;
+                    }
+                    cur = self.b.images.get(&img.meta.parent);
+                }
+            }
+            self.cache_sources = Some(allowed);
+        }
         let extra = usize::from(!self.opts.labels.is_empty());
         self.plan = Plan::new(&self.df, self.opts.target.as_deref(), &self.opts.build_args, extra)?;
         for line in self.df.args_before_from.clone() {
@@ -144,7 +160,7 @@ impl Build {
             "WORKDIR" => {
                 let dir = st.workdir(&st.expand(ins.shell_text().trim())?);
                 st.config.working_dir = dir.clone();
-                let key = StepKey::new(&st.key).field("instruction", &format!("WORKDIR {dir}")).finish();
+                let key = self.key(StepKey::new(&st.key).field("instruction", &format!("WORKDIR {dir}")));
                 let created_by = format!("/bin/sh -c #(nop) WORKDIR {dir}");
                 self.cached(st, key, created_by, |b, st| crate::copy::workdir_layer(b, st, &dir)).await
             }
@@ -161,7 +177,7 @@ impl Build {
     }
 
     async fn config_step(&mut self, st: &mut StageState, text: String) -> Result<()> {
-        let key = StepKey::new(&st.key).field("instruction", &text).finish();
+        let key = self.key(StepKey::new(&st.key).field("instruction", &text));
         let created_by = format!("/bin/sh -c #(nop)  {text}");
         self.cached(st, key, created_by, |_, _| Ok(Work::Config)).await
     }
@@ -191,12 +207,23 @@ impl Build {
         self.finish(st, key, img)
     }
 
+    /// Finishes a step's key, showing it with `--debug-cache-key`.
+    pub fn key(&self, k: StepKey) -> String {
+        let explained = self.opts.debug_cache_key.then(|| k.explain());
+        let key = k.finish();
+        if let Some(e) = explained {
+            say(&self.out, format!(" ---> cache key {key}\n{e}"));
+        }
+        key
+    }
+
     /// A cache hit, announced as Docker does.
     pub fn lookup(&self, key: &str) -> Result<Option<Image>> {
         if self.opts.no_cache {
             return Ok(None);
         }
         let hit = self.b.cache.lookup(&self.b.images, key)?;
+        let hit = hit.filter(|img| self.cache_sources.as_ref().is_none_or(|ok| ok.contains(&img.id)));
         if let Some(img) = &hit {
             say(&self.out, format!(" ---> Using cache\n ---> {}\n", short_id(&img.id)));
         }

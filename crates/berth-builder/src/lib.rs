@@ -152,6 +152,11 @@ pub struct BuildOptions {
     pub network_mode: String,
     /// `--add-host` entries for RUN steps (`host:ip`).
     pub extra_hosts: Vec<String>,
+    /// `--cache-from`: when given, only these images and their ancestors can be cache
+    /// hits (names that do not resolve are ignored), as in the classic builder.
+    pub cache_from: Vec<String>,
+    /// Print each step's cache key and what went into it (berth's own option).
+    pub debug_cache_key: bool,
 }
 
 /// Daemon-wide builder settings.

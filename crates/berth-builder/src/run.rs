@@ -62,7 +62,7 @@ impl Build {
         for (content, path) in &cmd.scripts {
             key = key.field("script", path).field("content", content);
         }
-        let key = key.finish();
+        let key = self.key(key);
         if let Some(img) = self.lookup(&key)? {
             st.advance(img, key);
             return Ok(());
@@ -147,7 +147,9 @@ impl Build {
         svc.start(id).await?;
         while let Some(o) = session.output.recv().await {
             match o {
-                Output::Stdout(b) | Output::Stderr(b) => say(&self.out, String::from_utf8_lossy(&b).into_owned()),
+                Output::Stdout(b) => say(&self.out, String::from_utf8_lossy(&b).into_owned()),
+                // Docker shows a RUN step's stderr in red.
+                Output::Stderr(b) => say(&self.out, format!("\x1b[91m{}\x1b[0m", String::from_utf8_lossy(&b))),
                 Output::Exit(_) => break,
             }
         }
@@ -159,7 +161,9 @@ impl Build {
         let vols: Vec<String> = st.config.volumes.iter().flat_map(|v| v.keys().cloned()).collect();
         let lower = crate::rootfs::Tree::of_image(&self.b.images, st.image.as_ref())?;
         discard_volume_changes(&upper, &vols, &lower);
-        self.commit(st, Some(upper), created_by, id.to_string()).await
+        // A command that changed nothing adds no layer (just a history row).
+        let changed = std::fs::read_dir(&upper).map(|mut d| d.next().is_some()).unwrap_or(true);
+        self.commit(st, changed.then_some(upper), created_by, id.to_string()).await
     }
 }
 

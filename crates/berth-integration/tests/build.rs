@@ -452,3 +452,30 @@ fn the_docker_cli_builds_through_berth() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("The command '/bin/sh -c exit 2' returned a non-zero code: 2"), "{err}");
 }
+
+#[test]
+fn identical_layers_twice_and_steps_that_change_nothing() {
+    let d = Daemon::with_busybox();
+    // The two COPYs make byte-identical layers; the RUN after them must still start.
+    let df = "FROM busybox\nCOPY f /f\nRUN true\nCOPY f /f\nRUN cat /f\nRUN echo err >&2\n";
+    let dir = context(&d, &[("Dockerfile", df), ("f", "same\n")]);
+    let out = build(&d, &dir, &["-t", "dupes"]).ok();
+    assert!(out.contains("same\n"), "{out}");
+    assert!(out.contains("\u{1b}[91merr\n\u{1b}[0m"), "stderr is shown in red, as Docker does: {out:?}");
+    let sizes = d.berth(&["history", "--format", "{{.Size}}", "dupes"]).ok();
+    let sizes: Vec<&str> = sizes.lines().collect();
+    assert_eq!(sizes[..5], ["0B", "0B", "5B", "0B", "5B"], "RUN steps that change nothing add no bytes");
+}
+
+#[test]
+fn cache_from_and_debug_cache_key() {
+    let d = Daemon::with_busybox();
+    let dir = context(&d, &[("Dockerfile", "FROM busybox\nENV FOO=bar\nRUN touch /baz\n")]);
+    build(&d, &dir, &["-t", "cf1"]).ok();
+    let out = build(&d, &dir, &["-t", "cf2", "--cache-from", "cf1"]).ok();
+    assert_eq!(steps_cached(&out), 2, "{out}");
+    let out = build(&d, &dir, &["-t", "cf3", "--cache-from", "nosuchtag"]).ok();
+    assert_eq!(steps_cached(&out), 0, "only the named images are cache sources: {out}");
+    let out = build(&d, &dir, &["--debug-cache-key"]).ok();
+    assert!(out.contains(" ---> cache key sha256:") && out.contains("instruction: ENV FOO=bar") && out.contains("run: [\"/bin/sh\",\"-c\",\"touch /baz\"]"), "{out}");
+}

@@ -88,3 +88,18 @@ fn interrupted_work_is_swept() {
     assert_eq!(s.sweep().unwrap(), 1);
     assert!(s.layers().unwrap().is_empty());
 }
+
+#[test]
+fn a_layer_repeated_in_an_image_is_mounted_once() {
+    // Two build steps can make byte-identical layers; overlayfs refuses a lower directory
+    // listed twice (ELOOP), and the lower copy adds nothing the upper one does not.
+    let dir = tempfile::tempdir().unwrap();
+    let s = Snapshotter::open(dir.path()).unwrap();
+    let same = unpack(&s, &layer_tar(&[("f", "same")], &[]));
+    let middle = unpack(&s, &layer_tar(&[("g", "g")], &["f"]));
+    let key = berth_api::ids::random_id();
+    let spec = s.prepare(&key, &[same.clone(), middle.clone(), same.clone()]).unwrap();
+    let dirs: Vec<_> = spec.lower.iter().skip(1).cloned().collect();
+    assert_eq!(dirs, vec![s.layer_dir(&same).unwrap(), s.layer_dir(&middle).unwrap()], "topmost copy kept, init layer first");
+    s.remove(&key).unwrap();
+}

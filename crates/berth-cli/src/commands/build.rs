@@ -52,6 +52,12 @@ pub struct BuildArgs {
     /// Add a custom host-to-IP mapping ("host:ip")
     #[arg(long = "add-host")]
     pub add_hosts: Vec<String>,
+    /// Images to consider as cache sources
+    #[arg(long = "cache-from")]
+    pub cache_from: Vec<String>,
+    /// Show each step's cache key and what went into it
+    #[arg(long = "debug-cache-key")]
+    pub debug_cache_key: bool,
     /// Always attempt to pull a newer version of the image (accepted; berth builds from local images)
     #[arg(long)]
     pub pull: bool,
@@ -202,6 +208,12 @@ pub fn build(c: &Client, a: &BuildArgs) -> Exit {
     }
     if a.no_cache {
         q.push(("nocache", "1".into()));
+    }
+    if a.debug_cache_key {
+        q.push(("debugcachekey", "1".into()));
+    }
+    if !a.cache_from.is_empty() {
+        q.push(("cachefrom", serde_json::to_string(&a.cache_from)?));
     }
     if let Some(t) = &a.target {
         q.push(("target", t.clone()));

@@ -51,13 +51,20 @@ fn options(req: &Req) -> ApiResult<BuildOptions> {
         .collect();
     Ok(BuildOptions {
         tags,
-        dockerfile: req.q("dockerfile").filter(|s| !s.is_empty()).unwrap_or("Dockerfile").to_string(),
+        // The first value, as Docker reads it: docker-py sends the name, then the text of a
+        // Dockerfile from outside the context, under the same key.
+        dockerfile: req.q_all("dockerfile").first().filter(|s| !s.is_empty()).copied().unwrap_or("Dockerfile").to_string(),
         build_args: json_map::<Option<String>>(req, "buildargs")?,
         no_cache: req.q_bool("nocache"),
         target: req.q("target").filter(|s| !s.is_empty()).map(String::from),
         labels: json_map::<String>(req, "labels")?,
         network_mode,
         extra_hosts,
+        debug_cache_key: req.q_bool("debugcachekey"),
+        cache_from: match req.q("cachefrom") {
+            None | Some("") => Vec::new(),
+            Some(s) => serde_json::from_str(s).map_err(|e| ApiError::bad_request(format!("invalid cachefrom JSON: {e}")))?,
+        },
     })
 }
 

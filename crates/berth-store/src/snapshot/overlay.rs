@@ -206,7 +206,13 @@ impl Snapshotter {
             lower.push(root.join("init"));
         }
         for l in layers.iter().rev() {
-            lower.push(self.layer_dir(l)?);
+            // The same layer twice (two build steps that changed the same files the same
+            // way) would make overlayfs refuse the mount (ELOOP). The lower copy adds
+            // nothing the upper one does not, so only the topmost is kept.
+            let dir = self.layer_dir(l)?;
+            if !lower.contains(&dir) {
+                lower.push(dir);
+            }
         }
         if lower.is_empty() {
             lower.push(self.root.join("empty"));
