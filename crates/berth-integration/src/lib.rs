@@ -33,17 +33,26 @@ pub fn berth_bin() -> PathBuf {
 }
 
 /// A busybox root filesystem tar (static busybox, its applets as symlinks, /etc/passwd and
-/// /etc/group with root, nobody and postgres, /tmp), made once per test process.
+/// /etc/group with root, nobody and postgres, /tmp). Made once per busybox binary and kept
+/// in the build directory (next to the test executables), so runs leave nothing in /tmp.
 pub fn busybox_tar() -> &'static Path {
     static TAR: OnceLock<PathBuf> = OnceLock::new();
     TAR.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("berth-busybox-{}", std::process::id()));
+        use std::os::unix::fs::MetadataExt;
+        let md = std::fs::metadata("/bin/busybox").expect("busybox-static must be installed (/bin/busybox)");
+        let exe = std::env::current_exe().unwrap();
+        let cache = exe.parent().unwrap().join("berth-test-busybox");
+        let tar = cache.join(format!("busybox-{}-{}.tar", md.size(), md.mtime()));
+        if tar.exists() {
+            return tar;
+        }
+        let dir = cache.join(format!("make-{}", std::process::id()));
         let root = dir.join("root");
         let _ = std::fs::remove_dir_all(&dir);
         for d in ["bin", "etc", "tmp", "root", "var/opt", "home"] {
             std::fs::create_dir_all(root.join(d)).unwrap();
         }
-        std::fs::copy("/bin/busybox", root.join("bin/busybox")).expect("busybox-static must be installed (/bin/busybox)");
+        std::fs::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
         let list = Command::new("/bin/busybox").arg("--list").output().unwrap();
         for applet in String::from_utf8_lossy(&list.stdout).lines() {
             if applet != "busybox" && !applet.is_empty() {
@@ -53,9 +62,12 @@ pub fn busybox_tar() -> &'static Path {
         std::fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\npostgres:x:70:70::/var/lib/postgresql:/bin/sh\n").unwrap();
         std::fs::write(root.join("etc/group"), "root:x:0:\nnogroup:x:65534:\npostgres:x:70:\n").unwrap();
         std::fs::set_permissions(root.join("tmp"), std::os::unix::fs::PermissionsExt::from_mode(0o1777)).unwrap();
-        let tar = dir.join("busybox.tar");
-        let st = Command::new("tar").arg("-C").arg(&root).arg("-cf").arg(&tar).arg(".").status().unwrap();
+        let made = dir.join("busybox.tar");
+        let st = Command::new("tar").arg("-C").arg(&root).arg("-cf").arg(&made).arg(".").status().unwrap();
         assert!(st.success(), "making the busybox tar");
+        // Several test processes may race here; each renames a whole file into place.
+        std::fs::rename(&made, &tar).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
         tar
     })
 }
