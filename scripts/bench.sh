@@ -11,6 +11,8 @@ bin=${BERTH_BIN_DIR:-$PWD/target/x86_64-unknown-linux-gnu/release}
 work=$(mktemp -d /tmp/bbenchXXXX)
 out=$work/results.txt
 cleanup() {
+    [ -n "${rpid:-}" ] && kill "$rpid" 2>/dev/null || true
+    [ -n "${dregpid:-}" ] && kill "$dregpid" 2>/dev/null || true
     [ -n "${bpid:-}" ] && { "$bin/berth" -H "unix://$work/b.sock" rm -f $("$bin/berth" -H "unix://$work/b.sock" ps -aq) >/dev/null 2>&1 || true; kill "$bpid" 2>/dev/null || true; }
     for p in /proc/[0-9]*; do { tr '\0' ' ' <"$p/cmdline" | grep -q "berth-shim $work" && kill -9 "${p#/proc/}"; } 2>/dev/null || true; done
     ip link del bbench0 2>/dev/null || true
@@ -115,6 +117,79 @@ report "save busybox ($(( sz / 1024 )) KiB) (ms)" "$b" "-" ""
 "${B[@]}" rmi busybox >/dev/null
 b=$(median_ms sh -c "'${B[0]}' -H 'unix://$work/b.sock' rmi -f busybox >/dev/null 2>&1; '${B[0]}' -H 'unix://$work/b.sock' load -i '$work/s.tar'")
 report "load busybox (ms)" "$b" "-" ""
+
+# push / pull through a local registry: single-layer images of random and of text data
+# (BENCH_MB MiB, default 200), berth's daemon with berth's registry, Docker with Debian's
+# docker-registry (distribution 2.8) when both are installed; then one blob served by each
+# registry to the same client (curl).
+mb=${BENCH_MB:-200}
+bytes=$((mb * 1048576))
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+mbps() { python3 -c "import sys; print('%.0f' % ($bytes/1e6/(max(int(sys.argv[1]),1)/1e9)))" "$1"; }
+timed_ns() { local a; a=$(now); "$@" >/dev/null 2>&1 || { echo "failed: $*" >&2; return 1; }; local z; z=$(now); echo $((z - a)); }
+mkdir -p "$work/img-random" "$work/img-text"
+head -c "$bytes" /dev/urandom >"$work/img-random/data"
+python3 - "$work/img-text/data" "$bytes" <<'PY'
+import random, sys
+random.seed(7)
+words = [w.strip() for w in open("/usr/share/dict/words")] if __import__("os").path.exists("/usr/share/dict/words") else \
+    ["container", "image", "layer", "registry", "berth", "docker", "network", "volume", "build", "cache", "push", "pull", "digest", "manifest", "the", "a", "of", "and", "to", "in"]
+out, n = open(sys.argv[1], "w"), int(sys.argv[2])
+while n > 0:
+    line = " ".join(random.choice(words) for _ in range(12)) + "\n"
+    out.write(line[:n]); n -= len(line)
+PY
+for k in random text; do
+    tar -C "$work/img-$k" -cf "$work/img-$k.tar" .
+    "${B[@]}" import "$work/img-$k.tar" "bench-$k:latest" >/dev/null
+    rm -f "$work/img-$k/data"
+    $have_docker && "${D[@]}" import "$work/img-$k.tar" "bench-$k:latest" >/dev/null
+    rm -f "$work/img-$k.tar"
+done
+rport=$(free_port)
+"$bin/berth" registry serve --addr "127.0.0.1:$rport" --root "$work/registry" 2>"$work/registry.log" &
+rpid=$!
+timeout 30 bash -c "until grep -q 'listening on' '$work/registry.log'; do sleep 0.05; done"
+have_dreg=false
+if $have_docker && [ -x /usr/bin/docker-registry ]; then
+    have_dreg=true
+    dport=$(free_port)
+    printf 'version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\n' "$work/dregistry" "$dport" >"$work/dreg.yml"
+    /usr/bin/docker-registry serve "$work/dreg.yml" >"$work/dreg.log" 2>&1 &
+    dregpid=$!
+    timeout 30 bash -c "until (exec 3<>/dev/tcp/127.0.0.1/$dport) 2>/dev/null; do sleep 0.05; done"
+fi
+for k in random text; do
+    n="127.0.0.1:$rport/bench-$k:1"
+    "${B[@]}" tag "bench-$k" "$n"
+    bp=$(mbps "$(timed_ns "${B[@]}" push "$n")")
+    "${B[@]}" rmi "bench-$k" "$n" >/dev/null
+    bl=$(mbps "$(timed_ns "${B[@]}" pull "$n")")
+    dp=-; dl=-
+    if $have_dreg; then
+        dn="127.0.0.1:$dport/bench-$k:1"
+        "${D[@]}" tag "bench-$k" "$dn"
+        dp=$(mbps "$(timed_ns "${D[@]}" push "$dn")")
+        "${D[@]}" rmi "bench-$k" "$dn" >/dev/null
+        dl=$(mbps "$(timed_ns "${D[@]}" pull "$dn")")
+        "${D[@]}" rmi "$dn" >/dev/null 2>&1 || true
+    fi
+    rp=""; rl=""
+    [ "$dp" != - ] && rp=$(ratio "$dp" "$bp") && rl=$(ratio "$dl" "$bl")
+    report "push ${mb} MiB $k layer (MB/s)" "$bp" "$dp" "$rp"
+    report "pull ${mb} MiB $k layer (MB/s)" "$bl" "$dl" "$rl"
+done
+# The same blob from each registry, to one client.
+blob=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["layers"][0]["digest"])' < <(curl -s -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' "http://127.0.0.1:$rport/v2/bench-random/manifests/1"))
+serve() { curl -s -o /dev/null "http://127.0.0.1:$1/v2/bench-random/blobs/$blob"; }
+serve "$rport"
+b=$(median_ms serve "$rport")
+d=-
+if $have_dreg && "${B[@]}" tag "127.0.0.1:$rport/bench-random:1" "127.0.0.1:$dport/bench-random:1" && "${B[@]}" push "127.0.0.1:$dport/bench-random:1" >/dev/null; then
+    serve "$dport"
+    d=$(median_ms serve "$dport")
+fi
+report "registry serves the random layer blob (ms)" "$b" "$d" "$(ratio "$b" "$d")"
 
 echo
 echo "results in $out (kept only for this run)"

@@ -37,4 +37,8 @@ if ! berth image inspect busybox:latest >/dev/null 2>&1; then
     tar -C "$root" -c . | berth import - busybox:latest >/dev/null
 fi
 
+# The `registry` image: berth's own executable serving a registry on port 5000, so
+# `berth run -d -p 5000:5000 --restart=always -v /opt/registry:/var/lib/registry registry` works.
+berth image inspect registry:latest >/dev/null 2>&1 || berth registry image >/dev/null
+
 berth run --rm busybox echo hello from berth

@@ -112,6 +112,15 @@ impl RegistryOptions {
     }
 }
 
+/// The error to report when every endpoint failed: a TLS failure over HTTPS explains more
+/// than the `400` an HTTPS server gives the plain-HTTP retry.
+pub fn explain(https: Option<crate::DistError>, last: crate::DistError) -> crate::DistError {
+    match https {
+        Some(h) if h.to_string().contains("tls:") && last.to_string().contains("400 Bad Request") => h,
+        _ => last,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

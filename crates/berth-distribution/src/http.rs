@@ -1,4 +1,4 @@
-//! A small HTTP/1.1 client on hyper's connection API: one TCP (or TLS) connection per
+//! A small HTTP/1.1 client on hyper's connection API: one TCP (or TLS, see [`crate::tls`]) connection per
 //! request in flight, idle connections kept per origin and reused.
 //!
 //! Registries need nothing more: requests are few and large (blobs stream in both
@@ -25,7 +25,7 @@ use tokio::sync::mpsc;
 use crate::{DistError, Result};
 
 /// Whether this build speaks HTTPS.
-pub const TLS: bool = false;
+pub const TLS: bool = true;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 const IDLE_PER_ORIGIN: usize = 8;
@@ -174,11 +174,19 @@ async fn connect(addr: &str, tls: bool, url: &http::Uri) -> Result<SendRequest<R
         .map_err(|e| DistError::Unavailable(format!("Get \"{url}\": dial tcp {addr}: {e}")))?;
     let _ = tcp.set_nodelay(true);
     if tls {
-        return Err(DistError::Unavailable(format!(
-            "Get \"{url}\": this berth was built without TLS; add the registry to insecure-registries to use plain HTTP"
-        )));
+        let host = url.host().unwrap_or("");
+        let authority = url.authority().map(|a| a.as_str()).unwrap_or(host);
+        let stream = crate::tls::connect(tcp, host, authority, url).await?;
+        return handshake(stream, url).await;
     }
-    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+    handshake(tcp, url).await
+}
+
+async fn handshake<T>(io: T, url: &http::Uri) -> Result<SendRequest<ReqBody>>
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
         .await
         .map_err(|e| DistError::Unavailable(format!("Get \"{url}\": {e}")))?;
     tokio::spawn(async move {

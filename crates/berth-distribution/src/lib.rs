@@ -39,6 +39,7 @@ pub mod pull;
 pub mod push;
 pub mod search;
 pub mod session;
+mod tls;
 
 use berth_api::{ErrorKind, HasKind};
 

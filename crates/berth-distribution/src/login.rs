@@ -30,8 +30,8 @@ impl Distribution {
         for ep in eps {
             match self.check(&ep.base, auth).await {
                 Ok(()) => return Ok("Login Succeeded".into()),
-                Err(e @ DistError::Unavailable(_)) if ep.mirror => last = Some(e),
-                Err(e) => return Err(e),
+                Err(e @ DistError::Unavailable(_)) if ep.mirror => last = last.or(Some(e)),
+                Err(e) => return Err(crate::endpoint::explain(last, e)),
             }
         }
         Err(last.unwrap_or_else(|| DistError::Unavailable(format!("no endpoint for {domain}"))))

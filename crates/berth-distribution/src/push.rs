@@ -71,8 +71,8 @@ impl Distribution {
         for ep in self.options.endpoints(&r.domain).into_iter().filter(|e| !(hub && e.mirror)) {
             match self.push_to(&ep, stores, opts, &tags, progress).await {
                 Ok(()) => return Ok(()),
-                Err(e) if may_fall_back(&e, &ep) => last = Some(e),
-                Err(e) => return Err(e),
+                Err(e) if may_fall_back(&e, &ep) => last = last.or(Some(e)),
+                Err(e) => return Err(crate::endpoint::explain(last, e)),
             }
         }
         Err(last.unwrap_or_else(|| DistError::Unavailable(format!("no endpoint for {}", r.domain))))

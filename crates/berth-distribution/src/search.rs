@@ -76,8 +76,8 @@ impl Distribution {
                     r.truncate(limit);
                     return Ok(r);
                 }
-                Err(e @ DistError::Unavailable(_)) if fallible => last = Some(e),
-                Err(e) => return Err(e),
+                Err(e @ DistError::Unavailable(_)) if fallible => last = last.or(Some(e)),
+                Err(e) => return Err(crate::endpoint::explain(last, e)),
             }
         }
         Err(last.unwrap_or_else(|| DistError::Unavailable(format!("no endpoint for {domain}"))))

@@ -340,3 +340,58 @@ fn interop_with_debians_docker_registry() {
     assert!(d.berth(&["pull", &name]).ok().contains("Pull complete"));
     assert_eq!(d.berth(&["run", "--rm", &name, "echo", "from distribution"]).ok(), "from distribution\n");
 }
+
+/// A CA put where the daemon looks for a registry's CA, removed when dropped.
+struct TrustedCa(PathBuf);
+
+impl Drop for TrustedCa {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn https_to_a_registry_whose_ca_is_in_certs_d() {
+    let bin = PathBuf::from("/usr/bin/docker-registry");
+    if !bin.exists() || Command::new("openssl").arg("version").output().is_err() {
+        println!("skipping https_to_a_registry_whose_ca_is_in_certs_d: needs /usr/bin/docker-registry (as a TLS server) and openssl");
+        return;
+    }
+    let d = Daemon::with_busybox();
+    let dir = tempfile::tempdir().unwrap();
+    let p = |f: &str| dir.path().join(f).display().to_string();
+    let ssl = |args: &[&str]| assert!(Command::new("openssl").args(args).stderr(Stdio::null()).status().unwrap().success(), "openssl {args:?}");
+    ssl(&["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", &p("ca.key"), "-out", &p("ca.crt"), "-days", "2", "-subj", "/CN=berth test CA"]);
+    ssl(&["req", "-newkey", "rsa:2048", "-nodes", "-keyout", &p("srv.key"), "-out", &p("srv.csr"), "-subj", "/CN=127.0.0.1"]);
+    std::fs::write(p("ext"), "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n").unwrap();
+    ssl(&["x509", "-req", "-in", &p("srv.csr"), "-CA", &p("ca.crt"), "-CAkey", &p("ca.key"), "-CAcreateserial", "-out", &p("srv.crt"), "-days", "2", "-extfile", &p("ext")]);
+    let port = free_port();
+    std::fs::write(
+        p("config.yml"),
+        format!(
+            "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n  tls:\n    certificate: {}\n    key: {}\n",
+            p("data"),
+            p("srv.crt"),
+            p("srv.key")
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(&bin).arg("serve").arg(p("config.yml")).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let guard = Registry { child, addr: format!("127.0.0.1:{port}"), dir: tempfile::tempdir().unwrap() };
+    let ready = lines.by_ref().map_while(Result::ok).any(|l| l.contains("listening on"));
+    std::thread::spawn(move || for _ in lines {});
+    assert!(ready, "docker-registry did not start");
+
+    let name = format!("{}/secure:1", guard.addr);
+    d.berth(&["tag", "busybox", &name]).ok();
+    let e = d.berth(&["push", &name]).fails();
+    assert!(e.contains("tls") || e.contains("certificate"), "an unknown CA is refused: {e}");
+    let ca_dir = PathBuf::from("/etc/berth/certs.d").join(&guard.addr);
+    std::fs::create_dir_all(&ca_dir).unwrap();
+    let _ca = TrustedCa(ca_dir.clone());
+    std::fs::copy(dir.path().join("ca.crt"), ca_dir.join("ca.crt")).unwrap();
+    assert!(d.berth(&["push", &name]).ok().contains(": Pushed"));
+    d.berth(&["rmi", "busybox", &name]).ok();
+    assert!(d.berth(&["pull", &name]).ok().contains("Pull complete"));
+}
