@@ -104,6 +104,10 @@ impl Nl {
         self.handle.link().add(v.build()).execute().await.map_err(|e| err(&format!("creating veth {host}"), e))?;
         let h = self.require(host).await?;
         let p = self.require(peer).await?;
+        if let Some(m) = mtu {
+            // The MTU given at creation is the host side's; the container's end needs it too.
+            self.handle.link().set(LinkUnspec::new_with_index(p).mtu(m).build()).execute().await.map_err(|e| err("setting the container interface's MTU", e))?;
+        }
         let nsf = std::fs::File::open(ns).map_err(|e| NetError::System(format!("opening {}: {e}", ns.display())))?;
         self.handle.link().set(LinkUnspec::new_with_index(p).setns_by_fd(nsf.as_raw_fd()).build()).execute().await.map_err(|e| err("moving veth into the container", e))?;
         self.handle.link().set(LinkUnspec::new_with_index(h).controller(bridge).up().build()).execute().await.map_err(|e| err("attaching veth to the bridge", e))?;
