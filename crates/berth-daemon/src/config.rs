@@ -48,6 +48,8 @@ pub struct FileConfig {
     pub builder: Option<serde_json::Value>,
     pub cluster_store: Option<String>,
     pub cluster_advertise: Option<String>,
+    /// `discovery.ttl` and `discovery.heartbeat` (seconds) of the cluster membership.
+    pub cluster_store_opts: Option<BTreeMap<String, String>>,
     pub default_network_opts: Option<serde_json::Value>,
     pub init: Option<bool>,
     pub builder_cache_max_bytes: Option<u64>,
@@ -96,6 +98,8 @@ pub struct DaemonConfig {
     pub registry_mirrors: Vec<String>,
     pub insecure_registries: Vec<String>,
     pub labels: Vec<String>,
+    /// The cluster store and this host's advertise address (overlay networks).
+    pub cluster: Option<berth_network::overlay::ClusterOptions>,
     pub file: FileConfig,
     pub shim: PathBuf,
 }
@@ -113,6 +117,8 @@ pub struct Flags {
     pub cgroup_parent: Option<String>,
     pub log_driver: Option<String>,
     pub labels: Vec<String>,
+    pub cluster_store: Option<String>,
+    pub cluster_advertise: Option<String>,
 }
 
 pub const DEFAULT_CONFIG_FILE: &str = "/etc/berth/daemon.json";
@@ -139,6 +145,12 @@ impl DaemonConfig {
         if flags.pidfile.is_some() && file.pidfile.is_some() {
             clash.push("pidfile");
         }
+        if flags.cluster_store.is_some() && file.cluster_store.is_some() {
+            clash.push("cluster-store");
+        }
+        if flags.cluster_advertise.is_some() && file.cluster_advertise.is_some() {
+            clash.push("cluster-advertise");
+        }
         if !clash.is_empty() {
             return Err(format!(
                 "the following directives are specified both as a flag and in the configuration file: {} (from flag and from file {})",
@@ -156,6 +168,11 @@ impl DaemonConfig {
             flags.hosts.clone()
         } else {
             file.hosts.clone().unwrap_or_else(|| vec![format!("unix://{}", exec_root.join("berth.sock").display())])
+        };
+        let cluster = match (flags.cluster_store.clone().or(file.cluster_store.clone()), flags.cluster_advertise.clone().or(file.cluster_advertise.clone())) {
+            (Some(store), advertise) => Some(berth_network::overlay::ClusterOptions::new(&store, &advertise.unwrap_or_default(), &file.cluster_store_opts.clone().unwrap_or_default())?),
+            (None, Some(_)) => return Err("cluster-advertise needs cluster-store (etcd://HOST:2379)".into()),
+            (None, None) => None,
         };
         let default_ulimits = file
             .default_ulimits
@@ -183,6 +200,7 @@ impl DaemonConfig {
             registry_mirrors: file.registry_mirrors.clone().unwrap_or_default(),
             insecure_registries: file.insecure_registries.clone().unwrap_or_default(),
             labels: [flags.labels.clone(), file.labels.clone().unwrap_or_default()].concat(),
+            cluster,
             file,
             shim: default_shim_path(),
         })
@@ -265,5 +283,24 @@ mod tests {
         assert_eq!(c.data_root, PathBuf::from("/x"));
         assert!(c.live_restore);
         assert_eq!(c.hosts, vec!["unix:///run/berth/berth.sock".to_string()]);
+    }
+
+    #[test]
+    fn cluster_store_settings() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("daemon.json");
+        std::fs::write(&p, r#"{"cluster-store": "etcd://10.0.0.1:2379", "cluster-advertise": "eth1", "cluster-store-opts": {"discovery.ttl": "9"}}"#).unwrap();
+        let c = DaemonConfig::load(&Flags { config_file: Some(p.clone()), ..Default::default() }).unwrap().cluster.unwrap();
+        assert_eq!((c.store.as_str(), c.advertise.as_str(), c.ttl.as_secs(), c.heartbeat.as_secs()), ("etcd://10.0.0.1:2379", "eth1", 9, 3));
+        let flags = Flags { config_file: Some(p.clone()), cluster_store: Some("etcd://h:1".into()), ..Default::default() };
+        assert!(DaemonConfig::load(&flags).unwrap_err().contains("cluster-store"));
+        std::fs::write(&p, "{}").unwrap();
+        let flags = Flags { config_file: Some(p.clone()), cluster_store: Some("etcd://h:1".into()), cluster_advertise: Some("10.0.0.2".into()), ..Default::default() };
+        assert_eq!(DaemonConfig::load(&flags).unwrap().cluster.unwrap().advertise, "10.0.0.2");
+        let flags = Flags { config_file: Some(p.clone()), cluster_advertise: Some("10.0.0.2".into()), ..Default::default() };
+        assert!(DaemonConfig::load(&flags).unwrap_err().contains("needs cluster-store"));
+        let flags = Flags { config_file: Some(p.clone()), cluster_store: Some("consul://h".into()), cluster_advertise: Some("eth0".into()), ..Default::default() };
+        assert!(DaemonConfig::load(&flags).unwrap_err().contains("etcd://"));
+        assert!(DaemonConfig::load(&Flags { config_file: Some(p), ..Default::default() }).unwrap().cluster.is_none());
     }
 }

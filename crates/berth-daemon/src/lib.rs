@@ -74,6 +74,9 @@ impl Daemon {
             shutdown_timeout: config.shutdown_timeout,
         };
         let networks = berth_network::NetworkService::open(config.network_options(), db.clone(), events.clone(), tokio::runtime::Handle::current()).map_err(|e| e.to_string())?;
+        if let Some(c) = config.cluster.clone() {
+            networks.join_cluster(c).await.map_err(|e| e.to_string())?;
+        }
         let handle: Arc<dyn berth_container::network::Networks> = Arc::new(berth_network::attach::Handle(networks.clone()));
         let volumes = Arc::new(berth_volume::VolumeStore::open(&root.join("volumes"), db.clone()).map_err(|e| e.to_string())?);
         let containers = ContainerService::new(cfg, db.clone(), images.clone(), events.clone(), handle, volumes.clone()).map_err(|e| e.to_string())?;
@@ -100,6 +103,8 @@ impl Daemon {
         daemon.containers.recover().await;
         let n = daemon.networks.clone();
         tokio::task::spawn_blocking(move || n.reconcile()).await.map_err(|e| e.to_string())?;
+        // After reconciliation: the endpoints this host registers are those of running containers.
+        daemon.networks.spawn_cluster_sync();
         Ok((daemon, warnings))
     }
 

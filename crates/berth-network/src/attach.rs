@@ -43,6 +43,8 @@ impl NetworkService {
     /// Reserves an address on `net` for the container (static if asked) and records the
     /// endpoint. Returns the updated record.
     fn reserve_endpoint(&self, net_name: &str, c: &Record, settings: Option<&EndpointSettings>, index: usize) -> Result<(NetworkRecord, Endpoint)> {
+        // Overlay addresses are claimed cluster-wide first (without holding the lock).
+        let claimed = self.claim_overlay_ip(net_name, c, settings)?;
         let mut st = self.lock();
         let net = find_in(&st.nets, net_name).map_err(|_| NetError::NotFound(format!("network {net_name} not found")))?.clone();
         if matches!(net.driver.as_str(), "host" | "null") {
@@ -52,6 +54,7 @@ impl NetworkService {
         let used = net.used_ips();
         let wanted = settings.and_then(|s| s.ipam_config.as_ref()).map(|i| i.ipv4_address.clone()).filter(|s| !s.is_empty());
         let (ip, static_ip) = match wanted {
+            _ if claimed.is_some() => (claimed.unwrap_or(Ipv4Addr::UNSPECIFIED), wanted.is_some()),
             Some(w) => {
                 if !net.is_user_defined() {
                     return Err(NetError::Invalid("user specified IP address is supported on user defined networks only".into()));
@@ -94,11 +97,17 @@ impl NetworkService {
     }
 
     fn release_endpoint(&self, net_id: &str, container: &str) -> Option<(NetworkRecord, Endpoint)> {
-        let mut st = self.lock();
-        let rec = st.nets.get_mut(net_id)?;
-        let ep = rec.endpoints.remove(container)?;
-        let rec = rec.clone();
-        let _ = self.save(&rec);
+        let (rec, ep) = {
+            let mut st = self.lock();
+            let rec = st.nets.get_mut(net_id)?;
+            let ep = rec.endpoints.remove(container)?;
+            let rec = rec.clone();
+            let _ = self.save(&rec);
+            (rec, ep)
+        };
+        if rec.driver == "overlay" {
+            self.release_overlay_endpoint(&rec, &ep);
+        }
         Some((rec, ep))
     }
 
@@ -107,7 +116,7 @@ impl NetworkService {
         let subnet = net.subnet.unwrap_or(Subnet { addr: Ipv4Addr::UNSPECIFIED, prefix: 0 });
         let tmp = format!("bt{}", &berth_api::ids::random_id()[..10]);
         match net.driver.as_str() {
-            "bridge" => {
+            "bridge" | "overlay" => {
                 let br = nl.ensure_bridge(&net.ifname, net.gateway.map(|g| (g, subnet.prefix)), mtu).await?;
                 nl.delete(&ep.host_ifname).await?;
                 nl.veth_into(&ep.host_ifname, &tmp, br, ns, mtu).await?;
@@ -121,6 +130,14 @@ impl NetworkService {
         let mac = if net.driver == "ipvlan" { None } else { ipam::parse_mac(&ep.mac) };
         let gw = if default_route && !net.internal { net.gateway } else { None };
         ns_nl.configure(&tmp, ifname, mac, (ep.ip, subnet.prefix), gw).await
+    }
+
+    /// Overlay interfaces leave room for the VXLAN header.
+    fn endpoint_mtu(&self, net: &NetworkRecord) -> Option<u32> {
+        match self.cluster.get() {
+            Some(cl) if net.driver == "overlay" => Some(cl.mtu(self.opts.mtu)),
+            _ => self.opts.mtu,
+        }
     }
 
     fn endpoint_settings(net: &NetworkRecord, ep: &Endpoint) -> EndpointSettings {
@@ -163,6 +180,7 @@ impl NetworkService {
                 }
             }
         }
+        self.overlay_resolve(&st, name, asker, &mut out);
         (!out.is_empty()).then_some(out)
     }
 
@@ -174,6 +192,7 @@ impl NetworkService {
             .flat_map(|n| n.endpoints.values().map(move |e| (n, e)))
             .find(|(_, e)| e.ip == ip)
             .map(|(n, e)| format!("{}.{}", e.name, n.name))
+            .or_else(|| self.overlay_reverse(&st, ip, asker))
     }
 
     fn start_dns(self: &Arc<Self>, c: &Record, ns: &Path, forward: bool) -> Result<()> {
@@ -270,10 +289,13 @@ impl NetworkService {
         let mut internal_only = true;
         for (i, name) in wanted_networks(c).iter().enumerate() {
             let (net, ep) = self.reserve_endpoint(name, c, c.endpoints_config.get(name), i)?;
+            if net.driver == "overlay" {
+                self.publish_overlay_endpoint(&net, &ep)?;
+            }
             let nl = self.nl.clone();
             let ns_nl2 = ns_nl.clone();
             let (net2, ep2, ns2) = (net.clone(), ep.clone(), ns.clone());
-            let mtu = self.opts.mtu;
+            let mtu = self.endpoint_mtu(&net);
             self.rt.block_on(async move { NetworkService::plumb(&nl, &ns_nl2, &net2, &ep2, &ns2, &format!("eth{i}"), i == 0, mtu).await })?;
             if net.driver == "bridge" {
                 // After plumbing: the default bridge is made on first use.
@@ -331,7 +353,7 @@ impl NetworkService {
         let nets: Vec<String> = self.lock().nets.values().filter(|n| n.endpoints.contains_key(&c.id)).map(|n| n.id.clone()).collect();
         for id in nets {
             if let Some((net, ep)) = self.release_endpoint(&id, &c.id) {
-                if net.driver == "bridge" {
+                if net.driver == "bridge" || net.driver == "overlay" {
                     let nl = self.nl.clone();
                     if let Err(e) = self.rt.block_on(async move { nl.delete(&ep.host_ifname).await }) {
                         errors.push(e.to_string());
@@ -401,7 +423,7 @@ impl NetworkService {
         };
         for (net, c) in stale {
             if let Some((n, ep)) = self.release_endpoint(&net, &c) {
-                if n.driver == "bridge" {
+                if n.driver == "bridge" || n.driver == "overlay" {
                     let nl = self.nl.clone();
                     let _ = self.rt.block_on(async move { nl.delete(&ep.host_ifname).await });
                 }
@@ -432,13 +454,19 @@ impl NetworkService {
             let idx = self.lock().nets.values().filter(|n| n.endpoints.contains_key(&rec.id)).count();
             let ns = PathBuf::from(format!("/proc/{}/ns/net", rec.state.pid));
             let (netr, ep) = self.reserve_endpoint(&net.name, &rec, Some(&settings), idx)?;
+            if netr.driver == "overlay"
+                && let Err(err) = self.publish_overlay_endpoint(&netr, &ep)
+            {
+                self.release_endpoint(&netr.id, &rec.id);
+                return Err(err);
+            }
             let ns_nl = {
                 let _g = self.rt.enter();
                 Nl::in_ns(&ns, &self.rt)?
             };
             let nl = self.nl.clone();
             let (n2, e2, ns2) = (netr.clone(), ep.clone(), ns.clone());
-            let mtu = self.opts.mtu;
+            let mtu = self.endpoint_mtu(&netr);
             let r = self.rt.block_on(async move { NetworkService::plumb(&nl, &ns_nl, &n2, &e2, &ns2, &format!("eth{idx}"), false, mtu).await });
             if let Err(err) = r {
                 self.release_endpoint(&netr.id, &rec.id);
@@ -482,7 +510,7 @@ impl NetworkService {
             return Err(NetError::Forbidden(format!("container {} is not connected to network {}", rec.id, net.name)));
         }
         if let Some((n, ep)) = self.release_endpoint(&net.id, &rec.id) {
-            if n.driver == "bridge" {
+            if n.driver == "bridge" || n.driver == "overlay" {
                 let nl = self.nl.clone();
                 let _ = self.rt.block_on(async move { nl.delete(&ep.host_ifname).await });
             } else if rec.state.running {

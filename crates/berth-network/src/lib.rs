@@ -1,7 +1,8 @@
 //! berth's network service.
 //!
-//! A network is a [`model::NetworkRecord`]: a driver (`bridge`, `macvlan`, `ipvlan`, or the
-//! built-in `host` and `null`), its IPAM settings, and the endpoints of the containers on it.
+//! A network is a [`model::NetworkRecord`]: a driver (`bridge`, `macvlan`, `ipvlan`, `overlay`
+//! across hosts (see [`overlay`]), or the built-in `host` and `null`), its IPAM settings, and
+//! the endpoints of the containers on it.
 //! Records live in the metadata database; the kernel objects (bridges, veths, namespaces,
 //! nftables rules, resolvers) are derived from them and can always be rebuilt from them,
 //! which is how a restarted daemon restores what a running container needs.
@@ -20,11 +21,13 @@
 //! point is repaired by the next `connect`, `disconnect` or start-up reconciliation.
 
 pub mod dns;
+pub mod etcd;
 pub mod ipam;
 pub mod model;
 pub mod netns;
 pub mod nft;
 pub mod nl;
+pub mod overlay;
 pub mod ports;
 mod service;
 pub mod attach;
@@ -45,6 +48,9 @@ pub enum NetError {
     Forbidden(String),
     #[error("{0}")]
     System(String),
+    /// The cluster store (overlay networks) cannot be reached.
+    #[error("{0}")]
+    Unavailable(String),
     #[error(transparent)]
     Store(#[from] berth_store::StoreError),
 }
@@ -57,6 +63,7 @@ impl HasKind for NetError {
             NetError::Conflict(_) => ErrorKind::Conflict,
             NetError::Forbidden(_) => ErrorKind::Forbidden,
             NetError::System(_) => ErrorKind::Internal,
+            NetError::Unavailable(_) => ErrorKind::Unavailable,
             NetError::Store(e) => e.kind(),
         }
     }
@@ -68,7 +75,7 @@ impl From<NetError> for berth_container::ContainerError {
             NetError::NotFound(m) => berth_container::ContainerError::Invalid(m),
             NetError::Invalid(m) => berth_container::ContainerError::Invalid(m),
             NetError::Conflict(m) | NetError::Forbidden(m) => berth_container::ContainerError::Conflict(m),
-            NetError::System(m) => berth_container::ContainerError::Internal(m),
+            NetError::System(m) | NetError::Unavailable(m) => berth_container::ContainerError::Internal(m),
             NetError::Store(e) => berth_container::ContainerError::Store(e),
         }
     }

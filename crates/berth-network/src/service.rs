@@ -56,6 +56,8 @@ pub struct NetworkService {
     pub(crate) state: Mutex<State>,
     pub(crate) containers: OnceLock<Weak<ContainerService>>,
     pub(crate) events: Arc<EventBus>,
+    /// Set when the daemon has a cluster store (overlay networks).
+    pub(crate) cluster: OnceLock<Arc<crate::overlay::Cluster>>,
 }
 
 fn now() -> String {
@@ -126,6 +128,7 @@ impl NetworkService {
             state: Mutex::new(State { nets, ports: BTreeMap::new(), dns: BTreeMap::new() }),
             containers: OnceLock::new(),
             events,
+            cluster: OnceLock::new(),
         });
         Ok(svc)
     }
@@ -160,7 +163,7 @@ impl NetworkService {
             let bridges = st
                 .nets
                 .values()
-                .filter(|n| n.driver == "bridge" && n.subnet.is_some())
+                .filter(|n| (n.driver == "bridge" || n.driver == "overlay") && n.subnet.is_some())
                 .map(|n| BridgeRules { ifname: n.ifname.clone(), subnet: n.subnet.unwrap_or(Subnet { addr: Ipv4Addr::UNSPECIFIED, prefix: 0 }), internal: n.internal, masquerade: self.opts.ip_masq && n.options.get("com.docker.network.bridge.enable_ip_masquerade").is_none_or(|v| v != "false") })
                 .collect();
             let ports = st
@@ -205,6 +208,9 @@ impl NetworkService {
             return Err(NetError::Invalid(format!("invalid network name \"{}\": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", req.name)));
         }
         let driver = if req.driver.is_empty() { "bridge".to_string() } else { req.driver.clone() };
+        if driver == "overlay" {
+            return self.create_overlay(req);
+        }
         if !matches!(driver.as_str(), "bridge" | "macvlan" | "ipvlan") {
             if driver == "host" || driver == "null" {
                 return Err(NetError::Forbidden(format!("only one instance of \"{driver}\" network is allowed")));
@@ -350,6 +356,9 @@ impl NetworkService {
         if !rec.endpoints.is_empty() {
             return Err(NetError::Forbidden(format!("error while removing network: network {} id {} has active endpoints", rec.name, rec.id)));
         }
+        if rec.driver == "overlay" {
+            return self.remove_overlay(rec);
+        }
         // Stopped containers that name it keep working the way Docker's do: they fail to
         // start until the network exists again.
         if rec.driver == "bridge" {
@@ -401,7 +410,7 @@ impl NetworkService {
             name: n.name.clone(),
             id: n.id.clone(),
             created: n.created.clone(),
-            scope: "local".into(),
+            scope: if n.driver == "overlay" { "global" } else { "local" }.into(),
             driver: n.driver.clone(),
             enable_ipv4: true,
             enable_ipv6: n.ipv6,
@@ -426,7 +435,7 @@ impl NetworkService {
                 || !f.any_or_absent("id", |v| n.id.starts_with(v))
                 || !f.any_or_absent("name", |v| n.name.contains(v))
                 || !f.any_or_absent("type", |v| v == kind)
-                || !f.any_or_absent("scope", |v| v == "local")
+                || !f.any_or_absent("scope", |v| v == if n.driver == "overlay" { "global" } else { "local" })
                 || !f.labels_match("label", &n.labels)
                 || !f.any_or_absent("dangling", |v| (v == "true" || v == "1") == (n.endpoints.is_empty() && n.is_user_defined()))
             {

@@ -42,6 +42,12 @@ struct DaemonArgs {
     /// Set key=value labels to the daemon
     #[arg(long = "label")]
     label: Vec<String>,
+    /// The cluster store of overlay networks (etcd://HOST:2379)
+    #[arg(long = "cluster-store")]
+    cluster_store: Option<String>,
+    /// Address or interface this host advertises to the cluster (its VXLAN endpoint)
+    #[arg(long = "cluster-advertise")]
+    cluster_advertise: Option<String>,
     /// Set the logging level (accepted for compatibility)
     #[arg(short = 'l', long = "log-level")]
     log_level: Option<String>,
@@ -78,6 +84,8 @@ pub fn main(args: &[String]) -> i32 {
         cgroup_parent: a.cgroup_parent,
         log_driver: a.log_driver,
         labels: a.label,
+        cluster_store: a.cluster_store,
+        cluster_advertise: a.cluster_advertise,
     };
     let config = match DaemonConfig::load(&flags) {
         Ok(c) => c,

@@ -1,0 +1,316 @@
+//! Overlay networks across hosts with etcd as the cluster store.
+//!
+//! Each test builds a small private cluster: a "switch" namespace with a Linux bridge and
+//! one etcd (Debian's etcd-server) on an address of that bridge, and three "host"
+//! namespaces cabled to it by veths, each running its own berth daemon advertising its
+//! cable's address. Nothing leaves these namespaces. If etcd is not installed the tests
+//! say so and return.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use berth_integration::{unique, Daemon};
+
+const STORE: &str = "192.168.250.100";
+/// Lease TTL of the test daemons: a silent host is forgotten this quickly.
+const TTL: u64 = 4;
+
+/// A network namespace made by the test, with lo up; deleted on drop.
+struct TestNs(String);
+
+impl TestNs {
+    fn new(prefix: &str) -> TestNs {
+        let name = unique(prefix);
+        assert!(Command::new("ip").args(["netns", "add", &name]).status().unwrap().success());
+        let ns = TestNs(name);
+        ns.sh("ip link set lo up");
+        ns
+    }
+
+    fn sh(&self, cmd: &str) -> (bool, String) {
+        sh_in(&self.0, cmd)
+    }
+}
+
+/// Runs a shell command inside the namespace `ns`; returns (success, stdout).
+fn sh_in(ns: &str, cmd: &str) -> (bool, String) {
+    let o = Command::new("ip").args(["netns", "exec", ns, "sh", "-c", cmd]).output().unwrap();
+    (o.status.success(), String::from_utf8_lossy(&o.stdout).into_owned())
+}
+
+impl Drop for TestNs {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+/// etcd running inside the switch namespace; killed on drop (its data dir is a tempdir).
+struct Etcd {
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+    ns: String,
+}
+
+impl Etcd {
+    fn start(ns: &TestNs) -> Etcd {
+        let mut e = Etcd { child: None, dir: tempfile::tempdir().unwrap(), ns: ns.0.clone() };
+        e.spawn();
+        e
+    }
+
+    fn spawn(&mut self) {
+        let client = format!("http://{STORE}:2379");
+        let child = Command::new("ip")
+            .args(["netns", "exec", &self.ns, "etcd", "--name", "berth-test", "--data-dir"])
+            .arg(self.dir.path().join("data"))
+            .args(["--listen-client-urls", &client, "--advertise-client-urls", &client])
+            .args(["--listen-peer-urls", "http://127.0.0.1:2380", "--initial-advertise-peer-urls", "http://127.0.0.1:2380"])
+            .args(["--initial-cluster", "berth-test=http://127.0.0.1:2380"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting etcd");
+        self.child = Some(child);
+        let ok = until(Duration::from_secs(30), || sh_in(&self.ns, &format!("timeout 2 busybox wget -q -O - http://{STORE}:2379/health")).1.contains("true"));
+        assert!(ok, "etcd did not become healthy");
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Etcd {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Polls `f` until it holds or `limit` passes.
+fn until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+/// Three hosts on one switch, one etcd, a daemon per host. Fields drop in order: daemons
+/// first, then etcd, then the namespaces.
+struct Cluster {
+    daemons: Vec<Daemon>,
+    etcd: Etcd,
+    hosts: Vec<TestNs>,
+    switch: TestNs,
+}
+
+fn etcd_installed() -> bool {
+    if Path::new("/usr/bin/etcd").exists() || Command::new("sh").args(["-c", "command -v etcd"]).stdout(Stdio::null()).status().is_ok_and(|s| s.success()) {
+        return true;
+    }
+    eprintln!("skipping: etcd is not installed (apt-get install etcd-server, or scripts/deps.sh)");
+    false
+}
+
+impl Cluster {
+    fn new(n: usize) -> Cluster {
+        let switch = TestNs::new("osw");
+        assert!(switch.sh(&format!("ip link add br0 type bridge && ip addr add {STORE}/24 dev br0 && ip link set br0 up")).0);
+        let mut hosts = Vec::new();
+        for i in 1..=n {
+            let h = TestNs::new(&format!("oh{i}"));
+            let port = format!("p{i}");
+            assert!(Command::new("ip").args(["link", "add", "eth1", "netns", &h.0, "type", "veth", "peer", "name", &port, "netns", &switch.0]).status().unwrap().success());
+            assert!(switch.sh(&format!("ip link set {port} master br0 up")).0);
+            // Forwarding on, so published ports answer other hosts.
+            assert!(h.sh(&format!("ip addr add 192.168.250.{i}/24 dev eth1 && ip link set eth1 up && sysctl -qw net.ipv4.ip_forward=1")).0);
+            hosts.push(h);
+        }
+        let etcd = Etcd::start(&switch);
+        let daemons = hosts.iter().map(|h| cluster_daemon(h, &format!("etcd://{STORE}:2379"), "eth1")).collect();
+        Cluster { daemons, etcd, hosts, switch }
+    }
+
+    /// Cuts (or restores) host `i`'s cable at the switch.
+    fn cable(&self, i: usize, up: bool) {
+        assert!(self.switch.sh(&format!("ip link set p{} {}", i + 1, if up { "up" } else { "down" })).0);
+    }
+}
+
+/// A daemon in `ns` joined to `store`, advertising `advertise` (an address or interface).
+fn cluster_daemon(ns: &TestNs, store: &str, advertise: &str) -> Daemon {
+    let mut d = Daemon::start_in(Some(&ns.0), &[]);
+    d.set_config(&format!(r#""cluster-store": "{store}", "cluster-advertise": "{advertise}", "cluster-store-opts": {{"discovery.ttl": "{TTL}", "discovery.heartbeat": "1"}}"#));
+    d.restart();
+    d.import_busybox("busybox:latest");
+    d
+}
+
+/// Runs a one-shot container on `net` that retries `cmd` for up to ~10 s.
+fn from_container(d: &Daemon, net: &str, cmd: &str) -> berth_integration::Run {
+    let script = format!("for i in $(seq 100); do {cmd} && exit 0; sleep 0.1; done; exit 1");
+    d.berth(&["run", "--rm", "--network", net, "busybox", "sh", "-c", &script])
+}
+
+fn ip_on(d: &Daemon, net: &str, name: &str) -> String {
+    d.berth(&["inspect", "-f", &format!("{{{{(index .NetworkSettings.Networks \"{net}\").IPAddress}}}}"), name]).ok().trim().to_string()
+}
+
+fn web(d: &Daemon, net: &str, name: &str, body: &str, extra: &[&str]) {
+    let script = format!("mkdir -p /www && echo {body} > /www/index.html && exec httpd -f -p 80 -h /www");
+    let mut args = vec!["run", "-d", "--name", name, "--network", net];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["busybox", "sh", "-c", &script]);
+    d.berth(&args).ok();
+}
+
+fn sees_network(d: &Daemon, net: &str) -> bool {
+    d.berth(&["network", "ls", "--format", "{{.Name}} {{.Driver}} {{.Scope}}"]).stdout.lines().any(|l| l == format!("{net} overlay global"))
+}
+
+#[test]
+fn containers_on_different_hosts_reach_each_other_by_address_and_name() {
+    if !etcd_installed() {
+        return;
+    }
+    let c = Cluster::new(3);
+    let (h1, h2, h3) = (&c.daemons[0], &c.daemons[1], &c.daemons[2]);
+    let net = unique("ov");
+    let id = h1.berth(&["network", "create", "-d", "overlay", "--subnet", "10.20.0.0/16", "--attachable", &net]).ok().trim().to_string();
+    for d in [h2, h3] {
+        assert!(until(Duration::from_secs(10), || sees_network(d, &net)), "the network reached every host");
+        assert_eq!(d.berth(&["network", "inspect", "-f", "{{.Id}} {{.Driver}} {{.Scope}}", &net]).ok().trim(), format!("{id} overlay global"));
+    }
+    assert_eq!(h2.berth(&["network", "inspect", "-f", "{{index .Options \"com.docker.network.driver.overlay.vxlanid_list\"}}", &net]).ok().trim(), "4096");
+
+    let web1 = unique("web");
+    web(h1, &net, &web1, "from-host-1", &["--network-alias", "front", "-p", "8080:80"]);
+    let ip1 = ip_on(h1, &net, &web1);
+    let started = Instant::now();
+    let by_name = from_container(h2, &net, &format!("timeout 2 wget -q -O - http://{web1}/"));
+    eprintln!("a name registered on host 1 answered on host 2 {:?} after `run` returned", started.elapsed());
+    assert_eq!(by_name.ok().trim(), "from-host-1");
+    assert_eq!(from_container(h3, &net, "timeout 2 wget -q -O - http://front/").ok().trim(), "from-host-1", "aliases resolve across hosts");
+    assert!(from_container(h3, &net, &format!("ping -c1 -W2 {ip1} >/dev/null")).code == 0, "ping by address across hosts");
+
+    // Addresses are unique cluster-wide, and containers on host 2 and 3 reach each other too.
+    let b2 = unique("b");
+    h2.berth(&["run", "-d", "--name", &b2, "--network", &net, "busybox", "sleep", "1000"]).ok();
+    let ip2 = ip_on(h2, &net, &b2);
+    assert_ne!(ip1, ip2);
+    assert!(from_container(h3, &net, &format!("ping -c1 -W2 {b2} >/dev/null")).code == 0, "host 3 reaches host 2's container by name");
+    let mtu = h3.berth(&["run", "--rm", "--network", &net, "busybox", "cat", "/sys/class/net/eth0/mtu"]).ok();
+    assert_eq!(mtu.trim(), "1450", "room for the VXLAN header");
+
+    // The published port answers on host 1's address, from host 2's namespace.
+    let get = c.hosts[1].sh("for i in $(seq 50); do timeout 2 busybox wget -q -O - http://192.168.250.1:8080/ && exit 0; sleep 0.1; done; exit 1");
+    assert_eq!(get.1.trim(), "from-host-1", "published port on an overlay container");
+
+    // In use on host 1: no host may remove it; once free, any host can, and all forget it.
+    let err = h3.berth(&["network", "rm", &net]).fails();
+    assert!(err.contains("active endpoints"), "{err}");
+    h1.berth(&["rm", "-f", &web1]).ok();
+    h2.berth(&["rm", "-f", &b2]).ok();
+    h3.berth(&["network", "rm", &net]).ok();
+    for d in [h1, h2] {
+        assert!(until(Duration::from_secs(10), || !sees_network(d, &net)), "the network is gone everywhere");
+    }
+    let _ = &c.etcd;
+}
+
+#[test]
+fn hosts_that_stop_or_are_cut_off_are_forgotten_and_rejoin() {
+    if !etcd_installed() {
+        return;
+    }
+    let mut c = Cluster::new(3);
+    let net = unique("ovr");
+    c.daemons[0].berth(&["network", "create", "-d", "overlay", "--subnet", "10.30.0.0/24", &net]).ok();
+    for d in &c.daemons[1..] {
+        assert!(until(Duration::from_secs(10), || sees_network(d, &net)));
+    }
+    let names: Vec<String> = (0..3).map(|_| unique("s")).collect();
+    for (d, n) in c.daemons.iter().zip(&names) {
+        d.berth(&["run", "-d", "--name", n, "--network", &net, "busybox", "sleep", "1000"]).ok();
+    }
+    // Probes run in the long-lived containers: starting a new one needs the store.
+    let reaches = |c: &Cluster, from: usize, name: &str| c.daemons[from].berth(&["exec", &names[from], "ping", "-c1", "-W1", name]).code == 0;
+    let resolves = |c: &Cluster, from: usize, name: &str| c.daemons[from].berth(&["exec", &names[from], "nslookup", name, "127.0.0.11"]).code == 0;
+    assert!(until(Duration::from_secs(10), || reaches(&c, 0, &names[2])), "host 1 reaches host 3");
+
+    // Host 3's daemon stops (its container keeps running): after its lease expires the
+    // others forget its endpoints; when it comes back it registers them again.
+    c.daemons[2].stop();
+    assert!(until(Duration::from_secs(TTL * 5), || !resolves(&c, 0, &names[2])), "host 3's endpoints expired with its lease");
+    c.daemons[2].spawn();
+    assert!(until(Duration::from_secs(15), || reaches(&c, 0, &names[2])), "host 3 rejoined and is reachable again");
+
+    // Host 2's cable is cut: the cluster forgets it; once the cable is back, it rejoins.
+    c.cable(1, false);
+    assert!(until(Duration::from_secs(TTL * 5), || !resolves(&c, 0, &names[1])), "cut-off host 2 expired");
+    assert!(reaches(&c, 0, &names[2]), "the other hosts are not affected");
+    c.cable(1, true);
+    assert!(until(Duration::from_secs(20), || reaches(&c, 0, &names[1])), "host 2 is back after the partition healed");
+    assert!(until(Duration::from_secs(10), || reaches(&c, 1, &names[0])), "and reaches the others");
+
+    // etcd itself goes away and comes back (same data): running containers keep talking
+    // meanwhile, and the cluster converges after.
+    c.etcd.stop();
+    assert!(reaches(&c, 1, &names[2]), "the data plane outlives the store");
+    c.etcd.spawn();
+    let late = unique("late");
+    let started = until(Duration::from_secs(20), || {
+        let _ = c.daemons[2].berth(&["rm", "-f", &late]);
+        c.daemons[2].berth(&["run", "-d", "--name", &late, "--network", &net, "busybox", "sleep", "1000"]).code == 0
+    });
+    assert!(started, "overlay containers start again once the store is back");
+    assert!(until(Duration::from_secs(15), || reaches(&c, 0, &late)), "a container started after the store returned is reachable");
+}
+
+#[test]
+fn bad_input_and_an_unreachable_store_give_clear_errors() {
+    if !etcd_installed() {
+        return;
+    }
+    let c = Cluster::new(1);
+    let h = &c.daemons[0];
+    let a = unique("ova");
+    h.berth(&["network", "create", "-d", "overlay", "--subnet", "10.40.0.0/16", "-o", "vxlan-id=4242", &a]).ok();
+    let err = h.berth(&["network", "create", "-d", "overlay", "--subnet", "10.41.0.0/16", "-o", "vxlan-id=4242", &unique("ovb")]).fails();
+    assert!(err.contains("VXLAN ID 4242 is already used by overlay network"), "{err}");
+    let err = h.berth(&["network", "create", "-d", "overlay", "--subnet", "10.40.8.0/24", &unique("ovc")]).fails();
+    assert!(err.contains("overlaps"), "{err}");
+    let err = h.berth(&["network", "create", "-d", "overlay", "-o", "com.docker.network.driver.overlay.vxlanid_list=0", &unique("ovd")]).fails();
+    assert!(err.contains("invalid VXLAN ID"), "{err}");
+    let err = h.berth(&["network", "create", "-d", "overlay", "-o", "encrypted", &unique("ove")]).fails();
+    assert!(err.contains("not yet available"), "{err}");
+    let err = h.berth(&["network", "create", "-d", "overlay", &a]).fails();
+    assert!(err.contains("already exists"), "{err}");
+    // Without a subnet one comes from 10.0.0.0/8.
+    let f = unique("ovf");
+    h.berth(&["network", "create", "-d", "overlay", &f]).ok();
+    assert_eq!(h.berth(&["network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}}{{end}}", &f]).ok().trim(), "10.0.0.0/24");
+
+    // A daemon whose store does not answer starts, runs local networks, and refuses
+    // overlay ones saying why.
+    let lonely = TestNs::new("olo");
+    let d = cluster_daemon(&lonely, "etcd://127.0.0.1:9", "127.0.0.1");
+    let err = d.berth(&["network", "create", "-d", "overlay", &unique("ovg")]).fails();
+    assert!(err.contains("cluster store etcd://127.0.0.1:9 is unreachable"), "{err}");
+    let local = unique("loc");
+    d.berth(&["network", "create", &local]).ok();
+    let out = d.berth(&["run", "--rm", "--network", &local, "busybox", "ip", "-4", "-o", "addr", "show", "eth0"]).ok();
+    assert!(out.contains("inet "), "{out}");
+    // And a daemon without a store explains what overlay networks need.
+    let plain = Daemon::start_in(Some(&lonely.0), &[]);
+    let err = plain.berth(&["network", "create", "-d", "overlay", &unique("ovh")]).fails();
+    assert!(err.contains("--cluster-store"), "{err}");
+}

@@ -1,0 +1,165 @@
+//! The kernel side of an overlay network on one host: a bridge (holding the gateway
+//! address, as a bridge network's does) with a VXLAN device as one of its ports.
+//!
+//! The VXLAN device does not learn and does not flood: every remote endpoint is a
+//! permanent neighbour entry on it (its ARP proxy answers for remote addresses, so ARP
+//! never crosses hosts and every host's bridge can hold the same gateway address) and a
+//! permanent forwarding entry sending that endpoint's MAC to its host's VTEP. The entries
+//! are reconciled against a dump of the kernel's, so a restarted daemon fixes whatever
+//! changed while it was away.
+
+use std::collections::BTreeSet;
+use std::net::{IpAddr, Ipv4Addr};
+
+use futures_util::TryStreamExt;
+use rtnetlink::packet_route::neighbour::{NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState};
+use rtnetlink::packet_route::AddressFamily;
+use rtnetlink::{LinkUnspec, LinkVxlan};
+
+use super::plan::{self, ClusterEndpoint};
+use crate::model::NetworkRecord;
+use crate::nl::Nl;
+use crate::{NetError, Result};
+
+fn sys(context: &str, e: rtnetlink::Error) -> NetError {
+    NetError::System(format!("{context}: {e}"))
+}
+
+fn exists(e: &rtnetlink::Error) -> bool {
+    matches!(e, rtnetlink::Error::NetlinkError(m) if m.raw_code() == -libc::EEXIST)
+}
+
+/// Creates (if missing) the network's VXLAN device and bridge, joined and up.
+pub async fn ensure(nl: &Nl, net: &NetworkRecord, local: Ipv4Addr, mtu: u32) -> Result<()> {
+    let vni = plan::vni_of(net).ok_or_else(|| NetError::System(format!("overlay network {} has no VXLAN ID", net.name)))?;
+    let vx = plan::vxlan_name(vni);
+    let vx_idx = match nl.index(&vx).await? {
+        Some(i) => i,
+        None => {
+            let msg = LinkVxlan::new(&vx, vni).port(plan::VXLAN_PORT).local(local).learning(false).proxy(true).mtu(mtu).build();
+            match nl.handle.link().add(msg).execute().await {
+                Ok(()) => {}
+                Err(e) if exists(&e) => {}
+                Err(rtnetlink::Error::NetlinkError(m)) if m.raw_code() == -libc::EADDRINUSE => {
+                    return Err(NetError::Conflict(format!("VXLAN ID {vni} is already in use on this host (another device has it)")));
+                }
+                Err(e) => return Err(sys(&format!("creating VXLAN device {vx}"), e)),
+            }
+            nl.require(&vx).await?
+        }
+    };
+    let subnet = net.subnet.ok_or_else(|| NetError::System(format!("overlay network {} has no subnet", net.name)))?;
+    let br = nl.ensure_bridge(&net.ifname, net.gateway.map(|g| (g, subnet.prefix)), Some(mtu)).await?;
+    nl.handle.link().set(LinkUnspec::new_with_index(vx_idx).controller(br).up().build()).execute().await.map_err(|e| sys(&format!("attaching {vx} to {}", net.ifname), e))?;
+    Ok(())
+}
+
+/// Deletes the network's bridge and VXLAN device (their entries go with them).
+pub async fn remove(nl: &Nl, net: &NetworkRecord) -> Result<()> {
+    let mut first = Ok(());
+    if let Some(vni) = plan::vni_of(net) {
+        first = nl.delete(&plan::vxlan_name(vni)).await;
+    }
+    nl.delete(&net.ifname).await?;
+    first
+}
+
+/// Makes the VXLAN device's neighbour and forwarding entries exactly those of `remote`.
+/// Does nothing if the network has no data plane on this host.
+pub async fn program(nl: &Nl, net: &NetworkRecord, remote: &[ClusterEndpoint]) -> Result<()> {
+    let Some(vni) = plan::vni_of(net) else { return Ok(()) };
+    let Some(idx) = nl.index(&plan::vxlan_name(vni)).await? else { return Ok(()) };
+    let (want_neigh, want_fdb) = plan::remote_entries(remote);
+    let (have_neigh, have_fdb) = current(nl, idx).await?;
+    let (add, del) = plan::diff(&have_neigh, &want_neigh);
+    for (ip, mac) in del {
+        let _ = nl.handle.neighbours().del(neigh_msg(idx, ip, mac)).execute().await;
+    }
+    for (ip, mac) in add {
+        match nl.handle.neighbours().add(idx, IpAddr::V4(ip)).link_layer_address(&mac).state(NeighbourState::Permanent).replace().execute().await {
+            Ok(()) => {}
+            Err(e) => return Err(sys(&format!("adding neighbour {ip} on {}", plan::vxlan_name(vni)), e)),
+        }
+    }
+    let (add, del) = plan::diff(&have_fdb, &want_fdb);
+    for (mac, dst) in del {
+        let _ = nl.handle.neighbours().del(fdb_msg(idx, mac, dst)).execute().await;
+    }
+    for (mac, dst) in add {
+        let r = nl.handle.neighbours().add_bridge(idx, &mac).destination(IpAddr::V4(dst)).flags(NeighbourFlags::Own).state(NeighbourState::Permanent).replace().execute().await;
+        if let Err(e) = r {
+            return Err(sys(&format!("adding forwarding entry to {dst} on {}", plan::vxlan_name(vni)), e));
+        }
+    }
+    Ok(())
+}
+
+fn neigh_msg(idx: u32, ip: Ipv4Addr, mac: [u8; 6]) -> NeighbourMessage {
+    let mut m = NeighbourMessage::default();
+    m.header.family = AddressFamily::Inet;
+    m.header.ifindex = idx;
+    m.attributes.push(NeighbourAttribute::Destination(NeighbourAddress::Inet(ip)));
+    m.attributes.push(NeighbourAttribute::LinkLayerAddress(mac.to_vec()));
+    m
+}
+
+fn fdb_msg(idx: u32, mac: [u8; 6], dst: Ipv4Addr) -> NeighbourMessage {
+    let mut m = NeighbourMessage::default();
+    m.header.family = AddressFamily::Bridge;
+    m.header.ifindex = idx;
+    m.header.flags = NeighbourFlags::Own;
+    m.attributes.push(NeighbourAttribute::LinkLayerAddress(mac.to_vec()));
+    m.attributes.push(NeighbourAttribute::Destination(NeighbourAddress::Inet(dst)));
+    m
+}
+
+/// The permanent neighbour entries and the VTEP forwarding entries of the device `idx`.
+async fn current(nl: &Nl, idx: u32) -> Result<plan::Entries> {
+    let lladdr = |m: &NeighbourMessage| {
+        m.attributes.iter().find_map(|a| match a {
+            NeighbourAttribute::LinkLayerAddress(b) if b.len() == 6 => Some([b[0], b[1], b[2], b[3], b[4], b[5]]),
+            _ => None,
+        })
+    };
+    let dst = |m: &NeighbourMessage| {
+        m.attributes.iter().find_map(|a| match a {
+            NeighbourAttribute::Destination(NeighbourAddress::Inet(ip)) => Some(*ip),
+            _ => None,
+        })
+    };
+    let mut neigh = BTreeSet::new();
+    let mut s = nl.handle.neighbours().get().set_address_family(AddressFamily::Inet).execute();
+    while let Some(m) = s.try_next().await.map_err(|e| sys("listing neighbours", e))? {
+        if m.header.ifindex == idx
+            && m.header.state == NeighbourState::Permanent
+            && let (Some(ip), Some(mac)) = (dst(&m), lladdr(&m))
+        {
+            neigh.insert((ip, mac));
+        }
+    }
+    let mut fdb = BTreeSet::new();
+    let mut s = nl.handle.neighbours().get().set_address_family(AddressFamily::Bridge).execute();
+    while let Some(m) = s.try_next().await.map_err(|e| sys("listing forwarding entries", e))? {
+        if m.header.ifindex == idx
+            && let (Some(mac), Some(ip)) = (lladdr(&m), dst(&m))
+        {
+            fdb.insert((mac, ip));
+        }
+    }
+    Ok((neigh, fdb))
+}
+
+/// The IPv4 address of `name` (for `cluster-advertise: eth0`).
+pub async fn interface_address(nl: &Nl, name: &str) -> Result<Ipv4Addr> {
+    use rtnetlink::packet_route::address::AddressAttribute;
+    let idx = nl.require(name).await?;
+    let mut s = nl.handle.address().get().set_link_index_filter(idx).execute();
+    while let Some(a) = s.try_next().await.map_err(|e| sys("listing addresses", e))? {
+        for at in &a.attributes {
+            if let AddressAttribute::Address(IpAddr::V4(ip)) = at {
+                return Ok(*ip);
+            }
+        }
+    }
+    Err(NetError::Invalid(format!("interface {name} has no IPv4 address to advertise")))
+}
