@@ -28,6 +28,7 @@
 //! ([`progress`]).
 
 pub mod auth;
+pub mod compress;
 pub mod endpoint;
 pub mod http;
 pub mod login;

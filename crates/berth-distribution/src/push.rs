@@ -4,7 +4,7 @@
 //! repository or another one of the same registry is asked about with `HEAD` (`Layer
 //! already exists`); one known in another repository of the same registry is mounted
 //! (`Mounted from …`); otherwise the layer's tar is reassembled from its unpacked files,
-//! gzip-compressed while it streams, and sent in one chunked `PATCH` whose digest is
+//! gzip-compressed on every core while it streams (see [`crate::compress`]), and sent in one chunked `PATCH` whose digest is
 //! computed on the way and given to the closing `PUT`. Up to [`MAX_CONCURRENT_UPLOADS`]
 //! layers move at once. The manifest (Docker v2 schema 2) goes last, so the tag only ever
 //! names complete content.
@@ -270,7 +270,7 @@ async fn push_layer(mut s: Session, stores: &Stores, r: &Reference, diff_id: &st
     let (d2, p2, id2) = (diff_id.to_string(), progress.clone(), id.clone());
     let compress = tokio::task::spawn_blocking(move || -> Result<(String, u64)> {
         let hashing = HashingWriter::new(ChannelWriter::new(tx.clone()));
-        let gz = flate2::write::GzEncoder::new(hashing, flate2::Compression::fast());
+        let gz = crate::compress::ParallelGzip::new(hashing);
         let mut counting = Counting { inner: gz, n: 0, total, throttle: Throttle::new(total), progress: p2, id: id2 };
         let r = images.snapshots().write_layer_tar(&d2, &mut counting);
         if let Err(e) = r {
