@@ -4,8 +4,8 @@
 //! repository or another one of the same registry is asked about with `HEAD` (`Layer
 //! already exists`); one known in another repository of the same registry is mounted
 //! (`Mounted from …`); otherwise the layer's tar is reassembled from its unpacked files,
-//! gzip-compressed on every core while it streams (see [`crate::compress`]), and sent in one chunked `PATCH` whose digest is
-//! computed on the way and given to the closing `PUT`. Up to [`MAX_CONCURRENT_UPLOADS`]
+//! gzip-compressed on every core while it streams (see [`crate::compress`]), and sent in
+//! one chunked `PATCH` whose digest is computed on the way and given to the closing `PUT`. Up to [`MAX_CONCURRENT_UPLOADS`]
 //! layers move at once. The manifest (Docker v2 schema 2) goes last, so the tag only ever
 //! names complete content.
 
