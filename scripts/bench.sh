@@ -16,6 +16,13 @@ cleanup() {
     [ -n "${bpid:-}" ] && { "$bin/berth" -H "unix://$work/b.sock" rm -f $("$bin/berth" -H "unix://$work/b.sock" ps -aq) >/dev/null 2>&1 || true; kill "$bpid" 2>/dev/null || true; }
     for p in /proc/[0-9]*; do { tr '\0' ' ' <"$p/cmdline" | grep -q "berth-shim $work" && kill -9 "${p#/proc/}"; } 2>/dev/null || true; done
     ip link del bbench0 2>/dev/null || true
+    if [ -n "${dpid:-}" ]; then
+        docker -H "unix://$work/d.sock" rm -f $(docker -H "unix://$work/d.sock" ps -aq) >/dev/null 2>&1 || true
+        kill "$dpid" 2>/dev/null; wait "$dpid" 2>/dev/null || true
+        pkill -f "$work/dexec" 2>/dev/null || true
+        ip link del docker0 2>/dev/null || true
+        grep " $work" /proc/self/mountinfo | awk '{print $5}' | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+    fi
     nft delete table inet "$(python3 -c 'import sys
 h=0xcbf29ce484222325
 for b in sys.argv[1].encode(): h=((h^b)*0x100000001b3)&0xffffffffffffffff
@@ -55,12 +62,22 @@ timeout 30 bash -c "until grep -q 'API listening' '$work/daemon.log'; do sleep 0
 B=("$bin/berth" -H "unix://$work/b.sock")
 "${B[@]}" import "$work/busybox.tar" busybox:latest >/dev/null
 
+# Docker: the system's if it is running, else a private dockerd (Debian's docker.io) on its
+# own data root and socket, with its default bridge but no iptables rules of its own.
 have_docker=false
-if command -v dockerd >/dev/null 2>&1 && [ -S /var/run/docker.sock ] && docker -H unix:///var/run/docker.sock info >/dev/null 2>&1; then
+if [ -S /var/run/docker.sock ] && docker -H unix:///var/run/docker.sock info >/dev/null 2>&1; then
     have_docker=true
     D=(docker -H unix:///var/run/docker.sock)
-    "${D[@]}" image inspect busybox:latest >/dev/null 2>&1 || "${D[@]}" import "$work/busybox.tar" busybox:latest >/dev/null
+elif command -v dockerd >/dev/null 2>&1 && ! ip link show docker0 >/dev/null 2>&1; then
+    dockerd --data-root "$work/docker" --exec-root "$work/dexec" --pidfile "$work/docker.pid" -H "unix://$work/d.sock" \
+        --iptables=false --ip6tables=false --ip-masq=false --bip 10.214.0.1/24 >"$work/dockerd.log" 2>&1 &
+    dpid=$!
+    if timeout 60 bash -c "until docker -H unix://$work/d.sock version >/dev/null 2>&1; do sleep 0.1; done"; then
+        have_docker=true
+        D=(docker -H "unix://$work/d.sock")
+    fi
 fi
+$have_docker && { "${D[@]}" image inspect busybox:latest >/dev/null 2>&1 || "${D[@]}" import "$work/busybox.tar" busybox:latest >/dev/null; }
 
 report() { printf '%-46s %12s %12s %10s\n' "$@" | tee -a "$out"; }
 report "measure" "berth" "docker" "ratio"
@@ -107,16 +124,44 @@ report "supervisor RSS per container (MiB)" "$(python3 -c "print('%.2f' % ($rss/
 report "supervisor PSS per container (MiB)" "$(python3 -c "print('%.2f' % ($pss/max($n,1)/1024))")" "-" ""
 report "daemon RSS with 50 containers (MiB)" "$(python3 -c "print('%.1f' % ($(rss_kib $bpid)/1024))")" "-" ""
 "${B[@]}" rm -f $("${B[@]}" ps -aq) >/dev/null
-report "idle daemon RSS (MiB)" "$(python3 -c "print('%.1f' % ($(rss_kib $bpid)/1024))")" "-" ""
+sum_rss() { local t=0; for p in "$@"; do t=$((t + $(rss_kib "$p"))); done; python3 -c "print('%.1f' % ($t/1024))"; }
+d=-; $have_docker && d=$(sum_rss $(pgrep -x dockerd) $(pgrep -x containerd))
+report "idle daemon RSS (MiB)" "$(sum_rss $bpid)" "$d" ""
 
-# save / load
+# save / load of busybox
 "${B[@]}" save -o "$work/s.tar" busybox
 sz=$(stat -c %s "$work/s.tar")
 b=$(median_ms "${B[@]}" save -o "$work/s2.tar" busybox)
-report "save busybox ($(( sz / 1024 )) KiB) (ms)" "$b" "-" ""
-"${B[@]}" rmi busybox >/dev/null
-b=$(median_ms sh -c "'${B[0]}' -H 'unix://$work/b.sock' rmi -f busybox >/dev/null 2>&1; '${B[0]}' -H 'unix://$work/b.sock' load -i '$work/s.tar'")
-report "load busybox (ms)" "$b" "-" ""
+d=-; $have_docker && d=$(median_ms "${D[@]}" save -o "$work/d2.tar" busybox)
+report "save busybox ($(( sz / 1024 )) KiB) (ms)" "$b" "$d" "$(ratio "$b" "$d")"
+reload() { "$@" rmi -f busybox >/dev/null 2>&1; "$@" load -i "$work/s.tar"; }
+b=$(median_ms reload "${B[@]}")
+d=-; $have_docker && d=$(median_ms reload "${D[@]}")
+report "load busybox (ms)" "$b" "$d" "$(ratio "$b" "$d")"
+
+# builds: a Dockerfile of 6 steps over a context of 500 small files and a 20 MiB file;
+# uncached (--no-cache), cached (nothing changed), and after editing the last step.
+ctx=$work/ctx
+mkdir -p "$ctx/src"
+for i in $(seq 500); do echo "file $i" >"$ctx/src/f$i.txt"; done
+head -c $((20 << 20)) /dev/urandom >"$ctx/big.bin"
+write_dockerfile() {
+    printf 'FROM busybox\nRUN echo one > /one\nCOPY src /src\nCOPY big.bin /big.bin\nRUN ls /src | wc -l > /count\nENV STEP=%s\nCMD ["cat", "/count"]\n' "$1" >"$ctx/Dockerfile"
+}
+write_dockerfile a
+build_b() { "${B[@]}" build -q "$@" -t bench-build "$ctx"; }
+build_d() { DOCKER_BUILDKIT=0 "${D[@]}" build -q "$@" -t bench-build "$ctx"; }
+r=$(( rounds < 5 ? rounds : 5 ))
+rounds_saved=$rounds; rounds=$r
+b=$(median_ms build_b --no-cache); d=-; $have_docker && d=$(median_ms build_d --no-cache)
+report "build, uncached (ms)" "$b" "$d" "$(ratio "$b" "$d")"
+build_b >/dev/null 2>&1; $have_docker && build_d >/dev/null 2>&1
+b=$(median_ms build_b); d=-; $have_docker && d=$(median_ms build_d)
+report "build, cached (ms)" "$b" "$d" "$(ratio "$b" "$d")"
+edit_build() { write_dockerfile "$(date +%N)"; "$@"; }
+b=$(median_ms edit_build build_b); d=-; $have_docker && d=$(median_ms edit_build build_d)
+report "build after editing the last step (ms)" "$b" "$d" "$(ratio "$b" "$d")"
+rounds=$rounds_saved
 
 # push / pull through a local registry: single-layer images of random and of text data
 # (BENCH_MB MiB, default 200), berth's daemon with berth's registry, Docker with Debian's
