@@ -351,17 +351,34 @@ impl NetworkService {
             }
         }
         let nets: Vec<String> = self.lock().nets.values().filter(|n| n.endpoints.contains_key(&c.id)).map(|n| n.id.clone()).collect();
+        let mut veths = Vec::new();
         for id in nets {
             if let Some((net, ep)) = self.release_endpoint(&id, &c.id) {
                 if net.driver == "bridge" || net.driver == "overlay" {
                     let nl = self.nl.clone();
-                    if let Err(e) = self.rt.block_on(async move { nl.delete(&ep.host_ifname).await }) {
-                        errors.push(e.to_string());
+                    match self.rt.block_on(async move { nl.index(&ep.host_ifname).await }) {
+                        Ok(Some(idx)) => veths.push(idx),
+                        Ok(None) => {}
+                        Err(e) => errors.push(e.to_string()),
                     }
                 }
             }
         }
         netns::remove(&self.ns_path(&c.id));
+        // Dropping the namespace destroys its veths in the kernel's own time; deleting them
+        // here would wait for an RCU grace period on the exit path. The deletion by index
+        // (never by name, which the container's next start reuses) catches a namespace that
+        // something else still holds, e.g. a container sharing it.
+        if !veths.is_empty() {
+            let nl = self.nl.clone();
+            self.rt.spawn(async move {
+                for idx in veths {
+                    if let Err(e) = nl.delete_index(idx).await {
+                        eprintln!("berth daemon: {e}");
+                    }
+                }
+            });
+        }
         errors
     }
 

@@ -84,6 +84,15 @@ impl Nl {
         self.handle.link().set(LinkUnspec::new_with_index(idx).up().build()).execute().await.map_err(|e| err("bringing a link up", e))
     }
 
+    /// Deletes the interface with index `idx`; one that is already gone is not an error.
+    pub async fn delete_index(&self, idx: u32) -> Result<()> {
+        match self.handle.link().del(idx).execute().await {
+            Ok(()) => Ok(()),
+            Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc::ENODEV => Ok(()),
+            Err(e) => Err(err(&format!("deleting interface {idx}"), e)),
+        }
+    }
+
     pub async fn delete(&self, name: &str) -> Result<()> {
         if let Some(idx) = self.index(name).await? {
             match self.handle.link().del(idx).execute().await {
@@ -95,21 +104,32 @@ impl Nl {
         Ok(())
     }
 
-    /// Creates a veth pair, attaches `host` to `bridge` and moves `peer` into the namespace.
+    /// Creates a veth pair whose `peer` end is made directly inside the namespace (moving an
+    /// interface between namespaces waits for an RCU grace period, tens of milliseconds here),
+    /// and attaches `host` to `bridge`.
     pub async fn veth_into(&self, host: &str, peer: &str, bridge: u32, ns: &Path, mtu: Option<u32>) -> Result<()> {
+        use rtnetlink::packet_route::link::{InfoData, InfoVeth, LinkAttribute, LinkInfo};
+        let nsf = std::fs::File::open(ns).map_err(|e| NetError::System(format!("opening {}: {e}", ns.display())))?;
         let mut v = LinkVeth::new(host, peer);
         if let Some(m) = mtu {
             v = v.mtu(m);
         }
-        self.handle.link().add(v.build()).execute().await.map_err(|e| err(&format!("creating veth {host}"), e))?;
-        let h = self.require(host).await?;
-        let p = self.require(peer).await?;
-        if let Some(m) = mtu {
-            // The MTU given at creation is the host side's; the container's end needs it too.
-            self.handle.link().set(LinkUnspec::new_with_index(p).mtu(m).build()).execute().await.map_err(|e| err("setting the container interface's MTU", e))?;
+        let mut msg = v.build();
+        for a in msg.attributes.iter_mut() {
+            if let LinkAttribute::LinkInfo(infos) = a {
+                for i in infos.iter_mut() {
+                    if let LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(p))) = i {
+                        p.attributes.push(LinkAttribute::NetNsFd(nsf.as_raw_fd()));
+                        if let Some(m) = mtu {
+                            // The container's end needs the MTU as much as the host's.
+                            p.attributes.push(LinkAttribute::Mtu(m));
+                        }
+                    }
+                }
+            }
         }
-        let nsf = std::fs::File::open(ns).map_err(|e| NetError::System(format!("opening {}: {e}", ns.display())))?;
-        self.handle.link().set(LinkUnspec::new_with_index(p).setns_by_fd(nsf.as_raw_fd()).build()).execute().await.map_err(|e| err("moving veth into the container", e))?;
+        self.handle.link().add(msg).execute().await.map_err(|e| err(&format!("creating veth {host}"), e))?;
+        let h = self.require(host).await?;
         self.handle.link().set(LinkUnspec::new_with_index(h).controller(bridge).up().build()).execute().await.map_err(|e| err("attaching veth to the bridge", e))?;
         Ok(())
     }
