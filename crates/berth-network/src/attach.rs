@@ -53,9 +53,9 @@ impl NetworkService {
         let subnet = net.subnet.ok_or_else(|| NetError::Invalid(format!("network {} has no subnet", net.name)))?;
         let used = net.used_ips();
         let wanted = settings.and_then(|s| s.ipam_config.as_ref()).map(|i| i.ipv4_address.clone()).filter(|s| !s.is_empty());
-        let (ip, static_ip) = match wanted {
-            _ if claimed.is_some() => (claimed.unwrap_or(Ipv4Addr::UNSPECIFIED), wanted.is_some()),
-            Some(w) => {
+        let (ip, static_ip) = match (claimed, wanted) {
+            (Some(ip), w) => (ip, w.is_some()),
+            (None, Some(w)) => {
                 if !net.is_user_defined() {
                     return Err(NetError::Invalid("user specified IP address is supported on user defined networks only".into()));
                 }
@@ -68,7 +68,7 @@ impl NetworkService {
                 }
                 (ip, true)
             }
-            None => (ipam::allocate(&subnet, net.ip_range.as_ref(), &used).ok_or_else(|| NetError::Forbidden(format!("no available IPv4 addresses on network {}", net.name)))?, false),
+            (None, None) => (ipam::allocate(&subnet, net.ip_range.as_ref(), &used).ok_or_else(|| NetError::Forbidden(format!("no available IPv4 addresses on network {}", net.name)))?, false),
         };
         let mac = settings
             .map(|s| s.mac_address.clone())
