@@ -106,3 +106,63 @@ pub fn loopback_up() -> std::io::Result<()> {
     }
     Ok(())
 }
+
+/// Gives back the resident pages of this executable's code and the heap's free memory.
+/// The pages stay in the page cache: code that runs again faults them back cheaply. Long-lived
+/// processes call this once their start-up work is done (the shim, after starting the
+/// container), so their resident set is what they use, not everything they ever ran.
+///
+/// Code pages are dropped with `MADV_DONTNEED`, which for a private file mapping re-reads the
+/// file on the next touch; a mapping with any private (written) page is left alone, since
+/// dropping it would lose the writes. Other read-only mappings get `MADV_PAGEOUT`, which never
+/// discards data.
+#[allow(unsafe_code)]
+pub fn trim_resident_memory() {
+    let exe = std::fs::read_link("/proc/self/exe").ok();
+    let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap_or_default();
+    let mut current: Option<(usize, usize, bool)> = None;
+    let mut regions = Vec::new();
+    for line in smaps.lines() {
+        let first = line.split_whitespace().next().unwrap_or("");
+        if first.contains('-') && !first.ends_with(':') {
+            if let Some(r) = current.take() {
+                regions.push(r);
+            }
+            let mut f = line.split_whitespace();
+            let (Some(range), Some(perms)) = (f.next(), f.next()) else { continue };
+            let path = f.nth(3).map(std::path::PathBuf::from);
+            if perms.starts_with("rw") || path.is_none() || path != exe {
+                continue;
+            }
+            let Some((a, b)) = range.split_once('-') else { continue };
+            let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16)) else { continue };
+            current = Some((a, b - a, perms.contains('x')));
+        } else if let Some((a, len, code)) = current {
+            // A written (private dirty or anonymous) page means the mapping is not pure file.
+            let written = (line.starts_with("Private_Dirty:") || line.starts_with("Anonymous:")) && !line.split_whitespace().nth(1).is_some_and(|v| v == "0");
+            if written {
+                current = Some((a, len, false));
+                if !code {
+                    continue;
+                }
+                // Mark as "not droppable" by clearing the code flag; PAGEOUT still applies.
+            }
+        }
+    }
+    if let Some(r) = current.take() {
+        regions.push(r);
+    }
+    for (a, len, droppable_code) in regions {
+        let advice = if droppable_code { libc::MADV_DONTNEED } else { libc::MADV_PAGEOUT };
+        // SAFETY: the range is a whole read-only mapping of this process's executable. For
+        // DONTNEED, the mapping has no private pages, so its contents come back unchanged
+        // from the file; PAGEOUT never changes contents.
+        unsafe {
+            libc::madvise(a as *mut libc::c_void, len, advice);
+        }
+    }
+    // SAFETY: malloc_trim only returns free heap memory to the kernel.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}

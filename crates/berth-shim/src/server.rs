@@ -159,7 +159,11 @@ impl Shim {
 
     /// Serves until the container has ended and every client has been told.
     pub fn run(mut self) {
-        let mut buf = vec![0u8; 64 * 1024];
+        let mut buf = vec![0u8; 32 * 1024];
+        // Once the container has settled in, the start-up code (the runtime) is not needed
+        // again: give its pages back so the shim's resident set is what supervising takes.
+        let began = Instant::now();
+        let mut trimmed = false;
         loop {
             self.settle();
             if let Some(t) = self.done_at {
@@ -172,6 +176,10 @@ impl Shim {
                 Ok(r) => r,
                 Err(_) => continue,
             };
+            if !trimmed && began.elapsed() > Duration::from_millis(500) {
+                berth_runtime::sys::trim_resident_memory();
+                trimmed = true;
+            }
             for (tok, flags) in ready {
                 self.handle(tok, flags, &mut buf);
             }
@@ -214,8 +222,11 @@ impl Shim {
             toks.push(Tok::Client(i));
             fds.push(PollFd::new(&c.stream, f));
         }
-        // Wake up now and then: to reap orphans, and for the drain and linger deadlines.
-        let timeout = rustix::event::Timespec { tv_sec: 0, tv_nsec: 250_000_000 };
+        // Wake up now and then: often while a drain or linger deadline runs, rarely otherwise
+        // (to reap orphans that escaped the container's pid namespace), so an idle shim
+        // stays idle.
+        let deadlines = self.done_at.is_some() || self.procs.values().any(|p| p.exit.is_some());
+        let timeout = if deadlines { rustix::event::Timespec { tv_sec: 0, tv_nsec: 250_000_000 } } else { rustix::event::Timespec { tv_sec: 5, tv_nsec: 0 } };
         rustix::event::poll(&mut fds, Some(&timeout))?;
         Ok(toks.into_iter().zip(fds.iter().map(|f| f.revents())).filter(|(_, r)| !r.is_empty()).collect())
     }
