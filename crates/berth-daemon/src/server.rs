@@ -14,7 +14,29 @@ use crate::http::{self, Req, Resp};
 use crate::router::{self, Route};
 use crate::Daemon;
 
+/// Requests served so far; the idle trimmer watches it.
+static REQUESTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// When no request has come for a while, the daemon gives back the code pages and free heap
+/// it is not using (they stay in the page cache; the next request faults them back in well
+/// under a millisecond), so an idle daemon's resident set is small.
+async fn trim_when_idle() {
+    let mut seen = u64::MAX;
+    let mut trimmed_at = u64::MAX;
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(30));
+    loop {
+        tick.tick().await;
+        let now = REQUESTS.load(std::sync::atomic::Ordering::Relaxed);
+        if now == seen && trimmed_at != now {
+            let _ = tokio::task::spawn_blocking(berth_runtime::sys::trim_resident_memory).await;
+            trimmed_at = now;
+        }
+        seen = now;
+    }
+}
+
 async fn dispatch(daemon: Arc<Daemon>, routes: Arc<Vec<Route>>, mut req: hyper::Request<Incoming>) -> Result<Resp, Infallible> {
+    REQUESTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let upgrade = req.headers().contains_key(hyper::header::UPGRADE).then(|| hyper::upgrade::on(&mut req));
     let (parts, body) = req.into_parts();
     let (version, path) = match router::split_version(parts.uri.path()) {
@@ -75,7 +97,7 @@ where
 /// Serves the API on every configured host until `shutdown` resolves.
 pub async fn serve(daemon: Arc<Daemon>, shutdown: impl std::future::Future<Output = ()>) -> Result<(), String> {
     let routes = Arc::new(router::routes());
-    let mut tasks = Vec::new();
+    let mut tasks = vec![tokio::spawn(trim_when_idle())];
     for host in daemon.config.hosts.clone() {
         if let Some(path) = host.strip_prefix("unix://") {
             let _ = std::fs::remove_file(path);
