@@ -126,7 +126,7 @@ report "daemon RSS with 50 containers (MiB)" "$(python3 -c "print('%.1f' % ($(rs
 "${B[@]}" rm -f $("${B[@]}" ps -aq) >/dev/null
 sum_rss() { local t=0; for p in "$@"; do t=$((t + $(rss_kib "$p"))); done; python3 -c "print('%.1f' % ($t/1024))"; }
 d=-; $have_docker && d=$(sum_rss $(pgrep -x dockerd) $(pgrep -x containerd))
-report "idle daemon RSS (MiB)" "$(sum_rss $bpid)" "$d" ""
+report "daemon RSS right after removing them (MiB)" "$(sum_rss $bpid)" "$d" ""
 
 # save / load of busybox
 "${B[@]}" save -o "$work/s.tar" busybox
@@ -235,6 +235,11 @@ if $have_dreg && "${B[@]}" tag "127.0.0.1:$rport/bench-random:1" "127.0.0.1:$dpo
     d=$(median_ms serve "$dport")
 fi
 report "registry serves the random layer blob (ms)" "$b" "$d" "$(ratio "$b" "$d")"
+
+# Idle: no requests for a while (berth trims what it does not use after 30 s).
+sleep 40
+d=-; $have_docker && d=$(sum_rss $(pgrep -x dockerd) $(pgrep -x containerd))
+report "idle daemon RSS, 40 s without requests (MiB)" "$(sum_rss $bpid)" "$d" ""
 
 echo
 echo "results in $out (kept only for this run)"
