@@ -94,8 +94,9 @@ where
     let _ = conn.await;
 }
 
-/// Serves the API on every configured host until `shutdown` resolves.
-pub async fn serve(daemon: Arc<Daemon>, shutdown: impl std::future::Future<Output = ()>) -> Result<(), String> {
+/// Serves the API on every configured host until `shutdown` resolves. `ready` is called
+/// once every listener is bound, so whoever waits for it can connect at once.
+pub async fn serve(daemon: Arc<Daemon>, shutdown: impl std::future::Future<Output = ()>, ready: impl FnOnce()) -> Result<(), String> {
     let routes = Arc::new(router::routes());
     let mut tasks = vec![tokio::spawn(trim_when_idle())];
     for host in daemon.config.hosts.clone() {
@@ -129,6 +130,7 @@ pub async fn serve(daemon: Arc<Daemon>, shutdown: impl std::future::Future<Outpu
             return Err(format!("unsupported host {host:?}: use unix:///path or tcp://addr:port"));
         }
     }
+    ready();
     shutdown.await;
     for t in tasks {
         t.abort();

@@ -133,8 +133,9 @@ pub fn main(args: &[String]) -> i32 {
                 _ = async { match int.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending::<()>().await } } => {}
             }
         };
-        eprintln!("berth daemon: API listening on {}", daemon.config.hosts.join(", "));
-        if let Err(e) = berth_daemon::serve(daemon.clone(), shutdown).await {
+        let hosts = daemon.config.hosts.join(", ");
+        let ready = move || eprintln!("berth daemon: API listening on {hosts}");
+        if let Err(e) = berth_daemon::serve(daemon.clone(), shutdown, ready).await {
             eprintln!("berth daemon: {e}");
             return 1;
         }
