@@ -108,7 +108,11 @@ impl Req {
         if b.iter().all(|c| c.is_ascii_whitespace()) {
             return Ok(T::default());
         }
-        serde_json::from_slice(&b).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+        // Go clients send `null` for fields they leave unset, and Go decodes that as the zero
+        // value; dropping null members gives the same result with serde's defaults.
+        let mut v: serde_json::Value = serde_json::from_slice(&b).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?;
+        strip_nulls(&mut v);
+        serde_json::from_value(v).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
     }
 
     /// The body as a channel of chunks, read by a background task.
@@ -162,6 +166,18 @@ pub fn error(e: &ApiError) -> Resp {
     json(e.status(), &berth_api::error::ErrorResponse { message: e.message.clone() })
 }
 
+/// Removes every object member whose value is `null`, at any depth.
+fn strip_nulls(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(m) => {
+            m.retain(|_, x| !x.is_null());
+            m.values_mut().for_each(strip_nulls);
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(strip_nulls),
+        _ => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,5 +188,14 @@ mod tests {
         assert_eq!(decode("%7B%22a%22%3A1%7D"), "{\"a\":1}");
         assert_eq!(decode("100%"), "100%");
         assert_eq!(decode_path("localhost%3A5000/a+b"), "localhost:5000/a+b");
+    }
+
+    #[test]
+    fn nulls_read_as_zero_values_like_go() {
+        let mut v = serde_json::json!({"Healthcheck": {"Test": ["CMD", "true"], "Interval": null}, "Env": null, "List": [{"A": null}]});
+        strip_nulls(&mut v);
+        assert_eq!(v, serde_json::json!({"Healthcheck": {"Test": ["CMD", "true"]}, "List": [{}]}));
+        let h: berth_api::models::HealthConfig = serde_json::from_value(v["Healthcheck"].clone()).unwrap();
+        assert_eq!(h.interval, 0);
     }
 }

@@ -13,7 +13,7 @@ use http::Method;
 
 use crate::error::{ApiError, ApiResult};
 use crate::http::{Req, Resp};
-use crate::routes::{build, containers, distribution, exec, images, networks, system, volumes};
+use crate::routes::{build, containers, distribution, exec, images, networks, swarm, system, volumes};
 use crate::Daemon;
 
 pub type Handler = fn(Arc<Daemon>, Req) -> Pin<Box<dyn Future<Output = ApiResult<Resp>> + Send>>;
@@ -101,6 +101,16 @@ pub fn routes() -> Vec<Route> {
         r(M::DELETE, "/networks/{}", h!(networks::remove)),
         r(M::POST, "/networks/{}/connect", h!(networks::connect)),
         r(M::POST, "/networks/{}/disconnect", h!(networks::disconnect)),
+        // swarm mode: not a manager, as a standalone dockerd answers
+        r(M::GET, "/swarm", h!(swarm::not_a_manager)),
+        r(M::POST, "/swarm/leave", h!(swarm::leave)),
+        r(M::POST, "/swarm/init", h!(swarm::init)),
+        r(M::POST, "/swarm/join", h!(swarm::init)),
+        r(M::GET, "/nodes", h!(swarm::not_a_manager)),
+        r(M::GET, "/services", h!(swarm::not_a_manager)),
+        r(M::GET, "/tasks", h!(swarm::not_a_manager)),
+        r(M::GET, "/secrets", h!(swarm::not_a_manager)),
+        r(M::GET, "/configs", h!(swarm::not_a_manager)),
         // volumes
         r(M::GET, "/volumes", h!(volumes::list)),
         r(M::POST, "/volumes/create", h!(volumes::create)),

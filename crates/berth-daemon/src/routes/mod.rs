@@ -7,6 +7,7 @@ pub mod exec;
 pub mod images;
 pub mod networks;
 pub mod stream;
+pub mod swarm;
 pub mod system;
 pub mod volumes;
 
