@@ -88,6 +88,7 @@ impl NetworkService {
             static_ip,
             host_ifname: format!("veth{}{}", &c.id[..7], if index == 0 { String::new() } else { index.to_string() }),
             endpoint_id: berth_api::ids::random_id(),
+            links: settings.and_then(|s| s.links.clone()).unwrap_or_default(),
         };
         let rec = st.nets.get_mut(&net.id).ok_or_else(|| NetError::NotFound(format!("network {net_name} not found")))?;
         rec.endpoints.insert(c.id.clone(), ep.clone());
@@ -140,13 +141,16 @@ impl NetworkService {
         }
     }
 
-    fn endpoint_settings(net: &NetworkRecord, ep: &Endpoint) -> EndpointSettings {
+    /// What inspect shows for an endpoint: its addresses, and the settings asked for
+    /// (IPAM config, links, driver options), as Docker echoes them.
+    fn endpoint_settings(net: &NetworkRecord, ep: &Endpoint, asked: Option<&EndpointSettings>) -> EndpointSettings {
+        let asked_ipam = asked.and_then(|a| a.ipam_config.clone());
         EndpointSettings {
-            ipam_config: ep.static_ip.then(|| EndpointIpamConfig { ipv4_address: ep.ip.to_string(), ipv6_address: String::new() }),
-            links: None,
+            ipam_config: asked_ipam.or_else(|| ep.static_ip.then(|| EndpointIpamConfig { ipv4_address: ep.ip.to_string(), ..Default::default() })),
+            links: asked.and_then(|a| a.links.clone()).filter(|l| !l.is_empty()),
             aliases: if ep.aliases.is_empty() { None } else { Some(ep.aliases.clone()) },
             mac_address: ep.mac.clone(),
-            driver_opts: None,
+            driver_opts: asked.and_then(|a| a.driver_opts.clone()).filter(|o| !o.is_empty()),
             network_id: net.id.clone(),
             endpoint_id: ep.endpoint_id.clone(),
             gateway: net.gateway.map(|g| g.to_string()).unwrap_or_default(),
@@ -170,7 +174,16 @@ impl NetworkService {
         let st = self.lock();
         let mut out = Vec::new();
         for n in st.nets.values().filter(|n| n.is_user_defined() && n.endpoints.contains_key(asker)) {
-            let local = name.strip_suffix(&format!(".{}", n.name)).unwrap_or(name);
+            let mut local = name.strip_suffix(&format!(".{}", n.name)).unwrap_or(name);
+            // The asker's own links on this network: `alias` stands for the target.
+            if let Some(own) = n.endpoints.get(asker) {
+                if let Some(target) = own.links.iter().find_map(|l| {
+                    let (t, a) = l.split_once(':').unwrap_or((l, l));
+                    a.eq_ignore_ascii_case(local).then_some(t.trim_start_matches('/'))
+                }) {
+                    local = target;
+                }
+            }
             for e in n.endpoints.values() {
                 let hit = e.name.eq_ignore_ascii_case(local)
                     || e.aliases.iter().any(|a| a.eq_ignore_ascii_case(local))
@@ -303,7 +316,7 @@ impl NetworkService {
             }
             user_defined |= net.is_user_defined();
             internal_only &= net.internal;
-            let es = Self::endpoint_settings(&net, &ep);
+            let es = Self::endpoint_settings(&net, &ep, c.endpoints_config.get(name));
             if net.default_bridge {
                 settings.ip_address = es.ip_address.clone();
                 settings.ip_prefix_len = es.ip_prefix_len;
@@ -461,9 +474,12 @@ impl NetworkService {
         let e = svc.get(container).map_err(|e| NetError::NotFound(e.to_string()))?;
         let rec = e.record();
         let mode = rec.host_config.network_mode_or_default().to_string();
-        if mode == "host" || mode == "none" || mode.starts_with("container:") {
+        if mode == "host" || mode.starts_with("container:") {
             return Err(NetError::Forbidden(format!("container sharing network namespace with another container or host cannot be connected to any other network")));
         }
+        // A container on no network (`none`, or disconnected from its last one) joins this
+        // one as its primary network.
+        let becomes_primary = mode == "none";
         if net.endpoints.contains_key(&rec.id) || wanted_networks(&rec).contains(&net.name) && !rec.state.running {
             return Err(NetError::Forbidden(format!("endpoint with name {} already exists in network {}", rec.name, net.name)));
         }
@@ -484,7 +500,7 @@ impl NetworkService {
             let nl = self.nl.clone();
             let (n2, e2, ns2) = (netr.clone(), ep.clone(), ns.clone());
             let mtu = self.endpoint_mtu(&netr);
-            let r = self.rt.block_on(async move { NetworkService::plumb(&nl, &ns_nl, &n2, &e2, &ns2, &format!("eth{idx}"), false, mtu).await });
+            let r = self.rt.block_on(async move { NetworkService::plumb(&nl, &ns_nl, &n2, &e2, &ns2, &format!("eth{idx}"), idx == 0, mtu).await });
             if let Err(err) = r {
                 self.release_endpoint(&netr.id, &rec.id);
                 return Err(err);
@@ -493,14 +509,23 @@ impl NetworkService {
                 let own = self.ns_path(&rec.id);
                 let _ = self.start_dns(&rec, if own.exists() { &own } else { &ns }, !netr.internal);
             }
-            let es = Self::endpoint_settings(&netr, &ep);
+            let es = Self::endpoint_settings(&netr, &ep, Some(&settings));
             e.update_network(|ns| {
                 ns.networks.insert(netr.name.clone(), es.clone());
+            });
+        }
+        if !rec.state.running {
+            // Listed from now on, as asked; addresses come at start.
+            e.update_network(|ns| {
+                ns.networks.insert(net.name.clone(), EndpointSettings { network_id: net.id.clone(), ..settings.clone() });
             });
         }
         e.update_endpoints(|m| {
             m.insert(net.name.clone(), settings.clone());
         });
+        if becomes_primary {
+            e.update_mode(&net.name);
+        }
         svc.persist_entry(&e).map_err(|e| NetError::System(e.to_string()))?;
         self.emit("connect", &net);
         Ok(())

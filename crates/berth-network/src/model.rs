@@ -22,6 +22,10 @@ pub struct Endpoint {
     pub host_ifname: String,
     #[serde(default)]
     pub endpoint_id: String,
+    /// Links asked for on this network (`target:alias`): the alias resolves to the target
+    /// for this container only.
+    #[serde(default)]
+    pub links: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

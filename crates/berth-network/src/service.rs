@@ -203,9 +203,11 @@ impl NetworkService {
         if req.name.is_empty() {
             return Err(NetError::Invalid("network name is required".into()));
         }
-        let valid = req.name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric()) && req.name.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+        // Docker takes any name (spaces too); berth refuses only what cannot be shown or
+        // addressed: control characters, a slash, or nothing but blanks.
+        let valid = !req.name.trim().is_empty() && !req.name.contains('/') && !req.name.chars().any(char::is_control) && req.name.len() <= 255;
         if !valid {
-            return Err(NetError::Invalid(format!("invalid network name \"{}\": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", req.name)));
+            return Err(NetError::Invalid(format!("invalid network name {:?}: it must not be blank or contain '/' or control characters", req.name)));
         }
         let driver = if req.driver.is_empty() { "bridge".to_string() } else { req.driver.clone() };
         if driver == "overlay" {

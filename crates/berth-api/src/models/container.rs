@@ -258,6 +258,8 @@ pub struct EndpointIpamConfig {
     pub ipv4_address: String,
     #[serde(rename = "IPv6Address", skip_serializing_if = "String::is_empty")]
     pub ipv6_address: String,
+    #[serde(rename = "LinkLocalIPs", skip_serializing_if = "Vec::is_empty")]
+    pub link_local_ips: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

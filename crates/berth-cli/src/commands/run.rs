@@ -74,6 +74,9 @@ pub struct CreateFlags {
     /// IPv6 address
     #[arg(long)]
     pub ip6: Option<String>,
+    /// Container IPv4/IPv6 link-local addresses
+    #[arg(long = "link-local-ip")]
+    pub link_local_ip: Vec<String>,
     /// Container MAC address (e.g., 92:d0:c6:0a:29:33)
     #[arg(long = "mac-address")]
     pub mac_address: Option<String>,
@@ -415,7 +418,7 @@ pub fn request(f: &CreateFlags) -> Result<ContainerCreateRequest> {
     let mut networking = NetworkingConfig::default();
     if !network.is_empty() && !matches!(network.as_str(), "default" | "bridge" | "host" | "none") && !network.starts_with("container:") || f.ip.is_some() || !f.network_alias.is_empty() {
         let ep = EndpointSettings {
-            ipam_config: (f.ip.is_some() || f.ip6.is_some()).then(|| EndpointIpamConfig { ipv4_address: f.ip.clone().unwrap_or_default(), ipv6_address: f.ip6.clone().unwrap_or_default() }),
+            ipam_config: (f.ip.is_some() || f.ip6.is_some() || !f.link_local_ip.is_empty()).then(|| EndpointIpamConfig { ipv4_address: f.ip.clone().unwrap_or_default(), ipv6_address: f.ip6.clone().unwrap_or_default(), link_local_ips: f.link_local_ip.clone() }),
             aliases: if f.network_alias.is_empty() { None } else { Some(f.network_alias.clone()) },
             ..Default::default()
         };
