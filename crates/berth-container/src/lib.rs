@@ -18,6 +18,7 @@ pub mod exec;
 pub mod fs;
 pub mod inspect;
 mod lifecycle;
+mod health;
 mod links;
 pub mod logs;
 mod mounts;

@@ -346,14 +346,14 @@ impl ContainerService {
             r.state.started_at = now;
             r.started_once = true;
             r.network = att.settings.clone();
-            if let Some(h) = r.config.healthcheck.as_ref().filter(|h| h.test.as_ref().is_some_and(|t| t.first().map(String::as_str) != Some("NONE"))) {
-                let _ = h;
+            if r.config.healthcheck.as_ref().and_then(crate::health::probe_command).is_some() {
                 r.state.health = Some(berth_api::models::Health { status: "starting".into(), failing_streak: 0, log: Vec::new() });
             }
         });
         self.persist(e)?;
         e.life.send_modify(|l| l.running = true);
         self.emit(&e.record(), "start", &[]);
+        self.start_health(e);
 
         // The exit comes on the same pipe.
         let svc = self.clone();
@@ -403,10 +403,10 @@ impl ContainerService {
             r.state.exit_code = st.exit_code as i64;
             r.state.finished_at = st.finished_at.clone();
             r.state.oom_killed = st.oom_killed;
+            // As Docker: a stopped container's last health results stay, marked unhealthy.
             if let Some(h) = r.state.health.as_mut() {
                 h.status = "unhealthy".into();
             }
-            r.state.health = None;
         });
         let rec = e.record();
         let _ = self.persist(e);

@@ -24,6 +24,7 @@ impl ContainerService {
                 Some(st) if st.running => {
                     adopted += 1;
                     e.update(|r| r.state.pid = st.pid as i64);
+                    self.start_health(&e);
                     let svc = self.clone();
                     let r = e.record();
                     let _ = tokio::task::spawn_blocking(move || svc.networks.restore(&r)).await;
