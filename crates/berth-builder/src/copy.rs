@@ -270,10 +270,7 @@ impl Build {
                 std::fs::create_dir_all(&dir).map_err(|e| BuildError::io("creating download space", e))?;
                 let name = crate::fetch::file_name(&src)?;
                 let host = dir.join(format!("dl{}", items.len()));
-                let (s2, h2) = (src.clone(), host.clone());
-                tokio::task::spawn_blocking(move || crate::fetch::get(&s2, &h2))
-                    .await
-                    .map_err(|e| BuildError::Internal(format!("download task failed: {e}")))??;
+                crate::fetch::get(&src, &host).await?;
                 check_checksum(ins.flag("checksum"), &host)?;
                 if unpack == Some(true) && is_archive(&host) {
                     items.push(Item::Archive { host });

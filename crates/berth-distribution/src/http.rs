@@ -216,3 +216,61 @@ pub async fn drain(resp: Response<Incoming>) {
     let mut body = resp.into_body();
     while let Some(Ok(_)) = body.frame().await {}
 }
+
+/// `GET url`, following up to ten redirects, for downloads (`import URL`, `ADD URL`):
+/// the final response when its status is 2xx, else an error naming the URL and status.
+pub async fn download(client: &HttpClient, url: &str) -> Result<Response<Incoming>> {
+    let mut url = url.to_string();
+    for _ in 0..10 {
+        let uri: http::Uri = url.parse().map_err(|e| DistError::Invalid(format!("invalid URL {url}: {e}")))?;
+        let req = Request::get(uri.clone())
+            .header(http::header::USER_AGENT, concat!("berth/", env!("CARGO_PKG_VERSION")))
+            .body(ReqBody::full(Bytes::new()))
+            .map_err(|e| DistError::Invalid(format!("invalid URL {url}: {e}")))?;
+        let resp = client.send(req).await?;
+        let status = resp.status();
+        if status.is_redirection() {
+            let loc = resp.headers().get(http::header::LOCATION).and_then(|v| v.to_str().ok()).map(String::from);
+            drain(resp).await;
+            let loc = loc.ok_or_else(|| DistError::Invalid(format!("failed to GET {url}: redirect {status} without a Location")))?;
+            url = resolve_location(&uri, &loc);
+            continue;
+        }
+        if !status.is_success() {
+            drain(resp).await;
+            return Err(DistError::Invalid(format!("failed to GET {url} with status {status}")));
+        }
+        return Ok(resp);
+    }
+    Err(DistError::Invalid(format!("failed to GET {url}: too many redirects")))
+}
+
+/// An absolute URL for a `Location` header relative to `base`.
+fn resolve_location(base: &http::Uri, loc: &str) -> String {
+    if loc.contains("://") {
+        return loc.to_string();
+    }
+    let origin = format!("{}://{}", base.scheme_str().unwrap_or("http"), base.authority().map(|a| a.as_str()).unwrap_or(""));
+    if loc.starts_with('/') {
+        return format!("{origin}{loc}");
+    }
+    let dir = base.path().rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+    format!("{origin}{dir}/{loc}")
+}
+
+/// A response body as a channel of chunks, read by a background task; a read error ends the
+/// stream early (the reader then sees a truncated stream).
+pub fn body_channel(resp: Response<Incoming>) -> mpsc::Receiver<Bytes> {
+    let (tx, rx) = mpsc::channel(16);
+    tokio::spawn(async move {
+        let mut body = resp.into_body();
+        while let Some(Ok(f)) = body.frame().await {
+            if let Ok(d) = f.into_data() {
+                if tx.send(d).await.is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    rx
+}

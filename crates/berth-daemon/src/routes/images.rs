@@ -167,8 +167,11 @@ pub async fn create(d: D, mut req: Req) -> ApiResult<Resp> {
         }
         let body = if src == "-" {
             req.body_stream()
+        } else if src.starts_with("http://") || src.starts_with("https://") {
+            let resp = berth_distribution::http::download(&d.distribution.http, &src).await.map_err(|e| e.api())?;
+            berth_distribution::http::body_channel(resp)
         } else {
-            return Err(ApiError::new(berth_api::ErrorKind::NotImplemented, format!("importing from {src}: only '-' (the request body) is supported by this berth")));
+            return Err(ApiError::bad_request(format!("importing from {src}: a source is '-' (the request body) or an http(s) URL")));
         };
         let (tx, rx) = mpsc::channel::<Bytes>(8);
         let d2 = d.clone();

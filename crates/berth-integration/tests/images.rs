@@ -1,0 +1,156 @@
+//! Images: import (file, URL, stdin, changes), listing and filters, history, tag, rmi rules,
+//! save/load with tags, export, commit — and archives that are damaged or try to escape.
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::Command;
+
+use berth_integration::{busybox_tar, unique, Daemon};
+
+/// Makes a tar with Python's tarfile: `spec` is Python code that adds members to `t`.
+fn make_tar(path: &Path, spec: &str) {
+    let script = format!("import tarfile, io\nt = tarfile.open({:?}, 'w')\ndef add(name, data=b'', **kw):\n    i = tarfile.TarInfo(name)\n    for k, v in kw.items(): setattr(i, k, v)\n    i.size = len(data)\n    t.addfile(i, io.BytesIO(data))\n{spec}\nt.close()\n", path.display().to_string());
+    let ok = Command::new("python3").arg("-c").arg(&script).status().unwrap().success();
+    assert!(ok, "making {}", path.display());
+}
+
+fn images(d: &Daemon) -> String {
+    d.berth(&["images", "--format", "{{.Repository}}:{{.Tag}}"]).ok()
+}
+
+#[test]
+fn import_from_a_file_stdin_and_a_url_with_changes() {
+    let d = Daemon::start();
+    let tar = busybox_tar().display().to_string();
+    d.berth(&["import", "-c", "ENV GREETING=hi", "-c", "WORKDIR /tmp", "-c", "CMD [\"sh\", \"-c\", \"echo $GREETING from $(pwd)\"]", "-m", "from a file", &tar, "imp:file"]).ok();
+    assert_eq!(d.berth(&["run", "--rm", "--network", "none", "imp:file"]).ok(), "hi from /tmp\n");
+    assert_eq!(d.berth(&["history", "--format", "{{.Comment}}", "imp:file"]).ok().trim(), "from a file");
+
+    let bytes = std::fs::read(busybox_tar()).unwrap();
+    let id = d.berth_stdin(&["import", "-", "imp:stdin"], &bytes).ok();
+    assert!(id.trim().starts_with("sha256:"), "{id}");
+
+    // A URL: a one-shot HTTP server on loopback, behind a redirect.
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        for redirect in [true, false] {
+            let (mut s, _) = l.accept().unwrap();
+            let mut req = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = s.read(&mut buf).unwrap();
+                req.extend_from_slice(&buf[..n]);
+            }
+            if redirect {
+                s.write_all(b"HTTP/1.1 302 Found\r\nLocation: /rootfs.tar\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").unwrap();
+            } else {
+                write!(s, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", bytes.len()).unwrap();
+                s.write_all(&bytes).unwrap();
+            }
+        }
+    });
+    d.berth(&["import", &format!("http://127.0.0.1:{port}/start"), "imp:url"]).ok();
+    server.join().unwrap();
+    assert_eq!(d.berth(&["run", "--rm", "--network", "none", "imp:url", "echo", "from a url"]).ok(), "from a url\n");
+    let err = d.berth(&["import", &format!("http://127.0.0.1:{port}/gone"), "imp:gone"]).fails();
+    assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
+}
+
+#[test]
+fn listing_tagging_and_removing_follow_dockers_rules() {
+    let d = Daemon::with_busybox();
+    d.berth(&["tag", "busybox", "other/name:v1"]).ok();
+    let list = images(&d);
+    assert!(list.contains("busybox:latest") && list.contains("other/name:v1"), "{list}");
+    let ids = d.berth(&["images", "-q"]).ok();
+    assert_eq!(ids.lines().collect::<std::collections::BTreeSet<_>>().len(), 1, "one image, two tags: {ids}");
+    let full = d.berth(&["images", "--no-trunc", "-q", "busybox"]).ok();
+    assert!(full.trim().starts_with("sha256:") && full.trim().len() == 71, "{full}");
+
+    // A container uses it: removing is refused, -f untags only.
+    let c = unique("user");
+    d.berth(&["create", "--name", &c, "other/name:v1", "true"]).ok();
+    d.berth(&["tag", "busybox", "solo:1"]).ok();
+    let out = d.berth(&["rmi", "solo:1"]).ok();
+    assert_eq!(out.trim(), "Untagged: solo:1", "another tag remains, so only untag");
+    d.berth(&["rmi", "busybox"]).ok();
+    let err = d.berth(&["rmi", "other/name:v1"]).fails();
+    assert!(err.contains("conflict: unable to remove repository reference \"other/name:v1\" (must force)"), "{err}");
+    let out = d.berth(&["rmi", "-f", "other/name:v1"]).ok();
+    assert!(out.contains("Untagged: other/name:v1"), "{out}");
+    // Untagged, still there for the container, shown as dangling.
+    let dangling = d.berth(&["images", "-f", "dangling=true", "-q"]).ok();
+    assert_eq!(dangling.lines().count(), 1, "{dangling}");
+    d.berth(&["rm", &c]).ok();
+    d.berth(&["rmi", dangling.trim()]).ok();
+    assert_eq!(d.berth(&["images", "-q"]).ok(), "");
+    let err = d.berth(&["rmi", "nosuch:image"]).fails();
+    assert!(err.contains("No such image: nosuch:image"), "{err}");
+}
+
+#[test]
+fn save_and_load_keep_every_tag_and_commit_records_what_it_was_told() {
+    let d = Daemon::with_busybox();
+    let c = unique("cm");
+    d.berth(&["run", "--name", &c, "--network", "none", "busybox", "sh", "-c", "echo layer > /made"]).ok();
+    d.berth(&["commit", "-a", "A. Author", "-m", "a message", "-c", "LABEL team=blue", "-c", "EXPOSE 8080", &c, "committed:1"]).ok();
+    let inspect = d.berth(&["image", "inspect", "-f", "{{.Author}}|{{.Comment}}|{{.Config.Labels.team}}|{{json .Config.ExposedPorts}}|{{len .RootFS.Layers}}", "committed:1"]).ok();
+    assert_eq!(inspect.trim(), "A. Author|a message|blue|{\"8080/tcp\":{}}|2");
+
+    let work = tempfile::tempdir().unwrap();
+    let archive = work.path().join("both.tar");
+    d.berth(&["tag", "committed:1", "committed:also"]).ok();
+    d.berth(&["save", "-o", &archive.display().to_string(), "busybox", "committed:1", "committed:also"]).ok();
+    d.berth(&["rm", &c]).ok();
+    d.berth(&["rmi", "busybox", "committed:1", "committed:also"]).ok();
+    let out = d.berth(&["load", "-q", "-i", &archive.display().to_string()]).ok();
+    for t in ["busybox:latest", "committed:1", "committed:also"] {
+        assert!(out.contains(&format!("Loaded image: {t}")), "{out}");
+    }
+    assert_eq!(d.berth(&["run", "--rm", "--network", "none", "committed:also", "cat", "/made"]).ok(), "layer\n");
+
+    // export: the container's whole filesystem.
+    let e = unique("exp");
+    d.berth(&["create", "--name", &e, "committed:1", "true"]).ok();
+    let tarf = work.path().join("export.tar");
+    d.berth(&["export", "-o", &tarf.display().to_string(), &e]).ok();
+    let listing = Command::new("tar").arg("-tf").arg(&tarf).output().unwrap();
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    assert!(listing.lines().any(|l| l.trim_start_matches("./") == "made") && listing.lines().any(|l| l.trim_start_matches("./") == "bin/busybox"), "{listing}");
+}
+
+#[test]
+fn damaged_and_escaping_archives_are_refused_and_store_nothing() {
+    let d = Daemon::with_busybox();
+    let work = tempfile::tempdir().unwrap();
+    let before = d.berth(&["images", "-q", "--no-trunc"]).ok();
+
+    let cases: [(&str, &str, &str); 5] = [
+        ("dotdot", "add('../escaped', b'x')", ".."),
+        ("absolute-link", "add('etc', type=tarfile.DIRTYPE)\nadd('etc/evil', type=tarfile.SYMTYPE, linkname='/etc/passwd')\nadd('etc/evil/x', b'x')", "evil"),
+        ("relative-link", "add('a', type=tarfile.DIRTYPE)\nadd('a/up', type=tarfile.SYMTYPE, linkname='../../..')\nadd('a/up/x', b'x')", "up"),
+        ("hardlink-out", "add('h', type=tarfile.LNKTYPE, linkname='../../../../etc/passwd')", "h"),
+        ("device", "add('dev/sda', type=tarfile.BLKTYPE, devmajor=8, devminor=0)", "sda"),
+    ];
+    for (name, spec, needle) in cases {
+        let path = work.path().join(format!("{name}.tar"));
+        make_tar(&path, spec);
+        let err = d.berth(&["import", &path.display().to_string(), &format!("bad:{name}")]).fails();
+        assert!(err.contains(needle), "{name}: {err}");
+    }
+    // Truncated: half of a good archive.
+    let good = std::fs::read(busybox_tar()).unwrap();
+    let cut = work.path().join("cut.tar");
+    std::fs::write(&cut, &good[..good.len() / 2 + 100]).unwrap();
+    let err = d.berth(&["import", &cut.display().to_string(), "bad:cut"]).fails();
+    assert!(err.contains("truncated") || err.contains("unexpected end"), "{err}");
+    let err = d.berth_stdin(&["load"], b"not an archive at all").fails();
+    assert!(err.to_lowercase().contains("archive"), "{err}");
+
+    assert_eq!(d.berth(&["images", "-q", "--no-trunc"]).ok(), before, "nothing was added");
+    assert!(!Path::new("/escaped").exists() && !work.path().join("escaped").exists());
+    let check = d.berth(&["system", "check"]).ok();
+    assert!(check.contains("no problems found"), "{check}");
+    assert_eq!(d.berth(&["run", "--rm", "--network", "none", "busybox", "echo", "still serving"]).ok(), "still serving\n");
+}
