@@ -128,7 +128,9 @@ fn stat_in(root: BorrowedFd<'_>, path: &str) -> io::Result<PathStat> {
     };
     let dir = berth_runtime::paths::open_in_root(root, parent, OFlags::PATH | OFlags::DIRECTORY)?;
     let target = if name.is_empty() { format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&dir)) } else { format!("/proc/self/fd/{}/{name}", std::os::fd::AsRawFd::as_raw_fd(&dir)) };
-    let md = std::fs::symlink_metadata(&target)?;
+    // The root itself is reached through the descriptor's /proc magic link: follow it (an
+    // lstat would describe the link, and readlink would leak a host path).
+    let md = if name.is_empty() { std::fs::metadata(&target)? } else { std::fs::symlink_metadata(&target)? };
     let link = if md.file_type().is_symlink() { std::fs::read_link(&target).map(|p| p.display().to_string()).unwrap_or_default() } else { String::new() };
     Ok(PathStat {
         name: if name.is_empty() { "/".into() } else { name.to_string() },
