@@ -205,7 +205,9 @@ fn links_resolve_one_way_with_environment() {
 fn network_lifecycle_and_bad_input() {
     let d = Daemon::with_busybox();
     let net = unique("life");
-    let sub = format!("{}.240/28", d.bridge_net.replace(&format!(".{}", d.bridge_net.rsplit('.').next().unwrap()), ".250"));
+    // A /28 in this daemon's own /16, away from its bridge and pool.
+    let octets: Vec<&str> = d.bridge_net.split('.').collect();
+    let sub = format!("{}.{}.251.240/28", octets[0], octets[1]);
     d.berth(&["network", "create", "--subnet", &sub, "--label", "team=a", &net]).ok();
     let ls = d.berth(&["network", "ls", "--format", "{{.Name}} {{.Driver}}"]).ok();
     assert!(ls.contains(&format!("{net} bridge")), "{ls}");
