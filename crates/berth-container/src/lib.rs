@@ -261,6 +261,17 @@ impl ContainerService {
     }
 
     /// Containers using image `image_id`, for the image service's delete rules.
+    /// How many containers use each image, in one pass (listing images asks this of every
+    /// image; asking per image is quadratic).
+    pub fn image_use_counts(&self) -> HashMap<String, i64> {
+        let mut out = HashMap::new();
+        for e in self.all() {
+            let id = e.record.lock().unwrap_or_else(|p| p.into_inner()).image_id.clone();
+            *out.entry(id).or_insert(0) += 1;
+        }
+        out
+    }
+
     pub fn users_of_image(&self, image_id: &str) -> Vec<berth_image::ContainerUse> {
         self.all()
             .into_iter()

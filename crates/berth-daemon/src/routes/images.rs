@@ -23,6 +23,7 @@ pub async fn list(d: D, req: Req) -> ApiResult<Resp> {
     let resolve_created = |name: &str| -> ApiResult<i128> { Ok(d.images.resolve(name)?.config.created_nanos()) };
     let before = f.get("before").first().map(|n| resolve_created(n)).transpose()?;
     let since = f.get("since").first().map(|n| resolve_created(n)).transpose()?;
+    let counts = d.containers.image_use_counts();
     let mut out = Vec::new();
     for img in &images {
         let tags = d.images.tags_of(&img.id);
@@ -47,7 +48,7 @@ pub async fn list(d: D, req: Req) -> ApiResult<Resp> {
         if before.is_some_and(|b| created >= b) || since.is_some_and(|s| created <= s) {
             continue;
         }
-        let users = d.containers.users_of_image(&img.id).len() as i64;
+        let users = counts.get(&img.id).copied().unwrap_or(0);
         let mut s = d.images.summary(img, users);
         if f.has("reference") {
             s.repo_tags.retain(|t| f.get("reference").iter().any(|pat| reference_matches(pat, t)));

@@ -192,7 +192,8 @@ pub async fn events(d: D, req: Req) -> ApiResult<Resp> {
 pub async fn df(d: D, _req: Req) -> ApiResult<Resp> {
     let d2 = d.clone();
     let v = super::blocking(move || {
-        let users = |id: &str| d2.containers.users_of_image(id).len() as i64;
+        let counts = d2.containers.image_use_counts();
+        let users = |id: &str| counts.get(id).copied().unwrap_or(0);
         let images: Vec<serde_json::Value> = d2
             .images
             .all()
