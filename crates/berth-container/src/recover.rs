@@ -8,9 +8,10 @@ use berth_shim::proto::{ExitStatus, Request};
 use crate::{shim_client, ContainerService};
 
 impl ContainerService {
-    /// Re-adopts or settles every container. Returns how many were re-adopted.
+    /// Re-adopts or settles every container, all at once (each asks its own shim). Returns
+    /// how many were re-adopted.
     pub async fn recover(self: &Arc<Self>) -> usize {
-        let mut adopted = 0;
+        let mut tasks = Vec::new();
         for e in self.all() {
             let rec = e.record();
             let was_up = rec.state.running || rec.state.status == "restarting";
@@ -20,39 +21,53 @@ impl ContainerService {
                 }
                 continue;
             }
-            match self.shim_state(&rec.id).await {
-                Some(st) if st.running => {
-                    adopted += 1;
-                    e.update(|r| r.state.pid = st.pid as i64);
-                    self.start_health(&e);
-                    let svc = self.clone();
-                    let r = e.record();
-                    let _ = tokio::task::spawn_blocking(move || svc.networks.restore(&r)).await;
-                    let svc = self.clone();
-                    let entry = e.clone();
-                    let socket = self.socket_path(&rec.id);
-                    tokio::spawn(async move {
-                        let status = match shim_client::call::<ExitStatus>(&socket, &Request::Wait).await {
-                            Ok(s) => s,
-                            Err(_) => svc.exit_status_fallback(&entry.record()).await,
-                        };
-                        svc.handle_exit(&entry, status).await;
-                    });
-                }
-                _ => {
-                    if rec.state.status == "restarting" {
-                        e.update(|r| {
-                            r.state.running = true;
-                        });
-                    }
-                    let status = self.exit_status_fallback(&rec).await;
-                    self.handle_exit(&e, status).await;
-                }
+            let svc = self.clone();
+            tasks.push(tokio::spawn(async move { svc.recover_one(e, rec).await }));
+        }
+        let mut adopted = 0;
+        for t in tasks {
+            if let Ok(true) = t.await {
+                adopted += 1;
             }
         }
         self.sweep();
         self.start_on_boot().await;
         adopted
+    }
+
+    /// One container that was up when the last daemon stopped: re-adopted if its shim still
+    /// runs it (true), else its exit is recorded and its restart policy applied.
+    async fn recover_one(self: &Arc<Self>, e: Arc<crate::Entry>, rec: crate::record::Record) -> bool {
+        match self.shim_state(&rec.id).await {
+            Some(st) if st.running => {
+                e.update(|r| r.state.pid = st.pid as i64);
+                self.start_health(&e);
+                let svc = self.clone();
+                let r = e.record();
+                let _ = tokio::task::spawn_blocking(move || svc.networks.restore(&r)).await;
+                let svc = self.clone();
+                let entry = e.clone();
+                let socket = self.socket_path(&rec.id);
+                tokio::spawn(async move {
+                    let status = match shim_client::call::<ExitStatus>(&socket, &Request::Wait).await {
+                        Ok(s) => s,
+                        Err(_) => svc.exit_status_fallback(&entry.record()).await,
+                    };
+                    svc.handle_exit(&entry, status).await;
+                });
+                true
+            }
+            _ => {
+                if rec.state.status == "restarting" {
+                    e.update(|r| {
+                        r.state.running = true;
+                    });
+                }
+                let status = self.exit_status_fallback(&rec).await;
+                self.handle_exit(&e, status).await;
+                false
+            }
+        }
     }
 
     /// Docker's restart-on-daemon-start: `always` containers start again even if a user
