@@ -21,17 +21,21 @@ static REQUESTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::ne
 /// it is not using (they stay in the page cache; the next request faults them back in well
 /// under a millisecond), so an idle daemon's resident set is small.
 async fn trim_when_idle() {
+    const QUIET: std::time::Duration = std::time::Duration::from_secs(30);
     let mut seen = u64::MAX;
+    let mut quiet_since = std::time::Instant::now();
     let mut trimmed_at = u64::MAX;
-    let mut tick = tokio::time::interval(std::time::Duration::from_secs(30));
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
     loop {
         tick.tick().await;
         let now = REQUESTS.load(std::sync::atomic::Ordering::Relaxed);
-        if now == seen && trimmed_at != now {
+        if now != seen {
+            seen = now;
+            quiet_since = std::time::Instant::now();
+        } else if quiet_since.elapsed() >= QUIET && trimmed_at != now {
             let _ = tokio::task::spawn_blocking(berth_runtime::sys::trim_resident_memory).await;
             trimmed_at = now;
         }
-        seen = now;
     }
 }
 

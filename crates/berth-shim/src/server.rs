@@ -172,7 +172,7 @@ impl Shim {
                     break;
                 }
             }
-            let ready = match self.poll() {
+            let ready = match self.poll(!trimmed) {
                 Ok(r) => r,
                 Err(_) => continue,
             };
@@ -188,7 +188,8 @@ impl Shim {
         let _ = std::fs::remove_file(&self.cfg.socket);
     }
 
-    fn poll(&self) -> io::Result<Vec<(Tok, PollFlags)>> {
+    /// Waits for events; `soon` keeps the wait short (the start-up trim is still to come).
+    fn poll(&self, soon: bool) -> io::Result<Vec<(Tok, PollFlags)>> {
         let mut toks = Vec::new();
         let mut fds = Vec::new();
         let inp = PollFlags::IN;
@@ -225,7 +226,7 @@ impl Shim {
         // Wake up now and then: often while a drain or linger deadline runs, rarely otherwise
         // (to reap orphans that escaped the container's pid namespace), so an idle shim
         // stays idle.
-        let deadlines = self.done_at.is_some() || self.procs.values().any(|p| p.exit.is_some());
+        let deadlines = soon || self.done_at.is_some() || self.procs.values().any(|p| p.exit.is_some());
         let timeout = if deadlines { rustix::event::Timespec { tv_sec: 0, tv_nsec: 250_000_000 } } else { rustix::event::Timespec { tv_sec: 5, tv_nsec: 0 } };
         rustix::event::poll(&mut fds, Some(&timeout))?;
         Ok(toks.into_iter().zip(fds.iter().map(|f| f.revents())).filter(|(_, r)| !r.is_empty()).collect())
