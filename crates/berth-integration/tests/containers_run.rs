@@ -120,3 +120,30 @@ fn processes_start_with_signals_unblocked_with_and_without_init() {
         assert!(out.contains("status=143"), "{init:?}: {out}");
     }
 }
+
+/// A chatty container's log rotates at max-size, keeps max-file files, and `logs` reads
+/// across them in order.
+#[test]
+fn logs_rotate_and_read_across_files() {
+    let d = Daemon::with_busybox();
+    let name = unique("chatty");
+    d.berth(&["run", "--name", &name, "--network", "none", "--log-opt", "max-size=10k", "--log-opt", "max-file=3", "busybox", "sh", "-c", "i=1; while [ $i -le 2000 ]; do echo line $i; i=$((i+1)); done"]).ok();
+    let path = d.berth(&["inspect", "-f", "{{.LogPath}}", &name]).ok();
+    let path = std::path::PathBuf::from(path.trim());
+    let sizes: Vec<u64> = (0..4)
+        .map(|n| if n == 0 { path.clone() } else { std::path::PathBuf::from(format!("{}.{n}", path.display())) })
+        .map(|p| std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0))
+        .collect();
+    assert!(sizes[0] > 0 && sizes[1] > 0 && sizes[2] > 0, "three files: {sizes:?}");
+    assert_eq!(sizes[3], 0, "no fourth file: {sizes:?}");
+    assert!(sizes.iter().all(|s| *s <= 10 * 1024), "each at most max-size: {sizes:?}");
+    let logs = d.berth(&["logs", &name]).ok();
+    let lines: Vec<&str> = logs.lines().collect();
+    assert_eq!(lines.last(), Some(&"line 2000"));
+    let first: u32 = lines[0].trim_start_matches("line ").parse().unwrap();
+    assert!(first > 1, "the oldest lines were rotated away");
+    for (i, l) in lines.iter().enumerate() {
+        assert_eq!(*l, format!("line {}", first + i as u32), "in order across files");
+    }
+    assert_eq!(d.berth(&["logs", "--tail", "2", &name]).ok(), "line 1999\nline 2000\n");
+}
