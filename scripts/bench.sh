@@ -236,10 +236,69 @@ if $have_dreg && "${B[@]}" tag "127.0.0.1:$rport/bench-random:1" "127.0.0.1:$dpo
 fi
 report "registry serves the random layer blob (ms)" "$b" "$d" "$(ratio "$b" "$d")"
 
-# Idle: no requests for a while (berth trims what it does not use after 30 s).
-sleep 40
+# Network data path: one 400 MiB download from a container's httpd, through a published
+# port on 127.0.0.1 and straight to the container's address over the bridge.
+"${B[@]}" run -d --name bweb -p 127.0.0.1:18099:80 --tmpfs /www:size=500m busybox \
+    sh -c 'dd if=/dev/zero of=/www/big bs=1M count=400 2>/dev/null && exec httpd -f -p 80 -h /www' >/dev/null
+ip=$("${B[@]}" inspect -f '{{.NetworkSettings.IPAddress}}' bweb)
+timeout 30 bash -c "until curl -s -o /dev/null -r 0-0 http://$ip/big; do sleep 0.1; done"
+r=$(( rounds < 5 ? rounds : 5 )); saved=$rounds; rounds=$r
+bare=$(median_ms curl -s -o /dev/null "http://$ip/big")
+pub=$(median_ms curl -s -o /dev/null "http://127.0.0.1:18099/big")
+rounds=$saved
+"${B[@]}" rm -f bweb >/dev/null
+report "400 MiB over the bridge to the container (MB/s)" "$(python3 -c "print('%.0f' % (400*1.048576/($bare/1000)))")" "-" ""
+report "400 MiB through a published port (MB/s)" "$(python3 -c "print('%.0f' % (400*1.048576/($pub/1000)))")" "-" "$(python3 -c "print('%.0f%%' % (100*$bare/$pub))")"
+
+# DNS: 100 containers on one user-defined network; one of them asks for every other by name
+# (queries sent from inside its namespace by a small client, timed one by one).
+"${B[@]}" network create bnet >/dev/null
+for i in $(seq 100); do "${B[@]}" run -d --network bnet --name "dns$i" busybox sleep 100000 >/dev/null; done
+pid=$("${B[@]}" inspect -f '{{.State.Pid}}' dns1)
+dns=$(nsenter -t "$pid" -n python3 - <<'PY'
+import socket, struct, time, statistics
+def q(name):
+    hdr = struct.pack(">HHHHHH", 1, 0x0100, 1, 0, 0, 0)
+    body = b"".join(bytes([len(p)]) + p.encode() for p in name.split(".")) + b"\0" + struct.pack(">HH", 1, 1)
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(2)
+    t = time.perf_counter(); s.sendto(hdr + body, ("127.0.0.11", 53)); data = s.recv(512); dt = time.perf_counter() - t
+    return dt, struct.unpack(">H", data[6:8])[0]
+times, answered = [], 0
+for i in range(2, 101):
+    dt, an = q(f"dns{i}")
+    times.append(dt); answered += an > 0
+print("%.3f %d" % (statistics.median(times) * 1000, answered))
+PY
+)
+report "DNS answer, 100 containers on a network (ms)" "${dns% *}" "-" ""
+report "names resolved of 99" "${dns#* }" "-" ""
+"${B[@]}" rm -f $("${B[@]}" ps -aq) >/dev/null
+"${B[@]}" network rm bnet >/dev/null
+
+# Scale: ps -a with 1,000 containers, system df with them and 100 images; 50 running
+# containers re-adopted after the daemon is killed.
+for i in $(seq 100); do
+    mkdir -p "$work/img$i"; echo "$i" >"$work/img$i/f"; tar -C "$work/img$i" -cf "$work/img$i.tar" .
+    "${B[@]}" import "$work/img$i.tar" "bimg$i:1" >/dev/null; rm -rf "$work/img$i" "$work/img$i.tar"
+done
+for i in $(seq 1000); do "${B[@]}" create --network none busybox true >/dev/null; done
+report "ps -a with 1,000 containers (ms)" "$(median_ms "${B[@]}" ps -a)" "-" ""
+report "system df, 1,000 containers, 100 images (ms)" "$(median_ms "${B[@]}" system df)" "-" ""
+"${B[@]}" rm -f $("${B[@]}" ps -aq) >/dev/null
+for i in $(seq 50); do "${B[@]}" run -d --network none busybox sleep 100000 >/dev/null; done
+kill -9 "$bpid"; wait "$bpid" 2>/dev/null || true
+a=$(now)
+"$bin/berth" daemon --data-root "$work/data" --exec-root "$work/run" -H "unix://$work/b.sock" --cgroup-parent berth-bench --config-file "$work/daemon.json" >"$work/daemon2.log" 2>&1 &
+bpid=$!
+until [ "$("${B[@]}" ps -q 2>/dev/null | wc -l)" = 50 ]; do sleep 0.01; done
+z=$(now)
+report "50 running containers re-adopted after SIGKILL (ms)" "$(( (z - a) / 1000000 ))" "-" ""
+"${B[@]}" rm -f $("${B[@]}" ps -aq) >/dev/null
+
+# Idle: no requests for a while (berth trims what it does not use after 30-35 s).
+sleep 45
 d=-; $have_docker && d=$(sum_rss $(pgrep -x dockerd) $(pgrep -x containerd))
-report "idle daemon RSS, 40 s without requests (MiB)" "$(sum_rss $bpid)" "$d" ""
+report "idle daemon RSS, 45 s without requests (MiB)" "$(sum_rss $bpid)" "$d" ""
 
 echo
 echo "results in $out (kept only for this run)"
