@@ -107,6 +107,7 @@ fifty() {
     echo $(( (z - a) / 1000000 ))
 }
 b=$(fifty "${B[@]}")
+sleep 2  # steady state: each shim drops its start-up pages ~0.5 s after starting
 shims=$(pgrep -f "berth-shim $work" || true)
 n=$(echo "$shims" | grep -c . || true)
 rss=0; pss=0

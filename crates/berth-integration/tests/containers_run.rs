@@ -147,3 +147,21 @@ fn logs_rotate_and_read_across_files() {
     }
     assert_eq!(d.berth(&["logs", "--tail", "2", &name]).ok(), "line 1999\nline 2000\n");
 }
+
+/// Piped stdin: the input ends (EOF), the output still arrives whole — for run -i, exec -i
+/// and start -ai, with berth's CLI and Docker's.
+#[test]
+fn piped_stdin_ends_and_all_output_arrives() {
+    let d = Daemon::with_busybox();
+    let input: Vec<u8> = (0..2000).flat_map(|i| format!("line {i}\n").into_bytes()).collect();
+    let want = String::from_utf8(input.clone()).unwrap();
+    assert_eq!(d.berth_stdin(&["run", "-i", "--rm", "--network", "none", "busybox", "cat"], &input).ok(), want);
+    assert_eq!(d.docker_stdin(&["run", "-i", "--rm", "--network", "none", "busybox", "cat"], &input).ok(), want);
+    let name = unique("stdin");
+    d.berth(&["run", "-d", "--name", &name, "--network", "none", "busybox", "sleep", "1000"]).ok();
+    assert_eq!(d.berth_stdin(&["exec", "-i", &name, "sh", "-c", "cat; echo done"], &input).ok(), format!("{want}done\n"));
+    assert_eq!(d.docker_stdin(&["exec", "-i", &name, "wc", "-l"], &input).ok().trim(), "2000");
+    let created = unique("startai");
+    d.berth(&["create", "-i", "--name", &created, "--network", "none", "busybox", "wc", "-c"]).ok();
+    assert_eq!(d.berth_stdin(&["start", "-ai", &created], &input).ok().trim(), input.len().to_string());
+}

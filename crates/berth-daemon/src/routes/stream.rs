@@ -110,6 +110,9 @@ pub async fn pump_upgraded(upgraded: hyper::upgrade::Upgraded, mut session: Sess
             return;
         }
     }
+    // The stdin reader drops its end when the client's input ends (EOF or half-close): that
+    // is not a detach, and the output must still be delivered in full.
+    let mut detach_pending = true;
     loop {
         tokio::select! {
             o = session.output.recv() => match o {
@@ -125,7 +128,10 @@ pub async fn pump_upgraded(upgraded: hyper::upgrade::Upgraded, mut session: Sess
                 }
                 None => break,
             },
-            _ = &mut detached_rx => break,
+            r = &mut detached_rx, if detach_pending => match r {
+                Ok(()) => break,
+                Err(_) => detach_pending = false,
+            },
         }
     }
     let _ = wr.flush().await;
