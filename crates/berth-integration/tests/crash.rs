@@ -57,7 +57,9 @@ fn killing_the_daemon_mid_write_leaves_a_consistent_store() {
     d.berth(&["rmi", "big:saved"]).ok();
 
     let ops = ["import", "load", "commit", "create", "rm"];
-    for round in 0..ops.len() * 2 {
+    // Two rounds per operation in the suite; BERTH_CRASH_ROUNDS=50 for a long run.
+    let rounds: usize = std::env::var("BERTH_CRASH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(2);
+    for round in 0..ops.len() * rounds {
         let op = ops[round % ops.len()];
         // Set up what the operation works on (outside the crash window).
         let name = unique("crash");
