@@ -342,8 +342,16 @@ pub fn prune(c: &Client, a: &ImagePruneArgs) -> Exit {
     if !a.force && !confirm(&format!("{warn}\nAre you sure you want to continue?")) {
         return Ok(0);
     }
-    let mut filters = a.filter.clone();
-    if a.all {
+    let freed = prune_images(c, a.all, &a.filter)?;
+    println!("Total reclaimed space: {}", berth_api::units::human_size(freed));
+    Ok(0)
+}
+
+/// `POST /images/prune` (dangling images, or with `all` every unused one), printing Docker's
+/// "Deleted Images:" section; returns the bytes freed. `image prune` and `system prune` use it.
+pub fn prune_images(c: &Client, all: bool, filter: &[String]) -> Result<i64> {
+    let mut filters = filter.to_vec();
+    if all {
         filters.push("dangling=false".into());
     }
     let v: Value = c.post(&format!("/images/prune{}", query(&[("filters", filter_json(&filters)?)])))?.json()?;
@@ -359,6 +367,5 @@ pub fn prune(c: &Client, a: &ImagePruneArgs) -> Exit {
         }
         println!();
     }
-    println!("Total reclaimed space: {}", berth_api::units::human_size(v["SpaceReclaimed"].as_i64().unwrap_or(0)));
-    Ok(0)
+    Ok(v["SpaceReclaimed"].as_i64().unwrap_or(0))
 }

@@ -201,24 +201,7 @@ pub fn prune(c: &Client, a: &SystemPruneArgs) -> Exit {
         section("Deleted Volumes", v["VolumesDeleted"].as_array());
         total += v["SpaceReclaimed"].as_i64().unwrap_or(0);
     }
-    let mut image_filters = a.filter.clone();
-    if a.all {
-        image_filters.push("dangling=false".into());
-    }
-    let v: Value = c.post(&format!("/images/prune{}", query(&[("filters", filter_json(&image_filters)?)])))?.json()?;
-    if let Some(items) = v["ImagesDeleted"].as_array().filter(|i| !i.is_empty()) {
-        println!("Deleted Images:");
-        for i in items {
-            if let Some(u) = i["Untagged"].as_str() {
-                println!("untagged: {u}");
-            }
-            if let Some(d) = i["Deleted"].as_str() {
-                println!("deleted: {d}");
-            }
-        }
-        println!();
-    }
-    total += v["SpaceReclaimed"].as_i64().unwrap_or(0);
+    total += super::image::prune_images(c, a.all, &a.filter)?;
     if let Ok(resp) = c.post(&format!("/build/prune{}", query(&[("all", if a.all { "1".to_string() } else { String::new() })]))) {
         if let Ok(v) = resp.json::<Value>() {
             section("Deleted build cache objects", v["CachesDeleted"].as_array());
