@@ -16,6 +16,12 @@ cleanup() {
     [ -n "${bpid:-}" ] && { "$bin/berth" -H "unix://$work/b.sock" rm -f $("$bin/berth" -H "unix://$work/b.sock" ps -aq) >/dev/null 2>&1 || true; kill "$bpid" 2>/dev/null || true; }
     for p in /proc/[0-9]*; do { tr '\0' ' ' <"$p/cmdline" | grep -q "berth-shim $work" && kill -9 "${p#/proc/}"; } 2>/dev/null || true; done
     ip link del bbench0 2>/dev/null || true
+    for _ in $(seq 50); do
+        left=$(find /sys/fs/cgroup/*/ -maxdepth 2 -type d -path "*/berth-bench*" 2>/dev/null | sort -r)
+        [ -z "$left" ] && break
+        for c in $left; do rmdir "$c" 2>/dev/null || true; done
+        sleep 0.1
+    done
     if [ -n "${dpid:-}" ]; then
         docker -H "unix://$work/d.sock" rm -f $(docker -H "unix://$work/d.sock" ps -aq) >/dev/null 2>&1 || true
         kill "$dpid" 2>/dev/null; wait "$dpid" 2>/dev/null || true

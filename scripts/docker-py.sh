@@ -40,7 +40,13 @@ cleanup() {
     for p in /proc/[0-9]*; do
         { tr '\0' ' ' <"$p/cmdline" | grep -q "berth-shim $work" && kill -9 "${p#/proc/}"; } 2>/dev/null || true
     done
-    for c in /sys/fs/cgroup/*/berth-dpy-"${work##*/}"/* /sys/fs/cgroup/*/berth-dpy-"${work##*/}"; do rmdir "$c" 2>/dev/null || true; done
+    # Killed containers leave their cgroups a moment later: retry for up to 5 s.
+    for _ in $(seq 50); do
+        left=$(find /sys/fs/cgroup/*/ -maxdepth 2 -type d -path "*/berth-dpy-${work##*/}*" 2>/dev/null | sort -r)
+        [ -z "$left" ] && break
+        for c in $left; do rmdir "$c" 2>/dev/null || true; done
+        sleep 0.1
+    done
     ip link del "$bridge" 2>/dev/null || true
     nft delete table inet "$table" 2>/dev/null || true
     for m in "$work"/run/netns/*; do umount -l "$m" 2>/dev/null || true; done

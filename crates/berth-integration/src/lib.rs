@@ -374,16 +374,25 @@ impl Daemon {
         // bind or tmpfs) goes before the directories are deleted: deleting through a bind
         // would delete the host's files.
         unmount_under(self.dir.path());
-        for ctrl in ["cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids", "unified", ""] {
-            let base = Path::new("/sys/fs/cgroup").join(ctrl).join(&self.cgroup_parent);
-            if let Ok(rd) = std::fs::read_dir(&base) {
-                for e in rd.flatten() {
-                    if e.path().is_dir() {
-                        let _ = std::fs::remove_dir(e.path());
+        // Killed containers leave their cgroups a moment after the kill: retry for a while.
+        for _ in 0..50 {
+            let mut left = false;
+            for ctrl in ["cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids", "unified", ""] {
+                let base = Path::new("/sys/fs/cgroup").join(ctrl).join(&self.cgroup_parent);
+                if let Ok(rd) = std::fs::read_dir(&base) {
+                    for e in rd.flatten() {
+                        if e.path().is_dir() {
+                            let _ = std::fs::remove_dir(e.path());
+                        }
                     }
                 }
+                let _ = std::fs::remove_dir(&base);
+                left |= base.exists();
             }
-            let _ = std::fs::remove_dir(&base);
+            if !left {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
         }
     }
 }
