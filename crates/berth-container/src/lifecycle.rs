@@ -125,9 +125,13 @@ fn log_options(rec: &Record, cfg: &crate::Config) -> LogOptions {
     let lc = &rec.host_config.log_config;
     let driver = if lc.kind.is_empty() { cfg.log_driver.clone() } else { lc.kind.clone() };
     let get = |k: &str| lc.config.get(k).or_else(|| cfg.log_opts.get(k)).cloned();
-    let max_size = get("max-size").and_then(|s| berth_api::units::parse_ram_bytes(&s).ok()).unwrap_or(10 * 1024 * 1024) as u64;
-    let max_files = get("max-file").and_then(|s| s.parse().ok()).unwrap_or(3);
-    LogOptions { driver, path: rec.log_path.clone().into(), max_size, max_files }
+    // Docker's defaults: json-file rotates at 10m keeping 3 (berth rotates by default);
+    // local at 20m keeping 5, compressed.
+    let local = driver == "local";
+    let max_size = get("max-size").and_then(|s| berth_api::units::parse_ram_bytes(&s).ok()).unwrap_or(if local { 20 } else { 10 } * 1024 * 1024) as u64;
+    let max_files = get("max-file").and_then(|s| s.parse().ok()).unwrap_or(if local { 5 } else { 3 });
+    let compress = get("compress").map(|v| v == "true" || v == "1").unwrap_or(local);
+    LogOptions { driver, path: rec.log_path.clone().into(), max_size, max_files, compress }
 }
 
 /// Places `fd` at descriptor number `target` in a child about to exec.

@@ -107,7 +107,7 @@ impl ContainerService {
                         let _ = file.read_to_end(&mut data);
                         entries.extend(logfile::parse(&data[..]));
                     }
-                } else if let Ok(file) = std::fs::File::open(f) {
+                } else if let Ok(file) = logfile::open(f) {
                     entries.extend(logfile::parse(file));
                 }
             }

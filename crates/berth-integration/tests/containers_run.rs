@@ -165,3 +165,52 @@ fn piped_stdin_ends_and_all_output_arrives() {
     d.berth(&["create", "-i", "--name", &created, "--network", "none", "busybox", "wc", "-c"]).ok();
     assert_eq!(d.berth_stdin(&["start", "-ai", &created], &input).ok().trim(), input.len().to_string());
 }
+
+/// The `local` driver (and json-file with compress=true) gzips rotated files; `logs` reads
+/// them; `--log-driver none` keeps nothing.
+#[test]
+fn local_and_compressed_logs_and_none() {
+    let d = Daemon::with_busybox();
+    let chatty = "i=1; while [ $i -le 1500 ]; do echo line $i; i=$((i+1)); done";
+    for (name, opts) in [(unique("local"), vec!["--log-driver", "local", "--log-opt", "max-size=8k"]), (unique("gz"), vec!["--log-opt", "max-size=8k", "--log-opt", "compress=true"])] {
+        let mut args = vec!["run", "--name", &name, "--network", "none"];
+        args.extend(opts.iter().copied());
+        args.extend(["busybox", "sh", "-c", chatty]);
+        d.berth(&args).ok();
+        let path = d.berth(&["inspect", "-f", "{{.LogPath}}", &name]).ok();
+        let path = path.trim();
+        assert!(std::path::Path::new(&format!("{path}.1.gz")).exists(), "{name}: rotated files are gzipped");
+        assert!(!std::path::Path::new(&format!("{path}.1")).exists(), "{name}");
+        let logs = d.berth(&["logs", &name]).ok();
+        assert_eq!(logs.lines().last(), Some("line 1500"), "{name}");
+        let first: u32 = logs.lines().next().unwrap().trim_start_matches("line ").parse().unwrap();
+        assert_eq!(logs.lines().count() as u32, 1500 - first + 1, "{name}: contiguous across files");
+    }
+    let quiet = unique("none");
+    d.berth(&["run", "--name", &quiet, "--network", "none", "--log-driver", "none", "busybox", "echo", "hidden"]).ok();
+    let r = d.berth(&["logs", &quiet]);
+    assert!(!r.stdout.contains("hidden"));
+}
+
+/// `system df -v` reports what `du` measures for a volume, and inspect -s what a container
+/// changed (df's table rounds to Docker's units).
+#[test]
+fn system_df_agrees_with_du() {
+    let d = Daemon::with_busybox();
+    let vol = unique("dfvol");
+    let name = unique("dfc");
+    d.berth(&["run", "--name", &name, "--network", "none", "-v", &format!("{vol}:/v"), "busybox", "sh", "-c", "head -c 3000000 /dev/zero > /v/data; head -c 1000000 /dev/zero > /changed"]).ok();
+    let du = |p: &str| -> u64 {
+        let o = std::process::Command::new("du").args(["-s", "-b", p]).output().unwrap();
+        String::from_utf8_lossy(&o.stdout).split_whitespace().next().unwrap().parse().unwrap()
+    };
+    let mountpoint = d.berth(&["volume", "inspect", "-f", "{{.Mountpoint}}", &vol]).ok();
+    let vol_du = du(mountpoint.trim());
+    let api = d.berth(&["inspect", "-s", "-f", "{{.SizeRw}}", &name]).ok();
+    let size_rw: u64 = api.trim().parse().unwrap();
+    assert!(size_rw >= 1_000_000 && size_rw < 1_100_000, "container changes {size_rw} vs 1 MB written");
+    let vols = d.docker(&["system", "df", "-v", "--format", "{{range .Volumes}}{{.Name}} {{.Size}}\n{{end}}"]).ok();
+    let line = vols.lines().find(|l| l.starts_with(&vol)).unwrap_or_else(|| panic!("{vols}"));
+    assert!(line.ends_with("3MB"), "df says {line}, du says {vol_du} bytes");
+    assert!(vol_du >= 3_000_000 && vol_du < 3_100_000, "{vol_du}");
+}

@@ -1,9 +1,10 @@
 //! The json-file log: one JSON object per line, `{"log":"…\n","stream":"stdout","time":"…"}`,
 //! the format Docker writes (and tools like Fluent Bit read). Rotated files are named
-//! `<name>.1` (newest) to `<name>.<max_files-1>` (oldest).
+//! `<name>.1` (newest) to `<name>.<max_files-1>` (oldest), gzipped as `<name>.N.gz` when
+//! compression is on (`--log-opt compress=true`, and always for the `local` driver).
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -30,6 +31,32 @@ pub struct LogWriter {
 
 fn rotated(path: &Path, n: u32) -> PathBuf {
     PathBuf::from(format!("{}.{n}", path.display()))
+}
+
+fn rotated_gz(path: &Path, n: u32) -> PathBuf {
+    PathBuf::from(format!("{}.{n}.gz", path.display()))
+}
+
+/// Opens a log file for reading, decompressing a rotated `.gz` one.
+pub fn open(path: &Path) -> io::Result<Box<dyn Read + Send>> {
+    let f = File::open(path)?;
+    if path.extension().is_some_and(|e| e == "gz") {
+        Ok(Box::new(flate2::read::GzDecoder::new(BufReader::new(f))))
+    } else {
+        Ok(Box::new(f))
+    }
+}
+
+/// Gzips `from` into `to` (through a temporary name, so a reader never sees half a file)
+/// and removes `from`.
+fn compress(from: &Path, to: &Path) -> io::Result<()> {
+    let tmp = PathBuf::from(format!("{}.tmp", to.display()));
+    let mut r = File::open(from)?;
+    let mut w = flate2::write::GzEncoder::new(File::create(&tmp)?, flate2::Compression::fast());
+    io::copy(&mut r, &mut w)?;
+    w.finish()?.sync_all()?;
+    fs::rename(&tmp, to)?;
+    fs::remove_file(from)
 }
 
 impl LogWriter {
@@ -105,10 +132,17 @@ impl LogWriter {
             return;
         }
         let _ = fs::remove_file(rotated(&p, keep - 1));
+        let _ = fs::remove_file(rotated_gz(&p, keep - 1));
         for n in (1..keep - 1).rev() {
             let _ = fs::rename(rotated(&p, n), rotated(&p, n + 1));
+            let _ = fs::rename(rotated_gz(&p, n), rotated_gz(&p, n + 1));
         }
         let _ = fs::rename(&p, rotated(&p, 1));
+        if self.opts.compress {
+            // Synchronous: a rotated file is at most max-size, and gzip's fastest level
+            // takes milliseconds for it; a failure leaves the plain file, still readable.
+            let _ = compress(&rotated(&p, 1), &rotated_gz(&p, 1));
+        }
         if let Ok(f) = OpenOptions::new().create(true).append(true).open(&p) {
             self.file = Some(f);
             self.size = 0;
@@ -120,8 +154,15 @@ impl LogWriter {
 pub fn files(path: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut n = 1;
-    while rotated(path, n).exists() {
-        out.push(rotated(path, n));
+    loop {
+        let (plain, gz) = (rotated(path, n), rotated_gz(path, n));
+        if plain.exists() {
+            out.push(plain);
+        } else if gz.exists() {
+            out.push(gz);
+        } else {
+            break;
+        }
         n += 1;
     }
     out.reverse();
@@ -144,7 +185,7 @@ pub fn parse(r: impl io::Read) -> Vec<Entry> {
 pub fn read_all(path: &Path) -> Vec<Entry> {
     let mut out = Vec::new();
     for f in files(path) {
-        if let Ok(file) = File::open(&f) {
+        if let Ok(file) = open(&f) {
             out.extend(parse(file));
         }
     }
@@ -159,7 +200,7 @@ mod tests {
     fn lines_are_logged_whole_and_rotated() {
         let d = tempfile::tempdir().unwrap();
         let path = d.path().join("c-json.log");
-        let mut w = LogWriter::open(LogOptions { driver: "json-file".into(), path: path.clone(), max_size: 200, max_files: 3 }).unwrap();
+        let mut w = LogWriter::open(LogOptions { driver: "json-file".into(), path: path.clone(), max_size: 200, max_files: 3, compress: false }).unwrap();
         w.write(1, b"hel");
         w.write(1, b"lo\nwor");
         w.write(2, b"oops\n");
@@ -178,5 +219,25 @@ mod tests {
         w.write(1, b"tail without newline");
         w.flush();
         assert_eq!(read_all(&path).last().unwrap().log, "tail without newline");
+    }
+
+    #[test]
+    fn compressed_rotations_are_gzipped_and_read_back_in_order() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("c-json.log");
+        let mut w = LogWriter::open(LogOptions { driver: "local".into(), path: path.clone(), max_size: 300, max_files: 4, compress: true }).unwrap();
+        for i in 0..60 {
+            w.write(1, format!("line {i}\n").as_bytes());
+        }
+        let fs = files(&path);
+        assert_eq!(fs.len(), 4, "{fs:?}");
+        assert!(fs[..3].iter().all(|f| f.extension().is_some_and(|e| e == "gz")), "{fs:?}");
+        assert!(!d.path().join("c-json.log.1").exists() && !d.path().join("c-json.log.4.gz").exists());
+        let all = read_all(&path);
+        assert_eq!(all.last().unwrap().log, "line 59\n");
+        let first: u32 = all[0].log.trim().trim_start_matches("line ").parse().unwrap();
+        for (i, e) in all.iter().enumerate() {
+            assert_eq!(e.log, format!("line {}\n", first + i as u32));
+        }
     }
 }

@@ -46,6 +46,9 @@ pub struct LogOptions {
     pub max_size: u64,
     /// Keep this many files in all, the current one included.
     pub max_files: u32,
+    /// Gzip rotated files.
+    #[serde(default)]
+    pub compress: bool,
 }
 
 /// Everything the shim needs to start a container; written by the daemon as `shim.json` in
