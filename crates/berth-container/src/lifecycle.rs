@@ -763,20 +763,35 @@ impl ContainerService {
     }
 
     /// Stops every running container (daemon shutdown when live restore is off).
+    /// Stops every running container, all at once, each with its own stop timeout
+    /// (live-restore off). `shutdown-timeout` bounds the whole: whatever still runs then is
+    /// killed, so the daemon's stop never hangs.
     pub async fn stop_all(self: &Arc<Self>) {
         self.shutting_down.store(true, std::sync::atomic::Ordering::SeqCst);
         let mut tasks = Vec::new();
-        for e in self.all() {
-            if e.record().state.running {
-                let svc = self.clone();
-                let id = e.id.clone();
-                tasks.push(tokio::spawn(async move {
-                    let _ = svc.stop(&id, None, None).await;
-                }));
-            }
+        let running: Vec<String> = self.all().into_iter().filter(|e| e.record().state.running).map(|e| e.id.clone()).collect();
+        for id in &running {
+            let svc = self.clone();
+            let id = id.clone();
+            tasks.push(tokio::spawn(async move {
+                let _ = svc.stop(&id, None, None).await;
+            }));
         }
-        for t in tasks {
-            let _ = t.await;
+        let all = async {
+            for t in tasks {
+                let _ = t.await;
+            }
+        };
+        let limit = Duration::from_secs(self.cfg.shutdown_timeout.max(0) as u64);
+        if tokio::time::timeout(limit, all).await.is_err() {
+            for id in running {
+                if let Ok(e) = self.get(&id) {
+                    let rec = e.record();
+                    if rec.state.running {
+                        let _ = self.signal(&rec, 9, true).await;
+                    }
+                }
+            }
         }
     }
 }

@@ -192,3 +192,22 @@ fn with_live_restore_off_the_daemon_stops_containers_and_brings_them_back() {
         assert_eq!(state(&d, name_of(&set, p)).0, "exited", "{p}");
     }
 }
+
+#[test]
+fn shutdown_timeout_bounds_the_daemons_stop_with_live_restore_off() {
+    let mut d = Daemon::with_busybox();
+    d.set_config(r#""live-restore": false, "shutdown-timeout": 1"#);
+    d.restart();
+    let name = unique("stubborn");
+    // PID 1 ignores SIGTERM, and asks for a minute before SIGKILL.
+    d.berth(&["run", "-d", "--name", &name, "--network", "none", "--stop-timeout", "60", "busybox", "sleep", "1000"]).ok();
+    let before = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    d.stop();
+    d.spawn();
+    assert_eq!(state(&d, &name).0, "exited");
+    // It ended long before its own stop timeout: the daemon's shutdown-timeout cut the wait.
+    let finished = d.berth(&["inspect", "-f", "{{.State.FinishedAt}}", &name]).ok();
+    let o = std::process::Command::new("date").args(["-d", finished.trim(), "+%s"]).output().unwrap();
+    let finished: u64 = String::from_utf8_lossy(&o.stdout).trim().parse().unwrap();
+    assert!(finished < before + 30, "killed at shutdown-timeout, not after the 60 s stop timeout ({} s)", finished - before);
+}
