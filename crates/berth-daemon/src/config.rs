@@ -213,7 +213,7 @@ fn read_file(path: &Path, explicit: bool) -> Result<FileConfig, String> {
             if b.iter().all(|c| c.is_ascii_whitespace()) {
                 return Ok(FileConfig::default());
             }
-            serde_json::from_slice(&b).map_err(|e| format!("unable to configure the daemon from {}: {e}", path.display()))
+            serde_json::from_slice(&b).map_err(|e| format!("unable to configure the daemon from {}: {}", path.display(), explain_config_error(&b, e)))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => Ok(FileConfig::default()),
         Err(e) => Err(format!("unable to read the configuration file {}: {e}", path.display())),
@@ -259,6 +259,23 @@ pub fn default_shim_path() -> PathBuf {
         .ok()
         .and_then(|p| p.parent().map(|d| d.join("berth-shim")))
         .unwrap_or_else(|| PathBuf::from("/usr/local/bin/berth-shim"))
+}
+
+/// serde's message for a bad value does not say which key it was: find the key by reading
+/// each member on its own.
+fn explain_config_error(bytes: &[u8], e: serde_json::Error) -> String {
+    if let Ok(serde_json::Value::Object(m)) = serde_json::from_slice::<serde_json::Value>(bytes) {
+        for (k, v) in &m {
+            let one = serde_json::Value::Object([(k.clone(), v.clone())].into_iter().collect());
+            if let Err(err) = serde_json::from_value::<FileConfig>(one) {
+                if !err.to_string().contains(k.as_str()) {
+                    return format!("invalid value for \"{k}\": {err}");
+                }
+                return err.to_string();
+            }
+        }
+    }
+    e.to_string()
 }
 
 #[cfg(test)]

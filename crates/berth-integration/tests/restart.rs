@@ -211,3 +211,27 @@ fn shutdown_timeout_bounds_the_daemons_stop_with_live_restore_off() {
     let finished: u64 = String::from_utf8_lossy(&o.stdout).trim().parse().unwrap();
     assert!(finished < before + 30, "killed at shutdown-timeout, not after the 60 s stop timeout ({} s)", finished - before);
 }
+
+#[test]
+fn a_corrupt_daemon_config_is_a_clear_error_and_changes_nothing() {
+    let mut d = Daemon::with_busybox();
+    let name = unique("kept");
+    d.berth(&["create", "--name", &name, "busybox", "true"]).ok();
+    d.stop();
+    let config = d.dir.path().join("daemon.json");
+    let good = std::fs::read_to_string(&config).unwrap();
+    for (bad, needle) in [("{\"bridge\": ", "daemon.json"), ("{\"no-such-key\": 1}", "no-such-key"), ("{\"live-restore\": \"yes\"}", "live-restore")] {
+        std::fs::write(&config, bad).unwrap();
+        let out = std::process::Command::new(berth_integration::berth_bin())
+            .args(["daemon", "--data-root", &d.data_root().display().to_string(), "--exec-root", &d.exec_root().display().to_string()])
+            .args(["-H", &d.host(), "--config-file", &config.display().to_string(), "--cgroup-parent", &d.cgroup_parent])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "started with {bad:?}");
+        assert!(err.contains(needle), "{bad:?}: {err}");
+    }
+    std::fs::write(&config, good).unwrap();
+    d.spawn();
+    assert_eq!(d.berth(&["ps", "-a", "--format", "{{.Names}}"]).ok().trim(), name, "nothing stored was touched");
+}
