@@ -1,5 +1,6 @@
-//! Crash safety: the daemon killed with SIGKILL in the middle of writes leaves a store that
-//! the next start repairs, and `system check` finds (and `--repair` removes) damage.
+//! Crash safety: the daemon killed with SIGKILL in the middle of writes (import, load, commit,
+//! create, rm, build) leaves a store that the next start repairs, and `system check` finds
+//! (and `--repair` removes) damage.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -56,7 +57,10 @@ fn killing_the_daemon_mid_write_leaves_a_consistent_store() {
     d.berth(&["save", "-o", &saved.display().to_string(), "big:saved"]).ok();
     d.berth(&["rmi", "big:saved"]).ok();
 
-    let ops = ["import", "load", "commit", "create", "rm"];
+    let ops = ["import", "load", "commit", "create", "rm", "build"];
+    let ctx = work.path().join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(ctx.join("Dockerfile"), "FROM busybox\nRUN head -c 8000000 /dev/urandom > /blob\nCOPY Dockerfile /\n").unwrap();
     // Two rounds per operation in the suite; BERTH_CRASH_ROUNDS=50 for a long run.
     let rounds: usize = std::env::var("BERTH_CRASH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(2);
     for round in 0..ops.len() * rounds {
@@ -71,6 +75,7 @@ fn killing_the_daemon_mid_write_leaves_a_consistent_store() {
             "load" => vec!["load".into(), "-i".into(), saved.display().to_string()],
             "commit" => vec!["commit".into(), name.clone(), format!("{name}:committed")],
             "create" => vec!["create".into(), "--name".into(), name.clone(), "-v".into(), "/anon".into(), "busybox".into(), "true".into()],
+            "build" => vec!["build".into(), "--no-cache".into(), "--network".into(), "none".into(), "-t".into(), format!("{name}:built"), ctx.display().to_string()],
             _ => vec!["rm".into(), "-v".into(), name.clone()],
         };
         let mut child = Command::new(berth_bin()).arg("-H").arg(d.host()).args(&args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
@@ -81,7 +86,7 @@ fn killing_the_daemon_mid_write_leaves_a_consistent_store() {
         d.spawn();
         assert_consistent(&d);
         // Whatever survived is whole; clean up for the next round.
-        let _ = d.berth(&["rmi", "-f", &format!("{name}:img"), &format!("{name}:committed"), "big:saved"]);
+        let _ = d.berth(&["rmi", "-f", &format!("{name}:img"), &format!("{name}:committed"), &format!("{name}:built"), "big:saved"]);
     }
 }
 

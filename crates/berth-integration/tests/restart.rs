@@ -127,8 +127,16 @@ fn a_daemon_restart_keeps_containers_and_restarts_always_ones_a_user_stopped() {
     for p in ["no", "on-failure", "unless-stopped"] {
         assert_eq!(state(&d, name_of(&stopped, p)).0, "exited", "{p} stopped by the user stays stopped");
     }
-    // exec and logs work on re-adopted containers.
+    // exec, logs, stats and attach work on re-adopted containers.
     assert_eq!(d.berth(&["exec", name_of(&up, "no"), "echo", "adopted"]).ok(), "adopted\n");
+    let stats = d.berth(&["stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}}", name_of(&up, "always")]).ok();
+    assert_eq!(stats.trim(), format!("{} 1", name_of(&up, "always")));
+    let echo = unique("echo");
+    d.berth(&["run", "-d", "-i", "--name", &echo, "--network", "none", "busybox", "sh", "-c", "echo ready; while read l; do echo got $l; done"]).ok();
+    d.restart();
+    assert_eq!(d.berth(&["logs", &echo]).ok(), "ready\n");
+    let out = d.berth_stdin(&["attach", &echo], b"one\ntwo\n").ok();
+    assert_eq!(out, "got one\ngot two\n");
 }
 
 #[test]

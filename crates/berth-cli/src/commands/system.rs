@@ -170,6 +170,9 @@ pub struct SystemPruneArgs {
 }
 
 pub fn prune(c: &Client, a: &SystemPruneArgs) -> Exit {
+    if a.volumes && a.filter.iter().any(|f| f.starts_with("until=")) {
+        return Err(anyhow!("ERROR: The \"until\" filter is not supported with \"--volumes\""));
+    }
     let mut warn = String::from("WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n");
     if a.volumes {
         warn.push_str("  - all anonymous volumes not used by at least one container\n");
