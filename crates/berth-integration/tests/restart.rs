@@ -106,6 +106,10 @@ fn a_user_stop_is_respected_by_every_policy() {
         assert_eq!(state(&d, name).0, "exited", "{p} after stop");
         assert_eq!(state(&d, name).1, 0, "{p} after stop");
     }
+    // update --restart changes the policy of an existing container.
+    d.berth(&["update", "--restart", "on-failure:4", name_of(&set, "no")]).ok();
+    let policy = d.berth(&["inspect", "-f", "{{.HostConfig.RestartPolicy.Name}}:{{.HostConfig.RestartPolicy.MaximumRetryCount}}", name_of(&set, "no")]).ok();
+    assert_eq!(policy.trim(), "on-failure:4");
     let err = d.berth(&["run", "--rm", "--restart", "always", "busybox", "true"]).fails();
     assert!(err.to_lowercase().contains("conflicting options") && err.contains("--rm"), "{err}");
 }
