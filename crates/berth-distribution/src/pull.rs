@@ -76,15 +76,27 @@ impl Distribution {
     pub async fn pull(&self, stores: &Stores, opts: &PullOptions, progress: &Progress) -> Result<()> {
         let r = &opts.reference;
         let want = manifest::wanted_platform(opts.platform.as_deref())?;
-        let mut last = None;
+        let (mut first, mut last) = (None, None);
         for ep in self.options.endpoints(&r.domain) {
             match self.pull_from(&ep, stores, opts, &want, progress).await {
                 Ok(()) => return Ok(()),
-                Err(e) if may_fall_back(&e, &ep) => last = last.or(Some(e)),
-                Err(e) => return Err(crate::endpoint::explain(last, e)),
+                // The first error is HTTPS's; a later endpoint (plain HTTP) got further and
+                // its error says more, unless it only shows that the server speaks TLS.
+                Err(e) if may_fall_back(&e, &ep) => {
+                    if first.is_none() {
+                        first = Some(e);
+                    } else {
+                        last = Some(e);
+                    }
+                }
+                Err(e) => return Err(crate::endpoint::explain(first, e)),
             }
         }
-        Err(last.unwrap_or_else(|| DistError::Unavailable(format!("no endpoint for {}", r.domain))))
+        match (first, last) {
+            (f, Some(l)) => Err(crate::endpoint::explain(f, l)),
+            (Some(f), None) => Err(f),
+            (None, None) => Err(DistError::Unavailable(format!("no endpoint for {}", r.domain))),
+        }
     }
 
     async fn pull_from(&self, ep: &Endpoint, stores: &Stores, opts: &PullOptions, want: &Platform, progress: &Progress) -> Result<()> {

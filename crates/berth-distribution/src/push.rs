@@ -65,17 +65,29 @@ impl Distribution {
                 list
             }
         };
-        let mut last = None;
+        let (mut first, mut last) = (None, None);
         // Mirrors only serve pulls.
         let hub = r.domain == crate::endpoint::HUB_DOMAIN;
         for ep in self.options.endpoints(&r.domain).into_iter().filter(|e| !(hub && e.mirror)) {
             match self.push_to(&ep, stores, opts, &tags, progress).await {
                 Ok(()) => return Ok(()),
-                Err(e) if may_fall_back(&e, &ep) => last = last.or(Some(e)),
-                Err(e) => return Err(crate::endpoint::explain(last, e)),
+                // The first error is HTTPS's; a later endpoint (plain HTTP) got further and
+                // its error says more, unless it only shows that the server speaks TLS.
+                Err(e) if may_fall_back(&e, &ep) => {
+                    if first.is_none() {
+                        first = Some(e);
+                    } else {
+                        last = Some(e);
+                    }
+                }
+                Err(e) => return Err(crate::endpoint::explain(first, e)),
             }
         }
-        Err(last.unwrap_or_else(|| DistError::Unavailable(format!("no endpoint for {}", r.domain))))
+        match (first, last) {
+            (f, Some(l)) => Err(crate::endpoint::explain(f, l)),
+            (Some(f), None) => Err(f),
+            (None, None) => Err(DistError::Unavailable(format!("no endpoint for {}", r.domain))),
+        }
     }
 
     async fn push_to(&self, ep: &Endpoint, stores: &Stores, opts: &PushOptions, tags: &[(String, Image)], progress: &Progress) -> Result<()> {

@@ -395,3 +395,88 @@ fn https_to_a_registry_whose_ca_is_in_certs_d() {
     d.berth(&["rmi", "busybox", &name]).ok();
     assert!(d.berth(&["pull", &name]).ok().contains("Pull complete"));
 }
+
+/// A TCP relay to `upstream` on a loopback port that cuts every connection once `limit`
+/// bytes have come back from upstream. It stops when dropped.
+struct CuttingRelay {
+    addr: String,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl CuttingRelay {
+    fn start(upstream: &str, limit: usize) -> CuttingRelay {
+        use std::io::{Read, Write};
+        use std::net::{Shutdown, TcpListener, TcpStream};
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.set_nonblocking(true).unwrap();
+        let addr = l.local_addr().unwrap().to_string();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (up, stop2) = (upstream.to_string(), stop.clone());
+        std::thread::spawn(move || {
+            while !stop2.load(std::sync::atomic::Ordering::Relaxed) {
+                let Ok((client, _)) = l.accept() else {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                    continue;
+                };
+                let _ = client.set_nonblocking(false);
+                let Ok(server) = TcpStream::connect(&up) else { continue };
+                let (mut c_in, mut s_out) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut c_in, &mut s_out);
+                });
+                std::thread::spawn(move || {
+                    let (mut s_in, mut c_out) = (server, client);
+                    let mut sent = 0;
+                    let mut buf = [0u8; 16384];
+                    while let Ok(n) = s_in.read(&mut buf) {
+                        if n == 0 || sent + n > limit {
+                            break;
+                        }
+                        if c_out.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                        sent += n;
+                    }
+                    let _ = c_out.shutdown(Shutdown::Both);
+                    let _ = s_in.shutdown(Shutdown::Both);
+                });
+            }
+        });
+        CuttingRelay { addr, stop }
+    }
+}
+
+impl Drop for CuttingRelay {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+#[test]
+fn a_connection_cut_mid_pull_leaves_nothing_half_made() {
+    let d = Daemon::with_busybox();
+    let reg = Registry::open();
+    // An image with a layer of several megabytes of incompressible data.
+    let c = unique("big");
+    d.berth(&["run", "--name", &c, "--network", "none", "busybox", "sh", "-c", "head -c 6000000 /dev/urandom > /blob"]).ok();
+    let name = format!("{}/cut/big:1", reg.addr);
+    d.berth(&["commit", &c, &name]).ok();
+    d.berth(&["rm", &c]).ok();
+    d.berth(&["push", &name]).ok();
+    d.berth(&["rmi", &name]).ok();
+
+    // Through the relay, the connection dies a megabyte into the layer.
+    let relay = CuttingRelay::start(&reg.addr, 1_000_000);
+    let via = format!("{}/cut/big:1", relay.addr);
+    let r = d.berth(&["pull", &via]);
+    assert_ne!(r.code, 0, "a cut pull cannot succeed: {}", r.stdout);
+    assert!(!r.stderr.contains("tls:"), "the error is the cut, not the HTTPS probe before it: {}", r.stderr);
+    let images = d.berth(&["images", "--format", "{{.Repository}}:{{.Tag}}"]).ok();
+    assert!(!images.contains("cut/big"), "nothing half-pulled is listed: {images}");
+    let check = d.berth(&["system", "check"]).ok();
+    assert!(check.contains("no problems found"), "{check}");
+
+    // The same image pulls whole once the path is good.
+    d.berth(&["pull", &name]).ok();
+    assert_eq!(d.berth(&["run", "--rm", "--network", "none", &name, "sh", "-c", "wc -c < /blob"]).ok().trim(), "6000000");
+}
