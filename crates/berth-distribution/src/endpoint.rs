@@ -112,6 +112,52 @@ impl RegistryOptions {
     }
 }
 
+/// Whether an error on `ep` lets the next endpoint be tried: the registry could not be
+/// reached, or a mirror did not have (or would not give) the image.
+pub(crate) fn may_fall_back(e: &crate::DistError, ep: &Endpoint) -> bool {
+    use crate::DistError;
+    match e {
+        DistError::Unavailable(_) => true,
+        DistError::NotFound(_) | DistError::Unauthorized(_) | DistError::Denied(_) | DistError::Registry(_) => ep.mirror,
+        _ => false,
+    }
+}
+
+/// The failures met while trying a registry's endpoints in turn (mirrors, then HTTPS, then
+/// plain HTTP for an insecure registry), and the one error to report from them.
+#[derive(Default)]
+pub(crate) struct Attempts {
+    /// The first failure (HTTPS's, when HTTP is tried after it).
+    first: Option<crate::DistError>,
+    /// The latest later one: that endpoint got further, so its error says more.
+    last: Option<crate::DistError>,
+}
+
+impl Attempts {
+    /// Notes a failure on `ep`. `Err` when the attempts end here (the error is not one to
+    /// fall back from).
+    pub fn failed(&mut self, e: crate::DistError, ep: &Endpoint) -> crate::Result<()> {
+        if !may_fall_back(&e, ep) {
+            return Err(explain(self.first.take(), e));
+        }
+        if self.first.is_none() {
+            self.first = Some(e);
+        } else {
+            self.last = Some(e);
+        }
+        Ok(())
+    }
+
+    /// The error to report once every endpoint of `domain` has failed.
+    pub fn error(self, domain: &str) -> crate::DistError {
+        match (self.first, self.last) {
+            (f, Some(l)) => explain(f, l),
+            (Some(f), None) => f,
+            (None, None) => crate::DistError::Unavailable(format!("no endpoint for {domain}")),
+        }
+    }
+}
+
 /// The error to report when every endpoint failed: a TLS failure over HTTPS explains more
 /// than the `400` an HTTPS server gives the plain-HTTP retry.
 pub fn explain(https: Option<crate::DistError>, last: crate::DistError) -> crate::DistError {

@@ -24,7 +24,7 @@ use berth_image::{ImageConfig, ImageStore, Reference};
 use berth_store::db::Db;
 
 use crate::auth::AuthConfig;
-use crate::endpoint::Endpoint;
+use crate::endpoint::{Attempts, Endpoint};
 use crate::http::read_limited;
 use crate::manifest::{self, Descriptor, ImageManifest, Parsed, Platform};
 use crate::metadata::{self, BlobSource};
@@ -59,16 +59,6 @@ pub fn sha256(data: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(data)))
 }
 
-/// Whether a failure at a mirror (or over HTTPS to an insecure registry) lets the next
-/// endpoint be tried.
-pub(crate) fn may_fall_back(e: &DistError, ep: &Endpoint) -> bool {
-    match e {
-        DistError::Unavailable(_) => true,
-        DistError::NotFound(_) | DistError::Unauthorized(_) | DistError::Denied(_) | DistError::Registry(_) => ep.mirror,
-        _ => false,
-    }
-}
-
 impl Distribution {
     /// Pulls `opts.reference`, reporting on `progress`. Errors found before the first
     /// message (an unknown manifest, a refused login) come back without any message sent,
@@ -76,27 +66,14 @@ impl Distribution {
     pub async fn pull(&self, stores: &Stores, opts: &PullOptions, progress: &Progress) -> Result<()> {
         let r = &opts.reference;
         let want = manifest::wanted_platform(opts.platform.as_deref())?;
-        let (mut first, mut last) = (None, None);
+        let mut attempts = Attempts::default();
         for ep in self.options.endpoints(&r.domain) {
             match self.pull_from(&ep, stores, opts, &want, progress).await {
                 Ok(()) => return Ok(()),
-                // The first error is HTTPS's; a later endpoint (plain HTTP) got further and
-                // its error says more, unless it only shows that the server speaks TLS.
-                Err(e) if may_fall_back(&e, &ep) => {
-                    if first.is_none() {
-                        first = Some(e);
-                    } else {
-                        last = Some(e);
-                    }
-                }
-                Err(e) => return Err(crate::endpoint::explain(first, e)),
+                Err(e) => attempts.failed(e, &ep)?,
             }
         }
-        match (first, last) {
-            (f, Some(l)) => Err(crate::endpoint::explain(f, l)),
-            (Some(f), None) => Err(f),
-            (None, None) => Err(DistError::Unavailable(format!("no endpoint for {}", r.domain))),
-        }
+        Err(attempts.error(&r.domain))
     }
 
     async fn pull_from(&self, ep: &Endpoint, stores: &Stores, opts: &PullOptions, want: &Platform, progress: &Progress) -> Result<()> {

@@ -21,13 +21,13 @@ use berth_archive::hash::HashingWriter;
 use berth_image::{Image, Reference};
 
 use crate::auth::AuthConfig;
-use crate::endpoint::Endpoint;
+use crate::endpoint::{Attempts, Endpoint};
 use crate::http::{drain, ReqBody};
 use crate::manifest::{Descriptor, ImageManifest, DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_MANIFEST};
 use crate::metadata::{self, BlobSource};
 use crate::pipe::ChannelWriter;
 use crate::progress::{short, Progress, Throttle};
-use crate::pull::{may_fall_back, sha256, Stores};
+use crate::pull::{sha256, Stores};
 use crate::session::{enc, error_of, Session};
 use crate::{DistError, Distribution, Result};
 
@@ -65,29 +65,16 @@ impl Distribution {
                 list
             }
         };
-        let (mut first, mut last) = (None, None);
+        let mut attempts = Attempts::default();
         // Mirrors only serve pulls.
         let hub = r.domain == crate::endpoint::HUB_DOMAIN;
         for ep in self.options.endpoints(&r.domain).into_iter().filter(|e| !(hub && e.mirror)) {
             match self.push_to(&ep, stores, opts, &tags, progress).await {
                 Ok(()) => return Ok(()),
-                // The first error is HTTPS's; a later endpoint (plain HTTP) got further and
-                // its error says more, unless it only shows that the server speaks TLS.
-                Err(e) if may_fall_back(&e, &ep) => {
-                    if first.is_none() {
-                        first = Some(e);
-                    } else {
-                        last = Some(e);
-                    }
-                }
-                Err(e) => return Err(crate::endpoint::explain(first, e)),
+                Err(e) => attempts.failed(e, &ep)?,
             }
         }
-        match (first, last) {
-            (f, Some(l)) => Err(crate::endpoint::explain(f, l)),
-            (Some(f), None) => Err(f),
-            (None, None) => Err(DistError::Unavailable(format!("no endpoint for {}", r.domain))),
-        }
+        Err(attempts.error(&r.domain))
     }
 
     async fn push_to(&self, ep: &Endpoint, stores: &Stores, opts: &PushOptions, tags: &[(String, Image)], progress: &Progress) -> Result<()> {
