@@ -19,7 +19,7 @@ pub mod fs;
 pub mod inspect;
 mod lifecycle;
 mod health;
-mod links;
+pub mod links;
 pub mod logs;
 mod mounts;
 pub mod network;

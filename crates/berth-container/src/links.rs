@@ -3,11 +3,17 @@
 
 use crate::{ContainerError, ContainerService, Result};
 
-/// The alias a `HostConfig.Links` entry gives its target (`name:alias`, or Docker's
-/// normalized `/name:/parent/alias`).
+/// The target and alias of a link (`name:alias`, or Docker's normalized
+/// `/name:/parent/alias`; a bare `name` is its own alias).
+pub fn link_parts(link: &str) -> (&str, &str) {
+    let (target, alias) = link.split_once(':').unwrap_or((link, link));
+    let alias = alias.trim_start_matches('/');
+    (target.trim_start_matches('/'), alias.rsplit('/').next().unwrap_or(alias))
+}
+
+/// The alias a link gives its target.
 pub fn link_alias(link: &str) -> &str {
-    let (_, alias) = link.split_once(':').unwrap_or((link, link));
-    alias.trim_start_matches('/').rsplit('/').next().unwrap_or(alias)
+    link_parts(link).1
 }
 
 impl ContainerService {
@@ -34,5 +40,6 @@ mod tests {
         assert_eq!(super::link_alias("db:database"), "database");
         assert_eq!(super::link_alias("/db:/web/database"), "database");
         assert_eq!(super::link_alias("db"), "db");
+        assert_eq!(super::link_parts("/db:/web/database"), ("db", "database"));
     }
 }

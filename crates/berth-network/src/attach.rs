@@ -178,8 +178,8 @@ impl NetworkService {
             // The asker's own links on this network: `alias` stands for the target.
             if let Some(own) = n.endpoints.get(asker) {
                 if let Some(target) = own.links.iter().find_map(|l| {
-                    let (t, a) = l.split_once(':').unwrap_or((l, l));
-                    a.eq_ignore_ascii_case(local).then_some(t.trim_start_matches('/'))
+                    let (t, a) = berth_container::links::link_parts(l);
+                    a.eq_ignore_ascii_case(local).then_some(t)
                 }) {
                     local = target;
                 }
@@ -225,9 +225,7 @@ impl NetworkService {
         let mut env = Vec::new();
         let Some(svc) = self.containers() else { return Ok((hosts, env)) };
         for l in c.host_config.links.iter().flatten() {
-            let (target, alias) = l.split_once(':').unwrap_or((l, l));
-            let target = target.trim_start_matches('/');
-            let alias = alias.trim_start_matches('/').rsplit('/').next().unwrap_or(alias);
+            let (target, alias) = berth_container::links::link_parts(l);
             let other = svc.get(target).map_err(|_| NetError::Invalid(format!("could not get container for {target}")))?.record();
             if !other.state.running {
                 return Err(NetError::Invalid(format!("cannot link to a non running container: /{} AS /{}/{alias}", other.name, c.name)));
