@@ -192,10 +192,7 @@ pub(crate) fn parse_bind(spec: &str) -> Result<Bind> {
     }
     let is_volume = !source.starts_with('/');
     if is_volume && !source.is_empty() {
-        let valid = source.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
-            && source.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
-            && source.len() >= 2;
-        if !valid {
+        if !berth_volume::valid_name(source) {
             return Err(invalid(format!(
                 "create {source}: \"{source}\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path"
             )));
