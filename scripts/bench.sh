@@ -5,6 +5,7 @@
 # local registry. Run as root on an otherwise idle machine. Optional argument: rounds (20).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 rounds=${1:-20}
 bin=${BERTH_BIN_DIR:-$PWD/target/x86_64-unknown-linux-gnu/release}
 [ -x "$bin/berth" ] || cargo build --release -p berth -p berth-shim >/dev/null
@@ -16,12 +17,7 @@ cleanup() {
     [ -n "${bpid:-}" ] && { "$bin/berth" -H "unix://$work/b.sock" rm -f $("$bin/berth" -H "unix://$work/b.sock" ps -aq) >/dev/null 2>&1 || true; kill "$bpid" 2>/dev/null || true; }
     for p in /proc/[0-9]*; do { tr '\0' ' ' <"$p/cmdline" | grep -q "berth-shim $work" && kill -9 "${p#/proc/}"; } 2>/dev/null || true; done
     ip link del bbench0 2>/dev/null || true
-    for _ in $(seq 50); do
-        left=$(find /sys/fs/cgroup/*/ -maxdepth 2 -type d -path "*/berth-bench*" 2>/dev/null | sort -r)
-        [ -z "$left" ] && break
-        for c in $left; do rmdir "$c" 2>/dev/null || true; done
-        sleep 0.1
-    done
+    remove_cgroups berth-bench
     if [ -n "${dpid:-}" ]; then
         docker -H "unix://$work/d.sock" rm -f $(docker -H "unix://$work/d.sock" ps -aq) >/dev/null 2>&1 || true
         kill "$dpid" 2>/dev/null; wait "$dpid" 2>/dev/null || true
@@ -29,10 +25,7 @@ cleanup() {
         ip link del docker0 2>/dev/null || true
         grep " $work" /proc/self/mountinfo | awk '{print $5}' | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
     fi
-    nft delete table inet "$(python3 -c 'import sys
-h=0xcbf29ce484222325
-for b in sys.argv[1].encode(): h=((h^b)*0x100000001b3)&0xffffffffffffffff
-print("berth_%08x"%(h&0xffffffff))' "$work/data")" 2>/dev/null || true
+    nft delete table inet "$(berth_table "$work/data")" 2>/dev/null || true
     rm -rf "$work"
 }
 trap cleanup EXIT

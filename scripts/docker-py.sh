@@ -5,6 +5,7 @@
 # percent pass.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 repo=$PWD
 bin=${BERTH_BIN_DIR:-$repo/target/x86_64-unknown-linux-gnu/release}
 min=${BERTH_DOCKER_PY_MIN:-90}
@@ -24,10 +25,7 @@ fi
 work=$(mktemp -d /tmp/bdpyXXXX)
 sock=$work/berth.sock
 bridge=bdpy${work##*/bdpy}
-table=$(python3 -c 'import sys
-h = 0xcbf29ce484222325
-for b in sys.argv[1].encode(): h = ((h ^ b) * 0x100000001b3) % 2**64
-print("berth_%08x" % (h % 2**32))' "$work/data")
+table=$(berth_table "$work/data")
 cleanup() {
     if [ -n "${daemon_pid:-}" ]; then
         ids=$("$bin/berth" -H "unix://$sock" ps -aq 2>/dev/null || true)
@@ -40,13 +38,7 @@ cleanup() {
     for p in /proc/[0-9]*; do
         { tr '\0' ' ' <"$p/cmdline" | grep -q "berth-shim $work" && kill -9 "${p#/proc/}"; } 2>/dev/null || true
     done
-    # Killed containers leave their cgroups a moment later: retry for up to 5 s.
-    for _ in $(seq 50); do
-        left=$(find /sys/fs/cgroup/*/ -maxdepth 2 -type d -path "*/berth-dpy-${work##*/}*" 2>/dev/null | sort -r)
-        [ -z "$left" ] && break
-        for c in $left; do rmdir "$c" 2>/dev/null || true; done
-        sleep 0.1
-    done
+    remove_cgroups "berth-dpy-${work##*/}"
     ip link del "$bridge" 2>/dev/null || true
     nft delete table inet "$table" 2>/dev/null || true
     for m in "$work"/run/netns/*; do umount -l "$m" 2>/dev/null || true; done

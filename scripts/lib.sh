@@ -1,0 +1,22 @@
+# Helpers the repo's scripts share for tearing down a daemon they started. Source it.
+
+# The nftables table of a daemon on data root $1 (as berth-daemon names it: FNV-1a of the
+# path; the default data root uses plain "berth").
+berth_table() {
+    python3 -c 'import sys
+h = 0xcbf29ce484222325
+for b in sys.argv[1].encode(): h = ((h ^ b) * 0x100000001b3) % 2**64
+print("berth_%08x" % (h % 2**32))' "$1"
+}
+
+# Removes the cgroup directories matching */$1* under every hierarchy, deepest first;
+# killed containers leave theirs a moment later, so it retries for up to 5 s.
+remove_cgroups() {
+    local left c
+    for _ in $(seq 50); do
+        left=$(find /sys/fs/cgroup/*/ -maxdepth 2 -type d -path "*/$1*" 2>/dev/null | sort -r)
+        [ -z "$left" ] && return 0
+        for c in $left; do rmdir "$c" 2>/dev/null || true; done
+        sleep 0.1
+    done
+}
