@@ -15,6 +15,14 @@
 //! produced, and when it was made and last used). The images themselves live in the image
 //! store as untagged intermediate images (Docker's classic cache); a record whose image
 //! is gone is a miss and is dropped on sight.
+//!
+//! Bucket [`berth_store::schema::BUILD_LAYERS`]: a COPY/ADD's content key → the layer it
+//! made ([`LayerRecord`]). The content key is the step key without the parent: what was
+//! copied, how, and what the destination's directories looked like. A miss on the step
+//! key that hits here commits the existing layer under the new parent instead of copying
+//! again (the layer's files keep the modification times of the first copy, as a cache hit
+//! would). Entries whose layer is gone are dropped on sight; `builder prune --all` empties
+//! the bucket.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -24,7 +32,7 @@ use sha2::{Digest, Sha256};
 
 use berth_image::{ContainerUse, Image, ImageStore};
 use berth_store::db::Db;
-use berth_store::schema::BUILD_CACHE;
+use berth_store::schema::{BUILD_CACHE, BUILD_LAYERS};
 
 use crate::Result;
 
@@ -89,6 +97,13 @@ pub struct CacheRecord {
     pub usage_count: u64,
 }
 
+/// A layer made by COPY/ADD, by content key: the step's instruction, owner and sources
+/// digest and the destination's digest, without the parent's key.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LayerRecord {
+    pub diff_id: String,
+}
+
 /// One entry as `system df` shows it.
 #[derive(Debug, Clone)]
 pub struct CacheUsage {
@@ -139,6 +154,24 @@ impl BuildCache {
         Ok(())
     }
 
+    /// The layer a COPY/ADD with this content key made before, if the store still has it.
+    pub fn layer_lookup(&self, images: &ImageStore, content_key: &str) -> Result<Option<String>> {
+        let Some(rec) = self.db.get::<LayerRecord>(BUILD_LAYERS, content_key)? else {
+            return Ok(None);
+        };
+        if images.snapshots().layer(&rec.diff_id)?.is_some() {
+            return Ok(Some(rec.diff_id));
+        }
+        self.db.delete(BUILD_LAYERS, content_key)?;
+        Ok(None)
+    }
+
+    /// Records that a COPY/ADD with this content key made the layer `diff_id`.
+    pub fn layer_record(&self, content_key: &str, diff_id: &str) -> Result<()> {
+        self.db.put(BUILD_LAYERS, content_key, &LayerRecord { diff_id: diff_id.to_string() })?;
+        Ok(())
+    }
+
     pub fn entries(&self) -> Result<Vec<(String, CacheRecord)>> {
         Ok(self.db.list(BUILD_CACHE)?)
     }
@@ -184,6 +217,11 @@ impl BuildCache {
     /// See [`crate::Builder::prune`].
     pub fn prune(&self, images: &ImageStore, all: bool, users: &dyn Fn(&str) -> Vec<ContainerUse>) -> Result<(Vec<String>, i64)> {
         let keep = Self::needed(images, users);
+        if all {
+            for (key, _) in self.db.list::<LayerRecord>(BUILD_LAYERS)? {
+                self.db.delete(BUILD_LAYERS, &key)?;
+            }
+        }
         let mut candidates = BTreeSet::new();
         for (key, rec) in self.entries()? {
             if all || !keep.contains(&rec.image) {

@@ -5,7 +5,12 @@
 //! and `.dockerignore` is applied: excluded files are deleted, so no step can read them.
 //! The Dockerfile and `.dockerignore` are read before that, so excluding them only keeps
 //! them out of COPY, as in Docker. The directory goes away when the [`Context`] is dropped.
+//!
+//! berth's own CLI keeps a copy of the context on the daemon instead ([`crate::sync`]):
+//! such a context is only locked while the build runs, and brings the content digests of
+//! its files along so COPY does not read them again.
 
+use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -16,7 +21,12 @@ use berth_dockerfile::Ignore;
 use crate::{BuildError, Result};
 
 pub struct Context {
+    /// Holds `root/`; removed on drop unless the context is a synced copy.
     dir: PathBuf,
+    /// A synced copy's lock (see [`crate::sync`]): held for as long as the build reads it.
+    synced: Option<std::fs::File>,
+    /// Content digests (`sha256` hex) already known, by path relative to the root.
+    pub(crate) digests: HashMap<String, String>,
     /// The Dockerfile's text.
     pub dockerfile: String,
     /// Where it was found in the context (as given, or `dockerfile` for the fallback).
@@ -25,7 +35,9 @@ pub struct Context {
 
 impl Drop for Context {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if self.synced.is_none() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
 
@@ -36,20 +48,40 @@ impl Context {
         let root = dir.join("root");
         std::fs::create_dir_all(&root).map_err(|e| BuildError::io("creating the context directory", e))?;
         // The Context owns `dir` from here on, so an error below still removes it.
-        let mut ctx = Context { dir, dockerfile: String::new(), dockerfile_name: String::new() };
+        let mut ctx = Context { dir, synced: None, digests: HashMap::new(), dockerfile: String::new(), dockerfile_name: String::new() };
         let (_, plain) = decompressed(input).map_err(|e| BuildError::io("reading the build context", e))?;
         let opts = ApplyOptions { whiteouts: Whiteouts::Plain, chown: Some((0, 0)), ..Default::default() };
         apply(plain, &root, &opts).map_err(|e| BuildError::Invalid(format!("the build context is not a valid tar archive: {e}")))?;
-        ctx.read_dockerfile(dockerfile)?;
+        ctx.finish(dockerfile)?;
+        Ok(ctx)
+    }
+
+    /// A synced copy at `dir/root`, locked by `lock`.
+    pub(crate) fn synced(dir: PathBuf, lock: std::fs::File, digests: HashMap<String, String>) -> Context {
+        Context { dir, synced: Some(lock), digests, dockerfile: String::new(), dockerfile_name: String::new() }
+    }
+
+    /// Reads the Dockerfile, then applies `.dockerignore`; returns the paths it removed.
+    pub(crate) fn finish(&mut self, dockerfile: &str) -> Result<Vec<String>> {
+        self.read_dockerfile(dockerfile)?;
+        let root = self.root();
         let ignore_text = read_confined(&root, ".dockerignore")?.unwrap_or_default();
+        let mut removed = Vec::new();
         if !ignore_text.trim().is_empty() {
             let ignore = Ignore::parse(&ignore_text);
             if let Some(bad) = ignore.invalid().first() {
                 return Err(BuildError::Invalid(format!("error checking context: syntax error in pattern {bad:?} in .dockerignore")));
             }
-            prune(&root, "", &ignore)?;
+            prune(&root, "", &ignore, &mut removed)?;
         }
-        Ok(ctx)
+        Ok(removed)
+    }
+
+    /// The content digest of the context file at `host`, if known without reading it.
+    pub(crate) fn known_digest(&self, host: &Path) -> Option<String> {
+        let root = self.root();
+        let rel = host.strip_prefix(&root).ok()?.to_str()?;
+        self.digests.get(rel).cloned()
     }
 
     /// Where the context's files are.
@@ -95,7 +127,7 @@ fn read_confined(root: &Path, rel: &str) -> Result<Option<String>> {
 }
 
 /// Deletes what `.dockerignore` excludes under `root/rel`.
-fn prune(root: &Path, rel: &str, ignore: &Ignore) -> Result<()> {
+fn prune(root: &Path, rel: &str, ignore: &Ignore, removed: &mut Vec<String>) -> Result<()> {
     let dir = root.join(rel);
     let rd = std::fs::read_dir(&dir).map_err(|e| BuildError::io(format!("reading {}", dir.display()), e))?;
     for e in rd.flatten() {
@@ -106,11 +138,13 @@ fn prune(root: &Path, rel: &str, ignore: &Ignore) -> Result<()> {
         if is_dir {
             if excluded && !ignore.may_match_below(&child) {
                 std::fs::remove_dir_all(e.path()).map_err(|e| BuildError::io(format!("removing {child}"), e))?;
+                removed.push(child);
             } else {
-                prune(root, &child, ignore)?;
+                prune(root, &child, ignore, removed)?;
             }
         } else if excluded {
             std::fs::remove_file(e.path()).map_err(|e| BuildError::io(format!("removing {child}"), e))?;
+            removed.push(child);
         }
     }
     Ok(())

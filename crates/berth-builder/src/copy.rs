@@ -26,6 +26,8 @@ use berth_dockerfile::expand::expand_heredoc;
 use berth_dockerfile::Line;
 
 use crate::cache::StepKey;
+use berth_image::commit::NewLayer;
+
 use crate::executor::{Build, Work};
 use crate::glob;
 use crate::plan::{from_source, FromSource};
@@ -55,6 +57,8 @@ struct Request {
     dest_tree: Tree,
     /// Scratch files (downloads) to delete afterwards.
     scratch: Option<PathBuf>,
+    /// The build context, when the sources come from it: it may know their digests.
+    context: Option<std::sync::Arc<crate::context::Context>>,
 }
 
 impl Drop for Request {
@@ -141,35 +145,30 @@ fn is_archive(host: &Path) -> bool {
 }
 
 fn sha256_file(host: &Path) -> Result<String> {
-    let mut f = std::fs::File::open(host).map_err(|e| BuildError::io(format!("reading {}", host.display()), e))?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 256 * 1024];
-    loop {
-        let n = f.read(&mut buf).map_err(|e| BuildError::io(format!("reading {}", host.display()), e))?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(hex::encode(h.finalize()))
+    let f = std::fs::File::open(host).map_err(|e| BuildError::io(format!("reading {}", host.display()), e))?;
+    crate::sync::sha256_reader(f).map_err(|e| BuildError::io(format!("reading {}", host.display()), e))
 }
 
 /// Hashes what a tree path holds: names, types, modes, link targets, contents; never
 /// times or owners (COPY sets the owner).
-fn digest_path(tree: &Tree, path: &str, rel: &str, h: &mut Sha256) -> Result<()> {
+fn digest_path(tree: &Tree, path: &str, rel: &str, known: &dyn Fn(&Path) -> Option<String>, h: &mut Sha256) -> Result<()> {
     let Some(f) = tree.lookup(path) else { return Ok(()) };
     let m = &f.meta;
     h.update(rel.as_bytes());
     h.update([0]);
     h.update((m.mode()).to_be_bytes());
     if m.is_file() {
-        h.update(sha256_file(&f.host)?.as_bytes());
+        let d = match known(&f.host) {
+            Some(d) => d,
+            None => sha256_file(&f.host)?,
+        };
+        h.update(d.as_bytes());
     } else if m.file_type().is_symlink() {
         let t = std::fs::read_link(&f.host).map_err(|e| BuildError::io("reading a link", e))?;
         h.update(t.as_os_str().as_encoded_bytes());
     } else if m.is_dir() {
         for name in tree.read_dir(path) {
-            digest_path(tree, &join(path, &name), &join(rel, &name), h)?;
+            digest_path(tree, &join(path, &name), &join(rel, &name), known, h)?;
         }
     }
     h.update([0]);
@@ -196,16 +195,38 @@ impl Build {
             st.advance(img, key);
             return Ok(());
         }
+        let hexd = digest.trim_start_matches("sha256:");
+        let created_by = format!("/bin/sh -c #(nop) {} {kind}:{hexd} in {} ", req.keyword, req.dest);
+        // The same sources landing the same way make the same layer, whatever the steps
+        // before: reuse it rather than copy and hash it again (an edit early in a
+        // Dockerfile then costs nothing for a large COPY after it).
+        let r2 = req.clone();
+        let dest = tokio::task::spawn_blocking(move || destination_digest(&r2))
+            .await
+            .map_err(|e| BuildError::Internal(format!("hashing task failed: {e}")))??;
+        let content_key = StepKey::new("")
+            .field("instruction", &format!("{} {} {}", req.keyword, flags.join(" "), req.dest))
+            .field("owner", &format!("{:?} {:?}", req.owner, req.chmod))
+            .field("sources", &digest)
+            .field("destination", &dest)
+            .finish();
+        if !self.opts.no_cache {
+            if let Some(diff_id) = self.b.cache.layer_lookup(&self.b.images, &content_key)? {
+                if let Ok(img) = self.commit(st, NewLayer::Existing(diff_id), created_by.clone(), String::new()).await {
+                    return self.finish(st, key, img);
+                }
+            }
+        }
         let b = self.b.clone();
         let r2 = req.clone();
         let staging = tokio::task::spawn_blocking(move || perform(&b, &r2))
             .await
             .map_err(|e| BuildError::Internal(format!("copy task failed: {e}")))??;
-        let hexd = digest.trim_start_matches("sha256:");
-        let created_by = format!("/bin/sh -c #(nop) {} {kind}:{hexd} in {} ", req.keyword, req.dest);
-        let img = self.commit(st, Some(staging.path()), created_by, String::new()).await;
-        drop(staging);
-        self.finish(st, key, img?)
+        let img = self.commit(st, NewLayer::Staged(staging), created_by, String::new()).await?;
+        if let Some(diff_id) = img.config.rootfs.diff_ids.last() {
+            self.b.cache.layer_record(&content_key, diff_id)?;
+        }
+        self.finish(st, key, img)
     }
 
     async fn copy_request(&self, st: &StageState, line: &Line, stage: usize) -> Result<Request> {
@@ -314,7 +335,8 @@ impl Build {
             return Err(BuildError::Invalid(format!("When using {kw} with more than one source file, the destination must be a directory and end with a /")));
         }
         let dest_tree = Tree::of_image(&self.b.images, st.image.as_ref())?;
-        Ok(Request { keyword: kw, items, dest, owner, chmod, dest_tree, scratch })
+        let context = from_context.then(|| self.ctx.clone());
+        Ok(Request { keyword: kw, items, dest, owner, chmod, dest_tree, scratch, context })
     }
 }
 
@@ -333,12 +355,13 @@ fn check_checksum(want: Option<&str>, host: &Path) -> Result<()> {
 /// The digest of every source and where it goes, and Docker's kind for the history line.
 fn request_digest(r: &Request) -> Result<(String, &'static str)> {
     let mut h = Sha256::new();
+    let known = |host: &Path| r.context.as_ref().and_then(|c| c.known_digest(host));
     for it in &r.items {
         match it {
             Item::Path { tree, path } => {
                 h.update(b"path\0");
                 h.update(base_name(path).as_bytes());
-                digest_path(tree, path, "", &mut h)?;
+                digest_path(tree, path, "", &known, &mut h)?;
             }
             Item::Content { name, bytes } => {
                 h.update(b"content\0");
@@ -365,14 +388,13 @@ fn request_digest(r: &Request) -> Result<(String, &'static str)> {
     Ok((format!("sha256:{}", hex::encode(h.finalize())), kind))
 }
 
-/// Builds the step's layer in a staging directory.
-fn perform(b: &Builder, r: &Request) -> Result<berth_store::snapshot::Staging> {
-    let staging = b.images.snapshots().stage()?;
-    let root = staging.path();
-    let new_owner = r.owner.unwrap_or((0, 0));
+/// Where each item lands in the layer (resolved through the image's links, relative to
+/// the root), and whether it is unpacked or copied there as a directory's contents.
+fn targets(r: &Request) -> Result<Vec<(String, bool)>> {
     let dest_rel = r.dest.trim_matches('/');
     let into_dir = r.dest.ends_with('/')
         || r.dest_tree.resolve(dest_rel, true).ok().and_then(|p| r.dest_tree.lookup(&p)).is_some_and(|f| f.meta.is_dir());
+    let mut out = Vec::new();
     for it in &r.items {
         let is_dir_source = matches!(it, Item::Path { tree, path } if tree.lookup(path).is_some_and(|f| f.meta.is_dir()));
         let target = match it {
@@ -384,15 +406,57 @@ fn perform(b: &Builder, r: &Request) -> Result<berth_store::snapshot::Staging> {
         };
         let dir_like = is_dir_source || matches!(it, Item::Archive { .. });
         let rel = if dir_like {
-            let rel = r.dest_tree.resolve(&target, true)?;
-            make_dirs(&r.dest_tree, &root, &rel, new_owner)?;
-            rel
+            r.dest_tree.resolve(&target, true)?
         } else {
             let (parent, name) = target.rsplit_once('/').unwrap_or(("", target.as_str()));
-            let parent = r.dest_tree.resolve(parent, true)?;
-            make_dirs(&r.dest_tree, &root, &parent, new_owner)?;
-            join(&parent, name)
+            join(&r.dest_tree.resolve(parent, true)?, name)
         };
+        out.push((rel, dir_like));
+    }
+    Ok(out)
+}
+
+/// The directory `make_dirs` creates for a target: the target itself, or its parent.
+fn target_dir((rel, dir_like): &(String, bool)) -> &str {
+    if *dir_like {
+        rel
+    } else {
+        rel.rsplit_once('/').map(|(p, _)| p).unwrap_or("")
+    }
+}
+
+/// What the layer [`perform`] makes depends on, besides the sources' digest: where each
+/// item lands and the image's directories on the way (their metadata is copied).
+fn destination_digest(r: &Request) -> Result<String> {
+    let mut h = Sha256::new();
+    for t in targets(r)? {
+        h.update(t.0.as_bytes());
+        h.update([u8::from(t.1), 0]);
+        let mut prefix = String::new();
+        for comp in target_dir(&t).split('/').filter(|c| !c.is_empty()) {
+            prefix = join(&prefix, comp);
+            match r.dest_tree.lookup(&prefix).filter(|f| f.meta.is_dir()) {
+                Some(f) => {
+                    let m = &f.meta;
+                    h.update(format!("{prefix}:{:o}:{}:{}:{}.{}\0", m.mode(), m.uid(), m.gid(), m.mtime(), m.mtime_nsec()).as_bytes());
+                }
+                None => h.update(format!("{prefix}:new\0").as_bytes()),
+            }
+        }
+    }
+    Ok(format!("sha256:{}", hex::encode(h.finalize())))
+}
+
+/// Builds the step's layer in a staging directory.
+fn perform(b: &Builder, r: &Request) -> Result<berth_store::snapshot::Staging> {
+    let staging = b.images.snapshots().stage()?;
+    let root = staging.path();
+    let new_owner = r.owner.unwrap_or((0, 0));
+    let mut image_dirs = Vec::new();
+    for (it, t) in r.items.iter().zip(targets(r)?) {
+        let is_dir_source = matches!(it, Item::Path { tree, path } if tree.lookup(path).is_some_and(|f| f.meta.is_dir()));
+        make_dirs(&r.dest_tree, &root, target_dir(&t), new_owner, &mut image_dirs)?;
+        let rel = t.0;
         let host = root.join(&rel);
         match it {
             Item::Path { tree, path } => {
@@ -424,6 +488,9 @@ fn perform(b: &Builder, r: &Request) -> Result<berth_store::snapshot::Staging> {
                 apply_at(plain, dir.as_fd(), &opts).map_err(|e| BuildError::Invalid(format!("ADD failed: unpacking the archive into {}: {e}", r.dest)))?;
             }
         }
+    }
+    for (host, m) in &image_dirs {
+        set_mtime(host, m);
     }
     Ok(staging)
 }
@@ -490,7 +557,9 @@ fn copy_path(tree: &Tree, path: &str, host: &Path, owner: &dyn Fn(&std::fs::Meta
 
 /// Creates `rel` (resolved, relative) and its parents in the staging root `root`:
 /// with the image's metadata where the image has the directory, else 0755 and `owner`.
-fn make_dirs(image: &Tree, root: &Path, rel: &str, owner: (u32, u32)) -> Result<()> {
+/// The image's directories are added to `image_dirs`: copying into them changes their
+/// modification time, which is set back once everything is copied.
+fn make_dirs(image: &Tree, root: &Path, rel: &str, owner: (u32, u32), image_dirs: &mut Vec<(PathBuf, std::fs::Metadata)>) -> Result<()> {
     let mut prefix = String::new();
     for comp in rel.split('/').filter(|c| !c.is_empty()) {
         prefix = join(&prefix, comp);
@@ -503,7 +572,7 @@ fn make_dirs(image: &Tree, root: &Path, rel: &str, owner: (u32, u32)) -> Result<
         match image.lookup(&prefix).filter(|f| f.meta.is_dir()) {
             Some(f) => {
                 set_meta(&host, f.meta.mode() & 0o7777, (f.meta.uid(), f.meta.gid()))?;
-                set_mtime(&host, &f.meta);
+                image_dirs.push((host, f.meta));
             }
             None => set_meta(&host, 0o755, owner)?,
         }
@@ -519,7 +588,11 @@ pub(crate) fn workdir_layer(b: &Builder, st: &StageState, dir: &str) -> Result<W
         return Ok(Work::Config);
     }
     let staging = b.images.snapshots().stage()?;
-    make_dirs(&tree, &staging.path(), &resolved, (0, 0))?;
+    let mut image_dirs = Vec::new();
+    make_dirs(&tree, &staging.path(), &resolved, (0, 0), &mut image_dirs)?;
+    for (host, m) in &image_dirs {
+        set_mtime(host, m);
+    }
     Ok(Work::Layer(staging))
 }
 
@@ -543,7 +616,7 @@ mod tests {
         let tree = Tree::new(vec![t.path().to_path_buf()]);
         let digest = || {
             let mut h = Sha256::new();
-            digest_path(&tree, "d", "", &mut h).unwrap();
+            digest_path(&tree, "d", "", &|_| None, &mut h).unwrap();
             hex::encode(h.finalize())
         };
         let first = digest();

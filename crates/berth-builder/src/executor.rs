@@ -1,12 +1,11 @@
 //! Runs a planned build: stages in order, each instruction a cached step.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use berth_api::ids::short_id;
 use berth_dockerfile::{Dockerfile, Instruction, Line};
-use berth_image::commit::CommitOptions;
+use berth_image::commit::{CommitOptions, NewLayer};
 use berth_image::Image;
 
 use crate::cache::{from_key, StepKey};
@@ -194,16 +193,11 @@ impl Build {
             st.advance(img, key);
             return Ok(());
         }
-        let w = work(&self.b, st)?;
-        let img = match w {
-            Work::Config => self.commit(st, None, created_by, String::new()).await?,
-            Work::Layer(staging) => {
-                let p = staging.path();
-                let img = self.commit(st, Some(p), created_by, String::new()).await;
-                drop(staging);
-                img?
-            }
+        let layer = match work(&self.b, st)? {
+            Work::Config => NewLayer::Empty,
+            Work::Layer(staging) => NewLayer::Staged(staging),
         };
+        let img = self.commit(st, layer, created_by, String::new()).await?;
         self.finish(st, key, img)
     }
 
@@ -238,8 +232,8 @@ impl Build {
         Ok(())
     }
 
-    /// Commits the state's config on top of its image, with `upper` as the layer if given.
-    pub async fn commit(&self, st: &StageState, upper: Option<PathBuf>, created_by: String, container: String) -> Result<Image> {
+    /// Commits the state's config on top of its image, with `layer` as the new layer.
+    pub async fn commit(&self, st: &StageState, layer: NewLayer, created_by: String, container: String) -> Result<Image> {
         let images = self.b.images.clone();
         let base = st.image.clone();
         let mut config = st.config.clone();
@@ -248,11 +242,9 @@ impl Build {
             author: st.author.clone(),
             created_by,
             container_id: container,
-            empty_layer: upper.is_none(),
             ..Default::default()
         };
-        let upper = upper.unwrap_or_else(|| self.b.config.scratch.clone());
-        tokio::task::spawn_blocking(move || images.commit(base.as_ref(), &upper, &config, &opts))
+        tokio::task::spawn_blocking(move || images.commit_layer(base.as_ref(), layer, &config, &opts))
             .await
             .map_err(|e| BuildError::Internal(format!("commit task failed: {e}")))?
             .map_err(BuildError::from)

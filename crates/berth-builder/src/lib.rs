@@ -4,6 +4,7 @@
 //!
 //! ```text
 //!  context tar ──► context::Context (unpacked, .dockerignore applied, files hashed on demand)
+//!  or a synced copy (sync: only changed files sent and hashed, kept between builds)
 //!  Dockerfile  ──► berth_dockerfile::parse ──► plan::Plan (stages the target needs, step count)
 //!                                                  │
 //!                       executor: one stage after another, one step after another
@@ -46,6 +47,7 @@ pub mod plan;
 pub mod rootfs;
 mod run;
 mod state;
+pub mod sync;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -66,6 +68,9 @@ pub enum BuildError {
     Invalid(String),
     #[error("{0}")]
     NotFound(String),
+    /// The state the request relied on changed meanwhile (a synced context).
+    #[error("{0}")]
+    Conflict(String),
     /// A RUN step's command failed.
     #[error("The command '{command}' returned a non-zero code: {code}")]
     RunFailed { command: String, code: i64 },
@@ -104,6 +109,7 @@ impl HasKind for BuildError {
         match self {
             BuildError::Invalid(_) | BuildError::RunFailed { .. } => ErrorKind::InvalidArgument,
             BuildError::NotFound(_) => ErrorKind::NotFound,
+            BuildError::Conflict(_) => ErrorKind::Conflict,
             BuildError::Dockerfile(e) => e.kind(),
             BuildError::Image(e) => e.kind(),
             BuildError::Container(e) => e.kind(),
@@ -164,6 +170,8 @@ pub struct BuildOptions {
 pub struct BuilderConfig {
     /// Scratch space for contexts and layers being assembled (on the data root's filesystem).
     pub scratch: PathBuf,
+    /// Where contexts synced by berth's CLI are kept between builds ([`sync`]).
+    pub contexts: PathBuf,
     /// Cache size bound in bytes (0 = unbounded): after a build, least recently used
     /// entries whose images nothing else needs are evicted down to it.
     pub cache_max_bytes: u64,
@@ -174,6 +182,7 @@ pub struct Builder {
     pub images: Arc<ImageStore>,
     pub containers: Arc<ContainerService>,
     pub cache: BuildCache,
+    pub contexts: sync::ContextStore,
     pub config: BuilderConfig,
 }
 
@@ -186,12 +195,20 @@ impl Builder {
                 let _ = std::fs::remove_dir_all(e.path());
             }
         }
-        Ok(Arc::new(Builder { images, containers, cache: BuildCache::new(db), config }))
+        std::fs::create_dir_all(&config.contexts).map_err(|e| BuildError::io(format!("creating {}", config.contexts.display()), e))?;
+        let contexts = sync::ContextStore::new(config.contexts.clone());
+        Ok(Arc::new(Builder { images, containers, cache: BuildCache::new(db), contexts, config }))
     }
 
     /// Unpacks a build context (a tar, possibly compressed) for [`Builder::build`]. Blocking.
     pub fn open_context(&self, input: impl std::io::Read, dockerfile: &str) -> Result<Context> {
         Context::extract(input, &self.config.scratch, dockerfile)
+    }
+
+    /// Updates the synced context `key` from `input` (framed manifest, then a tar of what
+    /// changed) and opens it for [`Builder::build`]. Blocking.
+    pub fn open_synced_context(&self, key: &str, input: impl std::io::Read, dockerfile: &str) -> Result<Context> {
+        self.contexts.open(key, input, dockerfile)
     }
 
     /// Runs a build; returns the image ID. Events describe progress; the returned error
@@ -210,6 +227,10 @@ impl Builder {
     /// only those whose image is no longer part of a tagged image's history. Returns the
     /// deleted image IDs and the bytes reclaimed.
     pub fn prune(&self, all: bool, users: &dyn Fn(&str) -> Vec<berth_image::ContainerUse>) -> Result<(Vec<String>, i64)> {
-        self.cache.prune(&self.images, all, users)
+        let (deleted, mut reclaimed) = self.cache.prune(&self.images, all, users)?;
+        if all {
+            reclaimed += self.contexts.prune();
+        }
+        Ok((deleted, reclaimed))
     }
 }

@@ -7,6 +7,7 @@ use berth_api::ids::short_id;
 use berth_api::models::{ContainerConfig, ContainerCreateRequest, HostConfig, LogConfig};
 use berth_container::attach::{AttachOptions, Output};
 use berth_container::{CreateOptions, WaitCondition};
+use berth_image::commit::NewLayer;
 use berth_dockerfile::heredoc::{run_script, RunScript};
 use berth_dockerfile::{Args, Line};
 
@@ -81,7 +82,7 @@ impl Build {
     async fn run_container(&self, st: &mut StageState, cmd: &Command, args: &BTreeMap<String, String>, created_by: String) -> Result<berth_image::Image> {
         if st.image.is_none() {
             // FROM scratch: the container needs an image, even an empty one.
-            let empty = self.commit(st, None, String::new(), String::new()).await?;
+            let empty = self.commit(st, NewLayer::Empty, String::new(), String::new()).await?;
             st.image = Some(empty);
         }
         let base = st.image.clone().ok_or_else(|| BuildError::Internal("no base image".into()))?;
@@ -163,7 +164,7 @@ impl Build {
         discard_volume_changes(&upper, &vols, &lower);
         // A command that changed nothing adds no layer (just a history row).
         let changed = std::fs::read_dir(&upper).map(|mut d| d.next().is_some()).unwrap_or(true);
-        self.commit(st, changed.then_some(upper), created_by, id.to_string()).await
+        self.commit(st, if changed { NewLayer::Copy(upper) } else { NewLayer::Empty }, created_by, id.to_string()).await
     }
 }
 

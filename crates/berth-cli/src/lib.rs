@@ -6,6 +6,7 @@
 
 pub mod client;
 mod commands;
+mod context_sync;
 mod copy;
 pub mod credentials;
 pub mod format;

@@ -83,6 +83,7 @@ impl Daemon {
         networks.bind_containers(&containers);
         let builder_cfg = berth_builder::BuilderConfig {
             scratch: root.join("builder"),
+            contexts: root.join("build-contexts"),
             cache_max_bytes: config.file.builder_cache_max_bytes.unwrap_or(0),
         };
         let builder = berth_builder::Builder::new(images.clone(), containers.clone(), db.clone(), builder_cfg).map_err(|e| e.to_string())?;

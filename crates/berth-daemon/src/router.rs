@@ -93,6 +93,7 @@ pub fn routes() -> Vec<Route> {
         // build
         r(M::POST, "/build", h!(build::build)),
         r(M::POST, "/build/prune", h!(build::prune)),
+        r(M::POST, "/build/contexts/{}/diff", h!(build::context_diff)),
         // networks
         r(M::GET, "/networks", h!(networks::list)),
         r(M::POST, "/networks/create", h!(networks::create)),

@@ -2,11 +2,13 @@
 //! top of its image.
 
 use std::os::fd::AsFd;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use berth_api::models::ContainerConfig;
 use berth_archive::apply::{apply, ApplyOptions};
 use berth_archive::walk::{write_tree, WalkOptions};
+
+use berth_store::snapshot::Staging;
 
 use crate::config::{History, ImageConfig};
 use crate::reference::Reference;
@@ -29,10 +31,30 @@ pub struct CommitOptions {
     pub container_config: Option<ContainerConfig>,
 }
 
+/// Where a committed image's new layer comes from.
+pub enum NewLayer {
+    /// None: a metadata-only step (`empty_layer` in its history row).
+    Empty,
+    /// A directory (a container's overlay upper directory) to copy into a new layer.
+    Copy(PathBuf),
+    /// A staging directory already laid out as the layer (the builder's COPY): it is
+    /// hashed where it is and published as is, without a second copy.
+    Staged(Staging),
+    /// A layer the store already has, by diff ID (the builder reusing identical content).
+    Existing(String),
+}
+
 impl ImageStore {
     /// Turns the overlay upper directory `upper` into a layer (unless `empty_layer`) and
     /// records an image of `base` plus that layer, with `config` as its container config.
     pub fn commit(&self, base: Option<&Image>, upper: &Path, config: &ContainerConfig, opts: &CommitOptions) -> Result<Image> {
+        let layer = if opts.empty_layer { NewLayer::Empty } else { NewLayer::Copy(upper.to_path_buf()) };
+        self.commit_layer(base, layer, config, opts)
+    }
+
+    /// Records an image of `base` plus `layer`, with `config` as its container config.
+    /// `opts.empty_layer` is taken from `layer`.
+    pub fn commit_layer(&self, base: Option<&Image>, layer: NewLayer, config: &ContainerConfig, opts: &CommitOptions) -> Result<Image> {
         let reference = opts.reference.as_deref().filter(|s| !s.is_empty()).map(Reference::parse).transpose()?;
         let mut new_config = config.clone();
         for c in &opts.changes {
@@ -54,31 +76,42 @@ impl ImageStore {
             created_by: Some(opts.created_by.clone()),
             author: (!opts.author.is_empty()).then(|| opts.author.clone()),
             comment: (!opts.comment.is_empty()).then(|| opts.comment.clone()),
-            empty_layer: opts.empty_layer,
+            empty_layer: matches!(layer, NewLayer::Empty),
         });
 
-        let staged = if opts.empty_layer {
-            None
-        } else {
-            let staging = self.snapshots.stage()?;
-            let dir = std::fs::File::open(upper).map_err(|e| ImageError::io(format!("opening {}", upper.display()), e))?;
-            let (reader, writer) = std::io::pipe().map_err(|e| ImageError::io("pipe", e))?;
-            let applied = std::thread::scope(|s| {
-                let producer = s.spawn(move || {
-                    write_tree(dir.as_fd(), "", writer, WalkOptions { overlay_whiteouts: true, ..Default::default() })
-                });
-                let applied = apply(reader, &staging.path(), &ApplyOptions { record_skeleton: true, ..Default::default() });
-                let walked = producer.join().map_err(|_| ImageError::Invalid("layer writer panicked".into()))?;
-                walked?;
-                Ok::<_, ImageError>(applied?)
-            })?;
-            image.rootfs.diff_ids.push(applied.diff_id.clone());
-            Some((staging, applied))
+        let staged = match layer {
+            NewLayer::Empty => None,
+            NewLayer::Existing(diff_id) => {
+                image.rootfs.diff_ids.push(diff_id);
+                None
+            }
+            NewLayer::Copy(upper) => {
+                let staging = self.snapshots.stage()?;
+                let dir = std::fs::File::open(&upper).map_err(|e| ImageError::io(format!("opening {}", upper.display()), e))?;
+                let (reader, writer) = std::io::pipe().map_err(|e| ImageError::io("pipe", e))?;
+                let applied = std::thread::scope(|s| {
+                    let producer = s.spawn(move || {
+                        write_tree(dir.as_fd(), "", writer, WalkOptions { overlay_whiteouts: true, ..Default::default() })
+                    });
+                    let applied = apply(reader, &staging.path(), &ApplyOptions { record_skeleton: true, ..Default::default() });
+                    let walked = producer.join().map_err(|_| ImageError::Invalid("layer writer panicked".into()))?;
+                    walked?;
+                    Ok::<_, ImageError>(applied?)
+                })?;
+                image.rootfs.diff_ids.push(applied.diff_id.clone());
+                Some((staging, applied.diff_id, applied.tar_size, applied.content_size, applied.skeleton.unwrap_or_default()))
+            }
+            NewLayer::Staged(staging) => {
+                let dir = std::fs::File::open(staging.path()).map_err(|e| ImageError::io("opening the staged layer", e))?;
+                let w = write_tree(dir.as_fd(), "", std::io::sink(), WalkOptions { overlay_whiteouts: true, record_skeleton: true, ..Default::default() })?;
+                image.rootfs.diff_ids.push(w.digest.clone());
+                Some((staging, w.digest, w.tar_size, w.content_size, w.skeleton.unwrap_or_default()))
+            }
         };
 
         let _g = self.write_lock();
-        if let Some((staging, a)) = staged {
-            self.snapshots.commit_layer(staging, &a.diff_id, a.tar_size, a.content_size, &a.skeleton.unwrap_or_default())?;
+        if let Some((staging, diff_id, tar_size, size, skeleton)) = staged {
+            self.snapshots.commit_layer(staging, &diff_id, tar_size, size, &skeleton)?;
         }
         let parent = base.map(|b| b.id.clone()).unwrap_or_default();
         self.add_image_locked(&image.to_bytes(), &parent, &reference.into_iter().collect::<Vec<_>>())

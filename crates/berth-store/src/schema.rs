@@ -19,6 +19,7 @@
 //! | [`NETWORKS`] | network ID | network record |
 //! | [`DISTRIBUTION`] | layer diff ID (`sha256:…`) | where the layer lives remotely (berth-distribution's `metadata`): a list of `{digest, media_type, size, registry, repository}` |
 //! | [`BUILD_CACHE`] | step cache key (`sha256:…`, see berth-builder's `cache`) | cache record: the image the step produced, created and last-used times |
+//! | [`BUILD_LAYERS`] | COPY/ADD content key (`sha256:…`, see berth-builder's `cache`) | the layer's diff ID |
 
 pub const SCHEMA_VERSION: i64 = 1;
 
@@ -29,6 +30,7 @@ pub const VOLUMES: &str = "volumes";
 pub const NETWORKS: &str = "networks";
 pub const DISTRIBUTION: &str = "distribution";
 pub const BUILD_CACHE: &str = "build_cache";
+pub const BUILD_LAYERS: &str = "build_layers";
 
 /// SQL that takes the database from version `i` to `i + 1`.
 pub const MIGRATIONS: &[&str] = &[

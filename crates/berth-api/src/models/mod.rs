@@ -4,6 +4,7 @@
 //! different API versions send different subsets; `Option` is used where Docker distinguishes
 //! "not set" from "set to empty" (a `Cmd` of `null` inherits the image's, `[]` does not).
 
+pub mod build;
 pub mod container;
 pub mod exec;
 pub mod image;

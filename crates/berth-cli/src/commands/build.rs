@@ -1,8 +1,9 @@
 //! `build` and `builder prune`.
 //!
-//! The context goes to the daemon as a tar, `.dockerignore` applied here as the docker
-//! CLI does (the daemon applies it again). A Dockerfile outside the context (or `-f -`)
-//! travels in the tar under a random name.
+//! A directory context is kept in sync on a berth daemon (only what changed is sent, see
+//! `context_sync`); any other daemon, or a context on stdin, gets it as a tar, as the
+//! docker CLI sends it. `.dockerignore` is applied here (the daemon applies it again). A
+//! Dockerfile outside the context (or `-f -`) travels in it under a name made from its text.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -10,6 +11,7 @@ use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context as _, Result};
+use sha2::Digest as _;
 use clap::Args;
 
 use berth_api::progress::JsonMessage;
@@ -19,6 +21,7 @@ use berth_dockerfile::Ignore;
 
 use super::Exit;
 use crate::client::{query, Body, Client};
+use crate::context_sync::{sync_build, LocalContext};
 
 #[derive(Args, Debug)]
 pub struct BuildArgs {
@@ -121,9 +124,14 @@ fn excluded(root: &Path, rel: &str, ignore: &Ignore, keep: &[&str], out: &mut Ve
     }
 }
 
-/// The context as a tar stream (read from a pipe fed by a thread) and the Dockerfile's
-/// name inside it.
-fn context_stream(a: &BuildArgs) -> Result<(Box<dyn Read + Send>, String)> {
+/// What `build` sends: a tar it already has (stdin), or a directory.
+enum Prepared {
+    Tar(Box<dyn Read + Send>),
+    Dir(LocalContext),
+}
+
+/// Reads the context argument (and `-f`): the context and the Dockerfile's name in it.
+fn prepare_context(a: &BuildArgs) -> Result<(Prepared, String)> {
     let mut stdin_df = None;
     if a.file.as_deref() == Some("-") {
         let mut s = Vec::new();
@@ -138,9 +146,9 @@ fn context_stream(a: &BuildArgs) -> Result<(Box<dyn Read + Send>, String)> {
         std::io::stdin().read_to_end(&mut data)?;
         if is_tar(&data[..data.len().min(512)]) {
             let name = a.file.clone().unwrap_or_else(|| "Dockerfile".into());
-            return Ok((Box::new(std::io::Cursor::new(data)), name));
+            return Ok((Prepared::Tar(Box::new(std::io::Cursor::new(data))), name));
         }
-        return Ok((Box::new(std::io::Cursor::new(single_file_tar("Dockerfile", &data, true))), "Dockerfile".into()));
+        return Ok((Prepared::Tar(Box::new(std::io::Cursor::new(single_file_tar("Dockerfile", &data, true)))), "Dockerfile".into()));
     }
     let root = PathBuf::from(&a.context);
     let meta = std::fs::metadata(&root).map_err(|e| anyhow!("unable to prepare context: path {:?} not found: {e}", a.context))?;
@@ -148,15 +156,20 @@ fn context_stream(a: &BuildArgs) -> Result<(Box<dyn Read + Send>, String)> {
         bail!("unable to prepare context: context must be a directory: {}", a.context);
     }
     let root_abs = std::fs::canonicalize(&root)?;
-    // Where the Dockerfile is: in the context (sent as is) or outside (added to the tar).
+    // Where the Dockerfile is: in the context (sent as is) or outside (added under a name
+    // derived from its text, so an unchanged one does not look new to a synced context).
+    let outside = |data: Vec<u8>| {
+        let name = format!(".dockerfile.{}", &hex::encode(sha2::Sha256::digest(&data))[..20]);
+        (name, Some(data))
+    };
     let (df_name, extra): (String, Option<Vec<u8>>) = match (&a.file, stdin_df) {
-        (_, Some(data)) => (format!(".dockerfile.{}", &berth_api::ids::random_id()[..20]), Some(data)),
+        (_, Some(data)) => outside(data),
         (None, None) => ("Dockerfile".into(), None),
         (Some(f), None) => {
             let p = std::fs::canonicalize(f).map_err(|e| anyhow!("unable to prepare context: unable to evaluate symlinks in Dockerfile path: {e}"))?;
             match p.strip_prefix(&root_abs) {
                 Ok(rel) => (rel.to_string_lossy().into_owned(), None),
-                Err(_) => (format!(".dockerfile.{}", &berth_api::ids::random_id()[..20]), Some(std::fs::read(&p).with_context(|| format!("reading {f}"))?)),
+                Err(_) => outside(std::fs::read(&p).with_context(|| format!("reading {f}"))?),
             }
         }
     };
@@ -166,20 +179,25 @@ fn context_stream(a: &BuildArgs) -> Result<(Box<dyn Read + Send>, String)> {
         let ignore = Ignore::parse(&ignore_text);
         excluded(&root, "", &ignore, &[df_name.as_str(), ".dockerignore"], &mut exclude);
     }
-    let dir = std::fs::File::open(&root).with_context(|| format!("opening {}", a.context))?;
+    let extra = extra.map(|d| (df_name.clone(), d));
+    Ok((Prepared::Dir(LocalContext { root, exclude, extra }), df_name))
+}
+
+/// A directory context as a tar stream, read from a pipe fed by a thread.
+fn tar_stream(ctx: LocalContext) -> Result<Box<dyn Read + Send>> {
+    let dir = std::fs::File::open(&ctx.root).with_context(|| format!("opening {}", ctx.root.display()))?;
     let (reader, mut writer) = std::io::pipe()?;
-    let name_in_tar = df_name.clone();
     std::thread::spawn(move || {
-        let opts = WalkOptions { exclude, no_trailer: true, ..Default::default() };
+        let opts = WalkOptions { exclude: ctx.exclude, no_trailer: true, ..Default::default() };
         if write_tree(dir.as_fd(), "", &mut writer, opts).is_err() {
             return;
         }
-        if let Some(data) = extra {
-            let _ = writer.write_all(&single_file_tar(&name_in_tar, &data, false));
+        if let Some((name, data)) = ctx.extra {
+            let _ = writer.write_all(&single_file_tar(&name, &data, false));
         }
         let _ = writer.write_all(&berth_archive::writer::trailer());
     });
-    Ok((Box::new(reader), df_name))
+    Ok(Box::new(reader))
 }
 
 fn pairs(items: &[String], what: &str) -> Result<BTreeMap<String, Option<String>>> {
@@ -196,7 +214,7 @@ fn pairs(items: &[String], what: &str) -> Result<BTreeMap<String, Option<String>
 }
 
 pub fn build(c: &Client, a: &BuildArgs) -> Exit {
-    let (mut input, df_name) = context_stream(a)?;
+    let (prepared, df_name) = prepare_context(a)?;
     let labels: BTreeMap<String, String> = pairs(&a.labels, "label")?.into_iter().map(|(k, v)| (k, v.unwrap_or_default())).collect();
     let mut q: Vec<(&str, String)> = a.tags.iter().map(|t| ("t", t.clone())).collect();
     q.push(("dockerfile", df_name));
@@ -228,7 +246,14 @@ pub fn build(c: &Client, a: &BuildArgs) -> Exit {
         q.push(("extrahosts", a.add_hosts.join(",")));
     }
     q.push(("rm", "1".into()));
-    let r = c.request("POST", &format!("/build{}", query(&q)), &[], Body::Stream(&mut input, "application/x-tar"))?;
+    let path = format!("/build{}", query(&q));
+    let r = match prepared {
+        Prepared::Tar(mut input) => c.request("POST", &path, &[], Body::Stream(&mut input, "application/x-tar"))?,
+        Prepared::Dir(ctx) => match sync_build(c, &path, &ctx)? {
+            Some(r) => r,
+            None => c.request("POST", &path, &[], Body::Stream(&mut tar_stream(ctx)?, "application/x-tar"))?,
+        },
+    };
     let mut id = None;
     let mut err: Option<(String, i64)> = None;
     r.each_line(|l| {

@@ -6,6 +6,7 @@ use bytes::Bytes;
 use serde_json::json;
 use tokio::sync::mpsc;
 
+use berth_api::models::build::{ContextManifest, ContextNeed};
 use berth_api::progress::{ErrorDetail, JsonMessage};
 use berth_builder::{BuildOptions, Event};
 use berth_container::fs::ChannelReader;
@@ -77,16 +78,46 @@ fn error_line(e: &berth_builder::BuildError) -> Bytes {
     line(&JsonMessage { error_detail: Some(ErrorDetail { code: e.code(), message: message.clone() }), error: Some(message), ..Default::default() })
 }
 
+/// `POST /build/contexts/{key}/diff` (berth's extension, see `berth_api::models::build`):
+/// which entries of the client's context manifest the daemon's copy needs.
+pub async fn context_diff(d: D, mut req: Req) -> ApiResult<Resp> {
+    let key = req.param(0).to_string();
+    let manifest: ContextManifest = req.json().await?;
+    let need = super::blocking(move || d.builder.contexts.diff(&key, &manifest)).await?.map_err(|e| e.api())?;
+    Ok(http::json(200, &ContextNeed { need }))
+}
+
+/// Where a build's context comes from.
+enum Source {
+    /// The request body, a tar of the whole context.
+    Tar(mpsc::Receiver<Bytes>),
+    /// A synced copy, already brought up to date.
+    Synced(berth_builder::Context),
+}
+
 /// `POST /build`: the body is the context; the answer streams the build as JSON messages.
+/// With `berthcontext=KEY` the body updates a synced context instead, before the stream
+/// starts, so a copy that changed meanwhile is a plain `409` the client can retry.
 pub async fn build(d: D, mut req: Req) -> ApiResult<Resp> {
     let opts = options(&req)?;
     let quiet = req.q_bool("q");
     let body = req.body_stream();
+    let source = match req.q("berthcontext").filter(|k| !k.is_empty()) {
+        None => Source::Tar(body),
+        Some(key) => {
+            let (b, key, name) = (d.builder.clone(), key.to_string(), opts.dockerfile.clone());
+            let ctx = super::blocking(move || b.open_synced_context(&key, ChannelReader::new(body), &name)).await?.map_err(|e| e.api())?;
+            Source::Synced(ctx)
+        }
+    };
     let (tx, rx) = mpsc::channel::<Bytes>(64);
     tokio::spawn(async move {
         let b = d.builder.clone();
         let name = opts.dockerfile.clone();
-        let ctx = tokio::task::spawn_blocking(move || b.open_context(ChannelReader::new(body), &name)).await;
+        let ctx = match source {
+            Source::Synced(c) => Ok(Ok(c)),
+            Source::Tar(body) => tokio::task::spawn_blocking(move || b.open_context(ChannelReader::new(body), &name)).await,
+        };
         let ctx = match ctx {
             Ok(Ok(c)) => std::sync::Arc::new(c),
             Ok(Err(e)) => {
