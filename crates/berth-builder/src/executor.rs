@@ -7,6 +7,7 @@ use berth_api::ids::short_id;
 use berth_dockerfile::{Dockerfile, Instruction, Line};
 use berth_image::commit::{CommitOptions, NewLayer};
 use berth_image::Image;
+use tokio::sync::mpsc;
 
 use crate::cache::{from_key, StepKey};
 use crate::context::Context;
@@ -14,6 +15,7 @@ use crate::plan::{Base, Plan};
 use crate::state::{apply_arg, apply_config, StageState};
 use crate::{say, BuildError, BuildOptions, Builder, Event, Result, Sink};
 
+#[derive(Clone)]
 pub(crate) struct Build {
     pub b: Arc<Builder>,
     pub ctx: Arc<Context>,
@@ -46,7 +48,7 @@ impl Build {
             opts,
             out,
             df: Dockerfile { directives: Default::default(), args_before_from: Vec::new(), stages: Vec::new() },
-            plan: Plan { meta_args: BTreeMap::new(), bases: Vec::new(), stages: Vec::new(), target: 0, total_steps: 0 },
+            plan: Plan { meta_args: BTreeMap::new(), bases: Vec::new(), stages: Vec::new(), deps: BTreeMap::new(), target: 0, total_steps: 0 },
             step: 0,
             results: BTreeMap::new(),
             consumed: BTreeSet::new(),
@@ -75,9 +77,7 @@ impl Build {
             self.step_line(&line.instruction.original);
             self.consumed.extend(self.plan.meta_args.keys().cloned());
         }
-        for s in self.plan.stages.clone() {
-            self.run_stage(s).await?;
-        }
+        self.run_stages().await?;
         let image = self.results.get(&self.plan.target).cloned().flatten().ok_or_else(|| {
             BuildError::Invalid("No image was generated. Is your Dockerfile empty?".into())
         })?;
@@ -93,6 +93,77 @@ impl Build {
             say(&self.out, format!("Successfully tagged {shown}\n"));
         }
         Ok(image.id)
+    }
+
+    /// Runs the planned stages, each as soon as the stages it needs are done; their output
+    /// is forwarded in file order. After a failure no new stage starts, the running ones
+    /// finish (so no RUN container is abandoned), and the first failing stage's error is
+    /// returned.
+    async fn run_stages(&mut self) -> Result<()> {
+        let order = self.plan.stages.clone();
+        let mut offsets = BTreeMap::new();
+        let mut n = self.step;
+        for &s in &order {
+            offsets.insert(s, n);
+            n += 1 + self.df.stages[s].instructions.len() + usize::from(s == self.plan.target && !self.opts.labels.is_empty());
+        }
+        let mut senders = BTreeMap::new();
+        let mut receivers = Vec::new();
+        for &s in &order {
+            let (tx, rx) = mpsc::unbounded_channel();
+            senders.insert(s, tx);
+            receivers.push(rx);
+        }
+        let out = self.out.clone();
+        let forward = tokio::spawn(async move {
+            for mut rx in receivers {
+                while let Some(ev) = rx.recv().await {
+                    let _ = out.send(ev);
+                }
+            }
+        });
+        let mut pending = order;
+        let mut running = tokio::task::JoinSet::new();
+        let mut failed: Option<(usize, BuildError)> = None;
+        loop {
+            if failed.is_none() {
+                let ready: Vec<usize> = pending.iter().copied().filter(|s| self.plan.deps[s].iter().all(|d| self.results.contains_key(d))).collect();
+                for s in ready {
+                    pending.retain(|p| *p != s);
+                    let mut stage = self.clone();
+                    stage.out = senders.remove(&s).unwrap_or_else(|| mpsc::unbounded_channel().0);
+                    stage.step = offsets[&s];
+                    stage.consumed = BTreeSet::new();
+                    running.spawn(async move {
+                        let r = stage.run_stage(s).await;
+                        (s, r, stage.results.remove(&s).flatten(), stage.consumed)
+                    });
+                }
+            }
+            let Some(joined) = running.join_next().await else { break };
+            let (s, r, image, consumed) = match joined {
+                Ok(x) => x,
+                Err(e) => (usize::MAX, Err(BuildError::Internal(format!("build stage task failed: {e}"))), None, BTreeSet::new()),
+            };
+            match r {
+                Ok(()) => {
+                    self.results.insert(s, image);
+                    self.consumed.extend(consumed);
+                }
+                Err(e) => {
+                    if failed.as_ref().is_none_or(|(i, _)| s < *i) {
+                        failed = Some((s, e));
+                    }
+                }
+            }
+        }
+        drop(senders);
+        let _ = forward.await;
+        self.step = n;
+        match failed {
+            Some((_, e)) => Err(e),
+            None => Ok(()),
+        }
     }
 
     fn step_line(&mut self, original: &str) {

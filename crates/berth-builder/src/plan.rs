@@ -2,8 +2,9 @@
 //!
 //! The target stage (`--target`, else the last) needs its base if that is an earlier
 //! stage, and every earlier stage a `COPY --from` of it names (by `AS` name or index);
-//! those need theirs, and so on. Every other stage is skipped. Stages run in file order,
-//! which is a valid order since a stage can only depend on earlier ones.
+//! those need theirs, and so on. Every other stage is skipped. A stage starts as soon as
+//! the stages it needs ([`Plan::deps`]) are done, so independent stages build in parallel;
+//! their output is still shown in file order, a stage's after the one before it.
 //!
 //! `FROM` lines see only the ARGs declared before the first `FROM` ([`Plan::meta_args`]),
 //! with `--build-arg` values replacing their defaults.
@@ -41,6 +42,8 @@ pub struct Plan {
     pub bases: Vec<Base>,
     /// The stages to run, ascending.
     pub stages: Vec<usize>,
+    /// Each stage to run: the stages it needs finished first (its base, `COPY --from`).
+    pub deps: BTreeMap<usize, BTreeSet<usize>>,
     pub target: usize,
     /// Steps shown as `Step N/M`: pre-FROM ARGs, then each run stage's FROM and
     /// instructions, plus the `--label` step if any.
@@ -101,29 +104,32 @@ impl Plan {
                     .ok_or_else(|| BuildError::Invalid(format!("failed to reach build target {t} in Dockerfile")))?
             }
         };
-        let mut needed = BTreeSet::new();
+        let mut deps: BTreeMap<usize, BTreeSet<usize>> = BTreeMap::new();
         let mut todo = vec![target];
         while let Some(s) = todo.pop() {
-            if !needed.insert(s) {
+            if deps.contains_key(&s) {
                 continue;
             }
+            let mut mine = BTreeSet::new();
             if let Base::Stage(j) = bases[s] {
-                todo.push(j);
+                mine.insert(j);
             }
             for line in &df.stages[s].instructions {
                 if line.instruction.keyword == "COPY" {
                     if let Some(from) = line.instruction.flag("from") {
                         if let FromSource::Stage(j) = from_source(df, s, from)? {
-                            todo.push(j);
+                            mine.insert(j);
                         }
                     }
                 }
             }
+            todo.extend(mine.iter().copied());
+            deps.insert(s, mine);
         }
-        let stages: Vec<usize> = needed.into_iter().collect();
+        let stages: Vec<usize> = deps.keys().copied().collect();
         let total_steps =
             df.args_before_from.len() + stages.iter().map(|&s| 1 + df.stages[s].instructions.len()).sum::<usize>() + extra_steps;
-        Ok(Plan { meta_args, bases, stages, target, total_steps })
+        Ok(Plan { meta_args, bases, stages, deps, target, total_steps })
     }
 }
 
@@ -144,6 +150,9 @@ mod tests {
         assert_eq!(p.target, 3);
         assert_eq!(p.bases, vec![Base::Image("busybox".into()), Base::Stage(0), Base::Image("busybox".into()), Base::Scratch]);
         assert_eq!(p.total_steps, 2 + 2 + 3);
+        assert_eq!(p.deps[&0], BTreeSet::new());
+        assert_eq!(p.deps[&1], BTreeSet::from([0]));
+        assert_eq!(p.deps[&3], BTreeSet::from([0, 1]));
     }
 
     #[test]

@@ -193,6 +193,45 @@ CMD ["cat", "/app", "/other"]
     assert!(err.contains("The command '/bin/sh -c exit 7' returned a non-zero code: 7"), "{err}");
 }
 
+/// Two stages that can only finish together: one waits for a connection the other makes.
+/// Built one after the other, the listener would time out and fail the build.
+#[test]
+fn independent_stages_build_in_parallel_and_print_in_order() {
+    let d = Daemon::with_busybox();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let df = format!(
+        r#"FROM busybox AS listener
+RUN timeout 60 nc -l -p {port} -e sh -c 'head -c 5 > /got' && test -s /got
+FROM busybox AS talker
+RUN i=0; until echo hello | nc 127.0.0.1 {port}; do i=$((i+1)); [ $i -lt 600 ] || exit 1; sleep 0.1; done
+FROM busybox
+COPY --from=listener /got /got
+COPY --from=talker /bin/busybox /talker-busybox
+CMD ["cat", "/got"]
+"#
+    );
+    let dir = context(&d, &[("Dockerfile", &df)]);
+    let out = d.berth(&["build", "--network", "host", "-t", "parallel", &dir.display().to_string()]).ok();
+    assert_eq!(d.berth(&["run", "--rm", "--network", "none", "parallel"]).ok(), "hello");
+    let steps: Vec<&str> = out.lines().filter(|l| l.starts_with("Step ")).collect();
+    assert_eq!(steps.len(), 8, "{out}");
+    for (i, l) in steps.iter().enumerate() {
+        assert!(l.starts_with(&format!("Step {}/8 : ", i + 1)), "steps are shown in order: {out}");
+    }
+    let listener = out.find("Step 2/8").unwrap();
+    let talker = out.find("Step 3/8").unwrap();
+    assert!(out[listener..talker].contains(" ---> Running in "), "each stage's output stays together: {out}");
+
+    // A failing stage fails the build with its own error; nothing is tagged or left running.
+    let df = "FROM busybox AS fine\nRUN echo fine > /f\nFROM busybox AS bad\nRUN exit 3\nFROM busybox\nCOPY --from=fine /f /f\nCOPY --from=bad /etc/passwd /p\n";
+    let dir = context(&d, &[("Dockerfile", df)]);
+    let r = build(&d, &dir, &["-t", "parallel-bad"]);
+    assert_eq!(r.code, 3, "{r:?}");
+    assert!(r.stderr.contains("The command '/bin/sh -c exit 3' returned a non-zero code: 3"), "{r:?}");
+    assert_eq!(d.berth(&["images", "-q", "parallel-bad"]).ok(), "");
+    assert_eq!(d.berth(&["ps", "-aq"]).ok(), "");
+}
+
 #[test]
 fn a_failing_run_ends_the_build_with_dockers_message() {
     let d = Daemon::with_busybox();
