@@ -463,12 +463,14 @@ fn perform(b: &Builder, r: &Request) -> Result<berth_store::snapshot::Staging> {
                 // Root owns what COPY makes unless --chown says otherwise, whatever the
                 // source (the classic builder's rule, also for --from).
                 let owner = |_: &std::fs::Metadata| r.owner.unwrap_or((0, 0));
+                // Files from the context that would arrive unchanged are linked, not copied.
+                let link = r.context.is_some() && r.owner.unwrap_or((0, 0)) == (0, 0) && r.chmod.is_none();
                 if is_dir_source {
                     for child in tree.read_dir(path) {
-                        copy_path(tree, &join(path, &child), &host.join(&child), &owner, r.chmod)?;
+                        copy_path(tree, &join(path, &child), &host.join(&child), &owner, r.chmod, link)?;
                     }
                 } else {
-                    copy_path(tree, path, &host, &owner, r.chmod)?;
+                    copy_path(tree, path, &host, &owner, r.chmod, link)?;
                 }
             }
             Item::Content { bytes, .. } => {
@@ -525,7 +527,11 @@ fn set_mtime(p: &Path, m: &std::fs::Metadata) {
 }
 
 /// Copies one tree path (recursively) to `host`.
-fn copy_path(tree: &Tree, path: &str, host: &Path, owner: &dyn Fn(&std::fs::Metadata) -> (u32, u32), chmod: Option<u32>) -> Result<()> {
+/// With `link`, a root-owned regular file is hard-linked instead of copied: the caller
+/// vouches that the source is never changed in place (build contexts: unpacking and
+/// syncing replace files, never rewrite them) and that the copy's owner and mode would
+/// be the source's.
+fn copy_path(tree: &Tree, path: &str, host: &Path, owner: &dyn Fn(&std::fs::Metadata) -> (u32, u32), chmod: Option<u32>, link: bool) -> Result<()> {
     let Some(f) = tree.lookup(path) else { return Ok(()) };
     let m = &f.meta;
     let ft = m.file_type();
@@ -535,12 +541,15 @@ fn copy_path(tree: &Tree, path: &str, host: &Path, owner: &dyn Fn(&std::fs::Meta
             std::fs::create_dir(host).map_err(|e| BuildError::io(format!("creating {}", host.display()), e))?;
         }
         for child in tree.read_dir(path) {
-            copy_path(tree, &join(path, &child), &host.join(&child), owner, chmod)?;
+            copy_path(tree, &join(path, &child), &host.join(&child), owner, chmod, link)?;
         }
         set_meta(host, chmod.unwrap_or(m.mode() & 0o7777), owner(m))?;
         set_mtime(host, m);
     } else if ft.is_file() {
         replace(host)?;
+        if link && m.uid() == 0 && m.gid() == 0 && std::fs::hard_link(&f.host, host).is_ok() {
+            return Ok(());
+        }
         std::fs::copy(&f.host, host).map_err(|e| BuildError::io(format!("copying {path}"), e))?;
         set_meta(host, chmod.unwrap_or(m.mode() & 0o7777), owner(m))?;
         set_mtime(host, m);

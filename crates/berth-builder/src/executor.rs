@@ -313,6 +313,7 @@ impl Build {
             author: st.author.clone(),
             created_by,
             container_id: container,
+            defer_sync: true,
             ..Default::default()
         };
         tokio::task::spawn_blocking(move || images.commit_layer(base.as_ref(), layer, &config, &opts))

@@ -31,6 +31,8 @@
 //!   config, with its output streamed; the container's upper directory becomes the layer
 //!   (minus anything under the image's VOLUMEs, which Docker discards) and the container
 //!   is removed whatever happens.
+//! - **Layers are flushed once per build**, after it, not per step: each step's layer is
+//!   published without waiting for the disk (`Snapshotter::commit_layer_deferred`).
 //! - **Nothing is tagged unless the whole build succeeds**, and a failed build leaves no
 //!   container behind. Errors name the instruction in Docker's words.
 //! - **Output** is a sequence of [`Event`]s: the lines Docker's classic builder prints
@@ -214,7 +216,13 @@ impl Builder {
     /// Runs a build; returns the image ID. Events describe progress; the returned error
     /// is what the client is told last.
     pub async fn build(self: &Arc<Self>, ctx: Arc<Context>, opts: BuildOptions, out: Sink) -> Result<String> {
-        let id = executor::Build::new(self.clone(), ctx, opts, out).run().await?;
+        let result = executor::Build::new(self.clone(), ctx, opts, out).run().await;
+        // The steps' layers were published without waiting for the disk; one flush for
+        // the whole build, in the background (a host crash before it ends is caught by
+        // the verification at the next start).
+        let images = self.images.clone();
+        tokio::task::spawn_blocking(move || images.snapshots().sync_pending());
+        let id = result?;
         if self.config.cache_max_bytes > 0 {
             let b = self.clone();
             let _ = tokio::task::spawn_blocking(move || b.cache.evict(&b.images, b.config.cache_max_bytes)).await;

@@ -26,6 +26,9 @@ pub struct CommitOptions {
     pub container_id: String,
     /// Record the step without a layer (a metadata-only build step).
     pub empty_layer: bool,
+    /// Publish the new layer without waiting for the disk (the builder's steps); the caller
+    /// makes it durable later with `Snapshotter::sync_pending`.
+    pub defer_sync: bool,
     /// The committed container's own configuration (`ContainerConfig` in inspect, naming
     /// the image the container was made from).
     pub container_config: Option<ContainerConfig>,
@@ -111,7 +114,11 @@ impl ImageStore {
 
         let _g = self.write_lock();
         if let Some((staging, diff_id, tar_size, size, skeleton)) = staged {
-            self.snapshots.commit_layer(staging, &diff_id, tar_size, size, &skeleton)?;
+            if opts.defer_sync {
+                self.snapshots.commit_layer_deferred(staging, &diff_id, tar_size, size, &skeleton)?;
+            } else {
+                self.snapshots.commit_layer(staging, &diff_id, tar_size, size, &skeleton)?;
+            }
         }
         let parent = base.map(|b| b.id.clone()).unwrap_or_default();
         self.add_image_locked(&image.to_bytes(), &parent, &reference.into_iter().collect::<Vec<_>>())

@@ -61,10 +61,14 @@ pub struct ImageStore {
 }
 
 impl ImageStore {
-    /// Loads the index, dropping (and reporting) any image whose config or layers are gone,
-    /// and collecting layers and configs no image refers to.
+    /// Loads the index, dropping (and reporting) any image whose config or layers are gone
+    /// (or damaged: see `Snapshotter::recover_unsynced`), and collecting layers and configs
+    /// no image refers to.
     pub fn open(db: Arc<Db>, content: ContentStore, snapshots: Arc<Snapshotter>) -> Result<(ImageStore, Vec<String>)> {
         let mut warnings = Vec::new();
+        for l in snapshots.recover_unsynced()? {
+            warnings.push(format!("layer {l} was not yet on disk when the host went down and is damaged: removed, with the images using it"));
+        }
         let layer_sizes: BTreeMap<String, u64> =
             snapshots.layers()?.into_iter().map(|l| (l.diff_id, l.size)).collect();
         let mut index = Index::default();

@@ -203,7 +203,9 @@ fn a_copy_after_an_edited_step_reuses_its_layer() {
     assert_eq!(first.last(), second.last(), "COPY big made the same layer again: reused");
     let out = d.berth(&["run", "--rm", "--network", "none", "reuse:2", "sh", "-c", "cat /app/src/a; echo; wc -c < /app/big"]).ok();
     assert_eq!(out, "a2\n1048576\n");
-    // --no-cache copies again (and, the content being the same, arrives at the same layer).
-    d.berth(&["build", "--no-cache", "--network", "none", "-t", "reuse:3", &dir.display().to_string()]).ok();
-    assert_eq!(layers("reuse:3").last(), second.last());
+    // --no-cache copies again (WORKDIR makes a new /app, so the layers differ in its time).
+    let out = d.berth(&["build", "--no-cache", "--network", "none", "-t", "reuse:3", &dir.display().to_string()]).ok();
+    assert!(!out.contains("Using cache"), "{out}");
+    let out = d.berth(&["run", "--rm", "--network", "none", "reuse:3", "sh", "-c", "cat /app/src/a; echo; wc -c < /app/big"]).ok();
+    assert_eq!(out, "a2\n1048576\n");
 }

@@ -103,3 +103,47 @@ fn a_layer_repeated_in_an_image_is_mounted_once() {
     assert_eq!(dirs, vec![s.layer_dir(&same).unwrap(), s.layer_dir(&middle).unwrap()], "topmost copy kept, init layer first");
     s.remove(&key).unwrap();
 }
+
+fn unpack_deferred(s: &Snapshotter, tar: &[u8]) -> String {
+    let st = s.stage().unwrap();
+    let a = apply(tar, &st.path(), &ApplyOptions { record_skeleton: true, ..Default::default() }).unwrap();
+    s.commit_layer_deferred(st, &a.diff_id, a.tar_size, a.content_size, a.skeleton.as_ref().unwrap()).unwrap();
+    a.diff_id
+}
+
+fn layer_dir(root: &std::path::Path, diff_id: &str) -> std::path::PathBuf {
+    root.join("layers").join(&diff_id.trim_start_matches("sha256:")[..16])
+}
+
+#[test]
+fn deferred_layers_become_durable_and_damaged_ones_are_dropped_after_a_host_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Snapshotter::open(dir.path()).unwrap();
+    let kept = unpack_deferred(&s, &layer_tar(&[("a", "intact")], &[]));
+    assert!(layer_dir(dir.path(), &kept).join("unsynced").exists(), "marked until synced");
+    s.sync_pending();
+    assert!(!layer_dir(dir.path(), &kept).join("unsynced").exists());
+
+    // Two layers left unsynced by a "previous boot": one intact, one that lost its data.
+    let intact = unpack_deferred(&s, &layer_tar(&[("b", "still here")], &[]));
+    let lost = unpack_deferred(&s, &layer_tar(&[("c", "gone with the host")], &[]));
+    drop(s);
+    for l in [&intact, &lost] {
+        fs::write(layer_dir(dir.path(), l).join("unsynced"), "another-boot").unwrap();
+    }
+    fs::write(layer_dir(dir.path(), &lost).join("diff/c"), "").unwrap();
+
+    let s = Snapshotter::open(dir.path()).unwrap();
+    assert_eq!(s.recover_unsynced().unwrap(), vec![lost.clone()]);
+    assert!(s.layer(&lost).unwrap().is_none(), "the damaged layer is gone");
+    assert!(s.layer(&intact).unwrap().is_some() && s.layer(&kept).unwrap().is_some());
+    assert!(!layer_dir(dir.path(), &intact).join("unsynced").exists(), "verified, synced, unmarked");
+
+    // A layer of this boot is trusted (the page cache still holds it) and just synced.
+    let fresh = unpack_deferred(&s, &layer_tar(&[("d", "this boot")], &[]));
+    drop(s);
+    let s = Snapshotter::open(dir.path()).unwrap();
+    assert_eq!(s.recover_unsynced().unwrap(), Vec::<String>::new());
+    assert!(s.layer(&fresh).unwrap().is_some());
+    assert!(!layer_dir(dir.path(), &fresh).join("unsynced").exists());
+}

@@ -142,6 +142,7 @@ pub fn main(args: &[String]) -> i32 {
         if !d2.config.live_restore {
             d2.containers.stop_all().await;
         }
+        d2.images.snapshots().sync_pending();
         0
     });
     let _ = std::fs::remove_file(pidfile);

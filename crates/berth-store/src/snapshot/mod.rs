@@ -26,7 +26,10 @@
 //! # Guarantees
 //!
 //! - A layer directory is complete or absent: staging is published by rename, after its
-//!   contents and metadata are written and the filesystem is synced.
+//!   contents and metadata are written and the filesystem is synced. The builder publishes
+//!   its steps' layers before the sync (`commit_layer_deferred`) and flushes once per build;
+//!   such a layer is marked until then, and a marked layer found at start after the host
+//!   went down is re-hashed and removed if damaged (`recover_unsynced`).
 //! - Each layer keeps a skeleton of its tar (see `berth_archive::skeleton`), so
 //!   [`Snapshotter::write_layer_tar`] reproduces the original stream byte for byte and its
 //!   digest is the layer's diff ID.

@@ -4,6 +4,7 @@
 //! layers/<first 16 hex of diff id>/diff       the layer's files
 //! layers/<…>/layer.json                        LayerInfo
 //! layers/<…>/tar-split                         the skeleton
+//! layers/<…>/unsynced                          published without syncing (boot ID)
 //! containers/<first 16 hex of id>/{upper,work} active snapshots
 //! containers/<…>/init                          mount points every container needs
 //! staging/<random>/                            unpacking in progress (swept at start)
@@ -13,6 +14,7 @@
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use berth_archive::skeleton::Skeleton;
 
@@ -21,6 +23,15 @@ use crate::{sync_dir, Result, StoreError};
 
 pub struct Snapshotter {
     root: PathBuf,
+    /// Layers published without syncing, waiting for [`Snapshotter::sync_pending`].
+    pending: Mutex<Vec<PathBuf>>,
+}
+
+/// In a layer published without syncing: the boot ID of the kernel whose page cache held it.
+const UNSYNCED: &str = "unsynced";
+
+fn boot_id() -> String {
+    fs::read_to_string("/proc/sys/kernel/random/boot_id").map(|s| s.trim().to_string()).unwrap_or_default()
 }
 
 /// Directories of the init layer (mount points of the runtime's filesystems).
@@ -66,7 +77,7 @@ impl Snapshotter {
         for d in ["layers", "containers", "staging", "empty"] {
             mkdirs(&root.join(d))?;
         }
-        Ok(Snapshotter { root: root.to_path_buf() })
+        Ok(Snapshotter { root: root.to_path_buf(), pending: Mutex::new(Vec::new()) })
     }
 
     pub fn root(&self) -> &Path {
@@ -83,9 +94,22 @@ impl Snapshotter {
         Ok(self.root.join("layers").join(short(diff_id)?))
     }
 
-    /// Publishes a staged layer under `diff_id`. If the layer already exists the staging
-    /// directory is discarded and the existing layer returned.
-    pub fn commit_layer(&self, mut staging: Staging, diff_id: &str, tar_size: u64, size: u64, skeleton: &Skeleton) -> Result<LayerInfo> {
+    /// Publishes a staged layer under `diff_id`, durably: its files are on disk before it
+    /// becomes visible. If the layer already exists the staging directory is discarded and
+    /// the existing layer returned.
+    pub fn commit_layer(&self, staging: Staging, diff_id: &str, tar_size: u64, size: u64, skeleton: &Skeleton) -> Result<LayerInfo> {
+        self.publish(staging, diff_id, tar_size, size, skeleton, true)
+    }
+
+    /// Like [`Snapshotter::commit_layer`], without waiting for the disk: for the builder,
+    /// whose steps would otherwise each flush the whole filesystem. The layer carries a
+    /// marker until [`Snapshotter::sync_pending`] has made it durable; one found at start
+    /// from an earlier boot is verified ([`Snapshotter::recover_unsynced`]).
+    pub fn commit_layer_deferred(&self, staging: Staging, diff_id: &str, tar_size: u64, size: u64, skeleton: &Skeleton) -> Result<LayerInfo> {
+        self.publish(staging, diff_id, tar_size, size, skeleton, false)
+    }
+
+    fn publish(&self, mut staging: Staging, diff_id: &str, tar_size: u64, size: u64, skeleton: &Skeleton, durable: bool) -> Result<LayerInfo> {
         let dest = self.layer_root(diff_id)?;
         if let Some(existing) = self.layer(diff_id)? {
             return Ok(existing);
@@ -99,18 +123,81 @@ impl Snapshotter {
         let write = |name: &str, data: &[u8]| -> Result<()> {
             let p = staging.dir.join(name);
             let mut f = fs::File::create(&p).map_err(|e| StoreError::io(format!("writing {}", p.display()), e))?;
-            f.write_all(data).and_then(|_| f.sync_all()).map_err(|e| StoreError::io(format!("writing {}", p.display()), e))
+            f.write_all(data).and_then(|_| if durable { f.sync_all() } else { Ok(()) }).map_err(|e| StoreError::io(format!("writing {}", p.display()), e))
         };
         write("tar-split", &skeleton.encode())?;
         write("layer.json", &serde_json::to_vec(&info).unwrap_or_default())?;
-        // One syncfs makes every unpacked file durable before the layer becomes visible.
-        if let Ok(f) = fs::File::open(&staging.dir) {
-            let _ = rustix::fs::syncfs(&f);
+        if durable {
+            // One syncfs makes every unpacked file durable before the layer becomes visible.
+            if let Ok(f) = fs::File::open(&staging.dir) {
+                let _ = rustix::fs::syncfs(&f);
+            }
+        } else {
+            write(UNSYNCED, boot_id().as_bytes())?;
         }
         fs::rename(&staging.dir, &dest).map_err(|e| StoreError::io(format!("publishing layer {diff_id}"), e))?;
         staging.done = true;
-        sync_dir(&self.root.join("layers"))?;
+        if durable {
+            sync_dir(&self.root.join("layers"))?;
+        } else {
+            self.pending.lock().unwrap_or_else(|p| p.into_inner()).push(dest);
+        }
         Ok(info)
+    }
+
+    /// Makes every layer published without syncing durable (one `syncfs`) and drops their
+    /// markers.
+    pub fn sync_pending(&self) {
+        let dirs = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
+        if dirs.is_empty() {
+            return;
+        }
+        if let Ok(f) = fs::File::open(self.root.join("layers")) {
+            let _ = rustix::fs::syncfs(&f);
+        }
+        let _ = sync_dir(&self.root.join("layers"));
+        for d in dirs {
+            let _ = fs::remove_file(d.join(UNSYNCED));
+        }
+    }
+
+    /// At start: layers published without syncing. Those written in this boot are intact in
+    /// the page cache (only the daemon stopped) and are synced now; those from an earlier
+    /// boot may have lost data with the host, so each is re-hashed from its files and
+    /// removed if it no longer matches its diff ID. Returns the removed layers.
+    pub fn recover_unsynced(&self) -> Result<Vec<String>> {
+        let now = boot_id();
+        let mut damaged = Vec::new();
+        let dir = self.root.join("layers");
+        let rd = fs::read_dir(&dir).map_err(|e| StoreError::io(format!("reading {}", dir.display()), e))?;
+        for e in rd.flatten() {
+            let Ok(boot) = fs::read_to_string(e.path().join(UNSYNCED)) else { continue };
+            let info: Option<LayerInfo> = fs::read(e.path().join("layer.json")).ok().and_then(|b| serde_json::from_slice(&b).ok());
+            let intact = match &info {
+                Some(_) if boot.trim() == now && !now.is_empty() => true,
+                Some(info) => {
+                    let mut sink = berth_archive::hash::HashingWriter::new(std::io::sink());
+                    self.write_layer_tar(&info.diff_id, &mut sink).is_ok() && sink.finish().0 == info.diff_id
+                }
+                None => false,
+            };
+            if intact {
+                self.pending.lock().unwrap_or_else(|p| p.into_inner()).push(e.path());
+                continue;
+            }
+            match info {
+                Some(info) => {
+                    self.remove_layer(&info.diff_id)?;
+                    damaged.push(info.diff_id);
+                }
+                None => {
+                    let _ = fs::remove_dir_all(e.path());
+                    damaged.push(e.file_name().to_string_lossy().into_owned());
+                }
+            }
+        }
+        self.sync_pending();
+        Ok(damaged)
     }
 
     pub fn layer(&self, diff_id: &str) -> Result<Option<LayerInfo>> {
