@@ -380,15 +380,8 @@ impl NetworkService {
         // here would wait for an RCU grace period on the exit path. The deletion by index
         // (never by name, which the container's next start reuses) catches a namespace that
         // something else still holds, e.g. a container sharing it.
-        if !veths.is_empty() {
-            let nl = self.nl.clone();
-            self.rt.spawn(async move {
-                for idx in veths {
-                    if let Err(e) = nl.delete_index(idx).await {
-                        eprintln!("berth daemon: {e}");
-                    }
-                }
-            });
+        for idx in veths {
+            let _ = self.reaper.send(idx);
         }
         errors
     }

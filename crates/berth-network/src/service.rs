@@ -53,6 +53,8 @@ pub struct NetworkService {
     pub(crate) db: Arc<Db>,
     pub(crate) rt: tokio::runtime::Handle,
     pub(crate) nl: Nl,
+    /// Host ends of veths to delete, for the reaper thread (see [`spawn_reaper`]).
+    pub(crate) reaper: std::sync::mpsc::Sender<u32>,
     pub(crate) state: Mutex<State>,
     pub(crate) containers: OnceLock<Weak<ContainerService>>,
     pub(crate) events: Arc<EventBus>,
@@ -84,6 +86,27 @@ fn builtin(id: &str, name: &str, driver: &str) -> NetworkRecord {
         user_subnet: false,
         endpoints: BTreeMap::new(),
     }
+}
+
+/// Starts the thread that deletes leftover veths by index. Deleting a link waits for the
+/// kernel to let go of it (RCU grace periods, tens of milliseconds here) inside the netlink
+/// `sendmsg`; on the service's own connection that would hold up the next container's
+/// setup queued behind it, so deletions get a connection and a thread of their own.
+fn spawn_reaper() -> Result<std::sync::mpsc::Sender<u32>> {
+    let (tx, rx) = std::sync::mpsc::channel::<u32>();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_io().build().map_err(|e| NetError::System(format!("starting the link reaper: {e}")))?;
+    let nl = Nl::here(rt.handle())?;
+    std::thread::Builder::new()
+        .name("berth-link-reaper".into())
+        .spawn(move || {
+            while let Ok(idx) = rx.recv() {
+                if let Err(e) = rt.block_on(nl.delete_index(idx)) {
+                    eprintln!("berth daemon: {e}");
+                }
+            }
+        })
+        .map_err(|e| NetError::System(format!("starting the link reaper: {e}")))?;
+    Ok(tx)
 }
 
 impl NetworkService {
@@ -125,6 +148,7 @@ impl NetworkService {
             db,
             rt,
             nl,
+            reaper: spawn_reaper()?,
             state: Mutex::new(State { nets, ports: BTreeMap::new(), dns: BTreeMap::new() }),
             containers: OnceLock::new(),
             events,
