@@ -107,6 +107,27 @@ impl Context {
     }
 }
 
+/// A downloaded context: a tar (possibly compressed) is the context; anything else is the
+/// text of the Dockerfile, alone in the context (`dockerfile` is then not used).
+pub(crate) fn open_download(file: &Path, scratch: &Path, dockerfile: &str) -> Result<Context> {
+    let open = || std::fs::File::open(file).map_err(|e| BuildError::io("reading the downloaded context", e));
+    let mut head = Vec::new();
+    open()?.take(512).read_to_end(&mut head).map_err(|e| BuildError::io("reading the downloaded context", e))?;
+    let is_tar = berth_archive::compress::Compression::detect(&head) != berth_archive::compress::Compression::None
+        || (head.len() >= 262 && &head[257..262] == b"ustar");
+    if is_tar {
+        return Context::extract(open()?, scratch, dockerfile);
+    }
+    let text = std::fs::read(file).map_err(|e| BuildError::io("reading the downloaded Dockerfile", e))?;
+    let mut h = berth_archive::header::Header::new("Dockerfile", berth_archive::header::EntryType::Regular);
+    h.size = text.len() as u64;
+    let mut w = berth_archive::writer::TarWriter::new(Vec::new());
+    w.append(&h, &mut &text[..]).map_err(|e| BuildError::io("preparing the Dockerfile", e))?;
+    let mut tar = w.into_inner();
+    tar.extend(berth_archive::writer::trailer());
+    Context::extract(&tar[..], scratch, "Dockerfile")
+}
+
 /// Reads a regular file inside `root` without following links out of it.
 fn read_confined(root: &Path, rel: &str) -> Result<Option<String>> {
     use rustix::fs::{Mode, OFlags};

@@ -207,6 +207,29 @@ impl Builder {
         Context::extract(input, &self.config.scratch, dockerfile)
     }
 
+    /// Downloads a context from an http(s) URL (`build URL`, the API's `remote=`): a tar,
+    /// possibly compressed, or else the text of a Dockerfile, as Docker reads it then.
+    pub async fn open_remote_context(&self, url: &str, dockerfile: &str) -> Result<Context> {
+        if !fetch::is_url(url) {
+            return Err(BuildError::Invalid(format!(
+                "unable to prepare context: {url:?} is not an http(s) URL (building from a git repository is not supported by berth: clone it and build the directory)"
+            )));
+        }
+        let dir = self.config.scratch.join(format!("remote-{}", &berth_api::ids::random_id()[..16]));
+        std::fs::create_dir_all(&dir).map_err(|e| BuildError::io("creating download space", e))?;
+        let file = dir.join("context");
+        let downloaded = fetch::get(url, &file).await;
+        let (scratch, dockerfile) = (self.config.scratch.clone(), dockerfile.to_string());
+        let opened = match downloaded {
+            Err(e) => Err(e),
+            Ok(()) => tokio::task::spawn_blocking(move || context::open_download(&file, &scratch, &dockerfile))
+                .await
+                .map_err(|e| BuildError::Internal(format!("context task failed: {e}")))?,
+        };
+        let _ = std::fs::remove_dir_all(&dir);
+        opened
+    }
+
     /// Updates the synced context `key` from `input` (framed manifest, then a tar of what
     /// changed) and opens it for [`Builder::build`]. Blocking.
     pub fn open_synced_context(&self, key: &str, input: impl std::io::Read, dockerfile: &str) -> Result<Context> {

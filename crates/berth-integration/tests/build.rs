@@ -357,6 +357,61 @@ fn add_downloads_urls_without_unpacking() {
     assert_eq!(out, "download\n600\n");
 }
 
+/// Serves `files` (path → body) on 127.0.0.1 for `requests` requests.
+fn serve(files: Vec<(&'static str, Vec<u8>)>, requests: usize) -> (u16, std::thread::JoinHandle<()>) {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let t = std::thread::spawn(move || {
+        for _ in 0..requests {
+            let (mut s, _) = l.accept().unwrap();
+            let mut req = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !req.ends_with(b"\r\n\r\n") {
+                let n = s.read(&mut buf).unwrap();
+                req.extend_from_slice(&buf[..n]);
+            }
+            let path = String::from_utf8_lossy(&req).split(' ').nth(1).unwrap_or("").to_string();
+            match files.iter().find(|(p, _)| *p == path) {
+                Some((_, body)) => {
+                    write!(s, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len()).unwrap();
+                    s.write_all(body).unwrap();
+                }
+                None => s.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").unwrap(),
+            }
+        }
+    });
+    (port, t)
+}
+
+#[test]
+fn remote_contexts_from_tar_and_dockerfile_urls() {
+    let d = Daemon::with_busybox();
+    let src = context(&d, &[("Dockerfile", "FROM busybox\nCOPY msg /msg\nCMD [\"cat\", \"/msg\"]\n"), ("msg", "from a remote tar\n")]);
+    let tgz = d.dir.path().join(berth_integration::unique("ctx")).with_extension("tar.gz");
+    let ok = std::process::Command::new("tar").arg("-C").arg(&src).arg("-czf").arg(&tgz).arg(".").status().unwrap();
+    assert!(ok.success());
+    let files = vec![
+        ("/ctx.tar.gz", std::fs::read(&tgz).unwrap()),
+        ("/Dockerfile", b"FROM busybox\nRUN echo from a remote Dockerfile > /msg\nCMD [\"cat\", \"/msg\"]\n".to_vec()),
+    ];
+    let (port, server) = serve(files, 4);
+    let url = |p: &str| format!("http://127.0.0.1:{port}{p}");
+    d.berth(&["build", "--network", "none", "-t", "remote-tar", &url("/ctx.tar.gz")]).ok();
+    assert_eq!(d.berth(&["run", "--rm", "--network", "none", "remote-tar"]).ok(), "from a remote tar\n");
+    d.berth(&["build", "--network", "none", "-t", "remote-df", &url("/Dockerfile")]).ok();
+    assert_eq!(d.berth(&["run", "--rm", "--network", "none", "remote-df"]).ok(), "from a remote Dockerfile\n");
+    // The docker CLI sends the URL for the daemon to fetch, too.
+    d.docker(&["build", "--network", "none", "-t", "remote-docker", &url("/ctx.tar.gz")]).ok();
+    assert_eq!(d.berth(&["run", "--rm", "--network", "none", "remote-docker"]).ok(), "from a remote tar\n");
+    let err = d.berth(&["build", "-t", "remote-missing", &url("/missing.tar")]).fails();
+    assert!(err.contains("404") && err.contains("/missing.tar"), "{err}");
+    server.join().unwrap();
+    let err = d.berth(&["build", "-t", "remote-git", "git://127.0.0.1/repo.git"]).fails();
+    assert!(err.contains("git repository is not supported"), "{err}");
+    assert_eq!(d.berth(&["images", "-q", "remote-missing"]).ok() + &d.berth(&["images", "-q", "remote-git"]).ok(), "");
+}
+
 #[test]
 fn dockerignore_keeps_files_out() {
     let d = Daemon::with_busybox();

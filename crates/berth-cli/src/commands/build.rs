@@ -128,6 +128,13 @@ fn excluded(root: &Path, rel: &str, ignore: &Ignore, keep: &[&str], out: &mut Ve
 enum Prepared {
     Tar(Box<dyn Read + Send>),
     Dir(LocalContext),
+    /// A URL the daemon fetches the context from (`remote=`).
+    Remote(String),
+}
+
+/// What the docker CLI sends as a remote context rather than a path.
+fn is_remote(context: &str) -> bool {
+    ["http://", "https://", "git://", "git@", "github.com/"].iter().any(|p| context.starts_with(p))
 }
 
 /// Reads the context argument (and `-f`): the context and the Dockerfile's name in it.
@@ -149,6 +156,12 @@ fn prepare_context(a: &BuildArgs) -> Result<(Prepared, String)> {
             return Ok((Prepared::Tar(Box::new(std::io::Cursor::new(data))), name));
         }
         return Ok((Prepared::Tar(Box::new(std::io::Cursor::new(single_file_tar("Dockerfile", &data, true)))), "Dockerfile".into()));
+    }
+    if is_remote(&a.context) {
+        if stdin_df.is_some() {
+            bail!("invalid argument: can't use stdin for the dockerfile of a remote build context");
+        }
+        return Ok((Prepared::Remote(a.context.clone()), a.file.clone().unwrap_or_else(|| "Dockerfile".into())));
     }
     let root = PathBuf::from(&a.context);
     let meta = std::fs::metadata(&root).map_err(|e| anyhow!("unable to prepare context: path {:?} not found: {e}", a.context))?;
@@ -246,8 +259,12 @@ pub fn build(c: &Client, a: &BuildArgs) -> Exit {
         q.push(("extrahosts", a.add_hosts.join(",")));
     }
     q.push(("rm", "1".into()));
+    if let Prepared::Remote(url) = &prepared {
+        q.push(("remote", url.clone()));
+    }
     let path = format!("/build{}", query(&q));
     let r = match prepared {
+        Prepared::Remote(_) => c.request("POST", &path, &[], Body::None)?,
         Prepared::Tar(mut input) => c.request("POST", &path, &[], Body::Stream(&mut input, "application/x-tar"))?,
         Prepared::Dir(ctx) => match sync_build(c, &path, &ctx)? {
             Some(r) => r,

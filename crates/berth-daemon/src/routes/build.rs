@@ -33,9 +33,6 @@ fn options(req: &Req) -> ApiResult<BuildOptions> {
         }
         tags.push(t.to_string());
     }
-    if req.q("remote").is_some_and(|r| !r.is_empty()) {
-        return Err(ApiError::new(berth_api::ErrorKind::NotImplemented, "building from a remote context (remote=) is not supported by berth: send the context as the request body"));
-    }
     if req.q("version") == Some("2") {
         return Err(ApiError::new(berth_api::ErrorKind::NotImplemented, "BuildKit (version=2) is not supported by berth: use the classic builder (DOCKER_BUILDKIT=0)"));
     }
@@ -93,6 +90,8 @@ enum Source {
     Tar(mpsc::Receiver<Bytes>),
     /// A synced copy, already brought up to date.
     Synced(berth_builder::Context),
+    /// A URL to download it from (`remote=`).
+    Remote(String),
 }
 
 /// `POST /build`: the body is the context; the answer streams the build as JSON messages.
@@ -102,9 +101,11 @@ pub async fn build(d: D, mut req: Req) -> ApiResult<Resp> {
     let opts = options(&req)?;
     let quiet = req.q_bool("q");
     let body = req.body_stream();
-    let source = match req.q("berthcontext").filter(|k| !k.is_empty()) {
-        None => Source::Tar(body),
-        Some(key) => {
+    let remote = req.q("remote").filter(|r| !r.is_empty()).map(String::from);
+    let source = match (req.q("berthcontext").filter(|k| !k.is_empty()), remote) {
+        (None, Some(url)) => Source::Remote(url),
+        (None, None) => Source::Tar(body),
+        (Some(key), _) => {
             let (b, key, name) = (d.builder.clone(), key.to_string(), opts.dockerfile.clone());
             let ctx = super::blocking(move || b.open_synced_context(&key, ChannelReader::new(body), &name)).await?.map_err(|e| e.api())?;
             Source::Synced(ctx)
@@ -116,6 +117,7 @@ pub async fn build(d: D, mut req: Req) -> ApiResult<Resp> {
         let name = opts.dockerfile.clone();
         let ctx = match source {
             Source::Synced(c) => Ok(Ok(c)),
+            Source::Remote(url) => Ok(b.open_remote_context(&url, &name).await),
             Source::Tar(body) => tokio::task::spawn_blocking(move || b.open_context(ChannelReader::new(body), &name)).await,
         };
         let ctx = match ctx {
