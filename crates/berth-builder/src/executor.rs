@@ -185,12 +185,7 @@ impl Build {
         let base = match &self.plan.bases[s] {
             Base::Scratch => None,
             Base::Stage(j) => self.results.get(j).cloned().flatten(),
-            Base::Image(r) => Some(self.b.images.resolve(r).map_err(|e| match e {
-                berth_image::ImageError::NotFound(_) => BuildError::NotFound(format!(
-                    "pull access denied for {r}, repository does not exist or may require 'docker login': no such image {r} in this daemon (berth does not pull during builds)"
-                )),
-                other => other.into(),
-            })?),
+            Base::Image(r) => Some(self.base_image(r).await?),
         };
         if let Some(img) = &base {
             say(&self.out, format!(" ---> {}\n", short_id(&img.id)));
@@ -220,6 +215,21 @@ impl Build {
         }
         self.results.insert(s, st.image.clone());
         Ok(())
+    }
+
+    /// A `FROM` image: the daemon's, pulled first if it is missing (or always, with `--pull`).
+    async fn base_image(&self, name: &str) -> Result<Image> {
+        let local = self.b.images.resolve(name);
+        match local {
+            Ok(img) if !self.opts.pull => return Ok(img),
+            Err(berth_image::ImageError::NotFound(_)) | Ok(_) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let reference = berth_image::Reference::parse(name)
+            .map_err(|e| BuildError::Invalid(format!("invalid reference format in FROM {name}: {e}")))?
+            .with_default_tag();
+        self.b.pull_base(&reference, self.opts.registry_config.as_deref(), &self.out).await?;
+        Ok(self.b.images.resolve(name)?)
     }
 
     async fn exec(&mut self, st: &mut StageState, line: &Line, stage: usize) -> Result<()> {

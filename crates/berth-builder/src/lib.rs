@@ -165,6 +165,11 @@ pub struct BuildOptions {
     pub cache_from: Vec<String>,
     /// Print each step's cache key and what went into it (berth's own option).
     pub debug_cache_key: bool,
+    /// `--pull`: pull every `FROM` image even when the daemon has it (a missing one is
+    /// always pulled).
+    pub pull: bool,
+    /// The `X-Registry-Config` header: credentials for the registries `FROM` pulls from.
+    pub registry_config: Option<String>,
 }
 
 /// Daemon-wide builder settings.
@@ -183,13 +188,22 @@ pub struct BuilderConfig {
 pub struct Builder {
     pub images: Arc<ImageStore>,
     pub containers: Arc<ContainerService>,
+    /// Pulls `FROM` images the daemon lacks.
+    pub distribution: Arc<berth_distribution::Distribution>,
+    db: Arc<berth_store::db::Db>,
     pub cache: BuildCache,
     pub contexts: sync::ContextStore,
     pub config: BuilderConfig,
 }
 
 impl Builder {
-    pub fn new(images: Arc<ImageStore>, containers: Arc<ContainerService>, db: Arc<berth_store::db::Db>, config: BuilderConfig) -> Result<Arc<Builder>> {
+    pub fn new(
+        images: Arc<ImageStore>,
+        containers: Arc<ContainerService>,
+        distribution: Arc<berth_distribution::Distribution>,
+        db: Arc<berth_store::db::Db>,
+        config: BuilderConfig,
+    ) -> Result<Arc<Builder>> {
         std::fs::create_dir_all(&config.scratch).map_err(|e| BuildError::io(format!("creating {}", config.scratch.display()), e))?;
         // Scratch space left by a daemon that died mid-build.
         if let Ok(rd) = std::fs::read_dir(&config.scratch) {
@@ -199,12 +213,41 @@ impl Builder {
         }
         std::fs::create_dir_all(&config.contexts).map_err(|e| BuildError::io(format!("creating {}", config.contexts.display()), e))?;
         let contexts = sync::ContextStore::new(config.contexts.clone());
-        Ok(Arc::new(Builder { images, containers, cache: BuildCache::new(db), contexts, config }))
+        Ok(Arc::new(Builder { images, containers, distribution, cache: BuildCache::new(db.clone()), db, contexts, config }))
     }
 
     /// Unpacks a build context (a tar, possibly compressed) for [`Builder::build`]. Blocking.
     pub fn open_context(&self, input: impl std::io::Read, dockerfile: &str) -> Result<Context> {
         Context::extract(input, &self.config.scratch, dockerfile)
+    }
+
+    /// Pulls `reference` for a `FROM`, reporting progress as build output lines.
+    pub(crate) async fn pull_base(&self, reference: &berth_image::Reference, registry_config: Option<&str>, out: &Sink) -> Result<()> {
+        use berth_distribution::pull::{PullOptions, Stores};
+        use berth_distribution::AuthConfig;
+        let opts = PullOptions {
+            reference: reference.clone(),
+            all_tags: false,
+            platform: None,
+            auth: AuthConfig::for_registry(registry_config, &reference.domain),
+        };
+        let stores = Stores { images: self.images.clone(), db: self.db.clone() };
+        let (progress, mut rx) = berth_distribution::progress::Progress::channel();
+        let out2 = out.clone();
+        let relay = tokio::spawn(async move {
+            while let Some(m) = rx.recv().await {
+                let line = match (&m.id, &m.status) {
+                    (Some(id), Some(st)) if m.progress_detail.is_none() => format!("{id}: {st}\n"),
+                    (None, Some(st)) => format!("{st}\n"),
+                    _ => continue,
+                };
+                say(&out2, line);
+            }
+        });
+        let r = self.distribution.pull(&stores, &opts, &progress).await;
+        drop(progress);
+        let _ = relay.await;
+        r.map_err(|e| BuildError::NotFound(format!("pull access denied for {}, repository does not exist or may require 'docker login': {e}", reference.familiar_repository())))
     }
 
     /// Downloads a context from an http(s) URL (`build URL`, the API's `remote=`): a tar,

@@ -133,7 +133,7 @@ fn write_body(ctx: &LocalContext, m: &ContextManifest, need: &[String], out: &mu
 
 /// Starts a build (`path_and_query` is `/build?…`) from a synced copy of `ctx`. `None` when
 /// the daemon does not speak the protocol or the context cannot be carried by it.
-pub fn sync_build(c: &Client, path_and_query: &str, ctx: &LocalContext) -> anyhow::Result<Option<Response>> {
+pub fn sync_build(c: &Client, path_and_query: &str, headers: &[(&str, String)], ctx: &LocalContext) -> anyhow::Result<Option<Response>> {
     let root = std::fs::canonicalize(&ctx.root)?;
     let key = key(&root);
     for attempt in 1..=ATTEMPTS {
@@ -151,7 +151,7 @@ pub fn sync_build(c: &Client, path_and_query: &str, ctx: &LocalContext) -> anyho
                 r
             });
             let sep = if path_and_query.contains('?') { '&' } else { '?' };
-            let r = c.request("POST", &format!("{path_and_query}{sep}berthcontext={key}"), &[], Body::Stream(&mut reader, "application/octet-stream"));
+            let r = c.request("POST", &format!("{path_and_query}{sep}berthcontext={key}"), headers, Body::Stream(&mut reader, "application/octet-stream"));
             drop(reader);
             (r, t.join())
         });

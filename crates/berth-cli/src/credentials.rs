@@ -147,3 +147,21 @@ pub fn registry_auth_header(domain: &str, key: &str) -> String {
     };
     base64::engine::general_purpose::URL_SAFE.encode(v.to_string())
 }
+
+/// The `X-Registry-Config` header a build sends: the credentials of every registry in the
+/// config file (`auths` and `credHelpers` keys), by server address, for `FROM` pulls.
+pub fn registry_config_header() -> String {
+    let m = load().unwrap_or_default();
+    let mut keys: Vec<String> = m.get("auths").and_then(Value::as_object).map(|a| a.keys().cloned().collect()).unwrap_or_default();
+    keys.extend(m.get("credHelpers").and_then(Value::as_object).map(|a| a.keys().cloned().collect::<Vec<_>>()).unwrap_or_default());
+    let mut all = Map::new();
+    for key in keys {
+        let v = match get(&key).ok().flatten() {
+            Some((u, p)) if u == "<token>" => json!({ "identitytoken": p, "serveraddress": key }),
+            Some((u, p)) => json!({ "username": u, "password": p, "serveraddress": key }),
+            None => continue,
+        };
+        all.insert(key, v);
+    }
+    base64::engine::general_purpose::URL_SAFE.encode(Value::Object(all).to_string())
+}

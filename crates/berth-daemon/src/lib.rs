@@ -86,7 +86,11 @@ impl Daemon {
             contexts: root.join("build-contexts"),
             cache_max_bytes: config.file.builder_cache_max_bytes.unwrap_or(0),
         };
-        let builder = berth_builder::Builder::new(images.clone(), containers.clone(), db.clone(), builder_cfg).map_err(|e| e.to_string())?;
+        let distribution = Arc::new(berth_distribution::Distribution::new(berth_distribution::RegistryOptions {
+            mirrors: config.registry_mirrors.clone(),
+            insecure: config.insecure_registries.clone(),
+        }));
+        let builder = berth_builder::Builder::new(images.clone(), containers.clone(), distribution.clone(), db.clone(), builder_cfg).map_err(|e| e.to_string())?;
         let id_path = root.join("engine-id");
         let id = match std::fs::read_to_string(&id_path) {
             Ok(s) if !s.trim().is_empty() => s.trim().to_string(),
@@ -96,10 +100,6 @@ impl Daemon {
                 id
             }
         };
-        let distribution = Arc::new(berth_distribution::Distribution::new(berth_distribution::RegistryOptions {
-            mirrors: config.registry_mirrors.clone(),
-            insecure: config.insecure_registries.clone(),
-        }));
         let daemon = Arc::new(Daemon { config, db, images, containers, networks, volumes, builder, events, distribution, started: Instant::now(), id });
         daemon.containers.recover().await;
         let n = daemon.networks.clone();

@@ -50,6 +50,26 @@ impl AuthConfig {
             .unwrap_or_default()
     }
 
+    /// Picks, from an `X-Registry-Config` header (what a build sends: every registry's
+    /// credentials, by server address), the ones for `domain`. Docker Hub's entry may be
+    /// keyed `https://index.docker.io/v1/`, as in `~/.docker/config.json`.
+    pub fn for_registry(header: Option<&str>, domain: &str) -> AuthConfig {
+        let all: HashMap<String, AuthConfig> = header
+            .filter(|h| !h.trim().is_empty())
+            .and_then(decode_base64)
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        let host = |k: &str| k.trim_start_matches("https://").trim_start_matches("http://").split('/').next().unwrap_or("").to_string();
+        let hub = domain == "docker.io";
+        all.into_iter()
+            .find(|(k, _)| {
+                let h = host(k);
+                h == domain || (hub && (h == "index.docker.io" || h == "registry-1.docker.io"))
+            })
+            .map(|(_, a)| a)
+            .unwrap_or_default()
+    }
+
     /// The username and password, from the fields or from `auth`.
     pub fn credentials(&self) -> Option<(String, String)> {
         if !self.identity_token.is_empty() {
@@ -173,6 +193,17 @@ mod tests {
         );
         assert_eq!(parse_challenge("Basic realm=\"x y\"").unwrap(), Challenge::Basic { realm: "x y".into() });
         assert!(parse_challenge("Negotiate").is_none());
+    }
+
+    #[test]
+    fn build_registry_config_picks_the_registry() {
+        use base64::engine::general_purpose::STANDARD;
+        let json = r#"{"127.0.0.1:5000":{"username":"u","password":"p"},"https://index.docker.io/v1/":{"username":"hub","password":"q"}}"#;
+        let h = STANDARD.encode(json);
+        assert_eq!(AuthConfig::for_registry(Some(&h), "127.0.0.1:5000").credentials(), Some(("u".into(), "p".into())));
+        assert_eq!(AuthConfig::for_registry(Some(&h), "docker.io").credentials(), Some(("hub".into(), "q".into())));
+        assert_eq!(AuthConfig::for_registry(Some(&h), "other:5000"), AuthConfig::default());
+        assert_eq!(AuthConfig::for_registry(None, "docker.io"), AuthConfig::default());
     }
 
     #[test]

@@ -138,6 +138,39 @@ fn push_remove_pull_and_run_through_berths_registry() {
 }
 
 #[test]
+fn a_build_pulls_a_missing_base_image_and_pull_refreshes_one() {
+    let d = Daemon::with_busybox();
+    let reg = Registry::open();
+    let base = format!("{}/bases/marked:1", reg.addr);
+    let c = unique("mark");
+    d.berth(&["run", "--name", &c, "--network", "none", "busybox", "sh", "-c", "echo base-layer > /marker"]).ok();
+    d.berth(&["commit", &c, &base]).ok();
+    d.berth(&["rm", &c]).ok();
+    d.berth(&["push", &base]).ok();
+    d.berth(&["rmi", &base]).ok();
+    d.berth(&["image", "inspect", &base]).fails();
+
+    let dir = d.dir.path().join(unique("ctx"));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("Dockerfile"), format!("FROM {base}\nRUN cat /marker > /copied\n")).unwrap();
+    let ctx = dir.display().to_string();
+    let out = d.berth(&["build", "--network", "none", "-t", "on-pulled", &ctx]).ok();
+    assert!(out.contains("Pulling from bases/marked"), "{out}");
+    assert!(out.contains(&format!("Status: Downloaded newer image for {base}")), "{out}");
+    assert_eq!(d.berth(&["run", "--rm", "--network", "none", "on-pulled", "cat", "/copied"]).ok(), "base-layer\n");
+
+    // --pull asks the registry even though the image is here now.
+    let out = d.berth(&["build", "--pull", "--network", "none", "-t", "on-pulled", &ctx]).ok();
+    assert!(out.contains(&format!("Status: Image is up to date for {base}")), "{out}");
+
+    // A base the registry does not have either: a clear error, nothing tagged.
+    std::fs::write(dir.join("Dockerfile"), format!("FROM {}/bases/absent:1\nRUN true\n", reg.addr)).unwrap();
+    let err = d.berth(&["build", "--network", "none", "-t", "on-absent", &ctx]).fails();
+    assert!(err.contains("pull access denied for") && err.contains("bases/absent"), "{err}");
+    d.berth(&["image", "inspect", "on-absent"]).fails();
+}
+
+#[test]
 fn a_second_push_uploads_only_missing_blobs_and_mounts_across_repositories() {
     let d = Daemon::with_busybox();
     let reg = Registry::open();

@@ -61,7 +61,7 @@ pub struct BuildArgs {
     /// Show each step's cache key and what went into it
     #[arg(long = "debug-cache-key")]
     pub debug_cache_key: bool,
-    /// Always attempt to pull a newer version of the image (accepted; berth builds from local images)
+    /// Always attempt to pull a newer version of the image
     #[arg(long)]
     pub pull: bool,
     /// Remove intermediate containers after a successful build (always done)
@@ -252,6 +252,9 @@ pub fn build(c: &Client, a: &BuildArgs) -> Exit {
     if a.quiet {
         q.push(("q", "1".into()));
     }
+    if a.pull {
+        q.push(("pull", "1".into()));
+    }
     if let Some(n) = &a.network {
         q.push(("networkmode", n.clone()));
     }
@@ -263,12 +266,13 @@ pub fn build(c: &Client, a: &BuildArgs) -> Exit {
         q.push(("remote", url.clone()));
     }
     let path = format!("/build{}", query(&q));
+    let auth = [("X-Registry-Config", crate::credentials::registry_config_header())];
     let r = match prepared {
-        Prepared::Remote(_) => c.request("POST", &path, &[], Body::None)?,
-        Prepared::Tar(mut input) => c.request("POST", &path, &[], Body::Stream(&mut input, "application/x-tar"))?,
-        Prepared::Dir(ctx) => match sync_build(c, &path, &ctx)? {
+        Prepared::Remote(_) => c.request("POST", &path, &auth, Body::None)?,
+        Prepared::Tar(mut input) => c.request("POST", &path, &auth, Body::Stream(&mut input, "application/x-tar"))?,
+        Prepared::Dir(ctx) => match sync_build(c, &path, &auth, &ctx)? {
             Some(r) => r,
-            None => c.request("POST", &path, &[], Body::Stream(&mut tar_stream(ctx)?, "application/x-tar"))?,
+            None => c.request("POST", &path, &auth, Body::Stream(&mut tar_stream(ctx)?, "application/x-tar"))?,
         },
     };
     let mut id = None;

@@ -59,6 +59,8 @@ fn options(req: &Req) -> ApiResult<BuildOptions> {
         network_mode,
         extra_hosts,
         debug_cache_key: req.q_bool("debugcachekey"),
+        pull: req.q_bool("pull"),
+        registry_config: req.header("X-Registry-Config").map(String::from),
         cache_from: match req.q("cachefrom") {
             None | Some("") => Vec::new(),
             Some(s) => serde_json::from_str(s).map_err(|e| ApiError::bad_request(format!("invalid cachefrom JSON: {e}")))?,
