@@ -1,6 +1,7 @@
 //! `build` and `builder prune`.
 //!
-//! A directory context is kept in sync on a berth daemon (only what changed is sent, see
+//! On a terminal the output is compact (`build_progress`); elsewhere it is the daemon's
+//! stream as is. A directory context is kept in sync on a berth daemon (only what changed is sent, see
 //! `context_sync`); any other daemon, or a context on stdin, gets it as a tar, as the
 //! docker CLI sends it. `.dockerignore` is applied here (the daemon applies it again). A
 //! Dockerfile outside the context (or `-f -`) travels in it under a name made from its text.
@@ -277,6 +278,8 @@ pub fn build(c: &Client, a: &BuildArgs) -> Exit {
     };
     let mut id = None;
     let mut err: Option<(String, i64)> = None;
+    let mut compact = crate::tty::stdout_is_tty().then(super::build_progress::Compact::default);
+    let stdout = std::io::stdout();
     r.each_line(|l| {
         let m: JsonMessage = match serde_json::from_slice(l) {
             Ok(m) => m,
@@ -294,11 +297,17 @@ pub fn build(c: &Client, a: &BuildArgs) -> Exit {
             id = Some(v.to_string());
         }
         if let Some(s) = m.stream.as_ref().filter(|_| !a.quiet) {
-            print!("{s}");
-            let _ = std::io::stdout().flush();
+            let mut out = stdout.lock();
+            let _ = match compact.as_mut() {
+                Some(c) => c.feed(s, &mut out),
+                None => out.write_all(s.as_bytes()).and_then(|_| out.flush()),
+            };
         }
         Ok(true)
     })?;
+    if let Some(c) = compact.as_mut() {
+        let _ = c.finish(&mut stdout.lock());
+    }
     if let Some((msg, code)) = err {
         eprintln!("{msg}");
         return Ok(if code > 0 && code < 256 { code as i32 } else { 1 });

@@ -1,6 +1,7 @@
 //! The commands, grouped as `docker` groups them.
 
 pub mod build;
+mod build_progress;
 pub mod container;
 pub mod distribution;
 pub mod image;
