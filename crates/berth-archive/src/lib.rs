@@ -25,6 +25,7 @@ pub mod compress;
 pub mod hash;
 pub mod header;
 pub mod paths;
+pub mod prefix;
 pub mod reader;
 pub mod skeleton;
 pub mod walk;

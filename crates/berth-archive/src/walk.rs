@@ -29,6 +29,9 @@ pub struct WalkOptions {
     pub exclude: Vec<String>,
     /// Don't write the end-of-archive trailer (the caller appends more entries).
     pub no_trailer: bool,
+    /// Leave file contents out of the output (which is then not a tar stream): for
+    /// recording a skeleton whose stream is hashed elsewhere ([`crate::prefix`]).
+    pub skip_content: bool,
 }
 
 #[derive(Debug)]
@@ -181,11 +184,12 @@ impl<W: Write> Walker<W> {
                 h.size = st.st_size as u64;
                 h.xattrs = capability_xattr(&fd);
                 self.write_header(&h)?;
-                let mut f = std::fs::File::from(fd);
-                let pad = self
-                    .tar
-                    .append_data(h.size, &mut f as &mut dyn Read)
-                    .map_err(|e| ArchiveError::io(format!("archiving {rel}"), e))?;
+                let pad = if self.opts.skip_content {
+                    vec![0u8; crate::header::padding(h.size) as usize]
+                } else {
+                    let mut f = std::fs::File::from(fd);
+                    self.tar.append_data(h.size, &mut f as &mut dyn Read).map_err(|e| ArchiveError::io(format!("archiving {rel}"), e))?
+                };
                 self.content_size += h.size;
                 if let Some(sk) = self.skeleton.as_mut() {
                     sk.push_file(arch.to_string(), h.size);

@@ -149,9 +149,12 @@ fn sha256_file(host: &Path) -> Result<String> {
     crate::sync::sha256_reader(f).map_err(|e| BuildError::io(format!("reading {}", host.display()), e))
 }
 
+/// Content digests (`sha256` hex) of source files, by their path on the host.
+type FileDigests = std::collections::HashMap<PathBuf, String>;
+
 /// Hashes what a tree path holds: names, types, modes, link targets, contents; never
 /// times or owners (COPY sets the owner).
-fn digest_path(tree: &Tree, path: &str, rel: &str, known: &dyn Fn(&Path) -> Option<String>, h: &mut Sha256) -> Result<()> {
+fn digest_path(tree: &Tree, path: &str, rel: &str, known: &dyn Fn(&Path) -> Option<String>, h: &mut Sha256, files: &mut FileDigests) -> Result<()> {
     let Some(f) = tree.lookup(path) else { return Ok(()) };
     let m = &f.meta;
     h.update(rel.as_bytes());
@@ -163,12 +166,13 @@ fn digest_path(tree: &Tree, path: &str, rel: &str, known: &dyn Fn(&Path) -> Opti
             None => sha256_file(&f.host)?,
         };
         h.update(d.as_bytes());
+        files.insert(f.host.clone(), d);
     } else if m.file_type().is_symlink() {
         let t = std::fs::read_link(&f.host).map_err(|e| BuildError::io("reading a link", e))?;
         h.update(t.as_os_str().as_encoded_bytes());
     } else if m.is_dir() {
         for name in tree.read_dir(path) {
-            digest_path(tree, &join(path, &name), &join(rel, &name), known, h)?;
+            digest_path(tree, &join(path, &name), &join(rel, &name), known, h, files)?;
         }
     }
     h.update([0]);
@@ -180,7 +184,7 @@ impl Build {
         let req = self.copy_request(st, line, stage).await?;
         let req = std::sync::Arc::new(req);
         let r2 = req.clone();
-        let (digest, kind) = tokio::task::spawn_blocking(move || request_digest(&r2))
+        let (digest, kind, files) = tokio::task::spawn_blocking(move || request_digest(&r2))
             .await
             .map_err(|e| BuildError::Internal(format!("hashing task failed: {e}")))??;
         let ins = &line.instruction;
@@ -219,10 +223,10 @@ impl Build {
         }
         let b = self.b.clone();
         let r2 = req.clone();
-        let staging = tokio::task::spawn_blocking(move || perform(&b, &r2))
+        let (staging, content_ids) = tokio::task::spawn_blocking(move || perform(&b, &r2, &files))
             .await
             .map_err(|e| BuildError::Internal(format!("copy task failed: {e}")))??;
-        let img = self.commit(st, NewLayer::Staged(staging), created_by, String::new()).await?;
+        let img = self.commit(st, NewLayer::Staged { staging, content_ids }, created_by, String::new()).await?;
         if let Some(diff_id) = img.config.rootfs.diff_ids.last() {
             self.b.cache.layer_record(&content_key, diff_id)?;
         }
@@ -353,15 +357,16 @@ fn check_checksum(want: Option<&str>, host: &Path) -> Result<()> {
 }
 
 /// The digest of every source and where it goes, and Docker's kind for the history line.
-fn request_digest(r: &Request) -> Result<(String, &'static str)> {
+fn request_digest(r: &Request) -> Result<(String, &'static str, FileDigests)> {
     let mut h = Sha256::new();
+    let mut files = FileDigests::new();
     let known = |host: &Path| r.context.as_ref().and_then(|c| c.known_digest(host));
     for it in &r.items {
         match it {
             Item::Path { tree, path } => {
                 h.update(b"path\0");
                 h.update(base_name(path).as_bytes());
-                digest_path(tree, path, "", &known, &mut h)?;
+                digest_path(tree, path, "", &known, &mut h, &mut files)?;
             }
             Item::Content { name, bytes } => {
                 h.update(b"content\0");
@@ -385,7 +390,7 @@ fn request_digest(r: &Request) -> Result<(String, &'static str)> {
         [_] => "file",
         _ => "multi",
     };
-    Ok((format!("sha256:{}", hex::encode(h.finalize())), kind))
+    Ok((format!("sha256:{}", hex::encode(h.finalize())), kind, files))
 }
 
 /// Where each item lands in the layer (resolved through the image's links, relative to
@@ -447,8 +452,10 @@ fn destination_digest(r: &Request) -> Result<String> {
     Ok(format!("sha256:{}", hex::encode(h.finalize())))
 }
 
-/// Builds the step's layer in a staging directory.
-fn perform(b: &Builder, r: &Request) -> Result<berth_store::snapshot::Staging> {
+/// Builds the step's layer in a staging directory; also returns the content digests of
+/// the files in it that `sources` knows (by path in the layer).
+fn perform(b: &Builder, r: &Request, sources: &FileDigests) -> Result<(berth_store::snapshot::Staging, std::collections::HashMap<String, String>)> {
+    let mut copied = Vec::new();
     let staging = b.images.snapshots().stage()?;
     let root = staging.path();
     let new_owner = r.owner.unwrap_or((0, 0));
@@ -467,10 +474,10 @@ fn perform(b: &Builder, r: &Request) -> Result<berth_store::snapshot::Staging> {
                 let link = r.context.is_some() && r.owner.unwrap_or((0, 0)) == (0, 0) && r.chmod.is_none();
                 if is_dir_source {
                     for child in tree.read_dir(path) {
-                        copy_path(tree, &join(path, &child), &host.join(&child), &owner, r.chmod, link)?;
+                        copy_path(tree, &join(path, &child), &host.join(&child), &owner, r.chmod, link, &mut copied)?;
                     }
                 } else {
-                    copy_path(tree, path, &host, &owner, r.chmod, link)?;
+                    copy_path(tree, path, &host, &owner, r.chmod, link, &mut copied)?;
                 }
             }
             Item::Content { bytes, .. } => {
@@ -494,7 +501,14 @@ fn perform(b: &Builder, r: &Request) -> Result<berth_store::snapshot::Staging> {
     for (host, m) in &image_dirs {
         set_mtime(host, m);
     }
-    Ok(staging)
+    let ids = copied
+        .into_iter()
+        .filter_map(|(src, dst)| {
+            let d = sources.get(&src)?;
+            Some((dst.strip_prefix(&root).ok()?.to_str()?.to_string(), d.clone()))
+        })
+        .collect();
+    Ok((staging, ids))
 }
 
 /// Removes whatever is at `p` (a previous source may have put it there).
@@ -531,7 +545,16 @@ fn set_mtime(p: &Path, m: &std::fs::Metadata) {
 /// vouches that the source is never changed in place (build contexts: unpacking and
 /// syncing replace files, never rewrite them) and that the copy's owner and mode would
 /// be the source's.
-fn copy_path(tree: &Tree, path: &str, host: &Path, owner: &dyn Fn(&std::fs::Metadata) -> (u32, u32), chmod: Option<u32>, link: bool) -> Result<()> {
+/// Regular files copied are added to `copied` as (source, destination) host paths.
+fn copy_path(
+    tree: &Tree,
+    path: &str,
+    host: &Path,
+    owner: &dyn Fn(&std::fs::Metadata) -> (u32, u32),
+    chmod: Option<u32>,
+    link: bool,
+    copied: &mut Vec<(PathBuf, PathBuf)>,
+) -> Result<()> {
     let Some(f) = tree.lookup(path) else { return Ok(()) };
     let m = &f.meta;
     let ft = m.file_type();
@@ -541,12 +564,13 @@ fn copy_path(tree: &Tree, path: &str, host: &Path, owner: &dyn Fn(&std::fs::Meta
             std::fs::create_dir(host).map_err(|e| BuildError::io(format!("creating {}", host.display()), e))?;
         }
         for child in tree.read_dir(path) {
-            copy_path(tree, &join(path, &child), &host.join(&child), owner, chmod, link)?;
+            copy_path(tree, &join(path, &child), &host.join(&child), owner, chmod, link, copied)?;
         }
         set_meta(host, chmod.unwrap_or(m.mode() & 0o7777), owner(m))?;
         set_mtime(host, m);
     } else if ft.is_file() {
         replace(host)?;
+        copied.push((f.host.clone(), host.to_path_buf()));
         if link && m.uid() == 0 && m.gid() == 0 && std::fs::hard_link(&f.host, host).is_ok() {
             return Ok(());
         }
@@ -625,7 +649,7 @@ mod tests {
         let tree = Tree::new(vec![t.path().to_path_buf()]);
         let digest = || {
             let mut h = Sha256::new();
-            digest_path(&tree, "d", "", &|_| None, &mut h).unwrap();
+            digest_path(&tree, "d", "", &|_| None, &mut h, &mut FileDigests::new()).unwrap();
             hex::encode(h.finalize())
         };
         let first = digest();

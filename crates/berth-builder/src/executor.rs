@@ -276,7 +276,7 @@ impl Build {
         }
         let layer = match work(&self.b, st)? {
             Work::Config => NewLayer::Empty,
-            Work::Layer(staging) => NewLayer::Staged(staging),
+            Work::Layer(staging) => NewLayer::Staged { staging, content_ids: Default::default() },
         };
         let img = self.commit(st, layer, created_by, String::new()).await?;
         self.finish(st, key, img)

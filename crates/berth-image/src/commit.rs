@@ -1,6 +1,7 @@
 //! `docker commit` (and the builder's steps): a container's changes become a new layer on
 //! top of its image.
 
+use std::collections::HashMap;
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
@@ -41,8 +42,11 @@ pub enum NewLayer {
     /// A directory (a container's overlay upper directory) to copy into a new layer.
     Copy(PathBuf),
     /// A staging directory already laid out as the layer (the builder's COPY): it is
-    /// hashed where it is and published as is, without a second copy.
-    Staged(Staging),
+    /// hashed where it is and published as is, without a second copy. `content_ids` are
+    /// the content digests of files in it (by path) known to the caller: with them the
+    /// layer's digest resumes where an earlier layer's stream began the same way
+    /// (`berth_archive::prefix`).
+    Staged { staging: Staging, content_ids: HashMap<String, String> },
     /// A layer the store already has, by diff ID (the builder reusing identical content).
     Existing(String),
 }
@@ -104,11 +108,14 @@ impl ImageStore {
                 image.rootfs.diff_ids.push(applied.diff_id.clone());
                 Some((staging, applied.diff_id, applied.tar_size, applied.content_size, applied.skeleton.unwrap_or_default()))
             }
-            NewLayer::Staged(staging) => {
+            NewLayer::Staged { staging, content_ids } => {
                 let dir = std::fs::File::open(staging.path()).map_err(|e| ImageError::io("opening the staged layer", e))?;
-                let w = write_tree(dir.as_fd(), "", std::io::sink(), WalkOptions { overlay_whiteouts: true, record_skeleton: true, ..Default::default() })?;
-                image.rootfs.diff_ids.push(w.digest.clone());
-                Some((staging, w.digest, w.tar_size, w.content_size, w.skeleton.unwrap_or_default()))
+                let opts = WalkOptions { overlay_whiteouts: true, record_skeleton: true, skip_content: true, ..Default::default() };
+                let w = write_tree(dir.as_fd(), "", std::io::sink(), opts)?;
+                let skeleton = w.skeleton.unwrap_or_default();
+                let (digest, tar_size) = self.prefixes.digest(dir.as_fd(), &skeleton, &content_ids)?;
+                image.rootfs.diff_ids.push(digest.clone());
+                Some((staging, digest, tar_size, w.content_size, skeleton))
             }
         };
 

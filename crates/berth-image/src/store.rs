@@ -58,6 +58,8 @@ pub struct ImageStore {
     /// Serializes every change to images and layers, so that layer collection never races
     /// an image being created from the same layers.
     write: Mutex<()>,
+    /// Hash states of layer streams committed from staging directories (the builder's).
+    pub(crate) prefixes: berth_archive::prefix::PrefixCache,
 }
 
 impl ImageStore {
@@ -96,7 +98,7 @@ impl ImageStore {
                 db.delete(REFS, &r)?;
             }
         }
-        let store = ImageStore { db, content, snapshots, index: RwLock::new(index), write: Mutex::new(()) };
+        let store = ImageStore { db, content, snapshots, index: RwLock::new(index), write: Mutex::new(()), prefixes: Default::default() };
         store.collect_garbage()?;
         Ok((store, warnings))
     }
