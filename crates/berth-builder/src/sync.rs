@@ -122,9 +122,7 @@ impl ContextStore {
     pub fn open(&self, key: &str, mut input: impl Read, dockerfile: &str) -> Result<Context> {
         let dir = self.entry_dir(key)?;
         let root = dir.join("root");
-        std::fs::create_dir_all(&root).map_err(|e| BuildError::io("creating the context copy", e))?;
-        let lock = std::fs::File::create(dir.join("lock")).map_err(|e| BuildError::io("creating the context lock", e))?;
-        rustix::fs::flock(&lock, FlockOperation::LockExclusive).map_err(|e| BuildError::io("locking the context copy", e.into()))?;
+        let lock = self.lock_copy(&dir)?;
 
         let mut len = [0u8; 8];
         input.read_exact(&mut len).map_err(|e| BuildError::io("reading the context manifest", e))?;
@@ -222,6 +220,28 @@ impl ContextStore {
         drop(root_fd);
         self.evict(key);
         Ok(ctx)
+    }
+
+    /// Creates (if need be) and locks the copy in `dir`. Eviction may remove a copy between
+    /// our opening its lock file and getting the lock; then the lock is on a file that is
+    /// gone, and we start again.
+    fn lock_copy(&self, dir: &Path) -> Result<std::fs::File> {
+        loop {
+            std::fs::create_dir_all(dir.join("root")).map_err(|e| BuildError::io("creating the context copy", e))?;
+            let lock = match std::fs::File::create(dir.join("lock")) {
+                Ok(f) => f,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(BuildError::io("creating the context lock", e)),
+            };
+            rustix::fs::flock(&lock, FlockOperation::LockExclusive).map_err(|e| BuildError::io("locking the context copy", e.into()))?;
+            let still_there = match (lock.metadata(), std::fs::metadata(dir.join("lock"))) {
+                (Ok(a), Ok(b)) => a.ino() == b.ino() && a.dev() == b.dev(),
+                _ => false,
+            };
+            if still_there {
+                return Ok(lock);
+            }
+        }
     }
 
     /// Removes the least recently used unlocked copies beyond [`MAX_CONTEXTS`].
