@@ -28,6 +28,7 @@ pub mod paths;
 pub mod reader;
 pub mod skeleton;
 pub mod walk;
+pub mod writeback;
 pub mod writer;
 
 use berth_api::{ErrorKind, HasKind};
