@@ -480,3 +480,51 @@ fn a_connection_cut_mid_pull_leaves_nothing_half_made() {
     d.berth(&["pull", &name]).ok();
     assert_eq!(d.berth(&["run", "--rm", "--network", "none", &name, "sh", "-c", "wc -c < /blob"]).ok().trim(), "6000000");
 }
+
+/// The largest blob file under a registry's data directory (a layer, in these tests).
+fn largest_blob(dir: &Path) -> PathBuf {
+    let mut best: Option<(u64, PathBuf)> = None;
+    let mut stack = vec![dir.join("data/blobs")];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            let m = e.metadata().unwrap();
+            if m.is_dir() {
+                stack.push(e.path());
+            } else if best.as_ref().is_none_or(|(n, _)| m.len() > *n) {
+                best = Some((m.len(), e.path()));
+            }
+        }
+    }
+    best.expect("the registry holds blobs").1
+}
+
+#[test]
+fn a_layer_whose_bytes_do_not_match_its_digest_is_refused() {
+    let d = Daemon::with_busybox();
+    let reg = Registry::open();
+    let name = format!("{}/tamper/bb:1", reg.addr);
+    d.berth(&["tag", "busybox", &name]).ok();
+    d.berth(&["push", &name]).ok();
+    d.berth(&["rmi", "busybox", &name]).ok();
+
+    // Still valid gzip of the same tar, with other bytes: only the blob digest can tell.
+    // (Byte 9 of a gzip header names the operating system that wrote it.)
+    let blob = largest_blob(reg.dir.path());
+    let good = std::fs::read(&blob).unwrap();
+    assert_eq!(&good[..2], &[0x1f, 0x8b], "the layer blob is gzip");
+    let mut bad = good.clone();
+    bad[9] ^= 0x01;
+    std::fs::write(&blob, &bad).unwrap();
+    let r = d.berth(&["pull", &name]);
+    assert_ne!(r.code, 0, "a tampered layer cannot be pulled: {}", r.stdout);
+    assert!(r.stderr.contains("verification failed"), "{}", r.stderr);
+    let images = d.berth(&["images", "--format", "{{.Repository}}:{{.Tag}}"]).ok();
+    assert!(!images.contains("tamper/bb"), "nothing is listed: {images}");
+    let check = d.berth(&["system", "check"]).ok();
+    assert!(check.contains("no problems found"), "{check}");
+
+    std::fs::write(&blob, &good).unwrap();
+    assert!(d.berth(&["pull", &name]).ok().contains("Pull complete"));
+    assert_eq!(d.berth(&["run", "--rm", "--network", "none", &name, "echo", "whole again"]).ok(), "whole again\n");
+}
