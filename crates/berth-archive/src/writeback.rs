@@ -21,20 +21,28 @@ pub struct Writeback {
     started: u64,
     /// Bytes appended since `started`.
     written: u64,
+    /// How far the file itself may trail what was counted (bytes still in a buffer).
+    lag: u64,
 }
 
 impl Writeback {
     /// For a file whose data from `offset` on is about to be appended.
     pub fn at(offset: u64) -> Writeback {
-        Writeback { started: offset, written: 0 }
+        Writeback { started: offset, written: 0, lag: 0 }
+    }
+
+    /// For a writer that buffers: the last `lag` bytes counted may not have reached the
+    /// file yet, so a window is started only once that much more has been counted past it.
+    pub fn behind(self, lag: u64) -> Writeback {
+        Writeback { lag, ..self }
     }
 
     /// Records `n` more bytes written to `file`; when that completes a window, starts
     /// writing it out. Best effort: a file system that cannot do it is simply synced later.
     pub fn wrote(&mut self, file: impl AsFd, n: usize) {
-        let before = self.written / WINDOW;
+        let before = self.written.saturating_sub(self.lag) / WINDOW;
         self.written += n as u64;
-        let after = self.written / WINDOW;
+        let after = self.written.saturating_sub(self.lag) / WINDOW;
         if after > before {
             let from = self.started + before * WINDOW;
             let len = (after - before) * WINDOW;
