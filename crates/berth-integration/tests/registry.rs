@@ -573,3 +573,37 @@ fn a_layer_whose_bytes_do_not_match_its_digest_is_refused() {
     assert!(d.berth(&["pull", &name]).ok().contains("Pull complete"));
     assert_eq!(d.berth(&["run", "--rm", "--network", "none", &name, "echo", "whole again"]).ok(), "whole again\n");
 }
+
+#[test]
+fn go_clients_read_the_gzip_layers_berth_pushes() {
+    if Command::new("skopeo").arg("--version").output().is_err() {
+        println!("skipping go_clients_read_the_gzip_layers_berth_pushes: needs skopeo");
+        return;
+    }
+    let d = Daemon::with_busybox();
+    let reg = Registry::open();
+    // Incompressible data (pushed as stored gzip members) and text (deflated members).
+    let c = unique("mix");
+    let fill = "head -c 3000000 /dev/urandom > /random && seq 1 300000 > /text && head -c 1500000 /dev/urandom >> /text";
+    d.berth(&["run", "--name", &c, "--network", "none", "busybox", "sh", "-c", fill]).ok();
+    let name = format!("{}/go/mix:1", reg.addr);
+    d.berth(&["commit", &c, &name]).ok();
+    d.berth(&["rm", &c]).ok();
+    d.berth(&["push", &name]).ok();
+    let id = d.berth(&["image", "inspect", "--format", "{{.Id}}", &name]).ok();
+    let sums = d.berth(&["run", "--rm", "--network", "none", &name, "sh", "-c", "md5sum /random /text"]).ok();
+
+    // skopeo (containers/image, Go's compress/gzip) decompresses every layer for a
+    // docker-archive; berth loads that back as the same image with the same files.
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("mix.tar");
+    let out = Command::new("skopeo")
+        .args(["copy", "-q", "--src-tls-verify=false", &format!("docker://{name}"), &format!("docker-archive:{}:{name}", archive.display())])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "skopeo: {}", String::from_utf8_lossy(&out.stderr));
+    d.berth(&["rmi", &name]).ok();
+    d.berth(&["load", "-i", &archive.display().to_string()]).ok();
+    assert_eq!(d.berth(&["image", "inspect", "--format", "{{.Id}}", &name]).ok(), id);
+    assert_eq!(d.berth(&["run", "--rm", "--network", "none", &name, "sh", "-c", "md5sum /random /text"]).ok(), sums);
+}
