@@ -13,6 +13,7 @@ use crate::header::{EntryType, Header};
 use crate::paths::{check_symlink, clean_entry_path, clean_hardlink_target, ensure_dir_in_root, open_in_root, split_parent};
 use crate::reader::TarReader;
 use crate::skeleton::Skeleton;
+use crate::writeback::Writeback;
 use crate::{errno, ArchiveError, Result, OPAQUE_MARKER, OPAQUE_XATTR, WHITEOUT_PREFIX};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +34,9 @@ pub struct ApplyOptions {
     /// Refuse to replace a directory with a non-directory or the reverse (`docker cp`'s
     /// `noOverwriteDirNonDir`).
     pub no_overwrite_dir_non_dir: bool,
+    /// Start writing large files out to disk while unpacking (see [`crate::writeback`]), for
+    /// callers that sync the result before using it, as layer stores do.
+    pub writeback: bool,
 }
 
 impl Default for ApplyOptions {
@@ -42,6 +46,7 @@ impl Default for ApplyOptions {
             record_skeleton: false,
             chown: None,
             no_overwrite_dir_non_dir: false,
+            writeback: false,
         }
     }
 }
@@ -150,10 +155,14 @@ pub fn apply_at(input: impl Read, root: BorrowedFd<'_>, opts: &ApplyOptions) -> 
                 .map_err(|e| errno(format!("creating {path}"), e))?;
                 let mut f = std::fs::File::from(fd);
                 let mut left = h.size;
+                let mut wb = Writeback::at(0);
                 while left > 0 {
                     let want = buf.len().min(left as usize);
                     let n = tar.read_data(&mut buf[..want]).map_err(|e| ArchiveError::io(format!("reading {path}"), e))?;
                     io::Write::write_all(&mut f, &buf[..n]).map_err(|e| ArchiveError::io(format!("writing {path}"), e))?;
+                    if opts.writeback {
+                        wb.wrote(&f, n);
+                    }
                     left -= n as u64;
                 }
                 content_size += h.size;

@@ -29,6 +29,7 @@ pub mod prefix;
 pub mod reader;
 pub mod skeleton;
 pub mod walk;
+pub mod writeback;
 pub mod writer;
 
 use berth_api::{ErrorKind, HasKind};

@@ -273,6 +273,7 @@ impl ContainerService {
                 record_skeleton: false,
                 chown: if copy_uid_gid { None } else { Some((0, 0)) },
                 no_overwrite_dir_non_dir,
+                writeback: false,
             };
             apply_at(ChannelReader::new(body), dir.as_fd(), &opts)?;
             Ok(())

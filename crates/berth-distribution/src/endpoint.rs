@@ -159,10 +159,12 @@ impl Attempts {
 }
 
 /// The error to report when every endpoint failed: a TLS failure over HTTPS explains more
-/// than the `400` an HTTPS server gives the plain-HTTP retry.
+/// than what an HTTPS server gives the plain-HTTP retry: Go's answers `400`, rustls' a TLS
+/// alert (not HTTP at all) or nothing.
 pub fn explain(https: Option<crate::DistError>, last: crate::DistError) -> crate::DistError {
+    const SPEAKS_TLS: &[&str] = &["400 Bad Request", "invalid HTTP", "closed before message completed"];
     match https {
-        Some(h) if h.to_string().contains("tls:") && last.to_string().contains("400 Bad Request") => h,
+        Some(h) if h.to_string().contains("tls:") && SPEAKS_TLS.iter().any(|m| last.to_string().contains(m)) => h,
         _ => last,
     }
 }
@@ -180,6 +182,17 @@ mod tests {
         for no in ["reg.lan:5001", "10.2.0.1:5000", "example.com", "docker.io"] {
             assert!(!o.is_insecure(no), "{no}");
         }
+    }
+
+    #[test]
+    fn a_tls_failure_explains_more_than_an_https_servers_answer_to_plain_http() {
+        let tls = || Some(crate::DistError::Unavailable("Get \"https://r/v2/\": tls: unknown issuer".into()));
+        for plain in ["400 Bad Request", "request to http://r/v2/: invalid HTTP version parsed", "connection closed before message completed"] {
+            let e = explain(tls(), crate::DistError::Unavailable(plain.into()));
+            assert!(e.to_string().contains("tls:"), "{plain}: {e}");
+        }
+        let e = explain(tls(), crate::DistError::NotFound("manifest unknown".into()));
+        assert_eq!(e.to_string(), "manifest unknown", "plain HTTP got further");
     }
 
     #[test]

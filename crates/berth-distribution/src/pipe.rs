@@ -36,8 +36,8 @@ impl Read for ChannelReader {
 
 const CHUNK: usize = 256 * 1024;
 
-/// Sends what is written, in chunks of up to 256 KiB, to an async task. A closed receiver
-/// (the request failed) makes writes fail with `BrokenPipe`.
+/// Sends what is written, in chunks of up to 256 KiB, to another task. A closed receiver
+/// (it failed or stopped reading) makes writes fail with `BrokenPipe`.
 pub struct ChannelWriter {
     tx: mpsc::Sender<io::Result<Bytes>>,
     buf: BytesMut,
@@ -54,7 +54,7 @@ impl ChannelWriter {
         }
         let b = self.buf.split().freeze();
         self.buf.reserve(CHUNK);
-        self.tx.blocking_send(Ok(b)).map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the upload was cut off"))
+        self.tx.blocking_send(Ok(b)).map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the receiving side stopped reading"))
     }
 }
 

@@ -1,13 +1,15 @@
 //! `docker pull`: manifest → config → layers, streamed, verified, published at once.
 //!
-//! Each missing layer is downloaded and unpacked at the same time: the HTTP body flows
-//! through a channel into a blocking task that hashes the compressed bytes, decompresses
-//! them (gzip, zstd, or none, recognised by their first bytes) and unpacks the tar into a
-//! staging directory. Only when the blob's digest and size and the layer's diff ID all
+//! Each missing layer is downloaded and unpacked at the same time, in a pipeline of two
+//! threads so that both cores work on it: the HTTP body flows through a channel into a
+//! blocking task that hashes the compressed bytes and decompresses them (gzip, zstd, or
+//! none, recognised by their first bytes), and from there into another that unpacks the tar
+//! into a staging directory (hashing it for the diff ID, and starting the disk writes of
+//! large files early so the final sync has little left to wait for). Only when the blob's digest and size and the layer's diff ID all
 //! match is the layer kept; the image is published with every layer in one step at the end
 //! (see the crate docs). Up to [`MAX_CONCURRENT_DOWNLOADS`] layers move at once.
 
-use std::io;
+use std::io::{self, Read as _, Write as _};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -28,7 +30,7 @@ use crate::endpoint::{Attempts, Endpoint};
 use crate::http::read_limited;
 use crate::manifest::{self, Descriptor, ImageManifest, Parsed, Platform};
 use crate::metadata::{self, BlobSource};
-use crate::pipe::ChannelReader;
+use crate::pipe::{ChannelReader, ChannelWriter};
 use crate::progress::{short, Progress, Throttle};
 use crate::session::{error_message, error_of, Session};
 use crate::{DistError, Distribution, Result};
@@ -280,24 +282,12 @@ async fn download_layer(mut s: Session, images: Arc<ImageStore>, repo: &str, d: 
     let total = if d.size > 0 { d.size as u64 } else { 0 };
     let staging = images.snapshots().stage()?;
     let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(32);
+    let (plain_tx, plain_rx) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(16);
+    let want_digest = d.digest.clone();
+    let inflate = tokio::task::spawn_blocking(move || inflate_stage(rx, plain_tx, &want_digest, total));
     let target = staging.path();
-    let (want_digest, want_diff) = (d.digest.clone(), diff_id.clone());
-    let unpack = tokio::task::spawn_blocking(move || -> Result<berth_archive::apply::Applied> {
-        let mut raw = HashingReader::new(ChannelReader::new(rx));
-        let applied = {
-            let (_, plain) = decompressed(&mut raw).map_err(|e| DistError::Unavailable(format!("reading layer {want_digest}: {e}")))?;
-            apply(plain, &target, &ApplyOptions { record_skeleton: true, ..Default::default() })?
-        };
-        // The rest of the blob (compression trailer, padding) counts for its digest too.
-        io::copy(&mut raw, &mut io::sink()).map_err(|e| DistError::Unavailable(format!("reading layer {want_digest}: {e}")))?;
-        let (got, n) = raw.finish();
-        if got != want_digest || (total > 0 && n != total) {
-            return Err(DistError::Invalid(format!("filesystem layer verification failed for digest {want_digest}")));
-        }
-        if applied.diff_id != want_diff {
-            return Err(DistError::Invalid(format!("layer {want_digest} unpacks to {}, not the {want_diff} its image config names", applied.diff_id)));
-        }
-        Ok(applied)
+    let unpack = tokio::task::spawn_blocking(move || {
+        apply(ChannelReader::new(plain_rx), &target, &ApplyOptions { record_skeleton: true, writeback: true, ..Default::default() })
     });
     let mut body = resp.into_body();
     let mut n = 0u64;
@@ -324,14 +314,66 @@ async fn download_layer(mut s: Session, images: Arc<ImageStore>, repo: &str, d: 
         }
     }
     drop(tx);
+    let inflated = inflate.await.map_err(|e| DistError::Internal(format!("decompressing layer: {e}")));
     let applied = unpack.await.map_err(|e| DistError::Internal(format!("unpacking layer: {e}")));
     if let Some(msg) = cut {
         return Err(DistError::Unavailable(msg));
     }
-    let applied = applied??;
+    let applied = match (inflated?, applied?) {
+        (Ok(()), Ok(a)) => a,
+        (Err(Some(e)), _) => return Err(e),
+        (_, Err(e)) => return Err(e.into()),
+        (Err(None), Ok(_)) => return Err(DistError::Internal(format!("unpacking layer {}: stopped early", d.digest))),
+    };
+    if applied.diff_id != diff_id {
+        return Err(DistError::Invalid(format!("layer {} unpacks to {}, not the {diff_id} its image config names", d.digest, applied.diff_id)));
+    }
     progress.layer(&id, "Verifying Checksum");
     progress.layer(&id, "Download complete");
     progress.bar(&id, "Extracting", applied.tar_size, applied.tar_size);
     progress.layer(&id, "Pull complete");
     Ok(PulledLayer { staging, diff_id, tar_size: applied.tar_size, size: applied.content_size, skeleton: applied.skeleton.unwrap_or_default() })
+}
+
+/// The first stage of unpacking a layer, on its own thread so that it overlaps the second
+/// (the tar unpacked, and hashed for the diff ID, by [`apply`]): hashes the blob as it
+/// arrives, decompresses it (gzip, zstd or none, recognised by its first bytes) into
+/// `out`, and checks the blob's digest and size at the end. A failure is also sent down
+/// `out`, so the unpacking stops too. `Err(None)`: the unpacking stopped reading first, and
+/// its error is the one to report.
+fn inflate_stage(rx: tokio::sync::mpsc::Receiver<io::Result<Bytes>>, out: tokio::sync::mpsc::Sender<io::Result<Bytes>>, want_digest: &str, total: u64) -> std::result::Result<(), Option<DistError>> {
+    let mut raw = HashingReader::new(ChannelReader::new(rx));
+    let mut w = ChannelWriter::new(out.clone());
+    let copied = (|| -> io::Result<()> {
+        {
+            let (_, mut plain) = decompressed(&mut raw)?;
+            let mut buf = vec![0u8; 256 << 10];
+            loop {
+                let n = match plain.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e),
+                };
+                w.write_all(&buf[..n])?;
+            }
+            w.flush()?;
+        }
+        // The rest of the blob (compression trailer, padding) counts for its digest too.
+        io::copy(&mut raw, &mut io::sink()).map(drop)
+    })();
+    let failed = |msg: String| {
+        let _ = out.blocking_send(Err(io::Error::other(msg.clone())));
+        msg
+    };
+    match copied {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Err(None),
+        Err(e) => return Err(Some(DistError::Unavailable(failed(format!("reading layer {want_digest}: {e}"))))),
+        Ok(()) => {}
+    }
+    let (got, n) = raw.finish();
+    if got != want_digest || (total > 0 && n != total) {
+        return Err(Some(DistError::Invalid(failed(format!("filesystem layer verification failed for digest {want_digest}")))));
+    }
+    Ok(())
 }

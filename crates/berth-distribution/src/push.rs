@@ -5,7 +5,8 @@
 //! already exists`); one known in another repository of the same registry is mounted
 //! (`Mounted from …`); otherwise the layer's tar is reassembled from its unpacked files,
 //! gzip-compressed on every core while it streams (see [`crate::compress`]), and sent in
-//! one chunked `PATCH` whose digest is computed on the way and given to the closing `PUT`. Up to [`MAX_CONCURRENT_UPLOADS`]
+//! one chunked `PATCH`, each compressed member as it is (no copy), whose digest is computed
+//! on the way and given to the closing `PUT`. Up to [`MAX_CONCURRENT_UPLOADS`]
 //! layers move at once. The manifest (Docker v2 schema 2) goes last, so the tag only ever
 //! names complete content.
 
@@ -15,17 +16,17 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode};
 use serde_json::json;
+use sha2::{Digest as _, Sha256};
 use tokio::task::JoinSet;
 
-use berth_archive::hash::HashingWriter;
 use berth_image::{Image, Reference};
 
 use crate::auth::AuthConfig;
+use crate::compress::{Members, ParallelGzip};
 use crate::endpoint::{Attempts, Endpoint};
 use crate::http::{drain, ReqBody};
 use crate::manifest::{Descriptor, ImageManifest, DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_MANIFEST};
 use crate::metadata::{self, BlobSource};
-use crate::pipe::ChannelWriter;
 use crate::progress::{short, Progress, Throttle};
 use crate::pull::{sha256, Stores};
 use crate::session::{enc, error_of, Session};
@@ -268,19 +269,15 @@ async fn push_layer(mut s: Session, stores: &Stores, r: &Reference, diff_id: &st
     let images = stores.images.clone();
     let (d2, p2, id2) = (diff_id.to_string(), progress.clone(), id.clone());
     let compress = tokio::task::spawn_blocking(move || -> Result<(String, u64)> {
-        let hashing = HashingWriter::new(ChannelWriter::new(tx.clone()));
-        let gz = crate::compress::ParallelGzip::new(hashing);
+        let gz = ParallelGzip::new(Upload { tx: tx.clone(), hasher: Sha256::new(), n: 0 });
         let mut counting = Counting { inner: gz, n: 0, total, throttle: Throttle::new(total), progress: p2, id: id2 };
         let r = images.snapshots().write_layer_tar(&d2, &mut counting);
         if let Err(e) = r {
             let _ = tx.blocking_send(Err(io::Error::other(e.to_string())));
             return Err(e.into());
         }
-        let gz = counting.inner;
-        let mut hashing = gz.finish().map_err(|e| DistError::Unavailable(format!("compressing layer {d2}: {e}")))?;
-        hashing.flush().map_err(|e| DistError::Unavailable(format!("uploading layer {d2}: {e}")))?;
-        let (digest, n, _) = hashing.finish();
-        Ok((digest, n))
+        let up = counting.inner.finish().map_err(|e| DistError::Unavailable(format!("uploading layer {d2}: {e}")))?;
+        Ok((format!("sha256:{}", hex::encode(up.hasher.finalize())), up.n))
     });
     let mut h = HeaderMap::new();
     h.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/octet-stream"));
@@ -304,6 +301,22 @@ async fn push_layer(mut s: Session, stores: &Stores, r: &Reference, diff_id: &st
     record(&d);
     progress.layer(&id, "Pushed");
     Ok(d)
+}
+
+/// The compressed layer on its way out: hashed for its digest, counted, and handed to the
+/// request body as is.
+struct Upload {
+    tx: tokio::sync::mpsc::Sender<io::Result<Bytes>>,
+    hasher: Sha256,
+    n: u64,
+}
+
+impl Members for Upload {
+    fn member(&mut self, gz: Vec<u8>) -> io::Result<()> {
+        self.hasher.update(&gz);
+        self.n += gz.len() as u64;
+        self.tx.blocking_send(Ok(Bytes::from(gz))).map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the upload was cut off"))
+    }
 }
 
 /// Counts the uncompressed bytes of a layer for the progress bar.

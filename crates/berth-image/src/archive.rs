@@ -362,7 +362,7 @@ impl ImageStore {
         let staging = self.snapshots.stage()?;
         let applied = {
             let (_, plain) = decompressed(&mut hashing).map_err(|e| ImageError::io("reading layer", e))?;
-            apply(plain, &staging.path(), &ApplyOptions { record_skeleton: true, ..Default::default() })?
+            apply(plain, &staging.path(), &ApplyOptions { record_skeleton: true, writeback: true, ..Default::default() })?
         };
         // Drain anything after the tar (compressed streams may carry padding).
         io::copy(&mut hashing, &mut io::sink()).map_err(|e| ImageError::io("reading layer", e))?;

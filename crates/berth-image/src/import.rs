@@ -40,7 +40,7 @@ impl ImageStore {
         let mut counted = CountingReader { inner: input, count: 0 };
         let (_, plain) = decompressed(&mut counted).map_err(|e| ImageError::io("reading import data", e))?;
         let staging = self.snapshots.stage()?;
-        let applied = apply(plain, &staging.path(), &ApplyOptions { record_skeleton: true, ..Default::default() })?;
+        let applied = apply(plain, &staging.path(), &ApplyOptions { record_skeleton: true, writeback: true, ..Default::default() })?;
         if counted.count == 0 {
             return Err(ImageError::Invalid("import: no data received (the archive is empty)".into()));
         }

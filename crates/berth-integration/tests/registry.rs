@@ -393,11 +393,7 @@ fn https_to_a_registry_whose_ca_is_in_certs_d() {
     let d = Daemon::with_busybox();
     let dir = tempfile::tempdir().unwrap();
     let p = |f: &str| dir.path().join(f).display().to_string();
-    let ssl = |args: &[&str]| assert!(Command::new("openssl").args(args).stderr(Stdio::null()).status().unwrap().success(), "openssl {args:?}");
-    ssl(&["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", &p("ca.key"), "-out", &p("ca.crt"), "-days", "2", "-subj", "/CN=berth test CA"]);
-    ssl(&["req", "-newkey", "rsa:2048", "-nodes", "-keyout", &p("srv.key"), "-out", &p("srv.csr"), "-subj", "/CN=127.0.0.1"]);
-    std::fs::write(p("ext"), "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n").unwrap();
-    ssl(&["x509", "-req", "-in", &p("srv.csr"), "-CA", &p("ca.crt"), "-CAkey", &p("ca.key"), "-CAcreateserial", "-out", &p("srv.crt"), "-days", "2", "-extfile", &p("ext")]);
+    make_certs(dir.path());
     let port = free_port();
     std::fs::write(
         p("config.yml"),
@@ -416,17 +412,66 @@ fn https_to_a_registry_whose_ca_is_in_certs_d() {
     std::thread::spawn(move || for _ in lines {});
     assert!(ready, "docker-registry did not start");
 
-    let name = format!("{}/secure:1", guard.addr);
+    push_and_pull_over_https(&d, &guard.addr, dir.path());
+}
+
+/// A test CA (`ca.crt`, `ca.key`) and a server certificate for 127.0.0.1 signed by it
+/// (`srv.crt`, `srv.key`), written into `dir` with openssl.
+fn make_certs(dir: &Path) {
+    let p = |f: &str| dir.join(f).display().to_string();
+    let ssl = |args: &[&str]| assert!(Command::new("openssl").args(args).stderr(Stdio::null()).status().unwrap().success(), "openssl {args:?}");
+    ssl(&["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", &p("ca.key"), "-out", &p("ca.crt"), "-days", "2", "-subj", "/CN=berth test CA"]);
+    ssl(&["req", "-newkey", "rsa:2048", "-nodes", "-keyout", &p("srv.key"), "-out", &p("srv.csr"), "-subj", "/CN=127.0.0.1"]);
+    std::fs::write(p("ext"), "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n").unwrap();
+    ssl(&["x509", "-req", "-in", &p("srv.csr"), "-CA", &p("ca.crt"), "-CAkey", &p("ca.key"), "-CAcreateserial", "-out", &p("srv.crt"), "-days", "2", "-extfile", &p("ext")]);
+}
+
+/// Against an HTTPS registry at `addr` whose CA is `certs/ca.crt`: a push is refused while
+/// the CA is unknown, then (the CA in certs.d) pushes, and the image pulls back.
+fn push_and_pull_over_https(d: &Daemon, addr: &str, certs: &Path) {
+    let name = format!("{addr}/secure:1");
     d.berth(&["tag", "busybox", &name]).ok();
     let e = d.berth(&["push", &name]).fails();
     assert!(e.contains("tls") || e.contains("certificate"), "an unknown CA is refused: {e}");
-    let ca_dir = PathBuf::from("/etc/berth/certs.d").join(&guard.addr);
+    let ca_dir = PathBuf::from("/etc/berth/certs.d").join(addr);
     std::fs::create_dir_all(&ca_dir).unwrap();
     let _ca = TrustedCa(ca_dir.clone());
-    std::fs::copy(dir.path().join("ca.crt"), ca_dir.join("ca.crt")).unwrap();
+    std::fs::copy(certs.join("ca.crt"), ca_dir.join("ca.crt")).unwrap();
     assert!(d.berth(&["push", &name]).ok().contains(": Pushed"));
     d.berth(&["rmi", "busybox", &name]).ok();
     assert!(d.berth(&["pull", &name]).ok().contains("Pull complete"));
+}
+
+#[test]
+fn berths_registry_serves_https_with_tls_cert_and_key() {
+    if Command::new("openssl").arg("version").output().is_err() {
+        println!("skipping berths_registry_serves_https_with_tls_cert_and_key: needs openssl");
+        return;
+    }
+    let d = Daemon::with_busybox();
+    let certs = tempfile::tempdir().unwrap();
+    make_certs(certs.path());
+    let flags = ["--tls-cert", "--tls-key"].into_iter().zip(["srv.crt", "srv.key"]);
+    let flags: Vec<String> = flags.flat_map(|(f, n)| [f.to_string(), certs.path().join(n).display().to_string()]).collect();
+    let reg = Registry::berth(|_| flags);
+    // Plain HTTP to the HTTPS port gets no registry answer.
+    let plain = Command::new("curl").args(["-s", "-o", "/dev/null", "-w", "%{http_code}", &format!("http://{}/v2/", reg.addr)]).output();
+    if let Ok(o) = plain {
+        assert_ne!(String::from_utf8_lossy(&o.stdout), "200", "the registry does not answer plain HTTP");
+    }
+    push_and_pull_over_https(&d, &reg.addr, certs.path());
+    // A certificate that does not load stops the registry before it listens.
+    let bad = Command::new(berth_bin())
+        .args(["registry", "serve", "--addr", "127.0.0.1:0", "--root"])
+        .arg(certs.path().join("data"))
+        .arg("--tls-cert")
+        .arg(certs.path().join("ext"))
+        .arg("--tls-key")
+        .arg(certs.path().join("srv.key"))
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("no certificate"), "{}", String::from_utf8_lossy(&bad.stderr));
 }
 
 /// A TCP relay to `upstream` on a loopback port that cuts every connection once `limit`
@@ -512,4 +557,86 @@ fn a_connection_cut_mid_pull_leaves_nothing_half_made() {
     // The same image pulls whole once the path is good.
     d.berth(&["pull", &name]).ok();
     assert_eq!(d.berth(&["run", "--rm", "--network", "none", &name, "sh", "-c", "wc -c < /blob"]).ok().trim(), "6000000");
+}
+
+/// The largest blob file under a registry's data directory (a layer, in these tests).
+fn largest_blob(dir: &Path) -> PathBuf {
+    let mut best: Option<(u64, PathBuf)> = None;
+    let mut stack = vec![dir.join("data/blobs")];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            let m = e.metadata().unwrap();
+            if m.is_dir() {
+                stack.push(e.path());
+            } else if best.as_ref().is_none_or(|(n, _)| m.len() > *n) {
+                best = Some((m.len(), e.path()));
+            }
+        }
+    }
+    best.expect("the registry holds blobs").1
+}
+
+#[test]
+fn a_layer_whose_bytes_do_not_match_its_digest_is_refused() {
+    let d = Daemon::with_busybox();
+    let reg = Registry::open();
+    let name = format!("{}/tamper/bb:1", reg.addr);
+    d.berth(&["tag", "busybox", &name]).ok();
+    d.berth(&["push", &name]).ok();
+    d.berth(&["rmi", "busybox", &name]).ok();
+
+    // Still valid gzip of the same tar, with other bytes: only the blob digest can tell.
+    // (Byte 9 of a gzip header names the operating system that wrote it.)
+    let blob = largest_blob(reg.dir.path());
+    let good = std::fs::read(&blob).unwrap();
+    assert_eq!(&good[..2], &[0x1f, 0x8b], "the layer blob is gzip");
+    let mut bad = good.clone();
+    bad[9] ^= 0x01;
+    std::fs::write(&blob, &bad).unwrap();
+    let r = d.berth(&["pull", &name]);
+    assert_ne!(r.code, 0, "a tampered layer cannot be pulled: {}", r.stdout);
+    assert!(r.stderr.contains("verification failed"), "{}", r.stderr);
+    let images = d.berth(&["images", "--format", "{{.Repository}}:{{.Tag}}"]).ok();
+    assert!(!images.contains("tamper/bb"), "nothing is listed: {images}");
+    let check = d.berth(&["system", "check"]).ok();
+    assert!(check.contains("no problems found"), "{check}");
+
+    std::fs::write(&blob, &good).unwrap();
+    assert!(d.berth(&["pull", &name]).ok().contains("Pull complete"));
+    assert_eq!(d.berth(&["run", "--rm", "--network", "none", &name, "echo", "whole again"]).ok(), "whole again\n");
+}
+
+#[test]
+fn go_clients_read_the_gzip_layers_berth_pushes() {
+    if Command::new("skopeo").arg("--version").output().is_err() {
+        println!("skipping go_clients_read_the_gzip_layers_berth_pushes: needs skopeo");
+        return;
+    }
+    let d = Daemon::with_busybox();
+    let reg = Registry::open();
+    // Incompressible data (pushed as stored gzip members) and text (deflated members).
+    let c = unique("mix");
+    let fill = "head -c 3000000 /dev/urandom > /random && seq 1 300000 > /text && head -c 1500000 /dev/urandom >> /text";
+    d.berth(&["run", "--name", &c, "--network", "none", "busybox", "sh", "-c", fill]).ok();
+    let name = format!("{}/go/mix:1", reg.addr);
+    d.berth(&["commit", &c, &name]).ok();
+    d.berth(&["rm", &c]).ok();
+    d.berth(&["push", &name]).ok();
+    let id = d.berth(&["image", "inspect", "--format", "{{.Id}}", &name]).ok();
+    let sums = d.berth(&["run", "--rm", "--network", "none", &name, "sh", "-c", "md5sum /random /text"]).ok();
+
+    // skopeo (containers/image, Go's compress/gzip) decompresses every layer for a
+    // docker-archive; berth loads that back as the same image with the same files.
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("mix.tar");
+    let out = Command::new("skopeo")
+        .args(["copy", "-q", "--src-tls-verify=false", &format!("docker://{name}"), &format!("docker-archive:{}:{name}", archive.display())])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "skopeo: {}", String::from_utf8_lossy(&out.stderr));
+    d.berth(&["rmi", &name]).ok();
+    d.berth(&["load", "-i", &archive.display().to_string()]).ok();
+    assert_eq!(d.berth(&["image", "inspect", "--format", "{{.Id}}", &name]).ok(), id);
+    assert_eq!(d.berth(&["run", "--rm", "--network", "none", &name, "sh", "-c", "md5sum /random /text"]).ok(), sums);
 }

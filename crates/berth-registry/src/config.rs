@@ -24,6 +24,8 @@ pub struct Config {
     pub anonymous_pull: bool,
     /// The realm named in `WWW-Authenticate: Basic` challenges.
     pub basic_realm: String,
+    /// Serve HTTPS with this certificate and key instead of plain HTTP.
+    pub tls: Option<crate::tls::TlsFiles>,
 }
 
 impl Config {
@@ -37,6 +39,7 @@ impl Config {
             read_only: false,
             anonymous_pull: false,
             basic_realm: "berth-registry".into(),
+            tls: None,
         }
     }
 }
@@ -44,8 +47,9 @@ impl Config {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct TokenConfig {
-    /// The token endpoint URL put in challenges. `None`: `http://<Host header>/token`, this
-    /// server's own endpoint (set it explicitly once TLS or a proxy is in front).
+    /// The token endpoint URL put in challenges. `None`: `http://<Host header>/token` (or
+    /// `https://` when the registry serves TLS itself), this server's own endpoint; set it
+    /// explicitly behind a proxy.
     pub realm: Option<String>,
     /// The `service` of challenges and the `aud` of tokens (Docker Hub: `registry.docker.io`).
     pub service: String,

@@ -5,7 +5,8 @@ use bytes::Bytes;
 use futures_util::StreamExt as _;
 use http::{HeaderValue, Response, StatusCode, header};
 use http_body_util::{BodyExt as _, Empty, Full, StreamBody, combinators::UnsyncBoxBody};
-use tokio::io::AsyncReadExt as _;
+use std::io::{Read as _, Seek as _, SeekFrom};
+use std::sync::{Arc, Mutex};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// Every response body: empty, a small buffer, or a file streamed in chunks.
@@ -23,9 +24,64 @@ pub fn full(b: impl Into<Bytes>) -> Body {
         .boxed_unsync()
 }
 
-/// Streams `len` bytes of an open file, from its current position, without buffering it.
-pub fn file_body(file: tokio::fs::File, len: u64) -> Body {
-    let stream = tokio_util::io::ReaderStream::with_capacity(file.take(len), 256 * 1024)
+/// How much of a file one body chunk carries.
+const FILE_CHUNK: u64 = 1 << 20;
+
+/// A chunk of a file body; its buffer goes back to the body's pool once hyper has written
+/// and dropped it, so a download reuses a handful of buffers instead of asking the allocator
+/// (and the kernel, which zeroes every fresh page) for a new megabyte each time.
+struct Recycled {
+    buf: Vec<u8>,
+    pool: Arc<Mutex<Vec<Vec<u8>>>>,
+}
+
+impl AsRef<[u8]> for Recycled {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf
+    }
+}
+
+impl Drop for Recycled {
+    fn drop(&mut self) {
+        if let Ok(mut pool) = self.pool.lock() {
+            pool.push(std::mem::take(&mut self.buf));
+        }
+    }
+}
+
+/// Streams `len` bytes of `file` from `offset`. A blocking thread reads ahead a few chunks
+/// (each read straight into the buffer that is then sent, one copy from the page cache) and
+/// stops when the client goes away; a file shorter than promised ends the body with an
+/// error, so the client sees a cut rather than a short blob.
+pub fn file_body(mut file: std::fs::File, offset: u64, len: u64) -> Body {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
+    let pool = Arc::new(Mutex::new(Vec::<Vec<u8>>::new()));
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = file.seek(SeekFrom::Start(offset)) {
+            let _ = tx.blocking_send(Err(e));
+            return;
+        }
+        let mut left = len;
+        while left > 0 {
+            let want = left.min(FILE_CHUNK);
+            let reused = pool.lock().ok().and_then(|mut p| p.pop());
+            let mut chunk = reused.unwrap_or_else(|| Vec::with_capacity(FILE_CHUNK as usize));
+            chunk.clear();
+            let read = match (&file).take(want).read_to_end(&mut chunk) {
+                Ok(0) => Err(std::io::ErrorKind::UnexpectedEof.into()),
+                r => r,
+            };
+            let next = read.map(|n| {
+                left -= n as u64;
+                Bytes::from_owner(Recycled { buf: chunk, pool: pool.clone() })
+            });
+            let failed = next.is_err();
+            if tx.blocking_send(next).is_err() || failed {
+                return;
+            }
+        }
+    });
+    let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
         .map(|chunk| chunk.map(hyper::body::Frame::data));
     StreamBody::new(stream).boxed_unsync()
 }

@@ -44,9 +44,9 @@
 //!
 //! # TLS
 //!
-//! Not in this version. The seam is [`Acceptor`]: [`serve_listener_with`] hands each
-//! accepted TCP stream to it before speaking HTTP, so a TLS acceptor (`--tls-cert`,
-//! `--tls-key`) plugs in there without touching routes or storage.
+//! [`Config::tls`] (`--tls-cert`, `--tls-key`) makes [`serve`] and [`serve_listener`]
+//! speak HTTPS; see [`tls`]. The seam is [`Acceptor`]: [`serve_listener_with`] hands each
+//! accepted TCP stream to it before speaking HTTP, so routes and storage never know.
 
 pub mod auth;
 mod config;
@@ -58,6 +58,7 @@ pub mod names;
 mod router;
 mod routes;
 mod server;
+pub mod tls;
 pub mod storage;
 
 pub use config::{Config, TokenConfig};
@@ -66,6 +67,7 @@ pub use gc::{GcOptions, GcReport, garbage_collect};
 pub use http_util::{Body, BoxError};
 pub use router::{Router, router};
 pub use server::{Acceptor, Plain, serve, serve_listener, serve_listener_with};
+pub use tls::{Tls, TlsFiles};
 
 use auth::{Auth, Mode, htpasswd::Htpasswd, token::TokenIssuer};
 use routes::uploads::UploadTable;
@@ -78,6 +80,8 @@ pub struct Registry {
     storage: Storage,
     auth: Auth,
     uploads: UploadTable,
+    /// Loaded from [`Config::tls`] when the registry opens, so bad files fail early.
+    tls: Option<Tls>,
 }
 
 impl Registry {
@@ -96,7 +100,7 @@ impl Registry {
         let mode = match (htpasswd, &config.token) {
             (None, None) => Mode::Open,
             (Some(h), None) => Mode::Basic(h),
-            (Some(h), Some(t)) => Mode::Token(h, TokenIssuer::new(t)),
+            (Some(h), Some(t)) => Mode::Token(h, TokenIssuer::new(t, config.tls.is_some())),
             (None, Some(_)) => {
                 return Err(RegistryError::Config(
                     "token auth needs an htpasswd file".into(),
@@ -108,16 +112,23 @@ impl Registry {
             anonymous_pull: config.anonymous_pull,
             basic_realm: config.basic_realm.clone(),
         };
+        let tls = config.tls.as_ref().map(Tls::load).transpose()?;
         Ok(Arc::new(Registry {
             config,
             storage,
             auth,
             uploads: UploadTable::default(),
+            tls,
         }))
     }
 
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// The TLS acceptor, when the registry serves HTTPS.
+    pub fn tls(&self) -> Option<&Tls> {
+        self.tls.as_ref()
     }
 
     pub fn storage(&self) -> &Storage {

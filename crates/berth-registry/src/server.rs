@@ -52,13 +52,17 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> Result
     serve_listener(registry, listener, shutdown).await
 }
 
-/// Serves `registry` on an already-bound listener (tests bind `127.0.0.1:0`).
+/// Serves `registry` on an already-bound listener (tests bind `127.0.0.1:0`): HTTPS when
+/// its config names a certificate, else plain HTTP.
 pub async fn serve_listener(
     registry: Arc<Registry>,
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> Result<()> {
-    serve_listener_with(registry, listener, Plain, shutdown).await
+    match registry.tls().cloned() {
+        Some(tls) => serve_listener_with(registry, listener, tls, shutdown).await,
+        None => serve_listener_with(registry, listener, Plain, shutdown).await,
+    }
 }
 
 /// Serves `registry` on `listener`, passing each connection through `acceptor`.

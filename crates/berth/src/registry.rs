@@ -67,6 +67,12 @@ struct ServeArgs {
     /// Token lifetime in seconds
     #[arg(long = "token-ttl", default_value_t = 300, requires = "token")]
     token_ttl: u64,
+    /// Serve HTTPS with this certificate chain (PEM, the server's certificate first)
+    #[arg(long = "tls-cert", env = "REGISTRY_HTTP_TLS_CERTIFICATE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM)
+    #[arg(long = "tls-key", env = "REGISTRY_HTTP_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -118,6 +124,9 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
     config.htpasswd = a.htpasswd;
     config.read_only = a.read_only;
     config.anonymous_pull = a.anonymous_pull;
+    if let (Some(cert), Some(key)) = (a.tls_cert, a.tls_key) {
+        config.tls = Some(berth_registry::TlsFiles { cert, key });
+    }
     if a.token {
         let mut t = berth_registry::TokenConfig::new(a.token_service);
         t.realm = a.token_realm;

@@ -43,6 +43,7 @@ struct Claims {
 
 pub struct TokenIssuer {
     realm: Option<String>,
+    scheme: &'static str,
     service: String,
     issuer: String,
     key: Vec<u8>,
@@ -57,7 +58,8 @@ pub struct Issued {
 }
 
 impl TokenIssuer {
-    pub fn new(cfg: &TokenConfig) -> TokenIssuer {
+    /// `https`: the registry serves TLS itself, so its own token endpoint is `https://`.
+    pub fn new(cfg: &TokenConfig, https: bool) -> TokenIssuer {
         let key = cfg.key.clone().unwrap_or_else(|| {
             use rand::Rng as _;
             let mut k = vec![0u8; 32];
@@ -66,6 +68,7 @@ impl TokenIssuer {
         });
         TokenIssuer {
             realm: cfg.realm.clone(),
+            scheme: if https { "https" } else { "http" },
             service: cfg.service.clone(),
             issuer: cfg.issuer.clone(),
             key,
@@ -77,7 +80,7 @@ impl TokenIssuer {
     pub fn realm(&self, host: &str) -> String {
         self.realm
             .clone()
-            .unwrap_or_else(|| format!("http://{host}/token"))
+            .unwrap_or_else(|| format!("{}://{host}/token", self.scheme))
     }
 
     pub fn service(&self) -> &str {
@@ -191,7 +194,7 @@ mod tests {
     use super::*;
 
     fn issuer() -> TokenIssuer {
-        TokenIssuer::new(&TokenConfig::new("registry.test"))
+        TokenIssuer::new(&TokenConfig::new("registry.test"), false)
     }
 
     #[test]

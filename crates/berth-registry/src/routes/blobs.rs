@@ -11,7 +11,6 @@ use crate::names::Digest;
 use crate::router::Ctx;
 use crate::{Registry, blocking};
 use http::{Method, Response, StatusCode, header};
-use tokio::io::AsyncSeekExt as _;
 
 pub async fn handle(reg: &Registry, ctx: &Ctx, name: &str, digest: &str) -> Result<Response<Body>> {
     let d = Digest::parse(digest)?;
@@ -31,16 +30,16 @@ pub async fn handle(reg: &Registry, ctx: &Ctx, name: &str, digest: &str) -> Resu
     }
     // Open, then stat the open file: a GC unlinking the path in between cannot make the
     // length and the bytes disagree.
-    let mut file = match tokio::fs::File::open(reg.storage.blob_path(&d)).await {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(unknown(&d)),
-        Err(e) => return Err(RegistryError::io("open blob", e)),
-    };
-    let size = file
-        .metadata()
-        .await
-        .map_err(|e| RegistryError::io("stat blob", e))?
-        .len();
+    let path = reg.storage.blob_path(&d);
+    let opened = blocking(move || match std::fs::File::open(path) {
+        Ok(f) => {
+            let size = f.metadata().map_err(|e| RegistryError::io("stat blob", e))?.len();
+            Ok(Some((f, size)))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(RegistryError::io("open blob", e)),
+    });
+    let (file, size) = opened.await?.ok_or_else(|| unknown(&d))?;
     let range = match ctx.header(header::RANGE) {
         Some(r) if ctx.method == Method::GET => parse_range(r, size)?,
         _ => None,
@@ -51,20 +50,17 @@ pub async fn handle(reg: &Registry, ctx: &Ctx, name: &str, digest: &str) -> Resu
         .header(header::ETAG, format!("\"{d}\""))
         .header(header::ACCEPT_RANGES, "bytes")
         .header(header::CACHE_CONTROL, "max-age=31536000");
-    let (status, len) = match range {
+    let (status, start, len) = match range {
         Some((a, b)) => {
             resp = resp.header(header::CONTENT_RANGE, format!("bytes {a}-{b}/{size}"));
-            file.seek(std::io::SeekFrom::Start(a))
-                .await
-                .map_err(|e| RegistryError::io("seek blob", e))?;
-            (StatusCode::PARTIAL_CONTENT, b - a + 1)
+            (StatusCode::PARTIAL_CONTENT, a, b - a + 1)
         }
-        None => (StatusCode::OK, size),
+        None => (StatusCode::OK, 0, size),
     };
     let body = if ctx.method == Method::HEAD {
         http_util::empty()
     } else {
-        http_util::file_body(file, len)
+        http_util::file_body(file, start, len)
     };
     Ok(resp
         .status(status)

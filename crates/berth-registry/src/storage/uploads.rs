@@ -4,10 +4,13 @@
 //! [`UploadWriter`]; a failed append is truncated back to where it started, so the offset a
 //! client sees only ever moves by whole chunks. Committing verifies the digest, fsyncs, and
 //! renames `data` into `blobs/`; a mismatch deletes the session, so nothing unverified is kept.
+//! The disk writes start while the data streams in (see [`berth_archive::writeback`]), so
+//! the commit's fsync of a large blob mostly finds them done.
 
 use super::{Storage, now_unix, random_id, remove_all};
 use crate::error::{ErrorCode, RegistryError, Result};
 use crate::names::{Digest, Hasher};
+use berth_archive::writeback::Writeback;
 use std::fs;
 use std::io::Read;
 use std::path::PathBuf;
@@ -19,7 +22,12 @@ pub struct UploadWriter {
     file: tokio::io::BufWriter<tokio::fs::File>,
     start: u64,
     written: u64,
+    /// Starts the disk writes of what has arrived, so the commit's fsync waits for little.
+    writeback: Writeback,
 }
+
+/// The append buffer; the file may trail what was written by it and one write in flight.
+const BUFFER: usize = 256 * 1024;
 
 impl Storage {
     /// Starts a session and returns its id.
@@ -55,12 +63,13 @@ impl Storage {
             .await
             .map_err(|e| RegistryError::io("stat upload", e))?
             .len();
-        let file = tokio::io::BufWriter::with_capacity(256 * 1024, file);
+        let file = tokio::io::BufWriter::with_capacity(BUFFER, file);
         Ok(Some(UploadWriter {
             path,
             file,
             start,
             written: 0,
+            writeback: Writeback::at(start).behind(4 * BUFFER as u64),
         }))
     }
 
@@ -155,6 +164,7 @@ impl UploadWriter {
             .await
             .map_err(|e| RegistryError::io("write upload", e))?;
         self.written += chunk.len() as u64;
+        self.writeback.wrote(self.file.get_ref(), chunk.len());
         Ok(())
     }
 
