@@ -171,6 +171,45 @@ fn a_build_pulls_a_missing_base_image_and_pull_refreshes_one() {
 }
 
 #[test]
+fn a_pull_through_cache_serves_and_keeps_what_the_remote_has() {
+    let d = Daemon::with_busybox();
+    let upstream = Registry::open();
+    let c = unique("cached");
+    d.berth(&["run", "--name", &c, "--network", "none", "busybox", "sh", "-c", "echo from-upstream > /origin"]).ok();
+    let up_name = format!("{}/team/app:1", upstream.addr);
+    d.berth(&["commit", &c, &up_name]).ok();
+    d.berth(&["rm", &c]).ok();
+    d.berth(&["push", &up_name]).ok();
+    d.berth(&["rmi", &up_name]).ok();
+
+    let remote = format!("http://{}", upstream.addr);
+    let cache = Registry::berth(|_| vec!["--proxy-remote".into(), remote.clone()]);
+    let name = format!("{}/team/app:1", cache.addr);
+    let out = d.berth(&["pull", &name]).ok();
+    assert!(out.contains("Status: Downloaded newer image"), "{out}");
+    assert_eq!(d.berth(&["run", "--rm", "--network", "none", &name, "cat", "/origin"]).ok(), "from-upstream\n");
+
+    // The cache accepts no pushes, and says why.
+    let mine = format!("{}/team/mine:1", cache.addr);
+    d.berth(&["tag", "busybox", &mine]).ok();
+    let err = d.berth(&["push", &mine]).fails();
+    assert!(err.contains("pull-through cache"), "{err}");
+
+    // Something the remote does not have is the remote's "unknown".
+    let err = d.berth(&["pull", &format!("{}/team/absent:1", cache.addr)]).fails();
+    assert!(err.contains("manifest unknown") || err.contains("not found"), "{err}");
+
+    // With the remote gone, what the cache kept is still served, by tag and by digest.
+    drop(upstream);
+    d.berth(&["rmi", &name]).ok();
+    let out = d.berth(&["pull", &name]).ok();
+    assert!(out.contains("Status: Downloaded newer image"), "{out}");
+    assert_eq!(d.berth(&["run", "--rm", "--network", "none", &name, "cat", "/origin"]).ok(), "from-upstream\n");
+    let err = d.berth(&["pull", &format!("{}/team/other:1", cache.addr)]).fails();
+    assert!(err.contains(&remote), "an unreachable remote is named: {err}");
+}
+
+#[test]
 fn a_second_push_uploads_only_missing_blobs_and_mounts_across_repositories() {
     let d = Daemon::with_busybox();
     let reg = Registry::open();

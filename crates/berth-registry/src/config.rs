@@ -26,6 +26,8 @@ pub struct Config {
     pub basic_realm: String,
     /// Serve HTTPS with this certificate and key instead of plain HTTP.
     pub tls: Option<crate::tls::TlsFiles>,
+    /// Serve as a pull-through cache of this remote registry (`--proxy-remote`).
+    pub proxy: Option<crate::proxy::ProxyConfig>,
 }
 
 impl Config {
@@ -40,6 +42,7 @@ impl Config {
             anonymous_pull: false,
             basic_realm: "berth-registry".into(),
             tls: None,
+            proxy: None,
         }
     }
 }

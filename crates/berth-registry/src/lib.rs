@@ -42,6 +42,11 @@
 //! [`garbage_collect`] (and [`gc::garbage_collect_with`]) may run while the registry
 //! serves; see [`gc`] for how it avoids deleting content an in-flight push still needs.
 //!
+//! # Pull-through cache
+//!
+//! With [`Config::proxy`] (`--proxy-remote`) the registry mirrors one remote registry,
+//! fetching what clients ask for and keeping it; see [`proxy`].
+//!
 //! # TLS
 //!
 //! [`Config::tls`] (`--tls-cert`, `--tls-key`) makes [`serve`] and [`serve_listener`]
@@ -55,6 +60,7 @@ pub mod gc;
 mod http_util;
 pub mod manifest;
 pub mod names;
+pub mod proxy;
 mod router;
 mod routes;
 mod server;
@@ -82,6 +88,8 @@ pub struct Registry {
     uploads: UploadTable,
     /// Loaded from [`Config::tls`] when the registry opens, so bad files fail early.
     tls: Option<Tls>,
+    /// Pull-through cache mode ([`Config::proxy`]).
+    proxy: Option<proxy::Proxy>,
 }
 
 impl Registry {
@@ -113,12 +121,14 @@ impl Registry {
             basic_realm: config.basic_realm.clone(),
         };
         let tls = config.tls.as_ref().map(Tls::load).transpose()?;
+        let proxy = config.proxy.clone().map(proxy::Proxy::new);
         Ok(Arc::new(Registry {
             config,
             storage,
             auth,
             uploads: UploadTable::default(),
             tls,
+            proxy,
         }))
     }
 

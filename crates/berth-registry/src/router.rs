@@ -26,7 +26,7 @@ use crate::Registry;
 use crate::auth::{Grants, Scope};
 use crate::error::{ErrorCode, RegistryError, Result};
 use crate::http_util::{self, Body, BoxError, Query, ReqBody};
-use crate::names::validate_name;
+use crate::names::{Digest, Reference, validate_name};
 use crate::routes;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
@@ -177,6 +177,12 @@ impl Registry {
                 "the registry is in read-only mode",
             ));
         }
+        if let (true, Some(p)) = (write, &self.config.proxy) {
+            return Err(RegistryError::api(
+                ErrorCode::Unsupported,
+                format!("the registry is a pull-through cache of {}: it accepts no pushes or deletes", p.remote),
+            ));
+        }
         let host = parts
             .headers
             .get(http::header::HOST)
@@ -209,9 +215,17 @@ impl Registry {
             Route::Search => routes::catalog::search(self, &ctx).await,
             Route::Tags(name) => routes::tags::list(self, &ctx, &name).await,
             Route::Manifest(name, r) => {
+                if let Some(p) = &self.proxy {
+                    p.manifest(&self.storage, &name, &Reference::parse(&r)?).await?;
+                }
                 routes::manifests::handle(self, &ctx, &name, &r, body).await
             }
-            Route::Blob(name, d) => routes::blobs::handle(self, &ctx, &name, &d).await,
+            Route::Blob(name, d) => {
+                if let Some(p) = &self.proxy {
+                    p.blob(&self.storage, &name, &Digest::parse(&d)?).await?;
+                }
+                routes::blobs::handle(self, &ctx, &name, &d).await
+            }
             Route::UploadStart(name) => routes::uploads::start(self, &ctx, &name, body).await,
             Route::Upload(name, id) => routes::uploads::handle(self, &ctx, &name, &id, body).await,
             Route::Referrers(name, d) => routes::referrers::list(self, &ctx, &name, &d).await,

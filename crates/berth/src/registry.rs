@@ -73,6 +73,15 @@ struct ServeArgs {
     /// The private key of --tls-cert (PEM)
     #[arg(long = "tls-key", env = "REGISTRY_HTTP_TLS_KEY", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Be a pull-through cache of this registry (e.g. https://registry-1.docker.io)
+    #[arg(long = "proxy-remote", env = "REGISTRY_PROXY_REMOTEURL")]
+    proxy_remote: Option<String>,
+    /// User name for --proxy-remote
+    #[arg(long = "proxy-username", env = "REGISTRY_PROXY_USERNAME", requires = "proxy_remote", default_value = "")]
+    proxy_username: String,
+    /// Password for --proxy-remote
+    #[arg(long = "proxy-password", env = "REGISTRY_PROXY_PASSWORD", requires = "proxy_remote", default_value = "")]
+    proxy_password: String,
 }
 
 #[derive(Args, Debug)]
@@ -126,6 +135,13 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
     config.anonymous_pull = a.anonymous_pull;
     if let (Some(cert), Some(key)) = (a.tls_cert, a.tls_key) {
         config.tls = Some(berth_registry::TlsFiles { cert, key });
+    }
+    if let Some(remote) = a.proxy_remote {
+        if !(remote.starts_with("http://") || remote.starts_with("https://")) {
+            anyhow::bail!("--proxy-remote {remote:?}: want an http:// or https:// URL");
+        }
+        let remote = remote.trim_end_matches('/').to_string();
+        config.proxy = Some(berth_registry::proxy::ProxyConfig { remote, username: a.proxy_username, password: a.proxy_password });
     }
     if a.token {
         let mut t = berth_registry::TokenConfig::new(a.token_service);
