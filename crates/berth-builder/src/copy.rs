@@ -569,11 +569,22 @@ fn copy_path(
         set_meta(host, chmod.unwrap_or(m.mode() & 0o7777), owner(m))?;
         set_mtime(host, m);
     } else if ft.is_file() {
-        replace(host)?;
         copied.push((f.host.clone(), host.to_path_buf()));
-        if link && m.uid() == 0 && m.gid() == 0 && std::fs::hard_link(&f.host, host).is_ok() {
-            return Ok(());
+        if link && m.uid() == 0 && m.gid() == 0 {
+            // The staging directory is new: something is in the way only when an earlier
+            // source put it there, so look only when linking says so.
+            let linked = match std::fs::hard_link(&f.host, host) {
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    replace(host)?;
+                    std::fs::hard_link(&f.host, host)
+                }
+                r => r,
+            };
+            if linked.is_ok() {
+                return Ok(());
+            }
         }
+        replace(host)?;
         std::fs::copy(&f.host, host).map_err(|e| BuildError::io(format!("copying {path}"), e))?;
         set_meta(host, chmod.unwrap_or(m.mode() & 0o7777), owner(m))?;
         set_mtime(host, m);
