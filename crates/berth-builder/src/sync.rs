@@ -144,10 +144,6 @@ impl ContextStore {
                 Index::default()
             }
         };
-        match std::fs::remove_file(dir.join("index.json")) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(BuildError::io("updating the context index", e)),
-            _ => {}
-        }
         let wanted: HashMap<&str, &ContextEntry> = manifest.entries.iter().map(|e| (e.path.as_str(), e)).collect();
         let root_fd = rustix::fs::open(&root, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
             .map_err(|e| BuildError::io("opening the context copy", e.into()))?;
@@ -160,6 +156,28 @@ impl ContextStore {
             .map(|(p, _)| p.clone())
             .collect();
         gone.sort_by_key(|p| std::cmp::Reverse(p.matches('/').count()));
+        // An empty tar (its first block zero) and nothing gone or different: the copy is
+        // already what the client has, and is neither touched nor re-indexed.
+        let mut first = [0u8; 512];
+        input.read_exact(&mut first).map_err(|e| BuildError::io("reading the build context", e))?;
+        let unchanged = first.iter().all(|b| *b == 0)
+            && gone.is_empty()
+            && manifest.entries.iter().all(|e| index.entries.get(&e.path).is_some_and(|s| same(s, e)));
+        // (A `.dockerignore` may still remove files: then the index goes first, as below.)
+        if unchanged && !root.join(".dockerignore").exists() {
+            std::io::copy(&mut input, &mut std::io::sink()).map_err(|e| BuildError::io("reading the build context", e))?;
+            let mut ctx = Context::synced(dir.clone(), lock, HashMap::new());
+            ctx.finish(dockerfile)?;
+            ctx.digests = index.entries.iter().filter(|(_, s)| !s.digest.is_empty()).map(|(p, s)| (p.clone(), s.digest.clone())).collect();
+            // Marks the copy used, for eviction.
+            let _ = std::fs::File::options().write(true).open(dir.join("index.json")).and_then(|f| f.set_modified(std::time::SystemTime::now()));
+            return Ok(ctx);
+        }
+        let input = std::io::Cursor::new(first).chain(input);
+        match std::fs::remove_file(dir.join("index.json")) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(BuildError::io("updating the context index", e)),
+            _ => {}
+        }
         for p in &gone {
             let (parent, name) = split_parent(p);
             match open_in_root(&root_fd, parent, OFlags::PATH | OFlags::DIRECTORY) {
@@ -205,9 +223,16 @@ impl ContextStore {
             index.entries.insert(e.path.clone(), Stored { entry: e.clone(), digest });
         }
 
+        drop(root_fd);
         let mut ctx = Context::synced(dir.clone(), lock, HashMap::new());
         let pruned = ctx.finish(dockerfile)?;
-        for p in &pruned {
+        self.reindex(&dir, key, index, &pruned, ctx)
+    }
+
+    /// Drops what `.dockerignore` removed from `index`, hands the digests to `ctx`, writes
+    /// the index (the copy is consistent again) and makes room in the store.
+    fn reindex(&self, dir: &Path, key: &str, mut index: Index, pruned: &[String], mut ctx: Context) -> Result<Context> {
+        for p in pruned {
             let under = format!("{p}/");
             index.entries.retain(|k, _| k != p && !k.starts_with(&under));
         }
@@ -217,7 +242,6 @@ impl ContextStore {
         std::fs::write(&tmp, bytes)
             .and_then(|_| std::fs::rename(&tmp, dir.join("index.json")))
             .map_err(|e| BuildError::io("writing the context index", e))?;
-        drop(root_fd);
         self.evict(key);
         Ok(ctx)
     }
