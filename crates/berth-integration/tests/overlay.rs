@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use berth_integration::{unique, Daemon};
+use berth_integration::{table_for, unique, Daemon};
 
 const STORE: &str = "192.168.250.100";
 /// Lease TTL of the test daemons: a silent host is forgotten this quickly.
@@ -190,6 +190,12 @@ fn containers_on_different_hosts_reach_each_other_by_address_and_name() {
         assert_eq!(d.berth(&["network", "inspect", "-f", "{{.Id}} {{.Driver}} {{.Scope}}", &net]).ok().trim(), format!("{id} overlay global"));
     }
     assert_eq!(h2.berth(&["network", "inspect", "-f", "{{index .Options \"com.docker.network.driver.overlay.vxlanid_list\"}}", &net]).ok().trim(), "4096");
+    // Every host's firewall knows the network's bridge as soon as it knows the network (it
+    // used to learn of it only when a port was published).
+    for (d, h) in c.daemons.iter().zip(&c.hosts) {
+        let rules = || h.sh(&format!("nft list table inet {}", table_for(&d.data_root()))).1;
+        assert!(until(Duration::from_secs(10), || rules().contains("\"ovbr4096\"")), "{}", rules());
+    }
 
     let web1 = unique("web");
     web(h1, &net, &web1, "from-host-1", &["--network-alias", "front", "-p", "8080:80"]);

@@ -188,7 +188,13 @@ impl NetworkService {
                 .nets
                 .values()
                 .filter(|n| (n.driver == "bridge" || n.driver == "overlay") && n.subnet.is_some())
-                .map(|n| BridgeRules { ifname: n.ifname.clone(), subnet: n.subnet.unwrap_or(Subnet { addr: Ipv4Addr::UNSPECIFIED, prefix: 0 }), internal: n.internal, masquerade: self.opts.ip_masq && n.options.get("com.docker.network.bridge.enable_ip_masquerade").is_none_or(|v| v != "false") })
+                .map(|n| BridgeRules {
+                    ifname: n.ifname.clone(),
+                    subnet: n.subnet.unwrap_or(Subnet { addr: Ipv4Addr::UNSPECIFIED, prefix: 0 }),
+                    internal: n.internal,
+                    masquerade: self.opts.ip_masq && n.options.get("com.docker.network.bridge.enable_ip_masquerade").is_none_or(|v| v != "false"),
+                    untracked_within: if n.driver == "overlay" { n.gateway } else { None },
+                })
                 .collect();
             let ports = st
                 .ports

@@ -36,7 +36,11 @@ pub async fn ensure(nl: &Nl, net: &NetworkRecord, local: Ipv4Addr, mtu: u32) -> 
     let vx_idx = match nl.index(&vx).await? {
         Some(i) => i,
         None => {
-            let msg = LinkVxlan::new(&vx, vni).port(plan::VXLAN_PORT).local(local).learning(false).proxy(true).mtu(mtu).build();
+            // No outer UDP checksum (as Docker's and flannel's VXLAN devices): the inner frame
+            // has its own, and a NIC that segments VXLAN but cannot also checksum it
+            // (tx-udp_tnl-segmentation without tx-udp_tnl-csum-segmentation) would otherwise
+            // leave the segmentation to the CPU.
+            let msg = LinkVxlan::new(&vx, vni).port(plan::VXLAN_PORT).local(local).learning(false).proxy(true).udp_csum(false).mtu(mtu).build();
             match nl.handle.link().add(msg).execute().await {
                 Ok(()) => {}
                 Err(e) if exists(&e) => {}

@@ -101,6 +101,9 @@ impl NetworkService {
         })?;
         self.save(&rec)?;
         self.lock().nets.insert(rec.id.clone(), rec.clone());
+        if let Err(e) = self.apply_rules() {
+            eprintln!("berth daemon: {e}");
+        }
         self.emit("create", &rec);
         cl.kick.notify_one();
         Ok((rec.id, String::new()))

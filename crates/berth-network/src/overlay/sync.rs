@@ -125,6 +125,7 @@ impl NetworkService {
     /// back, as after the store lost its data).
     async fn copy_networks(&self, cl: &Cluster, store: &BTreeMap<String, NetworkRecord>) -> Result<()> {
         let local: Vec<NetworkRecord> = self.lock().nets.values().filter(|n| n.driver == "overlay").cloned().collect();
+        let mut copied = false;
         for n in store.values() {
             let mut st = self.lock();
             let changed = match st.nets.get(&n.id) {
@@ -137,7 +138,12 @@ impl NetworkService {
                 st.nets.insert(rec.id.clone(), rec.clone());
                 drop(st);
                 self.save(&rec)?;
+                copied = true;
             }
+        }
+        // The firewall knows the network's bridge before any container joins it.
+        if copied && let Err(e) = self.apply_rules() {
+            eprintln!("berth daemon: {e}");
         }
         for n in local.iter().filter(|n| !store.contains_key(&n.id)) {
             // Created here a moment ago, after the store was read?
