@@ -88,10 +88,17 @@ fn builtin(id: &str, name: &str, driver: &str) -> NetworkRecord {
     }
 }
 
+/// How long a leftover veth is given to go away with its namespace before the reaper
+/// deletes it itself.
+const REAP_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Starts the thread that deletes leftover veths by index. Deleting a link waits for the
 /// kernel to let go of it (RCU grace periods, tens of milliseconds here) inside the netlink
-/// `sendmsg`; on the service's own connection that would hold up the next container's
-/// setup queued behind it, so deletions get a connection and a thread of their own.
+/// `sendmsg`, holding up whatever else is queued on that connection; and usually there is
+/// nothing to delete, since the kernel destroys a veth with its namespace. So deletions get
+/// a connection and a thread of their own, and a batch waits [`REAP_AFTER`] after its first
+/// request: by then the link is normally gone and the request is a cheap `ENODEV`, not a
+/// second teardown competing with the next container's setup.
 fn spawn_reaper() -> Result<std::sync::mpsc::Sender<u32>> {
     let (tx, rx) = std::sync::mpsc::channel::<u32>();
     let rt = tokio::runtime::Builder::new_current_thread().enable_io().build().map_err(|e| NetError::System(format!("starting the link reaper: {e}")))?;
@@ -100,8 +107,19 @@ fn spawn_reaper() -> Result<std::sync::mpsc::Sender<u32>> {
         .name("berth-link-reaper".into())
         .spawn(move || {
             while let Ok(idx) = rx.recv() {
-                if let Err(e) = rt.block_on(nl.delete_index(idx)) {
-                    eprintln!("berth daemon: {e}");
+                let due = std::time::Instant::now() + REAP_AFTER;
+                let mut batch = vec![idx];
+                while let Some(left) = due.checked_duration_since(std::time::Instant::now()) {
+                    match rx.recv_timeout(left) {
+                        Ok(i) => batch.push(i),
+                        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => break,
+                        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+                    }
+                }
+                for idx in batch {
+                    if let Err(e) = rt.block_on(nl.delete_index(idx)) {
+                        eprintln!("berth daemon: {e}");
+                    }
                 }
             }
         })
