@@ -268,7 +268,7 @@ impl Build {
             None => None,
         };
         let (src_tree, from_context) = match ins.flag("from") {
-            None => (Tree::new(vec![self.ctx.root()]), true),
+            None => (Tree::plain(self.ctx.root()), true),
             Some(from) => {
                 let image = match from_source(&self.df, stage, from)? {
                     FromSource::Stage(j) => self.results.get(&j).cloned().flatten(),

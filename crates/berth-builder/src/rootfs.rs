@@ -4,7 +4,8 @@
 //! them: a path is found in the topmost layer that has it; a whiteout (a 0:0 character
 //! device) hides it and everything below; a directory marked opaque hides the same
 //! directory in lower layers; a non-directory hides lower directories of the same name.
-//! An image's rootfs is its layer directories; the build context is a one-layer tree.
+//! An image's rootfs is its layer directories; the build context is a plain directory
+//! ([`Tree::plain`]), where nothing is a whiteout or opaque and nothing is checked for it.
 //!
 //! Paths are relative, `/`-separated, and never leave the tree: symlinks are resolved
 //! inside it as if it were `/` ([`Tree::resolve`]), so a link to `/etc` or `../../x` in
@@ -20,6 +21,8 @@ use crate::{BuildError, Result};
 #[derive(Debug, Clone)]
 pub struct Tree {
     layers: Vec<PathBuf>,
+    /// One ordinary directory, not overlay layers: no whiteouts or opaque markers.
+    plain: bool,
 }
 
 /// A path found in a tree: where its bytes are on the host, and its metadata.
@@ -45,7 +48,12 @@ fn components(path: &str) -> Vec<&str> {
 impl Tree {
     /// `layers` topmost first.
     pub fn new(layers: Vec<PathBuf>) -> Tree {
-        Tree { layers }
+        Tree { layers, plain: false }
+    }
+
+    /// One ordinary directory (the build context).
+    pub fn plain(dir: PathBuf) -> Tree {
+        Tree { layers: vec![dir], plain: true }
     }
 
     /// An image's root filesystem.
@@ -56,7 +64,7 @@ impl Tree {
                 layers.push(images.snapshots().layer_dir(d)?);
             }
         }
-        Ok(Tree { layers })
+        Ok(Tree { layers, plain: false })
     }
 
     /// The path exactly (no symlinks followed), if the merged view has it.
@@ -76,7 +84,7 @@ impl Tree {
                     // Not in this layer; an opaque ancestor seen above would have stopped us.
                     continue 'layers;
                 };
-                if is_whiteout(&m) {
+                if !self.plain && is_whiteout(&m) {
                     return None;
                 }
                 if last {
@@ -85,7 +93,7 @@ impl Tree {
                 if !m.is_dir() {
                     return None;
                 }
-                if is_opaque(&p) {
+                if !self.plain && is_opaque(&p) {
                     // Lower layers cannot contribute below here: the rest must be in this one.
                     return self.lookup_in(&p, &comps[i + 1..]);
                 }
@@ -160,7 +168,10 @@ impl Tree {
             if let Ok(rd) = std::fs::read_dir(&dir) {
                 for e in rd.flatten() {
                     let name = e.file_name().to_string_lossy().into_owned();
-                    let wh = e.metadata().map(|m| is_whiteout(&m)).unwrap_or(false);
+                    // Only a character device can be a whiteout: the entry's type (from the
+                    // directory itself) spares the others a stat.
+                    let maybe = !self.plain && e.file_type().map(|t| t.is_char_device()).unwrap_or(true);
+                    let wh = maybe && e.metadata().map(|m| is_whiteout(&m)).unwrap_or(false);
                     if wh {
                         hidden.insert(name);
                     } else if !hidden.contains(&name) {
@@ -168,7 +179,7 @@ impl Tree {
                     }
                 }
             }
-            if is_opaque(&dir) {
+            if self.plain || is_opaque(&dir) {
                 break;
             }
         }
