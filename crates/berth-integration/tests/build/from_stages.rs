@@ -1,0 +1,70 @@
+//! FROM and multi-stage builds: bases, stages, `--target`, parallel stages.
+
+use super::*;
+
+#[test]
+fn multi_stage_copies_from_stages_and_images_and_skips_unneeded_ones() {
+    let d = Daemon::with_busybox();
+    let df = r#"FROM busybox AS build
+RUN mkdir /out && echo artifact > /out/app && echo second > /out/other
+FROM busybox AS unused
+RUN exit 7
+FROM busybox
+COPY --from=build /out/app /app
+COPY --from=0 /out/other /other
+COPY --from=busybox /bin/busybox /copied-busybox
+CMD ["cat", "/app", "/other"]
+"#;
+    let dir = context(&d, &[("Dockerfile", df)]);
+    let out = build(&d, &dir, &["-t", "multi"]).ok();
+    assert!(!out.contains("exit 7"), "the unused stage is skipped: {out}");
+    assert!(out.contains("Step 1/7 : FROM busybox AS build"), "{out}");
+    assert_eq!(d.berth(&["run", "--rm", "--network", "none", "multi"]).ok(), "artifact\nsecond\n");
+    assert_eq!(d.berth(&["run", "--rm", "--network", "none", "multi", "sh", "-c", "test -x /copied-busybox && echo ok"]).ok(), "ok\n");
+
+    // --target stops at a stage.
+    let out = build(&d, &dir, &["-t", "multi-build", "--target", "build"]).ok();
+    assert!(out.contains("Step 2/2 :"), "{out}");
+    assert_eq!(d.berth(&["run", "--rm", "--network", "none", "multi-build", "cat", "/out/app"]).ok(), "artifact\n");
+    let err = build(&d, &dir, &["--target", "unused"]).fails();
+    assert!(err.contains("The command '/bin/sh -c exit 7' returned a non-zero code: 7"), "{err}");
+}
+
+/// Two stages that can only finish together: one waits for a connection the other makes.
+/// Built one after the other, the listener would time out and fail the build.
+#[test]
+fn independent_stages_build_in_parallel_and_print_in_order() {
+    let d = Daemon::with_busybox();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let df = format!(
+        r#"FROM busybox AS listener
+RUN timeout 60 nc -l -p {port} -e sh -c 'head -c 5 > /got' && test -s /got
+FROM busybox AS talker
+RUN i=0; until echo hello | nc 127.0.0.1 {port}; do i=$((i+1)); [ $i -lt 600 ] || exit 1; sleep 0.1; done
+FROM busybox
+COPY --from=listener /got /got
+COPY --from=talker /bin/busybox /talker-busybox
+CMD ["cat", "/got"]
+"#
+    );
+    let dir = context(&d, &[("Dockerfile", &df)]);
+    let out = d.berth(&["build", "--network", "host", "-t", "parallel", &dir.display().to_string()]).ok();
+    assert_eq!(d.berth(&["run", "--rm", "--network", "none", "parallel"]).ok(), "hello");
+    let steps: Vec<&str> = out.lines().filter(|l| l.starts_with("Step ")).collect();
+    assert_eq!(steps.len(), 8, "{out}");
+    for (i, l) in steps.iter().enumerate() {
+        assert!(l.starts_with(&format!("Step {}/8 : ", i + 1)), "steps are shown in order: {out}");
+    }
+    let listener = out.find("Step 2/8").unwrap();
+    let talker = out.find("Step 3/8").unwrap();
+    assert!(out[listener..talker].contains(" ---> Running in "), "each stage's output stays together: {out}");
+
+    // A failing stage fails the build with its own error; nothing is tagged or left running.
+    let df = "FROM busybox AS fine\nRUN echo fine > /f\nFROM busybox AS bad\nRUN exit 3\nFROM busybox\nCOPY --from=fine /f /f\nCOPY --from=bad /etc/passwd /p\n";
+    let dir = context(&d, &[("Dockerfile", df)]);
+    let r = build(&d, &dir, &["-t", "parallel-bad"]);
+    assert_eq!(r.code, 3, "{r:?}");
+    assert!(r.stderr.contains("The command '/bin/sh -c exit 3' returned a non-zero code: 3"), "{r:?}");
+    assert_eq!(d.berth(&["images", "-q", "parallel-bad"]).ok(), "");
+    assert_eq!(d.berth(&["ps", "-aq"]).ok(), "");
+}
