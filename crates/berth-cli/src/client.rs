@@ -279,7 +279,25 @@ impl Client {
     /// Sends a request and returns the response, turning error statuses into errors.
     pub fn request(&self, method: &str, path: &str, headers: &[(&str, String)], mut body: Body<'_>) -> Result<Response> {
         let mut conn = self.connect()?;
-        self.write_request(&mut conn, method, path, headers, &mut body)?;
+        if let Err(e) = self.write_request(&mut conn, method, path, headers, &mut body) {
+            // The daemon may answer (an error, say) and close before reading all of a
+            // body: its answer is the better message, so read it if there is one.
+            let cut = matches!(&e, ClientError::Io(io) if matches!(io.kind(), io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset));
+            if !cut {
+                return Err(e);
+            }
+            let mut reader = BufReader::with_capacity(64 * 1024, conn);
+            let Ok((status, _)) = Self::read_head(&mut reader) else { return Err(e) };
+            let mut rest = Vec::new();
+            let _ = reader.read_to_end(&mut rest);
+            let text = String::from_utf8_lossy(&rest);
+            let message = text
+                .split("\r\n")
+                .find_map(|l| serde_json::from_str::<berth_api::error::ErrorResponse>(l).ok())
+                .map(|e| e.message)
+                .unwrap_or_else(|| format!("the daemon answered {status} and closed the connection while the request was being sent"));
+            return Err(ClientError::Api { status, message });
+        }
         let mut reader = BufReader::with_capacity(64 * 1024, conn);
         let (status, headers) = Self::read_head(&mut reader)?;
         let get = |k: &str| headers.iter().find(|(h, _)| h.eq_ignore_ascii_case(k)).map(|(_, v)| v.clone());

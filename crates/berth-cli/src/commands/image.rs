@@ -176,14 +176,18 @@ pub fn import(c: &Client, a: &ImportArgs) -> Exit {
     for ch in &a.change {
         q.push_str(&format!("&changes={}", enc(ch)));
     }
-    let mut input: Box<dyn Read> = if a.source == "-" {
-        Box::new(std::io::stdin())
-    } else if a.source.starts_with("http://") || a.source.starts_with("https://") {
-        Box::new(std::io::empty())
+    let path = format!("/images/create{q}");
+    let r = if a.source.starts_with("http://") || a.source.starts_with("https://") {
+        // The daemon fetches it: no body.
+        c.request("POST", &path, &[], Body::None)?
     } else {
-        Box::new(std::fs::File::open(&a.source).map_err(|e| anyhow!("open {}: {e}", a.source))?)
+        let mut input: Box<dyn Read> = if a.source == "-" {
+            Box::new(std::io::stdin())
+        } else {
+            Box::new(std::fs::File::open(&a.source).map_err(|e| anyhow!("open {}: {e}", a.source))?)
+        };
+        c.request("POST", &path, &[], Body::Stream(&mut input, "text/plain"))?
     };
-    let r = c.request("POST", &format!("/images/create{q}"), &[], Body::Stream(&mut input, "text/plain"))?;
     let mut id = String::new();
     progress(r, true, |m| {
         if let Some(s) = &m.status {
