@@ -62,6 +62,21 @@ impl<W: Write> TarWriter<W> {
 }
 
 /// The trailer bytes [`TarWriter::finish`] writes.
+/// A tar holding one regular file (mode 0644), with the end-of-archive trailer if `trailer`
+/// (without it, for appending to a longer stream).
+pub fn single_file(name: &str, data: &[u8], trailer_too: bool) -> Vec<u8> {
+    let mut h = Header::new(name, crate::header::EntryType::Regular);
+    h.size = data.len() as u64;
+    let mut w = TarWriter::new(Vec::new());
+    // Writing into a Vec cannot fail.
+    let _ = w.append(&h, &mut &data[..]);
+    let mut v = w.into_inner();
+    if trailer_too {
+        v.extend(trailer());
+    }
+    v
+}
+
 pub fn trailer() -> Vec<u8> {
     vec![0u8; BLOCK * 2]
 }

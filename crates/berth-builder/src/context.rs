@@ -119,13 +119,7 @@ pub(crate) fn open_download(file: &Path, scratch: &Path, dockerfile: &str) -> Re
         return Context::extract(open()?, scratch, dockerfile);
     }
     let text = std::fs::read(file).map_err(|e| BuildError::io("reading the downloaded Dockerfile", e))?;
-    let mut h = berth_archive::header::Header::new("Dockerfile", berth_archive::header::EntryType::Regular);
-    h.size = text.len() as u64;
-    let mut w = berth_archive::writer::TarWriter::new(Vec::new());
-    w.append(&h, &mut &text[..]).map_err(|e| BuildError::io("preparing the Dockerfile", e))?;
-    let mut tar = w.into_inner();
-    tar.extend(berth_archive::writer::trailer());
-    Context::extract(&tar[..], scratch, "Dockerfile")
+    Context::extract(&berth_archive::writer::single_file("Dockerfile", &text, true)[..], scratch, "Dockerfile")
 }
 
 /// Reads a regular file inside `root` without following links out of it.
@@ -147,14 +141,25 @@ fn read_confined(root: &Path, rel: &str) -> Result<Option<String>> {
     Ok(Some(s))
 }
 
-/// Deletes what `.dockerignore` excludes under `root/rel`.
-fn prune(root: &Path, rel: &str, ignore: &Ignore, removed: &mut Vec<String>) -> Result<()> {
+/// The entries of `root/rel`: their paths relative to `root`, the entries, and whether
+/// each is a directory (not following links).
+pub(crate) fn children(root: &Path, rel: &str) -> Result<Vec<(String, std::fs::DirEntry, bool)>> {
     let dir = root.join(rel);
     let rd = std::fs::read_dir(&dir).map_err(|e| BuildError::io(format!("reading {}", dir.display()), e))?;
-    for e in rd.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let child = if rel.is_empty() { name } else { format!("{rel}/{name}") };
-        let is_dir = e.file_type().map(|t| t.is_dir()).unwrap_or(false);
+    Ok(rd
+        .flatten()
+        .map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let child = if rel.is_empty() { name } else { format!("{rel}/{name}") };
+            let is_dir = e.file_type().map(|t| t.is_dir()).unwrap_or(false);
+            (child, e, is_dir)
+        })
+        .collect())
+}
+
+/// Deletes what `.dockerignore` excludes under `root/rel`.
+fn prune(root: &Path, rel: &str, ignore: &Ignore, removed: &mut Vec<String>) -> Result<()> {
+    for (child, e, is_dir) in children(root, rel)? {
         let excluded = ignore.matches(&child);
         if is_dir {
             if excluded && !ignore.may_match_below(&child) {

@@ -58,6 +58,13 @@ struct Index {
     entries: BTreeMap<String, Stored>,
 }
 
+impl Index {
+    /// The content digests of the files, by path.
+    fn digests(&self) -> HashMap<String, String> {
+        self.entries.iter().filter(|(_, s)| !s.digest.is_empty()).map(|(p, s)| (p.clone(), s.digest.clone())).collect()
+    }
+}
+
 /// Whether the copy holds `e` as the client has it.
 fn same(s: &Stored, e: &ContextEntry) -> bool {
     let s = &s.entry;
@@ -168,7 +175,7 @@ impl ContextStore {
             std::io::copy(&mut input, &mut std::io::sink()).map_err(|e| BuildError::io("reading the build context", e))?;
             let mut ctx = Context::synced(dir.clone(), lock, HashMap::new());
             ctx.finish(dockerfile)?;
-            ctx.digests = index.entries.iter().filter(|(_, s)| !s.digest.is_empty()).map(|(p, s)| (p.clone(), s.digest.clone())).collect();
+            ctx.digests = index.digests();
             // Marks the copy used, for eviction.
             let _ = std::fs::File::options().write(true).open(dir.join("index.json")).and_then(|f| f.set_modified(std::time::SystemTime::now()));
             return Ok(ctx);
@@ -236,7 +243,7 @@ impl ContextStore {
             let under = format!("{p}/");
             index.entries.retain(|k, _| k != p && !k.starts_with(&under));
         }
-        ctx.digests = index.entries.iter().filter(|(_, s)| !s.digest.is_empty()).map(|(p, s)| (p.clone(), s.digest.clone())).collect();
+        ctx.digests = index.digests();
         let tmp = dir.join("index.json.tmp");
         let bytes = serde_json::to_vec(&index).map_err(|e| BuildError::Internal(format!("encoding the context index: {e}")))?;
         std::fs::write(&tmp, bytes)
@@ -325,12 +332,7 @@ fn du(p: &Path) -> i64 {
 
 /// Removes whatever is under `root/rel` that the manifest does not list.
 fn remove_unlisted(root: &Path, rel: &str, wanted: &HashMap<&str, &ContextEntry>) -> Result<()> {
-    let dir = root.join(rel);
-    let rd = std::fs::read_dir(&dir).map_err(|e| BuildError::io(format!("reading {}", dir.display()), e))?;
-    for e in rd.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let child = if rel.is_empty() { name } else { format!("{rel}/{name}") };
-        let is_dir = e.file_type().map(|t| t.is_dir()).unwrap_or(false);
+    for (child, e, is_dir) in crate::context::children(root, rel)? {
         if !wanted.contains_key(child.as_str()) {
             let res = if is_dir { std::fs::remove_dir_all(e.path()) } else { std::fs::remove_file(e.path()) };
             res.map_err(|err| BuildError::io(format!("removing {child}"), err))?;

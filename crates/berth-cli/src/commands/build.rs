@@ -16,7 +16,6 @@ use sha2::Digest as _;
 use clap::Args;
 
 use berth_api::progress::JsonMessage;
-use berth_archive::header::{EntryType, Header};
 use berth_archive::walk::{write_tree, WalkOptions};
 use berth_dockerfile::Ignore;
 
@@ -90,19 +89,6 @@ fn is_tar(head: &[u8]) -> bool {
         || (head.len() >= 262 && &head[257..262] == b"ustar")
 }
 
-/// A tar holding one regular file.
-fn single_file_tar(name: &str, data: &[u8], trailer: bool) -> Vec<u8> {
-    let mut h = Header::new(name, EntryType::Regular);
-    h.size = data.len() as u64;
-    h.mode = 0o644;
-    let mut w = berth_archive::writer::TarWriter::new(Vec::new());
-    let _ = w.append(&h, &mut &data[..]);
-    let mut v = w.into_inner();
-    if trailer {
-        v.extend(berth_archive::writer::trailer());
-    }
-    v
-}
 
 /// What to leave out of the context for `.dockerignore`: whole directories where nothing
 /// below can come back, else single files.
@@ -156,7 +142,7 @@ fn prepare_context(a: &BuildArgs) -> Result<(Prepared, String)> {
             let name = a.file.clone().unwrap_or_else(|| "Dockerfile".into());
             return Ok((Prepared::Tar(Box::new(std::io::Cursor::new(data))), name));
         }
-        return Ok((Prepared::Tar(Box::new(std::io::Cursor::new(single_file_tar("Dockerfile", &data, true)))), "Dockerfile".into()));
+        return Ok((Prepared::Tar(Box::new(std::io::Cursor::new(berth_archive::writer::single_file("Dockerfile", &data, true)))), "Dockerfile".into()));
     }
     if is_remote(&a.context) {
         if stdin_df.is_some() {
@@ -207,7 +193,7 @@ fn tar_stream(ctx: LocalContext) -> Result<Box<dyn Read + Send>> {
             return;
         }
         if let Some((name, data)) = ctx.extra {
-            let _ = writer.write_all(&single_file_tar(&name, &data, false));
+            let _ = writer.write_all(&berth_archive::writer::single_file(&name, &data, false));
         }
         let _ = writer.write_all(&berth_archive::writer::trailer());
     });

@@ -23,23 +23,7 @@ fn add_refuses_archives_that_escape() {
     let d = Daemon::with_busybox();
     let dir = context(&d, &[]);
     // A tar whose member climbs out of the destination.
-    let mut h = [0u8; 512];
-    let name = b"../../escaped";
-    h[..name.len()].copy_from_slice(name);
-    h[100..108].copy_from_slice(b"0000644\0");
-    h[108..116].copy_from_slice(b"0000000\0");
-    h[116..124].copy_from_slice(b"0000000\0");
-    h[124..136].copy_from_slice(b"00000000002\0");
-    h[136..148].copy_from_slice(b"00000000000\0");
-    h[156] = b'0';
-    h[257..263].copy_from_slice(b"ustar\0");
-    h[263..265].copy_from_slice(b"00");
-    h[148..156].copy_from_slice(b"        ");
-    let sum: u32 = h.iter().map(|b| *b as u32).sum();
-    h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
-    let mut tar = h.to_vec();
-    tar.extend_from_slice(b"hi");
-    tar.resize(512 * 2, 0);
+    let mut tar = raw_tar_entry(b"../../escaped", b"hi");
     tar.resize(512 * 4, 0);
     std::fs::write(dir.join("evil.tar"), tar).unwrap();
     std::fs::write(dir.join("Dockerfile"), "FROM busybox\nADD evil.tar /dest/\n").unwrap();
@@ -50,20 +34,8 @@ fn add_refuses_archives_that_escape() {
 
 #[test]
 fn add_downloads_urls_without_unpacking() {
-    use std::io::{Read, Write};
     let d = Daemon::with_busybox();
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    let server = std::thread::spawn(move || {
-        let (mut s, _) = l.accept().unwrap();
-        let mut req = Vec::new();
-        let mut buf = [0u8; 1024];
-        while !req.ends_with(b"\r\n\r\n") {
-            let n = s.read(&mut buf).unwrap();
-            req.extend_from_slice(&buf[..n]);
-        }
-        s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\ndownload\n").unwrap();
-    });
+    let (port, server) = serve(vec![("/files/remote.txt", b"download\n".to_vec())], 1);
     let df = format!("FROM busybox\nADD http://127.0.0.1:{port}/files/remote.txt /r/\n");
     let dir = context(&d, &[("Dockerfile", &df)]);
     build(&d, &dir, &["-t", "url"]).ok();

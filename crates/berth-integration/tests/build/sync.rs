@@ -161,23 +161,7 @@ fn files_a_client_sends_without_listing_them_never_reach_the_build() {
     let mut body = (manifest.len() as u64).to_be_bytes().to_vec();
     body.extend_from_slice(manifest.as_bytes());
     // A tar with one unlisted file.
-    let mut h = [0u8; 512];
-    h[..9].copy_from_slice(b"extra.txt");
-    h[100..107].copy_from_slice(b"0000644");
-    h[108..115].copy_from_slice(b"0000000");
-    h[116..123].copy_from_slice(b"0000000");
-    h[124..135].copy_from_slice(b"00000000005");
-    h[136..147].copy_from_slice(b"00000000000");
-    h[156] = b'0';
-    h[257..263].copy_from_slice(b"ustar\0");
-    h[263..265].copy_from_slice(b"00");
-    h[148..156].copy_from_slice(b"        ");
-    let sum: u32 = h.iter().map(|&b| b as u32).sum();
-    h[148..155].copy_from_slice(format!("{sum:06o}\0").as_bytes());
-    body.extend_from_slice(&h);
-    let mut data = [0u8; 512];
-    data[..5].copy_from_slice(b"hello");
-    body.extend_from_slice(&data);
+    body.extend(super::raw_tar_entry(b"extra.txt", b"hello"));
     body.extend_from_slice(&[0u8; 1024]);
     let (status, text) = api(&d, "POST", &format!("/build?t=smuggle:2&berthcontext={key}"), &body);
     assert_eq!(status, 200, "{text}");
