@@ -75,6 +75,9 @@ fn write_etc_files(rec: &Record, att: &Attachment, cfg: &crate::Config) -> Resul
                 names = format!("{}.{} {}", rec.config.hostname, rec.config.domainname, rec.config.hostname);
             }
             hosts.push_str(&format!("{a}\t{names}\n"));
+            if let Some(a6) = &att.address6 {
+                hosts.push_str(&format!("{a6}\t{names}\n"));
+            }
         }
     }
     std::fs::write(&rec.hosts_path, hosts).map_err(|e| io("hosts", e))?;

@@ -27,6 +27,8 @@ pub struct Attachment {
     pub hosts: Vec<(String, String)>,
     /// The container's own address, for its /etc/hosts line.
     pub address: Option<String>,
+    /// Its IPv6 address, on a network with IPv6.
+    pub address6: Option<String>,
     /// Nameservers for /etc/resolv.conf; `None` keeps the host's.
     pub nameservers: Option<Vec<String>>,
     /// `options` for /etc/resolv.conf (the embedded resolver wants `ndots:0`).

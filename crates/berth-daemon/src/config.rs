@@ -38,6 +38,7 @@ pub struct FileConfig {
     pub ip_forward: Option<bool>,
     pub ip_masq: Option<bool>,
     pub ipv6: Option<bool>,
+    pub fixed_cidr_v6: Option<String>,
     pub mtu: Option<u32>,
     pub userland_proxy: Option<bool>,
     pub default_runtime: Option<String>,
@@ -249,6 +250,8 @@ impl DaemonConfig {
             ip_forward: f.ip_forward.unwrap_or(true),
             exec_root: self.exec_root.clone(),
             mtu: f.mtu,
+            ipv6: f.ipv6.unwrap_or(false),
+            fixed_cidr_v6: f.fixed_cidr_v6.clone(),
         }
     }
 }

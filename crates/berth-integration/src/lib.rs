@@ -192,6 +192,13 @@ impl Daemon {
 
     /// Starts the daemon process and waits until it says it is listening.
     pub fn spawn(&mut self) {
+        if let Err(e) = self.try_spawn() {
+            panic!("berth daemon exited before listening: {e}");
+        }
+    }
+
+    /// Starts the daemon process; `Err` holds what it said if it exited before listening.
+    pub fn try_spawn(&mut self) -> Result<(), String> {
         let mut cmd = match &self.netns {
             Some(ns) => {
                 let mut c = Command::new("ip");
@@ -228,25 +235,30 @@ impl Daemon {
                         break;
                     }
                 }
-                _ => panic!("berth daemon exited before listening: {seen:?}"),
+                _ => {
+                    let _ = child.wait();
+                    return Err(seen.join("\n"));
+                }
             }
         }
         // Keep draining the daemon's stderr so it never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines.by_ref() {});
         self.child = Some(child);
+        Ok(())
     }
 
     fn config_file(&self) -> PathBuf {
         self.dir.path().join("daemon.json")
     }
 
-    /// Adds keys to daemon.json (takes effect at the next start): `extra` is JSON object
-    /// members such as `"live-restore": false`.
+    /// Sets keys in daemon.json (takes effect at the next start): `extra` is JSON object
+    /// members such as `"live-restore": false`; a key already there takes the new value.
     pub fn set_config(&self, extra: &str) {
         let p = self.config_file();
-        let cur = std::fs::read_to_string(&p).unwrap();
-        let base = cur.trim().trim_end_matches('}');
-        std::fs::write(&p, format!("{base}, {extra}}}")).unwrap();
+        let mut cur: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+        let add: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&format!("{{{extra}}}")).unwrap();
+        cur.extend(add);
+        std::fs::write(&p, serde_json::to_vec_pretty(&cur).unwrap()).unwrap();
     }
 
     /// Stops the daemon with SIGTERM (containers keep running, as with live restore).
@@ -452,4 +464,34 @@ impl Drop for Daemon {
 pub fn unique(prefix: &str) -> String {
     static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     format!("{prefix}{}x{}", std::process::id(), N.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+}
+
+/// A network namespace made by a test (another "host"), with lo up; deleted on drop.
+pub struct TestNs(pub String);
+
+impl TestNs {
+    pub fn new(prefix: &str) -> TestNs {
+        let name = unique(prefix);
+        assert!(Command::new("ip").args(["netns", "add", &name]).status().unwrap().success());
+        let ns = TestNs(name);
+        ns.sh("ip link set lo up");
+        ns
+    }
+
+    /// Runs a shell command inside the namespace; returns (success, stdout).
+    pub fn sh(&self, cmd: &str) -> (bool, String) {
+        sh_in(&self.0, cmd)
+    }
+}
+
+/// Runs a shell command inside the network namespace `ns`; returns (success, stdout).
+pub fn sh_in(ns: &str, cmd: &str) -> (bool, String) {
+    let o = Command::new("ip").args(["netns", "exec", ns, "sh", "-c", cmd]).output().unwrap();
+    (o.status.success(), String::from_utf8_lossy(&o.stdout).into_owned())
+}
+
+impl Drop for TestNs {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
 }

@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::time::Duration;
 
-use berth_integration::{unique, Daemon};
+use berth_integration::{unique, Daemon, TestNs};
 
 /// A free TCP port on 127.0.0.1.
 fn free_port() -> u16 {
@@ -217,7 +217,7 @@ fn network_lifecycle_and_bad_input() {
     let err = d.berth(&["network", "create", "--subnet", &sub, &unique("dup")]).fails();
     assert!(err.contains("overlaps"), "{err}");
     let err = d.berth(&["network", "create", "--subnet", "10.9.9.0/24", "--gateway", "10.9.10.1", &unique("gw")]).fails();
-    assert!(err.contains("not in subnet"), "{err}");
+    assert!(err.contains("no matching subnet for gateway 10.9.10.1"), "{err}");
     let err = d.berth(&["run", "--rm", "--network", "no-such-net", "busybox", "true"]).fails();
     assert!(err.contains("network no-such-net not found"), "{err}");
     let err = d.berth(&["run", "--rm", "--ip", "10.1.1.1", "busybox", "true"]).fails();
@@ -323,31 +323,6 @@ fn macvlan_networks_give_static_addresses_and_names() {
     assert!(err.contains("parent interface nosuchlink0 does not exist"), "{err}");
     d.berth(&["rm", "-f", &first]).ok();
     d.berth(&["network", "rm", &net]).ok();
-}
-
-/// A network namespace made by the test, with lo up; deleted on drop.
-struct TestNs(String);
-
-impl TestNs {
-    fn new(prefix: &str) -> TestNs {
-        let name = unique(prefix);
-        assert!(std::process::Command::new("ip").args(["netns", "add", &name]).status().unwrap().success());
-        let ns = TestNs(name);
-        ns.sh("ip link set lo up");
-        ns
-    }
-
-    /// Runs a shell command inside the namespace; returns (success, stdout).
-    fn sh(&self, cmd: &str) -> (bool, String) {
-        let o = std::process::Command::new("ip").args(["netns", "exec", &self.0, "sh", "-c", cmd]).output().unwrap();
-        (o.status.success(), String::from_utf8_lossy(&o.stdout).into_owned())
-    }
-}
-
-impl Drop for TestNs {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
 }
 
 /// Two "hosts" (namespaces) on one link: a port published on all addresses is reachable

@@ -10,40 +10,11 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use berth_integration::{table_for, unique, Daemon};
+use berth_integration::{sh_in, table_for, unique, Daemon, TestNs};
 
 const STORE: &str = "192.168.250.100";
 /// Lease TTL of the test daemons: a silent host is forgotten this quickly.
 const TTL: u64 = 4;
-
-/// A network namespace made by the test, with lo up; deleted on drop.
-struct TestNs(String);
-
-impl TestNs {
-    fn new(prefix: &str) -> TestNs {
-        let name = unique(prefix);
-        assert!(Command::new("ip").args(["netns", "add", &name]).status().unwrap().success());
-        let ns = TestNs(name);
-        ns.sh("ip link set lo up");
-        ns
-    }
-
-    fn sh(&self, cmd: &str) -> (bool, String) {
-        sh_in(&self.0, cmd)
-    }
-}
-
-/// Runs a shell command inside the namespace `ns`; returns (success, stdout).
-fn sh_in(ns: &str, cmd: &str) -> (bool, String) {
-    let o = Command::new("ip").args(["netns", "exec", ns, "sh", "-c", cmd]).output().unwrap();
-    (o.status.success(), String::from_utf8_lossy(&o.stdout).into_owned())
-}
-
-impl Drop for TestNs {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
-}
 
 /// etcd running inside the switch namespace; killed on drop (its data dir is a tempdir).
 struct Etcd {

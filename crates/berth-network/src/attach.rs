@@ -2,7 +2,7 @@
 //! `network connect`/`disconnect` for running containers.
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -13,7 +13,7 @@ use berth_container::record::Record;
 use crate::ipam::{self, Subnet};
 use crate::model::{Endpoint, NetworkRecord};
 use crate::nl::Nl;
-use crate::service::{find_in, set_bridge_sysctls, NetworkService};
+use crate::service::{find_in, set_bridge_sysctls, NetworkService, Published};
 use crate::{dns, netns, ports, NetError, Result};
 
 fn primary(mode: &str) -> &str {
@@ -70,6 +70,7 @@ impl NetworkService {
             }
             (None, None) => (ipam::allocate(&subnet, net.ip_range.as_ref(), &used).ok_or_else(|| NetError::Forbidden(format!("no available IPv4 addresses on network {}", net.name)))?, false),
         };
+        let (ip6, static_ip6) = Self::pick_ip6(&net, c, settings)?;
         let mac = settings
             .map(|s| s.mac_address.clone())
             .filter(|m| !m.is_empty())
@@ -89,12 +90,59 @@ impl NetworkService {
             host_ifname: format!("veth{}{}", &c.id[..7], if index == 0 { String::new() } else { index.to_string() }),
             endpoint_id: berth_api::ids::random_id(),
             links: settings.and_then(|s| s.links.clone()).unwrap_or_default(),
+            ip6,
+            static_ip6,
         };
         let rec = st.nets.get_mut(&net.id).ok_or_else(|| NetError::NotFound(format!("network {net_name} not found")))?;
         rec.endpoints.insert(c.id.clone(), ep.clone());
         let rec = rec.clone();
         self.save(&rec)?;
         Ok((rec, ep))
+    }
+
+    /// The endpoint's IPv6 address: `--ip6` if given (on a network with IPv6, inside its
+    /// subnet, not taken), else the next free one; none on a network without IPv6.
+    fn pick_ip6(net: &NetworkRecord, c: &Record, settings: Option<&EndpointSettings>) -> Result<(Option<Ipv6Addr>, bool)> {
+        let wanted = settings.and_then(|s| s.ipam_config.as_ref()).map(|i| i.ipv6_address.as_str()).filter(|s| !s.is_empty());
+        let Some(v6) = &net.v6 else {
+            return match wanted {
+                Some(w) => Err(NetError::Invalid(format!("invalid IPv6 address {w}: network {} has no IPv6 (create it with --ipv6)", net.name))),
+                None => Ok((None, false)),
+            };
+        };
+        let used = net.used_ips6();
+        match wanted {
+            Some(w) => {
+                if !net.is_user_defined() {
+                    return Err(NetError::Invalid("user specified IP address is supported on user defined networks only".into()));
+                }
+                let ip: Ipv6Addr = w.parse().map_err(|_| NetError::Invalid(format!("invalid IPv6 address {w}")))?;
+                if !v6.subnet.contains(ip) {
+                    return Err(NetError::Invalid(format!("invalid address {ip}: it does not belong to any of this network's subnets ({})", v6.subnet)));
+                }
+                if used.contains(&ip) && net.endpoints.get(&c.id).is_none_or(|e| e.ip6 != Some(ip)) {
+                    return Err(NetError::Conflict(format!("Address already in use: {ip} is used on network {}", net.name)));
+                }
+                Ok((Some(ip), true))
+            }
+            None => {
+                let ip = ipam::allocate6(&v6.subnet, v6.ip_range.as_ref(), &used).ok_or_else(|| NetError::Forbidden(format!("no available IPv6 addresses on network {}", net.name)))?;
+                Ok((Some(ip), false))
+            }
+        }
+    }
+
+    /// Starts the relays that carry IPv6 loopback connections to published ports (see
+    /// [`ports::Reservation::takes_loopback6`]).
+    fn with_loopback6_proxies(&self, mut p: Published) -> Published {
+        let Some(ip6) = p.ip6 else { return p };
+        for r in p.reservations.iter_mut().filter(|r| r.takes_loopback6()) {
+            let Some(m) = p.maps.iter().find(|m| m.proto == r.proto && m.host_ip == r.host.ip() && m.host_port == r.host.port()) else { continue };
+            if let Err(e) = r.proxy_loopback6(std::net::SocketAddr::new(ip6.into(), m.container_port), &self.rt) {
+                eprintln!("berth daemon: relaying [::1]:{} to the container: {e}", m.host_port);
+            }
+        }
+        p
     }
 
     fn release_endpoint(&self, net_id: &str, container: &str) -> Option<(NetworkRecord, Endpoint)> {
@@ -119,6 +167,9 @@ impl NetworkService {
         match net.driver.as_str() {
             "bridge" | "overlay" => {
                 let br = nl.ensure_bridge(&net.ifname, net.gateway.map(|g| (g, subnet.prefix)), mtu).await?;
+                if let Some(v6) = &net.v6 {
+                    nl.add_addr6(br, (v6.gateway, v6.subnet.prefix)).await?;
+                }
                 nl.delete(&ep.host_ifname).await?;
                 nl.veth_into(&ep.host_ifname, &tmp, br, ns, mtu).await?;
             }
@@ -130,7 +181,12 @@ impl NetworkService {
         }
         let mac = if net.driver == "ipvlan" { None } else { ipam::parse_mac(&ep.mac) };
         let gw = if default_route && !net.internal { net.gateway } else { None };
-        ns_nl.configure(&tmp, ifname, mac, (ep.ip, subnet.prefix), gw).await
+        ns_nl.configure(&tmp, ifname, mac, (ep.ip, subnet.prefix), gw).await?;
+        if let (Some(v6), Some(ip6)) = (&net.v6, ep.ip6) {
+            let gw6 = (default_route && !net.internal).then_some(v6.gateway);
+            ns_nl.configure6(ifname, (ip6, v6.subnet.prefix), gw6).await?;
+        }
+        Ok(())
     }
 
     /// Overlay interfaces leave room for the VXLAN header.
@@ -146,7 +202,13 @@ impl NetworkService {
     fn endpoint_settings(net: &NetworkRecord, ep: &Endpoint, asked: Option<&EndpointSettings>) -> EndpointSettings {
         let asked_ipam = asked.and_then(|a| a.ipam_config.clone());
         EndpointSettings {
-            ipam_config: asked_ipam.or_else(|| ep.static_ip.then(|| EndpointIpamConfig { ipv4_address: ep.ip.to_string(), ..Default::default() })),
+            ipam_config: asked_ipam.or_else(|| {
+                (ep.static_ip || ep.static_ip6).then(|| EndpointIpamConfig {
+                    ipv4_address: if ep.static_ip { ep.ip.to_string() } else { String::new() },
+                    ipv6_address: ep.ip6.filter(|_| ep.static_ip6).map(|i| i.to_string()).unwrap_or_default(),
+                    ..Default::default()
+                })
+            }),
             links: asked.and_then(|a| a.links.clone()).filter(|l| !l.is_empty()),
             aliases: if ep.aliases.is_empty() { None } else { Some(ep.aliases.clone()) },
             mac_address: ep.mac.clone(),
@@ -156,9 +218,9 @@ impl NetworkService {
             gateway: net.gateway.map(|g| g.to_string()).unwrap_or_default(),
             ip_address: ep.ip.to_string(),
             ip_prefix_len: net.subnet.map(|s| s.prefix).unwrap_or(0),
-            ipv6_gateway: String::new(),
-            global_ipv6_address: String::new(),
-            global_ipv6_prefix_len: 0,
+            ipv6_gateway: net.v6.as_ref().filter(|_| ep.ip6.is_some()).map(|v| v.gateway.to_string()).unwrap_or_default(),
+            global_ipv6_address: ep.ip6.map(|i| i.to_string()).unwrap_or_default(),
+            global_ipv6_prefix_len: net.v6.as_ref().filter(|_| ep.ip6.is_some()).map(|v| v.subnet.prefix).unwrap_or(0),
             dns_names: if net.is_user_defined() {
                 let mut v = vec![ep.name.clone()];
                 v.extend(ep.aliases.iter().cloned());
@@ -170,7 +232,7 @@ impl NetworkService {
     }
 
     /// The addresses `name` has for `asker` on the user-defined networks they share.
-    fn resolve(&self, name: &str, asker: &str) -> Option<Vec<Ipv4Addr>> {
+    fn resolve(&self, name: &str, asker: &str) -> Option<Vec<IpAddr>> {
         let st = self.lock();
         let mut out = Vec::new();
         for n in st.nets.values().filter(|n| n.is_user_defined() && n.endpoints.contains_key(asker)) {
@@ -188,8 +250,12 @@ impl NetworkService {
                 let hit = e.name.eq_ignore_ascii_case(local)
                     || e.aliases.iter().any(|a| a.eq_ignore_ascii_case(local))
                     || (local.len() >= 12 && e.container.starts_with(local));
-                if hit && !out.contains(&e.ip) {
-                    out.push(e.ip);
+                if hit {
+                    for ip in std::iter::once(IpAddr::V4(e.ip)).chain(e.ip6.map(IpAddr::V6)) {
+                        if !out.contains(&ip) {
+                            out.push(ip);
+                        }
+                    }
                 }
             }
         }
@@ -197,22 +263,25 @@ impl NetworkService {
         (!out.is_empty()).then_some(out)
     }
 
-    fn reverse(&self, ip: Ipv4Addr, asker: &str) -> Option<String> {
+    fn reverse(&self, ip: IpAddr, asker: &str) -> Option<String> {
         let st = self.lock();
         st.nets
             .values()
             .filter(|n| n.is_user_defined() && n.endpoints.contains_key(asker))
             .flat_map(|n| n.endpoints.values().map(move |e| (n, e)))
-            .find(|(_, e)| e.ip == ip)
+            .find(|(_, e)| IpAddr::V4(e.ip) == ip || e.ip6.map(IpAddr::V6) == Some(ip))
             .map(|(n, e)| format!("{}.{}", e.name, n.name))
-            .or_else(|| self.overlay_reverse(&st, ip, asker))
+            .or_else(|| match ip {
+                IpAddr::V4(ip) => self.overlay_reverse(&st, ip, asker),
+                IpAddr::V6(_) => None,
+            })
     }
 
     fn start_dns(self: &Arc<Self>, c: &Record, ns: &Path, forward: bool) -> Result<()> {
         let me = Arc::downgrade(self);
         let me2 = me.clone();
         let lookup: dns::Lookup = Arc::new(move |n: &str, a: &str| me.upgrade().and_then(|s| s.resolve(n, a)));
-        let reverse: dns::Reverse = Arc::new(move |ip: Ipv4Addr, a: &str| me2.upgrade().and_then(|s| s.reverse(ip, a)));
+        let reverse: dns::Reverse = Arc::new(move |ip: IpAddr, a: &str| me2.upgrade().and_then(|s| s.reverse(ip, a)));
         let server = dns::start(ns, &self.rt, c.id.clone(), lookup, reverse, dns::host_upstreams(), forward)
             .map_err(|e| NetError::System(format!("starting the embedded DNS server: {e}")))?;
         self.lock().dns.insert(c.id.clone(), server);
@@ -310,7 +379,7 @@ impl NetworkService {
             self.rt.block_on(async move { NetworkService::plumb(&nl, &ns_nl2, &net2, &ep2, &ns2, &format!("eth{i}"), i == 0, mtu).await })?;
             if net.driver == "bridge" {
                 // After plumbing: the default bridge is made on first use.
-                set_bridge_sysctls(&net.ifname, self.opts.ip_forward);
+                set_bridge_sysctls(&net, self.opts.ip_forward);
             }
             user_defined |= net.is_user_defined();
             internal_only &= net.internal;
@@ -321,20 +390,25 @@ impl NetworkService {
                 settings.gateway = es.gateway.clone();
                 settings.mac_address = es.mac_address.clone();
                 settings.endpoint_id = es.endpoint_id.clone();
+                settings.global_ipv6_address = es.global_ipv6_address.clone();
+                settings.global_ipv6_prefix_len = es.global_ipv6_prefix_len;
+                settings.ipv6_gateway = es.ipv6_gateway.clone();
             }
             if i == 0 {
                 att.address = Some(ep.ip.to_string());
+                att.address6 = ep.ip6.map(|i| i.to_string());
                 // Published ports go to the primary network's address.
                 let exposed: Vec<String> = c.config.exposed_ports.iter().flat_map(|m| m.keys().cloned()).collect();
                 let taken = {
                     let st = self.lock();
-                    let used: Vec<(String, u16)> = st.ports.values().flat_map(|(_, _, m, _)| m.iter().map(|x| (x.proto.clone(), x.host_port))).collect();
+                    let used: Vec<(String, u16)> = st.ports.values().flat_map(|p| p.maps.iter().map(|x| (x.proto.clone(), x.host_port))).collect();
                     move |proto: &str, p: u16| used.iter().any(|(pr, hp)| pr == proto && *hp == p)
                 };
-                let (maps, res) = ports::allocate(&c.host_config.port_bindings, &exposed, c.host_config.publish_all_ports, &taken)?;
+                let (maps, res) = ports::allocate(&c.host_config.port_bindings, &exposed, c.host_config.publish_all_ports, ep.ip6.is_some(), &taken)?;
                 settings.ports = ports::port_map(&maps, &exposed);
                 if !maps.is_empty() {
-                    self.lock().ports.insert(c.id.clone(), (net.id.clone(), ep.ip, maps, res));
+                    let p = self.with_loopback6_proxies(Published { ip: ep.ip, ip6: ep.ip6, maps, reservations: res });
+                    self.lock().ports.insert(c.id.clone(), p);
                     self.apply_rules()?;
                 }
             }
@@ -395,28 +469,32 @@ impl NetworkService {
         }
         let mut maps = Vec::new();
         let mut res = Vec::new();
+        let primary_ep = {
+            let st = self.lock();
+            find_in(&st.nets, primary(c.host_config.network_mode_or_default())).ok().and_then(|n| n.endpoints.get(&c.id).cloned())
+        };
+        let has_v6 = primary_ep.as_ref().is_some_and(|ep| ep.ip6.is_some());
         for (key, binds) in &c.network.ports {
             let (p, proto) = key.split_once('/').unwrap_or((key, "tcp"));
             let Ok(cp) = p.parse::<u16>() else { continue };
             for b in binds.iter().flatten() {
                 let Ok(hp) = b.host_port.parse::<u16>() else { continue };
-                let ip = match b.host_ip.as_str() {
-                    "" | "0.0.0.0" => None,
-                    s => s.parse().ok(),
-                };
+                let Ok(ip) = b.host_ip.parse::<IpAddr>() else { continue };
                 let mut one = BTreeMap::new();
                 one.insert(format!("{cp}/{proto}"), Some(vec![berth_api::models::PortBinding { host_ip: b.host_ip.clone(), host_port: hp.to_string() }]));
-                if let Ok((m, r)) = ports::allocate(&one, &[], false, &|_, _| false) {
+                if let Ok((m, r)) = ports::allocate(&one, &[], false, has_v6, &|_, _| false) {
                     maps.extend(m);
                     res.extend(r);
                 } else {
+                    // The reservation is lost (the port is held by the old daemon's socket,
+                    // still open somewhere, or taken); the rule still leads to the container.
                     maps.push(ports::Mapping { proto: proto.to_string(), host_ip: ip, host_port: hp, container_port: cp });
                 }
             }
         }
-        let primary_net = { self.lock().nets.values().find(|n| n.endpoints.contains_key(&c.id)).map(|n| (n.id.clone(), n.endpoints[&c.id].ip)) };
-        if let (Some((net, ip)), false) = (primary_net, maps.is_empty()) {
-            self.lock().ports.insert(c.id.clone(), (net, ip, maps, res));
+        if let (Some(ep), false) = (primary_ep, maps.is_empty()) {
+            let p = self.with_loopback6_proxies(Published { ip: ep.ip, ip6: ep.ip6, maps, reservations: res });
+            self.lock().ports.insert(c.id.clone(), p);
         }
         let (user, forward) = {
             let st = self.lock();
@@ -591,6 +669,19 @@ impl Networks for Handle {
                     if !sn.contains(ip) {
                         return Err(berth_container::ContainerError::Invalid(format!("invalid address {ip}: it does not belong to any of this network's subnets ({sn})")));
                     }
+                }
+            }
+            if let Some(w) = endpoints.get(m).and_then(|s| s.ipam_config.as_ref()).map(|i| i.ipv6_address.as_str()).filter(|s| !s.is_empty()) {
+                if !net.is_user_defined() {
+                    return Err(berth_container::ContainerError::Invalid("user specified IP address is supported on user defined networks only".into()));
+                }
+                let ip: Ipv6Addr = w.parse().map_err(|_| berth_container::ContainerError::Invalid(format!("invalid IPv6 address {w}")))?;
+                match &net.v6 {
+                    None => return Err(berth_container::ContainerError::Invalid(format!("invalid IPv6 address {ip}: network {} has no IPv6 (create it with --ipv6)", net.name))),
+                    Some(v6) if !v6.subnet.contains(ip) => {
+                        return Err(berth_container::ContainerError::Invalid(format!("invalid address {ip}: it does not belong to any of this network's subnets ({})", v6.subnet)));
+                    }
+                    Some(_) => {}
                 }
             }
         }

@@ -5,7 +5,7 @@
 //! It answers the names, aliases and short IDs of containers that share a network with the
 //! asker, and forwards every other query, unchanged, to the host's resolvers.
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -13,9 +13,9 @@ use tokio::net::UdpSocket;
 
 /// Answers `name` for the container `asker`: the addresses it resolves to, or `None` if the
 /// name is not one of ours (then the query is forwarded).
-pub type Lookup = Arc<dyn Fn(&str, &str) -> Option<Vec<Ipv4Addr>> + Send + Sync>;
+pub type Lookup = Arc<dyn Fn(&str, &str) -> Option<Vec<IpAddr>> + Send + Sync>;
 /// Reverse lookups: the name of the container owning an address on the asker's networks.
-pub type Reverse = Arc<dyn Fn(Ipv4Addr, &str) -> Option<String> + Send + Sync>;
+pub type Reverse = Arc<dyn Fn(IpAddr, &str) -> Option<String> + Send + Sync>;
 
 pub const ADDR: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 11);
 
@@ -157,12 +157,7 @@ pub fn answer(q: &[u8], asker: &str, lookup: &Lookup, reverse: &Reverse) -> Opti
     const PTR: u16 = 12;
     const AAAA: u16 = 28;
     if qu.qtype == PTR {
-        let rev = qu.name.strip_suffix(".in-addr.arpa")?;
-        let o: Vec<u8> = rev.split('.').rev().filter_map(|x| x.parse().ok()).collect();
-        if o.len() != 4 {
-            return None;
-        }
-        let name = reverse(Ipv4Addr::new(o[0], o[1], o[2], o[3]), asker)?;
+        let name = reverse(ptr_address(&qu.name)?, asker)?;
         let mut r = header(q, 0, 1, qu.end);
         let rdata = encode_name(&name);
         r.extend_from_slice(&[0xc0, 0x0c, 0, 12, 0, 1, 0, 0, 0x02, 0x58]);
@@ -171,19 +166,37 @@ pub fn answer(q: &[u8], asker: &str, lookup: &Lookup, reverse: &Reverse) -> Opti
         return Some(r);
     }
     let ips = lookup(&qu.name, asker)?;
-    match qu.qtype {
-        A => {
-            let mut r = header(q, 0, ips.len() as u16, qu.end);
-            for ip in ips {
-                r.extend_from_slice(&[0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0x02, 0x58, 0, 4]);
-                r.extend_from_slice(&ip.octets());
-            }
-            Some(r)
-        }
-        // A known name with no IPv6 address: an empty answer, so clients use the A record.
-        AAAA => Some(header(q, 0, 0, qu.end)),
-        _ => Some(header(q, 0, 0, qu.end)),
+    // A known name without an address of the type asked for gets an empty answer (not
+    // NXDOMAIN), so a client asking AAAA first goes on to use the A record.
+    let rdata: Vec<Vec<u8>> = match qu.qtype {
+        A => ips.iter().filter_map(|ip| if let IpAddr::V4(v) = ip { Some(v.octets().to_vec()) } else { None }).collect(),
+        AAAA => ips.iter().filter_map(|ip| if let IpAddr::V6(v) = ip { Some(v.octets().to_vec()) } else { None }).collect(),
+        _ => Vec::new(),
+    };
+    let mut r = header(q, 0, rdata.len() as u16, qu.end);
+    for d in rdata {
+        r.extend_from_slice(&[0xc0, 0x0c]);
+        r.extend_from_slice(&qu.qtype.to_be_bytes());
+        r.extend_from_slice(&[0, 1, 0, 0, 0x02, 0x58]);
+        r.extend_from_slice(&(d.len() as u16).to_be_bytes());
+        r.extend_from_slice(&d);
     }
+    Some(r)
+}
+
+/// The address a reverse-lookup name stands for: `4.3.2.1.in-addr.arpa`, or the 32 nibbles
+/// of an address under `ip6.arpa`.
+fn ptr_address(name: &str) -> Option<IpAddr> {
+    if let Some(rev) = name.strip_suffix(".in-addr.arpa") {
+        let o: Vec<u8> = rev.split('.').rev().map(|x| x.parse().ok()).collect::<Option<_>>()?;
+        return (o.len() == 4).then(|| IpAddr::V4(Ipv4Addr::new(o[0], o[1], o[2], o[3])));
+    }
+    let rev = name.strip_suffix(".ip6.arpa")?;
+    let nibbles: Vec<u32> = rev.split('.').rev().map(|x| if x.len() == 1 { x.chars().next()?.to_digit(16) } else { None }).collect::<Option<_>>()?;
+    if nibbles.len() != 32 {
+        return None;
+    }
+    Some(IpAddr::V6(Ipv6Addr::from(nibbles.iter().fold(0u128, |a, n| (a << 4) | *n as u128))))
 }
 
 #[cfg(test)]
@@ -200,8 +213,13 @@ mod tests {
 
     #[test]
     fn answers_known_names_and_defers_others() {
-        let lookup: Lookup = Arc::new(|n: &str, _: &str| (n == "web").then(|| vec![Ipv4Addr::new(10, 0, 0, 2)]));
-        let reverse: Reverse = Arc::new(|ip: Ipv4Addr, _: &str| (ip == Ipv4Addr::new(10, 0, 0, 2)).then(|| "web".to_string()));
+        let v6: Ipv6Addr = "fd00:1::2".parse().unwrap();
+        let lookup: Lookup = Arc::new(move |n: &str, _: &str| match n {
+            "web" => Some(vec![IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)), IpAddr::V6(v6)]),
+            "old" => Some(vec![IpAddr::V4(Ipv4Addr::new(10, 0, 0, 3))]),
+            _ => None,
+        });
+        let reverse: Reverse = Arc::new(move |ip: IpAddr, _: &str| (ip == IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)) || ip == IpAddr::V6(v6)).then(|| "web".to_string()));
         let r = answer(&query("WEB", 1), "me", &lookup, &reverse).unwrap();
         assert_eq!(&r[0..2], &[0x12, 0x34]);
         assert_eq!(u16::from_be_bytes([r[6], r[7]]), 1, "one answer");
@@ -209,6 +227,14 @@ mod tests {
         assert!(answer(&query("example.com", 1), "me", &lookup, &reverse).is_none());
         let r = answer(&query("2.0.0.10.in-addr.arpa", 12), "me", &lookup, &reverse).unwrap();
         assert_eq!(u16::from_be_bytes([r[6], r[7]]), 1);
+        let r = answer(&query("web", 28), "me", &lookup, &reverse).unwrap();
+        assert_eq!(u16::from_be_bytes([r[6], r[7]]), 1, "one AAAA answer");
+        assert_eq!(&r[r.len() - 16..], &v6.octets());
+        let r = answer(&query("old", 28), "me", &lookup, &reverse).unwrap();
+        assert_eq!((r[3] & 0x0f, u16::from_be_bytes([r[6], r[7]])), (0, 0), "a name without IPv6: no error, no answer");
+        let ptr6 = "2.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.1.0.0.0.0.0.d.f.ip6.arpa";
+        let r = answer(&query(ptr6, 12), "me", &lookup, &reverse).unwrap();
+        assert_eq!(u16::from_be_bytes([r[6], r[7]]), 1, "{ptr6}");
         let nx = nxdomain(&query("nope", 1)).unwrap();
         assert_eq!(nx[3] & 0x0f, 3);
     }

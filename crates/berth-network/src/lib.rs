@@ -31,6 +31,7 @@ pub mod overlay;
 pub mod ports;
 mod service;
 pub mod attach;
+pub mod v6;
 
 pub use service::{NetworkService, Options};
 

@@ -1,11 +1,11 @@
 //! What is stored about a network (bucket `networks` of the metadata database).
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use serde::{Deserialize, Serialize};
 
-use crate::ipam::Subnet;
+use crate::ipam::{Subnet, Subnet6};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Endpoint {
@@ -26,6 +26,23 @@ pub struct Endpoint {
     /// for this container only.
     #[serde(default)]
     pub links: Vec<String>,
+    /// The IPv6 address, on networks with IPv6.
+    #[serde(default)]
+    pub ip6: Option<Ipv6Addr>,
+    /// The IPv6 address was asked for (`--ip6`).
+    #[serde(default)]
+    pub static_ip6: bool,
+}
+
+/// The IPv6 side of a network with `--ipv6`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Ipam6 {
+    pub subnet: Subnet6,
+    pub gateway: Ipv6Addr,
+    pub ip_range: Option<Subnet6>,
+    pub aux: BTreeMap<String, Ipv6Addr>,
+    /// The user gave the subnet (otherwise it is a unique local /64 berth picked).
+    pub user_subnet: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -43,6 +60,9 @@ pub struct NetworkRecord {
     pub internal: bool,
     pub attachable: bool,
     pub ipv6: bool,
+    /// Present when `ipv6` is.
+    #[serde(default)]
+    pub v6: Option<Ipam6>,
     pub options: BTreeMap<String, String>,
     pub labels: BTreeMap<String, String>,
     /// The kernel interface: the bridge, or the parent of macvlan/ipvlan children.
@@ -65,6 +85,15 @@ impl NetworkRecord {
             s.insert(g);
         }
         s.extend(self.aux.values().copied());
+        s
+    }
+
+    pub fn used_ips6(&self) -> std::collections::BTreeSet<Ipv6Addr> {
+        let mut s: std::collections::BTreeSet<Ipv6Addr> = self.endpoints.values().filter_map(|e| e.ip6).collect();
+        if let Some(v6) = &self.v6 {
+            s.insert(v6.gateway);
+            s.extend(v6.aux.values().copied());
+        }
         s
     }
 }

@@ -3,7 +3,7 @@
 //! transaction, so rules never duplicate and a restart simply re-applies them.
 
 use std::fmt::Write as _;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use crate::ipam::Subnet;
 use crate::{NetError, Result};
@@ -12,6 +12,8 @@ use crate::{NetError, Result};
 pub struct BridgeRules {
     pub ifname: String,
     pub subnet: Subnet,
+    /// The network's IPv6 subnet, if it has IPv6.
+    pub subnet6: Option<crate::ipam::Subnet6>,
     pub internal: bool,
     pub masquerade: bool,
     /// Overlay networks: frames between two of the network's containers skip connection
@@ -22,11 +24,27 @@ pub struct BridgeRules {
 #[derive(Debug, Clone)]
 pub struct PortRule {
     pub proto: String,
-    /// `None` for all addresses (0.0.0.0).
-    pub host_ip: Option<Ipv4Addr>,
+    /// Unspecified (`0.0.0.0`, `::`) for all the host's addresses of that family.
+    pub host_ip: IpAddr,
     pub host_port: u16,
-    pub container_ip: Ipv4Addr,
+    /// Of the same family as `host_ip`.
+    pub container_ip: IpAddr,
     pub container_port: u16,
+}
+
+impl PortRule {
+    /// `ip daddr 10.0.0.1 tcp dport 80 dnat ip to 172.17.0.2:80`, or the `ip6` equivalent.
+    fn dnat(&self, daddr: &str) -> String {
+        let (fam, to) = match self.container_ip {
+            IpAddr::V4(c) => ("ip", format!("{c}:{}", self.container_port)),
+            IpAddr::V6(c) => ("ip6", format!("[{c}]:{}", self.container_port)),
+        };
+        format!("    {daddr}{} dport {} dnat {fam} to {to}", self.proto, self.host_port)
+    }
+
+    fn family(&self) -> &'static str {
+        if self.host_ip.is_ipv6() { "ip6" } else { "ip" }
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -70,30 +88,34 @@ impl Ruleset {
 
         let _ = writeln!(s, "  chain prerouting {{ type nat hook prerouting priority dstnat; policy accept;");
         for p in &self.ports {
-            // Only addresses other hosts can send to: a port published on 127.0.0.1 is
-            // reachable from this host alone (moby#45610 is the bug this avoids).
-            match p.host_ip {
-                Some(ip) if ip.is_loopback() => {}
-                Some(ip) => {
-                    let _ = writeln!(s, "    ip daddr {ip} {} dport {} dnat ip to {}:{}", p.proto, p.host_port, p.container_ip, p.container_port);
-                }
-                None => {
-                    let _ = writeln!(s, "    ip daddr != 127.0.0.0/8 fib daddr type local {} dport {} dnat ip to {}:{}", p.proto, p.host_port, p.container_ip, p.container_port);
-                }
+            // Only addresses other hosts can send to: a port published on 127.0.0.1 (or ::1)
+            // is reachable from this host alone (moby#45610 is the bug this avoids).
+            let fam = p.family();
+            let lo = if p.host_ip.is_ipv6() { "::1" } else { "127.0.0.0/8" };
+            if p.host_ip.is_loopback() {
+                continue;
             }
+            let line = if p.host_ip.is_unspecified() { p.dnat(&format!("{fam} daddr != {lo} fib daddr type local ")) } else { p.dnat(&format!("{fam} daddr {} ", p.host_ip)) };
+            let _ = writeln!(s, "{line}");
         }
         let _ = writeln!(s, "  }}");
 
         let _ = writeln!(s, "  chain output {{ type nat hook output priority -100; policy accept;");
         for p in &self.ports {
-            match p.host_ip {
-                Some(ip) => {
-                    let _ = writeln!(s, "    ip daddr {ip} {} dport {} dnat ip to {}:{}", p.proto, p.host_port, p.container_ip, p.container_port);
-                }
-                None => {
-                    let _ = writeln!(s, "    fib daddr type local {} dport {} dnat ip to {}:{}", p.proto, p.host_port, p.container_ip, p.container_port);
-                }
+            let fam = p.family();
+            // IPv6 loopback is never NATed (see ports::Reservation::takes_loopback6).
+            if p.host_ip == std::net::Ipv6Addr::LOCALHOST {
+                continue;
             }
+            let line = if p.host_ip.is_unspecified() {
+                match p.host_ip {
+                    IpAddr::V4(_) => p.dnat("meta nfproto ipv4 fib daddr type local "),
+                    IpAddr::V6(_) => p.dnat("ip6 daddr != ::1 fib daddr type local "),
+                }
+            } else {
+                p.dnat(&format!("{fam} daddr {} ", p.host_ip))
+            };
+            let _ = writeln!(s, "{line}");
         }
         let _ = writeln!(s, "  }}");
 
@@ -102,9 +124,15 @@ impl Ruleset {
         for b in &self.bridges {
             if b.masquerade && !b.internal {
                 let _ = writeln!(s, "    ip saddr {} oifname != \"{}\" masquerade", b.subnet, b.ifname);
+                if let Some(s6) = b.subnet6 {
+                    let _ = writeln!(s, "    ip6 saddr {s6} oifname != \"{}\" masquerade", b.ifname);
+                }
             }
             // Hairpin: a container reaching its own network through a published port.
             let _ = writeln!(s, "    ip saddr {0} ip daddr {0} ct status dnat masquerade", b.subnet);
+            if let Some(s6) = b.subnet6 {
+                let _ = writeln!(s, "    ip6 saddr {s6} ip6 daddr {s6} ct status dnat masquerade");
+            }
         }
         let _ = writeln!(s, "  }}");
 
@@ -165,10 +193,10 @@ mod tests {
     fn loopback_ports_never_reach_prerouting() {
         let r = Ruleset {
             table: "t".into(),
-            bridges: vec![BridgeRules { ifname: "br0".into(), subnet: Subnet::parse("10.1.0.0/24").unwrap(), internal: false, masquerade: true, untracked_within: None }],
+            bridges: vec![BridgeRules { ifname: "br0".into(), subnet: Subnet::parse("10.1.0.0/24").unwrap(), subnet6: None, internal: false, masquerade: true, untracked_within: None }],
             ports: vec![
-                PortRule { proto: "tcp".into(), host_ip: Some("127.0.0.1".parse().unwrap()), host_port: 8080, container_ip: "10.1.0.2".parse().unwrap(), container_port: 80 },
-                PortRule { proto: "udp".into(), host_ip: None, host_port: 5353, container_ip: "10.1.0.2".parse().unwrap(), container_port: 53 },
+                PortRule { proto: "tcp".into(), host_ip: "127.0.0.1".parse().unwrap(), host_port: 8080, container_ip: "10.1.0.2".parse().unwrap(), container_port: 80 },
+                PortRule { proto: "udp".into(), host_ip: "0.0.0.0".parse().unwrap(), host_port: 5353, container_ip: "10.1.0.2".parse().unwrap(), container_port: 53 },
             ],
             no_egress: false,
         };
@@ -185,9 +213,27 @@ mod tests {
 
     #[test]
     fn overlay_frames_between_containers_are_not_tracked() {
-        let ov = BridgeRules { ifname: "ovbr4096".into(), subnet: Subnet::parse("10.20.0.0/16").unwrap(), internal: false, masquerade: true, untracked_within: Some("10.20.0.1".parse().unwrap()) };
+        let ov = BridgeRules { ifname: "ovbr4096".into(), subnet: Subnet::parse("10.20.0.0/16").unwrap(), subnet6: None, internal: false, masquerade: true, untracked_within: Some("10.20.0.1".parse().unwrap()) };
         let text = Ruleset { table: "t".into(), bridges: vec![ov], ..Default::default() }.render();
         let guard = &text[text.find("chain guard").unwrap()..text.find("chain prerouting").unwrap()];
         assert!(guard.contains("iifname \"ovbr4096\" ip saddr 10.20.0.0/16 ip daddr 10.20.0.0/16 ip daddr != 10.20.0.1 notrack"), "{guard}");
+    }
+
+    #[test]
+    fn ipv6_ports_and_masquerading() {
+        let br = BridgeRules { ifname: "br6".into(), subnet: Subnet::parse("10.1.0.0/24").unwrap(), subnet6: Some(crate::ipam::Subnet6::parse("fd00:9::/64").unwrap()), internal: false, masquerade: true, untracked_within: None };
+        let c6: IpAddr = "fd00:9::2".parse().unwrap();
+        let ports = vec![
+            PortRule { proto: "tcp".into(), host_ip: "::".parse().unwrap(), host_port: 8080, container_ip: c6, container_port: 80 },
+            PortRule { proto: "tcp".into(), host_ip: "::1".parse().unwrap(), host_port: 8081, container_ip: c6, container_port: 81 },
+        ];
+        let text = Ruleset { table: "t".into(), bridges: vec![br], ports, ..Default::default() }.render();
+        let pre = &text[text.find("chain prerouting").unwrap()..text.find("chain output").unwrap()];
+        assert!(pre.contains("ip6 daddr != ::1 fib daddr type local tcp dport 8080 dnat ip6 to [fd00:9::2]:80"), "{pre}");
+        assert!(!pre.contains("8081"), "{pre}");
+        let out = &text[text.find("chain output").unwrap()..text.find("chain postrouting").unwrap()];
+        assert!(out.contains("ip6 daddr != ::1 fib daddr type local tcp dport 8080 dnat ip6 to [fd00:9::2]:80"), "{out}");
+        assert!(!out.contains("8081"), "IPv6 loopback is proxied, not NATed: {out}");
+        assert!(text.contains("ip6 saddr fd00:9::/64 oifname != \"br6\" masquerade"), "{text}");
     }
 }

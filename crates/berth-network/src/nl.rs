@@ -1,7 +1,7 @@
 //! Netlink operations (links, addresses, routes) through rtnetlink, in the host's namespace or
 //! inside a container's.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::AsRawFd;
 use std::path::Path;
 
@@ -78,6 +78,37 @@ impl Nl {
         }
         self.up(idx).await?;
         Ok(idx)
+    }
+
+    /// Adds an IPv6 address without duplicate address detection: berth's IPAM already makes
+    /// it unique, and a tentative address would not be usable for a second or more.
+    pub async fn add_addr6(&self, idx: u32, (ip, prefix): (Ipv6Addr, u8)) -> Result<()> {
+        use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags};
+        let mut req = self.handle.address().add(idx, ip.into(), prefix);
+        req.message_mut().attributes.push(AddressAttribute::Flags(AddressFlags::Nodad));
+        match req.execute().await {
+            Ok(()) => Ok(()),
+            Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc::EEXIST => Ok(()),
+            Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc::EACCES || e.raw_code() == -libc::EAFNOSUPPORT => {
+                Err(NetError::Invalid(format!("adding the IPv6 address {ip}/{prefix}: IPv6 is disabled on this host or interface")))
+            }
+            Err(e) => Err(err(&format!("adding the IPv6 address {ip}/{prefix}"), e)),
+        }
+    }
+
+    /// Inside a container: the IPv6 address of `ifname` and, if given, the IPv6 default route.
+    pub async fn configure6(&self, ifname: &str, addr: (Ipv6Addr, u8), gateway: Option<Ipv6Addr>) -> Result<()> {
+        let idx = self.require(ifname).await?;
+        self.add_addr6(idx, addr).await?;
+        if let Some(gw) = gateway {
+            let route = RouteMessageBuilder::<Ipv6Addr>::new().gateway(gw).output_interface(idx).build();
+            match self.handle.route().add(route).execute().await {
+                Ok(()) => {}
+                Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc::EEXIST => {}
+                Err(e) => return Err(err("adding the IPv6 default route", e)),
+            }
+        }
+        Ok(())
     }
 
     pub async fn up(&self, idx: u32) -> Result<()> {

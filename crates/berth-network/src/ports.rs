@@ -1,7 +1,7 @@
 //! Published ports: picking host ports and holding them so nothing else can take them.
 
 use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::OwnedFd;
 
 use berth_api::models::{PortBinding, PortMap};
@@ -12,15 +12,64 @@ use crate::{NetError, Result};
 #[derive(Debug, Clone, PartialEq)]
 pub struct Mapping {
     pub proto: String,
-    pub host_ip: Option<Ipv4Addr>,
+    /// The host address; unspecified (`0.0.0.0` or `::`) for all of that family's.
+    pub host_ip: IpAddr,
     pub host_port: u16,
     pub container_port: u16,
 }
 
-/// A socket bound, never listening, on a host port: while it exists no other program can
-/// bind the port (it sets no SO_REUSEADDR), so a clash is reported at start; and since it
-/// never listens, no connection can ever land on it instead of the container.
-pub struct Reservation(#[allow(dead_code)] OwnedFd);
+/// A socket bound on a host port: while it exists no other program can bind the port (it
+/// sets no SO_REUSEADDR), so a clash is reported at start. It never listens, so no
+/// connection can land on it instead of the container; except on IPv6 loopback, where it may
+/// become the listener of a [`Reservation::proxy_loopback6`].
+pub struct Reservation {
+    fd: Option<OwnedFd>,
+    /// The address and port it holds, and its protocol.
+    pub proto: String,
+    pub host: SocketAddr,
+    proxy: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if let Some(t) = self.proxy.take() {
+            t.abort();
+        }
+    }
+}
+
+impl Reservation {
+    /// Whether connections to IPv6 loopback (`::1`) land here: NAT cannot carry them to a
+    /// container, since Linux drops a reply whose destination turns back into `::1` on a
+    /// non-loopback interface (IPv6 has no `route_localnet`), so they are proxied.
+    pub fn takes_loopback6(&self) -> bool {
+        self.proto == "tcp" && (self.host.ip() == Ipv6Addr::UNSPECIFIED || self.host.ip() == Ipv6Addr::LOCALHOST)
+    }
+
+    /// Makes the socket listen and relays each connection to `to` (the container), like
+    /// Docker's userland proxy; for IPv6 loopback only, as everything else is NATed.
+    pub fn proxy_loopback6(&mut self, to: SocketAddr, rt: &tokio::runtime::Handle) -> std::io::Result<()> {
+        let Some(fd) = self.fd.take() else { return Ok(()) };
+        rustix::net::listen(&fd, 128)?;
+        let l = std::net::TcpListener::from(fd);
+        l.set_nonblocking(true)?;
+        let _g = rt.enter();
+        let l = tokio::net::TcpListener::from_std(l)?;
+        self.proxy = Some(rt.spawn(async move {
+            loop {
+                let Ok((mut a, _)) = l.accept().await else { continue };
+                tokio::spawn(async move {
+                    if let Ok(mut b) = tokio::net::TcpStream::connect(to).await {
+                        let _ = a.set_nodelay(true);
+                        let _ = b.set_nodelay(true);
+                        let _ = tokio::io::copy_bidirectional(&mut a, &mut b).await;
+                    }
+                });
+            }
+        }));
+        Ok(())
+    }
+}
 
 fn ephemeral_range() -> (u16, u16) {
     std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
@@ -32,17 +81,50 @@ fn ephemeral_range() -> (u16, u16) {
         .unwrap_or((32768, 60999))
 }
 
-fn reserve(proto: &str, ip: Option<Ipv4Addr>, port: u16) -> std::io::Result<Reservation> {
-    use rustix::net::{bind, socket_with, AddressFamily, SocketFlags, SocketType};
+fn reserve(proto: &str, ip: IpAddr, port: u16) -> std::io::Result<Reservation> {
+    use rustix::net::{bind, socket_with, sockopt, AddressFamily, SocketFlags, SocketType};
     let ty = if proto == "udp" { SocketType::DGRAM } else { SocketType::STREAM };
-    let fd = socket_with(AddressFamily::INET, ty, SocketFlags::CLOEXEC, None)?;
-    bind(&fd, &SocketAddrV4::new(ip.unwrap_or(Ipv4Addr::UNSPECIFIED), port))?;
-    Ok(Reservation(fd))
+    let family = if ip.is_ipv6() { AddressFamily::INET6 } else { AddressFamily::INET };
+    let fd = socket_with(family, ty, SocketFlags::CLOEXEC, None)?;
+    if ip.is_ipv6() {
+        // `::` holds the IPv6 port only; IPv4 has its own reservation.
+        sockopt::set_ipv6_v6only(&fd, true)?;
+    }
+    if proto == "tcp" && (ip == Ipv6Addr::UNSPECIFIED || ip == Ipv6Addr::LOCALHOST) {
+        // This one may listen, as a relay (see `Reservation::takes_loopback6`), and relayed
+        // connections leave the port in TIME-WAIT, which would keep a restarted daemon from
+        // taking it back. A listening socket still keeps every other program off the port.
+        sockopt::set_socket_reuseaddr(&fd, true)?;
+    }
+    let host = SocketAddr::new(ip, port);
+    bind(&fd, &host)?;
+    Ok(Reservation { fd: Some(fd), proto: proto.to_string(), host, proxy: None })
+}
+
+/// The host addresses one binding stands for. An empty address means every address: IPv4's
+/// and, when the container has an IPv6 address, IPv6's (as Docker publishes on `0.0.0.0`
+/// and `::`). `0.0.0.0` and `::` mean every address of their family only.
+fn host_addrs(given: &str, v6: bool) -> Result<Vec<IpAddr>> {
+    let addrs = match given {
+        "" => {
+            let mut v = vec![IpAddr::V4(Ipv4Addr::UNSPECIFIED)];
+            if v6 {
+                v.push(IpAddr::V6(Ipv6Addr::UNSPECIFIED));
+            }
+            v
+        }
+        s => vec![s.trim_start_matches('[').trim_end_matches(']').parse().map_err(|_| NetError::Invalid(format!("invalid host IP {s}")))?],
+    };
+    if !v6 && let Some(a) = addrs.iter().find(|a| a.is_ipv6()) {
+        return Err(NetError::Invalid(format!("cannot publish on the IPv6 address {a}: the container has no IPv6 address (its network needs --ipv6)")));
+    }
+    Ok(addrs)
 }
 
 /// Turns the container's port bindings (and `-P`'s exposed ports) into concrete mappings,
-/// reserving each host port. Fails, reserving nothing, if a port is taken.
-pub fn allocate(bindings: &PortMap, exposed: &[String], publish_all: bool, taken: &dyn Fn(&str, u16) -> bool) -> Result<(Vec<Mapping>, Vec<Reservation>)> {
+/// reserving each host port. `v6` says whether the container has an IPv6 address. Fails,
+/// reserving nothing, if a port is taken.
+pub fn allocate(bindings: &PortMap, exposed: &[String], publish_all: bool, v6: bool, taken: &dyn Fn(&str, u16) -> bool) -> Result<(Vec<Mapping>, Vec<Reservation>)> {
     let mut wanted: BTreeMap<String, Vec<PortBinding>> = BTreeMap::new();
     for (k, v) in bindings {
         wanted.insert(k.clone(), v.clone().unwrap_or_default());
@@ -65,10 +147,7 @@ pub fn allocate(bindings: &PortMap, exposed: &[String], publish_all: bool, taken
             return Err(NetError::Invalid(format!("invalid port {key}")));
         };
         for b in binds {
-            let ip: Option<Ipv4Addr> = match b.host_ip.as_str() {
-                "" | "0.0.0.0" | "::" => None,
-                s => Some(s.parse().map_err(|_| NetError::Invalid(format!("invalid host IP {s} (IPv6 host addresses are not supported yet)")))?),
-            };
+            let ips = host_addrs(&b.host_ip, v6)?;
             for cp in c0..=c1 {
                 let fixed: Option<(u16, u16)> = if b.host_port.is_empty() {
                     None
@@ -85,11 +164,12 @@ pub fn allocate(bindings: &PortMap, exposed: &[String], publish_all: bool, taken
                 let (from, to) = fixed.unwrap_or((lo, hi));
                 let mut got = None;
                 let mut last_err = None;
+                // One host port for every address of the binding.
                 for hp in from..=to {
                     if taken(proto, hp) {
                         continue;
                     }
-                    match reserve(proto, ip, hp) {
+                    match ips.iter().map(|ip| reserve(proto, *ip, hp)).collect::<std::io::Result<Vec<_>>>() {
                         Ok(r) => {
                             got = Some((hp, r));
                             break;
@@ -99,11 +179,13 @@ pub fn allocate(bindings: &PortMap, exposed: &[String], publish_all: bool, taken
                 }
                 match got {
                     Some((hp, r)) => {
-                        res.push(r);
-                        maps.push(Mapping { proto: proto.to_string(), host_ip: ip, host_port: hp, container_port: cp });
+                        res.extend(r);
+                        maps.extend(ips.iter().map(|ip| Mapping { proto: proto.to_string(), host_ip: *ip, host_port: hp, container_port: cp }));
                     }
                     None => {
-                        let shown = format!("{}:{}", ip.map(|i| i.to_string()).unwrap_or_else(|| "0.0.0.0".into()), if b.host_port.is_empty() { "0".to_string() } else { b.host_port.clone() });
+                        let ip = ips[0];
+                        let ip = if ip.is_ipv6() { format!("[{ip}]") } else { ip.to_string() };
+                        let shown = format!("{ip}:{}", if b.host_port.is_empty() { "0".to_string() } else { b.host_port.clone() });
                         let why = last_err.map(|e| e.to_string()).unwrap_or_else(|| "port is already allocated".into());
                         return Err(NetError::Conflict(format!("Bind for {shown} failed: port is already allocated ({why})")));
                     }
@@ -122,10 +204,7 @@ pub fn port_map(maps: &[Mapping], exposed: &[String]) -> PortMap {
     }
     for p in maps {
         let key = format!("{}/{}", p.container_port, p.proto);
-        m.entry(key).or_insert(None).get_or_insert_with(Vec::new).push(PortBinding {
-            host_ip: p.host_ip.map(|i| i.to_string()).unwrap_or_else(|| "0.0.0.0".into()),
-            host_port: p.host_port.to_string(),
-        });
+        m.entry(key).or_insert(None).get_or_insert_with(Vec::new).push(PortBinding { host_ip: p.host_ip.to_string(), host_port: p.host_port.to_string() });
     }
     m
 }

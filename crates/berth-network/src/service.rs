@@ -38,14 +38,29 @@ pub struct Options {
     pub ip_forward: bool,
     pub exec_root: PathBuf,
     pub mtu: Option<u32>,
+    /// IPv6 on the default bridge (`ipv6`), in `fixed-cidr-v6` if given, else in a unique
+    /// local /64 berth picks.
+    pub ipv6: bool,
+    pub fixed_cidr_v6: Option<String>,
 }
 
 pub(crate) struct State {
     pub nets: BTreeMap<String, NetworkRecord>,
-    /// Per container: its port mappings and the sockets reserving them.
-    pub ports: BTreeMap<String, (String, Ipv4Addr, Vec<Mapping>, Vec<Reservation>)>,
+    /// Per container: its published ports.
+    pub ports: BTreeMap<String, Published>,
     /// Per container: its resolver.
     pub dns: BTreeMap<String, dns::Server>,
+}
+
+/// A container's published ports: the addresses they lead to (on its primary network), and
+/// the sockets reserving them.
+pub(crate) struct Published {
+    pub ip: Ipv4Addr,
+    pub ip6: Option<std::net::Ipv6Addr>,
+    pub maps: Vec<Mapping>,
+    /// Held, never read: closing them gives the ports back.
+    #[allow(dead_code)]
+    pub reservations: Vec<Reservation>,
 }
 
 pub struct NetworkService {
@@ -79,6 +94,7 @@ fn builtin(id: &str, name: &str, driver: &str) -> NetworkRecord {
         internal: false,
         attachable: false,
         ipv6: false,
+        v6: None,
         options: BTreeMap::new(),
         labels: BTreeMap::new(),
         ifname: String::new(),
@@ -159,6 +175,17 @@ impl NetworkService {
             db.put(NETWORKS, &n.id, &n)?;
             nets.insert(n.id.clone(), n);
         }
+        let bridge_v6 = match nets.values().find(|n| n.default_bridge) {
+            Some(b) => Some(default_bridge_v6(&opts, b, &nets)?),
+            None => None,
+        };
+        if let (Some(b), Some(want)) = (nets.values_mut().find(|n| n.default_bridge), bridge_v6) {
+            if b.v6 != want {
+                b.ipv6 = want.is_some();
+                b.v6 = want;
+                db.put(NETWORKS, &b.id, &*b)?;
+            }
+        }
         // Endpoints of containers that are gone are forgotten at recovery; the kernel side
         // of running ones is rebuilt by `restore`.
         let svc = Arc::new(NetworkService {
@@ -209,6 +236,7 @@ impl NetworkService {
                 .map(|n| BridgeRules {
                     ifname: n.ifname.clone(),
                     subnet: n.subnet.unwrap_or(Subnet { addr: Ipv4Addr::UNSPECIFIED, prefix: 0 }),
+                    subnet6: n.v6.as_ref().map(|v| v.subnet),
                     internal: n.internal,
                     masquerade: self.opts.ip_masq && n.options.get("com.docker.network.bridge.enable_ip_masquerade").is_none_or(|v| v != "false"),
                     untracked_within: if n.driver == "overlay" { n.gateway } else { None },
@@ -217,7 +245,12 @@ impl NetworkService {
             let ports = st
                 .ports
                 .values()
-                .flat_map(|(_, ip, maps, _)| maps.iter().map(|m| PortRule { proto: m.proto.clone(), host_ip: m.host_ip, host_port: m.host_port, container_ip: *ip, container_port: m.container_port }))
+                .flat_map(|p| {
+                    p.maps.iter().filter_map(|m| {
+                        let container_ip = if m.host_ip.is_ipv6() { std::net::IpAddr::V6(p.ip6?) } else { std::net::IpAddr::V4(p.ip) };
+                        Some(PortRule { proto: m.proto.clone(), host_ip: m.host_ip, host_port: m.host_port, container_ip, container_port: m.container_port })
+                    })
+                })
                 .collect();
             Ruleset { table: self.opts.table.clone(), bridges, ports, no_egress: !self.opts.ip_forward }
         };
@@ -272,7 +305,7 @@ impl NetworkService {
             return Err(NetError::Conflict(format!("network with name {} already exists", req.name)));
         }
         let cfgs = req.ipam.as_ref().and_then(|i| i.config.clone()).unwrap_or_default();
-        let v4: Vec<&IpamConfig> = cfgs.iter().filter(|c| !c.subnet.contains(':')).collect();
+        let v4: Vec<&IpamConfig> = cfgs.iter().filter(|c| !crate::v6::is_v6(c)).collect();
         if v4.len() > 1 {
             return Err(NetError::Invalid("berth supports one IPv4 subnet per network".into()));
         }
@@ -322,6 +355,7 @@ impl NetworkService {
             aux.insert(k, ip);
         }
         let id = berth_api::ids::random_id();
+        let v6 = crate::v6::ipam_for(&req.name, req.enable_ipv6, &cfgs, &st.nets, &id, driver == "bridge")?;
         let ifname = match driver.as_str() {
             "bridge" => req.options.get("com.docker.network.bridge.name").cloned().unwrap_or_else(|| format!("br-{}", &id[..12])),
             _ => {
@@ -342,7 +376,8 @@ impl NetworkService {
         rec.aux = aux;
         rec.internal = req.internal;
         rec.attachable = req.attachable;
-        rec.ipv6 = req.enable_ipv6.unwrap_or(false);
+        rec.ipv6 = v6.is_some();
+        rec.v6 = v6;
         rec.options = req.options.clone();
         rec.labels = req.labels.clone();
         rec.ifname = ifname.clone();
@@ -355,8 +390,15 @@ impl NetworkService {
                 let nl = self.nl.clone();
                 let mtu = req.options.get("com.docker.network.driver.mtu").and_then(|m| m.parse().ok()).or(self.opts.mtu);
                 let prefix = subnet.prefix;
-                self.rt.block_on(async move { nl.ensure_bridge(&ifname, Some((gateway, prefix)), mtu).await })?;
-                set_bridge_sysctls(&rec.ifname, self.opts.ip_forward);
+                let gw6 = rec.v6.as_ref().map(|v| (v.gateway, v.subnet.prefix));
+                self.rt.block_on(async move {
+                    let idx = nl.ensure_bridge(&ifname, Some((gateway, prefix)), mtu).await?;
+                    match gw6 {
+                        Some(g) => nl.add_addr6(idx, g).await,
+                        None => Ok(()),
+                    }
+                })?;
+                set_bridge_sysctls(&rec, self.opts.ip_forward);
             }
             _ => {
                 let nl = self.nl.clone();
@@ -427,16 +469,27 @@ impl NetworkService {
 
     /// The Engine API's view of a network.
     pub fn view(&self, n: &NetworkRecord, verbose_containers: bool) -> Network {
-        let config = match n.subnet {
-            Some(s) => Some(vec![IpamConfig {
+        let mut config: Vec<IpamConfig> = n
+            .subnet
+            .map(|s| IpamConfig {
                 subnet: s.to_string(),
                 ip_range: n.ip_range.map(|r| r.to_string()).unwrap_or_default(),
                 gateway: n.gateway.map(|g| g.to_string()).unwrap_or_default(),
                 auxiliary_addresses: if n.aux.is_empty() { None } else { Some(n.aux.iter().map(|(k, v)| (k.clone(), v.to_string())).collect()) },
-            }]),
-            None => Some(Vec::new()),
-        };
+            })
+            .into_iter()
+            .collect();
+        if let Some(v6) = &n.v6 {
+            config.push(IpamConfig {
+                subnet: v6.subnet.to_string(),
+                ip_range: v6.ip_range.map(|r| r.to_string()).unwrap_or_default(),
+                gateway: v6.gateway.to_string(),
+                auxiliary_addresses: if v6.aux.is_empty() { None } else { Some(v6.aux.iter().map(|(k, v)| (k.clone(), v.to_string())).collect()) },
+            });
+        }
+        let config = Some(config);
         let prefix = n.subnet.map(|s| s.prefix).unwrap_or(0);
+        let prefix6 = n.v6.as_ref().map(|v| v.subnet.prefix).unwrap_or(0);
         let containers = if verbose_containers {
             n.endpoints
                 .values()
@@ -448,7 +501,7 @@ impl NetworkService {
                             endpoint_id: e.endpoint_id.clone(),
                             mac_address: e.mac.clone(),
                             ipv4_address: format!("{}/{prefix}", e.ip),
-                            ipv6_address: String::new(),
+                            ipv6_address: e.ip6.map(|i| format!("{i}/{prefix6}")).unwrap_or_default(),
                         },
                     )
                 })
@@ -548,6 +601,25 @@ pub(crate) fn find_in<'a>(nets: &'a BTreeMap<String, NetworkRecord>, name_or_id:
     Err(NetError::NotFound(format!("network {name_or_id} not found")))
 }
 
+/// The default bridge's IPv6 side as the daemon's settings ask for it: `fixed-cidr-v6`, or the
+/// unique local /64 it already has, or a new one.
+fn default_bridge_v6(opts: &Options, bridge: &NetworkRecord, nets: &BTreeMap<String, NetworkRecord>) -> Result<Option<crate::model::Ipam6>> {
+    if !opts.ipv6 {
+        if let Some(c) = &opts.fixed_cidr_v6 {
+            return Err(NetError::Invalid(format!("fixed-cidr-v6 {c} needs IPv6 on the default bridge (\"ipv6\": true)")));
+        }
+        return Ok(None);
+    }
+    match &opts.fixed_cidr_v6 {
+        Some(c) => {
+            let subnet = crate::ipam::Subnet6::parse(c).map_err(|e| NetError::Invalid(format!("fixed-cidr-v6: {e}")))?;
+            Ok(Some(crate::model::Ipam6 { subnet, gateway: subnet.first_host(), ip_range: None, aux: BTreeMap::new(), user_subnet: true }))
+        }
+        None if bridge.v6.as_ref().is_some_and(|v| !v.user_subnet) => Ok(bridge.v6.clone()),
+        None => crate::v6::ipam_for(&bridge.name, Some(true), &[], nets, &bridge.id, false),
+    }
+}
+
 /// Whether the host already routes `s` somewhere (then a pool subnet must not take it).
 fn host_routes_overlap(s: &Subnet) -> bool {
     let Ok(text) = std::fs::read_to_string("/proc/net/route") else { return false };
@@ -570,10 +642,14 @@ fn host_routes_overlap(s: &Subnet) -> bool {
 }
 
 /// Per-bridge kernel settings: loopback-published ports need `route_localnet`; forwarding is
-/// switched on when containers may reach beyond their networks (as Docker does).
-pub(crate) fn set_bridge_sysctls(ifname: &str, ip_forward: bool) {
-    let _ = std::fs::write(format!("/proc/sys/net/ipv4/conf/{ifname}/route_localnet"), "1");
+/// switched on when containers may reach beyond their networks (as Docker does), for IPv6
+/// too on a network with IPv6 (see [`crate::v6::enable_forwarding`]).
+pub(crate) fn set_bridge_sysctls(net: &NetworkRecord, ip_forward: bool) {
+    let _ = std::fs::write(format!("/proc/sys/net/ipv4/conf/{}/route_localnet", net.ifname), "1");
     if ip_forward {
         let _ = std::fs::write("/proc/sys/net/ipv4/ip_forward", "1");
+        if net.v6.is_some() && !net.internal {
+            crate::v6::enable_forwarding(std::path::Path::new("/proc/sys/net/ipv6"));
+        }
     }
 }

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::anyhow;
+use anyhow::{anyhow, bail, Result};
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
@@ -71,36 +71,76 @@ fn kv(list: &[String]) -> BTreeMap<String, String> {
 }
 
 fn create(c: &Client, a: &CreateArgs) -> Exit {
-    let mut cfgs = Vec::new();
-    for (i, s) in a.subnet.iter().enumerate() {
-        let mut cfg = json!({"Subnet": s});
-        if let Some(g) = a.gateway.get(i) {
-            cfg["Gateway"] = json!(g);
-        }
-        if let Some(r) = a.ip_range.get(i) {
-            cfg["IPRange"] = json!(r);
-        }
-        if i == 0 && !a.aux_address.is_empty() {
-            cfg["AuxiliaryAddresses"] = json!(kv(&a.aux_address));
-        }
-        cfgs.push(cfg);
-    }
-    if a.subnet.is_empty() && !a.gateway.is_empty() {
-        cfgs.push(json!({"Gateway": a.gateway[0]}));
-    }
-    let body = json!({
+    let cfgs = ipam_configs(a)?;
+    let mut body = json!({
         "Name": a.name,
         "Driver": a.driver,
         "Internal": a.internal,
         "Attachable": a.attachable,
-        "EnableIPv6": a.ipv6,
         "IPAM": {"Driver": "default", "Config": cfgs, "Options": {}},
         "Options": kv(&a.opt),
         "Labels": kv(&a.label),
     });
+    if a.ipv6 {
+        // Absent otherwise, as the docker CLI sends it: an IPv6 subnet alone turns IPv6 on.
+        body["EnableIPv6"] = json!(true);
+    }
     let v: Value = c.post_json("/networks/create", &body)?.json()?;
     println!("{}", v["Id"].as_str().unwrap_or(""));
     Ok(0)
+}
+
+/// Whether `cidr` (an address/prefix) contains `addr` (an address, or another address/prefix).
+fn cidr_contains(cidr: &str, addr: &str) -> Option<bool> {
+    let (net, len) = cidr.split_once('/')?;
+    let len: u32 = len.parse().ok()?;
+    let bits = |s: &str| -> Option<(u128, u32)> {
+        match s.split_once('/').map_or(s, |(a, _)| a).parse::<std::net::IpAddr>().ok()? {
+            std::net::IpAddr::V4(v) => Some((u32::from(v) as u128, 32)),
+            std::net::IpAddr::V6(v) => Some((u128::from(v), 128)),
+        }
+    };
+    let ((n, width), (a, w2)) = (bits(net)?, bits(addr)?);
+    if width != w2 || len > width {
+        return Some(false);
+    }
+    let shift = width - len;
+    Some(shift >= 128 || n.checked_shr(shift) == a.checked_shr(shift))
+}
+
+/// The IPAM config entries of `network create`: each gateway, ip-range and auxiliary
+/// address goes with the subnet that contains it, as Docker's CLI pairs them.
+fn ipam_configs(a: &CreateArgs) -> Result<Vec<Value>> {
+    let mut cfgs: Vec<Value> = a.subnet.iter().map(|s| json!({"Subnet": s})).collect();
+    let place = |cfgs: &mut Vec<Value>, what: &str, key: &str, value: &str, aux_name: Option<&str>| -> Result<()> {
+        let i = a.subnet.iter().position(|s| cidr_contains(s, value).unwrap_or(false)).ok_or_else(|| anyhow!("no matching subnet for {what} {value}"))?;
+        match aux_name {
+            Some(n) => cfgs[i][key][n] = json!(value),
+            None => {
+                if cfgs[i].get(key).is_some() {
+                    bail!("cannot configure multiple {what}s for the same subnet {}", a.subnet[i]);
+                }
+                cfgs[i][key] = json!(value);
+            }
+        }
+        Ok(())
+    };
+    if a.subnet.is_empty() {
+        if !a.ip_range.is_empty() || !a.aux_address.is_empty() {
+            bail!("--ip-range and --aux-address need --subnet");
+        }
+        return Ok(a.gateway.iter().map(|g| json!({"Gateway": g})).collect());
+    }
+    for g in &a.gateway {
+        place(&mut cfgs, "gateway", "Gateway", g, None)?;
+    }
+    for r in &a.ip_range {
+        place(&mut cfgs, "ip-range", "IPRange", r, None)?;
+    }
+    for (k, v) in kv(&a.aux_address) {
+        place(&mut cfgs, "auxiliary address", "AuxiliaryAddresses", &v, Some(&k))?;
+    }
+    Ok(cfgs)
 }
 
 #[derive(Args, Debug)]
@@ -248,5 +288,20 @@ pub fn run(c: &Client, cmd: NetworkCmd) -> Exit {
             }
             Ok(0)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gateways_go_with_the_subnet_that_contains_them() {
+        assert_eq!(cidr_contains("10.0.0.0/24", "10.0.0.1"), Some(true));
+        assert_eq!(cidr_contains("10.0.0.0/24", "10.0.1.1"), Some(false));
+        assert_eq!(cidr_contains("fd00:1::/64", "fd00:1::1"), Some(true));
+        assert_eq!(cidr_contains("fd00:1::/64", "10.0.0.1"), Some(false));
+        assert_eq!(cidr_contains("fd00:1::/64", "fd00:1::/80"), Some(true));
+        assert_eq!(cidr_contains("0.0.0.0/0", "1.2.3.4"), Some(true));
     }
 }

@@ -416,7 +416,7 @@ pub fn request(f: &CreateFlags) -> Result<ContainerCreateRequest> {
         ..Default::default()
     };
     let mut networking = NetworkingConfig::default();
-    if !network.is_empty() && !matches!(network.as_str(), "default" | "bridge" | "host" | "none") && !network.starts_with("container:") || f.ip.is_some() || !f.network_alias.is_empty() {
+    if !network.is_empty() && !matches!(network.as_str(), "default" | "bridge" | "host" | "none") && !network.starts_with("container:") || f.ip.is_some() || f.ip6.is_some() || !f.network_alias.is_empty() {
         let ep = EndpointSettings {
             ipam_config: (f.ip.is_some() || f.ip6.is_some() || !f.link_local_ip.is_empty()).then(|| EndpointIpamConfig { ipv4_address: f.ip.clone().unwrap_or_default(), ipv6_address: f.ip6.clone().unwrap_or_default(), link_local_ips: f.link_local_ip.clone() }),
             aliases: if f.network_alias.is_empty() { None } else { Some(f.network_alias.clone()) },

@@ -138,13 +138,13 @@ impl Cluster {
     }
 
     /// Names and aliases of remote endpoints on `nets` (id, name: networks the asker is on).
-    pub(crate) fn resolve(&self, nets: &[(&str, &str)], name: &str, out: &mut Vec<Ipv4Addr>) {
+    pub(crate) fn resolve(&self, nets: &[(&str, &str)], name: &str, out: &mut Vec<std::net::IpAddr>) {
         let remote = self.remote.lock().unwrap_or_else(|p| p.into_inner());
         for (id, net_name) in nets {
             let local = name.strip_suffix(&format!(".{net_name}")).unwrap_or(name);
             for e in remote.get(*id).into_iter().flatten() {
-                if e.answers(local) && !out.contains(&e.ip) {
-                    out.push(e.ip);
+                if e.answers(local) && !out.contains(&e.ip.into()) {
+                    out.push(e.ip.into());
                 }
             }
         }

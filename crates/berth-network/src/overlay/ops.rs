@@ -211,7 +211,7 @@ impl NetworkService {
             Ok::<(), NetError>(())
         });
         cl.pending.lock().unwrap_or_else(|p| p.into_inner()).remove(&(net.id.clone(), ep.ip));
-        crate::service::set_bridge_sysctls(&net.ifname, self.opts.ip_forward);
+        crate::service::set_bridge_sysctls(&net, self.opts.ip_forward);
         r
     }
 
@@ -236,7 +236,7 @@ impl NetworkService {
 
     /// Adds the addresses of remote endpoints that `name` names on the overlay networks
     /// `asker` is on.
-    pub(crate) fn overlay_resolve(&self, st: &State, name: &str, asker: &str, out: &mut Vec<Ipv4Addr>) {
+    pub(crate) fn overlay_resolve(&self, st: &State, name: &str, asker: &str, out: &mut Vec<std::net::IpAddr>) {
         let Some(cl) = self.cluster.get() else { return };
         let nets: Vec<(&str, &str)> = st.nets.values().filter(|n| n.driver == "overlay" && n.endpoints.contains_key(asker)).map(|n| (n.id.as_str(), n.name.as_str())).collect();
         cl.resolve(&nets, name, out);
@@ -303,6 +303,7 @@ fn overlay_record(req: &NetworkCreateRequest, cfg: &berth_api::models::IpamConfi
         internal: req.internal,
         attachable: req.attachable,
         ipv6: false,
+        v6: None,
         options,
         labels: req.labels.clone(),
         ifname: plan::bridge_name(vni),

@@ -191,6 +191,7 @@ mod tests {
             internal: false,
             attachable: true,
             ipv6: false,
+            v6: None,
             options,
             labels: BTreeMap::new(),
             ifname: bridge_name(vni),

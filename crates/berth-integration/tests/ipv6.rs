@@ -1,0 +1,216 @@
+//! IPv6: dual-stack networks (addresses, routes, names, published ports over IPv6), the
+//! default bridge with IPv6 from the daemon's settings, forwarding that keeps the host's
+//! router advertisements, and the bad input IPv6 brings. Subnets are unique local ones
+//! (fd42:…) that only exist on this machine; traffic goes to containers and host addresses.
+
+use std::io::{Read, Write};
+use std::net::{Ipv6Addr, SocketAddr, TcpListener, TcpStream};
+use std::time::Duration;
+
+use berth_integration::{unique, Daemon, TestNs};
+
+/// A /64 prefix for one test, unique per process and call: `fd42:PID:N`.
+fn prefix6() -> String {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("fd42:{:x}:{n:x}", std::process::id() & 0xffff)
+}
+
+/// A TCP port free on IPv4 and IPv6 (a dual-stack socket on `::` takes it in both).
+fn free_port() -> u16 {
+    TcpListener::bind("[::]:0").unwrap().local_addr().unwrap().port()
+}
+
+fn http_get(addr: SocketAddr) -> std::io::Result<String> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    s.write_all(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")?;
+    let mut out = String::new();
+    s.read_to_string(&mut out)?;
+    Ok(out)
+}
+
+/// What `addr` answers, once the container's server is up (it needs a moment to bind).
+fn until_serving(addr: SocketAddr) -> String {
+    for _ in 0..200 {
+        if let Ok(r) = http_get(addr) {
+            if r.contains("200") {
+                return r;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("nothing answered on {addr}");
+}
+
+/// Starts a detached web server container answering `body` on port 80.
+fn web(d: &Daemon, name: &str, extra: &[&str], body: &str) {
+    let mut args = vec!["run", "-d", "--name", name];
+    args.extend_from_slice(extra);
+    let script = format!("mkdir -p /www && echo {body} > /www/index.html && exec httpd -f -p 80 -h /www");
+    args.extend_from_slice(&["busybox", "sh", "-c", &script]);
+    d.berth(&args).ok();
+}
+
+fn endpoint_field(d: &Daemon, container: &str, net: &str, field: &str) -> String {
+    d.berth(&["inspect", "-f", &format!("{{{{(index .NetworkSettings.Networks \"{net}\").{field}}}}}"), container]).ok().trim().to_string()
+}
+
+#[test]
+fn ipv6_networks_give_containers_addresses_routes_and_names() {
+    let d = Daemon::with_busybox();
+    let p = prefix6();
+    let net = unique("v6n");
+    d.berth(&["network", "create", "--ipv6", "--subnet", &format!("{p}::/64"), &net]).ok();
+    let cfg = d.berth(&["network", "inspect", "-f", "{{json .IPAM.Config}}", &net]).ok();
+    assert!(cfg.contains(&format!(r#""Subnet":"{p}::/64""#)) && cfg.contains(&format!(r#""Gateway":"{p}::1""#)), "{cfg}");
+    assert!(cfg.contains(r#""Subnet":"10."#), "dual-stack: the network keeps an IPv4 subnet: {cfg}");
+
+    let srv = unique("w6");
+    web(&d, &srv, &["--network", &net], "hello-over-v6");
+    let addr = endpoint_field(&d, &srv, &net, "GlobalIPv6Address");
+    assert!(addr.starts_with(&format!("{p}::")), "{addr}");
+    assert_eq!(endpoint_field(&d, &srv, &net, "GlobalIPv6PrefixLen"), "64");
+    assert_eq!(endpoint_field(&d, &srv, &net, "IPv6Gateway"), format!("{p}::1"));
+
+    let script = format!(
+        "ip -6 -o addr show eth0 scope global; ip -6 route show default; nslookup -type=aaaa {srv} 127.0.0.11; \
+         for i in $(seq 50); do wget -q -O - http://[{addr}]/ && break; sleep 0.1; done; ping -6 -c1 -W5 {srv} >/dev/null && echo pinged-by-name; grep {p} /etc/hosts"
+    );
+    let out = d.berth(&["run", "--rm", "--network", &net, "busybox", "sh", "-c", &script]).ok();
+    assert!(out.contains(&format!("inet6 {p}::")), "{out}");
+    assert!(out.contains(&format!("default via {p}::1")), "{out}");
+    assert!(out.contains(&format!("Address: {addr}")), "the resolver answers AAAA: {out}");
+    assert!(out.contains("hello-over-v6"), "{out}");
+    assert!(out.contains("pinged-by-name"), "{out}");
+    assert!(out.lines().any(|l| l.starts_with(&format!("{p}::")) && !l.contains(&srv)), "its own IPv6 address is in /etc/hosts: {out}");
+
+    let members = d.berth(&["network", "inspect", "-f", "{{json .Containers}}", &net]).ok();
+    assert!(members.contains(&format!(r#""IPv6Address":"{addr}/64""#)), "{members}");
+    d.berth(&["rm", "-f", &srv]).ok();
+    d.berth(&["network", "rm", &net]).ok();
+}
+
+#[test]
+fn ipv6_without_a_subnet_gets_a_unique_local_one() {
+    let d = Daemon::with_busybox();
+    let net = unique("v6auto");
+    // Through the docker CLI, as users type it.
+    d.docker(&["network", "create", "--ipv6", &net]).ok();
+    let cfg = d.docker(&["network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}} {{end}}", &net]).ok();
+    let v6 = cfg.split_whitespace().find(|s| s.contains(':')).unwrap_or_else(|| panic!("no IPv6 subnet: {cfg}"));
+    assert!(v6.starts_with("fd") && v6.ends_with("::/64"), "{v6}");
+    let out = d.docker(&["run", "--rm", "--network", &net, "busybox", "ip", "-6", "-o", "addr", "show", "eth0", "scope", "global"]).ok();
+    assert!(out.contains(&format!("inet6 {}", v6.trim_end_matches(":/64"))), "{out} not in {v6}");
+    d.berth(&["network", "rm", &net]).ok();
+}
+
+#[test]
+fn ports_published_on_an_ipv6_network_answer_over_ipv6_also_after_a_daemon_restart() {
+    let mut d = Daemon::with_busybox();
+    let p = prefix6();
+    let net = unique("v6p");
+    d.berth(&["network", "create", "--ipv6", "--subnet", &format!("{p}::/64"), &net]).ok();
+    let port = free_port();
+    let srv = unique("p6");
+    web(&d, &srv, &["--network", &net, "-p", &format!("{port}:80")], "published-v6");
+    let v4 = SocketAddr::from(([127, 0, 0, 1], port));
+    let lo6 = SocketAddr::from((Ipv6Addr::LOCALHOST, port));
+    // The bridge's own address is one of the host's: published ports answer there too.
+    let gw6 = SocketAddr::new(format!("{p}::1").parse().unwrap(), port);
+    assert!(until_serving(v4).contains("published-v6"));
+    assert!(until_serving(lo6).contains("published-v6"), "IPv6 loopback");
+    assert!(until_serving(gw6).contains("published-v6"), "a host IPv6 address");
+    let ports = d.berth(&["port", &srv, "80"]).ok();
+    assert!(ports.contains(&format!("0.0.0.0:{port}")) && ports.contains(&format!("[::]:{port}")), "{ports}");
+
+    // A restarted daemon takes its ports back (the relay's connections leave TIME-WAIT).
+    d.stop();
+    d.spawn();
+    assert!(until_serving(lo6).contains("published-v6"), "IPv6 loopback after a restart");
+    assert!(until_serving(gw6).contains("published-v6"), "a host IPv6 address after a restart");
+
+    d.berth(&["rm", "-f", &srv]).ok();
+    assert!(TcpStream::connect_timeout(&lo6, Duration::from_secs(2)).is_err(), "the port is closed with the container");
+    assert!(TcpListener::bind(lo6).is_ok(), "and given back");
+    d.berth(&["network", "rm", &net]).ok();
+}
+
+#[test]
+fn the_default_bridge_gets_ipv6_from_the_daemon_settings() {
+    let mut d = Daemon::with_busybox();
+    let p = prefix6();
+    d.stop();
+    d.set_config(&format!(r#""ipv6": true, "fixed-cidr-v6": "{p}::/64""#));
+    d.spawn();
+    let out = d.berth(&["run", "--rm", "busybox", "sh", "-c", "ip -6 -o addr show eth0 scope global; ip -6 route show default"]).ok();
+    assert!(out.contains(&format!("inet6 {p}::")), "{out}");
+    assert!(out.contains(&format!("default via {p}::1")), "{out}");
+    let c = unique("b6");
+    d.berth(&["run", "-d", "--name", &c, "busybox", "sleep", "100"]).ok();
+    let shown = d.berth(&["inspect", "-f", "{{.NetworkSettings.GlobalIPv6Address}} {{.NetworkSettings.IPv6Gateway}}", &c]).ok();
+    assert!(shown.starts_with(&format!("{p}::")) && shown.trim().ends_with(&format!("{p}::1")), "{shown}");
+    assert_eq!(d.berth(&["network", "inspect", "-f", "{{.EnableIPv6}}", "bridge"]).ok().trim(), "true");
+    d.berth(&["rm", "-f", &c]).ok();
+
+    // Settings that cannot work stop the daemon with a message naming them.
+    d.stop();
+    d.set_config(r#""ipv6": false, "fixed-cidr-v6": "fd42:ffff::/64""#);
+    let err = d.try_spawn().unwrap_err();
+    assert!(err.contains("fixed-cidr-v6"), "{err}");
+}
+
+#[test]
+fn ipv6_bad_input_is_refused_naming_the_problem_and_leaves_nothing() {
+    let d = Daemon::with_busybox();
+    let p = prefix6();
+    let (good, bad) = (unique("v6ok"), unique("v6bad"));
+    let listed = |name: &str| !d.berth(&["network", "ls", "-q", "-f", &format!("name={name}")]).ok().trim().is_empty();
+
+    // An IPv6 subnet alone turns IPv6 on (what giving one means).
+    d.berth(&["network", "create", "--subnet", &format!("{p}::/64"), &good]).ok();
+    assert_eq!(d.berth(&["network", "inspect", "-f", "{{.EnableIPv6}}", &good]).ok().trim(), "true");
+    let err = d.berth(&["network", "create", "--ipv6", "--subnet", &format!("{p}::/80"), &bad]).fails();
+    assert!(err.contains("overlaps") && err.contains(&good), "{err}");
+    let err = d.berth(&["network", "create", "--ipv6", "--subnet", &format!("{p}:1::/64"), "--gateway", &format!("{p}:2::1"), &bad]).fails();
+    assert!(err.contains(&format!("{p}:2::1")), "{err}");
+    assert!(!listed(&bad), "nothing half-made");
+
+    let err = d.berth(&["run", "--rm", "--network", &good, "--ip6", "fd42:ffff::5", "busybox", "true"]).fails();
+    assert!(err.contains("fd42:ffff::5") && err.contains(&format!("{p}::/64")), "{err}");
+    let taken = unique("t6");
+    d.berth(&["run", "-d", "--name", &taken, "--network", &good, "--ip6", &format!("{p}::10"), "busybox", "sleep", "100"]).ok();
+    assert_eq!(endpoint_field(&d, &taken, &good, "GlobalIPv6Address"), format!("{p}::10"));
+    let err = d.berth(&["run", "--rm", "--network", &good, "--ip6", &format!("{p}::10"), "busybox", "true"]).fails();
+    assert!(err.contains("already in use"), "{err}");
+
+    let v4only = unique("v4only");
+    d.berth(&["network", "create", &v4only]).ok();
+    let err = d.berth(&["run", "--rm", "--network", &v4only, "--ip6", &format!("{p}::5"), "busybox", "true"]).fails();
+    assert!(err.contains("no IPv6"), "{err}");
+    let err = d.berth(&["run", "--rm", "--network", &v4only, "-p", "[::1]:0:80", "busybox", "true"]).fails();
+    assert!(err.contains("::1") && err.contains("no IPv6 address"), "{err}");
+    let err = d.berth(&["run", "--rm", "--ip6", &format!("{p}::5"), "busybox", "true"]).fails();
+    assert!(err.contains("user defined networks only"), "{err}");
+
+    d.berth(&["rm", "-f", &taken]).ok();
+    d.berth(&["network", "rm", &good, &v4only]).ok();
+}
+
+/// With forwarding on, Linux ignores router advertisements on interfaces whose accept_ra is
+/// 1: a SLAAC host that starts Docker with IPv6 loses its default route when the current one
+/// expires. berth moves such interfaces to accept_ra=2 first. The daemon runs in a namespace
+/// of its own here (one with no way out), so forwarding may be on.
+#[test]
+fn enabling_ipv6_forwarding_keeps_the_host_accepting_router_advertisements() {
+    let ns = TestNs::new("v6fw");
+    let (ok, _) = ns.sh("ip link add up0 type veth peer name up0p && sysctl -qw net.ipv6.conf.up0.accept_ra=1 net.ipv6.conf.all.forwarding=0");
+    assert!(ok);
+    let mut d = Daemon::start_in(Some(&ns.0), &[]);
+    d.stop();
+    d.set_config(r#""ip-forward": true"#);
+    d.spawn();
+    d.berth(&["network", "create", "--ipv6", "--subnet", &format!("{}::/64", prefix6()), &unique("fw6")]).ok();
+    assert_eq!(ns.sh("cat /proc/sys/net/ipv6/conf/all/forwarding").1.trim(), "1");
+    assert_eq!(ns.sh("cat /proc/sys/net/ipv6/conf/up0/accept_ra").1.trim(), "2");
+}
