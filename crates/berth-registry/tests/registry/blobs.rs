@@ -42,6 +42,28 @@ async fn head_get_and_ranges() {
     s.stop().await;
 }
 
+/// Large blobs are sent from a mapping of the file, in slices: every byte and every range
+/// (at unaligned offsets, across slice boundaries, to the end) must come out the same.
+#[tokio::test]
+async fn large_blobs_and_their_ranges_are_served_exactly() {
+    let s = Server::start().await;
+    let c = s.client();
+    let data: Vec<u8> = (0..(3u32 << 20) + 12_345).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let d = c.push_blob("big/app", &data).await;
+    let path = format!("/v2/big/app/blobs/{d}");
+    let r = c.get(&path).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body.len(), data.len());
+    assert!(r.body[..] == data[..], "the whole blob");
+    let n = data.len();
+    for (a, b) in [(4097, (2 << 20) + 3), ((1 << 20) - 1, n - 1), (5, 5 + (1 << 20)), (n - 10, n - 1)] {
+        let r = c.send(Method::GET, &path, &[("range", &format!("bytes={a}-{b}"))], "").await;
+        assert_eq!(r.status, StatusCode::PARTIAL_CONTENT, "{a}-{b}");
+        assert!(r.body[..] == data[a..=b], "bytes {a}-{b}");
+    }
+    s.stop().await;
+}
+
 #[tokio::test]
 async fn blobs_are_per_repository_and_delete_unlinks() {
     let s = Server::start().await;
