@@ -136,6 +136,22 @@ fn ports_published_on_an_ipv6_network_answer_over_ipv6_also_after_a_daemon_resta
     d.berth(&["network", "rm", &net]).ok();
 }
 
+/// A port published on `::` for a container without IPv6 is relayed to its IPv4 address, as
+/// Docker's userland proxy does; the plain form stays IPv4-only for such a container.
+#[test]
+fn ipv6_ports_of_an_ipv4_only_container_are_relayed() {
+    let d = Daemon::with_busybox();
+    let (p4, p6) = (free_port(), free_port());
+    let srv = unique("r4");
+    web(&d, &srv, &["-p", &format!("{p4}:80"), "-p", &format!("[::]:{p6}:80")], "relayed-to-v4");
+    assert!(until_serving(SocketAddr::from((Ipv6Addr::LOCALHOST, p6))).contains("relayed-to-v4"));
+    assert!(until_serving(SocketAddr::from(([127, 0, 0, 1], p4))).contains("relayed-to-v4"));
+    let ports = d.berth(&["port", &srv, "80"]).ok();
+    assert!(ports.contains(&format!("[::]:{p6}")) && !ports.contains(&format!("[::]:{p4}")), "{ports}");
+    d.berth(&["rm", "-f", &srv]).ok();
+    assert!(TcpListener::bind((Ipv6Addr::LOCALHOST, p6)).is_ok(), "the relay's port is given back");
+}
+
 #[test]
 fn the_default_bridge_gets_ipv6_from_the_daemon_settings() {
     let mut d = Daemon::with_busybox();
@@ -188,8 +204,10 @@ fn ipv6_bad_input_is_refused_naming_the_problem_and_leaves_nothing() {
     d.berth(&["network", "create", &v4only]).ok();
     let err = d.berth(&["run", "--rm", "--network", &v4only, "--ip6", &format!("{p}::5"), "busybox", "true"]).fails();
     assert!(err.contains("no IPv6"), "{err}");
-    let err = d.berth(&["run", "--rm", "--network", &v4only, "-p", "[::1]:0:80", "busybox", "true"]).fails();
-    assert!(err.contains("::1") && err.contains("no IPv6 address"), "{err}");
+    let err = d.berth(&["run", "--rm", "--network", &v4only, "-p", "[::]:0:53/udp", "busybox", "true"]).fails();
+    assert!(err.contains("udp") && err.contains("no IPv6 address"), "{err}");
+    let err = d.berth(&["run", "--rm", "--network", &good, "-p", "[::1]:0:53/udp", "busybox", "true"]).fails();
+    assert!(err.contains("udp") && err.contains("loopback"), "{err}");
     let err = d.berth(&["run", "--rm", "--ip6", &format!("{p}::5"), "busybox", "true"]).fails();
     assert!(err.contains("user defined networks only"), "{err}");
 
@@ -197,20 +215,60 @@ fn ipv6_bad_input_is_refused_naming_the_problem_and_leaves_nothing() {
     d.berth(&["network", "rm", &good, &v4only]).ok();
 }
 
+/// Sends one router advertisement (router lifetime 1800 s, prefix 2001:db8:1::/64) out of
+/// `ifname`, as a router on that link would.
+const SEND_RA: &str = r#"
+import socket, struct, sys
+s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+idx = socket.if_nametoindex(sys.argv[1])
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 255)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, idx)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP, 0)
+ra = struct.pack("!BBHBBHII", 134, 0, 0, 64, 0, 1800, 0, 0)
+pio = struct.pack("!BBBBIII", 3, 4, 64, 0xc0, 86400, 14400, 0) + socket.inet_pton(socket.AF_INET6, "2001:db8:1::")
+s.sendto(ra + pio, ("ff02::1", 0, 0, idx))
+"#;
+
 /// With forwarding on, Linux ignores router advertisements on interfaces whose accept_ra is
 /// 1: a SLAAC host that starts Docker with IPv6 loses its default route when the current one
-/// expires. berth moves such interfaces to accept_ra=2 first. The daemon runs in a namespace
-/// of its own here (one with no way out), so forwarding may be on.
+/// expires. berth moves the interfaces that learned routes from advertisements to
+/// accept_ra=2 first, and no other: its bridges keep ignoring advertisements, which a
+/// container could otherwise send to become the host's router. The "host" is a namespace
+/// whose router is the other end of a veth; the daemon runs in it (a namespace with no way
+/// out), so forwarding may be on.
 #[test]
 fn enabling_ipv6_forwarding_keeps_the_host_accepting_router_advertisements() {
     let ns = TestNs::new("v6fw");
-    let (ok, _) = ns.sh("ip link add up0 type veth peer name up0p && sysctl -qw net.ipv6.conf.up0.accept_ra=1 net.ipv6.conf.all.forwarding=0");
-    assert!(ok);
+    std::fs::write(ns_file(&ns), SEND_RA).unwrap();
+    let (ok, _) = ns.sh(&format!(
+        "ip link add up0 type veth peer name up0p && sysctl -qw net.ipv6.conf.up0.accept_ra=1 net.ipv6.conf.up0.accept_dad=0 net.ipv6.conf.up0p.accept_dad=0 net.ipv6.conf.all.forwarding=0 \
+         && ip link set up0 up && ip link set up0p up \
+         && for i in $(seq 100); do python3 {} up0p; ip -6 route show default proto ra | grep -q up0 && exit 0; sleep 0.05; done; exit 1",
+        ns_file(&ns).display()
+    ));
+    assert!(ok, "the namespace host learned its default route from the advertisement");
     let mut d = Daemon::start_in(Some(&ns.0), &[]);
     d.stop();
     d.set_config(r#""ip-forward": true"#);
     d.spawn();
-    d.berth(&["network", "create", "--ipv6", "--subnet", &format!("{}::/64", prefix6()), &unique("fw6")]).ok();
-    assert_eq!(ns.sh("cat /proc/sys/net/ipv6/conf/all/forwarding").1.trim(), "1");
-    assert_eq!(ns.sh("cat /proc/sys/net/ipv6/conf/up0/accept_ra").1.trim(), "2");
+    d.import_busybox("busybox:latest");
+    let net = unique("fw6");
+    d.berth(&["network", "create", "--ipv6", "--subnet", &format!("{}::/64", prefix6()), &net]).ok();
+    let bridge = format!("br-{}", &d.berth(&["network", "inspect", "-f", "{{.Id}}", &net]).ok().trim()[..12]);
+    let read = |k: &str| ns.sh(&format!("cat /proc/sys/net/ipv6/conf/{k}")).1.trim().to_string();
+    assert_eq!(read("all/forwarding"), "1");
+    assert_eq!(read("up0/accept_ra"), "2", "the host still takes advertisements on its uplink");
+    assert_eq!(read(&format!("{bridge}/accept_ra")), "1", "with forwarding on, the bridge ignores them");
+    assert_eq!(read("default/accept_ra"), "1");
+    // Containers ignore advertisements too (another container could send one).
+    let out = d.berth(&["run", "--rm", "--network", &net, "busybox", "cat", "/proc/sys/net/ipv6/conf/eth0/accept_ra", "/proc/sys/net/ipv6/conf/all/accept_ra"]);
+    let _ = std::fs::remove_file(ns_file(&ns));
+    let out = out.ok();
+    assert_eq!(out.split_whitespace().collect::<Vec<_>>(), ["0", "0"], "{out}");
+    d.berth(&["network", "rm", &net]).ok();
+}
+
+/// A scratch file for a namespace's helper script.
+fn ns_file(ns: &TestNs) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("{}-ra.py", ns.0))
 }

@@ -347,5 +347,10 @@ fn published_ports_from_another_host_and_loopback_ones_stay_local() {
     // Host B sends packets for 127.0.0.1 to host A's link address.
     assert!(b.sh("sysctl -qw net.ipv4.conf.eth1.route_localnet=1 && ip route add 127.0.0.1/32 via 192.168.251.1 dev eth1 table 100 && ip rule add pref 10 to 127.0.0.1 table 100 && ip rule del pref 0 && ip rule add pref 100 table local").0);
     assert!(!b.sh("timeout 5 busybox wget -q -O - http://127.0.0.1:8081/").0, "a loopback-published port answered another host");
+    // Host B routes the container's address through A: only published ports lead in (as in
+    // Docker >= 28; before, every port of every container was open to A's neighbours).
+    let ip = d.berth(&["inspect", "-f", "{{.NetworkSettings.IPAddress}}", &name]).ok().trim().to_string();
+    assert!(b.sh(&format!("ip route add {ip}/32 via 192.168.251.1 dev eth1")).0);
+    assert!(!b.sh(&format!("timeout 5 busybox wget -q -O - http://{ip}/")).0, "a container port that is not published answered another host");
     d.berth(&["rm", "-f", &name]).ok();
 }

@@ -132,14 +132,14 @@ impl NetworkService {
         }
     }
 
-    /// Starts the relays that carry IPv6 loopback connections to published ports (see
-    /// [`ports::Reservation::takes_loopback6`]).
-    fn with_loopback6_proxies(&self, mut p: Published) -> Published {
-        let Some(ip6) = p.ip6 else { return p };
-        for r in p.reservations.iter_mut().filter(|r| r.takes_loopback6()) {
+    /// Starts the relays for published ports NAT cannot serve (see [`ports::relayed`]): to
+    /// the container's IPv6 address if it has one, else to its IPv4 address.
+    fn with_relays(&self, mut p: Published) -> Published {
+        let to: IpAddr = p.ip6.map(IpAddr::V6).unwrap_or(IpAddr::V4(p.ip));
+        for r in p.reservations.iter_mut().filter(|r| ports::relayed(&r.proto, r.host.ip(), p.ip6.is_some())) {
             let Some(m) = p.maps.iter().find(|m| m.proto == r.proto && m.host_ip == r.host.ip() && m.host_port == r.host.port()) else { continue };
-            if let Err(e) = r.proxy_loopback6(std::net::SocketAddr::new(ip6.into(), m.container_port), &self.rt) {
-                eprintln!("berth daemon: relaying [::1]:{} to the container: {e}", m.host_port);
+            if let Err(e) = r.relay_to(std::net::SocketAddr::new(to, m.container_port), &self.rt) {
+                eprintln!("berth daemon: relaying {} to the container: {e}", r.host);
             }
         }
         p
@@ -354,10 +354,13 @@ impl NetworkService {
         let ns = self.ns_path(&c.id);
         netns::remove(&ns);
         netns::create(&ns).map_err(|e| NetError::System(format!("creating the network namespace: {e}")))?;
-        let ns_nl = {
-            let _g = self.rt.enter();
-            Nl::in_ns(&ns, &self.rt)?
-        };
+        // One visit to the namespace: its settings, and a netlink connection made inside it.
+        let rt = self.rt.clone();
+        let ns_nl = netns::run_in(&ns, move || {
+            crate::v6::refuse_router_advertisements(Path::new("/proc/sys/net/ipv6/conf"));
+            Nl::here(&rt)
+        })
+        .map_err(|e| NetError::System(format!("entering {}: {e}", ns.display())))??;
         let mut att = Attachment { netns: Some(ns.clone()), ..Default::default() };
         if mode == "none" {
             self.rt.block_on(ns_nl.loopback_up())?;
@@ -407,7 +410,7 @@ impl NetworkService {
                 let (maps, res) = ports::allocate(&c.host_config.port_bindings, &exposed, c.host_config.publish_all_ports, ep.ip6.is_some(), &taken)?;
                 settings.ports = ports::port_map(&maps, &exposed);
                 if !maps.is_empty() {
-                    let p = self.with_loopback6_proxies(Published { ip: ep.ip, ip6: ep.ip6, maps, reservations: res });
+                    let p = self.with_relays(Published { ip: ep.ip, ip6: ep.ip6, maps, reservations: res });
                     self.lock().ports.insert(c.id.clone(), p);
                     self.apply_rules()?;
                 }
@@ -487,13 +490,17 @@ impl NetworkService {
                     res.extend(r);
                 } else {
                     // The reservation is lost (the port is held by the old daemon's socket,
-                    // still open somewhere, or taken); the rule still leads to the container.
+                    // still open somewhere, or taken); the rule still leads to the container,
+                    // but a relay cannot be started.
+                    if ports::relayed(proto, ip, has_v6) {
+                        eprintln!("berth daemon: {} of container {} could not be taken back: connections to it are not relayed", std::net::SocketAddr::new(ip, hp), &c.id[..12]);
+                    }
                     maps.push(ports::Mapping { proto: proto.to_string(), host_ip: ip, host_port: hp, container_port: cp });
                 }
             }
         }
         if let (Some(ep), false) = (primary_ep, maps.is_empty()) {
-            let p = self.with_loopback6_proxies(Published { ip: ep.ip, ip6: ep.ip6, maps, reservations: res });
+            let p = self.with_relays(Published { ip: ep.ip, ip6: ep.ip6, maps, reservations: res });
             self.lock().ports.insert(c.id.clone(), p);
         }
         let (user, forward) = {

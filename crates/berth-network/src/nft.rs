@@ -103,7 +103,7 @@ impl Ruleset {
         let _ = writeln!(s, "  chain output {{ type nat hook output priority -100; policy accept;");
         for p in &self.ports {
             let fam = p.family();
-            // IPv6 loopback is never NATed (see ports::Reservation::takes_loopback6).
+            // IPv6 loopback is never NATed: it is relayed (see ports::relayed).
             if p.host_ip == std::net::Ipv6Addr::LOCALHOST {
                 continue;
             }
@@ -147,6 +147,11 @@ impl Ruleset {
         }
         let _ = writeln!(s, "    iifname @bridges oifname @bridges drop");
         let _ = writeln!(s, "    ct state established,related accept");
+        // From anywhere else, only published ports lead into a container network: a host
+        // that routes a container's address through this one reaches nothing else (with
+        // IPv6's routable subnets, or a neighbour adding a route, it otherwise would).
+        // (`ct status != dnat` would compare the whole status word, not the flag.)
+        let _ = writeln!(s, "    oifname @bridges ct status dnat accept\n    oifname @bridges drop");
         if self.no_egress {
             let _ = writeln!(s, "    iifname @bridges drop");
         }
@@ -209,6 +214,9 @@ mod tests {
         assert!(out.contains("ip daddr 127.0.0.1 tcp dport 8080 dnat ip to 10.1.0.2:80"));
         assert!(text.contains("ip saddr 10.1.0.0/24 oifname != \"br0\" masquerade"));
         assert!(!text.contains("notrack"), "bridge networks keep connection tracking");
+        let fwd = &text[text.find("chain forward").unwrap()..];
+        let (est, published, rest) = (fwd.find("ct state established,related accept").unwrap(), fwd.find("oifname @bridges ct status dnat accept").unwrap(), fwd.find("\n    oifname @bridges drop").unwrap());
+        assert!(est < published && published < rest, "replies pass, new connections into containers only through published ports: {fwd}");
     }
 
     #[test]

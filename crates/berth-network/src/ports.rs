@@ -20,51 +20,62 @@ pub struct Mapping {
 
 /// A socket bound on a host port: while it exists no other program can bind the port (it
 /// sets no SO_REUSEADDR), so a clash is reported at start. It never listens, so no
-/// connection can land on it instead of the container; except on IPv6 loopback, where it may
-/// become the listener of a [`Reservation::proxy_loopback6`].
+/// connection can land on it instead of the container; except where NAT cannot reach the
+/// container (see [`relayed`]): there it becomes the listener of a relay.
 pub struct Reservation {
     fd: Option<OwnedFd>,
     /// The address and port it holds, and its protocol.
     pub proto: String,
     pub host: SocketAddr,
-    proxy: Option<tokio::task::JoinHandle<()>>,
+    relay: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Drop for Reservation {
     fn drop(&mut self) {
-        if let Some(t) = self.proxy.take() {
+        // Aborting the accept loop drops its set of connections, which aborts them too.
+        if let Some(t) = self.relay.take() {
             t.abort();
         }
     }
 }
 
-impl Reservation {
-    /// Whether connections to IPv6 loopback (`::1`) land here: NAT cannot carry them to a
-    /// container, since Linux drops a reply whose destination turns back into `::1` on a
-    /// non-loopback interface (IPv6 has no `route_localnet`), so they are proxied.
-    pub fn takes_loopback6(&self) -> bool {
-        self.proto == "tcp" && (self.host.ip() == Ipv6Addr::UNSPECIFIED || self.host.ip() == Ipv6Addr::LOCALHOST)
-    }
+/// Whether some connections to `host` go through a relay in the daemon rather than NAT: TCP
+/// to IPv6 loopback (`::1`, or `::`, which includes it), since Linux drops a reply whose
+/// destination turns back into `::1` on a non-loopback interface (IPv6 has no
+/// `route_localnet`); and TCP to any IPv6 address when the container has no IPv6 address
+/// (NAT cannot change the family), as Docker's userland proxy relays it.
+pub fn relayed(proto: &str, host: IpAddr, container_has_v6: bool) -> bool {
+    proto == "tcp" && host.is_ipv6() && (host.is_loopback() || host.is_unspecified() || !container_has_v6)
+}
 
-    /// Makes the socket listen and relays each connection to `to` (the container), like
-    /// Docker's userland proxy; for IPv6 loopback only, as everything else is NATed.
-    pub fn proxy_loopback6(&mut self, to: SocketAddr, rt: &tokio::runtime::Handle) -> std::io::Result<()> {
+impl Reservation {
+    /// Makes the socket listen and relays each connection to `to` (the container).
+    pub fn relay_to(&mut self, to: SocketAddr, rt: &tokio::runtime::Handle) -> std::io::Result<()> {
         let Some(fd) = self.fd.take() else { return Ok(()) };
         rustix::net::listen(&fd, 128)?;
         let l = std::net::TcpListener::from(fd);
         l.set_nonblocking(true)?;
         let _g = rt.enter();
         let l = tokio::net::TcpListener::from_std(l)?;
-        self.proxy = Some(rt.spawn(async move {
+        self.relay = Some(rt.spawn(async move {
+            let mut conns = tokio::task::JoinSet::new();
             loop {
-                let Ok((mut a, _)) = l.accept().await else { continue };
-                tokio::spawn(async move {
-                    if let Ok(mut b) = tokio::net::TcpStream::connect(to).await {
-                        let _ = a.set_nodelay(true);
-                        let _ = b.set_nodelay(true);
-                        let _ = tokio::io::copy_bidirectional(&mut a, &mut b).await;
-                    }
-                });
+                tokio::select! {
+                    accepted = l.accept() => match accepted {
+                        Ok((mut a, _)) => {
+                            conns.spawn(async move {
+                                if let Ok(mut b) = tokio::net::TcpStream::connect(to).await {
+                                    let _ = a.set_nodelay(true);
+                                    let _ = b.set_nodelay(true);
+                                    let _ = tokio::io::copy_bidirectional(&mut a, &mut b).await;
+                                }
+                            });
+                        }
+                        // Out of descriptors or memory: let some connections end first.
+                        Err(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+                    },
+                    Some(_) = conns.join_next(), if !conns.is_empty() => {}
+                }
             }
         }));
         Ok(())
@@ -81,7 +92,7 @@ fn ephemeral_range() -> (u16, u16) {
         .unwrap_or((32768, 60999))
 }
 
-fn reserve(proto: &str, ip: IpAddr, port: u16) -> std::io::Result<Reservation> {
+fn reserve(proto: &str, ip: IpAddr, port: u16, container_has_v6: bool) -> std::io::Result<Reservation> {
     use rustix::net::{bind, socket_with, sockopt, AddressFamily, SocketFlags, SocketType};
     let ty = if proto == "udp" { SocketType::DGRAM } else { SocketType::STREAM };
     let family = if ip.is_ipv6() { AddressFamily::INET6 } else { AddressFamily::INET };
@@ -90,21 +101,22 @@ fn reserve(proto: &str, ip: IpAddr, port: u16) -> std::io::Result<Reservation> {
         // `::` holds the IPv6 port only; IPv4 has its own reservation.
         sockopt::set_ipv6_v6only(&fd, true)?;
     }
-    if proto == "tcp" && (ip == Ipv6Addr::UNSPECIFIED || ip == Ipv6Addr::LOCALHOST) {
-        // This one may listen, as a relay (see `Reservation::takes_loopback6`), and relayed
-        // connections leave the port in TIME-WAIT, which would keep a restarted daemon from
-        // taking it back. A listening socket still keeps every other program off the port.
+    if relayed(proto, ip, container_has_v6) {
+        // This one listens, as a relay, and relayed connections leave
+        // the port in TIME-WAIT, which would keep a restarted daemon from taking it back. A
+        // listening socket still keeps every other program off the port.
         sockopt::set_socket_reuseaddr(&fd, true)?;
     }
     let host = SocketAddr::new(ip, port);
     bind(&fd, &host)?;
-    Ok(Reservation { fd: Some(fd), proto: proto.to_string(), host, proxy: None })
+    Ok(Reservation { fd: Some(fd), proto: proto.to_string(), host, relay: None })
 }
 
 /// The host addresses one binding stands for. An empty address means every address: IPv4's
 /// and, when the container has an IPv6 address, IPv6's (as Docker publishes on `0.0.0.0`
-/// and `::`). `0.0.0.0` and `::` mean every address of their family only.
-fn host_addrs(given: &str, v6: bool) -> Result<Vec<IpAddr>> {
+/// and `::`). `0.0.0.0` and `::` mean every address of their family only. TCP on IPv6 for a
+/// container without an IPv6 address is relayed (see [`relayed`]); UDP cannot be.
+fn host_addrs(given: &str, proto: &str, v6: bool) -> Result<Vec<IpAddr>> {
     let addrs = match given {
         "" => {
             let mut v = vec![IpAddr::V4(Ipv4Addr::UNSPECIFIED)];
@@ -115,8 +127,9 @@ fn host_addrs(given: &str, v6: bool) -> Result<Vec<IpAddr>> {
         }
         s => vec![s.trim_start_matches('[').trim_end_matches(']').parse().map_err(|_| NetError::Invalid(format!("invalid host IP {s}")))?],
     };
-    if !v6 && let Some(a) = addrs.iter().find(|a| a.is_ipv6()) {
-        return Err(NetError::Invalid(format!("cannot publish on the IPv6 address {a}: the container has no IPv6 address (its network needs --ipv6)")));
+    if proto != "tcp" && let Some(a) = addrs.iter().find(|a| a.is_ipv6() && (!v6 || a.is_loopback())) {
+        let why = if a.is_loopback() { "IPv6 loopback cannot carry NATed replies and berth relays only TCP" } else { "the container has no IPv6 address (its network needs --ipv6)" };
+        return Err(NetError::Invalid(format!("cannot publish {proto} on the IPv6 address {a}: {why}")));
     }
     Ok(addrs)
 }
@@ -147,7 +160,7 @@ pub fn allocate(bindings: &PortMap, exposed: &[String], publish_all: bool, v6: b
             return Err(NetError::Invalid(format!("invalid port {key}")));
         };
         for b in binds {
-            let ips = host_addrs(&b.host_ip, v6)?;
+            let ips = host_addrs(&b.host_ip, proto, v6)?;
             for cp in c0..=c1 {
                 let fixed: Option<(u16, u16)> = if b.host_port.is_empty() {
                     None
@@ -169,7 +182,7 @@ pub fn allocate(bindings: &PortMap, exposed: &[String], publish_all: bool, v6: b
                     if taken(proto, hp) {
                         continue;
                     }
-                    match ips.iter().map(|ip| reserve(proto, *ip, hp)).collect::<std::io::Result<Vec<_>>>() {
+                    match ips.iter().map(|ip| reserve(proto, *ip, hp, v6)).collect::<std::io::Result<Vec<_>>>() {
                         Ok(r) => {
                             got = Some((hp, r));
                             break;

@@ -247,6 +247,7 @@ impl NetworkService {
                 .values()
                 .flat_map(|p| {
                     p.maps.iter().filter_map(|m| {
+                        // Without an IPv6 address, IPv6 ports are relayed (ports::relayed).
                         let container_ip = if m.host_ip.is_ipv6() { std::net::IpAddr::V6(p.ip6?) } else { std::net::IpAddr::V4(p.ip) };
                         Some(PortRule { proto: m.proto.clone(), host_ip: m.host_ip, host_port: m.host_port, container_ip, container_port: m.container_port })
                     })
@@ -649,7 +650,7 @@ pub(crate) fn set_bridge_sysctls(net: &NetworkRecord, ip_forward: bool) {
     if ip_forward {
         let _ = std::fs::write("/proc/sys/net/ipv4/ip_forward", "1");
         if net.v6.is_some() && !net.internal {
-            crate::v6::enable_forwarding(std::path::Path::new("/proc/sys/net/ipv6"));
+            crate::v6::enable_forwarding(std::path::Path::new("/proc/sys/net/ipv6/conf"), std::path::Path::new("/proc/net/ipv6_route"));
         }
     }
 }

@@ -107,31 +107,46 @@ fn host_routes6() -> Vec<Subnet6> {
 }
 
 /// Switches IPv6 forwarding on for the namespace the daemon runs in, as a network with IPv6
-/// needs when containers may reach beyond it.
+/// needs when containers may reach beyond it. `conf` is `/proc/sys/net/ipv6/conf`, `routes`
+/// the IPv6 routing table (`/proc/net/ipv6_route`).
 ///
 /// With forwarding on, Linux stops accepting router advertisements on interfaces whose
 /// `accept_ra` is 1, so a host configured by SLAAC silently loses its IPv6 default route a
-/// while after Docker enables forwarding. berth first moves those interfaces to
-/// `accept_ra = 2` ("accept even when forwarding"), which keeps the host's own behaviour.
-pub fn enable_forwarding(proc_net: &std::path::Path) {
-    let conf = proc_net.join("conf");
+/// while after Docker enables forwarding. berth first moves the interfaces that hold routes
+/// learned from advertisements to `accept_ra = 2` ("accept even when forwarding"), which keeps
+/// the host's own behaviour. No other interface changes: bridges, container links and
+/// `default` keep ignoring advertisements, so a container cannot route the host.
+pub fn enable_forwarding(conf: &std::path::Path, routes: &std::path::Path) {
     let all = conf.join("all").join("forwarding");
     if std::fs::read_to_string(&all).is_ok_and(|v| v.trim() == "1") {
         return;
     }
-    if let Ok(rd) = std::fs::read_dir(&conf) {
-        for e in rd.flatten() {
-            let name = e.file_name();
-            if name == "all" || name == "lo" {
-                continue;
-            }
-            let ra = e.path().join("accept_ra");
-            if std::fs::read_to_string(&ra).is_ok_and(|v| v.trim() == "1") {
-                let _ = std::fs::write(&ra, "2");
-            }
+    const RTF_ADDRCONF: u32 = 0x0004_0000;
+    let learned: std::collections::BTreeSet<String> = std::fs::read_to_string(routes)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let flags = u32::from_str_radix(f.get(8)?, 16).ok()?;
+            (flags & RTF_ADDRCONF != 0).then(|| f.get(9).map(|d| d.to_string())).flatten()
+        })
+        .collect();
+    for dev in learned {
+        let ra = conf.join(&dev).join("accept_ra");
+        if std::fs::read_to_string(&ra).is_ok_and(|v| v.trim() == "1") {
+            let _ = std::fs::write(&ra, "2");
         }
     }
     let _ = std::fs::write(&all, "1");
+}
+
+/// Inside a new container namespace: ignore router advertisements. Another container on the
+/// same link could otherwise send one and become this container's IPv6 router
+/// (CVE-2020-13401); berth configures every route itself. New interfaces inherit `default`.
+pub fn refuse_router_advertisements(conf: &std::path::Path) {
+    for i in ["all", "default"] {
+        let _ = std::fs::write(conf.join(i).join("accept_ra"), "0");
+    }
 }
 
 #[cfg(test)]
@@ -163,17 +178,31 @@ mod tests {
     }
 
     #[test]
-    fn forwarding_keeps_router_advertisements() {
+    fn forwarding_keeps_router_advertisements_where_the_host_learned_routes() {
         let d = tempfile::tempdir().unwrap();
-        for (i, ra) in [("all", "1"), ("eth0", "1"), ("eth1", "0"), ("lo", "1")] {
-            std::fs::create_dir_all(d.path().join("conf").join(i)).unwrap();
-            std::fs::write(d.path().join("conf").join(i).join("accept_ra"), ra).unwrap();
-            std::fs::write(d.path().join("conf").join(i).join("forwarding"), "0").unwrap();
+        let conf = d.path().join("conf");
+        for i in ["all", "default", "eth0", "eth1", "br-x", "lo"] {
+            std::fs::create_dir_all(conf.join(i)).unwrap();
+            std::fs::write(conf.join(i).join("accept_ra"), "1").unwrap();
+            std::fs::write(conf.join(i).join("forwarding"), "0").unwrap();
         }
-        enable_forwarding(d.path());
-        let read = |i: &str, k: &str| std::fs::read_to_string(d.path().join("conf").join(i).join(k)).unwrap();
+        // eth0 has a default route and a prefix from advertisements (flags 0x00450003 and
+        // 0x00040001); eth1 has a static default route; br-x only its own prefix.
+        let routes = d.path().join("ipv6_route");
+        std::fs::write(
+            &routes,
+            "00000000000000000000000000000000 00 00000000000000000000000000000000 00 fe800000000000000000000000000001 00000400 00000001 00000000 00450003     eth0\n\
+             20010db8000000000000000000000000 40 00000000000000000000000000000000 00 00000000000000000000000000000000 00000100 00000001 00000000 00040001     eth0\n\
+             00000000000000000000000000000000 00 00000000000000000000000000000000 00 fd000000000000000000000000000001 00000400 00000001 00000000 00000003     eth1\n\
+             fd420000000000000000000000000000 40 00000000000000000000000000000000 00 00000000000000000000000000000000 00000100 00000001 00000000 00000001     br-x\n",
+        )
+        .unwrap();
+        enable_forwarding(&conf, &routes);
+        let read = |i: &str, k: &str| std::fs::read_to_string(conf.join(i).join(k)).unwrap();
         assert_eq!(read("all", "forwarding"), "1");
-        assert_eq!(read("eth0", "accept_ra"), "2");
-        assert_eq!(read("eth1", "accept_ra"), "0");
+        assert_eq!(read("eth0", "accept_ra"), "2", "the host keeps its advertised routes");
+        for i in ["eth1", "br-x", "default"] {
+            assert_eq!(read(i, "accept_ra"), "1", "{i} is left alone");
+        }
     }
 }

@@ -115,7 +115,10 @@ const MAP_AT_LEAST: u64 = 1 << 20;
 /// handed to hyper in slices of the mapping, so its bytes are copied once, from the page
 /// cache into the socket (reading it into buffers first doubled the copying, the registry's
 /// main cost on a large pull); smaller ones, or a file that cannot be mapped, are read by
-/// [`read_body`].
+/// [`read_body`]. The price: a blob not in the page cache is read from disk by page faults
+/// on the runtime thread that writes the response (sequential advice makes each fault read
+/// ahead), and a disk error while doing so is a SIGBUS that ends the registry rather than
+/// one response.
 pub fn file_body(file: std::fs::File, offset: u64, len: u64) -> Body {
     if len >= MAP_AT_LEAST
         && let Ok(m) = Mapped::new(&file, offset, len)
