@@ -325,6 +325,60 @@ fn macvlan_networks_give_static_addresses_and_names() {
     d.berth(&["network", "rm", &net]).ok();
 }
 
+/// ipvlan in l2 and l3 modes, and macvlan on an 802.1q sub-interface, between containers on
+/// one parent; or, on a kernel built without ipvlan or 802.1q (this CI machine's:
+/// CONFIG_IPVLAN and CONFIG_VLAN_8021Q are not set), a refusal at `network create` that
+/// names the reason and leaves nothing behind.
+#[test]
+fn ipvlan_and_vlan_networks_connect_containers_or_are_refused_at_create() {
+    let d = Daemon::with_busybox();
+    let parent = TestLink::new("biv");
+    let kernel_has = |args: &[&str]| {
+        let probe = format!("{}t", parent.0);
+        let ok = std::process::Command::new("ip").args(["link", "add", "link", &parent.0, "name", &probe]).args(args).status().unwrap().success();
+        let _ = std::process::Command::new("ip").args(["link", "del", &probe]).status();
+        ok
+    };
+    let listed = |net: &str| !d.berth(&["network", "ls", "-q", "-f", &format!("name={net}")]).ok().trim().is_empty();
+    let ipvlan = kernel_has(&["type", "ipvlan"]);
+    for (i, mode) in ["l2", "l3"].into_iter().enumerate() {
+        let net = unique("ivnet");
+        let create = d.berth(&["network", "create", "-d", "ipvlan", "--subnet", &format!("10.99.{}.0/24", 20 + i), "-o", &format!("parent={}", parent.0), "-o", &format!("ipvlan_mode={mode}"), &net]);
+        if !ipvlan {
+            let err = create.fails();
+            assert!(err.contains("ipvlan") && err.contains("CONFIG_IPVLAN"), "{err}");
+            assert!(!listed(&net), "nothing half-made");
+            continue;
+        }
+        create.ok();
+        let first = unique("iv");
+        d.berth(&["run", "-d", "--name", &first, "--network", &net, "--ip", &format!("10.99.{}.100", 20 + i), "busybox", "sleep", "1000"]).ok();
+        let out = d.berth(&["run", "--rm", "--network", &net, "busybox", "sh", "-c", &format!("ping -c1 -W5 {first} >/dev/null && echo reached")]).ok();
+        assert!(out.trim_end().ends_with("reached"), "ipvlan {mode}: {out}");
+        d.berth(&["rm", "-f", &first]).ok();
+        d.berth(&["network", "rm", &net]).ok();
+    }
+    let vlan = kernel_has(&["type", "vlan", "id", "51"]);
+    let net = unique("vlnet");
+    let sub_if = format!("{}.50", parent.0);
+    let create = d.berth(&["network", "create", "-d", "macvlan", "--subnet", "10.99.30.0/24", "-o", &format!("parent={sub_if}"), &net]);
+    if !vlan {
+        let err = create.fails();
+        assert!(err.contains("802.1q") && err.contains("CONFIG_VLAN_8021Q"), "{err}");
+        assert!(!listed(&net), "nothing half-made");
+        return;
+    }
+    create.ok();
+    assert!(std::path::Path::new(&format!("/sys/class/net/{sub_if}")).exists(), "the VLAN interface is made");
+    let first = unique("vl");
+    d.berth(&["run", "-d", "--name", &first, "--network", &net, "busybox", "sleep", "1000"]).ok();
+    let out = d.berth(&["run", "--rm", "--network", &net, "busybox", "sh", "-c", &format!("ping -c1 -W5 {first} >/dev/null && echo reached")]).ok();
+    assert!(out.trim_end().ends_with("reached"), "macvlan on a VLAN: {out}");
+    d.berth(&["rm", "-f", &first]).ok();
+    d.berth(&["network", "rm", &net]).ok();
+    assert!(!std::path::Path::new(&format!("/sys/class/net/{sub_if}")).exists(), "the VLAN interface berth made goes with its network");
+}
+
 /// Two "hosts" (namespaces) on one link: a port published on all addresses is reachable
 /// from the other host; one published on 127.0.0.1 is not, even when the other host routes
 /// 127.0.0.1 to this one — the attack of moby#45610, which Docker's rules let through.

@@ -71,6 +71,10 @@ pub struct NetworkRecord {
     pub default_bridge: bool,
     /// The user gave the subnet (it is not returned to the pool on removal).
     pub user_subnet: bool,
+    /// berth made the parent interface (an 802.1q sub-interface such as `eth0.50`) and
+    /// removes it with the network.
+    #[serde(default)]
+    pub made_parent: bool,
     pub endpoints: BTreeMap<String, Endpoint>,
 }
 

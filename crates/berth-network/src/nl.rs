@@ -193,12 +193,38 @@ impl Nl {
         Ok(())
     }
 
+    /// Checks that the kernel can make `kind` (macvlan, ipvlan) children of `parent` by making
+    /// one and deleting it, so that a kernel built without the driver fails `network create`
+    /// with a reason rather than the first container's start.
+    pub async fn probe_child(&self, kind: &str, parent: u32) -> Result<()> {
+        use rtnetlink::packet_route::link::{IpVlanMode, MacVlanMode};
+        let name = format!("bp{}", &berth_api::ids::random_id()[..10]);
+        let msg = match kind {
+            "macvlan" => LinkMacVlan::new(&name, parent, MacVlanMode::Bridge).build(),
+            _ => LinkIpVlan::new(&name, parent, IpVlanMode::L2).build(),
+        };
+        match self.handle.link().add(msg).execute().await {
+            Ok(()) => self.delete(&name).await,
+            Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc::EOPNOTSUPP => Err(NetError::Invalid(format!(
+                "{kind} networks are not available on this host: its kernel was built without {kind} support (CONFIG_{})",
+                kind.to_ascii_uppercase()
+            ))),
+            Err(e) => Err(err(&format!("checking that {kind} interfaces can be made"), e)),
+        }
+    }
+
     /// Creates the 802.1q interface `name` (`eth0.50`) on `parent` if missing.
     pub async fn ensure_vlan(&self, name: &str, parent: u32, id: u16) -> Result<u32> {
         if let Some(i) = self.index(name).await? {
             return Ok(i);
         }
-        self.handle.link().add(LinkVlan::new(name, parent, id).build()).execute().await.map_err(|e| err(&format!("creating {name}"), e))?;
+        match self.handle.link().add(LinkVlan::new(name, parent, id).build()).execute().await {
+            Ok(()) => {}
+            Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc::EOPNOTSUPP => {
+                return Err(NetError::Invalid(format!("cannot make the VLAN interface {name}: this host's kernel was built without 802.1q support (CONFIG_VLAN_8021Q)")));
+            }
+            Err(e) => return Err(err(&format!("creating {name}"), e)),
+        }
         let i = self.require(name).await?;
         self.up(i).await?;
         Ok(i)

@@ -100,6 +100,7 @@ fn builtin(id: &str, name: &str, driver: &str) -> NetworkRecord {
         ifname: String::new(),
         default_bridge: false,
         user_subnet: false,
+        made_parent: false,
         endpoints: BTreeMap::new(),
     }
 }
@@ -404,18 +405,24 @@ impl NetworkService {
             _ => {
                 let nl = self.nl.clone();
                 let parent = rec.ifname.clone();
-                self.rt.block_on(async move {
-                    match nl.index(&parent).await? {
-                        Some(_) => Ok(()),
+                let kind = driver.clone();
+                rec.made_parent = self.rt.block_on(async move {
+                    let (idx, made) = match nl.index(&parent).await? {
+                        Some(i) => (i, false),
                         None => match parent.split_once('.') {
                             Some((base, vid)) => {
                                 let vid: u16 = vid.parse().map_err(|_| NetError::Invalid(format!("invalid VLAN id in {parent}")))?;
                                 let b = nl.index(base).await?.ok_or_else(|| NetError::Invalid(format!("parent interface {base} does not exist")))?;
-                                nl.ensure_vlan(&parent, b, vid).await.map(|_| ())
+                                (nl.ensure_vlan(&parent, b, vid).await?, true)
                             }
-                            None => Err(NetError::Invalid(format!("parent interface {parent} does not exist"))),
+                            None => return Err(NetError::Invalid(format!("parent interface {parent} does not exist"))),
                         },
+                    };
+                    let probed = nl.probe_child(&kind, idx).await;
+                    if probed.is_err() && made {
+                        let _ = nl.delete_index(idx).await;
                     }
+                    probed.map(|()| made)
                 })?;
             }
         }
@@ -454,7 +461,8 @@ impl NetworkService {
         }
         // Stopped containers that name it keep working the way Docker's do: they fail to
         // start until the network exists again.
-        if rec.driver == "bridge" {
+        let parent_shared = self.lock().nets.values().any(|n| n.id != rec.id && n.ifname == rec.ifname);
+        if rec.driver == "bridge" || (rec.made_parent && !parent_shared) {
             let nl = self.nl.clone();
             let ifname = rec.ifname.clone();
             self.rt.block_on(async move { nl.delete(&ifname).await })?;

@@ -309,6 +309,7 @@ fn overlay_record(req: &NetworkCreateRequest, cfg: &berth_api::models::IpamConfi
         ifname: plan::bridge_name(vni),
         default_bridge: false,
         user_subnet,
+        made_parent: false,
         endpoints: BTreeMap::new(),
     })
 }

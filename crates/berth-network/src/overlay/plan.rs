@@ -197,6 +197,7 @@ mod tests {
             ifname: bridge_name(vni),
             default_bridge: false,
             user_subnet: true,
+            made_parent: false,
             endpoints: BTreeMap::new(),
         }
     }
