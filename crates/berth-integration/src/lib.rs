@@ -495,3 +495,43 @@ impl Drop for TestNs {
         let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
     }
 }
+
+/// A TCP port free on IPv4 and IPv6 (a dual-stack socket on `::` takes it in both).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("[::]:0").unwrap().local_addr().unwrap().port()
+}
+
+/// One HTTP/1.0 GET of `/` at `addr`: the whole response, headers included.
+pub fn http_get(addr: impl Into<std::net::SocketAddr>) -> std::io::Result<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect_timeout(&addr.into(), std::time::Duration::from_secs(5))?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))?;
+    s.write_all(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")?;
+    let mut out = String::new();
+    s.read_to_string(&mut out)?;
+    Ok(out)
+}
+
+/// What `addr` answers once a container's server is up (it needs a moment to bind).
+pub fn until_serving(addr: impl Into<std::net::SocketAddr>) -> String {
+    let addr = addr.into();
+    for _ in 0..200 {
+        if let Ok(r) = http_get(addr) {
+            if r.contains("200") {
+                return r;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    panic!("nothing answered on {addr}");
+}
+
+/// Starts a detached container `name` whose busybox httpd answers `body` on port 80; returns
+/// its ID.
+pub fn web(d: &Daemon, name: &str, extra: &[&str], body: &str) -> String {
+    let mut args = vec!["run", "-d", "--name", name];
+    args.extend_from_slice(extra);
+    let script = format!("mkdir -p /www && echo {body} > /www/index.html && exec httpd -f -p 80 -h /www");
+    args.extend_from_slice(&["busybox", "sh", "-c", &script]);
+    d.berth(&args).ok().trim().to_string()
+}

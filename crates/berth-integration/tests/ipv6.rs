@@ -3,53 +3,16 @@
 //! router advertisements, and the bad input IPv6 brings. Subnets are unique local ones
 //! (fd42:…) that only exist on this machine; traffic goes to containers and host addresses.
 
-use std::io::{Read, Write};
 use std::net::{Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
 
-use berth_integration::{unique, Daemon, TestNs};
+use berth_integration::{free_port, unique, until_serving, web, Daemon, TestNs};
 
 /// A /64 prefix for one test, unique per process and call: `fd42:PID:N`.
 fn prefix6() -> String {
     static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     format!("fd42:{:x}:{n:x}", std::process::id() & 0xffff)
-}
-
-/// A TCP port free on IPv4 and IPv6 (a dual-stack socket on `::` takes it in both).
-fn free_port() -> u16 {
-    TcpListener::bind("[::]:0").unwrap().local_addr().unwrap().port()
-}
-
-fn http_get(addr: SocketAddr) -> std::io::Result<String> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
-    s.set_read_timeout(Some(Duration::from_secs(5)))?;
-    s.write_all(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")?;
-    let mut out = String::new();
-    s.read_to_string(&mut out)?;
-    Ok(out)
-}
-
-/// What `addr` answers, once the container's server is up (it needs a moment to bind).
-fn until_serving(addr: SocketAddr) -> String {
-    for _ in 0..200 {
-        if let Ok(r) = http_get(addr) {
-            if r.contains("200") {
-                return r;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("nothing answered on {addr}");
-}
-
-/// Starts a detached web server container answering `body` on port 80.
-fn web(d: &Daemon, name: &str, extra: &[&str], body: &str) {
-    let mut args = vec!["run", "-d", "--name", name];
-    args.extend_from_slice(extra);
-    let script = format!("mkdir -p /www && echo {body} > /www/index.html && exec httpd -f -p 80 -h /www");
-    args.extend_from_slice(&["busybox", "sh", "-c", &script]);
-    d.berth(&args).ok();
 }
 
 fn endpoint_field(d: &Daemon, container: &str, net: &str, field: &str) -> String {

@@ -2,47 +2,10 @@
 //! links, and the none/host/container modes. Traffic goes only to 127.0.0.1 and to addresses
 //! inside namespaces the tests (or berth, for containers) made.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::net::{TcpListener, UdpSocket};
 use std::time::Duration;
 
-use berth_integration::{unique, Daemon, TestNs};
-
-/// A free TCP port on 127.0.0.1.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// Starts a detached web server container answering `body` on port 80.
-fn web(d: &Daemon, name: &str, extra: &[&str], body: &str) -> String {
-    let mut args = vec!["run", "-d", "--name", name];
-    args.extend_from_slice(extra);
-    let script = format!("mkdir -p /www && echo {body} > /www/index.html && exec httpd -f -p 80 -h /www");
-    args.extend_from_slice(&["busybox", "sh", "-c", &script]);
-    d.berth(&args).ok().trim().to_string()
-}
-
-fn http_get(port: u16) -> std::io::Result<String> {
-    let mut s = TcpStream::connect(("127.0.0.1", port))?;
-    s.set_read_timeout(Some(Duration::from_secs(5)))?;
-    s.write_all(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")?;
-    let mut out = String::new();
-    s.read_to_string(&mut out)?;
-    Ok(out)
-}
-
-/// Waits until a container's server accepts on `port` (the process needs a moment to bind).
-fn until_serving(port: u16) -> String {
-    for _ in 0..200 {
-        if let Ok(r) = http_get(port) {
-            if r.contains("200") {
-                return r;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("nothing answered on 127.0.0.1:{port}");
-}
+use berth_integration::{free_port, http_get, unique, until_serving, web, Daemon, TestNs};
 
 #[test]
 fn the_default_bridge_gives_an_address_a_route_and_a_hosts_entry() {
@@ -72,14 +35,14 @@ fn published_ports_answer_on_the_host_and_are_released_after() {
     let port = free_port();
     let name = unique("pub");
     web(&d, &name, &["-p", &format!("127.0.0.1:{port}:80")], "published");
-    assert!(until_serving(port).contains("published"));
+    assert!(until_serving(([127, 0, 0, 1], port)).contains("published"));
     assert_eq!(d.berth(&["port", &name, "80"]).ok().trim(), format!("127.0.0.1:{port}"));
     // The port is held while the container runs...
     assert!(TcpListener::bind(("127.0.0.1", port)).is_err());
     d.berth(&["rm", "-f", &name]).ok();
     // ...and given back after.
     assert!(TcpListener::bind(("127.0.0.1", port)).is_ok());
-    assert!(http_get(port).is_err());
+    assert!(http_get(([127, 0, 0, 1], port)).is_err());
 }
 
 #[test]
@@ -89,7 +52,7 @@ fn an_unspecified_host_port_is_chosen_and_reported() {
     web(&d, &name, &["-p", "127.0.0.1::80"], "ephemeral");
     let mapping = d.berth(&["port", &name, "80/tcp"]).ok();
     let port: u16 = mapping.trim().rsplit(':').next().unwrap().parse().unwrap();
-    assert!(until_serving(port).contains("ephemeral"));
+    assert!(until_serving(([127, 0, 0, 1], port)).contains("ephemeral"));
 }
 
 #[test]
@@ -263,10 +226,10 @@ fn published_ports_and_dns_survive_a_daemon_restart() {
     d.berth(&["network", "create", &net]).ok();
     let name = unique("kept");
     web(&d, &name, &["--network", &net, "-p", &format!("127.0.0.1:{port}:80")], "still-here");
-    until_serving(port);
+    until_serving(([127, 0, 0, 1], port));
     d.kill();
     d.spawn();
-    assert!(until_serving(port).contains("still-here"));
+    assert!(until_serving(([127, 0, 0, 1], port)).contains("still-here"));
     let out = d.berth(&["run", "--rm", "--network", &net, "busybox", "sh", "-c", &format!("wget -q -O - http://{name}/")]).ok();
     assert_eq!(out.trim(), "still-here");
 }

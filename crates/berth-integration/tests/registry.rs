@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use berth_integration::{berth_bin, unique, Daemon, Run};
+use berth_integration::{berth_bin, free_port, unique, Daemon, Run};
 
 /// A registry process (berth's or Debian's) on a loopback port, killed when dropped.
 struct Registry {
@@ -73,9 +73,12 @@ impl Registry {
     }
 }
 
-/// A port nobody listens on right now.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+/// Commits a container that ran `script` (a shell command in busybox) as the image `name`.
+fn image_from(d: &Daemon, prefix: &str, script: &str, name: &str) {
+    let c = unique(prefix);
+    d.berth(&["run", "--name", &c, "--network", "none", "busybox", "sh", "-c", script]).ok();
+    d.berth(&["commit", &c, name]).ok();
+    d.berth(&["rm", &c]).ok();
 }
 
 /// `berth` against `d` with its own Docker client configuration directory.
@@ -142,10 +145,7 @@ fn a_build_pulls_a_missing_base_image_and_pull_refreshes_one() {
     let d = Daemon::with_busybox();
     let reg = Registry::open();
     let base = format!("{}/bases/marked:1", reg.addr);
-    let c = unique("mark");
-    d.berth(&["run", "--name", &c, "--network", "none", "busybox", "sh", "-c", "echo base-layer > /marker"]).ok();
-    d.berth(&["commit", &c, &base]).ok();
-    d.berth(&["rm", &c]).ok();
+    image_from(&d, "mark", "echo base-layer > /marker", &base);
     d.berth(&["push", &base]).ok();
     d.berth(&["rmi", &base]).ok();
     d.berth(&["image", "inspect", &base]).fails();
@@ -174,11 +174,8 @@ fn a_build_pulls_a_missing_base_image_and_pull_refreshes_one() {
 fn a_pull_through_cache_serves_and_keeps_what_the_remote_has() {
     let d = Daemon::with_busybox();
     let upstream = Registry::open();
-    let c = unique("cached");
-    d.berth(&["run", "--name", &c, "--network", "none", "busybox", "sh", "-c", "echo from-upstream > /origin"]).ok();
     let up_name = format!("{}/team/app:1", upstream.addr);
-    d.berth(&["commit", &c, &up_name]).ok();
-    d.berth(&["rm", &c]).ok();
+    image_from(&d, "cached", "echo from-upstream > /origin", &up_name);
     d.berth(&["push", &up_name]).ok();
     d.berth(&["rmi", &up_name]).ok();
 
@@ -574,11 +571,8 @@ fn a_connection_cut_mid_pull_leaves_nothing_half_made() {
     let d = Daemon::with_busybox();
     let reg = Registry::open();
     // An image with a layer of several megabytes of incompressible data.
-    let c = unique("big");
-    d.berth(&["run", "--name", &c, "--network", "none", "busybox", "sh", "-c", "head -c 6000000 /dev/urandom > /blob"]).ok();
     let name = format!("{}/cut/big:1", reg.addr);
-    d.berth(&["commit", &c, &name]).ok();
-    d.berth(&["rm", &c]).ok();
+    image_from(&d, "big", "head -c 6000000 /dev/urandom > /blob", &name);
     d.berth(&["push", &name]).ok();
     d.berth(&["rmi", &name]).ok();
 
@@ -655,12 +649,9 @@ fn go_clients_read_the_gzip_layers_berth_pushes() {
     let d = Daemon::with_busybox();
     let reg = Registry::open();
     // Incompressible data (pushed as stored gzip members) and text (deflated members).
-    let c = unique("mix");
     let fill = "head -c 3000000 /dev/urandom > /random && seq 1 300000 > /text && head -c 1500000 /dev/urandom >> /text";
-    d.berth(&["run", "--name", &c, "--network", "none", "busybox", "sh", "-c", fill]).ok();
     let name = format!("{}/go/mix:1", reg.addr);
-    d.berth(&["commit", &c, &name]).ok();
-    d.berth(&["rm", &c]).ok();
+    image_from(&d, "mix", fill, &name);
     d.berth(&["push", &name]).ok();
     let id = d.berth(&["image", "inspect", "--format", "{{.Id}}", &name]).ok();
     let sums = d.berth(&["run", "--rm", "--network", "none", &name, "sh", "-c", "md5sum /random /text"]).ok();

@@ -96,21 +96,25 @@ pub struct Subnet6 {
 impl Subnet6 {
     /// Parses `fd00:1::/64`. Host bits must be zero, as for IPv4.
     pub fn parse(s: &str) -> Result<Subnet6, String> {
-        let (a, p) = s.split_once('/').ok_or_else(|| format!("invalid subnet {s}: missing prefix length"))?;
-        let addr: Ipv6Addr = a.parse().map_err(|_| format!("invalid subnet {s}: bad address"))?;
-        let prefix: u8 = p.parse().ok().filter(|p| *p <= 128).ok_or_else(|| format!("invalid subnet {s}: bad prefix length"))?;
-        let sn = Subnet6 { addr, prefix };
-        if sn.network() != addr {
-            return Err(format!("invalid subnet {s}: it should be {}/{prefix}", sn.network()));
+        let sn = Subnet6::parse_any(s)?;
+        if sn.network() != sn.addr {
+            return Err(format!("invalid subnet {s}: it should be {}/{}", sn.network(), sn.prefix));
         }
         Ok(sn)
     }
 
     /// Parses a subnet, or an address with a prefix standing for its subnet.
     pub fn parse_network(s: &str) -> Result<Subnet6, String> {
+        let sn = Subnet6::parse_any(s)?;
+        Ok(Subnet6 { addr: sn.network(), prefix: sn.prefix })
+    }
+
+    /// An address and a prefix length, host bits as given.
+    fn parse_any(s: &str) -> Result<Subnet6, String> {
         let (a, p) = s.split_once('/').ok_or_else(|| format!("invalid subnet {s}: missing prefix length"))?;
         let addr: Ipv6Addr = a.parse().map_err(|_| format!("invalid subnet {s}: bad address"))?;
-        Subnet6::parse(&format!("{}/{p}", Subnet6 { addr, prefix: p.parse().ok().filter(|p| *p <= 128).ok_or_else(|| format!("invalid subnet {s}: bad prefix length"))? }.network()))
+        let prefix: u8 = p.parse().ok().filter(|p| *p <= 128).ok_or_else(|| format!("invalid subnet {s}: bad prefix length"))?;
+        Ok(Subnet6 { addr, prefix })
     }
 
     fn mask(&self) -> u128 {

@@ -100,15 +100,19 @@ impl Nl {
     pub async fn configure6(&self, ifname: &str, addr: (Ipv6Addr, u8), gateway: Option<Ipv6Addr>) -> Result<()> {
         let idx = self.require(ifname).await?;
         self.add_addr6(idx, addr).await?;
-        if let Some(gw) = gateway {
-            let route = RouteMessageBuilder::<Ipv6Addr>::new().gateway(gw).output_interface(idx).build();
-            match self.handle.route().add(route).execute().await {
-                Ok(()) => {}
-                Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc::EEXIST => {}
-                Err(e) => return Err(err("adding the IPv6 default route", e)),
-            }
+        match gateway {
+            Some(gw) => self.add_route(RouteMessageBuilder::<Ipv6Addr>::new().gateway(gw).output_interface(idx).build(), "the IPv6 default route").await,
+            None => Ok(()),
         }
-        Ok(())
+    }
+
+    /// Adds a route; one already there is not an error.
+    async fn add_route(&self, route: rtnetlink::packet_route::route::RouteMessage, what: &str) -> Result<()> {
+        match self.handle.route().add(route).execute().await {
+            Ok(()) => Ok(()),
+            Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc::EEXIST => Ok(()),
+            Err(e) => Err(err(&format!("adding {what}"), e)),
+        }
     }
 
     pub async fn up(&self, idx: u32) -> Result<()> {
@@ -244,15 +248,10 @@ impl Nl {
         if let Some(lo) = self.index("lo").await? {
             self.up(lo).await?;
         }
-        if let Some(gw) = gateway {
-            let route = RouteMessageBuilder::<Ipv4Addr>::new().gateway(gw).output_interface(idx).build();
-            match self.handle.route().add(route).execute().await {
-                Ok(()) => {}
-                Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc::EEXIST => {}
-                Err(e) => return Err(err("adding the default route", e)),
-            }
+        match gateway {
+            Some(gw) => self.add_route(RouteMessageBuilder::<Ipv4Addr>::new().gateway(gw).output_interface(idx).build(), "the default route").await,
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// Deletes the interface that carries `ip` (inside a container's namespace).
