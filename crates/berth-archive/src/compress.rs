@@ -30,15 +30,19 @@ impl Compression {
 
 /// Wraps `r` in the decompressor its first bytes call for (or none).
 pub fn decompressed<'a, R: Read + 'a>(r: R) -> io::Result<(Compression, Box<dyn Read + 'a>)> {
-    let mut br = BufReader::with_capacity(64 * 1024, r);
-    let head = br.fill_buf()?;
-    let c = Compression::detect(head);
+    decompressed_buf(BufReader::with_capacity(64 * 1024, r))
+}
+
+/// Like [`decompressed`], for a reader that already buffers (no second buffer, no copy into
+/// it). The compression is recognised from what the first `fill_buf` returns.
+pub fn decompressed_buf<'a, R: BufRead + 'a>(mut r: R) -> io::Result<(Compression, Box<dyn Read + 'a>)> {
+    let c = Compression::detect(r.fill_buf()?);
     let out: Box<dyn Read + 'a> = match c {
-        Compression::None => Box::new(br),
-        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(br)),
-        Compression::Bzip2 => Box::new(bzip2::bufread::MultiBzDecoder::new(br)),
-        Compression::Xz => Box::new(xz2::bufread::XzDecoder::new_multi_decoder(br)),
-        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(br)?),
+        Compression::None => Box::new(r),
+        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(r)),
+        Compression::Bzip2 => Box::new(bzip2::bufread::MultiBzDecoder::new(r)),
+        Compression::Xz => Box::new(xz2::bufread::XzDecoder::new_multi_decoder(r)),
+        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(r)?),
     };
     Ok((c, out))
 }

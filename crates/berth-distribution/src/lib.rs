@@ -30,6 +30,7 @@
 pub mod auth;
 pub mod compress;
 pub mod endpoint;
+pub mod heap;
 pub mod http;
 pub mod login;
 pub mod manifest;

@@ -9,7 +9,7 @@
 //! match is the layer kept; the image is published with every layer in one step at the end
 //! (see the crate docs). Up to [`MAX_CONCURRENT_DOWNLOADS`] layers move at once.
 
-use std::io::{self, Read as _, Write as _};
+use std::io::{self, Read as _};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -19,18 +19,18 @@ use sha2::{Digest as _, Sha256};
 use tokio::task::JoinSet;
 
 use berth_archive::apply::{apply, ApplyOptions};
-use berth_archive::compress::decompressed;
-use berth_archive::hash::HashingReader;
+use berth_archive::compress::decompressed_buf;
 use berth_image::pulled::PulledLayer;
 use berth_image::{ImageConfig, ImageStore, Reference};
 use berth_store::db::Db;
 
 use crate::auth::AuthConfig;
 use crate::endpoint::{Attempts, Endpoint};
+use crate::heap;
 use crate::http::read_limited;
 use crate::manifest::{self, Descriptor, ImageManifest, Parsed, Platform};
 use crate::metadata::{self, BlobSource};
-use crate::pipe::{ChannelReader, ChannelWriter};
+use crate::pipe::{self, ChannelReader};
 use crate::progress::{short, Progress, Throttle};
 use crate::session::{error_message, error_of, Session};
 use crate::{DistError, Distribution, Result};
@@ -68,6 +68,7 @@ impl Distribution {
     pub async fn pull(&self, stores: &Stores, opts: &PullOptions, progress: &Progress) -> Result<()> {
         let r = &opts.reference;
         let want = manifest::wanted_platform(opts.platform.as_deref())?;
+        let _transfer = heap::Transfer::begin();
         let mut attempts = Attempts::default();
         for ep in self.options.endpoints(&r.domain) {
             match self.pull_from(&ep, stores, opts, &want, progress).await {
@@ -342,22 +343,33 @@ async fn download_layer(mut s: Session, images: Arc<ImageStore>, repo: &str, d: 
 /// `out`, so the unpacking stops too. `Err(None)`: the unpacking stopped reading first, and
 /// its error is the one to report.
 fn inflate_stage(rx: tokio::sync::mpsc::Receiver<io::Result<Bytes>>, out: tokio::sync::mpsc::Sender<io::Result<Bytes>>, want_digest: &str, total: u64) -> std::result::Result<(), Option<DistError>> {
-    let mut raw = HashingReader::new(ChannelReader::new(rx));
-    let mut w = ChannelWriter::new(out.clone());
+    let mut raw = ChannelReader::new(rx).hashing();
     let copied = (|| -> io::Result<()> {
         {
-            let (_, mut plain) = decompressed(&mut raw)?;
-            let mut buf = vec![0u8; 256 << 10];
+            // Enough of the start to recognise the compression by, however the body was cut.
+            raw.fill_at_least(8)?;
+            let (_, mut plain) = decompressed_buf(&mut raw)?;
+            let mut chunks = pipe::Recycler::default();
             loop {
-                let n = match plain.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(e),
-                };
-                w.write_all(&buf[..n])?;
+                // Decompressed straight into the chunk that is sent on: no copy in between.
+                let mut chunk = chunks.take();
+                let mut filled = 0;
+                while filled < chunk.len() {
+                    match plain.read(&mut chunk[filled..]) {
+                        Ok(0) => break,
+                        Ok(n) => filled += n,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(e) => return Err(e),
+                    }
+                }
+                if filled > 0 {
+                    chunk.truncate(filled);
+                    out.blocking_send(Ok(chunks.sent(chunk.freeze()))).map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the unpacking stopped reading"))?;
+                }
+                if filled < pipe::CHUNK {
+                    break;
+                }
             }
-            w.flush()?;
         }
         // The rest of the blob (compression trailer, padding) counts for its digest too.
         io::copy(&mut raw, &mut io::sink()).map(drop)
@@ -371,7 +383,7 @@ fn inflate_stage(rx: tokio::sync::mpsc::Receiver<io::Result<Bytes>>, out: tokio:
         Err(e) => return Err(Some(DistError::Unavailable(failed(format!("reading layer {want_digest}: {e}"))))),
         Ok(()) => {}
     }
-    let (got, n) = raw.finish();
+    let (got, n) = raw.digest().unwrap_or_default();
     if got != want_digest || (total > 0 && n != total) {
         return Err(Some(DistError::Invalid(failed(format!("filesystem layer verification failed for digest {want_digest}")))));
     }

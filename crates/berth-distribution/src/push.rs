@@ -24,6 +24,7 @@ use berth_image::{Image, Reference};
 use crate::auth::AuthConfig;
 use crate::compress::{Members, ParallelGzip};
 use crate::endpoint::{Attempts, Endpoint};
+use crate::heap;
 use crate::http::{drain, ReqBody};
 use crate::manifest::{Descriptor, ImageManifest, DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_MANIFEST};
 use crate::metadata::{self, BlobSource};
@@ -44,6 +45,7 @@ pub struct PushOptions {
 impl Distribution {
     pub async fn push(&self, stores: &Stores, opts: &PushOptions, progress: &Progress) -> Result<()> {
         let r = &opts.reference;
+        let _transfer = heap::Transfer::begin();
         progress.status(format!("The push refers to repository [{}]", r.repository()));
         let tags: Vec<(String, Image)> = match &r.tag {
             Some(t) => {

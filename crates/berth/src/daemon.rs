@@ -106,6 +106,7 @@ pub fn main(args: &[String]) -> i32 {
         }
     };
     let pidfile = config.pidfile.clone();
+    berth_distribution::heap::tune();
     let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

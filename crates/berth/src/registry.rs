@@ -153,6 +153,7 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
         }
         config.token = Some(t);
     }
+    berth_distribution::heap::tune();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     rt.block_on(async move {
         let addr = config.addr;

@@ -251,6 +251,7 @@ async fn pump(
     w: &mut UploadWriter,
     mut hasher: Option<&mut Hasher>,
 ) -> Result<()> {
+    let _transfer = berth_distribution::heap::Transfer::begin();
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| {
             RegistryError::api(ErrorCode::BlobUploadInvalid, format!("reading body: {e}"))
