@@ -201,46 +201,74 @@ for k in random text; do
     $have_docker && "${D[@]}" import "$work/img-$k.tar" "bench-$k:latest" >/dev/null
     rm -f "$work/img-$k.tar"
 done
-rport=$(free_port)
-"$bin/berth" registry serve --addr "127.0.0.1:$rport" --root "$work/registry" 2>"$work/registry.log" &
-rpid=$!
-timeout 30 bash -c "until grep -q 'listening on' '$work/registry.log'; do sleep 0.05; done"
+# Each round pushes to a fresh registry of each kind (its own root and port, so no client
+# finds the layer already there or mounts it from another repository), then pulls back after
+# removing the image; the figures are the medians of the rounds (at most 3).
 have_dreg=false
-if $have_docker && [ -x /usr/bin/docker-registry ]; then
-    have_dreg=true
-    dport=$(free_port)
-    printf 'version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\n' "$work/dregistry" "$dport" >"$work/dreg.yml"
-    /usr/bin/docker-registry serve "$work/dreg.yml" >"$work/dreg.log" 2>&1 &
-    dregpid=$!
-    timeout 30 bash -c "until (exec 3<>/dev/tcp/127.0.0.1/$dport) 2>/dev/null; do sleep 0.05; done"
-fi
-for k in random text; do
-    n="127.0.0.1:$rport/bench-$k:1"
-    "${B[@]}" tag "bench-$k" "$n"
-    bp=$(mbps "$(timed_ns "${B[@]}" push "$n")")
-    "${B[@]}" rmi "bench-$k" "$n" >/dev/null
-    bl=$(mbps "$(timed_ns "${B[@]}" pull "$n")")
-    dp=-; dl=-
+$have_docker && [ -x /usr/bin/docker-registry ] && have_dreg=true
+start_registries() {
+    [ -n "${rpid:-}" ] && { kill "$rpid"; wait "$rpid" 2>/dev/null || true; }
+    [ -n "${dregpid:-}" ] && { kill "$dregpid"; wait "$dregpid" 2>/dev/null || true; }
+    rm -rf "$work/registry" "$work/dregistry"
+    rport=$(free_port)
+    "$bin/berth" registry serve --addr "127.0.0.1:$rport" --root "$work/registry" 2>"$work/registry.log" &
+    rpid=$!
+    timeout 30 bash -c "until grep -q 'listening on' '$work/registry.log'; do sleep 0.05; done"
     if $have_dreg; then
-        dn="127.0.0.1:$dport/bench-$k:1"
-        "${D[@]}" tag "bench-$k" "$dn"
-        dp=$(mbps "$(timed_ns "${D[@]}" push "$dn")")
-        "${D[@]}" rmi "bench-$k" "$dn" >/dev/null
-        dl=$(mbps "$(timed_ns "${D[@]}" pull "$dn")")
-        "${D[@]}" rmi "$dn" >/dev/null 2>&1 || true
+        dport=$(free_port)
+        printf 'version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\n' "$work/dregistry" "$dport" >"$work/dreg.yml"
+        /usr/bin/docker-registry serve "$work/dreg.yml" >"$work/dreg.log" 2>&1 &
+        dregpid=$!
+        timeout 30 bash -c "until (exec 3<>/dev/tcp/127.0.0.1/$dport) 2>/dev/null; do sleep 0.05; done"
     fi
-    rp=""; rl=""
-    [ "$dp" != - ] && rp=$(ratio "$dp" "$bp") && rl=$(ratio "$dl" "$bl")
-    report "push ${mb} MiB $k layer (MB/s)" "$bp" "$dp" "$rp"
-    report "pull ${mb} MiB $k layer (MB/s)" "$bl" "$dl" "$rl"
+}
+median() { python3 -c 'import sys,statistics; print("%.0f" % statistics.median(float(x) for x in sys.argv[1:]))' "$@"; }
+xfer_rounds=$(( rounds < 3 ? rounds : 3 ))
+# Pushes image $2 (local name) through the registry at 127.0.0.1:$3 with client $1 ("B" or
+# "D"), removes it, pulls it back under its old name; prints "push-MB/s pull-MB/s".
+round_trip() {
+    local -n c=$1
+    local n="127.0.0.1:$3/$2:1" p l
+    "${c[@]}" tag "$2" "$n"
+    # Each transfer starts with no writeback pending from what came before (on 2 cores the
+    # kernel's flushing of the pushed blob competes with the pull).
+    sync
+    p=$(mbps "$(timed_ns "${c[@]}" push "$n")")
+    "${c[@]}" rmi "$2" "$n" >/dev/null
+    sync
+    l=$(mbps "$(timed_ns "${c[@]}" pull "$n")")
+    "${c[@]}" tag "$n" "$2"
+    "${c[@]}" rmi "$n" >/dev/null
+    echo "$p $l"
+}
+for k in random text; do
+    bps=() bls=() dps=() dls=()
+    for _ in $(seq "$xfer_rounds"); do
+        start_registries
+        read -r p l < <(round_trip B "bench-$k" "$rport"); bps+=("$p"); bls+=("$l")
+        if $have_dreg; then read -r p l < <(round_trip D "bench-$k" "$dport"); dps+=("$p"); dls+=("$l"); fi
+    done
+    bp=$(median "${bps[@]}"); bl=$(median "${bls[@]}")
+    dp=-; dl=-; rp=""; rl=""
+    if $have_dreg; then dp=$(median "${dps[@]}"); dl=$(median "${dls[@]}"); rp=$(ratio "$dp" "$bp"); rl=$(ratio "$dl" "$bl"); fi
+    report "push ${mb} MiB $k layer (MB/s, median of $xfer_rounds)" "$bp" "$dp" "$rp"
+    report "pull ${mb} MiB $k layer (MB/s, median of $xfer_rounds)" "$bl" "$dl" "$rl"
 done
+# The registries of the last round hold bench-text; the blob below is bench-random's.
+"${B[@]}" tag bench-random "127.0.0.1:$rport/bench-random:1"
+"${B[@]}" push "127.0.0.1:$rport/bench-random:1" >/dev/null
 # The same blob from each registry, to one client.
 blob=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["layers"][0]["digest"])' < <(curl -s -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' "http://127.0.0.1:$rport/v2/bench-random/manifests/1"))
 serve() { curl -s -o /dev/null "http://127.0.0.1:$1/v2/bench-random/blobs/$blob"; }
+in_dreg=false
+if $have_dreg && "${B[@]}" tag "127.0.0.1:$rport/bench-random:1" "127.0.0.1:$dport/bench-random:1" && "${B[@]}" push "127.0.0.1:$dport/bench-random:1" >/dev/null; then
+    in_dreg=true
+fi
+sync
 serve "$rport"
 b=$(median_ms serve "$rport")
 d=-
-if $have_dreg && "${B[@]}" tag "127.0.0.1:$rport/bench-random:1" "127.0.0.1:$dport/bench-random:1" && "${B[@]}" push "127.0.0.1:$dport/bench-random:1" >/dev/null; then
+if $in_dreg; then
     serve "$dport"
     d=$(median_ms serve "$dport")
 fi
@@ -248,7 +276,7 @@ report "registry serves the random layer blob (ms)" "$b" "$d" "$(ratio "$b" "$d"
 # curl reads in small pieces and tops out near 2.5 GB/s here, close to what berth's registry
 # sends: a client that reads into one large buffer shows the servers' own difference. Both
 # registries are fetched alternately by the same process, so they see the same machine.
-lean=$(python3 - "$rport" "${dport:-0}" "/v2/bench-random/blobs/$blob" "$rounds" <<'PY'
+lean=$(python3 - "$rport" "$($in_dreg && echo "$dport" || echo 0)" "/v2/bench-random/blobs/$blob" "$rounds" <<'PY'
 import socket, statistics, sys, time
 ports, path, rounds = [int(sys.argv[1]), int(sys.argv[2])], sys.argv[3], int(sys.argv[4])
 buf = memoryview(bytearray(4 << 20))
