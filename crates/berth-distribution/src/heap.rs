@@ -1,6 +1,6 @@
 //! How a process that streams layers uses the C allocator.
 //!
-//! A pull, a push or an upload passes hundreds of MiB through buffers of a few hundred KiB,
+//! A pull, a push, an upload, a load or a save passes hundreds of MiB through buffers of a few hundred KiB,
 //! each allocated on one thread and freed on another. With glibc's defaults such buffers
 //! are mapped and unmapped one by one, or the freed top of the heap is handed back to the
 //! kernel and faulted in again moments later: page faults and page clearing were about a
@@ -71,6 +71,8 @@ impl Drop for Transfer {
 /// Returns the free memory the allocator holds to the kernel.
 fn release() {
     // Another transfer may have begun meanwhile: it would only fault its buffers in again.
+    // (One that begins between this check and the next line runs with glibc's default
+    // threshold: slower, not wrong.)
     if IN_FLIGHT.load(Ordering::SeqCst) > 0 {
         return;
     }

@@ -8,6 +8,7 @@ use tokio::sync::mpsc;
 use berth_api::models::ImagePruneResponse;
 use berth_api::progress::JsonMessage;
 use berth_container::fs::{ChannelReader, ChannelWriter};
+use berth_distribution::heap::Transfer;
 use berth_image::import::ImportOptions;
 use berth_image::Reference;
 
@@ -177,6 +178,7 @@ pub async fn create(d: D, mut req: Req) -> ApiResult<Resp> {
         let (tx, rx) = mpsc::channel::<Bytes>(8);
         let d2 = d.clone();
         tokio::task::spawn_blocking(move || {
+            let _transfer = Transfer::begin();
             let r = d2.images.import(ChannelReader::new(body), &opts);
             let msg = match &r {
                 Ok(img) => JsonMessage::status(img.id.clone()),
@@ -199,19 +201,22 @@ pub async fn load(d: D, mut req: Req) -> ApiResult<Resp> {
     let body = req.body_stream();
     let (tx, rx) = mpsc::channel::<Bytes>(8);
     let d2 = d.clone();
-    tokio::task::spawn_blocking(move || match d2.images.load(ChannelReader::new(body)) {
-        Ok(msgs) => {
-            for m in msgs {
-                let _ = tx.blocking_send(line(&JsonMessage::stream(format!("{m}\n"))));
-                if let Some(name) = m.strip_prefix("Loaded image: ").or_else(|| m.strip_prefix("Loaded image ID: ")) {
-                    let mut a = BTreeMap::new();
-                    a.insert("name".to_string(), name.to_string());
-                    d2.events.emit("image", "load", name, a);
+    tokio::task::spawn_blocking(move || {
+        let _transfer = Transfer::begin();
+        match d2.images.load(ChannelReader::new(body)) {
+            Ok(msgs) => {
+                for m in msgs {
+                    let _ = tx.blocking_send(line(&JsonMessage::stream(format!("{m}\n"))));
+                    if let Some(name) = m.strip_prefix("Loaded image: ").or_else(|| m.strip_prefix("Loaded image ID: ")) {
+                        let mut a = BTreeMap::new();
+                        a.insert("name".to_string(), name.to_string());
+                        d2.events.emit("image", "load", name, a);
+                    }
                 }
             }
-        }
-        Err(e) => {
-            let _ = tx.blocking_send(line(&JsonMessage::error(e.api().message)));
+            Err(e) => {
+                let _ = tx.blocking_send(line(&JsonMessage::error(e.api().message)));
+            }
         }
     });
     Ok(http::stream("application/json", rx))
@@ -231,6 +236,7 @@ async fn save_names(d: D, names: Vec<String>) -> ApiResult<Resp> {
     let (tx, rx) = mpsc::channel::<Bytes>(16);
     let d2 = d.clone();
     tokio::task::spawn_blocking(move || {
+        let _transfer = Transfer::begin();
         let w = ChannelWriter::new(tx);
         let _ = d2.images.save(&names, w);
         for n in &names {
