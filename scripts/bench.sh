@@ -207,8 +207,8 @@ done
 have_dreg=false
 $have_docker && [ -x /usr/bin/docker-registry ] && have_dreg=true
 start_registries() {
-    [ -n "${rpid:-}" ] && { kill "$rpid"; wait "$rpid" 2>/dev/null || true; }
-    [ -n "${dregpid:-}" ] && { kill "$dregpid"; wait "$dregpid" 2>/dev/null || true; }
+    if [ -n "${rpid:-}" ]; then kill "$rpid" 2>/dev/null || true; wait "$rpid" 2>/dev/null || true; fi
+    if [ -n "${dregpid:-}" ]; then kill "$dregpid" 2>/dev/null || true; wait "$dregpid" 2>/dev/null || true; fi
     rm -rf "$work/registry" "$work/dregistry"
     rport=$(free_port)
     "$bin/berth" registry serve --addr "127.0.0.1:$rport" --root "$work/registry" 2>"$work/registry.log" &
@@ -223,13 +223,13 @@ start_registries() {
     fi
 }
 median() { python3 -c 'import sys,statistics; print("%.0f" % statistics.median(float(x) for x in sys.argv[1:]))' "$@"; }
-xfer_rounds=$(( rounds < 3 ? rounds : 3 ))
+xfer_rounds=$(( rounds < 1 ? 1 : rounds < 3 ? rounds : 3 ))
 # Pushes image $2 (local name) through the registry at 127.0.0.1:$3 with client $1 ("B" or
 # "D"), removes it, pulls it back under its old name; prints "push-MB/s pull-MB/s".
 round_trip() {
     local -n c=$1
     local n="127.0.0.1:$3/$2:1" p l
-    "${c[@]}" tag "$2" "$n"
+    "${c[@]}" tag "$2" "$n" >/dev/null
     # Each transfer starts with no writeback pending from what came before (on 2 cores the
     # kernel's flushing of the pushed blob competes with the pull).
     sync
@@ -237,7 +237,7 @@ round_trip() {
     "${c[@]}" rmi "$2" "$n" >/dev/null
     sync
     l=$(mbps "$(timed_ns "${c[@]}" pull "$n")")
-    "${c[@]}" tag "$n" "$2"
+    "${c[@]}" tag "$n" "$2" >/dev/null
     "${c[@]}" rmi "$n" >/dev/null
     echo "$p $l"
 }

@@ -4,55 +4,54 @@
 //! each allocated on one thread and freed on another. With glibc's defaults such buffers
 //! are mapped and unmapped one by one, or the freed top of the heap is handed back to the
 //! kernel and faulted in again moments later: page faults and page clearing were about a
-//! tenth of a pull's CPU. [`tune`] makes the allocator keep freed memory for reuse instead
-//! while a [`Transfer`] runs, and gives it back when the last one in flight ends, so an idle
-//! daemon or registry holds no more than before (17 MiB resident after six pulls of 200 MiB,
-//! as without any of this; 40-50 MiB with a heap per thread).
+//! tenth of a pull's CPU. [`tune`] makes the allocator keep freed memory for reuse instead,
+//! and a [`Transfer`] gives it back when the last one in flight ends, so an idle daemon or
+//! registry holds no more than before (17 MiB resident after six pulls of 200 MiB, as
+//! without any of this).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Allocations below this come from the heap, not from a mapping of their own.
+#[cfg(target_env = "gnu")]
 const MMAP_THRESHOLD: i32 = 4 << 20;
-/// Free memory at the top of a heap that is kept rather than returned, while transfers run
-/// (16 MiB did as well as more in a pull of 200 MiB; 8 MiB did not).
-const TRIM_THRESHOLD_BUSY: i32 = 16 << 20;
-/// The same when none runs: glibc's default.
-const TRIM_THRESHOLD_IDLE: i32 = 128 << 10;
+/// Free memory at the top of the heap that is kept rather than returned (16 MiB did as well
+/// as more in a pull of 200 MiB; 8 MiB did not). What a transfer leaves is returned when it
+/// ends; what other work leaves, by the daemon's trim after 30 s without requests.
+#[cfg(target_env = "gnu")]
+const TRIM_THRESHOLD: i32 = 16 << 20;
 
-/// Sets the allocator up for streaming; call once, early in `main`.
+/// Sets the allocator up for streaming. Call it before the process starts any other thread:
+/// glibc reads these settings without locks (mallopt is not thread-safe), so they are set
+/// once, here, and never changed while threads allocate.
 pub fn tune() {
-    // One heap for every thread: `malloc_trim` gives back the free top of the main heap
-    // only, so with a heap per thread (the default) a transfer's buffers would stay
-    // resident in those threads' heaps. Small allocations still come from per-thread
-    // caches without the lock; a transfer's large ones, a few thousand a second at most,
-    // each cost far less than the copy it holds.
-    set(libc::M_ARENA_MAX, 1);
-    set(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD);
-    set(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD_IDLE);
-}
-
-fn set(param: i32, value: i32) {
     #[cfg(target_env = "gnu")]
     #[allow(unsafe_code)]
-    // SAFETY: mallopt only changes glibc's allocation parameters (under the allocator's own
-    // lock); no memory is touched. Failure (0) leaves the setting as it was, which works.
+    // SAFETY: mallopt only changes glibc's allocation parameters; no memory is touched, and
+    // no other thread exists yet to read them concurrently. A failure (0) leaves glibc's
+    // default for that parameter, which works.
     unsafe {
-        libc::mallopt(param, value);
+        // One heap for every thread: malloc_trim returns the free top of the main heap only,
+        // so with a heap per thread (glibc's default) a transfer's buffers would stay resident
+        // in those threads' heaps (40-50 MiB after six 200 MiB pulls, against 17 MiB). The
+        // cost is one lock for allocations too large for the per-thread caches (over 1 KiB);
+        // on this 2-worker runtime it did not show: 50 detached containers in 0.96 s, as
+        // before (scripts/bench.sh).
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD);
     }
 }
 
 static IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
 
-/// Held while a transfer runs; when the last one is dropped, the memory the allocator kept
-/// is returned to the kernel (on a blocking thread when inside a runtime).
+/// Held while a transfer runs; when the last one in flight is dropped, the memory the
+/// allocator kept is returned to the kernel (on a blocking thread when inside a runtime).
 #[must_use]
 pub struct Transfer(());
 
 impl Transfer {
     pub fn begin() -> Transfer {
-        if IN_FLIGHT.fetch_add(1, Ordering::SeqCst) == 0 {
-            set(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD_BUSY);
-        }
+        IN_FLIGHT.fetch_add(1, Ordering::SeqCst);
         Transfer(())
     }
 }
@@ -68,15 +67,12 @@ impl Drop for Transfer {
     }
 }
 
-/// Returns the free memory the allocator holds to the kernel.
+/// Returns the free memory the allocator holds to the kernel, unless another transfer has
+/// begun meanwhile (it would only fault its buffers in again).
 fn release() {
-    // Another transfer may have begun meanwhile: it would only fault its buffers in again.
-    // (One that begins between this check and the next line runs with glibc's default
-    // threshold: slower, not wrong.)
     if IN_FLIGHT.load(Ordering::SeqCst) > 0 {
         return;
     }
-    set(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD_IDLE);
     #[cfg(target_env = "gnu")]
     #[allow(unsafe_code)]
     // SAFETY: malloc_trim only releases free pages the allocator owns (under its locks);
@@ -90,6 +86,7 @@ fn release() {
 mod tests {
     use super::*;
 
+    // The only test that begins transfers: the counter is the process's.
     #[test]
     fn counts_the_transfers_in_flight() {
         let base = IN_FLIGHT.load(Ordering::SeqCst);

@@ -22,8 +22,10 @@ impl ChannelReader {
         ChannelReader { rx, cur: Bytes::new(), hashed: None }
     }
 
-    /// Hashes each chunk as it arrives (once, whoever reads it); see [`Self::digest`].
+    /// Hashes each chunk as it arrives (once, whoever reads it); see [`Self::digest`]. Call
+    /// it before reading: what was received already is not hashed.
     pub fn hashing(self) -> ChannelReader {
+        debug_assert!(self.cur.is_empty(), "hashing() after reading");
         ChannelReader { hashed: Some((Sha256::new(), 0)), ..self }
     }
 
@@ -76,6 +78,10 @@ impl Read for ChannelReader {
 
 impl BufRead for ChannelReader {
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if self.cur.is_empty() {
+            // Let go of the chunk read to its end before waiting, so its sender can reuse it.
+            self.cur = Bytes::new();
+        }
         while self.cur.is_empty() && self.next_chunk()? {}
         Ok(&self.cur)
     }
@@ -160,7 +166,13 @@ mod tests {
         assert_eq!(r.fill_buf().unwrap(), b"ab");
         r.consume(2);
         assert_eq!(r.fill_buf().unwrap_err().to_string(), "registry hung up");
-        assert_eq!(ChannelReader::new(mpsc::channel(1).1).digest(), None);
+    }
+
+    #[test]
+    fn only_a_hashing_reader_has_a_digest() {
+        assert_eq!(fed(&[b"x"]).digest(), None);
+        let (_, empty) = fed(&[]).hashing().digest().unwrap();
+        assert_eq!(empty, 0);
     }
 
     #[test]
@@ -168,6 +180,7 @@ mod tests {
         let mut pool = Recycler::default();
         let mut first = pool.take();
         assert_eq!(first.len(), CHUNK);
+        first.fill(0xff);
         first[0] = 7;
         first.truncate(10);
         let sent = pool.sent(first.freeze());

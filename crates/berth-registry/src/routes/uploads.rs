@@ -199,6 +199,7 @@ async fn append(
     mut body: ReqBody,
     st: &mut HashState,
 ) -> Result<u64> {
+    let _transfer = berth_distribution::heap::Transfer::begin();
     let mut w = reg
         .storage
         .open_upload(name, id)
@@ -251,7 +252,6 @@ async fn pump(
     w: &mut UploadWriter,
     mut hasher: Option<&mut Hasher>,
 ) -> Result<()> {
-    let _transfer = berth_distribution::heap::Transfer::begin();
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| {
             RegistryError::api(ErrorCode::BlobUploadInvalid, format!("reading body: {e}"))
