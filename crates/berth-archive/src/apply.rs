@@ -1,6 +1,6 @@
 //! Unpacking a tar stream into a directory, confined to it.
 
-use std::io::{self, Read};
+use std::io::{self, BufRead, BufReader, Read};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
@@ -8,7 +8,7 @@ use rustix::fs::{
     AtFlags, FileType, Mode, OFlags, Timespec, Timestamps, XattrFlags,
 };
 
-use crate::hash::HashingReader;
+use crate::hash::HashingBufReader;
 use crate::header::{EntryType, Header};
 use crate::paths::{check_symlink, clean_entry_path, clean_hardlink_target, ensure_dir_in_root, open_in_root, split_parent};
 use crate::reader::TarReader;
@@ -76,13 +76,24 @@ pub fn apply(input: impl Read, root: &Path, opts: &ApplyOptions) -> Result<Appli
 /// Like [`apply`], with the root given as an open directory (e.g. a container's root opened
 /// through `/proc/<pid>/root`).
 pub fn apply_at(input: impl Read, root: BorrowedFd<'_>, opts: &ApplyOptions) -> Result<Applied> {
-    let hashing = HashingReader::new(input);
+    apply_buffered_at(BufReader::with_capacity(128 << 10, input), root, opts)
+}
+
+/// Like [`apply`], for input that is buffered already (its buffer is written to the files
+/// as it is, not copied into another first).
+pub fn apply_buffered(input: impl BufRead, root: &Path, opts: &ApplyOptions) -> Result<Applied> {
+    let root_fd = rustix::fs::open(root, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+        .map_err(|e| errno(format!("opening {}", root.display()), e))?;
+    apply_buffered_at(input, root_fd.as_fd(), opts)
+}
+
+fn apply_buffered_at(input: impl BufRead, root: BorrowedFd<'_>, opts: &ApplyOptions) -> Result<Applied> {
+    let hashing = HashingBufReader::new(input);
     let mut tar = TarReader::new(hashing, opts.record_skeleton);
     let mut skeleton = opts.record_skeleton.then(Skeleton::default);
     let mut content_size = 0u64;
     let mut dir_times: Vec<(String, i64, u32)> = Vec::new();
     let mut cache = ParentCache::default();
-    let mut buf = vec![0u8; 128 * 1024];
 
     while let Some(h) = tar.next_entry()? {
         if let Some(sk) = skeleton.as_mut() {
@@ -157,9 +168,10 @@ pub fn apply_at(input: impl Read, root: BorrowedFd<'_>, opts: &ApplyOptions) -> 
                 let mut left = h.size;
                 let mut wb = Writeback::at(0);
                 while left > 0 {
-                    let want = buf.len().min(left as usize);
-                    let n = tar.read_data(&mut buf[..want]).map_err(|e| ArchiveError::io(format!("reading {path}"), e))?;
-                    io::Write::write_all(&mut f, &buf[..n]).map_err(|e| ArchiveError::io(format!("writing {path}"), e))?;
+                    let data = tar.data_buf().map_err(|e| ArchiveError::io(format!("reading {path}"), e))?;
+                    let n = data.len();
+                    io::Write::write_all(&mut f, data).map_err(|e| ArchiveError::io(format!("writing {path}"), e))?;
+                    tar.consume_data(n);
                     if opts.writeback {
                         wb.wrote(&f, n);
                     }

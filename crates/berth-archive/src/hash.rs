@@ -1,6 +1,6 @@
 //! Readers and writers that compute a SHA-256 digest of everything passing through.
 
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, Read, Write};
 
 use sha2::{Digest, Sha256};
 
@@ -31,6 +31,53 @@ impl<R: Read> Read for HashingReader<R> {
         self.hasher.update(&buf[..n]);
         self.count += n as u64;
         Ok(n)
+    }
+}
+
+/// A buffered reader that hashes what is consumed from it, whether read out or taken from
+/// its buffer in place ([`BufRead`]), so data can be written on from the buffer uncopied.
+pub struct HashingBufReader<R> {
+    inner: R,
+    hasher: Sha256,
+    count: u64,
+}
+
+impl<R: BufRead> HashingBufReader<R> {
+    pub fn new(inner: R) -> Self {
+        HashingBufReader { inner, hasher: Sha256::new(), count: 0 }
+    }
+
+    /// The digest as `sha256:<hex>` and the number of bytes consumed.
+    pub fn finish(self) -> (String, u64) {
+        (format!("sha256:{}", hex::encode(self.hasher.finalize())), self.count)
+    }
+}
+
+impl<R: BufRead> Read for HashingBufReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let avail = self.inner.fill_buf()?;
+        let n = buf.len().min(avail.len());
+        buf[..n].copy_from_slice(&avail[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl<R: BufRead> BufRead for HashingBufReader<R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        self.inner.fill_buf()
+    }
+
+    fn consume(&mut self, n: usize) {
+        if n > 0 {
+            // What is consumed was just returned by fill_buf, so this reads nothing. Were it
+            // to fail, the digest would be wrong and the caller's check would refuse the data.
+            if let Ok(b) = self.inner.fill_buf() {
+                self.hasher.update(&b[..n.min(b.len())]);
+            }
+            self.count += n as u64;
+        }
+        self.inner.consume(n);
     }
 }
 

@@ -1,6 +1,6 @@
 //! A streaming tar reader that can record every byte it reads except file contents.
 
-use std::io::{self, Read};
+use std::io::{self, BufRead, Read};
 
 use crate::header::{self, EntryType, Header, BLOCK};
 use crate::{ArchiveError, Result};
@@ -245,6 +245,29 @@ pub struct EntryData<'a, R> {
 impl<R: Read> Read for EntryData<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.reader.read_data(buf)
+    }
+}
+
+impl<R: BufRead> TarReader<R> {
+    /// The next piece of the current entry's data, in place in the reader's buffer (empty
+    /// once the entry's data is all consumed); pass what was used to
+    /// [`TarReader::consume_data`].
+    pub fn data_buf(&mut self) -> io::Result<&[u8]> {
+        if self.remaining == 0 {
+            return Ok(&[]);
+        }
+        let b = self.inner.fill_buf()?;
+        if b.is_empty() {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "archive truncated inside a file"));
+        }
+        let n = b.len().min(self.remaining.min(usize::MAX as u64) as usize);
+        Ok(&b[..n])
+    }
+
+    /// Marks `n` bytes of what [`TarReader::data_buf`] returned as used.
+    pub fn consume_data(&mut self, n: usize) {
+        self.inner.consume(n);
+        self.remaining -= n as u64;
     }
 }
 

@@ -18,7 +18,7 @@ use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 use tokio::task::JoinSet;
 
-use berth_archive::apply::{apply, ApplyOptions};
+use berth_archive::apply::{apply_buffered, ApplyOptions};
 use berth_archive::compress::decompressed_buf;
 use berth_image::pulled::PulledLayer;
 use berth_image::{ImageConfig, ImageStore, Reference};
@@ -288,7 +288,7 @@ async fn download_layer(mut s: Session, images: Arc<ImageStore>, repo: &str, d: 
     let inflate = tokio::task::spawn_blocking(move || inflate_stage(rx, plain_tx, &want_digest, total));
     let target = staging.path();
     let unpack = tokio::task::spawn_blocking(move || {
-        apply(ChannelReader::new(plain_rx), &target, &ApplyOptions { record_skeleton: true, writeback: true, ..Default::default() })
+        apply_buffered(ChannelReader::new(plain_rx), &target, &ApplyOptions { record_skeleton: true, writeback: true, ..Default::default() })
     });
     let mut body = resp.into_body();
     let mut n = 0u64;
@@ -337,7 +337,7 @@ async fn download_layer(mut s: Session, images: Arc<ImageStore>, repo: &str, d: 
 }
 
 /// The first stage of unpacking a layer, on its own thread so that it overlaps the second
-/// (the tar unpacked, and hashed for the diff ID, by [`apply`]): hashes the blob as it
+/// (the tar unpacked, and hashed for the diff ID, by [`apply_buffered`]): hashes the blob as it
 /// arrives, decompresses it (gzip, zstd or none, recognised by its first bytes) into
 /// `out`, and checks the blob's digest and size at the end. A failure is also sent down
 /// `out`, so the unpacking stops too. `Err(None)`: the unpacking stopped reading first, and
