@@ -8,7 +8,7 @@ use rustix::fs::{
     AtFlags, FileType, Mode, OFlags, Timespec, Timestamps, XattrFlags,
 };
 
-use crate::hash::HashingBufReader;
+use crate::hash::HashingReader;
 use crate::header::{EntryType, Header};
 use crate::paths::{check_symlink, clean_entry_path, clean_hardlink_target, ensure_dir_in_root, open_in_root, split_parent};
 use crate::reader::TarReader;
@@ -88,7 +88,7 @@ pub fn apply_buffered(input: impl BufRead, root: &Path, opts: &ApplyOptions) -> 
 }
 
 fn apply_buffered_at(input: impl BufRead, root: BorrowedFd<'_>, opts: &ApplyOptions) -> Result<Applied> {
-    let hashing = HashingBufReader::new(input);
+    let hashing = HashingReader::new(input);
     let mut tar = TarReader::new(hashing, opts.record_skeleton);
     let mut skeleton = opts.record_skeleton.then(Skeleton::default);
     let mut content_size = 0u64;

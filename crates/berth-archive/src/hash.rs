@@ -15,7 +15,7 @@ impl<R: Read> HashingReader<R> {
         HashingReader { inner, hasher: Sha256::new(), count: 0 }
     }
 
-    /// The digest as `sha256:<hex>` and the number of bytes read.
+    /// The digest as `sha256:<hex>` and the number of bytes read or consumed.
     pub fn finish(self) -> (String, u64) {
         (format!("sha256:{}", hex::encode(self.hasher.finalize())), self.count)
     }
@@ -34,36 +34,9 @@ impl<R: Read> Read for HashingReader<R> {
     }
 }
 
-/// A buffered reader that hashes what is consumed from it, whether read out or taken from
-/// its buffer in place ([`BufRead`]), so data can be written on from the buffer uncopied.
-pub struct HashingBufReader<R> {
-    inner: R,
-    hasher: Sha256,
-    count: u64,
-}
-
-impl<R: BufRead> HashingBufReader<R> {
-    pub fn new(inner: R) -> Self {
-        HashingBufReader { inner, hasher: Sha256::new(), count: 0 }
-    }
-
-    /// The digest as `sha256:<hex>` and the number of bytes consumed.
-    pub fn finish(self) -> (String, u64) {
-        (format!("sha256:{}", hex::encode(self.hasher.finalize())), self.count)
-    }
-}
-
-impl<R: BufRead> Read for HashingBufReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let avail = self.inner.fill_buf()?;
-        let n = buf.len().min(avail.len());
-        buf[..n].copy_from_slice(&avail[..n]);
-        self.consume(n);
-        Ok(n)
-    }
-}
-
-impl<R: BufRead> BufRead for HashingBufReader<R> {
+/// Over a buffered reader, data can also be taken in place from its buffer (and written on
+/// uncopied): what is consumed is hashed, as what is read is.
+impl<R: BufRead> BufRead for HashingReader<R> {
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
         self.inner.fill_buf()
     }

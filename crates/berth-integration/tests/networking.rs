@@ -303,22 +303,32 @@ fn ipvlan_and_vlan_networks_connect_containers_or_are_refused_at_create() {
         ok
     };
     let listed = |net: &str| !d.berth(&["network", "ls", "-q", "-f", &format!("name={net}")]).ok().trim().is_empty();
+    // This kernel lacks the driver: the refusal names it and the option, and leaves nothing.
+    let refused = |err: &str, what: &str, option: &str, net: &str| {
+        assert!(err.contains(what) && err.contains(option), "{err}");
+        assert!(!listed(net), "nothing half-made");
+    };
+    // A container on `net` (started with `extra` options) is reached by name from another.
+    let reached = |net: &str, prefix: &str, extra: &[&str], what: &str| {
+        let first = unique(prefix);
+        let mut run = vec!["run", "-d", "--name", &first, "--network", net];
+        run.extend_from_slice(extra);
+        run.extend_from_slice(&["busybox", "sleep", "1000"]);
+        d.berth(&run).ok();
+        let out = d.berth(&["run", "--rm", "--network", net, "busybox", "sh", "-c", &format!("ping -c1 -W5 {first} >/dev/null && echo reached")]).ok();
+        assert!(out.trim_end().ends_with("reached"), "{what}: {out}");
+        d.berth(&["rm", "-f", &first]).ok();
+    };
     let ipvlan = kernel_has(&["type", "ipvlan"]);
     for (i, mode) in ["l2", "l3"].into_iter().enumerate() {
         let net = unique("ivnet");
         let create = d.berth(&["network", "create", "-d", "ipvlan", "--subnet", &format!("10.99.{}.0/24", 20 + i), "-o", &format!("parent={}", parent.0), "-o", &format!("ipvlan_mode={mode}"), &net]);
         if !ipvlan {
-            let err = create.fails();
-            assert!(err.contains("ipvlan") && err.contains("CONFIG_IPVLAN"), "{err}");
-            assert!(!listed(&net), "nothing half-made");
+            refused(&create.fails(), "ipvlan", "CONFIG_IPVLAN", &net);
             continue;
         }
         create.ok();
-        let first = unique("iv");
-        d.berth(&["run", "-d", "--name", &first, "--network", &net, "--ip", &format!("10.99.{}.100", 20 + i), "busybox", "sleep", "1000"]).ok();
-        let out = d.berth(&["run", "--rm", "--network", &net, "busybox", "sh", "-c", &format!("ping -c1 -W5 {first} >/dev/null && echo reached")]).ok();
-        assert!(out.trim_end().ends_with("reached"), "ipvlan {mode}: {out}");
-        d.berth(&["rm", "-f", &first]).ok();
+        reached(&net, "iv", &["--ip", &format!("10.99.{}.100", 20 + i)], &format!("ipvlan {mode}"));
         d.berth(&["network", "rm", &net]).ok();
     }
     let vlan = kernel_has(&["type", "vlan", "id", "51"]);
@@ -326,18 +336,12 @@ fn ipvlan_and_vlan_networks_connect_containers_or_are_refused_at_create() {
     let sub_if = format!("{}.50", parent.0);
     let create = d.berth(&["network", "create", "-d", "macvlan", "--subnet", "10.99.30.0/24", "-o", &format!("parent={sub_if}"), &net]);
     if !vlan {
-        let err = create.fails();
-        assert!(err.contains("802.1q") && err.contains("CONFIG_VLAN_8021Q"), "{err}");
-        assert!(!listed(&net), "nothing half-made");
+        refused(&create.fails(), "802.1q", "CONFIG_VLAN_8021Q", &net);
         return;
     }
     create.ok();
     assert!(std::path::Path::new(&format!("/sys/class/net/{sub_if}")).exists(), "the VLAN interface is made");
-    let first = unique("vl");
-    d.berth(&["run", "-d", "--name", &first, "--network", &net, "busybox", "sleep", "1000"]).ok();
-    let out = d.berth(&["run", "--rm", "--network", &net, "busybox", "sh", "-c", &format!("ping -c1 -W5 {first} >/dev/null && echo reached")]).ok();
-    assert!(out.trim_end().ends_with("reached"), "macvlan on a VLAN: {out}");
-    d.berth(&["rm", "-f", &first]).ok();
+    reached(&net, "vl", &[], "macvlan on a VLAN");
     d.berth(&["network", "rm", &net]).ok();
     assert!(!std::path::Path::new(&format!("/sys/class/net/{sub_if}")).exists(), "the VLAN interface berth made goes with its network");
 }
