@@ -2,15 +2,17 @@
 # Measures the overlay network's two targets (issue 7) on one machine: two network-namespace
 # "hosts" cabled to a "switch" namespace (a bridge made here), one etcd on the switch, a berth
 # daemon per host. Prints
-#   - TCP throughput of one HTTP transfer (busybox httpd serving a file from a tmpfs, busybox
-#     wget reading it into /dev/null) host to host ("bare") and container to container across
-#     the hosts ("overlay"), alternated, medians, and the median of the rounds' ratios
-#     (target: >= 80%);
+#   - TCP throughput host to host ("bare") and container to container across the hosts
+#     ("overlay"), measured two ways, each alternated bare/overlay every round: iperf3 (one
+#     stream for 4 s; it runs in the containers' network namespaces through nsenter, as the
+#     busybox image has no iperf3), and one HTTP transfer (busybox httpd serving a file from
+#     a tmpfs, busybox wget inside the container reading it into /dev/null). Medians, and the
+#     median of the rounds' ratios (target: >= 80%);
 #   - how long after `run -d --name X` returns on host 1 a container on host 2 resolves X
 #     (nslookup every 20 ms; measured from the host through one `exec`, so it includes that
 #     exec's start-up, shown separately; clock resolution 10 ms) (target: <= 1 s).
 # Nothing is sent outside the namespaces made here; everything made is removed on exit.
-# Run as root (uses what scripts/deps.sh installs: etcd-server, busybox-static, nftables).
+# Run as root (uses what scripts/deps.sh installs: etcd-server, busybox-static, nftables, iperf3).
 # Optional argument: rounds (5). BENCH_MIB: size of the transferred file (1024).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +23,7 @@ mib=${BENCH_MIB:-1024}
 bin=${BERTH_BIN_DIR:-$PWD/target/x86_64-unknown-linux-gnu/release}
 [ -x "$bin/berth" ] && [ -x "$bin/berth-shim" ] || { echo "build berth first: cargo build --release -p berth -p berth-shim" >&2; exit 1; }
 command -v etcd >/dev/null || { echo "etcd is not installed (scripts/deps.sh installs etcd-server)" >&2; exit 1; }
+command -v iperf3 >/dev/null || { echo "iperf3 is not installed (scripts/deps.sh installs it)" >&2; exit 1; }
 
 work=$(mktemp -d /tmp/bovXXXX)
 tag=${work##*/}
@@ -37,7 +40,7 @@ cleanup() {
         kill "${dpid[$i]}" 2>/dev/null; wait "${dpid[$i]}" 2>/dev/null
     done
     for p in /proc/[0-9]*; do { tr '\0' ' ' <"$p/cmdline" | grep -q "berth-shim $work" && kill -9 "${p#/proc/}"; } 2>/dev/null; done
-    [ -n "${hpid:-}" ] && { kill "$hpid" 2>/dev/null; wait "$hpid" 2>/dev/null; }
+    for p in ${hpid:-} ${ipid1:-} ${ipid2:-}; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
     [ -n "${epid:-}" ] && { kill "$epid" 2>/dev/null; wait "$epid" 2>/dev/null; }
     remove_cgroups "berth-$tag"
     for i in 1 2; do ip netns exec "$tag-h$i" nft delete table inet "$(berth_table "$work/h$i/data")" 2>/dev/null; done
@@ -109,21 +112,32 @@ ip netns exec "$tag-h1" busybox httpd -f -p 192.168.251.1:8000 -h "$work/www" &
 hpid=$!
 await 10 B 2 exec cli timeout 2 wget -q -O /dev/null "http://$srv/ok"
 await 10 in_ns "$tag-h2" timeout 2 busybox wget -q -O /dev/null http://192.168.251.1:8000/ok
+srvpid=$(B 1 inspect -f '{{.State.Pid}}' srv)
+clipid=$(B 2 inspect -f '{{.State.Pid}}' cli)
+ip netns exec "$tag-h1" iperf3 -s -B 192.168.251.1 >/dev/null 2>&1 &
+ipid1=$!
+nsenter -n -t "$srvpid" iperf3 -s -B "$srv" >/dev/null 2>&1 &
+ipid2=$!
+listening() { "$@" ss -Hltn 'sport = :5201' | grep -q .; }
+await 10 listening ip netns exec "$tag-h1"
+await 10 listening nsenter -n -t "$srvpid"
+# MB/s received in one 4 s iperf3 run; the rest of the line is how to enter the client's namespace.
+iperf() { local to=$1; shift; "$@" iperf3 -c "$to" -t 4 -J | python3 -c 'import json,sys; print("%.1f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"] / 8e6))'; }
 
 # Seconds of one transfer, timed where wget runs (/proc/uptime: the same clock everywhere).
 fetch='read a _ </proc/uptime; wget -q -O /dev/null "$0"; read b _ </proc/uptime; echo "$a $b"'
 mbps() { python3 -c 'import sys; a,b=map(float,sys.argv[2].split()); print("%.1f" % (float(sys.argv[1]) * 1.048576 / (b - a)))' "$mib" "$1"; }
-bare=() overlay=()
+bare=() overlay=() ibare=() ioverlay=()
 for r in $(seq "$rounds"); do
+    ibare+=("$(iperf 192.168.251.1 ip netns exec "$tag-h2")")
+    ioverlay+=("$(iperf "$srv" nsenter -n -t "$clipid")")
     bare+=("$(mbps "$(in_ns "$tag-h2" busybox sh -c "$fetch" http://192.168.251.1:8000/big)")")
     overlay+=("$(mbps "$(B 2 exec cli sh -c "$fetch" "http://$srv/big")")")
-    echo "round $r: bare ${bare[-1]} MB/s, overlay ${overlay[-1]} MB/s" >&2
+    echo "round $r: iperf3 bare ${ibare[-1]} MB/s, overlay ${ioverlay[-1]} MB/s; HTTP bare ${bare[-1]} MB/s, overlay ${overlay[-1]} MB/s" >&2
 done
-mb=$(printf '%s\n' "${bare[@]}" | median)
-mo=$(printf '%s\n' "${overlay[@]}" | median)
 # Each round's pair ran back to back, so their ratio is less exposed to the machine's load
 # changing than the ratio of the medians.
-ratio=$(for r in $(seq 0 $((rounds - 1))); do python3 -c "print(100 * ${overlay[$r]} / ${bare[$r]})"; done | median)
+ratio() { local -n b=$1 o=$2; for r in $(seq 0 $((rounds - 1))); do python3 -c "print(100 * ${o[$r]} / ${b[$r]})"; done | median; }
 
 # Name resolution across hosts.
 uptime_ms() { read -r u _ </proc/uptime; echo "${u/./}0"; }
@@ -137,8 +151,12 @@ for r in $(seq "$rounds"); do
     B 1 rm -f "nr$r" >/dev/null
 done
 
-printf '%-52s %10s\n' "bare host-to-host TCP (MB/s, median of $rounds)" "$mb" \
-    "overlay container-to-container TCP (MB/s)" "$mo" \
-    "overlay / bare, median of the rounds' (target >= 80%)" "${ratio}%" \
+med() { printf '%s\n' "$@" | median; }
+printf '%-58s %10s\n' "iperf3 bare host-to-host TCP (MB/s, median of $rounds)" "$(med "${ibare[@]}")" \
+    "iperf3 overlay container-to-container TCP (MB/s)" "$(med "${ioverlay[@]}")" \
+    "iperf3 overlay / bare, median of the rounds' (target >= 80%)" "$(ratio ibare ioverlay)%" \
+    "HTTP bare host-to-host (MB/s, median of $rounds)" "$(med "${bare[@]}")" \
+    "HTTP overlay container-to-container (MB/s)" "$(med "${overlay[@]}")" \
+    "HTTP overlay / bare, median of the rounds'" "$(ratio bare overlay)%" \
     "name on host 1 resolves on host 2 after run (ms)" "$(printf '%s\n' "${delays[@]}" | median)" \
     "  of which one exec's start-up (ms)" "$(printf '%s\n' "${execs[@]}" | median)"

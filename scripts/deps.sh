@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs what building and running berth needs from Debian's packages (idempotent),
 # and what the tests compare against: docker.io (a private dockerd checks image archives),
-# docker-registry and skopeo (registry interop), openssl and curl (HTTPS registry tests).
+# docker-registry and skopeo (registry interop), openssl and curl (HTTPS registry tests),
+# iperf3 (the overlay benchmark).
 set -euo pipefail
 need=()
 have() { dpkg -s "$1" >/dev/null 2>&1; }
-for p in busybox-static iproute2 nftables procps tar ca-certificates pkg-config gcc libc6-dev python3 python3-venv docker-registry docker.io etcd-server skopeo openssl curl; do
+for p in busybox-static iproute2 nftables procps tar ca-certificates pkg-config gcc libc6-dev python3 python3-venv docker-registry docker.io etcd-server skopeo openssl curl iperf3; do
     have "$p" || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then

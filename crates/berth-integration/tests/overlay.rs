@@ -168,6 +168,14 @@ fn containers_on_different_hosts_reach_each_other_by_address_and_name() {
         assert!(until(Duration::from_secs(10), || rules().contains("\"ovbr4096\"")), "{}", rules());
     }
 
+    // Host 3 has the network's kernel side as berth made it before overlay containers got
+    // macvlan interfaces on the VXLAN device: a bridge with the VXLAN device as a port (what
+    // a kernel without macvlan still gets). Its containers get veths on that bridge and
+    // reach the other hosts' all the same (a daemon upgrade keeps a network's layout).
+    assert!(c.hosts[2].sh("ip link add ovvx4096 type vxlan id 4096 dstport 4789 local 192.168.250.3 nolearning proxy noudpcsum \
+        && ip link add ovbr4096 mtu 1450 type bridge && ip addr add 10.20.0.1/16 dev ovbr4096 \
+        && ip link set ovvx4096 mtu 1450 master ovbr4096 up && ip link set ovbr4096 up").0);
+
     let web1 = unique("web");
     web(h1, &net, &web1, "from-host-1", &["--network-alias", "front", "-p", "8080:80"]);
     let ip1 = ip_on(h1, &net, &web1);
@@ -186,6 +194,22 @@ fn containers_on_different_hosts_reach_each_other_by_address_and_name() {
     assert!(from_container(h3, &net, &format!("ping -c1 -W2 {b2} >/dev/null")).code == 0, "host 3 reaches host 2's container by name");
     let mtu = h3.berth(&["run", "--rm", "--network", &net, "busybox", "cat", "/sys/class/net/eth0/mtu"]).ok();
     assert_eq!(mtu.trim(), "1450", "room for the VXLAN header");
+    let ports = h3.berth(&["run", "--rm", "--network", &net, "-v", "/sys/class/net/ovbr4096/brif:/brif:ro", "busybox", "ls", "/brif"]).ok();
+    assert_eq!(ports.split_whitespace().count(), 2, "host 3's container was plumbed onto the existing bridge: {ports}");
+    // Containers on one host reach each other, and the host reaches its containers.
+    assert_eq!(from_container(h1, &net, "timeout 2 wget -q -O - http://front/").ok().trim(), "from-host-1", "same host, by alias");
+    let local = c.hosts[0].sh(&format!("timeout 2 busybox wget -q -O - http://{ip1}/"));
+    assert_eq!(local.1.trim(), "from-host-1", "host 1 reaches its container through the gateway");
+
+    // A running container joins the network and leaves it again.
+    let joiner = unique("j");
+    h2.berth(&["run", "-d", "--name", &joiner, "busybox", "sleep", "1000"]).ok();
+    h2.berth(&["network", "connect", &net, &joiner]).ok();
+    let ping = format!("for i in $(seq 50); do ping -c1 -W1 {ip1} >/dev/null && exit 0; done; exit 1");
+    assert_eq!(h2.berth(&["exec", &joiner, "sh", "-c", &ping]).code, 0, "a connected container reaches host 1's");
+    h2.berth(&["network", "disconnect", &net, &joiner]).ok();
+    assert_eq!(h2.berth(&["exec", &joiner, "ls", "/sys/class/net"]).ok().split_whitespace().collect::<Vec<_>>(), ["eth0", "lo"], "its overlay interface is gone");
+    h2.berth(&["rm", "-f", &joiner]).ok();
 
     // The published port answers on host 1's address, from host 2's namespace.
     let get = c.hosts[1].sh("for i in $(seq 50); do timeout 2 busybox wget -q -O - http://192.168.250.1:8080/ && exit 0; sleep 0.1; done; exit 1");

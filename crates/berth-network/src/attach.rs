@@ -164,7 +164,14 @@ impl NetworkService {
     async fn plumb(nl: &Nl, ns_nl: &Nl, net: &NetworkRecord, ep: &Endpoint, ns: &Path, ifname: &str, default_route: bool, mtu: Option<u32>) -> Result<()> {
         let subnet = net.subnet.unwrap_or(Subnet { addr: Ipv4Addr::UNSPECIFIED, prefix: 0 });
         let tmp = format!("bt{}", &berth_api::ids::random_id()[..10]);
+        // An overlay container's interface is a macvlan child of the network's VXLAN device
+        // (see overlay::dataplane), unless an older berth made the network with a bridge.
+        let overlay_parent = match net.driver.as_str() {
+            "overlay" => crate::overlay::dataplane::parent_for_container(nl, net).await?,
+            _ => None,
+        };
         match net.driver.as_str() {
+            "overlay" if let Some(vx) = overlay_parent => nl.child_into("macvlan", "bridge", &tmp, vx, ns).await?,
             "bridge" | "overlay" => {
                 let br = nl.ensure_bridge(&net.ifname, net.gateway.map(|g| (g, subnet.prefix)), mtu).await?;
                 if let Some(v6) = &net.v6 {
@@ -631,8 +638,10 @@ impl NetworkService {
             if n.driver == "bridge" || n.driver == "overlay" {
                 let nl = self.nl.clone();
                 let _ = self.rt.block_on(async move { nl.delete(&ep.host_ifname).await });
-            } else if rec.state.running {
-                // macvlan/ipvlan children live in the container: find them by address.
+            }
+            if n.driver != "bridge" && rec.state.running {
+                // macvlan/ipvlan children (overlay endpoints among them) live in the
+                // container: find them by address.
                 let ns = PathBuf::from(format!("/proc/{}/ns/net", rec.state.pid));
                 let ns_nl = {
                     let _g = self.rt.enter();

@@ -69,15 +69,33 @@ impl Nl {
                 self.require(name).await?
             }
         };
-        if let Some((ip, prefix)) = addr {
-            match self.handle.address().add(idx, ip.into(), prefix).execute().await {
-                Ok(()) => {}
-                Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc::EEXIST => {}
-                Err(e) => return Err(err(&format!("addressing bridge {name}"), e)),
-            }
+        if let Some(a) = addr {
+            self.ensure_addr(idx, a, &format!("bridge {name}")).await?;
         }
         self.up(idx).await?;
         Ok(idx)
+    }
+
+    /// Gives the interface `idx` the address `ip/prefix` unless it has it already.
+    pub async fn ensure_addr(&self, idx: u32, (ip, prefix): (Ipv4Addr, u8), what: &str) -> Result<()> {
+        match self.handle.address().add(idx, ip.into(), prefix).execute().await {
+            Ok(()) => Ok(()),
+            Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc::EEXIST => Ok(()),
+            Err(e) => Err(err(&format!("addressing {what}"), e)),
+        }
+    }
+
+    /// Whether `name` exists and is a bridge.
+    pub async fn is_bridge(&self, name: &str) -> Result<bool> {
+        use rtnetlink::packet_route::link::{InfoKind, LinkAttribute, LinkInfo};
+        let mut links = self.handle.link().get().match_name(name.to_string()).execute();
+        let link = match links.try_next().await {
+            Ok(l) => l,
+            Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc::ENODEV => None,
+            Err(e) => return Err(err(&format!("looking up {name}"), e)),
+        };
+        let kind_is_bridge = |a: &LinkAttribute| matches!(a, LinkAttribute::LinkInfo(infos) if infos.iter().any(|i| matches!(i, LinkInfo::Kind(InfoKind::Bridge))));
+        Ok(link.is_some_and(|l| l.attributes.iter().any(kind_is_bridge)))
     }
 
     /// Adds an IPv6 address without duplicate address detection: berth's IPAM already makes

@@ -29,9 +29,10 @@
 //!   starts over). Nothing is made in the kernel until a container joins.
 //! - **join**: the address is claimed by creating its endpoint key (a transaction that
 //!   fails if the key exists or the network is gone), so two hosts never hand out the same
-//!   address. Then the bridge and VXLAN device are made if missing, the container gets its
-//!   veth as on a bridge network, and the endpoint key is rewritten with the container's
-//!   name, aliases and MAC.
+//!   address. Then the VXLAN device and the host's gateway interface are made if missing,
+//!   the container gets a macvlan interface on the VXLAN device ([`dataplane`] says why not
+//!   a bridge and veths), and the endpoint key is rewritten with the container's name,
+//!   aliases and MAC.
 //! - **leave** deletes the endpoint key; **remove** deletes the network in a transaction
 //!   that fails while any endpoint key exists on any host.
 //! - **sync** ([`sync`]) is level-triggered: on every change seen by a watch, and every
