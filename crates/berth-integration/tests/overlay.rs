@@ -192,10 +192,16 @@ fn containers_on_different_hosts_reach_each_other_by_address_and_name() {
     let ip2 = ip_on(h2, &net, &b2);
     assert_ne!(ip1, ip2);
     assert!(from_container(h3, &net, &format!("ping -c1 -W2 {b2} >/dev/null")).code == 0, "host 3 reaches host 2's container by name");
-    let mtu = h3.berth(&["run", "--rm", "--network", &net, "busybox", "cat", "/sys/class/net/eth0/mtu"]).ok();
+    let mtu = h2.berth(&["run", "--rm", "--network", &net, "busybox", "cat", "/sys/class/net/eth0/mtu"]).ok();
     assert_eq!(mtu.trim(), "1450", "room for the VXLAN header");
-    let ports = h3.berth(&["run", "--rm", "--network", &net, "-v", "/sys/class/net/ovbr4096/brif:/brif:ro", "busybox", "ls", "/brif"]).ok();
-    assert_eq!(ports.split_whitespace().count(), 2, "host 3's container was plumbed onto the existing bridge: {ports}");
+    // Hosts 1 and 2 made the network the current way: the gateway is a macvlan interface on
+    // the VXLAN device; host 3 plumbed its containers onto the bridge it found.
+    let gw = c.hosts[0].sh("ip -d link show ovbr4096").1;
+    assert!(gw.contains("macvlan mode bridge"), "{gw}");
+    let b3 = h3.berth(&["run", "-d", "--network", &net, "busybox", "sleep", "1000"]).ok().trim().to_string();
+    let ports = c.hosts[2].sh("ls /sys/class/net/ovbr4096/brif").1;
+    assert!(ports.contains(&format!("veth{}", &b3[..7])), "host 3's container is on the existing bridge: {ports}");
+    h3.berth(&["rm", "-f", &b3]).ok();
     // Containers on one host reach each other, and the host reaches its containers.
     assert_eq!(from_container(h1, &net, "timeout 2 wget -q -O - http://front/").ok().trim(), "from-host-1", "same host, by alias");
     let local = c.hosts[0].sh(&format!("timeout 2 busybox wget -q -O - http://{ip1}/"));
@@ -210,6 +216,15 @@ fn containers_on_different_hosts_reach_each_other_by_address_and_name() {
     h2.berth(&["network", "disconnect", &net, &joiner]).ok();
     assert_eq!(h2.berth(&["exec", &joiner, "ls", "/sys/class/net"]).ok().split_whitespace().collect::<Vec<_>>(), ["eth0", "lo"], "its overlay interface is gone");
     h2.berth(&["rm", "-f", &joiner]).ok();
+
+    // A container restarted at once, while its old namespace lives on (another container
+    // shares it), gets its address and MAC back and is reached by name again.
+    let side = unique("side");
+    h2.berth(&["run", "-d", "--name", &side, "--network", &format!("container:{b2}"), "busybox", "sleep", "1000"]).ok();
+    h2.berth(&["restart", "-t", "0", &b2]).ok();
+    assert_eq!(ip_on(h2, &net, &b2), ip2, "same address after the restart");
+    assert!(from_container(h3, &net, &format!("ping -c1 -W2 {b2} >/dev/null")).code == 0, "the restarted container is reached");
+    h2.berth(&["rm", "-f", &side]).ok();
 
     // The published port answers on host 1's address, from host 2's namespace.
     let get = c.hosts[1].sh("for i in $(seq 50); do timeout 2 busybox wget -q -O - http://192.168.250.1:8080/ && exit 0; sleep 0.1; done; exit 1");

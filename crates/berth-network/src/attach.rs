@@ -170,9 +170,9 @@ impl NetworkService {
             "overlay" => crate::overlay::dataplane::parent_for_container(nl, net).await?,
             _ => None,
         };
-        match net.driver.as_str() {
-            "overlay" if let Some(vx) = overlay_parent => nl.child_into("macvlan", "bridge", &tmp, vx, ns).await?,
-            "bridge" | "overlay" => {
+        match (net.driver.as_str(), overlay_parent) {
+            ("overlay", Some(vx)) => nl.child_into("macvlan", "bridge", &tmp, vx, ns).await?,
+            ("bridge" | "overlay", _) => {
                 let br = nl.ensure_bridge(&net.ifname, net.gateway.map(|g| (g, subnet.prefix)), mtu).await?;
                 if let Some(v6) = &net.v6 {
                     nl.add_addr6(br, (v6.gateway, v6.subnet.prefix)).await?;
@@ -180,7 +180,7 @@ impl NetworkService {
                 nl.delete(&ep.host_ifname).await?;
                 nl.veth_into(&ep.host_ifname, &tmp, br, ns, mtu).await?;
             }
-            kind => {
+            (kind, _) => {
                 let parent = nl.require(&net.ifname).await?;
                 let mode = net.options.get(&format!("{kind}_mode")).cloned().unwrap_or_default();
                 nl.child_into(kind, &mode, &tmp, parent, ns).await?;
@@ -447,8 +447,12 @@ impl NetworkService {
         }
         let nets: Vec<String> = self.lock().nets.values().filter(|n| n.endpoints.contains_key(&c.id)).map(|n| n.id.clone()).collect();
         let mut veths = Vec::new();
+        let mut macvlans = Vec::new();
         for id in nets {
             if let Some((net, ep)) = self.release_endpoint(&id, &c.id) {
+                if net.driver == "overlay" {
+                    macvlans.push(ep.ip);
+                }
                 if net.driver == "bridge" || net.driver == "overlay" {
                     let nl = self.nl.clone();
                     match self.rt.block_on(async move { nl.index(&ep.host_ifname).await }) {
@@ -459,7 +463,25 @@ impl NetworkService {
                 }
             }
         }
-        netns::remove(&self.ns_path(&c.id));
+        // An overlay interface (a macvlan child of the host's VXLAN device) outlives this
+        // call with the namespace: it gives back its address and MAC first (see release_addr).
+        let ns = self.ns_path(&c.id);
+        if !macvlans.is_empty() && ns.exists() {
+            let released = {
+                let _g = self.rt.enter();
+                Nl::in_ns(&ns, &self.rt)
+            }
+            .and_then(|ns_nl| self.rt.block_on(async move {
+                for ip in macvlans {
+                    ns_nl.release_addr(ip).await?;
+                }
+                Ok(())
+            }));
+            if let Err(e) = released {
+                errors.push(e.to_string());
+            }
+        }
+        netns::remove(&ns);
         // Dropping the namespace destroys its veths in the kernel's own time; deleting them
         // here would wait for an RCU grace period on the exit path. The deletion by index
         // (never by name, which the container's next start reuses) catches a namespace that

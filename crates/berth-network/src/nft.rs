@@ -18,6 +18,8 @@ pub struct BridgeRules {
     pub masquerade: bool,
     /// Overlay networks: frames between two of the network's containers skip connection
     /// tracking (see the guard chain in [`Ruleset::render`]); traffic to this gateway does not.
+    /// Only frames bridged in the host's namespace meet that rule: those of a network with
+    /// the bridge layout (see overlay::dataplane); over macvlan they never reach it.
     pub untracked_within: Option<Ipv4Addr>,
 }
 

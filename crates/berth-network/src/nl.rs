@@ -65,7 +65,12 @@ impl Nl {
                 if let Some(m) = mtu {
                     b = b.mtu(m);
                 }
-                self.handle.link().add(b.build()).execute().await.map_err(|e| err(&format!("creating bridge {name}"), e))?;
+                match self.handle.link().add(b.build()).execute().await {
+                    Ok(()) => {}
+                    // Made meanwhile by another container's start.
+                    Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc::EEXIST => {}
+                    Err(e) => return Err(err(&format!("creating bridge {name}"), e)),
+                }
                 self.require(name).await?
             }
         };
@@ -270,6 +275,31 @@ impl Nl {
             Some(gw) => self.add_route(RouteMessageBuilder::<Ipv4Addr>::new().gateway(gw).output_interface(idx).build(), "the default route").await,
             None => Ok(()),
         }
+    }
+
+    /// Inside a container's namespace that may outlive the container (another container
+    /// shares it, or the kernel has not torn it down yet): takes `ip` off the interface that
+    /// carries it and gives that interface a random MAC, so the address and MAC, both free
+    /// again, can be used by the container's next start or another container at once.
+    /// Cheaper than deleting the interface, which waits for an RCU grace period.
+    pub async fn release_addr(&self, ip: Ipv4Addr) -> Result<()> {
+        use rtnetlink::packet_route::address::AddressAttribute;
+        let mut addrs = self.handle.address().get().execute();
+        while let Some(a) = addrs.try_next().await.map_err(|e| err("listing addresses", e))? {
+            if a.attributes.iter().any(|at| matches!(at, AddressAttribute::Address(std::net::IpAddr::V4(x)) if *x == ip)) {
+                let idx = a.header.index;
+                self.handle.address().del(a).execute().await.map_err(|e| err(&format!("removing {ip}"), e))?;
+                let hex = berth_api::ids::random_id();
+                let mut mac = [0u8; 6];
+                for (i, b) in mac.iter_mut().enumerate() {
+                    *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap_or(0);
+                }
+                mac[0] = (mac[0] & 0xfe) | 0x02; // unicast, locally administered
+                let set = LinkUnspec::new_with_index(idx).address(mac.to_vec()).build();
+                return self.handle.link().set(set).execute().await.map_err(|e| err("changing a released interface's MAC", e));
+            }
+        }
+        Ok(())
     }
 
     /// Deletes the interface that carries `ip` (inside a container's namespace).

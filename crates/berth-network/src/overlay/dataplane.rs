@@ -69,26 +69,28 @@ pub async fn ensure(nl: &Nl, net: &NetworkRecord, local: Ipv4Addr, mtu: u32) -> 
     };
     nl.up(vx_idx).await?;
     let subnet = net.subnet.ok_or_else(|| NetError::System(format!("overlay network {} has no subnet", net.name)))?;
-    let gw = match nl.index(&net.ifname).await? {
-        // Ours from an earlier start, or an older berth's bridge (which holds the VXLAN
-        // device as a port and the gateway address already).
-        Some(i) => i,
-        None => {
-            let msg = LinkMacVlan::new(&net.ifname, vx_idx, MacVlanMode::Bridge).mtu(mtu).build();
-            match nl.handle.link().add(msg).execute().await {
-                Ok(()) => {}
-                Err(e) if exists(&e) => {}
-                // A kernel without macvlan: the bridge layout.
-                Err(rtnetlink::Error::NetlinkError(m)) if m.raw_code() == -libc::EOPNOTSUPP => {
-                    let br = nl.ensure_bridge(&net.ifname, None, Some(mtu)).await?;
-                    let join = LinkUnspec::new_with_index(vx_idx).controller(br).build();
-                    nl.handle.link().set(join).execute().await.map_err(|e| sys(&format!("attaching {vx} to {}", net.ifname), e))?;
-                }
-                Err(e) => return Err(sys(&format!("creating the gateway interface {} on {vx}", net.ifname), e)),
+    let mut bridged = nl.is_bridge(&net.ifname).await?;
+    if !bridged && nl.index(&net.ifname).await?.is_none() {
+        // The gateway takes the VXLAN device's MTU.
+        let msg = LinkMacVlan::new(&net.ifname, vx_idx, MacVlanMode::Bridge).build();
+        match nl.handle.link().add(msg).execute().await {
+            Ok(()) => {}
+            Err(e) if exists(&e) => {}
+            // A kernel without macvlan: the bridge layout.
+            Err(rtnetlink::Error::NetlinkError(m)) if m.raw_code() == -libc::EOPNOTSUPP => {
+                nl.ensure_bridge(&net.ifname, None, Some(mtu)).await?;
+                bridged = true;
             }
-            nl.require(&net.ifname).await?
+            Err(e) => return Err(sys(&format!("creating the gateway interface {} on {vx}", net.ifname), e)),
         }
-    };
+    }
+    let gw = nl.require(&net.ifname).await?;
+    if bridged {
+        // The bridge layout: the VXLAN device is one of the bridge's ports (again, if it was
+        // deleted and made anew while the daemon was away).
+        let join = LinkUnspec::new_with_index(vx_idx).controller(gw).build();
+        nl.handle.link().set(join).execute().await.map_err(|e| sys(&format!("attaching {vx} to {}", net.ifname), e))?;
+    }
     if let Some(g) = net.gateway {
         nl.ensure_addr(gw, (g, subnet.prefix), &format!("the gateway interface {}", net.ifname)).await?;
     }
@@ -105,7 +107,8 @@ pub async fn parent_for_container(nl: &Nl, net: &NetworkRecord) -> Result<Option
     nl.require(&plan::vxlan_name(vni)).await.map(Some)
 }
 
-/// Deletes the network's bridge and VXLAN device (their entries go with them).
+/// Deletes the network's VXLAN device (its entries, the gateway and any container's
+/// macvlan interface go with it) and, with the bridge layout, the bridge.
 pub async fn remove(nl: &Nl, net: &NetworkRecord) -> Result<()> {
     let mut first = Ok(());
     if let Some(vni) = plan::vni_of(net) {
