@@ -215,6 +215,13 @@ fn containers_on_different_hosts_reach_each_other_by_address_and_name() {
     assert_eq!(h2.berth(&["exec", &joiner, "sh", "-c", &ping]).code, 0, "a connected container reaches host 1's");
     h2.berth(&["network", "disconnect", &net, &joiner]).ok();
     assert_eq!(h2.berth(&["exec", &joiner, "ls", "/sys/class/net"]).ok().split_whitespace().collect::<Vec<_>>(), ["eth0", "lo"], "its overlay interface is gone");
+    // A MAC already used on the network is refused by name, and nothing is left behind.
+    let mac2 = h2.berth(&["inspect", "-f", &format!("{{{{(index .NetworkSettings.Networks \"{net}\").MacAddress}}}}"), &b2]).ok().trim().to_string();
+    let body = format!(r#"{{"Container":"{joiner}","EndpointConfig":{{"MacAddress":"{mac2}"}}}}"#);
+    let sock = h2.host().trim_start_matches("unix://").to_string();
+    let refused = c.hosts[1].sh(&format!("curl -s --unix-socket {sock} -H 'Content-Type: application/json' -d '{body}' http://x/networks/{net}/connect")).1;
+    assert!(refused.contains(&format!("MAC address {mac2} is already in use")), "{refused}");
+    assert_eq!(h2.berth(&["exec", &joiner, "ls", "/sys/class/net"]).ok().split_whitespace().collect::<Vec<_>>(), ["eth0", "lo"], "no half-made interface");
     h2.berth(&["rm", "-f", &joiner]).ok();
 
     // A container restarted at once, while its old namespace lives on (another container

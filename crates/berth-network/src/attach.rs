@@ -188,12 +188,19 @@ impl NetworkService {
         }
         let mac = if net.driver == "ipvlan" { None } else { ipam::parse_mac(&ep.mac) };
         let gw = if default_route && !net.internal { net.gateway } else { None };
-        ns_nl.configure(&tmp, ifname, mac, (ep.ip, subnet.prefix), gw).await?;
-        if let (Some(v6), Some(ip6)) = (&net.v6, ep.ip6) {
+        let mut configured = ns_nl.configure(&tmp, ifname, mac, (ep.ip, subnet.prefix), gw).await;
+        if let (Ok(()), Some(v6), Some(ip6)) = (&configured, &net.v6, ep.ip6) {
             let gw6 = (default_route && !net.internal).then_some(v6.gateway);
-            ns_nl.configure6(ifname, (ip6, v6.subnet.prefix), gw6).await?;
+            configured = ns_nl.configure6(ifname, (ip6, v6.subnet.prefix), gw6).await;
         }
-        Ok(())
+        if configured.is_err() {
+            // Not left half made in a running container (`network connect`): still under
+            // its temporary name if the renaming failed (then `ifname` may be another
+            // interface's), else under `ifname`, which the renaming proved was free.
+            let name = if ns_nl.index(&tmp).await.ok().flatten().is_some() { tmp.as_str() } else { ifname };
+            let _ = ns_nl.delete(name).await;
+        }
+        configured
     }
 
     /// Overlay interfaces leave room for the VXLAN header.

@@ -265,7 +265,13 @@ impl Nl {
         if let Some(m) = mac {
             set = set.address(m.to_vec());
         }
-        self.handle.link().set(set.build()).execute().await.map_err(|e| err("naming the container's interface", e))?;
+        self.handle.link().set(set.build()).execute().await.map_err(|e| match (&e, mac) {
+            // macvlan (and overlay) interfaces on one parent must differ in MAC.
+            (rtnetlink::Error::NetlinkError(m), Some(mac)) if m.raw_code() == -libc::EADDRINUSE => {
+                NetError::Conflict(format!("MAC address {} is already in use on this network", crate::ipam::mac_string(&mac)))
+            }
+            _ => err("naming the container's interface", e),
+        })?;
         self.handle.address().add(idx, addr.0.into(), addr.1).execute().await.map_err(|e| err("addressing the container's interface", e))?;
         self.up(idx).await?;
         if let Some(lo) = self.index("lo").await? {
