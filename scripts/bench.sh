@@ -311,19 +311,6 @@ l=$(lean recv); b=${l%% *}; d=${l##* }
 report "  ... read by a lean client (ms)" "$b" "$d" "$(ratio "$b" "$d")"
 l=$(lean splice); b=${l%% *}; d=${l##* }
 report "  ... spliced to /dev/null by a client (ms)" "$b" "$d" "$(ratio "$b" "$d")"
-# What one TCP stream on loopback carries at most on this machine (iperf3, 1 MiB writes), and
-# the spliced blob's rate against it: how far from the ceiling each registry serves.
-if command -v iperf3 >/dev/null; then
-    iport=$(free_port)
-    iperf3 -s -B 127.0.0.1 -p "$iport" >/dev/null 2>&1 &
-    ipid=$!
-    for _ in $(seq 250); do ss -Hltn "sport = :$iport" | grep -q . && break; sleep 0.02; done
-    ceiling=$(iperf3 -c 127.0.0.1 -p "$iport" -t 3 -l 1M -J | python3 -c 'import json,sys; print("%.0f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"] / 8e6))' || echo -)
-    kill "$ipid" 2>/dev/null; wait "$ipid" 2>/dev/null || true
-    pct() { [ "$1" = - ] || [ "$ceiling" = - ] && echo - || python3 -c "print('%.0f%%' % (100 * $bytes / ($1 / 1000) / 1e6 / $ceiling))"; }
-    report "loopback TCP ceiling, iperf3 one stream (MB/s)" "$ceiling" "" ""
-    report "  spliced blob's rate, share of that ceiling" "$(pct "$b")" "$(pct "$d")" ""
-fi
 
 # Network data path: one 400 MiB download from a container's httpd, through a published
 # port on 127.0.0.1 and straight to the container's address over the bridge.
