@@ -126,9 +126,12 @@ pub fn main(args: &[String]) -> i32 {
             eprintln!("berth daemon: warning: {w}");
         }
         let d2 = daemon.clone();
-        let shutdown = async {
-            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-            let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok();
+        // Listening for the signals before the API says it is ready: a SIGTERM sent as soon
+        // as that line appears (a test's restart, a service manager's stop) used to arrive
+        // between tokio installing its handler and subscribing to it, and was lost.
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok();
+        let shutdown = async move {
             tokio::select! {
                 _ = async { match term.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending::<()>().await } } => {}
                 _ = async { match int.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending::<()>().await } } => {}
