@@ -261,11 +261,20 @@ impl Daemon {
         std::fs::write(&p, serde_json::to_vec_pretty(&cur).unwrap()).unwrap();
     }
 
-    /// Stops the daemon with SIGTERM (containers keep running, as with live restore).
+    /// Stops the daemon with SIGTERM (containers keep running, as with live restore). A
+    /// daemon still running a minute later is killed and the test fails, rather than hang.
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = rustix::process::kill_process(rustix::process::Pid::from_raw(c.id() as i32).unwrap(), rustix::process::Signal::TERM);
-            let _ = c.wait();
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+            while matches!(c.try_wait(), Ok(None)) {
+                if std::time::Instant::now() > deadline {
+                    let _ = c.kill();
+                    let _ = c.wait();
+                    panic!("berth daemon did not stop within 60 s of SIGTERM");
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
         }
     }
 
