@@ -233,6 +233,13 @@ fn containers_on_different_hosts_reach_each_other_by_address_and_name() {
     assert!(from_container(h3, &net, &format!("ping -c1 -W2 {b2} >/dev/null")).code == 0, "the restarted container is reached");
     h2.berth(&["rm", "-f", &side]).ok();
 
+    // Host 2's VXLAN device is deleted behind the daemon's back (the gateway and the
+    // container's interface go with it): the next sync makes them again.
+    assert!(c.hosts[1].sh("ip link del ovvx4096").0);
+    assert!(from_container(h3, &net, &format!("ping -c1 -W1 {b2} >/dev/null")).code == 0, "host 2's container is reached again");
+    let route = h2.berth(&["exec", &b2, "ip", "route"]).ok();
+    assert!(route.contains("default via 10.20.0.1 dev eth0"), "its default route is back: {route}");
+
     // The published port answers on host 1's address, from host 2's namespace.
     let get = c.hosts[1].sh("for i in $(seq 50); do timeout 2 busybox wget -q -O - http://192.168.250.1:8080/ && exit 0; sleep 0.1; done; exit 1");
     assert_eq!(get.1.trim(), "from-host-1", "published port on an overlay container");

@@ -24,7 +24,7 @@ fn primary(mode: &str) -> &str {
 }
 
 /// The networks a container joins, the primary one first.
-fn wanted_networks(c: &Record) -> Vec<String> {
+pub(crate) fn wanted_networks(c: &Record) -> Vec<String> {
     let p = primary(c.host_config.network_mode_or_default()).to_string();
     let mut v = vec![p.clone()];
     for k in c.endpoints_config.keys() {
@@ -36,7 +36,7 @@ fn wanted_networks(c: &Record) -> Vec<String> {
 }
 
 impl NetworkService {
-    fn ns_path(&self, id: &str) -> PathBuf {
+    pub(crate) fn ns_path(&self, id: &str) -> PathBuf {
         self.opts.exec_root.join("netns").join(id)
     }
 
@@ -161,7 +161,7 @@ impl NetworkService {
     }
 
     /// Kernel side of one endpoint: the interface inside the namespace, addressed and routed.
-    async fn plumb(nl: &Nl, ns_nl: &Nl, net: &NetworkRecord, ep: &Endpoint, ns: &Path, ifname: &str, default_route: bool, mtu: Option<u32>) -> Result<()> {
+    pub(crate) async fn plumb(nl: &Nl, ns_nl: &Nl, net: &NetworkRecord, ep: &Endpoint, ns: &Path, ifname: &str, default_route: bool, mtu: Option<u32>) -> Result<()> {
         let subnet = net.subnet.unwrap_or(Subnet { addr: Ipv4Addr::UNSPECIFIED, prefix: 0 });
         let tmp = format!("bt{}", &berth_api::ids::random_id()[..10]);
         // An overlay container's interface is a macvlan child of the network's VXLAN device

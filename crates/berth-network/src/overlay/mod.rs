@@ -39,8 +39,9 @@
 //!   heartbeat anyway, it reads the store and makes this host match it: networks copied in
 //!   or dropped, this host's endpoints re-registered (after a lease expired, say at the end
 //!   of a partition) or withdrawn, and each VXLAN device's neighbour and forwarding entries
-//!   set to exactly the remote endpoints ([`dataplane`]). Remote endpoints also feed the
-//!   embedded DNS, so names resolve across hosts.
+//!   set to exactly the remote endpoints ([`dataplane`]); a VXLAN device deleted behind the
+//!   daemon's back is made again, with its local containers' interfaces ([`repair`]).
+//!   Remote endpoints also feed the embedded DNS, so names resolve across hosts.
 //!
 //! If the store is unreachable, overlay operations fail with an `unavailable` error that
 //! names it; running containers keep their kernel state and the next sync after the store
@@ -49,6 +50,7 @@
 pub mod dataplane;
 mod ops;
 pub mod plan;
+mod repair;
 mod sync;
 
 use std::collections::BTreeMap;

@@ -112,6 +112,9 @@ impl NetworkService {
         }
 
         for n in &overlays {
+            if let Err(e) = self.repair(cl, n).await {
+                eprintln!("berth daemon: overlay network {}: {e}", n.name);
+            }
             let remote = cl.remote_of(&n.id);
             if let Err(e) = dataplane::program(&self.nl, n, &remote).await {
                 eprintln!("berth daemon: overlay network {}: {e}", n.name);
