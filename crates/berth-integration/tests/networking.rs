@@ -284,6 +284,14 @@ fn macvlan_networks_give_static_addresses_and_names() {
     assert!(err.contains("10.99.7.100"), "{err}");
     let err = d.berth(&["network", "create", "-d", "macvlan", "--subnet", "10.99.8.0/24", "-o", "parent=nosuchlink0", &unique("mvbad")]).fails();
     assert!(err.contains("parent interface nosuchlink0 does not exist"), "{err}");
+    // Restarted at once while another container shares its namespace (which keeps the old
+    // interface alive): its address and MAC were given back at the stop, so it starts again.
+    let side = unique("mvside");
+    d.berth(&["run", "-d", "--name", &side, "--network", &format!("container:{first}"), "busybox", "sleep", "1000"]).ok();
+    d.berth(&["restart", "-t", "0", &first]).ok();
+    let out = d.berth(&["run", "--rm", "--network", &net, "busybox", "sh", "-c", &format!("ping -c1 -W5 {first} >/dev/null && echo reached")]).ok();
+    assert!(out.trim_end().ends_with("reached"), "after the restart: {out}");
+    d.berth(&["rm", "-f", &side]).ok();
     d.berth(&["rm", "-f", &first]).ok();
     d.berth(&["network", "rm", &net]).ok();
 }

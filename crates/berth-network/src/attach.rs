@@ -454,11 +454,13 @@ impl NetworkService {
         }
         let nets: Vec<String> = self.lock().nets.values().filter(|n| n.endpoints.contains_key(&c.id)).map(|n| n.id.clone()).collect();
         let mut veths = Vec::new();
-        let mut macvlans = Vec::new();
+        // Interfaces that live in the namespace (macvlan and ipvlan children, overlay ones
+        // among them), and whether each has a MAC of its own to give back.
+        let mut children = Vec::new();
         for id in nets {
             if let Some((net, ep)) = self.release_endpoint(&id, &c.id) {
-                if net.driver == "overlay" {
-                    macvlans.push(ep.ip);
+                if net.driver != "bridge" {
+                    children.push((ep.ip, net.driver != "ipvlan"));
                 }
                 if net.driver == "bridge" || net.driver == "overlay" {
                     let nl = self.nl.clone();
@@ -470,17 +472,18 @@ impl NetworkService {
                 }
             }
         }
-        // An overlay interface (a macvlan child of the host's VXLAN device) outlives this
-        // call with the namespace: it gives back its address and MAC first (see release_addr).
+        // A macvlan or ipvlan child (an overlay endpoint's too) outlives this call with the
+        // namespace, and its parent refuses its address (and MAC) to anyone else until then:
+        // it gives them back first (see release_addr).
         let ns = self.ns_path(&c.id);
-        if !macvlans.is_empty() && ns.exists() {
+        if !children.is_empty() && ns.exists() {
             let released = {
                 let _g = self.rt.enter();
                 Nl::in_ns(&ns, &self.rt)
             }
             .and_then(|ns_nl| self.rt.block_on(async move {
-                for ip in macvlans {
-                    ns_nl.release_addr(ip).await?;
+                for (ip, mac) in children {
+                    ns_nl.release_addr(ip, mac).await?;
                 }
                 Ok(())
             }));

@@ -43,13 +43,20 @@ impl Nl {
     }
 
     pub async fn index(&self, name: &str) -> Result<Option<u32>> {
+        Ok(self.lookup(name).await?.map(|(idx, _)| idx))
+    }
+
+    /// The index of `name`, and whether it is a bridge; None if there is no such interface.
+    pub async fn lookup(&self, name: &str) -> Result<Option<(u32, bool)>> {
+        use rtnetlink::packet_route::link::{InfoKind, LinkAttribute, LinkInfo};
         let mut links = self.handle.link().get().match_name(name.to_string()).execute();
-        match links.try_next().await {
-            Ok(Some(l)) => Ok(Some(l.header.index)),
-            Ok(None) => Ok(None),
-            Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc::ENODEV => Ok(None),
-            Err(e) => Err(err(&format!("looking up {name}"), e)),
-        }
+        let link = match links.try_next().await {
+            Ok(l) => l,
+            Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc::ENODEV => None,
+            Err(e) => return Err(err(&format!("looking up {name}"), e)),
+        };
+        let bridge = |a: &LinkAttribute| matches!(a, LinkAttribute::LinkInfo(infos) if infos.iter().any(|i| matches!(i, LinkInfo::Kind(InfoKind::Bridge))));
+        Ok(link.map(|l| (l.header.index, l.attributes.iter().any(bridge))))
     }
 
     pub async fn require(&self, name: &str) -> Result<u32> {
@@ -88,19 +95,6 @@ impl Nl {
             Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc::EEXIST => Ok(()),
             Err(e) => Err(err(&format!("addressing {what}"), e)),
         }
-    }
-
-    /// Whether `name` exists and is a bridge.
-    pub async fn is_bridge(&self, name: &str) -> Result<bool> {
-        use rtnetlink::packet_route::link::{InfoKind, LinkAttribute, LinkInfo};
-        let mut links = self.handle.link().get().match_name(name.to_string()).execute();
-        let link = match links.try_next().await {
-            Ok(l) => l,
-            Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc::ENODEV => None,
-            Err(e) => return Err(err(&format!("looking up {name}"), e)),
-        };
-        let kind_is_bridge = |a: &LinkAttribute| matches!(a, LinkAttribute::LinkInfo(infos) if infos.iter().any(|i| matches!(i, LinkInfo::Kind(InfoKind::Bridge))));
-        Ok(link.is_some_and(|l| l.attributes.iter().any(kind_is_bridge)))
     }
 
     /// Adds an IPv6 address without duplicate address detection: berth's IPAM already makes
@@ -283,41 +277,42 @@ impl Nl {
         }
     }
 
-    /// Inside a container's namespace that may outlive the container (another container
-    /// shares it, or the kernel has not torn it down yet): takes `ip` off the interface that
-    /// carries it and gives that interface a random MAC, so the address and MAC, both free
-    /// again, can be used by the container's next start or another container at once.
-    /// Cheaper than deleting the interface, which waits for an RCU grace period.
-    pub async fn release_addr(&self, ip: Ipv4Addr) -> Result<()> {
+    /// The address message of `ip`, which names the interface that carries it (inside a
+    /// container's namespace).
+    async fn find_addr(&self, ip: Ipv4Addr) -> Result<Option<rtnetlink::packet_route::address::AddressMessage>> {
         use rtnetlink::packet_route::address::AddressAttribute;
         let mut addrs = self.handle.address().get().execute();
         while let Some(a) = addrs.try_next().await.map_err(|e| err("listing addresses", e))? {
             if a.attributes.iter().any(|at| matches!(at, AddressAttribute::Address(std::net::IpAddr::V4(x)) if *x == ip)) {
-                let idx = a.header.index;
-                self.handle.address().del(a).execute().await.map_err(|e| err(&format!("removing {ip}"), e))?;
-                let hex = berth_api::ids::random_id();
-                let mut mac = [0u8; 6];
-                for (i, b) in mac.iter_mut().enumerate() {
-                    *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap_or(0);
-                }
-                mac[0] = (mac[0] & 0xfe) | 0x02; // unicast, locally administered
-                let set = LinkUnspec::new_with_index(idx).address(mac.to_vec()).build();
-                return self.handle.link().set(set).execute().await.map_err(|e| err("changing a released interface's MAC", e));
+                return Ok(Some(a));
             }
         }
-        Ok(())
+        Ok(None)
+    }
+
+    /// Inside a container's namespace that may outlive the container (another container
+    /// shares it, or the kernel has not torn it down yet): takes `ip` off the interface that
+    /// carries it and, with `new_mac`, gives that interface a random MAC, so the address (and
+    /// MAC), free again, can be used by the container's next start or another container at
+    /// once. Cheaper than deleting the interface, which waits for an RCU grace period.
+    pub async fn release_addr(&self, ip: Ipv4Addr, new_mac: bool) -> Result<()> {
+        let Some(a) = self.find_addr(ip).await? else { return Ok(()) };
+        let idx = a.header.index;
+        self.handle.address().del(a).execute().await.map_err(|e| err(&format!("removing {ip}"), e))?;
+        if !new_mac {
+            return Ok(());
+        }
+        use std::hash::BuildHasher;
+        let r = std::collections::hash_map::RandomState::new().hash_one(ip).to_le_bytes();
+        let mac = [(r[0] & 0xfe) | 0x02, r[1], r[2], r[3], r[4], r[5]]; // unicast, locally administered
+        let set = LinkUnspec::new_with_index(idx).address(mac.to_vec()).build();
+        self.handle.link().set(set).execute().await.map_err(|e| err("changing a released interface's MAC", e))
     }
 
     /// Deletes the interface that carries `ip` (inside a container's namespace).
     pub async fn delete_by_addr(&self, ip: Ipv4Addr) -> Result<()> {
-        use rtnetlink::packet_route::address::AddressAttribute;
-        let mut addrs = self.handle.address().get().execute();
-        while let Some(a) = addrs.try_next().await.map_err(|e| err("listing addresses", e))? {
-            let hit = a.attributes.iter().any(|at| matches!(at, AddressAttribute::Address(std::net::IpAddr::V4(x)) if *x == ip));
-            if hit {
-                let _ = self.handle.link().del(a.header.index).execute().await;
-                return Ok(());
-            }
+        if let Some(a) = self.find_addr(ip).await? {
+            let _ = self.handle.link().del(a.header.index).execute().await;
         }
         Ok(())
     }

@@ -44,10 +44,15 @@ fn exists(e: &rtnetlink::Error) -> bool {
     matches!(e, rtnetlink::Error::NetlinkError(m) if m.raw_code() == -libc::EEXIST)
 }
 
+/// The network's VNI and the name of its VXLAN device.
+fn vxlan_of(net: &NetworkRecord) -> Result<(u32, String)> {
+    let vni = plan::vni_of(net).ok_or_else(|| NetError::System(format!("overlay network {} has no VXLAN ID", net.name)))?;
+    Ok((vni, plan::vxlan_name(vni)))
+}
+
 /// Creates (if missing) the network's VXLAN device and gateway interface, both up.
 pub async fn ensure(nl: &Nl, net: &NetworkRecord, local: Ipv4Addr, mtu: u32) -> Result<()> {
-    let vni = plan::vni_of(net).ok_or_else(|| NetError::System(format!("overlay network {} has no VXLAN ID", net.name)))?;
-    let vx = plan::vxlan_name(vni);
+    let (vni, vx) = vxlan_of(net)?;
     let vx_idx = match nl.index(&vx).await? {
         Some(i) => i,
         None => {
@@ -69,22 +74,21 @@ pub async fn ensure(nl: &Nl, net: &NetworkRecord, local: Ipv4Addr, mtu: u32) -> 
     };
     nl.up(vx_idx).await?;
     let subnet = net.subnet.ok_or_else(|| NetError::System(format!("overlay network {} has no subnet", net.name)))?;
-    let mut bridged = nl.is_bridge(&net.ifname).await?;
-    if !bridged && nl.index(&net.ifname).await?.is_none() {
-        // The gateway takes the VXLAN device's MTU.
-        let msg = LinkMacVlan::new(&net.ifname, vx_idx, MacVlanMode::Bridge).build();
-        match nl.handle.link().add(msg).execute().await {
-            Ok(()) => {}
-            Err(e) if exists(&e) => {}
-            // A kernel without macvlan: the bridge layout.
-            Err(rtnetlink::Error::NetlinkError(m)) if m.raw_code() == -libc::EOPNOTSUPP => {
-                nl.ensure_bridge(&net.ifname, None, Some(mtu)).await?;
-                bridged = true;
+    let (gw, bridged) = match nl.lookup(&net.ifname).await? {
+        Some(found) => found,
+        None => {
+            // The gateway takes the VXLAN device's MTU.
+            let msg = LinkMacVlan::new(&net.ifname, vx_idx, MacVlanMode::Bridge).build();
+            match nl.handle.link().add(msg).execute().await {
+                Ok(()) => (nl.require(&net.ifname).await?, false),
+                // Made meanwhile by another container's start.
+                Err(e) if exists(&e) => nl.lookup(&net.ifname).await?.ok_or_else(|| NetError::System(format!("{} vanished as it was made", net.ifname)))?,
+                // A kernel without macvlan: the bridge layout.
+                Err(rtnetlink::Error::NetlinkError(m)) if m.raw_code() == -libc::EOPNOTSUPP => (nl.ensure_bridge(&net.ifname, None, Some(mtu)).await?, true),
+                Err(e) => return Err(sys(&format!("creating the gateway interface {} on {vx}", net.ifname), e)),
             }
-            Err(e) => return Err(sys(&format!("creating the gateway interface {} on {vx}", net.ifname), e)),
         }
-    }
-    let gw = nl.require(&net.ifname).await?;
+    };
     if bridged {
         // The bridge layout: the VXLAN device is one of the bridge's ports (again, if it was
         // deleted and made anew while the daemon was away).
@@ -100,11 +104,15 @@ pub async fn ensure(nl: &Nl, net: &NetworkRecord, local: Ipv4Addr, mtu: u32) -> 
 /// The VXLAN device a container's interface on `net` is made on, or None if the network
 /// has the bridge layout (then the container gets a veth on the bridge).
 pub async fn parent_for_container(nl: &Nl, net: &NetworkRecord) -> Result<Option<u32>> {
-    if nl.is_bridge(&net.ifname).await? {
+    if bridge_layout(nl, net).await? {
         return Ok(None);
     }
-    let vni = plan::vni_of(net).ok_or_else(|| NetError::System(format!("overlay network {} has no VXLAN ID", net.name)))?;
-    nl.require(&plan::vxlan_name(vni)).await.map(Some)
+    nl.require(&vxlan_of(net)?.1).await.map(Some)
+}
+
+/// Whether the network's gateway on this host is a bridge (see the module docs).
+pub async fn bridge_layout(nl: &Nl, net: &NetworkRecord) -> Result<bool> {
+    Ok(nl.lookup(&net.ifname).await?.is_some_and(|(_, bridge)| bridge))
 }
 
 /// Deletes the network's VXLAN device (its entries, the gateway and any container's
@@ -119,10 +127,10 @@ pub async fn remove(nl: &Nl, net: &NetworkRecord) -> Result<()> {
 }
 
 /// Makes the VXLAN device's neighbour and forwarding entries exactly those of `remote`.
-/// Does nothing if the network has no data plane on this host.
-pub async fn program(nl: &Nl, net: &NetworkRecord, remote: &[ClusterEndpoint]) -> Result<()> {
-    let Some(vni) = plan::vni_of(net) else { return Ok(()) };
-    let Some(idx) = nl.index(&plan::vxlan_name(vni)).await? else { return Ok(()) };
+/// Does nothing, and says false, if the network has no VXLAN device on this host.
+pub async fn program(nl: &Nl, net: &NetworkRecord, remote: &[ClusterEndpoint]) -> Result<bool> {
+    let Some(vni) = plan::vni_of(net) else { return Ok(false) };
+    let Some(idx) = nl.index(&plan::vxlan_name(vni)).await? else { return Ok(false) };
     let (want_neigh, want_fdb) = plan::remote_entries(remote);
     let (have_neigh, have_fdb) = current(nl, idx).await?;
     let (add, del) = plan::diff(&have_neigh, &want_neigh);
@@ -145,7 +153,7 @@ pub async fn program(nl: &Nl, net: &NetworkRecord, remote: &[ClusterEndpoint]) -
             return Err(sys(&format!("adding forwarding entry to {dst} on {}", plan::vxlan_name(vni)), e));
         }
     }
-    Ok(())
+    Ok(true)
 }
 
 fn neigh_msg(idx: u32, ip: Ipv4Addr, mac: [u8; 6]) -> NeighbourMessage {

@@ -2,7 +2,7 @@
 //! deleted behind the daemon's back (by hand, say): the device's macvlan children, the
 //! host's gateway and every local container's interface, went with it.
 
-use super::{dataplane, plan, Cluster};
+use super::{dataplane, Cluster};
 use crate::attach::wanted_networks;
 use crate::model::NetworkRecord;
 use crate::nl::Nl;
@@ -10,19 +10,15 @@ use crate::service::NetworkService;
 use crate::Result;
 
 impl NetworkService {
-    /// If `net` has endpoints here but no VXLAN device: makes the device and the gateway
-    /// again and gives each running local container its interface back (same address and
-    /// MAC, its old name if free, the default route if this is its primary network).
-    /// Called by every sync, so a repair that fails is tried again at the next one.
+    /// For `net`, which has endpoints here but no VXLAN device (the sync found it so):
+    /// makes the device and the gateway again and gives each running local container its
+    /// interface back (same address and MAC, its old name if free, the default route if
+    /// this is its primary network). A repair that fails is tried again at the next sync.
     pub(crate) async fn repair(&self, cl: &Cluster, net: &NetworkRecord) -> Result<()> {
-        let Some(vni) = plan::vni_of(net) else { return Ok(()) };
-        if net.endpoints.is_empty() || self.nl.index(&plan::vxlan_name(vni)).await?.is_some() {
-            return Ok(());
-        }
         eprintln!("berth daemon: overlay network {}: its VXLAN device is gone; making it again", net.name);
         let mtu = cl.mtu(self.opts.mtu);
         dataplane::ensure(&self.nl, net, cl.advertise, mtu).await?;
-        if self.nl.is_bridge(&net.ifname).await? {
+        if dataplane::bridge_layout(&self.nl, net).await? {
             // The bridge layout: the containers' veths are still on the bridge.
             return Ok(());
         }

@@ -112,11 +112,17 @@ impl NetworkService {
         }
 
         for n in &overlays {
-            if let Err(e) = self.repair(cl, n).await {
-                eprintln!("berth daemon: overlay network {}: {e}", n.name);
-            }
             let remote = cl.remote_of(&n.id);
-            if let Err(e) = dataplane::program(&self.nl, n, &remote).await {
+            let mut programmed = dataplane::program(&self.nl, n, &remote).await;
+            // No VXLAN device although containers here use the network: it was deleted
+            // behind the daemon's back.
+            if matches!(programmed, Ok(false)) && !n.endpoints.is_empty() {
+                programmed = match self.repair(cl, n).await {
+                    Ok(()) => dataplane::program(&self.nl, n, &remote).await,
+                    Err(e) => Err(e),
+                };
+            }
+            if let Err(e) = programmed {
                 eprintln!("berth daemon: overlay network {}: {e}", n.name);
             }
         }
