@@ -126,17 +126,8 @@ pub fn main(args: &[String]) -> i32 {
             eprintln!("berth daemon: warning: {w}");
         }
         let d2 = daemon.clone();
-        // Listening for the signals before the API says it is ready: a SIGTERM sent as soon
-        // as that line appears (a test's restart, a service manager's stop) used to arrive
-        // between tokio installing its handler and subscribing to it, and was lost.
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-        let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok();
-        let shutdown = async move {
-            tokio::select! {
-                _ = async { match term.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending::<()>().await } } => {}
-                _ = async { match int.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending::<()>().await } } => {}
-            }
-        };
+        // Subscribed before the API says it is ready (see shutdown_signal).
+        let shutdown = crate::shutdown_signal();
         let hosts = daemon.config.hosts.join(", ");
         let ready = move || eprintln!("berth daemon: API listening on {hosts}");
         if let Err(e) = berth_daemon::serve(daemon.clone(), shutdown, ready).await {

@@ -13,3 +13,24 @@ fn main() {
     }
     std::process::exit(berth_cli::main(args));
 }
+
+/// Subscribes to SIGTERM and SIGINT now (call it inside the runtime, before announcing that
+/// the server listens: a signal sent as soon as that line appears then is not lost between
+/// tokio installing its handler and a later subscription); the future ends at either. A
+/// signal that cannot be subscribed to is simply not waited for.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (term, int) = (signal(SignalKind::terminate()).ok(), signal(SignalKind::interrupt()).ok());
+    async move {
+        let wait = |s: Option<tokio::signal::unix::Signal>| async move {
+            match s {
+                Some(mut s) => drop(s.recv().await),
+                None => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            () = wait(term) => {}
+            () = wait(int) => {}
+        }
+    }
+}

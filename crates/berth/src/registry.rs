@@ -159,29 +159,13 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
         let addr = config.addr;
         let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("listen on {addr}: {e}"))?;
         let registry = berth_registry::Registry::open(config)?;
-        // Listening for the signals first: one sent as soon as the line below appears is
-        // then not lost. Tests and scripts wait for the line (with the real port when asked
-        // for port 0).
-        let shutdown = shutdown_signal();
+        // Subscribed before the line below (see shutdown_signal). Tests and scripts wait for
+        // the line (with the real port when asked for port 0).
+        let shutdown = crate::shutdown_signal();
         eprintln!("berth registry: listening on {}", listener.local_addr()?);
         berth_registry::serve_listener(registry, listener, shutdown).await?;
         Ok(())
     })
-}
-
-/// Subscribes to SIGTERM and SIGINT now (inside the runtime); the future ends at either.
-fn shutdown_signal() -> impl std::future::Future<Output = ()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let signals = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()));
-    async move {
-        let (Ok(mut term), Ok(mut int)) = signals else {
-            return std::future::pending().await;
-        };
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
-        }
-    }
 }
 
 fn gc(a: GcArgs) -> anyhow::Result<()> {
