@@ -158,5 +158,5 @@ printf '%-58s %10s\n' "iperf3 bare host-to-host TCP (MB/s, median of $rounds)" "
     "HTTP bare host-to-host (MB/s, median of $rounds)" "$(med "${bare[@]}")" \
     "HTTP overlay container-to-container (MB/s)" "$(med "${overlay[@]}")" \
     "HTTP overlay / bare, median of the rounds'" "$(ratio bare overlay)%" \
-    "name on host 1 resolves on host 2 after run (ms)" "$(printf '%s\n' "${delays[@]}" | median)" \
-    "  of which one exec's start-up (ms)" "$(printf '%s\n' "${execs[@]}" | median)"
+    "name on host 1 resolves on host 2 after run (ms)" "$(med "${delays[@]}")" \
+    "  of which one exec's start-up (ms)" "$(med "${execs[@]}")"
