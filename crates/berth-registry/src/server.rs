@@ -88,7 +88,7 @@ pub async fn serve_listener_with<A: Acceptor>(
                 }
             },
         };
-        let _ = tcp.set_nodelay(true);
+        berth_distribution::http::tune_for_bulk(&tcp);
         let (registry, acceptor, mut stop) = (registry.clone(), acceptor.clone(), stop_rx.clone());
         conns.spawn(async move {
             let Ok(io) = acceptor.accept(tcp).await else {
