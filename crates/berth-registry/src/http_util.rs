@@ -1,6 +1,7 @@
 //! Bodies, responses and query strings: the small HTTP toolkit the routes share.
 
 use crate::error::RegistryError;
+use crate::mapped::{Mapped, Maps};
 use bytes::Bytes;
 use futures_util::StreamExt as _;
 use http::{HeaderValue, Response, StatusCode, header};
@@ -49,86 +50,28 @@ impl Drop for Recycled {
     }
 }
 
-/// A read-only shared mapping of part of a blob file; unmapped when the last chunk that
-/// refers to it is dropped.
-struct Mapped {
-    base: *mut std::ffi::c_void,
-    len: usize,
-    /// Where the asked-for bytes begin inside the mapping (offsets are page-aligned).
-    skip: usize,
-}
-
-// The mapping is read-only and owned by this value alone; any thread may read it.
-#[allow(unsafe_code)]
-unsafe impl Send for Mapped {}
-#[allow(unsafe_code)]
-unsafe impl Sync for Mapped {}
-
-impl Mapped {
-    /// Maps `len` bytes of `file` from `offset`.
-    fn new(file: &std::fs::File, offset: u64, len: u64) -> std::io::Result<Mapped> {
-        use rustix::mm::{MapFlags, ProtFlags};
-        // Bytes past the end of the file cannot be read through a mapping (the access would
-        // fault); a short file is left to `read_body`, which reports the cut.
-        if file.metadata()?.len() < offset.saturating_add(len) {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
-        }
-        let page = rustix::param::page_size() as u64;
-        let start = offset - offset % page;
-        let skip = (offset - start) as usize;
-        let total = usize::try_from(len).map_err(|_| std::io::ErrorKind::InvalidInput)? + skip;
-        // SAFETY: a fresh read-only mapping at an address the kernel picks aliases no Rust
-        // object. Reads through it stay valid as long as the file is not truncated, and blob
-        // files never are: they are written under a temporary name, verified, renamed into
-        // place and only ever unlinked (which leaves a mapping intact).
-        #[allow(unsafe_code)]
-        let base = unsafe { rustix::mm::mmap(std::ptr::null_mut(), total, ProtFlags::READ, MapFlags::SHARED, file, start)? };
-        // SAFETY: advice on the mapping just made; it changes no memory.
-        #[allow(unsafe_code)]
-        let _ = unsafe { rustix::mm::madvise(base, total, rustix::mm::Advice::Sequential) };
-        Ok(Mapped { base, len: total, skip })
-    }
-}
-
-impl AsRef<[u8]> for Mapped {
-    fn as_ref(&self) -> &[u8] {
-        // SAFETY: `base..base+len` is the live read-only mapping made in `new`.
-        #[allow(unsafe_code)]
-        let all = unsafe { std::slice::from_raw_parts(self.base as *const u8, self.len) };
-        &all[self.skip..]
-    }
-}
-
-impl Drop for Mapped {
-    fn drop(&mut self) {
-        // SAFETY: unmaps the mapping made in `new`, which no slice outlives (every `Bytes`
-        // that borrowed it owned a reference to `self`).
-        #[allow(unsafe_code)]
-        let _ = unsafe { rustix::mm::munmap(self.base, self.len) };
-    }
-}
-
 /// Files at least this large are sent from a mapping rather than read into buffers.
 const MAP_AT_LEAST: u64 = 1 << 20;
 
 /// Streams `len` bytes of `file` from `offset`. A blob of a megabyte or more is mapped and
 /// handed to hyper in slices of the mapping, so its bytes are copied once, from the page
 /// cache into the socket (reading it into buffers first doubled the copying, the registry's
-/// main cost on a large pull); smaller ones, or a file that cannot be mapped, are read by
+/// main cost on a large pull); the mapping is kept in `maps` for the requests that follow
+/// (see [`crate::mapped`]). Smaller blobs, or a file that cannot be mapped, are read by
 /// [`read_body`]. The price: a blob not in the page cache is read from disk by page faults
 /// on the runtime thread that writes the response (sequential advice makes each fault read
 /// ahead), and a disk error while doing so is a SIGBUS that ends the registry rather than
 /// one response.
-pub fn file_body(file: std::fs::File, offset: u64, len: u64) -> Body {
-    if len >= MAP_AT_LEAST
-        && let Ok(m) = Mapped::new(&file, offset, len)
-    {
-        let all = Bytes::from_owner(m);
-        let chunks = (0..len).step_by(FILE_CHUNK as usize).map(move |at| {
-            let end = (at + FILE_CHUNK).min(len);
-            Ok(hyper::body::Frame::data(all.slice(at as usize..end as usize)))
-        });
-        return StreamBody::new(futures_util::stream::iter(chunks)).boxed_unsync();
+pub fn file_body(file: std::fs::File, offset: u64, len: u64, maps: &Maps) -> Body {
+    if len >= MAP_AT_LEAST {
+        let all = maps.slice(&file, offset, len).or_else(|| Mapped::new(&file, offset, len).ok().map(Bytes::from_owner));
+        if let Some(all) = all {
+            let chunks = (0..len).step_by(FILE_CHUNK as usize).map(move |at| {
+                let end = (at + FILE_CHUNK).min(len);
+                Ok(hyper::body::Frame::data(all.slice(at as usize..end as usize)))
+            });
+            return StreamBody::new(futures_util::stream::iter(chunks)).boxed_unsync();
+        }
     }
     read_body(file, offset, len)
 }

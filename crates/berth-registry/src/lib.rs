@@ -58,6 +58,7 @@ mod config;
 mod error;
 pub mod gc;
 mod http_util;
+mod mapped;
 pub mod manifest;
 pub mod names;
 pub mod proxy;
@@ -90,6 +91,8 @@ pub struct Registry {
     tls: Option<Tls>,
     /// Pull-through cache mode ([`Config::proxy`]).
     proxy: Option<proxy::Proxy>,
+    /// Blob files kept mapped between requests.
+    maps: mapped::Maps,
 }
 
 impl Registry {
@@ -129,6 +132,7 @@ impl Registry {
             uploads: UploadTable::default(),
             tls,
             proxy,
+            maps: mapped::Maps::default(),
         }))
     }
 
