@@ -172,7 +172,7 @@ async fn connect(addr: &str, tls: bool, url: &http::Uri) -> Result<SendRequest<R
         .await
         .map_err(|_| DistError::Unavailable(format!("Get \"{url}\": dial tcp {addr}: i/o timeout")))?
         .map_err(|e| DistError::Unavailable(format!("Get \"{url}\": dial tcp {addr}: {e}")))?;
-    tune_for_bulk(&tcp);
+    tune_registry_socket(&tcp);
     if tls {
         let host = url.host().unwrap_or("");
         let authority = url.authority().map(|a| a.as_str()).unwrap_or(host);
@@ -182,20 +182,20 @@ async fn connect(addr: &str, tls: bool, url: &http::Uri) -> Result<SendRequest<R
     handshake(tcp, url).await
 }
 
-/// Unsent bytes a connection that moves blobs may queue in the kernel (`TCP_NOTSENT_LOWAT`)
-/// before it stops being writable.
+/// Unsent bytes a registry connection may queue in the kernel (`TCP_NOTSENT_LOWAT`) before
+/// it stops being writable.
 const UNSENT_AT_MOST: libc::c_int = 1 << 20;
 
-/// Readies a connection that moves blobs, on either end: no Nagle delay, and at most
-/// [`UNSENT_AT_MOST`] bytes queued unsent. Without that limit the writer fills the whole
-/// send buffer; the part not yet sent then leaves from whichever CPU handles the peer's next
-/// acknowledgement while the writer sends more from its own, and on loopback (the packet is
-/// received on the CPU that sent it) the two streams of segments arrive interleaved out of
-/// order. On this 2-core VM a 200 MiB blob served over 127.0.0.1 saw 4-20 retransmissions
-/// per fetch (spurious, undone by D-SACK, each one cutting the congestion window); with the
-/// limit, about one, and the blob arrived 5-12% sooner (scripts/bench.sh). A failure to set
-/// either option leaves the kernel's default, which works.
-pub fn tune_for_bulk(tcp: &TcpStream) {
+/// Readies a TCP connection to or from a registry (this client's, and the registry server's
+/// accepted ones): no Nagle delay, and at most [`UNSENT_AT_MOST`] bytes queued unsent. The
+/// limit bounds only what waits to be sent, not what is in flight, so a transfer limited by
+/// the path's congestion window is not slowed; what it prevents: with the whole send buffer
+/// full, the unsent part leaves from whichever CPU handles the peer's next acknowledgement
+/// while the writer sends more from its own, and on loopback (a packet is received on the
+/// CPU that sent it) the two runs of segments arrive interleaved, out of order, and cost
+/// spurious retransmissions, each cutting the congestion window. A failure to set either
+/// option leaves the kernel's default, which works.
+pub fn tune_registry_socket(tcp: &TcpStream) {
     use std::os::fd::AsRawFd as _;
     let _ = tcp.set_nodelay(true);
     let value = UNSENT_AT_MOST;
@@ -311,13 +311,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn bulk_connections_queue_little_unsent() {
+    fn registry_connections_queue_little_unsent() {
         use std::os::fd::AsRawFd as _;
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(async {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let tcp = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
-            tune_for_bulk(&tcp);
+            tune_registry_socket(&tcp);
             let mut value: libc::c_int = 0;
             let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
             // SAFETY: getsockopt writes at most `len` bytes into the local it is given.

@@ -8,12 +8,13 @@
 //! [`Maps`] keeps the mapping of each recently served blob for a while and later requests,
 //! concurrent or not, read from it without faulting.
 //!
-//! Bounds: at most [`KEEP_BYTES`] of files stay mapped, the least recently used going
-//! first, and a mapping unused for [`IDLE`] is dropped; a blob larger than the whole budget
-//! is mapped per request as before. A kept mapping is page cache the kernel can still
-//! reclaim (it unmaps pages under pressure), but it counts in the registry's RSS while
-//! kept, and a blob deleted meanwhile (GC, `DELETE`) keeps its disk space until its mapping
-//! goes, [`IDLE`] after its last use at most.
+//! Bounds: the kept mappings cover at most [`KEEP_BYTES`] of files, the least recently used
+//! going first; one unused for [`IDLE`] is dropped; a blob over [`KEEP_ONE_AT_MOST`] is
+//! mapped per request instead. (Responses still reading a mapping that was let go keep it
+//! until they finish, as they did before there was a cache.) A kept mapping is page cache
+//! the kernel can still reclaim, unmapping pages under pressure, but it counts in the
+//! registry's RSS while kept, and a blob that GC deletes meanwhile keeps its disk space
+//! until its mapping goes.
 
 use bytes::Bytes;
 use std::collections::HashMap;
@@ -23,7 +24,9 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 /// How many bytes of blob files stay mapped between requests, at most.
-pub const KEEP_BYTES: u64 = 1 << 30;
+pub const KEEP_BYTES: u64 = 2 << 30;
+/// The largest blob kept mapped: one large layer does not push out all the others.
+pub const KEEP_ONE_AT_MOST: u64 = KEEP_BYTES / 4;
 /// How long a kept mapping may go unused.
 pub const IDLE: Duration = Duration::from_secs(10);
 
@@ -36,19 +39,19 @@ pub struct Mapped {
     skip: usize,
 }
 
-// The mapping is read-only and owned by this value alone; any thread may read it.
+// The mapping is read-only and never written through, so any thread may read it.
 #[allow(unsafe_code)]
 unsafe impl Send for Mapped {}
 #[allow(unsafe_code)]
 unsafe impl Sync for Mapped {}
 
 impl Mapped {
-    /// Maps `len` bytes of `file` from `offset`.
-    pub fn new(file: &std::fs::File, offset: u64, len: u64) -> std::io::Result<Mapped> {
+    /// Maps `len` bytes of `file`, which is `file_len` bytes long, from `offset`.
+    pub fn new(file: &std::fs::File, file_len: u64, offset: u64, len: u64) -> std::io::Result<Mapped> {
         use rustix::mm::{MapFlags, ProtFlags};
         // Bytes past the end of the file cannot be read through a mapping (the access would
         // fault); a short file is left to the caller, which reads it and reports the cut.
-        if file.metadata()?.len() < offset.saturating_add(len) {
+        if len == 0 || file_len < offset.saturating_add(len) {
             return Err(std::io::ErrorKind::UnexpectedEof.into());
         }
         let page = rustix::param::page_size() as u64;
@@ -112,51 +115,64 @@ struct Kept {
 
 struct Entry {
     map: Arc<Mapped>,
+    /// The file's length when mapped: a file of another length under the same identity
+    /// (copied over by hand) is mapped anew.
+    size: u64,
     used: Instant,
     id: u64,
 }
 
 impl Maps {
-    /// `len` bytes of `file` from `offset`, read from a whole-file mapping that later
-    /// requests share. `None` when the file cannot be mapped, is shorter than asked, is larger
-    /// than [`KEEP_BYTES`], or there is no runtime to expire the mapping on.
-    pub fn slice(&self, file: &std::fs::File, offset: u64, len: u64) -> Option<Bytes> {
-        let meta = file.metadata().ok()?;
-        let size = meta.len();
-        if size > KEEP_BYTES || offset.checked_add(len)? > size {
+    /// `len` bytes from `offset` of `file`, which is `size` bytes long, read from a
+    /// whole-file mapping that later requests share. `None` when the file cannot be mapped,
+    /// is shorter than asked or larger than [`KEEP_ONE_AT_MOST`], or there is no runtime
+    /// to expire the mapping on.
+    pub fn slice(&self, file: &std::fs::File, size: u64, offset: u64, len: u64) -> Option<Bytes> {
+        if size > KEEP_ONE_AT_MOST || offset.checked_add(len)? > size {
             return None;
         }
         let runtime = tokio::runtime::Handle::try_current().ok()?;
+        let meta = file.metadata().ok()?;
         let key = (meta.dev(), meta.ino());
-        let mut evicted = Vec::new();
+        let mut unmap = Vec::new();
         let map = {
             let mut kept = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(e) = kept.files.get_mut(&key) {
-                e.used = Instant::now();
-                e.map.clone()
-            } else {
-                let map = Arc::new(Mapped::new(file, 0, size).ok()?);
-                while kept.bytes + size > KEEP_BYTES {
-                    let Some(oldest) = kept.files.iter().min_by_key(|(_, e)| e.used).map(|(k, _)| *k) else {
-                        break;
-                    };
-                    evicted.extend(kept.remove(&oldest));
+            match kept.files.get_mut(&key).filter(|e| e.size == size) {
+                Some(e) => {
+                    e.used = Instant::now();
+                    e.map.clone()
                 }
-                let id = kept.next_id;
-                kept.next_id += 1;
-                kept.bytes += size;
-                kept.files.insert(key, Entry { map: map.clone(), used: Instant::now(), id });
-                runtime.spawn(expire(self.inner.clone(), key, id));
-                map
+                None => {
+                    let map = Arc::new(Mapped::new(file, size, 0, size).ok()?);
+                    unmap.extend(kept.remove(&key));
+                    while kept.bytes + size > KEEP_BYTES {
+                        let oldest = kept.files.iter().min_by_key(|(_, e)| e.used).map(|(k, _)| *k);
+                        let Some(oldest) = oldest else { break };
+                        unmap.extend(kept.remove(&oldest));
+                    }
+                    let id = kept.next_id;
+                    kept.next_id += 1;
+                    kept.bytes += size;
+                    let entry = Entry { map: map.clone(), size, used: Instant::now(), id };
+                    kept.files.insert(key, entry);
+                    runtime.spawn(expire(self.inner.clone(), key, id));
+                    map
+                }
             }
         };
-        // Unmapping walks the page tables: done outside the lock.
-        drop(evicted);
+        unmap_later(unmap);
         let (start, end) = (usize::try_from(offset).ok()?, usize::try_from(offset + len).ok()?);
         Some(Bytes::from_owner(Shared(map)).slice(start..end))
     }
 
-    /// How many files are mapped and kept.
+    /// Whether `file` is mapped and kept.
+    #[cfg(test)]
+    fn holds(&self, file: &std::fs::File) -> bool {
+        let meta = file.metadata().unwrap();
+        let kept = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        kept.files.contains_key(&(meta.dev(), meta.ino()))
+    }
+
     #[cfg(test)]
     fn kept(&self) -> usize {
         self.inner.lock().unwrap_or_else(|p| p.into_inner()).files.len()
@@ -166,8 +182,16 @@ impl Maps {
 impl Kept {
     fn remove(&mut self, key: &(u64, u64)) -> Option<Arc<Mapped>> {
         let e = self.files.remove(key)?;
-        self.bytes -= e.map.len as u64;
+        self.bytes -= e.size;
         Some(e.map)
+    }
+}
+
+/// Lets mappings go off the runtime's threads: the last reference's unmapping walks page
+/// tables for up to [`KEEP_ONE_AT_MOST`] of file.
+fn unmap_later(maps: Vec<Arc<Mapped>>) {
+    if !maps.is_empty() {
+        tokio::task::spawn_blocking(move || drop(maps));
     }
 }
 
@@ -185,7 +209,7 @@ async fn expire(kept: Arc<Mutex<Kept>>, key: (u64, u64), id: u64) {
         if idle >= IDLE {
             let gone = k.remove(&key);
             drop(k);
-            drop(gone);
+            unmap_later(gone.into_iter().collect());
             return;
         }
         wait = IDLE - idle;
@@ -209,14 +233,15 @@ mod tests {
         let bytes: Vec<u8> = (0..3 * 4096 + 5).map(|i| (i % 251) as u8).collect();
         let (_dir, file) = file_of(&bytes);
         let maps = Maps::default();
-        let whole = maps.slice(&file, 0, bytes.len() as u64).unwrap();
+        let size = bytes.len() as u64;
+        let whole = maps.slice(&file, size, 0, size).unwrap();
         assert_eq!(&whole[..], &bytes[..]);
-        let part = maps.slice(&file, 4097, 10).unwrap();
+        let part = maps.slice(&file, size, 4097, 10).unwrap();
         assert_eq!(&part[..], &bytes[4097..4107]);
         assert_eq!(maps.kept(), 1, "the second request reads the first one's mapping");
-        assert!(maps.slice(&file, 4097, bytes.len() as u64).is_none(), "past the end");
+        assert!(maps.slice(&file, size, 4097, size).is_none(), "past the end");
         tokio::time::sleep(IDLE / 2).await;
-        maps.slice(&file, 0, 1).unwrap();
+        maps.slice(&file, size, 0, 1).unwrap();
         tokio::time::sleep(IDLE * 3 / 4).await;
         assert_eq!(maps.kept(), 1, "a use restarts the idle time");
         tokio::time::sleep(IDLE).await;
@@ -225,7 +250,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_least_recently_used_goes_first_and_a_blob_over_the_budget_is_not_kept() {
+    async fn the_least_recently_used_goes_first_and_a_large_blob_is_not_kept() {
         // Sparse files: mapping them touches no page, so they cost no disk and no memory.
         let sparse = |len: u64| {
             let dir = tempfile::tempdir().unwrap();
@@ -233,18 +258,32 @@ mod tests {
             std::fs::File::create(&path).unwrap().set_len(len).unwrap();
             (dir, std::fs::File::open(&path).unwrap())
         };
-        let (_a, a) = sparse(KEEP_BYTES / 2);
-        let (_b, b) = sparse(KEEP_BYTES / 4);
-        let (_c, c) = sparse(KEEP_BYTES / 2);
-        let (_d, d) = sparse(KEEP_BYTES + 1);
+        let quarter = KEEP_BYTES / 4;
+        let files: Vec<_> = (0..5).map(|_| sparse(quarter)).collect();
+        let [a, b, c, d, e] = [0, 1, 2, 3, 4].map(|i| &files[i].1);
         let maps = Maps::default();
-        let held = maps.slice(&a, 0, 1).unwrap();
-        maps.slice(&b, 0, 1).unwrap();
-        assert_eq!(maps.kept(), 2);
-        maps.slice(&c, 0, 1).unwrap();
-        assert_eq!(maps.kept(), 2, "a, the oldest, made room for c");
-        assert_eq!(held[0], 0, "a response still reading a keeps its mapping");
-        assert!(maps.slice(&d, 0, 1).is_none());
-        assert_eq!(maps.kept(), 2);
+        for f in [a, b, c, d] {
+            maps.slice(f, quarter, 0, 1).unwrap();
+        }
+        let held = maps.slice(b, quarter, 0, 1).unwrap();
+        maps.slice(a, quarter, 0, 1).unwrap();
+        assert_eq!(maps.kept(), 4, "four quarters fit");
+        maps.slice(e, quarter, 0, 1).unwrap();
+        let kept: Vec<bool> = [a, b, c, d, e].iter().map(|f| maps.holds(f)).collect();
+        assert_eq!(kept, [true, true, false, true, true], "c, the least recently used, made room");
+        assert_eq!(held[0], 0);
+        let (_big, big) = sparse(quarter + 1);
+        assert!(maps.slice(&big, quarter + 1, 0, 1).is_none());
+        assert!(!maps.holds(&big));
+    }
+
+    #[tokio::test]
+    async fn a_file_of_another_length_under_the_same_identity_is_mapped_anew() {
+        let (dir, file) = file_of(&[1u8; 8192]);
+        let maps = Maps::default();
+        assert_eq!(maps.slice(&file, 8192, 0, 8192).unwrap()[8191], 1);
+        std::fs::OpenOptions::new().append(true).open(dir.path().join("data")).unwrap().write_all(&[2u8; 100]).unwrap();
+        assert_eq!(maps.slice(&file, 8292, 8191, 101).unwrap()[..], [[1u8].as_slice(), &[2u8; 100]].concat());
+        assert_eq!(maps.kept(), 1);
     }
 }

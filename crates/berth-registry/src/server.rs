@@ -88,7 +88,7 @@ pub async fn serve_listener_with<A: Acceptor>(
                 }
             },
         };
-        berth_distribution::http::tune_for_bulk(&tcp);
+        berth_distribution::http::tune_registry_socket(&tcp);
         let (registry, acceptor, mut stop) = (registry.clone(), acceptor.clone(), stop_rx.clone());
         conns.spawn(async move {
             let Ok(io) = acceptor.accept(tcp).await else {

@@ -60,7 +60,7 @@ pub async fn handle(reg: &Registry, ctx: &Ctx, name: &str, digest: &str) -> Resu
     let body = if ctx.method == Method::HEAD {
         http_util::empty()
     } else {
-        http_util::file_body(file, start, len, &reg.maps)
+        http_util::file_body(file, size, start, len, &reg.maps)
     };
     Ok(resp
         .status(status)

@@ -64,6 +64,43 @@ async fn large_blobs_and_their_ranges_are_served_exactly() {
     s.stop().await;
 }
 
+/// Requests for a large blob read one mapping of it (no page faults and teardown per
+/// request): two clients in the middle of reading it, and those that come after, share it.
+#[tokio::test]
+async fn readers_of_a_large_blob_share_one_mapping_of_it() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let s = Server::start().await;
+    let c = s.client();
+    // Larger than both ends' socket buffers, so a client that stops reading holds its
+    // response (and whatever mapping it reads from) open.
+    let data: Vec<u8> = (0..(32u32 << 20) + 7).map(|i| (i % 253) as u8).collect();
+    let d = c.push_blob("kept/app", &data).await;
+    let path = format!("/v2/kept/app/blobs/{d}");
+    let root = s.root.to_string_lossy().into_owned();
+    let mappings = || std::fs::read_to_string("/proc/self/maps").unwrap().lines().filter(|l| l.contains(&root)).count();
+    let mut stalled = Vec::new();
+    for _ in 0..2 {
+        let mut tcp = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+        tcp.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes()).await.unwrap();
+        let mut head = Vec::new();
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            let mut buf = [0u8; 4096];
+            let n = tcp.read(&mut buf).await.unwrap();
+            assert!(n > 0, "the registry hung up");
+            head.extend_from_slice(&buf[..n]);
+        }
+        assert!(head.starts_with(b"HTTP/1.1 200"));
+        stalled.push(tcp);
+    }
+    assert_eq!(mappings(), 1, "two responses under way read one mapping");
+    let r = c.send(Method::GET, &path, &[("range", "bytes=4099-1052675")], "").await;
+    assert!(r.body[..] == data[4099..=1052675]);
+    assert!(c.get(&path).await.body[..] == data[..]);
+    drop(stalled);
+    assert_eq!(mappings(), 1);
+    s.stop().await;
+}
+
 #[tokio::test]
 async fn blobs_are_per_repository_and_delete_unlinks() {
     let s = Server::start().await;
