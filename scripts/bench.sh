@@ -273,8 +273,8 @@ if $in_dreg; then
     d=$(median_ms serve "$dport")
 fi
 report "registry serves the random layer blob (ms)" "$b" "$d" "$(ratio "$b" "$d")"
-# curl reads in small pieces and tops out near 2.5 GB/s here, close to what berth's registry
-# sends: a client that reads into one large buffer shows the servers' own difference, and one
+# curl reads in small pieces (100 KiB), and each fetch starts a process: a client that reads
+# into one large buffer shows the servers' own difference, and one
 # that splices the body from the socket into /dev/null (the kernel drops the pages, nothing is
 # copied to the client) shows it with the client's copy out of the way too. Both registries
 # are fetched alternately by the same process, so they see the same machine.
