@@ -164,6 +164,9 @@ impl DaemonConfig {
                 return Err(format!("storage driver {d:?} is not supported: berth stores layers on overlayfs (overlay2)"));
             }
         }
+        for m in file.registry_mirrors.iter().flatten() {
+            berth_distribution::endpoint::validate_mirror(m)?;
+        }
         let exec_root = flags.exec_root.clone().or(file.exec_root.clone()).unwrap_or_else(|| PathBuf::from("/run/berth"));
         let hosts = if !flags.hosts.is_empty() {
             flags.hosts.clone()

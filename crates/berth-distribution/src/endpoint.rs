@@ -81,10 +81,32 @@ impl RegistryOptions {
         if host == "localhost" || ip.is_some_and(|i| i.is_loopback()) {
             return true;
         }
-        self.insecure.iter().any(|e| {
-            let e = e.trim().trim_start_matches("http://").trim_start_matches("https://").trim_end_matches('/');
-            e == domain || e == host || ip.is_some_and(|i| in_cidr(i, e))
-        })
+        self.insecure.iter().map(|e| insecure_entry(e)).any(|e| e == domain || e == host || ip.is_some_and(|i| in_cidr(i, e)))
+    }
+
+    /// What `GET /info` reports (`docker info`'s "Insecure Registries" and "Registry
+    /// Mirrors"), in dockerd's shape: mirrors as `scheme://host[:port]/`; CIDR entries of
+    /// `insecure-registries` and then the loopback ranges, which are always insecure, under
+    /// `InsecureRegistryCIDRs`; every other entry as an insecure index by name; `docker.io`
+    /// as the official, secure index with the mirrors.
+    pub fn service_config(&self) -> berth_api::models::RegistryServiceConfig {
+        use berth_api::models::{IndexInfo, RegistryServiceConfig};
+        let mirrors: Vec<String> = self.mirrors.iter().map(|m| format!("{}/", mirror_base(m))).collect();
+        let mut cidrs = Vec::new();
+        let mut index_configs = std::collections::BTreeMap::new();
+        for e in self.insecure.iter().map(|e| insecure_entry(e)).chain(["::1/128", "127.0.0.0/8"]) {
+            if e.contains('/') {
+                if !cidrs.iter().any(|c| c == e) {
+                    cidrs.push(e.to_string());
+                }
+            } else if !e.is_empty() {
+                let info = IndexInfo { name: e.to_string(), mirrors: Vec::new(), secure: false, official: false };
+                index_configs.insert(e.to_string(), info);
+            }
+        }
+        let hub = IndexInfo { name: HUB_DOMAIN.into(), mirrors: mirrors.clone(), secure: true, official: true };
+        index_configs.insert(HUB_DOMAIN.into(), hub);
+        RegistryServiceConfig { insecure_registry_cidrs: cidrs, index_configs, mirrors }
     }
 
     /// The endpoints to try for `domain`, in order.
@@ -92,9 +114,7 @@ impl RegistryOptions {
         let mut out = Vec::new();
         if domain == HUB_DOMAIN {
             for m in &self.mirrors {
-                let base = m.trim().trim_end_matches('/').to_string();
-                let base = if base.contains("://") { base } else { format!("https://{base}") };
-                out.push(Endpoint { base, mirror: true });
+                out.push(Endpoint { base: mirror_base(m), mirror: true });
             }
             out.push(Endpoint { base: HUB_REGISTRY.into(), mirror: false });
             return out;
@@ -110,6 +130,39 @@ impl RegistryOptions {
         }
         out
     }
+}
+
+/// A `registry-mirrors` entry as a base URL: `scheme://host[:port]`, HTTPS when it names no
+/// scheme.
+fn mirror_base(m: &str) -> String {
+    let base = m.trim().trim_end_matches('/');
+    if base.contains("://") { base.to_string() } else { format!("https://{base}") }
+}
+
+/// Checks a `registry-mirrors` entry as dockerd does (at start, so a typo is not found at
+/// the first pull): an http or https URL (a bare `host[:port]` means https), without
+/// credentials, query or fragment. `Err` names the entry and what is wrong with it.
+pub fn validate_mirror(m: &str) -> std::result::Result<(), String> {
+    let t = m.trim();
+    let (scheme, rest) = t.split_once("://").unwrap_or(("https", t));
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let problem = if scheme != "http" && scheme != "https" {
+        format!("unsupported scheme {scheme:?}")
+    } else if host.is_empty() {
+        "no host".to_string()
+    } else if host.contains('@') {
+        "username/password not allowed".to_string()
+    } else if rest.contains(['?', '#']) {
+        "query or fragment at end of the URI".to_string()
+    } else {
+        return Ok(());
+    };
+    Err(format!("invalid mirror: {problem} in {m:?}"))
+}
+
+/// An `insecure-registries` entry without the scheme or trailing slash people write.
+fn insecure_entry(e: &str) -> &str {
+    e.trim().trim_start_matches("http://").trim_start_matches("https://").trim_end_matches('/')
 }
 
 /// Whether an error on `ep` lets the next endpoint be tried: the registry could not be
@@ -205,5 +258,39 @@ mod tests {
         assert_eq!(normalize_domain("https://index.docker.io/v1/"), "docker.io");
         assert_eq!(normalize_domain("http://127.0.0.1:5000/"), "127.0.0.1:5000");
         assert_eq!(config_key("docker.io"), HUB_INDEX);
+    }
+
+    #[test]
+    fn info_reports_mirrors_and_insecure_registries_as_dockerd_does() {
+        let o = RegistryOptions {
+            mirrors: vec!["http://127.0.0.1:5001".into(), "mirror.example/".into()],
+            insecure: vec!["10.1.0.0/16".into(), "http://reg.lan:5000/".into(), "127.0.0.0/8".into()],
+        };
+        let c = o.service_config();
+        assert_eq!(c.mirrors, ["http://127.0.0.1:5001/", "https://mirror.example/"]);
+        assert_eq!(c.insecure_registry_cidrs, ["10.1.0.0/16", "127.0.0.0/8", "::1/128"]);
+        let names: Vec<_> = c.index_configs.keys().map(String::as_str).collect();
+        assert_eq!(names, ["docker.io", "reg.lan:5000"]);
+        let hub = &c.index_configs["docker.io"];
+        assert!(hub.secure && hub.official);
+        assert_eq!(hub.mirrors, c.mirrors);
+        assert!(!c.index_configs["reg.lan:5000"].secure);
+        assert!(o.is_insecure("reg.lan:5000") && o.is_insecure("10.1.2.3:5000") && !o.is_insecure("10.2.0.1"));
+    }
+
+    #[test]
+    fn mirrors_are_checked() {
+        for ok in ["https://mirror.example", "http://127.0.0.1:5001/", "mirror.example:5000"] {
+            assert_eq!(validate_mirror(ok), Ok(()), "{ok}");
+        }
+        for (bad, why) in [
+            ("ftp://mirror.example", "unsupported scheme \"ftp\""),
+            ("https://user:pw@mirror.example", "username/password"),
+            ("https://mirror.example/?x=1", "query or fragment"),
+            ("https://", "no host"),
+        ] {
+            let e = validate_mirror(bad).unwrap_err();
+            assert!(e.contains(why) && e.contains(bad), "{bad}: {e}");
+        }
     }
 }

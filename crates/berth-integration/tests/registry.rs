@@ -323,6 +323,43 @@ fn search_lists_matching_repositories() {
     assert_eq!(none, "");
 }
 
+/// Docker Hub names come from the daemon's `registry-mirrors`, tried in order (one that does
+/// not answer is passed over; the mirror here has what is asked for, so nothing falls back to
+/// the Hub), and `docker info` lists the mirrors and the insecure ranges. A mirror that is not
+/// an http(s) URL stops the daemon at start, naming it.
+#[test]
+fn hub_names_are_pulled_from_the_mirrors_in_order() {
+    let mut d = Daemon::with_busybox();
+    let reg = Registry::open();
+    let repo = unique("mirrored");
+    let on_mirror = format!("{}/library/{repo}:1", reg.addr);
+    image_from(&d, "mir", "echo from-the-mirror > /marker", &on_mirror);
+    d.berth(&["push", &on_mirror]).ok();
+    let user_repo = format!("{}/someone/{repo}:2", reg.addr);
+    d.berth(&["tag", &on_mirror, &user_repo]).ok();
+    d.berth(&["push", &user_repo]).ok();
+    d.berth(&["rmi", &on_mirror, &user_repo]).ok();
+
+    let dead = free_port();
+    d.set_config(&format!(r#""registry-mirrors": ["http://127.0.0.1:{dead}", "http://{}"]"#, reg.addr));
+    d.restart();
+    let out = d.berth(&["pull", &format!("{repo}:1")]).ok();
+    assert!(out.contains(&format!("Status: Downloaded newer image for {repo}:1")), "{out}");
+    assert_eq!(d.berth(&["run", "--rm", "--network", "none", &format!("{repo}:1"), "cat", "/marker"]).ok(), "from-the-mirror\n");
+    let out = d.docker(&["pull", &format!("someone/{repo}:2")]).ok();
+    assert!(out.contains(&format!("docker.io/someone/{repo}:2")), "{out}");
+
+    let info = d.docker(&["info"]).ok();
+    let mirrors = format!(" Registry Mirrors:\n  http://127.0.0.1:{dead}/\n  http://{}/\n", reg.addr);
+    assert!(info.contains(&mirrors), "{info}");
+    assert!(info.contains(" Insecure Registries:\n") && info.contains("  127.0.0.0/8\n"), "{info}");
+
+    d.stop();
+    d.set_config(r#""registry-mirrors": ["ftp://mirror.example"]"#);
+    let err = d.try_spawn().unwrap_err();
+    assert!(err.contains(r#"invalid mirror: unsupported scheme "ftp" in "ftp://mirror.example""#), "{err}");
+}
+
 #[test]
 fn the_docker_cli_pushes_and_pulls_through_berth() {
     let d = Daemon::with_busybox();

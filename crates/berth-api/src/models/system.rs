@@ -98,6 +98,8 @@ pub struct Info {
     pub architecture: String,
     #[serde(rename = "IndexServerAddress")]
     pub index_server_address: String,
+    /// Mirrors and insecure registries (`docker info` lists them).
+    pub registry_config: Option<RegistryServiceConfig>,
     #[serde(rename = "NCPU")]
     pub ncpu: i64,
     pub mem_total: i64,
@@ -119,6 +121,31 @@ pub struct Info {
     pub security_options: Vec<String>,
     #[serde(deserialize_with = "null_default")]
     pub warnings: Vec<String>,
+}
+
+/// The daemon's registry settings, as `GET /info` reports them.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct RegistryServiceConfig {
+    /// Address ranges whose registries may be spoken to over plain HTTP.
+    #[serde(rename = "InsecureRegistryCIDRs", deserialize_with = "null_default")]
+    pub insecure_registry_cidrs: Vec<String>,
+    /// `docker.io`, and each registry made insecure by name.
+    #[serde(deserialize_with = "null_default")]
+    pub index_configs: BTreeMap<String, IndexInfo>,
+    /// Docker Hub's mirrors, in the order they are tried.
+    #[serde(deserialize_with = "null_default")]
+    pub mirrors: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct IndexInfo {
+    pub name: String,
+    #[serde(deserialize_with = "null_default")]
+    pub mirrors: Vec<String>,
+    pub secure: bool,
+    pub official: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
