@@ -76,3 +76,40 @@ async fn invalid_names_and_tags_are_rejected() {
     );
     s.stop().await;
 }
+
+/// The registry's side of a connection queues at most a mebibyte unsent (see
+/// `berth_distribution::http::tune_registry_socket`): found among this process's sockets
+/// by its local port, apart from the listener.
+#[tokio::test]
+async fn accepted_connections_queue_little_unsent() {
+    use std::os::fd::{FromRawFd as _, RawFd};
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let s = Server::start().await;
+    let mut tcp = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    tcp.write_all(b"GET /v2/ HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    let mut buf = [0u8; 16];
+    assert!(tcp.read(&mut buf).await.unwrap() > 0, "the registry answered");
+    let int_opt = |fd: RawFd, level: libc::c_int, name: libc::c_int| {
+        let (mut v, mut len) = (0 as libc::c_int, std::mem::size_of::<libc::c_int>() as libc::socklen_t);
+        // SAFETY: getsockopt writes at most `len` bytes into the local it is given.
+        #[allow(unsafe_code)]
+        let rc = unsafe { libc::getsockopt(fd, level, name, std::ptr::from_mut(&mut v).cast(), &mut len) };
+        (rc == 0).then_some(v)
+    };
+    let mut accepted = Vec::new();
+    for e in std::fs::read_dir("/proc/self/fd").unwrap().flatten() {
+        let Ok(fd) = e.file_name().to_string_lossy().parse::<RawFd>() else { continue };
+        if !std::fs::read_link(e.path()).is_ok_and(|l| l.to_string_lossy().starts_with("socket:")) {
+            continue;
+        }
+        // SAFETY: borrows a descriptor this process holds open; ManuallyDrop never closes it.
+        #[allow(unsafe_code)]
+        let sock = std::mem::ManuallyDrop::new(unsafe { std::net::TcpStream::from_raw_fd(fd) });
+        let ours = sock.local_addr().is_ok_and(|a| a == s.addr);
+        if ours && int_opt(fd, libc::SOL_SOCKET, libc::SO_ACCEPTCONN) == Some(0) {
+            accepted.push(int_opt(fd, libc::IPPROTO_TCP, libc::TCP_NOTSENT_LOWAT));
+        }
+    }
+    assert_eq!(accepted, [Some(1 << 20)]);
+    s.stop().await;
+}
