@@ -120,6 +120,8 @@ pub struct Flags {
     pub labels: Vec<String>,
     pub cluster_store: Option<String>,
     pub cluster_advertise: Option<String>,
+    pub registry_mirrors: Vec<String>,
+    pub insecure_registries: Vec<String>,
 }
 
 pub const DEFAULT_CONFIG_FILE: &str = "/etc/berth/daemon.json";
@@ -152,6 +154,12 @@ impl DaemonConfig {
         if flags.cluster_advertise.is_some() && file.cluster_advertise.is_some() {
             clash.push("cluster-advertise");
         }
+        if !flags.registry_mirrors.is_empty() && file.registry_mirrors.is_some() {
+            clash.push("registry-mirrors");
+        }
+        if !flags.insecure_registries.is_empty() && file.insecure_registries.is_some() {
+            clash.push("insecure-registries");
+        }
         if !clash.is_empty() {
             return Err(format!(
                 "the following directives are specified both as a flag and in the configuration file: {} (from flag and from file {})",
@@ -164,9 +172,11 @@ impl DaemonConfig {
                 return Err(format!("storage driver {d:?} is not supported: berth stores layers on overlayfs (overlay2)"));
             }
         }
-        for m in file.registry_mirrors.iter().flatten() {
+        let registry_mirrors = if flags.registry_mirrors.is_empty() { file.registry_mirrors.clone().unwrap_or_default() } else { flags.registry_mirrors.clone() };
+        for m in &registry_mirrors {
             berth_distribution::endpoint::validate_mirror(m)?;
         }
+        let insecure_registries = if flags.insecure_registries.is_empty() { file.insecure_registries.clone().unwrap_or_default() } else { flags.insecure_registries.clone() };
         let exec_root = flags.exec_root.clone().or(file.exec_root.clone()).unwrap_or_else(|| PathBuf::from("/run/berth"));
         let hosts = if !flags.hosts.is_empty() {
             flags.hosts.clone()
@@ -201,8 +211,8 @@ impl DaemonConfig {
             dns: file.dns.clone().unwrap_or_default(),
             dns_search: file.dns_search.clone().unwrap_or_default(),
             dns_opts: file.dns_opts.clone().unwrap_or_default(),
-            registry_mirrors: file.registry_mirrors.clone().unwrap_or_default(),
-            insecure_registries: file.insecure_registries.clone().unwrap_or_default(),
+            registry_mirrors,
+            insecure_registries,
             labels: [flags.labels.clone(), file.labels.clone().unwrap_or_default()].concat(),
             cluster,
             file,
@@ -325,5 +335,22 @@ mod tests {
         let flags = Flags { config_file: Some(p.clone()), cluster_store: Some("consul://h".into()), cluster_advertise: Some("eth0".into()), ..Default::default() };
         assert!(DaemonConfig::load(&flags).unwrap_err().contains("etcd://"));
         assert!(DaemonConfig::load(&Flags { config_file: Some(p), ..Default::default() }).unwrap().cluster.is_none());
+    }
+
+    #[test]
+    fn registry_settings_come_from_flags_or_the_file_not_both() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("daemon.json");
+        std::fs::write(&p, r#"{"registry-mirrors": ["https://m.example"], "insecure-registries": ["10.0.0.0/8"]}"#).unwrap();
+        let c = DaemonConfig::load(&Flags { config_file: Some(p.clone()), ..Default::default() }).unwrap();
+        assert_eq!((c.registry_mirrors, c.insecure_registries), (vec!["https://m.example".to_string()], vec!["10.0.0.0/8".to_string()]));
+        let flags = Flags { config_file: Some(p.clone()), registry_mirrors: vec!["http://127.0.0.1:5001".into()], ..Default::default() };
+        assert!(DaemonConfig::load(&flags).unwrap_err().contains("registry-mirrors"));
+        std::fs::write(&p, "{}").unwrap();
+        let flags = Flags { registry_mirrors: vec!["http://127.0.0.1:5001".into()], insecure_registries: vec!["reg.lan:5000".into()], ..flags };
+        let c = DaemonConfig::load(&flags).unwrap();
+        assert_eq!((c.registry_mirrors, c.insecure_registries), (vec!["http://127.0.0.1:5001".to_string()], vec!["reg.lan:5000".to_string()]));
+        let flags = Flags { config_file: Some(p), registry_mirrors: vec!["ftp://m.example".into()], ..Default::default() };
+        assert!(DaemonConfig::load(&flags).unwrap_err().contains("invalid mirror"));
     }
 }

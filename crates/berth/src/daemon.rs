@@ -48,6 +48,12 @@ struct DaemonArgs {
     /// Address or interface this host advertises to the cluster (its VXLAN endpoint)
     #[arg(long = "cluster-advertise")]
     cluster_advertise: Option<String>,
+    /// Preferred Docker registry mirror (repeatable; tried in order before the Hub)
+    #[arg(long = "registry-mirror")]
+    registry_mirror: Vec<String>,
+    /// Enable insecure registry communication: host[:port] or a CIDR (repeatable)
+    #[arg(long = "insecure-registry")]
+    insecure_registry: Vec<String>,
     /// Set the logging level (accepted for compatibility)
     #[arg(short = 'l', long = "log-level")]
     log_level: Option<String>,
@@ -86,6 +92,8 @@ pub fn main(args: &[String]) -> i32 {
         labels: a.label,
         cluster_store: a.cluster_store,
         cluster_advertise: a.cluster_advertise,
+        registry_mirrors: a.registry_mirror,
+        insecure_registries: a.insecure_registry,
     };
     let config = match DaemonConfig::load(&flags) {
         Ok(c) => c,
