@@ -172,11 +172,11 @@ impl DaemonConfig {
                 return Err(format!("storage driver {d:?} is not supported: berth stores layers on overlayfs (overlay2)"));
             }
         }
-        let registry_mirrors = if flags.registry_mirrors.is_empty() { file.registry_mirrors.clone().unwrap_or_default() } else { flags.registry_mirrors.clone() };
+        let registry_mirrors = flag_or_file(&flags.registry_mirrors, &file.registry_mirrors);
         for m in &registry_mirrors {
             berth_distribution::endpoint::validate_mirror(m)?;
         }
-        let insecure_registries = if flags.insecure_registries.is_empty() { file.insecure_registries.clone().unwrap_or_default() } else { flags.insecure_registries.clone() };
+        let insecure_registries = flag_or_file(&flags.insecure_registries, &file.insecure_registries);
         let exec_root = flags.exec_root.clone().or(file.exec_root.clone()).unwrap_or_else(|| PathBuf::from("/run/berth"));
         let hosts = if !flags.hosts.is_empty() {
             flags.hosts.clone()
@@ -219,6 +219,11 @@ impl DaemonConfig {
             shim: default_shim_path(),
         })
     }
+}
+
+/// A list setting given as a repeatable flag or in the file (never both: `load` refuses that).
+fn flag_or_file(flag: &[String], file: &Option<Vec<String>>) -> Vec<String> {
+    if flag.is_empty() { file.clone().unwrap_or_default() } else { flag.to_vec() }
 }
 
 fn read_file(path: &Path, explicit: bool) -> Result<FileConfig, String> {

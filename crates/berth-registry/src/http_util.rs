@@ -53,7 +53,7 @@ impl Drop for Recycled {
 /// Files at least this large are sent from a mapping rather than read into buffers.
 const MAP_AT_LEAST: u64 = 1 << 20;
 
-/// Streams `len` bytes from `offset` of `file`, which is `size` bytes long. A blob of a
+/// Streams `len` bytes from `offset` of `file` (`meta` is its metadata). A blob of a
 /// megabyte or more is mapped and handed to hyper in slices of the mapping, so its bytes are
 /// copied once, from the page cache into the socket (reading it into buffers first doubled the copying, the registry's
 /// main cost on a large pull); the mapping is kept in `maps` for the requests that follow
@@ -62,11 +62,11 @@ const MAP_AT_LEAST: u64 = 1 << 20;
 /// on the runtime thread that writes the response (sequential advice makes each fault read
 /// ahead), and a disk error while doing so is a SIGBUS that ends the registry rather than
 /// one response.
-pub fn file_body(file: std::fs::File, size: u64, offset: u64, len: u64, maps: &Maps) -> Body {
+pub fn file_body(file: std::fs::File, meta: &std::fs::Metadata, offset: u64, len: u64, maps: &Maps) -> Body {
     if len >= MAP_AT_LEAST {
         let all = maps
-            .slice(&file, size, offset, len)
-            .or_else(|| Mapped::new(&file, size, offset, len).ok().map(Bytes::from_owner));
+            .slice(&file, meta, offset, len)
+            .or_else(|| Mapped::new(&file, meta.len(), offset, len).ok().map(Bytes::from_owner));
         if let Some(all) = all {
             let chunks = (0..len).step_by(FILE_CHUNK as usize).map(move |at| {
                 let end = (at + FILE_CHUNK).min(len);

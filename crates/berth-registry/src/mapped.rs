@@ -89,15 +89,6 @@ impl Drop for Mapped {
     }
 }
 
-/// A kept mapping shared by the responses reading it.
-struct Shared(Arc<Mapped>);
-
-impl AsRef<[u8]> for Shared {
-    fn as_ref(&self) -> &[u8] {
-        (*self.0).as_ref()
-    }
-}
-
 /// The mappings kept between requests, by file identity (device, inode): blob files are
 /// never rewritten in place, so one identity always has the same bytes.
 #[derive(Default)]
@@ -114,7 +105,8 @@ struct Kept {
 }
 
 struct Entry {
-    map: Arc<Mapped>,
+    /// The whole file's mapping; responses read slices of it.
+    map: Bytes,
     /// The file's length when mapped: a file of another length under the same identity
     /// (copied over by hand) is mapped anew.
     size: u64,
@@ -123,16 +115,16 @@ struct Entry {
 }
 
 impl Maps {
-    /// `len` bytes from `offset` of `file`, which is `size` bytes long, read from a
-    /// whole-file mapping that later requests share. `None` when the file cannot be mapped,
-    /// is shorter than asked or larger than [`KEEP_ONE_AT_MOST`], or there is no runtime
-    /// to expire the mapping on.
-    pub fn slice(&self, file: &std::fs::File, size: u64, offset: u64, len: u64) -> Option<Bytes> {
+    /// `len` bytes from `offset` of `file` (`meta` is its metadata), read from a whole-file
+    /// mapping that later requests share. `None` when the file cannot be mapped, is shorter
+    /// than asked or larger than [`KEEP_ONE_AT_MOST`], or there is no runtime to expire the
+    /// mapping on.
+    pub fn slice(&self, file: &std::fs::File, meta: &std::fs::Metadata, offset: u64, len: u64) -> Option<Bytes> {
+        let size = meta.len();
         if size > KEEP_ONE_AT_MOST || offset.checked_add(len)? > size {
             return None;
         }
         let runtime = tokio::runtime::Handle::try_current().ok()?;
-        let meta = file.metadata().ok()?;
         let key = (meta.dev(), meta.ino());
         let mut unmap = Vec::new();
         let map = {
@@ -143,7 +135,7 @@ impl Maps {
                     e.map.clone()
                 }
                 None => {
-                    let map = Arc::new(Mapped::new(file, size, 0, size).ok()?);
+                    let map = Bytes::from_owner(Mapped::new(file, size, 0, size).ok()?);
                     unmap.extend(kept.remove(&key));
                     while kept.bytes + size > KEEP_BYTES {
                         let oldest = kept.files.iter().min_by_key(|(_, e)| e.used).map(|(k, _)| *k);
@@ -162,7 +154,7 @@ impl Maps {
         };
         unmap_later(unmap);
         let (start, end) = (usize::try_from(offset).ok()?, usize::try_from(offset + len).ok()?);
-        Some(Bytes::from_owner(Shared(map)).slice(start..end))
+        Some(map.slice(start..end))
     }
 
     /// Whether `file` is mapped and kept.
@@ -180,7 +172,7 @@ impl Maps {
 }
 
 impl Kept {
-    fn remove(&mut self, key: &(u64, u64)) -> Option<Arc<Mapped>> {
+    fn remove(&mut self, key: &(u64, u64)) -> Option<Bytes> {
         let e = self.files.remove(key)?;
         self.bytes -= e.size;
         Some(e.map)
@@ -189,7 +181,7 @@ impl Kept {
 
 /// Lets mappings go off the runtime's threads: the last reference's unmapping walks page
 /// tables for up to [`KEEP_ONE_AT_MOST`] of file.
-fn unmap_later(maps: Vec<Arc<Mapped>>) {
+fn unmap_later(maps: Vec<Bytes>) {
     if !maps.is_empty() {
         tokio::task::spawn_blocking(move || drop(maps));
     }
@@ -221,6 +213,11 @@ mod tests {
     use super::*;
     use std::io::Write as _;
 
+    /// What a request for `len` bytes from `offset` of `f` gets.
+    fn slice(maps: &Maps, f: &std::fs::File, offset: u64, len: u64) -> Option<Bytes> {
+        maps.slice(f, &f.metadata().unwrap(), offset, len)
+    }
+
     fn file_of(bytes: &[u8]) -> (tempfile::TempDir, std::fs::File) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("data");
@@ -234,14 +231,14 @@ mod tests {
         let (_dir, file) = file_of(&bytes);
         let maps = Maps::default();
         let size = bytes.len() as u64;
-        let whole = maps.slice(&file, size, 0, size).unwrap();
+        let whole = slice(&maps, &file, 0, size).unwrap();
         assert_eq!(&whole[..], &bytes[..]);
-        let part = maps.slice(&file, size, 4097, 10).unwrap();
+        let part = slice(&maps, &file, 4097, 10).unwrap();
         assert_eq!(&part[..], &bytes[4097..4107]);
         assert_eq!(maps.kept(), 1, "the second request reads the first one's mapping");
-        assert!(maps.slice(&file, size, 4097, size).is_none(), "past the end");
+        assert!(slice(&maps, &file, 4097, size).is_none(), "past the end");
         tokio::time::sleep(IDLE / 2).await;
-        maps.slice(&file, size, 0, 1).unwrap();
+        slice(&maps, &file, 0, 1).unwrap();
         tokio::time::sleep(IDLE * 3 / 4).await;
         assert_eq!(maps.kept(), 1, "a use restarts the idle time");
         tokio::time::sleep(IDLE).await;
@@ -263,17 +260,17 @@ mod tests {
         let [a, b, c, d, e] = [0, 1, 2, 3, 4].map(|i| &files[i].1);
         let maps = Maps::default();
         for f in [a, b, c, d] {
-            maps.slice(f, quarter, 0, 1).unwrap();
+            slice(&maps, f, 0, 1).unwrap();
         }
-        let held = maps.slice(b, quarter, 0, 1).unwrap();
-        maps.slice(a, quarter, 0, 1).unwrap();
+        let held = slice(&maps, b, 0, 1).unwrap();
+        slice(&maps, a, 0, 1).unwrap();
         assert_eq!(maps.kept(), 4, "four quarters fit");
-        maps.slice(e, quarter, 0, 1).unwrap();
+        slice(&maps, e, 0, 1).unwrap();
         let kept: Vec<bool> = [a, b, c, d, e].iter().map(|f| maps.holds(f)).collect();
         assert_eq!(kept, [true, true, false, true, true], "c, the least recently used, made room");
         assert_eq!(held[0], 0);
         let (_big, big) = sparse(quarter + 1);
-        assert!(maps.slice(&big, quarter + 1, 0, 1).is_none());
+        assert!(slice(&maps, &big, 0, 1).is_none());
         assert!(!maps.holds(&big));
     }
 
@@ -281,9 +278,9 @@ mod tests {
     async fn a_file_of_another_length_under_the_same_identity_is_mapped_anew() {
         let (dir, file) = file_of(&[1u8; 8192]);
         let maps = Maps::default();
-        assert_eq!(maps.slice(&file, 8192, 0, 8192).unwrap()[8191], 1);
+        assert_eq!(slice(&maps, &file, 0, 8192).unwrap()[8191], 1);
         std::fs::OpenOptions::new().append(true).open(dir.path().join("data")).unwrap().write_all(&[2u8; 100]).unwrap();
-        assert_eq!(maps.slice(&file, 8292, 8191, 101).unwrap()[..], [[1u8].as_slice(), &[2u8; 100]].concat());
+        assert_eq!(slice(&maps, &file, 8191, 101).unwrap()[..], [[1u8].as_slice(), &[2u8; 100]].concat());
         assert_eq!(maps.kept(), 1);
     }
 }

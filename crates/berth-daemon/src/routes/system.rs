@@ -107,9 +107,7 @@ pub async fn info(d: D, _req: Req) -> ApiResult<Resp> {
         os_type: "linux".into(),
         architecture: std::env::consts::ARCH.into(),
         index_server_address: "https://index.docker.io/v1/".into(),
-        registry_config: Some(
-            berth_distribution::endpoint::RegistryOptions { mirrors: d.config.registry_mirrors.clone(), insecure: d.config.insecure_registries.clone() }.service_config(),
-        ),
+        registry_config: Some(d.distribution.options.service_config()),
         ncpu: std::thread::available_parallelism().map(|n| n.get() as i64).unwrap_or(1),
         mem_total: mem_total(),
         docker_root_dir: d.config.data_root.display().to_string(),

@@ -33,13 +33,14 @@ pub async fn handle(reg: &Registry, ctx: &Ctx, name: &str, digest: &str) -> Resu
     let path = reg.storage.blob_path(&d);
     let opened = blocking(move || match std::fs::File::open(path) {
         Ok(f) => {
-            let size = f.metadata().map_err(|e| RegistryError::io("stat blob", e))?.len();
-            Ok(Some((f, size)))
+            let meta = f.metadata().map_err(|e| RegistryError::io("stat blob", e))?;
+            Ok(Some((f, meta)))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(RegistryError::io("open blob", e)),
     });
-    let (file, size) = opened.await?.ok_or_else(|| unknown(&d))?;
+    let (file, meta) = opened.await?.ok_or_else(|| unknown(&d))?;
+    let size = meta.len();
     let range = match ctx.header(header::RANGE) {
         Some(r) if ctx.method == Method::GET => parse_range(r, size)?,
         _ => None,
@@ -60,7 +61,7 @@ pub async fn handle(reg: &Registry, ctx: &Ctx, name: &str, digest: &str) -> Resu
     let body = if ctx.method == Method::HEAD {
         http_util::empty()
     } else {
-        http_util::file_body(file, size, start, len, &reg.maps)
+        http_util::file_body(file, &meta, start, len, &reg.maps)
     };
     Ok(resp
         .status(status)
