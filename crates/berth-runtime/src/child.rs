@@ -1,9 +1,28 @@
 //! What runs in the new process between `clone3` and `execve`. Nothing here returns: the
 //! process either becomes the container's program or reports why not and exits.
+//!
+//! # Never seen unconfined
+//!
+//! A process that other processes of the container can see (its pid namespace is theirs)
+//! must already be what the container's program will be: in the container's mount
+//! namespace with the old root gone, with the container's credentials, capabilities and
+//! seccomp filter, holding no descriptor but its own stdio. Otherwise a watcher inside the
+//! container takes it over through /proc/P/root, /proc/P/fd, pidfd_getfd or ptrace (runc's
+//! CVE-2016-9962 and CVE-2019-5736 are this family).
+//!
+//! - A container with a new pid namespace: its first process is pid 1 of an empty
+//!   namespace; nobody sees it until it has exec'd. One process does everything.
+//! - `exec` and a container joining another's pid namespace: the first process (stage 1)
+//!   stays in the supervisor's pid namespace, invisible to the container; it closes every
+//!   other descriptor, joins or builds the container's namespaces and root, applies limits,
+//!   seccomp and credentials, and only then forks the process that appears in the
+//!   container (stage 2, a sibling reaped by the supervisor), which just starts its session
+//!   and execs. Stage 1 reports stage 2's pid on a pipe and exits.
+//! - Every stage is non-dumpable until execve.
 
 use std::convert::Infallible;
 use std::io::Write;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 
@@ -12,6 +31,7 @@ use rustix::thread::{ThreadNameSpaceType, UnshareFlags};
 
 use crate::paths::{fd_path, mkdir_all, open_in_root};
 use crate::spec::{Process, Spec};
+use crate::stage2::{self, Report};
 use crate::{caps, mounts, pty, seccomp, sys, Result, RuntimeError};
 
 /// Where the new process's standard streams come from.
@@ -30,12 +50,24 @@ pub struct InitArgs<'a> {
     pub seccomp: Option<&'a seccomp::Program>,
 }
 
+/// Joining an existing pid namespace (a two-stage start).
+pub struct JoinPid<'a> {
+    pub ns: OwnedFd,
+    /// Where stage 1 reports.
+    pub report: &'a Report,
+    /// The filter of the helper that makes `/proc` (see [`crate::joined_proc`]).
+    pub proc_filter: seccomp::Program,
+}
+
 pub struct ExecArgs<'a> {
     pub init_pidfd: std::os::fd::BorrowedFd<'a>,
+    /// The namespaces to join, the pid namespace among them.
     pub namespaces: ThreadNameSpaceType,
     pub process: &'a Process,
     pub cgroup: Option<&'a berth_cgroups::Cgroup>,
     pub seccomp: Option<&'a seccomp::Program>,
+    /// Where stage 1 reports.
+    pub report: &'a Report,
 }
 
 fn fail(err_fd: OwnedFd, e: RuntimeError) -> ! {
@@ -45,21 +77,121 @@ fn fail(err_fd: OwnedFd, e: RuntimeError) -> ! {
     sys::exit_now(1)
 }
 
+/// A container whose first process nobody else can see yet: one process does everything.
 pub fn run_init(args: InitArgs<'_>, stdio: Stdio, err_fd: OwnedFd) -> ! {
-    match init(&args, stdio) {
+    let _ = sys::set_non_dumpable();
+    let mut keep = stdio.raw_fds();
+    keep.push(err_fd.as_raw_fd());
+    sys::close_fds_except(&keep);
+    let result = init(&args, stdio, None).and_then(|slave| {
+        if let Some(slave) = slave {
+            attach_tty(slave)?;
+        }
+        let program = confine(&args.spec.process, args.seccomp)?;
+        exec_program(&args.spec.process, &program)
+    });
+    match result {
         Ok(never) => match never {},
         Err(e) => fail(err_fd, e),
     }
 }
 
-pub fn run_exec(args: ExecArgs<'_>, stdio: Stdio, err_fd: OwnedFd) -> ! {
+/// A container that joins another's pid namespace: stage 1 of a two-stage start.
+pub fn run_init_joined(args: InitArgs<'_>, join: JoinPid<'_>, stdio: Stdio) -> ! {
+    let _ = sys::set_non_dumpable();
+    let mut keep = stdio.raw_fds();
+    keep.push(join.ns.as_raw_fd());
+    sys::close_fds_except(&keep);
+    let result = init(&args, stdio, Some(&join)).and_then(|slave| {
+        let tty = slave.is_some();
+        if let Some(slave) = slave {
+            dup_stdio(&slave)?;
+        }
+        let program = confine(&args.spec.process, args.seccomp)?;
+        Ok((program, tty))
+    });
+    match result {
+        Ok((program, tty)) => become_visible(&args.spec.process, &program, tty, join.report),
+        Err(e) => {
+            join.report.failed(&e.to_string(), None);
+            sys::exit_now(1)
+        }
+    }
+}
+
+/// `exec`: stage 1 of a two-stage start.
+pub fn run_exec(args: ExecArgs<'_>, stdio: Stdio) -> ! {
+    let _ = sys::set_non_dumpable();
+    let mut keep = stdio.raw_fds();
+    keep.push(args.init_pidfd.as_raw_fd());
+    sys::close_fds_except(&keep);
     match exec(&args, stdio) {
-        Ok(never) => match never {},
-        Err(e) => fail(err_fd, e),
+        Ok((program, tty)) => become_visible(args.process, &program, tty, args.report),
+        Err(e) => {
+            args.report.failed(&e.to_string(), None);
+            sys::exit_now(1)
+        }
     }
 }
 
-fn init(a: &InitArgs<'_>, stdio: Stdio) -> Result<Infallible> {
+impl Stdio {
+    fn raw_fds(&self) -> Vec<RawFd> {
+        match self {
+            Stdio::Fds { stdin, stdout, stderr } => vec![stdin.as_raw_fd(), stdout.as_raw_fd(), stderr.as_raw_fd()],
+            Stdio::Tty { console } => vec![console.as_raw_fd()],
+        }
+    }
+}
+
+/// Stage 1's end: starts the process that appears in the container (stage 2), which
+/// inherits everything stage 1 set up and only starts its session, takes the terminal and
+/// execs; reports how that went and exits.
+fn become_visible(p: &Process, program: &Path, tty: bool, report: &Report) -> ! {
+    // What `std::process::Command` does for a child: default SIGPIPE, nothing blocked.
+    let _ = reset_signals();
+    sys::close_fds_except(&[0, 1, 2]);
+    let Some(prepared) = stage2::Program::new(program, &p.args, &p.env) else {
+        report.failed("exec: the command or its environment contains a NUL byte", None);
+        sys::exit_now(1)
+    };
+    match stage2::spawn(&prepared, tty) {
+        Ok(pid) => {
+            report.started(pid);
+            sys::exit_now(0)
+        }
+        Err((pid, step, e)) => {
+            let msg = match step {
+                stage2::Step::Exec => exec_error(&p.args[0], program, e),
+                stage2::Step::Setsid => format!("setsid: {e}"),
+                stage2::Step::Terminal => format!("making the tty controlling: {e}"),
+            };
+            report.failed(&msg, pid);
+            sys::exit_now(1)
+        }
+    }
+}
+
+#[allow(unsafe_code)]
+fn reset_signals() -> std::io::Result<()> {
+    // SAFETY: plain signal-disposition and mask calls on this single-threaded process, with
+    // a zeroed (then emptied) sigset owned by this frame.
+    unsafe {
+        if libc::signal(libc::SIGPIPE, libc::SIG_DFL) == libc::SIG_ERR {
+            return Err(std::io::Error::last_os_error());
+        }
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        if libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut()) < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// Builds the container's root and namespaces; returns the terminal's slave end if the
+/// process gets one (not yet its stdio). Joining a pid namespace, the namespace is joined
+/// for the process's children and /proc made from inside it once the old root is gone.
+fn init(a: &InitArgs<'_>, stdio: Stdio, join: Option<&JoinPid<'_>>) -> Result<Option<OwnedFd>> {
     let spec = a.spec;
     if let Some(cg) = a.cgroup {
         cg.join()?;
@@ -104,7 +236,10 @@ fn init(a: &InitArgs<'_>, stdio: Stdio) -> Result<Infallible> {
         _ => Vec::new(),
     };
     for m in &spec.mounts {
-        mounts::mount_one(&root, m, &cgroup_dirs)?;
+        // Joining a pid namespace, /proc is made after pivot_root, from inside it.
+        if join.is_none() || m.kind != "proc" {
+            mounts::mount_one(&root, m, &cgroup_dirs)?;
+        }
     }
     mounts::create_devices(&root, &spec.linux.devices)?;
     mounts::dev_symlinks(&root)?;
@@ -132,6 +267,13 @@ fn init(a: &InitArgs<'_>, stdio: Stdio) -> Result<Infallible> {
     mkdir_all(&root, cwd)?;
     mounts::pivot_root(&root)?;
     drop(root);
+    if let Some(j) = join {
+        for m in spec.mounts.iter().filter(|m| m.kind == "proc") {
+            crate::joined_proc::mount(m, j.ns.as_fd(), &j.proc_filter)?;
+        }
+        rustix::thread::move_into_link_name_space(j.ns.as_fd(), Some(rustix::thread::LinkNameSpaceType::ProcessID))
+            .map_err(|e| RuntimeError::sys("joining the pid namespace", e))?;
+    }
 
     if spec.linux.namespace("uts").is_some_and(|n| n.path.is_empty()) {
         if !spec.hostname.is_empty() {
@@ -153,10 +295,7 @@ fn init(a: &InitArgs<'_>, stdio: Stdio) -> Result<Infallible> {
     if spec.root.readonly {
         mounts::readonly_root()?;
     }
-    if let Some(slave) = slave {
-        attach_tty(slave)?;
-    }
-    finish(&spec.process, a.seccomp)
+    Ok(slave)
 }
 
 enum TtyOrFds {
@@ -179,14 +318,22 @@ fn setup_stdio_early(stdio: Stdio) -> Result<TtyOrFds> {
 }
 
 fn attach_tty(slave: OwnedFd) -> Result<()> {
-    rustix::stdio::dup2_stdin(&slave).map_err(|e| RuntimeError::sys("dup2 tty", e))?;
-    rustix::stdio::dup2_stdout(&slave).map_err(|e| RuntimeError::sys("dup2 tty", e))?;
-    rustix::stdio::dup2_stderr(&slave).map_err(|e| RuntimeError::sys("dup2 tty", e))?;
+    dup_stdio(&slave)?;
     rustix::process::ioctl_tiocsctty(rustix::stdio::stdin()).map_err(|e| RuntimeError::sys("making the tty controlling", e))?;
     Ok(())
 }
 
-fn exec(a: &ExecArgs<'_>, stdio: Stdio) -> Result<Infallible> {
+/// Makes the terminal the process's stdin, stdout and stderr.
+fn dup_stdio(slave: &OwnedFd) -> Result<()> {
+    rustix::stdio::dup2_stdin(slave).map_err(|e| RuntimeError::sys("dup2 tty", e))?;
+    rustix::stdio::dup2_stdout(slave).map_err(|e| RuntimeError::sys("dup2 tty", e))?;
+    rustix::stdio::dup2_stderr(slave).map_err(|e| RuntimeError::sys("dup2 tty", e))?;
+    Ok(())
+}
+
+/// `exec`'s stage 1 up to the program: joins, stdio, confinement. Returns the program and
+/// whether it has a terminal.
+fn exec(a: &ExecArgs<'_>, stdio: Stdio) -> Result<(PathBuf, bool)> {
     // The cgroup first, while the host's /sys/fs/cgroup is still what we see.
     if let Some(cg) = a.cgroup {
         cg.join()?;
@@ -194,8 +341,8 @@ fn exec(a: &ExecArgs<'_>, stdio: Stdio) -> Result<Infallible> {
     rustix::thread::move_into_thread_name_spaces(a.init_pidfd, a.namespaces)
         .map_err(|e| RuntimeError::sys("joining the container's namespaces", e))?;
     rustix::process::setsid().map_err(|e| RuntimeError::sys("setsid", e))?;
-    match setup_stdio_early(stdio)? {
-        TtyOrFds::Fds => {}
+    let tty = match setup_stdio_early(stdio)? {
+        TtyOrFds::Fds => false,
         TtyOrFds::Tty(console) => {
             let master = rustix::fs::open("/dev/pts/ptmx", OFlags::RDWR | OFlags::NOCTTY | OFlags::CLOEXEC, rustix::fs::Mode::empty())
                 .map_err(|e| RuntimeError::sys("opening /dev/pts/ptmx", e))?;
@@ -204,14 +351,17 @@ fn exec(a: &ExecArgs<'_>, stdio: Stdio) -> Result<Infallible> {
                 pty::set_size(&slave, cs.height as u16, cs.width as u16)?;
             }
             pty::send_fd(console.as_fd(), master.as_fd())?;
-            attach_tty(slave)?;
+            dup_stdio(&slave)?;
+            true
         }
-    }
-    finish(a.process, a.seccomp)
+    };
+    let program = confine(a.process, a.seccomp)?;
+    Ok((program, tty))
 }
 
-/// The common tail: limits, identity, capabilities, seccomp, and `execve`.
-fn finish(p: &Process, seccomp: Option<&seccomp::Program>) -> Result<Infallible> {
+/// The common tail before `execve`: limits, working directory, seccomp, identity and
+/// capabilities, all inherited by a child; returns the program to run.
+fn confine(p: &Process, seccomp: Option<&seccomp::Program>) -> Result<PathBuf> {
     for r in &p.rlimits {
         let res = rlimit_resource(&r.kind)?;
         rustix::process::setrlimit(res, rustix::process::Rlimit { current: Some(r.soft), maximum: Some(r.hard) })
@@ -253,15 +403,19 @@ fn finish(p: &Process, seccomp: Option<&seccomp::Program>) -> Result<Infallible>
             seccomp::load(prog).map_err(|e| RuntimeError::Start(format!("loading seccomp filter: {e}")))?;
         }
     }
-    close_other_fds();
-    let program = resolve_program(p)?;
-    let err = std::process::Command::new(&program)
+    resolve_program(p)
+}
+
+/// Replaces the process with the container's program; every descriptor but stdio and the
+/// close-on-exec error pipe is already gone.
+fn exec_program(p: &Process, program: &Path) -> Result<Infallible> {
+    let err = std::process::Command::new(program)
         .arg0(&p.args[0])
         .args(&p.args[1..])
         .env_clear()
         .envs(p.env.iter().filter_map(|e| e.split_once('=')))
         .exec();
-    Err(RuntimeError::Start(exec_error(&p.args[0], &program, err)))
+    Err(RuntimeError::Start(exec_error(&p.args[0], program, err)))
 }
 
 fn exec_error(arg0: &str, program: &Path, err: std::io::Error) -> String {
@@ -297,25 +451,6 @@ fn resolve_program(p: &Process) -> Result<PathBuf> {
         }
     }
     Err(RuntimeError::Start(format!("exec: {arg0:?}: executable file not found in $PATH")))
-}
-
-/// Marks every descriptor above 2 close-on-exec, so nothing of the shim's leaks into the
-/// container (the error pipe closes by itself on a successful exec).
-fn close_other_fds() {
-    if let Ok(rd) = std::fs::read_dir("/proc/self/fd") {
-        let fds: Vec<i32> = rd.flatten().filter_map(|e| e.file_name().to_str()?.parse().ok()).filter(|&n| n > 2).collect();
-        for n in fds {
-            let _ = set_cloexec(n);
-        }
-    }
-}
-
-#[allow(unsafe_code)]
-fn set_cloexec(fd: i32) -> rustix::io::Result<()> {
-    // SAFETY: we only set a flag on the descriptor number; if it is no longer open the call
-    // fails with EBADF, which is ignored. The borrow does not outlive this call.
-    let b = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
-    rustix::io::fcntl_setfd(b, rustix::io::FdFlags::CLOEXEC)
 }
 
 fn rlimit_resource(name: &str) -> Result<rustix::process::Resource> {

@@ -8,6 +8,7 @@ use rustix::net::{AddressFamily, SocketFlags, SocketType};
 
 use crate::child::{self, InitArgs, Stdio};
 use crate::spec::Spec;
+use crate::stage2::{Outcome, Report};
 use crate::sys::{clone3, Forked};
 use crate::{seccomp, Result, RuntimeError};
 
@@ -63,6 +64,27 @@ pub(crate) fn reap(pid: i32) {
     }
 }
 
+/// After a two-stage start (see the `child` module): waits for stage 1 to exit and returns
+/// stage 2, the process that runs the program, with a pidfd for it. Stage 2 is the caller's
+/// child (a sibling of stage 1), so its pid stays its own until the caller reaps it.
+pub(crate) fn two_stage_result(stage1: i32, report: &Report) -> Result<(i32, OwnedFd)> {
+    reap(stage1);
+    match report.outcome() {
+        Outcome::Started(pid) => {
+            let p = rustix::process::Pid::from_raw(pid).ok_or_else(|| RuntimeError::Start("the process was not started".into()))?;
+            let pidfd = rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).map_err(|e| RuntimeError::sys("pidfd_open", e))?;
+            Ok((pid, pidfd))
+        }
+        Outcome::Failed { msg, stage2 } => {
+            if let Some(pid) = stage2 {
+                reap(pid);
+            }
+            Err(RuntimeError::Start(msg))
+        }
+        Outcome::Nothing => Err(RuntimeError::Start("the process was not started (its starter ended without a word)".into())),
+    }
+}
+
 /// Creates the container described by `spec` and starts its process. Returns once the
 /// process has exec'd its program, or with the reason it could not.
 pub fn create(spec: &Spec, io: Io) -> Result<Spawned> {
@@ -99,15 +121,17 @@ pub fn create(spec: &Spec, io: Io) -> Result<Spawned> {
     if new_netns {
         flags |= CLONE_NEWNET;
     }
-    if let Some(ns) = spec.linux.namespace("pid").filter(|n| !n.path.is_empty()) {
-        // Joining a pid namespace takes effect for children, so the caller joins it here.
-        let fd = rustix::fs::open(ns.path.as_str(), rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::empty())
-            .map_err(|e| RuntimeError::sys(format!("opening pid namespace {}", ns.path), e))?;
-        rustix::thread::move_into_link_name_space(fd.as_fd(), Some(rustix::thread::LinkNameSpaceType::ProcessID))
-            .map_err(|e| RuntimeError::sys(format!("joining pid namespace {}", ns.path), e))?;
-    }
+    // Joining a pid namespace takes effect for children: the process that appears in it is
+    // stage 2 of a two-stage start, with a helper that makes its /proc.
+    let joined_pid = match spec.linux.namespace("pid").filter(|n| !n.path.is_empty()) {
+        Some(ns) => {
+            let fd = rustix::fs::open(ns.path.as_str(), rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::empty())
+                .map_err(|e| RuntimeError::sys(format!("opening pid namespace {}", ns.path), e))?;
+            Some((fd, crate::joined_proc::helper_filter()?, Report::new().map_err(|e| RuntimeError::sys("mapping the start report", e))?))
+        }
+        None => None,
+    };
 
-    let (err_r, err_w) = pipe()?;
     let (stdio, console_parent) = match io {
         Io::Pipes { stdin, stdout, stderr } => (Stdio::Fds { stdin, stdout, stderr }, None),
         Io::Tty => {
@@ -115,21 +139,44 @@ pub fn create(spec: &Spec, io: Io) -> Result<Spawned> {
             (Stdio::Tty { console: child }, Some(parent))
         }
     };
-    let result = clone3(flags, None).map_err(|e| RuntimeError::sys("clone3", e));
-    let (pid, pidfd) = match result {
-        Ok(Forked::Child) => {
-            drop(err_r);
-            drop(console_parent);
-            let args = InitArgs {
-                spec,
-                cgroup: cgroup.as_ref(),
-                new_cgroup_ns: new("cgroup"),
-                new_netns,
-                seccomp: program.as_ref(),
-            };
-            child::run_init(args, stdio, err_w)
+    let args = InitArgs { spec, cgroup: cgroup.as_ref(), new_cgroup_ns: new("cgroup"), new_netns, seccomp: program.as_ref() };
+    let started = match joined_pid {
+        Some((ns, proc_filter, report)) => match clone3(flags, None).map_err(|e| RuntimeError::sys("clone3", e)) {
+            Ok(Forked::Child) => {
+                drop(console_parent);
+                child::run_init_joined(args, child::JoinPid { ns, report: &report, proc_filter }, stdio)
+            }
+            Ok(Forked::Parent { pid, .. }) => {
+                drop(stdio);
+                two_stage_result(pid, &report)
+            }
+            Err(e) => Err(e),
+        },
+        None => {
+            let (err_r, err_w) = pipe()?;
+            match clone3(flags, None).map_err(|e| RuntimeError::sys("clone3", e)) {
+                Ok(Forked::Child) => {
+                    drop(err_r);
+                    drop(console_parent);
+                    child::run_init(args, stdio, err_w)
+                }
+                Ok(Forked::Parent { pid, pidfd }) => {
+                    drop(err_w);
+                    drop(stdio);
+                    let msg = child_report(err_r);
+                    if msg.is_empty() {
+                        Ok((pid, pidfd))
+                    } else {
+                        reap(pid);
+                        Err(RuntimeError::Start(msg))
+                    }
+                }
+                Err(e) => Err(e),
+            }
         }
-        Ok(Forked::Parent { pid, pidfd }) => (pid, pidfd),
+    };
+    let (pid, pidfd) = match started {
+        Ok(p) => p,
         Err(e) => {
             if let Some(cg) = &cgroup {
                 let _ = cg.destroy();
@@ -137,16 +184,6 @@ pub fn create(spec: &Spec, io: Io) -> Result<Spawned> {
             return Err(e);
         }
     };
-    drop(err_w);
-    drop(stdio);
-    let msg = child_report(err_r);
-    if !msg.is_empty() {
-        reap(pid);
-        if let Some(cg) = &cgroup {
-            let _ = cg.destroy();
-        }
-        return Err(RuntimeError::Start(msg));
-    }
     let pty_master = match console_parent {
         Some(sock) => Some(crate::pty::recv_fd(sock.as_fd())?.ok_or_else(|| RuntimeError::Start("the container did not send its terminal".into()))?),
         None => None,

@@ -5,18 +5,11 @@ use std::os::fd::{AsFd, BorrowedFd};
 use rustix::thread::ThreadNameSpaceType;
 
 use crate::child::{self, ExecArgs, Stdio};
-use crate::create::{cgroup_of, child_report, reap, Io, Spawned};
+use crate::create::{cgroup_of, two_stage_result, Io, Spawned};
 use crate::spec::{Process, Spec};
+use crate::stage2::Report;
 use crate::sys::{clone3, Forked};
 use crate::{seccomp, Result, RuntimeError};
-
-/// Makes the caller's future children start in the container's pid namespace. The shim
-/// calls this once, right after creating a container with its own pid namespace; every
-/// `exec` then lands inside it without a second fork.
-pub fn enter_pid_namespace(init_pidfd: BorrowedFd<'_>) -> Result<()> {
-    rustix::thread::move_into_thread_name_spaces(init_pidfd, ThreadNameSpaceType::PROCESS_ID)
-        .map_err(|e| RuntimeError::sys("entering the container's pid namespace", e))
-}
 
 /// Starts `process` inside the container whose first process is `init_pidfd`, with the
 /// container's cgroup and the namespaces its `spec` gave it.
@@ -33,6 +26,7 @@ pub fn exec(init_pidfd: BorrowedFd<'_>, spec: &Spec, process: &Process, io: Io) 
         .transpose()
         .map_err(|e| RuntimeError::Invalid(format!("seccomp profile: {e}")))?;
     let mut namespaces = ThreadNameSpaceType::MOUNT
+        | ThreadNameSpaceType::PROCESS_ID
         | ThreadNameSpaceType::HOST_NAME_AND_NIS_DOMAIN_NAME
         | ThreadNameSpaceType::INTER_PROCESS_COMMUNICATION
         | ThreadNameSpaceType::NETWORK;
@@ -40,7 +34,7 @@ pub fn exec(init_pidfd: BorrowedFd<'_>, spec: &Spec, process: &Process, io: Io) 
         namespaces |= ThreadNameSpaceType::CONTROL_GROUP;
     }
 
-    let (err_r, err_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| RuntimeError::sys("pipe", e))?;
+    let report = Report::new().map_err(|e| RuntimeError::sys("mapping the start report", e))?;
     let (stdio, console_parent) = match io {
         Io::Pipes { stdin, stdout, stderr } => (Stdio::Fds { stdin, stdout, stderr }, None),
         Io::Tty => {
@@ -54,22 +48,18 @@ pub fn exec(init_pidfd: BorrowedFd<'_>, spec: &Spec, process: &Process, io: Io) 
             (Stdio::Tty { console: child }, Some(parent))
         }
     };
-    let (pid, pidfd) = match clone3(0, None).map_err(|e| RuntimeError::sys("clone3", e))? {
+    // Stage 1 joins the namespaces from the supervisor's pid namespace, where the container
+    // cannot see it; stage 2 appears in the container already confined (see `child`).
+    let stage1 = match clone3(0, None).map_err(|e| RuntimeError::sys("clone3", e))? {
         Forked::Child => {
-            drop(err_r);
             drop(console_parent);
-            let args = ExecArgs { init_pidfd, namespaces, process, cgroup: cgroup.as_ref(), seccomp: program.as_ref() };
-            child::run_exec(args, stdio, err_w)
+            let args = ExecArgs { init_pidfd, namespaces, process, cgroup: cgroup.as_ref(), seccomp: program.as_ref(), report: &report };
+            child::run_exec(args, stdio)
         }
-        Forked::Parent { pid, pidfd } => (pid, pidfd),
+        Forked::Parent { pid, .. } => pid,
     };
-    drop(err_w);
     drop(stdio);
-    let msg = child_report(err_r);
-    if !msg.is_empty() {
-        reap(pid);
-        return Err(RuntimeError::Start(msg));
-    }
+    let (pid, pidfd) = two_stage_result(stage1, &report)?;
     let pty_master = match console_parent {
         Some(sock) => Some(crate::pty::recv_fd(sock.as_fd())?.ok_or_else(|| RuntimeError::Start("the process did not send its terminal".into()))?),
         None => None,

@@ -32,11 +32,13 @@ pub mod caps;
 mod child;
 pub mod create;
 pub mod exec;
+mod joined_proc;
 pub mod mounts;
 pub mod paths;
 pub mod pty;
 pub mod seccomp;
 pub mod spec;
+mod stage2;
 pub mod sys;
 pub mod user;
 

@@ -59,6 +59,56 @@ pub fn clone3(namespace_flags: u64, cgroup_fd: Option<RawFd>) -> std::io::Result
     Ok(Forked::Parent { pid: ret as i32, pidfd })
 }
 
+/// Forks a child of the caller (plain `fork`). Returns its pid in the caller, `None` in it.
+pub fn fork_child() -> std::io::Result<Option<i32>> {
+    fork_with(0)
+}
+
+/// Forks a sibling: a child of the caller's parent (`CLONE_PARENT`), which reaps it.
+pub fn fork_sibling() -> std::io::Result<Option<i32>> {
+    fork_with(libc::CLONE_PARENT as libc::c_long)
+}
+
+#[allow(unsafe_code)]
+fn fork_with(flags: libc::c_long) -> std::io::Result<Option<i32>> {
+    // SAFETY: `clone` with no new stack behaves like fork(2): the child continues on a copy
+    // of the caller's stack. The caller is single-threaded (this crate's contract), so the
+    // copy holds no lock owned by a thread that does not exist in it.
+    let ret = unsafe { libc::syscall(libc::SYS_clone, flags | libc::SIGCHLD as libc::c_long, 0, 0, 0, 0) };
+    match ret {
+        r if r < 0 => Err(std::io::Error::last_os_error()),
+        0 => Ok(None),
+        pid => Ok(Some(pid as i32)),
+    }
+}
+
+/// Closes every descriptor of this process except `keep`, so that nothing the supervisor
+/// holds (its sockets, log files, other containers' pipes) is in a process that a container
+/// can see.
+#[allow(unsafe_code)]
+pub fn close_fds_except(keep: &[RawFd]) {
+    let mut keep: Vec<RawFd> = keep.iter().copied().filter(|&fd| fd >= 0).collect();
+    keep.sort_unstable();
+    keep.dedup();
+    let mut first: u32 = 0;
+    for fd in keep.into_iter().map(|fd| fd as u32).chain(std::iter::once(u32::MAX)) {
+        if fd > first {
+            // SAFETY: close_range only closes descriptors; the ones closed here belong to
+            // nothing this process still uses (the child owns only what it was told to keep,
+            // and ends in execve or _exit).
+            unsafe { libc::syscall(libc::SYS_close_range, first, fd - 1, 0) };
+        }
+        first = fd.saturating_add(1);
+    }
+}
+
+/// Marks this process non-dumpable: only a holder of CAP_SYS_PTRACE on the host may then
+/// open its /proc entries, ptrace it or take its descriptors. Children inherit it until
+/// they execve.
+pub fn set_non_dumpable() -> std::io::Result<()> {
+    rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable).map_err(Into::into)
+}
+
 /// Ends the child process immediately, without running destructors or flushing stdio
 /// buffers that belong to the parent.
 #[allow(unsafe_code)]

@@ -33,6 +33,7 @@ use crate::spec::{Seccomp, SeccompArg, SeccompSyscall};
 use bpf::{Cond, Op};
 
 pub use profile::default_profile;
+pub(crate) use profile::CLONE_NAMESPACE_FLAGS;
 pub use syscalls::syscall_number;
 
 #[derive(Debug, thiserror::Error)]

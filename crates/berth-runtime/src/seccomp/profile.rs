@@ -122,7 +122,7 @@ const PERSONALITIES: &[u64] = &[0x0, 0x8, 0x20000, 0x20008, 0xffff_ffff];
 /// NEWUSER, NEWPID, NEWNET, NEWCGROUP. Creating a user namespace would otherwise hand the
 /// process a full capability set over a fresh namespace, which is where most container
 /// escapes through kernel bugs start.
-const CLONE_NAMESPACE_FLAGS: u64 = (libc::CLONE_NEWNS
+pub(crate) const CLONE_NAMESPACE_FLAGS: u64 = (libc::CLONE_NEWNS
     | libc::CLONE_NEWUTS
     | libc::CLONE_NEWIPC
     | libc::CLONE_NEWUSER

@@ -68,8 +68,10 @@ fn start(path: &str, initial: Option<UnixStream>) -> Result<(Parts, i32), String
         .map_err(|e| format!("parsing {}: {e}", spec_path.display()))?;
 
     // Detach from the daemon: own session, reaper of our descendants, and the last process
-    // the OOM killer picks (it is tiny; losing it would orphan the container).
+    // the OOM killer picks (it is tiny; losing it would orphan the container). Not dumpable,
+    // so what it forks stays out of reach of ptrace and pidfd_getfd until it execs.
     let _ = rustix::process::setsid();
+    berth_runtime::sys::set_non_dumpable().map_err(|e| format!("making the shim non-dumpable: {e}"))?;
     let _ = rustix::process::set_child_subreaper(Some(rustix::process::Pid::from_raw(rustix::process::getpid().as_raw_nonzero().get()).ok_or("pid")?));
     let _ = std::fs::write("/proc/self/oom_score_adj", "-999");
     let _ = std::env::set_current_dir("/");
@@ -95,11 +97,6 @@ fn start(path: &str, initial: Option<UnixStream>) -> Result<(Parts, i32), String
 
     let (io, stdin_w, out_r, err_r) = make_io(cfg.tty, cfg.open_stdin).map_err(|e| format!("creating stdio: {e}"))?;
     let spawned = berth_runtime::create::create(&spec, io).map_err(|e| e.to_string())?;
-    if spec.linux.namespace("pid").is_some_and(|n| n.path.is_empty()) {
-        // If the process has already exited there is no namespace to enter, and no exec
-        // will be accepted either.
-        let _ = berth_runtime::exec::enter_pid_namespace(spawned.pidfd.as_fd());
-    }
     let pid = spawned.pid;
     let attach_stdin = cfg.open_stdin;
     let parts: Parts = Box::new(move |report| {

@@ -1,0 +1,111 @@
+//! Racing a new process: `exec`, healthchecks and containers that join another's pid
+//! namespace all start a process that a watcher inside the container can see. It must never
+//! be seen before it is in the container's mount namespace, confined (capabilities,
+//! seccomp, credentials) and rid of every descriptor of the shim's (runc's CVE-2016-9962 and
+//! CVE-2019-5736 are the same family). The probe (`probes/race.c`) pounces on each new pid
+//! through /proc/P/{root,cwd,exe,fd}, pidfd_getfd and /proc/P/status.
+
+use berth_integration::{unique, Daemon};
+
+use crate::{probe, Counts};
+
+/// Starts the probe as a container's main process and returns the container's name and the
+/// host marker it looks for.
+fn start_probe(d: &Daemon, extra: &[&str], max_seen: u32) -> String {
+    let dir = probe(d, "race");
+    let marker = d.dir.path().join(unique("host-only-"));
+    std::fs::write(&marker, "host").unwrap();
+    let name = unique("race");
+    let mount = format!("{}:/probe:ro", dir.display());
+    let mut args = vec!["run", "-d", "--name", &name, "--network", "none", "-v", &mount];
+    args.extend_from_slice(extra);
+    let marker = marker.display().to_string();
+    let max = max_seen.to_string();
+    args.extend_from_slice(&["busybox", "/probe/race", &marker, "/bin/busybox", "/tmp/stop", &max]);
+    d.berth(&args).ok();
+    name
+}
+
+/// Stops the probe and reads its counts.
+fn finish(d: &Daemon, name: &str) -> Counts {
+    d.berth(&["exec", name, "touch", "/tmp/stop"]).ok();
+    d.berth(&["wait", name]).ok();
+    Counts::parse(&d.berth(&["logs", name]).ok())
+}
+
+/// Whether the watcher holds CAP_SYS_PTRACE. Such a watcher may open /proc/P/exe of a
+/// process that has not exec'd yet, and finds the shim's binary there (public, and never
+/// writable: the kernel refuses writes to a running executable, and a shim runs as long as
+/// its container does); `exe_write` stays 0 for everyone.
+#[derive(PartialEq)]
+enum Watcher {
+    Default,
+    Ptrace,
+}
+
+#[track_caller]
+fn assert_no_breach(c: &Counts, tried: u64, watcher: Watcher, joined: bool) {
+    eprintln!("probe: {c}");
+    for k in ["root_host", "exe_write", "fd", "unconfined"] {
+        assert_eq!(c.get(k), 0, "{k}: {c}");
+    }
+    if watcher == Watcher::Default {
+        assert_eq!(c.get("exe_host"), 0, "exe_host: {c}");
+    }
+    // Only the /proc maker of a joined pid namespace (CAP_SYS_ADMIN under a filter that
+    // leaves it nothing but making procfs mounts) may hold more than the container.
+    if !joined {
+        assert_eq!(c.get("privileged"), 0, "privileged: {c}");
+    }
+    // Controls: the probe saw the processes it raced and reached them through /proc.
+    assert!(c.get("seen") >= tried / 10, "the probe saw too few of {tried} processes: {c}");
+    assert!(c.get("root_ctr") > 0, "the probe never reached a process's root: {c}");
+}
+
+fn race_exec(extra: &[&str], watcher: Watcher) {
+    let d = Daemon::with_busybox();
+    let name = start_probe(&d, extra, 0);
+    const N: u64 = 1000;
+    for _ in 0..N {
+        d.berth(&["exec", &name, "true"]).ok();
+    }
+    let c = finish(&d, &name);
+    assert_no_breach(&c, N, watcher, false);
+    // pidfd_getfd works on what the probe may reach: an exec'd process's own stdio.
+    assert!(c.get("getfd_std") > 0, "pidfd_getfd never worked: {c}");
+}
+
+#[test]
+fn exec_is_never_visible_outside_the_container_or_unconfined() {
+    race_exec(&[], Watcher::Default);
+}
+
+#[test]
+fn exec_is_never_visible_outside_the_container_even_to_a_ptrace_capable_watcher() {
+    race_exec(&["--cap-add", "SYS_PTRACE"], Watcher::Ptrace);
+}
+
+#[test]
+fn healthchecks_are_never_visible_outside_the_container() {
+    let d = Daemon::with_busybox();
+    const N: u32 = 300;
+    let name = start_probe(&d, &["--cap-add", "SYS_PTRACE", "--health-cmd", "true", "--health-interval", "10ms"], N);
+    // The probe ends by itself once it has seen N processes (the checks).
+    let code = d.berth(&["wait", &name]).ok();
+    assert_eq!(code.trim(), "0");
+    let c = Counts::parse(&d.berth(&["logs", &name]).ok());
+    assert_no_breach(&c, N as u64, Watcher::Ptrace, false);
+}
+
+#[test]
+fn a_container_joining_a_pid_namespace_is_never_visible_before_it_is_confined() {
+    let d = Daemon::with_busybox();
+    let name = start_probe(&d, &["--cap-add", "SYS_PTRACE"], 0);
+    let pid = format!("container:{name}");
+    const N: u64 = 200;
+    for _ in 0..N {
+        d.berth(&["run", "--rm", "--pid", &pid, "--network", "none", "busybox", "true"]).ok();
+    }
+    let c = finish(&d, &name);
+    assert_no_breach(&c, N, Watcher::Ptrace, true);
+}
