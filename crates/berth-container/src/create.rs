@@ -85,6 +85,12 @@ pub(crate) fn validate_host_config(h: &HostConfig) -> Result<()> {
             return Err(invalid(format!("ulimit soft limit must be less than or equal to hard limit: {} > {}", u.soft, u.hard)));
         }
     }
+    if let Some(sysctls) = &h.sysctls {
+        let own = berth_runtime::sysctl::Namespaces { ipc: h.ipc_mode != "host", net: h.network_mode_or_default() != "host", uts: h.uts_mode != "host" };
+        for name in sysctls.keys() {
+            berth_runtime::sysctl::check(name, own).map_err(invalid)?;
+        }
+    }
     for s in h.security_opt.iter().flatten() {
         let (k, v) = s.split_once(['=', ':']).unwrap_or((s.as_str(), ""));
         match k {

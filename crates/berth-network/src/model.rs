@@ -75,6 +75,11 @@ pub struct NetworkRecord {
     /// removes it with the network.
     #[serde(default)]
     pub made_parent: bool,
+    /// A bridge network on a bridge that existed before (`-o com.docker.network.bridge.name`
+    /// naming someone else's bridge): never deleted; `Some(true)` if berth added the gateway
+    /// address to it, which is all it takes away on removal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adopted: Option<bool>,
     pub endpoints: BTreeMap<String, Endpoint>,
 }
 

@@ -63,10 +63,12 @@ impl Nl {
         self.index(name).await?.ok_or_else(|| NetError::Invalid(format!("interface {name} does not exist")))
     }
 
-    /// Creates the bridge `name` (if missing) with `addr/prefix`, and brings it up.
+    /// Creates the bridge `name` (if missing) with `addr/prefix`, and brings it up. An
+    /// existing interface of that name that is not a bridge is refused, never addressed.
     pub async fn ensure_bridge(&self, name: &str, addr: Option<(Ipv4Addr, u8)>, mtu: Option<u32>) -> Result<u32> {
-        let idx = match self.index(name).await? {
-            Some(i) => i,
+        let idx = match self.lookup(name).await? {
+            Some((i, true)) => i,
+            Some((_, false)) => return Err(NetError::Invalid(format!("existing interface {name} is not a bridge"))),
             None => {
                 let mut b = LinkBridge::new(name);
                 if let Some(m) = mtu {
@@ -307,6 +309,11 @@ impl Nl {
         let mac = [(r[0] & 0xfe) | 0x02, r[1], r[2], r[3], r[4], r[5]]; // unicast, locally administered
         let set = LinkUnspec::new_with_index(idx).address(mac.to_vec()).build();
         self.handle.link().set(set).execute().await.map_err(|e| err("changing a released interface's MAC", e))
+    }
+
+    /// Whether any interface of this namespace has `ip`.
+    pub async fn has_addr(&self, ip: Ipv4Addr) -> Result<bool> {
+        Ok(self.find_addr(ip).await?.is_some())
     }
 
     /// Deletes the interface that carries `ip` (inside a container's namespace).

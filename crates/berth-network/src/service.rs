@@ -98,6 +98,7 @@ fn builtin(id: &str, name: &str, driver: &str) -> NetworkRecord {
         options: BTreeMap::new(),
         labels: BTreeMap::new(),
         ifname: String::new(),
+        adopted: None,
         default_bridge: false,
         user_subnet: false,
         made_parent: false,
@@ -142,6 +143,26 @@ fn spawn_reaper() -> Result<std::sync::mpsc::Sender<u32>> {
         })
         .map_err(|e| NetError::System(format!("starting the link reaper: {e}")))?;
     Ok(tx)
+}
+
+/// `-o com.docker.network.bridge.name=NAME` for a bridge network: `None` if berth makes the
+/// bridge; for an existing bridge made by someone else, `Some(whether berth adds the
+/// gateway address)`. An existing interface that is not a bridge, and the loopback
+/// interface, are refused: the gateway address and the isolation rules would land on it.
+/// Someone else's bridge is used only with a subnet the user chose, so berth never puts an
+/// address of its own choosing on it.
+async fn adopt_check(nl: &Nl, ifname: &str, user_subnet: bool, gateway: Ipv4Addr) -> Result<Option<bool>> {
+    if ifname == "lo" {
+        return Err(NetError::Invalid("the loopback interface lo cannot be a network's bridge".into()));
+    }
+    match nl.lookup(ifname).await? {
+        None => Ok(None),
+        Some((_, false)) => Err(NetError::Invalid(format!("existing interface {ifname} is not a bridge"))),
+        Some((_, true)) if !user_subnet => Err(NetError::Invalid(format!(
+            "bridge {ifname} exists and was not made by berth: give the network a --subnet (and --gateway) for berth to use it"
+        ))),
+        Some((_, true)) => Ok(Some(!nl.has_addr(gateway).await?)),
+    }
 }
 
 impl NetworkService {
@@ -393,6 +414,7 @@ impl NetworkService {
                 let mtu = req.options.get("com.docker.network.driver.mtu").and_then(|m| m.parse().ok()).or(self.opts.mtu);
                 let prefix = subnet.prefix;
                 let gw6 = rec.v6.as_ref().map(|v| (v.gateway, v.subnet.prefix));
+                rec.adopted = self.rt.block_on(adopt_check(&nl, &ifname, user_subnet, gateway))?;
                 self.rt.block_on(async move {
                     let idx = nl.ensure_bridge(&ifname, Some((gateway, prefix)), mtu).await?;
                     match gw6 {
@@ -462,7 +484,13 @@ impl NetworkService {
         // Stopped containers that name it keep working the way Docker's do: they fail to
         // start until the network exists again.
         let parent_shared = self.lock().nets.values().any(|n| n.id != rec.id && n.ifname == rec.ifname);
-        if rec.driver == "bridge" || (rec.made_parent && !parent_shared) {
+        if let Some(added_gateway) = rec.adopted {
+            // Someone else's bridge: it stays; only the address berth gave it goes.
+            if let (true, Some(gw)) = (added_gateway, rec.gateway) {
+                let nl = self.nl.clone();
+                self.rt.block_on(async move { nl.release_addr(gw, false).await })?;
+            }
+        } else if rec.driver == "bridge" || (rec.made_parent && !parent_shared) {
             let nl = self.nl.clone();
             let ifname = rec.ifname.clone();
             self.rt.block_on(async move { nl.delete(&ifname).await })?;

@@ -287,7 +287,7 @@ fn init(a: &InitArgs<'_>, stdio: Stdio, join: Option<&JoinPid<'_>>) -> Result<Op
         sys::loopback_up().map_err(|e| RuntimeError::sys("bringing up lo", e))?;
     }
     for (k, v) in &spec.linux.sysctl {
-        let path = format!("/proc/sys/{}", k.replace('.', "/"));
+        let path = crate::sysctl::proc_path(k);
         std::fs::write(&path, v).map_err(|e| RuntimeError::sys(format!("setting sysctl {k}"), e))?;
     }
     mounts::mask_paths(&spec.linux.masked_paths)?;

@@ -85,12 +85,43 @@ pub(crate) fn two_stage_result(stage1: i32, report: &Report) -> Result<(i32, Own
     }
 }
 
+/// Whether the spec gives the container a `kind` namespace that is not the host's (its own,
+/// or another container's; the caller's namespaces are the host's).
+fn not_hosts(spec: &Spec, kind: &str, file: &str) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match spec.linux.namespace(kind) {
+        None => false,
+        Some(n) if n.path.is_empty() => true,
+        Some(n) => match (std::fs::metadata(&n.path), std::fs::metadata(format!("/proc/self/ns/{file}"))) {
+            (Ok(a), Ok(b)) => (a.dev(), a.ino()) != (b.dev(), b.ino()),
+            _ => false,
+        },
+    }
+}
+
+/// Refuses sysctls that would change the host (see [`crate::sysctl`]).
+fn check_sysctls(spec: &Spec) -> Result<()> {
+    if spec.linux.sysctl.is_empty() {
+        return Ok(());
+    }
+    let own = crate::sysctl::Namespaces {
+        ipc: not_hosts(spec, "ipc", "ipc"),
+        net: not_hosts(spec, "network", "net"),
+        uts: spec.linux.namespace("uts").is_some_and(|n| n.path.is_empty()),
+    };
+    for name in spec.linux.sysctl.keys() {
+        crate::sysctl::check(name, own).map_err(RuntimeError::Invalid)?;
+    }
+    Ok(())
+}
+
 /// Creates the container described by `spec` and starts its process. Returns once the
 /// process has exec'd its program, or with the reason it could not.
 pub fn create(spec: &Spec, io: Io) -> Result<Spawned> {
     if spec.process.args.is_empty() {
         return Err(RuntimeError::Invalid("no command specified".into()));
     }
+    check_sysctls(spec)?;
     let cgroup = cgroup_of(spec)?;
     if let Some(cg) = &cgroup {
         cg.create()?;

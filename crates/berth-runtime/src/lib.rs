@@ -38,6 +38,7 @@ pub mod paths;
 pub mod pty;
 pub mod seccomp;
 pub mod spec;
+pub mod sysctl;
 mod stage2;
 pub mod sys;
 pub mod user;

@@ -11,6 +11,7 @@ use std::process::Command;
 
 use berth_integration::Daemon;
 
+mod host_settings;
 mod race;
 
 /// Compiles `probes/<name>.c` statically into a directory of the daemon's temporary tree

@@ -32,20 +32,6 @@ fn files(d: &Daemon, image: &str) -> Vec<String> {
     out.lines().map(String::from).collect()
 }
 
-/// One request on the daemon's socket; the status and the body.
-fn api(d: &Daemon, method: &str, path: &str, body: &[u8]) -> (u16, String) {
-    let mut s = std::os::unix::net::UnixStream::connect(&d.socket).unwrap();
-    let head = format!("{method} {path} HTTP/1.1\r\nHost: berth\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n", body.len());
-    s.write_all(head.as_bytes()).unwrap();
-    s.write_all(body).unwrap();
-    let mut out = Vec::new();
-    s.read_to_end(&mut out).unwrap();
-    let text = String::from_utf8_lossy(&out).into_owned();
-    let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
-    (status, body)
-}
-
 fn entry(path: &str, kind: char, size: u64, mtime: i64) -> serde_json::Value {
     serde_json::json!({"p": path, "k": kind.to_string(), "m": if kind == 'd' { 0o755 } else { 0o644 }, "s": size, "t": mtime})
 }
@@ -115,7 +101,7 @@ fn the_daemon_asks_only_for_what_changed() {
         let (ds, dt) = stat("Dockerfile");
         serde_json::json!({"Entries": [entry("Dockerfile", 'f', ds, dt), entry("edit.txt", 'f', edit.0, edit.1), entry("keep.txt", 'f', ks, kt)]})
     };
-    let diff = |m: &serde_json::Value| api(&d, "POST", &format!("/build/contexts/{key}/diff"), m.to_string().as_bytes());
+    let diff = |m: &serde_json::Value| d.api("POST", &format!("/build/contexts/{key}/diff"), m.to_string().as_bytes());
 
     let (status, body) = diff(&manifest(stat("edit.txt")));
     assert_eq!((status, body.trim()), (200, r#"{"Need":[]}"#), "an unchanged context needs nothing");
@@ -130,7 +116,7 @@ fn the_daemon_asks_only_for_what_changed() {
     let (status, body) = diff(&serde_json::json!({"Entries": [entry("a/b", 'f', 1, 1)]}));
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("listed before its directory"), "{body}");
-    let (status, body) = api(&d, "POST", "/build/contexts/not-a-key/diff", b"{\"Entries\":[]}");
+    let (status, body) = d.api("POST", "/build/contexts/not-a-key/diff", b"{\"Entries\":[]}");
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("invalid build context key"), "{body}");
 
@@ -141,7 +127,7 @@ fn the_daemon_asks_only_for_what_changed() {
     let mut body = (json.len() as u64).to_be_bytes().to_vec();
     body.extend_from_slice(json.as_bytes());
     body.extend_from_slice(&[0u8; 1024]);
-    let (status, text) = api(&d, "POST", &format!("/build?t=ask:bad&berthcontext={key}"), &body);
+    let (status, text) = d.api("POST", &format!("/build?t=ask:bad&berthcontext={key}"), &body);
     assert_eq!(status, 409, "{text}");
     assert!(text.contains("missing.txt"), "{text}");
     assert_eq!(d.berth(&["images", "-q", "ask:bad"]).ok(), "", "nothing is tagged");
@@ -163,7 +149,7 @@ fn files_a_client_sends_without_listing_them_never_reach_the_build() {
     // A tar with one unlisted file.
     body.extend(super::raw_tar_entry(b"extra.txt", b"hello"));
     body.extend_from_slice(&[0u8; 1024]);
-    let (status, text) = api(&d, "POST", &format!("/build?t=smuggle:2&berthcontext={key}"), &body);
+    let (status, text) = d.api("POST", &format!("/build?t=smuggle:2&berthcontext={key}"), &body);
     assert_eq!(status, 200, "{text}");
     assert!(text.contains("Successfully tagged smuggle:2"), "{text}");
     assert_eq!(files(&d, "smuggle:2"), ["./Dockerfile: FROM busybox"]);

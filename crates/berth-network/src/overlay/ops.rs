@@ -310,6 +310,7 @@ fn overlay_record(req: &NetworkCreateRequest, cfg: &berth_api::models::IpamConfi
         default_bridge: false,
         user_subnet,
         made_parent: false,
+        adopted: None,
         endpoints: BTreeMap::new(),
     })
 }

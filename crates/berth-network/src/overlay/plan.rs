@@ -198,6 +198,7 @@ mod tests {
             default_bridge: false,
             user_subnet: true,
             made_parent: false,
+            adopted: None,
             endpoints: BTreeMap::new(),
         }
     }
