@@ -116,6 +116,8 @@ pub struct Daemon {
     pub netns: Option<String>,
     child: Option<Child>,
     extra_args: Vec<String>,
+    /// Environment variables the daemon (and so its shims) start with.
+    pub env: Vec<(String, String)>,
 }
 
 /// Addresses for one test daemon: a /24 for its default bridge and a /24 its user-defined
@@ -173,6 +175,7 @@ impl Daemon {
             netns: netns.map(String::from),
             child: None,
             extra_args: args.iter().map(|s| s.to_string()).collect(),
+            env: Vec::new(),
         };
         d.spawn();
         d
@@ -219,6 +222,7 @@ impl Daemon {
             .arg("--config-file")
             .arg(self.config_file())
             .args(&self.extra_args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());

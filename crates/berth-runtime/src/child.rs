@@ -56,7 +56,7 @@ pub struct JoinPid<'a> {
     /// Where stage 1 reports.
     pub report: &'a Report,
     /// The filter of the helper that makes `/proc` (see [`crate::joined_proc`]).
-    pub proc_filter: seccomp::Program,
+    pub proc_filters: crate::joined_proc::Filters,
 }
 
 pub struct ExecArgs<'a> {
@@ -80,6 +80,7 @@ fn fail(err_fd: OwnedFd, e: RuntimeError) -> ! {
 /// A container whose first process nobody else can see yet: one process does everything.
 pub fn run_init(args: InitArgs<'_>, stdio: Stdio, err_fd: OwnedFd) -> ! {
     let _ = sys::set_non_dumpable();
+    set_oom_score_adj(&args.spec.process);
     let mut keep = stdio.raw_fds();
     keep.push(err_fd.as_raw_fd());
     sys::close_fds_except(&keep);
@@ -99,6 +100,8 @@ pub fn run_init(args: InitArgs<'_>, stdio: Stdio, err_fd: OwnedFd) -> ! {
 /// A container that joins another's pid namespace: stage 1 of a two-stage start.
 pub fn run_init_joined(args: InitArgs<'_>, join: JoinPid<'_>, stdio: Stdio) -> ! {
     let _ = sys::set_non_dumpable();
+    let _ = join.report.keep_from_children();
+    set_oom_score_adj(&args.spec.process);
     let mut keep = stdio.raw_fds();
     keep.push(join.ns.as_raw_fd());
     sys::close_fds_except(&keep);
@@ -107,6 +110,8 @@ pub fn run_init_joined(args: InitArgs<'_>, join: JoinPid<'_>, stdio: Stdio) -> !
         if let Some(slave) = slave {
             dup_stdio(&slave)?;
         }
+        // Before the filter: a user's profile may not allow close_range.
+        sys::close_fds_except(&[0, 1, 2]);
         let program = confine(&args.spec.process, args.seccomp)?;
         Ok((program, tty))
     });
@@ -122,6 +127,8 @@ pub fn run_init_joined(args: InitArgs<'_>, join: JoinPid<'_>, stdio: Stdio) -> !
 /// `exec`: stage 1 of a two-stage start.
 pub fn run_exec(args: ExecArgs<'_>, stdio: Stdio) -> ! {
     let _ = sys::set_non_dumpable();
+    let _ = args.report.keep_from_children();
+    set_oom_score_adj(args.process);
     let mut keep = stdio.raw_fds();
     keep.push(args.init_pidfd.as_raw_fd());
     sys::close_fds_except(&keep);
@@ -132,6 +139,15 @@ pub fn run_exec(args: ExecArgs<'_>, stdio: Stdio) -> ! {
             sys::exit_now(1)
         }
     }
+}
+
+/// The shim protects itself from the OOM killer; its children must not inherit that. Set
+/// first, through the host's /proc: once in the container's mount namespace, a process
+/// outside its pid namespace has no /proc/self there. (Lowering the score can be refused,
+/// as some hosts do for every process; the program then runs with the shim's score or 0.)
+fn set_oom_score_adj(p: &Process) {
+    let adj = p.oom_score_adj.unwrap_or(0);
+    let _ = std::fs::write("/proc/self/oom_score_adj", adj.to_string());
 }
 
 impl Stdio {
@@ -149,7 +165,6 @@ impl Stdio {
 fn become_visible(p: &Process, program: &Path, tty: bool, report: &Report) -> ! {
     // What `std::process::Command` does for a child: default SIGPIPE, nothing blocked.
     let _ = reset_signals();
-    sys::close_fds_except(&[0, 1, 2]);
     let Some(prepared) = stage2::Program::new(program, &p.args, &p.env) else {
         report.failed("exec: the command or its environment contains a NUL byte", None);
         sys::exit_now(1)
@@ -162,6 +177,7 @@ fn become_visible(p: &Process, program: &Path, tty: bool, report: &Report) -> ! 
         Err((pid, step, e)) => {
             let msg = match step {
                 stage2::Step::Exec => exec_error(&p.args[0], program, e),
+                stage2::Step::Start => format!("starting the process: {e}"),
                 stage2::Step::Setsid => format!("setsid: {e}"),
                 stage2::Step::Terminal => format!("making the tty controlling: {e}"),
             };
@@ -269,7 +285,7 @@ fn init(a: &InitArgs<'_>, stdio: Stdio, join: Option<&JoinPid<'_>>) -> Result<Op
     drop(root);
     if let Some(j) = join {
         for m in spec.mounts.iter().filter(|m| m.kind == "proc") {
-            crate::joined_proc::mount(m, j.ns.as_fd(), &j.proc_filter)?;
+            crate::joined_proc::mount(m, j.ns.as_fd(), &j.proc_filters)?;
         }
         rustix::thread::move_into_link_name_space(j.ns.as_fd(), Some(rustix::thread::LinkNameSpaceType::ProcessID))
             .map_err(|e| RuntimeError::sys("joining the pid namespace", e))?;
@@ -355,6 +371,8 @@ fn exec(a: &ExecArgs<'_>, stdio: Stdio) -> Result<(PathBuf, bool)> {
             true
         }
     };
+    // Before the filter: a user's profile may not allow close_range.
+    sys::close_fds_except(&[0, 1, 2]);
     let program = confine(a.process, a.seccomp)?;
     Ok((program, tty))
 }
@@ -367,9 +385,6 @@ fn confine(p: &Process, seccomp: Option<&seccomp::Program>) -> Result<PathBuf> {
         rustix::process::setrlimit(res, rustix::process::Rlimit { current: Some(r.soft), maximum: Some(r.hard) })
             .map_err(|e| RuntimeError::sys(format!("setting {}", r.kind), e))?;
     }
-    // The shim protects itself from the OOM killer; its children must not inherit that.
-    let adj = p.oom_score_adj.unwrap_or(0);
-    let _ = std::fs::write("/proc/self/oom_score_adj", adj.to_string());
     if let Some(m) = p.user.umask {
         rustix::process::umask(rustix::fs::Mode::from_raw_mode(m));
     }

@@ -64,25 +64,44 @@ pub(crate) fn reap(pid: i32) {
     }
 }
 
+/// How long stage 1 may take. It ends within moments, unless a process of the container
+/// stops stage 2 before its execve (stage 1 waits for that); the supervisor must not wait
+/// with it forever.
+const STAGE1_DEADLINE: rustix::event::Timespec = rustix::event::Timespec { tv_sec: 10, tv_nsec: 0 };
+
 /// After a two-stage start (see the `child` module): waits for stage 1 to exit and returns
-/// stage 2, the process that runs the program, with a pidfd for it. Stage 2 is the caller's
-/// child (a sibling of stage 1), so its pid stays its own until the caller reaps it.
-pub(crate) fn two_stage_result(stage1: i32, report: &Report) -> Result<(i32, OwnedFd)> {
+/// stage 2, the process that runs the program, with a pidfd for it.
+pub(crate) fn two_stage_result(stage1: i32, stage1_fd: &OwnedFd, report: &Report) -> Result<(i32, OwnedFd)> {
+    use rustix::event::{PollFd, PollFlags};
+    let mut fds = [PollFd::new(stage1_fd, PollFlags::IN)];
+    let timed_out = matches!(rustix::event::poll(&mut fds, Some(&STAGE1_DEADLINE)), Ok(0));
+    if timed_out {
+        let _ = rustix::process::pidfd_send_signal(stage1_fd, rustix::process::Signal::KILL);
+    }
     reap(stage1);
     match report.outcome() {
-        Outcome::Started(pid) => {
-            let p = rustix::process::Pid::from_raw(pid).ok_or_else(|| RuntimeError::Start("the process was not started".into()))?;
-            let pidfd = rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).map_err(|e| RuntimeError::sys("pidfd_open", e))?;
-            Ok((pid, pidfd))
-        }
+        Outcome::Started(pid) => Ok((pid, own_child(pid)?)),
         Outcome::Failed { msg, stage2 } => {
-            if let Some(pid) = stage2 {
-                reap(pid);
+            if let Some(fd) = stage2.and_then(|pid| own_child(pid).ok()) {
+                let _ = rustix::process::pidfd_send_signal(&fd, rustix::process::Signal::KILL);
+                let _ = rustix::process::waitid(rustix::process::WaitId::PidFd(fd.as_fd()), rustix::process::WaitIdOptions::EXITED);
             }
             Err(RuntimeError::Start(msg))
         }
+        Outcome::Nothing if timed_out => Err(RuntimeError::Start("the process did not start within 10s (stopped before it could exec?)".into())),
         Outcome::Nothing => Err(RuntimeError::Start("the process was not started (its starter ended without a word)".into())),
     }
+}
+
+/// A pidfd for `pid`, which must be this process's child: stage 2 is (a sibling of stage 1),
+/// and a pid that is not can be nobody's we should signal.
+fn own_child(pid: i32) -> Result<OwnedFd> {
+    let not_started = || RuntimeError::Start("the process was not started".into());
+    let p = rustix::process::Pid::from_raw(pid).ok_or_else(not_started)?;
+    let fd = rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).map_err(|e| RuntimeError::sys("pidfd_open", e))?;
+    let opts = rustix::process::WaitIdOptions::EXITED | rustix::process::WaitIdOptions::NOHANG | rustix::process::WaitIdOptions::NOWAIT;
+    rustix::process::waitid(rustix::process::WaitId::PidFd(fd.as_fd()), opts).map_err(|_| not_started())?;
+    Ok(fd)
 }
 
 /// Whether the spec gives the container a `kind` namespace that is not the host's (its own,
@@ -158,7 +177,7 @@ pub fn create(spec: &Spec, io: Io) -> Result<Spawned> {
         Some(ns) => {
             let fd = rustix::fs::open(ns.path.as_str(), rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::empty())
                 .map_err(|e| RuntimeError::sys(format!("opening pid namespace {}", ns.path), e))?;
-            Some((fd, crate::joined_proc::helper_filter()?, Report::new().map_err(|e| RuntimeError::sys("mapping the start report", e))?))
+            Some((fd, crate::joined_proc::Filters::new()?, Report::new().map_err(|e| RuntimeError::sys("mapping the start report", e))?))
         }
         None => None,
     };
@@ -172,14 +191,14 @@ pub fn create(spec: &Spec, io: Io) -> Result<Spawned> {
     };
     let args = InitArgs { spec, cgroup: cgroup.as_ref(), new_cgroup_ns: new("cgroup"), new_netns, seccomp: program.as_ref() };
     let started = match joined_pid {
-        Some((ns, proc_filter, report)) => match clone3(flags, None).map_err(|e| RuntimeError::sys("clone3", e)) {
+        Some((ns, proc_filters, report)) => match clone3(flags, None).map_err(|e| RuntimeError::sys("clone3", e)) {
             Ok(Forked::Child) => {
                 drop(console_parent);
-                child::run_init_joined(args, child::JoinPid { ns, report: &report, proc_filter }, stdio)
+                child::run_init_joined(args, child::JoinPid { ns, report: &report, proc_filters }, stdio)
             }
-            Ok(Forked::Parent { pid, .. }) => {
+            Ok(Forked::Parent { pid, pidfd }) => {
                 drop(stdio);
-                two_stage_result(pid, &report)
+                two_stage_result(pid, &pidfd, &report)
             }
             Err(e) => Err(e),
         },

@@ -56,10 +56,10 @@ pub fn exec(init_pidfd: BorrowedFd<'_>, spec: &Spec, process: &Process, io: Io) 
             let args = ExecArgs { init_pidfd, namespaces, process, cgroup: cgroup.as_ref(), seccomp: program.as_ref(), report: &report };
             child::run_exec(args, stdio)
         }
-        Forked::Parent { pid, .. } => pid,
+        Forked::Parent { pid, pidfd } => (pid, pidfd),
     };
     drop(stdio);
-    let (pid, pidfd) = two_stage_result(stage1, &report)?;
+    let (pid, pidfd) = two_stage_result(stage1.0, &stage1.1, &report)?;
     let pty_master = match console_parent {
         Some(sock) => Some(crate::pty::recv_fd(sock.as_fd())?.ok_or_else(|| RuntimeError::Start("the process did not send its terminal".into()))?),
         None => None,

@@ -2,13 +2,15 @@
 //! container and already confined, starts stage 2, the process that appears in the
 //! container and becomes its program, and tells the supervisor how that went.
 //!
-//! Stage 2 holds nothing but its stdio. It is started with `CLONE_VM | CLONE_VFORK` on a
-//! stack of its own, so stage 1 waits while it runs and learns from shared memory whether
-//! its `execve` failed, without a pipe that stage 2 would have to carry; its first system
-//! call closes every descriptor above 2 (the copies of stage 1's, taken by `clone`), and it
-//! then only starts its session, takes the terminal and execs, allocating nothing. Stage 1
-//! reports to the supervisor through a [`Report`] page: a pipe would have to stay open in
-//! stage 1 while stage 2 is visible, and a thief could keep its read end from ever ending.
+//! Stage 2 is forked with `CLONE_VFORK` (stage 1 waits until it has exec'd or exited) but
+//! not `CLONE_VM`: a process the container can see and, with CAP_SYS_PTRACE, write into
+//! must not share stage 1's memory (stage 1 runs in the supervisor's pid namespace, where
+//! host pids mean something). Stage 2 holds nothing but its stdio; it starts its session,
+//! takes the terminal and execs. Whether its `execve` failed comes back on a [`Outcome`]
+//! page of its own, which stage 1 only reads two numbers from. Stage 1 reports to the
+//! supervisor through a [`Report`] page, which no process it forks inherits
+//! (`MADV_DONTFORK`): a pipe would have to stay open in stage 1 while stage 2 is visible,
+//! and a thief could keep its read end from ever ending.
 
 use std::ffi::CString;
 use std::ptr::NonNull;
@@ -59,6 +61,18 @@ impl Report {
             return Err(std::io::Error::last_os_error());
         }
         Ok(Report { page: NonNull::new(ptr.cast::<Page>()).ok_or(std::io::ErrorKind::OutOfMemory)? })
+    }
+
+    /// In stage 1: keeps the page out of every process it forks (the processes that the
+    /// container can see), so only stage 1 and the supervisor can write it.
+    #[allow(unsafe_code)]
+    pub fn keep_from_children(&self) -> std::io::Result<()> {
+        // SAFETY: advice on the mapping this object owns; it changes only what fork copies.
+        let r = unsafe { libc::madvise(self.page.as_ptr().cast(), std::mem::size_of::<Page>(), libc::MADV_DONTFORK) };
+        if r < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(())
     }
 
     fn page(&self) -> &Page {
@@ -138,81 +152,94 @@ impl Program {
 /// Where stage 2 failed, if it did.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Step {
+    /// Forking it.
+    Start,
     Setsid,
     Terminal,
     Exec,
 }
 
-struct Stage2Args {
-    path: *const libc::c_char,
-    argv: *const *const libc::c_char,
-    envp: *const *const libc::c_char,
-    tty: bool,
-    /// `step << 16 | errno` when stage 2 failed, 0 otherwise.
-    failed: AtomicI32,
+/// Where stage 2 writes how it failed (`step << 16 | errno`; 0 while it has not). Shared
+/// with stage 2 only; stage 1 reads it once stage 2 has exec'd or exited.
+struct Outcome2 {
+    failed: NonNull<AtomicI32>,
 }
 
-extern "C" fn stage2_main(arg: *mut libc::c_void) -> libc::c_int {
+impl Outcome2 {
     #[allow(unsafe_code)]
-    // SAFETY: `arg` is the `Stage2Args` stage 1 keeps alive (CLONE_VFORK suspends it until
-    // this process execs or exits); the calls below are plain system calls with valid
-    // arguments, and nothing here allocates or touches stage 1's heap.
-    unsafe {
-        let a = &*(arg as *const Stage2Args);
-        libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
-        if libc::setsid() < 0 {
-            stage2_fail(a, 1);
+    fn new() -> std::io::Result<Outcome2> {
+        // SAFETY: a fresh zero-filled anonymous shared mapping; zero is a valid AtomicI32.
+        let ptr = unsafe { libc::mmap(std::ptr::null_mut(), 4096, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED | libc::MAP_ANONYMOUS, -1, 0) };
+        if ptr == libc::MAP_FAILED {
+            return Err(std::io::Error::last_os_error());
         }
-        if a.tty && libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
-            stage2_fail(a, 2);
+        Ok(Outcome2 { failed: NonNull::new(ptr.cast()).ok_or(std::io::ErrorKind::OutOfMemory)? })
+    }
+
+    fn get(&self) -> &AtomicI32 {
+        // SAFETY: the mapping lives as long as `self` and holds one AtomicI32 at its start.
+        #[allow(unsafe_code)]
+        unsafe {
+            self.failed.as_ref()
         }
-        libc::execve(a.path, a.argv, a.envp);
-        stage2_fail(a, 3)
     }
 }
 
-#[allow(unsafe_code)]
-fn stage2_fail(a: &Stage2Args, step: i32) -> ! {
-    // SAFETY: reading this thread's errno and exiting without running anything of the
-    // shared address space's (atexit handlers, buffers) are both sound here.
-    unsafe {
-        let errno = *libc::__errno_location();
-        a.failed.store(step << 16 | (errno & 0xffff), Ordering::Relaxed);
-        libc::_exit(127)
+impl Drop for Outcome2 {
+    #[allow(unsafe_code)]
+    fn drop(&mut self) {
+        // SAFETY: the mapping made by `new`, not used after this.
+        unsafe {
+            libc::munmap(self.failed.as_ptr().cast(), 4096);
+        }
     }
 }
 
 /// Starts stage 2 as a sibling (`CLONE_PARENT`: the supervisor reaps it) and returns its pid
 /// once it has exec'd `program`, or where it failed, with its pid, and the error.
-#[allow(unsafe_code)]
 pub fn spawn(program: &Program, tty: bool) -> Result<i32, (Option<i32>, Step, std::io::Error)> {
     let mut argv: Vec<*const libc::c_char> = program.argv.iter().map(|a| a.as_ptr()).collect();
     argv.push(std::ptr::null());
     let mut envp: Vec<*const libc::c_char> = program.envp.iter().map(|e| e.as_ptr()).collect();
     envp.push(std::ptr::null());
-    let args = Stage2Args { path: program.path.as_ptr(), argv: argv.as_ptr(), envp: envp.as_ptr(), tty, failed: AtomicI32::new(0) };
-    let mut stack = vec![0u8; 64 * 1024];
-    // The stack grows down; its top, 16-byte aligned.
-    let top = (stack.as_mut_ptr() as usize + stack.len()) & !15;
-    let flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PARENT | libc::SIGCHLD;
-    // SAFETY: the child runs `stage2_main` on its own stack (`stack`, alive until clone
-    // returns, which CLONE_VFORK delays until the child has exec'd or exited) and shares
-    // our memory only to read `args` and write its atomic `failed`. This process is
-    // single-threaded (the crate's contract), so no lock is held by anyone else.
-    let pid = unsafe { libc::clone(stage2_main, top as *mut libc::c_void, flags, &args as *const Stage2Args as *mut libc::c_void) };
-    drop(stack);
-    if pid < 0 {
-        return Err((None, Step::Exec, std::io::Error::last_os_error()));
+    let outcome = Outcome2::new().map_err(|e| (None, Step::Start, e))?;
+    match crate::sys::fork_with(libc::CLONE_VFORK as libc::c_long | libc::CLONE_PARENT as libc::c_long) {
+        Err(e) => Err((None, Step::Start, e)),
+        Ok(None) => stage2_main(program.path.as_ptr(), &argv, &envp, tty, outcome.get()),
+        Ok(Some(pid)) => match outcome.get().load(Ordering::Relaxed) {
+            0 => Ok(pid),
+            f => {
+                let step = match f >> 16 {
+                    1 => Step::Setsid,
+                    2 => Step::Terminal,
+                    _ => Step::Exec,
+                };
+                Err((Some(pid), step, std::io::Error::from_raw_os_error(f & 0xffff)))
+            }
+        },
     }
-    match args.failed.load(Ordering::Relaxed) {
-        0 => Ok(pid),
-        f => {
-            let step = match f >> 16 {
-                1 => Step::Setsid,
-                2 => Step::Terminal,
-                _ => Step::Exec,
-            };
-            Err((Some(pid), step, std::io::Error::from_raw_os_error(f & 0xffff)))
+}
+
+/// Stage 2: its own session, the terminal, the program.
+#[allow(unsafe_code)]
+fn stage2_main(path: *const libc::c_char, argv: &[*const libc::c_char], envp: &[*const libc::c_char], tty: bool, failed: &AtomicI32) -> ! {
+    let fail = |step: i32| -> ! {
+        let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+        failed.store(step << 16 | (errno & 0xffff), Ordering::Relaxed);
+        crate::sys::exit_now(127)
+    };
+    // SAFETY: plain system calls on this process's own descriptors; `path`, `argv` and
+    // `envp` are NUL-terminated arrays of C strings that live in this process's copy of
+    // stage 1's memory until execve replaces it.
+    unsafe {
+        libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
+        if libc::setsid() < 0 {
+            fail(1);
         }
+        if tty && libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+            fail(2);
+        }
+        libc::execve(path, argv.as_ptr(), envp.as_ptr());
     }
+    fail(3)
 }

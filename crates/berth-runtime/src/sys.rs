@@ -69,8 +69,10 @@ pub fn fork_sibling() -> std::io::Result<Option<i32>> {
     fork_with(libc::CLONE_PARENT as libc::c_long)
 }
 
+/// `clone` with `flags` (no namespaces, no new stack): a fork. Returns the child's pid in
+/// the caller, `None` in the child.
 #[allow(unsafe_code)]
-fn fork_with(flags: libc::c_long) -> std::io::Result<Option<i32>> {
+pub fn fork_with(flags: libc::c_long) -> std::io::Result<Option<i32>> {
     // SAFETY: `clone` with no new stack behaves like fork(2): the child continues on a copy
     // of the caller's stack. The caller is single-threaded (this crate's contract), so the
     // copy holds no lock owned by a thread that does not exist in it.

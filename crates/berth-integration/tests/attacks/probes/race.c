@@ -12,6 +12,8 @@
  *     the prober's own bounding set without a filter (visible before it is confined:
  *     "unconfined"); capabilities beyond that set under a filter are counted apart
  *     ("privileged": the runtime's /proc maker for a joined pid namespace is one).
+ *   - every descriptor it takes: a filesystem context it can turn into a mount, or a
+ *     procfs whose /proc/sys it can open for writing ("mount");
  * Controls, proving the probe reaches its targets: how many new pids it saw, how often
  * /proc/P/root/CTR_MARKER opened (the container's root through the same path), and how
  * often pidfd_getfd took descriptor 0..2 (the mechanism works on a reachable process).
@@ -26,11 +28,17 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-static char hits[4096];
+/* The first few hits of each kind, so a rare kind is not crowded out by a frequent one. */
+static char hits[8192];
+static struct { const char *what; int n; } kinds[16];
 static void note(const char *what, int pid, const char *detail) {
+    int k = 0;
+    while (k < 15 && kinds[k].what && strcmp(kinds[k].what, what) != 0) k++;
+    kinds[k].what = what;
+    if (kinds[k].n++ >= 3) return;
     size_t n = strlen(hits);
-    if (n < sizeof(hits) - 200)
-        snprintf(hits + n, sizeof(hits) - n, " [%s pid=%d %s]", what, pid, detail);
+    if (n < sizeof(hits) - 600)
+        snprintf(hits + n, sizeof(hits) - n, " [%s pid=%d %.500s]", what, pid, detail);
 }
 
 static unsigned long long status_field(const char *buf, const char *key, int hex) {
@@ -60,6 +68,7 @@ int main(int argc, char **argv) {
     struct stat ctr;
     if (stat(ctr_marker, &ctr) < 0) return 4;
 
+    long mounts = 0;
     long seen = 0, root_ctr = 0, root_host = 0, exe_host = 0, exe_write = 0, fd_hits = 0, getfd_std = 0, unconfined = 0, priv = 0;
     int last = -1;
     char path[512], buf[8192], link[512];
@@ -77,7 +86,14 @@ int main(int argc, char **argv) {
             seen++;
             unsigned long long eff = status_field(buf, "CapEff:\t", 1);
             unsigned long long sc = status_field(buf, "Seccomp:\t", 0);
-            snprintf(link, sizeof link, "CapEff=%llx Seccomp=%llu", eff, sc);
+            char who[160];
+            {
+                const char *name = strstr(buf, "Name:\t");
+                int len = 0;
+                if (name) { name += 6; while (name[len] && name[len] != '\n' && len < 32) len++; }
+                snprintf(who, sizeof who, "%.*s CapEff=%llx Seccomp=%llu", len, name ? name : "", eff, sc);
+            }
+            snprintf(link, sizeof link, "%s", who);
             if ((my_seccomp || (eff & ~my_bnd)) && !sc) {
                 unconfined++;
                 note("unconfined", pid, link);
@@ -123,20 +139,31 @@ int main(int argc, char **argv) {
                         ssize_t k = readlink(path, link, sizeof link - 1);
                         link[k > 0 ? k : 0] = 0;
                         fd_hits++;
-                        note("fd", pid, link);
+                        char d[800];
+                        snprintf(d, sizeof d, "fd %d %s (%s)", n, link, who);
+                        note("fd", pid, d);
                         close(f);
                     }
                 }
                 if (pidfd >= 0) {
                     int g = (int)syscall(SYS_pidfd_getfd, pidfd, n, 0);
                     if (g >= 0) {
+                        /* A stolen mount context or procfs: can it be used against the host? */
+                        if (syscall(SYS_fsconfig, g, 6 /* FSCONFIG_CMD_CREATE */, NULL, NULL, 0) == 0) {
+                            int m = (int)syscall(SYS_fsmount, g, 0, 0);
+                            if (m >= 0) { mounts++; note("mount", pid, "fsmount of a stolen context"); close(m); }
+                        }
+                        int ks = openat(g, "sys/kernel/core_pattern", O_WRONLY | O_CLOEXEC);
+                        if (ks >= 0) { mounts++; note("mount", pid, "core_pattern through a stolen procfs"); close(ks); }
                         if (n < 3) getfd_std++;
                         else {
                             snprintf(path, sizeof path, "/proc/self/fd/%d", g);
                             ssize_t k = readlink(path, link, sizeof link - 1);
                             link[k > 0 ? k : 0] = 0;
                             fd_hits++;
-                            note("getfd", pid, link);
+                            char d[800];
+                            snprintf(d, sizeof d, "fd %d %s (%s)", n, link, who);
+                            note("getfd", pid, d);
                         }
                         close(g);
                     }
@@ -145,8 +172,8 @@ int main(int argc, char **argv) {
             if (pidfd >= 0) close(pidfd);
         }
     }
-    printf("seen=%ld root_ctr=%ld getfd_std=%ld root_host=%ld exe_host=%ld exe_write=%ld fd=%ld unconfined=%ld privileged=%ld hits:%s\n",
-           seen, root_ctr, getfd_std, root_host, exe_host, exe_write, fd_hits, unconfined, priv, hits);
+    printf("seen=%ld root_ctr=%ld getfd_std=%ld root_host=%ld exe_host=%ld exe_write=%ld fd=%ld unconfined=%ld privileged=%ld mount=%ld hits:%s\n",
+           seen, root_ctr, getfd_std, root_host, exe_host, exe_write, fd_hits, unconfined, priv, mounts, hits);
     fflush(stdout);
     return 0;
 }
