@@ -81,7 +81,10 @@ fn fail(err_fd: OwnedFd, e: RuntimeError) -> ! {
 pub fn run_init(args: InitArgs<'_>, stdio: Stdio, err_fd: OwnedFd) -> ! {
     let _ = sys::set_non_dumpable();
     set_oom_score_adj(&args.spec.process);
+    // 0-2 stay until the process's own stdio replaces them: closed, they would be the
+    // numbers the next descriptors (the terminal's) get, and dup2 onto them would close those.
     let mut keep = stdio.raw_fds();
+    keep.extend([0, 1, 2]);
     keep.push(err_fd.as_raw_fd());
     sys::close_fds_except(&keep);
     let result = init(&args, stdio, None).and_then(|slave| {
@@ -102,7 +105,10 @@ pub fn run_init_joined(args: InitArgs<'_>, join: JoinPid<'_>, stdio: Stdio) -> !
     let _ = sys::set_non_dumpable();
     let _ = join.report.keep_from_children();
     set_oom_score_adj(&args.spec.process);
+    // 0-2 stay until the process's own stdio replaces them: closed, they would be the
+    // numbers the next descriptors (the terminal's) get, and dup2 onto them would close those.
     let mut keep = stdio.raw_fds();
+    keep.extend([0, 1, 2]);
     keep.push(join.ns.as_raw_fd());
     sys::close_fds_except(&keep);
     let result = init(&args, stdio, Some(&join)).and_then(|slave| {
@@ -129,7 +135,10 @@ pub fn run_exec(args: ExecArgs<'_>, stdio: Stdio) -> ! {
     let _ = sys::set_non_dumpable();
     let _ = args.report.keep_from_children();
     set_oom_score_adj(args.process);
+    // 0-2 stay until the process's own stdio replaces them: closed, they would be the
+    // numbers the next descriptors (the terminal's) get, and dup2 onto them would close those.
     let mut keep = stdio.raw_fds();
+    keep.extend([0, 1, 2]);
     keep.push(args.init_pidfd.as_raw_fd());
     sys::close_fds_except(&keep);
     match exec(&args, stdio) {
