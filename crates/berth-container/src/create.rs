@@ -85,6 +85,9 @@ pub(crate) fn validate_host_config(h: &HostConfig) -> Result<()> {
             return Err(invalid(format!("ulimit soft limit must be less than or equal to hard limit: {} > {}", u.soft, u.hard)));
         }
     }
+    for rule in h.device_cgroup_rules.iter().flatten() {
+        crate::spec::parse_device_cgroup_rule(rule)?;
+    }
     if let Some(sysctls) = &h.sysctls {
         let own = berth_runtime::sysctl::Namespaces { ipc: h.ipc_mode != "host", net: h.network_mode_or_default() != "host", uts: h.uts_mode != "host" };
         for name in sysctls.keys() {

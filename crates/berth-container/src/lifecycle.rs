@@ -124,6 +124,21 @@ fn write_etc_files(rec: &Record, att: &Attachment, cfg: &crate::Config) -> Resul
     Ok(())
 }
 
+/// Creates (or truncates) a file only root may read: a container's spec and the shim's
+/// configuration carry its environment, secrets among them.
+fn private_file(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    // An existing file keeps its mode on open: one an older berth wrote is fixed here.
+    f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    Ok(f)
+}
+
+fn write_private(path: &std::path::Path, data: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    private_file(path)?.write_all(data)
+}
+
 fn log_options(rec: &Record, cfg: &crate::Config) -> LogOptions {
     let lc = &rec.host_config.log_config;
     let driver = if lc.kind.is_empty() { cfg.log_driver.clone() } else { lc.kind.clone() };
@@ -261,7 +276,7 @@ impl ContainerService {
                 spec.process.env.push(e.clone());
             }
         }
-        std::fs::write(bundle.join("config.json"), serde_json::to_vec_pretty(&spec).unwrap_or_default())
+        write_private(&bundle.join("config.json"), &serde_json::to_vec_pretty(&spec).unwrap_or_default())
             .map_err(|e| ContainerError::io("writing config.json", e))?;
         let mount = self.images.snapshots().mounts(&rec.id, &rec.layers)?;
         let socket = self.socket_path(&rec.id);
@@ -279,7 +294,7 @@ impl ContainerService {
             exit_file: self.container_dir(&rec.id).join("exit.json"),
         };
         let shim_json = bundle.join("shim.json");
-        std::fs::write(&shim_json, serde_json::to_vec(&shim_cfg).unwrap_or_default()).map_err(|e| ContainerError::io("writing shim.json", e))?;
+        write_private(&shim_json, &serde_json::to_vec(&shim_cfg).unwrap_or_default()).map_err(|e| ContainerError::io("writing shim.json", e))?;
         let _ = std::fs::remove_file(&shim_cfg.exit_file);
 
         let (report_r, report_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| ContainerError::io("pipe", e.into()))?;
@@ -290,7 +305,7 @@ impl ContainerService {
             let (a, b) = std::os::unix::net::UnixStream::pair().map_err(|e| ContainerError::io("socketpair", e))?;
             Some((a, b))
         };
-        let log = std::fs::File::create(bundle.join("shim.log")).map_err(|e| ContainerError::io("creating shim.log", e))?;
+        let log = private_file(&bundle.join("shim.log")).map_err(|e| ContainerError::io("creating shim.log", e))?;
         let mut cmd = tokio::process::Command::new(&self.cfg.shim);
         cmd.arg(&shim_json).stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null()).stderr(log);
         let mut fds = vec![(report_w.as_raw_fd(), 3)];

@@ -156,6 +156,31 @@ fn device_rules(privileged: bool) -> Vec<DeviceRule> {
     v
 }
 
+/// A device's cgroup permissions: some of `r`, `w`, `m`, each at most once.
+fn valid_device_access(a: &str) -> bool {
+    !a.is_empty() && a.len() <= 3 && a.chars().all(|c| matches!(c, 'r' | 'w' | 'm')) && a.chars().collect::<std::collections::BTreeSet<_>>().len() == a.len()
+}
+
+/// `--device-cgroup-rule 'c 1:3 mr'`: a type (`a`, `b`, `c`), `MAJOR:MINOR` (numbers or
+/// `*`) and permissions.
+pub(crate) fn parse_device_cgroup_rule(rule: &str) -> Result<DeviceRule> {
+    let bad = || ContainerError::Invalid(format!("invalid device cgroup format '{rule}'"));
+    let f: Vec<&str> = rule.split(' ').collect();
+    let [kind, numbers, perms] = f.as_slice() else { return Err(bad()) };
+    if !matches!(*kind, "a" | "b" | "c") || !valid_device_access(perms) {
+        return Err(bad());
+    }
+    let (major, minor) = numbers.split_once(':').ok_or_else(bad)?;
+    let number = |n: &str| -> Result<Option<i64>> {
+        match n {
+            "*" => Ok(None),
+            _ if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => n.parse().map(Some).map_err(|_| bad()),
+            _ => Err(bad()),
+        }
+    };
+    Ok(DeviceRule { allow: true, kind: kind.to_string(), major: number(major)?, minor: number(minor)?, access: perms.to_string() })
+}
+
 /// Every character and block device directly under the host's /dev (for `--privileged`).
 fn host_devices() -> Vec<Device> {
     use std::os::unix::fs::{FileTypeExt, MetadataExt};
@@ -369,12 +394,20 @@ pub fn build(cfg: &Config, rec: &Record, att: &Attachment, root: &Path, shim: &P
     };
 
     let mut devices = if h.privileged { host_devices() } else { default_devices() };
+    // Each --device's cgroup permissions (`r`, `w`, `m`: rwm unless given).
+    let mut access: Vec<(String, String)> = Vec::new();
     for d in h.devices.iter().flatten() {
+        let perms = if d.cgroup_permissions.is_empty() { "rwm" } else { d.cgroup_permissions.as_str() };
+        if !valid_device_access(perms) {
+            return Err(ContainerError::Invalid(format!("invalid device mode: {perms}")));
+        }
         use std::os::unix::fs::{FileTypeExt, MetadataExt};
         let md = std::fs::metadata(&d.path_on_host).map_err(|e| ContainerError::Invalid(format!("error gathering device information while adding custom device {:?}: {e}", d.path_on_host)))?;
         let kind = if md.file_type().is_block_device() { "b" } else if md.file_type().is_char_device() { "c" } else { return Err(ContainerError::Invalid(format!("{} is not a device", d.path_on_host))) };
         let path = if d.path_in_container.is_empty() { d.path_on_host.clone() } else { d.path_in_container.clone() };
         devices.retain(|x| x.path != path);
+        access.retain(|(p, _)| *p != path);
+        access.push((path.clone(), perms.to_string()));
         devices.push(Device {
             kind: kind.into(),
             path,
@@ -388,7 +421,11 @@ pub fn build(cfg: &Config, rec: &Record, att: &Attachment, root: &Path, shim: &P
     let mut resources = resources;
     if !h.privileged {
         for d in &devices {
-            resources.devices.push(DeviceRule { allow: true, kind: d.kind.clone(), major: Some(d.major), minor: Some(d.minor), access: "rwm".into() });
+            let perms = access.iter().find(|(p, _)| *p == d.path).map(|(_, a)| a.as_str()).unwrap_or("rwm");
+            resources.devices.push(DeviceRule { allow: true, kind: d.kind.clone(), major: Some(d.major), minor: Some(d.minor), access: perms.into() });
+        }
+        for rule in h.device_cgroup_rules.iter().flatten() {
+            resources.devices.push(parse_device_cgroup_rule(rule)?);
         }
     }
 
@@ -416,8 +453,9 @@ pub fn build(cfg: &Config, rec: &Record, att: &Attachment, root: &Path, shim: &P
             namespaces,
             resources: Some(resources),
             cgroups_path: format!("{}/{}", cfg.cgroup_parent.trim_matches('/'), rec.id),
-            masked_paths: if unconfined_paths { Vec::new() } else { MASKED.iter().map(|s| s.to_string()).collect() },
-            readonly_paths: if unconfined_paths { Vec::new() } else { READONLY.iter().map(|s| s.to_string()).collect() },
+            // The API's MaskedPaths and ReadonlyPaths replace the defaults when given.
+            masked_paths: if unconfined_paths { Vec::new() } else { h.masked_paths.clone().unwrap_or_else(|| MASKED.iter().map(|s| s.to_string()).collect()) },
+            readonly_paths: if unconfined_paths { Vec::new() } else { h.readonly_paths.clone().unwrap_or_else(|| READONLY.iter().map(|s| s.to_string()).collect()) },
             seccomp,
             devices,
             sysctl: h.sysctls.clone().unwrap_or_default(),
@@ -430,6 +468,18 @@ pub fn build(cfg: &Config, rec: &Record, att: &Attachment, root: &Path, shim: &P
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn device_cgroup_rules_parse_as_docker_writes_them() {
+        let r = parse_device_cgroup_rule("c 1:3 mr").unwrap();
+        assert_eq!((r.kind.as_str(), r.major, r.minor, r.access.as_str()), ("c", Some(1), Some(3), "mr"));
+        let r = parse_device_cgroup_rule("b 7:* rwm").unwrap();
+        assert_eq!((r.major, r.minor), (Some(7), None));
+        for bad in ["c 1:3", "x 1:3 r", "c 1-3 r", "c 1:3 rx", "c 1:3 rr", "c a:3 r", "c 1:3  r", ""] {
+            assert!(parse_device_cgroup_rule(bad).is_err(), "{bad}");
+        }
+        assert!(valid_device_access("r") && valid_device_access("wm") && !valid_device_access("") && !valid_device_access("rwmr"));
+    }
 
     #[test]
     fn capability_sets_follow_docker() {

@@ -54,6 +54,7 @@ pub struct FileConfig {
     pub default_network_opts: Option<serde_json::Value>,
     pub init: Option<bool>,
     pub builder_cache_max_bytes: Option<u64>,
+    pub group: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -99,6 +100,9 @@ pub struct DaemonConfig {
     pub registry_mirrors: Vec<String>,
     pub insecure_registries: Vec<String>,
     pub labels: Vec<String>,
+    /// The group that owns the unix sockets (`-G`, `"group"`); `None` means `docker` if
+    /// that group exists, as with dockerd.
+    pub socket_group: Option<String>,
     /// The cluster store and this host's advertise address (overlay networks).
     pub cluster: Option<berth_network::overlay::ClusterOptions>,
     pub file: FileConfig,
@@ -122,6 +126,7 @@ pub struct Flags {
     pub cluster_advertise: Option<String>,
     pub registry_mirrors: Vec<String>,
     pub insecure_registries: Vec<String>,
+    pub group: Option<String>,
 }
 
 pub const DEFAULT_CONFIG_FILE: &str = "/etc/berth/daemon.json";
@@ -160,6 +165,9 @@ impl DaemonConfig {
         if !flags.insecure_registries.is_empty() && file.insecure_registries.is_some() {
             clash.push("insecure-registries");
         }
+        if flags.group.is_some() && file.group.is_some() {
+            clash.push("group");
+        }
         if !clash.is_empty() {
             return Err(format!(
                 "the following directives are specified both as a flag and in the configuration file: {} (from flag and from file {})",
@@ -170,6 +178,12 @@ impl DaemonConfig {
         if let Some(d) = &file.storage_driver {
             if d != "overlay2" && d != "overlay" {
                 return Err(format!("storage driver {d:?} is not supported: berth stores layers on overlayfs (overlay2)"));
+            }
+        }
+        let socket_group = flags.group.clone().or(file.group.clone());
+        if let Some(g) = &socket_group {
+            if group_id(g).is_none() {
+                return Err(format!("can't create the API socket: group {g} not found"));
             }
         }
         let registry_mirrors = flag_or_file(&flags.registry_mirrors, &file.registry_mirrors);
@@ -214,11 +228,24 @@ impl DaemonConfig {
             registry_mirrors,
             insecure_registries,
             labels: [flags.labels.clone(), file.labels.clone().unwrap_or_default()].concat(),
+            socket_group,
             cluster,
             file,
             shim: default_shim_path(),
         })
     }
+}
+
+/// A group's id by name or number, from /etc/group.
+pub fn group_id(name: &str) -> Option<u32> {
+    if let Ok(n) = name.parse() {
+        return Some(n);
+    }
+    let groups = std::fs::read_to_string("/etc/group").ok()?;
+    groups.lines().find_map(|l| {
+        let mut f = l.split(':');
+        (f.next() == Some(name)).then(|| f.nth(1)?.parse().ok()).flatten()
+    })
 }
 
 /// A list setting given as a repeatable flag or in the file (never both: `load` refuses that).

@@ -48,8 +48,11 @@ impl Daemon {
     /// records that were dropped) are returned for the log.
     pub async fn open(config: DaemonConfig) -> Result<(Arc<Daemon>, Vec<String>), String> {
         let root = config.data_root.clone();
-        for d in [root.clone(), config.exec_root.clone()] {
+        // What is kept here (containers' environments and logs, credentials) is root's: the
+        // data root 0710 and the exec root 0700, as dockerd makes them.
+        for (d, mode) in [(root.clone(), 0o710), (config.exec_root.clone(), 0o700)] {
             std::fs::create_dir_all(&d).map_err(|e| format!("creating {}: {e}", d.display()))?;
+            std::fs::set_permissions(&d, std::os::unix::fs::PermissionsExt::from_mode(mode)).map_err(|e| format!("setting the mode of {}: {e}", d.display()))?;
         }
         let db = Arc::new(Db::open(&root.join("berth.db")).map_err(|e| e.to_string())?);
         let content = ContentStore::open(&root.join("content")).map_err(|e| e.to_string())?;

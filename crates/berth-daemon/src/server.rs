@@ -98,6 +98,21 @@ where
     let _ = conn.await;
 }
 
+/// The API socket is root's: mode 0660, group `docker` when that group exists (or the group
+/// given with `-G`, which must exist), as dockerd makes it. Anyone who can connect is root on
+/// the host.
+fn secure_socket(path: &str, group: Option<&str>) -> Result<(), String> {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660)).map_err(|e| format!("setting the mode of {path}: {e}"))?;
+    let gid = match group {
+        Some(g) => Some(crate::config::group_id(g).ok_or_else(|| format!("can't create unix socket {path}: group {g} not found"))?),
+        None => crate::config::group_id("docker"),
+    };
+    if let Some(gid) = gid {
+        std::os::unix::fs::chown(path, Some(0), Some(gid)).map_err(|e| format!("setting the group of {path}: {e}"))?;
+    }
+    Ok(())
+}
+
 /// Serves the API on every configured host until `shutdown` resolves. `ready` is called
 /// once every listener is bound, so whoever waits for it can connect at once.
 pub async fn serve(daemon: Arc<Daemon>, shutdown: impl std::future::Future<Output = ()>, ready: impl FnOnce()) -> Result<(), String> {
@@ -110,7 +125,7 @@ pub async fn serve(daemon: Arc<Daemon>, shutdown: impl std::future::Future<Outpu
                 std::fs::create_dir_all(parent).map_err(|e| format!("creating {}: {e}", parent.display()))?;
             }
             let l = UnixListener::bind(path).map_err(|e| format!("listening on {path}: {e}"))?;
-            let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660));
+            secure_socket(path, daemon.config.socket_group.as_deref())?;
             let (d, r) = (daemon.clone(), routes.clone());
             tasks.push(tokio::spawn(async move {
                 loop {

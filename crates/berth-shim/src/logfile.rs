@@ -47,12 +47,29 @@ pub fn open(path: &Path) -> io::Result<Box<dyn Read + Send>> {
     }
 }
 
+/// Log files are root's, readable by its group (0640), as dockerd makes them: a container's
+/// output can hold what should stay secret.
+const LOG_MODE: u32 = 0o640;
+
+/// Opens (creating with [`LOG_MODE`]) a log file for appending; `truncate` starts it over.
+fn open_log(path: &Path, truncate: bool) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut o = OpenOptions::new();
+    o.create(true).mode(LOG_MODE);
+    if truncate {
+        o.write(true).truncate(true);
+    } else {
+        o.append(true);
+    }
+    o.open(path)
+}
+
 /// Gzips `from` into `to` (through a temporary name, so a reader never sees half a file)
 /// and removes `from`.
 fn compress(from: &Path, to: &Path) -> io::Result<()> {
     let tmp = PathBuf::from(format!("{}.tmp", to.display()));
     let mut r = File::open(from)?;
-    let mut w = flate2::write::GzEncoder::new(File::create(&tmp)?, flate2::Compression::fast());
+    let mut w = flate2::write::GzEncoder::new(open_log(&tmp, true)?, flate2::Compression::fast());
     io::copy(&mut r, &mut w)?;
     w.finish()?.sync_all()?;
     fs::rename(&tmp, to)?;
@@ -64,7 +81,7 @@ impl LogWriter {
         let file = if opts.driver == "none" {
             None
         } else {
-            Some(OpenOptions::new().create(true).append(true).open(&opts.path)?)
+            Some(open_log(&opts.path, false)?)
         };
         let size = file.as_ref().and_then(|f| f.metadata().ok()).map(|m| m.len()).unwrap_or(0);
         Ok(LogWriter { opts, file, size, partial: [Vec::new(), Vec::new()] })
@@ -125,7 +142,7 @@ impl LogWriter {
         let p = self.opts.path.clone();
         if keep == 1 {
             // Only one file: start it over.
-            if let Ok(f) = File::create(&p) {
+            if let Ok(f) = open_log(&p, true) {
                 self.file = Some(f);
                 self.size = 0;
             }
@@ -143,7 +160,7 @@ impl LogWriter {
             // takes milliseconds for it; a failure leaves the plain file, still readable.
             let _ = compress(&rotated(&p, 1), &rotated_gz(&p, 1));
         }
-        if let Ok(f) = OpenOptions::new().create(true).append(true).open(&p) {
+        if let Ok(f) = open_log(&p, false) {
             self.file = Some(f);
             self.size = 0;
         }

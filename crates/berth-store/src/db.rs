@@ -41,9 +41,26 @@ fn put<T: Serialize>(conn: &Connection, bucket: &str, key: &str, value: &T) -> R
     Ok(())
 }
 
+/// The database holds containers' environments (secrets among them): root's alone, 0600,
+/// with its WAL and shared-memory files (SQLite gives those the database's mode, but ones
+/// left by an older berth are fixed too).
+fn private_files(path: &Path) -> Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(path).map_err(|e| StoreError::io(format!("opening {}", path.display()), e))?;
+    for suffix in ["", "-wal", "-shm"] {
+        let p = std::path::PathBuf::from(format!("{}{suffix}", path.display()));
+        match std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            r => r.map_err(|e| StoreError::io(format!("setting the mode of {}", p.display()), e))?,
+        }
+    }
+    Ok(())
+}
+
 impl Db {
     /// Opens (creating and migrating as needed) the database at `path`.
     pub fn open(path: &Path) -> Result<Db> {
+        private_files(path)?;
         let mut conn = Connection::open(path)?;
         // WAL with NORMAL sync: a killed process never loses a committed transaction, and a
         // power cut can lose only the last few, never corrupt the file.

@@ -54,6 +54,9 @@ struct DaemonArgs {
     /// Enable insecure registry communication: host[:port] or a CIDR (repeatable)
     #[arg(long = "insecure-registry")]
     insecure_registry: Vec<String>,
+    /// Group for the unix socket (default "docker", if it exists)
+    #[arg(short = 'G', long = "group")]
+    group: Option<String>,
     /// Set the logging level (accepted for compatibility)
     #[arg(short = 'l', long = "log-level")]
     log_level: Option<String>,
@@ -94,6 +97,7 @@ pub fn main(args: &[String]) -> i32 {
         cluster_advertise: a.cluster_advertise,
         registry_mirrors: a.registry_mirror,
         insecure_registries: a.insecure_registry,
+        group: a.group,
     };
     let config = match DaemonConfig::load(&flags) {
         Ok(c) => c,

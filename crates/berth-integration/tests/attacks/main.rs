@@ -11,7 +11,9 @@ use std::process::Command;
 
 use berth_integration::Daemon;
 
+mod devices;
 mod host_settings;
+mod modes;
 mod race;
 
 /// Compiles `probes/<name>.c` statically into a directory of the daemon's temporary tree
