@@ -124,6 +124,16 @@ fn write_etc_files(rec: &Record, att: &Attachment, cfg: &crate::Config) -> Resul
     Ok(())
 }
 
+/// A stop whose signal has gone out: what `finish_stop` waits for.
+struct StopWait {
+    exits: u64,
+    /// Whether the stop signal was delivered (if not, SIGKILL goes at once).
+    sent: bool,
+    timeout: i64,
+    /// Nothing to wait for (a pending restart was cancelled).
+    done: bool,
+}
+
 /// Creates (or truncates) a file only root may read: a container's spec and the shim's
 /// configuration carry its environment, secrets among them.
 fn private_file(path: &std::path::Path) -> std::io::Result<std::fs::File> {
@@ -540,13 +550,32 @@ impl ContainerService {
 
     /// `docker stop`: the stop signal, then SIGKILL after the timeout. Returns `false` if
     /// the container was not running.
+    ///
+    /// The container's lock is held only while the stop signal is sent, not while waiting
+    /// for the exit: a stop that waits long (`t=-1` waits for ever) must not hold `pause`,
+    /// `update` or `restart` back.
     pub async fn stop(self: &Arc<Self>, id: &str, timeout: Option<i64>, signal: Option<String>) -> Result<bool> {
         let e = self.get(id)?;
-        let _op = e.op.lock().await;
-        self.stop_locked(&e, timeout, signal).await
+        let begun = {
+            let _op = e.op.lock().await;
+            self.begin_stop(&e, timeout, signal).await?
+        };
+        match begun {
+            Some(waiting) => self.finish_stop(&e, waiting).await.map(|()| true),
+            None => Ok(false),
+        }
     }
 
     pub(crate) async fn stop_locked(self: &Arc<Self>, e: &Arc<Entry>, timeout: Option<i64>, signal: Option<String>) -> Result<bool> {
+        match self.begin_stop(e, timeout, signal).await? {
+            Some(waiting) => self.finish_stop(e, waiting).await.map(|()| true),
+            None => Ok(false),
+        }
+    }
+
+    /// Sends the stop signal (under the container's lock). `None` if there was nothing to
+    /// wait for (not running, or a pending restart cancelled).
+    async fn begin_stop(self: &Arc<Self>, e: &Arc<Entry>, timeout: Option<i64>, signal: Option<String>) -> Result<Option<StopWait>> {
         let rec = e.record();
         if !self.shutting_down.load(std::sync::atomic::Ordering::SeqCst) {
             e.update(|r| r.stopped_by_user = true);
@@ -558,10 +587,10 @@ impl ContainerService {
                 r.state.restarting = false;
             });
             let _ = self.persist(e);
-            return Ok(true);
+            return Ok(Some(StopWait { exits: e.life.borrow().exits, sent: false, timeout: 0, done: true }));
         }
         if !rec.state.running {
-            return Ok(false);
+            return Ok(None);
         }
         if rec.state.paused {
             self.set_paused(e, false)?;
@@ -571,8 +600,17 @@ impl ContainerService {
         let timeout = timeout.or(rec.config.stop_timeout).unwrap_or(10);
         let exits = e.life.borrow().exits;
         self.emit(&rec, "kill", &[("signal", sig.to_string())]);
-        let sent = self.signal(&rec, sig, false).await;
-        let stopped = sent.is_ok() && timeout != 0 && Self::wait_exit(e, exits, (timeout >= 0).then(|| Duration::from_secs(timeout as u64))).await;
+        let sent = self.signal(&rec, sig, false).await.is_ok();
+        Ok(Some(StopWait { exits, sent, timeout, done: false }))
+    }
+
+    /// Waits for the exit, with SIGKILL after the timeout.
+    async fn finish_stop(self: &Arc<Self>, e: &Arc<Entry>, w: StopWait) -> Result<()> {
+        if w.done {
+            return Ok(());
+        }
+        let (rec, exits, timeout) = (e.record(), w.exits, w.timeout);
+        let stopped = w.sent && timeout != 0 && Self::wait_exit(e, exits, (timeout >= 0).then(|| Duration::from_secs(timeout as u64))).await;
         if !stopped {
             self.emit(&rec, "kill", &[("signal", "9".into())]);
             let _ = self.signal(&rec, 9, true).await;
@@ -581,7 +619,7 @@ impl ContainerService {
             }
         }
         self.emit(&e.record(), "stop", &[]);
-        Ok(true)
+        Ok(())
     }
 
     /// `docker kill`.

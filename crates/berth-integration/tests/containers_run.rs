@@ -214,3 +214,43 @@ fn system_df_agrees_with_du() {
     assert!(line.ends_with("3MB"), "df says {line}, du says {vol_du} bytes");
     assert!(vol_du >= 3_000_000 && vol_du < 3_100_000, "{vol_du}");
 }
+
+#[test]
+fn a_stop_that_waits_for_ever_does_not_hold_other_operations_back() {
+    let d = Daemon::with_busybox();
+    let name = unique("patient");
+    // A process that ignores SIGTERM: `stop -t -1` waits until something else ends it.
+    d.berth(&["run", "-d", "--name", &name, "--network", "none", "busybox", "sh", "-c", "trap '' TERM; while :; do sleep 1; done"]).ok();
+    let mut stop = d.docker_cmd();
+    stop.args(["stop", "-t", "-1", &name]).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped());
+    let mut stopping = stop.spawn().unwrap();
+    // The stop signal has gone out once the kill event is there.
+    let start = std::time::Instant::now();
+    while !d.berth(&["events", "--since", "1m", "--until", "0s", "--filter", &format!("container={name}"), "--filter", "event=kill", "--format", "{{.Action}}"]).ok().contains("kill") {
+        assert!(start.elapsed() < std::time::Duration::from_secs(30), "the stop signal never went out");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // Meanwhile the container can be updated, paused and unpaused (each given 30 s; they
+    // used to wait for the stop).
+    let mut failed = Vec::new();
+    for args in [vec!["update", "--cpu-shares", "512", &name], vec!["pause", &name], vec!["unpause", &name]] {
+        let out = std::process::Command::new("timeout")
+            .args(["30", "docker"])
+            .args(&args)
+            .env("DOCKER_HOST", d.host())
+            .env("DOCKER_CONFIG", d.dir.path().join("docker-config"))
+            .env_remove("DOCKER_CONTEXT")
+            .output()
+            .unwrap();
+        if !out.status.success() {
+            failed.push(format!("{args:?}: {}", String::from_utf8_lossy(&out.stderr)));
+        }
+    }
+    let still_stopping = stopping.try_wait().unwrap().is_none();
+    // Ended by a kill (which takes no lock), so a failure below leaves nothing waiting.
+    d.berth(&["kill", &name]).ok();
+    assert!(failed.is_empty(), "{failed:?}");
+    assert!(still_stopping, "stop -t -1 returned before the container ended");
+    assert!(stopping.wait().unwrap().success());
+    assert_eq!(d.berth(&["inspect", "-f", "{{.State.Status}}", &name]).ok().trim(), "exited");
+}

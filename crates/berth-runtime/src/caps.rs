@@ -42,9 +42,18 @@ pub fn normalize(name: &str) -> Option<String> {
     NAMES.contains(&full.as_str()).then_some(full)
 }
 
-/// Every capability the kernel supports, by name.
+/// Every capability the kernel supports and the calling thread may still hold (its
+/// bounding set), by name: `--privileged` and `--cap-add ALL` grant what the daemon has, as
+/// Docker does, so a daemon that was itself denied one (in a container, under a service
+/// manager) can still start privileged containers.
 pub fn all() -> Vec<String> {
-    NAMES.iter().take(last_cap() as usize + 1).map(|s| s.to_string()).collect()
+    NAMES
+        .iter()
+        .enumerate()
+        .take(last_cap() as usize + 1)
+        .filter(|(i, _)| rustix::thread::capability_is_in_bounding_set(CapabilitySet::from_bits_retain(1 << i)).unwrap_or(true))
+        .map(|(_, s)| s.to_string())
+        .collect()
 }
 
 fn set_of(names: &[String]) -> Result<CapabilitySet> {
@@ -97,6 +106,22 @@ pub fn apply(caps: &Capabilities) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn all_is_what_the_bounding_set_still_holds() {
+        // The bounding set is per thread: drop one in a thread of our own.
+        std::thread::spawn(|| {
+            let before = all();
+            assert!(before.contains(&"CAP_SYS_BOOT".to_string()), "{before:?}");
+            let boot = CapabilitySet::from_bits_retain(1 << NAMES.iter().position(|n| *n == "CAP_SYS_BOOT").unwrap());
+            rustix::thread::remove_capability_from_bounding_set(boot).unwrap();
+            let after = all();
+            assert!(!after.contains(&"CAP_SYS_BOOT".to_string()));
+            assert_eq!(after.len(), before.len() - 1);
+        })
+        .join()
+        .unwrap();
+    }
 
     #[test]
     fn names() {

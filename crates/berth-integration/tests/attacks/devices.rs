@@ -1,8 +1,10 @@
-//! Devices and system paths: a container gets a device with exactly the permissions it was
+//! Devices, system paths and the kernel's other doors: a container gets a device with exactly the permissions it was
 //! given (`--device HOST:CTR:r` is read-only, not rwm), device cgroup rules take effect,
 //! and the API's MaskedPaths / ReadonlyPaths are honoured rather than ignored.
 
 use berth_integration::{unique, Daemon};
+
+use crate::probe;
 
 /// Opens `path` for reading, then for writing, and says which the device cgroup let
 /// through. /dev/fuse (10:229) is used: not among the default rules, and opening it does
@@ -56,4 +58,14 @@ fn masked_and_readonly_paths_from_the_api_are_honoured() {
     // Control: without them, the same commands see the file and write.
     let out = d.berth(&["run", "--rm", "--network", "none", "busybox", "sh", "-c", "cat /etc/passwd | wc -c; touch /tmp/x && echo wrote"]).ok();
     assert!(out.contains("wrote") && !out.starts_with("0\n"), "{out}");
+}
+
+#[test]
+fn vsock_sockets_are_refused_however_the_family_is_passed() {
+    let d = Daemon::with_busybox();
+    let dir = probe(&d, "vsock");
+    let mount = format!("{}:/probe:ro", dir.display());
+    let out = d.berth(&["run", "--rm", "--network", "none", "-v", &mount, "busybox", "/probe/vsock"]).ok();
+    // EPERM from the filter (without it: EAFNOSUPPORT or an open socket); AF_UNIX opens.
+    assert_eq!(out.trim(), "vsock=1 vsock_high=1 unix=0");
 }

@@ -73,7 +73,7 @@ const ALWAYS: &[&str] = &[
     "eventfd", "eventfd2", "poll", "ppoll", "select", "pselect6", "io_setup", "io_destroy",
     "io_submit", "io_cancel", "io_getevents", "io_pgetevents",
     // Sockets.
-    "socket", "socketpair", "bind", "listen", "accept", "accept4", "connect", "getsockname",
+    "socketpair", "bind", "listen", "accept", "accept4", "connect", "getsockname",
     "getpeername", "getsockopt", "setsockopt", "sendto", "recvfrom", "sendmsg", "recvmsg",
     "sendmmsg", "recvmmsg", "shutdown",
     // System V and POSIX IPC (namespaced per container).
@@ -131,6 +131,8 @@ pub(crate) const CLONE_NAMESPACE_FLAGS: u64 = (libc::CLONE_NEWNS
     | libc::CLONE_NEWCGROUP) as u64;
 
 const EPERM: u32 = libc::EPERM as u32;
+/// Linux's address family number for vsock (not in every libc binding).
+const AF_VSOCK: u64 = 40;
 const ENOSYS: u32 = libc::ENOSYS as u32;
 
 /// berth's default profile for a container whose effective capability set is
@@ -156,6 +158,16 @@ pub fn default_profile(effective_caps: &[String]) -> Seccomp {
         rule.args = vec![SeccompArg { index: 0, value, value_two: 0, op: "SCMP_CMP_EQ".into() }];
         syscalls.push(rule);
     }
+    // Every socket family but AF_VSOCK, which reaches the hypervisor and the VMs beside this
+    // host, as in Docker's profile. The kernel reads the family as a 32-bit int, so only the
+    // low half is compared (a "not equal" on all 64 bits lets 0x1_0000_0028 through).
+    syscalls.push(SeccompSyscall {
+        names: vec!["socket".into()],
+        action: "SCMP_ACT_ERRNO".into(),
+        errno_ret: Some(EPERM),
+        args: vec![SeccompArg { index: 0, value: 0xffff_ffff, value_two: AF_VSOCK, op: "SCMP_CMP_MASKED_EQ".into() }],
+    });
+    syscalls.push(allow(vec!["socket"]));
     if has("CAP_SYS_ADMIN") {
         syscalls.push(allow(vec!["clone", "clone3"]));
     } else {
