@@ -7,6 +7,7 @@
 
 pub mod error;
 pub mod filters;
+pub mod glob;
 pub mod ids;
 pub mod models;
 pub mod names;

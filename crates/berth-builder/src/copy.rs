@@ -29,7 +29,7 @@ use crate::cache::StepKey;
 use berth_image::commit::NewLayer;
 
 use crate::executor::{Build, Work};
-use crate::glob;
+use berth_api::glob;
 use crate::plan::{from_source, FromSource};
 use crate::rootfs::{resolve_chown, Tree};
 use crate::state::StageState;

@@ -44,7 +44,6 @@ pub mod context;
 mod copy;
 mod executor;
 mod fetch;
-pub mod glob;
 pub mod plan;
 pub mod rootfs;
 mod run;

@@ -291,10 +291,12 @@ impl Client {
             let mut rest = Vec::new();
             let _ = reader.read_to_end(&mut rest);
             let text = String::from_utf8_lossy(&rest);
+            // An error answer (`{"message"}`) or the error line of a progress stream
+            // (`{"error"}`, as load and build send once they have begun answering).
             let message = text
                 .split("\r\n")
-                .find_map(|l| serde_json::from_str::<berth_api::error::ErrorResponse>(l).ok())
-                .map(|e| e.message)
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                .find_map(|v| v.get("message").or_else(|| v.get("error")).and_then(|m| m.as_str()).map(String::from))
                 .unwrap_or_else(|| format!("the daemon answered {status} and closed the connection while the request was being sent"));
             return Err(ClientError::Api { status, message });
         }

@@ -42,6 +42,11 @@ pub fn decode_path(s: &str) -> String {
     decode(&s.replace('+', "%2B"))
 }
 
+/// The most a request body kept in memory may hold. A container's whole configuration is
+/// kilobytes; 16 MiB leaves room for any real one and bounds what one request can make the
+/// daemon hold (a 200 MB create body once made it 1.15 GB).
+pub const MAX_BODY: usize = 16 << 20;
+
 pub struct Req {
     pub method: Method,
     /// Path without the `/vX.Y` prefix.
@@ -91,18 +96,22 @@ impl Req {
         self.version.map(|(a, b)| a * 100 + b).unwrap_or(124)
     }
 
+    /// The whole body, for bodies kept in memory (JSON): at most [`MAX_BODY`]. What can be
+    /// large (archives, images, build contexts) is read as a stream instead.
     pub async fn bytes(&mut self) -> ApiResult<Bytes> {
         match self.body.take() {
             None => Ok(Bytes::new()),
-            Some(b) => b
-                .collect()
-                .await
-                .map(|c| c.to_bytes())
-                .map_err(|e| ApiError::bad_request(format!("reading request body: {e}"))),
+            Some(b) => http_body_util::Limited::new(b, MAX_BODY).collect().await.map(|c| c.to_bytes()).map_err(|e| {
+                if e.is::<http_body_util::LengthLimitError>() {
+                    ApiError::bad_request(format!("request body is larger than {} MiB", MAX_BODY >> 20))
+                } else {
+                    ApiError::bad_request(format!("reading request body: {e}"))
+                }
+            }),
         }
     }
 
-    /// The JSON body; an empty body is the type's default (clients send none for defaults).
+    /// The JSON body (see [`Req::bytes`] for its bound); an empty body is the type's default (clients send none for defaults).
     pub async fn json<T: DeserializeOwned + Default>(&mut self) -> ApiResult<T> {
         let b = self.bytes().await?;
         if b.iter().all(|c| c.is_ascii_whitespace()) {

@@ -90,6 +90,12 @@ impl<W: Write> SaveWriter<W> {
     }
 }
 
+
+/// The largest entry of an archive being loaded that is kept in memory (an image config or
+/// manifest; larger ones are skipped, and an image that needs one is refused as missing it).
+const METADATA_ENTRY_MAX: u64 = 16 << 20;
+/// The most all such entries of one archive may hold together.
+const METADATA_MAX: u64 = 64 << 20;
 impl ImageStore {
     /// Writes the images `names` name, with their tags, as one archive to `out`.
     /// A bare repository name (`busybox`) saves every tag of that repository.
@@ -205,6 +211,9 @@ impl ImageStore {
         let mut layers: HashMap<String, StagedLayer> = HashMap::new();
         let mut links: HashMap<String, String> = HashMap::new();
         let mut saw_entry = false;
+        // What is kept in memory until the archive has been read: manifests, configs, the
+        // index (kilobytes in real archives), bounded in all.
+        let mut kept: u64 = 0;
         while let Some(h) = outer.next_entry()? {
             saw_entry = true;
             let path = match berth_archive::paths::clean_entry_path(&h.path)? {
@@ -232,7 +241,11 @@ impl ImageStore {
                             e => e,
                         })?;
                         layers.insert(path, staged);
-                    } else if h.size <= 64 << 20 {
+                    } else if h.size <= METADATA_ENTRY_MAX {
+                        kept += h.size;
+                        if kept > METADATA_MAX {
+                            return Err(ImageError::Invalid(format!("invalid archive: more than {} MiB of entries that are not layers", METADATA_MAX >> 20)));
+                        }
                         let mut data = head;
                         outer.data().read_to_end(&mut data).map_err(|e| ImageError::from(berth_archive::ArchiveError::io(format!("reading {path}"), e)))?;
                         small.insert(path, data);

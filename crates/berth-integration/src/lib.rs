@@ -336,9 +336,12 @@ impl Daemon {
     pub fn api(&self, method: &str, path: &str, body: &[u8]) -> (u16, String) {
         use std::io::{Read, Write};
         let mut s = std::os::unix::net::UnixStream::connect(&self.socket).unwrap();
+        // A request that never gets an answer fails the test instead of hanging it.
+        s.set_read_timeout(Some(std::time::Duration::from_secs(60))).unwrap();
         let head = format!("{method} {path} HTTP/1.1\r\nHost: berth\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n", body.len());
         s.write_all(head.as_bytes()).unwrap();
-        s.write_all(body).unwrap();
+        // The daemon may answer (and stop reading) before the whole body is sent.
+        let _ = s.write_all(body);
         let mut out = Vec::new();
         s.read_to_end(&mut out).unwrap();
         let text = String::from_utf8_lossy(&out).into_owned();

@@ -62,19 +62,10 @@ pub async fn list(d: D, req: Req) -> ApiResult<Resp> {
 
 /// The `reference=` filter: a glob over `repo[:tag]` (`*` within a path component).
 fn reference_matches(pattern: &str, tag: &str) -> bool {
-    fn glob(p: &[u8], s: &[u8]) -> bool {
-        match (p.first(), s.first()) {
-            (None, None) => true,
-            (Some(b'*'), _) => glob(&p[1..], s) || (!s.is_empty() && s[0] != b'/' && glob(p, &s[1..])),
-            (Some(b'?'), Some(c)) if *c != b'/' => glob(&p[1..], &s[1..]),
-            (Some(a), Some(b)) if a == b => glob(&p[1..], &s[1..]),
-            _ => false,
-        }
-    }
     let repo = tag.rsplit_once(':').filter(|(_, t)| !t.contains('/')).map(|(r, _)| r).unwrap_or(tag);
     // A ':' before the last '/' is a registry's port, not a tag.
     let has_tag = pattern.rsplit('/').next().is_some_and(|last| last.contains(':'));
-    if has_tag { glob(pattern.as_bytes(), tag.as_bytes()) } else { glob(pattern.as_bytes(), repo.as_bytes()) }
+    berth_api::glob::matches(pattern, if has_tag { tag } else { repo })
 }
 
 pub async fn inspect(d: D, req: Req) -> ApiResult<Resp> {

@@ -13,6 +13,7 @@ use berth_integration::Daemon;
 
 mod devices;
 mod host_settings;
+mod memory;
 mod modes;
 mod race;
 

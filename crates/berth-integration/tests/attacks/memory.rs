@@ -1,0 +1,112 @@
+//! Memory as an attack surface: what one client sends must not make the daemon hold memory
+//! in proportion to it. Each test resets the daemon's peak resident size
+//! (/proc/PID/clear_refs), sends the attack, and reads the peak again (VmHWM).
+
+use std::io::Write;
+
+use berth_integration::Daemon;
+
+fn daemon_pid(d: &Daemon) -> u32 {
+    std::fs::read_to_string(d.exec_root().join("berth.pid")).unwrap().trim().parse().unwrap()
+}
+
+/// Resets the daemon's peak resident size to its current size.
+fn reset_peak(pid: u32) {
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5").unwrap();
+}
+
+/// The daemon's peak resident size since the last reset, in MiB.
+fn peak_mib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: u64 = status.lines().find_map(|l| l.strip_prefix("VmHWM:")).unwrap().trim().trim_end_matches(" kB").trim().parse().unwrap();
+    kb >> 10
+}
+
+fn rss_mib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: u64 = status.lines().find_map(|l| l.strip_prefix("VmRSS:")).unwrap().trim().trim_end_matches(" kB").trim().parse().unwrap();
+    kb >> 10
+}
+
+/// A ustar header for a regular file.
+fn tar_header(name: &str, size: u64) -> [u8; 512] {
+    let mut h = [0u8; 512];
+    h[..name.len()].copy_from_slice(name.as_bytes());
+    h[100..107].copy_from_slice(b"0000644");
+    h[108..115].copy_from_slice(b"0000000");
+    h[116..123].copy_from_slice(b"0000000");
+    h[124..135].copy_from_slice(format!("{size:011o}").as_bytes());
+    h[136..147].copy_from_slice(b"00000000000");
+    h[156] = b'0';
+    h[257..263].copy_from_slice(b"ustar\0");
+    h[263..265].copy_from_slice(b"00");
+    h[148..156].copy_from_slice(b"        ");
+    let sum: u32 = h.iter().map(|b| *b as u32).sum();
+    h[148..155].copy_from_slice(format!("{sum:06o}\0").as_bytes());
+    h
+}
+
+#[test]
+fn load_keeps_a_bounded_amount_of_an_archive_in_memory() {
+    let d = Daemon::with_busybox();
+    // Twelve 16 MiB entries that are not layers (text: not compressed, not a tar).
+    let path = d.dir.path().join("junk.tar");
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+    const SIZE: u64 = 16 << 20;
+    let chunk = vec![b'x'; 1 << 20];
+    for i in 0..12 {
+        f.write_all(&tar_header(&format!("junk{i}"), SIZE)).unwrap();
+        for _ in 0..SIZE >> 20 {
+            f.write_all(&chunk).unwrap();
+        }
+    }
+    f.write_all(&[0u8; 1024]).unwrap();
+    f.into_inner().unwrap().sync_all().unwrap();
+    let pid = daemon_pid(&d);
+    let before = rss_mib(pid);
+    reset_peak(pid);
+    let err = d.berth(&["load", "-i", &path.display().to_string()]).fails();
+    let grew = peak_mib(pid).saturating_sub(before);
+    assert!(err.contains("invalid archive"), "{err}");
+    // Control: the archive is 192 MiB; all of it used to be kept.
+    assert!(grew < 100, "the daemon's peak grew by {grew} MiB loading 192 MiB of junk");
+}
+
+#[test]
+fn a_huge_request_body_is_refused_without_being_held() {
+    let d = Daemon::with_busybox();
+    let pid = daemon_pid(&d);
+    // 64 MiB of JSON: one environment variable.
+    let mut body = br#"{"Image":"busybox","Env":["A="#.to_vec();
+    body.resize(body.len() + (64 << 20), b'x');
+    body.extend_from_slice(br#""]}"#);
+    let before = rss_mib(pid);
+    reset_peak(pid);
+    let (status, text) = d.api("POST", "/containers/create", &body);
+    let grew = peak_mib(pid).saturating_sub(before);
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("larger than 16 MiB"), "{text}");
+    assert!(grew < 48, "the daemon's peak grew by {grew} MiB for a 64 MiB body");
+    // Control: a create of ordinary size works.
+    let (status, text) = d.api("POST", "/containers/create", br#"{"Image":"busybox","Cmd":["true"],"Env":["A=b"]}"#);
+    assert_eq!(status, 201, "{text}");
+}
+
+#[test]
+fn an_image_reference_filter_cannot_make_the_daemon_backtrack() {
+    let d = Daemon::with_busybox();
+    let name = "a".repeat(60);
+    d.berth(&["tag", "busybox", &name]).ok();
+    // 20 stars against 60 letters: C(60, 20) ways to split for a backtracking matcher.
+    let pattern = "*a".repeat(20) + "b";
+    let filters = format!(r#"{{"reference":["{pattern}"]}}"#);
+    let q: String = filters.bytes().map(|b| format!("%{b:02X}")).collect();
+    let (status, text) = d.api("GET", &format!("/images/json?filters={q}"), b"");
+    assert_eq!((status, text.trim()), (200, "[]"));
+    // Control: a pattern of the same shape that matches finds the image.
+    let filters = format!(r#"{{"reference":["{}"]}}"#, "*a".repeat(20));
+    let q: String = filters.bytes().map(|b| format!("%{b:02X}")).collect();
+    let (status, text) = d.api("GET", &format!("/images/json?filters={q}"), b"");
+    assert_eq!(status, 200);
+    assert!(text.contains(&name), "{text}");
+}
