@@ -707,3 +707,41 @@ fn go_clients_read_the_gzip_layers_berth_pushes() {
     assert_eq!(d.berth(&["image", "inspect", "--format", "{{.Id}}", &name]).ok(), id);
     assert_eq!(d.berth(&["run", "--rm", "--network", "none", &name, "sh", "-c", "md5sum /random /text"]).ok(), sums);
 }
+
+fn curl(args: &[&str]) -> String {
+    let o = std::process::Command::new("curl").args(["-s", "--max-time", "30"]).args(args).output().unwrap();
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn a_pull_through_cache_serves_a_cached_blob_only_under_a_repository_that_holds_it() {
+    let d = Daemon::with_busybox();
+    let upstream = Registry::open();
+    let up_name = format!("{}/private/app:1", upstream.addr);
+    image_from(&d, "secretlayer", "echo private > /origin", &up_name);
+    d.berth(&["push", &up_name]).ok();
+    let remote = format!("http://{}", upstream.addr);
+    let cache = Registry::berth(|_| vec!["--proxy-remote".into(), remote.clone()]);
+    d.berth(&["pull", &format!("{}/private/app:1", cache.addr)]).ok();
+    let manifest = curl(&["-H", "Accept: application/vnd.docker.distribution.manifest.v2+json", &format!("http://{}/v2/private/app/manifests/1", cache.addr)]);
+    let m: serde_json::Value = serde_json::from_str(&manifest).unwrap();
+    let layer = m["layers"].as_array().unwrap().last().unwrap()["digest"].as_str().unwrap().to_string();
+    let status = |repo: &str| curl(&["-o", "/dev/null", "-w", "%{http_code}", &format!("http://{}/v2/{repo}/blobs/{layer}", cache.addr)]);
+
+    // Control: the repository that holds it gets it.
+    assert_eq!(status("private/app"), "200");
+    // Another name, which the remote does not have, gets the remote's "unknown" ...
+    assert_eq!(status("curious/reader"), "404");
+    // ... and does not appear in the catalog.
+    let catalog = curl(&[&format!("http://{}/v2/_catalog", cache.addr)]);
+    assert!(catalog.contains("private/app") && !catalog.contains("curious"), "{catalog}");
+    // A repository the remote has with the same layer is linked (the remote said so).
+    let twin = format!("{}/public/twin:1", upstream.addr);
+    d.berth(&["tag", &up_name, &twin]).ok();
+    d.berth(&["push", &twin]).ok();
+    assert_eq!(status("public/twin"), "200");
+    // With the remote gone, nobody new gets it.
+    drop(upstream);
+    assert_ne!(status("another/reader"), "200");
+    assert_eq!(status("private/app"), "200");
+}

@@ -7,7 +7,10 @@
 //!   stored with the tag; if the remote cannot be reached or fails, the copy is served
 //!   when there is one, so a cache keeps working through an upstream outage.
 //! - A manifest **by digest** and a **blob** are fetched only if missing: content-addressed
-//!   things never change. Each is checked against its digest before it is stored (a blob
+//!   things never change. But a blob cached for one repository is served under another
+//!   only when that one is known to hold it (a manifest pulled through it names it, or
+//!   the remote answers a HEAD for it there): a private repository's layers must not be
+//!   readable under any name. Each is checked against its digest before it is stored (a blob
 //!   is streamed to a temporary file while hashed), so nothing wrong is ever served.
 //! - The remote's answer for something it does not have is the client's answer (its error
 //!   code and status); anything else from the remote (unreachable, a 5xx) becomes
@@ -144,12 +147,38 @@ impl Proxy {
         crate::blocking(move || st.put_manifest(&n, &m, tag.as_deref(), None)).await
     }
 
-    /// Makes the blob `d` of `name` present in `storage`, fetching it if missing.
+    /// Whether a manifest the cache holds for `name` (pulled through it from the remote)
+    /// names the blob `d`.
+    fn named_by_a_manifest(&self, storage: &Storage, name: &str, d: &Digest) -> Result<bool> {
+        for rev in storage.revisions(name)? {
+            if let Some(m) = storage.get_manifest(name, &rev)? {
+                if crate::manifest::parse(Some(&m.media_type), &m.bytes).is_ok_and(|p| p.blobs.contains(d)) {
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(false)
+    }
+
+    /// Makes the blob `d` of `name` present in `storage`, fetching it if missing. A blob
+    /// already cached for another repository is linked to `name` only when a manifest of
+    /// `name` names it or the remote confirms `name` has it.
     pub(crate) async fn blob(&self, storage: &Storage, name: &str, d: &Digest) -> Result<()> {
         if storage.repo_blob_size(name, d)?.is_some() {
             return Ok(());
         }
         if storage.blob_size(d)?.is_some() {
+            // Cached for another repository: served under this one only if this one is
+            // known to hold it, or the remote says so (it may be private to the other).
+            if !self.named_by_a_manifest(storage, name, d)? {
+                let mut s = self.session(name).await?;
+                let url = s.url(&format!("{name}/blobs/{d}"));
+                let resp = s.head(&url).await.map_err(|e| unavailable(&self.config.remote, e))?;
+                let status = resp.status();
+                if status != StatusCode::OK {
+                    return Err(self.remote_error(status, resp, ErrorCode::BlobUnknown, &d.to_string()).await);
+                }
+            }
             storage.link_blob(name, d)?;
             return Ok(());
         }
