@@ -55,6 +55,8 @@ pub struct FileConfig {
     pub init: Option<bool>,
     pub builder_cache_max_bytes: Option<u64>,
     pub group: Option<String>,
+    pub tls: Option<bool>,
+    pub tlsverify: Option<bool>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -127,6 +129,9 @@ pub struct Flags {
     pub registry_mirrors: Vec<String>,
     pub insecure_registries: Vec<String>,
     pub group: Option<String>,
+    /// `--tls`; `Some(false)` is how a user says "plain HTTP on a network address, I know".
+    pub tls: Option<bool>,
+    pub tlsverify: bool,
 }
 
 pub const DEFAULT_CONFIG_FILE: &str = "/etc/berth/daemon.json";
@@ -168,6 +173,9 @@ impl DaemonConfig {
         if flags.group.is_some() && file.group.is_some() {
             clash.push("group");
         }
+        if flags.tls.is_some() && file.tls.is_some() {
+            clash.push("tls");
+        }
         if !clash.is_empty() {
             return Err(format!(
                 "the following directives are specified both as a flag and in the configuration file: {} (from flag and from file {})",
@@ -197,6 +205,7 @@ impl DaemonConfig {
         } else {
             file.hosts.clone().unwrap_or_else(|| vec![format!("unix://{}", exec_root.join("berth.sock").display())])
         };
+        check_tcp_hosts(&hosts, flags.tls.or(file.tls), flags.tlsverify || file.tlsverify.unwrap_or(false))?;
         let cluster = match (flags.cluster_store.clone().or(file.cluster_store.clone()), flags.cluster_advertise.clone().or(file.cluster_advertise.clone())) {
             (Some(store), advertise) => Some(berth_network::overlay::ClusterOptions::new(&store, &advertise.unwrap_or_default(), &file.cluster_store_opts.clone().unwrap_or_default())?),
             (None, Some(_)) => return Err("cluster-advertise needs cluster-store (etcd://HOST:2379)".into()),
@@ -234,6 +243,27 @@ impl DaemonConfig {
             shim: default_shim_path(),
         })
     }
+}
+
+/// Anyone who can reach the API is root on this host. berth serves it without TLS (TLS and
+/// client certificates are not there yet, and asking for them is refused), so a TCP
+/// address that is not loopback is refused unless `--tls=false` says the user means it, as
+/// Docker 28 refuses one without `--tlsverify`.
+fn check_tcp_hosts(hosts: &[String], tls: Option<bool>, tlsverify: bool) -> Result<(), String> {
+    if tls == Some(true) || tlsverify {
+        return Err("TLS for the daemon's API (--tls, --tlsverify) is not supported yet: serve it on a unix socket or on loopback".into());
+    }
+    for h in hosts {
+        let Some(addr) = h.strip_prefix("tcp://") else { continue };
+        let host = addr.rsplit_once(':').map(|(h, _)| h).unwrap_or(addr).trim_start_matches('[').trim_end_matches(']');
+        let loopback = host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+        if !loopback && tls != Some(false) {
+            return Err(format!(
+                "refusing to serve the API on {h} without TLS: anyone who can reach it is root on this host; berth's API has no TLS yet, so give --tls=false to serve it anyway"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A group's id by name or number, from /etc/group.
@@ -348,6 +378,18 @@ mod tests {
         assert_eq!(c.data_root, PathBuf::from("/x"));
         assert!(c.live_restore);
         assert_eq!(c.hosts, vec!["unix:///run/berth/berth.sock".to_string()]);
+    }
+
+    #[test]
+    fn the_api_on_a_network_address_needs_tls_false() {
+        let hosts = |h: &[&str]| h.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(check_tcp_hosts(&hosts(&["unix:///run/x.sock", "tcp://127.0.0.1:2375", "tcp://[::1]:2375", "tcp://localhost:1"]), None, false).is_ok());
+        for h in ["tcp://0.0.0.0:2375", "tcp://192.0.2.1:2375", "tcp://[::]:2375", "tcp://example.com:2375"] {
+            assert!(check_tcp_hosts(&hosts(&[h]), None, false).unwrap_err().contains("--tls=false"), "{h}");
+            assert!(check_tcp_hosts(&hosts(&[h]), Some(false), false).is_ok(), "{h}");
+        }
+        assert!(check_tcp_hosts(&hosts(&[]), Some(true), false).unwrap_err().contains("not supported"));
+        assert!(check_tcp_hosts(&hosts(&[]), None, true).unwrap_err().contains("not supported"));
     }
 
     #[test]

@@ -54,6 +54,13 @@ struct DaemonArgs {
     /// Enable insecure registry communication: host[:port] or a CIDR (repeatable)
     #[arg(long = "insecure-registry")]
     insecure_registry: Vec<String>,
+    /// Serve a TCP address that is not loopback without TLS only with --tls=false (berth's API
+    /// has no TLS yet: --tls and --tlsverify are refused)
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    tls: Option<bool>,
+    /// Use TLS and verify the remote (not supported yet: refused)
+    #[arg(long)]
+    tlsverify: bool,
     /// Group for the unix socket (default "docker", if it exists)
     #[arg(short = 'G', long = "group")]
     group: Option<String>,
@@ -98,6 +105,8 @@ pub fn main(args: &[String]) -> i32 {
         registry_mirrors: a.registry_mirror,
         insecure_registries: a.insecure_registry,
         group: a.group,
+        tls: a.tls,
+        tlsverify: a.tlsverify,
     };
     let config = match DaemonConfig::load(&flags) {
         Ok(c) => c,
