@@ -10,7 +10,10 @@ use rustix::fs::{
 
 use crate::hash::HashingReader;
 use crate::header::{EntryType, Header};
-use crate::paths::{check_symlink, clean_entry_path, clean_hardlink_target, ensure_dir_in_root, open_in_root, split_parent};
+use crate::paths::{
+    check_symlink, check_symlink_under, clean_entry_path, clean_hardlink_target, ensure_dir_in_root, hardlink_target_under,
+    open_in_root, split_parent,
+};
 use crate::reader::TarReader;
 use crate::skeleton::Skeleton;
 use crate::writeback::Writeback;
@@ -37,6 +40,14 @@ pub struct ApplyOptions {
     /// Start writing large files out to disk while unpacking (see [`crate::writeback`]), for
     /// callers that sync the result before using it, as layer stores do.
     pub writeback: bool,
+    /// Unpack into this directory below the root (a clean relative path, `""` for the root
+    /// itself) rather than into the root: `docker cp` into a container, whose root this
+    /// then is, so that absolute symlinks, in the archive or already there, lead where they
+    /// lead inside the container. Links follow Docker's rules for `cp`
+    /// ([`check_symlink_under`]): a relative one may point anywhere under this directory, and
+    /// at the root `..` stops there, so none is refused. `None` (layers, builds): unpack in
+    /// the root, and a link that climbs above it is refused.
+    pub under: Option<String>,
 }
 
 impl Default for ApplyOptions {
@@ -47,6 +58,7 @@ impl Default for ApplyOptions {
             chown: None,
             no_overwrite_dir_non_dir: false,
             writeback: false,
+            under: None,
         }
     }
 }
@@ -101,6 +113,10 @@ fn apply_buffered_at(input: impl BufRead, root: BorrowedFd<'_>, opts: &ApplyOpti
         }
         let Some(path) = clean_entry_path(&h.path)? else {
             continue; // the root entry ("./") itself
+        };
+        let path = match opts.under.as_deref() {
+            Some(under) if !under.is_empty() => format!("{under}/{path}"),
+            _ => path,
         };
         let (parent, name) = split_parent(&path);
 
@@ -183,12 +199,18 @@ fn apply_buffered_at(input: impl BufRead, root: BorrowedFd<'_>, opts: &ApplyOpti
                 }
             }
             EntryType::Symlink => {
-                check_symlink(&path, &h.link)?;
+                match opts.under.as_deref() {
+                    Some(under) => check_symlink_under(under, &path, &h.link)?,
+                    None => check_symlink(&path, &h.link)?,
+                }
                 rustix::fs::symlinkat(h.link.as_str(), &dir, name)
                     .map_err(|e| errno(format!("creating symlink {path}"), e))?;
             }
             EntryType::HardLink => {
-                let target = clean_hardlink_target(&path, &h.link)?;
+                let target = match opts.under.as_deref() {
+                    Some(under) => hardlink_target_under(under, &path, &h.link)?,
+                    None => clean_hardlink_target(&path, &h.link)?,
+                };
                 let (tparent, tname) = split_parent(&target);
                 let tdir = open_in_root(root, tparent, OFlags::PATH | OFlags::DIRECTORY)
                     .map_err(|e| errno(format!("hard link {path}: target {target}"), e))?;

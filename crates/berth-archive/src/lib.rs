@@ -9,6 +9,9 @@
 //!    target root, so `..`, absolute symlinks and symlinked parents are all confined; entries
 //!    that *try* to escape (a `../` path, a relative symlink or a hard link pointing above the
 //!    root) and device nodes are refused with [`ArchiveError::Unsafe`], as Docker refuses them.
+//!    `docker cp` into a container unpacks from the container's root with Docker's rules for
+//!    links instead ([`apply::ApplyOptions::under`]), and reads the paths it copies out as
+//!    Docker does ([`scope`]).
 //! 2. **A stored layer can be handed back byte for byte.** The digest of a layer (`diff_id`) is
 //!    the SHA-256 of its uncompressed tar; `save` and `push` must reproduce that exact stream.
 //!    While applying, berth records a [`skeleton::Skeleton`]: every byte of the archive except
@@ -27,6 +30,7 @@ pub mod header;
 pub mod paths;
 pub mod prefix;
 pub mod reader;
+pub mod scope;
 pub mod skeleton;
 pub mod walk;
 pub mod writeback;

@@ -50,6 +50,49 @@ pub fn check_symlink(entry: &str, target: &str) -> Result<()> {
     })
 }
 
+/// Docker's rule for a symlink `entry` (its path from the container's root) unpacked by
+/// `docker cp` into the directory `under` (likewise, `""` for the root itself): a relative
+/// target, read from the link's directory with `..` stopping at the root as it does in the
+/// container, must stay under `under`. At the root nothing can leave, so nothing is refused.
+pub fn check_symlink_under(under: &str, entry: &str, target: &str) -> Result<()> {
+    if target.starts_with('/') || within(&clean_clamped(&format!("{}/{target}", split_parent(entry).0)), under) {
+        return Ok(());
+    }
+    Err(ArchiveError::Unsafe(format!("invalid symlink \"/{entry}\" -> {target:?}: it points outside /{under}")))
+}
+
+/// Where a hard link unpacked by `docker cp` into `under` points: its target is a path in
+/// the archive, so under `under`, with `..` stopping at the container's root (Docker's rule,
+/// as for [`check_symlink_under`]).
+pub fn hardlink_target_under(under: &str, entry: &str, target: &str) -> Result<String> {
+    let joined = clean_clamped(&format!("{under}/{target}"));
+    if joined.is_empty() || !within(&joined, under) {
+        return Err(ArchiveError::Unsafe(format!("invalid hardlink \"/{entry}\" -> {target:?}: its target is outside /{under}")));
+    }
+    Ok(joined)
+}
+
+/// Cleans a path relative to a root the way the kernel resolves it there: `..` at the root
+/// stays at the root. `""` is the root.
+fn clean_clamped(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for c in path.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            c => parts.push(c),
+        }
+    }
+    parts.join("/")
+}
+
+/// Whether the clean relative path `path` is `dir` or below it.
+fn within(path: &str, dir: &str) -> bool {
+    dir.is_empty() || path == dir || path.strip_prefix(dir).is_some_and(|rest| rest.starts_with('/'))
+}
+
 /// A hard link's target is a path inside the archive; it must stay inside the root.
 pub fn clean_hardlink_target(entry: &str, target: &str) -> Result<String> {
     match clean_entry_path(target) {
@@ -118,6 +161,21 @@ mod tests {
         assert_eq!(clean_entry_path("./").unwrap(), None);
         assert!(clean_entry_path("../etc/passwd").is_err());
         assert!(clean_entry_path("a/../../x").is_err());
+    }
+
+    #[test]
+    fn cp_link_rules_confine_at_the_root() {
+        // Unpacked at the container's root, `..` cannot leave it: accepted, as Docker does.
+        assert!(check_symlink_under("", "uplink", "../../etc").is_ok());
+        assert!(check_symlink_under("", "a/b/l", "../../../../x").is_ok());
+        // Below it, a link may not climb out of the directory it was unpacked into.
+        assert!(check_symlink_under("tmp", "tmp/l", "../etc").is_err());
+        assert!(check_symlink_under("tmp", "tmp/a/l", "../x").is_ok());
+        assert!(check_symlink_under("tmp", "tmp/l", "../tmpx/y").is_err());
+        assert!(check_symlink_under("tmp", "tmp/l", "/etc").is_ok());
+        assert_eq!(hardlink_target_under("", "hl", "../etc/passwd").unwrap(), "etc/passwd");
+        assert_eq!(hardlink_target_under("tmp", "hl", "a/f").unwrap(), "tmp/a/f");
+        assert!(hardlink_target_under("tmp", "hl", "../etc/passwd").is_err());
     }
 
     #[test]

@@ -23,7 +23,7 @@ pub struct WalkOptions {
     /// Record a skeleton of the produced stream.
     pub record_skeleton: bool,
     /// Name the walked path has in the archive (`cp` renames; `""` puts its children at the
-    /// top, as for layers and exports).
+    /// top, as for layers and exports). The root walked under a name is an entry too.
     pub archive_name: String,
     /// Paths (relative to the walked root) to leave out, with everything under them.
     pub exclude: Vec<String>,
@@ -67,7 +67,13 @@ pub fn write_tree<W: Write>(root: BorrowedFd<'_>, path: &str, out: W, opts: Walk
     if path.is_empty() {
         let dir = open_in_root(root, "", OFlags::RDONLY | OFlags::DIRECTORY)
             .map_err(|e| errno("opening the root", e))?;
-        w.walk_dir(&dir, "", &archive_name)?;
+        if archive_name.is_empty() {
+            w.walk_dir(&dir, "", "")?;
+        } else {
+            // A named root is an entry of its own, as any other directory copied (`docker
+            // cp ctr:/.` starts with `./`).
+            w.entry(&dir, ".", "", &archive_name)?;
+        }
     } else {
         w.entry(&start_dir, name, path, &archive_name)?;
     }
@@ -111,7 +117,7 @@ impl<W: Write> Walker<W> {
         names.sort();
         for n in names {
             let child_rel = if rel.is_empty() { n.clone() } else { format!("{rel}/{n}") };
-            let child_arch = if arch.is_empty() { n.clone() } else { format!("{arch}/{n}") };
+            let child_arch = if arch.is_empty() || arch.ends_with('/') { format!("{arch}{n}") } else { format!("{arch}/{n}") };
             self.entry(dir, &n, &child_rel, &child_arch)?;
         }
         Ok(())
@@ -155,7 +161,8 @@ impl<W: Write> Walker<W> {
                 let sub = rustix::fs::openat(dir, name, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
                     .map_err(|e| errno(format!("opening {rel}"), e))?;
                 h.kind = EntryType::Directory;
-                h.path = format!("{arch}/");
+                // The root copied as `/` is already a directory's name.
+                h.path = if arch.ends_with('/') { arch.to_string() } else { format!("{arch}/") };
                 h.xattrs = capability_xattr(&sub);
                 let opaque = self.opts.overlay_whiteouts && is_opaque(&sub);
                 self.write_header(&h)?;

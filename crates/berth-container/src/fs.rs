@@ -12,9 +12,11 @@ use std::sync::Arc;
 
 use berth_api::models::{ContainerConfig, FilesystemChange, PathStat};
 use berth_archive::apply::{apply_at, ApplyOptions, Whiteouts};
+use berth_archive::scope::{locate_source, resolve_in_root, Source};
 use berth_archive::walk::{write_tree, WalkOptions};
+use berth_archive::ArchiveError;
 use bytes::Bytes;
-use rustix::fs::{Mode, OFlags};
+use rustix::fs::{FileType, Mode, OFlags};
 use tokio::sync::mpsc;
 
 use crate::record::Record;
@@ -89,24 +91,17 @@ fn proc_root(pid: i64) -> Result<OwnedFd> {
 }
 
 /// Go's `os.FileMode` bits for a stat result, as `docker cp` expects them.
-fn go_mode(md: &std::fs::Metadata) -> u32 {
-    let ft = md.file_type();
-    let mut m = md.mode() & 0o777;
-    use std::os::unix::fs::FileTypeExt;
-    if ft.is_dir() {
-        m |= 1 << 31;
-    } else if ft.is_symlink() {
-        m |= 1 << 27;
-    } else if ft.is_block_device() {
-        m |= 1 << 26;
-    } else if ft.is_char_device() {
-        m |= (1 << 26) | (1 << 21);
-    } else if ft.is_fifo() {
-        m |= 1 << 25;
-    } else if ft.is_socket() {
-        m |= 1 << 24;
-    }
-    let raw = md.mode();
+fn go_mode(raw: u32) -> u32 {
+    let mut m = raw & 0o777;
+    m |= match FileType::from_raw_mode(raw) {
+        FileType::Directory => 1 << 31,
+        FileType::Symlink => 1 << 27,
+        FileType::BlockDevice => 1 << 26,
+        FileType::CharacterDevice => (1 << 26) | (1 << 21),
+        FileType::Fifo => 1 << 25,
+        FileType::Socket => 1 << 24,
+        _ => 0,
+    };
     if raw & 0o4000 != 0 {
         m |= 1 << 23;
     }
@@ -119,26 +114,23 @@ fn go_mode(md: &std::fs::Metadata) -> u32 {
     m
 }
 
-/// Stats `path` inside the root `root` (the last component is not followed).
-fn stat_in(root: BorrowedFd<'_>, path: &str) -> io::Result<PathStat> {
-    let clean = crate::create::clean(path);
-    let (parent, name) = match clean.rsplit_once('/') {
-        Some((p, n)) => (p, n),
-        None => ("", clean.as_str()),
-    };
-    let dir = berth_runtime::paths::open_in_root(root, parent, OFlags::PATH | OFlags::DIRECTORY)?;
-    let target = if name.is_empty() { format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&dir)) } else { format!("/proc/self/fd/{}/{name}", std::os::fd::AsRawFd::as_raw_fd(&dir)) };
-    // The root itself is reached through the descriptor's /proc magic link: follow it (an
-    // lstat would describe the link, and readlink would leak a host path).
-    let md = if name.is_empty() { std::fs::metadata(&target)? } else { std::fs::symlink_metadata(&target)? };
-    let link = if md.file_type().is_symlink() { std::fs::read_link(&target).map(|p| p.display().to_string()).unwrap_or_default() } else { String::new() };
-    Ok(PathStat {
-        name: if name.is_empty() { "/".into() } else { name.to_string() },
-        size: md.len() as i64,
-        mode: go_mode(&md),
-        mtime: berth_api::time::rfc3339_nanos(md.mtime() as i128 * 1_000_000_000 + md.mtime_nsec() as i128),
-        link_target: link,
+/// Finds the source of `docker cp CONTAINER:path` inside `root`, as Docker resolves it.
+fn locate(root: BorrowedFd<'_>, rec: &Record, path: &str) -> Result<Source> {
+    locate_source(root, path).map_err(|e| match e {
+        ArchiveError::Io { source, .. } if source.kind() == io::ErrorKind::NotFound => ContainerService::not_found_in(rec, path),
+        e => e.into(),
     })
+}
+
+fn path_stat(src: &Source) -> PathStat {
+    let st = &src.stat;
+    PathStat {
+        name: src.name.clone(),
+        size: st.st_size,
+        mode: go_mode(st.st_mode),
+        mtime: berth_api::time::rfc3339_nanos(st.st_mtime as i128 * 1_000_000_000 + st.st_mtime_nsec as i128),
+        link_target: src.link_target.clone().unwrap_or_default(),
+    }
 }
 
 impl ContainerService {
@@ -218,24 +210,26 @@ impl ContainerService {
         let rec = self.get(id)?.record();
         let p = path.to_string();
         let rec2 = rec.clone();
-        self.with_root(&rec, false, move |root| stat_in(root, &p).map_err(|e| if e.kind() == io::ErrorKind::NotFound { Self::not_found_in(&rec2, &p) } else { ContainerError::io("stat", e) }))
-            .await
+        self.with_root(&rec, false, move |root| locate(root, &rec2, &p).map(|src| path_stat(&src))).await
     }
 
     /// `GET /containers/{id}/archive`: the stat of `path` and a tar of it.
+    ///
+    /// The client unpacks the tar as it comes, so what it holds is what the host gets: a
+    /// directory reached through a link (`etcl/`, `etcl/.`) is sent as the directory, under
+    /// the name asked for, never as the link.
     pub async fn archive_get(self: &Arc<Self>, id: &str, path: &str) -> Result<(PathStat, mpsc::Receiver<Bytes>)> {
-        let stat = self.archive_stat(id, path).await?;
         let rec = self.get(id)?.record();
-        let (tx, rx) = mpsc::channel(16);
         let p = path.to_string();
+        let rec2 = rec.clone();
+        let src = self.with_root(&rec, false, move |root| locate(root, &rec2, &p)).await?;
+        let stat = path_stat(&src);
+        let (tx, rx) = mpsc::channel(16);
         let svc = self.clone();
         let walk = move |root: BorrowedFd<'_>| {
-            let contents_only = p.ends_with("/.");
-            let clean = crate::create::clean(&p);
-            let name = if contents_only { ".".to_string() } else { clean.rsplit('/').next().filter(|s| !s.is_empty()).unwrap_or("/").to_string() };
             let w = ChannelWriter::new(tx);
-            let opts = WalkOptions { archive_name: if name == "/" { String::new() } else { name }, ..Default::default() };
-            write_tree(root, &clean, w, opts)?;
+            let opts = WalkOptions { archive_name: src.name, ..Default::default() };
+            write_tree(root, &src.path, w, opts)?;
             Ok(())
         };
         tokio::spawn(async move {
@@ -255,27 +249,30 @@ impl ContainerService {
         let p = path.to_string();
         let rec2 = rec.clone();
         self.with_root(&rec, true, move |root| {
-            let clean = crate::create::clean(&p);
-            let dir = berth_runtime::paths::open_in_root(root, &clean, OFlags::PATH).map_err(|err| {
+            // Every link followed, the last one too: a link to a directory is a place to
+            // unpack into. The archive is then unpacked from the container's root, so that
+            // absolute links in it resolve there as they will in the container.
+            let dest = resolve_in_root(root, &p)?;
+            let dir = berth_runtime::paths::open_in_root(root, &dest, OFlags::PATH).map_err(|err| {
                 if err == rustix::io::Errno::NOENT {
                     Self::not_found_in(&rec2, &p)
                 } else {
                     ContainerError::io("opening the destination", err.into())
                 }
             })?;
-            let md = std::fs::metadata(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&dir))).map_err(|e| ContainerError::io("stat", e))?;
-            if !md.is_dir() {
+            let st = rustix::fs::fstat(&dir).map_err(|e| ContainerError::io("stat", e.into()))?;
+            if FileType::from_raw_mode(st.st_mode) != FileType::Directory {
                 return Err(ContainerError::Invalid("extraction point is not a directory".into()));
             }
-            let dir = berth_runtime::paths::open_in_root(root, &clean, OFlags::PATH | OFlags::DIRECTORY).map_err(|e| ContainerError::io("opening the destination", e.into()))?;
             let opts = ApplyOptions {
                 whiteouts: Whiteouts::Plain,
                 record_skeleton: false,
                 chown: if copy_uid_gid { None } else { Some((0, 0)) },
                 no_overwrite_dir_non_dir,
                 writeback: false,
+                under: Some(dest.trim_start_matches('/').to_string()),
             };
-            apply_at(ChannelReader::new(body), dir.as_fd(), &opts)?;
+            apply_at(ChannelReader::new(body), root, &opts)?;
             Ok(())
         })
         .await
