@@ -120,8 +120,8 @@ pub fn parse_rfc3339(s: &str) -> Option<i128> {
     let offset_secs: i64 = match s.get(i..) {
         Some("Z") | Some("z") | Some("") => 0,
         Some(rest) if rest.len() == 6 && (rest.starts_with('+') || rest.starts_with('-')) => {
-            let oh: i64 = rest[1..3].parse().ok()?;
-            let om: i64 = rest[4..6].parse().ok()?;
+            let oh: i64 = rest.get(1..3)?.parse().ok()?;
+            let om: i64 = rest.get(4..6)?.parse().ok()?;
             let v = oh * 3600 + om * 60;
             if rest.starts_with('+') { v } else { -v }
         }
@@ -162,7 +162,7 @@ pub fn parse_go_duration(s: &str) -> Option<Duration> {
         };
         total += value * scale;
     }
-    Some(Duration::from_secs_f64(total))
+    Duration::try_from_secs_f64(total).ok()
 }
 
 /// Parses the time arguments of `logs --since/--until` and `events --since/--until`:
@@ -174,7 +174,7 @@ pub fn parse_time_arg(s: &str, now_nanos: i128) -> Option<i128> {
     }
     if let Some(d) = parse_go_duration(s) {
         if s.chars().any(|c| c.is_ascii_alphabetic()) {
-            return Some(now_nanos - d.as_nanos() as i128);
+            return now_nanos.checked_sub(d.as_nanos() as i128);
         }
     }
     let (secs, frac) = match s.split_once('.') {
@@ -189,7 +189,7 @@ pub fn parse_time_arg(s: &str, now_nanos: i128) -> Option<i128> {
     while f.len() < 9 {
         f.push('0');
     }
-    Some(secs * 1_000_000_000 + f.parse::<i128>().ok()?)
+    secs.checked_mul(1_000_000_000)?.checked_add(f.parse::<i128>().ok()?)
 }
 
 /// The docker CLI's human duration ("Less than a second", "About a minute", "3 hours").
@@ -268,5 +268,15 @@ mod tests {
         assert_eq!(human_duration(Duration::from_secs(75)), "About a minute");
         assert_eq!(human_duration(Duration::from_secs(3600)), "About an hour");
         assert_eq!(human_duration(Duration::from_secs(5 * 86_400)), "5 days");
+    }
+
+    /// Inputs the fuzzer found (fuzz/regressions/api_args): each panicked.
+    #[test]
+    fn out_of_range_times_are_refused_not_panics() {
+        assert_eq!(parse_time_arg("170141183460469231731687303715884105727", 0), None);
+        assert_eq!(parse_go_duration("99999999999999999999h"), None);
+        assert_eq!(parse_time_arg("99999999999999999999h", 0), None);
+        assert_eq!(parse_rfc3339("2026-11-28T17:56:14+a\u{e9}00"), None);
+        assert_eq!(parse_go_duration("1h30m"), Some(Duration::from_secs(5400)));
     }
 }

@@ -318,7 +318,16 @@ pub fn remove_existing(dir: impl AsFd, name: &str, what: &str) -> Result<()> {
 }
 
 fn set_metadata(dir: &OwnedFd, name: &str, path: &str, h: &Header, opts: &ApplyOptions) -> Result<()> {
-    let (uid, gid) = opts.chown.unwrap_or((h.uid as u32, h.gid as u32));
+    // An id must fit in 32 bits and not be -1, which chown reads as "leave as it is" (the
+    // file would stay root's).
+    let id = |v: u64, what: &str| match u32::try_from(v) {
+        Ok(n) if n != u32::MAX => Ok(n),
+        _ => Err(ArchiveError::Unsafe(format!("{}: invalid {what} {v}", h.path))),
+    };
+    let (uid, gid) = match opts.chown {
+        Some(ids) => ids,
+        None => (id(h.uid, "uid")?, id(h.gid, "gid")?),
+    };
     rustix::fs::chownat(
         dir,
         name,

@@ -211,7 +211,10 @@ impl<R: Read> TarReader<R> {
                 // Some writers give links or directories a size; those bytes are not file
                 // content, so they are kept with the raw stream.
                 let extra = h.size;
-                self.skip_recorded(extra + header::padding(extra), "entry data")?;
+                let padded = extra
+                    .checked_add(header::padding(extra))
+                    .ok_or_else(|| ArchiveError::Corrupt(format!("entry {} claims {extra} bytes", h.path)))?;
+                self.skip_recorded(padded, "entry data")?;
                 h.size = 0;
             }
             return Ok(Some(h));
@@ -317,6 +320,15 @@ mod tests {
     fn garbage_is_not_a_tar() {
         let junk = vec![b'z'; 2048];
         let mut r = TarReader::new(&junk[..], false);
+        assert!(matches!(r.next_entry(), Err(ArchiveError::Corrupt(_))));
+    }
+
+    /// fuzz/regressions/tar_reader/size-overflow.tar: a symlink claiming u64::MAX bytes
+    /// overflowed the padding sum (and in release wrapped, reading the stream out of step).
+    #[test]
+    fn a_non_file_entry_claiming_u64_max_bytes_is_corrupt() {
+        let input = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fuzz/regressions/tar_reader/size-overflow.tar")).unwrap();
+        let mut r = TarReader::new(&input[..], true);
         assert!(matches!(r.next_entry(), Err(ArchiveError::Corrupt(_))));
     }
 }

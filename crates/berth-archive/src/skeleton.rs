@@ -121,8 +121,9 @@ impl Skeleton {
             let tag = body[pos];
             pos += 1;
             let len = get_varint(&body, &mut pos)? as usize;
-            let bytes = body
-                .get(pos..pos + len)
+            let bytes = pos
+                .checked_add(len)
+                .and_then(|end| body.get(pos..end))
                 .ok_or_else(|| ArchiveError::Corrupt("skeleton truncated".into()))?
                 .to_vec();
             pos += len;
@@ -236,5 +237,16 @@ mod tests {
         std::fs::write(dir.path().join("big"), &big[..1 << 20]).unwrap();
         let err = s.write_tar(dir.path(), &mut Vec::new()).unwrap_err().to_string();
         assert!(err.contains("layer file big has 1048576 bytes, expected 2621443"), "{err}");
+    }
+
+    /// fuzz/regressions/layer_skeleton: a length near u64::MAX overflowed `pos + len`.
+    #[test]
+    fn a_huge_length_is_corrupt_not_a_panic() {
+        let body = [0x52, 0x05, 0x52, 0x05, 0x68, 0x27, 0x65, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, 0x00, 0x52, 0x52, 0x52, 0x52];
+        let mut data = MAGIC.to_vec();
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut z, &body).unwrap();
+        data.extend(z.finish().unwrap());
+        assert!(matches!(Skeleton::decode(&data), Err(ArchiveError::Corrupt(_))));
     }
 }

@@ -237,3 +237,13 @@ fn walking_a_single_path_renames_it() {
     write_tree(open_dir(src.path()).as_fd(), "/etc/hosts", &mut out, WalkOptions { archive_name: "copied".into(), ..Default::default() }).unwrap();
     assert_eq!(entry_names(&out), vec!["copied".to_string()]);
 }
+
+/// fuzz/regressions/tar_apply/uid-minus-one.tar: uid 0xffffffff is chown's "leave as it is"
+/// (the file stayed root's) and tripped rustix's debug assertion; it is refused.
+#[test]
+fn an_owner_of_minus_one_is_refused() {
+    let input = fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fuzz/regressions/tar_apply/uid-minus-one.tar")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let err = apply(&input[..], dir.path(), &ApplyOptions::default()).unwrap_err();
+    assert!(err.to_string().contains("invalid uid"), "{err}");
+}

@@ -131,6 +131,10 @@ impl Reference {
             return Err(invalid(s));
         }
         let path = if domain == DEFAULT_DOMAIN && !path.contains('/') { format!("library/{path}") } else { path };
+        // Docker's limit is on the normalized name (`docker.io/library/…`).
+        if domain.len() + 1 + path.len() > 255 {
+            return Err(ImageError::InvalidReference("invalid reference format: repository name must not be more than 255 characters".into()));
+        }
         Ok(Reference { domain, path, tag, digest })
     }
 
@@ -150,7 +154,12 @@ impl Reference {
     /// Repository as users write it: `busybox`, `localhost:5000/app`.
     pub fn familiar_repository(&self) -> String {
         if self.domain == DEFAULT_DOMAIN {
-            self.path.strip_prefix("library/").unwrap_or(&self.path).to_string()
+            // Only an official image's `library/` goes: `library/e/a` is a repository of its
+            // own, which `e/a` would name differently.
+            match self.path.strip_prefix("library/") {
+                Some(rest) if !rest.contains('/') => rest.to_string(),
+                _ => self.path.clone(),
+            }
         } else {
             self.repository()
         }
@@ -225,5 +234,17 @@ mod tests {
         }
         let e = Reference::parse("Busybox").unwrap_err().to_string();
         assert!(e.contains("must be lowercase"), "{e}");
+    }
+
+    /// fuzz/regressions/image_reference: `library/e/a` lost its `library/` (another
+    /// repository) and 250-letter names parsed though their full form is too long.
+    #[test]
+    fn familiar_names_and_the_length_limit_follow_docker() {
+        let r = Reference::parse("library/e/a").unwrap();
+        assert_eq!((r.full().as_str(), r.familiar().as_str()), ("docker.io/library/e/a", "library/e/a"));
+        assert_eq!(Reference::parse(&r.familiar()).unwrap().full(), r.full());
+        assert_eq!(Reference::parse("busybox").unwrap().familiar(), "busybox");
+        assert!(Reference::parse(&"a".repeat(250)).is_err());
+        assert!(Reference::parse(&"a".repeat(237)).is_ok());
     }
 }

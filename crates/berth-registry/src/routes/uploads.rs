@@ -227,7 +227,7 @@ async fn append(
     let res = async {
         pump(&mut body, &mut w, st.hasher.as_mut()).await?;
         if let Some((a, b)) = content_range
-            && w.written() != b - a + 1
+            && b.checked_sub(a).and_then(|n| n.checked_add(1)) != Some(w.written())
         {
             return Err(RegistryError::api(
                 ErrorCode::SizeInvalid,

@@ -43,6 +43,12 @@ async fn chunked_upload_with_content_ranges() {
         .send(Method::PATCH, &loc, &[("content-range", "5-20")], " world")
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    // A range to u64::MAX is refused the same way (fuzz/regressions/registry_http: its
+    // length overflowed).
+    let r = c
+        .send(Method::PATCH, &loc, &[("content-range", "5-18446744073709551615")], " world")
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
 
     let r = c.get(&loc).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
