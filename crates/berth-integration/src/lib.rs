@@ -491,6 +491,34 @@ impl Drop for Daemon {
     }
 }
 
+/// A ustar header for a regular file (mode 0644, root's) written byte by byte: for archives
+/// berth's own writer would not produce (a name that climbs out, entries that are not
+/// layers).
+pub fn raw_tar_header(name: &[u8], size: u64) -> [u8; 512] {
+    let mut h = [0u8; 512];
+    h[..name.len()].copy_from_slice(name);
+    h[100..108].copy_from_slice(b"0000644\0");
+    h[108..116].copy_from_slice(b"0000000\0");
+    h[116..124].copy_from_slice(b"0000000\0");
+    h[124..136].copy_from_slice(format!("{size:011o}\0").as_bytes());
+    h[136..148].copy_from_slice(b"00000000000\0");
+    h[156] = b'0';
+    h[257..263].copy_from_slice(b"ustar\0");
+    h[263..265].copy_from_slice(b"00");
+    h[148..156].copy_from_slice(b"        ");
+    let sum: u32 = h.iter().map(|b| *b as u32).sum();
+    h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+    h
+}
+
+/// One tar member (see [`raw_tar_header`]) with its data, padded to whole blocks.
+pub fn raw_tar_entry(name: &[u8], data: &[u8]) -> Vec<u8> {
+    let mut out = raw_tar_header(name, data.len() as u64).to_vec();
+    out.extend_from_slice(data);
+    out.resize(512 + data.len().div_ceil(512) * 512, 0);
+    out
+}
+
 /// A name unique to this test process and call, for objects that share a namespace.
 pub fn unique(prefix: &str) -> String {
     static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);

@@ -15,35 +15,12 @@ fn reset_peak(pid: u32) {
     std::fs::write(format!("/proc/{pid}/clear_refs"), "5").unwrap();
 }
 
-/// The daemon's peak resident size since the last reset, in MiB.
-fn peak_mib(pid: u32) -> u64 {
+/// A size from the daemon's /proc status (`VmHWM`: the peak since the last reset; `VmRSS`),
+/// in MiB.
+fn status_mib(pid: u32, key: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let kb: u64 = status.lines().find_map(|l| l.strip_prefix("VmHWM:")).unwrap().trim().trim_end_matches(" kB").trim().parse().unwrap();
+    let kb: u64 = status.lines().find_map(|l| l.strip_prefix(key)).unwrap().trim_start_matches(':').trim().trim_end_matches(" kB").parse().unwrap();
     kb >> 10
-}
-
-fn rss_mib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let kb: u64 = status.lines().find_map(|l| l.strip_prefix("VmRSS:")).unwrap().trim().trim_end_matches(" kB").trim().parse().unwrap();
-    kb >> 10
-}
-
-/// A ustar header for a regular file.
-fn tar_header(name: &str, size: u64) -> [u8; 512] {
-    let mut h = [0u8; 512];
-    h[..name.len()].copy_from_slice(name.as_bytes());
-    h[100..107].copy_from_slice(b"0000644");
-    h[108..115].copy_from_slice(b"0000000");
-    h[116..123].copy_from_slice(b"0000000");
-    h[124..135].copy_from_slice(format!("{size:011o}").as_bytes());
-    h[136..147].copy_from_slice(b"00000000000");
-    h[156] = b'0';
-    h[257..263].copy_from_slice(b"ustar\0");
-    h[263..265].copy_from_slice(b"00");
-    h[148..156].copy_from_slice(b"        ");
-    let sum: u32 = h.iter().map(|b| *b as u32).sum();
-    h[148..155].copy_from_slice(format!("{sum:06o}\0").as_bytes());
-    h
 }
 
 #[test]
@@ -55,7 +32,7 @@ fn load_keeps_a_bounded_amount_of_an_archive_in_memory() {
     const SIZE: u64 = 16 << 20;
     let chunk = vec![b'x'; 1 << 20];
     for i in 0..12 {
-        f.write_all(&tar_header(&format!("junk{i}"), SIZE)).unwrap();
+        f.write_all(&berth_integration::raw_tar_header(format!("junk{i}").as_bytes(), SIZE)).unwrap();
         for _ in 0..SIZE >> 20 {
             f.write_all(&chunk).unwrap();
         }
@@ -63,10 +40,10 @@ fn load_keeps_a_bounded_amount_of_an_archive_in_memory() {
     f.write_all(&[0u8; 1024]).unwrap();
     f.into_inner().unwrap().sync_all().unwrap();
     let pid = daemon_pid(&d);
-    let before = rss_mib(pid);
+    let before = status_mib(pid, "VmRSS");
     reset_peak(pid);
     let err = d.berth(&["load", "-i", &path.display().to_string()]).fails();
-    let grew = peak_mib(pid).saturating_sub(before);
+    let grew = status_mib(pid, "VmHWM").saturating_sub(before);
     assert!(err.contains("invalid archive"), "{err}");
     // Control: the archive is 192 MiB; all of it used to be kept.
     assert!(grew < 100, "the daemon's peak grew by {grew} MiB loading 192 MiB of junk");
@@ -80,10 +57,10 @@ fn a_huge_request_body_is_refused_without_being_held() {
     let mut body = br#"{"Image":"busybox","Env":["A="#.to_vec();
     body.resize(body.len() + (64 << 20), b'x');
     body.extend_from_slice(br#""]}"#);
-    let before = rss_mib(pid);
+    let before = status_mib(pid, "VmRSS");
     reset_peak(pid);
     let (status, text) = d.api("POST", "/containers/create", &body);
-    let grew = peak_mib(pid).saturating_sub(before);
+    let grew = status_mib(pid, "VmHWM").saturating_sub(before);
     assert_eq!(status, 400, "{text}");
     assert!(text.contains("larger than 16 MiB"), "{text}");
     assert!(grew < 48, "the daemon's peak grew by {grew} MiB for a 64 MiB body");

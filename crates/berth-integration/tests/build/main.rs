@@ -99,24 +99,4 @@ pub(crate) fn serve(files: Vec<(&'static str, Vec<u8>)>, requests: usize) -> (u1
     (port, t)
 }
 
-/// One tar member written byte by byte (a regular file, mode 0644), padded to whole blocks:
-/// for archives berth's own writer would not produce, such as a name that climbs out.
-pub(crate) fn raw_tar_entry(name: &[u8], data: &[u8]) -> Vec<u8> {
-    let mut h = [0u8; 512];
-    h[..name.len()].copy_from_slice(name);
-    h[100..108].copy_from_slice(b"0000644\0");
-    h[108..116].copy_from_slice(b"0000000\0");
-    h[116..124].copy_from_slice(b"0000000\0");
-    h[124..136].copy_from_slice(format!("{:011o}\0", data.len()).as_bytes());
-    h[136..148].copy_from_slice(b"00000000000\0");
-    h[156] = b'0';
-    h[257..263].copy_from_slice(b"ustar\0");
-    h[263..265].copy_from_slice(b"00");
-    h[148..156].copy_from_slice(b"        ");
-    let sum: u32 = h.iter().map(|b| *b as u32).sum();
-    h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
-    let mut out = h.to_vec();
-    out.extend_from_slice(data);
-    out.resize(512 + data.len().div_ceil(512) * 512, 0);
-    out
-}
+pub(crate) use berth_integration::raw_tar_entry;
