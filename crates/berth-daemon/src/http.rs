@@ -125,17 +125,20 @@ impl Req {
     }
 
     /// The body as a channel of chunks, read by a background task.
+    ///
+    /// Once the reader has gone (it refused the input: a hostile tar, a bad archive), the
+    /// rest of the body is read and dropped, so the client can finish sending and read the
+    /// answer instead of failing on a broken pipe. Nothing of it is kept.
     pub fn body_stream(&mut self) -> mpsc::Receiver<Bytes> {
         let (tx, rx) = mpsc::channel(16);
         if let Some(mut body) = self.body.take() {
             tokio::spawn(async move {
+                let mut reading = true;
                 while let Some(frame) = body.frame().await {
                     match frame {
                         Ok(f) => {
-                            if let Ok(data) = f.into_data() {
-                                if tx.send(data).await.is_err() {
-                                    break;
-                                }
+                            if let (Ok(data), true) = (f.into_data(), reading) {
+                                reading = tx.send(data).await.is_ok();
                             }
                         }
                         Err(_) => break,
