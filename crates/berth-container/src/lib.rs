@@ -28,6 +28,7 @@ mod recover;
 pub mod shim_client;
 mod spec;
 mod stats;
+mod stop;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
