@@ -83,7 +83,11 @@ fn read_buffered(data: &[u8]) -> Outcome {
                         Ok(p) => p.to_vec(),
                         Err(e) => return (entries, Err(format!("data: {e}"))),
                     };
-                    assert!(!piece.is_empty() && piece.len() as u64 <= left, "data_buf lent {} of {left} bytes", piece.len());
+                    assert!(
+                        !piece.is_empty() && piece.len() as u64 <= left,
+                        "data_buf lent {} of {left} bytes",
+                        piece.len()
+                    );
                     r.consume_data(piece.len());
                     left -= piece.len() as u64;
                     out.extend(piece);
@@ -101,7 +105,12 @@ fn read_buffered(data: &[u8]) -> Outcome {
 fn check(data: &[u8]) {
     let (entries, plain) = read_plain(data);
     if let Ok(stream) = &plain {
-        assert!(stream == data, "raw bytes + contents ({} bytes) differ from the {}-byte input", stream.len(), data.len());
+        assert!(
+            stream == data,
+            "raw bytes + contents ({} bytes) differ from the {}-byte input",
+            stream.len(),
+            data.len()
+        );
     }
     let (buffered_entries, buffered) = read_buffered(data);
     assert_eq!(entries, buffered_entries, "the two ways of reading saw different entries");

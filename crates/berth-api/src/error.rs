@@ -85,9 +85,7 @@ impl HasKind for std::io::Error {
     fn kind(&self) -> ErrorKind {
         match std::io::Error::kind(self) {
             std::io::ErrorKind::NotFound => ErrorKind::NotFound,
-            std::io::ErrorKind::InvalidInput | std::io::ErrorKind::InvalidData => {
-                ErrorKind::InvalidArgument
-            }
+            std::io::ErrorKind::InvalidInput | std::io::ErrorKind::InvalidData => ErrorKind::InvalidArgument,
             std::io::ErrorKind::AlreadyExists => ErrorKind::Conflict,
             std::io::ErrorKind::PermissionDenied => ErrorKind::Forbidden,
             _ => ErrorKind::Internal,

@@ -13,20 +13,15 @@ impl Filters {
         if s.trim().is_empty() {
             return Ok(Filters::default());
         }
-        let v: serde_json::Value =
-            serde_json::from_str(s).map_err(|e| format!("invalid filters: {e}"))?;
+        let v: serde_json::Value = serde_json::from_str(s).map_err(|e| format!("invalid filters: {e}"))?;
         let obj = v.as_object().ok_or_else(|| "invalid filters: not an object".to_string())?;
         let mut out = BTreeMap::new();
         for (k, v) in obj {
             let vals = match v {
-                serde_json::Value::Array(a) => {
-                    a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()
+                serde_json::Value::Array(a) => a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect(),
+                serde_json::Value::Object(m) => {
+                    m.iter().filter(|(_, on)| on.as_bool().unwrap_or(false)).map(|(k, _)| k.clone()).collect()
                 }
-                serde_json::Value::Object(m) => m
-                    .iter()
-                    .filter(|(_, on)| on.as_bool().unwrap_or(false))
-                    .map(|(k, _)| k.clone())
-                    .collect(),
                 serde_json::Value::String(s) => vec![s.clone()],
                 _ => return Err(format!("invalid filters: bad value for {k}")),
             };

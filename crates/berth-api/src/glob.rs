@@ -68,7 +68,8 @@ impl Pattern {
                 Tok::Lit(c) => (0..s.len()).for_each(|j| next[j + 1] = reach[j] && s[j] == *c),
                 Tok::One => (0..s.len()).for_each(|j| next[j + 1] = reach[j] && s[j] != '/'),
                 Tok::Class { negate, ranges } => (0..s.len()).for_each(|j| {
-                    next[j + 1] = reach[j] && s[j] != '/' && ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&s[j])) != *negate
+                    next[j + 1] =
+                        reach[j] && s[j] != '/' && ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&s[j])) != *negate
                 }),
                 Tok::Star => {
                     for j in 0..=s.len() {

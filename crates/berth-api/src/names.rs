@@ -4,21 +4,65 @@ use rand::RngExt;
 
 // Our own short lists; any pleasant pair will do. Surnames are scientists and engineers.
 const ADJECTIVES: &[&str] = &[
-    "agile", "amber", "ardent", "bold", "brave", "bright", "calm", "candid", "clever", "cosmic",
-    "crisp", "daring", "deft", "eager", "earnest", "fervent", "fond", "gentle", "glad", "grand",
-    "happy", "hardy", "honest", "humble", "jolly", "keen", "kind", "lucid", "lively", "loyal",
-    "merry", "mellow", "modest", "nimble", "noble", "patient", "placid", "polite", "proud",
-    "quiet", "quick", "rapid", "serene", "sharp", "steady", "sunny", "swift", "tender", "tidy",
-    "upbeat", "vivid", "warm", "wise", "witty", "zealous",
+    "agile", "amber", "ardent", "bold", "brave", "bright", "calm", "candid", "clever", "cosmic", "crisp", "daring",
+    "deft", "eager", "earnest", "fervent", "fond", "gentle", "glad", "grand", "happy", "hardy", "honest", "humble",
+    "jolly", "keen", "kind", "lucid", "lively", "loyal", "merry", "mellow", "modest", "nimble", "noble", "patient",
+    "placid", "polite", "proud", "quiet", "quick", "rapid", "serene", "sharp", "steady", "sunny", "swift", "tender",
+    "tidy", "upbeat", "vivid", "warm", "wise", "witty", "zealous",
 ];
 
 const SURNAMES: &[&str] = &[
-    "agnesi", "babbage", "bardeen", "bohr", "boole", "cerf", "curie", "darwin", "dijkstra",
-    "einstein", "euler", "faraday", "fermi", "feynman", "franklin", "galois", "gauss", "goodall",
-    "hamilton", "hawking", "hopper", "hypatia", "johnson", "kepler", "knuth", "lamarr",
-    "lamport", "liskov", "lovelace", "maxwell", "meitner", "mendel", "mirzakhani", "newton",
-    "noether", "pascal", "pasteur", "planck", "ramanujan", "ritchie", "shannon", "sinoussi",
-    "somerville", "tesla", "thompson", "torvalds", "turing", "volta", "wiles", "wozniak", "yalow",
+    "agnesi",
+    "babbage",
+    "bardeen",
+    "bohr",
+    "boole",
+    "cerf",
+    "curie",
+    "darwin",
+    "dijkstra",
+    "einstein",
+    "euler",
+    "faraday",
+    "fermi",
+    "feynman",
+    "franklin",
+    "galois",
+    "gauss",
+    "goodall",
+    "hamilton",
+    "hawking",
+    "hopper",
+    "hypatia",
+    "johnson",
+    "kepler",
+    "knuth",
+    "lamarr",
+    "lamport",
+    "liskov",
+    "lovelace",
+    "maxwell",
+    "meitner",
+    "mendel",
+    "mirzakhani",
+    "newton",
+    "noether",
+    "pascal",
+    "pasteur",
+    "planck",
+    "ramanujan",
+    "ritchie",
+    "shannon",
+    "sinoussi",
+    "somerville",
+    "tesla",
+    "thompson",
+    "torvalds",
+    "turing",
+    "volta",
+    "wiles",
+    "wozniak",
+    "yalow",
 ];
 
 /// A random `adjective_surname` name. The caller retries on a clash.
@@ -40,13 +84,7 @@ pub fn validate_container_name(name: &str) -> Result<&str, String> {
         }
         _ => false,
     };
-    if ok {
-        Ok(n)
-    } else {
-        Err(format!(
-            "Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
-        ))
-    }
+    if ok { Ok(n) } else { Err(format!("Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")) }
 }
 
 #[cfg(test)]

@@ -4,20 +4,18 @@ use std::io::{self, BufRead, BufReader, Read};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
-use rustix::fs::{
-    AtFlags, FileType, Mode, OFlags, Timespec, Timestamps, XattrFlags,
-};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, Timespec, Timestamps, XattrFlags};
 
 use crate::hash::HashingReader;
 use crate::header::{EntryType, Header};
 use crate::paths::{
-    check_symlink, check_symlink_under, clean_entry_path, clean_hardlink_target, ensure_dir_in_root, hardlink_target_under,
-    open_in_root, split_parent,
+    check_symlink, check_symlink_under, clean_entry_path, clean_hardlink_target, ensure_dir_in_root,
+    hardlink_target_under, open_in_root, split_parent,
 };
 use crate::reader::TarReader;
 use crate::skeleton::Skeleton;
 use crate::writeback::Writeback;
-use crate::{errno, ArchiveError, Result, OPAQUE_MARKER, OPAQUE_XATTR, WHITEOUT_PREFIX};
+use crate::{ArchiveError, OPAQUE_MARKER, OPAQUE_XATTR, Result, WHITEOUT_PREFIX, errno};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Whiteouts {
@@ -245,7 +243,12 @@ fn apply_buffered_at(input: impl BufRead, root: BorrowedFd<'_>, opts: &ApplyOpti
         let (parent, name) = split_parent(path);
         if let Ok(dir) = open_in_root(root, parent, OFlags::PATH | OFlags::DIRECTORY) {
             let t = Timespec { tv_sec: *mtime, tv_nsec: *nsec as _ };
-            let _ = rustix::fs::utimensat(&dir, name, &Timestamps { last_access: t, last_modification: t }, AtFlags::SYMLINK_NOFOLLOW);
+            let _ = rustix::fs::utimensat(
+                &dir,
+                name,
+                &Timestamps { last_access: t, last_modification: t },
+                AtFlags::SYMLINK_NOFOLLOW,
+            );
         }
     }
 
@@ -297,8 +300,13 @@ pub fn remove_existing(dir: impl AsFd, name: &str, what: &str) -> Result<()> {
         Err(rustix::io::Errno::NOENT) => Ok(()),
         Err(e) => Err(errno(format!("inspecting {what}"), e)),
         Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Directory => {
-            let sub = rustix::fs::openat(dir, name, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
-                .map_err(|e| errno(format!("opening {what}"), e))?;
+            let sub = rustix::fs::openat(
+                dir,
+                name,
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(|e| errno(format!("opening {what}"), e))?;
             let mut names = Vec::new();
             let mut d = rustix::fs::Dir::read_from(&sub).map_err(|e| errno(format!("listing {what}"), e))?;
             while let Some(ent) = d.read() {
@@ -352,8 +360,13 @@ fn set_metadata(dir: &OwnedFd, name: &str, path: &str, h: &Header, opts: &ApplyO
     }
     if h.kind != EntryType::Directory {
         let t = Timespec { tv_sec: h.mtime, tv_nsec: h.mtime_nsec as _ };
-        rustix::fs::utimensat(dir, name, &Timestamps { last_access: t, last_modification: t }, AtFlags::SYMLINK_NOFOLLOW)
-            .map_err(|e| errno(format!("setting times of {path}"), e))?;
+        rustix::fs::utimensat(
+            dir,
+            name,
+            &Timestamps { last_access: t, last_modification: t },
+            AtFlags::SYMLINK_NOFOLLOW,
+        )
+        .map_err(|e| errno(format!("setting times of {path}"), e))?;
     }
     Ok(())
 }

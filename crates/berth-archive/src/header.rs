@@ -173,10 +173,7 @@ pub fn parse_pax(data: &[u8]) -> Result<Vec<(String, Vec<u8>)>> {
     let mut out = Vec::new();
     let mut rest = data;
     while !rest.is_empty() {
-        let sp = rest
-            .iter()
-            .position(|&b| b == b' ')
-            .ok_or_else(|| ArchiveError::Corrupt("bad PAX record".into()))?;
+        let sp = rest.iter().position(|&b| b == b' ').ok_or_else(|| ArchiveError::Corrupt("bad PAX record".into()))?;
         let len: usize = std::str::from_utf8(&rest[..sp])
             .ok()
             .and_then(|s| s.parse().ok())
@@ -185,10 +182,7 @@ pub fn parse_pax(data: &[u8]) -> Result<Vec<(String, Vec<u8>)>> {
             return Err(ArchiveError::Corrupt("bad PAX record".into()));
         }
         let rec = &rest[sp + 1..len - 1];
-        let eq = rec
-            .iter()
-            .position(|&b| b == b'=')
-            .ok_or_else(|| ArchiveError::Corrupt("bad PAX record".into()))?;
+        let eq = rec.iter().position(|&b| b == b'=').ok_or_else(|| ArchiveError::Corrupt("bad PAX record".into()))?;
         out.push((String::from_utf8_lossy(&rec[..eq]).into_owned(), rec[eq + 1..].to_vec()));
         rest = &rest[len..];
     }

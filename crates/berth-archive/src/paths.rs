@@ -2,9 +2,9 @@
 
 use std::os::fd::{AsFd, OwnedFd};
 
-use rustix::fs::{openat2, Mode, OFlags, ResolveFlags};
+use rustix::fs::{Mode, OFlags, ResolveFlags, openat2};
 
-use crate::{errno, ArchiveError, Result};
+use crate::{ArchiveError, Result, errno};
 
 /// Cleans an entry name the way Docker does (`filepath.Clean` relative to the root):
 /// leading `/` and `./` are dropped, `.` components removed, `..` applied. A name that climbs
@@ -22,11 +22,7 @@ pub fn clean_entry_path(name: &str) -> Result<Option<String>> {
             c => parts.push(c),
         }
     }
-    if parts.is_empty() {
-        Ok(None)
-    } else {
-        Ok(Some(parts.join("/")))
-    }
+    if parts.is_empty() { Ok(None) } else { Ok(Some(parts.join("/"))) }
 }
 
 /// Splits a cleaned path into its parent (possibly empty) and last component.
@@ -45,9 +41,9 @@ pub fn check_symlink(entry: &str, target: &str) -> Result<()> {
     }
     let (dir, _) = split_parent(entry);
     let joined = if dir.is_empty() { target.to_string() } else { format!("{dir}/{target}") };
-    clean_entry_path(&joined).map(|_| ()).map_err(|_| {
-        ArchiveError::Unsafe(format!("{entry}: symlink target {target:?} points outside the root"))
-    })
+    clean_entry_path(&joined)
+        .map(|_| ())
+        .map_err(|_| ArchiveError::Unsafe(format!("{entry}: symlink target {target:?} points outside the root")))
 }
 
 /// Docker's rule for a symlink `entry` (its path from the container's root) unpacked by
@@ -67,7 +63,9 @@ pub fn check_symlink_under(under: &str, entry: &str, target: &str) -> Result<()>
 pub fn hardlink_target_under(under: &str, entry: &str, target: &str) -> Result<String> {
     let joined = clean_clamped(&format!("{under}/{target}"));
     if joined.is_empty() || !within(&joined, under) {
-        return Err(ArchiveError::Unsafe(format!("invalid hardlink \"/{entry}\" -> {target:?}: its target is outside /{under}")));
+        return Err(ArchiveError::Unsafe(format!(
+            "invalid hardlink \"/{entry}\" -> {target:?}: its target is outside /{under}"
+        )));
     }
     Ok(joined)
 }
@@ -97,22 +95,14 @@ fn within(path: &str, dir: &str) -> bool {
 pub fn clean_hardlink_target(entry: &str, target: &str) -> Result<String> {
     match clean_entry_path(target) {
         Ok(Some(t)) => Ok(t),
-        _ => Err(ArchiveError::Unsafe(format!(
-            "{entry}: hard link target {target:?} is outside the root"
-        ))),
+        _ => Err(ArchiveError::Unsafe(format!("{entry}: hard link target {target:?} is outside the root"))),
     }
 }
 
 /// Opens `path` (relative) under `root` with every symlink resolved as if `root` were `/`.
 pub fn open_in_root(root: impl AsFd, path: &str, flags: OFlags) -> rustix::io::Result<OwnedFd> {
     let p = if path.is_empty() { "." } else { path };
-    openat2(
-        root,
-        p,
-        flags | OFlags::CLOEXEC,
-        Mode::empty(),
-        ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
-    )
+    openat2(root, p, flags | OFlags::CLOEXEC, Mode::empty(), ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS)
 }
 
 /// Opens the directory `path` under `root`, creating missing components (mode 0755).
@@ -122,7 +112,7 @@ pub fn ensure_dir_in_root(root: impl AsFd, path: &str) -> Result<OwnedFd> {
         Ok(fd) => return Ok(fd),
         Err(rustix::io::Errno::NOENT) => {}
         Err(rustix::io::Errno::NOTDIR) => {
-            return Err(ArchiveError::Corrupt(format!("{path}: a parent is not a directory")))
+            return Err(ArchiveError::Corrupt(format!("{path}: a parent is not a directory")));
         }
         Err(e) => return Err(errno(format!("opening {path}"), e)),
     }
@@ -140,9 +130,7 @@ pub fn ensure_dir_in_root(root: impl AsFd, path: &str) -> Result<OwnedFd> {
                 cur = open_in_root(root, &prefix, OFlags::PATH | OFlags::DIRECTORY)
                     .map_err(|e| errno(format!("opening {prefix}"), e))?;
             }
-            Err(rustix::io::Errno::NOTDIR) => {
-                return Err(ArchiveError::Corrupt(format!("{prefix}: not a directory")))
-            }
+            Err(rustix::io::Errno::NOTDIR) => return Err(ArchiveError::Corrupt(format!("{prefix}: not a directory"))),
             Err(e) => return Err(errno(format!("opening {prefix}"), e)),
         }
     }

@@ -29,7 +29,7 @@ use sha2::{Digest, Sha256};
 
 use crate::paths::open_in_root;
 use crate::skeleton::{Segment, Skeleton};
-use crate::{errno, ArchiveError, Result};
+use crate::{ArchiveError, Result, errno};
 
 /// Bytes of stream between two saved states.
 pub const CHECKPOINT_EVERY: u64 = 4 << 20;
@@ -52,7 +52,12 @@ impl PrefixCache {
 
     /// The `sha256:` digest and the length of the stream `skeleton` describes, with file
     /// contents read from under `root`.
-    pub fn digest(&self, root: BorrowedFd<'_>, skeleton: &Skeleton, content_ids: &HashMap<String, String>) -> Result<(String, u64)> {
+    pub fn digest(
+        &self,
+        root: BorrowedFd<'_>,
+        skeleton: &Skeleton,
+        content_ids: &HashMap<String, String>,
+    ) -> Result<(String, u64)> {
         let segs = &skeleton.segments;
         // The identity after each file segment, while every file so far is known.
         let mut chain = Sha256::new();
@@ -75,7 +80,10 @@ impl PrefixCache {
         }
         let resume = {
             let states = self.lock();
-            ids.iter().enumerate().rev().find_map(|(i, id)| id.and_then(|k| states.get(&k).map(|(h, n)| (i, h.clone(), *n))))
+            ids.iter()
+                .enumerate()
+                .rev()
+                .find_map(|(i, id)| id.and_then(|k| states.get(&k).map(|(h, n)| (i, h.clone(), *n))))
         };
         let (start, mut h, mut count) = match resume {
             Some((i, h, n)) => (i + 1, h, n),
@@ -90,7 +98,8 @@ impl PrefixCache {
                     count += b.len() as u64;
                 }
                 Segment::File { path, size } => {
-                    let fd = open_in_root(root, path, OFlags::RDONLY | OFlags::NOFOLLOW).map_err(|e| errno(format!("opening {path}"), e))?;
+                    let fd = open_in_root(root, path, OFlags::RDONLY | OFlags::NOFOLLOW)
+                        .map_err(|e| errno(format!("opening {path}"), e))?;
                     let mut f = std::fs::File::from(fd).take(*size);
                     let mut n = 0u64;
                     loop {

@@ -2,7 +2,7 @@
 
 use std::io::{self, BufRead, Read};
 
-use crate::header::{self, EntryType, Header, BLOCK};
+use crate::header::{self, BLOCK, EntryType, Header};
 use crate::{ArchiveError, Result};
 
 pub struct TarReader<R> {
@@ -90,10 +90,7 @@ impl<R: Read> TarReader<R> {
             let mut block = [0u8; BLOCK];
             let mut got = 0;
             while got < BLOCK {
-                let n = self
-                    .inner
-                    .read(&mut block[got..])
-                    .map_err(|e| ArchiveError::io("reading a tar header", e))?;
+                let n = self.inner.read(&mut block[got..]).map_err(|e| ArchiveError::io("reading a tar header", e))?;
                 if n == 0 {
                     break;
                 }
@@ -155,10 +152,7 @@ impl<R: Read> TarReader<R> {
                 b'6' => EntryType::Fifo,
                 b'S' => return Err(ArchiveError::Unsupported(format!("{}: GNU sparse files", raw.name))),
                 other => {
-                    return Err(ArchiveError::Unsupported(format!(
-                        "{}: entry type {:?}",
-                        raw.name, other as char
-                    )))
+                    return Err(ArchiveError::Unsupported(format!("{}: entry type {:?}", raw.name, other as char)));
                 }
             };
             let mut h = Header {
@@ -327,7 +321,9 @@ mod tests {
     /// overflowed the padding sum (and in release wrapped, reading the stream out of step).
     #[test]
     fn a_non_file_entry_claiming_u64_max_bytes_is_corrupt() {
-        let input = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fuzz/regressions/tar_reader/size-overflow.tar")).unwrap();
+        let input =
+            std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fuzz/regressions/tar_reader/size-overflow.tar"))
+                .unwrap();
         let mut r = TarReader::new(&input[..], true);
         assert!(matches!(r.next_entry(), Err(ArchiveError::Corrupt(_))));
     }

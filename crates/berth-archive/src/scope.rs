@@ -25,7 +25,7 @@ use rustix::fs::{AtFlags, FileType, OFlags, Stat};
 use rustix::io::Errno;
 
 use crate::paths::open_in_root;
-use crate::{errno, Result};
+use crate::{Result, errno};
 
 /// Docker's limit (`evalSymlinksInScope`); the kernel's own is 40.
 const MAX_LINKS: usize = 255;
@@ -119,7 +119,11 @@ pub fn locate_source(root: BorrowedFd<'_>, request: &str) -> Result<Source> {
     } else {
         (join(&resolved_dir, base), rustix::fs::statat(&parent, base, AtFlags::SYMLINK_NOFOLLOW).map_err(lstat_err)?)
     };
-    let link_target = if FileType::from_raw_mode(stat.st_mode) == FileType::Symlink { Some(resolve_in_root(root, &abs)?) } else { None };
+    let link_target = if FileType::from_raw_mode(stat.st_mode) == FileType::Symlink {
+        Some(resolve_in_root(root, &abs)?)
+    } else {
+        None
+    };
     Ok(Source { name: go_base(&abs), path, stat, link_target })
 }
 
@@ -173,11 +177,7 @@ fn rel(path: &str) -> &str {
 }
 
 fn join(dir: &str, name: &str) -> String {
-    if dir.ends_with('/') {
-        format!("{dir}{name}")
-    } else {
-        format!("{dir}/{name}")
-    }
+    if dir.ends_with('/') { format!("{dir}{name}") } else { format!("{dir}/{name}") }
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use std::path::Path;
 use rustix::fs::OFlags;
 
 use crate::paths::open_in_root;
-use crate::{errno, ArchiveError, Result};
+use crate::{ArchiveError, Result, errno};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Segment {
@@ -144,8 +144,9 @@ impl Skeleton {
     /// `root`. Fails if a file is missing or has changed size, since the result could not
     /// match the layer's digest.
     pub fn write_tar(&self, root: &Path, out: &mut dyn Write) -> Result<u64> {
-        let root_fd = rustix::fs::open(root, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, rustix::fs::Mode::empty())
-            .map_err(|e| errno(format!("opening layer {}", root.display()), e))?;
+        let root_fd =
+            rustix::fs::open(root, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, rustix::fs::Mode::empty())
+                .map_err(|e| errno(format!("opening layer {}", root.display()), e))?;
         let mut total = 0u64;
         // Large files are read in large pieces: `io::copy`'s 8 KiB meant 25,000 reads (and
         // as many writes into `out`) for a 200 MiB layer.
@@ -159,7 +160,8 @@ impl Skeleton {
                 Segment::File { path, size } => {
                     let fd = open_in_root(root_fd.as_fd(), path, OFlags::RDONLY | OFlags::NOFOLLOW)
                         .map_err(|e| errno(format!("layer file {path}"), e))?;
-                    let n = copy_file(&mut buf, &mut std::fs::File::from(fd), *size, out).map_err(|e| ArchiveError::io(format!("reading layer file {path}"), e))?;
+                    let n = copy_file(&mut buf, &mut std::fs::File::from(fd), *size, out)
+                        .map_err(|e| ArchiveError::io(format!("reading layer file {path}"), e))?;
                     if n != *size {
                         return Err(ArchiveError::Corrupt(format!(
                             "layer file {path} has {n} bytes, expected {size}: the stored layer is damaged"
@@ -242,7 +244,10 @@ mod tests {
     /// fuzz/regressions/layer_skeleton: a length near u64::MAX overflowed `pos + len`.
     #[test]
     fn a_huge_length_is_corrupt_not_a_panic() {
-        let body = [0x52, 0x05, 0x52, 0x05, 0x68, 0x27, 0x65, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, 0x00, 0x52, 0x52, 0x52, 0x52];
+        let body = [
+            0x52, 0x05, 0x52, 0x05, 0x68, 0x27, 0x65, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, 0x00,
+            0x52, 0x52, 0x52, 0x52,
+        ];
         let mut data = MAGIC.to_vec();
         let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
         std::io::Write::write_all(&mut z, &body).unwrap();

@@ -14,7 +14,7 @@ use crate::header::{EntryType, Header};
 use crate::paths::{open_in_root, split_parent};
 use crate::skeleton::Skeleton;
 use crate::writer::TarWriter;
-use crate::{errno, ArchiveError, Result, OPAQUE_MARKER, OPAQUE_XATTR, WHITEOUT_PREFIX};
+use crate::{ArchiveError, OPAQUE_MARKER, OPAQUE_XATTR, Result, WHITEOUT_PREFIX, errno};
 
 #[derive(Debug, Clone, Default)]
 pub struct WalkOptions {
@@ -65,8 +65,8 @@ pub fn write_tree<W: Write>(root: BorrowedFd<'_>, path: &str, out: W, opts: Walk
         .map_err(|e| errno(format!("opening {parent:?}"), e))?;
     let archive_name = w.opts.archive_name.clone();
     if path.is_empty() {
-        let dir = open_in_root(root, "", OFlags::RDONLY | OFlags::DIRECTORY)
-            .map_err(|e| errno("opening the root", e))?;
+        let dir =
+            open_in_root(root, "", OFlags::RDONLY | OFlags::DIRECTORY).map_err(|e| errno("opening the root", e))?;
         if archive_name.is_empty() {
             w.walk_dir(&dir, "", "")?;
         } else {
@@ -117,7 +117,8 @@ impl<W: Write> Walker<W> {
         names.sort();
         for n in names {
             let child_rel = if rel.is_empty() { n.clone() } else { format!("{rel}/{n}") };
-            let child_arch = if arch.is_empty() || arch.ends_with('/') { format!("{arch}{n}") } else { format!("{arch}/{n}") };
+            let child_arch =
+                if arch.is_empty() || arch.ends_with('/') { format!("{arch}{n}") } else { format!("{arch}/{n}") };
             self.entry(dir, &n, &child_rel, &child_arch)?;
         }
         Ok(())
@@ -158,8 +159,13 @@ impl<W: Write> Walker<W> {
 
         match ft {
             FileType::Directory => {
-                let sub = rustix::fs::openat(dir, name, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
-                    .map_err(|e| errno(format!("opening {rel}"), e))?;
+                let sub = rustix::fs::openat(
+                    dir,
+                    name,
+                    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )
+                .map_err(|e| errno(format!("opening {rel}"), e))?;
                 h.kind = EntryType::Directory;
                 // The root copied as `/` is already a directory's name.
                 h.path = if arch.ends_with('/') { arch.to_string() } else { format!("{arch}/") };
@@ -186,8 +192,9 @@ impl<W: Write> Walker<W> {
                     }
                     self.hardlinks.insert(key, arch.to_string());
                 }
-                let fd = rustix::fs::openat(dir, name, OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
-                    .map_err(|e| errno(format!("opening {rel}"), e))?;
+                let fd =
+                    rustix::fs::openat(dir, name, OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
+                        .map_err(|e| errno(format!("opening {rel}"), e))?;
                 h.size = st.st_size as u64;
                 h.xattrs = capability_xattr(&fd);
                 self.write_header(&h)?;
@@ -195,7 +202,9 @@ impl<W: Write> Walker<W> {
                     vec![0u8; crate::header::padding(h.size) as usize]
                 } else {
                     let mut f = std::fs::File::from(fd);
-                    self.tar.append_data(h.size, &mut f as &mut dyn Read).map_err(|e| ArchiveError::io(format!("archiving {rel}"), e))?
+                    self.tar
+                        .append_data(h.size, &mut f as &mut dyn Read)
+                        .map_err(|e| ArchiveError::io(format!("archiving {rel}"), e))?
                 };
                 self.content_size += h.size;
                 if let Some(sk) = self.skeleton.as_mut() {
@@ -206,7 +215,8 @@ impl<W: Write> Walker<W> {
             }
             FileType::Symlink => {
                 h.kind = EntryType::Symlink;
-                let target = rustix::fs::readlinkat(dir, name, Vec::new()).map_err(|e| errno(format!("reading link {rel}"), e))?;
+                let target = rustix::fs::readlinkat(dir, name, Vec::new())
+                    .map_err(|e| errno(format!("reading link {rel}"), e))?;
                 h.link = target.to_string_lossy().into_owned();
                 self.write_header(&h)
             }

@@ -57,7 +57,14 @@ fn start_writeout(file: impl AsFd, offset: u64, len: u64) {
     // SAFETY: sync_file_range takes no pointers; `fd` is borrowed from a live descriptor, so
     // it stays open for the call. Errors (EINVAL on file systems without support, ESPIPE on
     // pipes) leave the file as it was and are ignored on purpose.
-    let _ = unsafe { libc::sync_file_range(fd.as_raw_fd(), offset as libc::off64_t, len as libc::off64_t, libc::SYNC_FILE_RANGE_WRITE) };
+    let _ = unsafe {
+        libc::sync_file_range(
+            fd.as_raw_fd(),
+            offset as libc::off64_t,
+            len as libc::off64_t,
+            libc::SYNC_FILE_RANGE_WRITE,
+        )
+    };
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 
 use std::io::{self, Read, Write};
 
-use crate::header::{self, Header, BLOCK};
+use crate::header::{self, BLOCK, Header};
 
 pub struct TarWriter<W: Write> {
     out: W,

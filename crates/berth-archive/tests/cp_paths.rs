@@ -7,13 +7,13 @@ use std::os::fd::AsFd;
 use std::os::unix::fs::symlink;
 use std::path::Path;
 
-use berth_archive::apply::{apply_at, ApplyOptions, Whiteouts};
+use berth_archive::ArchiveError;
+use berth_archive::apply::{ApplyOptions, Whiteouts, apply_at};
 use berth_archive::header::{EntryType, Header};
 use berth_archive::reader::TarReader;
 use berth_archive::scope::{locate_source, resolve_in_root};
-use berth_archive::walk::{write_tree, WalkOptions};
+use berth_archive::walk::{WalkOptions, write_tree};
 use berth_archive::writer::TarWriter;
-use berth_archive::ArchiveError;
 use rustix::fs::FileType;
 
 /// A root with every link shape `docker cp` meets.
@@ -82,7 +82,15 @@ fn a_source_is_the_link_itself_unless_the_request_ends_in_slash_or_dot() {
     let s = src("/etcl").unwrap();
     assert_eq!((s.name.as_str(), s.path.as_str(), s.link_target.as_deref()), ("etcl", "/etcl", Some("/etc")));
     assert_eq!(FileType::from_raw_mode(s.stat.st_mode), FileType::Symlink);
-    for (req, name) in [("/etcl/", "etcl"), ("/etcl/.", "."), ("/etcr/.", "."), ("/etcll/", "etcll"), ("/up/.", "."), ("/.", "."), ("/", "/")] {
+    for (req, name) in [
+        ("/etcl/", "etcl"),
+        ("/etcl/.", "."),
+        ("/etcr/.", "."),
+        ("/etcll/", "etcll"),
+        ("/up/.", "."),
+        ("/.", "."),
+        ("/", "/"),
+    ] {
         let s = src(req).unwrap();
         assert_eq!(FileType::from_raw_mode(s.stat.st_mode), FileType::Directory, "{req}");
         assert_eq!((s.name.as_str(), s.link_target), (name, None), "{req}");
@@ -102,7 +110,9 @@ fn a_source_is_the_link_itself_unless_the_request_ends_in_slash_or_dot() {
     }
     for req in ["/bin/sh/", "/bin/sh/.", "/chain1/", "/bin/sh/x"] {
         match src(req) {
-            Err(ArchiveError::Io { source, .. }) => assert_eq!(source.raw_os_error(), Some(rustix::io::Errno::NOTDIR.raw_os_error()), "{req}"),
+            Err(ArchiveError::Io { source, .. }) => {
+                assert_eq!(source.raw_os_error(), Some(rustix::io::Errno::NOTDIR.raw_os_error()), "{req}")
+            }
             other => panic!("{req}: {other:?}"),
         }
     }
@@ -127,7 +137,13 @@ fn the_root_walked_under_a_name_has_its_own_entry() {
     fs::write(t.path().join("bin/f"), "x").unwrap();
     for (name, want) in [("/", ["/", "/bin/", "/bin/f"]), (".", ["./", "./bin/", "./bin/f"])] {
         let mut out = Vec::new();
-        write_tree(root_fd(t.path()).as_fd(), "", &mut out, WalkOptions { archive_name: name.into(), ..Default::default() }).unwrap();
+        write_tree(
+            root_fd(t.path()).as_fd(),
+            "",
+            &mut out,
+            WalkOptions { archive_name: name.into(), ..Default::default() },
+        )
+        .unwrap();
         assert_eq!(names(&out), want, "{name}");
     }
 }
@@ -160,7 +176,10 @@ fn unpacking_under_a_directory_resolves_links_from_the_root() {
     let t = shapes();
     let r = t.path();
     // An absolute link in the archive, then a file through it: lands in the root's /etc.
-    let tar = tar_of(&[(link(EntryType::Symlink, "abs", "/etc"), b""), (Header::new("abs/planted", EntryType::Regular), b"x")]);
+    let tar = tar_of(&[
+        (link(EntryType::Symlink, "abs", "/etc"), b""),
+        (Header::new("abs/planted", EntryType::Regular), b"x"),
+    ]);
     cp_in(r, "d", &tar).unwrap();
     assert_eq!(fs::read_to_string(r.join("etc/planted")).unwrap(), "x");
     assert!(!r.join("d/etc").exists());

@@ -4,14 +4,14 @@
 use std::fs;
 use std::io::Read;
 use std::os::fd::AsFd;
-use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 use std::path::Path;
 
-use berth_archive::apply::{apply, apply_buffered, ApplyOptions, Whiteouts};
-use berth_archive::header::{EntryType, Header};
-use berth_archive::walk::{write_tree, WalkOptions};
-use berth_archive::writer::TarWriter;
 use berth_archive::ArchiveError;
+use berth_archive::apply::{ApplyOptions, Whiteouts, apply, apply_buffered};
+use berth_archive::header::{EntryType, Header};
+use berth_archive::walk::{WalkOptions, write_tree};
+use berth_archive::writer::TarWriter;
 
 fn open_dir(p: &Path) -> fs::File {
     fs::File::open(p).unwrap()
@@ -89,7 +89,11 @@ impl std::io::BufRead for Trickle<'_> {
 #[test]
 fn a_buffered_input_is_written_from_its_buffer_with_the_same_result() {
     let data: Vec<u8> = (0..70_001u32).map(|i| (i % 253) as u8).collect();
-    let mut tar = tar_of(&[(Header::new("d/", EntryType::Directory), b""), (Header::new("d/f", EntryType::Regular), &data), (Header::new("g", EntryType::Regular), b"")]);
+    let mut tar = tar_of(&[
+        (Header::new("d/", EntryType::Directory), b""),
+        (Header::new("d/f", EntryType::Regular), &data),
+        (Header::new("g", EntryType::Regular), b""),
+    ]);
     tar.extend(vec![0u8; 2048]);
     let opts = ApplyOptions { record_skeleton: true, ..Default::default() };
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
@@ -137,7 +141,13 @@ fn oci_whiteouts_become_overlay_whiteouts_and_back() {
     assert!(std::os::unix::fs::FileTypeExt::is_char_device(&wh.file_type()));
 
     let mut out = Vec::new();
-    write_tree(open_dir(dst.path()).as_fd(), "", &mut out, WalkOptions { overlay_whiteouts: true, ..Default::default() }).unwrap();
+    write_tree(
+        open_dir(dst.path()).as_fd(),
+        "",
+        &mut out,
+        WalkOptions { overlay_whiteouts: true, ..Default::default() },
+    )
+    .unwrap();
     let names = entry_names(&out);
     assert!(names.contains(&"dir/.wh..wh..opq".to_string()), "{names:?}");
     assert!(names.contains(&".wh.gone".to_string()), "{names:?}");
@@ -168,7 +178,8 @@ fn refused(entries: &[(Header, &[u8])]) -> (ArchiveError, tempfile::TempDir, tem
     let outside = tempfile::tempdir().unwrap();
     let root = tempfile::tempdir().unwrap();
     let tar = tar_of(entries);
-    let err = apply(&tar[..], root.path(), &ApplyOptions { whiteouts: Whiteouts::Plain, ..Default::default() }).unwrap_err();
+    let err =
+        apply(&tar[..], root.path(), &ApplyOptions { whiteouts: Whiteouts::Plain, ..Default::default() }).unwrap_err();
     (err, root, outside)
 }
 
@@ -224,7 +235,8 @@ fn truncated_and_garbage_archives_are_corrupt() {
     let root = tempfile::tempdir().unwrap();
     let err = apply(&tar[..1500], root.path(), &ApplyOptions::default()).unwrap_err();
     assert!(matches!(err, ArchiveError::Corrupt(_)), "{err}");
-    let err = apply(&b"this is not a tar archive at all"[..].repeat(40)[..], root.path(), &ApplyOptions::default()).unwrap_err();
+    let err = apply(&b"this is not a tar archive at all"[..].repeat(40)[..], root.path(), &ApplyOptions::default())
+        .unwrap_err();
     assert!(matches!(err, ArchiveError::Corrupt(_)), "{err}");
 }
 
@@ -234,7 +246,13 @@ fn walking_a_single_path_renames_it() {
     fs::create_dir_all(src.path().join("etc")).unwrap();
     fs::write(src.path().join("etc/hosts"), "127.0.0.1 localhost\n").unwrap();
     let mut out = Vec::new();
-    write_tree(open_dir(src.path()).as_fd(), "/etc/hosts", &mut out, WalkOptions { archive_name: "copied".into(), ..Default::default() }).unwrap();
+    write_tree(
+        open_dir(src.path()).as_fd(),
+        "/etc/hosts",
+        &mut out,
+        WalkOptions { archive_name: "copied".into(), ..Default::default() },
+    )
+    .unwrap();
     assert_eq!(entry_names(&out), vec!["copied".to_string()]);
 }
 
@@ -242,7 +260,8 @@ fn walking_a_single_path_renames_it() {
 /// (the file stayed root's) and tripped rustix's debug assertion; it is refused.
 #[test]
 fn an_owner_of_minus_one_is_refused() {
-    let input = fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fuzz/regressions/tar_apply/uid-minus-one.tar")).unwrap();
+    let input =
+        fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fuzz/regressions/tar_apply/uid-minus-one.tar")).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let err = apply(&input[..], dir.path(), &ApplyOptions::default()).unwrap_err();
     assert!(err.to_string().contains("invalid uid"), "{err}");

@@ -149,7 +149,12 @@ impl BuildCache {
 
     /// Records that `key` produced `image_id`.
     pub fn record(&self, key: &str, image_id: &str) -> Result<()> {
-        let rec = CacheRecord { image: image_id.to_string(), created: berth_api::time::rfc3339_now(), last_used: now(), usage_count: 0 };
+        let rec = CacheRecord {
+            image: image_id.to_string(),
+            created: berth_api::time::rfc3339_now(),
+            last_used: now(),
+            usage_count: 0,
+        };
         self.db.put(BUILD_CACHE, key, &rec)?;
         Ok(())
     }
@@ -215,7 +220,12 @@ impl BuildCache {
     }
 
     /// See [`crate::Builder::prune`].
-    pub fn prune(&self, images: &ImageStore, all: bool, users: &dyn Fn(&str) -> Vec<ContainerUse>) -> Result<(Vec<String>, i64)> {
+    pub fn prune(
+        &self,
+        images: &ImageStore,
+        all: bool,
+        users: &dyn Fn(&str) -> Vec<ContainerUse>,
+    ) -> Result<(Vec<String>, i64)> {
         let keep = Self::needed(images, users);
         if all {
             for (key, _) in self.db.list::<LayerRecord>(BUILD_LAYERS)? {
@@ -235,14 +245,22 @@ impl BuildCache {
     }
 
     /// Deletes the given unneeded images, children before parents.
-    fn delete_images(&self, images: &ImageStore, mut candidates: BTreeSet<String>, users: &dyn Fn(&str) -> Vec<ContainerUse>) -> Result<(Vec<String>, i64)> {
-        let layer_total = || -> i64 { images.snapshots().layers().map(|l| l.iter().map(|x| x.size as i64).sum()).unwrap_or(0) };
+    fn delete_images(
+        &self,
+        images: &ImageStore,
+        mut candidates: BTreeSet<String>,
+        users: &dyn Fn(&str) -> Vec<ContainerUse>,
+    ) -> Result<(Vec<String>, i64)> {
+        let layer_total =
+            || -> i64 { images.snapshots().layers().map(|l| l.iter().map(|x| x.size as i64).sum()).unwrap_or(0) };
         let before = layer_total();
         let mut deleted = Vec::new();
         loop {
             let ready: Vec<String> = candidates
                 .iter()
-                .filter(|id| images.get(id).is_some() && images.children(id).is_empty() && images.refs_of(id).is_empty())
+                .filter(|id| {
+                    images.get(id).is_some() && images.children(id).is_empty() && images.refs_of(id).is_empty()
+                })
                 .cloned()
                 .collect();
             if ready.is_empty() {
@@ -341,7 +359,14 @@ mod tests {
         let content = berth_store::content::ContentStore::open(&dir.path().join("content")).unwrap();
         let snaps = Arc::new(berth_store::snapshot::Snapshotter::open(&dir.path().join("snapshots")).unwrap());
         let (images, _) = ImageStore::open(db.clone(), content, snaps).unwrap();
-        let img = images.commit(None, dir.path(), &Default::default(), &berth_image::commit::CommitOptions { empty_layer: true, ..Default::default() }).unwrap();
+        let img = images
+            .commit(
+                None,
+                dir.path(),
+                &Default::default(),
+                &berth_image::commit::CommitOptions { empty_layer: true, ..Default::default() },
+            )
+            .unwrap();
         let cache = BuildCache::new(db.clone());
         cache.record("k1", &img.id).unwrap();
         cache.record("k2", "sha256:0000000000000000000000000000000000000000000000000000000000000000").unwrap();

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use berth_archive::apply::{apply, ApplyOptions, Whiteouts};
+use berth_archive::apply::{ApplyOptions, Whiteouts, apply};
 use berth_archive::compress::decompressed;
 use berth_dockerfile::Ignore;
 
@@ -48,10 +48,17 @@ impl Context {
         let root = dir.join("root");
         std::fs::create_dir_all(&root).map_err(|e| BuildError::io("creating the context directory", e))?;
         // The Context owns `dir` from here on, so an error below still removes it.
-        let mut ctx = Context { dir, synced: None, digests: HashMap::new(), dockerfile: String::new(), dockerfile_name: String::new() };
+        let mut ctx = Context {
+            dir,
+            synced: None,
+            digests: HashMap::new(),
+            dockerfile: String::new(),
+            dockerfile_name: String::new(),
+        };
         let (_, plain) = decompressed(input).map_err(|e| BuildError::io("reading the build context", e))?;
         let opts = ApplyOptions { whiteouts: Whiteouts::Plain, chown: Some((0, 0)), ..Default::default() };
-        apply(plain, &root, &opts).map_err(|e| BuildError::Invalid(format!("the build context is not a valid tar archive: {e}")))?;
+        apply(plain, &root, &opts)
+            .map_err(|e| BuildError::Invalid(format!("the build context is not a valid tar archive: {e}")))?;
         ctx.finish(dockerfile)?;
         Ok(ctx)
     }
@@ -70,7 +77,9 @@ impl Context {
         if !ignore_text.trim().is_empty() {
             let ignore = Ignore::parse(&ignore_text);
             if let Some(bad) = ignore.invalid().first() {
-                return Err(BuildError::Invalid(format!("error checking context: syntax error in pattern {bad:?} in .dockerignore")));
+                return Err(BuildError::Invalid(format!(
+                    "error checking context: syntax error in pattern {bad:?} in .dockerignore"
+                )));
             }
             prune(&root, "", &ignore, &mut removed)?;
         }

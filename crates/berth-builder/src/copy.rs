@@ -21,19 +21,19 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use berth_archive::apply::{apply_at, ApplyOptions, Whiteouts};
-use berth_dockerfile::expand::expand_heredoc;
+use berth_archive::apply::{ApplyOptions, Whiteouts, apply_at};
 use berth_dockerfile::Line;
+use berth_dockerfile::expand::expand_heredoc;
 
 use crate::cache::StepKey;
 use berth_image::commit::NewLayer;
 
 use crate::executor::{Build, Work};
-use berth_api::glob;
-use crate::plan::{from_source, FromSource};
-use crate::rootfs::{resolve_chown, Tree};
+use crate::plan::{FromSource, from_source};
+use crate::rootfs::{Tree, resolve_chown};
 use crate::state::StageState;
 use crate::{BuildError, Builder, Result};
+use berth_api::glob;
 
 /// One thing to copy.
 enum Item {
@@ -71,7 +71,9 @@ impl Drop for Request {
 
 fn not_found(kw: &str, src: &str, context: bool) -> BuildError {
     if context {
-        BuildError::Invalid(format!("{kw} failed: file not found in build context or excluded by .dockerignore: stat {src}: file does not exist"))
+        BuildError::Invalid(format!(
+            "{kw} failed: file not found in build context or excluded by .dockerignore: stat {src}: file does not exist"
+        ))
     } else {
         BuildError::Invalid(format!("{kw} failed: stat {src}: file does not exist"))
     }
@@ -154,7 +156,14 @@ type FileDigests = std::collections::HashMap<PathBuf, String>;
 
 /// Hashes what a tree path holds: names, types, modes, link targets, contents; never
 /// times or owners (COPY sets the owner).
-fn digest_path(tree: &Tree, path: &str, rel: &str, known: &dyn Fn(&Path) -> Option<String>, h: &mut Sha256, files: &mut FileDigests) -> Result<()> {
+fn digest_path(
+    tree: &Tree,
+    path: &str,
+    rel: &str,
+    known: &dyn Fn(&Path) -> Option<String>,
+    h: &mut Sha256,
+    files: &mut FileDigests,
+) -> Result<()> {
     let Some(f) = tree.lookup(path) else { return Ok(()) };
     let m = &f.meta;
     h.update(rel.as_bytes());
@@ -238,11 +247,14 @@ impl Build {
         let kw = ins.keyword.clone();
         for flag in ["parents", "exclude", "keep-git-dir"] {
             if ins.flag(flag).is_some() {
-                return Err(BuildError::Invalid(format!("the --{flag} option requires BuildKit. Refer to https://docs.docker.com/go/buildkit/ to learn how to build images with BuildKit enabled")));
+                return Err(BuildError::Invalid(format!(
+                    "the --{flag} option requires BuildKit. Refer to https://docs.docker.com/go/buildkit/ to learn how to build images with BuildKit enabled"
+                )));
             }
         }
         let words = ins.arg_words();
-        let (dest_word, src_words) = words.split_last().ok_or_else(|| BuildError::Invalid(format!("{kw} requires at least two arguments")))?;
+        let (dest_word, src_words) =
+            words.split_last().ok_or_else(|| BuildError::Invalid(format!("{kw} requires at least two arguments")))?;
         let mut dest = st.expand(dest_word)?;
         if !dest.starts_with('/') {
             let wd = st.config.working_dir.trim_end_matches('/');
@@ -263,7 +275,12 @@ impl Build {
         let chmod = match ins.flag("chmod") {
             Some(m) => {
                 let m = st.expand(m)?;
-                Some(u32::from_str_radix(&m, 8).ok().filter(|v| *v <= 0o7777).ok_or_else(|| BuildError::Invalid(format!("invalid chmod parameter: {m}")))?)
+                Some(
+                    u32::from_str_radix(&m, 8)
+                        .ok()
+                        .filter(|v| *v <= 0o7777)
+                        .ok_or_else(|| BuildError::Invalid(format!("invalid chmod parameter: {m}")))?,
+                )
             }
             None => None,
         };
@@ -272,7 +289,12 @@ impl Build {
             Some(from) => {
                 let image = match from_source(&self.df, stage, from)? {
                     FromSource::Stage(j) => self.results.get(&j).cloned().flatten(),
-                    FromSource::Image(r) => Some(self.b.images.resolve(&r).map_err(|e| BuildError::Invalid(format!("invalid from flag value {from}: {e}")))?),
+                    FromSource::Image(r) => Some(
+                        self.b
+                            .images
+                            .resolve(&r)
+                            .map_err(|e| BuildError::Invalid(format!("invalid from flag value {from}: {e}")))?,
+                    ),
                 };
                 (Tree::of_image(&self.b.images, image.as_ref())?, false)
             }
@@ -291,7 +313,11 @@ impl Build {
             }
             let src = st.expand(raw)?;
             if kw == "ADD" && crate::fetch::is_url(&src) {
-                let dir = scratch.get_or_insert_with(|| self.b.config.scratch.join(format!("add-{}", &berth_api::ids::random_id()[..16]))).clone();
+                let dir = scratch
+                    .get_or_insert_with(|| {
+                        self.b.config.scratch.join(format!("add-{}", &berth_api::ids::random_id()[..16]))
+                    })
+                    .clone();
                 std::fs::create_dir_all(&dir).map_err(|e| BuildError::io("creating download space", e))?;
                 let name = crate::fetch::file_name(&src)?;
                 let host = dir.join(format!("dl{}", items.len()));
@@ -305,7 +331,8 @@ impl Build {
                 continue;
             }
             let rel = if from_context {
-                clean_rel(&src).ok_or_else(|| BuildError::Invalid(format!("forbidden path outside the build context: {src} ()")))?
+                clean_rel(&src)
+                    .ok_or_else(|| BuildError::Invalid(format!("forbidden path outside the build context: {src} ()")))?
             } else {
                 berth_dockerfile::changes::clean_abs(&src).trim_start_matches('/').to_string()
             };
@@ -336,7 +363,9 @@ impl Build {
             }
         }
         if items.len() > 1 && !dest.ends_with('/') {
-            return Err(BuildError::Invalid(format!("When using {kw} with more than one source file, the destination must be a directory and end with a /")));
+            return Err(BuildError::Invalid(format!(
+                "When using {kw} with more than one source file, the destination must be a directory and end with a /"
+            )));
         }
         let dest_tree = Tree::of_image(&self.b.images, st.image.as_ref())?;
         let context = from_context.then(|| self.ctx.clone());
@@ -398,10 +427,15 @@ fn request_digest(r: &Request) -> Result<(String, &'static str, FileDigests)> {
 fn targets(r: &Request) -> Result<Vec<(String, bool)>> {
     let dest_rel = r.dest.trim_matches('/');
     let into_dir = r.dest.ends_with('/')
-        || r.dest_tree.resolve(dest_rel, true).ok().and_then(|p| r.dest_tree.lookup(&p)).is_some_and(|f| f.meta.is_dir());
+        || r.dest_tree
+            .resolve(dest_rel, true)
+            .ok()
+            .and_then(|p| r.dest_tree.lookup(&p))
+            .is_some_and(|f| f.meta.is_dir());
     let mut out = Vec::new();
     for it in &r.items {
-        let is_dir_source = matches!(it, Item::Path { tree, path } if tree.lookup(path).is_some_and(|f| f.meta.is_dir()));
+        let is_dir_source =
+            matches!(it, Item::Path { tree, path } if tree.lookup(path).is_some_and(|f| f.meta.is_dir()));
         let target = match it {
             Item::Archive { .. } => dest_rel.to_string(),
             _ if is_dir_source => dest_rel.to_string(),
@@ -423,11 +457,7 @@ fn targets(r: &Request) -> Result<Vec<(String, bool)>> {
 
 /// The directory `make_dirs` creates for a target: the target itself, or its parent.
 fn target_dir((rel, dir_like): &(String, bool)) -> &str {
-    if *dir_like {
-        rel
-    } else {
-        rel.rsplit_once('/').map(|(p, _)| p).unwrap_or("")
-    }
+    if *dir_like { rel } else { rel.rsplit_once('/').map(|(p, _)| p).unwrap_or("") }
 }
 
 /// What the layer [`perform`] makes depends on, besides the sources' digest: where each
@@ -443,7 +473,10 @@ fn destination_digest(r: &Request) -> Result<String> {
             match r.dest_tree.lookup(&prefix).filter(|f| f.meta.is_dir()) {
                 Some(f) => {
                     let m = &f.meta;
-                    h.update(format!("{prefix}:{:o}:{}:{}:{}.{}\0", m.mode(), m.uid(), m.gid(), m.mtime(), m.mtime_nsec()).as_bytes());
+                    h.update(
+                        format!("{prefix}:{:o}:{}:{}:{}.{}\0", m.mode(), m.uid(), m.gid(), m.mtime(), m.mtime_nsec())
+                            .as_bytes(),
+                    );
                 }
                 None => h.update(format!("{prefix}:new\0").as_bytes()),
             }
@@ -454,14 +487,19 @@ fn destination_digest(r: &Request) -> Result<String> {
 
 /// Builds the step's layer in a staging directory; also returns the content digests of
 /// the files in it that `sources` knows (by path in the layer).
-fn perform(b: &Builder, r: &Request, sources: &FileDigests) -> Result<(berth_store::snapshot::Staging, std::collections::HashMap<String, String>)> {
+fn perform(
+    b: &Builder,
+    r: &Request,
+    sources: &FileDigests,
+) -> Result<(berth_store::snapshot::Staging, std::collections::HashMap<String, String>)> {
     let mut copied = Vec::new();
     let staging = b.images.snapshots().stage()?;
     let root = staging.path();
     let new_owner = r.owner.unwrap_or((0, 0));
     let mut image_dirs = Vec::new();
     for (it, t) in r.items.iter().zip(targets(r)?) {
-        let is_dir_source = matches!(it, Item::Path { tree, path } if tree.lookup(path).is_some_and(|f| f.meta.is_dir()));
+        let is_dir_source =
+            matches!(it, Item::Path { tree, path } if tree.lookup(path).is_some_and(|f| f.meta.is_dir()));
         make_dirs(&r.dest_tree, &root, target_dir(&t), new_owner, &mut image_dirs)?;
         let rel = t.0;
         let host = root.join(&rel);
@@ -490,11 +528,14 @@ fn perform(b: &Builder, r: &Request, sources: &FileDigests) -> Result<(berth_sto
             }
             Item::Archive { host: src } => {
                 let f = std::fs::File::open(src).map_err(|e| BuildError::io("opening the archive", e))?;
-                let (_, plain) = berth_archive::compress::decompressed(f).map_err(|e| BuildError::io("reading the archive", e))?;
+                let (_, plain) =
+                    berth_archive::compress::decompressed(f).map_err(|e| BuildError::io("reading the archive", e))?;
                 let dir = std::fs::File::open(&host).map_err(|e| BuildError::io(format!("opening {rel}"), e))?;
                 use std::os::fd::AsFd;
                 let opts = ApplyOptions { whiteouts: Whiteouts::Plain, chown: r.owner, ..Default::default() };
-                apply_at(plain, dir.as_fd(), &opts).map_err(|e| BuildError::Invalid(format!("ADD failed: unpacking the archive into {}: {e}", r.dest)))?;
+                apply_at(plain, dir.as_fd(), &opts).map_err(|e| {
+                    BuildError::Invalid(format!("ADD failed: unpacking the archive into {}: {e}", r.dest))
+                })?;
             }
         }
     }
@@ -522,8 +563,10 @@ fn replace(p: &Path) -> Result<()> {
 }
 
 fn set_meta(p: &Path, mode: u32, (uid, gid): (u32, u32)) -> Result<()> {
-    std::os::unix::fs::lchown(p, Some(uid), Some(gid)).map_err(|e| BuildError::io(format!("chown {}", p.display()), e))?;
-    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).map_err(|e| BuildError::io(format!("chmod {}", p.display()), e))
+    std::os::unix::fs::lchown(p, Some(uid), Some(gid))
+        .map_err(|e| BuildError::io(format!("chown {}", p.display()), e))?;
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| BuildError::io(format!("chmod {}", p.display()), e))
 }
 
 fn write_file(p: &Path, bytes: &[u8], mode: u32, owner: (u32, u32)) -> Result<()> {
@@ -591,7 +634,8 @@ fn copy_path(
     } else if ft.is_symlink() {
         replace(host)?;
         let target = std::fs::read_link(&f.host).map_err(|e| BuildError::io(format!("reading link {path}"), e))?;
-        std::os::unix::fs::symlink(&target, host).map_err(|e| BuildError::io(format!("creating link {}", host.display()), e))?;
+        std::os::unix::fs::symlink(&target, host)
+            .map_err(|e| BuildError::io(format!("creating link {}", host.display()), e))?;
         let (uid, gid) = owner(m);
         let _ = std::os::unix::fs::lchown(host, Some(uid), Some(gid));
         set_mtime(host, m);
@@ -603,7 +647,13 @@ fn copy_path(
 /// with the image's metadata where the image has the directory, else 0755 and `owner`.
 /// The image's directories are added to `image_dirs`: copying into them changes their
 /// modification time, which is set back once everything is copied.
-fn make_dirs(image: &Tree, root: &Path, rel: &str, owner: (u32, u32), image_dirs: &mut Vec<(PathBuf, std::fs::Metadata)>) -> Result<()> {
+fn make_dirs(
+    image: &Tree,
+    root: &Path,
+    rel: &str,
+    owner: (u32, u32),
+    image_dirs: &mut Vec<(PathBuf, std::fs::Metadata)>,
+) -> Result<()> {
     let mut prefix = String::new();
     for comp in rel.split('/').filter(|c| !c.is_empty()) {
         prefix = join(&prefix, comp);

@@ -5,15 +5,15 @@ use std::sync::Arc;
 
 use berth_api::ids::short_id;
 use berth_dockerfile::{Dockerfile, Instruction, Line};
-use berth_image::commit::{CommitOptions, NewLayer};
 use berth_image::Image;
+use berth_image::commit::{CommitOptions, NewLayer};
 use tokio::sync::mpsc;
 
-use crate::cache::{from_key, StepKey};
+use crate::cache::{StepKey, from_key};
 use crate::context::Context;
 use crate::plan::{Base, Plan};
-use crate::state::{apply_arg, apply_config, StageState};
-use crate::{say, BuildError, BuildOptions, Builder, Event, Result, Sink};
+use crate::state::{StageState, apply_arg, apply_config};
+use crate::{BuildError, BuildOptions, Builder, Event, Result, Sink, say};
 
 #[derive(Clone)]
 pub(crate) struct Build {
@@ -48,7 +48,14 @@ impl Build {
             opts,
             out,
             df: Dockerfile { directives: Default::default(), args_before_from: Vec::new(), stages: Vec::new() },
-            plan: Plan { meta_args: BTreeMap::new(), bases: Vec::new(), stages: Vec::new(), deps: BTreeMap::new(), target: 0, total_steps: 0 },
+            plan: Plan {
+                meta_args: BTreeMap::new(),
+                bases: Vec::new(),
+                stages: Vec::new(),
+                deps: BTreeMap::new(),
+                target: 0,
+                total_steps: 0,
+            },
             step: 0,
             results: BTreeMap::new(),
             consumed: BTreeSet::new(),
@@ -78,18 +85,25 @@ impl Build {
             self.consumed.extend(self.plan.meta_args.keys().cloned());
         }
         self.run_stages().await?;
-        let image = self.results.get(&self.plan.target).cloned().flatten().ok_or_else(|| {
-            BuildError::Invalid("No image was generated. Is your Dockerfile empty?".into())
-        })?;
+        let image = self
+            .results
+            .get(&self.plan.target)
+            .cloned()
+            .flatten()
+            .ok_or_else(|| BuildError::Invalid("No image was generated. Is your Dockerfile empty?".into()))?;
         let provided = self.opts.build_args.keys().map(String::as_str);
-        if let Some(w) = berth_dockerfile::build_args::unused_warning(&berth_dockerfile::build_args::unused(provided, &self.consumed)) {
+        if let Some(w) = berth_dockerfile::build_args::unused_warning(&berth_dockerfile::build_args::unused(
+            provided,
+            &self.consumed,
+        )) {
             say(&self.out, format!("{w}\n"));
         }
         let _ = self.out.send(Event::Built(image.id.clone()));
         say(&self.out, format!("Successfully built {}\n", short_id(&image.id)));
         for t in &self.opts.tags {
             self.b.images.tag(&image.id, t)?;
-            let shown = berth_image::Reference::parse(t).map(|r| r.with_default_tag().familiar()).unwrap_or_else(|_| t.clone());
+            let shown =
+                berth_image::Reference::parse(t).map(|r| r.with_default_tag().familiar()).unwrap_or_else(|_| t.clone());
             say(&self.out, format!("Successfully tagged {shown}\n"));
         }
         Ok(image.id)
@@ -105,7 +119,9 @@ impl Build {
         let mut n = self.step;
         for &s in &order {
             offsets.insert(s, n);
-            n += 1 + self.df.stages[s].instructions.len() + usize::from(s == self.plan.target && !self.opts.labels.is_empty());
+            n += 1
+                + self.df.stages[s].instructions.len()
+                + usize::from(s == self.plan.target && !self.opts.labels.is_empty());
         }
         let mut senders = BTreeMap::new();
         let mut receivers = Vec::new();
@@ -127,7 +143,11 @@ impl Build {
         let mut failed: Option<(usize, BuildError)> = None;
         loop {
             if failed.is_none() {
-                let ready: Vec<usize> = pending.iter().copied().filter(|s| self.plan.deps[s].iter().all(|d| self.results.contains_key(d))).collect();
+                let ready: Vec<usize> = pending
+                    .iter()
+                    .copied()
+                    .filter(|s| self.plan.deps[s].iter().all(|d| self.results.contains_key(d)))
+                    .collect();
                 for s in ready {
                     pending.retain(|p| *p != s);
                     let mut stage = self.clone();
@@ -143,7 +163,12 @@ impl Build {
             let Some(joined) = running.join_next().await else { break };
             let (s, r, image, consumed) = match joined {
                 Ok(x) => x,
-                Err(e) => (usize::MAX, Err(BuildError::Internal(format!("build stage task failed: {e}"))), None, BTreeSet::new()),
+                Err(e) => (
+                    usize::MAX,
+                    Err(BuildError::Internal(format!("build stage task failed: {e}"))),
+                    None,
+                    BTreeSet::new(),
+                ),
             };
             match r {
                 Ok(()) => {
@@ -314,7 +339,13 @@ impl Build {
     }
 
     /// Commits the state's config on top of its image, with `layer` as the new layer.
-    pub async fn commit(&self, st: &StageState, layer: NewLayer, created_by: String, container: String) -> Result<Image> {
+    pub async fn commit(
+        &self,
+        st: &StageState,
+        layer: NewLayer,
+        created_by: String,
+        container: String,
+    ) -> Result<Image> {
         let images = self.b.images.clone();
         let base = st.image.clone();
         let mut config = st.config.clone();

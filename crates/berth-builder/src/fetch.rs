@@ -28,7 +28,8 @@ pub(crate) fn file_name(url: &str) -> Result<String> {
 pub(crate) async fn get(url: &str, dest: &Path) -> Result<()> {
     let fail = |m: String| BuildError::Invalid(format!("failed to GET {url}: {m}"));
     let client = berth_distribution::http::HttpClient::new();
-    let resp = berth_distribution::http::download(&client, url).await.map_err(|e| BuildError::Invalid(e.to_string()))?;
+    let resp =
+        berth_distribution::http::download(&client, url).await.map_err(|e| BuildError::Invalid(e.to_string()))?;
     let mut body = berth_distribution::http::body_channel(resp);
     let mut f = tokio::fs::File::create(dest).await.map_err(|e| fail(e.to_string()))?;
     while let Some(chunk) = body.recv().await {

@@ -203,16 +203,26 @@ impl Builder {
         db: Arc<berth_store::db::Db>,
         config: BuilderConfig,
     ) -> Result<Arc<Builder>> {
-        std::fs::create_dir_all(&config.scratch).map_err(|e| BuildError::io(format!("creating {}", config.scratch.display()), e))?;
+        std::fs::create_dir_all(&config.scratch)
+            .map_err(|e| BuildError::io(format!("creating {}", config.scratch.display()), e))?;
         // Scratch space left by a daemon that died mid-build.
         if let Ok(rd) = std::fs::read_dir(&config.scratch) {
             for e in rd.flatten() {
                 let _ = std::fs::remove_dir_all(e.path());
             }
         }
-        std::fs::create_dir_all(&config.contexts).map_err(|e| BuildError::io(format!("creating {}", config.contexts.display()), e))?;
+        std::fs::create_dir_all(&config.contexts)
+            .map_err(|e| BuildError::io(format!("creating {}", config.contexts.display()), e))?;
         let contexts = sync::ContextStore::new(config.contexts.clone());
-        Ok(Arc::new(Builder { images, containers, distribution, cache: BuildCache::new(db.clone()), db, contexts, config }))
+        Ok(Arc::new(Builder {
+            images,
+            containers,
+            distribution,
+            cache: BuildCache::new(db.clone()),
+            db,
+            contexts,
+            config,
+        }))
     }
 
     /// Unpacks a build context (a tar, possibly compressed) for [`Builder::build`]. Blocking.
@@ -221,9 +231,14 @@ impl Builder {
     }
 
     /// Pulls `reference` for a `FROM`, reporting progress as build output lines.
-    pub(crate) async fn pull_base(&self, reference: &berth_image::Reference, registry_config: Option<&str>, out: &Sink) -> Result<()> {
-        use berth_distribution::pull::{PullOptions, Stores};
+    pub(crate) async fn pull_base(
+        &self,
+        reference: &berth_image::Reference,
+        registry_config: Option<&str>,
+        out: &Sink,
+    ) -> Result<()> {
         use berth_distribution::AuthConfig;
+        use berth_distribution::pull::{PullOptions, Stores};
         let opts = PullOptions {
             reference: reference.clone(),
             all_tags: false,
@@ -246,7 +261,12 @@ impl Builder {
         let r = self.distribution.pull(&stores, &opts, &progress).await;
         drop(progress);
         let _ = relay.await;
-        r.map_err(|e| BuildError::NotFound(format!("pull access denied for {}, repository does not exist or may require 'docker login': {e}", reference.familiar_repository())))
+        r.map_err(|e| {
+            BuildError::NotFound(format!(
+                "pull access denied for {}, repository does not exist or may require 'docker login': {e}",
+                reference.familiar_repository()
+            ))
+        })
     }
 
     /// Downloads a context from an http(s) URL (`build URL`, the API's `remote=`): a tar,
@@ -299,7 +319,11 @@ impl Builder {
     /// kept (untagged, unused, no children). With `all`, every entry is forgotten; without,
     /// only those whose image is no longer part of a tagged image's history. Returns the
     /// deleted image IDs and the bytes reclaimed.
-    pub fn prune(&self, all: bool, users: &dyn Fn(&str) -> Vec<berth_image::ContainerUse>) -> Result<(Vec<String>, i64)> {
+    pub fn prune(
+        &self,
+        all: bool,
+        users: &dyn Fn(&str) -> Vec<berth_image::ContainerUse>,
+    ) -> Result<(Vec<String>, i64)> {
         let (deleted, mut reclaimed) = self.cache.prune(&self.images, all, users)?;
         if all {
             reclaimed += self.contexts.prune();

@@ -11,9 +11,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use berth_dockerfile::Dockerfile;
 use berth_dockerfile::expand::expand;
 use berth_dockerfile::words::parse_arg_raw;
-use berth_dockerfile::Dockerfile;
 
 use crate::{BuildError, Result};
 
@@ -58,7 +58,9 @@ pub fn from_source(df: &Dockerfile, current: usize, from: &str) -> Result<FromSo
     }
     if let Ok(i) = from.parse::<usize>() {
         if i >= current {
-            return Err(BuildError::Invalid(format!("invalid from flag value {from}: refers to current or future build stage")));
+            return Err(BuildError::Invalid(format!(
+                "invalid from flag value {from}: refers to current or future build stage"
+            )));
         }
         return Ok(FromSource::Stage(i));
     }
@@ -66,7 +68,12 @@ pub fn from_source(df: &Dockerfile, current: usize, from: &str) -> Result<FromSo
 }
 
 impl Plan {
-    pub fn new(df: &Dockerfile, target: Option<&str>, build_args: &BTreeMap<String, Option<String>>, extra_steps: usize) -> Result<Plan> {
+    pub fn new(
+        df: &Dockerfile,
+        target: Option<&str>,
+        build_args: &BTreeMap<String, Option<String>>,
+        extra_steps: usize,
+    ) -> Result<Plan> {
         let escape = df.directives.escape;
         let mut meta_args: BTreeMap<String, Option<String>> = BTreeMap::new();
         for line in &df.args_before_from {
@@ -127,8 +134,9 @@ impl Plan {
             deps.insert(s, mine);
         }
         let stages: Vec<usize> = deps.keys().copied().collect();
-        let total_steps =
-            df.args_before_from.len() + stages.iter().map(|&s| 1 + df.stages[s].instructions.len()).sum::<usize>() + extra_steps;
+        let total_steps = df.args_before_from.len()
+            + stages.iter().map(|&s| 1 + df.stages[s].instructions.len()).sum::<usize>()
+            + extra_steps;
         Ok(Plan { meta_args, bases, stages, deps, target, total_steps })
     }
 }
@@ -148,7 +156,10 @@ mod tests {
         let p = plan(MULTI, None).unwrap();
         assert_eq!(p.stages, vec![0, 1, 3]);
         assert_eq!(p.target, 3);
-        assert_eq!(p.bases, vec![Base::Image("busybox".into()), Base::Stage(0), Base::Image("busybox".into()), Base::Scratch]);
+        assert_eq!(
+            p.bases,
+            vec![Base::Image("busybox".into()), Base::Stage(0), Base::Image("busybox".into()), Base::Scratch]
+        );
         assert_eq!(p.total_steps, 2 + 2 + 3);
         assert_eq!(p.deps[&0], BTreeSet::new());
         assert_eq!(p.deps[&1], BTreeSet::from([0]));

@@ -228,7 +228,11 @@ pub fn resolve_chown(tree: &Tree, spec: &str) -> Result<(u32, u32)> {
             let entry = passwd.lines().map(|l| l.split(':').collect::<Vec<_>>()).find(|f| f.first() == Some(&user));
             match entry {
                 Some(f) if f.len() > 3 => (f[2].parse().unwrap_or(0), f[3].parse().unwrap_or(0)),
-                _ => return Err(BuildError::Invalid(format!("unable to convert uid/gid chown string to host mapping: can't find uid for user {user}: no such user: {user}"))),
+                _ => {
+                    return Err(BuildError::Invalid(format!(
+                        "unable to convert uid/gid chown string to host mapping: can't find uid for user {user}: no such user: {user}"
+                    )));
+                }
             }
         }
     };
@@ -240,7 +244,11 @@ pub fn resolve_chown(tree: &Tree, spec: &str) -> Result<(u32, u32)> {
                 let entry = groups.lines().map(|l| l.split(':').collect::<Vec<_>>()).find(|f| f.first() == Some(&g));
                 match entry {
                     Some(f) if f.len() > 2 => f[2].parse().unwrap_or(0),
-                    _ => return Err(BuildError::Invalid(format!("unable to convert uid/gid chown string to host mapping: can't find gid for group {g}: no such group: {g}"))),
+                    _ => {
+                        return Err(BuildError::Invalid(format!(
+                            "unable to convert uid/gid chown string to host mapping: can't find gid for group {g}: no such group: {g}"
+                        )));
+                    }
                 }
             }
         },
@@ -254,7 +262,8 @@ mod tests {
     use std::os::unix::fs::symlink;
 
     fn whiteout(p: &Path) {
-        rustix::fs::mknodat(rustix::fs::CWD, p, rustix::fs::FileType::CharacterDevice, rustix::fs::Mode::empty(), 0).unwrap();
+        rustix::fs::mknodat(rustix::fs::CWD, p, rustix::fs::FileType::CharacterDevice, rustix::fs::Mode::empty(), 0)
+            .unwrap();
     }
 
     #[test]

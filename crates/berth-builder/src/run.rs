@@ -7,14 +7,14 @@ use berth_api::ids::short_id;
 use berth_api::models::{ContainerConfig, ContainerCreateRequest, HostConfig, LogConfig};
 use berth_container::attach::{AttachOptions, Output};
 use berth_container::{CreateOptions, WaitCondition};
-use berth_image::commit::NewLayer;
-use berth_dockerfile::heredoc::{run_script, RunScript};
+use berth_dockerfile::heredoc::{RunScript, run_script};
 use berth_dockerfile::{Args, Line};
+use berth_image::commit::NewLayer;
 
-use crate::cache::{args_field, StepKey};
+use crate::cache::{StepKey, args_field};
 use crate::executor::Build;
 use crate::state::StageState;
-use crate::{say, BuildError, Result};
+use crate::{BuildError, Result, say};
 
 /// What RUN executes, decided before the cache is consulted.
 struct Command {
@@ -59,7 +59,9 @@ impl Build {
     pub(crate) async fn run_step(&mut self, st: &mut StageState, line: &Line) -> Result<()> {
         let cmd = command(st, line)?;
         let args = st.run_args();
-        let mut key = StepKey::new(&st.key).field("run", &serde_json::to_string(&cmd.argv).unwrap_or_default()).field("args", &args_field(&args));
+        let mut key = StepKey::new(&st.key)
+            .field("run", &serde_json::to_string(&cmd.argv).unwrap_or_default())
+            .field("args", &args_field(&args));
         for (content, path) in &cmd.scripts {
             key = key.field("script", path).field("content", content);
         }
@@ -79,7 +81,13 @@ impl Build {
         self.finish(st, key, img)
     }
 
-    async fn run_container(&self, st: &mut StageState, cmd: &Command, args: &BTreeMap<String, String>, created_by: String) -> Result<berth_image::Image> {
+    async fn run_container(
+        &self,
+        st: &mut StageState,
+        cmd: &Command,
+        args: &BTreeMap<String, String>,
+        created_by: String,
+    ) -> Result<berth_image::Image> {
         if st.image.is_none() {
             // FROM scratch: the container needs an image, even an empty one.
             let empty = self.commit(st, NewLayer::Empty, String::new(), String::new()).await?;
@@ -96,7 +104,9 @@ impl Build {
         let mut env: Vec<String> = args.iter().map(|(k, v)| format!("{k}={v}")).collect();
         // Proxy build args reach RUN without a declaration (and stay out of the key).
         for (k, v) in &self.opts.build_args {
-            if let Some(v) = v.as_ref().filter(|_| berth_dockerfile::build_args::is_predefined(k) && !st.args.contains_key(k)) {
+            if let Some(v) =
+                v.as_ref().filter(|_| berth_dockerfile::build_args::is_predefined(k) && !st.args.contains_key(k))
+            {
                 env.push(format!("{k}={v}"));
             }
         }
@@ -142,7 +152,13 @@ impl Build {
     }
 
     /// Starts the container, streams its output, and commits it if it succeeded.
-    async fn drive(&self, id: &str, st: &StageState, created_by: String, argv: &[String]) -> Result<berth_image::Image> {
+    async fn drive(
+        &self,
+        id: &str,
+        st: &StageState,
+        created_by: String,
+        argv: &[String],
+    ) -> Result<berth_image::Image> {
         let svc = &self.b.containers;
         let mut session = svc.attach(id, AttachOptions { stdin: false, stdout: true, stderr: true }).await?;
         svc.start(id).await?;
@@ -174,7 +190,8 @@ fn write_script(host: &Path, content: &str) -> Result<()> {
         std::fs::create_dir_all(p).map_err(|e| BuildError::io("creating the script directory", e))?;
     }
     std::fs::write(host, content).map_err(|e| BuildError::io("writing the heredoc script", e))?;
-    std::fs::set_permissions(host, std::fs::Permissions::from_mode(0o755)).map_err(|e| BuildError::io("chmod of the heredoc script", e))
+    std::fs::set_permissions(host, std::fs::Permissions::from_mode(0o755))
+        .map_err(|e| BuildError::io("chmod of the heredoc script", e))
 }
 
 /// What RUN changed under a VOLUME is discarded, as Docker does (there the volume, not the

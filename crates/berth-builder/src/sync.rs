@@ -31,8 +31,8 @@ use rustix::fs::{FlockOperation, Mode, OFlags};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use berth_api::models::build::{valid_context_key, ContextEntry, ContextManifest};
-use berth_archive::apply::{apply, remove_existing, ApplyOptions, Whiteouts};
+use berth_api::models::build::{ContextEntry, ContextManifest, valid_context_key};
+use berth_archive::apply::{ApplyOptions, Whiteouts, apply, remove_existing};
 use berth_archive::paths::{clean_entry_path, open_in_root, split_parent};
 
 use crate::context::Context;
@@ -68,7 +68,9 @@ impl Index {
 /// Whether the copy holds `e` as the client has it.
 fn same(s: &Stored, e: &ContextEntry) -> bool {
     let s = &s.entry;
-    s.kind == e.kind && s.mode == e.mode && (e.kind == 'd' || (s.size == e.size && s.mtime == e.mtime && s.link == e.link))
+    s.kind == e.kind
+        && s.mode == e.mode
+        && (e.kind == 'd' || (s.size == e.size && s.mtime == e.mtime && s.link == e.link))
 }
 
 /// Checks paths, kinds and that every entry's parent comes before it as a directory.
@@ -120,7 +122,11 @@ impl ContextStore {
         let dir = self.entry_dir(key)?;
         validate(m)?;
         let index = Self::load(&dir).unwrap_or_default();
-        Ok(m.entries.iter().filter(|e| !index.entries.get(&e.path).is_some_and(|s| same(s, e))).map(|e| e.path.clone()).collect())
+        Ok(m.entries
+            .iter()
+            .filter(|e| !index.entries.get(&e.path).is_some_and(|s| same(s, e)))
+            .map(|e| e.path.clone())
+            .collect())
     }
 
     /// Phase two: brings the copy named `key` in line with the framed manifest and tar in
@@ -139,7 +145,8 @@ impl ContextStore {
         }
         let mut raw = vec![0u8; len as usize];
         input.read_exact(&mut raw).map_err(|e| BuildError::io("reading the context manifest", e))?;
-        let manifest: ContextManifest = serde_json::from_slice(&raw).map_err(|e| BuildError::Invalid(format!("invalid build context manifest: {e}")))?;
+        let manifest: ContextManifest = serde_json::from_slice(&raw)
+            .map_err(|e| BuildError::Invalid(format!("invalid build context manifest: {e}")))?;
         validate(&manifest)?;
 
         let mut index = match Self::load(&dir) {
@@ -172,17 +179,23 @@ impl ContextStore {
             && manifest.entries.iter().all(|e| index.entries.get(&e.path).is_some_and(|s| same(s, e)));
         // (A `.dockerignore` may still remove files: then the index goes first, as below.)
         if unchanged && !root.join(".dockerignore").exists() {
-            std::io::copy(&mut input, &mut std::io::sink()).map_err(|e| BuildError::io("reading the build context", e))?;
+            std::io::copy(&mut input, &mut std::io::sink())
+                .map_err(|e| BuildError::io("reading the build context", e))?;
             let mut ctx = Context::synced(dir.clone(), lock, HashMap::new());
             ctx.finish(dockerfile)?;
             ctx.digests = index.digests();
             // Marks the copy used, for eviction.
-            let _ = std::fs::File::options().write(true).open(dir.join("index.json")).and_then(|f| f.set_modified(std::time::SystemTime::now()));
+            let _ = std::fs::File::options()
+                .write(true)
+                .open(dir.join("index.json"))
+                .and_then(|f| f.set_modified(std::time::SystemTime::now()));
             return Ok(ctx);
         }
         let input = std::io::Cursor::new(first).chain(input);
         match std::fs::remove_file(dir.join("index.json")) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(BuildError::io("updating the context index", e)),
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(BuildError::io("updating the context index", e));
+            }
             _ => {}
         }
         for p in &gone {
@@ -196,7 +209,8 @@ impl ContextStore {
         }
 
         let opts = ApplyOptions { whiteouts: Whiteouts::Plain, chown: Some((0, 0)), ..Default::default() };
-        let applied = apply(input, &root, &opts).map_err(|e| BuildError::Invalid(format!("the build context is not a valid tar archive: {e}")))?;
+        let applied = apply(input, &root, &opts)
+            .map_err(|e| BuildError::Invalid(format!("the build context is not a valid tar archive: {e}")))?;
         if applied.tar_size > 1024 {
             remove_unlisted(&root, "", &wanted)?;
         }
@@ -206,24 +220,35 @@ impl ContextStore {
             if index.entries.get(&e.path).is_some_and(|s| same(s, e)) {
                 continue;
             }
-            let conflict = |why: &str| BuildError::Conflict(format!("the build context changed while it was being sent ({}: {why}); run the build again", e.path));
+            let conflict = |why: &str| {
+                BuildError::Conflict(format!(
+                    "the build context changed while it was being sent ({}: {why}); run the build again",
+                    e.path
+                ))
+            };
             let fd = match open_in_root(&root_fd, &e.path, OFlags::PATH | OFlags::NOFOLLOW) {
                 Ok(fd) => fd,
                 Err(_) => return Err(conflict("missing")),
             };
-            let st = rustix::fs::fstat(&fd).map_err(|err| BuildError::io(format!("inspecting {}", e.path), err.into()))?;
+            let st =
+                rustix::fs::fstat(&fd).map_err(|err| BuildError::io(format!("inspecting {}", e.path), err.into()))?;
             let meta_kind = match rustix::fs::FileType::from_raw_mode(st.st_mode) {
                 rustix::fs::FileType::RegularFile => 'f',
                 rustix::fs::FileType::Directory => 'd',
                 rustix::fs::FileType::Symlink => 'l',
                 _ => '?',
             };
-            if meta_kind != e.kind || (e.kind != 'l' && st.st_mode & 0o7777 != e.mode & 0o7777) || (e.kind == 'f' && st.st_size as u64 != e.size) {
+            if meta_kind != e.kind
+                || (e.kind != 'l' && st.st_mode & 0o7777 != e.mode & 0o7777)
+                || (e.kind == 'f' && st.st_size as u64 != e.size)
+            {
                 return Err(conflict("not as listed"));
             }
             let digest = if e.kind == 'f' {
-                let f = open_in_root(&root_fd, &e.path, OFlags::RDONLY | OFlags::NOFOLLOW).map_err(|err| BuildError::io(format!("reading {}", e.path), err.into()))?;
-                sha256_reader(std::fs::File::from(f)).map_err(|err| BuildError::io(format!("reading {}", e.path), err))?
+                let f = open_in_root(&root_fd, &e.path, OFlags::RDONLY | OFlags::NOFOLLOW)
+                    .map_err(|err| BuildError::io(format!("reading {}", e.path), err.into()))?;
+                sha256_reader(std::fs::File::from(f))
+                    .map_err(|err| BuildError::io(format!("reading {}", e.path), err))?
             } else {
                 String::new()
             };
@@ -245,7 +270,8 @@ impl ContextStore {
         }
         ctx.digests = index.digests();
         let tmp = dir.join("index.json.tmp");
-        let bytes = serde_json::to_vec(&index).map_err(|e| BuildError::Internal(format!("encoding the context index: {e}")))?;
+        let bytes =
+            serde_json::to_vec(&index).map_err(|e| BuildError::Internal(format!("encoding the context index: {e}")))?;
         std::fs::write(&tmp, bytes)
             .and_then(|_| std::fs::rename(&tmp, dir.join("index.json")))
             .map_err(|e| BuildError::io("writing the context index", e))?;
@@ -264,7 +290,8 @@ impl ContextStore {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
                 Err(e) => return Err(BuildError::io("creating the context lock", e)),
             };
-            rustix::fs::flock(&lock, FlockOperation::LockExclusive).map_err(|e| BuildError::io("locking the context copy", e.into()))?;
+            rustix::fs::flock(&lock, FlockOperation::LockExclusive)
+                .map_err(|e| BuildError::io("locking the context copy", e.into()))?;
             let still_there = match (lock.metadata(), std::fs::metadata(dir.join("lock"))) {
                 (Ok(a), Ok(b)) => a.ino() == b.ino() && a.dev() == b.dev(),
                 _ => false,
@@ -282,7 +309,9 @@ impl ContextStore {
             .flatten()
             .filter(|e| e.file_name() != keep)
             .map(|e| {
-                let used = std::fs::metadata(e.path().join("index.json")).and_then(|m| m.modified()).unwrap_or(std::time::UNIX_EPOCH);
+                let used = std::fs::metadata(e.path().join("index.json"))
+                    .and_then(|m| m.modified())
+                    .unwrap_or(std::time::UNIX_EPOCH);
                 (used, e.path())
             })
             .collect();
@@ -312,11 +341,7 @@ fn remove_if_unlocked(dir: &Path) -> i64 {
         return 0;
     }
     let size = du(dir);
-    if std::fs::remove_dir_all(dir).is_ok() {
-        size
-    } else {
-        0
-    }
+    if std::fs::remove_dir_all(dir).is_ok() { size } else { 0 }
 }
 
 fn du(p: &Path) -> i64 {

@@ -212,7 +212,11 @@ impl Cgroup {
 
     /// Host pids of every process in the group.
     pub fn pids(&self) -> Result<Vec<i32>> {
-        let first = self.dirs().into_iter().next().ok_or_else(|| CgroupError::Invalid("no cgroup controllers mounted".into()))?;
+        let first = self
+            .dirs()
+            .into_iter()
+            .next()
+            .ok_or_else(|| CgroupError::Invalid("no cgroup controllers mounted".into()))?;
         let s = fs::read(&first.join("cgroup.procs"))?;
         Ok(s.lines().filter_map(|l| l.trim().parse().ok()).collect())
     }
@@ -247,7 +251,9 @@ impl Cgroup {
     pub fn kill_all(&self, signal: i32) {
         if let Ok(pids) = self.pids() {
             for p in pids {
-                if let (Some(pid), Some(sig)) = (rustix::process::Pid::from_raw(p), rustix::process::Signal::from_named_raw(signal)) {
+                if let (Some(pid), Some(sig)) =
+                    (rustix::process::Pid::from_raw(p), rustix::process::Signal::from_named_raw(signal))
+                {
                     let _ = rustix::process::kill_process(pid, sig);
                 }
             }

@@ -5,8 +5,8 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
 
-use serde::de::DeserializeOwned;
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 /// A connection, unix or TCP.
 pub enum Conn {
@@ -59,7 +59,10 @@ impl Write for Conn {
 #[derive(Debug)]
 pub enum ClientError {
     /// The daemon answered with an error status and message.
-    Api { status: u16, message: String },
+    Api {
+        status: u16,
+        message: String,
+    },
     /// The daemon could not be reached.
     Connect(String),
     Io(io::Error),
@@ -221,14 +224,27 @@ impl Client {
         Err(ClientError::Connect(format!("unsupported host {:?}: use unix:///path or tcp://host:port", self.host)))
     }
 
-    fn write_request(&self, conn: &mut Conn, method: &str, path: &str, headers: &[(&str, String)], body: &mut Body<'_>) -> Result<()> {
-        let mut head = format!("{method} /v{}{path} HTTP/1.1\r\nHost: api\r\nUser-Agent: berth-cli/{}\r\n", self.version, env!("CARGO_PKG_VERSION"));
+    fn write_request(
+        &self,
+        conn: &mut Conn,
+        method: &str,
+        path: &str,
+        headers: &[(&str, String)],
+        body: &mut Body<'_>,
+    ) -> Result<()> {
+        let mut head = format!(
+            "{method} /v{}{path} HTTP/1.1\r\nHost: api\r\nUser-Agent: berth-cli/{}\r\n",
+            self.version,
+            env!("CARGO_PKG_VERSION")
+        );
         for (k, v) in headers {
             head.push_str(&format!("{k}: {v}\r\n"));
         }
         match body {
             Body::None => head.push_str("Content-Length: 0\r\n\r\n"),
-            Body::Json(b) => head.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n\r\n", b.len())),
+            Body::Json(b) => {
+                head.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n\r\n", b.len()))
+            }
             Body::Stream(_, ct) => head.push_str(&format!("Content-Type: {ct}\r\nTransfer-Encoding: chunked\r\n\r\n")),
         }
         conn.write_all(head.as_bytes())?;
@@ -277,7 +293,13 @@ impl Client {
     }
 
     /// Sends a request and returns the response, turning error statuses into errors.
-    pub fn request(&self, method: &str, path: &str, headers: &[(&str, String)], mut body: Body<'_>) -> Result<Response> {
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, String)],
+        mut body: Body<'_>,
+    ) -> Result<Response> {
         let mut conn = self.connect()?;
         if let Err(e) = self.write_request(&mut conn, method, path, headers, &mut body) {
             // The daemon may answer (an error, say) and close before reading all of a
@@ -297,13 +319,16 @@ impl Client {
                 .split("\r\n")
                 .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
                 .find_map(|v| v.get("message").or_else(|| v.get("error")).and_then(|m| m.as_str()).map(String::from))
-                .unwrap_or_else(|| format!("the daemon answered {status} and closed the connection while the request was being sent"));
+                .unwrap_or_else(|| {
+                    format!("the daemon answered {status} and closed the connection while the request was being sent")
+                });
             return Err(ClientError::Api { status, message });
         }
         let mut reader = BufReader::with_capacity(64 * 1024, conn);
         let (status, headers) = Self::read_head(&mut reader)?;
         let get = |k: &str| headers.iter().find(|(h, _)| h.eq_ignore_ascii_case(k)).map(|(_, v)| v.clone());
-        let body: Box<dyn Read + Send> = if get("Transfer-Encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
+        let body: Box<dyn Read + Send> = if get("Transfer-Encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
+        {
             Box::new(Chunked { inner: reader, left: 0, done: false })
         } else if let Some(len) = get("Content-Length").and_then(|v| v.parse::<u64>().ok()) {
             Box::new(reader.take(len))
@@ -357,7 +382,10 @@ impl Client {
         let (status, headers) = Self::read_head(&mut reader)?;
         if status != 101 && status != 200 {
             let mut rest = Vec::new();
-            let len = headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("Content-Length")).and_then(|(_, v)| v.parse::<u64>().ok());
+            let len = headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("Content-Length"))
+                .and_then(|(_, v)| v.parse::<u64>().ok());
             match len {
                 Some(l) => {
                     let _ = (&mut reader).take(l).read_to_end(&mut rest);
@@ -392,6 +420,7 @@ pub fn enc(s: &str) -> String {
 
 /// Builds `?k=v&…` from pairs, skipping empty values.
 pub fn query(pairs: &[(&str, String)]) -> String {
-    let parts: Vec<String> = pairs.iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| format!("{k}={}", enc(v))).collect();
+    let parts: Vec<String> =
+        pairs.iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| format!("{k}={}", enc(v))).collect();
     if parts.is_empty() { String::new() } else { format!("?{}", parts.join("&")) }
 }

@@ -38,7 +38,14 @@ fn manifest(ctx: &LocalContext) -> std::io::Result<Option<ContextManifest>> {
         return Ok(None);
     }
     if let Some((name, data)) = &ctx.extra {
-        entries.push(ContextEntry { path: name.clone(), kind: 'f', mode: 0o644, size: data.len() as u64, mtime: 0, link: String::new() });
+        entries.push(ContextEntry {
+            path: name.clone(),
+            kind: 'f',
+            mode: 0o644,
+            size: data.len() as u64,
+            mtime: 0,
+            link: String::new(),
+        });
     }
     Ok(Some(ContextManifest { entries }))
 }
@@ -133,7 +140,12 @@ fn write_body(ctx: &LocalContext, m: &ContextManifest, need: &[String], out: &mu
 
 /// Starts a build (`path_and_query` is `/build?…`) from a synced copy of `ctx`. `None` when
 /// the daemon does not speak the protocol or the context cannot be carried by it.
-pub fn sync_build(c: &Client, path_and_query: &str, headers: &[(&str, String)], ctx: &LocalContext) -> anyhow::Result<Option<Response>> {
+pub fn sync_build(
+    c: &Client,
+    path_and_query: &str,
+    headers: &[(&str, String)],
+    ctx: &LocalContext,
+) -> anyhow::Result<Option<Response>> {
     let root = std::fs::canonicalize(&ctx.root)?;
     let key = key(&root);
     for attempt in 1..=ATTEMPTS {
@@ -151,14 +163,21 @@ pub fn sync_build(c: &Client, path_and_query: &str, headers: &[(&str, String)], 
                 r
             });
             let sep = if path_and_query.contains('?') { '&' } else { '?' };
-            let r = c.request("POST", &format!("{path_and_query}{sep}berthcontext={key}"), headers, Body::Stream(&mut reader, "application/octet-stream"));
+            let r = c.request(
+                "POST",
+                &format!("{path_and_query}{sep}berthcontext={key}"),
+                headers,
+                Body::Stream(&mut reader, "application/octet-stream"),
+            );
             drop(reader);
             (r, t.join())
         });
         match sender {
             (Ok(resp), _) => return Ok(Some(resp)),
             (Err(ClientError::Api { status: 409, .. }), _) if attempt < ATTEMPTS => continue,
-            (Err(e), Ok(Err(send))) if !matches!(e, ClientError::Api { .. }) => return Err(anyhow::anyhow!("sending the build context: {send}")),
+            (Err(e), Ok(Err(send))) if !matches!(e, ClientError::Api { .. }) => {
+                return Err(anyhow::anyhow!("sending the build context: {send}"));
+            }
             (Err(e), _) => return Err(e.into()),
         }
     }

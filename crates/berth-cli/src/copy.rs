@@ -5,14 +5,17 @@ use std::io::Read;
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
-use anyhow::{anyhow, bail, Result};
-use berth_archive::apply::{apply, ApplyOptions, Whiteouts};
-use berth_archive::walk::{write_tree, WalkOptions};
+use anyhow::{Result, anyhow, bail};
+use berth_archive::apply::{ApplyOptions, Whiteouts, apply};
+use berth_archive::walk::{WalkOptions, write_tree};
 
-use crate::client::{enc, Client, ClientError};
+use crate::client::{Client, ClientError, enc};
 
 fn base(p: &str) -> String {
-    Path::new(p.trim_end_matches('/')).file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "/".into())
+    Path::new(p.trim_end_matches('/'))
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "/".into())
 }
 
 /// Unpacks a tar of the container path `src` at the local `dest`.
@@ -50,7 +53,12 @@ pub fn extract_to_local(r: Box<dyn Read + Send>, src: &str, dest: &str) -> Resul
 pub fn tar_local(c: &Client, ctr: &str, src: &str, dest: &str, follow: bool) -> Result<(Box<dyn Read>, String)> {
     let src_path = if follow { std::fs::canonicalize(src)? } else { std::path::absolute(src)? };
     let md = std::fs::symlink_metadata(&src_path).map_err(|e| anyhow!("stat {src}: {e}"))?;
-    let dest_stat = match c.request("HEAD", &format!("/containers/{}/archive?path={}", enc(ctr), enc(dest)), &[], crate::client::Body::None) {
+    let dest_stat = match c.request(
+        "HEAD",
+        &format!("/containers/{}/archive?path={}", enc(ctr), enc(dest)),
+        &[],
+        crate::client::Body::None,
+    ) {
         Ok(r) => Some(r.header("X-Docker-Container-Path-Stat").map(String::from).unwrap_or_default()),
         Err(ClientError::Api { status: 404, .. }) => None,
         Err(e) => return Err(e.into()),
@@ -84,7 +92,10 @@ pub fn tar_local(c: &Client, ctr: &str, src: &str, dest: &str, follow: bool) -> 
 
 fn decode_is_dir(b64: &str) -> bool {
     let bytes = decode_b64(b64);
-    serde_json::from_slice::<serde_json::Value>(&bytes).ok().and_then(|v| v["mode"].as_u64()).is_some_and(|m| m & (1 << 31) != 0)
+    serde_json::from_slice::<serde_json::Value>(&bytes)
+        .ok()
+        .and_then(|v| v["mode"].as_u64())
+        .is_some_and(|m| m & (1 << 31) != 0)
 }
 
 fn decode_b64(s: &str) -> Vec<u8> {

@@ -11,9 +11,9 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{Context, Result, anyhow, bail};
 use base64::Engine as _;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 
 pub fn config_dir() -> PathBuf {
     if let Some(d) = std::env::var_os("DOCKER_CONFIG").filter(|d| !d.is_empty()) {
@@ -31,10 +31,12 @@ fn load() -> Result<Map<String, Value>> {
     let p = config_path();
     match std::fs::read(&p) {
         Ok(b) if b.iter().all(|c| c.is_ascii_whitespace()) => Ok(Map::new()),
-        Ok(b) => match serde_json::from_slice::<Value>(&b).with_context(|| format!("loading config file {}", p.display()))? {
-            Value::Object(m) => Ok(m),
-            _ => bail!("config file {} is not a JSON object", p.display()),
-        },
+        Ok(b) => {
+            match serde_json::from_slice::<Value>(&b).with_context(|| format!("loading config file {}", p.display()))? {
+                Value::Object(m) => Ok(m),
+                _ => bail!("config file {} is not a JSON object", p.display()),
+            }
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Map::new()),
         Err(e) => Err(anyhow!("loading config file {}: {e}", p.display())),
     }
@@ -57,17 +59,31 @@ fn save(m: &Map<String, Value>) -> Result<()> {
 }
 
 fn helper_for(m: &Map<String, Value>, key: &str) -> Option<String> {
-    m.get("credHelpers").and_then(|h| h.get(key)).and_then(Value::as_str).or_else(|| m.get("credsStore").and_then(Value::as_str)).filter(|s| !s.is_empty()).map(String::from)
+    m.get("credHelpers")
+        .and_then(|h| h.get(key))
+        .and_then(Value::as_str)
+        .or_else(|| m.get("credsStore").and_then(Value::as_str))
+        .filter(|s| !s.is_empty())
+        .map(String::from)
 }
 
 fn run_helper(helper: &str, action: &str, input: &str) -> Result<String> {
     let bin = format!("docker-credential-{helper}");
-    let mut child = Command::new(&bin).arg(action).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().with_context(|| format!("running {bin}"))?;
+    let mut child = Command::new(&bin)
+        .arg(action)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("running {bin}"))?;
     child.stdin.take().map(|mut s| s.write_all(input.as_bytes())).transpose()?;
     let out = child.wait_with_output()?;
     let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
     if !out.status.success() {
-        bail!("{bin} {action}: {}", if text.is_empty() { String::from_utf8_lossy(&out.stderr).trim().to_string() } else { text });
+        bail!(
+            "{bin} {action}: {}",
+            if text.is_empty() { String::from_utf8_lossy(&out.stderr).trim().to_string() } else { text }
+        );
     }
     Ok(text)
 }
@@ -79,7 +95,10 @@ pub fn get(key: &str) -> Result<Option<(String, String)>> {
         return match run_helper(&h, "get", key) {
             Ok(out) => {
                 let v: Value = serde_json::from_str(&out)?;
-                Ok(Some((v["Username"].as_str().unwrap_or("").to_string(), v["Secret"].as_str().unwrap_or("").to_string())))
+                Ok(Some((
+                    v["Username"].as_str().unwrap_or("").to_string(),
+                    v["Secret"].as_str().unwrap_or("").to_string(),
+                )))
             }
             Err(e) if e.to_string().contains("credentials not found") => Ok(None),
             Err(e) => Err(e),
@@ -90,7 +109,9 @@ pub fn get(key: &str) -> Result<Option<(String, String)>> {
         return Ok(Some(("<token>".into(), t.to_string())));
     }
     let Some(auth) = entry.get("auth").and_then(Value::as_str).filter(|a| !a.is_empty()) else { return Ok(None) };
-    let raw = base64::engine::general_purpose::STANDARD.decode(auth.trim()).with_context(|| format!("invalid auth configuration for {key}"))?;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(auth.trim())
+        .with_context(|| format!("invalid auth configuration for {key}"))?;
     let s = String::from_utf8(raw).map_err(|_| anyhow!("invalid auth configuration for {key}"))?;
     let (u, p) = s.split_once(':').ok_or_else(|| anyhow!("invalid auth configuration for {key}"))?;
     Ok(Some((u.to_string(), p.to_string())))
@@ -142,7 +163,9 @@ pub fn registry_auth_header(domain: &str, key: &str) -> String {
     let creds = get(key).ok().flatten();
     let v = match creds {
         Some((u, p)) if u == "<token>" => json!({ "identitytoken": p, "serveraddress": key }),
-        Some((u, p)) => json!({ "username": u, "password": p, "serveraddress": if key.starts_with("https://") { key } else { domain } }),
+        Some((u, p)) => {
+            json!({ "username": u, "password": p, "serveraddress": if key.starts_with("https://") { key } else { domain } })
+        }
         None => json!({}),
     };
     base64::engine::general_purpose::URL_SAFE.encode(v.to_string())
@@ -152,8 +175,14 @@ pub fn registry_auth_header(domain: &str, key: &str) -> String {
 /// config file (`auths` and `credHelpers` keys), by server address, for `FROM` pulls.
 pub fn registry_config_header() -> String {
     let m = load().unwrap_or_default();
-    let mut keys: Vec<String> = m.get("auths").and_then(Value::as_object).map(|a| a.keys().cloned().collect()).unwrap_or_default();
-    keys.extend(m.get("credHelpers").and_then(Value::as_object).map(|a| a.keys().cloned().collect::<Vec<_>>()).unwrap_or_default());
+    let mut keys: Vec<String> =
+        m.get("auths").and_then(Value::as_object).map(|a| a.keys().cloned().collect()).unwrap_or_default();
+    keys.extend(
+        m.get("credHelpers")
+            .and_then(Value::as_object)
+            .map(|a| a.keys().cloned().collect::<Vec<_>>())
+            .unwrap_or_default(),
+    );
     let mut all = Map::new();
     for key in keys {
         let v = match get(&key).ok().flatten() {

@@ -81,7 +81,13 @@ fn template(src: &str) -> Result<Template, String> {
         .func("join", |a: &[Value]| {
             let sep = arg_str(a, 1);
             let items: Vec<String> = match a.first() {
-                Some(Value::List(l)) => l.iter().map(|v| match v { Value::String(s) => s.to_string(), v => v.to_string() }).collect(),
+                Some(Value::List(l)) => l
+                    .iter()
+                    .map(|v| match v {
+                        Value::String(s) => s.to_string(),
+                        v => v.to_string(),
+                    })
+                    .collect(),
                 _ => Vec::new(),
             };
             Ok(Value::String(items.join(&sep).into()))
@@ -121,7 +127,13 @@ fn template(src: &str) -> Result<Template, String> {
             Ok(Value::String(format!("{}{}{}", " ".repeat(n(1)), s, " ".repeat(n(2))).into()))
         })
         .func("println", |a: &[Value]| {
-            let parts: Vec<String> = a.iter().map(|v| match v { Value::String(s) => s.to_string(), v => v.to_string() }).collect();
+            let parts: Vec<String> = a
+                .iter()
+                .map(|v| match v {
+                    Value::String(s) => s.to_string(),
+                    v => v.to_string(),
+                })
+                .collect();
             Ok(Value::String(format!("{}\n", parts.join(" ")).into()))
         })
         .func("label", |a: &[Value]| {
@@ -170,7 +182,12 @@ pub fn parse(s: &str) -> Format {
 /// Renders rows (each a JSON object of Docker's context fields) in the given format.
 /// `default` is the table template used for plain `table`; `headers` names each field's
 /// column header.
-pub fn render(format: &Format, rows: &[serde_json::Value], default: &str, headers: &BTreeMap<&str, &str>) -> Result<String, String> {
+pub fn render(
+    format: &Format,
+    rows: &[serde_json::Value],
+    default: &str,
+    headers: &BTreeMap<&str, &str>,
+) -> Result<String, String> {
     match format {
         Format::Json => {
             let mut out = String::new();
@@ -219,7 +236,8 @@ mod tests {
 
     #[test]
     fn templates_and_functions() {
-        let v = serde_json::json!({"ID": "abc", "Names": ["a", "b"], "State": {"Running": true}, "LabelsMap": {"k": "v"}});
+        let v =
+            serde_json::json!({"ID": "abc", "Names": ["a", "b"], "State": {"Running": true}, "LabelsMap": {"k": "v"}});
         assert_eq!(execute("{{.ID}} {{join .Names \",\"}}", &v).unwrap(), "abc a,b");
         assert_eq!(execute("{{.State.Running}}", &v).unwrap(), "true");
         assert_eq!(execute("{{json .State}}", &v).unwrap(), "{\"Running\":true}");

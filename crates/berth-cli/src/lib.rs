@@ -259,7 +259,9 @@ fn dispatch(c: &client::Client, cmd: Cmd) -> commands::Exit {
         Cmd::System(SystemCmd::Check(a)) => sys::check(c, &a),
         Cmd::Network(n) => commands::network::run(c, n),
         Cmd::Volume(v) => commands::volume::run(c, v),
-        Cmd::Build(a) | Cmd::Image(ImageCmd::Build(a)) | Cmd::Builder(BuilderCmd::Build(a)) => commands::build::build(c, &a),
+        Cmd::Build(a) | Cmd::Image(ImageCmd::Build(a)) | Cmd::Builder(BuilderCmd::Build(a)) => {
+            commands::build::build(c, &a)
+        }
         Cmd::Builder(BuilderCmd::Prune(a)) => commands::build::builder_prune(c, &a),
     }
 }

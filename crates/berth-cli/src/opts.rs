@@ -2,8 +2,10 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::{anyhow, bail, Result};
-use berth_api::models::{DeviceMapping, Mount, PortBinding, RestartPolicy, TmpfsOptions, Ulimit, VolumeOptions, BindOptions, DriverConfig};
+use anyhow::{Result, anyhow, bail};
+use berth_api::models::{
+    BindOptions, DeviceMapping, DriverConfig, Mount, PortBinding, RestartPolicy, TmpfsOptions, Ulimit, VolumeOptions,
+};
 
 /// `--env-file`: `KEY=value` lines; a bare `KEY` takes the value from this environment.
 pub fn read_env_file(path: &str) -> Result<Vec<String>> {
@@ -36,13 +38,11 @@ pub fn read_env_file(path: &str) -> Result<Vec<String>> {
 /// `-e KEY` without a value takes it from this environment (or drops it, as Docker does).
 pub fn env_values(list: &[String]) -> Vec<String> {
     list.iter()
-        .filter_map(|e| {
-            if e.contains('=') {
-                Some(e.clone())
-            } else {
-                std::env::var(e).ok().map(|v| format!("{e}={v}"))
-            }
-        })
+        .filter_map(
+            |e| {
+                if e.contains('=') { Some(e.clone()) } else { std::env::var(e).ok().map(|v| format!("{e}={v}")) }
+            },
+        )
         .collect()
 }
 
@@ -78,7 +78,11 @@ fn parse_port_range(s: &str) -> Result<(u16, u16)> {
 }
 
 /// `-p [ip:][hostPort:]containerPort[/proto]`, with ranges and `[v6]` addresses.
-pub fn publish(specs: &[String], exposed: &mut BTreeMap<String, serde_json::Value>, bindings: &mut BTreeMap<String, Option<Vec<PortBinding>>>) -> Result<()> {
+pub fn publish(
+    specs: &[String],
+    exposed: &mut BTreeMap<String, serde_json::Value>,
+    bindings: &mut BTreeMap<String, Option<Vec<PortBinding>>>,
+) -> Result<()> {
     for spec in specs {
         let (rest, proto) = match spec.rsplit_once('/') {
             Some((r, p)) => (r, p.to_ascii_lowercase()),
@@ -107,7 +111,11 @@ pub fn publish(specs: &[String], exposed: &mut BTreeMap<String, serde_json::Valu
             bail!("invalid IP address: {ip}");
         }
         let (c0, c1) = parse_port_range(ctr)?;
-        let host_range = if host.is_empty() { None } else { Some(parse_port_range(host).map_err(|_| anyhow!("invalid hostPort: {host}"))?) };
+        let host_range = if host.is_empty() {
+            None
+        } else {
+            Some(parse_port_range(host).map_err(|_| anyhow!("invalid hostPort: {host}"))?)
+        };
         if let Some((h0, h1)) = host_range {
             if h1 - h0 != c1 - c0 && h0 != h1 {
                 bail!("invalid ranges specified for container and host Ports: {ctr} and {host}");
@@ -122,7 +130,11 @@ pub fn publish(specs: &[String], exposed: &mut BTreeMap<String, serde_json::Valu
                 Some((h0, h1)) if h0 != h1 && c0 == c1 => format!("{h0}-{h1}"),
                 Some((h0, _)) => (h0 as usize + i).to_string(),
             };
-            bindings.entry(key).or_insert_with(|| Some(Vec::new())).get_or_insert_with(Vec::new).push(PortBinding { host_ip: ip.clone(), host_port });
+            bindings
+                .entry(key)
+                .or_insert_with(|| Some(Vec::new()))
+                .get_or_insert_with(Vec::new)
+                .push(PortBinding { host_ip: ip.clone(), host_port });
         }
     }
     Ok(())
@@ -151,7 +163,9 @@ pub fn restart_policy(s: &str) -> Result<RestartPolicy> {
         count.parse().map_err(|_| anyhow!("invalid restart policy format: maximum retry count must be an integer"))?
     };
     match name {
-        "" | "no" | "always" | "unless-stopped" | "on-failure" => Ok(RestartPolicy { name: name.to_string(), maximum_retry_count }),
+        "" | "no" | "always" | "unless-stopped" | "on-failure" => {
+            Ok(RestartPolicy { name: name.to_string(), maximum_retry_count })
+        }
         _ => bail!("invalid restart policy format: unknown policy '{name}'"),
     }
 }
@@ -180,13 +194,23 @@ pub fn mount(s: &str) -> Result<Mount> {
             "readonly" | "ro" => m.read_only = v.is_empty() || v == "true" || v == "1",
             "consistency" => m.consistency = v.to_string(),
             "bind-propagation" => m.bind_options.get_or_insert_with(BindOptions::default).propagation = v.to_string(),
-            "bind-create-mountpoint" => m.bind_options.get_or_insert_with(BindOptions::default).create_mountpoint = v != "false",
-            "volume-nocopy" => m.volume_options.get_or_insert_with(VolumeOptions::default).no_copy = v.is_empty() || v == "true",
+            "bind-create-mountpoint" => {
+                m.bind_options.get_or_insert_with(BindOptions::default).create_mountpoint = v != "false"
+            }
+            "volume-nocopy" => {
+                m.volume_options.get_or_insert_with(VolumeOptions::default).no_copy = v.is_empty() || v == "true"
+            }
             "volume-label" => {
                 let (lk, lv) = v.split_once('=').unwrap_or((v, ""));
                 m.volume_options.get_or_insert_with(VolumeOptions::default).labels.insert(lk.into(), lv.into());
             }
-            "volume-driver" => m.volume_options.get_or_insert_with(VolumeOptions::default).driver_config.get_or_insert_with(DriverConfig::default).name = v.to_string(),
+            "volume-driver" => {
+                m.volume_options
+                    .get_or_insert_with(VolumeOptions::default)
+                    .driver_config
+                    .get_or_insert_with(DriverConfig::default)
+                    .name = v.to_string()
+            }
             "volume-opt" => {
                 let (ok, ov) = v.split_once('=').unwrap_or((v, ""));
                 m.volume_options
@@ -197,8 +221,14 @@ pub fn mount(s: &str) -> Result<Mount> {
                     .insert(ok.into(), ov.into());
             }
             "volume-subpath" => m.volume_options.get_or_insert_with(VolumeOptions::default).subpath = v.to_string(),
-            "tmpfs-size" => m.tmpfs_options.get_or_insert_with(TmpfsOptions::default).size_bytes = berth_api::units::parse_ram_bytes(v).map_err(|e| anyhow!(e))?,
-            "tmpfs-mode" => m.tmpfs_options.get_or_insert_with(TmpfsOptions::default).mode = u32::from_str_radix(v, 8).map_err(|_| anyhow!("invalid tmpfs-mode {v}"))?,
+            "tmpfs-size" => {
+                m.tmpfs_options.get_or_insert_with(TmpfsOptions::default).size_bytes =
+                    berth_api::units::parse_ram_bytes(v).map_err(|e| anyhow!(e))?
+            }
+            "tmpfs-mode" => {
+                m.tmpfs_options.get_or_insert_with(TmpfsOptions::default).mode =
+                    u32::from_str_radix(v, 8).map_err(|_| anyhow!("invalid tmpfs-mode {v}"))?
+            }
             other => bail!("invalid field '{other}' must be a key=value pair"),
         }
     }
@@ -233,7 +263,9 @@ pub fn device(s: &str) -> Result<DeviceMapping> {
 
 /// `--cpus 1.5` → nano CPUs.
 pub fn nano_cpus(s: &str) -> Result<i64> {
-    let v: f64 = s.parse().map_err(|_| anyhow!("invalid argument \"{s}\" for \"--cpus\" flag: failed to parse {s} as a rational number"))?;
+    let v: f64 = s.parse().map_err(|_| {
+        anyhow!("invalid argument \"{s}\" for \"--cpus\" flag: failed to parse {s} as a rational number")
+    })?;
     Ok((v * 1e9).round() as i64)
 }
 
@@ -249,7 +281,12 @@ mod tests {
     fn ports() {
         let mut e = BTreeMap::new();
         let mut b = BTreeMap::new();
-        publish(&["8080:80".into(), "127.0.0.1:5353:53/udp".into(), "9000".into(), "[::1]:8443:443".into()], &mut e, &mut b).unwrap();
+        publish(
+            &["8080:80".into(), "127.0.0.1:5353:53/udp".into(), "9000".into(), "[::1]:8443:443".into()],
+            &mut e,
+            &mut b,
+        )
+        .unwrap();
         assert_eq!(b["80/tcp"].as_ref().unwrap()[0].host_port, "8080");
         assert_eq!(b["53/udp"].as_ref().unwrap()[0].host_ip, "127.0.0.1");
         assert_eq!(b["9000/tcp"].as_ref().unwrap()[0].host_port, "");

@@ -1,8 +1,8 @@
 //! Attach sessions: a container's (or exec's) live streams as channels the API layer turns
 //! into Docker's stream format.
 
-use bytes::Bytes;
 use berth_shim::proto;
+use bytes::Bytes;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 
@@ -49,7 +49,11 @@ pub(crate) struct Pending {
 
 /// Moves frames between a shim connection and session channels until the process ends.
 /// Every output frame goes to each `(sender, stdout, stderr)` that wants it.
-pub(crate) fn pump(conn: FramedConn, outs: Vec<(mpsc::Sender<Output>, bool, bool)>, input: Option<mpsc::Receiver<Input>>) {
+pub(crate) fn pump(
+    conn: FramedConn,
+    outs: Vec<(mpsc::Sender<Output>, bool, bool)>,
+    input: Option<mpsc::Receiver<Input>>,
+) {
     let FramedConn { mut reader, mut writer } = conn;
     // Without input the writing half is kept (unused) until the output ends: dropping it
     // would half-close the connection.
@@ -132,7 +136,11 @@ impl ContainerService {
         } else if rec.state.status == "created" || rec.state.status == "exited" || rec.state.status == "restarting" {
             // As in Docker, attaching to a container that is not running waits for its
             // next start (`docker start -a` attaches first, then starts).
-            e.pending_attach.lock().unwrap_or_else(|p| p.into_inner()).push(Pending { opts, out: out_tx, input: in_rx });
+            e.pending_attach.lock().unwrap_or_else(|p| p.into_inner()).push(Pending {
+                opts,
+                out: out_tx,
+                input: in_rx,
+            });
         } else {
             return Err(ContainerError::Conflict(format!("You cannot attach to a {} container", rec.state.status)));
         }

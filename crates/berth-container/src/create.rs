@@ -26,7 +26,9 @@ pub(crate) fn validate_host_config(h: &HostConfig) -> Result<()> {
     match rp.name.as_str() {
         "" | "no" | "always" | "unless-stopped" => {
             if rp.maximum_retry_count != 0 {
-                return Err(invalid(format!("invalid restart policy: maximum retry count can only be used with 'on-failure'")));
+                return Err(invalid(format!(
+                    "invalid restart policy: maximum retry count can only be used with 'on-failure'"
+                )));
             }
         }
         "on-failure" => {
@@ -34,7 +36,11 @@ pub(crate) fn validate_host_config(h: &HostConfig) -> Result<()> {
                 return Err(invalid("invalid restart policy: maximum retry count cannot be negative"));
             }
         }
-        other => return Err(invalid(format!("invalid restart policy: unknown policy '{other}'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'"))),
+        other => {
+            return Err(invalid(format!(
+                "invalid restart policy: unknown policy '{other}'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'"
+            )));
+        }
     }
     if h.auto_remove && !matches!(rp.name.as_str(), "" | "no") {
         return Err(invalid("conflicting options: cannot specify both --restart and --rm"));
@@ -56,7 +62,9 @@ pub(crate) fn validate_host_config(h: &HostConfig) -> Result<()> {
     }
     let ncpu = std::thread::available_parallelism().map(|n| n.get() as i64).unwrap_or(1);
     if h.nano_cpus > ncpu * 1_000_000_000 {
-        return Err(invalid(format!("Range of CPUs is from 0.01 to {ncpu}.00, as there are only {ncpu} CPUs available")));
+        return Err(invalid(format!(
+            "Range of CPUs is from 0.01 to {ncpu}.00, as there are only {ncpu} CPUs available"
+        )));
     }
     if h.cpu_shares < 0 {
         return Err(invalid("invalid CPU shares: must be positive"));
@@ -82,14 +90,21 @@ pub(crate) fn validate_host_config(h: &HostConfig) -> Result<()> {
             return Err(invalid(format!("invalid ulimit type: {}", u.name)));
         }
         if u.soft > u.hard {
-            return Err(invalid(format!("ulimit soft limit must be less than or equal to hard limit: {} > {}", u.soft, u.hard)));
+            return Err(invalid(format!(
+                "ulimit soft limit must be less than or equal to hard limit: {} > {}",
+                u.soft, u.hard
+            )));
         }
     }
     for rule in h.device_cgroup_rules.iter().flatten() {
         crate::spec::parse_device_cgroup_rule(rule)?;
     }
     if let Some(sysctls) = &h.sysctls {
-        let own = berth_runtime::sysctl::Namespaces { ipc: h.ipc_mode != "host", net: h.network_mode_or_default() != "host", uts: h.uts_mode != "host" };
+        let own = berth_runtime::sysctl::Namespaces {
+            ipc: h.ipc_mode != "host",
+            net: h.network_mode_or_default() != "host",
+            uts: h.uts_mode != "host",
+        };
         for name in sysctls.keys() {
             berth_runtime::sysctl::check(name, own).map_err(invalid)?;
         }
@@ -130,7 +145,10 @@ pub(crate) fn validate_host_config(h: &HostConfig) -> Result<()> {
     }
     for m in h.mounts.iter().flatten() {
         if !m.target.starts_with('/') {
-            return Err(invalid(format!("invalid mount config for type \"{}\": invalid mount path: '{}' mount path must be absolute", m.kind, m.target)));
+            return Err(invalid(format!(
+                "invalid mount config for type \"{}\": invalid mount path: '{}' mount path must be absolute",
+                m.kind, m.target
+            )));
         }
         match m.kind.as_str() {
             "bind" => {
@@ -138,7 +156,10 @@ pub(crate) fn validate_host_config(h: &HostConfig) -> Result<()> {
                     return Err(invalid("invalid mount config for type \"bind\": field Source must not be empty"));
                 }
                 if !std::path::Path::new(&m.source).exists() {
-                    return Err(invalid(format!("invalid mount config for type \"bind\": bind source path does not exist: {}", m.source)));
+                    return Err(invalid(format!(
+                        "invalid mount config for type \"bind\": bind source path does not exist: {}",
+                        m.source
+                    )));
                 }
             }
             "tmpfs" | "volume" => {}
@@ -182,10 +203,15 @@ pub(crate) fn parse_bind(spec: &str) -> Result<Bind> {
         _ => return Err(invalid(format!("invalid volume specification: '{spec}'"))),
     };
     if !dest.starts_with('/') {
-        return Err(invalid(format!("invalid volume specification: '{spec}': invalid mount config for type \"{}\": invalid mount path: '{dest}' mount path must be absolute", if source.starts_with('/') { "bind" } else { "volume" })));
+        return Err(invalid(format!(
+            "invalid volume specification: '{spec}': invalid mount config for type \"{}\": invalid mount path: '{dest}' mount path must be absolute",
+            if source.starts_with('/') { "bind" } else { "volume" }
+        )));
     }
     if dest == "/" {
-        return Err(invalid(format!("invalid volume specification: '{spec}': invalid mount config for type \"bind\": invalid specification: destination can't be '/'")));
+        return Err(invalid(format!(
+            "invalid volume specification: '{spec}': invalid mount config for type \"bind\": invalid specification: destination can't be '/'"
+        )));
     }
     let mut read_only = false;
     let mut propagation = String::new();
@@ -331,7 +357,18 @@ impl ContainerService {
                 }
             },
         };
-        let result = self.create_reserved(&id, &name, config, req.host_config, req.networking_config.endpoints_config, &image, args, &mut warnings).await;
+        let result = self
+            .create_reserved(
+                &id,
+                &name,
+                config,
+                req.host_config,
+                req.networking_config.endpoints_config,
+                &image,
+                args,
+                &mut warnings,
+            )
+            .await;
         if result.is_err() {
             self.release_name(&name, &id);
             let _ = std::fs::remove_dir_all(self.container_dir(&id));
@@ -342,7 +379,17 @@ impl ContainerService {
     }
 
     #[allow(clippy::too_many_arguments)]
-    async fn create_reserved(&self, id: &str, name: &str, config: ContainerConfig, mut host: HostConfig, endpoints: std::collections::BTreeMap<String, berth_api::models::EndpointSettings>, image: &berth_image::Image, args: Vec<String>, _warnings: &mut [String]) -> Result<()> {
+    async fn create_reserved(
+        &self,
+        id: &str,
+        name: &str,
+        config: ContainerConfig,
+        mut host: HostConfig,
+        endpoints: std::collections::BTreeMap<String, berth_api::models::EndpointSettings>,
+        image: &berth_image::Image,
+        args: Vec<String>,
+        _warnings: &mut [String],
+    ) -> Result<()> {
         let dir = self.container_dir(id);
         std::fs::create_dir_all(&dir).map_err(|e| ContainerError::io("creating the container directory", e))?;
         self.images.snapshots().prepare(id, &image.config.rootfs.diff_ids)?;
@@ -409,7 +456,10 @@ mod tests {
     #[test]
     fn binds_parse_like_docker() {
         let b = parse_bind("/host:/ctr:ro").unwrap();
-        assert_eq!((b.source.as_str(), b.destination.as_str(), b.read_only, b.is_volume), ("/host", "/ctr", true, false));
+        assert_eq!(
+            (b.source.as_str(), b.destination.as_str(), b.read_only, b.is_volume),
+            ("/host", "/ctr", true, false)
+        );
         let b = parse_bind("data:/var/lib/data").unwrap();
         assert!(b.is_volume);
         let b = parse_bind("/anon").unwrap();
@@ -438,7 +488,8 @@ mod tests {
         let user = ContainerConfig { entrypoint: Some(vec!["/other".into()]), ..Default::default() };
         let c = merge_config(&user, &image);
         assert_eq!(c.cmd, None, "a new entrypoint drops the image's cmd");
-        let user = ContainerConfig { entrypoint: Some(vec!["".into()]), cmd: Some(vec!["echo".into()]), ..Default::default() };
+        let user =
+            ContainerConfig { entrypoint: Some(vec!["".into()]), cmd: Some(vec!["echo".into()]), ..Default::default() };
         let c = merge_config(&user, &image);
         assert_eq!(c.entrypoint, None);
         assert_eq!(c.cmd, Some(vec!["echo".to_string()]));

@@ -8,7 +8,7 @@ use berth_shim::proto::{Reply, Request};
 use tokio::sync::mpsc;
 
 use crate::attach::{self, Input, Output, Session};
-use crate::{shim_client, spec, ContainerError, ContainerService, ExecEntry, Result};
+use crate::{ContainerError, ContainerService, ExecEntry, Result, shim_client, spec};
 
 #[derive(Debug, Clone, Default)]
 pub struct ExecState {
@@ -27,13 +27,21 @@ impl ContainerService {
             return Err(ContainerError::Conflict(format!("container {} is not running", rec.id)));
         }
         if rec.state.paused {
-            return Err(ContainerError::Conflict(format!("Container {} is paused, unpause the container before exec", rec.id)));
+            return Err(ContainerError::Conflict(format!(
+                "Container {} is paused, unpause the container before exec",
+                rec.id
+            )));
         }
         if req.cmd.is_empty() {
             return Err(ContainerError::Invalid("No exec command specified".into()));
         }
         let exec_id = berth_api::ids::random_id();
-        let entry = Arc::new(ExecEntry { id: exec_id.clone(), container_id: rec.id.clone(), config: req.clone(), state: Mutex::new(ExecState::default()) });
+        let entry = Arc::new(ExecEntry {
+            id: exec_id.clone(),
+            container_id: rec.id.clone(),
+            config: req.clone(),
+            state: Mutex::new(ExecState::default()),
+        });
         self.execs.lock().unwrap_or_else(|p| p.into_inner()).insert(exec_id.clone(), entry);
         self.emit(&rec, &format!("exec_create: {}", req.cmd.join(" ")), &[("execID", exec_id.clone())]);
         Ok(exec_id)
@@ -51,7 +59,13 @@ impl ContainerService {
     /// `POST /exec/{id}/start`. Without `detach` returns the session to stream.
     /// `start_tty` is the `Tty` of the start request: Docker frames the output unless it is
     /// set, whatever the exec was created with.
-    pub async fn exec_start(self: &Arc<Self>, exec_id: &str, detach: bool, start_tty: bool, console: Option<[u32; 2]>) -> Result<Option<Session>> {
+    pub async fn exec_start(
+        self: &Arc<Self>,
+        exec_id: &str,
+        detach: bool,
+        start_tty: bool,
+        console: Option<[u32; 2]>,
+    ) -> Result<Option<Session>> {
         let ex = self.exec_get(exec_id)?;
         {
             let mut st = ex.state.lock().unwrap_or_else(|p| p.into_inner());
@@ -82,7 +96,11 @@ impl ContainerService {
         if c.tty && !env.iter().any(|v| v.starts_with("TERM=")) {
             env.push("TERM=xterm".into());
         }
-        let caps = spec::capabilities(h.cap_add.as_deref().unwrap_or(&[]), h.cap_drop.as_deref().unwrap_or(&[]), c.privileged || h.privileged);
+        let caps = spec::capabilities(
+            h.cap_add.as_deref().unwrap_or(&[]),
+            h.cap_drop.as_deref().unwrap_or(&[]),
+            c.privileged || h.privileged,
+        );
         let size = console.or(c.console_size).filter(|s| s[0] > 0 && s[1] > 0);
         let process = Process {
             terminal: c.tty,
@@ -90,21 +108,35 @@ impl ContainerService {
             user: User::default(),
             args: c.cmd.clone(),
             env,
-            cwd: if !c.working_dir.is_empty() { c.working_dir.clone() } else if rec.config.working_dir.is_empty() { "/".into() } else { rec.config.working_dir.clone() },
+            cwd: if !c.working_dir.is_empty() {
+                c.working_dir.clone()
+            } else if rec.config.working_dir.is_empty() {
+                "/".into()
+            } else {
+                rec.config.working_dir.clone()
+            },
             capabilities: Some(caps),
             rlimits: Vec::new(),
             no_new_privileges: spec::no_new_privileges(h),
             oom_score_adj: Some(h.oom_score_adj as i32),
         };
         let user = if c.user.is_empty() { rec.config.user.clone() } else { c.user.clone() };
-        let req = Request::Exec { id: exec_id.to_string(), process, user, group_add: h.group_add.clone().unwrap_or_default(), stdin: c.attach_stdin && !detach };
+        let req = Request::Exec {
+            id: exec_id.to_string(),
+            process,
+            user,
+            group_add: h.group_add.clone().unwrap_or_default(),
+            stdin: c.attach_stdin && !detach,
+        };
         let (reply, conn) = shim_client::open(&self.socket_path(&rec.id), &req, true).await?;
         let reply: Reply = reply.unwrap_or(Reply { pid: None, error: Some("no reply from shim".into()) });
         if let Some(err) = reply.error {
             let mut st = ex.state.lock().unwrap_or_else(|p| p.into_inner());
             // Docker reports 126 for any exec that could not start.
             st.exit_code = Some(126);
-            return Err(ContainerError::Start(format!("OCI runtime exec failed: exec failed: unable to start container process: {err}: unknown")));
+            return Err(ContainerError::Start(format!(
+                "OCI runtime exec failed: exec failed: unable to start container process: {err}: unknown"
+            )));
         }
         {
             let mut st = ex.state.lock().unwrap_or_else(|p| p.into_inner());
@@ -149,7 +181,11 @@ impl ContainerService {
                 st.exit_code = Some(code.unwrap_or(-1));
             }
             if let Ok(e) = svc.get(&ex2.container_id) {
-                svc.emit(&e.record(), "exec_die", &[("execID", ex2.id.clone()), ("exitCode", code.unwrap_or(-1).to_string())]);
+                svc.emit(
+                    &e.record(),
+                    "exec_die",
+                    &[("execID", ex2.id.clone()), ("exitCode", code.unwrap_or(-1).to_string())],
+                );
             }
         });
         if detach {
@@ -185,7 +221,11 @@ impl ContainerService {
 
     pub async fn exec_resize(&self, exec_id: &str, rows: u16, cols: u16) -> Result<()> {
         let ex = self.exec_get(exec_id)?;
-        let reply: Reply = shim_client::call(&self.socket_path(&ex.container_id), &Request::Resize { exec: Some(ex.id.clone()), rows, cols }).await?;
+        let reply: Reply = shim_client::call(
+            &self.socket_path(&ex.container_id),
+            &Request::Resize { exec: Some(ex.id.clone()), rows, cols },
+        )
+        .await?;
         match reply.error {
             Some(e) => Err(ContainerError::Conflict(e)),
             None => Ok(()),

@@ -11,10 +11,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use berth_api::models::{ContainerConfig, FilesystemChange, PathStat};
-use berth_archive::apply::{apply_at, ApplyOptions, Whiteouts};
-use berth_archive::scope::{locate_source, resolve_in_root, Source};
-use berth_archive::walk::{write_tree, WalkOptions};
 use berth_archive::ArchiveError;
+use berth_archive::apply::{ApplyOptions, Whiteouts, apply_at};
+use berth_archive::scope::{Source, locate_source, resolve_in_root};
+use berth_archive::walk::{WalkOptions, write_tree};
 use bytes::Bytes;
 use rustix::fs::{FileType, Mode, OFlags};
 use tokio::sync::mpsc;
@@ -86,8 +86,12 @@ impl Drop for ChannelWriter {
 }
 
 fn proc_root(pid: i64) -> Result<OwnedFd> {
-    rustix::fs::open(format!("/proc/{pid}/root").as_str(), OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-        .map_err(|e| ContainerError::io("opening the container's root", e.into()))
+    rustix::fs::open(
+        format!("/proc/{pid}/root").as_str(),
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| ContainerError::io("opening the container's root", e.into()))
 }
 
 /// Go's `os.FileMode` bits for a stat result, as `docker cp` expects them.
@@ -117,7 +121,9 @@ fn go_mode(raw: u32) -> u32 {
 /// Finds the source of `docker cp CONTAINER:path` inside `root`, as Docker resolves it.
 fn locate(root: BorrowedFd<'_>, rec: &Record, path: &str) -> Result<Source> {
     locate_source(root, path).map_err(|e| match e {
-        ArchiveError::Io { source, .. } if source.kind() == io::ErrorKind::NotFound => ContainerService::not_found_in(rec, path),
+        ArchiveError::Io { source, .. } if source.kind() == io::ErrorKind::NotFound => {
+            ContainerService::not_found_in(rec, path)
+        }
         e => e.into(),
     })
 }
@@ -135,7 +141,12 @@ fn path_stat(src: &Source) -> PathStat {
 
 impl ContainerService {
     /// Runs `f` on a blocking thread with the container's root open.
-    pub(crate) async fn with_root<R: Send + 'static>(&self, rec: &Record, writable: bool, f: impl FnOnce(BorrowedFd<'_>) -> Result<R> + Send + 'static) -> Result<R> {
+    pub(crate) async fn with_root<R: Send + 'static>(
+        &self,
+        rec: &Record,
+        writable: bool,
+        f: impl FnOnce(BorrowedFd<'_>) -> Result<R> + Send + 'static,
+    ) -> Result<R> {
         if rec.state.running {
             let root = proc_root(rec.state.pid)?;
             return tokio::task::spawn_blocking(move || f(root.as_fd()))
@@ -148,13 +159,23 @@ impl ContainerService {
         let (tx, rx) = tokio::sync::oneshot::channel();
         std::thread::spawn(move || {
             let r = (|| -> Result<R> {
-                berth_runtime::sys::unshare(rustix::thread::UnshareFlags::FS).map_err(|e| ContainerError::io("unshare", e))?;
-                berth_runtime::sys::unshare(rustix::thread::UnshareFlags::NEWNS).map_err(|e| ContainerError::io("unshare", e))?;
-                rustix::mount::mount_change(c"/", rustix::mount::MountPropagationFlags::PRIVATE | rustix::mount::MountPropagationFlags::REC)
-                    .map_err(|e| ContainerError::io("making mounts private", e.into()))?;
+                berth_runtime::sys::unshare(rustix::thread::UnshareFlags::FS)
+                    .map_err(|e| ContainerError::io("unshare", e))?;
+                berth_runtime::sys::unshare(rustix::thread::UnshareFlags::NEWNS)
+                    .map_err(|e| ContainerError::io("unshare", e))?;
+                rustix::mount::mount_change(
+                    c"/",
+                    rustix::mount::MountPropagationFlags::PRIVATE | rustix::mount::MountPropagationFlags::REC,
+                )
+                .map_err(|e| ContainerError::io("making mounts private", e.into()))?;
                 std::fs::create_dir_all(&point).map_err(|e| ContainerError::io("creating mount point", e))?;
                 let data = if writable {
-                    berth_shim::proto::RootfsMount { lower: mount.lower.clone(), upper: mount.upper.clone(), work: mount.work.clone() }.data()
+                    berth_shim::proto::RootfsMount {
+                        lower: mount.lower.clone(),
+                        upper: mount.upper.clone(),
+                        work: mount.work.clone(),
+                    }
+                    .data()
                 } else {
                     // Read-only: the changes as the top lower layer, no work directory needed,
                     // so this can run beside any other access.
@@ -162,9 +183,12 @@ impl ContainerService {
                     lower.extend(mount.lower.iter().map(|p| p.display().to_string()));
                     format!("lowerdir={}", lower.join(":"))
                 };
-                let data = std::ffi::CString::new(data).map_err(|_| ContainerError::Internal("mount options".into()))?;
-                let target = std::ffi::CString::new(point.display().to_string()).map_err(|_| ContainerError::Internal("mount point".into()))?;
-                let flags = if writable { rustix::mount::MountFlags::empty() } else { rustix::mount::MountFlags::RDONLY };
+                let data =
+                    std::ffi::CString::new(data).map_err(|_| ContainerError::Internal("mount options".into()))?;
+                let target = std::ffi::CString::new(point.display().to_string())
+                    .map_err(|_| ContainerError::Internal("mount point".into()))?;
+                let flags =
+                    if writable { rustix::mount::MountFlags::empty() } else { rustix::mount::MountFlags::RDONLY };
                 rustix::mount::mount(c"overlay", target.as_c_str(), c"overlay", flags, Some(data.as_c_str()))
                     .map_err(|e| ContainerError::io("mounting the container's filesystem", e.into()))?;
                 let root = rustix::fs::open(&point, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
@@ -239,7 +263,14 @@ impl ContainerService {
     }
 
     /// `PUT /containers/{id}/archive`: unpack a tar into the directory `path`.
-    pub async fn archive_put(&self, id: &str, path: &str, body: mpsc::Receiver<Bytes>, no_overwrite_dir_non_dir: bool, copy_uid_gid: bool) -> Result<()> {
+    pub async fn archive_put(
+        &self,
+        id: &str,
+        path: &str,
+        body: mpsc::Receiver<Bytes>,
+        no_overwrite_dir_non_dir: bool,
+        copy_uid_gid: bool,
+    ) -> Result<()> {
         let e = self.get(id)?;
         let _op = if e.record().state.running { None } else { Some(e.op.lock().await) };
         let rec = e.record();
@@ -289,7 +320,12 @@ impl ContainerService {
     }
 
     /// `docker commit`.
-    pub async fn commit(self: &Arc<Self>, id: &str, opts: berth_image::commit::CommitOptions, pause: bool) -> Result<berth_image::Image> {
+    pub async fn commit(
+        self: &Arc<Self>,
+        id: &str,
+        opts: berth_image::commit::CommitOptions,
+        pause: bool,
+    ) -> Result<berth_image::Image> {
         let e = self.get(id)?;
         let rec = e.record();
         let paused_here = pause && rec.state.running && !rec.state.paused && self.set_paused(&e, true).is_ok();

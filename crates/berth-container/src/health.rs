@@ -20,11 +20,7 @@ const KEEP_RESULTS: usize = 5;
 const MAX_OUTPUT: usize = 4096;
 
 fn nanos(n: i64, default: Duration) -> Duration {
-    if n > 0 {
-        Duration::from_nanos(n as u64)
-    } else {
-        default
-    }
+    if n > 0 { Duration::from_nanos(n as u64) } else { default }
 }
 
 /// The command a healthcheck runs, or `None` when there is none (`NONE`, or no test).
@@ -53,9 +49,16 @@ impl ContainerService {
             let retries = if hc.retries > 0 { hc.retries } else { DEFAULT_RETRIES };
             loop {
                 let starting = began.elapsed() < start_period;
-                let wait = if starting && hc.start_interval > 0 { nanos(hc.start_interval, DEFAULT_START_INTERVAL) } else { nanos(hc.interval, DEFAULT_INTERVAL) };
+                let wait = if starting && hc.start_interval > 0 {
+                    nanos(hc.start_interval, DEFAULT_START_INTERVAL)
+                } else {
+                    nanos(hc.interval, DEFAULT_INTERVAL)
+                };
                 tokio::time::sleep(wait).await;
-                let alive = { let l = entry.life.borrow(); l.running && l.exits == run && !l.removed };
+                let alive = {
+                    let l = entry.life.borrow();
+                    l.running && l.exits == run && !l.removed
+                };
                 if !alive {
                     return;
                 }
@@ -102,7 +105,8 @@ impl ContainerService {
 
     /// Runs one probe: its exit code and output, or -1 when it could not run or timed out.
     async fn probe(self: &Arc<Self>, id: &str, cmd: &[String], timeout: Duration) -> (i64, String) {
-        let req = ExecCreateRequest { cmd: cmd.to_vec(), attach_stdout: true, attach_stderr: true, ..Default::default() };
+        let req =
+            ExecCreateRequest { cmd: cmd.to_vec(), attach_stdout: true, attach_stderr: true, ..Default::default() };
         let exec_id = match self.exec_create(id, req) {
             Ok(x) => x,
             Err(e) => return (-1, e.to_string()),
@@ -150,9 +154,13 @@ mod tests {
 
     #[test]
     fn probe_commands_follow_dockers_forms() {
-        let h = |t: &[&str]| HealthConfig { test: Some(t.iter().map(|s| s.to_string()).collect()), ..Default::default() };
+        let h =
+            |t: &[&str]| HealthConfig { test: Some(t.iter().map(|s| s.to_string()).collect()), ..Default::default() };
         assert_eq!(probe_command(&h(&["CMD", "true", "x"])), Some(vec!["true".to_string(), "x".to_string()]));
-        assert_eq!(probe_command(&h(&["CMD-SHELL", "exit 1"])), Some(vec!["/bin/sh".to_string(), "-c".to_string(), "exit 1".to_string()]));
+        assert_eq!(
+            probe_command(&h(&["CMD-SHELL", "exit 1"])),
+            Some(vec!["/bin/sh".to_string(), "-c".to_string(), "exit 1".to_string()])
+        );
         assert_eq!(probe_command(&h(&["NONE"])), None);
         assert_eq!(probe_command(&HealthConfig::default()), None);
     }

@@ -3,7 +3,9 @@
 use std::collections::BTreeMap;
 
 use berth_api::filters::Filters;
-use berth_api::models::{ContainerInspect, ContainerSummary, GraphDriver, Port, SummaryHostConfig, SummaryNetworkSettings};
+use berth_api::models::{
+    ContainerInspect, ContainerSummary, GraphDriver, Port, SummaryHostConfig, SummaryNetworkSettings,
+};
 
 use crate::record::Record;
 use crate::{ContainerError, ContainerService, Result};
@@ -25,7 +27,12 @@ pub fn ports(rec: &Record) -> Vec<Port> {
         match bindings {
             Some(bs) if !bs.is_empty() => {
                 for b in bs {
-                    out.push(Port { ip: b.host_ip.clone(), private_port: p, public_port: b.host_port.parse().ok(), kind: proto.clone() });
+                    out.push(Port {
+                        ip: b.host_ip.clone(),
+                        private_port: p,
+                        public_port: b.host_port.parse().ok(),
+                        kind: proto.clone(),
+                    });
                 }
             }
             _ => out.push(Port { ip: String::new(), private_port: p, public_port: None, kind: proto.clone() }),
@@ -55,7 +62,10 @@ impl ContainerService {
         let snaps = self.images.snapshots();
         let mut data = BTreeMap::new();
         if let Ok(m) = snaps.mounts(&rec.id, &rec.layers) {
-            data.insert("LowerDir".to_string(), m.lower.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(":"));
+            data.insert(
+                "LowerDir".to_string(),
+                m.lower.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(":"),
+            );
             data.insert("UpperDir".to_string(), m.upper.display().to_string());
             data.insert("WorkDir".to_string(), m.work.display().to_string());
             data.insert("MergedDir".to_string(), self.bundle_dir(&rec.id).join("rootfs").display().to_string());
@@ -105,7 +115,8 @@ impl ContainerService {
     }
 
     fn sizes(&self, rec: &Record) -> (Option<i64>, Option<i64>) {
-        let rw = self.images.snapshots().upper_dir(&rec.id).map(|p| berth_store::snapshot::dir_size(&p) as i64).unwrap_or(0);
+        let rw =
+            self.images.snapshots().upper_dir(&rec.id).map(|p| berth_store::snapshot::dir_size(&p) as i64).unwrap_or(0);
         let image = self.images.get(&rec.image_id).map(|i| i.size).unwrap_or(0);
         (Some(rw), Some(rw + image))
     }
@@ -113,8 +124,24 @@ impl ContainerService {
     /// `GET /containers/json`, newest first.
     pub fn list(&self, opts: &ListOptions) -> Result<Vec<ContainerSummary>> {
         let f = &opts.filters;
-        f.check_names(&["ancestor", "before", "expose", "exited", "health", "id", "isolation", "is-task", "label", "name", "network", "publish", "since", "status", "volume"])
-            .map_err(ContainerError::Invalid)?;
+        f.check_names(&[
+            "ancestor",
+            "before",
+            "expose",
+            "exited",
+            "health",
+            "id",
+            "isolation",
+            "is-task",
+            "label",
+            "name",
+            "network",
+            "publish",
+            "since",
+            "status",
+            "volume",
+        ])
+        .map_err(ContainerError::Invalid)?;
         for s in f.get("status") {
             if !["created", "restarting", "running", "removing", "paused", "exited", "dead"].contains(&s.as_str()) {
                 return Err(ContainerError::Invalid(format!("invalid filter 'status={s}'")));
@@ -125,12 +152,8 @@ impl ContainerService {
         let created_of = |name: &str| -> Result<String> { Ok(self.get(name)?.record().created) };
         let before = f.get("before").first().map(|n| created_of(n)).transpose()?;
         let since = f.get("since").first().map(|n| created_of(n)).transpose()?;
-        let ancestors: Vec<String> = f
-            .get("ancestor")
-            .iter()
-            .filter_map(|a| self.images.resolve(a).ok())
-            .map(|i| i.id)
-            .collect();
+        let ancestors: Vec<String> =
+            f.get("ancestor").iter().filter_map(|a| self.images.resolve(a).ok()).map(|i| i.id).collect();
         let mut out = Vec::new();
         for rec in recs {
             // A status or exit-code filter looks at stopped containers even without --all.
@@ -147,14 +170,17 @@ impl ContainerService {
             if !f.any_or_absent("status", |v| v == rec.state.status) {
                 continue;
             }
-            if !f.any_or_absent("exited", |v| rec.state.status == "exited" && v.parse::<i64>().ok() == Some(rec.state.exit_code)) {
+            if !f.any_or_absent("exited", |v| {
+                rec.state.status == "exited" && v.parse::<i64>().ok() == Some(rec.state.exit_code)
+            }) {
                 continue;
             }
             if !f.labels_match("label", &rec.config.labels) {
                 continue;
             }
             if f.has("ancestor") {
-                let ok = f.get("ancestor").iter().any(|a| rec.config.image == *a) || ancestors.iter().any(|a| self.image_descends(&rec.image_id, a));
+                let ok = f.get("ancestor").iter().any(|a| rec.config.image == *a)
+                    || ancestors.iter().any(|a| self.image_descends(&rec.image_id, a));
                 if !ok {
                     continue;
                 }
@@ -175,10 +201,14 @@ impl ContainerService {
             }) {
                 continue;
             }
-            if !f.any_or_absent("volume", |v| rec.mounts.iter().any(|m| m.name == v || m.destination == v || m.source == v)) {
+            if !f.any_or_absent("volume", |v| {
+                rec.mounts.iter().any(|m| m.name == v || m.destination == v || m.source == v)
+            }) {
                 continue;
             }
-            if !f.any_or_absent("network", |v| rec.network.networks.contains_key(v) || rec.host_config.network_mode == v) {
+            if !f
+                .any_or_absent("network", |v| rec.network.networks.contains_key(v) || rec.host_config.network_mode == v)
+            {
                 continue;
             }
             if !f.any_or_absent("is-task", |v| v == "false") {

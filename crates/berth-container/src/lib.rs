@@ -16,9 +16,9 @@ mod create;
 pub mod events;
 pub mod exec;
 pub mod fs;
+mod health;
 pub mod inspect;
 mod lifecycle;
-mod health;
 pub mod links;
 pub mod logs;
 mod mounts;
@@ -34,7 +34,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 
-use berth_api::ids::{match_prefix, PrefixMatch};
+use berth_api::ids::{PrefixMatch, match_prefix};
 use berth_api::{ErrorKind, HasKind};
 use berth_image::ImageStore;
 use berth_store::db::Db;
@@ -82,10 +82,14 @@ impl ContainerError {
 impl HasKind for ContainerError {
     fn kind(&self) -> ErrorKind {
         match self {
-            ContainerError::NotFound(_) | ContainerError::NotFoundExec(_) | ContainerError::NotFoundPath(_) => ErrorKind::NotFound,
+            ContainerError::NotFound(_) | ContainerError::NotFoundExec(_) | ContainerError::NotFoundPath(_) => {
+                ErrorKind::NotFound
+            }
             ContainerError::Invalid(_) => ErrorKind::InvalidArgument,
             ContainerError::Conflict(_) | ContainerError::NotRunning(_) => ErrorKind::Conflict,
-            ContainerError::Start(m) if m.contains("not found") || m.contains("no such file") || m.contains("permission denied") => {
+            ContainerError::Start(m)
+                if m.contains("not found") || m.contains("no such file") || m.contains("permission denied") =>
+            {
                 ErrorKind::InvalidArgument
             }
             ContainerError::Start(_) | ContainerError::Internal(_) => ErrorKind::Internal,
@@ -168,7 +172,10 @@ impl Entry {
     }
 
     /// For the network service: changes the networks the container joins at start.
-    pub fn update_endpoints(&self, f: impl FnOnce(&mut std::collections::BTreeMap<String, berth_api::models::EndpointSettings>)) {
+    pub fn update_endpoints(
+        &self,
+        f: impl FnOnce(&mut std::collections::BTreeMap<String, berth_api::models::EndpointSettings>),
+    ) {
         self.update(|r| f(&mut r.endpoints_config));
     }
 
@@ -203,12 +210,21 @@ pub struct ContainerService {
 }
 
 impl ContainerService {
-    pub fn new(cfg: Config, db: Arc<Db>, images: Arc<ImageStore>, events: Arc<events::EventBus>, networks: Arc<dyn network::Networks>, volumes: Arc<berth_volume::VolumeStore>) -> Result<Arc<ContainerService>> {
+    pub fn new(
+        cfg: Config,
+        db: Arc<Db>,
+        images: Arc<ImageStore>,
+        events: Arc<events::EventBus>,
+        networks: Arc<dyn network::Networks>,
+        volumes: Arc<berth_volume::VolumeStore>,
+    ) -> Result<Arc<ContainerService>> {
         for d in ["containers"] {
-            std::fs::create_dir_all(cfg.data_root.join(d)).map_err(|e| ContainerError::io(format!("creating {d}"), e))?;
+            std::fs::create_dir_all(cfg.data_root.join(d))
+                .map_err(|e| ContainerError::io(format!("creating {d}"), e))?;
         }
         for d in ["containers", "sock"] {
-            std::fs::create_dir_all(cfg.exec_root.join(d)).map_err(|e| ContainerError::io(format!("creating {d}"), e))?;
+            std::fs::create_dir_all(cfg.exec_root.join(d))
+                .map_err(|e| ContainerError::io(format!("creating {d}"), e))?;
         }
         let svc = ContainerService {
             cfg,
@@ -249,7 +265,9 @@ impl ContainerService {
             match match_prefix(name_or_id, entries.iter().map(|(k, v)| (k.as_str(), v.clone()))) {
                 PrefixMatch::One(e) => return Ok(e),
                 PrefixMatch::Ambiguous => {
-                    return Err(ContainerError::Invalid(format!("multiple IDs found with provided prefix: {name_or_id}")))
+                    return Err(ContainerError::Invalid(format!(
+                        "multiple IDs found with provided prefix: {name_or_id}"
+                    )));
                 }
                 PrefixMatch::None => {}
             }

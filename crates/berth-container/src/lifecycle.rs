@@ -10,7 +10,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use crate::attach::{self, Pending};
 use crate::network::Attachment;
 use crate::record::Record;
-use crate::{shim_client, ContainerError, ContainerService, Entry, Life, Result};
+use crate::{ContainerError, ContainerService, Entry, Life, Result, shim_client};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WaitCondition {
@@ -41,11 +41,37 @@ pub fn parse_signal(s: &str) -> Result<i32> {
     let up = s.to_ascii_uppercase();
     let name = up.strip_prefix("SIG").unwrap_or(&up);
     let n = match name {
-        "HUP" => 1, "INT" => 2, "QUIT" => 3, "ILL" => 4, "TRAP" => 5, "ABRT" | "IOT" => 6, "BUS" => 7,
-        "FPE" => 8, "KILL" => 9, "USR1" => 10, "SEGV" => 11, "USR2" => 12, "PIPE" => 13, "ALRM" => 14,
-        "TERM" => 15, "STKFLT" => 16, "CHLD" => 17, "CONT" => 18, "STOP" => 19, "TSTP" => 20, "TTIN" => 21,
-        "TTOU" => 22, "URG" => 23, "XCPU" => 24, "XFSZ" => 25, "VTALRM" => 26, "PROF" => 27, "WINCH" => 28,
-        "IO" | "POLL" => 29, "PWR" => 30, "SYS" => 31,
+        "HUP" => 1,
+        "INT" => 2,
+        "QUIT" => 3,
+        "ILL" => 4,
+        "TRAP" => 5,
+        "ABRT" | "IOT" => 6,
+        "BUS" => 7,
+        "FPE" => 8,
+        "KILL" => 9,
+        "USR1" => 10,
+        "SEGV" => 11,
+        "USR2" => 12,
+        "PIPE" => 13,
+        "ALRM" => 14,
+        "TERM" => 15,
+        "STKFLT" => 16,
+        "CHLD" => 17,
+        "CONT" => 18,
+        "STOP" => 19,
+        "TSTP" => 20,
+        "TTIN" => 21,
+        "TTOU" => 22,
+        "URG" => 23,
+        "XCPU" => 24,
+        "XFSZ" => 25,
+        "VTALRM" => 26,
+        "PROF" => 27,
+        "WINCH" => 28,
+        "IO" | "POLL" => 29,
+        "PWR" => 30,
+        "SYS" => 31,
         _ => return Err(ContainerError::Invalid(format!("Invalid signal: {s}"))),
     };
     Ok(n)
@@ -101,7 +127,11 @@ fn write_etc_files(rec: &Record, att: &Attachment, cfg: &crate::Config) -> Resul
     } else if !cfg.dns_search.is_empty() {
         cfg.dns_search.clone()
     } else {
-        host_resolv.lines().filter_map(|l| l.strip_prefix("search")).flat_map(|s| s.split_whitespace().map(String::from)).collect()
+        host_resolv
+            .lines()
+            .filter_map(|l| l.strip_prefix("search"))
+            .flat_map(|s| s.split_whitespace().map(String::from))
+            .collect()
     };
     let options: Vec<String> = if !rec.host_config.dns_options.is_empty() {
         rec.host_config.dns_options.clone()
@@ -146,7 +176,9 @@ fn log_options(rec: &Record, cfg: &crate::Config) -> LogOptions {
     // Docker's defaults: json-file rotates at 10m keeping 3 (berth rotates by default);
     // local at 20m keeping 5, compressed.
     let local = driver == "local";
-    let max_size = get("max-size").and_then(|s| berth_api::units::parse_ram_bytes(&s).ok()).unwrap_or(if local { 20 } else { 10 } * 1024 * 1024) as u64;
+    let max_size = get("max-size")
+        .and_then(|s| berth_api::units::parse_ram_bytes(&s).ok())
+        .unwrap_or(if local { 20 } else { 10 } * 1024 * 1024) as u64;
     let max_files = get("max-file").and_then(|s| s.parse().ok()).unwrap_or(if local { 5 } else { 3 });
     let compress = get("compress").map(|v| v == "true" || v == "1").unwrap_or(local);
     LogOptions { driver, path: rec.log_path.clone().into(), max_size, max_files, compress }
@@ -265,7 +297,10 @@ impl ContainerService {
         let pid_of = |name: &str| -> Result<i32> {
             let other = self.get(name)?.record();
             if !other.state.running {
-                return Err(ContainerError::Conflict(format!("cannot join namespaces of a non running container: container {} is not running", other.id)));
+                return Err(ContainerError::Conflict(format!(
+                    "cannot join namespaces of a non running container: container {} is not running",
+                    other.id
+                )));
             }
             Ok(other.state.pid as i32)
         };
@@ -294,10 +329,12 @@ impl ContainerService {
             exit_file: self.container_dir(&rec.id).join("exit.json"),
         };
         let shim_json = bundle.join("shim.json");
-        write_private(&shim_json, &serde_json::to_vec(&shim_cfg).unwrap_or_default()).map_err(|e| ContainerError::io("writing shim.json", e))?;
+        write_private(&shim_json, &serde_json::to_vec(&shim_cfg).unwrap_or_default())
+            .map_err(|e| ContainerError::io("writing shim.json", e))?;
         let _ = std::fs::remove_file(&shim_cfg.exit_file);
 
-        let (report_r, report_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| ContainerError::io("pipe", e.into()))?;
+        let (report_r, report_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+            .map_err(|e| ContainerError::io("pipe", e.into()))?;
         let pending: Vec<Pending> = std::mem::take(&mut *e.pending_attach.lock().unwrap_or_else(|p| p.into_inner()));
         let initial = if pending.is_empty() {
             None
@@ -313,24 +350,31 @@ impl ContainerService {
             fds.push((shim_end.as_raw_fd(), 4));
         }
         map_fds(&mut cmd, fds);
-        let mut child = cmd.spawn().map_err(|e| ContainerError::io(format!("starting {}", self.cfg.shim.display()), e))?;
+        let mut child =
+            cmd.spawn().map_err(|e| ContainerError::io(format!("starting {}", self.cfg.shim.display()), e))?;
         drop(report_w);
         let daemon_end = initial.map(|(d, _shim_end)| d);
         tokio::spawn(async move {
             let _ = child.wait().await;
         });
 
-        let report = tokio::net::unix::pipe::Receiver::from_owned_fd(OwnedFd::from(report_r)).map_err(|e| ContainerError::io("report pipe", e))?;
+        let report = tokio::net::unix::pipe::Receiver::from_owned_fd(OwnedFd::from(report_r))
+            .map_err(|e| ContainerError::io("report pipe", e))?;
         let mut lines = BufReader::new(report).lines();
         let first = tokio::time::timeout(Duration::from_secs(120), lines.next_line())
             .await
             .map_err(|_| ContainerError::Start("the shim did not report within 120s".into()))?
             .map_err(|e| ContainerError::io("reading the shim's report", e))?;
         let reply: Reply = match first {
-            Some(l) => serde_json::from_str(&l).map_err(|e| ContainerError::Internal(format!("bad shim report: {e}")))?,
+            Some(l) => {
+                serde_json::from_str(&l).map_err(|e| ContainerError::Internal(format!("bad shim report: {e}")))?
+            }
             None => {
                 let log = std::fs::read_to_string(bundle.join("shim.log")).unwrap_or_default();
-                return Err(ContainerError::Start(format!("the shim exited without starting the container: {}", log.trim())));
+                return Err(ContainerError::Start(format!(
+                    "the shim exited without starting the container: {}",
+                    log.trim()
+                )));
             }
         };
         if let Some(err) = reply.error {
@@ -369,7 +413,8 @@ impl ContainerService {
             r.started_once = true;
             r.network = att.settings.clone();
             if r.config.healthcheck.as_ref().and_then(crate::health::probe_command).is_some() {
-                r.state.health = Some(berth_api::models::Health { status: "starting".into(), failing_streak: 0, log: Vec::new() });
+                r.state.health =
+                    Some(berth_api::models::Health { status: "starting".into(), failing_streak: 0, log: Vec::new() });
             }
         });
         self.persist(e)?;
@@ -468,7 +513,11 @@ impl ContainerService {
         let restart = match policy.name.as_str() {
             "always" => !rec.stopped_by_user,
             "unless-stopped" => !rec.stopped_by_user,
-            "on-failure" => !rec.stopped_by_user && code != 0 && (policy.maximum_retry_count == 0 || rec.restart_count < policy.maximum_retry_count),
+            "on-failure" => {
+                !rec.stopped_by_user
+                    && code != 0
+                    && (policy.maximum_retry_count == 0 || rec.restart_count < policy.maximum_retry_count)
+            }
             _ => false,
         };
         if !restart {
@@ -476,7 +525,8 @@ impl ContainerService {
         }
         // Docker's back-off: 100ms doubling per consecutive quick failure, capped at a minute;
         // a container that ran for 10s or more starts the sequence over.
-        let ran = berth_api::time::parse_rfc3339(&rec.state.finished_at).unwrap_or(0) - berth_api::time::parse_rfc3339(&rec.state.started_at).unwrap_or(0);
+        let ran = berth_api::time::parse_rfc3339(&rec.state.finished_at).unwrap_or(0)
+            - berth_api::time::parse_rfc3339(&rec.state.started_at).unwrap_or(0);
         let quick = ran < 10_000_000_000;
         let streak = if quick { rec.restart_count.min(10) } else { 0 };
         let delay = Duration::from_millis((100u64 << streak).min(60_000));
@@ -544,7 +594,10 @@ impl ContainerService {
         let rec = e.record();
         let sig = parse_signal(signal.filter(|s| !s.is_empty()).unwrap_or("SIGKILL"))?;
         if !rec.state.running {
-            return Err(ContainerError::Conflict(format!("Cannot kill container: {}: Container {} is not running", id, rec.id)));
+            return Err(ContainerError::Conflict(format!(
+                "Cannot kill container: {}: Container {} is not running",
+                id, rec.id
+            )));
         }
         if sig == 9 {
             e.update(|r| r.stopped_by_user = true);
@@ -583,7 +636,9 @@ impl ContainerService {
             {
                 let l = rx.borrow_and_update();
                 let done = match cond {
-                    WaitCondition::NotRunning => !l.running && rec.state.status != "restarting" || l.exits > start.exits && !l.running,
+                    WaitCondition::NotRunning => {
+                        !l.running && rec.state.status != "restarting" || l.exits > start.exits && !l.running
+                    }
                     WaitCondition::NextExit => l.exits > start.exits,
                     WaitCondition::Removed => l.removed,
                 };
@@ -619,7 +674,10 @@ impl ContainerService {
                 self.emit(&rec, "kill", &[("signal", "9".into())]);
                 let _ = self.signal(&rec, 9, true).await;
                 if !Self::wait_exit(&e, exits, Some(Duration::from_secs(30))).await {
-                    return Err(ContainerError::Internal(format!("could not kill running container {}, cannot remove", rec.id)));
+                    return Err(ContainerError::Internal(format!(
+                        "could not kill running container {}, cannot remove",
+                        rec.id
+                    )));
                 }
             }
         }
@@ -665,7 +723,8 @@ impl ContainerService {
 
     pub(crate) fn set_paused(&self, e: &Entry, paused: bool) -> Result<()> {
         let rec = e.record();
-        let cg = berth_cgroups::Cgroup::host(&format!("{}/{}", self.cfg.cgroup_parent.trim_matches('/'), rec.id)).map_err(|e| ContainerError::Internal(e.to_string()))?;
+        let cg = berth_cgroups::Cgroup::host(&format!("{}/{}", self.cfg.cgroup_parent.trim_matches('/'), rec.id))
+            .map_err(|e| ContainerError::Internal(e.to_string()))?;
         cg.freeze(paused).map_err(|e| ContainerError::Internal(e.to_string()))?;
         e.update(|r| {
             r.state.paused = paused;
@@ -697,7 +756,8 @@ impl ContainerService {
     pub async fn rename(&self, id: &str, new_name: &str) -> Result<()> {
         let e = self.get(id)?;
         let _op = e.op.lock().await;
-        let new_name = berth_api::names::validate_container_name(new_name).map_err(ContainerError::Invalid)?.to_string();
+        let new_name =
+            berth_api::names::validate_container_name(new_name).map_err(ContainerError::Invalid)?.to_string();
         let rec = e.record();
         if rec.name == new_name {
             return Err(ContainerError::Invalid("Renaming a container with the same name as its current name".into()));
@@ -722,7 +782,8 @@ impl ContainerService {
         if !rec.state.running {
             return Err(ContainerError::Conflict(format!("Container {} is not running", rec.id)));
         }
-        let reply: Reply = shim_client::call(&self.socket_path(&rec.id), &Request::Resize { exec: None, rows, cols }).await?;
+        let reply: Reply =
+            shim_client::call(&self.socket_path(&rec.id), &Request::Resize { exec: None, rows, cols }).await?;
         match reply.error {
             Some(e) => Err(ContainerError::Internal(e)),
             None => Ok(()),
@@ -741,7 +802,8 @@ impl ContainerService {
     pub async fn stop_all(self: &Arc<Self>) {
         self.shutting_down.store(true, std::sync::atomic::Ordering::SeqCst);
         let mut tasks = Vec::new();
-        let running: Vec<String> = self.all().into_iter().filter(|e| e.record().state.running).map(|e| e.id.clone()).collect();
+        let running: Vec<String> =
+            self.all().into_iter().filter(|e| e.record().state.running).map(|e| e.id.clone()).collect();
         for id in &running {
             let svc = self.clone();
             let id = id.clone();

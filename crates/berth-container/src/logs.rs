@@ -62,7 +62,14 @@ impl DirWatch {
     fn new(dir: &std::path::Path) -> std::io::Result<DirWatch> {
         use rustix::fs::inotify;
         let fd = inotify::init(inotify::CreateFlags::NONBLOCK | inotify::CreateFlags::CLOEXEC)?;
-        inotify::add_watch(&fd, dir, inotify::WatchFlags::MODIFY | inotify::WatchFlags::CREATE | inotify::WatchFlags::MOVED_TO | inotify::WatchFlags::CLOSE_WRITE)?;
+        inotify::add_watch(
+            &fd,
+            dir,
+            inotify::WatchFlags::MODIFY
+                | inotify::WatchFlags::CREATE
+                | inotify::WatchFlags::MOVED_TO
+                | inotify::WatchFlags::CLOSE_WRITE,
+        )?;
         Ok(DirWatch { fd: register(fd)? })
     }
 
@@ -87,7 +94,11 @@ impl ContainerService {
     pub async fn logs(self: &Arc<Self>, id: &str, opts: LogOptions) -> Result<(bool, mpsc::Receiver<LogLine>)> {
         let e = self.get(id)?;
         let rec = e.record();
-        let driver = if rec.host_config.log_config.kind.is_empty() { self.cfg.log_driver.clone() } else { rec.host_config.log_config.kind.clone() };
+        let driver = if rec.host_config.log_config.kind.is_empty() {
+            self.cfg.log_driver.clone()
+        } else {
+            rec.host_config.log_config.kind.clone()
+        };
         if driver == "none" {
             return Err(ContainerError::Invalid("configured logging driver does not support reading".into()));
         }
@@ -141,7 +152,8 @@ impl ContainerService {
                             let end = partial.iter().rposition(|&b| b == b'\n').map(|i| i + 1).unwrap_or(0);
                             let complete: Vec<u8> = partial.drain(..end).collect();
                             for en in logfile::parse(&complete[..]) {
-                                if opts.until.is_some_and(|u| berth_api::time::parse_rfc3339(&en.time).unwrap_or(0) > u) {
+                                if opts.until.is_some_and(|u| berth_api::time::parse_rfc3339(&en.time).unwrap_or(0) > u)
+                                {
                                     return;
                                 }
                                 if wanted(&opts, &en) && tx.send(to_line(en)).await.is_err() {

@@ -95,7 +95,8 @@ impl ContainerService {
                 let src = clean(&b.source);
                 if !std::path::Path::new(&src).exists() {
                     // `-v` creates a missing host directory (`--mount` refuses, see validation).
-                    std::fs::create_dir_all(&src).map_err(|e| invalid(format!("error while creating mount source path '{src}': {e}")))?;
+                    std::fs::create_dir_all(&src)
+                        .map_err(|e| invalid(format!("error while creating mount source path '{src}': {e}")))?;
                 }
                 MountPoint {
                     kind: "bind".into(),
@@ -121,7 +122,12 @@ impl ContainerService {
                         source: clean(&m.source),
                         destination: dest.clone(),
                         rw: !m.read_only,
-                        propagation: m.bind_options.as_ref().map(|b| b.propagation.clone()).filter(|p| !p.is_empty()).unwrap_or_else(|| "rprivate".into()),
+                        propagation: m
+                            .bind_options
+                            .as_ref()
+                            .map(|b| b.propagation.clone())
+                            .filter(|p| !p.is_empty())
+                            .unwrap_or_else(|| "rprivate".into()),
                         ..Default::default()
                     };
                     by_dest.insert(dest, (mp, false));
@@ -129,26 +135,56 @@ impl ContainerService {
                 "volume" => {
                     let opts = m.volume_options.clone().unwrap_or_default();
                     if !m.source.is_empty() && !berth_volume::valid_name(&m.source) {
-                        return Err(invalid(format!("invalid mount config for type \"volume\": invalid volume name: {:?}", m.source)));
+                        return Err(invalid(format!(
+                            "invalid mount config for type \"volume\": invalid volume name: {:?}",
+                            m.source
+                        )));
                     }
                     if !m.source.is_empty() && !self.volumes.exists(&m.source) {
                         let driver = opts.driver_config.clone().unwrap_or_default();
-                        let v = self.volumes.create(VolumeCreateRequest { name: m.source.clone(), driver: driver.name, driver_opts: driver.options, labels: opts.labels.clone() }).map_err(vol_err)?;
+                        let v = self
+                            .volumes
+                            .create(VolumeCreateRequest {
+                                name: m.source.clone(),
+                                driver: driver.name,
+                                driver_opts: driver.options,
+                                labels: opts.labels.clone(),
+                            })
+                            .map_err(vol_err)?;
                         r.created.push(v.name);
                     }
-                    let mp = MountPoint { kind: "volume".into(), name: m.source.clone(), destination: dest.clone(), driver: "local".into(), rw: !m.read_only, ..Default::default() };
+                    let mp = MountPoint {
+                        kind: "volume".into(),
+                        name: m.source.clone(),
+                        destination: dest.clone(),
+                        driver: "local".into(),
+                        rw: !m.read_only,
+                        ..Default::default()
+                    };
                     by_dest.insert(dest, (mp, opts.no_copy));
                 }
                 _ => {}
             }
         }
-        let tmpfs: Vec<String> = host.tmpfs.iter().flatten().map(|(d, _)| clean(d)).chain(host.mounts.iter().flatten().filter(|m| m.kind == "tmpfs").map(|m| clean(&m.target))).collect();
+        let tmpfs: Vec<String> = host
+            .tmpfs
+            .iter()
+            .flatten()
+            .map(|(d, _)| clean(d))
+            .chain(host.mounts.iter().flatten().filter(|m| m.kind == "tmpfs").map(|m| clean(&m.target)))
+            .collect();
         for v in config_volumes {
             let dest = clean(v);
             if by_dest.contains_key(&dest) || tmpfs.contains(&dest) {
                 continue;
             }
-            let mp = MountPoint { kind: "volume".into(), destination: dest.clone(), driver: "local".into(), rw: true, ..Default::default() };
+            let mp = MountPoint {
+                kind: "volume".into(),
+                destination: dest.clone(),
+                driver: "local".into(),
+                rw: true,
+                ..Default::default()
+            };
             by_dest.insert(dest, (mp, false));
         }
         for (dest, (mut mp, no_copy)) in by_dest {
@@ -159,13 +195,19 @@ impl ContainerService {
                     r.anonymous.push(v.name.clone());
                     mp.name = v.name;
                 } else if !self.volumes.exists(&mp.name) {
-                    let v = self.volumes.create(VolumeCreateRequest { name: mp.name.clone(), ..Default::default() }).map_err(vol_err)?;
+                    let v = self
+                        .volumes
+                        .create(VolumeCreateRequest { name: mp.name.clone(), ..Default::default() })
+                        .map_err(vol_err)?;
                     r.created.push(v.name);
                 }
                 self.volumes.acquire(&mp.name, id).map_err(vol_err)?;
                 r.used.push(mp.name.clone());
                 mp.source = self.volumes.mountpoint(&mp.name).display().to_string();
-                if !no_copy && berth_volume::dir_is_empty(&self.volumes.mountpoint(&mp.name)) && !self.volumes.get(&mp.name).map(|v| v.options.contains_key("device")).unwrap_or(false) {
+                if !no_copy
+                    && berth_volume::dir_is_empty(&self.volumes.mountpoint(&mp.name))
+                    && !self.volumes.get(&mp.name).map(|v| v.options.contains_key("device")).unwrap_or(false)
+                {
                     r.copy_up.push(dest.clone());
                 }
             }
@@ -191,8 +233,14 @@ impl ContainerService {
                     .map_err(|e| invalid(format!("creating mount point {}: {e}", m.destination)))?;
                 if copy_up.contains(&m.destination) {
                     let from = berth_runtime::paths::fd_path(&at);
-                    berth_volume::copy_tree(std::path::Path::new(&from), std::path::Path::new(&m.source))
-                        .map_err(|e| ContainerError::io(format!("copying the image's {} into volume {}", m.destination, m.name), e))?;
+                    berth_volume::copy_tree(std::path::Path::new(&from), std::path::Path::new(&m.source)).map_err(
+                        |e| {
+                            ContainerError::io(
+                                format!("copying the image's {} into volume {}", m.destination, m.name),
+                                e,
+                            )
+                        },
+                    )?;
                 }
             }
             Ok(())
@@ -210,11 +258,14 @@ pub(crate) fn bind_mounts(root: BorrowedFd<'_>, mounts: &[MountPoint]) -> Result
         let Ok(at) = berth_runtime::paths::open_in_root(root.as_fd(), &m.destination, OFlags::PATH) else { continue };
         let target = berth_runtime::paths::fd_path(&at);
         let mut flags = rustix::mount::MountFlags::BIND | rustix::mount::MountFlags::REC;
-        rustix::mount::mount(m.source.as_str(), target.as_str(), "", flags, None).map_err(|e| ContainerError::io(format!("mounting {}", m.destination), e.into()))?;
+        rustix::mount::mount(m.source.as_str(), target.as_str(), "", flags, None)
+            .map_err(|e| ContainerError::io(format!("mounting {}", m.destination), e.into()))?;
         if !m.rw {
             flags = rustix::mount::MountFlags::BIND | rustix::mount::MountFlags::RDONLY;
-            let at = berth_runtime::paths::open_in_root(root.as_fd(), &m.destination, OFlags::PATH).map_err(|e| ContainerError::io("reopening mount", e.into()))?;
-            rustix::mount::mount_remount(berth_runtime::paths::fd_path(&at).as_str(), flags, "").map_err(|e| ContainerError::io(format!("remounting {} read-only", m.destination), e.into()))?;
+            let at = berth_runtime::paths::open_in_root(root.as_fd(), &m.destination, OFlags::PATH)
+                .map_err(|e| ContainerError::io("reopening mount", e.into()))?;
+            rustix::mount::mount_remount(berth_runtime::paths::fd_path(&at).as_str(), flags, "")
+                .map_err(|e| ContainerError::io(format!("remounting {} read-only", m.destination), e.into()))?;
         }
     }
     Ok(())

@@ -12,8 +12,8 @@ use std::path::PathBuf;
 
 use berth_api::models::NetworkSettings;
 
-use crate::record::Record;
 use crate::Result;
+use crate::record::Record;
 
 #[derive(Debug, Clone, Default)]
 pub struct Attachment {
@@ -39,7 +39,11 @@ pub struct Attachment {
 
 pub trait Networks: Send + Sync {
     /// Checks at create time that the networks named exist and the settings fit them.
-    fn validate(&self, _mode: &str, _endpoints: &std::collections::BTreeMap<String, berth_api::models::EndpointSettings>) -> Result<()> {
+    fn validate(
+        &self,
+        _mode: &str,
+        _endpoints: &std::collections::BTreeMap<String, berth_api::models::EndpointSettings>,
+    ) -> Result<()> {
         Ok(())
     }
     fn connect(&self, container: &Record) -> Result<Attachment>;
@@ -76,7 +80,10 @@ impl Networks for Basic {
 
 /// What inspect shows for a container that is not running: the networks it will join, with
 /// the settings asked for and no address (Docker lists them from create on).
-pub fn configured_view(mode: &str, endpoints: &std::collections::BTreeMap<String, berth_api::models::EndpointSettings>) -> berth_api::models::NetworkSettings {
+pub fn configured_view(
+    mode: &str,
+    endpoints: &std::collections::BTreeMap<String, berth_api::models::EndpointSettings>,
+) -> berth_api::models::NetworkSettings {
     let mut ns = berth_api::models::NetworkSettings::default();
     if mode.starts_with("container:") {
         return ns;

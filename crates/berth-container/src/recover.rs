@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use berth_shim::proto::{ExitStatus, Request};
 
-use crate::{shim_client, ContainerService};
+use crate::{ContainerService, shim_client};
 
 impl ContainerService {
     /// Re-adopts or settles every container, all at once (each asks its own shim). Returns

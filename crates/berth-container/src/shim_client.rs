@@ -5,8 +5,8 @@ use std::path::Path;
 use berth_shim::proto::{self, Request};
 use serde::de::DeserializeOwned;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::UnixStream;
+use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 
 use crate::{ContainerError, Result};
 
@@ -43,7 +43,10 @@ pub async fn open(socket: &Path, req: &Request, reply_line: bool) -> Result<(Opt
     let reply = if reply_line {
         let mut l = String::new();
         reader.read_line(&mut l).await.map_err(|e| unreachable_shim(socket, e))?;
-        Some(serde_json::from_str(&l).map_err(|e| ContainerError::Internal(format!("bad reply from shim: {e}: {l:?}")))?)
+        Some(
+            serde_json::from_str(&l)
+                .map_err(|e| ContainerError::Internal(format!("bad reply from shim: {e}: {l:?}")))?,
+        )
     } else {
         None
     };

@@ -3,8 +3,10 @@
 use std::path::Path;
 
 use berth_api::models::HostConfig;
-use berth_runtime::spec::{Capabilities, ConsoleSize, Device, Linux, Mount, Namespace, Process, Rlimit, Root, Seccomp, Spec, User};
 use berth_cgroups::{BlockIoResources, CpuResources, DeviceRule, MemoryResources, PidsResources, Resources};
+use berth_runtime::spec::{
+    Capabilities, ConsoleSize, Device, Linux, Mount, Namespace, Process, Rlimit, Root, Seccomp, Spec, User,
+};
 
 use crate::network::Attachment;
 use crate::record::Record;
@@ -101,7 +103,13 @@ pub fn capabilities(h_add: &[String], h_drop: &[String], privileged: bool) -> Ca
         s
     };
     set.sort();
-    Capabilities { bounding: set.clone(), effective: set.clone(), permitted: set, inheritable: Vec::new(), ambient: Vec::new() }
+    Capabilities {
+        bounding: set.clone(),
+        effective: set.clone(),
+        permitted: set,
+        inheritable: Vec::new(),
+        ambient: Vec::new(),
+    }
 }
 
 fn security_opt<'a>(h: &'a HostConfig, key: &str) -> Option<&'a str> {
@@ -124,21 +132,37 @@ pub fn seccomp(h: &HostConfig, caps: &Capabilities) -> Result<Option<Seccomp>> {
     match security_opt(h, "seccomp") {
         Some("unconfined") => Ok(None),
         Some(json) if json.trim_start().starts_with('{') => {
-            let p: Seccomp = serde_json::from_str(json).map_err(|e| ContainerError::Invalid(format!("decoding seccomp profile failed: {e}")))?;
+            let p: Seccomp = serde_json::from_str(json)
+                .map_err(|e| ContainerError::Invalid(format!("decoding seccomp profile failed: {e}")))?;
             Ok(Some(p))
         }
-        Some(other) if other != "builtin" && other != "true" => {
-            Err(ContainerError::Invalid(format!("opening seccomp profile ({other}) failed: pass the profile's JSON content (the docker CLI reads the file)")))
-        }
+        Some(other) if other != "builtin" && other != "true" => Err(ContainerError::Invalid(format!(
+            "opening seccomp profile ({other}) failed: pass the profile's JSON content (the docker CLI reads the file)"
+        ))),
         _ => Ok(Some(berth_runtime::seccomp::default_profile(&caps.effective))),
     }
 }
 
 fn default_devices() -> Vec<Device> {
-    [("/dev/null", 1, 3), ("/dev/zero", 1, 5), ("/dev/full", 1, 7), ("/dev/random", 1, 8), ("/dev/urandom", 1, 9), ("/dev/tty", 5, 0)]
-        .into_iter()
-        .map(|(p, ma, mi)| Device { kind: "c".into(), path: p.into(), major: ma, minor: mi, file_mode: Some(0o666), uid: Some(0), gid: Some(0) })
-        .collect()
+    [
+        ("/dev/null", 1, 3),
+        ("/dev/zero", 1, 5),
+        ("/dev/full", 1, 7),
+        ("/dev/random", 1, 8),
+        ("/dev/urandom", 1, 9),
+        ("/dev/tty", 5, 0),
+    ]
+    .into_iter()
+    .map(|(p, ma, mi)| Device {
+        kind: "c".into(),
+        path: p.into(),
+        major: ma,
+        minor: mi,
+        file_mode: Some(0o666),
+        uid: Some(0),
+        gid: Some(0),
+    })
+    .collect()
 }
 
 fn device_rules(privileged: bool) -> Vec<DeviceRule> {
@@ -146,7 +170,13 @@ fn device_rules(privileged: bool) -> Vec<DeviceRule> {
         return vec![DeviceRule { allow: true, kind: "a".into(), major: None, minor: None, access: "rwm".into() }];
     }
     let mut v = vec![DeviceRule { allow: false, kind: "a".into(), major: None, minor: None, access: "rwm".into() }];
-    let allow = |kind: &str, major: Option<i64>, minor: Option<i64>, access: &str| DeviceRule { allow: true, kind: kind.into(), major, minor, access: access.into() };
+    let allow = |kind: &str, major: Option<i64>, minor: Option<i64>, access: &str| DeviceRule {
+        allow: true,
+        kind: kind.into(),
+        major,
+        minor,
+        access: access.into(),
+    };
     v.push(allow("c", None, None, "m"));
     v.push(allow("b", None, None, "m"));
     for (ma, mi) in [(1, 3), (1, 5), (1, 7), (1, 8), (1, 9), (5, 0), (5, 1), (5, 2), (10, 200)] {
@@ -158,7 +188,10 @@ fn device_rules(privileged: bool) -> Vec<DeviceRule> {
 
 /// A device's cgroup permissions: some of `r`, `w`, `m`, each at most once.
 fn valid_device_access(a: &str) -> bool {
-    !a.is_empty() && a.len() <= 3 && a.chars().all(|c| matches!(c, 'r' | 'w' | 'm')) && a.chars().collect::<std::collections::BTreeSet<_>>().len() == a.len()
+    !a.is_empty()
+        && a.len() <= 3
+        && a.chars().all(|c| matches!(c, 'r' | 'w' | 'm'))
+        && a.chars().collect::<std::collections::BTreeSet<_>>().len() == a.len()
 }
 
 /// `--device-cgroup-rule 'c 1:3 mr'`: a type (`a`, `b`, `c`), `MAJOR:MINOR` (numbers or
@@ -178,7 +211,13 @@ pub(crate) fn parse_device_cgroup_rule(rule: &str) -> Result<DeviceRule> {
             _ => Err(bad()),
         }
     };
-    Ok(DeviceRule { allow: true, kind: kind.to_string(), major: number(major)?, minor: number(minor)?, access: perms.to_string() })
+    Ok(DeviceRule {
+        allow: true,
+        kind: kind.to_string(),
+        major: number(major)?,
+        minor: number(minor)?,
+        access: perms.to_string(),
+    })
 }
 
 /// Every character and block device directly under the host's /dev (for `--privileged`).
@@ -199,7 +238,11 @@ fn host_devices() -> Vec<Device> {
             };
             let p = e.path().display().to_string();
             // The container has its own terminals and console.
-            if p == "/dev/console" || p == "/dev/ptmx" || p.starts_with("/dev/pts") || p.starts_with("/dev/tty") && p != "/dev/tty" {
+            if p == "/dev/console"
+                || p == "/dev/ptmx"
+                || p.starts_with("/dev/pts")
+                || p.starts_with("/dev/tty") && p != "/dev/tty"
+            {
                 continue;
             }
             let rdev = md.rdev();
@@ -228,14 +271,26 @@ fn default_nofile() -> u64 {
         if hard >= want {
             return want;
         }
-        let raised = rustix::process::setrlimit(rustix::process::Resource::Nofile, rustix::process::Rlimit { current: cur.current, maximum: Some(want) });
+        let raised = rustix::process::setrlimit(
+            rustix::process::Resource::Nofile,
+            rustix::process::Rlimit { current: cur.current, maximum: Some(want) },
+        );
         if raised.is_ok() { want } else { hard }
     })
 }
 
 const MASKED: &[&str] = &[
-    "/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
-    "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/interrupts",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
     "/sys/devices/virtual/powercap",
 ];
 const READONLY: &[&str] = &["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
@@ -247,7 +302,14 @@ fn namespace(kind: &str, path: &str) -> Namespace {
 /// Resolves `container:<name>` modes to a namespace path via the other container's pid.
 pub type PidOf<'a> = &'a dyn Fn(&str) -> Result<i32>;
 
-pub fn build(cfg: &Config, rec: &Record, att: &Attachment, root: &Path, shim: &Path, pid_of: PidOf<'_>) -> Result<Spec> {
+pub fn build(
+    cfg: &Config,
+    rec: &Record,
+    att: &Attachment,
+    root: &Path,
+    shim: &Path,
+    pid_of: PidOf<'_>,
+) -> Result<Spec> {
     let h = &rec.host_config;
     let caps = capabilities(h.cap_add.as_deref().unwrap_or(&[]), h.cap_drop.as_deref().unwrap_or(&[]), h.privileged);
     let seccomp = seccomp(h, &caps)?;
@@ -256,9 +318,24 @@ pub fn build(cfg: &Config, rec: &Record, att: &Attachment, root: &Path, shim: &P
     let mut mounts = vec![
         mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"]),
         mount("/dev", "tmpfs", "tmpfs", &["nosuid", "strictatime", "mode=755", "size=65536k"]),
-        mount("/dev/pts", "devpts", "devpts", &["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]),
-        mount("/sys", "sysfs", "sysfs", if h.privileged { &["nosuid", "noexec", "nodev"] } else { &["nosuid", "noexec", "nodev", "ro"] }),
-        mount("/sys/fs/cgroup", "cgroup", "cgroup", if h.privileged { &["nosuid", "noexec", "nodev"] } else { &["ro", "nosuid", "noexec", "nodev"] }),
+        mount(
+            "/dev/pts",
+            "devpts",
+            "devpts",
+            &["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
+        ),
+        mount(
+            "/sys",
+            "sysfs",
+            "sysfs",
+            if h.privileged { &["nosuid", "noexec", "nodev"] } else { &["nosuid", "noexec", "nodev", "ro"] },
+        ),
+        mount(
+            "/sys/fs/cgroup",
+            "cgroup",
+            "cgroup",
+            if h.privileged { &["nosuid", "noexec", "nodev"] } else { &["ro", "nosuid", "noexec", "nodev"] },
+        ),
         mount("/dev/mqueue", "mqueue", "mqueue", &["nosuid", "noexec", "nodev"]),
     ];
     let shm = if h.shm_size > 0 { h.shm_size } else { 64 * 1024 * 1024 };
@@ -268,7 +345,11 @@ pub fn build(cfg: &Config, rec: &Record, att: &Attachment, root: &Path, shim: &P
         source: "shm".into(),
         options: vec!["nosuid".into(), "noexec".into(), "nodev".into(), "mode=1777".into(), format!("size={shm}")],
     });
-    for (dest, src) in [("/etc/resolv.conf", &rec.resolv_conf_path), ("/etc/hostname", &rec.hostname_path), ("/etc/hosts", &rec.hosts_path)] {
+    for (dest, src) in [
+        ("/etc/resolv.conf", &rec.resolv_conf_path),
+        ("/etc/hostname", &rec.hostname_path),
+        ("/etc/hosts", &rec.hosts_path),
+    ] {
         if !rec.mounts.iter().any(|m| m.destination == dest) {
             mounts.push(mount(dest, "bind", src, &["rbind", "rprivate"]));
         }
@@ -278,7 +359,12 @@ pub fn build(cfg: &Config, rec: &Record, att: &Attachment, root: &Path, shim: &P
         let mut o = vec!["rbind".to_string()];
         o.push(if m.rw { "rw".into() } else { "ro".into() });
         o.push(if m.propagation.is_empty() { "rprivate".into() } else { m.propagation.clone() });
-        user_mounts.push(Mount { destination: m.destination.clone(), kind: "bind".into(), source: m.source.clone(), options: o });
+        user_mounts.push(Mount {
+            destination: m.destination.clone(),
+            kind: "bind".into(),
+            source: m.source.clone(),
+            options: o,
+        });
     }
     for (dest, o) in h.tmpfs.iter().flatten() {
         let mut options = vec!["nosuid".to_string(), "nodev".to_string(), "noexec".to_string()];
@@ -298,7 +384,12 @@ pub fn build(cfg: &Config, rec: &Record, att: &Attachment, root: &Path, shim: &P
         if m.read_only {
             options.push("ro".into());
         }
-        user_mounts.push(Mount { destination: m.target.clone(), kind: "tmpfs".into(), source: "tmpfs".into(), options });
+        user_mounts.push(Mount {
+            destination: m.target.clone(),
+            kind: "tmpfs".into(),
+            source: "tmpfs".into(),
+            options,
+        });
     }
     // Parents before children, as Docker sorts them.
     user_mounts.sort_by_key(|m| m.destination.trim_end_matches('/').matches('/').count());
@@ -317,7 +408,10 @@ pub fn build(cfg: &Config, rec: &Record, att: &Attachment, root: &Path, shim: &P
         }
         if let Some(other) = mode.strip_prefix("container:") {
             let pid = pid_of(other)?;
-            return Ok(Some(namespace(kind, &format!("/proc/{pid}/ns/{kind_file}", kind_file = if kind == "network" { "net" } else { kind }))));
+            return Ok(Some(namespace(
+                kind,
+                &format!("/proc/{pid}/ns/{kind_file}", kind_file = if kind == "network" { "net" } else { kind }),
+            )));
         }
         Ok(Some(namespace(kind, "")))
     };
@@ -402,8 +496,19 @@ pub fn build(cfg: &Config, rec: &Record, att: &Attachment, root: &Path, shim: &P
             return Err(ContainerError::Invalid(format!("invalid device mode: {perms}")));
         }
         use std::os::unix::fs::{FileTypeExt, MetadataExt};
-        let md = std::fs::metadata(&d.path_on_host).map_err(|e| ContainerError::Invalid(format!("error gathering device information while adding custom device {:?}: {e}", d.path_on_host)))?;
-        let kind = if md.file_type().is_block_device() { "b" } else if md.file_type().is_char_device() { "c" } else { return Err(ContainerError::Invalid(format!("{} is not a device", d.path_on_host))) };
+        let md = std::fs::metadata(&d.path_on_host).map_err(|e| {
+            ContainerError::Invalid(format!(
+                "error gathering device information while adding custom device {:?}: {e}",
+                d.path_on_host
+            ))
+        })?;
+        let kind = if md.file_type().is_block_device() {
+            "b"
+        } else if md.file_type().is_char_device() {
+            "c"
+        } else {
+            return Err(ContainerError::Invalid(format!("{} is not a device", d.path_on_host)));
+        };
         let path = if d.path_in_container.is_empty() { d.path_on_host.clone() } else { d.path_in_container.clone() };
         devices.retain(|x| x.path != path);
         access.retain(|(p, _)| *p != path);
@@ -422,7 +527,13 @@ pub fn build(cfg: &Config, rec: &Record, att: &Attachment, root: &Path, shim: &P
     if !h.privileged {
         for d in &devices {
             let perms = access.iter().find(|(p, _)| *p == d.path).map(|(_, a)| a.as_str()).unwrap_or("rwm");
-            resources.devices.push(DeviceRule { allow: true, kind: d.kind.clone(), major: Some(d.major), minor: Some(d.minor), access: perms.into() });
+            resources.devices.push(DeviceRule {
+                allow: true,
+                kind: d.kind.clone(),
+                major: Some(d.major),
+                minor: Some(d.minor),
+                access: perms.into(),
+            });
         }
         for rule in h.device_cgroup_rules.iter().flatten() {
             resources.devices.push(parse_device_cgroup_rule(rule)?);
@@ -454,8 +565,16 @@ pub fn build(cfg: &Config, rec: &Record, att: &Attachment, root: &Path, shim: &P
             resources: Some(resources),
             cgroups_path: format!("{}/{}", cfg.cgroup_parent.trim_matches('/'), rec.id),
             // The API's MaskedPaths and ReadonlyPaths replace the defaults when given.
-            masked_paths: if unconfined_paths { Vec::new() } else { h.masked_paths.clone().unwrap_or_else(|| MASKED.iter().map(|s| s.to_string()).collect()) },
-            readonly_paths: if unconfined_paths { Vec::new() } else { h.readonly_paths.clone().unwrap_or_else(|| READONLY.iter().map(|s| s.to_string()).collect()) },
+            masked_paths: if unconfined_paths {
+                Vec::new()
+            } else {
+                h.masked_paths.clone().unwrap_or_else(|| MASKED.iter().map(|s| s.to_string()).collect())
+            },
+            readonly_paths: if unconfined_paths {
+                Vec::new()
+            } else {
+                h.readonly_paths.clone().unwrap_or_else(|| READONLY.iter().map(|s| s.to_string()).collect())
+            },
             seccomp,
             devices,
             sysctl: h.sysctls.clone().unwrap_or_default(),
@@ -478,7 +597,12 @@ mod tests {
         for bad in ["c 1:3", "x 1:3 r", "c 1-3 r", "c 1:3 rx", "c 1:3 rr", "c a:3 r", "c 1:3  r", ""] {
             assert!(parse_device_cgroup_rule(bad).is_err(), "{bad}");
         }
-        assert!(valid_device_access("r") && valid_device_access("wm") && !valid_device_access("") && !valid_device_access("rwmr"));
+        assert!(
+            valid_device_access("r")
+                && valid_device_access("wm")
+                && !valid_device_access("")
+                && !valid_device_access("rwmr")
+        );
     }
 
     #[test]

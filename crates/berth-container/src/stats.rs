@@ -24,7 +24,11 @@ fn boot_time() -> u64 {
 fn system_cpu_ns() -> u64 {
     std::fs::read_to_string("/proc/stat")
         .ok()
-        .and_then(|s| s.lines().next().map(|l| l.split_whitespace().skip(1).take(7).filter_map(|v| v.parse::<u64>().ok()).sum::<u64>()))
+        .and_then(|s| {
+            s.lines()
+                .next()
+                .map(|l| l.split_whitespace().skip(1).take(7).filter_map(|v| v.parse::<u64>().ok()).sum::<u64>())
+        })
         .unwrap_or(0)
         * (1_000_000_000 / clock_ticks())
 }
@@ -52,12 +56,21 @@ fn ps_row(pid: i32, btime: u64) -> Option<Vec<String>> {
     let stime: u64 = fields.get(12)?.parse().ok()?;
     let start: u64 = fields.get(19)?.parse().ok()?;
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let uid: u32 = status.lines().find_map(|l| l.strip_prefix("Uid:")).and_then(|v| v.split_whitespace().next()?.parse().ok()).unwrap_or(0);
+    let uid: u32 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0);
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
     let cmd = if cmdline.is_empty() {
         format!("[{}]", &stat[stat.find('(')? + 1..close])
     } else {
-        cmdline.split(|&b| b == 0).filter(|s| !s.is_empty()).map(|s| String::from_utf8_lossy(s).into_owned()).collect::<Vec<_>>().join(" ")
+        cmdline
+            .split(|&b| b == 0)
+            .filter(|s| !s.is_empty())
+            .map(|s| String::from_utf8_lossy(s).into_owned())
+            .collect::<Vec<_>>()
+            .join(" ")
     };
     let total = (utime + stime) / clock_ticks();
     let started = btime + start / clock_ticks();
@@ -89,7 +102,8 @@ fn ps_row(pid: i32, btime: u64) -> Option<Vec<String>> {
 
 impl ContainerService {
     fn cgroup_of(&self, rec: &Record) -> Result<berth_cgroups::Cgroup> {
-        berth_cgroups::Cgroup::host(&format!("{}/{}", self.cfg.cgroup_parent.trim_matches('/'), rec.id)).map_err(|e| ContainerError::Internal(e.to_string()))
+        berth_cgroups::Cgroup::host(&format!("{}/{}", self.cfg.cgroup_parent.trim_matches('/'), rec.id))
+            .map_err(|e| ContainerError::Internal(e.to_string()))
     }
 
     /// `docker top`: the container's processes, `ps -ef` style by default, or the host's
@@ -104,7 +118,10 @@ impl ContainerService {
             let btime = boot_time();
             let processes = pids.iter().filter_map(|p| ps_row(*p, btime)).collect();
             return Ok(TopResponse {
-                titles: ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"].iter().map(|s| s.to_string()).collect(),
+                titles: ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"]
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect(),
                 processes,
             });
         }
@@ -120,7 +137,10 @@ impl ContainerService {
         let mut lines = text.lines();
         let header = lines.next().unwrap_or("");
         let titles: Vec<String> = header.split_whitespace().map(String::from).collect();
-        let pid_col = titles.iter().position(|t| t == "PID").ok_or_else(|| ContainerError::Invalid("Couldn't find PID field in ps output".into()))?;
+        let pid_col = titles
+            .iter()
+            .position(|t| t == "PID")
+            .ok_or_else(|| ContainerError::Invalid("Couldn't find PID field in ps output".into()))?;
         let mut processes = Vec::new();
         for l in lines {
             let cols: Vec<&str> = l.split_whitespace().collect();
@@ -167,10 +187,13 @@ impl ContainerService {
                 }
                 let v: Vec<u64> = rest.split_whitespace().filter_map(|x| x.parse().ok()).collect();
                 if v.len() >= 16 {
-                    networks.insert(name.to_string(), json!({
-                        "rx_bytes": v[0], "rx_packets": v[1], "rx_errors": v[2], "rx_dropped": v[3],
-                        "tx_bytes": v[8], "tx_packets": v[9], "tx_errors": v[10], "tx_dropped": v[11],
-                    }));
+                    networks.insert(
+                        name.to_string(),
+                        json!({
+                            "rx_bytes": v[0], "rx_packets": v[1], "rx_errors": v[2], "rx_dropped": v[3],
+                            "tx_bytes": v[8], "tx_packets": v[9], "tx_errors": v[10], "tx_dropped": v[11],
+                        }),
+                    );
                 }
             }
         }
@@ -249,7 +272,12 @@ impl ContainerService {
         if let Some(rp) = &u.restart_policy {
             h.restart_policy = rp.clone();
         }
-        if h.memory > 0 && u.memory.is_some() && u.memory_swap.is_none() && rec.host_config.memory_swap > 0 && h.memory > rec.host_config.memory_swap {
+        if h.memory > 0
+            && u.memory.is_some()
+            && u.memory_swap.is_none()
+            && rec.host_config.memory_swap > 0
+            && h.memory > rec.host_config.memory_swap
+        {
             return Err(ContainerError::Invalid("Memory limit should be smaller than already set memoryswap limit, update the memoryswap at the same time".into()));
         }
         crate::create::validate_host_config(&h)?;
@@ -268,7 +296,13 @@ impl ContainerService {
                     ..Default::default()
                 });
             }
-            if u.cpu_shares.is_some() || u.nano_cpus.is_some() || u.cpu_period.is_some() || u.cpu_quota.is_some() || u.cpuset_cpus.is_some() || u.cpuset_mems.is_some() {
+            if u.cpu_shares.is_some()
+                || u.nano_cpus.is_some()
+                || u.cpu_period.is_some()
+                || u.cpu_quota.is_some()
+                || u.cpuset_cpus.is_some()
+                || u.cpuset_mems.is_some()
+            {
                 let mut c = CpuResources::default();
                 if h.cpu_shares > 0 {
                     c.shares = Some(h.cpu_shares as u64);
@@ -296,7 +330,9 @@ impl ContainerService {
             if let Some(p) = u.pids_limit {
                 r.pids = Some(PidsResources { limit: p });
             }
-            self.cgroup_of(&rec)?.apply(&r).map_err(|e| ContainerError::Invalid(format!("Cannot update container {}: {e}", rec.id)))?;
+            self.cgroup_of(&rec)?
+                .apply(&r)
+                .map_err(|e| ContainerError::Invalid(format!("Cannot update container {}: {e}", rec.id)))?;
         }
         e.update(|r| r.host_config = h);
         self.persist(&e)?;
@@ -308,7 +344,11 @@ impl ContainerService {
 fn host_memory() -> u64 {
     std::fs::read_to_string("/proc/meminfo")
         .ok()
-        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("MemTotal:").and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())))
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("MemTotal:").and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            })
+        })
         .unwrap_or(0)
         * 1024
 }

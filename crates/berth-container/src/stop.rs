@@ -36,7 +36,12 @@ impl ContainerService {
         }
     }
 
-    pub(crate) async fn stop_locked(self: &Arc<Self>, e: &Arc<Entry>, timeout: Option<i64>, signal: Option<String>) -> Result<bool> {
+    pub(crate) async fn stop_locked(
+        self: &Arc<Self>,
+        e: &Arc<Entry>,
+        timeout: Option<i64>,
+        signal: Option<String>,
+    ) -> Result<bool> {
         match self.begin_stop(e, timeout, signal).await? {
             Some(waiting) => self.finish_stop(e, waiting).await.map(|()| true),
             None => Ok(false),
@@ -45,7 +50,12 @@ impl ContainerService {
 
     /// Sends the stop signal (under the container's lock). `None` if there was nothing to
     /// wait for (not running, or a pending restart cancelled).
-    async fn begin_stop(self: &Arc<Self>, e: &Arc<Entry>, timeout: Option<i64>, signal: Option<String>) -> Result<Option<StopWait>> {
+    async fn begin_stop(
+        self: &Arc<Self>,
+        e: &Arc<Entry>,
+        timeout: Option<i64>,
+        signal: Option<String>,
+    ) -> Result<Option<StopWait>> {
         let rec = e.record();
         if !self.shutting_down.load(std::sync::atomic::Ordering::SeqCst) {
             e.update(|r| r.stopped_by_user = true);
@@ -65,7 +75,9 @@ impl ContainerService {
         if rec.state.paused {
             self.set_paused(e, false)?;
         }
-        let sig_name = signal.unwrap_or_else(|| if rec.config.stop_signal.is_empty() { "SIGTERM".into() } else { rec.config.stop_signal.clone() });
+        let sig_name = signal.unwrap_or_else(|| {
+            if rec.config.stop_signal.is_empty() { "SIGTERM".into() } else { rec.config.stop_signal.clone() }
+        });
         let sig = parse_signal(&sig_name)?;
         let timeout = timeout.or(rec.config.stop_timeout).unwrap_or(10);
         let exits = e.life.borrow().exits;
@@ -80,7 +92,9 @@ impl ContainerService {
             return Ok(());
         }
         let (rec, exits, timeout) = (e.record(), w.exits, w.timeout);
-        let stopped = w.sent && timeout != 0 && Self::wait_exit(e, exits, (timeout >= 0).then(|| Duration::from_secs(timeout as u64))).await;
+        let stopped = w.sent
+            && timeout != 0
+            && Self::wait_exit(e, exits, (timeout >= 0).then(|| Duration::from_secs(timeout as u64))).await;
         if !stopped {
             self.emit(&rec, "kill", &[("signal", "9".into())]);
             let _ = self.signal(&rec, 9, true).await;
@@ -91,5 +105,4 @@ impl ContainerService {
         self.emit(&e.record(), "stop", &[]);
         Ok(())
     }
-
 }

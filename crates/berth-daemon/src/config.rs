@@ -185,7 +185,9 @@ impl DaemonConfig {
         }
         if let Some(d) = &file.storage_driver {
             if d != "overlay2" && d != "overlay" {
-                return Err(format!("storage driver {d:?} is not supported: berth stores layers on overlayfs (overlay2)"));
+                return Err(format!(
+                    "storage driver {d:?} is not supported: berth stores layers on overlayfs (overlay2)"
+                ));
             }
         }
         let socket_group = flags.group.clone().or(file.group.clone());
@@ -199,15 +201,23 @@ impl DaemonConfig {
             berth_distribution::endpoint::validate_mirror(m)?;
         }
         let insecure_registries = flag_or_file(&flags.insecure_registries, &file.insecure_registries);
-        let exec_root = flags.exec_root.clone().or(file.exec_root.clone()).unwrap_or_else(|| PathBuf::from("/run/berth"));
+        let exec_root =
+            flags.exec_root.clone().or(file.exec_root.clone()).unwrap_or_else(|| PathBuf::from("/run/berth"));
         let hosts = if !flags.hosts.is_empty() {
             flags.hosts.clone()
         } else {
             file.hosts.clone().unwrap_or_else(|| vec![format!("unix://{}", exec_root.join("berth.sock").display())])
         };
         check_tcp_hosts(&hosts, flags.tls.or(file.tls), flags.tlsverify || file.tlsverify.unwrap_or(false))?;
-        let cluster = match (flags.cluster_store.clone().or(file.cluster_store.clone()), flags.cluster_advertise.clone().or(file.cluster_advertise.clone())) {
-            (Some(store), advertise) => Some(berth_network::overlay::ClusterOptions::new(&store, &advertise.unwrap_or_default(), &file.cluster_store_opts.clone().unwrap_or_default())?),
+        let cluster = match (
+            flags.cluster_store.clone().or(file.cluster_store.clone()),
+            flags.cluster_advertise.clone().or(file.cluster_advertise.clone()),
+        ) {
+            (Some(store), advertise) => Some(berth_network::overlay::ClusterOptions::new(
+                &store,
+                &advertise.unwrap_or_default(),
+                &file.cluster_store_opts.clone().unwrap_or_default(),
+            )?),
             (None, Some(_)) => return Err("cluster-advertise needs cluster-store (etcd://HOST:2379)".into()),
             (None, None) => None,
         };
@@ -220,7 +230,11 @@ impl DaemonConfig {
             .collect();
         Ok(DaemonConfig {
             hosts,
-            data_root: flags.data_root.clone().or(file.data_root.clone()).unwrap_or_else(|| PathBuf::from("/var/lib/berth")),
+            data_root: flags
+                .data_root
+                .clone()
+                .or(file.data_root.clone())
+                .unwrap_or_else(|| PathBuf::from("/var/lib/berth")),
             pidfile: flags.pidfile.clone().or(file.pidfile.clone()).unwrap_or_else(|| exec_root.join("berth.pid")),
             exec_root,
             debug: flags.debug || file.debug.unwrap_or(false),
@@ -289,7 +303,9 @@ fn read_file(path: &Path, explicit: bool) -> Result<FileConfig, String> {
             if b.iter().all(|c| c.is_ascii_whitespace()) {
                 return Ok(FileConfig::default());
             }
-            serde_json::from_slice(&b).map_err(|e| format!("unable to configure the daemon from {}: {}", path.display(), explain_config_error(&b, e)))
+            serde_json::from_slice(&b).map_err(|e| {
+                format!("unable to configure the daemon from {}: {}", path.display(), explain_config_error(&b, e))
+            })
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => Ok(FileConfig::default()),
         Err(e) => Err(format!("unable to read the configuration file {}: {e}", path.display())),
@@ -383,7 +399,14 @@ mod tests {
     #[test]
     fn the_api_on_a_network_address_needs_tls_false() {
         let hosts = |h: &[&str]| h.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert!(check_tcp_hosts(&hosts(&["unix:///run/x.sock", "tcp://127.0.0.1:2375", "tcp://[::1]:2375", "tcp://localhost:1"]), None, false).is_ok());
+        assert!(
+            check_tcp_hosts(
+                &hosts(&["unix:///run/x.sock", "tcp://127.0.0.1:2375", "tcp://[::1]:2375", "tcp://localhost:1"]),
+                None,
+                false
+            )
+            .is_ok()
+        );
         for h in ["tcp://0.0.0.0:2375", "tcp://192.0.2.1:2375", "tcp://[::]:2375", "tcp://example.com:2375"] {
             assert!(check_tcp_hosts(&hosts(&[h]), None, false).unwrap_err().contains("--tls=false"), "{h}");
             assert!(check_tcp_hosts(&hosts(&[h]), Some(false), false).is_ok(), "{h}");
@@ -397,16 +420,32 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("daemon.json");
         std::fs::write(&p, r#"{"cluster-store": "etcd://10.0.0.1:2379", "cluster-advertise": "eth1", "cluster-store-opts": {"discovery.ttl": "9"}}"#).unwrap();
-        let c = DaemonConfig::load(&Flags { config_file: Some(p.clone()), ..Default::default() }).unwrap().cluster.unwrap();
-        assert_eq!((c.store.as_str(), c.advertise.as_str(), c.ttl.as_secs(), c.heartbeat.as_secs()), ("etcd://10.0.0.1:2379", "eth1", 9, 3));
-        let flags = Flags { config_file: Some(p.clone()), cluster_store: Some("etcd://h:1".into()), ..Default::default() };
+        let c =
+            DaemonConfig::load(&Flags { config_file: Some(p.clone()), ..Default::default() }).unwrap().cluster.unwrap();
+        assert_eq!(
+            (c.store.as_str(), c.advertise.as_str(), c.ttl.as_secs(), c.heartbeat.as_secs()),
+            ("etcd://10.0.0.1:2379", "eth1", 9, 3)
+        );
+        let flags =
+            Flags { config_file: Some(p.clone()), cluster_store: Some("etcd://h:1".into()), ..Default::default() };
         assert!(DaemonConfig::load(&flags).unwrap_err().contains("cluster-store"));
         std::fs::write(&p, "{}").unwrap();
-        let flags = Flags { config_file: Some(p.clone()), cluster_store: Some("etcd://h:1".into()), cluster_advertise: Some("10.0.0.2".into()), ..Default::default() };
+        let flags = Flags {
+            config_file: Some(p.clone()),
+            cluster_store: Some("etcd://h:1".into()),
+            cluster_advertise: Some("10.0.0.2".into()),
+            ..Default::default()
+        };
         assert_eq!(DaemonConfig::load(&flags).unwrap().cluster.unwrap().advertise, "10.0.0.2");
-        let flags = Flags { config_file: Some(p.clone()), cluster_advertise: Some("10.0.0.2".into()), ..Default::default() };
+        let flags =
+            Flags { config_file: Some(p.clone()), cluster_advertise: Some("10.0.0.2".into()), ..Default::default() };
         assert!(DaemonConfig::load(&flags).unwrap_err().contains("needs cluster-store"));
-        let flags = Flags { config_file: Some(p.clone()), cluster_store: Some("consul://h".into()), cluster_advertise: Some("eth0".into()), ..Default::default() };
+        let flags = Flags {
+            config_file: Some(p.clone()),
+            cluster_store: Some("consul://h".into()),
+            cluster_advertise: Some("eth0".into()),
+            ..Default::default()
+        };
         assert!(DaemonConfig::load(&flags).unwrap_err().contains("etcd://"));
         assert!(DaemonConfig::load(&Flags { config_file: Some(p), ..Default::default() }).unwrap().cluster.is_none());
     }
@@ -415,16 +454,32 @@ mod tests {
     fn registry_settings_come_from_flags_or_the_file_not_both() {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("daemon.json");
-        std::fs::write(&p, r#"{"registry-mirrors": ["https://m.example"], "insecure-registries": ["10.0.0.0/8"]}"#).unwrap();
+        std::fs::write(&p, r#"{"registry-mirrors": ["https://m.example"], "insecure-registries": ["10.0.0.0/8"]}"#)
+            .unwrap();
         let c = DaemonConfig::load(&Flags { config_file: Some(p.clone()), ..Default::default() }).unwrap();
-        assert_eq!((c.registry_mirrors, c.insecure_registries), (vec!["https://m.example".to_string()], vec!["10.0.0.0/8".to_string()]));
-        let flags = Flags { config_file: Some(p.clone()), registry_mirrors: vec!["http://127.0.0.1:5001".into()], ..Default::default() };
+        assert_eq!(
+            (c.registry_mirrors, c.insecure_registries),
+            (vec!["https://m.example".to_string()], vec!["10.0.0.0/8".to_string()])
+        );
+        let flags = Flags {
+            config_file: Some(p.clone()),
+            registry_mirrors: vec!["http://127.0.0.1:5001".into()],
+            ..Default::default()
+        };
         assert!(DaemonConfig::load(&flags).unwrap_err().contains("registry-mirrors"));
         std::fs::write(&p, "{}").unwrap();
-        let flags = Flags { registry_mirrors: vec!["http://127.0.0.1:5001".into()], insecure_registries: vec!["reg.lan:5000".into()], ..flags };
+        let flags = Flags {
+            registry_mirrors: vec!["http://127.0.0.1:5001".into()],
+            insecure_registries: vec!["reg.lan:5000".into()],
+            ..flags
+        };
         let c = DaemonConfig::load(&flags).unwrap();
-        assert_eq!((c.registry_mirrors, c.insecure_registries), (vec!["http://127.0.0.1:5001".to_string()], vec!["reg.lan:5000".to_string()]));
-        let flags = Flags { config_file: Some(p), registry_mirrors: vec!["ftp://m.example".into()], ..Default::default() };
+        assert_eq!(
+            (c.registry_mirrors, c.insecure_registries),
+            (vec!["http://127.0.0.1:5001".to_string()], vec!["reg.lan:5000".to_string()])
+        );
+        let flags =
+            Flags { config_file: Some(p), registry_mirrors: vec!["ftp://m.example".into()], ..Default::default() };
         assert!(DaemonConfig::load(&flags).unwrap_err().contains("invalid mirror"));
     }
 }

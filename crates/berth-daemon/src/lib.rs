@@ -17,8 +17,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use berth_container::events::EventBus;
 use berth_container::ContainerService;
+use berth_container::events::EventBus;
 use berth_image::ImageStore;
 use berth_store::content::ContentStore;
 use berth_store::db::Db;
@@ -52,7 +52,8 @@ impl Daemon {
         // data root 0710 and the exec root 0700, as dockerd makes them.
         for (d, mode) in [(root.clone(), 0o710), (config.exec_root.clone(), 0o700)] {
             std::fs::create_dir_all(&d).map_err(|e| format!("creating {}: {e}", d.display()))?;
-            std::fs::set_permissions(&d, std::os::unix::fs::PermissionsExt::from_mode(mode)).map_err(|e| format!("setting the mode of {}: {e}", d.display()))?;
+            std::fs::set_permissions(&d, std::os::unix::fs::PermissionsExt::from_mode(mode))
+                .map_err(|e| format!("setting the mode of {}: {e}", d.display()))?;
         }
         let db = Arc::new(Db::open(&root.join("berth.db")).map_err(|e| e.to_string())?);
         let content = ContentStore::open(&root.join("content")).map_err(|e| e.to_string())?;
@@ -76,13 +77,23 @@ impl Daemon {
             stop_on_shutdown: !config.live_restore,
             shutdown_timeout: config.shutdown_timeout,
         };
-        let networks = berth_network::NetworkService::open(config.network_options(), db.clone(), events.clone(), tokio::runtime::Handle::current()).map_err(|e| e.to_string())?;
+        let networks = berth_network::NetworkService::open(
+            config.network_options(),
+            db.clone(),
+            events.clone(),
+            tokio::runtime::Handle::current(),
+        )
+        .map_err(|e| e.to_string())?;
         if let Some(c) = config.cluster.clone() {
             networks.join_cluster(c).await.map_err(|e| e.to_string())?;
         }
-        let handle: Arc<dyn berth_container::network::Networks> = Arc::new(berth_network::attach::Handle(networks.clone()));
-        let volumes = Arc::new(berth_volume::VolumeStore::open(&root.join("volumes"), db.clone()).map_err(|e| e.to_string())?);
-        let containers = ContainerService::new(cfg, db.clone(), images.clone(), events.clone(), handle, volumes.clone()).map_err(|e| e.to_string())?;
+        let handle: Arc<dyn berth_container::network::Networks> =
+            Arc::new(berth_network::attach::Handle(networks.clone()));
+        let volumes =
+            Arc::new(berth_volume::VolumeStore::open(&root.join("volumes"), db.clone()).map_err(|e| e.to_string())?);
+        let containers =
+            ContainerService::new(cfg, db.clone(), images.clone(), events.clone(), handle, volumes.clone())
+                .map_err(|e| e.to_string())?;
         networks.bind_containers(&containers);
         let builder_cfg = berth_builder::BuilderConfig {
             scratch: root.join("builder"),
@@ -93,7 +104,14 @@ impl Daemon {
             mirrors: config.registry_mirrors.clone(),
             insecure: config.insecure_registries.clone(),
         }));
-        let builder = berth_builder::Builder::new(images.clone(), containers.clone(), distribution.clone(), db.clone(), builder_cfg).map_err(|e| e.to_string())?;
+        let builder = berth_builder::Builder::new(
+            images.clone(),
+            containers.clone(),
+            distribution.clone(),
+            db.clone(),
+            builder_cfg,
+        )
+        .map_err(|e| e.to_string())?;
         let id_path = root.join("engine-id");
         let id = match std::fs::read_to_string(&id_path) {
             Ok(s) if !s.trim().is_empty() => s.trim().to_string(),
@@ -103,7 +121,19 @@ impl Daemon {
                 id
             }
         };
-        let daemon = Arc::new(Daemon { config, db, images, containers, networks, volumes, builder, events, distribution, started: Instant::now(), id });
+        let daemon = Arc::new(Daemon {
+            config,
+            db,
+            images,
+            containers,
+            networks,
+            volumes,
+            builder,
+            events,
+            distribution,
+            started: Instant::now(),
+            id,
+        });
         daemon.containers.recover().await;
         let n = daemon.networks.clone();
         tokio::task::spawn_blocking(move || n.reconcile()).await.map_err(|e| e.to_string())?;

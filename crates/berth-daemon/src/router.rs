@@ -11,10 +11,10 @@ use std::sync::Arc;
 
 use http::Method;
 
+use crate::Daemon;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{Req, Resp};
 use crate::routes::{build, containers, distribution, exec, images, networks, swarm, system, volumes};
-use crate::Daemon;
 
 pub type Handler = fn(Arc<Daemon>, Req) -> Pin<Box<dyn Future<Output = ApiResult<Resp>> + Send>>;
 
@@ -203,7 +203,10 @@ mod tests {
     fn patterns() {
         assert_eq!(matches("/containers/{}/json", "/containers/abc/json"), Some(vec!["abc".into()]));
         assert_eq!(matches("/containers/{}/json", "/containers//json"), None);
-        assert_eq!(matches("/images/{*}/push", "/images/localhost:5000/team/app/push"), Some(vec!["localhost:5000/team/app".into()]));
+        assert_eq!(
+            matches("/images/{*}/push", "/images/localhost:5000/team/app/push"),
+            Some(vec!["localhost:5000/team/app".into()])
+        );
         assert_eq!(matches("/images/{*}", "/images/busybox"), Some(vec!["busybox".into()]));
         assert_eq!(matches("/images/{*}/json", "/images/json"), None);
         assert_eq!(matches("/images/{*}/json", "/images/a/json/json"), Some(vec!["a/json".into()]));

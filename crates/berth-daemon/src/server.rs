@@ -9,10 +9,10 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, UnixListener};
 
+use crate::Daemon;
 use crate::error::ApiError;
 use crate::http::{self, Req, Resp};
 use crate::router::{self, Route};
-use crate::Daemon;
 
 /// Requests served so far; the idle trimmer watches it.
 static REQUESTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -39,7 +39,11 @@ async fn trim_when_idle() {
     }
 }
 
-async fn dispatch(daemon: Arc<Daemon>, routes: Arc<Vec<Route>>, mut req: hyper::Request<Incoming>) -> Result<Resp, Infallible> {
+async fn dispatch(
+    daemon: Arc<Daemon>,
+    routes: Arc<Vec<Route>>,
+    mut req: hyper::Request<Incoming>,
+) -> Result<Resp, Infallible> {
     REQUESTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let upgrade = req.headers().contains_key(hyper::header::UPGRADE).then(|| hyper::upgrade::on(&mut req));
     let (parts, body) = req.into_parts();
@@ -63,7 +67,16 @@ async fn dispatch(daemon: Arc<Daemon>, routes: Arc<Vec<Route>>, mut req: hyper::
             continue;
         }
         if let Some(params) = router::matches(route.pattern, &path) {
-            let r = Req { method: parts.method.clone(), path: path.clone(), version, query, headers: parts.headers, params, body: Some(body), upgrade };
+            let r = Req {
+                method: parts.method.clone(),
+                path: path.clone(),
+                version,
+                query,
+                headers: parts.headers,
+                params,
+                body: Some(body),
+                upgrade,
+            };
             let resp = match (route.handler)(daemon.clone(), r).await {
                 Ok(r) => r,
                 Err(e) => {
@@ -94,7 +107,10 @@ where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let svc = service_fn(move |req| dispatch(daemon.clone(), routes.clone(), req));
-    let conn = hyper::server::conn::http1::Builder::new().half_close(true).serve_connection(TokioIo::new(io), svc).with_upgrades();
+    let conn = hyper::server::conn::http1::Builder::new()
+        .half_close(true)
+        .serve_connection(TokioIo::new(io), svc)
+        .with_upgrades();
     let _ = conn.await;
 }
 
@@ -102,9 +118,13 @@ where
 /// given with `-G`, which must exist), as dockerd makes it. Anyone who can connect is root on
 /// the host.
 fn secure_socket(path: &str, group: Option<&str>) -> Result<(), String> {
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660)).map_err(|e| format!("setting the mode of {path}: {e}"))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
+        .map_err(|e| format!("setting the mode of {path}: {e}"))?;
     let gid = match group {
-        Some(g) => Some(crate::config::group_id(g).ok_or_else(|| format!("can't create unix socket {path}: group {g} not found"))?),
+        Some(g) => Some(
+            crate::config::group_id(g)
+                .ok_or_else(|| format!("can't create unix socket {path}: group {g} not found"))?,
+        ),
         None => crate::config::group_id("docker"),
     };
     if let Some(gid) = gid {
@@ -115,7 +135,11 @@ fn secure_socket(path: &str, group: Option<&str>) -> Result<(), String> {
 
 /// Serves the API on every configured host until `shutdown` resolves. `ready` is called
 /// once every listener is bound, so whoever waits for it can connect at once.
-pub async fn serve(daemon: Arc<Daemon>, shutdown: impl std::future::Future<Output = ()>, ready: impl FnOnce()) -> Result<(), String> {
+pub async fn serve(
+    daemon: Arc<Daemon>,
+    shutdown: impl std::future::Future<Output = ()>,
+    ready: impl FnOnce(),
+) -> Result<(), String> {
     let routes = Arc::new(router::routes());
     let mut tasks = vec![tokio::spawn(trim_when_idle())];
     for host in daemon.config.hosts.clone() {
@@ -159,4 +183,3 @@ pub async fn serve(daemon: Arc<Daemon>, shutdown: impl std::future::Future<Outpu
     }
     Ok(())
 }
-

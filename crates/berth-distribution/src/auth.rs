@@ -59,7 +59,9 @@ impl AuthConfig {
             .and_then(decode_base64)
             .and_then(|b| serde_json::from_slice(&b).ok())
             .unwrap_or_default();
-        let host = |k: &str| k.trim_start_matches("https://").trim_start_matches("http://").split('/').next().unwrap_or("").to_string();
+        let host = |k: &str| {
+            k.trim_start_matches("https://").trim_start_matches("http://").split('/').next().unwrap_or("").to_string()
+        };
         let hub = domain == "docker.io";
         all.into_iter()
             .find(|(k, _)| {
@@ -212,7 +214,8 @@ mod tests {
         let h = base64::engine::general_purpose::URL_SAFE.encode(json);
         let a = AuthConfig::from_header(Some(&h));
         assert_eq!(a.credentials(), Some(("u".into(), "p".into())));
-        let a = AuthConfig { auth: base64::engine::general_purpose::STANDARD.encode("me:se:cret"), ..Default::default() };
+        let a =
+            AuthConfig { auth: base64::engine::general_purpose::STANDARD.encode("me:se:cret"), ..Default::default() };
         assert_eq!(a.credentials(), Some(("me".into(), "se:cret".into())));
         assert!(AuthConfig::from_header(Some("e30=")).is_empty());
         assert!(AuthConfig::from_header(Some("garbage!")).is_empty());

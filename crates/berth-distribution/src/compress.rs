@@ -44,7 +44,8 @@ type Done = (u64, io::Result<Vec<u8>>);
 
 fn compress_chunk(data: &[u8]) -> io::Result<Vec<u8>> {
     if data.len() >= SAMPLE {
-        let mut probe = flate2::write::DeflateEncoder::new(Vec::with_capacity(SAMPLE + 64), flate2::Compression::fast());
+        let mut probe =
+            flate2::write::DeflateEncoder::new(Vec::with_capacity(SAMPLE + 64), flate2::Compression::fast());
         probe.write_all(&data[..SAMPLE])?;
         let n = probe.finish()?.len();
         if n * 100 > SAMPLE * 97 {
@@ -104,18 +105,27 @@ impl<M: Members> ParallelGzip<M> {
         let workers = (0..threads)
             .map(|_| {
                 let (rx, tx) = (job_rx.clone(), done_tx.clone());
-                std::thread::spawn(move || loop {
-                    let job = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
-                    let Ok((seq, data)) = job else { return };
-                    if tx.send((seq, compress_chunk(&data))).is_err() {
-                        return;
+                std::thread::spawn(move || {
+                    loop {
+                        let job = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                        let Ok((seq, data)) = job else { return };
+                        if tx.send((seq, compress_chunk(&data))).is_err() {
+                            return;
+                        }
                     }
                 })
             })
             .collect();
         drop(done_tx);
         let writer = std::thread::spawn(move || write_in_order(sink, done_rx, token_rx));
-        ParallelGzip { buf: Vec::with_capacity(CHUNK), jobs: Some(jobs), tokens, workers, writer: Some(writer), sent: 0 }
+        ParallelGzip {
+            buf: Vec::with_capacity(CHUNK),
+            jobs: Some(jobs),
+            tokens,
+            workers,
+            writer: Some(writer),
+            sent: 0,
+        }
     }
 
     fn dispatch(&mut self) -> io::Result<()> {

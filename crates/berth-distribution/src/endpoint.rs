@@ -37,7 +37,9 @@ pub fn normalize_domain(server: &str) -> String {
     let s = s.strip_prefix("https://").or_else(|| s.strip_prefix("http://")).unwrap_or(s);
     let host = s.split('/').next().unwrap_or(s);
     match host {
-        "" | "index.docker.io" | "registry-1.docker.io" | "docker.io" | "registry.hub.docker.com" => HUB_DOMAIN.to_string(),
+        "" | "index.docker.io" | "registry-1.docker.io" | "docker.io" | "registry.hub.docker.com" => {
+            HUB_DOMAIN.to_string()
+        }
         h => h.to_string(),
     }
 }
@@ -81,7 +83,10 @@ impl RegistryOptions {
         if host == "localhost" || ip.is_some_and(|i| i.is_loopback()) {
             return true;
         }
-        self.insecure.iter().map(|e| insecure_entry(e)).any(|e| e == domain || e == host || ip.is_some_and(|i| in_cidr(i, e)))
+        self.insecure
+            .iter()
+            .map(|e| insecure_entry(e))
+            .any(|e| e == domain || e == host || ip.is_some_and(|i| in_cidr(i, e)))
     }
 
     /// What `GET /info` reports (`docker info`'s "Insecure Registries" and "Registry
@@ -171,7 +176,9 @@ pub(crate) fn may_fall_back(e: &crate::DistError, ep: &Endpoint) -> bool {
     use crate::DistError;
     match e {
         DistError::Unavailable(_) => true,
-        DistError::NotFound(_) | DistError::Unauthorized(_) | DistError::Denied(_) | DistError::Registry(_) => ep.mirror,
+        DistError::NotFound(_) | DistError::Unauthorized(_) | DistError::Denied(_) | DistError::Registry(_) => {
+            ep.mirror
+        }
         _ => false,
     }
 }
@@ -228,8 +235,19 @@ mod tests {
 
     #[test]
     fn insecure_rules() {
-        let o = RegistryOptions { mirrors: vec![], insecure: vec!["reg.lan:5000".into(), "10.1.0.0/16".into(), "plain.lan".into()] };
-        for yes in ["localhost:5000", "127.0.0.1:5000", "127.9.9.9", "[::1]:5000", "reg.lan:5000", "10.1.2.3:80", "plain.lan:443"] {
+        let o = RegistryOptions {
+            mirrors: vec![],
+            insecure: vec!["reg.lan:5000".into(), "10.1.0.0/16".into(), "plain.lan".into()],
+        };
+        for yes in [
+            "localhost:5000",
+            "127.0.0.1:5000",
+            "127.9.9.9",
+            "[::1]:5000",
+            "reg.lan:5000",
+            "10.1.2.3:80",
+            "plain.lan:443",
+        ] {
             assert!(o.is_insecure(yes), "{yes}");
         }
         for no in ["reg.lan:5001", "10.2.0.1:5000", "example.com", "docker.io"] {
@@ -240,7 +258,11 @@ mod tests {
     #[test]
     fn a_tls_failure_explains_more_than_an_https_servers_answer_to_plain_http() {
         let tls = || Some(crate::DistError::Unavailable("Get \"https://r/v2/\": tls: unknown issuer".into()));
-        for plain in ["400 Bad Request", "request to http://r/v2/: invalid HTTP version parsed", "connection closed before message completed"] {
+        for plain in [
+            "400 Bad Request",
+            "request to http://r/v2/: invalid HTTP version parsed",
+            "connection closed before message completed",
+        ] {
             let e = explain(tls(), crate::DistError::Unavailable(plain.into()));
             assert!(e.to_string().contains("tls:"), "{plain}: {e}");
         }

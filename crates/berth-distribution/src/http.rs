@@ -103,7 +103,11 @@ fn origin(uri: &http::Uri) -> Result<(String, String, bool)> {
     };
     let host = uri.host().ok_or_else(|| DistError::Invalid(format!("URL without a host: {uri}")))?;
     let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
-    let addr = if host.contains(':') && !host.starts_with('[') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
+    let addr = if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
     Ok((format!("{}://{addr}", if tls { "https" } else { "http" }), addr, tls))
 }
 
@@ -133,7 +137,10 @@ impl HttpClient {
             Some(s) => s,
             None => connect(&addr, tls, &full).await?,
         };
-        let resp = sender.send_request(req).await.map_err(|e| DistError::Unavailable(format!("{} {full}: {e}", "request to")))?;
+        let resp = sender
+            .send_request(req)
+            .await
+            .map_err(|e| DistError::Unavailable(format!("{} {full}: {e}", "request to")))?;
         self.put_idle(key, sender);
         Ok(resp)
     }
@@ -263,7 +270,9 @@ pub async fn download(client: &HttpClient, url: &str) -> Result<Response<Incomin
         if status.is_redirection() {
             let loc = resp.headers().get(http::header::LOCATION).and_then(|v| v.to_str().ok()).map(String::from);
             drain(resp).await;
-            let loc = loc.ok_or_else(|| DistError::Invalid(format!("failed to GET {url}: redirect {status} without a Location")))?;
+            let loc = loc.ok_or_else(|| {
+                DistError::Invalid(format!("failed to GET {url}: redirect {status} without a Location"))
+            })?;
             url = resolve_location(&uri, &loc);
             continue;
         }
@@ -281,7 +290,8 @@ fn resolve_location(base: &http::Uri, loc: &str) -> String {
     if loc.contains("://") {
         return loc.to_string();
     }
-    let origin = format!("{}://{}", base.scheme_str().unwrap_or("http"), base.authority().map(|a| a.as_str()).unwrap_or(""));
+    let origin =
+        format!("{}://{}", base.scheme_str().unwrap_or("http"), base.authority().map(|a| a.as_str()).unwrap_or(""));
     if loc.starts_with('/') {
         return format!("{origin}{loc}");
     }

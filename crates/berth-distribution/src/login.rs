@@ -8,8 +8,8 @@
 use http::{HeaderMap, Method, StatusCode};
 
 use crate::auth::AuthConfig;
-use crate::endpoint::{normalize_domain, HUB_DOMAIN, HUB_REGISTRY};
-use crate::http::{drain, ReqBody};
+use crate::endpoint::{HUB_DOMAIN, HUB_REGISTRY, normalize_domain};
+use crate::http::{ReqBody, drain};
 use crate::session::Session;
 use crate::{DistError, Distribution, Result};
 
@@ -19,7 +19,9 @@ impl Distribution {
     pub async fn login(&self, auth: &AuthConfig) -> Result<String> {
         let domain = normalize_domain(&auth.server_address);
         if auth.credentials().is_none() {
-            return Err(DistError::Invalid("Error: Cannot perform an interactive login from a non TTY device: username is required".into()));
+            return Err(DistError::Invalid(
+                "Error: Cannot perform an interactive login from a non TTY device: username is required".into(),
+            ));
         }
         let eps = if domain == HUB_DOMAIN {
             vec![crate::endpoint::Endpoint { base: HUB_REGISTRY.into(), mirror: false }]
@@ -42,7 +44,9 @@ impl Distribution {
         let failed = || DistError::Unauthorized(format!("login attempt to {url} failed with status: 401 Unauthorized"));
         let mut s = match Session::open(self.http.clone(), base, auth, Vec::new()).await {
             Ok(s) => s,
-            Err(DistError::Unauthorized(m)) if m.contains("invalid username or password") || m.starts_with("unauthorized") => {
+            Err(DistError::Unauthorized(m))
+                if m.contains("invalid username or password") || m.starts_with("unauthorized") =>
+            {
                 return Err(DistError::Unauthorized(format!("Get \"{url}\": {m}")));
             }
             Err(e) => return Err(e),

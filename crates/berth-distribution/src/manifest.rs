@@ -46,7 +46,14 @@ pub struct Descriptor {
 
 impl Descriptor {
     pub fn new(media_type: &str, size: i64, digest: &str) -> Descriptor {
-        Descriptor { media_type: media_type.into(), size, digest: digest.into(), urls: vec![], platform: None, annotations: None }
+        Descriptor {
+            media_type: media_type.into(),
+            size,
+            digest: digest.into(),
+            urls: vec![],
+            platform: None,
+            annotations: None,
+        }
     }
 }
 
@@ -88,7 +95,8 @@ pub fn parse(content_type: &str, body: &[u8]) -> Result<Parsed> {
         #[serde(default)]
         manifests: Option<serde_json::Value>,
     }
-    let probe: Probe = serde_json::from_slice(body).map_err(|e| DistError::Invalid(format!("invalid manifest: {e}")))?;
+    let probe: Probe =
+        serde_json::from_slice(body).map_err(|e| DistError::Invalid(format!("invalid manifest: {e}")))?;
     let ct = content_type.split(';').next().unwrap_or("").trim();
     let mt = if !probe.media_type.is_empty() { probe.media_type.as_str() } else { ct };
     if probe.schema_version == 1 || mt == SCHEMA1 || mt == SCHEMA1_SIGNED {
@@ -96,12 +104,16 @@ pub fn parse(content_type: &str, body: &[u8]) -> Result<Parsed> {
             "Docker Image manifest version 2, schema 1 is not supported (it was removed from Docker too): push the image again with a current client".into(),
         ));
     }
-    let is_index = mt == DOCKER_LIST || mt == OCI_INDEX || (mt != DOCKER_MANIFEST && mt != OCI_MANIFEST && probe.manifests.is_some());
+    let is_index = mt == DOCKER_LIST
+        || mt == OCI_INDEX
+        || (mt != DOCKER_MANIFEST && mt != OCI_MANIFEST && probe.manifests.is_some());
     if is_index {
-        let i: Index = serde_json::from_slice(body).map_err(|e| DistError::Invalid(format!("invalid manifest list: {e}")))?;
+        let i: Index =
+            serde_json::from_slice(body).map_err(|e| DistError::Invalid(format!("invalid manifest list: {e}")))?;
         Ok(Parsed::Index(i))
     } else {
-        let m: ImageManifest = serde_json::from_slice(body).map_err(|e| DistError::Invalid(format!("invalid manifest: {e}")))?;
+        let m: ImageManifest =
+            serde_json::from_slice(body).map_err(|e| DistError::Invalid(format!("invalid manifest: {e}")))?;
         Ok(Parsed::Image(m))
     }
 }
@@ -119,7 +131,9 @@ pub fn wanted_platform(spec: Option<&str>) -> Result<Platform> {
         a => a.to_string(),
     };
     match parts.as_slice() {
-        [os] if *os == "linux" => Ok(Platform { os: "linux".into(), architecture: default_arch, variant: String::new() }),
+        [os] if *os == "linux" => {
+            Ok(Platform { os: "linux".into(), architecture: default_arch, variant: String::new() })
+        }
         [os, arch] => Ok(Platform { os: os.to_string(), architecture: norm_arch(arch), variant: String::new() }),
         [os, arch, v] => Ok(Platform { os: os.to_string(), architecture: norm_arch(arch), variant: v.to_string() }),
         _ => Err(DistError::Invalid(format!("\"{spec}\": unknown operating system or architecture: invalid argument"))),
@@ -140,7 +154,11 @@ pub fn select<'a>(index: &'a Index, want: &Platform) -> Option<&'a Descriptor> {
     }
     candidates
         .iter()
-        .find(|d| d.platform.as_ref().is_some_and(|p| p.variant.is_empty() || (p.architecture == "arm64" && p.variant == "v8")))
+        .find(|d| {
+            d.platform
+                .as_ref()
+                .is_some_and(|p| p.variant.is_empty() || (p.architecture == "arm64" && p.variant == "v8"))
+        })
         .or(candidates.first())
         .copied()
 }

@@ -37,7 +37,10 @@ impl Progress {
     /// A layer's byte progress.
     pub fn bar(&self, id: &str, s: &str, current: u64, total: u64) {
         self.send(JsonMessage {
-            progress_detail: Some(ProgressDetail { current: Some(current as i64), total: (total > 0).then_some(total as i64) }),
+            progress_detail: Some(ProgressDetail {
+                current: Some(current as i64),
+                total: (total > 0).then_some(total as i64),
+            }),
             progress: Some(bar_text(current, total)),
             ..JsonMessage::status_id(s, id)
         });

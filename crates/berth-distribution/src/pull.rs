@@ -18,7 +18,7 @@ use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 use tokio::task::JoinSet;
 
-use berth_archive::apply::{apply_buffered, ApplyOptions};
+use berth_archive::apply::{ApplyOptions, apply_buffered};
 use berth_archive::compress::decompressed_buf;
 use berth_image::pulled::PulledLayer;
 use berth_image::{ImageConfig, ImageStore, Reference};
@@ -31,8 +31,8 @@ use crate::http::read_limited;
 use crate::manifest::{self, Descriptor, ImageManifest, Parsed, Platform};
 use crate::metadata::{self, BlobSource};
 use crate::pipe::{self, ChannelReader};
-use crate::progress::{short, Progress, Throttle};
-use crate::session::{error_message, error_of, Session};
+use crate::progress::{Progress, Throttle, short};
+use crate::session::{Session, error_message, error_of};
 use crate::{DistError, Distribution, Result};
 
 pub const MAX_CONCURRENT_DOWNLOADS: usize = 3;
@@ -79,7 +79,14 @@ impl Distribution {
         Err(attempts.error(&r.domain))
     }
 
-    async fn pull_from(&self, ep: &Endpoint, stores: &Stores, opts: &PullOptions, want: &Platform, progress: &Progress) -> Result<()> {
+    async fn pull_from(
+        &self,
+        ep: &Endpoint,
+        stores: &Stores,
+        opts: &PullOptions,
+        want: &Platform,
+        progress: &Progress,
+    ) -> Result<()> {
         let r = &opts.reference;
         let scope = format!("repository:{}:pull", r.path);
         let mut s = Session::open(self.http.clone(), &ep.base, &opts.auth, vec![scope]).await?;
@@ -115,9 +122,15 @@ async fn list_tags(s: &mut Session, r: &Reference) -> Result<Vec<String>> {
         if !resp.status().is_success() {
             return Err(denied_or(error_of(resp, "").await, r));
         }
-        let next = resp.headers().get(http::header::LINK).and_then(|v| v.to_str().ok()).and_then(|l| l.split(';').next()).map(|l| l.trim().trim_start_matches('<').trim_end_matches('>').to_string());
+        let next = resp
+            .headers()
+            .get(http::header::LINK)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|l| l.split(';').next())
+            .map(|l| l.trim().trim_start_matches('<').trim_end_matches('>').to_string());
         let body = read_limited(resp, MAX_MANIFEST).await?;
-        let t: Tags = serde_json::from_slice(&body).map_err(|e| DistError::Invalid(format!("tag list of {}: {e}", r.familiar_repository())))?;
+        let t: Tags = serde_json::from_slice(&body)
+            .map_err(|e| DistError::Invalid(format!("tag list of {}: {e}", r.familiar_repository())))?;
         out.extend(t.tags.unwrap_or_default());
         match next {
             Some(n) if !n.is_empty() => url = s.resolve(&n),
@@ -150,7 +163,11 @@ async fn fetch_manifest(s: &mut Session, r: &Reference, which: &str) -> Result<(
         let e = error_of(resp, "").await;
         return Err(match (status, e) {
             (http::StatusCode::NOT_FOUND, DistError::NotFound(m)) => {
-                let name = if which.starts_with("sha256:") { format!("{}@{which}", r.familiar_repository()) } else { format!("{}:{which}", r.familiar_repository()) };
+                let name = if which.starts_with("sha256:") {
+                    format!("{}@{which}", r.familiar_repository())
+                } else {
+                    format!("{}:{which}", r.familiar_repository())
+                };
                 DistError::NotFound(format!("manifest for {name} not found: {m}"))
             }
             (_, e) => denied_or(e, r),
@@ -166,7 +183,13 @@ async fn fetch_manifest(s: &mut Session, r: &Reference, which: &str) -> Result<(
 }
 
 /// Pulls one tag or digest; returns whether the local name now points somewhere new.
-async fn pull_one(s: &mut Session, stores: &Stores, r: &Reference, want: &Platform, progress: &Progress) -> Result<bool> {
+async fn pull_one(
+    s: &mut Session,
+    stores: &Stores,
+    r: &Reference,
+    want: &Platform,
+    progress: &Progress,
+) -> Result<bool> {
     let which = r.digest.clone().or_else(|| r.tag.clone()).unwrap_or_else(|| "latest".into());
     let (body, ct, top_digest) = fetch_manifest(s, r, &which).await?;
     let m: ImageManifest = match manifest::parse(&ct, &body)? {
@@ -174,12 +197,17 @@ async fn pull_one(s: &mut Session, stores: &Stores, r: &Reference, want: &Platfo
         Parsed::Index(i) => {
             let d = manifest::select(&i, want).ok_or_else(|| {
                 let v = if want.variant.is_empty() { String::new() } else { format!("/{}", want.variant) };
-                DistError::NotFound(format!("no matching manifest for {}/{}{v} in the manifest list entries", want.os, want.architecture))
+                DistError::NotFound(format!(
+                    "no matching manifest for {}/{}{v} in the manifest list entries",
+                    want.os, want.architecture
+                ))
             })?;
             let (b, ct, _) = fetch_manifest(s, r, &d.digest).await?;
             match manifest::parse(&ct, &b)? {
                 Parsed::Image(m) => m,
-                Parsed::Index(_) => return Err(DistError::Invalid("a manifest list names another manifest list".into())),
+                Parsed::Index(_) => {
+                    return Err(DistError::Invalid("a manifest list names another manifest list".into()));
+                }
             }
         }
     };
@@ -188,8 +216,14 @@ async fn pull_one(s: &mut Session, stores: &Stores, r: &Reference, want: &Platfo
     let config_bytes = fetch_blob_small(s, r, &m.config, MAX_CONFIG).await?;
     let config = ImageConfig::parse(&config_bytes)?;
     let layers: Vec<&Descriptor> = m.layers.iter().collect();
-    if let Some(f) = layers.iter().find(|l| !l.urls.is_empty() || l.media_type.contains("foreign") || l.media_type.contains("nondistributable")) {
-        return Err(DistError::Invalid(format!("layer {} is a foreign layer, which berth does not download", f.digest)));
+    if let Some(f) = layers
+        .iter()
+        .find(|l| !l.urls.is_empty() || l.media_type.contains("foreign") || l.media_type.contains("nondistributable"))
+    {
+        return Err(DistError::Invalid(format!(
+            "layer {} is a foreign layer, which berth does not download",
+            f.digest
+        )));
     }
     if config.rootfs.diff_ids.len() != layers.len() {
         return Err(DistError::Invalid(format!(
@@ -228,13 +262,22 @@ async fn pull_one(s: &mut Session, stores: &Stores, r: &Reference, want: &Platfo
         .await
         .map_err(|e| DistError::Internal(format!("publishing the image: {e}")))??;
     if image.id != image_id {
-        return Err(DistError::Invalid(format!("image config digest mismatch: manifest says {image_id}, got {}", image.id)));
+        return Err(DistError::Invalid(format!(
+            "image config digest mismatch: manifest says {image_id}, got {}",
+            image.id
+        )));
     }
     for (l, diff_id) in layers.iter().zip(&config.rootfs.diff_ids) {
         metadata::record(
             &stores.db,
             diff_id,
-            BlobSource { digest: l.digest.clone(), media_type: l.media_type.clone(), size: l.size, registry: r.domain.clone(), repository: r.path.clone() },
+            BlobSource {
+                digest: l.digest.clone(),
+                media_type: l.media_type.clone(),
+                size: l.size,
+                registry: r.domain.clone(),
+                repository: r.path.clone(),
+            },
         );
     }
     progress.status(format!("Digest: {top_digest}"));
@@ -249,16 +292,26 @@ async fn fetch_blob_small(s: &mut Session, r: &Reference, d: &Descriptor, limit:
     }
     let body = read_limited(resp, limit).await?;
     if sha256(&body) != d.digest {
-        return Err(DistError::Invalid(format!("blob {} failed verification: its content has a different digest", d.digest)));
+        return Err(DistError::Invalid(format!(
+            "blob {} failed verification: its content has a different digest",
+            d.digest
+        )));
     }
     Ok(body)
 }
 
-async fn download_all(s: &Session, stores: &Stores, r: &Reference, fetch: Vec<(Descriptor, String)>, progress: &Progress) -> Result<Vec<PulledLayer>> {
+async fn download_all(
+    s: &Session,
+    stores: &Stores,
+    r: &Reference,
+    fetch: Vec<(Descriptor, String)>,
+    progress: &Progress,
+) -> Result<Vec<PulledLayer>> {
     let sem = Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_DOWNLOADS));
     let mut set = JoinSet::new();
     for (d, diff_id) in fetch {
-        let (s, images, progress, sem, path) = (s.clone(), stores.images.clone(), progress.clone(), sem.clone(), r.path.clone());
+        let (s, images, progress, sem, path) =
+            (s.clone(), stores.images.clone(), progress.clone(), sem.clone(), r.path.clone());
         set.spawn(async move {
             let _permit = sem.acquire_owned().await.map_err(|_| DistError::Internal("download queue closed".into()))?;
             download_layer(s, images, &path, d, diff_id, progress).await
@@ -272,7 +325,14 @@ async fn download_all(s: &Session, stores: &Stores, r: &Reference, fetch: Vec<(D
     Ok(out)
 }
 
-async fn download_layer(mut s: Session, images: Arc<ImageStore>, repo: &str, d: Descriptor, diff_id: String, progress: Progress) -> Result<PulledLayer> {
+async fn download_layer(
+    mut s: Session,
+    images: Arc<ImageStore>,
+    repo: &str,
+    d: Descriptor,
+    diff_id: String,
+    progress: Progress,
+) -> Result<PulledLayer> {
     let id = short(&d.digest);
     let url = s.url(&format!("{repo}/blobs/{}", d.digest));
     let resp = s.get(&url, &[]).await?;
@@ -288,7 +348,11 @@ async fn download_layer(mut s: Session, images: Arc<ImageStore>, repo: &str, d: 
     let inflate = tokio::task::spawn_blocking(move || inflate_stage(rx, plain_tx, &want_digest, total));
     let target = staging.path();
     let unpack = tokio::task::spawn_blocking(move || {
-        apply_buffered(ChannelReader::new(plain_rx), &target, &ApplyOptions { record_skeleton: true, writeback: true, ..Default::default() })
+        apply_buffered(
+            ChannelReader::new(plain_rx),
+            &target,
+            &ApplyOptions { record_skeleton: true, writeback: true, ..Default::default() },
+        )
     });
     let mut body = resp.into_body();
     let mut n = 0u64;
@@ -327,13 +391,22 @@ async fn download_layer(mut s: Session, images: Arc<ImageStore>, repo: &str, d: 
         (Err(None), Ok(_)) => return Err(DistError::Internal(format!("unpacking layer {}: stopped early", d.digest))),
     };
     if applied.diff_id != diff_id {
-        return Err(DistError::Invalid(format!("layer {} unpacks to {}, not the {diff_id} its image config names", d.digest, applied.diff_id)));
+        return Err(DistError::Invalid(format!(
+            "layer {} unpacks to {}, not the {diff_id} its image config names",
+            d.digest, applied.diff_id
+        )));
     }
     progress.layer(&id, "Verifying Checksum");
     progress.layer(&id, "Download complete");
     progress.bar(&id, "Extracting", applied.tar_size, applied.tar_size);
     progress.layer(&id, "Pull complete");
-    Ok(PulledLayer { staging, diff_id, tar_size: applied.tar_size, size: applied.content_size, skeleton: applied.skeleton.unwrap_or_default() })
+    Ok(PulledLayer {
+        staging,
+        diff_id,
+        tar_size: applied.tar_size,
+        size: applied.content_size,
+        skeleton: applied.skeleton.unwrap_or_default(),
+    })
 }
 
 /// The first stage of unpacking a layer, on its own thread so that it overlaps the second
@@ -342,7 +415,12 @@ async fn download_layer(mut s: Session, images: Arc<ImageStore>, repo: &str, d: 
 /// `out`, and checks the blob's digest and size at the end. A failure is also sent down
 /// `out`, so the unpacking stops too. `Err(None)`: the unpacking stopped reading first, and
 /// its error is the one to report.
-fn inflate_stage(rx: tokio::sync::mpsc::Receiver<io::Result<Bytes>>, out: tokio::sync::mpsc::Sender<io::Result<Bytes>>, want_digest: &str, total: u64) -> std::result::Result<(), Option<DistError>> {
+fn inflate_stage(
+    rx: tokio::sync::mpsc::Receiver<io::Result<Bytes>>,
+    out: tokio::sync::mpsc::Sender<io::Result<Bytes>>,
+    want_digest: &str,
+    total: u64,
+) -> std::result::Result<(), Option<DistError>> {
     let mut raw = ChannelReader::new(rx).hashing();
     let copied = (|| -> io::Result<()> {
         {
@@ -364,7 +442,8 @@ fn inflate_stage(rx: tokio::sync::mpsc::Receiver<io::Result<Bytes>>, out: tokio:
                 }
                 if filled > 0 {
                     chunk.truncate(filled);
-                    out.blocking_send(Ok(chunks.sent(chunk.freeze()))).map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the unpacking stopped reading"))?;
+                    out.blocking_send(Ok(chunks.sent(chunk.freeze())))
+                        .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the unpacking stopped reading"))?;
                 }
                 if filled < pipe::CHUNK {
                     break;
@@ -385,7 +464,9 @@ fn inflate_stage(rx: tokio::sync::mpsc::Receiver<io::Result<Bytes>>, out: tokio:
     }
     let (got, n) = raw.digest().unwrap_or_default();
     if got != want_digest || (total > 0 && n != total) {
-        return Err(Some(DistError::Invalid(failed(format!("filesystem layer verification failed for digest {want_digest}")))));
+        return Err(Some(DistError::Invalid(failed(format!(
+            "filesystem layer verification failed for digest {want_digest}"
+        )))));
     }
     Ok(())
 }

@@ -25,12 +25,12 @@ use crate::auth::AuthConfig;
 use crate::compress::{Members, ParallelGzip};
 use crate::endpoint::{Attempts, Endpoint};
 use crate::heap;
-use crate::http::{drain, ReqBody};
-use crate::manifest::{Descriptor, ImageManifest, DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_MANIFEST};
+use crate::http::{ReqBody, drain};
+use crate::manifest::{DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_MANIFEST, Descriptor, ImageManifest};
 use crate::metadata::{self, BlobSource};
-use crate::progress::{short, Progress, Throttle};
-use crate::pull::{sha256, Stores};
-use crate::session::{enc, error_of, Session};
+use crate::progress::{Progress, Throttle, short};
+use crate::pull::{Stores, sha256};
+use crate::session::{Session, enc, error_of};
 use crate::{DistError, Distribution, Result};
 
 pub const MAX_CONCURRENT_UPLOADS: usize = 5;
@@ -80,7 +80,14 @@ impl Distribution {
         Err(attempts.error(&r.domain))
     }
 
-    async fn push_to(&self, ep: &Endpoint, stores: &Stores, opts: &PushOptions, tags: &[(String, Image)], progress: &Progress) -> Result<()> {
+    async fn push_to(
+        &self,
+        ep: &Endpoint,
+        stores: &Stores,
+        opts: &PushOptions,
+        tags: &[(String, Image)],
+        progress: &Progress,
+    ) -> Result<()> {
         let r = &opts.reference;
         // Every scope the push may need, asked for at once: uploads cannot be replayed.
         let mut scopes = vec![format!("repository:{}:pull,push", r.path)];
@@ -108,12 +115,21 @@ fn no_such_tag(r: &Reference) -> DistError {
 
 fn push_denied(e: DistError, _r: &Reference) -> DistError {
     match e {
-        DistError::Unauthorized(m) if !m.starts_with("unauthorized") => DistError::Unauthorized(format!("unauthorized: {m}")),
+        DistError::Unauthorized(m) if !m.starts_with("unauthorized") => {
+            DistError::Unauthorized(format!("unauthorized: {m}"))
+        }
         e => e,
     }
 }
 
-async fn push_image(s: &Session, stores: &Stores, r: &Reference, tag: &str, img: &Image, progress: &Progress) -> Result<()> {
+async fn push_image(
+    s: &Session,
+    stores: &Stores,
+    r: &Reference,
+    tag: &str,
+    img: &Image,
+    progress: &Progress,
+) -> Result<()> {
     let diff_ids = img.config.rootfs.diff_ids.clone();
     let mut unique: Vec<String> = Vec::new();
     for d in &diff_ids {
@@ -128,7 +144,8 @@ async fn push_image(s: &Session, stores: &Stores, r: &Reference, tag: &str, img:
     let sem = Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_UPLOADS));
     let mut set = JoinSet::new();
     for (i, d) in unique.iter().enumerate() {
-        let (s, stores, r, d, progress, sem) = (s.clone(), stores.clone(), r.clone(), d.clone(), progress.clone(), sem.clone());
+        let (s, stores, r, d, progress, sem) =
+            (s.clone(), stores.clone(), r.clone(), d.clone(), progress.clone(), sem.clone());
         set.spawn(async move {
             let _p = sem.acquire_owned().await.map_err(|_| DistError::Internal("upload queue closed".into()))?;
             push_layer(s, &stores, &r, &d, &progress).await.map(|desc| (i, desc))
@@ -141,7 +158,11 @@ async fn push_image(s: &Session, stores: &Stores, r: &Reference, tag: &str, img:
     }
     let layers: Vec<Descriptor> = diff_ids
         .iter()
-        .map(|d| descs[unique.iter().position(|u| u == d).unwrap_or(0)].clone().ok_or_else(|| DistError::Internal("a layer was not pushed".into())))
+        .map(|d| {
+            descs[unique.iter().position(|u| u == d).unwrap_or(0)]
+                .clone()
+                .ok_or_else(|| DistError::Internal("a layer was not pushed".into()))
+        })
         .collect::<Result<_>>()?;
 
     let config_bytes = stores.images.content().read(&img.id)?;
@@ -158,7 +179,12 @@ async fn push_image(s: &Session, stores: &Stores, r: &Reference, tag: &str, img:
         drain(resp).await;
     }
 
-    let m = ImageManifest { schema_version: 2, media_type: DOCKER_MANIFEST.into(), config: Descriptor::new(DOCKER_CONFIG, config_bytes.len() as i64, &img.id), layers };
+    let m = ImageManifest {
+        schema_version: 2,
+        media_type: DOCKER_MANIFEST.into(),
+        config: Descriptor::new(DOCKER_CONFIG, config_bytes.len() as i64, &img.id),
+        layers,
+    };
     let body = serde_json::to_vec_pretty(&m).map_err(|e| DistError::Internal(format!("encoding the manifest: {e}")))?;
     let digest = sha256(&body);
     let mut h = HeaderMap::new();
@@ -172,7 +198,9 @@ async fn push_image(s: &Session, stores: &Stores, r: &Reference, tag: &str, img:
     let repo_digest = Reference { tag: None, digest: Some(digest.clone()), ..r.clone() };
     let images = stores.images.clone();
     let id = img.id.clone();
-    tokio::task::spawn_blocking(move || images.set_ref(&repo_digest.full(), &id)).await.map_err(|e| DistError::Internal(e.to_string()))??;
+    tokio::task::spawn_blocking(move || images.set_ref(&repo_digest.full(), &id))
+        .await
+        .map_err(|e| DistError::Internal(e.to_string()))??;
     progress.status(format!("{tag}: digest: {digest} size: {}", body.len()));
     progress.aux(json!({ "Tag": tag, "Digest": digest, "Size": body.len() }));
     Ok(())
@@ -215,16 +243,29 @@ fn location(resp: &http::Response<hyper::body::Incoming>) -> Result<String> {
         .ok_or_else(|| DistError::Registry("the registry sent no Location for the upload".into()))
 }
 
-async fn push_layer(mut s: Session, stores: &Stores, r: &Reference, diff_id: &str, progress: &Progress) -> Result<Descriptor> {
+async fn push_layer(
+    mut s: Session,
+    stores: &Stores,
+    r: &Reference,
+    diff_id: &str,
+    progress: &Progress,
+) -> Result<Descriptor> {
     let id = short(diff_id);
     let record = |d: &Descriptor| {
         metadata::record(
             &stores.db,
             diff_id,
-            BlobSource { digest: d.digest.clone(), media_type: d.media_type.clone(), size: d.size, registry: r.domain.clone(), repository: r.path.clone() },
+            BlobSource {
+                digest: d.digest.clone(),
+                media_type: d.media_type.clone(),
+                size: d.size,
+                registry: r.domain.clone(),
+                repository: r.path.clone(),
+            },
         )
     };
-    let known: Vec<BlobSource> = metadata::sources(&stores.db, diff_id).into_iter().filter(|b| b.registry == r.domain).collect();
+    let known: Vec<BlobSource> =
+        metadata::sources(&stores.db, diff_id).into_iter().filter(|b| b.registry == r.domain).collect();
     let mut asked: Vec<&str> = Vec::new();
     for src in &known {
         if asked.contains(&src.digest.as_str()) {
@@ -317,7 +358,9 @@ impl Members for Upload {
     fn member(&mut self, gz: Vec<u8>) -> io::Result<()> {
         self.hasher.update(&gz);
         self.n += gz.len() as u64;
-        self.tx.blocking_send(Ok(Bytes::from(gz))).map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the upload was cut off"))
+        self.tx
+            .blocking_send(Ok(Bytes::from(gz)))
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the upload was cut off"))
     }
 }
 

@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::AuthConfig;
 use crate::endpoint::{HUB_DOMAIN, HUB_INDEX};
-use crate::http::{read_limited, ReqBody};
-use crate::session::{enc, error_of, Session};
+use crate::http::{ReqBody, read_limited};
+use crate::session::{Session, enc, error_of};
 use crate::{DistError, Distribution, Result};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -50,7 +50,13 @@ pub fn split_term(term: &str) -> (String, String) {
 }
 
 impl Distribution {
-    pub async fn search(&self, term: &str, limit: usize, filters: &SearchFilters, auth: &AuthConfig) -> Result<Vec<SearchResult>> {
+    pub async fn search(
+        &self,
+        term: &str,
+        limit: usize,
+        filters: &SearchFilters,
+        auth: &AuthConfig,
+    ) -> Result<Vec<SearchResult>> {
         if term.trim().is_empty() {
             return Err(DistError::Invalid("term is required".into()));
         }
@@ -91,7 +97,8 @@ impl Distribution {
             return Err(error_of(resp, "searching").await);
         }
         let body = read_limited(resp, 8 << 20).await?;
-        let r: Results = serde_json::from_slice(&body).map_err(|e| DistError::Invalid(format!("search results from {base}: {e}")))?;
+        let r: Results = serde_json::from_slice(&body)
+            .map_err(|e| DistError::Invalid(format!("search results from {base}: {e}")))?;
         Ok(r.results)
     }
 }

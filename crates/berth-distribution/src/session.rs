@@ -18,8 +18,8 @@ use http::{HeaderMap, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use serde::Deserialize;
 
-use crate::auth::{basic_header, parse_challenge, AuthConfig, Challenge, TokenResponse};
-use crate::http::{drain, read_limited, HttpClient, ReqBody};
+use crate::auth::{AuthConfig, Challenge, TokenResponse, basic_header, parse_challenge};
+use crate::http::{HttpClient, ReqBody, drain, read_limited};
 use crate::{DistError, Result};
 
 const MAX_REDIRECTS: usize = 8;
@@ -75,7 +75,9 @@ impl Session {
                 drain(resp).await;
                 match ch {
                     Some(c) => s.answer(c).await?,
-                    None => return Err(DistError::Unauthorized(format!("{url}: 401 Unauthorized without a challenge"))),
+                    None => {
+                        return Err(DistError::Unauthorized(format!("{url}: 401 Unauthorized without a challenge")));
+                    }
                 }
             }
             st => {
@@ -118,7 +120,11 @@ impl Session {
                         self.scopes.push(sc.clone());
                     }
                 }
-                let token = if self.registry_token.is_empty() { self.fetch_token(realm, service).await? } else { self.registry_token.clone() };
+                let token = if self.registry_token.is_empty() {
+                    self.fetch_token(realm, service).await?
+                } else {
+                    self.registry_token.clone()
+                };
                 self.authz = Some(format!("Bearer {token}"));
             }
         }
@@ -152,7 +158,8 @@ impl Session {
             return Err(DistError::Unavailable(format!("fetching a token from {realm}: {status}: {msg}")));
         }
         let body = read_limited(resp, 1 << 20).await?;
-        let t: TokenResponse = serde_json::from_slice(&body).map_err(|e| DistError::Invalid(format!("token response from {realm}: {e}")))?;
+        let t: TokenResponse = serde_json::from_slice(&body)
+            .map_err(|e| DistError::Invalid(format!("token response from {realm}: {e}")))?;
         let t = t.value();
         if t.is_empty() {
             return Err(DistError::Unauthorized(format!("the token endpoint {realm} returned no token")));
@@ -161,15 +168,28 @@ impl Session {
     }
 
     async fn raw(&self, method: Method, url: &str, headers: &HeaderMap, body: ReqBody) -> Result<Response<Incoming>> {
-        let mut req = Request::builder().method(method).uri(url).body(body).map_err(|e| DistError::Invalid(format!("request to {url}: {e}")))?;
+        let mut req = Request::builder()
+            .method(method)
+            .uri(url)
+            .body(body)
+            .map_err(|e| DistError::Invalid(format!("request to {url}: {e}")))?;
         *req.headers_mut() = headers.clone();
-        req.headers_mut().insert(http::header::USER_AGENT, http::HeaderValue::from_static(concat!("berth/", env!("CARGO_PKG_VERSION"))));
+        req.headers_mut().insert(
+            http::header::USER_AGENT,
+            http::HeaderValue::from_static(concat!("berth/", env!("CARGO_PKG_VERSION"))),
+        );
         self.http.send(req).await
     }
 
     /// Sends a request with the session's credentials, answering one more challenge and
     /// following redirects. `url` is absolute (see [`Session::url`]).
-    pub async fn send(&mut self, method: Method, url: &str, headers: HeaderMap, body: ReqBody) -> Result<Response<Incoming>> {
+    pub async fn send(
+        &mut self,
+        method: Method,
+        url: &str,
+        headers: HeaderMap,
+        body: ReqBody,
+    ) -> Result<Response<Incoming>> {
         let mut url = url.to_string();
         let mut body = Some(body);
         let mut retried = false;
@@ -187,7 +207,8 @@ impl Session {
             if status == StatusCode::UNAUTHORIZED && !retried && replay.is_some() && same_origin(&url, &self.base) {
                 if let Some(ch) = challenge_of(&resp) {
                     // Only worth another try if it could change the answer.
-                    let useful = matches!(&ch, Challenge::Bearer { .. }) || (self.authz.is_none() && self.creds.is_some());
+                    let useful =
+                        matches!(&ch, Challenge::Bearer { .. }) || (self.authz.is_none() && self.creds.is_some());
                     if useful {
                         drain(resp).await;
                         self.answer(ch).await?;
@@ -237,7 +258,13 @@ fn absolute(current: &str, loc: &str) -> String {
 }
 
 fn challenge_of(resp: &Response<Incoming>) -> Option<Challenge> {
-    let all: Vec<Challenge> = resp.headers().get_all(http::header::WWW_AUTHENTICATE).iter().filter_map(|v| v.to_str().ok()).filter_map(parse_challenge).collect();
+    let all: Vec<Challenge> = resp
+        .headers()
+        .get_all(http::header::WWW_AUTHENTICATE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(parse_challenge)
+        .collect();
     all.iter().find(|c| matches!(c, Challenge::Bearer { .. })).or(all.first()).cloned()
 }
 
@@ -291,7 +318,9 @@ pub async fn error_of(resp: Response<Incoming>, what: &str) -> DistError {
         StatusCode::UNAUTHORIZED => DistError::Unauthorized(text),
         StatusCode::FORBIDDEN => DistError::Denied(text),
         StatusCode::BAD_REQUEST => DistError::Invalid(text),
-        StatusCode::SERVICE_UNAVAILABLE | StatusCode::BAD_GATEWAY | StatusCode::GATEWAY_TIMEOUT => DistError::Unavailable(text),
+        StatusCode::SERVICE_UNAVAILABLE | StatusCode::BAD_GATEWAY | StatusCode::GATEWAY_TIMEOUT => {
+            DistError::Unavailable(text)
+        }
         _ => DistError::Registry(text),
     }
 }
@@ -302,7 +331,8 @@ mod tests {
 
     #[test]
     fn envelopes_read_like_docker() {
-        let b = Bytes::from_static(br#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":{}}]}"#);
+        let b =
+            Bytes::from_static(br#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":{}}]}"#);
         assert_eq!(envelope_message(StatusCode::NOT_FOUND, &b), "manifest unknown: manifest unknown");
         assert_eq!(envelope_message(StatusCode::BAD_GATEWAY, &Bytes::new()), "502 Bad Gateway");
         assert_eq!(absolute("http://h:1/v2/a/blobs/x", "/other"), "http://h:1/other");

@@ -27,7 +27,9 @@ fn add_pem_file(roots: &mut rustls::RootCertStore, path: &Path) -> usize {
 /// The system bundle, read once.
 fn system_roots() -> &'static [CertificateDer<'static>] {
     static ROOTS: OnceLock<Vec<CertificateDer<'static>>> = OnceLock::new();
-    ROOTS.get_or_init(|| CertificateDer::pem_file_iter(SYSTEM_BUNDLE).map(|i| i.filter_map(|c| c.ok()).collect()).unwrap_or_default())
+    ROOTS.get_or_init(|| {
+        CertificateDer::pem_file_iter(SYSTEM_BUNDLE).map(|i| i.filter_map(|c| c.ok()).collect()).unwrap_or_default()
+    })
 }
 
 /// The client configuration for `authority`; certs.d is read on every call so a CA added
@@ -44,7 +46,9 @@ fn config_for(authority: &str) -> Result<Arc<rustls::ClientConfig>> {
         }
     }
     if roots.is_empty() {
-        return Err(DistError::Unavailable(format!("no trusted certificates: install ca-certificates ({SYSTEM_BUNDLE}) or put the registry's CA in /etc/docker/certs.d/{authority}/")));
+        return Err(DistError::Unavailable(format!(
+            "no trusted certificates: install ca-certificates ({SYSTEM_BUNDLE}) or put the registry's CA in /etc/docker/certs.d/{authority}/"
+        )));
     }
     let mut cfg = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_safe_default_protocol_versions()

@@ -6,8 +6,19 @@ use crate::words::{parse_pairs, split_words};
 use crate::{Args, DockerfileError, Instruction, Result};
 
 /// The instructions `--change` accepts, as in Docker.
-pub const ALLOWED: &[&str] =
-    &["CMD", "ENTRYPOINT", "ENV", "EXPOSE", "HEALTHCHECK", "LABEL", "ONBUILD", "STOPSIGNAL", "USER", "VOLUME", "WORKDIR"];
+pub const ALLOWED: &[&str] = &[
+    "CMD",
+    "ENTRYPOINT",
+    "ENV",
+    "EXPOSE",
+    "HEALTHCHECK",
+    "LABEL",
+    "ONBUILD",
+    "STOPSIGNAL",
+    "USER",
+    "VOLUME",
+    "WORKDIR",
+];
 
 fn shell_cmd(config: &ContainerConfig, text: String) -> Vec<String> {
     let mut v = config.shell.clone().unwrap_or_else(|| vec!["/bin/sh".into(), "-c".into()]);
@@ -155,8 +166,8 @@ fn parse_duration_flag(ins: &Instruction, name: &str) -> Result<i64> {
         None | Some("") => return Ok(0),
         Some(v) => v,
     };
-    let d =
-        berth_api::time::parse_go_duration(v).ok_or_else(|| DockerfileError::Syntax(format!("time: invalid duration {v:?}")))?;
+    let d = berth_api::time::parse_go_duration(v)
+        .ok_or_else(|| DockerfileError::Syntax(format!("time: invalid duration {v:?}")))?;
     if !d.is_zero() && d < std::time::Duration::from_millis(1) {
         return Err(DockerfileError::Syntax(format!("Interval {name:?} cannot be less than 1ms")));
     }
@@ -195,8 +206,9 @@ pub fn healthcheck(ins: &Instruction) -> Result<berth_api::models::HealthConfig>
     hc.start_period = parse_duration_flag(ins, "start-period")?;
     hc.start_interval = parse_duration_flag(ins, "start-interval")?;
     if let Some(r) = ins.flag("retries").filter(|r| !r.is_empty()) {
-        hc.retries =
-            r.parse().map_err(|_| DockerfileError::Syntax(format!("strconv.ParseInt: parsing {r:?}: invalid syntax")))?;
+        hc.retries = r
+            .parse()
+            .map_err(|_| DockerfileError::Syntax(format!("strconv.ParseInt: parsing {r:?}: invalid syntax")))?;
         if hc.retries < 0 {
             return err(format!("--retries cannot be negative ({})", hc.retries));
         }

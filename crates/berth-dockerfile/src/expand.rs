@@ -112,7 +112,8 @@ impl<'a> Expander<'a> {
 
     fn run(&mut self, s: &str, escape: char, opts: Options) -> Result<(String, Vec<String>)> {
         let mut lex = Lex::new(s, escape, opts, self.env, &mut self.used);
-        lex.stop_on(None, opts.raw_escapes).map_err(|m| DockerfileError::Syntax(format!("failed to process {s:?}: {m}")))
+        lex.stop_on(None, opts.raw_escapes)
+            .map_err(|m| DockerfileError::Syntax(format!("failed to process {s:?}: {m}")))
     }
 }
 
@@ -389,7 +390,8 @@ impl<'s> Lex<'s> {
                     '+' if empty => Ok(String::new()),
                     '+' => Ok(word),
                     '?' if empty => {
-                        let default = if value.is_none() { "is not allowed to be unset" } else { "is not allowed to be empty" };
+                        let default =
+                            if value.is_none() { "is not allowed to be unset" } else { "is not allowed to be empty" };
                         Err(format!("{name}: {}", if word.is_empty() { default } else { &word }))
                     }
                     '?' => Ok(value.unwrap_or_default()),
@@ -398,7 +400,8 @@ impl<'s> Lex<'s> {
                             Some(p) => (true, p),
                             None => (false, word.as_str()),
                         };
-                        let toks = pattern::compile(pat).map_err(|e| format!("invalid pattern ({pat}) in substitution: {e}"))?;
+                        let toks = pattern::compile(pat)
+                            .map_err(|e| format!("invalid pattern ({pat}) in substitution: {e}"))?;
                         let value = value.unwrap_or_default();
                         Ok(if op == '#' {
                             pattern::trim_prefix(&value, &toks, greedy)
@@ -420,7 +423,8 @@ impl<'s> Lex<'s> {
                 if value.is_none() && self.opts.skip_unset {
                     return Ok(format!("${{{name}/{pat}/{repl}}}"));
                 }
-                let toks = pattern::compile(&pat).map_err(|e| format!("invalid pattern ({pat}) in substitution: {e}"))?;
+                let toks =
+                    pattern::compile(&pat).map_err(|e| format!("invalid pattern ({pat}) in substitution: {e}"))?;
                 Ok(pattern::replace(&value.unwrap_or_default(), &toks, &repl, all))
             }
             other => Err(format!("unsupported modifier ({other}) in substitution")),

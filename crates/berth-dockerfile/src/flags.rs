@@ -52,7 +52,9 @@ pub fn spec(keyword: &str) -> Option<&'static [(&'static str, FlagKind)]> {
     Some(match keyword {
         "FROM" => &[("platform", STR)],
         "RUN" => &[("mount", Strings), ("network", STR), ("security", STR), ("device", Strings)],
-        "COPY" => &[("from", STR), ("chown", STR), ("chmod", STR), ("link", Bool), ("parents", Bool), ("exclude", Strings)],
+        "COPY" => {
+            &[("from", STR), ("chown", STR), ("chmod", STR), ("link", Bool), ("parents", Bool), ("exclude", Strings)]
+        }
         "ADD" => &[
             ("chown", STR),
             ("chmod", STR),
@@ -62,7 +64,9 @@ pub fn spec(keyword: &str) -> Option<&'static [(&'static str, FlagKind)]> {
             ("unpack", Bool),
             ("exclude", Strings),
         ],
-        "HEALTHCHECK" => &[("interval", STR), ("timeout", STR), ("start-period", STR), ("start-interval", STR), ("retries", STR)],
+        "HEALTHCHECK" => {
+            &[("interval", STR), ("timeout", STR), ("start-period", STR), ("start-interval", STR), ("retries", STR)]
+        }
         k if INSTRUCTIONS.contains(&k) => &[],
         _ => return None,
     })
@@ -173,7 +177,8 @@ mod tests {
 
     #[test]
     fn checks_like_docker() {
-        let ok = check("COPY", &["--link".into(), "--from=b".into(), "--exclude=a".into(), "--exclude=b".into()]).unwrap();
+        let ok =
+            check("COPY", &["--link".into(), "--from=b".into(), "--exclude=a".into(), "--exclude=b".into()]).unwrap();
         assert_eq!(ok[0], ("link".into(), "true".into()));
         assert_eq!(ok.len(), 4);
         let msg = |k: &str, w: &[&str]| match check(k, &w.iter().map(|s| s.to_string()).collect::<Vec<_>>()) {

@@ -153,7 +153,10 @@ mod tests {
             run_script("<<-EOF", &[h("#!/usr/bin/env python3\nprint(1)\n")]),
             Some(RunScript::File { name: "EOF".into(), content: "#!/usr/bin/env python3\nprint(1)\n".into() })
         );
-        assert_eq!(run_script("cat <<-EOF > /f", &[h("\tx\n")]), Some(RunScript::Shell("cat <<-EOF > /f\n\tx\nEOF".into())));
+        assert_eq!(
+            run_script("cat <<-EOF > /f", &[h("\tx\n")]),
+            Some(RunScript::Shell("cat <<-EOF > /f\n\tx\nEOF".into()))
+        );
         assert_eq!(run_script("true", &[]), None);
     }
 }

@@ -262,8 +262,9 @@ fn glob(toks: &[Tok], s: &[char]) -> bool {
         match t {
             Tok::Lit(c) => (0..s.len()).for_each(|j| next[j + 1] = reach[j] && s[j] == *c),
             Tok::One => (0..s.len()).for_each(|j| next[j + 1] = reach[j] && s[j] != '/'),
-            Tok::Class(neg, ranges) => (0..s.len())
-                .for_each(|j| next[j + 1] = reach[j] && ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&s[j])) != *neg),
+            Tok::Class(neg, ranges) => (0..s.len()).for_each(|j| {
+                next[j + 1] = reach[j] && ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&s[j])) != *neg
+            }),
             Tok::Star => {
                 for j in 0..=s.len() {
                     next[j] = reach[j] || (j > 0 && next[j - 1] && s[j - 1] != '/');

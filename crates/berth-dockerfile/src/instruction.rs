@@ -102,9 +102,9 @@ pub(crate) fn json_array(rest: &str) -> Option<Result<Vec<String>>> {
             .into_iter()
             .map(|v| match v {
                 serde_json::Value::String(s) => Ok(s),
-                _ => {
-                    Err(DockerfileError::Syntax("when using JSON array syntax, arrays must be comprised of strings only".into()))
-                }
+                _ => Err(DockerfileError::Syntax(
+                    "when using JSON array syntax, arrays must be comprised of strings only".into(),
+                )),
             })
             .collect(),
     )

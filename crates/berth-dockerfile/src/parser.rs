@@ -202,7 +202,8 @@ fn continuation(line: &str, escape: char) -> (&str, bool) {
 
 /// RUN, COPY and ADD in shell form, directly or as an ONBUILD trigger.
 fn takes_heredocs(ins: &Instruction, escape: char) -> bool {
-    let direct = |i: &Instruction| matches!(i.keyword.as_str(), "RUN" | "COPY" | "ADD") && matches!(i.args, Args::Shell(_));
+    let direct =
+        |i: &Instruction| matches!(i.keyword.as_str(), "RUN" | "COPY" | "ADD") && matches!(i.args, Args::Shell(_));
     match ins.keyword.as_str() {
         "ONBUILD" => Instruction::parse_with_escape(&ins.shell_text(), escape).is_ok_and(|t| direct(&t)),
         _ => direct(ins),

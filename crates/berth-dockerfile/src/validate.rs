@@ -87,7 +87,9 @@ pub(crate) fn from_args(ins: &Instruction) -> Check<(String, Option<String>)> {
             let valid = chars.next().is_some_and(|c| c.is_ascii_lowercase())
                 && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_.".contains(c));
             if !valid {
-                return Err(format!("invalid name for build stage: {name:?}, name can't start with a number or contain symbols"));
+                return Err(format!(
+                    "invalid name for build stage: {name:?}, name can't start with a number or contain symbols"
+                ));
             }
             Ok((base.clone(), Some(lower)))
         }

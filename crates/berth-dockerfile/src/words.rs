@@ -167,9 +167,9 @@ pub fn parse_pairs_raw(s: &str, escape: char, keyword: &str) -> Result<Vec<(Stri
     words
         .iter()
         .map(|w| match w.split_once('=') {
-            None => {
-                Err(DockerfileError::Syntax(format!("Syntax error - can't find = in {w:?}. Must be of the form: name=value")))
-            }
+            None => Err(DockerfileError::Syntax(format!(
+                "Syntax error - can't find = in {w:?}. Must be of the form: name=value"
+            ))),
             Some(("", _)) => Err(DockerfileError::Syntax(format!("{keyword} names can not be blank"))),
             Some((k, v)) => Ok((k.to_string(), v.to_string())),
         })
@@ -210,7 +210,10 @@ mod tests {
             parse_pairs(r#"A=1 B="two words" C=x\ y"#, '\\', "ENV").unwrap(),
             vec![("A".into(), "1".into()), ("B".into(), "two words".into()), ("C".into(), "x y".into())]
         );
-        assert_eq!(parse_pairs("PATH /usr/bin:/bin", '\\', "ENV").unwrap(), vec![("PATH".into(), "/usr/bin:/bin".into())]);
+        assert_eq!(
+            parse_pairs("PATH /usr/bin:/bin", '\\', "ENV").unwrap(),
+            vec![("PATH".into(), "/usr/bin:/bin".into())]
+        );
         assert_eq!(parse_pairs("MSG hello world", '\\', "ENV").unwrap(), vec![("MSG".into(), "hello world".into())]);
         assert!(parse_pairs("=x", '\\', "ENV").is_err());
         assert!(parse_pairs("", '\\', "LABEL").is_err());
@@ -230,7 +233,10 @@ mod tests {
             parse_pairs_raw(r#"A="$B c" D=e"#, '\\', "ENV").unwrap(),
             vec![("A".into(), r#""$B c""#.into()), ("D".into(), "e".into())]
         );
-        assert_eq!(parse_pairs_raw("PATH  /a:$PATH  x", '\\', "ENV").unwrap(), vec![("PATH".into(), "/a:$PATH  x".into())]);
+        assert_eq!(
+            parse_pairs_raw("PATH  /a:$PATH  x", '\\', "ENV").unwrap(),
+            vec![("PATH".into(), "/a:$PATH  x".into())]
+        );
         let err = |s: &str| parse_pairs_raw(s, '\\', "ENV").unwrap_err().to_string();
         assert_eq!(err("A"), "ENV must have two arguments");
         assert_eq!(err(""), "ENV requires at least one argument");

@@ -50,19 +50,22 @@ fn dump_line(out: &mut String, l: &Line) {
         Args::Shell(s) => writeln!(out, " shell {}", q(s)).unwrap(),
     }
     for h in &l.heredocs {
-        writeln!(out, "    heredoc {} expand={} strip_tabs={} {}", q(&h.name), h.expand, h.strip_tabs, q(&h.content)).unwrap();
+        writeln!(out, "    heredoc {} expand={} strip_tabs={} {}", q(&h.name), h.expand, h.strip_tabs, q(&h.content))
+            .unwrap();
     }
 }
 
 fn dump(df: &Dockerfile) -> String {
     let d = &df.directives;
-    let mut out = format!("directives escape={} syntax={} check={}\n", q(&d.escape.to_string()), qo(&d.syntax), qo(&d.check));
+    let mut out =
+        format!("directives escape={} syntax={} check={}\n", q(&d.escape.to_string()), qo(&d.syntax), qo(&d.check));
     if !df.args_before_from.is_empty() {
         out.push_str("before-from\n");
         df.args_before_from.iter().for_each(|l| dump_line(&mut out, l));
     }
     for (i, s) in df.stages.iter().enumerate() {
-        writeln!(out, "stage {i} L{} base={} name={} platform={}", s.line_no, q(&s.base), qo(&s.name), qo(&s.platform)).unwrap();
+        writeln!(out, "stage {i} L{} base={} name={} platform={}", s.line_no, q(&s.base), qo(&s.name), qo(&s.platform))
+            .unwrap();
         s.instructions.iter().for_each(|l| dump_line(&mut out, l));
     }
     out
@@ -79,7 +82,8 @@ fn render(text: &str) -> String {
 fn golden_cases() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/testdata");
     let update = std::env::var_os("BERTH_UPDATE_GOLDEN").is_some();
-    let mut dirs: Vec<_> = std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_dir()).collect();
+    let mut dirs: Vec<_> =
+        std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_dir()).collect();
     dirs.sort();
     assert!(dirs.len() >= 20, "expected the golden cases under {}", root.display());
     let mut failures = Vec::new();
@@ -112,7 +116,8 @@ fn sources_reparse_to_the_same_instructions() {
         let escape = df.directives.escape;
         for l in df.stages.iter().flat_map(|s| &s.instructions) {
             let prefix = if escape == '`' { "# escape=`\nFROM x\n" } else { "FROM x\n" };
-            let again = parse(&format!("{prefix}{}\n", l.source())).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+            let again =
+                parse(&format!("{prefix}{}\n", l.source())).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
             let l2 = &again.stages[0].instructions[0];
             assert_eq!(l2.instruction, l.instruction, "{}", dir.display());
             assert_eq!(l2.heredocs, l.heredocs, "{}", dir.display());

@@ -11,8 +11,8 @@ use std::io::{self, Read, Write};
 
 use serde::{Deserialize, Serialize};
 
-use berth_archive::apply::{apply, ApplyOptions};
-use berth_archive::compress::{decompressed, Compression};
+use berth_archive::apply::{ApplyOptions, apply};
+use berth_archive::compress::{Compression, decompressed};
 use berth_archive::hash::HashingReader;
 use berth_archive::header::{EntryType, Header};
 use berth_archive::reader::TarReader;
@@ -20,7 +20,7 @@ use berth_archive::writer::TarWriter;
 use berth_store::snapshot::Staging;
 
 use crate::config::ImageConfig;
-use crate::reference::{familiar, Reference};
+use crate::reference::{Reference, familiar};
 use crate::{ImageError, ImageStore, Result};
 
 const MT_OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -90,7 +90,6 @@ impl<W: Write> SaveWriter<W> {
     }
 }
 
-
 /// The largest entry of an archive being loaded that is kept in memory (an image config or
 /// manifest; larger ones are skipped, and an image that needs one is refused as missing it).
 const METADATA_ENTRY_MAX: u64 = 16 << 20;
@@ -126,7 +125,10 @@ impl ImageStore {
                 }
             }
             let image = self.resolve(n)?;
-            let named = parsed.filter(|r| r.digest.is_none()).map(|r| r.with_default_tag()).filter(|r| self.refs_of(&image.id).contains(&r.full()));
+            let named = parsed
+                .filter(|r| r.digest.is_none())
+                .map(|r| r.with_default_tag())
+                .filter(|r| self.refs_of(&image.id).contains(&r.full()));
             add(image.id, named);
         }
         if order.is_empty() {
@@ -148,7 +150,8 @@ impl ImageStore {
             }
             let mut layers = Vec::new();
             for d in &image.config.rootfs.diff_ids {
-                let info = self.snapshots.layer(d)?.ok_or_else(|| ImageError::Invalid(format!("layer {d} is missing")))?;
+                let info =
+                    self.snapshots.layer(d)?.ok_or_else(|| ImageError::Invalid(format!("layer {d} is missing")))?;
                 let path = format!("blobs/sha256/{}", hex(d));
                 if w.written.insert(d.clone()) {
                     let mut h = Header::new(path.clone(), EntryType::Regular);
@@ -157,16 +160,35 @@ impl ImageStore {
                     // Stream the reassembled layer straight into the archive.
                     let n = self.snapshots.write_layer_tar(d, w.tar.get_mut())?;
                     if n != info.tar_size {
-                        return Err(ImageError::Invalid(format!("layer {d} reassembled to {n} bytes, expected {}", info.tar_size)));
+                        return Err(ImageError::Invalid(format!(
+                            "layer {d} reassembled to {n} bytes, expected {}",
+                            info.tar_size
+                        )));
                     }
-                    w.tar.get_mut().write_all(&vec![0u8; berth_archive::header::padding(n) as usize]).map_err(io_err)?;
+                    w.tar
+                        .get_mut()
+                        .write_all(&vec![0u8; berth_archive::header::padding(n) as usize])
+                        .map_err(io_err)?;
                 }
-                layers.push((path, Descriptor { media_type: MT_OCI_LAYER.into(), digest: d.clone(), size: info.tar_size as i64, annotations: None }));
+                layers.push((
+                    path,
+                    Descriptor {
+                        media_type: MT_OCI_LAYER.into(),
+                        digest: d.clone(),
+                        size: info.tar_size as i64,
+                        annotations: None,
+                    },
+                ));
             }
             let manifest = OciManifest {
                 schema_version: 2,
                 media_type: MT_OCI_MANIFEST.into(),
-                config: Descriptor { media_type: MT_OCI_CONFIG.into(), digest: id.clone(), size: config.len() as i64, annotations: None },
+                config: Descriptor {
+                    media_type: MT_OCI_CONFIG.into(),
+                    digest: id.clone(),
+                    size: config.len() as i64,
+                    annotations: None,
+                },
                 layers: layers.iter().map(|(_, d)| d.clone()).collect(),
             };
             let mbytes = serde_json::to_vec(&manifest).unwrap_or_default();
@@ -176,14 +198,27 @@ impl ImageStore {
             }
             let refs = tags.get(id).cloned().unwrap_or_default();
             if refs.is_empty() {
-                index.push(Descriptor { media_type: MT_OCI_MANIFEST.into(), digest: mdigest.clone(), size: mbytes.len() as i64, annotations: None });
+                index.push(Descriptor {
+                    media_type: MT_OCI_MANIFEST.into(),
+                    digest: mdigest.clone(),
+                    size: mbytes.len() as i64,
+                    annotations: None,
+                });
             }
             for r in &refs {
                 let mut ann = BTreeMap::new();
                 ann.insert("io.containerd.image.name".to_string(), r.full());
                 ann.insert("org.opencontainers.image.ref.name".to_string(), r.tag.clone().unwrap_or_default());
-                index.push(Descriptor { media_type: MT_OCI_MANIFEST.into(), digest: mdigest.clone(), size: mbytes.len() as i64, annotations: Some(ann) });
-                repositories.entry(r.familiar_repository()).or_default().insert(r.tag.clone().unwrap_or_default(), hex(id).to_string());
+                index.push(Descriptor {
+                    media_type: MT_OCI_MANIFEST.into(),
+                    digest: mdigest.clone(),
+                    size: mbytes.len() as i64,
+                    annotations: Some(ann),
+                });
+                repositories
+                    .entry(r.familiar_repository())
+                    .or_default()
+                    .insert(r.tag.clone().unwrap_or_default(), hex(id).to_string());
             }
             classic.push(ManifestEntry {
                 config: format!("blobs/sha256/{}", hex(id)),
@@ -234,20 +269,30 @@ impl ImageStore {
                 }
                 EntryType::Regular => {
                     let mut head = vec![0u8; 512.min(h.size as usize)];
-                    outer.data().read_exact(&mut head).map_err(|e| ImageError::from(berth_archive::ArchiveError::io(format!("reading {path}"), e)))?;
+                    outer
+                        .data()
+                        .read_exact(&mut head)
+                        .map_err(|e| ImageError::from(berth_archive::ArchiveError::io(format!("reading {path}"), e)))?;
                     if looks_like_layer(&head) {
                         let staged = self.stage_layer(head.chain(outer.data())).map_err(|e| match e {
-                            ImageError::Archive(a) => ImageError::Invalid(format!("invalid archive: layer {path}: {a}")),
+                            ImageError::Archive(a) => {
+                                ImageError::Invalid(format!("invalid archive: layer {path}: {a}"))
+                            }
                             e => e,
                         })?;
                         layers.insert(path, staged);
                     } else if h.size <= METADATA_ENTRY_MAX {
                         kept += h.size;
                         if kept > METADATA_MAX {
-                            return Err(ImageError::Invalid(format!("invalid archive: more than {} MiB of entries that are not layers", METADATA_MAX >> 20)));
+                            return Err(ImageError::Invalid(format!(
+                                "invalid archive: more than {} MiB of entries that are not layers",
+                                METADATA_MAX >> 20
+                            )));
                         }
                         let mut data = head;
-                        outer.data().read_to_end(&mut data).map_err(|e| ImageError::from(berth_archive::ArchiveError::io(format!("reading {path}"), e)))?;
+                        outer.data().read_to_end(&mut data).map_err(|e| {
+                            ImageError::from(berth_archive::ArchiveError::io(format!("reading {path}"), e))
+                        })?;
                         small.insert(path, data);
                     }
                 }
@@ -271,20 +316,27 @@ impl ImageStore {
         // What to load: (config path, layer paths, tags).
         let mut plan: Vec<(String, Vec<String>, Vec<String>)> = Vec::new();
         if let Some(m) = small.get("manifest.json") {
-            let entries: Vec<ManifestEntry> =
-                serde_json::from_slice(m).map_err(|e| ImageError::Invalid(format!("invalid archive: manifest.json: {e}")))?;
+            let entries: Vec<ManifestEntry> = serde_json::from_slice(m)
+                .map_err(|e| ImageError::Invalid(format!("invalid archive: manifest.json: {e}")))?;
             for e in entries {
                 plan.push((resolve(&e.config), e.layers.iter().map(|l| resolve(l)).collect(), e.repo_tags));
             }
         } else if let Some(i) = small.get("index.json") {
-            let idx: OciIndex = serde_json::from_slice(i).map_err(|e| ImageError::Invalid(format!("invalid archive: index.json: {e}")))?;
+            let idx: OciIndex = serde_json::from_slice(i)
+                .map_err(|e| ImageError::Invalid(format!("invalid archive: index.json: {e}")))?;
             for d in idx.manifests {
                 let mpath = format!("blobs/sha256/{}", hex(&d.digest));
-                let mbytes = small.get(&mpath).ok_or_else(|| ImageError::Invalid(format!("invalid archive: manifest {} is missing", d.digest)))?;
+                let mbytes = small
+                    .get(&mpath)
+                    .ok_or_else(|| ImageError::Invalid(format!("invalid archive: manifest {} is missing", d.digest)))?;
                 if berth_archive::hash::sha256_digest(mbytes) != d.digest {
-                    return Err(ImageError::Invalid(format!("invalid archive: manifest {} does not match its digest", d.digest)));
+                    return Err(ImageError::Invalid(format!(
+                        "invalid archive: manifest {} does not match its digest",
+                        d.digest
+                    )));
                 }
-                let m: OciManifest = serde_json::from_slice(mbytes).map_err(|e| ImageError::Invalid(format!("invalid archive: manifest {}: {e}", d.digest)))?;
+                let m: OciManifest = serde_json::from_slice(mbytes)
+                    .map_err(|e| ImageError::Invalid(format!("invalid archive: manifest {}: {e}", d.digest)))?;
                 let tag = d.annotations.as_ref().and_then(|a| a.get("io.containerd.image.name").cloned());
                 plan.push((
                     format!("blobs/sha256/{}", hex(&m.config.digest)),
@@ -299,7 +351,9 @@ impl ImageStore {
         // Check everything before storing anything.
         let mut images = Vec::new();
         for (cpath, lpaths, tags) in &plan {
-            let config = small.get(cpath).ok_or_else(|| ImageError::Invalid(format!("invalid archive: image config {cpath} is missing")))?;
+            let config = small
+                .get(cpath)
+                .ok_or_else(|| ImageError::Invalid(format!("invalid archive: image config {cpath} is missing")))?;
             let parsed = ImageConfig::parse(config)?;
             if parsed.rootfs.diff_ids.len() != lpaths.len() {
                 return Err(ImageError::Invalid(format!(
@@ -315,7 +369,9 @@ impl ImageStore {
                     None => return Err(ImageError::Invalid(format!("invalid archive: layer {lp} is missing"))),
                 };
                 if &have != want {
-                    return Err(ImageError::Invalid(format!("invalid archive: layer {lp} has diff ID {have}, but the image config expects {want}")));
+                    return Err(ImageError::Invalid(format!(
+                        "invalid archive: layer {lp} has diff ID {have}, but the image config expects {want}"
+                    )));
                 }
             }
             let mut refs = Vec::new();
@@ -332,10 +388,18 @@ impl ImageStore {
         let _g = self.write_lock();
         let mut committed: HashMap<String, ()> = HashMap::new();
         for (_, staged) in layers.drain() {
-            if committed.insert(staged.diff_id.clone(), ()).is_some() || self.snapshots.layer(&staged.diff_id)?.is_some() {
+            if committed.insert(staged.diff_id.clone(), ()).is_some()
+                || self.snapshots.layer(&staged.diff_id)?.is_some()
+            {
                 continue;
             }
-            self.snapshots.commit_layer(staged.staging, &staged.diff_id, staged.tar_size, staged.size, &staged.skeleton)?;
+            self.snapshots.commit_layer(
+                staged.staging,
+                &staged.diff_id,
+                staged.tar_size,
+                staged.size,
+                &staged.skeleton,
+            )?;
         }
         let mut messages = Vec::new();
         for (config, refs) in images {
@@ -375,7 +439,11 @@ impl ImageStore {
         let staging = self.snapshots.stage()?;
         let applied = {
             let (_, plain) = decompressed(&mut hashing).map_err(|e| ImageError::io("reading layer", e))?;
-            apply(plain, &staging.path(), &ApplyOptions { record_skeleton: true, writeback: true, ..Default::default() })?
+            apply(
+                plain,
+                &staging.path(),
+                &ApplyOptions { record_skeleton: true, writeback: true, ..Default::default() },
+            )?
         };
         // Drain anything after the tar (compressed streams may carry padding).
         io::copy(&mut hashing, &mut io::sink()).map_err(|e| ImageError::io("reading layer", e))?;
@@ -403,4 +471,3 @@ fn looks_like_layer(head: &[u8]) -> bool {
     }
     head.len() == 512 && (&head[257..262] == b"ustar" || head.iter().all(|&b| b == 0))
 }
-

@@ -92,7 +92,10 @@ impl ImageStore {
         for id in doomed {
             let using = users(&id);
             if let Some(u) = using.first() {
-                report.problems.push(format!("image {id} was kept: container {} uses it; remove the container, then repair again", berth_api::ids::short_id(&u.container_id)));
+                report.problems.push(format!(
+                    "image {id} was kept: container {} uses it; remove the container, then repair again",
+                    berth_api::ids::short_id(&u.container_id)
+                ));
                 continue;
             }
             self.remove_image(&id)?;
@@ -112,7 +115,9 @@ impl ImageStore {
         }
         // What was repaired is no longer a problem; what stays is.
         let fixed: BTreeSet<&str> = report.repaired.iter().filter_map(|r| r.split_whitespace().nth(2)).collect();
-        report.problems.retain(|p| !p.split_whitespace().nth(1).is_some_and(|x| fixed.contains(x)) || p.contains("was kept"));
+        report
+            .problems
+            .retain(|p| !p.split_whitespace().nth(1).is_some_and(|x| fixed.contains(x)) || p.contains("was kept"));
         Ok(report)
     }
 }

@@ -6,8 +6,8 @@ use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
 use berth_api::models::ContainerConfig;
-use berth_archive::apply::{apply, ApplyOptions};
-use berth_archive::walk::{write_tree, WalkOptions};
+use berth_archive::apply::{ApplyOptions, apply};
+use berth_archive::walk::{WalkOptions, write_tree};
 
 use berth_store::snapshot::Staging;
 
@@ -54,14 +54,26 @@ pub enum NewLayer {
 impl ImageStore {
     /// Turns the overlay upper directory `upper` into a layer (unless `empty_layer`) and
     /// records an image of `base` plus that layer, with `config` as its container config.
-    pub fn commit(&self, base: Option<&Image>, upper: &Path, config: &ContainerConfig, opts: &CommitOptions) -> Result<Image> {
+    pub fn commit(
+        &self,
+        base: Option<&Image>,
+        upper: &Path,
+        config: &ContainerConfig,
+        opts: &CommitOptions,
+    ) -> Result<Image> {
         let layer = if opts.empty_layer { NewLayer::Empty } else { NewLayer::Copy(upper.to_path_buf()) };
         self.commit_layer(base, layer, config, opts)
     }
 
     /// Records an image of `base` plus `layer`, with `config` as its container config.
     /// `opts.empty_layer` is taken from `layer`.
-    pub fn commit_layer(&self, base: Option<&Image>, layer: NewLayer, config: &ContainerConfig, opts: &CommitOptions) -> Result<Image> {
+    pub fn commit_layer(
+        &self,
+        base: Option<&Image>,
+        layer: NewLayer,
+        config: &ContainerConfig,
+        opts: &CommitOptions,
+    ) -> Result<Image> {
         let reference = opts.reference.as_deref().filter(|s| !s.is_empty()).map(Reference::parse).transpose()?;
         let mut new_config = config.clone();
         for c in &opts.changes {
@@ -94,23 +106,42 @@ impl ImageStore {
             }
             NewLayer::Copy(upper) => {
                 let staging = self.snapshots.stage()?;
-                let dir = std::fs::File::open(&upper).map_err(|e| ImageError::io(format!("opening {}", upper.display()), e))?;
+                let dir = std::fs::File::open(&upper)
+                    .map_err(|e| ImageError::io(format!("opening {}", upper.display()), e))?;
                 let (reader, writer) = std::io::pipe().map_err(|e| ImageError::io("pipe", e))?;
                 let applied = std::thread::scope(|s| {
                     let producer = s.spawn(move || {
-                        write_tree(dir.as_fd(), "", writer, WalkOptions { overlay_whiteouts: true, ..Default::default() })
+                        write_tree(
+                            dir.as_fd(),
+                            "",
+                            writer,
+                            WalkOptions { overlay_whiteouts: true, ..Default::default() },
+                        )
                     });
-                    let applied = apply(reader, &staging.path(), &ApplyOptions { record_skeleton: true, ..Default::default() });
+                    let applied =
+                        apply(reader, &staging.path(), &ApplyOptions { record_skeleton: true, ..Default::default() });
                     let walked = producer.join().map_err(|_| ImageError::Invalid("layer writer panicked".into()))?;
                     walked?;
                     Ok::<_, ImageError>(applied?)
                 })?;
                 image.rootfs.diff_ids.push(applied.diff_id.clone());
-                Some((staging, applied.diff_id, applied.tar_size, applied.content_size, applied.skeleton.unwrap_or_default()))
+                Some((
+                    staging,
+                    applied.diff_id,
+                    applied.tar_size,
+                    applied.content_size,
+                    applied.skeleton.unwrap_or_default(),
+                ))
             }
             NewLayer::Staged { staging, content_ids } => {
-                let dir = std::fs::File::open(staging.path()).map_err(|e| ImageError::io("opening the staged layer", e))?;
-                let opts = WalkOptions { overlay_whiteouts: true, record_skeleton: true, skip_content: true, ..Default::default() };
+                let dir =
+                    std::fs::File::open(staging.path()).map_err(|e| ImageError::io("opening the staged layer", e))?;
+                let opts = WalkOptions {
+                    overlay_whiteouts: true,
+                    record_skeleton: true,
+                    skip_content: true,
+                    ..Default::default()
+                };
                 let w = write_tree(dir.as_fd(), "", std::io::sink(), opts)?;
                 let skeleton = w.skeleton.unwrap_or_default();
                 let (digest, tar_size) = self.prefixes.digest(dir.as_fd(), &skeleton, &content_ids)?;

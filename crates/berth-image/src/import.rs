@@ -2,7 +2,7 @@
 
 use std::io::Read;
 
-use berth_archive::apply::{apply, ApplyOptions};
+use berth_archive::apply::{ApplyOptions, apply};
 use berth_archive::compress::decompressed;
 
 use crate::config::{History, ImageConfig};
@@ -40,7 +40,11 @@ impl ImageStore {
         let mut counted = CountingReader { inner: input, count: 0 };
         let (_, plain) = decompressed(&mut counted).map_err(|e| ImageError::io("reading import data", e))?;
         let staging = self.snapshots.stage()?;
-        let applied = apply(plain, &staging.path(), &ApplyOptions { record_skeleton: true, writeback: true, ..Default::default() })?;
+        let applied = apply(
+            plain,
+            &staging.path(),
+            &ApplyOptions { record_skeleton: true, writeback: true, ..Default::default() },
+        )?;
         if counted.count == 0 {
             return Err(ImageError::Invalid("import: no data received (the archive is empty)".into()));
         }
@@ -48,8 +52,10 @@ impl ImageStore {
 
         config.rootfs.diff_ids = vec![applied.diff_id.clone()];
         config.comment = opts.message.clone();
-        let comment = if opts.message.is_empty() { format!("Imported from {}", opts.source) } else { opts.message.clone() };
-        config.history = vec![History { created: config.created.clone(), comment: Some(comment), ..Default::default() }];
+        let comment =
+            if opts.message.is_empty() { format!("Imported from {}", opts.source) } else { opts.message.clone() };
+        config.history =
+            vec![History { created: config.created.clone(), comment: Some(comment), ..Default::default() }];
 
         let _g = self.write_lock();
         self.snapshots.commit_layer(staging, &applied.diff_id, applied.tar_size, applied.content_size, &skeleton)?;

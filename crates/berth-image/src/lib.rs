@@ -11,12 +11,12 @@
 //! collects; it never leaves an image whose parts are missing.
 
 pub mod archive;
+mod check;
 pub mod commit;
 pub mod config;
 pub mod import;
 pub mod pulled;
 pub mod reference;
-mod check;
 mod store;
 
 pub use config::{History, ImageConfig, RootFs};

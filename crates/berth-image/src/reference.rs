@@ -112,7 +112,10 @@ impl Reference {
         }
         let (domain, path) = match name.split_once('/') {
             Some((first, remainder))
-                if first.contains('.') || first.contains(':') || first == "localhost" || first.bytes().any(|c| c.is_ascii_uppercase()) =>
+                if first.contains('.')
+                    || first.contains(':')
+                    || first == "localhost"
+                    || first.bytes().any(|c| c.is_ascii_uppercase()) =>
             {
                 (first.to_string(), remainder.to_string())
             }
@@ -133,7 +136,9 @@ impl Reference {
         let path = if domain == DEFAULT_DOMAIN && !path.contains('/') { format!("library/{path}") } else { path };
         // Docker's limit is on the normalized name (`docker.io/library/…`).
         if domain.len() + 1 + path.len() > 255 {
-            return Err(ImageError::InvalidReference("invalid reference format: repository name must not be more than 255 characters".into()));
+            return Err(ImageError::InvalidReference(
+                "invalid reference format: repository name must not be more than 255 characters".into(),
+            ));
         }
         Ok(Reference { domain, path, tag, digest })
     }

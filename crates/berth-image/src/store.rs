@@ -5,15 +5,17 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use serde::{Deserialize, Serialize};
 
-use berth_api::ids::{match_prefix, PrefixMatch};
-use berth_api::models::{GraphDriver, HistoryItem, ImageDeleteItem, ImageInspect, ImageMetadata, ImageSummary, RootFs as ApiRootFs};
+use berth_api::ids::{PrefixMatch, match_prefix};
+use berth_api::models::{
+    GraphDriver, HistoryItem, ImageDeleteItem, ImageInspect, ImageMetadata, ImageSummary, RootFs as ApiRootFs,
+};
 use berth_store::content::ContentStore;
 use berth_store::db::Db;
 use berth_store::schema::{IMAGES, REFS};
 use berth_store::snapshot::Snapshotter;
 
 use crate::config::ImageConfig;
-use crate::reference::{familiar, Reference};
+use crate::reference::{Reference, familiar};
 use crate::{ImageError, Result};
 
 /// What berth records about an image beyond its config.
@@ -71,8 +73,7 @@ impl ImageStore {
         for l in snapshots.recover_unsynced()? {
             warnings.push(format!("layer {l} was not yet on disk when the host went down and is damaged: removed, with the images using it"));
         }
-        let layer_sizes: BTreeMap<String, u64> =
-            snapshots.layers()?.into_iter().map(|l| (l.diff_id, l.size)).collect();
+        let layer_sizes: BTreeMap<String, u64> = snapshots.layers()?.into_iter().map(|l| (l.diff_id, l.size)).collect();
         let mut index = Index::default();
         for (id, meta) in db.list::<ImageMeta>(IMAGES)? {
             let config = match content.read(&id).map_err(ImageError::from).and_then(|b| ImageConfig::parse(&b)) {
@@ -98,7 +99,14 @@ impl ImageStore {
                 db.delete(REFS, &r)?;
             }
         }
-        let store = ImageStore { db, content, snapshots, index: RwLock::new(index), write: Mutex::new(()), prefixes: Default::default() };
+        let store = ImageStore {
+            db,
+            content,
+            snapshots,
+            index: RwLock::new(index),
+            write: Mutex::new(()),
+            prefixes: Default::default(),
+        };
         store.collect_garbage()?;
         Ok((store, warnings))
     }
@@ -151,12 +159,13 @@ impl ImageStore {
             match match_prefix(name, idx.images.keys().map(|k| (&k[7..], k))) {
                 PrefixMatch::One(id) => return Ok(idx.images[id].clone()),
                 PrefixMatch::Ambiguous => {
-                    return Err(ImageError::Invalid(format!("ambiguous image id prefix {name:?}")))
+                    return Err(ImageError::Invalid(format!("ambiguous image id prefix {name:?}")));
                 }
                 PrefixMatch::None => {}
             }
         }
-        let shown = Reference::parse(name).map(|r| r.with_default_tag().familiar()).unwrap_or_else(|_| name.to_string());
+        let shown =
+            Reference::parse(name).map(|r| r.with_default_tag().familiar()).unwrap_or_else(|_| name.to_string());
         Err(ImageError::NotFound(shown))
     }
 
@@ -218,8 +227,13 @@ impl ImageStore {
         let existing = self.get(&id);
         let now = berth_api::time::rfc3339_now();
         let meta = match &existing {
-            Some(e) => ImageMeta { last_tag_time: if refs.is_empty() { e.meta.last_tag_time.clone() } else { Some(now) }, ..e.meta.clone() },
-            None => ImageMeta { parent: parent.to_string(), last_tag_time: if refs.is_empty() { None } else { Some(now) } },
+            Some(e) => ImageMeta {
+                last_tag_time: if refs.is_empty() { e.meta.last_tag_time.clone() } else { Some(now) },
+                ..e.meta.clone()
+            },
+            None => {
+                ImageMeta { parent: parent.to_string(), last_tag_time: if refs.is_empty() { None } else { Some(now) } }
+            }
         };
         let full: Vec<String> = refs.iter().map(|r| r.clone().with_default_tag().full()).collect();
         self.db.batch(|b| {
@@ -333,15 +347,19 @@ impl ImageStore {
     /// `docker rmi`: untag or delete, with Docker's conflict rules.
     ///
     /// `users` reports the containers using an image (any state).
-    pub fn delete(&self, name: &str, force: bool, prune_parents: bool, users: &dyn Fn(&str) -> Vec<ContainerUse>) -> Result<Vec<ImageDeleteItem>> {
+    pub fn delete(
+        &self,
+        name: &str,
+        force: bool,
+        prune_parents: bool,
+        users: &dyn Fn(&str) -> Vec<ContainerUse>,
+    ) -> Result<Vec<ImageDeleteItem>> {
         let _g = self.write_lock();
         let image = self.resolve(name)?;
         let short = berth_api::ids::short_id(&image.id).to_string();
         let refs = self.refs_of(&image.id);
-        let by_ref = Reference::parse(name)
-            .ok()
-            .map(|r| r.with_default_tag().full())
-            .filter(|full| refs.contains(full));
+        let by_ref =
+            Reference::parse(name).ok().map(|r| r.with_default_tag().full()).filter(|full| refs.contains(full));
         let mut out = Vec::new();
         let using = users(&image.id);
         if let Some(running) = using.iter().find(|u| u.running) {
@@ -429,7 +447,12 @@ impl ImageStore {
     }
 
     /// `image prune`: dangling images (or, with `all`, every image no container uses).
-    pub fn prune(&self, all: bool, keep: &dyn Fn(&Image) -> bool, users: &dyn Fn(&str) -> Vec<ContainerUse>) -> Result<(Vec<ImageDeleteItem>, i64)> {
+    pub fn prune(
+        &self,
+        all: bool,
+        keep: &dyn Fn(&Image) -> bool,
+        users: &dyn Fn(&str) -> Vec<ContainerUse>,
+    ) -> Result<(Vec<ImageDeleteItem>, i64)> {
         let mut deleted = Vec::new();
         let mut reclaimed = 0i64;
         loop {
@@ -518,7 +541,13 @@ impl ImageStore {
             virtual_size: image.size,
             graph_driver: GraphDriver { name: "overlay2".into(), data },
             root_fs: ApiRootFs { kind: "layers".into(), layers: c.rootfs.diff_ids.clone() },
-            metadata: ImageMetadata { last_tag_time: image.meta.last_tag_time.clone().unwrap_or_else(|| berth_api::time::ZERO_TIME.to_string()) },
+            metadata: ImageMetadata {
+                last_tag_time: image
+                    .meta
+                    .last_tag_time
+                    .clone()
+                    .unwrap_or_else(|| berth_api::time::ZERO_TIME.to_string()),
+            },
         }
     }
 
@@ -526,7 +555,11 @@ impl ImageStore {
     /// older steps show `<missing>` unless a local parent image matches.
     pub fn history(&self, image: &Image) -> Vec<HistoryItem> {
         let c = &image.config;
-        let mut layer_sizes = c.rootfs.diff_ids.iter().map(|d| self.snapshots.layer(d).ok().flatten().map(|l| l.size as i64).unwrap_or(0));
+        let mut layer_sizes = c
+            .rootfs
+            .diff_ids
+            .iter()
+            .map(|d| self.snapshots.layer(d).ok().flatten().map(|l| l.size as i64).unwrap_or(0));
         let mut rows = Vec::new();
         let history = if c.history.is_empty() {
             c.rootfs.diff_ids.iter().map(|_| crate::config::History::default()).collect()
@@ -537,7 +570,12 @@ impl ImageStore {
             let size = if h.empty_layer { 0 } else { layer_sizes.next().unwrap_or(0) };
             rows.push(HistoryItem {
                 id: "<missing>".into(),
-                created: h.created.as_deref().and_then(berth_api::time::parse_rfc3339).map(|n| (n / 1_000_000_000) as i64).unwrap_or(0),
+                created: h
+                    .created
+                    .as_deref()
+                    .and_then(berth_api::time::parse_rfc3339)
+                    .map(|n| (n / 1_000_000_000) as i64)
+                    .unwrap_or(0),
                 created_by: h.created_by.clone().unwrap_or_default(),
                 tags: Vec::new(),
                 size,
@@ -551,7 +589,14 @@ impl ImageStore {
         while let (Some(img), true) = (current.clone(), i < rows.len()) {
             rows[i].id = img.id.clone();
             rows[i].tags = self.tags_of(&img.id);
-            let steps = if img.meta.parent.is_empty() { 0 } else { img.config.history.len().saturating_sub(self.get(&img.meta.parent).map(|p| p.config.history.len()).unwrap_or(usize::MAX)) };
+            let steps = if img.meta.parent.is_empty() {
+                0
+            } else {
+                img.config
+                    .history
+                    .len()
+                    .saturating_sub(self.get(&img.meta.parent).map(|p| p.config.history.len()).unwrap_or(usize::MAX))
+            };
             if steps == 0 {
                 break;
             }

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::os::fd::AsFd;
 use std::sync::Arc;
 
-use berth_archive::walk::{write_tree, WalkOptions};
+use berth_archive::walk::{WalkOptions, write_tree};
 use berth_image::import::ImportOptions;
 use berth_image::{ContainerUse, ImageError, ImageStore};
 use berth_store::content::ContentStore;
@@ -33,7 +33,11 @@ fn rootfs_tar(marker: &str) -> Vec<u8> {
 }
 
 fn import(s: &ImageStore, marker: &str, tag: Option<&str>) -> berth_image::Image {
-    s.import(&rootfs_tar(marker)[..], &ImportOptions { reference: tag.map(String::from), source: "-".into(), ..Default::default() }).unwrap()
+    s.import(
+        &rootfs_tar(marker)[..],
+        &ImportOptions { reference: tag.map(String::from), source: "-".into(), ..Default::default() },
+    )
+    .unwrap()
 }
 
 fn no_users(_: &str) -> Vec<ContainerUse> {
@@ -45,7 +49,15 @@ fn import_names_and_describes_an_image() {
     let dir = tempfile::tempdir().unwrap();
     let s = store(dir.path());
     let img = s
-        .import(&rootfs_tar("a")[..], &ImportOptions { reference: Some("myimp:1".into()), changes: vec!["CMD [\"/bin/sh\"]".into(), "ENV A=b".into()], source: "-".into(), ..Default::default() })
+        .import(
+            &rootfs_tar("a")[..],
+            &ImportOptions {
+                reference: Some("myimp:1".into()),
+                changes: vec!["CMD [\"/bin/sh\"]".into(), "ENV A=b".into()],
+                source: "-".into(),
+                ..Default::default()
+            },
+        )
         .unwrap();
     assert_eq!(s.resolve("myimp:1").unwrap().id, img.id);
     assert_eq!(s.resolve(&img.id[7..19]).unwrap().id, img.id, "id prefix");
@@ -150,7 +162,17 @@ fn commit_adds_a_layer_over_the_base() {
     let mut cfg = base.config.config.clone();
     cfg.cmd = Some(vec!["sh".into()]);
     let img = s
-        .commit(Some(&base), upper.path(), &cfg, &berth_image::commit::CommitOptions { reference: Some("derived".into()), author: "me".into(), created_by: "sh".into(), ..Default::default() })
+        .commit(
+            Some(&base),
+            upper.path(),
+            &cfg,
+            &berth_image::commit::CommitOptions {
+                reference: Some("derived".into()),
+                author: "me".into(),
+                created_by: "sh".into(),
+                ..Default::default()
+            },
+        )
         .unwrap();
     assert_eq!(img.config.rootfs.diff_ids.len(), 2);
     assert_eq!(img.meta.parent, base.id);

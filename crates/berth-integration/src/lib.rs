@@ -17,10 +17,7 @@ pub fn bin_dir() -> PathBuf {
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
-    for cand in [
-        root.join("target/x86_64-unknown-linux-gnu").join(profile),
-        root.join("target").join(profile),
-    ] {
+    for cand in [root.join("target/x86_64-unknown-linux-gnu").join(profile), root.join("target").join(profile)] {
         if cand.join("berth").exists() {
             return cand;
         }
@@ -259,7 +256,8 @@ impl Daemon {
     /// members such as `"live-restore": false`; a key already there takes the new value.
     pub fn set_config(&self, extra: &str) {
         let p = self.config_file();
-        let mut cur: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+        let mut cur: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
         let add: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&format!("{{{extra}}}")).unwrap();
         cur.extend(add);
         std::fs::write(&p, serde_json::to_vec_pretty(&cur).unwrap()).unwrap();
@@ -269,7 +267,10 @@ impl Daemon {
     /// daemon still running a minute later is killed and the test fails, rather than hang.
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
-            let _ = rustix::process::kill_process(rustix::process::Pid::from_raw(c.id() as i32).unwrap(), rustix::process::Signal::TERM);
+            let _ = rustix::process::kill_process(
+                rustix::process::Pid::from_raw(c.id() as i32).unwrap(),
+                rustix::process::Signal::TERM,
+            );
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
             while matches!(c.try_wait(), Ok(None)) {
                 if std::time::Instant::now() > deadline {
@@ -315,7 +316,9 @@ impl Daemon {
 
     /// Runs `berth <args>` against this daemon.
     pub fn berth(&self, args: &[&str]) -> Run {
-        Run::from(Command::new(berth_bin()).arg("-H").arg(self.host()).args(args).stdin(Stdio::null()).output().unwrap())
+        Run::from(
+            Command::new(berth_bin()).arg("-H").arg(self.host()).args(args).stdin(Stdio::null()).output().unwrap(),
+        )
     }
 
     /// Runs `berth <args>` with `input` on stdin.
@@ -338,7 +341,10 @@ impl Daemon {
         let mut s = std::os::unix::net::UnixStream::connect(&self.socket).unwrap();
         // A request that never gets an answer fails the test instead of hanging it.
         s.set_read_timeout(Some(std::time::Duration::from_secs(60))).unwrap();
-        let head = format!("{method} {path} HTTP/1.1\r\nHost: berth\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n", body.len());
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: berth\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
         s.write_all(head.as_bytes()).unwrap();
         // The daemon may answer (and stop reading) before the whole body is sent.
         let _ = s.write_all(body);
@@ -352,7 +358,9 @@ impl Daemon {
 
     pub fn docker_cmd(&self) -> Command {
         let mut c = Command::new("docker");
-        c.env("DOCKER_HOST", self.host()).env("DOCKER_CONFIG", self.dir.path().join("docker-config")).env_remove("DOCKER_CONTEXT");
+        c.env("DOCKER_HOST", self.host())
+            .env("DOCKER_CONFIG", self.dir.path().join("docker-config"))
+            .env_remove("DOCKER_CONTEXT");
         c
     }
 

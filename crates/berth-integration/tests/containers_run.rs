@@ -1,6 +1,6 @@
 //! `run`: the first process is the container; its output, exit code, and configuration.
 
-use berth_integration::{unique, Daemon};
+use berth_integration::{Daemon, unique};
 
 #[test]
 fn run_prints_output_and_returns_the_exit_code() {
@@ -38,8 +38,22 @@ fn configuration_flags_reach_the_process() {
     std::fs::write(&env_file, "# comment\nFROM_FILE=yes\n").unwrap();
     let out = d
         .berth(&[
-            "run", "--rm", "-e", "A=1", "--env-file", env_file.to_str().unwrap(), "-w", "/tmp/work", "-u", "nobody", "-h", "myhost",
-            "busybox", "sh", "-c", "echo $A $FROM_FILE $(pwd) $(id -u) $(hostname) $HOSTNAME $HOME",
+            "run",
+            "--rm",
+            "-e",
+            "A=1",
+            "--env-file",
+            env_file.to_str().unwrap(),
+            "-w",
+            "/tmp/work",
+            "-u",
+            "nobody",
+            "-h",
+            "myhost",
+            "busybox",
+            "sh",
+            "-c",
+            "echo $A $FROM_FILE $(pwd) $(id -u) $(hostname) $HOSTNAME $HOME",
         ])
         .ok();
     assert_eq!(out, "1 yes /tmp/work 65534 myhost myhost /nonexistent\n");
@@ -48,7 +62,16 @@ fn configuration_flags_reach_the_process() {
 #[test]
 fn entrypoint_and_command_combine_like_docker() {
     let d = Daemon::with_busybox();
-    d.berth(&["import", "-c", "ENTRYPOINT [\"echo\", \"ep\"]", "-c", "CMD [\"default\"]", berth_integration::busybox_tar().to_str().unwrap(), "epimg"]).ok();
+    d.berth(&[
+        "import",
+        "-c",
+        "ENTRYPOINT [\"echo\", \"ep\"]",
+        "-c",
+        "CMD [\"default\"]",
+        berth_integration::busybox_tar().to_str().unwrap(),
+        "epimg",
+    ])
+    .ok();
     assert_eq!(d.berth(&["run", "--rm", "epimg"]).ok(), "ep default\n");
     assert_eq!(d.berth(&["run", "--rm", "epimg", "given"]).ok(), "ep given\n");
     assert_eq!(d.berth(&["run", "--rm", "--entrypoint", "echo", "epimg", "other"]).ok(), "other\n");
@@ -114,7 +137,12 @@ fn processes_start_with_signals_unblocked_with_and_without_init() {
         args.extend_from_slice(init);
         // `timeout` must be able to kill its child: 143 is SIGTERM's status; a blocked
         // signal would let sleep finish and report 0.
-        args.extend_from_slice(&["busybox", "sh", "-c", "grep SigBlk /proc/self/status; timeout 1 sleep 60; echo status=$?"]);
+        args.extend_from_slice(&[
+            "busybox",
+            "sh",
+            "-c",
+            "grep SigBlk /proc/self/status; timeout 1 sleep 60; echo status=$?",
+        ]);
         let out = d.berth(&args).ok();
         assert!(out.contains("SigBlk:\t0000000000000000"), "{init:?}: {out}");
         assert!(out.contains("status=143"), "{init:?}: {out}");
@@ -127,7 +155,22 @@ fn processes_start_with_signals_unblocked_with_and_without_init() {
 fn logs_rotate_and_read_across_files() {
     let d = Daemon::with_busybox();
     let name = unique("chatty");
-    d.berth(&["run", "--name", &name, "--network", "none", "--log-opt", "max-size=10k", "--log-opt", "max-file=3", "busybox", "sh", "-c", "i=1; while [ $i -le 2000 ]; do echo line $i; i=$((i+1)); done"]).ok();
+    d.berth(&[
+        "run",
+        "--name",
+        &name,
+        "--network",
+        "none",
+        "--log-opt",
+        "max-size=10k",
+        "--log-opt",
+        "max-file=3",
+        "busybox",
+        "sh",
+        "-c",
+        "i=1; while [ $i -le 2000 ]; do echo line $i; i=$((i+1)); done",
+    ])
+    .ok();
     let path = d.berth(&["inspect", "-f", "{{.LogPath}}", &name]).ok();
     let path = std::path::PathBuf::from(path.trim());
     let sizes: Vec<u64> = (0..4)
@@ -159,7 +202,10 @@ fn piped_stdin_ends_and_all_output_arrives() {
     assert_eq!(d.docker_stdin(&["run", "-i", "--rm", "--network", "none", "busybox", "cat"], &input).ok(), want);
     let name = unique("stdin");
     d.berth(&["run", "-d", "--name", &name, "--network", "none", "busybox", "sleep", "1000"]).ok();
-    assert_eq!(d.berth_stdin(&["exec", "-i", &name, "sh", "-c", "cat; echo done"], &input).ok(), format!("{want}done\n"));
+    assert_eq!(
+        d.berth_stdin(&["exec", "-i", &name, "sh", "-c", "cat; echo done"], &input).ok(),
+        format!("{want}done\n")
+    );
     assert_eq!(d.docker_stdin(&["exec", "-i", &name, "wc", "-l"], &input).ok().trim(), "2000");
     let created = unique("startai");
     d.berth(&["create", "-i", "--name", &created, "--network", "none", "busybox", "wc", "-c"]).ok();
@@ -172,7 +218,10 @@ fn piped_stdin_ends_and_all_output_arrives() {
 fn local_and_compressed_logs_and_none() {
     let d = Daemon::with_busybox();
     let chatty = "i=1; while [ $i -le 1500 ]; do echo line $i; i=$((i+1)); done";
-    for (name, opts) in [(unique("local"), vec!["--log-driver", "local", "--log-opt", "max-size=8k"]), (unique("gz"), vec!["--log-opt", "max-size=8k", "--log-opt", "compress=true"])] {
+    for (name, opts) in [
+        (unique("local"), vec!["--log-driver", "local", "--log-opt", "max-size=8k"]),
+        (unique("gz"), vec!["--log-opt", "max-size=8k", "--log-opt", "compress=true"]),
+    ] {
         let mut args = vec!["run", "--name", &name, "--network", "none"];
         args.extend(opts.iter().copied());
         args.extend(["busybox", "sh", "-c", chatty]);
@@ -199,7 +248,20 @@ fn system_df_agrees_with_du() {
     let d = Daemon::with_busybox();
     let vol = unique("dfvol");
     let name = unique("dfc");
-    d.berth(&["run", "--name", &name, "--network", "none", "-v", &format!("{vol}:/v"), "busybox", "sh", "-c", "head -c 3000000 /dev/zero > /v/data; head -c 1000000 /dev/zero > /changed"]).ok();
+    d.berth(&[
+        "run",
+        "--name",
+        &name,
+        "--network",
+        "none",
+        "-v",
+        &format!("{vol}:/v"),
+        "busybox",
+        "sh",
+        "-c",
+        "head -c 3000000 /dev/zero > /v/data; head -c 1000000 /dev/zero > /changed",
+    ])
+    .ok();
     let du = |p: &str| -> u64 {
         let o = std::process::Command::new("du").args(["-s", "-b", p]).output().unwrap();
         String::from_utf8_lossy(&o.stdout).split_whitespace().next().unwrap().parse().unwrap()
@@ -220,13 +282,41 @@ fn a_stop_that_waits_for_ever_does_not_hold_other_operations_back() {
     let d = Daemon::with_busybox();
     let name = unique("patient");
     // A process that ignores SIGTERM: `stop -t -1` waits until something else ends it.
-    d.berth(&["run", "-d", "--name", &name, "--network", "none", "busybox", "sh", "-c", "trap '' TERM; while :; do sleep 1; done"]).ok();
+    d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--network",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        "trap '' TERM; while :; do sleep 1; done",
+    ])
+    .ok();
     let mut stop = d.docker_cmd();
     stop.args(["stop", "-t", "-1", &name]).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped());
     let mut stopping = stop.spawn().unwrap();
     // The stop signal has gone out once the kill event is there.
     let start = std::time::Instant::now();
-    while !d.berth(&["events", "--since", "1m", "--until", "0s", "--filter", &format!("container={name}"), "--filter", "event=kill", "--format", "{{.Action}}"]).ok().contains("kill") {
+    while !d
+        .berth(&[
+            "events",
+            "--since",
+            "1m",
+            "--until",
+            "0s",
+            "--filter",
+            &format!("container={name}"),
+            "--filter",
+            "event=kill",
+            "--format",
+            "{{.Action}}",
+        ])
+        .ok()
+        .contains("kill")
+    {
         assert!(start.elapsed() < std::time::Duration::from_secs(30), "the stop signal never went out");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }

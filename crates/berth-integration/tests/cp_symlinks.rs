@@ -8,7 +8,7 @@
 use std::io::{Read, Write};
 use std::path::Path;
 
-use berth_integration::{unique, Daemon};
+use berth_integration::{Daemon, unique};
 
 /// Makes every link shape in the root of the container it runs in.
 const SHAPES: &str = "mkdir -p /d/sub && echo hi > /d/sub/f \
@@ -20,7 +20,19 @@ const SHAPES: &str = "mkdir -p /d/sub && echo hi > /d/sub/f \
 fn containers(d: &Daemon) -> [String; 2] {
     let running = unique("cprun");
     let stopped = unique("cpstop");
-    d.docker(&["run", "-d", "--name", &running, "--network", "none", "busybox", "sh", "-c", &format!("{SHAPES} && touch /ready && exec sleep 600")]).ok();
+    d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        &running,
+        "--network",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        &format!("{SHAPES} && touch /ready && exec sleep 600"),
+    ])
+    .ok();
     d.docker(&["run", "--name", &stopped, "--network", "none", "busybox", "sh", "-c", SHAPES]).ok();
     for _ in 0..100 {
         if d.docker(&["exec", &running, "test", "-e", "/ready"]).code == 0 {
@@ -35,7 +47,8 @@ fn containers(d: &Daemon) -> [String; 2] {
 /// when there is none).
 fn head(d: &Daemon, ctr: &str, path: &str) -> (u16, serde_json::Value) {
     let mut s = std::os::unix::net::UnixStream::connect(&d.socket).unwrap();
-    write!(s, "HEAD /containers/{ctr}/archive?path={path} HTTP/1.1\r\nHost: berth\r\nConnection: close\r\n\r\n").unwrap();
+    write!(s, "HEAD /containers/{ctr}/archive?path={path} HTTP/1.1\r\nHost: berth\r\nConnection: close\r\n\r\n")
+        .unwrap();
     let mut text = String::new();
     s.read_to_string(&mut text).unwrap();
     let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
@@ -48,7 +61,9 @@ fn head(d: &Daemon, ctr: &str, path: &str) -> (u16, serde_json::Value) {
 }
 
 fn base64(s: &str) -> Vec<u8> {
-    let val = |c: u8| "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".bytes().position(|x| x == c).unwrap() as u32;
+    let val = |c: u8| {
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".bytes().position(|x| x == c).unwrap() as u32
+    };
     let digits: Vec<u32> = s.bytes().filter(|&c| c != b'=').map(val).collect();
     let mut out = Vec::new();
     for chunk in digits.chunks(4) {
@@ -113,7 +128,13 @@ fn cp_follow_link_of_a_chain_gives_a_regular_file() {
     for ctr in containers(&d) {
         // The stat names where a link finally leads, not the target as written; the CLI
         // follows it once. Before: `chain2`, and `cp -L` left the host a link to chain2.
-        for (src, target) in [("/chain1", "/etc/passwd"), ("/d/rel", "/etc/passwd"), ("/etcll", "/etc"), ("/up", "/etc"), ("/bin/sh", "/bin/busybox")] {
+        for (src, target) in [
+            ("/chain1", "/etc/passwd"),
+            ("/d/rel", "/etc/passwd"),
+            ("/etcll", "/etc"),
+            ("/up", "/etc"),
+            ("/bin/sh", "/bin/busybox"),
+        ] {
             let (status, stat) = head(&d, &ctr, src);
             assert_eq!((status, stat["linkTarget"].as_str()), (200, Some(target)), "{ctr}:{src} {stat}");
             assert_ne!(stat["mode"].as_u64().unwrap() & MODE_SYMLINK, 0, "{stat}");

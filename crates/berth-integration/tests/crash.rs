@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use berth_integration::{berth_bin, busybox_tar, unique, Daemon};
+use berth_integration::{Daemon, berth_bin, busybox_tar, unique};
 
 /// A pseudo-random number below `n` (the clock's nanoseconds; no crate needed).
 fn random_below(n: u64) -> u64 {
@@ -60,7 +60,11 @@ fn killing_the_daemon_mid_write_leaves_a_consistent_store() {
     let ops = ["import", "load", "commit", "create", "rm", "build"];
     let ctx = work.path().join("ctx");
     std::fs::create_dir_all(&ctx).unwrap();
-    std::fs::write(ctx.join("Dockerfile"), "FROM busybox\nRUN head -c 8000000 /dev/urandom > /blob\nCOPY Dockerfile /\n").unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM busybox\nRUN head -c 8000000 /dev/urandom > /blob\nCOPY Dockerfile /\n",
+    )
+    .unwrap();
     // Two rounds per operation in the suite; BERTH_CRASH_ROUNDS=50 for a long run.
     let rounds: usize = std::env::var("BERTH_CRASH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(2);
     for round in 0..ops.len() * rounds {
@@ -68,17 +72,51 @@ fn killing_the_daemon_mid_write_leaves_a_consistent_store() {
         // Set up what the operation works on (outside the crash window).
         let name = unique("crash");
         if op == "commit" || op == "rm" {
-            d.berth(&["run", "--name", &name, "--network", "none", "busybox", "sh", "-c", "head -c 8000000 /dev/urandom > /blob"]).ok();
+            d.berth(&[
+                "run",
+                "--name",
+                &name,
+                "--network",
+                "none",
+                "busybox",
+                "sh",
+                "-c",
+                "head -c 8000000 /dev/urandom > /blob",
+            ])
+            .ok();
         }
         let args: Vec<String> = match op {
             "import" => vec!["import".into(), tar.display().to_string(), format!("{name}:img")],
             "load" => vec!["load".into(), "-i".into(), saved.display().to_string()],
             "commit" => vec!["commit".into(), name.clone(), format!("{name}:committed")],
-            "create" => vec!["create".into(), "--name".into(), name.clone(), "-v".into(), "/anon".into(), "busybox".into(), "true".into()],
-            "build" => vec!["build".into(), "--no-cache".into(), "--network".into(), "none".into(), "-t".into(), format!("{name}:built"), ctx.display().to_string()],
+            "create" => vec![
+                "create".into(),
+                "--name".into(),
+                name.clone(),
+                "-v".into(),
+                "/anon".into(),
+                "busybox".into(),
+                "true".into(),
+            ],
+            "build" => vec![
+                "build".into(),
+                "--no-cache".into(),
+                "--network".into(),
+                "none".into(),
+                "-t".into(),
+                format!("{name}:built"),
+                ctx.display().to_string(),
+            ],
             _ => vec!["rm".into(), "-v".into(), name.clone()],
         };
-        let mut child = Command::new(berth_bin()).arg("-H").arg(d.host()).args(&args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        let mut child = Command::new(berth_bin())
+            .arg("-H")
+            .arg(d.host())
+            .args(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
         // Anywhere from before the request arrives to after it is done.
         std::thread::sleep(Duration::from_millis(random_below(250)));
         d.kill();
@@ -86,7 +124,14 @@ fn killing_the_daemon_mid_write_leaves_a_consistent_store() {
         d.spawn();
         assert_consistent(&d);
         // Whatever survived is whole; clean up for the next round.
-        let _ = d.berth(&["rmi", "-f", &format!("{name}:img"), &format!("{name}:committed"), &format!("{name}:built"), "big:saved"]);
+        let _ = d.berth(&[
+            "rmi",
+            "-f",
+            &format!("{name}:img"),
+            &format!("{name}:committed"),
+            &format!("{name}:built"),
+            "big:saved",
+        ]);
     }
 }
 
@@ -94,7 +139,18 @@ fn killing_the_daemon_mid_write_leaves_a_consistent_store() {
 fn system_check_finds_damage_and_repair_removes_it() {
     let d = Daemon::with_busybox();
     let c = unique("dmg");
-    d.berth(&["run", "--name", &c, "--network", "none", "busybox", "sh", "-c", "mkdir /data && echo original > /data/f"]).ok();
+    d.berth(&[
+        "run",
+        "--name",
+        &c,
+        "--network",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        "mkdir /data && echo original > /data/f",
+    ])
+    .ok();
     d.berth(&["commit", &c, "damaged:1"]).ok();
     d.berth(&["rm", &c]).ok();
     assert_eq!(d.berth(&["system", "check"]).ok().lines().last(), Some("no problems found"));

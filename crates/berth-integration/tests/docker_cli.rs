@@ -1,24 +1,47 @@
 //! The core scenarios again, driven by the real `docker` CLI (version 28) against berth's
 //! socket: what a Docker user types must work unchanged.
 
-use berth_integration::{unique, Daemon};
+use berth_integration::{Daemon, unique};
 
 #[test]
 fn containers_through_the_docker_cli() {
     let d = Daemon::with_busybox();
-    assert_eq!(d.docker(&["run", "--rm", "--network", "none", "busybox", "echo", "hello from berth"]).ok(), "hello from berth\n");
+    assert_eq!(
+        d.docker(&["run", "--rm", "--network", "none", "busybox", "echo", "hello from berth"]).ok(),
+        "hello from berth\n"
+    );
     let code = d.docker(&["run", "--rm", "--network", "none", "busybox", "sh", "-c", "exit 7"]).code;
     assert_eq!(code, 7, "the container's exit code");
 
     let name = unique("dk");
-    let id = d.docker(&["run", "-d", "--name", &name, "--network", "none", "-e", "X=1", "-l", "team=blue", "busybox", "sh", "-c", "echo started; exec sleep 1000"]).ok();
+    let id = d
+        .docker(&[
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "--network",
+            "none",
+            "-e",
+            "X=1",
+            "-l",
+            "team=blue",
+            "busybox",
+            "sh",
+            "-c",
+            "echo started; exec sleep 1000",
+        ])
+        .ok();
     let id = id.trim();
     assert_eq!(id.len(), 64);
     let ps = d.docker(&["ps", "--filter", "label=team=blue", "--format", "{{.Names}} {{.Status}}"]).ok();
     assert!(ps.starts_with(&format!("{name} Up")), "{ps}");
     assert_eq!(d.docker(&["ps", "-q", "--no-trunc", "--filter", &format!("name={name}")]).ok().trim(), id);
     assert_eq!(d.docker(&["exec", &name, "sh", "-c", "echo $X"]).ok(), "1\n");
-    assert_eq!(d.docker(&["exec", "-e", "Y=2", "-w", "/tmp", &id[..12], "sh", "-c", "echo $Y $(pwd)"]).ok(), "2 /tmp\n");
+    assert_eq!(
+        d.docker(&["exec", "-e", "Y=2", "-w", "/tmp", &id[..12], "sh", "-c", "echo $Y $(pwd)"]).ok(),
+        "2 /tmp\n"
+    );
     let logs = d.docker(&["logs", &name]).ok();
     assert_eq!(logs, "started\n");
     let top = d.docker(&["top", &name]).ok();
@@ -68,7 +91,10 @@ fn files_and_images_through_the_docker_cli() {
     assert_eq!(d.docker(&["run", "--rm", "--network", "none", "fromdocker:1"]).ok(), "copied\n");
     d.docker(&["tag", "fromdocker:1", "again:2"]).ok();
     let images = d.docker(&["images", "--format", "{{.Repository}}:{{.Tag}}"]).ok();
-    assert!(images.contains("again:2") && images.contains("fromdocker:1") && images.contains("busybox:latest"), "{images}");
+    assert!(
+        images.contains("again:2") && images.contains("fromdocker:1") && images.contains("busybox:latest"),
+        "{images}"
+    );
     let err = d.docker(&["rmi", "nosuch:image"]).fails();
     assert!(err.contains("No such image"), "{err}");
 }

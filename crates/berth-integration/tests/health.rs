@@ -3,10 +3,13 @@
 
 use std::time::{Duration, Instant};
 
-use berth_integration::{unique, Daemon};
+use berth_integration::{Daemon, unique};
 
 fn health(d: &Daemon, name: &str) -> String {
-    d.berth(&["inspect", "-f", "{{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}", name]).ok().trim().to_string()
+    d.berth(&["inspect", "-f", "{{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}", name])
+        .ok()
+        .trim()
+        .to_string()
 }
 
 #[track_caller]
@@ -26,7 +29,24 @@ fn until_health(d: &Daemon, name: &str, want: &str) {
 fn a_failing_check_turns_unhealthy_after_its_retries_and_healthy_when_it_passes() {
     let d = Daemon::with_busybox();
     let name = unique("hc");
-    d.berth(&["run", "-d", "--name", &name, "--network", "none", "--health-cmd", "cat /tmp/ok", "--health-interval", "100ms", "--health-retries", "2", "busybox", "sleep", "1000"]).ok();
+    d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--network",
+        "none",
+        "--health-cmd",
+        "cat /tmp/ok",
+        "--health-interval",
+        "100ms",
+        "--health-retries",
+        "2",
+        "busybox",
+        "sleep",
+        "1000",
+    ])
+    .ok();
     assert_eq!(health(&d, &name), "starting");
     until_health(&d, &name, "unhealthy");
     let streak = d.berth(&["inspect", "-f", "{{.State.Health.FailingStreak}}", &name]).ok();
@@ -38,7 +58,19 @@ fn a_failing_check_turns_unhealthy_after_its_retries_and_healthy_when_it_passes(
     until_health(&d, &name, "healthy");
     let log = d.berth(&["inspect", "-f", "{{json .State.Health.Log}}", &name]).ok();
     assert!(log.contains("\"Output\":\"fine\\n\"") && log.contains("\"ExitCode\":0"), "{log}");
-    let events = d.berth(&["events", "--since", "1m", "--until", "0s", "--filter", &format!("container={name}"), "--format", "{{.Action}}"]).ok();
+    let events = d
+        .berth(&[
+            "events",
+            "--since",
+            "1m",
+            "--until",
+            "0s",
+            "--filter",
+            &format!("container={name}"),
+            "--format",
+            "{{.Action}}",
+        ])
+        .ok();
     assert!(events.contains("health_status: unhealthy") && events.contains("health_status: healthy"), "{events}");
 }
 
@@ -47,7 +79,11 @@ fn an_images_healthcheck_is_honoured_and_no_healthcheck_turns_it_off() {
     let d = Daemon::with_busybox();
     let dir = d.dir.path().join(unique("ctx"));
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("Dockerfile"), "FROM busybox\nHEALTHCHECK --interval=100ms --timeout=5s CMD true\nCMD [\"sleep\", \"1000\"]\n").unwrap();
+    std::fs::write(
+        dir.join("Dockerfile"),
+        "FROM busybox\nHEALTHCHECK --interval=100ms --timeout=5s CMD true\nCMD [\"sleep\", \"1000\"]\n",
+    )
+    .unwrap();
     let img = unique("hcimg");
     d.berth(&["build", "--network", "none", "-t", &img, &dir.display().to_string()]).ok();
     let with = unique("with");
@@ -64,7 +100,26 @@ fn an_images_healthcheck_is_honoured_and_no_healthcheck_turns_it_off() {
 fn a_probe_that_hangs_is_stopped_at_its_timeout() {
     let d = Daemon::with_busybox();
     let name = unique("slow");
-    d.berth(&["run", "-d", "--name", &name, "--network", "none", "--health-cmd", "sleep 30", "--health-interval", "100ms", "--health-timeout", "200ms", "--health-retries", "1", "busybox", "sleep", "1000"]).ok();
+    d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--network",
+        "none",
+        "--health-cmd",
+        "sleep 30",
+        "--health-interval",
+        "100ms",
+        "--health-timeout",
+        "200ms",
+        "--health-retries",
+        "1",
+        "busybox",
+        "sleep",
+        "1000",
+    ])
+    .ok();
     until_health(&d, &name, "unhealthy");
     let log = d.berth(&["inspect", "-f", "{{json .State.Health.Log}}", &name]).ok();
     assert!(log.contains("Health check exceeded timeout"), "{log}");

@@ -5,11 +5,14 @@ use std::io::{Read, Write};
 use std::path::Path;
 use std::process::Command;
 
-use berth_integration::{busybox_tar, unique, Daemon};
+use berth_integration::{Daemon, busybox_tar, unique};
 
 /// Makes a tar with Python's tarfile: `spec` is Python code that adds members to `t`.
 fn make_tar(path: &Path, spec: &str) {
-    let script = format!("import tarfile, io\nt = tarfile.open({:?}, 'w')\ndef add(name, data=b'', **kw):\n    i = tarfile.TarInfo(name)\n    for k, v in kw.items(): setattr(i, k, v)\n    i.size = len(data)\n    t.addfile(i, io.BytesIO(data))\n{spec}\nt.close()\n", path.display().to_string());
+    let script = format!(
+        "import tarfile, io\nt = tarfile.open({:?}, 'w')\ndef add(name, data=b'', **kw):\n    i = tarfile.TarInfo(name)\n    for k, v in kw.items(): setattr(i, k, v)\n    i.size = len(data)\n    t.addfile(i, io.BytesIO(data))\n{spec}\nt.close()\n",
+        path.display().to_string()
+    );
     let ok = Command::new("python3").arg("-c").arg(&script).status().unwrap().success();
     assert!(ok, "making {}", path.display());
 }
@@ -22,7 +25,20 @@ fn images(d: &Daemon) -> String {
 fn import_from_a_file_stdin_and_a_url_with_changes() {
     let d = Daemon::start();
     let tar = busybox_tar().display().to_string();
-    d.berth(&["import", "-c", "ENV GREETING=hi", "-c", "WORKDIR /tmp", "-c", "CMD [\"sh\", \"-c\", \"echo $GREETING from $(pwd)\"]", "-m", "from a file", &tar, "imp:file"]).ok();
+    d.berth(&[
+        "import",
+        "-c",
+        "ENV GREETING=hi",
+        "-c",
+        "WORKDIR /tmp",
+        "-c",
+        "CMD [\"sh\", \"-c\", \"echo $GREETING from $(pwd)\"]",
+        "-m",
+        "from a file",
+        &tar,
+        "imp:file",
+    ])
+    .ok();
     assert_eq!(d.berth(&["run", "--rm", "--network", "none", "imp:file"]).ok(), "hi from /tmp\n");
     assert_eq!(d.berth(&["history", "--format", "{{.Comment}}", "imp:file"]).ok().trim(), "from a file");
 
@@ -43,7 +59,10 @@ fn import_from_a_file_stdin_and_a_url_with_changes() {
                 req.extend_from_slice(&buf[..n]);
             }
             if redirect {
-                s.write_all(b"HTTP/1.1 302 Found\r\nLocation: /rootfs.tar\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").unwrap();
+                s.write_all(
+                    b"HTTP/1.1 302 Found\r\nLocation: /rootfs.tar\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                )
+                .unwrap();
             } else {
                 write!(s, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", bytes.len()).unwrap();
                 s.write_all(&bytes).unwrap();
@@ -94,8 +113,29 @@ fn save_and_load_keep_every_tag_and_commit_records_what_it_was_told() {
     let d = Daemon::with_busybox();
     let c = unique("cm");
     d.berth(&["run", "--name", &c, "--network", "none", "busybox", "sh", "-c", "echo layer > /made"]).ok();
-    d.berth(&["commit", "-a", "A. Author", "-m", "a message", "-c", "LABEL team=blue", "-c", "EXPOSE 8080", &c, "committed:1"]).ok();
-    let inspect = d.berth(&["image", "inspect", "-f", "{{.Author}}|{{.Comment}}|{{.Config.Labels.team}}|{{json .Config.ExposedPorts}}|{{len .RootFS.Layers}}", "committed:1"]).ok();
+    d.berth(&[
+        "commit",
+        "-a",
+        "A. Author",
+        "-m",
+        "a message",
+        "-c",
+        "LABEL team=blue",
+        "-c",
+        "EXPOSE 8080",
+        &c,
+        "committed:1",
+    ])
+    .ok();
+    let inspect = d
+        .berth(&[
+            "image",
+            "inspect",
+            "-f",
+            "{{.Author}}|{{.Comment}}|{{.Config.Labels.team}}|{{json .Config.ExposedPorts}}|{{len .RootFS.Layers}}",
+            "committed:1",
+        ])
+        .ok();
     assert_eq!(inspect.trim(), "A. Author|a message|blue|{\"8080/tcp\":{}}|2");
 
     let work = tempfile::tempdir().unwrap();
@@ -117,7 +157,11 @@ fn save_and_load_keep_every_tag_and_commit_records_what_it_was_told() {
     d.berth(&["export", "-o", &tarf.display().to_string(), &e]).ok();
     let listing = Command::new("tar").arg("-tf").arg(&tarf).output().unwrap();
     let listing = String::from_utf8_lossy(&listing.stdout);
-    assert!(listing.lines().any(|l| l.trim_start_matches("./") == "made") && listing.lines().any(|l| l.trim_start_matches("./") == "bin/busybox"), "{listing}");
+    assert!(
+        listing.lines().any(|l| l.trim_start_matches("./") == "made")
+            && listing.lines().any(|l| l.trim_start_matches("./") == "bin/busybox"),
+        "{listing}"
+    );
 }
 
 #[test]
@@ -128,8 +172,16 @@ fn damaged_and_escaping_archives_are_refused_and_store_nothing() {
 
     let cases: [(&str, &str, &str); 5] = [
         ("dotdot", "add('../escaped', b'x')", ".."),
-        ("absolute-link", "add('etc', type=tarfile.DIRTYPE)\nadd('etc/evil', type=tarfile.SYMTYPE, linkname='/etc/passwd')\nadd('etc/evil/x', b'x')", "evil"),
-        ("relative-link", "add('a', type=tarfile.DIRTYPE)\nadd('a/up', type=tarfile.SYMTYPE, linkname='../../..')\nadd('a/up/x', b'x')", "up"),
+        (
+            "absolute-link",
+            "add('etc', type=tarfile.DIRTYPE)\nadd('etc/evil', type=tarfile.SYMTYPE, linkname='/etc/passwd')\nadd('etc/evil/x', b'x')",
+            "evil",
+        ),
+        (
+            "relative-link",
+            "add('a', type=tarfile.DIRTYPE)\nadd('a/up', type=tarfile.SYMTYPE, linkname='../../..')\nadd('a/up/x', b'x')",
+            "up",
+        ),
         ("hardlink-out", "add('h', type=tarfile.LNKTYPE, linkname='../../../../etc/passwd')", "h"),
         ("device", "add('dev/sda', type=tarfile.BLKTYPE, devmajor=8, devminor=0)", "sda"),
     ];
@@ -152,5 +204,8 @@ fn damaged_and_escaping_archives_are_refused_and_store_nothing() {
     assert!(!Path::new("/escaped").exists() && !work.path().join("escaped").exists());
     let check = d.berth(&["system", "check"]).ok();
     assert!(check.contains("no problems found"), "{check}");
-    assert_eq!(d.berth(&["run", "--rm", "--network", "none", "busybox", "echo", "still serving"]).ok(), "still serving\n");
+    assert_eq!(
+        d.berth(&["run", "--rm", "--network", "none", "busybox", "echo", "still serving"]).ok(),
+        "still serving\n"
+    );
 }

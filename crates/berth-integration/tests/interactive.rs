@@ -6,7 +6,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use berth_integration::{berth_bin, unique, Daemon};
+use berth_integration::{Daemon, berth_bin, unique};
 
 /// A CLI process on a pseudo-terminal.
 struct Pty {
@@ -17,7 +17,7 @@ struct Pty {
 
 impl Pty {
     fn spawn(d: &Daemon, args: &[&str]) -> Pty {
-        use rustix::pty::{grantpt, openpt, ptsname, unlockpt, OpenptFlags};
+        use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
         let master: OwnedFd = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC).unwrap();
         grantpt(&master).unwrap();
         unlockpt(&master).unwrap();
@@ -25,7 +25,9 @@ impl Pty {
         let slave = std::fs::OpenOptions::new().read(true).write(true).open(name.to_str().unwrap()).unwrap();
         let mut cmd = Command::new(berth_bin());
         cmd.arg("-H").arg(d.host()).args(args);
-        cmd.stdin(Stdio::from(slave.try_clone().unwrap())).stdout(Stdio::from(slave.try_clone().unwrap())).stderr(Stdio::from(slave));
+        cmd.stdin(Stdio::from(slave.try_clone().unwrap()))
+            .stdout(Stdio::from(slave.try_clone().unwrap()))
+            .stderr(Stdio::from(slave));
         // The terminal becomes the CLI's controlling terminal, as in a login shell.
         #[allow(unsafe_code)]
         unsafe {
@@ -57,7 +59,10 @@ impl Pty {
                 Ok(n) => self.seen.push_str(&String::from_utf8_lossy(&buf[..n])),
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                     let mut fds = [rustix::event::PollFd::new(&self.master, rustix::event::PollFlags::IN)];
-                    let _ = rustix::event::poll(&mut fds, Some(&rustix::event::Timespec { tv_sec: 0, tv_nsec: 100_000_000 }));
+                    let _ = rustix::event::poll(
+                        &mut fds,
+                        Some(&rustix::event::Timespec { tv_sec: 0, tv_nsec: 100_000_000 }),
+                    );
                 }
                 // EIO: the other side is closed.
                 Err(_) => {}

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use berth_integration::{unique, unmount_under, Daemon};
+use berth_integration::{Daemon, unique, unmount_under};
 
 /// A private dockerd; killed, with its containerd, and unmounted on drop.
 struct Dockerd {
@@ -23,8 +23,23 @@ impl Dockerd {
         let dir = tempfile::Builder::new().prefix("bdk").tempdir_in("/tmp").unwrap();
         let p = |s: &str| dir.path().join(s).display().to_string();
         let child = Command::new("dockerd")
-            .args(["--data-root", &p("data"), "--exec-root", &p("run"), "--pidfile", &p("pid"), "-H", &format!("unix://{}", p("d.sock"))])
-            .args(["--iptables=false", "--ip6tables=false", "--ip-masq=false", "--bridge=none", "--storage-driver=overlay2"])
+            .args([
+                "--data-root",
+                &p("data"),
+                "--exec-root",
+                &p("run"),
+                "--pidfile",
+                &p("pid"),
+                "-H",
+                &format!("unix://{}", p("d.sock")),
+            ])
+            .args([
+                "--iptables=false",
+                "--ip6tables=false",
+                "--ip-masq=false",
+                "--bridge=none",
+                "--storage-driver=overlay2",
+            ])
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(dir.path().join("log")).unwrap())
             .spawn()
@@ -36,7 +51,10 @@ impl Dockerd {
                 return Ok(d);
             }
             if let Ok(Some(st)) = d.child.try_wait() {
-                return Err(format!("dockerd exited ({st}): {}", std::fs::read_to_string(d.dir.path().join("log")).unwrap_or_default()));
+                return Err(format!(
+                    "dockerd exited ({st}): {}",
+                    std::fs::read_to_string(d.dir.path().join("log")).unwrap_or_default()
+                ));
             }
             if start.elapsed() > Duration::from_secs(60) {
                 return Err("dockerd did not answer within a minute".into());
@@ -50,7 +68,13 @@ impl Dockerd {
     }
 
     fn cli(&self, args: &[&str]) -> std::process::Output {
-        Command::new("docker").arg("-H").arg(format!("unix://{}", self.socket().display())).args(args).stdin(Stdio::null()).output().unwrap()
+        Command::new("docker")
+            .arg("-H")
+            .arg(format!("unix://{}", self.socket().display()))
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
     }
 
     #[track_caller]
@@ -109,10 +133,24 @@ fn image_archives_move_between_berth_and_docker_both_ways() {
     assert!(out.contains("Loaded image: frommberth:1") && out.contains("Loaded image: frommberth:also"), "{out}");
     assert_eq!(docker.ok(&["run", "--rm", "--network", "none", "frommberth:also"]), "made-by-berth\n");
     let berth_id = d.berth(&["image", "inspect", "-f", "{{.Id}}", "frommberth:1"]).ok();
-    assert_eq!(docker.ok(&["image", "inspect", "-f", "{{.Id}}", "frommberth:1"]), berth_id, "the same config, the same ID");
+    assert_eq!(
+        docker.ok(&["image", "inspect", "-f", "{{.Id}}", "frommberth:1"]),
+        berth_id,
+        "the same config, the same ID"
+    );
 
     // Docker → berth: Docker's own archive of an image it built from a container.
-    docker.ok(&["run", "--name", "dk", "--network", "none", "frommberth:1", "sh", "-c", "echo made-by-docker > /marker2"]);
+    docker.ok(&[
+        "run",
+        "--name",
+        "dk",
+        "--network",
+        "none",
+        "frommberth:1",
+        "sh",
+        "-c",
+        "echo made-by-docker > /marker2",
+    ]);
     docker.ok(&["commit", "-c", "CMD [\"cat\", \"/marker\", \"/marker2\"]", "dk", "fromdocker:2"]);
     let b = work.path().join("docker.tar");
     docker.ok(&["save", "-o", &path(&b), "fromdocker:2"]);

@@ -6,7 +6,7 @@
 use std::net::{Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
 
-use berth_integration::{free_port, unique, until_serving, web, Daemon, TestNs};
+use berth_integration::{Daemon, TestNs, free_port, unique, until_serving, web};
 
 /// A /64 prefix for one test, unique per process and call: `fd42:PID:N`.
 fn prefix6() -> String {
@@ -16,7 +16,10 @@ fn prefix6() -> String {
 }
 
 fn endpoint_field(d: &Daemon, container: &str, net: &str, field: &str) -> String {
-    d.berth(&["inspect", "-f", &format!("{{{{(index .NetworkSettings.Networks \"{net}\").{field}}}}}"), container]).ok().trim().to_string()
+    d.berth(&["inspect", "-f", &format!("{{{{(index .NetworkSettings.Networks \"{net}\").{field}}}}}"), container])
+        .ok()
+        .trim()
+        .to_string()
 }
 
 #[test]
@@ -26,7 +29,10 @@ fn ipv6_networks_give_containers_addresses_routes_and_names() {
     let net = unique("v6n");
     d.berth(&["network", "create", "--ipv6", "--subnet", &format!("{p}::/64"), &net]).ok();
     let cfg = d.berth(&["network", "inspect", "-f", "{{json .IPAM.Config}}", &net]).ok();
-    assert!(cfg.contains(&format!(r#""Subnet":"{p}::/64""#)) && cfg.contains(&format!(r#""Gateway":"{p}::1""#)), "{cfg}");
+    assert!(
+        cfg.contains(&format!(r#""Subnet":"{p}::/64""#)) && cfg.contains(&format!(r#""Gateway":"{p}::1""#)),
+        "{cfg}"
+    );
     assert!(cfg.contains(r#""Subnet":"10."#), "dual-stack: the network keeps an IPv4 subnet: {cfg}");
 
     let srv = unique("w6");
@@ -46,7 +52,10 @@ fn ipv6_networks_give_containers_addresses_routes_and_names() {
     assert!(out.contains(&format!("Address: {addr}")), "the resolver answers AAAA: {out}");
     assert!(out.contains("hello-over-v6"), "{out}");
     assert!(out.contains("pinged-by-name"), "{out}");
-    assert!(out.lines().any(|l| l.starts_with(&format!("{p}::")) && !l.contains(&srv)), "its own IPv6 address is in /etc/hosts: {out}");
+    assert!(
+        out.lines().any(|l| l.starts_with(&format!("{p}::")) && !l.contains(&srv)),
+        "its own IPv6 address is in /etc/hosts: {out}"
+    );
 
     let members = d.berth(&["network", "inspect", "-f", "{{json .Containers}}", &net]).ok();
     assert!(members.contains(&format!(r#""IPv6Address":"{addr}/64""#)), "{members}");
@@ -63,7 +72,23 @@ fn ipv6_without_a_subnet_gets_a_unique_local_one() {
     let cfg = d.docker(&["network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}} {{end}}", &net]).ok();
     let v6 = cfg.split_whitespace().find(|s| s.contains(':')).unwrap_or_else(|| panic!("no IPv6 subnet: {cfg}"));
     assert!(v6.starts_with("fd") && v6.ends_with("::/64"), "{v6}");
-    let out = d.docker(&["run", "--rm", "--network", &net, "busybox", "ip", "-6", "-o", "addr", "show", "eth0", "scope", "global"]).ok();
+    let out = d
+        .docker(&[
+            "run",
+            "--rm",
+            "--network",
+            &net,
+            "busybox",
+            "ip",
+            "-6",
+            "-o",
+            "addr",
+            "show",
+            "eth0",
+            "scope",
+            "global",
+        ])
+        .ok();
     assert!(out.contains(&format!("inet6 {}", v6.trim_end_matches(":/64"))), "{out} not in {v6}");
     d.berth(&["network", "rm", &net]).ok();
 }
@@ -122,12 +147,22 @@ fn the_default_bridge_gets_ipv6_from_the_daemon_settings() {
     d.stop();
     d.set_config(&format!(r#""ipv6": true, "fixed-cidr-v6": "{p}::/64""#));
     d.spawn();
-    let out = d.berth(&["run", "--rm", "busybox", "sh", "-c", "ip -6 -o addr show eth0 scope global; ip -6 route show default"]).ok();
+    let out = d
+        .berth(&[
+            "run",
+            "--rm",
+            "busybox",
+            "sh",
+            "-c",
+            "ip -6 -o addr show eth0 scope global; ip -6 route show default",
+        ])
+        .ok();
     assert!(out.contains(&format!("inet6 {p}::")), "{out}");
     assert!(out.contains(&format!("default via {p}::1")), "{out}");
     let c = unique("b6");
     d.berth(&["run", "-d", "--name", &c, "busybox", "sleep", "100"]).ok();
-    let shown = d.berth(&["inspect", "-f", "{{.NetworkSettings.GlobalIPv6Address}} {{.NetworkSettings.IPv6Gateway}}", &c]).ok();
+    let shown =
+        d.berth(&["inspect", "-f", "{{.NetworkSettings.GlobalIPv6Address}} {{.NetworkSettings.IPv6Gateway}}", &c]).ok();
     assert!(shown.starts_with(&format!("{p}::")) && shown.trim().ends_with(&format!("{p}::1")), "{shown}");
     assert_eq!(d.berth(&["network", "inspect", "-f", "{{.EnableIPv6}}", "bridge"]).ok().trim(), "true");
     d.berth(&["rm", "-f", &c]).ok();
@@ -151,14 +186,38 @@ fn ipv6_bad_input_is_refused_naming_the_problem_and_leaves_nothing() {
     assert_eq!(d.berth(&["network", "inspect", "-f", "{{.EnableIPv6}}", &good]).ok().trim(), "true");
     let err = d.berth(&["network", "create", "--ipv6", "--subnet", &format!("{p}::/80"), &bad]).fails();
     assert!(err.contains("overlaps") && err.contains(&good), "{err}");
-    let err = d.berth(&["network", "create", "--ipv6", "--subnet", &format!("{p}:1::/64"), "--gateway", &format!("{p}:2::1"), &bad]).fails();
+    let err = d
+        .berth(&[
+            "network",
+            "create",
+            "--ipv6",
+            "--subnet",
+            &format!("{p}:1::/64"),
+            "--gateway",
+            &format!("{p}:2::1"),
+            &bad,
+        ])
+        .fails();
     assert!(err.contains(&format!("{p}:2::1")), "{err}");
     assert!(!listed(&bad), "nothing half-made");
 
     let err = d.berth(&["run", "--rm", "--network", &good, "--ip6", "fd42:ffff::5", "busybox", "true"]).fails();
     assert!(err.contains("fd42:ffff::5") && err.contains(&format!("{p}::/64")), "{err}");
     let taken = unique("t6");
-    d.berth(&["run", "-d", "--name", &taken, "--network", &good, "--ip6", &format!("{p}::10"), "busybox", "sleep", "100"]).ok();
+    d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        &taken,
+        "--network",
+        &good,
+        "--ip6",
+        &format!("{p}::10"),
+        "busybox",
+        "sleep",
+        "100",
+    ])
+    .ok();
     assert_eq!(endpoint_field(&d, &taken, &good, "GlobalIPv6Address"), format!("{p}::10"));
     let err = d.berth(&["run", "--rm", "--network", &good, "--ip6", &format!("{p}::10"), "busybox", "true"]).fails();
     assert!(err.contains("already in use"), "{err}");
@@ -224,7 +283,16 @@ fn enabling_ipv6_forwarding_keeps_the_host_accepting_router_advertisements() {
     assert_eq!(read(&format!("{bridge}/accept_ra")), "1", "with forwarding on, the bridge ignores them");
     assert_eq!(read("default/accept_ra"), "1");
     // Containers ignore advertisements too (another container could send one).
-    let out = d.berth(&["run", "--rm", "--network", &net, "busybox", "cat", "/proc/sys/net/ipv6/conf/eth0/accept_ra", "/proc/sys/net/ipv6/conf/all/accept_ra"]);
+    let out = d.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        &net,
+        "busybox",
+        "cat",
+        "/proc/sys/net/ipv6/conf/eth0/accept_ra",
+        "/proc/sys/net/ipv6/conf/all/accept_ra",
+    ]);
     let _ = std::fs::remove_file(ns_file(&ns));
     let out = out.ok();
     assert_eq!(out.split_whitespace().collect::<Vec<_>>(), ["0", "0"], "{out}");

@@ -5,12 +5,14 @@
 use std::net::{TcpListener, UdpSocket};
 use std::time::Duration;
 
-use berth_integration::{free_port, http_get, unique, until_serving, web, Daemon, TestNs};
+use berth_integration::{Daemon, TestNs, free_port, http_get, unique, until_serving, web};
 
 #[test]
 fn the_default_bridge_gives_an_address_a_route_and_a_hosts_entry() {
     let d = Daemon::with_busybox();
-    let out = d.berth(&["run", "--rm", "busybox", "sh", "-c", "ip -4 -o addr show eth0; ip route; cat /etc/hosts; hostname"]).ok();
+    let out = d
+        .berth(&["run", "--rm", "busybox", "sh", "-c", "ip -4 -o addr show eth0; ip route; cat /etc/hosts; hostname"])
+        .ok();
     assert!(out.contains(&format!("inet {}.", d.bridge_net)), "{out}");
     assert!(out.contains(&format!("default via {}.1", d.bridge_net)), "{out}");
     let hostname = out.lines().last().unwrap();
@@ -25,7 +27,16 @@ fn containers_on_the_bridge_reach_each_other() {
     let ip = d.berth(&["inspect", "-f", "{{.NetworkSettings.IPAddress}}", &name]).ok();
     let ip = ip.trim();
     assert!(ip.starts_with(&d.bridge_net), "{ip}");
-    let out = d.berth(&["run", "--rm", "busybox", "sh", "-c", &format!("for i in $(seq 50); do wget -q -O - http://{ip}/ && exit 0; sleep 0.1; done; exit 1")]).ok();
+    let out = d
+        .berth(&[
+            "run",
+            "--rm",
+            "busybox",
+            "sh",
+            "-c",
+            &format!("for i in $(seq 50); do wget -q -O - http://{ip}/ && exit 0; sleep 0.1; done; exit 1"),
+        ])
+        .ok();
     assert_eq!(out.trim(), "hello-peer");
 }
 
@@ -64,7 +75,20 @@ fn udp_ports_are_published_too() {
     };
     let name = unique("udp");
     let echo = env!("CARGO_BIN_EXE_berth-udp-echo");
-    d.berth(&["run", "-d", "--name", &name, "-v", &format!("{echo}:/udp-echo:ro"), "-p", &format!("127.0.0.1:{port}:5353/udp"), "busybox", "/udp-echo", "5353"]).ok();
+    d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "-v",
+        &format!("{echo}:/udp-echo:ro"),
+        "-p",
+        &format!("127.0.0.1:{port}:5353/udp"),
+        "busybox",
+        "/udp-echo",
+        "5353",
+    ])
+    .ok();
     let s = UdpSocket::bind("127.0.0.1:0").unwrap();
     s.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
     // Datagrams sent before the server is bound are lost: resend until one comes back.
@@ -97,12 +121,24 @@ fn user_defined_networks_resolve_names_and_aliases() {
     let name = unique("web");
     web(&d, &name, &["--network", &net, "--network-alias", "frontend"], "by-name");
     for host in [name.as_str(), "frontend"] {
-        let out = d.berth(&["run", "--rm", "--network", &net, "busybox", "sh", "-c", &format!("for i in $(seq 50); do wget -q -O - http://{host}/ && exit 0; sleep 0.1; done; exit 1")]).ok();
+        let out = d
+            .berth(&[
+                "run",
+                "--rm",
+                "--network",
+                &net,
+                "busybox",
+                "sh",
+                "-c",
+                &format!("for i in $(seq 50); do wget -q -O - http://{host}/ && exit 0; sleep 0.1; done; exit 1"),
+            ])
+            .ok();
         assert_eq!(out.trim(), "by-name", "resolving {host}");
     }
     let ns = d.berth(&["run", "--rm", "--network", &net, "busybox", "cat", "/etc/resolv.conf"]).ok();
     assert!(ns.contains("nameserver 127.0.0.11"), "{ns}");
-    let miss = d.berth(&["run", "--rm", "--network", &net, "busybox", "nslookup", "no-such-container-here", "127.0.0.11"]);
+    let miss =
+        d.berth(&["run", "--rm", "--network", &net, "busybox", "nslookup", "no-such-container-here", "127.0.0.11"]);
     assert_ne!(miss.code, 0);
 }
 
@@ -114,13 +150,34 @@ fn different_networks_cannot_reach_each_other() {
     d.berth(&["network", "create", &b]).ok();
     let name = unique("iso");
     web(&d, &name, &["--network", &a], "isolated");
-    let ip = d.berth(&["inspect", "-f", &format!("{{{{(index .NetworkSettings.Networks \"{a}\").IPAddress}}}}"), &name]).ok();
+    let ip = d
+        .berth(&["inspect", "-f", &format!("{{{{(index .NetworkSettings.Networks \"{a}\").IPAddress}}}}"), &name])
+        .ok();
     let ip = ip.trim().to_string();
-    let same = d.berth(&["run", "--rm", "--network", &a, "busybox", "sh", "-c", &format!("for i in $(seq 50); do timeout 2 wget -q -O - http://{ip}/ && exit 0; sleep 0.1; done; exit 1")]);
+    let same = d.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        &a,
+        "busybox",
+        "sh",
+        "-c",
+        &format!("for i in $(seq 50); do timeout 2 wget -q -O - http://{ip}/ && exit 0; sleep 0.1; done; exit 1"),
+    ]);
     assert_eq!(same.code, 0, "{same:?}");
     // --init: as PID 1, `timeout` could not signal the wget it became (PID 1 ignores
     // signals it has no handler for), exactly as under Docker.
-    let other = d.berth(&["run", "--rm", "--init", "--network", &b, "busybox", "sh", "-c", &format!("timeout 3 wget -q -O - http://{ip}/")]);
+    let other = d.berth(&[
+        "run",
+        "--rm",
+        "--init",
+        "--network",
+        &b,
+        "busybox",
+        "sh",
+        "-c",
+        &format!("timeout 3 wget -q -O - http://{ip}/"),
+    ]);
     assert_ne!(other.code, 0, "a container on another network reached {ip}");
 }
 
@@ -145,7 +202,21 @@ fn none_host_and_container_modes() {
     let name = unique("owner");
     d.berth(&["run", "-d", "--name", &name, "busybox", "sleep", "100"]).ok();
     let theirs = d.berth(&["exec", &name, "ip", "-4", "-o", "addr", "show", "eth0"]).ok();
-    let mine = d.berth(&["run", "--rm", "--network", &format!("container:{name}"), "busybox", "ip", "-4", "-o", "addr", "show", "eth0"]).ok();
+    let mine = d
+        .berth(&[
+            "run",
+            "--rm",
+            "--network",
+            &format!("container:{name}"),
+            "busybox",
+            "ip",
+            "-4",
+            "-o",
+            "addr",
+            "show",
+            "eth0",
+        ])
+        .ok();
     let addr = |s: &str| s.split_whitespace().nth(3).unwrap_or("").to_string();
     assert_eq!(addr(&theirs), addr(&mine));
 }
@@ -155,7 +226,18 @@ fn links_resolve_one_way_with_environment() {
     let d = Daemon::with_busybox();
     let db = unique("db");
     d.berth(&["run", "-d", "--name", &db, "--expose", "5432", "-e", "SECRET=x", "busybox", "sleep", "100"]).ok();
-    let out = d.berth(&["run", "--rm", "--link", &format!("{db}:dbalias"), "busybox", "sh", "-c", "grep dbalias /etc/hosts && env | grep ^DBALIAS_ | sort"]).ok();
+    let out = d
+        .berth(&[
+            "run",
+            "--rm",
+            "--link",
+            &format!("{db}:dbalias"),
+            "busybox",
+            "sh",
+            "-c",
+            "grep dbalias /etc/hosts && env | grep ^DBALIAS_ | sort",
+        ])
+        .ok();
     assert!(out.contains("DBALIAS_PORT_5432_TCP_PORT=5432"), "{out}");
     assert!(out.contains("DBALIAS_ENV_SECRET=x"), "{out}");
     assert!(out.contains(&format!("DBALIAS_NAME=/")), "{out}");
@@ -179,7 +261,8 @@ fn network_lifecycle_and_bad_input() {
     }
     let err = d.berth(&["network", "create", "--subnet", &sub, &unique("dup")]).fails();
     assert!(err.contains("overlaps"), "{err}");
-    let err = d.berth(&["network", "create", "--subnet", "10.9.9.0/24", "--gateway", "10.9.10.1", &unique("gw")]).fails();
+    let err =
+        d.berth(&["network", "create", "--subnet", "10.9.9.0/24", "--gateway", "10.9.10.1", &unique("gw")]).fails();
     assert!(err.contains("no matching subnet for gateway 10.9.10.1"), "{err}");
     let err = d.berth(&["run", "--rm", "--network", "no-such-net", "busybox", "true"]).fails();
     assert!(err.contains("network no-such-net not found"), "{err}");
@@ -203,8 +286,23 @@ fn static_addresses_and_connect_disconnect() {
     let sub = format!("{prefix}.0/28");
     d.berth(&["network", "create", "--subnet", &sub, &net]).ok();
     let name = unique("fixed");
-    d.berth(&["run", "-d", "--name", &name, "--network", &net, "--ip", &format!("{prefix}.9"), "busybox", "sleep", "100"]).ok();
-    let ip = d.berth(&["inspect", "-f", &format!("{{{{(index .NetworkSettings.Networks \"{net}\").IPAddress}}}}"), &name]).ok();
+    d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--network",
+        &net,
+        "--ip",
+        &format!("{prefix}.9"),
+        "busybox",
+        "sleep",
+        "100",
+    ])
+    .ok();
+    let ip = d
+        .berth(&["inspect", "-f", &format!("{{{{(index .NetworkSettings.Networks \"{net}\").IPAddress}}}}"), &name])
+        .ok();
     assert_eq!(ip.trim(), format!("{prefix}.9"));
     let err = d.berth(&["run", "--rm", "--network", &net, "--ip", &format!("{prefix}.9"), "busybox", "true"]).fails();
     assert!(err.contains("already in use"), "{err}");
@@ -230,7 +328,9 @@ fn published_ports_and_dns_survive_a_daemon_restart() {
     d.kill();
     d.spawn();
     assert!(until_serving(([127, 0, 0, 1], port)).contains("still-here"));
-    let out = d.berth(&["run", "--rm", "--network", &net, "busybox", "sh", "-c", &format!("wget -q -O - http://{name}/")]).ok();
+    let out = d
+        .berth(&["run", "--rm", "--network", &net, "busybox", "sh", "-c", &format!("wget -q -O - http://{name}/")])
+        .ok();
     assert_eq!(out.trim(), "still-here");
 }
 
@@ -252,7 +352,11 @@ struct TestLink(String);
 impl TestLink {
     fn new(prefix: &str) -> TestLink {
         let name = format!("{prefix}{:x}", std::process::id() % 0xffff);
-        let ok = std::process::Command::new("ip").args(["link", "add", &name, "type", "veth", "peer", "name", &format!("{name}p")]).status().unwrap().success();
+        let ok = std::process::Command::new("ip")
+            .args(["link", "add", &name, "type", "veth", "peer", "name", &format!("{name}p")])
+            .status()
+            .unwrap()
+            .success();
         assert!(ok, "creating {name}");
         for n in [name.clone(), format!("{name}p")] {
             std::process::Command::new("ip").args(["link", "set", &n, "up"]).status().unwrap();
@@ -273,23 +377,77 @@ fn macvlan_networks_give_static_addresses_and_names() {
     let parent = TestLink::new("bmv");
     let net = unique("mvnet");
     // The gateway is an address nobody answers for: containers get no way out.
-    d.berth(&["network", "create", "-d", "macvlan", "--subnet", "10.99.7.0/24", "--gateway", "10.99.7.254", "-o", &format!("parent={}", parent.0), &net]).ok();
+    d.berth(&[
+        "network",
+        "create",
+        "-d",
+        "macvlan",
+        "--subnet",
+        "10.99.7.0/24",
+        "--gateway",
+        "10.99.7.254",
+        "-o",
+        &format!("parent={}", parent.0),
+        &net,
+    ])
+    .ok();
     let first = unique("mv");
-    d.berth(&["run", "-d", "--name", &first, "--network", &net, "--ip", "10.99.7.100", "busybox", "sleep", "1000"]).ok();
-    let out = d.berth(&["run", "--rm", "--network", &net, "busybox", "sh", "-c", &format!("ip -4 -o addr show eth0; ping -c1 -W5 {first} >/dev/null && echo reached")]).ok();
+    d.berth(&["run", "-d", "--name", &first, "--network", &net, "--ip", "10.99.7.100", "busybox", "sleep", "1000"])
+        .ok();
+    let out = d
+        .berth(&[
+            "run",
+            "--rm",
+            "--network",
+            &net,
+            "busybox",
+            "sh",
+            "-c",
+            &format!("ip -4 -o addr show eth0; ping -c1 -W5 {first} >/dev/null && echo reached"),
+        ])
+        .ok();
     assert!(out.contains("inet 10.99.7."), "{out}");
     assert!(out.trim_end().ends_with("reached"), "{out}");
-    assert_eq!(d.berth(&["inspect", "-f", &format!("{{{{(index .NetworkSettings.Networks \"{net}\").IPAddress}}}}"), &first]).ok().trim(), "10.99.7.100");
+    assert_eq!(
+        d.berth(&["inspect", "-f", &format!("{{{{(index .NetworkSettings.Networks \"{net}\").IPAddress}}}}"), &first])
+            .ok()
+            .trim(),
+        "10.99.7.100"
+    );
     let err = d.berth(&["run", "--rm", "--network", &net, "--ip", "10.99.7.100", "busybox", "true"]).fails();
     assert!(err.contains("10.99.7.100"), "{err}");
-    let err = d.berth(&["network", "create", "-d", "macvlan", "--subnet", "10.99.8.0/24", "-o", "parent=nosuchlink0", &unique("mvbad")]).fails();
+    let err = d
+        .berth(&[
+            "network",
+            "create",
+            "-d",
+            "macvlan",
+            "--subnet",
+            "10.99.8.0/24",
+            "-o",
+            "parent=nosuchlink0",
+            &unique("mvbad"),
+        ])
+        .fails();
     assert!(err.contains("parent interface nosuchlink0 does not exist"), "{err}");
     // Restarted at once while another container shares its namespace (which keeps the old
     // interface alive): its address and MAC were given back at the stop, so it starts again.
     let side = unique("mvside");
-    d.berth(&["run", "-d", "--name", &side, "--network", &format!("container:{first}"), "busybox", "sleep", "1000"]).ok();
+    d.berth(&["run", "-d", "--name", &side, "--network", &format!("container:{first}"), "busybox", "sleep", "1000"])
+        .ok();
     d.berth(&["restart", "-t", "0", &first]).ok();
-    let out = d.berth(&["run", "--rm", "--network", &net, "busybox", "sh", "-c", &format!("ping -c1 -W5 {first} >/dev/null && echo reached")]).ok();
+    let out = d
+        .berth(&[
+            "run",
+            "--rm",
+            "--network",
+            &net,
+            "busybox",
+            "sh",
+            "-c",
+            &format!("ping -c1 -W5 {first} >/dev/null && echo reached"),
+        ])
+        .ok();
     assert!(out.trim_end().ends_with("reached"), "after the restart: {out}");
     d.berth(&["rm", "-f", &side]).ok();
     d.berth(&["rm", "-f", &first]).ok();
@@ -306,7 +464,12 @@ fn ipvlan_and_vlan_networks_connect_containers_or_are_refused_at_create() {
     let parent = TestLink::new("biv");
     let kernel_has = |args: &[&str]| {
         let probe = format!("{}t", parent.0);
-        let ok = std::process::Command::new("ip").args(["link", "add", "link", &parent.0, "name", &probe]).args(args).status().unwrap().success();
+        let ok = std::process::Command::new("ip")
+            .args(["link", "add", "link", &parent.0, "name", &probe])
+            .args(args)
+            .status()
+            .unwrap()
+            .success();
         let _ = std::process::Command::new("ip").args(["link", "del", &probe]).status();
         ok
     };
@@ -323,14 +486,37 @@ fn ipvlan_and_vlan_networks_connect_containers_or_are_refused_at_create() {
         run.extend_from_slice(extra);
         run.extend_from_slice(&["busybox", "sleep", "1000"]);
         d.berth(&run).ok();
-        let out = d.berth(&["run", "--rm", "--network", net, "busybox", "sh", "-c", &format!("ping -c1 -W5 {first} >/dev/null && echo reached")]).ok();
+        let out = d
+            .berth(&[
+                "run",
+                "--rm",
+                "--network",
+                net,
+                "busybox",
+                "sh",
+                "-c",
+                &format!("ping -c1 -W5 {first} >/dev/null && echo reached"),
+            ])
+            .ok();
         assert!(out.trim_end().ends_with("reached"), "{what}: {out}");
         d.berth(&["rm", "-f", &first]).ok();
     };
     let ipvlan = kernel_has(&["type", "ipvlan"]);
     for (i, mode) in ["l2", "l3"].into_iter().enumerate() {
         let net = unique("ivnet");
-        let create = d.berth(&["network", "create", "-d", "ipvlan", "--subnet", &format!("10.99.{}.0/24", 20 + i), "-o", &format!("parent={}", parent.0), "-o", &format!("ipvlan_mode={mode}"), &net]);
+        let create = d.berth(&[
+            "network",
+            "create",
+            "-d",
+            "ipvlan",
+            "--subnet",
+            &format!("10.99.{}.0/24", 20 + i),
+            "-o",
+            &format!("parent={}", parent.0),
+            "-o",
+            &format!("ipvlan_mode={mode}"),
+            &net,
+        ]);
         if !ipvlan {
             refused(&create.fails(), "ipvlan", "CONFIG_IPVLAN", &net);
             continue;
@@ -342,7 +528,17 @@ fn ipvlan_and_vlan_networks_connect_containers_or_are_refused_at_create() {
     let vlan = kernel_has(&["type", "vlan", "id", "51"]);
     let net = unique("vlnet");
     let sub_if = format!("{}.50", parent.0);
-    let create = d.berth(&["network", "create", "-d", "macvlan", "--subnet", "10.99.30.0/24", "-o", &format!("parent={sub_if}"), &net]);
+    let create = d.berth(&[
+        "network",
+        "create",
+        "-d",
+        "macvlan",
+        "--subnet",
+        "10.99.30.0/24",
+        "-o",
+        &format!("parent={sub_if}"),
+        &net,
+    ]);
     if !vlan {
         refused(&create.fails(), "802.1q", "CONFIG_VLAN_8021Q", &net);
         return;
@@ -351,7 +547,10 @@ fn ipvlan_and_vlan_networks_connect_containers_or_are_refused_at_create() {
     assert!(std::path::Path::new(&format!("/sys/class/net/{sub_if}")).exists(), "the VLAN interface is made");
     reached(&net, "vl", &[], "macvlan on a VLAN");
     d.berth(&["network", "rm", &net]).ok();
-    assert!(!std::path::Path::new(&format!("/sys/class/net/{sub_if}")).exists(), "the VLAN interface berth made goes with its network");
+    assert!(
+        !std::path::Path::new(&format!("/sys/class/net/{sub_if}")).exists(),
+        "the VLAN interface berth made goes with its network"
+    );
 }
 
 /// Two "hosts" (namespaces) on one link: a port published on all addresses is reachable
@@ -362,24 +561,43 @@ fn published_ports_from_another_host_and_loopback_ones_stay_local() {
     let a = TestNs::new("hA");
     let b = TestNs::new("hB");
     let link = format!("hv{:x}", std::process::id() % 0xffffff);
-    assert!(std::process::Command::new("ip").args(["link", "add", &link, "netns", &a.0, "type", "veth", "peer", "name", "eth1", "netns", &b.0]).status().unwrap().success());
+    assert!(
+        std::process::Command::new("ip")
+            .args(["link", "add", &link, "netns", &a.0, "type", "veth", "peer", "name", "eth1", "netns", &b.0])
+            .status()
+            .unwrap()
+            .success()
+    );
     assert!(a.sh(&format!("ip link set {link} name eth1 && ip addr add 192.168.251.1/24 dev eth1 && ip link set eth1 up && sysctl -qw net.ipv4.ip_forward=1")).0);
     assert!(b.sh("ip addr add 192.168.251.2/24 dev eth1 && ip link set eth1 up").0);
     let d = Daemon::start_in(Some(&a.0), &[]);
     d.import_busybox("busybox:latest");
     let name = unique("both");
     web(&d, &name, &["-p", "8080:80", "-p", "127.0.0.1:8081:80"], "from-a");
-    let get = |ns: &TestNs, url: &str| ns.sh(&format!("for i in $(seq 100); do timeout 5 busybox wget -q -O - {url} && exit 0; sleep 0.05; done; exit 1"));
+    let get = |ns: &TestNs, url: &str| {
+        ns.sh(&format!(
+            "for i in $(seq 100); do timeout 5 busybox wget -q -O - {url} && exit 0; sleep 0.05; done; exit 1"
+        ))
+    };
     assert_eq!(get(&a, "http://127.0.0.1:8081/").1.trim(), "from-a", "the loopback port answers on host A");
     assert_eq!(get(&b, "http://192.168.251.1:8080/").1.trim(), "from-a", "the public port answers host B");
-    assert!(!b.sh("timeout 5 busybox wget -q -O - http://192.168.251.1:8081/").0, "the loopback port is not on A's public address");
+    assert!(
+        !b.sh("timeout 5 busybox wget -q -O - http://192.168.251.1:8081/").0,
+        "the loopback port is not on A's public address"
+    );
     // Host B sends packets for 127.0.0.1 to host A's link address.
     assert!(b.sh("sysctl -qw net.ipv4.conf.eth1.route_localnet=1 && ip route add 127.0.0.1/32 via 192.168.251.1 dev eth1 table 100 && ip rule add pref 10 to 127.0.0.1 table 100 && ip rule del pref 0 && ip rule add pref 100 table local").0);
-    assert!(!b.sh("timeout 5 busybox wget -q -O - http://127.0.0.1:8081/").0, "a loopback-published port answered another host");
+    assert!(
+        !b.sh("timeout 5 busybox wget -q -O - http://127.0.0.1:8081/").0,
+        "a loopback-published port answered another host"
+    );
     // Host B routes the container's address through A: only published ports lead in (as in
     // Docker >= 28; before, every port of every container was open to A's neighbours).
     let ip = d.berth(&["inspect", "-f", "{{.NetworkSettings.IPAddress}}", &name]).ok().trim().to_string();
     assert!(b.sh(&format!("ip route add {ip}/32 via 192.168.251.1 dev eth1")).0);
-    assert!(!b.sh(&format!("timeout 5 busybox wget -q -O - http://{ip}/")).0, "a container port that is not published answered another host");
+    assert!(
+        !b.sh(&format!("timeout 5 busybox wget -q -O - http://{ip}/")).0,
+        "a container port that is not published answered another host"
+    );
     d.berth(&["rm", "-f", &name]).ok();
 }

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use berth_integration::{sh_in, table_for, unique, Daemon, TestNs};
+use berth_integration::{Daemon, TestNs, sh_in, table_for, unique};
 
 const STORE: &str = "192.168.250.100";
 /// Lease TTL of the test daemons: a silent host is forgotten this quickly.
@@ -36,7 +36,12 @@ impl Etcd {
             .args(["netns", "exec", &self.ns, "etcd", "--name", "berth-test", "--data-dir"])
             .arg(self.dir.path().join("data"))
             .args(["--listen-client-urls", &client, "--advertise-client-urls", &client])
-            .args(["--listen-peer-urls", "http://127.0.0.1:2380", "--initial-advertise-peer-urls", "http://127.0.0.1:2380"])
+            .args([
+                "--listen-peer-urls",
+                "http://127.0.0.1:2380",
+                "--initial-advertise-peer-urls",
+                "http://127.0.0.1:2380",
+            ])
             .args(["--initial-cluster", "berth-test=http://127.0.0.1:2380"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -44,7 +49,9 @@ impl Etcd {
             .spawn()
             .expect("starting etcd");
         self.child = Some(child);
-        let ok = until(Duration::from_secs(30), || sh_in(&self.ns, &format!("timeout 2 busybox wget -q -O - http://{STORE}:2379/health")).1.contains("true"));
+        let ok = until(Duration::from_secs(30), || {
+            sh_in(&self.ns, &format!("timeout 2 busybox wget -q -O - http://{STORE}:2379/health")).1.contains("true")
+        });
         assert!(ok, "etcd did not become healthy");
     }
 
@@ -84,7 +91,9 @@ struct Cluster {
 }
 
 fn etcd_installed() -> bool {
-    if Path::new("/usr/bin/etcd").exists() || Command::new("sh").args(["-c", "command -v etcd"]).stdout(Stdio::null()).status().is_ok_and(|s| s.success()) {
+    if Path::new("/usr/bin/etcd").exists()
+        || Command::new("sh").args(["-c", "command -v etcd"]).stdout(Stdio::null()).status().is_ok_and(|s| s.success())
+    {
         return true;
     }
     eprintln!("skipping: etcd is not installed (apt-get install etcd-server, or scripts/deps.sh)");
@@ -94,15 +103,32 @@ fn etcd_installed() -> bool {
 impl Cluster {
     fn new(n: usize) -> Cluster {
         let switch = TestNs::new("osw");
-        assert!(switch.sh(&format!("ip link add br0 type bridge && ip addr add {STORE}/24 dev br0 && ip link set br0 up")).0);
+        assert!(
+            switch
+                .sh(&format!("ip link add br0 type bridge && ip addr add {STORE}/24 dev br0 && ip link set br0 up"))
+                .0
+        );
         let mut hosts = Vec::new();
         for i in 1..=n {
             let h = TestNs::new(&format!("oh{i}"));
             let port = format!("p{i}");
-            assert!(Command::new("ip").args(["link", "add", "eth1", "netns", &h.0, "type", "veth", "peer", "name", &port, "netns", &switch.0]).status().unwrap().success());
+            assert!(
+                Command::new("ip")
+                    .args([
+                        "link", "add", "eth1", "netns", &h.0, "type", "veth", "peer", "name", &port, "netns", &switch.0
+                    ])
+                    .status()
+                    .unwrap()
+                    .success()
+            );
             assert!(switch.sh(&format!("ip link set {port} master br0 up")).0);
             // Forwarding on, so published ports answer other hosts.
-            assert!(h.sh(&format!("ip addr add 192.168.250.{i}/24 dev eth1 && ip link set eth1 up && sysctl -qw net.ipv4.ip_forward=1")).0);
+            assert!(
+                h.sh(&format!(
+                    "ip addr add 192.168.250.{i}/24 dev eth1 && ip link set eth1 up && sysctl -qw net.ipv4.ip_forward=1"
+                ))
+                .0
+            );
             hosts.push(h);
         }
         let etcd = Etcd::start(&switch);
@@ -132,7 +158,10 @@ fn from_container(d: &Daemon, net: &str, cmd: &str) -> berth_integration::Run {
 }
 
 fn ip_on(d: &Daemon, net: &str, name: &str) -> String {
-    d.berth(&["inspect", "-f", &format!("{{{{(index .NetworkSettings.Networks \"{net}\").IPAddress}}}}"), name]).ok().trim().to_string()
+    d.berth(&["inspect", "-f", &format!("{{{{(index .NetworkSettings.Networks \"{net}\").IPAddress}}}}"), name])
+        .ok()
+        .trim()
+        .to_string()
 }
 
 fn web(d: &Daemon, net: &str, name: &str, body: &str, extra: &[&str]) {
@@ -144,7 +173,10 @@ fn web(d: &Daemon, net: &str, name: &str, body: &str, extra: &[&str]) {
 }
 
 fn sees_network(d: &Daemon, net: &str) -> bool {
-    d.berth(&["network", "ls", "--format", "{{.Name}} {{.Driver}} {{.Scope}}"]).stdout.lines().any(|l| l == format!("{net} overlay global"))
+    d.berth(&["network", "ls", "--format", "{{.Name}} {{.Driver}} {{.Scope}}"])
+        .stdout
+        .lines()
+        .any(|l| l == format!("{net} overlay global"))
 }
 
 #[test]
@@ -155,12 +187,30 @@ fn containers_on_different_hosts_reach_each_other_by_address_and_name() {
     let c = Cluster::new(3);
     let (h1, h2, h3) = (&c.daemons[0], &c.daemons[1], &c.daemons[2]);
     let net = unique("ov");
-    let id = h1.berth(&["network", "create", "-d", "overlay", "--subnet", "10.20.0.0/16", "--attachable", &net]).ok().trim().to_string();
+    let id = h1
+        .berth(&["network", "create", "-d", "overlay", "--subnet", "10.20.0.0/16", "--attachable", &net])
+        .ok()
+        .trim()
+        .to_string();
     for d in [h2, h3] {
         assert!(until(Duration::from_secs(10), || sees_network(d, &net)), "the network reached every host");
-        assert_eq!(d.berth(&["network", "inspect", "-f", "{{.Id}} {{.Driver}} {{.Scope}}", &net]).ok().trim(), format!("{id} overlay global"));
+        assert_eq!(
+            d.berth(&["network", "inspect", "-f", "{{.Id}} {{.Driver}} {{.Scope}}", &net]).ok().trim(),
+            format!("{id} overlay global")
+        );
     }
-    assert_eq!(h2.berth(&["network", "inspect", "-f", "{{index .Options \"com.docker.network.driver.overlay.vxlanid_list\"}}", &net]).ok().trim(), "4096");
+    assert_eq!(
+        h2.berth(&[
+            "network",
+            "inspect",
+            "-f",
+            "{{index .Options \"com.docker.network.driver.overlay.vxlanid_list\"}}",
+            &net
+        ])
+        .ok()
+        .trim(),
+        "4096"
+    );
     // Every host's firewall knows the network's bridge as soon as it knows the network (it
     // used to learn of it only when a port was published).
     for (d, h) in c.daemons.iter().zip(&c.hosts) {
@@ -172,9 +222,13 @@ fn containers_on_different_hosts_reach_each_other_by_address_and_name() {
     // macvlan interfaces on the VXLAN device: a bridge with the VXLAN device as a port (what
     // a kernel without macvlan still gets). Its containers get veths on that bridge and
     // reach the other hosts' all the same (a daemon upgrade keeps a network's layout).
-    assert!(c.hosts[2].sh("ip link add ovvx4096 type vxlan id 4096 dstport 4789 local 192.168.250.3 nolearning proxy noudpcsum \
+    assert!(
+        c.hosts[2]
+            .sh("ip link add ovvx4096 type vxlan id 4096 dstport 4789 local 192.168.250.3 nolearning proxy noudpcsum \
         && ip link add ovbr4096 mtu 1450 type bridge && ip addr add 10.20.0.1/16 dev ovbr4096 \
-        && ip link set ovvx4096 mtu 1450 master ovbr4096 up && ip link set ovbr4096 up").0);
+        && ip link set ovvx4096 mtu 1450 master ovbr4096 up && ip link set ovbr4096 up")
+            .0
+    );
 
     let web1 = unique("web");
     web(h1, &net, &web1, "from-host-1", &["--network-alias", "front", "-p", "8080:80"]);
@@ -183,15 +237,25 @@ fn containers_on_different_hosts_reach_each_other_by_address_and_name() {
     let by_name = from_container(h2, &net, &format!("timeout 2 wget -q -O - http://{web1}/"));
     eprintln!("a name registered on host 1 answered on host 2 {:?} after `run` returned", started.elapsed());
     assert_eq!(by_name.ok().trim(), "from-host-1");
-    assert_eq!(from_container(h3, &net, "timeout 2 wget -q -O - http://front/").ok().trim(), "from-host-1", "aliases resolve across hosts");
-    assert!(from_container(h3, &net, &format!("ping -c1 -W2 {ip1} >/dev/null")).code == 0, "ping by address across hosts");
+    assert_eq!(
+        from_container(h3, &net, "timeout 2 wget -q -O - http://front/").ok().trim(),
+        "from-host-1",
+        "aliases resolve across hosts"
+    );
+    assert!(
+        from_container(h3, &net, &format!("ping -c1 -W2 {ip1} >/dev/null")).code == 0,
+        "ping by address across hosts"
+    );
 
     // Addresses are unique cluster-wide, and containers on host 2 and 3 reach each other too.
     let b2 = unique("b");
     h2.berth(&["run", "-d", "--name", &b2, "--network", &net, "busybox", "sleep", "1000"]).ok();
     let ip2 = ip_on(h2, &net, &b2);
     assert_ne!(ip1, ip2);
-    assert!(from_container(h3, &net, &format!("ping -c1 -W2 {b2} >/dev/null")).code == 0, "host 3 reaches host 2's container by name");
+    assert!(
+        from_container(h3, &net, &format!("ping -c1 -W2 {b2} >/dev/null")).code == 0,
+        "host 3 reaches host 2's container by name"
+    );
     let mtu = h2.berth(&["run", "--rm", "--network", &net, "busybox", "cat", "/sys/class/net/eth0/mtu"]).ok();
     assert_eq!(mtu.trim(), "1450", "room for the VXLAN header");
     // Hosts 1 and 2 made the network the current way: the gateway is a macvlan interface on
@@ -203,7 +267,11 @@ fn containers_on_different_hosts_reach_each_other_by_address_and_name() {
     assert!(ports.contains(&format!("veth{}", &b3[..7])), "host 3's container is on the existing bridge: {ports}");
     h3.berth(&["rm", "-f", &b3]).ok();
     // Containers on one host reach each other, and the host reaches its containers.
-    assert_eq!(from_container(h1, &net, "timeout 2 wget -q -O - http://front/").ok().trim(), "from-host-1", "same host, by alias");
+    assert_eq!(
+        from_container(h1, &net, "timeout 2 wget -q -O - http://front/").ok().trim(),
+        "from-host-1",
+        "same host, by alias"
+    );
     let local = c.hosts[0].sh(&format!("timeout 2 busybox wget -q -O - http://{ip1}/"));
     assert_eq!(local.1.trim(), "from-host-1", "host 1 reaches its container through the gateway");
 
@@ -214,14 +282,26 @@ fn containers_on_different_hosts_reach_each_other_by_address_and_name() {
     let ping = format!("for i in $(seq 50); do ping -c1 -W1 {ip1} >/dev/null && exit 0; done; exit 1");
     assert_eq!(h2.berth(&["exec", &joiner, "sh", "-c", &ping]).code, 0, "a connected container reaches host 1's");
     h2.berth(&["network", "disconnect", &net, &joiner]).ok();
-    assert_eq!(h2.berth(&["exec", &joiner, "ls", "/sys/class/net"]).ok().split_whitespace().collect::<Vec<_>>(), ["eth0", "lo"], "its overlay interface is gone");
+    assert_eq!(
+        h2.berth(&["exec", &joiner, "ls", "/sys/class/net"]).ok().split_whitespace().collect::<Vec<_>>(),
+        ["eth0", "lo"],
+        "its overlay interface is gone"
+    );
     // A MAC already used on the network is refused by name, and nothing is left behind.
-    let mac2 = h2.berth(&["inspect", "-f", &format!("{{{{(index .NetworkSettings.Networks \"{net}\").MacAddress}}}}"), &b2]).ok().trim().to_string();
+    let mac2 = h2
+        .berth(&["inspect", "-f", &format!("{{{{(index .NetworkSettings.Networks \"{net}\").MacAddress}}}}"), &b2])
+        .ok()
+        .trim()
+        .to_string();
     let body = format!(r#"{{"Container":"{joiner}","EndpointConfig":{{"MacAddress":"{mac2}"}}}}"#);
     let sock = h2.host().trim_start_matches("unix://").to_string();
     let refused = c.hosts[1].sh(&format!("curl -s --unix-socket {sock} -H 'Content-Type: application/json' -d '{body}' http://x/networks/{net}/connect")).1;
     assert!(refused.contains(&format!("MAC address {mac2} is already in use")), "{refused}");
-    assert_eq!(h2.berth(&["exec", &joiner, "ls", "/sys/class/net"]).ok().split_whitespace().collect::<Vec<_>>(), ["eth0", "lo"], "no half-made interface");
+    assert_eq!(
+        h2.berth(&["exec", &joiner, "ls", "/sys/class/net"]).ok().split_whitespace().collect::<Vec<_>>(),
+        ["eth0", "lo"],
+        "no half-made interface"
+    );
     h2.berth(&["rm", "-f", &joiner]).ok();
 
     // A container restarted at once, while its old namespace lives on (another container
@@ -230,13 +310,19 @@ fn containers_on_different_hosts_reach_each_other_by_address_and_name() {
     h2.berth(&["run", "-d", "--name", &side, "--network", &format!("container:{b2}"), "busybox", "sleep", "1000"]).ok();
     h2.berth(&["restart", "-t", "0", &b2]).ok();
     assert_eq!(ip_on(h2, &net, &b2), ip2, "same address after the restart");
-    assert!(from_container(h3, &net, &format!("ping -c1 -W2 {b2} >/dev/null")).code == 0, "the restarted container is reached");
+    assert!(
+        from_container(h3, &net, &format!("ping -c1 -W2 {b2} >/dev/null")).code == 0,
+        "the restarted container is reached"
+    );
     h2.berth(&["rm", "-f", &side]).ok();
 
     // Host 2's VXLAN device is deleted behind the daemon's back (the gateway and the
     // container's interface go with it): the next sync makes them again.
     assert!(c.hosts[1].sh("ip link del ovvx4096").0);
-    assert!(from_container(h3, &net, &format!("ping -c1 -W1 {b2} >/dev/null")).code == 0, "host 2's container is reached again");
+    assert!(
+        from_container(h3, &net, &format!("ping -c1 -W1 {b2} >/dev/null")).code == 0,
+        "host 2's container is reached again"
+    );
     let route = h2.berth(&["exec", &b2, "ip", "route"]).ok();
     assert!(route.contains("default via 10.20.0.1 dev eth0"), "its default route is back: {route}");
 
@@ -272,14 +358,21 @@ fn hosts_that_stop_or_are_cut_off_are_forgotten_and_rejoin() {
         d.berth(&["run", "-d", "--name", n, "--network", &net, "busybox", "sleep", "1000"]).ok();
     }
     // Probes run in the long-lived containers: starting a new one needs the store.
-    let reaches = |c: &Cluster, from: usize, name: &str| c.daemons[from].berth(&["exec", &names[from], "ping", "-c1", "-W1", name]).code == 0;
-    let resolves = |c: &Cluster, from: usize, name: &str| c.daemons[from].berth(&["exec", &names[from], "nslookup", name, "127.0.0.11"]).code == 0;
+    let reaches = |c: &Cluster, from: usize, name: &str| {
+        c.daemons[from].berth(&["exec", &names[from], "ping", "-c1", "-W1", name]).code == 0
+    };
+    let resolves = |c: &Cluster, from: usize, name: &str| {
+        c.daemons[from].berth(&["exec", &names[from], "nslookup", name, "127.0.0.11"]).code == 0
+    };
     assert!(until(Duration::from_secs(10), || reaches(&c, 0, &names[2])), "host 1 reaches host 3");
 
     // Host 3's daemon stops (its container keeps running): after its lease expires the
     // others forget its endpoints; when it comes back it registers them again.
     c.daemons[2].stop();
-    assert!(until(Duration::from_secs(TTL * 5), || !resolves(&c, 0, &names[2])), "host 3's endpoints expired with its lease");
+    assert!(
+        until(Duration::from_secs(TTL * 5), || !resolves(&c, 0, &names[2])),
+        "host 3's endpoints expired with its lease"
+    );
     c.daemons[2].spawn();
     assert!(until(Duration::from_secs(15), || reaches(&c, 0, &names[2])), "host 3 rejoined and is reachable again");
 
@@ -302,7 +395,10 @@ fn hosts_that_stop_or_are_cut_off_are_forgotten_and_rejoin() {
         c.daemons[2].berth(&["run", "-d", "--name", &late, "--network", &net, "busybox", "sleep", "1000"]).code == 0
     });
     assert!(started, "overlay containers start again once the store is back");
-    assert!(until(Duration::from_secs(15), || reaches(&c, 0, &late)), "a container started after the store returned is reachable");
+    assert!(
+        until(Duration::from_secs(15), || reaches(&c, 0, &late)),
+        "a container started after the store returned is reachable"
+    );
 }
 
 #[test]
@@ -314,11 +410,33 @@ fn bad_input_and_an_unreachable_store_give_clear_errors() {
     let h = &c.daemons[0];
     let a = unique("ova");
     h.berth(&["network", "create", "-d", "overlay", "--subnet", "10.40.0.0/16", "-o", "vxlan-id=4242", &a]).ok();
-    let err = h.berth(&["network", "create", "-d", "overlay", "--subnet", "10.41.0.0/16", "-o", "vxlan-id=4242", &unique("ovb")]).fails();
+    let err = h
+        .berth(&[
+            "network",
+            "create",
+            "-d",
+            "overlay",
+            "--subnet",
+            "10.41.0.0/16",
+            "-o",
+            "vxlan-id=4242",
+            &unique("ovb"),
+        ])
+        .fails();
     assert!(err.contains("VXLAN ID 4242 is already used by overlay network"), "{err}");
     let err = h.berth(&["network", "create", "-d", "overlay", "--subnet", "10.40.8.0/24", &unique("ovc")]).fails();
     assert!(err.contains("overlaps"), "{err}");
-    let err = h.berth(&["network", "create", "-d", "overlay", "-o", "com.docker.network.driver.overlay.vxlanid_list=0", &unique("ovd")]).fails();
+    let err = h
+        .berth(&[
+            "network",
+            "create",
+            "-d",
+            "overlay",
+            "-o",
+            "com.docker.network.driver.overlay.vxlanid_list=0",
+            &unique("ovd"),
+        ])
+        .fails();
     assert!(err.contains("invalid VXLAN ID"), "{err}");
     let err = h.berth(&["network", "create", "-d", "overlay", "-o", "encrypted", &unique("ove")]).fails();
     assert!(err.contains("not yet available"), "{err}");
@@ -327,7 +445,10 @@ fn bad_input_and_an_unreachable_store_give_clear_errors() {
     // Without a subnet one comes from 10.0.0.0/8.
     let f = unique("ovf");
     h.berth(&["network", "create", "-d", "overlay", &f]).ok();
-    assert_eq!(h.berth(&["network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}}{{end}}", &f]).ok().trim(), "10.0.0.0/24");
+    assert_eq!(
+        h.berth(&["network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}}{{end}}", &f]).ok().trim(),
+        "10.0.0.0/24"
+    );
 
     // A daemon whose store does not answer starts, runs local networks, and refuses
     // overlay ones saying why.

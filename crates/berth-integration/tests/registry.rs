@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use berth_integration::{berth_bin, free_port, unique, Daemon, Run};
+use berth_integration::{Daemon, Run, berth_bin, free_port, unique};
 
 /// A registry process (berth's or Debian's) on a loopback port, killed when dropped.
 struct Registry {
@@ -100,7 +100,11 @@ fn berth_cfg(d: &Daemon, cfg: &Path, args: &[&str], stdin: Option<&str>) -> Run 
     }
     drop(input);
     let o = child.wait_with_output().unwrap();
-    Run { code: o.status.code().unwrap_or(-1), stdout: String::from_utf8_lossy(&o.stdout).into_owned(), stderr: String::from_utf8_lossy(&o.stderr).into_owned() }
+    Run {
+        code: o.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    }
 }
 
 /// The digest in a push's last line (`t: digest: sha256:… size: N`).
@@ -134,7 +138,11 @@ fn push_remove_pull_and_run_through_berths_registry() {
     assert!(out.contains("Pull complete"), "{out}");
     assert!(out.contains(&format!("Digest: {digest}")), "{out}");
     assert!(out.contains(&format!("Status: Downloaded newer image for {name}")), "{out}");
-    assert_eq!(d.berth(&["image", "inspect", "--format", "{{.Id}}", &name]).ok(), id, "the pulled image has the pushed image's ID");
+    assert_eq!(
+        d.berth(&["image", "inspect", "--format", "{{.Id}}", &name]).ok(),
+        id,
+        "the pulled image has the pushed image's ID"
+    );
     assert_eq!(d.berth(&["run", "--rm", &name, "echo", "pulled and running"]).ok(), "pulled and running\n");
     let again = d.berth(&["pull", &name]).ok();
     assert!(again.contains(&format!("Status: Image is up to date for {name}")), "{again}");
@@ -215,7 +223,12 @@ fn a_second_push_uploads_only_missing_blobs_and_mounts_across_repositories() {
     d.berth(&["tag", "busybox", &a]).ok();
     d.berth(&["tag", "busybox", &b]).ok();
     assert!(d.berth(&["push", &a]).ok().contains(": Pushed"));
-    let blobs = || std::fs::read_dir(reg.dir.path().join("data/blobs/sha256")).unwrap().flat_map(|e| std::fs::read_dir(e.unwrap().path()).unwrap()).count();
+    let blobs = || {
+        std::fs::read_dir(reg.dir.path().join("data/blobs/sha256"))
+            .unwrap()
+            .flat_map(|e| std::fs::read_dir(e.unwrap().path()).unwrap())
+            .count()
+    };
     let before = blobs();
     let again = d.berth(&["push", &a]).ok();
     assert!(again.contains(": Layer already exists"), "{again}");
@@ -283,7 +296,10 @@ fn login_logout_and_authenticated_push_with_htpasswd() {
         assert!(e.contains("unauthorized") || e.contains("authentication required"), "token={token}: {e}");
         let e = berth_cfg(&d, &cfg, &["login", "-u", "alice", "--password-stdin", &reg.addr], Some("wrong\n")).fails();
         assert!(e.contains("unauthorized") || e.contains("401"), "token={token}: {e}");
-        assert!(!cfg.join("config.json").exists() || !std::fs::read_to_string(cfg.join("config.json")).unwrap().contains(&reg.addr));
+        assert!(
+            !cfg.join("config.json").exists()
+                || !std::fs::read_to_string(cfg.join("config.json")).unwrap().contains(&reg.addr)
+        );
 
         let out = berth_cfg(&d, &cfg, &["login", "-u", "alice", "--password-stdin", &reg.addr], Some("s3cret\n")).ok();
         assert_eq!(out, "Login Succeeded\n");
@@ -297,7 +313,10 @@ fn login_logout_and_authenticated_push_with_htpasswd() {
         let found = berth_cfg(&d, &cfg, &["search", "--format", "{{.Name}}", &format!("{}/priv", reg.addr)], None).ok();
         assert_eq!(found, "private\n", "token={token}");
 
-        assert_eq!(berth_cfg(&d, &cfg, &["logout", &reg.addr], None).ok(), format!("Removing login credentials for {}\n", reg.addr));
+        assert_eq!(
+            berth_cfg(&d, &cfg, &["logout", &reg.addr], None).ok(),
+            format!("Removing login credentials for {}\n", reg.addr)
+        );
         berth_cfg(&d, &cfg, &["rmi", &name], None).ok();
         let e = berth_cfg(&d, &cfg, &["pull", &name], None).fails();
         assert!(e.contains("pull access denied") || e.contains("unauthorized"), "token={token}: {e}");
@@ -319,7 +338,8 @@ fn search_lists_matching_repositories() {
     assert_eq!(lines.len(), 3, "{out}");
     let one = d.berth(&["search", "--limit", "1", "--format", "{{.Name}}", &format!("{}/findme", reg.addr)]).ok();
     assert_eq!(one.lines().count(), 1, "{one}");
-    let none = d.berth(&["search", "--filter", "stars=1", "--format", "{{.Name}}", &format!("{}/findme", reg.addr)]).ok();
+    let none =
+        d.berth(&["search", "--filter", "stars=1", "--format", "{{.Name}}", &format!("{}/findme", reg.addr)]).ok();
     assert_eq!(none, "");
 }
 
@@ -345,7 +365,10 @@ fn hub_names_are_pulled_from_the_mirrors_in_order() {
     d.restart();
     let out = d.berth(&["pull", &format!("{repo}:1")]).ok();
     assert!(out.contains(&format!("Status: Downloaded newer image for {repo}:1")), "{out}");
-    assert_eq!(d.berth(&["run", "--rm", "--network", "none", &format!("{repo}:1"), "cat", "/marker"]).ok(), "from-the-mirror\n");
+    assert_eq!(
+        d.berth(&["run", "--rm", "--network", "none", &format!("{repo}:1"), "cat", "/marker"]).ok(),
+        "from-the-mirror\n"
+    );
     let out = d.docker(&["pull", &format!("someone/{repo}:2")]).ok();
     assert!(out.contains(&format!("docker.io/someone/{repo}:2")), "{out}");
 
@@ -382,7 +405,14 @@ fn the_docker_cli_pushes_and_pulls_through_berth() {
 
 /// Waits for a container's log to say the registry listens (an event, not a delay).
 fn wait_for_log(d: &Daemon, id: &str, needle: &str) {
-    let mut logs = Command::new(berth_bin()).arg("-H").arg(d.host()).args(["logs", "-f", id]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut logs = Command::new(berth_bin())
+        .arg("-H")
+        .arg(d.host())
+        .args(["logs", "-f", id])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let err = logs.stderr.take().unwrap();
     let found = BufReader::new(err).lines().map_while(Result::ok).any(|l| l.contains(needle));
     let _ = logs.kill();
@@ -398,7 +428,16 @@ fn the_registry_image_serves_from_a_container() {
     let store = d.dir.path().join("myregistry");
     let port = free_port();
     let id = d
-        .berth(&["run", "-d", "-p", &format!("127.0.0.1:{port}:5000"), "--restart=always", "-v", &format!("{}:/var/lib/registry", store.display()), "registry"])
+        .berth(&[
+            "run",
+            "-d",
+            "-p",
+            &format!("127.0.0.1:{port}:5000"),
+            "--restart=always",
+            "-v",
+            &format!("{}:/var/lib/registry", store.display()),
+            "registry",
+        ])
         .ok();
     wait_for_log(&d, id.trim(), "listening on 0.0.0.0:5000");
     let name = format!("127.0.0.1:{port}/incontainer:1");
@@ -414,7 +453,9 @@ fn the_registry_image_serves_from_a_container() {
 fn interop_with_debians_docker_registry() {
     let bin = PathBuf::from("/usr/bin/docker-registry");
     if !bin.exists() {
-        println!("skipping interop_with_debians_docker_registry: /usr/bin/docker-registry is not installed (apt-get install docker-registry)");
+        println!(
+            "skipping interop_with_debians_docker_registry: /usr/bin/docker-registry is not installed (apt-get install docker-registry)"
+        );
         return;
     }
     let d = Daemon::with_busybox();
@@ -429,7 +470,14 @@ fn interop_with_debians_docker_registry() {
         ),
     )
     .unwrap();
-    let mut child = Command::new(&bin).arg("serve").arg(&cfg).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = Command::new(&bin)
+        .arg("serve")
+        .arg(&cfg)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let guard = Registry { child, addr: format!("127.0.0.1:{port}"), dir };
     let mut lines = lines;
@@ -460,7 +508,9 @@ impl Drop for TrustedCa {
 fn https_to_a_registry_whose_ca_is_in_certs_d() {
     let bin = PathBuf::from("/usr/bin/docker-registry");
     if !bin.exists() || Command::new("openssl").arg("version").output().is_err() {
-        println!("skipping https_to_a_registry_whose_ca_is_in_certs_d: needs /usr/bin/docker-registry (as a TLS server) and openssl");
+        println!(
+            "skipping https_to_a_registry_whose_ca_is_in_certs_d: needs /usr/bin/docker-registry (as a TLS server) and openssl"
+        );
         return;
     }
     let d = Daemon::with_busybox();
@@ -478,7 +528,14 @@ fn https_to_a_registry_whose_ca_is_in_certs_d() {
         ),
     )
     .unwrap();
-    let mut child = Command::new(&bin).arg("serve").arg(p("config.yml")).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = Command::new(&bin)
+        .arg("serve")
+        .arg(p("config.yml"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let guard = Registry { child, addr: format!("127.0.0.1:{port}"), dir: tempfile::tempdir().unwrap() };
     let ready = lines.by_ref().map_while(Result::ok).any(|l| l.contains("listening on"));
@@ -492,11 +549,58 @@ fn https_to_a_registry_whose_ca_is_in_certs_d() {
 /// (`srv.crt`, `srv.key`), written into `dir` with openssl.
 fn make_certs(dir: &Path) {
     let p = |f: &str| dir.join(f).display().to_string();
-    let ssl = |args: &[&str]| assert!(Command::new("openssl").args(args).stderr(Stdio::null()).status().unwrap().success(), "openssl {args:?}");
-    ssl(&["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", &p("ca.key"), "-out", &p("ca.crt"), "-days", "2", "-subj", "/CN=berth test CA"]);
-    ssl(&["req", "-newkey", "rsa:2048", "-nodes", "-keyout", &p("srv.key"), "-out", &p("srv.csr"), "-subj", "/CN=127.0.0.1"]);
-    std::fs::write(p("ext"), "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n").unwrap();
-    ssl(&["x509", "-req", "-in", &p("srv.csr"), "-CA", &p("ca.crt"), "-CAkey", &p("ca.key"), "-CAcreateserial", "-out", &p("srv.crt"), "-days", "2", "-extfile", &p("ext")]);
+    let ssl = |args: &[&str]| {
+        assert!(
+            Command::new("openssl").args(args).stderr(Stdio::null()).status().unwrap().success(),
+            "openssl {args:?}"
+        )
+    };
+    ssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        &p("ca.key"),
+        "-out",
+        &p("ca.crt"),
+        "-days",
+        "2",
+        "-subj",
+        "/CN=berth test CA",
+    ]);
+    ssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        &p("srv.key"),
+        "-out",
+        &p("srv.csr"),
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    std::fs::write(p("ext"), "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n")
+        .unwrap();
+    ssl(&[
+        "x509",
+        "-req",
+        "-in",
+        &p("srv.csr"),
+        "-CA",
+        &p("ca.crt"),
+        "-CAkey",
+        &p("ca.key"),
+        "-CAcreateserial",
+        "-out",
+        &p("srv.crt"),
+        "-days",
+        "2",
+        "-extfile",
+        &p("ext"),
+    ]);
 }
 
 /// Against an HTTPS registry at `addr` whose CA is `certs/ca.crt`: a push is refused while
@@ -525,10 +629,13 @@ fn berths_registry_serves_https_with_tls_cert_and_key() {
     let certs = tempfile::tempdir().unwrap();
     make_certs(certs.path());
     let flags = ["--tls-cert", "--tls-key"].into_iter().zip(["srv.crt", "srv.key"]);
-    let flags: Vec<String> = flags.flat_map(|(f, n)| [f.to_string(), certs.path().join(n).display().to_string()]).collect();
+    let flags: Vec<String> =
+        flags.flat_map(|(f, n)| [f.to_string(), certs.path().join(n).display().to_string()]).collect();
     let reg = Registry::berth(|_| flags);
     // Plain HTTP to the HTTPS port gets no registry answer.
-    let plain = Command::new("curl").args(["-s", "-o", "/dev/null", "-w", "%{http_code}", &format!("http://{}/v2/", reg.addr)]).output();
+    let plain = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", &format!("http://{}/v2/", reg.addr)])
+        .output();
     if let Ok(o) = plain {
         assert_ne!(String::from_utf8_lossy(&o.stdout), "200", "the registry does not answer plain HTTP");
     }
@@ -544,7 +651,11 @@ fn berths_registry_serves_https_with_tls_cert_and_key() {
         .output()
         .unwrap();
     assert!(!bad.status.success());
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("no certificate"), "{}", String::from_utf8_lossy(&bad.stderr));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("no certificate"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
 }
 
 /// A TCP relay to `upstream` on a loopback port that cuts every connection once `limit`
@@ -626,7 +737,10 @@ fn a_connection_cut_mid_pull_leaves_nothing_half_made() {
 
     // The same image pulls whole once the path is good.
     d.berth(&["pull", &name]).ok();
-    assert_eq!(d.berth(&["run", "--rm", "--network", "none", &name, "sh", "-c", "wc -c < /blob"]).ok().trim(), "6000000");
+    assert_eq!(
+        d.berth(&["run", "--rm", "--network", "none", &name, "sh", "-c", "wc -c < /blob"]).ok().trim(),
+        "6000000"
+    );
 }
 
 /// The largest blob file under a registry's data directory (a layer, in these tests).
@@ -686,7 +800,8 @@ fn go_clients_read_the_gzip_layers_berth_pushes() {
     let d = Daemon::with_busybox();
     let reg = Registry::open();
     // Incompressible data (pushed as stored gzip members) and text (deflated members).
-    let fill = "head -c 3000000 /dev/urandom > /random && seq 1 300000 > /text && head -c 1500000 /dev/urandom >> /text";
+    let fill =
+        "head -c 3000000 /dev/urandom > /random && seq 1 300000 > /text && head -c 1500000 /dev/urandom >> /text";
     let name = format!("{}/go/mix:1", reg.addr);
     image_from(&d, "mix", fill, &name);
     d.berth(&["push", &name]).ok();
@@ -698,7 +813,13 @@ fn go_clients_read_the_gzip_layers_berth_pushes() {
     let dir = tempfile::tempdir().unwrap();
     let archive = dir.path().join("mix.tar");
     let out = Command::new("skopeo")
-        .args(["copy", "-q", "--src-tls-verify=false", &format!("docker://{name}"), &format!("docker-archive:{}:{name}", archive.display())])
+        .args([
+            "copy",
+            "-q",
+            "--src-tls-verify=false",
+            &format!("docker://{name}"),
+            &format!("docker-archive:{}:{name}", archive.display()),
+        ])
         .output()
         .unwrap();
     assert!(out.status.success(), "skopeo: {}", String::from_utf8_lossy(&out.stderr));
@@ -723,10 +844,16 @@ fn a_pull_through_cache_serves_a_cached_blob_only_under_a_repository_that_holds_
     let remote = format!("http://{}", upstream.addr);
     let cache = Registry::berth(|_| vec!["--proxy-remote".into(), remote.clone()]);
     d.berth(&["pull", &format!("{}/private/app:1", cache.addr)]).ok();
-    let manifest = curl(&["-H", "Accept: application/vnd.docker.distribution.manifest.v2+json", &format!("http://{}/v2/private/app/manifests/1", cache.addr)]);
+    let manifest = curl(&[
+        "-H",
+        "Accept: application/vnd.docker.distribution.manifest.v2+json",
+        &format!("http://{}/v2/private/app/manifests/1", cache.addr),
+    ]);
     let m: serde_json::Value = serde_json::from_str(&manifest).unwrap();
     let layer = m["layers"].as_array().unwrap().last().unwrap()["digest"].as_str().unwrap().to_string();
-    let status = |repo: &str| curl(&["-o", "/dev/null", "-w", "%{http_code}", &format!("http://{}/v2/{repo}/blobs/{layer}", cache.addr)]);
+    let status = |repo: &str| {
+        curl(&["-o", "/dev/null", "-w", "%{http_code}", &format!("http://{}/v2/{repo}/blobs/{layer}", cache.addr)])
+    };
 
     // Control: the repository that holds it gets it.
     assert_eq!(status("private/app"), "200");

@@ -11,7 +11,7 @@
 //! "Stays" is observed against a sibling that ends at the same moment and does restart: once
 //! the sibling has restarted, the others have had the same chance.
 
-use berth_integration::{unique, Daemon};
+use berth_integration::{Daemon, unique};
 use std::time::{Duration, Instant};
 
 const POLICIES: [&str; 4] = ["no", "always", "on-failure", "unless-stopped"];
@@ -20,7 +20,11 @@ const POLICIES: [&str; 4] = ["no", "always", "on-failure", "unless-stopped"];
 fn state(d: &Daemon, name: &str) -> (String, u64, u64) {
     let out = d.berth(&["inspect", "-f", "{{.State.Status}} {{.RestartCount}} {{.State.Pid}}", name]).ok();
     let mut it = out.split_whitespace();
-    (it.next().unwrap_or("").to_string(), it.next().unwrap_or("0").parse().unwrap(), it.next().unwrap_or("0").parse().unwrap())
+    (
+        it.next().unwrap_or("").to_string(),
+        it.next().unwrap_or("0").parse().unwrap(),
+        it.next().unwrap_or("0").parse().unwrap(),
+    )
 }
 
 /// Waits (up to a minute) until the container's state satisfies `pred`.
@@ -84,7 +88,17 @@ fn exits_follow_the_policy_with_growing_back_off_and_a_retry_limit() {
     let limited = unique("limited");
     d.berth(&["run", "-d", "--name", &limited, "--restart", "on-failure:2", "busybox", "sh", "-c", "exit 3"]).ok();
     until(&d, &limited, "exited after 2 restarts", |st, n| st == "exited" && n == 2);
-    assert_eq!(d.berth(&["inspect", "-f", "{{.State.ExitCode}} {{.HostConfig.RestartPolicy.Name}}:{{.HostConfig.RestartPolicy.MaximumRetryCount}}", &limited]).ok().trim(), "3 on-failure:2");
+    assert_eq!(
+        d.berth(&[
+            "inspect",
+            "-f",
+            "{{.State.ExitCode}} {{.HostConfig.RestartPolicy.Name}}:{{.HostConfig.RestartPolicy.MaximumRetryCount}}",
+            &limited
+        ])
+        .ok()
+        .trim(),
+        "3 on-failure:2"
+    );
     let ps = d.berth(&["ps", "-a", "--filter", &format!("name={limited}"), "--format", "{{.Status}}"]).ok();
     assert!(ps.starts_with("Exited (3)"), "{ps}");
 }
@@ -100,7 +114,8 @@ fn a_user_stop_is_respected_by_every_policy() {
     let witness = unique("witness");
     d.berth(&["run", "-d", "--name", &witness, "--restart", "always", "busybox", "sleep", "1000"]).ok();
     let (_, _, pid) = state(&d, &witness);
-    rustix::process::kill_process(rustix::process::Pid::from_raw(pid as i32).unwrap(), rustix::process::Signal::KILL).unwrap();
+    rustix::process::kill_process(rustix::process::Pid::from_raw(pid as i32).unwrap(), rustix::process::Signal::KILL)
+        .unwrap();
     running_again(&d, &witness);
     for (p, name) in &set {
         assert_eq!(state(&d, name).0, "exited", "{p} after stop");
@@ -108,7 +123,14 @@ fn a_user_stop_is_respected_by_every_policy() {
     }
     // update --restart changes the policy of an existing container.
     d.berth(&["update", "--restart", "on-failure:4", name_of(&set, "no")]).ok();
-    let policy = d.berth(&["inspect", "-f", "{{.HostConfig.RestartPolicy.Name}}:{{.HostConfig.RestartPolicy.MaximumRetryCount}}", name_of(&set, "no")]).ok();
+    let policy = d
+        .berth(&[
+            "inspect",
+            "-f",
+            "{{.HostConfig.RestartPolicy.Name}}:{{.HostConfig.RestartPolicy.MaximumRetryCount}}",
+            name_of(&set, "no"),
+        ])
+        .ok();
     assert_eq!(policy.trim(), "on-failure:4");
     let err = d.berth(&["run", "--rm", "--restart", "always", "busybox", "true"]).fails();
     assert!(err.to_lowercase().contains("conflicting options") && err.contains("--rm"), "{err}");
@@ -136,7 +158,20 @@ fn a_daemon_restart_keeps_containers_and_restarts_always_ones_a_user_stopped() {
     let stats = d.berth(&["stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}}", name_of(&up, "always")]).ok();
     assert_eq!(stats.trim(), format!("{} 1", name_of(&up, "always")));
     let echo = unique("echo");
-    d.berth(&["run", "-d", "-i", "--name", &echo, "--network", "none", "busybox", "sh", "-c", "echo ready; while read l; do echo got $l; done"]).ok();
+    d.berth(&[
+        "run",
+        "-d",
+        "-i",
+        "--name",
+        &echo,
+        "--network",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        "echo ready; while read l; do echo got $l; done",
+    ])
+    .ok();
     d.restart();
     assert_eq!(d.berth(&["logs", &echo]).ok(), "ready\n");
     let out = d.berth_stdin(&["attach", &echo], b"one\ntwo\n").ok();
@@ -150,7 +185,11 @@ fn containers_that_die_while_the_daemon_is_down_get_their_policy_at_start() {
     let pids: Vec<u64> = set.iter().map(|(_, n)| state(&d, n).2).collect();
     d.kill();
     for pid in &pids {
-        rustix::process::kill_process(rustix::process::Pid::from_raw(*pid as i32).unwrap(), rustix::process::Signal::KILL).unwrap();
+        rustix::process::kill_process(
+            rustix::process::Pid::from_raw(*pid as i32).unwrap(),
+            rustix::process::Signal::KILL,
+        )
+        .unwrap();
     }
     // The shims reap them; wait until the processes are gone.
     for pid in &pids {
@@ -165,7 +204,10 @@ fn containers_that_die_while_the_daemon_is_down_get_their_policy_at_start() {
         running_again(&d, name_of(&set, p));
     }
     let no = name_of(&set, "no");
-    assert_eq!(d.berth(&["inspect", "-f", "{{.State.Status}} {{.State.ExitCode}} {{.RestartCount}}", no]).ok().trim(), "exited 137 0");
+    assert_eq!(
+        d.berth(&["inspect", "-f", "{{.State.Status}} {{.State.ExitCode}} {{.RestartCount}}", no]).ok().trim(),
+        "exited 137 0"
+    );
 }
 
 #[test]
@@ -212,7 +254,8 @@ fn shutdown_timeout_bounds_the_daemons_stop_with_live_restore_off() {
     d.restart();
     let name = unique("stubborn");
     // PID 1 ignores SIGTERM, and asks for a minute before SIGKILL.
-    d.berth(&["run", "-d", "--name", &name, "--network", "none", "--stop-timeout", "60", "busybox", "sleep", "1000"]).ok();
+    d.berth(&["run", "-d", "--name", &name, "--network", "none", "--stop-timeout", "60", "busybox", "sleep", "1000"])
+        .ok();
     let before = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
     d.stop();
     d.spawn();
@@ -221,7 +264,11 @@ fn shutdown_timeout_bounds_the_daemons_stop_with_live_restore_off() {
     let finished = d.berth(&["inspect", "-f", "{{.State.FinishedAt}}", &name]).ok();
     let o = std::process::Command::new("date").args(["-d", finished.trim(), "+%s"]).output().unwrap();
     let finished: u64 = String::from_utf8_lossy(&o.stdout).trim().parse().unwrap();
-    assert!(finished < before + 30, "killed at shutdown-timeout, not after the 60 s stop timeout ({} s)", finished - before);
+    assert!(
+        finished < before + 30,
+        "killed at shutdown-timeout, not after the 60 s stop timeout ({} s)",
+        finished - before
+    );
 }
 
 #[test]
@@ -232,11 +279,28 @@ fn a_corrupt_daemon_config_is_a_clear_error_and_changes_nothing() {
     d.stop();
     let config = d.dir.path().join("daemon.json");
     let good = std::fs::read_to_string(&config).unwrap();
-    for (bad, needle) in [("{\"bridge\": ", "daemon.json"), ("{\"no-such-key\": 1}", "no-such-key"), ("{\"live-restore\": \"yes\"}", "live-restore")] {
+    for (bad, needle) in [
+        ("{\"bridge\": ", "daemon.json"),
+        ("{\"no-such-key\": 1}", "no-such-key"),
+        ("{\"live-restore\": \"yes\"}", "live-restore"),
+    ] {
         std::fs::write(&config, bad).unwrap();
         let out = std::process::Command::new(berth_integration::berth_bin())
-            .args(["daemon", "--data-root", &d.data_root().display().to_string(), "--exec-root", &d.exec_root().display().to_string()])
-            .args(["-H", &d.host(), "--config-file", &config.display().to_string(), "--cgroup-parent", &d.cgroup_parent])
+            .args([
+                "daemon",
+                "--data-root",
+                &d.data_root().display().to_string(),
+                "--exec-root",
+                &d.exec_root().display().to_string(),
+            ])
+            .args([
+                "-H",
+                &d.host(),
+                "--config-file",
+                &config.display().to_string(),
+                "--cgroup-parent",
+                &d.cgroup_parent,
+            ])
             .output()
             .unwrap();
         let err = String::from_utf8_lossy(&out.stderr);

@@ -1,7 +1,7 @@
 //! Volumes: named and anonymous volumes, bind mounts, `--volumes-from`, driver options
 //! (tmpfs- and bind-backed volumes), `cp` through volumes, and the volume commands.
 
-use berth_integration::{unique, Daemon};
+use berth_integration::{Daemon, unique};
 
 fn volume_names(d: &Daemon, filter: &[&str]) -> Vec<String> {
     let mut args = vec!["volume", "ls", "-q"];
@@ -20,7 +20,12 @@ fn named_volume_data_outlives_containers_and_daemon_restarts() {
     assert_eq!(volume_names(&d, &[&format!("name={vol}")]), vec![vol.clone()], "run -v NAME creates the volume");
     let mountpoint = d.berth(&["volume", "inspect", "-f", "{{.Mountpoint}}", &vol]).ok();
     assert_eq!(std::fs::read_to_string(format!("{}/f", mountpoint.trim())).unwrap(), "kept\n");
-    assert_eq!(d.berth(&["inspect", "-f", "{{range .Mounts}}{{.Type}} {{.Name}} {{.Destination}} {{.RW}}{{end}}", &c]).ok().trim(), format!("volume {vol} /data true"));
+    assert_eq!(
+        d.berth(&["inspect", "-f", "{{range .Mounts}}{{.Type}} {{.Name}} {{.Destination}} {{.RW}}{{end}}", &c])
+            .ok()
+            .trim(),
+        format!("volume {vol} /data true")
+    );
 
     // A stopped container still uses it.
     let err = d.berth(&["volume", "rm", &vol]).fails();
@@ -30,7 +35,18 @@ fn named_volume_data_outlives_containers_and_daemon_restarts() {
     assert_eq!(volume_names(&d, &["dangling=true"]), vec![vol.clone()]);
 
     d.restart();
-    let out = d.berth(&["run", "--rm", "-v", &format!("{vol}:/data:ro"), "busybox", "sh", "-c", "cat /data/f; touch /data/g 2>/dev/null || echo read-only"]).ok();
+    let out = d
+        .berth(&[
+            "run",
+            "--rm",
+            "-v",
+            &format!("{vol}:/data:ro"),
+            "busybox",
+            "sh",
+            "-c",
+            "cat /data/f; touch /data/g 2>/dev/null || echo read-only",
+        ])
+        .ok();
     assert_eq!(out, "kept\nread-only\n");
     assert_eq!(d.berth(&["volume", "rm", &vol]).ok().trim(), vol);
     let err = d.berth(&["volume", "inspect", &vol]).fails();
@@ -93,16 +109,31 @@ fn bind_mounts_are_read_write_or_read_only_and_missing_sources_are_made_for_v() 
     let host = tempfile::tempdir().unwrap();
     std::fs::write(host.path().join("in"), "from host\n").unwrap();
     let src = host.path().display().to_string();
-    let out = d.berth(&["run", "--rm", "-v", &format!("{src}:/h"), "busybox", "sh", "-c", "cat /h/in; echo back > /h/out"]).ok();
+    let out = d
+        .berth(&["run", "--rm", "-v", &format!("{src}:/h"), "busybox", "sh", "-c", "cat /h/in; echo back > /h/out"])
+        .ok();
     assert_eq!(out, "from host\n");
     assert_eq!(std::fs::read_to_string(host.path().join("out")).unwrap(), "back\n");
-    let out = d.berth(&["run", "--rm", "--mount", &format!("type=bind,source={src},target=/h,readonly"), "busybox", "sh", "-c", "touch /h/x 2>/dev/null || echo refused"]).ok();
+    let out = d
+        .berth(&[
+            "run",
+            "--rm",
+            "--mount",
+            &format!("type=bind,source={src},target=/h,readonly"),
+            "busybox",
+            "sh",
+            "-c",
+            "touch /h/x 2>/dev/null || echo refused",
+        ])
+        .ok();
     assert_eq!(out, "refused\n");
     // -v makes a missing host directory; --mount refuses it, as Docker does.
     let missing = host.path().join("made/by/v");
     d.berth(&["run", "--rm", "-v", &format!("{}:/m", missing.display()), "busybox", "true"]).ok();
     assert!(missing.is_dir());
-    let err = d.berth(&["run", "--rm", "--mount", &format!("type=bind,source={}/nope,target=/m", src), "busybox", "true"]).fails();
+    let err = d
+        .berth(&["run", "--rm", "--mount", &format!("type=bind,source={}/nope,target=/m", src), "busybox", "true"])
+        .fails();
     assert!(err.contains("bind source path does not exist"), "{err}");
 }
 
@@ -110,10 +141,34 @@ fn bind_mounts_are_read_write_or_read_only_and_missing_sources_are_made_for_v() 
 fn volumes_from_shares_another_containers_mounts() {
     let d = Daemon::with_busybox();
     let (src, vol) = (unique("src"), unique("shared"));
-    d.berth(&["run", "--name", &src, "-v", &format!("{vol}:/shared"), "-v", "/anon", "busybox", "sh", "-c", "echo one > /shared/f; echo two > /anon/g"]).ok();
+    d.berth(&[
+        "run",
+        "--name",
+        &src,
+        "-v",
+        &format!("{vol}:/shared"),
+        "-v",
+        "/anon",
+        "busybox",
+        "sh",
+        "-c",
+        "echo one > /shared/f; echo two > /anon/g",
+    ])
+    .ok();
     let out = d.berth(&["run", "--rm", "--volumes-from", &src, "busybox", "sh", "-c", "cat /shared/f /anon/g"]).ok();
     assert_eq!(out, "one\ntwo\n");
-    let out = d.berth(&["run", "--rm", "--volumes-from", &format!("{src}:ro"), "busybox", "sh", "-c", "touch /shared/x 2>/dev/null || echo ro"]).ok();
+    let out = d
+        .berth(&[
+            "run",
+            "--rm",
+            "--volumes-from",
+            &format!("{src}:ro"),
+            "busybox",
+            "sh",
+            "-c",
+            "touch /shared/x 2>/dev/null || echo ro",
+        ])
+        .ok();
     assert_eq!(out, "ro\n");
 }
 
@@ -122,13 +177,36 @@ fn driver_options_make_tmpfs_and_bind_backed_volumes() {
     let d = Daemon::with_busybox();
     let (t, b) = (unique("tmpv"), unique("bindv"));
     d.berth(&["volume", "create", "-o", "type=tmpfs", "-o", "device=tmpfs", "-o", "o=size=1m", &t]).ok();
-    let out = d.berth(&["run", "--rm", "-v", &format!("{t}:/t"), "busybox", "sh", "-c", "grep ' /t ' /proc/mounts"]).ok();
+    let out =
+        d.berth(&["run", "--rm", "-v", &format!("{t}:/t"), "busybox", "sh", "-c", "grep ' /t ' /proc/mounts"]).ok();
     assert!(out.starts_with("tmpfs /t tmpfs") && out.contains("size=1024k"), "{out}");
 
     let host = tempfile::tempdir().unwrap();
     std::fs::write(host.path().join("precious"), "keep me").unwrap();
-    d.berth(&["volume", "create", "-o", "type=none", "-o", "o=bind", "-o", &format!("device={}", host.path().display()), &b]).ok();
-    let out = d.berth(&["run", "--rm", "-v", &format!("{b}:/b"), "busybox", "sh", "-c", "cat /b/precious; echo new > /b/added"]).ok();
+    d.berth(&[
+        "volume",
+        "create",
+        "-o",
+        "type=none",
+        "-o",
+        "o=bind",
+        "-o",
+        &format!("device={}", host.path().display()),
+        &b,
+    ])
+    .ok();
+    let out = d
+        .berth(&[
+            "run",
+            "--rm",
+            "-v",
+            &format!("{b}:/b"),
+            "busybox",
+            "sh",
+            "-c",
+            "cat /b/precious; echo new > /b/added",
+        ])
+        .ok();
     assert_eq!(out, "keep me");
     assert!(host.path().join("added").exists());
     // Removing the volume unmounts it and never deletes the host directory's files.
@@ -177,7 +255,18 @@ fn the_docker_cli_manages_volumes() {
     assert_eq!(d.docker(&["volume", "create", "--label", "team=blue", &v]).ok().trim(), v);
     let out = d.docker(&["volume", "ls", "--filter", "label=team=blue", "--format", "{{.Name}} {{.Driver}}"]).ok();
     assert_eq!(out.trim(), format!("{v} local"));
-    let out = d.docker(&["run", "--rm", "--mount", &format!("type=volume,source={v},target=/v"), "busybox", "sh", "-c", "echo hi > /v/x && cat /v/x"]).ok();
+    let out = d
+        .docker(&[
+            "run",
+            "--rm",
+            "--mount",
+            &format!("type=volume,source={v},target=/v"),
+            "busybox",
+            "sh",
+            "-c",
+            "echo hi > /v/x && cat /v/x",
+        ])
+        .ok();
     assert_eq!(out, "hi\n");
     let df = d.docker(&["system", "df", "-v"]).ok();
     assert!(df.contains(&v), "{df}");

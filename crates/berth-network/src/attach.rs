@@ -13,8 +13,8 @@ use berth_container::record::Record;
 use crate::ipam::{self, Subnet};
 use crate::model::{Endpoint, NetworkRecord};
 use crate::nl::Nl;
-use crate::service::{find_in, set_bridge_sysctls, NetworkService, Published};
-use crate::{dns, netns, ports, NetError, Result};
+use crate::service::{NetworkService, Published, find_in, set_bridge_sysctls};
+use crate::{NetError, Result, dns, netns, ports};
 
 fn primary(mode: &str) -> &str {
     match mode {
@@ -42,33 +42,54 @@ impl NetworkService {
 
     /// Reserves an address on `net` for the container (static if asked) and records the
     /// endpoint. Returns the updated record.
-    fn reserve_endpoint(&self, net_name: &str, c: &Record, settings: Option<&EndpointSettings>, index: usize) -> Result<(NetworkRecord, Endpoint)> {
+    fn reserve_endpoint(
+        &self,
+        net_name: &str,
+        c: &Record,
+        settings: Option<&EndpointSettings>,
+        index: usize,
+    ) -> Result<(NetworkRecord, Endpoint)> {
         // Overlay addresses are claimed cluster-wide first (without holding the lock).
         let claimed = self.claim_overlay_ip(net_name, c, settings)?;
         let mut st = self.lock();
-        let net = find_in(&st.nets, net_name).map_err(|_| NetError::NotFound(format!("network {net_name} not found")))?.clone();
+        let net = find_in(&st.nets, net_name)
+            .map_err(|_| NetError::NotFound(format!("network {net_name} not found")))?
+            .clone();
         if matches!(net.driver.as_str(), "host" | "null") {
             return Err(NetError::Invalid(format!("container cannot be connected to network {}", net.name)));
         }
         let subnet = net.subnet.ok_or_else(|| NetError::Invalid(format!("network {} has no subnet", net.name)))?;
         let used = net.used_ips();
-        let wanted = settings.and_then(|s| s.ipam_config.as_ref()).map(|i| i.ipv4_address.clone()).filter(|s| !s.is_empty());
+        let wanted =
+            settings.and_then(|s| s.ipam_config.as_ref()).map(|i| i.ipv4_address.clone()).filter(|s| !s.is_empty());
         let (ip, static_ip) = match (claimed, wanted) {
             (Some(ip), w) => (ip, w.is_some()),
             (None, Some(w)) => {
                 if !net.is_user_defined() {
-                    return Err(NetError::Invalid("user specified IP address is supported on user defined networks only".into()));
+                    return Err(NetError::Invalid(
+                        "user specified IP address is supported on user defined networks only".into(),
+                    ));
                 }
                 let ip: Ipv4Addr = w.parse().map_err(|_| NetError::Invalid(format!("invalid IPv4 address {w}")))?;
                 if !subnet.contains(ip) {
-                    return Err(NetError::Invalid(format!("invalid address {ip}: it does not belong to any of this network's subnets ({subnet})")));
+                    return Err(NetError::Invalid(format!(
+                        "invalid address {ip}: it does not belong to any of this network's subnets ({subnet})"
+                    )));
                 }
                 if used.contains(&ip) && net.endpoints.get(&c.id).is_none_or(|e| e.ip != ip) {
-                    return Err(NetError::Conflict(format!("Address already in use: {ip} is used on network {}", net.name)));
+                    return Err(NetError::Conflict(format!(
+                        "Address already in use: {ip} is used on network {}",
+                        net.name
+                    )));
                 }
                 (ip, true)
             }
-            (None, None) => (ipam::allocate(&subnet, net.ip_range.as_ref(), &used).ok_or_else(|| NetError::Forbidden(format!("no available IPv4 addresses on network {}", net.name)))?, false),
+            (None, None) => (
+                ipam::allocate(&subnet, net.ip_range.as_ref(), &used).ok_or_else(|| {
+                    NetError::Forbidden(format!("no available IPv4 addresses on network {}", net.name))
+                })?,
+                false,
+            ),
         };
         let (ip6, static_ip6) = Self::pick_ip6(&net, c, settings)?;
         let mac = settings
@@ -93,7 +114,8 @@ impl NetworkService {
             ip6,
             static_ip6,
         };
-        let rec = st.nets.get_mut(&net.id).ok_or_else(|| NetError::NotFound(format!("network {net_name} not found")))?;
+        let rec =
+            st.nets.get_mut(&net.id).ok_or_else(|| NetError::NotFound(format!("network {net_name} not found")))?;
         rec.endpoints.insert(c.id.clone(), ep.clone());
         let rec = rec.clone();
         self.save(&rec)?;
@@ -102,11 +124,19 @@ impl NetworkService {
 
     /// The endpoint's IPv6 address: `--ip6` if given (on a network with IPv6, inside its
     /// subnet, not taken), else the next free one; none on a network without IPv6.
-    fn pick_ip6(net: &NetworkRecord, c: &Record, settings: Option<&EndpointSettings>) -> Result<(Option<Ipv6Addr>, bool)> {
-        let wanted = settings.and_then(|s| s.ipam_config.as_ref()).map(|i| i.ipv6_address.as_str()).filter(|s| !s.is_empty());
+    fn pick_ip6(
+        net: &NetworkRecord,
+        c: &Record,
+        settings: Option<&EndpointSettings>,
+    ) -> Result<(Option<Ipv6Addr>, bool)> {
+        let wanted =
+            settings.and_then(|s| s.ipam_config.as_ref()).map(|i| i.ipv6_address.as_str()).filter(|s| !s.is_empty());
         let Some(v6) = &net.v6 else {
             return match wanted {
-                Some(w) => Err(NetError::Invalid(format!("invalid IPv6 address {w}: network {} has no IPv6 (create it with --ipv6)", net.name))),
+                Some(w) => Err(NetError::Invalid(format!(
+                    "invalid IPv6 address {w}: network {} has no IPv6 (create it with --ipv6)",
+                    net.name
+                ))),
                 None => Ok((None, false)),
             };
         };
@@ -114,19 +144,29 @@ impl NetworkService {
         match wanted {
             Some(w) => {
                 if !net.is_user_defined() {
-                    return Err(NetError::Invalid("user specified IP address is supported on user defined networks only".into()));
+                    return Err(NetError::Invalid(
+                        "user specified IP address is supported on user defined networks only".into(),
+                    ));
                 }
                 let ip: Ipv6Addr = w.parse().map_err(|_| NetError::Invalid(format!("invalid IPv6 address {w}")))?;
                 if !v6.subnet.contains(ip) {
-                    return Err(NetError::Invalid(format!("invalid address {ip}: it does not belong to any of this network's subnets ({})", v6.subnet)));
+                    return Err(NetError::Invalid(format!(
+                        "invalid address {ip}: it does not belong to any of this network's subnets ({})",
+                        v6.subnet
+                    )));
                 }
                 if used.contains(&ip) && net.endpoints.get(&c.id).is_none_or(|e| e.ip6 != Some(ip)) {
-                    return Err(NetError::Conflict(format!("Address already in use: {ip} is used on network {}", net.name)));
+                    return Err(NetError::Conflict(format!(
+                        "Address already in use: {ip} is used on network {}",
+                        net.name
+                    )));
                 }
                 Ok((Some(ip), true))
             }
             None => {
-                let ip = ipam::allocate6(&v6.subnet, v6.ip_range.as_ref(), &used).ok_or_else(|| NetError::Forbidden(format!("no available IPv6 addresses on network {}", net.name)))?;
+                let ip = ipam::allocate6(&v6.subnet, v6.ip_range.as_ref(), &used).ok_or_else(|| {
+                    NetError::Forbidden(format!("no available IPv6 addresses on network {}", net.name))
+                })?;
                 Ok((Some(ip), false))
             }
         }
@@ -137,7 +177,11 @@ impl NetworkService {
     fn with_relays(&self, mut p: Published) -> Published {
         let to: IpAddr = p.ip6.map(IpAddr::V6).unwrap_or(IpAddr::V4(p.ip));
         for r in p.reservations.iter_mut().filter(|r| ports::relayed(&r.proto, r.host.ip(), p.ip6.is_some())) {
-            let Some(m) = p.maps.iter().find(|m| m.proto == r.proto && m.host_ip == r.host.ip() && m.host_port == r.host.port()) else { continue };
+            let Some(m) =
+                p.maps.iter().find(|m| m.proto == r.proto && m.host_ip == r.host.ip() && m.host_port == r.host.port())
+            else {
+                continue;
+            };
             if let Err(e) = r.relay_to(std::net::SocketAddr::new(to, m.container_port), &self.rt) {
                 eprintln!("berth daemon: relaying {} to the container: {e}", r.host);
             }
@@ -161,7 +205,16 @@ impl NetworkService {
     }
 
     /// Kernel side of one endpoint: the interface inside the namespace, addressed and routed.
-    pub(crate) async fn plumb(nl: &Nl, ns_nl: &Nl, net: &NetworkRecord, ep: &Endpoint, ns: &Path, ifname: &str, default_route: bool, mtu: Option<u32>) -> Result<()> {
+    pub(crate) async fn plumb(
+        nl: &Nl,
+        ns_nl: &Nl,
+        net: &NetworkRecord,
+        ep: &Endpoint,
+        ns: &Path,
+        ifname: &str,
+        default_route: bool,
+        mtu: Option<u32>,
+    ) -> Result<()> {
         let subnet = net.subnet.unwrap_or(Subnet { addr: Ipv4Addr::UNSPECIFIED, prefix: 0 });
         let tmp = format!("bt{}", &berth_api::ids::random_id()[..10]);
         // An overlay container's interface is a macvlan child of the network's VXLAN device
@@ -232,7 +285,12 @@ impl NetworkService {
             gateway: net.gateway.map(|g| g.to_string()).unwrap_or_default(),
             ip_address: ep.ip.to_string(),
             ip_prefix_len: net.subnet.map(|s| s.prefix).unwrap_or(0),
-            ipv6_gateway: net.v6.as_ref().filter(|_| ep.ip6.is_some()).map(|v| v.gateway.to_string()).unwrap_or_default(),
+            ipv6_gateway: net
+                .v6
+                .as_ref()
+                .filter(|_| ep.ip6.is_some())
+                .map(|v| v.gateway.to_string())
+                .unwrap_or_default(),
             global_ipv6_address: ep.ip6.map(|i| i.to_string()).unwrap_or_default(),
             global_ipv6_prefix_len: net.v6.as_ref().filter(|_| ep.ip6.is_some()).map(|v| v.subnet.prefix).unwrap_or(0),
             dns_names: if net.is_user_defined() {
@@ -309,13 +367,22 @@ impl NetworkService {
         let Some(svc) = self.containers() else { return Ok((hosts, env)) };
         for l in c.host_config.links.iter().flatten() {
             let (target, alias) = berth_container::links::link_parts(l);
-            let other = svc.get(target).map_err(|_| NetError::Invalid(format!("could not get container for {target}")))?.record();
+            let other = svc
+                .get(target)
+                .map_err(|_| NetError::Invalid(format!("could not get container for {target}")))?
+                .record();
             if !other.state.running {
-                return Err(NetError::Invalid(format!("cannot link to a non running container: /{} AS /{}/{alias}", other.name, c.name)));
+                return Err(NetError::Invalid(format!(
+                    "cannot link to a non running container: /{} AS /{}/{alias}",
+                    other.name, c.name
+                )));
             }
             let ip = other.network.ip_address.clone();
             if ip.is_empty() {
-                return Err(NetError::Invalid(format!("cannot link to /{}: it has no address on the default bridge", other.name)));
+                return Err(NetError::Invalid(format!(
+                    "cannot link to /{}: it has no address on the default bridge",
+                    other.name
+                )));
             }
             hosts.push((ip.clone(), format!("{alias} {} {}", &other.id[..12], other.name)));
             let up = alias.to_ascii_uppercase().replace('-', "_");
@@ -361,9 +428,16 @@ impl NetworkService {
             let svc = self.containers().ok_or_else(|| NetError::System("container service unavailable".into()))?;
             let o = svc.get(other).map_err(|e| NetError::Invalid(e.to_string()))?.record();
             if !o.state.running {
-                return Err(NetError::Conflict(format!("cannot join network namespace of a non running container: container {} is not running", o.id)));
+                return Err(NetError::Conflict(format!(
+                    "cannot join network namespace of a non running container: container {} is not running",
+                    o.id
+                )));
             }
-            return Ok(Attachment { netns: Some(PathBuf::from(format!("/proc/{}/ns/net", o.state.pid))), settings: o.network.clone(), ..Default::default() });
+            return Ok(Attachment {
+                netns: Some(PathBuf::from(format!("/proc/{}/ns/net", o.state.pid))),
+                settings: o.network.clone(),
+                ..Default::default()
+            });
         }
         let ns = self.ns_path(&c.id);
         netns::remove(&ns);
@@ -381,7 +455,11 @@ impl NetworkService {
             att.settings.sandbox_key = ns.display().to_string();
             return Ok(att);
         }
-        let mut settings = NetworkSettings { sandbox_key: ns.display().to_string(), sandbox_id: berth_api::ids::random_id(), ..Default::default() };
+        let mut settings = NetworkSettings {
+            sandbox_key: ns.display().to_string(),
+            sandbox_id: berth_api::ids::random_id(),
+            ..Default::default()
+        };
         let mut user_defined = false;
         let mut internal_only = true;
         for (i, name) in wanted_networks(c).iter().enumerate() {
@@ -393,7 +471,9 @@ impl NetworkService {
             let ns_nl2 = ns_nl.clone();
             let (net2, ep2, ns2) = (net.clone(), ep.clone(), ns.clone());
             let mtu = self.endpoint_mtu(&net);
-            self.rt.block_on(async move { NetworkService::plumb(&nl, &ns_nl2, &net2, &ep2, &ns2, &format!("eth{i}"), i == 0, mtu).await })?;
+            self.rt.block_on(async move {
+                NetworkService::plumb(&nl, &ns_nl2, &net2, &ep2, &ns2, &format!("eth{i}"), i == 0, mtu).await
+            })?;
             if net.driver == "bridge" {
                 // After plumbing: the default bridge is made on first use.
                 set_bridge_sysctls(&net, self.opts.ip_forward);
@@ -418,10 +498,17 @@ impl NetworkService {
                 let exposed: Vec<String> = c.config.exposed_ports.iter().flat_map(|m| m.keys().cloned()).collect();
                 let taken = {
                     let st = self.lock();
-                    let used: Vec<(String, u16)> = st.ports.values().flat_map(|p| p.maps.iter().map(|x| (x.proto.clone(), x.host_port))).collect();
+                    let used: Vec<(String, u16)> =
+                        st.ports.values().flat_map(|p| p.maps.iter().map(|x| (x.proto.clone(), x.host_port))).collect();
                     move |proto: &str, p: u16| used.iter().any(|(pr, hp)| pr == proto && *hp == p)
                 };
-                let (maps, res) = ports::allocate(&c.host_config.port_bindings, &exposed, c.host_config.publish_all_ports, ep.ip6.is_some(), &taken)?;
+                let (maps, res) = ports::allocate(
+                    &c.host_config.port_bindings,
+                    &exposed,
+                    c.host_config.publish_all_ports,
+                    ep.ip6.is_some(),
+                    &taken,
+                )?;
                 settings.ports = ports::port_map(&maps, &exposed);
                 if !maps.is_empty() {
                     let p = self.with_relays(Published { ip: ep.ip, ip6: ep.ip6, maps, reservations: res });
@@ -452,7 +539,8 @@ impl NetworkService {
                 errors.push(e.to_string());
             }
         }
-        let nets: Vec<String> = self.lock().nets.values().filter(|n| n.endpoints.contains_key(&c.id)).map(|n| n.id.clone()).collect();
+        let nets: Vec<String> =
+            self.lock().nets.values().filter(|n| n.endpoints.contains_key(&c.id)).map(|n| n.id.clone()).collect();
         let mut veths = Vec::new();
         // Interfaces that live in the namespace (macvlan and ipvlan children, overlay ones
         // among them), and whether each has a MAC of its own to give back.
@@ -481,12 +569,14 @@ impl NetworkService {
                 let _g = self.rt.enter();
                 Nl::in_ns(&ns, &self.rt)
             }
-            .and_then(|ns_nl| self.rt.block_on(async move {
-                for (ip, mac) in children {
-                    ns_nl.release_addr(ip, mac).await?;
-                }
-                Ok(())
-            }));
+            .and_then(|ns_nl| {
+                self.rt.block_on(async move {
+                    for (ip, mac) in children {
+                        ns_nl.release_addr(ip, mac).await?;
+                    }
+                    Ok(())
+                })
+            });
             if let Err(e) = released {
                 errors.push(e.to_string());
             }
@@ -513,7 +603,9 @@ impl NetworkService {
         let mut res = Vec::new();
         let primary_ep = {
             let st = self.lock();
-            find_in(&st.nets, primary(c.host_config.network_mode_or_default())).ok().and_then(|n| n.endpoints.get(&c.id).cloned())
+            find_in(&st.nets, primary(c.host_config.network_mode_or_default()))
+                .ok()
+                .and_then(|n| n.endpoints.get(&c.id).cloned())
         };
         let has_v6 = primary_ep.as_ref().is_some_and(|ep| ep.ip6.is_some());
         for (key, binds) in &c.network.ports {
@@ -523,7 +615,13 @@ impl NetworkService {
                 let Ok(hp) = b.host_port.parse::<u16>() else { continue };
                 let Ok(ip) = b.host_ip.parse::<IpAddr>() else { continue };
                 let mut one = BTreeMap::new();
-                one.insert(format!("{cp}/{proto}"), Some(vec![berth_api::models::PortBinding { host_ip: b.host_ip.clone(), host_port: hp.to_string() }]));
+                one.insert(
+                    format!("{cp}/{proto}"),
+                    Some(vec![berth_api::models::PortBinding {
+                        host_ip: b.host_ip.clone(),
+                        host_port: hp.to_string(),
+                    }]),
+                );
                 if let Ok((m, r)) = ports::allocate(&one, &[], false, has_v6, &|_, _| false) {
                     maps.extend(m);
                     res.extend(r);
@@ -532,9 +630,18 @@ impl NetworkService {
                     // still open somewhere, or taken); the rule still leads to the container,
                     // but a relay cannot be started.
                     if ports::relayed(proto, ip, has_v6) {
-                        eprintln!("berth daemon: {} of container {} could not be taken back: connections to it are not relayed", std::net::SocketAddr::new(ip, hp), &c.id[..12]);
+                        eprintln!(
+                            "berth daemon: {} of container {} could not be taken back: connections to it are not relayed",
+                            std::net::SocketAddr::new(ip, hp),
+                            &c.id[..12]
+                        );
                     }
-                    maps.push(ports::Mapping { proto: proto.to_string(), host_ip: ip, host_port: hp, container_port: cp });
+                    maps.push(ports::Mapping {
+                        proto: proto.to_string(),
+                        host_ip: ip,
+                        host_port: hp,
+                        container_port: cp,
+                    });
                 }
             }
         }
@@ -560,11 +667,25 @@ impl NetworkService {
     pub fn reconcile(self: &Arc<Self>) {
         let running: std::collections::BTreeSet<String> = self
             .containers()
-            .map(|s| s.all().into_iter().filter(|e| { let r = e.record(); r.state.running || r.state.status == "restarting" }).map(|e| e.id.clone()).collect())
+            .map(|s| {
+                s.all()
+                    .into_iter()
+                    .filter(|e| {
+                        let r = e.record();
+                        r.state.running || r.state.status == "restarting"
+                    })
+                    .map(|e| e.id.clone())
+                    .collect()
+            })
             .unwrap_or_default();
         let stale: Vec<(String, String)> = {
             let st = self.lock();
-            st.nets.values().flat_map(|n| n.endpoints.keys().filter(|c| !running.contains(*c)).map(move |c| (n.id.clone(), c.clone()))).collect()
+            st.nets
+                .values()
+                .flat_map(|n| {
+                    n.endpoints.keys().filter(|c| !running.contains(*c)).map(move |c| (n.id.clone(), c.clone()))
+                })
+                .collect()
         };
         for (net, c) in stale {
             if let Some((n, ep)) = self.release_endpoint(&net, &c) {
@@ -580,23 +701,35 @@ impl NetworkService {
 
     /// `POST /networks/{id}/connect`: a stopped container joins at its next start; a running
     /// one gets the interface now.
-    pub fn connect_container(self: &Arc<Self>, network: &str, container: &str, settings: EndpointSettings) -> Result<()> {
+    pub fn connect_container(
+        self: &Arc<Self>,
+        network: &str,
+        container: &str,
+        settings: EndpointSettings,
+    ) -> Result<()> {
         let net = self.find(network)?;
         if matches!(net.driver.as_str(), "host" | "null") {
-            return Err(NetError::Forbidden(format!("container cannot be disconnected from host network or connected to host network")));
+            return Err(NetError::Forbidden(format!(
+                "container cannot be disconnected from host network or connected to host network"
+            )));
         }
         let svc = self.containers().ok_or_else(|| NetError::System("container service unavailable".into()))?;
         let e = svc.get(container).map_err(|e| NetError::NotFound(e.to_string()))?;
         let rec = e.record();
         let mode = rec.host_config.network_mode_or_default().to_string();
         if mode == "host" || mode.starts_with("container:") {
-            return Err(NetError::Forbidden(format!("container sharing network namespace with another container or host cannot be connected to any other network")));
+            return Err(NetError::Forbidden(format!(
+                "container sharing network namespace with another container or host cannot be connected to any other network"
+            )));
         }
         // A container on no network (`none`, or disconnected from its last one) joins this
         // one as its primary network.
         let becomes_primary = mode == "none";
         if net.endpoints.contains_key(&rec.id) || wanted_networks(&rec).contains(&net.name) && !rec.state.running {
-            return Err(NetError::Forbidden(format!("endpoint with name {} already exists in network {}", rec.name, net.name)));
+            return Err(NetError::Forbidden(format!(
+                "endpoint with name {} already exists in network {}",
+                rec.name, net.name
+            )));
         }
         if rec.state.running {
             let idx = self.lock().nets.values().filter(|n| n.endpoints.contains_key(&rec.id)).count();
@@ -615,7 +748,9 @@ impl NetworkService {
             let nl = self.nl.clone();
             let (n2, e2, ns2) = (netr.clone(), ep.clone(), ns.clone());
             let mtu = self.endpoint_mtu(&netr);
-            let r = self.rt.block_on(async move { NetworkService::plumb(&nl, &ns_nl, &n2, &e2, &ns2, &format!("eth{idx}"), idx == 0, mtu).await });
+            let r = self.rt.block_on(async move {
+                NetworkService::plumb(&nl, &ns_nl, &n2, &e2, &ns2, &format!("eth{idx}"), idx == 0, mtu).await
+            });
             if let Err(err) = r {
                 self.release_endpoint(&netr.id, &rec.id);
                 return Err(err);
@@ -632,7 +767,8 @@ impl NetworkService {
         if !rec.state.running {
             // Listed from now on, as asked; addresses come at start.
             e.update_network(|ns| {
-                ns.networks.insert(net.name.clone(), EndpointSettings { network_id: net.id.clone(), ..settings.clone() });
+                ns.networks
+                    .insert(net.name.clone(), EndpointSettings { network_id: net.id.clone(), ..settings.clone() });
             });
         }
         e.update_endpoints(|m| {
@@ -653,7 +789,11 @@ impl NetworkService {
         let e = match svc.get(container) {
             Ok(e) => e,
             Err(_) if force => {
-                let st_id = net.endpoints.values().find(|ep| ep.name == container || ep.container.starts_with(container)).map(|ep| ep.container.clone());
+                let st_id = net
+                    .endpoints
+                    .values()
+                    .find(|ep| ep.name == container || ep.container.starts_with(container))
+                    .map(|ep| ep.container.clone());
                 if let Some(id) = st_id {
                     self.release_endpoint(&net.id, &id);
                 }
@@ -707,27 +847,55 @@ impl Networks for Handle {
     fn validate(&self, mode: &str, endpoints: &BTreeMap<String, EndpointSettings>) -> berth_container::Result<()> {
         let m = primary(mode);
         if m != "host" && m != "none" && !m.starts_with("container:") {
-            let net = self.0.find(m).map_err(|_| berth_container::ContainerError::NotFound(format!("network {m} not found")).renamed())?;
-            if let Some(s) = endpoints.get(m).and_then(|s| s.ipam_config.as_ref()).filter(|i| !i.ipv4_address.is_empty()) {
+            let net = self
+                .0
+                .find(m)
+                .map_err(|_| berth_container::ContainerError::NotFound(format!("network {m} not found")).renamed())?;
+            if let Some(s) =
+                endpoints.get(m).and_then(|s| s.ipam_config.as_ref()).filter(|i| !i.ipv4_address.is_empty())
+            {
                 if !net.is_user_defined() {
-                    return Err(berth_container::ContainerError::Invalid("user specified IP address is supported on user defined networks only".into()));
+                    return Err(berth_container::ContainerError::Invalid(
+                        "user specified IP address is supported on user defined networks only".into(),
+                    ));
                 }
-                let ip: Ipv4Addr = s.ipv4_address.parse().map_err(|_| berth_container::ContainerError::Invalid(format!("invalid IPv4 address {}", s.ipv4_address)))?;
+                let ip: Ipv4Addr = s.ipv4_address.parse().map_err(|_| {
+                    berth_container::ContainerError::Invalid(format!("invalid IPv4 address {}", s.ipv4_address))
+                })?;
                 if let Some(sn) = net.subnet {
                     if !sn.contains(ip) {
-                        return Err(berth_container::ContainerError::Invalid(format!("invalid address {ip}: it does not belong to any of this network's subnets ({sn})")));
+                        return Err(berth_container::ContainerError::Invalid(format!(
+                            "invalid address {ip}: it does not belong to any of this network's subnets ({sn})"
+                        )));
                     }
                 }
             }
-            if let Some(w) = endpoints.get(m).and_then(|s| s.ipam_config.as_ref()).map(|i| i.ipv6_address.as_str()).filter(|s| !s.is_empty()) {
+            if let Some(w) = endpoints
+                .get(m)
+                .and_then(|s| s.ipam_config.as_ref())
+                .map(|i| i.ipv6_address.as_str())
+                .filter(|s| !s.is_empty())
+            {
                 if !net.is_user_defined() {
-                    return Err(berth_container::ContainerError::Invalid("user specified IP address is supported on user defined networks only".into()));
+                    return Err(berth_container::ContainerError::Invalid(
+                        "user specified IP address is supported on user defined networks only".into(),
+                    ));
                 }
-                let ip: Ipv6Addr = w.parse().map_err(|_| berth_container::ContainerError::Invalid(format!("invalid IPv6 address {w}")))?;
+                let ip: Ipv6Addr = w
+                    .parse()
+                    .map_err(|_| berth_container::ContainerError::Invalid(format!("invalid IPv6 address {w}")))?;
                 match &net.v6 {
-                    None => return Err(berth_container::ContainerError::Invalid(format!("invalid IPv6 address {ip}: network {} has no IPv6 (create it with --ipv6)", net.name))),
+                    None => {
+                        return Err(berth_container::ContainerError::Invalid(format!(
+                            "invalid IPv6 address {ip}: network {} has no IPv6 (create it with --ipv6)",
+                            net.name
+                        )));
+                    }
                     Some(v6) if !v6.subnet.contains(ip) => {
-                        return Err(berth_container::ContainerError::Invalid(format!("invalid address {ip}: it does not belong to any of this network's subnets ({})", v6.subnet)));
+                        return Err(berth_container::ContainerError::Invalid(format!(
+                            "invalid address {ip}: it does not belong to any of this network's subnets ({})",
+                            v6.subnet
+                        )));
                     }
                     Some(_) => {}
                 }
@@ -735,7 +903,9 @@ impl Networks for Handle {
         }
         for k in endpoints.keys() {
             if k != m && k != "host" && k != "none" {
-                self.0.find(k).map_err(|_| berth_container::ContainerError::NotFound(format!("network {k} not found")).renamed())?;
+                self.0.find(k).map_err(|_| {
+                    berth_container::ContainerError::NotFound(format!("network {k} not found")).renamed()
+                })?;
             }
         }
         Ok(())

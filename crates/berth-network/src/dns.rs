@@ -31,7 +31,15 @@ impl Drop for Server {
 }
 
 /// Starts the resolver inside the namespace `ns` for container `id`.
-pub fn start(ns: &Path, rt: &tokio::runtime::Handle, id: String, lookup: Lookup, reverse: Reverse, upstreams: Vec<SocketAddr>, forward: bool) -> std::io::Result<Server> {
+pub fn start(
+    ns: &Path,
+    rt: &tokio::runtime::Handle,
+    id: String,
+    lookup: Lookup,
+    reverse: Reverse,
+    upstreams: Vec<SocketAddr>,
+    forward: bool,
+) -> std::io::Result<Server> {
     let sock = crate::netns::run_in(ns, || -> std::io::Result<std::net::UdpSocket> {
         let s = std::net::UdpSocket::bind(SocketAddr::from((ADDR, 53)))?;
         s.set_nonblocking(true)?;
@@ -45,7 +53,8 @@ pub fn start(ns: &Path, rt: &tokio::runtime::Handle, id: String, lookup: Lookup,
         loop {
             let Ok((n, from)) = sock.recv_from(&mut buf).await else { continue };
             let query = buf[..n].to_vec();
-            let (sock, lookup, reverse, upstreams, id) = (sock.clone(), lookup.clone(), reverse.clone(), upstreams.clone(), id.clone());
+            let (sock, lookup, reverse, upstreams, id) =
+                (sock.clone(), lookup.clone(), reverse.clone(), upstreams.clone(), id.clone());
             tokio::spawn(async move {
                 let reply = match answer(&query, &id, &lookup, &reverse) {
                     Some(r) => Some(r),
@@ -169,8 +178,12 @@ pub fn answer(q: &[u8], asker: &str, lookup: &Lookup, reverse: &Reverse) -> Opti
     // A known name without an address of the type asked for gets an empty answer (not
     // NXDOMAIN), so a client asking AAAA first goes on to use the A record.
     let rdata: Vec<Vec<u8>> = match qu.qtype {
-        A => ips.iter().filter_map(|ip| if let IpAddr::V4(v) = ip { Some(v.octets().to_vec()) } else { None }).collect(),
-        AAAA => ips.iter().filter_map(|ip| if let IpAddr::V6(v) = ip { Some(v.octets().to_vec()) } else { None }).collect(),
+        A => {
+            ips.iter().filter_map(|ip| if let IpAddr::V4(v) = ip { Some(v.octets().to_vec()) } else { None }).collect()
+        }
+        AAAA => {
+            ips.iter().filter_map(|ip| if let IpAddr::V6(v) = ip { Some(v.octets().to_vec()) } else { None }).collect()
+        }
         _ => Vec::new(),
     };
     let mut r = header(q, 0, rdata.len() as u16, qu.end);
@@ -192,7 +205,11 @@ fn ptr_address(name: &str) -> Option<IpAddr> {
         return (o.len() == 4).then(|| IpAddr::V4(Ipv4Addr::new(o[0], o[1], o[2], o[3])));
     }
     let rev = name.strip_suffix(".ip6.arpa")?;
-    let nibbles: Vec<u32> = rev.split('.').rev().map(|x| if x.len() == 1 { x.chars().next()?.to_digit(16) } else { None }).collect::<Option<_>>()?;
+    let nibbles: Vec<u32> = rev
+        .split('.')
+        .rev()
+        .map(|x| if x.len() == 1 { x.chars().next()?.to_digit(16) } else { None })
+        .collect::<Option<_>>()?;
     if nibbles.len() != 32 {
         return None;
     }
@@ -219,7 +236,9 @@ mod tests {
             "old" => Some(vec![IpAddr::V4(Ipv4Addr::new(10, 0, 0, 3))]),
             _ => None,
         });
-        let reverse: Reverse = Arc::new(move |ip: IpAddr, _: &str| (ip == IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)) || ip == IpAddr::V6(v6)).then(|| "web".to_string()));
+        let reverse: Reverse = Arc::new(move |ip: IpAddr, _: &str| {
+            (ip == IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)) || ip == IpAddr::V6(v6)).then(|| "web".to_string())
+        });
         let r = answer(&query("WEB", 1), "me", &lookup, &reverse).unwrap();
         assert_eq!(&r[0..2], &[0x12, 0x34]);
         assert_eq!(u16::from_be_bytes([r[6], r[7]]), 1, "one answer");

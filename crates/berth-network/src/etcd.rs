@@ -12,7 +12,7 @@ use base64::Engine as _;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use tokio::net::TcpStream;
 
 pub const TIMEOUT: Duration = Duration::from_secs(3);
@@ -103,7 +103,11 @@ impl Client {
         if host.is_empty() {
             return Err(format!("invalid cluster store {url:?}: no host"));
         }
-        let addr = if host.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()) { host.to_string() } else { format!("{host}:2379") };
+        let addr = if host.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()) {
+            host.to_string()
+        } else {
+            format!("{host}:2379")
+        };
         Ok(Client { addr, url: url.to_string() })
     }
 
@@ -112,26 +116,39 @@ impl Client {
     }
 
     async fn send(&self, path: &str, body: &Value) -> Result<hyper::Response<hyper::body::Incoming>, EtcdError> {
-        let stream = tokio::time::timeout(TIMEOUT, TcpStream::connect(&self.addr)).await.map_err(|_| self.unreachable("connection timed out"))?.map_err(|e| self.unreachable(e))?;
+        let stream = tokio::time::timeout(TIMEOUT, TcpStream::connect(&self.addr))
+            .await
+            .map_err(|_| self.unreachable("connection timed out"))?
+            .map_err(|e| self.unreachable(e))?;
         let _ = stream.set_nodelay(true);
-        let (mut tx, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| self.unreachable(e))?;
+        let (mut tx, conn) =
+            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| self.unreachable(e))?;
         tokio::spawn(conn);
         let req = hyper::Request::post(path)
             .header("host", &self.addr)
             .header("content-type", "application/json")
             .body(Full::new(Bytes::from(body.to_string())))
             .map_err(|e| EtcdError::Protocol(self.url.clone(), e.to_string()))?;
-        tokio::time::timeout(TIMEOUT, tx.send_request(req)).await.map_err(|_| self.unreachable("no answer in time"))?.map_err(|e| self.unreachable(e))
+        tokio::time::timeout(TIMEOUT, tx.send_request(req))
+            .await
+            .map_err(|_| self.unreachable("no answer in time"))?
+            .map_err(|e| self.unreachable(e))
     }
 
     /// One request, one JSON answer.
     async fn call(&self, path: &str, body: Value) -> Result<Value, EtcdError> {
         let resp = self.send(path, &body).await?;
         let status = resp.status();
-        let bytes = tokio::time::timeout(TIMEOUT, resp.into_body().collect()).await.map_err(|_| self.unreachable("no answer in time"))?.map_err(|e| self.unreachable(e))?.to_bytes();
-        let v: Value = serde_json::from_slice(&bytes).map_err(|e| EtcdError::Protocol(self.url.clone(), format!("{path}: {e}")))?;
+        let bytes = tokio::time::timeout(TIMEOUT, resp.into_body().collect())
+            .await
+            .map_err(|_| self.unreachable("no answer in time"))?
+            .map_err(|e| self.unreachable(e))?
+            .to_bytes();
+        let v: Value = serde_json::from_slice(&bytes)
+            .map_err(|e| EtcdError::Protocol(self.url.clone(), format!("{path}: {e}")))?;
         if !status.is_success() || v.get("error").is_some() {
-            let msg = v.get("message").or_else(|| v.get("error")).and_then(Value::as_str).unwrap_or("error").to_string();
+            let msg =
+                v.get("message").or_else(|| v.get("error")).and_then(Value::as_str).unwrap_or("error").to_string();
             return Err(EtcdError::Protocol(self.url.clone(), format!("{path}: {msg}")));
         }
         Ok(v)
@@ -155,7 +172,9 @@ impl Client {
 
     /// Every key under `prefix`, and the store's revision they were read at.
     pub async fn list(&self, prefix: &str) -> Result<(Vec<Kv>, i64), EtcdError> {
-        let v = self.call("/v3/kv/range", json!({"key": b64(prefix.as_bytes()), "range_end": b64(&prefix_end(prefix))})).await?;
+        let v = self
+            .call("/v3/kv/range", json!({"key": b64(prefix.as_bytes()), "range_end": b64(&prefix_end(prefix))}))
+            .await?;
         Ok((Self::kvs(&v), num(&v["header"]["revision"])))
     }
 
@@ -165,7 +184,9 @@ impl Client {
     }
 
     pub async fn put(&self, key: &str, value: &[u8], lease: i64) -> Result<(), EtcdError> {
-        self.call("/v3/kv/put", json!({"key": b64(key.as_bytes()), "value": b64(value), "lease": lease.to_string()})).await.map(|_| ())
+        self.call("/v3/kv/put", json!({"key": b64(key.as_bytes()), "value": b64(value), "lease": lease.to_string()}))
+            .await
+            .map(|_| ())
     }
 
     pub async fn delete(&self, key: &str) -> Result<(), EtcdError> {
@@ -225,7 +246,10 @@ impl Client {
                 let line: Vec<u8> = buf.drain(..=nl).collect();
                 let Ok(v) = serde_json::from_slice::<Value>(&line) else { continue };
                 if v["result"]["canceled"].as_bool() == Some(true) {
-                    return Err(EtcdError::Protocol(self.url.clone(), format!("watch canceled: {}", v["result"]["cancel_reason"])));
+                    return Err(EtcdError::Protocol(
+                        self.url.clone(),
+                        format!("watch canceled: {}", v["result"]["cancel_reason"]),
+                    ));
                 }
                 if v["result"]["events"].as_array().is_some_and(|e| !e.is_empty()) {
                     changed();

@@ -17,7 +17,8 @@ impl Subnet {
     pub fn parse(s: &str) -> Result<Subnet, String> {
         let (a, p) = s.split_once('/').ok_or_else(|| format!("invalid subnet {s}: missing prefix length"))?;
         let addr: Ipv4Addr = a.parse().map_err(|_| format!("invalid subnet {s}: bad address"))?;
-        let prefix: u8 = p.parse().ok().filter(|p| *p <= 32).ok_or_else(|| format!("invalid subnet {s}: bad prefix length"))?;
+        let prefix: u8 =
+            p.parse().ok().filter(|p| *p <= 32).ok_or_else(|| format!("invalid subnet {s}: bad prefix length"))?;
         let sn = Subnet { addr, prefix };
         if sn.network() != addr {
             return Err(format!("invalid subnet {s}: it should be {}/{prefix}", sn.network()));
@@ -113,7 +114,8 @@ impl Subnet6 {
     fn parse_any(s: &str) -> Result<Subnet6, String> {
         let (a, p) = s.split_once('/').ok_or_else(|| format!("invalid subnet {s}: missing prefix length"))?;
         let addr: Ipv6Addr = a.parse().map_err(|_| format!("invalid subnet {s}: bad address"))?;
-        let prefix: u8 = p.parse().ok().filter(|p| *p <= 128).ok_or_else(|| format!("invalid subnet {s}: bad prefix length"))?;
+        let prefix: u8 =
+            p.parse().ok().filter(|p| *p <= 128).ok_or_else(|| format!("invalid subnet {s}: bad prefix length"))?;
         Ok(Subnet6 { addr, prefix })
     }
 
@@ -146,7 +148,9 @@ impl Subnet6 {
     /// itself random) and whose subnet ID is `n`: what a network gets when `--ipv6` is asked
     /// for without a subnet.
     pub fn ula(seed: &str, n: u16) -> Subnet6 {
-        let hex: Vec<u8> = (0..5).map(|i| seed.get(2 * i..2 * i + 2).and_then(|b| u8::from_str_radix(b, 16).ok()).unwrap_or(0)).collect();
+        let hex: Vec<u8> = (0..5)
+            .map(|i| seed.get(2 * i..2 * i + 2).and_then(|b| u8::from_str_radix(b, 16).ok()).unwrap_or(0))
+            .collect();
         let mut o = [0u8; 16];
         o[0] = 0xfd;
         o[1..6].copy_from_slice(&hex);
@@ -183,7 +187,8 @@ pub fn mac_string(m: &[u8; 6]) -> String {
 
 pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
     let parts: Vec<u8> = s.split(':').filter_map(|p| u8::from_str_radix(p, 16).ok()).collect();
-    (parts.len() == 6 && s.split(':').count() == 6).then(|| [parts[0], parts[1], parts[2], parts[3], parts[4], parts[5]])
+    (parts.len() == 6 && s.split(':').count() == 6)
+        .then(|| [parts[0], parts[1], parts[2], parts[3], parts[4], parts[5]])
 }
 
 #[cfg(test)]

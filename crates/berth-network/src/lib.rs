@@ -20,6 +20,7 @@
 //! Every kernel change is idempotent and rules are rendered whole ([`nft`]), so a crash at any
 //! point is repaired by the next `connect`, `disconnect` or start-up reconciliation.
 
+pub mod attach;
 pub mod dns;
 pub mod etcd;
 pub mod ipam;
@@ -30,7 +31,6 @@ pub mod nl;
 pub mod overlay;
 pub mod ports;
 mod service;
-pub mod attach;
 pub mod v6;
 
 pub use service::{NetworkService, Options};

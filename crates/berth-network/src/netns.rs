@@ -15,7 +15,9 @@ pub fn create(path: &Path) -> io::Result<()> {
         s.spawn(|| -> io::Result<()> {
             // Only this short-lived thread changes namespace; the daemon's threads stay put.
             berth_runtime::sys::unshare(rustix::thread::UnshareFlags::NEWNET)?;
-            let src = std::ffi::CString::new(format!("/proc/self/task/{}/ns/net", rustix::thread::gettid().as_raw_nonzero())).map_err(io::Error::other)?;
+            let src =
+                std::ffi::CString::new(format!("/proc/self/task/{}/ns/net", rustix::thread::gettid().as_raw_nonzero()))
+                    .map_err(io::Error::other)?;
             let dst = std::ffi::CString::new(target.display().to_string()).map_err(io::Error::other)?;
             rustix::mount::mount_bind(src.as_c_str(), dst.as_c_str())?;
             Ok(())
@@ -40,7 +42,10 @@ pub fn run_in<T: Send>(ns: &Path, f: impl FnOnce() -> T + Send) -> io::Result<T>
     let file = File::open(ns)?;
     std::thread::scope(|s| {
         s.spawn(move || -> io::Result<T> {
-            rustix::thread::move_into_link_name_space(std::os::fd::AsFd::as_fd(&file), Some(rustix::thread::LinkNameSpaceType::Network))?;
+            rustix::thread::move_into_link_name_space(
+                std::os::fd::AsFd::as_fd(&file),
+                Some(rustix::thread::LinkNameSpaceType::Network),
+            )?;
             Ok(f())
         })
         .join()

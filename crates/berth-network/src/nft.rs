@@ -66,7 +66,11 @@ impl Ruleset {
         // Create-then-delete makes the delete valid whether or not the table existed.
         let _ = writeln!(s, "table inet {t}\ndelete table inet {t}\ntable inet {t} {{");
         let names: Vec<String> = self.bridges.iter().map(|b| format!("\"{}\"", b.ifname)).collect();
-        let _ = writeln!(s, "  set bridges {{ type ifname;{} }}", if names.is_empty() { String::new() } else { format!(" elements = {{ {} }};", names.join(", ")) });
+        let _ = writeln!(
+            s,
+            "  set bridges {{ type ifname;{} }}",
+            if names.is_empty() { String::new() } else { format!(" elements = {{ {} }};", names.join(", ")) }
+        );
 
         let _ = writeln!(s, "  chain guard {{ type filter hook prerouting priority -300; policy accept;");
         // Bridges need route_localnet for loopback-published ports; never let a container
@@ -83,7 +87,11 @@ impl Ruleset {
         // host's published port is answered from the target container's own address.
         for b in &self.bridges {
             if let Some(gw) = b.untracked_within {
-                let _ = writeln!(s, "    iifname \"{0}\" ip saddr {1} ip daddr {1} ip daddr != {gw} notrack", b.ifname, b.subnet);
+                let _ = writeln!(
+                    s,
+                    "    iifname \"{0}\" ip saddr {1} ip daddr {1} ip daddr != {gw} notrack",
+                    b.ifname, b.subnet
+                );
             }
         }
         let _ = writeln!(s, "  }}");
@@ -97,7 +105,11 @@ impl Ruleset {
             if p.host_ip.is_loopback() {
                 continue;
             }
-            let line = if p.host_ip.is_unspecified() { p.dnat(&format!("{fam} daddr != {lo} fib daddr type local ")) } else { p.dnat(&format!("{fam} daddr {} ", p.host_ip)) };
+            let line = if p.host_ip.is_unspecified() {
+                p.dnat(&format!("{fam} daddr != {lo} fib daddr type local "))
+            } else {
+                p.dnat(&format!("{fam} daddr {} ", p.host_ip))
+            };
             let _ = writeln!(s, "{line}");
         }
         let _ = writeln!(s, "  }}");
@@ -200,10 +212,29 @@ mod tests {
     fn loopback_ports_never_reach_prerouting() {
         let r = Ruleset {
             table: "t".into(),
-            bridges: vec![BridgeRules { ifname: "br0".into(), subnet: Subnet::parse("10.1.0.0/24").unwrap(), subnet6: None, internal: false, masquerade: true, untracked_within: None }],
+            bridges: vec![BridgeRules {
+                ifname: "br0".into(),
+                subnet: Subnet::parse("10.1.0.0/24").unwrap(),
+                subnet6: None,
+                internal: false,
+                masquerade: true,
+                untracked_within: None,
+            }],
             ports: vec![
-                PortRule { proto: "tcp".into(), host_ip: "127.0.0.1".parse().unwrap(), host_port: 8080, container_ip: "10.1.0.2".parse().unwrap(), container_port: 80 },
-                PortRule { proto: "udp".into(), host_ip: "0.0.0.0".parse().unwrap(), host_port: 5353, container_ip: "10.1.0.2".parse().unwrap(), container_port: 53 },
+                PortRule {
+                    proto: "tcp".into(),
+                    host_ip: "127.0.0.1".parse().unwrap(),
+                    host_port: 8080,
+                    container_ip: "10.1.0.2".parse().unwrap(),
+                    container_port: 80,
+                },
+                PortRule {
+                    proto: "udp".into(),
+                    host_ip: "0.0.0.0".parse().unwrap(),
+                    host_port: 5353,
+                    container_ip: "10.1.0.2".parse().unwrap(),
+                    container_port: 53,
+                },
             ],
             no_egress: false,
         };
@@ -217,32 +248,76 @@ mod tests {
         assert!(text.contains("ip saddr 10.1.0.0/24 oifname != \"br0\" masquerade"));
         assert!(!text.contains("notrack"), "bridge networks keep connection tracking");
         let fwd = &text[text.find("chain forward").unwrap()..];
-        let (est, published, rest) = (fwd.find("ct state established,related accept").unwrap(), fwd.find("oifname @bridges ct status dnat accept").unwrap(), fwd.find("\n    oifname @bridges drop").unwrap());
-        assert!(est < published && published < rest, "replies pass, new connections into containers only through published ports: {fwd}");
+        let (est, published, rest) = (
+            fwd.find("ct state established,related accept").unwrap(),
+            fwd.find("oifname @bridges ct status dnat accept").unwrap(),
+            fwd.find("\n    oifname @bridges drop").unwrap(),
+        );
+        assert!(
+            est < published && published < rest,
+            "replies pass, new connections into containers only through published ports: {fwd}"
+        );
     }
 
     #[test]
     fn overlay_frames_between_containers_are_not_tracked() {
-        let ov = BridgeRules { ifname: "ovbr4096".into(), subnet: Subnet::parse("10.20.0.0/16").unwrap(), subnet6: None, internal: false, masquerade: true, untracked_within: Some("10.20.0.1".parse().unwrap()) };
+        let ov = BridgeRules {
+            ifname: "ovbr4096".into(),
+            subnet: Subnet::parse("10.20.0.0/16").unwrap(),
+            subnet6: None,
+            internal: false,
+            masquerade: true,
+            untracked_within: Some("10.20.0.1".parse().unwrap()),
+        };
         let text = Ruleset { table: "t".into(), bridges: vec![ov], ..Default::default() }.render();
         let guard = &text[text.find("chain guard").unwrap()..text.find("chain prerouting").unwrap()];
-        assert!(guard.contains("iifname \"ovbr4096\" ip saddr 10.20.0.0/16 ip daddr 10.20.0.0/16 ip daddr != 10.20.0.1 notrack"), "{guard}");
+        assert!(
+            guard.contains(
+                "iifname \"ovbr4096\" ip saddr 10.20.0.0/16 ip daddr 10.20.0.0/16 ip daddr != 10.20.0.1 notrack"
+            ),
+            "{guard}"
+        );
     }
 
     #[test]
     fn ipv6_ports_and_masquerading() {
-        let br = BridgeRules { ifname: "br6".into(), subnet: Subnet::parse("10.1.0.0/24").unwrap(), subnet6: Some(crate::ipam::Subnet6::parse("fd00:9::/64").unwrap()), internal: false, masquerade: true, untracked_within: None };
+        let br = BridgeRules {
+            ifname: "br6".into(),
+            subnet: Subnet::parse("10.1.0.0/24").unwrap(),
+            subnet6: Some(crate::ipam::Subnet6::parse("fd00:9::/64").unwrap()),
+            internal: false,
+            masquerade: true,
+            untracked_within: None,
+        };
         let c6: IpAddr = "fd00:9::2".parse().unwrap();
         let ports = vec![
-            PortRule { proto: "tcp".into(), host_ip: "::".parse().unwrap(), host_port: 8080, container_ip: c6, container_port: 80 },
-            PortRule { proto: "tcp".into(), host_ip: "::1".parse().unwrap(), host_port: 8081, container_ip: c6, container_port: 81 },
+            PortRule {
+                proto: "tcp".into(),
+                host_ip: "::".parse().unwrap(),
+                host_port: 8080,
+                container_ip: c6,
+                container_port: 80,
+            },
+            PortRule {
+                proto: "tcp".into(),
+                host_ip: "::1".parse().unwrap(),
+                host_port: 8081,
+                container_ip: c6,
+                container_port: 81,
+            },
         ];
         let text = Ruleset { table: "t".into(), bridges: vec![br], ports, ..Default::default() }.render();
         let pre = &text[text.find("chain prerouting").unwrap()..text.find("chain output").unwrap()];
-        assert!(pre.contains("ip6 daddr != ::1 fib daddr type local tcp dport 8080 dnat ip6 to [fd00:9::2]:80"), "{pre}");
+        assert!(
+            pre.contains("ip6 daddr != ::1 fib daddr type local tcp dport 8080 dnat ip6 to [fd00:9::2]:80"),
+            "{pre}"
+        );
         assert!(!pre.contains("8081"), "{pre}");
         let out = &text[text.find("chain output").unwrap()..text.find("chain postrouting").unwrap()];
-        assert!(out.contains("ip6 daddr != ::1 fib daddr type local tcp dport 8080 dnat ip6 to [fd00:9::2]:80"), "{out}");
+        assert!(
+            out.contains("ip6 daddr != ::1 fib daddr type local tcp dport 8080 dnat ip6 to [fd00:9::2]:80"),
+            "{out}"
+        );
         assert!(!out.contains("8081"), "IPv6 loopback is proxied, not NATed: {out}");
         assert!(text.contains("ip6 saddr fd00:9::/64 oifname != \"br6\" masquerade"), "{text}");
     }

@@ -14,7 +14,9 @@ fn err(context: &str, e: rtnetlink::Error) -> NetError {
     // EOPNOTSUPP when making a link: the kernel was built without that link type.
     if let rtnetlink::Error::NetlinkError(m) = &e {
         if m.raw_code() == -95 {
-            return NetError::Invalid(format!("{context}: this kernel does not support that kind of link (is the ipvlan, macvlan or 8021q module available?)"));
+            return NetError::Invalid(format!(
+                "{context}: this kernel does not support that kind of link (is the ipvlan, macvlan or 8021q module available?)"
+            ));
         }
     }
     NetError::System(format!("{context}: {e}"))
@@ -39,7 +41,8 @@ impl Nl {
     /// A connection inside the network namespace at `ns`.
     pub fn in_ns(ns: &Path, rt: &tokio::runtime::Handle) -> Result<Nl> {
         let rt2 = rt.clone();
-        crate::netns::run_in(ns, move || Nl::here(&rt2)).map_err(|e| NetError::System(format!("entering {}: {e}", ns.display())))?
+        crate::netns::run_in(ns, move || Nl::here(&rt2))
+            .map_err(|e| NetError::System(format!("entering {}: {e}", ns.display())))?
     }
 
     pub async fn index(&self, name: &str) -> Result<Option<u32>> {
@@ -108,8 +111,12 @@ impl Nl {
         match req.execute().await {
             Ok(()) => Ok(()),
             Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc::EEXIST => Ok(()),
-            Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc::EACCES || e.raw_code() == -libc::EAFNOSUPPORT => {
-                Err(NetError::Invalid(format!("adding the IPv6 address {ip}/{prefix}: IPv6 is disabled on this host or interface")))
+            Err(rtnetlink::Error::NetlinkError(e))
+                if e.raw_code() == -libc::EACCES || e.raw_code() == -libc::EAFNOSUPPORT =>
+            {
+                Err(NetError::Invalid(format!(
+                    "adding the IPv6 address {ip}/{prefix}: IPv6 is disabled on this host or interface"
+                )))
             }
             Err(e) => Err(err(&format!("adding the IPv6 address {ip}/{prefix}"), e)),
         }
@@ -120,7 +127,13 @@ impl Nl {
         let idx = self.require(ifname).await?;
         self.add_addr6(idx, addr).await?;
         match gateway {
-            Some(gw) => self.add_route(RouteMessageBuilder::<Ipv6Addr>::new().gateway(gw).output_interface(idx).build(), "the IPv6 default route").await,
+            Some(gw) => {
+                self.add_route(
+                    RouteMessageBuilder::<Ipv6Addr>::new().gateway(gw).output_interface(idx).build(),
+                    "the IPv6 default route",
+                )
+                .await
+            }
             None => Ok(()),
         }
     }
@@ -135,7 +148,12 @@ impl Nl {
     }
 
     pub async fn up(&self, idx: u32) -> Result<()> {
-        self.handle.link().set(LinkUnspec::new_with_index(idx).up().build()).execute().await.map_err(|e| err("bringing a link up", e))
+        self.handle
+            .link()
+            .set(LinkUnspec::new_with_index(idx).up().build())
+            .execute()
+            .await
+            .map_err(|e| err("bringing a link up", e))
     }
 
     /// Deletes the interface with index `idx`; one that is already gone is not an error.
@@ -184,7 +202,12 @@ impl Nl {
         }
         self.handle.link().add(msg).execute().await.map_err(|e| err(&format!("creating veth {host}"), e))?;
         let h = self.require(host).await?;
-        self.handle.link().set(LinkUnspec::new_with_index(h).controller(bridge).up().build()).execute().await.map_err(|e| err("attaching veth to the bridge", e))?;
+        self.handle
+            .link()
+            .set(LinkUnspec::new_with_index(h).controller(bridge).up().build())
+            .execute()
+            .await
+            .map_err(|e| err("attaching veth to the bridge", e))?;
         Ok(())
     }
 
@@ -212,7 +235,12 @@ impl Nl {
         self.handle.link().add(msg).execute().await.map_err(|e| err(&format!("creating {kind} {name}"), e))?;
         let idx = self.require(name).await?;
         let nsf = std::fs::File::open(ns).map_err(|e| NetError::System(format!("opening {}: {e}", ns.display())))?;
-        self.handle.link().set(LinkUnspec::new_with_index(idx).setns_by_fd(nsf.as_raw_fd()).build()).execute().await.map_err(|e| err("moving the interface into the container", e))?;
+        self.handle
+            .link()
+            .set(LinkUnspec::new_with_index(idx).setns_by_fd(nsf.as_raw_fd()).build())
+            .execute()
+            .await
+            .map_err(|e| err("moving the interface into the container", e))?;
         Ok(())
     }
 
@@ -228,10 +256,12 @@ impl Nl {
         };
         match self.handle.link().add(msg).execute().await {
             Ok(()) => self.delete(&name).await,
-            Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc::EOPNOTSUPP => Err(NetError::Invalid(format!(
-                "{kind} networks are not available on this host: its kernel was built without {kind} support (CONFIG_{})",
-                kind.to_ascii_uppercase()
-            ))),
+            Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc::EOPNOTSUPP => {
+                Err(NetError::Invalid(format!(
+                    "{kind} networks are not available on this host: its kernel was built without {kind} support (CONFIG_{})",
+                    kind.to_ascii_uppercase()
+                )))
+            }
             Err(e) => Err(err(&format!("checking that {kind} interfaces can be made"), e)),
         }
     }
@@ -244,7 +274,9 @@ impl Nl {
         match self.handle.link().add(LinkVlan::new(name, parent, id).build()).execute().await {
             Ok(()) => {}
             Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc::EOPNOTSUPP => {
-                return Err(NetError::Invalid(format!("cannot make the VLAN interface {name}: this host's kernel was built without 802.1q support (CONFIG_VLAN_8021Q)")));
+                return Err(NetError::Invalid(format!(
+                    "cannot make the VLAN interface {name}: this host's kernel was built without 802.1q support (CONFIG_VLAN_8021Q)"
+                )));
             }
             Err(e) => return Err(err(&format!("creating {name}"), e)),
         }
@@ -255,7 +287,14 @@ impl Nl {
 
     /// Inside a container: renames `tmp` to `ifname`, sets its MAC and address, brings it and
     /// loopback up, and (if given) adds the default route.
-    pub async fn configure(&self, tmp: &str, ifname: &str, mac: Option<[u8; 6]>, addr: (Ipv4Addr, u8), gateway: Option<Ipv4Addr>) -> Result<()> {
+    pub async fn configure(
+        &self,
+        tmp: &str,
+        ifname: &str,
+        mac: Option<[u8; 6]>,
+        addr: (Ipv4Addr, u8),
+        gateway: Option<Ipv4Addr>,
+    ) -> Result<()> {
         let idx = self.require(tmp).await?;
         let mut set = LinkUnspec::new_with_index(idx).name(ifname.to_string());
         if let Some(m) = mac {
@@ -263,18 +302,29 @@ impl Nl {
         }
         self.handle.link().set(set.build()).execute().await.map_err(|e| match (&e, mac) {
             // macvlan (and overlay) interfaces on one parent must differ in MAC.
-            (rtnetlink::Error::NetlinkError(m), Some(mac)) if m.raw_code() == -libc::EADDRINUSE => {
-                NetError::Conflict(format!("MAC address {} is already in use on this network", crate::ipam::mac_string(&mac)))
-            }
+            (rtnetlink::Error::NetlinkError(m), Some(mac)) if m.raw_code() == -libc::EADDRINUSE => NetError::Conflict(
+                format!("MAC address {} is already in use on this network", crate::ipam::mac_string(&mac)),
+            ),
             _ => err("naming the container's interface", e),
         })?;
-        self.handle.address().add(idx, addr.0.into(), addr.1).execute().await.map_err(|e| err("addressing the container's interface", e))?;
+        self.handle
+            .address()
+            .add(idx, addr.0.into(), addr.1)
+            .execute()
+            .await
+            .map_err(|e| err("addressing the container's interface", e))?;
         self.up(idx).await?;
         if let Some(lo) = self.index("lo").await? {
             self.up(lo).await?;
         }
         match gateway {
-            Some(gw) => self.add_route(RouteMessageBuilder::<Ipv4Addr>::new().gateway(gw).output_interface(idx).build(), "the default route").await,
+            Some(gw) => {
+                self.add_route(
+                    RouteMessageBuilder::<Ipv4Addr>::new().gateway(gw).output_interface(idx).build(),
+                    "the default route",
+                )
+                .await
+            }
             None => Ok(()),
         }
     }
@@ -285,7 +335,10 @@ impl Nl {
         use rtnetlink::packet_route::address::AddressAttribute;
         let mut addrs = self.handle.address().get().execute();
         while let Some(a) = addrs.try_next().await.map_err(|e| err("listing addresses", e))? {
-            if a.attributes.iter().any(|at| matches!(at, AddressAttribute::Address(std::net::IpAddr::V4(x)) if *x == ip)) {
+            if a.attributes
+                .iter()
+                .any(|at| matches!(at, AddressAttribute::Address(std::net::IpAddr::V4(x)) if *x == ip))
+            {
                 return Ok(Some(a));
             }
         }

@@ -93,7 +93,7 @@ fn ephemeral_range() -> (u16, u16) {
 }
 
 fn reserve(proto: &str, ip: IpAddr, port: u16, container_has_v6: bool) -> std::io::Result<Reservation> {
-    use rustix::net::{bind, socket_with, sockopt, AddressFamily, SocketFlags, SocketType};
+    use rustix::net::{AddressFamily, SocketFlags, SocketType, bind, socket_with, sockopt};
     let ty = if proto == "udp" { SocketType::DGRAM } else { SocketType::STREAM };
     let family = if ip.is_ipv6() { AddressFamily::INET6 } else { AddressFamily::INET };
     let fd = socket_with(family, ty, SocketFlags::CLOEXEC, None)?;
@@ -125,10 +125,21 @@ fn host_addrs(given: &str, proto: &str, v6: bool) -> Result<Vec<IpAddr>> {
             }
             v
         }
-        s => vec![s.trim_start_matches('[').trim_end_matches(']').parse().map_err(|_| NetError::Invalid(format!("invalid host IP {s}")))?],
+        s => vec![
+            s.trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse()
+                .map_err(|_| NetError::Invalid(format!("invalid host IP {s}")))?,
+        ],
     };
-    if proto != "tcp" && let Some(a) = addrs.iter().find(|a| a.is_ipv6() && (!v6 || a.is_loopback())) {
-        let why = if a.is_loopback() { "IPv6 loopback cannot carry NATed replies and berth relays only TCP" } else { "the container has no IPv6 address (its network needs --ipv6)" };
+    if proto != "tcp"
+        && let Some(a) = addrs.iter().find(|a| a.is_ipv6() && (!v6 || a.is_loopback()))
+    {
+        let why = if a.is_loopback() {
+            "IPv6 loopback cannot carry NATed replies and berth relays only TCP"
+        } else {
+            "the container has no IPv6 address (its network needs --ipv6)"
+        };
         return Err(NetError::Invalid(format!("cannot publish {proto} on the IPv6 address {a}: {why}")));
     }
     Ok(addrs)
@@ -137,7 +148,13 @@ fn host_addrs(given: &str, proto: &str, v6: bool) -> Result<Vec<IpAddr>> {
 /// Turns the container's port bindings (and `-P`'s exposed ports) into concrete mappings,
 /// reserving each host port. `v6` says whether the container has an IPv6 address. Fails,
 /// reserving nothing, if a port is taken.
-pub fn allocate(bindings: &PortMap, exposed: &[String], publish_all: bool, v6: bool, taken: &dyn Fn(&str, u16) -> bool) -> Result<(Vec<Mapping>, Vec<Reservation>)> {
+pub fn allocate(
+    bindings: &PortMap,
+    exposed: &[String],
+    publish_all: bool,
+    v6: bool,
+    taken: &dyn Fn(&str, u16) -> bool,
+) -> Result<(Vec<Mapping>, Vec<Reservation>)> {
     let mut wanted: BTreeMap<String, Vec<PortBinding>> = BTreeMap::new();
     for (k, v) in bindings {
         wanted.insert(k.clone(), v.clone().unwrap_or_default());
@@ -166,13 +183,11 @@ pub fn allocate(bindings: &PortMap, exposed: &[String], publish_all: bool, v6: b
                     None
                 } else {
                     let (a, z) = b.host_port.split_once('-').unwrap_or((&b.host_port, &b.host_port));
-                    let a: u16 = a.parse().map_err(|_| NetError::Invalid(format!("invalid host port {}", b.host_port)))?;
-                    let z: u16 = z.parse().map_err(|_| NetError::Invalid(format!("invalid host port {}", b.host_port)))?;
-                    if c0 != c1 && a != z {
-                        Some((a + (cp - c0), a + (cp - c0)))
-                    } else {
-                        Some((a, z))
-                    }
+                    let a: u16 =
+                        a.parse().map_err(|_| NetError::Invalid(format!("invalid host port {}", b.host_port)))?;
+                    let z: u16 =
+                        z.parse().map_err(|_| NetError::Invalid(format!("invalid host port {}", b.host_port)))?;
+                    if c0 != c1 && a != z { Some((a + (cp - c0), a + (cp - c0))) } else { Some((a, z)) }
                 };
                 let (from, to) = fixed.unwrap_or((lo, hi));
                 let mut got = None;
@@ -193,14 +208,24 @@ pub fn allocate(bindings: &PortMap, exposed: &[String], publish_all: bool, v6: b
                 match got {
                     Some((hp, r)) => {
                         res.extend(r);
-                        maps.extend(ips.iter().map(|ip| Mapping { proto: proto.to_string(), host_ip: *ip, host_port: hp, container_port: cp }));
+                        maps.extend(ips.iter().map(|ip| Mapping {
+                            proto: proto.to_string(),
+                            host_ip: *ip,
+                            host_port: hp,
+                            container_port: cp,
+                        }));
                     }
                     None => {
                         let ip = ips[0];
                         let ip = if ip.is_ipv6() { format!("[{ip}]") } else { ip.to_string() };
-                        let shown = format!("{ip}:{}", if b.host_port.is_empty() { "0".to_string() } else { b.host_port.clone() });
+                        let shown = format!(
+                            "{ip}:{}",
+                            if b.host_port.is_empty() { "0".to_string() } else { b.host_port.clone() }
+                        );
                         let why = last_err.map(|e| e.to_string()).unwrap_or_else(|| "port is already allocated".into());
-                        return Err(NetError::Conflict(format!("Bind for {shown} failed: port is already allocated ({why})")));
+                        return Err(NetError::Conflict(format!(
+                            "Bind for {shown} failed: port is already allocated ({why})"
+                        )));
                     }
                 }
             }
@@ -217,7 +242,10 @@ pub fn port_map(maps: &[Mapping], exposed: &[String]) -> PortMap {
     }
     for p in maps {
         let key = format!("{}/{}", p.container_port, p.proto);
-        m.entry(key).or_insert(None).get_or_insert_with(Vec::new).push(PortBinding { host_ip: p.host_ip.to_string(), host_port: p.host_port.to_string() });
+        m.entry(key)
+            .or_insert(None)
+            .get_or_insert_with(Vec::new)
+            .push(PortBinding { host_ip: p.host_ip.to_string(), host_port: p.host_port.to_string() });
     }
     m
 }

@@ -6,10 +6,10 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 
 use berth_api::filters::Filters;
-use berth_api::ids::{match_prefix, PrefixMatch};
+use berth_api::ids::{PrefixMatch, match_prefix};
 use berth_api::models::{Ipam, IpamConfig, Network, NetworkContainer, NetworkCreateRequest};
-use berth_container::events::EventBus;
 use berth_container::ContainerService;
+use berth_container::events::EventBus;
 use berth_store::db::Db;
 use berth_store::schema::NETWORKS;
 
@@ -18,7 +18,7 @@ use crate::model::NetworkRecord;
 use crate::nft::{BridgeRules, PortRule, Ruleset};
 use crate::nl::Nl;
 use crate::ports::{Mapping, Reservation};
-use crate::{dns, NetError, Result};
+use crate::{NetError, Result, dns};
 
 /// Daemon settings the network service uses (dockerd's names in daemon.json).
 #[derive(Debug, Clone)]
@@ -119,7 +119,10 @@ const REAP_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 /// second teardown competing with the next container's setup.
 fn spawn_reaper() -> Result<std::sync::mpsc::Sender<u32>> {
     let (tx, rx) = std::sync::mpsc::channel::<u32>();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_io().build().map_err(|e| NetError::System(format!("starting the link reaper: {e}")))?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .map_err(|e| NetError::System(format!("starting the link reaper: {e}")))?;
     let nl = Nl::here(rt.handle())?;
     std::thread::Builder::new()
         .name("berth-link-reaper".into())
@@ -168,7 +171,12 @@ async fn adopt_check(nl: &Nl, ifname: &str, user_subnet: bool, gateway: Ipv4Addr
 impl NetworkService {
     /// Loads the records, creates the built-in networks on first use of a data root, and
     /// re-applies the firewall rules.
-    pub fn open(opts: Options, db: Arc<Db>, events: Arc<EventBus>, rt: tokio::runtime::Handle) -> Result<Arc<NetworkService>> {
+    pub fn open(
+        opts: Options,
+        db: Arc<Db>,
+        events: Arc<EventBus>,
+        rt: tokio::runtime::Handle,
+    ) -> Result<Arc<NetworkService>> {
         let nl = {
             let _g = rt.enter();
             Nl::here(&rt)?
@@ -177,7 +185,8 @@ impl NetworkService {
         let has = |d: &str, nets: &BTreeMap<String, NetworkRecord>| nets.values().any(|n| n.name == d);
         let mut new = Vec::new();
         if !has("bridge", &nets) {
-            let (gw, sn) = Subnet::parse_cidr_host(opts.bip.as_deref().unwrap_or("172.17.0.1/16")).map_err(NetError::Invalid)?;
+            let (gw, sn) =
+                Subnet::parse_cidr_host(opts.bip.as_deref().unwrap_or("172.17.0.1/16")).map_err(NetError::Invalid)?;
             let mut b = builtin(&berth_api::ids::random_id(), "bridge", "bridge");
             b.subnet = Some(sn);
             b.gateway = Some(gw);
@@ -260,7 +269,8 @@ impl NetworkService {
                     subnet: n.subnet.unwrap_or(Subnet { addr: Ipv4Addr::UNSPECIFIED, prefix: 0 }),
                     subnet6: n.v6.as_ref().map(|v| v.subnet),
                     internal: n.internal,
-                    masquerade: self.opts.ip_masq && n.options.get("com.docker.network.bridge.enable_ip_masquerade").is_none_or(|v| v != "false"),
+                    masquerade: self.opts.ip_masq
+                        && n.options.get("com.docker.network.bridge.enable_ip_masquerade").is_none_or(|v| v != "false"),
                     untracked_within: if n.driver == "overlay" { n.gateway } else { None },
                 })
                 .collect();
@@ -270,8 +280,15 @@ impl NetworkService {
                 .flat_map(|p| {
                     p.maps.iter().filter_map(|m| {
                         // Without an IPv6 address, IPv6 ports are relayed (ports::relayed).
-                        let container_ip = if m.host_ip.is_ipv6() { std::net::IpAddr::V6(p.ip6?) } else { std::net::IpAddr::V4(p.ip) };
-                        Some(PortRule { proto: m.proto.clone(), host_ip: m.host_ip, host_port: m.host_port, container_ip, container_port: m.container_port })
+                        let container_ip =
+                            if m.host_ip.is_ipv6() { std::net::IpAddr::V6(p.ip6?) } else { std::net::IpAddr::V4(p.ip) };
+                        Some(PortRule {
+                            proto: m.proto.clone(),
+                            host_ip: m.host_ip,
+                            host_port: m.host_port,
+                            container_ip,
+                            container_port: m.container_port,
+                        })
                     })
                 })
                 .collect();
@@ -282,7 +299,13 @@ impl NetworkService {
 
     fn next_pool_subnet(&self, nets: &BTreeMap<String, NetworkRecord>) -> Result<Subnet> {
         let pools: Vec<(Subnet, u8)> = if self.opts.pools.is_empty() {
-            vec![(Subnet::parse("172.17.0.0/12").unwrap_or(Subnet { addr: Ipv4Addr::new(172, 16, 0, 0), prefix: 12 }), 16), (Subnet { addr: Ipv4Addr::new(192, 168, 0, 0), prefix: 16 }, 20)]
+            vec![
+                (
+                    Subnet::parse("172.17.0.0/12").unwrap_or(Subnet { addr: Ipv4Addr::new(172, 16, 0, 0), prefix: 12 }),
+                    16,
+                ),
+                (Subnet { addr: Ipv4Addr::new(192, 168, 0, 0), prefix: 16 }, 20),
+            ]
         } else {
             self.opts.pools.clone()
         };
@@ -309,9 +332,15 @@ impl NetworkService {
         }
         // Docker takes any name (spaces too); berth refuses only what cannot be shown or
         // addressed: control characters, a slash, or nothing but blanks.
-        let valid = !req.name.trim().is_empty() && !req.name.contains('/') && !req.name.chars().any(char::is_control) && req.name.len() <= 255;
+        let valid = !req.name.trim().is_empty()
+            && !req.name.contains('/')
+            && !req.name.chars().any(char::is_control)
+            && req.name.len() <= 255;
         if !valid {
-            return Err(NetError::Invalid(format!("invalid network name {:?}: it must not be blank or contain '/' or control characters", req.name)));
+            return Err(NetError::Invalid(format!(
+                "invalid network name {:?}: it must not be blank or contain '/' or control characters",
+                req.name
+            )));
         }
         let driver = if req.driver.is_empty() { "bridge".to_string() } else { req.driver.clone() };
         if driver == "overlay" {
@@ -342,9 +371,14 @@ impl NetworkService {
             }
         };
         if user_subnet {
-            if let Some(other) = st.nets.values().find(|n| n.subnet.is_some_and(|s| s.overlaps(&subnet)) && n.driver == "bridge") {
+            if let Some(other) =
+                st.nets.values().find(|n| n.subnet.is_some_and(|s| s.overlaps(&subnet)) && n.driver == "bridge")
+            {
                 if driver == "bridge" {
-                    return Err(NetError::Forbidden(format!("invalid pool request: Pool overlaps with other one on this address space (network {})", other.name)));
+                    return Err(NetError::Forbidden(format!(
+                        "invalid pool request: Pool overlaps with other one on this address space (network {})",
+                        other.name
+                    )));
                 }
             }
         }
@@ -380,9 +414,17 @@ impl NetworkService {
         let id = berth_api::ids::random_id();
         let v6 = crate::v6::ipam_for(&req.name, req.enable_ipv6, &cfgs, &st.nets, &id, driver == "bridge")?;
         let ifname = match driver.as_str() {
-            "bridge" => req.options.get("com.docker.network.bridge.name").cloned().unwrap_or_else(|| format!("br-{}", &id[..12])),
+            "bridge" => req
+                .options
+                .get("com.docker.network.bridge.name")
+                .cloned()
+                .unwrap_or_else(|| format!("br-{}", &id[..12])),
             _ => {
-                let parent = req.options.get("parent").cloned().ok_or_else(|| NetError::Invalid(format!("{driver} networks need -o parent=<interface>")))?;
+                let parent = req
+                    .options
+                    .get("parent")
+                    .cloned()
+                    .ok_or_else(|| NetError::Invalid(format!("{driver} networks need -o parent=<interface>")))?;
                 parent
             }
         };
@@ -411,7 +453,8 @@ impl NetworkService {
         match driver.as_str() {
             "bridge" => {
                 let nl = self.nl.clone();
-                let mtu = req.options.get("com.docker.network.driver.mtu").and_then(|m| m.parse().ok()).or(self.opts.mtu);
+                let mtu =
+                    req.options.get("com.docker.network.driver.mtu").and_then(|m| m.parse().ok()).or(self.opts.mtu);
                 let prefix = subnet.prefix;
                 let gw6 = rec.v6.as_ref().map(|v| (v.gateway, v.subnet.prefix));
                 rec.adopted = self.rt.block_on(adopt_check(&nl, &ifname, user_subnet, gateway))?;
@@ -433,8 +476,12 @@ impl NetworkService {
                         Some(i) => (i, false),
                         None => match parent.split_once('.') {
                             Some((base, vid)) => {
-                                let vid: u16 = vid.parse().map_err(|_| NetError::Invalid(format!("invalid VLAN id in {parent}")))?;
-                                let b = nl.index(base).await?.ok_or_else(|| NetError::Invalid(format!("parent interface {base} does not exist")))?;
+                                let vid: u16 = vid
+                                    .parse()
+                                    .map_err(|_| NetError::Invalid(format!("invalid VLAN id in {parent}")))?;
+                                let b = nl.index(base).await?.ok_or_else(|| {
+                                    NetError::Invalid(format!("parent interface {base} does not exist"))
+                                })?;
                                 (nl.ensure_vlan(&parent, b, vid).await?, true)
                             }
                             None => return Err(NetError::Invalid(format!("parent interface {parent} does not exist"))),
@@ -476,7 +523,10 @@ impl NetworkService {
             return Err(NetError::Forbidden(format!("{} is a pre-defined network and cannot be removed", rec.name)));
         }
         if !rec.endpoints.is_empty() {
-            return Err(NetError::Forbidden(format!("error while removing network: network {} id {} has active endpoints", rec.name, rec.id)));
+            return Err(NetError::Forbidden(format!(
+                "error while removing network: network {} id {} has active endpoints",
+                rec.name, rec.id
+            )));
         }
         if rec.driver == "overlay" {
             return self.remove_overlay(rec);
@@ -512,7 +562,11 @@ impl NetworkService {
                 subnet: s.to_string(),
                 ip_range: n.ip_range.map(|r| r.to_string()).unwrap_or_default(),
                 gateway: n.gateway.map(|g| g.to_string()).unwrap_or_default(),
-                auxiliary_addresses: if n.aux.is_empty() { None } else { Some(n.aux.iter().map(|(k, v)| (k.clone(), v.to_string())).collect()) },
+                auxiliary_addresses: if n.aux.is_empty() {
+                    None
+                } else {
+                    Some(n.aux.iter().map(|(k, v)| (k.clone(), v.to_string())).collect())
+                },
             })
             .into_iter()
             .collect();
@@ -521,7 +575,11 @@ impl NetworkService {
                 subnet: v6.subnet.to_string(),
                 ip_range: v6.ip_range.map(|r| r.to_string()).unwrap_or_default(),
                 gateway: v6.gateway.to_string(),
-                auxiliary_addresses: if v6.aux.is_empty() { None } else { Some(v6.aux.iter().map(|(k, v)| (k.clone(), v.to_string())).collect()) },
+                auxiliary_addresses: if v6.aux.is_empty() {
+                    None
+                } else {
+                    Some(v6.aux.iter().map(|(k, v)| (k.clone(), v.to_string())).collect())
+                },
             });
         }
         let config = Some(config);
@@ -577,7 +635,9 @@ impl NetworkService {
                 || !f.any_or_absent("type", |v| v == kind)
                 || !f.any_or_absent("scope", |v| v == if n.driver == "overlay" { "global" } else { "local" })
                 || !f.labels_match("label", &n.labels)
-                || !f.any_or_absent("dangling", |v| (v == "true" || v == "1") == (n.endpoints.is_empty() && n.is_user_defined()))
+                || !f.any_or_absent("dangling", |v| {
+                    (v == "true" || v == "1") == (n.endpoints.is_empty() && n.is_user_defined())
+                })
             {
                 continue;
             }
@@ -591,7 +651,13 @@ impl NetworkService {
     pub fn prune(&self, f: &Filters) -> Result<Vec<String>> {
         f.check_names(&["until", "label", "label!"]).map_err(NetError::Invalid)?;
         let now = berth_api::time::now_nanos();
-        let until = f.get("until").first().map(|s| berth_api::time::parse_time_arg(s, now).ok_or_else(|| NetError::Invalid(format!("invalid until: {s}")))).transpose()?;
+        let until = f
+            .get("until")
+            .first()
+            .map(|s| {
+                berth_api::time::parse_time_arg(s, now).ok_or_else(|| NetError::Invalid(format!("invalid until: {s}")))
+            })
+            .transpose()?;
         let candidates: Vec<NetworkRecord> = self
             .lock()
             .nets
@@ -607,7 +673,9 @@ impl NetworkService {
             let named = self.containers().is_some_and(|c| {
                 c.all().iter().any(|e| {
                     let r = e.record();
-                    r.host_config.network_mode == n.name || r.host_config.network_mode == n.id || r.endpoints_config.contains_key(&n.name)
+                    r.host_config.network_mode == n.name
+                        || r.host_config.network_mode == n.id
+                        || r.endpoints_config.contains_key(&n.name)
                 })
             });
             if named {
@@ -640,17 +708,30 @@ pub(crate) fn find_in<'a>(nets: &'a BTreeMap<String, NetworkRecord>, name_or_id:
 
 /// The default bridge's IPv6 side as the daemon's settings ask for it: `fixed-cidr-v6`, or the
 /// unique local /64 it already has, or a new one.
-fn default_bridge_v6(opts: &Options, bridge: &NetworkRecord, nets: &BTreeMap<String, NetworkRecord>) -> Result<Option<crate::model::Ipam6>> {
+fn default_bridge_v6(
+    opts: &Options,
+    bridge: &NetworkRecord,
+    nets: &BTreeMap<String, NetworkRecord>,
+) -> Result<Option<crate::model::Ipam6>> {
     if !opts.ipv6 {
         if let Some(c) = &opts.fixed_cidr_v6 {
-            return Err(NetError::Invalid(format!("fixed-cidr-v6 {c} needs IPv6 on the default bridge (\"ipv6\": true)")));
+            return Err(NetError::Invalid(format!(
+                "fixed-cidr-v6 {c} needs IPv6 on the default bridge (\"ipv6\": true)"
+            )));
         }
         return Ok(None);
     }
     match &opts.fixed_cidr_v6 {
         Some(c) => {
-            let subnet = crate::ipam::Subnet6::parse(c).map_err(|e| NetError::Invalid(format!("fixed-cidr-v6: {e}")))?;
-            Ok(Some(crate::model::Ipam6 { subnet, gateway: subnet.first_host(), ip_range: None, aux: BTreeMap::new(), user_subnet: true }))
+            let subnet =
+                crate::ipam::Subnet6::parse(c).map_err(|e| NetError::Invalid(format!("fixed-cidr-v6: {e}")))?;
+            Ok(Some(crate::model::Ipam6 {
+                subnet,
+                gateway: subnet.first_host(),
+                ip_range: None,
+                aux: BTreeMap::new(),
+                user_subnet: true,
+            }))
         }
         None if bridge.v6.as_ref().is_some_and(|v| !v.user_subnet) => Ok(bridge.v6.clone()),
         None => crate::v6::ipam_for(&bridge.name, Some(true), &[], nets, &bridge.id, false),
@@ -686,7 +767,10 @@ pub(crate) fn set_bridge_sysctls(net: &NetworkRecord, ip_forward: bool) {
     if ip_forward {
         let _ = std::fs::write("/proc/sys/net/ipv4/ip_forward", "1");
         if net.v6.is_some() && !net.internal {
-            crate::v6::enable_forwarding(std::path::Path::new("/proc/sys/net/ipv6/conf"), std::path::Path::new("/proc/net/ipv6_route"));
+            crate::v6::enable_forwarding(
+                std::path::Path::new("/proc/sys/net/ipv6/conf"),
+                std::path::Path::new("/proc/net/ipv6_route"),
+            );
         }
     }
 }

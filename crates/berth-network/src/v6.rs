@@ -25,12 +25,21 @@ pub fn is_v6(c: &IpamConfig) -> bool {
 /// when it is absent, an IPv6 subnet turns IPv6 on (what giving one means; docker-py relies
 /// on it); when it is false, an IPv6 subnet is a contradiction. `seed` is the new network's
 /// ID.
-pub fn ipam_for(name: &str, enabled: Option<bool>, cfgs: &[IpamConfig], nets: &BTreeMap<String, NetworkRecord>, seed: &str, check_overlap: bool) -> Result<Option<Ipam6>> {
+pub fn ipam_for(
+    name: &str,
+    enabled: Option<bool>,
+    cfgs: &[IpamConfig],
+    nets: &BTreeMap<String, NetworkRecord>,
+    seed: &str,
+    check_overlap: bool,
+) -> Result<Option<Ipam6>> {
     let v6: Vec<&IpamConfig> = cfgs.iter().filter(|c| is_v6(c)).collect();
     if !enabled.unwrap_or(!v6.is_empty()) {
         if let Some(c) = v6.first() {
             let what = if c.subnet.is_empty() { &c.gateway } else { &c.subnet };
-            return Err(NetError::Invalid(format!("network {name} is given the IPv6 subnet or gateway {what} but IPv6 is disabled on it (EnableIPv6 is false)")));
+            return Err(NetError::Invalid(format!(
+                "network {name} is given the IPv6 subnet or gateway {what} but IPv6 is disabled on it (EnableIPv6 is false)"
+            )));
         }
         return Ok(None);
     }
@@ -38,14 +47,17 @@ pub fn ipam_for(name: &str, enabled: Option<bool>, cfgs: &[IpamConfig], nets: &B
         return Err(NetError::Invalid("berth supports one IPv6 subnet per network".into()));
     }
     let c = v6.first();
-    let taken: Vec<(&str, Subnet6)> = nets.values().filter_map(|n| n.v6.as_ref().map(|v| (n.name.as_str(), v.subnet))).collect();
+    let taken: Vec<(&str, Subnet6)> =
+        nets.values().filter_map(|n| n.v6.as_ref().map(|v| (n.name.as_str(), v.subnet))).collect();
     let (subnet, user_subnet) = match c.filter(|c| !c.subnet.is_empty()) {
         Some(c) => {
             // An address with its prefix stands for its subnet (`2001:db8::1/64`), as Docker
             // has always taken IPv6 subnets.
             let s = Subnet6::parse_network(&c.subnet).map_err(NetError::Invalid)?;
             if check_overlap && let Some((other, _)) = taken.iter().find(|(_, t)| t.overlaps(&s)) {
-                return Err(NetError::Forbidden(format!("invalid pool request: Pool overlaps with other one on this address space (network {other})")));
+                return Err(NetError::Forbidden(format!(
+                    "invalid pool request: Pool overlaps with other one on this address space (network {other})"
+                )));
             }
             (s, true)
         }
@@ -57,7 +69,11 @@ pub fn ipam_for(name: &str, enabled: Option<bool>, cfgs: &[IpamConfig], nets: &B
             let s = (0..=u16::MAX)
                 .map(|n| Subnet6::ula(seed, n))
                 .find(|s| !taken.iter().any(|(_, t)| t.overlaps(s)) && !routes.iter().any(|r| r.overlaps(s)))
-                .ok_or_else(|| NetError::Forbidden("could not find an available, non-overlapping IPv6 subnet for the network".into()))?;
+                .ok_or_else(|| {
+                    NetError::Forbidden(
+                        "could not find an available, non-overlapping IPv6 subnet for the network".into(),
+                    )
+                })?;
             (s, false)
         }
     };
@@ -101,7 +117,8 @@ fn host_routes6() -> Vec<Subnet6> {
             let dst = u128::from_str_radix(f.next()?, 16).ok()?;
             let prefix = u8::from_str_radix(f.next()?, 16).ok()?;
             let addr = Ipv6Addr::from(dst);
-            (prefix > 0 && !addr.is_unicast_link_local() && !addr.is_multicast() && !addr.is_loopback()).then_some(Subnet6 { addr, prefix })
+            (prefix > 0 && !addr.is_unicast_link_local() && !addr.is_multicast() && !addr.is_loopback())
+                .then_some(Subnet6 { addr, prefix })
         })
         .collect()
 }
@@ -169,7 +186,10 @@ mod tests {
         let implied = ipam_for("n", None, &[cfg("2001:db8::1/64", "")], &nets, "ab", true).unwrap().unwrap();
         assert_eq!(implied.subnet.to_string(), "2001:db8::/64", "an IPv6 subnet turns IPv6 on");
         let v = ipam_for("n", Some(true), &[v4, cfg("fd01::/64", "")], &nets, "ab", true).unwrap().unwrap();
-        assert_eq!((v.subnet.to_string(), v.gateway.to_string(), v.user_subnet), ("fd01::/64".into(), "fd01::1".into(), true));
+        assert_eq!(
+            (v.subnet.to_string(), v.gateway.to_string(), v.user_subnet),
+            ("fd01::/64".into(), "fd01::1".into(), true)
+        );
         let e = ipam_for("n", Some(true), &[cfg("fd01::/64", "fd02::1")], &nets, "ab", true).unwrap_err().to_string();
         assert!(e.contains("not in subnet"), "{e}");
         let auto = ipam_for("n", Some(true), &[], &nets, "abcdef0123", true).unwrap().unwrap();

@@ -93,11 +93,7 @@ impl std::fmt::Display for ErrorCode {
 pub enum RegistryError {
     /// A spec error: code, human message, optional structured detail.
     #[error("{code}: {message}")]
-    Api {
-        code: ErrorCode,
-        message: String,
-        detail: Option<Value>,
-    },
+    Api { code: ErrorCode, message: String, detail: Option<Value> },
     /// Credentials missing, wrong, or not enough for the request. `challenge` is the full
     /// `WWW-Authenticate` value that tells the client how to get better ones.
     #[error("UNAUTHORIZED: {message}")]
@@ -105,19 +101,12 @@ pub enum RegistryError {
     /// A `Range` or `Content-Range` that does not fit what the server has. `content_range`
     /// (for blob reads, `bytes */<size>`) and `range` (for uploads, `0-<end>`) are echoed.
     #[error("requested range not satisfiable")]
-    RangeNotSatisfiable {
-        content_range: Option<String>,
-        range: Option<String>,
-        location: Option<String>,
-    },
+    RangeNotSatisfiable { content_range: Option<String>, range: Option<String>, location: Option<String> },
     /// The configuration handed to [`crate::Registry::open`] cannot work.
     #[error("invalid registry configuration: {0}")]
     Config(String),
     #[error("{context}: {source}")]
-    Io {
-        context: String,
-        source: std::io::Error,
-    },
+    Io { context: String, source: std::io::Error },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -126,30 +115,15 @@ pub type Result<T, E = RegistryError> = std::result::Result<T, E>;
 
 impl RegistryError {
     pub fn api(code: ErrorCode, message: impl Into<String>) -> Self {
-        RegistryError::Api {
-            code,
-            message: message.into(),
-            detail: None,
-        }
+        RegistryError::Api { code, message: message.into(), detail: None }
     }
 
-    pub fn with_detail(
-        code: ErrorCode,
-        message: impl Into<String>,
-        detail: impl Into<Value>,
-    ) -> Self {
-        RegistryError::Api {
-            code,
-            message: message.into(),
-            detail: Some(detail.into()),
-        }
+    pub fn with_detail(code: ErrorCode, message: impl Into<String>, detail: impl Into<Value>) -> Self {
+        RegistryError::Api { code, message: message.into(), detail: Some(detail.into()) }
     }
 
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
-        RegistryError::Io {
-            context: context.into(),
-            source,
-        }
+        RegistryError::Io { context: context.into(), source }
     }
 
     /// The spec code, if this error is one a client is meant to act on.
@@ -165,28 +139,18 @@ impl RegistryError {
     pub fn status(&self) -> StatusCode {
         match self {
             RegistryError::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
-            other => other
-                .code()
-                .map_or(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::status),
+            other => other.code().map_or(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::status),
         }
     }
 
     /// The spec's JSON envelope for this error.
     pub fn envelope(&self) -> Value {
         let (code, message, detail) = match self {
-            RegistryError::Api {
-                code,
-                message,
-                detail,
-            } => (code.as_str(), message.clone(), detail.clone()),
+            RegistryError::Api { code, message, detail } => (code.as_str(), message.clone(), detail.clone()),
             RegistryError::Io { .. } | RegistryError::Internal(_) | RegistryError::Config(_) => {
                 ("UNKNOWN", "internal server error".to_string(), None)
             }
-            other => (
-                other.code().map_or("UNKNOWN", ErrorCode::as_str),
-                other.to_string(),
-                None,
-            ),
+            other => (other.code().map_or("UNKNOWN", ErrorCode::as_str), other.to_string(), None),
         };
         let mut e = serde_json::json!({ "code": code, "message": message });
         if let Some(d) = detail {
@@ -198,10 +162,7 @@ impl RegistryError {
 
 impl From<std::io::Error> for RegistryError {
     fn from(source: std::io::Error) -> Self {
-        RegistryError::Io {
-            context: "i/o".into(),
-            source,
-        }
+        RegistryError::Io { context: "i/o".into(), source }
     }
 }
 
@@ -217,9 +178,7 @@ impl HasKind for RegistryError {
                 _ => ErrorKind::InvalidArgument,
             },
             RegistryError::Unauthorized { .. } => ErrorKind::Unauthorized,
-            RegistryError::RangeNotSatisfiable { .. } | RegistryError::Config(_) => {
-                ErrorKind::InvalidArgument
-            }
+            RegistryError::RangeNotSatisfiable { .. } | RegistryError::Config(_) => ErrorKind::InvalidArgument,
             RegistryError::Io { .. } | RegistryError::Internal(_) => ErrorKind::Internal,
         }
     }

@@ -80,26 +80,15 @@ pub struct GcReport {
 /// Collects garbage under `root` with default options (one hour of grace, untagged
 /// manifests kept). Safe to run while a registry serves the same root.
 pub fn garbage_collect(root: &Path, dry_run: bool) -> Result<GcReport> {
-    garbage_collect_with(
-        root,
-        &GcOptions {
-            dry_run,
-            ..GcOptions::default()
-        },
-    )
+    garbage_collect_with(root, &GcOptions { dry_run, ..GcOptions::default() })
 }
 
 pub fn garbage_collect_with(root: &Path, opts: &GcOptions) -> Result<GcReport> {
     let s = Storage::open(root)?;
-    let mut report = GcReport {
-        dry_run: opts.dry_run,
-        ..GcReport::default()
-    };
+    let mut report = GcReport { dry_run: opts.dry_run, ..GcReport::default() };
     let now = SystemTime::now();
     let old = |p: &Path, age: Duration| {
-        fs::metadata(p)
-            .and_then(|m| m.modified())
-            .is_ok_and(|t| now.duration_since(t).is_ok_and(|d| d >= age))
+        fs::metadata(p).and_then(|m| m.modified()).is_ok_and(|t| now.duration_since(t).is_ok_and(|d| d >= age))
     };
 
     let repos = s.catalog()?;
@@ -179,19 +168,11 @@ fn live_revisions(
             if keep.insert(d.clone())
                 && let Some(bytes) = s.read_blob(&d)?
             {
-                queue.extend(
-                    manifest::references(&bytes)
-                        .into_iter()
-                        .filter(|c| s.has_manifest(name, c)),
-                );
+                queue.extend(manifest::references(&bytes).into_iter().filter(|c| s.has_manifest(name, c)));
             }
         }
         for d in &keep {
-            queue.extend(
-                s.referrers(name, d)?
-                    .into_iter()
-                    .filter(|r| !keep.contains(r)),
-            );
+            queue.extend(s.referrers(name, d)?.into_iter().filter(|r| !keep.contains(r)));
         }
         if queue.is_empty() {
             break;
@@ -226,9 +207,7 @@ fn all_blobs(s: &Storage, report: &mut GcReport) -> Vec<Digest> {
                 match Digest::parse(&format!("{}:{hex}", alg.as_str())) {
                     Ok(d) if base.join(&p).join(&hex).join("data").is_file() => out.push(d),
                     Ok(_) => {}
-                    Err(_) => report
-                        .errors
-                        .push(format!("stray entry blobs/{}/{p}/{hex}", alg.as_str())),
+                    Err(_) => report.errors.push(format!("stray entry blobs/{}/{p}/{hex}", alg.as_str())),
                 }
             }
         }
@@ -260,11 +239,8 @@ fn sweep_repo(
     let uploads = s.repo_dir(name).join("_uploads");
     for id in crate::storage::list_dir(&uploads).unwrap_or_default() {
         let data = uploads.join(&id).join("data");
-        let idle = if data.exists() {
-            old(&data, opts.upload_max_age)
-        } else {
-            old(&uploads.join(&id), opts.upload_max_age)
-        };
+        let idle =
+            if data.exists() { old(&data, opts.upload_max_age) } else { old(&uploads.join(&id), opts.upload_max_age) };
         if idle && (opts.dry_run || remove_all(&uploads.join(&id)).is_ok()) {
             report.uploads_purged.push((name.to_string(), id));
         }

@@ -20,9 +20,7 @@ pub fn empty() -> Body {
 }
 
 pub fn full(b: impl Into<Bytes>) -> Body {
-    Full::new(b.into())
-        .map_err(|never| match never {})
-        .boxed_unsync()
+    Full::new(b.into()).map_err(|never| match never {}).boxed_unsync()
 }
 
 /// How much of a file one body chunk carries.
@@ -110,8 +108,8 @@ fn read_body(mut file: std::fs::File, offset: u64, len: u64) -> Body {
             }
         }
     });
-    let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
-        .map(|chunk| chunk.map(hyper::body::Frame::data));
+    let stream =
+        futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)).map(|chunk| chunk.map(hyper::body::Frame::data));
     StreamBody::new(stream).boxed_unsync()
 }
 
@@ -136,16 +134,8 @@ pub fn error_response(err: &RegistryError) -> Response<Body> {
                 h.insert(header::WWW_AUTHENTICATE, v);
             }
         }
-        RegistryError::RangeNotSatisfiable {
-            content_range,
-            range,
-            location,
-        } => {
-            for (name, value) in [
-                ("content-range", content_range),
-                ("range", range),
-                ("location", location),
-            ] {
+        RegistryError::RangeNotSatisfiable { content_range, range, location } => {
+            for (name, value) in [("content-range", content_range), ("range", range), ("location", location)] {
                 if let Some(v) = value.as_deref().and_then(|v| HeaderValue::from_str(v).ok()) {
                     h.insert(name, v);
                 }
@@ -175,25 +165,16 @@ impl Query {
     }
 
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 
     pub fn get_all<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.0
-            .iter()
-            .filter(move |(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        self.0.iter().filter(move |(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 
     /// A non-negative integer parameter; `Err` names it if it is not one.
     pub fn number(&self, key: &str) -> Result<Option<usize>, String> {
-        self.get(key)
-            .filter(|v| !v.is_empty())
-            .map(|v| v.parse().map_err(|_| format!("invalid {key}")))
-            .transpose()
+        self.get(key).filter(|v| !v.is_empty()).map(|v| v.parse().map_err(|_| format!("invalid {key}"))).transpose()
     }
 }
 
@@ -227,9 +208,7 @@ fn hex_val(c: u8) -> Option<u8> {
 pub fn encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
-                (b as char).to_string()
-            }
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => (b as char).to_string(),
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -241,9 +220,7 @@ mod tests {
 
     #[test]
     fn query_decoding() {
-        let q = Query::parse(Some(
-            "digest=sha256%3Aab&scope=a&scope=b+c&x=%zz&y=%4&z=%C3%A9%",
-        ));
+        let q = Query::parse(Some("digest=sha256%3Aab&scope=a&scope=b+c&x=%zz&y=%4&z=%C3%A9%"));
         assert_eq!(q.get("digest"), Some("sha256:ab"));
         assert_eq!(q.get_all("scope").collect::<Vec<_>>(), ["a", "b c"]);
         assert_eq!(q.get("x"), Some("%zz"));

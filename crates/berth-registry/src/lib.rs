@@ -58,15 +58,15 @@ mod config;
 mod error;
 pub mod gc;
 mod http_util;
-mod mapped;
 pub mod manifest;
+mod mapped;
 pub mod names;
 pub mod proxy;
 mod router;
 mod routes;
 mod server;
-pub mod tls;
 pub mod storage;
+pub mod tls;
 
 pub use config::{Config, TokenConfig};
 pub use error::{ErrorCode, RegistryError, Result};
@@ -103,26 +103,17 @@ impl Registry {
         let htpasswd = config
             .htpasswd
             .as_deref()
-            .map(|p| {
-                Htpasswd::load(p)
-                    .map_err(|e| RegistryError::Config(format!("htpasswd {}: {e}", p.display())))
-            })
+            .map(|p| Htpasswd::load(p).map_err(|e| RegistryError::Config(format!("htpasswd {}: {e}", p.display()))))
             .transpose()?;
         let mode = match (htpasswd, &config.token) {
             (None, None) => Mode::Open,
             (Some(h), None) => Mode::Basic(h),
             (Some(h), Some(t)) => Mode::Token(h, TokenIssuer::new(t, config.tls.is_some())),
             (None, Some(_)) => {
-                return Err(RegistryError::Config(
-                    "token auth needs an htpasswd file".into(),
-                ));
+                return Err(RegistryError::Config("token auth needs an htpasswd file".into()));
             }
         };
-        let auth = Auth {
-            mode,
-            anonymous_pull: config.anonymous_pull,
-            basic_realm: config.basic_realm.clone(),
-        };
+        let auth = Auth { mode, anonymous_pull: config.anonymous_pull, basic_realm: config.basic_realm.clone() };
         let tls = config.tls.as_ref().map(Tls::load).transpose()?;
         let proxy = config.proxy.clone().map(proxy::Proxy::new);
         Ok(Arc::new(Registry {
@@ -151,10 +142,6 @@ impl Registry {
 }
 
 /// Runs blocking storage work off the async runtime.
-pub(crate) async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T> + Send + 'static,
-) -> Result<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| RegistryError::Internal(format!("storage task: {e}")))?
+pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| RegistryError::Internal(format!("storage task: {e}")))?
 }

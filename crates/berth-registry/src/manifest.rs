@@ -50,15 +50,12 @@ pub fn media_type_of(bytes: &[u8]) -> Option<String> {
 /// ignored); when it is absent or generic (`application/json`), the `mediaType` field, or
 /// failing that the document's shape, decides.
 pub fn parse(content_type: Option<&str>, bytes: &[u8]) -> Result<Parsed> {
-    let v: Value = serde_json::from_slice(bytes)
-        .map_err(|e| invalid(format!("manifest is not valid JSON: {e}")))?;
+    let v: Value = serde_json::from_slice(bytes).map_err(|e| invalid(format!("manifest is not valid JSON: {e}")))?;
     if !v.is_object() {
         return Err(invalid("manifest is not a JSON object"));
     }
     if v.get("schemaVersion").and_then(Value::as_u64) != Some(2) {
-        return Err(invalid(
-            "unsupported manifest schemaVersion (only 2 is accepted)",
-        ));
+        return Err(invalid("unsupported manifest schemaVersion (only 2 is accepted)"));
     }
     let field = v.get("mediaType").and_then(Value::as_str);
     let header = content_type
@@ -69,9 +66,7 @@ pub fn parse(content_type: Option<&str>, bytes: &[u8]) -> Result<Parsed> {
             return Err(invalid(format!("unsupported manifest media type {h}")));
         }
         (Some(h), Some(f)) if h != f => {
-            return Err(invalid(format!(
-                "Content-Type {h} does not match mediaType {f}"
-            )));
+            return Err(invalid(format!("Content-Type {h} does not match mediaType {f}")));
         }
         (Some(h), _) => h.to_string(),
         (None, Some(f)) if is_known(f) => f.to_string(),
@@ -85,39 +80,26 @@ pub fn parse(content_type: Option<&str>, bytes: &[u8]) -> Result<Parsed> {
         blobs: Vec::new(),
         manifests: Vec::new(),
         subject: None,
-        artifact_type: v
-            .get("artifactType")
-            .and_then(Value::as_str)
-            .map(str::to_string),
+        artifact_type: v.get("artifactType").and_then(Value::as_str).map(str::to_string),
         annotations: v.get("annotations").filter(|a| a.is_object()).cloned(),
     };
     if let Some(s) = v.get("subject") {
         out.subject = Some(descriptor_digest(s)?);
     }
     if media_type == DOCKER_LIST || media_type == OCI_INDEX {
-        let list = v
-            .get("manifests")
-            .and_then(Value::as_array)
-            .ok_or_else(|| invalid("index has no manifests array"))?;
+        let list =
+            v.get("manifests").and_then(Value::as_array).ok_or_else(|| invalid("index has no manifests array"))?;
         for m in list {
             out.manifests.push(descriptor_digest(m)?);
         }
     } else {
-        let config = v
-            .get("config")
-            .ok_or_else(|| invalid("manifest has no config"))?;
+        let config = v.get("config").ok_or_else(|| invalid("manifest has no config"))?;
         out.blobs.push(descriptor_digest(config)?);
         if out.artifact_type.is_none() {
-            out.artifact_type = config
-                .get("mediaType")
-                .and_then(Value::as_str)
-                .map(str::to_string);
+            out.artifact_type = config.get("mediaType").and_then(Value::as_str).map(str::to_string);
         }
         let layers = match v.get("layers") {
-            Some(l) => l
-                .as_array()
-                .ok_or_else(|| invalid("layers is not an array"))?
-                .as_slice(),
+            Some(l) => l.as_array().ok_or_else(|| invalid("layers is not an array"))?.as_slice(),
             None if media_type == DOCKER_MANIFEST => return Err(invalid("manifest has no layers")),
             None => &[],
         };
@@ -132,10 +114,7 @@ pub fn parse(content_type: Option<&str>, bytes: &[u8]) -> Result<Parsed> {
 }
 
 fn descriptor_digest(desc: &Value) -> Result<Digest> {
-    let d = desc
-        .get("digest")
-        .and_then(Value::as_str)
-        .ok_or_else(|| invalid("descriptor without digest"))?;
+    let d = desc.get("digest").and_then(Value::as_str).ok_or_else(|| invalid("descriptor without digest"))?;
     if desc.get("size").and_then(Value::as_u64).is_none() {
         return Err(invalid(format!("descriptor {d} has no valid size")));
     }
@@ -145,10 +124,7 @@ fn descriptor_digest(desc: &Value) -> Result<Digest> {
 /// Foreign (non-distributable) layers live elsewhere: the registry need not have them.
 fn is_foreign(desc: &Value) -> bool {
     let mt = desc.get("mediaType").and_then(Value::as_str).unwrap_or("");
-    let has_urls = desc
-        .get("urls")
-        .and_then(Value::as_array)
-        .is_some_and(|u| !u.is_empty());
+    let has_urls = desc.get("urls").and_then(Value::as_array).is_some_and(|u| !u.is_empty());
     has_urls && (mt.contains("foreign") || mt.contains("nondistributable"))
 }
 
@@ -160,11 +136,7 @@ pub fn references(bytes: &[u8]) -> Vec<Digest> {
     };
     let mut out = Vec::new();
     let mut push = |d: &Value| {
-        if let Some(d) = d
-            .get("digest")
-            .and_then(Value::as_str)
-            .and_then(|s| Digest::parse(s).ok())
-        {
+        if let Some(d) = d.get("digest").and_then(Value::as_str).and_then(|s| Digest::parse(s).ok()) {
             out.push(d);
         }
     };
@@ -193,23 +165,12 @@ mod tests {
 
     #[test]
     fn media_type_comes_from_header_field_or_shape() {
-        let m = format!(
-            r#"{{"schemaVersion":2,"config":{{"mediaType":"x","digest":"{CFG}","size":2}},"layers":[]}}"#
-        );
+        let m = format!(r#"{{"schemaVersion":2,"config":{{"mediaType":"x","digest":"{CFG}","size":2}},"layers":[]}}"#);
         assert_eq!(parse(None, m.as_bytes()).unwrap().media_type, OCI_MANIFEST);
-        assert_eq!(
-            parse(Some(DOCKER_MANIFEST), m.as_bytes())
-                .unwrap()
-                .media_type,
-            DOCKER_MANIFEST
-        );
-        assert_eq!(
-            parse(None, m.as_bytes()).unwrap().artifact_type.as_deref(),
-            Some("x")
-        );
-        let typed = format!(
-            r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{"digest":"{CFG}","size":2}}}}"#
-        );
+        assert_eq!(parse(Some(DOCKER_MANIFEST), m.as_bytes()).unwrap().media_type, DOCKER_MANIFEST);
+        assert_eq!(parse(None, m.as_bytes()).unwrap().artifact_type.as_deref(), Some("x"));
+        let typed =
+            format!(r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{"digest":"{CFG}","size":2}}}}"#);
         assert!(parse(Some(DOCKER_MANIFEST), typed.as_bytes()).is_err());
         assert!(parse(Some("text/plain"), m.as_bytes()).is_err());
         assert!(parse(None, b"{").is_err());

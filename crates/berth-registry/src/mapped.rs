@@ -63,7 +63,8 @@ impl Mapped {
         // files never are: they are written under a temporary name, verified, renamed into
         // place and only ever unlinked (which leaves a mapping intact).
         #[allow(unsafe_code)]
-        let base = unsafe { rustix::mm::mmap(std::ptr::null_mut(), total, ProtFlags::READ, MapFlags::SHARED, file, start)? };
+        let base =
+            unsafe { rustix::mm::mmap(std::ptr::null_mut(), total, ProtFlags::READ, MapFlags::SHARED, file, start)? };
         // SAFETY: advice on the mapping just made; it changes no memory.
         #[allow(unsafe_code)]
         let _ = unsafe { rustix::mm::madvise(base, total, rustix::mm::Advice::Sequential) };

@@ -19,15 +19,7 @@ pub const MAX_NAME_LEN: usize = 255;
 /// Checks a repository name against Docker's grammar (`NAME_INVALID` if it fails).
 pub fn validate_name(name: &str) -> Result<()> {
     let ok = !name.is_empty() && name.len() <= MAX_NAME_LEN && name.split('/').all(valid_component);
-    if ok {
-        Ok(())
-    } else {
-        Err(RegistryError::with_detail(
-            ErrorCode::NameInvalid,
-            "invalid repository name",
-            name,
-        ))
-    }
+    if ok { Ok(()) } else { Err(RegistryError::with_detail(ErrorCode::NameInvalid, "invalid repository name", name)) }
 }
 
 fn valid_component(c: &str) -> bool {
@@ -59,19 +51,8 @@ fn valid_component(c: &str) -> bool {
 pub fn validate_tag(tag: &str) -> Result<()> {
     let word = |x: u8| x.is_ascii_alphanumeric() || x == b'_';
     let b = tag.as_bytes();
-    let ok = !b.is_empty()
-        && b.len() <= 128
-        && word(b[0])
-        && b[1..].iter().all(|&x| word(x) || x == b'.' || x == b'-');
-    if ok {
-        Ok(())
-    } else {
-        Err(RegistryError::with_detail(
-            ErrorCode::TagInvalid,
-            "invalid tag",
-            tag,
-        ))
-    }
+    let ok = !b.is_empty() && b.len() <= 128 && word(b[0]) && b[1..].iter().all(|&x| word(x) || x == b'.' || x == b'-');
+    if ok { Ok(()) } else { Err(RegistryError::with_detail(ErrorCode::TagInvalid, "invalid tag", tag)) }
 }
 
 /// A hash algorithm the registry can verify content with.
@@ -118,17 +99,12 @@ impl Digest {
         let invalid = || RegistryError::with_detail(ErrorCode::DigestInvalid, "invalid digest", s);
         let (alg, hex) = s.split_once(':').ok_or_else(invalid)?;
         let algorithm = Algorithm::parse(alg).ok_or_else(invalid)?;
-        let ok = hex.len() == algorithm.hex_len()
-            && hex
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        let ok =
+            hex.len() == algorithm.hex_len() && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         if !ok {
             return Err(invalid());
         }
-        Ok(Digest {
-            algorithm,
-            hex: hex.to_string(),
-        })
+        Ok(Digest { algorithm, hex: hex.to_string() })
     }
 
     /// The digest of `bytes` under `algorithm`.
@@ -169,14 +145,8 @@ impl Hasher {
 
     pub fn finish(self) -> Digest {
         match self {
-            Hasher::Sha256(h) => Digest {
-                algorithm: Algorithm::Sha256,
-                hex: hex::encode(h.finalize()),
-            },
-            Hasher::Sha512(h) => Digest {
-                algorithm: Algorithm::Sha512,
-                hex: hex::encode(h.finalize()),
-            },
+            Hasher::Sha256(h) => Digest { algorithm: Algorithm::Sha256, hex: hex::encode(h.finalize()) },
+            Hasher::Sha512(h) => Digest { algorithm: Algorithm::Sha512, hex: hex::encode(h.finalize()) },
         }
     }
 }
@@ -201,10 +171,7 @@ impl Reference {
 
 /// Checks an upload session id: the registry only ever hands out lowercase UUIDs.
 pub fn valid_upload_id(id: &str) -> bool {
-    id.len() == 36
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b) || b == b'-')
+    id.len() == 36 && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b) || b == b'-')
 }
 
 #[cfg(test)]
@@ -213,31 +180,10 @@ mod tests {
 
     #[test]
     fn names_follow_dockers_grammar() {
-        for ok in [
-            "a",
-            "library/busybox",
-            "team/app",
-            "a.b_c__d---e/f",
-            "0/1/2",
-            "a-b",
-        ] {
+        for ok in ["a", "library/busybox", "team/app", "a.b_c__d---e/f", "0/1/2", "a-b"] {
             assert!(validate_name(ok).is_ok(), "{ok}");
         }
-        for bad in [
-            "",
-            "A",
-            "a//b",
-            "/a",
-            "a/",
-            "_a",
-            "a_",
-            "a..b",
-            "a___b",
-            "a/../b",
-            ".",
-            "a/.hidden",
-            "a:b",
-        ] {
+        for bad in ["", "A", "a//b", "/a", "a/", "_a", "a_", "a..b", "a___b", "a/../b", ".", "a/.hidden", "a:b"] {
             assert!(validate_name(bad).is_err(), "{bad}");
         }
         assert!(validate_name(&"a".repeat(256)).is_err());
@@ -250,20 +196,11 @@ mod tests {
         assert!(validate_tag(".x").is_err());
         assert!(validate_tag(&"a".repeat(129)).is_err());
         let d = Digest::of(Algorithm::Sha256, b"");
-        assert_eq!(
-            d.to_string(),
-            "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-        );
+        assert_eq!(d.to_string(), "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
         assert_eq!(Digest::parse(&d.to_string()).unwrap(), d);
         assert!(Digest::parse("sha256:E3B0").is_err());
         assert!(Digest::parse("md5:abcd").is_err());
-        assert!(matches!(
-            Reference::parse("latest").unwrap(),
-            Reference::Tag(_)
-        ));
-        assert!(matches!(
-            Reference::parse(&d.to_string()).unwrap(),
-            Reference::Digest(_)
-        ));
+        assert!(matches!(Reference::parse("latest").unwrap(), Reference::Tag(_)));
+        assert!(matches!(Reference::parse(&d.to_string()).unwrap(), Reference::Digest(_)));
     }
 }

@@ -67,18 +67,35 @@ impl Proxy {
     }
 
     async fn session(&self, name: &str) -> Result<Session> {
-        let auth = AuthConfig { username: self.config.username.clone(), password: self.config.password.clone(), ..Default::default() };
+        let auth = AuthConfig {
+            username: self.config.username.clone(),
+            password: self.config.password.clone(),
+            ..Default::default()
+        };
         Session::open(self.http.clone(), &self.config.remote, &auth, vec![format!("repository:{name}:pull")])
             .await
             .map_err(|e| unavailable(&self.config.remote, e))
     }
 
     /// The remote's error for a request it answered with `status`.
-    async fn remote_error(&self, status: StatusCode, resp: http::Response<hyper::body::Incoming>, code: ErrorCode, what: &str) -> RegistryError {
+    async fn remote_error(
+        &self,
+        status: StatusCode,
+        resp: http::Response<hyper::body::Incoming>,
+        code: ErrorCode,
+        what: &str,
+    ) -> RegistryError {
         let msg = berth_distribution::session::error_message(resp).await;
         match status {
-            StatusCode::NOT_FOUND => RegistryError::with_detail(code, format!("{what} unknown to the remote registry {}: {msg}", self.config.remote), what),
-            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => RegistryError::api(ErrorCode::Denied, format!("the remote registry {} refused access: {msg}", self.config.remote)),
+            StatusCode::NOT_FOUND => RegistryError::with_detail(
+                code,
+                format!("{what} unknown to the remote registry {}: {msg}", self.config.remote),
+                what,
+            ),
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => RegistryError::api(
+                ErrorCode::Denied,
+                format!("the remote registry {} refused access: {msg}", self.config.remote),
+            ),
             _ => unavailable(&self.config.remote, format!("{status}: {msg}")),
         }
     }
@@ -115,7 +132,8 @@ impl Proxy {
         if status != StatusCode::OK {
             return Err(self.remote_error(status, resp, ErrorCode::ManifestUnknown, &what).await);
         }
-        let media_type = resp.headers().get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+        let media_type =
+            resp.headers().get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
         let mut body = resp.into_body();
         let mut bytes = Vec::new();
         while let Some(frame) = body.frame().await {

@@ -66,11 +66,7 @@ impl Route {
         let route = if n >= 3 && tail(2) == "tags" && tail(1) == "list" {
             Route::Tags(name(2)?)
         } else if n >= 4 && tail(3) == "blobs" && tail(2) == "uploads" {
-            if tail(1).is_empty() {
-                Route::UploadStart(name(3)?)
-            } else {
-                Route::Upload(name(3)?, tail(1).into())
-            }
+            if tail(1).is_empty() { Route::UploadStart(name(3)?) } else { Route::Upload(name(3)?, tail(1).into()) }
         } else if n >= 3 && tail(2) == "blobs" && tail(1) == "uploads" {
             Route::UploadStart(name(2)?)
         } else if n >= 3 && tail(2) == "manifests" {
@@ -111,9 +107,7 @@ impl Route {
             Route::Manifest(..) if method == Method::PUT => repo("push"),
             Route::Manifest(..) | Route::Blob(..) if method == Method::DELETE => repo("delete"),
             Route::UploadStart(_) if method == Method::POST => repo("push"),
-            Route::Upload(..)
-                if [Method::GET, Method::PATCH, Method::PUT, Method::DELETE].contains(method) =>
-            {
+            Route::Upload(..) if [Method::GET, Method::PATCH, Method::PUT, Method::DELETE].contains(method) => {
                 repo("push")
             }
             _ => None,
@@ -149,10 +143,7 @@ impl Registry {
             Ok(r) => r,
             Err(e) => http_util::error_response(&e),
         };
-        resp.headers_mut().insert(
-            "docker-distribution-api-version",
-            HeaderValue::from_static("registry/2.0"),
-        );
+        resp.headers_mut().insert("docker-distribution-api-version", HeaderValue::from_static("registry/2.0"));
         resp
     }
 
@@ -165,17 +156,11 @@ impl Registry {
             validate_name(name)?;
         }
         let Some(needs) = route.needs(&parts.method) else {
-            return Err(RegistryError::api(
-                ErrorCode::Unsupported,
-                "method not allowed on this endpoint",
-            ));
+            return Err(RegistryError::api(ErrorCode::Unsupported, "method not allowed on this endpoint"));
         };
         let write = !(parts.method == Method::GET || parts.method == Method::HEAD);
         if write && self.config.read_only {
-            return Err(RegistryError::api(
-                ErrorCode::Unsupported,
-                "the registry is in read-only mode",
-            ));
+            return Err(RegistryError::api(ErrorCode::Unsupported, "the registry is in read-only mode"));
         }
         if let (true, Some(p)) = (write, &self.config.proxy) {
             return Err(RegistryError::api(
@@ -189,10 +174,7 @@ impl Registry {
             .and_then(|h| h.to_str().ok())
             .or(parts.uri.authority().map(|a| a.as_str()))
             // It goes into challenges: nothing that could break out of a quoted string.
-            .filter(|h| {
-                h.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
-            })
+            .filter(|h| h.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b)))
             .unwrap_or("localhost")
             .to_string();
         let query = Query::parse(parts.uri.query());
@@ -203,12 +185,7 @@ impl Registry {
             _ => {}
         }
         let grants = self.auth.authorize(&parts.headers, &host, &needs).await?;
-        let ctx = Ctx {
-            method: parts.method,
-            headers: parts.headers,
-            query,
-            grants,
-        };
+        let ctx = Ctx { method: parts.method, headers: parts.headers, query, grants };
         match route {
             Route::Base => Ok(http_util::json(StatusCode::OK, &serde_json::json!({}))),
             Route::Catalog => routes::catalog::catalog(self, &ctx).await,
@@ -267,34 +244,13 @@ mod tests {
     fn routes_accept_multi_segment_names() {
         let p = |s: &str| Route::parse(s);
         assert_eq!(p("/v2/"), Some(Route::Base));
-        assert_eq!(
-            p("/v2/team/app/tags/list"),
-            Some(Route::Tags("team/app".into()))
-        );
-        assert_eq!(
-            p("/v2/a/b/c/manifests/latest"),
-            Some(Route::Manifest("a/b/c".into(), "latest".into()))
-        );
-        assert_eq!(
-            p("/v2/team/app/blobs/uploads/"),
-            Some(Route::UploadStart("team/app".into()))
-        );
-        assert_eq!(
-            p("/v2/team/app/blobs/uploads"),
-            Some(Route::UploadStart("team/app".into()))
-        );
-        assert_eq!(
-            p("/v2/x/blobs/uploads/abc"),
-            Some(Route::Upload("x".into(), "abc".into()))
-        );
-        assert_eq!(
-            p("/v2/x/blobs/sha256:ab"),
-            Some(Route::Blob("x".into(), "sha256:ab".into()))
-        );
-        assert_eq!(
-            p("/v2/x/referrers/sha256:ab"),
-            Some(Route::Referrers("x".into(), "sha256:ab".into()))
-        );
+        assert_eq!(p("/v2/team/app/tags/list"), Some(Route::Tags("team/app".into())));
+        assert_eq!(p("/v2/a/b/c/manifests/latest"), Some(Route::Manifest("a/b/c".into(), "latest".into())));
+        assert_eq!(p("/v2/team/app/blobs/uploads/"), Some(Route::UploadStart("team/app".into())));
+        assert_eq!(p("/v2/team/app/blobs/uploads"), Some(Route::UploadStart("team/app".into())));
+        assert_eq!(p("/v2/x/blobs/uploads/abc"), Some(Route::Upload("x".into(), "abc".into())));
+        assert_eq!(p("/v2/x/blobs/sha256:ab"), Some(Route::Blob("x".into(), "sha256:ab".into())));
+        assert_eq!(p("/v2/x/referrers/sha256:ab"), Some(Route::Referrers("x".into(), "sha256:ab".into())));
         assert_eq!(p("/v2/manifests/latest"), None);
         assert_eq!(p("/v3/x"), None);
     }

@@ -45,9 +45,8 @@ impl Acceptor for Plain {
 /// Opens the registry described by `config`, listens on `config.addr`, and serves until
 /// `shutdown` completes.
 pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> Result<()> {
-    let listener = TcpListener::bind(config.addr)
-        .await
-        .map_err(|e| RegistryError::io(format!("listen on {}", config.addr), e))?;
+    let listener =
+        TcpListener::bind(config.addr).await.map_err(|e| RegistryError::io(format!("listen on {}", config.addr), e))?;
     let registry = Registry::open(config)?;
     serve_listener(registry, listener, shutdown).await
 }
@@ -111,9 +110,6 @@ pub async fn serve_listener_with<A: Acceptor>(
     }
     drop(listener);
     let _ = stop_tx.send(true);
-    let _ = tokio::time::timeout(DRAIN_TIMEOUT, async {
-        while conns.join_next().await.is_some() {}
-    })
-    .await;
+    let _ = tokio::time::timeout(DRAIN_TIMEOUT, async { while conns.join_next().await.is_some() {} }).await;
     Ok(())
 }

@@ -36,9 +36,7 @@ impl std::fmt::Debug for Tls {
 
 impl Tls {
     pub fn load(files: &TlsFiles) -> Result<Tls> {
-        let bad = |p: &Path, e: &dyn std::fmt::Display| {
-            RegistryError::Config(format!("TLS {}: {e}", p.display()))
-        };
+        let bad = |p: &Path, e: &dyn std::fmt::Display| RegistryError::Config(format!("TLS {}: {e}", p.display()));
         let certs = CertificateDer::pem_file_iter(&files.cert)
             .map_err(|e| bad(&files.cert, &e))?
             .collect::<std::result::Result<Vec<_>, _>>()

@@ -32,7 +32,7 @@ use rustix::thread::{ThreadNameSpaceType, UnshareFlags};
 use crate::paths::{fd_path, mkdir_all, open_in_root};
 use crate::spec::{Process, Spec};
 use crate::stage2::{self, Report};
-use crate::{caps, mounts, pty, seccomp, sys, Result, RuntimeError};
+use crate::{Result, RuntimeError, caps, mounts, pty, seccomp, sys};
 
 /// Where the new process's standard streams come from.
 pub enum Stdio {
@@ -224,7 +224,11 @@ fn init(a: &InitArgs<'_>, stdio: Stdio, join: Option<&JoinPid<'_>>) -> Result<Op
     if a.new_cgroup_ns {
         sys::unshare(UnshareFlags::NEWCGROUP).map_err(|e| RuntimeError::sys("unshare cgroup namespace", e))?;
     }
-    for (kind, ty) in [("network", rustix::thread::LinkNameSpaceType::Network), ("ipc", rustix::thread::LinkNameSpaceType::InterProcessCommunication), ("uts", rustix::thread::LinkNameSpaceType::HostNameAndNISDomainName)] {
+    for (kind, ty) in [
+        ("network", rustix::thread::LinkNameSpaceType::Network),
+        ("ipc", rustix::thread::LinkNameSpaceType::InterProcessCommunication),
+        ("uts", rustix::thread::LinkNameSpaceType::HostNameAndNISDomainName),
+    ] {
         if let Some(ns) = spec.linux.namespace(kind).filter(|n| !n.path.is_empty()) {
             let fd = rustix::fs::open(ns.path.as_str(), OFlags::RDONLY | OFlags::CLOEXEC, rustix::fs::Mode::empty())
                 .map_err(|e| RuntimeError::sys(format!("opening {kind} namespace {}", ns.path), e))?;
@@ -243,7 +247,8 @@ fn init(a: &InitArgs<'_>, stdio: Stdio, join: Option<&JoinPid<'_>>) -> Result<Op
     rustix::mount::mount_change(c"/", propagation | rustix::mount::MountPropagationFlags::REC)
         .map_err(|e| RuntimeError::sys("setting mount propagation", e))?;
     let root_path = PathBuf::from(&spec.root.path);
-    let root_c = std::ffi::CString::new(spec.root.path.as_str()).map_err(|_| RuntimeError::Invalid("root path".into()))?;
+    let root_c =
+        std::ffi::CString::new(spec.root.path.as_str()).map_err(|_| RuntimeError::Invalid("root path".into()))?;
     rustix::mount::mount_bind_recursive(root_c.as_c_str(), root_c.as_c_str())
         .map_err(|e| RuntimeError::sys(format!("binding the root {}", root_path.display()), e))?;
     let root = mounts::open_dir(&root_path)?;
@@ -280,7 +285,8 @@ fn init(a: &InitArgs<'_>, stdio: Stdio, join: Option<&JoinPid<'_>>) -> Result<Op
             let console_point = crate::paths::ensure_mountpoint(&root, "dev/console", true)?;
             let sp = std::ffi::CString::new(fd_path(&slave)).unwrap_or_default();
             let cp = std::ffi::CString::new(fd_path(&console_point)).unwrap_or_default();
-            rustix::mount::mount_bind(sp.as_c_str(), cp.as_c_str()).map_err(|e| RuntimeError::sys("binding /dev/console", e))?;
+            rustix::mount::mount_bind(sp.as_c_str(), cp.as_c_str())
+                .map_err(|e| RuntimeError::sys("binding /dev/console", e))?;
             pty::send_fd(console.as_fd(), master.as_fd())?;
             Some(slave)
         }
@@ -305,7 +311,8 @@ fn init(a: &InitArgs<'_>, stdio: Stdio, join: Option<&JoinPid<'_>>) -> Result<Op
             rustix::system::sethostname(spec.hostname.as_bytes()).map_err(|e| RuntimeError::sys("sethostname", e))?;
         }
         if !spec.domainname.is_empty() {
-            rustix::system::setdomainname(spec.domainname.as_bytes()).map_err(|e| RuntimeError::sys("setdomainname", e))?;
+            rustix::system::setdomainname(spec.domainname.as_bytes())
+                .map_err(|e| RuntimeError::sys("setdomainname", e))?;
         }
     }
     if a.new_netns {
@@ -344,7 +351,8 @@ fn setup_stdio_early(stdio: Stdio) -> Result<TtyOrFds> {
 
 fn attach_tty(slave: OwnedFd) -> Result<()> {
     dup_stdio(&slave)?;
-    rustix::process::ioctl_tiocsctty(rustix::stdio::stdin()).map_err(|e| RuntimeError::sys("making the tty controlling", e))?;
+    rustix::process::ioctl_tiocsctty(rustix::stdio::stdin())
+        .map_err(|e| RuntimeError::sys("making the tty controlling", e))?;
     Ok(())
 }
 
@@ -369,8 +377,12 @@ fn exec(a: &ExecArgs<'_>, stdio: Stdio) -> Result<(PathBuf, bool)> {
     let tty = match setup_stdio_early(stdio)? {
         TtyOrFds::Fds => false,
         TtyOrFds::Tty(console) => {
-            let master = rustix::fs::open("/dev/pts/ptmx", OFlags::RDWR | OFlags::NOCTTY | OFlags::CLOEXEC, rustix::fs::Mode::empty())
-                .map_err(|e| RuntimeError::sys("opening /dev/pts/ptmx", e))?;
+            let master = rustix::fs::open(
+                "/dev/pts/ptmx",
+                OFlags::RDWR | OFlags::NOCTTY | OFlags::CLOEXEC,
+                rustix::fs::Mode::empty(),
+            )
+            .map_err(|e| RuntimeError::sys("opening /dev/pts/ptmx", e))?;
             let (master, slave) = pty::from_master(master)?;
             if let Some(cs) = &a.process.console_size {
                 pty::set_size(&slave, cs.height as u16, cs.width as u16)?;
@@ -414,9 +426,11 @@ fn confine(p: &Process, seccomp: Option<&seccomp::Program>) -> Result<PathBuf> {
     let groups: Vec<rustix::fs::Gid> = p.user.additional_gids.iter().map(|g| rustix::fs::Gid::from_raw(*g)).collect();
     rustix::thread::set_thread_groups(&groups).map_err(|e| RuntimeError::sys("setgroups", e))?;
     let gid = rustix::fs::Gid::from_raw(p.user.gid);
-    rustix::thread::set_thread_res_gid(gid, gid, gid).map_err(|e| RuntimeError::sys(format!("setgid {}", p.user.gid), e))?;
+    rustix::thread::set_thread_res_gid(gid, gid, gid)
+        .map_err(|e| RuntimeError::sys(format!("setgid {}", p.user.gid), e))?;
     let uid = rustix::fs::Uid::from_raw(p.user.uid);
-    rustix::thread::set_thread_res_uid(uid, uid, uid).map_err(|e| RuntimeError::sys(format!("setuid {}", p.user.uid), e))?;
+    rustix::thread::set_thread_res_uid(uid, uid, uid)
+        .map_err(|e| RuntimeError::sys(format!("setuid {}", p.user.uid), e))?;
     rustix::thread::set_keep_capabilities(false).map_err(|e| RuntimeError::sys("keeping capabilities", e))?;
     if let Some(c) = &p.capabilities {
         caps::apply(c)?;
@@ -444,7 +458,9 @@ fn exec_program(p: &Process, program: &Path) -> Result<Infallible> {
 
 fn exec_error(arg0: &str, program: &Path, err: std::io::Error) -> String {
     match err.kind() {
-        std::io::ErrorKind::NotFound => format!("exec: {arg0:?}: stat {}: no such file or directory", program.display()),
+        std::io::ErrorKind::NotFound => {
+            format!("exec: {arg0:?}: stat {}: no such file or directory", program.display())
+        }
         std::io::ErrorKind::PermissionDenied => format!("exec: {arg0:?}: permission denied"),
         _ => format!("exec: {arg0:?}: {err}"),
     }

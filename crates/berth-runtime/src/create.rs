@@ -9,8 +9,8 @@ use rustix::net::{AddressFamily, SocketFlags, SocketType};
 use crate::child::{self, InitArgs, Stdio};
 use crate::spec::Spec;
 use crate::stage2::{Outcome, Report};
-use crate::sys::{clone3, Forked};
-use crate::{seccomp, Result, RuntimeError};
+use crate::sys::{Forked, clone3};
+use crate::{Result, RuntimeError, seccomp};
 
 /// Where the new process's stdio goes.
 pub enum Io {
@@ -84,12 +84,19 @@ pub(crate) fn two_stage_result(stage1: i32, stage1_fd: &OwnedFd, report: &Report
         Outcome::Failed { msg, stage2 } => {
             if let Some(fd) = stage2.and_then(|pid| own_child(pid).ok()) {
                 let _ = rustix::process::pidfd_send_signal(&fd, rustix::process::Signal::KILL);
-                let _ = rustix::process::waitid(rustix::process::WaitId::PidFd(fd.as_fd()), rustix::process::WaitIdOptions::EXITED);
+                let _ = rustix::process::waitid(
+                    rustix::process::WaitId::PidFd(fd.as_fd()),
+                    rustix::process::WaitIdOptions::EXITED,
+                );
             }
             Err(RuntimeError::Start(msg))
         }
-        Outcome::Nothing if timed_out => Err(RuntimeError::Start("the process did not start within 10s (stopped before it could exec?)".into())),
-        Outcome::Nothing => Err(RuntimeError::Start("the process was not started (its starter ended without a word)".into())),
+        Outcome::Nothing if timed_out => {
+            Err(RuntimeError::Start("the process did not start within 10s (stopped before it could exec?)".into()))
+        }
+        Outcome::Nothing => {
+            Err(RuntimeError::Start("the process was not started (its starter ended without a word)".into()))
+        }
     }
 }
 
@@ -98,8 +105,11 @@ pub(crate) fn two_stage_result(stage1: i32, stage1_fd: &OwnedFd, report: &Report
 fn own_child(pid: i32) -> Result<OwnedFd> {
     let not_started = || RuntimeError::Start("the process was not started".into());
     let p = rustix::process::Pid::from_raw(pid).ok_or_else(not_started)?;
-    let fd = rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).map_err(|e| RuntimeError::sys("pidfd_open", e))?;
-    let opts = rustix::process::WaitIdOptions::EXITED | rustix::process::WaitIdOptions::NOHANG | rustix::process::WaitIdOptions::NOWAIT;
+    let fd = rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty())
+        .map_err(|e| RuntimeError::sys("pidfd_open", e))?;
+    let opts = rustix::process::WaitIdOptions::EXITED
+        | rustix::process::WaitIdOptions::NOHANG
+        | rustix::process::WaitIdOptions::NOWAIT;
     rustix::process::waitid(rustix::process::WaitId::PidFd(fd.as_fd()), opts).map_err(|_| not_started())?;
     Ok(fd)
 }
@@ -175,9 +185,17 @@ pub fn create(spec: &Spec, io: Io) -> Result<Spawned> {
     // stage 2 of a two-stage start, with a helper that makes its /proc.
     let joined_pid = match spec.linux.namespace("pid").filter(|n| !n.path.is_empty()) {
         Some(ns) => {
-            let fd = rustix::fs::open(ns.path.as_str(), rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::empty())
-                .map_err(|e| RuntimeError::sys(format!("opening pid namespace {}", ns.path), e))?;
-            Some((fd, crate::joined_proc::Filters::new()?, Report::new().map_err(|e| RuntimeError::sys("mapping the start report", e))?))
+            let fd = rustix::fs::open(
+                ns.path.as_str(),
+                rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+                rustix::fs::Mode::empty(),
+            )
+            .map_err(|e| RuntimeError::sys(format!("opening pid namespace {}", ns.path), e))?;
+            Some((
+                fd,
+                crate::joined_proc::Filters::new()?,
+                Report::new().map_err(|e| RuntimeError::sys("mapping the start report", e))?,
+            ))
         }
         None => None,
     };
@@ -189,7 +207,8 @@ pub fn create(spec: &Spec, io: Io) -> Result<Spawned> {
             (Stdio::Tty { console: child }, Some(parent))
         }
     };
-    let args = InitArgs { spec, cgroup: cgroup.as_ref(), new_cgroup_ns: new("cgroup"), new_netns, seccomp: program.as_ref() };
+    let args =
+        InitArgs { spec, cgroup: cgroup.as_ref(), new_cgroup_ns: new("cgroup"), new_netns, seccomp: program.as_ref() };
     let started = match joined_pid {
         Some((ns, proc_filters, report)) => match clone3(flags, None).map_err(|e| RuntimeError::sys("clone3", e)) {
             Ok(Forked::Child) => {
@@ -235,7 +254,10 @@ pub fn create(spec: &Spec, io: Io) -> Result<Spawned> {
         }
     };
     let pty_master = match console_parent {
-        Some(sock) => Some(crate::pty::recv_fd(sock.as_fd())?.ok_or_else(|| RuntimeError::Start("the container did not send its terminal".into()))?),
+        Some(sock) => Some(
+            crate::pty::recv_fd(sock.as_fd())?
+                .ok_or_else(|| RuntimeError::Start("the container did not send its terminal".into()))?,
+        ),
         None => None,
     };
     Ok(Spawned { pid, pidfd, pty_master })

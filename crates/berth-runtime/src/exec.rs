@@ -5,11 +5,11 @@ use std::os::fd::{AsFd, BorrowedFd};
 use rustix::thread::ThreadNameSpaceType;
 
 use crate::child::{self, ExecArgs, Stdio};
-use crate::create::{cgroup_of, two_stage_result, Io, Spawned};
+use crate::create::{Io, Spawned, cgroup_of, two_stage_result};
 use crate::spec::{Process, Spec};
 use crate::stage2::Report;
-use crate::sys::{clone3, Forked};
-use crate::{seccomp, Result, RuntimeError};
+use crate::sys::{Forked, clone3};
+use crate::{Result, RuntimeError, seccomp};
 
 /// Starts `process` inside the container whose first process is `init_pidfd`, with the
 /// container's cgroup and the namespaces its `spec` gave it.
@@ -53,7 +53,14 @@ pub fn exec(init_pidfd: BorrowedFd<'_>, spec: &Spec, process: &Process, io: Io) 
     let stage1 = match clone3(0, None).map_err(|e| RuntimeError::sys("clone3", e))? {
         Forked::Child => {
             drop(console_parent);
-            let args = ExecArgs { init_pidfd, namespaces, process, cgroup: cgroup.as_ref(), seccomp: program.as_ref(), report: &report };
+            let args = ExecArgs {
+                init_pidfd,
+                namespaces,
+                process,
+                cgroup: cgroup.as_ref(),
+                seccomp: program.as_ref(),
+                report: &report,
+            };
             child::run_exec(args, stdio)
         }
         Forked::Parent { pid, pidfd } => (pid, pidfd),
@@ -61,7 +68,10 @@ pub fn exec(init_pidfd: BorrowedFd<'_>, spec: &Spec, process: &Process, io: Io) 
     drop(stdio);
     let (pid, pidfd) = two_stage_result(stage1.0, &stage1.1, &report)?;
     let pty_master = match console_parent {
-        Some(sock) => Some(crate::pty::recv_fd(sock.as_fd())?.ok_or_else(|| RuntimeError::Start("the process did not send its terminal".into()))?),
+        Some(sock) => Some(
+            crate::pty::recv_fd(sock.as_fd())?
+                .ok_or_else(|| RuntimeError::Start("the process did not send its terminal".into()))?,
+        ),
         None => None,
     };
     Ok(Spawned { pid, pidfd, pty_master })

@@ -26,7 +26,7 @@ use rustix::process::{Pid, PidfdFlags, PidfdGetfdFlags, Signal, WaitOptions};
 use crate::mounts::parse_options;
 use crate::paths::ensure_mountpoint;
 use crate::spec::{Capabilities, Mount, Seccomp, SeccompArg, SeccompSyscall};
-use crate::{caps, seccomp, sys, Result, RuntimeError};
+use crate::{Result, RuntimeError, caps, seccomp, sys};
 
 /// The launcher's and the maker's filters, compiled by the caller before it forks
 /// (compiling allocates).
@@ -39,11 +39,21 @@ pub struct Filters {
 }
 
 fn allow(names: &[&str], args: Vec<SeccompArg>) -> SeccompSyscall {
-    SeccompSyscall { names: names.iter().map(|s| s.to_string()).collect(), action: "SCMP_ACT_ALLOW".into(), errno_ret: None, args }
+    SeccompSyscall {
+        names: names.iter().map(|s| s.to_string()).collect(),
+        action: "SCMP_ACT_ALLOW".into(),
+        errno_ret: None,
+        args,
+    }
 }
 
 fn compile(syscalls: Vec<SeccompSyscall>) -> Result<seccomp::Program> {
-    let profile = Seccomp { default_action: "SCMP_ACT_ERRNO".into(), default_errno_ret: Some(libc::EPERM as u32), architectures: Vec::new(), syscalls };
+    let profile = Seccomp {
+        default_action: "SCMP_ACT_ERRNO".into(),
+        default_errno_ret: Some(libc::EPERM as u32),
+        architectures: Vec::new(),
+        syscalls,
+    };
     seccomp::compile(&profile).map_err(|e| RuntimeError::Invalid(format!("seccomp filter for /proc: {e}")))
 }
 
@@ -53,16 +63,34 @@ impl Filters {
         // the heap grows.
         let maker = || {
             vec![
-                allow(&["fsopen", "close", "getpid", "exit", "exit_group", "brk", "mmap", "munmap", "mremap", "madvise"], Vec::new()),
-                allow(&["kill"], vec![SeccompArg { index: 1, value: libc::SIGSTOP as u64, value_two: 0, op: "SCMP_CMP_EQ".into() }]),
+                allow(
+                    &["fsopen", "close", "getpid", "exit", "exit_group", "brk", "mmap", "munmap", "mremap", "madvise"],
+                    Vec::new(),
+                ),
+                allow(
+                    &["kill"],
+                    vec![SeccompArg { index: 1, value: libc::SIGSTOP as u64, value_two: 0, op: "SCMP_CMP_EQ".into() }],
+                ),
             ]
         };
         let mut launcher = maker();
         // Closing, joining (it holds the one namespace descriptor), forking without new
         // namespaces, and loading the maker's filter.
         launcher.push(allow(&["close_range", "setns", "seccomp"], Vec::new()));
-        launcher.push(allow(&["clone"], vec![SeccompArg { index: 0, value: seccomp::CLONE_NAMESPACE_FLAGS, value_two: 0, op: "SCMP_CMP_MASKED_EQ".into() }]));
-        Ok(Filters { launcher: compile(launcher)?, maker: compile(maker())?, force_maker: std::env::var_os("BERTH_PROC_MAKER").is_some() })
+        launcher.push(allow(
+            &["clone"],
+            vec![SeccompArg {
+                index: 0,
+                value: seccomp::CLONE_NAMESPACE_FLAGS,
+                value_two: 0,
+                op: "SCMP_CMP_MASKED_EQ".into(),
+            }],
+        ));
+        Ok(Filters {
+            launcher: compile(launcher)?,
+            maker: compile(maker())?,
+            force_maker: std::env::var_os("BERTH_PROC_MAKER").is_some(),
+        })
     }
 }
 
@@ -83,7 +111,8 @@ pub fn mount(m: &Mount, pidns: BorrowedFd<'_>, filters: &Filters) -> Result<()> 
     }
     let sys_err = |what: &str, e: Errno| RuntimeError::sys(format!("mounting proc at {}: {what}", m.destination), e);
     let context = rustix::mount::fsopen("proc", FsOpenFlags::FSOPEN_CLOEXEC).map_err(|e| sys_err("fsopen", e))?;
-    let pointed = if filters.force_maker { Err(Errno::INVAL) } else { rustix::mount::fsconfig_set_fd(&context, "pidns", pidns) };
+    let pointed =
+        if filters.force_maker { Err(Errno::INVAL) } else { rustix::mount::fsconfig_set_fd(&context, "pidns", pidns) };
     let context = match pointed {
         Ok(()) => context,
         // An older kernel: the context must be opened inside the namespace.
@@ -98,14 +127,21 @@ pub fn mount(m: &Mount, pidns: BorrowedFd<'_>, filters: &Filters) -> Result<()> 
         rustix::mount::fsconfig_set_string(&context, k, v).map_err(|e| sys_err(d, e))?;
     }
     rustix::mount::fsconfig_create(&context).map_err(|e| sys_err("creating", e))?;
-    let tree = rustix::mount::fsmount(&context, FsMountFlags::FSMOUNT_CLOEXEC, attrs).map_err(|e| sys_err("fsmount", e))?;
+    let tree =
+        rustix::mount::fsmount(&context, FsMountFlags::FSMOUNT_CLOEXEC, attrs).map_err(|e| sys_err("fsmount", e))?;
     if !rustix::fs::fstatfs(&tree).is_ok_and(|st| st.f_type == rustix::fs::PROC_SUPER_MAGIC) {
         return Err(RuntimeError::Start(format!("mounting proc at {}: what was made is not a procfs", m.destination)));
     }
     let root = crate::mounts::open_dir(std::path::Path::new("/"))?;
     let target = ensure_mountpoint(&root, &m.destination, false)?;
-    rustix::mount::move_mount(tree.as_fd(), "", target.as_fd(), "", MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH)
-        .map_err(|e| sys_err("attaching", e))
+    rustix::mount::move_mount(
+        tree.as_fd(),
+        "",
+        target.as_fd(),
+        "",
+        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH,
+    )
+    .map_err(|e| sys_err("attaching", e))
 }
 
 /// A procfs context opened inside `pidns` by a maker (see the module docs).
@@ -133,7 +169,11 @@ fn take_from_maker(launcher: i32) -> Result<OwnedFd> {
         } else if status.stopped() {
             stopped.push(pid);
         } else {
-            failure = Some(format!("the /proc maker ended (status {:?}, signal {:?})", status.exit_status(), status.terminating_signal()));
+            failure = Some(format!(
+                "the /proc maker ended (status {:?}, signal {:?})",
+                status.exit_status(),
+                status.terminating_signal()
+            ));
             break;
         }
     }
@@ -147,7 +187,10 @@ fn take_from_maker(launcher: i32) -> Result<OwnedFd> {
         let _ = rustix::process::waitpid(Some(pid), WaitOptions::empty());
     }
     if !launcher_done {
-        let _ = rustix::process::kill_process(Pid::from_raw(launcher).ok_or(RuntimeError::Invalid("pid".into()))?, Signal::KILL);
+        let _ = rustix::process::kill_process(
+            Pid::from_raw(launcher).ok_or(RuntimeError::Invalid("pid".into()))?,
+            Signal::KILL,
+        );
         crate::create::reap(launcher);
     }
     result
@@ -155,15 +198,23 @@ fn take_from_maker(launcher: i32) -> Result<OwnedFd> {
 
 /// The stopped maker's context: its descriptor 0, its first and only one.
 fn take_context(maker: Pid) -> Result<OwnedFd> {
-    let pidfd = rustix::process::pidfd_open(maker, PidfdFlags::empty()).map_err(|e| RuntimeError::sys("pidfd_open", e))?;
-    rustix::process::pidfd_getfd(&pidfd, 0, PidfdGetfdFlags::empty()).map_err(|e| RuntimeError::sys("taking the /proc context", e))
+    let pidfd =
+        rustix::process::pidfd_open(maker, PidfdFlags::empty()).map_err(|e| RuntimeError::sys("pidfd_open", e))?;
+    rustix::process::pidfd_getfd(&pidfd, 0, PidfdGetfdFlags::empty())
+        .map_err(|e| RuntimeError::sys("taking the /proc context", e))
 }
 
 /// The launcher: confine, join, fork the maker, exit.
 fn launcher(pidns: BorrowedFd<'_>, filters: &Filters) -> ! {
     sys::close_fds_except(&[pidns.as_raw_fd()]);
     let only = vec!["CAP_SYS_ADMIN".to_string()];
-    let set = Capabilities { bounding: only.clone(), effective: only.clone(), permitted: only, inheritable: Vec::new(), ambient: Vec::new() };
+    let set = Capabilities {
+        bounding: only.clone(),
+        effective: only.clone(),
+        permitted: only,
+        inheritable: Vec::new(),
+        ambient: Vec::new(),
+    };
     if caps::drop_bounding(&set).is_err() || caps::apply(&set).is_err() || seccomp::load(&filters.launcher).is_err() {
         sys::exit_now(1)
     }

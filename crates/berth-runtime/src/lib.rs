@@ -38,9 +38,9 @@ pub mod paths;
 pub mod pty;
 pub mod seccomp;
 pub mod spec;
-pub mod sysctl;
 mod stage2;
 pub mod sys;
+pub mod sysctl;
 pub mod user;
 
 use berth_api::{ErrorKind, HasKind};
@@ -68,7 +68,9 @@ impl HasKind for RuntimeError {
     fn kind(&self) -> ErrorKind {
         match self {
             RuntimeError::Invalid(_) => ErrorKind::InvalidArgument,
-            RuntimeError::Start(m) if m.contains("not found") || m.contains("no such file") || m.contains("permission denied") => {
+            RuntimeError::Start(m)
+                if m.contains("not found") || m.contains("no such file") || m.contains("permission denied") =>
+            {
                 ErrorKind::InvalidArgument
             }
             _ => ErrorKind::Internal,

@@ -24,7 +24,8 @@ pub struct Options {
 
 /// Splits mount option strings into flags, propagation and filesystem data.
 pub fn parse_options(opts: &[String]) -> Options {
-    let mut o = Options { flags: MountFlags::empty(), bind: false, recursive: false, propagation: None, data: Vec::new() };
+    let mut o =
+        Options { flags: MountFlags::empty(), bind: false, recursive: false, propagation: None, data: Vec::new() };
     for opt in opts {
         match opt.as_str() {
             "ro" => o.flags |= MountFlags::RDONLY,
@@ -74,18 +75,25 @@ pub fn mount_one(root: &OwnedFd, m: &Mount, cgroup_dirs: &[(String, std::path::P
         return mount_cgroup(root, dest, &opts, cgroup_dirs);
     }
     let source_is_file = is_bind
-        && std::fs::metadata(&m.source)
-            .map(|md| !md.is_dir())
-            .map_err(|e| RuntimeError::Start(format!("error mounting {:?} to rootfs at {dest:?}: stat {}: {e}", m.source, m.source)))?;
+        && std::fs::metadata(&m.source).map(|md| !md.is_dir()).map_err(|e| {
+            RuntimeError::Start(format!("error mounting {:?} to rootfs at {dest:?}: stat {}: {e}", m.source, m.source))
+        })?;
     let target = ensure_mountpoint(root, dest, source_is_file)?;
     let target_path = fd_path(&target);
-    let err = |what: &str, e: Errno| RuntimeError::Start(format!("error mounting {:?} to rootfs at {dest:?}: {what}: {}", m.source, std::io::Error::from(e)));
+    let err = |what: &str, e: Errno| {
+        RuntimeError::Start(format!(
+            "error mounting {:?} to rootfs at {dest:?}: {what}: {}",
+            m.source,
+            std::io::Error::from(e)
+        ))
+    };
     if is_bind {
         let mut flags = MountFlags::BIND;
         if opts.recursive {
             flags |= MountFlags::REC;
         }
-        rustix::mount::mount(cstr(&m.source).as_c_str(), cstr(&target_path).as_c_str(), c"", flags, None).map_err(|e| err("bind", e))?;
+        rustix::mount::mount(cstr(&m.source).as_c_str(), cstr(&target_path).as_c_str(), c"", flags, None)
+            .map_err(|e| err("bind", e))?;
         // Re-open: the descriptor still names the directory under the new mount.
         let target = open_in_root(root, dest, OFlags::PATH).map_err(|e| err("reopen", e))?;
         let target_path = fd_path(&target);
@@ -132,13 +140,23 @@ fn mount_cgroup(root: &OwnedFd, dest: &str, opts: &Options, dirs: &[(String, std
     for (name, host_dir) in dirs {
         let sub = mkdir_all(root, &format!("{}/{name}", dest.trim_end_matches('/')))?;
         let sp = fd_path(&sub);
-        rustix::mount::mount(cstr(&host_dir.display().to_string()).as_c_str(), cstr(&sp).as_c_str(), c"", MountFlags::BIND, None)
-            .map_err(|e| RuntimeError::sys(format!("binding cgroup {name}"), e))?;
+        rustix::mount::mount(
+            cstr(&host_dir.display().to_string()).as_c_str(),
+            cstr(&sp).as_c_str(),
+            c"",
+            MountFlags::BIND,
+            None,
+        )
+        .map_err(|e| RuntimeError::sys(format!("binding cgroup {name}"), e))?;
         if ro {
             let sub = open_in_root(root, &format!("{}/{name}", dest.trim_end_matches('/')), OFlags::PATH)
                 .map_err(|e| RuntimeError::sys("reopen cgroup dir", e))?;
-            rustix::mount::mount_remount(cstr(&fd_path(&sub)).as_c_str(), MountFlags::BIND | MountFlags::RDONLY | base, c"")
-                .map_err(|e| RuntimeError::sys(format!("remounting cgroup {name} read-only"), e))?;
+            rustix::mount::mount_remount(
+                cstr(&fd_path(&sub)).as_c_str(),
+                MountFlags::BIND | MountFlags::RDONLY | base,
+                c"",
+            )
+            .map_err(|e| RuntimeError::sys(format!("remounting cgroup {name} read-only"), e))?;
         }
     }
     if ro {
@@ -168,7 +186,8 @@ pub fn create_devices(root: &OwnedFd, devices: &[Device]) -> Result<()> {
         rustix::fs::mknodat(&dir, name, ft, mode, rustix::fs::makedev(d.major as u32, d.minor as u32))
             .map_err(|e| RuntimeError::sys(format!("creating device {}", d.path), e))?;
         // mknod is subject to the umask; set the mode exactly.
-        rustix::fs::chmodat(&dir, name, mode, rustix::fs::AtFlags::empty()).map_err(|e| RuntimeError::sys(format!("chmod {}", d.path), e))?;
+        rustix::fs::chmodat(&dir, name, mode, rustix::fs::AtFlags::empty())
+            .map_err(|e| RuntimeError::sys(format!("chmod {}", d.path), e))?;
         rustix::fs::chownat(
             &dir,
             name,
@@ -184,7 +203,13 @@ pub fn create_devices(root: &OwnedFd, devices: &[Device]) -> Result<()> {
 /// The symlinks every /dev has.
 pub fn dev_symlinks(root: &OwnedFd) -> Result<()> {
     let dev = mkdir_all(root, "dev")?;
-    let links = [("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2"), ("ptmx", "pts/ptmx")];
+    let links = [
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+        ("ptmx", "pts/ptmx"),
+    ];
     for (name, target) in links {
         match rustix::fs::symlinkat(target, &dev, name) {
             Ok(()) | Err(Errno::EXIST) => {}
@@ -240,14 +265,16 @@ pub fn readonly_paths(paths: &[String]) -> Result<()> {
             Err(e) => return Err(RuntimeError::sys(format!("making {p} read-only"), e)),
         }
         let flags = MountFlags::BIND | MountFlags::RDONLY | MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
-        rustix::mount::mount_remount(cstr(p).as_c_str(), flags, c"").map_err(|e| RuntimeError::sys(format!("making {p} read-only"), e))?;
+        rustix::mount::mount_remount(cstr(p).as_c_str(), flags, c"")
+            .map_err(|e| RuntimeError::sys(format!("making {p} read-only"), e))?;
     }
     Ok(())
 }
 
 /// Remounts `/` read-only (`--read-only`).
 pub fn readonly_root() -> Result<()> {
-    rustix::mount::mount_remount(c"/", MountFlags::BIND | MountFlags::RDONLY, c"").map_err(|e| RuntimeError::sys("remounting / read-only", e))
+    rustix::mount::mount_remount(c"/", MountFlags::BIND | MountFlags::RDONLY, c"")
+        .map_err(|e| RuntimeError::sys("remounting / read-only", e))
 }
 
 /// Opens a directory path on the host.
@@ -262,7 +289,14 @@ mod tests {
 
     #[test]
     fn options_split_into_flags_and_data() {
-        let o = parse_options(&["nosuid".into(), "mode=755".into(), "size=65536k".into(), "rbind".into(), "rprivate".into(), "ro".into()]);
+        let o = parse_options(&[
+            "nosuid".into(),
+            "mode=755".into(),
+            "size=65536k".into(),
+            "rbind".into(),
+            "rprivate".into(),
+            "ro".into(),
+        ]);
         assert!(o.flags.contains(MountFlags::NOSUID | MountFlags::RDONLY));
         assert!(o.bind && o.recursive);
         assert_eq!(o.data, vec!["mode=755".to_string(), "size=65536k".to_string()]);

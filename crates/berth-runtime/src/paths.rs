@@ -28,7 +28,8 @@ pub fn mkdir_all(root: impl AsFd, rel: &str) -> Result<OwnedFd> {
         Err(Errno::NOENT) => {}
         Err(e) => return Err(RuntimeError::sys(format!("opening /{rel}"), e)),
     }
-    let mut cur = open_in_root(root, "", OFlags::PATH | OFlags::DIRECTORY).map_err(|e| RuntimeError::sys("opening root", e))?;
+    let mut cur =
+        open_in_root(root, "", OFlags::PATH | OFlags::DIRECTORY).map_err(|e| RuntimeError::sys("opening root", e))?;
     let comps: Vec<&str> = rel.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
     for i in 0..comps.len() {
         let prefix = comps[..=i].join("/");
@@ -64,7 +65,12 @@ pub fn ensure_mountpoint(root: impl AsFd, rel: &str, file: bool) -> Result<Owned
         None => ("", rel),
     };
     let dir = mkdir_all(root, parent)?;
-    match rustix::fs::openat(&dir, name, OFlags::CREATE | OFlags::WRONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW, Mode::from_raw_mode(0o644)) {
+    match rustix::fs::openat(
+        &dir,
+        name,
+        OFlags::CREATE | OFlags::WRONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+        Mode::from_raw_mode(0o644),
+    ) {
         Ok(_) | Err(Errno::EXIST) => {}
         Err(e) => return Err(RuntimeError::sys(format!("creating mount point /{rel}"), e)),
     }

@@ -6,15 +6,18 @@ use std::io::{IoSlice, IoSliceMut};
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
-use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
+use rustix::net::{
+    RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer, SendAncillaryMessage, SendFlags,
+};
 
 use crate::{Result, RuntimeError};
 
 /// Completes a pty pair from a freshly opened devpts `ptmx`. Returns (master, slave).
 pub fn from_master(master: OwnedFd) -> Result<(OwnedFd, OwnedFd)> {
     rustix::pty::unlockpt(&master).map_err(|e| RuntimeError::sys("unlockpt", e))?;
-    let slave = rustix::pty::ioctl_tiocgptpeer(&master, rustix::pty::OpenptFlags::RDWR | rustix::pty::OpenptFlags::NOCTTY)
-        .map_err(|e| RuntimeError::sys("opening the pty peer", e))?;
+    let slave =
+        rustix::pty::ioctl_tiocgptpeer(&master, rustix::pty::OpenptFlags::RDWR | rustix::pty::OpenptFlags::NOCTTY)
+            .map_err(|e| RuntimeError::sys("opening the pty peer", e))?;
     Ok((master, slave))
 }
 

@@ -37,7 +37,10 @@ const MSG_MAX: usize = 4000;
 /// What stage 1 reported.
 pub enum Outcome {
     Started(i32),
-    Failed { msg: String, stage2: Option<i32> },
+    Failed {
+        msg: String,
+        stage2: Option<i32>,
+    },
     /// Stage 1 ended without a word (it was killed).
     Nothing,
 }
@@ -114,7 +117,10 @@ impl Report {
             1 if pid > 0 => Outcome::Started(pid),
             2 => {
                 let n = (p.len.load(Ordering::Relaxed) as usize).min(MSG_MAX);
-                Outcome::Failed { msg: String::from_utf8_lossy(&p.msg[..n]).into_owned(), stage2: (pid > 0).then_some(pid) }
+                Outcome::Failed {
+                    msg: String::from_utf8_lossy(&p.msg[..n]).into_owned(),
+                    stage2: (pid > 0).then_some(pid),
+                }
             }
             _ => Outcome::Nothing,
         }
@@ -144,7 +150,12 @@ impl Program {
         Some(Program {
             path: CString::new(path.as_os_str().as_bytes()).ok()?,
             argv: args.iter().map(|a| CString::new(a.as_str())).collect::<Result<_, _>>().ok()?,
-            envp: env.iter().filter(|e| e.contains('=')).map(|e| CString::new(e.as_str())).collect::<Result<_, _>>().ok()?,
+            envp: env
+                .iter()
+                .filter(|e| e.contains('='))
+                .map(|e| CString::new(e.as_str()))
+                .collect::<Result<_, _>>()
+                .ok()?,
         })
     }
 }
@@ -169,7 +180,16 @@ impl Outcome2 {
     #[allow(unsafe_code)]
     fn new() -> std::io::Result<Outcome2> {
         // SAFETY: a fresh zero-filled anonymous shared mapping; zero is a valid AtomicI32.
-        let ptr = unsafe { libc::mmap(std::ptr::null_mut(), 4096, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED | libc::MAP_ANONYMOUS, -1, 0) };
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                4096,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
         if ptr == libc::MAP_FAILED {
             return Err(std::io::Error::last_os_error());
         }
@@ -222,7 +242,13 @@ pub fn spawn(program: &Program, tty: bool) -> Result<i32, (Option<i32>, Step, st
 
 /// Stage 2: its own session, the terminal, the program.
 #[allow(unsafe_code)]
-fn stage2_main(path: *const libc::c_char, argv: &[*const libc::c_char], envp: &[*const libc::c_char], tty: bool, failed: &AtomicI32) -> ! {
+fn stage2_main(
+    path: *const libc::c_char,
+    argv: &[*const libc::c_char],
+    envp: &[*const libc::c_char],
+    tty: bool,
+    failed: &AtomicI32,
+) -> ! {
     let fail = |step: i32| -> ! {
         let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
         failed.store(step << 16 | (errno & 0xffff), Ordering::Relaxed);

@@ -19,7 +19,16 @@ pub struct Namespaces {
     pub uts: bool,
 }
 
-const IPC: &[&str] = &["kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"];
+const IPC: &[&str] = &[
+    "kernel.msgmax",
+    "kernel.msgmnb",
+    "kernel.msgmni",
+    "kernel.sem",
+    "kernel.shmall",
+    "kernel.shmmax",
+    "kernel.shmmni",
+    "kernel.shm_rmid_forced",
+];
 
 /// Checks one sysctl name; the error is the message a user sees.
 pub fn check(name: &str, own: Namespaces) -> Result<(), String> {
@@ -27,15 +36,25 @@ pub fn check(name: &str, own: Namespaces) -> Result<(), String> {
         return Err(format!("sysctl {name:?} is not a valid sysctl name"));
     }
     if IPC.contains(&name) || name.starts_with("fs.mqueue.") {
-        return if own.ipc { Ok(()) } else { Err(format!("sysctl {name:?} is not allowed in the hosts ipc namespace")) };
+        return if own.ipc {
+            Ok(())
+        } else {
+            Err(format!("sysctl {name:?} is not allowed in the hosts ipc namespace"))
+        };
     }
     if name.starts_with("net.") {
-        return if own.net { Ok(()) } else { Err(format!("sysctl {name:?} is not allowed in the hosts network namespace")) };
+        return if own.net {
+            Ok(())
+        } else {
+            Err(format!("sysctl {name:?} is not allowed in the hosts network namespace"))
+        };
     }
     if own.uts {
         match name {
             "kernel.domainname" => return Ok(()),
-            "kernel.hostname" => return Err(format!("sysctl {name:?} is not allowed as it conflicts with the OCI \"hostname\" field")),
+            "kernel.hostname" => {
+                return Err(format!("sysctl {name:?} is not allowed as it conflicts with the OCI \"hostname\" field"));
+            }
             _ => {}
         }
     }
@@ -56,7 +75,14 @@ mod tests {
 
     #[test]
     fn namespaced_sysctls_pass_with_their_namespace() {
-        for n in ["net.ipv4.ip_forward", "net.core.somaxconn", "kernel.shmmax", "kernel.sem", "fs.mqueue.msg_max", "kernel.domainname"] {
+        for n in [
+            "net.ipv4.ip_forward",
+            "net.core.somaxconn",
+            "kernel.shmmax",
+            "kernel.sem",
+            "fs.mqueue.msg_max",
+            "kernel.domainname",
+        ] {
             assert_eq!(check(n, ALL), Ok(()), "{n}");
         }
     }
@@ -65,7 +91,14 @@ mod tests {
     fn host_settings_are_refused() {
         let e = check("kernel.printk_ratelimit_burst", ALL).unwrap_err();
         assert_eq!(e, "sysctl \"kernel.printk_ratelimit_burst\" is not in a separate kernel namespace");
-        for n in ["kernel.core_pattern", "vm.overcommit_memory", "fs.file-max", "kernel.hostname", "kernel.modprobe", "user.max_user_namespaces"] {
+        for n in [
+            "kernel.core_pattern",
+            "vm.overcommit_memory",
+            "fs.file-max",
+            "kernel.hostname",
+            "kernel.modprobe",
+            "user.max_user_namespaces",
+        ] {
             assert!(check(n, ALL).is_err(), "{n}");
         }
     }
@@ -80,7 +113,14 @@ mod tests {
 
     #[test]
     fn names_that_walk_proc_sys_are_refused() {
-        for n in ["net.ipv4/../../kernel.core_pattern", "net..ipv4", "net.ipv4.", "", "net/ipv4/ip_forward", "net.ipv4...kernel"] {
+        for n in [
+            "net.ipv4/../../kernel.core_pattern",
+            "net..ipv4",
+            "net.ipv4.",
+            "",
+            "net/ipv4/ip_forward",
+            "net.ipv4...kernel",
+        ] {
             assert!(check(n, ALL).is_err(), "{n}");
         }
         assert_eq!(proc_path("net.ipv4.ip_forward"), "/proc/sys/net/ipv4/ip_forward");

@@ -90,7 +90,7 @@ pub fn resolve(root: impl AsFd, spec: &str, group_add: &[String]) -> Result<Reso
             Err(_) => {
                 return Err(RuntimeError::Start(format!(
                     "unable to find user {user}: no matching entries in passwd file"
-                )))
+                )));
             }
         },
     };
@@ -115,7 +115,9 @@ pub fn resolve(root: impl AsFd, spec: &str, group_add: &[String]) -> Result<Reso
     for g in group_add {
         let id = match gr.iter().find(|e| &e.name == g) {
             Some(e) => e.gid,
-            None => g.parse().map_err(|_| RuntimeError::Start(format!("unable to find group {g}: no matching entries in group file")))?,
+            None => g.parse().map_err(|_| {
+                RuntimeError::Start(format!("unable to find group {g}: no matching entries in group file"))
+            })?,
         };
         if !additional.contains(&id) {
             additional.push(id);
@@ -141,7 +143,10 @@ mod tests {
 
     #[test]
     fn resolves_like_docker() {
-        let d = root_with("root:x:0:0:root:/root:/bin/sh\npostgres:x:70:70::/var/lib/postgresql:/bin/sh\n", "root:x:0:\npostgres:x:70:\nwheel:x:10:postgres\n");
+        let d = root_with(
+            "root:x:0:0:root:/root:/bin/sh\npostgres:x:70:70::/var/lib/postgresql:/bin/sh\n",
+            "root:x:0:\npostgres:x:70:\nwheel:x:10:postgres\n",
+        );
         let f = std::fs::File::open(d.path()).unwrap();
         let u = resolve(&f, "postgres", &[]).unwrap();
         assert_eq!((u.uid, u.gid, u.home.as_str()), (70, 70, "/var/lib/postgresql"));

@@ -78,11 +78,7 @@ fn compress(from: &Path, to: &Path) -> io::Result<()> {
 
 impl LogWriter {
     pub fn open(opts: LogOptions) -> io::Result<LogWriter> {
-        let file = if opts.driver == "none" {
-            None
-        } else {
-            Some(open_log(&opts.path, false)?)
-        };
+        let file = if opts.driver == "none" { None } else { Some(open_log(&opts.path, false)?) };
         let size = file.as_ref().and_then(|f| f.metadata().ok()).map(|m| m.len()).unwrap_or(0);
         Ok(LogWriter { opts, file, size, partial: [Vec::new(), Vec::new()] })
     }
@@ -217,7 +213,14 @@ mod tests {
     fn lines_are_logged_whole_and_rotated() {
         let d = tempfile::tempdir().unwrap();
         let path = d.path().join("c-json.log");
-        let mut w = LogWriter::open(LogOptions { driver: "json-file".into(), path: path.clone(), max_size: 200, max_files: 3, compress: false }).unwrap();
+        let mut w = LogWriter::open(LogOptions {
+            driver: "json-file".into(),
+            path: path.clone(),
+            max_size: 200,
+            max_files: 3,
+            compress: false,
+        })
+        .unwrap();
         w.write(1, b"hel");
         w.write(1, b"lo\nwor");
         w.write(2, b"oops\n");
@@ -242,7 +245,14 @@ mod tests {
     fn compressed_rotations_are_gzipped_and_read_back_in_order() {
         let d = tempfile::tempdir().unwrap();
         let path = d.path().join("c-json.log");
-        let mut w = LogWriter::open(LogOptions { driver: "local".into(), path: path.clone(), max_size: 300, max_files: 4, compress: true }).unwrap();
+        let mut w = LogWriter::open(LogOptions {
+            driver: "local".into(),
+            path: path.clone(),
+            max_size: 300,
+            max_files: 4,
+            compress: true,
+        })
+        .unwrap();
         for i in 0..60 {
             w.write(1, format!("line {i}\n").as_bytes());
         }

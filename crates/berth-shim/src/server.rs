@@ -53,12 +53,25 @@ impl Proc {
         for fd in [&stdin, &out, &err].into_iter().flatten() {
             let _ = set_nonblocking(fd);
         }
-        Proc { pid: s.pid, pidfd: Some(s.pidfd), stdin, stdin_buf: Vec::new(), out, err, tty, exit: None, exited_at: None, stdin_once, announced: false }
+        Proc {
+            pid: s.pid,
+            pidfd: Some(s.pidfd),
+            stdin,
+            stdin_buf: Vec::new(),
+            out,
+            err,
+            tty,
+            exit: None,
+            exited_at: None,
+            stdin_once,
+            announced: false,
+        }
     }
 
     /// Exited, and its output is all read (or has had its grace period).
     fn finished(&self) -> bool {
-        self.exit.is_some() && ((self.out.is_none() && self.err.is_none()) || self.exited_at.is_some_and(|t| t.elapsed() > DRAIN_GRACE))
+        self.exit.is_some()
+            && ((self.out.is_none() && self.err.is_none()) || self.exited_at.is_some_and(|t| t.elapsed() > DRAIN_GRACE))
     }
 }
 
@@ -67,7 +80,12 @@ enum Kind {
     /// Waiting for its request line.
     New,
     Waiter,
-    Attach { target: String, stdin: bool, stdout: bool, stderr: bool },
+    Attach {
+        target: String,
+        stdin: bool,
+        stdout: bool,
+        stderr: bool,
+    },
 }
 
 struct Client {
@@ -143,7 +161,17 @@ fn exit_code(status: rustix::process::WaitStatus) -> i32 {
 }
 
 impl Shim {
-    pub fn new(cfg: ShimConfig, spec: Spec, listener: UnixListener, spawned: Spawned, stdin: Option<OwnedFd>, out: Option<OwnedFd>, err: Option<OwnedFd>, report: Option<std::fs::File>, initial: Option<(UnixStream, bool)>) -> io::Result<Shim> {
+    pub fn new(
+        cfg: ShimConfig,
+        spec: Spec,
+        listener: UnixListener,
+        spawned: Spawned,
+        stdin: Option<OwnedFd>,
+        out: Option<OwnedFd>,
+        err: Option<OwnedFd>,
+        report: Option<std::fs::File>,
+        initial: Option<(UnixStream, bool)>,
+    ) -> io::Result<Shim> {
         listener.set_nonblocking(true)?;
         let init_pidfd = spawned.pidfd.try_clone()?;
         let mut procs = BTreeMap::new();
@@ -227,7 +255,11 @@ impl Shim {
         // (to reap orphans that escaped the container's pid namespace), so an idle shim
         // stays idle.
         let deadlines = soon || self.done_at.is_some() || self.procs.values().any(|p| p.exit.is_some());
-        let timeout = if deadlines { rustix::event::Timespec { tv_sec: 0, tv_nsec: 250_000_000 } } else { rustix::event::Timespec { tv_sec: 5, tv_nsec: 0 } };
+        let timeout = if deadlines {
+            rustix::event::Timespec { tv_sec: 0, tv_nsec: 250_000_000 }
+        } else {
+            rustix::event::Timespec { tv_sec: 5, tv_nsec: 0 }
+        };
         rustix::event::poll(&mut fds, Some(&timeout))?;
         Ok(toks.into_iter().zip(fds.iter().map(|f| f.revents())).filter(|(_, r)| !r.is_empty()).collect())
     }
@@ -447,7 +479,11 @@ impl Shim {
             Request::Resize { exec, rows, cols } => {
                 let key = exec.unwrap_or_default();
                 let r = match self.procs.get(&key) {
-                    Some(p) if p.tty => p.out.as_ref().map(|m| berth_runtime::pty::set_size(m, rows, cols).map_err(|e| e.to_string())).unwrap_or(Ok(())),
+                    Some(p) if p.tty => p
+                        .out
+                        .as_ref()
+                        .map(|m| berth_runtime::pty::set_size(m, rows, cols).map_err(|e| e.to_string()))
+                        .unwrap_or(Ok(())),
                     Some(_) => Ok(()),
                     None => Err(format!("no such process {key:?}")),
                 };
@@ -462,16 +498,18 @@ impl Shim {
                 self.clients[i].reply(&Reply { pid: None, error: None });
                 self.clients[i].closing = true;
             }
-            Request::Exec { id, process, user, group_add, stdin } => match self.exec(&id, process, &user, &group_add, stdin) {
-                Ok(pid) => {
-                    self.clients[i].reply(&Reply { pid: Some(pid), error: None });
-                    self.clients[i].kind = Kind::Attach { target: id, stdin, stdout: true, stderr: true };
+            Request::Exec { id, process, user, group_add, stdin } => {
+                match self.exec(&id, process, &user, &group_add, stdin) {
+                    Ok(pid) => {
+                        self.clients[i].reply(&Reply { pid: Some(pid), error: None });
+                        self.clients[i].kind = Kind::Attach { target: id, stdin, stdout: true, stderr: true };
+                    }
+                    Err(e) => {
+                        self.clients[i].reply(&Reply { pid: None, error: Some(e) });
+                        self.clients[i].closing = true;
+                    }
                 }
-                Err(e) => {
-                    self.clients[i].reply(&Reply { pid: None, error: Some(e) });
-                    self.clients[i].closing = true;
-                }
-            },
+            }
         }
     }
 
@@ -487,12 +525,20 @@ impl Shim {
             }
         }
         match &init.pidfd {
-            Some(fd) => rustix::process::pidfd_send_signal(fd, sig).map_err(|e| format!("sending signal {signal}: {}", io::Error::from(e))),
+            Some(fd) => rustix::process::pidfd_send_signal(fd, sig)
+                .map_err(|e| format!("sending signal {signal}: {}", io::Error::from(e))),
             None => Ok(()),
         }
     }
 
-    fn exec(&mut self, id: &str, mut process: berth_runtime::spec::Process, user: &str, group_add: &[String], stdin: bool) -> Result<i32, String> {
+    fn exec(
+        &mut self,
+        id: &str,
+        mut process: berth_runtime::spec::Process,
+        user: &str,
+        group_add: &[String],
+        stdin: bool,
+    ) -> Result<i32, String> {
         if id.is_empty() || self.procs.contains_key(id) {
             return Err(format!("exec {id:?} already exists"));
         }
@@ -500,12 +546,17 @@ impl Shim {
         if init.exit.is_some() {
             return Err("container is not running".into());
         }
-        let root = rustix::fs::open(format!("/proc/{}/root", init.pid).as_str(), rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::empty())
-            .map_err(|e| format!("opening the container's root: {}", io::Error::from(e)))?;
+        let root = rustix::fs::open(
+            format!("/proc/{}/root", init.pid).as_str(),
+            rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .map_err(|e| format!("opening the container's root: {}", io::Error::from(e)))?;
         apply_user(&mut process, root.as_fd(), user, group_add).map_err(|e| e.to_string())?;
         drop(root);
         let (io, stdin_w, out_r, err_r) = make_io(process.terminal, stdin).map_err(|e| e.to_string())?;
-        let spawned = berth_runtime::exec::exec(self.init_pidfd.as_fd(), &self.spec, &process, io).map_err(|e| e.to_string())?;
+        let spawned =
+            berth_runtime::exec::exec(self.init_pidfd.as_fd(), &self.spec, &process, io).map_err(|e| e.to_string())?;
         let pid = spawned.pid;
         let mut p = Proc::new(spawned, stdin_w, out_r, err_r, true);
         p.stdin_once = true;
@@ -636,7 +687,14 @@ pub fn make_io(tty: bool, stdin: bool) -> io::Result<(Io, Option<OwnedFd>, Optio
         let (r, w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
         (r, Some(w))
     } else {
-        (rustix::fs::open("/dev/null", rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::empty())?, None)
+        (
+            rustix::fs::open(
+                "/dev/null",
+                rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+                rustix::fs::Mode::empty(),
+            )?,
+            None,
+        )
     };
     let (out_r, out_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
     let (err_r, err_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
@@ -644,7 +702,12 @@ pub fn make_io(tty: bool, stdin: bool) -> io::Result<(Io, Option<OwnedFd>, Optio
 }
 
 /// Resolves the user inside the container's root and fills in the uid, gids and `HOME`.
-pub fn apply_user(process: &mut berth_runtime::spec::Process, root: std::os::fd::BorrowedFd<'_>, user: &str, group_add: &[String]) -> berth_runtime::Result<()> {
+pub fn apply_user(
+    process: &mut berth_runtime::spec::Process,
+    root: std::os::fd::BorrowedFd<'_>,
+    user: &str,
+    group_add: &[String],
+) -> berth_runtime::Result<()> {
     let u = berth_runtime::user::resolve(root, user, group_add)?;
     process.user.uid = u.uid;
     process.user.gid = u.gid;

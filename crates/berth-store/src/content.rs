@@ -19,18 +19,14 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::{sync_dir, Result, StoreError};
+use crate::{Result, StoreError, sync_dir};
 
 /// Checks `sha256:<64 lowercase hex>` and returns the hex part.
 pub fn parse_digest(d: &str) -> Result<&str> {
     let hex = d
         .strip_prefix("sha256:")
         .ok_or_else(|| StoreError::Invalid(format!("unsupported digest {d:?}: only sha256 is supported")))?;
-    if berth_api::ids::is_full_id(hex) {
-        Ok(hex)
-    } else {
-        Err(StoreError::Invalid(format!("invalid digest {d:?}")))
-    }
+    if berth_api::ids::is_full_id(hex) { Ok(hex) } else { Err(StoreError::Invalid(format!("invalid digest {d:?}"))) }
 }
 
 pub struct ContentStore {
@@ -89,7 +85,8 @@ impl Drop for IngestWriter {
 impl ContentStore {
     pub fn open(root: &Path) -> Result<ContentStore> {
         for d in ["blobs/sha256", "ingest"] {
-            fs::create_dir_all(root.join(d)).map_err(|e| StoreError::io(format!("creating {}", root.join(d).display()), e))?;
+            fs::create_dir_all(root.join(d))
+                .map_err(|e| StoreError::io(format!("creating {}", root.join(d).display()), e))?;
         }
         Ok(ContentStore { root: root.to_path_buf() })
     }
@@ -101,7 +98,14 @@ impl ContentStore {
     pub fn writer(&self) -> Result<IngestWriter> {
         let tmp = self.root.join("ingest").join(berth_api::ids::random_id());
         let file = File::create(&tmp).map_err(|e| StoreError::io("creating ingest file", e))?;
-        Ok(IngestWriter { file, tmp, hasher: Sha256::new(), size: 0, blobs: self.root.join("blobs/sha256"), committed: false })
+        Ok(IngestWriter {
+            file,
+            tmp,
+            hasher: Sha256::new(),
+            size: 0,
+            blobs: self.root.join("blobs/sha256"),
+            committed: false,
+        })
     }
 
     /// Stores `data`, returning its digest.

@@ -3,9 +3,9 @@
 use std::path::Path;
 use std::sync::Mutex;
 
-use rusqlite::{params, Connection, OptionalExtension};
-use serde::de::DeserializeOwned;
+use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use crate::schema::{MIGRATIONS, SCHEMA_VERSION};
 use crate::{Result, StoreError};
@@ -31,8 +31,11 @@ impl Batch<'_> {
 }
 
 fn put<T: Serialize>(conn: &Connection, bucket: &str, key: &str, value: &T) -> Result<()> {
-    let json = serde_json::to_string(value)
-        .map_err(|e| StoreError::Record { bucket: bucket.into(), key: key.into(), source: e })?;
+    let json = serde_json::to_string(value).map_err(|e| StoreError::Record {
+        bucket: bucket.into(),
+        key: key.into(),
+        source: e,
+    })?;
     conn.execute(
         "INSERT INTO records (bucket, key, value) VALUES (?1, ?2, ?3)
          ON CONFLICT (bucket, key) DO UPDATE SET value = excluded.value",
@@ -46,7 +49,12 @@ fn put<T: Serialize>(conn: &Connection, bucket: &str, key: &str, value: &T) -> R
 /// left by an older berth are fixed too).
 fn private_files(path: &Path) -> Result<()> {
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(path).map_err(|e| StoreError::io(format!("opening {}", path.display()), e))?;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| StoreError::io(format!("opening {}", path.display()), e))?;
     for suffix in ["", "-wal", "-shm"] {
         let p = std::path::PathBuf::from(format!("{}{suffix}", path.display()));
         match std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)) {
@@ -110,7 +118,11 @@ impl Db {
             .query_row("SELECT value FROM records WHERE bucket = ?1 AND key = ?2", params![bucket, key], |r| r.get(0))
             .optional()?;
         v.map(|s| {
-            serde_json::from_str(&s).map_err(|e| StoreError::Record { bucket: bucket.into(), key: key.into(), source: e })
+            serde_json::from_str(&s).map_err(|e| StoreError::Record {
+                bucket: bucket.into(),
+                key: key.into(),
+                source: e,
+            })
         })
         .transpose()
     }
@@ -129,8 +141,11 @@ impl Db {
         let mut out = Vec::new();
         for row in rows {
             let (k, v) = row?;
-            let value = serde_json::from_str(&v)
-                .map_err(|e| StoreError::Record { bucket: bucket.into(), key: k.clone(), source: e })?;
+            let value = serde_json::from_str(&v).map_err(|e| StoreError::Record {
+                bucket: bucket.into(),
+                key: k.clone(),
+                source: e,
+            })?;
             out.push((k, value));
         }
         Ok(out)

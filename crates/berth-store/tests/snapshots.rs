@@ -5,9 +5,9 @@ use std::fs;
 use std::io::Read;
 use std::os::fd::AsFd;
 
-use berth_archive::apply::{apply, ApplyOptions};
+use berth_archive::apply::{ApplyOptions, apply};
 use berth_archive::header::{EntryType, Header};
-use berth_archive::walk::{write_tree, WalkOptions};
+use berth_archive::walk::{WalkOptions, write_tree};
 use berth_archive::writer::TarWriter;
 use berth_store::snapshot::Snapshotter;
 
@@ -48,7 +48,14 @@ fn layers_stack_under_overlay_and_changes_come_back_as_a_layer() {
     let key = berth_api::ids::random_id();
     let spec = s.prepare(&key, &[base.clone(), top.clone()]).unwrap();
     let mnt = tempfile::tempdir().unwrap();
-    rustix::mount::mount("overlay", mnt.path(), "overlay", rustix::mount::MountFlags::empty(), Some(std::ffi::CString::new(spec.overlay_data()).unwrap().as_c_str())).unwrap();
+    rustix::mount::mount(
+        "overlay",
+        mnt.path(),
+        "overlay",
+        rustix::mount::MountFlags::empty(),
+        Some(std::ffi::CString::new(spec.overlay_data()).unwrap().as_c_str()),
+    )
+    .unwrap();
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         assert_eq!(fs::read_to_string(mnt.path().join("a")).unwrap(), "from top");
         assert!(!mnt.path().join("b").exists(), "whiteout hides the base file");
@@ -100,7 +107,11 @@ fn a_layer_repeated_in_an_image_is_mounted_once() {
     let key = berth_api::ids::random_id();
     let spec = s.prepare(&key, &[same.clone(), middle.clone(), same.clone()]).unwrap();
     let dirs: Vec<_> = spec.lower.iter().skip(1).cloned().collect();
-    assert_eq!(dirs, vec![s.layer_dir(&same).unwrap(), s.layer_dir(&middle).unwrap()], "topmost copy kept, init layer first");
+    assert_eq!(
+        dirs,
+        vec![s.layer_dir(&same).unwrap(), s.layer_dir(&middle).unwrap()],
+        "topmost copy kept, init layer first"
+    );
     s.remove(&key).unwrap();
 }
 

@@ -6,7 +6,7 @@ use std::io;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
-use rustix::fs::{AtFlags, StatxAttributes, StatxFlags, CWD};
+use rustix::fs::{AtFlags, CWD, StatxAttributes, StatxFlags};
 use rustix::mount::MountFlags;
 
 /// Whether `path` is the root of a mount (statx's MOUNT_ROOT; /proc/self/mountinfo on a
@@ -14,7 +14,9 @@ use rustix::mount::MountFlags;
 /// filesystem keeps the device.
 pub fn is_mount_point(path: &Path) -> bool {
     match rustix::fs::statx(CWD, path, AtFlags::NO_AUTOMOUNT | AtFlags::SYMLINK_NOFOLLOW, StatxFlags::empty()) {
-        Ok(r) if r.stx_attributes_mask.contains(StatxAttributes::MOUNT_ROOT) => r.stx_attributes.contains(StatxAttributes::MOUNT_ROOT),
+        Ok(r) if r.stx_attributes_mask.contains(StatxAttributes::MOUNT_ROOT) => {
+            r.stx_attributes.contains(StatxAttributes::MOUNT_ROOT)
+        }
         Ok(_) | Err(rustix::io::Errno::NOSYS) => {
             let want = path.display().to_string();
             std::fs::read_to_string("/proc/self/mountinfo")
@@ -64,7 +66,8 @@ pub fn mount_local(opts: &BTreeMap<String, String>, target: &Path) -> io::Result
         }
         return Ok(());
     }
-    let data = std::ffi::CString::new(data.join(",")).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "mount options contain a NUL byte"))?;
+    let data = std::ffi::CString::new(data.join(","))
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "mount options contain a NUL byte"))?;
     rustix::mount::mount(device, target, kind, flags, Some(data.as_c_str()))?;
     Ok(())
 }
@@ -146,7 +149,10 @@ fn copy_attrs(from: &Path, to: &Path) -> io::Result<()> {
     rustix::fs::chown(to, Some(uid(md.uid())), Some(gid(md.gid())))?;
     std::fs::set_permissions(to, std::fs::Permissions::from_mode(md.mode() & 0o7777))?;
     let ts = |s: i64, ns: i64| rustix::fs::Timespec { tv_sec: s, tv_nsec: ns as _ };
-    let times = rustix::fs::Timestamps { last_access: ts(md.atime(), md.atime_nsec()), last_modification: ts(md.mtime(), md.mtime_nsec()) };
+    let times = rustix::fs::Timestamps {
+        last_access: ts(md.atime(), md.atime_nsec()),
+        last_modification: ts(md.mtime(), md.mtime_nsec()),
+    };
     rustix::fs::utimensat(CWD, to, &times, AtFlags::empty())?;
     Ok(())
 }

@@ -130,7 +130,8 @@ impl VolumeStore {
         if let Ok(rd) = std::fs::read_dir(root) {
             for e in rd.flatten() {
                 let name = e.file_name().to_string_lossy().to_string();
-                if !records.contains_key(&name) && e.path().is_dir() && !fsutil::is_mount_point(&e.path().join("_data")) {
+                if !records.contains_key(&name) && e.path().is_dir() && !fsutil::is_mount_point(&e.path().join("_data"))
+                {
                     let _ = std::fs::remove_dir_all(e.path());
                 }
             }
@@ -152,7 +153,9 @@ impl VolumeStore {
     pub fn create(&self, req: VolumeCreateRequest) -> Result<Volume> {
         let driver = if req.driver.is_empty() { "local".to_string() } else { req.driver.clone() };
         if driver != "local" {
-            return Err(VolumeError::NotFound(format!("error looking up volume plugin {driver}: plugin \"{driver}\" not found")));
+            return Err(VolumeError::NotFound(format!(
+                "error looking up volume plugin {driver}: plugin \"{driver}\" not found"
+            )));
         }
         check_options(&req.driver_opts)?;
         let mut labels = req.labels.clone();
@@ -169,7 +172,13 @@ impl VolumeStore {
         if let Some(rec) = st.records.get(&name) {
             return Ok(self.view(rec, None));
         }
-        let rec = VolumeRecord { name: name.clone(), driver, labels, options: req.driver_opts, created_at: berth_api::time::rfc3339_now() };
+        let rec = VolumeRecord {
+            name: name.clone(),
+            driver,
+            labels,
+            options: req.driver_opts,
+            created_at: berth_api::time::rfc3339_now(),
+        };
         let data = self.mountpoint(&name);
         std::fs::create_dir_all(&data).map_err(|e| VolumeError::io(format!("creating volume {name}"), e))?;
         if let Err(e) = self.db.put(berth_store::schema::VOLUMES, &name, &rec) {
@@ -223,7 +232,10 @@ impl VolumeStore {
             if dangling.is_some_and(|d| d == used) {
                 continue;
             }
-            if !f.any_or_absent("name", |n| rec.name.contains(n)) || !f.any_or_absent("driver", |d| rec.driver == d) || !f.labels_match("label", &rec.labels) {
+            if !f.any_or_absent("name", |n| rec.name.contains(n))
+                || !f.any_or_absent("driver", |d| rec.driver == d)
+                || !f.labels_match("label", &rec.labels)
+            {
                 continue;
             }
             out.push(self.view(rec, None));
@@ -239,7 +251,9 @@ impl VolumeStore {
         };
         recs.iter()
             .zip(counts)
-            .map(|(r, n)| self.view(r, Some(VolumeUsage { size: dir_size(&self.mountpoint(&r.name)) as i64, ref_count: n })))
+            .map(|(r, n)| {
+                self.view(r, Some(VolumeUsage { size: dir_size(&self.mountpoint(&r.name)) as i64, ref_count: n }))
+            })
             .collect()
     }
 
@@ -275,7 +289,8 @@ impl VolumeStore {
         let rec = self.get(name)?;
         let data = self.mountpoint(name);
         if rec.is_mounted_kind() && !fsutil::is_mount_point(&data) {
-            fsutil::mount_local(&rec.options, &data).map_err(|e| VolumeError::Invalid(format!("error while mounting volume '{}': {e}", data.display())))?;
+            fsutil::mount_local(&rec.options, &data)
+                .map_err(|e| VolumeError::Invalid(format!("error while mounting volume '{}': {e}", data.display())))?;
         }
         Ok(data)
     }
@@ -312,7 +327,9 @@ impl VolumeStore {
         // The record goes first: a crash after it leaves only a directory, which the next
         // start sweeps.
         self.db.delete(berth_store::schema::VOLUMES, &rec.name)?;
-        std::fs::remove_dir_all(self.root.join(&rec.name)).or_else(|e| if e.kind() == std::io::ErrorKind::NotFound { Ok(()) } else { Err(e) }).map_err(|e| VolumeError::io(format!("removing volume {}", rec.name), e))?;
+        std::fs::remove_dir_all(self.root.join(&rec.name))
+            .or_else(|e| if e.kind() == std::io::ErrorKind::NotFound { Ok(()) } else { Err(e) })
+            .map_err(|e| VolumeError::io(format!("removing volume {}", rec.name), e))?;
         Ok(())
     }
 
@@ -372,7 +389,9 @@ fn check_options(opts: &BTreeMap<String, String>) -> Result<()> {
     if let Some(dev) = opts.get("device") {
         let bind = opts.get("o").is_some_and(|o| o.split(',').any(|f| f == "bind" || f == "rbind"));
         if bind && !dev.starts_with('/') {
-            return Err(VolumeError::Invalid(format!("invalid device '{dev}': a bind-backed volume needs an absolute host path")));
+            return Err(VolumeError::Invalid(format!(
+                "invalid device '{dev}': a bind-backed volume needs an absolute host path"
+            )));
         }
     }
     Ok(())
@@ -418,7 +437,9 @@ mod tests {
         let (_d, s) = store();
         let e = s.create(req("x/y")).unwrap_err().to_string();
         assert!(e.contains("includes invalid characters for a local volume name"), "{e}");
-        let e = s.create(VolumeCreateRequest { name: "v1".into(), driver: "nfsx".into(), ..Default::default() }).unwrap_err();
+        let e = s
+            .create(VolumeCreateRequest { name: "v1".into(), driver: "nfsx".into(), ..Default::default() })
+            .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::NotFound);
         let mut bad = req("v2");
         bad.driver_opts.insert("colour".into(), "blue".into());

@@ -75,10 +75,20 @@ fn lock_pidfile(path: &PathBuf) -> Result<std::fs::File, String> {
     if let Some(p) = path.parent() {
         std::fs::create_dir_all(p).map_err(|e| format!("creating {}: {e}", p.display()))?;
     }
-    let mut f = std::fs::OpenOptions::new().create(true).truncate(false).write(true).read(true).open(path).map_err(|e| format!("opening {}: {e}", path.display()))?;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .read(true)
+        .open(path)
+        .map_err(|e| format!("opening {}: {e}", path.display()))?;
     rustix::fs::flock(f.as_fd(), rustix::fs::FlockOperation::NonBlockingLockExclusive).map_err(|_| {
         let pid = std::fs::read_to_string(path).unwrap_or_default();
-        format!("pid file found, ensure berth is not running or delete {} (held by process {})", path.display(), pid.trim())
+        format!(
+            "pid file found, ensure berth is not running or delete {} (held by process {})",
+            path.display(),
+            pid.trim()
+        )
     })?;
     f.set_len(0).map_err(|e| format!("writing {}: {e}", path.display()))?;
     write!(f, "{}", std::process::id()).map_err(|e| format!("writing {}: {e}", path.display()))?;

@@ -19,7 +19,7 @@ fn main() {
 /// tokio installing its handler and a later subscription); the future ends at either. A
 /// signal that cannot be subscribed to is simply not waited for.
 fn shutdown_signal() -> impl std::future::Future<Output = ()> {
-    use tokio::signal::unix::{signal, SignalKind};
+    use tokio::signal::unix::{SignalKind, signal};
     let (term, int) = (signal(SignalKind::terminate()).ok(), signal(SignalKind::interrupt()).ok());
     async move {
         let wait = |s: Option<tokio::signal::unix::Signal>| async move {

@@ -141,7 +141,8 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
             anyhow::bail!("--proxy-remote {remote:?}: want an http:// or https:// URL");
         }
         let remote = remote.trim_end_matches('/').to_string();
-        config.proxy = Some(berth_registry::proxy::ProxyConfig { remote, username: a.proxy_username, password: a.proxy_password });
+        config.proxy =
+            Some(berth_registry::proxy::ProxyConfig { remote, username: a.proxy_username, password: a.proxy_password });
     }
     if a.token {
         let mut t = berth_registry::TokenConfig::new(a.token_service);
@@ -157,7 +158,8 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     rt.block_on(async move {
         let addr = config.addr;
-        let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("listen on {addr}: {e}"))?;
+        let listener =
+            tokio::net::TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("listen on {addr}: {e}"))?;
         let registry = berth_registry::Registry::open(config)?;
         // Subscribed before the line below (see shutdown_signal). Tests and scripts wait for
         // the line (with the real port when asked for port 0).
@@ -232,16 +234,27 @@ fn image(a: ImageArgs) -> anyhow::Result<()> {
     }
     let c = berth_cli::client::Client::new(&host);
     let changes = [
-        format!("ENTRYPOINT [\"/bin/berth\", \"registry\", \"serve\", \"--addr\", \"0.0.0.0:5000\", \"--root\", \"{IMAGE_ROOT}\"]"),
+        format!(
+            "ENTRYPOINT [\"/bin/berth\", \"registry\", \"serve\", \"--addr\", \"0.0.0.0:5000\", \"--root\", \"{IMAGE_ROOT}\"]"
+        ),
         "EXPOSE 5000".to_string(),
         format!("VOLUME {IMAGE_ROOT}"),
     ];
-    let mut q = berth_cli::client::query(&[("fromSrc", "-".into()), ("repo", a.tag.clone()), ("message", "berth registry image".into())]);
+    let mut q = berth_cli::client::query(&[
+        ("fromSrc", "-".into()),
+        ("repo", a.tag.clone()),
+        ("message", "berth registry image".into()),
+    ]);
     for ch in &changes {
         q.push_str(&format!("&changes={}", berth_cli::client::enc(ch)));
     }
     let mut input: Box<dyn Read> = Box::new(tar);
-    let r = c.request("POST", &format!("/images/create{q}"), &[], berth_cli::client::Body::Stream(&mut input, "application/x-tar"))?;
+    let r = c.request(
+        "POST",
+        &format!("/images/create{q}"),
+        &[],
+        berth_cli::client::Body::Stream(&mut input, "application/x-tar"),
+    )?;
     let body = r.bytes()?;
     let mut id = String::new();
     for line in body.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {

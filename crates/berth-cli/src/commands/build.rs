@@ -11,17 +11,17 @@ use std::io::{Read, Write};
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
-use anyhow::{anyhow, bail, Context as _, Result};
-use sha2::Digest as _;
+use anyhow::{Context as _, Result, anyhow, bail};
 use clap::Args;
+use sha2::Digest as _;
 
 use berth_api::progress::JsonMessage;
-use berth_archive::walk::{write_tree, WalkOptions};
+use berth_archive::walk::{WalkOptions, write_tree};
 use berth_dockerfile::Ignore;
 
 use super::Exit;
-use crate::client::{query, Body, Client};
-use crate::context_sync::{sync_build, LocalContext};
+use crate::client::{Body, Client, query};
+use crate::context_sync::{LocalContext, sync_build};
 
 #[derive(Args, Debug)]
 pub struct BuildArgs {
@@ -89,7 +89,6 @@ fn is_tar(head: &[u8]) -> bool {
         || (head.len() >= 262 && &head[257..262] == b"ustar")
 }
 
-
 /// What to leave out of the context for `.dockerignore`: whole directories where nothing
 /// below can come back, else single files.
 fn excluded(root: &Path, rel: &str, ignore: &Ignore, keep: &[&str], out: &mut Vec<String>) {
@@ -142,7 +141,14 @@ fn prepare_context(a: &BuildArgs) -> Result<(Prepared, String)> {
             let name = a.file.clone().unwrap_or_else(|| "Dockerfile".into());
             return Ok((Prepared::Tar(Box::new(std::io::Cursor::new(data))), name));
         }
-        return Ok((Prepared::Tar(Box::new(std::io::Cursor::new(berth_archive::writer::single_file("Dockerfile", &data, true)))), "Dockerfile".into()));
+        return Ok((
+            Prepared::Tar(Box::new(std::io::Cursor::new(berth_archive::writer::single_file(
+                "Dockerfile",
+                &data,
+                true,
+            )))),
+            "Dockerfile".into(),
+        ));
     }
     if is_remote(&a.context) {
         if stdin_df.is_some() {
@@ -151,7 +157,8 @@ fn prepare_context(a: &BuildArgs) -> Result<(Prepared, String)> {
         return Ok((Prepared::Remote(a.context.clone()), a.file.clone().unwrap_or_else(|| "Dockerfile".into())));
     }
     let root = PathBuf::from(&a.context);
-    let meta = std::fs::metadata(&root).map_err(|e| anyhow!("unable to prepare context: path {:?} not found: {e}", a.context))?;
+    let meta = std::fs::metadata(&root)
+        .map_err(|e| anyhow!("unable to prepare context: path {:?} not found: {e}", a.context))?;
     if !meta.is_dir() {
         bail!("unable to prepare context: context must be a directory: {}", a.context);
     }
@@ -166,7 +173,9 @@ fn prepare_context(a: &BuildArgs) -> Result<(Prepared, String)> {
         (_, Some(data)) => outside(data),
         (None, None) => ("Dockerfile".into(), None),
         (Some(f), None) => {
-            let p = std::fs::canonicalize(f).map_err(|e| anyhow!("unable to prepare context: unable to evaluate symlinks in Dockerfile path: {e}"))?;
+            let p = std::fs::canonicalize(f).map_err(|e| {
+                anyhow!("unable to prepare context: unable to evaluate symlinks in Dockerfile path: {e}")
+            })?;
             match p.strip_prefix(&root_abs) {
                 Ok(rel) => (rel.to_string_lossy().into_owned(), None),
                 Err(_) => outside(std::fs::read(&p).with_context(|| format!("reading {f}"))?),
@@ -215,7 +224,8 @@ fn pairs(items: &[String], what: &str) -> Result<BTreeMap<String, Option<String>
 
 pub fn build(c: &Client, a: &BuildArgs) -> Exit {
     let (prepared, df_name) = prepare_context(a)?;
-    let labels: BTreeMap<String, String> = pairs(&a.labels, "label")?.into_iter().map(|(k, v)| (k, v.unwrap_or_default())).collect();
+    let labels: BTreeMap<String, String> =
+        pairs(&a.labels, "label")?.into_iter().map(|(k, v)| (k, v.unwrap_or_default())).collect();
     let mut q: Vec<(&str, String)> = a.tags.iter().map(|t| ("t", t.clone())).collect();
     q.push(("dockerfile", df_name));
     if !a.build_args.is_empty() {

@@ -3,19 +3,19 @@
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{Result, anyhow, bail};
 use clap::Args;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use berth_api::models::{ContainerSummary, ExecCreateRequest, ExecInspect};
 
-use super::{ago, for_each, Exit};
-use crate::client::{enc, query, Body, Client};
+use super::{Exit, ago, for_each};
+use crate::client::{Body, Client, enc, query};
 use crate::format::{self, ellipsis};
 use crate::{opts, tty};
 
-pub use super::inspect::{inspect, InspectArgs};
-pub use super::resources::{stats, top, update, StatsArgs, TopArgs, UpdateArgs};
+pub use super::inspect::{InspectArgs, inspect};
+pub use super::resources::{StatsArgs, TopArgs, UpdateArgs, stats, top, update};
 
 #[derive(Args, Debug)]
 pub struct StartArgs {
@@ -79,7 +79,10 @@ pub struct StopArgs {
 }
 
 pub fn stop(c: &Client, a: &StopArgs, verb: &str) -> Exit {
-    let q = query(&[("t", a.time.map(|t| t.to_string()).unwrap_or_default()), ("signal", a.signal.clone().unwrap_or_default())]);
+    let q = query(&[
+        ("t", a.time.map(|t| t.to_string()).unwrap_or_default()),
+        ("signal", a.signal.clone().unwrap_or_default()),
+    ]);
     for_each(&a.containers, |n| {
         c.post(&format!("/containers/{}/{verb}{q}", enc(n)))?;
         println!("{n}");
@@ -120,7 +123,11 @@ pub struct RmArgs {
 }
 
 pub fn rm(c: &Client, a: &RmArgs) -> Exit {
-    let q = query(&[("force", if a.force { "1".into() } else { String::new() }), ("v", if a.volumes { "1".into() } else { String::new() }), ("link", if a.link { "1".into() } else { String::new() })]);
+    let q = query(&[
+        ("force", if a.force { "1".into() } else { String::new() }),
+        ("v", if a.volumes { "1".into() } else { String::new() }),
+        ("link", if a.link { "1".into() } else { String::new() }),
+    ]);
     for_each(&a.containers, |n| {
         c.delete(&format!("/containers/{}{q}", enc(n)))?;
         println!("{n}");
@@ -185,11 +192,17 @@ fn container_ctx(c: &ContainerSummary, no_trunc: bool) -> Value {
     let cmd = if no_trunc { c.command.clone() } else { ellipsis(&c.command, 20) };
     let names: Vec<String> = c.names.iter().map(|n| n.trim_start_matches('/').to_string()).collect();
     let size = match (c.size_rw, c.size_root_fs) {
-        (Some(rw), Some(root)) => format!("{} (virtual {})", berth_api::units::human_size(rw), berth_api::units::human_size(root)),
+        (Some(rw), Some(root)) => {
+            format!("{} (virtual {})", berth_api::units::human_size(rw), berth_api::units::human_size(root))
+        }
         _ => String::new(),
     };
     let labels: Vec<String> = c.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    let image = if !no_trunc && c.image.starts_with("sha256:") { berth_api::ids::short_id(&c.image).to_string() } else { c.image.clone() };
+    let image = if !no_trunc && c.image.starts_with("sha256:") {
+        berth_api::ids::short_id(&c.image).to_string()
+    } else {
+        c.image.clone()
+    };
     json!({
         "ID": if no_trunc { c.id.clone() } else { berth_api::ids::short_id(&c.id).to_string() },
         "Image": image,
@@ -234,18 +247,34 @@ pub fn ps(c: &Client, a: &PsArgs) -> Exit {
         return Ok(0);
     }
     let rows: Vec<Value> = list.iter().map(|x| container_ctx(x, a.no_trunc)).collect();
-    let mut default = "{{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}".to_string();
+    let mut default =
+        "{{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}".to_string();
     if a.size {
         default.push_str("\t{{.Size}}");
     }
     let headers: BTreeMap<&str, &str> = [
-        ("ID", "CONTAINER ID"), ("Image", "IMAGE"), ("Command", "COMMAND"), ("CreatedAt", "CREATED AT"), ("RunningFor", "CREATED"),
-        ("Ports", "PORTS"), ("State", "STATE"), ("Status", "STATUS"), ("Size", "SIZE"), ("Names", "NAMES"), ("Labels", "LABELS"),
-        ("Mounts", "MOUNTS"), ("Networks", "NETWORKS"), ("LocalVolumes", "LOCAL VOLUMES"),
+        ("ID", "CONTAINER ID"),
+        ("Image", "IMAGE"),
+        ("Command", "COMMAND"),
+        ("CreatedAt", "CREATED AT"),
+        ("RunningFor", "CREATED"),
+        ("Ports", "PORTS"),
+        ("State", "STATE"),
+        ("Status", "STATUS"),
+        ("Size", "SIZE"),
+        ("Names", "NAMES"),
+        ("Labels", "LABELS"),
+        ("Mounts", "MOUNTS"),
+        ("Networks", "NETWORKS"),
+        ("LocalVolumes", "LOCAL VOLUMES"),
     ]
     .into_iter()
     .collect();
-    print!("{}", format::render(&format::parse(a.format.as_deref().unwrap_or("")), &rows, &default, &headers).map_err(|e| anyhow!(e))?);
+    print!(
+        "{}",
+        format::render(&format::parse(a.format.as_deref().unwrap_or("")), &rows, &default, &headers)
+            .map_err(|e| anyhow!(e))?
+    );
     Ok(0)
 }
 
@@ -351,13 +380,15 @@ pub fn exec(c: &Client, a: &ExecArgs) -> Exit {
         user: a.user.clone().unwrap_or_default(),
         working_dir: a.workdir.clone().unwrap_or_default(),
     };
-    let created: berth_api::models::IdResponse = c.post_json(&format!("/containers/{}/exec", enc(&a.container)), &req)?.json()?;
+    let created: berth_api::models::IdResponse =
+        c.post_json(&format!("/containers/{}/exec", enc(&a.container)), &req)?.json()?;
     let start = json!({"Detach": a.detach, "Tty": a.tty, "ConsoleSize": size});
     if a.detach {
         c.post_json(&format!("/exec/{}/start", created.id), &start)?;
         return Ok(0);
     }
-    let (conn, buffered) = c.hijack(&format!("/exec/{}/start", created.id), Some(serde_json::to_vec(&start).unwrap_or_default()))?;
+    let (conn, buffered) =
+        c.hijack(&format!("/exec/{}/start", created.id), Some(serde_json::to_vec(&start).unwrap_or_default()))?;
     let _raw = (a.tty && a.interactive && tty::stdin_is_tty()).then(tty::RawMode::enable);
     if a.interactive {
         let input = conn.try_clone()?;
@@ -489,7 +520,8 @@ pub struct OneArg {
 }
 
 pub fn diff(c: &Client, a: &OneArg) -> Exit {
-    let changes: Vec<berth_api::models::FilesystemChange> = c.get_json(&format!("/containers/{}/changes", enc(&a.container)))?;
+    let changes: Vec<berth_api::models::FilesystemChange> =
+        c.get_json(&format!("/containers/{}/changes", enc(&a.container)))?;
     for ch in changes {
         let k = match ch.kind {
             0 => "C",
@@ -661,7 +693,12 @@ pub fn cp(c: &Client, a: &CpArgs) -> Exit {
                 crate::copy::tar_local(c, ctr, &a.src, path, a.follow_link)?
             };
             let q = query(&[("path", dest_dir), ("copyUIDGID", if a.archive { "1".into() } else { String::new() })]);
-            c.request("PUT", &format!("/containers/{}/archive{q}", enc(ctr)), &[], Body::Stream(&mut tar, "application/x-tar"))?;
+            c.request(
+                "PUT",
+                &format!("/containers/{}/archive{q}", enc(ctr)),
+                &[],
+                Body::Stream(&mut tar, "application/x-tar"),
+            )?;
             Ok(0)
         }
         (Some(_), Some(_)) => bail!("copying between containers is not supported"),

@@ -8,14 +8,14 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{Result, anyhow, bail};
 use clap::Args;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use berth_api::progress::JsonMessage;
 
 use super::Exit;
-use crate::client::{query, Client};
+use crate::client::{Client, query};
 use crate::credentials;
 use crate::format;
 
@@ -140,7 +140,11 @@ pub fn pull_image(c: &Client, name: &str, all_tags: bool, platform: Option<&str>
     };
     let (domain, path) = split_name(&repo);
     let full_repo = format!("{domain}/{path}");
-    let q = query(&[("fromImage", full_repo.clone()), ("tag", tag.clone()), ("platform", platform.unwrap_or("").to_string())]);
+    let q = query(&[
+        ("fromImage", full_repo.clone()),
+        ("tag", tag.clone()),
+        ("platform", platform.unwrap_or("").to_string()),
+    ]);
     let r = c.request("POST", &format!("/images/create{q}"), &[auth_header_for(name)], crate::client::Body::None)?;
     show_progress(r, quiet)?;
     let shown = if tag.is_empty() {
@@ -192,7 +196,8 @@ pub fn push(c: &Client, a: &PushArgs) -> Exit {
         }
     };
     let q = query(&[("tag", tag.clone())]);
-    let r = c.request("POST", &format!("/images/{repo}/push{q}"), &[auth_header_for(&a.name)], crate::client::Body::None)?;
+    let r =
+        c.request("POST", &format!("/images/{repo}/push{q}"), &[auth_header_for(&a.name)], crate::client::Body::None)?;
     show_progress(r, a.quiet)?;
     if a.quiet {
         println!("{}", if tag.is_empty() { repo } else { format!("{repo}:{tag}") });
@@ -273,7 +278,9 @@ pub fn login(c: &Client, a: &LoginArgs) -> Exit {
     let stored = credentials::get(&key).ok().flatten();
     let username = match a.username.clone() {
         Some(u) => u,
-        None if password.is_none() && stored.is_some() && !crate::tty::stdin_is_tty() => stored.as_ref().map(|s| s.0.clone()).unwrap_or_default(),
+        None if password.is_none() && stored.is_some() && !crate::tty::stdin_is_tty() => {
+            stored.as_ref().map(|s| s.0.clone()).unwrap_or_default()
+        }
         None => {
             if !crate::tty::stdin_is_tty() {
                 bail!("Error: Cannot perform an interactive login from a non TTY device");
@@ -283,7 +290,9 @@ pub fn login(c: &Client, a: &LoginArgs) -> Exit {
     };
     let password = match password {
         Some(p) => p,
-        None if stored.as_ref().is_some_and(|s| s.0 == username) && !crate::tty::stdin_is_tty() => stored.map(|s| s.1).unwrap_or_default(),
+        None if stored.as_ref().is_some_and(|s| s.0 == username) && !crate::tty::stdin_is_tty() => {
+            stored.map(|s| s.1).unwrap_or_default()
+        }
         None => {
             if !crate::tty::stdin_is_tty() {
                 bail!("Error: Cannot perform an interactive login from a non TTY device");
@@ -299,7 +308,9 @@ pub fn login(c: &Client, a: &LoginArgs) -> Exit {
     let v: Value = c.post_json("/auth", &body)?.json()?;
     let status = v["Status"].as_str().unwrap_or("Login Succeeded").to_string();
     if let Some(path) = credentials::store(&key, &username, &password)? {
-        eprintln!("WARNING! Your credentials are stored unencrypted in '{path}'.\nConfigure a credential helper to remove this warning. See\nhttps://docs.docker.com/go/credential-store/\n");
+        eprintln!(
+            "WARNING! Your credentials are stored unencrypted in '{path}'.\nConfigure a credential helper to remove this warning. See\nhttps://docs.docker.com/go/credential-store/\n"
+        );
     }
     println!("{status}");
     Ok(0)
@@ -342,7 +353,9 @@ pub fn search(c: &Client, a: &SearchArgs) -> Exit {
     let filters = super::container::filter_json(&a.filter)?;
     let limit = if a.limit == 0 { String::new() } else { a.limit.to_string() };
     let q = query(&[("term", a.term.clone()), ("limit", limit), ("filters", filters)]);
-    let results: Vec<Value> = c.request("GET", &format!("/images/search{q}"), &[auth_header_for(&a.term)], crate::client::Body::None)?.json()?;
+    let results: Vec<Value> = c
+        .request("GET", &format!("/images/search{q}"), &[auth_header_for(&a.term)], crate::client::Body::None)?
+        .json()?;
     let rows: Vec<Value> = results
         .iter()
         .map(|r| {
@@ -356,10 +369,21 @@ pub fn search(c: &Client, a: &SearchArgs) -> Exit {
             })
         })
         .collect();
-    let headers: BTreeMap<&str, &str> =
-        [("Name", "NAME"), ("Description", "DESCRIPTION"), ("StarCount", "STARS"), ("IsOfficial", "OFFICIAL"), ("IsAutomated", "AUTOMATED")].into_iter().collect();
+    let headers: BTreeMap<&str, &str> = [
+        ("Name", "NAME"),
+        ("Description", "DESCRIPTION"),
+        ("StarCount", "STARS"),
+        ("IsOfficial", "OFFICIAL"),
+        ("IsAutomated", "AUTOMATED"),
+    ]
+    .into_iter()
+    .collect();
     let default = "{{.Name}}\t{{.Description}}\t{{.StarCount}}\t{{.IsOfficial}}";
-    print!("{}", format::render(&format::parse(a.format.as_deref().unwrap_or("")), &rows, default, &headers).map_err(|e| anyhow!(e))?);
+    print!(
+        "{}",
+        format::render(&format::parse(a.format.as_deref().unwrap_or("")), &rows, default, &headers)
+            .map_err(|e| anyhow!(e))?
+    );
     Ok(0)
 }
 

@@ -3,16 +3,16 @@
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{Result, anyhow, bail};
 use clap::Args;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use berth_api::models::{HistoryItem, ImageDeleteItem, ImageSummary};
 use berth_api::progress::JsonMessage;
 
 use super::container::{confirm, created_at, filter_json, write_out};
-use super::{ago, for_each, Exit};
-use crate::client::{enc, query, Body, Client};
+use super::{Exit, ago, for_each};
+use crate::client::{Body, Client, enc, query};
 use crate::format::{self, ellipsis};
 
 #[derive(Args, Debug)]
@@ -66,10 +66,17 @@ pub fn images(c: &Client, a: &ImagesArgs) -> Exit {
     }
     let mut rows = Vec::new();
     for i in &list {
-        let digest = i.repo_digests.first().and_then(|d| d.split_once('@').map(|(_, d)| d.to_string())).unwrap_or_else(|| "<none>".into());
+        let digest = i
+            .repo_digests
+            .first()
+            .and_then(|d| d.split_once('@').map(|(_, d)| d.to_string()))
+            .unwrap_or_else(|| "<none>".into());
         let tags: Vec<(String, String)> = if i.repo_tags.is_empty() && !i.repo_digests.is_empty() {
             // Pulled by digest only: the repository is known, the tag is not (as docker shows it).
-            i.repo_digests.iter().map(|d| (d.split_once('@').map(|(r, _)| r).unwrap_or(d).to_string(), "<none>".to_string())).collect()
+            i.repo_digests
+                .iter()
+                .map(|d| (d.split_once('@').map(|(r, _)| r).unwrap_or(d).to_string(), "<none>".to_string()))
+                .collect()
         } else if i.repo_tags.is_empty() {
             vec![("<none>".into(), "<none>".into())]
         } else {
@@ -98,13 +105,25 @@ pub fn images(c: &Client, a: &ImagesArgs) -> Exit {
         "{{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
     };
     let headers: BTreeMap<&str, &str> = [
-        ("ID", "IMAGE ID"), ("Repository", "REPOSITORY"), ("Tag", "TAG"), ("Digest", "DIGEST"), ("CreatedSince", "CREATED"),
-        ("CreatedAt", "CREATED AT"), ("Size", "SIZE"), ("VirtualSize", "VIRTUAL SIZE"), ("SharedSize", "SHARED SIZE"),
-        ("UniqueSize", "UNIQUE SIZE"), ("Containers", "CONTAINERS"),
+        ("ID", "IMAGE ID"),
+        ("Repository", "REPOSITORY"),
+        ("Tag", "TAG"),
+        ("Digest", "DIGEST"),
+        ("CreatedSince", "CREATED"),
+        ("CreatedAt", "CREATED AT"),
+        ("Size", "SIZE"),
+        ("VirtualSize", "VIRTUAL SIZE"),
+        ("SharedSize", "SHARED SIZE"),
+        ("UniqueSize", "UNIQUE SIZE"),
+        ("Containers", "CONTAINERS"),
     ]
     .into_iter()
     .collect();
-    print!("{}", format::render(&format::parse(a.format.as_deref().unwrap_or("")), &rows, default, &headers).map_err(|e| anyhow!(e))?);
+    print!(
+        "{}",
+        format::render(&format::parse(a.format.as_deref().unwrap_or("")), &rows, default, &headers)
+            .map_err(|e| anyhow!(e))?
+    );
     Ok(0)
 }
 
@@ -147,7 +166,8 @@ pub fn pull_quiet(c: &Client, image: &str, quiet: bool) -> Result<()> {
         _ => (image.to_string(), if image.contains('@') { String::new() } else { "latest".into() }),
     };
     let q = query(&[("fromImage", name), ("tag", tag)]);
-    let r = c.request("POST", &format!("/images/create{q}"), &[super::distribution::auth_header_for(image)], Body::None)?;
+    let r =
+        c.request("POST", &format!("/images/create{q}"), &[super::distribution::auth_header_for(image)], Body::None)?;
     progress(r, quiet, |_| {})
 }
 
@@ -169,7 +189,14 @@ pub struct ImportArgs {
 
 pub fn import(c: &Client, a: &ImportArgs) -> Exit {
     let mut q = query(&[
-        ("fromSrc", if a.source.starts_with("http://") || a.source.starts_with("https://") { a.source.clone() } else { "-".into() }),
+        (
+            "fromSrc",
+            if a.source.starts_with("http://") || a.source.starts_with("https://") {
+                a.source.clone()
+            } else {
+                "-".into()
+            },
+        ),
         ("repo", a.repository.clone().unwrap_or_default()),
         ("message", a.message.clone().unwrap_or_default()),
     ]);
@@ -217,7 +244,9 @@ pub struct HistoryArgs {
 
 pub fn history(c: &Client, a: &HistoryArgs) -> Exit {
     let h: Vec<HistoryItem> = c.get_json(&format!("/images/{}/history", a.image))?;
-    let id = |s: &str| if s.starts_with("sha256:") && !a.no_trunc { berth_api::ids::short_id(s).to_string() } else { s.to_string() };
+    let id = |s: &str| {
+        if s.starts_with("sha256:") && !a.no_trunc { berth_api::ids::short_id(s).to_string() } else { s.to_string() }
+    };
     if a.quiet {
         for r in &h {
             println!("{}", id(&r.id));
@@ -238,9 +267,22 @@ pub fn history(c: &Client, a: &HistoryArgs) -> Exit {
             })
         })
         .collect();
-    let headers: BTreeMap<&str, &str> = [("ID", "IMAGE"), ("CreatedSince", "CREATED"), ("CreatedAt", "CREATED AT"), ("CreatedBy", "CREATED BY"), ("Size", "SIZE"), ("Comment", "COMMENT")].into_iter().collect();
+    let headers: BTreeMap<&str, &str> = [
+        ("ID", "IMAGE"),
+        ("CreatedSince", "CREATED"),
+        ("CreatedAt", "CREATED AT"),
+        ("CreatedBy", "CREATED BY"),
+        ("Size", "SIZE"),
+        ("Comment", "COMMENT"),
+    ]
+    .into_iter()
+    .collect();
     let default = "{{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}";
-    print!("{}", format::render(&format::parse(a.format.as_deref().unwrap_or("")), &rows, default, &headers).map_err(|e| anyhow!(e))?);
+    print!(
+        "{}",
+        format::render(&format::parse(a.format.as_deref().unwrap_or("")), &rows, default, &headers)
+            .map_err(|e| anyhow!(e))?
+    );
     Ok(0)
 }
 
@@ -272,7 +314,10 @@ pub struct RmiArgs {
 }
 
 pub fn rmi(c: &Client, a: &RmiArgs) -> Exit {
-    let q = query(&[("force", if a.force { "1".into() } else { String::new() }), ("noprune", if a.no_prune { "1".into() } else { String::new() })]);
+    let q = query(&[
+        ("force", if a.force { "1".into() } else { String::new() }),
+        ("noprune", if a.no_prune { "1".into() } else { String::new() }),
+    ]);
     for_each(&a.images, |n| {
         let items: Vec<ImageDeleteItem> = c.delete(&format!("/images/{n}{q}"))?.json()?;
         for i in items {
@@ -342,7 +387,11 @@ pub struct ImagePruneArgs {
 }
 
 pub fn prune(c: &Client, a: &ImagePruneArgs) -> Exit {
-    let warn = if a.all { "WARNING! This will remove all images without at least one container associated to them." } else { "WARNING! This will remove all dangling images." };
+    let warn = if a.all {
+        "WARNING! This will remove all images without at least one container associated to them."
+    } else {
+        "WARNING! This will remove all dangling images."
+    };
     if !a.force && !confirm(&format!("{warn}\nAre you sure you want to continue?")) {
         return Ok(0);
     }

@@ -1,11 +1,11 @@
 //! `inspect`: containers, images, networks and volumes, as JSON or through a template.
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{Result, anyhow, bail};
 use clap::Args;
 use serde_json::Value;
 
 use super::Exit;
-use crate::client::{enc, Client, ClientError};
+use crate::client::{Client, ClientError, enc};
 use crate::format;
 
 /// `docker inspect` of containers (`--type container`) or anything.
@@ -85,4 +85,3 @@ pub fn inspect(c: &Client, a: &InspectArgs, forced: Option<&str>) -> Exit {
     }
     Ok(code)
 }
-

@@ -8,12 +8,11 @@ pub mod image;
 pub mod inspect;
 pub mod network;
 pub mod resources;
-pub mod volume;
 pub mod run;
 pub mod system;
+pub mod volume;
 
 use anyhow::Result;
-
 
 /// The outcome of a command: an exit code (errors are printed by the caller).
 pub type Exit = Result<i32>;

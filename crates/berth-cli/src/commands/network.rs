@@ -2,13 +2,13 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{Result, anyhow, bail};
 use clap::{Args, Subcommand};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
-use super::container::{confirm, filter_json, InspectArgs};
-use super::{for_each, Exit};
-use crate::client::{enc, query, Client};
+use super::container::{InspectArgs, confirm, filter_json};
+use super::{Exit, for_each};
+use crate::client::{Client, enc, query};
 use crate::format;
 
 #[derive(Subcommand, Debug)]
@@ -67,7 +67,9 @@ pub struct CreateArgs {
 }
 
 fn kv(list: &[String]) -> BTreeMap<String, String> {
-    list.iter().map(|s| s.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())).unwrap_or((s.clone(), String::new()))).collect()
+    list.iter()
+        .map(|s| s.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())).unwrap_or((s.clone(), String::new())))
+        .collect()
 }
 
 fn create(c: &Client, a: &CreateArgs) -> Exit {
@@ -113,7 +115,11 @@ fn cidr_contains(cidr: &str, addr: &str) -> Option<bool> {
 fn ipam_configs(a: &CreateArgs) -> Result<Vec<Value>> {
     let mut cfgs: Vec<Value> = a.subnet.iter().map(|s| json!({"Subnet": s})).collect();
     let place = |cfgs: &mut Vec<Value>, what: &str, key: &str, value: &str, aux_name: Option<&str>| -> Result<()> {
-        let i = a.subnet.iter().position(|s| cidr_contains(s, value).unwrap_or(false)).ok_or_else(|| anyhow!("no matching subnet for {what} {value}"))?;
+        let i = a
+            .subnet
+            .iter()
+            .position(|s| cidr_contains(s, value).unwrap_or(false))
+            .ok_or_else(|| anyhow!("no matching subnet for {what} {value}"))?;
         match aux_name {
             Some(n) => cfgs[i][key][n] = json!(value),
             None => {
@@ -187,8 +193,28 @@ fn ls(c: &Client, a: &LsArgs) -> Exit {
             })
         })
         .collect();
-    let headers: BTreeMap<&str, &str> = [("ID", "NETWORK ID"), ("Name", "NAME"), ("Driver", "DRIVER"), ("Scope", "SCOPE"), ("IPv6", "IPV6"), ("Internal", "INTERNAL"), ("CreatedAt", "CREATED"), ("Labels", "LABELS")].into_iter().collect();
-    print!("{}", format::render(&format::parse(a.format.as_deref().unwrap_or("")), &rows, "{{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}", &headers).map_err(|e| anyhow!(e))?);
+    let headers: BTreeMap<&str, &str> = [
+        ("ID", "NETWORK ID"),
+        ("Name", "NAME"),
+        ("Driver", "DRIVER"),
+        ("Scope", "SCOPE"),
+        ("IPv6", "IPV6"),
+        ("Internal", "INTERNAL"),
+        ("CreatedAt", "CREATED"),
+        ("Labels", "LABELS"),
+    ]
+    .into_iter()
+    .collect();
+    print!(
+        "{}",
+        format::render(
+            &format::parse(a.format.as_deref().unwrap_or("")),
+            &rows,
+            "{{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}",
+            &headers
+        )
+        .map_err(|e| anyhow!(e))?
+    );
     Ok(0)
 }
 
@@ -254,16 +280,18 @@ pub fn run(c: &Client, cmd: NetworkCmd) -> Exit {
     match cmd {
         NetworkCmd::Create(a) => create(c, &a),
         NetworkCmd::Ls(a) => ls(c, &a),
-        NetworkCmd::Inspect(a) => super::container::inspect(c, &InspectArgs { format: a.format, size: false, kind: None, names: a.names }, Some("network")),
-        NetworkCmd::Rm(a) => for_each(&a.networks, |n| {
-            match c.delete(&format!("/networks/{}", enc(n))) {
-                Ok(_) => {
-                    println!("{n}");
-                    Ok(())
-                }
-                Err(crate::client::ClientError::Api { status: 404, .. }) if a.force => Ok(()),
-                Err(e) => Err(e.into()),
+        NetworkCmd::Inspect(a) => super::container::inspect(
+            c,
+            &InspectArgs { format: a.format, size: false, kind: None, names: a.names },
+            Some("network"),
+        ),
+        NetworkCmd::Rm(a) => for_each(&a.networks, |n| match c.delete(&format!("/networks/{}", enc(n))) {
+            Ok(_) => {
+                println!("{n}");
+                Ok(())
             }
+            Err(crate::client::ClientError::Api { status: 404, .. }) if a.force => Ok(()),
+            Err(e) => Err(e.into()),
         }),
         NetworkCmd::Connect(a) => {
             let ipam = (a.ip.is_some() || a.ip6.is_some()).then(|| json!({"IPv4Address": a.ip.clone().unwrap_or_default(), "IPv6Address": a.ip6.clone().unwrap_or_default()}));
@@ -272,14 +300,22 @@ pub fn run(c: &Client, cmd: NetworkCmd) -> Exit {
             Ok(0)
         }
         NetworkCmd::Disconnect(a) => {
-            c.post_json(&format!("/networks/{}/disconnect", enc(&a.network)), &json!({"Container": a.container, "Force": a.force}))?;
+            c.post_json(
+                &format!("/networks/{}/disconnect", enc(&a.network)),
+                &json!({"Container": a.container, "Force": a.force}),
+            )?;
             Ok(0)
         }
         NetworkCmd::Prune(a) => {
-            if !a.force && !confirm("WARNING! This will remove all custom networks not used by at least one container.\nAre you sure you want to continue?") {
+            if !a.force
+                && !confirm(
+                    "WARNING! This will remove all custom networks not used by at least one container.\nAre you sure you want to continue?",
+                )
+            {
                 return Ok(0);
             }
-            let v: Value = c.post(&format!("/networks/prune{}", query(&[("filters", filter_json(&a.filter)?)])))?.json()?;
+            let v: Value =
+                c.post(&format!("/networks/prune{}", query(&[("filters", filter_json(&a.filter)?)])))?.json()?;
             if let Some(n) = v["NetworksDeleted"].as_array().filter(|a| !a.is_empty()) {
                 println!("Deleted Networks:");
                 for x in n {

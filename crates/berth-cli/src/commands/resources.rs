@@ -5,12 +5,12 @@ use std::io::Write;
 
 use anyhow::anyhow;
 use clap::Args;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use berth_api::models::{ContainerSummary, TopResponse};
 
-use super::{for_each, Exit};
-use crate::client::{enc, query, Client};
+use super::{Exit, for_each};
+use crate::client::{Client, enc, query};
 use crate::format;
 use crate::{opts, tty};
 
@@ -54,7 +54,6 @@ pub fn top(c: &Client, a: &TopArgs) -> Exit {
     Ok(0)
 }
 
-
 #[derive(Args, Debug)]
 pub struct StatsArgs {
     /// Show all containers (default shows just running)
@@ -82,7 +81,10 @@ fn stats_row(v: &Value, no_trunc: bool) -> Value {
         if sys > psys && cur > pre && psys > 0.0 { (cur - pre) / (sys - psys) * n * 100.0 } else { 0.0 }
     };
     let usage = v["memory_stats"]["usage"].as_f64().unwrap_or(0.0);
-    let cache = v["memory_stats"]["stats"]["total_inactive_file"].as_f64().or(v["memory_stats"]["stats"]["inactive_file"].as_f64()).unwrap_or(0.0);
+    let cache = v["memory_stats"]["stats"]["total_inactive_file"]
+        .as_f64()
+        .or(v["memory_stats"]["stats"]["inactive_file"].as_f64())
+        .unwrap_or(0.0);
     let mem = (usage - cache).max(0.0);
     let limit = v["memory_stats"]["limit"].as_f64().unwrap_or(0.0);
     let (mut rx, mut tx) = (0.0, 0.0);
@@ -116,14 +118,22 @@ fn stats_row(v: &Value, no_trunc: bool) -> Value {
 
 pub fn stats(c: &Client, a: &StatsArgs) -> Exit {
     let names: Vec<String> = if a.containers.is_empty() {
-        let list: Vec<ContainerSummary> = c.get_json(&format!("/containers/json{}", if a.all { "?all=1" } else { "" }))?;
+        let list: Vec<ContainerSummary> =
+            c.get_json(&format!("/containers/json{}", if a.all { "?all=1" } else { "" }))?;
         list.into_iter().map(|x| x.id).collect()
     } else {
         a.containers.clone()
     };
     let headers: BTreeMap<&str, &str> = [
-        ("Container", "CONTAINER"), ("ID", "CONTAINER ID"), ("Name", "NAME"), ("CPUPerc", "CPU %"), ("MemUsage", "MEM USAGE / LIMIT"),
-        ("MemPerc", "MEM %"), ("NetIO", "NET I/O"), ("BlockIO", "BLOCK I/O"), ("PIDs", "PIDS"),
+        ("Container", "CONTAINER"),
+        ("ID", "CONTAINER ID"),
+        ("Name", "NAME"),
+        ("CPUPerc", "CPU %"),
+        ("MemUsage", "MEM USAGE / LIMIT"),
+        ("MemPerc", "MEM %"),
+        ("NetIO", "NET I/O"),
+        ("BlockIO", "BLOCK I/O"),
+        ("PIDs", "PIDS"),
     ]
     .into_iter()
     .collect();
@@ -206,7 +216,11 @@ pub fn update(c: &Client, a: &UpdateArgs) -> Exit {
         cpuset_cpus: a.cpuset_cpus.clone(),
         cpuset_mems: a.cpuset_mems.clone(),
         memory: a.memory.as_deref().map(|s| opts::size(s, "--memory")).transpose()?,
-        memory_reservation: a.memory_reservation.as_deref().map(|s| opts::size(s, "--memory-reservation")).transpose()?,
+        memory_reservation: a
+            .memory_reservation
+            .as_deref()
+            .map(|s| opts::size(s, "--memory-reservation"))
+            .transpose()?,
         pids_limit: a.pids_limit,
         restart_policy: a.restart.as_deref().map(opts::restart_policy).transpose()?,
         ..Default::default()
@@ -222,4 +236,3 @@ pub fn update(c: &Client, a: &UpdateArgs) -> Exit {
         Ok(())
     })
 }
-

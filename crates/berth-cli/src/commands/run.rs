@@ -2,13 +2,16 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{Result, anyhow, bail};
 use clap::{ArgAction, Args};
 
-use berth_api::models::{ContainerConfig, ContainerCreateRequest, EndpointIpamConfig, EndpointSettings, HealthConfig, HostConfig, LogConfig, NetworkingConfig, WaitResponse};
+use berth_api::models::{
+    ContainerConfig, ContainerCreateRequest, EndpointIpamConfig, EndpointSettings, HealthConfig, HostConfig, LogConfig,
+    NetworkingConfig, WaitResponse,
+};
 
 use super::Exit;
-use crate::client::{enc, query, Client, ClientError};
+use crate::client::{Client, ClientError, enc, query};
 use crate::{opts, tty};
 
 /// Flags shared by `run` and `create` (docker's names and letters).
@@ -281,7 +284,9 @@ pub struct RunArgs {
 fn duration_ns(s: &Option<String>, flag: &str) -> Result<i64> {
     match s {
         None => Ok(0),
-        Some(v) => berth_api::time::parse_go_duration(v).map(|d| d.as_nanos() as i64).ok_or_else(|| anyhow!("invalid argument \"{v}\" for \"{flag}\" flag: time: invalid duration \"{v}\"")),
+        Some(v) => berth_api::time::parse_go_duration(v)
+            .map(|d| d.as_nanos() as i64)
+            .ok_or_else(|| anyhow!("invalid argument \"{v}\" for \"{flag}\" flag: time: invalid duration \"{v}\"")),
     }
 }
 
@@ -308,7 +313,12 @@ pub fn request(f: &CreateFlags) -> Result<ContainerCreateRequest> {
     }
     let healthcheck = if f.no_healthcheck {
         Some(HealthConfig { test: Some(vec!["NONE".into()]), ..Default::default() })
-    } else if f.health_cmd.is_some() || f.health_interval.is_some() || f.health_retries.is_some() || f.health_timeout.is_some() || f.health_start_period.is_some() {
+    } else if f.health_cmd.is_some()
+        || f.health_interval.is_some()
+        || f.health_retries.is_some()
+        || f.health_timeout.is_some()
+        || f.health_start_period.is_some()
+    {
         Some(HealthConfig {
             test: f.health_cmd.as_ref().map(|c| vec!["CMD-SHELL".to_string(), c.clone()]),
             interval: duration_ns(&f.health_interval, "--health-interval")?,
@@ -350,7 +360,9 @@ pub fn request(f: &CreateFlags) -> Result<ContainerCreateRequest> {
     }
     let mut sysctls = BTreeMap::new();
     for s in &f.sysctl {
-        let (k, v) = s.split_once('=').ok_or_else(|| anyhow!("invalid argument \"{s}\" for \"--sysctl\" flag: sysctl '{s}' is not allowed"))?;
+        let (k, v) = s
+            .split_once('=')
+            .ok_or_else(|| anyhow!("invalid argument \"{s}\" for \"--sysctl\" flag: sysctl '{s}' is not allowed"))?;
         sysctls.insert(k.to_string(), v.to_string());
     }
     let mut storage_opt = BTreeMap::new();
@@ -367,7 +379,11 @@ pub fn request(f: &CreateFlags) -> Result<ContainerCreateRequest> {
         restart_policy: f.restart.as_deref().map(opts::restart_policy).transpose()?.unwrap_or_default(),
         auto_remove: f.rm,
         volumes_from: if f.volumes_from.is_empty() { None } else { Some(f.volumes_from.clone()) },
-        mounts: if f.mount.is_empty() { None } else { Some(f.mount.iter().map(|m| opts::mount(m)).collect::<Result<Vec<_>>>()?) },
+        mounts: if f.mount.is_empty() {
+            None
+        } else {
+            Some(f.mount.iter().map(|m| opts::mount(m)).collect::<Result<Vec<_>>>()?)
+        },
         cap_add: if f.cap_add.is_empty() { None } else { Some(f.cap_add.clone()) },
         cap_drop: if f.cap_drop.is_empty() { None } else { Some(f.cap_drop.clone()) },
         cgroupns_mode: f.cgroupns.clone().unwrap_or_default(),
@@ -399,9 +415,18 @@ pub fn request(f: &CreateFlags) -> Result<ContainerCreateRequest> {
         cpu_quota: f.cpu_quota.unwrap_or(0),
         cpuset_cpus: f.cpuset_cpus.clone().unwrap_or_default(),
         cpuset_mems: f.cpuset_mems.clone().unwrap_or_default(),
-        devices: if f.device.is_empty() { None } else { Some(f.device.iter().map(|d| opts::device(d)).collect::<Result<Vec<_>>>()?) },
+        devices: if f.device.is_empty() {
+            None
+        } else {
+            Some(f.device.iter().map(|d| opts::device(d)).collect::<Result<Vec<_>>>()?)
+        },
         device_cgroup_rules: if f.device_cgroup_rule.is_empty() { None } else { Some(f.device_cgroup_rule.clone()) },
-        memory_reservation: f.memory_reservation.as_deref().map(|s| opts::size(s, "--memory-reservation")).transpose()?.unwrap_or(0),
+        memory_reservation: f
+            .memory_reservation
+            .as_deref()
+            .map(|s| opts::size(s, "--memory-reservation"))
+            .transpose()?
+            .unwrap_or(0),
         memory_swap: match f.memory_swap.as_deref() {
             None => 0,
             Some("-1") => -1,
@@ -411,14 +436,30 @@ pub fn request(f: &CreateFlags) -> Result<ContainerCreateRequest> {
         oom_kill_disable: f.oom_kill_disable.then_some(true),
         init: f.init.then_some(true),
         pids_limit: f.pids_limit,
-        ulimits: if f.ulimit.is_empty() { None } else { Some(f.ulimit.iter().map(|u| opts::ulimit(u)).collect::<Result<Vec<_>>>()?) },
+        ulimits: if f.ulimit.is_empty() {
+            None
+        } else {
+            Some(f.ulimit.iter().map(|u| opts::ulimit(u)).collect::<Result<Vec<_>>>()?)
+        },
         console_size: if f.tty { tty::size().map(|(h, w)| [h as u32, w as u32]) } else { None },
         ..Default::default()
     };
     let mut networking = NetworkingConfig::default();
-    if !network.is_empty() && !matches!(network.as_str(), "default" | "bridge" | "host" | "none") && !network.starts_with("container:") || f.ip.is_some() || f.ip6.is_some() || !f.network_alias.is_empty() {
+    if !network.is_empty()
+        && !matches!(network.as_str(), "default" | "bridge" | "host" | "none")
+        && !network.starts_with("container:")
+        || f.ip.is_some()
+        || f.ip6.is_some()
+        || !f.network_alias.is_empty()
+    {
         let ep = EndpointSettings {
-            ipam_config: (f.ip.is_some() || f.ip6.is_some() || !f.link_local_ip.is_empty()).then(|| EndpointIpamConfig { ipv4_address: f.ip.clone().unwrap_or_default(), ipv6_address: f.ip6.clone().unwrap_or_default(), link_local_ips: f.link_local_ip.clone() }),
+            ipam_config: (f.ip.is_some() || f.ip6.is_some() || !f.link_local_ip.is_empty()).then(|| {
+                EndpointIpamConfig {
+                    ipv4_address: f.ip.clone().unwrap_or_default(),
+                    ipv6_address: f.ip6.clone().unwrap_or_default(),
+                    link_local_ips: f.link_local_ip.clone(),
+                }
+            }),
             aliases: if f.network_alias.is_empty() { None } else { Some(f.network_alias.clone()) },
             ..Default::default()
         };
@@ -433,7 +474,8 @@ fn security_opts(list: &[String]) -> Result<Vec<String>> {
         .map(|s| {
             if let Some(path) = s.strip_prefix("seccomp=").or_else(|| s.strip_prefix("seccomp:")) {
                 if path != "unconfined" && path != "builtin" {
-                    let content = std::fs::read_to_string(path).map_err(|e| anyhow!("opening seccomp profile ({path}) failed: {e}"))?;
+                    let content = std::fs::read_to_string(path)
+                        .map_err(|e| anyhow!("opening seccomp profile ({path}) failed: {e}"))?;
                     return Ok(format!("seccomp={content}"));
                 }
             }
@@ -454,7 +496,8 @@ pub fn create_container(c: &Client, f: &CreateFlags) -> Result<(String, Vec<Stri
         Err(ClientError::Api { status: 404, message }) if message.starts_with("No such image") => {
             eprintln!("Unable to find image '{}' locally", display_ref(&f.image));
             super::image::pull_quiet(c, &f.image, f.quiet)?;
-            let v: berth_api::models::ContainerCreateResponse = c.post_json(&format!("/containers/create{q}"), &req)?.json()?;
+            let v: berth_api::models::ContainerCreateResponse =
+                c.post_json(&format!("/containers/create{q}"), &req)?.json()?;
             Ok((v.id, v.warnings))
         }
         Err(e) => Err(e.into()),
@@ -476,7 +519,14 @@ pub fn create(c: &Client, f: &CreateFlags) -> Exit {
 }
 
 /// Attaches to `id` with the given streams and returns (connection for input, output reader).
-pub fn attach_stream(c: &Client, id: &str, stdin: bool, stdout: bool, stderr: bool, detach_keys: Option<&str>) -> Result<(crate::client::Conn, Vec<u8>)> {
+pub fn attach_stream(
+    c: &Client,
+    id: &str,
+    stdin: bool,
+    stdout: bool,
+    stderr: bool,
+    detach_keys: Option<&str>,
+) -> Result<(crate::client::Conn, Vec<u8>)> {
     let q = query(&[
         ("stream", "1".into()),
         ("stdin", if stdin { "1".into() } else { String::new() }),
@@ -494,7 +544,8 @@ pub fn wait_in_background(c: &Client, id: &str, condition: &str) -> Result<std::
     std::thread::spawn(move || {
         let mut body = Vec::new();
         let r = resp.reader().read_to_end(&mut body).map_err(anyhow::Error::from).and_then(|_| {
-            let w: WaitResponse = serde_json::from_slice(&body).map_err(|e| anyhow!("waiting for the container: {e}"))?;
+            let w: WaitResponse =
+                serde_json::from_slice(&body).map_err(|e| anyhow!("waiting for the container: {e}"))?;
             if let Some(e) = w.error.filter(|e| !e.message.is_empty()) {
                 bail!("{}", e.message);
             }
@@ -547,7 +598,14 @@ pub fn run(c: &Client, a: &RunArgs) -> Exit {
     let attach_all = f.attach.is_empty();
     let has = |s: &str| f.attach.iter().any(|x| x.eq_ignore_ascii_case(s));
     let want_stdin = f.interactive && (attach_all || has("stdin"));
-    let (conn, buffered) = attach_stream(c, &id, want_stdin, attach_all || has("stdout"), attach_all || has("stderr"), a.detach_keys.as_deref())?;
+    let (conn, buffered) = attach_stream(
+        c,
+        &id,
+        want_stdin,
+        attach_all || has("stdout"),
+        attach_all || has("stderr"),
+        a.detach_keys.as_deref(),
+    )?;
     let waiter = wait_in_background(c, &id, if f.rm { "removed" } else { "next-exit" })?;
     if let Err(e) = c.post(&format!("/containers/{id}/start")) {
         eprintln!("berth: {e}");

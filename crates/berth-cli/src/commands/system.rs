@@ -2,13 +2,13 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::{anyhow, Result};
+use anyhow::{Result, anyhow};
 use clap::Args;
 use serde_json::Value;
 
-use super::container::filter_json;
 use super::Exit;
-use crate::client::{query, Client};
+use super::container::filter_json;
+use crate::client::{Client, query};
 use crate::format;
 
 #[derive(Args, Debug)]
@@ -31,12 +31,23 @@ pub fn version(c: &Client, a: &FormatArgs) -> Exit {
         println!("{}", format::execute(f, &v).map_err(|e| anyhow!(e))?);
         return Ok(if server.is_ok() { 0 } else { 1 });
     }
-    println!("Client:\n Version:           {}\n API version:       {}\n OS/Arch:           linux/{}", env!("CARGO_PKG_VERSION"), berth_api::API_VERSION, std::env::consts::ARCH);
+    println!(
+        "Client:\n Version:           {}\n API version:       {}\n OS/Arch:           linux/{}",
+        env!("CARGO_PKG_VERSION"),
+        berth_api::API_VERSION,
+        std::env::consts::ARCH
+    );
     match server {
         Ok(s) => {
-            println!("\nServer: berth\n Engine:\n  Version:          {}\n  API version:      {} (minimum version {})\n  OS/Arch:          {}/{}\n  Kernel:           {}",
-                s["Version"].as_str().unwrap_or(""), s["ApiVersion"].as_str().unwrap_or(""), s["MinAPIVersion"].as_str().unwrap_or(""),
-                s["Os"].as_str().unwrap_or(""), s["Arch"].as_str().unwrap_or(""), s["KernelVersion"].as_str().unwrap_or(""));
+            println!(
+                "\nServer: berth\n Engine:\n  Version:          {}\n  API version:      {} (minimum version {})\n  OS/Arch:          {}/{}\n  Kernel:           {}",
+                s["Version"].as_str().unwrap_or(""),
+                s["ApiVersion"].as_str().unwrap_or(""),
+                s["MinAPIVersion"].as_str().unwrap_or(""),
+                s["Os"].as_str().unwrap_or(""),
+                s["Arch"].as_str().unwrap_or(""),
+                s["KernelVersion"].as_str().unwrap_or("")
+            );
             Ok(0)
         }
         Err(e) => {
@@ -55,7 +66,13 @@ pub fn info(c: &Client, a: &FormatArgs) -> Exit {
     let s = |k: &str| v[k].as_str().unwrap_or("").to_string();
     let n = |k: &str| v[k].as_i64().unwrap_or(0);
     println!("Server:");
-    println!(" Containers: {}\n  Running: {}\n  Paused: {}\n  Stopped: {}", n("Containers"), n("ContainersRunning"), n("ContainersPaused"), n("ContainersStopped"));
+    println!(
+        " Containers: {}\n  Running: {}\n  Paused: {}\n  Stopped: {}",
+        n("Containers"),
+        n("ContainersRunning"),
+        n("ContainersPaused"),
+        n("ContainersStopped")
+    );
     println!(" Images: {}", n("Images"));
     println!(" Server Version: {}", s("ServerVersion"));
     println!(" Storage Driver: {}", s("Driver"));
@@ -63,9 +80,21 @@ pub fn info(c: &Client, a: &FormatArgs) -> Exit {
     println!(" Cgroup Driver: {}\n Cgroup Version: {}", s("CgroupDriver"), s("CgroupVersion"));
     println!(" Default Runtime: {}", s("DefaultRuntime"));
     println!(" Init Binary: {}", s("InitBinary"));
-    println!(" Kernel Version: {}\n Operating System: {}\n OSType: {}\n Architecture: {}", s("KernelVersion"), s("OperatingSystem"), s("OSType"), s("Architecture"));
+    println!(
+        " Kernel Version: {}\n Operating System: {}\n OSType: {}\n Architecture: {}",
+        s("KernelVersion"),
+        s("OperatingSystem"),
+        s("OSType"),
+        s("Architecture")
+    );
     println!(" CPUs: {}\n Total Memory: {}", n("NCPU"), berth_api::units::bytes_size(n("MemTotal") as f64));
-    println!(" Name: {}\n ID: {}\n Docker Root Dir: {}\n Debug Mode: {}", s("Name"), s("ID"), s("DockerRootDir"), v["Debug"].as_bool().unwrap_or(false));
+    println!(
+        " Name: {}\n ID: {}\n Docker Root Dir: {}\n Debug Mode: {}",
+        s("Name"),
+        s("ID"),
+        s("DockerRootDir"),
+        v["Debug"].as_bool().unwrap_or(false)
+    );
     println!(" Live Restore Enabled: {}", v["LiveRestoreEnabled"].as_bool().unwrap_or(false));
     Ok(0)
 }
@@ -87,7 +116,11 @@ pub struct EventsArgs {
 }
 
 pub fn events(c: &Client, a: &EventsArgs) -> Exit {
-    let q = query(&[("filters", filter_json(&a.filter)?), ("since", a.since.clone().unwrap_or_default()), ("until", a.until.clone().unwrap_or_default())]);
+    let q = query(&[
+        ("filters", filter_json(&a.filter)?),
+        ("since", a.since.clone().unwrap_or_default()),
+        ("until", a.until.clone().unwrap_or_default()),
+    ]);
     let r = c.get(&format!("/events{q}"))?;
     let fmt = a.format.clone();
     r.each_line(|l| {
@@ -98,9 +131,17 @@ pub fn events(c: &Client, a: &EventsArgs) -> Exit {
             None => {
                 let nanos = v["timeNano"].as_i64().unwrap_or(0) as i128;
                 let t = berth_api::time::rfc3339_nanos_fixed(nanos).replace('Z', "+00:00");
-                let attrs: BTreeMap<String, String> = serde_json::from_value(v["Actor"]["Attributes"].clone()).unwrap_or_default();
+                let attrs: BTreeMap<String, String> =
+                    serde_json::from_value(v["Actor"]["Attributes"].clone()).unwrap_or_default();
                 let a: Vec<String> = attrs.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                format!("{} {} {} {} ({})", t, v["Type"].as_str().unwrap_or(""), v["Action"].as_str().unwrap_or(""), v["Actor"]["ID"].as_str().unwrap_or(""), a.join(", "))
+                format!(
+                    "{} {} {} {} ({})",
+                    t,
+                    v["Type"].as_str().unwrap_or(""),
+                    v["Action"].as_str().unwrap_or(""),
+                    v["Actor"]["ID"].as_str().unwrap_or(""),
+                    a.join(", ")
+                )
             }
         };
         println!("{line}");
@@ -125,10 +166,15 @@ pub fn df(c: &Client, a: &DfArgs) -> Exit {
     let containers = v["Containers"].as_array().cloned().unwrap_or_default();
     let img_size: i64 = images.iter().map(|i| i["Size"].as_i64().unwrap_or(0)).sum();
     let active_imgs = images.iter().filter(|i| i["Containers"].as_i64().unwrap_or(0) > 0).count();
-    let img_reclaim: i64 = images.iter().filter(|i| i["Containers"].as_i64().unwrap_or(0) == 0).map(|i| i["Size"].as_i64().unwrap_or(0)).sum();
+    let img_reclaim: i64 = images
+        .iter()
+        .filter(|i| i["Containers"].as_i64().unwrap_or(0) == 0)
+        .map(|i| i["Size"].as_i64().unwrap_or(0))
+        .sum();
     let ctr_size: i64 = containers.iter().map(|c| c["SizeRw"].as_i64().unwrap_or(0)).sum();
     let active_ctrs = containers.iter().filter(|c| c["State"] == "running").count();
-    let ctr_reclaim: i64 = containers.iter().filter(|c| c["State"] != "running").map(|c| c["SizeRw"].as_i64().unwrap_or(0)).sum();
+    let ctr_reclaim: i64 =
+        containers.iter().filter(|c| c["State"] != "running").map(|c| c["SizeRw"].as_i64().unwrap_or(0)).sum();
     let pct = |r: i64, t: i64| if t > 0 { format!(" ({}%)", r * 100 / t) } else { String::new() };
     let hs = berth_api::units::human_size;
     let rows = vec![
@@ -137,9 +183,21 @@ pub fn df(c: &Client, a: &DfArgs) -> Exit {
         serde_json::json!({"Type": "Local Volumes", "TotalCount": v["Volumes"].as_array().map(|a| a.len()).unwrap_or(0).to_string(), "Active": "0", "Size": "0B", "Reclaimable": "0B"}),
         serde_json::json!({"Type": "Build Cache", "TotalCount": v["BuildCache"].as_array().map(|a| a.len()).unwrap_or(0).to_string(), "Active": "0", "Size": "0B", "Reclaimable": "0B"}),
     ];
-    let headers: BTreeMap<&str, &str> = [("Type", "TYPE"), ("TotalCount", "TOTAL"), ("Active", "ACTIVE"), ("Size", "SIZE"), ("Reclaimable", "RECLAIMABLE")].into_iter().collect();
+    let headers: BTreeMap<&str, &str> = [
+        ("Type", "TYPE"),
+        ("TotalCount", "TOTAL"),
+        ("Active", "ACTIVE"),
+        ("Size", "SIZE"),
+        ("Reclaimable", "RECLAIMABLE"),
+    ]
+    .into_iter()
+    .collect();
     let default = "{{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}";
-    print!("{}", format::render(&format::parse(a.format.as_deref().unwrap_or("")), &rows, default, &headers).map_err(|e| anyhow!(e))?);
+    print!(
+        "{}",
+        format::render(&format::parse(a.format.as_deref().unwrap_or("")), &rows, default, &headers)
+            .map_err(|e| anyhow!(e))?
+    );
     if a.verbose {
         println!("\nImages space usage:\n");
         for i in &images {
@@ -173,11 +231,17 @@ pub fn prune(c: &Client, a: &SystemPruneArgs) -> Exit {
     if a.volumes && a.filter.iter().any(|f| f.starts_with("until=")) {
         return Err(anyhow!("ERROR: The \"until\" filter is not supported with \"--volumes\""));
     }
-    let mut warn = String::from("WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n");
+    let mut warn = String::from(
+        "WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n",
+    );
     if a.volumes {
         warn.push_str("  - all anonymous volumes not used by at least one container\n");
     }
-    warn.push_str(if a.all { "  - all images without at least one container associated to them\n" } else { "  - all dangling images\n" });
+    warn.push_str(if a.all {
+        "  - all images without at least one container associated to them\n"
+    } else {
+        "  - all dangling images\n"
+    });
     warn.push_str("  - unused build cache\nAre you sure you want to continue?");
     if !a.force && !super::container::confirm(&warn) {
         return Ok(0);
@@ -205,7 +269,9 @@ pub fn prune(c: &Client, a: &SystemPruneArgs) -> Exit {
         total += v["SpaceReclaimed"].as_i64().unwrap_or(0);
     }
     total += super::image::prune_images(c, a.all, &a.filter)?;
-    if let Ok(resp) = c.post(&format!("/build/prune{}", query(&[("all", if a.all { "1".to_string() } else { String::new() })]))) {
+    if let Ok(resp) =
+        c.post(&format!("/build/prune{}", query(&[("all", if a.all { "1".to_string() } else { String::new() })])))
+    {
         if let Ok(v) = resp.json::<Value>() {
             section("Deleted build cache objects", v["CachesDeleted"].as_array());
             total += v["SpaceReclaimed"].as_i64().unwrap_or(0);

@@ -4,11 +4,11 @@ use std::collections::BTreeMap;
 
 use anyhow::anyhow;
 use clap::{Args, Subcommand};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
-use super::container::{confirm, filter_json, InspectArgs};
-use super::{for_each, Exit};
-use crate::client::{enc, query, Client};
+use super::container::{InspectArgs, confirm, filter_json};
+use super::{Exit, for_each};
+use crate::client::{Client, enc, query};
 use crate::format;
 
 #[derive(Subcommand, Debug)]
@@ -50,7 +50,11 @@ fn kv(list: &[String], what: &str) -> anyhow::Result<BTreeMap<String, String>> {
         match s.split_once('=') {
             Some((k, v)) => out.insert(k.to_string(), v.to_string()),
             None if what == "label" => out.insert(s.clone(), String::new()),
-            None => return Err(anyhow!("invalid argument \"{s}\" for \"-o, --opt\" flag: invalid key value pair format in driver options")),
+            None => {
+                return Err(anyhow!(
+                    "invalid argument \"{s}\" for \"-o, --opt\" flag: invalid key value pair format in driver options"
+                ));
+            }
         };
     }
     Ok(out)
@@ -63,7 +67,8 @@ fn create(c: &Client, a: &CreateArgs) -> Exit {
         }
     }
     let name = a.name.clone().or(a.name_flag.clone()).unwrap_or_default();
-    let body = json!({"Name": name, "Driver": a.driver, "DriverOpts": kv(&a.opt, "opt")?, "Labels": kv(&a.label, "label")?});
+    let body =
+        json!({"Name": name, "Driver": a.driver, "DriverOpts": kv(&a.opt, "opt")?, "Labels": kv(&a.label, "label")?});
     let v: Value = c.post_json("/volumes/create", &body)?.json()?;
     println!("{}", v["Name"].as_str().unwrap_or(""));
     Ok(0)
@@ -106,8 +111,21 @@ fn ls(c: &Client, a: &LsArgs) -> Exit {
             })
         })
         .collect();
-    let headers: BTreeMap<&str, &str> = [("Name", "VOLUME NAME"), ("Driver", "DRIVER"), ("Scope", "SCOPE"), ("Mountpoint", "MOUNTPOINT"), ("CreatedAt", "CREATED"), ("Labels", "LABELS")].into_iter().collect();
-    print!("{}", format::render(&format::parse(a.format.as_deref().unwrap_or("")), &rows, "{{.Driver}}\t{{.Name}}", &headers).map_err(|e| anyhow!(e))?);
+    let headers: BTreeMap<&str, &str> = [
+        ("Name", "VOLUME NAME"),
+        ("Driver", "DRIVER"),
+        ("Scope", "SCOPE"),
+        ("Mountpoint", "MOUNTPOINT"),
+        ("CreatedAt", "CREATED"),
+        ("Labels", "LABELS"),
+    ]
+    .into_iter()
+    .collect();
+    print!(
+        "{}",
+        format::render(&format::parse(a.format.as_deref().unwrap_or("")), &rows, "{{.Driver}}\t{{.Name}}", &headers)
+            .map_err(|e| anyhow!(e))?
+    );
     Ok(0)
 }
 
@@ -146,14 +164,22 @@ pub fn run(c: &Client, cmd: VolumeCmd) -> Exit {
     match cmd {
         VolumeCmd::Create(a) => create(c, &a),
         VolumeCmd::Ls(a) => ls(c, &a),
-        VolumeCmd::Inspect(a) => super::container::inspect(c, &InspectArgs { format: a.format, size: false, kind: None, names: a.names }, Some("volume")),
+        VolumeCmd::Inspect(a) => super::container::inspect(
+            c,
+            &InspectArgs { format: a.format, size: false, kind: None, names: a.names },
+            Some("volume"),
+        ),
         VolumeCmd::Rm(a) => for_each(&a.volumes, |n| {
             c.delete(&format!("/volumes/{}{}", enc(n), if a.force { "?force=1" } else { "" }))?;
             println!("{n}");
             Ok(())
         }),
         VolumeCmd::Prune(a) => {
-            let what = if a.all { "all local volumes not used by at least one container" } else { "all anonymous local volumes not used by at least one container" };
+            let what = if a.all {
+                "all local volumes not used by at least one container"
+            } else {
+                "all anonymous local volumes not used by at least one container"
+            };
             if !a.force && !confirm(&format!("WARNING! This will remove {what}.\nAre you sure you want to continue?")) {
                 return Ok(0);
             }
@@ -161,7 +187,8 @@ pub fn run(c: &Client, cmd: VolumeCmd) -> Exit {
             if a.all {
                 filters.push("all=true".into());
             }
-            let v: Value = c.post(&format!("/volumes/prune{}", query(&[("filters", filter_json(&filters)?)])))?.json()?;
+            let v: Value =
+                c.post(&format!("/volumes/prune{}", query(&[("filters", filter_json(&filters)?)])))?.json()?;
             if let Some(n) = v["VolumesDeleted"].as_array().filter(|a| !a.is_empty()) {
                 println!("Deleted Volumes:");
                 for x in n {
@@ -169,7 +196,10 @@ pub fn run(c: &Client, cmd: VolumeCmd) -> Exit {
                 }
                 println!();
             }
-            println!("Total reclaimed space: {}", berth_api::units::human_size(v["SpaceReclaimed"].as_i64().unwrap_or(0)));
+            println!(
+                "Total reclaimed space: {}",
+                berth_api::units::human_size(v["SpaceReclaimed"].as_i64().unwrap_or(0))
+            );
             Ok(0)
         }
     }

@@ -34,7 +34,10 @@ fn options(req: &Req) -> ApiResult<BuildOptions> {
         tags.push(t.to_string());
     }
     if req.q("version") == Some("2") {
-        return Err(ApiError::new(berth_api::ErrorKind::NotImplemented, "BuildKit (version=2) is not supported by berth: use the classic builder (DOCKER_BUILDKIT=0)"));
+        return Err(ApiError::new(
+            berth_api::ErrorKind::NotImplemented,
+            "BuildKit (version=2) is not supported by berth: use the classic builder (DOCKER_BUILDKIT=0)",
+        ));
     }
     let network_mode = match req.q("networkmode").unwrap_or("") {
         "" | "default" => String::new(),
@@ -51,7 +54,13 @@ fn options(req: &Req) -> ApiResult<BuildOptions> {
         tags,
         // The first value, as Docker reads it: docker-py sends the name, then the text of a
         // Dockerfile from outside the context, under the same key.
-        dockerfile: req.q_all("dockerfile").first().filter(|s| !s.is_empty()).copied().unwrap_or("Dockerfile").to_string(),
+        dockerfile: req
+            .q_all("dockerfile")
+            .first()
+            .filter(|s| !s.is_empty())
+            .copied()
+            .unwrap_or("Dockerfile")
+            .to_string(),
         build_args: json_map::<Option<String>>(req, "buildargs")?,
         no_cache: req.q_bool("nocache"),
         target: req.q("target").filter(|s| !s.is_empty()).map(String::from),
@@ -63,7 +72,9 @@ fn options(req: &Req) -> ApiResult<BuildOptions> {
         registry_config: req.header("X-Registry-Config").map(String::from),
         cache_from: match req.q("cachefrom") {
             None | Some("") => Vec::new(),
-            Some(s) => serde_json::from_str(s).map_err(|e| ApiError::bad_request(format!("invalid cachefrom JSON: {e}")))?,
+            Some(s) => {
+                serde_json::from_str(s).map_err(|e| ApiError::bad_request(format!("invalid cachefrom JSON: {e}")))?
+            }
         },
     })
 }
@@ -74,7 +85,11 @@ fn line(m: &JsonMessage) -> Bytes {
 
 fn error_line(e: &berth_builder::BuildError) -> Bytes {
     let message = e.to_string();
-    line(&JsonMessage { error_detail: Some(ErrorDetail { code: e.code(), message: message.clone() }), error: Some(message), ..Default::default() })
+    line(&JsonMessage {
+        error_detail: Some(ErrorDetail { code: e.code(), message: message.clone() }),
+        error: Some(message),
+        ..Default::default()
+    })
 }
 
 /// `POST /build/contexts/{key}/diff` (berth's extension, see `berth_api::models::build`):
@@ -109,7 +124,9 @@ pub async fn build(d: D, mut req: Req) -> ApiResult<Resp> {
         (None, None) => Source::Tar(body),
         (Some(key), _) => {
             let (b, key, name) = (d.builder.clone(), key.to_string(), opts.dockerfile.clone());
-            let ctx = super::blocking(move || b.open_synced_context(&key, ChannelReader::new(body), &name)).await?.map_err(|e| e.api())?;
+            let ctx = super::blocking(move || b.open_synced_context(&key, ChannelReader::new(body), &name))
+                .await?
+                .map_err(|e| e.api())?;
             Source::Synced(ctx)
         }
     };
@@ -120,7 +137,9 @@ pub async fn build(d: D, mut req: Req) -> ApiResult<Resp> {
         let ctx = match source {
             Source::Synced(c) => Ok(Ok(c)),
             Source::Remote(url) => Ok(b.open_remote_context(&url, &name).await),
-            Source::Tar(body) => tokio::task::spawn_blocking(move || b.open_context(ChannelReader::new(body), &name)).await,
+            Source::Tar(body) => {
+                tokio::task::spawn_blocking(move || b.open_context(ChannelReader::new(body), &name)).await
+            }
         };
         let ctx = match ctx {
             Ok(Ok(c)) => std::sync::Arc::new(c),

@@ -7,14 +7,16 @@ use bytes::Bytes;
 use serde_json::json;
 use tokio::sync::mpsc;
 
-use berth_api::models::{ContainerCreateRequest, ContainerCreateResponse, IdResponse, UpdateRequest, WaitExitError, WaitResponse};
+use berth_api::models::{
+    ContainerCreateRequest, ContainerCreateResponse, IdResponse, UpdateRequest, WaitExitError, WaitResponse,
+};
 use berth_container::attach::AttachOptions;
 use berth_container::inspect::ListOptions;
 use berth_container::logs::LogOptions;
 use berth_container::{CreateOptions, WaitCondition};
 
 use super::stream::{detach_keys, serve_session};
-use super::{filters, D};
+use super::{D, filters};
 use crate::error::{ApiError, ApiResult};
 use crate::http::{self, Req, Resp};
 
@@ -44,7 +46,12 @@ pub async fn list(d: D, req: Req) -> ApiResult<Resp> {
     if req.q_bool("latest") {
         limit = Some(1);
     }
-    let opts = ListOptions { all: req.q_bool("all") || limit.is_some(), limit, size: req.q_bool("size"), filters: filters(&req)? };
+    let opts = ListOptions {
+        all: req.q_bool("all") || limit.is_some(),
+        limit,
+        size: req.q_bool("size"),
+        filters: filters(&req)?,
+    };
     let d2 = d.clone();
     let list = super::blocking(move || d2.containers.list(&opts)).await??;
     Ok(http::json(200, &list))
@@ -82,14 +89,26 @@ pub async fn logs(d: D, req: Req) -> ApiResult<Resp> {
     let time_arg = |k: &str| -> ApiResult<Option<i128>> {
         match req.q(k) {
             None | Some("") | Some("0") => Ok(None),
-            Some(s) => berth_api::time::parse_time_arg(s, now).map(Some).ok_or_else(|| ApiError::bad_request(format!("invalid value for \"{k}\": {s}"))),
+            Some(s) => berth_api::time::parse_time_arg(s, now)
+                .map(Some)
+                .ok_or_else(|| ApiError::bad_request(format!("invalid value for \"{k}\": {s}"))),
         }
     };
     let tail = match req.q("tail") {
         None | Some("") | Some("all") => None,
-        Some(t) => Some(t.parse::<i64>().map_err(|_| ApiError::bad_request(format!("invalid value for \"tail\": {t}")))?.max(0) as usize),
+        Some(t) => Some(
+            t.parse::<i64>().map_err(|_| ApiError::bad_request(format!("invalid value for \"tail\": {t}")))?.max(0)
+                as usize,
+        ),
     };
-    let opts = LogOptions { stdout, stderr, since: time_arg("since")?, until: time_arg("until")?, tail, follow: req.q_bool("follow") };
+    let opts = LogOptions {
+        stdout,
+        stderr,
+        since: time_arg("since")?,
+        until: time_arg("until")?,
+        tail,
+        follow: req.q_bool("follow"),
+    };
     let timestamps = req.q_bool("timestamps");
     let (tty, mut lines) = d.containers.logs(req.param(0), opts).await?;
     let (tx, rx) = mpsc::channel::<Bytes>(64);
@@ -97,12 +116,15 @@ pub async fn logs(d: D, req: Req) -> ApiResult<Resp> {
         while let Some(l) = lines.recv().await {
             let mut payload = Vec::with_capacity(l.data.len() + 32);
             if timestamps {
-                let t = berth_api::time::parse_rfc3339(&l.time).map(berth_api::time::rfc3339_nanos_fixed).unwrap_or(l.time.clone());
+                let t = berth_api::time::parse_rfc3339(&l.time)
+                    .map(berth_api::time::rfc3339_nanos_fixed)
+                    .unwrap_or(l.time.clone());
                 payload.extend_from_slice(t.as_bytes());
                 payload.push(b' ');
             }
             payload.extend_from_slice(&l.data);
-            let chunk = if tty { Bytes::from(payload) } else { Bytes::from(berth_api::stream::frame(l.stream, &payload)) };
+            let chunk =
+                if tty { Bytes::from(payload) } else { Bytes::from(berth_api::stream::frame(l.stream, &payload)) };
             if tx.send(chunk).await.is_err() {
                 return;
             }
@@ -313,7 +335,13 @@ pub async fn prune(d: D, req: Req) -> ApiResult<Resp> {
     let f = filters(&req)?;
     f.check_names(&["until", "label", "label!"]).map_err(ApiError::bad_request)?;
     let now = berth_api::time::now_nanos();
-    let until = f.get("until").first().map(|s| berth_api::time::parse_time_arg(s, now).ok_or_else(|| ApiError::bad_request(format!("invalid until: {s}")))).transpose()?;
+    let until = f
+        .get("until")
+        .first()
+        .map(|s| {
+            berth_api::time::parse_time_arg(s, now).ok_or_else(|| ApiError::bad_request(format!("invalid until: {s}")))
+        })
+        .transpose()?;
     let mut deleted = Vec::new();
     let mut reclaimed = 0i64;
     for e in d.containers.all() {
@@ -335,13 +363,17 @@ pub async fn prune(d: D, req: Req) -> ApiResult<Resp> {
         }) {
             continue;
         }
-        let size = d.images.snapshots().upper_dir(&rec.id).map(|p| berth_store::snapshot::dir_size(&p) as i64).unwrap_or(0);
+        let size =
+            d.images.snapshots().upper_dir(&rec.id).map(|p| berth_store::snapshot::dir_size(&p) as i64).unwrap_or(0);
         if d.containers.remove(&rec.id, false, false).await.is_ok() {
             deleted.push(rec.id.clone());
             reclaimed += size;
         }
     }
-    Ok(http::json(200, &json!({"ContainersDeleted": if deleted.is_empty() { serde_json::Value::Null } else { json!(deleted) }, "SpaceReclaimed": reclaimed})))
+    Ok(http::json(
+        200,
+        &json!({"ContainersDeleted": if deleted.is_empty() { serde_json::Value::Null } else { json!(deleted) }, "SpaceReclaimed": reclaimed}),
+    ))
 }
 
 pub async fn commit(d: D, mut req: Req) -> ApiResult<Resp> {
@@ -356,7 +388,13 @@ pub async fn commit(d: D, mut req: Req) -> ApiResult<Resp> {
         (false, true) => Some(repo),
         (false, false) => Some(format!("{repo}:{tag}")),
     };
-    let changes: Vec<String> = req.q_all("changes").iter().flat_map(|c| c.split('\n')).filter(|c| !c.trim().is_empty()).map(String::from).collect();
+    let changes: Vec<String> = req
+        .q_all("changes")
+        .iter()
+        .flat_map(|c| c.split('\n'))
+        .filter(|c| !c.trim().is_empty())
+        .map(String::from)
+        .collect();
     let opts = berth_image::commit::CommitOptions {
         reference,
         author: req.q("author").unwrap_or("").to_string(),

@@ -22,7 +22,7 @@ use berth_distribution::search::SearchFilters;
 use berth_distribution::{AuthConfig, DistError};
 use berth_image::Reference;
 
-use super::{filters, D};
+use super::{D, filters};
 use crate::error::{ApiError, ApiResult, IntoApiError};
 use crate::http::{self, Req, Resp};
 

@@ -3,8 +3,8 @@
 use berth_api::models::{ExecCreateRequest, ExecStartRequest, IdResponse};
 use bytes::Bytes;
 
-use super::stream::{detach_keys, pump_upgraded, serve_session, upgrade_response};
 use super::D;
+use super::stream::{detach_keys, pump_upgraded, serve_session, upgrade_response};
 use crate::error::{ApiError, ApiResult};
 use crate::http::{self, Req, Resp};
 
@@ -25,7 +25,11 @@ pub async fn start(d: D, mut req: Req) -> ApiResult<Resp> {
         return Ok(http::empty(200));
     }
     let Some(upgrade) = req.upgrade.take() else {
-        let session = d.containers.exec_start(&id, false, body.tty, body.console_size).await?.ok_or_else(|| ApiError::internal("exec produced no session"))?;
+        let session = d
+            .containers
+            .exec_start(&id, false, body.tty, body.console_size)
+            .await?
+            .ok_or_else(|| ApiError::internal("exec produced no session"))?;
         return Ok(serve_session(&mut req, session, Some(keys), Vec::new()));
     };
     // As Docker does: answer 101 first and start the process on the taken-over connection,
@@ -38,7 +42,8 @@ pub async fn start(d: D, mut req: Req) -> ApiResult<Resp> {
             Ok(None) => {}
             Err(e) => {
                 let msg = Bytes::from(format!("{e}\r\n"));
-                let chunk = if body.tty { msg } else { Bytes::from(berth_api::stream::frame(berth_api::stream::STDOUT, &msg)) };
+                let chunk =
+                    if body.tty { msg } else { Bytes::from(berth_api::stream::frame(berth_api::stream::STDOUT, &msg)) };
                 // A session whose output ends at once: just the message, then the close.
                 let (tx, rx) = tokio::sync::mpsc::channel(1);
                 drop(tx);

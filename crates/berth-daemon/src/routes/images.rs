@@ -9,10 +9,10 @@ use berth_api::models::ImagePruneResponse;
 use berth_api::progress::JsonMessage;
 use berth_container::fs::{ChannelReader, ChannelWriter};
 use berth_distribution::heap::Transfer;
-use berth_image::import::ImportOptions;
 use berth_image::Reference;
+use berth_image::import::ImportOptions;
 
-use super::{filters, D};
+use super::{D, filters};
 use crate::error::{ApiError, ApiResult, IntoApiError};
 use crate::http::{self, Req, Resp};
 
@@ -123,15 +123,29 @@ pub async fn prune(d: D, req: Req) -> ApiResult<Resp> {
     f.check_names(&["dangling", "until", "label", "label!"]).map_err(ApiError::bad_request)?;
     let all = f.get("dangling").first().is_some_and(|v| v == "false" || v == "0");
     let now = berth_api::time::now_nanos();
-    let until = f.get("until").first().map(|s| berth_api::time::parse_time_arg(s, now).ok_or_else(|| ApiError::bad_request(format!("invalid until: {s}")))).transpose()?;
+    let until = f
+        .get("until")
+        .first()
+        .map(|s| {
+            berth_api::time::parse_time_arg(s, now).ok_or_else(|| ApiError::bad_request(format!("invalid until: {s}")))
+        })
+        .transpose()?;
     let d2 = d.clone();
     let (deleted, reclaimed) = super::blocking(move || {
         let users = |id: &str| d2.containers.users_of_image(id);
-        let keep = |img: &berth_image::Image| until.is_none_or(|u| img.config.created_nanos() < u) && f.labels_match("label", &img.config.config.labels);
+        let keep = |img: &berth_image::Image| {
+            until.is_none_or(|u| img.config.created_nanos() < u) && f.labels_match("label", &img.config.config.labels)
+        };
         d2.images.prune(all, &keep, &users)
     })
     .await??;
-    Ok(http::json(200, &ImagePruneResponse { images_deleted: if deleted.is_empty() { None } else { Some(deleted) }, space_reclaimed: reclaimed }))
+    Ok(http::json(
+        200,
+        &ImagePruneResponse {
+            images_deleted: if deleted.is_empty() { None } else { Some(deleted) },
+            space_reclaimed: reclaimed,
+        },
+    ))
 }
 
 fn line(m: &JsonMessage) -> Bytes {
@@ -145,7 +159,13 @@ pub async fn create(d: D, mut req: Req) -> ApiResult<Resp> {
         if let Some(t) = req.q("tag").filter(|t| !t.is_empty()) {
             repo = format!("{repo}:{t}");
         }
-        let changes: Vec<String> = req.q_all("changes").iter().flat_map(|c| c.split('\n')).filter(|c| !c.trim().is_empty()).map(String::from).collect();
+        let changes: Vec<String> = req
+            .q_all("changes")
+            .iter()
+            .flat_map(|c| c.split('\n'))
+            .filter(|c| !c.trim().is_empty())
+            .map(String::from)
+            .collect();
         let opts = ImportOptions {
             reference: (!repo.is_empty()).then_some(repo),
             changes,
@@ -164,7 +184,9 @@ pub async fn create(d: D, mut req: Req) -> ApiResult<Resp> {
             let resp = berth_distribution::http::download(&d.distribution.http, &src).await.map_err(|e| e.api())?;
             berth_distribution::http::body_channel(resp)
         } else {
-            return Err(ApiError::bad_request(format!("importing from {src}: a source is '-' (the request body) or an http(s) URL")));
+            return Err(ApiError::bad_request(format!(
+                "importing from {src}: a source is '-' (the request body) or an http(s) URL"
+            )));
         };
         let (tx, rx) = mpsc::channel::<Bytes>(8);
         let d2 = d.clone();
@@ -198,7 +220,8 @@ pub async fn load(d: D, mut req: Req) -> ApiResult<Resp> {
             Ok(msgs) => {
                 for m in msgs {
                     let _ = tx.blocking_send(line(&JsonMessage::stream(format!("{m}\n"))));
-                    if let Some(name) = m.strip_prefix("Loaded image: ").or_else(|| m.strip_prefix("Loaded image ID: ")) {
+                    if let Some(name) = m.strip_prefix("Loaded image: ").or_else(|| m.strip_prefix("Loaded image ID: "))
+                    {
                         let mut a = BTreeMap::new();
                         a.insert("name".to_string(), name.to_string());
                         d2.events.emit("image", "load", name, a);

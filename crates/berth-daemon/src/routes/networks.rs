@@ -3,7 +3,7 @@
 use berth_api::models::{NetworkConnectRequest, NetworkCreateRequest, NetworkCreateResponse};
 use serde_json::json;
 
-use super::{blocking, filters, D};
+use super::{D, blocking, filters};
 use crate::error::{ApiError, ApiResult, IntoApiError};
 use crate::http::{self, Req, Resp};
 
@@ -40,7 +40,9 @@ pub async fn connect(d: D, mut req: Req) -> ApiResult<Resp> {
     }
     let n = d.networks.clone();
     let net = req.param(0).to_string();
-    blocking(move || n.connect_container(&net, &body.container, body.endpoint_config.unwrap_or_default())).await?.map_err(|e| e.api())?;
+    blocking(move || n.connect_container(&net, &body.container, body.endpoint_config.unwrap_or_default()))
+        .await?
+        .map_err(|e| e.api())?;
     Ok(http::empty(200))
 }
 
@@ -56,5 +58,8 @@ pub async fn prune(d: D, req: Req) -> ApiResult<Resp> {
     let f = filters(&req)?;
     let n = d.networks.clone();
     let gone = blocking(move || n.prune(&f)).await?.map_err(|e| e.api())?;
-    Ok(http::json(200, &json!({ "NetworksDeleted": if gone.is_empty() { serde_json::Value::Null } else { json!(gone) } })))
+    Ok(http::json(
+        200,
+        &json!({ "NetworksDeleted": if gone.is_empty() { serde_json::Value::Null } else { json!(gone) } }),
+    ))
 }

@@ -51,7 +51,8 @@ pub fn encode(tty: bool, out: &Output) -> Option<Bytes> {
 
 /// The `101 UPGRADED` answer that hands the connection over to a raw stream.
 pub fn upgrade_response(tty: bool) -> Resp {
-    let content_type = if tty { "application/vnd.docker.raw-stream" } else { "application/vnd.docker.multiplexed-stream" };
+    let content_type =
+        if tty { "application/vnd.docker.raw-stream" } else { "application/vnd.docker.multiplexed-stream" };
     let mut r = http::with_status(101, Body::Empty);
     let h = r.headers_mut();
     h.insert("Content-Type", ::http::HeaderValue::from_static(content_type));
@@ -62,7 +63,12 @@ pub fn upgrade_response(tty: bool) -> Resp {
 }
 
 /// Moves a session over an upgraded connection until the process ends or the client detaches.
-pub async fn pump_upgraded(upgraded: hyper::upgrade::Upgraded, mut session: Session, detach: Option<Vec<u8>>, prefix: Vec<Bytes>) {
+pub async fn pump_upgraded(
+    upgraded: hyper::upgrade::Upgraded,
+    mut session: Session,
+    detach: Option<Vec<u8>>,
+    prefix: Vec<Bytes>,
+) {
     let tty = session.tty;
     let io = TokioIo::new(upgraded);
     let (mut rd, mut wr) = tokio::io::split(io);
@@ -143,7 +149,8 @@ pub async fn pump_upgraded(upgraded: hyper::upgrade::Upgraded, mut session: Sess
 pub fn serve_session(req: &mut Req, mut session: Session, detach: Option<Vec<u8>>, prefix: Vec<Bytes>) -> Resp {
     let tty = session.tty;
     let Some(upgrade) = req.upgrade.take() else {
-        let content_type = if tty { "application/vnd.docker.raw-stream" } else { "application/vnd.docker.multiplexed-stream" };
+        let content_type =
+            if tty { "application/vnd.docker.raw-stream" } else { "application/vnd.docker.multiplexed-stream" };
         let (tx, rx) = mpsc::channel(64);
         tokio::spawn(async move {
             for p in prefix {

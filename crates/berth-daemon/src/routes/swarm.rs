@@ -22,5 +22,8 @@ pub async fn leave(_d: D, _req: Req) -> ApiResult<Resp> {
 
 /// `POST /swarm/init` and `/swarm/join`.
 pub async fn init(_d: D, _req: Req) -> ApiResult<Resp> {
-    Err(ApiError::new(ErrorKind::NotImplemented, "berth does not do swarm mode; for containers across hosts use overlay networks with a cluster store (cluster-store in daemon.json)"))
+    Err(ApiError::new(
+        ErrorKind::NotImplemented,
+        "berth does not do swarm mode; for containers across hosts use overlay networks with a cluster store (cluster-store in daemon.json)",
+    ))
 }

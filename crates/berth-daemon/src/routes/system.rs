@@ -2,14 +2,14 @@
 
 use std::collections::BTreeMap;
 
-use bytes::Bytes;
 use ::http::Method;
+use bytes::Bytes;
 use serde_json::json;
 use tokio::sync::mpsc;
 
 use berth_api::models::{ComponentVersion, Info, PlatformName, RuntimeInfo, Version};
 
-use super::{filters, D};
+use super::{D, filters};
 use crate::body::Body;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{self, Req, Resp};
@@ -38,7 +38,11 @@ pub async fn version(_d: D, _req: Req) -> ApiResult<Resp> {
     details.insert("KernelVersion".to_string(), kernel());
     let v = Version {
         platform: PlatformName { name: "berth".into() },
-        components: vec![ComponentVersion { name: "Engine".into(), version: berth_api::ENGINE_VERSION.into(), details: Some(details) }],
+        components: vec![ComponentVersion {
+            name: "Engine".into(),
+            version: berth_api::ENGINE_VERSION.into(),
+            details: Some(details),
+        }],
         version: berth_api::ENGINE_VERSION.into(),
         api_version: berth_api::API_VERSION.into(),
         min_api_version: berth_api::MIN_API_VERSION.into(),
@@ -55,14 +59,23 @@ pub async fn version(_d: D, _req: Req) -> ApiResult<Resp> {
 
 fn os_release() -> (String, String) {
     let s = std::fs::read_to_string("/etc/os-release").unwrap_or_default();
-    let get = |k: &str| s.lines().find_map(|l| l.strip_prefix(&format!("{k}="))).map(|v| v.trim_matches('"').to_string()).unwrap_or_default();
+    let get = |k: &str| {
+        s.lines()
+            .find_map(|l| l.strip_prefix(&format!("{k}=")))
+            .map(|v| v.trim_matches('"').to_string())
+            .unwrap_or_default()
+    };
     (get("PRETTY_NAME"), get("VERSION_ID"))
 }
 
 fn mem_total() -> i64 {
     std::fs::read_to_string("/proc/meminfo")
         .ok()
-        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("MemTotal:").and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<i64>().ok())))
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("MemTotal:").and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<i64>().ok())
+            })
+        })
         .unwrap_or(0)
         * 1024
 }
@@ -86,13 +99,16 @@ pub async fn info(d: D, _req: Req) -> ApiResult<Resp> {
         driver: "overlay2".into(),
         driver_status: vec![["Backing Filesystem".into(), "extfs".into()], ["Supports d_type".into(), "true".into()]],
         memory_limit: true,
-        swap_limit: mode == berth_cgroups::Mode::V2 || std::path::Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists(),
+        swap_limit: mode == berth_cgroups::Mode::V2
+            || std::path::Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists(),
         cpu_cfs_period: true,
         cpu_cfs_quota: true,
         cpu_shares: true,
         cpu_set: true,
         pids_limit: true,
-        ipv4_forwarding: std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").map(|s| s.trim() == "1").unwrap_or(false),
+        ipv4_forwarding: std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward")
+            .map(|s| s.trim() == "1")
+            .unwrap_or(false),
         debug: d.config.debug,
         n_fd: nfd,
         n_goroutines: 0,
@@ -128,11 +144,40 @@ pub async fn info(d: D, _req: Req) -> ApiResult<Resp> {
 
 pub async fn events(d: D, req: Req) -> ApiResult<Resp> {
     let f = filters(&req)?;
-    f.check_names(&["container", "daemon", "event", "image", "label", "network", "node", "plugin", "scope", "secret", "service", "type", "volume", "config"])
-        .map_err(ApiError::bad_request)?;
+    f.check_names(&[
+        "container",
+        "daemon",
+        "event",
+        "image",
+        "label",
+        "network",
+        "node",
+        "plugin",
+        "scope",
+        "secret",
+        "service",
+        "type",
+        "volume",
+        "config",
+    ])
+    .map_err(ApiError::bad_request)?;
     let now = berth_api::time::now_nanos();
-    let since = req.q("since").filter(|s| !s.is_empty()).map(|s| berth_api::time::parse_time_arg(s, now).ok_or_else(|| ApiError::bad_request(format!("invalid value for since: {s}")))).transpose()?;
-    let until = req.q("until").filter(|s| !s.is_empty()).map(|s| berth_api::time::parse_time_arg(s, now).ok_or_else(|| ApiError::bad_request(format!("invalid value for until: {s}")))).transpose()?;
+    let since = req
+        .q("since")
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            berth_api::time::parse_time_arg(s, now)
+                .ok_or_else(|| ApiError::bad_request(format!("invalid value for since: {s}")))
+        })
+        .transpose()?;
+    let until = req
+        .q("until")
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            berth_api::time::parse_time_arg(s, now)
+                .ok_or_else(|| ApiError::bad_request(format!("invalid value for until: {s}")))
+        })
+        .transpose()?;
     let mut rx = d.events.subscribe();
     let backlog = if since.is_some() { d.events.backlog() } else { Vec::new() };
     let matches = move |e: &berth_api::models::EventMessage| -> bool {
@@ -140,7 +185,10 @@ pub async fn events(d: D, req: Req) -> ApiResult<Resp> {
         f.any_or_absent("type", |v| v == e.kind)
             && f.any_or_absent("event", |v| e.action == v || e.action.split(':').next() == Some(v))
             && f.any_or_absent("container", |v| e.kind == "container" && (e.actor.id.starts_with(v) || name == v))
-            && f.any_or_absent("image", |v| e.actor.attributes.get("image").map(String::as_str) == Some(v) || (e.kind == "image" && (e.actor.id == v || name == v)))
+            && f.any_or_absent("image", |v| {
+                e.actor.attributes.get("image").map(String::as_str) == Some(v)
+                    || (e.kind == "image" && (e.actor.id == v || name == v))
+            })
             && f.any_or_absent("volume", |v| e.kind == "volume" && e.actor.id == v)
             && f.any_or_absent("network", |v| e.kind == "network" && (e.actor.id.starts_with(v) || name == v))
             && f.labels_match("label", &e.actor.attributes)

@@ -3,7 +3,7 @@
 use berth_api::models::{VolumeCreateRequest, VolumeListResponse};
 use serde_json::json;
 
-use super::{blocking, filters, D};
+use super::{D, blocking, filters};
 use crate::error::ApiResult;
 use crate::http::{self, Req, Resp};
 
@@ -49,5 +49,8 @@ pub async fn prune(d: D, req: Req) -> ApiResult<Resp> {
         d.events.emit("volume", "destroy", name, [("driver".to_string(), "local".to_string())].into());
     }
     d.events.emit("volume", "prune", "", [("reclaimed".to_string(), freed.to_string())].into());
-    Ok(http::json(200, &json!({ "VolumesDeleted": if gone.is_empty() { serde_json::Value::Null } else { json!(gone) }, "SpaceReclaimed": freed })))
+    Ok(http::json(
+        200,
+        &json!({ "VolumesDeleted": if gone.is_empty() { serde_json::Value::Null } else { json!(gone) }, "SpaceReclaimed": freed }),
+    ))
 }

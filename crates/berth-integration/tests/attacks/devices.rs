@@ -2,7 +2,7 @@
 //! given (`--device HOST:CTR:r` is read-only, not rwm), device cgroup rules take effect,
 //! and the API's MaskedPaths / ReadonlyPaths are honoured rather than ignored.
 
-use berth_integration::{unique, Daemon};
+use berth_integration::{Daemon, unique};
 
 use crate::probe;
 
@@ -10,18 +10,47 @@ use crate::probe;
 /// through. /dev/fuse (10:229) is used: not among the default rules, and opening it does
 /// nothing until a filesystem is mounted on it.
 fn opens(path: &str) -> String {
-    format!("(: < {path}) 2>/dev/null && echo r-ok || echo r-refused; (: > {path}) 2>/dev/null && echo w-ok || echo w-refused")
+    format!(
+        "(: < {path}) 2>/dev/null && echo r-ok || echo r-refused; (: > {path}) 2>/dev/null && echo w-ok || echo w-refused"
+    )
 }
 
 #[test]
 fn a_device_given_read_only_cannot_be_written() {
     let d = Daemon::with_busybox();
-    let out = d.berth(&["run", "--rm", "--network", "none", "--device", "/dev/fuse:/dev/f:r", "busybox", "sh", "-c", &opens("/dev/f")]).ok();
+    let out = d
+        .berth(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--device",
+            "/dev/fuse:/dev/f:r",
+            "busybox",
+            "sh",
+            "-c",
+            &opens("/dev/f"),
+        ])
+        .ok();
     assert_eq!(out.split_whitespace().collect::<Vec<_>>(), ["r-ok", "w-refused"], "{out}");
     // Control: given rw, the write open goes through.
-    let out = d.berth(&["run", "--rm", "--network", "none", "--device", "/dev/fuse:/dev/f:rw", "busybox", "sh", "-c", &opens("/dev/f")]).ok();
+    let out = d
+        .berth(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--device",
+            "/dev/fuse:/dev/f:rw",
+            "busybox",
+            "sh",
+            "-c",
+            &opens("/dev/f"),
+        ])
+        .ok();
     assert_eq!(out.split_whitespace().collect::<Vec<_>>(), ["r-ok", "w-ok"], "{out}");
-    let err = d.berth(&["run", "--rm", "--network", "none", "--device", "/dev/fuse:/dev/f:rx", "busybox", "true"]).fails();
+    let err =
+        d.berth(&["run", "--rm", "--network", "none", "--device", "/dev/fuse:/dev/f:rx", "busybox", "true"]).fails();
     assert!(err.contains("invalid device mode: rx"), "{err}");
 }
 
@@ -33,9 +62,24 @@ fn device_cgroup_rules_grant_what_they_say() {
     let out = d.berth(&["run", "--rm", "--network", "none", "busybox", "sh", "-c", &script]).ok();
     assert_eq!(out.split_whitespace().collect::<Vec<_>>(), ["r-refused", "w-refused"], "{out}");
     // ... opens as far as a rule grants.
-    let out = d.berth(&["run", "--rm", "--network", "none", "--device-cgroup-rule", "c 10:229 r", "busybox", "sh", "-c", &script]).ok();
+    let out = d
+        .berth(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--device-cgroup-rule",
+            "c 10:229 r",
+            "busybox",
+            "sh",
+            "-c",
+            &script,
+        ])
+        .ok();
     assert_eq!(out.split_whitespace().collect::<Vec<_>>(), ["r-ok", "w-refused"], "{out}");
-    let err = d.berth(&["run", "--rm", "--network", "none", "--device-cgroup-rule", "c 10:229 rq", "busybox", "true"]).fails();
+    let err = d
+        .berth(&["run", "--rm", "--network", "none", "--device-cgroup-rule", "c 10:229 rq", "busybox", "true"])
+        .fails();
     assert!(err.contains("invalid device cgroup format"), "{err}");
 }
 
@@ -56,7 +100,18 @@ fn masked_and_readonly_paths_from_the_api_are_honoured() {
     // the defaults), but reading it needs CAP_SYS_RAWIO, which the container lacks.
     assert_eq!(out.split_whitespace().collect::<Vec<_>>(), ["0", "refused", "nokcore"], "{out}");
     // Control: without them, the same commands see the file and write.
-    let out = d.berth(&["run", "--rm", "--network", "none", "busybox", "sh", "-c", "cat /etc/passwd | wc -c; touch /tmp/x && echo wrote"]).ok();
+    let out = d
+        .berth(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "busybox",
+            "sh",
+            "-c",
+            "cat /etc/passwd | wc -c; touch /tmp/x && echo wrote",
+        ])
+        .ok();
     assert!(out.contains("wrote") && !out.starts_with("0\n"), "{out}");
 }
 

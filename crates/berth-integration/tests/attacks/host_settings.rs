@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use berth_integration::{unique, Daemon};
+use berth_integration::{Daemon, unique};
 
 fn host_sysctl(name: &str) -> String {
     std::fs::read_to_string(format!("/proc/sys/{}", name.replace('.', "/"))).unwrap().trim().to_string()
@@ -30,13 +30,35 @@ fn sysctls_outside_the_containers_namespaces_are_refused_and_nothing_is_written(
     // The host's network namespace: net.* is the host's there.
     let fwd = host_sysctl("net.ipv4.conf.all.log_martians");
     let flip = if fwd == "1" { "0" } else { "1" };
-    let err = d.berth(&["run", "--rm", "--network", "host", "--sysctl", &format!("net.ipv4.conf.all.log_martians={flip}"), "busybox", "true"]).fails();
+    let err = d
+        .berth(&[
+            "run",
+            "--rm",
+            "--network",
+            "host",
+            "--sysctl",
+            &format!("net.ipv4.conf.all.log_martians={flip}"),
+            "busybox",
+            "true",
+        ])
+        .fails();
     assert!(err.contains("is not allowed in the hosts network namespace"), "{err}");
     // ...also when it comes through another container that uses the host's network: only
     // the runtime can tell, at start.
     let hostnet = unique("hostnet");
     d.berth(&["run", "-d", "--name", &hostnet, "--network", "host", "busybox", "sleep", "600"]).ok();
-    let err = d.berth(&["run", "--rm", "--network", &format!("container:{hostnet}"), "--sysctl", &format!("net.ipv4.conf.all.log_martians={flip}"), "busybox", "true"]).fails();
+    let err = d
+        .berth(&[
+            "run",
+            "--rm",
+            "--network",
+            &format!("container:{hostnet}"),
+            "--sysctl",
+            &format!("net.ipv4.conf.all.log_martians={flip}"),
+            "busybox",
+            "true",
+        ])
+        .fails();
     assert!(err.contains("is not allowed in the hosts network namespace"), "{err}");
     assert_eq!(host_sysctl("kernel.printk_ratelimit_burst"), before);
     assert_eq!(host_sysctl("net.ipv4.conf.all.log_martians"), fwd);
@@ -44,7 +66,20 @@ fn sysctls_outside_the_containers_namespaces_are_refused_and_nothing_is_written(
     // Control: namespaced ones are set, in the container only.
     let host_start = host_sysctl("net.ipv4.ip_unprivileged_port_start");
     let out = d
-        .berth(&["run", "--rm", "--network", "none", "--sysctl", "net.ipv4.ip_unprivileged_port_start=81", "--sysctl", "kernel.shmmni=2048", "busybox", "cat", "/proc/sys/net/ipv4/ip_unprivileged_port_start", "/proc/sys/kernel/shmmni"])
+        .berth(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--sysctl",
+            "net.ipv4.ip_unprivileged_port_start=81",
+            "--sysctl",
+            "kernel.shmmni=2048",
+            "busybox",
+            "cat",
+            "/proc/sys/net/ipv4/ip_unprivileged_port_start",
+            "/proc/sys/kernel/shmmni",
+        ])
         .ok();
     assert_eq!(out.split_whitespace().collect::<Vec<_>>(), ["81", "2048"]);
     assert_eq!(host_sysctl("net.ipv4.ip_unprivileged_port_start"), host_start);
@@ -79,9 +114,22 @@ fn a_network_cannot_take_over_an_interface_berth_did_not_make() {
     let sub = format!("{}.{}.250.16/28", octets[0], octets[1]);
     let gw = format!("{}.{}.250.17", octets[0], octets[1]);
 
-    for (name, want) in [(veth.as_str(), format!("existing interface {veth} is not a bridge")), ("lo", "loopback interface lo cannot be".to_string())] {
+    for (name, want) in [
+        (veth.as_str(), format!("existing interface {veth} is not a bridge")),
+        ("lo", "loopback interface lo cannot be".to_string()),
+    ] {
         let net = unique("adopt");
-        let err = d.berth(&["network", "create", "--subnet", &sub, "-o", &format!("com.docker.network.bridge.name={name}"), &net]).fails();
+        let err = d
+            .berth(&[
+                "network",
+                "create",
+                "--subnet",
+                &sub,
+                "-o",
+                &format!("com.docker.network.bridge.name={name}"),
+                &net,
+            ])
+            .fails();
         assert!(err.contains(&want), "{err}");
         assert!(!d.berth(&["network", "ls", "--format", "{{.Name}}"]).ok().contains(&net));
     }

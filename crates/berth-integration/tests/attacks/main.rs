@@ -23,7 +23,12 @@ pub(crate) fn probe(d: &Daemon, name: &str) -> PathBuf {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/attacks/probes").join(format!("{name}.c"));
     let dir = d.dir.path().join("probes");
     std::fs::create_dir_all(&dir).unwrap();
-    let out = Command::new("gcc").args(["-static", "-O2", "-Wall", "-o"]).arg(dir.join(name)).arg(&src).output().expect("gcc");
+    let out = Command::new("gcc")
+        .args(["-static", "-O2", "-Wall", "-o"])
+        .arg(dir.join(name))
+        .arg(&src)
+        .output()
+        .expect("gcc");
     assert!(out.status.success(), "compiling {name}.c: {}", String::from_utf8_lossy(&out.stderr));
     dir
 }
@@ -39,7 +44,11 @@ impl Counts {
 
     #[track_caller]
     pub(crate) fn get(&self, key: &str) -> u64 {
-        let word = self.0.split_whitespace().find_map(|w| w.strip_prefix(&format!("{key}="))).unwrap_or_else(|| panic!("no {key} in {}", self.0));
+        let word = self
+            .0
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix(&format!("{key}=")))
+            .unwrap_or_else(|| panic!("no {key} in {}", self.0));
         word.parse().unwrap()
     }
 }

@@ -19,7 +19,15 @@ fn reset_peak(pid: u32) {
 /// in MiB.
 fn status_mib(pid: u32, key: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let kb: u64 = status.lines().find_map(|l| l.strip_prefix(key)).unwrap().trim_start_matches(':').trim().trim_end_matches(" kB").parse().unwrap();
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .unwrap()
+        .trim_start_matches(':')
+        .trim()
+        .trim_end_matches(" kB")
+        .parse()
+        .unwrap();
     kb >> 10
 }
 

@@ -6,12 +6,16 @@
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::process::Command;
 
-use berth_integration::{unique, Daemon};
+use berth_integration::{Daemon, unique};
 
 /// Searches `dir` as the user `nobody`: what grep finds of `needle`, and what it could not
 /// open.
 fn grep_as_nobody(dir: &std::path::Path, needle: &str) -> String {
-    let o = Command::new("setpriv").args(["--reuid=65534", "--regid=65534", "--clear-groups", "grep", "-rl", needle]).arg(dir).output().unwrap();
+    let o = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "grep", "-rl", needle])
+        .arg(dir)
+        .output()
+        .unwrap();
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
@@ -26,7 +30,21 @@ fn a_local_user_reads_no_secret_the_daemon_keeps() {
     std::fs::set_permissions(d.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let secret = unique("s3cret");
     let name = unique("db");
-    d.berth(&["run", "-d", "--name", &name, "--network", "none", "-e", &format!("DB_PASSWORD={secret}"), "busybox", "sh", "-c", &format!("echo log-{secret}; sleep 600")]).ok();
+    d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--network",
+        "none",
+        "-e",
+        &format!("DB_PASSWORD={secret}"),
+        "busybox",
+        "sh",
+        "-c",
+        &format!("echo log-{secret}; sleep 600"),
+    ])
+    .ok();
     let start = std::time::Instant::now();
     while !d.berth(&["logs", &name]).stdout.contains(&secret) {
         assert!(start.elapsed() < std::time::Duration::from_secs(30), "the log line never came");
@@ -34,7 +52,10 @@ fn a_local_user_reads_no_secret_the_daemon_keeps() {
     }
     assert_eq!(grep_as_nobody(d.dir.path(), &secret), "", "nobody read the secret");
     // Control: root finds it in the database, the container's files and its log.
-    let as_root = String::from_utf8_lossy(&Command::new("grep").arg("-rl").arg(&secret).arg(d.dir.path()).output().unwrap().stdout).into_owned();
+    let as_root = String::from_utf8_lossy(
+        &Command::new("grep").arg("-rl").arg(&secret).arg(d.dir.path()).output().unwrap().stdout,
+    )
+    .into_owned();
     assert!(as_root.contains("berth.db") || as_root.contains("berth.db-wal"), "{as_root}");
     assert!(as_root.contains("-json.log"), "{as_root}");
 
@@ -55,7 +76,13 @@ fn a_local_user_reads_no_secret_the_daemon_keeps() {
 #[test]
 fn the_socket_belongs_to_the_group_given_with_dash_g() {
     let users = std::fs::read_to_string("/etc/group").unwrap();
-    let gid: u32 = users.lines().find_map(|l| l.strip_prefix("users:x:")).and_then(|r| r.split(':').next()).unwrap().parse().unwrap();
+    let gid: u32 = users
+        .lines()
+        .find_map(|l| l.strip_prefix("users:x:"))
+        .and_then(|r| r.split(':').next())
+        .unwrap()
+        .parse()
+        .unwrap();
     let d = Daemon::start_with(&["-G", "users"]);
     let md = std::fs::metadata(&d.socket).unwrap();
     assert_eq!((md.uid(), md.gid(), md.mode() & 0o777), (0, gid, 0o660));

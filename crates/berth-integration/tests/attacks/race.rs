@@ -5,9 +5,9 @@
 //! CVE-2019-5736 are the same family). The probe (`probes/race.c`) pounces on each new pid
 //! through /proc/P/{root,cwd,exe,fd}, pidfd_getfd and /proc/P/status.
 
-use berth_integration::{unique, Daemon};
+use berth_integration::{Daemon, unique};
 
-use crate::{probe, Counts};
+use crate::{Counts, probe};
 
 /// Starts the probe as a container's main process and returns the container's name and the
 /// host marker it looks for.
@@ -132,6 +132,19 @@ fn race_joining_containers(d: Daemon) {
     // process (checked apart from the probe, whose count a program's own files would skew).
     let other = unique("other");
     d.berth(&["run", "-d", "--name", &other, "--network", "none", "busybox", "sleep", "600"]).ok();
-    let ps = d.berth(&["run", "--rm", "--pid", &format!("container:{other}"), "--network", "none", "busybox", "ps", "-o", "pid,args"]).ok();
+    let ps = d
+        .berth(&[
+            "run",
+            "--rm",
+            "--pid",
+            &format!("container:{other}"),
+            "--network",
+            "none",
+            "busybox",
+            "ps",
+            "-o",
+            "pid,args",
+        ])
+        .ok();
     assert!(ps.contains("sleep 600"), "{ps}");
 }

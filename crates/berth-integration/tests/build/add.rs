@@ -6,7 +6,9 @@ use super::*;
 fn add_extracts_local_archives_and_copy_does_not() {
     let d = Daemon::with_busybox();
     let dir = context(&d, &[]);
-    for (name, flag) in [("plain.tar", ""), ("g.tar.gz", "-z"), ("b.tar.bz2", "-j"), ("x.tar.xz", "-J"), ("z.tar.zst", "--zstd")] {
+    for (name, flag) in
+        [("plain.tar", ""), ("g.tar.gz", "-z"), ("b.tar.bz2", "-j"), ("x.tar.xz", "-J"), ("z.tar.zst", "--zstd")]
+    {
         make_tar(&dir, name, flag, &[(&format!("{name}.d/inside.txt"), name)]);
     }
     let df = "FROM busybox\nADD plain.tar g.tar.gz b.tar.bz2 x.tar.xz z.tar.zst /ex/\nCOPY g.tar.gz /copied/\n";
@@ -40,6 +42,8 @@ fn add_downloads_urls_without_unpacking() {
     let dir = context(&d, &[("Dockerfile", &df)]);
     build(&d, &dir, &["-t", "url"]).ok();
     server.join().unwrap();
-    let out = d.berth(&["run", "--rm", "--network", "none", "url", "sh", "-c", "cat /r/remote.txt; stat -c %a /r/remote.txt"]).ok();
+    let out = d
+        .berth(&["run", "--rm", "--network", "none", "url", "sh", "-c", "cat /r/remote.txt; stat -c %a /r/remote.txt"])
+        .ok();
     assert_eq!(out, "download\n600\n");
 }

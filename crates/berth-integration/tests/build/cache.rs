@@ -5,7 +5,9 @@ use super::*;
 #[test]
 fn the_cache_reuses_steps_until_the_first_change() {
     let d = Daemon::with_busybox();
-    let mut df = String::from("FROM busybox\nCOPY a.txt /a.txt\nRUN echo one > /one\nRUN echo two > /two\nCMD [\"cat\", \"/a.txt\"]\n");
+    let mut df = String::from(
+        "FROM busybox\nCOPY a.txt /a.txt\nRUN echo one > /one\nRUN echo two > /two\nCMD [\"cat\", \"/a.txt\"]\n",
+    );
     let dir = context(&d, &[("Dockerfile", &df), ("a.txt", "content\n")]);
     let first = build(&d, &dir, &["-t", "cached"]).ok();
     assert_eq!(steps_cached(&first), 0, "{first}");
@@ -55,7 +57,10 @@ fn the_cache_survives_a_daemon_restart() {
 #[test]
 fn history_has_one_row_per_step() {
     let d = Daemon::with_busybox();
-    let dir = context(&d, &[("Dockerfile", "FROM busybox\nENV A=1\nCOPY f /f\nRUN echo hi > /g\nCMD [\"sh\"]\n"), ("f", "f")]);
+    let dir = context(
+        &d,
+        &[("Dockerfile", "FROM busybox\nENV A=1\nCOPY f /f\nRUN echo hi > /g\nCMD [\"sh\"]\n"), ("f", "f")],
+    );
     build(&d, &dir, &["-t", "hist"]).ok();
     let rows = d.berth(&["history", "--no-trunc", "--format", "{{.CreatedBy}}", "hist"]).ok();
     let rows: Vec<&str> = rows.lines().collect();
@@ -90,7 +95,12 @@ fn cache_from_and_debug_cache_key() {
     let out = build(&d, &dir, &["-t", "cf3", "--cache-from", "nosuchtag"]).ok();
     assert_eq!(steps_cached(&out), 0, "only the named images are cache sources: {out}");
     let out = build(&d, &dir, &["--debug-cache-key"]).ok();
-    assert!(out.contains(" ---> cache key sha256:") && out.contains("instruction: ENV FOO=bar") && out.contains("run: [\"/bin/sh\",\"-c\",\"touch /baz\"]"), "{out}");
+    assert!(
+        out.contains(" ---> cache key sha256:")
+            && out.contains("instruction: ENV FOO=bar")
+            && out.contains("run: [\"/bin/sh\",\"-c\",\"touch /baz\"]"),
+        "{out}"
+    );
 }
 
 #[test]

@@ -15,7 +15,10 @@ fn cmd_and_entrypoint_forms_and_how_run_arguments_combine_with_them() {
     // ENTRYPOINT in a child resets the inherited CMD; shell form goes through /bin/sh -c.
     let dir = context(&d, &[("Dockerfile", "FROM cmd-only\nENTRYPOINT echo shell-form $HOME\n")]);
     build(&d, &dir, &["-t", "ep-shell"]).ok();
-    assert_eq!(inspect(&d, "ep-shell", "{{json .Config.Entrypoint}} {{json .Config.Cmd}}"), r#"["/bin/sh","-c","echo shell-form $HOME"] null"#);
+    assert_eq!(
+        inspect(&d, "ep-shell", "{{json .Config.Entrypoint}} {{json .Config.Cmd}}"),
+        r#"["/bin/sh","-c","echo shell-form $HOME"] null"#
+    );
     assert_eq!(d.berth(&["run", "--rm", "--network", "none", "ep-shell"]).ok(), "shell-form /root\n");
 
     let dir = context(&d, &[("Dockerfile", "FROM busybox\nENTRYPOINT [\"echo\", \"ep\"]\nCMD [\"default\"]\n")]);

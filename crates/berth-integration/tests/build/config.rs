@@ -25,14 +25,29 @@ CMD ["default"]
     let dir = context(&d, &[("Dockerfile", dockerfile)]);
     build(&d, &dir, &["-t", "cfg", "--build-arg", "GREETING=hi", "--build-arg", "UNUSED=1"]).ok();
     assert_eq!(inspect(&d, "cfg", "{{json .Config.Env}}"), r#"["APP_HOME=/srv/app","MSG=hi world"]"#);
-    assert_eq!(inspect(&d, "cfg", "{{index .Config.Labels \"org.example.name\"}} {{.Config.Labels.version}}"), "demo app 1");
+    assert_eq!(
+        inspect(&d, "cfg", "{{index .Config.Labels \"org.example.name\"}} {{.Config.Labels.version}}"),
+        "demo app 1"
+    );
     assert_eq!(inspect(&d, "cfg", "{{.Author}}"), "someone@example.com");
     assert_eq!(inspect(&d, "cfg", "{{json .Config.ExposedPorts}}"), r#"{"53/udp":{},"8080/tcp":{}}"#);
-    assert_eq!(inspect(&d, "cfg", "{{.Config.WorkingDir}} {{.Config.User}} {{.Config.StopSignal}}"), "/srv/app/sub nobody SIGKILL");
+    assert_eq!(
+        inspect(&d, "cfg", "{{.Config.WorkingDir}} {{.Config.User}} {{.Config.StopSignal}}"),
+        "/srv/app/sub nobody SIGKILL"
+    );
     assert_eq!(inspect(&d, "cfg", "{{json .Config.Volumes}}"), r#"{"/data":{}}"#);
-    assert_eq!(inspect(&d, "cfg", "{{json .Config.Healthcheck.Test}} {{.Config.Healthcheck.Retries}}"), r#"["CMD-SHELL","true"] 2"#);
-    assert_eq!(inspect(&d, "cfg", "{{json .Config.Shell}} {{json .Config.OnBuild}}"), r#"["/bin/sh","-ec"] ["RUN echo triggered"]"#);
-    assert_eq!(inspect(&d, "cfg", "{{json .Config.Entrypoint}} {{json .Config.Cmd}}"), r#"["/bin/echo","ep"] ["default"]"#);
+    assert_eq!(
+        inspect(&d, "cfg", "{{json .Config.Healthcheck.Test}} {{.Config.Healthcheck.Retries}}"),
+        r#"["CMD-SHELL","true"] 2"#
+    );
+    assert_eq!(
+        inspect(&d, "cfg", "{{json .Config.Shell}} {{json .Config.OnBuild}}"),
+        r#"["/bin/sh","-ec"] ["RUN echo triggered"]"#
+    );
+    assert_eq!(
+        inspect(&d, "cfg", "{{json .Config.Entrypoint}} {{json .Config.Cmd}}"),
+        r#"["/bin/echo","ep"] ["default"]"#
+    );
     // At run time arguments replace CMD and are appended to ENTRYPOINT; WORKDIR exists.
     assert_eq!(d.berth(&["run", "--rm", "--network", "none", "cfg"]).ok(), "ep default\n");
     assert_eq!(d.berth(&["run", "--rm", "--network", "none", "cfg", "given"]).ok(), "ep given\n");

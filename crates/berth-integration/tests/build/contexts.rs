@@ -36,7 +36,10 @@ fn stdin_contexts() {
     assert_eq!(inspect(&d, "fromstdin", "{{.Config.Labels.via}}"), "stdin");
     // `-f -` with a directory context.
     let dir = context(&d, &[("data.txt", "data")]);
-    let r = d.berth_stdin(&["build", "-q", "-f", "-", "-t", "dfstdin", dir.to_str().unwrap()], b"FROM busybox\nCOPY data.txt /\n");
+    let r = d.berth_stdin(
+        &["build", "-q", "-f", "-", "-t", "dfstdin", dir.to_str().unwrap()],
+        b"FROM busybox\nCOPY data.txt /\n",
+    );
     assert_eq!(r.code, 0, "{r:?}");
     assert!(r.stdout.trim().starts_with("sha256:"), "-q prints the ID: {r:?}");
     assert_eq!(d.berth(&["run", "--rm", "--network", "none", "dfstdin", "cat", "/data.txt"]).ok(), "data");
@@ -51,7 +54,10 @@ fn stdin_contexts() {
 #[test]
 fn remote_contexts_from_tar_and_dockerfile_urls() {
     let d = Daemon::with_busybox();
-    let src = context(&d, &[("Dockerfile", "FROM busybox\nCOPY msg /msg\nCMD [\"cat\", \"/msg\"]\n"), ("msg", "from a remote tar\n")]);
+    let src = context(
+        &d,
+        &[("Dockerfile", "FROM busybox\nCOPY msg /msg\nCMD [\"cat\", \"/msg\"]\n"), ("msg", "from a remote tar\n")],
+    );
     let tgz = d.dir.path().join(berth_integration::unique("ctx")).with_extension("tar.gz");
     let ok = std::process::Command::new("tar").arg("-C").arg(&src).arg("-czf").arg(&tgz).arg(".").status().unwrap();
     assert!(ok.success());

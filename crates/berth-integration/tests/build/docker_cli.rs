@@ -5,17 +5,32 @@ use super::*;
 #[test]
 fn the_docker_cli_builds_through_berth() {
     let d = Daemon::with_busybox();
-    let dir = context(&d, &[("Dockerfile", "FROM busybox\nCOPY msg /msg\nRUN cat /msg\nCMD [\"cat\", \"/msg\"]\n"), ("msg", "hello docker\n")]);
+    let dir = context(
+        &d,
+        &[
+            ("Dockerfile", "FROM busybox\nCOPY msg /msg\nRUN cat /msg\nCMD [\"cat\", \"/msg\"]\n"),
+            ("msg", "hello docker\n"),
+        ],
+    );
     let run = |args: &[&str]| {
         let mut c = d.docker_cmd();
         c.env("DOCKER_BUILDKIT", "0").args(args);
         let o = c.output().unwrap();
-        (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+        (
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
     };
     let ctx = dir.display().to_string();
     let (code, out, err) = run(&["build", "--network", "none", "-t", "viadocker:1", &ctx]);
     assert_eq!(code, 0, "{out}\n{err}");
-    assert!(out.contains("Step 1/4 : FROM busybox") && out.contains("hello docker") && out.contains("Successfully tagged viadocker:1"), "{out}");
+    assert!(
+        out.contains("Step 1/4 : FROM busybox")
+            && out.contains("hello docker")
+            && out.contains("Successfully tagged viadocker:1"),
+        "{out}"
+    );
     let (code, out, _) = run(&["build", "--network", "none", "-t", "viadocker:1", &ctx]);
     assert_eq!(code, 0);
     assert_eq!(steps_cached(&out), 3, "{out}");

@@ -20,7 +20,10 @@ CMD ["cat", "/app", "/other"]
     assert!(!out.contains("exit 7"), "the unused stage is skipped: {out}");
     assert!(out.contains("Step 1/7 : FROM busybox AS build"), "{out}");
     assert_eq!(d.berth(&["run", "--rm", "--network", "none", "multi"]).ok(), "artifact\nsecond\n");
-    assert_eq!(d.berth(&["run", "--rm", "--network", "none", "multi", "sh", "-c", "test -x /copied-busybox && echo ok"]).ok(), "ok\n");
+    assert_eq!(
+        d.berth(&["run", "--rm", "--network", "none", "multi", "sh", "-c", "test -x /copied-busybox && echo ok"]).ok(),
+        "ok\n"
+    );
 
     // --target stops at a stage.
     let out = build(&d, &dir, &["-t", "multi-build", "--target", "build"]).ok();

@@ -89,10 +89,13 @@ pub(crate) fn serve(files: Vec<(&'static str, Vec<u8>)>, requests: usize) -> (u1
             let path = String::from_utf8_lossy(&req).split(' ').nth(1).unwrap_or("").to_string();
             match files.iter().find(|(p, _)| *p == path) {
                 Some((_, body)) => {
-                    write!(s, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len()).unwrap();
+                    write!(s, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len())
+                        .unwrap();
                     s.write_all(body).unwrap();
                 }
-                None => s.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").unwrap(),
+                None => {
+                    s.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").unwrap()
+                }
             }
         }
     });

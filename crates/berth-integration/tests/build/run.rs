@@ -5,7 +5,16 @@ use super::*;
 #[test]
 fn a_simple_build_runs_and_tags() {
     let d = Daemon::with_busybox();
-    let dir = context(&d, &[("Dockerfile", "FROM busybox\nRUN echo built > /built.txt && echo from-run\nCMD [\"cat\", \"/built.txt\"]\n"), ("x", "x")]);
+    let dir = context(
+        &d,
+        &[
+            (
+                "Dockerfile",
+                "FROM busybox\nRUN echo built > /built.txt && echo from-run\nCMD [\"cat\", \"/built.txt\"]\n",
+            ),
+            ("x", "x"),
+        ],
+    );
     let out = build(&d, &dir, &["-t", "simple:1", "-t", "simple:2"]).ok();
     assert!(out.contains("Step 1/3 : FROM busybox\n"), "{out}");
     assert!(out.contains("Step 2/3 : RUN echo built > /built.txt && echo from-run\n"), "{out}");

@@ -39,9 +39,21 @@ fn entry(path: &str, kind: char, size: u64, mtime: i64) -> serde_json::Value {
 #[test]
 fn rebuilds_see_every_change_to_the_context() {
     let d = Daemon::with_busybox();
-    let dir = context(&d, &[("Dockerfile", "FROM busybox\nCOPY . /ctx/\n"), ("a.txt", "a1"), ("gone.txt", "bye"), ("sub/b.txt", "b1"), ("x", "file")]);
+    let dir = context(
+        &d,
+        &[
+            ("Dockerfile", "FROM busybox\nCOPY . /ctx/\n"),
+            ("a.txt", "a1"),
+            ("gone.txt", "bye"),
+            ("sub/b.txt", "b1"),
+            ("x", "file"),
+        ],
+    );
     build(&d, &dir, "sync:1").ok();
-    assert_eq!(files(&d, "sync:1"), ["./Dockerfile: FROM busybox", "./a.txt: a1", "./gone.txt: bye", "./sub/b.txt: b1", "./x: file"]);
+    assert_eq!(
+        files(&d, "sync:1"),
+        ["./Dockerfile: FROM busybox", "./a.txt: a1", "./gone.txt: bye", "./sub/b.txt: b1", "./x: file"]
+    );
 
     // An edit that keeps the size, a removal, new nested files, a link, and entries that
     // turn from file to directory and back.
@@ -56,13 +68,29 @@ fn rebuilds_see_every_change_to_the_context() {
     build(&d, &dir, "sync:2").ok();
     assert_eq!(
         files(&d, "sync:2"),
-        ["./Dockerfile: FROM busybox", "./a.txt: a2", "./link -> a.txt", "./new/deep/c.txt: c", "./sub: now a file", "./x/inside: now a directory"]
+        [
+            "./Dockerfile: FROM busybox",
+            "./a.txt: a2",
+            "./link -> a.txt",
+            "./new/deep/c.txt: c",
+            "./sub: now a file",
+            "./x/inside: now a directory"
+        ]
     );
 
     // .dockerignore applies to the synced copy too, and un-ignoring brings files back.
     write(&dir, ".dockerignore", "new\n*.txt\n");
     build(&d, &dir, "sync:3").ok();
-    assert_eq!(files(&d, "sync:3"), ["./.dockerignore: new", "./Dockerfile: FROM busybox", "./link -> a.txt", "./sub: now a file", "./x/inside: now a directory"]);
+    assert_eq!(
+        files(&d, "sync:3"),
+        [
+            "./.dockerignore: new",
+            "./Dockerfile: FROM busybox",
+            "./link -> a.txt",
+            "./sub: now a file",
+            "./x/inside: now a directory"
+        ]
+    );
     std::fs::remove_file(dir.join(".dockerignore")).unwrap();
     build(&d, &dir, "sync:4").ok();
     assert_eq!(files(&d, "sync:2"), files(&d, "sync:4"));
@@ -70,7 +98,18 @@ fn rebuilds_see_every_change_to_the_context() {
     // A Dockerfile from outside the context is found, and an edit to it is seen.
     let outside = d.dir.path().join(berth_integration::unique("df"));
     std::fs::write(&outside, "FROM busybox\nCOPY a.txt /ctx/\n").unwrap();
-    let out = d.berth(&["build", "--network", "none", "-t", "sync:5", "-f", &outside.display().to_string(), &dir.display().to_string()]).ok();
+    let out = d
+        .berth(&[
+            "build",
+            "--network",
+            "none",
+            "-t",
+            "sync:5",
+            "-f",
+            &outside.display().to_string(),
+            &dir.display().to_string(),
+        ])
+        .ok();
     assert!(out.contains("Step 2/2 : COPY a.txt /ctx/"), "{out}");
     assert_eq!(files(&d, "sync:5"), ["./a.txt: a2"]);
 
@@ -90,7 +129,14 @@ fn the_daemon_asks_only_for_what_changed() {
     let d = Daemon::with_busybox();
     let dir = context(&d, &[("Dockerfile", "FROM busybox\nCOPY . /ctx/\n"), ("keep.txt", "keep"), ("edit.txt", "v1")]);
     build(&d, &dir, "ask:1").ok();
-    let key = std::fs::read_dir(d.data_root().join("build-contexts")).unwrap().next().unwrap().unwrap().file_name().into_string().unwrap();
+    let key = std::fs::read_dir(d.data_root().join("build-contexts"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .file_name()
+        .into_string()
+        .unwrap();
     let stat = |name: &str| {
         use std::os::unix::fs::MetadataExt;
         let m = std::fs::metadata(dir.join(name)).unwrap();
@@ -140,10 +186,19 @@ fn files_a_client_sends_without_listing_them_never_reach_the_build() {
     let d = Daemon::with_busybox();
     let dir = context(&d, &[("Dockerfile", "FROM busybox\nCOPY . /ctx/\n")]);
     build(&d, &dir, "smuggle:1").ok();
-    let key = std::fs::read_dir(d.data_root().join("build-contexts")).unwrap().next().unwrap().unwrap().file_name().into_string().unwrap();
+    let key = std::fs::read_dir(d.data_root().join("build-contexts"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .file_name()
+        .into_string()
+        .unwrap();
     use std::os::unix::fs::MetadataExt;
     let m = std::fs::metadata(dir.join("Dockerfile")).unwrap();
-    let manifest = serde_json::json!({"Entries": [entry("Dockerfile", 'f', m.len(), m.mtime() * 1_000_000_000 + m.mtime_nsec())]}).to_string();
+    let manifest =
+        serde_json::json!({"Entries": [entry("Dockerfile", 'f', m.len(), m.mtime() * 1_000_000_000 + m.mtime_nsec())]})
+            .to_string();
     let mut body = (manifest.len() as u64).to_be_bytes().to_vec();
     body.extend_from_slice(manifest.as_bytes());
     // A tar with one unlisted file.
@@ -159,7 +214,14 @@ fn files_a_client_sends_without_listing_them_never_reach_the_build() {
 fn a_copy_after_an_edited_step_reuses_its_layer() {
     let d = Daemon::with_busybox();
     let big = "x".repeat(1 << 20);
-    let dir = context(&d, &[("Dockerfile", "FROM busybox\nWORKDIR /app\nCOPY src /app/src\nCOPY big /app/big\n"), ("src/a", "a1"), ("big", &big)]);
+    let dir = context(
+        &d,
+        &[
+            ("Dockerfile", "FROM busybox\nWORKDIR /app\nCOPY src /app/src\nCOPY big /app/big\n"),
+            ("src/a", "a1"),
+            ("big", &big),
+        ],
+    );
     build(&d, &dir, "reuse:1").ok();
     let layers = |image: &str| -> Vec<String> {
         serde_json::from_str(&d.berth(&["image", "inspect", "-f", "{{json .RootFS.Layers}}", image]).ok()).unwrap()
@@ -171,12 +233,16 @@ fn a_copy_after_an_edited_step_reuses_its_layer() {
     assert_eq!(first.len(), second.len());
     assert_ne!(first[first.len() - 2], second[second.len() - 2], "COPY src changed");
     assert_eq!(first.last(), second.last(), "COPY big made the same layer again: reused");
-    let out = d.berth(&["run", "--rm", "--network", "none", "reuse:2", "sh", "-c", "cat /app/src/a; echo; wc -c < /app/big"]).ok();
+    let out = d
+        .berth(&["run", "--rm", "--network", "none", "reuse:2", "sh", "-c", "cat /app/src/a; echo; wc -c < /app/big"])
+        .ok();
     assert_eq!(out, "a2\n1048576\n");
     // --no-cache copies again (WORKDIR makes a new /app, so the layers differ in its time).
     let out = d.berth(&["build", "--no-cache", "--network", "none", "-t", "reuse:3", &dir.display().to_string()]).ok();
     assert!(!out.contains("Using cache"), "{out}");
-    let out = d.berth(&["run", "--rm", "--network", "none", "reuse:3", "sh", "-c", "cat /app/src/a; echo; wc -c < /app/big"]).ok();
+    let out = d
+        .berth(&["run", "--rm", "--network", "none", "reuse:3", "sh", "-c", "cat /app/src/a; echo; wc -c < /app/big"])
+        .ok();
     assert_eq!(out, "a2\n1048576\n");
     // reuse:5's COPY digest resumes from reuse:4's hash state after the big file; re-hashing
     // every layer from its files agrees with every recorded digest.

@@ -10,5 +10,9 @@ fn user_and_shell_change_how_later_runs_execute() {
     let out = build(&d, &dir, &["-t", "user-shell"]).ok();
     assert!(out.contains("uid=65534\n"), "RUN runs as the USER: {out}");
     assert!(out.contains("through-shell hello\n"), "RUN's shell form goes through SHELL: {out}");
-    assert_eq!(d.berth(&["run", "--rm", "--network", "none", "user-shell", "id", "-u"]).ok(), "65534\n", "the image runs as its last USER");
+    assert_eq!(
+        d.berth(&["run", "--rm", "--network", "none", "user-shell", "id", "-u"]).ok(),
+        "65534\n",
+        "the image runs as its last USER"
+    );
 }

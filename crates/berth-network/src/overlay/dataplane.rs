@@ -26,9 +26,11 @@ use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr};
 
 use futures_util::TryStreamExt;
-use rtnetlink::packet_route::neighbour::{NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState};
 use rtnetlink::packet_route::AddressFamily;
 use rtnetlink::packet_route::link::MacVlanMode;
+use rtnetlink::packet_route::neighbour::{
+    NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState,
+};
 use rtnetlink::{LinkMacVlan, LinkUnspec, LinkVxlan};
 
 use super::plan::{self, ClusterEndpoint};
@@ -46,7 +48,8 @@ fn exists(e: &rtnetlink::Error) -> bool {
 
 /// The network's VNI and the name of its VXLAN device.
 fn vxlan_of(net: &NetworkRecord) -> Result<(u32, String)> {
-    let vni = plan::vni_of(net).ok_or_else(|| NetError::System(format!("overlay network {} has no VXLAN ID", net.name)))?;
+    let vni =
+        plan::vni_of(net).ok_or_else(|| NetError::System(format!("overlay network {} has no VXLAN ID", net.name)))?;
     Ok((vni, plan::vxlan_name(vni)))
 }
 
@@ -60,12 +63,21 @@ pub async fn ensure(nl: &Nl, net: &NetworkRecord, local: Ipv4Addr, mtu: u32) -> 
             // has its own, and a NIC that segments VXLAN but cannot also checksum it
             // (tx-udp_tnl-segmentation without tx-udp_tnl-csum-segmentation) would otherwise
             // leave the segmentation to the CPU.
-            let msg = LinkVxlan::new(&vx, vni).port(plan::VXLAN_PORT).local(local).learning(false).proxy(true).udp_csum(false).mtu(mtu).build();
+            let msg = LinkVxlan::new(&vx, vni)
+                .port(plan::VXLAN_PORT)
+                .local(local)
+                .learning(false)
+                .proxy(true)
+                .udp_csum(false)
+                .mtu(mtu)
+                .build();
             match nl.handle.link().add(msg).execute().await {
                 Ok(()) => {}
                 Err(e) if exists(&e) => {}
                 Err(rtnetlink::Error::NetlinkError(m)) if m.raw_code() == -libc::EADDRINUSE => {
-                    return Err(NetError::Conflict(format!("VXLAN ID {vni} is already in use on this host (another device has it)")));
+                    return Err(NetError::Conflict(format!(
+                        "VXLAN ID {vni} is already in use on this host (another device has it)"
+                    )));
                 }
                 Err(e) => return Err(sys(&format!("creating VXLAN device {vx}"), e)),
             }
@@ -82,9 +94,14 @@ pub async fn ensure(nl: &Nl, net: &NetworkRecord, local: Ipv4Addr, mtu: u32) -> 
             match nl.handle.link().add(msg).execute().await {
                 Ok(()) => (nl.require(&net.ifname).await?, false),
                 // Made meanwhile by another container's start.
-                Err(e) if exists(&e) => nl.lookup(&net.ifname).await?.ok_or_else(|| NetError::System(format!("{} vanished as it was made", net.ifname)))?,
+                Err(e) if exists(&e) => nl
+                    .lookup(&net.ifname)
+                    .await?
+                    .ok_or_else(|| NetError::System(format!("{} vanished as it was made", net.ifname)))?,
                 // A kernel without macvlan: the bridge layout.
-                Err(rtnetlink::Error::NetlinkError(m)) if m.raw_code() == -libc::EOPNOTSUPP => (nl.ensure_bridge(&net.ifname, None, Some(mtu)).await?, true),
+                Err(rtnetlink::Error::NetlinkError(m)) if m.raw_code() == -libc::EOPNOTSUPP => {
+                    (nl.ensure_bridge(&net.ifname, None, Some(mtu)).await?, true)
+                }
                 Err(e) => return Err(sys(&format!("creating the gateway interface {} on {vx}", net.ifname), e)),
             }
         }
@@ -138,7 +155,16 @@ pub async fn program(nl: &Nl, net: &NetworkRecord, remote: &[ClusterEndpoint]) -
         let _ = nl.handle.neighbours().del(neigh_msg(idx, ip, mac)).execute().await;
     }
     for (ip, mac) in add {
-        match nl.handle.neighbours().add(idx, IpAddr::V4(ip)).link_layer_address(&mac).state(NeighbourState::Permanent).replace().execute().await {
+        match nl
+            .handle
+            .neighbours()
+            .add(idx, IpAddr::V4(ip))
+            .link_layer_address(&mac)
+            .state(NeighbourState::Permanent)
+            .replace()
+            .execute()
+            .await
+        {
             Ok(()) => {}
             Err(e) => return Err(sys(&format!("adding neighbour {ip} on {}", plan::vxlan_name(vni)), e)),
         }
@@ -148,7 +174,16 @@ pub async fn program(nl: &Nl, net: &NetworkRecord, remote: &[ClusterEndpoint]) -
         let _ = nl.handle.neighbours().del(fdb_msg(idx, mac, dst)).execute().await;
     }
     for (mac, dst) in add {
-        let r = nl.handle.neighbours().add_bridge(idx, &mac).destination(IpAddr::V4(dst)).flags(NeighbourFlags::Own).state(NeighbourState::Permanent).replace().execute().await;
+        let r = nl
+            .handle
+            .neighbours()
+            .add_bridge(idx, &mac)
+            .destination(IpAddr::V4(dst))
+            .flags(NeighbourFlags::Own)
+            .state(NeighbourState::Permanent)
+            .replace()
+            .execute()
+            .await;
         if let Err(e) = r {
             return Err(sys(&format!("adding forwarding entry to {dst} on {}", plan::vxlan_name(vni)), e));
         }

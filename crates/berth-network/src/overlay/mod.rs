@@ -57,8 +57,8 @@ use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use crate::etcd::{self, EtcdError};
 use crate::NetError;
+use crate::etcd::{self, EtcdError};
 use plan::ClusterEndpoint;
 
 /// How this daemon joins a cluster (dockerd's `cluster-store`, `cluster-advertise` and
@@ -84,11 +84,21 @@ impl ClusterOptions {
             return Err("cluster-advertise is required with cluster-store (an IP address or an interface name)".into());
         }
         let secs = |k: &str| -> Result<Option<u64>, String> {
-            opts.get(k).map(|v| v.trim_end_matches('s').parse::<u64>().ok().filter(|n| *n > 0).ok_or_else(|| format!("invalid {k} {v:?}: a number of seconds"))).transpose()
+            opts.get(k)
+                .map(|v| {
+                    v.trim_end_matches('s')
+                        .parse::<u64>()
+                        .ok()
+                        .filter(|n| *n > 0)
+                        .ok_or_else(|| format!("invalid {k} {v:?}: a number of seconds"))
+                })
+                .transpose()
         };
         for k in opts.keys() {
             if k != "discovery.ttl" && k != "discovery.heartbeat" {
-                return Err(format!("unsupported cluster-store-opts key {k:?} (berth knows discovery.ttl and discovery.heartbeat)"));
+                return Err(format!(
+                    "unsupported cluster-store-opts key {k:?} (berth knows discovery.ttl and discovery.heartbeat)"
+                ));
             }
         }
         let ttl = secs("discovery.ttl")?.unwrap_or(20);
@@ -96,7 +106,12 @@ impl ClusterOptions {
         if heartbeat >= ttl {
             return Err(format!("discovery.heartbeat ({heartbeat}s) must be shorter than discovery.ttl ({ttl}s)"));
         }
-        Ok(ClusterOptions { store: store.to_string(), advertise: advertise.to_string(), ttl: Duration::from_secs(ttl), heartbeat: Duration::from_secs(heartbeat) })
+        Ok(ClusterOptions {
+            store: store.to_string(),
+            advertise: advertise.to_string(),
+            ttl: Duration::from_secs(ttl),
+            heartbeat: Duration::from_secs(heartbeat),
+        })
     }
 }
 
@@ -155,7 +170,8 @@ impl Cluster {
 
     pub(crate) fn reverse(&self, nets: &[(&str, &str)], ip: Ipv4Addr) -> Option<String> {
         let remote = self.remote.lock().unwrap_or_else(|p| p.into_inner());
-        nets.iter().find_map(|(id, name)| remote.get(*id)?.iter().find(|e| e.ip == ip).map(|e| format!("{}.{name}", e.name)))
+        nets.iter()
+            .find_map(|(id, name)| remote.get(*id)?.iter().find(|e| e.ip == ip).map(|e| format!("{}.{name}", e.name)))
     }
 }
 

@@ -13,7 +13,7 @@ use berth_container::record::Record;
 use berth_store::schema::NETWORKS;
 
 use super::plan::{self, ClusterEndpoint};
-use super::{dataplane, Cluster, ClusterOptions};
+use super::{Cluster, ClusterOptions, dataplane};
 use crate::etcd::{self, Cmp, Op};
 use crate::ipam::Subnet;
 use crate::model::{Endpoint, NetworkRecord};
@@ -29,10 +29,16 @@ impl NetworkService {
     /// store is down still starts.
     pub async fn join_cluster(&self, opts: ClusterOptions) -> Result<()> {
         let client = etcd::Client::parse(&opts.store).map_err(NetError::Invalid)?;
-        let adv = opts.advertise.rsplit_once(':').filter(|(_, p)| p.parse::<u16>().is_ok()).map_or(opts.advertise.as_str(), |(h, _)| h);
+        let adv = opts
+            .advertise
+            .rsplit_once(':')
+            .filter(|(_, p)| p.parse::<u16>().is_ok())
+            .map_or(opts.advertise.as_str(), |(h, _)| h);
         let advertise = match adv.parse::<Ipv4Addr>() {
             Ok(ip) => ip,
-            Err(_) => dataplane::interface_address(&self.nl, adv).await.map_err(|e| NetError::Invalid(format!("cluster-advertise {adv:?}: {e}")))?,
+            Err(_) => dataplane::interface_address(&self.nl, adv)
+                .await
+                .map_err(|e| NetError::Invalid(format!("cluster-advertise {adv:?}: {e}")))?,
         };
         let cluster = Cluster {
             client,
@@ -57,7 +63,9 @@ impl NetworkService {
     pub(crate) fn create_overlay(&self, req: NetworkCreateRequest) -> Result<(String, String)> {
         let cl = self.cluster()?;
         if req.options.contains_key("encrypted") {
-            return Err(NetError::Invalid("encrypted overlay networks (-o encrypted) are not yet available in berth".into()));
+            return Err(NetError::Invalid(
+                "encrypted overlay networks (-o encrypted) are not yet available in berth".into(),
+            ));
         }
         if req.enable_ipv6.unwrap_or(false) {
             return Err(NetError::Invalid("IPv6 is not yet available on overlay networks".into()));
@@ -67,7 +75,8 @@ impl NetworkService {
             return Err(NetError::Invalid("berth supports one IPv4 subnet per overlay network".into()));
         }
         let cfg = cfgs.into_iter().next().unwrap_or_default();
-        let given = if cfg.subnet.is_empty() { None } else { Some(Subnet::parse(&cfg.subnet).map_err(NetError::Invalid)?) };
+        let given =
+            if cfg.subnet.is_empty() { None } else { Some(Subnet::parse(&cfg.subnet).map_err(NetError::Invalid)?) };
         let wanted_vni = plan::requested_vni(&req.options)?;
         let local_subnets: Vec<Subnet> = self.lock().nets.values().filter_map(|n| n.subnet).collect();
         if self.lock().nets.values().any(|n| n.name == req.name) {
@@ -82,17 +91,23 @@ impl NetworkService {
                     None => {
                         let mut taken = local_subnets.clone();
                         taken.extend(existing.iter().filter_map(|n| n.subnet));
-                        plan::pick_subnet(&taken).ok_or_else(|| NetError::Forbidden("no free /24 left in 10.0.0.0/8 for an overlay network".into()))?
+                        plan::pick_subnet(&taken).ok_or_else(|| {
+                            NetError::Forbidden("no free /24 left in 10.0.0.0/8 for an overlay network".into())
+                        })?
                     }
                 };
                 let vni = match wanted_vni {
                     Some(v) => v,
-                    None => plan::pick_vni(&existing.iter().filter_map(plan::vni_of).collect()).ok_or_else(|| NetError::Forbidden("no free VXLAN ID".into()))?,
+                    None => plan::pick_vni(&existing.iter().filter_map(plan::vni_of).collect())
+                        .ok_or_else(|| NetError::Forbidden("no free VXLAN ID".into()))?,
                 };
                 plan::check_new(&existing, &req.name, vni, &subnet)?;
                 let rec = overlay_record(&req, &cfg, subnet, given.is_some(), vni)?;
                 let value = serde_json::to_vec(&rec).map_err(|e| NetError::System(e.to_string()))?;
-                let ops = [Op::Put { key: plan::network_key(&rec.id), value, lease: 0 }, Op::Put { key: plan::networks_seq_key(), value: rec.id.clone().into_bytes(), lease: 0 }];
+                let ops = [
+                    Op::Put { key: plan::network_key(&rec.id), value, lease: 0 },
+                    Op::Put { key: plan::networks_seq_key(), value: rec.id.clone().into_bytes(), lease: 0 },
+                ];
                 if cl.client.txn(&[Cmp::ModRevision(plan::networks_seq_key(), seq)], &ops).await? {
                     return Ok(rec);
                 }
@@ -115,7 +130,10 @@ impl NetworkService {
         let cl = self.cluster()?;
         self.rt.block_on(async {
             let when = [Cmp::Empty(plan::endpoints_prefix(&rec.id)), Cmp::Present(plan::network_key(&rec.id))];
-            let ops = [Op::Delete(plan::network_key(&rec.id)), Op::Put { key: plan::networks_seq_key(), value: rec.id.clone().into_bytes(), lease: 0 }];
+            let ops = [
+                Op::Delete(plan::network_key(&rec.id)),
+                Op::Put { key: plan::networks_seq_key(), value: rec.id.clone().into_bytes(), lease: 0 },
+            ];
             if cl.client.txn(&when, &ops).await? {
                 return Ok(());
             }
@@ -123,7 +141,11 @@ impl NetworkService {
                 return Ok(());
             }
             let (eps, _) = cl.client.list(&plan::endpoints_prefix(&rec.id)).await?;
-            let hosts: BTreeSet<String> = eps.iter().filter_map(|k| serde_json::from_slice::<ClusterEndpoint>(&k.value).ok()).map(|e| e.host.to_string()).collect();
+            let hosts: BTreeSet<String> = eps
+                .iter()
+                .filter_map(|k| serde_json::from_slice::<ClusterEndpoint>(&k.value).ok())
+                .map(|e| e.host.to_string())
+                .collect();
             Err(NetError::Forbidden(format!(
                 "error while removing network: network {} id {} has active endpoints (on hosts {})",
                 rec.name,
@@ -157,31 +179,59 @@ impl NetworkService {
 
     /// Claims, cluster-wide, the address of `c` on the overlay network `net_name` (the
     /// address it asked for, or the lowest free one). `None` for other drivers.
-    pub(crate) fn claim_overlay_ip(&self, net_name: &str, c: &Record, settings: Option<&EndpointSettings>) -> Result<Option<Ipv4Addr>> {
+    pub(crate) fn claim_overlay_ip(
+        &self,
+        net_name: &str,
+        c: &Record,
+        settings: Option<&EndpointSettings>,
+    ) -> Result<Option<Ipv4Addr>> {
         let Ok(net) = self.find(net_name) else { return Ok(None) };
         if net.driver != "overlay" {
             return Ok(None);
         }
         let cl = self.cluster()?;
-        let wanted = match settings.and_then(|s| s.ipam_config.as_ref()).map(|i| i.ipv4_address.as_str()).filter(|s| !s.is_empty()) {
+        let wanted = match settings
+            .and_then(|s| s.ipam_config.as_ref())
+            .map(|i| i.ipv4_address.as_str())
+            .filter(|s| !s.is_empty())
+        {
             Some(w) => Some(w.parse::<Ipv4Addr>().map_err(|_| NetError::Invalid(format!("invalid IPv4 address {w}")))?),
             None => None,
         };
         let ip = self.rt.block_on(async {
             for _ in 0..ATTEMPTS {
                 let (kvs, _) = cl.client.list(&plan::endpoints_prefix(&net.id)).await?;
-                let eps: Vec<ClusterEndpoint> = kvs.iter().filter_map(|k| serde_json::from_slice(&k.value).ok()).collect();
-                if let Some(mine) = eps.iter().find(|e| e.container == c.id && e.host == cl.advertise && wanted.is_none_or(|w| w == e.ip)) {
+                let eps: Vec<ClusterEndpoint> =
+                    kvs.iter().filter_map(|k| serde_json::from_slice(&k.value).ok()).collect();
+                if let Some(mine) = eps
+                    .iter()
+                    .find(|e| e.container == c.id && e.host == cl.advertise && wanted.is_none_or(|w| w == e.ip))
+                {
                     return Ok(mine.ip);
                 }
                 let taken: BTreeSet<Ipv4Addr> = eps.iter().map(|e| e.ip).collect();
                 let ip = plan::pick_ip(&net, wanted, &taken)?;
                 let lease = cl.lease().await?;
-                let ep = ClusterEndpoint { network: net.id.clone(), container: c.id.clone(), name: c.name.clone(), ip, mac: String::new(), aliases: vec![], host: cl.advertise };
+                let ep = ClusterEndpoint {
+                    network: net.id.clone(),
+                    container: c.id.clone(),
+                    name: c.name.clone(),
+                    ip,
+                    mac: String::new(),
+                    aliases: vec![],
+                    host: cl.advertise,
+                };
                 let value = serde_json::to_vec(&ep).map_err(|e| NetError::System(e.to_string()))?;
                 let key = plan::endpoint_key(&net.id, ip);
                 cl.pending.lock().unwrap_or_else(|p| p.into_inner()).insert((net.id.clone(), ip), Instant::now());
-                if cl.client.txn(&[Cmp::Absent(key.clone()), Cmp::Present(plan::network_key(&net.id))], &[Op::Put { key, value, lease }]).await? {
+                if cl
+                    .client
+                    .txn(
+                        &[Cmp::Absent(key.clone()), Cmp::Present(plan::network_key(&net.id))],
+                        &[Op::Put { key, value, lease }],
+                    )
+                    .await?
+                {
                     return Ok(ip);
                 }
                 cl.pending.lock().unwrap_or_else(|p| p.into_inner()).remove(&(net.id.clone(), ip));
@@ -189,7 +239,10 @@ impl NetworkService {
                     return Err(NetError::NotFound(format!("network {} not found", net.name)));
                 }
             }
-            Err(NetError::Unavailable(format!("could not claim an address on network {}: too much contention", net.name)))
+            Err(NetError::Unavailable(format!(
+                "could not claim an address on network {}: too much contention",
+                net.name
+            )))
         })?;
         Ok(Some(ip))
     }
@@ -201,7 +254,8 @@ impl NetworkService {
         let nl = self.nl.clone();
         let mtu = cl.mtu(self.opts.mtu);
         let remote = cl.remote_of(&net.id);
-        let value = serde_json::to_vec(&cluster_endpoint(net, ep, cl.advertise)).map_err(|e| NetError::System(e.to_string()))?;
+        let value = serde_json::to_vec(&cluster_endpoint(net, ep, cl.advertise))
+            .map_err(|e| NetError::System(e.to_string()))?;
         let key = plan::endpoint_key(&net.id, ep.ip);
         let r = self.rt.block_on(async {
             dataplane::ensure(&nl, net, cl.advertise, mtu).await?;
@@ -238,19 +292,37 @@ impl NetworkService {
     /// `asker` is on.
     pub(crate) fn overlay_resolve(&self, st: &State, name: &str, asker: &str, out: &mut Vec<std::net::IpAddr>) {
         let Some(cl) = self.cluster.get() else { return };
-        let nets: Vec<(&str, &str)> = st.nets.values().filter(|n| n.driver == "overlay" && n.endpoints.contains_key(asker)).map(|n| (n.id.as_str(), n.name.as_str())).collect();
+        let nets: Vec<(&str, &str)> = st
+            .nets
+            .values()
+            .filter(|n| n.driver == "overlay" && n.endpoints.contains_key(asker))
+            .map(|n| (n.id.as_str(), n.name.as_str()))
+            .collect();
         cl.resolve(&nets, name, out);
     }
 
     pub(crate) fn overlay_reverse(&self, st: &State, ip: Ipv4Addr, asker: &str) -> Option<String> {
         let cl = self.cluster.get()?;
-        let nets: Vec<(&str, &str)> = st.nets.values().filter(|n| n.driver == "overlay" && n.endpoints.contains_key(asker)).map(|n| (n.id.as_str(), n.name.as_str())).collect();
+        let nets: Vec<(&str, &str)> = st
+            .nets
+            .values()
+            .filter(|n| n.driver == "overlay" && n.endpoints.contains_key(asker))
+            .map(|n| (n.id.as_str(), n.name.as_str()))
+            .collect();
         cl.reverse(&nets, ip)
     }
 }
 
 pub(crate) fn cluster_endpoint(net: &NetworkRecord, ep: &Endpoint, host: Ipv4Addr) -> ClusterEndpoint {
-    ClusterEndpoint { network: net.id.clone(), container: ep.container.clone(), name: ep.name.clone(), ip: ep.ip, mac: ep.mac.clone(), aliases: ep.aliases.clone(), host }
+    ClusterEndpoint {
+        network: net.id.clone(),
+        container: ep.container.clone(),
+        name: ep.name.clone(),
+        ip: ep.ip,
+        mac: ep.mac.clone(),
+        aliases: ep.aliases.clone(),
+        host,
+    }
 }
 
 /// The overlay networks in the store.
@@ -259,7 +331,13 @@ pub(crate) async fn list_networks(cl: &Cluster) -> Result<Vec<NetworkRecord>> {
     Ok(kvs.iter().filter_map(|k| serde_json::from_slice::<NetworkRecord>(&k.value).ok()).collect())
 }
 
-fn overlay_record(req: &NetworkCreateRequest, cfg: &berth_api::models::IpamConfig, subnet: Subnet, user_subnet: bool, vni: u32) -> Result<NetworkRecord> {
+fn overlay_record(
+    req: &NetworkCreateRequest,
+    cfg: &berth_api::models::IpamConfig,
+    subnet: Subnet,
+    user_subnet: bool,
+    vni: u32,
+) -> Result<NetworkRecord> {
     let gateway = match cfg.gateway.as_str() {
         "" => subnet.first_host(),
         g => {

@@ -7,9 +7,9 @@ use std::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::NetError;
 use crate::ipam::{self, Subnet};
 use crate::model::NetworkRecord;
-use crate::NetError;
 
 /// Everything berth keeps in the store is under this prefix.
 pub const ROOT: &str = "/berth/v1/overlay/";
@@ -75,7 +75,9 @@ pub struct ClusterEndpoint {
 impl ClusterEndpoint {
     /// Whether `name` (already stripped of a `.network` suffix) names this endpoint.
     pub fn answers(&self, name: &str) -> bool {
-        self.name.eq_ignore_ascii_case(name) || self.aliases.iter().any(|a| a.eq_ignore_ascii_case(name)) || (name.len() >= 12 && self.container.starts_with(name))
+        self.name.eq_ignore_ascii_case(name)
+            || self.aliases.iter().any(|a| a.eq_ignore_ascii_case(name))
+            || (name.len() >= 12 && self.container.starts_with(name))
     }
 }
 
@@ -117,33 +119,49 @@ pub fn check_new(existing: &[NetworkRecord], name: &str, vni: u32, subnet: &Subn
         return Err(NetError::Conflict(format!("VXLAN ID {vni} is already used by overlay network {}", n.name)));
     }
     if let Some(n) = existing.iter().find(|n| n.subnet.is_some_and(|s| s.overlaps(subnet))) {
-        return Err(NetError::Forbidden(format!("invalid pool request: Pool overlaps with other one on this address space (overlay network {} has {})", n.name, n.subnet.map(|s| s.to_string()).unwrap_or_default())));
+        return Err(NetError::Forbidden(format!(
+            "invalid pool request: Pool overlaps with other one on this address space (overlay network {} has {})",
+            n.name,
+            n.subnet.map(|s| s.to_string()).unwrap_or_default()
+        )));
     }
     Ok(())
 }
 
 /// A /24 from 10.0.0.0/8 (Docker's global pool) that overlaps none of `taken`.
 pub fn pick_subnet(taken: &[Subnet]) -> Option<Subnet> {
-    (0u32..65536).map(|i| Subnet { addr: Ipv4Addr::from(0x0a00_0000 | (i << 8)), prefix: 24 }).find(|c| !taken.iter().any(|t| t.overlaps(c)))
+    (0u32..65536)
+        .map(|i| Subnet { addr: Ipv4Addr::from(0x0a00_0000 | (i << 8)), prefix: 24 })
+        .find(|c| !taken.iter().any(|t| t.overlaps(c)))
 }
 
 /// The address for a new endpoint: `wanted` if it is free and in the subnet, else the
 /// lowest free one. `taken` is every address the cluster has claimed on the network.
-pub fn pick_ip(net: &NetworkRecord, wanted: Option<Ipv4Addr>, taken: &BTreeSet<Ipv4Addr>) -> Result<Ipv4Addr, NetError> {
+pub fn pick_ip(
+    net: &NetworkRecord,
+    wanted: Option<Ipv4Addr>,
+    taken: &BTreeSet<Ipv4Addr>,
+) -> Result<Ipv4Addr, NetError> {
     let subnet = net.subnet.ok_or_else(|| NetError::Invalid(format!("network {} has no subnet", net.name)))?;
     let mut used = net.used_ips();
     used.extend(taken.iter().copied());
     match wanted {
         Some(ip) => {
             if !subnet.contains(ip) || ip == subnet.network() || ip == subnet.broadcast() {
-                return Err(NetError::Invalid(format!("invalid address {ip}: it does not belong to any of this network's subnets ({subnet})")));
+                return Err(NetError::Invalid(format!(
+                    "invalid address {ip}: it does not belong to any of this network's subnets ({subnet})"
+                )));
             }
             if used.contains(&ip) {
-                return Err(NetError::Conflict(format!("Address already in use: {ip} is used on network {}", net.name)));
+                return Err(NetError::Conflict(format!(
+                    "Address already in use: {ip} is used on network {}",
+                    net.name
+                )));
             }
             Ok(ip)
         }
-        None => ipam::allocate(&subnet, net.ip_range.as_ref(), &used).ok_or_else(|| NetError::Forbidden(format!("no available IPv4 addresses on network {}", net.name))),
+        None => ipam::allocate(&subnet, net.ip_range.as_ref(), &used)
+            .ok_or_else(|| NetError::Forbidden(format!("no available IPv4 addresses on network {}", net.name))),
     }
 }
 
@@ -211,7 +229,10 @@ mod tests {
         let ip = "10.20.0.5".parse().unwrap();
         assert_eq!(endpoint_key("n1", ip), "/berth/v1/overlay/endpoints/n1/10.20.0.5");
         assert!(endpoint_key("n1", ip).starts_with(&endpoints_prefix("n1")));
-        assert!(!endpoint_key("n10", ip).starts_with(&endpoints_prefix("n1")), "a network's prefix holds only its own endpoints");
+        assert!(
+            !endpoint_key("n10", ip).starts_with(&endpoints_prefix("n1")),
+            "a network's prefix holds only its own endpoints"
+        );
         assert!(endpoints_prefix("n1").starts_with(&all_endpoints_prefix()));
         assert_eq!(host_key("192.168.1.2".parse().unwrap()), "/berth/v1/overlay/hosts/192.168.1.2");
         assert!(bridge_name(VNI_MAX).len() <= 15 && vxlan_name(VNI_MAX).len() <= 15);
@@ -259,8 +280,14 @@ mod tests {
     fn addresses_skip_what_the_cluster_claimed() {
         let n = net("a", "10.20.0.0/29", 4096);
         let taken: BTreeSet<Ipv4Addr> = ["10.20.0.2".parse().unwrap()].into();
-        assert_eq!(pick_ip(&n, None, &taken).unwrap().to_string(), "10.20.0.3", "the gateway (.1) and the claimed .2 are skipped");
-        assert!(pick_ip(&n, Some("10.20.0.2".parse().unwrap()), &taken).unwrap_err().to_string().contains("already in use"));
+        assert_eq!(
+            pick_ip(&n, None, &taken).unwrap().to_string(),
+            "10.20.0.3",
+            "the gateway (.1) and the claimed .2 are skipped"
+        );
+        assert!(
+            pick_ip(&n, Some("10.20.0.2".parse().unwrap()), &taken).unwrap_err().to_string().contains("already in use")
+        );
         assert!(pick_ip(&n, Some("10.21.0.2".parse().unwrap()), &taken).is_err());
         assert_eq!(pick_ip(&n, Some("10.20.0.6".parse().unwrap()), &taken).unwrap().to_string(), "10.20.0.6");
         let full: BTreeSet<Ipv4Addr> = (2..=6).map(|i| Ipv4Addr::new(10, 20, 0, i)).collect();
@@ -289,7 +316,15 @@ mod tests {
 
     #[test]
     fn remote_names() {
-        let e = ClusterEndpoint { network: "n".into(), container: "0123456789abcdef".into(), name: "web".into(), ip: "10.0.0.2".parse().unwrap(), mac: String::new(), aliases: vec!["front".into()], host: "1.1.1.1".parse().unwrap() };
+        let e = ClusterEndpoint {
+            network: "n".into(),
+            container: "0123456789abcdef".into(),
+            name: "web".into(),
+            ip: "10.0.0.2".parse().unwrap(),
+            mac: String::new(),
+            aliases: vec!["front".into()],
+            host: "1.1.1.1".parse().unwrap(),
+        };
         assert!(e.answers("WEB") && e.answers("front") && e.answers("0123456789ab"));
         assert!(!e.answers("0123") && !e.answers("db"));
     }

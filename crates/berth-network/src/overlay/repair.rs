@@ -2,12 +2,12 @@
 //! deleted behind the daemon's back (by hand, say): the device's macvlan children, the
 //! host's gateway and every local container's interface, went with it.
 
-use super::{dataplane, Cluster};
+use super::{Cluster, dataplane};
+use crate::Result;
 use crate::attach::wanted_networks;
 use crate::model::NetworkRecord;
 use crate::nl::Nl;
 use crate::service::NetworkService;
-use crate::Result;
 
 impl NetworkService {
     /// For `net`, which has endpoints here but no VXLAN device (the sync found it so):

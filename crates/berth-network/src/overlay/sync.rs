@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::plan::{self, ClusterEndpoint};
-use super::{dataplane, ops, Cluster};
+use super::{Cluster, dataplane, ops};
 use crate::etcd::{Cmp, Op};
 use crate::model::NetworkRecord;
 use crate::service::NetworkService;
@@ -56,7 +56,8 @@ impl NetworkService {
         }
         let lease = cl.lease().await?;
 
-        let store: BTreeMap<String, NetworkRecord> = ops::list_networks(cl).await?.into_iter().map(|n| (n.id.clone(), n)).collect();
+        let store: BTreeMap<String, NetworkRecord> =
+            ops::list_networks(cl).await?.into_iter().map(|n| (n.id.clone(), n)).collect();
         self.copy_networks(cl, &store).await?;
 
         let (kvs, _) = cl.client.list(&plan::all_endpoints_prefix()).await?;
@@ -78,8 +79,12 @@ impl NetworkService {
         let (local, overlays) = {
             let st = self.lock();
             let overlays: Vec<NetworkRecord> = st.nets.values().filter(|n| n.driver == "overlay").cloned().collect();
-            let local: BTreeMap<(String, Ipv4Addr), ClusterEndpoint> =
-                overlays.iter().flat_map(|n| n.endpoints.values().map(move |e| ((n.id.clone(), e.ip), ops::cluster_endpoint(n, e, cl.advertise)))).collect();
+            let local: BTreeMap<(String, Ipv4Addr), ClusterEndpoint> = overlays
+                .iter()
+                .flat_map(|n| {
+                    n.endpoints.values().map(move |e| ((n.id.clone(), e.ip), ops::cluster_endpoint(n, e, cl.advertise)))
+                })
+                .collect();
             (local, overlays)
         };
         for (k, want) in &local {
@@ -87,7 +92,10 @@ impl NetworkService {
                 continue;
             }
             if let Some(other) = theirs.get(k) {
-                eprintln!("berth daemon: address {} of {} on overlay network {} is claimed by host {} too", k.1, want.name, k.0, other.host);
+                eprintln!(
+                    "berth daemon: address {} of {} on overlay network {} is claimed by host {} too",
+                    k.1, want.name, k.0, other.host
+                );
                 continue;
             }
             let key = plan::endpoint_key(&k.0, k.1);
@@ -97,7 +105,12 @@ impl NetworkService {
             if mine.contains_key(k) {
                 cl.client.put(&key, &value, lease).await?;
             } else {
-                cl.client.txn(&[Cmp::Absent(key.clone()), Cmp::Present(plan::network_key(&k.0))], &[Op::Put { key, value, lease }]).await?;
+                cl.client
+                    .txn(
+                        &[Cmp::Absent(key.clone()), Cmp::Present(plan::network_key(&k.0))],
+                        &[Op::Put { key, value, lease }],
+                    )
+                    .await?;
             }
         }
         let pending: BTreeSet<(String, Ipv4Addr)> = {
@@ -166,8 +179,14 @@ impl NetworkService {
                 self.forget_overlay(n);
                 self.emit("destroy", n);
             } else {
-                let value = serde_json::to_vec(&NetworkRecord { endpoints: BTreeMap::new(), ..n.clone() }).map_err(|e| NetError::System(e.to_string()))?;
-                cl.client.txn(&[Cmp::Absent(plan::network_key(&n.id))], &[Op::Put { key: plan::network_key(&n.id), value, lease: 0 }]).await?;
+                let value = serde_json::to_vec(&NetworkRecord { endpoints: BTreeMap::new(), ..n.clone() })
+                    .map_err(|e| NetError::System(e.to_string()))?;
+                cl.client
+                    .txn(
+                        &[Cmp::Absent(plan::network_key(&n.id))],
+                        &[Op::Put { key: plan::network_key(&n.id), value, lease: 0 }],
+                    )
+                    .await?;
             }
         }
         Ok(())
@@ -180,7 +199,9 @@ fn note(cl: &Cluster, r: &Result<()>) {
     match (r, *last) {
         (Ok(()), Some(true)) | (Err(_), Some(false)) => {}
         (Ok(()), _) => eprintln!("berth daemon: joined the cluster at {} as {}", cl.client.url, cl.advertise),
-        (Err(e), _) => eprintln!("berth daemon: error: {e}; overlay networks are unavailable until the cluster store answers (local networks are not affected)"),
+        (Err(e), _) => eprintln!(
+            "berth daemon: error: {e}; overlay networks are unavailable until the cluster store answers (local networks are not affected)"
+        ),
     }
     *last = Some(r.is_ok());
 }

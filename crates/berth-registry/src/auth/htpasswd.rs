@@ -46,14 +46,7 @@ impl Htpasswd {
     /// Whether `user` / `password` match an entry.
     pub async fn verify(&self, user: &str, password: &str) -> bool {
         let _ = self.reload();
-        let Some(hash) = self
-            .users
-            .lock()
-            .expect("htpasswd lock")
-            .1
-            .get(user)
-            .cloned()
-        else {
+        let Some(hash) = self.users.lock().expect("htpasswd lock").1.get(user).cloned() else {
             return false;
         };
         let key: [u8; 32] = sha2::Sha256::new()
@@ -64,20 +57,13 @@ impl Htpasswd {
             .chain_update(&hash)
             .finalize()
             .into();
-        if self
-            .verified
-            .lock()
-            .expect("cache lock")
-            .get(&key)
-            .is_some_and(|t| t.elapsed() < CACHE_TTL)
-        {
+        if self.verified.lock().expect("cache lock").get(&key).is_some_and(|t| t.elapsed() < CACHE_TTL) {
             return true;
         }
         let password = password.to_string();
-        let ok =
-            tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash).unwrap_or(false))
-                .await
-                .unwrap_or(false);
+        let ok = tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash).unwrap_or(false))
+            .await
+            .unwrap_or(false);
         if ok {
             let mut cache = self.verified.lock().expect("cache lock");
             cache.retain(|_, t| t.elapsed() < CACHE_TTL);
@@ -91,8 +77,7 @@ fn parse(text: &str) -> HashMap<String, String> {
     text.lines()
         .filter_map(|l| l.trim().split_once(':'))
         .filter(|(u, h)| {
-            !u.starts_with('#')
-                && (h.starts_with("$2y$") || h.starts_with("$2b$") || h.starts_with("$2a$"))
+            !u.starts_with('#') && (h.starts_with("$2y$") || h.starts_with("$2b$") || h.starts_with("$2a$"))
         })
         .map(|(u, h)| (u.to_string(), h.to_string()))
         .collect()
@@ -100,12 +85,8 @@ fn parse(text: &str) -> HashMap<String, String> {
 
 /// Decodes an `Authorization: Basic …` value into user and password.
 pub fn parse_basic(header: &str) -> Option<(String, String)> {
-    let b64 = header
-        .strip_prefix("Basic ")
-        .or_else(|| header.strip_prefix("basic "))?;
-    let raw = base64::engine::general_purpose::STANDARD
-        .decode(b64.trim())
-        .ok()?;
+    let b64 = header.strip_prefix("Basic ").or_else(|| header.strip_prefix("basic "))?;
+    let raw = base64::engine::general_purpose::STANDARD.decode(b64.trim()).ok()?;
     let s = String::from_utf8(raw).ok()?;
     let (u, p) = s.split_once(':')?;
     Some((u.to_string(), p.to_string()))
@@ -120,10 +101,7 @@ mod tests {
         let m = parse("# c\nalice:$2y$04$abc\nbob:$apr1$x\n\ncarol:$2b$04$def\n");
         assert_eq!(m.len(), 2);
         assert!(m.contains_key("alice") && m.contains_key("carol"));
-        assert_eq!(
-            parse_basic("Basic YWxpY2U6c2VjcmV0"),
-            Some(("alice".into(), "secret".into()))
-        );
+        assert_eq!(parse_basic("Basic YWxpY2U6c2VjcmV0"), Some(("alice".into(), "secret".into())));
         assert_eq!(parse_basic("Bearer x"), None);
     }
 }

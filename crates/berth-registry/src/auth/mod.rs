@@ -49,19 +49,11 @@ pub struct Scope {
 
 impl Scope {
     pub fn repository(name: &str, actions: &[&str]) -> Scope {
-        Scope {
-            kind: "repository".into(),
-            name: name.into(),
-            actions: actions.iter().map(|a| a.to_string()).collect(),
-        }
+        Scope { kind: "repository".into(), name: name.into(), actions: actions.iter().map(|a| a.to_string()).collect() }
     }
 
     pub fn catalog(action: &str) -> Scope {
-        Scope {
-            kind: "registry".into(),
-            name: "catalog".into(),
-            actions: vec![action.into()],
-        }
+        Scope { kind: "registry".into(), name: "catalog".into(), actions: vec![action.into()] }
     }
 
     /// Parses `type:name:actions`; the name may itself contain `:` (it never does for
@@ -72,23 +64,13 @@ impl Scope {
         if kind.is_empty() || name.is_empty() {
             return None;
         }
-        let actions = actions
-            .split(',')
-            .filter(|a| !a.is_empty())
-            .map(str::to_string)
-            .collect();
-        Some(Scope {
-            kind: kind.into(),
-            name: name.into(),
-            actions,
-        })
+        let actions = actions.split(',').filter(|a| !a.is_empty()).map(str::to_string).collect();
+        Some(Scope { kind: kind.into(), name: name.into(), actions })
     }
 
     /// Whether this grant covers `action` on the same resource as `need`.
     fn covers(&self, need: &Scope, action: &str) -> bool {
-        self.kind == need.kind
-            && self.name == need.name
-            && self.actions.iter().any(|a| a == action || a == "*")
+        self.kind == need.kind && self.name == need.name && self.actions.iter().any(|a| a == action || a == "*")
     }
 }
 
@@ -134,9 +116,7 @@ impl Auth {
                 self.anonymous_pull
                     && match scope.kind.as_str() {
                         "repository" => action == "pull",
-                        "registry" => {
-                            scope.name == "catalog" && (action == "*" || action == "search")
-                        }
+                        "registry" => scope.name == "catalog" && (action == "*" || action == "search"),
                         _ => false,
                     }
             }
@@ -152,15 +132,8 @@ impl Auth {
 
     /// Authorizes a request that needs every action of every scope in `needs`. An empty
     /// `needs` asks only for a valid identity (or, in open mode, nothing).
-    pub async fn authorize(
-        &self,
-        headers: &HeaderMap,
-        host: &str,
-        needs: &[Scope],
-    ) -> Result<Grants> {
-        let authz = headers
-            .get(http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok());
+    pub async fn authorize(&self, headers: &HeaderMap, host: &str, needs: &[Scope]) -> Result<Grants> {
+        let authz = headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
         match &self.mode {
             Mode::Open => Ok(Grants::All),
             Mode::Basic(htpasswd) => {
@@ -178,28 +151,13 @@ impl Auth {
                     Principal::User(_) => true,
                     Principal::Anonymous => !needs.is_empty() && self.permits(&who, needs),
                 };
-                if ok {
-                    Ok(Grants::Principal(who))
-                } else {
-                    Err(unauthorized("authentication required", challenge))
-                }
+                if ok { Ok(Grants::Principal(who)) } else { Err(unauthorized("authentication required", challenge)) }
             }
             Mode::Token(users, issuer) => {
-                let bearer = authz.and_then(|a| {
-                    a.strip_prefix("Bearer ")
-                        .or_else(|| a.strip_prefix("bearer "))
-                });
-                let scope_param = needs
-                    .iter()
-                    .map(Scope::to_string)
-                    .collect::<Vec<_>>()
-                    .join(" ");
+                let bearer = authz.and_then(|a| a.strip_prefix("Bearer ").or_else(|| a.strip_prefix("bearer ")));
+                let scope_param = needs.iter().map(Scope::to_string).collect::<Vec<_>>().join(" ");
                 let challenge = |error: Option<&str>| {
-                    let mut c = format!(
-                        "Bearer realm=\"{}\",service=\"{}\"",
-                        issuer.realm(host),
-                        issuer.service()
-                    );
+                    let mut c = format!("Bearer realm=\"{}\",service=\"{}\"", issuer.realm(host), issuer.service());
                     if !scope_param.is_empty() {
                         c.push_str(&format!(",scope=\"{scope_param}\""));
                     }
@@ -212,10 +170,7 @@ impl Auth {
                 // `/v1/search`, and they prove no less than the token endpoint checks.
                 if let Some((user, pass)) = authz.and_then(htpasswd::parse_basic) {
                     if !users.verify(&user, &pass).await {
-                        return Err(unauthorized(
-                            "invalid username or password",
-                            challenge(None),
-                        ));
+                        return Err(unauthorized("invalid username or password", challenge(None)));
                     }
                     return Ok(Grants::Principal(Principal::User(user)));
                 }
@@ -225,33 +180,21 @@ impl Auth {
                     }
                     return Err(unauthorized("authentication required", challenge(None)));
                 };
-                let access = issuer.verify(token).map_err(|m| {
-                    unauthorized(
-                        &format!("invalid token: {m}"),
-                        challenge(Some("invalid_token")),
-                    )
-                })?;
-                let covered = needs.iter().all(|n| {
-                    n.actions
-                        .iter()
-                        .all(|a| access.iter().any(|g| g.covers(n, a)))
-                });
+                let access = issuer
+                    .verify(token)
+                    .map_err(|m| unauthorized(&format!("invalid token: {m}"), challenge(Some("invalid_token"))))?;
+                let covered = needs.iter().all(|n| n.actions.iter().all(|a| access.iter().any(|g| g.covers(n, a))));
                 if covered {
                     Ok(Grants::Token(access))
                 } else {
-                    Err(unauthorized(
-                        "insufficient scope",
-                        challenge(Some("insufficient_scope")),
-                    ))
+                    Err(unauthorized("insufficient scope", challenge(Some("insufficient_scope"))))
                 }
             }
         }
     }
 
     fn permits(&self, who: &Principal, needs: &[Scope]) -> bool {
-        needs
-            .iter()
-            .all(|n| n.actions.iter().all(|a| self.allowed(who, n, a)))
+        needs.iter().all(|n| n.actions.iter().all(|a| self.allowed(who, n, a)))
     }
 
     /// Whether already-authorized `grants` also cover `need` (no challenge on failure).
@@ -259,19 +202,13 @@ impl Auth {
         match grants {
             Grants::All => true,
             Grants::Principal(who) => self.permits(who, std::slice::from_ref(need)),
-            Grants::Token(access) => need
-                .actions
-                .iter()
-                .all(|a| access.iter().any(|g| g.covers(need, a))),
+            Grants::Token(access) => need.actions.iter().all(|a| access.iter().any(|g| g.covers(need, a))),
         }
     }
 }
 
 fn unauthorized(message: &str, challenge: String) -> RegistryError {
-    RegistryError::Unauthorized {
-        message: message.to_string(),
-        challenge,
-    }
+    RegistryError::Unauthorized { message: message.to_string(), challenge }
 }
 
 #[cfg(test)]
@@ -283,10 +220,7 @@ mod tests {
         let s = Scope::parse("repository:team/app:pull,push").unwrap();
         assert_eq!(s, Scope::repository("team/app", &["pull", "push"]));
         assert_eq!(s.to_string(), "repository:team/app:pull,push");
-        assert_eq!(
-            Scope::parse("registry:catalog:*").unwrap(),
-            Scope::catalog("*")
-        );
+        assert_eq!(Scope::parse("registry:catalog:*").unwrap(), Scope::catalog("*"));
         assert!(Scope::parse("nonsense").is_none());
     }
 }

@@ -78,9 +78,7 @@ impl TokenIssuer {
 
     /// The token endpoint's URL for the challenge: configured, or this server's `/token`.
     pub fn realm(&self, host: &str) -> String {
-        self.realm
-            .clone()
-            .unwrap_or_else(|| format!("{}://{host}/token", self.scheme))
+        self.realm.clone().unwrap_or_else(|| format!("{}://{host}/token", self.scheme))
     }
 
     pub fn service(&self) -> &str {
@@ -99,49 +97,31 @@ impl TokenIssuer {
             jti: crate::storage::random_id(),
             access: grants
                 .iter()
-                .map(|s| Access {
-                    kind: s.kind.clone(),
-                    name: s.name.clone(),
-                    actions: s.actions.clone(),
-                })
+                .map(|s| Access { kind: s.kind.clone(), name: s.name.clone(), actions: s.actions.clone() })
                 .collect(),
         };
         let header = B64.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
         let payload = B64.encode(serde_json::to_vec(&claims).expect("claims serialize"));
         let signing_input = format!("{header}.{payload}");
         let sig = B64.encode(self.mac(&signing_input).finalize().into_bytes());
-        Issued {
-            token: format!("{signing_input}.{sig}"),
-            expires_in: self.ttl.as_secs(),
-            issued_at: now,
-        }
+        Issued { token: format!("{signing_input}.{sig}"), expires_in: self.ttl.as_secs(), issued_at: now }
     }
 
     /// Checks a token and returns its grants, or why it is not acceptable.
     pub fn verify(&self, token: &str) -> Result<Vec<Scope>, &'static str> {
         let mut parts = token.trim().split('.');
-        let (Some(h), Some(p), Some(s), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
+        let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
             return Err("malformed");
         };
-        let header: serde_json::Value = B64
-            .decode(h)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .ok_or("malformed header")?;
+        let header: serde_json::Value =
+            B64.decode(h).ok().and_then(|b| serde_json::from_slice(&b).ok()).ok_or("malformed header")?;
         if header.get("alg").and_then(|a| a.as_str()) != Some("HS256") {
             return Err("unsupported algorithm");
         }
         let sig = B64.decode(s).map_err(|_| "malformed signature")?;
-        self.mac(&format!("{h}.{p}"))
-            .verify_slice(&sig)
-            .map_err(|_| "bad signature")?;
-        let claims: Claims = B64
-            .decode(p)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .ok_or("malformed claims")?;
+        self.mac(&format!("{h}.{p}")).verify_slice(&sig).map_err(|_| "bad signature")?;
+        let claims: Claims =
+            B64.decode(p).ok().and_then(|b| serde_json::from_slice(&b).ok()).ok_or("malformed claims")?;
         let now = crate::storage::now_unix();
         if claims.iss != self.issuer || claims.aud != self.service {
             return Err("wrong issuer or audience");
@@ -149,15 +129,7 @@ impl TokenIssuer {
         if now >= claims.exp || now + LEEWAY < claims.nbf {
             return Err("expired or not yet valid");
         }
-        Ok(claims
-            .access
-            .into_iter()
-            .map(|a| Scope {
-                kind: a.kind,
-                name: a.name,
-                actions: a.actions,
-            })
-            .collect())
+        Ok(claims.access.into_iter().map(|a| Scope { kind: a.kind, name: a.name, actions: a.actions }).collect())
     }
 
     fn mac(&self, input: &str) -> HmacSha256 {
@@ -181,12 +153,7 @@ pub fn rfc3339(secs: u64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
 #[cfg(test)]
@@ -200,35 +167,17 @@ mod tests {
     #[test]
     fn tokens_verify_and_reject_tampering() {
         let i = issuer();
-        let t = i
-            .issue("alice", &[Scope::repository("a/b", &["pull"])])
-            .token;
-        assert_eq!(
-            i.verify(&t).unwrap(),
-            vec![Scope::repository("a/b", &["pull"])]
-        );
+        let t = i.issue("alice", &[Scope::repository("a/b", &["pull"])]).token;
+        assert_eq!(i.verify(&t).unwrap(), vec![Scope::repository("a/b", &["pull"])]);
         let (head, sig) = t.rsplit_once('.').unwrap();
-        let flipped: String = sig
-            .chars()
-            .enumerate()
-            .map(|(n, c)| {
-                if n == 5 {
-                    if c == 'A' { 'B' } else { 'A' }
-                } else {
-                    c
-                }
-            })
-            .collect();
+        let flipped: String =
+            sig.chars().enumerate().map(|(n, c)| if n == 5 { if c == 'A' { 'B' } else { 'A' } } else { c }).collect();
         assert!(i.verify(&format!("{head}.{flipped}")).is_err());
         let widened = B64.encode(br#"{"iss":"berth-registry","sub":"alice","aud":"registry.test","exp":9999999999,"nbf":0,"iat":0,"jti":"x","access":[{"type":"repository","name":"a/b","actions":["push"]}]}"#);
         let (h, _) = head.split_once('.').unwrap();
         assert!(i.verify(&format!("{h}.{widened}.{sig}")).is_err());
         assert!(issuer().verify(&t).is_err(), "another key");
-        let none = format!(
-            "{}.{}.",
-            B64.encode(br#"{"alg":"none"}"#),
-            t.split('.').nth(1).unwrap()
-        );
+        let none = format!("{}.{}.", B64.encode(br#"{"alg":"none"}"#), t.split('.').nth(1).unwrap());
         assert!(i.verify(&none).is_err());
     }
 

@@ -19,10 +19,7 @@ pub async fn handle(reg: &Registry, ctx: &Ctx, name: &str, digest: &str) -> Resu
         if !blocking(move || s.unlink_blob(&n, &d2)).await? {
             return Err(unknown(&d));
         }
-        return Ok(bare(
-            StatusCode::ACCEPTED,
-            [("docker-content-digest", d.to_string())],
-        ));
+        return Ok(bare(StatusCode::ACCEPTED, [("docker-content-digest", d.to_string())]));
     }
     let (s, n, d2) = (reg.storage.clone(), name.to_string(), d.clone());
     if blocking(move || s.repo_blob_size(&n, &d2)).await?.is_none() {
@@ -63,19 +60,11 @@ pub async fn handle(reg: &Registry, ctx: &Ctx, name: &str, digest: &str) -> Resu
     } else {
         http_util::file_body(file, &meta, start, len, &reg.maps)
     };
-    Ok(resp
-        .status(status)
-        .header(header::CONTENT_LENGTH, len)
-        .body(body)
-        .expect("valid headers"))
+    Ok(resp.status(status).header(header::CONTENT_LENGTH, len).body(body).expect("valid headers"))
 }
 
 fn unknown(d: &Digest) -> RegistryError {
-    RegistryError::with_detail(
-        ErrorCode::BlobUnknown,
-        "blob unknown to registry",
-        d.to_string(),
-    )
+    RegistryError::with_detail(ErrorCode::BlobUnknown, "blob unknown to registry", d.to_string())
 }
 
 /// Parses a single `bytes=` range against `size` into inclusive bounds. `Ok(None)` means
@@ -98,9 +87,7 @@ fn parse_range(header: &str, size: u64) -> Result<Option<(u64, u64)>> {
     let bounds = match (a.parse::<u64>().ok(), b.parse::<u64>().ok()) {
         (Some(a), Some(b)) if a <= b => (a, b.min(size.saturating_sub(1))),
         (Some(a), None) if b.is_empty() => (a, size.saturating_sub(1)),
-        (None, Some(n)) if a.is_empty() && n > 0 => {
-            (size.saturating_sub(n), size.saturating_sub(1))
-        }
+        (None, Some(n)) if a.is_empty() && n > 0 => (size.saturating_sub(n), size.saturating_sub(1)),
         _ => return Err(unsatisfiable()),
     };
     if size == 0 || bounds.0 >= size {

@@ -19,36 +19,19 @@ pub async fn catalog(reg: &Registry, ctx: &Ctx) -> Result<Response<Body>> {
     let (page, next) = paginate(repos, ctx, "/v2/_catalog");
     let mut resp = http_util::json(StatusCode::OK, &json!({ "repositories": page }));
     if let Some(link) = next {
-        resp.headers_mut()
-            .insert(header::LINK, link.parse().expect("encoded link"));
+        resp.headers_mut().insert(header::LINK, link.parse().expect("encoded link"));
     }
     Ok(resp)
 }
 
 pub async fn search(reg: &Registry, ctx: &Ctx) -> Result<Response<Body>> {
     let q = ctx.query.get("q").unwrap_or("").to_string();
-    let page_size = ctx
-        .query
-        .number("n")
-        .ok()
-        .flatten()
-        .filter(|&n| n > 0)
-        .unwrap_or(25)
-        .min(100);
-    let page = ctx
-        .query
-        .number("page")
-        .ok()
-        .flatten()
-        .filter(|&p| p > 0)
-        .unwrap_or(1);
+    let page_size = ctx.query.number("n").ok().flatten().filter(|&n| n > 0).unwrap_or(25).min(100);
+    let page = ctx.query.number("page").ok().flatten().filter(|&p| p > 0).unwrap_or(1);
     let s = reg.storage.clone();
     let needle = q.to_lowercase();
-    let matches: Vec<String> = blocking(move || s.catalog())
-        .await?
-        .into_iter()
-        .filter(|r| r.contains(&needle))
-        .collect();
+    let matches: Vec<String> =
+        blocking(move || s.catalog()).await?.into_iter().filter(|r| r.contains(&needle)).collect();
     let total = matches.len();
     let results: Vec<_> = matches
         .into_iter()

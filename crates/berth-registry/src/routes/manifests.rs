@@ -19,13 +19,7 @@ use crate::{Registry, blocking};
 use http::{Method, Response, StatusCode, header};
 use http_body_util::BodyExt as _;
 
-pub async fn handle(
-    reg: &Registry,
-    ctx: &Ctx,
-    name: &str,
-    reference: &str,
-    body: ReqBody,
-) -> Result<Response<Body>> {
+pub async fn handle(reg: &Registry, ctx: &Ctx, name: &str, reference: &str, body: ReqBody) -> Result<Response<Body>> {
     let r = Reference::parse(reference)?;
     match ctx.method {
         Method::PUT => put(reg, ctx, name, r, body).await,
@@ -35,11 +29,7 @@ pub async fn handle(
 }
 
 fn unknown(what: &str) -> RegistryError {
-    RegistryError::with_detail(
-        ErrorCode::ManifestUnknown,
-        "manifest unknown to registry",
-        what,
-    )
+    RegistryError::with_detail(ErrorCode::ManifestUnknown, "manifest unknown to registry", what)
 }
 
 async fn get(reg: &Registry, ctx: &Ctx, name: &str, r: Reference) -> Result<Response<Body>> {
@@ -49,16 +39,11 @@ async fn get(reg: &Registry, ctx: &Ctx, name: &str, r: Reference) -> Result<Resp
             Reference::Digest(d) => d.clone(),
             Reference::Tag(t) => s.resolve_tag(&n, t)?.ok_or_else(|| missing(&s, &n, t))?,
         };
-        s.get_manifest(&n, &d)?
-            .ok_or_else(|| missing(&s, &n, &d.to_string()))
+        s.get_manifest(&n, &d)?.ok_or_else(|| missing(&s, &n, &d.to_string()))
     })
     .await?;
     let len = m.bytes.len();
-    let body = if ctx.method == Method::HEAD {
-        http_util::empty()
-    } else {
-        http_util::full(m.bytes)
-    };
+    let body = if ctx.method == Method::HEAD { http_util::empty() } else { http_util::full(m.bytes) };
     Ok(Response::builder()
         .header(header::CONTENT_TYPE, m.media_type)
         .header("docker-content-digest", m.digest.to_string())
@@ -73,32 +58,17 @@ fn missing(s: &crate::storage::Storage, name: &str, what: &str) -> RegistryError
     if s.repo_exists(name) {
         unknown(what)
     } else {
-        RegistryError::with_detail(
-            ErrorCode::NameUnknown,
-            "repository name not known to registry",
-            name,
-        )
+        RegistryError::with_detail(ErrorCode::NameUnknown, "repository name not known to registry", name)
     }
 }
 
-async fn put(
-    reg: &Registry,
-    ctx: &Ctx,
-    name: &str,
-    r: Reference,
-    mut body: ReqBody,
-) -> Result<Response<Body>> {
+async fn put(reg: &Registry, ctx: &Ctx, name: &str, r: Reference, mut body: ReqBody) -> Result<Response<Body>> {
     let mut bytes = Vec::new();
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| {
-            RegistryError::api(ErrorCode::ManifestInvalid, format!("reading body: {e}"))
-        })?;
+        let frame = frame.map_err(|e| RegistryError::api(ErrorCode::ManifestInvalid, format!("reading body: {e}")))?;
         if let Ok(data) = frame.into_data() {
             if bytes.len() + data.len() > MAX_MANIFEST_BYTES {
-                return Err(RegistryError::api(
-                    ErrorCode::ManifestInvalid,
-                    "manifest too large",
-                ));
+                return Err(RegistryError::api(ErrorCode::ManifestInvalid, "manifest too large"));
             }
             bytes.extend_from_slice(&data);
         }
@@ -118,16 +88,8 @@ async fn put(
         }
         Reference::Tag(t) => (Digest::of(Algorithm::Sha256, &bytes), Some(t)),
     };
-    let stored = StoredManifest {
-        digest: digest.clone(),
-        media_type: parsed.media_type.clone(),
-        bytes,
-    };
-    let (s, n, subject) = (
-        reg.storage.clone(),
-        name.to_string(),
-        parsed.subject.clone(),
-    );
+    let stored = StoredManifest { digest: digest.clone(), media_type: parsed.media_type.clone(), bytes };
+    let (s, n, subject) = (reg.storage.clone(), name.to_string(), parsed.subject.clone());
     blocking(move || {
         for b in &parsed.blobs {
             // Refresh first: once seen here, a concurrent GC's grace period covers the blob.
@@ -145,10 +107,8 @@ async fn put(
         s.put_manifest(&n, &stored, tag.as_deref(), parsed.subject.as_ref())
     })
     .await?;
-    let mut headers = vec![
-        ("location", format!("/v2/{name}/manifests/{digest}")),
-        ("docker-content-digest", digest.to_string()),
-    ];
+    let mut headers =
+        vec![("location", format!("/v2/{name}/manifests/{digest}")), ("docker-content-digest", digest.to_string())];
     if let Some(sub) = subject {
         headers.push(("oci-subject", sub.to_string()));
     }
@@ -166,17 +126,10 @@ fn blob_unknown(d: &Digest) -> RegistryError {
 async fn delete(reg: &Registry, name: &str, r: Reference) -> Result<Response<Body>> {
     let (s, n) = (reg.storage.clone(), name.to_string());
     blocking(move || match &r {
-        Reference::Tag(t) => s
-            .untag(&n, t)?
-            .then_some(())
-            .ok_or_else(|| missing(&s, &n, t)),
+        Reference::Tag(t) => s.untag(&n, t)?.then_some(()).ok_or_else(|| missing(&s, &n, t)),
         Reference::Digest(d) => {
-            let subject = s
-                .get_manifest(&n, d)?
-                .and_then(|m| manifest::subject_of(&m.bytes));
-            s.delete_manifest(&n, d, subject.as_ref())?
-                .then_some(())
-                .ok_or_else(|| missing(&s, &n, &d.to_string()))
+            let subject = s.get_manifest(&n, d)?.and_then(|m| manifest::subject_of(&m.bytes));
+            s.delete_manifest(&n, d, subject.as_ref())?.then_some(()).ok_or_else(|| missing(&s, &n, &d.to_string()))
         }
     })
     .await?;

@@ -15,11 +15,7 @@ use serde_json::{Value, json};
 
 pub async fn list(reg: &Registry, ctx: &Ctx, name: &str, subject: &str) -> Result<Response<Body>> {
     let subject = Digest::parse(subject)?;
-    let filter = ctx
-        .query
-        .get("artifactType")
-        .filter(|a| !a.is_empty())
-        .map(str::to_string);
+    let filter = ctx.query.get("artifactType").filter(|a| !a.is_empty()).map(str::to_string);
     let (s, n, f) = (reg.storage.clone(), name.to_string(), filter.clone());
     let descriptors = blocking(move || {
         if !s.repo_exists(&n) {
@@ -48,13 +44,9 @@ pub async fn list(reg: &Registry, ctx: &Ctx, name: &str, subject: &str) -> Resul
         StatusCode::OK,
         &json!({ "schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": descriptors }),
     );
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, OCI_INDEX.parse().expect("static"));
+    resp.headers_mut().insert(header::CONTENT_TYPE, OCI_INDEX.parse().expect("static"));
     if filter.is_some() {
-        resp.headers_mut().insert(
-            "oci-filters-applied",
-            "artifactType".parse().expect("static"),
-        );
+        resp.headers_mut().insert("oci-filters-applied", "artifactType".parse().expect("static"));
     }
     Ok(resp)
 }

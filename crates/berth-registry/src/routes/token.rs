@@ -18,30 +18,18 @@ use http::{HeaderMap, Response, StatusCode, header};
 
 pub async fn get(reg: &Registry, headers: &HeaderMap, query: &Query) -> Result<Response<Body>> {
     let Mode::Token(users, issuer) = &reg.auth.mode else {
-        return Err(RegistryError::api(
-            ErrorCode::Unsupported,
-            "token auth is not enabled",
-        ));
+        return Err(RegistryError::api(ErrorCode::Unsupported, "token auth is not enabled"));
     };
     let challenge = format!("Basic realm=\"{}\"", reg.auth.basic_realm);
-    let creds = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(htpasswd::parse_basic);
+    let creds = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(htpasswd::parse_basic);
     let who = match creds {
         Some((user, pass)) if users.verify(&user, &pass).await => Principal::User(user),
         Some(_) => {
-            return Err(RegistryError::Unauthorized {
-                message: "invalid username or password".into(),
-                challenge,
-            });
+            return Err(RegistryError::Unauthorized { message: "invalid username or password".into(), challenge });
         }
         None if reg.auth.anonymous_pull => Principal::Anonymous,
         None => {
-            return Err(RegistryError::Unauthorized {
-                message: "authentication required".into(),
-                challenge,
-            });
+            return Err(RegistryError::Unauthorized { message: "authentication required".into(), challenge });
         }
     };
     let grants: Vec<Scope> = query

@@ -40,12 +40,7 @@ pub struct HashState {
 
 impl UploadTable {
     fn get(&self, key: &str) -> Arc<tokio::sync::Mutex<HashState>> {
-        self.0
-            .lock()
-            .expect("upload table")
-            .entry(key.to_string())
-            .or_default()
-            .clone()
+        self.0.lock().expect("upload table").entry(key.to_string()).or_default().clone()
     }
 
     fn remove(&self, key: &str) {
@@ -62,31 +57,15 @@ fn range(size: u64) -> String {
 }
 
 fn unknown() -> RegistryError {
-    RegistryError::api(
-        ErrorCode::BlobUploadUnknown,
-        "blob upload unknown to registry",
-    )
+    RegistryError::api(ErrorCode::BlobUploadUnknown, "blob upload unknown to registry")
 }
 
 fn created(name: &str, d: &Digest) -> Response<Body> {
-    bare(
-        StatusCode::CREATED,
-        [
-            ("location", format!("/v2/{name}/blobs/{d}")),
-            ("docker-content-digest", d.to_string()),
-        ],
-    )
+    bare(StatusCode::CREATED, [("location", format!("/v2/{name}/blobs/{d}")), ("docker-content-digest", d.to_string())])
 }
 
 fn in_progress(status: StatusCode, name: &str, id: &str, size: u64) -> Response<Body> {
-    bare(
-        status,
-        [
-            ("location", location(name, id)),
-            ("range", range(size)),
-            ("docker-upload-uuid", id.to_string()),
-        ],
-    )
+    bare(status, [("location", location(name, id)), ("range", range(size)), ("docker-upload-uuid", id.to_string())])
 }
 
 pub async fn start(reg: &Registry, ctx: &Ctx, name: &str, body: ReqBody) -> Result<Response<Body>> {
@@ -123,30 +102,15 @@ async fn try_mount(reg: &Registry, ctx: &Ctx, name: &str) -> Result<Option<Diges
     let (Ok(d), Ok(())) = (Digest::parse(m), validate_name(from)) else {
         return Ok(None);
     };
-    if !reg
-        .auth
-        .grants_cover(&ctx.grants, &Scope::repository(from, &["pull"]))
-    {
+    if !reg.auth.grants_cover(&ctx.grants, &Scope::repository(from, &["pull"])) {
         return Ok(None);
     }
-    let (s, n, f, d2) = (
-        reg.storage.clone(),
-        name.to_string(),
-        from.to_string(),
-        d.clone(),
-    );
-    let linked =
-        blocking(move || Ok(s.repo_blob_size(&f, &d2)?.is_some() && s.link_blob(&n, &d2)?)).await?;
+    let (s, n, f, d2) = (reg.storage.clone(), name.to_string(), from.to_string(), d.clone());
+    let linked = blocking(move || Ok(s.repo_blob_size(&f, &d2)?.is_some() && s.link_blob(&n, &d2)?)).await?;
     Ok(linked.then_some(d))
 }
 
-pub async fn handle(
-    reg: &Registry,
-    ctx: &Ctx,
-    name: &str,
-    id: &str,
-    body: ReqBody,
-) -> Result<Response<Body>> {
+pub async fn handle(reg: &Registry, ctx: &Ctx, name: &str, id: &str, body: ReqBody) -> Result<Response<Body>> {
     if !valid_upload_id(id) {
         return Err(unknown());
     }
@@ -156,9 +120,7 @@ pub async fn handle(
     match ctx.method {
         Method::GET => {
             let (s, n, i) = (reg.storage.clone(), name.to_string(), id.to_string());
-            let size = blocking(move || s.upload_size(&n, &i))
-                .await?
-                .ok_or_else(unknown)?;
+            let size = blocking(move || s.upload_size(&n, &i)).await?.ok_or_else(unknown)?;
             Ok(in_progress(StatusCode::NO_CONTENT, name, id, size))
         }
         Method::PATCH => {
@@ -166,9 +128,10 @@ pub async fn handle(
             Ok(in_progress(StatusCode::ACCEPTED, name, id, size))
         }
         Method::PUT => {
-            let digest = ctx.query.get("digest").ok_or_else(|| {
-                RegistryError::api(ErrorCode::DigestInvalid, "digest parameter missing")
-            })?;
+            let digest = ctx
+                .query
+                .get("digest")
+                .ok_or_else(|| RegistryError::api(ErrorCode::DigestInvalid, "digest parameter missing"))?;
             let d = Digest::parse(digest)?;
             append(reg, ctx, name, id, body, &mut st).await?;
             let res = commit(reg, name, id, &d, &st).await;
@@ -180,36 +143,18 @@ pub async fn handle(
             let (s, n, i) = (reg.storage.clone(), name.to_string(), id.to_string());
             let existed = blocking(move || s.cancel_upload(&n, &i)).await?;
             reg.uploads.remove(&key);
-            if existed {
-                Ok(bare(StatusCode::NO_CONTENT, []))
-            } else {
-                Err(unknown())
-            }
+            if existed { Ok(bare(StatusCode::NO_CONTENT, [])) } else { Err(unknown()) }
         }
     }
 }
 
 /// Appends the request body to a session, honouring `Content-Range`; returns the new size.
 /// On any failure the session is left exactly as it was.
-async fn append(
-    reg: &Registry,
-    ctx: &Ctx,
-    name: &str,
-    id: &str,
-    mut body: ReqBody,
-    st: &mut HashState,
-) -> Result<u64> {
+async fn append(reg: &Registry, ctx: &Ctx, name: &str, id: &str, mut body: ReqBody, st: &mut HashState) -> Result<u64> {
     let _transfer = berth_distribution::heap::Transfer::begin();
-    let mut w = reg
-        .storage
-        .open_upload(name, id)
-        .await?
-        .ok_or_else(unknown)?;
+    let mut w = reg.storage.open_upload(name, id).await?.ok_or_else(unknown)?;
     let start = w.start();
-    let content_range = ctx
-        .header(header::CONTENT_RANGE)
-        .map(parse_content_range)
-        .transpose()?;
+    let content_range = ctx.header(header::CONTENT_RANGE).map(parse_content_range).transpose()?;
     if let Some((a, _)) = content_range
         && a != start
     {
@@ -229,10 +174,7 @@ async fn append(
         if let Some((a, b)) = content_range
             && b.checked_sub(a).and_then(|n| n.checked_add(1)) != Some(w.written())
         {
-            return Err(RegistryError::api(
-                ErrorCode::SizeInvalid,
-                "body length does not match Content-Range",
-            ));
+            return Err(RegistryError::api(ErrorCode::SizeInvalid, "body length does not match Content-Range"));
         }
         Ok(())
     }
@@ -247,15 +189,10 @@ async fn append(
     Ok(size)
 }
 
-async fn pump(
-    body: &mut ReqBody,
-    w: &mut UploadWriter,
-    mut hasher: Option<&mut Hasher>,
-) -> Result<()> {
+async fn pump(body: &mut ReqBody, w: &mut UploadWriter, mut hasher: Option<&mut Hasher>) -> Result<()> {
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| {
-            RegistryError::api(ErrorCode::BlobUploadInvalid, format!("reading body: {e}"))
-        })?;
+        let frame =
+            frame.map_err(|e| RegistryError::api(ErrorCode::BlobUploadInvalid, format!("reading body: {e}")))?;
         if let Ok(data) = frame.into_data() {
             if let Some(h) = hasher.as_deref_mut() {
                 h.update(&data);
@@ -268,36 +205,18 @@ async fn pump(
 
 async fn commit(reg: &Registry, name: &str, id: &str, d: &Digest, st: &HashState) -> Result<()> {
     let known = st.hasher.clone().map(|h| (h.finish(), st.len));
-    let (s, n, i, d) = (
-        reg.storage.clone(),
-        name.to_string(),
-        id.to_string(),
-        d.clone(),
-    );
-    blocking(move || s.commit_upload(&n, &i, &d, known))
-        .await
-        .map(drop)
+    let (s, n, i, d) = (reg.storage.clone(), name.to_string(), id.to_string(), d.clone());
+    blocking(move || s.commit_upload(&n, &i, &d, known)).await.map(drop)
 }
 
 /// `a-b`, also accepting `bytes a-b/total` and `bytes=a-b`.
 fn parse_content_range(v: &str) -> Result<(u64, u64)> {
-    let bad = || {
-        RegistryError::api(
-            ErrorCode::BlobUploadInvalid,
-            format!("invalid Content-Range {v}"),
-        )
-    };
+    let bad = || RegistryError::api(ErrorCode::BlobUploadInvalid, format!("invalid Content-Range {v}"));
     let v = v.trim();
-    let v = v
-        .strip_prefix("bytes=")
-        .or_else(|| v.strip_prefix("bytes "))
-        .unwrap_or(v);
+    let v = v.strip_prefix("bytes=").or_else(|| v.strip_prefix("bytes ")).unwrap_or(v);
     let v = v.split('/').next().unwrap_or(v);
     let (a, b) = v.split_once('-').ok_or_else(bad)?;
-    let (a, b) = (
-        a.trim().parse::<u64>().map_err(|_| bad())?,
-        b.trim().parse::<u64>().map_err(|_| bad())?,
-    );
+    let (a, b) = (a.trim().parse::<u64>().map_err(|_| bad())?, b.trim().parse::<u64>().map_err(|_| bad())?);
     if b < a {
         return Err(bad());
     }

@@ -19,8 +19,7 @@ impl Storage {
     /// Size of a blob as seen from `name`: present only if the repository links it (as a
     /// layer or as a manifest revision) and the data exists.
     pub fn repo_blob_size(&self, name: &str, d: &Digest) -> Result<Option<u64>> {
-        let linked =
-            self.layer_link(name, d).is_file() || self.revision_dir(name, d).join("link").is_file();
+        let linked = self.layer_link(name, d).is_file() || self.revision_dir(name, d).join("link").is_file();
         if !linked {
             return Ok(None);
         }
@@ -46,8 +45,7 @@ impl Storage {
         if read_link(&link)?.is_none() {
             return Ok(false);
         }
-        remove_all(link.parent().expect("link has a parent"))
-            .map_err(|e| RegistryError::io("remove blob link", e))?;
+        remove_all(link.parent().expect("link has a parent")).map_err(|e| RegistryError::io("remove blob link", e))?;
         Ok(true)
     }
 
@@ -55,8 +53,7 @@ impl Storage {
     pub fn touch_blob(&self, d: &Digest) -> Result<bool> {
         match fs::File::options().write(true).open(self.blob_path(d)) {
             Ok(f) => {
-                f.set_modified(SystemTime::now())
-                    .map_err(|e| RegistryError::io("touch blob", e))?;
+                f.set_modified(SystemTime::now()).map_err(|e| RegistryError::io("touch blob", e))?;
                 Ok(true)
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),

@@ -37,11 +37,7 @@ impl Storage {
             Ok(m) => m.trim().to_string(),
             Err(_) => crate::manifest::media_type_of(&bytes).unwrap_or_default(),
         };
-        Ok(Some(StoredManifest {
-            digest: d.clone(),
-            media_type,
-            bytes,
-        }))
+        Ok(Some(StoredManifest { digest: d.clone(), media_type, bytes }))
     }
 
     /// Stores a validated manifest: bytes, then revision, then referrer entry, then tag.
@@ -68,12 +64,7 @@ impl Storage {
 
     /// Removes a revision, every tag pointing at it, and its referrer entry (the caller
     /// passes the manifest's `subject`, if it had one). False if there was no such revision.
-    pub fn delete_manifest(
-        &self,
-        name: &str,
-        d: &Digest,
-        subject: Option<&Digest>,
-    ) -> Result<bool> {
+    pub fn delete_manifest(&self, name: &str, d: &Digest, subject: Option<&Digest>) -> Result<bool> {
         if !self.has_manifest(name, d) {
             return Ok(false);
         }
@@ -86,8 +77,7 @@ impl Storage {
             remove_all(&self.referrers_dir(name, s).join(entry_name(d)))
                 .map_err(|e| RegistryError::io("remove referrer", e))?;
         }
-        remove_all(&self.revision_dir(name, d))
-            .map_err(|e| RegistryError::io("remove revision", e))?;
+        remove_all(&self.revision_dir(name, d)).map_err(|e| RegistryError::io("remove revision", e))?;
         Ok(true)
     }
 
@@ -97,8 +87,7 @@ impl Storage {
         if !link.is_file() {
             return Ok(false);
         }
-        remove_all(link.parent().expect("tag link has a parent"))
-            .map_err(|e| RegistryError::io("remove tag", e))?;
+        remove_all(link.parent().expect("tag link has a parent")).map_err(|e| RegistryError::io("remove tag", e))?;
         Ok(true)
     }
 
@@ -114,10 +103,7 @@ impl Storage {
     pub fn revisions(&self, name: &str) -> Result<Vec<Digest>> {
         let mut out = Vec::new();
         for alg in [Algorithm::Sha256, Algorithm::Sha512] {
-            let dir = self
-                .repo_dir(name)
-                .join("_manifests/revisions")
-                .join(alg.as_str());
+            let dir = self.repo_dir(name).join("_manifests/revisions").join(alg.as_str());
             for hex in list_dir(&dir)? {
                 if let Some(d) = read_link(&dir.join(&hex).join("link"))? {
                     out.push(d);

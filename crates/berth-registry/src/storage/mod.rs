@@ -64,9 +64,7 @@ impl Storage {
             fs::create_dir_all(root.join(d))
                 .map_err(|e| RegistryError::io(format!("create {}", root.join(d).display()), e))?;
         }
-        Ok(Storage {
-            root: root.to_path_buf(),
-        })
+        Ok(Storage { root: root.to_path_buf() })
     }
 
     pub fn root(&self) -> &Path {
@@ -74,11 +72,7 @@ impl Storage {
     }
 
     pub(crate) fn blob_dir(&self, d: &Digest) -> PathBuf {
-        self.root
-            .join("blobs")
-            .join(d.algorithm.as_str())
-            .join(&d.hex[..2])
-            .join(&d.hex)
+        self.root.join("blobs").join(d.algorithm.as_str()).join(&d.hex[..2]).join(&d.hex)
     }
 
     /// Where a blob's bytes are. The file exists only once the blob is complete.
@@ -91,32 +85,19 @@ impl Storage {
     }
 
     pub(crate) fn layer_link(&self, name: &str, d: &Digest) -> PathBuf {
-        self.repo_dir(name)
-            .join("_layers")
-            .join(d.algorithm.as_str())
-            .join(&d.hex)
-            .join("link")
+        self.repo_dir(name).join("_layers").join(d.algorithm.as_str()).join(&d.hex).join("link")
     }
 
     pub(crate) fn revision_dir(&self, name: &str, d: &Digest) -> PathBuf {
-        self.repo_dir(name)
-            .join("_manifests/revisions")
-            .join(d.algorithm.as_str())
-            .join(&d.hex)
+        self.repo_dir(name).join("_manifests/revisions").join(d.algorithm.as_str()).join(&d.hex)
     }
 
     pub(crate) fn tag_link(&self, name: &str, tag: &str) -> PathBuf {
-        self.repo_dir(name)
-            .join("_manifests/tags")
-            .join(tag)
-            .join("current")
+        self.repo_dir(name).join("_manifests/tags").join(tag).join("current")
     }
 
     pub(crate) fn referrers_dir(&self, name: &str, subject: &Digest) -> PathBuf {
-        self.repo_dir(name)
-            .join("_referrers")
-            .join(subject.algorithm.as_str())
-            .join(&subject.hex)
+        self.repo_dir(name).join("_referrers").join(subject.algorithm.as_str()).join(&subject.hex)
     }
 
     pub(crate) fn upload_dir(&self, name: &str, id: &str) -> PathBuf {
@@ -171,12 +152,7 @@ impl Storage {
     }
 }
 
-fn walk_repos(
-    dir: &Path,
-    prefix: &str,
-    with_uploads: bool,
-    out: &mut Vec<String>,
-) -> std::io::Result<()> {
+fn walk_repos(dir: &Path, prefix: &str, with_uploads: bool, out: &mut Vec<String>) -> std::io::Result<()> {
     let entries = match fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
@@ -189,11 +165,7 @@ fn walk_repos(
         if name == "_manifests" || name == "_layers" || (with_uploads && name == "_uploads") {
             is_repo = true;
         } else if !name.starts_with('_') && entry.file_type()?.is_dir() {
-            let child = if prefix.is_empty() {
-                name.clone()
-            } else {
-                format!("{prefix}/{name}")
-            };
+            let child = if prefix.is_empty() { name.clone() } else { format!("{prefix}/{name}") };
             walk_repos(&entry.path(), &child, with_uploads, out)?;
         }
     }
@@ -220,11 +192,7 @@ pub(crate) fn sync_dir(dir: &Path) -> std::io::Result<()> {
 
 /// Removes `path` (file or directory tree); absent is fine.
 pub(crate) fn remove_all(path: &Path) -> std::io::Result<()> {
-    let res = if path.is_dir() {
-        fs::remove_dir_all(path)
-    } else {
-        fs::remove_file(path)
-    };
+    let res = if path.is_dir() { fs::remove_dir_all(path) } else { fs::remove_file(path) };
     match res {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         other => other,
@@ -239,18 +207,9 @@ pub fn random_id() -> String {
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h = hex::encode(b);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..]
-    )
+    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
 }
 
 pub(crate) fn now_unix() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }

@@ -58,11 +58,7 @@ impl Storage {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(RegistryError::io("open upload", e)),
         };
-        let start = file
-            .metadata()
-            .await
-            .map_err(|e| RegistryError::io("stat upload", e))?
-            .len();
+        let start = file.metadata().await.map_err(|e| RegistryError::io("stat upload", e))?.len();
         let file = tokio::io::BufWriter::with_capacity(BUFFER, file);
         Ok(Some(UploadWriter {
             path,
@@ -89,34 +85,19 @@ impl Storage {
     /// and the algorithm matches, else the file is hashed again. Blocking: call off the runtime.
     ///
     /// On a mismatch the session is deleted and `DIGEST_INVALID` returned.
-    pub fn commit_upload(
-        &self,
-        name: &str,
-        id: &str,
-        expected: &Digest,
-        known: Option<(Digest, u64)>,
-    ) -> Result<u64> {
+    pub fn commit_upload(&self, name: &str, id: &str, expected: &Digest, known: Option<(Digest, u64)>) -> Result<u64> {
         let dir = self.upload_dir(name, id);
         let data = dir.join("data");
-        let unknown = || {
-            RegistryError::api(
-                ErrorCode::BlobUploadUnknown,
-                "blob upload unknown to registry",
-            )
-        };
+        let unknown = || RegistryError::api(ErrorCode::BlobUploadUnknown, "blob upload unknown to registry");
         let file = match fs::File::open(&data) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(unknown()),
             Err(e) => return Err(RegistryError::io("open upload", e)),
         };
-        let size = file
-            .metadata()
-            .map_err(|e| RegistryError::io("stat upload", e))?
-            .len();
+        let size = file.metadata().map_err(|e| RegistryError::io("stat upload", e))?.len();
         let actual = match known {
             Some((d, len)) if len == size && d.algorithm == expected.algorithm => d,
-            _ => hash_file(file, Hasher::new(expected.algorithm))
-                .map_err(|e| RegistryError::io("hash upload", e))?,
+            _ => hash_file(file, Hasher::new(expected.algorithm)).map_err(|e| RegistryError::io("hash upload", e))?,
         };
         if &actual != expected {
             let _ = remove_all(&dir);
@@ -126,9 +107,7 @@ impl Storage {
                 serde_json::json!({ "expected": expected.to_string(), "actual": actual.to_string() }),
             ));
         }
-        fs::File::open(&data)
-            .and_then(|f| f.sync_all())
-            .map_err(|e| RegistryError::io("fsync upload", e))?;
+        fs::File::open(&data).and_then(|f| f.sync_all()).map_err(|e| RegistryError::io("fsync upload", e))?;
         self.install_blob(&data, expected)?;
         self.link_blob(name, expected)?;
         remove_all(&dir).map_err(|e| RegistryError::io("remove upload", e))?;
@@ -159,10 +138,7 @@ impl UploadWriter {
     }
 
     pub async fn write(&mut self, chunk: &[u8]) -> Result<()> {
-        self.file
-            .write_all(chunk)
-            .await
-            .map_err(|e| RegistryError::io("write upload", e))?;
+        self.file.write_all(chunk).await.map_err(|e| RegistryError::io("write upload", e))?;
         self.written += chunk.len() as u64;
         self.writeback.wrote(self.file.get_ref(), chunk.len());
         Ok(())
@@ -170,10 +146,7 @@ impl UploadWriter {
 
     /// Flushes the append; returns the session's new offset.
     pub async fn finish(mut self) -> Result<u64> {
-        self.file
-            .flush()
-            .await
-            .map_err(|e| RegistryError::io("write upload", e))?;
+        self.file.flush().await.map_err(|e| RegistryError::io("write upload", e))?;
         Ok(self.start + self.written)
     }
 
@@ -183,11 +156,7 @@ impl UploadWriter {
         // the truncation below.
         let _ = self.file.get_mut().flush().await;
         drop(self.file);
-        if let Ok(f) = tokio::fs::OpenOptions::new()
-            .write(true)
-            .open(&self.path)
-            .await
-        {
+        if let Ok(f) = tokio::fs::OpenOptions::new().write(true).open(&self.path).await {
             let _ = f.set_len(self.start).await;
         }
     }

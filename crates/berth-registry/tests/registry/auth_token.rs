@@ -18,11 +18,7 @@ pub async fn server(anonymous_pull: bool) -> (Server, tempfile::TempDir) {
 
 /// Parses `Bearer realm="…",service="…",scope="…"` into its parameters.
 fn challenge(r: &Resp) -> std::collections::HashMap<String, String> {
-    let h = r
-        .header("www-authenticate")
-        .expect("challenge")
-        .strip_prefix("Bearer ")
-        .expect("bearer challenge");
+    let h = r.header("www-authenticate").expect("challenge").strip_prefix("Bearer ").expect("bearer challenge");
     h.split("\",")
         .map(|kv| {
             let (k, v) = kv.split_once('=').unwrap();
@@ -53,19 +49,11 @@ async fn docker_token_flow_with_scope_enforcement() {
     assert_eq!(ch["service"], "berth.test");
 
     // A push first meets a challenge naming the scope it needs.
-    let r = anon
-        .send(Method::POST, "/v2/team/app/blobs/uploads/", &[], "")
-        .await;
+    let r = anon.send(Method::POST, "/v2/team/app/blobs/uploads/", &[], "").await;
     assert_eq!(challenge(&r)["scope"], "repository:team/app:push");
 
     let alice = anon.basic("alice", "secret");
-    let t = token(
-        &alice,
-        &ch["realm"],
-        "berth.test",
-        &["repository:team/app:pull,push"],
-    )
-    .await;
+    let t = token(&alice, &ch["realm"], "berth.test", &["repository:team/app:pull,push"]).await;
     assert_eq!(t.status, StatusCode::OK);
     let j = t.json();
     assert_eq!(j["token"], j["access_token"]);
@@ -74,95 +62,39 @@ async fn docker_token_flow_with_scope_enforcement() {
     let pusher = anon.bearer(j["token"].as_str().unwrap());
     assert_eq!(pusher.get("/v2/").await.status, StatusCode::OK);
     let (md, _, _) = pusher.push_image("team/app", "v1", b"layer").await;
-    assert_eq!(
-        pusher.get("/v2/team/app/manifests/v1").await.status,
-        StatusCode::OK
-    );
+    assert_eq!(pusher.get("/v2/team/app/manifests/v1").await.status, StatusCode::OK);
 
     // A pull-only token reads but cannot push; the challenge says what is missing.
-    let t = token(
-        &alice,
-        &ch["realm"],
-        "berth.test",
-        &["repository:team/app:pull"],
-    )
-    .await;
+    let t = token(&alice, &ch["realm"], "berth.test", &["repository:team/app:pull"]).await;
     let puller = anon.bearer(t.json()["token"].as_str().unwrap());
-    assert_eq!(
-        puller
-            .get(&format!("/v2/team/app/manifests/{md}"))
-            .await
-            .status,
-        StatusCode::OK
-    );
-    let r = puller
-        .send(Method::POST, "/v2/team/app/blobs/uploads/", &[], "")
-        .await;
+    assert_eq!(puller.get(&format!("/v2/team/app/manifests/{md}")).await.status, StatusCode::OK);
+    let r = puller.send(Method::POST, "/v2/team/app/blobs/uploads/", &[], "").await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     let ch2 = challenge(&r);
     assert_eq!(ch2["scope"], "repository:team/app:push");
     assert_eq!(ch2["error"], "insufficient_scope");
-    let r = puller
-        .send(
-            Method::DELETE,
-            &format!("/v2/team/app/manifests/{md}"),
-            &[],
-            "",
-        )
-        .await;
+    let r = puller.send(Method::DELETE, &format!("/v2/team/app/manifests/{md}"), &[], "").await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     // ... nor read another repository.
-    assert_eq!(
-        puller.get("/v2/other/tags/list").await.status,
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(puller.get("/v2/other/tags/list").await.status, StatusCode::UNAUTHORIZED);
     // The catalog is its own scope.
-    assert_eq!(
-        puller.get("/v2/_catalog").await.status,
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(puller.get("/v2/_catalog").await.status, StatusCode::UNAUTHORIZED);
     let t = token(&alice, &ch["realm"], "berth.test", &["registry:catalog:*"]).await;
     let lister = anon.bearer(t.json()["token"].as_str().unwrap());
-    assert_eq!(
-        lister.get("/v2/_catalog").await.json()["repositories"],
-        serde_json::json!(["team/app"])
-    );
+    assert_eq!(lister.get("/v2/_catalog").await.json()["repositories"], serde_json::json!(["team/app"]));
 
     // Several scopes in one request, as for a cross-repository mount.
-    let t = token(
-        &alice,
-        &ch["realm"],
-        "berth.test",
-        &["repository:other:pull,push", "repository:team/app:pull"],
-    )
-    .await;
+    let t =
+        token(&alice, &ch["realm"], "berth.test", &["repository:other:pull,push", "repository:team/app:pull"]).await;
     let mounter = anon.bearer(t.json()["token"].as_str().unwrap());
     let layer = sha256(b"layer");
-    let r = mounter
-        .send(
-            Method::POST,
-            &format!("/v2/other/blobs/uploads/?mount={layer}&from=team/app"),
-            &[],
-            "",
-        )
-        .await;
+    let r = mounter.send(Method::POST, &format!("/v2/other/blobs/uploads/?mount={layer}&from=team/app"), &[], "").await;
     assert_eq!(r.status, StatusCode::CREATED);
     // Without pull on `from`, a mount quietly becomes an upload.
-    let t = token(
-        &alice,
-        &ch["realm"],
-        "berth.test",
-        &["repository:third:push"],
-    )
-    .await;
+    let t = token(&alice, &ch["realm"], "berth.test", &["repository:third:push"]).await;
     let r = anon
         .bearer(t.json()["token"].as_str().unwrap())
-        .send(
-            Method::POST,
-            &format!("/v2/third/blobs/uploads/?mount={layer}&from=team/app"),
-            &[],
-            "",
-        )
+        .send(Method::POST, &format!("/v2/third/blobs/uploads/?mount={layer}&from=team/app"), &[], "")
         .await;
     assert_eq!(r.status, StatusCode::ACCEPTED);
     s.stop().await;
@@ -173,13 +105,7 @@ async fn bad_credentials_and_bad_tokens() {
     let (s, _htpasswd) = server(false).await;
     let anon = s.client();
     let realm = format!("http://{}/token", s.addr);
-    let r = token(
-        &anon.basic("alice", "nope"),
-        &realm,
-        "berth.test",
-        &["repository:x:pull"],
-    )
-    .await;
+    let r = token(&anon.basic("alice", "nope"), &realm, "berth.test", &["repository:x:pull"]).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     // No credentials and no anonymous access: log in first.
     let r = token(&anon, &realm, "berth.test", &["repository:x:pull"]).await;
@@ -190,13 +116,7 @@ async fn bad_credentials_and_bad_tokens() {
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert_eq!(challenge(&r)["error"], "invalid_token");
     // Basic credentials stand in for a token (`docker search` sends them), when right.
-    assert_eq!(
-        anon.basic("alice", "secret")
-            .get("/v1/search?q=x")
-            .await
-            .status,
-        StatusCode::OK
-    );
+    assert_eq!(anon.basic("alice", "secret").get("/v1/search?q=x").await.status, StatusCode::OK);
     let r = anon.basic("alice", "wrong").get("/v1/search?q=x").await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert!(r.header("www-authenticate").unwrap().starts_with("Bearer "));

@@ -14,24 +14,15 @@ async fn base_endpoint_answers_empty_json_with_version_header() {
         let r = c.get(path).await;
         assert_eq!(r.status, StatusCode::OK);
         assert_eq!(r.json(), serde_json::json!({}));
-        assert_eq!(
-            r.header("docker-distribution-api-version"),
-            Some("registry/2.0")
-        );
+        assert_eq!(r.header("docker-distribution-api-version"), Some("registry/2.0"));
     }
     let r = c.get("/v2/nope/blobs/sha256:0000000000000000000000000000000000000000000000000000000000000000").await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert_eq!(r.code(), "BLOB_UNKNOWN");
-    assert_eq!(
-        r.header("docker-distribution-api-version"),
-        Some("registry/2.0")
-    );
+    assert_eq!(r.header("docker-distribution-api-version"), Some("registry/2.0"));
     let r = c.get("/v3/whatever").await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
-    assert_eq!(
-        r.header("docker-distribution-api-version"),
-        Some("registry/2.0")
-    );
+    assert_eq!(r.header("docker-distribution-api-version"), Some("registry/2.0"));
     let r = c.send(Method::POST, "/v2/", &[], "").await;
     assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(r.code(), "UNSUPPORTED");
@@ -46,10 +37,7 @@ async fn handler_works_without_a_socket() {
     let req = Request::get("/v2/").body(Empty::<Bytes>::new()).unwrap();
     let resp = router.handle(req).await;
     assert_eq!(resp.status(), StatusCode::OK);
-    assert_eq!(
-        resp.headers()["docker-distribution-api-version"],
-        "registry/2.0"
-    );
+    assert_eq!(resp.headers()["docker-distribution-api-version"], "registry/2.0");
     assert_eq!(resp.into_body().collect().await.unwrap().to_bytes(), "{}");
 }
 
@@ -58,22 +46,13 @@ async fn invalid_names_and_tags_are_rejected() {
     let s = Server::start().await;
     let c = s.client();
     let r = c.get("/v2/UPPER/tags/list").await;
-    assert_eq!(
-        (r.status, r.code().as_str()),
-        (StatusCode::BAD_REQUEST, "NAME_INVALID")
-    );
+    assert_eq!((r.status, r.code().as_str()), (StatusCode::BAD_REQUEST, "NAME_INVALID"));
     let r = c.get("/v2/a..b/manifests/latest").await;
     assert_eq!(r.code(), "NAME_INVALID");
     let r = c.get("/v2/ok/manifests/.bad").await;
-    assert_eq!(
-        (r.status, r.code().as_str()),
-        (StatusCode::BAD_REQUEST, "TAG_INVALID")
-    );
+    assert_eq!((r.status, r.code().as_str()), (StatusCode::BAD_REQUEST, "TAG_INVALID"));
     let r = c.get("/v2/ok/blobs/sha256:xyz").await;
-    assert_eq!(
-        (r.status, r.code().as_str()),
-        (StatusCode::BAD_REQUEST, "DIGEST_INVALID")
-    );
+    assert_eq!((r.status, r.code().as_str()), (StatusCode::BAD_REQUEST, "DIGEST_INVALID"));
     s.stop().await;
 }
 

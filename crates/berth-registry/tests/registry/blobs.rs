@@ -22,21 +22,15 @@ async fn head_get_and_ranges() {
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(&r.body[..], &data[..]);
 
-    let r = c
-        .send(Method::GET, &path, &[("range", "bytes=10-19")], "")
-        .await;
+    let r = c.send(Method::GET, &path, &[("range", "bytes=10-19")], "").await;
     assert_eq!(r.status, StatusCode::PARTIAL_CONTENT);
     assert_eq!(r.header("content-range"), Some("bytes 10-19/1000"));
     assert_eq!(&r.body[..], &data[10..20]);
 
-    let r = c
-        .send(Method::GET, &path, &[("range", "bytes=990-")], "")
-        .await;
+    let r = c.send(Method::GET, &path, &[("range", "bytes=990-")], "").await;
     assert_eq!(&r.body[..], &data[990..]);
 
-    let r = c
-        .send(Method::GET, &path, &[("range", "bytes=5000-6000")], "")
-        .await;
+    let r = c.send(Method::GET, &path, &[("range", "bytes=5000-6000")], "").await;
     assert_eq!(r.status, StatusCode::RANGE_NOT_SATISFIABLE);
     assert_eq!(r.header("content-range"), Some("bytes */1000"));
     s.stop().await;
@@ -106,23 +100,13 @@ async fn blobs_are_per_repository_and_delete_unlinks() {
     let s = Server::start().await;
     let c = s.client();
     let d = c.push_blob("one", b"hello").await;
-    assert_eq!(
-        c.get(&format!("/v2/two/blobs/{d}")).await.code(),
-        "BLOB_UNKNOWN"
-    );
+    assert_eq!(c.get(&format!("/v2/two/blobs/{d}")).await.code(), "BLOB_UNKNOWN");
 
-    let r = c
-        .send(Method::DELETE, &format!("/v2/one/blobs/{d}"), &[], "")
-        .await;
+    let r = c.send(Method::DELETE, &format!("/v2/one/blobs/{d}"), &[], "").await;
     assert_eq!(r.status, StatusCode::ACCEPTED);
     let r = c.get(&format!("/v2/one/blobs/{d}")).await;
-    assert_eq!(
-        (r.status, r.code().as_str()),
-        (StatusCode::NOT_FOUND, "BLOB_UNKNOWN")
-    );
-    let r = c
-        .send(Method::DELETE, &format!("/v2/one/blobs/{d}"), &[], "")
-        .await;
+    assert_eq!((r.status, r.code().as_str()), (StatusCode::NOT_FOUND, "BLOB_UNKNOWN"));
+    let r = c.send(Method::DELETE, &format!("/v2/one/blobs/{d}"), &[], "").await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     s.stop().await;
 }
@@ -132,28 +116,13 @@ async fn sha512_digests_are_verified_and_served() {
     let s = Server::start().await;
     let c = s.client();
     let d = Digest::of(Algorithm::Sha512, b"five hundred twelve").to_string();
-    let r = c
-        .send(
-            Method::POST,
-            &format!("/v2/x/blobs/uploads/?digest={d}"),
-            &[],
-            "five hundred twelve",
-        )
-        .await;
+    let r = c.send(Method::POST, &format!("/v2/x/blobs/uploads/?digest={d}"), &[], "five hundred twelve").await;
     assert_eq!(r.status, StatusCode::CREATED);
-    assert_eq!(
-        r.header("location"),
-        Some(format!("/v2/x/blobs/{d}").as_str())
-    );
+    assert_eq!(r.header("location"), Some(format!("/v2/x/blobs/{d}").as_str()));
     let r = c.get(&format!("/v2/x/blobs/{d}")).await;
     assert_eq!(&r.body[..], b"five hundred twelve");
     assert_eq!(r.header("docker-content-digest"), Some(d.as_str()));
     // The same bytes under sha256 are a different name.
-    assert_eq!(
-        c.get(&format!("/v2/x/blobs/{}", sha256(b"five hundred twelve")))
-            .await
-            .status,
-        StatusCode::NOT_FOUND
-    );
+    assert_eq!(c.get(&format!("/v2/x/blobs/{}", sha256(b"five hundred twelve"))).await.status, StatusCode::NOT_FOUND);
     s.stop().await;
 }

@@ -53,20 +53,11 @@ impl Server {
             .await
             .unwrap();
         });
-        Server {
-            addr,
-            root,
-            _dir: dir,
-            stop: Some(tx),
-            task: Some(task),
-        }
+        Server { addr, root, _dir: dir, stop: Some(tx), task: Some(task) }
     }
 
     pub fn client(&self) -> Client {
-        Client {
-            addr: self.addr,
-            auth: None,
-        }
+        Client { addr: self.addr, auth: None }
     }
 
     pub async fn stop(mut self) {
@@ -87,12 +78,7 @@ impl Drop for Server {
 pub fn htpasswd(dir: &std::path::Path, users: &[(&str, &str)]) -> PathBuf {
     let text: String = users
         .iter()
-        .map(|(u, p)| {
-            format!(
-                "{u}:{}\n",
-                bcrypt::hash(p, 4).unwrap().replacen("$2b$", "$2y$", 1)
-            )
-        })
+        .map(|(u, p)| format!("{u}:{}\n", bcrypt::hash(p, 4).unwrap().replacen("$2b$", "$2y$", 1)))
         .collect();
     let path = dir.join("htpasswd");
     std::fs::write(&path, text).unwrap();
@@ -111,16 +97,12 @@ impl Resp {
     }
 
     pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.body))
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.body))
     }
 
     /// The first error code of a spec error envelope.
     pub fn code(&self) -> String {
-        self.json()["errors"][0]["code"]
-            .as_str()
-            .unwrap_or("")
-            .to_string()
+        self.json()["errors"][0]["code"].as_str().unwrap_or("").to_string()
     }
 }
 
@@ -135,56 +117,32 @@ impl Client {
     pub fn basic(&self, user: &str, pass: &str) -> Client {
         use base64::Engine as _;
         let v = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
-        Client {
-            addr: self.addr,
-            auth: Some(format!("Basic {v}")),
-        }
+        Client { addr: self.addr, auth: Some(format!("Basic {v}")) }
     }
 
     pub fn bearer(&self, token: &str) -> Client {
-        Client {
-            addr: self.addr,
-            auth: Some(format!("Bearer {token}")),
-        }
+        Client { addr: self.addr, auth: Some(format!("Bearer {token}")) }
     }
 
     pub async fn get(&self, path: &str) -> Resp {
         self.send(Method::GET, path, &[], Bytes::new()).await
     }
 
-    pub async fn send(
-        &self,
-        method: Method,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: impl Into<Bytes>,
-    ) -> Resp {
-        self.send_body(method, path, headers, Full::new(body.into()))
-            .await
+    pub async fn send(&self, method: Method, path: &str, headers: &[(&str, &str)], body: impl Into<Bytes>) -> Resp {
+        self.send_body(method, path, headers, Full::new(body.into())).await
     }
 
     /// Sends any body (e.g. a stream, for chunked transfer).
-    pub async fn send_body<B>(
-        &self,
-        method: Method,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: B,
-    ) -> Resp
+    pub async fn send_body<B>(&self, method: Method, path: &str, headers: &[(&str, &str)], body: B) -> Resp
     where
         B: hyper::body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         assert!(self.addr.ip().is_loopback(), "tests only talk to loopback");
         let tcp = TcpStream::connect(self.addr).await.unwrap();
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
-            .await
-            .unwrap();
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await.unwrap();
         tokio::spawn(conn);
-        let mut req = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("host", self.addr.to_string());
+        let mut req = Request::builder().method(method).uri(path).header("host", self.addr.to_string());
         if let Some(a) = &self.auth {
             req = req.header("authorization", a);
         }
@@ -194,52 +152,27 @@ impl Client {
         let resp = sender.send_request(req.body(body).unwrap()).await.unwrap();
         let (parts, body) = resp.into_parts();
         let body = body.collect().await.unwrap().to_bytes();
-        Resp {
-            status: parts.status,
-            headers: parts.headers,
-            body,
-        }
+        Resp { status: parts.status, headers: parts.headers, body }
     }
 
     /// Monolithic upload; returns the digest.
     pub async fn push_blob(&self, repo: &str, bytes: &[u8]) -> String {
         let d = sha256(bytes);
         let r = self
-            .send(
-                Method::POST,
-                &format!("/v2/{repo}/blobs/uploads/?digest={d}"),
-                &[],
-                Bytes::copy_from_slice(bytes),
-            )
+            .send(Method::POST, &format!("/v2/{repo}/blobs/uploads/?digest={d}"), &[], Bytes::copy_from_slice(bytes))
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "push blob: {:?}", r.body);
         d
     }
 
-    pub async fn put_manifest(
-        &self,
-        repo: &str,
-        reference: &str,
-        media_type: &str,
-        manifest: &Value,
-    ) -> Resp {
+    pub async fn put_manifest(&self, repo: &str, reference: &str, media_type: &str, manifest: &Value) -> Resp {
         let bytes = serde_json::to_vec(manifest).unwrap();
-        self.send(
-            Method::PUT,
-            &format!("/v2/{repo}/manifests/{reference}"),
-            &[("content-type", media_type)],
-            bytes,
-        )
-        .await
+        self.send(Method::PUT, &format!("/v2/{repo}/manifests/{reference}"), &[("content-type", media_type)], bytes)
+            .await
     }
 
     /// Pushes a one-layer image and tags it; returns (manifest digest, config digest, layer digest).
-    pub async fn push_image(
-        &self,
-        repo: &str,
-        tag: &str,
-        layer: &[u8],
-    ) -> (String, String, String) {
+    pub async fn push_image(&self, repo: &str, tag: &str, layer: &[u8]) -> (String, String, String) {
         let config = format!(
             r#"{{"architecture":"amd64","os":"linux","rootfs":{{"type":"layers","diff_ids":["{}"]}}}}"#,
             sha256(layer)

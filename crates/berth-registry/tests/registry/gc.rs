@@ -10,10 +10,7 @@ use std::time::{Duration, SystemTime};
 
 fn blob_path(root: &Path, d: &str) -> std::path::PathBuf {
     let hex = d.strip_prefix("sha256:").unwrap();
-    root.join("blobs/sha256")
-        .join(&hex[..2])
-        .join(hex)
-        .join("data")
+    root.join("blobs/sha256").join(&hex[..2]).join(hex).join("data")
 }
 
 fn age(path: &Path, by: Duration) {
@@ -35,56 +32,29 @@ async fn orphans_are_collected_but_not_referenced_or_young_blobs() {
     }
 
     let root = s.root.clone();
-    let dry = tokio::task::spawn_blocking(move || garbage_collect(&root, true))
-        .await
-        .unwrap()
-        .unwrap();
+    let dry = tokio::task::spawn_blocking(move || garbage_collect(&root, true)).await.unwrap().unwrap();
     assert!(dry.dry_run);
     assert_eq!(dry.blobs_deleted, vec![Digest::parse(&old_orphan).unwrap()]);
-    assert!(
-        blob_path(&s.root, &old_orphan).exists(),
-        "a dry run deletes nothing"
-    );
+    assert!(blob_path(&s.root, &old_orphan).exists(), "a dry run deletes nothing");
 
     let root = s.root.clone();
-    let report = tokio::task::spawn_blocking(move || garbage_collect(&root, false))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        report.blobs_deleted,
-        vec![Digest::parse(&old_orphan).unwrap()]
-    );
+    let report = tokio::task::spawn_blocking(move || garbage_collect(&root, false)).await.unwrap().unwrap();
+    assert_eq!(report.blobs_deleted, vec![Digest::parse(&old_orphan).unwrap()]);
     assert_eq!(report.bytes_freed, 10);
-    assert_eq!(
-        report.blobs_in_grace,
-        vec![Digest::parse(&young_orphan).unwrap()]
-    );
+    assert_eq!(report.blobs_in_grace, vec![Digest::parse(&young_orphan).unwrap()]);
     assert_eq!(report.blobs_marked, 3);
     assert_eq!(report.layer_links_removed.len(), 1);
     assert!(report.errors.is_empty(), "{:?}", report.errors);
 
     assert!(!blob_path(&s.root, &old_orphan).exists());
-    assert_eq!(
-        c.get(&format!("/v2/app/blobs/{old_orphan}")).await.code(),
-        "BLOB_UNKNOWN"
-    );
-    assert_eq!(
-        c.get(&format!("/v2/app/blobs/{young_orphan}")).await.status,
-        StatusCode::OK
-    );
+    assert_eq!(c.get(&format!("/v2/app/blobs/{old_orphan}")).await.code(), "BLOB_UNKNOWN");
+    assert_eq!(c.get(&format!("/v2/app/blobs/{young_orphan}")).await.status, StatusCode::OK);
     // The image still pulls, whole.
     assert_eq!(c.get("/v2/app/manifests/v1").await.status, StatusCode::OK);
-    assert_eq!(
-        &c.get(&format!("/v2/app/blobs/{layer}")).await.body[..],
-        b"referenced layer"
-    );
+    assert_eq!(&c.get(&format!("/v2/app/blobs/{layer}")).await.body[..], b"referenced layer");
     // The young orphan's push can still complete.
     let m = image_manifest(&cfg, 0, &young_orphan, 14);
-    assert_eq!(
-        c.put_manifest("app", "v2", OCI_MANIFEST, &m).await.status,
-        StatusCode::CREATED
-    );
+    assert_eq!(c.put_manifest("app", "v2", OCI_MANIFEST, &m).await.status, StatusCode::CREATED);
     s.stop().await;
 }
 
@@ -97,10 +67,7 @@ async fn reuploading_an_old_orphan_refreshes_it() {
     c.push_blob("other", b"comes back").await; // same content, pushed again
     let report = garbage_collect(&s.root, false).unwrap();
     assert!(report.blobs_deleted.is_empty());
-    assert_eq!(
-        c.get(&format!("/v2/other/blobs/{d}")).await.status,
-        StatusCode::OK
-    );
+    assert_eq!(c.get(&format!("/v2/other/blobs/{d}")).await.status, StatusCode::OK);
     s.stop().await;
 }
 
@@ -120,44 +87,18 @@ async fn delete_untagged_removes_unreachable_manifests() {
     });
     let sig_digest = sha256(&serde_json::to_vec(&sig).unwrap());
     c.put_manifest("app", &sig_digest, OCI_MANIFEST, &sig).await;
-    c.send(Method::DELETE, "/v2/app/manifests/go", &[], "")
-        .await;
+    c.send(Method::DELETE, "/v2/app/manifests/go", &[], "").await;
     for entry in walk(&s.root) {
         age(&entry, TWO_HOURS);
     }
-    let opts = GcOptions {
-        delete_untagged: true,
-        ..GcOptions::default()
-    };
+    let opts = GcOptions { delete_untagged: true, ..GcOptions::default() };
     let report = garbage_collect_with(&s.root, &opts).unwrap();
-    assert_eq!(
-        report.manifests_deleted,
-        vec![("app".to_string(), Digest::parse(&gone).unwrap())]
-    );
-    assert!(
-        report
-            .blobs_deleted
-            .contains(&Digest::parse(&gone_layer).unwrap())
-    );
-    assert!(
-        !report
-            .blobs_deleted
-            .contains(&Digest::parse(&kept_layer).unwrap())
-    );
-    assert_eq!(
-        c.get(&format!("/v2/app/manifests/{gone}")).await.status,
-        StatusCode::NOT_FOUND
-    );
-    assert_eq!(
-        c.get(&format!("/v2/app/manifests/{kept}")).await.status,
-        StatusCode::OK
-    );
-    assert_eq!(
-        c.get(&format!("/v2/app/manifests/{sig_digest}"))
-            .await
-            .status,
-        StatusCode::OK
-    );
+    assert_eq!(report.manifests_deleted, vec![("app".to_string(), Digest::parse(&gone).unwrap())]);
+    assert!(report.blobs_deleted.contains(&Digest::parse(&gone_layer).unwrap()));
+    assert!(!report.blobs_deleted.contains(&Digest::parse(&kept_layer).unwrap()));
+    assert_eq!(c.get(&format!("/v2/app/manifests/{gone}")).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(c.get(&format!("/v2/app/manifests/{kept}")).await.status, StatusCode::OK);
+    assert_eq!(c.get(&format!("/v2/app/manifests/{sig_digest}")).await.status, StatusCode::OK);
     s.stop().await;
 }
 
@@ -165,32 +106,13 @@ async fn delete_untagged_removes_unreachable_manifests() {
 async fn stale_upload_sessions_are_purged() {
     let s = Server::start().await;
     let c = s.client();
-    let stale = c
-        .send(Method::POST, "/v2/app/blobs/uploads/", &[], "")
-        .await
-        .header("location")
-        .unwrap()
-        .to_string();
+    let stale = c.send(Method::POST, "/v2/app/blobs/uploads/", &[], "").await.header("location").unwrap().to_string();
     c.send(Method::PATCH, &stale, &[], "abandoned").await;
-    let fresh = c
-        .send(Method::POST, "/v2/app/blobs/uploads/", &[], "")
-        .await
-        .header("location")
-        .unwrap()
-        .to_string();
+    let fresh = c.send(Method::POST, "/v2/app/blobs/uploads/", &[], "").await.header("location").unwrap().to_string();
     let id = stale.rsplit('/').next().unwrap();
-    age(
-        &s.root
-            .join("repositories/app/_uploads")
-            .join(id)
-            .join("data"),
-        Duration::from_secs(8 * 24 * 3600),
-    );
+    age(&s.root.join("repositories/app/_uploads").join(id).join("data"), Duration::from_secs(8 * 24 * 3600));
     let report = garbage_collect(&s.root, false).unwrap();
-    assert_eq!(
-        report.uploads_purged,
-        vec![("app".to_string(), id.to_string())]
-    );
+    assert_eq!(report.uploads_purged, vec![("app".to_string(), id.to_string())]);
     assert_eq!(c.get(&stale).await.code(), "BLOB_UPLOAD_UNKNOWN");
     assert_eq!(c.get(&fresh).await.status, StatusCode::NO_CONTENT);
     s.stop().await;

@@ -25,9 +25,6 @@ async fn v1_search_matches_substrings() {
     assert_eq!(j["num_results"], json!(2));
     assert_eq!(j["results"].as_array().unwrap().len(), 1);
     assert_eq!(j["results"][0]["name"], json!("team/nginx-proxy"));
-    assert_eq!(
-        c.get("/v1/search?q=postgres").await.json()["results"],
-        json!([])
-    );
+    assert_eq!(c.get("/v1/search?q=postgres").await.json()["results"], json!([]));
     s.stop().await;
 }

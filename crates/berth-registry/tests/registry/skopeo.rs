@@ -8,10 +8,7 @@ use std::path::Path;
 use tokio::process::Command;
 
 fn have_skopeo() -> bool {
-    std::process::Command::new("skopeo")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
+    std::process::Command::new("skopeo").arg("--version").output().is_ok_and(|o| o.status.success())
 }
 
 /// Writes an OCI image layout holding a one-file image tagged `v1`; returns its manifest digest.
@@ -20,14 +17,7 @@ fn write_layout(dir: &Path) -> String {
     std::fs::create_dir_all(&src).unwrap();
     std::fs::write(src.join("hello.txt"), "hello from berth\n").unwrap();
     let tar = dir.join("layer.tar");
-    let ok = std::process::Command::new("tar")
-        .arg("-cf")
-        .arg(&tar)
-        .arg("-C")
-        .arg(&src)
-        .arg(".")
-        .status()
-        .unwrap();
+    let ok = std::process::Command::new("tar").arg("-cf").arg(&tar).arg("-C").arg(&src).arg(".").status().unwrap();
     assert!(ok.success());
     let layer = std::fs::read(&tar).unwrap();
     let config = serde_json::to_vec(&json!({
@@ -45,28 +35,14 @@ fn write_layout(dir: &Path) -> String {
     std::fs::create_dir_all(layout.join("blobs/sha256")).unwrap();
     for b in [&layer, &config, &manifest] {
         let d = sha256(b);
-        std::fs::write(
-            layout
-                .join("blobs/sha256")
-                .join(d.strip_prefix("sha256:").unwrap()),
-            b,
-        )
-        .unwrap();
+        std::fs::write(layout.join("blobs/sha256").join(d.strip_prefix("sha256:").unwrap()), b).unwrap();
     }
-    std::fs::write(
-        layout.join("oci-layout"),
-        r#"{"imageLayoutVersion":"1.0.0"}"#,
-    )
-    .unwrap();
+    std::fs::write(layout.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
     let index = json!({"schemaVersion": 2, "manifests": [{
         "mediaType": OCI_MANIFEST, "digest": sha256(&manifest), "size": manifest.len(),
         "annotations": {"org.opencontainers.image.ref.name": "v1"}
     }]});
-    std::fs::write(
-        layout.join("index.json"),
-        serde_json::to_vec(&index).unwrap(),
-    )
-    .unwrap();
+    std::fs::write(layout.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
     sha256(&manifest)
 }
 
@@ -79,21 +55,14 @@ async fn skopeo(home: &Path, args: &[&str]) -> String {
         .output()
         .await
         .unwrap();
-    assert!(
-        out.status.success(),
-        "skopeo {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "skopeo {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// A token from the server's endpoint for `user:pass`.
 async fn bearer(c: &Client, creds: &str, scope: &str) -> String {
     let (u, p) = creds.split_once(':').unwrap();
-    let r = c
-        .basic(u, p)
-        .get(&format!("/token?service=berth.test&scope={scope}"))
-        .await;
+    let r = c.basic(u, p).get(&format!("/token?service=berth.test&scope={scope}")).await;
     r.json()["token"].as_str().unwrap().to_string()
 }
 
@@ -122,21 +91,12 @@ async fn round_trip(s: &Server, creds: &[&str]) {
     assert_ne!(pushed, md);
     let mut c = s.client();
     if !creds.is_empty() {
-        c.auth = Some(format!(
-            "Bearer {}",
-            bearer(&c, creds[0], "repository:interop/app:pull").await
-        ));
+        c.auth = Some(format!("Bearer {}", bearer(&c, creds[0], "repository:interop/app:pull").await));
     }
     let r = c.get("/v2/interop/app/manifests/v1").await;
     assert_eq!(r.header("docker-content-digest"), Some(pushed.as_str()));
-    let layer = r.json()["layers"][0]["digest"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    assert_eq!(
-        sha256(&c.get(&format!("/v2/interop/app/blobs/{layer}")).await.body),
-        layer
-    );
+    let layer = r.json()["layers"][0]["digest"].as_str().unwrap().to_string();
+    assert_eq!(sha256(&c.get(&format!("/v2/interop/app/blobs/{layer}")).await.body), layer);
 
     // Registry to registry inside the server: exercises HEAD checks and cross-repo mounts.
     let copy = format!("docker://{}/interop/copy:v1", s.addr);
@@ -155,17 +115,14 @@ async fn round_trip(s: &Server, creds: &[&str]) {
     pull.extend([copy.as_str(), back.as_str()]);
     skopeo(home, &pull).await;
     let index: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(work.path().join("back/index.json")).unwrap())
-            .unwrap();
+        serde_json::from_slice(&std::fs::read(work.path().join("back/index.json")).unwrap()).unwrap();
     assert_eq!(index["manifests"][0]["digest"], json!(pushed));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn skopeo_copies_to_and_from_the_registry() {
     if !have_skopeo() {
-        eprintln!(
-            "skipping skopeo interoperability test: skopeo is not installed (apt-get install skopeo)"
-        );
+        eprintln!("skipping skopeo interoperability test: skopeo is not installed (apt-get install skopeo)");
         return;
     }
     let s = Server::start().await;
@@ -176,9 +133,7 @@ async fn skopeo_copies_to_and_from_the_registry() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn skopeo_follows_the_token_flow() {
     if !have_skopeo() {
-        eprintln!(
-            "skipping skopeo token-flow test: skopeo is not installed (apt-get install skopeo)"
-        );
+        eprintln!("skipping skopeo token-flow test: skopeo is not installed (apt-get install skopeo)");
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -22,10 +22,7 @@ async fn tags_are_sorted_and_paginated() {
         assert_eq!(r.status, StatusCode::CREATED);
     }
     let r = c.get("/v2/team/app/tags/list").await;
-    assert_eq!(
-        r.json(),
-        json!({"name": "team/app", "tags": ["a", "b", "c", "d", "e"]})
-    );
+    assert_eq!(r.json(), json!({"name": "team/app", "tags": ["a", "b", "c", "d", "e"]}));
     assert!(r.header("link").is_none());
 
     let r = c.get("/v2/team/app/tags/list?n=2").await;
@@ -40,10 +37,7 @@ async fn tags_are_sorted_and_paginated() {
     assert!(r.header("link").is_none());
 
     let r = c.get("/v2/nobody/tags/list").await;
-    assert_eq!(
-        (r.status, r.code().as_str()),
-        (StatusCode::NOT_FOUND, "NAME_UNKNOWN")
-    );
+    assert_eq!((r.status, r.code().as_str()), (StatusCode::NOT_FOUND, "NAME_UNKNOWN"));
     s.stop().await;
 }
 
@@ -55,19 +49,10 @@ async fn catalog_lists_nested_repositories() {
         c.push_image(repo, "latest", repo.as_bytes()).await;
     }
     let r = c.get("/v2/_catalog").await;
-    assert_eq!(
-        r.json(),
-        json!({"repositories": ["alpha/beta/gamma", "team", "team/app", "zeta"]})
-    );
+    assert_eq!(r.json(), json!({"repositories": ["alpha/beta/gamma", "team", "team/app", "zeta"]}));
     let r = c.get("/v2/_catalog?n=3").await;
-    assert_eq!(
-        r.json()["repositories"],
-        json!(["alpha/beta/gamma", "team", "team/app"])
-    );
-    assert_eq!(
-        r.header("link"),
-        Some("</v2/_catalog?last=team/app&n=3>; rel=\"next\"")
-    );
+    assert_eq!(r.json()["repositories"], json!(["alpha/beta/gamma", "team", "team/app"]));
+    assert_eq!(r.header("link"), Some("</v2/_catalog?last=team/app&n=3>; rel=\"next\""));
     let r = c.get("/v2/_catalog?n=3&last=team/app").await;
     assert_eq!(r.json()["repositories"], json!(["zeta"]));
     s.stop().await;

@@ -32,8 +32,8 @@ use std::fmt;
 use crate::spec::{Seccomp, SeccompArg, SeccompSyscall};
 use bpf::{Cond, Op};
 
-pub use profile::default_profile;
 pub(crate) use profile::CLONE_NAMESPACE_FLAGS;
+pub use profile::default_profile;
 pub use syscalls::syscall_number;
 
 #[derive(Debug, thiserror::Error)]

@@ -12,7 +12,7 @@ use std::os::unix::net::{UnixListener, UnixStream};
 
 use berth_runtime::spec::Spec;
 use berth_shim::proto::{Reply, ShimConfig};
-use berth_shim::server::{apply_user, make_io, report, Shim};
+use berth_shim::server::{Shim, apply_user, make_io, report};
 
 /// Takes ownership of a descriptor the daemon passed by number, if it is open.
 #[allow(unsafe_code)]
@@ -64,34 +64,53 @@ fn start(path: &str, initial: Option<UnixStream>) -> Result<(Parts, i32), String
     let cfg: ShimConfig = serde_json::from_slice(&std::fs::read(path).map_err(|e| format!("reading {path}: {e}"))?)
         .map_err(|e| format!("parsing {path}: {e}"))?;
     let spec_path = cfg.bundle.join("config.json");
-    let mut spec: Spec = serde_json::from_slice(&std::fs::read(&spec_path).map_err(|e| format!("reading {}: {e}", spec_path.display()))?)
-        .map_err(|e| format!("parsing {}: {e}", spec_path.display()))?;
+    let mut spec: Spec = serde_json::from_slice(
+        &std::fs::read(&spec_path).map_err(|e| format!("reading {}: {e}", spec_path.display()))?,
+    )
+    .map_err(|e| format!("parsing {}: {e}", spec_path.display()))?;
 
     // Detach from the daemon: own session, reaper of our descendants, and the last process
     // the OOM killer picks (it is tiny; losing it would orphan the container). Not dumpable,
     // so what it forks stays out of reach of ptrace and pidfd_getfd until it execs.
     let _ = rustix::process::setsid();
     berth_runtime::sys::set_non_dumpable().map_err(|e| format!("making the shim non-dumpable: {e}"))?;
-    let _ = rustix::process::set_child_subreaper(Some(rustix::process::Pid::from_raw(rustix::process::getpid().as_raw_nonzero().get()).ok_or("pid")?));
+    let _ = rustix::process::set_child_subreaper(Some(
+        rustix::process::Pid::from_raw(rustix::process::getpid().as_raw_nonzero().get()).ok_or("pid")?,
+    ));
     let _ = std::fs::write("/proc/self/oom_score_adj", "-999");
     let _ = std::env::set_current_dir("/");
 
     // A mount namespace of our own: the root filesystem exists only here and in the
     // container, and disappears with them, whatever happens to the daemon.
-    berth_runtime::sys::unshare(rustix::thread::UnshareFlags::NEWNS).map_err(|e| format!("unshare mount namespace: {e}"))?;
-    rustix::mount::mount_change(c"/", rustix::mount::MountPropagationFlags::DOWNSTREAM | rustix::mount::MountPropagationFlags::REC)
-        .map_err(|e| format!("making mounts private: {}", std::io::Error::from(e)))?;
+    berth_runtime::sys::unshare(rustix::thread::UnshareFlags::NEWNS)
+        .map_err(|e| format!("unshare mount namespace: {e}"))?;
+    rustix::mount::mount_change(
+        c"/",
+        rustix::mount::MountPropagationFlags::DOWNSTREAM | rustix::mount::MountPropagationFlags::REC,
+    )
+    .map_err(|e| format!("making mounts private: {}", std::io::Error::from(e)))?;
     std::fs::create_dir_all(&spec.root.path).map_err(|e| format!("creating {}: {e}", spec.root.path))?;
     let data = CString::new(cfg.rootfs.data()).map_err(|_| "bad rootfs options")?;
     let target = CString::new(spec.root.path.clone()).map_err(|_| "bad root path")?;
-    rustix::mount::mount(c"overlay", target.as_c_str(), c"overlay", rustix::mount::MountFlags::empty(), Some(data.as_c_str()))
-        .map_err(|e| format!("mounting the container's root filesystem (overlay): {}", std::io::Error::from(e)))?;
+    rustix::mount::mount(
+        c"overlay",
+        target.as_c_str(),
+        c"overlay",
+        rustix::mount::MountFlags::empty(),
+        Some(data.as_c_str()),
+    )
+    .map_err(|e| format!("mounting the container's root filesystem (overlay): {}", std::io::Error::from(e)))?;
 
     let _ = std::fs::remove_file(&cfg.socket);
-    let listener = UnixListener::bind(&cfg.socket).map_err(|e| format!("listening on {}: {e}", cfg.socket.display()))?;
+    let listener =
+        UnixListener::bind(&cfg.socket).map_err(|e| format!("listening on {}: {e}", cfg.socket.display()))?;
 
-    let root = rustix::fs::open(spec.root.path.as_str(), rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::empty())
-        .map_err(|e| format!("opening root: {}", std::io::Error::from(e)))?;
+    let root = rustix::fs::open(
+        spec.root.path.as_str(),
+        rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .map_err(|e| format!("opening root: {}", std::io::Error::from(e)))?;
     apply_user(&mut spec.process, root.as_fd(), &cfg.user, &cfg.group_add).map_err(|e| e.to_string())?;
     drop(root);
 

@@ -40,7 +40,7 @@
 
 mod overlay;
 
-pub use overlay::{dir_size, Snapshotter, Staging};
+pub use overlay::{Snapshotter, Staging, dir_size};
 
 use std::path::PathBuf;
 

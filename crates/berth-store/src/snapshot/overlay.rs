@@ -19,7 +19,7 @@ use std::sync::Mutex;
 use berth_archive::skeleton::Skeleton;
 
 use super::{LayerInfo, MountSpec};
-use crate::{sync_dir, Result, StoreError};
+use crate::{Result, StoreError, sync_dir};
 
 pub struct Snapshotter {
     root: PathBuf,
@@ -97,7 +97,14 @@ impl Snapshotter {
     /// Publishes a staged layer under `diff_id`, durably: its files are on disk before it
     /// becomes visible. If the layer already exists the staging directory is discarded and
     /// the existing layer returned.
-    pub fn commit_layer(&self, staging: Staging, diff_id: &str, tar_size: u64, size: u64, skeleton: &Skeleton) -> Result<LayerInfo> {
+    pub fn commit_layer(
+        &self,
+        staging: Staging,
+        diff_id: &str,
+        tar_size: u64,
+        size: u64,
+        skeleton: &Skeleton,
+    ) -> Result<LayerInfo> {
         self.publish(staging, diff_id, tar_size, size, skeleton, true)
     }
 
@@ -105,11 +112,26 @@ impl Snapshotter {
     /// whose steps would otherwise each flush the whole filesystem. The layer carries a
     /// marker until [`Snapshotter::sync_pending`] has made it durable; one found at start
     /// from an earlier boot is verified ([`Snapshotter::recover_unsynced`]).
-    pub fn commit_layer_deferred(&self, staging: Staging, diff_id: &str, tar_size: u64, size: u64, skeleton: &Skeleton) -> Result<LayerInfo> {
+    pub fn commit_layer_deferred(
+        &self,
+        staging: Staging,
+        diff_id: &str,
+        tar_size: u64,
+        size: u64,
+        skeleton: &Skeleton,
+    ) -> Result<LayerInfo> {
         self.publish(staging, diff_id, tar_size, size, skeleton, false)
     }
 
-    fn publish(&self, mut staging: Staging, diff_id: &str, tar_size: u64, size: u64, skeleton: &Skeleton, durable: bool) -> Result<LayerInfo> {
+    fn publish(
+        &self,
+        mut staging: Staging,
+        diff_id: &str,
+        tar_size: u64,
+        size: u64,
+        skeleton: &Skeleton,
+        durable: bool,
+    ) -> Result<LayerInfo> {
         let dest = self.layer_root(diff_id)?;
         if let Some(existing) = self.layer(diff_id)? {
             return Ok(existing);
@@ -117,13 +139,18 @@ impl Snapshotter {
         if dest.exists() {
             // A directory without a readable record: a different layer sharing the 64-bit
             // prefix would be astronomically unlikely; damage is likelier. Refuse either way.
-            return Err(StoreError::Invalid(format!("layer directory {} exists but does not hold {diff_id}", dest.display())));
+            return Err(StoreError::Invalid(format!(
+                "layer directory {} exists but does not hold {diff_id}",
+                dest.display()
+            )));
         }
         let info = LayerInfo { diff_id: diff_id.to_string(), tar_size, size, has_skeleton: true };
         let write = |name: &str, data: &[u8]| -> Result<()> {
             let p = staging.dir.join(name);
             let mut f = fs::File::create(&p).map_err(|e| StoreError::io(format!("writing {}", p.display()), e))?;
-            f.write_all(data).and_then(|_| if durable { f.sync_all() } else { Ok(()) }).map_err(|e| StoreError::io(format!("writing {}", p.display()), e))
+            f.write_all(data)
+                .and_then(|_| if durable { f.sync_all() } else { Ok(()) })
+                .map_err(|e| StoreError::io(format!("writing {}", p.display()), e))
         };
         write("tar-split", &skeleton.encode())?;
         write("layer.json", &serde_json::to_vec(&info).unwrap_or_default())?;
@@ -172,7 +199,8 @@ impl Snapshotter {
         let rd = fs::read_dir(&dir).map_err(|e| StoreError::io(format!("reading {}", dir.display()), e))?;
         for e in rd.flatten() {
             let Ok(boot) = fs::read_to_string(e.path().join(UNSYNCED)) else { continue };
-            let info: Option<LayerInfo> = fs::read(e.path().join("layer.json")).ok().and_then(|b| serde_json::from_slice(&b).ok());
+            let info: Option<LayerInfo> =
+                fs::read(e.path().join("layer.json")).ok().and_then(|b| serde_json::from_slice(&b).ok());
             let intact = match &info {
                 Some(_) if boot.trim() == now && !now.is_empty() => true,
                 Some(info) => {
