@@ -10,11 +10,7 @@ repo=$PWD
 bin=${BERTH_BIN_DIR:-$repo/target/x86_64-unknown-linux-gnu/release}
 min=${BERTH_DOCKER_PY_MIN:-90}
 
-venv=$repo/.cache/docker-py-venv
-if [ ! -x "$venv/bin/pytest" ]; then
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install -q 'docker==6.1.3' 'requests<2.32' 'pytest<9' 'pytest-timeout' 'paramiko'
-fi
+venv=$(docker_py_venv "$repo")
 src=$repo/.cache/docker-py-src
 if [ ! -d "$src/docker-6.1.3/tests" ]; then
     mkdir -p "$src"

@@ -20,3 +20,15 @@ remove_cgroups() {
         sleep 0.1
     done
 }
+
+# docker-py 6.1.3 in a venv of the repo's own (.cache/docker-py-venv): the suite's judge of
+# the Python client, used by scripts/docker-py.sh and by integration tests that drive
+# docker-py's low-level API. Prints the venv's path.
+docker_py_venv() {
+    local venv=$1/.cache/docker-py-venv
+    if [ ! -x "$venv/bin/pytest" ]; then
+        python3 -m venv "$venv" >&2
+        "$venv/bin/pip" install -q 'docker==6.1.3' 'requests<2.32' 'pytest<9' 'pytest-timeout' 'paramiko' >&2
+    fi
+    echo "$venv"
+}

@@ -10,5 +10,9 @@ export PATH="$HOME/.cargo/bin:$PATH"
 
 cargo build --release --locked -p berth -p berth-shim
 export BERTH_BIN_DIR="$PWD/target/x86_64-unknown-linux-gnu/release"
+. scripts/lib.sh
+# Some integration tests drive docker-py's low-level API (tests/streams.rs).
+BERTH_DOCKER_PY_PYTHON="$(docker_py_venv "$PWD")/bin/python"
+export BERTH_DOCKER_PY_PYTHON
 cargo test --release --locked --workspace -- --test-threads="${BERTH_TEST_THREADS:-4}"
 scripts/docker-py.sh

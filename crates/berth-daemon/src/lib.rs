@@ -8,6 +8,7 @@
 pub mod body;
 pub mod config;
 pub mod error;
+mod hijack;
 pub mod http;
 pub mod router;
 pub mod routes;

@@ -335,6 +335,26 @@ impl Daemon {
         run_with_stdin(self.docker_cmd().args(args), input)
     }
 
+    /// Runs a Python script with docker-py 6.1.3 importable and `DOCKER_HOST` set to this
+    /// daemon (scripts/test.sh installs it: `BERTH_DOCKER_PY_PYTHON`, else the repo's
+    /// `.cache/docker-py-venv`).
+    pub fn docker_py(&self, script: &str, args: &[&str]) -> Run {
+        let python = std::env::var_os("BERTH_DOCKER_PY_PYTHON")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.cache/docker-py-venv/bin/python"));
+        assert!(python.exists(), "docker-py is not installed ({}): scripts/test.sh installs it", python.display());
+        Run::from(
+            Command::new(python)
+                .arg("-c")
+                .arg(script)
+                .args(args)
+                .env("DOCKER_HOST", self.host())
+                .stdin(Stdio::null())
+                .output()
+                .unwrap(),
+        )
+    }
+
     /// One request on the daemon's socket, as an API client sends it: the status and body.
     pub fn api(&self, method: &str, path: &str, body: &[u8]) -> (u16, String) {
         use std::io::{Read, Write};

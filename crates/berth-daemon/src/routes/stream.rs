@@ -1,7 +1,6 @@
 //! Streams to clients: hijacked attach/exec connections and Docker's stream framing.
 
 use bytes::Bytes;
-use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
@@ -70,8 +69,7 @@ pub async fn pump_upgraded(
     prefix: Vec<Bytes>,
 ) {
     let tty = session.tty;
-    let io = TokioIo::new(upgraded);
-    let (mut rd, mut wr) = tokio::io::split(io);
+    let (mut rd, mut wr) = crate::hijack::take_over(upgraded).await;
     let (detached_tx, mut detached_rx) = tokio::sync::oneshot::channel::<()>();
     if let Some(input) = session.input.clone() {
         let keys = detach.clone().unwrap_or_default();
