@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use berth_shim::proto::{ExitStatus, Request};
+use berth_shim::proto::{ExitStatus, Reply, Request};
 
 use crate::{ContainerService, shim_client};
 
@@ -12,23 +12,24 @@ impl ContainerService {
     /// how many were re-adopted.
     pub async fn recover(self: &Arc<Self>) -> usize {
         let mut tasks = Vec::new();
+        let mut down = Vec::new();
         for e in self.all() {
             let rec = e.record();
-            let was_up = rec.state.running || rec.state.status == "restarting";
-            if !was_up {
-                if rec.state.status == "removing" {
-                    let _ = self.remove(&rec.id, true, rec.host_config.auto_remove).await;
-                }
-                continue;
-            }
             let svc = self.clone();
-            tasks.push(tokio::spawn(async move { svc.recover_one(e, rec).await }));
+            if rec.state.running || rec.state.status == "restarting" {
+                tasks.push(tokio::spawn(async move { svc.recover_one(e, rec).await }));
+            } else {
+                down.push(tokio::spawn(async move { svc.recover_down(rec).await }));
+            }
         }
         let mut adopted = 0;
         for t in tasks {
             if let Ok(true) = t.await {
                 adopted += 1;
             }
+        }
+        for t in down {
+            let _ = t.await;
         }
         self.sweep();
         self.start_on_boot().await;
@@ -66,6 +67,30 @@ impl ContainerService {
                 let status = self.exit_status_fallback(&rec).await;
                 self.handle_exit(&e, status).await;
                 false
+            }
+        }
+    }
+
+    /// One container recorded as not running. A shim that still answers for it was started by
+    /// a daemon killed before it recorded the start (SIGKILL during `docker start`): nothing
+    /// tracks that process, so it is killed and what the start set up (the network) released;
+    /// the container stays as it was recorded. Then Docker's rule: a `--rm` container that is
+    /// not running when the daemon starts is removed, with its anonymous volumes.
+    async fn recover_down(self: &Arc<Self>, rec: crate::record::Record) {
+        if self.shim_state(&rec.id).await.is_some() {
+            let socket = self.socket_path(&rec.id);
+            let _ = shim_client::call::<Reply>(&socket, &Request::Kill { signal: 9, all: true }).await;
+            // Answered once the process has ended (or at once if it had); then the shim goes.
+            let _ = shim_client::call::<ExitStatus>(&socket, &Request::Wait).await;
+            eprintln!("berth daemon: container {}: killed a process its start left untracked", rec.id);
+        }
+        // A start cut short after joining its networks holds addresses and interfaces.
+        let svc = self.clone();
+        let r = rec.clone();
+        let _ = tokio::task::spawn_blocking(move || svc.networks.disconnect(&r)).await;
+        if rec.state.status == "removing" || rec.host_config.auto_remove {
+            if let Err(err) = self.remove(&rec.id, true, rec.host_config.auto_remove).await {
+                eprintln!("berth daemon: removing container {} at start-up: {err}", rec.id);
             }
         }
     }

@@ -171,3 +171,107 @@ fn system_check_finds_damage_and_repair_removes_it() {
     assert_eq!(d.berth(&["system", "check"]).ok().lines().last(), Some("no problems found"));
     assert_eq!(d.berth(&["run", "--rm", "--network", "none", "busybox", "echo", "still fine"]).ok(), "still fine\n");
 }
+
+/// Processes whose command line is exactly `args` (NUL-separated, as /proc shows it).
+fn processes_running(args: &[&str]) -> Vec<u32> {
+    let want: Vec<u8> = args.iter().flat_map(|a| a.bytes().chain([0])).collect();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c == want))
+        .collect()
+}
+
+/// Docker removes every `--rm` container that is not running when the daemon starts: one
+/// created with `--rm` and never started, and one whose `run --rm` was in flight when the
+/// daemon was killed (at a random moment), are gone after the restart, anonymous volumes
+/// and all, and stay gone.
+#[test]
+fn rm_containers_do_not_survive_a_daemon_crash() {
+    let mut d = Daemon::with_busybox();
+    let rounds: usize = std::env::var("BERTH_CRASH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(50);
+    for _ in 0..rounds {
+        let (created, inflight) = (unique("rmc"), unique("rmf"));
+        d.berth(&["create", "--rm", "--name", &created, "--network", "none", "-v", "/anon", "busybox", "true"]).ok();
+        let mut child = Command::new(berth_bin())
+            .arg("-H")
+            .arg(d.host())
+            .args(["run", "--rm", "--name", &inflight, "--network", "none", "-v", "/anon", "busybox", "true"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(random_below(150)));
+        d.kill();
+        let _ = child.wait();
+        d.spawn();
+        for name in [&created, &inflight] {
+            // Gone now, or (the in-flight one, if it was running and adopted) once it ends.
+            let (status, body) = d.api("POST", &format!("/containers/{name}/wait?condition=removed"), b"");
+            assert!(status == 404 || status == 200, "{name}: {status} {body}");
+        }
+        assert_eq!(d.berth(&["ps", "-aq"]).ok(), "", "no --rm container is left");
+        assert_eq!(d.berth(&["volume", "ls", "-q"]).ok(), "", "their anonymous volumes went with them");
+    }
+    // And they stay gone over another restart.
+    d.restart();
+    assert_eq!(d.berth(&["ps", "-aq"]).ok(), "");
+}
+
+/// SIGKILL to the daemon during `docker start` must not leave a container process that no
+/// daemon tracks: after the restart the container is either running (and `stop` and `rm`
+/// end its process) or not (and no process of it is left). 50 rounds: every other one kills
+/// the daemon the moment the container's shim is listening (its process is being created
+/// and the daemon has not heard of it yet), the others at a random moment of the start.
+#[test]
+fn a_start_cut_short_by_a_daemon_crash_leaves_no_untracked_process() {
+    let mut d = Daemon::with_busybox();
+    let rounds: usize = std::env::var("BERTH_CRASH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(50);
+    let (mut up, mut down) = (0, 0);
+    for round in 0..rounds {
+        let name = unique("start");
+        // A duration of its own, to find this container's process by its command line.
+        let secs = format!("{}", 3_600_000 + std::process::id() as u64 * 100 + round as u64);
+        let cmd = ["sleep", secs.as_str()];
+        let id = d.berth(&["create", "--name", &name, "--network", "none", "busybox", "sleep", &secs]).ok();
+        let socket = d.exec_root().join("sock").join(format!("{}.sock", id.trim()));
+        let mut child = Command::new(berth_bin())
+            .arg("-H")
+            .arg(d.host())
+            .args(["start", &name])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        if round % 2 == 0 {
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while !socket.exists() && std::time::Instant::now() < deadline {
+                std::thread::yield_now();
+            }
+            assert!(socket.exists(), "the shim never listened");
+        } else {
+            std::thread::sleep(Duration::from_millis(random_below(60)));
+        }
+        d.kill();
+        let _ = child.wait();
+        d.spawn();
+        let running = d.berth(&["inspect", "-f", "{{.State.Running}} {{.State.Pid}}", &name]).ok();
+        if running.starts_with("true") {
+            up += 1;
+            let pid: u32 = running.trim().split(' ').nth(1).unwrap().parse().unwrap();
+            assert_eq!(processes_running(&cmd), vec![pid], "the running container's process is the one inspect names");
+            d.berth(&["stop", "-t", "0", &name]).ok();
+        } else {
+            down += 1;
+            assert_eq!(running.trim(), "false 0");
+            assert_eq!(processes_running(&cmd), Vec::<u32>::new(), "round {round}: a process the daemon does not know");
+            // And it can still be started.
+            d.berth(&["start", &name]).ok();
+            d.berth(&["stop", "-t", "0", &name]).ok();
+        }
+        d.berth(&["rm", &name]).ok();
+        assert_eq!(processes_running(&cmd), Vec::<u32>::new(), "round {round}: rm left the process running");
+    }
+    eprintln!("{up} rounds found the container running after the restart, {down} not");
+}

@@ -144,10 +144,11 @@ pub struct Shim {
 }
 
 /// Writes a value as one JSON line to the report pipe, ignoring a daemon that has gone.
-pub fn report<T: serde::Serialize>(f: &mut std::fs::File, v: &T) {
+/// Writes one report line to the daemon; an error means the daemon is no longer listening.
+pub fn report<T: serde::Serialize>(f: &mut std::fs::File, v: &T) -> io::Result<()> {
     let mut line = serde_json::to_vec(v).unwrap_or_default();
     line.push(b'\n');
-    let _ = f.write_all(&line);
+    f.write_all(&line)
 }
 
 fn exit_code(status: rustix::process::WaitStatus) -> i32 {
@@ -513,6 +514,13 @@ impl Shim {
         }
     }
 
+    /// The daemon that asked for this container went away before it heard that it started:
+    /// no daemon will know of the process, so it does not run on untracked.
+    pub fn abandon(&self) {
+        eprintln!("berth-shim: the daemon went away during the start; killing the container");
+        let _ = self.kill(9, true);
+    }
+
     fn kill(&self, signal: i32, all: bool) -> Result<(), String> {
         let Some(init) = self.procs.get(INIT) else { return Err("container is not running".into()) };
         if init.exit.is_some() {
@@ -582,7 +590,8 @@ impl Shim {
                 };
                 write_exit_file(&self.cfg.exit_file, &st);
                 if let Some(r) = self.report.as_mut() {
-                    report(r, &st);
+                    // A daemon gone meanwhile reads the exit file or asks again.
+                    let _ = report(r, &st);
                 }
                 self.report = None;
                 for c in &mut self.clients {

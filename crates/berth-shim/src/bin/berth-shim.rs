@@ -42,15 +42,16 @@ fn main() {
     };
     match start(path, initial) {
         Ok((shim_parts, pid)) => {
-            if let Some(r) = report_pipe.as_mut() {
-                report(r, &Reply { pid: Some(pid), error: None });
-            }
+            let heard = report_pipe.as_mut().is_none_or(|r| report(r, &Reply { pid: Some(pid), error: None }).is_ok());
             let shim = shim_parts(report_pipe);
+            if !heard {
+                shim.abandon();
+            }
             shim.run();
         }
         Err(e) => {
             if let Some(r) = report_pipe.as_mut() {
-                report(r, &Reply { pid: None, error: Some(e.clone()) });
+                let _ = report(r, &Reply { pid: None, error: Some(e.clone()) });
             }
             eprintln!("berth-shim: {e}");
             std::process::exit(1);
