@@ -109,34 +109,42 @@ fn a_real_32_bit_program_runs_under_the_default_profile() {
 }
 
 /// A user's profile that lists only SCMP_ARCH_X86_64 has 32-bit calls killed (libseccomp's
-/// "bad arch" action); listing SCMP_ARCH_X86 and SCMP_ARCH_X32 lets them through under its
-/// rules.
+/// "bad arch" action); listing SCMP_ARCH_X86 and SCMP_ARCH_X32, directly or through Docker's
+/// `archMap`, lets them through under its rules.
 #[test]
 fn a_profile_without_the_32_bit_architectures_kills_their_calls() {
     let d = Daemon::with_busybox();
     let dir = probe(&d, "compat32");
-    let profile = |arches: &str| {
-        let path = d.dir.path().join(format!("profile-{}.json", arches.len()));
+    let profile = |name: &str, arches: &str| {
+        let path = d.dir.path().join(format!("{name}.json"));
         let json = format!(
-            r#"{{"defaultAction":"SCMP_ACT_ALLOW","architectures":[{arches}],
-                "syscalls":[{{"names":["keyctl"],"action":"SCMP_ACT_ERRNO","errnoRet":1}}]}}"#
+            r#"{{"defaultAction":"SCMP_ACT_ALLOW",{arches},
+                "syscalls":[{{"names":["keyctl"],"action":"SCMP_ACT_ERRNO","errnoRet":1,
+                              "excludes":{{"caps":["CAP_SYS_ADMIN"]}}}}]}}"#
         );
         std::fs::write(&path, json).unwrap();
         format!("seccomp={}", path.display())
     };
-    let native_only = profile(r#""SCMP_ARCH_X86_64""#);
+    let native_only = profile("native", r#""architectures":["SCMP_ARCH_X86_64"]"#);
     for abi in ["i386", "x32"] {
         let run = run_probe(&d, &dir, &[&native_only], &["/probe/compat32", abi]);
         assert_eq!(run.code, KILLED_BY_SIGSYS, "{abi}: {run:?}");
         assert!(run.stdout.contains("pid=") && !run.stdout.contains("alive"), "{abi}: {run:?}");
     }
 
-    let all = profile(r#""SCMP_ARCH_X86_64","SCMP_ARCH_X86","SCMP_ARCH_X32""#);
-    let out = run_probe(&d, &dir, &[&all], &["/probe/compat32", "i386"]).ok();
-    let r = results(&out);
-    assert_eq!((r["i386_getpid"], r["i386_keyctl"], r["alive"]), (r["pid"], EPERM, 1), "{out}");
-    let out = run_probe(&d, &dir, &[&all], &["/probe/compat32", "x32"]).ok();
-    let r = results(&out);
-    assert!(r["x32_getpid"] == ENOSYS || r["x32_getpid"] == r["pid"], "{out}");
-    assert_eq!((r["x32_keyctl"], r["alive"]), (EPERM, 1), "{out}");
+    let listed = profile("listed", r#""architectures":["SCMP_ARCH_X86_64","SCMP_ARCH_X86","SCMP_ARCH_X32"]"#);
+    let mapped = profile(
+        "mapped",
+        r#""archMap":[{"architecture":"SCMP_ARCH_AARCH64","subArchitectures":["SCMP_ARCH_ARM"]},
+                      {"architecture":"SCMP_ARCH_X86_64","subArchitectures":["SCMP_ARCH_X86","SCMP_ARCH_X32"]}]"#,
+    );
+    for opt in [&listed, &mapped] {
+        let out = run_probe(&d, &dir, &[opt], &["/probe/compat32", "i386"]).ok();
+        let r = results(&out);
+        assert_eq!((r["i386_getpid"], r["i386_keyctl"], r["alive"]), (r["pid"], EPERM, 1), "{out}");
+        let out = run_probe(&d, &dir, &[opt], &["/probe/compat32", "x32"]).ok();
+        let r = results(&out);
+        assert!(r["x32_getpid"] == ENOSYS || r["x32_getpid"] == r["pid"], "{out}");
+        assert_eq!((r["x32_keyctl"], r["alive"]), (EPERM, 1), "{out}");
+    }
 }

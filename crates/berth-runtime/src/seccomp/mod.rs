@@ -28,6 +28,7 @@
 
 mod abi;
 mod bpf;
+mod docker;
 mod profile;
 mod syscalls;
 #[cfg(test)]
@@ -41,6 +42,7 @@ use crate::spec::{Seccomp, SeccompArg, SeccompSyscall};
 use abi::{Abi, X32_SYSCALL_BIT};
 use bpf::{Cond, Op};
 
+pub use docker::from_docker_json;
 pub(crate) use profile::CLONE_NAMESPACE_FLAGS;
 pub use profile::default_profile;
 
@@ -66,6 +68,9 @@ pub enum SeccompError {
     UnsupportedArchitecture(&'static str),
     #[error("unknown seccomp architecture {0:?}")]
     UnknownArchitecture(String),
+    /// A Docker-format profile that cannot be read or resolved (see `from_docker_json`).
+    #[error("{0}")]
+    Profile(String),
     #[error("seccomp program has {len} instructions, more than the kernel's limit of {max}")]
     TooLarge { len: usize, max: usize },
     #[error("seccomp program needs a jump longer than BPF allows")]
