@@ -4,6 +4,8 @@
 //!
 //! - [`default_profile`] gives the profile a container gets unless it is privileged or
 //!   asks for another one; it depends on the container's capabilities.
+//! - [`from_docker_json`] reads a user's profile in Docker's format (`archMap`,
+//!   `includes`/`excludes`), resolving it for this machine and container as dockerd does.
 //! - [`compile`] turns any OCI profile (ours or a user's `--security-opt seccomp=…`) into a
 //!   BPF [`Program`] for the architecture berth runs on and the compat ABIs the profile
 //!   lists in `architectures` (on x86_64: `SCMP_ARCH_X86` for i386, `SCMP_ARCH_X32`; see
