@@ -131,10 +131,10 @@ pub fn seccomp(h: &HostConfig, caps: &Capabilities) -> Result<Option<Seccomp>> {
     }
     match security_opt(h, "seccomp") {
         Some("unconfined") => Ok(None),
+        // Docker's format (archMap, includes/excludes), resolved as dockerd does.
         Some(json) if json.trim_start().starts_with('{') => {
-            let p: Seccomp = serde_json::from_str(json)
-                .map_err(|e| ContainerError::Invalid(format!("decoding seccomp profile failed: {e}")))?;
-            Ok(Some(p))
+            berth_runtime::seccomp::from_docker_json(json, &caps.bounding)
+                .map_err(|e| ContainerError::Invalid(e.to_string()))
         }
         Some(other) if other != "builtin" && other != "true" => Err(ContainerError::Invalid(format!(
             "opening seccomp profile ({other}) failed: pass the profile's JSON content (the docker CLI reads the file)"

@@ -1,156 +1,12 @@
-//! Seccomp profiles: compilation errors, and what a loaded filter does to real syscalls.
-//!
-//! A filter cannot be removed once loaded, so each behavioural test forks a child, loads
-//! the filter there, runs a list of raw syscalls ("probes") and sends their results back
-//! through a pipe. The test harness is multi-threaded, so the child only touches memory
-//! allocated before the fork, makes raw syscalls and leaves with `_exit`. Needs root (the
-//! filter is loaded without no_new_privs, as the runtime does when it keeps CAP_SYS_ADMIN).
+//! Seccomp profiles: compilation errors, and what a loaded filter does to real syscalls
+//! (through the fork-and-probe harness in `common`). The 32-bit ABIs have their own file,
+//! `seccomp_compat.rs`.
 
-use std::os::fd::OwnedFd;
+mod common;
 
-use berth_runtime::seccomp::{self, Program, SeccompError};
+use berth_runtime::seccomp::{self, SeccompError};
 use berth_runtime::spec::{Seccomp, SeccompArg, SeccompSyscall};
-
-/// Docker's default capability set, the usual input to `default_profile`.
-#[rustfmt::skip]
-fn docker_caps() -> Vec<String> {
-    [
-        "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
-        "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
-        "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
-}
-
-#[derive(Debug, Clone, Copy)]
-enum Probe {
-    /// A raw syscall; the result is its return value or `-errno`.
-    Sys(libc::c_long, [u64; 6]),
-    /// `clone(flags | SIGCHLD)` like fork; 0 if the new process ran and exited cleanly.
-    Clone(u64),
-    /// An i386 `getpid` through `int 0x80`.
-    #[cfg(target_arch = "x86_64")]
-    Int80,
-}
-
-fn sys(nr: libc::c_long, args: &[u64]) -> Probe {
-    let mut a = [0u64; 6];
-    a[..args.len()].copy_from_slice(args);
-    Probe::Sys(nr, a)
-}
-
-#[derive(Debug, PartialEq)]
-enum Outcome {
-    /// The load result (0 or -errno), then one result per probe.
-    Ran(Vec<i64>),
-    Killed(i32),
-}
-
-impl Outcome {
-    fn results(self) -> Vec<i64> {
-        match self {
-            Outcome::Ran(r) => {
-                assert_eq!(r[0], 0, "loading the filter failed: errno {}", -r[0]);
-                r[1..].to_vec()
-            }
-            Outcome::Killed(sig) => panic!("child killed by signal {sig}"),
-        }
-    }
-}
-
-/// Forks; the child loads `program` (if any), runs `probes` and reports.
-#[allow(unsafe_code)]
-fn run(program: Option<&Program>, probes: &[Probe]) -> Outcome {
-    let (rd, wr) = rustix::pipe::pipe().unwrap();
-    let mut results = vec![0i64; probes.len() + 1];
-    // SAFETY: the child runs `child`, which makes raw syscalls on memory allocated before
-    // the fork and never returns; it allocates nothing and takes no locks.
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0, "fork: {}", std::io::Error::last_os_error());
-    if pid == 0 {
-        drop(rd);
-        child(program, probes, &mut results, &wr);
-    }
-    drop(wr);
-    let mut bytes = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        match rustix::io::read(&rd, &mut buf) {
-            Ok(0) => break,
-            Ok(n) => bytes.extend_from_slice(&buf[..n]),
-            Err(rustix::io::Errno::INTR) => continue,
-            Err(e) => panic!("reading child results: {e}"),
-        }
-    }
-    let (_, status) =
-        rustix::process::waitpid(rustix::process::Pid::from_raw(pid), rustix::process::WaitOptions::empty())
-            .unwrap()
-            .unwrap();
-    if let Some(sig) = status.terminating_signal() {
-        return Outcome::Killed(sig);
-    }
-    assert_eq!(status.exit_status(), Some(0));
-    assert_eq!(bytes.len(), results.len() * 8, "child reported {} bytes", bytes.len());
-    Outcome::Ran(bytes.chunks(8).map(|c| i64::from_ne_bytes(c.try_into().unwrap())).collect())
-}
-
-#[allow(unsafe_code)]
-fn child(program: Option<&Program>, probes: &[Probe], results: &mut [i64], out: &OwnedFd) -> ! {
-    if let Some(p) = program {
-        results[0] = match seccomp::load(p) {
-            Ok(()) => 0,
-            Err(SeccompError::LoadNotPermitted) => -i64::from(libc::EACCES),
-            Err(_) => -1,
-        };
-    }
-    for (i, probe) in probes.iter().enumerate() {
-        results[i + 1] = match *probe {
-            Probe::Sys(nr, a) => raw(nr, a),
-            Probe::Clone(flags) => {
-                let pid = raw(libc::SYS_clone, [flags | libc::SIGCHLD as u64, 0, 0, 0, 0, 0]);
-                if pid == 0 {
-                    // SAFETY: leaving the grandchild at once, without running anything.
-                    unsafe { libc::_exit(0) }
-                }
-                if pid < 0 {
-                    pid
-                } else {
-                    let pid = rustix::process::Pid::from_raw(pid as i32);
-                    match rustix::process::waitpid(pid, rustix::process::WaitOptions::empty()) {
-                        Ok(Some((_, st))) if st.exit_status() == Some(0) => 0,
-                        _ => -9999,
-                    }
-                }
-            }
-            #[cfg(target_arch = "x86_64")]
-            Probe::Int80 => {
-                let ret: i32;
-                // SAFETY: i386 getpid (20) takes no arguments and touches no memory; the
-                // registers the compat entry may change are declared clobbered.
-                unsafe {
-                    std::arch::asm!("int 0x80", inlateout("eax") 20 => ret,
-                        out("r8") _, out("r9") _, out("r10") _, out("r11") _, options(nostack));
-                }
-                i64::from(ret)
-            }
-        };
-    }
-    for r in results.iter() {
-        let _ = rustix::io::write(out, &r.to_ne_bytes());
-    }
-    // SAFETY: ends the forked child without running the parent's exit handlers.
-    unsafe { libc::_exit(0) }
-}
-
-#[allow(unsafe_code)]
-fn raw(nr: libc::c_long, a: [u64; 6]) -> i64 {
-    // SAFETY: probes pass integers, null pointers or pointers to static NUL-terminated
-    // strings; the syscalls probed do not write through them.
-    let r = unsafe { libc::syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]) };
-    if r == -1 { -i64::from(std::io::Error::last_os_error().raw_os_error().unwrap_or(0)) } else { r }
-}
+use common::{Outcome, Probe, docker_caps, run, sys};
 
 const EPERM: i64 = -(libc::EPERM as i64);
 const ENOSYS: i64 = -(libc::ENOSYS as i64);
@@ -238,21 +94,6 @@ fn default_profile_with_sys_admin() {
     assert_eq!(r[3], 0, "fork");
     assert_eq!(r[4], EPERM, "keyctl stays refused");
     assert_ne!(r[5], EPERM, "mount reaches the kernel");
-}
-
-/// Other ABIs than the native one are killed, not filtered with the wrong numbers.
-#[cfg(target_arch = "x86_64")]
-#[test]
-fn foreign_abis_are_killed() {
-    let program = seccomp::compile(&seccomp::default_profile(&docker_caps())).unwrap();
-    // x32 getpid: the x32 bit on a native number.
-    let x32 = sys(0x4000_0000 | libc::SYS_getpid, &[]);
-    assert_eq!(run(Some(&program), &[x32]), Outcome::Killed(libc::SIGSYS));
-    // The i386 entry, when the kernel has it.
-    if let Outcome::Ran(r) = run(None, &[Probe::Int80]) {
-        assert!(r[1] > 0, "i386 getpid without a filter: {}", r[1]);
-        assert_eq!(run(Some(&program), &[Probe::Int80]), Outcome::Killed(libc::SIGSYS));
-    }
 }
 
 fn rule(name: &str, action: &str, errno: Option<u32>, args: Vec<SeccompArg>) -> SeccompSyscall {
@@ -429,8 +270,8 @@ fn unknown_names_are_skipped() {
 }
 
 /// The default profile, whatever the capabilities, fits the kernel's limit, names only
-/// syscalls berth knows on x86_64 (a typo would silently deny), and never allows the
-/// syscalls it must not.
+/// syscalls berth knows in one of the x86 ABIs (a typo would silently deny), and never
+/// allows the syscalls it must not.
 #[test]
 fn default_profile_shape() {
     #[rustfmt::skip]
@@ -451,13 +292,18 @@ fn default_profile_shape() {
         let names: Vec<&str> = profile.syscalls.iter().flat_map(|s| s.names.iter().map(String::as_str)).collect();
         assert!(names.len() > 280, "only {} names", names.len());
         if cfg!(target_arch = "x86_64") {
-            let unknown: Vec<&&str> = names.iter().filter(|n| seccomp::syscall_number(n).is_none()).collect();
+            let known = |n: &str| {
+                ["SCMP_ARCH_X86_64", "SCMP_ARCH_X32", "SCMP_ARCH_X86"]
+                    .iter()
+                    .any(|arch| seccomp::syscall_number_in(arch, n).is_some())
+            };
+            let unknown: Vec<&&str> = names.iter().filter(|n| !known(n)).collect();
             assert!(unknown.is_empty(), "unknown names: {unknown:?}");
         }
         #[rustfmt::skip]
         let never_allowed = [
             "kexec_load", "kexec_file_load", "keyctl", "add_key", "request_key", "nfsservctl", "uselib",
-            "create_module", "get_kernel_syms", "query_module", "_sysctl", "sysfs", "ustat", "vm86",
+            "create_module", "get_kernel_syms", "query_module", "_sysctl", "sysfs", "ustat", "vm86", "vm86old",
             "io_uring_setup", "io_uring_enter", "io_uring_register",
         ];
         for never in never_allowed {

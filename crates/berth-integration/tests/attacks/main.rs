@@ -11,6 +11,7 @@ use std::process::Command;
 
 use berth_integration::Daemon;
 
+mod compat32;
 mod devices;
 mod host_settings;
 mod memory;
@@ -20,10 +21,16 @@ mod race;
 /// Compiles `probes/<name>.c` statically into a directory of the daemon's temporary tree
 /// and returns that directory (to be mounted at `/probe`).
 pub(crate) fn probe(d: &Daemon, name: &str) -> PathBuf {
+    probe_with(d, name, &[])
+}
+
+/// [`probe`] with extra compiler flags.
+pub(crate) fn probe_with(d: &Daemon, name: &str, flags: &[&str]) -> PathBuf {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/attacks/probes").join(format!("{name}.c"));
     let dir = d.dir.path().join("probes");
     std::fs::create_dir_all(&dir).unwrap();
     let out = Command::new("gcc")
+        .args(flags)
         .args(["-static", "-O2", "-Wall", "-o"])
         .arg(dir.join(name))
         .arg(&src)

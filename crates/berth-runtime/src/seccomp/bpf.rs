@@ -9,18 +9,26 @@
 //!
 //! Program shape:
 //!
-//! 1. a foreign audit architecture (i386 `int 0x80` on x86_64, say) is killed: only the
-//!    native syscall table is described, and letting another ABI through would bypass the
-//!    profile; on x86_64, x32 syscall numbers (bit 30 set) are killed for the same reason;
-//! 2. a binary search over the sorted syscall numbers (about ten comparisons for the
-//!    default profile instead of a few hundred in a linear chain);
-//! 3. per syscall, its argument rules in order, the first whose conditions all hold
+//! 1. dispatch on the audit architecture (`seccomp_data.arch`) to one block per ABI the
+//!    profile describes; any other architecture is killed (libseccomp's "bad arch"
+//!    action), since its numbers mean other syscalls;
+//! 2. in the x86_64 block, numbers with the x32 bit go to the x32 block when x32 is
+//!    described, and are killed otherwise (except -1, what a tracer writes to skip a
+//!    syscall, which gets the default action);
+//! 3. in each block, a binary search over that ABI's sorted syscall numbers (about ten
+//!    comparisons for the default profile instead of a few hundred in a linear chain),
+//!    consecutive numbers with the same code sharing one range;
+//! 4. per syscall, its argument rules in order, the first whose conditions all hold
 //!    deciding, then its fallback action;
-//! 4. the default action for syscalls the profile does not name.
+//! 5. the default action for syscalls the profile does not name.
 //!
 //! Arguments are 64-bit values in `struct seccomp_data`, and classic BPF compares 32 bits
-//! at a time, so each comparison is done on the high word and then the low one (both
-//! supported architectures are little-endian: the low word comes first).
+//! at a time, so on a 64-bit ABI each comparison is done on the high word and then the low
+//! one (both supported architectures are little-endian: the low word comes first). On a
+//! 32-bit ABI (i386) only the low word is loaded and compared with the low 32 bits of the
+//! profile's value, as libseccomp does for 32-bit architectures: the kernel's handlers read
+//! 32-bit arguments, so the high word, whatever a 64-bit caller of `int 0x80` left in the
+//! register, cannot change what the call does and must not change what the filter decides.
 
 use libc::sock_filter;
 
@@ -39,30 +47,33 @@ const OFF_NR: u32 = 0;
 const OFF_ARCH: u32 = 4;
 const OFF_ARGS: u32 = 16;
 
-/// Syscalls in a binary-search leaf, compared one after the other.
+/// Number ranges in a binary-search leaf, compared one after the other.
 const LEAF: usize = 6;
 
-/// The native architecture as the kernel reports it in `seccomp_data.arch`.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Arch {
-    audit: u32,
-    /// x86_64 shares its audit value with x32, whose numbers have this bit set.
-    x32_bit: Option<u32>,
+/// One ABI's part of the filter.
+#[derive(Debug, Clone)]
+pub(super) struct Table {
+    /// `seccomp_data.arch` for this ABI's calls.
+    pub audit: u32,
+    /// Whether arguments are compared on all 64 bits; otherwise on their low 32 bits.
+    pub wide_args: bool,
+    /// Sorted by number, without duplicates.
+    pub syscalls: Vec<Syscall>,
 }
 
-impl Arch {
-    pub(super) fn native() -> Option<Arch> {
-        match std::env::consts::ARCH {
-            // AUDIT_ARCH_X86_64 = EM_X86_64 | __AUDIT_ARCH_64BIT | __AUDIT_ARCH_LE
-            "x86_64" => Some(Arch { audit: 0xC000_003E, x32_bit: Some(0x4000_0000) }),
-            // AUDIT_ARCH_AARCH64 = EM_AARCH64 | __AUDIT_ARCH_64BIT | __AUDIT_ARCH_LE
-            "aarch64" => Some(Arch { audit: 0xC000_00B7, x32_bit: None }),
-            _ => None,
-        }
-    }
+/// The whole filter: one table per ABI.
+#[derive(Debug, Clone)]
+pub(super) struct Layout {
+    pub native: Table,
+    /// On x86_64, numbers at or above this bit are x32 calls (same audit architecture):
+    /// filtered by the table when there is one, killed otherwise.
+    pub x32: Option<(u32, Option<Table>)>,
+    /// ABIs with an audit architecture of their own (i386 on x86_64).
+    pub others: Vec<Table>,
 }
 
-/// An argument comparison, with libseccomp's meaning (all on the full 64 bits).
+/// An argument comparison, with libseccomp's meaning (on all 64 bits, or on the low 32 bits
+/// in a 32-bit ABI).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Op {
     Eq,
@@ -94,28 +105,47 @@ pub(super) struct Syscall {
     pub fallback: u32,
 }
 
-/// Builds the program; `syscalls` must be sorted by number without duplicates.
-pub(super) fn generate(arch: Arch, syscalls: &[Syscall], default: u32) -> Result<Vec<sock_filter>, SeccompError> {
-    let mut prog = vec![
-        stmt(BPF_LD_W_ABS, OFF_ARCH),
-        jump(JEQ, arch.audit, 1, 0)?,
-        stmt(BPF_RET_K, libc::SECCOMP_RET_KILL_PROCESS),
-        stmt(BPF_LD_W_ABS, OFF_NR),
-    ];
-    if let Some(bit) = arch.x32_bit {
-        // Numbers at or above the x32 bit are x32 calls, except -1, which is what a tracer
-        // writes to skip a syscall; that one goes on to the default action.
-        prog.extend([
-            jump(JGE, bit, 0, 2)?,
-            jump(JEQ, u32::MAX, 1, 0)?,
-            stmt(BPF_RET_K, libc::SECCOMP_RET_KILL_PROCESS),
-        ]);
+/// Builds the program.
+pub(super) fn generate(layout: &Layout, default: u32) -> Result<Vec<sock_filter>, SeccompError> {
+    let mut native = vec![stmt(BPF_LD_W_ABS, OFF_NR)];
+    let native_dispatch = table_dispatch(&layout.native, default)?;
+    match &layout.x32 {
+        Some((bit, Some(x32))) => {
+            native.extend(skip_if(JGE, *bit, native_dispatch.len())?);
+            native.extend(native_dispatch);
+            native.extend(table_dispatch(x32, default)?);
+        }
+        Some((bit, None)) => {
+            native.extend([
+                jump(JGE, *bit, 0, 2)?,
+                jump(JEQ, u32::MAX, 1, 0)?,
+                stmt(BPF_RET_K, libc::SECCOMP_RET_KILL_PROCESS),
+            ]);
+            native.extend(native_dispatch);
+        }
+        None => native.extend(native_dispatch),
     }
-    let mut bodies = Vec::with_capacity(syscalls.len());
-    for s in syscalls {
-        bodies.push((s.nr, syscall_body(s)?));
+    let mut blocks = vec![(layout.native.audit, native)];
+    for t in &layout.others {
+        let mut block = vec![stmt(BPF_LD_W_ABS, OFF_NR)];
+        block.extend(table_dispatch(t, default)?);
+        blocks.push((t.audit, block));
     }
-    prog.extend(dispatch(&bodies, default)?);
+
+    // The architecture test, built back to front: each branch skips what follows it in the
+    // header and the blocks before its own.
+    let mut header = vec![stmt(BPF_RET_K, libc::SECCOMP_RET_KILL_PROCESS)];
+    for i in (0..blocks.len()).rev() {
+        let before: usize = blocks[..i].iter().map(|(_, b)| b.len()).sum();
+        let mut branch = skip_if(JEQ, blocks[i].0, header.len() + before)?;
+        branch.extend(header);
+        header = branch;
+    }
+    let mut prog = vec![stmt(BPF_LD_W_ABS, OFF_ARCH)];
+    prog.extend(header);
+    for (_, block) in blocks {
+        prog.extend(block);
+    }
     let max = libc::BPF_MAXINSNS as usize;
     if prog.len() > max {
         return Err(SeccompError::TooLarge { len: prog.len(), max });
@@ -123,34 +153,68 @@ pub(super) fn generate(arch: Arch, syscalls: &[Syscall], default: u32) -> Result
     Ok(prog)
 }
 
+/// One ABI's syscalls, dispatched on the number in the accumulator; every path returns.
+/// Consecutive numbers with the same code share one range (most of a profile is runs of
+/// plain ALLOWs), which keeps a three-ABI program about as small as a native one was.
+fn table_dispatch(t: &Table, default: u32) -> Result<Vec<sock_filter>, SeccompError> {
+    let mut ranges: Vec<Range> = Vec::with_capacity(t.syscalls.len());
+    for s in &t.syscalls {
+        let body = syscall_body(s, t.wide_args)?;
+        match ranges.last_mut() {
+            Some(r) if r.last.checked_add(1) == Some(s.nr) && same(&r.body, &body) => r.last = s.nr,
+            _ => ranges.push(Range { first: s.nr, last: s.nr, body }),
+        }
+    }
+    dispatch(&ranges, default)
+}
+
+/// Syscall numbers `first..=last`, all handled by `body`.
+struct Range {
+    first: u32,
+    last: u32,
+    body: Vec<sock_filter>,
+}
+
+fn same(a: &[sock_filter], b: &[sock_filter]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x.code, x.jt, x.jf, x.k) == (y.code, y.jt, y.jf, y.k))
+}
+
 /// Binary search on the syscall number (in the accumulator); every path returns.
-fn dispatch(bodies: &[(u32, Vec<sock_filter>)], default: u32) -> Result<Vec<sock_filter>, SeccompError> {
+fn dispatch(ranges: &[Range], default: u32) -> Result<Vec<sock_filter>, SeccompError> {
     let mut out = Vec::new();
-    if bodies.len() <= LEAF {
-        for (nr, body) in bodies {
-            out.extend(skip_unless(JEQ, *nr, body.len())?);
-            out.extend_from_slice(body);
+    if ranges.len() <= LEAF {
+        for r in ranges {
+            if r.first == r.last {
+                out.extend(skip_unless(JEQ, r.first, r.body.len())?);
+            } else {
+                // Above the range: on to the next one. Below it: below every later one too,
+                // so the tests that follow fail down to the default.
+                let below = skip_unless(JGE, r.first, r.body.len())?;
+                out.extend(skip_if(JGT, r.last, below.len() + r.body.len())?);
+                out.extend(below);
+            }
+            out.extend_from_slice(&r.body);
         }
         out.push(stmt(BPF_RET_K, default));
         return Ok(out);
     }
-    let (low, high) = bodies.split_at(bodies.len() / 2);
+    let (low, high) = ranges.split_at(ranges.len() / 2);
     let low_code = dispatch(low, default)?;
-    out.extend(skip_if(JGE, high[0].0, low_code.len())?);
+    out.extend(skip_if(JGE, high[0].first, low_code.len())?);
     out.extend(low_code);
     out.extend(dispatch(high, default)?);
     Ok(out)
 }
 
 /// One syscall's rules, then its fallback; every path returns.
-fn syscall_body(s: &Syscall) -> Result<Vec<sock_filter>, SeccompError> {
+fn syscall_body(s: &Syscall, wide: bool) -> Result<Vec<sock_filter>, SeccompError> {
     let mut out = Vec::new();
     for (conds, ret) in &s.rules {
         // Built back to front: a failing condition skips the rest of its rule, so its jump
         // distance is the length of what follows it.
         let mut rule = vec![stmt(BPF_RET_K, *ret)];
         for c in conds.iter().rev() {
-            let mut block = condition(c, rule.len())?;
+            let mut block = if wide { condition(c, rule.len())? } else { condition32(c, rule.len())? };
             block.extend(rule);
             rule = block;
         }
@@ -189,6 +253,21 @@ fn condition(c: &Cond, fail: usize) -> Result<Vec<sock_filter>, SeccompError> {
             let lo_cmp = if c.op == Op::Lt { JGE } else { JGT };
             vec![ld_hi, jump(JGT, hi, fail + 3, 0)?, jump(JEQ, hi, 0, 2)?, ld_lo, jump(lo_cmp, lo, fail, 0)?]
         }
+    })
+}
+
+/// [`condition`] for a 32-bit ABI: the low words alone, as the kernel uses them.
+fn condition32(c: &Cond, fail: usize) -> Result<Vec<sock_filter>, SeccompError> {
+    let ld = stmt(BPF_LD_W_ABS, OFF_ARGS + 8 * c.arg);
+    let (_, lo) = split(c.value);
+    Ok(match c.op {
+        Op::Eq => vec![ld, jump(JEQ, lo, 0, fail)?],
+        Op::Ne => vec![ld, jump(JEQ, lo, fail, 0)?],
+        Op::MaskedEq { mask } => vec![ld, stmt(BPF_AND_K, split(mask).1), jump(JEQ, lo, 0, fail)?],
+        Op::Gt => vec![ld, jump(JGT, lo, 0, fail)?],
+        Op::Ge => vec![ld, jump(JGE, lo, 0, fail)?],
+        Op::Lt => vec![ld, jump(JGE, lo, fail, 0)?],
+        Op::Le => vec![ld, jump(JGT, lo, fail, 0)?],
     })
 }
 

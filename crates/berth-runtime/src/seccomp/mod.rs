@@ -4,11 +4,15 @@
 //!
 //! - [`default_profile`] gives the profile a container gets unless it is privileged or
 //!   asks for another one; it depends on the container's capabilities.
+//! - [`from_docker_json`] reads a user's profile in Docker's format (`archMap`,
+//!   `includes`/`excludes`), resolving it for this machine and container as dockerd does.
 //! - [`compile`] turns any OCI profile (ours or a user's `--security-opt seccomp=…`) into a
-//!   BPF [`Program`] for the architecture berth runs on. Everything that can be wrong with
-//!   a profile is reported here, in the daemon or before the container's process starts,
-//!   never at [`load`] time. Syscall names this architecture does not have are skipped, as
-//!   libseccomp does, so one profile serves every architecture.
+//!   BPF [`Program`] for the architecture berth runs on and the compat ABIs the profile
+//!   lists in `architectures` (on x86_64: `SCMP_ARCH_X86` for i386, `SCMP_ARCH_X32`; see
+//!   `abi`). Everything that can be wrong with a profile is reported here, in the daemon or
+//!   before the container's process starts, never at [`load`] time. Syscall names an ABI
+//!   does not have are skipped there, as libseccomp does, so one profile serves every
+//!   architecture and ABI.
 //! - [`load`] installs a program on the calling thread. It neither allocates nor sets
 //!   `no_new_privs`: the runtime calls it in the child between fork and exec, and decides
 //!   about `no_new_privs` itself (without it, loading needs CAP_SYS_ADMIN).
@@ -19,22 +23,30 @@
 //! must all hold, except that, as in runc, an entry naming the same argument index twice
 //! is taken as one alternative per condition (libseccomp cannot AND two comparisons of
 //! one argument). Two argument-less entries giving one syscall different actions are an
-//! error. Only the native ABI is described; calls through another one (i386 or x32 on
-//! x86_64) kill the process, as libseccomp does for architectures a filter lacks.
+//! error. Every described ABI gets the same rules by name, each with its own numbers; on
+//! i386 arguments are compared on their low 32 bits (see `bpf`). Calls through an ABI the
+//! profile does not list kill the process, as libseccomp does for architectures a filter
+//! lacks.
 
+mod abi;
 mod bpf;
+mod docker;
 mod profile;
 mod syscalls;
+#[cfg(test)]
+mod tests;
+mod x86_tables;
 
 use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::spec::{Seccomp, SeccompArg, SeccompSyscall};
+use abi::{Abi, X32_SYSCALL_BIT};
 use bpf::{Cond, Op};
 
+pub use docker::from_docker_json;
 pub(crate) use profile::CLONE_NAMESPACE_FLAGS;
 pub use profile::default_profile;
-pub use syscalls::syscall_number;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SeccompError {
@@ -56,6 +68,11 @@ pub enum SeccompError {
     ConflictingActions { syscall: String, first: String, second: String },
     #[error("seccomp filters are not supported on architecture {0}")]
     UnsupportedArchitecture(&'static str),
+    #[error("unknown seccomp architecture {0:?}")]
+    UnknownArchitecture(String),
+    /// A Docker-format profile that cannot be read or resolved (see `from_docker_json`).
+    #[error("{0}")]
+    Profile(String),
     #[error("seccomp program has {len} instructions, more than the kernel's limit of {max}")]
     TooLarge { len: usize, max: usize },
     #[error("seccomp program needs a jump longer than BPF allows")]
@@ -66,7 +83,7 @@ pub enum SeccompError {
     Load(#[source] std::io::Error),
 }
 
-/// A compiled seccomp filter for the native architecture, ready for [`load`].
+/// A compiled seccomp filter, ready for [`load`].
 #[derive(Clone)]
 pub struct Program {
     insns: Vec<libc::sock_filter>,
@@ -93,11 +110,52 @@ impl fmt::Debug for Program {
     }
 }
 
-/// Compiles an OCI seccomp profile for the native architecture.
+/// The number of syscall `name` on the architecture berth is built for, or `None` if it
+/// has no such syscall (or berth does not know it).
+pub fn syscall_number(name: &str) -> Option<i64> {
+    Abi::native().and_then(|abi| abi.number(name)).map(i64::from)
+}
+
+/// The number of syscall `name` in the ABI libseccomp calls `arch` (`"SCMP_ARCH_X86"`,
+/// say), as a filter sees it (x32 numbers with their bit set). `None` for an ABI berth
+/// has no table for, or a name that ABI does not have.
+pub fn syscall_number_in(arch: &str, name: &str) -> Option<i64> {
+    Abi::from_scmp_name(arch).and_then(|abi| abi.number(name)).map(i64::from)
+}
+
+/// Compiles an OCI seccomp profile for the native ABI and the compat ABIs it lists.
 pub fn compile(profile: &Seccomp) -> Result<Program, SeccompError> {
-    let arch = bpf::Arch::native().ok_or(SeccompError::UnsupportedArchitecture(std::env::consts::ARCH))?;
+    let native = Abi::native().ok_or(SeccompError::UnsupportedArchitecture(std::env::consts::ARCH))?;
+    let abis = abi::selected(native, &profile.architectures)?;
     let default = action(&profile.default_action, profile.default_errno_ret)?;
 
+    // Validated once, before any name is looked up, so a broken entry is reported even on
+    // an architecture that has none of its syscalls.
+    let mut entries = Vec::with_capacity(profile.syscalls.len());
+    for entry in &profile.syscalls {
+        entries.push((entry, action(&entry.action, entry.errno_ret)?, conditions(entry)?));
+    }
+    let table = |abi: Abi| -> Result<bpf::Table, SeccompError> {
+        Ok(bpf::Table { audit: abi.audit(), wide_args: abi.wide_args(), syscalls: merge(abi, &entries, default)? })
+    };
+    let layout = bpf::Layout {
+        native: table(native)?,
+        x32: match native {
+            Abi::X86_64 => Some((X32_SYSCALL_BIT, abis.contains(&Abi::X32).then(|| table(Abi::X32)).transpose()?)),
+            _ => None,
+        },
+        others: abis.iter().filter(|&&a| a != native && a != Abi::X32).map(|&a| table(a)).collect::<Result<_, _>>()?,
+    };
+    let insns = bpf::generate(&layout, default)?;
+    Ok(Program { insns })
+}
+
+/// A profile's entries with their validated action and conditions.
+type Entries<'a> = [(&'a SeccompSyscall, u32, Vec<Vec<Cond>>)];
+
+/// What `abi`'s filter does for each syscall the profile names there, sorted by number;
+/// syscalls left to the default action are omitted.
+fn merge(abi: Abi, entries: &Entries<'_>, default: u32) -> Result<Vec<bpf::Syscall>, SeccompError> {
     // Per syscall number: argument rules in profile order, and the argument-less action.
     #[derive(Default)]
     struct Merged {
@@ -105,13 +163,10 @@ pub fn compile(profile: &Seccomp) -> Result<Program, SeccompError> {
         plain: Option<u32>,
     }
     let mut merged: BTreeMap<u32, Merged> = BTreeMap::new();
-    for entry in &profile.syscalls {
-        // Validated before the names are looked up, so a broken entry is reported even on
-        // an architecture that has none of its syscalls.
-        let ret = action(&entry.action, entry.errno_ret)?;
-        let alternatives = conditions(entry)?;
+    for (entry, ret, alternatives) in entries {
+        let ret = *ret;
         for name in &entry.names {
-            let Some(nr) = syscall_number(name).and_then(|n| u32::try_from(n).ok()) else {
+            let Some(nr) = abi.number(name) else {
                 continue;
             };
             let m = merged.entry(nr).or_default();
@@ -146,8 +201,7 @@ pub fn compile(profile: &Seccomp) -> Result<Program, SeccompError> {
         }
         syscalls.push(bpf::Syscall { nr, rules: m.rules, fallback });
     }
-    let insns = bpf::generate(arch, &syscalls, default)?;
-    Ok(Program { insns })
+    Ok(syscalls)
 }
 
 /// Installs `program` on the calling thread, for it and the processes it will start. Does

@@ -11,11 +11,17 @@
 //! Deliberately absent, whatever the capabilities: `kexec_load`, `kexec_file_load`,
 //! `keyctl`, `add_key`, `request_key` (keyrings are not namespaced), `io_uring_*` (a large
 //! attack surface, and the operations it queues never pass through this filter),
-//! `nfsservctl`, `vm86`, `uselib`, `create_module`, `get_kernel_syms`, `query_module`,
-//! `_sysctl`, `sysfs`, `ustat`, `memfd_secret`, `process_madvise`, `process_mrelease`.
+//! `nfsservctl`, `vm86`, `vm86old`, `uselib`, `create_module`, `get_kernel_syms`,
+//! `query_module`, `_sysctl`, `sysfs`, `ustat`, `memfd_secret`, `process_madvise`,
+//! `process_mrelease`.
 //!
-//! Names are listed once for every architecture; the compiler skips the ones this
-//! architecture does not have.
+//! Names are listed once for every architecture and ABI; the compiler skips the ones an
+//! ABI does not have. On x86_64 the profile describes the i386 and x32 ABIs too, as
+//! Docker's does: 32-bit programs run under the same rules, and whatever is refused to a
+//! 64-bit call is refused through `int 0x80` as well. The 32-bit ABIs' own names for the
+//! syscalls allowed here (`mmap2`, `fstat64`, `getuid32`, `clock_gettime64`…) are in
+//! [`COMPAT_32`]; their multiplexers `socketcall` and `ipc` are allowed as Docker allows
+//! them (see [`COMPAT_32`] for what that means for AF_VSOCK).
 
 use crate::spec::{Seccomp, SeccompArg, SeccompSyscall};
 
@@ -82,6 +88,32 @@ const ALWAYS: &[&str] = &[
     "mq_notify", "mq_getsetattr",
 ];
 
+/// The 32-bit ABIs' names for syscalls [`ALWAYS`] allows under their own name (the same
+/// list as in Docker's profile). Only i386 has them; x32 uses x86_64's names.
+///
+/// `socketcall` multiplexes every socket operation and `ipc` the System V IPC ones, which
+/// are all allowed above. Their arguments sit in memory, out of a filter's reach, so
+/// `socketcall(SYS_SOCKET, {AF_VSOCK, …})` cannot be told from an AF_UNIX socket: the
+/// AF_VSOCK refusal below holds for `socket` in every ABI (i386 has had a direct `socket`
+/// since Linux 4.3) but not through `socketcall`. Docker's profile (and libseccomp, which
+/// turns an argument rule on `socket` into an unconditional one on `socketcall`) has the
+/// same gap; refusing `socketcall` instead would take sockets away from every i386 glibc
+/// program, which uses it for `socket()`.
+#[rustfmt::skip]
+const COMPAT_32: &[&str] = &[
+    "_llseek", "_newselect", "mmap2", "fcntl64", "stat64", "lstat64", "fstat64", "fstatat64",
+    "statfs64", "fstatfs64", "truncate64", "ftruncate64", "sendfile64", "fadvise64_64",
+    "chown32", "fchown32", "lchown32", "getuid32", "geteuid32", "getgid32", "getegid32",
+    "getgroups32", "setgroups32", "getresuid32", "getresgid32", "setuid32", "setgid32",
+    "setreuid32", "setregid32", "setresuid32", "setresgid32", "setfsuid32", "setfsgid32",
+    "ugetrlimit", "waitpid", "sigprocmask", "sigreturn", "clock_gettime64", "clock_getres_time64",
+    "clock_nanosleep_time64", "timer_gettime64", "timer_settime64", "timerfd_gettime64",
+    "timerfd_settime64", "utimensat_time64", "pselect6_time64", "ppoll_time64",
+    "io_pgetevents_time64", "recvmmsg_time64", "mq_timedsend_time64", "mq_timedreceive_time64",
+    "semtimedop_time64", "rt_sigtimedwait_time64", "futex_time64", "sched_rr_get_interval_time64",
+    "socketcall", "ipc",
+];
+
 /// Syscalls opened by a capability. `clone` and `clone3` for CAP_SYS_ADMIN are added in
 /// `default_profile`, as they replace a restricted form rather than add to the list.
 #[rustfmt::skip]
@@ -89,14 +121,17 @@ const BY_CAPABILITY: &[(&str, &[&str])] = &[
     (
         "CAP_SYS_ADMIN",
         &[
-            "mount", "umount2", "unshare", "setns", "pivot_root", "bpf", "fanotify_init",
+            "mount", "umount", "umount2", "unshare", "setns", "pivot_root", "bpf", "fanotify_init",
             "name_to_handle_at", "perf_event_open", "quotactl", "quotactl_fd", "lookup_dcookie",
             "swapon", "swapoff", "fsopen", "fsconfig", "fsmount", "fspick", "move_mount",
             "open_tree", "open_tree_attr", "mount_setattr",
         ],
     ),
     ("CAP_SYS_MODULE", &["init_module", "finit_module", "delete_module"]),
-    ("CAP_SYS_TIME", &["settimeofday", "clock_settime", "clock_adjtime"]),
+    (
+        "CAP_SYS_TIME",
+        &["settimeofday", "clock_settime", "clock_adjtime", "stime", "clock_settime64", "clock_adjtime64"],
+    ),
     ("CAP_SYS_BOOT", &["reboot"]),
     ("CAP_SYS_PTRACE", &["process_vm_readv", "process_vm_writev", "kcmp", "userfaultfd"]),
     ("CAP_SYS_RAWIO", &["iopl", "ioperm"]),
@@ -146,7 +181,7 @@ pub fn default_profile(effective_caps: &[String]) -> Seccomp {
         action: "SCMP_ACT_ALLOW".into(),
         ..Default::default()
     };
-    let mut always: Vec<&str> = ALWAYS.to_vec();
+    let mut always: Vec<&str> = ALWAYS.iter().chain(COMPAT_32).copied().collect();
     // Before 4.8 a tracer could change a syscall after seccomp had checked it, so ptrace
     // would be a way around the filter.
     if kernel_at_least(4, 8) {
@@ -160,7 +195,8 @@ pub fn default_profile(effective_caps: &[String]) -> Seccomp {
     }
     // Every socket family but AF_VSOCK, which reaches the hypervisor and the VMs beside this
     // host, as in Docker's profile. The kernel reads the family as a 32-bit int, so only the
-    // low half is compared (a "not equal" on all 64 bits lets 0x1_0000_0028 through).
+    // low half is compared (a "not equal" on all 64 bits lets 0x1_0000_0028 through). Not
+    // enforceable through i386's `socketcall` (see COMPAT_32).
     syscalls.push(SeccompSyscall {
         names: vec!["socket".into()],
         action: "SCMP_ACT_ERRNO".into(),
@@ -172,7 +208,7 @@ pub fn default_profile(effective_caps: &[String]) -> Seccomp {
         syscalls.push(allow(vec!["clone", "clone3"]));
     } else {
         let mut clone = allow(vec!["clone"]);
-        // Flags are the first argument on x86_64 and aarch64 (s390x would differ).
+        // Flags are the first argument on x86_64, x32, i386 and aarch64 (s390x would differ).
         clone.args =
             vec![SeccompArg { index: 0, value: CLONE_NAMESPACE_FLAGS, value_two: 0, op: "SCMP_CMP_MASKED_EQ".into() }];
         syscalls.push(clone);
@@ -193,7 +229,7 @@ pub fn default_profile(effective_caps: &[String]) -> Seccomp {
     Seccomp {
         default_action: "SCMP_ACT_ERRNO".into(),
         default_errno_ret: Some(EPERM),
-        architectures: native_architectures(),
+        architectures: architectures(),
         syscalls,
     }
 }
@@ -204,10 +240,12 @@ fn normalize_cap(cap: &str) -> String {
     if upper.starts_with("CAP_") { upper } else { format!("CAP_{upper}") }
 }
 
-/// Only the native ABI is described (see `bpf`): other ABIs are refused by the filter.
-fn native_architectures() -> Vec<String> {
+/// The native ABI and the compat ABIs berth describes, as Docker's `archMap` lists them.
+/// aarch64's arm32 compat ABI is not described (Docker lists `SCMP_ARCH_ARM`): its calls
+/// are killed.
+fn architectures() -> Vec<String> {
     match std::env::consts::ARCH {
-        "x86_64" => vec!["SCMP_ARCH_X86_64".into()],
+        "x86_64" => vec!["SCMP_ARCH_X86_64".into(), "SCMP_ARCH_X86".into(), "SCMP_ARCH_X32".into()],
         "aarch64" => vec!["SCMP_ARCH_AARCH64".into()],
         _ => Vec::new(),
     }

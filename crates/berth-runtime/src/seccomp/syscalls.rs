@@ -1,22 +1,31 @@
-//! Syscall names to numbers for the architecture berth is built for.
+//! Syscall names to numbers, per ABI.
 //!
-//! OCI profiles name syscalls; the kernel filters numbers. A name this architecture does
-//! not have (`open` on aarch64, say) resolves to `None` and the compiler skips it, as
-//! libseccomp does, so one profile serves every architecture.
+//! OCI profiles name syscalls; the kernel filters numbers. A name an ABI does not have
+//! (`open` on aarch64, `socketcall` on x86_64, `mmap2` anywhere but i386) resolves to
+//! `None` there and the compiler skips it, as libseccomp does, so one profile serves every
+//! architecture and every ABI of one.
 //!
-//! Historic syscalls come from the `libc` crate's constants, so no number is typed by hand.
-//! Syscalls newer than `libc` knows, and the few its tables miss, are listed by number:
-//! since Linux 5.1 a new syscall gets the same number on every architecture (424 onwards),
-//! so that part is shared.
+//! The x86 ABIs (x86_64, x32, i386) come from tables generated from the kernel's uapi
+//! headers (`x86_tables.rs`, `scripts/gen-syscall-tables.sh`). aarch64 takes its numbers from
+//! the `libc` crate's constants, so no number is typed by hand there either; on x86_64 the
+//! same constants are kept for a test that checks them against the generated table.
+//!
+//! Syscalls newer than the headers (or than `libc`) are listed by number: since Linux 5.1 a
+//! new syscall gets the same number on every architecture and ABI (424 onwards; x32 adds its
+//! bit as to every number), so that part is shared.
 
-/// Entries `("SYS_<name>", libc::SYS_<name>)`; `syscall_number` strips the prefix.
+use super::abi::{Abi, X32_SYSCALL_BIT};
+use super::x86_tables;
+
+/// Entries `("SYS_<name>", libc::SYS_<name>)`; the lookup strips the prefix.
+#[cfg(any(target_arch = "aarch64", all(test, target_arch = "x86_64")))]
 macro_rules! from_libc {
     ($($sys:ident),* $(,)?) => {
         &[$((stringify!($sys), libc::$sys)),*]
     };
 }
 
-#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+#[cfg(any(target_arch = "aarch64", all(test, target_arch = "x86_64")))]
 #[rustfmt::skip]
 const COMMON: &[(&str, i64)] = from_libc!(
     SYS_accept, SYS_accept4, SYS_acct, SYS_add_key, SYS_adjtimex, SYS_bind, SYS_bpf, SYS_brk,
@@ -69,7 +78,7 @@ const COMMON: &[(&str, i64)] = from_libc!(
     SYS_vhangup, SYS_vmsplice, SYS_wait4, SYS_waitid, SYS_write, SYS_writev
 );
 
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(test, target_arch = "x86_64"))]
 #[rustfmt::skip]
 const ARCH: &[(&str, i64)] = from_libc!(
     SYS__sysctl, SYS_access, SYS_afs_syscall, SYS_alarm, SYS_arch_prctl, SYS_chmod, SYS_chown,
@@ -83,9 +92,6 @@ const ARCH: &[(&str, i64)] = from_libc!(
     SYS_unlink, SYS_uselib, SYS_ustat, SYS_utime, SYS_utimes, SYS_vfork, SYS_vserver
 );
 
-#[cfg(target_arch = "x86_64")]
-const ARCH_EXTRA: &[(&str, i64)] = &[("io_pgetevents", 333), ("uretprobe", 335)];
-
 #[cfg(target_arch = "aarch64")]
 const ARCH: &[(&str, i64)] = &[];
 
@@ -98,9 +104,8 @@ const ARCH_EXTRA: &[(&str, i64)] = &[
 ];
 
 /// The unified numbering shared by all architectures since Linux 5.1.
-#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 #[rustfmt::skip]
-const UNIFIED: &[(&str, i64)] = &[
+pub(super) const UNIFIED: &[(&str, u32)] = &[
     ("pidfd_send_signal", 424), ("io_uring_setup", 425), ("io_uring_enter", 426),
     ("io_uring_register", 427), ("open_tree", 428), ("move_mount", 429), ("fsopen", 430),
     ("fsconfig", 431), ("fsmount", 432), ("fspick", 433), ("pidfd_open", 434), ("clone3", 435),
@@ -116,17 +121,49 @@ const UNIFIED: &[(&str, i64)] = &[
     ("file_getattr", 468), ("file_setattr", 469),
 ];
 
-/// The number of syscall `name` on this architecture, or `None` if it has no such syscall
-/// (or berth does not know it).
-#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-pub fn syscall_number(name: &str) -> Option<i64> {
-    let libc_tables = COMMON.iter().chain(ARCH);
-    let found = libc_tables.map(|&(sys, nr)| (&sys[4..], nr)).find(|&(n, _)| n == name);
-    found.or_else(|| ARCH_EXTRA.iter().chain(UNIFIED).copied().find(|&(n, _)| n == name)).map(|(_, nr)| nr)
+/// x86_64 syscalls newer than the generated table that are not in the unified numbering.
+pub(super) const X86_64_NEWER: &[(&str, u32)] = &[("uretprobe", 335)];
+
+/// Unified-numbering syscalls newer than the headers that only x86_64 has (shadow stacks
+/// are 64-bit only).
+const X86_64_ONLY: &[&str] = &["map_shadow_stack"];
+
+/// The number of syscall `name` in `abi`, as the kernel reports it in `seccomp_data.nr`
+/// (x32 numbers with their bit set), or `None` if the ABI has no such syscall (or berth
+/// does not know it).
+pub(super) fn number(abi: Abi, name: &str) -> Option<u32> {
+    let in_table =
+        |table: &[(&'static str, u32)]| table.binary_search_by(|&(n, _)| n.cmp(name)).ok().map(|i| table[i].1);
+    // Numbers the headers already cover come from them alone.
+    let unified = || UNIFIED.iter().find(|&&(n, nr)| n == name && nr > x86_tables::LAST_NUMBER).map(|&(_, nr)| nr);
+    match abi {
+        Abi::X86_64 => in_table(x86_tables::X86_64)
+            .or_else(|| X86_64_NEWER.iter().find(|&&(n, _)| n == name).map(|&(_, nr)| nr))
+            .or_else(unified),
+        Abi::X32 => in_table(x86_tables::X32)
+            .or_else(|| unified().filter(|_| !X86_64_ONLY.contains(&name)))
+            .map(|nr| nr | X32_SYSCALL_BIT),
+        Abi::I386 => in_table(x86_tables::I386).or_else(|| unified().filter(|_| !X86_64_ONLY.contains(&name))),
+        Abi::Aarch64 => aarch64_number(name),
+    }
 }
 
-/// No tables for other architectures: `compile` refuses them before asking.
-#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-pub fn syscall_number(_name: &str) -> Option<i64> {
+#[cfg(target_arch = "aarch64")]
+fn aarch64_number(name: &str) -> Option<u32> {
+    let libc_tables = COMMON.iter().chain(ARCH);
+    let found = libc_tables.map(|&(sys, nr)| (&sys[4..], nr)).find(|&(n, _)| n == name);
+    let found = found.or_else(|| ARCH_EXTRA.iter().copied().find(|&(n, _)| n == name)).map(|(_, nr)| nr);
+    found.and_then(|nr| u32::try_from(nr).ok()).or_else(|| UNIFIED.iter().find(|&&(n, _)| n == name).map(|&(_, nr)| nr))
+}
+
+/// Only an aarch64 build knows aarch64's numbers (they come from its `libc` constants).
+#[cfg(not(target_arch = "aarch64"))]
+fn aarch64_number(_name: &str) -> Option<u32> {
     None
+}
+
+/// `libc`'s x86_64 constants, for the test that checks them against the generated table.
+#[cfg(all(test, target_arch = "x86_64"))]
+pub(super) fn libc_x86_64() -> impl Iterator<Item = (&'static str, i64)> {
+    COMMON.iter().chain(ARCH).map(|&(sys, nr)| (&sys[4..], nr))
 }
