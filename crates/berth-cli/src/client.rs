@@ -1,17 +1,22 @@
-//! A small blocking Engine API client over a unix socket (or TCP): requests, JSON, streams,
-//! and hijacked connections. The CLI starts fast because it needs no async runtime.
+//! A small blocking Engine API client over a unix socket (or TCP, with TLS if asked):
+//! requests, JSON, streams, and hijacked connections. The CLI starts fast because it needs no
+//! async runtime.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
+use std::sync::Arc;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-/// A connection, unix or TCP.
+use crate::tls_conn::TlsConn;
+
+/// A connection: unix, TCP or TLS over TCP.
 pub enum Conn {
     Unix(UnixStream),
     Tcp(TcpStream),
+    Tls(TlsConn),
 }
 
 impl Conn {
@@ -19,6 +24,7 @@ impl Conn {
         Ok(match self {
             Conn::Unix(s) => Conn::Unix(s.try_clone()?),
             Conn::Tcp(s) => Conn::Tcp(s.try_clone()?),
+            Conn::Tls(s) => Conn::Tls(s.try_clone()?),
         })
     }
 
@@ -27,6 +33,7 @@ impl Conn {
         let _ = match self {
             Conn::Unix(s) => s.shutdown(std::net::Shutdown::Write),
             Conn::Tcp(s) => s.shutdown(std::net::Shutdown::Write),
+            Conn::Tls(s) => s.shutdown_write(),
         };
     }
 }
@@ -36,6 +43,7 @@ impl Read for Conn {
         match self {
             Conn::Unix(s) => s.read(b),
             Conn::Tcp(s) => s.read(b),
+            Conn::Tls(s) => s.read(b),
         }
     }
 }
@@ -45,6 +53,7 @@ impl Write for Conn {
         match self {
             Conn::Unix(s) => s.write(b),
             Conn::Tcp(s) => s.write(b),
+            Conn::Tls(s) => s.write(b),
         }
     }
 
@@ -52,6 +61,7 @@ impl Write for Conn {
         match self {
             Conn::Unix(s) => s.flush(),
             Conn::Tcp(s) => s.flush(),
+            Conn::Tls(s) => s.flush(),
         }
     }
 }
@@ -193,6 +203,8 @@ impl<R: Read> Read for Chunked<R> {
 pub struct Client {
     pub host: String,
     pub version: String,
+    /// TLS for a `tcp://` host (`--tls`, `--tlsverify`).
+    pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 pub enum Body<'a> {
@@ -203,7 +215,7 @@ pub enum Body<'a> {
 
 impl Client {
     pub fn new(host: &str) -> Client {
-        Client { host: host.to_string(), version: berth_api::API_VERSION.to_string() }
+        Client { host: host.to_string(), version: berth_api::API_VERSION.to_string(), tls: None }
     }
 
     fn connect(&self) -> Result<Conn> {
@@ -217,9 +229,15 @@ impl Client {
             return UnixStream::connect(p).map(Conn::Unix).map_err(fail);
         }
         if let Some(a) = self.host.strip_prefix("tcp://") {
-            let s = TcpStream::connect(a).map_err(fail)?;
+            let (host, addr) = tcp_address(a, self.tls.is_some());
+            let s = TcpStream::connect(&addr).map_err(fail)?;
             let _ = s.set_nodelay(true);
-            return Ok(Conn::Tcp(s));
+            let Some(config) = self.tls.clone() else { return Ok(Conn::Tcp(s)) };
+            let name = rustls::pki_types::ServerName::try_from(host)
+                .map_err(|e| ClientError::Connect(format!("error during connect: {addr}: {e}")))?;
+            return TlsConn::connect(config, name, s)
+                .map(Conn::Tls)
+                .map_err(|e| ClientError::Connect(format!("error during connect: TLS handshake with {addr}: {e}")));
         }
         Err(ClientError::Connect(format!("unsupported host {:?}: use unix:///path or tcp://host:port", self.host)))
     }
@@ -403,6 +421,21 @@ impl Client {
         let buffered = reader.buffer().to_vec();
         Ok((reader.into_inner(), buffered))
     }
+}
+
+/// The host name (for TLS) and the address to dial of `host[:port]`; the port is the
+/// docker CLI's default when missing (2376 with TLS, 2375 without).
+fn tcp_address(a: &str, tls: bool) -> (String, String) {
+    let a = a.trim_end_matches('/');
+    let (host, port) = match a.rfind(']') {
+        Some(i) => (&a[..=i], a[i + 1..].strip_prefix(':')),
+        None => match a.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (a, None),
+        },
+    };
+    let port = port.map(str::to_string).unwrap_or_else(|| if tls { "2376" } else { "2375" }.to_string());
+    (host.trim_start_matches('[').trim_end_matches(']').to_string(), format!("{host}:{port}"))
 }
 
 /// Percent-encodes a query component.

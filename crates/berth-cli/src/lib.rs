@@ -11,8 +11,13 @@ mod copy;
 pub mod credentials;
 pub mod format;
 mod opts;
+mod tls;
+mod tls_conn;
 mod tty;
 
+use std::path::PathBuf;
+
+use clap::builder::BoolishValueParser;
 use clap::{Parser, Subcommand};
 
 use commands::{container as ct, distribution as dist, image as im, run, system as sys};
@@ -26,6 +31,21 @@ struct Cli {
     /// Daemon socket to connect to
     #[arg(short = 'H', long = "host", env = "DOCKER_HOST")]
     host: Option<String>,
+    /// Use TLS; implied by --tlsverify
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = BoolishValueParser::new())]
+    tls: Option<bool>,
+    /// Use TLS and verify the remote
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = BoolishValueParser::new())]
+    tlsverify: Option<bool>,
+    /// Trust certs signed only by this CA (default ~/.docker/ca.pem)
+    #[arg(long)]
+    tlscacert: Option<PathBuf>,
+    /// Path to TLS certificate file (default ~/.docker/cert.pem)
+    #[arg(long)]
+    tlscert: Option<PathBuf>,
+    /// Path to TLS key file (default ~/.docker/key.pem)
+    #[arg(long)]
+    tlskey: Option<PathBuf>,
     /// Enable debug mode
     #[arg(short = 'D', long)]
     debug: bool,
@@ -283,7 +303,23 @@ pub fn main(args: Vec<String>) -> i32 {
     if host.starts_with('/') {
         host = format!("unix://{host}");
     }
-    let c = client::Client::new(&host);
+    let mut c = client::Client::new(&host);
+    if host.starts_with("tcp://") {
+        let flags = tls::TlsFlags {
+            tls: cli.tls,
+            tlsverify: cli.tlsverify,
+            tlscacert: cli.tlscacert.clone(),
+            tlscert: cli.tlscert.clone(),
+            tlskey: cli.tlskey.clone(),
+        };
+        match tls::client_config(&flags) {
+            Ok(t) => c.tls = t,
+            Err(e) => {
+                eprintln!("berth: {e}");
+                return 1;
+            }
+        }
+    }
     match dispatch(&c, cli.cmd) {
         Ok(code) => code,
         Err(e) => {

@@ -57,6 +57,9 @@ pub struct FileConfig {
     pub group: Option<String>,
     pub tls: Option<bool>,
     pub tlsverify: Option<bool>,
+    pub tlscacert: Option<PathBuf>,
+    pub tlscert: Option<PathBuf>,
+    pub tlskey: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -107,6 +110,8 @@ pub struct DaemonConfig {
     pub socket_group: Option<String>,
     /// The cluster store and this host's advertise address (overlay networks).
     pub cluster: Option<berth_network::overlay::ClusterOptions>,
+    /// TLS on the API's TCP listeners (`--tls`, `--tlsverify`); `None`: plain HTTP.
+    pub api_tls: Option<crate::tls::ApiTls>,
     pub file: FileConfig,
     pub shim: PathBuf,
 }
@@ -131,7 +136,11 @@ pub struct Flags {
     pub group: Option<String>,
     /// `--tls`; `Some(false)` is how a user says "plain HTTP on a network address, I know".
     pub tls: Option<bool>,
-    pub tlsverify: bool,
+    /// `--tlsverify`; given at all (even `=false`), it turns TLS on, as with dockerd.
+    pub tlsverify: Option<bool>,
+    pub tlscacert: Option<PathBuf>,
+    pub tlscert: Option<PathBuf>,
+    pub tlskey: Option<PathBuf>,
 }
 
 pub const DEFAULT_CONFIG_FILE: &str = "/etc/berth/daemon.json";
@@ -173,8 +182,16 @@ impl DaemonConfig {
         if flags.group.is_some() && file.group.is_some() {
             clash.push("group");
         }
-        if flags.tls.is_some() && file.tls.is_some() {
-            clash.push("tls");
+        for (name, flag, key) in [
+            ("tls", flags.tls.is_some(), file.tls.is_some()),
+            ("tlsverify", flags.tlsverify.is_some(), file.tlsverify.is_some()),
+            ("tlscacert", flags.tlscacert.is_some(), file.tlscacert.is_some()),
+            ("tlscert", flags.tlscert.is_some(), file.tlscert.is_some()),
+            ("tlskey", flags.tlskey.is_some(), file.tlskey.is_some()),
+        ] {
+            if flag && key {
+                clash.push(name);
+            }
         }
         if !clash.is_empty() {
             return Err(format!(
@@ -203,12 +220,14 @@ impl DaemonConfig {
         let insecure_registries = flag_or_file(&flags.insecure_registries, &file.insecure_registries);
         let exec_root =
             flags.exec_root.clone().or(file.exec_root.clone()).unwrap_or_else(|| PathBuf::from("/run/berth"));
-        let hosts = if !flags.hosts.is_empty() {
+        let hosts: Vec<String> = if !flags.hosts.is_empty() {
             flags.hosts.clone()
         } else {
             file.hosts.clone().unwrap_or_else(|| vec![format!("unix://{}", exec_root.join("berth.sock").display())])
         };
-        check_tcp_hosts(&hosts, flags.tls.or(file.tls), flags.tlsverify || file.tlsverify.unwrap_or(false))?;
+        let tls_on = crate::tls::enabled(flags, &file);
+        let hosts: Vec<String> = hosts.iter().map(|h| crate::tls::normalize_tcp_host(h, tls_on)).collect();
+        let api_tls = crate::tls::settle(flags, &file, &hosts)?;
         let cluster = match (
             flags.cluster_store.clone().or(file.cluster_store.clone()),
             flags.cluster_advertise.clone().or(file.cluster_advertise.clone()),
@@ -253,31 +272,11 @@ impl DaemonConfig {
             labels: [flags.labels.clone(), file.labels.clone().unwrap_or_default()].concat(),
             socket_group,
             cluster,
+            api_tls,
             file,
             shim: default_shim_path(),
         })
     }
-}
-
-/// Anyone who can reach the API is root on this host. berth serves it without TLS (TLS and
-/// client certificates are not there yet, and asking for them is refused), so a TCP
-/// address that is not loopback is refused unless `--tls=false` says the user means it, as
-/// Docker 28 refuses one without `--tlsverify`.
-fn check_tcp_hosts(hosts: &[String], tls: Option<bool>, tlsverify: bool) -> Result<(), String> {
-    if tls == Some(true) || tlsverify {
-        return Err("TLS for the daemon's API (--tls, --tlsverify) is not supported yet: serve it on a unix socket or on loopback".into());
-    }
-    for h in hosts {
-        let Some(addr) = h.strip_prefix("tcp://") else { continue };
-        let host = addr.rsplit_once(':').map(|(h, _)| h).unwrap_or(addr).trim_start_matches('[').trim_end_matches(']');
-        let loopback = host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
-        if !loopback && tls != Some(false) {
-            return Err(format!(
-                "refusing to serve the API on {h} without TLS: anyone who can reach it is root on this host; berth's API has no TLS yet, so give --tls=false to serve it anyway"
-            ));
-        }
-    }
-    Ok(())
 }
 
 /// A group's id by name or number, from /etc/group.
@@ -394,25 +393,6 @@ mod tests {
         assert_eq!(c.data_root, PathBuf::from("/x"));
         assert!(c.live_restore);
         assert_eq!(c.hosts, vec!["unix:///run/berth/berth.sock".to_string()]);
-    }
-
-    #[test]
-    fn the_api_on_a_network_address_needs_tls_false() {
-        let hosts = |h: &[&str]| h.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert!(
-            check_tcp_hosts(
-                &hosts(&["unix:///run/x.sock", "tcp://127.0.0.1:2375", "tcp://[::1]:2375", "tcp://localhost:1"]),
-                None,
-                false
-            )
-            .is_ok()
-        );
-        for h in ["tcp://0.0.0.0:2375", "tcp://192.0.2.1:2375", "tcp://[::]:2375", "tcp://example.com:2375"] {
-            assert!(check_tcp_hosts(&hosts(&[h]), None, false).unwrap_err().contains("--tls=false"), "{h}");
-            assert!(check_tcp_hosts(&hosts(&[h]), Some(false), false).is_ok(), "{h}");
-        }
-        assert!(check_tcp_hosts(&hosts(&[]), Some(true), false).unwrap_err().contains("not supported"));
-        assert!(check_tcp_hosts(&hosts(&[]), None, true).unwrap_err().contains("not supported"));
     }
 
     #[test]

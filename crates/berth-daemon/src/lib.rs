@@ -13,6 +13,7 @@ pub mod http;
 pub mod router;
 pub mod routes;
 mod server;
+pub mod tls;
 
 use std::path::PathBuf;
 use std::sync::Arc;

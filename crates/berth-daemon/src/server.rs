@@ -161,11 +161,21 @@ pub async fn serve(
         } else if let Some(addr) = host.strip_prefix("tcp://") {
             let l = TcpListener::bind(addr).await.map_err(|e| format!("listening on {addr}: {e}"))?;
             let (d, r) = (daemon.clone(), routes.clone());
+            let tls = daemon.config.api_tls.clone();
             tasks.push(tokio::spawn(async move {
                 loop {
-                    if let Ok((s, _)) = l.accept().await {
-                        let _ = s.set_nodelay(true);
-                        tokio::spawn(serve_conn(d.clone(), r.clone(), s));
+                    let Ok((s, _)) = l.accept().await else { continue };
+                    let _ = s.set_nodelay(true);
+                    let (d, r) = (d.clone(), r.clone());
+                    match tls.clone() {
+                        None => drop(tokio::spawn(serve_conn(d, r, s))),
+                        // The handshake runs in the connection's own task: a slow or hostile
+                        // client holds up nobody else.
+                        Some(tls) => drop(tokio::spawn(async move {
+                            if let Some(s) = tls.accept(s).await {
+                                serve_conn(d, r, s).await;
+                            }
+                        })),
                     }
                 }
             }));

@@ -192,7 +192,7 @@ fn logs_rotate_and_read_across_files() {
 }
 
 /// Piped stdin: the input ends (EOF), the output still arrives whole — for run -i, exec -i
-/// and start -ai, with berth's CLI and Docker's.
+/// and start -ai, with berth's CLI and Docker's — and so does all the input.
 #[test]
 fn piped_stdin_ends_and_all_output_arrives() {
     let d = Daemon::with_busybox();
@@ -207,6 +207,12 @@ fn piped_stdin_ends_and_all_output_arrives() {
         format!("{want}done\n")
     );
     assert_eq!(d.docker_stdin(&["exec", "-i", &name, "wc", "-l"], &input).ok().trim(), "2000");
+    // More than a pipe holds (64 KiB): what the shim still buffers when the input ends is
+    // written before the EOF (it used to be dropped).
+    let big = vec![b'x'; 300_000];
+    assert_eq!(d.berth_stdin(&["exec", "-i", &name, "wc", "-c"], &big).ok().trim(), "300000");
+    let run_wc = ["run", "-i", "--rm", "--network", "none", "busybox", "wc", "-c"];
+    assert_eq!(d.docker_stdin(&run_wc, &big).ok().trim(), "300000");
     let created = unique("startai");
     d.berth(&["create", "-i", "--name", &created, "--network", "none", "busybox", "wc", "-c"]).ok();
     assert_eq!(d.berth_stdin(&["start", "-ai", &created], &input).ok().trim(), input.len().to_string());

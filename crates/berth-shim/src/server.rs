@@ -30,6 +30,8 @@ struct Proc {
     pidfd: Option<OwnedFd>,
     stdin: Option<OwnedFd>,
     stdin_buf: Vec<u8>,
+    /// Stdin ends once `stdin_buf` is written: the client's input ended behind that data.
+    stdin_closing: bool,
     /// stdout, or the terminal master.
     out: Option<OwnedFd>,
     err: Option<OwnedFd>,
@@ -58,6 +60,7 @@ impl Proc {
             pidfd: Some(s.pidfd),
             stdin,
             stdin_buf: Vec::new(),
+            stdin_closing: false,
             out,
             err,
             tty,
@@ -404,7 +407,7 @@ impl Shim {
         if let Kind::Attach { target, stdin: true, .. } = c.kind.clone() {
             if let Some(p) = self.procs.get_mut(&target) {
                 if p.stdin_once && !p.tty {
-                    p.stdin = None;
+                    close_stdin(p);
                 }
             }
         }
@@ -427,8 +430,7 @@ impl Shim {
                         // Pipes get EOF; a terminal keeps its master (closing it would hang
                         // up the session), so only stdin_once closes it.
                         if !p.tty || p.stdin_once {
-                            flush_stdin(p);
-                            p.stdin = None;
+                            close_stdin(p);
                         }
                     }
                 }
@@ -493,8 +495,7 @@ impl Shim {
             }
             Request::CloseStdin => {
                 if let Some(p) = self.procs.get_mut(INIT) {
-                    flush_stdin(p);
-                    p.stdin = None;
+                    close_stdin(p);
                 }
                 self.clients[i].reply(&Reply { pid: None, error: None });
                 self.clients[i].closing = true;
@@ -676,6 +677,16 @@ fn flush_stdin(p: &mut Proc) {
             }
         }
     }
+    if p.stdin_closing {
+        p.stdin = None;
+    }
+}
+
+/// Ends the process's stdin after what is still buffered for it (the pipe may be full: the
+/// rest goes as the process reads, then EOF).
+fn close_stdin(p: &mut Proc) {
+    p.stdin_closing = true;
+    flush_stdin(p);
 }
 
 /// Writes the exit status atomically next to where the daemon expects it.

@@ -5,10 +5,11 @@ use std::os::fd::AsFd;
 use std::path::PathBuf;
 
 use clap::Parser;
+use clap::builder::BoolishValueParser;
 
 use berth_daemon::{Daemon, DaemonConfig, Flags};
 
-/// Run the berth daemon (the Docker Engine API on a unix socket).
+/// Run the berth daemon (the Docker Engine API on a unix socket, or TCP with TLS).
 #[derive(Parser, Debug)]
 #[command(name = "berth daemon", version)]
 struct DaemonArgs {
@@ -54,13 +55,21 @@ struct DaemonArgs {
     /// Enable insecure registry communication: host[:port] or a CIDR (repeatable)
     #[arg(long = "insecure-registry")]
     insecure_registry: Vec<String>,
-    /// Serve a TCP address that is not loopback without TLS only with --tls=false (berth's API
-    /// has no TLS yet: --tls and --tlsverify are refused)
-    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    /// Use TLS; implied by --tlsverify (--tls=false: plain HTTP even on a network address)
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = BoolishValueParser::new())]
     tls: Option<bool>,
-    /// Use TLS and verify the remote (not supported yet: refused)
+    /// Use TLS and verify the remote (clients need a certificate signed by --tlscacert)
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = BoolishValueParser::new())]
+    tlsverify: Option<bool>,
+    /// Trust certs signed only by this CA (default ~/.docker/ca.pem)
     #[arg(long)]
-    tlsverify: bool,
+    tlscacert: Option<PathBuf>,
+    /// Path to TLS certificate file (default ~/.docker/cert.pem)
+    #[arg(long)]
+    tlscert: Option<PathBuf>,
+    /// Path to TLS key file (default ~/.docker/key.pem)
+    #[arg(long)]
+    tlskey: Option<PathBuf>,
     /// Group for the unix socket (default "docker", if it exists)
     #[arg(short = 'G', long = "group")]
     group: Option<String>,
@@ -117,6 +126,9 @@ pub fn main(args: &[String]) -> i32 {
         group: a.group,
         tls: a.tls,
         tlsverify: a.tlsverify,
+        tlscacert: a.tlscacert,
+        tlscert: a.tlscert,
+        tlskey: a.tlskey,
     };
     let config = match DaemonConfig::load(&flags) {
         Ok(c) => c,
@@ -125,6 +137,9 @@ pub fn main(args: &[String]) -> i32 {
             return 1;
         }
     };
+    for w in berth_daemon::tls::warnings(&config.hosts, config.api_tls.as_ref()) {
+        eprintln!("berth daemon: warning: {w}");
+    }
     if !config.shim.exists() {
         eprintln!("berth daemon: the shim {} is missing (install berth-shim next to berth)", config.shim.display());
         return 1;

@@ -17,6 +17,7 @@ mod host_settings;
 mod memory;
 mod modes;
 mod race;
+mod tls;
 
 /// Compiles `probes/<name>.c` statically into a directory of the daemon's temporary tree
 /// and returns that directory (to be mounted at `/probe`).

@@ -105,29 +105,3 @@ fn the_socket_belongs_to_the_group_given_with_dash_g() {
     assert!(!out.status.success() && err.contains("group no-such-group-berth not found"), "{err}");
     assert!(!root.exists());
 }
-
-#[test]
-fn the_api_is_not_served_in_plain_text_on_a_network_address_unless_asked() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("none.json"), "{}").unwrap();
-    // 192.0.2.1 is a documentation address: nothing is ever bound or sent to it here.
-    let run = |extra: &[&str]| {
-        Command::new(berth_integration::berth_bin())
-            .args(["daemon", "--data-root"])
-            .arg(dir.path().join("data"))
-            .arg("--exec-root")
-            .arg(dir.path().join("run"))
-            .arg("--config-file")
-            .arg(dir.path().join("none.json"))
-            .args(["-H", "tcp://192.0.2.1:2375"])
-            .args(extra)
-            .output()
-            .unwrap()
-    };
-    let out = run(&[]);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && err.contains("without TLS") && err.contains("--tls=false"), "{err}");
-    assert!(!dir.path().join("data").exists(), "the refused daemon made its data root");
-    let out = run(&["--tlsverify"]);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not supported yet"));
-}
