@@ -91,14 +91,8 @@ const ALWAYS: &[&str] = &[
 /// The 32-bit ABIs' names for syscalls [`ALWAYS`] allows under their own name (the same
 /// list as in Docker's profile). Only i386 has them; x32 uses x86_64's names.
 ///
-/// `socketcall` multiplexes every socket operation and `ipc` the System V IPC ones, which
-/// are all allowed above. Their arguments sit in memory, out of a filter's reach, so
-/// `socketcall(SYS_SOCKET, {AF_VSOCK, …})` cannot be told from an AF_UNIX socket: the
-/// AF_VSOCK refusal below holds for `socket` in every ABI (i386 has had a direct `socket`
-/// since Linux 4.3) but not through `socketcall`. Docker's profile (and libseccomp, which
-/// turns an argument rule on `socket` into an unconditional one on `socketcall`) has the
-/// same gap; refusing `socketcall` instead would take sockets away from every i386 glibc
-/// program, which uses it for `socket()`.
+/// `ipc` multiplexes the System V IPC calls, all allowed above. `socketcall`, which
+/// multiplexes the socket calls, is allowed in `default_profile` except for `SYS_SOCKET`.
 #[rustfmt::skip]
 const COMPAT_32: &[&str] = &[
     "_llseek", "_newselect", "mmap2", "fcntl64", "stat64", "lstat64", "fstat64", "fstatat64",
@@ -111,7 +105,7 @@ const COMPAT_32: &[&str] = &[
     "timerfd_settime64", "utimensat_time64", "pselect6_time64", "ppoll_time64",
     "io_pgetevents_time64", "recvmmsg_time64", "mq_timedsend_time64", "mq_timedreceive_time64",
     "semtimedop_time64", "rt_sigtimedwait_time64", "futex_time64", "sched_rr_get_interval_time64",
-    "socketcall", "ipc",
+    "ipc",
 ];
 
 /// Syscalls opened by a capability. `clone` and `clone3` for CAP_SYS_ADMIN are added in
@@ -168,6 +162,8 @@ pub(crate) const CLONE_NAMESPACE_FLAGS: u64 = (libc::CLONE_NEWNS
 const EPERM: u32 = libc::EPERM as u32;
 /// Linux's address family number for vsock (not in every libc binding).
 const AF_VSOCK: u64 = 40;
+/// `socketcall`'s call number for `socket()` (linux/net.h).
+const SYS_SOCKET: u64 = 1;
 const ENOSYS: u32 = libc::ENOSYS as u32;
 
 /// berth's default profile for a container whose effective capability set is
@@ -195,8 +191,7 @@ pub fn default_profile(effective_caps: &[String]) -> Seccomp {
     }
     // Every socket family but AF_VSOCK, which reaches the hypervisor and the VMs beside this
     // host, as in Docker's profile. The kernel reads the family as a 32-bit int, so only the
-    // low half is compared (a "not equal" on all 64 bits lets 0x1_0000_0028 through). Not
-    // enforceable through i386's `socketcall` (see COMPAT_32).
+    // low half is compared (a "not equal" on all 64 bits lets 0x1_0000_0028 through).
     syscalls.push(SeccompSyscall {
         names: vec!["socket".into()],
         action: "SCMP_ACT_ERRNO".into(),
@@ -204,6 +199,19 @@ pub fn default_profile(effective_caps: &[String]) -> Seccomp {
         args: vec![SeccompArg { index: 0, value: 0xffff_ffff, value_two: AF_VSOCK, op: "SCMP_CMP_MASKED_EQ".into() }],
     });
     syscalls.push(allow(vec!["socket"]));
+    // i386's `socketcall(SYS_SOCKET, args)` passes the family in memory, where no filter can
+    // read it, so it would create AF_VSOCK sockets all the same. Docker's profile allows it
+    // (and so leaves that door open); berth refuses it and keeps every other socketcall.
+    // 32-bit programs that call `socket` directly (musl, Linux 4.3+) are unaffected; i386
+    // glibc creates its sockets through socketcall and needs a profile that allows it
+    // (Docker's own default.json is read as dockerd reads it).
+    syscalls.push(SeccompSyscall {
+        names: vec!["socketcall".into()],
+        action: "SCMP_ACT_ERRNO".into(),
+        errno_ret: Some(EPERM),
+        args: vec![SeccompArg { index: 0, value: 0xffff_ffff, value_two: SYS_SOCKET, op: "SCMP_CMP_MASKED_EQ".into() }],
+    });
+    syscalls.push(allow(vec!["socketcall"]));
     if has("CAP_SYS_ADMIN") {
         syscalls.push(allow(vec!["clone", "clone3"]));
     } else {

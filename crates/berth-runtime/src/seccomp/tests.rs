@@ -272,6 +272,11 @@ fn blocked_calls_are_blocked_in_every_abi() {
     for name in ["mmap2", "fstat64", "_llseek", "getuid32", "clock_gettime64", "set_thread_area", "socketcall", "ipc"] {
         assert_eq!(call(&prog, Abi::I386, name, &[]), ALLOW, "i386 {name}");
     }
+    // socketcall(SYS_SOCKET, …) hides the family in memory: refused; other socket calls pass.
+    assert_eq!(call(&prog, Abi::I386, "socketcall", &[1, 0x1000]), EPERM, "socketcall(SYS_SOCKET)");
+    assert_eq!(call(&prog, Abi::I386, "socketcall", &[0x1_0000_0001, 0x1000]), EPERM, "high half ignored");
+    assert_eq!(call(&prog, Abi::I386, "socketcall", &[3, 0x1000]), ALLOW, "socketcall(SYS_CONNECT)");
+    assert_eq!(call(&prog, Abi::I386, "socketcall", &[8, 0x1000]), ALLOW, "socketcall(SYS_SOCKETPAIR)");
     // An unknown number in each ABI gets the default action, as in the native one.
     assert_eq!(eval(&prog, AUDIT_ARCH_I386, 1000, [0; 6]), EPERM);
     assert_eq!(eval(&prog, AUDIT_ARCH_X86_64, X32_SYSCALL_BIT | 1000, [0; 6]), EPERM);

@@ -94,6 +94,15 @@ int main(int argc, char **argv) {
     fd = int80(I386_SOCKETCALL, 1, (unsigned long)low, 0, 0);
     show("i386_socketcall_vsock", fd);
     if (fd >= 0) close((int)fd);
+    /* socketcall(SYS_SOCKETPAIR, {AF_UNIX, SOCK_STREAM, 0, sv}): other socket calls go through. */
+    {
+        /* Arguments and result in the page below 4 GiB, where i386 pointers reach. */
+        unsigned int *pair = low + 8, *sv = low + 16;
+        pair[0] = 1, pair[1] = 1, pair[2] = 0, pair[3] = (unsigned int)(unsigned long)sv;
+        long r = int80(I386_SOCKETCALL, 8 /* SYS_SOCKETPAIR */, (unsigned long)pair, 0, 0);
+        show("i386_socketcall_socketpair", r);
+        if (r == 0) close((int)sv[0]), close((int)sv[1]);
+    }
     show("i386_keyctl", int80(I386_KEYCTL, 0 /* GET_KEYRING_ID */, 0xfffffffd /* session */, 0, 0));
     show("i386_mount", int80(I386_MOUNT, 0, 0, 0, 0));
     show("i386_umount", int80(I386_UMOUNT, 0, 0, 0, 0));
