@@ -701,12 +701,21 @@ impl ContainerService {
         for m in rec.mounts.iter().filter(|m| m.kind == "volume") {
             self.volumes.release(&m.name, &rec.id);
         }
-        if volumes {
-            for v in &rec.anonymous_volumes {
-                // Another container may still use it (`--volumes-from`): then it stays.
-                match self.volumes.remove(v, true) {
-                    Ok(()) | Err(berth_volume::VolumeError::Conflict(_)) => {}
-                    Err(err) => errors.push(err.to_string()),
+        for v in &rec.anonymous_volumes {
+            // Another container may still use it (`--volumes-from`): then it stays.
+            let removed = volumes
+                && match self.volumes.remove(v, true) {
+                    Ok(()) => true,
+                    Err(berth_volume::VolumeError::Conflict(_)) => false,
+                    Err(err) => {
+                        errors.push(err.to_string());
+                        false
+                    }
+                };
+            // A volume that stays is the user's now, not a leftover of this container.
+            if !removed {
+                if let Err(err) = self.volumes.disown(v) {
+                    errors.push(err.to_string());
                 }
             }
         }

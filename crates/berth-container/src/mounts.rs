@@ -190,7 +190,7 @@ impl ContainerService {
         for (dest, (mut mp, no_copy)) in by_dest {
             if mp.kind == "volume" {
                 if mp.name.is_empty() {
-                    let v = self.volumes.create(VolumeCreateRequest::default()).map_err(vol_err)?;
+                    let v = self.volumes.create_anonymous(id).map_err(vol_err)?;
                     r.created.push(v.name.clone());
                     r.anonymous.push(v.name.clone());
                     mp.name = v.name;

@@ -32,6 +32,12 @@ impl ContainerService {
             let _ = t.await;
         }
         self.sweep();
+        // Anonymous volumes of a `create` the last daemon did not finish.
+        for v in self.volumes.orphans(|id| self.get(id).is_ok()) {
+            if let Err(err) = self.volumes.remove(&v, true) {
+                eprintln!("berth daemon: removing volume {v} left by an unfinished create: {err}");
+            }
+        }
         self.start_on_boot().await;
         adopted
     }

@@ -70,6 +70,11 @@ pub struct VolumeRecord {
     pub labels: BTreeMap<String, String>,
     pub options: BTreeMap<String, String>,
     pub created_at: String,
+    /// The container an anonymous volume was made for, while that container exists (cleared
+    /// when it is removed and the volume stays). A volume whose container was never recorded
+    /// — the daemon died during `create` — is a leftover the next start removes.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub made_for: String,
 }
 
 impl VolumeRecord {
@@ -151,6 +156,16 @@ impl VolumeStore {
     /// `volume create`. An existing volume of the same name is returned as it is, as Docker
     /// does; an empty name makes an anonymous volume.
     pub fn create(&self, req: VolumeCreateRequest) -> Result<Volume> {
+        self.create_for(req, "")
+    }
+
+    /// An anonymous volume for the container `id` being created (see
+    /// [`VolumeRecord::made_for`]).
+    pub fn create_anonymous(&self, id: &str) -> Result<Volume> {
+        self.create_for(VolumeCreateRequest::default(), id)
+    }
+
+    fn create_for(&self, req: VolumeCreateRequest, made_for: &str) -> Result<Volume> {
         let driver = if req.driver.is_empty() { "local".to_string() } else { req.driver.clone() };
         if driver != "local" {
             return Err(VolumeError::NotFound(format!(
@@ -178,6 +193,7 @@ impl VolumeStore {
             labels,
             options: req.driver_opts,
             created_at: berth_api::time::rfc3339_now(),
+            made_for: made_for.to_string(),
         };
         let data = self.mountpoint(&name);
         std::fs::create_dir_all(&data).map_err(|e| VolumeError::io(format!("creating volume {name}"), e))?;
@@ -293,6 +309,28 @@ impl VolumeStore {
                 .map_err(|e| VolumeError::Invalid(format!("error while mounting volume '{}': {e}", data.display())))?;
         }
         Ok(data)
+    }
+
+    /// The container that made `name` is gone and the volume stays (`rm` without `-v`).
+    pub fn disown(&self, name: &str) -> Result<()> {
+        let mut st = self.lock();
+        let Some(rec) = st.records.get_mut(name).filter(|r| !r.made_for.is_empty()) else { return Ok(()) };
+        let mut updated = rec.clone();
+        updated.made_for.clear();
+        self.db.put(berth_store::schema::VOLUMES, name, &updated)?;
+        *rec = updated;
+        Ok(())
+    }
+
+    /// Anonymous volumes made for a container that `exists` does not know: a `create` cut
+    /// short before it recorded its container.
+    pub fn orphans(&self, exists: impl Fn(&str) -> bool) -> Vec<String> {
+        self.lock()
+            .records
+            .values()
+            .filter(|r| !r.made_for.is_empty() && !exists(&r.made_for))
+            .map(|r| r.name.clone())
+            .collect()
     }
 
     /// `volume rm`. A volume in use is refused; `force` only makes a missing volume not an
@@ -468,5 +506,21 @@ mod tests {
         s.remove("busy", false).unwrap();
         assert!(s.list(&Filters::default()).unwrap().is_empty());
         s.remove("busy", true).unwrap();
+    }
+
+    #[test]
+    fn anonymous_volumes_of_an_unrecorded_container_are_orphans_until_disowned() {
+        let (_d, s) = store();
+        let a = s.create_anonymous("c1").unwrap().name;
+        let b = s.create_anonymous("c2").unwrap().name;
+        s.create(req("")).unwrap();
+        // c1 was recorded, c2 never was: only c2's volume is a leftover.
+        assert_eq!(s.orphans(|id| id == "c1"), vec![b.clone()]);
+        // c1 removed without -v: its volume stays, and is no leftover.
+        s.disown(&a).unwrap();
+        assert_eq!(s.orphans(|_| false), vec![b.clone()]);
+        // The records say so.
+        assert!(s.get(&a).unwrap().made_for.is_empty());
+        assert_eq!(s.get(&b).unwrap().made_for, "c2");
     }
 }
