@@ -65,9 +65,20 @@ impl<R: Read> TarReader<R> {
         if self.done {
             return Ok(None);
         }
+        if self.remaining > 0 && self.record {
+            // Content nobody read: data on an entry the unpacker skips (the root entry, a
+            // whiteout, the opaque marker). Kept with the skeleton's raw bytes, so that the
+            // layer reassembled from it is the stream its diff ID names. Such content has
+            // no use, so a lot of it is refused rather than held in memory.
+            let n = self.remaining;
+            if n > 1 << 20 {
+                return Err(ArchiveError::Corrupt(format!("{n} bytes of data on an entry that holds none")));
+            }
+            self.skip_recorded(n, "entry data")?;
+            self.remaining = 0;
+        }
         if self.remaining > 0 {
-            // Unread content is discarded, not recorded: callers that record skeletons
-            // always consume regular files completely.
+            // Unread content is discarded (nothing is recorded).
             let n = self.remaining;
             io::copy(&mut (&mut self.inner).take(n), &mut io::sink())
                 .map_err(|e| ArchiveError::io("skipping entry data", e))

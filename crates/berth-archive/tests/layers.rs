@@ -266,3 +266,22 @@ fn an_owner_of_minus_one_is_refused() {
     let err = apply(&input[..], dir.path(), &ApplyOptions::default()).unwrap_err();
     assert!(err.to_string().contains("invalid uid"), "{err}");
 }
+
+/// Fuzz finds (fuzz/regressions/tar_apply): data on entries the unpacker skips (a root entry
+/// `./` with content, a whiteout with content) was left out of the layer's skeleton, so the
+/// layer reassembled for save and push was shorter than the stream its diff ID names.
+#[test]
+fn content_of_skipped_entries_stays_in_the_skeleton() {
+    for name in ["root-entry-with-data.tar", "whiteout-with-data.tar"] {
+        let input =
+            fs::read(format!("{}/../../fuzz/regressions/tar_apply/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let opts = ApplyOptions { whiteouts: Whiteouts::Overlay, record_skeleton: true, ..Default::default() };
+        let applied = apply(&input[..], dir.path(), &opts).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let sk = applied.skeleton.unwrap();
+        assert_eq!(sk.tar_size(), input.len() as u64, "{name}");
+        let mut again = Vec::new();
+        sk.write_tar(dir.path(), &mut again).unwrap();
+        assert!(again == input, "{name}: reassembled {} bytes of {}", again.len(), input.len());
+    }
+}
