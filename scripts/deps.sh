@@ -22,3 +22,7 @@ if ! command -v cargo >/dev/null 2>&1; then
         exit 1
     fi
 fi
+# The lint gate's tools (rustup toolchains may lack them).
+if command -v rustup >/dev/null 2>&1; then
+    rustup component add rustfmt clippy >/dev/null 2>&1 || true
+fi

@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 . scripts/deps.sh
 export PATH="$HOME/.cargo/bin:$PATH"
 
+# The lint gate, before anything is built: the code is as rustfmt writes it (rustfmt.toml).
+cargo fmt --all --check
 cargo build --release --locked -p berth -p berth-shim
 export BERTH_BIN_DIR="$PWD/target/x86_64-unknown-linux-gnu/release"
 . scripts/lib.sh
