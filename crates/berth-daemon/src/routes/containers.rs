@@ -341,14 +341,7 @@ pub async fn archive_put(d: D, mut req: Req) -> ApiResult<Resp> {
 pub async fn prune(d: D, req: Req) -> ApiResult<Resp> {
     let f = filters(&req)?;
     f.check_names(&["until", "label", "label!"]).map_err(ApiError::bad_request)?;
-    let now = berth_api::time::now_nanos();
-    let until = f
-        .get("until")
-        .first()
-        .map(|s| {
-            berth_api::time::parse_time_arg(s, now).ok_or_else(|| ApiError::bad_request(format!("invalid until: {s}")))
-        })
-        .transpose()?;
+    let until = f.prune_until(berth_api::time::now_nanos()).map_err(ApiError::bad_request)?;
     let mut deleted = Vec::new();
     let mut reclaimed = 0i64;
     for e in d.containers.all() {
@@ -356,18 +349,10 @@ pub async fn prune(d: D, req: Req) -> ApiResult<Resp> {
         if rec.state.running || rec.state.status == "restarting" || rec.state.paused {
             continue;
         }
-        if let Some(u) = until {
-            if berth_api::time::parse_rfc3339(&rec.created).unwrap_or(0) >= u {
-                continue;
-            }
-        }
-        if !f.labels_match("label", &rec.config.labels) {
+        if until.is_some_and(|u| berth_api::time::parse_rfc3339(&rec.created).unwrap_or(0) > u) {
             continue;
         }
-        if f.get("label!").iter().any(|l| match l.split_once('=') {
-            Some((k, v)) => rec.config.labels.get(k).is_some_and(|x| x == v),
-            None => rec.config.labels.contains_key(l.as_str()),
-        }) {
+        if !f.prune_labels_match(&rec.config.labels) {
             continue;
         }
         let size =
