@@ -65,6 +65,24 @@ impl Filters {
         })
     }
 
+    /// The label filters of the prune endpoints, as dockerd applies them: every `label=`
+    /// value must match, and `label!=` values exclude what matches all of them.
+    pub fn prune_labels_match(&self, labels: &BTreeMap<String, String>) -> bool {
+        self.labels_match("label", labels) && !(self.has("label!") && self.labels_match("label!", labels))
+    }
+
+    /// The `until=` filter of the prune endpoints (nanoseconds since the epoch): what was
+    /// created after it is kept. At most one is allowed.
+    pub fn prune_until(&self, now: i128) -> Result<Option<i128>, String> {
+        match self.get("until") {
+            [] => Ok(None),
+            [u] => crate::time::parse_time_arg(u, now)
+                .map(Some)
+                .ok_or_else(|| format!("failed to parse value as time or duration: \"{u}\"")),
+            _ => Err("more than one until filter specified".to_string()),
+        }
+    }
+
     /// Encodes the filters the way the current docker CLI sends them.
     pub fn to_json(&self) -> String {
         serde_json::to_string(&self.0).unwrap_or_default()
@@ -78,6 +96,22 @@ impl Filters {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prune_label_filters_as_dockerd() {
+        let labels: BTreeMap<String, String> = [("keep".to_string(), "yes".to_string())].into();
+        let none = BTreeMap::new();
+        let f = |s: &str| Filters::parse(s).unwrap();
+        assert!(!f(r#"{"label!":["keep"]}"#).prune_labels_match(&labels));
+        assert!(f(r#"{"label!":["keep"]}"#).prune_labels_match(&none));
+        assert!(f(r#"{"label!":["keep=no"]}"#).prune_labels_match(&labels));
+        // Excluded only when every label! value matches.
+        assert!(f(r#"{"label!":["keep","other"]}"#).prune_labels_match(&labels));
+        assert!(f(r#"{"label":["keep=yes"]}"#).prune_labels_match(&labels));
+        assert!(!f(r#"{"label":["keep"]}"#).prune_labels_match(&none));
+        assert!(f(r#"{"until":["1","2"]}"#).prune_until(0).is_err());
+        assert_eq!(f(r#"{"until":["10"]}"#).prune_until(0), Ok(Some(10_000_000_000)));
+    }
 
     #[test]
     fn both_encodings_parse() {

@@ -104,7 +104,7 @@ impl ContainerService {
             process_label: String::new(),
             app_armor_profile: String::new(),
             exec_ids: if exec_ids.is_empty() { None } else { Some(exec_ids) },
-            host_config: rec.host_config.clone(),
+            host_config: self.reported_host_config(&rec),
             graph_driver: GraphDriver { name: "overlay2".into(), data },
             size_rw,
             size_root_fs: size_root,
@@ -112,6 +112,23 @@ impl ContainerService {
             config: rec.config.clone(),
             network_settings: network,
         })
+    }
+
+    /// The host config as Docker reports it: links as `/target:/container/alias` (with the
+    /// target's current name), and the default /dev/shm size when none was asked for.
+    fn reported_host_config(&self, rec: &Record) -> berth_api::models::HostConfig {
+        let mut h = rec.host_config.clone();
+        if let Some(links) = &mut h.links {
+            for l in links.iter_mut() {
+                let (target, alias) = crate::links::link_parts(l);
+                let name = self.get(target).map(|e| e.record().name.clone()).unwrap_or_else(|_| target.to_string());
+                *l = format!("/{name}:/{}/{alias}", rec.name);
+            }
+        }
+        if h.shm_size == 0 {
+            h.shm_size = crate::spec::DEFAULT_SHM_SIZE;
+        }
+        h
     }
 
     fn sizes(&self, rec: &Record) -> (Option<i64>, Option<i64>) {

@@ -374,3 +374,10 @@ impl ContainerService {
         self.events.emit("container", action, &rec.id, attrs);
     }
 }
+
+/// A container's cgroup, relative to the hierarchy's root: under its own `--cgroup-parent`
+/// when it has one, else under the daemon's.
+pub(crate) fn cgroup_path(daemon_parent: &str, rec: &record::Record) -> String {
+    let parent = if rec.host_config.cgroup_parent.is_empty() { daemon_parent } else { &rec.host_config.cgroup_parent };
+    format!("{}/{}", parent.trim_matches('/'), rec.id)
+}

@@ -544,10 +544,8 @@ impl ContainerService {
             if r.state.running || r.stopped_by_user || r.state.status != "restarting" {
                 return;
             }
-            entry.update(|r| {
-                r.restart_count += 1;
-                r.state.restarting = false;
-            });
+            // Restarting stays true (with the status) until the start settles either way.
+            entry.update(|r| r.restart_count += 1);
             if svc.start_locked(&entry).await.is_err() {
                 entry.update(|r| {
                     r.state.status = "exited".into();
@@ -732,7 +730,7 @@ impl ContainerService {
 
     pub(crate) fn set_paused(&self, e: &Entry, paused: bool) -> Result<()> {
         let rec = e.record();
-        let cg = berth_cgroups::Cgroup::host(&format!("{}/{}", self.cfg.cgroup_parent.trim_matches('/'), rec.id))
+        let cg = berth_cgroups::Cgroup::host(&crate::cgroup_path(&self.cfg.cgroup_parent, &rec))
             .map_err(|e| ContainerError::Internal(e.to_string()))?;
         cg.freeze(paused).map_err(|e| ContainerError::Internal(e.to_string()))?;
         e.update(|r| {

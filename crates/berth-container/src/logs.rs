@@ -13,6 +13,8 @@ use tokio::sync::mpsc;
 
 use crate::{ContainerError, ContainerService, Result};
 
+mod read;
+
 #[derive(Debug, Clone, Default)]
 pub struct LogOptions {
     pub stdout: bool,
@@ -43,7 +45,72 @@ fn wanted(opts: &LogOptions, e: &Entry) -> bool {
         return false;
     }
     let t = berth_api::time::parse_rfc3339(&e.time).unwrap_or(0);
-    opts.since.is_none_or(|s| t > s) && opts.until.is_none_or(|u| t <= u)
+    opts.since.is_none_or(|s| t >= s) && opts.until.is_none_or(|u| t <= u)
+}
+
+/// The log as it is when asked for: the current file open (so that nothing written between
+/// reading and following is lost or repeated), every file, and, unless following, the
+/// current file's length then (a reader stops there, as Docker's does).
+struct Snapshot {
+    path: PathBuf,
+    current: Option<std::fs::File>,
+    files: Vec<PathBuf>,
+    limit: Option<u64>,
+}
+
+impl Snapshot {
+    fn take(path: PathBuf, follow: bool) -> Snapshot {
+        let current = std::fs::File::open(&path).ok();
+        let files = logfile::files(&path);
+        let limit =
+            if follow { None } else { Some(current.as_ref().and_then(|f| f.metadata().ok()).map_or(0, |m| m.len())) };
+        Snapshot { path, current, files, limit }
+    }
+}
+
+/// Sends the log as it was at the snapshot (from `--tail` on), blocking. Returns the open
+/// current file and its unterminated last line, to follow on from; `None` when the reader
+/// went away or `--until` was passed.
+fn read_existing(
+    snap: Snapshot,
+    opts: &LogOptions,
+    tx: &mpsc::Sender<LogLine>,
+) -> Option<(Option<std::fs::File>, Vec<u8>)> {
+    let Snapshot { path, mut current, files, limit } = snap;
+    let start = match opts.tail {
+        Some(n) => read::tail_start(&files, &path, current.as_ref(), n),
+        None => read::Start::default(),
+    };
+    let mut emit = |en: Entry| {
+        if opts.until.is_some_and(|u| berth_api::time::parse_rfc3339(&en.time).unwrap_or(0) > u) {
+            return read::Flow::Stop;
+        }
+        if wanted(opts, &en) && tx.blocking_send(to_line(en)).is_err() {
+            return read::Flow::Stop;
+        }
+        read::Flow::More
+    };
+    let mut partial = Vec::new();
+    for (i, f) in files.iter().enumerate().skip(start.index) {
+        let (offset, skip) = if i == start.index { (start.offset, start.skip_lines) } else { (0, 0) };
+        if *f == path {
+            if let Some(c) = current.as_mut() {
+                if c.seek(SeekFrom::Start(offset)).is_err() {
+                    return None;
+                }
+                let r = match limit {
+                    Some(l) => read::drain(&mut Read::take(&*c, l.saturating_sub(offset)), &mut partial, &mut emit),
+                    None => read::drain(c, &mut partial, &mut emit),
+                };
+                if r.is_err() {
+                    return None;
+                }
+            }
+        } else if let read::Flow::Stop = read::stream_file(f, offset, skip, &mut emit) {
+            return None;
+        }
+    }
+    Some((current, partial))
 }
 
 #[allow(unsafe_code)]
@@ -103,41 +170,22 @@ impl ContainerService {
             return Err(ContainerError::Invalid("configured logging driver does not support reading".into()));
         }
         let path = PathBuf::from(&rec.log_path);
+        let snap = Snapshot::take(path.clone(), opts.follow);
         let (tx, rx) = mpsc::channel(256);
         let mut life = e.life.subscribe();
         tokio::spawn(async move {
-            // What is there now. The current file is opened first so that nothing written
-            // between reading and following is lost or repeated.
-            let mut current = std::fs::File::open(&path).ok();
-            let mut entries: Vec<Entry> = Vec::new();
-            let files = logfile::files(&path);
-            for f in &files {
-                if *f == path {
-                    if let Some(file) = current.as_mut() {
-                        let mut data = Vec::new();
-                        let _ = file.read_to_end(&mut data);
-                        entries.extend(logfile::parse(&data[..]));
-                    }
-                } else if let Ok(file) = logfile::open(f) {
-                    entries.extend(logfile::parse(file));
-                }
-            }
-            let mut entries: Vec<Entry> = entries.into_iter().filter(|e| wanted(&opts, e)).collect();
-            if let Some(n) = opts.tail {
-                let skip = entries.len().saturating_sub(n);
-                entries.drain(..skip);
-            }
-            for en in entries {
-                if tx.send(to_line(en)).await.is_err() {
-                    return;
-                }
-            }
+            // What is there now, read on a blocking thread a line at a time.
+            let (o, t) = (opts.clone(), tx.clone());
+            let Ok(Some((mut current, mut partial))) =
+                tokio::task::spawn_blocking(move || read_existing(snap, &o, &t)).await
+            else {
+                return;
+            };
             if !opts.follow {
                 return;
             }
             let Some(dir) = path.parent() else { return };
             let Ok(watch) = DirWatch::new(dir) else { return };
-            let mut partial: Vec<u8> = Vec::new();
             let mut ino = current.as_ref().and_then(|f| f.metadata().ok()).map(|m| m.ino());
             loop {
                 let stopped = !life.borrow_and_update().running;
@@ -145,29 +193,24 @@ impl ContainerService {
                 loop {
                     let mut got = false;
                     if let Some(f) = current.as_mut() {
-                        let mut data = Vec::new();
-                        if f.read_to_end(&mut data).is_ok() && !data.is_empty() {
-                            got = true;
-                            partial.extend_from_slice(&data);
-                            let end = partial.iter().rposition(|&b| b == b'\n').map(|i| i + 1).unwrap_or(0);
-                            let complete: Vec<u8> = partial.drain(..end).collect();
-                            for en in logfile::parse(&complete[..]) {
-                                if opts.until.is_some_and(|u| berth_api::time::parse_rfc3339(&en.time).unwrap_or(0) > u)
-                                {
-                                    return;
-                                }
-                                if wanted(&opts, &en) && tx.send(to_line(en)).await.is_err() {
-                                    return;
-                                }
+                        let mut lines = Vec::new();
+                        let r = read::drain(&mut *f, &mut partial, &mut |en| {
+                            lines.push(en);
+                            if lines.len() >= 256 { read::Flow::Stop } else { read::Flow::More }
+                        });
+                        got = !matches!(r, Ok(false));
+                        for en in lines {
+                            if opts.until.is_some_and(|u| berth_api::time::parse_rfc3339(&en.time).unwrap_or(0) > u) {
+                                return;
+                            }
+                            if wanted(&opts, &en) && tx.send(to_line(en)).await.is_err() {
+                                return;
                             }
                         }
                     }
                     let now_ino = std::fs::metadata(&path).ok().map(|m| m.ino());
-                    if now_ino != ino {
+                    if !got && now_ino != ino {
                         current = std::fs::File::open(&path).ok();
-                        if let Some(f) = current.as_mut() {
-                            let _ = f.seek(SeekFrom::Start(0));
-                        }
                         ino = now_ino;
                         partial.clear();
                         continue;

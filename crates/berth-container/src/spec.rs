@@ -62,6 +62,9 @@ fn mount(dest: &str, kind: &str, source: &str, o: &[&str]) -> Mount {
 
 /// The process environment Docker gives: default PATH, HOSTNAME, TERM for terminals, then
 /// the configured variables replacing or adding.
+/// /dev/shm's size when `--shm-size` is not given (dockerd's default, 64 MiB).
+pub const DEFAULT_SHM_SIZE: i64 = 64 * 1024 * 1024;
+
 pub fn environment(rec: &Record) -> Vec<String> {
     let mut env = vec![format!("PATH={DEFAULT_PATH}"), format!("HOSTNAME={}", rec.config.hostname)];
     if rec.config.tty {
@@ -338,7 +341,7 @@ pub fn build(
         ),
         mount("/dev/mqueue", "mqueue", "mqueue", &["nosuid", "noexec", "nodev"]),
     ];
-    let shm = if h.shm_size > 0 { h.shm_size } else { 64 * 1024 * 1024 };
+    let shm = if h.shm_size > 0 { h.shm_size } else { DEFAULT_SHM_SIZE };
     mounts.push(Mount {
         destination: "/dev/shm".into(),
         kind: "tmpfs".into(),
@@ -563,7 +566,7 @@ pub fn build(
         linux: Linux {
             namespaces,
             resources: Some(resources),
-            cgroups_path: format!("{}/{}", cfg.cgroup_parent.trim_matches('/'), rec.id),
+            cgroups_path: crate::cgroup_path(&cfg.cgroup_parent, rec),
             // The API's MaskedPaths and ReadonlyPaths replace the defaults when given.
             masked_paths: if unconfined_paths {
                 Vec::new()

@@ -102,7 +102,7 @@ fn ps_row(pid: i32, btime: u64) -> Option<Vec<String>> {
 
 impl ContainerService {
     fn cgroup_of(&self, rec: &Record) -> Result<berth_cgroups::Cgroup> {
-        berth_cgroups::Cgroup::host(&format!("{}/{}", self.cfg.cgroup_parent.trim_matches('/'), rec.id))
+        berth_cgroups::Cgroup::host(&crate::cgroup_path(&self.cfg.cgroup_parent, rec))
             .map_err(|e| ContainerError::Internal(e.to_string()))
     }
 
@@ -235,7 +235,26 @@ impl ContainerService {
         let e = self.get(id)?;
         let _op = e.op.lock().await;
         let rec = e.record();
+        // As dockerd does, a zero (or empty) field is one not given: the docker CLI sends
+        // every field, and `update -m` must leave CPU shares and the restart policy alone.
+        let u = given(u);
         let mut h = rec.host_config.clone();
+        let conflict = |m: &str| Err(ContainerError::Invalid(format!("Cannot update container {}: {m}", rec.id)));
+        if u.nano_cpus.is_some() && h.cpu_period > 0 {
+            return conflict("Conflicting options: Nano CPUs cannot be updated as CPU Period has already been set");
+        }
+        if u.nano_cpus.is_some() && h.cpu_quota > 0 {
+            return conflict("Conflicting options: Nano CPUs cannot be updated as CPU Quota has already been set");
+        }
+        if u.cpu_period.is_some() && h.nano_cpus > 0 {
+            return conflict("Conflicting options: CPU Period cannot be updated as NanoCPUs has already been set");
+        }
+        if u.cpu_quota.is_some() && h.nano_cpus > 0 {
+            return conflict("Conflicting options: CPU Quota cannot be updated as NanoCPUs has already been set");
+        }
+        if u.restart_policy.as_ref().is_some_and(|p| p.name != "no") && h.auto_remove {
+            return conflict("Restart policy cannot be updated because AutoRemove is enabled for the container");
+        }
         if let Some(v) = u.memory {
             h.memory = v;
         }
@@ -351,4 +370,34 @@ fn host_memory() -> u64 {
         })
         .unwrap_or(0)
         * 1024
+}
+
+/// The fields of an update that were given: dockerd takes a zero or empty value for "leave
+/// as it is" (and a restart policy without a name).
+fn given(mut u: UpdateRequest) -> UpdateRequest {
+    for v in [
+        &mut u.cpu_shares,
+        &mut u.memory,
+        &mut u.memory_swap,
+        &mut u.memory_reservation,
+        &mut u.nano_cpus,
+        &mut u.cpu_period,
+        &mut u.cpu_quota,
+    ] {
+        if *v == Some(0) {
+            *v = None;
+        }
+    }
+    for v in [&mut u.cpuset_cpus, &mut u.cpuset_mems] {
+        if v.as_deref() == Some("") {
+            *v = None;
+        }
+    }
+    if u.blkio_weight == Some(0) {
+        u.blkio_weight = None;
+    }
+    if u.restart_policy.as_ref().is_some_and(|p| p.name.is_empty()) {
+        u.restart_policy = None;
+    }
+    u
 }

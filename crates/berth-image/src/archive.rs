@@ -80,8 +80,14 @@ struct SaveWriter<W: Write> {
 
 impl<W: Write> SaveWriter<W> {
     fn file(&mut self, path: &str, data: &[u8]) -> io::Result<()> {
+        self.file_at(path, data, 0)
+    }
+
+    /// A file with its modification time (seconds since the epoch).
+    fn file_at(&mut self, path: &str, data: &[u8], mtime: i64) -> io::Result<()> {
         let mut h = Header::new(path, EntryType::Regular);
         h.size = data.len() as u64;
+        h.mtime = mtime;
         self.tar.append(&h, &mut &data[..])
     }
 
@@ -145,8 +151,16 @@ impl ImageStore {
         for id in &order {
             let image = self.get(id).ok_or_else(|| ImageError::NotFound(id.clone()))?;
             let config = self.content.read(id)?;
+            // As dockerd does, an image's config and layers carry its creation time (the
+            // index and manifests the epoch).
+            let created = image
+                .config
+                .created
+                .as_deref()
+                .and_then(berth_api::time::parse_rfc3339)
+                .map_or(0, |t| (t / 1_000_000_000) as i64);
             if w.written.insert(id.clone()) {
-                w.file(&format!("blobs/sha256/{}", hex(id)), &config).map_err(io_err)?;
+                w.file_at(&format!("blobs/sha256/{}", hex(id)), &config, created).map_err(io_err)?;
             }
             let mut layers = Vec::new();
             for d in &image.config.rootfs.diff_ids {
@@ -156,6 +170,7 @@ impl ImageStore {
                 if w.written.insert(d.clone()) {
                     let mut h = Header::new(path.clone(), EntryType::Regular);
                     h.size = info.tar_size;
+                    h.mtime = created;
                     w.tar.append_header(&h).map_err(io_err)?;
                     // Stream the reassembled layer straight into the archive.
                     let n = self.snapshots.write_layer_tar(d, w.tar.get_mut())?;

@@ -248,6 +248,11 @@ impl Daemon {
         Ok(())
     }
 
+    /// The daemon's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
     fn config_file(&self) -> PathBuf {
         self.dir.path().join("daemon.json")
     }

@@ -650,21 +650,14 @@ impl NetworkService {
     /// `POST /networks/prune`: user-defined networks no container uses.
     pub fn prune(&self, f: &Filters) -> Result<Vec<String>> {
         f.check_names(&["until", "label", "label!"]).map_err(NetError::Invalid)?;
-        let now = berth_api::time::now_nanos();
-        let until = f
-            .get("until")
-            .first()
-            .map(|s| {
-                berth_api::time::parse_time_arg(s, now).ok_or_else(|| NetError::Invalid(format!("invalid until: {s}")))
-            })
-            .transpose()?;
+        let until = f.prune_until(berth_api::time::now_nanos()).map_err(NetError::Invalid)?;
         let candidates: Vec<NetworkRecord> = self
             .lock()
             .nets
             .values()
             .filter(|n| n.is_user_defined() && n.endpoints.is_empty())
-            .filter(|n| until.is_none_or(|u| berth_api::time::parse_rfc3339(&n.created).unwrap_or(0) < u))
-            .filter(|n| f.labels_match("label", &n.labels))
+            .filter(|n| until.is_none_or(|u| berth_api::time::parse_rfc3339(&n.created).unwrap_or(0) <= u))
+            .filter(|n| f.prune_labels_match(&n.labels))
             .cloned()
             .collect();
         let mut gone = Vec::new();

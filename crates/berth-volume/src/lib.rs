@@ -383,8 +383,7 @@ impl VolumeStore {
                 .values()
                 .filter(|r| st.users.get(&r.name).is_none_or(|u| u.is_empty()))
                 .filter(|r| all || r.is_anonymous())
-                .filter(|r| f.labels_match("label", &r.labels))
-                .filter(|r| !f.get("label!").iter().any(|l| label_matches(l, &r.labels)))
+                .filter(|r| f.prune_labels_match(&r.labels))
                 .cloned()
                 .collect()
         };
@@ -403,13 +402,6 @@ impl VolumeStore {
             }
         }
         Ok((gone, freed))
-    }
-}
-
-fn label_matches(filter: &str, labels: &BTreeMap<String, String>) -> bool {
-    match filter.split_once('=') {
-        Some((k, v)) => labels.get(k).is_some_and(|x| x == v),
-        None => labels.contains_key(filter),
     }
 }
 

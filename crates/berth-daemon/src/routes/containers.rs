@@ -94,13 +94,9 @@ pub async fn logs(d: D, req: Req) -> ApiResult<Resp> {
                 .ok_or_else(|| ApiError::bad_request(format!("invalid value for \"{k}\": {s}"))),
         }
     };
-    let tail = match req.q("tail") {
-        None | Some("") | Some("all") => None,
-        Some(t) => Some(
-            t.parse::<i64>().map_err(|_| ApiError::bad_request(format!("invalid value for \"tail\": {t}")))?.max(0)
-                as usize,
-        ),
-    };
+    // As in Docker, "all", a negative number or anything else that is not a number means
+    // every line.
+    let tail = req.q("tail").and_then(|t| t.parse::<i64>().ok()).and_then(|n| usize::try_from(n).ok());
     let opts = LogOptions {
         stdout,
         stderr,
@@ -242,17 +238,28 @@ pub async fn attach(d: D, mut req: Req) -> ApiResult<Resp> {
     let opts = AttachOptions { stdin: req.q_bool("stdin"), stdout: req.q_bool("stdout"), stderr: req.q_bool("stderr") };
     let id = req.param(0).to_string();
     let rec = d.containers.get(&id)?.record();
-    let mut prefix = Vec::new();
-    if req.q_bool("logs") {
+    // The log so far streams ahead of the live output, a line at a time. It is read up to
+    // where it was when asked for: what the session delivers live is not repeated.
+    let prefix = if req.q_bool("logs") {
         let (_, mut lines) = d
             .containers
             .logs(&id, LogOptions { stdout: opts.stdout, stderr: opts.stderr, ..Default::default() })
             .await
             .unwrap_or_else(|_| (false, mpsc::channel(1).1));
-        while let Some(l) = lines.recv().await {
-            prefix.push(if rec.config.tty { l.data } else { Bytes::from(berth_api::stream::frame(l.stream, &l.data)) });
-        }
-    }
+        let (tx, rx) = mpsc::channel::<Bytes>(64);
+        let tty = rec.config.tty;
+        tokio::spawn(async move {
+            while let Some(l) = lines.recv().await {
+                let b = if tty { l.data } else { Bytes::from(berth_api::stream::frame(l.stream, &l.data)) };
+                if tx.send(b).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Some(rx)
+    } else {
+        None
+    };
     let session = if req.q_bool("stream") || !req.q_bool("logs") {
         d.containers.attach(&id, opts).await?
     } else {
@@ -334,14 +341,7 @@ pub async fn archive_put(d: D, mut req: Req) -> ApiResult<Resp> {
 pub async fn prune(d: D, req: Req) -> ApiResult<Resp> {
     let f = filters(&req)?;
     f.check_names(&["until", "label", "label!"]).map_err(ApiError::bad_request)?;
-    let now = berth_api::time::now_nanos();
-    let until = f
-        .get("until")
-        .first()
-        .map(|s| {
-            berth_api::time::parse_time_arg(s, now).ok_or_else(|| ApiError::bad_request(format!("invalid until: {s}")))
-        })
-        .transpose()?;
+    let until = f.prune_until(berth_api::time::now_nanos()).map_err(ApiError::bad_request)?;
     let mut deleted = Vec::new();
     let mut reclaimed = 0i64;
     for e in d.containers.all() {
@@ -349,18 +349,10 @@ pub async fn prune(d: D, req: Req) -> ApiResult<Resp> {
         if rec.state.running || rec.state.status == "restarting" || rec.state.paused {
             continue;
         }
-        if let Some(u) = until {
-            if berth_api::time::parse_rfc3339(&rec.created).unwrap_or(0) >= u {
-                continue;
-            }
-        }
-        if !f.labels_match("label", &rec.config.labels) {
+        if until.is_some_and(|u| berth_api::time::parse_rfc3339(&rec.created).unwrap_or(0) > u) {
             continue;
         }
-        if f.get("label!").iter().any(|l| match l.split_once('=') {
-            Some((k, v)) => rec.config.labels.get(k).is_some_and(|x| x == v),
-            None => rec.config.labels.contains_key(l.as_str()),
-        }) {
+        if !f.prune_labels_match(&rec.config.labels) {
             continue;
         }
         let size =

@@ -30,7 +30,7 @@ pub async fn start(d: D, mut req: Req) -> ApiResult<Resp> {
             .exec_start(&id, false, body.tty, body.console_size)
             .await?
             .ok_or_else(|| ApiError::internal("exec produced no session"))?;
-        return Ok(serve_session(&mut req, session, Some(keys), Vec::new()));
+        return Ok(serve_session(&mut req, session, Some(keys), None));
     };
     // As Docker does: answer 101 first and start the process on the taken-over connection,
     // so no output can arrive mixed into the response headers. A failure to start is written
@@ -38,7 +38,7 @@ pub async fn start(d: D, mut req: Req) -> ApiResult<Resp> {
     tokio::spawn(async move {
         let Ok(up) = upgrade.await else { return };
         match d.containers.exec_start(&id, false, body.tty, body.console_size).await {
-            Ok(Some(session)) => pump_upgraded(up, session, Some(keys), Vec::new()).await,
+            Ok(Some(session)) => pump_upgraded(up, session, Some(keys), None).await,
             Ok(None) => {}
             Err(e) => {
                 let msg = Bytes::from(format!("{e}\r\n"));
@@ -48,7 +48,10 @@ pub async fn start(d: D, mut req: Req) -> ApiResult<Resp> {
                 let (tx, rx) = tokio::sync::mpsc::channel(1);
                 drop(tx);
                 let session = berth_container::attach::Session { tty: true, output: rx, input: None };
-                pump_upgraded(up, session, None, vec![chunk]).await;
+                let (ptx, prx) = tokio::sync::mpsc::channel(1);
+                let _ = ptx.try_send(chunk);
+                drop(ptx);
+                pump_upgraded(up, session, None, Some(prx)).await;
             }
         }
     });

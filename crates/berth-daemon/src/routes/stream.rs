@@ -66,7 +66,7 @@ pub async fn pump_upgraded(
     upgraded: hyper::upgrade::Upgraded,
     mut session: Session,
     detach: Option<Vec<u8>>,
-    prefix: Vec<Bytes>,
+    prefix: Option<mpsc::Receiver<Bytes>>,
 ) {
     let tty = session.tty;
     let (mut rd, mut wr) = crate::hijack::take_over(upgraded).await;
@@ -109,9 +109,11 @@ pub async fn pump_upgraded(
             }
         });
     }
-    for p in prefix {
-        if wr.write_all(&p).await.is_err() {
-            return;
+    if let Some(mut prefix) = prefix {
+        while let Some(p) = prefix.recv().await {
+            if wr.write_all(&p).await.is_err() {
+                return;
+            }
         }
     }
     // The stdin reader drops its end when the client's input ends (EOF or half-close): that
@@ -144,16 +146,23 @@ pub async fn pump_upgraded(
 
 /// Serves a session: over the hijacked connection if the client asked to upgrade (stdin
 /// and output both ways), else as a streamed response body (output only).
-pub fn serve_session(req: &mut Req, mut session: Session, detach: Option<Vec<u8>>, prefix: Vec<Bytes>) -> Resp {
+pub fn serve_session(
+    req: &mut Req,
+    mut session: Session,
+    detach: Option<Vec<u8>>,
+    prefix: Option<mpsc::Receiver<Bytes>>,
+) -> Resp {
     let tty = session.tty;
     let Some(upgrade) = req.upgrade.take() else {
         let content_type =
             if tty { "application/vnd.docker.raw-stream" } else { "application/vnd.docker.multiplexed-stream" };
         let (tx, rx) = mpsc::channel(64);
         tokio::spawn(async move {
-            for p in prefix {
-                if tx.send(p).await.is_err() {
-                    return;
+            if let Some(mut prefix) = prefix {
+                while let Some(p) = prefix.recv().await {
+                    if tx.send(p).await.is_err() {
+                        return;
+                    }
                 }
             }
             while let Some(o) = session.output.recv().await {
