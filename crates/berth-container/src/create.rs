@@ -141,7 +141,10 @@ pub(crate) fn validate_host_config(h: &HostConfig) -> Result<()> {
         }
     }
     for b in h.binds.iter().flatten() {
-        parse_bind(b)?;
+        let bind = parse_bind(b)?;
+        if h.tmpfs.as_ref().is_some_and(|t| t.contains_key(&bind.destination)) {
+            return Err(invalid(format!("Duplicate mount point: {}", bind.destination)));
+        }
     }
     for m in h.mounts.iter().flatten() {
         if !m.target.starts_with('/') {
@@ -226,6 +229,20 @@ pub(crate) fn parse_bind(spec: &str) -> Result<Bind> {
         }
     }
     let is_volume = !source.starts_with('/');
+    // Docker turns `nocopy` into volume options and a propagation mode into bind options;
+    // each belongs to its own mount type.
+    let wrong_field = if !is_volume && no_copy {
+        Some(("bind", "VolumeOptions"))
+    } else if is_volume && !propagation.is_empty() {
+        Some(("volume", "BindOptions"))
+    } else {
+        None
+    };
+    if let Some((kind, field)) = wrong_field {
+        return Err(invalid(format!(
+            "invalid volume specification: '{spec}': invalid mount config for type \"{kind}\": field {field} must not be specified"
+        )));
+    }
     if is_volume && !source.is_empty() {
         if !berth_volume::valid_name(source) {
             return Err(invalid(format!(
@@ -318,6 +335,7 @@ impl ContainerService {
         if req.config.image.is_empty() {
             return Err(invalid("config.Image is required"));
         }
+        warnings.extend(crate::verify::verify(&req.config, &req.host_config)?);
         validate_host_config(&req.host_config)?;
         let image = self.images.resolve(&req.config.image)?;
         let mut config = merge_config(&req.config, &image.config.config);
@@ -335,9 +353,8 @@ impl ContainerService {
                 id[..12].to_string()
             };
         }
-        if let Some(other) = mode.strip_prefix("container:") {
-            self.get(other)?;
-        }
+        // `container:<name>` is looked up at start, as Docker does: a 404 here would make the
+        // docker CLI take it for a missing image and pull.
         // The docker CLI names the default network "default"; on Linux that is "bridge".
         if let Some(ep) = req.networking_config.endpoints_config.remove("default") {
             req.networking_config.endpoints_config.entry("bridge".into()).or_insert(ep);
