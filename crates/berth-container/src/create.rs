@@ -253,6 +253,15 @@ pub(crate) fn parse_bind(spec: &str) -> Result<Bind> {
     Ok(Bind { source: source.to_string(), destination: clean(dest), read_only, propagation, is_volume, no_copy })
 }
 
+/// A missing container named by a create request is the request's mistake (400): dockerd
+/// keeps 404 for the image, which the docker CLI then pulls.
+pub(crate) fn not_found_is_invalid(e: ContainerError) -> ContainerError {
+    match e {
+        ContainerError::NotFound(_) => invalid(e.to_string()),
+        e => e,
+    }
+}
+
 /// Lexically cleans an absolute path.
 pub(crate) fn clean(p: &str) -> String {
     let mut parts: Vec<&str> = Vec::new();
@@ -355,6 +364,15 @@ impl ContainerService {
         }
         // `container:<name>` is looked up at start, as Docker does: a 404 here would make the
         // docker CLI take it for a missing image and pull.
+        // Legacy links name existing containers (dockerd's registerLinks; user-defined
+        // networks resolve them at start).
+        if matches!(mode.as_str(), "bridge" | "host" | "none") || mode.starts_with("container:") {
+            for l in req.host_config.links.iter().flatten() {
+                let name = l.split_once(':').map_or(l.as_str(), |(n, _)| n).trim_start_matches('/');
+                self.get(name)
+                    .map_err(|e| invalid(format!("could not get container for {name}: {}", not_found_is_invalid(e))))?;
+            }
+        }
         // The docker CLI names the default network "default"; on Linux that is "bridge".
         if let Some(ep) = req.networking_config.endpoints_config.remove("default") {
             req.networking_config.endpoints_config.entry("bridge".into()).or_insert(ep);

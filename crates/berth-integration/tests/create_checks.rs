@@ -170,3 +170,62 @@ fn dockerd_refusals_at_create() {
         d.docker(&["rm", "-f", n]).ok();
     }
 }
+
+#[test]
+fn create_answers_404_only_for_the_image() {
+    let d = Daemon::with_busybox();
+    let missing = unique("missing");
+    // A network namespace, or a network, that does not exist: created, refused at start
+    // (the docker CLI would pull the image on a 404 from create).
+    for net in [format!("container:{missing}"), missing.clone()] {
+        let name = unique("late");
+        let run = d.docker(&["create", "--name", &name, "--network", &net, "busybox", "true"]);
+        let shown = format!("{}{}", run.stdout, run.stderr);
+        d.docker(&["rm", "-f", &name]);
+        assert_eq!(run.code, 0, "--network {net}: {shown}");
+        assert!(!shown.contains("Unable to find image"), "{shown}");
+        let name = unique("late");
+        d.docker(&["create", "--name", &name, "--network", &net, "busybox", "true"]).ok();
+        let err = d.docker(&["start", &name]).fails();
+        d.docker(&["rm", "-f", &name]).ok();
+        assert!(err.contains(&missing), "--network {net}: {err}");
+    }
+    // Containers named by --volumes-from and --link: dockerd's 400, no pull.
+    let link = format!("{missing}:alias");
+    for (args, want) in [
+        (["--volumes-from", missing.as_str()], format!("No such container: {missing}")),
+        (["--link", link.as_str()], format!("could not get container for {missing}: No such container: {missing}")),
+    ] {
+        let mut full = vec!["create"];
+        full.extend(args);
+        full.extend(["busybox", "true"]);
+        let run = d.docker(&full);
+        let shown = format!("{}{}", run.stdout, run.stderr);
+        assert_ne!(run.code, 0, "{args:?}: {shown}");
+        assert!(shown.contains(&format!("Error response from daemon: {want}")), "{args:?}: {shown}");
+        assert!(!shown.contains("Unable to find image"), "{args:?}: {shown}");
+    }
+    // The image itself: 404, which the CLI answers by pulling (here: refused by the registry
+    // it cannot reach, after saying so).
+    let (status, body) = d.api("POST", "/v1.45/containers/create", br#"{"Image":"no-such-image-here:1"}"#);
+    assert_eq!(status, 404, "{body}");
+
+    // `GET /networks/` lists as `/networks` does (dockerd routes both); other lists answer
+    // 404 with a trailing slash, as dockerd's router does.
+    let (status, plain) = d.api("GET", "/networks", b"");
+    assert_eq!(status, 200, "{plain}");
+    let (status, slash) = d.api("GET", "/networks/", b"");
+    assert_eq!(status, 200, "{slash}");
+    let names = |body: &str| {
+        let v: serde_json::Value =
+            body.lines().find(|l| l.starts_with('[')).and_then(|l| serde_json::from_str(l).ok()).unwrap_or_default();
+        let mut n: Vec<String> =
+            v.as_array().into_iter().flatten().filter_map(|n| n["Name"].as_str().map(String::from)).collect();
+        n.sort();
+        n
+    };
+    assert!(names(&slash).contains(&"bridge".to_string()), "{slash}");
+    assert_eq!(names(&plain), names(&slash));
+    let (status, _) = d.api("GET", "/volumes/", b"");
+    assert_eq!(status, 404);
+}
