@@ -141,7 +141,10 @@ pub(crate) fn validate_host_config(h: &HostConfig) -> Result<()> {
         }
     }
     for b in h.binds.iter().flatten() {
-        parse_bind(b)?;
+        let bind = parse_bind(b)?;
+        if h.tmpfs.as_ref().is_some_and(|t| t.contains_key(&bind.destination)) {
+            return Err(invalid(format!("Duplicate mount point: {}", bind.destination)));
+        }
     }
     for m in h.mounts.iter().flatten() {
         if !m.target.starts_with('/') {
@@ -226,6 +229,20 @@ pub(crate) fn parse_bind(spec: &str) -> Result<Bind> {
         }
     }
     let is_volume = !source.starts_with('/');
+    // Docker turns `nocopy` into volume options and a propagation mode into bind options;
+    // each belongs to its own mount type.
+    let wrong_field = if !is_volume && no_copy {
+        Some(("bind", "VolumeOptions"))
+    } else if is_volume && !propagation.is_empty() {
+        Some(("volume", "BindOptions"))
+    } else {
+        None
+    };
+    if let Some((kind, field)) = wrong_field {
+        return Err(invalid(format!(
+            "invalid volume specification: '{spec}': invalid mount config for type \"{kind}\": field {field} must not be specified"
+        )));
+    }
     if is_volume && !source.is_empty() {
         if !berth_volume::valid_name(source) {
             return Err(invalid(format!(
@@ -234,6 +251,15 @@ pub(crate) fn parse_bind(spec: &str) -> Result<Bind> {
         }
     }
     Ok(Bind { source: source.to_string(), destination: clean(dest), read_only, propagation, is_volume, no_copy })
+}
+
+/// A missing container named by a create request is the request's mistake (400): dockerd
+/// keeps 404 for the image, which the docker CLI then pulls.
+pub(crate) fn not_found_is_invalid(e: ContainerError) -> ContainerError {
+    match e {
+        ContainerError::NotFound(_) => invalid(e.to_string()),
+        e => e,
+    }
 }
 
 /// Lexically cleans an absolute path.
@@ -318,6 +344,7 @@ impl ContainerService {
         if req.config.image.is_empty() {
             return Err(invalid("config.Image is required"));
         }
+        warnings.extend(crate::verify::verify(&req.config, &req.host_config)?);
         validate_host_config(&req.host_config)?;
         let image = self.images.resolve(&req.config.image)?;
         let mut config = merge_config(&req.config, &image.config.config);
@@ -335,8 +362,16 @@ impl ContainerService {
                 id[..12].to_string()
             };
         }
-        if let Some(other) = mode.strip_prefix("container:") {
-            self.get(other)?;
+        // `container:<name>` is looked up at start, as Docker does: a 404 here would make the
+        // docker CLI take it for a missing image and pull.
+        // Legacy links name existing containers (dockerd's registerLinks; user-defined
+        // networks resolve them at start).
+        if matches!(mode.as_str(), "bridge" | "host" | "none") || mode.starts_with("container:") {
+            for l in req.host_config.links.iter().flatten() {
+                let name = l.split_once(':').map_or(l.as_str(), |(n, _)| n).trim_start_matches('/');
+                self.get(name)
+                    .map_err(|e| invalid(format!("could not get container for {name}: {}", not_found_is_invalid(e))))?;
+            }
         }
         // The docker CLI names the default network "default"; on Linux that is "bridge".
         if let Some(ep) = req.networking_config.endpoints_config.remove("default") {

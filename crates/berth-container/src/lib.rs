@@ -29,6 +29,7 @@ pub mod shim_client;
 mod spec;
 mod stats;
 mod stop;
+mod verify;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;

@@ -30,6 +30,18 @@ impl WaitCondition {
     }
 }
 
+/// What `start` says when the runtime refused: Docker resolves `--user` and `--group-add`
+/// itself before the OCI runtime runs, so those mistakes come plain; the rest carries the
+/// runtime's wrapping as with runc.
+fn start_error_text(err: &str) -> String {
+    let user_mistake = ["unable to find user ", "unable to find group ", "uids and gids must be in range"];
+    if user_mistake.iter().any(|p| err.starts_with(p)) {
+        err.to_string()
+    } else {
+        format!("OCI runtime create failed: {err}: unknown")
+    }
+}
+
 /// Signal numbers by name (`SIGTERM`, `TERM`, `15`).
 pub fn parse_signal(s: &str) -> Result<i32> {
     if let Ok(n) = s.parse::<i32>() {
@@ -378,7 +390,7 @@ impl ContainerService {
             }
         };
         if let Some(err) = reply.error {
-            return Err(ContainerError::Start(format!("OCI runtime create failed: {err}: unknown")));
+            return Err(ContainerError::Start(start_error_text(&err)));
         }
         let pid = reply.pid.unwrap_or(0);
 

@@ -13,7 +13,7 @@ use std::os::fd::{AsFd, BorrowedFd};
 use berth_api::models::{HostConfig, MountPoint, VolumeCreateRequest};
 use rustix::fs::OFlags;
 
-use crate::create::{clean, parse_bind};
+use crate::create::{clean, not_found_is_invalid, parse_bind};
 use crate::{ContainerError, ContainerService, Result};
 
 /// What create resolved: the mount points, the volumes it made (anonymous ones are the
@@ -64,7 +64,8 @@ impl ContainerService {
                 Some((_, m)) => return Err(invalid(format!("invalid mode: {m}"))),
                 None => (spec.as_str(), None),
             };
-            let other = self.get(name)?.record();
+            // dockerd answers 400 here: a 404 from create reads as a missing image.
+            let other = self.get(name).map_err(not_found_is_invalid)?.record();
             for m in &other.mounts {
                 let mut m = m.clone();
                 if let Some(mode) = mode {

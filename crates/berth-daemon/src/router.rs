@@ -96,6 +96,8 @@ pub fn routes() -> Vec<Route> {
         r(M::POST, "/build/contexts/{}/diff", h!(build::context_diff)),
         // networks
         r(M::GET, "/networks", h!(networks::list)),
+        // dockerd routes this one list with a trailing slash too (and only this one).
+        r(M::GET, "/networks/", h!(networks::list)),
         r(M::POST, "/networks/create", h!(networks::create)),
         r(M::POST, "/networks/prune", h!(networks::prune)),
         r(M::GET, "/networks/{}", h!(networks::inspect)),
@@ -210,6 +212,8 @@ mod tests {
         assert_eq!(matches("/images/{*}", "/images/busybox"), Some(vec!["busybox".into()]));
         assert_eq!(matches("/images/{*}/json", "/images/json"), None);
         assert_eq!(matches("/images/{*}/json", "/images/a/json/json"), Some(vec!["a/json".into()]));
+        assert_eq!(matches("/networks/", "/networks/"), Some(vec![]));
+        assert_eq!(matches("/networks/{}", "/networks/"), None);
     }
 
     #[test]

@@ -846,11 +846,10 @@ pub struct Handle(pub Arc<NetworkService>);
 impl Networks for Handle {
     fn validate(&self, mode: &str, endpoints: &BTreeMap<String, EndpointSettings>) -> berth_container::Result<()> {
         let m = primary(mode);
-        if m != "host" && m != "none" && !m.starts_with("container:") {
-            let net = self
-                .0
-                .find(m)
-                .map_err(|_| berth_container::ContainerError::NotFound(format!("network {m} not found")).renamed())?;
+        // A network that does not exist (yet) is refused at start, as dockerd does: a 404
+        // from create would make the docker CLI take it for a missing image and pull.
+        let net = if m != "host" && m != "none" && !m.starts_with("container:") { self.0.find(m).ok() } else { None };
+        if let Some(net) = net {
             if let Some(s) =
                 endpoints.get(m).and_then(|s| s.ipam_config.as_ref()).filter(|i| !i.ipv4_address.is_empty())
             {
@@ -901,13 +900,6 @@ impl Networks for Handle {
                 }
             }
         }
-        for k in endpoints.keys() {
-            if k != m && k != "host" && k != "none" {
-                self.0.find(k).map_err(|_| {
-                    berth_container::ContainerError::NotFound(format!("network {k} not found")).renamed()
-                })?;
-            }
-        }
         Ok(())
     }
 
@@ -934,20 +926,6 @@ impl Networks for Handle {
     fn restore(&self, c: &Record) {
         if let Err(e) = self.0.restore_inner(c) {
             eprintln!("berth: restoring the network of {}: {e}", &c.id[..12]);
-        }
-    }
-}
-
-trait Renamed {
-    fn renamed(self) -> Self;
-}
-
-impl Renamed for berth_container::ContainerError {
-    /// A missing network is reported as Docker does (`network X not found`, 404).
-    fn renamed(self) -> Self {
-        match self {
-            berth_container::ContainerError::NotFound(m) => berth_container::ContainerError::NotFoundPath(m),
-            e => e,
         }
     }
 }

@@ -69,6 +69,16 @@ fn groups(s: &str) -> Vec<GroupEntry> {
         .collect()
 }
 
+/// A numeric uid or gid (`None` if `s` is not a number), refused outside Docker's range
+/// (0 to 2^31-1) with its message.
+fn numeric_id(s: &str) -> Result<Option<u32>> {
+    match s.parse::<i64>() {
+        Ok(n) if (0..=i64::from(i32::MAX)).contains(&n) => Ok(Some(n as u32)),
+        Ok(_) => Err(RuntimeError::Start("uids and gids must be in range 0-2147483647".into())),
+        Err(_) => Ok(None),
+    }
+}
+
 /// Resolves `spec` (`""`, `name`, `uid`, `name:group`, `uid:gid`…) and the extra groups
 /// (`--group-add`) inside the root `root`.
 pub fn resolve(root: impl AsFd, spec: &str, group_add: &[String]) -> Result<ResolvedUser> {
@@ -82,12 +92,12 @@ pub fn resolve(root: impl AsFd, spec: &str, group_add: &[String]) -> Result<Reso
     let user = if user.is_empty() { "0" } else { user };
     let (uid, mut gid, home, name) = match pw.iter().find(|e| e.name == user) {
         Some(e) => (e.uid, e.gid, e.home.clone(), Some(e.name.clone())),
-        None => match user.parse::<u32>() {
-            Ok(uid) => match pw.iter().find(|e| e.uid == uid) {
+        None => match numeric_id(user)? {
+            Some(uid) => match pw.iter().find(|e| e.uid == uid) {
                 Some(e) => (uid, e.gid, e.home.clone(), Some(e.name.clone())),
                 None => (uid, 0, "/".to_string(), None),
             },
-            Err(_) => {
+            None => {
                 return Err(RuntimeError::Start(format!(
                     "unable to find user {user}: no matching entries in passwd file"
                 )));
@@ -97,7 +107,7 @@ pub fn resolve(root: impl AsFd, spec: &str, group_add: &[String]) -> Result<Reso
     if let Some(g) = group {
         gid = match gr.iter().find(|e| e.name == g) {
             Some(e) => e.gid,
-            None => g.parse().map_err(|_| {
+            None => numeric_id(g)?.ok_or_else(|| {
                 RuntimeError::Start(format!("unable to find group {g}: no matching entries in group file"))
             })?,
         };
@@ -115,7 +125,7 @@ pub fn resolve(root: impl AsFd, spec: &str, group_add: &[String]) -> Result<Reso
     for g in group_add {
         let id = match gr.iter().find(|e| &e.name == g) {
             Some(e) => e.gid,
-            None => g.parse().map_err(|_| {
+            None => numeric_id(g)?.ok_or_else(|| {
                 RuntimeError::Start(format!("unable to find group {g}: no matching entries in group file"))
             })?,
         };
@@ -157,5 +167,10 @@ mod tests {
         assert_eq!(u.additional_gids, vec![70]);
         assert!(resolve(&f, "nobody", &[]).unwrap_err().to_string().contains("unable to find user nobody"));
         assert!(resolve(&f, "root:nogroup", &[]).is_err());
+        for bad in ["2147483648", "-1", "0:4294967296"] {
+            let e = resolve(&f, bad, &[]).unwrap_err().to_string();
+            assert!(e.contains("uids and gids must be in range 0-2147483647"), "{bad}: {e}");
+        }
+        assert_eq!(resolve(&f, "2147483647", &[]).unwrap().uid, 2147483647);
     }
 }

@@ -63,6 +63,13 @@ pub async fn create(d: D, mut req: Req) -> ApiResult<Resp> {
     if body.config.image.is_empty() {
         return Err(ApiError::bad_request("Config cannot be empty in order to create a container"));
     }
+    let mode = body.host_config.network_mode.as_str();
+    let bridge_or_user = !matches!(mode, "host" | "none") && !mode.starts_with("container:");
+    if req.api() < 144 && !body.config.mac_address.is_empty() && !bridge_or_user {
+        // Before API 1.44 the container-wide MAC address was the only one, and dockerd
+        // refused it where no network of the container's own takes it.
+        return Err(ApiError::bad_request("conflicting options: mac-address and the network mode"));
+    }
     let (id, warnings) = d.containers.create(CreateOptions { name, request: body }).await?;
     Ok(http::json(201, &ContainerCreateResponse { id, warnings }))
 }
