@@ -358,6 +358,9 @@ impl ContainerService {
         if config.hostname.is_empty() {
             config.hostname = if mode == "host" {
                 rustix::system::uname().nodename().to_string_lossy().into_owned()
+            } else if mode.starts_with("container:") {
+                // X's, from the start on (see start_locked).
+                String::new()
             } else {
                 id[..12].to_string()
             };

@@ -13,6 +13,7 @@
 
 pub mod attach;
 mod create;
+pub mod etc_files;
 pub mod events;
 pub mod exec;
 pub mod fs;
@@ -119,6 +120,9 @@ pub struct Config {
     pub dns: Vec<String>,
     pub dns_search: Vec<String>,
     pub dns_options: Vec<String>,
+    /// The address `host-gateway` stands for in `--add-host` (daemon.json `host-gateway-ip`);
+    /// `None`: the default bridge's gateway.
+    pub host_gateway_ip: Option<String>,
     /// Stop containers when the daemon shuts down (Docker's behaviour without live-restore).
     pub stop_on_shutdown: bool,
     pub shutdown_timeout: i64,

@@ -89,83 +89,6 @@ pub fn parse_signal(s: &str) -> Result<i32> {
     Ok(n)
 }
 
-/// Writes /etc/hostname, /etc/hosts and /etc/resolv.conf for the container.
-fn write_etc_files(rec: &Record, att: &Attachment, cfg: &crate::Config) -> Result<()> {
-    let io = |what: &str, e| ContainerError::io(format!("writing {what}"), e);
-    std::fs::write(&rec.hostname_path, format!("{}\n", rec.config.hostname)).map_err(|e| io("hostname", e))?;
-    let mut hosts = String::new();
-    if att.host {
-        hosts = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
-    } else {
-        hosts.push_str("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n");
-        for (addr, names) in &att.hosts {
-            hosts.push_str(&format!("{addr}\t{names}\n"));
-        }
-        for h in rec.host_config.extra_hosts.iter().flatten() {
-            if let Some((name, addr)) = h.split_once(':').or_else(|| h.split_once('=')) {
-                let addr = if addr == "host-gateway" { "127.0.0.1" } else { addr };
-                hosts.push_str(&format!("{addr}\t{name}\n"));
-            }
-        }
-        if let Some(a) = &att.address {
-            let mut names = rec.config.hostname.clone();
-            if !rec.config.domainname.is_empty() {
-                names = format!("{}.{} {}", rec.config.hostname, rec.config.domainname, rec.config.hostname);
-            }
-            hosts.push_str(&format!("{a}\t{names}\n"));
-            if let Some(a6) = &att.address6 {
-                hosts.push_str(&format!("{a6}\t{names}\n"));
-            }
-        }
-    }
-    std::fs::write(&rec.hosts_path, hosts).map_err(|e| io("hosts", e))?;
-
-    let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    let mut servers: Vec<String> = if !rec.host_config.dns.is_empty() {
-        rec.host_config.dns.clone()
-    } else if !cfg.dns.is_empty() {
-        cfg.dns.clone()
-    } else if let Some(ns) = &att.nameservers {
-        ns.clone()
-    } else {
-        host_resolv.lines().filter_map(|l| l.strip_prefix("nameserver")).map(|s| s.trim().to_string()).collect()
-    };
-    if !att.host && att.nameservers.is_none() {
-        // Loopback resolvers of the host are unreachable from a container's own network.
-        servers.retain(|s| !s.starts_with("127.") && s != "::1");
-    }
-    let search: Vec<String> = if !rec.host_config.dns_search.is_empty() {
-        rec.host_config.dns_search.clone()
-    } else if !cfg.dns_search.is_empty() {
-        cfg.dns_search.clone()
-    } else {
-        host_resolv
-            .lines()
-            .filter_map(|l| l.strip_prefix("search"))
-            .flat_map(|s| s.split_whitespace().map(String::from))
-            .collect()
-    };
-    let options: Vec<String> = if !rec.host_config.dns_options.is_empty() {
-        rec.host_config.dns_options.clone()
-    } else if !cfg.dns_options.is_empty() {
-        cfg.dns_options.clone()
-    } else {
-        att.dns_options.clone()
-    };
-    let mut resolv = String::new();
-    if !search.is_empty() {
-        resolv.push_str(&format!("search {}\n", search.join(" ")));
-    }
-    for s in servers {
-        resolv.push_str(&format!("nameserver {s}\n"));
-    }
-    if !options.is_empty() {
-        resolv.push_str(&format!("options {}\n", options.join(" ")));
-    }
-    std::fs::write(&rec.resolv_conf_path, resolv).map_err(|e| io("resolv.conf", e))?;
-    Ok(())
-}
-
 /// Creates (or truncates) a file only root may read: a container's spec and the shim's
 /// configuration carry its environment, secrets among them.
 fn private_file(path: &std::path::Path) -> std::io::Result<std::fs::File> {
@@ -243,6 +166,16 @@ impl ContainerService {
     }
 
     pub(crate) async fn start_locked(self: &Arc<Self>, e: &Arc<Entry>) -> Result<()> {
+        // `--network container:X` takes X's hostname and domain name, as Docker does.
+        if let Some(other) = e.record().host_config.network_mode.strip_prefix("container:")
+            && let Ok(o) = self.get(other)
+        {
+            let o = o.record();
+            e.update(|r| {
+                r.config.hostname = o.config.hostname.clone();
+                r.config.domainname = o.config.domainname.clone();
+            });
+        }
         let rec = e.record();
         let svc = self.clone();
         let rec2 = rec.clone();
@@ -299,7 +232,8 @@ impl ContainerService {
     }
 
     async fn spawn_shim(self: &Arc<Self>, e: &Arc<Entry>, rec: &Record, att: &Attachment) -> Result<()> {
-        write_etc_files(rec, att, &self.cfg)?;
+        let gateway = self.cfg.host_gateway_ip.clone().or_else(|| self.networks.host_gateway());
+        crate::etc_files::write(rec, att, &self.cfg, gateway.as_deref())?;
         for m in rec.mounts.iter().filter(|m| m.kind == "volume") {
             self.volumes.mount(&m.name).map_err(crate::mounts::vol_err)?;
         }

@@ -35,6 +35,11 @@ pub struct Attachment {
     pub dns_options: Vec<String>,
     /// Environment variables for the process (`--link`'s `ALIAS_PORT_…`).
     pub env: Vec<String>,
+    /// IPv6 is on in the container (it has an IPv6 network, or only loopback): its
+    /// /etc/hosts gets the IPv6 names, its resolv.conf the IPv6 default resolvers.
+    pub ipv6: bool,
+    /// `--network container:X`: X's /etc/hosts and /etc/resolv.conf, which it shares.
+    pub shared_etc: Option<(PathBuf, PathBuf)>,
 }
 
 pub trait Networks: Send + Sync {
@@ -53,6 +58,10 @@ pub trait Networks: Send + Sync {
     /// Called for a running container re-adopted after a daemon restart, to bring back what
     /// lived in the old daemon (port reservations, resolvers).
     fn restore(&self, _container: &Record) {}
+    /// The address `--add-host NAME:host-gateway` stands for: the default bridge's gateway.
+    fn host_gateway(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Networking for `none`, `host` and `container:<id>` only: what berth offers before a
@@ -66,13 +75,13 @@ impl Networks for Basic {
     fn connect(&self, c: &Record) -> Result<Attachment> {
         let mode = c.host_config.network_mode_or_default();
         if mode == "host" {
-            return Ok(Attachment { host: true, ..Default::default() });
+            return Ok(Attachment { host: true, ipv6: true, ..Default::default() });
         }
         if let Some(other) = mode.strip_prefix("container:") {
             let (ns, settings) = (self.lookup)(other)?;
-            return Ok(Attachment { netns: Some(ns), settings, ..Default::default() });
+            return Ok(Attachment { netns: Some(ns), settings, ipv6: true, ..Default::default() });
         }
-        Ok(Attachment::default())
+        Ok(Attachment { ipv6: true, ..Default::default() })
     }
 
     fn disconnect(&self, _c: &Record) {}

@@ -39,6 +39,8 @@ pub struct FileConfig {
     pub ip_masq: Option<bool>,
     pub ipv6: Option<bool>,
     pub fixed_cidr_v6: Option<String>,
+    /// The address `--add-host NAME:host-gateway` stands for.
+    pub host_gateway_ip: Option<String>,
     pub mtu: Option<u32>,
     pub userland_proxy: Option<bool>,
     pub default_runtime: Option<String>,
@@ -240,6 +242,11 @@ impl DaemonConfig {
             (None, Some(_)) => return Err("cluster-advertise needs cluster-store (etcd://HOST:2379)".into()),
             (None, None) => None,
         };
+        if let Some(g) = &file.host_gateway_ip
+            && g.parse::<std::net::IpAddr>().is_err()
+        {
+            return Err(format!("invalid host-gateway-ip {g:?}: not an IP address"));
+        }
         let default_ulimits = file
             .default_ulimits
             .clone()
@@ -339,6 +346,7 @@ impl DaemonConfig {
             ip_masq: f.ip_masq.unwrap_or(true),
             ip_forward: f.ip_forward.unwrap_or(true),
             exec_root: self.exec_root.clone(),
+            dns: self.dns.clone(),
             mtu: f.mtu,
             ipv6: f.ipv6.unwrap_or(false),
             fixed_cidr_v6: f.fixed_cidr_v6.clone(),

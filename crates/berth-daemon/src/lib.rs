@@ -76,6 +76,7 @@ impl Daemon {
             dns: config.dns.clone(),
             dns_search: config.dns_search.clone(),
             dns_options: config.dns_opts.clone(),
+            host_gateway_ip: config.file.host_gateway_ip.clone(),
             stop_on_shutdown: !config.live_restore,
             shutdown_timeout: config.shutdown_timeout,
         };

@@ -136,6 +136,13 @@ pub fn table_for(data_root: &Path) -> String {
     format!("berth_{:08x}", h as u32)
 }
 
+/// The iptables chain in which a daemon on `data_root` accepts its bridges' traffic
+/// (mirrors berth-network's `iptables::chain_for`).
+pub fn iptables_chain_for(data_root: &Path) -> String {
+    let t = table_for(data_root);
+    format!("BERTH{}", &t["berth".len()..])
+}
+
 fn short_tmp() -> tempfile::TempDir {
     // Unix socket paths are limited to 108 bytes; keep the prefix short.
     tempfile::Builder::new().prefix("bt").tempdir_in("/tmp").unwrap()
@@ -441,6 +448,12 @@ impl Daemon {
         };
         in_ns(&["ip", "link", "del", &self.bridge]);
         in_ns(&["nft", "delete", "table", "inet", &table_for(&self.data_root())]);
+        let chain = iptables_chain_for(&self.data_root());
+        for cmd in ["iptables", "ip6tables"] {
+            in_ns(&[cmd, "-w", "-D", "FORWARD", "-j", &chain]);
+            in_ns(&[cmd, "-w", "-F", &chain]);
+            in_ns(&[cmd, "-w", "-X", &chain]);
+        }
         if let Ok(rd) = std::fs::read_dir(self.exec_root().join("netns")) {
             for e in rd.flatten() {
                 let _ = rustix::mount::unmount(&e.path(), rustix::mount::UnmountFlags::DETACH);

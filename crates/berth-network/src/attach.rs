@@ -110,7 +110,20 @@ impl NetworkService {
             static_ip,
             host_ifname: format!("veth{}{}", &c.id[..7], if index == 0 { String::new() } else { index.to_string() }),
             endpoint_id: berth_api::ids::random_id(),
-            links: settings.and_then(|s| s.links.clone()).unwrap_or_default(),
+            links: {
+                // On a user-defined network, `--link`s (HostConfig.Links) are names the
+                // linking container resolves through the embedded DNS, as with Docker.
+                let mut l = settings.and_then(|s| s.links.clone()).unwrap_or_default();
+                if net.is_user_defined() {
+                    for hl in c.host_config.links.iter().flatten() {
+                        let (t, a) = berth_container::links::link_parts(hl);
+                        if !l.iter().any(|x| berth_container::links::link_parts(x) == (t, a)) {
+                            l.push(format!("{t}:{a}"));
+                        }
+                    }
+                }
+                l
+            },
             ip6,
             static_ip6,
         };
@@ -354,7 +367,15 @@ impl NetworkService {
         let me2 = me.clone();
         let lookup: dns::Lookup = Arc::new(move |n: &str, a: &str| me.upgrade().and_then(|s| s.resolve(n, a)));
         let reverse: dns::Reverse = Arc::new(move |ip: IpAddr, a: &str| me2.upgrade().and_then(|s| s.reverse(ip, a)));
-        let server = dns::start(ns, &self.rt, c.id.clone(), lookup, reverse, dns::host_upstreams(), forward)
+        // `--dns` servers (or the daemon's) are the upstreams; the host's otherwise.
+        let given: Vec<std::net::SocketAddr> =
+            if !c.host_config.dns.is_empty() { &c.host_config.dns } else { &self.opts.dns }
+                .iter()
+                .filter_map(|s| s.parse::<IpAddr>().ok())
+                .map(|ip| std::net::SocketAddr::new(ip, 53))
+                .collect();
+        let upstreams = if given.is_empty() { dns::host_upstreams() } else { given };
+        let server = dns::start(ns, &self.rt, c.id.clone(), lookup, reverse, upstreams, forward)
             .map_err(|e| NetError::System(format!("starting the embedded DNS server: {e}")))?;
         self.lock().dns.insert(c.id.clone(), server);
         Ok(())
@@ -365,6 +386,13 @@ impl NetworkService {
         let mut hosts = Vec::new();
         let mut env = Vec::new();
         let Some(svc) = self.containers() else { return Ok((hosts, env)) };
+        // Off the default bridge, links are names of the embedded DNS (see reserve_endpoint):
+        // no /etc/hosts lines, no variables, as with Docker.
+        let on_default = find_in(&self.lock().nets, primary(c.host_config.network_mode_or_default()))
+            .is_ok_and(|n| !n.is_user_defined());
+        if !on_default {
+            return Ok((hosts, env));
+        }
         for l in c.host_config.links.iter().flatten() {
             let (target, alias) = berth_container::links::link_parts(l);
             let other = svc
@@ -422,7 +450,7 @@ impl NetworkService {
     fn connect_inner(self: &Arc<Self>, c: &Record) -> Result<Attachment> {
         let mode = c.host_config.network_mode_or_default().to_string();
         if mode == "host" {
-            return Ok(Attachment { host: true, ..Default::default() });
+            return Ok(Attachment { host: true, ipv6: ports::host_has_ipv6(), ..Default::default() });
         }
         if let Some(other) = mode.strip_prefix("container:") {
             let svc = self.containers().ok_or_else(|| NetError::System("container service unavailable".into()))?;
@@ -436,6 +464,8 @@ impl NetworkService {
             return Ok(Attachment {
                 netns: Some(PathBuf::from(format!("/proc/{}/ns/net", o.state.pid))),
                 settings: o.network.clone(),
+                shared_etc: Some((PathBuf::from(&o.hosts_path), PathBuf::from(&o.resolv_conf_path))),
+                ipv6: true,
                 ..Default::default()
             });
         }
@@ -453,6 +483,7 @@ impl NetworkService {
         if mode == "none" {
             self.rt.block_on(ns_nl.loopback_up())?;
             att.settings.sandbox_key = ns.display().to_string();
+            att.ipv6 = true;
             return Ok(att);
         }
         let mut settings = NetworkSettings {
@@ -480,6 +511,7 @@ impl NetworkService {
             }
             user_defined |= net.is_user_defined();
             internal_only &= net.internal;
+            att.ipv6 |= net.v6.is_some();
             let es = Self::endpoint_settings(&net, &ep, c.endpoints_config.get(name));
             if net.default_bridge {
                 settings.ip_address = es.ip_address.clone();
@@ -517,6 +549,11 @@ impl NetworkService {
                 }
             }
             settings.networks.insert(net.name.clone(), es);
+        }
+        if !att.ipv6 {
+            // No network with IPv6: IPv6 is off inside, as Docker leaves it (a `--sysctl`
+            // of the user's, applied later, still wins).
+            crate::v6::set_disabled_in(&ns, true);
         }
         if user_defined {
             self.start_dns(c, &ns, !internal_only)?;
@@ -745,6 +782,10 @@ impl NetworkService {
                 let _g = self.rt.enter();
                 Nl::in_ns(&ns, &self.rt)?
             };
+            if netr.v6.is_some() {
+                // The container had IPv6 off (no IPv6 network until now).
+                crate::v6::set_disabled_in(&ns, false);
+            }
             let nl = self.nl.clone();
             let (n2, e2, ns2) = (netr.clone(), ep.clone(), ns.clone());
             let mtu = self.endpoint_mtu(&netr);
@@ -927,5 +968,10 @@ impl Networks for Handle {
         if let Err(e) = self.0.restore_inner(c) {
             eprintln!("berth: restoring the network of {}: {e}", &c.id[..12]);
         }
+    }
+
+    fn host_gateway(&self) -> Option<String> {
+        let st = self.0.lock();
+        st.nets.values().find(|n| n.default_bridge).and_then(|n| n.gateway).map(|g| g.to_string())
     }
 }

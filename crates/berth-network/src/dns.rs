@@ -3,7 +3,8 @@
 //! Each container on a user-defined network gets a resolver at 127.0.0.11:53 inside its own
 //! network namespace (the sockets are made there, then served from the daemon's runtime).
 //! It answers the names, aliases and short IDs of containers that share a network with the
-//! asker, and forwards every other query, unchanged, to the host's resolvers.
+//! asker, and forwards every other query, unchanged, to the container's `--dns` servers, the
+//! daemon's, or the host's resolvers.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::Path;
@@ -70,13 +71,12 @@ pub fn start(
     Ok(Server { task })
 }
 
-/// The host's resolvers, from /etc/resolv.conf.
+/// The host's resolvers, from its resolv.conf (see `etc_files::host_resolv_conf_path`).
 pub fn host_upstreams() -> Vec<SocketAddr> {
-    std::fs::read_to_string("/etc/resolv.conf")
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.strip_prefix("nameserver"))
-        .filter_map(|s| s.trim().parse::<std::net::IpAddr>().ok())
+    let path = berth_container::etc_files::host_resolv_conf_path();
+    berth_container::etc_files::nameservers(&std::fs::read_to_string(path).unwrap_or_default())
+        .iter()
+        .filter_map(|s| s.parse::<std::net::IpAddr>().ok())
         .map(|ip| SocketAddr::new(ip, 53))
         .collect()
 }

@@ -24,6 +24,7 @@ pub mod attach;
 pub mod dns;
 pub mod etcd;
 pub mod ipam;
+pub mod iptables;
 pub mod model;
 pub mod netns;
 pub mod nft;

@@ -112,15 +112,20 @@ fn reserve(proto: &str, ip: IpAddr, port: u16, container_has_v6: bool) -> std::i
     Ok(Reservation { fd: Some(fd), proto: proto.to_string(), host, relay: None })
 }
 
+/// Whether the host has IPv6 (the kernel has it, and it is not turned off).
+pub fn host_has_ipv6() -> bool {
+    std::fs::read_to_string("/proc/sys/net/ipv6/conf/all/disable_ipv6").is_ok_and(|v| v.trim() == "0")
+}
+
 /// The host addresses one binding stands for. An empty address means every address: IPv4's
-/// and, when the container has an IPv6 address, IPv6's (as Docker publishes on `0.0.0.0`
-/// and `::`). `0.0.0.0` and `::` mean every address of their family only. TCP on IPv6 for a
-/// container without an IPv6 address is relayed (see [`relayed`]); UDP cannot be.
+/// and IPv6's when the host has IPv6 (as Docker publishes on `0.0.0.0` and `::`); for a
+/// container without an IPv6 address only TCP is relayed there (see [`relayed`]), UDP cannot
+/// be. `0.0.0.0` and `::` mean every address of their family only.
 fn host_addrs(given: &str, proto: &str, v6: bool) -> Result<Vec<IpAddr>> {
     let addrs = match given {
         "" => {
             let mut v = vec![IpAddr::V4(Ipv4Addr::UNSPECIFIED)];
-            if v6 {
+            if v6 || (proto == "tcp" && host_has_ipv6()) {
                 v.push(IpAddr::V6(Ipv6Addr::UNSPECIFIED));
             }
             v

@@ -37,6 +37,9 @@ pub struct Options {
     /// berth neither enables forwarding nor lets new connections leave container networks.
     pub ip_forward: bool,
     pub exec_root: PathBuf,
+    /// The daemon's `dns` servers: upstreams of the embedded resolver when a container
+    /// names none.
+    pub dns: Vec<String>,
     pub mtu: Option<u32>,
     /// IPv6 on the default bridge (`ipv6`), in `fixed-cidr-v6` if given, else in a unique
     /// local /64 berth picks.
@@ -75,6 +78,8 @@ pub struct NetworkService {
     pub(crate) events: Arc<EventBus>,
     /// Set when the daemon has a cluster store (overlay networks).
     pub(crate) cluster: OnceLock<Arc<crate::overlay::Cluster>>,
+    /// The bridges (IPv4, IPv6) iptables' FORWARD last accepted (see [`crate::iptables`]).
+    pub(crate) forward_accepted: Mutex<Option<(Vec<String>, Vec<String>)>>,
 }
 
 fn now() -> String {
@@ -229,6 +234,7 @@ impl NetworkService {
             containers: OnceLock::new(),
             events,
             cluster: OnceLock::new(),
+            forward_accepted: Mutex::new(None),
         });
         Ok(svc)
     }
@@ -294,7 +300,25 @@ impl NetworkService {
                 .collect();
             Ruleset { table: self.opts.table.clone(), bridges, ports, no_egress: !self.opts.ip_forward }
         };
-        rs.apply()
+        rs.apply()?;
+        self.accept_in_iptables(&rs);
+        Ok(())
+    }
+
+    /// Keeps iptables' FORWARD chain from dropping the traffic of berth's bridges (dockerd
+    /// beside berth sets its policy to DROP). Only when the bridges changed: each sync runs
+    /// a few commands.
+    fn accept_in_iptables(&self, rs: &Ruleset) {
+        let v4: Vec<String> = rs.bridges.iter().map(|b| b.ifname.clone()).collect();
+        let v6: Vec<String> = rs.bridges.iter().filter(|b| b.subnet6.is_some()).map(|b| b.ifname.clone()).collect();
+        let mut last = self.forward_accepted.lock().unwrap_or_else(|p| p.into_inner());
+        if last.as_ref().is_some_and(|(a, b)| *a == v4 && *b == v6) {
+            return;
+        }
+        match crate::iptables::sync(&self.opts.table, &v4, &v6) {
+            Ok(()) => *last = Some((v4, v6)),
+            Err(e) => eprintln!("berth daemon: accepting berth's bridges in iptables' FORWARD chain: {e}"),
+        }
     }
 
     fn next_pool_subnet(&self, nets: &BTreeMap<String, NetworkRecord>) -> Result<Subnet> {

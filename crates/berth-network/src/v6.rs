@@ -166,6 +166,18 @@ pub fn refuse_router_advertisements(conf: &std::path::Path) {
     }
 }
 
+/// Turns IPv6 off (or back on) in the namespace `ns`, as Docker does for a container
+/// without an IPv6 network: no address but IPv4's, not even `::1`. `all` reaches every
+/// interface there is, `default` the ones made later.
+pub fn set_disabled_in(ns: &std::path::Path, disabled: bool) {
+    let v = if disabled { "1" } else { "0" };
+    let _ = crate::netns::run_in(ns, || {
+        for i in ["all", "default"] {
+            let _ = std::fs::write(format!("/proc/sys/net/ipv6/conf/{i}/disable_ipv6"), v);
+        }
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
