@@ -160,6 +160,13 @@ pub(crate) fn open_download(
             "unable to prepare context: {url} is {ct}, neither a tar archive nor a Dockerfile (plain text)"
         )));
     }
+    // A web page the server did not label (Docker sniffs the type too).
+    let start = String::from_utf8_lossy(&head).trim_start().to_ascii_lowercase();
+    if start.starts_with("<!doctype html") || start.starts_with("<html") {
+        return Err(BuildError::Invalid(format!(
+            "unable to prepare context: {url} is a web page (text/html), neither a tar archive nor a Dockerfile"
+        )));
+    }
     let text = std::fs::read(file).map_err(|e| BuildError::io("reading the downloaded Dockerfile", e))?;
     Context::extract(&berth_archive::writer::single_file("Dockerfile", &text, true)[..], scratch, "Dockerfile")
 }

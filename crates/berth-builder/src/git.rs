@@ -31,8 +31,11 @@ async fn git(dir: &Path, args: &[&str]) -> Result<()> {
     let out = Command::new("git")
         .arg("-C")
         .arg(dir)
+        // Submodules may not reach the daemon's own files (file://) or run commands (ext::).
+        .args(["-c", "protocol.file.allow=user", "-c", "protocol.ext.allow=never"])
         .args(args)
         .env("GIT_TERMINAL_PROMPT", "0")
+        .env("GIT_PROTOCOL_FROM_USER", "0")
         .stdin(std::process::Stdio::null())
         .output()
         .await
@@ -57,6 +60,10 @@ async fn git(dir: &Path, args: &[&str]) -> Result<()> {
 /// checkout, removed by the caller.
 pub(crate) async fn clone_into(url: &str, work: &Path, root: &Path) -> Result<()> {
     let (repo, reference, subdir) = parts(url);
+    // A ref is never an option to git (`#--upload-pack=...`).
+    if reference.starts_with('-') {
+        return Err(BuildError::Invalid(format!("unable to prepare context: invalid git ref {reference:?} in {url}")));
+    }
     let fail =
         |e: BuildError| BuildError::Invalid(format!("unable to prepare context: unable to 'git clone' {url}: {e}"));
     std::fs::create_dir_all(work).map_err(|e| BuildError::io("creating the checkout directory", e))?;
@@ -114,5 +121,15 @@ mod tests {
         }
         assert_eq!(parts("git://h/r.git#v1:a/b"), ("git://h/r.git".into(), "v1".into(), "a/b".into()));
         assert_eq!(parts("github.com/a/b").0, "https://github.com/a/b");
+    }
+
+    #[tokio::test]
+    async fn a_ref_is_never_an_option() {
+        let dir = tempfile::tempdir().unwrap();
+        let err =
+            clone_into("git://127.0.0.1:1/r.git#--upload-pack=touch x", &dir.path().join("w"), &dir.path().join("r"))
+                .await
+                .unwrap_err();
+        assert!(err.to_string().contains("invalid git ref"), "{err}");
     }
 }
