@@ -57,6 +57,9 @@ pub enum ArchiveError {
     Unsafe(String),
     #[error("unsupported archive entry: {0}")]
     Unsupported(String),
+    /// The disk filled up (ENOSPC, or EDQUOT): said as such, never as a bad archive.
+    #[error("{context}: no space left on device")]
+    NoSpace { context: String },
 }
 
 impl ArchiveError {
@@ -65,14 +68,33 @@ impl ArchiveError {
         if source.kind() == std::io::ErrorKind::UnexpectedEof {
             return ArchiveError::Corrupt(format!("{}: unexpected end of archive (truncated?)", context.into()));
         }
+        if is_no_space(&source) {
+            return ArchiveError::NoSpace { context: context.into() };
+        }
         ArchiveError::Io { context: context.into(), source }
     }
+
+    /// Whether the disk being full caused this.
+    pub fn is_no_space(&self) -> bool {
+        match self {
+            ArchiveError::NoSpace { .. } => true,
+            ArchiveError::Io { source, .. } => is_no_space(source),
+            _ => false,
+        }
+    }
+}
+
+/// ENOSPC or EDQUOT.
+pub fn is_no_space(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::StorageFull
+        || e.kind() == std::io::ErrorKind::QuotaExceeded
+        || e.raw_os_error() == Some(rustix::io::Errno::NOSPC.raw_os_error())
 }
 
 impl HasKind for ArchiveError {
     fn kind(&self) -> ErrorKind {
         match self {
-            ArchiveError::Io { .. } => ErrorKind::Internal,
+            ArchiveError::Io { .. } | ArchiveError::NoSpace { .. } => ErrorKind::Internal,
             ArchiveError::Corrupt(_) | ArchiveError::Unsafe(_) | ArchiveError::Unsupported(_) => {
                 ErrorKind::InvalidArgument
             }

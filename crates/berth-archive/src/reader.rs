@@ -49,6 +49,25 @@ impl<R: Read> TarReader<R> {
         Ok(())
     }
 
+    /// Reads `n` bytes of entry padding; `false` if the stream ended first.
+    fn skip_padding(&mut self, n: u64) -> Result<bool> {
+        let mut buf = [0u8; BLOCK];
+        let want = n.min(BLOCK as u64) as usize;
+        let mut got = 0;
+        while got < want {
+            match self.inner.read(&mut buf[got..want]) {
+                Ok(0) => break,
+                Ok(k) => got += k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(ArchiveError::io("reading entry padding", e)),
+            }
+        }
+        if self.record {
+            self.raw.extend_from_slice(&buf[..got]);
+        }
+        Ok(got == want)
+    }
+
     fn read_ext_data(&mut self, size: u64, what: &str) -> Result<Vec<u8>> {
         if size > 64 << 20 {
             return Err(ArchiveError::Corrupt(format!("{what} of {size} bytes is implausibly large")));
@@ -92,7 +111,13 @@ impl<R: Read> TarReader<R> {
             self.remaining = 0;
         }
         let pad = std::mem::take(&mut self.pad);
-        self.skip_recorded(pad, "entry padding")?;
+        if !self.skip_padding(pad)? {
+            // The stream ends inside the last entry's padding: accepted as the end, as
+            // Go's archive/tar accepts it (the docker CLI's `build -f - DIR` sends such a
+            // tar, without padding or trailer after the Dockerfile it appends).
+            self.done = true;
+            return Ok(None);
+        }
 
         let mut pax: Vec<(String, Vec<u8>)> = Vec::new();
         let mut long_name: Option<String> = None;
@@ -319,6 +344,20 @@ mod tests {
         assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
         let mut r = TarReader::new(&bytes[..300], false);
         assert!(matches!(r.next_entry(), Err(ArchiveError::Corrupt(_))));
+    }
+
+    /// The docker CLI's `build -f - DIR` ends its tar right after the last entry's data.
+    #[test]
+    fn a_stream_ending_in_the_last_padding_ends_the_archive() {
+        let mut w = TarWriter::new(Vec::new());
+        let mut h = Header::new("a.txt", EntryType::Regular);
+        h.size = 47;
+        w.append(&h, &mut &vec![7u8; 47][..]).unwrap();
+        let bytes = w.finish().unwrap();
+        let mut r = TarReader::new(&bytes[..512 + 47], false);
+        assert_eq!(r.next_entry().unwrap().unwrap().path, "a.txt");
+        assert_eq!(io::copy(&mut r.data(), &mut io::sink()).unwrap(), 47);
+        assert!(r.next_entry().unwrap().is_none());
     }
 
     #[test]

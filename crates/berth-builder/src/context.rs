@@ -57,8 +57,27 @@ impl Context {
         };
         let (_, plain) = decompressed(input).map_err(|e| BuildError::io("reading the build context", e))?;
         let opts = ApplyOptions { whiteouts: Whiteouts::Plain, chown: Some((0, 0)), ..Default::default() };
-        apply(plain, &root, &opts)
-            .map_err(|e| BuildError::Invalid(format!("the build context is not a valid tar archive: {e}")))?;
+        apply(plain, &root, &opts).map_err(|e| {
+            if e.is_no_space() {
+                BuildError::Archive(e)
+            } else {
+                BuildError::Invalid(format!("the build context is not a valid tar archive: {e}"))
+            }
+        })?;
+        ctx.finish(dockerfile)?;
+        Ok(ctx)
+    }
+
+    /// A context already in place at `dir/root` (a git checkout): the Dockerfile is read
+    /// and `.dockerignore` applied; `dir` is removed on drop.
+    pub(crate) fn prepared(dir: PathBuf, dockerfile: &str) -> Result<Context> {
+        let mut ctx = Context {
+            dir,
+            synced: None,
+            digests: HashMap::new(),
+            dockerfile: String::new(),
+            dockerfile_name: String::new(),
+        };
         ctx.finish(dockerfile)?;
         Ok(ctx)
     }
@@ -116,9 +135,16 @@ impl Context {
     }
 }
 
-/// A downloaded context: a tar (possibly compressed) is the context; anything else is the
-/// text of the Dockerfile, alone in the context (`dockerfile` is then not used).
-pub(crate) fn open_download(file: &Path, scratch: &Path, dockerfile: &str) -> Result<Context> {
+/// A downloaded context: a tar (possibly compressed) is the context; plain text is the
+/// Dockerfile, alone in the context (`dockerfile` is then not used). Anything else the
+/// server labelled (a web page) is refused rather than read as a Dockerfile.
+pub(crate) fn open_download(
+    file: &Path,
+    content_type: Option<&str>,
+    url: &str,
+    scratch: &Path,
+    dockerfile: &str,
+) -> Result<Context> {
     let open = || std::fs::File::open(file).map_err(|e| BuildError::io("reading the downloaded context", e));
     let mut head = Vec::new();
     open()?.take(512).read_to_end(&mut head).map_err(|e| BuildError::io("reading the downloaded context", e))?;
@@ -126,6 +152,20 @@ pub(crate) fn open_download(file: &Path, scratch: &Path, dockerfile: &str) -> Re
         || (head.len() >= 262 && &head[257..262] == b"ustar");
     if is_tar {
         return Context::extract(open()?, scratch, dockerfile);
+    }
+    if let Some(ct) =
+        content_type.filter(|ct| !ct.is_empty() && !matches!(*ct, "text/plain" | "application/octet-stream"))
+    {
+        return Err(BuildError::Invalid(format!(
+            "unable to prepare context: {url} is {ct}, neither a tar archive nor a Dockerfile (plain text)"
+        )));
+    }
+    // A web page the server did not label (Docker sniffs the type too).
+    let start = String::from_utf8_lossy(&head).trim_start().to_ascii_lowercase();
+    if start.starts_with("<!doctype html") || start.starts_with("<html") {
+        return Err(BuildError::Invalid(format!(
+            "unable to prepare context: {url} is a web page (text/html), neither a tar archive nor a Dockerfile"
+        )));
     }
     let text = std::fs::read(file).map_err(|e| BuildError::io("reading the downloaded Dockerfile", e))?;
     Context::extract(&berth_archive::writer::single_file("Dockerfile", &text, true)[..], scratch, "Dockerfile")

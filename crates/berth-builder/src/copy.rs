@@ -204,12 +204,12 @@ impl Build {
                 .field("owner", &format!("{:?} {:?}", req.owner, req.chmod))
                 .field("sources", &digest),
         );
-        if let Some(img) = self.lookup(&key)? {
+        let hexd = digest.trim_start_matches("sha256:");
+        let created_by = format!("/bin/sh -c #(nop) {} {kind}:{hexd} in {} ", req.keyword, req.dest);
+        if let Some(img) = self.lookup(st, &key, &created_by).await? {
             st.advance(img, key);
             return Ok(());
         }
-        let hexd = digest.trim_start_matches("sha256:");
-        let created_by = format!("/bin/sh -c #(nop) {} {kind}:{hexd} in {} ", req.keyword, req.dest);
         // The same sources landing the same way make the same layer, whatever the steps
         // before: reuse it rather than copy and hash it again (an edit early in a
         // Dockerfile then costs nothing for a large COPY after it).

@@ -30,6 +30,8 @@ pub(crate) struct Build {
     consumed: BTreeSet<String>,
     /// With `--cache-from`: the only images that may be cache hits.
     cache_sources: Option<BTreeSet<String>>,
+    /// With `--cache-from`: the images whose histories may supply hits ([`crate::cache_from`]).
+    pub history_sources: Vec<Image>,
 }
 
 /// What a step does when the cache does not have it.
@@ -60,6 +62,7 @@ impl Build {
             results: BTreeMap::new(),
             consumed: BTreeSet::new(),
             cache_sources: None,
+            history_sources: Vec::new(),
         }
     }
 
@@ -68,6 +71,9 @@ impl Build {
         if !self.opts.cache_from.is_empty() {
             let mut allowed = BTreeSet::new();
             for name in &self.opts.cache_from {
+                if let Ok(img) = self.b.images.resolve(name) {
+                    self.history_sources.push(img);
+                }
                 let mut cur = self.b.images.resolve(name).ok();
                 while let Some(img) = cur {
                     if !allowed.insert(img.id.clone()) {
@@ -295,7 +301,7 @@ impl Build {
         created_by: String,
         work: impl FnOnce(&Builder, &StageState) -> Result<Work>,
     ) -> Result<()> {
-        if let Some(img) = self.lookup(&key)? {
+        if let Some(img) = self.lookup(st, &key, &created_by).await? {
             st.advance(img, key);
             return Ok(());
         }
@@ -317,13 +323,29 @@ impl Build {
         key
     }
 
-    /// A cache hit, announced as Docker does.
-    pub fn lookup(&self, key: &str) -> Result<Option<Image>> {
+    /// A cache hit for the step `key` (whose history row reads `created_by`), announced
+    /// as Docker does. With `--cache-from`, only the sources, their ancestors and images
+    /// their histories continue count, and a source's history can supply a hit.
+    pub async fn lookup(&mut self, st: &StageState, key: &str, created_by: &str) -> Result<Option<Image>> {
         if self.opts.no_cache {
             return Ok(None);
         }
         let hit = self.b.cache.lookup(&self.b.images, key)?;
-        let hit = hit.filter(|img| self.cache_sources.as_ref().is_none_or(|ok| ok.contains(&img.id)));
+        let hit = hit.filter(|img| {
+            self.cache_sources.as_ref().is_none_or(|ok| {
+                ok.contains(&img.id) || self.history_sources.iter().any(|s| crate::cache_from::is_prefix(img, s))
+            })
+        });
+        let hit = match hit {
+            None if !self.history_sources.is_empty() => {
+                let restored = self.history_hit(st, created_by).await?;
+                if let Some(img) = &restored {
+                    self.b.cache.record(key, &img.id)?;
+                }
+                restored
+            }
+            hit => hit,
+        };
         if let Some(img) = &hit {
             say(&self.out, format!(" ---> Using cache\n ---> {}\n", short_id(&img.id)));
         }

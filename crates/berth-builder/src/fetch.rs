@@ -24,19 +24,24 @@ pub(crate) fn file_name(url: &str) -> Result<String> {
     }
 }
 
-/// Downloads `url` into `dest`.
-pub(crate) async fn get(url: &str, dest: &Path) -> Result<()> {
+/// Downloads `url` into `dest`; returns the response's `Content-Type`, if any.
+pub(crate) async fn get(url: &str, dest: &Path) -> Result<Option<String>> {
     let fail = |m: String| BuildError::Invalid(format!("failed to GET {url}: {m}"));
     let client = berth_distribution::http::HttpClient::new();
     let resp =
         berth_distribution::http::download(&client, url).await.map_err(|e| BuildError::Invalid(e.to_string()))?;
+    let content_type = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
     let mut body = berth_distribution::http::body_channel(resp);
     let mut f = tokio::fs::File::create(dest).await.map_err(|e| fail(e.to_string()))?;
     while let Some(chunk) = body.recv().await {
         f.write_all(&chunk).await.map_err(|e| fail(e.to_string()))?;
     }
     f.flush().await.map_err(|e| fail(e.to_string()))?;
-    Ok(())
+    Ok(content_type)
 }
 
 #[cfg(test)]

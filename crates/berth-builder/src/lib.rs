@@ -40,10 +40,12 @@
 //!   RUN steps, and the final image ID; the API layer turns them into the JSON stream.
 
 pub mod cache;
+mod cache_from;
 pub mod context;
 mod copy;
 mod executor;
 mod fetch;
+mod git;
 pub mod plan;
 pub mod rootfs;
 mod run;
@@ -169,6 +171,9 @@ pub struct BuildOptions {
     pub pull: bool,
     /// The `X-Registry-Config` header: credentials for the registries `FROM` pulls from.
     pub registry_config: Option<String>,
+    /// `--rm=false` (`rm=0` without `forcerm`): RUN steps' containers are kept, as Docker
+    /// keeps them, instead of removed after each step.
+    pub keep_containers: bool,
 }
 
 /// Daemon-wide builder settings.
@@ -181,6 +186,9 @@ pub struct BuilderConfig {
     /// Cache size bound in bytes (0 = unbounded): after a build, least recently used
     /// entries whose images nothing else needs are evicted down to it.
     pub cache_max_bytes: u64,
+    /// One empty file per RUN container a build is using, named by its ID: what a daemon
+    /// that died mid-build left is removed at the next start ([`Builder::reap_interrupted`]).
+    pub run_containers: PathBuf,
 }
 
 /// The builder service: shared by every build the daemon runs.
@@ -213,6 +221,8 @@ impl Builder {
         }
         std::fs::create_dir_all(&config.contexts)
             .map_err(|e| BuildError::io(format!("creating {}", config.contexts.display()), e))?;
+        std::fs::create_dir_all(&config.run_containers)
+            .map_err(|e| BuildError::io(format!("creating {}", config.run_containers.display()), e))?;
         let contexts = sync::ContextStore::new(config.contexts.clone());
         Ok(Arc::new(Builder {
             images,
@@ -223,6 +233,38 @@ impl Builder {
             contexts,
             config,
         }))
+    }
+
+    /// Notes that a build runs a step in container `id` (see [`BuilderConfig::run_containers`]).
+    pub(crate) fn remember_build_container(&self, id: &str) {
+        let _ = std::fs::write(self.config.run_containers.join(id), b"");
+    }
+
+    /// The build is done with container `id` (removed, or kept by `--rm=false`).
+    pub(crate) fn forget_build_container(&self, id: &str) {
+        let _ = std::fs::remove_file(self.config.run_containers.join(id));
+    }
+
+    /// Removes the RUN containers of builds a daemon crash interrupted, running or not, as
+    /// a finished build removes its own; call once the containers are recovered. Returns
+    /// the IDs removed.
+    pub async fn reap_interrupted(&self) -> Vec<String> {
+        let Ok(rd) = std::fs::read_dir(&self.config.run_containers) else { return Vec::new() };
+        let mut removed = Vec::new();
+        for e in rd.flatten() {
+            let id = e.file_name().to_string_lossy().into_owned();
+            let gone = match self.containers.remove(&id, true, true).await {
+                Ok(_) => {
+                    removed.push(id.clone());
+                    true
+                }
+                Err(e) => e.kind() == ErrorKind::NotFound,
+            };
+            if gone {
+                self.forget_build_container(&id);
+            }
+        }
+        removed
     }
 
     /// Unpacks a build context (a tar, possibly compressed) for [`Builder::build`]. Blocking.
@@ -269,24 +311,42 @@ impl Builder {
         })
     }
 
-    /// Downloads a context from an http(s) URL (`build URL`, the API's `remote=`): a tar,
-    /// possibly compressed, or else the text of a Dockerfile, as Docker reads it then.
+    /// Fetches a context from a URL (`build URL`, the API's `remote=`): a git repository is
+    /// cloned ([`git`]); an http(s) download is a tar, possibly compressed, or else the
+    /// text of a Dockerfile, as Docker reads them.
     pub async fn open_remote_context(&self, url: &str, dockerfile: &str) -> Result<Context> {
+        if git::is_git_url(url) {
+            let dir = self.config.scratch.join(format!("ctx-{}", &berth_api::ids::random_id()[..16]));
+            let work = self.config.scratch.join(format!("git-{}", &berth_api::ids::random_id()[..16]));
+            std::fs::create_dir_all(&dir).map_err(|e| BuildError::io("creating the context directory", e))?;
+            let cloned = git::clone_into(url, &work, &dir.join("root")).await;
+            let _ = std::fs::remove_dir_all(&work);
+            if let Err(e) = cloned {
+                let _ = std::fs::remove_dir_all(&dir);
+                return Err(e);
+            }
+            let name = dockerfile.to_string();
+            return tokio::task::spawn_blocking(move || Context::prepared(dir, &name))
+                .await
+                .map_err(|e| BuildError::Internal(format!("context task failed: {e}")))?;
+        }
         if !fetch::is_url(url) {
             return Err(BuildError::Invalid(format!(
-                "unable to prepare context: {url:?} is not an http(s) URL (building from a git repository is not supported by berth: clone it and build the directory)"
+                "unable to prepare context: {url:?} is neither an http(s) URL nor a git repository"
             )));
         }
         let dir = self.config.scratch.join(format!("remote-{}", &berth_api::ids::random_id()[..16]));
         std::fs::create_dir_all(&dir).map_err(|e| BuildError::io("creating download space", e))?;
         let file = dir.join("context");
         let downloaded = fetch::get(url, &file).await;
-        let (scratch, dockerfile) = (self.config.scratch.clone(), dockerfile.to_string());
+        let (scratch, dockerfile, url) = (self.config.scratch.clone(), dockerfile.to_string(), url.to_string());
         let opened = match downloaded {
             Err(e) => Err(e),
-            Ok(()) => tokio::task::spawn_blocking(move || context::open_download(&file, &scratch, &dockerfile))
-                .await
-                .map_err(|e| BuildError::Internal(format!("context task failed: {e}")))?,
+            Ok(ct) => tokio::task::spawn_blocking(move || {
+                context::open_download(&file, ct.as_deref(), &url, &scratch, &dockerfile)
+            })
+            .await
+            .map_err(|e| BuildError::Internal(format!("context task failed: {e}")))?,
         };
         let _ = std::fs::remove_dir_all(&dir);
         opened

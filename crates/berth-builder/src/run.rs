@@ -66,10 +66,6 @@ impl Build {
             key = key.field("script", path).field("content", content);
         }
         let key = self.key(key);
-        if let Some(img) = self.lookup(&key)? {
-            st.advance(img, key);
-            return Ok(());
-        }
         let shown = cmd.argv.join(" ");
         let created_by = if args.is_empty() {
             shown.clone()
@@ -77,6 +73,10 @@ impl Build {
             let pairs: Vec<String> = args.iter().map(|(k, v)| format!("{k}={v}")).collect();
             format!("|{} {} {shown}", args.len(), pairs.join(" "))
         };
+        if let Some(img) = self.lookup(st, &key, &created_by).await? {
+            st.advance(img, key);
+            return Ok(());
+        }
         let img = self.run_container(st, &cmd, &args, created_by).await?;
         self.finish(st, key, img)
     }
@@ -141,9 +141,16 @@ impl Build {
                 return Err(e.into());
             }
         };
+        self.b.remember_build_container(&id);
         say(&self.out, format!(" ---> Running in {}\n", short_id(&id)));
         let result = self.drive(&id, st, created_by, &cmd.argv).await;
+        if self.opts.keep_containers {
+            // The heredoc scripts stay: the kept container's binds name them.
+            self.b.forget_build_container(&id);
+            return result;
+        }
         let removed = svc.remove(&id, true, true).await;
+        self.b.forget_build_container(&id);
         let _ = std::fs::remove_dir_all(&scratch);
         let img = result?;
         removed?;

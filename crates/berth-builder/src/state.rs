@@ -23,13 +23,23 @@ pub(crate) struct StageState {
     /// ARGs declared in this stage and their values (`None`: declared without one).
     pub args: BTreeMap<String, Option<String>>,
     pub escape: char,
+    /// Whether this stage set CMD: ENTRYPOINT then keeps it (it only resets an inherited one).
+    pub cmd_set: bool,
 }
+
+/// The `PATH` Docker's builder gives a stage whose base sets none (and `FROM scratch`).
+pub(crate) const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 impl StageState {
     pub fn new(image: Option<Image>, key: String, escape: char) -> StageState {
-        let config = image.as_ref().map(|i| i.config.config.clone()).unwrap_or_default();
+        let mut config: ContainerConfig = image.as_ref().map(|i| i.config.config.clone()).unwrap_or_default();
+        // As Docker's classic builder starts a stage: the steps after FROM see (and
+        // commit) the default PATH when the base has none.
+        if !config.env.iter().any(|e| e.split_once('=').map_or(e.as_str(), |(k, _)| k) == "PATH") {
+            config.env.push(format!("PATH={DEFAULT_PATH}"));
+        }
         let author = image.as_ref().map(|i| i.config.author.clone()).unwrap_or_default();
-        StageState { image, config, author, key, args: BTreeMap::new(), escape }
+        StageState { image, config, author, key, args: BTreeMap::new(), escape, cmd_set: false }
     }
 
     /// Moves to a step's image (built or from the cache).
@@ -113,17 +123,21 @@ pub(crate) fn apply_config(st: &mut StageState, ins: &Instruction) -> Result<Str
             format!("LABEL {}", done.join(" "))
         }
         "EXPOSE" => {
+            // The text (history, cache key) is the ports as written after substitution,
+            // in their order, as Docker's classic builder commits it.
+            let mut words = Vec::new();
             let mut ports = Vec::new();
             for w in ins.arg_words() {
                 for p in expand_split(&w, &|n| st.lookup(n), esc)? {
                     ports.push(normalize_port(&p)?);
+                    words.push(p);
                 }
             }
             let set = st.config.exposed_ports.get_or_insert_with(Default::default);
             for p in &ports {
                 set.insert(p.clone(), serde_json::json!({}));
             }
-            format!("EXPOSE {}", ports.join(" "))
+            format!("EXPOSE {}", words.join(" "))
         }
         "VOLUME" => {
             let words = match &ins.args {
@@ -154,7 +168,14 @@ pub(crate) fn apply_config(st: &mut StageState, ins: &Instruction) -> Result<Str
             format!("MAINTAINER {}", st.author)
         }
         "CMD" | "ENTRYPOINT" => {
+            let cmd = st.config.cmd.clone();
             changes::apply(&mut st.config, ins, esc)?;
+            if ins.keyword == "CMD" {
+                st.cmd_set = true;
+            } else if st.cmd_set {
+                // ENTRYPOINT resets only a CMD inherited from the base.
+                st.config.cmd = cmd;
+            }
             let v = if ins.keyword == "CMD" { &st.config.cmd } else { &st.config.entrypoint };
             format!("{} {}", ins.keyword, go_list(v.as_deref().unwrap_or_default()))
         }
@@ -254,8 +275,12 @@ mod tests {
         let mut s = st();
         assert_eq!(apply(&mut s, "CMD echo hi"), r#"CMD ["/bin/sh" "-c" "echo hi"]"#);
         apply(&mut s, r#"ENTRYPOINT ["/ep"]"#);
-        assert_eq!(s.config.cmd, None, "ENTRYPOINT resets CMD");
-        assert_eq!(apply(&mut s, "EXPOSE 80 53/udp"), "EXPOSE 80/tcp 53/udp");
+        assert!(s.config.cmd.is_some(), "ENTRYPOINT keeps the stage's own CMD");
+        let mut inherited = st();
+        inherited.config.cmd = Some(vec!["base".into()]);
+        apply(&mut inherited, r#"ENTRYPOINT ["/ep"]"#);
+        assert_eq!(inherited.config.cmd, None, "ENTRYPOINT resets an inherited CMD");
+        assert_eq!(apply(&mut s, "EXPOSE 80 53/udp"), "EXPOSE 80 53/udp");
         assert_eq!(apply(&mut s, "LABEL a=b \"c d\"=e"), r#"LABEL a=b "c d"=e"#);
         assert_eq!(s.config.labels.get("c d").map(String::as_str), Some("e"));
         assert_eq!(apply(&mut s, "VOLUME /data [/x]"), "VOLUME [/data [/x]]");

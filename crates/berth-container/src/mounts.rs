@@ -58,6 +58,9 @@ impl ContainerService {
 
     fn resolve_into(&self, id: &str, host: &HostConfig, config_volumes: &[String], r: &mut Resolved) -> Result<()> {
         let mut by_dest: BTreeMap<String, (MountPoint, bool)> = BTreeMap::new();
+        // `--mount type=volume,volume-subpath=`: the directory of the volume to mount, by
+        // destination.
+        let mut subpaths: BTreeMap<String, String> = BTreeMap::new();
         for spec in host.volumes_from.iter().flatten() {
             let (name, mode) = match spec.split_once(':') {
                 Some((n, m)) if m == "ro" || m == "rw" => (n, Some(m)),
@@ -162,6 +165,11 @@ impl ContainerService {
                         rw: !m.read_only,
                         ..Default::default()
                     };
+                    if opts.subpath.is_empty() {
+                        subpaths.remove(&dest);
+                    } else {
+                        subpaths.insert(dest.clone(), opts.subpath.clone());
+                    }
                     by_dest.insert(dest, (mp, opts.no_copy));
                 }
                 _ => {}
@@ -205,7 +213,9 @@ impl ContainerService {
                 self.volumes.acquire(&mp.name, id).map_err(vol_err)?;
                 r.used.push(mp.name.clone());
                 mp.source = self.volumes.mountpoint(&mp.name).display().to_string();
-                if !no_copy
+                if let Some(sub) = subpaths.get(&dest) {
+                    mp.source = volume_subpath(&self.volumes.mountpoint(&mp.name), sub, &mp.name)?;
+                } else if !no_copy
                     && berth_volume::dir_is_empty(&self.volumes.mountpoint(&mp.name))
                     && !self.volumes.get(&mp.name).map(|v| v.options.contains_key("device")).unwrap_or(false)
                 {
@@ -270,6 +280,26 @@ pub(crate) fn bind_mounts(root: BorrowedFd<'_>, mounts: &[MountPoint]) -> Result
         }
     }
     Ok(())
+}
+
+/// The directory `sub` of the volume `name` (mounted at `mountpoint`): a relative path
+/// that exists and, links resolved, stays inside the volume (as Docker requires).
+fn volume_subpath(mountpoint: &std::path::Path, sub: &str, name: &str) -> Result<String> {
+    use std::path::Component;
+    let p = std::path::Path::new(sub);
+    if p.is_absolute() || p.components().any(|c| !matches!(c, Component::Normal(_) | Component::CurDir)) {
+        return Err(invalid(format!(
+            "invalid mount config for type \"volume\": subpath must be a relative path within the volume: {sub:?}"
+        )));
+    }
+    let base = std::fs::canonicalize(mountpoint)
+        .map_err(|e| invalid(format!("error while mounting volume {name:?}: {}: {e}", mountpoint.display())))?;
+    let full = std::fs::canonicalize(base.join(p))
+        .map_err(|e| invalid(format!("error while mounting volume {name:?}: cannot access subpath {sub:?}: {e}")))?;
+    if !full.starts_with(&base) {
+        return Err(invalid(format!("error while mounting volume {name:?}: subpath {sub:?} leads out of the volume")));
+    }
+    Ok(full.display().to_string())
 }
 
 pub(crate) fn vol_err(e: berth_volume::VolumeError) -> ContainerError {

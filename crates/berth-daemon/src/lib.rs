@@ -102,6 +102,7 @@ impl Daemon {
             scratch: root.join("builder"),
             contexts: root.join("build-contexts"),
             cache_max_bytes: config.file.builder_cache_max_bytes.unwrap_or(0),
+            run_containers: root.join("builder-containers"),
         };
         let distribution = Arc::new(berth_distribution::Distribution::new(berth_distribution::RegistryOptions {
             mirrors: config.registry_mirrors.clone(),
@@ -138,6 +139,8 @@ impl Daemon {
             id,
         });
         daemon.containers.recover().await;
+        // RUN containers of builds the previous daemon died in the middle of.
+        daemon.builder.reap_interrupted().await;
         let n = daemon.networks.clone();
         tokio::task::spawn_blocking(move || n.reconcile()).await.map_err(|e| e.to_string())?;
         // After reconciliation: the endpoints this host registers are those of running containers.

@@ -290,7 +290,7 @@ impl ImageStore {
                         .map_err(|e| ImageError::from(berth_archive::ArchiveError::io(format!("reading {path}"), e)))?;
                     if looks_like_layer(&head) {
                         let staged = self.stage_layer(head.chain(outer.data())).map_err(|e| match e {
-                            ImageError::Archive(a) => {
+                            ImageError::Archive(a) if !a.is_no_space() => {
                                 ImageError::Invalid(format!("invalid archive: layer {path}: {a}"))
                             }
                             e => e,

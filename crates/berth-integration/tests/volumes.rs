@@ -66,6 +66,52 @@ fn a_new_volume_is_filled_from_the_image_unless_nocopy() {
     assert_eq!(d.berth(&["run", "--rm", "-v", &format!("{a}:/etc"), "busybox", "cat", "/etc/passwd"]).ok(), "mine\n");
 }
 
+/// `--mount type=volume,volume-subpath=` (API 1.45 `VolumeOptions.Subpath`): only that
+/// directory of the volume is mounted; a missing or escaping subpath is refused.
+#[test]
+fn a_volume_subpath_mounts_only_that_directory() {
+    let d = Daemon::with_busybox();
+    let v = unique("subvol");
+    d.docker(&["volume", "create", &v]).ok();
+    let fill = "mkdir -p /data/sub/deeper && echo in-sub > /data/sub/f && echo at-top > /data/top && ln -s / /data/up";
+    d.docker(&["run", "--rm", "--network", "none", "-v", &format!("{v}:/data"), "busybox", "sh", "-c", fill]).ok();
+    let mount = |sub: &str| format!("type=volume,src={v},dst=/m,volume-subpath={sub}");
+    let out = d.docker(&["run", "--rm", "--network", "none", "--mount", &mount("sub"), "busybox", "ls", "/m"]).ok();
+    assert_eq!(out, "deeper\nf\n");
+    // Writes land in the subdirectory of the volume.
+    d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--mount",
+        &mount("sub/deeper"),
+        "busybox",
+        "sh",
+        "-c",
+        "echo new > /m/n",
+    ])
+    .ok();
+    let out = d
+        .docker(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "-v",
+            &format!("{v}:/data"),
+            "busybox",
+            "cat",
+            "/data/sub/deeper/n",
+        ])
+        .ok();
+    assert_eq!(out, "new\n");
+    for bad in ["missing", "../..", "/etc", "up/etc"] {
+        let err = d.docker(&["run", "--rm", "--network", "none", "--mount", &mount(bad), "busybox", "true"]).fails();
+        assert!(err.contains("subpath"), "{bad}: {err}");
+    }
+}
+
 #[test]
 fn anonymous_volumes_go_with_rm_v_and_rm_flag_and_prune() {
     let d = Daemon::with_busybox();

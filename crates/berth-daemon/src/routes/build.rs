@@ -16,12 +16,20 @@ use super::D;
 use crate::error::{ApiError, ApiResult, IntoApiError};
 use crate::http::{self, Req, Resp};
 
-/// A JSON query parameter holding a map (`buildargs`, `labels`); empty means none.
-fn json_map<V: serde::de::DeserializeOwned>(req: &Req, key: &str) -> ApiResult<BTreeMap<String, V>> {
-    match req.q(key) {
-        None | Some("") => Ok(BTreeMap::new()),
-        Some(s) => serde_json::from_str(s).map_err(|e| ApiError::bad_request(format!("invalid {key} JSON: {e}"))),
+/// A JSON query parameter (`buildargs`, `labels`, `cachefrom`, …); absent, empty or
+/// `null` means none, as Docker reads them (Go clients send `null` for a nil map or list).
+fn json_param<T: serde::de::DeserializeOwned + Default>(req: &Req, key: &str) -> ApiResult<T> {
+    match req.q(key).map(str::trim) {
+        None | Some("") | Some("null") => Ok(T::default()),
+        Some(s) => serde_json::from_str::<Option<T>>(s)
+            .map(Option::unwrap_or_default)
+            .map_err(|e| ApiError::bad_request(format!("invalid {key} JSON: {e}"))),
     }
+}
+
+/// A boolean query value as Docker reads it (`0`, `no`, `false`, `none` are false).
+fn bool_value(v: &str) -> bool {
+    !matches!(v.trim().to_ascii_lowercase().as_str(), "" | "0" | "no" | "false" | "none")
 }
 
 fn options(req: &Req) -> ApiResult<BuildOptions> {
@@ -61,21 +69,18 @@ fn options(req: &Req) -> ApiResult<BuildOptions> {
             .copied()
             .unwrap_or("Dockerfile")
             .to_string(),
-        build_args: json_map::<Option<String>>(req, "buildargs")?,
+        build_args: json_param::<BTreeMap<String, Option<String>>>(req, "buildargs")?,
         no_cache: req.q_bool("nocache"),
         target: req.q("target").filter(|s| !s.is_empty()).map(String::from),
-        labels: json_map::<String>(req, "labels")?,
+        labels: json_param::<BTreeMap<String, String>>(req, "labels")?,
         network_mode,
         extra_hosts,
         debug_cache_key: req.q_bool("debugcachekey"),
         pull: req.q_bool("pull"),
         registry_config: req.header("X-Registry-Config").map(String::from),
-        cache_from: match req.q("cachefrom") {
-            None | Some("") => Vec::new(),
-            Some(s) => {
-                serde_json::from_str(s).map_err(|e| ApiError::bad_request(format!("invalid cachefrom JSON: {e}")))?
-            }
-        },
+        cache_from: json_param::<Vec<String>>(req, "cachefrom")?,
+        // `rm` defaults to true; `rm=0` keeps the RUN containers unless `forcerm`.
+        keep_containers: req.q("rm").is_some_and(|v| !v.trim().is_empty() && !bool_value(v)) && !req.q_bool("forcerm"),
     })
 }
 

@@ -24,7 +24,10 @@ CMD ["default"]
 "#;
     let dir = context(&d, &[("Dockerfile", dockerfile)]);
     build(&d, &dir, &["-t", "cfg", "--build-arg", "GREETING=hi", "--build-arg", "UNUSED=1"]).ok();
-    assert_eq!(inspect(&d, "cfg", "{{json .Config.Env}}"), r#"["APP_HOME=/srv/app","MSG=hi world"]"#);
+    assert_eq!(
+        inspect(&d, "cfg", "{{json .Config.Env}}"),
+        r#"["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin","APP_HOME=/srv/app","MSG=hi world"]"#
+    );
     assert_eq!(
         inspect(&d, "cfg", "{{index .Config.Labels \"org.example.name\"}} {{.Config.Labels.version}}"),
         "demo app 1"

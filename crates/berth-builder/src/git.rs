@@ -1,0 +1,135 @@
+//! Git build contexts: a `remote=` that names a git repository is cloned with the host's
+//! git client, as Docker's classic builder does (`URL#ref:subdir` picks a branch, tag or
+//! commit and a directory of it). A host without git gets an error that says so; the URL
+//! is never downloaded as a web page instead.
+
+use std::path::Path;
+
+use tokio::process::Command;
+
+use crate::{BuildError, Result};
+
+/// Whether Docker reads `s` as a git repository (`urlutil.IsGitURL`): `git://`, `git@`,
+/// `github.com/`, or an http(s) URL whose path ends in `.git` (before a fragment).
+pub(crate) fn is_git_url(s: &str) -> bool {
+    if ["git://", "git@", "github.com/"].iter().any(|p| s.starts_with(p)) {
+        return true;
+    }
+    let base = s.split_once('#').map_or(s, |(b, _)| b);
+    (s.starts_with("http://") || s.starts_with("https://")) && base.ends_with(".git") && !s.ends_with('#')
+}
+
+/// The repository, ref and subdirectory of `url#ref:subdir`.
+fn parts(url: &str) -> (String, String, String) {
+    let (repo, fragment) = url.split_once('#').unwrap_or((url, ""));
+    let (reference, subdir) = fragment.split_once(':').unwrap_or((fragment, ""));
+    let repo = if repo.starts_with("github.com/") { format!("https://{repo}") } else { repo.to_string() };
+    (repo, reference.to_string(), subdir.to_string())
+}
+
+async fn git(dir: &Path, args: &[&str]) -> Result<()> {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        // Submodules may not reach the daemon's own files (file://) or run commands (ext::).
+        .args(["-c", "protocol.file.allow=user", "-c", "protocol.ext.allow=never"])
+        .args(args)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("GIT_PROTOCOL_FROM_USER", "0")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                BuildError::Invalid(
+                    "unable to prepare context: unable to find 'git': git is not installed on the daemon's host (exec: \"git\": executable file not found in $PATH)".into(),
+                )
+            } else {
+                BuildError::io("running git", e)
+            }
+        })?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let said = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    Err(BuildError::Invalid(format!("git {}: {said}: {}", args.first().copied().unwrap_or(""), out.status)))
+}
+
+/// Clones `url` (with its `#ref:subdir` fragment) and moves the directory the context is
+/// into `root` (which must not exist; its parent must). `work` is scratch space for the
+/// checkout, removed by the caller.
+pub(crate) async fn clone_into(url: &str, work: &Path, root: &Path) -> Result<()> {
+    let (repo, reference, subdir) = parts(url);
+    // A ref is never an option to git (`#--upload-pack=...`).
+    if reference.starts_with('-') {
+        return Err(BuildError::Invalid(format!("unable to prepare context: invalid git ref {reference:?} in {url}")));
+    }
+    let fail =
+        |e: BuildError| BuildError::Invalid(format!("unable to prepare context: unable to 'git clone' {url}: {e}"));
+    std::fs::create_dir_all(work).map_err(|e| BuildError::io("creating the checkout directory", e))?;
+    // The git client is absent: say so, before anything else.
+    if let Err(e) = git(work, &["--version"]).await {
+        return Err(match e {
+            BuildError::Invalid(m) if m.starts_with("unable to prepare context") => BuildError::Invalid(m),
+            e => fail(e),
+        });
+    }
+    git(work, &["init", "-q"]).await.map_err(fail)?;
+    git(work, &["remote", "add", "origin", &repo]).await.map_err(fail)?;
+    let wanted = if reference.is_empty() { "HEAD" } else { reference.as_str() };
+    // A shallow fetch of the ref; servers that refuse it (dumb http, a commit not at a
+    // ref's tip) get a full fetch.
+    if git(work, &["fetch", "-q", "--depth", "1", "origin", wanted]).await.is_ok() {
+        git(work, &["checkout", "-q", "FETCH_HEAD"]).await.map_err(fail)?;
+    } else {
+        git(work, &["fetch", "-q", "--tags", "origin"]).await.map_err(fail)?;
+        let target = if reference.is_empty() { "origin/HEAD".to_string() } else { reference.clone() };
+        if git(work, &["checkout", "-q", &target]).await.is_err() {
+            git(work, &["checkout", "-q", &format!("origin/{reference}")]).await.map_err(fail)?;
+        }
+    }
+    if work.join(".gitmodules").exists() {
+        git(work, &["submodule", "update", "-q", "--init", "--recursive", "--depth", "1"]).await.map_err(fail)?;
+    }
+    // The subdirectory, confined to the checkout (a symlink in the repository must not
+    // lead out of it).
+    let base = std::fs::canonicalize(work).map_err(|e| BuildError::io("reading the checkout", e))?;
+    let sub = subdir.trim_matches('/');
+    let dir = if sub.is_empty() {
+        base.clone()
+    } else {
+        std::fs::canonicalize(base.join(sub)).ok().filter(|p| p.starts_with(&base) && p.is_dir()).ok_or_else(|| {
+            BuildError::Invalid(format!("unable to prepare context: subdirectory {subdir:?} not found in {repo}"))
+        })?
+    };
+    std::fs::rename(&dir, root).map_err(|e| BuildError::io("moving the checkout into place", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn which_urls_are_git() {
+        for yes in
+            ["git://h/r", "git@github.com:a/b.git", "github.com/a/b", "https://h/a/b.git", "http://h/r.git#main:sub"]
+        {
+            assert!(is_git_url(yes), "{yes}");
+        }
+        for no in ["https://h/a/b", "http://h/ctx.tar.gz", "https://h/a.git/Dockerfile", "/dir"] {
+            assert!(!is_git_url(no), "{no}");
+        }
+        assert_eq!(parts("git://h/r.git#v1:a/b"), ("git://h/r.git".into(), "v1".into(), "a/b".into()));
+        assert_eq!(parts("github.com/a/b").0, "https://github.com/a/b");
+    }
+
+    #[tokio::test]
+    async fn a_ref_is_never_an_option() {
+        let dir = tempfile::tempdir().unwrap();
+        let err =
+            clone_into("git://127.0.0.1:1/r.git#--upload-pack=touch x", &dir.path().join("w"), &dir.path().join("r"))
+                .await
+                .unwrap_err();
+        assert!(err.to_string().contains("invalid git ref"), "{err}");
+    }
+}
