@@ -448,11 +448,29 @@ impl Daemon {
         };
         in_ns(&["ip", "link", "del", &self.bridge]);
         in_ns(&["nft", "delete", "table", "inet", &table_for(&self.data_root())]);
+        // The daemon's iptables chain (a concurrent change by another daemon can make one
+        // command fail: it is retried while the chain is there).
         let chain = iptables_chain_for(&self.data_root());
+        let ns_cmd = |args: &[&str]| -> bool {
+            let mut c = match &self.netns {
+                Some(ns) => {
+                    let mut c = Command::new("ip");
+                    c.args(["netns", "exec", ns]).arg(args[0]);
+                    c
+                }
+                None => Command::new(args[0]),
+            };
+            c.args(&args[1..]).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
+        };
         for cmd in ["iptables", "ip6tables"] {
-            in_ns(&[cmd, "-w", "-D", "FORWARD", "-j", &chain]);
-            in_ns(&[cmd, "-w", "-F", &chain]);
-            in_ns(&[cmd, "-w", "-X", &chain]);
+            for _ in 0..5 {
+                if !ns_cmd(&[cmd, "-w", "-S", &chain]) {
+                    break;
+                }
+                while ns_cmd(&[cmd, "-w", "-D", "FORWARD", "-j", &chain]) {}
+                ns_cmd(&[cmd, "-w", "-F", &chain]);
+                ns_cmd(&[cmd, "-w", "-X", &chain]);
+            }
         }
         if let Ok(rd) = std::fs::read_dir(self.exec_root().join("netns")) {
             for e in rd.flatten() {

@@ -5,7 +5,6 @@
 //! hostnames and the public resolvers fallback. Traffic goes only to 127.0.0.0/8 and to
 //! addresses on the bridges of the test's own daemon.
 
-use std::io::Read;
 use std::net::{Ipv6Addr, SocketAddr, TcpListener, UdpSocket};
 use std::process::Command;
 use std::sync::Arc;
@@ -200,13 +199,16 @@ fn host_gateway_is_the_default_bridges_gateway_or_the_configured_address() {
     assert!(hosts.lines().any(|l| l.split_whitespace().collect::<Vec<_>>() == [gw.as_str(), "hgw"]), "{hosts}");
     let l = TcpListener::bind((gw.as_str(), 0)).unwrap();
     let port = l.local_addr().unwrap().port();
-    let sent = d.docker(&["exec", &c, "sh", "-c", &format!("echo via-gateway | nc -w 2 hgw {port}")]);
-    l.set_nonblocking(false).unwrap();
-    let (mut s, _) = l.accept().unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let mut got = String::new();
-    let _ = s.read_to_string(&mut got);
-    assert_eq!(got.trim(), "via-gateway", "{}", sent.stderr);
+    // The line is read as it comes, then the connection closed, which ends nc.
+    let got = std::thread::spawn(move || {
+        let (s, _) = l.accept().unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut line = String::new();
+        let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(s), &mut line);
+        line
+    });
+    let sent = d.docker(&["exec", &c, "sh", "-c", &format!("echo via-gateway | nc hgw {port}")]);
+    assert_eq!(got.join().unwrap().trim(), "via-gateway", "{}", sent.stderr);
     d.docker(&["rm", "-f", &c]).ok();
 
     d.stop();
