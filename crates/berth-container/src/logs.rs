@@ -113,6 +113,25 @@ fn read_existing(
     Some((current, partial))
 }
 
+/// The entries of the files rotated after the one with inode `held` and before the one with
+/// inode `next` (oldest first). Nothing when the held file is gone (compressed away): then
+/// its successors cannot be told apart.
+fn rotated_after(path: &std::path::Path, held: Option<u64>, next: Option<u64>) -> Vec<Entry> {
+    // The rotated files only: the one being written is never complete.
+    let files: Vec<PathBuf> = logfile::files(path).into_iter().filter(|f| f != path).collect();
+    let inode = |f: &PathBuf| std::fs::metadata(f).ok().map(|m| m.ino());
+    let Some(from) = held.and_then(|h| files.iter().position(|f| inode(f) == Some(h))) else { return Vec::new() };
+    let to = next.and_then(|n| files.iter().position(|f| inode(f) == Some(n))).unwrap_or(files.len());
+    let mut out = Vec::new();
+    for f in files.get(from + 1..to).unwrap_or_default() {
+        read::stream_file(f, 0, 0, &mut |en| {
+            out.push(en);
+            read::Flow::More
+        });
+    }
+    out
+}
+
 #[allow(unsafe_code)]
 fn register(fd: OwnedFd) -> std::io::Result<AsyncFd<OwnedFd>> {
     // SAFETY: `fd` is an owned, open descriptor; AsyncFd takes ownership of it and it stays
@@ -210,8 +229,25 @@ impl ContainerService {
                     }
                     let now_ino = std::fs::metadata(&path).ok().map(|m| m.ino());
                     if !got && now_ino != ino {
-                        current = std::fs::File::open(&path).ok();
-                        ino = now_ino;
+                        // Rotated. The file held was renamed, to `.1` or further on if
+                        // the writer rotated more than once meanwhile: the files rotated
+                        // after it come first (whole, each at most max-size), then the
+                        // one being written.
+                        let Some(next) = std::fs::File::open(&path).ok() else {
+                            // Between the writer's rename and its new file: wait for it.
+                            break;
+                        };
+                        let next_ino = next.metadata().ok().map(|m| m.ino());
+                        for en in rotated_after(&path, ino, next_ino) {
+                            if opts.until.is_some_and(|u| berth_api::time::parse_rfc3339(&en.time).unwrap_or(0) > u) {
+                                return;
+                            }
+                            if wanted(&opts, &en) && tx.send(to_line(en)).await.is_err() {
+                                return;
+                            }
+                        }
+                        current = Some(next);
+                        ino = next_ino;
                         partial.clear();
                         continue;
                     }

@@ -371,6 +371,10 @@ pub fn request(f: &CreateFlags) -> Result<ContainerCreateRequest> {
         storage_opt.insert(k.to_string(), v.to_string());
     }
     let network = f.network.clone().unwrap_or_default();
+    // The docker CLI's own check, before the daemon's.
+    if f.rm && f.restart.as_deref().is_some_and(|r| !r.is_empty() && r != "no") {
+        return Err(anyhow!("Conflicting options: --restart and --rm"));
+    }
     let host = HostConfig {
         binds: if f.volume.is_empty() { None } else { Some(f.volume.clone()) },
         log_config,
