@@ -419,6 +419,7 @@ impl ContainerService {
         });
         self.persist(e)?;
         e.life.send_modify(|l| l.running = true);
+        self.volume_mount_events(&e.record(), true);
         self.emit(&e.record(), "start", &[]);
         self.start_health(e);
 
@@ -483,6 +484,7 @@ impl ContainerService {
         e.update(|r| r.network = crate::network::stopped_view(&r.network));
         let _ = self.persist(e);
         let _ = std::fs::remove_dir_all(self.bundle_dir(&rec.id));
+        self.volume_mount_events(&rec, false);
         if st.oom_killed {
             self.emit(&rec, "oom", &[]);
         }
@@ -703,7 +705,8 @@ impl ContainerService {
             for v in &rec.anonymous_volumes {
                 // Another container may still use it (`--volumes-from`): then it stays.
                 match self.volumes.remove(v, true) {
-                    Ok(()) | Err(berth_volume::VolumeError::Conflict(_)) => {}
+                    Ok(()) => self.volume_event(v, "destroy", &[]),
+                    Err(berth_volume::VolumeError::Conflict(_)) => {}
                     Err(err) => errors.push(err.to_string()),
                 }
             }
@@ -784,7 +787,10 @@ impl ContainerService {
             shim_client::call(&self.socket_path(&rec.id), &Request::Resize { exec: None, rows, cols }).await?;
         match reply.error {
             Some(e) => Err(ContainerError::Internal(e)),
-            None => Ok(()),
+            None => {
+                self.emit(&rec, "resize", &[("height", rows.to_string()), ("width", cols.to_string())]);
+                Ok(())
+            }
         }
     }
 
