@@ -256,6 +256,7 @@ impl ContainerService {
             write_tree(root, &src.path, w, opts)?;
             Ok(())
         };
+        self.emit(&rec, "archive-path", &[]);
         tokio::spawn(async move {
             let _ = svc.with_root(&rec, false, walk).await;
         });
@@ -306,7 +307,9 @@ impl ContainerService {
             apply_at(ChannelReader::new(body), root, &opts)?;
             Ok(())
         })
-        .await
+        .await?;
+        self.emit(&rec, "extract-to-dir", &[]);
+        Ok(())
     }
 
     /// `docker diff`: what the container changed relative to its image.

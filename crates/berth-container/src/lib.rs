@@ -366,7 +366,39 @@ impl ContainerService {
         self.cfg.exec_root.join("sock").join(format!("{id}.sock"))
     }
 
-    pub(crate) fn emit(&self, rec: &Record, action: &str, extra: &[(&str, String)]) {
+    /// Logs a volume event (`create`, `mount`, `unmount`, `destroy`) as dockerd does for the
+    /// volumes a container makes and mounts.
+    pub(crate) fn volume_event(&self, name: &str, action: &str, extra: &[(&str, String)]) {
+        let mut attrs = BTreeMap::new();
+        attrs.insert("driver".to_string(), "local".to_string());
+        for (k, v) in extra {
+            attrs.insert(k.to_string(), v.clone());
+        }
+        self.events.emit("volume", action, name, attrs);
+    }
+
+    /// A `mount` (at start) or `unmount` (at exit) event for each volume of a container.
+    pub(crate) fn volume_mount_events(&self, rec: &Record, mount: bool) {
+        for m in rec.mounts.iter().filter(|m| m.kind == "volume") {
+            if mount {
+                self.volume_event(
+                    &m.name,
+                    "mount",
+                    &[
+                        ("container", rec.id.clone()),
+                        ("destination", m.destination.clone()),
+                        ("read/write", m.rw.to_string()),
+                        ("propagation", m.propagation.clone()),
+                    ],
+                );
+            } else {
+                self.volume_event(&m.name, "unmount", &[("container", rec.id.clone())]);
+            }
+        }
+    }
+
+    /// Logs a container event (with its name, image and labels) for `docker events`.
+    pub fn emit(&self, rec: &Record, action: &str, extra: &[(&str, String)]) {
         let mut attrs = BTreeMap::new();
         attrs.insert("name".to_string(), rec.name.clone());
         attrs.insert("image".to_string(), rec.config.image.clone());

@@ -365,6 +365,7 @@ impl ContainerService {
         });
         self.persist(e)?;
         e.life.send_modify(|l| l.running = true);
+        self.volume_mount_events(&e.record(), true);
         self.emit(&e.record(), "start", &[]);
         self.start_health(e);
 
@@ -429,6 +430,7 @@ impl ContainerService {
         e.update(|r| r.network = crate::network::stopped_view(&r.network));
         let _ = self.persist(e);
         let _ = std::fs::remove_dir_all(self.bundle_dir(&rec.id));
+        self.volume_mount_events(&rec, false);
         if st.oom_killed {
             self.emit(&rec, "oom", &[]);
         }
@@ -649,7 +651,10 @@ impl ContainerService {
             // Another container may still use it (`--volumes-from`): then it stays.
             let removed = volumes
                 && match self.volumes.remove(v, true) {
-                    Ok(()) => true,
+                    Ok(()) => {
+                        self.volume_event(v, "destroy", &[]);
+                        true
+                    }
                     Err(berth_volume::VolumeError::Conflict(_)) => false,
                     Err(err) => {
                         errors.push(err.to_string());
@@ -739,7 +744,10 @@ impl ContainerService {
             shim_client::call(&self.socket_path(&rec.id), &Request::Resize { exec: None, rows, cols }).await?;
         match reply.error {
             Some(e) => Err(ContainerError::Internal(e)),
-            None => Ok(()),
+            None => {
+                self.emit(&rec, "resize", &[("height", rows.to_string()), ("width", cols.to_string())]);
+                Ok(())
+            }
         }
     }
 

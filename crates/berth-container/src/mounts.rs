@@ -200,6 +200,7 @@ impl ContainerService {
             if mp.kind == "volume" {
                 if mp.name.is_empty() {
                     let v = self.volumes.create_anonymous(id).map_err(vol_err)?;
+                    self.volume_event(&v.name, "create", &[]);
                     r.created.push(v.name.clone());
                     r.anonymous.push(v.name.clone());
                     mp.name = v.name;
@@ -208,6 +209,7 @@ impl ContainerService {
                         .volumes
                         .create(VolumeCreateRequest { name: mp.name.clone(), ..Default::default() })
                         .map_err(vol_err)?;
+                    self.volume_event(&v.name, "create", &[]);
                     r.created.push(v.name);
                 }
                 self.volumes.acquire(&mp.name, id).map_err(vol_err)?;

@@ -108,8 +108,16 @@ impl ContainerService {
 
     /// `docker top`: the container's processes, `ps -ef` style by default, or the host's
     /// `ps` with the given arguments, filtered to the container's processes (as Docker does).
+    /// `docker top`: the container's processes (and a `top` event, as dockerd logs one).
     pub async fn top(&self, id: &str, ps_args: &str) -> Result<TopResponse> {
         let rec = self.get(id)?.record();
+        let r = self.top_processes(&rec, ps_args).await?;
+        self.emit(&rec, "top", &[]);
+        Ok(r)
+    }
+
+    async fn top_processes(&self, rec: &Record, ps_args: &str) -> Result<TopResponse> {
+        let rec = rec.clone();
         if !rec.state.running {
             return Err(ContainerError::Conflict(format!("container {} is not running", rec.id)));
         }

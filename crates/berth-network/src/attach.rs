@@ -549,6 +549,7 @@ impl NetworkService {
                 }
             }
             settings.networks.insert(net.name.clone(), es);
+            self.emit_container("connect", &net, &c.id);
         }
         if !att.ipv6 {
             // No network with IPv6: IPv6 is off inside, as Docker leaves it (a `--sysctl`
@@ -584,6 +585,7 @@ impl NetworkService {
         let mut children = Vec::new();
         for id in nets {
             if let Some((net, ep)) = self.release_endpoint(&id, &c.id) {
+                self.emit_container("disconnect", &net, &c.id);
                 if net.driver != "bridge" {
                     children.push((ep.ip, net.driver != "ipvlan"));
                 }
@@ -819,7 +821,7 @@ impl NetworkService {
             e.update_mode(&net.name);
         }
         svc.persist_entry(&e).map_err(|e| NetError::System(e.to_string()))?;
-        self.emit("connect", &net);
+        self.emit_container("connect", &net, &rec.id);
         Ok(())
     }
 
@@ -876,7 +878,7 @@ impl NetworkService {
             e.update_mode("none");
         }
         svc.persist_entry(&e).map_err(|e| NetError::System(e.to_string()))?;
-        self.emit("disconnect", &net);
+        self.emit_container("disconnect", &net, &rec.id);
         Ok(())
     }
 }

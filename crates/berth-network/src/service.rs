@@ -540,6 +540,16 @@ impl NetworkService {
         self.events.emit("network", action, &n.id, a);
     }
 
+    /// A `connect` or `disconnect` event: the network, naming the container, as dockerd
+    /// logs them (for `network connect`/`disconnect` and at a container's start and stop).
+    pub(crate) fn emit_container(&self, action: &str, n: &NetworkRecord, container: &str) {
+        let mut a = BTreeMap::new();
+        a.insert("container".to_string(), container.to_string());
+        a.insert("name".to_string(), n.name.clone());
+        a.insert("type".to_string(), n.driver.clone());
+        self.events.emit("network", action, &n.id, a);
+    }
+
     /// `DELETE /networks/{id}`.
     pub fn remove(&self, name_or_id: &str) -> Result<()> {
         let rec = self.find(name_or_id)?;

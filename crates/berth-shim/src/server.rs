@@ -417,6 +417,7 @@ impl Shim {
         let Kind::Attach { target, stdin, .. } = self.clients[i].kind.clone() else { return };
         let frames = proto::take_frames(&mut self.clients[i].rbuf);
         let Some(p) = self.procs.get_mut(&target) else { return };
+        let mut end_attach = false;
         for (kind, data) in frames {
             match kind {
                 proto::FRAME_STDIN if stdin => {
@@ -426,12 +427,12 @@ impl Shim {
                     }
                 }
                 proto::FRAME_STDIN_CLOSE if stdin => {
-                    if p.stdin_once || !p.tty {
-                        // Pipes get EOF; a terminal keeps its master (closing it would hang
-                        // up the session), so only stdin_once closes it.
-                        if !p.tty || p.stdin_once {
-                            close_stdin(p);
-                        }
+                    if p.stdin_once {
+                        close_stdin(p);
+                    } else {
+                        // As in Docker: without StdinOnce the container's stdin stays open for
+                        // the next client, and this attach ends (its output with it).
+                        end_attach = true;
                     }
                 }
                 proto::FRAME_RESIZE if data.len() == 4 => {
@@ -443,6 +444,9 @@ impl Shim {
                 }
                 _ => {}
             }
+        }
+        if end_attach {
+            self.clients[i].closing = true;
         }
     }
 

@@ -126,10 +126,10 @@ pub(crate) fn stream_file(f: &Path, offset: u64, skip_lines: u64, emit: &mut dyn
             skipped += 1;
             continue;
         }
-        if let Ok(e) = serde_json::from_slice::<Entry>(&line) {
-            if let Flow::Stop = emit(e) {
-                return Flow::Stop;
-            }
+        if let Ok(e) = serde_json::from_slice::<Entry>(&line)
+            && let Flow::Stop = emit(e)
+        {
+            return Flow::Stop;
         }
     }
 }
@@ -146,11 +146,11 @@ pub(crate) fn drain(f: &mut dyn Read, partial: &mut Vec<u8>, emit: &mut dyn FnMu
         while let Some(nl) = partial[used..].iter().position(|&b| b == b'\n') {
             let line = &partial[used..used + nl];
             used += nl + 1;
-            if let Ok(e) = serde_json::from_slice::<Entry>(line) {
-                if let Flow::Stop = emit(e) {
-                    partial.drain(..used);
-                    return Err(());
-                }
+            if let Ok(e) = serde_json::from_slice::<Entry>(line)
+                && let Flow::Stop = emit(e)
+            {
+                partial.drain(..used);
+                return Err(());
             }
         }
         partial.drain(..used);

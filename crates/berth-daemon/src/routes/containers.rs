@@ -267,6 +267,8 @@ pub async fn attach(d: D, mut req: Req) -> ApiResult<Resp> {
     } else {
         None
     };
+    // dockerd logs the attach once the log is replayed, streaming or not.
+    d.containers.emit(&rec, "attach", &[]);
     let session = if req.q_bool("stream") || !req.q_bool("logs") {
         d.containers.attach(&id, opts).await?
     } else {

@@ -100,6 +100,8 @@ pub async fn remove(d: D, req: Req) -> ApiResult<Resp> {
     let force = req.q_bool("force");
     let prune = !req.q_bool("noprune");
     let d2 = d.clone();
+    // dockerd names the image by its ID in untag events (with its labels).
+    let target = d.images.resolve(&name).ok();
     let items = super::blocking(move || {
         let users = |id: &str| d2.containers.users_of_image(id);
         d2.images.delete(&name, force, prune, &users)
@@ -107,9 +109,12 @@ pub async fn remove(d: D, req: Req) -> ApiResult<Resp> {
     .await??;
     for it in &items {
         if let Some(t) = &it.untagged {
-            let mut a = BTreeMap::new();
-            a.insert("name".to_string(), t.clone());
-            d.events.emit("image", "untag", t, a);
+            let (id, mut a) = match &target {
+                Some(img) => (img.id.clone(), img.config.config.labels.clone()),
+                None => (t.clone(), BTreeMap::new()),
+            };
+            a.insert("name".to_string(), id.clone());
+            d.events.emit("image", "untag", &id, a);
         }
         if let Some(id) = &it.deleted {
             d.events.emit("image", "delete", id, BTreeMap::new());
@@ -222,9 +227,13 @@ pub async fn load(d: D, mut req: Req) -> ApiResult<Resp> {
                     let _ = tx.blocking_send(line(&JsonMessage::stream(format!("{m}\n"))));
                     if let Some(name) = m.strip_prefix("Loaded image: ").or_else(|| m.strip_prefix("Loaded image ID: "))
                     {
-                        let mut a = BTreeMap::new();
-                        a.insert("name".to_string(), name.to_string());
-                        d2.events.emit("image", "load", name, a);
+                        // As dockerd: the image's ID as actor and name, with its labels.
+                        let (id, mut a) = match d2.images.resolve(name) {
+                            Ok(img) => (img.id.clone(), img.config.config.labels.clone()),
+                            Err(_) => (name.to_string(), BTreeMap::new()),
+                        };
+                        a.insert("name".to_string(), id.clone());
+                        d2.events.emit("image", "load", &id, a);
                     }
                 }
             }
