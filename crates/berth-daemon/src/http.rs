@@ -86,14 +86,29 @@ impl Req {
         }
     }
 
+    /// A JSON-valued query parameter (`filters`, `buildargs`, `labels`, `cachefrom`…):
+    /// `None` when absent, empty or `null` (Go clients send `null` for what they leave
+    /// unset, and dockerd decodes it as the zero value).
+    pub fn q_json<T: serde::de::DeserializeOwned>(&self, key: &str) -> ApiResult<Option<T>> {
+        match self.q(key).map(str::trim) {
+            None | Some("") | Some("null") => Ok(None),
+            Some(s) => {
+                serde_json::from_str(s).map(Some).map_err(|e| ApiError::bad_request(format!("invalid {key} JSON: {e}")))
+            }
+        }
+    }
+
     pub fn header(&self, key: &str) -> Option<&str> {
         self.headers.get(key).and_then(|v| v.to_str().ok())
     }
 
-    /// The API version as a comparable number (1.45 → 145); 1.24 when unversioned, as
-    /// Docker assumes.
+    /// The API version as a comparable number (1.45 → 145); the newest berth speaks when
+    /// unversioned, as dockerd's version middleware assumes.
     pub fn api(&self) -> u32 {
-        self.version.map(|(a, b)| a * 100 + b).unwrap_or(124)
+        self.version.map(|(a, b)| a * 100 + b).unwrap_or_else(|| {
+            let (a, b) = berth_api::API_VERSION.split_once('.').unwrap_or(("1", "45"));
+            a.parse::<u32>().unwrap_or(1) * 100 + b.parse::<u32>().unwrap_or(45)
+        })
     }
 
     /// The whole body, for bodies kept in memory (JSON): at most [`MAX_BODY`]. What can be

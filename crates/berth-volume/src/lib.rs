@@ -232,7 +232,7 @@ impl VolumeStore {
             if dangling.is_some_and(|d| d == used) {
                 continue;
             }
-            if !f.any_or_absent("name", |n| rec.name.contains(n))
+            if !f.matches_regex("name", &rec.name)
                 || !f.any_or_absent("driver", |d| rec.driver == d)
                 || !f.labels_match("label", &rec.labels)
             {

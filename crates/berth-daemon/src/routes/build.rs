@@ -16,12 +16,9 @@ use super::D;
 use crate::error::{ApiError, ApiResult, IntoApiError};
 use crate::http::{self, Req, Resp};
 
-/// A JSON query parameter holding a map (`buildargs`, `labels`); empty means none.
+/// A JSON query parameter holding a map (`buildargs`, `labels`); empty or `null` means none.
 fn json_map<V: serde::de::DeserializeOwned>(req: &Req, key: &str) -> ApiResult<BTreeMap<String, V>> {
-    match req.q(key) {
-        None | Some("") => Ok(BTreeMap::new()),
-        Some(s) => serde_json::from_str(s).map_err(|e| ApiError::bad_request(format!("invalid {key} JSON: {e}"))),
-    }
+    Ok(req.q_json(key)?.unwrap_or_default())
 }
 
 fn options(req: &Req) -> ApiResult<BuildOptions> {
@@ -70,12 +67,7 @@ fn options(req: &Req) -> ApiResult<BuildOptions> {
         debug_cache_key: req.q_bool("debugcachekey"),
         pull: req.q_bool("pull"),
         registry_config: req.header("X-Registry-Config").map(String::from),
-        cache_from: match req.q("cachefrom") {
-            None | Some("") => Vec::new(),
-            Some(s) => {
-                serde_json::from_str(s).map_err(|e| ApiError::bad_request(format!("invalid cachefrom JSON: {e}")))?
-            }
-        },
+        cache_from: req.q_json("cachefrom")?.unwrap_or_default(),
     })
 }
 
