@@ -191,7 +191,27 @@ pub fn stream(content_type: &'static str, rx: mpsc::Receiver<Bytes>) -> Resp {
 }
 
 pub fn error(e: &ApiError) -> Resp {
-    json(e.status(), &berth_api::error::ErrorResponse { message: e.message.clone() })
+    json(e.status(), &berth_api::error::ErrorResponse { message: without_os_error_codes(&e.message) })
+}
+
+/// Drops Rust's ` (os error N)` from a message: dockerd's errors name the failure alone, and
+/// clients match on its text.
+pub fn without_os_error_codes(msg: &str) -> String {
+    let mut out = String::with_capacity(msg.len());
+    let mut rest = msg;
+    while let Some(i) = rest.find(" (os error ") {
+        let tail = &rest[i + " (os error ".len()..];
+        let digits = tail.bytes().take_while(u8::is_ascii_digit).count();
+        if digits > 0 && tail[digits..].starts_with(')') {
+            out.push_str(&rest[..i]);
+            rest = &tail[digits + 1..];
+        } else {
+            out.push_str(&rest[..i + 1]);
+            rest = &rest[i + 1..];
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Removes every object member whose value is `null`, at any depth.
@@ -209,6 +229,15 @@ fn strip_nulls(v: &mut serde_json::Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn os_error_codes_are_dropped() {
+        assert_eq!(
+            without_os_error_codes("open /x: No such file or directory (os error 2): more (os error 13)"),
+            "open /x: No such file or directory: more"
+        );
+        assert_eq!(without_os_error_codes("a (os error x) b"), "a (os error x) b");
+    }
 
     #[test]
     fn query_decoding() {
