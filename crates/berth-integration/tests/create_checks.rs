@@ -229,3 +229,42 @@ fn create_answers_404_only_for_the_image() {
     let (status, _) = d.api("GET", "/volumes/", b"");
     assert_eq!(status, 404);
 }
+
+#[test]
+fn log_options_are_checked_as_dockerd_checks_them() {
+    let d = Daemon::with_busybox();
+    // Unknown keys and a bad mode: refused at create.
+    refused(&d, &["--log-opt", "max-sise=1m"], "unknown log opt 'max-sise' for json-file log driver");
+    refused(&d, &["--log-driver", "local", "--log-opt", "tag=x"], "unknown log opt 'tag' for log driver local");
+    refused(&d, &["--log-opt", "mode=fast"], "logger: logging mode not supported: fast");
+    refused(
+        &d,
+        &["--log-opt", "max-buffer-size=4m"],
+        "logger: max-buffer-size option is only supported with 'mode=non-blocking'",
+    );
+    // Malformed values: refused when the container starts, as dockerd's driver does.
+    let name = unique("badsize");
+    d.docker(&["create", "--name", &name, "--log-opt", "max-size=lots", "busybox", "true"]).ok();
+    let err = d.docker(&["start", &name]).fails();
+    d.docker(&["rm", "-f", &name]).ok();
+    assert!(err.contains("failed to initialize logging driver: invalid size: 'lots'"), "{err}");
+    // Valid options still run.
+    let out = d
+        .docker(&[
+            "run",
+            "--rm",
+            "--log-opt",
+            "max-size=1m",
+            "--log-opt",
+            "max-file=2",
+            "--log-opt",
+            "mode=non-blocking",
+            "--log-opt",
+            "max-buffer-size=4m",
+            "busybox",
+            "echo",
+            "logged",
+        ])
+        .ok();
+    assert_eq!(out, "logged\n");
+}
