@@ -94,7 +94,7 @@ impl Host {
 
 /// The resource checks of dockerd's request decoder (runconfig `validateResources`).
 pub(crate) fn decoder_resources(h: &HostConfig, host: &Host) -> Result<()> {
-    if h.isolation != "" && h.isolation != "default" {
+    if !h.isolation.is_empty() && h.isolation != "default" {
         return Err(invalid(format!("invalid isolation ({}): linux only supports 'default'", h.isolation)));
     }
     if (h.cpu_realtime_period != 0 || h.cpu_realtime_runtime != 0) && !host.cpu_realtime {
@@ -280,13 +280,9 @@ pub(crate) fn log_values(driver: &str, cfg: &std::collections::BTreeMap<String, 
             return Err(fail("max-file cannot be less than 1".into()));
         }
     }
-    if let Some(s) = cfg.get("compress") {
-        if !matches!(
-            s.as_str(),
-            "1" | "t" | "T" | "TRUE" | "true" | "True" | "0" | "f" | "F" | "FALSE" | "false" | "False"
-        ) {
-            return Err(fail(format!("strconv.ParseBool: parsing {s:?}: invalid syntax")));
-        }
+    const GO_BOOLS: [&str; 12] = ["1", "t", "T", "TRUE", "true", "True", "0", "f", "F", "FALSE", "false", "False"];
+    if let Some(s) = cfg.get("compress").filter(|s| !GO_BOOLS.contains(&s.as_str())) {
+        return Err(fail(format!("strconv.ParseBool: parsing {s:?}: invalid syntax")));
     }
     Ok(())
 }
