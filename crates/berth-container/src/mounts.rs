@@ -190,16 +190,22 @@ impl ContainerService {
         }
         for (dest, (mut mp, no_copy)) in by_dest {
             if mp.kind == "volume" {
+                // `--volume-driver` names the driver of every volume this create makes (a
+                // driver berth lacks is refused, as dockerd refuses a missing plugin).
+                let driver = host.volume_driver.clone();
                 if mp.name.is_empty() {
-                    let v = self.volumes.create(VolumeCreateRequest::default()).map_err(vol_err)?;
+                    let v = self
+                        .volumes
+                        .create(VolumeCreateRequest { driver, ..Default::default() })
+                        .map_err(|e| create_err("", e))?;
                     r.created.push(v.name.clone());
                     r.anonymous.push(v.name.clone());
                     mp.name = v.name;
                 } else if !self.volumes.exists(&mp.name) {
                     let v = self
                         .volumes
-                        .create(VolumeCreateRequest { name: mp.name.clone(), ..Default::default() })
-                        .map_err(vol_err)?;
+                        .create(VolumeCreateRequest { name: mp.name.clone(), driver, ..Default::default() })
+                        .map_err(|e| create_err(&mp.name, e))?;
                     r.created.push(v.name);
                 }
                 self.volumes.acquire(&mp.name, id).map_err(vol_err)?;
@@ -270,6 +276,17 @@ pub(crate) fn bind_mounts(root: BorrowedFd<'_>, mounts: &[MountPoint]) -> Result
         }
     }
     Ok(())
+}
+
+/// A volume a create could not make: a missing driver is the request's mistake (400, so
+/// the docker CLI does not take it for a missing image), named as dockerd names it.
+fn create_err(name: &str, e: berth_volume::VolumeError) -> ContainerError {
+    use berth_api::{ErrorKind, HasKind};
+    match e.kind() {
+        ErrorKind::NotFound if name.is_empty() => ContainerError::Invalid(e.to_string()),
+        ErrorKind::NotFound => ContainerError::Invalid(format!("create {name}: {e}")),
+        _ => vol_err(e),
+    }
 }
 
 pub(crate) fn vol_err(e: berth_volume::VolumeError) -> ContainerError {

@@ -268,3 +268,25 @@ fn log_options_are_checked_as_dockerd_checks_them() {
         .ok();
     assert_eq!(out, "logged\n");
 }
+
+#[test]
+fn a_volume_driver_berth_lacks_is_refused() {
+    let d = Daemon::with_busybox();
+    let vol = unique("drv");
+    let spec = format!("{vol}:/data");
+    refused(
+        &d,
+        &["--volume-driver", "nosuchplugin", "-v", &spec],
+        &format!("create {vol}: error looking up volume plugin nosuchplugin: plugin \"nosuchplugin\" not found"),
+    );
+    refused(
+        &d,
+        &["--volume-driver", "nosuchplugin", "-v", "/anon"],
+        "error looking up volume plugin nosuchplugin: plugin \"nosuchplugin\" not found",
+    );
+    assert!(d.docker(&["volume", "ls", "-q"]).ok().trim().is_empty(), "a refused create left a volume");
+    let name = unique("local");
+    d.docker(&["create", "--name", &name, "--volume-driver", "local", "-v", &spec, "busybox", "true"]).ok();
+    d.docker(&["rm", "-f", &name]).ok();
+    d.docker(&["volume", "rm", &vol]).ok();
+}

@@ -216,7 +216,7 @@ impl VolumeStore {
         Ok(self.view(&rec, None))
     }
 
-    /// `volume ls` with Docker's filters: `dangling`, `name` (substring), `driver`, `label`.
+    /// `volume ls` with Docker's filters: `dangling`, `name` (a regular expression), `driver`, `label`.
     pub fn list(&self, f: &Filters) -> Result<Vec<Volume>> {
         f.check_names(&["dangling", "name", "driver", "label"]).map_err(VolumeError::Invalid)?;
         let dangling = match f.get("dangling").first().map(|s| s.as_str()) {
