@@ -290,3 +290,37 @@ fn a_volume_driver_berth_lacks_is_refused() {
     d.docker(&["rm", "-f", &name]).ok();
     d.docker(&["volume", "rm", &vol]).ok();
 }
+
+#[test]
+fn cpu_real_time_limits_are_written_or_refused() {
+    let d = Daemon::with_busybox();
+    let cpu = std::path::Path::new("/sys/fs/cgroup/cpu");
+    if !cpu.join("cpu.rt_runtime_us").exists() {
+        // No real-time group scheduling (or cgroup v2): dockerd's refusal.
+        refused(&d, &["--cpu-rt-runtime", "10000"], "kernel does not support CPU real-time scheduler");
+        return;
+    }
+    // As with dockerd and runc, the daemon's cgroup must grant a budget first (dockerd's
+    // --cpu-rt-runtime); without one the kernel refuses the container's and start fails.
+    let name = unique("rt");
+    let rt = ["--cpu-rt-period", "1000000", "--cpu-rt-runtime", "10000"];
+    let mut args = vec!["run", "--name", name.as_str()];
+    args.extend(rt);
+    args.extend(["busybox", "true"]);
+    let err = d.docker(&args).fails();
+    d.docker(&["rm", "-f", &name]).ok();
+    assert!(err.contains("cpu.rt_runtime_us"), "{err}");
+    let parent = cpu.join(&d.cgroup_parent);
+    std::fs::create_dir_all(&parent).unwrap();
+    std::fs::write(parent.join("cpu.rt_runtime_us"), "20000").unwrap();
+    let mut args = vec!["run", "-d", "--name", name.as_str()];
+    args.extend(rt);
+    args.extend(["busybox", "sleep", "100"]);
+    let run = d.docker(&args);
+    let id = run.stdout.trim().to_string();
+    let got = std::fs::read_to_string(parent.join(&id).join("cpu.rt_runtime_us")).unwrap_or_default();
+    d.docker(&["rm", "-f", &name]).ok();
+    let _ = std::fs::write(parent.join("cpu.rt_runtime_us"), "0");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(got.trim(), "10000");
+}
