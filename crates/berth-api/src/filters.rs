@@ -10,7 +10,8 @@ pub struct Filters(pub BTreeMap<String, Vec<String>>);
 
 impl Filters {
     pub fn parse(s: &str) -> Result<Filters, String> {
-        if s.trim().is_empty() {
+        // Go clients send `null` for no filters; dockerd reads it as none.
+        if s.trim().is_empty() || s.trim() == "null" {
             return Ok(Filters::default());
         }
         let v: serde_json::Value = serde_json::from_str(s).map_err(|e| format!("invalid filters: {e}"))?;
@@ -55,6 +56,14 @@ impl Filters {
             Some(v) if v.is_empty() => true,
             Some(v) => v.iter().any(|x| pred(x)),
         }
+    }
+
+    /// Docker's `filters.Args.Match`: true when the filter is absent, or a value equals
+    /// `source` or is a regular expression (Go's syntax, unanchored) that finds a match in it.
+    /// A value that is not a valid expression matches only itself, as in dockerd. The regex
+    /// engine runs in time linear in its input.
+    pub fn matches_regex(&self, key: &str, source: &str) -> bool {
+        self.any_or_absent(key, |v| v == source || regex::Regex::new(v).is_ok_and(|re| re.is_match(source)))
     }
 
     /// The `label=` filter: every value (`key` or `key=value`) must match.
@@ -111,6 +120,23 @@ mod tests {
         assert!(!f(r#"{"label":["keep"]}"#).prune_labels_match(&none));
         assert!(f(r#"{"until":["1","2"]}"#).prune_until(0).is_err());
         assert_eq!(f(r#"{"until":["10"]}"#).prune_until(0), Ok(Some(10_000_000_000)));
+    }
+
+    #[test]
+    fn name_filters_are_unanchored_regexes() {
+        let mut f = Filters::default();
+        f.add("name", "^web-[0-9]+$");
+        assert!(f.matches_regex("name", "web-12"));
+        assert!(!f.matches_regex("name", "web-x"));
+        let mut f = Filters::default();
+        f.add("name", "eb");
+        assert!(f.matches_regex("name", "web"));
+        let mut f = Filters::default();
+        f.add("name", "a(");
+        assert!(f.matches_regex("name", "a("), "an invalid expression matches itself");
+        assert!(!f.matches_regex("name", "xa(y"));
+        assert!(Filters::default().matches_regex("name", "anything"));
+        assert_eq!(Filters::parse("null").unwrap(), Filters::default());
     }
 
     #[test]

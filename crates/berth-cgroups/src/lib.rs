@@ -102,6 +102,12 @@ pub struct CpuResources {
     pub cpus: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mems: Option<String>,
+    /// Real-time scheduling budget (cgroup v1 `cpu.rt_runtime_us`/`cpu.rt_period_us`; the
+    /// parent cgroup must grant at least as much, as with runc).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub realtime_runtime: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub realtime_period: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

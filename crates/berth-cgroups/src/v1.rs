@@ -75,6 +75,13 @@ pub fn apply(root: &Path, rel: &str, r: &Resources) -> Result<()> {
         if let Some(q) = c.quota {
             write(&d.join("cpu.cfs_quota_us"), &q.to_string())?;
         }
+        // The period first: the kernel checks the runtime against it.
+        if let Some(p) = c.realtime_period {
+            write(&d.join("cpu.rt_period_us"), &p.to_string())?;
+        }
+        if let Some(r) = c.realtime_runtime {
+            write(&d.join("cpu.rt_runtime_us"), &r.to_string())?;
+        }
         let cs = dir("cpuset");
         if let Some(cpus) = c.cpus.as_deref().filter(|s| !s.is_empty()) {
             write(&cs.join("cpuset.cpus"), cpus)?;

@@ -346,6 +346,8 @@ impl ContainerService {
         }
         warnings.extend(crate::verify::verify(&req.config, &req.host_config)?);
         validate_host_config(&req.host_config)?;
+        let log = &req.host_config.log_config;
+        crate::verify::log_opts(if log.kind.is_empty() { &self.cfg.log_driver } else { &log.kind }, &log.config)?;
         let image = self.images.resolve(&req.config.image)?;
         let mut config = merge_config(&req.config, &image.config.config);
         let mut args: Vec<String> = config.entrypoint.clone().unwrap_or_default();

@@ -181,7 +181,7 @@ impl ContainerService {
             if !f.any_or_absent("id", |v| rec.id.starts_with(v)) {
                 continue;
             }
-            if !f.any_or_absent("name", |v| name_matches(&rec.name, v)) {
+            if !f.matches_regex("name", &format!("/{}", rec.name)) && !f.matches_regex("name", &rec.name) {
                 continue;
             }
             if !f.any_or_absent("status", |v| v == rec.state.status) {
@@ -278,25 +278,16 @@ impl ContainerService {
     }
 }
 
-/// Docker's `name=` filter: a regular expression over the name. berth supports its common
-/// forms: a substring, `^prefix`, `suffix$` and `^exact$`.
-fn name_matches(name: &str, pattern: &str) -> bool {
-    let p = pattern.trim_start_matches('/');
-    let anchored_start = p.starts_with('^');
-    let p = p.trim_start_matches('^').trim_start_matches('/');
-    let anchored_end = p.ends_with('$');
-    let p = p.trim_end_matches('$');
-    match (anchored_start, anchored_end) {
-        (true, true) => name == p,
-        (true, false) => name.starts_with(p),
-        (false, true) => name.ends_with(p),
-        (false, false) => name.contains(p),
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use berth_api::filters::Filters;
+
+    /// Docker matches the name with and without its leading slash.
+    fn name_matches(name: &str, pattern: &str) -> bool {
+        let mut f = Filters::default();
+        f.add("name", pattern);
+        f.matches_regex("name", &format!("/{name}")) || f.matches_regex("name", name)
+    }
 
     #[test]
     fn name_filters() {
@@ -305,5 +296,7 @@ mod tests {
         assert!(!name_matches("myweb", "^web"));
         assert!(name_matches("web", "^/web$"));
         assert!(!name_matches("web2", "^web$"));
+        assert!(name_matches("web-12", "^web-[0-9]+$"));
+        assert!(name_matches("a.b", "a.b") && name_matches("axb", "a.b"));
     }
 }

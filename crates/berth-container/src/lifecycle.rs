@@ -259,6 +259,8 @@ impl ContainerService {
         }
         write_private(&bundle.join("config.json"), &serde_json::to_vec_pretty(&spec).unwrap_or_default())
             .map_err(|e| ContainerError::io("writing config.json", e))?;
+        let lc = &rec.host_config.log_config;
+        crate::verify::log_values(if lc.kind.is_empty() { &self.cfg.log_driver } else { &lc.kind }, &lc.config)?;
         let mount = self.images.snapshots().mounts(&rec.id, &rec.layers)?;
         let socket = self.socket_path(&rec.id);
         let shim_cfg = ShimConfig {

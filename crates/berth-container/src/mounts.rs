@@ -198,8 +198,11 @@ impl ContainerService {
         }
         for (dest, (mut mp, no_copy)) in by_dest {
             if mp.kind == "volume" {
+                // `--volume-driver` names the driver of every volume this create makes (a
+                // driver berth lacks is refused, as dockerd refuses a missing plugin).
+                let driver = host.volume_driver.clone();
                 if mp.name.is_empty() {
-                    let v = self.volumes.create_anonymous(id).map_err(vol_err)?;
+                    let v = self.volumes.create_anonymous(id, &driver).map_err(|e| create_err("", e))?;
                     self.volume_event(&v.name, "create", &[]);
                     r.created.push(v.name.clone());
                     r.anonymous.push(v.name.clone());
@@ -207,8 +210,8 @@ impl ContainerService {
                 } else if !self.volumes.exists(&mp.name) {
                     let v = self
                         .volumes
-                        .create(VolumeCreateRequest { name: mp.name.clone(), ..Default::default() })
-                        .map_err(vol_err)?;
+                        .create(VolumeCreateRequest { name: mp.name.clone(), driver, ..Default::default() })
+                        .map_err(|e| create_err(&mp.name, e))?;
                     self.volume_event(&v.name, "create", &[]);
                     r.created.push(v.name);
                 }
@@ -302,6 +305,17 @@ fn volume_subpath(mountpoint: &std::path::Path, sub: &str, name: &str) -> Result
         return Err(invalid(format!("error while mounting volume {name:?}: subpath {sub:?} leads out of the volume")));
     }
     Ok(full.display().to_string())
+}
+
+/// A volume a create could not make: a missing driver is the request's mistake (400, so
+/// the docker CLI does not take it for a missing image), named as dockerd names it.
+fn create_err(name: &str, e: berth_volume::VolumeError) -> ContainerError {
+    use berth_api::{ErrorKind, HasKind};
+    match e.kind() {
+        ErrorKind::NotFound if name.is_empty() => ContainerError::Invalid(e.to_string()),
+        ErrorKind::NotFound => ContainerError::Invalid(format!("create {name}: {e}")),
+        _ => vol_err(e),
+    }
 }
 
 pub(crate) fn vol_err(e: berth_volume::VolumeError) -> ContainerError {

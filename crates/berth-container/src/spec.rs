@@ -482,6 +482,12 @@ pub fn build(
     if !h.cpuset_mems.is_empty() {
         cpu.mems = Some(h.cpuset_mems.clone());
     }
+    if h.cpu_realtime_period > 0 {
+        cpu.realtime_period = Some(h.cpu_realtime_period as u64);
+    }
+    if h.cpu_realtime_runtime != 0 {
+        cpu.realtime_runtime = Some(h.cpu_realtime_runtime);
+    }
     let resources = Resources {
         devices: device_rules(h.privileged),
         memory: (memory != MemoryResources::default()).then_some(memory),

@@ -94,7 +94,7 @@ impl Host {
 
 /// The resource checks of dockerd's request decoder (runconfig `validateResources`).
 pub(crate) fn decoder_resources(h: &HostConfig, host: &Host) -> Result<()> {
-    if h.isolation != "" && h.isolation != "default" {
+    if !h.isolation.is_empty() && h.isolation != "default" {
         return Err(invalid(format!("invalid isolation ({}): linux only supports 'default'", h.isolation)));
     }
     if (h.cpu_realtime_period != 0 || h.cpu_realtime_runtime != 0) && !host.cpu_realtime {
@@ -222,6 +222,67 @@ fn host_config(h: &HostConfig) -> Result<()> {
     }
     if h.annotations.as_ref().is_some_and(|a| a.contains_key("")) {
         return Err(invalid("invalid Annotations: the empty string is not permitted as an annotation key"));
+    }
+    Ok(())
+}
+
+/// The log options dockerd checks at create (`logger.ValidateLogOpts` and the json-file and
+/// local drivers' validators): the logging mode, `max-buffer-size`, and unknown keys.
+/// Other drivers' options are left to the driver that knows them.
+pub(crate) fn log_opts(driver: &str, cfg: &std::collections::BTreeMap<String, String>) -> Result<()> {
+    if driver == "none" {
+        return Ok(());
+    }
+    let mode = cfg.get("mode").map(String::as_str).unwrap_or("");
+    if !matches!(mode, "" | "blocking" | "non-blocking") {
+        return Err(invalid(format!("logger: logging mode not supported: {mode}")));
+    }
+    if let Some(s) = cfg.get("max-buffer-size") {
+        if mode != "non-blocking" {
+            return Err(invalid("logger: max-buffer-size option is only supported with 'mode=non-blocking'"));
+        }
+        berth_api::units::parse_ram_bytes(s)
+            .map_err(|e| invalid(format!("error parsing option max-buffer-size: {e}")))?;
+    }
+    let keys: &[&str] = match driver {
+        "json-file" => &["max-file", "max-size", "compress", "labels", "labels-regex", "env", "env-regex", "tag"],
+        "local" => &["max-file", "max-size", "compress"],
+        _ => return Ok(()),
+    };
+    for k in cfg.keys().filter(|k| !matches!(k.as_str(), "mode" | "max-buffer-size")) {
+        if !keys.contains(&k.as_str()) {
+            return Err(invalid(if driver == "local" {
+                format!("unknown log opt '{k}' for log driver local")
+            } else {
+                format!("unknown log opt '{k}' for json-file log driver")
+            }));
+        }
+    }
+    Ok(())
+}
+
+/// The values the json-file and local drivers refuse when the container starts, with
+/// their words (dockerd reports them as `failed to initialize logging driver: …`).
+pub(crate) fn log_values(driver: &str, cfg: &std::collections::BTreeMap<String, String>) -> Result<()> {
+    if !matches!(driver, "json-file" | "local") {
+        return Ok(());
+    }
+    let fail = |e: String| ContainerError::Start(format!("failed to initialize logging driver: {e}"));
+    if let Some(s) = cfg.get("max-size") {
+        let n = berth_api::units::parse_ram_bytes(s).map_err(fail)?;
+        if n <= 0 && driver == "json-file" {
+            return Err(fail("max-size must be a positive number".into()));
+        }
+    }
+    if let Some(s) = cfg.get("max-file") {
+        let n: i64 = s.parse().map_err(|_| fail(format!("strconv.Atoi: parsing {s:?}: invalid syntax")))?;
+        if n < 1 && driver == "json-file" {
+            return Err(fail("max-file cannot be less than 1".into()));
+        }
+    }
+    const GO_BOOLS: [&str; 12] = ["1", "t", "T", "TRUE", "true", "True", "0", "f", "F", "FALSE", "false", "False"];
+    if let Some(s) = cfg.get("compress").filter(|s| !GO_BOOLS.contains(&s.as_str())) {
+        return Err(fail(format!("strconv.ParseBool: parsing {s:?}: invalid syntax")));
     }
     Ok(())
 }
@@ -430,6 +491,22 @@ mod tests {
         assert_eq!(err(container_config(&c)), "invalid signal: SIGNOPE");
         let h = HostConfig { extra_hosts: Some(vec!["a:[::1]".into(), "b:host-gateway".into()]), ..Default::default() };
         assert!(host_config(&h).is_ok());
+        let opts = |kv: &[(&str, &str)]| kv.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        assert_eq!(
+            err(log_opts("json-file", &opts(&[("max-sise", "1m")]))),
+            "unknown log opt 'max-sise' for json-file log driver"
+        );
+        assert!(
+            log_opts("json-file", &opts(&[("max-size", "1m"), ("mode", "non-blocking"), ("max-buffer-size", "4m")]))
+                .is_ok()
+        );
+        assert!(err(log_opts("local", &opts(&[("mode", "fast")]))).contains("logging mode not supported: fast"));
+        assert!(log_opts("syslog", &opts(&[("syslog-address", "udp://127.0.0.1:514")])).is_ok());
+        assert_eq!(
+            err(log_values("json-file", &opts(&[("max-size", "abc")]))),
+            "failed to initialize logging driver: invalid size: 'abc'"
+        );
+        assert!(err(log_values("json-file", &opts(&[("max-file", "0")]))).ends_with("max-file cannot be less than 1"));
         let h = HostConfig { extra_hosts: Some(vec!["a:nope".into()]), ..Default::default() };
         assert_eq!(err(host_config(&h)), "invalid IP address in add-host: \"nope\"");
     }

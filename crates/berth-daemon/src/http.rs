@@ -86,14 +86,29 @@ impl Req {
         }
     }
 
+    /// A JSON-valued query parameter (`filters`, `buildargs`, `labels`, `cachefrom`…):
+    /// `None` when absent, empty or `null` (Go clients send `null` for what they leave
+    /// unset, and dockerd decodes it as the zero value).
+    pub fn q_json<T: serde::de::DeserializeOwned>(&self, key: &str) -> ApiResult<Option<T>> {
+        match self.q(key).map(str::trim) {
+            None | Some("") | Some("null") => Ok(None),
+            Some(s) => {
+                serde_json::from_str(s).map(Some).map_err(|e| ApiError::bad_request(format!("invalid {key} JSON: {e}")))
+            }
+        }
+    }
+
     pub fn header(&self, key: &str) -> Option<&str> {
         self.headers.get(key).and_then(|v| v.to_str().ok())
     }
 
-    /// The API version as a comparable number (1.45 → 145); 1.24 when unversioned, as
-    /// Docker assumes.
+    /// The API version as a comparable number (1.45 → 145); the newest berth speaks when
+    /// unversioned, as dockerd's version middleware assumes.
     pub fn api(&self) -> u32 {
-        self.version.map(|(a, b)| a * 100 + b).unwrap_or(124)
+        self.version.map(|(a, b)| a * 100 + b).unwrap_or_else(|| {
+            let (a, b) = berth_api::API_VERSION.split_once('.').unwrap_or(("1", "45"));
+            a.parse::<u32>().unwrap_or(1) * 100 + b.parse::<u32>().unwrap_or(45)
+        })
     }
 
     /// The whole body, for bodies kept in memory (JSON): at most [`MAX_BODY`]. What can be
@@ -176,7 +191,27 @@ pub fn stream(content_type: &'static str, rx: mpsc::Receiver<Bytes>) -> Resp {
 }
 
 pub fn error(e: &ApiError) -> Resp {
-    json(e.status(), &berth_api::error::ErrorResponse { message: e.message.clone() })
+    json(e.status(), &berth_api::error::ErrorResponse { message: without_os_error_codes(&e.message) })
+}
+
+/// Drops Rust's ` (os error N)` from a message: dockerd's errors name the failure alone, and
+/// clients match on its text.
+pub fn without_os_error_codes(msg: &str) -> String {
+    let mut out = String::with_capacity(msg.len());
+    let mut rest = msg;
+    while let Some(i) = rest.find(" (os error ") {
+        let tail = &rest[i + " (os error ".len()..];
+        let digits = tail.bytes().take_while(u8::is_ascii_digit).count();
+        if digits > 0 && tail[digits..].starts_with(')') {
+            out.push_str(&rest[..i]);
+            rest = &tail[digits + 1..];
+        } else {
+            out.push_str(&rest[..i + 1]);
+            rest = &rest[i + 1..];
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Removes every object member whose value is `null`, at any depth.
@@ -194,6 +229,15 @@ fn strip_nulls(v: &mut serde_json::Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn os_error_codes_are_dropped() {
+        assert_eq!(
+            without_os_error_codes("open /x: No such file or directory (os error 2): more (os error 13)"),
+            "open /x: No such file or directory: more"
+        );
+        assert_eq!(without_os_error_codes("a (os error x) b"), "a (os error x) b");
+    }
 
     #[test]
     fn query_decoding() {

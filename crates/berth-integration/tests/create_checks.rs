@@ -229,3 +229,98 @@ fn create_answers_404_only_for_the_image() {
     let (status, _) = d.api("GET", "/volumes/", b"");
     assert_eq!(status, 404);
 }
+
+#[test]
+fn log_options_are_checked_as_dockerd_checks_them() {
+    let d = Daemon::with_busybox();
+    // Unknown keys and a bad mode: refused at create.
+    refused(&d, &["--log-opt", "max-sise=1m"], "unknown log opt 'max-sise' for json-file log driver");
+    refused(&d, &["--log-driver", "local", "--log-opt", "tag=x"], "unknown log opt 'tag' for log driver local");
+    refused(&d, &["--log-opt", "mode=fast"], "logger: logging mode not supported: fast");
+    refused(
+        &d,
+        &["--log-opt", "max-buffer-size=4m"],
+        "logger: max-buffer-size option is only supported with 'mode=non-blocking'",
+    );
+    // Malformed values: refused when the container starts, as dockerd's driver does.
+    let name = unique("badsize");
+    d.docker(&["create", "--name", &name, "--log-opt", "max-size=lots", "busybox", "true"]).ok();
+    let err = d.docker(&["start", &name]).fails();
+    d.docker(&["rm", "-f", &name]).ok();
+    assert!(err.contains("failed to initialize logging driver: invalid size: 'lots'"), "{err}");
+    // Valid options still run.
+    let out = d
+        .docker(&[
+            "run",
+            "--rm",
+            "--log-opt",
+            "max-size=1m",
+            "--log-opt",
+            "max-file=2",
+            "--log-opt",
+            "mode=non-blocking",
+            "--log-opt",
+            "max-buffer-size=4m",
+            "busybox",
+            "echo",
+            "logged",
+        ])
+        .ok();
+    assert_eq!(out, "logged\n");
+}
+
+#[test]
+fn a_volume_driver_berth_lacks_is_refused() {
+    let d = Daemon::with_busybox();
+    let vol = unique("drv");
+    let spec = format!("{vol}:/data");
+    refused(
+        &d,
+        &["--volume-driver", "nosuchplugin", "-v", &spec],
+        &format!("create {vol}: error looking up volume plugin nosuchplugin: plugin \"nosuchplugin\" not found"),
+    );
+    refused(
+        &d,
+        &["--volume-driver", "nosuchplugin", "-v", "/anon"],
+        "error looking up volume plugin nosuchplugin: plugin \"nosuchplugin\" not found",
+    );
+    assert!(d.docker(&["volume", "ls", "-q"]).ok().trim().is_empty(), "a refused create left a volume");
+    let name = unique("local");
+    d.docker(&["create", "--name", &name, "--volume-driver", "local", "-v", &spec, "busybox", "true"]).ok();
+    d.docker(&["rm", "-f", &name]).ok();
+    d.docker(&["volume", "rm", &vol]).ok();
+}
+
+#[test]
+fn cpu_real_time_limits_are_written_or_refused() {
+    let d = Daemon::with_busybox();
+    let cpu = std::path::Path::new("/sys/fs/cgroup/cpu");
+    if !cpu.join("cpu.rt_runtime_us").exists() {
+        // No real-time group scheduling (or cgroup v2): dockerd's refusal.
+        refused(&d, &["--cpu-rt-runtime", "10000"], "kernel does not support CPU real-time scheduler");
+        return;
+    }
+    // As with dockerd and runc, the daemon's cgroup must grant a budget first (dockerd's
+    // --cpu-rt-runtime); without one the kernel refuses the container's and start fails.
+    let name = unique("rt");
+    let rt = ["--cpu-rt-period", "1000000", "--cpu-rt-runtime", "10000"];
+    let mut args = vec!["run", "--name", name.as_str()];
+    args.extend(rt);
+    args.extend(["busybox", "true"]);
+    let err = d.docker(&args).fails();
+    d.docker(&["rm", "-f", &name]).ok();
+    assert!(err.contains("cpu.rt_runtime_us"), "{err}");
+    let parent = cpu.join(&d.cgroup_parent);
+    std::fs::create_dir_all(&parent).unwrap();
+    std::fs::write(parent.join("cpu.rt_runtime_us"), "20000").unwrap();
+    let mut args = vec!["run", "-d", "--name", name.as_str()];
+    args.extend(rt);
+    args.extend(["busybox", "sleep", "100"]);
+    let run = d.docker(&args);
+    let id = run.stdout.trim().to_string();
+    let got = std::fs::read_to_string(parent.join(&id).join("cpu.rt_runtime_us")).unwrap_or_default();
+    d.docker(&["rm", "-f", &name]).ok();
+    let _ = std::fs::write(parent.join("cpu.rt_runtime_us"), "0");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(got.trim(), "10000");
+}

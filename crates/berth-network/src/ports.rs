@@ -227,10 +227,13 @@ pub fn allocate(
                             "{ip}:{}",
                             if b.host_port.is_empty() { "0".to_string() } else { b.host_port.clone() }
                         );
-                        let why = last_err.map(|e| e.to_string()).unwrap_or_else(|| "port is already allocated".into());
-                        return Err(NetError::Conflict(format!(
-                            "Bind for {shown} failed: port is already allocated ({why})"
-                        )));
+                        // dockerd's words, once: the port is held (by a container or by
+                        // another process); any other failure is named as it is.
+                        let why = match last_err {
+                            Some(e) if e.kind() != std::io::ErrorKind::AddrInUse => e.to_string(),
+                            _ => "port is already allocated".into(),
+                        };
+                        return Err(NetError::Conflict(format!("Bind for {shown} failed: {why}")));
                     }
                 }
             }

@@ -665,7 +665,7 @@ impl NetworkService {
             let kind = if n.is_user_defined() { "custom" } else { "builtin" };
             if !f.any_or_absent("driver", |v| v == n.driver)
                 || !f.any_or_absent("id", |v| n.id.starts_with(v))
-                || !f.any_or_absent("name", |v| n.name.contains(v))
+                || !f.matches_regex("name", &n.name)
                 || !f.any_or_absent("type", |v| v == kind)
                 || !f.any_or_absent("scope", |v| v == if n.driver == "overlay" { "global" } else { "local" })
                 || !f.labels_match("label", &n.labels)

@@ -161,8 +161,8 @@ impl VolumeStore {
 
     /// An anonymous volume for the container `id` being created (see
     /// [`VolumeRecord::made_for`]).
-    pub fn create_anonymous(&self, id: &str) -> Result<Volume> {
-        self.create_for(VolumeCreateRequest::default(), id)
+    pub fn create_anonymous(&self, id: &str, driver: &str) -> Result<Volume> {
+        self.create_for(VolumeCreateRequest { driver: driver.to_string(), ..Default::default() }, id)
     }
 
     fn create_for(&self, req: VolumeCreateRequest, made_for: &str) -> Result<Volume> {
@@ -232,7 +232,7 @@ impl VolumeStore {
         Ok(self.view(&rec, None))
     }
 
-    /// `volume ls` with Docker's filters: `dangling`, `name` (substring), `driver`, `label`.
+    /// `volume ls` with Docker's filters: `dangling`, `name` (a regular expression), `driver`, `label`.
     pub fn list(&self, f: &Filters) -> Result<Vec<Volume>> {
         f.check_names(&["dangling", "name", "driver", "label"]).map_err(VolumeError::Invalid)?;
         let dangling = match f.get("dangling").first().map(|s| s.as_str()) {
@@ -248,7 +248,7 @@ impl VolumeStore {
             if dangling.is_some_and(|d| d == used) {
                 continue;
             }
-            if !f.any_or_absent("name", |n| rec.name.contains(n))
+            if !f.matches_regex("name", &rec.name)
                 || !f.any_or_absent("driver", |d| rec.driver == d)
                 || !f.labels_match("label", &rec.labels)
             {
@@ -503,8 +503,8 @@ mod tests {
     #[test]
     fn anonymous_volumes_of_an_unrecorded_container_are_orphans_until_disowned() {
         let (_d, s) = store();
-        let a = s.create_anonymous("c1").unwrap().name;
-        let b = s.create_anonymous("c2").unwrap().name;
+        let a = s.create_anonymous("c1", "").unwrap().name;
+        let b = s.create_anonymous("c2", "").unwrap().name;
         s.create(req("")).unwrap();
         // c1 was recorded, c2 never was: only c2's volume is a leftover.
         assert_eq!(s.orphans(|id| id == "c1"), vec![b.clone()]);

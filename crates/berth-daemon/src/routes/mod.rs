@@ -16,7 +16,7 @@ use std::sync::Arc;
 use crate::error::{ApiError, ApiResult};
 use crate::http::Req;
 
-/// Parses the `filters` query parameter.
+/// Parses the `filters` query parameter (absent, empty and `null` are no filters).
 pub fn filters(req: &Req) -> ApiResult<berth_api::filters::Filters> {
     berth_api::filters::Filters::parse(req.q("filters").unwrap_or("")).map_err(ApiError::bad_request)
 }

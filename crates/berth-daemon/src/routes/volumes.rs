@@ -42,7 +42,12 @@ pub async fn remove(d: D, req: Req) -> ApiResult<Resp> {
 }
 
 pub async fn prune(d: D, req: Req) -> ApiResult<Resp> {
-    let f = filters(&req)?;
+    let mut f = filters(&req)?;
+    // API 1.42 made prune take only anonymous volumes; older clients keep the old meaning
+    // (every unused local volume), as dockerd does by adding `all=true` for them.
+    if req.api() < 142 {
+        f.add("all", "true");
+    }
     let v = d.volumes.clone();
     let (gone, freed) = blocking(move || v.prune(&f)).await??;
     for name in &gone {
