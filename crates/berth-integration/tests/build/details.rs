@@ -286,8 +286,10 @@ fn cache_from_uses_images_loaded_from_another_daemon() {
         assert_eq!(code, 0, "{out}{err}");
         first = a.docker(&["run", "--rm", "--network", "none", "cached:1"]).ok();
         saved = a.dir.path().join("cached.tar");
-        a.docker(&["save", "-o", &saved.display().to_string(), "cached:1"]).ok();
-        let b = Daemon::with_busybox();
+        // busybox travels with it: an import stamps the time, so a busybox imported into the
+        // second daemon in another second would be another base image.
+        a.docker(&["save", "-o", &saved.display().to_string(), "cached:1", "busybox"]).ok();
+        let b = Daemon::start();
         b.docker(&["load", "-i", &saved.display().to_string()]).ok();
         let id = b.docker(&["image", "inspect", "-f", "{{.Id}}", "cached:1"]).ok();
         let dir = context(&b, &[("Dockerfile", df), ("f", "file\n")]);
