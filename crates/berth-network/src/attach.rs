@@ -1,5 +1,5 @@
-//! Joining containers to networks: the `Networks` contract of the container service, and
-//! `network connect`/`disconnect` for running containers.
+//! Joining containers to networks: the `Networks` contract of the container service (the
+//! `network connect`/`disconnect` requests are in `connect.rs`).
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -16,7 +16,7 @@ use crate::nl::Nl;
 use crate::service::{NetworkService, Published, find_in, set_bridge_sysctls};
 use crate::{NetError, Result, dns, netns, ports};
 
-fn primary(mode: &str) -> &str {
+pub(crate) fn primary(mode: &str) -> &str {
     match mode {
         "" | "default" => "bridge",
         m => m,
@@ -42,7 +42,7 @@ impl NetworkService {
 
     /// Reserves an address on `net` for the container (static if asked) and records the
     /// endpoint. Returns the updated record.
-    fn reserve_endpoint(
+    pub(crate) fn reserve_endpoint(
         &self,
         net_name: &str,
         c: &Record,
@@ -202,7 +202,7 @@ impl NetworkService {
         p
     }
 
-    fn release_endpoint(&self, net_id: &str, container: &str) -> Option<(NetworkRecord, Endpoint)> {
+    pub(crate) fn release_endpoint(&self, net_id: &str, container: &str) -> Option<(NetworkRecord, Endpoint)> {
         let (rec, ep) = {
             let mut st = self.lock();
             let rec = st.nets.get_mut(net_id)?;
@@ -270,7 +270,7 @@ impl NetworkService {
     }
 
     /// Overlay interfaces leave room for the VXLAN header.
-    fn endpoint_mtu(&self, net: &NetworkRecord) -> Option<u32> {
+    pub(crate) fn endpoint_mtu(&self, net: &NetworkRecord) -> Option<u32> {
         match self.cluster.get() {
             Some(cl) if net.driver == "overlay" => Some(cl.mtu(self.opts.mtu)),
             _ => self.opts.mtu,
@@ -279,7 +279,11 @@ impl NetworkService {
 
     /// What inspect shows for an endpoint: its addresses, and the settings asked for
     /// (IPAM config, links, driver options), as Docker echoes them.
-    fn endpoint_settings(net: &NetworkRecord, ep: &Endpoint, asked: Option<&EndpointSettings>) -> EndpointSettings {
+    pub(crate) fn endpoint_settings(
+        net: &NetworkRecord,
+        ep: &Endpoint,
+        asked: Option<&EndpointSettings>,
+    ) -> EndpointSettings {
         let asked_ipam = asked.and_then(|a| a.ipam_config.clone());
         EndpointSettings {
             ipam_config: asked_ipam.or_else(|| {
@@ -314,137 +318,6 @@ impl NetworkService {
                 None
             },
         }
-    }
-
-    /// The addresses `name` has for `asker` on the user-defined networks they share.
-    fn resolve(&self, name: &str, asker: &str) -> Option<Vec<IpAddr>> {
-        let st = self.lock();
-        let mut out = Vec::new();
-        for n in st.nets.values().filter(|n| n.is_user_defined() && n.endpoints.contains_key(asker)) {
-            let mut local = name.strip_suffix(&format!(".{}", n.name)).unwrap_or(name);
-            // The asker's own links on this network: `alias` stands for the target.
-            if let Some(own) = n.endpoints.get(asker) {
-                if let Some(target) = own.links.iter().find_map(|l| {
-                    let (t, a) = berth_container::links::link_parts(l);
-                    a.eq_ignore_ascii_case(local).then_some(t)
-                }) {
-                    local = target;
-                }
-            }
-            for e in n.endpoints.values() {
-                let hit = e.name.eq_ignore_ascii_case(local)
-                    || e.aliases.iter().any(|a| a.eq_ignore_ascii_case(local))
-                    || (local.len() >= 12 && e.container.starts_with(local));
-                if hit {
-                    for ip in std::iter::once(IpAddr::V4(e.ip)).chain(e.ip6.map(IpAddr::V6)) {
-                        if !out.contains(&ip) {
-                            out.push(ip);
-                        }
-                    }
-                }
-            }
-        }
-        self.overlay_resolve(&st, name, asker, &mut out);
-        (!out.is_empty()).then_some(out)
-    }
-
-    fn reverse(&self, ip: IpAddr, asker: &str) -> Option<String> {
-        let st = self.lock();
-        st.nets
-            .values()
-            .filter(|n| n.is_user_defined() && n.endpoints.contains_key(asker))
-            .flat_map(|n| n.endpoints.values().map(move |e| (n, e)))
-            .find(|(_, e)| IpAddr::V4(e.ip) == ip || e.ip6.map(IpAddr::V6) == Some(ip))
-            .map(|(n, e)| format!("{}.{}", e.name, n.name))
-            .or_else(|| match ip {
-                IpAddr::V4(ip) => self.overlay_reverse(&st, ip, asker),
-                IpAddr::V6(_) => None,
-            })
-    }
-
-    fn start_dns(self: &Arc<Self>, c: &Record, ns: &Path, forward: bool) -> Result<()> {
-        let me = Arc::downgrade(self);
-        let me2 = me.clone();
-        let lookup: dns::Lookup = Arc::new(move |n: &str, a: &str| me.upgrade().and_then(|s| s.resolve(n, a)));
-        let reverse: dns::Reverse = Arc::new(move |ip: IpAddr, a: &str| me2.upgrade().and_then(|s| s.reverse(ip, a)));
-        // `--dns` servers (or the daemon's) are the upstreams; the host's otherwise.
-        let given: Vec<std::net::SocketAddr> =
-            if !c.host_config.dns.is_empty() { &c.host_config.dns } else { &self.opts.dns }
-                .iter()
-                .filter_map(|s| s.parse::<IpAddr>().ok())
-                .map(|ip| std::net::SocketAddr::new(ip, 53))
-                .collect();
-        let upstreams = if given.is_empty() { dns::host_upstreams() } else { given };
-        let server = dns::start(ns, &self.rt, c.id.clone(), lookup, reverse, upstreams, forward)
-            .map_err(|e| NetError::System(format!("starting the embedded DNS server: {e}")))?;
-        self.lock().dns.insert(c.id.clone(), server);
-        Ok(())
-    }
-
-    /// `--link name:alias`: /etc/hosts lines and Docker's environment variables.
-    fn links(&self, c: &Record) -> Result<(Vec<(String, String)>, Vec<String>)> {
-        let mut hosts = Vec::new();
-        let mut env = Vec::new();
-        let Some(svc) = self.containers() else { return Ok((hosts, env)) };
-        // Off the default bridge, links are names of the embedded DNS (see reserve_endpoint):
-        // no /etc/hosts lines, no variables, as with Docker.
-        let on_default = find_in(&self.lock().nets, primary(c.host_config.network_mode_or_default()))
-            .is_ok_and(|n| !n.is_user_defined());
-        if !on_default {
-            return Ok((hosts, env));
-        }
-        for l in c.host_config.links.iter().flatten() {
-            let (target, alias) = berth_container::links::link_parts(l);
-            let other = svc
-                .get(target)
-                .map_err(|_| NetError::Invalid(format!("could not get container for {target}")))?
-                .record();
-            if !other.state.running {
-                return Err(NetError::Invalid(format!(
-                    "cannot link to a non running container: /{} AS /{}/{alias}",
-                    other.name, c.name
-                )));
-            }
-            let ip = other.network.ip_address.clone();
-            if ip.is_empty() {
-                return Err(NetError::Invalid(format!(
-                    "cannot link to /{}: it has no address on the default bridge",
-                    other.name
-                )));
-            }
-            hosts.push((ip.clone(), format!("{alias} {} {}", &other.id[..12], other.name)));
-            let up = alias.to_ascii_uppercase().replace('-', "_");
-            env.push(format!("{up}_NAME=/{}/{alias}", c.name));
-            let mut ports: Vec<(u16, String)> = other
-                .config
-                .exposed_ports
-                .iter()
-                .flat_map(|m| m.keys())
-                .filter_map(|k| {
-                    let (p, proto) = k.split_once('/').unwrap_or((k, "tcp"));
-                    Some((p.parse().ok()?, proto.to_string()))
-                })
-                .collect();
-            ports.sort();
-            if let Some((p, proto)) = ports.first() {
-                env.push(format!("{up}_PORT={proto}://{ip}:{p}"));
-            }
-            for (p, proto) in &ports {
-                let pfx = format!("{up}_PORT_{p}_{}", proto.to_ascii_uppercase());
-                env.push(format!("{pfx}={proto}://{ip}:{p}"));
-                env.push(format!("{pfx}_ADDR={ip}"));
-                env.push(format!("{pfx}_PORT={p}"));
-                env.push(format!("{pfx}_PROTO={proto}"));
-            }
-            for e in &other.config.env {
-                if let Some((k, v)) = e.split_once('=') {
-                    if !matches!(k, "HOME" | "HOSTNAME" | "PATH") {
-                        env.push(format!("{up}_ENV_{k}={v}"));
-                    }
-                }
-            }
-        }
-        Ok((hosts, env))
     }
 
     fn connect_inner(self: &Arc<Self>, c: &Record) -> Result<Attachment> {
@@ -736,150 +609,6 @@ impl NetworkService {
             netns::remove(&self.ns_path(&c));
         }
         let _ = self.apply_rules();
-    }
-
-    /// `POST /networks/{id}/connect`: a stopped container joins at its next start; a running
-    /// one gets the interface now.
-    pub fn connect_container(
-        self: &Arc<Self>,
-        network: &str,
-        container: &str,
-        settings: EndpointSettings,
-    ) -> Result<()> {
-        let net = self.find(network)?;
-        if matches!(net.driver.as_str(), "host" | "null") {
-            return Err(NetError::Forbidden(format!(
-                "container cannot be disconnected from host network or connected to host network"
-            )));
-        }
-        let svc = self.containers().ok_or_else(|| NetError::System("container service unavailable".into()))?;
-        let e = svc.get(container).map_err(|e| NetError::NotFound(e.to_string()))?;
-        let rec = e.record();
-        let mode = rec.host_config.network_mode_or_default().to_string();
-        if mode == "host" || mode.starts_with("container:") {
-            return Err(NetError::Forbidden(format!(
-                "container sharing network namespace with another container or host cannot be connected to any other network"
-            )));
-        }
-        // A container on no network (`none`, or disconnected from its last one) joins this
-        // one as its primary network.
-        let becomes_primary = mode == "none";
-        if net.endpoints.contains_key(&rec.id) || wanted_networks(&rec).contains(&net.name) && !rec.state.running {
-            return Err(NetError::Forbidden(format!(
-                "endpoint with name {} already exists in network {}",
-                rec.name, net.name
-            )));
-        }
-        if rec.state.running {
-            let idx = self.lock().nets.values().filter(|n| n.endpoints.contains_key(&rec.id)).count();
-            let ns = PathBuf::from(format!("/proc/{}/ns/net", rec.state.pid));
-            let (netr, ep) = self.reserve_endpoint(&net.name, &rec, Some(&settings), idx)?;
-            if netr.driver == "overlay"
-                && let Err(err) = self.publish_overlay_endpoint(&netr, &ep)
-            {
-                self.release_endpoint(&netr.id, &rec.id);
-                return Err(err);
-            }
-            let ns_nl = {
-                let _g = self.rt.enter();
-                Nl::in_ns(&ns, &self.rt)?
-            };
-            if netr.v6.is_some() {
-                // The container had IPv6 off (no IPv6 network until now).
-                crate::v6::set_disabled_in(&ns, false);
-            }
-            let nl = self.nl.clone();
-            let (n2, e2, ns2) = (netr.clone(), ep.clone(), ns.clone());
-            let mtu = self.endpoint_mtu(&netr);
-            let r = self.rt.block_on(async move {
-                NetworkService::plumb(&nl, &ns_nl, &n2, &e2, &ns2, &format!("eth{idx}"), idx == 0, mtu).await
-            });
-            if let Err(err) = r {
-                self.release_endpoint(&netr.id, &rec.id);
-                return Err(err);
-            }
-            if netr.is_user_defined() && !self.lock().dns.contains_key(&rec.id) {
-                let own = self.ns_path(&rec.id);
-                let _ = self.start_dns(&rec, if own.exists() { &own } else { &ns }, !netr.internal);
-            }
-            let es = Self::endpoint_settings(&netr, &ep, Some(&settings));
-            e.update_network(|ns| {
-                ns.networks.insert(netr.name.clone(), es.clone());
-            });
-        }
-        if !rec.state.running {
-            // Listed from now on, as asked; addresses come at start.
-            e.update_network(|ns| {
-                ns.networks
-                    .insert(net.name.clone(), EndpointSettings { network_id: net.id.clone(), ..settings.clone() });
-            });
-        }
-        e.update_endpoints(|m| {
-            m.insert(net.name.clone(), settings.clone());
-        });
-        if becomes_primary {
-            e.update_mode(&net.name);
-        }
-        svc.persist_entry(&e).map_err(|e| NetError::System(e.to_string()))?;
-        self.emit_container("connect", &net, &rec.id);
-        Ok(())
-    }
-
-    /// `POST /networks/{id}/disconnect`.
-    pub fn disconnect_container(&self, network: &str, container: &str, force: bool) -> Result<()> {
-        let net = self.find(network)?;
-        let svc = self.containers().ok_or_else(|| NetError::System("container service unavailable".into()))?;
-        let e = match svc.get(container) {
-            Ok(e) => e,
-            Err(_) if force => {
-                let st_id = net
-                    .endpoints
-                    .values()
-                    .find(|ep| ep.name == container || ep.container.starts_with(container))
-                    .map(|ep| ep.container.clone());
-                if let Some(id) = st_id {
-                    self.release_endpoint(&net.id, &id);
-                }
-                return Ok(());
-            }
-            Err(e) => return Err(NetError::NotFound(e.to_string())),
-        };
-        let rec = e.record();
-        let in_config = wanted_networks(&rec).contains(&net.name);
-        if !net.endpoints.contains_key(&rec.id) && !in_config {
-            return Err(NetError::Forbidden(format!("container {} is not connected to network {}", rec.id, net.name)));
-        }
-        if let Some((n, ep)) = self.release_endpoint(&net.id, &rec.id) {
-            if n.driver == "bridge" || n.driver == "overlay" {
-                let nl = self.nl.clone();
-                let _ = self.rt.block_on(async move { nl.delete(&ep.host_ifname).await });
-            }
-            if n.driver != "bridge" && rec.state.running {
-                // macvlan/ipvlan children (overlay endpoints among them) live in the
-                // container: find them by address.
-                let ns = PathBuf::from(format!("/proc/{}/ns/net", rec.state.pid));
-                let ns_nl = {
-                    let _g = self.rt.enter();
-                    Nl::in_ns(&ns, &self.rt)
-                };
-                if let Ok(ns_nl) = ns_nl {
-                    let ip = ep.ip;
-                    let _ = self.rt.block_on(async move { ns_nl.delete_by_addr(ip).await });
-                }
-            }
-        }
-        e.update_network(|ns| {
-            ns.networks.remove(&net.name);
-        });
-        e.update_endpoints(|m| {
-            m.remove(&net.name);
-        });
-        if rec.host_config.network_mode == net.name {
-            e.update_mode("none");
-        }
-        svc.persist_entry(&e).map_err(|e| NetError::System(e.to_string()))?;
-        self.emit_container("disconnect", &net, &rec.id);
-        Ok(())
     }
 }
 

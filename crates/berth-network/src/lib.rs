@@ -21,16 +21,19 @@
 //! point is repaired by the next `connect`, `disconnect` or start-up reconciliation.
 
 pub mod attach;
+mod connect;
 pub mod dns;
 pub mod etcd;
 pub mod ipam;
 pub mod iptables;
 pub mod model;
+mod names;
 pub mod netns;
 pub mod nft;
 pub mod nl;
 pub mod overlay;
 pub mod ports;
+mod query;
 mod service;
 pub mod v6;
 
