@@ -11,6 +11,7 @@ pub mod glob;
 pub mod ids;
 pub mod models;
 pub mod names;
+pub mod pem;
 pub mod progress;
 pub mod stream;
 pub mod time;

@@ -5,13 +5,13 @@
 //! the two switches, `DOCKER_CERT_PATH` (else `$DOCKER_CONFIG`, else `~/.docker`) the directory
 //! of `ca.pem`, `cert.pem` and `key.pem`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
+use berth_api::pem::{cert_dir, certs, private_key};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 
 /// The global TLS flags as given (`None`: not given).
@@ -26,13 +26,6 @@ pub struct TlsFlags {
 
 fn env_set(name: &str) -> bool {
     std::env::var_os(name).is_some_and(|v| !v.is_empty())
-}
-
-fn cert_dir() -> PathBuf {
-    std::env::var_os("DOCKER_CERT_PATH")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(crate::credentials::config_dir)
 }
 
 /// The client configuration for a TCP daemon, or `None` when TLS is off.
@@ -67,9 +60,7 @@ pub fn client_config(f: &TlsFlags) -> Result<Option<Arc<rustls::ClientConfig>>, 
     let config = match (cert, key) {
         (Some(cert), Some(key)) => {
             let chain = certs(&cert, "certificate", "tlscert")?;
-            let pem = read(&key, "key", "tlskey")?;
-            let private = PrivateKeyDer::from_pem_slice(&pem)
-                .map_err(|e| format!("the key {} (--tlskey) holds no usable private key: {e}", key.display()))?;
+            let private = private_key(&key)?;
             builder.with_client_auth_cert(chain, private).map_err(|e| {
                 format!("the certificate {} and the key {} (--tlscert, --tlskey): {e}", cert.display(), key.display())
             })?
@@ -78,21 +69,6 @@ pub fn client_config(f: &TlsFlags) -> Result<Option<Arc<rustls::ClientConfig>>, 
         _ => return Err("both the certificate and key must be provided (--tlscert and --tlskey)".into()),
     };
     Ok(Some(Arc::new(config)))
-}
-
-fn read(path: &Path, what: &str, flag: &str) -> Result<Vec<u8>, String> {
-    std::fs::read(path).map_err(|e| format!("could not read the {what} {} (--{flag}): {e}", path.display()))
-}
-
-fn certs(path: &Path, what: &str, flag: &str) -> Result<Vec<CertificateDer<'static>>, String> {
-    let pem = read(path, what, flag)?;
-    let certs = CertificateDer::pem_slice_iter(&pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("the {what} {} (--{flag}) is not valid PEM: {e}", path.display()))?;
-    if certs.is_empty() {
-        return Err(format!("the {what} {} (--{flag}) holds no certificate", path.display()));
-    }
-    Ok(certs)
 }
 
 /// `--tls` without `--tlsverify`: the daemon's certificate is not checked (the handshake's

@@ -16,9 +16,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use berth_api::pem::{cert_dir, certs, private_key};
 use rustls::RootCertStore;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -65,14 +64,6 @@ impl ApiTls {
     }
 }
 
-/// dockerd's default directory for the daemon's certificates.
-fn default_cert_dir() -> PathBuf {
-    let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
-    env("DOCKER_CERT_PATH")
-        .or_else(|| env("DOCKER_CONFIG"))
-        .unwrap_or_else(|| env("HOME").unwrap_or_else(|| PathBuf::from("/root")).join(".docker"))
-}
-
 /// Whether TLS is on and clients verified, from the flags and the file as dockerd reads them:
 /// `(tls, verify)`, each `None` when neither gave it.
 fn tls_switches(flags: &Flags, file: &FileConfig) -> (Option<bool>, Option<bool>) {
@@ -108,7 +99,7 @@ pub fn settle(flags: &Flags, file: &FileConfig, hosts: &[String]) -> Result<Opti
     if tls != Some(true) {
         return Ok(None);
     }
-    let dir = default_cert_dir();
+    let dir = cert_dir();
     let path = |flag: &Option<PathBuf>, key: &Option<PathBuf>, name: &str| {
         flag.clone().or(key.clone()).unwrap_or_else(|| dir.join(name))
     };
@@ -152,28 +143,11 @@ fn check_tcp_hosts(hosts: &[String], explicit: bool, authenticated: bool) -> Res
     Ok(())
 }
 
-fn read(path: &Path, what: &str, flag: &str) -> Result<Vec<u8>, String> {
-    std::fs::read(path).map_err(|e| format!("reading the {what} {} (--{flag}): {e}", path.display()))
-}
-
-fn certs(path: &Path, what: &str, flag: &str) -> Result<Vec<CertificateDer<'static>>, String> {
-    let pem = read(path, what, flag)?;
-    let certs = CertificateDer::pem_slice_iter(&pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("the {what} {} (--{flag}) is not valid PEM: {e}", path.display()))?;
-    if certs.is_empty() {
-        return Err(format!("the {what} {} (--{flag}) holds no certificate", path.display()));
-    }
-    Ok(certs)
-}
-
 /// The server's configuration: its certificate and key, and the CA clients' certificates must
 /// be signed by when `ca` is given.
 fn load(ca: Option<&Path>, cert: &Path, key: &Path) -> Result<tokio_rustls::TlsAcceptor, String> {
     let chain = certs(cert, "certificate", "tlscert")?;
-    let pem = read(key, "key", "tlskey")?;
-    let private = PrivateKeyDer::from_pem_slice(&pem)
-        .map_err(|e| format!("the key {} (--tlskey) holds no usable private key: {e}", key.display()))?;
+    let private = private_key(key)?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
