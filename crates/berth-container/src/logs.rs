@@ -81,15 +81,7 @@ fn read_existing(
         Some(n) => read::tail_start(&files, &path, current.as_ref(), n),
         None => read::Start::default(),
     };
-    let mut emit = |en: Entry| {
-        if opts.until.is_some_and(|u| berth_api::time::parse_rfc3339(&en.time).unwrap_or(0) > u) {
-            return read::Flow::Stop;
-        }
-        if wanted(opts, &en) && tx.blocking_send(to_line(en)).is_err() {
-            return read::Flow::Stop;
-        }
-        read::Flow::More
-    };
+    let mut emit = |en: Entry| send_blocking(opts, tx, en);
     let mut partial = Vec::new();
     for (i, f) in files.iter().enumerate().skip(start.index) {
         let (offset, skip) = if i == start.index { (start.offset, start.skip_lines) } else { (0, 0) };
@@ -113,23 +105,27 @@ fn read_existing(
     Some((current, partial))
 }
 
-/// The entries of the files rotated after the one with inode `held` and before the one with
-/// inode `next` (oldest first). Nothing when the held file is gone (compressed away): then
-/// its successors cannot be told apart.
-fn rotated_after(path: &std::path::Path, held: Option<u64>, next: Option<u64>) -> Vec<Entry> {
+/// Sends an entry the options want, blocking; `Stop` past `--until` or once the reader is gone.
+fn send_blocking(opts: &LogOptions, tx: &mpsc::Sender<LogLine>, en: Entry) -> read::Flow {
+    if opts.until.is_some_and(|u| berth_api::time::parse_rfc3339(&en.time).unwrap_or(0) > u) {
+        return read::Flow::Stop;
+    }
+    if wanted(opts, &en) && tx.blocking_send(to_line(en)).is_err() {
+        return read::Flow::Stop;
+    }
+    read::Flow::More
+}
+
+/// The files rotated after the one with inode `held` and before the one with inode `next`
+/// (oldest first). None when the held file is gone (compressed away): then its successors
+/// cannot be told apart.
+fn rotated_after(path: &std::path::Path, held: Option<u64>, next: Option<u64>) -> Vec<PathBuf> {
     // The rotated files only: the one being written is never complete.
     let files: Vec<PathBuf> = logfile::files(path).into_iter().filter(|f| f != path).collect();
     let inode = |f: &PathBuf| std::fs::metadata(f).ok().map(|m| m.ino());
     let Some(from) = held.and_then(|h| files.iter().position(|f| inode(f) == Some(h))) else { return Vec::new() };
     let to = next.and_then(|n| files.iter().position(|f| inode(f) == Some(n))).unwrap_or(files.len());
-    let mut out = Vec::new();
-    for f in files.get(from + 1..to).unwrap_or_default() {
-        read::stream_file(f, 0, 0, &mut |en| {
-            out.push(en);
-            read::Flow::More
-        });
-    }
-    out
+    files.get(from + 1..to).unwrap_or_default().to_vec()
 }
 
 #[allow(unsafe_code)]
@@ -238,13 +234,22 @@ impl ContainerService {
                             break;
                         };
                         let next_ino = next.metadata().ok().map(|m| m.ino());
-                        for en in rotated_after(&path, ino, next_ino) {
-                            if opts.until.is_some_and(|u| berth_api::time::parse_rfc3339(&en.time).unwrap_or(0) > u) {
-                                return;
-                            }
-                            if wanted(&opts, &en) && tx.send(to_line(en)).await.is_err() {
-                                return;
-                            }
+                        // Streamed a line at a time, as the first read was: a rotated file
+                        // is as large as max-size says.
+                        let files = rotated_after(&path, ino, next_ino);
+                        let (o, t) = (opts.clone(), tx.clone());
+                        let all_sent = tokio::task::spawn_blocking(move || {
+                            files.iter().all(|f| {
+                                matches!(
+                                    read::stream_file(f, 0, 0, &mut |en| send_blocking(&o, &t, en)),
+                                    read::Flow::More
+                                )
+                            })
+                        })
+                        .await
+                        .unwrap_or(false);
+                        if !all_sent {
+                            return;
                         }
                         current = Some(next);
                         ino = next_ino;
