@@ -28,16 +28,30 @@ pub(crate) fn is_prefix(img: &Image, source: &Image) -> bool {
 }
 
 impl Build {
+    /// The first `--cache-from` image whose history continues the state's image with a row
+    /// made by `created_by`.
+    fn history_source(&self, st: &StageState, created_by: &str) -> Option<&Image> {
+        let parent = st.image.as_ref();
+        let at = parent.map_or(0, |p| p.config.history.len());
+        self.history_sources.iter().find(|s| {
+            s.config.history.get(at).is_some_and(|h| h.created_by.as_deref() == Some(created_by))
+                && parent.is_none_or(|p| is_prefix(p, s))
+        })
+    }
+
+    /// A `--cache-from` image that this step ends: the build's result is then that image
+    /// itself, as Docker's, not an equal image made here (another creation time, another ID).
+    pub(crate) fn source_ending_here(&self, st: &StageState, created_by: &str) -> Option<Image> {
+        let at = st.image.as_ref().map_or(0, |p| p.config.history.len());
+        self.history_source(st, created_by).filter(|s| s.config.history.len() == at + 1).cloned()
+    }
+
     /// A hit in the `--cache-from` images' histories for the step that `created_by`
     /// describes, on top of the state's image.
     pub(crate) async fn history_hit(&mut self, st: &StageState, created_by: &str) -> Result<Option<Image>> {
         let parent = st.image.clone();
         let at = parent.as_ref().map_or(0, |p| p.config.history.len());
-        let found = self.history_sources.iter().find(|s| {
-            s.config.history.get(at).is_some_and(|h| h.created_by.as_deref() == Some(created_by))
-                && parent.as_ref().is_none_or(|p| is_prefix(p, s))
-        });
-        let Some(source) = found.cloned() else { return Ok(None) };
+        let Some(source) = self.history_source(st, created_by).cloned() else { return Ok(None) };
         self.history_sources = vec![source.clone()];
         if source.config.history.len() == at + 1 {
             return Ok(Some(source));

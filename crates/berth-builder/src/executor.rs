@@ -330,7 +330,10 @@ impl Build {
         if self.opts.no_cache {
             return Ok(None);
         }
-        let hit = self.b.cache.lookup(&self.b.images, key)?;
+        let hit = match self.source_ending_here(st, created_by) {
+            Some(source) => Some(source),
+            None => self.b.cache.lookup(&self.b.images, key)?,
+        };
         let hit = hit.filter(|img| {
             self.cache_sources.as_ref().is_none_or(|ok| {
                 ok.contains(&img.id) || self.history_sources.iter().any(|s| crate::cache_from::is_prefix(img, s))

@@ -275,7 +275,7 @@ fn global_args_are_seen_only_by_from_unless_redeclared() {
 
 #[test]
 fn cache_from_uses_images_loaded_from_another_daemon() {
-    let df = "FROM busybox\nRUN echo built once > /once && date +%s%N >> /once\nCOPY f /f\nENV A=1\nCMD [\"cat\", \"/once\"]\n";
+    let df = "FROM busybox\nRUN echo built once > /once && cat /proc/sys/kernel/random/uuid >> /once\nCOPY f /f\nENV A=1\nCMD [\"cat\", \"/once\"]\n";
     let saved;
     let first;
     {
