@@ -152,11 +152,11 @@ fn sha256_file(host: &Path) -> Result<String> {
 }
 
 /// Content digests (`sha256` hex) of source files, by their path on the host.
-type FileDigests = std::collections::HashMap<PathBuf, String>;
+pub(crate) type FileDigests = std::collections::HashMap<PathBuf, String>;
 
 /// Hashes what a tree path holds: names, types, modes, link targets, contents; never
 /// times or owners (COPY sets the owner).
-fn digest_path(
+pub(crate) fn digest_path(
     tree: &Tree,
     path: &str,
     rel: &str,
@@ -589,7 +589,7 @@ fn set_mtime(p: &Path, m: &std::fs::Metadata) {
 /// syncing replace files, never rewrite them) and that the copy's owner and mode would
 /// be the source's.
 /// Regular files copied are added to `copied` as (source, destination) host paths.
-fn copy_path(
+pub(crate) fn copy_path(
     tree: &Tree,
     path: &str,
     host: &Path,

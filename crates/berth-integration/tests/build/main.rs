@@ -23,6 +23,8 @@ mod from_stages;
 mod healthcheck;
 mod maintainer;
 mod run;
+mod run_mounts;
+mod secrets;
 mod stopsignal;
 mod sync;
 mod user_shell;
