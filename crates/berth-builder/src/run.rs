@@ -126,10 +126,22 @@ impl Build {
         }
         env.extend(st.config.env.iter().cloned());
         env.append(&mut active.env);
+        let mut argv = cmd.argv.clone();
+        let init = !active.secret_env.is_empty();
+        if init {
+            // The init is bind-mounted at /sbin/docker-init; a stub the image lacked goes.
+            active.targets.push("/sbin/docker-init".into());
+            let mut pre = Vec::new();
+            for (name, file) in &active.secret_env {
+                pre.extend(["--secret-env".to_string(), format!("{name}={file}")]);
+            }
+            pre.push("--".into());
+            argv.splice(0..0, pre);
+        }
         let request = ContainerCreateRequest {
             config: ContainerConfig {
                 image: base.id.clone(),
-                cmd: Some(cmd.argv.clone()),
+                cmd: Some(argv),
                 entrypoint: Some(vec![String::new()]),
                 env,
                 working_dir: st.config.working_dir.clone(),
@@ -140,6 +152,7 @@ impl Build {
             },
             host_config: HostConfig {
                 network_mode,
+                init: init.then_some(true),
                 extra_hosts: (!self.opts.extra_hosts.is_empty()).then(|| self.opts.extra_hosts.clone()),
                 binds: (!binds.is_empty()).then_some(binds),
                 mounts: (!active.mounts.is_empty()).then(|| std::mem::take(&mut active.mounts)),

@@ -12,8 +12,9 @@
 //!   copy in the step's scratch directory (writes land there and are thrown away).
 //! - `tmpfs`: a tmpfs of `size`.
 //! - `secret`: a file on a tmpfs made for the step (never on disk), and/or a variable in
-//!   the command's environment. A secret the client did not provide is absent, or an
-//!   error with `required`.
+//!   the command's environment, which the container's init (berth-shim's, with
+//!   `--secret-env`) reads from such a file, so the value is in no container config. A
+//!   secret the client did not provide is absent, or an error with `required`.
 //! - `ssh`: the agent socket the client forwarded for that id, as with secrets.
 //!
 //! Whatever is mounted stays out of the layer: it is not in the container's upper
@@ -67,8 +68,11 @@ pub(crate) fn step_mounts(st: &StageState, ins: &Instruction) -> Result<StepMoun
 #[derive(Default)]
 pub(crate) struct Active {
     pub mounts: Vec<Mount>,
-    /// `NAME=value` for secrets with `env=`.
+    /// `NAME=value` for the command's environment (`SSH_AUTH_SOCK`).
     pub env: Vec<String>,
+    /// Secrets with `env=`: the variable, and the file in the container holding the
+    /// value, for the init's `--secret-env` (never the value in a container config).
+    pub secret_env: Vec<(String, String)>,
     /// Mount points in the container, for [`remove_stubs`].
     pub targets: Vec<String>,
     /// Whether a secret or SSH socket is involved: the container must not outlive the
@@ -252,12 +256,13 @@ impl Build {
                         continue;
                     };
                     if let Some(name) = env {
-                        let text = String::from_utf8(value.to_vec()).map_err(|_| {
-                            BuildError::Invalid(format!(
-                                "secret {id} cannot be an environment variable: it is not UTF-8"
-                            ))
-                        })?;
-                        active.env.push(format!("{name}={text}"));
+                        let dir = secrets_dir(&mut active, scratch)?;
+                        let file = dir.join(format!("env{i}"));
+                        write_private(&file, value, 0o444, 0, 0)?;
+                        // Under /dev (a tmpfs of the container's own): no mount point in the rootfs.
+                        let inside = format!("/dev/.berth-secret-env{i}");
+                        active.mounts.push(bind(&file, &inside, true));
+                        active.secret_env.push((name.clone(), inside));
                     }
                     if let Some(target) = target {
                         let dir = secrets_dir(&mut active, scratch)?;

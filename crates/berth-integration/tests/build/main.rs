@@ -20,6 +20,7 @@ mod entrypoint_paths;
 mod env_label;
 mod expose;
 mod from_stages;
+mod frontend;
 mod healthcheck;
 mod maintainer;
 mod run;

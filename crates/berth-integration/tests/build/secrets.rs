@@ -25,6 +25,10 @@ fn hits_under(dir: &Path, needle: &[u8]) -> Vec<(PathBuf, usize)> {
             let data = std::fs::read(&p).unwrap_or_default();
             let n = data.windows(needle.len()).filter(|w| *w == needle).count();
             if n > 0 {
+                if let Some(i) = data.windows(needle.len()).position(|w| w == needle) {
+                    let (a, b) = (i.saturating_sub(120), (i + needle.len() + 120).min(data.len()));
+                    eprintln!("hit in {}: {}", p.display(), String::from_utf8_lossy(&data[a..b]));
+                }
                 out.push((p, n));
             }
         }
