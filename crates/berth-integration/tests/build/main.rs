@@ -13,6 +13,7 @@ mod cmd_entrypoint;
 mod config;
 mod contexts;
 mod copy;
+mod copy_flags;
 mod crash_disk;
 mod details;
 mod docker_cli;
