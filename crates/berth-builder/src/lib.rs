@@ -378,7 +378,7 @@ impl Builder {
         key: &str,
         input: impl std::io::Read,
         dockerfile: &str,
-    ) -> Result<(Context, secrets::Secrets)> {
+    ) -> Result<(Context, secrets::Secrets, secrets::SshAgents)> {
         self.contexts.open(key, input, dockerfile)
     }
 

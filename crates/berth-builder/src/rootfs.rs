@@ -288,6 +288,21 @@ mod tests {
     use super::*;
     use std::os::unix::fs::symlink;
 
+    #[test]
+    fn excluded_paths_are_not_listed() {
+        let t = tempfile::tempdir().unwrap();
+        for f in ["dir/a.txt", "dir/b.md", "dir/sub/c.txt", "top.txt"] {
+            let p = t.path().join(f);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, "").unwrap();
+        }
+        let patterns = std::sync::Arc::new(berth_dockerfile::Ignore::parse("*.txt\nsub"));
+        let tree = Tree::plain(t.path().to_path_buf()).excluding(patterns, "dir");
+        assert_eq!(tree.read_dir("dir"), vec!["b.md"], "relative to the base: a.txt and sub go");
+        assert_eq!(tree.read_dir(""), vec!["dir", "top.txt"], "outside the base nothing is excluded");
+        assert!(tree.excluded("dir/sub/c.txt") && !tree.excluded("top.txt"));
+    }
+
     fn whiteout(p: &Path) {
         rustix::fs::mknodat(rustix::fs::CWD, p, rustix::fs::FileType::CharacterDevice, rustix::fs::Mode::empty(), 0)
             .unwrap();

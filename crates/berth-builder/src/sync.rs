@@ -36,7 +36,7 @@ use berth_archive::apply::{ApplyOptions, Whiteouts, apply, remove_existing};
 use berth_archive::paths::{clean_entry_path, open_in_root, split_parent};
 
 use crate::context::Context;
-use crate::secrets::Secrets;
+use crate::secrets::{Secrets, SshAgents};
 use crate::{BuildError, Result};
 
 /// How many context copies the store keeps.
@@ -134,7 +134,7 @@ impl ContextStore {
     /// `input`, and opens it as the build's context (locked until the context is dropped),
     /// with the secrets the manifest carried.
     /// [`BuildError::Conflict`] if the copy still differs from the manifest afterwards.
-    pub fn open(&self, key: &str, mut input: impl Read, dockerfile: &str) -> Result<(Context, Secrets)> {
+    pub fn open(&self, key: &str, mut input: impl Read, dockerfile: &str) -> Result<(Context, Secrets, SshAgents)> {
         let dir = self.entry_dir(key)?;
         let lock = self.lock_copy(&dir)?;
 
@@ -155,8 +155,21 @@ impl ContextStore {
                 .map_err(|_| BuildError::Invalid(format!("invalid build context manifest: secret {id} is not hex")))?;
             secrets.insert(id, bytes);
         }
+        let mut ssh = SshAgents::new();
+        for (id, path) in std::mem::take(&mut manifest.ssh) {
+            let is_socket = std::fs::metadata(&path).is_ok_and(|m| {
+                use std::os::unix::fs::FileTypeExt;
+                m.file_type().is_socket()
+            });
+            if !is_socket {
+                return Err(BuildError::Invalid(format!(
+                    "--ssh {id}={path}: no such socket on the daemon's host (berth forwards an SSH agent to a daemon on the same host only)"
+                )));
+            }
+            ssh.insert(id, path.into());
+        }
         validate(&manifest)?;
-        Ok((self.update(key, &dir, lock, &manifest, input, dockerfile)?, secrets))
+        Ok((self.update(key, &dir, lock, &manifest, input, dockerfile)?, secrets, ssh))
     }
 
     /// The rest of [`ContextStore::open`]: the copy made to match `manifest`.
@@ -171,7 +184,7 @@ impl ContextStore {
     ) -> Result<Context> {
         let root = dir.join("root");
 
-        let mut index = match Self::load(&dir) {
+        let mut index = match Self::load(dir) {
             Some(i) => i,
             None => {
                 // No index: the copy is unknown (first use, or an update was cut short).

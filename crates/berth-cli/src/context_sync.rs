@@ -146,6 +146,7 @@ pub fn sync_build(
     headers: &[(&str, String)],
     ctx: &LocalContext,
     secrets: &SecretValues,
+    ssh: &std::collections::BTreeMap<String, String>,
 ) -> anyhow::Result<Option<Response>> {
     let root = std::fs::canonicalize(&ctx.root)?;
     let key = key(&root);
@@ -157,7 +158,7 @@ pub fn sync_build(
             Err(e) => return Err(e.into()),
         };
         // The secrets go with phase two only, never with the diff request.
-        let m = ContextManifest { secrets: secrets.clone(), ..m };
+        let m = ContextManifest { secrets: secrets.clone(), ssh: ssh.clone(), ..m };
         let (mut reader, mut writer) = std::io::pipe()?;
         let sender = std::thread::scope(|s| {
             let t = s.spawn(|| {

@@ -48,8 +48,11 @@ fn wait_signal() -> i32 {
     }
 }
 
+/// Variables `--secret-env` sets, and the arguments after them.
+type SecretEnv<'a> = (Vec<(String, std::ffi::OsString)>, &'a [&'a String]);
+
 /// Takes the leading `--secret-env NAME=FILE` pairs (and the `--` after them) off `args`.
-fn secret_env<'a>(mut args: &'a [&'a String]) -> Result<(Vec<(String, std::ffi::OsString)>, &'a [&'a String]), String> {
+fn secret_env<'a>(mut args: &'a [&'a String]) -> Result<SecretEnv<'a>, String> {
     use std::os::unix::ffi::OsStringExt;
     let mut env = Vec::new();
     while args.first().is_some_and(|a| *a == "--secret-env") {

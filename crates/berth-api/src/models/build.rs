@@ -18,6 +18,7 @@
 //! The manifest of phase two may also carry the build's secrets (`--secret`, for
 //! `RUN --mount=type=secret`): [`ContextManifest::secrets`], never sent in phase one. The
 //! daemon takes them out before it looks at the entries and keeps them in memory only.
+//! Likewise [`ContextManifest::ssh`], the agent sockets for `RUN --mount=type=ssh`.
 //!
 //! `key` is 64 lowercase hex digits chosen by the client to name one context directory
 //! (berth hashes the host name and the directory's path). Content hashes used by cache
@@ -59,6 +60,10 @@ pub struct ContextManifest {
     /// Phase two only: the build's secrets.
     #[serde(rename = "Secrets", default, skip_serializing_if = "SecretValues::is_empty")]
     pub secrets: SecretValues,
+    /// Phase two only: SSH agent sockets by id (`--ssh`), as paths on the daemon's host:
+    /// berth's CLI forwards an agent to a daemon on the same host only.
+    #[serde(rename = "Ssh", default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub ssh: BTreeMap<String, String>,
 }
 
 /// Secret values by id, each hex-encoded (a secret may be any bytes). `Debug` shows the

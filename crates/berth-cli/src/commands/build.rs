@@ -75,6 +75,11 @@ pub struct BuildArgs {
     /// "id=mysecret,env=VAR"); RUN --mount=type=secret mounts it
     #[arg(long = "secret")]
     pub secrets: Vec<String>,
+    /// SSH agent socket to expose to the build (format: "default|<id>[=<socket>]"; a bare
+    /// id takes $SSH_AUTH_SOCK); RUN --mount=type=ssh mounts it. The daemon must be on
+    /// this host
+    #[arg(long = "ssh")]
+    pub ssh: Vec<String>,
     /// Set platform if server is multi-platform capable (berth builds for its host's only)
     #[arg(long)]
     pub platform: Option<String>,
@@ -269,11 +274,34 @@ fn read_secrets(specs: &[String]) -> Result<SecretValues> {
     Ok(out)
 }
 
+/// Reads `--ssh` values: `id[=socket]`, the socket defaulting to `$SSH_AUTH_SOCK`, made
+/// absolute (the daemon, on this host, mounts it).
+fn read_ssh(specs: &[String]) -> Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for spec in specs {
+        let (id, path) = match spec.split_once('=') {
+            Some((id, p)) => (id.to_string(), p.to_string()),
+            None => {
+                let sock = std::env::var("SSH_AUTH_SOCK")
+                    .map_err(|_| anyhow!("invalid --ssh {spec:?}: SSH_AUTH_SOCK is not set, give {spec}=SOCKET"))?;
+                (spec.clone(), sock)
+            }
+        };
+        if path.contains(',') {
+            bail!("invalid --ssh {spec:?}: berth forwards agent sockets, not key files");
+        }
+        let abs = std::path::absolute(&path).with_context(|| format!("--ssh {spec}"))?;
+        out.insert(id, abs.display().to_string());
+    }
+    Ok(out)
+}
+
 pub fn build(c: &Client, a: &BuildArgs) -> Exit {
     let secrets = read_secrets(&a.secrets)?;
+    let ssh = read_ssh(&a.ssh)?;
     let (prepared, df_name) = prepare_context(a)?;
-    if !secrets.is_empty() && !matches!(prepared, Prepared::Dir(_)) {
-        bail!("--secret needs a context directory: secrets travel with berth's synced build context");
+    if (!secrets.is_empty() || !ssh.is_empty()) && !matches!(prepared, Prepared::Dir(_)) {
+        bail!("--secret and --ssh need a context directory: they travel with berth's synced build context");
     }
     let labels: BTreeMap<String, String> =
         pairs(&a.labels, "label")?.into_iter().map(|(k, v)| (k, v.unwrap_or_default())).collect();
@@ -321,11 +349,11 @@ pub fn build(c: &Client, a: &BuildArgs) -> Exit {
     let r = match prepared {
         Prepared::Remote(_) => c.request("POST", &path, &auth, Body::None)?,
         Prepared::Tar(mut input) => c.request("POST", &path, &auth, Body::Stream(&mut input, "application/x-tar"))?,
-        Prepared::Dir(ctx) => match sync_build(c, &path, &auth, &ctx, &secrets)? {
+        Prepared::Dir(ctx) => match sync_build(c, &path, &auth, &ctx, &secrets, &ssh)? {
             Some(r) => r,
-            None if !secrets.is_empty() => {
+            None if !secrets.is_empty() || !ssh.is_empty() => {
                 bail!(
-                    "--secret: this daemon does not take secrets with a classic build (only berth's synced context carries them)"
+                    "--secret/--ssh: this daemon takes neither with a classic build (only berth's synced context carries them)"
                 )
             }
             None => c.request("POST", &path, &auth, Body::Stream(&mut tar_stream(ctx)?, "application/x-tar"))?,

@@ -115,7 +115,7 @@ enum Source {
     /// The request body, a tar of the whole context.
     Tar(mpsc::Receiver<Bytes>),
     /// A synced copy, already brought up to date, and the secrets sent with it.
-    Synced(berth_builder::Context, berth_builder::secrets::Secrets),
+    Synced(berth_builder::Context, berth_builder::secrets::Secrets, berth_builder::secrets::SshAgents),
     /// A URL to download it from (`remote=`).
     Remote(String),
 }
@@ -133,10 +133,11 @@ pub async fn build(d: D, mut req: Req) -> ApiResult<Resp> {
         (None, None) => Source::Tar(body),
         (Some(key), _) => {
             let (b, key, name) = (d.builder.clone(), key.to_string(), opts.dockerfile.clone());
-            let (ctx, secrets) = super::blocking(move || b.open_synced_context(&key, ChannelReader::new(body), &name))
-                .await?
-                .map_err(|e| e.api())?;
-            Source::Synced(ctx, secrets)
+            let (ctx, secrets, ssh) =
+                super::blocking(move || b.open_synced_context(&key, ChannelReader::new(body), &name))
+                    .await?
+                    .map_err(|e| e.api())?;
+            Source::Synced(ctx, secrets, ssh)
         }
     };
     let (tx, rx) = mpsc::channel::<Bytes>(64);
@@ -144,8 +145,9 @@ pub async fn build(d: D, mut req: Req) -> ApiResult<Resp> {
         let b = d.builder.clone();
         let name = opts.dockerfile.clone();
         let ctx = match source {
-            Source::Synced(c, secrets) => {
+            Source::Synced(c, secrets, ssh) => {
                 opts.secrets = secrets;
+                opts.ssh = ssh;
                 Ok(Ok(c))
             }
             Source::Remote(url) => Ok(b.open_remote_context(&url, &name).await),

@@ -152,3 +152,46 @@ fn secret_flags_are_checked_by_the_cli() {
     let r = d.berth(&["build", "--secret", "id=x,src=/nonexistent/file", &ctx]);
     assert!(r.code != 0 && r.stderr.contains("/nonexistent/file"), "{r:?}");
 }
+
+#[test]
+fn ssh_forwards_an_agent_socket_to_the_steps_that_ask() {
+    let d = Daemon::with_busybox();
+    // A socket standing in for an agent: the steps only check that it is there.
+    let sock = d.dir.path().join("agent.sock");
+    let _agent = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let dir = context(
+        &d,
+        &[(
+            "Dockerfile",
+            "FROM busybox\n\
+             RUN --mount=type=ssh test -S \"$SSH_AUTH_SOCK\" && echo \"$SSH_AUTH_SOCK\" > /sock\n\
+             RUN --mount=type=ssh,id=other,target=/agent,required test -S /agent && echo ok > /other\n",
+        )],
+    );
+    let s = sock.display().to_string();
+    let r = d.berth(&[
+        "build",
+        "--network",
+        "none",
+        "-t",
+        "with-ssh",
+        "--ssh",
+        &format!("default={s}"),
+        "--ssh",
+        &format!("other={s}"),
+        &dir.display().to_string(),
+    ]);
+    r.ok();
+    let cat = |f: &str| d.berth(&["run", "--rm", "--network", "none", "with-ssh", "cat", f]).ok();
+    assert_eq!(cat("/sock"), "/run/buildkit/ssh_agent.0\n");
+    assert_eq!(cat("/other"), "ok\n");
+    let probe = d.berth(&["run", "--rm", "--network", "none", "with-ssh", "ls", "/run/buildkit", "/agent"]);
+    assert!(probe.code != 0, "no mount point is left in the image: {probe:?}");
+    let r = d.berth(&[
+        "build",
+        "--ssh",
+        &format!("default={}", dir.join("Dockerfile").display()),
+        &dir.display().to_string(),
+    ]);
+    assert!(r.code != 0 && r.stderr.contains("no such socket on the daemon's host"), "{r:?}");
+}
