@@ -223,3 +223,25 @@ fn mount_errors_are_clear() {
         assert!(r.code != 0 && r.stderr.contains(want), "{df}: {r:?}");
     }
 }
+
+#[test]
+fn the_docker_cli_builds_with_run_mounts_through_the_classic_api() {
+    let d = Daemon::with_busybox();
+    let id = berth_integration::unique("dcm");
+    let df = format!(
+        "# syntax=docker/dockerfile:1\nFROM busybox\n\
+         RUN --mount=type=cache,id={id},target=/c --mount=type=tmpfs,target=/t --network=none \
+         echo $((`cat /c/n 2>/dev/null || echo 0` + 1)) > /c/n && cp /c/n /n\n"
+    );
+    let dir = context(&d, &[("Dockerfile", &df)]);
+    let docker_build = |tag: &str| {
+        let mut c = d.docker_cmd();
+        c.env("DOCKER_BUILDKIT", "0").args(["build", "--no-cache", "--network", "none", "-t", tag]).arg(&dir);
+        let o = c.output().unwrap();
+        assert!(o.status.success(), "{o:?}");
+    };
+    docker_build("dcm:1");
+    docker_build("dcm:2");
+    assert_eq!(run_in(&d, "dcm:1", "cat /n").ok(), "1\n");
+    assert_eq!(run_in(&d, "dcm:2", "cat /n").ok(), "2\n", "the second build saw the first one's cache");
+}
