@@ -156,6 +156,7 @@ impl Build {
                 extra_hosts: (!self.opts.extra_hosts.is_empty()).then(|| self.opts.extra_hosts.clone()),
                 binds: (!binds.is_empty()).then_some(binds),
                 mounts: (!active.mounts.is_empty()).then(|| std::mem::take(&mut active.mounts)),
+                tmpfs: (!active.tmpfs.is_empty()).then(|| std::mem::take(&mut active.tmpfs)),
                 log_config: LogConfig { kind: "none".into(), config: Default::default() },
                 ..Default::default()
             },

@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use berth_api::models::{Mount, TmpfsOptions};
+use berth_api::models::Mount;
 use berth_dockerfile::Instruction;
 use berth_dockerfile::run_flags::{RunMount, RunNetwork, parse_mounts, parse_network};
 use berth_image::Image;
@@ -68,6 +68,8 @@ pub(crate) fn step_mounts(st: &StageState, ins: &Instruction) -> Result<StepMoun
 #[derive(Default)]
 pub(crate) struct Active {
     pub mounts: Vec<Mount>,
+    /// tmpfs mounts: target → options (`HostConfig.Tmpfs`).
+    pub tmpfs: std::collections::BTreeMap<String, String>,
     /// `NAME=value` for the command's environment (`SSH_AUTH_SOCK`).
     pub env: Vec<String>,
     /// Secrets with `env=`: the variable, and the file in the container holding the
@@ -239,12 +241,14 @@ impl Build {
                     active.mounts.push(bind(&guard.data, target, *ro));
                     active.guards.push(guard);
                 }
-                RunMount::Tmpfs { target, size } => active.mounts.push(Mount {
-                    kind: "tmpfs".into(),
-                    target: target.clone(),
-                    tmpfs_options: Some(TmpfsOptions { size_bytes: *size as i64, mode: 0o1777 }),
-                    ..Default::default()
-                }),
+                RunMount::Tmpfs { target, size } => {
+                    // As BuildKit's: programs may run from it (`exec` lifts the default noexec).
+                    let mut options = "exec,mode=1777".to_string();
+                    if *size > 0 {
+                        options.push_str(&format!(",size={size}"));
+                    }
+                    active.tmpfs.insert(target.clone(), options);
+                }
                 RunMount::Secret { id, target, env, required, mode, uid, gid } => {
                     active.sensitive = true;
                     let Some(value) = self.opts.secrets.get(id) else {

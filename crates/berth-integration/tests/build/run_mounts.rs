@@ -146,7 +146,7 @@ fn tmpfs_and_bind_mounts_are_seen_by_the_step_and_never_kept() {
                 "Dockerfile",
                 "FROM busybox AS tool\nRUN echo from-stage > /tool.txt\n\
                  FROM busybox\n\
-                 RUN --mount=type=tmpfs,target=/scratch,size=1m grep ' /scratch ' /proc/mounts > /tmpfs-line && echo x > /scratch/f\n\
+                 RUN --mount=type=tmpfs,target=/scratch,size=1m grep ' /scratch ' /proc/mounts > /tmpfs-line && printf '#!/bin/sh\\necho ran' > /scratch/s && chmod +x /scratch/s && /scratch/s > /ran\n\
                  RUN --mount=type=bind,source=data.txt,target=/in/data.txt cp /in/data.txt /copied\n\
                  RUN --mount=type=bind,target=/src,rw touch /src/written && ls /src > /listing\n\
                  RUN --mount=type=bind,from=tool,source=/tool.txt,target=/t.txt cat /t.txt > /from-stage\n",
@@ -157,6 +157,8 @@ fn tmpfs_and_bind_mounts_are_seen_by_the_step_and_never_kept() {
     build(&d, &dir, &["-t", "mounts"]).ok();
     let tmpfs = run_in(&d, "mounts", "cat /tmpfs-line").ok();
     assert!(tmpfs.starts_with("tmpfs /scratch tmpfs") && tmpfs.contains("size=1024k"), "{tmpfs}");
+    assert!(!tmpfs.contains("noexec"), "{tmpfs}");
+    assert_eq!(run_in(&d, "mounts", "cat /ran").ok(), "ran\n", "a program on the tmpfs runs");
     assert_eq!(run_in(&d, "mounts", "cat /copied").ok(), "context data\n");
     assert!(run_in(&d, "mounts", "cat /listing").ok().contains("written"), "the rw bind was writable");
     assert_eq!(run_in(&d, "mounts", "cat /from-stage").ok(), "from-stage\n");
