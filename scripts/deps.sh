@@ -40,13 +40,14 @@ install_cli_plugins() {
     dest=$root/.cache/cli-plugins
     [ -x "$dest/docker-buildx" ] && [ -x "$dest/docker-compose" ] && return 0
     work=$(mktemp -d)
-    chmod 0755 "$work" # apt's _apt user downloads into it
+
     mkdir -p "$work/lists/partial" "$work/archives/partial" "$dest"
     echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie main" \
         >"$work/trixie.list"
     local apt_opts=(-o "Dir::Etc::sourcelist=$work/trixie.list" -o Dir::Etc::sourceparts=-
         -o "Dir::State::Lists=$work/lists" -o "Dir::Cache::archives=$work/archives"
-        -o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache= -o APT::Get::List-Cleanup=0)
+        -o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache= -o APT::Get::List-Cleanup=0
+        -o APT::Sandbox::User=root) # the .debs land in a private temp directory
     apt-get "${apt_opts[@]}" update -qq
     (cd "$work" && apt-get "${apt_opts[@]}" download -qq docker-buildx docker-compose)
     for deb in "$work"/docker-buildx_*.deb "$work"/docker-compose_*.deb; do
