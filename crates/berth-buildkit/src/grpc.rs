@@ -16,6 +16,12 @@ use futures_util::future::poll_fn;
 use http::{HeaderMap, HeaderValue, Request, Response};
 use tokio::io::{AsyncRead, AsyncWrite};
 
+/// How many bytes of framing overhead of small DATA frames may be buffered unread before h2
+/// closes the connection (its abuse guard). fsutil sends one small message per file, gRPC
+/// one frame per message: a context of many small files is a burst of small frames, so the
+/// default (about a hundred frames) ends a legitimate session.
+const SMALL_FRAME_BUDGET: usize = 64 << 20;
+
 /// gRPC status codes berth uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Code {
@@ -328,7 +334,11 @@ where
     F: Fn(Call) -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let mut conn = h2::server::Builder::new().max_frame_size(1 << 20).handshake::<T, Bytes>(io).await?;
+    let mut conn = h2::server::Builder::new()
+        .max_frame_size(1 << 20)
+        .data_frame_budget(SMALL_FRAME_BUDGET)
+        .handshake::<T, Bytes>(io)
+        .await?;
     while let Some(next) = conn.accept().await {
         let (req, respond) = next?;
         let (parts, body) = req.into_parts();
@@ -356,10 +366,16 @@ impl Channel {
     where
         T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let (send, conn) = h2::client::Builder::new().max_frame_size(1 << 20).handshake::<T, Bytes>(io).await?;
+        let (send, conn) = h2::client::Builder::new()
+            .max_frame_size(1 << 20)
+            .data_frame_budget(SMALL_FRAME_BUDGET)
+            .handshake::<T, Bytes>(io)
+            .await?;
         let (tx, rx) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
-            let _ = conn.await;
+            if let Err(e) = conn.await {
+                eprintln!("berth: BuildKit session connection ended: {e}");
+            }
             let _ = tx.send(true);
         });
         Ok((Channel { send }, rx))

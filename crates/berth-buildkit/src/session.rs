@@ -81,6 +81,12 @@ impl Session {
         *self.closed.borrow()
     }
 
+    /// Resolves when the session's connection is gone.
+    pub async fn closed(&self) {
+        let mut rx = self.closed.clone();
+        let _ = rx.wait_for(|c| *c).await;
+    }
+
     /// Opens a call to one of the client's methods.
     pub async fn call(&self, method: &str, metadata: &[(String, String)]) -> Result<(Outgoing, Incoming)> {
         if !self.supports(method) {

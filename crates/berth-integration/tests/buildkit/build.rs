@@ -1,0 +1,99 @@
+//! `docker build` and `docker buildx build --load` through buildx's "docker" driver.
+
+use super::*;
+
+const DOCKERFILE: &str =
+    "FROM busybox\nCOPY . /ctx\nRUN cat /ctx/msg && test ! -e /ctx/ignored.txt\nCMD [\"cat\", \"/ctx/msg\"]\n";
+
+#[test]
+fn docker_build_goes_through_buildx_and_the_image_runs() {
+    let d = Daemon::with_busybox();
+    let ctx = files(
+        &d,
+        &[
+            ("Dockerfile", DOCKERFILE),
+            ("msg", "hello buildx\n"),
+            ("ignored.txt", "x"),
+            (".dockerignore", "ignored.txt\n"),
+        ],
+    );
+    let tag = berth_integration::unique("bx");
+    let out = docker(&d, &ctx, &["build", "--network", "none", "-t", &tag, "."]).ok();
+    // buildx's plain progress: steps by name, RUN's output, the image named.
+    assert!(out.stderr.contains("[3/4] RUN cat /ctx/msg"), "{}", out.stderr);
+    assert!(out.stderr.contains("hello buildx"), "{}", out.stderr);
+    assert!(out.stderr.contains(&format!("naming to docker.io/library/{tag}:latest")), "{}", out.stderr);
+    assert!(!out.stderr.contains("legacy builder"), "{}", out.stderr);
+    assert_eq!(d.docker(&["run", "--rm", "--network", "none", &tag]).ok(), "hello buildx\n");
+
+    // Again: every step after FROM is a cache hit, and buildx says so.
+    let out =
+        docker(&d, &ctx, &["buildx", "build", "--load", "--network", "none", "-t", &format!("{tag}:two"), "."]).ok();
+    let cached = cached_steps(&out.stderr);
+    assert!(cached.iter().any(|s| s.starts_with("[3/4] RUN")), "{cached:?}\n{}", out.stderr);
+    assert!(cached.iter().any(|s| s.starts_with("[2/4] COPY")), "{cached:?}\n{}", out.stderr);
+    let a = d.docker(&["image", "inspect", "-f", "{{.Id}}", &tag]).ok();
+    let b = d.docker(&["image", "inspect", "-f", "{{.Id}}", &format!("{tag}:two")]).ok();
+    assert_eq!(a, b);
+    d.docker(&["rmi", &tag, &format!("{tag}:two")]).ok();
+}
+
+#[test]
+fn build_args_targets_and_a_dockerfile_elsewhere() {
+    let d = Daemon::with_busybox();
+    let ctx = files(&d, &[("data", "from the context\n")]);
+    let df = files(
+        &d,
+        &[(
+            "build.Dockerfile",
+            "FROM busybox AS base\nARG WHO=nobody\nRUN echo \"hi $WHO\" > /who\nFROM base AS final\nCOPY data /data\nRUN cat /who /data\n",
+        )],
+    );
+    let tag = berth_integration::unique("bxargs");
+    let f = df.join("build.Dockerfile").display().to_string();
+    let out = docker(
+        &d,
+        &ctx,
+        &[
+            "buildx",
+            "build",
+            "--load",
+            "--network",
+            "none",
+            "-f",
+            &f,
+            "--build-arg",
+            "WHO=berth",
+            "--target",
+            "final",
+            "-t",
+            &tag,
+            ".",
+        ],
+    )
+    .ok();
+    assert!(out.stderr.contains("hi berth"), "{}", out.stderr);
+    let got = d.docker(&["run", "--rm", "--network", "none", &tag, "cat", "/who", "/data"]).ok();
+    assert_eq!(got, "hi berth\nfrom the context\n");
+    d.docker(&["rmi", &tag]).ok();
+}
+
+#[test]
+fn a_failing_run_fails_the_build_with_buildkits_message() {
+    let d = Daemon::with_busybox();
+    let ctx = files(&d, &[("Dockerfile", "FROM busybox\nRUN echo about to fail && exit 3\n")]);
+    let out = docker(&d, &ctx, &["build", "--network", "none", "."]);
+    assert_ne!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("about to fail"), "{}", out.stderr);
+    assert!(out.stderr.contains("did not complete successfully: exit code: 3"), "{}", out.stderr);
+}
+
+#[test]
+fn the_classic_builder_stays_with_docker_buildkit_0() {
+    let d = Daemon::with_busybox();
+    let ctx = files(&d, &[("Dockerfile", "FROM busybox\nRUN echo classic\n")]);
+    let tag = berth_integration::unique("classic");
+    let out = docker_env(&d, &ctx, &["build", "--network", "none", "-t", &tag, "."], &[("DOCKER_BUILDKIT", "0")]).ok();
+    assert!(out.stdout.contains("Step 2/2 : RUN echo classic"), "{}", out.stdout);
+    d.docker(&["rmi", &tag]).ok();
+}
