@@ -16,7 +16,7 @@ use berth_buildkit::grpc::{Code, Error, Result};
 use berth_buildkit::session::{DirRequest, Session};
 
 use super::Job;
-use super::progress::StepReader;
+use super::progress::{Progress, StepReader};
 use crate::Daemon;
 
 /// The session a build's files come from.
@@ -93,26 +93,52 @@ pub(super) async fn dockerfile(d: &Arc<Daemon>, job: &Job, opts: &HashMap<String
     let session = session_of(d, job).await?;
     let filename = opts.get("filename").filter(|f| !f.is_empty()).cloned().unwrap_or_else(|| "Dockerfile".into());
     let key = |k: &str, default: &str| opts.get(k).filter(|v| !v.is_empty()).cloned().unwrap_or_else(|| default.into());
-    let (df_key, ctx_key) = (key("dockerfilekey", "dockerfile"), key("contextkey", "context"));
+    let sources = Sources {
+        filename: filename.clone(),
+        dockerfile: key("dockerfilekey", "dockerfile"),
+        context: key("contextkey", "context"),
+    };
+    let ctx = receive(d, &session, &job.progress, &job.id, &sources).await?;
+    run(d, ctx, options(opts, &filename)?, &job.progress, &job.id).await
+}
+
+/// Where a build's files are in the client's session.
+pub(super) struct Sources {
+    /// The Dockerfile's name in its directory.
+    pub filename: String,
+    /// The local directory with the Dockerfile.
+    pub dockerfile: String,
+    /// The local directory that is the context.
+    pub context: String,
+}
+
+/// Fetches the Dockerfile, `.dockerignore` and the context from the client.
+pub(super) async fn receive(
+    d: &Daemon,
+    session: &Session,
+    p: &Progress,
+    build: &str,
+    src: &Sources,
+) -> Result<berth_builder::Context> {
+    let filename = &src.filename;
     let dir = d.builder.config.scratch.join(format!("bk-{}", &berth_api::ids::random_id()[..16]));
     // The context owns `dir` (and removes it) from here on, whatever happens below.
-    let mut ctx = berth_builder::Context::received(dir.clone(), String::new(), &filename);
+    let mut ctx = berth_builder::Context::received(dir.clone(), String::new(), filename);
     for sub in ["root", "df", "ignore"] {
         tokio::fs::create_dir_all(dir.join(sub))
             .await
             .map_err(|e| Error::status(Code::Internal, format!("creating build scratch space: {e}")))?;
     }
-    let p = &job.progress;
 
-    let v = p.start(&job.id, &format!("[internal] load build definition from {filename}"));
+    let v = p.start(build, &format!("[internal] load build definition from {filename}"));
     let req = DirRequest {
-        name: df_key,
+        name: src.dockerfile.clone(),
         include: vec![filename.clone(), format!("{filename}.dockerignore")],
         ..Default::default()
     };
     let fetched = session.fetch_dir(&req, &dir.join("df")).await;
     let text = match fetched {
-        Ok(_) => read_text(&dir.join("df").join(&filename)).await,
+        Ok(_) => read_text(&dir.join("df").join(filename)).await,
         Err(e) => {
             p.complete(v, false, Some(e.to_string()));
             return Err(e);
@@ -126,12 +152,13 @@ pub(super) async fn dockerfile(d: &Arc<Daemon>, job: &Job, opts: &HashMap<String
     p.status(&v, &format!("transferring dockerfile: {}B", text.len()));
     p.complete(v, false, None);
 
-    let v = p.start(&job.id, "[internal] load .dockerignore");
+    let v = p.start(build, "[internal] load .dockerignore");
     let own = read_text(&dir.join("df").join(format!("{filename}.dockerignore"))).await;
     let ignore = match own {
         Some(t) => t,
         None => {
-            let req = DirRequest { name: ctx_key.clone(), include: vec![".dockerignore".into()], ..Default::default() };
+            let req =
+                DirRequest { name: src.context.clone(), include: vec![".dockerignore".into()], ..Default::default() };
             if let Err(e) = session.fetch_dir(&req, &dir.join("ignore")).await {
                 p.complete(v, false, Some(e.to_string()));
                 return Err(e);
@@ -141,8 +168,8 @@ pub(super) async fn dockerfile(d: &Arc<Daemon>, job: &Job, opts: &HashMap<String
     };
     p.complete(v, false, None);
 
-    let v = p.start(&job.id, "[internal] load build context");
-    let req = DirRequest { name: ctx_key, exclude: ignore_patterns(&ignore), ..Default::default() };
+    let v = p.start(build, "[internal] load build context");
+    let req = DirRequest { name: src.context.clone(), exclude: ignore_patterns(&ignore), ..Default::default() };
     match session.fetch_dir(&req, &dir.join("root")).await {
         Ok(got) => {
             p.status(&v, &format!("transferring context: {}B", got.bytes));
@@ -153,13 +180,22 @@ pub(super) async fn dockerfile(d: &Arc<Daemon>, job: &Job, opts: &HashMap<String
             return Err(e);
         }
     }
-
     ctx.dockerfile = text;
-    let build_opts = options(opts, &filename)?;
+    Ok(ctx)
+}
+
+/// Runs berth's builder on `ctx`, its output shown as vertexes; returns the image ID.
+pub(super) async fn run(
+    d: &Daemon,
+    ctx: berth_builder::Context,
+    opts: BuildOptions,
+    p: &Progress,
+    build: &str,
+) -> Result<String> {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let b = d.builder.clone();
-    let run = tokio::spawn(async move { b.build(Arc::new(ctx), build_opts, tx).await });
-    let mut steps = StepReader::new(p, &job.id);
+    let run = tokio::spawn(async move { b.build(Arc::new(ctx), opts, tx).await });
+    let mut steps = StepReader::new(p, build);
     while let Some(ev) = rx.recv().await {
         if let Event::Stream(s) = ev {
             steps.text(&s);

@@ -18,6 +18,7 @@
 //! same build directly. Jobs are keyed by the build ref the client picks; the gateway calls
 //! carry it in `buildkit-controlapi-buildid`.
 
+pub mod classic;
 mod control;
 mod export;
 mod frontend;

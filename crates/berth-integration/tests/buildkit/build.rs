@@ -97,3 +97,40 @@ fn the_classic_builder_stays_with_docker_buildkit_0() {
     assert!(out.stdout.contains("Step 2/2 : RUN echo classic"), "{}", out.stdout);
     d.docker(&["rmi", &tag]).ok();
 }
+
+#[test]
+fn post_build_version_2_streams_buildkit_traces() {
+    let d = Daemon::with_busybox();
+    let ctx = files(&d, &[("Dockerfile", "FROM busybox\nRUN echo from-v2 > /v2\nCMD [\"cat\", \"/v2\"]\n")]);
+    let tar = Command::new("tar").arg("-C").arg(&ctx).arg("-c").arg(".").output().unwrap().stdout;
+    let tag = berth_integration::unique("v2");
+    let (status, body) = d.api("POST", &format!("/build?version=2&networkmode=none&t={tag}"), &tar);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"id\":\"moby.buildkit.trace\""), "{body}");
+    assert!(body.contains("\"id\":\"moby.image.id\""), "{body}");
+    assert!(!body.contains("\"error\""), "{body}");
+    assert_eq!(d.docker(&["run", "--rm", "--network", "none", &tag]).ok(), "from-v2\n");
+    d.docker(&["rmi", &tag]).ok();
+}
+
+#[test]
+fn bake_builds_its_targets() {
+    let d = Daemon::with_busybox();
+    let one = berth_integration::unique("bakeone");
+    let two = berth_integration::unique("baketwo");
+    let hcl = format!(
+        "group \"default\" {{\n  targets = [\"one\", \"two\"]\n}}\ntarget \"one\" {{\n  context = \"one\"\n  tags = [\"{one}\"]\n  network = \"none\"\n}}\ntarget \"two\" {{\n  context = \"two\"\n  tags = [\"{two}\"]\n  args = {{ WORD = \"baked\" }}\n}}\n"
+    );
+    let dir = files(
+        &d,
+        &[
+            ("docker-bake.hcl", hcl.as_str()),
+            ("one/Dockerfile", "FROM busybox\nCMD [\"echo\", \"one\"]\n"),
+            ("two/Dockerfile", "FROM busybox\nARG WORD\nRUN echo $WORD > /w\nCMD [\"cat\", \"/w\"]\n"),
+        ],
+    );
+    docker(&d, &dir, &["buildx", "bake"]).ok();
+    assert_eq!(d.docker(&["run", "--rm", "--network", "none", &one]).ok(), "one\n");
+    assert_eq!(d.docker(&["run", "--rm", "--network", "none", &two]).ok(), "baked\n");
+    d.docker(&["rmi", &one, &two]).ok();
+}
