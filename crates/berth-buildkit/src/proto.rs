@@ -368,3 +368,37 @@ pub struct Stat {
     #[prost(map = "string, bytes", tag = "10")]
     pub xattrs: HashMap<String, Vec<u8>>,
 }
+
+// ---- session services: auth and secrets ----
+
+/// `moby.filesync.v1.CredentialsRequest`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct CredentialsRequest {
+    #[prost(string, tag = "1")]
+    pub host: String,
+}
+
+/// `moby.filesync.v1.CredentialsResponse`: an empty username with a secret is an identity
+/// token.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct CredentialsResponse {
+    #[prost(string, tag = "1")]
+    pub username: String,
+    #[prost(string, tag = "2")]
+    pub secret: String,
+}
+
+/// `moby.buildkit.secrets.v1.GetSecretRequest`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct GetSecretRequest {
+    #[prost(string, tag = "1")]
+    pub id: String,
+    #[prost(map = "string, string", tag = "2")]
+    pub annotations: HashMap<String, String>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct GetSecretResponse {
+    #[prost(bytes = "vec", tag = "1")]
+    pub data: Vec<u8>,
+}

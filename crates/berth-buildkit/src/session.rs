@@ -18,6 +18,7 @@ use tokio::sync::{Notify, watch};
 
 use crate::fsutil::{self, Entry, Received};
 use crate::grpc::{Channel, Code, Error, Incoming, Outgoing, Result};
+use crate::proto::{CredentialsRequest, CredentialsResponse, GetSecretRequest, GetSecretResponse};
 
 pub const HEADER_ID: &str = "x-docker-expose-session-uuid";
 pub const HEADER_NAME: &str = "x-docker-expose-session-name";
@@ -26,6 +27,8 @@ pub const HEADER_METHOD: &str = "x-docker-expose-session-grpc-method";
 
 pub const FILE_SYNC: &str = "/moby.filesync.v1.FileSync/DiffCopy";
 pub const FILE_SEND: &str = "/moby.filesync.v1.FileSend/DiffCopy";
+pub const CREDENTIALS: &str = "/moby.filesync.v1.Auth/Credentials";
+pub const GET_SECRET: &str = "/moby.buildkit.secrets.v1.Secrets/GetSecret";
 
 /// One attached session.
 pub struct Session {
@@ -115,6 +118,33 @@ impl Session {
         let (mut tx, rx) = self.call(FILE_SEND, &md).await?;
         fsutil::send(&mut tx, rx, entries).await?;
         tx.close()
+    }
+
+    /// One request, one answer.
+    async fn unary<Q: prost::Message, A: prost::Message + Default>(&self, method: &str, q: &Q) -> Result<A> {
+        let (mut tx, mut rx) = self.call(method, &[]).await?;
+        tx.send(q).await?;
+        let _ = tx.close();
+        let a = rx.message::<A>().await?.unwrap_or_default();
+        while rx.message::<A>().await?.is_some() {}
+        Ok(a)
+    }
+
+    /// The client's credentials for registry `host` (`registry-1.docker.io` for Docker
+    /// Hub), as `docker login` stored them; `None` when it has none or offers no auth.
+    pub async fn credentials(&self, host: &str) -> Result<Option<CredentialsResponse>> {
+        if !self.supports(CREDENTIALS) {
+            return Ok(None);
+        }
+        let r: CredentialsResponse = self.unary(CREDENTIALS, &CredentialsRequest { host: host.to_string() }).await?;
+        Ok((!r.username.is_empty() || !r.secret.is_empty()).then_some(r))
+    }
+
+    /// The secret `id` the client offers (`--secret id=…`); `NotFound` when it has none.
+    pub async fn secret(&self, id: &str) -> Result<Vec<u8>> {
+        let r: GetSecretResponse =
+            self.unary(GET_SECRET, &GetSecretRequest { id: id.to_string(), ..Default::default() }).await?;
+        Ok(r.data)
     }
 
     /// Opens the client's file export target `exporter` (`-o type=tar`); the bytes go out as
@@ -221,5 +251,65 @@ impl Sessions {
 
     pub fn count(&self) -> usize {
         self.lock().len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::grpc::{Call, serve};
+
+    /// A client session offering Auth and Secrets, served on one end of a pipe.
+    async fn attached() -> (Arc<Sessions>, Arc<Session>) {
+        let (a, b) = tokio::io::duplex(1 << 16);
+        tokio::spawn(serve(a, |mut call: Call| async move {
+            match call.path.as_str() {
+                CREDENTIALS => {
+                    let q: CredentialsRequest = call.request().await.unwrap();
+                    let a = if q.host == "reg.test:5000" {
+                        CredentialsResponse { username: "alice".into(), secret: "s3cret".into() }
+                    } else {
+                        CredentialsResponse::default()
+                    };
+                    call.reply(Ok(a)).await
+                }
+                GET_SECRET => {
+                    let q: GetSecretRequest = call.request().await.unwrap();
+                    let r = if q.id == "tok" {
+                        Ok(GetSecretResponse { data: b"v4lue".to_vec() })
+                    } else {
+                        Err(Error::status(Code::NotFound, format!("secret {} not found", q.id)))
+                    };
+                    call.reply(r).await
+                }
+                _ => call.fail(Error::status(Code::Unimplemented, "no")),
+            }
+        }));
+        let sessions = Arc::new(Sessions::default());
+        let mut h = HeaderMap::new();
+        h.insert(HEADER_ID, "sid".parse().unwrap());
+        h.append(HEADER_METHOD, CREDENTIALS.parse().unwrap());
+        h.append(HEADER_METHOD, GET_SECRET.parse().unwrap());
+        let s2 = sessions.clone();
+        tokio::spawn(async move { s2.attach(b, &h).await });
+        let s = sessions.get("prefix:sid", Duration::from_secs(10)).await.unwrap();
+        (sessions, s)
+    }
+
+    #[tokio::test]
+    async fn credentials_and_secrets_come_from_the_client() {
+        let (_keep, s) = attached().await;
+        let c = s.credentials("reg.test:5000").await.unwrap().unwrap();
+        assert_eq!((c.username.as_str(), c.secret.as_str()), ("alice", "s3cret"));
+        assert!(s.credentials("other.test").await.unwrap().is_none());
+        assert_eq!(s.secret("tok").await.unwrap(), b"v4lue");
+        match s.secret("nope").await {
+            Err(Error::Status { code: Code::NotFound, .. }) => {}
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            s.fetch_dir(&DirRequest::default(), Path::new("/nonexistent")).await,
+            Err(Error::Status { code: Code::Unimplemented, .. })
+        ));
     }
 }

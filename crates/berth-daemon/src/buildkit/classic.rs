@@ -31,7 +31,7 @@ fn line(v: serde_json::Value) -> Bytes {
 }
 
 /// Runs the build, streaming its messages into `out`.
-pub async fn build(d: Arc<Daemon>, files: Files, opts: berth_builder::BuildOptions, out: mpsc::Sender<Bytes>) {
+pub async fn build(d: Arc<Daemon>, files: Files, mut opts: berth_builder::BuildOptions, out: mpsc::Sender<Bytes>) {
     let build_id = berth_api::ids::random_id();
     let progress = Arc::new(Progress::default());
     let (p2, out2) = (progress.clone(), out.clone());
@@ -63,7 +63,11 @@ pub async fn build(d: Arc<Daemon>, files: Files, opts: berth_builder::BuildOptio
                     dockerfile: "dockerfile".into(),
                     context: "context".into(),
                 };
-                frontend::receive(&d, &session, &progress, &build_id, &sources).await?
+                let ctx = frontend::receive(&d, &session, &progress, &build_id, &sources).await?;
+                if opts.registry_config.is_none() {
+                    opts.registry_config = frontend::registry_config(&session, &ctx.dockerfile).await;
+                }
+                ctx
             }
         };
         frontend::run(&d, ctx, opts, &progress, &build_id).await

@@ -84,6 +84,39 @@ fn options(opts: &HashMap<String, String>, filename: &str) -> Result<BuildOption
     })
 }
 
+/// Credentials for the registries the Dockerfile's `FROM` lines name, from the client's
+/// session (what `docker login` stored there), as an `X-Registry-Config` value for the
+/// builder's pulls. Stage names, `scratch` and references that do not parse ask nothing.
+pub(super) async fn registry_config(session: &Session, dockerfile: &str) -> Option<String> {
+    use base64::Engine;
+    let df = berth_dockerfile::parse(dockerfile).ok()?;
+    let stages: Vec<String> = df.stages.iter().filter_map(|s| s.name.clone()).collect();
+    let mut domains = std::collections::BTreeSet::new();
+    for s in &df.stages {
+        if s.base == "scratch" || s.base.contains('$') || stages.contains(&s.base.to_ascii_lowercase()) {
+            continue;
+        }
+        if let Ok(r) = berth_image::Reference::parse(&s.base) {
+            domains.insert(r.domain.clone());
+        }
+    }
+    let mut all = serde_json::Map::new();
+    for domain in domains {
+        let host = if domain == "docker.io" { "registry-1.docker.io".to_string() } else { domain.clone() };
+        let Ok(Some(c)) = session.credentials(&host).await else { continue };
+        let entry = if c.username.is_empty() {
+            serde_json::json!({ "identitytoken": c.secret })
+        } else {
+            serde_json::json!({ "username": c.username, "password": c.secret })
+        };
+        all.insert(domain, entry);
+    }
+    if all.is_empty() {
+        return None;
+    }
+    Some(base64::engine::general_purpose::URL_SAFE.encode(serde_json::Value::Object(all).to_string()))
+}
+
 async fn read_text(p: &Path) -> Option<String> {
     tokio::fs::read_to_string(p).await.ok()
 }
@@ -99,7 +132,9 @@ pub(super) async fn dockerfile(d: &Arc<Daemon>, job: &Job, opts: &HashMap<String
         context: key("contextkey", "context"),
     };
     let ctx = receive(d, &session, &job.progress, &job.id, &sources).await?;
-    run(d, ctx, options(opts, &filename)?, &job.progress, &job.id).await
+    let mut build_opts = options(opts, &filename)?;
+    build_opts.registry_config = registry_config(&session, &ctx.dockerfile).await;
+    run(d, ctx, build_opts, &job.progress, &job.id).await
 }
 
 /// Where a build's files are in the client's session.

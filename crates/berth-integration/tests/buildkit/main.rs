@@ -9,6 +9,7 @@ use std::process::{Command, Stdio};
 
 use berth_integration::Daemon;
 
+mod auth;
 mod build;
 mod compose;
 mod du_prune;
