@@ -11,7 +11,7 @@
 //! Modes are Go's `os.FileMode`: permissions in the low bits, the type in the high ones.
 //! A regular file with a `linkname` is a hard link to an earlier path.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
@@ -102,20 +102,56 @@ fn io(what: &str, e: std::io::Error) -> Error {
     Error::Protocol(format!("{what}: {e}"))
 }
 
-/// What [`receive`] wrote.
+/// What [`receive`] did.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Received {
+    /// Entries the sender listed.
     pub entries: u64,
+    /// Content bytes transferred (unchanged files cost none).
     pub bytes: u64,
+    /// Regular files whose content was asked for.
+    pub files_sent: u64,
 }
 
-/// Receives the sender's tree into `dest` (an empty directory), asking for every regular
-/// file's content. Ownership is not applied: the build context is read as root's, as the
-/// classic builder unpacks it.
+/// Whether the file already at `host` is the one `st` describes (BuildKit's test: type,
+/// permissions, size and modification time; content is not read).
+fn unchanged(host: &Path, st: &Stat) -> bool {
+    let Ok(m) = std::fs::symlink_metadata(host) else { return false };
+    let mtime = m.mtime().saturating_mul(1_000_000_000).saturating_add(m.mtime_nsec());
+    m.is_file() && m.size() as i64 == st.size && mtime == st.mod_time && m.mode() & 0o7777 == mode::permissions(st.mode)
+}
+
+/// Removes whatever is at `host` (a file, link or whole directory).
+async fn remove_any(host: &Path) -> Result<()> {
+    match tokio::fs::symlink_metadata(host).await {
+        Ok(m) if m.is_dir() => tokio::fs::remove_dir_all(host).await.map_err(|e| io("replacing a directory", e)),
+        Ok(_) => tokio::fs::remove_file(host).await.map_err(|e| io("replacing a file", e)),
+        Err(_) => Ok(()),
+    }
+}
+
+/// The parent of `rel` ("" for the top).
+fn parent_of(rel: &str) -> &str {
+    rel.rsplit_once('/').map(|(p, _)| p).unwrap_or("")
+}
+
+/// Receives the sender's tree into `dest`, which may hold the tree of an earlier transfer:
+/// files that are unchanged (see [`unchanged`]) are kept without asking for their content,
+/// and whatever the sender no longer lists is removed. Ownership is not applied: the build
+/// context is read as root's, as the classic builder unpacks it.
+///
+/// Nothing outside `dest` is written: paths must be relative and plain, and an entry is
+/// accepted only inside a directory the sender listed before it (as fsutil's walk always
+/// does), so a symlink, from this transfer or an earlier one, is never followed.
 pub async fn receive(tx: &mut Outgoing, rx: &mut Incoming, dest: &Path) -> Result<Received> {
     let mut id: u32 = 0;
-    let mut pending: HashMap<u32, (tokio::fs::File, PathBuf, i64)> = HashMap::new();
+    let mut pending: HashMap<u32, (tokio::fs::File, i64)> = HashMap::new();
     let mut links: Vec<(PathBuf, PathBuf)> = Vec::new();
+    // Relative paths listed in this transfer: directories (real ones, checked or made) and
+    // regular files (hard link targets).
+    let mut dirs: HashSet<String> = HashSet::from([String::new()]);
+    let mut listed: HashSet<String> = HashSet::new();
+    let mut files: HashSet<String> = HashSet::new();
     let mut done = Received::default();
     let mut walk_done = false;
     loop {
@@ -135,17 +171,39 @@ pub async fn receive(tx: &mut Outgoing, rx: &mut Incoming, dest: &Path) -> Resul
                 id += 1;
                 done.entries += 1;
                 let path = confined(dest, &st.path)?;
+                if !dirs.contains(parent_of(&st.path)) {
+                    return Err(Error::Protocol(format!("{:?} is not inside a directory sent before it", st.path)));
+                }
+                listed.insert(st.path.clone());
                 let perm = mode::permissions(st.mode);
                 if st.mode & mode::DIR != 0 {
-                    tokio::fs::create_dir_all(&path).await.map_err(|e| io("creating a directory", e))?;
+                    let is_dir = tokio::fs::symlink_metadata(&path).await.is_ok_and(|m| m.is_dir());
+                    if !is_dir {
+                        remove_any(&path).await?;
+                        tokio::fs::create_dir(&path).await.map_err(|e| io("creating a directory", e))?;
+                    }
                     let _ = tokio::fs::set_permissions(&path, std::fs::Permissions::from_mode(perm)).await;
+                    dirs.insert(st.path.clone());
                 } else if st.mode & mode::SYMLINK != 0 {
-                    tokio::fs::symlink(&st.linkname, &path).await.map_err(|e| io("creating a symlink", e))?;
+                    let same = tokio::fs::read_link(&path).await.is_ok_and(|t| t == Path::new(&st.linkname));
+                    if !same {
+                        remove_any(&path).await?;
+                        tokio::fs::symlink(&st.linkname, &path).await.map_err(|e| io("creating a symlink", e))?;
+                    }
                 } else if st.mode & mode::TYPE == 0 {
                     if !st.linkname.is_empty() {
+                        if !files.contains(&st.linkname) {
+                            return Err(Error::Protocol(format!("hard link to {:?}, not a file sent before", st.linkname)));
+                        }
+                        remove_any(&path).await?;
                         links.push((confined(dest, &st.linkname)?, path));
                         continue;
                     }
+                    files.insert(st.path.clone());
+                    if unchanged(&path, &st) {
+                        continue;
+                    }
+                    remove_any(&path).await?;
                     let f = tokio::fs::OpenOptions::new()
                         .write(true)
                         .create_new(true)
@@ -153,24 +211,28 @@ pub async fn receive(tx: &mut Outgoing, rx: &mut Incoming, dest: &Path) -> Resul
                         .open(&path)
                         .await
                         .map_err(|e| io("creating a file", e))?;
-                    pending.insert(this, (f, path, st.mod_time));
+                    // The mode again: the umask narrowed it at creation.
+                    let _ = f.set_permissions(std::fs::Permissions::from_mode(perm)).await;
+                    pending.insert(this, (f, st.mod_time));
+                    done.files_sent += 1;
                     tx.send(&Packet { id: this, ..packet(PacketType::Req) }).await?;
+                } else {
+                    // Devices, pipes and sockets are not part of a build context.
+                    remove_any(&path).await?;
                 }
-                // Devices, pipes and sockets are not part of a build context.
             }
             Ok(PacketType::Data) => {
                 if p.data.is_empty() {
-                    if let Some((mut f, path, mtime)) = pending.remove(&p.id) {
+                    if let Some((mut f, mtime)) = pending.remove(&p.id) {
                         f.flush().await.map_err(|e| io("writing a file", e))?;
                         let f = f.into_std().await;
                         let t = std::time::UNIX_EPOCH + std::time::Duration::from_nanos(mtime.max(0) as u64);
                         let _ = f.set_times(std::fs::FileTimes::new().set_modified(t));
-                        drop(path);
                     }
                     if walk_done && pending.is_empty() {
                         break;
                     }
-                } else if let Some((f, _, _)) = pending.get_mut(&p.id) {
+                } else if let Some((f, _)) = pending.get_mut(&p.id) {
                     done.bytes += p.data.len() as u64;
                     f.write_all(&p.data).await.map_err(|e| io("writing a file", e))?;
                 } else {
@@ -194,7 +256,29 @@ pub async fn receive(tx: &mut Outgoing, rx: &mut Incoming, dest: &Path) -> Resul
             break;
         }
     }
+    let dest = dest.to_path_buf();
+    tokio::task::spawn_blocking(move || remove_unlisted(&dest, "", &listed))
+        .await
+        .map_err(|e| Error::Protocol(e.to_string()))?
+        .map_err(|e| io("removing what the sender no longer has", e))?;
     Ok(done)
+}
+
+/// Removes entries under `dest` that the transfer did not list (never following links).
+fn remove_unlisted(dest: &Path, rel: &str, listed: &HashSet<String>) -> std::io::Result<()> {
+    let dir = if rel.is_empty() { dest.to_path_buf() } else { dest.join(rel) };
+    for e in std::fs::read_dir(&dir)? {
+        let e = e?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        let r = if rel.is_empty() { name } else { format!("{rel}/{name}") };
+        let is_dir = e.file_type()?.is_dir();
+        if !listed.contains(&r) {
+            if is_dir { std::fs::remove_dir_all(e.path())? } else { std::fs::remove_file(e.path())? }
+        } else if is_dir {
+            remove_unlisted(dest, &r, listed)?;
+        }
+    }
+    Ok(())
 }
 
 /// One entry of a tree to send: its stat (path relative, `/`-separated) and, for a regular
@@ -351,6 +435,74 @@ mod tests {
         assert_eq!(std::fs::read(dest.path().join("a.txt")).unwrap(), b"hello");
         assert_eq!(std::fs::read(dest.path().join("empty")).unwrap(), b"");
         assert_eq!(std::fs::read_link(dest.path().join("link")).unwrap(), Path::new("a.txt"));
+    }
+
+    /// Serves `entries` (stats, then content for what is asked) as a sender would.
+    async fn transfer(entries: Vec<Entry>, dest: &Path) -> Result<Received> {
+        let (a, b) = tokio::io::duplex(1 << 16);
+        tokio::spawn(serve(a, move |call: Call| {
+            let entries = entries.clone();
+            async move {
+                let (mut tx, rx) = call.split().unwrap();
+                let r = send(&mut tx, rx, entries).await;
+                tx.finish(r);
+            }
+        }));
+        let (ch, _) = Channel::connect(b).await.unwrap();
+        let (mut tx, mut rx) = ch.call("/moby.filesync.v1.FileSync/DiffCopy", &[]).await.unwrap();
+        let r = receive(&mut tx, &mut rx, dest).await;
+        let _ = tx.close();
+        r
+    }
+
+    #[tokio::test]
+    async fn a_second_transfer_sends_only_what_changed_and_removes_what_is_gone() {
+        let src = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(src.path().join("d")).unwrap();
+        std::fs::write(src.path().join("d/same"), vec![1u8; 1000]).unwrap();
+        std::fs::write(src.path().join("d/edit"), b"one").unwrap();
+        std::fs::write(src.path().join("gone"), b"bye").unwrap();
+        let dest = tempfile::tempdir().unwrap();
+        let first = transfer(walk_dir(src.path()).unwrap(), dest.path()).await.unwrap();
+        assert_eq!((first.files_sent, first.bytes), (3, 1006));
+
+        std::fs::write(src.path().join("d/edit"), b"two!").unwrap();
+        std::fs::remove_file(src.path().join("gone")).unwrap();
+        std::fs::create_dir(src.path().join("gone")).unwrap();
+        std::fs::write(src.path().join("gone/new"), b"n").unwrap();
+        let second = transfer(walk_dir(src.path()).unwrap(), dest.path()).await.unwrap();
+        assert_eq!((second.files_sent, second.bytes), (2, 5));
+        assert_eq!(std::fs::read(dest.path().join("d/edit")).unwrap(), b"two!");
+        assert_eq!(std::fs::read(dest.path().join("gone/new")).unwrap(), b"n");
+
+        std::fs::remove_dir_all(src.path().join("d")).unwrap();
+        let third = transfer(walk_dir(src.path()).unwrap(), dest.path()).await.unwrap();
+        assert_eq!(third.files_sent, 0);
+        assert!(!dest.path().join("d").exists());
+    }
+
+    /// A sender that lists a symlink to the outside and then a file "inside" it: the file
+    /// must not land outside. Control: the same file under a real directory arrives.
+    #[tokio::test]
+    async fn a_file_under_a_symlink_is_refused() {
+        let outside = tempfile::tempdir().unwrap();
+        let src = tempfile::tempdir().unwrap();
+        std::fs::write(src.path().join("x"), b"evil").unwrap();
+        let meta = std::fs::metadata(src.path().join("x")).unwrap();
+        let dmeta = std::fs::metadata(src.path()).unwrap();
+        let link = Entry {
+            stat: Stat { path: "evil".into(), mode: mode::SYMLINK | 0o777, linkname: outside.path().display().to_string(), ..Default::default() },
+            source: None,
+        };
+        let file = |p: &str| Entry { stat: stat_of(p, &meta, String::new()), source: Some(src.path().join("x")) };
+        let dest = tempfile::tempdir().unwrap();
+        let r = transfer(vec![link, file("evil/x")], dest.path()).await;
+        assert!(r.is_err(), "{r:?}");
+        assert!(!outside.path().join("x").exists());
+        let dir = Entry { stat: stat_of("real", &dmeta, String::new()), source: None };
+        let dest = tempfile::tempdir().unwrap();
+        transfer(vec![dir, file("real/x")], dest.path()).await.unwrap();
+        assert_eq!(std::fs::read(dest.path().join("real/x")).unwrap(), b"evil");
     }
 
     #[tokio::test]
