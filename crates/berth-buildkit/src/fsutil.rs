@@ -193,7 +193,10 @@ pub async fn receive(tx: &mut Outgoing, rx: &mut Incoming, dest: &Path) -> Resul
                 } else if st.mode & mode::TYPE == 0 {
                     if !st.linkname.is_empty() {
                         if !files.contains(&st.linkname) {
-                            return Err(Error::Protocol(format!("hard link to {:?}, not a file sent before", st.linkname)));
+                            return Err(Error::Protocol(format!(
+                                "hard link to {:?}, not a file sent before",
+                                st.linkname
+                            )));
                         }
                         remove_any(&path).await?;
                         links.push((confined(dest, &st.linkname)?, path));
@@ -491,7 +494,12 @@ mod tests {
         let meta = std::fs::metadata(src.path().join("x")).unwrap();
         let dmeta = std::fs::metadata(src.path()).unwrap();
         let link = Entry {
-            stat: Stat { path: "evil".into(), mode: mode::SYMLINK | 0o777, linkname: outside.path().display().to_string(), ..Default::default() },
+            stat: Stat {
+                path: "evil".into(),
+                mode: mode::SYMLINK | 0o777,
+                linkname: outside.path().display().to_string(),
+                ..Default::default()
+            },
             source: None,
         };
         let file = |p: &str| Entry { stat: stat_of(p, &meta, String::new()), source: Some(src.path().join("x")) };

@@ -147,6 +147,56 @@ pub(super) struct Sources {
     pub context: String,
 }
 
+/// Removes a scratch directory when dropped.
+struct Scratch(std::path::PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Where the context goes: the copy kept for the session's shared key (a rebuild transfers
+/// only what changed), or fresh scratch space when the client names no key.
+async fn context_place(d: &Daemon, session: &Session, name: &str) -> Result<Place> {
+    if session.shared_key.is_empty() {
+        let dir = d.builder.config.scratch.join(format!("bk-ctx-{}", &berth_api::ids::random_id()[..16]));
+        tokio::fs::create_dir_all(dir.join("root"))
+            .await
+            .map_err(|e| Error::status(Code::Internal, format!("creating build scratch space: {e}")))?;
+        return Ok(Place::Fresh(dir));
+    }
+    use sha2::Digest as _;
+    let key = hex::encode(sha2::Sha256::digest(format!("buildkit\0{}\0{name}", session.shared_key)));
+    let store = d.builder.clone();
+    let copy = tokio::task::spawn_blocking(move || store.contexts.open_for_transfer(&key))
+        .await
+        .map_err(|e| Error::status(Code::Internal, e.to_string()))?
+        .map_err(|e| Error::status(Code::Internal, e.to_string()))?;
+    Ok(Place::Kept(copy))
+}
+
+enum Place {
+    Fresh(std::path::PathBuf),
+    Kept(berth_builder::sync::TransferCopy),
+}
+
+impl Place {
+    fn root(&self) -> std::path::PathBuf {
+        match self {
+            Place::Fresh(dir) => dir.join("root"),
+            Place::Kept(c) => c.root(),
+        }
+    }
+
+    fn into_context(self, dockerfile: String, name: &str) -> berth_builder::Context {
+        match self {
+            Place::Fresh(dir) => berth_builder::Context::received(dir, dockerfile, name),
+            Place::Kept(c) => c.into_context(dockerfile, name),
+        }
+    }
+}
+
 /// Fetches the Dockerfile, `.dockerignore` and the context from the client.
 pub(super) async fn receive(
     d: &Daemon,
@@ -156,10 +206,9 @@ pub(super) async fn receive(
     src: &Sources,
 ) -> Result<berth_builder::Context> {
     let filename = &src.filename;
-    let dir = d.builder.config.scratch.join(format!("bk-{}", &berth_api::ids::random_id()[..16]));
-    // The context owns `dir` (and removes it) from here on, whatever happens below.
-    let mut ctx = berth_builder::Context::received(dir.clone(), String::new(), filename);
-    for sub in ["root", "df", "ignore"] {
+    let scratch = Scratch(d.builder.config.scratch.join(format!("bk-{}", &berth_api::ids::random_id()[..16])));
+    let dir = scratch.0.clone();
+    for sub in ["df", "ignore"] {
         tokio::fs::create_dir_all(dir.join(sub))
             .await
             .map_err(|e| Error::status(Code::Internal, format!("creating build scratch space: {e}")))?;
@@ -204,19 +253,22 @@ pub(super) async fn receive(
     p.complete(v, false, None);
 
     let v = p.start(build, "[internal] load build context");
+    let place = context_place(d, session, &src.context).await?;
     let req = DirRequest { name: src.context.clone(), exclude: ignore_patterns(&ignore), ..Default::default() };
-    match session.fetch_dir(&req, &dir.join("root")).await {
+    match session.fetch_dir(&req, &place.root()).await {
         Ok(got) => {
             p.status(&v, &format!("transferring context: {}B", got.bytes));
             p.complete(v, false, None);
         }
         Err(e) => {
             p.complete(v, false, Some(e.to_string()));
+            if let Place::Fresh(dir) = &place {
+                let _ = tokio::fs::remove_dir_all(dir).await;
+            }
             return Err(e);
         }
     }
-    ctx.dockerfile = text;
-    Ok(ctx)
+    Ok(place.into_context(text, filename))
 }
 
 /// Runs berth's builder on `ctx`, its output shown as vertexes; returns the image ID.

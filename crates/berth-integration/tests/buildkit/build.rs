@@ -134,3 +134,36 @@ fn bake_builds_its_targets() {
     assert_eq!(d.docker(&["run", "--rm", "--network", "none", &two]).ok(), "baked\n");
     d.docker(&["rmi", &one, &two]).ok();
 }
+
+/// The bytes the "load build context" step says it transferred.
+fn context_bytes(progress: &str) -> u64 {
+    let at = progress.find("transferring context: ").unwrap_or_else(|| panic!("{progress}"));
+    let rest = &progress[at + "transferring context: ".len()..];
+    rest[..rest.find('B').unwrap()].parse().unwrap()
+}
+
+#[test]
+fn a_rebuild_transfers_only_the_changed_files() {
+    let d = Daemon::with_busybox();
+    let big = "x".repeat(300_000);
+    let ctx = files(
+        &d,
+        &[
+            ("Dockerfile", "FROM busybox\nCOPY . /ctx\nCMD [\"cat\", \"/ctx/small\"]\n"),
+            ("big", big.as_str()),
+            ("small", "one\n"),
+            ("gone", "soon removed\n"),
+        ],
+    );
+    let tag = berth_integration::unique("incr");
+    let out = docker(&d, &ctx, &["build", "-t", &tag, "."]).ok();
+    assert!(context_bytes(&out.stderr) >= 300_000, "{}", out.stderr);
+    std::fs::write(ctx.join("small"), "two, longer\n").unwrap();
+    std::fs::remove_file(ctx.join("gone")).unwrap();
+    let out = docker(&d, &ctx, &["build", "-t", &tag, "."]).ok();
+    assert_eq!(context_bytes(&out.stderr), "two, longer\n".len() as u64, "{}", out.stderr);
+    assert_eq!(d.docker(&["run", "--rm", "--network", "none", &tag]).ok(), "two, longer\n");
+    let listed = d.docker(&["run", "--rm", "--network", "none", &tag, "ls", "/ctx"]).ok();
+    assert_eq!(listed, "Dockerfile\nbig\nsmall\n");
+    d.docker(&["rmi", &tag]).ok();
+}
