@@ -82,6 +82,13 @@ impl Context {
         Ok(ctx)
     }
 
+    /// A context a BuildKit client sent into `dir/root` through its session, with the
+    /// Dockerfile from wherever the client keeps it; `dir` is removed on drop. The client
+    /// applied `.dockerignore` while sending, so nothing is pruned here.
+    pub fn received(dir: PathBuf, dockerfile: String, dockerfile_name: &str) -> Context {
+        Context { dir, synced: None, digests: HashMap::new(), dockerfile, dockerfile_name: dockerfile_name.to_string() }
+    }
+
     /// A synced copy at `dir/root`, locked by `lock`.
     pub(crate) fn synced(dir: PathBuf, lock: std::fs::File, digests: HashMap<String, String>) -> Context {
         Context { dir, synced: Some(lock), digests, dockerfile: String::new(), dockerfile_name: String::new() }

@@ -337,6 +337,18 @@ impl ContextStore {
         }
     }
 
+    /// A copy that a BuildKit client's session keeps up to date itself (its file transfer
+    /// sends only what changed, see `berth_buildkit::fsutil`): locked, and without an index,
+    /// which describes only what berth's CLI synced. Blocking (waits for a build using it).
+    pub fn open_for_transfer(&self, key: &str) -> Result<TransferCopy> {
+        let dir = self.entry_dir(key)?;
+        let lock = self.lock_copy(&dir)?;
+        let _ = std::fs::remove_file(dir.join("index.json"));
+        std::fs::create_dir_all(dir.join("root")).map_err(|e| BuildError::io("creating the context copy", e))?;
+        self.evict(key);
+        Ok(TransferCopy { dir, lock })
+    }
+
     /// Removes the least recently used unlocked copies beyond [`MAX_CONTEXTS`].
     fn evict(&self, keep: &str) {
         let Ok(rd) = std::fs::read_dir(&self.dir) else { return };
@@ -364,6 +376,27 @@ impl ContextStore {
     pub fn prune(&self) -> i64 {
         let Ok(rd) = std::fs::read_dir(&self.dir) else { return 0 };
         rd.flatten().map(|e| remove_if_unlocked(&e.path())).sum()
+    }
+}
+
+/// A locked copy for a session's transfer ([`ContextStore::open_for_transfer`]).
+pub struct TransferCopy {
+    dir: PathBuf,
+    lock: std::fs::File,
+}
+
+impl TransferCopy {
+    /// Where the files go.
+    pub fn root(&self) -> PathBuf {
+        self.dir.join("root")
+    }
+
+    /// The copy as a build's context; it stays locked until the context is dropped.
+    pub fn into_context(self, dockerfile: String, dockerfile_name: &str) -> Context {
+        let mut ctx = Context::synced(self.dir, self.lock, HashMap::new());
+        ctx.dockerfile = dockerfile;
+        ctx.dockerfile_name = dockerfile_name.to_string();
+        ctx
     }
 }
 

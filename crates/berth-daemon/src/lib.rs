@@ -6,6 +6,7 @@
 //! [`router::routes`].
 
 pub mod body;
+pub mod buildkit;
 pub mod config;
 pub mod error;
 mod hijack;
@@ -43,6 +44,8 @@ pub struct Daemon {
     pub started: Instant,
     /// A stable identifier of this daemon (kept in the data root).
     pub id: String,
+    /// BuildKit's API (buildx, compose): sessions and builds in flight.
+    pub buildkit: Arc<buildkit::BuildKit>,
 }
 
 impl Daemon {
@@ -138,6 +141,7 @@ impl Daemon {
             distribution,
             started: Instant::now(),
             id,
+            buildkit: Arc::default(),
         });
         daemon.containers.recover().await;
         // RUN containers of builds the previous daemon died in the middle of.

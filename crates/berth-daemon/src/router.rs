@@ -14,7 +14,7 @@ use http::Method;
 use crate::Daemon;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{Req, Resp};
-use crate::routes::{build, containers, distribution, exec, images, networks, swarm, system, volumes};
+use crate::routes::{build, buildkit, containers, distribution, exec, images, networks, swarm, system, volumes};
 
 pub type Handler = fn(Arc<Daemon>, Req) -> Pin<Box<dyn Future<Output = ApiResult<Resp>> + Send>>;
 
@@ -94,6 +94,9 @@ pub fn routes() -> Vec<Route> {
         r(M::POST, "/build", h!(build::build)),
         r(M::POST, "/build/prune", h!(build::prune)),
         r(M::POST, "/build/contexts/{}/diff", h!(build::context_diff)),
+        // BuildKit (buildx's "docker" driver): HTTP/2 after an h2c upgrade
+        r(M::POST, "/session", h!(buildkit::session)),
+        r(M::POST, "/grpc", h!(buildkit::grpc)),
         // networks
         r(M::GET, "/networks", h!(networks::list)),
         // dockerd routes this one list with a trailing slash too (and only this one).

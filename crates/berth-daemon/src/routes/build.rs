@@ -41,12 +41,6 @@ fn options(req: &Req) -> ApiResult<BuildOptions> {
         }
         tags.push(t.to_string());
     }
-    if req.q("version") == Some("2") {
-        return Err(ApiError::new(
-            berth_api::ErrorKind::NotImplemented,
-            "BuildKit (version=2) is not supported by berth: use the classic builder (DOCKER_BUILDKIT=0)",
-        ));
-    }
     let network_mode = match req.q("networkmode").unwrap_or("") {
         "" | "default" => String::new(),
         m => m.to_string(),
@@ -125,6 +119,9 @@ enum Source {
 /// starts, so a copy that changed meanwhile is a plain `409` the client can retry.
 pub async fn build(d: D, mut req: Req) -> ApiResult<Resp> {
     let mut opts = options(&req)?;
+    if req.q("version") == Some("2") {
+        return buildkit(d, req, opts);
+    }
     let quiet = req.q_bool("q");
     let body = req.body_stream();
     let remote = req.q("remote").filter(|r| !r.is_empty()).map(String::from);
@@ -207,6 +204,39 @@ pub async fn build(d: D, mut req: Req) -> ApiResult<Resp> {
                 let _ = tx.send(line(&JsonMessage::error(format!("build task failed: {e}")))).await;
             }
         }
+    });
+    Ok(http::stream("application/json", rx))
+}
+
+/// `POST /build?version=2`: BuildKit's progress messages over the same stream
+/// ([`crate::buildkit::classic`]).
+fn buildkit(d: D, mut req: Req, opts: BuildOptions) -> ApiResult<Resp> {
+    use crate::buildkit::classic::{self, Files};
+    let session = req.q("session").unwrap_or_default().to_string();
+    let from_session = req.q("remote") == Some("client-session");
+    if from_session && session.is_empty() {
+        return Err(ApiError::bad_request("remote=client-session needs a session"));
+    }
+    let body = req.body_stream();
+    let (tx, rx) = mpsc::channel::<Bytes>(64);
+    tokio::spawn(async move {
+        let files = if from_session {
+            Files::Session(session)
+        } else {
+            let (b, name) = (d.builder.clone(), opts.dockerfile.clone());
+            match tokio::task::spawn_blocking(move || b.open_context(ChannelReader::new(body), &name)).await {
+                Ok(Ok(c)) => Files::Context(c),
+                Ok(Err(e)) => {
+                    let _ = tx.send(error_line(&e)).await;
+                    return;
+                }
+                Err(e) => {
+                    let _ = tx.send(line(&JsonMessage::error(format!("reading the build context failed: {e}")))).await;
+                    return;
+                }
+            }
+        };
+        classic::build(d, files, opts, tx).await;
     });
     Ok(http::stream("application/json", rx))
 }

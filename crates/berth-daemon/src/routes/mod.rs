@@ -1,6 +1,7 @@
 //! Handlers, one module per Engine API resource.
 
 pub mod build;
+pub mod buildkit;
 pub mod containers;
 pub mod distribution;
 pub mod exec;

@@ -20,7 +20,9 @@ pub async fn ping(_d: D, req: Req) -> ApiResult<Resp> {
     let h = r.headers_mut();
     h.insert("Content-Type", ::http::HeaderValue::from_static("text/plain; charset=utf-8"));
     h.insert("Cache-Control", ::http::HeaderValue::from_static("no-cache, no-store, must-revalidate"));
-    h.insert("Builder-Version", ::http::HeaderValue::from_static("1"));
+    // BuildKit is served (`/grpc`, `/session`): the docker CLI then builds through buildx
+    // when it has the plugin, and with the classic `POST /build` when it has not.
+    h.insert("Builder-Version", ::http::HeaderValue::from_static("2"));
     h.insert("Swarm", ::http::HeaderValue::from_static("inactive"));
     Ok(r)
 }

@@ -1,0 +1,336 @@
+//! The Dockerfile frontend ("dockerfile.v0") on berth's builder: the Dockerfile, the
+//! `.dockerignore` and the context come from the client's local directories through its
+//! session (as BuildKit's frontend reads them: the Dockerfile's directory with only the
+//! Dockerfile and its own ignore file included, the context with the ignore patterns
+//! excluded by the client), then berth's builder runs as for `POST /build`, its output
+//! shown as vertexes. The frontend options are BuildKit's (`filename`, `target`,
+//! `build-arg:*`, `label:*`, `no-cache`, `platform`, `add-hosts`, `force-network-mode`,
+//! `image-resolve-mode`, `contextkey`/`dockerfilekey`).
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::Arc;
+
+use berth_builder::{BuildError, BuildOptions, Event};
+use berth_buildkit::grpc::{Code, Error, Result};
+use berth_buildkit::session::{DirRequest, Session};
+
+use super::Job;
+use super::progress::{Progress, StepReader};
+use crate::Daemon;
+
+/// The session a build's files come from.
+pub(super) async fn session_of(d: &Daemon, job: &Job) -> Result<Arc<Session>> {
+    let id =
+        job.session_id().await.ok_or_else(|| Error::status(Code::FailedPrecondition, "the build names no session"))?;
+    d.buildkit
+        .sessions
+        .get(&id, super::SESSION_WAIT)
+        .await
+        .ok_or_else(|| Error::status(Code::FailedPrecondition, format!("no active session for {id}")))
+}
+
+fn build_error(e: &BuildError) -> Error {
+    let message = match e {
+        // BuildKit's wording, which users of buildx know.
+        BuildError::RunFailed { command, code } => {
+            format!("process \"{command}\" did not complete successfully: exit code: {code}")
+        }
+        e => e.to_string(),
+    };
+    Error::status(Code::Unknown, message)
+}
+
+/// `.dockerignore` lines as exclude patterns (comments and blank lines dropped).
+fn ignore_patterns(text: &str) -> Vec<String> {
+    text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(String::from).collect()
+}
+
+fn options(opts: &HashMap<String, String>, filename: &str) -> Result<BuildOptions> {
+    let get = |k: &str| opts.get(k).map(String::as_str).filter(|v| !v.is_empty());
+    if let Some(p) = get("platform") {
+        let host = format!("linux/{}", berth_image::config::host_architecture());
+        if p.split(',').any(|p| !p.starts_with(&host)) {
+            return Err(Error::status(
+                Code::InvalidArgument,
+                format!("platform {p} is not supported: berth builds for the host platform ({host})"),
+            ));
+        }
+    }
+    let mut build_args = BTreeMap::new();
+    let mut labels = BTreeMap::new();
+    for (k, v) in opts {
+        if let Some(name) = k.strip_prefix("build-arg:") {
+            build_args.insert(name.to_string(), Some(v.clone()));
+        } else if let Some(name) = k.strip_prefix("label:") {
+            labels.insert(name.to_string(), v.clone());
+        }
+    }
+    let extra_hosts = get("add-hosts")
+        .map(|h| h.split(',').filter(|h| !h.is_empty()).map(|h| h.replacen('=', ":", 1)).collect())
+        .unwrap_or_default();
+    Ok(BuildOptions {
+        dockerfile: filename.to_string(),
+        build_args,
+        labels,
+        // `no-cache` with no value: every step; with stage names (`--no-cache-filter`) berth
+        // has no per-stage switch yet, so those builds use the cache.
+        no_cache: opts.get("no-cache").is_some_and(|v| v.is_empty()),
+        target: get("target").map(String::from),
+        network_mode: get("force-network-mode").unwrap_or_default().to_string(),
+        extra_hosts,
+        pull: get("image-resolve-mode") == Some("pull"),
+        ..Default::default()
+    })
+}
+
+/// Credentials for the registries the Dockerfile's `FROM` lines name, from the client's
+/// session (what `docker login` stored there), as an `X-Registry-Config` value for the
+/// builder's pulls. Stage names, `scratch` and references that do not parse ask nothing.
+pub(super) async fn registry_config(session: &Session, dockerfile: &str) -> Option<String> {
+    use base64::Engine;
+    let df = berth_dockerfile::parse(dockerfile).ok()?;
+    let stages: Vec<String> = df.stages.iter().filter_map(|s| s.name.clone()).collect();
+    let mut domains = std::collections::BTreeSet::new();
+    for s in &df.stages {
+        if s.base == "scratch" || s.base.contains('$') || stages.contains(&s.base.to_ascii_lowercase()) {
+            continue;
+        }
+        if let Ok(r) = berth_image::Reference::parse(&s.base) {
+            domains.insert(r.domain.clone());
+        }
+    }
+    let mut all = serde_json::Map::new();
+    for domain in domains {
+        let host = if domain == "docker.io" { "registry-1.docker.io".to_string() } else { domain.clone() };
+        let Ok(Some(c)) = session.credentials(&host).await else { continue };
+        let entry = if c.username.is_empty() {
+            serde_json::json!({ "identitytoken": c.secret })
+        } else {
+            serde_json::json!({ "username": c.username, "password": c.secret })
+        };
+        all.insert(domain, entry);
+    }
+    if all.is_empty() {
+        return None;
+    }
+    Some(base64::engine::general_purpose::URL_SAFE.encode(serde_json::Value::Object(all).to_string()))
+}
+
+async fn read_text(p: &Path) -> Option<String> {
+    tokio::fs::read_to_string(p).await.ok()
+}
+
+/// Runs a Dockerfile build for `job`; returns the image ID.
+pub(super) async fn dockerfile(d: &Arc<Daemon>, job: &Job, opts: &HashMap<String, String>) -> Result<String> {
+    let session = session_of(d, job).await?;
+    let filename = opts.get("filename").filter(|f| !f.is_empty()).cloned().unwrap_or_else(|| "Dockerfile".into());
+    let key = |k: &str, default: &str| opts.get(k).filter(|v| !v.is_empty()).cloned().unwrap_or_else(|| default.into());
+    let sources = Sources {
+        filename: filename.clone(),
+        dockerfile: key("dockerfilekey", "dockerfile"),
+        context: key("contextkey", "context"),
+    };
+    let ctx = receive(d, &session, &job.progress, &job.id, &sources).await?;
+    let mut build_opts = options(opts, &filename)?;
+    build_opts.registry_config = registry_config(&session, &ctx.dockerfile).await;
+    run(d, ctx, build_opts, &job.progress, &job.id).await
+}
+
+/// Where a build's files are in the client's session.
+pub(super) struct Sources {
+    /// The Dockerfile's name in its directory.
+    pub filename: String,
+    /// The local directory with the Dockerfile.
+    pub dockerfile: String,
+    /// The local directory that is the context.
+    pub context: String,
+}
+
+/// Removes a scratch directory when dropped.
+struct Scratch(std::path::PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Where the context goes: the copy kept for the session's shared key (a rebuild transfers
+/// only what changed), or fresh scratch space when the client names no key.
+async fn context_place(d: &Daemon, session: &Session, name: &str) -> Result<Place> {
+    if session.shared_key.is_empty() {
+        let dir = d.builder.config.scratch.join(format!("bk-ctx-{}", &berth_api::ids::random_id()[..16]));
+        tokio::fs::create_dir_all(dir.join("root"))
+            .await
+            .map_err(|e| Error::status(Code::Internal, format!("creating build scratch space: {e}")))?;
+        return Ok(Place::Fresh(dir));
+    }
+    use sha2::Digest as _;
+    let key = hex::encode(sha2::Sha256::digest(format!("buildkit\0{}\0{name}", session.shared_key)));
+    let store = d.builder.clone();
+    let copy = tokio::task::spawn_blocking(move || store.contexts.open_for_transfer(&key))
+        .await
+        .map_err(|e| Error::status(Code::Internal, e.to_string()))?
+        .map_err(|e| Error::status(Code::Internal, e.to_string()))?;
+    Ok(Place::Kept(copy))
+}
+
+enum Place {
+    Fresh(std::path::PathBuf),
+    Kept(berth_builder::sync::TransferCopy),
+}
+
+impl Place {
+    fn root(&self) -> std::path::PathBuf {
+        match self {
+            Place::Fresh(dir) => dir.join("root"),
+            Place::Kept(c) => c.root(),
+        }
+    }
+
+    fn into_context(self, dockerfile: String, name: &str) -> berth_builder::Context {
+        match self {
+            Place::Fresh(dir) => berth_builder::Context::received(dir, dockerfile, name),
+            Place::Kept(c) => c.into_context(dockerfile, name),
+        }
+    }
+}
+
+/// Fetches the Dockerfile, `.dockerignore` and the context from the client.
+pub(super) async fn receive(
+    d: &Daemon,
+    session: &Session,
+    p: &Progress,
+    build: &str,
+    src: &Sources,
+) -> Result<berth_builder::Context> {
+    let filename = &src.filename;
+    let scratch = Scratch(d.builder.config.scratch.join(format!("bk-{}", &berth_api::ids::random_id()[..16])));
+    let dir = scratch.0.clone();
+    for sub in ["df", "ignore"] {
+        tokio::fs::create_dir_all(dir.join(sub))
+            .await
+            .map_err(|e| Error::status(Code::Internal, format!("creating build scratch space: {e}")))?;
+    }
+
+    let v = p.start(build, &format!("[internal] load build definition from {filename}"));
+    let req = DirRequest {
+        name: src.dockerfile.clone(),
+        include: vec![filename.clone(), format!("{filename}.dockerignore")],
+        ..Default::default()
+    };
+    let fetched = session.fetch_dir(&req, &dir.join("df")).await;
+    let text = match fetched {
+        Ok(_) => read_text(&dir.join("df").join(filename)).await,
+        Err(e) => {
+            p.complete(v, false, Some(e.to_string()));
+            return Err(e);
+        }
+    };
+    let Some(text) = text else {
+        let msg = format!("failed to read dockerfile: open {filename}: no such file or directory");
+        p.complete(v, false, Some(msg.clone()));
+        return Err(Error::status(Code::NotFound, msg));
+    };
+    p.status(&v, &format!("transferring dockerfile: {}B", text.len()));
+    p.complete(v, false, None);
+
+    let v = p.start(build, "[internal] load .dockerignore");
+    let own = read_text(&dir.join("df").join(format!("{filename}.dockerignore"))).await;
+    let ignore = match own {
+        Some(t) => t,
+        None => {
+            let req =
+                DirRequest { name: src.context.clone(), include: vec![".dockerignore".into()], ..Default::default() };
+            if let Err(e) = session.fetch_dir(&req, &dir.join("ignore")).await {
+                p.complete(v, false, Some(e.to_string()));
+                return Err(e);
+            }
+            read_text(&dir.join("ignore/.dockerignore")).await.unwrap_or_default()
+        }
+    };
+    p.complete(v, false, None);
+
+    let v = p.start(build, "[internal] load build context");
+    let place = context_place(d, session, &src.context).await?;
+    let req = DirRequest { name: src.context.clone(), exclude: ignore_patterns(&ignore), ..Default::default() };
+    match session.fetch_dir(&req, &place.root()).await {
+        Ok(got) => {
+            p.status(&v, &format!("transferring context: {}B", got.bytes));
+            p.complete(v, false, None);
+        }
+        Err(e) => {
+            p.complete(v, false, Some(e.to_string()));
+            if let Place::Fresh(dir) = &place {
+                let _ = tokio::fs::remove_dir_all(dir).await;
+            }
+            return Err(e);
+        }
+    }
+    Ok(place.into_context(text, filename))
+}
+
+/// Runs berth's builder on `ctx`, its output shown as vertexes; returns the image ID.
+pub(super) async fn run(
+    d: &Daemon,
+    ctx: berth_builder::Context,
+    opts: BuildOptions,
+    p: &Progress,
+    build: &str,
+) -> Result<String> {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let b = d.builder.clone();
+    let run = tokio::spawn(async move { b.build(Arc::new(ctx), opts, tx).await });
+    let mut steps = StepReader::new(p, build);
+    while let Some(ev) = rx.recv().await {
+        if let Event::Stream(s) = ev {
+            steps.text(&s);
+        }
+    }
+    match run.await {
+        Ok(Ok(id)) => {
+            steps.end(None);
+            Ok(id)
+        }
+        Ok(Err(e)) => {
+            let err = build_error(&e);
+            steps.end(Some(err.to_string()));
+            Err(err)
+        }
+        Err(e) => Err(Error::status(Code::Internal, format!("build task failed: {e}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frontend_options_become_build_options() {
+        let opts: HashMap<String, String> = [
+            ("build-arg:A", "1"),
+            ("label:l", "v"),
+            ("target", "t"),
+            ("no-cache", ""),
+            ("add-hosts", "h=10.0.0.1"),
+            ("image-resolve-mode", "pull"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let o = options(&opts, "Dockerfile").unwrap();
+        assert_eq!(o.build_args.get("A"), Some(&Some("1".to_string())));
+        assert_eq!(o.labels.get("l").map(String::as_str), Some("v"));
+        assert_eq!(o.target.as_deref(), Some("t"));
+        assert!(o.no_cache && o.pull);
+        assert_eq!(o.extra_hosts, ["h:10.0.0.1"]);
+        let foreign = HashMap::from([("platform".to_string(), "linux/s390x".to_string())]);
+        assert!(options(&foreign, "Dockerfile").is_err());
+    }
+
+    #[test]
+    fn dockerignore_lines_are_patterns() {
+        assert_eq!(ignore_patterns("# c\n\n node_modules \n!keep\n"), ["node_modules", "!keep"]);
+    }
+}

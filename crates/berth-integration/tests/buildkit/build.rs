@@ -1,0 +1,169 @@
+//! `docker build` and `docker buildx build --load` through buildx's "docker" driver.
+
+use super::*;
+
+const DOCKERFILE: &str =
+    "FROM busybox\nCOPY . /ctx\nRUN cat /ctx/msg && test ! -e /ctx/ignored.txt\nCMD [\"cat\", \"/ctx/msg\"]\n";
+
+#[test]
+fn docker_build_goes_through_buildx_and_the_image_runs() {
+    let d = Daemon::with_busybox();
+    let ctx = files(
+        &d,
+        &[
+            ("Dockerfile", DOCKERFILE),
+            ("msg", "hello buildx\n"),
+            ("ignored.txt", "x"),
+            (".dockerignore", "ignored.txt\n"),
+        ],
+    );
+    let tag = berth_integration::unique("bx");
+    let out = docker(&d, &ctx, &["build", "--network", "none", "-t", &tag, "."]).ok();
+    // buildx's plain progress: steps by name, RUN's output, the image named.
+    assert!(out.stderr.contains("[3/4] RUN cat /ctx/msg"), "{}", out.stderr);
+    assert!(out.stderr.contains("hello buildx"), "{}", out.stderr);
+    assert!(out.stderr.contains(&format!("naming to docker.io/library/{tag}:latest")), "{}", out.stderr);
+    assert!(!out.stderr.contains("legacy builder"), "{}", out.stderr);
+    assert_eq!(d.docker(&["run", "--rm", "--network", "none", &tag]).ok(), "hello buildx\n");
+
+    // Again: every step after FROM is a cache hit, and buildx says so.
+    let out =
+        docker(&d, &ctx, &["buildx", "build", "--load", "--network", "none", "-t", &format!("{tag}:two"), "."]).ok();
+    let cached = cached_steps(&out.stderr);
+    assert!(cached.iter().any(|s| s.starts_with("[3/4] RUN")), "{cached:?}\n{}", out.stderr);
+    assert!(cached.iter().any(|s| s.starts_with("[2/4] COPY")), "{cached:?}\n{}", out.stderr);
+    let a = d.docker(&["image", "inspect", "-f", "{{.Id}}", &tag]).ok();
+    let b = d.docker(&["image", "inspect", "-f", "{{.Id}}", &format!("{tag}:two")]).ok();
+    assert_eq!(a, b);
+    d.docker(&["rmi", &tag, &format!("{tag}:two")]).ok();
+}
+
+#[test]
+fn build_args_targets_and_a_dockerfile_elsewhere() {
+    let d = Daemon::with_busybox();
+    let ctx = files(&d, &[("data", "from the context\n")]);
+    let df = files(
+        &d,
+        &[(
+            "build.Dockerfile",
+            "FROM busybox AS base\nARG WHO=nobody\nRUN echo \"hi $WHO\" > /who\nFROM base AS final\nCOPY data /data\nRUN cat /who /data\n",
+        )],
+    );
+    let tag = berth_integration::unique("bxargs");
+    let f = df.join("build.Dockerfile").display().to_string();
+    let out = docker(
+        &d,
+        &ctx,
+        &[
+            "buildx",
+            "build",
+            "--load",
+            "--network",
+            "none",
+            "-f",
+            &f,
+            "--build-arg",
+            "WHO=berth",
+            "--target",
+            "final",
+            "-t",
+            &tag,
+            ".",
+        ],
+    )
+    .ok();
+    assert!(out.stderr.contains("hi berth"), "{}", out.stderr);
+    let got = d.docker(&["run", "--rm", "--network", "none", &tag, "cat", "/who", "/data"]).ok();
+    assert_eq!(got, "hi berth\nfrom the context\n");
+    d.docker(&["rmi", &tag]).ok();
+}
+
+#[test]
+fn a_failing_run_fails_the_build_with_buildkits_message() {
+    let d = Daemon::with_busybox();
+    let ctx = files(&d, &[("Dockerfile", "FROM busybox\nRUN echo about to fail && exit 3\n")]);
+    let out = docker(&d, &ctx, &["build", "--network", "none", "."]);
+    assert_ne!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("about to fail"), "{}", out.stderr);
+    assert!(out.stderr.contains("did not complete successfully: exit code: 3"), "{}", out.stderr);
+}
+
+#[test]
+fn the_classic_builder_stays_with_docker_buildkit_0() {
+    let d = Daemon::with_busybox();
+    let ctx = files(&d, &[("Dockerfile", "FROM busybox\nRUN echo classic\n")]);
+    let tag = berth_integration::unique("classic");
+    let out = docker_env(&d, &ctx, &["build", "--network", "none", "-t", &tag, "."], &[("DOCKER_BUILDKIT", "0")]).ok();
+    assert!(out.stdout.contains("Step 2/2 : RUN echo classic"), "{}", out.stdout);
+    d.docker(&["rmi", &tag]).ok();
+}
+
+#[test]
+fn post_build_version_2_streams_buildkit_traces() {
+    let d = Daemon::with_busybox();
+    let ctx = files(&d, &[("Dockerfile", "FROM busybox\nRUN echo from-v2 > /v2\nCMD [\"cat\", \"/v2\"]\n")]);
+    let tar = Command::new("tar").arg("-C").arg(&ctx).arg("-c").arg(".").output().unwrap().stdout;
+    let tag = berth_integration::unique("v2");
+    let (status, body) = d.api("POST", &format!("/build?version=2&networkmode=none&t={tag}"), &tar);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"id\":\"moby.buildkit.trace\""), "{body}");
+    assert!(body.contains("\"id\":\"moby.image.id\""), "{body}");
+    assert!(!body.contains("\"error\""), "{body}");
+    assert_eq!(d.docker(&["run", "--rm", "--network", "none", &tag]).ok(), "from-v2\n");
+    d.docker(&["rmi", &tag]).ok();
+}
+
+#[test]
+fn bake_builds_its_targets() {
+    let d = Daemon::with_busybox();
+    let one = berth_integration::unique("bakeone");
+    let two = berth_integration::unique("baketwo");
+    let hcl = format!(
+        "group \"default\" {{\n  targets = [\"one\", \"two\"]\n}}\ntarget \"one\" {{\n  context = \"one\"\n  tags = [\"{one}\"]\n  network = \"none\"\n}}\ntarget \"two\" {{\n  context = \"two\"\n  tags = [\"{two}\"]\n  args = {{ WORD = \"baked\" }}\n}}\n"
+    );
+    let dir = files(
+        &d,
+        &[
+            ("docker-bake.hcl", hcl.as_str()),
+            ("one/Dockerfile", "FROM busybox\nCMD [\"echo\", \"one\"]\n"),
+            ("two/Dockerfile", "FROM busybox\nARG WORD\nRUN echo $WORD > /w\nCMD [\"cat\", \"/w\"]\n"),
+        ],
+    );
+    docker(&d, &dir, &["buildx", "bake"]).ok();
+    assert_eq!(d.docker(&["run", "--rm", "--network", "none", &one]).ok(), "one\n");
+    assert_eq!(d.docker(&["run", "--rm", "--network", "none", &two]).ok(), "baked\n");
+    d.docker(&["rmi", &one, &two]).ok();
+}
+
+/// The bytes the "load build context" step says it transferred.
+fn context_bytes(progress: &str) -> u64 {
+    let at = progress.find("transferring context: ").unwrap_or_else(|| panic!("{progress}"));
+    let rest = &progress[at + "transferring context: ".len()..];
+    rest[..rest.find('B').unwrap()].parse().unwrap()
+}
+
+#[test]
+fn a_rebuild_transfers_only_the_changed_files() {
+    let d = Daemon::with_busybox();
+    let big = "x".repeat(300_000);
+    let ctx = files(
+        &d,
+        &[
+            ("Dockerfile", "FROM busybox\nCOPY . /ctx\nCMD [\"cat\", \"/ctx/small\"]\n"),
+            ("big", big.as_str()),
+            ("small", "one\n"),
+            ("gone", "soon removed\n"),
+        ],
+    );
+    let tag = berth_integration::unique("incr");
+    let out = docker(&d, &ctx, &["build", "-t", &tag, "."]).ok();
+    assert!(context_bytes(&out.stderr) >= 300_000, "{}", out.stderr);
+    std::fs::write(ctx.join("small"), "two, longer\n").unwrap();
+    std::fs::remove_file(ctx.join("gone")).unwrap();
+    let out = docker(&d, &ctx, &["build", "-t", &tag, "."]).ok();
+    assert_eq!(context_bytes(&out.stderr), "two, longer\n".len() as u64, "{}", out.stderr);
+    assert_eq!(d.docker(&["run", "--rm", "--network", "none", &tag]).ok(), "two, longer\n");
+    let listed = d.docker(&["run", "--rm", "--network", "none", &tag, "ls", "/ctx"]).ok();
+    assert_eq!(listed, "Dockerfile\nbig\nsmall\n");
+    d.docker(&["rmi", &tag]).ok();
+}
