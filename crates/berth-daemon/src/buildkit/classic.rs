@@ -67,6 +67,9 @@ pub async fn build(d: Arc<Daemon>, files: Files, mut opts: berth_builder::BuildO
                 if opts.registry_config.is_none() {
                     opts.registry_config = frontend::registry_config(&session, &ctx.dockerfile).await;
                 }
+                if opts.secrets.is_empty() {
+                    opts.secrets = frontend::secrets(&session, &ctx.dockerfile).await;
+                }
                 ctx
             }
         };

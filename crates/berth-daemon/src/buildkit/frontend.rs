@@ -80,6 +80,7 @@ fn options(opts: &HashMap<String, String>, filename: &str) -> Result<BuildOption
         network_mode: get("force-network-mode").unwrap_or_default().to_string(),
         extra_hosts,
         pull: get("image-resolve-mode") == Some("pull"),
+        platform: get("platform").unwrap_or_default().to_string(),
         ..Default::default()
     })
 }
@@ -117,6 +118,31 @@ pub(super) async fn registry_config(session: &Session, dockerfile: &str) -> Opti
     Some(base64::engine::general_purpose::URL_SAFE.encode(serde_json::Value::Object(all).to_string()))
 }
 
+/// The secrets the Dockerfile's `RUN --mount=type=secret` steps name, from the client's
+/// session (`--secret id=…`). One the client does not have is left out: the builder then
+/// fails a step that requires it and leaves the others without it, as BuildKit does.
+pub(super) async fn secrets(session: &Session, dockerfile: &str) -> berth_builder::secrets::Secrets {
+    use berth_dockerfile::run_flags::{RunMount, parse_mounts};
+    let mut out = berth_builder::secrets::Secrets::default();
+    let Ok(df) = berth_dockerfile::parse(dockerfile) else { return out };
+    let mut ids = std::collections::BTreeSet::new();
+    for line in df.stages.iter().flat_map(|s| &s.instructions) {
+        if line.instruction.keyword == "RUN" {
+            for m in parse_mounts(line.instruction.flag_values("mount")).unwrap_or_default() {
+                if let RunMount::Secret { id, .. } = m {
+                    ids.insert(id);
+                }
+            }
+        }
+    }
+    for id in ids {
+        if let Ok(value) = session.secret(&id).await {
+            out.insert(id, value);
+        }
+    }
+    out
+}
+
 async fn read_text(p: &Path) -> Option<String> {
     tokio::fs::read_to_string(p).await.ok()
 }
@@ -134,6 +160,7 @@ pub(super) async fn dockerfile(d: &Arc<Daemon>, job: &Job, opts: &HashMap<String
     let ctx = receive(d, &session, &job.progress, &job.id, &sources).await?;
     let mut build_opts = options(opts, &filename)?;
     build_opts.registry_config = registry_config(&session, &ctx.dockerfile).await;
+    build_opts.secrets = secrets(&session, &ctx.dockerfile).await;
     run(d, ctx, build_opts, &job.progress, &job.id).await
 }
 

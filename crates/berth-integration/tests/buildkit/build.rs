@@ -167,3 +167,38 @@ fn a_rebuild_transfers_only_the_changed_files() {
     assert_eq!(listed, "Dockerfile\nbig\nsmall\n");
     d.docker(&["rmi", &tag]).ok();
 }
+
+/// `--secret` through buildx: the step that mounts it sees it, and the image does not keep
+/// it; without `--secret` the step finds no secret (optional by default, as in BuildKit).
+#[test]
+fn secrets_from_buildx_reach_their_step_only() {
+    let d = Daemon::with_busybox();
+    let value = berth_integration::unique("s3cret-value-");
+    let secret_file = d.dir.path().join("token");
+    std::fs::write(&secret_file, &value).unwrap();
+    let df = format!(
+        "FROM busybox\nRUN --mount=type=secret,id=tok test \"$(cat /run/secrets/tok)\" = \"{value}\" && echo seen > /seen\nRUN --mount=type=secret,id=tok,env=TOK test \"$TOK\" = \"{value}\" && echo env > /env\n"
+    )
+    .replace(&value, "$(cat /expected)");
+    // The Dockerfile must not hold the value itself: it compares with a file from the context.
+    let df = df.replacen("FROM busybox\n", "FROM busybox\nCOPY expected /expected\n", 1);
+    let ctx = files(&d, &[("Dockerfile", &df), ("expected", &value)]);
+    let tag = berth_integration::unique("bxsecret");
+    let src = format!("id=tok,src={}", secret_file.display());
+    let out = docker(&d, &ctx, &["buildx", "build", "--load", "--network", "none", "--secret", &src, "-t", &tag, "."]);
+    let out = out.ok();
+    assert_eq!(d.docker(&["run", "--rm", "--network", "none", &tag, "cat", "/seen", "/env"]).ok(), "seen\nenv\n");
+    // Nothing of the build kept the value but the file the test put in the context.
+    let saved = d.dir.path().join("saved.tar");
+    d.docker(&["save", "-o", &saved.display().to_string(), &tag]).ok();
+    let tar = std::fs::read(&saved).unwrap();
+    let hits = tar.windows(value.len()).filter(|w| *w == value.as_bytes()).count();
+    assert_eq!(hits, 1, "the secret is in the image beyond the context's copy");
+    let history = d.docker(&["history", "--no-trunc", &tag]).ok();
+    assert!(!history.contains(&value), "{history}");
+    assert!(!out.stderr.contains(&value), "{}", out.stderr);
+    // Without --secret the file is absent and the step's test fails.
+    let out = docker(&d, &ctx, &["buildx", "build", "--load", "--network", "none", "-t", &format!("{tag}:no"), "."]);
+    assert_ne!(out.code, 0, "{}", out.stderr);
+    d.docker(&["rmi", &tag]).ok();
+}
