@@ -11,6 +11,7 @@ mod copy;
 pub mod credentials;
 pub mod format;
 mod opts;
+mod sigproxy;
 mod tls;
 mod tls_conn;
 mod tty;

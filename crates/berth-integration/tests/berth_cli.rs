@@ -43,3 +43,49 @@ fn version_and_info_templates_print_values() {
         assert!(text.contains("  Volume: local\n"), "{who}: {text}");
     }
 }
+
+/// Point 24: a signal to `berth run` (and `start -a`, `attach`) reaches the container
+/// (`--sig-proxy`, on by default); with `--sig-proxy=false` it ends only the CLI.
+#[test]
+fn signals_to_the_cli_reach_the_container() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let d = Daemon::with_busybox();
+    let script = "trap 'echo got TERM; exit 7' TERM; echo ready; while :; do sleep 0.1; done";
+    let spawn = |args: &[&str]| {
+        let mut child = Command::new(berth_integration::berth_bin())
+            .arg("-H")
+            .arg(d.host())
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        assert_eq!(line, "ready\n");
+        let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+        rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+        (child.wait().unwrap(), rest)
+    };
+    let name = unique("proxy");
+    let (status, rest) = spawn(&["run", "--name", &name, "--network", "none", "busybox", "sh", "-c", script]);
+    assert_eq!(rest, "got TERM\n");
+    assert_eq!(status.code(), Some(7));
+    assert_eq!(d.docker(&["inspect", "-f", "{{.State.ExitCode}}", &name]).ok().trim(), "7");
+    // start -a forwards too.
+    let (status, rest) = spawn(&["start", "-a", &name]);
+    assert_eq!((status.code(), rest.as_str()), (Some(7), "got TERM\n"));
+    d.docker(&["rm", &name]).ok();
+    // Control: without the proxy the CLI dies of the signal and the container runs on.
+    let name = unique("noproxy");
+    let (status, _) =
+        spawn(&["run", "--sig-proxy=false", "--name", &name, "--network", "none", "busybox", "sh", "-c", script]);
+    assert_eq!(status.code(), None, "{status:?}");
+    assert_eq!(d.docker(&["inspect", "-f", "{{.State.Running}}", &name]).ok().trim(), "true");
+    d.docker(&["rm", "-f", &name]).ok();
+}

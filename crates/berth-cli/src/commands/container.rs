@@ -53,6 +53,7 @@ pub fn start(c: &Client, a: &StartArgs) -> Exit {
     let waiter = super::run::wait_in_background(c, &id, "next-exit")?;
     c.post(&format!("/containers/{}/start", enc(&id)))?;
     let _raw = (is_tty && stdin && tty::stdin_is_tty()).then(tty::RawMode::enable);
+    let _proxy = (!is_tty).then(|| crate::sigproxy::SigProxy::start(c, &id)).flatten();
     if stdin {
         let input = conn.try_clone()?;
         std::thread::spawn(move || tty::copy_input(input));
@@ -432,6 +433,7 @@ pub fn attach(c: &Client, a: &AttachArgs) -> Exit {
         let _ = c.post(&format!("/containers/{id}/resize?h={h}&w={w}"));
     }
     let _raw = (is_tty && stdin && tty::stdin_is_tty()).then(tty::RawMode::enable);
+    let _proxy = (a.sig_proxy && !is_tty).then(|| crate::sigproxy::SigProxy::start(c, &id)).flatten();
     if stdin {
         let input = conn.try_clone()?;
         std::thread::spawn(move || tty::copy_input(input));

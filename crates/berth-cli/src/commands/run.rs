@@ -621,6 +621,7 @@ pub fn run(c: &Client, a: &RunArgs) -> Exit {
         return Ok(start_error_code(&e.to_string()));
     }
     let _raw = (f.tty && f.interactive && tty::stdin_is_tty()).then(tty::RawMode::enable);
+    let _proxy = (a.sig_proxy && !f.tty).then(|| crate::sigproxy::SigProxy::start(c, &id)).flatten();
     if f.tty
         && let Some((h, w)) = tty::size()
     {
