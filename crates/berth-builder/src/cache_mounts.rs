@@ -62,6 +62,15 @@ pub struct CacheMountUsage {
 pub struct CacheGuard {
     _lock: std::fs::File,
     pub data: PathBuf,
+    /// This daemon's hold on the cache ([`CacheMounts::gate`]), released with the lock.
+    pub gate: Option<Gate>,
+}
+
+/// A step's turn at a cache among this daemon's builds: shared for `sharing=shared`,
+/// exclusive for `locked`.
+pub enum Gate {
+    Shared(tokio::sync::OwnedRwLockReadGuard<()>),
+    Exclusive(tokio::sync::OwnedRwLockWriteGuard<()>),
 }
 
 /// What a step asks for.
@@ -78,6 +87,11 @@ pub struct CacheRequest<'a> {
 
 pub struct CacheMounts {
     root: PathBuf,
+    /// One async lock per cache: builds of this daemon wait for a cache here, holding no
+    /// thread, before they take its file lock (which then never blocks, unless another
+    /// process uses the same directory). Waiting in `flock` held a blocking thread per
+    /// waiter: 512 waiters filled tokio's pool and the holder could never finish.
+    gates: std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<tokio::sync::RwLock<()>>>>,
 }
 
 fn io(what: &str, p: &Path, e: std::io::Error) -> BuildError {
@@ -95,7 +109,36 @@ impl CacheMounts {
                 }
             }
         }
-        Ok(CacheMounts { root })
+        Ok(CacheMounts { root, gates: Default::default() })
+    }
+
+    /// Waits (asynchronously) for this daemon's turn at the cache `r` asks for; `waiting`
+    /// is called first when the turn is not free. `private` needs none: it takes another
+    /// directory rather than wait.
+    pub async fn gate(&self, r: &CacheRequest<'_>, waiting: impl FnOnce()) -> Option<Gate> {
+        let lock = {
+            let mut gates = self.gates.lock().unwrap_or_else(|p| p.into_inner());
+            // Forget gates nobody holds or waits for.
+            gates.retain(|_, g| std::sync::Arc::strong_count(g) > 1);
+            gates.entry(Self::base_name(r)).or_default().clone()
+        };
+        match r.sharing {
+            Sharing::Private => None,
+            Sharing::Shared => Some(Gate::Shared(match lock.clone().try_read_owned() {
+                Ok(g) => g,
+                Err(_) => {
+                    waiting();
+                    lock.read_owned().await
+                }
+            })),
+            Sharing::Locked => Some(Gate::Exclusive(match lock.clone().try_write_owned() {
+                Ok(g) => g,
+                Err(_) => {
+                    waiting();
+                    lock.write_owned().await
+                }
+            })),
+        }
     }
 
     fn base_name(r: &CacheRequest) -> String {
@@ -155,7 +198,7 @@ impl CacheMounts {
                 continue;
             }
             let _ = std::fs::File::open(dir.join("data")).and_then(|f| f.set_modified(std::time::SystemTime::now()));
-            return Ok(CacheGuard { _lock: lock, data: dir.join("data") });
+            return Ok(CacheGuard { _lock: lock, data: dir.join("data"), gate: None });
         }
     }
 

@@ -27,8 +27,39 @@ fn parts(url: &str) -> (String, String, String) {
     (repo, reference.to_string(), subdir.to_string())
 }
 
-async fn git(dir: &Path, args: &[&str]) -> Result<()> {
-    let out = Command::new("git")
+/// Whose git settings a clone runs with.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Credentials {
+    /// The daemon's own (its HOME's git config, SSH keys and agent): for a build context
+    /// the client names, as dockerd clones it.
+    Host,
+    /// None at all: for `ADD <git URL>`, which the Dockerfile names. Whoever writes a
+    /// Dockerfile must not clone with the daemon's credentials, send its configured
+    /// headers, or follow its `insteadOf` rewrites (BuildKit clones the same way).
+    None,
+}
+
+async fn git(dir: &Path, args: &[&str], creds: Credentials) -> Result<()> {
+    let mut cmd = Command::new("git");
+    if creds == Credentials::None {
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into()))
+            .env("HOME", "/nonexistent")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_ASKPASS", "/bin/false")
+            .env("SSH_ASKPASS", "/bin/false")
+            .env(
+                "GIT_SSH_COMMAND",
+                "ssh -F /dev/null -o BatchMode=yes -o IdentitiesOnly=yes -o IdentityAgent=none -i /dev/null",
+            );
+        for proxy in ["HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy"] {
+            if let Some(v) = std::env::var_os(proxy) {
+                cmd.env(proxy, v);
+            }
+        }
+    }
+    let out = cmd
         .arg("-C")
         .arg(dir)
         // Submodules may not reach the daemon's own files (file://) or run commands (ext::).
@@ -58,7 +89,7 @@ async fn git(dir: &Path, args: &[&str]) -> Result<()> {
 /// Clones `url` (with its `#ref:subdir` fragment) and moves the directory the context is
 /// into `root` (which must not exist; its parent must). `work` is scratch space for the
 /// checkout, removed by the caller.
-pub(crate) async fn clone_into(url: &str, work: &Path, root: &Path) -> Result<()> {
+pub(crate) async fn clone_into(url: &str, work: &Path, root: &Path, creds: Credentials) -> Result<()> {
     let (repo, reference, subdir) = parts(url);
     // A ref is never an option to git (`#--upload-pack=...`).
     if reference.starts_with('-') {
@@ -68,28 +99,30 @@ pub(crate) async fn clone_into(url: &str, work: &Path, root: &Path) -> Result<()
         |e: BuildError| BuildError::Invalid(format!("unable to prepare context: unable to 'git clone' {url}: {e}"));
     std::fs::create_dir_all(work).map_err(|e| BuildError::io("creating the checkout directory", e))?;
     // The git client is absent: say so, before anything else.
-    if let Err(e) = git(work, &["--version"]).await {
+    if let Err(e) = git(work, &["--version"], creds).await {
         return Err(match e {
             BuildError::Invalid(m) if m.starts_with("unable to prepare context") => BuildError::Invalid(m),
             e => fail(e),
         });
     }
-    git(work, &["init", "-q"]).await.map_err(fail)?;
-    git(work, &["remote", "add", "origin", &repo]).await.map_err(fail)?;
+    git(work, &["init", "-q"], creds).await.map_err(fail)?;
+    git(work, &["remote", "add", "origin", &repo], creds).await.map_err(fail)?;
     let wanted = if reference.is_empty() { "HEAD" } else { reference.as_str() };
     // A shallow fetch of the ref; servers that refuse it (dumb http, a commit not at a
     // ref's tip) get a full fetch.
-    if git(work, &["fetch", "-q", "--depth", "1", "origin", wanted]).await.is_ok() {
-        git(work, &["checkout", "-q", "FETCH_HEAD"]).await.map_err(fail)?;
+    if git(work, &["fetch", "-q", "--depth", "1", "origin", wanted], creds).await.is_ok() {
+        git(work, &["checkout", "-q", "FETCH_HEAD"], creds).await.map_err(fail)?;
     } else {
-        git(work, &["fetch", "-q", "--tags", "origin"]).await.map_err(fail)?;
+        git(work, &["fetch", "-q", "--tags", "origin"], creds).await.map_err(fail)?;
         let target = if reference.is_empty() { "origin/HEAD".to_string() } else { reference.clone() };
-        if git(work, &["checkout", "-q", &target]).await.is_err() {
-            git(work, &["checkout", "-q", &format!("origin/{reference}")]).await.map_err(fail)?;
+        if git(work, &["checkout", "-q", &target], creds).await.is_err() {
+            git(work, &["checkout", "-q", &format!("origin/{reference}")], creds).await.map_err(fail)?;
         }
     }
     if work.join(".gitmodules").exists() {
-        git(work, &["submodule", "update", "-q", "--init", "--recursive", "--depth", "1"]).await.map_err(fail)?;
+        git(work, &["submodule", "update", "-q", "--init", "--recursive", "--depth", "1"], creds)
+            .await
+            .map_err(fail)?;
     }
     // The subdirectory, confined to the checkout (a symlink in the repository must not
     // lead out of it).
@@ -119,7 +152,7 @@ pub(crate) async fn add_checkout(
     let work = scratch.join(format!("git-work{n}"));
     let root = scratch.join(format!("git{n}"));
     std::fs::create_dir_all(scratch).map_err(|e| BuildError::io("creating the checkout directory", e))?;
-    clone_into(url, &work, &root).await.map_err(|e| {
+    clone_into(url, &work, &root, Credentials::None).await.map_err(|e| {
         let said = e.to_string();
         BuildError::Invalid(format!("ADD {url}: {}", said.trim_start_matches("unable to prepare context: ")))
     })?;
@@ -167,10 +200,14 @@ mod tests {
     #[tokio::test]
     async fn a_ref_is_never_an_option() {
         let dir = tempfile::tempdir().unwrap();
-        let err =
-            clone_into("git://127.0.0.1:1/r.git#--upload-pack=touch x", &dir.path().join("w"), &dir.path().join("r"))
-                .await
-                .unwrap_err();
+        let err = clone_into(
+            "git://127.0.0.1:1/r.git#--upload-pack=touch x",
+            &dir.path().join("w"),
+            &dir.path().join("r"),
+            Credentials::Host,
+        )
+        .await
+        .unwrap_err();
         assert!(err.to_string().contains("invalid git ref"), "{err}");
     }
 }

@@ -337,7 +337,7 @@ impl Builder {
             let dir = self.config.scratch.join(format!("ctx-{}", &berth_api::ids::random_id()[..16]));
             let work = self.config.scratch.join(format!("git-{}", &berth_api::ids::random_id()[..16]));
             std::fs::create_dir_all(&dir).map_err(|e| BuildError::io("creating the context directory", e))?;
-            let cloned = git::clone_into(url, &work, &dir.join("root")).await;
+            let cloned = git::clone_into(url, &work, &dir.join("root"), git::Credentials::Host).await;
             let _ = std::fs::remove_dir_all(&work);
             if let Err(e) = cloned {
                 let _ = std::fs::remove_dir_all(&dir);

@@ -242,6 +242,30 @@ impl Tree {
 /// `user[:group]` → uid and gid, names looked up in the tree's /etc/passwd and /etc/group
 /// as Docker does for `--chown` (a numeric part is used as is; a user without a group
 /// gets gid = uid when numeric, else the user's primary group).
+/// `rel` under `upper` (a finished step's upper directory), if every directory on the way is
+/// a real directory: a step can leave symlinks there, and removing through one (`/a -> /`
+/// on the host, since the daemon walks the host's tree) would remove the host's files.
+/// The step's processes have ended, so nothing changes the tree while this looks.
+pub fn in_upper(upper: &Path, rel: &str) -> Option<PathBuf> {
+    let mut p = upper.to_path_buf();
+    let parts: Vec<&str> = rel.split('/').filter(|c| !c.is_empty()).collect();
+    let (last, dirs) = parts.split_last()?;
+    for c in dirs {
+        if *c == ".." || *c == "." {
+            return None;
+        }
+        p.push(c);
+        if !std::fs::symlink_metadata(&p).ok()?.file_type().is_dir() {
+            return None;
+        }
+    }
+    if *last == ".." || *last == "." {
+        return None;
+    }
+    p.push(last);
+    Some(p)
+}
+
 pub fn resolve_chown(tree: &Tree, spec: &str) -> Result<(u32, u32)> {
     let (user, group) = match spec.split_once(':') {
         Some((u, g)) => (u, Some(g)),

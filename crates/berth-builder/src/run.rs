@@ -1,7 +1,7 @@
 //! RUN: a container made from the step's image runs the command; its changes are the layer.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use berth_api::ids::short_id;
 use berth_api::models::{ContainerConfig, ContainerCreateRequest, HostConfig, LogConfig};
@@ -90,6 +90,19 @@ impl Build {
         mounts: &StepMounts,
         stage: usize,
     ) -> Result<berth_image::Image> {
+        let network_mode = match mounts.network {
+            RunNetwork::Default => self.opts.network_mode.clone(),
+            RunNetwork::None => "none".into(),
+            // The host's network is the client's to give, never the Dockerfile's to take
+            // (BuildKit's `network.host` entitlement): a Dockerfile run by CI would reach
+            // the host's loopback services. The client gives it with `--network host`.
+            RunNetwork::Host if self.opts.network_mode == "host" => "host".into(),
+            RunNetwork::Host => {
+                return Err(BuildError::Invalid(
+                    "RUN --network=host: granting entitlement network.host is not allowed: the build's client must allow it (build with --network host)".into(),
+                ));
+            }
+        };
         if st.image.is_none() {
             // FROM scratch: the container needs an image, even an empty one.
             let empty = self.commit(st, NewLayer::Empty, String::new(), String::new()).await?;
@@ -109,11 +122,6 @@ impl Build {
                 let _ = std::fs::remove_dir_all(&scratch);
                 return Err(e);
             }
-        };
-        let network_mode = match mounts.network {
-            RunNetwork::Default => self.opts.network_mode.clone(),
-            RunNetwork::None => "none".into(),
-            RunNetwork::Host => "host".into(),
         };
         let mut env: Vec<String> = args.iter().map(|(k, v)| format!("{k}={v}")).collect();
         // Proxy build args reach RUN without a declaration (and stay out of the key).
@@ -245,7 +253,7 @@ fn discard_volume_changes(upper: &Path, volumes: &[String], lower: &crate::rootf
         if rel.is_empty() {
             continue;
         }
-        let p: PathBuf = upper.join(rel);
+        let Some(p) = crate::rootfs::in_upper(upper, rel) else { continue };
         let Ok(m) = std::fs::symlink_metadata(&p) else { continue };
         if m.is_dir() {
             let _ = std::fs::remove_dir_all(&p);
@@ -253,5 +261,31 @@ fn discard_volume_changes(upper: &Path, volumes: &[String], lower: &crate::rootf
                 let _ = std::fs::create_dir(&p);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::discard_volume_changes;
+    use crate::rootfs::Tree;
+
+    /// `VOLUME /a/b`, then a step that makes `/a` a symlink to a host directory: the
+    /// daemon must not empty the host's `b` (it walks the host's tree).
+    #[test]
+    fn volume_changes_are_never_discarded_through_a_symlink() {
+        let t = tempfile::tempdir().unwrap();
+        let (upper, lower, victim) = (t.path().join("upper"), t.path().join("lower"), t.path().join("victim"));
+        std::fs::create_dir_all(&lower).unwrap();
+        std::fs::create_dir_all(victim.join("b/keep")).unwrap();
+        std::fs::write(victim.join("b/keep/data.txt"), "host data").unwrap();
+        std::fs::create_dir_all(&upper).unwrap();
+        std::os::unix::fs::symlink(&victim, upper.join("a")).unwrap();
+        discard_volume_changes(&upper, &["/a/b".into()], &Tree::new(vec![lower.clone()]));
+        assert_eq!(std::fs::read_to_string(victim.join("b/keep/data.txt")).unwrap(), "host data");
+        // Control: under a real directory the step's changes to the volume go.
+        std::fs::remove_file(upper.join("a")).unwrap();
+        std::fs::create_dir_all(upper.join("a/b/made")).unwrap();
+        discard_volume_changes(&upper, &["/a/b".into()], &Tree::new(vec![lower]));
+        assert!(upper.join("a/b").is_dir() && !upper.join("a/b/made").exists());
     }
 }

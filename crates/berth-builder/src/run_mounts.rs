@@ -227,7 +227,12 @@ impl Build {
                     let (b, id, source, sharing, mode, uid, gid) =
                         (self.b.clone(), id.clone(), source.clone(), *sharing, *mode, *uid, *gid);
                     let out = self.out.clone();
-                    let guard = tokio::task::spawn_blocking(move || {
+                    let gate = {
+                        let req = CacheRequest { id: &id, sharing, from: &from_id, source: &source, mode, uid, gid };
+                        let waiting = || say(&out, format!(" ---> Waiting for cache mount {id} (sharing=locked)\n"));
+                        b.cache_mounts.gate(&req, waiting).await
+                    };
+                    let mut guard = tokio::task::spawn_blocking(move || {
                         let req = CacheRequest { id: &id, sharing, from: &from_id, source: &source, mode, uid, gid };
                         let seed = |dir: &Path| match &seed_from {
                             Some((tree, path, _)) => copy_tree(tree, path, dir, false),
@@ -238,6 +243,7 @@ impl Build {
                     })
                     .await
                     .map_err(|e| BuildError::Internal(format!("cache mount task failed: {e}")))??;
+                    guard.gate = gate;
                     active.mounts.push(bind(&guard.data, target, *ro));
                     active.guards.push(guard);
                 }
@@ -358,7 +364,7 @@ pub(crate) fn remove_stubs(upper: &Path, targets: &[String], lower: &Tree) {
             if lower.lookup(&rel).is_some() {
                 break;
             }
-            let p = upper.join(&rel);
+            let Some(p) = crate::rootfs::in_upper(upper, &rel) else { break };
             let Ok(m) = std::fs::symlink_metadata(&p) else { break };
             let removed = if m.is_dir() {
                 std::fs::remove_dir(&p).is_ok()
@@ -376,6 +382,28 @@ pub(crate) fn remove_stubs(upper: &Path, targets: &[String], lower: &Tree) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A step that swaps a mount target's parent for a symlink to a host directory: the
+    /// stubs are not looked for through it (the daemon walks the host's tree).
+    #[test]
+    fn stubs_are_never_removed_through_a_symlink() {
+        let t = tempfile::tempdir().unwrap();
+        let (upper, lower, victim) = (t.path().join("upper"), t.path().join("lower"), t.path().join("victim"));
+        std::fs::create_dir_all(&lower).unwrap();
+        std::fs::create_dir_all(victim.join("emptydir")).unwrap();
+        std::fs::write(victim.join("emptyfile"), "").unwrap();
+        std::fs::create_dir_all(&upper).unwrap();
+        std::os::unix::fs::symlink(&victim, upper.join("a")).unwrap();
+        let tree = Tree::new(vec![lower]);
+        remove_stubs(&upper, &["/a/emptydir".into(), "/a/emptyfile".into()], &tree);
+        assert!(victim.join("emptydir").exists() && victim.join("emptyfile").exists());
+        // Control: the same names under a real directory go.
+        std::fs::remove_file(upper.join("a")).unwrap();
+        std::fs::create_dir_all(upper.join("a/emptydir")).unwrap();
+        std::fs::write(upper.join("a/emptyfile"), "").unwrap();
+        remove_stubs(&upper, &["/a/emptydir".into(), "/a/emptyfile".into()], &Tree::new(vec![t.path().join("lower")]));
+        assert!(!upper.join("a").exists());
+    }
 
     #[test]
     fn stubs_go_but_what_the_step_made_stays() {

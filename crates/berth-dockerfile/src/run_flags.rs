@@ -317,11 +317,17 @@ fn parse_size(v: &str) -> Result<u64, String> {
         Some((i, 'g')) => (&t[..i], 1 << 30),
         _ => (t, 1),
     };
-    let n: f64 = num.trim().parse().map_err(|_| format!("invalid size: {v}"))?;
-    if n < 0.0 {
+    // Digits and at most one point: no `inf`, `nan` or exponents.
+    let num = num.trim();
+    if num.is_empty() || !num.chars().all(|c| c.is_ascii_digit() || c == '.') || num.matches('.').count() > 1 {
         return Err(format!("invalid size: {v}"));
     }
-    Ok((n * mul as f64) as u64)
+    let n: f64 = num.parse().map_err(|_| format!("invalid size: {v}"))?;
+    let bytes = n * mul as f64;
+    if !bytes.is_finite() || bytes >= u64::MAX as f64 {
+        return Err(format!("invalid size: {v}"));
+    }
+    Ok(bytes as u64)
 }
 
 /// Every `--mount` of a RUN, in order.
@@ -433,6 +439,11 @@ mod tests {
     fn tmpfs_sizes_quotes_and_errors() {
         assert_eq!(m("type=tmpfs,target=/t,size=64m"), RunMount::Tmpfs { target: "/t".into(), size: 64 << 20 });
         assert_eq!(m("type=tmpfs,target=/t,size=4096"), RunMount::Tmpfs { target: "/t".into(), size: 4096 });
+        assert_eq!(m("type=tmpfs,target=/t,size=1.5k"), RunMount::Tmpfs { target: "/t".into(), size: 1536 });
+        // No unbounded or absurd sizes sneak in through float parsing.
+        for bad in ["inf", "nan", "1e15", "-1", "99999999999999999999g", ""] {
+            assert!(err(&format!("type=tmpfs,target=/t,size={bad}")).contains("invalid size"), "{bad}");
+        }
         assert_eq!(
             m(r#"type=bind,"source=a,b",target=/x"#),
             RunMount::Bind { target: "/x".into(), source: "a,b".into(), from: None, rw: false }

@@ -194,7 +194,12 @@ fn run_network_none_and_host() {
              RUN --network=default true\n",
         )],
     );
-    build(&d, &dir, &["-t", "nets"]).ok();
+    // The Dockerfile alone cannot take the host's network (BuildKit's network.host
+    // entitlement): a build that did not allow it fails at that step.
+    let r = build(&d, &dir, &["-t", "nets"]);
+    assert!(r.code != 0 && r.stderr.contains("granting entitlement network.host is not allowed"), "{r:?}");
+    // The client allows it with --network host.
+    d.berth(&["build", "--network", "host", "-t", "nets", &dir.display().to_string()]).ok();
     assert_eq!(run_in(&d, "nets", "cat /none").ok(), "lo\n");
     // The host's default-route interface: a step with the host's network sees it.
     let route = std::fs::read_to_string("/proc/net/route").unwrap();
