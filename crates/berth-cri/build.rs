@@ -8,7 +8,12 @@ fn main() {
         Ok(f) => f,
         Err(e) => panic!("parsing {proto}: {e}"),
     };
-    if let Err(e) = tonic_prost_build::configure().build_client(true).build_server(true).compile_fds(fds) {
+    if let Err(e) = tonic_prost_build::configure()
+        .build_client(true)
+        .build_server(true)
+        // What berth does not serve yet answers `Unimplemented`.
+        .generate_default_stubs(true)
+        .compile_fds(fds) {
         panic!("generating the CRI bindings: {e}");
     }
 }

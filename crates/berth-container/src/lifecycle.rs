@@ -116,6 +116,8 @@ fn log_options(rec: &Record, cfg: &crate::Config) -> LogOptions {
         .unwrap_or(if local { 20 } else { 10 } * 1024 * 1024) as u64;
     let max_files = get("max-file").and_then(|s| s.parse().ok()).unwrap_or(if local { 5 } else { 3 });
     let compress = get("compress").map(|v| v == "true" || v == "1").unwrap_or(local);
+    // kubelet rotates CRI logs itself.
+    let max_size = if driver == "cri" { 0 } else { max_size };
     LogOptions { driver, path: rec.log_path.clone().into(), max_size, max_files, compress }
 }
 

@@ -1,6 +1,9 @@
 //! `berth-shim init -- cmd…`: a minimal init for `docker run --init`. It runs the command
 //! as its child, forwards the signals a container receives to it, reaps every zombie, and
 //! exits with the command's status.
+//!
+//! `berth-shim pause`: the holder of a CRI pod sandbox. It owns the pod's namespaces by
+//! existing, reaps whatever is reparented to it, and exits on SIGTERM, SIGINT or SIGQUIT.
 
 use std::os::unix::process::CommandExt;
 
@@ -78,6 +81,18 @@ pub fn run(args: &[String]) -> i32 {
             if let (Some(p), Some(s)) = (Pid::from_raw(child_pid), rustix::process::Signal::from_named_raw(sig)) {
                 let _ = rustix::process::kill_process(p, s);
             }
+        }
+    }
+}
+
+/// The pod holder's loop (see the module doc).
+pub fn pause() -> i32 {
+    block_signals();
+    loop {
+        match wait_signal() {
+            libc::SIGCHLD => while let Ok(Some(_)) = rustix::process::wait(WaitOptions::NOHANG) {},
+            libc::SIGTERM | libc::SIGINT | libc::SIGQUIT => return 0,
+            _ => {}
         }
     }
 }
