@@ -13,7 +13,8 @@ fn main() {
         .build_server(true)
         // What berth does not serve yet answers `Unimplemented`.
         .generate_default_stubs(true)
-        .compile_fds(fds) {
+        .compile_fds(fds)
+    {
         panic!("generating the CRI bindings: {e}");
     }
 }

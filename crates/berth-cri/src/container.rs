@@ -11,8 +11,8 @@ use crate::Cri;
 use crate::error::{invalid, name_taken, not_found, status};
 use crate::meta::{self, ContainerMeta, MountMeta};
 use crate::proto::{
-    self, Container, ContainerConfig as CriConfig, ContainerFilter, ContainerMetadata, ContainerState,
-    ContainerStatus, ImageSpec, MountPropagation, NamespaceMode,
+    self, Container, ContainerConfig as CriConfig, ContainerFilter, ContainerMetadata, ContainerState, ContainerStatus,
+    ImageSpec, MountPropagation, NamespaceMode,
 };
 
 fn propagation(p: i32) -> &'static str {
@@ -92,7 +92,10 @@ impl Cri {
                 source: m.host_path.clone(),
                 kind: "bind".into(),
                 read_only: m.readonly,
-                bind_options: Some(BindOptions { propagation: propagation(m.propagation).into(), ..Default::default() }),
+                bind_options: Some(BindOptions {
+                    propagation: propagation(m.propagation).into(),
+                    ..Default::default()
+                }),
                 ..Default::default()
             });
             mount_meta.push(MountMeta {
@@ -232,7 +235,11 @@ impl Cri {
         out.into_iter().map(|(_, c)| c).collect()
     }
 
-    pub fn container_status(&self, id: &str, verbose: bool) -> Result<(ContainerStatus, HashMap<String, String>), Status> {
+    pub fn container_status(
+        &self,
+        id: &str,
+        verbose: bool,
+    ) -> Result<(ContainerStatus, HashMap<String, String>), Status> {
         let (rec, sb, m) = self.container(id)?;
         let st = state(&rec);
         let (reason, exit_code) = if st == ContainerState::ContainerExited {

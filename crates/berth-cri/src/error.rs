@@ -32,9 +32,5 @@ pub fn not_found(msg: impl Into<String>) -> Status {
 /// A name reservation that failed because the name is taken: `AlreadyExists`, and nothing
 /// was made.
 pub fn name_taken<E: HasKind + std::fmt::Display>(e: E) -> Status {
-    if e.kind() == ErrorKind::Conflict {
-        Status::already_exists(e.to_string())
-    } else {
-        status(e)
-    }
+    if e.kind() == ErrorKind::Conflict { Status::already_exists(e.to_string()) } else { status(e) }
 }

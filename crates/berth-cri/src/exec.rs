@@ -18,7 +18,8 @@ impl Cri {
             return Err(invalid("the command to run is empty"));
         }
         let (rec, _, _) = self.container(id)?;
-        let req = ExecCreateRequest { attach_stdout: true, attach_stderr: true, cmd: cmd.clone(), ..Default::default() };
+        let req =
+            ExecCreateRequest { attach_stdout: true, attach_stderr: true, cmd: cmd.clone(), ..Default::default() };
         let exec_id = self.containers.exec_create(&rec.id, req).map_err(status)?;
         let started = self.containers.exec_start(&exec_id, false, false, None).await;
         let mut session = match started {

@@ -62,7 +62,11 @@ impl Cri {
     }
 
     /// The image `spec` names, or `None` if there is none (which is no error for the CRI).
-    pub fn image_status(&self, spec: Option<ImageSpec>, verbose: bool) -> Result<(Option<proto::Image>, HashMap<String, String>), Status> {
+    pub fn image_status(
+        &self,
+        spec: Option<ImageSpec>,
+        verbose: bool,
+    ) -> Result<(Option<proto::Image>, HashMap<String, String>), Status> {
         let name = spec.map(|s| s.image).unwrap_or_default();
         if name.is_empty() {
             return Err(invalid("the image is empty"));

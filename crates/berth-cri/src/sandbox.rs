@@ -177,7 +177,11 @@ impl Cri {
         if rec.state.running { PodSandboxState::SandboxReady } else { PodSandboxState::SandboxNotready }
     }
 
-    pub fn pod_sandbox_status(&self, id: &str, verbose: bool) -> Result<(PodSandboxStatus, HashMap<String, String>), Status> {
+    pub fn pod_sandbox_status(
+        &self,
+        id: &str,
+        verbose: bool,
+    ) -> Result<(PodSandboxStatus, HashMap<String, String>), Status> {
         let (rec, sb) = self.sandbox(id)?;
         let st = PodSandboxStatus {
             id: rec.id.clone(),
@@ -188,7 +192,12 @@ impl Cri {
             network: Some(PodSandboxNetworkStatus::default()),
             linux: Some(LinuxPodSandboxStatus {
                 namespaces: Some(Namespace {
-                    options: Some(NamespaceOption { network: sb.network, pid: sb.pid, ipc: sb.ipc, ..Default::default() }),
+                    options: Some(NamespaceOption {
+                        network: sb.network,
+                        pid: sb.pid,
+                        ipc: sb.ipc,
+                        ..Default::default()
+                    }),
                 }),
             }),
             labels: meta::to_map(&sb.labels),

@@ -295,8 +295,8 @@ mod tests {
     fn cri_lines_carry_time_stream_and_tag() {
         let d = tempfile::tempdir().unwrap();
         let path = d.path().join("0.log");
-        let mut w = LogWriter::open(LogOptions { driver: "cri".into(), path: path.clone(), ..Default::default() })
-            .unwrap();
+        let mut w =
+            LogWriter::open(LogOptions { driver: "cri".into(), path: path.clone(), ..Default::default() }).unwrap();
         w.write(1, b"one\ntw");
         w.write(2, b"err\n");
         w.write(1, &vec![b'x'; MAX_LINE + 3]);

@@ -29,7 +29,8 @@ async fn a_container_runs_logs_in_the_cri_format_and_reports_its_exit() {
     let cfg = pod("app", &logs);
     let p = c.run_pod(cfg.clone()).await;
     let mut cc = container("main", "echo out $GREETING $0 $1; pwd; echo err >&2; printf partial; exit 3");
-    cc.args = vec!["echo out $GREETING $0 $1; pwd; echo err >&2; printf partial; exit 3".into(), "a0".into(), "a1".into()];
+    cc.args =
+        vec!["echo out $GREETING $0 $1; pwd; echo err >&2; printf partial; exit 3".into(), "a0".into(), "a1".into()];
     cc.envs = vec![KeyValue { key: "GREETING".into(), value: "hello".into() }];
     cc.working_dir = "/tmp".into();
     let id = c.create(&p, cfg.clone(), cc.clone()).await.unwrap();
@@ -59,7 +60,8 @@ async fn a_container_runs_logs_in_the_cri_format_and_reports_its_exit() {
 
     let listed = |f: ContainerFilter| ListContainersRequest { filter: Some(f) };
     let ids = |r: ListContainersResponse| r.containers.into_iter().map(|c| c.id).collect::<Vec<_>>();
-    let by_label = ContainerFilter { label_selector: HashMap::from([("container".into(), "done".into())]), ..Default::default() };
+    let by_label =
+        ContainerFilter { label_selector: HashMap::from([("container".into(), "done".into())]), ..Default::default() };
     assert_eq!(ids(c.rt.list_containers(listed(by_label)).await.unwrap().into_inner()), vec![ok.clone()]);
     let in_pod = ContainerFilter { pod_sandbox_id: p.clone(), ..Default::default() };
     let mut both = ids(c.rt.list_containers(listed(in_pod)).await.unwrap().into_inner());
@@ -116,7 +118,8 @@ async fn two_containers_in_a_pod_share_localhost() {
     let (_d, mut c, logs) = setup().await;
     let cfg = pod("pair", &logs);
     let p = c.run_pod(cfg.clone()).await;
-    let server = container("server", "mkdir -p /www && echo from-the-server > /www/index.html && exec httpd -f -p 8080 -h /www");
+    let server =
+        container("server", "mkdir -p /www && echo from-the-server > /www/index.html && exec httpd -f -p 8080 -h /www");
     c.run(&p, &cfg, server).await;
     let client = c.run(&p, &cfg, container("client", "sleep 1000")).await;
     // The server needs a moment to listen: the client retries, for a minute at most.
@@ -136,7 +139,12 @@ async fn mounts_are_bound_as_asked() {
     let p = c.run_pod(cfg.clone()).await;
     let mut cc = container("reader", "sleep 1000");
     cc.mounts = vec![
-        Mount { container_path: "/ro".into(), host_path: host.display().to_string(), readonly: true, ..Default::default() },
+        Mount {
+            container_path: "/ro".into(),
+            host_path: host.display().to_string(),
+            readonly: true,
+            ..Default::default()
+        },
         Mount { container_path: "/rw".into(), host_path: host.display().to_string(), ..Default::default() },
     ];
     let id = c.run(&p, &cfg, cc).await;

@@ -27,14 +27,16 @@ async fn images_loaded_through_the_docker_api_are_listed_inspected_and_removed()
     assert!(bb.size > 0);
     assert_eq!(bb.uid, None, "busybox's config names no user");
 
-    let st = c.img.image_status(ImageStatusRequest { image: spec("busybox"), verbose: true }).await.unwrap().into_inner();
+    let st =
+        c.img.image_status(ImageStatusRequest { image: spec("busybox"), verbose: true }).await.unwrap().into_inner();
     assert_eq!(st.image.as_ref().map(|i| i.id.as_str()), Some(id.as_str()));
     let info: serde_json::Value = serde_json::from_str(&st.info["info"]).unwrap();
     assert!(info["imageSpec"]["rootfs"]["diff_ids"].as_array().is_some_and(|l| !l.is_empty()), "{info}");
     // By ID too; a missing image is no error, just no image.
     let st = c.img.image_status(ImageStatusRequest { image: spec(&id), verbose: false }).await.unwrap().into_inner();
     assert!(st.image.is_some() && st.info.is_empty());
-    let st = c.img.image_status(ImageStatusRequest { image: spec("nothere:1"), verbose: false }).await.unwrap().into_inner();
+    let st =
+        c.img.image_status(ImageStatusRequest { image: spec("nothere:1"), verbose: false }).await.unwrap().into_inner();
     assert_eq!(st.image, None);
     let one = c.img.list_images(ListImagesRequest { filter: Some(ImageFilter { image: spec(&extra) }) }).await;
     assert_eq!(one.unwrap().into_inner().images.len(), 1);

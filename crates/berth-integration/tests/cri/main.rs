@@ -31,14 +31,17 @@ pub fn socket(d: &Daemon) -> PathBuf {
 
 pub async fn connect_to(path: &Path) -> Cri {
     let path = path.to_path_buf();
-    let channel = Endpoint::try_from("http://[::]:50051")
-        .unwrap()
-        .connect_with_connector(tower::service_fn(move |_: Uri| {
-            let p = path.clone();
-            async move { Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(tokio::net::UnixStream::connect(p).await?)) }
-        }))
-        .await
-        .expect("connecting to the CRI socket");
+    let channel =
+        Endpoint::try_from("http://[::]:50051")
+            .unwrap()
+            .connect_with_connector(tower::service_fn(move |_: Uri| {
+                let p = path.clone();
+                async move {
+                    Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(tokio::net::UnixStream::connect(p).await?))
+                }
+            }))
+            .await
+            .expect("connecting to the CRI socket");
     Cri { rt: RuntimeServiceClient::new(channel.clone()), img: ImageServiceClient::new(channel) }
 }
 
@@ -99,7 +102,12 @@ impl Cri {
             .pod_sandbox_id
     }
 
-    pub async fn create(&mut self, pod: &str, cfg: PodSandboxConfig, c: ContainerConfig) -> Result<String, tonic::Status> {
+    pub async fn create(
+        &mut self,
+        pod: &str,
+        cfg: PodSandboxConfig,
+        c: ContainerConfig,
+    ) -> Result<String, tonic::Status> {
         self.rt
             .create_container(CreateContainerRequest {
                 pod_sandbox_id: pod.into(),

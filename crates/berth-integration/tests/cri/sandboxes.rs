@@ -25,7 +25,8 @@ async fn a_pod_is_run_listed_stopped_and_removed() {
     let ids = |r: ListPodSandboxResponse| r.items.into_iter().map(|p| p.id).collect::<Vec<_>>();
     let all = ids(c.rt.list_pod_sandbox(ListPodSandboxRequest::default()).await.unwrap().into_inner());
     assert!(all.contains(&id) && all.contains(&other));
-    let by_label = PodSandboxFilter { label_selector: HashMap::from([("app".into(), "web".into())]), ..Default::default() };
+    let by_label =
+        PodSandboxFilter { label_selector: HashMap::from([("app".into(), "web".into())]), ..Default::default() };
     assert_eq!(ids(c.rt.list_pod_sandbox(list(by_label)).await.unwrap().into_inner()), vec![id.clone()]);
     let by_prefix = PodSandboxFilter { id: id[..12].to_string(), ..Default::default() };
     assert_eq!(ids(c.rt.list_pod_sandbox(list(by_prefix)).await.unwrap().into_inner()), vec![id.clone()]);
@@ -69,7 +70,8 @@ async fn a_pod_has_its_own_loopback_network_hostname_and_dns() {
     let id = c.run(&p, &cfg, container("probe", "sleep 1000")).await;
     let hostname = c.exec(&id, &["hostname"], 10).await.unwrap();
     assert_eq!(String::from_utf8_lossy(&hostname.stdout).trim(), "pod-host-1");
-    let resolv = String::from_utf8_lossy(&c.exec(&id, &["cat", "/etc/resolv.conf"], 10).await.unwrap().stdout).into_owned();
+    let resolv =
+        String::from_utf8_lossy(&c.exec(&id, &["cat", "/etc/resolv.conf"], 10).await.unwrap().stdout).into_owned();
     assert!(resolv.contains("nameserver 192.0.2.53"), "{resolv}");
     assert!(resolv.contains("search svc.cluster.local"), "{resolv}");
     assert!(resolv.contains("ndots:5"), "{resolv}");
