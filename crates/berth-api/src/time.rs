@@ -172,10 +172,10 @@ pub fn parse_time_arg(s: &str, now_nanos: i128) -> Option<i128> {
     if let Some(t) = parse_rfc3339(s) {
         return Some(t);
     }
-    if let Some(d) = parse_go_duration(s) {
-        if s.chars().any(|c| c.is_ascii_alphabetic()) {
-            return now_nanos.checked_sub(d.as_nanos() as i128);
-        }
+    if let Some(d) = parse_go_duration(s)
+        && s.chars().any(|c| c.is_ascii_alphabetic())
+    {
+        return now_nanos.checked_sub(d.as_nanos() as i128);
     }
     let (secs, frac) = match s.split_once('.') {
         Some((a, b)) => (a, b),

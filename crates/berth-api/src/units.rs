@@ -28,8 +28,8 @@ fn format_g(v: f64, precision: i32) -> String {
     let int_digits = if v >= 1.0 { v.log10().floor() as i32 + 1 } else { 1 };
     let digits = (precision - int_digits).max(0) as usize;
     let s = format!("{v:.digits$}");
-    let s = if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s };
-    s
+
+    if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s }
 }
 
 /// Parses a memory size such as `512m`, `1g`, `1.5GB`, `4096` (bytes) with binary units,

@@ -267,20 +267,20 @@ struct ParentCache {
 impl ParentCache {
     /// Forgets the cached directory if `changed` is it or one of its ancestors.
     fn invalidate(&mut self, changed: &str) {
-        if let Some(p) = &self.path {
-            if p == changed || p.starts_with(&format!("{changed}/")) {
-                self.path = None;
-                self.fd = None;
-            }
+        if let Some(p) = &self.path
+            && (p == changed || p.starts_with(&format!("{changed}/")))
+        {
+            self.path = None;
+            self.fd = None;
         }
     }
 }
 
 fn ensure_dir(cache: &mut ParentCache, root: BorrowedFd<'_>, parent: &str) -> Result<OwnedFd> {
-    if cache.path.as_deref() == Some(parent) {
-        if let Some(fd) = &cache.fd {
-            return fd.try_clone().map_err(|e| ArchiveError::io("dup", e));
-        }
+    if cache.path.as_deref() == Some(parent)
+        && let Some(fd) = &cache.fd
+    {
+        return fd.try_clone().map_err(|e| ArchiveError::io("dup", e));
     }
     let fd = ensure_dir_in_root(root, parent)?;
     cache.path = Some(parent.to_string());

@@ -73,20 +73,20 @@ impl Header {
 
 /// Reads a numeric field: octal ASCII, or GNU base-256 when the high bit is set.
 pub fn parse_number(field: &[u8]) -> Result<u64> {
-    if let Some(&first) = field.first() {
-        if first & 0x80 != 0 {
-            if first == 0xff {
-                return Err(ArchiveError::Corrupt("negative number in header".into()));
-            }
-            let mut v: u64 = (first & 0x7f) as u64;
-            for &b in &field[1..] {
-                v = v
-                    .checked_mul(256)
-                    .and_then(|v| v.checked_add(b as u64))
-                    .ok_or_else(|| ArchiveError::Corrupt("number out of range in header".into()))?;
-            }
-            return Ok(v);
+    if let Some(&first) = field.first()
+        && first & 0x80 != 0
+    {
+        if first == 0xff {
+            return Err(ArchiveError::Corrupt("negative number in header".into()));
         }
+        let mut v: u64 = (first & 0x7f) as u64;
+        for &b in &field[1..] {
+            v = v
+                .checked_mul(256)
+                .and_then(|v| v.checked_add(b as u64))
+                .ok_or_else(|| ArchiveError::Corrupt("number out of range in header".into()))?;
+        }
+        return Ok(v);
     }
     let s: Vec<u8> = field.iter().copied().take_while(|&b| b != 0).collect();
     let t = String::from_utf8_lossy(&s);

@@ -114,15 +114,15 @@ impl PrefixCache {
                         return Err(ArchiveError::Corrupt(format!("{path}: {n} bytes where {size} were expected")));
                     }
                     count += n;
-                    if let Some(k) = ids[i] {
-                        if count - last_saved >= CHECKPOINT_EVERY {
-                            let mut states = self.lock();
-                            if states.len() >= MAX_STATES {
-                                states.clear();
-                            }
-                            states.insert(k, (h.clone(), count));
-                            last_saved = count;
+                    if let Some(k) = ids[i]
+                        && count - last_saved >= CHECKPOINT_EVERY
+                    {
+                        let mut states = self.lock();
+                        if states.len() >= MAX_STATES {
+                            states.clear();
                         }
+                        states.insert(k, (h.clone(), count));
+                        last_saved = count;
                     }
                 }
             }

@@ -223,12 +223,11 @@ impl Build {
             .field("sources", &digest)
             .field("destination", &dest)
             .finish();
-        if !self.opts.no_cache {
-            if let Some(diff_id) = self.b.cache.layer_lookup(&self.b.images, &content_key)? {
-                if let Ok(img) = self.commit(st, NewLayer::Existing(diff_id), created_by.clone(), String::new()).await {
-                    return self.finish(st, key, img);
-                }
-            }
+        if !self.opts.no_cache
+            && let Some(diff_id) = self.b.cache.layer_lookup(&self.b.images, &content_key)?
+            && let Ok(img) = self.commit(st, NewLayer::Existing(diff_id), created_by.clone(), String::new()).await
+        {
+            return self.finish(st, key, img);
         }
         let b = self.b.clone();
         let r2 = req.clone();
@@ -304,12 +303,12 @@ impl Build {
         let mut items = Vec::new();
         let mut scratch = None;
         for raw in src_words {
-            if is_heredoc_word(raw) {
-                if let Some(h) = heredocs.next() {
-                    let body = if h.expand { expand_heredoc(&h.body(), &|n| st.lookup(n))? } else { h.body() };
-                    items.push(Item::Content { name: h.name.clone(), bytes: body.into_bytes() });
-                    continue;
-                }
+            if is_heredoc_word(raw)
+                && let Some(h) = heredocs.next()
+            {
+                let body = if h.expand { expand_heredoc(&h.body(), &|n| st.lookup(n))? } else { h.body() };
+                items.push(Item::Content { name: h.name.clone(), bytes: body.into_bytes() });
+                continue;
             }
             let src = st.expand(raw)?;
             if kw == "ADD" && crate::fetch::is_url(&src) {

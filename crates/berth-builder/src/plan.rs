@@ -122,12 +122,11 @@ impl Plan {
                 mine.insert(j);
             }
             for line in &df.stages[s].instructions {
-                if line.instruction.keyword == "COPY" {
-                    if let Some(from) = line.instruction.flag("from") {
-                        if let FromSource::Stage(j) = from_source(df, s, from)? {
-                            mine.insert(j);
-                        }
-                    }
+                if line.instruction.keyword == "COPY"
+                    && let Some(from) = line.instruction.flag("from")
+                    && let FromSource::Stage(j) = from_source(df, s, from)?
+                {
+                    mine.insert(j);
                 }
             }
             todo.extend(mine.iter().copied());

@@ -347,10 +347,10 @@ fn remove_if_unlocked(dir: &Path) -> i64 {
 fn du(p: &Path) -> i64 {
     let Ok(m) = std::fs::symlink_metadata(p) else { return 0 };
     let mut n = m.blocks() as i64 * 512;
-    if m.is_dir() {
-        if let Ok(rd) = std::fs::read_dir(p) {
-            n += rd.flatten().map(|e| du(&e.path())).sum::<i64>();
-        }
+    if m.is_dir()
+        && let Ok(rd) = std::fs::read_dir(p)
+    {
+        n += rd.flatten().map(|e| du(&e.path())).sum::<i64>();
     }
     n
 }

@@ -55,7 +55,7 @@ pub enum Mode {
 pub fn detect(root: &Path) -> Mode {
     const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
     match rustix::fs::statfs(root) {
-        Ok(s) if s.f_type as i64 == CGROUP2_SUPER_MAGIC => Mode::V2,
+        Ok(s) if s.f_type == CGROUP2_SUPER_MAGIC => Mode::V2,
         _ => Mode::V1,
     }
 }

@@ -35,21 +35,23 @@ fn stat_pairs(s: &str) -> Vec<(String, u64)> {
 
 pub fn v1(root: &Path, rel: &str) -> Result<Stats> {
     let d = |c: &str| root.join(c).join(rel);
-    let mut s = Stats::default();
-    s.cpu_total_ns = read_u64(&d("cpuacct").join("cpuacct.usage")).unwrap_or(0);
+    let mut s = Stats {
+        cpu_total_ns: read_u64(&d("cpuacct").join("cpuacct.usage")).unwrap_or(0),
+        memory_usage: read_u64(&d("memory").join("memory.usage_in_bytes")).unwrap_or(0),
+        memory_limit: read_u64(&d("memory").join("memory.limit_in_bytes")).unwrap_or(0),
+        pids_current: read_u64(&d("pids").join("pids.current")).unwrap_or(0),
+        pids_limit: read_u64(&d("pids").join("pids.max")).unwrap_or(0),
+        ..Stats::default()
+    };
     if let Ok(st) = read(&d("cpuacct").join("cpuacct.stat")) {
         // USER_HZ ticks.
         s.cpu_user_ns = keyed(&st, "user").unwrap_or(0) * 10_000_000;
         s.cpu_system_ns = keyed(&st, "system").unwrap_or(0) * 10_000_000;
     }
-    s.memory_usage = read_u64(&d("memory").join("memory.usage_in_bytes")).unwrap_or(0);
-    s.memory_limit = read_u64(&d("memory").join("memory.limit_in_bytes")).unwrap_or(0);
     if let Ok(st) = read(&d("memory").join("memory.stat")) {
         s.memory_cache = keyed(&st, "total_inactive_file").unwrap_or(0);
         s.memory_stat = stat_pairs(&st);
     }
-    s.pids_current = read_u64(&d("pids").join("pids.current")).unwrap_or(0);
-    s.pids_limit = read_u64(&d("pids").join("pids.max")).unwrap_or(0);
     if let Ok(b) = read(&d("blkio").join("blkio.throttle.io_service_bytes")) {
         for l in b.lines() {
             let f: Vec<&str> = l.split_whitespace().collect();

@@ -94,12 +94,12 @@ pub fn apply(root: &Path, rel: &str, r: &Resources) -> Result<()> {
         let v = if p.limit > 0 { p.limit.to_string() } else { "max".to_string() };
         write(&dir("pids").join("pids.max"), &v)?;
     }
-    if let Some(b) = &r.block_io {
-        if let Some(w) = b.weight {
-            let f = dir("blkio").join("blkio.weight");
-            if f.exists() {
-                write(&f, &w.to_string())?;
-            }
+    if let Some(b) = &r.block_io
+        && let Some(w) = b.weight
+    {
+        let f = dir("blkio").join("blkio.weight");
+        if f.exists() {
+            write(&f, &w.to_string())?;
         }
     }
     if !r.devices.is_empty() {

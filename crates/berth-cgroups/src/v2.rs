@@ -68,12 +68,12 @@ pub fn apply(dir: &Path, r: &Resources) -> Result<()> {
     if let Some(p) = &r.pids {
         write(&dir.join("pids.max"), &if p.limit > 0 { p.limit.to_string() } else { "max".into() })?;
     }
-    if let Some(b) = &r.block_io {
-        if let Some(w) = b.weight {
-            let f = dir.join("io.weight");
-            if f.exists() {
-                write(&f, &format!("default {w}"))?;
-            }
+    if let Some(b) = &r.block_io
+        && let Some(w) = b.weight
+    {
+        let f = dir.join("io.weight");
+        if f.exists() {
+            write(&f, &format!("default {w}"))?;
         }
     }
     Ok(())

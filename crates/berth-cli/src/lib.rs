@@ -208,6 +208,7 @@ enum ImageCmd {
 }
 
 #[derive(Subcommand, Debug)]
+#[allow(clippy::large_enum_variant, reason = "made once per command line")]
 enum BuilderCmd {
     /// Build an image from a Dockerfile
     Build(commands::build::BuildArgs),

@@ -116,10 +116,11 @@ pub fn publish(
         } else {
             Some(parse_port_range(host).map_err(|_| anyhow!("invalid hostPort: {host}"))?)
         };
-        if let Some((h0, h1)) = host_range {
-            if h1 - h0 != c1 - c0 && h0 != h1 {
-                bail!("invalid ranges specified for container and host Ports: {ctr} and {host}");
-            }
+        if let Some((h0, h1)) = host_range
+            && h1 - h0 != c1 - c0
+            && h0 != h1
+        {
+            bail!("invalid ranges specified for container and host Ports: {ctr} and {host}");
         }
         for (i, p) in (c0..=c1).enumerate() {
             let key = format!("{p}/{proto}");

@@ -42,10 +42,10 @@ pub fn stdout_is_tty() -> bool {
 /// The terminal size as (rows, columns).
 pub fn size() -> Option<(u16, u16)> {
     for fd in [rustix::stdio::stdout(), rustix::stdio::stdin()] {
-        if let Ok(ws) = rustix::termios::tcgetwinsize(fd.as_fd()) {
-            if ws.ws_row > 0 {
-                return Some((ws.ws_row, ws.ws_col));
-            }
+        if let Ok(ws) = rustix::termios::tcgetwinsize(fd.as_fd())
+            && ws.ws_row > 0
+        {
+            return Some((ws.ws_row, ws.ws_col));
         }
     }
     None

@@ -81,36 +81,31 @@ pub(crate) fn pump(
     tokio::spawn(async move {
         let _keep = keep;
         let mut outs = outs;
-        loop {
-            match shim_client::read_frame(&mut reader).await {
-                Ok(Some((kind, data))) => {
-                    let msg = match kind {
-                        proto::FRAME_STDOUT => Output::Stdout(Bytes::from(data)),
-                        proto::FRAME_STDERR => Output::Stderr(Bytes::from(data)),
-                        proto::FRAME_EXIT => {
-                            let code = data.get(..4).map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]])).unwrap_or(0);
-                            Output::Exit(code)
-                        }
-                        _ => continue,
-                    };
-                    let last = matches!(msg, Output::Exit(_));
-                    let mut keep = Vec::new();
-                    for (tx, so, se) in outs.drain(..) {
-                        let wanted = match &msg {
-                            Output::Stdout(_) => so,
-                            Output::Stderr(_) => se,
-                            Output::Exit(_) => true,
-                        };
-                        if !wanted || tx.send(msg.clone()).await.is_ok() {
-                            keep.push((tx, so, se));
-                        }
-                    }
-                    outs = keep;
-                    if last {
-                        break;
-                    }
+        while let Ok(Some((kind, data))) = shim_client::read_frame(&mut reader).await {
+            let msg = match kind {
+                proto::FRAME_STDOUT => Output::Stdout(Bytes::from(data)),
+                proto::FRAME_STDERR => Output::Stderr(Bytes::from(data)),
+                proto::FRAME_EXIT => {
+                    let code = data.get(..4).map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]])).unwrap_or(0);
+                    Output::Exit(code)
                 }
-                _ => break,
+                _ => continue,
+            };
+            let last = matches!(msg, Output::Exit(_));
+            let mut keep = Vec::new();
+            for (tx, so, se) in outs.drain(..) {
+                let wanted = match &msg {
+                    Output::Stdout(_) => so,
+                    Output::Stderr(_) => se,
+                    Output::Exit(_) => true,
+                };
+                if !wanted || tx.send(msg.clone()).await.is_ok() {
+                    keep.push((tx, so, se));
+                }
+            }
+            outs = keep;
+            if last {
+                break;
             }
         }
     });

@@ -32,9 +32,9 @@ pub(crate) fn validate_host_config(h: &HostConfig) -> Result<()> {
     match rp.name.as_str() {
         "" | "no" | "always" | "unless-stopped" => {
             if rp.maximum_retry_count != 0 {
-                return Err(invalid(format!(
-                    "invalid restart policy: maximum retry count can only be used with 'on-failure'"
-                )));
+                return Err(invalid(
+                    "invalid restart policy: maximum retry count can only be used with 'on-failure'".to_string(),
+                ));
             }
         }
         "on-failure" => {
@@ -75,10 +75,10 @@ pub(crate) fn validate_host_config(h: &HostConfig) -> Result<()> {
     if h.cpu_shares < 0 {
         return Err(invalid("invalid CPU shares: must be positive"));
     }
-    if let Some(p) = h.pids_limit {
-        if p < -1 {
-            return Err(invalid("invalid PIDs limit"));
-        }
+    if let Some(p) = h.pids_limit
+        && p < -1
+    {
+        return Err(invalid("invalid PIDs limit"));
     }
     if h.shm_size < 0 {
         return Err(invalid("SHM size can not be less than 0"));
@@ -136,10 +136,10 @@ pub(crate) fn validate_host_config(h: &HostConfig) -> Result<()> {
         return Err(invalid(format!("unknown or invalid runtime name: {}", h.runtime)));
     }
     let mode = h.network_mode_or_default();
-    if let Some(c) = mode.strip_prefix("container:") {
-        if c.is_empty() {
-            return Err(invalid("invalid network mode: container name is empty"));
-        }
+    if let Some(c) = mode.strip_prefix("container:")
+        && c.is_empty()
+    {
+        return Err(invalid("invalid network mode: container name is empty"));
     }
     for (dest, _) in h.tmpfs.iter().flatten() {
         if !dest.starts_with('/') {
@@ -249,12 +249,10 @@ pub(crate) fn parse_bind(spec: &str) -> Result<Bind> {
             "invalid volume specification: '{spec}': invalid mount config for type \"{kind}\": field {field} must not be specified"
         )));
     }
-    if is_volume && !source.is_empty() {
-        if !berth_volume::valid_name(source) {
-            return Err(invalid(format!(
-                "create {source}: \"{source}\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path"
-            )));
-        }
+    if is_volume && !source.is_empty() && !berth_volume::valid_name(source) {
+        return Err(invalid(format!(
+            "create {source}: \"{source}\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path"
+        )));
     }
     Ok(Bind { source: source.to_string(), destination: clean(dest), read_only, propagation, is_volume, no_copy })
 }
@@ -549,8 +547,7 @@ mod tests {
 
     #[test]
     fn host_config_checks() {
-        let mut h = HostConfig::default();
-        h.auto_remove = true;
+        let mut h = HostConfig { auto_remove: true, ..Default::default() };
         h.restart_policy.name = "always".into();
         assert!(validate_host_config(&h).unwrap_err().to_string().contains("cannot specify both --restart and --rm"));
         let h = HostConfig { memory: 1024, ..Default::default() };

@@ -128,7 +128,7 @@ impl ContainerService {
         let user = if c.user.is_empty() { rec.config.user.clone() } else { c.user.clone() };
         let req = Request::Exec {
             id: exec_id.to_string(),
-            process,
+            process: Box::new(process),
             user,
             group_add: h.group_add.clone().unwrap_or_default(),
             stdin: c.attach_stdin && !detach,

@@ -40,10 +40,10 @@ pub fn ports(rec: &Record) -> Vec<Port> {
         seen.insert(key.clone());
     }
     for key in rec.config.exposed_ports.iter().flat_map(|m| m.keys()) {
-        if !seen.contains(key) {
-            if let Ok((p, _, proto)) = crate::spec::parse_port_key(key) {
-                out.push(Port { ip: String::new(), private_port: p, public_port: None, kind: proto });
-            }
+        if !seen.contains(key)
+            && let Ok((p, _, proto)) = crate::spec::parse_port_key(key)
+        {
+            out.push(Port { ip: String::new(), private_port: p, public_port: None, kind: proto });
         }
     }
     out
@@ -200,21 +200,21 @@ impl ContainerService {
                 continue;
             }
             if f.has("ancestor") {
-                let ok = f.get("ancestor").iter().any(|a| rec.config.image == *a)
+                let ok = f.get("ancestor").contains(&rec.config.image)
                     || ancestors.iter().any(|a| self.image_descends(&rec.image_id, a));
                 if !ok {
                     continue;
                 }
             }
-            if let Some(b) = &before {
-                if rec.created >= *b {
-                    continue;
-                }
+            if let Some(b) = &before
+                && rec.created >= *b
+            {
+                continue;
             }
-            if let Some(s) = &since {
-                if rec.created <= *s {
-                    continue;
-                }
+            if let Some(s) = &since
+                && rec.created <= *s
+            {
+                continue;
             }
             if !f.any_or_absent("health", |v| {
                 let h = rec.state.health.as_ref().map(|h| h.status.as_str()).unwrap_or("none");

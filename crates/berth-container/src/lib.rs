@@ -223,7 +223,8 @@ impl ContainerService {
         networks: Arc<dyn network::Networks>,
         volumes: Arc<berth_volume::VolumeStore>,
     ) -> Result<Arc<ContainerService>> {
-        for d in ["containers"] {
+        {
+            let d = "containers";
             std::fs::create_dir_all(cfg.data_root.join(d))
                 .map_err(|e| ContainerError::io(format!("creating {d}"), e))?;
         }
@@ -261,10 +262,10 @@ impl ContainerService {
             return Ok(e.clone());
         }
         let name = name_or_id.strip_prefix('/').unwrap_or(name_or_id);
-        if let Some(id) = self.names.lock().unwrap_or_else(|p| p.into_inner()).get(name) {
-            if let Some(e) = entries.get(id) {
-                return Ok(e.clone());
-            }
+        if let Some(id) = self.names.lock().unwrap_or_else(|p| p.into_inner()).get(name)
+            && let Some(e) = entries.get(id)
+        {
+            return Ok(e.clone());
         }
         if berth_api::ids::is_id_prefix(name_or_id) {
             match match_prefix(name_or_id, entries.iter().map(|(k, v)| (k.as_str(), v.clone()))) {
@@ -336,12 +337,12 @@ impl ContainerService {
     /// Reserves `name` for `id`; fails if another container has it.
     pub(crate) fn reserve_name(&self, name: &str, id: &str) -> Result<()> {
         let mut names = self.names.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(other) = names.get(name) {
-            if other != id {
-                return Err(ContainerError::Conflict(format!(
-                    "Conflict. The container name \"/{name}\" is already in use by container \"{other}\". You have to remove (or rename) that container to be able to reuse that name."
-                )));
-            }
+        if let Some(other) = names.get(name)
+            && other != id
+        {
+            return Err(ContainerError::Conflict(format!(
+                "Conflict. The container name \"/{name}\" is already in use by container \"{other}\". You have to remove (or rename) that container to be able to reuse that name."
+            )));
         }
         names.insert(name.to_string(), id.to_string());
         Ok(())

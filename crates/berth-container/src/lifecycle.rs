@@ -1,6 +1,6 @@
 //! Starting, stopping, waiting for and removing containers; what happens when one exits.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -160,7 +160,7 @@ impl ContainerService {
             return Ok(false);
         }
         if rec.state.status == "removing" || rec.state.status == "dead" {
-            return Err(ContainerError::Conflict(format!("container is marked for removal and cannot be started")));
+            return Err(ContainerError::Conflict("container is marked for removal and cannot be started".to_string()));
         }
         e.update(|r| r.stopped_by_user = false);
         self.start_locked(&e).await?;
@@ -308,7 +308,7 @@ impl ContainerService {
             let _ = child.wait().await;
         });
 
-        let report = tokio::net::unix::pipe::Receiver::from_owned_fd(OwnedFd::from(report_r))
+        let report = tokio::net::unix::pipe::Receiver::from_owned_fd(report_r)
             .map_err(|e| ContainerError::io("report pipe", e))?;
         let mut lines = BufReader::new(report).lines();
         let first = tokio::time::timeout(Duration::from_secs(120), lines.next_line())
@@ -399,10 +399,10 @@ impl ContainerService {
             return st;
         }
         let file = self.container_dir(&rec.id).join("exit.json");
-        if let Ok(b) = std::fs::read(&file) {
-            if let Ok(st) = serde_json::from_slice::<ExitStatus>(&b) {
-                return st;
-            }
+        if let Ok(b) = std::fs::read(&file)
+            && let Ok(st) = serde_json::from_slice::<ExitStatus>(&b)
+        {
+            return st;
         }
         ExitStatus { exit_code: 137, finished_at: berth_api::time::rfc3339_now(), oom_killed: false }
     }
@@ -587,7 +587,7 @@ impl ContainerService {
                 let l = rx.borrow_and_update();
                 let done = match cond {
                     WaitCondition::NotRunning => {
-                        !l.running && rec.state.status != "restarting" || l.exits > start.exits && !l.running
+                        !l.running && (rec.state.status != "restarting" || l.exits > start.exits)
                     }
                     WaitCondition::NextExit => l.exits > start.exits,
                     WaitCondition::Removed => l.removed,
@@ -638,10 +638,10 @@ impl ContainerService {
             errors.push(err.to_string());
         }
         for dir in [self.container_dir(&rec.id), self.bundle_dir(&rec.id)] {
-            if let Err(err) = std::fs::remove_dir_all(&dir) {
-                if err.kind() != std::io::ErrorKind::NotFound {
-                    errors.push(format!("removing {}: {err}", dir.display()));
-                }
+            if let Err(err) = std::fs::remove_dir_all(&dir)
+                && err.kind() != std::io::ErrorKind::NotFound
+            {
+                errors.push(format!("removing {}: {err}", dir.display()));
             }
         }
         let _ = std::fs::remove_file(self.socket_path(&rec.id));
@@ -666,10 +666,8 @@ impl ContainerService {
                     }
                 };
             // A volume that stays is the user's now, not a leftover of this container.
-            if !removed {
-                if let Err(err) = self.volumes.disown(v) {
-                    errors.push(err.to_string());
-                }
+            if !removed && let Err(err) = self.volumes.disown(v) {
+                errors.push(err.to_string());
             }
         }
         self.forget(&rec.id, &rec.name)?;

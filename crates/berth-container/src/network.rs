@@ -68,8 +68,11 @@ pub trait Networks: Send + Sync {
 /// network service is plugged in.
 pub struct Basic {
     /// Resolves `container:<name>` to the running container's network namespace.
-    pub lookup: Box<dyn Fn(&str) -> Result<(PathBuf, NetworkSettings)> + Send + Sync>,
+    pub lookup: NamespaceLookup,
 }
+
+/// Finds a running container's network namespace and settings by name or ID.
+pub type NamespaceLookup = Box<dyn Fn(&str) -> Result<(PathBuf, NetworkSettings)> + Send + Sync>;
 
 impl Networks for Basic {
     fn connect(&self, c: &Record) -> Result<Attachment> {

@@ -94,10 +94,10 @@ impl ContainerService {
         let svc = self.clone();
         let r = rec.clone();
         let _ = tokio::task::spawn_blocking(move || svc.networks.disconnect(&r)).await;
-        if rec.state.status == "removing" || rec.host_config.auto_remove {
-            if let Err(err) = self.remove(&rec.id, true, rec.host_config.auto_remove).await {
-                eprintln!("berth daemon: removing container {} at start-up: {err}", rec.id);
-            }
+        if (rec.state.status == "removing" || rec.host_config.auto_remove)
+            && let Err(err) = self.remove(&rec.id, true, rec.host_config.auto_remove).await
+        {
+            eprintln!("berth daemon: removing container {} at start-up: {err}", rec.id);
         }
     }
 

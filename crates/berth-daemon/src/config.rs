@@ -212,18 +212,17 @@ impl DaemonConfig {
                 path.display()
             ));
         }
-        if let Some(d) = &file.storage_driver {
-            if d != "overlay2" && d != "overlay" {
-                return Err(format!(
-                    "storage driver {d:?} is not supported: berth stores layers on overlayfs (overlay2)"
-                ));
-            }
+        if let Some(d) = &file.storage_driver
+            && d != "overlay2"
+            && d != "overlay"
+        {
+            return Err(format!("storage driver {d:?} is not supported: berth stores layers on overlayfs (overlay2)"));
         }
         let socket_group = flags.group.clone().or(file.group.clone());
-        if let Some(g) = &socket_group {
-            if group_id(g).is_none() {
-                return Err(format!("can't create the API socket: group {g} not found"));
-            }
+        if let Some(g) = &socket_group
+            && group_id(g).is_none()
+        {
+            return Err(format!("can't create the API socket: group {g} not found"));
         }
         let registry_mirrors = flag_or_file(&flags.registry_mirrors, &file.registry_mirrors);
         for m in &registry_mirrors {
@@ -339,7 +338,7 @@ impl DaemonConfig {
     pub fn network_options(&self) -> berth_network::Options {
         let f = &self.file;
         // Each data root gets its own firewall table, so several daemons can coexist.
-        let table = if self.data_root == PathBuf::from("/var/lib/berth") {
+        let table = if self.data_root == std::path::Path::new("/var/lib/berth") {
             "berth".to_string()
         } else {
             let mut h: u64 = 0xcbf29ce484222325;

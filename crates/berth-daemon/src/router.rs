@@ -168,25 +168,25 @@ pub fn split_version(path: &str) -> ApiResult<(Option<(u32, u32)>, String)> {
     let rest = path.trim_start_matches('/');
     if let Some(v) = rest.strip_prefix('v') {
         let (ver, tail) = v.split_once('/').unwrap_or((v, ""));
-        if let Some((a, b)) = ver.split_once('.') {
-            if let (Ok(a), Ok(b)) = (a.parse::<u32>(), b.parse::<u32>()) {
-                let n = a * 100 + b;
-                let max = parse_v(berth_api::API_VERSION);
-                let min = parse_v(berth_api::MIN_API_VERSION);
-                if n > max {
-                    return Err(ApiError::bad_request(format!(
-                        "client version {a}.{b} is too new. Maximum supported API version is {}",
-                        berth_api::API_VERSION
-                    )));
-                }
-                if n < min {
-                    return Err(ApiError::bad_request(format!(
-                        "client version {a}.{b} is too old. Minimum supported API version is {}, please upgrade your client to a newer version",
-                        berth_api::MIN_API_VERSION
-                    )));
-                }
-                return Ok((Some((a, b)), format!("/{tail}")));
+        if let Some((a, b)) = ver.split_once('.')
+            && let (Ok(a), Ok(b)) = (a.parse::<u32>(), b.parse::<u32>())
+        {
+            let n = a * 100 + b;
+            let max = parse_v(berth_api::API_VERSION);
+            let min = parse_v(berth_api::MIN_API_VERSION);
+            if n > max {
+                return Err(ApiError::bad_request(format!(
+                    "client version {a}.{b} is too new. Maximum supported API version is {}",
+                    berth_api::API_VERSION
+                )));
             }
+            if n < min {
+                return Err(ApiError::bad_request(format!(
+                    "client version {a}.{b} is too old. Minimum supported API version is {}, please upgrade your client to a newer version",
+                    berth_api::MIN_API_VERSION
+                )));
+            }
+            return Ok((Some((a, b)), format!("/{tail}")));
         }
     }
     Ok((None, format!("/{rest}")))

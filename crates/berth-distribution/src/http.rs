@@ -124,10 +124,10 @@ impl HttpClient {
         if let Ok(v) = host.parse() {
             req.headers_mut().insert(http::header::HOST, v);
         }
-        if let Some(n) = req.body().len() {
-            if n > 0 || matches!(*req.method(), http::Method::POST | http::Method::PUT | http::Method::PATCH) {
-                req.headers_mut().insert(http::header::CONTENT_LENGTH, n.into());
-            }
+        if let Some(n) = req.body().len()
+            && (n > 0 || matches!(*req.method(), http::Method::POST | http::Method::PUT | http::Method::PATCH))
+        {
+            req.headers_mut().insert(http::header::CONTENT_LENGTH, n.into());
         }
         // Origin-form request target, as HTTP/1.1 servers expect.
         let target = req.uri().path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| "/".into());
@@ -306,10 +306,10 @@ pub fn body_channel(resp: Response<Incoming>) -> mpsc::Receiver<Bytes> {
     tokio::spawn(async move {
         let mut body = resp.into_body();
         while let Some(Ok(f)) = body.frame().await {
-            if let Ok(d) = f.into_data() {
-                if tx.send(d).await.is_err() {
-                    return;
-                }
+            if let Ok(d) = f.into_data()
+                && tx.send(d).await.is_err()
+            {
+                return;
             }
         }
     });

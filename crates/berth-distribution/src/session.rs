@@ -196,36 +196,39 @@ impl Session {
         for _ in 0..MAX_REDIRECTS {
             let replay = body.as_ref().and_then(ReqBody::replayable);
             let mut h = headers.clone();
-            if same_origin(&url, &self.base) {
-                if let Some(a) = self.authz.as_ref().and_then(|a| a.parse().ok()) {
-                    h.insert(http::header::AUTHORIZATION, a);
-                }
+            if same_origin(&url, &self.base)
+                && let Some(a) = self.authz.as_ref().and_then(|a| a.parse().ok())
+            {
+                h.insert(http::header::AUTHORIZATION, a);
             }
             let b = body.take().ok_or_else(|| DistError::Internal("request body already sent".into()))?;
             let resp = self.raw(method.clone(), &url, &h, b).await?;
             let status = resp.status();
-            if status == StatusCode::UNAUTHORIZED && !retried && replay.is_some() && same_origin(&url, &self.base) {
-                if let Some(ch) = challenge_of(&resp) {
-                    // Only worth another try if it could change the answer.
-                    let useful =
-                        matches!(&ch, Challenge::Bearer { .. }) || (self.authz.is_none() && self.creds.is_some());
-                    if useful {
-                        drain(resp).await;
-                        self.answer(ch).await?;
-                        retried = true;
-                        body = replay;
-                        continue;
-                    }
-                }
-            }
-            if status.is_redirection() && (method == Method::GET || method == Method::HEAD) {
-                if let Some(loc) = resp.headers().get(http::header::LOCATION).and_then(|v| v.to_str().ok()) {
-                    let next = if loc.contains("://") { loc.to_string() } else { absolute(&url, loc) };
+            if status == StatusCode::UNAUTHORIZED
+                && !retried
+                && replay.is_some()
+                && same_origin(&url, &self.base)
+                && let Some(ch) = challenge_of(&resp)
+            {
+                // Only worth another try if it could change the answer.
+                let useful = matches!(&ch, Challenge::Bearer { .. }) || (self.authz.is_none() && self.creds.is_some());
+                if useful {
                     drain(resp).await;
-                    url = next;
+                    self.answer(ch).await?;
+                    retried = true;
                     body = replay;
                     continue;
                 }
+            }
+            if status.is_redirection()
+                && (method == Method::GET || method == Method::HEAD)
+                && let Some(loc) = resp.headers().get(http::header::LOCATION).and_then(|v| v.to_str().ok())
+            {
+                let next = if loc.contains("://") { loc.to_string() } else { absolute(&url, loc) };
+                drain(resp).await;
+                url = next;
+                body = replay;
+                continue;
             }
             return Ok(resp);
         }

@@ -115,10 +115,10 @@ impl ImageStore {
                     order.push(id.clone());
                 }
                 let list = tags.entry(id).or_default();
-                if let Some(r) = r {
-                    if !list.contains(&r) {
-                        list.push(r);
-                    }
+                if let Some(r) = r
+                    && !list.contains(&r)
+                {
+                    list.push(r);
                 }
             };
             if let Some(repo) = parsed.as_ref().filter(|r| r.tag.is_none() && r.digest.is_none()) {

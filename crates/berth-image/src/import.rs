@@ -27,10 +27,10 @@ impl ImageStore {
     /// archive unpacks.
     pub fn import(&self, input: impl Read, opts: &ImportOptions) -> Result<Image> {
         let reference = opts.reference.as_deref().filter(|s| !s.is_empty()).map(Reference::parse).transpose()?;
-        if let Some(r) = &reference {
-            if r.digest.is_some() {
-                return Err(ImageError::InvalidReference("import cannot tag with a digest reference".into()));
-            }
+        if let Some(r) = &reference
+            && r.digest.is_some()
+        {
+            return Err(ImageError::InvalidReference("import cannot tag with a digest reference".into()));
         }
         let mut config = ImageConfig::new_local();
         for c in &opts.changes {

@@ -61,10 +61,10 @@ fn valid_domain(d: &str) -> bool {
         Some((h, p)) if !h.contains(']') || h.ends_with(']') => (h, Some(p)),
         _ => (d, None),
     };
-    if let Some(p) = port {
-        if p.is_empty() || !p.bytes().all(|c| c.is_ascii_digit()) {
-            return false;
-        }
+    if let Some(p) = port
+        && (p.is_empty() || !p.bytes().all(|c| c.is_ascii_digit()))
+    {
+        return false;
     }
     if host.starts_with('[') && host.ends_with(']') {
         return true; // IPv6 literal

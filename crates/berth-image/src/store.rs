@@ -135,13 +135,13 @@ impl ImageStore {
     /// (`sha256:…`), or unique ID prefix, in Docker's order.
     pub fn resolve(&self, name: &str) -> Result<Image> {
         let idx = self.read_index();
-        if let Some(hex) = name.strip_prefix("sha256:") {
-            if berth_api::ids::is_id_prefix(hex) {
-                return match match_prefix(hex, idx.images.keys().map(|k| (&k[7..], k))) {
-                    PrefixMatch::One(id) => Ok(idx.images[id].clone()),
-                    _ => Err(ImageError::NotFound(name.to_string())),
-                };
-            }
+        if let Some(hex) = name.strip_prefix("sha256:")
+            && berth_api::ids::is_id_prefix(hex)
+        {
+            return match match_prefix(hex, idx.images.keys().map(|k| (&k[7..], k))) {
+                PrefixMatch::One(id) => Ok(idx.images[id].clone()),
+                _ => Err(ImageError::NotFound(name.to_string())),
+            };
         }
         if let Ok(r) = Reference::parse(name) {
             let r = r.with_default_tag();
@@ -362,13 +362,13 @@ impl ImageStore {
             Reference::parse(name).ok().map(|r| r.with_default_tag().full()).filter(|full| refs.contains(full));
         let mut out = Vec::new();
         let using = users(&image.id);
-        if let Some(running) = using.iter().find(|u| u.running) {
-            if by_ref.is_none() || refs.len() == 1 {
-                return Err(ImageError::Conflict(format!(
-                    "conflict: unable to delete {short} (cannot be forced) - image is being used by running container {}",
-                    berth_api::ids::short_id(&running.container_id)
-                )));
-            }
+        if let Some(running) = using.iter().find(|u| u.running)
+            && (by_ref.is_none() || refs.len() == 1)
+        {
+            return Err(ImageError::Conflict(format!(
+                "conflict: unable to delete {short} (cannot be forced) - image is being used by running container {}",
+                berth_api::ids::short_id(&running.container_id)
+            )));
         }
         if let Some(r) = &by_ref {
             // Removing the last tag of a repository takes that repository's digest

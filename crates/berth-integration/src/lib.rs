@@ -476,7 +476,7 @@ impl Daemon {
         }
         if let Ok(rd) = std::fs::read_dir(self.exec_root().join("netns")) {
             for e in rd.flatten() {
-                let _ = rustix::mount::unmount(&e.path(), rustix::mount::UnmountFlags::DETACH);
+                let _ = rustix::mount::unmount(e.path(), rustix::mount::UnmountFlags::DETACH);
             }
         }
         // Whatever is still mounted under the daemon's directories (volumes backed by a
@@ -529,10 +529,11 @@ pub fn kill_shims(exec_root: &Path) {
             let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
             let Ok(cmd) = std::fs::read(format!("/proc/{pid}/cmdline")) else { continue };
             let cmd = String::from_utf8_lossy(&cmd);
-            if cmd.contains("berth-shim") && cmd.contains(&needle) {
-                if let Some(p) = rustix::process::Pid::from_raw(pid) {
-                    let _ = rustix::process::kill_process(p, rustix::process::Signal::KILL);
-                }
+            if cmd.contains("berth-shim")
+                && cmd.contains(&needle)
+                && let Some(p) = rustix::process::Pid::from_raw(pid)
+            {
+                let _ = rustix::process::kill_process(p, rustix::process::Signal::KILL);
             }
         }
     }
@@ -641,10 +642,10 @@ pub fn http_get(addr: impl Into<std::net::SocketAddr>) -> std::io::Result<String
 pub fn until_serving(addr: impl Into<std::net::SocketAddr>) -> String {
     let addr = addr.into();
     for _ in 0..200 {
-        if let Ok(r) = http_get(addr) {
-            if r.contains("200") {
-                return r;
-            }
+        if let Ok(r) = http_get(addr)
+            && r.contains("200")
+        {
+            return r;
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     }

@@ -240,7 +240,7 @@ fn links_resolve_one_way_with_environment() {
         .ok();
     assert!(out.contains("DBALIAS_PORT_5432_TCP_PORT=5432"), "{out}");
     assert!(out.contains("DBALIAS_ENV_SECRET=x"), "{out}");
-    assert!(out.contains(&format!("DBALIAS_NAME=/")), "{out}");
+    assert!(out.contains(&"DBALIAS_NAME=/".to_string()), "{out}");
     // The linked container learns nothing about its linker.
     let back = d.berth(&["exec", &db, "cat", "/etc/hosts"]).ok();
     assert!(!back.contains("dbalias"));

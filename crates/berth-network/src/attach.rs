@@ -223,11 +223,9 @@ impl NetworkService {
         ns_nl: &Nl,
         net: &NetworkRecord,
         ep: &Endpoint,
-        ns: &Path,
-        ifname: &str,
-        default_route: bool,
-        mtu: Option<u32>,
+        at: Placement<'_>,
     ) -> Result<()> {
+        let Placement { ns, ifname, default_route, mtu } = at;
         let subnet = net.subnet.unwrap_or(Subnet { addr: Ipv4Addr::UNSPECIFIED, prefix: 0 });
         let tmp = format!("bt{}", &berth_api::ids::random_id()[..10]);
         // An overlay container's interface is a macvlan child of the network's VXLAN device
@@ -376,7 +374,9 @@ impl NetworkService {
             let (net2, ep2, ns2) = (net.clone(), ep.clone(), ns.clone());
             let mtu = self.endpoint_mtu(&net);
             self.rt.block_on(async move {
-                NetworkService::plumb(&nl, &ns_nl2, &net2, &ep2, &ns2, &format!("eth{i}"), i == 0, mtu).await
+                let ifname = format!("eth{i}");
+                let at = Placement { ns: &ns2, ifname: &ifname, default_route: i == 0, mtu };
+                NetworkService::plumb(&nl, &ns_nl2, &net2, &ep2, at).await
             })?;
             if net.driver == "bridge" {
                 // After plumbing: the default bridge is made on first use.
@@ -434,9 +434,9 @@ impl NetworkService {
             att.nameservers = Some(vec![dns::ADDR.to_string()]);
             att.dns_options = vec!["ndots:0".into()];
         }
-        let (hosts, env) = self.links(c)?;
-        att.hosts = hosts;
-        att.env = env;
+        let links = self.links(c)?;
+        att.hosts = links.hosts;
+        att.env = links.env;
         att.settings = settings;
         Ok(att)
     }
@@ -445,10 +445,8 @@ impl NetworkService {
         let mut errors = Vec::new();
         self.lock().dns.remove(&c.id);
         let had_ports = self.lock().ports.remove(&c.id).is_some();
-        if had_ports {
-            if let Err(e) = self.apply_rules() {
-                errors.push(e.to_string());
-            }
+        if had_ports && let Err(e) = self.apply_rules() {
+            errors.push(e.to_string());
         }
         let nets: Vec<String> =
             self.lock().nets.values().filter(|n| n.endpoints.contains_key(&c.id)).map(|n| n.id.clone()).collect();
@@ -600,11 +598,11 @@ impl NetworkService {
                 .collect()
         };
         for (net, c) in stale {
-            if let Some((n, ep)) = self.release_endpoint(&net, &c) {
-                if n.driver == "bridge" || n.driver == "overlay" {
-                    let nl = self.nl.clone();
-                    let _ = self.rt.block_on(async move { nl.delete(&ep.host_ifname).await });
-                }
+            if let Some((n, ep)) = self.release_endpoint(&net, &c)
+                && (n.driver == "bridge" || n.driver == "overlay")
+            {
+                let nl = self.nl.clone();
+                let _ = self.rt.block_on(async move { nl.delete(&ep.host_ifname).await });
             }
             netns::remove(&self.ns_path(&c));
         }
@@ -633,12 +631,12 @@ impl Networks for Handle {
                 let ip: Ipv4Addr = s.ipv4_address.parse().map_err(|_| {
                     berth_container::ContainerError::Invalid(format!("invalid IPv4 address {}", s.ipv4_address))
                 })?;
-                if let Some(sn) = net.subnet {
-                    if !sn.contains(ip) {
-                        return Err(berth_container::ContainerError::Invalid(format!(
-                            "invalid address {ip}: it does not belong to any of this network's subnets ({sn})"
-                        )));
-                    }
+                if let Some(sn) = net.subnet
+                    && !sn.contains(ip)
+                {
+                    return Err(berth_container::ContainerError::Invalid(format!(
+                        "invalid address {ip}: it does not belong to any of this network's subnets ({sn})"
+                    )));
                 }
             }
             if let Some(w) = endpoints
@@ -705,4 +703,15 @@ impl Networks for Handle {
         let st = self.0.lock();
         st.nets.values().find(|n| n.default_bridge).and_then(|n| n.gateway).map(|g| g.to_string())
     }
+}
+
+/// Where an endpoint's interface appears in a container, and how.
+pub(crate) struct Placement<'a> {
+    /// The container's network namespace.
+    pub ns: &'a Path,
+    /// The interface's name inside (`eth0`, …).
+    pub ifname: &'a str,
+    /// Whether the network's gateway becomes the container's default route.
+    pub default_route: bool,
+    pub mtu: Option<u32>,
 }

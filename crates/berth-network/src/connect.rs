@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use berth_api::models::EndpointSettings;
 
-use crate::attach::wanted_networks;
+use crate::attach::{Placement, wanted_networks};
 use crate::nl::Nl;
 use crate::service::NetworkService;
 use crate::{NetError, Result};
@@ -22,18 +22,16 @@ impl NetworkService {
     ) -> Result<()> {
         let net = self.find(network)?;
         if matches!(net.driver.as_str(), "host" | "null") {
-            return Err(NetError::Forbidden(format!(
-                "container cannot be disconnected from host network or connected to host network"
-            )));
+            return Err(NetError::Forbidden(
+                "container cannot be disconnected from host network or connected to host network".to_string(),
+            ));
         }
         let svc = self.containers().ok_or_else(|| NetError::System("container service unavailable".into()))?;
         let e = svc.get(container).map_err(|e| NetError::NotFound(e.to_string()))?;
         let rec = e.record();
         let mode = rec.host_config.network_mode_or_default().to_string();
         if mode == "host" || mode.starts_with("container:") {
-            return Err(NetError::Forbidden(format!(
-                "container sharing network namespace with another container or host cannot be connected to any other network"
-            )));
+            return Err(NetError::Forbidden("container sharing network namespace with another container or host cannot be connected to any other network".to_string()));
         }
         // A container on no network (`none`, or disconnected from its last one) joins this
         // one as its primary network.
@@ -66,7 +64,9 @@ impl NetworkService {
             let (n2, e2, ns2) = (netr.clone(), ep.clone(), ns.clone());
             let mtu = self.endpoint_mtu(&netr);
             let r = self.rt.block_on(async move {
-                NetworkService::plumb(&nl, &ns_nl, &n2, &e2, &ns2, &format!("eth{idx}"), idx == 0, mtu).await
+                let ifname = format!("eth{idx}");
+                let at = Placement { ns: &ns2, ifname: &ifname, default_route: idx == 0, mtu };
+                NetworkService::plumb(&nl, &ns_nl, &n2, &e2, at).await
             });
             if let Err(err) = r {
                 self.release_endpoint(&netr.id, &rec.id);

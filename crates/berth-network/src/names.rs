@@ -19,13 +19,13 @@ impl NetworkService {
         for n in st.nets.values().filter(|n| n.is_user_defined() && n.endpoints.contains_key(asker)) {
             let mut local = name.strip_suffix(&format!(".{}", n.name)).unwrap_or(name);
             // The asker's own links on this network: `alias` stands for the target.
-            if let Some(own) = n.endpoints.get(asker) {
-                if let Some(target) = own.links.iter().find_map(|l| {
+            if let Some(own) = n.endpoints.get(asker)
+                && let Some(target) = own.links.iter().find_map(|l| {
                     let (t, a) = berth_container::links::link_parts(l);
                     a.eq_ignore_ascii_case(local).then_some(t)
-                }) {
-                    local = target;
-                }
+                })
+            {
+                local = target;
             }
             for e in n.endpoints.values() {
                 let hit = e.name.eq_ignore_ascii_case(local)
@@ -78,16 +78,16 @@ impl NetworkService {
     }
 
     /// `--link name:alias`: /etc/hosts lines and Docker's environment variables.
-    pub(crate) fn links(&self, c: &Record) -> Result<(Vec<(String, String)>, Vec<String>)> {
+    pub(crate) fn links(&self, c: &Record) -> Result<Links> {
         let mut hosts = Vec::new();
         let mut env = Vec::new();
-        let Some(svc) = self.containers() else { return Ok((hosts, env)) };
+        let Some(svc) = self.containers() else { return Ok(Links { hosts, env }) };
         // Off the default bridge, links are names of the embedded DNS (see reserve_endpoint):
         // no /etc/hosts lines, no variables, as with Docker.
         let on_default = find_in(&self.lock().nets, primary(c.host_config.network_mode_or_default()))
             .is_ok_and(|n| !n.is_user_defined());
         if !on_default {
-            return Ok((hosts, env));
+            return Ok(Links { hosts, env });
         }
         for l in c.host_config.links.iter().flatten() {
             let (target, alias) = berth_container::links::link_parts(l);
@@ -133,13 +133,20 @@ impl NetworkService {
                 env.push(format!("{pfx}_PROTO={proto}"));
             }
             for e in &other.config.env {
-                if let Some((k, v)) = e.split_once('=') {
-                    if !matches!(k, "HOME" | "HOSTNAME" | "PATH") {
-                        env.push(format!("{up}_ENV_{k}={v}"));
-                    }
+                if let Some((k, v)) = e.split_once('=')
+                    && !matches!(k, "HOME" | "HOSTNAME" | "PATH")
+                {
+                    env.push(format!("{up}_ENV_{k}={v}"));
                 }
             }
         }
-        Ok((hosts, env))
+        Ok(Links { hosts, env })
     }
+}
+
+/// What `--link` gives a container on the default bridge: /etc/hosts lines (address, names)
+/// and Docker's `<ALIAS>_…` environment variables.
+pub(crate) struct Links {
+    pub hosts: Vec<(String, String)>,
+    pub env: Vec<String>,
 }

@@ -12,12 +12,12 @@ use crate::{NetError, Result};
 
 fn err(context: &str, e: rtnetlink::Error) -> NetError {
     // EOPNOTSUPP when making a link: the kernel was built without that link type.
-    if let rtnetlink::Error::NetlinkError(m) = &e {
-        if m.raw_code() == -95 {
-            return NetError::Invalid(format!(
-                "{context}: this kernel does not support that kind of link (is the ipvlan, macvlan or 8021q module available?)"
-            ));
-        }
+    if let rtnetlink::Error::NetlinkError(m) = &e
+        && m.raw_code() == -95
+    {
+        return NetError::Invalid(format!(
+            "{context}: this kernel does not support that kind of link (is the ipvlan, macvlan or 8021q module available?)"
+        ));
     }
     NetError::System(format!("{context}: {e}"))
 }

@@ -214,12 +214,12 @@ impl NetworkService {
             Some(b) => Some(default_bridge_v6(&opts, b, &nets)?),
             None => None,
         };
-        if let (Some(b), Some(want)) = (nets.values_mut().find(|n| n.default_bridge), bridge_v6) {
-            if b.v6 != want {
-                b.ipv6 = want.is_some();
-                b.v6 = want;
-                db.put(NETWORKS, &b.id, &*b)?;
-            }
+        if let (Some(b), Some(want)) = (nets.values_mut().find(|n| n.default_bridge), bridge_v6)
+            && b.v6 != want
+        {
+            b.ipv6 = want.is_some();
+            b.v6 = want;
+            db.put(NETWORKS, &b.id, &*b)?;
         }
         // Endpoints of containers that are gone are forgotten at recovery; the kernel side
         // of running ones is rebuilt by `restore`.
@@ -393,17 +393,15 @@ impl NetworkService {
                 (self.next_pool_subnet(&st.nets)?, false)
             }
         };
-        if user_subnet {
-            if let Some(other) =
+        if user_subnet
+            && let Some(other) =
                 st.nets.values().find(|n| n.subnet.is_some_and(|s| s.overlaps(&subnet)) && n.driver == "bridge")
-            {
-                if driver == "bridge" {
-                    return Err(NetError::Forbidden(format!(
-                        "invalid pool request: Pool overlaps with other one on this address space (network {})",
-                        other.name
-                    )));
-                }
-            }
+            && driver == "bridge"
+        {
+            return Err(NetError::Forbidden(format!(
+                "invalid pool request: Pool overlaps with other one on this address space (network {})",
+                other.name
+            )));
         }
         let c = v4.first();
         let gateway = match c.map(|c| c.gateway.as_str()).filter(|g| !g.is_empty()) {
@@ -442,14 +440,11 @@ impl NetworkService {
                 .get("com.docker.network.bridge.name")
                 .cloned()
                 .unwrap_or_else(|| format!("br-{}", &id[..12])),
-            _ => {
-                let parent = req
-                    .options
-                    .get("parent")
-                    .cloned()
-                    .ok_or_else(|| NetError::Invalid(format!("{driver} networks need -o parent=<interface>")))?;
-                parent
-            }
+            _ => req
+                .options
+                .get("parent")
+                .cloned()
+                .ok_or_else(|| NetError::Invalid(format!("{driver} networks need -o parent=<interface>")))?,
         };
         if ifname.len() > 15 {
             return Err(NetError::Invalid(format!("interface name {ifname} is longer than 15 characters")));

@@ -191,8 +191,8 @@ mod tests {
         let nets = BTreeMap::new();
         let v4 = cfg("10.0.0.0/24", "");
         assert!(!is_v6(&v4) && is_v6(&cfg("", "fd00::1")));
-        assert_eq!(ipam_for("n", None, &[v4.clone()], &nets, "ab", true).unwrap(), None);
-        assert_eq!(ipam_for("n", Some(false), &[v4.clone()], &nets, "ab", true).unwrap(), None);
+        assert_eq!(ipam_for("n", None, std::slice::from_ref(&v4), &nets, "ab", true).unwrap(), None);
+        assert_eq!(ipam_for("n", Some(false), std::slice::from_ref(&v4), &nets, "ab", true).unwrap(), None);
         let e = ipam_for("n", Some(false), &[cfg("fd01::/64", "")], &nets, "ab", true).unwrap_err().to_string();
         assert!(e.contains("fd01::/64") && e.contains("disabled"), "{e}");
         let implied = ipam_for("n", None, &[cfg("2001:db8::1/64", "")], &nets, "ab", true).unwrap().unwrap();

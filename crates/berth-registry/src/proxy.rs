@@ -103,10 +103,10 @@ impl Proxy {
     /// Makes the manifest `r` of `name` current in `storage`: by tag always (falling back
     /// to the copy when the remote fails), by digest when missing.
     pub(crate) async fn manifest(&self, storage: &Storage, name: &str, r: &Reference) -> Result<()> {
-        if let Reference::Digest(d) = r {
-            if storage.has_manifest(name, d) {
-                return Ok(());
-            }
+        if let Reference::Digest(d) = r
+            && storage.has_manifest(name, d)
+        {
+            return Ok(());
         }
         match self.fetch_manifest(storage, name, r).await {
             Ok(()) => Ok(()),
@@ -169,10 +169,10 @@ impl Proxy {
     /// names the blob `d`.
     fn named_by_a_manifest(&self, storage: &Storage, name: &str, d: &Digest) -> Result<bool> {
         for rev in storage.revisions(name)? {
-            if let Some(m) = storage.get_manifest(name, &rev)? {
-                if crate::manifest::parse(Some(&m.media_type), &m.bytes).is_ok_and(|p| p.blobs.contains(d)) {
-                    return Ok(true);
-                }
+            if let Some(m) = storage.get_manifest(name, &rev)?
+                && crate::manifest::parse(Some(&m.media_type), &m.bytes).is_ok_and(|p| p.blobs.contains(d))
+            {
+                return Ok(true);
             }
         }
         Ok(false)

@@ -414,10 +414,10 @@ fn confine(p: &Process, seccomp: Option<&seccomp::Program>) -> Result<PathBuf> {
         RuntimeError::Start(format!("chdir to cwd ({cwd:?}) set in config.json failed: {}", std::io::Error::from(e)))
     })?;
 
-    if !p.no_new_privileges {
-        if let Some(prog) = seccomp {
-            seccomp::load(prog).map_err(|e| RuntimeError::Start(format!("loading seccomp filter: {e}")))?;
-        }
+    if !p.no_new_privileges
+        && let Some(prog) = seccomp
+    {
+        seccomp::load(prog).map_err(|e| RuntimeError::Start(format!("loading seccomp filter: {e}")))?;
     }
     if let Some(c) = &p.capabilities {
         caps::drop_bounding(c)?;
@@ -484,10 +484,11 @@ fn resolve_program(p: &Process) -> Result<PathBuf> {
     for dir in path.split(':') {
         let dir = if dir.is_empty() { "." } else { dir };
         let cand = Path::new(dir).join(arg0);
-        if let Ok(md) = std::fs::metadata(&cand) {
-            if md.is_file() && rustix::fs::access(&cand, rustix::fs::Access::EXEC_OK).is_ok() {
-                return Ok(cand);
-            }
+        if let Ok(md) = std::fs::metadata(&cand)
+            && md.is_file()
+            && rustix::fs::access(&cand, rustix::fs::Access::EXEC_OK).is_ok()
+        {
+            return Ok(cand);
         }
     }
     Err(RuntimeError::Start(format!("exec: {arg0:?}: executable file not found in $PATH")))

@@ -158,7 +158,7 @@ fn take_from_maker(launcher: i32) -> Result<OwnedFd> {
     let mut stopped: Vec<Pid> = Vec::new();
     let mut failure = None;
     let mut launcher_done = false;
-    while !(launcher_done && !stopped.is_empty()) {
+    while !launcher_done || stopped.is_empty() {
         let Ok(Some((pid, status))) = rustix::process::wait(WaitOptions::UNTRACED) else { break };
         if pid.as_raw_nonzero().get() == launcher {
             launcher_done = true;

@@ -52,10 +52,10 @@ pub fn recv_fd(sock: BorrowedFd<'_>) -> Result<Option<OwnedFd>> {
         return Ok(None);
     }
     for msg in buf.drain() {
-        if let RecvAncillaryMessage::ScmRights(mut fds) = msg {
-            if let Some(fd) = fds.next() {
-                return Ok(Some(fd));
-            }
+        if let RecvAncillaryMessage::ScmRights(mut fds) = msg
+            && let Some(fd) = fds.next()
+        {
+            return Ok(Some(fd));
         }
     }
     Ok(None)

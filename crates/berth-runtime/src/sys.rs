@@ -192,7 +192,7 @@ pub fn trim_resident_memory() {
         } else if let Some((a, len, code)) = current {
             // A written (private dirty or anonymous) page means the mapping is not pure file.
             let written = (line.starts_with("Private_Dirty:") || line.starts_with("Anonymous:"))
-                && !line.split_whitespace().nth(1).is_some_and(|v| v == "0");
+                && line.split_whitespace().nth(1).is_none_or(|v| v != "0");
             if written {
                 current = Some((a, len, false));
                 if !code {

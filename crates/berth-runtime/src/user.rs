@@ -113,12 +113,12 @@ pub fn resolve(root: impl AsFd, spec: &str, group_add: &[String]) -> Result<Reso
         };
     }
     let mut additional: Vec<u32> = Vec::new();
-    if group.is_none() {
-        if let Some(n) = &name {
-            for g in &gr {
-                if g.members.iter().any(|m| m == n) && !additional.contains(&g.gid) {
-                    additional.push(g.gid);
-                }
+    if group.is_none()
+        && let Some(n) = &name
+    {
+        for g in &gr {
+            if g.members.iter().any(|m| m == n) && !additional.contains(&g.gid) {
+                additional.push(g.gid);
             }
         }
     }

@@ -77,10 +77,10 @@ pub fn run(args: &[String]) -> i32 {
                     return status.exit_status().unwrap_or_else(|| 128 + status.terminating_signal().unwrap_or(0));
                 }
             }
-        } else if sig > 0 {
-            if let (Some(p), Some(s)) = (Pid::from_raw(child_pid), rustix::process::Signal::from_named_raw(sig)) {
-                let _ = rustix::process::kill_process(p, s);
-            }
+        } else if sig > 0
+            && let (Some(p), Some(s)) = (Pid::from_raw(child_pid), rustix::process::Signal::from_named_raw(sig))
+        {
+            let _ = rustix::process::kill_process(p, s);
         }
     }
 }

@@ -122,10 +122,10 @@ impl LogWriter {
         if self.opts.max_size > 0 && self.size > 0 && self.size + out.len() as u64 > self.opts.max_size {
             self.rotate();
         }
-        if let Some(f) = self.file.as_mut() {
-            if f.write_all(&out).is_ok() {
-                self.size += out.len() as u64;
-            }
+        if let Some(f) = self.file.as_mut()
+            && f.write_all(&out).is_ok()
+        {
+            self.size += out.len() as u64;
         }
     }
 

@@ -103,7 +103,8 @@ pub enum Request {
     CloseStdin,
     Exec {
         id: String,
-        process: berth_runtime::spec::Process,
+        /// Boxed: a process is far larger than every other request.
+        process: Box<berth_runtime::spec::Process>,
         #[serde(default)]
         user: String,
         #[serde(default)]

@@ -43,7 +43,8 @@ struct Proc {
 }
 
 impl Proc {
-    fn new(s: Spawned, stdin: Option<OwnedFd>, out: Option<OwnedFd>, err: Option<OwnedFd>, stdin_once: bool) -> Proc {
+    fn new(s: Spawned, ends: Ends, stdin_once: bool) -> Proc {
+        let Ends { stdin, stdout: out, stderr: err } = ends;
         let tty = s.pty_master.is_some();
         let (stdin, out) = match s.pty_master {
             Some(m) => {
@@ -170,16 +171,14 @@ impl Shim {
         spec: Spec,
         listener: UnixListener,
         spawned: Spawned,
-        stdin: Option<OwnedFd>,
-        out: Option<OwnedFd>,
-        err: Option<OwnedFd>,
+        ends: Ends,
         report: Option<std::fs::File>,
         initial: Option<(UnixStream, bool)>,
     ) -> io::Result<Shim> {
         listener.set_nonblocking(true)?;
         let init_pidfd = spawned.pidfd.try_clone()?;
         let mut procs = BTreeMap::new();
-        procs.insert(INIT.to_string(), Proc::new(spawned, stdin, out, err, cfg.stdin_once));
+        procs.insert(INIT.to_string(), Proc::new(spawned, ends, cfg.stdin_once));
         let log = LogWriter::open(cfg.log.clone())?;
         let cgroup = berth_runtime::create::cgroup_of(&spec).ok().flatten();
         let mut clients = Vec::new();
@@ -306,18 +305,18 @@ impl Shim {
                 }
             }
         }
-        if let Some(p) = self.procs.get_mut(key) {
-            if p.exit.is_none() {
-                // Readable pidfd but not yet reapable (a race with another waiter): retry
-                // on the next round.
-                if let Some(fd) = &p.pidfd {
-                    if let Ok(Some((_, status))) = rustix::process::waitpid(Pid::from_raw(p.pid), WaitOptions::NOHANG) {
-                        p.exit = Some(exit_code(status));
-                        p.exited_at = Some(Instant::now());
-                        let _ = fd;
-                        p.pidfd = None;
-                    }
-                }
+        if let Some(p) = self.procs.get_mut(key)
+            && p.exit.is_none()
+        {
+            // Readable pidfd but not yet reapable (a race with another waiter): retry
+            // on the next round.
+            if let Some(fd) = &p.pidfd
+                && let Ok(Some((_, status))) = rustix::process::waitpid(Pid::from_raw(p.pid), WaitOptions::NOHANG)
+            {
+                p.exit = Some(exit_code(status));
+                p.exited_at = Some(Instant::now());
+                let _ = fd;
+                p.pidfd = None;
             }
         }
     }
@@ -404,12 +403,12 @@ impl Shim {
         } else {
             c.dead = true;
         }
-        if let Kind::Attach { target, stdin: true, .. } = c.kind.clone() {
-            if let Some(p) = self.procs.get_mut(&target) {
-                if p.stdin_once && !p.tty {
-                    close_stdin(p);
-                }
-            }
+        if let Kind::Attach { target, stdin: true, .. } = c.kind.clone()
+            && let Some(p) = self.procs.get_mut(&target)
+            && p.stdin_once
+            && !p.tty
+        {
+            close_stdin(p);
         }
     }
 
@@ -420,11 +419,9 @@ impl Shim {
         let mut end_attach = false;
         for (kind, data) in frames {
             match kind {
-                proto::FRAME_STDIN if stdin => {
-                    if p.stdin.is_some() {
-                        p.stdin_buf.extend_from_slice(&data);
-                        flush_stdin(p);
-                    }
+                proto::FRAME_STDIN if stdin && p.stdin.is_some() => {
+                    p.stdin_buf.extend_from_slice(&data);
+                    flush_stdin(p);
                 }
                 proto::FRAME_STDIN_CLOSE if stdin => {
                     if p.stdin_once {
@@ -505,7 +502,7 @@ impl Shim {
                 self.clients[i].closing = true;
             }
             Request::Exec { id, process, user, group_add, stdin } => {
-                match self.exec(&id, process, &user, &group_add, stdin) {
+                match self.exec(&id, *process, &user, &group_add, stdin) {
                     Ok(pid) => {
                         self.clients[i].reply(&Reply { pid: Some(pid), error: None });
                         self.clients[i].kind = Kind::Attach { target: id, stdin, stdout: true, stderr: true };
@@ -532,10 +529,8 @@ impl Shim {
             return Err("container is not running".into());
         }
         let sig = Signal::from_named_raw(signal).ok_or_else(|| format!("invalid signal: {signal}"))?;
-        if all {
-            if let Some(cg) = &self.cgroup {
-                cg.kill_all(signal);
-            }
+        if all && let Some(cg) = &self.cgroup {
+            cg.kill_all(signal);
         }
         match &init.pidfd {
             Some(fd) => rustix::process::pidfd_send_signal(fd, sig)
@@ -567,11 +562,11 @@ impl Shim {
         .map_err(|e| format!("opening the container's root: {}", io::Error::from(e)))?;
         apply_user(&mut process, root.as_fd(), user, group_add).map_err(|e| e.to_string())?;
         drop(root);
-        let (io, stdin_w, out_r, err_r) = make_io(process.terminal, stdin).map_err(|e| e.to_string())?;
+        let (io, ends) = make_io(process.terminal, stdin).map_err(|e| e.to_string())?;
         let spawned =
             berth_runtime::exec::exec(self.init_pidfd.as_fd(), &self.spec, &process, io).map_err(|e| e.to_string())?;
         let pid = spawned.pid;
-        let mut p = Proc::new(spawned, stdin_w, out_r, err_r, true);
+        let mut p = Proc::new(spawned, ends, true);
         p.stdin_once = true;
         self.procs.insert(id.to_string(), p);
         Ok(pid)
@@ -609,11 +604,11 @@ impl Shim {
             }
             let frame = proto::frame(proto::FRAME_EXIT, &code.to_be_bytes());
             for c in &mut self.clients {
-                if let Kind::Attach { target, .. } = &c.kind {
-                    if *target == k {
-                        c.send(&frame);
-                        c.closing = true;
-                    }
+                if let Kind::Attach { target, .. } = &c.kind
+                    && *target == k
+                {
+                    c.send(&frame);
+                    c.closing = true;
                 }
             }
             if let Some(p) = self.procs.get_mut(&k) {
@@ -701,11 +696,20 @@ pub fn write_exit_file(path: &Path, st: &ExitStatus) {
     }
 }
 
+/// The shim's ends of a process's stdio pipes (none with a terminal, whose master the
+/// runtime hands over; no stdin unless it is kept open).
+#[derive(Default)]
+pub struct Ends {
+    pub stdin: Option<OwnedFd>,
+    pub stdout: Option<OwnedFd>,
+    pub stderr: Option<OwnedFd>,
+}
+
 /// Creates the stdio for a process: a terminal, or pipes (stdin a pipe when it is kept open,
 /// otherwise /dev/null). Returns the runtime's view and the shim's ends.
-pub fn make_io(tty: bool, stdin: bool) -> io::Result<(Io, Option<OwnedFd>, Option<OwnedFd>, Option<OwnedFd>)> {
+pub fn make_io(tty: bool, stdin: bool) -> io::Result<(Io, Ends)> {
     if tty {
-        return Ok((Io::Tty, None, None, None));
+        return Ok((Io::Tty, Ends::default()));
     }
     let (in_r, in_w) = if stdin {
         let (r, w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
@@ -722,7 +726,10 @@ pub fn make_io(tty: bool, stdin: bool) -> io::Result<(Io, Option<OwnedFd>, Optio
     };
     let (out_r, out_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
     let (err_r, err_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
-    Ok((Io::Pipes { stdin: in_r, stdout: out_w, stderr: err_w }, in_w, Some(out_r), Some(err_r)))
+    Ok((
+        Io::Pipes { stdin: in_r, stdout: out_w, stderr: err_w },
+        Ends { stdin: in_w, stdout: Some(out_r), stderr: Some(err_r) },
+    ))
 }
 
 /// Resolves the user inside the container's root and fills in the uid, gids and `HOME`.

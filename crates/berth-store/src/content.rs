@@ -60,10 +60,10 @@ impl IngestWriter {
     pub fn commit(mut self, expected: Option<&str>) -> Result<(String, u64)> {
         let hex_digest = hex::encode(std::mem::take(&mut self.hasher).finalize());
         let digest = format!("sha256:{hex_digest}");
-        if let Some(exp) = expected {
-            if exp != digest {
-                return Err(StoreError::DigestMismatch { expected: exp.to_string(), actual: digest });
-            }
+        if let Some(exp) = expected
+            && exp != digest
+        {
+            return Err(StoreError::DigestMismatch { expected: exp.to_string(), actual: digest });
         }
         self.file.sync_all().map_err(|e| StoreError::io("syncing blob", e))?;
         let dest = self.blobs.join(&hex_digest);
@@ -158,10 +158,10 @@ impl ContentStore {
         let dir = self.root.join("blobs/sha256");
         for e in fs::read_dir(&dir).map_err(|e| StoreError::io("listing blobs", e))? {
             let e = e.map_err(|e| StoreError::io("listing blobs", e))?;
-            if let Some(n) = e.file_name().to_str() {
-                if berth_api::ids::is_full_id(n) {
-                    out.push(format!("sha256:{n}"));
-                }
+            if let Some(n) = e.file_name().to_str()
+                && berth_api::ids::is_full_id(n)
+            {
+                out.push(format!("sha256:{n}"));
             }
         }
         Ok(out)

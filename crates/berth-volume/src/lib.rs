@@ -413,7 +413,7 @@ fn check_options(opts: &BTreeMap<String, String>) -> Result<()> {
             return Err(VolumeError::Invalid(format!("invalid option: \"{k}\"")));
         }
     }
-    if opts.contains_key("type") != opts.contains_key("device") && !opts.get("type").is_some_and(|t| t == "tmpfs") {
+    if opts.contains_key("type") != opts.contains_key("device") && opts.get("type").is_none_or(|t| t != "tmpfs") {
         return Err(VolumeError::Invalid("missing required option: \"device\"".into()));
     }
     if let Some(dev) = opts.get("device") {

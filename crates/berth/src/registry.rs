@@ -23,6 +23,7 @@ struct RegistryArgs {
 }
 
 #[derive(Subcommand, Debug)]
+#[allow(clippy::large_enum_variant, reason = "made once per command line")]
 enum Cmd {
     /// Serve a registry (the OCI Distribution API v2)
     Serve(ServeArgs),

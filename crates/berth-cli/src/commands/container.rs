@@ -427,11 +427,9 @@ pub fn attach(c: &Client, a: &AttachArgs) -> Exit {
     let stdin = !a.no_stdin && v["Config"]["OpenStdin"].as_bool().unwrap_or(false);
     let waiter = super::run::wait_in_background(c, &id, "not-running")?;
     let (conn, buffered) = super::run::attach_stream(c, &id, stdin, true, true, a.detach_keys.as_deref())?;
-    if is_tty {
-        if let Some((h, w)) = tty::size() {
-            let _ = c.post(&format!("/containers/{id}/resize?h={}&w={w}", h + 1));
-            let _ = c.post(&format!("/containers/{id}/resize?h={h}&w={w}"));
-        }
+    if is_tty && let Some((h, w)) = tty::size() {
+        let _ = c.post(&format!("/containers/{id}/resize?h={}&w={w}", h + 1));
+        let _ = c.post(&format!("/containers/{id}/resize?h={h}&w={w}"));
     }
     let _raw = (is_tty && stdin && tty::stdin_is_tty()).then(tty::RawMode::enable);
     if stdin {
@@ -640,14 +638,14 @@ pub fn prune(c: &Client, a: &PruneArgs) -> Exit {
     }
     let q = query(&[("filters", filter_json(&a.filter)?)]);
     let v: Value = c.post(&format!("/containers/prune{q}"))?.json()?;
-    if let Some(ids) = v["ContainersDeleted"].as_array() {
-        if !ids.is_empty() {
-            println!("Deleted Containers:");
-            for id in ids {
-                println!("{}", id.as_str().unwrap_or(""));
-            }
-            println!();
+    if let Some(ids) = v["ContainersDeleted"].as_array()
+        && !ids.is_empty()
+    {
+        println!("Deleted Containers:");
+        for id in ids {
+            println!("{}", id.as_str().unwrap_or(""));
         }
+        println!();
     }
     println!("Total reclaimed space: {}", berth_api::units::human_size(v["SpaceReclaimed"].as_i64().unwrap_or(0)));
     Ok(0)

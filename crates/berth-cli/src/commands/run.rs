@@ -476,12 +476,13 @@ pub fn request(f: &CreateFlags) -> Result<ContainerCreateRequest> {
 fn security_opts(list: &[String]) -> Result<Vec<String>> {
     list.iter()
         .map(|s| {
-            if let Some(path) = s.strip_prefix("seccomp=").or_else(|| s.strip_prefix("seccomp:")) {
-                if path != "unconfined" && path != "builtin" {
-                    let content = std::fs::read_to_string(path)
-                        .map_err(|e| anyhow!("opening seccomp profile ({path}) failed: {e}"))?;
-                    return Ok(format!("seccomp={content}"));
-                }
+            if let Some(path) = s.strip_prefix("seccomp=").or_else(|| s.strip_prefix("seccomp:"))
+                && path != "unconfined"
+                && path != "builtin"
+            {
+                let content = std::fs::read_to_string(path)
+                    .map_err(|e| anyhow!("opening seccomp profile ({path}) failed: {e}"))?;
+                return Ok(format!("seccomp={content}"));
             }
             Ok(s.clone())
         })
@@ -620,10 +621,10 @@ pub fn run(c: &Client, a: &RunArgs) -> Exit {
         return Ok(start_error_code(&e.to_string()));
     }
     let _raw = (f.tty && f.interactive && tty::stdin_is_tty()).then(tty::RawMode::enable);
-    if f.tty {
-        if let Some((h, w)) = tty::size() {
-            let _ = c.post(&format!("/containers/{id}/resize?h={h}&w={w}"));
-        }
+    if f.tty
+        && let Some((h, w)) = tty::size()
+    {
+        let _ = c.post(&format!("/containers/{id}/resize?h={h}&w={w}"));
     }
     if want_stdin {
         let input = conn.try_clone()?;
@@ -631,10 +632,10 @@ pub fn run(c: &Client, a: &RunArgs) -> Exit {
     }
     let out = tty::copy_output(conn, f.tty, &buffered);
     drop(_raw);
-    if let Err(e) = out {
-        if e.kind() != std::io::ErrorKind::BrokenPipe {
-            eprintln!("{e}");
-        }
+    if let Err(e) = out
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        eprintln!("{e}");
     }
     // Detached with the escape sequence: the container keeps running.
     let state: serde_json::Value = c.get_json(&format!("/containers/{id}/json")).unwrap_or_default();

@@ -271,11 +271,10 @@ pub fn prune(c: &Client, a: &SystemPruneArgs) -> Exit {
     total += super::image::prune_images(c, a.all, &a.filter)?;
     if let Ok(resp) =
         c.post(&format!("/build/prune{}", query(&[("all", if a.all { "1".to_string() } else { String::new() })])))
+        && let Ok(v) = resp.json::<Value>()
     {
-        if let Ok(v) = resp.json::<Value>() {
-            section("Deleted build cache objects", v["CachesDeleted"].as_array());
-            total += v["SpaceReclaimed"].as_i64().unwrap_or(0);
-        }
+        section("Deleted build cache objects", v["CachesDeleted"].as_array());
+        total += v["SpaceReclaimed"].as_i64().unwrap_or(0);
     }
     println!("Total reclaimed space: {}", berth_api::units::human_size(total));
     Ok(0)

@@ -61,10 +61,10 @@ fn kv(list: &[String], what: &str) -> anyhow::Result<BTreeMap<String, String>> {
 }
 
 fn create(c: &Client, a: &CreateArgs) -> Exit {
-    if let (Some(f), Some(p)) = (&a.name_flag, &a.name) {
-        if f != p {
-            return Err(anyhow!("conflicting options: either specify --name or provide positional arg, not both"));
-        }
+    if let (Some(f), Some(p)) = (&a.name_flag, &a.name)
+        && f != p
+    {
+        return Err(anyhow!("conflicting options: either specify --name or provide positional arg, not both"));
     }
     let name = a.name.clone().or(a.name_flag.clone()).unwrap_or_default();
     let body =

@@ -123,11 +123,10 @@ pub async fn pump_upgraded(
         tokio::select! {
             o = session.output.recv() => match o {
                 Some(o) => {
-                    if let Some(b) = encode(tty, &o) {
-                        if wr.write_all(&b).await.is_err() {
+                    if let Some(b) = encode(tty, &o)
+                        && wr.write_all(&b).await.is_err() {
                             break;
                         }
-                    }
                     if matches!(o, Output::Exit(_)) {
                         break;
                     }
@@ -166,10 +165,10 @@ pub fn serve_session(
                 }
             }
             while let Some(o) = session.output.recv().await {
-                if let Some(b) = encode(tty, &o) {
-                    if tx.send(b).await.is_err() {
-                        return;
-                    }
+                if let Some(b) = encode(tty, &o)
+                    && tx.send(b).await.is_err()
+                {
+                    return;
                 }
             }
         });

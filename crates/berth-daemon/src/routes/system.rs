@@ -178,14 +178,14 @@ pub async fn events(d: D, req: Req) -> ApiResult<Resp> {
                 .ok_or_else(|| ApiError::bad_request(format!("invalid value for until: {s}")))
         })
         .transpose()?;
-    if let (Some(s), Some(u)) = (since, until) {
-        if u < s {
-            return Err(ApiError::bad_request(format!(
-                "`since` time ({}) cannot be after `until` time ({})",
-                req.q("since").unwrap_or(""),
-                req.q("until").unwrap_or("")
-            )));
-        }
+    if let (Some(s), Some(u)) = (since, until)
+        && u < s
+    {
+        return Err(ApiError::bad_request(format!(
+            "`since` time ({}) cannot be after `until` time ({})",
+            req.q("since").unwrap_or(""),
+            req.q("until").unwrap_or("")
+        )));
     }
     let mut rx = d.events.subscribe();
     let backlog = if since.is_some() { d.events.backlog() } else { Vec::new() };

@@ -2,7 +2,6 @@
 //! and COPY reuses a layer it already made for the same content. Checked by what a user
 //! sees in the images, and at the protocol level by what the daemon asks for.
 
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use berth_integration::{Daemon, Run};

@@ -265,7 +265,7 @@ impl NetworkService {
             Ok::<(), NetError>(())
         });
         cl.pending.lock().unwrap_or_else(|p| p.into_inner()).remove(&(net.id.clone(), ep.ip));
-        crate::service::set_bridge_sysctls(&net, self.opts.ip_forward);
+        crate::service::set_bridge_sysctls(net, self.opts.ip_forward);
         r
     }
 

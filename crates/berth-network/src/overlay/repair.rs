@@ -4,7 +4,7 @@
 
 use super::{Cluster, dataplane};
 use crate::Result;
-use crate::attach::wanted_networks;
+use crate::attach::{Placement, wanted_networks};
 use crate::model::NetworkRecord;
 use crate::nl::Nl;
 use crate::service::NetworkService;
@@ -48,7 +48,8 @@ impl NetworkService {
                 ifname = format!("eth{k}");
                 k += 1;
             }
-            NetworkService::plumb(&self.nl, &ns_nl, net, ep, &ns, &ifname, at == Some(0), Some(mtu)).await?;
+            let place = Placement { ns: &ns, ifname: &ifname, default_route: at == Some(0), mtu: Some(mtu) };
+            NetworkService::plumb(&self.nl, &ns_nl, net, ep, place).await?;
         }
         Ok(())
     }

@@ -118,13 +118,13 @@ fn start(path: &str, initial: Option<UnixStream>) -> Result<(Parts, i32), String
     apply_user(&mut spec.process, root.as_fd(), &cfg.user, &cfg.group_add).map_err(|e| e.to_string())?;
     drop(root);
 
-    let (io, stdin_w, out_r, err_r) = make_io(cfg.tty, cfg.open_stdin).map_err(|e| format!("creating stdio: {e}"))?;
+    let (io, ends) = make_io(cfg.tty, cfg.open_stdin).map_err(|e| format!("creating stdio: {e}"))?;
     let spawned = berth_runtime::create::create(&spec, io).map_err(|e| e.to_string())?;
     let pid = spawned.pid;
     let attach_stdin = cfg.open_stdin;
     let parts: Parts = Box::new(move |report| {
         let initial = initial.map(|s| (s, attach_stdin));
-        match Shim::new(cfg, spec, listener, spawned, stdin_w, out_r, err_r, report, initial) {
+        match Shim::new(cfg, spec, listener, spawned, ends, report, initial) {
             Ok(s) => s,
             Err(e) => {
                 eprintln!("berth-shim: {e}");

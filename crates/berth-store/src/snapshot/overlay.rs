@@ -250,10 +250,10 @@ impl Snapshotter {
         let dir = self.root.join("layers");
         for e in fs::read_dir(&dir).map_err(|e| StoreError::io("listing layers", e))? {
             let e = e.map_err(|e| StoreError::io("listing layers", e))?;
-            if let Ok(b) = fs::read(e.path().join("layer.json")) {
-                if let Ok(info) = serde_json::from_slice::<LayerInfo>(&b) {
-                    out.push(info);
-                }
+            if let Ok(b) = fs::read(e.path().join("layer.json"))
+                && let Ok(info) = serde_json::from_slice::<LayerInfo>(&b)
+            {
+                out.push(info);
             }
         }
         Ok(out)
