@@ -419,7 +419,13 @@ impl ContainerService {
             r.state.paused = false;
             r.state.pid = 0;
             r.state.exit_code = st.exit_code as i64;
-            r.state.finished_at = st.finished_at.clone();
+            // A process that exits at once is reaped by the shim (which stamps the finish)
+            // before the daemon has stamped the start: a container never ends before it began.
+            let started = berth_api::time::parse_rfc3339(&r.state.started_at);
+            r.state.finished_at = match berth_api::time::parse_rfc3339(&st.finished_at) {
+                Some(f) if started.is_some_and(|s| f < s) => r.state.started_at.clone(),
+                _ => st.finished_at.clone(),
+            };
             r.state.oom_killed = st.oom_killed;
             // As Docker: a stopped container's last health results stay, marked unhealthy.
             if let Some(h) = r.state.health.as_mut() {

@@ -116,6 +116,7 @@ impl Cri {
             created_at: berth_api::time::now_nanos() as i64,
         };
         let caps = sec.capabilities.clone().unwrap_or_default();
+        let res = linux.resources.clone().unwrap_or_default();
         let host = HostConfig {
             network_mode: joined.clone(),
             ipc_mode: if host_ipc { "host".into() } else { joined.clone() },
@@ -131,6 +132,11 @@ impl Cri {
             cap_add: (!caps.add_capabilities.is_empty()).then(|| caps.add_capabilities.clone()),
             cap_drop: (!caps.drop_capabilities.is_empty()).then(|| caps.drop_capabilities.clone()),
             log_config: LogConfig { kind: "none".into(), ..Default::default() },
+            memory: res.memory_limit_in_bytes,
+            cpu_shares: res.cpu_shares,
+            cpu_quota: res.cpu_quota,
+            cpu_period: res.cpu_period,
+            oom_score_adj: crate::oom::restrict(res.oom_score_adj),
             ..Default::default()
         };
         let user = match (&sec.run_as_user, sec.run_as_username.is_empty()) {
@@ -231,7 +237,7 @@ impl Cri {
                 (m.created_at, c)
             })
             .collect();
-        out.sort_by(|a, b| b.0.cmp(&a.0));
+        out.sort_by_key(|c| std::cmp::Reverse(c.0));
         out.into_iter().map(|(_, c)| c).collect()
     }
 

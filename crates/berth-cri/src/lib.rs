@@ -36,6 +36,7 @@ pub mod error;
 mod exec;
 mod image;
 pub mod meta;
+pub mod oom;
 mod runtime;
 mod sandbox;
 mod server;

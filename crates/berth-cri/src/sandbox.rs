@@ -108,6 +108,7 @@ impl Cri {
             dns_options: dns.options,
             sysctls: (!linux.sysctls.is_empty()).then(|| meta::from_map(&linux.sysctls)),
             privileged: sec.privileged,
+            oom_score_adj: crate::oom::restrict(crate::oom::SANDBOX_OOM_SCORE_ADJ),
             log_config: LogConfig { kind: "none".into(), ..Default::default() },
             ..Default::default()
         };
@@ -235,7 +236,7 @@ impl Cri {
                 runtime_handler: m.runtime_handler.clone(),
             })
             .collect();
-        out.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        out.sort_by_key(|p| std::cmp::Reverse(p.created_at));
         out
     }
 }

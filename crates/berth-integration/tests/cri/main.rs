@@ -4,6 +4,7 @@
 
 mod containers;
 mod images;
+mod resources;
 mod restart;
 mod runtime;
 mod sandboxes;
@@ -88,6 +89,14 @@ pub fn container(name: &str, script: &str) -> ContainerConfig {
         log_path: format!("{name}/0.log"),
         labels: HashMap::from([("container".to_string(), name.to_string())]),
         annotations: HashMap::from([("why".to_string(), "test".to_string())]),
+        // A PID namespace of its own, as kubelet asks unless the pod shares one.
+        linux: Some(LinuxContainerConfig {
+            security_context: Some(LinuxContainerSecurityContext {
+                namespace_options: Some(NamespaceOption { pid: NamespaceMode::Container as i32, ..Default::default() }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
         ..Default::default()
     }
 }
