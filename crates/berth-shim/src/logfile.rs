@@ -316,6 +316,7 @@ mod tests {
         assert_eq!(lines[1], ("stderr", "F", "err"));
         assert_eq!((lines[2].0, lines[2].1, lines[2].2.len()), ("stdout", "P", MAX_LINE));
         assert!(lines[2].2.starts_with("twx"));
-        assert_eq!(lines[3], ("stdout", "F", "xx"));
+        // "tw" and MAX_LINE + 3 x's: the first piece is MAX_LINE long, five x's are left.
+        assert_eq!(lines[3], ("stdout", "F", "xxxxx"));
     }
 }
