@@ -37,8 +37,9 @@ use berth_api::glob;
 
 /// One thing to copy.
 enum Item {
-    /// A path in a tree (the context, a stage, an image), already resolved.
-    Path { tree: Tree, path: String },
+    /// A path in a tree (the context, a stage, an image), already resolved. With
+    /// `--parents`, `keep` is the path it lands at under the destination.
+    Path { tree: Tree, path: String, keep: Option<String> },
     /// Bytes from a heredoc.
     Content { name: String, bytes: Vec<u8> },
     /// A downloaded file (mode 0600).
@@ -152,11 +153,11 @@ fn sha256_file(host: &Path) -> Result<String> {
 }
 
 /// Content digests (`sha256` hex) of source files, by their path on the host.
-type FileDigests = std::collections::HashMap<PathBuf, String>;
+pub(crate) type FileDigests = std::collections::HashMap<PathBuf, String>;
 
 /// Hashes what a tree path holds: names, types, modes, link targets, contents; never
 /// times or owners (COPY sets the owner).
-fn digest_path(
+pub(crate) fn digest_path(
     tree: &Tree,
     path: &str,
     rel: &str,
@@ -244,13 +245,6 @@ impl Build {
     async fn copy_request(&self, st: &StageState, line: &Line, stage: usize) -> Result<Request> {
         let ins = &line.instruction;
         let kw = ins.keyword.clone();
-        for flag in ["parents", "exclude", "keep-git-dir"] {
-            if ins.flag(flag).is_some() {
-                return Err(BuildError::Invalid(format!(
-                    "the --{flag} option requires BuildKit. Refer to https://docs.docker.com/go/buildkit/ to learn how to build images with BuildKit enabled"
-                )));
-            }
-        }
         let words = ins.arg_words();
         let (dest_word, src_words) =
             words.split_last().ok_or_else(|| BuildError::Invalid(format!("{kw} requires at least two arguments")))?;
@@ -299,6 +293,25 @@ impl Build {
             }
         };
         let unpack = ins.flag("unpack").map(|v| v == "true");
+        let parents = ins.flag("parents") == Some("true");
+        let excludes = ins.flag_values("exclude").into_iter().map(|p| st.expand(p)).collect::<Result<Vec<_>>>()?;
+        let exclude =
+            (!excludes.is_empty()).then(|| std::sync::Arc::new(berth_dockerfile::Ignore::parse(&excludes.join("\n"))));
+        if let Some(sum) = ins.flag("checksum") {
+            // BuildKit's rules: one remote source (a download or a git repository).
+            if kw != "ADD" {
+                return Err(BuildError::Invalid("checksum can't be specified for COPY".into()));
+            }
+            if src_words.len() != 1 {
+                return Err(BuildError::Invalid("checksum can't be specified for multiple sources".into()));
+            }
+            let src = st.expand(&src_words[0])?;
+            if !crate::fetch::is_url(&src) && !crate::git::is_git_url(&src) {
+                return Err(BuildError::Invalid(format!(
+                    "checksum can't be specified for non-HTTP(S) sources: ADD --checksum={sum} {src}"
+                )));
+            }
+        }
         let mut heredocs = line.heredocs.iter();
         let mut items = Vec::new();
         let mut scratch = None;
@@ -311,6 +324,17 @@ impl Build {
                 continue;
             }
             let src = st.expand(raw)?;
+            if kw == "ADD" && crate::git::is_git_url(&src) {
+                let dir = scratch
+                    .get_or_insert_with(|| {
+                        self.b.config.scratch.join(format!("add-{}", &berth_api::ids::random_id()[..16]))
+                    })
+                    .clone();
+                let keep_git = ins.flag("keep-git-dir") == Some("true");
+                let root = crate::git::add_checkout(&src, &dir, items.len(), keep_git, ins.flag("checksum")).await?;
+                items.push(Item::Path { tree: Tree::plain(root), path: String::new(), keep: None });
+                continue;
+            }
             if kw == "ADD" && crate::fetch::is_url(&src) {
                 let dir = scratch
                     .get_or_insert_with(|| {
@@ -329,6 +353,10 @@ impl Build {
                 }
                 continue;
             }
+            // `--parents` keeps the path after a `/./` pivot, or all of it.
+            let pivot = src
+                .split_once("/./")
+                .map(|(before, _)| berth_dockerfile::changes::clean_abs(before).trim_start_matches('/').to_string());
             let rel = if from_context {
                 clean_rel(&src)
                     .ok_or_else(|| BuildError::Invalid(format!("forbidden path outside the build context: {src} ()")))?
@@ -350,6 +378,16 @@ impl Build {
             };
             for path in paths {
                 let f = src_tree.lookup(&path);
+                let is_dir = f.as_ref().is_some_and(|f| f.meta.is_dir());
+                let mut tree = src_tree.clone();
+                if let Some(ex) = &exclude {
+                    // Patterns are relative to a directory source, or to a file's directory.
+                    let base = if is_dir { path.as_str() } else { path.rsplit_once('/').map_or("", |(p, _)| p) };
+                    tree = tree.excluding(ex.clone(), base);
+                    if !is_dir && tree.excluded(&path) {
+                        continue;
+                    }
+                }
                 let archive = kw == "ADD"
                     && unpack != Some(false)
                     && f.as_ref().is_some_and(|f| f.meta.is_file() && is_archive(&f.host));
@@ -357,9 +395,16 @@ impl Build {
                     check_checksum(ins.flag("checksum"), &f.as_ref().map(|f| f.host.clone()).unwrap_or_default())?;
                     items.push(Item::Archive { host: f.map(|f| f.host).unwrap_or_default() });
                 } else {
-                    items.push(Item::Path { tree: src_tree.clone(), path });
+                    let keep = parents.then(|| match pivot.as_deref().filter(|p| !p.is_empty()) {
+                        Some(p) => path.strip_prefix(p).map(|r| r.trim_start_matches('/')).unwrap_or(&path).to_string(),
+                        None => path.clone(),
+                    });
+                    items.push(Item::Path { tree, path, keep });
                 }
             }
+        }
+        if items.is_empty() {
+            return Err(BuildError::Invalid(format!("{kw} failed: no source files were specified")));
         }
         if items.len() > 1 && !dest.ends_with('/') {
             return Err(BuildError::Invalid(format!(
@@ -391,9 +436,9 @@ fn request_digest(r: &Request) -> Result<(String, &'static str, FileDigests)> {
     let known = |host: &Path| r.context.as_ref().and_then(|c| c.known_digest(host));
     for it in &r.items {
         match it {
-            Item::Path { tree, path } => {
+            Item::Path { tree, path, keep } => {
                 h.update(b"path\0");
-                h.update(base_name(path).as_bytes());
+                h.update(keep.clone().unwrap_or_else(|| base_name(path)).as_bytes());
                 digest_path(tree, path, "", &known, &mut h, &mut files)?;
             }
             Item::Content { name, bytes } => {
@@ -414,7 +459,7 @@ fn request_digest(r: &Request) -> Result<(String, &'static str, FileDigests)> {
         }
     }
     let kind = match r.items.as_slice() {
-        [Item::Path { tree, path }] if tree.lookup(path).is_some_and(|f| f.meta.is_dir()) => "dir",
+        [Item::Path { tree, path, .. }] if tree.lookup(path).is_some_and(|f| f.meta.is_dir()) => "dir",
         [_] => "file",
         _ => "multi",
     };
@@ -434,8 +479,9 @@ fn targets(r: &Request) -> Result<Vec<(String, bool)>> {
     let mut out = Vec::new();
     for it in &r.items {
         let is_dir_source =
-            matches!(it, Item::Path { tree, path } if tree.lookup(path).is_some_and(|f| f.meta.is_dir()));
+            matches!(it, Item::Path { tree, path, .. } if tree.lookup(path).is_some_and(|f| f.meta.is_dir()));
         let target = match it {
+            Item::Path { keep: Some(k), .. } => join(dest_rel, k),
             Item::Archive { .. } => dest_rel.to_string(),
             _ if is_dir_source => dest_rel.to_string(),
             Item::Path { path, .. } if into_dir => join(dest_rel, &base_name(path)),
@@ -498,12 +544,12 @@ fn perform(
     let mut image_dirs = Vec::new();
     for (it, t) in r.items.iter().zip(targets(r)?) {
         let is_dir_source =
-            matches!(it, Item::Path { tree, path } if tree.lookup(path).is_some_and(|f| f.meta.is_dir()));
+            matches!(it, Item::Path { tree, path, .. } if tree.lookup(path).is_some_and(|f| f.meta.is_dir()));
         make_dirs(&r.dest_tree, &root, target_dir(&t), new_owner, &mut image_dirs)?;
         let rel = t.0;
         let host = root.join(&rel);
         match it {
-            Item::Path { tree, path } => {
+            Item::Path { tree, path, .. } => {
                 // Root owns what COPY makes unless --chown says otherwise, whatever the
                 // source (the classic builder's rule, also for --from).
                 let owner = |_: &std::fs::Metadata| r.owner.unwrap_or((0, 0));
@@ -588,7 +634,7 @@ fn set_mtime(p: &Path, m: &std::fs::Metadata) {
 /// syncing replace files, never rewrite them) and that the copy's owner and mode would
 /// be the source's.
 /// Regular files copied are added to `copied` as (source, destination) host paths.
-fn copy_path(
+pub(crate) fn copy_path(
     tree: &Tree,
     path: &str,
     host: &Path,

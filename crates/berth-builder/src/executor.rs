@@ -68,6 +68,10 @@ impl Build {
 
     pub async fn run(mut self) -> Result<String> {
         self.df = berth_dockerfile::parse(&self.ctx.dockerfile)?;
+        if let Some(s) = &self.df.directives.syntax {
+            berth_dockerfile::check_syntax(s).map_err(BuildError::Invalid)?;
+        }
+        crate::platform::check(&self.opts.platform, "--platform")?;
         if !self.opts.cache_from.is_empty() {
             let mut allowed = BTreeSet::new();
             for name in &self.opts.cache_from {
@@ -213,6 +217,11 @@ impl Build {
             None => from_line,
         };
         self.step_line(&from_line);
+        if let Some(p) = &stage.platform {
+            let meta = |k: &str| self.plan.meta_args.get(k).cloned().flatten();
+            let p = berth_dockerfile::expand::expand(p, &meta, self.df.directives.escape)?;
+            crate::platform::check(&p, "FROM --platform=")?;
+        }
         let base = match &self.plan.bases[s] {
             Base::Scratch => None,
             Base::Stage(j) => self.results.get(j).cloned().flatten(),
@@ -249,7 +258,7 @@ impl Build {
     }
 
     /// A `FROM` image: the daemon's, pulled first if it is missing (or always, with `--pull`).
-    async fn base_image(&self, name: &str) -> Result<Image> {
+    pub(crate) async fn base_image(&self, name: &str) -> Result<Image> {
         let local = self.b.images.resolve(name);
         match local {
             Ok(img) if !self.opts.pull => return Ok(img),
@@ -266,7 +275,7 @@ impl Build {
     async fn exec(&mut self, st: &mut StageState, line: &Line, stage: usize) -> Result<()> {
         let ins = &line.instruction;
         match ins.keyword.as_str() {
-            "RUN" => self.run_step(st, line).await,
+            "RUN" => self.run_step(st, line, stage).await,
             "COPY" | "ADD" => self.copy_step(st, line, stage).await,
             "WORKDIR" => {
                 let dir = st.workdir(&st.expand(ins.shell_text().trim())?);

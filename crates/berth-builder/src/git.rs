@@ -105,6 +105,47 @@ pub(crate) async fn clone_into(url: &str, work: &Path, root: &Path) -> Result<()
     std::fs::rename(&dir, root).map_err(|e| BuildError::io("moving the checkout into place", e))
 }
 
+/// `ADD <git URL> <dest>`: checks the repository out under `scratch` (as the `n`th
+/// source) and returns the directory whose contents ADD copies. Without `keep_git_dir`
+/// the `.git` directory is left out, as BuildKit does; `checksum` is the commit the
+/// checkout must be at.
+pub(crate) async fn add_checkout(
+    url: &str,
+    scratch: &Path,
+    n: usize,
+    keep_git_dir: bool,
+    checksum: Option<&str>,
+) -> Result<std::path::PathBuf> {
+    let work = scratch.join(format!("git-work{n}"));
+    let root = scratch.join(format!("git{n}"));
+    std::fs::create_dir_all(scratch).map_err(|e| BuildError::io("creating the checkout directory", e))?;
+    clone_into(url, &work, &root).await.map_err(|e| {
+        let said = e.to_string();
+        BuildError::Invalid(format!("ADD {url}: {}", said.trim_start_matches("unable to prepare context: ")))
+    })?;
+    if let Some(want) = checksum {
+        let repo = if root.join(".git").exists() { root.clone() } else { work.clone() };
+        let out = Command::new("git")
+            .arg("-C")
+            .arg(&repo)
+            .args(["rev-parse", "HEAD"])
+            .output()
+            .await
+            .map_err(|e| BuildError::io("running git", e))?;
+        let got = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let want = want.strip_prefix("sha1:").unwrap_or(want);
+        if got.is_empty() || !got.starts_with(want) || want.len() < 7 {
+            return Err(BuildError::Invalid(format!(
+                "ADD {url}: expected checksum {want}, the checkout is at commit {got}"
+            )));
+        }
+    }
+    if !keep_git_dir {
+        let _ = std::fs::remove_dir_all(root.join(".git"));
+    }
+    Ok(root)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

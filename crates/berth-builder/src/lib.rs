@@ -30,7 +30,10 @@
 //! - **RUN runs in a container** made by the container service from the step's image and
 //!   config, with its output streamed; the container's upper directory becomes the layer
 //!   (minus anything under the image's VOLUMEs, which Docker discards) and the container
-//!   is removed whatever happens.
+//!   is removed whatever happens. `RUN --mount` (cache, bind, tmpfs, secret, ssh) and
+//!   `RUN --network` are BuildKit's Dockerfile frontend 1.x ([`run_mounts`]); what is
+//!   mounted never lands in the layer, and secrets never in anything the build keeps
+//!   ([`secrets`]).
 //! - **Layers are flushed once per build**, after it, not per step: each step's layer is
 //!   published without waiting for the disk (`Snapshotter::commit_layer_deferred`).
 //! - **Nothing is tagged unless the whole build succeeds**, and a failed build leaves no
@@ -41,14 +44,18 @@
 
 pub mod cache;
 mod cache_from;
+pub mod cache_mounts;
 pub mod context;
 mod copy;
 mod executor;
 mod fetch;
 mod git;
 pub mod plan;
+pub mod platform;
 pub mod rootfs;
 mod run;
+mod run_mounts;
+pub mod secrets;
 mod state;
 pub mod sync;
 
@@ -174,6 +181,12 @@ pub struct BuildOptions {
     /// `--rm=false` (`rm=0` without `forcerm`): RUN steps' containers are kept, as Docker
     /// keeps them, instead of removed after each step.
     pub keep_containers: bool,
+    /// `--platform`: must be the host's ([`platform`]); empty is the host's.
+    pub platform: String,
+    /// `--secret`: what `RUN --mount=type=secret` mounts, by id.
+    pub secrets: secrets::Secrets,
+    /// `--ssh`: agent sockets `RUN --mount=type=ssh` mounts, by id.
+    pub ssh: secrets::SshAgents,
 }
 
 /// Daemon-wide builder settings.
@@ -189,6 +202,8 @@ pub struct BuilderConfig {
     /// One empty file per RUN container a build is using, named by its ID: what a daemon
     /// that died mid-build left is removed at the next start ([`Builder::reap_interrupted`]).
     pub run_containers: PathBuf,
+    /// The directories of `RUN --mount=type=cache` ([`cache_mounts`]), kept between builds.
+    pub cache_mounts: PathBuf,
 }
 
 /// The builder service: shared by every build the daemon runs.
@@ -199,6 +214,7 @@ pub struct Builder {
     pub distribution: Arc<berth_distribution::Distribution>,
     db: Arc<berth_store::db::Db>,
     pub cache: BuildCache,
+    pub cache_mounts: cache_mounts::CacheMounts,
     pub contexts: sync::ContextStore,
     pub config: BuilderConfig,
 }
@@ -224,12 +240,14 @@ impl Builder {
         std::fs::create_dir_all(&config.run_containers)
             .map_err(|e| BuildError::io(format!("creating {}", config.run_containers.display()), e))?;
         let contexts = sync::ContextStore::new(config.contexts.clone());
+        let cache_mounts = cache_mounts::CacheMounts::new(config.cache_mounts.clone())?;
         Ok(Arc::new(Builder {
             images,
             containers,
             distribution,
             cache: BuildCache::new(db.clone()),
             db,
+            cache_mounts,
             contexts,
             config,
         }))
@@ -353,8 +371,14 @@ impl Builder {
     }
 
     /// Updates the synced context `key` from `input` (framed manifest, then a tar of what
-    /// changed) and opens it for [`Builder::build`]. Blocking.
-    pub fn open_synced_context(&self, key: &str, input: impl std::io::Read, dockerfile: &str) -> Result<Context> {
+    /// changed) and opens it for [`Builder::build`], with the secrets the client sent
+    /// along. Blocking.
+    pub fn open_synced_context(
+        &self,
+        key: &str,
+        input: impl std::io::Read,
+        dockerfile: &str,
+    ) -> Result<(Context, secrets::Secrets, secrets::SshAgents)> {
         self.contexts.open(key, input, dockerfile)
     }
 
@@ -377,14 +401,18 @@ impl Builder {
 
     /// `builder prune`: forgets cache entries and deletes the images that only the cache
     /// kept (untagged, unused, no children). With `all`, every entry is forgotten; without,
-    /// only those whose image is no longer part of a tagged image's history. Returns the
-    /// deleted image IDs and the bytes reclaimed.
+    /// only those whose image is no longer part of a tagged image's history. Cache mounts
+    /// no build is using go either way, as BuildKit prunes them. Returns the deleted image
+    /// IDs and cache mount names, and the bytes reclaimed.
     pub fn prune(
         &self,
         all: bool,
         users: &dyn Fn(&str) -> Vec<berth_image::ContainerUse>,
     ) -> Result<(Vec<String>, i64)> {
-        let (deleted, mut reclaimed) = self.cache.prune(&self.images, all, users)?;
+        let (mut deleted, mut reclaimed) = self.cache.prune(&self.images, all, users)?;
+        let (mounts, freed) = self.cache_mounts.prune();
+        deleted.extend(mounts);
+        reclaimed += freed;
         if all {
             reclaimed += self.contexts.prune();
         }

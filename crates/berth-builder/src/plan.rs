@@ -7,12 +7,15 @@
 //! their output is still shown in file order, a stage's after the one before it.
 //!
 //! `FROM` lines see only the ARGs declared before the first `FROM` ([`Plan::meta_args`]),
-//! with `--build-arg` values replacing their defaults.
+//! with `--build-arg` values replacing their defaults, and the automatic platform ARGs
+//! ([`crate::platform::args`]), which a bare `ARG TARGETARCH` brings into a stage.
+//! A stage also needs the stages its `RUN --mount=…,from=` name.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use berth_dockerfile::Dockerfile;
 use berth_dockerfile::expand::expand;
+use berth_dockerfile::run_flags::{RunMount, parse_mounts};
 use berth_dockerfile::words::parse_arg_raw;
 
 use crate::{BuildError, Result};
@@ -75,12 +78,15 @@ impl Plan {
         extra_steps: usize,
     ) -> Result<Plan> {
         let escape = df.directives.escape;
-        let mut meta_args: BTreeMap<String, Option<String>> = BTreeMap::new();
+        let automatic = crate::platform::args();
+        let mut meta_args: BTreeMap<String, Option<String>> =
+            automatic.iter().map(|(k, v)| (k.clone(), Some(v.clone()))).collect();
         for line in &df.args_before_from {
             for (name, default) in parse_arg_raw(&line.instruction.shell_text(), escape)? {
                 let env = |k: &str| meta_args.get(k).cloned().flatten();
                 let default = default.map(|d| expand(&d, &env, escape)).transpose()?;
-                let value = build_args.get(&name).cloned().flatten().or(default);
+                let value =
+                    build_args.get(&name).cloned().flatten().or(default).or_else(|| automatic.get(&name).cloned());
                 meta_args.insert(name, value);
             }
         }
@@ -122,11 +128,25 @@ impl Plan {
                 mine.insert(j);
             }
             for line in &df.stages[s].instructions {
-                if line.instruction.keyword == "COPY"
-                    && let Some(from) = line.instruction.flag("from")
-                    && let FromSource::Stage(j) = from_source(df, s, from)?
+                let ins = &line.instruction;
+                let mut froms: Vec<String> = Vec::new();
+                if ins.keyword == "COPY"
+                    && let Some(from) = ins.flag("from")
                 {
-                    mine.insert(j);
+                    froms.push(from.to_string());
+                }
+                if ins.keyword == "RUN" {
+                    // Unexpanded: a mount the executor later refuses names no stage here.
+                    let mounts = parse_mounts(ins.flag_values("mount")).unwrap_or_default();
+                    froms.extend(mounts.into_iter().filter_map(|m| match m {
+                        RunMount::Bind { from, .. } | RunMount::Cache { from, .. } => from,
+                        _ => None,
+                    }));
+                }
+                for from in froms {
+                    if let FromSource::Stage(j) = from_source(df, s, &from)? {
+                        mine.insert(j);
+                    }
                 }
             }
             todo.extend(mine.iter().copied());
@@ -186,6 +206,18 @@ mod tests {
         args.insert("TAG".to_string(), Some("1.36".to_string()));
         let p = Plan::new(&df, None, &args, 0).unwrap();
         assert_eq!(p.bases, vec![Base::Image("busybox:1.36".into())]);
+    }
+
+    #[test]
+    fn run_mounts_need_their_stages_and_platform_args_are_automatic() {
+        let text = "FROM busybox AS a\nFROM busybox AS b\nFROM busybox AS c\nFROM --platform=$BUILDPLATFORM busybox\nRUN --mount=type=bind,from=a,target=/a --mount=type=cache,target=/c,from=b true\n";
+        let p = plan(text, None).unwrap();
+        assert_eq!(p.stages, vec![0, 1, 3], "c is not needed");
+        assert_eq!(p.meta_args["TARGETPLATFORM"], Some(crate::platform::host().to_string()));
+        let df = berth_dockerfile::parse("ARG TARGETARCH\nARG BUILDOS=custom\nFROM busybox\n").unwrap();
+        let p = Plan::new(&df, None, &BTreeMap::new(), 0).unwrap();
+        assert_eq!(p.meta_args["TARGETARCH"], Some(crate::platform::host().arch));
+        assert_eq!(p.meta_args["BUILDOS"].as_deref(), Some("custom"));
     }
 
     #[test]

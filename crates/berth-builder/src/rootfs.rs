@@ -23,6 +23,8 @@ pub struct Tree {
     layers: Vec<PathBuf>,
     /// One ordinary directory, not overlay layers: no whiteouts or opaque markers.
     plain: bool,
+    /// `COPY --exclude`: patterns, and the path they are relative to ([`Tree::excluding`]).
+    exclude: Option<(std::sync::Arc<berth_dockerfile::Ignore>, String)>,
 }
 
 /// A path found in a tree: where its bytes are on the host, and its metadata.
@@ -48,12 +50,34 @@ fn components(path: &str) -> Vec<&str> {
 impl Tree {
     /// `layers` topmost first.
     pub fn new(layers: Vec<PathBuf>) -> Tree {
-        Tree { layers, plain: false }
+        Tree { layers, plain: false, exclude: None }
     }
 
     /// One ordinary directory (the build context).
     pub fn plain(dir: PathBuf) -> Tree {
-        Tree { layers: vec![dir], plain: true }
+        Tree { layers: vec![dir], plain: true, exclude: None }
+    }
+
+    /// The same tree, where [`Tree::read_dir`] leaves out what `patterns` (`.dockerignore`
+    /// syntax) match, relative to `base`: what `COPY --exclude` does not copy.
+    pub fn excluding(mut self, patterns: std::sync::Arc<berth_dockerfile::Ignore>, base: &str) -> Tree {
+        self.exclude = Some((patterns, base.trim_matches('/').to_string()));
+        self
+    }
+
+    /// Whether `path` is left out by [`Tree::excluding`].
+    pub fn excluded(&self, path: &str) -> bool {
+        let Some((patterns, base)) = &self.exclude else { return false };
+        let path = path.trim_matches('/');
+        let rel = if base.is_empty() {
+            path
+        } else {
+            match path.strip_prefix(base.as_str()).and_then(|r| r.strip_prefix('/')) {
+                Some(r) => r,
+                None => return false,
+            }
+        };
+        patterns.matches(rel)
     }
 
     /// An image's root filesystem.
@@ -64,7 +88,7 @@ impl Tree {
                 layers.push(images.snapshots().layer_dir(d)?);
             }
         }
-        Ok(Tree { layers, plain: false })
+        Ok(Tree { layers, plain: false, exclude: None })
     }
 
     /// The path exactly (no symlinks followed), if the merged view has it.
@@ -183,7 +207,10 @@ impl Tree {
                 break;
             }
         }
-        names.into_iter().collect()
+        let join = |n: &str| {
+            if path.trim_matches('/').is_empty() { n.to_string() } else { format!("{}/{n}", path.trim_matches('/')) }
+        };
+        names.into_iter().filter(|n| !self.excluded(&join(n))).collect()
     }
 
     /// Whether layer `idx`'s copy of `comps` is not hidden by a layer above it.
@@ -260,6 +287,21 @@ pub fn resolve_chown(tree: &Tree, spec: &str) -> Result<(u32, u32)> {
 mod tests {
     use super::*;
     use std::os::unix::fs::symlink;
+
+    #[test]
+    fn excluded_paths_are_not_listed() {
+        let t = tempfile::tempdir().unwrap();
+        for f in ["dir/a.txt", "dir/b.md", "dir/sub/c.txt", "top.txt"] {
+            let p = t.path().join(f);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, "").unwrap();
+        }
+        let patterns = std::sync::Arc::new(berth_dockerfile::Ignore::parse("*.txt\nsub"));
+        let tree = Tree::plain(t.path().to_path_buf()).excluding(patterns, "dir");
+        assert_eq!(tree.read_dir("dir"), vec!["b.md"], "relative to the base: a.txt and sub go");
+        assert_eq!(tree.read_dir(""), vec!["dir", "top.txt"], "outside the base nothing is excluded");
+        assert!(tree.excluded("dir/sub/c.txt") && !tree.excluded("top.txt"));
+    }
 
     fn whiteout(p: &Path) {
         rustix::fs::mknodat(rustix::fs::CWD, p, rustix::fs::FileType::CharacterDevice, rustix::fs::Mode::empty(), 0)

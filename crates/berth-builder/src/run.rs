@@ -11,8 +11,11 @@ use berth_dockerfile::heredoc::{RunScript, run_script};
 use berth_dockerfile::{Args, Line};
 use berth_image::commit::NewLayer;
 
+use berth_dockerfile::run_flags::RunNetwork;
+
 use crate::cache::{StepKey, args_field};
 use crate::executor::Build;
+use crate::run_mounts::{StepMounts, remove_stubs, step_mounts};
 use crate::state::StageState;
 use crate::{BuildError, Result, say};
 
@@ -25,13 +28,6 @@ struct Command {
 
 fn command(st: &StageState, line: &Line) -> Result<Command> {
     let ins = &line.instruction;
-    for flag in ["mount", "network", "security", "device"] {
-        if ins.flag(flag).is_some() {
-            return Err(BuildError::Invalid(format!(
-                "the --{flag} option requires BuildKit. Refer to https://docs.docker.com/go/buildkit/ to learn how to build images with BuildKit enabled"
-            )));
-        }
-    }
     let mut scripts = Vec::new();
     let argv = match &ins.args {
         Args::Exec(v) => v.clone(),
@@ -56,14 +52,18 @@ fn command(st: &StageState, line: &Line) -> Result<Command> {
 }
 
 impl Build {
-    pub(crate) async fn run_step(&mut self, st: &mut StageState, line: &Line) -> Result<()> {
+    pub(crate) async fn run_step(&mut self, st: &mut StageState, line: &Line, stage: usize) -> Result<()> {
         let cmd = command(st, line)?;
+        let mounts = step_mounts(st, &line.instruction)?;
         let args = st.run_args();
         let mut key = StepKey::new(&st.key)
             .field("run", &serde_json::to_string(&cmd.argv).unwrap_or_default())
             .field("args", &args_field(&args));
         for (content, path) in &cmd.scripts {
             key = key.field("script", path).field("content", content);
+        }
+        for (name, value) in self.mount_key(&mounts, stage).await? {
+            key = key.field(&name, &value);
         }
         let key = self.key(key);
         let shown = cmd.argv.join(" ");
@@ -77,7 +77,7 @@ impl Build {
             st.advance(img, key);
             return Ok(());
         }
-        let img = self.run_container(st, &cmd, &args, created_by).await?;
+        let img = self.run_container(st, &cmd, &args, created_by, &mounts, stage).await?;
         self.finish(st, key, img)
     }
 
@@ -87,6 +87,8 @@ impl Build {
         cmd: &Command,
         args: &BTreeMap<String, String>,
         created_by: String,
+        mounts: &StepMounts,
+        stage: usize,
     ) -> Result<berth_image::Image> {
         if st.image.is_none() {
             // FROM scratch: the container needs an image, even an empty one.
@@ -101,6 +103,18 @@ impl Build {
             write_script(&host, content)?;
             binds.push(format!("{}:{path}:ro", host.display()));
         }
+        let mut active = match self.mount_prepare(mounts, stage, &scratch).await {
+            Ok(a) => a,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&scratch);
+                return Err(e);
+            }
+        };
+        let network_mode = match mounts.network {
+            RunNetwork::Default => self.opts.network_mode.clone(),
+            RunNetwork::None => "none".into(),
+            RunNetwork::Host => "host".into(),
+        };
         let mut env: Vec<String> = args.iter().map(|(k, v)| format!("{k}={v}")).collect();
         // Proxy build args reach RUN without a declaration (and stay out of the key).
         for (k, v) in &self.opts.build_args {
@@ -111,10 +125,23 @@ impl Build {
             }
         }
         env.extend(st.config.env.iter().cloned());
+        env.append(&mut active.env);
+        let mut argv = cmd.argv.clone();
+        let init = !active.secret_env.is_empty();
+        if init {
+            // The init is bind-mounted at /sbin/docker-init; a stub the image lacked goes.
+            active.targets.push("/sbin/docker-init".into());
+            let mut pre = Vec::new();
+            for (name, file) in &active.secret_env {
+                pre.extend(["--secret-env".to_string(), format!("{name}={file}")]);
+            }
+            pre.push("--".into());
+            argv.splice(0..0, pre);
+        }
         let request = ContainerCreateRequest {
             config: ContainerConfig {
                 image: base.id.clone(),
-                cmd: Some(cmd.argv.clone()),
+                cmd: Some(argv),
                 entrypoint: Some(vec![String::new()]),
                 env,
                 working_dir: st.config.working_dir.clone(),
@@ -124,9 +151,12 @@ impl Build {
                 ..Default::default()
             },
             host_config: HostConfig {
-                network_mode: self.opts.network_mode.clone(),
+                network_mode,
+                init: init.then_some(true),
                 extra_hosts: (!self.opts.extra_hosts.is_empty()).then(|| self.opts.extra_hosts.clone()),
                 binds: (!binds.is_empty()).then_some(binds),
+                mounts: (!active.mounts.is_empty()).then(|| std::mem::take(&mut active.mounts)),
+                tmpfs: (!active.tmpfs.is_empty()).then(|| std::mem::take(&mut active.tmpfs)),
                 log_config: LogConfig { kind: "none".into(), config: Default::default() },
                 ..Default::default()
             },
@@ -137,14 +167,17 @@ impl Build {
         let (id, _) = match created {
             Ok(c) => c,
             Err(e) => {
+                active.release();
                 let _ = std::fs::remove_dir_all(&scratch);
                 return Err(e.into());
             }
         };
         self.b.remember_build_container(&id);
         say(&self.out, format!(" ---> Running in {}\n", short_id(&id)));
-        let result = self.drive(&id, st, created_by, &cmd.argv).await;
-        if self.opts.keep_containers {
+        let result = self.drive(&id, st, created_by, &cmd.argv, &active.targets).await;
+        active.release();
+        // A container that had a secret does not outlive its step, whatever `--rm` says.
+        if self.opts.keep_containers && !active.sensitive {
             // The heredoc scripts stay: the kept container's binds name them.
             self.b.forget_build_container(&id);
             return result;
@@ -165,6 +198,7 @@ impl Build {
         st: &StageState,
         created_by: String,
         argv: &[String],
+        mount_targets: &[String],
     ) -> Result<berth_image::Image> {
         let svc = &self.b.containers;
         let mut session = svc.attach(id, AttachOptions { stdin: false, stdout: true, stderr: true }).await?;
@@ -185,6 +219,7 @@ impl Build {
         let vols: Vec<String> = st.config.volumes.iter().flat_map(|v| v.keys().cloned()).collect();
         let lower = crate::rootfs::Tree::of_image(&self.b.images, st.image.as_ref())?;
         discard_volume_changes(&upper, &vols, &lower);
+        remove_stubs(&upper, mount_targets, &lower);
         // A command that changed nothing adds no layer (just a history row).
         let changed = std::fs::read_dir(&upper).map(|mut d| d.next().is_some()).unwrap_or(true);
         self.commit(st, if changed { NewLayer::Copy(upper) } else { NewLayer::Empty }, created_by, id.to_string()).await

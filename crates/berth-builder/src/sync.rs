@@ -36,6 +36,7 @@ use berth_archive::apply::{ApplyOptions, Whiteouts, apply, remove_existing};
 use berth_archive::paths::{clean_entry_path, open_in_root, split_parent};
 
 use crate::context::Context;
+use crate::secrets::{Secrets, SshAgents};
 use crate::{BuildError, Result};
 
 /// How many context copies the store keeps.
@@ -130,11 +131,11 @@ impl ContextStore {
     }
 
     /// Phase two: brings the copy named `key` in line with the framed manifest and tar in
-    /// `input`, and opens it as the build's context (locked until the context is dropped).
+    /// `input`, and opens it as the build's context (locked until the context is dropped),
+    /// with the secrets the manifest carried.
     /// [`BuildError::Conflict`] if the copy still differs from the manifest afterwards.
-    pub fn open(&self, key: &str, mut input: impl Read, dockerfile: &str) -> Result<Context> {
+    pub fn open(&self, key: &str, mut input: impl Read, dockerfile: &str) -> Result<(Context, Secrets, SshAgents)> {
         let dir = self.entry_dir(key)?;
-        let root = dir.join("root");
         let lock = self.lock_copy(&dir)?;
 
         let mut len = [0u8; 8];
@@ -145,11 +146,45 @@ impl ContextStore {
         }
         let mut raw = vec![0u8; len as usize];
         input.read_exact(&mut raw).map_err(|e| BuildError::io("reading the context manifest", e))?;
-        let manifest: ContextManifest = serde_json::from_slice(&raw)
+        let mut manifest: ContextManifest = serde_json::from_slice(&raw)
             .map_err(|e| BuildError::Invalid(format!("invalid build context manifest: {e}")))?;
+        raw.fill(0);
+        let mut secrets = Secrets::default();
+        for (id, value) in std::mem::take(&mut manifest.secrets).0 {
+            let bytes = hex::decode(&value)
+                .map_err(|_| BuildError::Invalid(format!("invalid build context manifest: secret {id} is not hex")))?;
+            secrets.insert(id, bytes);
+        }
+        let mut ssh = SshAgents::new();
+        for (id, path) in std::mem::take(&mut manifest.ssh) {
+            let is_socket = std::fs::metadata(&path).is_ok_and(|m| {
+                use std::os::unix::fs::FileTypeExt;
+                m.file_type().is_socket()
+            });
+            if !is_socket {
+                return Err(BuildError::Invalid(format!(
+                    "--ssh {id}={path}: no such socket on the daemon's host (berth forwards an SSH agent to a daemon on the same host only)"
+                )));
+            }
+            ssh.insert(id, path.into());
+        }
         validate(&manifest)?;
+        Ok((self.update(key, &dir, lock, &manifest, input, dockerfile)?, secrets, ssh))
+    }
 
-        let mut index = match Self::load(&dir) {
+    /// The rest of [`ContextStore::open`]: the copy made to match `manifest`.
+    fn update(
+        &self,
+        key: &str,
+        dir: &Path,
+        lock: std::fs::File,
+        manifest: &ContextManifest,
+        mut input: impl Read,
+        dockerfile: &str,
+    ) -> Result<Context> {
+        let root = dir.join("root");
+
+        let mut index = match Self::load(dir) {
             Some(i) => i,
             None => {
                 // No index: the copy is unknown (first use, or an update was cut short).
@@ -181,7 +216,7 @@ impl ContextStore {
         if unchanged && !root.join(".dockerignore").exists() {
             std::io::copy(&mut input, &mut std::io::sink())
                 .map_err(|e| BuildError::io("reading the build context", e))?;
-            let mut ctx = Context::synced(dir.clone(), lock, HashMap::new());
+            let mut ctx = Context::synced(dir.to_path_buf(), lock, HashMap::new());
             ctx.finish(dockerfile)?;
             ctx.digests = index.digests();
             // Marks the copy used, for eviction.
@@ -256,9 +291,9 @@ impl ContextStore {
         }
 
         drop(root_fd);
-        let mut ctx = Context::synced(dir.clone(), lock, HashMap::new());
+        let mut ctx = Context::synced(dir.to_path_buf(), lock, HashMap::new());
         let pruned = ctx.finish(dockerfile)?;
-        self.reindex(&dir, key, index, &pruned, ctx)
+        self.reindex(dir, key, index, &pruned, ctx)
     }
 
     /// Drops what `.dockerignore` removed from `index`, hands the digests to `ctx`, writes

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use berth_api::models::build::{ContextEntry, ContextManifest, ContextNeed};
+use berth_api::models::build::{ContextEntry, ContextManifest, ContextNeed, SecretValues};
 use berth_archive::header::{EntryType, Header};
 use berth_archive::writer::TarWriter;
 
@@ -47,7 +47,7 @@ fn manifest(ctx: &LocalContext) -> std::io::Result<Option<ContextManifest>> {
             link: String::new(),
         });
     }
-    Ok(Some(ContextManifest { entries }))
+    Ok(Some(ContextManifest { entries, ..Default::default() }))
 }
 
 fn walk(root: &Path, rel: &str, exclude: &HashSet<&str>, out: &mut Vec<ContextEntry>) -> std::io::Result<bool> {
@@ -145,6 +145,8 @@ pub fn sync_build(
     path_and_query: &str,
     headers: &[(&str, String)],
     ctx: &LocalContext,
+    secrets: &SecretValues,
+    ssh: &std::collections::BTreeMap<String, String>,
 ) -> anyhow::Result<Option<Response>> {
     let root = std::fs::canonicalize(&ctx.root)?;
     let key = key(&root);
@@ -155,6 +157,8 @@ pub fn sync_build(
             Err(ClientError::Api { status: 404 | 405 | 501, .. }) => return Ok(None),
             Err(e) => return Err(e.into()),
         };
+        // The secrets go with phase two only, never with the diff request.
+        let m = ContextManifest { secrets: secrets.clone(), ssh: ssh.clone(), ..m };
         let (mut reader, mut writer) = std::io::pipe()?;
         let sender = std::thread::scope(|s| {
             let t = s.spawn(|| {

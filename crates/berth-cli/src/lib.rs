@@ -287,8 +287,50 @@ fn dispatch(c: &client::Client, cmd: Cmd) -> commands::Exit {
     }
 }
 
+/// Everything after the image of `run` and `create` is the container's command, as with
+/// the docker CLI (pflag without interspersed flags): `berth run --entrypoint sh IMAGE -c
+/// 'cmd'` runs `sh -c cmd` rather than taking `-c` for `--cpu-shares`. A `--` goes in
+/// after the image, so clap parses none of what follows as berth's flags.
+fn end_flags_at_image(mut args: Vec<String>) -> Vec<String> {
+    use clap::CommandFactory;
+    let root = Cli::command();
+    let mut cur = &root;
+    let mut i = 1;
+    while i < args.len() {
+        let a = args[i].as_str();
+        if a == "--" {
+            break;
+        }
+        let takes_value = |arg: &clap::Arg| arg.get_action().takes_values() && !arg.is_require_equals_set();
+        if let Some(long) = a.strip_prefix("--") {
+            if !long.contains('=') && cur.get_arguments().any(|x| x.get_long() == Some(long) && takes_value(x)) {
+                i += 1;
+            }
+        } else if let Some(shorts) = a.strip_prefix('-').filter(|s| !s.is_empty()) {
+            for (at, c) in shorts.char_indices() {
+                if cur.get_arguments().any(|x| x.get_short() == Some(c) && takes_value(x)) {
+                    if at + c.len_utf8() == shorts.len() {
+                        i += 1;
+                    }
+                    break;
+                }
+            }
+        } else if let Some(sub) = cur.find_subcommand(a) {
+            cur = sub;
+        } else {
+            if matches!(cur.get_name(), "run" | "create") {
+                args.insert(i + 1, "--".to_string());
+            }
+            break;
+        }
+        i += 1;
+    }
+    args
+}
+
 /// Runs the CLI with `args` (including the program name) and returns the exit code.
 pub fn main(args: Vec<String>) -> i32 {
+    let args = end_flags_at_image(args);
     let cli = match Cli::try_parse_from(&args) {
         Ok(c) => c,
         Err(e) => {
@@ -327,5 +369,45 @@ pub fn main(args: Vec<String>) -> i32 {
             eprintln!("{e}");
             1
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::end_flags_at_image;
+
+    fn split(line: &str) -> Vec<String> {
+        end_flags_at_image(line.split(' ').map(String::from).collect())
+    }
+
+    #[test]
+    fn what_follows_the_image_is_the_containers() {
+        assert_eq!(
+            split("berth run --entrypoint sh busybox -c x").join(" "),
+            "berth run --entrypoint sh busybox -- -c x"
+        );
+        assert_eq!(
+            split("berth -H unix:///s run -e A=1 -it busybox sh").join(" "),
+            "berth -H unix:///s run -e A=1 -it busybox -- sh"
+        );
+        assert_eq!(
+            split("berth container create -eA=1 --name=n busybox --rm").join(" "),
+            "berth container create -eA=1 --name=n busybox -- --rm"
+        );
+        assert_eq!(split("berth run -v /a:/b -p 80:80 busybox").join(" "), "berth run -v /a:/b -p 80:80 busybox --");
+        // Nothing else changes.
+        assert_eq!(split("berth run -- busybox -c").join(" "), "berth run -- busybox -c");
+        assert_eq!(split("berth exec -it c sh -c x").join(" "), "berth exec -it c sh -c x");
+        assert_eq!(split("berth --tls run busybox -d").join(" "), "berth --tls run busybox -- -d");
+    }
+
+    #[test]
+    fn the_split_parses() {
+        use clap::Parser;
+        let cli = super::Cli::try_parse_from(split("berth run --entrypoint sh busybox -c echo")).unwrap();
+        let super::Cmd::Run(r) = cli.cmd else { panic!("not run") };
+        assert_eq!(r.create.image, "busybox");
+        assert_eq!(r.create.command, ["-c", "echo"]);
+        assert!(super::Cli::try_parse_from(split("berth run busybox")).is_ok());
     }
 }

@@ -89,7 +89,7 @@ impl ContainerService {
         }
         let c = &ex.config;
         let h = &rec.host_config;
-        let mut env = spec::environment(&rec);
+        let mut env = spec::environment(&rec, c.tty);
         for v in &c.env {
             let key = v.split_once('=').map(|(k, _)| k).unwrap_or(v);
             if let Some(slot) = env.iter_mut().find(|x| x.split_once('=').map(|(k, _)| k) == Some(key)) {

@@ -65,9 +65,11 @@ fn mount(dest: &str, kind: &str, source: &str, o: &[&str]) -> Mount {
 /// /dev/shm's size when `--shm-size` is not given (dockerd's default, 64 MiB).
 pub const DEFAULT_SHM_SIZE: i64 = 64 * 1024 * 1024;
 
-pub fn environment(rec: &Record) -> Vec<String> {
+/// `tty` is the process's own: an exec without `-t` gets no `TERM` in a container run with
+/// one, as with Docker.
+pub fn environment(rec: &Record, tty: bool) -> Vec<String> {
     let mut env = vec![format!("PATH={DEFAULT_PATH}"), format!("HOSTNAME={}", rec.config.hostname)];
-    if rec.config.tty {
+    if tty {
         env.push("TERM=xterm".into());
     }
     for e in &rec.config.env {
@@ -341,13 +343,18 @@ pub fn build(
         ),
         mount("/dev/mqueue", "mqueue", "mqueue", &["nosuid", "noexec", "nodev"]),
     ];
-    let shm = if h.shm_size > 0 { h.shm_size } else { DEFAULT_SHM_SIZE };
-    mounts.push(Mount {
-        destination: "/dev/shm".into(),
-        kind: "tmpfs".into(),
-        source: "shm".into(),
-        options: vec!["nosuid".into(), "noexec".into(), "nodev".into(), "mode=1777".into(), format!("size={shm}")],
-    });
+    if h.ipc_mode == "host" {
+        // The host's IPC namespace comes with the host's /dev/shm, as with Docker.
+        mounts.push(mount("/dev/shm", "bind", "/dev/shm", &["rbind", "rprivate"]));
+    } else {
+        let shm = if h.shm_size > 0 { h.shm_size } else { DEFAULT_SHM_SIZE };
+        mounts.push(Mount {
+            destination: "/dev/shm".into(),
+            kind: "tmpfs".into(),
+            source: "shm".into(),
+            options: vec!["nosuid".into(), "noexec".into(), "nodev".into(), "mode=1777".into(), format!("size={shm}")],
+        });
+    }
     for (dest, src) in [
         ("/etc/resolv.conf", &rec.resolv_conf_path),
         ("/etc/hostname", &rec.hostname_path),
@@ -562,7 +569,7 @@ pub fn build(
             console_size: cs,
             user: User::default(),
             args,
-            env: environment(rec),
+            env: environment(rec, rec.config.tty),
             cwd: if rec.config.working_dir.is_empty() { "/".into() } else { rec.config.working_dir.clone() },
             capabilities: Some(caps),
             rlimits,
@@ -635,7 +642,7 @@ mod tests {
         r.config.hostname = "abc".into();
         r.config.tty = true;
         r.config.env = vec!["PATH=/x".into(), "A=1".into()];
-        assert_eq!(environment(&r), vec!["PATH=/x", "HOSTNAME=abc", "TERM=xterm", "A=1"]);
+        assert_eq!(environment(&r, true), vec!["PATH=/x", "HOSTNAME=abc", "TERM=xterm", "A=1"]);
     }
 
     #[test]

@@ -103,6 +103,7 @@ impl Daemon {
             contexts: root.join("build-contexts"),
             cache_max_bytes: config.file.builder_cache_max_bytes.unwrap_or(0),
             run_containers: root.join("builder-containers"),
+            cache_mounts: root.join("build-cache-mounts"),
         };
         let distribution = Arc::new(berth_distribution::Distribution::new(berth_distribution::RegistryOptions {
             mirrors: config.registry_mirrors.clone(),

@@ -17,7 +17,8 @@
 pub struct Directives {
     /// Escape and line-continuation character: `\` or `` ` ``.
     pub escape: char,
-    /// `# syntax=` (a frontend image reference): recorded, not acted on.
+    /// `# syntax=` (a frontend image reference): berth's own frontend stands in for
+    /// Docker's Dockerfile frontend 1.x, and [`check_syntax`] refuses any other.
     pub syntax: Option<String>,
     /// `# check=` (build-check configuration such as `skip=all;error=true`): recorded.
     pub check: Option<String>,
@@ -71,6 +72,37 @@ impl DirectiveScan {
     }
 }
 
+/// Checks a `# syntax=` reference: Docker's Dockerfile frontend 1.x (any spelling of
+/// `docker/dockerfile` with a `1…`, `latest` or `labs` tag or none, with or without a
+/// digest) is what berth implements itself; any other frontend image is an error naming
+/// it, since berth does not run frontend images.
+pub fn check_syntax(reference: &str) -> std::result::Result<(), String> {
+    let r = reference.trim();
+    let without_digest = r.split_once('@').map_or(r, |(name, _)| name);
+    let (name, tag) = match without_digest.rsplit_once(':') {
+        Some((n, t)) if !t.contains('/') => (n, t),
+        _ => (without_digest, ""),
+    };
+    let name = ["docker.io/", "index.docker.io/", "registry-1.docker.io/"]
+        .iter()
+        .find_map(|p| name.strip_prefix(p))
+        .unwrap_or(name);
+    let name = name.strip_prefix("library/").unwrap_or(name);
+    let tag_ok = tag.is_empty()
+        || tag == "latest"
+        || tag == "labs"
+        || tag == "experimental"
+        || tag == "1"
+        || tag.starts_with("1.")
+        || tag.starts_with("1-");
+    if name == "docker/dockerfile" && tag_ok {
+        return Ok(());
+    }
+    Err(format!(
+        "unsupported frontend {r:?} in the # syntax directive: berth builds with its built-in Dockerfile frontend (docker/dockerfile:1) and does not run other frontend images"
+    ))
+}
+
 /// `  name = value  ` after the `#`, as `(lowercased name, value)`.
 fn directive(s: &str) -> Option<(String, String)> {
     let s = s.trim_start();
@@ -89,6 +121,31 @@ fn directive(s: &str) -> Option<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_builtin_frontend_is_any_dockerfile_1x() {
+        let digest = format!("@sha256:{}", "a".repeat(64));
+        for ok in [
+            "docker/dockerfile:1".to_string(),
+            "docker/dockerfile:1.7".into(),
+            "docker/dockerfile:1.7.1-labs".into(),
+            "docker/dockerfile".into(),
+            "docker.io/docker/dockerfile:1.4".into(),
+            format!("docker/dockerfile:1{digest}"),
+            format!("docker.io/docker/dockerfile:1.9{digest}"),
+        ] {
+            assert_eq!(check_syntax(&ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "example.com/my/frontend:2",
+            "docker/dockerfile:0.9",
+            "docker/dockerfile-upstream:master",
+            "tonistiigi/x:1",
+        ] {
+            let e = check_syntax(bad).unwrap_err();
+            assert!(e.contains(bad) && e.contains("unsupported frontend"), "{e}");
+        }
+    }
 
     #[test]
     fn recognizes_directives_until_anything_else() {

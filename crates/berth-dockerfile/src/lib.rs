@@ -13,6 +13,7 @@
 //! - [`expand`] is the builder's `$VAR` substitution, for the instructions Docker expands.
 //! - [`changes`] applies the instructions that only change an image's config; that is
 //!   what `docker import -c` / `docker commit -c` accept, and the builder reuses it.
+//! - [`run_flags`] reads `RUN --mount` and `RUN --network`.
 //! - [`ignore`] is `.dockerignore` matching; [`build_args`] the predefined proxy ARGs and
 //!   the "build-args were not consumed" warning.
 //!
@@ -28,10 +29,11 @@ pub mod heredoc;
 pub mod ignore;
 pub mod instruction;
 pub mod parser;
+pub mod run_flags;
 mod validate;
 pub mod words;
 
-pub use directives::Directives;
+pub use directives::{Directives, check_syntax};
 pub use heredoc::Heredoc;
 pub use ignore::Ignore;
 pub use instruction::{Args, Instruction};

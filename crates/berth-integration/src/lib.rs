@@ -15,9 +15,13 @@ pub fn bin_dir() -> PathBuf {
     if let Ok(d) = std::env::var("BERTH_BIN_DIR") {
         return PathBuf::from(d);
     }
+    // The test executable sits in <profile dir>/deps, beside the binaries built with it
+    // (whatever CARGO_TARGET_DIR was).
+    let beside = std::env::current_exe().ok().and_then(|e| Some(e.parent()?.parent()?.to_path_buf()));
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
-    for cand in [root.join("target/x86_64-unknown-linux-gnu").join(profile), root.join("target").join(profile)] {
+    let fallbacks = [root.join("target/x86_64-unknown-linux-gnu").join(profile), root.join("target").join(profile)];
+    for cand in beside.into_iter().chain(fallbacks) {
         if cand.join("berth").exists() {
             return cand;
         }

@@ -112,7 +112,9 @@ pub fn resolve(root: impl AsFd, spec: &str, group_add: &[String]) -> Result<Reso
             })?,
         };
     }
-    let mut additional: Vec<u32> = Vec::new();
+    // The primary group is among the supplementary ones, as with Docker (`id` shows
+    // `groups=0(root),10(wheel)` for `--group-add wheel`).
+    let mut additional: Vec<u32> = vec![gid];
     if group.is_none()
         && let Some(n) = &name
     {
@@ -160,11 +162,11 @@ mod tests {
         let f = std::fs::File::open(d.path()).unwrap();
         let u = resolve(&f, "postgres", &[]).unwrap();
         assert_eq!((u.uid, u.gid, u.home.as_str()), (70, 70, "/var/lib/postgresql"));
-        assert_eq!(u.additional_gids, vec![10]);
+        assert_eq!(u.additional_gids, vec![70, 10]);
         assert_eq!(resolve(&f, "", &[]).unwrap().uid, 0);
         let u = resolve(&f, "1000:wheel", &["postgres".into()]).unwrap();
         assert_eq!((u.uid, u.gid), (1000, 10));
-        assert_eq!(u.additional_gids, vec![70]);
+        assert_eq!(u.additional_gids, vec![10, 70]);
         assert!(resolve(&f, "nobody", &[]).unwrap_err().to_string().contains("unable to find user nobody"));
         assert!(resolve(&f, "root:nogroup", &[]).is_err());
         for bad in ["2147483648", "-1", "0:4294967296"] {

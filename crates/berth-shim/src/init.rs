@@ -2,6 +2,11 @@
 //! as its child, forwards the signals a container receives to it, reaps every zombie, and
 //! exits with the command's status.
 //!
+//! `init -- --secret-env NAME=FILE … -- cmd…` also gives the command the variable `NAME`
+//! with `FILE`'s content: the builder's way to hand a RUN step a secret as a variable
+//! (`RUN --mount=type=secret,env=NAME`) without writing it into any container config,
+//! which the daemon keeps on disk. The file is on a tmpfs the builder made.
+//!
 //! `berth-shim pause`: the holder of a CRI pod sandbox. It owns the pod's namespaces by
 //! existing, reaps whatever is reparented to it, and exits on SIGTERM, SIGINT or SIGQUIT.
 
@@ -46,8 +51,35 @@ fn wait_signal() -> i32 {
     }
 }
 
+/// Variables `--secret-env` sets, and the arguments after them.
+type SecretEnv<'a> = (Vec<(String, std::ffi::OsString)>, &'a [&'a String]);
+
+/// Takes the leading `--secret-env NAME=FILE` pairs (and the `--` after them) off `args`.
+fn secret_env<'a>(mut args: &'a [&'a String]) -> Result<SecretEnv<'a>, String> {
+    use std::os::unix::ffi::OsStringExt;
+    let mut env = Vec::new();
+    while args.first().is_some_and(|a| *a == "--secret-env") {
+        let spec = args.get(1).ok_or("--secret-env needs NAME=FILE")?;
+        let (name, file) = spec.split_once('=').ok_or("--secret-env needs NAME=FILE")?;
+        let value = std::fs::read(file).map_err(|e| format!("reading the secret for {name}: {e}"))?;
+        env.push((name.to_string(), std::ffi::OsString::from_vec(value)));
+        args = &args[2..];
+        if args.first().is_some_and(|a| *a == "--") {
+            args = &args[1..];
+        }
+    }
+    Ok((env, args))
+}
+
 pub fn run(args: &[String]) -> i32 {
     let args: Vec<&String> = args.iter().skip_while(|a| *a == "--").collect();
+    let (env, args) = match secret_env(&args) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("berth-init: {e}");
+            return 2;
+        }
+    };
     let Some((cmd, rest)) = args.split_first() else {
         eprintln!("berth-init: no command given");
         return 2;
@@ -55,6 +87,7 @@ pub fn run(args: &[String]) -> i32 {
     let old = block_signals();
     let mut command = std::process::Command::new(cmd);
     command.args(rest.iter().map(|s| s.as_str()));
+    command.envs(env);
     // The child gets its own process group, so a terminal's ^C reaches it, and the signal
     // mask init had before blocking everything (std does not reset it).
     command.process_group(0);

@@ -15,10 +15,17 @@
 //!    matches the manifest entry for entry (`409 Conflict` if not: the copy changed in
 //!    between, and the client starts again), and builds from it.
 //!
+//! The manifest of phase two may also carry the build's secrets (`--secret`, for
+//! `RUN --mount=type=secret`): [`ContextManifest::secrets`], never sent in phase one. The
+//! daemon takes them out before it looks at the entries and keeps them in memory only.
+//! Likewise [`ContextManifest::ssh`], the agent sockets for `RUN --mount=type=ssh`.
+//!
 //! `key` is 64 lowercase hex digits chosen by the client to name one context directory
 //! (berth hashes the host name and the directory's path). Content hashes used by cache
 //! keys are computed by the daemon when a file arrives and kept with its copy, so an
 //! unchanged file is neither sent nor hashed again.
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -50,6 +57,31 @@ pub struct ContextEntry {
 pub struct ContextManifest {
     #[serde(rename = "Entries", default)]
     pub entries: Vec<ContextEntry>,
+    /// Phase two only: the build's secrets.
+    #[serde(rename = "Secrets", default, skip_serializing_if = "SecretValues::is_empty")]
+    pub secrets: SecretValues,
+    /// Phase two only: SSH agent sockets by id (`--ssh`), as paths on the daemon's host:
+    /// berth's CLI forwards an agent to a daemon on the same host only.
+    #[serde(rename = "Ssh", default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub ssh: BTreeMap<String, String>,
+}
+
+/// Secret values by id, each hex-encoded (a secret may be any bytes). `Debug` shows the
+/// ids only.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(transparent)]
+pub struct SecretValues(pub BTreeMap<String, String>);
+
+impl SecretValues {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::fmt::Debug for SecretValues {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.0.keys()).finish()
+    }
 }
 
 /// The daemon's answer to a manifest: the paths to send, in manifest order.

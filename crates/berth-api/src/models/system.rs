@@ -121,6 +121,55 @@ pub struct Info {
     pub security_options: Vec<String>,
     #[serde(deserialize_with = "null_default")]
     pub warnings: Vec<String>,
+    /// The drivers of each kind the daemon offers.
+    pub plugins: PluginsInfo,
+    /// Always inactive: berth has no swarm mode (`docker info` prints `Swarm: inactive`).
+    pub swarm: SwarmInfo,
+    pub http_proxy: String,
+    pub https_proxy: String,
+    pub no_proxy: String,
+    pub oom_kill_disable: bool,
+    pub bridge_nf_iptables: bool,
+    pub bridge_nf_ip6tables: bool,
+}
+
+/// `GET /info`'s `Plugins`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct PluginsInfo {
+    #[serde(deserialize_with = "null_default")]
+    pub volume: Vec<String>,
+    #[serde(deserialize_with = "null_default")]
+    pub network: Vec<String>,
+    pub authorization: Option<Vec<String>>,
+    #[serde(deserialize_with = "null_default")]
+    pub log: Vec<String>,
+}
+
+/// `GET /info`'s `Swarm`, as a node outside any swarm reports it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct SwarmInfo {
+    #[serde(rename = "NodeID")]
+    pub node_id: String,
+    pub node_addr: String,
+    pub local_node_state: String,
+    pub control_available: bool,
+    pub error: String,
+    pub remote_managers: Option<Vec<String>>,
+}
+
+impl Default for SwarmInfo {
+    fn default() -> SwarmInfo {
+        SwarmInfo {
+            node_id: String::new(),
+            node_addr: String::new(),
+            local_node_state: "inactive".into(),
+            control_available: false,
+            error: String::new(),
+            remote_managers: None,
+        }
+    }
 }
 
 /// The daemon's registry settings, as `GET /info` reports them.

@@ -15,6 +15,7 @@ use anyhow::{Context as _, Result, anyhow, bail};
 use clap::Args;
 use sha2::Digest as _;
 
+use berth_api::models::build::SecretValues;
 use berth_api::progress::JsonMessage;
 use berth_archive::walk::{WalkOptions, write_tree};
 use berth_dockerfile::Ignore;
@@ -70,6 +71,18 @@ pub struct BuildArgs {
     /// Always remove intermediate containers (always done)
     #[arg(long = "force-rm")]
     pub force_rm: bool,
+    /// Secret to expose to the build (format: "id=mysecret[,src=/local/secret]" or
+    /// "id=mysecret,env=VAR"); RUN --mount=type=secret mounts it
+    #[arg(long = "secret")]
+    pub secrets: Vec<String>,
+    /// SSH agent socket to expose to the build (format: "default|<id>[=<socket>]"; a bare
+    /// id takes $SSH_AUTH_SOCK); RUN --mount=type=ssh mounts it. The daemon must be on
+    /// this host
+    #[arg(long = "ssh")]
+    pub ssh: Vec<String>,
+    /// Set platform if server is multi-platform capable (berth builds for its host's only)
+    #[arg(long)]
+    pub platform: Option<String>,
     /// Build context: a directory, or "-" for a tar or a Dockerfile on stdin
     pub context: String,
 }
@@ -222,8 +235,74 @@ fn pairs(items: &[String], what: &str) -> Result<BTreeMap<String, Option<String>
     Ok(m)
 }
 
+/// Reads `--secret` values as buildx does: `id=` names the secret; its value is the file
+/// `src=` (or `source=`), or the variable `env=`; with neither, the variable named like
+/// the id, else the file named like it.
+fn read_secrets(specs: &[String]) -> Result<SecretValues> {
+    let mut out = SecretValues::default();
+    for spec in specs {
+        let (mut id, mut src, mut env, mut kind) = (None, None, None, None);
+        for field in spec.split(',') {
+            match field.split_once('=') {
+                Some(("id", v)) => id = Some(v.to_string()),
+                Some(("src" | "source", v)) => src = Some(v.to_string()),
+                Some(("env", v)) => env = Some(v.to_string()),
+                Some(("type", v)) => kind = Some(v.to_string()),
+                _ => bail!("invalid --secret {spec:?}: unexpected {field:?} (use id=ID,src=FILE or id=ID,env=VAR)"),
+            }
+        }
+        let Some(id) = id.filter(|i| !i.is_empty()) else { bail!("invalid --secret {spec:?}: id= is required") };
+        let from_file = |path: &str| std::fs::read(path).with_context(|| format!("--secret id={id}: reading {path}"));
+        let from_env = |var: &str| {
+            std::env::var_os(var)
+                .map(|v| v.into_encoded_bytes())
+                .ok_or_else(|| anyhow!("--secret id={id}: environment variable {var} is not set"))
+        };
+        let value = match (kind.as_deref(), src, env) {
+            (Some("env"), s, e) => from_env(&e.or(s).unwrap_or_else(|| id.clone()))?,
+            (Some("file") | None, Some(s), _) => from_file(&s)?,
+            (None, None, Some(e)) => from_env(&e)?,
+            (Some("file"), None, _) => from_file(&id)?,
+            (None, None, None) => match std::env::var_os(&id) {
+                Some(v) => v.into_encoded_bytes(),
+                None => from_file(&id)?,
+            },
+            (Some(other), _, _) => bail!("invalid --secret {spec:?}: unsupported type {other:?} (file or env)"),
+        };
+        out.0.insert(id, hex::encode(value));
+    }
+    Ok(out)
+}
+
+/// Reads `--ssh` values: `id[=socket]`, the socket defaulting to `$SSH_AUTH_SOCK`, made
+/// absolute (the daemon, on this host, mounts it).
+fn read_ssh(specs: &[String]) -> Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for spec in specs {
+        let (id, path) = match spec.split_once('=') {
+            Some((id, p)) => (id.to_string(), p.to_string()),
+            None => {
+                let sock = std::env::var("SSH_AUTH_SOCK")
+                    .map_err(|_| anyhow!("invalid --ssh {spec:?}: SSH_AUTH_SOCK is not set, give {spec}=SOCKET"))?;
+                (spec.clone(), sock)
+            }
+        };
+        if path.contains(',') {
+            bail!("invalid --ssh {spec:?}: berth forwards agent sockets, not key files");
+        }
+        let abs = std::path::absolute(&path).with_context(|| format!("--ssh {spec}"))?;
+        out.insert(id, abs.display().to_string());
+    }
+    Ok(out)
+}
+
 pub fn build(c: &Client, a: &BuildArgs) -> Exit {
+    let secrets = read_secrets(&a.secrets)?;
+    let ssh = read_ssh(&a.ssh)?;
     let (prepared, df_name) = prepare_context(a)?;
+    if (!secrets.is_empty() || !ssh.is_empty()) && !matches!(prepared, Prepared::Dir(_)) {
+        bail!("--secret and --ssh need a context directory: they travel with berth's synced build context");
+    }
     let labels: BTreeMap<String, String> =
         pairs(&a.labels, "label")?.into_iter().map(|(k, v)| (k, v.unwrap_or_default())).collect();
     let mut q: Vec<(&str, String)> = a.tags.iter().map(|t| ("t", t.clone())).collect();
@@ -246,6 +325,9 @@ pub fn build(c: &Client, a: &BuildArgs) -> Exit {
     if let Some(t) = &a.target {
         q.push(("target", t.clone()));
     }
+    if let Some(p) = &a.platform {
+        q.push(("platform", p.clone()));
+    }
     if a.quiet {
         q.push(("q", "1".into()));
     }
@@ -267,8 +349,13 @@ pub fn build(c: &Client, a: &BuildArgs) -> Exit {
     let r = match prepared {
         Prepared::Remote(_) => c.request("POST", &path, &auth, Body::None)?,
         Prepared::Tar(mut input) => c.request("POST", &path, &auth, Body::Stream(&mut input, "application/x-tar"))?,
-        Prepared::Dir(ctx) => match sync_build(c, &path, &auth, &ctx)? {
+        Prepared::Dir(ctx) => match sync_build(c, &path, &auth, &ctx, &secrets, &ssh)? {
             Some(r) => r,
+            None if !secrets.is_empty() || !ssh.is_empty() => {
+                bail!(
+                    "--secret/--ssh: this daemon takes neither with a classic build (only berth's synced context carries them)"
+                )
+            }
             None => c.request("POST", &path, &auth, Body::Stream(&mut tar_stream(ctx)?, "application/x-tar"))?,
         },
     };

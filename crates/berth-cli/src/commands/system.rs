@@ -18,24 +18,51 @@ pub struct FormatArgs {
     pub format: Option<String>,
 }
 
+/// This machine's architecture as Go names it (docker's `OS/Arch: linux/amd64`).
+fn go_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        a => a,
+    }
+}
+
 pub fn version(c: &Client, a: &FormatArgs) -> Exit {
     let server: Result<Value> = c.get_json("/version").map_err(Into::into);
+    // The docker CLI's template names: its templates see Go fields (`APIVersion`), where
+    // the JSON it prints has `ApiVersion`; both are here.
     let client = serde_json::json!({
+        "Platform": {"Name": "berth"},
         "Version": env!("CARGO_PKG_VERSION"),
         "ApiVersion": berth_api::API_VERSION,
+        "APIVersion": berth_api::API_VERSION,
+        "DefaultAPIVersion": berth_api::API_VERSION,
+        "GoVersion": "rust",
+        "GitCommit": option_env!("BERTH_GIT_COMMIT").unwrap_or("unknown"),
+        "BuildTime": "",
         "Os": "linux",
-        "Arch": std::env::consts::ARCH,
+        "Arch": go_arch(),
+        "Context": "default",
     });
     if let Some(f) = &a.format {
-        let v = serde_json::json!({"Client": client, "Server": server.as_ref().ok()});
+        let server = server.as_ref().ok().map(|s| {
+            let mut s = s.clone();
+            if let Some(o) = s.as_object_mut() {
+                let api = o.get("ApiVersion").cloned().unwrap_or_default();
+                o.insert("APIVersion".into(), api);
+            }
+            s
+        });
+        let v = serde_json::json!({"Client": client, "Server": server});
         println!("{}", format::execute(f, &v).map_err(|e| anyhow!(e))?);
-        return Ok(if server.is_ok() { 0 } else { 1 });
+        return Ok(if server.is_some() { 0 } else { 1 });
     }
     println!(
         "Client:\n Version:           {}\n API version:       {}\n OS/Arch:           linux/{}",
         env!("CARGO_PKG_VERSION"),
         berth_api::API_VERSION,
-        std::env::consts::ARCH
+        go_arch()
     );
     match server {
         Ok(s) => {
@@ -58,7 +85,11 @@ pub fn version(c: &Client, a: &FormatArgs) -> Exit {
 }
 
 pub fn info(c: &Client, a: &FormatArgs) -> Exit {
-    let v: Value = c.get_json("/info")?;
+    let mut v: Value = c.get_json("/info")?;
+    // What the docker CLI adds for its templates.
+    if let Some(o) = v.as_object_mut() {
+        o.insert("ClientInfo".into(), serde_json::json!({"Debug": false, "Context": "default", "Plugins": []}));
+    }
     if let Some(f) = &a.format {
         println!("{}", format::execute(f, &v).map_err(|e| anyhow!(e))?);
         return Ok(0);
@@ -78,6 +109,14 @@ pub fn info(c: &Client, a: &FormatArgs) -> Exit {
     println!(" Storage Driver: {}", s("Driver"));
     println!(" Logging Driver: {}", s("LoggingDriver"));
     println!(" Cgroup Driver: {}\n Cgroup Version: {}", s("CgroupDriver"), s("CgroupVersion"));
+    let names = |kind: &str| {
+        v["Plugins"][kind].as_array().map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(" "))
+    };
+    println!(" Plugins:");
+    for (kind, shown) in [("Volume", "Volume"), ("Network", "Network"), ("Log", "Log")] {
+        println!("  {shown}: {}", names(kind).unwrap_or_default());
+    }
+    println!(" Swarm: {}", v["Swarm"]["LocalNodeState"].as_str().unwrap_or("inactive"));
     println!(" Default Runtime: {}", s("DefaultRuntime"));
     println!(" Init Binary: {}", s("InitBinary"));
     println!(

@@ -81,6 +81,10 @@ fn options(req: &Req) -> ApiResult<BuildOptions> {
         cache_from: json_param::<Vec<String>>(req, "cachefrom")?,
         // `rm` defaults to true; `rm=0` keeps the RUN containers unless `forcerm`.
         keep_containers: req.q("rm").is_some_and(|v| !v.trim().is_empty() && !bool_value(v)) && !req.q_bool("forcerm"),
+        platform: req.q("platform").unwrap_or("").to_string(),
+        // The classic API carries none; berth's synced contexts carry secrets (below).
+        secrets: Default::default(),
+        ssh: Default::default(),
     })
 }
 
@@ -110,8 +114,8 @@ pub async fn context_diff(d: D, mut req: Req) -> ApiResult<Resp> {
 enum Source {
     /// The request body, a tar of the whole context.
     Tar(mpsc::Receiver<Bytes>),
-    /// A synced copy, already brought up to date.
-    Synced(berth_builder::Context),
+    /// A synced copy, already brought up to date, and the secrets sent with it.
+    Synced(berth_builder::Context, berth_builder::secrets::Secrets, berth_builder::secrets::SshAgents),
     /// A URL to download it from (`remote=`).
     Remote(String),
 }
@@ -120,7 +124,7 @@ enum Source {
 /// With `berthcontext=KEY` the body updates a synced context instead, before the stream
 /// starts, so a copy that changed meanwhile is a plain `409` the client can retry.
 pub async fn build(d: D, mut req: Req) -> ApiResult<Resp> {
-    let opts = options(&req)?;
+    let mut opts = options(&req)?;
     let quiet = req.q_bool("q");
     let body = req.body_stream();
     let remote = req.q("remote").filter(|r| !r.is_empty()).map(String::from);
@@ -129,10 +133,11 @@ pub async fn build(d: D, mut req: Req) -> ApiResult<Resp> {
         (None, None) => Source::Tar(body),
         (Some(key), _) => {
             let (b, key, name) = (d.builder.clone(), key.to_string(), opts.dockerfile.clone());
-            let ctx = super::blocking(move || b.open_synced_context(&key, ChannelReader::new(body), &name))
-                .await?
-                .map_err(|e| e.api())?;
-            Source::Synced(ctx)
+            let (ctx, secrets, ssh) =
+                super::blocking(move || b.open_synced_context(&key, ChannelReader::new(body), &name))
+                    .await?
+                    .map_err(|e| e.api())?;
+            Source::Synced(ctx, secrets, ssh)
         }
     };
     let (tx, rx) = mpsc::channel::<Bytes>(64);
@@ -140,7 +145,11 @@ pub async fn build(d: D, mut req: Req) -> ApiResult<Resp> {
         let b = d.builder.clone();
         let name = opts.dockerfile.clone();
         let ctx = match source {
-            Source::Synced(c) => Ok(Ok(c)),
+            Source::Synced(c, secrets, ssh) => {
+                opts.secrets = secrets;
+                opts.ssh = ssh;
+                Ok(Ok(c))
+            }
             Source::Remote(url) => Ok(b.open_remote_context(&url, &name).await),
             Source::Tar(body) => {
                 tokio::task::spawn_blocking(move || b.open_context(ChannelReader::new(body), &name)).await
@@ -218,9 +227,24 @@ pub async fn prune(d: D, req: Req) -> ApiResult<Resp> {
     Ok(http::json(200, &json!({ "CachesDeleted": deleted, "SpaceReclaimed": reclaimed })))
 }
 
-/// The build cache as `GET /system/df` lists it.
+/// The build cache as `GET /system/df` lists it: step records, then cache mounts.
 pub fn df_entries(d: &crate::Daemon) -> Vec<serde_json::Value> {
     let usage = d.builder.cache.usage(&d.images).unwrap_or_default();
+    let mounts = d.builder.cache_mounts.usage().into_iter().map(|m| {
+        let last_used = m.last_used.and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
+        json!({
+            "ID": m.name.get(..25).unwrap_or_default(),
+            "Parents": null,
+            "Type": "exec.cachemount",
+            "Description": format!("cached mount with id {:?}", m.info.id),
+            "InUse": m.in_use,
+            "Shared": false,
+            "Size": m.size,
+            "CreatedAt": m.info.created,
+            "LastUsedAt": last_used.map(|t| berth_api::time::rfc3339_nanos(t.as_nanos() as i128)),
+            "UsageCount": 0,
+        })
+    });
     usage
         .into_iter()
         .map(|u| {
@@ -238,5 +262,6 @@ pub fn df_entries(d: &crate::Daemon) -> Vec<serde_json::Value> {
                 "UsageCount": u.record.usage_count,
             })
         })
+        .chain(mounts)
         .collect()
 }

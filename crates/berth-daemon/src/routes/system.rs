@@ -7,7 +7,7 @@ use bytes::Bytes;
 use serde_json::json;
 use tokio::sync::mpsc;
 
-use berth_api::models::{ComponentVersion, Info, PlatformName, RuntimeInfo, Version};
+use berth_api::models::{ComponentVersion, Info, PlatformName, PluginsInfo, RuntimeInfo, SwarmInfo, Version};
 
 use super::{D, filters};
 use crate::body::Body;
@@ -38,11 +38,22 @@ pub async fn version(_d: D, _req: Req) -> ApiResult<Resp> {
     details.insert("KernelVersion".to_string(), kernel());
     let v = Version {
         platform: PlatformName { name: "berth".into() },
-        components: vec![ComponentVersion {
-            name: "Engine".into(),
-            version: berth_api::ENGINE_VERSION.into(),
-            details: Some(details),
-        }],
+        components: vec![
+            ComponentVersion {
+                name: "Engine".into(),
+                version: berth_api::ENGINE_VERSION.into(),
+                details: Some(details),
+            },
+            // What runs each container (dockerd lists containerd, runc and docker-init).
+            ComponentVersion {
+                name: "berth-shim".into(),
+                version: berth_api::ENGINE_VERSION.into(),
+                details: Some(BTreeMap::from([(
+                    "GitCommit".to_string(),
+                    option_env!("BERTH_GIT_COMMIT").unwrap_or("unknown").to_string(),
+                )])),
+            },
+        ],
         version: berth_api::ENGINE_VERSION.into(),
         api_version: berth_api::API_VERSION.into(),
         min_api_version: berth_api::MIN_API_VERSION.into(),
@@ -55,6 +66,15 @@ pub async fn version(_d: D, _req: Req) -> ApiResult<Resp> {
         build_time: String::new(),
     };
     Ok(http::json(200, &v))
+}
+
+/// A proxy variable of the daemon's environment, upper or lower case, as dockerd reads it.
+fn proxy_env(name: &str) -> String {
+    std::env::var(name).or_else(|_| std::env::var(name.to_ascii_lowercase())).unwrap_or_default()
+}
+
+fn sysctl_on(path: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/sys/{path}")).is_ok_and(|s| s.trim() == "1")
 }
 
 fn os_release() -> (String, String) {
@@ -137,6 +157,19 @@ pub async fn info(d: D, _req: Req) -> ApiResult<Resp> {
         isolation: String::new(),
         init_binary: d.config.shim.display().to_string(),
         security_options: vec!["name=seccomp,profile=builtin".into(), format!("name=cgroupns")],
+        plugins: PluginsInfo {
+            volume: vec!["local".into()],
+            network: ["bridge", "host", "ipvlan", "macvlan", "null", "overlay"].map(String::from).to_vec(),
+            authorization: None,
+            log: ["json-file", "local"].map(String::from).to_vec(),
+        },
+        swarm: SwarmInfo::default(),
+        http_proxy: proxy_env("HTTP_PROXY"),
+        https_proxy: proxy_env("HTTPS_PROXY"),
+        no_proxy: proxy_env("NO_PROXY"),
+        oom_kill_disable: mode != berth_cgroups::Mode::V2,
+        bridge_nf_iptables: sysctl_on("net/bridge/bridge-nf-call-iptables"),
+        bridge_nf_ip6tables: sysctl_on("net/bridge/bridge-nf-call-ip6tables"),
         ..Default::default()
     };
     Ok(http::json(200, &info))
