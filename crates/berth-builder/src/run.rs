@@ -171,7 +171,7 @@ impl Build {
             networking_config: Default::default(),
         };
         let svc = self.b.containers.clone();
-        let created = svc.create(CreateOptions { name: None, request }).await;
+        let created = svc.create(CreateOptions { name: None, request, ..Default::default() }).await;
         let (id, _) = match created {
             Ok(c) => c,
             Err(e) => {

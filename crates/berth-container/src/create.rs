@@ -11,6 +11,12 @@ use crate::{ContainerError, ContainerService, Result};
 pub struct CreateOptions {
     pub name: Option<String>,
     pub request: ContainerCreateRequest,
+    /// The image itself rather than `request.config.image` looked up in the store: the CRI's
+    /// pod holder runs on an image of no layers that the store does not list.
+    pub image: Option<berth_image::Image>,
+    /// Log in the CRI's format to this file (kubelet's log path) instead of the configured
+    /// log driver.
+    pub cri_log: Option<std::path::PathBuf>,
 }
 
 /// Docker's minimum for `--memory`.
@@ -346,7 +352,13 @@ impl ContainerService {
         validate_host_config(&req.host_config)?;
         let log = &req.host_config.log_config;
         crate::verify::log_opts(if log.kind.is_empty() { &self.cfg.log_driver } else { &log.kind }, &log.config)?;
-        let image = self.images.resolve(&req.config.image)?;
+        let image = match opts.image {
+            Some(i) => i,
+            None => self.images.resolve(&req.config.image)?,
+        };
+        if opts.cri_log.is_some() {
+            req.host_config.log_config = berth_api::models::LogConfig { kind: "cri".into(), ..Default::default() };
+        }
         let mut config = merge_config(&req.config, &image.config.config);
         let mut args: Vec<String> = config.entrypoint.clone().unwrap_or_default();
         args.extend(config.cmd.clone().unwrap_or_default());
@@ -404,7 +416,7 @@ impl ContainerService {
                 req.networking_config.endpoints_config,
                 &image,
                 args,
-                &mut warnings,
+                opts.cri_log,
             )
             .await;
         if result.is_err() {
@@ -426,7 +438,7 @@ impl ContainerService {
         endpoints: std::collections::BTreeMap<String, berth_api::models::EndpointSettings>,
         image: &berth_image::Image,
         args: Vec<String>,
-        _warnings: &mut [String],
+        cri_log: Option<std::path::PathBuf>,
     ) -> Result<()> {
         let dir = self.container_dir(id);
         std::fs::create_dir_all(&dir).map_err(|e| ContainerError::io("creating the container directory", e))?;
@@ -465,7 +477,7 @@ impl ContainerService {
             anonymous_volumes: resolved.anonymous,
             layers: image.config.rootfs.diff_ids.clone(),
             endpoints_config: endpoints,
-            log_path: dir.join(format!("{id}-json.log")).display().to_string(),
+            log_path: cri_log.unwrap_or_else(|| dir.join(format!("{id}-json.log"))).display().to_string(),
             hostname_path: dir.join("hostname").display().to_string(),
             hosts_path: dir.join("hosts").display().to_string(),
             resolv_conf_path: dir.join("resolv.conf").display().to_string(),

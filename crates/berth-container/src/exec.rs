@@ -47,6 +47,11 @@ impl ContainerService {
         Ok(exec_id)
     }
 
+    /// Drops a finished exec's record (the CRI's ExecSync keeps none; Docker's are kept).
+    pub fn exec_forget(&self, exec_id: &str) {
+        self.execs.lock().unwrap_or_else(|p| p.into_inner()).remove(exec_id);
+    }
+
     pub fn exec_get(&self, exec_id: &str) -> Result<Arc<ExecEntry>> {
         self.execs
             .lock()

@@ -172,7 +172,11 @@ impl ContainerService {
         let ancestors: Vec<String> =
             f.get("ancestor").iter().filter_map(|a| self.images.resolve(a).ok()).map(|i| i.id).collect();
         let mut out = Vec::new();
+        let namespaced = f.get("label").iter().any(|l| l.starts_with(crate::record::NAMESPACE_LABEL));
         for rec in recs {
+            if !namespaced && rec.config.labels.contains_key(crate::record::NAMESPACE_LABEL) {
+                continue;
+            }
             // A status or exit-code filter looks at stopped containers even without --all.
             let all = opts.all || f.has("status") || f.has("exited");
             if !all && !rec.state.running {

@@ -116,6 +116,8 @@ fn log_options(rec: &Record, cfg: &crate::Config) -> LogOptions {
         .unwrap_or(if local { 20 } else { 10 } * 1024 * 1024) as u64;
     let max_files = get("max-file").and_then(|s| s.parse().ok()).unwrap_or(if local { 5 } else { 3 });
     let compress = get("compress").map(|v| v == "true" || v == "1").unwrap_or(local);
+    // kubelet rotates CRI logs itself.
+    let max_size = if driver == "cri" { 0 } else { max_size };
     LogOptions { driver, path: rec.log_path.clone().into(), max_size, max_files, compress }
 }
 
@@ -417,7 +419,13 @@ impl ContainerService {
             r.state.paused = false;
             r.state.pid = 0;
             r.state.exit_code = st.exit_code as i64;
-            r.state.finished_at = st.finished_at.clone();
+            // A process that exits at once is reaped by the shim (which stamps the finish)
+            // before the daemon has stamped the start: a container never ends before it began.
+            let started = berth_api::time::parse_rfc3339(&r.state.started_at);
+            r.state.finished_at = match berth_api::time::parse_rfc3339(&st.finished_at) {
+                Some(f) if started.is_some_and(|s| f < s) => r.state.started_at.clone(),
+                _ => st.finished_at.clone(),
+            };
             r.state.oom_killed = st.oom_killed;
             // As Docker: a stopped container's last health results stay, marked unhealthy.
             if let Some(h) = r.state.health.as_mut() {

@@ -4,6 +4,11 @@ use serde::{Deserialize, Serialize};
 
 use berth_api::models::{ContainerConfig, ContainerState, HostConfig, MountPoint, NetworkSettings};
 
+/// The label that puts a container in a namespace other than the Docker API's (`k8s.io` for
+/// the CRI's pods and containers, as containerd names it). The Docker API's list leaves such
+/// containers out unless a `label` filter names this key.
+pub const NAMESPACE_LABEL: &str = "io.berth.namespace";
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Record {

@@ -406,9 +406,13 @@ pub fn build(
     mounts.extend(user_mounts);
     if h.init == Some(true) {
         mounts.push(mount("/sbin/docker-init", "bind", &shim.display().to_string(), &["bind", "ro"]));
-        let mut a = vec!["/sbin/docker-init".to_string(), "init".to_string(), "--".to_string()];
-        a.extend(args);
-        args = a;
+        // A command that is the init itself (the CRI's pod holder, `docker-init pause`) runs
+        // as it is; anything else runs under `docker-init init --`.
+        if rec.path != "/sbin/docker-init" {
+            let mut a = vec!["/sbin/docker-init".to_string(), "init".to_string(), "--".to_string()];
+            a.extend(args);
+            args = a;
+        }
     }
 
     let mut namespaces = vec![namespace("mount", "")];

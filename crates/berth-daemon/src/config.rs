@@ -62,6 +62,8 @@ pub struct FileConfig {
     pub tlscacert: Option<PathBuf>,
     pub tlscert: Option<PathBuf>,
     pub tlskey: Option<PathBuf>,
+    /// The CRI's socket; an empty string turns the CRI off.
+    pub cri_socket: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -116,6 +118,9 @@ pub struct DaemonConfig {
     pub api_tls: Option<crate::tls::ApiTls>,
     pub file: FileConfig,
     pub shim: PathBuf,
+    /// Where the Kubernetes CRI is served (`--cri-socket`, `"cri-socket"`; default
+    /// `cri.sock` in the exec root, /run/berth/cri.sock); `None`: not at all.
+    pub cri_socket: Option<PathBuf>,
 }
 
 /// What was given on the command line (dockerd's flags).
@@ -143,6 +148,8 @@ pub struct Flags {
     pub tlscacert: Option<PathBuf>,
     pub tlscert: Option<PathBuf>,
     pub tlskey: Option<PathBuf>,
+    /// `--cri-socket`; empty turns the CRI off.
+    pub cri_socket: Option<String>,
 }
 
 pub const DEFAULT_CONFIG_FILE: &str = "/etc/berth/daemon.json";
@@ -184,6 +191,9 @@ impl DaemonConfig {
         if flags.group.is_some() && file.group.is_some() {
             clash.push("group");
         }
+        if flags.cri_socket.is_some() && file.cri_socket.is_some() {
+            clash.push("cri-socket");
+        }
         for (name, flag, key) in [
             ("tls", flags.tls.is_some(), file.tls.is_some()),
             ("tlsverify", flags.tlsverify.is_some(), file.tlsverify.is_some()),
@@ -221,6 +231,11 @@ impl DaemonConfig {
         let insecure_registries = flag_or_file(&flags.insecure_registries, &file.insecure_registries);
         let exec_root =
             flags.exec_root.clone().or(file.exec_root.clone()).unwrap_or_else(|| PathBuf::from("/run/berth"));
+        let cri_socket = match flags.cri_socket.clone().or(file.cri_socket.clone()) {
+            Some(s) if s.is_empty() => None,
+            Some(s) => Some(PathBuf::from(s)),
+            None => Some(exec_root.join("cri.sock")),
+        };
         let hosts: Vec<String> = if !flags.hosts.is_empty() {
             flags.hosts.clone()
         } else {
@@ -281,6 +296,7 @@ impl DaemonConfig {
             api_tls,
             file,
             shim: default_shim_path(),
+            cri_socket,
         })
     }
 }
@@ -400,6 +416,28 @@ mod tests {
         assert_eq!(c.data_root, PathBuf::from("/x"));
         assert!(c.live_restore);
         assert_eq!(c.hosts, vec!["unix:///run/berth/berth.sock".to_string()]);
+    }
+
+    #[test]
+    fn the_cri_socket_defaults_to_the_exec_root_and_empty_turns_it_off() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("daemon.json");
+        let load = |json: &str, flag: Option<&str>| {
+            std::fs::write(&p, json).unwrap();
+            DaemonConfig::load(&Flags {
+                config_file: Some(p.clone()),
+                cri_socket: flag.map(String::from),
+                ..Default::default()
+            })
+        };
+        assert_eq!(load("{}", None).unwrap().cri_socket, Some(PathBuf::from("/run/berth/cri.sock")));
+        let c = load(r#"{"exec-root": "/x/run"}"#, None).unwrap();
+        assert_eq!(c.cri_socket, Some(PathBuf::from("/x/run/cri.sock")));
+        assert_eq!(load(r#"{"cri-socket": "/a/c.sock"}"#, None).unwrap().cri_socket, Some(PathBuf::from("/a/c.sock")));
+        assert_eq!(load(r#"{"cri-socket": ""}"#, None).unwrap().cri_socket, None);
+        assert_eq!(load("{}", Some("")).unwrap().cri_socket, None);
+        assert_eq!(load("{}", Some("/f.sock")).unwrap().cri_socket, Some(PathBuf::from("/f.sock")));
+        assert!(load(r#"{"cri-socket": ""}"#, Some("/f.sock")).unwrap_err().contains("cri-socket"));
     }
 
     #[test]

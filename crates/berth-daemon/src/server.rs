@@ -183,12 +183,30 @@ pub async fn serve(
             return Err(format!("unsupported host {host:?}: use unix:///path or tcp://addr:port"));
         }
     }
+    if let Some(path) = daemon.config.cri_socket.clone() {
+        let l = berth_cri::bind(&path)?;
+        let cri = std::sync::Arc::new(berth_cri::Cri {
+            containers: daemon.containers.clone(),
+            images: daemon.images.clone(),
+            db: daemon.db.clone(),
+            distribution: daemon.distribution.clone(),
+            data_root: daemon.config.data_root.clone(),
+        });
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) = berth_cri::serve(cri, l).await {
+                eprintln!("berth daemon: {e}");
+            }
+        }));
+    }
     ready();
     shutdown.await;
     for t in tasks {
         t.abort();
     }
     for p in daemon.socket_paths() {
+        let _ = std::fs::remove_file(p);
+    }
+    if let Some(p) = &daemon.config.cri_socket {
         let _ = std::fs::remove_file(p);
     }
     Ok(())

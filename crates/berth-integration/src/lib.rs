@@ -421,7 +421,9 @@ impl Daemon {
     /// Removes every container, then stops the daemon and anything it left running.
     fn teardown(&mut self) {
         if self.child.is_some() {
-            let ids = self.berth(&["ps", "-aq", "--no-trunc"]).stdout;
+            // The CRI's pods and containers are listed only when their namespace is asked for.
+            let ids = self.berth(&["ps", "-aq", "--no-trunc"]).stdout
+                + &self.berth(&["ps", "-aq", "--no-trunc", "--filter", "label=io.berth.namespace"]).stdout;
             let ids: Vec<&str> = ids.lines().filter(|l| !l.is_empty()).collect();
             if !ids.is_empty() {
                 let mut args = vec!["rm", "-f"];

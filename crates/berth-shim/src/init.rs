@@ -6,6 +6,9 @@
 //! with `FILE`'s content: the builder's way to hand a RUN step a secret as a variable
 //! (`RUN --mount=type=secret,env=NAME`) without writing it into any container config,
 //! which the daemon keeps on disk. The file is on a tmpfs the builder made.
+//!
+//! `berth-shim pause`: the holder of a CRI pod sandbox. It owns the pod's namespaces by
+//! existing, reaps whatever is reparented to it, and exits on SIGTERM, SIGINT or SIGQUIT.
 
 use std::os::unix::process::CommandExt;
 
@@ -111,6 +114,18 @@ pub fn run(args: &[String]) -> i32 {
             && let (Some(p), Some(s)) = (Pid::from_raw(child_pid), rustix::process::Signal::from_named_raw(sig))
         {
             let _ = rustix::process::kill_process(p, s);
+        }
+    }
+}
+
+/// The pod holder's loop (see the module doc).
+pub fn pause() -> i32 {
+    block_signals();
+    loop {
+        match wait_signal() {
+            libc::SIGCHLD => while let Ok(Some(_)) = rustix::process::wait(WaitOptions::NOHANG) {},
+            libc::SIGTERM | libc::SIGINT | libc::SIGQUIT => return 0,
+            _ => {}
         }
     }
 }

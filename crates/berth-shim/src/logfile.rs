@@ -94,11 +94,11 @@ impl LogWriter {
         let mut start = 0;
         while let Some(nl) = buf[start..].iter().position(|&b| b == b'\n') {
             let end = start + nl + 1;
-            self.entry(stream, &buf[start..end]);
+            self.entry(stream, &buf[start..end], true);
             start = end;
         }
         while buf.len() - start >= MAX_LINE {
-            self.entry(stream, &buf[start..start + MAX_LINE]);
+            self.entry(stream, &buf[start..start + MAX_LINE], false);
             start += MAX_LINE;
         }
         buf.drain(..start);
@@ -110,19 +110,15 @@ impl LogWriter {
         for (i, stream) in [(0usize, 1u8), (1, 2)] {
             let rest = std::mem::take(&mut self.partial[i]);
             if !rest.is_empty() {
-                self.entry(stream, &rest);
+                self.entry(stream, &rest, true);
             }
         }
     }
 
-    fn entry(&mut self, stream: u8, line: &[u8]) {
-        let e = Entry {
-            log: String::from_utf8_lossy(line).into_owned(),
-            stream: if stream == 2 { "stderr".into() } else { "stdout".into() },
-            time: berth_api::time::rfc3339_nanos(berth_api::time::now_nanos()),
-        };
-        let mut out = serde_json::to_vec(&e).unwrap_or_default();
-        out.push(b'\n');
+    /// One entry; `full` says the line ends here (a newline, or the end of the stream) rather
+    /// than being cut at [`MAX_LINE`].
+    fn entry(&mut self, stream: u8, line: &[u8], full: bool) {
+        let out = if self.opts.driver == "cri" { cri_line(stream, line, full) } else { json_line(stream, line) };
         if self.opts.max_size > 0 && self.size > 0 && self.size + out.len() as u64 > self.opts.max_size {
             self.rotate();
         }
@@ -161,6 +157,33 @@ impl LogWriter {
             self.size = 0;
         }
     }
+}
+
+fn json_line(stream: u8, line: &[u8]) -> Vec<u8> {
+    let e = Entry {
+        log: String::from_utf8_lossy(line).into_owned(),
+        stream: if stream == 2 { "stderr".into() } else { "stdout".into() },
+        time: berth_api::time::rfc3339_nanos(berth_api::time::now_nanos()),
+    };
+    let mut out = serde_json::to_vec(&e).unwrap_or_default();
+    out.push(b'\n');
+    out
+}
+
+/// The CRI's log format, which kubelet reads: `<RFC3339Nano> <stream> <F|P> <content>\n`, the
+/// content without its newline; `P` marks a piece of a line continued in the next entry.
+fn cri_line(stream: u8, line: &[u8], full: bool) -> Vec<u8> {
+    let body = line.strip_suffix(b"\n").unwrap_or(line);
+    let mut out = format!(
+        "{} {} {} ",
+        berth_api::time::rfc3339_nanos(berth_api::time::now_nanos()),
+        if stream == 2 { "stderr" } else { "stdout" },
+        if full { "F" } else { "P" }
+    )
+    .into_bytes();
+    out.extend_from_slice(body);
+    out.push(b'\n');
+    out
 }
 
 /// Every log file of a container, oldest first.
@@ -266,5 +289,34 @@ mod tests {
         for (i, e) in all.iter().enumerate() {
             assert_eq!(e.log, format!("line {}\n", first + i as u32));
         }
+    }
+
+    #[test]
+    fn cri_lines_carry_time_stream_and_tag() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("0.log");
+        let mut w =
+            LogWriter::open(LogOptions { driver: "cri".into(), path: path.clone(), ..Default::default() }).unwrap();
+        w.write(1, b"one\ntw");
+        w.write(2, b"err\n");
+        w.write(1, &vec![b'x'; MAX_LINE + 3]);
+        w.flush();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<(&str, &str, &str)> = text
+            .lines()
+            .map(|l| {
+                let mut p = l.splitn(4, ' ');
+                let t = p.next().unwrap();
+                assert!(berth_api::time::parse_rfc3339(t).is_some(), "{t}");
+                (p.next().unwrap(), p.next().unwrap(), p.next().unwrap_or(""))
+            })
+            .collect();
+        assert_eq!(lines.len(), 4, "{text}");
+        assert_eq!(lines[0], ("stdout", "F", "one"));
+        assert_eq!(lines[1], ("stderr", "F", "err"));
+        assert_eq!((lines[2].0, lines[2].1, lines[2].2.len()), ("stdout", "P", MAX_LINE));
+        assert!(lines[2].2.starts_with("twx"));
+        // "tw" and MAX_LINE + 3 x's: the first piece is MAX_LINE long, five x's are left.
+        assert_eq!(lines[3], ("stdout", "F", "xxxxx"));
     }
 }

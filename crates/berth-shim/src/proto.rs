@@ -39,7 +39,8 @@ impl RootfsMount {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 pub struct LogOptions {
-    /// `json-file`, `local` (berth writes json-file for both) or `none`.
+    /// `json-file`, `local` (berth writes json-file for both), `none`, or `cri` (the CRI's
+    /// line format at the path kubelet chose; set only by the CRI service).
     pub driver: String,
     pub path: PathBuf,
     /// Rotate after this many bytes (0: never).

@@ -73,6 +73,10 @@ struct DaemonArgs {
     /// Group for the unix socket (default "docker", if it exists)
     #[arg(short = 'G', long = "group")]
     group: Option<String>,
+    /// Serve the Kubernetes CRI on this unix socket (default /run/berth/cri.sock, in the exec
+    /// root; an empty value turns it off)
+    #[arg(long = "cri-socket")]
+    cri_socket: Option<String>,
     /// Set the logging level (accepted for compatibility)
     #[arg(short = 'l', long = "log-level")]
     log_level: Option<String>,
@@ -129,6 +133,7 @@ pub fn main(args: &[String]) -> i32 {
         tlscacert: a.tlscacert,
         tlscert: a.tlscert,
         tlskey: a.tlskey,
+        cri_socket: a.cri_socket,
     };
     let config = match DaemonConfig::load(&flags) {
         Ok(c) => c,

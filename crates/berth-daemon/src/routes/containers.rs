@@ -70,7 +70,7 @@ pub async fn create(d: D, mut req: Req) -> ApiResult<Resp> {
         // refused it where no network of the container's own takes it.
         return Err(ApiError::bad_request("conflicting options: mac-address and the network mode"));
     }
-    let (id, warnings) = d.containers.create(CreateOptions { name, request: body }).await?;
+    let (id, warnings) = d.containers.create(CreateOptions { name, request: body, ..Default::default() }).await?;
     Ok(http::json(201, &ContainerCreateResponse { id, warnings }))
 }
 

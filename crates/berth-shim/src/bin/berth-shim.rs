@@ -34,6 +34,9 @@ fn main() {
     if args.get(1).map(String::as_str) == Some("init") {
         std::process::exit(berth_shim_init::run(&args[2..]));
     }
+    if args.get(1).map(String::as_str) == Some("pause") {
+        std::process::exit(berth_shim_init::pause());
+    }
     let mut report_pipe = inherited(3).map(File::from);
     let initial = inherited(4).map(UnixStream::from);
     let Some(path) = args.get(1) else {
@@ -137,5 +140,10 @@ mod berth_shim_init {
     /// zombies). Implemented in `berth_shim::init`.
     pub fn run(args: &[String]) -> i32 {
         berth_shim::init::run(args)
+    }
+
+    /// A CRI pod sandbox's holder process (`berth_shim::init::pause`).
+    pub fn pause() -> i32 {
+        berth_shim::init::pause()
     }
 }

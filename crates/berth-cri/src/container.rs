@@ -1,0 +1,305 @@
+//! Containers in a pod: berth containers that join the holder's namespaces.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use berth_api::models::{BindOptions, ContainerConfig, ContainerCreateRequest, HostConfig, LogConfig, Mount};
+use berth_container::{CreateOptions, Record};
+use tonic::Status;
+
+use crate::Cri;
+use crate::error::{invalid, name_taken, not_found, status};
+use crate::meta::{self, ContainerMeta, MountMeta};
+use crate::proto::{
+    self, Container, ContainerConfig as CriConfig, ContainerFilter, ContainerMetadata, ContainerState, ContainerStatus,
+    ImageSpec, MountPropagation, NamespaceMode,
+};
+
+fn propagation(p: i32) -> &'static str {
+    match MountPropagation::try_from(p) {
+        Ok(MountPropagation::PropagationHostToContainer) => "rslave",
+        Ok(MountPropagation::PropagationBidirectional) => "rshared",
+        _ => "rprivate",
+    }
+}
+
+fn state(rec: &Record) -> ContainerState {
+    if rec.state.running {
+        ContainerState::ContainerRunning
+    } else if rec.state.status == "created" {
+        ContainerState::ContainerCreated
+    } else {
+        ContainerState::ContainerExited
+    }
+}
+
+fn is_not_found(e: &berth_container::ContainerError) -> bool {
+    berth_api::HasKind::kind(e) == berth_api::ErrorKind::NotFound
+}
+
+impl Cri {
+    /// A container of the CRI by ID (or unique prefix); `NotFound` for anything else.
+    pub(crate) fn container(&self, id: &str) -> Result<(Record, String, ContainerMeta), Status> {
+        let missing = || not_found(format!("container {id:?} not found"));
+        if id.is_empty() {
+            return Err(invalid("container ID is empty"));
+        }
+        let rec = self.containers.get(id).map_err(|_| missing())?.record();
+        let (sb, m) = meta::container(&rec).ok_or_else(missing)?;
+        Ok((rec, sb, m))
+    }
+
+    pub async fn create_container(&self, pod: &str, cfg: Option<CriConfig>) -> Result<String, Status> {
+        let (holder, sb) = self.sandbox(pod)?;
+        let cfg = cfg.ok_or_else(|| invalid("the container config is required"))?;
+        let md = cfg.metadata.clone().ok_or_else(|| invalid("the container config must include metadata"))?;
+        if md.name.is_empty() {
+            return Err(invalid("the container metadata needs a name"));
+        }
+        let image_name = cfg.image.as_ref().map(|i| i.image.clone()).unwrap_or_default();
+        if image_name.is_empty() {
+            return Err(invalid("the container config must name an image"));
+        }
+        let image = self.images.resolve(&image_name).map_err(status)?;
+        let log_path = if sb.log_directory.is_empty() || cfg.log_path.is_empty() {
+            None
+        } else {
+            Some(Path::new(&sb.log_directory).join(&cfg.log_path))
+        };
+        if let Some(dir) = log_path.as_ref().and_then(|p| p.parent()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| Status::internal(format!("creating the log directory {}: {e}", dir.display())))?;
+        }
+        let linux = cfg.linux.clone().unwrap_or_default();
+        let sec = linux.security_context.clone().unwrap_or_default();
+        let ns = sec.namespace_options.clone().unwrap_or_default();
+        let joined = format!("container:{}", holder.id);
+        let host_net = NamespaceMode::try_from(sb.network) == Ok(NamespaceMode::Node);
+        let host_ipc = NamespaceMode::try_from(sb.ipc) == Ok(NamespaceMode::Node);
+        let pid_mode = match NamespaceMode::try_from(ns.pid) {
+            Ok(NamespaceMode::Pod) => joined.clone(),
+            Ok(NamespaceMode::Node) => "host".into(),
+            _ => String::new(),
+        };
+        let mut mounts = Vec::new();
+        let mut mount_meta = Vec::new();
+        for m in &cfg.mounts {
+            if !m.container_path.starts_with('/') || m.host_path.is_empty() {
+                return Err(invalid(format!("invalid mount {:?} -> {:?}", m.host_path, m.container_path)));
+            }
+            mounts.push(Mount {
+                target: m.container_path.clone(),
+                source: m.host_path.clone(),
+                kind: "bind".into(),
+                read_only: m.readonly,
+                bind_options: Some(BindOptions {
+                    propagation: propagation(m.propagation).into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            });
+            mount_meta.push(MountMeta {
+                container_path: m.container_path.clone(),
+                host_path: m.host_path.clone(),
+                readonly: m.readonly,
+                propagation: m.propagation,
+            });
+        }
+        let cm = ContainerMeta {
+            name: md.name.clone(),
+            attempt: md.attempt,
+            labels: meta::from_map(&cfg.labels),
+            annotations: meta::from_map(&cfg.annotations),
+            image: image_name.clone(),
+            log_path: log_path.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+            mounts: mount_meta,
+            created_at: berth_api::time::now_nanos() as i64,
+        };
+        let caps = sec.capabilities.clone().unwrap_or_default();
+        let res = linux.resources.clone().unwrap_or_default();
+        let host = HostConfig {
+            network_mode: joined.clone(),
+            ipc_mode: if host_ipc { "host".into() } else { joined.clone() },
+            // Docker's API has no `container:` UTS mode: a container of its own pod gets a UTS
+            // namespace of its own with the holder's hostname (copied at start, as for
+            // `--network container:`).
+            uts_mode: if host_net { "host".into() } else { String::new() },
+            pid_mode,
+            cgroup_parent: sb.cgroup_parent.clone(),
+            mounts: (!mounts.is_empty()).then_some(mounts),
+            privileged: sec.privileged,
+            readonly_rootfs: sec.readonly_rootfs,
+            cap_add: (!caps.add_capabilities.is_empty()).then(|| caps.add_capabilities.clone()),
+            cap_drop: (!caps.drop_capabilities.is_empty()).then(|| caps.drop_capabilities.clone()),
+            log_config: LogConfig { kind: "none".into(), ..Default::default() },
+            memory: res.memory_limit_in_bytes,
+            cpu_shares: res.cpu_shares,
+            cpu_quota: res.cpu_quota,
+            cpu_period: res.cpu_period,
+            oom_score_adj: crate::oom::restrict(res.oom_score_adj),
+            ..Default::default()
+        };
+        let user = match (&sec.run_as_user, sec.run_as_username.is_empty()) {
+            (Some(u), _) => u.value.to_string(),
+            (None, false) => sec.run_as_username.clone(),
+            _ => String::new(),
+        };
+        let config = ContainerConfig {
+            image: image_name,
+            entrypoint: (!cfg.command.is_empty()).then(|| cfg.command.clone()),
+            cmd: (!cfg.args.is_empty()).then(|| cfg.args.clone()),
+            env: cfg.envs.iter().map(|kv| format!("{}={}", kv.key, String::from_utf8_lossy(&kv.value))).collect(),
+            working_dir: cfg.working_dir.clone(),
+            tty: cfg.tty,
+            open_stdin: cfg.stdin,
+            stdin_once: cfg.stdin_once,
+            user,
+            labels: meta::labels(&cm, Some(&holder.id)),
+            ..Default::default()
+        };
+        let name = format!("k8s_{}_{}_{}_{}_{}", md.name, sb.name, sb.namespace, sb.uid, md.attempt);
+        let opts = CreateOptions {
+            name: Some(name),
+            request: ContainerCreateRequest { config, host_config: host, ..Default::default() },
+            image: Some(image),
+            cri_log: log_path,
+        };
+        let (id, _) = self.containers.create(opts).await.map_err(name_taken)?;
+        Ok(id)
+    }
+
+    pub async fn start_container(&self, id: &str) -> Result<(), Status> {
+        let (rec, sb, _) = self.container(id)?;
+        let (holder, _) = self.sandbox(&sb)?;
+        if !holder.state.running {
+            return Err(Status::failed_precondition(format!("pod sandbox {} is not ready", holder.id)));
+        }
+        match self.containers.start(&rec.id).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(Status::failed_precondition(format!("container {} is already running", rec.id))),
+            Err(e) => Err(status(e)),
+        }
+    }
+
+    /// Stops a container (SIGTERM, then SIGKILL after `timeout` seconds). Unknown or stopped
+    /// containers are already stopped.
+    pub async fn stop_container(&self, id: &str, timeout: i64) -> Result<(), Status> {
+        let rec = match self.container(id) {
+            Ok((r, _, _)) => r,
+            Err(e) if e.code() == tonic::Code::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        match self.containers.stop(&rec.id, Some(timeout.max(0)), None).await {
+            Ok(_) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) => Err(status(e)),
+        }
+    }
+
+    pub async fn remove_container(&self, id: &str) -> Result<(), Status> {
+        let rec = match self.container(id) {
+            Ok((r, _, _)) => r,
+            Err(e) if e.code() == tonic::Code::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        match self.containers.remove(&rec.id, true, true).await {
+            Ok(()) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) => Err(status(e)),
+        }
+    }
+
+    pub fn list_containers(&self, filter: Option<ContainerFilter>) -> Vec<Container> {
+        let f = filter.unwrap_or_default();
+        let mut out: Vec<(i64, Container)> = self
+            .containers
+            .all()
+            .into_iter()
+            .map(|e| e.record())
+            .filter_map(|r| meta::container(&r).map(|(sb, m)| (r, sb, m)))
+            .filter(|(r, _, _)| f.id.is_empty() || r.id.starts_with(&f.id))
+            .filter(|(_, sb, _)| f.pod_sandbox_id.is_empty() || sb.starts_with(&f.pod_sandbox_id))
+            .filter(|(r, _, _)| f.state.as_ref().is_none_or(|s| s.state == state(r) as i32))
+            .filter(|(_, _, m)| meta::selected(&f.label_selector, &m.labels))
+            .map(|(r, sb, m)| {
+                let c = Container {
+                    id: r.id.clone(),
+                    pod_sandbox_id: sb,
+                    metadata: Some(ContainerMetadata { name: m.name.clone(), attempt: m.attempt }),
+                    image: Some(ImageSpec { image: m.image.clone(), ..Default::default() }),
+                    image_ref: r.image_id.clone(),
+                    image_id: r.image_id.clone(),
+                    state: state(&r) as i32,
+                    created_at: m.created_at,
+                    labels: meta::to_map(&m.labels),
+                    annotations: meta::to_map(&m.annotations),
+                };
+                (m.created_at, c)
+            })
+            .collect();
+        out.sort_by_key(|c| std::cmp::Reverse(c.0));
+        out.into_iter().map(|(_, c)| c).collect()
+    }
+
+    pub fn container_status(
+        &self,
+        id: &str,
+        verbose: bool,
+    ) -> Result<(ContainerStatus, HashMap<String, String>), Status> {
+        let (rec, sb, m) = self.container(id)?;
+        let st = state(&rec);
+        let (reason, exit_code) = if st == ContainerState::ContainerExited {
+            let reason = if rec.state.oom_killed {
+                "OOMKilled"
+            } else if rec.state.exit_code == 0 {
+                "Completed"
+            } else {
+                "Error"
+            };
+            (reason.to_string(), rec.state.exit_code as i32)
+        } else {
+            (String::new(), 0)
+        };
+        let status = ContainerStatus {
+            id: rec.id.clone(),
+            metadata: Some(ContainerMetadata { name: m.name.clone(), attempt: m.attempt }),
+            state: st as i32,
+            created_at: m.created_at,
+            started_at: meta::nanos(&rec.state.started_at),
+            finished_at: if st == ContainerState::ContainerExited { meta::nanos(&rec.state.finished_at) } else { 0 },
+            exit_code,
+            image: Some(ImageSpec { image: m.image.clone(), ..Default::default() }),
+            image_ref: rec.image_id.clone(),
+            image_id: rec.image_id.clone(),
+            reason,
+            message: rec.state.error.clone(),
+            labels: meta::to_map(&m.labels),
+            annotations: meta::to_map(&m.annotations),
+            mounts: m
+                .mounts
+                .iter()
+                .map(|x| proto::Mount {
+                    container_path: x.container_path.clone(),
+                    host_path: x.host_path.clone(),
+                    readonly: x.readonly,
+                    propagation: x.propagation,
+                    ..Default::default()
+                })
+                .collect(),
+            log_path: m.log_path.clone(),
+            ..Default::default()
+        };
+        let mut info = HashMap::new();
+        if verbose {
+            let v = serde_json::json!({
+                "sandboxID": sb,
+                "pid": rec.state.pid,
+                "args": std::iter::once(rec.path.clone()).chain(rec.args.iter().cloned()).collect::<Vec<_>>(),
+                "env": rec.config.env,
+                "workingDir": rec.config.working_dir,
+            });
+            info.insert("info".to_string(), v.to_string());
+        }
+        Ok((status, info))
+    }
+}

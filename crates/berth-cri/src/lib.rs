@@ -1,0 +1,62 @@
+//! The Kubernetes Container Runtime Interface (CRI, `runtime.v1`) on top of berth's container
+//! and image services, so a kubelet can use berth as its node runtime.
+//!
+//! # Vocabulary and contract
+//!
+//! - A **pod sandbox** is one berth container running the built-in holder process
+//!   (`berth-shim pause`, bind-mounted as `/sbin/docker-init`; no `pause` image is pulled). The
+//!   holder owns the pod's network, IPC and UTS namespaces: a loopback-only network namespace of
+//!   its own, or the node's with `hostNetwork`. Pod networking through CNI is not done yet:
+//!   `Status` reports `NetworkReady` false (`NetworkPluginNotReady`), as containerd does
+//!   without a CNI configuration, and a pod's status has no IP.
+//! - A **container** in a pod is a berth container that joins the holder's namespaces as
+//!   `--network container:<holder>` does (network, IPC, UTS; PID when the pod asks), shares the
+//!   holder's /etc/hosts and /etc/resolv.conf, and logs in the CRI format to the path kubelet
+//!   gives (`log_directory` of the pod joined with the container's `log_path`).
+//! - Both live in the namespace `k8s.io`: their records carry [`NAMESPACE_LABEL`], which keeps
+//!   them out of the Docker API's container list, and the CRI's own description of the object
+//!   (metadata, labels, annotations, the pod's options) as a JSON label (see [`meta`]). That
+//!   record is the only state: after a daemon restart pods and containers are reported again
+//!   from it, with the shims that kept them running.
+//! - Images are the Docker API's image store: an image pulled through either is seen by both.
+//!
+//! Errors map to gRPC codes in one place ([`error`]); removing or stopping an unknown pod or
+//! container succeeds, as the CRI asks.
+//!
+//! [`NAMESPACE_LABEL`]: berth_container::record::NAMESPACE_LABEL
+
+pub mod proto {
+    //! The CRI's messages, server traits and clients, generated from `proto/runtime/v1/api.proto`.
+    #![allow(clippy::all, clippy::pedantic, missing_docs)]
+    tonic::include_proto!("runtime.v1");
+}
+
+mod container;
+pub mod error;
+mod exec;
+mod image;
+pub mod meta;
+pub mod oom;
+mod runtime;
+mod sandbox;
+mod server;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use berth_container::ContainerService;
+use berth_distribution::Distribution;
+use berth_image::ImageStore;
+use berth_store::db::Db;
+
+pub use server::{bind, serve};
+
+/// The services the CRI works through, and the daemon's settings it reports.
+pub struct Cri {
+    pub containers: Arc<ContainerService>,
+    pub images: Arc<ImageStore>,
+    pub db: Arc<Db>,
+    pub distribution: Arc<Distribution>,
+    /// The daemon's data root (ImageFsInfo reports its `snapshots/`).
+    pub data_root: PathBuf,
+}
