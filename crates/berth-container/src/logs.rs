@@ -119,13 +119,26 @@ fn send_blocking(opts: &LogOptions, tx: &mpsc::Sender<LogLine>, en: Entry) -> re
 /// The files rotated after the one with inode `held` and before the one with inode `next`
 /// (oldest first). None when the held file is gone (compressed away): then its successors
 /// cannot be told apart.
-fn rotated_after(path: &std::path::Path, held: Option<u64>, next: Option<u64>) -> Vec<PathBuf> {
-    // The rotated files only: the one being written is never complete.
-    let files: Vec<PathBuf> = logfile::files(path).into_iter().filter(|f| f != path).collect();
+fn rotated_after(path: &std::path::Path, held: &std::fs::File, next: Option<u64>) -> Vec<PathBuf> {
+    let held_ino = held.metadata().ok().map(|m| m.ino());
     let inode = |f: &PathBuf| std::fs::metadata(f).ok().map(|m| m.ino());
-    let Some(from) = held.and_then(|h| files.iter().position(|f| inode(f) == Some(h))) else { return Vec::new() };
-    let to = next.and_then(|n| files.iter().position(|f| inode(f) == Some(n))).unwrap_or(files.len());
-    files.get(from + 1..to).unwrap_or_default().to_vec()
+    // The writer renames every rotated file up by one, oldest first, while this lists
+    // them: a listing taken mid-way has a gap and ends early, and the held file may sit
+    // past the gap. The renames take microseconds; list again until the held file is
+    // found, as long as it is still there to find (not removed as the oldest).
+    for _ in 0..200 {
+        // The rotated files only: the one being written is never complete.
+        let files: Vec<PathBuf> = logfile::files(path).into_iter().filter(|f| f != path).collect();
+        if let Some(from) = held_ino.and_then(|h| files.iter().position(|f| inode(f) == Some(h))) {
+            let to = next.and_then(|n| files.iter().position(|f| inode(f) == Some(n))).unwrap_or(files.len());
+            return files.get(from + 1..to).unwrap_or_default().to_vec();
+        }
+        if !held.metadata().is_ok_and(|m| m.nlink() > 0) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    Vec::new()
 }
 
 #[allow(unsafe_code)]
@@ -202,6 +215,8 @@ impl ContainerService {
             let Some(dir) = path.parent() else { return };
             let Ok(watch) = DirWatch::new(dir) else { return };
             let mut ino = current.as_ref().and_then(|f| f.metadata().ok()).map(|m| m.ino());
+            // Whether the held file was read to its end after its rotation was seen.
+            let mut held_drained = false;
             loop {
                 let stopped = !life.borrow_and_update().running;
                 // Drain what the current file has, then switch files if it was rotated.
@@ -224,7 +239,15 @@ impl ContainerService {
                         }
                     }
                     let now_ino = std::fs::metadata(&path).ok().map(|m| m.ino());
+                    if !got && now_ino != ino && !held_drained {
+                        // The writer may have added to the held file between the read
+                        // above and its rename (after which it writes there no more):
+                        // read the held file to its end once more before moving on.
+                        held_drained = true;
+                        continue;
+                    }
                     if !got && now_ino != ino {
+                        held_drained = false;
                         // Rotated. The file held was renamed, to `.1` or further on if
                         // the writer rotated more than once meanwhile: the files rotated
                         // after it come first (whole, each at most max-size), then the
@@ -236,9 +259,10 @@ impl ContainerService {
                         let next_ino = next.metadata().ok().map(|m| m.ino());
                         // Streamed a line at a time, as the first read was: a rotated file
                         // is as large as max-size says.
-                        let files = rotated_after(&path, ino, next_ino);
-                        let (o, t) = (opts.clone(), tx.clone());
+                        let (o, t, p) = (opts.clone(), tx.clone(), path.clone());
+                        let held = current.as_ref().and_then(|f| f.try_clone().ok());
                         let all_sent = tokio::task::spawn_blocking(move || {
+                            let files = held.map(|h| rotated_after(&p, &h, next_ino)).unwrap_or_default();
                             files.iter().all(|f| {
                                 matches!(
                                     read::stream_file(f, 0, 0, &mut |en| send_blocking(&o, &t, en)),
