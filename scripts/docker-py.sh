@@ -37,6 +37,13 @@ cleanup() {
     remove_cgroups "berth-dpy-${work##*/}"
     ip link del "$bridge" 2>/dev/null || true
     nft delete table inet "$table" 2>/dev/null || true
+    # The daemon's chain in iptables' FORWARD (see berth-network's iptables.rs).
+    chain="BERTH${table#berth}"
+    for ipt in iptables ip6tables; do
+        while "$ipt" -w -D FORWARD -j "$chain" 2>/dev/null; do :; done
+        "$ipt" -w -F "$chain" 2>/dev/null || true
+        "$ipt" -w -X "$chain" 2>/dev/null || true
+    done
     for m in "$work"/run/netns/*; do umount -l "$m" 2>/dev/null || true; done
     rm -rf "$work"
 }
