@@ -334,3 +334,30 @@ fn expose_is_committed_as_written_and_its_order_counts() {
     let ports = |t: &str| d.docker(&["image", "inspect", "-f", "{{json .Config.ExposedPorts}}", t]).ok();
     assert_eq!(ports("expa"), ports("expb"));
 }
+
+/// `ADD <git URL>` is named by the Dockerfile: git runs with none of the daemon's own git
+/// settings (config, credentials, SSH keys, agent). Here the daemon's HOME rewrites the
+/// server's URL to a dead port: ADD still clones; a context URL, which the client names,
+/// is cloned with the daemon's settings, as dockerd does (the control: it fails).
+#[test]
+fn add_of_a_git_url_never_uses_the_daemons_git_settings() {
+    let mut d = Daemon::with_busybox();
+    let server = git_server(&d);
+    let url = format!("git://127.0.0.1:{}/repo.git", server.port);
+    let home = d.dir.path().join("daemon-home");
+    std::fs::create_dir_all(&home).unwrap();
+    let dead = berth_integration::free_port();
+    std::fs::write(
+        home.join(".gitconfig"),
+        format!("[url \"git://127.0.0.1:{dead}/\"]\n\tinsteadOf = git://127.0.0.1:{}/\n", server.port),
+    )
+    .unwrap();
+    d.stop();
+    d.env.push(("HOME".into(), home.display().to_string()));
+    d.spawn();
+    let dir = context(&d, &[("Dockerfile", &format!("FROM busybox\nADD {url} /src\nCMD [\"cat\", \"/src/msg\"]\n"))]);
+    d.berth(&["build", "--network", "none", "-t", "addgit", &dir.display().to_string()]).ok();
+    assert_eq!(d.docker(&["run", "--rm", "--network", "none", "addgit"]).ok(), "from main\n");
+    let err = d.berth(&["build", "--network", "none", "-t", "ctxgit", &url]).fails();
+    assert!(err.contains("unable to prepare context"), "{err}");
+}
