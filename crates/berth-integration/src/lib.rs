@@ -671,3 +671,69 @@ pub fn web(d: &Daemon, name: &str, extra: &[&str], body: &str) -> String {
     args.extend_from_slice(&["busybox", "sh", "-c", &script]);
     d.berth(&args).ok().trim().to_string()
 }
+
+/// A registry process (berth's, or another a test starts) on a loopback port, killed when
+/// dropped.
+pub struct Registry {
+    pub child: Child,
+    /// `127.0.0.1:<port>`
+    pub addr: String,
+    pub dir: tempfile::TempDir,
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Registry {
+    /// `berth registry serve` on a free port; `setup` may write files (an htpasswd) into the
+    /// registry's directory first and returns the extra flags naming them.
+    pub fn berth(setup: impl FnOnce(&Path) -> Vec<String>) -> Registry {
+        let dir = tempfile::tempdir().unwrap();
+        let extra = setup(dir.path());
+        let mut child = Command::new(berth_bin())
+            .args(["registry", "serve", "--addr", "127.0.0.1:0", "--root"])
+            .arg(dir.path().join("data"))
+            .args(&extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let addr = loop {
+            match lines.next() {
+                Some(Ok(l)) => {
+                    if let Some(a) = l.strip_prefix("berth registry: listening on ") {
+                        break a.trim().to_string();
+                    }
+                }
+                _ => panic!("berth registry exited before listening"),
+            }
+        };
+        std::thread::spawn(move || for _ in lines.by_ref() {});
+        Registry { child, addr, dir }
+    }
+
+    /// Without authentication.
+    pub fn open() -> Registry {
+        Registry::berth(|_| Vec::new())
+    }
+
+    /// With htpasswd basic auth for `user`/`pass` (and bearer tokens with `token`).
+    pub fn with_htpasswd(user: &str, pass: &str, token: bool) -> Registry {
+        let entry = format!("{user}:{}\n", bcrypt::hash(pass, 4).unwrap());
+        Registry::berth(|d| {
+            let p = d.join("htpasswd");
+            std::fs::write(&p, entry).unwrap();
+            let mut f = vec!["--htpasswd".to_string(), p.display().to_string()];
+            if token {
+                f.push("--token".into());
+            }
+            f
+        })
+    }
+}

@@ -1,10 +1,7 @@
 //! The ImageService: the Docker API's image store, seen through the CRI.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-
 use berth_cri::proto::*;
-use berth_integration::{Daemon, berth_bin, unique};
+use berth_integration::{Daemon, Registry, unique};
 
 use crate::connect;
 
@@ -59,27 +56,8 @@ async fn images_loaded_through_the_docker_api_are_listed_inspected_and_removed()
 #[tokio::test]
 async fn pull_from_a_local_registry_is_seen_by_the_docker_api() {
     let d = Daemon::with_busybox();
-    let dir = tempfile::tempdir().unwrap();
-    let mut reg = Command::new(berth_bin())
-        .args(["registry", "serve", "--addr", "127.0.0.1:0", "--root"])
-        .arg(dir.path().join("data"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(reg.stderr.take().unwrap()).lines();
-    let addr = loop {
-        match lines.next() {
-            Some(Ok(l)) => {
-                if let Some(a) = l.strip_prefix("berth registry: listening on ") {
-                    break a.trim().to_string();
-                }
-            }
-            _ => panic!("berth registry exited before listening"),
-        }
-    };
-    std::thread::spawn(move || for _ in lines.by_ref() {});
+    let reg = Registry::open();
+    let addr = reg.addr.clone();
     let name = format!("{addr}/{}:v1", unique("cri"));
     d.berth(&["tag", "busybox", &name]).ok();
     d.berth(&["push", &name]).ok();
@@ -95,6 +73,4 @@ async fn pull_from_a_local_registry_is_seen_by_the_docker_api() {
         .await
         .unwrap_err();
     assert_eq!(e.code(), tonic::Code::NotFound, "{e:?}");
-    let _ = reg.kill();
-    let _ = reg.wait();
 }

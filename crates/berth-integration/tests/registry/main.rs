@@ -5,75 +5,11 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
-use berth_integration::{Daemon, Run, berth_bin, free_port, unique};
+use berth_integration::{Daemon, Registry, Run, berth_bin, free_port, unique};
 
-/// A registry process (berth's or Debian's) on a loopback port, killed when dropped.
 mod https;
-
-struct Registry {
-    child: Child,
-    /// `127.0.0.1:<port>`
-    addr: String,
-    dir: tempfile::TempDir,
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Registry {
-    /// `berth registry serve` on a free port, with `extra` flags; `setup` may write files
-    /// (an htpasswd) into the registry's directory first and return flags naming them.
-    fn berth(setup: impl FnOnce(&Path) -> Vec<String>) -> Registry {
-        let dir = tempfile::tempdir().unwrap();
-        let extra = setup(dir.path());
-        let mut child = Command::new(berth_bin())
-            .args(["registry", "serve", "--addr", "127.0.0.1:0", "--root"])
-            .arg(dir.path().join("data"))
-            .args(&extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let addr = loop {
-            match lines.next() {
-                Some(Ok(l)) => {
-                    if let Some(a) = l.strip_prefix("berth registry: listening on ") {
-                        break a.trim().to_string();
-                    }
-                }
-                _ => panic!("berth registry exited before listening"),
-            }
-        };
-        std::thread::spawn(move || for _ in lines.by_ref() {});
-        Registry { child, addr, dir }
-    }
-
-    fn open() -> Registry {
-        Registry::berth(|_| Vec::new())
-    }
-
-    /// With htpasswd basic auth for `user`/`pass`.
-    fn with_htpasswd(user: &str, pass: &str, token: bool) -> Registry {
-        let entry = format!("{user}:{}\n", bcrypt::hash(pass, 4).unwrap());
-        Registry::berth(|d| {
-            let p = d.join("htpasswd");
-            std::fs::write(&p, entry).unwrap();
-            let mut f = vec!["--htpasswd".to_string(), p.display().to_string()];
-            if token {
-                f.push("--token".into());
-            }
-            f
-        })
-    }
-}
 
 /// Commits a container that ran `script` (a shell command in busybox) as the image `name`.
 fn image_from(d: &Daemon, prefix: &str, script: &str, name: &str) {
