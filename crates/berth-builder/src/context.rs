@@ -178,8 +178,9 @@ pub(crate) fn open_download(
     Context::extract(&berth_archive::writer::single_file("Dockerfile", &text, true)[..], scratch, "Dockerfile")
 }
 
-/// Reads a regular file inside `root` without following links out of it.
-fn read_confined(root: &Path, rel: &str) -> Result<Option<String>> {
+/// Reads a regular file inside `root` without following links out of it (`None` when there
+/// is no regular file there).
+pub fn read_confined(root: &Path, rel: &str) -> Result<Option<String>> {
     use rustix::fs::{Mode, OFlags};
     let dir = rustix::fs::open(root, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
         .map_err(|e| BuildError::io("opening the context", e.into()))?;

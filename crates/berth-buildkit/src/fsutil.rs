@@ -140,9 +140,10 @@ fn parent_of(rel: &str) -> &str {
 /// and whatever the sender no longer lists is removed. Ownership is not applied: the build
 /// context is read as root's, as the classic builder unpacks it.
 ///
-/// Nothing outside `dest` is written: paths must be relative and plain, and an entry is
-/// accepted only inside a directory the sender listed before it (as fsutil's walk always
-/// does), so a symlink, from this transfer or an earlier one, is never followed.
+/// Nothing outside `dest` is written: paths must be relative and plain, each is listed once,
+/// and an entry is accepted only inside a directory the sender listed before it (as
+/// fsutil's walk always does), so a symlink, from this transfer or an earlier one, is never
+/// followed.
 pub async fn receive(tx: &mut Outgoing, rx: &mut Incoming, dest: &Path) -> Result<Received> {
     let mut id: u32 = 0;
     let mut pending: HashMap<u32, (tokio::fs::File, i64)> = HashMap::new();
@@ -174,7 +175,11 @@ pub async fn receive(tx: &mut Outgoing, rx: &mut Incoming, dest: &Path) -> Resul
                 if !dirs.contains(parent_of(&st.path)) {
                     return Err(Error::Protocol(format!("{:?} is not inside a directory sent before it", st.path)));
                 }
-                listed.insert(st.path.clone());
+                // Listed once only: a directory listed again as a symlink would stay in
+                // `dirs`, and what follows would be written through the link.
+                if !listed.insert(st.path.clone()) {
+                    return Err(Error::Protocol(format!("{:?} was sent twice", st.path)));
+                }
                 let perm = mode::permissions(st.mode);
                 if st.mode & mode::DIR != 0 {
                     let is_dir = tokio::fs::symlink_metadata(&path).await.is_ok_and(|m| m.is_dir());
@@ -511,6 +516,32 @@ mod tests {
         let dest = tempfile::tempdir().unwrap();
         transfer(vec![dir, file("real/x")], dest.path()).await.unwrap();
         assert_eq!(std::fs::read(dest.path().join("real/x")).unwrap(), b"evil");
+    }
+
+    /// A directory listed again as a symlink, then a file under it: refused, and nothing
+    /// is written through the link.
+    #[tokio::test]
+    async fn a_directory_listed_again_as_a_symlink_is_refused() {
+        let outside = tempfile::tempdir().unwrap();
+        let src = tempfile::tempdir().unwrap();
+        std::fs::write(src.path().join("x"), b"evil").unwrap();
+        let meta = std::fs::metadata(src.path().join("x")).unwrap();
+        let dmeta = std::fs::metadata(src.path()).unwrap();
+        let dir = Entry { stat: stat_of("a", &dmeta, String::new()), source: None };
+        let link = Entry {
+            stat: Stat {
+                path: "a".into(),
+                mode: mode::SYMLINK | 0o777,
+                linkname: outside.path().display().to_string(),
+                ..Default::default()
+            },
+            source: None,
+        };
+        let file = Entry { stat: stat_of("a/x", &meta, String::new()), source: Some(src.path().join("x")) };
+        let dest = tempfile::tempdir().unwrap();
+        let r = transfer(vec![dir, link, file], dest.path()).await;
+        assert!(r.is_err_and(|e| e.to_string().contains("sent twice")));
+        assert!(!outside.path().join("x").exists());
     }
 
     #[tokio::test]

@@ -20,7 +20,16 @@ use tokio::io::{AsyncRead, AsyncWrite};
 /// closes the connection (its abuse guard). fsutil sends one small message per file, gRPC
 /// one frame per message: a context of many small files is a burst of small frames, so the
 /// default (about a hundred frames) ends a legitimate session.
+/// Only the session's side needs it: the daemon is the client there, and reads what it
+/// asked for; the control API's server keeps h2's default.
 const SMALL_FRAME_BUDGET: usize = 64 << 20;
+
+/// The largest gRPC message taken from a peer (BuildKit's own limit): a length prefix is
+/// the peer's word, and a message is held whole before it is decoded.
+pub const MAX_MESSAGE: usize = 16 << 20;
+
+/// Calls one control-API connection may have open at once.
+const MAX_STREAMS: u32 = 128;
 
 /// gRPC status codes berth uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +39,7 @@ pub enum Code {
     Unknown = 2,
     InvalidArgument = 3,
     NotFound = 5,
+    ResourceExhausted = 8,
     FailedPrecondition = 9,
     Unimplemented = 12,
     Internal = 13,
@@ -43,6 +53,7 @@ impl Code {
             1 => Code::Cancelled,
             3 => Code::InvalidArgument,
             5 => Code::NotFound,
+            8 => Code::ResourceExhausted,
             9 => Code::FailedPrecondition,
             12 => Code::Unimplemented,
             13 => Code::Internal,
@@ -190,6 +201,12 @@ impl Incoming {
                 if self.buf[0] != 0 {
                     return Err(Error::Protocol("compressed gRPC messages are not supported".into()));
                 }
+                if len > MAX_MESSAGE {
+                    return Err(Error::status(
+                        Code::ResourceExhausted,
+                        format!("a message of {len} bytes is larger than the limit of {MAX_MESSAGE}"),
+                    ));
+                }
                 if self.buf.len() >= 5 + len {
                     self.buf.advance(5);
                     let msg = self.buf.split_to(len);
@@ -336,7 +353,7 @@ where
 {
     let mut conn = h2::server::Builder::new()
         .max_frame_size(1 << 20)
-        .data_frame_budget(SMALL_FRAME_BUDGET)
+        .max_concurrent_streams(MAX_STREAMS)
         .handshake::<T, Bytes>(io)
         .await?;
     while let Some(next) = conn.accept().await {

@@ -96,10 +96,11 @@ async fn solve(d: D, mut call: Call) {
         Err(e) => return call.fail(e),
     };
     let job = d.buildkit.job(&req.r#ref);
+    job.solving.send_replace(true);
     job.session.send_replace(req.session.clone());
     let r = run_solve(&d, &job, req).await;
     job.progress.close();
-    d.buildkit.forget_later(&job.id);
+    d.buildkit.forget_later(&job);
     call.reply(r).await
 }
 

@@ -143,8 +143,14 @@ pub(super) async fn secrets(session: &Session, dockerfile: &str) -> berth_builde
     out
 }
 
-async fn read_text(p: &Path) -> Option<String> {
-    tokio::fs::read_to_string(p).await.ok()
+/// A file the client sent, read inside `root`: its name comes from the client (`filename`),
+/// and so do its symlinks, so neither may lead out of what was received.
+async fn read_text(root: &Path, rel: &str) -> Option<String> {
+    let (root, rel) = (root.to_path_buf(), rel.to_string());
+    tokio::task::spawn_blocking(move || berth_builder::context::read_confined(&root, &rel).ok().flatten())
+        .await
+        .ok()
+        .flatten()
 }
 
 /// Runs a Dockerfile build for `job`; returns the image ID.
@@ -249,7 +255,7 @@ pub(super) async fn receive(
     };
     let fetched = session.fetch_dir(&req, &dir.join("df")).await;
     let text = match fetched {
-        Ok(_) => read_text(&dir.join("df").join(filename)).await,
+        Ok(_) => read_text(&dir.join("df"), filename).await,
         Err(e) => {
             p.complete(v, false, Some(e.to_string()));
             return Err(e);
@@ -264,7 +270,7 @@ pub(super) async fn receive(
     p.complete(v, false, None);
 
     let v = p.start(build, "[internal] load .dockerignore");
-    let own = read_text(&dir.join("df").join(format!("{filename}.dockerignore"))).await;
+    let own = read_text(&dir.join("df"), &format!("{filename}.dockerignore")).await;
     let ignore = match own {
         Some(t) => t,
         None => {
@@ -274,7 +280,7 @@ pub(super) async fn receive(
                 p.complete(v, false, Some(e.to_string()));
                 return Err(e);
             }
-            read_text(&dir.join("ignore/.dockerignore")).await.unwrap_or_default()
+            read_text(&dir.join("ignore"), ".dockerignore").await.unwrap_or_default()
         }
     };
     p.complete(v, false, None);

@@ -41,6 +41,8 @@ pub struct Job {
     pub id: String,
     pub progress: progress::Progress,
     session: watch::Sender<String>,
+    /// Set by the build's `Control.Solve`: a job that never gets one is dropped.
+    solving: watch::Sender<bool>,
     returned: Mutex<Option<oneshot::Sender<Outcome>>>,
     outcome: Mutex<Option<oneshot::Receiver<Outcome>>>,
     /// Gateway result refs → image IDs.
@@ -54,6 +56,7 @@ impl Job {
             id: id.to_string(),
             progress: progress::Progress::default(),
             session: watch::channel(String::new()).0,
+            solving: watch::channel(false).0,
             returned: Mutex::new(Some(tx)),
             outcome: Mutex::new(Some(rx)),
             refs: Mutex::new(HashMap::new()),
@@ -102,15 +105,42 @@ pub struct BuildKit {
 }
 
 impl BuildKit {
-    fn job(&self, id: &str) -> Arc<Job> {
-        lock(&self.jobs).entry(id.to_string()).or_insert_with(|| Arc::new(Job::new(id))).clone()
+    /// The job for build ref `id`, made by whichever of its calls comes first (`Status`
+    /// and the gateway's calls may precede `Control.Solve`). One that no `Control.Solve`
+    /// claims within [`SESSION_WAIT`] is ended (its `Status` streams close) and dropped, so
+    /// calls for refs nobody solves hold nothing.
+    fn job(self: &Arc<Self>, id: &str) -> Arc<Job> {
+        let mut jobs = lock(&self.jobs);
+        if let Some(j) = jobs.get(id) {
+            return j.clone();
+        }
+        let job = Arc::new(Job::new(id));
+        jobs.insert(id.to_string(), job.clone());
+        drop(jobs);
+        let (me, j) = (self.clone(), job.clone());
+        let mut solving = job.solving.subscribe();
+        tokio::spawn(async move {
+            if tokio::time::timeout(SESSION_WAIT, solving.wait_for(|s| *s)).await.is_err() {
+                j.progress.close();
+                me.forget(&j);
+            }
+        });
+        job
     }
 
-    fn forget_later(self: &Arc<Self>, id: &str) {
-        let (me, id) = (self.clone(), id.to_string());
+    /// Drops `job`, unless its ref has since gone to another job.
+    fn forget(&self, job: &Arc<Job>) {
+        let mut jobs = lock(&self.jobs);
+        if jobs.get(&job.id).is_some_and(|j| Arc::ptr_eq(j, job)) {
+            jobs.remove(&job.id);
+        }
+    }
+
+    fn forget_later(self: &Arc<Self>, job: &Arc<Job>) {
+        let (me, job) = (self.clone(), job.clone());
         tokio::spawn(async move {
             tokio::time::sleep(KEEP_FINISHED).await;
-            lock(&me.jobs).remove(&id);
+            me.forget(&job);
         });
     }
 }
