@@ -101,10 +101,10 @@ fn io(what: &str, p: &Path, e: std::io::Error) -> BuildError {
 impl CacheMounts {
     pub fn new(root: PathBuf) -> Result<CacheMounts> {
         std::fs::create_dir_all(&root).map_err(|e| io("creating", &root, e))?;
-        // Directories half made by a daemon that died.
+        // Directories half made or half pruned by a daemon that died.
         if let Ok(rd) = std::fs::read_dir(&root) {
             for e in rd.flatten() {
-                if e.file_name().to_string_lossy().starts_with(".new-") {
+                if e.file_name().to_string_lossy().starts_with(".new-") || !e.path().join("lock").exists() {
                     let _ = std::fs::remove_dir_all(e.path());
                 }
             }
@@ -169,8 +169,12 @@ impl CacheMounts {
             }
             let lock = match std::fs::File::open(dir.join("lock")) {
                 Ok(f) => f,
-                // Pruned between our look and our open: make it again.
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                // Being pruned, or left half pruned by a daemon that died: finish the removal
+                // and make it again (a directory without its lock is never made whole).
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    let _ = std::fs::remove_dir_all(&dir);
+                    continue;
+                }
                 Err(e) => return Err(io("opening", &dir.join("lock"), e)),
             };
             let op = match r.sharing {

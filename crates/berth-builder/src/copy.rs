@@ -81,7 +81,7 @@ fn not_found(kw: &str, src: &str, context: bool) -> BuildError {
 }
 
 /// Cleans a source path; `None` if it climbs out of its root.
-fn clean_rel(p: &str) -> Option<String> {
+pub(crate) fn clean_rel(p: &str) -> Option<String> {
     let mut out: Vec<&str> = Vec::new();
     for c in p.split('/') {
         match c {

@@ -41,6 +41,8 @@ pub(crate) enum Credentials {
 
 async fn git(dir: &Path, args: &[&str], creds: Credentials) -> Result<()> {
     let mut cmd = Command::new("git");
+    // A build that ends (or whose client leaves) takes its git with it.
+    cmd.kill_on_drop(true);
     if creds == Credentials::None {
         cmd.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into()))
@@ -159,6 +161,9 @@ pub(crate) async fn add_checkout(
     if let Some(want) = checksum {
         let repo = if root.join(".git").exists() { root.clone() } else { work.clone() };
         let out = Command::new("git")
+            .kill_on_drop(true)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
             .arg("-C")
             .arg(&repo)
             .args(["rev-parse", "HEAD"])

@@ -239,9 +239,6 @@ impl Tree {
     }
 }
 
-/// `user[:group]` → uid and gid, names looked up in the tree's /etc/passwd and /etc/group
-/// as Docker does for `--chown` (a numeric part is used as is; a user without a group
-/// gets gid = uid when numeric, else the user's primary group).
 /// `rel` under `upper` (a finished step's upper directory), if every directory on the way is
 /// a real directory: a step can leave symlinks there, and removing through one (`/a -> /`
 /// on the host, since the daemon walks the host's tree) would remove the host's files.
@@ -266,6 +263,9 @@ pub fn in_upper(upper: &Path, rel: &str) -> Option<PathBuf> {
     Some(p)
 }
 
+/// `user[:group]` → uid and gid, names looked up in the tree's /etc/passwd and /etc/group
+/// as Docker does for `--chown` (a numeric part is used as is; a user without a group
+/// gets gid = uid when numeric, else the user's primary group).
 pub fn resolve_chown(tree: &Tree, spec: &str) -> Result<(u32, u32)> {
     let (user, group) = match spec.split_once(':') {
         Some((u, g)) => (u, Some(g)),

@@ -21,6 +21,7 @@
 //! directory, and the empty files and directories the runtime makes in the rootfs for
 //! mount points the image lacked are removed before the layer is taken ([`remove_stubs`]).
 
+use std::collections::BTreeMap;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -28,10 +29,11 @@ use sha2::{Digest, Sha256};
 
 use berth_api::models::Mount;
 use berth_dockerfile::Instruction;
-use berth_dockerfile::run_flags::{RunMount, RunNetwork, parse_mounts, parse_network};
+use berth_dockerfile::run_flags::{RunMount, RunNetwork, Sharing, parse_mounts, parse_network};
 use berth_image::Image;
 
 use crate::cache_mounts::{CacheGuard, CacheRequest};
+use crate::copy::clean_rel;
 use crate::executor::Build;
 use crate::plan::{FromSource, from_source};
 use crate::rootfs::Tree;
@@ -112,21 +114,6 @@ fn bind(source: &Path, target: &str, read_only: bool) -> Mount {
     }
 }
 
-/// Cleans a relative source path; `None` if it climbs out of its root.
-fn clean_rel(p: &str) -> Option<String> {
-    let mut out: Vec<&str> = Vec::new();
-    for c in p.split('/') {
-        match c {
-            "" | "." => {}
-            ".." => {
-                out.pop()?;
-            }
-            c => out.push(c),
-        }
-    }
-    Some(out.join("/"))
-}
-
 impl Build {
     /// The image a `from=` names (a stage's result, or an image, pulled if missing);
     /// `None` for a stage that ended empty (`FROM scratch`).
@@ -186,10 +173,64 @@ impl Build {
         Ok(fields)
     }
 
+    /// Locks (making it if need be) the cache directory a `type=cache` mount names.
+    async fn cache_guard(&self, mount: &RunMount, stage: usize) -> Result<CacheGuard> {
+        let RunMount::Cache { id, sharing, from, source, mode, uid, gid, .. } = mount else {
+            return Err(BuildError::Internal("not a cache mount".into()));
+        };
+        let seed_from = match from {
+            Some(f) => Some(self.bind_source(Some(f), source, stage).await?),
+            None => None,
+        };
+        let from_id = match from {
+            Some(f) => self.mount_from(f, stage).await?.map(|i| i.id).unwrap_or_default(),
+            None => String::new(),
+        };
+        let (b, id, source, sharing, mode, uid, gid) =
+            (self.b.clone(), id.clone(), source.clone(), *sharing, *mode, *uid, *gid);
+        let (out, shown) = (self.out.clone(), id.clone());
+        let waiting = move || say(&out, format!(" ---> Waiting for cache mount {shown} (sharing=locked)\n"));
+        let gate = {
+            let req = CacheRequest { id: &id, sharing, from: &from_id, source: &source, mode, uid, gid };
+            b.cache_mounts.gate(&req, waiting.clone()).await
+        };
+        let mut guard = tokio::task::spawn_blocking(move || {
+            let req = CacheRequest { id: &id, sharing, from: &from_id, source: &source, mode, uid, gid };
+            let seed = |dir: &Path| match &seed_from {
+                Some((tree, path, _)) => copy_tree(tree, path, dir, false),
+                None => Ok(()),
+            };
+            b.cache_mounts.acquire(&req, &seed, &waiting)
+        })
+        .await
+        .map_err(|e| BuildError::Internal(format!("cache mount task failed: {e}")))??;
+        guard.gate = gate;
+        Ok(guard)
+    }
+
     /// Makes a step's mounts real on the host (see the module doc); `scratch` is the
     /// step's own directory, removed after it.
     pub(crate) async fn mount_prepare(&self, m: &StepMounts, stage: usize, scratch: &Path) -> Result<Active> {
         let mut active = Active::default();
+        // The step's caches first, each once and all in one order (id, from, source): a step
+        // that mounts one cache twice would wait for itself, and two steps that take two
+        // caches in opposite orders would wait for each other, forever.
+        let mut caches: BTreeMap<(&str, Option<&str>, &str), &RunMount> = BTreeMap::new();
+        for mount in &m.mounts {
+            if let RunMount::Cache { id, from, source, sharing, .. } = mount {
+                let slot = caches.entry((id.as_str(), from.as_deref(), source.as_str())).or_insert(mount);
+                // Mounted twice, the cache is locked if either mount asks for it.
+                if *sharing == Sharing::Locked {
+                    *slot = mount;
+                }
+            }
+        }
+        let mut cache_index = BTreeMap::new();
+        for (key, mount) in caches {
+            let guard = self.cache_guard(mount, stage).await?;
+            cache_index.insert(key, active.guards.len());
+            active.guards.push(guard);
+        }
         for (i, mount) in m.mounts.iter().enumerate() {
             if let Some(t) = mount.target() {
                 active.targets.push(t.to_string());
@@ -215,37 +256,10 @@ impl Build {
                     .map_err(|e| BuildError::Internal(format!("copy task failed: {e}")))?
                     .map(|host| active.mounts.push(bind(&host, target, !rw)))?;
                 }
-                RunMount::Cache { target, id, sharing, from, source, mode, uid, gid, ro } => {
-                    let seed_from = match from {
-                        Some(f) => Some(self.bind_source(Some(f), source, stage).await?),
-                        None => None,
-                    };
-                    let from_id = match from {
-                        Some(f) => self.mount_from(f, stage).await?.map(|i| i.id).unwrap_or_default(),
-                        None => String::new(),
-                    };
-                    let (b, id, source, sharing, mode, uid, gid) =
-                        (self.b.clone(), id.clone(), source.clone(), *sharing, *mode, *uid, *gid);
-                    let out = self.out.clone();
-                    let gate = {
-                        let req = CacheRequest { id: &id, sharing, from: &from_id, source: &source, mode, uid, gid };
-                        let waiting = || say(&out, format!(" ---> Waiting for cache mount {id} (sharing=locked)\n"));
-                        b.cache_mounts.gate(&req, waiting).await
-                    };
-                    let mut guard = tokio::task::spawn_blocking(move || {
-                        let req = CacheRequest { id: &id, sharing, from: &from_id, source: &source, mode, uid, gid };
-                        let seed = |dir: &Path| match &seed_from {
-                            Some((tree, path, _)) => copy_tree(tree, path, dir, false),
-                            None => Ok(()),
-                        };
-                        let waiting = || say(&out, format!(" ---> Waiting for cache mount {id} (sharing=locked)\n"));
-                        b.cache_mounts.acquire(&req, &seed, &waiting)
-                    })
-                    .await
-                    .map_err(|e| BuildError::Internal(format!("cache mount task failed: {e}")))??;
-                    guard.gate = gate;
-                    active.mounts.push(bind(&guard.data, target, *ro));
-                    active.guards.push(guard);
+                RunMount::Cache { target, id, from, source, ro, .. } => {
+                    let g = cache_index[&(id.as_str(), from.as_deref(), source.as_str())];
+                    let data = active.guards[g].data.clone();
+                    active.mounts.push(bind(&data, target, *ro));
                 }
                 RunMount::Tmpfs { target, size } => {
                     // As BuildKit's: programs may run from it (`exec` lifts the default noexec).

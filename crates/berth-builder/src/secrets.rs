@@ -16,6 +16,10 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+/// The largest secret a build takes (BuildKit's limit): a secret is held in memory and
+/// written to a small tmpfs for its step.
+pub const MAX_SECRET: usize = 500 << 10;
+
 /// Secrets by id.
 #[derive(Clone, Default)]
 pub struct Secrets(BTreeMap<String, Arc<[u8]>>);

@@ -151,6 +151,12 @@ impl ContextStore {
         raw.fill(0);
         let mut secrets = Secrets::default();
         for (id, value) in std::mem::take(&mut manifest.secrets).0 {
+            if value.len() > 2 * crate::secrets::MAX_SECRET {
+                return Err(BuildError::Invalid(format!(
+                    "secret {id} is larger than {} KiB",
+                    crate::secrets::MAX_SECRET >> 10
+                )));
+            }
             let bytes = hex::decode(&value)
                 .map_err(|_| BuildError::Invalid(format!("invalid build context manifest: secret {id} is not hex")))?;
             secrets.insert(id, bytes);

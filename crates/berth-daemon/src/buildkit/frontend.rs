@@ -136,7 +136,10 @@ pub(super) async fn secrets(session: &Session, dockerfile: &str) -> berth_builde
         }
     }
     for id in ids {
-        if let Ok(value) = session.secret(&id).await {
+        // One larger than BuildKit's limit is left out, as one the client lacks.
+        if let Ok(value) = session.secret(&id).await
+            && value.len() <= berth_builder::secrets::MAX_SECRET
+        {
             out.insert(id, value);
         }
     }

@@ -136,6 +136,22 @@ fn locked_cache_mounts_serialize_concurrent_builds() {
     assert_eq!(run_in(&d, "lock-b", "cat /seen").ok(), "", "the second build ran after the first was done");
 }
 
+/// One cache mounted twice by a step (locked and shared): one directory at both targets,
+/// taken once (waiting for itself, the step never ran).
+#[test]
+fn a_cache_mounted_twice_in_a_step_is_one_directory() {
+    let d = Daemon::with_busybox();
+    let dir = context(
+        &d,
+        &[(
+            "Dockerfile",
+            "FROM busybox\nRUN --mount=type=cache,id=twice,target=/a,sharing=locked --mount=type=cache,id=twice,target=/b \\\n    echo same > /a/f && cat /b/f > /seen\n",
+        )],
+    );
+    build(&d, &dir, &["-t", "twice"]).ok();
+    assert_eq!(run_in(&d, "twice", "cat /seen").ok(), "same\n");
+}
+
 #[test]
 fn tmpfs_and_bind_mounts_are_seen_by_the_step_and_never_kept() {
     let d = Daemon::with_busybox();
