@@ -167,6 +167,24 @@ impl ContainerService {
         Ok(true)
     }
 
+    /// A volume subpath (`volume-subpath=`) was checked at create, but any container that
+    /// shares the volume can since have replaced it with a symlink to the host's `/`: it is
+    /// bound as a path inside the volume, resolved there by the runtime at this start.
+    fn confine_volume_subpaths(&self, rec: &Record, spec: &mut berth_runtime::spec::Spec) {
+        for m in rec.mounts.iter().filter(|m| m.kind == "volume" && !m.name.is_empty()) {
+            let Ok(base) = std::fs::canonicalize(self.volumes.mountpoint(&m.name)) else { continue };
+            let Some(rel) =
+                std::path::Path::new(&m.source).strip_prefix(&base).ok().filter(|r| !r.as_os_str().is_empty())
+            else {
+                continue;
+            };
+            if let Some(s) = spec.mounts.iter_mut().find(|s| s.destination == m.destination && s.source == m.source) {
+                s.source = base.display().to_string();
+                s.beneath = Some(rel.display().to_string());
+            }
+        }
+    }
+
     pub(crate) async fn start_locked(self: &Arc<Self>, e: &Arc<Entry>) -> Result<()> {
         // `--network container:X` takes X's hostname and domain name, as Docker does.
         if let Some(other) = e.record().host_config.network_mode.strip_prefix("container:")
@@ -253,6 +271,7 @@ impl ContainerService {
             Ok(other.state.pid as i32)
         };
         let mut spec = crate::spec::build(&self.cfg, rec, att, &rootfs, &self.cfg.shim, &pid_of)?;
+        self.confine_volume_subpaths(rec, &mut spec);
         for e in &att.env {
             let key = e.split_once('=').map(|(k, _)| k).unwrap_or(e);
             if !spec.process.env.iter().any(|x| x.split_once('=').map(|(k, _)| k) == Some(key)) {

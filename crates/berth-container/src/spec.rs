@@ -57,7 +57,7 @@ fn opts(list: &[&str]) -> Vec<String> {
 }
 
 fn mount(dest: &str, kind: &str, source: &str, o: &[&str]) -> Mount {
-    Mount { destination: dest.into(), kind: kind.into(), source: source.into(), options: opts(o) }
+    Mount { destination: dest.into(), kind: kind.into(), source: source.into(), options: opts(o), beneath: None }
 }
 
 /// The process environment Docker gives: default PATH, HOSTNAME, TERM for terminals, then
@@ -353,6 +353,7 @@ pub fn build(
             kind: "tmpfs".into(),
             source: "shm".into(),
             options: vec!["nosuid".into(), "noexec".into(), "nodev".into(), "mode=1777".into(), format!("size={shm}")],
+            beneath: None,
         });
     }
     for (dest, src) in [
@@ -374,12 +375,19 @@ pub fn build(
             kind: "bind".into(),
             source: m.source.clone(),
             options: o,
+            beneath: None,
         });
     }
     for (dest, o) in h.tmpfs.iter().flatten() {
         let mut options = vec!["nosuid".to_string(), "nodev".to_string(), "noexec".to_string()];
         options.extend(o.split(',').filter(|s| !s.is_empty()).map(String::from));
-        user_mounts.push(Mount { destination: dest.clone(), kind: "tmpfs".into(), source: "tmpfs".into(), options });
+        user_mounts.push(Mount {
+            destination: dest.clone(),
+            kind: "tmpfs".into(),
+            source: "tmpfs".into(),
+            options,
+            beneath: None,
+        });
     }
     for m in h.mounts.iter().flatten().filter(|m| m.kind == "tmpfs") {
         let mut options = vec!["nosuid".to_string(), "nodev".to_string(), "noexec".to_string()];
@@ -399,6 +407,7 @@ pub fn build(
             kind: "tmpfs".into(),
             source: "tmpfs".into(),
             options,
+            beneath: None,
         });
     }
     // Parents before children, as Docker sorts them.

@@ -66,6 +66,34 @@ fn a_new_volume_is_filled_from_the_image_unless_nocopy() {
     assert_eq!(d.berth(&["run", "--rm", "-v", &format!("{a}:/etc"), "busybox", "cat", "/etc/passwd"]).ok(), "mine\n");
 }
 
+/// The attack on a subpath checked at create: another container that shares the volume
+/// swaps the directory for a symlink to a host directory before the victim starts again.
+/// The victim must never get the host's directory (berth resolves the subpath inside the
+/// volume at each start); the control shows the probe reads what the subpath holds.
+#[test]
+fn a_volume_subpath_swapped_for_a_symlink_never_reaches_the_host() {
+    let d = Daemon::with_busybox();
+    let v = unique("swapvol");
+    d.docker(&["volume", "create", &v]).ok();
+    let vol = format!("{v}:/v");
+    let fill = "mkdir /v/sub && echo in-volume > /v/sub/marker";
+    d.docker(&["run", "--rm", "--network", "none", "-v", &vol, "busybox", "sh", "-c", fill]).ok();
+    let victim = unique("victim");
+    let mount = format!("type=volume,src={v},dst=/data,volume-subpath=sub");
+    d.docker(&["create", "--name", &victim, "--network", "none", "--mount", &mount, "busybox", "cat", "/data/marker"])
+        .ok();
+    // Control: the subpath's file is what the victim reads.
+    assert_eq!(d.docker(&["start", "-a", &victim]).ok(), "in-volume\n");
+    let host = d.dir.path().join(unique("hostdir"));
+    std::fs::create_dir_all(&host).unwrap();
+    std::fs::write(host.join("marker"), "host file\n").unwrap();
+    let swap = format!("rm -r /v/sub && ln -s {} /v/sub", host.display());
+    d.docker(&["run", "--rm", "--network", "none", "-v", &vol, "busybox", "sh", "-c", &swap]).ok();
+    let r = d.docker(&["start", "-a", &victim]);
+    assert!(!r.stdout.contains("host file"), "the victim read the host's directory: {r:?}");
+    d.docker(&["rm", "-f", &victim]).ok();
+}
+
 /// `--mount type=volume,volume-subpath=` (API 1.45 `VolumeOptions.Subpath`): only that
 /// directory of the volume is mounted; a missing or escaping subpath is refused.
 #[test]

@@ -66,6 +66,12 @@ fn cstr(s: &str) -> CString {
     CString::new(s).unwrap_or_default()
 }
 
+/// Opens `rel` inside the directory `base`, links resolved as if `base` were the root.
+fn open_beneath(base: &str, rel: &str) -> rustix::io::Result<OwnedFd> {
+    let dir = rustix::fs::open(base, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
+    open_in_root(&dir, rel, OFlags::PATH)
+}
+
 /// Mounts one spec mount inside the root open as `root` (the root's path is `root_path`).
 pub fn mount_one(root: &OwnedFd, m: &Mount, cgroup_dirs: &[(String, std::path::PathBuf)]) -> Result<()> {
     let opts = parse_options(&m.options);
@@ -74,8 +80,22 @@ pub fn mount_one(root: &OwnedFd, m: &Mount, cgroup_dirs: &[(String, std::path::P
     if m.kind == "cgroup" || m.kind == "cgroup2" {
         return mount_cgroup(root, dest, &opts, cgroup_dirs);
     }
+    // A source inside another (a volume's subpath) is opened inside it, its links resolved
+    // there, and mounted through the descriptor: no path is resolved again after that.
+    let confined = match (&m.beneath, is_bind) {
+        (Some(rel), true) => Some(open_beneath(&m.source, rel).map_err(|e| {
+            RuntimeError::Start(format!(
+                "error mounting {:?} to rootfs at {dest:?}: opening {rel:?} inside {}: {}",
+                m.source,
+                m.source,
+                std::io::Error::from(e)
+            ))
+        })?),
+        _ => None,
+    };
+    let source = confined.as_ref().map_or_else(|| m.source.clone(), fd_path);
     let source_is_file = is_bind
-        && std::fs::metadata(&m.source).map(|md| !md.is_dir()).map_err(|e| {
+        && std::fs::metadata(&source).map(|md| !md.is_dir()).map_err(|e| {
             RuntimeError::Start(format!("error mounting {:?} to rootfs at {dest:?}: stat {}: {e}", m.source, m.source))
         })?;
     let target = ensure_mountpoint(root, dest, source_is_file)?;
@@ -92,7 +112,7 @@ pub fn mount_one(root: &OwnedFd, m: &Mount, cgroup_dirs: &[(String, std::path::P
         if opts.recursive {
             flags |= MountFlags::REC;
         }
-        rustix::mount::mount(cstr(&m.source).as_c_str(), cstr(&target_path).as_c_str(), c"", flags, None)
+        rustix::mount::mount(cstr(&source).as_c_str(), cstr(&target_path).as_c_str(), c"", flags, None)
             .map_err(|e| err("bind", e))?;
         // Re-open: the descriptor still names the directory under the new mount.
         let target = open_in_root(root, dest, OFlags::PATH).map_err(|e| err("reopen", e))?;

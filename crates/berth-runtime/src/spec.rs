@@ -103,6 +103,11 @@ pub struct Mount {
     pub source: String,
     #[serde(default)]
     pub options: Vec<String>,
+    /// A bind of this path inside `source` rather than of `source`, resolved when it is
+    /// mounted and never out of `source` (berth's own, for volume subpaths: a container
+    /// sharing the volume can have made it a symlink to anywhere since it was checked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub beneath: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
