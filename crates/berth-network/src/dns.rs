@@ -50,13 +50,18 @@ pub fn start(
     let sock = UdpSocket::from_std(sock)?;
     let task = rt.spawn(async move {
         let sock = Arc::new(sock);
+        // Queries answered at once per container (Docker's embedded DNS allows 100): a
+        // container flooding its resolver holds no more sockets and tasks than that.
+        let in_flight = Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT));
         let mut buf = vec![0u8; 4096];
         loop {
             let Ok((n, from)) = sock.recv_from(&mut buf).await else { continue };
+            let Ok(permit) = in_flight.clone().try_acquire_owned() else { continue };
             let query = buf[..n].to_vec();
             let (sock, lookup, reverse, upstreams, id) =
                 (sock.clone(), lookup.clone(), reverse.clone(), upstreams.clone(), id.clone());
             tokio::spawn(async move {
+                let _permit = permit;
                 let reply = match answer(&query, &id, &lookup, &reverse) {
                     Some(r) => Some(r),
                     None if forward => forward_query(&query, &upstreams).await.or_else(|| servfail(&query)),
@@ -81,17 +86,27 @@ pub fn host_upstreams() -> Vec<SocketAddr> {
         .collect()
 }
 
+/// Queries one container's resolver answers at once; more are dropped (the client retries).
+const MAX_IN_FLIGHT: usize = 100;
+
+/// Asks the upstreams in turn. Only a reply from the upstream asked (a connected socket),
+/// with the query's ID and question, is taken: anyone who can reach the host's ports
+/// (another container) could otherwise answer first and poison the lookup.
 async fn forward_query(q: &[u8], upstreams: &[SocketAddr]) -> Option<Vec<u8>> {
+    let question = q.get(12..parse_question(q)?.end)?;
     for up in upstreams {
         let bind: SocketAddr = if up.is_ipv4() { "0.0.0.0:0".parse().ok()? } else { "[::]:0".parse().ok()? };
         let Ok(s) = UdpSocket::bind(bind).await else { continue };
-        if s.send_to(q, up).await.is_err() {
+        if s.connect(up).await.is_err() || s.send(q).await.is_err() {
             continue;
         }
         let mut buf = vec![0u8; 4096];
-        if let Ok(Ok((n, _))) = tokio::time::timeout(std::time::Duration::from_secs(2), s.recv_from(&mut buf)).await {
-            buf.truncate(n);
-            return Some(buf);
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+        while let Ok(Ok(n)) = tokio::time::timeout_at(deadline, s.recv(&mut buf)).await {
+            let r = &buf[..n];
+            if r.len() >= 12 && r[..2] == q[..2] && r.get(12..12 + question.len()) == Some(question) {
+                return Some(r.to_vec());
+            }
         }
     }
     None
@@ -226,6 +241,34 @@ mod tests {
         q.extend_from_slice(&qtype.to_be_bytes());
         q.extend_from_slice(&[0, 1]);
         q
+    }
+
+    /// A forged reply (another ID, or another question) that reaches the forwarder first
+    /// is not taken; the upstream's own reply is.
+    #[tokio::test]
+    async fn forwarded_replies_must_match_the_query() {
+        let up = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let addr = up.local_addr().unwrap();
+        let q = query("example.org", 1);
+        let server = tokio::spawn(async move {
+            let mut buf = [0u8; 512];
+            let (n, from) = up.recv_from(&mut buf).await.unwrap();
+            let asked = buf[..n].to_vec();
+            let mut wrong_id = asked.clone();
+            wrong_id[0] ^= 0xff;
+            let mut other_question = query("evil.example", 1);
+            other_question[..2].copy_from_slice(&asked[..2]);
+            let mut good = asked.clone();
+            good[2] |= 0x80;
+            for r in [wrong_id, other_question, good] {
+                up.send_to(&r, from).await.unwrap();
+            }
+        });
+        let r = forward_query(&q, &[addr]).await.unwrap();
+        assert_eq!(&r[..2], &q[..2]);
+        assert_eq!(&r[12..], &q[12..]);
+        assert_ne!(r[2] & 0x80, 0, "the upstream's reply, not the forged ones");
+        server.await.unwrap();
     }
 
     #[test]
