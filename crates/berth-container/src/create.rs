@@ -17,7 +17,15 @@ pub struct CreateOptions {
     /// Log in the CRI's format to this file (kubelet's log path) instead of the configured
     /// log driver.
     pub cri_log: Option<std::path::PathBuf>,
+    /// Made by berth's own services (the CRI), whose state lives in `io.berth.*` labels;
+    /// anyone else's container may not carry them ([`RESERVED_LABELS`]).
+    pub namespaced: bool,
 }
+
+/// Labels berth keeps for itself: a namespace (which hides a container from `ps`) and the
+/// CRI's metadata. Through the Docker API a request may not set them and an image's are
+/// dropped, or a client or image could hide containers or forge pods for kubelet.
+pub const RESERVED_LABELS: &str = "io.berth.";
 
 /// Docker's minimum for `--memory`.
 const MIN_MEMORY: i64 = 6 * 1024 * 1024;
@@ -359,7 +367,15 @@ impl ContainerService {
         if opts.cri_log.is_some() {
             req.host_config.log_config = berth_api::models::LogConfig { kind: "cri".into(), ..Default::default() };
         }
+        if !opts.namespaced
+            && let Some(k) = req.config.labels.keys().find(|k| k.starts_with(RESERVED_LABELS))
+        {
+            return Err(invalid(format!("label {k:?}: labels starting with {RESERVED_LABELS:?} are berth's own")));
+        }
         let mut config = merge_config(&req.config, &image.config.config);
+        if !opts.namespaced {
+            config.labels.retain(|k, _| !k.starts_with(RESERVED_LABELS));
+        }
         let mut args: Vec<String> = config.entrypoint.clone().unwrap_or_default();
         args.extend(config.cmd.clone().unwrap_or_default());
         if args.is_empty() {

@@ -159,6 +159,7 @@ impl Cri {
         };
         let name = format!("k8s_{}_{}_{}_{}_{}", md.name, sb.name, sb.namespace, sb.uid, md.attempt);
         let opts = CreateOptions {
+            namespaced: true,
             name: Some(name),
             request: ContainerCreateRequest { config, host_config: host, ..Default::default() },
             image: Some(image),

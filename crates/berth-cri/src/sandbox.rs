@@ -121,6 +121,7 @@ impl Cri {
         };
         let name = format!("k8s_POD_{}_{}_{}_{}", md.name, md.namespace, md.uid, md.attempt);
         let opts = CreateOptions {
+            namespaced: true,
             name: Some(name),
             request: ContainerCreateRequest { config, host_config: host, ..Default::default() },
             image: Some(holder_image()),

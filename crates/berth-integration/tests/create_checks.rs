@@ -324,3 +324,27 @@ fn cpu_real_time_limits_are_written_or_refused() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(got.trim(), "10000");
 }
+
+/// berth keeps `io.berth.*` labels for itself (a namespace hides a container from `ps`, and
+/// the CRI's state is in them): a Docker API client may not set them, and an image's are
+/// dropped, so neither can hide a container or forge a pod for kubelet. Docker has no such
+/// labels; this is berth's own rule.
+#[test]
+fn berths_own_labels_cannot_be_set_through_the_docker_api() {
+    let d = Daemon::with_busybox();
+    refused(&d, &["--label", "io.berth.namespace=k8s.io"], r#"label "io.berth.namespace": labels starting with"#);
+    refused(&d, &["--label", "io.berth.cri.kind=sandbox"], r#"label "io.berth.cri.kind": labels starting with"#);
+    // An image that carries one: the container is created, listed, and has no such label.
+    let dir = d.dir.path().join(unique("ctx"));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("Dockerfile"), "FROM busybox\nLABEL io.berth.namespace=hidden keep=yes\n").unwrap();
+    let tag = unique("labelled");
+    d.berth(&["build", "--network", "none", "-t", &tag, &dir.display().to_string()]).ok();
+    let name = unique("visible");
+    d.docker(&["create", "--name", &name, "--network", "none", &tag, "true"]).ok();
+    let listed = d.docker(&["ps", "-a", "--format", "{{.Names}}"]).ok();
+    assert!(listed.lines().any(|l| l == name), "{listed}");
+    let labels = d.docker(&["inspect", "-f", "{{json .Config.Labels}}", &name]).ok();
+    assert_eq!(labels.trim(), r#"{"keep":"yes"}"#);
+    d.docker(&["rm", &name]).ok();
+}

@@ -358,6 +358,10 @@ pub async fn prune(d: D, req: Req) -> ApiResult<Resp> {
         if rec.state.running || rec.state.status == "restarting" || rec.state.paused {
             continue;
         }
+        // Another namespace's (kubelet keeps its exited containers for restarts and logs).
+        if rec.config.labels.contains_key(berth_container::record::NAMESPACE_LABEL) {
+            continue;
+        }
         if until.is_some_and(|u| berth_api::time::parse_rfc3339(&rec.created).unwrap_or(0) > u) {
             continue;
         }
