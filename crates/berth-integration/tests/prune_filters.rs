@@ -107,3 +107,21 @@ fn prune_label_and_until_filters_as_dockerd() {
     d.docker(&["network", "rm", &both, &k2]).ok();
     d.docker(&["volume", "rm", &both, &k2]).ok();
 }
+
+/// `image prune --filter label!=keep` deleted the labelled images too (the filter was taken
+/// and ignored); it keeps them now, as the other prunes do.
+#[test]
+fn image_prune_keeps_what_label_not_names() {
+    let d = Daemon::with_busybox();
+    let (kept, gone) = (unique("keptimg"), unique("goneimg"));
+    for (tag, label) in [(&kept, "LABEL keep=yes\n"), (&gone, "LABEL other=yes\n")] {
+        let dir = d.dir.path().join(unique("ctx"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("Dockerfile"), format!("FROM busybox\n{label}")).unwrap();
+        d.berth(&["build", "--network", "none", "-t", tag, &dir.display().to_string()]).ok();
+    }
+    d.docker(&["image", "prune", "-a", "-f", "--filter", "label!=keep"]).ok();
+    let left = d.docker(&["images", "--format", "{{.Repository}}"]).ok();
+    assert!(left.lines().any(|l| l == kept), "{left}");
+    assert!(!left.lines().any(|l| l == gone), "{left}");
+}

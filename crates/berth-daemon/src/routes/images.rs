@@ -127,19 +127,13 @@ pub async fn prune(d: D, req: Req) -> ApiResult<Resp> {
     let f = filters(&req)?;
     f.check_names(&["dangling", "until", "label", "label!"]).map_err(ApiError::bad_request)?;
     let all = f.get("dangling").first().is_some_and(|v| v == "false" || v == "0");
-    let now = berth_api::time::now_nanos();
-    let until = f
-        .get("until")
-        .first()
-        .map(|s| {
-            berth_api::time::parse_time_arg(s, now).ok_or_else(|| ApiError::bad_request(format!("invalid until: {s}")))
-        })
-        .transpose()?;
+    let until = f.prune_until(berth_api::time::now_nanos()).map_err(ApiError::bad_request)?;
     let d2 = d.clone();
     let (deleted, reclaimed) = super::blocking(move || {
         let users = |id: &str| d2.containers.users_of_image(id);
+        // What may go: as container, network and volume prune decide it (`label!` too).
         let keep = |img: &berth_image::Image| {
-            until.is_none_or(|u| img.config.created_nanos() < u) && f.labels_match("label", &img.config.config.labels)
+            until.is_none_or(|u| img.config.created_nanos() <= u) && f.prune_labels_match(&img.config.config.labels)
         };
         d2.images.prune(all, &keep, &users)
     })
