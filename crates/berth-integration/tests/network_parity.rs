@@ -404,3 +404,18 @@ fn resolv_conf_falls_back_to_public_resolvers_when_the_host_has_only_loopback_on
     d.spawn();
     assert_eq!(servers(&d, &[]), ["8.8.8.8", "8.8.4.4", "2001:4860:4860::8888", "2001:4860:4860::8844"]);
 }
+
+/// A bridge name is an interface name and nothing more: `+` and `*` are wildcards in the
+/// firewall rules the name lands in (`-i +` would accept all forwarded traffic), so such a
+/// name is refused and nothing is made.
+#[test]
+fn bridge_names_with_firewall_wildcards_are_refused() {
+    let d = Daemon::start();
+    for bad in ["+", "br*", "a b"] {
+        let name = unique("wild");
+        let opt = format!("com.docker.network.bridge.name={bad}");
+        let err = d.docker(&["network", "create", "-o", &opt, &name]).fails();
+        assert!(err.contains("may hold only letters, digits"), "{bad}: {err}");
+        assert!(d.docker(&["network", "ls", "-q", "--filter", &format!("name=^{name}$")]).ok().trim().is_empty());
+    }
+}

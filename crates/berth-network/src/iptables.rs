@@ -46,7 +46,9 @@ fn run(cmd: &str, args: &[&str], stdin: Option<&str>) -> Result<String, String> 
 /// (declaring a chain flushes it, so the whole chain is replaced in one commit).
 pub fn render(chain: &str, bridges: &[String]) -> String {
     let mut s = format!("*filter\n:{chain} - [0:0]\n");
-    for b in bridges {
+    // A wildcard would accept every interface's traffic (names are checked at create; this
+    // holds for records older than the check).
+    for b in bridges.iter().filter(|b| !b.contains(['+', '*'])) {
         s.push_str(&format!("-A {chain} -i {b} -j ACCEPT\n-A {chain} -o {b} -j ACCEPT\n"));
     }
     s.push_str("COMMIT\n");
@@ -108,5 +110,7 @@ mod tests {
              -A BERTH_1 -i bt1 -j ACCEPT\n-A BERTH_1 -o bt1 -j ACCEPT\nCOMMIT\n"
         );
         assert_eq!(render("C", &[]), "*filter\n:C - [0:0]\nCOMMIT\n");
+        // A wildcard name never becomes a rule (`-i +` accepts every interface).
+        assert_eq!(render("C", &["+".into(), "br*".into()]), "*filter\n:C - [0:0]\nCOMMIT\n");
     }
 }

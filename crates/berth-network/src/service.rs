@@ -449,6 +449,13 @@ impl NetworkService {
         if ifname.len() > 15 {
             return Err(NetError::Invalid(format!("interface name {ifname} is longer than 15 characters")));
         }
+        // The name lands in nftables sets and iptables rules, where `+` and `*` are wildcards
+        // (`-i +` is every interface: an ACCEPT of all forwarded traffic).
+        if ifname.is_empty() || !ifname.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b)) {
+            return Err(NetError::Invalid(format!(
+                "interface name {ifname:?} may hold only letters, digits, '_', '.' and '-'"
+            )));
+        }
         if driver == "bridge" && st.nets.values().any(|n| n.driver == "bridge" && n.ifname == ifname) {
             return Err(NetError::Conflict(format!("bridge {ifname} is already used by another network")));
         }
