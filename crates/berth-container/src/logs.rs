@@ -48,23 +48,22 @@ fn wanted(opts: &LogOptions, e: &Entry) -> bool {
     opts.since.is_none_or(|s| t >= s) && opts.until.is_none_or(|u| t <= u)
 }
 
-/// The log as it is when asked for: the current file open (so that nothing written between
-/// reading and following is lost or repeated), every file, and, unless following, the
-/// current file's length then (a reader stops there, as Docker's does).
+/// The log as it is when asked for: every file open (so that nothing written between
+/// reading and following is lost or repeated, and a rotation meanwhile changes nothing),
+/// and, unless following, the current file's length then (a reader stops there, as
+/// Docker's does).
 struct Snapshot {
-    path: PathBuf,
+    rotated: Vec<logfile::Opened>,
     current: Option<std::fs::File>,
-    files: Vec<PathBuf>,
     limit: Option<u64>,
 }
 
 impl Snapshot {
-    fn take(path: PathBuf, follow: bool) -> Snapshot {
-        let current = std::fs::File::open(&path).ok();
-        let files = logfile::files(&path);
+    fn take(path: &std::path::Path, follow: bool) -> Snapshot {
+        let (rotated, current) = logfile::open_all(path);
         let limit =
             if follow { None } else { Some(current.as_ref().and_then(|f| f.metadata().ok()).map_or(0, |m| m.len())) };
-        Snapshot { path, current, files, limit }
+        Snapshot { rotated, current, limit }
     }
 }
 
@@ -76,31 +75,27 @@ fn read_existing(
     opts: &LogOptions,
     tx: &mpsc::Sender<LogLine>,
 ) -> Option<(Option<std::fs::File>, Vec<u8>)> {
-    let Snapshot { path, mut current, files, limit } = snap;
+    let Snapshot { rotated, mut current, limit } = snap;
     let start = match opts.tail {
-        Some(n) => read::tail_start(&files, &path, current.as_ref(), n),
+        Some(n) => read::tail_start(&rotated, current.as_ref(), n),
         None => read::Start::default(),
     };
     let mut emit = |en: Entry| send_blocking(opts, tx, en);
-    let mut partial = Vec::new();
-    for (i, f) in files.iter().enumerate().skip(start.index) {
+    for (i, f) in rotated.iter().enumerate().skip(start.index) {
         let (offset, skip) = if i == start.index { (start.offset, start.skip_lines) } else { (0, 0) };
-        if *f == path {
-            if let Some(c) = current.as_mut() {
-                if c.seek(SeekFrom::Start(offset)).is_err() {
-                    return None;
-                }
-                let r = match limit {
-                    Some(l) => read::drain(&mut Read::take(&*c, l.saturating_sub(offset)), &mut partial, &mut emit),
-                    None => read::drain(c, &mut partial, &mut emit),
-                };
-                if r.is_err() {
-                    return None;
-                }
-            }
-        } else if let read::Flow::Stop = read::stream_file(f, offset, skip, &mut emit) {
+        if let read::Flow::Stop = read::stream_file(f, offset, skip, &mut emit) {
             return None;
         }
+    }
+    let mut partial = Vec::new();
+    if let Some(c) = current.as_mut() {
+        let offset = if start.index == rotated.len() { start.offset } else { 0 };
+        c.seek(SeekFrom::Start(offset)).ok()?;
+        let r = match limit {
+            Some(l) => read::drain(&mut Read::take(&*c, l.saturating_sub(offset)), &mut partial, &mut emit),
+            None => read::drain(c, &mut partial, &mut emit),
+        };
+        r.ok()?;
     }
     Some((current, partial))
 }
@@ -117,28 +112,19 @@ fn send_blocking(opts: &LogOptions, tx: &mpsc::Sender<LogLine>, en: Entry) -> re
 }
 
 /// The files rotated after the one with inode `held` and before the one with inode `next`
-/// (oldest first). None when the held file is gone (compressed away): then its successors
-/// cannot be told apart.
-fn rotated_after(path: &std::path::Path, held: &std::fs::File, next: Option<u64>) -> Vec<PathBuf> {
-    let held_ino = held.metadata().ok().map(|m| m.ino());
-    let inode = |f: &PathBuf| std::fs::metadata(f).ok().map(|m| m.ino());
-    // The writer renames every rotated file up by one, oldest first, while this lists
-    // them: a listing taken mid-way has a gap and ends early, and the held file may sit
-    // past the gap. The renames take microseconds; list again until the held file is
-    // found, as long as it is still there to find (not removed as the oldest).
-    for _ in 0..200 {
-        // The rotated files only: the one being written is never complete.
-        let files: Vec<PathBuf> = logfile::files(path).into_iter().filter(|f| f != path).collect();
-        if let Some(from) = held_ino.and_then(|h| files.iter().position(|f| inode(f) == Some(h))) {
-            let to = next.and_then(|n| files.iter().position(|f| inode(f) == Some(n))).unwrap_or(files.len());
-            return files.get(from + 1..to).unwrap_or_default().to_vec();
-        }
-        if !held.metadata().is_ok_and(|m| m.nlink() > 0) {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(1));
+/// (oldest first), opened. None when the held file is gone (rotated away as the oldest):
+/// then its successors cannot be told apart.
+fn rotated_after(path: &std::path::Path, held: &std::fs::File, next: Option<u64>) -> Vec<logfile::Opened> {
+    let Ok(held) = held.metadata().map(|m| m.ino()) else { return Vec::new() };
+    let (mut rotated, _) = logfile::open_all(path);
+    let ino = |f: &logfile::Opened| f.file.metadata().ok().map(|m| m.ino());
+    let Some(from) = rotated.iter().position(|f| ino(f) == Some(held)) else { return Vec::new() };
+    let to = next.and_then(|n| rotated.iter().position(|f| ino(f) == Some(n))).unwrap_or(rotated.len());
+    if to <= from {
+        return Vec::new();
     }
-    Vec::new()
+    rotated.truncate(to);
+    rotated.split_off(from + 1)
 }
 
 #[allow(unsafe_code)]
@@ -198,7 +184,7 @@ impl ContainerService {
             return Err(ContainerError::Invalid("configured logging driver does not support reading".into()));
         }
         let path = PathBuf::from(&rec.log_path);
-        let snap = Snapshot::take(path.clone(), opts.follow);
+        let snap = Snapshot::take(&path, opts.follow);
         let (tx, rx) = mpsc::channel(256);
         let mut life = e.life.subscribe();
         tokio::spawn(async move {

@@ -176,3 +176,41 @@ fn logs_follow_through_rotation_and_since_until() {
     );
     d.docker(&["rm", &name]).ok();
 }
+
+/// With `max-file=1` the log starts over when full; `logs -f` goes on with the new file (it
+/// held the old one at its end, and read nothing more from a file truncated under it), and
+/// ends with the container's last line. Lines rotated away before the follower got to them
+/// are gone, as in Docker; those it shows are in order.
+#[test]
+fn logs_follow_a_single_file_log_as_it_starts_over() {
+    let d = Daemon::with_busybox();
+    let name = unique("onefile");
+    d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--network",
+        "none",
+        "--log-opt",
+        "max-size=10k",
+        "--log-opt",
+        "max-file=1",
+        "busybox",
+        "sh",
+        "-c",
+        "i=1; while [ $i -le 3000 ]; do echo line $i; i=$((i+1)); done",
+    ])
+    .ok();
+    let followed = d.docker(&["logs", "-f", &name]).ok();
+    let numbers: Vec<u32> = followed
+        .lines()
+        .map(|l| l.strip_prefix("line ").and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("{l:?}")))
+        .collect();
+    assert_eq!(numbers.last(), Some(&3000), "the follower saw the last line");
+    assert!(numbers.windows(2).all(|w| w[0] < w[1]), "in order, none twice");
+    // The file holds at most max-size: the last lines, read back whole.
+    let kept = d.docker(&["logs", &name]).ok();
+    assert!(kept.ends_with("line 2999\nline 3000\n") && kept.len() < 10 * 1024, "{}", kept.len());
+    d.docker(&["rm", &name]).ok();
+}

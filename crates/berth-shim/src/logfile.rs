@@ -37,6 +37,74 @@ fn rotated_gz(path: &Path, n: u32) -> PathBuf {
     PathBuf::from(format!("{}.{n}.gz", path.display()))
 }
 
+/// Held while the writer renames a log's files in rotation (exclusive) and while a reader
+/// lists and opens them (shared): a listing taken mid-rotation would have a gap and end
+/// early, or name a file twice. It locks the log's directory, so no lock file sits beside
+/// logs in a directory someone else manages (kubelet's), and is released on drop.
+pub struct RotationLock {
+    _dir: File,
+}
+
+impl RotationLock {
+    fn take(path: &Path, op: rustix::fs::FlockOperation) -> Option<RotationLock> {
+        let dir = File::open(path.parent()?).ok()?;
+        loop {
+            match rustix::fs::flock(&dir, op) {
+                Ok(()) => return Some(RotationLock { _dir: dir }),
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// The writer's: no reader lists the files until the rotation is done.
+    pub fn exclusive(path: &Path) -> Option<RotationLock> {
+        Self::take(path, rustix::fs::FlockOperation::LockExclusive)
+    }
+
+    /// A reader's, for listing and opening the files (microseconds; never while reading).
+    pub fn shared(path: &Path) -> Option<RotationLock> {
+        Self::take(path, rustix::fs::FlockOperation::LockShared)
+    }
+}
+
+/// A log file opened for reading: its name, and whether it is gzipped.
+pub struct Opened {
+    pub path: PathBuf,
+    pub file: File,
+}
+
+impl Opened {
+    pub fn is_gz(&self) -> bool {
+        self.path.extension().is_some_and(|e| e == "gz")
+    }
+
+    /// A reader from `offset` (plain files; a gzipped one is decompressed from its start).
+    pub fn reader(&self, offset: u64) -> io::Result<Box<dyn Read + Send>> {
+        let mut f = self.file.try_clone()?;
+        if self.is_gz() {
+            io::Seek::rewind(&mut f)?;
+            Ok(Box::new(flate2::read::GzDecoder::new(BufReader::new(f))))
+        } else {
+            io::Seek::seek(&mut f, io::SeekFrom::Start(offset))?;
+            Ok(Box::new(f))
+        }
+    }
+}
+
+/// The rotated files of a log, oldest first, and the one being written, all opened at one
+/// moment (under [`RotationLock::shared`]): each is the file it was named as then, whatever
+/// the writer renames afterwards.
+pub fn open_all(path: &Path) -> (Vec<Opened>, Option<File>) {
+    let _lock = RotationLock::shared(path);
+    let rotated = files(path)
+        .into_iter()
+        .filter(|f| f != path)
+        .filter_map(|f| File::open(&f).ok().map(|file| Opened { path: f, file }))
+        .collect();
+    (rotated, File::open(path).ok())
+}
+
 /// Opens a log file for reading, decompressing a rotated `.gz` one.
 pub fn open(path: &Path) -> io::Result<Box<dyn Read + Send>> {
     let f = File::open(path)?;
@@ -132,9 +200,14 @@ impl LogWriter {
     fn rotate(&mut self) {
         let keep = self.opts.max_files.max(1);
         let p = self.opts.path.clone();
+        let _lock = RotationLock::exclusive(&p);
         if keep == 1 {
-            // Only one file: start it over.
-            if let Ok(f) = open_log(&p, true) {
+            // Only one file: a new one in its place. Not truncated in place: a follower
+            // holding the file at its offset would read nothing more, ever; the old one
+            // stays readable to whoever holds it, and its end is what a follower sees
+            // before it moves on to the new file.
+            let _ = fs::remove_file(&p);
+            if let Ok(f) = open_log(&p, false) {
                 self.file = Some(f);
                 self.size = 0;
             }

@@ -4,26 +4,22 @@
 //! time filters apply.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
+use std::io::{self, BufRead, BufReader, Read};
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
 
-use berth_shim::logfile::{self, Entry};
+use berth_shim::logfile::{Entry, Opened};
 
 /// How much is read at a time, back or forth.
 const CHUNK: usize = 64 * 1024;
 
-/// Where the output starts: the file (an index into the list), the byte offset in it (plain
-/// files) and how many lines to skip from there (compressed ones, which cannot seek).
+/// Where the output starts: the file (an index into the rotated files; their count for the
+/// file being written), the byte offset in it (plain files) and how many lines to skip from
+/// there (compressed ones, which cannot seek).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) struct Start {
     pub index: usize,
     pub offset: u64,
     pub skip_lines: u64,
-}
-
-fn is_gz(p: &Path) -> bool {
-    p.extension().is_some_and(|e| e == "gz")
 }
 
 /// Scans `f` back from its end for the start of its `n`-th last complete line. A last line
@@ -62,18 +58,20 @@ fn count_lines(mut r: impl Read) -> io::Result<usize> {
     }
 }
 
-/// Finds where the last `n` lines of `files` (oldest first) start. `current` is the open
-/// handle of `path`, the file being written.
-pub(crate) fn tail_start(files: &[PathBuf], path: &Path, current: Option<&File>, n: usize) -> Start {
+/// Finds where the last `n` lines of the `rotated` files (oldest first) and `current`, the
+/// file being written, start.
+pub(crate) fn tail_start(rotated: &[Opened], current: Option<&File>, n: usize) -> Start {
     let mut need = n;
-    for (index, f) in files.iter().enumerate().rev() {
-        let found = if f == path {
-            match current {
-                Some(c) => scan_back(c, need),
-                None => continue,
-            }
-        } else if is_gz(f) {
-            match logfile::open(f).and_then(count_lines) {
+    if let Some(c) = current {
+        match scan_back(c, need) {
+            Ok(Ok(offset)) => return Start { index: rotated.len(), offset, skip_lines: 0 },
+            Ok(Err(count)) => need -= count.min(need),
+            Err(_) => {}
+        }
+    }
+    for (index, f) in rotated.iter().enumerate().rev() {
+        let found = if f.is_gz() {
+            match f.reader(0).and_then(count_lines) {
                 Ok(count) if count >= need => {
                     return Start { index, offset: 0, skip_lines: (count - need) as u64 };
                 }
@@ -81,12 +79,12 @@ pub(crate) fn tail_start(files: &[PathBuf], path: &Path, current: Option<&File>,
                 Err(e) => Err(e),
             }
         } else {
-            File::open(f).and_then(|file| scan_back(&file, need))
+            scan_back(&f.file, need)
         };
         match found {
             Ok(Ok(offset)) => return Start { index, offset, skip_lines: 0 },
             Ok(Err(count)) => need -= count.min(need),
-            // A file rotated away meanwhile: the older ones follow on.
+            // Unreadable (damaged): the older ones follow on.
             Err(_) => continue,
         }
     }
@@ -100,19 +98,8 @@ pub(crate) enum Flow {
 }
 
 /// Streams the complete lines of a rotated (finished) file from `start`, an entry at a time.
-pub(crate) fn stream_file(f: &Path, offset: u64, skip_lines: u64, emit: &mut dyn FnMut(Entry) -> Flow) -> Flow {
-    let r: Box<dyn Read> = if is_gz(f) {
-        match logfile::open(f) {
-            Ok(r) => r,
-            Err(_) => return Flow::More,
-        }
-    } else {
-        let Ok(mut file) = File::open(f) else { return Flow::More };
-        if file.seek(SeekFrom::Start(offset)).is_err() {
-            return Flow::More;
-        }
-        Box::new(file)
-    };
+pub(crate) fn stream_file(f: &Opened, offset: u64, skip_lines: u64, emit: &mut dyn FnMut(Entry) -> Flow) -> Flow {
+    let Ok(r) = f.reader(offset) else { return Flow::More };
     let mut r = BufReader::with_capacity(CHUNK, r);
     let mut line = Vec::new();
     let mut skipped = 0u64;
@@ -175,10 +162,10 @@ mod tests {
         v
     }
 
-    fn collect(files: &[PathBuf], path: &Path, n: Option<usize>) -> Vec<String> {
-        let mut current = File::open(path).ok();
+    fn collect(path: &std::path::Path, n: Option<usize>) -> Vec<String> {
+        let (rotated, current) = berth_shim::logfile::open_all(path);
         let start = match n {
-            Some(n) => tail_start(files, path, current.as_ref(), n),
+            Some(n) => tail_start(&rotated, current.as_ref(), n),
             None => Start::default(),
         };
         let mut out = Vec::new();
@@ -186,17 +173,14 @@ mod tests {
             out.push(e.log.trim().to_string());
             Flow::More
         };
-        for (i, f) in files.iter().enumerate().skip(start.index) {
+        for (i, f) in rotated.iter().enumerate().skip(start.index) {
             let (offset, skip) = if i == start.index { (start.offset, start.skip_lines) } else { (0, 0) };
-            if f == path {
-                let c = current.as_mut().unwrap();
-                c.seek(SeekFrom::Start(offset)).unwrap();
-                let mut partial = Vec::new();
-                drain(&mut *c, &mut partial, &mut emit).unwrap();
-            } else {
-                stream_file(f, offset, skip, &mut emit);
-            }
+            stream_file(f, offset, skip, &mut emit);
         }
+        let mut c = current.unwrap();
+        let offset = if start.index == rotated.len() { start.offset } else { 0 };
+        std::io::Seek::seek(&mut c, std::io::SeekFrom::Start(offset)).unwrap();
+        drain(&mut c, &mut Vec::new(), &mut emit).unwrap();
         out
     }
 
@@ -216,12 +200,11 @@ mod tests {
         let mut live = (8..10).flat_map(entry).collect::<Vec<u8>>();
         live.extend_from_slice(b"{\"log\":\"half");
         std::fs::write(&path, live).unwrap();
-        let files = logfile::files(&path);
-        assert_eq!(files.len(), 3);
+        assert_eq!(berth_shim::logfile::files(&path).len(), 3);
         let all: Vec<String> = (0..10).map(|i| format!("line {i}")).collect();
-        assert_eq!(collect(&files, &path, None), all);
+        assert_eq!(collect(&path, None), all);
         for n in [0, 1, 2, 3, 4, 6, 8, 9, 10, 11, 100] {
-            assert_eq!(collect(&files, &path, Some(n)), all[10usize.saturating_sub(n)..].to_vec(), "tail {n}");
+            assert_eq!(collect(&path, Some(n)), all[10usize.saturating_sub(n)..].to_vec(), "tail {n}");
         }
     }
 }
