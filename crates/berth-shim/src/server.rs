@@ -25,6 +25,11 @@ const DRAIN_GRACE: Duration = Duration::from_secs(2);
 /// How long the shim lingers for clients still reading when everything has ended.
 const LINGER: Duration = Duration::from_secs(5);
 
+/// Input held for a process that is not reading it: past this, its attach clients are not
+/// read until it takes some (their sockets fill, and the writers upstream wait), so a
+/// process that never reads its stdin cannot fill the shim's memory.
+const STDIN_HELD_MAX: usize = 1 << 20;
+
 struct Proc {
     pid: i32,
     pidfd: Option<OwnedFd>,
@@ -247,7 +252,13 @@ impl Shim {
             }
         }
         for (i, c) in self.clients.iter().enumerate() {
-            let mut f = if c.read_closed { PollFlags::empty() } else { inp };
+            let stdin_full = match &c.kind {
+                Kind::Attach { target, stdin: true, .. } => {
+                    self.procs.get(target).is_some_and(|p| p.stdin_buf.len() >= STDIN_HELD_MAX)
+                }
+                _ => false,
+            };
+            let mut f = if c.read_closed || stdin_full { PollFlags::empty() } else { inp };
             if !c.wbuf.is_empty() {
                 f |= PollFlags::OUT;
             }
