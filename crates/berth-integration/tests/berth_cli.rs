@@ -89,3 +89,16 @@ fn signals_to_the_cli_reach_the_container() {
     assert_eq!(d.docker(&["inspect", "-f", "{{.State.Running}}", &name]).ok().trim(), "true");
     d.docker(&["rm", "-f", &name]).ok();
 }
+
+/// `info` shows the daemon's proxies without their credentials, as dockerd does: any API
+/// client may read `info`, the proxy's password is not theirs.
+#[test]
+fn info_masks_proxy_credentials() {
+    let mut d = Daemon::start();
+    d.stop();
+    d.env.push(("HTTP_PROXY".into(), "http://user:s3cret@127.0.0.1:3128".into()));
+    d.env.push(("NO_PROXY".into(), "localhost".into()));
+    d.spawn();
+    let shown = d.docker(&["info", "--format", "{{.HTTPProxy}} {{.NoProxy}}"]).ok();
+    assert_eq!(shown.trim(), "http://xxxxx:xxxxx@127.0.0.1:3128 localhost");
+}

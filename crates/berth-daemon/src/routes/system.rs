@@ -71,8 +71,19 @@ pub async fn version(_d: D, _req: Req) -> ApiResult<Resp> {
 }
 
 /// A proxy variable of the daemon's environment, upper or lower case, as dockerd reads it.
+/// The daemon's proxy setting, credentials masked as dockerd masks them: `info` is for any
+/// API client to read, the proxy's password is not.
 fn proxy_env(name: &str) -> String {
-    std::env::var(name).or_else(|_| std::env::var(name.to_ascii_lowercase())).unwrap_or_default()
+    mask_credentials(&std::env::var(name).or_else(|_| std::env::var(name.to_ascii_lowercase())).unwrap_or_default())
+}
+
+/// `http://user:pass@proxy:3128` → `http://xxxxx:xxxxx@proxy:3128` (with or without a scheme).
+fn mask_credentials(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").map_or(("", url), |(s, r)| (s, r));
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let Some(at) = authority.rfind('@') else { return url.to_string() };
+    let sep = if scheme.is_empty() { "" } else { "://" };
+    format!("{scheme}{sep}xxxxx:xxxxx@{}", &rest[at + 1..])
 }
 
 fn sysctl_on(path: &str) -> bool {
@@ -328,4 +339,18 @@ pub async fn check(d: D, req: Req) -> ApiResult<Resp> {
     })
     .await??;
     Ok(http::json(200, &report))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mask_credentials;
+
+    #[test]
+    fn proxy_credentials_are_masked() {
+        assert_eq!(mask_credentials("http://u:secret@proxy:3128/x"), "http://xxxxx:xxxxx@proxy:3128/x");
+        assert_eq!(mask_credentials("http://u@proxy"), "http://xxxxx:xxxxx@proxy");
+        assert_eq!(mask_credentials("u:p@w@proxy:1"), "xxxxx:xxxxx@proxy:1");
+        assert_eq!(mask_credentials("http://proxy:3128/a@b"), "http://proxy:3128/a@b");
+        assert_eq!(mask_credentials(""), "");
+    }
 }
