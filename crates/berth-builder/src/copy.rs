@@ -281,7 +281,7 @@ impl Build {
             None => (Tree::plain(self.ctx.root()), true),
             Some(from) => {
                 let image = match from_source(&self.df, stage, from)? {
-                    FromSource::Stage(j) => self.results.get(&j).cloned().flatten(),
+                    FromSource::Stage(j) => self.stage_result(j)?,
                     FromSource::Image(r) => Some(
                         self.b
                             .images

@@ -43,6 +43,15 @@ pub(crate) enum Work {
 }
 
 impl Build {
+    /// The result of stage `j`, which this stage needs (its plan made sure it ran first);
+    /// `None` for a stage that ended empty (`FROM scratch`).
+    pub(crate) fn stage_result(&self, j: usize) -> Result<Option<Image>> {
+        self.results
+            .get(&j)
+            .cloned()
+            .ok_or_else(|| BuildError::Internal(format!("stage {j} was needed before it was built")))
+    }
+
     pub fn new(b: Arc<Builder>, ctx: Arc<Context>, opts: BuildOptions, out: Sink) -> Build {
         Build {
             b,
@@ -90,6 +99,11 @@ impl Build {
         }
         let extra = usize::from(!self.opts.labels.is_empty());
         self.plan = Plan::new(&self.df, self.opts.target.as_deref(), &self.opts.build_args, extra)?;
+        if let Some(unknown) =
+            self.opts.no_cache_stages.iter().find(|n| !self.df.stages.iter().any(|s| s.name.as_ref() == Some(*n)))
+        {
+            return Err(BuildError::Invalid(format!("--no-cache-filter: the Dockerfile has no stage named {unknown}")));
+        }
         for line in self.df.args_before_from.clone() {
             self.step_line(&line.instruction.original);
             self.consumed.extend(self.plan.meta_args.keys().cloned());
@@ -208,6 +222,10 @@ impl Build {
 
     async fn run_stage(&mut self, s: usize) -> Result<()> {
         let stage = self.df.stages[s].clone();
+        if stage.name.as_ref().is_some_and(|n| self.opts.no_cache_stages.contains(n)) {
+            // This stage's own copy of the options: the other stages keep the cache.
+            self.opts.no_cache = true;
+        }
         let from_line = match &stage.platform {
             Some(p) => format!("FROM --platform={p} {}", stage.base),
             None => format!("FROM {}", stage.base),
@@ -224,7 +242,7 @@ impl Build {
         }
         let base = match &self.plan.bases[s] {
             Base::Scratch => None,
-            Base::Stage(j) => self.results.get(j).cloned().flatten(),
+            Base::Stage(j) => self.stage_result(*j)?,
             Base::Image(r) => Some(self.base_image(r).await?),
         };
         if let Some(img) = &base {

@@ -59,7 +59,7 @@ pub mod secrets;
 mod state;
 pub mod sync;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -136,8 +136,11 @@ pub type Result<T> = std::result::Result<T, BuildError>;
 /// What the build reports as it goes.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
-    /// Text for the user (a builder line with its newline, or a RUN step's output).
+    /// The builder's own text for the user (a line with its newline).
     Stream(String),
+    /// What a RUN step's process wrote, kept apart from the builder's lines: it is anyone's
+    /// text, and must never be read as the builder's (a `Step 2/2 : …` it prints is output).
+    Output { stderr: bool, data: Vec<u8> },
     /// The built image's ID (`sha256:…`), sent once before `Successfully built`.
     Built(String),
 }
@@ -160,6 +163,8 @@ pub struct BuildOptions {
     /// the client resolves `--build-arg NAME` from its environment, so `None` is unset.
     pub build_args: BTreeMap<String, Option<String>>,
     pub no_cache: bool,
+    /// `--no-cache-filter` (BuildKit's): the stages, by name, whose steps all run anew.
+    pub no_cache_stages: BTreeSet<String>,
     /// `--target`: the stage to stop at (name or index); the last stage by default.
     pub target: Option<String>,
     /// `--label`: applied by a LABEL step appended to the target stage, as Docker does.

@@ -9,7 +9,8 @@
 //! `FROM` lines see only the ARGs declared before the first `FROM` ([`Plan::meta_args`]),
 //! with `--build-arg` values replacing their defaults, and the automatic platform ARGs
 //! ([`crate::platform::args`]), which a bare `ARG TARGETARCH` brings into a stage.
-//! A stage also needs the stages its `RUN --mount=…,from=` name.
+//! A stage also needs the stages its `RUN --mount=…,from=` name. A `from` with a variable
+//! in it is known only when its step runs, so a stage with one needs every earlier stage.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -144,6 +145,13 @@ impl Plan {
                     }));
                 }
                 for from in froms {
+                    if from.contains('$') {
+                        // Expanded only when the step runs, with what the stage has then
+                        // (its ARGs and ENV, its base image's ENV): it may name any earlier
+                        // stage, so all of them are built first.
+                        mine.extend(0..s);
+                        continue;
+                    }
                     if let FromSource::Stage(j) = from_source(df, s, &from)? {
                         mine.insert(j);
                     }
@@ -213,6 +221,10 @@ mod tests {
         let text = "FROM busybox AS a\nFROM busybox AS b\nFROM busybox AS c\nFROM --platform=$BUILDPLATFORM busybox\nRUN --mount=type=bind,from=a,target=/a --mount=type=cache,target=/c,from=b true\n";
         let p = plan(text, None).unwrap();
         assert_eq!(p.stages, vec![0, 1, 3], "c is not needed");
+        // A from= with a variable may name any earlier stage: all are built first.
+        let text = "FROM busybox AS a\nFROM busybox AS b\nFROM busybox\nRUN --mount=from=${S},target=/s true\n";
+        let p = plan(text, None).unwrap();
+        assert_eq!((p.stages.clone(), p.deps[&2].clone()), (vec![0, 1, 2], BTreeSet::from([0, 1])));
         assert_eq!(p.meta_args["TARGETPLATFORM"], Some(crate::platform::host().to_string()));
         let df = berth_dockerfile::parse("ARG TARGETARCH\nARG BUILDOS=custom\nFROM busybox\n").unwrap();
         let p = Plan::new(&df, None, &BTreeMap::new(), 0).unwrap();

@@ -17,7 +17,7 @@ use crate::cache::{StepKey, args_field};
 use crate::executor::Build;
 use crate::run_mounts::{StepMounts, remove_stubs, step_mounts};
 use crate::state::StageState;
-use crate::{BuildError, Result, say};
+use crate::{BuildError, Event, Result, say};
 
 /// What RUN executes, decided before the cache is consulted.
 struct Command {
@@ -213,9 +213,12 @@ impl Build {
         svc.start(id).await?;
         while let Some(o) = session.output.recv().await {
             match o {
-                Output::Stdout(b) => say(&self.out, String::from_utf8_lossy(&b).into_owned()),
-                // Docker shows a RUN step's stderr in red.
-                Output::Stderr(b) => say(&self.out, format!("\x1b[91m{}\x1b[0m", String::from_utf8_lossy(&b))),
+                Output::Stdout(b) => {
+                    let _ = self.out.send(Event::Output { stderr: false, data: b.to_vec() });
+                }
+                Output::Stderr(b) => {
+                    let _ = self.out.send(Event::Output { stderr: true, data: b.to_vec() });
+                }
                 Output::Exit(_) => break,
             }
         }

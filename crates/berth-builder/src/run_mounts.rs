@@ -119,7 +119,7 @@ impl Build {
     /// `None` for a stage that ended empty (`FROM scratch`).
     async fn mount_from(&self, from: &str, stage: usize) -> Result<Option<Image>> {
         match from_source(&self.df, stage, from)? {
-            FromSource::Stage(j) => Ok(self.results.get(&j).cloned().flatten()),
+            FromSource::Stage(j) => self.stage_result(j),
             FromSource::Image(r) => Ok(Some(self.base_image(&r).await?)),
         }
     }

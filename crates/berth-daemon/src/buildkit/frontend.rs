@@ -73,9 +73,12 @@ fn options(opts: &HashMap<String, String>, filename: &str) -> Result<BuildOption
         dockerfile: filename.to_string(),
         build_args,
         labels,
-        // `no-cache` with no value: every step; with stage names (`--no-cache-filter`) berth
-        // has no per-stage switch yet, so those builds use the cache.
+        // `no-cache` with no value: every step; with stage names (`--no-cache-filter`), the
+        // steps of those stages.
         no_cache: opts.get("no-cache").is_some_and(|v| v.is_empty()),
+        no_cache_stages: get("no-cache")
+            .map(|v| v.split(',').map(|n| n.trim().to_ascii_lowercase()).filter(|n| !n.is_empty()).collect())
+            .unwrap_or_default(),
         target: get("target").map(String::from),
         network_mode: get("force-network-mode").unwrap_or_default().to_string(),
         extra_hosts,
@@ -320,8 +323,10 @@ pub(super) async fn run(
     let run = tokio::spawn(async move { b.build(Arc::new(ctx), opts, tx).await });
     let mut steps = StepReader::new(p, build);
     while let Some(ev) = rx.recv().await {
-        if let Event::Stream(s) = ev {
-            steps.text(&s);
+        match ev {
+            Event::Stream(s) => steps.text(&s),
+            Event::Output { stderr, data } => steps.output(stderr, &data),
+            Event::Built(_) => {}
         }
     }
     match run.await {

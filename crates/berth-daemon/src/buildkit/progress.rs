@@ -1,8 +1,10 @@
 //! A build's progress as BuildKit's `Status` stream shows it: vertexes (started, completed,
 //! cached, error) and their logs. berth's builder reports the classic builder's lines; each
 //! `Step i/n : …` becomes a vertex named `[i/n] …`, `Using cache` marks it cached, and
-//! everything else it prints is the vertex's log. The history is kept, so a `Status` call
-//! that comes late still sees the whole build.
+//! everything else it prints is the vertex's log, as is what a RUN step's process writes
+//! (which comes apart from the builder's lines, and is never parsed). The history is kept,
+//! so a `Status` call that comes late still sees the whole build; a vertex's log is capped,
+//! as BuildKit's is, so a step printing without end cannot fill the daemon's memory.
 
 use std::sync::Mutex;
 
@@ -56,9 +58,14 @@ impl Progress {
     }
 }
 
+/// How much of a vertex's log is kept: BuildKit's default step log limit.
+const MAX_VERTEX_LOG: usize = 2 << 20;
+
 /// A vertex being reported.
 pub struct VertexHandle {
     pub v: Vertex,
+    /// Bytes of log sent for it so far.
+    logged: usize,
 }
 
 /// A vertex digest: unique within the build, stable for its name.
@@ -80,15 +87,37 @@ impl Progress {
             ..Default::default()
         };
         self.push(StatusResponse { vertexes: vec![v.clone()], ..Default::default() });
-        VertexHandle { v }
+        VertexHandle { v, logged: 0 }
     }
 
-    pub fn log(&self, v: &VertexHandle, stream: i64, msg: &[u8]) {
-        if msg.is_empty() {
+    /// Logs `msg` under the vertex, up to [`MAX_VERTEX_LOG`] bytes in all; at the limit, one
+    /// line says the output was clipped (BuildKit's words) and the rest is dropped.
+    pub fn log(&self, v: &mut VertexHandle, stream: i64, msg: &[u8]) {
+        if msg.is_empty() || v.logged > MAX_VERTEX_LOG {
             return;
         }
-        let l = VertexLog { vertex: v.v.digest.clone(), timestamp: Some(Timestamp::now()), stream, msg: msg.to_vec() };
-        self.push(StatusResponse { logs: vec![l], ..Default::default() });
+        let room = MAX_VERTEX_LOG - v.logged;
+        let kept = &msg[..msg.len().min(room)];
+        let mut logs = Vec::new();
+        let vertex = &v.v.digest;
+        let line = |stream, msg: &[u8]| VertexLog {
+            vertex: vertex.clone(),
+            timestamp: Some(Timestamp::now()),
+            stream,
+            msg: msg.to_vec(),
+        };
+        if !kept.is_empty() {
+            logs.push(line(stream, kept));
+        }
+        let clipped = msg.len() > room;
+        if clipped {
+            logs.push(line(
+                1,
+                format!("\n[output clipped, log limit {}MiB reached]\n", MAX_VERTEX_LOG >> 20).as_bytes(),
+            ));
+        }
+        v.logged = if clipped { MAX_VERTEX_LOG + 1 } else { v.logged + kept.len() };
+        self.push(StatusResponse { logs, ..Default::default() });
     }
 
     /// A line of status under a vertex (`naming to …`), shown as done.
@@ -143,11 +172,15 @@ impl<'a> StepReader<'a> {
             }
             return;
         }
-        let Some(v) = &self.current else { return };
-        // RUN's stderr comes wrapped in red by the classic builder.
-        match s.strip_prefix("\x1b[91m").and_then(|t| t.strip_suffix("\x1b[0m")) {
-            Some(err) => self.progress.log(v, 2, err.as_bytes()),
-            None => self.progress.log(v, 1, s.as_bytes()),
+        if let Some(v) = &mut self.current {
+            self.progress.log(v, 1, s.as_bytes());
+        }
+    }
+
+    /// What the current step's process wrote.
+    pub fn output(&mut self, stderr: bool, data: &[u8]) {
+        if let Some(v) = &mut self.current {
+            self.progress.log(v, if stderr { 2 } else { 1 }, data);
         }
     }
 
@@ -174,11 +207,14 @@ mod tests {
             " ---> Using cache\n ---> 0123456789ab\n",
             "Step 3/3 : RUN echo there\n",
             " ---> Running in 0123456789ab\n",
-            "there\n",
-            "\x1b[91moops\n\x1b[0m",
-            " ---> 0123456789ab\n",
-            "Successfully built 0123456789ab\n",
         ] {
+            r.text(s);
+        }
+        // A step's output is its log, even when it looks like the builder's lines.
+        r.output(false, b"there\n");
+        r.output(true, b"oops\n");
+        r.output(false, b"Step 9/9 : RUN fake\n");
+        for s in [" ---> 0123456789ab\n", "Successfully built 0123456789ab\n"] {
             r.text(s);
         }
         r.end(None);
@@ -201,6 +237,25 @@ mod tests {
         );
         let logs: Vec<(i64, Vec<u8>)> =
             all.iter().flat_map(|r| r.logs.iter()).map(|l| (l.stream, l.msg.clone())).collect();
-        assert_eq!(logs, [(1, b"there\n".to_vec()), (2, b"oops\n".to_vec())]);
+        assert_eq!(logs, [(1, b"there\n".to_vec()), (2, b"oops\n".to_vec()), (1, b"Step 9/9 : RUN fake\n".to_vec())]);
+    }
+
+    #[tokio::test]
+    async fn a_vertex_log_is_clipped_at_the_limit() {
+        let p = Progress::default();
+        let mut r = StepReader::new(&p, "b1");
+        r.text("Step 1/1 : RUN yes\n");
+        let chunk = vec![b'y'; 64 * 1024];
+        for _ in 0..100 {
+            r.output(false, &chunk);
+        }
+        r.end(None);
+        p.close();
+        let (all, _) = p.next(0).await;
+        let logs: Vec<&[u8]> = all.iter().flat_map(|r| r.logs.iter()).map(|l| l.msg.as_slice()).collect();
+        let kept: usize = logs.iter().filter(|m| m.starts_with(b"y")).map(|m| m.len()).sum();
+        assert_eq!(kept, MAX_VERTEX_LOG);
+        assert_eq!(logs.last().unwrap(), b"\n[output clipped, log limit 2MiB reached]\n");
+        assert_eq!(logs.iter().filter(|m| m.starts_with(b"\n[output clipped")).count(), 1);
     }
 }

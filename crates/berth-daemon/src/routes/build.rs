@@ -65,6 +65,8 @@ fn options(req: &Req) -> ApiResult<BuildOptions> {
             .to_string(),
         build_args: json_param::<BTreeMap<String, Option<String>>>(req, "buildargs")?,
         no_cache: req.q_bool("nocache"),
+        // The classic API has no per-stage switch.
+        no_cache_stages: Default::default(),
         target: req.q("target").filter(|s| !s.is_empty()).map(String::from),
         labels: json_param::<BTreeMap<String, String>>(req, "labels")?,
         network_mode,
@@ -174,7 +176,15 @@ pub async fn build(d: D, mut req: Req) -> ApiResult<Resp> {
                     let _ = s;
                     continue;
                 }
+                Event::Output { .. } if quiet => continue,
                 Event::Stream(s) => JsonMessage::stream(s),
+                Event::Output { stderr: false, data } => {
+                    JsonMessage::stream(String::from_utf8_lossy(&data).into_owned())
+                }
+                // Docker shows a RUN step's stderr in red.
+                Event::Output { stderr: true, data } => {
+                    JsonMessage::stream(format!("\x1b[91m{}\x1b[0m", String::from_utf8_lossy(&data)))
+                }
                 Event::Built(id) => {
                     if quiet {
                         let _ = tx.send(line(&JsonMessage::stream(format!("{id}\n")))).await;

@@ -71,3 +71,30 @@ CMD ["cat", "/got"]
     assert_eq!(d.berth(&["images", "-q", "parallel-bad"]).ok(), "");
     assert_eq!(d.berth(&["ps", "-aq"]).ok(), "");
 }
+
+/// A RUN mount's `from=` may name its stage through a build arg (a mount's flags are expanded):
+/// the stage it names is built first and its files are the ones mounted. COPY's `--from`
+/// takes none, as in Docker.
+#[test]
+fn a_run_mount_from_expands_build_args_to_name_a_stage() {
+    let d = Daemon::with_busybox();
+    let df = r#"FROM busybox AS one
+RUN echo one > /f
+FROM busybox AS two
+RUN echo two > /f
+FROM busybox
+ARG SRC=two
+RUN --mount=type=bind,from=${SRC},target=/m cat /m/f > /mounted
+CMD ["cat", "/mounted"]
+"#;
+    let dir = context(&d, &[("Dockerfile", df)]);
+    let tag = berth_integration::unique("fromarg");
+    build(&d, &dir, &["-t", &tag, "--build-arg", "SRC=one"]).ok();
+    assert_eq!(d.berth(&["run", "--rm", "--network", "none", &tag]).ok(), "one\n");
+    build(&d, &dir, &["-t", &tag]).ok();
+    assert_eq!(d.berth(&["run", "--rm", "--network", "none", &tag]).ok(), "two\n");
+    d.berth(&["rmi", &tag]).ok();
+    let copy = context(&d, &[("Dockerfile", "FROM busybox AS one\nFROM busybox\nARG S=one\nCOPY --from=$S /bin /b\n")]);
+    let err = build(&d, &copy, &[]).fails();
+    assert!(err.contains("variable expansion is not supported for --from"), "{err}");
+}

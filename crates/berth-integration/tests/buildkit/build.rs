@@ -204,3 +204,30 @@ fn secrets_from_buildx_reach_their_step_only() {
     assert_ne!(out.code, 0, "{}", out.stderr);
     d.docker(&["rmi", &tag]).ok();
 }
+
+/// `--no-cache-filter STAGE` runs that stage's steps anew and keeps the cache for the others;
+/// a name that is no stage is refused (BuildKit lets a typo pass, and the build silently
+/// uses the cache).
+#[test]
+fn no_cache_filter_runs_the_named_stages_anew() {
+    let d = Daemon::with_busybox();
+    let df = "FROM busybox AS deps\nRUN echo deps\nFROM deps AS app\nRUN echo app\n";
+    let ctx = files(&d, &[("Dockerfile", df)]);
+    let tag = berth_integration::unique("ncf");
+    let build = |extra: &[&str]| {
+        let mut args = vec!["buildx", "build", "--load", "--network", "none", "-t", &tag];
+        args.extend_from_slice(extra);
+        args.push(".");
+        docker(&d, &ctx, &args)
+    };
+    build(&[]).ok();
+    let cached = cached_steps(&build(&[]).ok().stderr);
+    assert!(cached.iter().any(|s| s.contains("RUN echo app")), "{cached:?}");
+    let cached = cached_steps(&build(&["--no-cache-filter", "app"]).ok().stderr);
+    assert!(!cached.iter().any(|s| s.contains("RUN echo app")), "the filtered stage ran: {cached:?}");
+    assert!(cached.iter().any(|s| s.contains("RUN echo deps")), "the stage before it kept its cache: {cached:?}");
+    let out = build(&["--no-cache-filter", "nosuch"]);
+    assert_ne!(out.code, 0);
+    assert!(out.stderr.contains("no stage named nosuch"), "{}", out.stderr);
+    d.docker(&["rmi", &tag]).ok();
+}
