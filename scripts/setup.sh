@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sets berth up on this machine and shows it working: builds it (release), installs
-# berth and berth-shim to /usr/local/bin, starts the daemon (socket /run/berth/berth.sock,
+# berth and berth-shim to /usr/local/bin (with shell completions and man pages), starts the daemon (socket /run/berth/berth.sock,
 # data root /var/lib/berth), makes busybox:latest from Debian's busybox-static, and runs a
 # container. Run as root. Safe to run again.
 set -euo pipefail
@@ -12,6 +12,13 @@ export PATH="$HOME/.cargo/bin:$PATH"
 cargo build --release --locked -p berth -p berth-shim
 bin=target/x86_64-unknown-linux-gnu/release
 install -m 0755 "$bin/berth" "$bin/berth-shim" /usr/local/bin/
+# Shell completions and man pages, made from the CLI's own definition.
+share=/usr/local/share
+mkdir -p "$share/bash-completion/completions" "$share/zsh/site-functions" "$share/fish/vendor_completions.d" "$share/man/man1"
+berth completion bash > "$share/bash-completion/completions/berth"
+berth completion zsh > "$share/zsh/site-functions/_berth"
+berth completion fish > "$share/fish/vendor_completions.d/berth.fish"
+berth __man "$share/man/man1" 2>/dev/null
 mkdir -p /etc/berth /var/lib/berth /run/berth
 [ -f /etc/berth/daemon.json ] || echo '{}' > /etc/berth/daemon.json
 

@@ -10,6 +10,7 @@ mod context_sync;
 mod copy;
 pub mod credentials;
 pub mod format;
+mod help;
 mod opts;
 mod sigproxy;
 mod tls;
@@ -27,7 +28,7 @@ use commands::{container as ct, distribution as dist, image as im, run, system a
 pub const DEFAULT_HOST: &str = "unix:///run/berth/berth.sock";
 
 #[derive(Parser, Debug)]
-#[command(name = "berth", version, about = "A container engine that speaks Docker", disable_help_subcommand = true)]
+#[command(name = "berth", version, about = "A container engine that speaks Docker")]
 struct Cli {
     /// Daemon socket to connect to
     #[arg(short = 'H', long = "host", env = "DOCKER_HOST")]
@@ -157,6 +158,15 @@ enum Cmd {
     /// Manage builds
     #[command(subcommand)]
     Builder(BuilderCmd),
+    /// Generate the autocompletion script for the specified shell
+    Completion(help::CompletionArgs),
+    /// Run the berth daemon ('berth daemon --help' for its options)
+    Daemon(help::Passthrough),
+    /// Run berth's OCI distribution registry ('berth registry --help' for its options)
+    Registry(help::Passthrough),
+    /// Write berth's man pages to a directory
+    #[command(name = "__man", hide = true)]
+    Man(help::ManArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -233,6 +243,12 @@ enum SystemCmd {
 
 fn dispatch(c: &client::Client, cmd: Cmd) -> commands::Exit {
     match cmd {
+        Cmd::Completion(a) => help::completion(&a),
+        Cmd::Man(a) => help::man_pages(&a),
+        // The executable runs these itself when they come first (crates/berth/src/main.rs).
+        Cmd::Daemon(_) | Cmd::Registry(_) => {
+            Err(anyhow::anyhow!("berth daemon and berth registry take no global options: run them as 'berth daemon …'"))
+        }
         Cmd::Run(a) | Cmd::Container(ContainerCmd::Run(a)) => run::run(c, &a),
         Cmd::Create(a) | Cmd::Container(ContainerCmd::Create(a)) => run::create(c, &a),
         Cmd::Start(a) | Cmd::Container(ContainerCmd::Start(a)) => ct::start(c, &a),
@@ -332,7 +348,8 @@ fn end_flags_at_image(mut args: Vec<String>) -> Vec<String> {
 /// Runs the CLI with `args` (including the program name) and returns the exit code.
 pub fn main(args: Vec<String>) -> i32 {
     let args = end_flags_at_image(args);
-    let cli = match Cli::try_parse_from(&args) {
+    use clap::FromArgMatches;
+    let cli = match help::command().try_get_matches_from(&args).and_then(|m| Cli::from_arg_matches(&m)) {
         Ok(c) => c,
         Err(e) => {
             let code = match e.kind() {

@@ -102,3 +102,41 @@ fn info_masks_proxy_credentials() {
     let shown = d.docker(&["info", "--format", "{{.HTTPProxy}} {{.NoProxy}}"]).ok();
     assert_eq!(shown.trim(), "http://xxxxx:xxxxx@127.0.0.1:3128 localhost");
 }
+
+fn berth(args: &[&str]) -> berth_integration::Run {
+    std::process::Command::new(berth_integration::berth_bin()).args(args).output().unwrap().into()
+}
+
+/// Point 25: `berth help CMD`, a help laid out as docker's that lists the servers too, and
+/// shell completions and man pages made from the CLI's own definition.
+#[test]
+fn help_completions_and_man_pages_come_from_the_cli() {
+    let top = berth(&["--help"]).ok();
+    for heading in ["Common Commands:", "Management Commands:", "Commands:", "Server Commands:", "Global Options:"] {
+        assert!(top.contains(&format!("\n{heading}\n")), "{heading}: {top}");
+    }
+    assert!(top.contains("\n  daemon ") && top.contains("\n  registry "), "{top}");
+    assert!(berth(&["help", "run"]).ok().contains("Usage: berth run [OPTIONS] <IMAGE> [COMMAND]..."));
+    assert!(berth(&["help", "container", "ls"]).ok().contains("Usage: berth container ls"));
+    // The servers' own options, not a placeholder's.
+    assert!(berth(&["help", "daemon"]).ok().contains("--data-root"));
+
+    let bash = berth(&["completion", "bash"]).ok();
+    assert!(bash.contains("complete -F _berth"), "{}", &bash[..200.min(bash.len())]);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("berth.bash"), &bash).unwrap();
+    let check = std::process::Command::new("bash").arg("-n").arg(dir.path().join("berth.bash")).status().unwrap();
+    assert!(check.success(), "bash parses the script");
+    assert!(berth(&["completion", "zsh"]).ok().starts_with("#compdef berth"));
+    assert!(berth(&["completion", "fish"]).ok().contains("complete -c berth"));
+    let err = berth(&["completion", "tcsh"]).fails();
+    assert!(err.contains("invalid value 'tcsh'"), "{err}");
+
+    let man = dir.path().join("man1");
+    berth(&["__man", &man.display().to_string()]).ok();
+    for page in ["berth.1", "berth-run.1", "berth-container-ls.1", "berth-network-create.1"] {
+        let text = std::fs::read_to_string(man.join(page)).unwrap_or_else(|e| panic!("{page}: {e}"));
+        assert!(text.contains(&format!(".TH {} 1", page.trim_end_matches(".1"))), "{page}: {}", &text[..80]);
+    }
+    assert!(std::fs::read_to_string(man.join("berth-run.1")).unwrap().contains("\\-\\-publish"));
+}

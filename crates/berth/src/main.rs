@@ -5,11 +5,14 @@ mod registry;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some("daemon") {
-        std::process::exit(daemon::main(&args[2..]));
-    }
-    if args.get(1).map(String::as_str) == Some("registry") {
-        std::process::exit(registry::main(&args[2..]));
+    let help = ["--help".to_string()];
+    match (args.get(1).map(String::as_str), args.get(2).map(String::as_str)) {
+        (Some("daemon"), _) => std::process::exit(daemon::main(&args[2..])),
+        (Some("registry"), _) => std::process::exit(registry::main(&args[2..])),
+        // `berth help daemon`: the daemon's own options, not the CLI's placeholder.
+        (Some("help"), Some("daemon")) => std::process::exit(daemon::main(&help)),
+        (Some("help"), Some("registry")) => std::process::exit(registry::main(&help)),
+        _ => {}
     }
     std::process::exit(berth_cli::main(args));
 }
