@@ -27,6 +27,9 @@ pub struct WalkOptions {
     pub archive_name: String,
     /// Paths (relative to the walked root) to leave out, with everything under them.
     pub exclude: Vec<String>,
+    /// Directories (relative to the walked root) written as entries without their contents:
+    /// mount points whose filesystems are not the tree's (a running container's `proc`).
+    pub without_contents: Vec<String>,
     /// Don't write the end-of-archive trailer (the caller appends more entries).
     pub no_trailer: bool,
     /// Leave file contents out of the output (which is then not a tar stream): for
@@ -179,6 +182,9 @@ impl<W: Write> Walker<W> {
                     m.gid = h.gid;
                     m.mtime = h.mtime;
                     self.write_header(&m)?;
+                }
+                if self.opts.without_contents.iter().any(|d| d == rel) {
+                    return Ok(());
                 }
                 self.walk_dir(&sub, rel, arch)
             }

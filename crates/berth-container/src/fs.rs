@@ -211,8 +211,9 @@ impl ContainerService {
             let w = ChannelWriter::new(tx);
             let mut opts = WalkOptions::default();
             if rec.state.running {
-                // Virtual filesystems are not the container's content.
-                opts.exclude = vec!["proc".into(), "sys".into(), "dev".into()];
+                // Virtual filesystems are not the container's content; their mount points
+                // are, as in a stopped container's export (and Docker's).
+                opts.without_contents = vec!["proc".into(), "sys".into(), "dev".into()];
             }
             write_tree(root, "", w, opts)?;
             Ok(())

@@ -49,9 +49,11 @@ pub fn ports(rec: &Record) -> Vec<Port> {
     out
 }
 
+/// `ps`'s COMMAND, as dockerd makes it: the path, then the arguments, an argument with a
+/// space in it single-quoted (`sh -c 'sleep 1'`).
 fn command(rec: &Record) -> String {
     let mut parts = vec![rec.path.clone()];
-    parts.extend(rec.args.iter().cloned());
+    parts.extend(rec.args.iter().map(|a| if a.contains(' ') { format!("'{a}'") } else { a.clone() }));
     parts.join(" ")
 }
 

@@ -209,3 +209,41 @@ fn damaged_and_escaping_archives_are_refused_and_store_nothing() {
         "still serving\n"
     );
 }
+
+/// Issue 16, point 11: an export holds the mount points `dev`, `proc` and `sys` (empty, as
+/// Docker's: their filesystems are not the container's) whether the container runs or not;
+/// `/etc/mtab` is Docker's link to `/proc/mounts`; `ps` single-quotes an argument with a
+/// space in COMMAND, as dockerd does.
+#[test]
+fn exports_hold_the_mount_points_and_etc_mtab_links_to_the_mounts() {
+    let d = Daemon::with_busybox();
+    let name = unique("mnts");
+    d.docker(&["run", "-d", "--name", &name, "--network", "none", "busybox", "sh", "-c", "sleep 100"]).ok();
+    // Control: the running container's /proc has entries an export must leave out.
+    assert_eq!(d.docker(&["exec", &name, "cat", "/proc/1/comm"]).ok(), "sleep\n");
+    assert_eq!(d.docker(&["exec", &name, "readlink", "/etc/mtab"]).ok(), "/proc/mounts\n");
+    assert!(d.docker(&["exec", &name, "cat", "/etc/mtab"]).ok().lines().any(|l| l.split(' ').nth(1) == Some("/")));
+    let cmd = d.docker(&["ps", "--no-trunc", "--filter", &format!("name=^{name}$"), "--format", "{{.Command}}"]).ok();
+    assert_eq!(cmd.trim(), r#""sh -c 'sleep 100'""#);
+    let work = tempfile::tempdir().unwrap();
+    let listing = |tag: &str| {
+        let tarf = work.path().join(format!("{tag}.tar"));
+        d.docker(&["export", "-o", &tarf.display().to_string(), &name]).ok();
+        let out = Command::new("tar").arg("-tvf").arg(&tarf).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    for state in ["running", "stopped"] {
+        let l = listing(state);
+        let names: Vec<&str> = l.lines().filter_map(|l| l.split_whitespace().nth(5)).collect();
+        for dir in ["dev/", "proc/", "sys/"] {
+            assert!(names.contains(&dir), "{state}: {dir} in\n{l}");
+        }
+        assert!(!names.iter().any(|n| n.starts_with("proc/") && *n != "proc/"), "{state}: nothing of /proc\n{l}");
+        assert!(l.lines().any(|l| l.contains("etc/mtab -> /proc/mounts")), "{state}: {l}");
+        if state == "running" {
+            d.docker(&["kill", &name]).ok();
+            d.docker(&["wait", &name]).ok();
+        }
+    }
+    d.docker(&["rm", &name]).ok();
+}

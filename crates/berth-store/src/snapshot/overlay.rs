@@ -34,10 +34,13 @@ fn boot_id() -> String {
     fs::read_to_string("/proc/sys/kernel/random/boot_id").map(|s| s.trim().to_string()).unwrap_or_default()
 }
 
-/// Directories of the init layer (mount points of the runtime's filesystems).
-const INIT_DIRS: &[&str] = &["proc", "sys", "dev", "etc"];
-/// Files of the init layer (targets of the daemon's bind mounts).
-const INIT_FILES: &[&str] = &["etc/hosts", "etc/hostname", "etc/resolv.conf", ".dockerenv"];
+/// Directories of the init layer (mount points of the runtime's filesystems), as Docker's
+/// init layer has them.
+const INIT_DIRS: &[&str] = &["proc", "sys", "dev", "dev/pts", "dev/shm", "etc"];
+/// Files of the init layer (targets of the daemon's and the runtime's bind mounts).
+const INIT_FILES: &[&str] = &["etc/hosts", "etc/hostname", "etc/resolv.conf", ".dockerenv", "dev/console"];
+/// Symbolic links of the init layer: `/etc/mtab`, which tools such as `mount` and `df` read.
+const INIT_LINKS: &[(&str, &str)] = &[("etc/mtab", "/proc/mounts")];
 
 /// A directory being filled with a layer. Dropping it without committing deletes it.
 pub struct Staging {
@@ -309,6 +312,15 @@ impl Snapshotter {
                 mkdirs(parent)?;
             }
             fs::write(&p, b"").map_err(|e| StoreError::io(format!("creating {}", p.display()), e))?;
+        }
+        for (link, target) in INIT_LINKS {
+            let p = init.join(link);
+            match std::os::unix::fs::symlink(target, &p) {
+                Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+                    return Err(StoreError::io(format!("creating {}", p.display()), e));
+                }
+                _ => {}
+            }
         }
         self.mounts(key, layers)
     }
