@@ -297,10 +297,20 @@ impl ContainerService {
             if FileType::from_raw_mode(st.st_mode) != FileType::Directory {
                 return Err(ContainerError::Invalid("extraction point is not a directory".into()));
             }
+            // As dockerd: the archive's owners stay; with `-a` (copyUIDGID) in a container that
+            // has a user, everything becomes that user's.
+            let chown = match rec2.config.user.as_str() {
+                user if copy_uid_gid && !user.is_empty() => {
+                    let u = berth_runtime::user::resolve(root, user, &[])
+                        .map_err(|e| ContainerError::Invalid(format!("resolving the container's user: {e}")))?;
+                    Some((u.uid, u.gid))
+                }
+                _ => None,
+            };
             let opts = ApplyOptions {
                 whiteouts: Whiteouts::Plain,
                 record_skeleton: false,
-                chown: if copy_uid_gid { None } else { Some((0, 0)) },
+                chown,
                 no_overwrite_dir_non_dir,
                 writeback: false,
                 under: Some(dest.trim_start_matches('/').to_string()),

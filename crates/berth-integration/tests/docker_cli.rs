@@ -98,3 +98,28 @@ fn files_and_images_through_the_docker_cli() {
     let err = d.docker(&["rmi", "nosuch:image"]).fails();
     assert!(err.contains("No such image"), "{err}");
 }
+
+/// Issue 16, point 11: `docker cp` into a container keeps the copied files' owners, as
+/// dockerd does; with `-a` they become the container's user's (when it has one).
+#[test]
+fn cp_into_a_container_keeps_owners_and_a_gives_them_to_the_user() {
+    use std::os::unix::fs::chown;
+    let d = Daemon::with_busybox();
+    let work = tempfile::tempdir().unwrap();
+    let file = work.path().join("owned");
+    std::fs::write(&file, "x").unwrap();
+    chown(&file, Some(1234), Some(5678)).unwrap();
+    let src = file.display().to_string();
+    let owner = |ctr: &str, path: &str| d.docker(&["exec", ctr, "stat", "-c", "%u:%g", path]).ok().trim().to_string();
+    let plain = unique("cpown");
+    d.docker(&["run", "-d", "--name", &plain, "--network", "none", "busybox", "sleep", "100"]).ok();
+    d.docker(&["cp", &src, &format!("{plain}:/kept")]).ok();
+    assert_eq!(owner(&plain, "/kept"), "1234:5678");
+    d.docker(&["cp", "-a", &src, &format!("{plain}:/archive")]).ok();
+    assert_eq!(owner(&plain, "/archive"), "1234:5678", "-a without a container user keeps them too");
+    let user = unique("cpusr");
+    d.docker(&["run", "-d", "--name", &user, "--user", "nobody", "--network", "none", "busybox", "sleep", "100"]).ok();
+    d.docker(&["cp", "-a", &src, &format!("{user}:/tmp/given")]).ok();
+    assert_eq!(owner(&user, "/tmp/given"), "65534:65534");
+    d.docker(&["rm", "-f", &plain, &user]).ok();
+}
