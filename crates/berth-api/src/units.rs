@@ -49,7 +49,12 @@ pub fn parse_ram_bytes(s: &str) -> Result<i64, String> {
         "p" | "pb" | "pib" => 1024f64.powi(5),
         _ => return Err(format!("invalid size: '{s}'")),
     };
-    Ok((value * mult) as i64)
+    let bytes = value * mult;
+    // A number too large for the type is refused, not cut down to its largest value.
+    if !bytes.is_finite() || bytes >= i64::MAX as f64 {
+        return Err(format!("invalid size: '{s}'"));
+    }
+    Ok(bytes as i64)
 }
 
 #[cfg(test)]
@@ -73,6 +78,9 @@ mod tests {
         assert_eq!(parse_ram_bytes("1g"), Ok(1 << 30));
         assert_eq!(parse_ram_bytes("4096"), Ok(4096));
         assert_eq!(parse_ram_bytes("1.5k"), Ok(1536));
+        for bad in ["inf", "1e15", "-1", "9999999999p", "12q", ""] {
+            assert!(parse_ram_bytes(bad).is_err(), "{bad}");
+        }
         assert!(parse_ram_bytes("lots").is_err());
         assert!(parse_ram_bytes("5q").is_err());
     }

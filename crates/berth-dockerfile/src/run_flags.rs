@@ -307,27 +307,9 @@ pub fn parse_mount(value: &str, ssh_index: usize) -> Result<RunMount, String> {
     })
 }
 
-/// A tmpfs size: bytes, or with a unit (`64m`, `1g`, `512k`, `10mb`).
+/// A tmpfs size: bytes, or with a unit (`64m`, `1g`, `512k`, `10mb`), as `--memory` takes it.
 fn parse_size(v: &str) -> Result<u64, String> {
-    let lower = v.to_ascii_lowercase();
-    let t = lower.trim_end_matches('b').trim_end_matches('i');
-    let (num, mul) = match t.char_indices().last() {
-        Some((i, 'k')) => (&t[..i], 1u64 << 10),
-        Some((i, 'm')) => (&t[..i], 1 << 20),
-        Some((i, 'g')) => (&t[..i], 1 << 30),
-        _ => (t, 1),
-    };
-    // Digits and at most one point: no `inf`, `nan` or exponents.
-    let num = num.trim();
-    if num.is_empty() || !num.chars().all(|c| c.is_ascii_digit() || c == '.') || num.matches('.').count() > 1 {
-        return Err(format!("invalid size: {v}"));
-    }
-    let n: f64 = num.parse().map_err(|_| format!("invalid size: {v}"))?;
-    let bytes = n * mul as f64;
-    if !bytes.is_finite() || bytes >= u64::MAX as f64 {
-        return Err(format!("invalid size: {v}"));
-    }
-    Ok(bytes as u64)
+    berth_api::units::parse_ram_bytes(v).map(|n| n as u64).map_err(|_| format!("invalid size: {v}"))
 }
 
 /// Every `--mount` of a RUN, in order.
