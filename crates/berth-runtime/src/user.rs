@@ -17,15 +17,25 @@ pub struct ResolvedUser {
     pub home: String,
 }
 
+/// The most of /etc/passwd or /etc/group read: far beyond any real one.
+const MAX_DB: u64 = 4 << 20;
+
+/// Reads a user database inside the container's root; empty when it is missing or is not
+/// a plain file of at most [`MAX_DB`]. The container owns these files and the daemon reads
+/// them too (`docker cp -a`): a FIFO must not block it, nor /dev/zero or a sparse 100 GB
+/// file fill its memory.
 fn read_in_root(root: impl AsFd, path: &str) -> String {
-    match open_in_root(root, path, OFlags::RDONLY) {
-        Ok(fd) => {
-            let mut s = String::new();
-            let _ = std::io::Read::read_to_string(&mut std::fs::File::from(fd), &mut s);
-            s
-        }
-        Err(_) => String::new(),
+    let Ok(fd) = open_in_root(root, path, OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY) else {
+        return String::new();
+    };
+    let file = std::fs::File::from(fd);
+    match file.metadata() {
+        Ok(m) if m.is_file() && m.len() <= MAX_DB => {}
+        _ => return String::new(),
     }
+    let mut s = String::new();
+    let _ = std::io::Read::read_to_string(&mut std::io::Read::take(file, MAX_DB), &mut s);
+    s
 }
 
 struct PasswdEntry {
@@ -144,6 +154,33 @@ pub fn resolve(root: impl AsFd, spec: &str, group_add: &[String]) -> Result<Reso
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn user_databases_that_are_not_plain_small_files_are_not_read() {
+        let d = root_with("root:x:0:0:root:/root:/bin/sh\n", "root:x:0:\n");
+        let root = std::fs::File::open(d.path()).unwrap();
+        assert_eq!(resolve(&root, "root", &[]).unwrap().uid, 0, "control: a plain file is read");
+        // A FIFO would block the reader; /dev/zero or a huge sparse file would fill memory.
+        std::fs::remove_file(d.path().join("etc/passwd")).unwrap();
+        rustix::fs::mknodat(&root, "etc/passwd", rustix::fs::FileType::Fifo, rustix::fs::Mode::from(0o644), 0).unwrap();
+        assert!(resolve(&root, "root", &[]).is_err());
+        std::fs::remove_file(d.path().join("etc/passwd")).unwrap();
+        let zero = rustix::fs::makedev(1, 5);
+        rustix::fs::mknodat(
+            &root,
+            "etc/passwd",
+            rustix::fs::FileType::CharacterDevice,
+            rustix::fs::Mode::from(0o644),
+            zero,
+        )
+        .unwrap();
+        assert!(resolve(&root, "root", &[]).is_err());
+        std::fs::remove_file(d.path().join("etc/passwd")).unwrap();
+        let big = std::fs::File::create(d.path().join("etc/passwd")).unwrap();
+        big.set_len(100 << 30).unwrap();
+        assert!(resolve(&root, "root", &[]).is_err());
+        assert_eq!(resolve(&root, "0", &[]).unwrap().uid, 0, "a numeric user needs no database");
+    }
 
     fn root_with(passwd: &str, group: &str) -> tempfile::TempDir {
         let d = tempfile::tempdir().unwrap();
