@@ -297,7 +297,11 @@ impl Shim {
                 if flags.intersects(PollFlags::OUT) {
                     self.write_client(i);
                 }
-                if flags.intersects(PollFlags::IN | PollFlags::HUP | PollFlags::ERR) {
+                if flags.intersects(PollFlags::HUP | PollFlags::ERR) && self.clients[i].read_closed {
+                    // The peer is gone both ways (its input had already ended): nothing can
+                    // reach it, and the hangup would be reported on every poll.
+                    self.clients[i].dead = true;
+                } else if flags.intersects(PollFlags::IN | PollFlags::HUP | PollFlags::ERR) {
                     self.read_client(i, buf);
                 }
             }
