@@ -111,14 +111,23 @@ fn send_blocking(opts: &LogOptions, tx: &mpsc::Sender<LogLine>, en: Entry) -> re
     read::Flow::More
 }
 
-/// The files rotated after the one with inode `held` and before the one with inode `next`
-/// (oldest first), opened. None when the held file is gone (rotated away as the oldest):
-/// then its successors cannot be told apart.
+/// The files rotated after `held` (the file a follower read to its end) and before the one
+/// with inode `next` (oldest first), opened. The held file is found by inode or, once
+/// compressed into a new file, by its first entry (entries carry nanosecond times). None
+/// when it is gone altogether (rotated away as the oldest): its successors cannot be told
+/// apart then.
 fn rotated_after(path: &std::path::Path, held: &std::fs::File, next: Option<u64>) -> Vec<logfile::Opened> {
-    let Ok(held) = held.metadata().map(|m| m.ino()) else { return Vec::new() };
+    let Ok(held_ino) = held.metadata().map(|m| m.ino()) else { return Vec::new() };
     let (mut rotated, _) = logfile::open_all(path);
     let ino = |f: &logfile::Opened| f.file.metadata().ok().map(|m| m.ino());
-    let Some(from) = rotated.iter().position(|f| ino(f) == Some(held)) else { return Vec::new() };
+    let from = rotated.iter().position(|f| ino(f) == Some(held_ino)).or_else(|| {
+        // Read at offset 0 without moving the follower's position in the file.
+        let mut head = vec![0u8; read::FIRST_LINE_MAX as usize];
+        let n = std::os::unix::fs::FileExt::read_at(held, &mut head, 0).ok()?;
+        let first = read::first_line(&head[..n])?;
+        rotated.iter().position(|f| f.reader(0).ok().and_then(read::first_line).as_ref() == Some(&first))
+    });
+    let Some(from) = from else { return Vec::new() };
     let to = next.and_then(|n| rotated.iter().position(|f| ino(f) == Some(n))).unwrap_or(rotated.len());
     if to <= from {
         return Vec::new();
@@ -184,14 +193,14 @@ impl ContainerService {
             return Err(ContainerError::Invalid("configured logging driver does not support reading".into()));
         }
         let path = PathBuf::from(&rec.log_path);
-        let snap = Snapshot::take(&path, opts.follow);
         let (tx, rx) = mpsc::channel(256);
         let mut life = e.life.subscribe();
         tokio::spawn(async move {
-            // What is there now, read on a blocking thread a line at a time.
-            let (o, t) = (opts.clone(), tx.clone());
+            // What is there now, read on a blocking thread a line at a time (taking the
+            // snapshot may wait for a rotation in progress).
+            let (o, t, p) = (opts.clone(), tx.clone(), path.clone());
             let Ok(Some((mut current, mut partial))) =
-                tokio::task::spawn_blocking(move || read_existing(snap, &o, &t)).await
+                tokio::task::spawn_blocking(move || read_existing(Snapshot::take(&p, o.follow), &o, &t)).await
             else {
                 return;
             };

@@ -177,6 +177,24 @@ fn logs_follow_through_rotation_and_since_until() {
     d.docker(&["rm", &name]).ok();
 }
 
+/// `logs -f` follows compressed rotations too: a rotated file it held is found again once
+/// gzipped into a new file (by its first entry), and every file rotated after it is read.
+#[test]
+fn logs_follow_through_compressed_rotations() {
+    let d = Daemon::with_busybox();
+    let name = unique("gzfollow");
+    let opts = ["--log-opt", "max-size=10k", "--log-opt", "max-file=100", "--log-opt", "compress=true"];
+    let script = "i=1; while [ $i -le 3000 ]; do echo line $i; i=$((i+1)); done";
+    let mut args = vec!["run", "-d", "--name", &name, "--network", "none"];
+    args.extend(opts);
+    args.extend(["busybox", "sh", "-c", script]);
+    d.docker(&args).ok();
+    let followed = d.docker(&["logs", "-f", &name]).ok();
+    let want: String = (1..=3000).map(|i| format!("line {i}\n")).collect();
+    assert!(followed == want, "{} lines of 3000", followed.lines().count());
+    d.docker(&["rm", &name]).ok();
+}
+
 /// With `max-file=1` the log starts over when full; `logs -f` goes on with the new file (it
 /// held the old one at its end, and read nothing more from a file truncated under it), and
 /// ends with the container's last line. Lines rotated away before the follower got to them

@@ -132,14 +132,16 @@ fn open_log(path: &Path, truncate: bool) -> io::Result<File> {
     o.open(path)
 }
 
-/// Gzips `from` into `to` (through a temporary name, so a reader never sees half a file)
-/// and removes `from`.
-fn compress(from: &Path, to: &Path) -> io::Result<()> {
+/// Gzips the log's rotated file `from` into `to` (through a temporary name, so a reader
+/// never sees half a file) and removes `from`. Only the final rename and removal hold the
+/// rotation lock: readers wait microseconds, not for gzip.
+fn compress(log: &Path, from: &Path, to: &Path) -> io::Result<()> {
     let tmp = PathBuf::from(format!("{}.tmp", to.display()));
     let mut r = File::open(from)?;
     let mut w = flate2::write::GzEncoder::new(open_log(&tmp, true)?, flate2::Compression::fast());
     io::copy(&mut r, &mut w)?;
     w.finish()?.sync_all()?;
+    let _lock = RotationLock::exclusive(log);
     fs::rename(&tmp, to)?;
     fs::remove_file(from)
 }
@@ -200,7 +202,7 @@ impl LogWriter {
     fn rotate(&mut self) {
         let keep = self.opts.max_files.max(1);
         let p = self.opts.path.clone();
-        let _lock = RotationLock::exclusive(&p);
+        let lock = RotationLock::exclusive(&p);
         if keep == 1 {
             // Only one file: a new one in its place. Not truncated in place: a follower
             // holding the file at its offset would read nothing more, ever; the old one
@@ -220,14 +222,16 @@ impl LogWriter {
             let _ = fs::rename(rotated_gz(&p, n), rotated_gz(&p, n + 1));
         }
         let _ = fs::rename(&p, rotated(&p, 1));
-        if self.opts.compress {
-            // Synchronous: a rotated file is at most max-size, and gzip's fastest level
-            // takes milliseconds for it; a failure leaves the plain file, still readable.
-            let _ = compress(&rotated(&p, 1), &rotated_gz(&p, 1));
-        }
         if let Ok(f) = open_log(&p, false) {
             self.file = Some(f);
             self.size = 0;
+        }
+        drop(lock);
+        if self.opts.compress {
+            // Synchronous (the next rotation renames `.1`): a rotated file is at most
+            // max-size, and gzip's fastest level takes milliseconds for it; a failure leaves
+            // the plain file, still readable.
+            let _ = compress(&p, &rotated(&p, 1), &rotated_gz(&p, 1));
         }
     }
 }

@@ -91,6 +91,17 @@ pub(crate) fn tail_start(rotated: &[Opened], current: Option<&File>, n: usize) -
     Start::default()
 }
 
+/// How much of a file [`first_line`] reads at most: an entry is one line of at most 16 KiB
+/// of output, escaped.
+pub(crate) const FIRST_LINE_MAX: u64 = 256 * 1024;
+
+/// The first complete line of `r` (read up to [`FIRST_LINE_MAX`]).
+pub(crate) fn first_line(r: impl Read) -> Option<Vec<u8>> {
+    let mut line = Vec::new();
+    BufReader::new(r.take(FIRST_LINE_MAX)).read_until(b'\n', &mut line).ok()?;
+    line.ends_with(b"\n").then_some(line)
+}
+
 /// What to do after an entry.
 pub(crate) enum Flow {
     More,
