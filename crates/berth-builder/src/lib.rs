@@ -145,6 +145,11 @@ pub enum Event {
     Built(String),
 }
 
+/// How much of a RUN step's output is passed on by default. Docker's classic builder passes
+/// it all, at the client's pace; berth's stages run in parallel and their output waits in
+/// memory for its turn, so it is bounded (BuildKit clips at 2 MiB).
+pub const STEP_LOG_MAX: usize = 64 << 20;
+
 /// Where events go. Sending never blocks the build; a client that went away is ignored.
 pub type Sink = mpsc::UnboundedSender<Event>;
 
@@ -165,6 +170,9 @@ pub struct BuildOptions {
     pub no_cache: bool,
     /// `--no-cache-filter` (BuildKit's): the stages, by name, whose steps all run anew.
     pub no_cache_stages: BTreeSet<String>,
+    /// How much of a RUN step's output is passed on (0: [`STEP_LOG_MAX`]); the rest is
+    /// dropped after one line saying so.
+    pub step_log_max: usize,
     /// `--target`: the stage to stop at (name or index); the last stage by default.
     pub target: Option<String>,
     /// `--label`: applied by a LABEL step appended to the target stage, as Docker does.

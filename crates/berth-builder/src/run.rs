@@ -211,15 +211,27 @@ impl Build {
         let svc = &self.b.containers;
         let mut session = svc.attach(id, AttachOptions { stdin: false, stdout: true, stderr: true }).await?;
         svc.start(id).await?;
+        let max = if self.opts.step_log_max == 0 { crate::STEP_LOG_MAX } else { self.opts.step_log_max };
+        let mut sent = 0usize;
         while let Some(o) = session.output.recv().await {
-            match o {
-                Output::Stdout(b) => {
-                    let _ = self.out.send(Event::Output { stderr: false, data: b.to_vec() });
-                }
-                Output::Stderr(b) => {
-                    let _ = self.out.send(Event::Output { stderr: true, data: b.to_vec() });
-                }
+            let (stderr, b) = match o {
+                Output::Stdout(b) => (false, b),
+                Output::Stderr(b) => (true, b),
                 Output::Exit(_) => break,
+            };
+            // Past the limit the output is read and dropped: the process runs on.
+            if sent > max {
+                continue;
+            }
+            let kept = b.len().min(max - sent);
+            if kept > 0 {
+                let _ = self.out.send(Event::Output { stderr, data: b[..kept].to_vec() });
+            }
+            sent += kept;
+            if kept < b.len() {
+                sent = max + 1;
+                let note = format!("\n[output clipped, log limit {}MiB reached]\n", max >> 20);
+                let _ = self.out.send(Event::Output { stderr: false, data: note.into_bytes() });
             }
         }
         let code = svc.wait(id, WaitCondition::NotRunning).await?;

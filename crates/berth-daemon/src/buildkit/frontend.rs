@@ -76,6 +76,8 @@ fn options(opts: &HashMap<String, String>, filename: &str) -> Result<BuildOption
         // `no-cache` with no value: every step; with stage names (`--no-cache-filter`), the
         // steps of those stages.
         no_cache: opts.get("no-cache").is_some_and(|v| v.is_empty()),
+        // BuildKit's default step log limit, which buildx users know.
+        step_log_max: 2 << 20,
         no_cache_stages: get("no-cache")
             .map(|v| v.split(',').map(|n| n.trim().to_ascii_lowercase()).filter(|n| !n.is_empty()).collect())
             .unwrap_or_default(),

@@ -58,8 +58,9 @@ impl Progress {
     }
 }
 
-/// How much of a vertex's log is kept: BuildKit's default step log limit.
-const MAX_VERTEX_LOG: usize = 2 << 20;
+/// How much of a vertex's log is kept: a backstop above the 2 MiB at which the builder
+/// already clips a step's output for BuildKit's clients (its own lines come on top).
+const MAX_VERTEX_LOG: usize = 4 << 20;
 
 /// A vertex being reported.
 pub struct VertexHandle {
@@ -249,13 +250,16 @@ mod tests {
         for _ in 0..100 {
             r.output(false, &chunk);
         }
+        for _ in 0..100 {
+            r.output(false, &chunk);
+        }
         r.end(None);
         p.close();
         let (all, _) = p.next(0).await;
         let logs: Vec<&[u8]> = all.iter().flat_map(|r| r.logs.iter()).map(|l| l.msg.as_slice()).collect();
         let kept: usize = logs.iter().filter(|m| m.starts_with(b"y")).map(|m| m.len()).sum();
         assert_eq!(kept, MAX_VERTEX_LOG);
-        assert_eq!(logs.last().unwrap(), b"\n[output clipped, log limit 2MiB reached]\n");
+        assert_eq!(logs.last().unwrap(), b"\n[output clipped, log limit 4MiB reached]\n");
         assert_eq!(logs.iter().filter(|m| m.starts_with(b"\n[output clipped")).count(), 1);
     }
 }

@@ -39,3 +39,20 @@ fn a_failing_run_ends_the_build_with_dockers_message() {
     let dir = context(&d, &[("Dockerfile", "FROM busybox\nRUN exit 3\n")]);
     assert_eq!(build(&d, &dir, &[]).code, 3, "the CLI exits with the command's code");
 }
+
+/// A RUN step's output is passed on up to 64 MiB, then clipped with a line saying so (stages
+/// run in parallel and a later one's output waits in the daemon's memory for its turn; Docker's
+/// classic builder has no limit). The step itself runs to its end.
+#[test]
+fn a_run_steps_output_is_clipped_at_64_mib() {
+    let d = Daemon::with_busybox();
+    let df = "FROM busybox\nRUN yes | head -c 70000000; touch /finished\n";
+    let dir = context(&d, &[("Dockerfile", df)]);
+    let tag = berth_integration::unique("clip");
+    let out = build(&d, &dir, &["-t", &tag]).ok();
+    assert!(out.contains("\n[output clipped, log limit 64MiB reached]\n"), "{}", &out[out.len().saturating_sub(300)..]);
+    let ys = out.matches("y\n").count();
+    assert!((30_000_000..=(64 << 20) / 2).contains(&ys), "{ys} lines of output");
+    d.berth(&["run", "--rm", "--network", "none", &tag, "test", "-e", "/finished"]).ok();
+    d.berth(&["rmi", &tag]).ok();
+}

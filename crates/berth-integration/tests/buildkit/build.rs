@@ -231,3 +231,20 @@ fn no_cache_filter_runs_the_named_stages_anew() {
     assert!(out.stderr.contains("no stage named nosuch"), "{}", out.stderr);
     d.docker(&["rmi", &tag]).ok();
 }
+
+/// Through buildx a RUN step's output is clipped at BuildKit's 2 MiB, in BuildKit's words.
+#[test]
+fn a_run_steps_output_is_clipped_at_buildkits_limit() {
+    let d = Daemon::with_busybox();
+    let ctx = files(&d, &[("Dockerfile", "FROM busybox\nRUN yes | head -c 3000000\n")]);
+    let tag = berth_integration::unique("bkclip");
+    let out = docker(&d, &ctx, &["buildx", "build", "--load", "--network", "none", "-t", &tag, "."]).ok();
+    assert!(
+        out.stderr.contains("[output clipped, log limit 2MiB reached]"),
+        "{}",
+        &out.stderr[..2000.min(out.stderr.len())]
+    );
+    let ys = out.stderr.lines().filter(|l| l.ends_with(" y")).count();
+    assert!(ys > 100_000 && ys <= 1 << 20, "{ys} lines of output");
+    d.docker(&["rmi", &tag]).ok();
+}
