@@ -8,10 +8,7 @@ use berth_api::models::{DeviceRequest, ThrottleDevice, WeightDevice};
 
 /// Splits `<path>:<value>` and checks the path is absolute, with the docker CLI's words.
 fn path_and_value(s: &str) -> Result<(&str, &str)> {
-    let (path, value) = s.split_once(':').ok_or_else(|| anyhow!("bad format: {s}"))?;
-    if value.contains(':') {
-        bail!("bad format: {s}");
-    }
+    let (path, value) = s.split_once(':').filter(|(p, _)| !p.is_empty()).ok_or_else(|| anyhow!("bad format: {s}"))?;
     if !path.starts_with("/dev/") {
         bail!("bad format for device path: {s}");
     }

@@ -75,7 +75,8 @@ pub(crate) fn check(h: &HostConfig, host: BlockIoSupport, warnings: &mut Vec<Str
             return Err(invalid("Your kernel does not support Block I/O weight_device or the cgroup is not mounted"));
         }
         for w in h.blkio_weight_device.iter().flatten() {
-            if !(10..=1000).contains(&w.weight) {
+            // 0 removes a device's weight, as the docker CLI allows.
+            if w.weight != 0 && !(10..=1000).contains(&w.weight) {
                 return Err(invalid(format!("invalid weight for device: {}:{}", w.path, w.weight)));
             }
         }
