@@ -115,10 +115,82 @@ pub struct PidsResources {
     pub limit: i64,
 }
 
+/// One device's I/O weight (OCI `blockIO.weightDevice`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct WeightDevice {
+    pub major: i64,
+    pub minor: i64,
+    pub weight: u16,
+}
+
+/// One device's bandwidth or operations limit (OCI `blockIO.throttle*Device`): bytes or
+/// operations per second, 0 for no limit (as the kernel reads 0 in v1).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ThrottleDevice {
+    pub major: i64,
+    pub minor: i64,
+    pub rate: u64,
+}
+
+/// `linux.resources.blockIO` of the OCI spec. On v1 these are the `blkio.*` files (the
+/// weights under `bfq.` when the kernel schedules with BFQ); on v2 `io.weight` (or
+/// `io.bfq.weight`) and `io.max`. Weights are written only where the kernel offers a file
+/// for them; callers refuse a device weight the host cannot apply before asking.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
 pub struct BlockIoResources {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weight: Option<u16>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub weight_device: Vec<WeightDevice>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub throttle_read_bps_device: Vec<ThrottleDevice>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub throttle_write_bps_device: Vec<ThrottleDevice>,
+    #[serde(rename = "throttleReadIOPSDevice", default, skip_serializing_if = "Vec::is_empty")]
+    pub throttle_read_iops_device: Vec<ThrottleDevice>,
+    #[serde(rename = "throttleWriteIOPSDevice", default, skip_serializing_if = "Vec::is_empty")]
+    pub throttle_write_iops_device: Vec<ThrottleDevice>,
+}
+
+impl BlockIoResources {
+    /// The throttles with the key each has in v2's `io.max` and its v1 file's middle part.
+    pub(crate) fn throttles(&self) -> [(&'static str, &'static str, &[ThrottleDevice]); 4] {
+        [
+            ("rbps", "read_bps", &self.throttle_read_bps_device),
+            ("wbps", "write_bps", &self.throttle_write_bps_device),
+            ("riops", "read_iops", &self.throttle_read_iops_device),
+            ("wiops", "write_iops", &self.throttle_write_iops_device),
+        ]
+    }
+}
+
+/// What the host's block I/O controller offers, probed from the root of its hierarchy (the
+/// files a child group gets are those its root shows, except v2's weights, which only
+/// children have and which follow from the `io` controller being there).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BlockIoSupport {
+    pub weight: bool,
+    pub weight_device: bool,
+    pub throttle: bool,
+}
+
+/// Probes [`BlockIoSupport`] under `root` for `mode`.
+pub fn block_io_support(root: &Path, mode: Mode) -> BlockIoSupport {
+    match mode {
+        Mode::V1 => {
+            let has = |f: &str| root.join("blkio").join(f).exists();
+            BlockIoSupport {
+                weight: has("blkio.weight") || has("blkio.bfq.weight"),
+                weight_device: has("blkio.weight_device") || has("blkio.bfq.weight_device"),
+                throttle: has("blkio.throttle.read_bps_device"),
+            }
+        }
+        Mode::V2 => {
+            let io = fs::read(&root.join("cgroup.controllers")).is_ok_and(|c| c.split_whitespace().any(|c| c == "io"));
+            BlockIoSupport { weight: io, weight_device: io, throttle: io }
+        }
+    }
 }
 
 /// `linux.resources` of the OCI spec.

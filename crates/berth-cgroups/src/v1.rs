@@ -94,13 +94,8 @@ pub fn apply(root: &Path, rel: &str, r: &Resources) -> Result<()> {
         let v = if p.limit > 0 { p.limit.to_string() } else { "max".to_string() };
         write(&dir("pids").join("pids.max"), &v)?;
     }
-    if let Some(b) = &r.block_io
-        && let Some(w) = b.weight
-    {
-        let f = dir("blkio").join("blkio.weight");
-        if f.exists() {
-            write(&f, &w.to_string())?;
-        }
+    if let Some(b) = &r.block_io {
+        block_io(&dir("blkio"), b)?;
     }
     if !r.devices.is_empty() {
         let d = dir("devices");
@@ -117,6 +112,33 @@ pub fn apply(root: &Path, rel: &str, r: &Resources) -> Result<()> {
                 let file = if rule.allow { "devices.allow" } else { "devices.deny" };
                 write(&d.join(file), &line)?;
             }
+        }
+    }
+    Ok(())
+}
+
+/// The weights go to `blkio.weight*` or, with BFQ, `blkio.bfq.weight*`; a plain weight the
+/// kernel has no file for is skipped (dockerd warns at create), a device weight fails.
+fn block_io(d: &Path, b: &crate::BlockIoResources) -> Result<()> {
+    let file = |name: &str| {
+        [d.join(format!("blkio.{name}")), d.join(format!("blkio.bfq.{name}"))].into_iter().find(|f| f.exists())
+    };
+    if let Some(w) = b.weight
+        && let Some(f) = file("weight")
+    {
+        write(&f, &w.to_string())?;
+    }
+    if !b.weight_device.is_empty() {
+        let f = file("weight_device").ok_or_else(|| {
+            crate::CgroupError::Invalid(format!("{}: the kernel offers no blkio.weight_device", d.display()))
+        })?;
+        for w in &b.weight_device {
+            write(&f, &format!("{}:{} {}", w.major, w.minor, w.weight))?;
+        }
+    }
+    for (_, name, devices) in b.throttles() {
+        for t in devices {
+            write(&d.join(format!("blkio.throttle.{name}_device")), &format!("{}:{} {}", t.major, t.minor, t.rate))?;
         }
     }
     Ok(())

@@ -68,12 +68,35 @@ pub fn apply(dir: &Path, r: &Resources) -> Result<()> {
     if let Some(p) = &r.pids {
         write(&dir.join("pids.max"), &if p.limit > 0 { p.limit.to_string() } else { "max".into() })?;
     }
-    if let Some(b) = &r.block_io
-        && let Some(w) = b.weight
-    {
-        let f = dir.join("io.weight");
-        if f.exists() {
-            write(&f, &format!("default {w}"))?;
+    if let Some(b) = &r.block_io {
+        block_io(dir, b)?;
+    }
+    Ok(())
+}
+
+/// Weights go to `io.weight` (the cost model) or `io.bfq.weight`, whichever the kernel
+/// offers; a plain weight without either is skipped (dockerd warns at create), a device
+/// weight fails. Limits are `io.max` lines, one key each; 0 is "no limit", as in v1.
+fn block_io(dir: &Path, b: &crate::BlockIoResources) -> Result<()> {
+    let weight = [dir.join("io.weight"), dir.join("io.bfq.weight")].into_iter().find(|f| f.exists());
+    if let (Some(w), Some(f)) = (b.weight, &weight) {
+        write(f, &format!("default {w}"))?;
+    }
+    if !b.weight_device.is_empty() {
+        let f = weight.ok_or_else(|| {
+            crate::CgroupError::Invalid(format!(
+                "{}: the kernel offers neither io.weight nor io.bfq.weight",
+                dir.display()
+            ))
+        })?;
+        for w in &b.weight_device {
+            write(&f, &format!("{}:{} {}", w.major, w.minor, w.weight))?;
+        }
+    }
+    for (key, _, devices) in b.throttles() {
+        for t in devices {
+            let rate = if t.rate == 0 { "max".to_string() } else { t.rate.to_string() };
+            write(&dir.join("io.max"), &format!("{}:{} {key}={rate}", t.major, t.minor))?;
         }
     }
     Ok(())
@@ -93,4 +116,59 @@ pub fn freeze(dir: &Path, frozen: bool) -> Result<()> {
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
     Err(crate::CgroupError::Invalid("the cgroup did not freeze".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{BlockIoResources, ThrottleDevice, WeightDevice};
+
+    /// A group directory holding empty control files. The kernel merges each write into the
+    /// device's line; a plain file keeps only the last write, so each case writes one line.
+    fn fake_group(files: &[&str]) -> tempfile::TempDir {
+        let t = tempfile::tempdir().unwrap();
+        for f in files {
+            std::fs::write(t.path().join(f), "").unwrap();
+        }
+        t
+    }
+
+    #[test]
+    fn throttles_are_io_max_lines() {
+        let g = fake_group(&["io.max"]);
+        let t = |rate| vec![ThrottleDevice { major: 254, minor: 0, rate }];
+        block_io(g.path(), &BlockIoResources { throttle_write_iops_device: t(30), ..Default::default() }).unwrap();
+        assert_eq!(std::fs::read_to_string(g.path().join("io.max")).unwrap(), "254:0 wiops=30");
+        block_io(g.path(), &BlockIoResources { throttle_read_bps_device: t(0), ..Default::default() }).unwrap();
+        assert_eq!(std::fs::read_to_string(g.path().join("io.max")).unwrap(), "254:0 rbps=max");
+    }
+
+    #[test]
+    fn device_weights_need_a_weight_file() {
+        let w = BlockIoResources {
+            weight_device: vec![WeightDevice { major: 8, minor: 16, weight: 300 }],
+            ..Default::default()
+        };
+        let none = fake_group(&["io.max"]);
+        let err = block_io(none.path(), &w).unwrap_err().to_string();
+        assert!(err.contains("neither io.weight nor io.bfq.weight"), "{err}");
+        let bfq = fake_group(&["io.bfq.weight"]);
+        block_io(bfq.path(), &w).unwrap();
+        assert_eq!(std::fs::read_to_string(bfq.path().join("io.bfq.weight")).unwrap(), "8:16 300");
+        let cost = fake_group(&["io.weight", "io.bfq.weight"]);
+        block_io(cost.path(), &BlockIoResources { weight: Some(50), ..Default::default() }).unwrap();
+        assert_eq!(std::fs::read_to_string(cost.path().join("io.weight")).unwrap(), "default 50");
+        // A plain weight with no file for it is left, as dockerd's warning says.
+        block_io(none.path(), &BlockIoResources { weight: Some(50), ..Default::default() }).unwrap();
+    }
+
+    #[test]
+    fn support_follows_the_io_controller() {
+        let root = fake_group(&[]);
+        std::fs::write(root.path().join("cgroup.controllers"), "cpuset cpu pids memory").unwrap();
+        assert_eq!(crate::block_io_support(root.path(), crate::Mode::V2), crate::BlockIoSupport::default());
+        std::fs::write(root.path().join("cgroup.controllers"), "cpuset cpu io memory pids").unwrap();
+        let s = crate::block_io_support(root.path(), crate::Mode::V2);
+        assert!(s.throttle && s.weight_device && s.weight);
+    }
 }

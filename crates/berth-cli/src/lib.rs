@@ -9,6 +9,7 @@ mod commands;
 mod context_sync;
 mod copy;
 pub mod credentials;
+mod device_opts;
 pub mod format;
 mod help;
 mod opts;

@@ -135,10 +135,6 @@ pub(crate) fn validate_host_config(h: &HostConfig) -> Result<()> {
             _ => return Err(invalid(format!("invalid --security-opt 1: {s:?}"))),
         }
     }
-    match h.log_config.kind.as_str() {
-        "" | "json-file" | "local" | "none" => {}
-        other => return Err(invalid(format!("logger: no log driver named '{other}' is registered"))),
-    }
     // berth's own runtime answers to Docker's default name.
     if !matches!(h.runtime.as_str(), "" | "runc" | "berth") {
         return Err(invalid(format!("unknown or invalid runtime name: {}", h.runtime)));
@@ -358,8 +354,14 @@ impl ContainerService {
         }
         warnings.extend(crate::verify::verify(&req.config, &req.host_config)?);
         validate_host_config(&req.host_config)?;
-        let log = &req.host_config.log_config;
-        crate::verify::log_opts(if log.kind.is_empty() { &self.cfg.log_driver } else { &log.kind }, &log.config)?;
+        if let Some(requests) = &req.host_config.device_requests {
+            let reg = crate::cdi::Registry::load(&self.cfg.cdi_spec_dirs);
+            reg.edits(&reg.requested(requests)?)?;
+        }
+        req.host_config.log_config =
+            crate::log_config::resolve(&req.host_config.log_config, &self.cfg.log_driver, &self.cfg.log_opts)
+                .map_err(invalid)?
+                .0;
         let image = match opts.image {
             Some(i) => i,
             None => self.images.resolve(&req.config.image)?,

@@ -117,7 +117,7 @@ impl ContainerService {
     }
 
     /// The host config as Docker reports it: links as `/target:/container/alias` (with the
-    /// target's current name), and the default /dev/shm size when none was asked for.
+    /// target's current name), and the defaults dockerd writes in where none was asked for.
     fn reported_host_config(&self, rec: &Record) -> berth_api::models::HostConfig {
         let mut h = rec.host_config.clone();
         if let Some(links) = &mut h.links {
@@ -129,6 +129,19 @@ impl ContainerService {
         }
         if h.shm_size == 0 {
             h.shm_size = crate::spec::DEFAULT_SHM_SIZE;
+        }
+        // What an empty value means, as dockerd fills it in at create: swap as large as
+        // the memory limit again, a private IPC namespace, the host's cgroup namespace on
+        // cgroup v1 and a private one on v2 (what spec.rs gives the container).
+        if h.memory > 0 && h.memory_swap == 0 {
+            h.memory_swap = h.memory * 2;
+        }
+        if h.ipc_mode.is_empty() {
+            h.ipc_mode = "private".into();
+        }
+        if h.cgroupns_mode.is_empty() {
+            let v2 = berth_cgroups::detect(std::path::Path::new("/sys/fs/cgroup")) == berth_cgroups::Mode::V2;
+            h.cgroupns_mode = if v2 { "private" } else { "host" }.into();
         }
         h
     }

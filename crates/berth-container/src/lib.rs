@@ -12,6 +12,8 @@
 //! [`Entry::life`].
 
 pub mod attach;
+mod blkio;
+mod cdi;
 mod create;
 pub mod etc_files;
 pub mod events;
@@ -21,6 +23,7 @@ mod health;
 pub mod inspect;
 mod lifecycle;
 pub mod links;
+pub mod log_config;
 pub mod logs;
 mod mounts;
 pub mod network;
@@ -126,6 +129,9 @@ pub struct Config {
     /// Stop containers when the daemon shuts down (Docker's behaviour without live-restore).
     pub stop_on_shutdown: bool,
     pub shutdown_timeout: i64,
+    /// Where CDI spec files are read, in order of rising priority (dockerd's
+    /// `cdi-spec-dirs`: /etc/cdi and /var/run/cdi unless configured).
+    pub cdi_spec_dirs: Vec<PathBuf>,
 }
 
 /// What waiters watch: a snapshot of the container's lifecycle.

@@ -104,21 +104,18 @@ fn write_private(path: &std::path::Path, data: &[u8]) -> std::io::Result<()> {
     private_file(path)?.write_all(data)
 }
 
-fn log_options(rec: &Record, cfg: &crate::Config) -> LogOptions {
-    let lc = &rec.host_config.log_config;
-    let driver = if lc.kind.is_empty() { cfg.log_driver.clone() } else { lc.kind.clone() };
-    let get = |k: &str| lc.config.get(k).or_else(|| cfg.log_opts.get(k)).cloned();
-    // Docker's defaults: json-file rotates at 10m keeping 3 (berth rotates by default);
-    // local at 20m keeping 5, compressed.
-    let local = driver == "local";
-    let max_size = get("max-size")
-        .and_then(|s| berth_api::units::parse_ram_bytes(&s).ok())
-        .unwrap_or(if local { 20 } else { 10 } * 1024 * 1024) as u64;
-    let max_files = get("max-file").and_then(|s| s.parse().ok()).unwrap_or(if local { 5 } else { 3 });
-    let compress = get("compress").map(|v| v == "true" || v == "1").unwrap_or(local);
-    // kubelet rotates CRI logs itself.
-    let max_size = if driver == "cri" { 0 } else { max_size };
-    LogOptions { driver, path: rec.log_path.clone().into(), max_size, max_files, compress }
+/// How the shim writes the log. New containers keep their options checked and merged at
+/// create; one made by an older berth still gets the daemon's options merged here.
+fn log_options(rec: &Record, cfg: &crate::Config) -> Result<LogOptions> {
+    let (lc, r) = crate::log_config::resolve(&rec.host_config.log_config, &cfg.log_driver, &cfg.log_opts)
+        .map_err(ContainerError::Start)?;
+    Ok(LogOptions {
+        driver: lc.kind,
+        path: rec.log_path.clone().into(),
+        max_size: r.max_size,
+        max_files: r.max_files,
+        compress: r.compress,
+    })
 }
 
 /// Places `fd` at descriptor number `target` in a child about to exec.
@@ -280,8 +277,6 @@ impl ContainerService {
         }
         write_private(&bundle.join("config.json"), &serde_json::to_vec_pretty(&spec).unwrap_or_default())
             .map_err(|e| ContainerError::io("writing config.json", e))?;
-        let lc = &rec.host_config.log_config;
-        crate::verify::log_values(if lc.kind.is_empty() { &self.cfg.log_driver } else { &lc.kind }, &lc.config)?;
         let mount = self.images.snapshots().mounts(&rec.id, &rec.layers)?;
         let socket = self.socket_path(&rec.id);
         let shim_cfg = ShimConfig {
@@ -289,7 +284,7 @@ impl ContainerService {
             bundle: bundle.clone(),
             socket: socket.clone(),
             rootfs: RootfsMount { lower: mount.lower, upper: mount.upper, work: mount.work },
-            log: log_options(rec, &self.cfg),
+            log: log_options(rec, &self.cfg)?,
             open_stdin: rec.config.open_stdin,
             stdin_once: rec.config.stdin_once,
             tty: rec.config.tty,

@@ -90,7 +90,7 @@ impl ContainerService {
                     kind: "volume".into(),
                     name: b.source.clone(),
                     destination: b.destination.clone(),
-                    driver: "local".into(),
+                    driver: String::new(),
                     mode: if b.source.is_empty() { String::new() } else { mode },
                     rw: !b.read_only,
                     ..Default::default()
@@ -154,14 +154,17 @@ impl ContainerService {
                                 driver_opts: driver.options,
                                 labels: opts.labels.clone(),
                             })
-                            .map_err(vol_err)?;
+                            .map_err(|e| create_err(&m.source, e))?;
                         r.created.push(v.name);
                     }
+                    // The mount's own driver, if it names one, for an anonymous volume too;
+                    // else `--volume-driver` below.
+                    let driver = opts.driver_config.as_ref().map(|d| d.name.clone()).unwrap_or_default();
                     let mp = MountPoint {
                         kind: "volume".into(),
                         name: m.source.clone(),
                         destination: dest.clone(),
-                        driver: "local".into(),
+                        driver,
                         rw: !m.read_only,
                         ..Default::default()
                     };
@@ -190,7 +193,7 @@ impl ContainerService {
             let mp = MountPoint {
                 kind: "volume".into(),
                 destination: dest.clone(),
-                driver: "local".into(),
+                driver: String::new(),
                 rw: true,
                 ..Default::default()
             };
@@ -200,7 +203,8 @@ impl ContainerService {
             if mp.kind == "volume" {
                 // `--volume-driver` names the driver of every volume this create makes (a
                 // driver berth lacks is refused, as dockerd refuses a missing plugin).
-                let driver = host.volume_driver.clone();
+                let driver = if mp.driver.is_empty() { host.volume_driver.clone() } else { mp.driver.clone() };
+                mp.driver = "local".into();
                 if mp.name.is_empty() {
                     let v = self.volumes.create_anonymous(id, &driver).map_err(|e| create_err("", e))?;
                     self.volume_event(&v.name, "create", &[]);

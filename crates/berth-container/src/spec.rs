@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use berth_api::models::HostConfig;
-use berth_cgroups::{BlockIoResources, CpuResources, DeviceRule, MemoryResources, PidsResources, Resources};
+use berth_cgroups::{CpuResources, DeviceRule, MemoryResources, PidsResources, Resources};
 use berth_runtime::spec::{
     Capabilities, ConsoleSize, Device, Linux, Mount, Namespace, Process, Rlimit, Root, Seccomp, Spec, User,
 };
@@ -513,7 +513,7 @@ pub fn build(
         memory: (memory != MemoryResources::default()).then_some(memory),
         cpu: (cpu != CpuResources::default()).then_some(cpu),
         pids: h.pids_limit.filter(|p| *p > 0).map(|limit| PidsResources { limit }),
-        block_io: (h.blkio_weight > 0).then_some(BlockIoResources { weight: Some(h.blkio_weight) }),
+        block_io: crate::blkio::resources(h)?,
     };
 
     let mut devices = if h.privileged { host_devices() } else { default_devices() };
@@ -571,7 +571,7 @@ pub fn build(
 
     let unconfined_paths = h.privileged || security_opt(h, "systempaths") == Some("unconfined");
     let cs = h.console_size.filter(|s| s[0] > 0 && s[1] > 0).map(|s| ConsoleSize { height: s[0], width: s[1] });
-    Ok(Spec {
+    let mut spec = Spec {
         oci_version: "1.2.0".into(),
         process: Process {
             terminal: rec.config.tty,
@@ -610,7 +610,12 @@ pub fn build(
             rootfs_propagation: String::new(),
         },
         annotations: Default::default(),
-    })
+    };
+    if let Some(requests) = h.device_requests.as_ref().filter(|r| !r.is_empty()) {
+        let reg = crate::cdi::Registry::load(&cfg.cdi_spec_dirs);
+        crate::cdi::apply(&reg.edits(&reg.requested(requests)?)?, &mut spec, h.privileged)?;
+    }
+    Ok(spec)
 }
 
 #[cfg(test)]

@@ -296,6 +296,15 @@ impl ContainerService {
         if let Some(v) = u.blkio_weight {
             h.blkio_weight = v;
         }
+        if let Some(v) = u.cpu_realtime_period {
+            h.cpu_realtime_period = v;
+        }
+        if let Some(v) = u.cpu_realtime_runtime {
+            h.cpu_realtime_runtime = v;
+        }
+        if u.cpu_realtime_period.is_some() || u.cpu_realtime_runtime.is_some() {
+            crate::verify::decoder_resources(&h, &crate::verify::Host::probe())?;
+        }
         if let Some(rp) = &u.restart_policy {
             h.restart_policy = rp.clone();
         }
@@ -354,6 +363,14 @@ impl ContainerService {
                 }
                 r.cpu = Some(c);
             }
+            if u.cpu_realtime_period.is_some() || u.cpu_realtime_runtime.is_some() {
+                let c = r.cpu.get_or_insert_with(CpuResources::default);
+                c.realtime_period = (h.cpu_realtime_period > 0).then_some(h.cpu_realtime_period as u64);
+                c.realtime_runtime = (h.cpu_realtime_runtime != 0).then_some(h.cpu_realtime_runtime);
+            }
+            if let Some(w) = u.blkio_weight {
+                r.block_io = Some(berth_cgroups::BlockIoResources { weight: Some(w), ..Default::default() });
+            }
             if let Some(p) = u.pids_limit {
                 r.pids = Some(PidsResources { limit: p });
             }
@@ -364,7 +381,13 @@ impl ContainerService {
         e.update(|r| r.host_config = h);
         self.persist(&e)?;
         self.emit(&e.record(), "update", &[]);
-        Ok(UpdateResponse { warnings: Vec::new() })
+        let mut warnings = Vec::new();
+        if u.blkio_weight.is_some() && !crate::verify::Host::probe().block_io.weight {
+            warnings.push(
+                "Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded.".into(),
+            );
+        }
+        Ok(UpdateResponse { warnings })
     }
 }
 
@@ -391,6 +414,8 @@ fn given(mut u: UpdateRequest) -> UpdateRequest {
         &mut u.nano_cpus,
         &mut u.cpu_period,
         &mut u.cpu_quota,
+        &mut u.cpu_realtime_period,
+        &mut u.cpu_realtime_runtime,
     ] {
         if *v == Some(0) {
             *v = None;

@@ -74,6 +74,7 @@ pub(crate) struct Host {
     pub cpus: Option<String>,
     pub mems: Option<String>,
     pub ncpu: i64,
+    pub block_io: berth_cgroups::BlockIoSupport,
 }
 
 impl Host {
@@ -88,6 +89,10 @@ impl Host {
             cpus,
             mems,
             ncpu: std::thread::available_parallelism().map(|n| n.get() as i64).unwrap_or(1),
+            block_io: {
+                let root = std::path::Path::new("/sys/fs/cgroup");
+                berth_cgroups::block_io_support(root, berth_cgroups::detect(root))
+            },
         }
     }
 }
@@ -226,67 +231,6 @@ fn host_config(h: &HostConfig) -> Result<()> {
     Ok(())
 }
 
-/// The log options dockerd checks at create (`logger.ValidateLogOpts` and the json-file and
-/// local drivers' validators): the logging mode, `max-buffer-size`, and unknown keys.
-/// Other drivers' options are left to the driver that knows them.
-pub(crate) fn log_opts(driver: &str, cfg: &std::collections::BTreeMap<String, String>) -> Result<()> {
-    if driver == "none" {
-        return Ok(());
-    }
-    let mode = cfg.get("mode").map(String::as_str).unwrap_or("");
-    if !matches!(mode, "" | "blocking" | "non-blocking") {
-        return Err(invalid(format!("logger: logging mode not supported: {mode}")));
-    }
-    if let Some(s) = cfg.get("max-buffer-size") {
-        if mode != "non-blocking" {
-            return Err(invalid("logger: max-buffer-size option is only supported with 'mode=non-blocking'"));
-        }
-        berth_api::units::parse_ram_bytes(s)
-            .map_err(|e| invalid(format!("error parsing option max-buffer-size: {e}")))?;
-    }
-    let keys: &[&str] = match driver {
-        "json-file" => &["max-file", "max-size", "compress", "labels", "labels-regex", "env", "env-regex", "tag"],
-        "local" => &["max-file", "max-size", "compress"],
-        _ => return Ok(()),
-    };
-    for k in cfg.keys().filter(|k| !matches!(k.as_str(), "mode" | "max-buffer-size")) {
-        if !keys.contains(&k.as_str()) {
-            return Err(invalid(if driver == "local" {
-                format!("unknown log opt '{k}' for log driver local")
-            } else {
-                format!("unknown log opt '{k}' for json-file log driver")
-            }));
-        }
-    }
-    Ok(())
-}
-
-/// The values the json-file and local drivers refuse when the container starts, with
-/// their words (dockerd reports them as `failed to initialize logging driver: …`).
-pub(crate) fn log_values(driver: &str, cfg: &std::collections::BTreeMap<String, String>) -> Result<()> {
-    if !matches!(driver, "json-file" | "local") {
-        return Ok(());
-    }
-    let fail = |e: String| ContainerError::Start(format!("failed to initialize logging driver: {e}"));
-    if let Some(s) = cfg.get("max-size") {
-        let n = berth_api::units::parse_ram_bytes(s).map_err(fail)?;
-        if n <= 0 && driver == "json-file" {
-            return Err(fail("max-size must be a positive number".into()));
-        }
-    }
-    if let Some(s) = cfg.get("max-file") {
-        let n: i64 = s.parse().map_err(|_| fail(format!("strconv.Atoi: parsing {s:?}: invalid syntax")))?;
-        if n < 1 && driver == "json-file" {
-            return Err(fail("max-file cannot be less than 1".into()));
-        }
-    }
-    const GO_BOOLS: [&str; 12] = ["1", "t", "T", "TRUE", "true", "True", "0", "f", "F", "FALSE", "false", "False"];
-    if let Some(s) = cfg.get("compress").filter(|s| !GO_BOOLS.contains(&s.as_str())) {
-        return Err(fail(format!("strconv.ParseBool: parsing {s:?}: invalid syntax")));
-    }
-    Ok(())
-}
-
 /// Parses a cpuset list (`0-3,6`) as dockerd does, up to `max`.
 fn uint_list(val: &str, max: u32) -> std::result::Result<Vec<u32>, String> {
     let mut out = Vec::new();
@@ -368,6 +312,19 @@ pub(crate) fn platform(h: &HostConfig, host: &Host) -> Result<Vec<String>> {
     if h.cpu_quota > 0 && h.cpu_quota < 1000 {
         return Err(invalid("CPU cfs quota can not be less than 1ms (i.e. 1000)"));
     }
+    if h.cpu_percent > 0 {
+        warnings.push("linux does not support CPU percent. Percent discarded.".into());
+    }
+    if h.cpu_count > 0 {
+        // dockerd drops it without a word; berth says so.
+        warnings.push("linux does not support CPU count. Count discarded.".into());
+    }
+    if h.kernel_memory != 0 {
+        warnings.push("Your kernel does not support kernel memory limit capabilities or the cgroup is not mounted. Limitation discarded.".into());
+    }
+    if h.kernel_memory_tcp != 0 {
+        warnings.push("Your kernel does not support kernel memory TCP limit capabilities or the cgroup is not mounted. Limitation discarded.".into());
+    }
     for (req, avail, what, label) in
         [(&h.cpuset_cpus, &host.cpus, "cpus", "CPUs"), (&h.cpuset_mems, &host.mems, "mems", "memory nodes")]
     {
@@ -391,6 +348,7 @@ pub(crate) fn platform(h: &HostConfig, host: &Host) -> Result<Vec<String>> {
     if h.blkio_weight > 0 && !(10..=1000).contains(&h.blkio_weight) {
         return Err(invalid("Range of blkio weight is from 10 to 1000"));
     }
+    crate::blkio::check(h, host.block_io, &mut warnings)?;
     let ipc = h.ipc_mode.as_str();
     if !matches!(ipc, "" | "none" | "private" | "host" | "shareable") && !ipc.starts_with("container:") {
         return Err(invalid(format!("invalid IPC mode: {ipc}")));
@@ -430,7 +388,13 @@ mod tests {
     use super::*;
 
     fn host() -> Host {
-        Host { cpu_realtime: true, cpus: Some("0-1".into()), mems: Some("0".into()), ncpu: 2 }
+        Host {
+            cpu_realtime: true,
+            cpus: Some("0-1".into()),
+            mems: Some("0".into()),
+            ncpu: 2,
+            block_io: Default::default(),
+        }
     }
 
     fn err(r: Result<impl std::fmt::Debug>) -> String {
@@ -491,22 +455,6 @@ mod tests {
         assert_eq!(err(container_config(&c)), "invalid signal: SIGNOPE");
         let h = HostConfig { extra_hosts: Some(vec!["a:[::1]".into(), "b:host-gateway".into()]), ..Default::default() };
         assert!(host_config(&h).is_ok());
-        let opts = |kv: &[(&str, &str)]| kv.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        assert_eq!(
-            err(log_opts("json-file", &opts(&[("max-sise", "1m")]))),
-            "unknown log opt 'max-sise' for json-file log driver"
-        );
-        assert!(
-            log_opts("json-file", &opts(&[("max-size", "1m"), ("mode", "non-blocking"), ("max-buffer-size", "4m")]))
-                .is_ok()
-        );
-        assert!(err(log_opts("local", &opts(&[("mode", "fast")]))).contains("logging mode not supported: fast"));
-        assert!(log_opts("syslog", &opts(&[("syslog-address", "udp://127.0.0.1:514")])).is_ok());
-        assert_eq!(
-            err(log_values("json-file", &opts(&[("max-size", "abc")]))),
-            "failed to initialize logging driver: invalid size: 'abc'"
-        );
-        assert!(err(log_values("json-file", &opts(&[("max-file", "0")]))).ends_with("max-file cannot be less than 1"));
         let h = HostConfig { extra_hosts: Some(vec!["a:nope".into()]), ..Default::default() };
         assert_eq!(err(host_config(&h)), "invalid IP address in add-host: \"nope\"");
     }

@@ -64,6 +64,8 @@ pub struct FileConfig {
     pub tlskey: Option<PathBuf>,
     /// The CRI's socket; an empty string turns the CRI off.
     pub cri_socket: Option<String>,
+    /// Where CDI device specs are read (later directories take priority).
+    pub cdi_spec_dirs: Option<Vec<PathBuf>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -121,6 +123,7 @@ pub struct DaemonConfig {
     /// Where the Kubernetes CRI is served (`--cri-socket`, `"cri-socket"`; default
     /// `cri.sock` in the exec root, /run/berth/cri.sock); `None`: not at all.
     pub cri_socket: Option<PathBuf>,
+    pub cdi_spec_dirs: Vec<PathBuf>,
 }
 
 /// What was given on the command line (dockerd's flags).
@@ -150,6 +153,8 @@ pub struct Flags {
     pub tlskey: Option<PathBuf>,
     /// `--cri-socket`; empty turns the CRI off.
     pub cri_socket: Option<String>,
+    /// `--cdi-spec-dir` (repeatable).
+    pub cdi_spec_dirs: Vec<PathBuf>,
 }
 
 pub const DEFAULT_CONFIG_FILE: &str = "/etc/berth/daemon.json";
@@ -193,6 +198,9 @@ impl DaemonConfig {
         }
         if flags.cri_socket.is_some() && file.cri_socket.is_some() {
             clash.push("cri-socket");
+        }
+        if !flags.cdi_spec_dirs.is_empty() && file.cdi_spec_dirs.is_some() {
+            clash.push("cdi-spec-dirs");
         }
         for (name, flag, key) in [
             ("tls", flags.tls.is_some(), file.tls.is_some()),
@@ -261,6 +269,16 @@ impl DaemonConfig {
         {
             return Err(format!("invalid host-gateway-ip {g:?}: not an IP address"));
         }
+        let log_driver = flags.log_driver.clone().or(file.log_driver.clone()).unwrap_or_else(|| "json-file".into());
+        let log_opts = file.log_opts.clone().unwrap_or_default();
+        // dockerd checks the keys here; berth the values too, as it does at create.
+        berth_container::log_config::check(&log_driver, &log_opts)
+            .map_err(|e| format!("failed to set log opts: {e}"))?;
+        let cdi_spec_dirs = if flags.cdi_spec_dirs.is_empty() {
+            file.cdi_spec_dirs.clone().unwrap_or_else(|| vec!["/etc/cdi".into(), "/var/run/cdi".into()])
+        } else {
+            flags.cdi_spec_dirs.clone()
+        };
         let default_ulimits = file
             .default_ulimits
             .clone()
@@ -281,8 +299,8 @@ impl DaemonConfig {
             // Containers outlive the daemon unless the configuration says otherwise.
             live_restore: flags.live_restore.or(file.live_restore).unwrap_or(true),
             shutdown_timeout: file.shutdown_timeout.unwrap_or(15),
-            log_driver: flags.log_driver.clone().or(file.log_driver.clone()).unwrap_or_else(|| "json-file".into()),
-            log_opts: file.log_opts.clone().unwrap_or_default(),
+            log_driver,
+            log_opts,
             cgroup_parent: flags.cgroup_parent.clone().or(file.cgroup_parent.clone()).unwrap_or_else(|| "berth".into()),
             default_ulimits,
             dns: file.dns.clone().unwrap_or_default(),
@@ -297,6 +315,7 @@ impl DaemonConfig {
             file,
             shim: default_shim_path(),
             cri_socket,
+            cdi_spec_dirs,
         })
     }
 }
@@ -411,6 +430,13 @@ mod tests {
         std::fs::write(&p, "{not json").unwrap();
         let flags = Flags { config_file: Some(p.clone()), ..Default::default() };
         assert!(DaemonConfig::load(&flags).unwrap_err().contains("unable to configure"));
+        std::fs::write(&p, r#"{"data-root": "/x", "log-opts": {"max-sise": "1m"}}"#).unwrap();
+        let flags = Flags { config_file: Some(p.clone()), ..Default::default() };
+        let e = DaemonConfig::load(&flags).unwrap_err();
+        assert_eq!(e, "failed to set log opts: unknown log opt 'max-sise' for json-file log driver");
+        std::fs::write(&p, r#"{"log-opts": {"max-file": "0"}}"#).unwrap();
+        let flags = Flags { config_file: Some(p.clone()), ..Default::default() };
+        assert!(DaemonConfig::load(&flags).unwrap_err().ends_with("max-file cannot be less than 1"));
         std::fs::write(&p, r#"{"data-root": "/x", "log-opts": {"max-size": "1m"}}"#).unwrap();
         let c = DaemonConfig::load(&Flags { config_file: Some(p), ..Default::default() }).unwrap();
         assert_eq!(c.data_root, PathBuf::from("/x"));

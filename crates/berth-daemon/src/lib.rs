@@ -82,6 +82,7 @@ impl Daemon {
             host_gateway_ip: config.file.host_gateway_ip.clone(),
             stop_on_shutdown: !config.live_restore,
             shutdown_timeout: config.shutdown_timeout,
+            cdi_spec_dirs: config.cdi_spec_dirs.clone(),
         };
         let networks = berth_network::NetworkService::open(
             config.network_options(),

@@ -242,12 +242,16 @@ fn log_options_are_checked_as_dockerd_checks_them() {
         &["--log-opt", "max-buffer-size=4m"],
         "logger: max-buffer-size option is only supported with 'mode=non-blocking'",
     );
-    // Malformed values: refused when the container starts, as dockerd's driver does.
-    let name = unique("badsize");
-    d.docker(&["create", "--name", &name, "--log-opt", "max-size=lots", "busybox", "true"]).ok();
-    let err = d.docker(&["start", &name]).fails();
-    d.docker(&["rm", "-f", &name]).ok();
-    assert!(err.contains("failed to initialize logging driver: invalid size: 'lots'"), "{err}");
+    // Malformed values: dockerd's driver refuses them when the container starts; berth
+    // refuses them at create, in the driver's words, so no container exists that cannot start.
+    refused(&d, &["--log-opt", "max-size=lots"], "failed to initialize logging driver: invalid size: 'lots'");
+    refused(&d, &["--log-opt", "max-file=0"], "failed to initialize logging driver: max-file cannot be less than 1");
+    refused(
+        &d,
+        &["--log-opt", "compress=maybe"],
+        "failed to initialize logging driver: strconv.ParseBool: parsing \"maybe\": invalid syntax",
+    );
+    refused(&d, &["--log-driver", "syslog"], "logger: no log driver named 'syslog' is registered");
     // Valid options still run.
     let out = d
         .docker(&[
@@ -284,6 +288,20 @@ fn a_volume_driver_berth_lacks_is_refused() {
         &["--volume-driver", "nosuchplugin", "-v", "/anon"],
         "error looking up volume plugin nosuchplugin: plugin \"nosuchplugin\" not found",
     );
+    // A mount's own driver (VolumeOptions.DriverConfig), for a named and an anonymous volume.
+    let named = format!("type=volume,source={vol},target=/data,volume-driver=nosuchplugin");
+    refused(
+        &d,
+        &["--mount", &named],
+        &format!("create {vol}: error looking up volume plugin nosuchplugin: plugin \"nosuchplugin\" not found"),
+    );
+    refused(
+        &d,
+        &["--mount", "type=volume,target=/anon,volume-driver=nosuchplugin"],
+        "error looking up volume plugin nosuchplugin: plugin \"nosuchplugin\" not found",
+    );
+    let err = d.docker(&["volume", "create", "-d", "nosuchplugin", &vol]).fails();
+    assert!(err.contains("error looking up volume plugin nosuchplugin: plugin \"nosuchplugin\" not found"), "{err}");
     assert!(d.docker(&["volume", "ls", "-q"]).ok().trim().is_empty(), "a refused create left a volume");
     let name = unique("local");
     d.docker(&["create", "--name", &name, "--volume-driver", "local", "-v", &spec, "busybox", "true"]).ok();
@@ -319,10 +337,16 @@ fn cpu_real_time_limits_are_written_or_refused() {
     let run = d.docker(&args);
     let id = run.stdout.trim().to_string();
     let got = std::fs::read_to_string(parent.join(&id).join("cpu.rt_runtime_us")).unwrap_or_default();
+    // `docker update` changes the running budget too (it was accepted and ignored).
+    let update = d.docker(&["update", "--cpu-rt-runtime", "5000", &name]);
+    let updated = std::fs::read_to_string(parent.join(&id).join("cpu.rt_runtime_us")).unwrap_or_default();
+    let shown = d.docker(&["inspect", "-f", "{{.HostConfig.CpuRealtimeRuntime}}", &name]).stdout;
     d.docker(&["rm", "-f", &name]).ok();
     let _ = std::fs::write(parent.join("cpu.rt_runtime_us"), "0");
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(got.trim(), "10000");
+    assert_eq!(update.code, 0, "{}", update.stderr);
+    assert_eq!((updated.trim(), shown.trim()), ("5000", "5000"));
 }
 
 /// berth keeps `io.berth.*` labels for itself (a namespace hides a container from `ps`, and

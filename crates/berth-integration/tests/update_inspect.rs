@@ -1,6 +1,9 @@
 //! `docker update` and what inspect and save report (issue 16, points 5 and 19): an update
 //! changes only what it is given; `--cgroup-parent`, links, ShmSize and the restarting state
-//! as Docker shows them; saved images keep their creation times.
+//! as Docker shows them; the defaults and Resources keys inspect reports; saved images keep
+//! their creation times.
+
+use std::path::Path;
 
 use berth_integration::{Daemon, unique};
 
@@ -161,4 +164,26 @@ fn saved_images_keep_their_creation_times() {
     assert_eq!(d.docker(&["image", "inspect", "-f", "{{.Created}}", &tag]).ok().trim(), created);
     d.docker(&["rm", &ctr]).ok();
     d.docker(&["rmi", &tag]).ok();
+}
+
+/// Inspect fills in what dockerd fills in at create (MemorySwap twice the memory limit,
+/// IpcMode `private`, CgroupnsMode `host` on cgroup v1) and carries the Resources keys the
+/// docker CLI sends at API 1.45+ (the block I/O lists, DeviceRequests, CpuCount, CpuPercent,
+/// IOMaximum*), which berth dropped.
+#[test]
+fn inspect_reports_the_defaults_and_keys_docker_does() {
+    let d = Daemon::with_busybox();
+    let name = unique("insp");
+    d.docker(&["create", "--name", &name, "-m", "32m", "busybox", "true"]).ok();
+    let got = inspect(
+        &d,
+        &name,
+        "{{.HostConfig.MemorySwap}} {{.HostConfig.IpcMode}} {{.HostConfig.CgroupnsMode}} \
+         {{json .HostConfig.BlkioWeightDevice}} {{json .HostConfig.BlkioDeviceReadBps}} \
+         {{json .HostConfig.BlkioDeviceWriteIOps}} {{json .HostConfig.DeviceRequests}} {{.HostConfig.CpuCount}} \
+         {{.HostConfig.CpuPercent}} {{.HostConfig.IOMaximumIOps}} {{.HostConfig.IOMaximumBandwidth}}",
+    );
+    d.docker(&["rm", "-f", &name]).ok();
+    let cgroupns = if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() { "private" } else { "host" };
+    assert_eq!(got, format!("67108864 private {cgroupns} [] [] [] null 0 0 0 0"));
 }

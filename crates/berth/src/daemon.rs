@@ -52,6 +52,10 @@ struct DaemonArgs {
     /// Preferred Docker registry mirror (repeatable; tried in order before the Hub)
     #[arg(long = "registry-mirror")]
     registry_mirror: Vec<String>,
+    /// A directory of CDI device specs (repeatable; later ones take priority; default
+    /// /etc/cdi and /var/run/cdi)
+    #[arg(long = "cdi-spec-dir")]
+    cdi_spec_dir: Vec<PathBuf>,
     /// Enable insecure registry communication: host[:port] or a CIDR (repeatable)
     #[arg(long = "insecure-registry")]
     insecure_registry: Vec<String>,
@@ -134,6 +138,7 @@ pub fn main(args: &[String]) -> i32 {
         tlscert: a.tlscert,
         tlskey: a.tlskey,
         cri_socket: a.cri_socket,
+        cdi_spec_dirs: a.cdi_spec_dir,
     };
     let config = match DaemonConfig::load(&flags) {
         Ok(c) => c,

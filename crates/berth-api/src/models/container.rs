@@ -222,6 +222,13 @@ pub struct HostConfig {
     pub nano_cpus: i64,
     pub cgroup_parent: String,
     pub blkio_weight: u16,
+    pub blkio_weight_device: Option<Vec<WeightDevice>>,
+    pub blkio_device_read_bps: Option<Vec<ThrottleDevice>>,
+    pub blkio_device_write_bps: Option<Vec<ThrottleDevice>>,
+    #[serde(rename = "BlkioDeviceReadIOps")]
+    pub blkio_device_read_iops: Option<Vec<ThrottleDevice>>,
+    #[serde(rename = "BlkioDeviceWriteIOps")]
+    pub blkio_device_write_iops: Option<Vec<ThrottleDevice>>,
     pub cpu_period: i64,
     pub cpu_quota: i64,
     pub cpu_realtime_period: i64,
@@ -230,6 +237,12 @@ pub struct HostConfig {
     pub cpuset_mems: String,
     pub devices: Option<Vec<DeviceMapping>>,
     pub device_cgroup_rules: Option<Vec<String>>,
+    pub device_requests: Option<Vec<DeviceRequest>>,
+    /// Deprecated and dropped by dockerd (a warning says so); kept only to be reported.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub kernel_memory: i64,
+    #[serde(rename = "KernelMemoryTCP", skip_serializing_if = "is_zero")]
+    pub kernel_memory_tcp: i64,
     pub memory_reservation: i64,
     pub memory_swap: i64,
     pub memory_swappiness: Option<i64>,
@@ -239,6 +252,48 @@ pub struct HostConfig {
     pub ulimits: Option<Vec<Ulimit>>,
     pub masked_paths: Option<Vec<String>>,
     pub readonly_paths: Option<Vec<String>>,
+    /// Windows-only resources: dockerd on Linux discards the first two with a warning and
+    /// refuses the others; they are carried so inspect shows what Docker shows.
+    pub cpu_count: i64,
+    pub cpu_percent: i64,
+    #[serde(rename = "IOMaximumIOps")]
+    pub io_maximum_iops: u64,
+    #[serde(rename = "IOMaximumBandwidth")]
+    pub io_maximum_bandwidth: u64,
+}
+
+fn is_zero(v: &i64) -> bool {
+    *v == 0
+}
+
+/// A `--device-read-bps`-style limit: bytes or operations per second for the block device
+/// at `path` on the host.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ThrottleDevice {
+    pub path: String,
+    pub rate: u64,
+}
+
+/// A `--blkio-weight-device` entry.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct WeightDevice {
+    pub path: String,
+    pub weight: u16,
+}
+
+/// A request for devices by driver (`--gpus`, and `--device vendor.com/class=name` for
+/// CDI, which the docker CLI sends with driver `cdi` and the names as `DeviceIDs`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct DeviceRequest {
+    pub driver: String,
+    pub count: i64,
+    #[serde(rename = "DeviceIDs")]
+    pub device_ids: Option<Vec<String>>,
+    pub capabilities: Option<Vec<Vec<String>>>,
+    pub options: Option<BTreeMap<String, String>>,
 }
 
 impl HostConfig {
@@ -551,6 +606,8 @@ pub struct UpdateRequest {
     pub cpuset_mems: Option<String>,
     pub pids_limit: Option<i64>,
     pub blkio_weight: Option<u16>,
+    pub cpu_realtime_period: Option<i64>,
+    pub cpu_realtime_runtime: Option<i64>,
     pub restart_policy: Option<RestartPolicy>,
 }
 

@@ -172,6 +172,12 @@ pub struct UpdateArgs {
     /// Limit CPU CFS period
     #[arg(long = "cpu-period")]
     pub cpu_period: Option<i64>,
+    /// Limit the CPU real-time period in microseconds
+    #[arg(long = "cpu-rt-period")]
+    pub cpu_rt_period: Option<i64>,
+    /// Limit the CPU real-time runtime in microseconds
+    #[arg(long = "cpu-rt-runtime")]
+    pub cpu_rt_runtime: Option<i64>,
     /// Limit CPU CFS quota
     #[arg(long = "cpu-quota", allow_hyphen_values = true)]
     pub cpu_quota: Option<i64>,
@@ -211,6 +217,8 @@ pub fn update(c: &Client, a: &UpdateArgs) -> Exit {
         blkio_weight: a.blkio_weight,
         cpu_period: a.cpu_period,
         cpu_quota: a.cpu_quota,
+        cpu_realtime_period: a.cpu_rt_period,
+        cpu_realtime_runtime: a.cpu_rt_runtime,
         cpu_shares: a.cpu_shares,
         nano_cpus: a.cpus.as_deref().map(opts::nano_cpus).transpose()?,
         cpuset_cpus: a.cpuset_cpus.clone(),

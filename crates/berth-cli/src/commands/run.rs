@@ -12,7 +12,7 @@ use berth_api::models::{
 
 use super::Exit;
 use crate::client::{Client, ClientError, enc, query};
-use crate::{opts, tty};
+use crate::{device_opts, opts, tty};
 
 /// Flags shared by `run` and `create` (docker's names and letters).
 #[derive(Args, Debug, Clone, Default)]
@@ -143,6 +143,33 @@ pub struct CreateFlags {
     /// Block IO (relative weight), between 10 and 1000, or 0 to disable
     #[arg(long = "blkio-weight")]
     pub blkio_weight: Option<u16>,
+    /// Block IO weight (relative device weight)
+    #[arg(long = "blkio-weight-device")]
+    pub blkio_weight_device: Vec<String>,
+    /// Limit read rate (bytes per second) from a device
+    #[arg(long = "device-read-bps")]
+    pub device_read_bps: Vec<String>,
+    /// Limit write rate (bytes per second) to a device
+    #[arg(long = "device-write-bps")]
+    pub device_write_bps: Vec<String>,
+    /// Limit read rate (IO per second) from a device
+    #[arg(long = "device-read-iops")]
+    pub device_read_iops: Vec<String>,
+    /// Limit write rate (IO per second) to a device
+    #[arg(long = "device-write-iops")]
+    pub device_write_iops: Vec<String>,
+    /// GPU devices to add to the container ('all' to pass all GPUs)
+    #[arg(long)]
+    pub gpus: Option<String>,
+    /// Limit CPU real-time period in microseconds
+    #[arg(long = "cpu-rt-period")]
+    pub cpu_rt_period: Option<i64>,
+    /// Limit CPU real-time runtime in microseconds
+    #[arg(long = "cpu-rt-runtime")]
+    pub cpu_rt_runtime: Option<i64>,
+    /// Optional volume driver for the container
+    #[arg(long = "volume-driver")]
+    pub volume_driver: Option<String>,
     /// Mount the container's root filesystem as read only
     #[arg(long = "read-only")]
     pub read_only: bool,
@@ -419,11 +446,30 @@ pub fn request(f: &CreateFlags) -> Result<ContainerCreateRequest> {
         cpu_quota: f.cpu_quota.unwrap_or(0),
         cpuset_cpus: f.cpuset_cpus.clone().unwrap_or_default(),
         cpuset_mems: f.cpuset_mems.clone().unwrap_or_default(),
-        devices: if f.device.is_empty() {
-            None
-        } else {
-            Some(f.device.iter().map(|d| opts::device(d)).collect::<Result<Vec<_>>>()?)
+        devices: {
+            let paths: Vec<_> = f.device.iter().filter(|d| !device_opts::is_cdi_name(d)).collect();
+            if paths.is_empty() {
+                None
+            } else {
+                Some(paths.into_iter().map(|d| opts::device(d)).collect::<Result<Vec<_>>>()?)
+            }
         },
+        device_requests: {
+            let cdi = f.device.iter().filter(|d| device_opts::is_cdi_name(d)).cloned().collect();
+            let r: Vec<_> = device_opts::cdi_request(cdi)
+                .into_iter()
+                .chain(f.gpus.as_deref().map(device_opts::gpus).transpose()?)
+                .collect();
+            (!r.is_empty()).then_some(r)
+        },
+        blkio_weight_device: list(&f.blkio_weight_device, device_opts::weight_device)?,
+        blkio_device_read_bps: list(&f.device_read_bps, device_opts::throttle_bps)?,
+        blkio_device_write_bps: list(&f.device_write_bps, device_opts::throttle_bps)?,
+        blkio_device_read_iops: list(&f.device_read_iops, device_opts::throttle_iops)?,
+        blkio_device_write_iops: list(&f.device_write_iops, device_opts::throttle_iops)?,
+        cpu_realtime_period: f.cpu_rt_period.unwrap_or(0),
+        cpu_realtime_runtime: f.cpu_rt_runtime.unwrap_or(0),
+        volume_driver: f.volume_driver.clone().unwrap_or_default(),
         device_cgroup_rules: if f.device_cgroup_rule.is_empty() { None } else { Some(f.device_cgroup_rule.clone()) },
         memory_reservation: f
             .memory_reservation
@@ -473,6 +519,11 @@ pub fn request(f: &CreateFlags) -> Result<ContainerCreateRequest> {
 }
 
 /// `--security-opt seccomp=FILE` sends the file's contents, as the docker CLI does.
+/// A repeated flag's values parsed one by one; `None` when it was not given.
+fn list<T>(values: &[String], parse: fn(&str) -> Result<T>) -> Result<Option<Vec<T>>> {
+    if values.is_empty() { Ok(None) } else { values.iter().map(|v| parse(v)).collect::<Result<_>>().map(Some) }
+}
+
 fn security_opts(list: &[String]) -> Result<Vec<String>> {
     list.iter()
         .map(|s| {
