@@ -8,6 +8,7 @@ mod resources;
 mod restart;
 mod runtime;
 mod sandboxes;
+mod security;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
