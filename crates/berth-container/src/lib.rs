@@ -12,6 +12,7 @@
 //! [`Entry::life`].
 
 pub mod attach;
+pub mod collect;
 mod create;
 pub mod etc_files;
 pub mod events;

@@ -52,10 +52,12 @@ pub fn open(path: &Path) -> io::Result<Box<dyn Read + Send>> {
 const LOG_MODE: u32 = 0o640;
 
 /// Opens (creating with [`LOG_MODE`]) a log file for appending; `truncate` starts it over.
+/// A symlink at the last component is not followed: a CRI log's directory is kubelet's, and a
+/// link planted there must not make the shim write (as root) wherever it points.
 fn open_log(path: &Path, truncate: bool) -> io::Result<File> {
     use std::os::unix::fs::OpenOptionsExt;
     let mut o = OpenOptions::new();
-    o.create(true).mode(LOG_MODE);
+    o.create(true).mode(LOG_MODE).custom_flags(libc::O_NOFOLLOW);
     if truncate {
         o.write(true).truncate(true);
     } else {
