@@ -239,6 +239,12 @@ impl Cri {
         }
     }
 
+    /// Reopens a running container's log at its path, after kubelet renamed it to rotate it.
+    pub async fn reopen_container_log(&self, id: &str) -> Result<(), Status> {
+        let (rec, _, _) = self.container(id)?;
+        self.containers.reopen_log(&rec.id).await.map_err(status)
+    }
+
     pub async fn remove_container(&self, id: &str) -> Result<(), Status> {
         let rec = match self.container(id) {
             Ok((r, _, _)) => r,

@@ -85,6 +85,18 @@ impl LogWriter {
         Ok(LogWriter { opts, file, size, partial: [Vec::new(), Vec::new()] })
     }
 
+    /// Goes on in a new file at the same path, as a log rotated by someone else (kubelet)
+    /// needs; with no log there is nothing to do.
+    pub fn reopen(&mut self) -> io::Result<()> {
+        if self.file.is_none() {
+            return Ok(());
+        }
+        let f = open_log(&self.opts.path, false)?;
+        self.size = f.metadata().map(|m| m.len()).unwrap_or(0);
+        self.file = Some(f);
+        Ok(())
+    }
+
     /// Takes output of stream 1 (stdout) or 2 (stderr) and logs every complete line.
     pub fn write(&mut self, stream: u8, data: &[u8]) {
         if self.file.is_none() {

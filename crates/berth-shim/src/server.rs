@@ -519,6 +519,11 @@ impl Shim {
                 self.clients[i].reply(&Reply { pid: None, error: None });
                 self.clients[i].closing = true;
             }
+            Request::ReopenLog => {
+                let r = self.log.reopen().map_err(|e| format!("reopening the log: {e}"));
+                self.clients[i].reply(&Reply { pid: None, error: r.err() });
+                self.clients[i].closing = true;
+            }
             Request::Exec { id, process, user, group_add, stdin } => {
                 match self.exec(&id, *process, &user, &group_add, stdin) {
                     Ok(pid) => {

@@ -79,3 +79,41 @@ async fn a_symlink_at_the_log_path_is_not_followed() {
     assert!(log.contains("logged"), "{log}");
     c.remove_pod(&p).await;
 }
+
+/// Lines of a CRI log that carry `word`.
+fn count(path: &std::path::Path, word: &str) -> usize {
+    std::fs::read_to_string(path).unwrap_or_default().lines().filter(|l| l.ends_with(word)).count()
+}
+
+#[tokio::test]
+async fn reopen_container_log_goes_on_in_a_new_file_after_kubelet_renames_it() {
+    let (_d, mut c, logs) = setup().await;
+    let cfg = pod("rotate", &logs);
+    let p = c.run_pod(cfg.clone()).await;
+    // A line whenever the file /go appears: the test decides when output happens.
+    let script = "while true; do if [ -e /go ]; then rm /go; echo tick; fi; sleep 0.05; done";
+    let id = c.run(&p, &cfg, container("main", script)).await;
+    let log = std::path::Path::new(&cfg.log_directory).join("main/0.log");
+    let rotated = log.with_extension("log.1");
+    let tick = async |c: &mut crate::Cri, path: &std::path::Path, want: usize| {
+        c.exec(&id, &["touch", "/go"], 10).await.unwrap();
+        for _ in 0..3000 {
+            if count(path, "tick") >= want {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("no tick {want} in {}", path.display());
+    };
+    tick(&mut c, &log, 1).await;
+    std::fs::rename(&log, &rotated).unwrap();
+    c.rt.reopen_container_log(ReopenContainerLogRequest { container_id: id.clone() }).await.unwrap();
+    tick(&mut c, &log, 1).await;
+    assert_eq!(count(&rotated, "tick"), 1, "the renamed log got no more output");
+    let e = c.rt.reopen_container_log(ReopenContainerLogRequest { container_id: "nothere".into() }).await;
+    assert_eq!(e.unwrap_err().code(), tonic::Code::NotFound);
+    c.rt.stop_container(StopContainerRequest { container_id: id.clone(), timeout: 0 }).await.unwrap();
+    let e = c.rt.reopen_container_log(ReopenContainerLogRequest { container_id: id.clone() }).await;
+    assert_eq!(e.unwrap_err().code(), tonic::Code::FailedPrecondition, "a stopped container has no log to reopen");
+    c.remove_pod(&p).await;
+}
