@@ -5,9 +5,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use berth_api::models::{ExecCreateRequest, HealthConfig, HealthLog};
+use berth_api::models::{HealthConfig, HealthLog};
 
-use crate::attach::Output;
+use crate::collect::Keep;
 use crate::{ContainerService, Entry};
 
 /// Docker's defaults for what the image or `--health-*` leave at zero.
@@ -105,46 +105,11 @@ impl ContainerService {
 
     /// Runs one probe: its exit code and output, or -1 when it could not run or timed out.
     async fn probe(self: &Arc<Self>, id: &str, cmd: &[String], timeout: Duration) -> (i64, String) {
-        let req =
-            ExecCreateRequest { cmd: cmd.to_vec(), attach_stdout: true, attach_stderr: true, ..Default::default() };
-        let exec_id = match self.exec_create(id, req) {
-            Ok(x) => x,
-            Err(e) => return (-1, e.to_string()),
-        };
-        let result = match self.exec_start(&exec_id, false, false, None).await {
-            Ok(Some(mut session)) => {
-                let mut out = Vec::new();
-                let collect = async {
-                    while let Some(msg) = session.output.recv().await {
-                        match msg {
-                            Output::Stdout(b) | Output::Stderr(b) => {
-                                let room = MAX_OUTPUT.saturating_sub(out.len());
-                                out.extend_from_slice(&b[..b.len().min(room)]);
-                            }
-                            Output::Exit(c) => return Some(c as i64),
-                        }
-                    }
-                    None
-                };
-                match tokio::time::timeout(timeout, collect).await {
-                    Ok(code) => (code.unwrap_or(-1), String::from_utf8_lossy(&out).into_owned()),
-                    Err(_) => {
-                        if let Ok(ex) = self.exec_get(&exec_id) {
-                            let pid = ex.state.lock().unwrap_or_else(|p| p.into_inner()).pid;
-                            if let Some(p) = rustix::process::Pid::from_raw(pid as i32) {
-                                let _ = rustix::process::kill_process(p, rustix::process::Signal::KILL);
-                            }
-                        }
-                        (-1, format!("Health check exceeded timeout ({}s)", timeout.as_secs_f64()))
-                    }
-                }
-            }
-            Ok(None) => (-1, String::new()),
+        match self.exec_collect(id, cmd.to_vec(), Keep::Merged(MAX_OUTPUT), Some(timeout)).await {
+            Ok(c) if c.timed_out => (-1, format!("Health check exceeded timeout ({}s)", timeout.as_secs_f64())),
+            Ok(c) => (c.exit_code.unwrap_or(-1), String::from_utf8_lossy(&c.stdout).into_owned()),
             Err(e) => (-1, e.to_string()),
-        };
-        // Probes are not the user's execs: they do not pile up in the exec list.
-        self.execs.lock().unwrap_or_else(|p| p.into_inner()).remove(&exec_id);
-        result
+        }
     }
 }
 

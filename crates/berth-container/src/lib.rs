@@ -14,6 +14,7 @@
 pub mod attach;
 mod blkio;
 mod cdi;
+pub mod collect;
 mod create;
 pub mod etc_files;
 pub mod events;

@@ -528,6 +528,19 @@ impl ContainerService {
         });
     }
 
+    /// Makes a running container's shim open its log file again (it was renamed away).
+    pub async fn reopen_log(&self, id: &str) -> Result<()> {
+        let rec = self.get(id)?.record();
+        if !rec.state.running {
+            return Err(ContainerError::Conflict(format!("container {} is not running", rec.id)));
+        }
+        let reply: Reply = shim_client::call(&self.socket_path(&rec.id), &Request::ReopenLog).await?;
+        match reply.error {
+            Some(e) => Err(ContainerError::Internal(e)),
+            None => Ok(()),
+        }
+    }
+
     pub(crate) async fn signal(&self, rec: &Record, signal: i32, all: bool) -> Result<()> {
         let reply: Reply = shim_client::call(&self.socket_path(&rec.id), &Request::Kill { signal, all }).await?;
         match reply.error {

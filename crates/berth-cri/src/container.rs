@@ -1,19 +1,19 @@
 //! Containers in a pod: berth containers that join the holder's namespaces.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Component, Path, PathBuf};
 
 use berth_api::models::{BindOptions, ContainerConfig, ContainerCreateRequest, HostConfig, LogConfig, Mount};
 use berth_container::{CreateOptions, Record};
 use tonic::Status;
 
-use crate::Cri;
 use crate::error::{invalid, name_taken, not_found, status};
 use crate::meta::{self, ContainerMeta, MountMeta};
 use crate::proto::{
     self, Container, ContainerConfig as CriConfig, ContainerFilter, ContainerMetadata, ContainerState, ContainerStatus,
     ImageSpec, MountPropagation, NamespaceMode,
 };
+use crate::{Cri, security};
 
 fn propagation(p: i32) -> &'static str {
     match MountPropagation::try_from(p) {
@@ -37,7 +37,30 @@ fn is_not_found(e: &berth_container::ContainerError) -> bool {
     berth_api::HasKind::kind(e) == berth_api::ErrorKind::NotFound
 }
 
+/// The container's log file: `rel` under the pod's log directory (`None` when either is
+/// empty). `rel` is kubelet's, but a path that leaves the directory is refused.
+fn log_path(dir: &str, rel: &str) -> Result<Option<PathBuf>, Status> {
+    if dir.is_empty() || rel.is_empty() {
+        return Ok(None);
+    }
+    let p = Path::new(rel);
+    if p.is_absolute() || p.components().any(|c| c == Component::ParentDir) {
+        return Err(invalid(format!("log path {rel:?} must be relative to the pod's log directory, without '..'")));
+    }
+    Ok(Some(Path::new(dir).join(p)))
+}
+
 impl Cri {
+    /// The PID mode of a container that shares the PID namespace of `target`, another
+    /// container of the same pod.
+    fn pid_target(&self, pod: &str, target: &str) -> Result<String, Status> {
+        let (rec, sb, _) = self.container(target)?;
+        if sb != pod {
+            return Err(invalid(format!("the PID namespace target {target:?} is not in this pod")));
+        }
+        Ok(format!("container:{}", rec.id))
+    }
+
     /// A container of the CRI by ID (or unique prefix); `NotFound` for anything else.
     pub(crate) fn container(&self, id: &str) -> Result<(Record, String, ContainerMeta), Status> {
         let missing = || not_found(format!("container {id:?} not found"));
@@ -61,11 +84,7 @@ impl Cri {
             return Err(invalid("the container config must name an image"));
         }
         let image = self.images.resolve(&image_name).map_err(status)?;
-        let log_path = if sb.log_directory.is_empty() || cfg.log_path.is_empty() {
-            None
-        } else {
-            Some(Path::new(&sb.log_directory).join(&cfg.log_path))
-        };
+        let log_path = log_path(&sb.log_directory, &cfg.log_path)?;
         if let Some(dir) = log_path.as_ref().and_then(|p| p.parent()) {
             std::fs::create_dir_all(dir)
                 .map_err(|e| Status::internal(format!("creating the log directory {}: {e}", dir.display())))?;
@@ -73,12 +92,41 @@ impl Cri {
         let linux = cfg.linux.clone().unwrap_or_default();
         let sec = linux.security_context.clone().unwrap_or_default();
         let ns = sec.namespace_options.clone().unwrap_or_default();
+        security::userns(&ns)?;
+        if sec.privileged && !holder.host_config.privileged {
+            return Err(invalid("a privileged container needs a privileged pod sandbox"));
+        }
+        // The deprecated string forms are still what older kubelets send.
+        #[allow(deprecated)]
+        let common = security::Common {
+            run_as_user: sec.run_as_user.as_ref().map(|v| v.value),
+            run_as_username: &sec.run_as_username,
+            run_as_group: sec.run_as_group.as_ref().map(|v| v.value),
+            supplemental_groups: &sec.supplemental_groups,
+            supplemental_groups_policy: sec.supplemental_groups_policy,
+            seccomp: sec.seccomp.as_ref(),
+            seccomp_profile_path: &sec.seccomp_profile_path,
+            selinux: sec.selinux_options.as_ref(),
+            apparmor: sec.apparmor.as_ref(),
+            apparmor_profile: &sec.apparmor_profile,
+        };
+        security::lsm(&common)?;
+        let user = security::user(&common)?;
+        let group_add = security::groups(&common, &sb.supplemental_groups)?;
+        let mut security_opt = Vec::new();
+        if sec.no_new_privs {
+            security_opt.push("no-new-privileges=true".to_string());
+        }
+        security_opt.extend(security::seccomp(&common)?);
+        let caps = sec.capabilities.clone().unwrap_or_default();
+        security::capabilities(&caps)?;
         let joined = format!("container:{}", holder.id);
         let host_net = NamespaceMode::try_from(sb.network) == Ok(NamespaceMode::Node);
         let host_ipc = NamespaceMode::try_from(sb.ipc) == Ok(NamespaceMode::Node);
         let pid_mode = match NamespaceMode::try_from(ns.pid) {
             Ok(NamespaceMode::Pod) => joined.clone(),
             Ok(NamespaceMode::Node) => "host".into(),
+            Ok(NamespaceMode::Target) => self.pid_target(&holder.id, &ns.target_id)?,
             _ => String::new(),
         };
         let mut mounts = Vec::new();
@@ -115,9 +163,7 @@ impl Cri {
             mounts: mount_meta,
             created_at: berth_api::time::now_nanos() as i64,
         };
-        let caps = sec.capabilities.clone().unwrap_or_default();
-        let res = linux.resources.clone().unwrap_or_default();
-        let host = HostConfig {
+        let mut host = HostConfig {
             network_mode: joined.clone(),
             ipc_mode: if host_ipc { "host".into() } else { joined.clone() },
             // Docker's API has no `container:` UTS mode: a container of its own pod gets a UTS
@@ -131,19 +177,15 @@ impl Cri {
             readonly_rootfs: sec.readonly_rootfs,
             cap_add: (!caps.add_capabilities.is_empty()).then(|| caps.add_capabilities.clone()),
             cap_drop: (!caps.drop_capabilities.is_empty()).then(|| caps.drop_capabilities.clone()),
+            group_add,
+            security_opt: (!security_opt.is_empty()).then_some(security_opt),
+            masked_paths: (!sec.masked_paths.is_empty()).then(|| sec.masked_paths.clone()),
+            readonly_paths: (!sec.readonly_paths.is_empty()).then(|| sec.readonly_paths.clone()),
+            devices: security::devices(&cfg.devices)?,
             log_config: LogConfig { kind: "none".into(), ..Default::default() },
-            memory: res.memory_limit_in_bytes,
-            cpu_shares: res.cpu_shares,
-            cpu_quota: res.cpu_quota,
-            cpu_period: res.cpu_period,
-            oom_score_adj: crate::oom::restrict(res.oom_score_adj),
             ..Default::default()
         };
-        let user = match (&sec.run_as_user, sec.run_as_username.is_empty()) {
-            (Some(u), _) => u.value.to_string(),
-            (None, false) => sec.run_as_username.clone(),
-            _ => String::new(),
-        };
+        security::resources(&linux.resources.clone().unwrap_or_default(), &mut host)?;
         let config = ContainerConfig {
             image: image_name,
             entrypoint: (!cfg.command.is_empty()).then(|| cfg.command.clone()),
@@ -195,6 +237,12 @@ impl Cri {
             Err(e) if is_not_found(&e) => Ok(()),
             Err(e) => Err(status(e)),
         }
+    }
+
+    /// Reopens a running container's log at its path, after kubelet renamed it to rotate it.
+    pub async fn reopen_container_log(&self, id: &str) -> Result<(), Status> {
+        let (rec, _, _) = self.container(id)?;
+        self.containers.reopen_log(&rec.id).await.map_err(status)
     }
 
     pub async fn remove_container(&self, id: &str) -> Result<(), Status> {

@@ -39,6 +39,7 @@ pub mod meta;
 pub mod oom;
 mod runtime;
 mod sandbox;
+mod security;
 mod server;
 
 use std::path::PathBuf;

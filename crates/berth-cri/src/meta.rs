@@ -35,6 +35,8 @@ pub struct SandboxMeta {
     pub pid: i32,
     pub ipc: i32,
     pub cgroup_parent: String,
+    /// The pod's supplemental groups, which each of its containers gets too.
+    pub supplemental_groups: Vec<i64>,
     pub runtime_handler: String,
     /// Nanoseconds since the epoch.
     pub created_at: i64,

@@ -117,6 +117,11 @@ impl RuntimeService for Service {
         let r = r.into_inner();
         Ok(Response::new(self.0.exec_sync(&r.container_id, r.cmd, r.timeout).await?))
     }
+
+    async fn reopen_container_log(&self, r: Request<ReopenContainerLogRequest>) -> Reply<ReopenContainerLogResponse> {
+        self.0.reopen_container_log(&r.into_inner().container_id).await?;
+        Ok(Response::new(ReopenContainerLogResponse {}))
+    }
 }
 
 #[tonic::async_trait]

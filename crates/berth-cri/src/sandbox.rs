@@ -8,13 +8,13 @@ use berth_container::{CreateOptions, Record};
 use berth_image::{Image, ImageConfig, RootFs};
 use tonic::Status;
 
-use crate::Cri;
 use crate::error::{invalid, name_taken, not_found, status};
 use crate::meta::{self, SandboxMeta};
 use crate::proto::{
     LinuxPodSandboxStatus, Namespace, NamespaceMode, NamespaceOption, PodSandbox, PodSandboxConfig, PodSandboxFilter,
     PodSandboxNetworkStatus, PodSandboxState, PodSandboxStatus,
 };
+use crate::{Cri, security};
 
 /// What the holder runs: the shim binary, bind-mounted by `init`, in its `pause` mode.
 const HOLDER_COMMAND: [&str; 2] = ["/sbin/docker-init", "pause"];
@@ -77,6 +77,24 @@ impl Cri {
         let linux = cfg.linux.clone().unwrap_or_default();
         let sec = linux.security_context.clone().unwrap_or_default();
         let ns = sec.namespace_options.clone().unwrap_or_default();
+        security::userns(&ns)?;
+        // The deprecated string forms are still what older kubelets send.
+        #[allow(deprecated)]
+        let common = security::Common {
+            run_as_user: sec.run_as_user.as_ref().map(|v| v.value),
+            run_as_group: sec.run_as_group.as_ref().map(|v| v.value),
+            supplemental_groups: &sec.supplemental_groups,
+            supplemental_groups_policy: sec.supplemental_groups_policy,
+            seccomp: sec.seccomp.as_ref(),
+            seccomp_profile_path: &sec.seccomp_profile_path,
+            selinux: sec.selinux_options.as_ref(),
+            apparmor: sec.apparmor.as_ref(),
+            ..Default::default()
+        };
+        security::lsm(&common)?;
+        let user = security::user(&common)?;
+        let group_add = security::groups(&common, &[])?;
+        let seccomp = security::seccomp(&common)?;
         let host_net = mode(ns.network) == NamespaceMode::Node;
         let sb = SandboxMeta {
             name: md.name.clone(),
@@ -90,6 +108,7 @@ impl Cri {
             pid: ns.pid,
             ipc: ns.ipc,
             cgroup_parent: linux.cgroup_parent.clone(),
+            supplemental_groups: sec.supplemental_groups.clone(),
             runtime_handler: handler,
             created_at: berth_api::time::now_nanos() as i64,
         };
@@ -108,6 +127,9 @@ impl Cri {
             dns_options: dns.options,
             sysctls: (!linux.sysctls.is_empty()).then(|| meta::from_map(&linux.sysctls)),
             privileged: sec.privileged,
+            readonly_rootfs: sec.readonly_rootfs,
+            group_add,
+            security_opt: seccomp.map(|s| vec![s]),
             oom_score_adj: crate::oom::restrict(crate::oom::SANDBOX_OOM_SCORE_ADJ),
             log_config: LogConfig { kind: "none".into(), ..Default::default() },
             ..Default::default()
@@ -116,6 +138,7 @@ impl Cri {
             image: HOLDER_IMAGE_NAME.into(),
             cmd: Some(HOLDER_COMMAND.iter().map(|s| s.to_string()).collect()),
             hostname: if host_net { String::new() } else { cfg.hostname.clone() },
+            user,
             labels: meta::labels(&sb, None),
             ..Default::default()
         };

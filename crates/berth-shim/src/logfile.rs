@@ -120,10 +120,12 @@ pub fn open(path: &Path) -> io::Result<Box<dyn Read + Send>> {
 const LOG_MODE: u32 = 0o640;
 
 /// Opens (creating with [`LOG_MODE`]) a log file for appending; `truncate` starts it over.
+/// A symlink at the last component is not followed: a CRI log's directory is kubelet's, and a
+/// link planted there must not make the shim write (as root) wherever it points.
 fn open_log(path: &Path, truncate: bool) -> io::Result<File> {
     use std::os::unix::fs::OpenOptionsExt;
     let mut o = OpenOptions::new();
-    o.create(true).mode(LOG_MODE);
+    o.create(true).mode(LOG_MODE).custom_flags(libc::O_NOFOLLOW);
     if truncate {
         o.write(true).truncate(true);
     } else {
@@ -151,6 +153,18 @@ impl LogWriter {
         let file = if opts.driver == "none" { None } else { Some(open_log(&opts.path, false)?) };
         let size = file.as_ref().and_then(|f| f.metadata().ok()).map(|m| m.len()).unwrap_or(0);
         Ok(LogWriter { opts, file, size, partial: [Vec::new(), Vec::new()] })
+    }
+
+    /// Goes on in a new file at the same path, as a log rotated by someone else (kubelet)
+    /// needs; with no log there is nothing to do.
+    pub fn reopen(&mut self) -> io::Result<()> {
+        if self.file.is_none() {
+            return Ok(());
+        }
+        let f = open_log(&self.opts.path, false)?;
+        self.size = f.metadata().map(|m| m.len()).unwrap_or(0);
+        self.file = Some(f);
+        Ok(())
     }
 
     /// Takes output of stream 1 (stdout) or 2 (stderr) and logs every complete line.

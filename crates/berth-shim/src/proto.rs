@@ -101,6 +101,9 @@ pub enum Request {
         cols: u16,
     },
     CloseStdin,
+    /// Opens the log file again at its path: kubelet renamed it to rotate it (CRI
+    /// `ReopenContainerLog`).
+    ReopenLog,
     Exec {
         id: String,
         /// Boxed: a process is far larger than every other request.

@@ -22,6 +22,9 @@ const INIT: &str = "";
 /// How long output may keep flowing after the first process has exited (from processes that
 /// escaped its pid namespace, e.g. with `--pid host`) before the shim stops waiting for it.
 const DRAIN_GRACE: Duration = Duration::from_secs(2);
+/// How much of an exec's output the shim holds for one client before it stops reading the
+/// exec's pipes (see [`Shim::backed_up`]).
+const EXEC_BACKLOG: usize = 1 << 20;
 /// How long the shim lingers for clients still reading when everything has ended.
 const LINGER: Duration = Duration::from_secs(5);
 
@@ -238,6 +241,9 @@ impl Shim {
                 toks.push(Tok::Pid(k.clone()));
                 fds.push(PollFd::new(fd, inp));
             }
+            if self.backed_up(k) {
+                continue;
+            }
             if let Some(fd) = &p.out {
                 toks.push(Tok::Out(k.clone()));
                 fds.push(PollFd::new(fd, inp));
@@ -276,6 +282,18 @@ impl Shim {
         };
         rustix::event::poll(&mut fds, Some(&timeout))?;
         Ok(toks.into_iter().zip(fds.iter().map(|f| f.revents())).filter(|(_, r)| !r.is_empty()).collect())
+    }
+
+    /// Whether an exec's output waits for its readers: while a client reading it has more than
+    /// [`EXEC_BACKLOG`] unsent, the exec's pipes are not read, so the process blocks on them
+    /// instead of the shim dropping that client (and with it the exit code). The container's
+    /// own process is never held up: its output goes to the log whoever attaches.
+    fn backed_up(&self, key: &str) -> bool {
+        key != INIT
+            && self
+                .clients
+                .iter()
+                .any(|c| matches!(&c.kind, Kind::Attach { target, .. } if target == key) && c.wbuf.len() > EXEC_BACKLOG)
     }
 
     fn handle(&mut self, tok: Tok, flags: PollFlags, buf: &mut [u8]) {
@@ -514,6 +532,11 @@ impl Shim {
                     close_stdin(p);
                 }
                 self.clients[i].reply(&Reply { pid: None, error: None });
+                self.clients[i].closing = true;
+            }
+            Request::ReopenLog => {
+                let r = self.log.reopen().map_err(|e| format!("reopening the log: {e}"));
+                self.clients[i].reply(&Reply { pid: None, error: r.err() });
                 self.clients[i].closing = true;
             }
             Request::Exec { id, process, user, group_add, stdin } => {

@@ -2,12 +2,14 @@
 //! (tonic over the daemon's CRI unix socket, in the test daemon's own directory) against a
 //! real daemon. One file per feature.
 
+mod bounds;
 mod containers;
 mod images;
 mod resources;
 mod restart;
 mod runtime;
 mod sandboxes;
+mod security;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
