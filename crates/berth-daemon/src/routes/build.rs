@@ -67,6 +67,7 @@ fn options(req: &Req) -> ApiResult<BuildOptions> {
         no_cache: req.q_bool("nocache"),
         // The classic API has no per-stage switch.
         no_cache_stages: Default::default(),
+        step_log_max: berth_builder::STEP_LOG_MAX,
         target: req.q("target").filter(|s| !s.is_empty()).map(String::from),
         labels: json_param::<BTreeMap<String, String>>(req, "labels")?,
         network_mode,
