@@ -167,6 +167,11 @@ impl LogWriter {
         Ok(())
     }
 
+    /// Whether output is kept anywhere (false for the `none` driver).
+    pub fn keeps_output(&self) -> bool {
+        self.file.is_some()
+    }
+
     /// Takes output of stream 1 (stdout) or 2 (stderr) and logs every complete line.
     pub fn write(&mut self, stream: u8, data: &[u8]) {
         if self.file.is_none() {

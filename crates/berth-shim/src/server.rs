@@ -287,9 +287,11 @@ impl Shim {
     /// Whether an exec's output waits for its readers: while a client reading it has more than
     /// [`EXEC_BACKLOG`] unsent, the exec's pipes are not read, so the process blocks on them
     /// instead of the shim dropping that client (and with it the exit code). The container's
-    /// own process is never held up: its output goes to the log whoever attaches.
+    /// own process is held up only when it has no log (a build's RUN step, `--log-driver
+    /// none`): otherwise its output goes to the log whoever attaches, and a slow client is
+    /// dropped; without one, the clients are all its output has, and none may lose it.
     fn backed_up(&self, key: &str) -> bool {
-        key != INIT
+        (key != INIT || !self.log.keeps_output())
             && self
                 .clients
                 .iter()
