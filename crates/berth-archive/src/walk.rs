@@ -27,8 +27,9 @@ pub struct WalkOptions {
     pub archive_name: String,
     /// Paths (relative to the walked root) to leave out, with everything under them.
     pub exclude: Vec<String>,
-    /// Directories (relative to the walked root) written as entries without their contents:
-    /// mount points whose filesystems are not the tree's (a running container's `proc`).
+    /// Paths (relative to the walked root) written as entries without their contents:
+    /// mount points whose filesystems are not the tree's (a running container's `proc`, a
+    /// volume, a bind-mounted file, which is then an empty file).
     pub without_contents: Vec<String>,
     /// Don't write the end-of-archive trailer (the caller appends more entries).
     pub no_trailer: bool,
@@ -187,6 +188,10 @@ impl<W: Write> Walker<W> {
                     return Ok(());
                 }
                 self.walk_dir(&sub, rel, arch)
+            }
+            FileType::RegularFile if self.opts.without_contents.iter().any(|d| d == rel) => {
+                h.size = 0;
+                self.write_header(&h)
             }
             FileType::RegularFile => {
                 let key = (st.st_dev, st.st_ino);

@@ -210,11 +210,19 @@ impl ContainerService {
         let walk = move |root: BorrowedFd<'_>| {
             let w = ChannelWriter::new(tx);
             let mut opts = WalkOptions::default();
+            // The container's own files, as Docker exports them: what its volumes, binds and
+            // tmpfs mounts hold is not (`-v /:/host` exported the host), nor are the
+            // runtime's filesystems of a running one; their mount points are.
+            let mut points: Vec<String> = rec.mounts.iter().map(|m| m.destination.clone()).collect();
+            points.extend(rec.host_config.tmpfs.iter().flat_map(|t| t.keys().cloned()));
             if rec.state.running {
-                // Virtual filesystems are not the container's content; their mount points
-                // are, as in a stopped container's export (and Docker's).
-                opts.without_contents = vec!["proc".into(), "sys".into(), "dev".into()];
+                points.extend(["proc", "sys", "dev"].map(String::from));
             }
+            opts.without_contents = points
+                .iter()
+                .map(|p| crate::create::clean(p).trim_start_matches('/').to_string())
+                .filter(|p| !p.is_empty())
+                .collect();
             write_tree(root, "", w, opts)?;
             Ok(())
         };

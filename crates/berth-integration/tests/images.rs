@@ -247,3 +247,64 @@ fn exports_hold_the_mount_points_and_etc_mtab_links_to_the_mounts() {
     }
     d.docker(&["rm", &name]).ok();
 }
+
+/// An export holds the container's own files, as Docker's: a volume's or a bind mount's
+/// contents are left out (their mount points stay), running or stopped (with `-v /:/host`
+/// berth exported the host).
+#[test]
+fn exports_leave_out_what_mounts_hold() {
+    let d = Daemon::with_busybox();
+    let host = tempfile::tempdir().unwrap();
+    std::fs::write(host.path().join("secret"), "host data").unwrap();
+    std::fs::write(host.path().join("single"), "host file").unwrap();
+    let name = unique("expmnt");
+    let dir_bind = format!("{}:/data", host.path().display());
+    let file_bind = format!("{}:/etc/single", host.path().join("single").display());
+    let (vol, tmp) = ("/vol", "/scratch");
+    d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--network",
+        "none",
+        "-v",
+        &dir_bind,
+        "-v",
+        &file_bind,
+        "-v",
+        vol,
+        "--tmpfs",
+        tmp,
+        "busybox",
+        "sh",
+        "-c",
+        "echo v > /vol/inside; echo t > /scratch/inside; echo own > /own; sleep 100",
+    ])
+    .ok();
+    // Control: the container sees what the mounts hold.
+    assert_eq!(d.docker(&["exec", &name, "cat", "/data/secret", "/etc/single"]).ok(), "host datahost file");
+    let work = tempfile::tempdir().unwrap();
+    for state in ["running", "stopped"] {
+        if state == "running" {
+            d.docker(&["exec", &name, "sh", "-c", "until [ -e /own ]; do sleep 0.05; done"]).ok();
+        } else {
+            d.docker(&["kill", &name]).ok();
+            d.docker(&["wait", &name]).ok();
+        }
+        let tarf = work.path().join(format!("{state}.tar"));
+        d.docker(&["export", "-o", &tarf.display().to_string(), &name]).ok();
+        let out = Command::new("tar").arg("-tvf").arg(&tarf).output().unwrap();
+        let l = String::from_utf8_lossy(&out.stdout).into_owned();
+        let names: Vec<&str> = l.lines().filter_map(|l| l.split_whitespace().nth(5)).collect();
+        for kept in ["data/", "vol/", "scratch/", "own", "etc/single"] {
+            assert!(names.contains(&kept), "{state}: {kept} in\n{l}");
+        }
+        for gone in ["data/secret", "vol/inside", "scratch/inside"] {
+            assert!(!names.contains(&gone), "{state}: {gone} in\n{l}");
+        }
+        let single = l.lines().find(|l| l.ends_with(" etc/single")).unwrap();
+        assert_eq!(single.split_whitespace().nth(2), Some("0"), "{state}: a bind-mounted file is empty: {single}");
+    }
+    d.docker(&["rm", "-v", &name]).ok();
+}
