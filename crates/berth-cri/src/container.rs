@@ -239,6 +239,36 @@ impl Cri {
         }
     }
 
+    /// Sets a container's resources in place (kubelet's CPU manager, in-place pod resize),
+    /// through the update Docker's API makes. Zero is kubelet's "unset" and changes nothing;
+    /// what berth's cgroup code cannot set is refused, as at create, and nothing changes.
+    /// The OOM score is set at start only (as with runc's update).
+    pub async fn update_container_resources(
+        &self,
+        id: &str,
+        res: Option<crate::proto::LinuxContainerResources>,
+    ) -> Result<(), Status> {
+        let (rec, _, _) = self.container(id)?;
+        // A request for Windows only has nothing for a Linux container.
+        let Some(res) = res else { return Ok(()) };
+        let mut host = HostConfig::default();
+        security::resources(&res, &mut host)?;
+        let set = |v: i64| (v != 0).then_some(v);
+        let text = |v: String| (!v.is_empty()).then_some(v);
+        let u = berth_api::models::UpdateRequest {
+            memory: set(host.memory),
+            memory_swap: set(host.memory_swap),
+            cpu_shares: set(host.cpu_shares),
+            cpu_quota: set(host.cpu_quota),
+            cpu_period: set(host.cpu_period),
+            cpuset_cpus: text(host.cpuset_cpus),
+            cpuset_mems: text(host.cpuset_mems),
+            ..Default::default()
+        };
+        self.containers.update(&rec.id, u).await.map_err(status)?;
+        Ok(())
+    }
+
     /// Reopens a running container's log at its path, after kubelet renamed it to rotate it.
     pub async fn reopen_container_log(&self, id: &str) -> Result<(), Status> {
         let (rec, _, _) = self.container(id)?;

@@ -118,6 +118,15 @@ impl RuntimeService for Service {
         Ok(Response::new(self.0.exec_sync(&r.container_id, r.cmd, r.timeout).await?))
     }
 
+    async fn update_container_resources(
+        &self,
+        r: Request<UpdateContainerResourcesRequest>,
+    ) -> Reply<UpdateContainerResourcesResponse> {
+        let r = r.into_inner();
+        self.0.update_container_resources(&r.container_id, r.linux).await?;
+        Ok(Response::new(UpdateContainerResourcesResponse {}))
+    }
+
     async fn reopen_container_log(&self, r: Request<ReopenContainerLogRequest>) -> Reply<ReopenContainerLogResponse> {
         self.0.reopen_container_log(&r.into_inner().container_id).await?;
         Ok(Response::new(ReopenContainerLogResponse {}))

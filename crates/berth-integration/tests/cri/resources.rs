@@ -45,3 +45,44 @@ async fn oom_scores_below_the_daemons_own_are_raised_to_it_and_limits_apply() {
     assert_eq!(limit.trim(), (64u64 << 20).to_string());
     c.remove_pod(&p).await;
 }
+
+/// UpdateContainerResources sets a running container's limits in place (kubelet's in-place
+/// resize); what berth cannot set is refused and nothing changes.
+#[tokio::test]
+async fn resources_are_updated_in_place() {
+    let (d, mut c, logs) = setup().await;
+    let cfg = pod("upd", &logs);
+    let p = c.run_pod(cfg.clone()).await;
+    let mut cc = container("upd", "sleep 1000");
+    cc.linux.as_mut().unwrap().resources =
+        Some(LinuxContainerResources { memory_limit_in_bytes: 64 << 20, ..Default::default() });
+    let id = c.run(&p, &cfg, cc).await;
+    let memory = || {
+        let v1 = std::path::Path::new("/sys/fs/cgroup/memory")
+            .join(&d.cgroup_parent)
+            .join(&id)
+            .join("memory.limit_in_bytes");
+        let v2 = std::path::Path::new("/sys/fs/cgroup").join(&d.cgroup_parent).join(&id).join("memory.max");
+        std::fs::read_to_string(&v1).or_else(|_| std::fs::read_to_string(&v2)).unwrap().trim().to_string()
+    };
+    assert_eq!(memory(), (64u64 << 20).to_string(), "control: the limit set at create");
+    let update = |res: LinuxContainerResources| UpdateContainerResourcesRequest {
+        container_id: id.clone(),
+        linux: Some(res),
+        ..Default::default()
+    };
+    c.rt.update_container_resources(update(LinuxContainerResources {
+        memory_limit_in_bytes: 128 << 20,
+        cpu_shares: 512,
+        ..Default::default()
+    }))
+    .await
+    .unwrap();
+    assert_eq!(memory(), (128u64 << 20).to_string());
+    let mut refused = LinuxContainerResources { memory_limit_in_bytes: 256 << 20, ..Default::default() };
+    refused.unified.insert("memory.high".into(), "1".into());
+    let err = c.rt.update_container_resources(update(refused)).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unimplemented, "{err:?}");
+    assert_eq!(memory(), (128u64 << 20).to_string(), "a refused update changes nothing");
+    c.remove_pod(&p).await;
+}
