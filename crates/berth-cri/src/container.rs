@@ -366,6 +366,7 @@ impl Cri {
                 })
                 .collect(),
             log_path: m.log_path.clone(),
+            resources: Some(resources_of(&rec.host_config)),
             ..Default::default()
         };
         let mut info = HashMap::new();
@@ -380,5 +381,23 @@ impl Cri {
             info.insert("info".to_string(), v.to_string());
         }
         Ok((status, info))
+    }
+}
+
+/// The resources a container has now, as kubelet reads them back after an in-place resize.
+fn resources_of(h: &HostConfig) -> proto::ContainerResources {
+    proto::ContainerResources {
+        linux: Some(proto::LinuxContainerResources {
+            cpu_period: h.cpu_period,
+            cpu_quota: h.cpu_quota,
+            cpu_shares: h.cpu_shares,
+            memory_limit_in_bytes: h.memory,
+            memory_swap_limit_in_bytes: h.memory_swap,
+            oom_score_adj: h.oom_score_adj,
+            cpuset_cpus: h.cpuset_cpus.clone(),
+            cpuset_mems: h.cpuset_mems.clone(),
+            ..Default::default()
+        }),
+        windows: None,
     }
 }

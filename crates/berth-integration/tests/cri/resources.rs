@@ -79,6 +79,16 @@ async fn resources_are_updated_in_place() {
     .await
     .unwrap();
     assert_eq!(memory(), (128u64 << 20).to_string());
+    // What kubelet reads back to see the resize done.
+    let status =
+        c.rt.container_status(ContainerStatusRequest { container_id: id.clone(), verbose: false })
+            .await
+            .unwrap()
+            .into_inner()
+            .status
+            .unwrap();
+    let now = status.resources.and_then(|r| r.linux).unwrap();
+    assert_eq!((now.memory_limit_in_bytes, now.cpu_shares), (128 << 20, 512));
     let mut refused = LinuxContainerResources { memory_limit_in_bytes: 256 << 20, ..Default::default() };
     refused.unified.insert("memory.high".into(), "1".into());
     let err = c.rt.update_container_resources(update(refused)).await.unwrap_err();
