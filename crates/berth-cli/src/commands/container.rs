@@ -62,7 +62,10 @@ pub fn start(c: &Client, a: &StartArgs) -> Exit {
     drop(_raw);
     let st: Value = c.get_json(&format!("/containers/{id}/json")).unwrap_or_default();
     if st["State"]["Running"].as_bool() == Some(true) {
-        return Ok(0);
+        // Detached, or the process ended and the daemon has not recorded it yet (a loaded
+        // machine): the wait answers at once then, with the exit code.
+        let ended = waiter.recv_timeout(std::time::Duration::from_secs(1));
+        return Ok(ended.ok().and_then(|r| r.ok()).unwrap_or(0) as i32);
     }
     Ok(waiter.recv().ok().and_then(|r| r.ok()).unwrap_or(0) as i32)
 }
@@ -442,7 +445,10 @@ pub fn attach(c: &Client, a: &AttachArgs) -> Exit {
     drop(_raw);
     let st: Value = c.get_json(&format!("/containers/{id}/json")).unwrap_or_default();
     if st["State"]["Running"].as_bool() == Some(true) {
-        return Ok(0);
+        // Detached, or the process ended and the daemon has not recorded it yet (a loaded
+        // machine): the wait answers at once then, with the exit code.
+        let ended = waiter.recv_timeout(std::time::Duration::from_secs(1));
+        return Ok(ended.ok().and_then(|r| r.ok()).unwrap_or(0) as i32);
     }
     Ok(waiter.recv().ok().and_then(|r| r.ok()).unwrap_or(0) as i32)
 }
