@@ -15,6 +15,7 @@ pub mod attach;
 mod blkio;
 mod cdi;
 pub mod collect;
+mod controls;
 mod create;
 pub mod etc_files;
 pub mod events;
