@@ -106,9 +106,19 @@ impl ContainerService {
             .map_err(|e| ContainerError::Internal(e.to_string()))
     }
 
+    /// What a running container's cgroup has used (CPU, memory, pids, I/O); `None` when it is
+    /// not running, so it has no cgroup to read.
+    pub fn usage(&self, rec: &Record) -> Result<Option<berth_cgroups::Stats>> {
+        if !rec.state.running {
+            return Ok(None);
+        }
+        let stats = self.cgroup_of(rec)?.stats().map_err(|e| ContainerError::Internal(e.to_string()))?;
+        Ok(Some(stats))
+    }
+
     /// `docker top`: the container's processes, `ps -ef` style by default, or the host's
-    /// `ps` with the given arguments, filtered to the container's processes (as Docker does).
-    /// `docker top`: the container's processes (and a `top` event, as dockerd logs one).
+    /// `ps` with the given arguments, filtered to the container's processes (as Docker does),
+    /// and a `top` event, as dockerd logs one.
     pub async fn top(&self, id: &str, ps_args: &str) -> Result<TopResponse> {
         let rec = self.get(id)?.record();
         let r = self.top_processes(&rec, ps_args).await?;

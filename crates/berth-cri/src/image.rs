@@ -124,7 +124,7 @@ impl Cri {
 }
 
 /// Bytes and inodes below `dir` (not following symlinks, each hard-linked inode once).
-fn usage(dir: &Path) -> (u64, u64) {
+pub(crate) fn usage(dir: &Path) -> (u64, u64) {
     use std::os::unix::fs::MetadataExt;
     let mut seen = std::collections::HashSet::new();
     let (mut bytes, mut inodes) = (0u64, 0u64);

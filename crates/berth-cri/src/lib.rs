@@ -33,6 +33,7 @@ pub mod proto {
 
 mod container;
 pub mod error;
+mod events;
 mod exec;
 mod image;
 pub mod meta;
@@ -41,6 +42,7 @@ mod runtime;
 mod sandbox;
 mod security;
 mod server;
+mod stats;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -51,6 +53,7 @@ use berth_image::ImageStore;
 use berth_store::db::Db;
 
 pub use server::{bind, serve};
+pub use stats::Samples;
 
 /// The services the CRI works through, and the daemon's settings it reports.
 pub struct Cri {
@@ -60,4 +63,6 @@ pub struct Cri {
     pub distribution: Arc<Distribution>,
     /// The daemon's data root (ImageFsInfo reports its `snapshots/`).
     pub data_root: PathBuf,
+    /// The previous CPU sample of each container and pod, for `usage_nano_cores`.
+    pub samples: stats::Samples,
 }

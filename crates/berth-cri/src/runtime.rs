@@ -127,6 +127,36 @@ impl RuntimeService for Service {
         Ok(Response::new(UpdateContainerResourcesResponse {}))
     }
 
+    async fn container_stats(&self, r: Request<ContainerStatsRequest>) -> Reply<ContainerStatsResponse> {
+        Ok(Response::new(ContainerStatsResponse {
+            stats: Some(self.0.container_stats(&r.into_inner().container_id).await?),
+        }))
+    }
+
+    async fn list_container_stats(&self, r: Request<ListContainerStatsRequest>) -> Reply<ListContainerStatsResponse> {
+        Ok(Response::new(ListContainerStatsResponse {
+            stats: self.0.list_container_stats(r.into_inner().filter).await,
+        }))
+    }
+
+    async fn pod_sandbox_stats(&self, r: Request<PodSandboxStatsRequest>) -> Reply<PodSandboxStatsResponse> {
+        let stats = self.0.pod_sandbox_stats(&r.into_inner().pod_sandbox_id).await?;
+        Ok(Response::new(PodSandboxStatsResponse { stats: Some(stats) }))
+    }
+
+    async fn list_pod_sandbox_stats(
+        &self,
+        r: Request<ListPodSandboxStatsRequest>,
+    ) -> Reply<ListPodSandboxStatsResponse> {
+        Ok(Response::new(ListPodSandboxStatsResponse {
+            stats: self.0.list_pod_sandbox_stats(r.into_inner().filter).await,
+        }))
+    }
+
+    async fn get_container_events(&self, _r: Request<GetEventsRequest>) -> Reply<crate::events::EventStream> {
+        Ok(Response::new(self.0.container_events()))
+    }
+
     async fn reopen_container_log(&self, r: Request<ReopenContainerLogRequest>) -> Reply<ReopenContainerLogResponse> {
         self.0.reopen_container_log(&r.into_inner().container_id).await?;
         Ok(Response::new(ReopenContainerLogResponse {}))

@@ -49,7 +49,7 @@ impl Cri {
     }
 
     /// Every pod, as records.
-    fn sandboxes(&self) -> Vec<(Record, SandboxMeta)> {
+    pub(crate) fn sandboxes(&self) -> Vec<(Record, SandboxMeta)> {
         self.containers
             .all()
             .into_iter()
@@ -265,7 +265,7 @@ impl Cri {
     }
 }
 
-fn metadata(sb: &SandboxMeta) -> crate::proto::PodSandboxMetadata {
+pub(crate) fn metadata(sb: &SandboxMeta) -> crate::proto::PodSandboxMetadata {
     crate::proto::PodSandboxMetadata {
         name: sb.name.clone(),
         uid: sb.uid.clone(),

@@ -191,6 +191,7 @@ pub async fn serve(
             db: daemon.db.clone(),
             distribution: daemon.distribution.clone(),
             data_root: daemon.config.data_root.clone(),
+            samples: Default::default(),
         });
         tasks.push(tokio::spawn(async move {
             if let Err(e) = berth_cri::serve(cri, l).await {

@@ -500,14 +500,7 @@ impl Daemon {
             let mut left = false;
             for ctrl in ["cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids", "unified", ""] {
                 let base = Path::new("/sys/fs/cgroup").join(ctrl).join(&self.cgroup_parent);
-                if let Ok(rd) = std::fs::read_dir(&base) {
-                    for e in rd.flatten() {
-                        if e.path().is_dir() {
-                            let _ = std::fs::remove_dir(e.path());
-                        }
-                    }
-                }
-                let _ = std::fs::remove_dir(&base);
+                remove_cgroup_tree(&base);
                 left |= base.exists();
             }
             if !left {
@@ -738,4 +731,17 @@ impl Registry {
             f
         })
     }
+}
+
+/// Removes a cgroup directory and the groups below it, deepest first (a cgroup directory
+/// goes with `rmdir` once its children have; its files are the kernel's).
+fn remove_cgroup_tree(dir: &Path) {
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                remove_cgroup_tree(&e.path());
+            }
+        }
+    }
+    let _ = std::fs::remove_dir(dir);
 }

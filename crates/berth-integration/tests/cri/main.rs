@@ -10,6 +10,7 @@ mod restart;
 mod runtime;
 mod sandboxes;
 mod security;
+mod stats;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
