@@ -1,6 +1,6 @@
 //! Lexical path rules for archive entries, and confined lookups under a root directory.
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 use rustix::fs::{Mode, OFlags, ResolveFlags, openat2};
 
@@ -105,6 +105,26 @@ pub fn open_in_root(root: impl AsFd, path: &str, flags: OFlags) -> rustix::io::R
     openat2(root, p, flags | OFlags::CLOEXEC, Mode::empty(), ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS)
 }
 
+/// Opens for reading the file an `O_PATH` descriptor names, only if it is a regular file
+/// (`None` otherwise). Whatever a container may have put at a path is never opened itself:
+/// opening a device node from the host acts on the host's device, outside the container's
+/// device cgroup (a watchdog starts, a tape rewinds), and a FIFO blocks the reader. The
+/// descriptor pins the inode, so what is checked is what is opened.
+pub fn reopen_regular(path_fd: &OwnedFd) -> rustix::io::Result<Option<OwnedFd>> {
+    let st = rustix::fs::fstat(path_fd)?;
+    if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::RegularFile {
+        return Ok(None);
+    }
+    let proc_path = format!("/proc/self/fd/{}", path_fd.as_raw_fd());
+    rustix::fs::open(proc_path, OFlags::RDONLY | OFlags::NOCTTY | OFlags::CLOEXEC, Mode::empty()).map(Some)
+}
+
+/// [`open_in_root`] for reading, of a regular file only (`None` for anything else, links
+/// included): see [`reopen_regular`].
+pub fn open_regular_in_root(root: impl AsFd, path: &str) -> rustix::io::Result<Option<OwnedFd>> {
+    reopen_regular(&open_in_root(root, path, OFlags::PATH | OFlags::NOFOLLOW)?)
+}
+
 /// Opens the directory `path` under `root`, creating missing components (mode 0755).
 pub fn ensure_dir_in_root(root: impl AsFd, path: &str) -> Result<OwnedFd> {
     let root = root.as_fd();
@@ -140,6 +160,41 @@ pub fn ensure_dir_in_root(root: impl AsFd, path: &str) -> Result<OwnedFd> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Whether anything opened `path` while `f` ran (inotify's IN_OPEN, which an `O_PATH`
+    /// descriptor does not raise: it opens nothing).
+    fn opened_during(path: &std::path::Path, f: impl FnOnce()) -> bool {
+        use rustix::fs::inotify;
+        let ino = inotify::init(inotify::CreateFlags::NONBLOCK | inotify::CreateFlags::CLOEXEC).unwrap();
+        inotify::add_watch(&ino, path, inotify::WatchFlags::OPEN).unwrap();
+        f();
+        let mut buf = [std::mem::MaybeUninit::uninit(); 1024];
+        let mut events = inotify::Reader::new(&ino, &mut buf);
+        events.next().is_ok()
+    }
+
+    #[test]
+    fn only_regular_files_are_opened_for_reading() {
+        let d = tempfile::tempdir().unwrap();
+        let root = rustix::fs::open(d.path(), OFlags::PATH | OFlags::DIRECTORY, Mode::empty()).unwrap();
+        std::fs::write(d.path().join("plain"), "data").unwrap();
+        let fifo = d.path().join("fifo");
+        rustix::fs::mknodat(&root, "fifo", rustix::fs::FileType::Fifo, Mode::from(0o644), 0).unwrap();
+        std::os::unix::fs::symlink("plain", d.path().join("link")).unwrap();
+
+        let mut s = String::new();
+        let fd = open_regular_in_root(&root, "plain").unwrap().expect("a plain file is opened");
+        std::io::Read::read_to_string(&mut std::fs::File::from(fd), &mut s).unwrap();
+        assert_eq!(s, "data");
+        // A FIFO (as a device node would be) is looked at, never opened: no IN_OPEN, no block.
+        assert!(!opened_during(&fifo, || assert!(open_regular_in_root(&root, "fifo").unwrap().is_none())));
+        // The control: a reader that does open it is seen.
+        assert!(opened_during(&fifo, || {
+            drop(rustix::fs::openat(&root, "fifo", OFlags::RDONLY | OFlags::NONBLOCK, Mode::empty()).unwrap());
+        }));
+        // A link is not followed, even inside the root.
+        assert!(open_regular_in_root(&root, "link").unwrap().is_none());
+    }
 
     #[test]
     fn cleaning() {

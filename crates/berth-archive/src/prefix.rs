@@ -24,10 +24,9 @@ use std::io::Read;
 use std::os::fd::BorrowedFd;
 use std::sync::Mutex;
 
-use rustix::fs::OFlags;
 use sha2::{Digest, Sha256};
 
-use crate::paths::open_in_root;
+use crate::paths::open_regular_in_root;
 use crate::skeleton::{Segment, Skeleton};
 use crate::{ArchiveError, Result, errno};
 
@@ -98,8 +97,9 @@ impl PrefixCache {
                     count += b.len() as u64;
                 }
                 Segment::File { path, size } => {
-                    let fd = open_in_root(root, path, OFlags::RDONLY | OFlags::NOFOLLOW)
-                        .map_err(|e| errno(format!("opening {path}"), e))?;
+                    let fd = open_regular_in_root(root, path)
+                        .map_err(|e| errno(format!("opening {path}"), e))?
+                        .ok_or_else(|| ArchiveError::Corrupt(format!("{path} is no longer a regular file")))?;
                     let mut f = std::fs::File::from(fd).take(*size);
                     let mut n = 0u64;
                     loop {

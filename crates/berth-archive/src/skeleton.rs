@@ -10,7 +10,7 @@ use std::path::Path;
 
 use rustix::fs::OFlags;
 
-use crate::paths::open_in_root;
+use crate::paths::open_regular_in_root;
 use crate::{ArchiveError, Result, errno};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -158,8 +158,9 @@ impl Skeleton {
                     total += b.len() as u64;
                 }
                 Segment::File { path, size } => {
-                    let fd = open_in_root(root_fd.as_fd(), path, OFlags::RDONLY | OFlags::NOFOLLOW)
-                        .map_err(|e| errno(format!("layer file {path}"), e))?;
+                    let fd = open_regular_in_root(root_fd.as_fd(), path)
+                        .map_err(|e| errno(format!("layer file {path}"), e))?
+                        .ok_or_else(|| ArchiveError::Corrupt(format!("layer file {path} is not a regular file")))?;
                     let n = copy_file(&mut buf, &mut std::fs::File::from(fd), *size, out)
                         .map_err(|e| ArchiveError::io(format!("reading layer file {path}"), e))?;
                     if n != *size {

@@ -11,7 +11,7 @@ use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 
 use crate::hash::HashingWriter;
 use crate::header::{EntryType, Header};
-use crate::paths::{open_in_root, split_parent};
+use crate::paths::{open_in_root, reopen_regular, split_parent};
 use crate::skeleton::Skeleton;
 use crate::writer::TarWriter;
 use crate::{ArchiveError, OPAQUE_MARKER, OPAQUE_XATTR, Result, WHITEOUT_PREFIX, errno};
@@ -27,10 +27,11 @@ pub struct WalkOptions {
     pub archive_name: String,
     /// Paths (relative to the walked root) to leave out, with everything under them.
     pub exclude: Vec<String>,
-    /// Paths (relative to the walked root) written as entries without their contents:
-    /// mount points whose filesystems are not the tree's (a running container's `proc`, a
-    /// volume, a bind-mounted file, which is then an empty file).
-    pub without_contents: Vec<String>,
+    /// Entries on another mount than the walked root are written without their contents:
+    /// a running container's `proc`, a volume, a bind (a bind-mounted file is then an empty
+    /// file). Decided by mount, not by path: a mount's destination may have been reached
+    /// through a symlink in the tree (`/srv -> /var/srv`), so no list of paths names them all.
+    pub one_file_system: bool,
     /// Don't write the end-of-archive trailer (the caller appends more entries).
     pub no_trailer: bool,
     /// Leave file contents out of the output (which is then not a tar stream): for
@@ -49,6 +50,8 @@ pub struct Walked {
 struct Walker<W: Write> {
     tar: TarWriter<HashingWriter<W>>,
     opts: WalkOptions,
+    /// The walked root's mount ID, with [`WalkOptions::one_file_system`].
+    root_mount: Option<u64>,
     skeleton: Option<Skeleton>,
     hardlinks: HashMap<(u64, u64), String>,
     content_size: u64,
@@ -59,10 +62,14 @@ pub fn write_tree<W: Write>(root: BorrowedFd<'_>, path: &str, out: W, opts: Walk
     let mut w = Walker {
         tar: TarWriter::new(HashingWriter::new(out)),
         skeleton: opts.record_skeleton.then(Skeleton::default),
+        root_mount: None,
         opts,
         hardlinks: HashMap::new(),
         content_size: 0,
     };
+    if w.opts.one_file_system {
+        w.root_mount = Some(mount_id(root, "").map_err(|e| errno("inspecting the root", e))?);
+    }
     let path = path.trim_matches('/');
     let (parent, name) = split_parent(path);
     let start_dir = open_in_root(root, parent, OFlags::PATH | OFlags::DIRECTORY)
@@ -140,6 +147,14 @@ impl<W: Write> Walker<W> {
             Err(e) => return Err(errno(format!("inspecting {rel}"), e)),
         };
         let ft = FileType::from_raw_mode(st.st_mode);
+        let elsewhere = match self.root_mount {
+            Some(root) if matches!(ft, FileType::Directory | FileType::RegularFile) => match mount_id(dir, name) {
+                Ok(id) => id != root,
+                Err(rustix::io::Errno::NOENT) => return Ok(()),
+                Err(e) => return Err(errno(format!("inspecting {rel}"), e)),
+            },
+            _ => false,
+        };
         let (parent_arch, base) = split_parent(arch);
         let mut h = Header::new(arch.to_string(), EntryType::Regular);
         h.mode = st.st_mode & 0o7777;
@@ -184,12 +199,12 @@ impl<W: Write> Walker<W> {
                     m.mtime = h.mtime;
                     self.write_header(&m)?;
                 }
-                if self.opts.without_contents.iter().any(|d| d == rel) {
+                if elsewhere {
                     return Ok(());
                 }
                 self.walk_dir(&sub, rel, arch)
             }
-            FileType::RegularFile if self.opts.without_contents.iter().any(|d| d == rel) => {
+            FileType::RegularFile if elsewhere => {
                 h.size = 0;
                 self.write_header(&h)
             }
@@ -203,9 +218,14 @@ impl<W: Write> Walker<W> {
                     }
                     self.hardlinks.insert(key, arch.to_string());
                 }
-                let fd =
-                    rustix::fs::openat(dir, name, OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
+                let path_fd =
+                    rustix::fs::openat(dir, name, OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
                         .map_err(|e| errno(format!("opening {rel}"), e))?;
+                // A running container can swap the file for a device node or a FIFO since it
+                // was inspected: then it is left out, as an entry gone since the listing is.
+                let Some(fd) = reopen_regular(&path_fd).map_err(|e| errno(format!("opening {rel}"), e))? else {
+                    return Ok(());
+                };
                 h.size = st.st_size as u64;
                 h.xattrs = capability_xattr(&fd);
                 self.write_header(&h)?;
@@ -245,6 +265,12 @@ impl<W: Write> Walker<W> {
             _ => Ok(()),
         }
     }
+}
+
+/// The ID of the mount `name` (under `dir`; `""`: `dir` itself) is on.
+fn mount_id(dir: impl AsFd, name: &str) -> rustix::io::Result<u64> {
+    let flags = if name.is_empty() { AtFlags::EMPTY_PATH } else { AtFlags::SYMLINK_NOFOLLOW };
+    Ok(rustix::fs::statx(dir, name, flags, rustix::fs::StatxFlags::MNT_ID)?.stx_mnt_id)
 }
 
 fn is_opaque(fd: &OwnedFd) -> bool {

@@ -205,31 +205,20 @@ impl ContainerService {
     pub async fn export(self: &Arc<Self>, id: &str) -> Result<mpsc::Receiver<Bytes>> {
         let rec = self.get(id)?.record();
         let (tx, rx) = mpsc::channel(16);
-        let svc_rec = rec.clone();
         let svc = self.clone();
         let walk = move |root: BorrowedFd<'_>| {
             let w = ChannelWriter::new(tx);
-            let mut opts = WalkOptions::default();
             // The container's own files, as Docker exports them: what its volumes, binds and
             // tmpfs mounts hold is not (`-v /:/host` exported the host), nor are the
             // runtime's filesystems of a running one; their mount points are.
-            let mut points: Vec<String> = rec.mounts.iter().map(|m| m.destination.clone()).collect();
-            points.extend(rec.host_config.tmpfs.iter().flat_map(|t| t.keys().cloned()));
-            if rec.state.running {
-                points.extend(["proc", "sys", "dev"].map(String::from));
-            }
-            opts.without_contents = points
-                .iter()
-                .map(|p| crate::create::clean(p).trim_start_matches('/').to_string())
-                .filter(|p| !p.is_empty())
-                .collect();
+            let opts = WalkOptions { one_file_system: true, ..Default::default() };
             write_tree(root, "", w, opts)?;
             Ok(())
         };
         // Stream while the walk runs; an error ends the stream early, which the client sees
         // as a truncated archive.
         tokio::spawn(async move {
-            let _ = svc.with_root(&svc_rec, false, walk).await;
+            let _ = svc.with_root(&rec, false, walk).await;
         });
         Ok(rx)
     }

@@ -308,3 +308,40 @@ fn exports_leave_out_what_mounts_hold() {
     }
     d.docker(&["rm", "-v", &name]).ok();
 }
+
+/// A mount whose destination is reached through a symlink in the image (`/srv ->
+/// /var/srv`) is mounted at the link's target; an export still leaves out what it holds
+/// (a list of mount paths missed it and exported the host's files under `var/srv`).
+#[test]
+fn exports_leave_out_mounts_reached_through_symlinks() {
+    let d = Daemon::with_busybox();
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::write(ctx.path().join("Dockerfile"), "FROM busybox\nRUN mkdir -p /var/srv && ln -s /var/srv /srv\n")
+        .unwrap();
+    let tag = unique("srvlink");
+    d.docker(&["build", "-q", "-t", &tag, &ctx.path().display().to_string()]).ok();
+    let host = tempfile::tempdir().unwrap();
+    std::fs::write(host.path().join("secret"), "host data").unwrap();
+    let name = unique("expsrv");
+    let bind = format!("{}:/srv", host.path().display());
+    d.docker(&["run", "-d", "--name", &name, "--network", "none", "-v", &bind, &tag, "sleep", "100"]).ok();
+    // Control: the bind is there, through the link.
+    assert_eq!(d.docker(&["exec", &name, "cat", "/var/srv/secret"]).ok(), "host data");
+    let work = tempfile::tempdir().unwrap();
+    for state in ["running", "stopped"] {
+        if state == "stopped" {
+            d.docker(&["kill", &name]).ok();
+            d.docker(&["wait", &name]).ok();
+        }
+        let tarf = work.path().join(format!("{state}.tar"));
+        d.docker(&["export", "-o", &tarf.display().to_string(), &name]).ok();
+        let out = Command::new("tar").arg("-tvf").arg(&tarf).output().unwrap();
+        let l = String::from_utf8_lossy(&out.stdout).into_owned();
+        let names: Vec<&str> = l.lines().filter_map(|l| l.split_whitespace().nth(5)).collect();
+        assert!(names.contains(&"var/srv/"), "{state}: the mount point stays\n{l}");
+        assert!(l.lines().any(|l| l.contains("srv -> /var/srv")), "{state}: the link stays\n{l}");
+        assert!(!names.iter().any(|n| n.starts_with("var/srv/") && *n != "var/srv/"), "{state}: host files\n{l}");
+    }
+    d.docker(&["rm", &name]).ok();
+    d.docker(&["rmi", &tag]).ok();
+}

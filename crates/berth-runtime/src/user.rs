@@ -21,16 +21,31 @@ pub struct ResolvedUser {
 const MAX_DB: u64 = 4 << 20;
 
 /// Reads a user database inside the container's root; empty when it is missing or is not
-/// a plain file of at most [`MAX_DB`]. The container owns these files and the daemon reads
-/// them too (`docker cp -a`): a FIFO must not block it, nor /dev/zero or a sparse 100 GB
-/// file fill its memory.
+/// a plain file of at most [`MAX_DB`]. The container owns these files and the shim and the
+/// daemon read them from the host (every exec and healthcheck as a named user, `docker cp
+/// -a`): what is there is looked at through an `O_PATH` descriptor and opened only if it is
+/// a plain file, since opening a device node from the host acts on the host's device outside
+/// the container's device cgroup (a watchdog node would start the host's watchdog), a FIFO
+/// would block, and /dev/zero or a sparse 100 GB file would fill memory.
 fn read_in_root(root: impl AsFd, path: &str) -> String {
-    let Ok(fd) = open_in_root(root, path, OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY) else {
+    let Ok(node) = open_in_root(root, path, OFlags::PATH) else {
+        return String::new();
+    };
+    match rustix::fs::fstat(&node) {
+        Ok(st) if rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::RegularFile => {}
+        _ => return String::new(),
+    }
+    // The descriptor pins the inode: what was checked is what is opened.
+    let Ok(fd) = rustix::fs::open(
+        crate::paths::fd_path(&node),
+        OFlags::RDONLY | OFlags::NOCTTY | OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    ) else {
         return String::new();
     };
     let file = std::fs::File::from(fd);
     match file.metadata() {
-        Ok(m) if m.is_file() && m.len() <= MAX_DB => {}
+        Ok(m) if m.len() <= MAX_DB => {}
         _ => return String::new(),
     }
     let mut s = String::new();
@@ -180,6 +195,31 @@ mod tests {
         big.set_len(100 << 30).unwrap();
         assert!(resolve(&root, "root", &[]).is_err());
         assert_eq!(resolve(&root, "0", &[]).unwrap().uid, 0, "a numeric user needs no database");
+    }
+
+    /// Whether anything opened `path` while `f` ran (inotify's IN_OPEN; looking at a node
+    /// through an `O_PATH` descriptor opens nothing).
+    fn opened_during(path: &std::path::Path, f: impl FnOnce()) -> bool {
+        use rustix::fs::inotify;
+        let ino = inotify::init(inotify::CreateFlags::NONBLOCK | inotify::CreateFlags::CLOEXEC).unwrap();
+        inotify::add_watch(&ino, path, inotify::WatchFlags::OPEN).unwrap();
+        f();
+        let mut buf = [std::mem::MaybeUninit::uninit(); 1024];
+        inotify::Reader::new(&ino, &mut buf).next().is_ok()
+    }
+
+    #[test]
+    fn a_device_node_in_place_of_the_user_database_is_never_opened() {
+        let d = root_with("root:x:0:0:root:/root:/bin/sh\n", "root:x:0:\n");
+        let root = std::fs::File::open(d.path()).unwrap();
+        let passwd = d.path().join("etc/passwd");
+        assert!(opened_during(&passwd, || assert_eq!(resolve(&root, "root", &[]).unwrap().uid, 0)), "control");
+        std::fs::remove_file(&passwd).unwrap();
+        // /dev/null's numbers: harmless if the old code opens it, and seen by inotify.
+        let null = rustix::fs::makedev(1, 3);
+        let mode = rustix::fs::Mode::from(0o644);
+        rustix::fs::mknodat(&root, "etc/passwd", rustix::fs::FileType::CharacterDevice, mode, null).unwrap();
+        assert!(!opened_during(&passwd, || assert!(resolve(&root, "root", &[]).is_err())));
     }
 
     fn root_with(passwd: &str, group: &str) -> tempfile::TempDir {
