@@ -45,6 +45,40 @@ pub fn decode_path(s: &str) -> String {
 /// daemon hold (a 200 MB create body once made it 1.15 GB).
 pub const MAX_BODY: usize = 16 << 20;
 
+/// The most values (numbers, strings, members, elements) a JSON body may hold. Each becomes
+/// a `serde_json::Value` of 32 bytes or more before it is typed, so a 16 MiB body of
+/// `[0,0,…]` was about 300 MB in memory; real requests hold hundreds of values, the largest
+/// thousands.
+const MAX_JSON_VALUES: usize = 1 << 18;
+
+/// An upper bound on the values in JSON text: one more than its separators and openings
+/// outside strings. Linear, and it reads no further than the bound.
+fn too_many_values(b: &[u8], max: usize) -> bool {
+    let (mut n, mut in_string, mut escaped) = (1usize, false, false);
+    for &c in b {
+        if in_string {
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            b'"' => in_string = true,
+            b',' | b'[' | b'{' | b':' => {
+                n += 1;
+                if n > max {
+                    return true;
+                }
+            }
+            _ => {}
+        }
+    }
+    false
+}
+
 pub struct Req {
     pub method: Method,
     /// Path without the `/vX.Y` prefix.
@@ -131,6 +165,9 @@ impl Req {
         let b = self.bytes().await?;
         if b.iter().all(|c| c.is_ascii_whitespace()) {
             return Ok(T::default());
+        }
+        if too_many_values(&b, MAX_JSON_VALUES) {
+            return Err(ApiError::bad_request(format!("invalid JSON body: more than {MAX_JSON_VALUES} values")));
         }
         // Go clients send `null` for fields they leave unset, and Go decodes that as the zero
         // value; dropping null members gives the same result with serde's defaults.
@@ -229,6 +266,16 @@ fn strip_nulls(v: &mut serde_json::Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_values_are_counted_outside_strings_only() {
+        assert!(!too_many_values(br#"{"Env":["A=1","B=2"]}"#, 5));
+        assert!(too_many_values(br#"{"Env":["A=1","B=2","C=3"]}"#, 5));
+        // Separators inside strings, escaped quotes included, are text.
+        assert!(!too_many_values(br#"{"Cmd":["a,b,c,[d],{e:f}","x\",y,z"]}"#, 5));
+        assert!(too_many_values(&[b"[".as_slice(), &b"0,".repeat(1000), b"0]"].concat(), 1000));
+        assert!(!too_many_values(&[b"[".as_slice(), &b"0,".repeat(1000), b"0]"].concat(), 1002));
+    }
 
     #[test]
     fn os_error_codes_are_dropped() {

@@ -78,6 +78,38 @@ fn a_huge_request_body_is_refused_without_being_held() {
 }
 
 #[test]
+fn small_json_values_cannot_multiply_in_the_daemons_memory() {
+    let d = Daemon::with_busybox();
+    let pid = daemon_pid(&d);
+    // Under the body limit, but 7.5 million values: each became a 32-byte (or larger)
+    // value in memory before the body was typed, some 300 MB per request.
+    let mut body = br#"{"Image":"busybox","Env":["#.to_vec();
+    while body.len() < (15 << 20) {
+        body.extend_from_slice(b"0,");
+    }
+    body.extend_from_slice(b"0]}");
+    let before = status_mib(pid, "VmRSS");
+    reset_peak(pid);
+    std::thread::scope(|s| {
+        let sent: Vec<_> = (0..4).map(|_| s.spawn(|| d.api("POST", "/containers/create", &body))).collect();
+        for t in sent {
+            let (status, text) = t.join().unwrap();
+            assert_eq!(status, 400, "{text}");
+            assert!(text.contains("more than"), "{text}");
+        }
+    });
+    let grew = status_mib(pid, "VmHWM").saturating_sub(before);
+    // Four bodies are 60 MiB, held as read and again as one buffer each: about 120 MiB.
+    // Typed through values, each used to take some 300 MB more.
+    assert!(grew < 200, "the daemon's peak grew by {grew} MiB for four 15 MiB bodies");
+    // Control: a create with a long environment of ordinary values works.
+    let env: Vec<String> = (0..5000).map(|i| format!("\"V{i}=x\"")).collect();
+    let ok = format!(r#"{{"Image":"busybox","Cmd":["true"],"Env":[{}]}}"#, env.join(","));
+    let (status, text) = d.api("POST", "/containers/create", ok.as_bytes());
+    assert_eq!(status, 201, "{text}");
+}
+
+#[test]
 fn an_image_reference_filter_cannot_make_the_daemon_backtrack() {
     let d = Daemon::with_busybox();
     let name = "a".repeat(60);
