@@ -69,7 +69,7 @@ async fn container_and_pod_stats_report_cpu_memory_layer_and_processes() {
     assert!(v(&linux.memory.as_ref().unwrap().usage_bytes) > 0);
     assert_eq!(
         linux.containers.iter().map(|s| s.attributes.as_ref().unwrap().id.clone()).collect::<Vec<_>>(),
-        [id.clone()]
+        std::slice::from_ref(&id)
     );
     if let Some(net) = &linux.network {
         assert!(net.interfaces.iter().all(|i| i.name != "lo"), "{net:?}");
@@ -106,12 +106,12 @@ async fn stats_lists_follow_their_filters_and_leave_docker_containers_out() {
     both.sort();
     assert_eq!(all, both, "only the CRI's containers, not {docker}");
     let by_pod = list(ContainerStatsFilter { pod_sandbox_id: b.clone(), ..Default::default() });
-    assert_eq!(ids(c.rt.list_container_stats(by_pod).await.unwrap().into_inner()), [cb.clone()]);
+    assert_eq!(ids(c.rt.list_container_stats(by_pod).await.unwrap().into_inner()), std::slice::from_ref(&cb));
     let by_id = list(ContainerStatsFilter { id: ca[..12].to_string(), ..Default::default() });
-    assert_eq!(ids(c.rt.list_container_stats(by_id).await.unwrap().into_inner()), [ca.clone()]);
+    assert_eq!(ids(c.rt.list_container_stats(by_id).await.unwrap().into_inner()), std::slice::from_ref(&ca));
     let selector = |v: &str| HashMap::from([("container".to_string(), v.to_string())]);
     let by_label = list(ContainerStatsFilter { label_selector: selector("two"), ..Default::default() });
-    assert_eq!(ids(c.rt.list_container_stats(by_label).await.unwrap().into_inner()), [cb.clone()]);
+    assert_eq!(ids(c.rt.list_container_stats(by_label).await.unwrap().into_inner()), std::slice::from_ref(&cb));
     let none = list(ContainerStatsFilter { label_selector: selector("three"), ..Default::default() });
     assert!(ids(c.rt.list_container_stats(none).await.unwrap().into_inner()).is_empty());
 
@@ -191,7 +191,10 @@ async fn container_events_follow_pods_and_containers_through_their_lives() {
             let ps = e.pod_sandbox_status.as_ref().expect("the pod's status");
             assert_eq!(ps.id, p);
             assert_eq!(ps.state, PodSandboxState::SandboxReady as i32);
-            assert_eq!(e.containers_statuses.iter().map(|s| s.id.clone()).collect::<Vec<_>>(), [id.clone()]);
+            assert_eq!(
+                e.containers_statuses.iter().map(|s| s.id.clone()).collect::<Vec<_>>(),
+                std::slice::from_ref(&id)
+            );
             assert!(e.created_at > 0);
         }
         if (e.container_id.clone(), kind) == (p.clone(), ContainerDeletedEvent) {
