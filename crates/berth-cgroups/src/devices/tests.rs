@@ -247,7 +247,7 @@ fn rules_the_kernel_cannot_take_are_refused() {
         rule(true, "c", Some(1), Some(3), "rx"),
         rule(true, "c", Some(1 << 40), Some(3), "r"),
     ] {
-        let err = Policy::new(&[bad.clone()]).unwrap_err().to_string();
+        let err = Policy::new(std::slice::from_ref(&bad)).unwrap_err().to_string();
         assert!(err.contains("invalid device rule"), "{bad:?}: {err}");
     }
 }
