@@ -108,8 +108,8 @@ fn load(program: &[Insn]) -> std::result::Result<OwnedFd, (io::Error, String)> {
             kern_version: 0,
             prog_flags: 0,
         };
-        // SAFETY: `ProgLoad` is the start of `bpf_attr` for BPF_PROG_LOAD (five u32 pairs and
-        // u64s, no padding); `code` holds `insn_cnt` instructions, the license is
+        // SAFETY: `ProgLoad` is the start of `bpf_attr` for BPF_PROG_LOAD (u32 pairs and u64s
+        // at the kernel's offsets, no padding); `code` holds `insn_cnt` instructions, the license is
         // NUL-terminated, and the log buffer is `log_size` writable bytes, all alive here.
         #[allow(unsafe_code)]
         let r = unsafe { sys_bpf(BPF_PROG_LOAD, &mut attr) };
