@@ -6,8 +6,8 @@
 //! (`/berth/<id>`). The same operations work on both layouts found in the field:
 //!
 //! - **v2 (unified)**: one tree at `/sys/fs/cgroup`; limits are `memory.max`, `cpu.max`,
-//!   `pids.max`…; freezing is `cgroup.freeze`; `cgroup.kill` kills everything inside.
-//!   Controllers are enabled on the way down via `cgroup.subtree_control`.
+//!   `pids.max`…; devices are an eBPF program attached to the group; freezing is
+//!   `cgroup.freeze`; `cgroup.kill` kills everything inside. Controllers are enabled on the way down via `cgroup.subtree_control`.
 //! - **v1 (and hybrid, v1 controllers with a v2 tree beside them)**: one tree per controller
 //!   under `/sys/fs/cgroup/<controller>`; limits are `memory.limit_in_bytes`,
 //!   `cpu.cfs_quota_us`…; devices are allow-listed in the `devices` controller; freezing is
@@ -19,10 +19,12 @@
 //! namespace); [`Cgroup::destroy`] kills what is left and removes the directories, tolerating
 //! ones already gone. Every operation reports the file it failed on.
 //!
-//! Device access on v2 needs an eBPF program; berth does not load one, and compensates by
-//! never granting `CAP_MKNOD`'s reach: containers see only the device nodes their spec
-//! creates (see berth-runtime).
+//! Device rules are read once into a [`devices::Policy`] and enforced by the `devices`
+//! controller on v1 and by an eBPF program attached to the group on v2 (see [`devices`]).
+//! Callers apply them before any process joins the group; [`Cgroup::apply`] fails rather
+//! than leave a v2 group with rules but without its program.
 
+pub mod devices;
 mod fs;
 mod stats;
 mod v1;
@@ -40,6 +42,10 @@ pub enum CgroupError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("{0}")]
     Invalid(String),
+    /// The kernel refused a `bpf(2)` step for the group at `path` (`what` carries the
+    /// verifier's log when loading failed).
+    #[error("cgroup {path}: {what}: {source}")]
+    Bpf { path: PathBuf, what: String, source: std::io::Error },
 }
 
 pub type Result<T> = std::result::Result<T, CgroupError>;

@@ -98,18 +98,10 @@ pub fn apply(root: &Path, rel: &str, r: &Resources) -> Result<()> {
         block_io(&dir("blkio"), b)?;
     }
     if !r.devices.is_empty() {
+        let policy = crate::devices::Policy::new(&r.devices)?;
         let d = dir("devices");
         if d.exists() {
-            for rule in &r.devices {
-                let kind = if rule.kind.is_empty() { "a" } else { rule.kind.as_str() };
-                let num = |n: Option<i64>| n.filter(|&v| v >= 0).map(|v| v.to_string()).unwrap_or_else(|| "*".into());
-                let access = if rule.access.is_empty() { "rwm" } else { rule.access.as_str() };
-                let line = if kind == "a" {
-                    "a".to_string()
-                } else {
-                    format!("{kind} {}:{} {access}", num(rule.major), num(rule.minor))
-                };
-                let file = if rule.allow { "devices.allow" } else { "devices.deny" };
+            for (file, line) in policy.v1_lines() {
                 write(&d.join(file), &line)?;
             }
         }

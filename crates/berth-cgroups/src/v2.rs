@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use crate::devices::kernel::{Attach, Kernel};
 use crate::fs::{self, mkdir, write};
 use crate::{Resources, Result};
 
@@ -25,6 +26,16 @@ pub fn create(root: &Path, rel: &str) -> Result<()> {
 }
 
 pub fn apply(dir: &Path, r: &Resources) -> Result<()> {
+    apply_with(dir, r, &Kernel)
+}
+
+/// [`apply`], handing the device program to `kernel`. Devices go first: a group whose
+/// program cannot be attached is refused before anything else is written.
+fn apply_with(dir: &Path, r: &Resources, kernel: &dyn Attach) -> Result<()> {
+    if !r.devices.is_empty() {
+        let policy = crate::devices::Policy::new(&r.devices)?;
+        kernel.attach(dir, &crate::devices::program::build(&policy))?;
+    }
     if let Some(m) = &r.memory {
         if let Some(l) = m.limit {
             write(&dir.join("memory.max"), &max(l))?;
@@ -170,5 +181,79 @@ mod tests {
         std::fs::write(root.path().join("cgroup.controllers"), "cpuset cpu io memory pids").unwrap();
         let s = crate::block_io_support(root.path(), crate::Mode::V2);
         assert!(s.throttle && s.weight_device && s.weight);
+    }
+
+    /// Keeps what would have been attached where, or refuses as a kernel without BPF would.
+    #[derive(Default)]
+    struct Recorder {
+        attached: std::cell::RefCell<Vec<(std::path::PathBuf, Vec<crate::devices::program::Insn>)>>,
+        refuse: bool,
+    }
+
+    impl Attach for Recorder {
+        fn attach(&self, dir: &Path, program: &[crate::devices::program::Insn]) -> Result<()> {
+            if self.refuse {
+                return Err(crate::CgroupError::Bpf {
+                    path: dir.to_path_buf(),
+                    what: "loading".into(),
+                    source: std::io::Error::from_raw_os_error(1),
+                });
+            }
+            self.attached.borrow_mut().push((dir.to_path_buf(), program.to_vec()));
+            Ok(())
+        }
+    }
+
+    fn with_devices(devices: Vec<crate::DeviceRule>) -> Resources {
+        let memory = crate::MemoryResources { limit: Some(1 << 30), ..Default::default() };
+        Resources { devices, memory: Some(memory), ..Default::default() }
+    }
+
+    #[test]
+    fn device_rules_become_a_program_attached_to_the_group() {
+        let g = fake_group(&["memory.max"]);
+        let rec = Recorder::default();
+        let rules = crate::devices::docker_defaults(false);
+        apply_with(g.path(), &with_devices(rules.clone()), &rec).unwrap();
+        let want = crate::devices::program::build(&crate::devices::Policy::new(&rules).unwrap());
+        assert_eq!(*rec.attached.borrow(), [(g.path().to_path_buf(), want)]);
+        // Nothing device-related is written as a file on v2.
+        let mut files: Vec<_> = std::fs::read_dir(g.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        files.sort();
+        assert_eq!(files, ["memory.max"]);
+        assert_eq!(std::fs::read_to_string(g.path().join("memory.max")).unwrap(), "1073741824");
+    }
+
+    /// `docker update` applies resources without devices: the program stays as it was.
+    #[test]
+    fn resources_without_devices_leave_the_program_alone() {
+        let g = fake_group(&["memory.max"]);
+        let rec = Recorder::default();
+        apply_with(g.path(), &with_devices(vec![]), &rec).unwrap();
+        assert!(rec.attached.borrow().is_empty());
+        assert_eq!(std::fs::read_to_string(g.path().join("memory.max")).unwrap(), "1073741824");
+    }
+
+    #[test]
+    fn a_group_whose_program_is_refused_is_not_set_up() {
+        let g = fake_group(&["memory.max"]);
+        let rec = Recorder { refuse: true, ..Default::default() };
+        let err = apply_with(g.path(), &with_devices(crate::devices::docker_defaults(false)), &rec).unwrap_err();
+        assert!(matches!(err, crate::CgroupError::Bpf { .. }), "{err}");
+        assert_eq!(std::fs::read_to_string(g.path().join("memory.max")).unwrap(), "", "nothing else was applied");
+        // Invalid rules are refused before the kernel is asked.
+        let bad = vec![crate::DeviceRule { allow: true, kind: "x".into(), ..Default::default() }];
+        let err = apply_with(g.path(), &with_devices(bad), &Recorder::default()).unwrap_err().to_string();
+        assert!(err.contains("invalid device rule"), "{err}");
+    }
+
+    /// The real kernel path refuses a directory that is not a cgroup2 group, rather than
+    /// carrying on without device control.
+    #[test]
+    fn the_kernel_path_fails_closed_outside_a_cgroup2_group() {
+        let g = fake_group(&["memory.max"]);
+        let err = apply(g.path(), &with_devices(crate::devices::docker_defaults(false))).unwrap_err();
+        assert!(matches!(err, crate::CgroupError::Bpf { .. }), "{err}");
+        assert_eq!(std::fs::read_to_string(g.path().join("memory.max")).unwrap(), "");
     }
 }

@@ -170,27 +170,6 @@ fn default_devices() -> Vec<Device> {
     .collect()
 }
 
-fn device_rules(privileged: bool) -> Vec<DeviceRule> {
-    if privileged {
-        return vec![DeviceRule { allow: true, kind: "a".into(), major: None, minor: None, access: "rwm".into() }];
-    }
-    let mut v = vec![DeviceRule { allow: false, kind: "a".into(), major: None, minor: None, access: "rwm".into() }];
-    let allow = |kind: &str, major: Option<i64>, minor: Option<i64>, access: &str| DeviceRule {
-        allow: true,
-        kind: kind.into(),
-        major,
-        minor,
-        access: access.into(),
-    };
-    v.push(allow("c", None, None, "m"));
-    v.push(allow("b", None, None, "m"));
-    for (ma, mi) in [(1, 3), (1, 5), (1, 7), (1, 8), (1, 9), (5, 0), (5, 1), (5, 2), (10, 200)] {
-        v.push(allow("c", Some(ma), Some(mi), "rwm"));
-    }
-    v.push(allow("c", Some(136), None, "rwm"));
-    v
-}
-
 /// A device's cgroup permissions: some of `r`, `w`, `m`, each at most once.
 fn valid_device_access(a: &str) -> bool {
     !a.is_empty()
@@ -509,7 +488,7 @@ pub fn build(
         cpu.realtime_runtime = Some(h.cpu_realtime_runtime);
     }
     let resources = Resources {
-        devices: device_rules(h.privileged),
+        devices: berth_cgroups::devices::docker_defaults(h.privileged),
         memory: (memory != MemoryResources::default()).then_some(memory),
         cpu: (cpu != CpuResources::default()).then_some(cpu),
         pids: h.pids_limit.filter(|p| *p > 0).map(|limit| PidsResources { limit }),

@@ -83,6 +83,26 @@ fn device_cgroup_rules_grant_what_they_say() {
     assert!(err.contains("invalid device cgroup format"), "{err}");
 }
 
+/// Issue 15: a default container has CAP_MKNOD and a /dev without nodev, so only the device
+/// cgroup (v1) or its eBPF program (v2) stands between `mknod /x b 7 0` and the host's block
+/// devices. 7:0 (the first loop device) opens without a backing file, so the control, the
+/// same node with a rule granting it, reaches it.
+#[test]
+fn a_block_device_made_in_the_container_cannot_be_opened() {
+    let d = Daemon::with_busybox();
+    let script = format!("mknod /tmp/b b 7 0 && echo made; {}", opens("/tmp/b"));
+    let run = |extra: &[&str]| {
+        let mut args = vec!["run", "--rm", "--network", "none"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["busybox", "sh", "-c", &script]);
+        d.berth(&args).ok()
+    };
+    let out = run(&[]);
+    assert_eq!(out.split_whitespace().collect::<Vec<_>>(), ["made", "r-refused", "w-refused"], "{out}");
+    let out = run(&["--device-cgroup-rule", "b 7:0 r"]);
+    assert_eq!(out.split_whitespace().collect::<Vec<_>>(), ["made", "r-ok", "w-refused"], "{out}");
+}
+
 #[test]
 fn masked_and_readonly_paths_from_the_api_are_honoured() {
     let d = Daemon::with_busybox();
