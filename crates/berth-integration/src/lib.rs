@@ -117,6 +117,8 @@ pub struct Daemon {
     pub bridge_net: String,
     /// Run the daemon inside this network namespace (multi-host tests).
     pub netns: Option<String>,
+    /// A command the daemon runs under (`setpriv …`), which execs it.
+    wrapper: Vec<String>,
     child: Option<Child>,
     extra_args: Vec<String>,
     /// Environment variables the daemon (and so its shims) start with.
@@ -166,6 +168,16 @@ impl Daemon {
 
     /// Starts a daemon inside the network namespace `netns` (made by the test with `ip netns`).
     pub fn start_in(netns: Option<&str>, args: &[&str]) -> Daemon {
+        Daemon::start_full(netns, &[], args)
+    }
+
+    /// Starts a daemon under `wrapper` (a command that execs the rest of its arguments, such
+    /// as `setpriv --bounding-set -sys_boot`).
+    pub fn start_under(wrapper: &[&str], args: &[&str]) -> Daemon {
+        Daemon::start_full(None, wrapper, args)
+    }
+
+    fn start_full(netns: Option<&str>, wrapper: &[&str], args: &[&str]) -> Daemon {
         let dir = short_tmp();
         let name = dir.path().file_name().unwrap().to_string_lossy().into_owned();
         let (bridge, bridge_net, pool) = addresses();
@@ -183,6 +195,7 @@ impl Daemon {
             bridge,
             bridge_net,
             netns: netns.map(String::from),
+            wrapper: wrapper.iter().map(|s| s.to_string()).collect(),
             child: None,
             extra_args: args.iter().map(|s| s.to_string()).collect(),
             env: Vec::new(),
@@ -218,7 +231,14 @@ impl Daemon {
                 c.args(["netns", "exec", ns]).arg(berth_bin());
                 c
             }
-            None => Command::new(berth_bin()),
+            None => match self.wrapper.split_first() {
+                Some((first, rest)) => {
+                    let mut c = Command::new(first);
+                    c.args(rest).arg(berth_bin());
+                    c
+                }
+                None => Command::new(berth_bin()),
+            },
         };
         cmd.arg("daemon")
             .arg("--data-root")

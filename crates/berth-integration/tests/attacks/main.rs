@@ -16,6 +16,7 @@ mod devices;
 mod host_settings;
 mod memory;
 mod modes;
+mod privileged;
 mod race;
 mod tls;
 
