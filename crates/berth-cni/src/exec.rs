@@ -156,7 +156,11 @@ mod tests {
     async fn a_plugins_error_object_is_reported_with_its_code() {
         let d = tempfile::tempdir().unwrap();
         let dirs = vec![d.path().to_path_buf()];
-        plugin(d.path(), "bad", r#"echo '{"cniVersion":"1.0.0","code":11,"msg":"busy","details":"try later"}'; exit 1"#);
+        plugin(
+            d.path(),
+            "bad",
+            r#"echo '{"cniVersion":"1.0.0","code":11,"msg":"busy","details":"try later"}'; exit 1"#,
+        );
         let e = run(&call("bad", &dirs, Duration::from_secs(10)), &Value::Null).await.unwrap_err();
         assert!(matches!(e, CniError::Plugin { code: Some(11), .. }), "{e:?}");
         assert_eq!(e.to_string(), r#"plugin type="bad" name="net" failed (ADD): busy: try later"#);

@@ -214,15 +214,14 @@ impl Cni {
         for plugin in &list.plugins {
             let conf = list.plugin_config(plugin, prev.as_ref(), &att.capabilities);
             let out = self.invoke(list, plugin, "ADD", att, Path::new(&att.netns), ifname, &conf).await?;
-            let result: Value = serde_json::from_slice(&out).ok().filter(Value::is_object).ok_or_else(|| {
-                CniError::Plugin {
+            let result: Value =
+                serde_json::from_slice(&out).ok().filter(Value::is_object).ok_or_else(|| CniError::Plugin {
                     plugin: config::plugin_type(plugin).to_string(),
                     network: list.name.clone(),
                     command: "ADD",
                     code: None,
                     message: format!("no result (a JSON object) on stdout: {:?}", String::from_utf8_lossy(&out)),
-                }
-            })?;
+                })?;
             prev = Some(result);
         }
         Ok(prev.unwrap_or_else(|| Value::Object(Map::new())))
