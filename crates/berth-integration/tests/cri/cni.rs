@@ -21,6 +21,7 @@ struct Net {
     bridge: String,
     /// The /24's first three octets, e.g. `10.213.7`.
     prefix: String,
+    portmap: bool,
 }
 
 impl Net {
@@ -37,7 +38,8 @@ impl Net {
             dir.path().join("ipam").display()
         )];
         plugins.extend(extra.iter().map(|p| p.to_string()));
-        let net = Net { dir, name, bridge, prefix };
+        let portmap = extra.iter().any(|p| p.contains(r#""type":"portmap""#));
+        let net = Net { dir, name, bridge, prefix, portmap };
         std::fs::create_dir_all(net.conf_dir()).unwrap();
         std::fs::create_dir_all(net.bin_dir()).unwrap();
         net.write_config(&plugins.join(","));
@@ -104,14 +106,17 @@ impl Drop for Net {
             if let Some(i) = args.iter().position(|a| a == "-j") {
                 chains.extend(args.get(i + 1).filter(|c| c.starts_with("CNI-")).cloned());
             }
-            let _ = Command::new("iptables").args(["-t", "nat", "-D"]).args(&args).status();
+            iptables(&["-t", "nat", "-D"], &args);
         }
         for c in chains {
-            let _ = Command::new("iptables").args(["-t", "nat", "-F", &c]).status();
-            let _ = Command::new("iptables").args(["-t", "nat", "-X", &c]).status();
+            iptables(&["-t", "nat", "-F", &c], &[]);
+            iptables(&["-t", "nat", "-X", &c], &[]);
         }
         let _ = Command::new("ip").args(["link", "del", &self.bridge]).status();
-        remove_portmap_chains();
+        // Only the test that uses portmap: another's could take the chains from under it.
+        if self.portmap {
+            remove_portmap_chains();
+        }
     }
 }
 
@@ -125,12 +130,17 @@ fn remove_portmap_chains() {
     }
     for rule in save.lines().filter(|l| l.contains("-j CNI-HOSTPORT-") && !l.starts_with("-A CNI-HOSTPORT-")) {
         let args = shell_words(rule.trim_start_matches("-A "));
-        let _ = Command::new("iptables").args(["-t", "nat", "-D"]).args(&args).status();
+        iptables(&["-t", "nat", "-D"], &args);
     }
     for c in ["CNI-HOSTPORT-DNAT", "CNI-HOSTPORT-MASQ", "CNI-HOSTPORT-SETMARK"] {
-        let _ = Command::new("iptables").args(["-t", "nat", "-F", c]).status();
-        let _ = Command::new("iptables").args(["-t", "nat", "-X", c]).status();
+        iptables(&["-t", "nat", "-F", c], &[]);
+        iptables(&["-t", "nat", "-X", c], &[]);
     }
+}
+
+/// Runs iptables quietly: cleanup of what may already be gone.
+fn iptables(head: &[&str], rest: &[String]) {
+    let _ = Command::new("iptables").args(head).args(rest).stderr(std::process::Stdio::null()).status();
 }
 
 /// iptables-save's quoting: words, with "double quotes" (and \" inside them) kept together.
