@@ -184,12 +184,14 @@ impl Cri {
                 self.containers.stop(&c.id, Some(0), None).await.map_err(status)?;
             }
         }
-        // While the holder runs its namespace is there for the plugins to clean up.
-        self.detach(&rec).await?;
+        // While the holder runs its namespace is there for the plugins to clean up. The pod
+        // stops even when a plugin fails (as containerd's does); its record stays, so the
+        // next stop or the remove DELs again.
+        let detached = self.detach(&rec).await;
         if rec.state.running {
             self.containers.stop(&rec.id, Some(10), None).await.map_err(status)?;
         }
-        Ok(())
+        detached
     }
 
     /// Removes the pod's containers, then the holder. An unknown pod is already removed.

@@ -27,18 +27,24 @@ struct Net {
 impl Net {
     /// A network of `bridge` (and `extra` plugins after it) in a fresh config directory.
     fn new(extra: &[&str]) -> Net {
+        Net::around(&[], extra)
+    }
+
+    /// A network of the `before` plugins, bridge, then the `after` plugins.
+    fn around(before: &[&str], after: &[&str]) -> Net {
         let dir = tempfile::Builder::new().prefix("btcni").tempdir_in("/tmp").unwrap();
         let name = unique("berth-cni-test-");
         let bridge = unique("bc");
         assert!(bridge.len() <= 15, "{bridge} is too long for an interface name");
         let prefix = subnet();
-        let mut plugins = vec![format!(
+        let mut plugins: Vec<String> = before.iter().map(|p| p.to_string()).collect();
+        plugins.push(format!(
             r#"{{"type":"bridge","bridge":"{bridge}","isGateway":true,"ipMasq":false,"hairpinMode":true,
                 "ipam":{{"type":"host-local","ranges":[[{{"subnet":"{prefix}.0/24"}}]],"dataDir":"{}"}}}}"#,
             dir.path().join("ipam").display()
-        )];
-        plugins.extend(extra.iter().map(|p| p.to_string()));
-        let portmap = extra.iter().any(|p| p.contains(r#""type":"portmap""#));
+        ));
+        plugins.extend(after.iter().map(|p| p.to_string()));
+        let portmap = plugins.iter().any(|p| p.contains(r#""type":"portmap""#));
         let net = Net { dir, name, bridge, prefix, portmap };
         std::fs::create_dir_all(net.conf_dir()).unwrap();
         std::fs::create_dir_all(net.bin_dir()).unwrap();
@@ -348,18 +354,23 @@ async fn without_a_network_config_the_network_is_not_ready_and_pods_are_refused_
     c.remove_pod(&host).await;
 }
 
+/// A plugin of the test's own: `script` after `#!/bin/sh`.
+fn own_plugin(net: &Net, name: &str, script: &str) {
+    let p = net.bin_dir().join(name);
+    std::fs::write(&p, format!("#!/bin/sh\n{script}\n")).unwrap();
+    std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+}
+
 #[tokio::test]
 async fn a_failing_plugin_is_reported_and_what_the_plugins_before_it_made_is_undone() {
     let net = Net::new(&[r#"{"type":"refuser"}"#]);
     let asked = net.dir.path().join("refuser.log");
     let script = format!(
-        "#!/bin/sh\necho \"$CNI_COMMAND\" >> {}\n[ \"$CNI_COMMAND\" = DEL ] && exit 0\n\
-         echo '{{\"cniVersion\":\"1.0.0\",\"code\":100,\"msg\":\"refused by policy\",\"details\":\"pod is not welcome\"}}'\nexit 1\n",
+        "echo \"$CNI_COMMAND\" >> {}\n[ \"$CNI_COMMAND\" = DEL ] && exit 0\n\
+         echo '{{\"cniVersion\":\"1.0.0\",\"code\":100,\"msg\":\"refused by policy\",\"details\":\"pod is not welcome\"}}'\nexit 1",
         asked.display()
     );
-    let plugin = net.bin_dir().join("refuser");
-    std::fs::write(&plugin, script).unwrap();
-    std::fs::set_permissions(&plugin, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    own_plugin(&net, "refuser", &script);
     let d = net.daemon();
     let mut c = connect(&d).await;
     let logs = d.dir.path().join("pod-logs");
@@ -407,4 +418,39 @@ async fn pod_networking_survives_a_daemon_restart_and_is_torn_down_after_it() {
     c.remove_pod(&b).await;
     c.remove_pod(&a).await;
     assert_eq!(net.leases(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_plugin_failing_del_fails_the_stop_and_the_remove_deletes_again() {
+    // A plugin before the bridge that cannot let go while a flag file exists.
+    let net = Net::around(&[r#"{"type":"clingy"}"#], &[]);
+    let flag = net.dir.path().join("cling");
+    own_plugin(
+        &net,
+        "clingy",
+        &format!(
+            "[ \"$CNI_COMMAND\" = ADD ] && {{ echo '{{\"cniVersion\":\"1.0.0\"}}'; exit 0; }}\n\
+             [ -e {} ] && {{ echo '{{\"code\":999,\"msg\":\"cannot let go\"}}'; exit 1; }}\nexit 0",
+            flag.display()
+        ),
+    );
+    let d = net.daemon();
+    let mut c = connect(&d).await;
+    let logs = d.dir.path().join("pod-logs");
+    let p = c.run_pod(pod("clung", &logs)).await;
+    assert!(in_subnet(&ip_of(&mut c, &p).await, &net));
+    std::fs::write(&flag, "").unwrap();
+    let e = c.rt.stop_pod_sandbox(StopPodSandboxRequest { pod_sandbox_id: p.clone() }).await.unwrap_err();
+    assert!(e.message().contains("cannot let go") && e.message().contains("tear down"), "{e:?}");
+    // The pod is stopped all the same, and the bridge (DELeted first) let its address go.
+    assert_eq!(c.pod_status(&p).await.state, PodSandboxState::SandboxNotready as i32);
+    assert_eq!(net.leases(), Vec::<String>::new());
+    let e = c.rt.remove_pod_sandbox(RemovePodSandboxRequest { pod_sandbox_id: p.clone() }).await.unwrap_err();
+    assert!(e.message().contains("cannot let go"), "the record is kept until DEL succeeds: {e:?}");
+    assert_eq!(c.pod_status(&p).await.id, p, "and the pod with it");
+    std::fs::remove_file(&flag).unwrap();
+    c.rt.remove_pod_sandbox(RemovePodSandboxRequest { pod_sandbox_id: p.clone() }).await.unwrap();
+    let pods = c.rt.list_pod_sandbox(ListPodSandboxRequest::default()).await.unwrap().into_inner().items;
+    assert!(pods.is_empty(), "{pods:?}");
+    assert_eq!(std::fs::read_dir(d.data_root().join("cni")).unwrap().count(), 0, "no record is left");
 }
