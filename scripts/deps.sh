@@ -2,11 +2,13 @@
 # Installs what building and running berth needs from Debian's packages (idempotent),
 # and what the tests compare against: docker.io (a private dockerd checks image archives),
 # docker-registry and skopeo (registry interop), openssl and curl (HTTPS registry tests),
-# iperf3 (the overlay benchmark).
+# iperf3 (the overlay benchmark), and the standard CNI plugins the CRI's pods are networked with
+# (containernetworking-plugins: bridge, host-local, loopback, portmap…, in /usr/lib/cni, one of
+# the daemon's default plugin directories).
 set -euo pipefail
 need=()
 have() { dpkg -s "$1" >/dev/null 2>&1; }
-for p in busybox-static iproute2 nftables procps tar ca-certificates pkg-config gcc libc6-dev python3 python3-venv docker-registry docker.io etcd-server skopeo openssl curl iperf3; do
+for p in busybox-static iproute2 nftables procps tar ca-certificates pkg-config gcc libc6-dev python3 python3-venv docker-registry docker.io etcd-server skopeo openssl curl iperf3 containernetworking-plugins; do
     have "$p" || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -5,10 +5,17 @@
 //!
 //! - A **pod sandbox** is one berth container running the built-in holder process
 //!   (`berth-shim pause`, bind-mounted as `/sbin/docker-init`; no `pause` image is pulled). The
-//!   holder owns the pod's network, IPC and UTS namespaces: a loopback-only network namespace of
-//!   its own, or the node's with `hostNetwork`. Pod networking through CNI is not done yet:
-//!   `Status` reports `NetworkReady` false (`NetworkPluginNotReady`), as containerd does
-//!   without a CNI configuration, and a pod's status has no IP.
+//!   holder owns the pod's network, IPC and UTS namespaces: a network namespace of its own,
+//!   or the node's with `hostNetwork`.
+//! - A pod's own network namespace is set up by **CNI** plugins ([`berth_cni`]), as containerd
+//!   does it: loopback and the first network of the config directory, ADDed once the holder
+//!   runs (with the pod's CNI_ARGS, port mappings, bandwidth, DNS and annotations as runtime
+//!   arguments), DELeted when the pod stops or is removed, from the attachment recorded under
+//!   the data root (so after a daemon restart too). The pod's status reports the addresses
+//!   the network gave `eth0`. Without a network config `Status` reports `NetworkReady` false
+//!   (`NetworkPluginNotReady`) and such a pod is refused before anything is made for it; a
+//!   config written later is used at once. A plugin that fails leaves nothing behind: what
+//!   was added is DELeted and the holder removed.
 //! - A **container** in a pod is a berth container that joins the holder's namespaces as
 //!   `--network container:<holder>` does (network, IPC, UTS; PID when the pod asks), shares the
 //!   holder's /etc/hosts and /etc/resolv.conf, and logs in the CRI format to the path kubelet
@@ -37,6 +44,7 @@ mod events;
 mod exec;
 mod image;
 pub mod meta;
+mod network;
 pub mod oom;
 mod runtime;
 mod sandbox;
@@ -65,4 +73,6 @@ pub struct Cri {
     pub data_root: PathBuf,
     /// The previous CPU sample of each container and pod, for `usage_nano_cores`.
     pub samples: stats::Samples,
+    /// The node's CNI plugins and networks, for pods of their own network.
+    pub cni: berth_cni::Cni,
 }

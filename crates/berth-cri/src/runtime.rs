@@ -33,12 +33,15 @@ impl RuntimeService for Service {
     async fn status(&self, _r: Request<StatusRequest>) -> Reply<StatusResponse> {
         let conditions = vec![
             RuntimeCondition { r#type: "RuntimeReady".into(), status: true, ..Default::default() },
-            RuntimeCondition {
-                r#type: "NetworkReady".into(),
-                status: false,
-                reason: "NetworkPluginNotReady".into(),
-                message: "berth has no CNI support yet: pods get a loopback-only network or the node's (hostNetwork)"
-                    .into(),
+            // As containerd: ready as soon as the config directory has a network.
+            match self.0.cni.network() {
+                Ok(_) => RuntimeCondition { r#type: "NetworkReady".into(), status: true, ..Default::default() },
+                Err(e) => RuntimeCondition {
+                    r#type: "NetworkReady".into(),
+                    status: false,
+                    reason: "NetworkPluginNotReady".into(),
+                    message: format!("Network plugin returns error: {e}"),
+                },
             },
         ];
         Ok(Response::new(StatusResponse { status: Some(RuntimeStatus { conditions }), ..Default::default() }))

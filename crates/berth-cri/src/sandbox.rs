@@ -12,7 +12,7 @@ use crate::error::{invalid, name_taken, not_found, status};
 use crate::meta::{self, SandboxMeta};
 use crate::proto::{
     LinuxPodSandboxStatus, Namespace, NamespaceMode, NamespaceOption, PodSandbox, PodSandboxConfig, PodSandboxFilter,
-    PodSandboxNetworkStatus, PodSandboxState, PodSandboxStatus,
+    PodSandboxState, PodSandboxStatus,
 };
 use crate::{Cri, security};
 
@@ -96,6 +96,8 @@ impl Cri {
         let group_add = security::groups(&common, &[])?;
         let seccomp = security::seccomp(&common)?;
         let host_net = mode(ns.network) == NamespaceMode::Node;
+        // A pod of its own network needs the CNI network before anything is made for it.
+        let network = if host_net { None } else { Some((self.network()?, crate::network::capabilities(&cfg)?)) };
         let sb = SandboxMeta {
             name: md.name.clone(),
             uid: md.uid.clone(),
@@ -114,7 +116,7 @@ impl Cri {
         };
         let dns = cfg.dns_config.clone().unwrap_or_default();
         let host = HostConfig {
-            // No CNI yet: a pod of its own gets a network namespace with loopback only.
+            // A namespace of its own with loopback only, which CNI's plugins then configure.
             network_mode: if host_net { "host" } else { "none" }.into(),
             // On the node's network the pod shares the node's UTS namespace too.
             uts_mode: if host_net { "host" } else { "" }.into(),
@@ -156,6 +158,17 @@ impl Cri {
             let _ = self.containers.remove(&id, true, true).await;
             return Err(status(e));
         }
+        if let Some((net, caps)) = network {
+            let attached = match self.containers.get(&id) {
+                Ok(e) => self.attach(&e.record(), &cfg, &net, caps).await,
+                Err(e) => Err(status(e)),
+            };
+            if let Err(e) = attached {
+                // What the plugins made is undone by `attach`; the holder goes too.
+                let _ = self.containers.remove(&id, true, true).await;
+                return Err(e);
+            }
+        }
         Ok(id)
     }
 
@@ -171,10 +184,14 @@ impl Cri {
                 self.containers.stop(&c.id, Some(0), None).await.map_err(status)?;
             }
         }
+        // While the holder runs its namespace is there for the plugins to clean up. The pod
+        // stops even when a plugin fails (as containerd's does); its record stays, so the
+        // next stop or the remove DELs again.
+        let detached = self.detach(&rec).await;
         if rec.state.running {
             self.containers.stop(&rec.id, Some(10), None).await.map_err(status)?;
         }
-        Ok(())
+        detached
     }
 
     /// Removes the pod's containers, then the holder. An unknown pod is already removed.
@@ -191,6 +208,8 @@ impl Cri {
                 Err(e) => return Err(status(e)),
             }
         }
+        // A pod removed without a stop first is detached here.
+        self.detach(&rec).await?;
         match self.containers.remove(&rec.id, true, true).await {
             Ok(()) => Ok(()),
             Err(e) if berth_api::HasKind::kind(&e) == berth_api::ErrorKind::NotFound => Ok(()),
@@ -208,13 +227,14 @@ impl Cri {
         verbose: bool,
     ) -> Result<(PodSandboxStatus, HashMap<String, String>), Status> {
         let (rec, sb) = self.sandbox(id)?;
+        let (network, cni_result) = self.pod_network(&rec.id);
         let st = PodSandboxStatus {
             id: rec.id.clone(),
             metadata: Some(metadata(&sb)),
             state: Self::sandbox_state(&rec) as i32,
             created_at: sb.created_at,
-            // Loopback only, or the node's own network: no pod IP to report yet.
-            network: Some(PodSandboxNetworkStatus::default()),
+            // The addresses CNI gave eth0; none on the node's network.
+            network: Some(network),
             linux: Some(LinuxPodSandboxStatus {
                 namespaces: Some(Namespace {
                     options: Some(NamespaceOption {
@@ -236,6 +256,7 @@ impl Cri {
                 "hostname": rec.config.hostname,
                 "cgroupParent": rec.host_config.cgroup_parent,
                 "resolvConf": std::fs::read_to_string(&rec.resolv_conf_path).unwrap_or_default(),
+                "cniResult": cni_result,
             });
             info.insert("info".to_string(), v.to_string());
         }

@@ -66,6 +66,10 @@ pub struct FileConfig {
     pub cri_socket: Option<String>,
     /// Where CDI device specs are read (later directories take priority).
     pub cdi_spec_dirs: Option<Vec<PathBuf>>,
+    /// The CRI's CNI network configs (default /etc/cni/net.d).
+    pub cni_conf_dir: Option<PathBuf>,
+    /// The CNI plugin directories, `:`-separated (default /opt/cni/bin:/usr/lib/cni).
+    pub cni_bin_dir: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -124,6 +128,10 @@ pub struct DaemonConfig {
     /// `cri.sock` in the exec root, /run/berth/cri.sock); `None`: not at all.
     pub cri_socket: Option<PathBuf>,
     pub cdi_spec_dirs: Vec<PathBuf>,
+    /// Where the CRI finds its CNI network configs and plugins (`--cni-conf-dir`,
+    /// `--cni-bin-dir`, containerd's `conf_dir` and `bin_dir`).
+    pub cni_conf_dir: PathBuf,
+    pub cni_bin_dirs: Vec<PathBuf>,
 }
 
 /// What was given on the command line (dockerd's flags).
@@ -155,6 +163,9 @@ pub struct Flags {
     pub cri_socket: Option<String>,
     /// `--cdi-spec-dir` (repeatable).
     pub cdi_spec_dirs: Vec<PathBuf>,
+    pub cni_conf_dir: Option<PathBuf>,
+    /// `--cni-bin-dir` (repeatable, each `:`-separated as CNI_PATH is).
+    pub cni_bin_dirs: Vec<String>,
 }
 
 pub const DEFAULT_CONFIG_FILE: &str = "/etc/berth/daemon.json";
@@ -201,6 +212,12 @@ impl DaemonConfig {
         }
         if !flags.cdi_spec_dirs.is_empty() && file.cdi_spec_dirs.is_some() {
             clash.push("cdi-spec-dirs");
+        }
+        if flags.cni_conf_dir.is_some() && file.cni_conf_dir.is_some() {
+            clash.push("cni-conf-dir");
+        }
+        if !flags.cni_bin_dirs.is_empty() && file.cni_bin_dir.is_some() {
+            clash.push("cni-bin-dir");
         }
         for (name, flag, key) in [
             ("tls", flags.tls.is_some(), file.tls.is_some()),
@@ -279,6 +296,21 @@ impl DaemonConfig {
         } else {
             flags.cdi_spec_dirs.clone()
         };
+        let cni_bin = if flags.cni_bin_dirs.is_empty() {
+            file.cni_bin_dir.clone().into_iter().collect()
+        } else {
+            flags.cni_bin_dirs.clone()
+        };
+        let mut cni_bin_dirs: Vec<PathBuf> =
+            cni_bin.iter().flat_map(|d| d.split(':')).filter(|d| !d.is_empty()).map(PathBuf::from).collect();
+        if cni_bin_dirs.is_empty() {
+            cni_bin_dirs = berth_cni::DEFAULT_BIN_DIRS.iter().map(PathBuf::from).collect();
+        }
+        let cni_conf_dir = flags
+            .cni_conf_dir
+            .clone()
+            .or(file.cni_conf_dir.clone())
+            .unwrap_or_else(|| PathBuf::from(berth_cni::DEFAULT_CONF_DIR));
         let default_ulimits = file
             .default_ulimits
             .clone()
@@ -316,6 +348,8 @@ impl DaemonConfig {
             shim: default_shim_path(),
             cri_socket,
             cdi_spec_dirs,
+            cni_conf_dir,
+            cni_bin_dirs,
         })
     }
 }
@@ -464,6 +498,31 @@ mod tests {
         assert_eq!(load("{}", Some("")).unwrap().cri_socket, None);
         assert_eq!(load("{}", Some("/f.sock")).unwrap().cri_socket, Some(PathBuf::from("/f.sock")));
         assert!(load(r#"{"cri-socket": ""}"#, Some("/f.sock")).unwrap_err().contains("cri-socket"));
+    }
+
+    #[test]
+    fn cni_directories_default_to_containerds_and_debians_and_take_flags_or_daemon_json() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("daemon.json");
+        let load = |json: &str, conf: Option<&str>, bins: &[&str]| {
+            std::fs::write(&p, json).unwrap();
+            DaemonConfig::load(&Flags {
+                config_file: Some(p.clone()),
+                cni_conf_dir: conf.map(PathBuf::from),
+                cni_bin_dirs: bins.iter().map(|s| s.to_string()).collect(),
+                ..Default::default()
+            })
+        };
+        let paths = |v: &[&str]| v.iter().map(PathBuf::from).collect::<Vec<_>>();
+        let c = load("{}", None, &[]).unwrap();
+        assert_eq!(c.cni_conf_dir, PathBuf::from("/etc/cni/net.d"));
+        assert_eq!(c.cni_bin_dirs, paths(&["/opt/cni/bin", "/usr/lib/cni"]));
+        let c = load(r#"{"cni-conf-dir": "/c", "cni-bin-dir": "/b1:/b2"}"#, None, &[]).unwrap();
+        assert_eq!((c.cni_conf_dir, c.cni_bin_dirs), (PathBuf::from("/c"), paths(&["/b1", "/b2"])));
+        let c = load("{}", Some("/f"), &["/x:/y", "/z"]).unwrap();
+        assert_eq!((c.cni_conf_dir, c.cni_bin_dirs), (PathBuf::from("/f"), paths(&["/x", "/y", "/z"])));
+        assert!(load(r#"{"cni-conf-dir": "/c"}"#, Some("/f"), &[]).unwrap_err().contains("cni-conf-dir"));
+        assert!(load(r#"{"cni-bin-dir": "/c"}"#, None, &["/b"]).unwrap_err().contains("cni-bin-dir"));
     }
 
     #[test]

@@ -192,6 +192,12 @@ pub async fn serve(
             distribution: daemon.distribution.clone(),
             data_root: daemon.config.data_root.clone(),
             samples: Default::default(),
+            cni: berth_cni::Cni::new(berth_cni::Options {
+                conf_dir: daemon.config.cni_conf_dir.clone(),
+                bin_dirs: daemon.config.cni_bin_dirs.clone(),
+                cache_dir: daemon.config.data_root.join("cni"),
+                timeout: berth_cni::DEFAULT_TIMEOUT,
+            }),
         });
         tasks.push(tokio::spawn(async move {
             if let Err(e) = berth_cri::serve(cri, l).await {

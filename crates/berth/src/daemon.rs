@@ -81,6 +81,13 @@ struct DaemonArgs {
     /// root; an empty value turns it off)
     #[arg(long = "cri-socket")]
     cri_socket: Option<String>,
+    /// The CRI's CNI network configs: the first .conf, .conflist or .json in lexical order is
+    /// the pods' network (default /etc/cni/net.d)
+    #[arg(long = "cni-conf-dir")]
+    cni_conf_dir: Option<PathBuf>,
+    /// Where the CNI plugins are (repeatable or :-separated; default /opt/cni/bin:/usr/lib/cni)
+    #[arg(long = "cni-bin-dir")]
+    cni_bin_dir: Vec<String>,
     /// Set the logging level (accepted for compatibility)
     #[arg(short = 'l', long = "log-level")]
     log_level: Option<String>,
@@ -139,6 +146,8 @@ pub fn main(args: &[String]) -> i32 {
         tlskey: a.tlskey,
         cri_socket: a.cri_socket,
         cdi_spec_dirs: a.cdi_spec_dir,
+        cni_conf_dir: a.cni_conf_dir,
+        cni_bin_dirs: a.cni_bin_dir,
     };
     let config = match DaemonConfig::load(&flags) {
         Ok(c) => c,

@@ -3,6 +3,7 @@
 //! real daemon. One file per feature.
 
 mod bounds;
+mod cni;
 mod containers;
 mod images;
 mod resources;
@@ -191,9 +192,26 @@ impl Cri {
     }
 }
 
+/// The CNI config directory of tests that are not about pod networking: one network of the
+/// `loopback` plugin alone, so a pod gets its own namespace and nothing outside it changes
+/// (its status has no IP). Shared by every test: written once, atomically.
+pub fn loopback_network() -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cri-loopback-net.d");
+    let file = dir.join("10-loopback.conflist");
+    let body = r#"{"cniVersion":"1.0.0","name":"berth-test-loopback","plugins":[{"type":"loopback"}]}"#;
+    if std::fs::read_to_string(&file).ok().as_deref() != Some(body) {
+        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = dir.join(unique(".tmp"));
+        std::fs::write(&tmp, body).unwrap();
+        std::fs::rename(&tmp, &file).unwrap();
+    }
+    dir
+}
+
 /// A daemon with busybox, its CRI client, and a directory for pod logs inside the daemon's.
 pub async fn setup() -> (Daemon, Cri, PathBuf) {
-    let d = Daemon::with_busybox();
+    let d = Daemon::start_with(&["--cni-conf-dir", &loopback_network().display().to_string()]);
+    d.import_busybox("busybox:latest");
     let c = connect(&d).await;
     let logs = d.dir.path().join("pod-logs");
     (d, c, logs)
