@@ -37,6 +37,9 @@ fn start_error_text(err: &str) -> String {
     let user_mistake = ["unable to find user ", "unable to find group ", "uids and gids must be in range"];
     if user_mistake.iter().any(|p| err.starts_with(p)) {
         err.to_string()
+    } else if err.starts_with("failed to initialize logging driver: ") {
+        // dockerd's words when a log driver cannot start (its collector is unreachable).
+        format!("failed to create task for container: {err}")
     } else {
         format!("OCI runtime create failed: {err}: unknown")
     }
