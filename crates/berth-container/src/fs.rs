@@ -223,6 +223,7 @@ impl ContainerService {
                 .map(|p| crate::create::clean(p).trim_start_matches('/').to_string())
                 .filter(|p| !p.is_empty())
                 .collect();
+            (opts.user_names, opts.group_names) = berth_runtime::user::id_names(root);
             write_tree(root, "", w, opts)?;
             Ok(())
         };
@@ -261,7 +262,9 @@ impl ContainerService {
         let svc = self.clone();
         let walk = move |root: BorrowedFd<'_>| {
             let w = ChannelWriter::new(tx);
-            let opts = WalkOptions { archive_name: src.name, ..Default::default() };
+            // Owners by name too, from the container's own user database.
+            let (user_names, group_names) = berth_runtime::user::id_names(root);
+            let opts = WalkOptions { archive_name: src.name, user_names, group_names, ..Default::default() };
             write_tree(root, &src.path, w, opts)?;
             Ok(())
         };

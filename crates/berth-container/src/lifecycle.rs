@@ -112,12 +112,21 @@ fn write_private(path: &std::path::Path, data: &[u8]) -> std::io::Result<()> {
 fn log_options(rec: &Record, cfg: &crate::Config) -> Result<LogOptions> {
     let (lc, r) = crate::log_config::resolve(&rec.host_config.log_config, &cfg.log_driver, &cfg.log_opts)
         .map_err(ContainerError::Start)?;
+    let remote = if crate::log_config::is_remote(&lc.kind) {
+        let info = crate::log_info::build(rec, &lc.config)
+            .map_err(|e| ContainerError::Start(format!("failed to initialize logging driver: {e}")))?;
+        Some(berth_shim::sinks::RemoteLog { options: lc.config.clone(), info })
+    } else {
+        None
+    };
     Ok(LogOptions {
+        no_file: !crate::log_config::keeps_file(&lc.kind, &lc.config),
         driver: lc.kind,
         path: rec.log_path.clone().into(),
         max_size: r.max_size,
         max_files: r.max_files,
         compress: r.compress,
+        remote,
     })
 }
 

@@ -221,7 +221,10 @@ pub fn is_common(key: &str) -> bool {
 /// Whether `key` is one of the daemon's own options, which every driver takes (`mode`,
 /// `max-buffer-size`, the dual-logging cache's `cache-*`).
 pub fn is_builtin(key: &str) -> bool {
-    matches!(key, "mode" | "max-buffer-size") || key.starts_with("cache-")
+    matches!(
+        key,
+        "mode" | "max-buffer-size" | "cache-disabled" | "cache-max-size" | "cache-max-file" | "cache-compress"
+    )
 }
 
 /// The queue limit from `mode`/`max-buffer-size`.
