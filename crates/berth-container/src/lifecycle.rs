@@ -465,6 +465,12 @@ impl ContainerService {
         let _ = tokio::task::spawn_blocking(move || svc.networks.disconnect(&rec2)).await;
         e.update(|r| r.network = crate::network::stopped_view(&r.network));
         let _ = self.persist(e);
+        // What the shim said (a log driver's dropped messages, say) outlives its bundle in
+        // the daemon's log.
+        let said = std::fs::read_to_string(self.bundle_dir(&rec.id).join("shim.log")).unwrap_or_default();
+        for line in said.lines().filter(|l| !l.trim().is_empty()) {
+            eprintln!("berth daemon: container {}: {line}", rec.id);
+        }
         let _ = std::fs::remove_dir_all(self.bundle_dir(&rec.id));
         self.volume_mount_events(&rec, false);
         if st.oom_killed {

@@ -256,7 +256,13 @@ fn forward_entries(conn: &mut impl Read, n: usize) -> Vec<(String, BTreeMap<Stri
             break;
         }
         let k = conn.read(&mut chunk).expect("reading from the log driver");
-        assert!(k > 0, "the driver closed the connection after {} entries", out.len());
+        if k == 0 {
+            let seen: Vec<String> = out
+                .iter()
+                .map(|(_, r)| format!("{:?} {}", r.get("source"), r.get("log").map_or(0, |l| l.str().len())))
+                .collect();
+            panic!("the driver closed the connection after {} entries: {seen:?}", out.len());
+        }
         buf.extend_from_slice(&chunk[..k]);
     }
     out
@@ -292,9 +298,9 @@ fn fluentd_gets_forward_entries_with_dockers_record_and_partial_pieces() {
         assert_eq!(rec["container_name"].str(), format!("/{name}"));
         assert_eq!(rec["REGION"].str(), "eu");
     }
-    let logs: Vec<(&str, &str)> = got.iter().map(|(_, r)| (r["source"].str(), r["log"].str())).collect();
-    assert_eq!(logs[0], ("stdout", "one"));
-    assert!(logs.contains(&("stderr", "two")), "{logs:?}");
+    let lines: Vec<(&str, &str)> = got.iter().map(|(_, r)| (r["source"].str(), r["log"].str())).collect();
+    assert_eq!(lines[0], ("stdout", "one"));
+    assert!(lines.contains(&("stderr", "two")), "{lines:?}");
     let pieces: Vec<&BTreeMap<String, Mp>> =
         got.iter().map(|(_, r)| r).filter(|r| r.contains_key("partial_id")).collect();
     assert_eq!(pieces.len(), 2);

@@ -230,6 +230,11 @@ impl LogWriter {
         let mut start = 0;
         while let Some(nl) = buf[start..].iter().position(|&b| b == b'\n') {
             let end = start + nl + 1;
+            // A line longer than MAX_LINE is cut however it arrived (in one read or many).
+            while end - start > MAX_LINE {
+                self.entry(stream, &buf[start..start + MAX_LINE], false);
+                start += MAX_LINE;
+            }
             self.entry(stream, &buf[start..end], true);
             start = end;
         }
@@ -255,7 +260,7 @@ impl LogWriter {
     /// than being cut at [`MAX_LINE`].
     fn entry(&mut self, stream: u8, line: &[u8], full: bool) {
         if self.sink.is_some() {
-            self.to_sink(stream, line, full);
+            self.send_to_sink(stream, line, full);
         }
         if self.file.is_none() {
             return;
@@ -273,7 +278,7 @@ impl LogWriter {
 
     /// Sends a line (without its newline) or a piece of one, with Docker's partial
     /// metadata: pieces of one line share an ID, numbered from 1, the last one marked.
-    fn to_sink(&mut self, stream: u8, line: &[u8], full: bool) {
+    fn send_to_sink(&mut self, stream: u8, line: &[u8], full: bool) {
         let i = if stream == 2 { 1 } else { 0 };
         let partial = if !full {
             if self.pieces[i].is_none() {
@@ -475,6 +480,10 @@ mod tests {
         w.write(2, b"err\n");
         w.write(1, &vec![b'x'; MAX_LINE + 3]);
         w.flush();
+        // A long line cut the same when it comes in one piece.
+        let mut long = vec![b'y'; MAX_LINE + 2];
+        long.push(b'\n');
+        w.write(2, &long);
         let text = std::fs::read_to_string(&path).unwrap();
         let lines: Vec<(&str, &str, &str)> = text
             .lines()
@@ -485,7 +494,9 @@ mod tests {
                 (p.next().unwrap(), p.next().unwrap(), p.next().unwrap_or(""))
             })
             .collect();
-        assert_eq!(lines.len(), 4, "{text}");
+        assert_eq!(lines.len(), 6, "{text}");
+        assert_eq!((lines[4].0, lines[4].1, lines[4].2.len()), ("stderr", "P", MAX_LINE));
+        assert_eq!(lines[5], ("stderr", "F", "yy"));
         assert_eq!(lines[0], ("stdout", "F", "one"));
         assert_eq!(lines[1], ("stderr", "F", "err"));
         assert_eq!((lines[2].0, lines[2].1, lines[2].2.len()), ("stdout", "P", MAX_LINE));
