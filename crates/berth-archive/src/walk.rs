@@ -37,6 +37,11 @@ pub struct WalkOptions {
     /// Leave file contents out of the output (which is then not a tar stream): for
     /// recording a skeleton whose stream is hashed elsewhere ([`crate::prefix`]).
     pub skip_content: bool,
+    /// Names for owners' IDs (`uname`), from the tree's own /etc/passwd (`docker cp`,
+    /// `export`); an ID without one has none. Empty for layers, which carry IDs only.
+    pub user_names: std::collections::BTreeMap<u32, String>,
+    /// Names for groups' IDs (`gname`), from the tree's /etc/group.
+    pub group_names: std::collections::BTreeMap<u32, String>,
 }
 
 #[derive(Debug)]
@@ -161,6 +166,12 @@ impl<W: Write> Walker<W> {
         h.uid = st.st_uid as u64;
         h.gid = st.st_gid as u64;
         h.mtime = st.st_mtime;
+        if let Some(n) = self.opts.user_names.get(&st.st_uid) {
+            h.uname = n.clone();
+        }
+        if let Some(n) = self.opts.group_names.get(&st.st_gid) {
+            h.gname = n.clone();
+        }
 
         if ft == FileType::CharacterDevice && st.st_rdev == 0 && self.opts.overlay_whiteouts {
             let wh = if parent_arch.is_empty() {

@@ -211,7 +211,8 @@ impl ContainerService {
             // The container's own files, as Docker exports them: what its volumes, binds and
             // tmpfs mounts hold is not (`-v /:/host` exported the host), nor are the
             // runtime's filesystems of a running one; their mount points are.
-            let opts = WalkOptions { one_file_system: true, ..Default::default() };
+            let mut opts = WalkOptions { one_file_system: true, ..Default::default() };
+            (opts.user_names, opts.group_names) = berth_runtime::user::id_names(root);
             write_tree(root, "", w, opts)?;
             Ok(())
         };
@@ -250,7 +251,9 @@ impl ContainerService {
         let svc = self.clone();
         let walk = move |root: BorrowedFd<'_>| {
             let w = ChannelWriter::new(tx);
-            let opts = WalkOptions { archive_name: src.name, ..Default::default() };
+            // Owners by name too, from the container's own user database.
+            let (user_names, group_names) = berth_runtime::user::id_names(root);
+            let opts = WalkOptions { archive_name: src.name, user_names, group_names, ..Default::default() };
             write_tree(root, &src.path, w, opts)?;
             Ok(())
         };

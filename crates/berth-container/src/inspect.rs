@@ -97,7 +97,12 @@ impl ContainerService {
             resolv_conf_path: rec.resolv_conf_path.clone(),
             hostname_path: rec.hostname_path.clone(),
             hosts_path: rec.hosts_path.clone(),
-            log_path: rec.log_path.clone(),
+            // As dockerd: a remote driver's local cache is not a log path to show.
+            log_path: if crate::log_config::is_remote(&rec.host_config.log_config.kind) {
+                String::new()
+            } else {
+                rec.log_path.clone()
+            },
             name: format!("/{}", rec.name),
             restart_count: rec.restart_count,
             driver: "overlay2".into(),

@@ -26,6 +26,7 @@ pub mod inspect;
 mod lifecycle;
 pub mod links;
 pub mod log_config;
+mod log_info;
 pub mod logs;
 mod mounts;
 pub mod network;

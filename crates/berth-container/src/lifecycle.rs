@@ -37,6 +37,9 @@ fn start_error_text(err: &str) -> String {
     let user_mistake = ["unable to find user ", "unable to find group ", "uids and gids must be in range"];
     if user_mistake.iter().any(|p| err.starts_with(p)) {
         err.to_string()
+    } else if err.starts_with("failed to initialize logging driver: ") {
+        // dockerd's words when a log driver cannot start (its collector is unreachable).
+        format!("failed to create task for container: {err}")
     } else {
         format!("OCI runtime create failed: {err}: unknown")
     }
@@ -109,12 +112,21 @@ fn write_private(path: &std::path::Path, data: &[u8]) -> std::io::Result<()> {
 fn log_options(rec: &Record, cfg: &crate::Config) -> Result<LogOptions> {
     let (lc, r) = crate::log_config::resolve(&rec.host_config.log_config, &cfg.log_driver, &cfg.log_opts)
         .map_err(ContainerError::Start)?;
+    let remote = if crate::log_config::is_remote(&lc.kind) {
+        let info = crate::log_info::build(rec, &lc.config)
+            .map_err(|e| ContainerError::Start(format!("failed to initialize logging driver: {e}")))?;
+        Some(berth_shim::sinks::RemoteLog { options: lc.config.clone(), info })
+    } else {
+        None
+    };
     Ok(LogOptions {
+        no_file: !crate::log_config::keeps_file(&lc.kind, &lc.config),
         driver: lc.kind,
         path: rec.log_path.clone().into(),
         max_size: r.max_size,
         max_files: r.max_files,
         compress: r.compress,
+        remote,
     })
 }
 
@@ -453,6 +465,12 @@ impl ContainerService {
         let _ = tokio::task::spawn_blocking(move || svc.networks.disconnect(&rec2)).await;
         e.update(|r| r.network = crate::network::stopped_view(&r.network));
         let _ = self.persist(e);
+        // What the shim said (a log driver's dropped messages, say) outlives its bundle in
+        // the daemon's log.
+        let said = std::fs::read_to_string(self.bundle_dir(&rec.id).join("shim.log")).unwrap_or_default();
+        for line in said.lines().filter(|l| !l.trim().is_empty()) {
+            eprintln!("berth daemon: container {}: {line}", rec.id);
+        }
         let _ = std::fs::remove_dir_all(self.bundle_dir(&rec.id));
         self.volume_mount_events(&rec, false);
         if st.oom_killed {

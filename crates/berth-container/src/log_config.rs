@@ -18,8 +18,29 @@ pub struct Rotation {
     pub compress: bool,
 }
 
-/// The drivers berth has.
-const DRIVERS: &[&str] = &["json-file", "local", "none"];
+/// The drivers berth has: its own files, and the remote ones the shim sends to
+/// (`berth_shim::sinks`), which keep a local file beside (Docker's dual logging).
+const DRIVERS: &[&str] = &["json-file", "local", "none", "syslog", "journald", "gelf", "fluentd"];
+
+/// Whether a driver sends the log somewhere else.
+pub fn is_remote(driver: &str) -> bool {
+    berth_shim::sinks::DRIVERS.contains(&driver)
+}
+
+/// Whether berth keeps a file of this log, which `docker logs` reads: not for `none`, nor
+/// for a remote driver whose cache is disabled.
+pub fn keeps_file(driver: &str, cfg: &BTreeMap<String, String>) -> bool {
+    driver != "none" && !(is_remote(driver) && cfg.get("cache-disabled").is_some_and(|v| parse_bool(v) == Ok(true)))
+}
+
+/// The daemon's own options, which every driver takes (dockerd's built-in log opts).
+fn is_builtin(k: &str) -> bool {
+    matches!(k, "mode" | "max-buffer-size" | "cache-disabled" | "cache-max-size" | "cache-max-file" | "cache-compress")
+}
+
+fn parse_bool(s: &str) -> std::result::Result<bool, String> {
+    berth_shim::sinks::parse_bool(s)
+}
 
 /// The container's log config as it is kept: the daemon's driver when it names none, and
 /// the daemon's options under its own when both use the daemon's driver (dockerd's
@@ -51,7 +72,26 @@ pub fn check(driver: &str, cfg: &BTreeMap<String, String>) -> std::result::Resul
     if driver != "none" {
         keys(driver, cfg)?;
     }
+    if is_remote(driver) {
+        berth_shim::sinks::check(driver, cfg)?;
+        crate::log_info::check(cfg)?;
+        return cache(cfg).map_err(|e| format!("failed to initialize logging driver: {e}"));
+    }
     rotation(driver, cfg).map_err(|e| format!("failed to initialize logging driver: {e}"))
+}
+
+/// How a remote driver's local cache rotates: as the `local` driver, from the `cache-*`
+/// options (dockerd's `loggerutils/cache`).
+fn cache(cfg: &BTreeMap<String, String>) -> std::result::Result<Rotation, String> {
+    if let Some(v) = cfg.get("cache-disabled").filter(|v| !v.is_empty()) {
+        parse_bool(v).map_err(|_| format!("invalid value for option cache-disabled: {v}"))?;
+    }
+    let local: BTreeMap<String, String> = cfg
+        .iter()
+        .filter_map(|(k, v)| k.strip_prefix("cache-").map(|k| (k.to_string(), v.clone())))
+        .filter(|(k, _)| k != "disabled")
+        .collect();
+    rotation("local", &local)
 }
 
 /// `logger.ValidateLogOpts` and the json-file and local drivers' key validators.
@@ -66,12 +106,15 @@ fn keys(driver: &str, cfg: &BTreeMap<String, String>) -> std::result::Result<(),
         }
         berth_api::units::parse_ram_bytes(s).map_err(|e| format!("error parsing option max-buffer-size: {e}"))?;
     }
+    if is_remote(driver) {
+        return Ok(());
+    }
     let known: &[&str] = match driver {
         "json-file" => &["max-file", "max-size", "compress", "labels", "labels-regex", "env", "env-regex", "tag"],
         "local" => &["max-file", "max-size", "compress"],
         _ => return Ok(()),
     };
-    match cfg.keys().find(|k| !matches!(k.as_str(), "mode" | "max-buffer-size") && !known.contains(&k.as_str())) {
+    match cfg.keys().find(|k| !is_builtin(k) && !known.contains(&k.as_str())) {
         Some(k) if driver == "local" => Err(format!("unknown log opt '{k}' for log driver local")),
         Some(k) => Err(format!("unknown log opt '{k}' for json-file log driver")),
         None => Ok(()),
@@ -117,11 +160,7 @@ fn rotation(driver: &str, cfg: &BTreeMap<String, String>) -> std::result::Result
         r.max_files = u32::try_from(n).map_err(|_| format!("strconv.Atoi: parsing {s:?}: value out of range"))?;
     }
     if let Some(s) = cfg.get("compress") {
-        r.compress = match s.as_str() {
-            "1" | "t" | "T" | "TRUE" | "true" | "True" => true,
-            "0" | "f" | "F" | "FALSE" | "false" | "False" => false,
-            _ => return Err(format!("strconv.ParseBool: parsing {s:?}: invalid syntax")),
-        };
+        r.compress = parse_bool(s)?;
     }
     if local && r.compress && r.max_files == 1 {
         return Err("compression cannot be enabled when max file count is 1".into());
@@ -146,11 +185,36 @@ mod tests {
         assert_eq!(e("json-file", &[("max-size", "abc")]), "failed to initialize logging driver: invalid size: 'abc'");
         assert!(e("json-file", &[("max-file", "0")]).ends_with("max-file cannot be less than 1"));
         assert!(e("json-file", &[("compress", "yes")]).contains("strconv.ParseBool"));
-        assert!(e("syslog", &[]).contains("no log driver named 'syslog'"));
+        assert!(e("splunk", &[]).contains("no log driver named 'splunk'"));
+        assert!(check("json-file", &opts(&[("cache-disabled", "true")])).is_ok(), "the cache's options are everyone's");
         let ok = [("max-size", "1m"), ("max-file", "2"), ("mode", "non-blocking"), ("max-buffer-size", "4m")];
         let r = check("json-file", &opts(&ok)).unwrap();
         assert_eq!((r.max_size, r.max_files, r.compress), (1024 * 1024, 2, false));
         assert!(check("none", &opts(&[("anything", "x")])).is_ok());
+    }
+
+    #[test]
+    fn remote_drivers_check_their_options_and_their_cache() {
+        let e = |d: &str, kv: &[(&str, &str)]| check(d, &opts(kv)).unwrap_err();
+        assert_eq!(e("syslog", &[("max-size", "1m")]), "unknown log opt 'max-size' for syslog log driver");
+        assert_eq!(e("journald", &[("gelf-address", "x")]), "unknown log opt 'gelf-address' for journald log driver");
+        assert_eq!(e("gelf", &[]), "gelf-address is a required parameter");
+        assert_eq!(
+            e("fluentd", &[("fluentd-address", "ftp://x")]),
+            "invalid fluentd-address (ftp://x): unsupported scheme: 'ftp'"
+        );
+        assert_eq!(
+            e("journald", &[("cache-disabled", "maybe")]),
+            "failed to initialize logging driver: invalid value for option cache-disabled: maybe"
+        );
+        assert!(e("journald", &[("cache-max-file", "0")]).ends_with("max file count cannot be less than 1"));
+        assert!(e("syslog", &[("tag", "{{.Name")]).starts_with("template: log-tag"));
+        let r =
+            check("syslog", &opts(&[("syslog-address", "udp://127.0.0.1:5514"), ("cache-max-size", "1m")])).unwrap();
+        assert_eq!((r.max_size, r.max_files, r.compress), (1024 * 1024, 5, true));
+        assert!(keeps_file("gelf", &opts(&[])));
+        assert!(!keeps_file("gelf", &opts(&[("cache-disabled", "true")])));
+        assert!(keeps_file("json-file", &opts(&[("cache-disabled", "true")])));
     }
 
     #[test]

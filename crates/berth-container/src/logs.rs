@@ -189,7 +189,8 @@ impl ContainerService {
         } else {
             rec.host_config.log_config.kind.clone()
         };
-        if driver == "none" {
+        // A remote driver is read back from its local cache, unless that is disabled.
+        if !crate::log_config::keeps_file(&driver, &rec.host_config.log_config.config) {
             return Err(ContainerError::Invalid("configured logging driver does not support reading".into()));
         }
         let path = PathBuf::from(&rec.log_path);

@@ -94,6 +94,22 @@ fn groups(s: &str) -> Vec<GroupEntry> {
         .collect()
 }
 
+/// The names of user and group IDs in the container's /etc/passwd and /etc/group (the
+/// first entry for an ID, as `getpwuid` answers), for tar headers' `uname` and `gname`.
+/// Read as [`resolve`] reads them: confined to the root, plain files only, no NSS.
+pub fn id_names(root: impl AsFd) -> (std::collections::BTreeMap<u32, String>, std::collections::BTreeMap<u32, String>) {
+    let root = root.as_fd();
+    let mut users = std::collections::BTreeMap::new();
+    for e in passwd(&read_in_root(root, "/etc/passwd")) {
+        users.entry(e.uid).or_insert(e.name);
+    }
+    let mut groups_by_id = std::collections::BTreeMap::new();
+    for g in groups(&read_in_root(root, "/etc/group")) {
+        groups_by_id.entry(g.gid).or_insert(g.name);
+    }
+    (users, groups_by_id)
+}
+
 /// A numeric uid or gid (`None` if `s` is not a number), refused outside Docker's range
 /// (0 to 2^31-1) with its message.
 fn numeric_id(s: &str) -> Result<Option<u32>> {

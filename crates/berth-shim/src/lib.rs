@@ -7,7 +7,7 @@
 //!
 //! This crate is both the `berth-shim` executable (`src/bin`, `src/server`) and the pieces the
 //! daemon shares with it: the start configuration ([`proto::ShimConfig`]), the request and
-//! frame formats on the socket ([`proto`]), and the json-file log format ([`logfile`]).
+//! frame formats on the socket ([`proto`]), the json-file log format ([`logfile`]), and the remote log drivers ([`sinks`]).
 //!
 //! # Protocol
 //!
@@ -25,3 +25,4 @@ pub mod init;
 pub mod logfile;
 pub mod proto;
 pub mod server;
+pub mod sinks;

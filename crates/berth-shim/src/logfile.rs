@@ -2,6 +2,9 @@
 //! the format Docker writes (and tools like Fluent Bit read). Rotated files are named
 //! `<name>.1` (newest) to `<name>.<max_files-1>` (oldest), gzipped as `<name>.N.gz` when
 //! compression is on (`--log-opt compress=true`, and always for the `local` driver).
+//!
+//! With a remote driver (`syslog`, `journald`, `gelf`, `fluentd`) every line also goes to
+//! its [`Sink`], and the file is Docker's dual-logging cache (unless `cache-disabled`).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -9,7 +12,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use rustix::event::PollFlags;
+
 use crate::proto::LogOptions;
+use crate::sinks::{Message, Partial, Sink};
 
 /// Lines longer than this are split into several entries, as Docker does.
 pub const MAX_LINE: usize = 16 * 1024;
@@ -27,6 +33,12 @@ pub struct LogWriter {
     size: u64,
     /// Unterminated output per stream (stdout, stderr).
     partial: [Vec<u8>; 2],
+    /// The remote driver, if any.
+    sink: Option<Sink>,
+    /// Per stream, the line being sent in pieces to the sink: its ID and the pieces so far.
+    pieces: [Option<(String, u32)>; 2],
+    /// Numbers the pieced lines' IDs.
+    pieced: u64,
 }
 
 fn rotated(path: &Path, n: u32) -> PathBuf {
@@ -149,10 +161,45 @@ fn compress(log: &Path, from: &Path, to: &Path) -> io::Result<()> {
 }
 
 impl LogWriter {
+    /// Opens the file and connects the remote driver; an error (a collector Docker's driver
+    /// would fail to reach at start) is the start's.
     pub fn open(opts: LogOptions) -> io::Result<LogWriter> {
-        let file = if opts.driver == "none" { None } else { Some(open_log(&opts.path, false)?) };
+        let sink = match &opts.remote {
+            Some(r) => Some(crate::sinks::open(&opts.driver, r).map_err(io::Error::other)?),
+            None => None,
+        };
+        let file = if opts.driver == "none" || opts.no_file { None } else { Some(open_log(&opts.path, false)?) };
         let size = file.as_ref().and_then(|f| f.metadata().ok()).map(|m| m.len()).unwrap_or(0);
-        Ok(LogWriter { opts, file, size, partial: [Vec::new(), Vec::new()] })
+        Ok(LogWriter { opts, file, size, partial: [Vec::new(), Vec::new()], sink, pieces: [None, None], pieced: 0 })
+    }
+
+    /// What the remote driver's socket waits for, if anything.
+    pub fn sink_interest(&self) -> Option<(std::os::fd::BorrowedFd<'_>, PollFlags)> {
+        self.sink.as_ref()?.interest()
+    }
+
+    /// The remote driver's socket is ready.
+    pub fn sink_ready(&mut self, flags: PollFlags) {
+        if let Some(s) = self.sink.as_mut() {
+            s.ready(flags);
+        }
+    }
+
+    /// Reconnects the remote driver when due; `Some` while a retry is pending.
+    pub fn sink_tick(&mut self, now: std::time::Instant) -> Option<std::time::Instant> {
+        self.sink.as_mut()?.tick(now)
+    }
+
+    /// Everything logged has left (always, without a remote driver).
+    pub fn drained(&self) -> bool {
+        self.sink.as_ref().is_none_or(|s| s.drained())
+    }
+
+    /// At the shim's end: what was dropped goes to its log.
+    pub fn close(&mut self) {
+        if let Some(s) = self.sink.as_mut() {
+            s.report_drops(true);
+        }
     }
 
     /// Goes on in a new file at the same path, as a log rotated by someone else (kubelet)
@@ -169,12 +216,12 @@ impl LogWriter {
 
     /// Whether output is kept anywhere (false for the `none` driver).
     pub fn keeps_output(&self) -> bool {
-        self.file.is_some()
+        self.file.is_some() || self.sink.is_some()
     }
 
     /// Takes output of stream 1 (stdout) or 2 (stderr) and logs every complete line.
     pub fn write(&mut self, stream: u8, data: &[u8]) {
-        if self.file.is_none() {
+        if !self.keeps_output() {
             return;
         }
         let i = if stream == 2 { 1 } else { 0 };
@@ -183,6 +230,11 @@ impl LogWriter {
         let mut start = 0;
         while let Some(nl) = buf[start..].iter().position(|&b| b == b'\n') {
             let end = start + nl + 1;
+            // A line longer than MAX_LINE is cut however it arrived (in one read or many).
+            while end - start > MAX_LINE {
+                self.entry(stream, &buf[start..start + MAX_LINE], false);
+                start += MAX_LINE;
+            }
             self.entry(stream, &buf[start..end], true);
             start = end;
         }
@@ -207,6 +259,12 @@ impl LogWriter {
     /// One entry; `full` says the line ends here (a newline, or the end of the stream) rather
     /// than being cut at [`MAX_LINE`].
     fn entry(&mut self, stream: u8, line: &[u8], full: bool) {
+        if self.sink.is_some() {
+            self.send_to_sink(stream, line, full);
+        }
+        if self.file.is_none() {
+            return;
+        }
         let out = if self.opts.driver == "cri" { cri_line(stream, line, full) } else { json_line(stream, line) };
         if self.opts.max_size > 0 && self.size > 0 && self.size + out.len() as u64 > self.opts.max_size {
             self.rotate();
@@ -215,6 +273,29 @@ impl LogWriter {
             && f.write_all(&out).is_ok()
         {
             self.size += out.len() as u64;
+        }
+    }
+
+    /// Sends a line (without its newline) or a piece of one, with Docker's partial
+    /// metadata: pieces of one line share an ID, numbered from 1, the last one marked.
+    fn send_to_sink(&mut self, stream: u8, line: &[u8], full: bool) {
+        let i = if stream == 2 { 1 } else { 0 };
+        let partial = if !full {
+            if self.pieces[i].is_none() {
+                self.pieced += 1;
+                self.pieces[i] = Some((format!("{:x}-{}-{}", std::process::id(), self.pieced, stream), 0));
+            }
+            self.pieces[i].as_mut().map(|(id, n)| {
+                *n += 1;
+                Partial { id: id.clone(), ordinal: *n, last: false }
+            })
+        } else {
+            self.pieces[i].take().map(|(id, n)| Partial { id, ordinal: n + 1, last: true })
+        };
+        let body = if full { line.strip_suffix(b"\n").unwrap_or(line) } else { line };
+        let m = Message { stream, line: body, time: berth_api::time::now_nanos(), partial };
+        if let Some(s) = self.sink.as_mut() {
+            s.send(&m);
         }
     }
 
@@ -338,6 +419,7 @@ mod tests {
             max_size: 200,
             max_files: 3,
             compress: false,
+            ..Default::default()
         })
         .unwrap();
         w.write(1, b"hel");
@@ -370,6 +452,7 @@ mod tests {
             max_size: 300,
             max_files: 4,
             compress: true,
+            ..Default::default()
         })
         .unwrap();
         for i in 0..60 {
@@ -397,6 +480,10 @@ mod tests {
         w.write(2, b"err\n");
         w.write(1, &vec![b'x'; MAX_LINE + 3]);
         w.flush();
+        // A long line cut the same when it comes in one piece.
+        let mut long = vec![b'y'; MAX_LINE + 2];
+        long.push(b'\n');
+        w.write(2, &long);
         let text = std::fs::read_to_string(&path).unwrap();
         let lines: Vec<(&str, &str, &str)> = text
             .lines()
@@ -407,7 +494,9 @@ mod tests {
                 (p.next().unwrap(), p.next().unwrap(), p.next().unwrap_or(""))
             })
             .collect();
-        assert_eq!(lines.len(), 4, "{text}");
+        assert_eq!(lines.len(), 6, "{text}");
+        assert_eq!((lines[4].0, lines[4].1, lines[4].2.len()), ("stderr", "P", MAX_LINE));
+        assert_eq!(lines[5], ("stderr", "F", "yy"));
         assert_eq!(lines[0], ("stdout", "F", "one"));
         assert_eq!(lines[1], ("stderr", "F", "err"));
         assert_eq!((lines[2].0, lines[2].1, lines[2].2.len()), ("stdout", "P", MAX_LINE));

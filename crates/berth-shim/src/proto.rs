@@ -39,8 +39,9 @@ impl RootfsMount {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 pub struct LogOptions {
-    /// `json-file`, `local` (berth writes json-file for both), `none`, or `cri` (the CRI's
-    /// line format at the path kubelet chose; set only by the CRI service).
+    /// `json-file`, `local` (berth writes json-file for both), `none`, `cri` (the CRI's
+    /// line format at the path kubelet chose; set only by the CRI service), or a remote
+    /// driver (`syslog`, `journald`, `gelf`, `fluentd`; see `remote`).
     pub driver: String,
     pub path: PathBuf,
     /// Rotate after this many bytes (0: never).
@@ -50,6 +51,15 @@ pub struct LogOptions {
     /// Gzip rotated files.
     #[serde(default)]
     pub compress: bool,
+    /// Keep no file at `path`: a remote driver whose cache is disabled
+    /// (`--log-opt cache-disabled=true`); `docker logs` has nothing to read then.
+    #[serde(default)]
+    pub no_file: bool,
+    /// For `syslog`, `journald`, `gelf` and `fluentd`: what the driver needs besides the
+    /// options (see [`crate::sinks`]). The file at `path` is then Docker's "dual logging"
+    /// cache, which `docker logs` reads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote: Option<crate::sinks::RemoteLog>,
 }
 
 /// Everything the shim needs to start a container; written by the daemon as `shim.json` in

@@ -174,6 +174,9 @@ fn exit_code(status: rustix::process::WaitStatus) -> i32 {
 }
 
 impl Shim {
+    /// Takes over a started container: its process and stdio, the socket to serve, the
+    /// daemon's report pipe, a first attach client, and the open log.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         cfg: ShimConfig,
         spec: Spec,
@@ -182,12 +185,12 @@ impl Shim {
         ends: Ends,
         report: Option<std::fs::File>,
         initial: Option<(UnixStream, bool)>,
+        log: LogWriter,
     ) -> io::Result<Shim> {
         listener.set_nonblocking(true)?;
         let init_pidfd = spawned.pidfd.try_clone()?;
         let mut procs = BTreeMap::new();
         procs.insert(INIT.to_string(), Proc::new(spawned, ends, cfg.stdin_once));
-        let log = LogWriter::open(cfg.log.clone())?;
         let cgroup = berth_runtime::create::cgroup_of(&spec).ok().flatten();
         let mut clients = Vec::new();
         if let Some((stream, stdin)) = initial {
@@ -207,11 +210,13 @@ impl Shim {
             self.settle();
             if let Some(t) = self.done_at {
                 let idle = self.clients.iter().all(|c| c.wbuf.is_empty() && !matches!(c.kind, Kind::New));
-                if (self.procs.is_empty() && idle) || t.elapsed() > LINGER {
+                // A remote log driver gets the same grace to take what is queued for it.
+                if (self.procs.is_empty() && idle && self.log.drained()) || t.elapsed() > LINGER {
                     break;
                 }
             }
-            let ready = match self.poll(!trimmed) {
+            let retrying = self.log.sink_tick(Instant::now()).is_some();
+            let ready = match self.poll(!trimmed || retrying) {
                 Ok(r) => r,
                 Err(_) => continue,
             };
@@ -224,6 +229,7 @@ impl Shim {
             }
             self.clients.retain(|c| !c.dead);
         }
+        self.log.close();
         let _ = std::fs::remove_file(&self.cfg.socket);
     }
 
@@ -271,6 +277,11 @@ impl Shim {
             toks.push(Tok::Client(i));
             fds.push(PollFd::new(&c.stream, f));
         }
+        let sink = self.log.sink_interest();
+        if let Some((fd, f)) = &sink {
+            toks.push(Tok::Sink);
+            fds.push(PollFd::new(fd, *f));
+        }
         // Wake up now and then: often while a drain or linger deadline runs, rarely otherwise
         // (to reap orphans that escaped the container's pid namespace), so an idle shim
         // stays idle.
@@ -306,6 +317,7 @@ impl Shim {
                 }
             }
             Tok::Pid(k) => self.reap(&k),
+            Tok::Sink => self.log.sink_ready(flags),
             Tok::Out(k) => self.read_output(&k, proto::FRAME_STDOUT, buf),
             Tok::Err(k) => self.read_output(&k, proto::FRAME_STDERR, buf),
             Tok::In(k) => {
@@ -695,6 +707,8 @@ enum Tok {
     Err(String),
     In(String),
     Client(usize),
+    /// The remote log driver's socket.
+    Sink,
 }
 
 fn flush_stdin(p: &mut Proc) {

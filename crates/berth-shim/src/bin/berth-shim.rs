@@ -118,13 +118,17 @@ fn start(path: &str, initial: Option<UnixStream>) -> Result<(Parts, i32), String
     apply_user(&mut spec.process, root.as_fd(), &cfg.user, &cfg.group_add).map_err(|e| e.to_string())?;
     drop(root);
 
+    // The log before the container: a collector that cannot be reached fails the start
+    // (as Docker's drivers do) with nothing running yet.
+    let log = berth_shim::logfile::LogWriter::open(cfg.log.clone())
+        .map_err(|e| format!("failed to initialize logging driver: {e}"))?;
     let (io, ends) = make_io(cfg.tty, cfg.open_stdin).map_err(|e| format!("creating stdio: {e}"))?;
     let spawned = berth_runtime::create::create(&spec, io).map_err(|e| e.to_string())?;
     let pid = spawned.pid;
     let attach_stdin = cfg.open_stdin;
     let parts: Parts = Box::new(move |report| {
         let initial = initial.map(|s| (s, attach_stdin));
-        match Shim::new(cfg, spec, listener, spawned, ends, report, initial) {
+        match Shim::new(cfg, spec, listener, spawned, ends, report, initial, log) {
             Ok(s) => s,
             Err(e) => {
                 eprintln!("berth-shim: {e}");
