@@ -83,6 +83,7 @@ impl Build {
 
     pub async fn run(mut self) -> Result<String> {
         self.df = berth_dockerfile::parse(&self.ctx.dockerfile)?;
+        crate::named::apply(&mut self.df, &self.opts)?;
         if let Some(s) = &self.df.directives.syntax {
             berth_dockerfile::check_syntax(s).map_err(BuildError::Invalid)?;
         }

@@ -51,6 +51,7 @@ mod executor;
 mod fetch;
 mod git;
 mod inline_cache;
+mod named;
 pub mod plan;
 pub mod platform;
 pub mod rootfs;
@@ -208,6 +209,18 @@ pub struct BuildOptions {
     /// cache may supply hits. Unlike [`BuildOptions::cache_from`], the daemon's own cache
     /// keeps working beside them.
     pub cache_imports: Vec<String>,
+    /// `--build-context NAME=…` (BuildKit's named contexts), by lowercased name: what
+    /// `FROM NAME`, a stage named NAME and `COPY --from=NAME` take instead.
+    pub named_contexts: BTreeMap<String, NamedContext>,
+}
+
+/// What a named build context is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NamedContext {
+    /// `docker-image://REF`: an image, pulled if the daemon lacks it.
+    Image(String),
+    /// A local directory of the client's, received (only `COPY --from` reads it).
+    Dir(PathBuf),
 }
 
 /// Daemon-wide builder settings.

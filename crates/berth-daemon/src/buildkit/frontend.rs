@@ -181,12 +181,89 @@ pub(super) async fn dockerfile(d: &Arc<Daemon>, job: &Job, opts: &HashMap<String
     };
     let mut build_opts = options(opts, &filename)?;
     let imports = cache_imports(opts)?;
+    let named = named_contexts(opts)?;
     let ctx = receive(d, &session, &job.progress, &job.id, &sources).await?;
+    let mut received = Vec::new();
+    for (name, c) in named {
+        let c = match c {
+            Named::Image(r) => berth_builder::NamedContext::Image(r),
+            Named::Local(dir) => {
+                let scratch =
+                    Scratch(d.builder.config.scratch.join(format!("bk-named-{}", &berth_api::ids::random_id()[..16])));
+                fetch_named(&session, &job.progress, &job.id, &name, &dir, &scratch.0).await?;
+                let path = scratch.0.clone();
+                received.push(scratch);
+                berth_builder::NamedContext::Dir(path)
+            }
+        };
+        build_opts.named_contexts.insert(name, c);
+    }
     build_opts.registry_config = registry_config(&session, &ctx.dockerfile, &imports).await;
     build_opts.secrets = secrets(&session, &ctx.dockerfile).await;
     build_opts.inline_cache |= job.inline_cache.load(std::sync::atomic::Ordering::SeqCst);
     build_opts.cache_imports = import_caches(d, &job.progress, &job.id, &imports, &build_opts).await;
-    run(d, ctx, build_opts, &job.progress, &job.id).await
+    let r = run(d, ctx, build_opts, &job.progress, &job.id).await;
+    drop(received);
+    r
+}
+
+/// A `--build-context` as the client sends it (`context:NAME` options).
+enum Named {
+    Image(String),
+    /// The name of a local directory in the client's session.
+    Local(String),
+}
+
+/// The `context:NAME` options: `docker-image://REF` and `local:DIR` (buildx's form for a
+/// directory); any other form is refused, naming it.
+fn named_contexts(opts: &HashMap<String, String>) -> Result<BTreeMap<String, Named>> {
+    let mut out = BTreeMap::new();
+    for (k, v) in opts {
+        let Some(name) = k.strip_prefix("context:") else { continue };
+        let bad = |why: &str| Error::status(Code::InvalidArgument, format!("invalid build context {name}={v}: {why}"));
+        if name.is_empty() {
+            return Err(bad("the name is empty"));
+        }
+        let c = if let Some(r) = v.strip_prefix("docker-image://") {
+            let r = r.split_once('@').filter(|(_, d)| d.is_empty()).map_or(r, |(n, _)| n);
+            berth_image::Reference::parse(r).map_err(|e| bad(&e.to_string()))?;
+            Named::Image(r.to_string())
+        } else if let Some(dir) = v.strip_prefix("local:") {
+            if dir.is_empty() {
+                return Err(bad("no directory"));
+            }
+            Named::Local(dir.to_string())
+        } else {
+            return Err(Error::status(
+                Code::Unimplemented,
+                format!(
+                    "build context {name}={v} is not supported by berth: use docker-image://REF or a local directory"
+                ),
+            ));
+        };
+        out.insert(name.to_ascii_lowercase(), c);
+    }
+    Ok(out)
+}
+
+/// Receives the client's local directory `dir` (a named context) into `dest`.
+async fn fetch_named(session: &Session, p: &Progress, build: &str, name: &str, dir: &str, dest: &Path) -> Result<()> {
+    tokio::fs::create_dir_all(dest)
+        .await
+        .map_err(|e| Error::status(Code::Internal, format!("creating build scratch space: {e}")))?;
+    let v = p.start(build, &format!("[context {name}] load from client"));
+    let req = DirRequest { name: dir.to_string(), ..Default::default() };
+    match session.fetch_dir(&req, dest).await {
+        Ok(got) => {
+            p.status(&v, &format!("transferring {name}: {}B", got.bytes));
+            p.complete(v, false, None);
+            Ok(())
+        }
+        Err(e) => {
+            p.complete(v, false, Some(e.to_string()));
+            Err(e)
+        }
+    }
 }
 
 /// One `--cache-from` as BuildKit's clients send it (`cache-imports`, JSON).

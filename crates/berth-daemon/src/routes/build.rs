@@ -86,6 +86,8 @@ fn options(req: &Req) -> ApiResult<BuildOptions> {
         // (whose images' inline caches count too).
         inline_cache: false,
         cache_imports: Vec::new(),
+        // BuildKit's `--build-context`; the classic API has none.
+        named_contexts: Default::default(),
     })
 }
 

@@ -13,6 +13,7 @@ mod auth;
 mod build;
 mod cache;
 mod compose;
+mod contexts;
 mod du_prune;
 mod export;
 mod push;
