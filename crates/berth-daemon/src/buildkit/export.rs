@@ -1,5 +1,6 @@
 //! Exporters: where a solved image goes. `moby` (buildx's "docker" driver default, `--load`,
-//! and `image` on this driver) tags it in berth's image store; `local` sends its root
+//! and `image` on this driver) tags it in berth's image store (its `push=true` is buildx's
+//! to carry out, through the Engine API, as on dockerd); `local` sends its root
 //! filesystem to a directory of the client's, through the session's `FileSend`; `tar` sends
 //! the same as a tar stream.
 

@@ -5,7 +5,9 @@
 //! excluded by the client), then berth's builder runs as for `POST /build`, its output
 //! shown as vertexes. The frontend options are BuildKit's (`filename`, `target`,
 //! `build-arg:*`, `label:*`, `no-cache`, `platform`, `add-hosts`, `force-network-mode`,
-//! `image-resolve-mode`, `contextkey`/`dockerfilekey`).
+//! `image-resolve-mode`, `contextkey`/`dockerfilekey`), with `cache-imports`/`cache-from`
+//! (images fetched unnamed, whose inline caches supply hits) and `context:NAME` (named
+//! build contexts: `docker-image://REF`, or `local:DIR` received through the session).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
