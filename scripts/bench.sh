@@ -171,6 +171,23 @@ report "build, fully cached (ms)" "$b" "$d" "$(ratio "$b" "$d")"
 edit_build() { echo "edit $(date +%N)" >"$ctx/src/f7.txt"; "$@"; }
 b=$(median_ms edit_build build_b); d=-; $have_docker && d=$(median_ms edit_build build_d)
 report "build, one small file changed (ms)" "$b" "$d" "$(ratio "$b" "$d")"
+
+# The same workload through buildx's "docker" driver (the plugin scripts/deps.sh puts in
+# .cache/cli-plugins): berth's BuildKit API against dockerd's embedded BuildKit.
+bx_config=$work/buildx-config
+mkdir -p "$bx_config"
+echo "{\"cliPluginsExtraDirs\": [\"$(cd "$(dirname "$0")/.." && pwd)/.cache/cli-plugins\"]}" >"$bx_config/config.json"
+if [ -x "$(dirname "$0")/../.cache/cli-plugins/docker-buildx" ]; then
+    bx_b() { DOCKER_CONFIG=$bx_config docker -H "unix://$work/b.sock" buildx build -q --load "$@" -t bench-bx "$ctx"; }
+    bx_d() { DOCKER_CONFIG=$bx_config "${D[@]}" buildx build -q --load "$@" -t bench-bx "$ctx"; }
+    b=$(median_ms bx_b --no-cache); d=-; $have_docker && d=$(median_ms bx_d --no-cache)
+    report "buildx build, uncached (ms)" "$b" "$d" "$(ratio "$b" "$d")"
+    bx_b >/dev/null 2>&1; $have_docker && bx_d >/dev/null 2>&1
+    b=$(median_ms bx_b); d=-; $have_docker && d=$(median_ms bx_d)
+    report "buildx build, fully cached (ms)" "$b" "$d" "$(ratio "$b" "$d")"
+    b=$(median_ms edit_build bx_b); d=-; $have_docker && d=$(median_ms edit_build bx_d)
+    report "buildx build, one small file changed (ms)" "$b" "$d" "$(ratio "$b" "$d")"
+fi
 rounds=$rounds_saved
 
 # push / pull through a local registry: single-layer images of random and of text data

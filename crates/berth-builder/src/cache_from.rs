@@ -49,12 +49,31 @@ impl Build {
     /// A hit in the `--cache-from` images' histories for the step that `created_by`
     /// describes, on top of the state's image.
     pub(crate) async fn history_hit(&mut self, st: &StageState, created_by: &str) -> Result<Option<Image>> {
-        let parent = st.image.clone();
-        let at = parent.as_ref().map_or(0, |p| p.config.history.len());
         let Some(source) = self.history_source(st, created_by).cloned() else { return Ok(None) };
         self.history_sources = vec![source.clone()];
+        self.restore(st, &source, created_by).await
+    }
+
+    /// A hit in the imported inline caches for the step `key`: a source that has the key
+    /// and whose history and layers continue the state's image.
+    pub(crate) async fn inline_hit(&mut self, st: &StageState, key: &str, created_by: &str) -> Result<Option<Image>> {
+        let parent = st.image.as_ref();
+        let at = parent.map_or(0, |p| p.config.history.len());
+        let source = self.inline_sources.iter().find(|(s, keys)| {
+            keys.contains(key) && s.config.history.len() > at && parent.is_none_or(|p| is_prefix(p, s))
+        });
+        let Some((source, _)) = source.cloned() else { return Ok(None) };
+        let created_by = source.config.history[at].created_by.clone().unwrap_or_else(|| created_by.to_string());
+        self.restore(st, &source, &created_by).await
+    }
+
+    /// The image `source` has after the row that continues the state's image: the source
+    /// itself at its last row, else one made from the state's image and the source's layer.
+    async fn restore(&self, st: &StageState, source: &Image, created_by: &str) -> Result<Option<Image>> {
+        let parent = st.image.clone();
+        let at = parent.as_ref().map_or(0, |p| p.config.history.len());
         if source.config.history.len() == at + 1 {
-            return Ok(Some(source));
+            return Ok(Some(source.clone()));
         }
         let row = &source.config.history[at];
         let layer = if row.empty_layer {

@@ -277,9 +277,14 @@ impl Build {
             }
             None => None,
         };
-        let (src_tree, from_context) = match ins.flag("from") {
-            None => (Tree::plain(self.ctx.root()), true),
-            Some(from) => {
+        let named_dir = ins.flag("from").and_then(|f| match self.opts.named_contexts.get(&f.to_ascii_lowercase()) {
+            Some(crate::NamedContext::Dir(dir)) => Some(dir.clone()),
+            _ => None,
+        });
+        let (src_tree, from_context) = match (ins.flag("from"), named_dir) {
+            (None, _) => (Tree::plain(self.ctx.root()), true),
+            (Some(_), Some(dir)) => (Tree::plain(dir), false),
+            (Some(from), None) => {
                 let image = match from_source(&self.df, stage, from)? {
                     FromSource::Stage(j) => self.stage_result(j)?,
                     FromSource::Image(r) => Some(

@@ -32,6 +32,10 @@ pub(crate) struct Build {
     cache_sources: Option<BTreeSet<String>>,
     /// With `--cache-from`: the images whose histories may supply hits ([`crate::cache_from`]).
     pub history_sources: Vec<Image>,
+    /// Imported images with an inline cache, and its step keys ([`crate::inline_cache`]).
+    pub inline_sources: Vec<(Image, BTreeSet<String>)>,
+    /// Each finished stage's last key and its steps, for the stages based on it.
+    ends: BTreeMap<usize, (String, Vec<crate::inline_cache::Step>)>,
 }
 
 /// What a step does when the cache does not have it.
@@ -72,11 +76,14 @@ impl Build {
             consumed: BTreeSet::new(),
             cache_sources: None,
             history_sources: Vec::new(),
+            inline_sources: Vec::new(),
+            ends: BTreeMap::new(),
         }
     }
 
     pub async fn run(mut self) -> Result<String> {
         self.df = berth_dockerfile::parse(&self.ctx.dockerfile)?;
+        crate::named::apply(&mut self.df, &self.opts)?;
         if let Some(s) = &self.df.directives.syntax {
             berth_dockerfile::check_syntax(s).map_err(BuildError::Invalid)?;
         }
@@ -97,6 +104,15 @@ impl Build {
             }
             self.cache_sources = Some(allowed);
         }
+        // Both kinds of `--cache-from` image may carry an inline cache.
+        for name in self.opts.cache_imports.iter().chain(&self.opts.cache_from) {
+            let Ok(img) = self.b.images.resolve(name) else { continue };
+            let Ok(raw) = self.b.images.content().read(&img.id) else { continue };
+            let keys = crate::inline_cache::keys(&raw);
+            if !keys.is_empty() && !self.inline_sources.iter().any(|(i, _)| i.id == img.id) {
+                self.inline_sources.push((img, keys));
+            }
+        }
         let extra = usize::from(!self.opts.labels.is_empty());
         self.plan = Plan::new(&self.df, self.opts.target.as_deref(), &self.opts.build_args, extra)?;
         if let Some(unknown) =
@@ -115,6 +131,15 @@ impl Build {
             .cloned()
             .flatten()
             .ok_or_else(|| BuildError::Invalid("No image was generated. Is your Dockerfile empty?".into()))?;
+        let image = match self.ends.get(&self.plan.target) {
+            Some((_, steps)) if self.opts.inline_cache => {
+                let (images, steps) = (self.b.images.clone(), steps.clone());
+                tokio::task::spawn_blocking(move || crate::inline_cache::with_inline_cache(&images, &image, &steps))
+                    .await
+                    .map_err(|e| BuildError::Internal(format!("inline cache task failed: {e}")))??
+            }
+            _ => image,
+        };
         let provided = self.opts.build_args.keys().map(String::as_str);
         if let Some(w) = berth_dockerfile::build_args::unused_warning(&berth_dockerfile::build_args::unused(
             provided,
@@ -180,23 +205,28 @@ impl Build {
                     stage.consumed = BTreeSet::new();
                     running.spawn(async move {
                         let r = stage.run_stage(s).await;
-                        (s, r, stage.results.remove(&s).flatten(), stage.consumed)
+                        let end = stage.ends.remove(&s);
+                        (s, r, stage.results.remove(&s).flatten(), stage.consumed, end)
                     });
                 }
             }
             let Some(joined) = running.join_next().await else { break };
-            let (s, r, image, consumed) = match joined {
+            let (s, r, image, consumed, end) = match joined {
                 Ok(x) => x,
                 Err(e) => (
                     usize::MAX,
                     Err(BuildError::Internal(format!("build stage task failed: {e}"))),
                     None,
                     BTreeSet::new(),
+                    None,
                 ),
             };
             match r {
                 Ok(()) => {
                     self.results.insert(s, image);
+                    if let Some(end) = end {
+                        self.ends.insert(s, end);
+                    }
                     self.consumed.extend(consumed);
                 }
                 Err(e) => {
@@ -248,8 +278,14 @@ impl Build {
         if let Some(img) = &base {
             say(&self.out, format!(" ---> {}\n", short_id(&img.id)));
         }
-        let key = from_key(base.as_ref().map(|i| i.id.as_str()));
+        // A stage based on another continues its key and steps, so that its keys do not
+        // depend on the other's image ID (a restored image has a new one).
+        let (key, trail) = match &self.plan.bases[s] {
+            Base::Stage(j) => self.ends.get(j).cloned().unwrap_or_default(),
+            _ => (from_key(base.as_ref().map(|i| i.id.as_str())), Vec::new()),
+        };
         let mut st = StageState::new(base, key, self.df.directives.escape);
+        st.trail = trail;
         let triggers = std::mem::take(&mut st.config.on_build);
         if !triggers.is_empty() {
             let n = triggers.len();
@@ -272,6 +308,7 @@ impl Build {
             self.exec(&mut st, &Line { line_no: 0, instruction: ins, heredocs: Vec::new() }, s).await?;
         }
         self.results.insert(s, st.image.clone());
+        self.ends.insert(s, (st.key.clone(), st.trail.clone()));
         Ok(())
     }
 
@@ -363,10 +400,28 @@ impl Build {
         };
         let hit = hit.filter(|img| {
             self.cache_sources.as_ref().is_none_or(|ok| {
-                ok.contains(&img.id) || self.history_sources.iter().any(|s| crate::cache_from::is_prefix(img, s))
+                ok.contains(&img.id)
+                    || self.history_sources.iter().any(|s| crate::cache_from::is_prefix(img, s))
+                    || self.inline_sources.iter().any(|(s, _)| crate::cache_from::is_prefix(img, s))
             })
         });
         let hit = match hit {
+            None if !self.inline_sources.is_empty() => {
+                let restored = self.inline_hit(st, key, created_by).await?;
+                if let Some(img) = &restored {
+                    self.b.cache.record(key, &img.id)?;
+                }
+                match restored {
+                    None if !self.history_sources.is_empty() => {
+                        let restored = self.history_hit(st, created_by).await?;
+                        if let Some(img) = &restored {
+                            self.b.cache.record(key, &img.id)?;
+                        }
+                        restored
+                    }
+                    r => r,
+                }
+            }
             None if !self.history_sources.is_empty() => {
                 let restored = self.history_hit(st, created_by).await?;
                 if let Some(img) = &restored {

@@ -50,6 +50,8 @@ mod copy;
 mod executor;
 mod fetch;
 mod git;
+mod inline_cache;
+mod named;
 pub mod plan;
 pub mod platform;
 pub mod rootfs;
@@ -200,6 +202,25 @@ pub struct BuildOptions {
     pub secrets: secrets::Secrets,
     /// `--ssh`: agent sockets `RUN --mount=type=ssh` mounts, by id.
     pub ssh: secrets::SshAgents,
+    /// `--cache-to type=inline` (BuildKit's): the result's config carries the cache keys
+    /// of the steps that made it ([`inline_cache`]).
+    pub inline_cache: bool,
+    /// BuildKit's `--cache-from` (already fetched): images, by ID or name, whose inline
+    /// cache may supply hits. Unlike [`BuildOptions::cache_from`], the daemon's own cache
+    /// keeps working beside them.
+    pub cache_imports: Vec<String>,
+    /// `--build-context NAME=…` (BuildKit's named contexts), by lowercased name: what
+    /// `FROM NAME`, a stage named NAME and `COPY --from=NAME` take instead.
+    pub named_contexts: BTreeMap<String, NamedContext>,
+}
+
+/// What a named build context is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NamedContext {
+    /// `docker-image://REF`: an image, pulled if the daemon lacks it.
+    Image(String),
+    /// A local directory of the client's, received (only `COPY --from` reads it).
+    Dir(PathBuf),
 }
 
 /// Daemon-wide builder settings.
@@ -340,6 +361,25 @@ impl Builder {
                 reference.familiar_repository()
             ))
         })
+    }
+
+    /// Fetches the image a build imports as cache (BuildKit's `--cache-from
+    /// type=registry,ref=…`) into the store under no name; returns its ID.
+    pub async fn fetch_cache_source(
+        &self,
+        reference: &berth_image::Reference,
+        registry_config: Option<&str>,
+    ) -> Result<String> {
+        use berth_distribution::AuthConfig;
+        use berth_distribution::pull::Stores;
+        let auth = AuthConfig::for_registry(registry_config, &reference.domain);
+        let stores = Stores { images: self.images.clone(), db: self.db.clone() };
+        let (progress, mut rx) = berth_distribution::progress::Progress::channel();
+        let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
+        let r = self.distribution.fetch_unnamed(&stores, reference, &auth, &progress).await;
+        drop(progress);
+        let _ = drain.await;
+        r.map_err(|e| BuildError::NotFound(format!("importing cache from {}: {e}", reference.familiar())))
     }
 
     /// Fetches a context from a URL (`build URL`, the API's `remote=`): a git repository is

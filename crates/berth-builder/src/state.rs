@@ -25,6 +25,9 @@ pub(crate) struct StageState {
     pub escape: char,
     /// Whether this stage set CMD: ENTRYPOINT then keeps it (it only resets an inherited one).
     pub cmd_set: bool,
+    /// The steps that made the image, with those of the stage it is based on (what an
+    /// inline cache records).
+    pub trail: Vec<crate::inline_cache::Step>,
 }
 
 /// The `PATH` Docker's builder gives a stage whose base sets none (and `FROM scratch`).
@@ -39,11 +42,12 @@ impl StageState {
             config.env.push(format!("PATH={DEFAULT_PATH}"));
         }
         let author = image.as_ref().map(|i| i.config.author.clone()).unwrap_or_default();
-        StageState { image, config, author, key, args: BTreeMap::new(), escape, cmd_set: false }
+        StageState { image, config, author, key, args: BTreeMap::new(), escape, cmd_set: false, trail: Vec::new() }
     }
 
     /// Moves to a step's image (built or from the cache).
     pub fn advance(&mut self, image: Image, key: String) {
+        self.trail.push(crate::inline_cache::Step { key: key.clone(), layers: image.config.rootfs.diff_ids.len() });
         self.config = image.config.config.clone();
         self.author = image.config.author.clone();
         self.image = Some(image);

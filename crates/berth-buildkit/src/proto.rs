@@ -40,10 +40,31 @@ pub struct SolveRequest {
     pub frontend: String,
     #[prost(map = "string, string", tag = "7")]
     pub frontend_attrs: HashMap<String, String>,
+    /// `--cache-to` and `--cache-from`.
+    #[prost(message, optional, tag = "8")]
+    pub cache: Option<CacheOptions>,
     #[prost(bool, tag = "11")]
     pub internal: bool,
     #[prost(message, repeated, tag = "13")]
     pub exporters: Vec<Exporter>,
+}
+
+/// `CacheOptions`: where a solve's cache goes and comes from.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct CacheOptions {
+    #[prost(message, repeated, tag = "4")]
+    pub exports: Vec<CacheOptionsEntry>,
+    #[prost(message, repeated, tag = "5")]
+    pub imports: Vec<CacheOptionsEntry>,
+}
+
+/// One `--cache-to`/`--cache-from`: `type=…` and the rest of its `key=value` pairs.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct CacheOptionsEntry {
+    #[prost(string, tag = "1")]
+    pub r#type: String,
+    #[prost(map = "string, string", tag = "2")]
+    pub attrs: HashMap<String, String>,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -271,6 +292,8 @@ pub struct GatewaySolveRequest {
     pub frontend_opt: HashMap<String, String>,
     #[prost(bool, tag = "10")]
     pub r#final: bool,
+    #[prost(message, repeated, tag = "12")]
+    pub cache_imports: Vec<CacheOptionsEntry>,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]

@@ -83,6 +83,7 @@ pub fn routes() -> Vec<Route> {
         r(M::POST, "/images/prune", h!(images::prune)),
         r(M::GET, "/images/get", h!(images::save)),
         r(M::GET, "/images/search", h!(distribution::search)),
+        r(M::GET, "/distribution/{*}/json", h!(distribution::inspect)),
         r(M::POST, "/images/{*}/push", h!(distribution::push)),
         r(M::POST, "/auth", h!(distribution::auth)),
         r(M::GET, "/images/{*}/get", h!(images::save_one)),

@@ -92,7 +92,7 @@ impl Distribution {
         let mut s = Session::open(self.http.clone(), &ep.base, &opts.auth, vec![scope]).await?;
         if !opts.all_tags {
             let r = r.clone().with_default_tag();
-            let new = pull_one(&mut s, stores, &r, want, progress).await?;
+            let (new, _) = pull_one(&mut s, stores, &r, want, Naming::Named, progress).await?;
             let what = if new { "Downloaded newer image for" } else { "Image is up to date for" };
             progress.status(format!("Status: {what} {}", r.familiar()));
             return Ok(());
@@ -101,12 +101,84 @@ impl Distribution {
         let mut any_new = false;
         for t in tags {
             let tr = Reference { tag: Some(t), digest: None, ..r.clone() };
-            any_new |= pull_one(&mut s, stores, &tr, want, progress).await?;
+            any_new |= pull_one(&mut s, stores, &tr, want, Naming::Named, progress).await?.0;
         }
         let what = if any_new { "Downloaded newer image for" } else { "Image is up to date for" };
         progress.status(format!("Status: {what} {}", r.familiar_repository()));
         Ok(())
     }
+}
+
+impl Distribution {
+    /// Fetches the image `reference` names (one tag or digest, this host's platform) into
+    /// the image store under no name, and returns its ID: what a build imports as cache
+    /// (`--cache-from type=registry`) must not appear as a pulled image, as BuildKit's
+    /// cache import does not. Its layers are the store's like any other's.
+    pub async fn fetch_unnamed(
+        &self,
+        stores: &Stores,
+        reference: &Reference,
+        auth: &AuthConfig,
+        progress: &Progress,
+    ) -> Result<String> {
+        let r = reference.clone().with_default_tag();
+        let want = manifest::wanted_platform(None)?;
+        let _transfer = heap::Transfer::begin();
+        let mut attempts = Attempts::default();
+        for ep in self.options.endpoints(&r.domain) {
+            let scope = format!("repository:{}:pull", r.path);
+            let got = match Session::open(self.http.clone(), &ep.base, auth, vec![scope]).await {
+                Ok(mut s) => pull_one(&mut s, stores, &r, &want, Naming::Unnamed, progress).await,
+                Err(e) => Err(e),
+            };
+            match got {
+                Ok((_, id)) => return Ok(id),
+                Err(e) => attempts.failed(e, &ep)?,
+            }
+        }
+        Err(attempts.error(&r.domain))
+    }
+}
+
+impl Distribution {
+    /// What the registry serves for `reference` (`GET /distribution/{name}/json`): the
+    /// manifest's descriptor and the platforms it has (an index's entries, or an image
+    /// manifest's config's), without pulling anything.
+    pub async fn inspect(&self, reference: &Reference, auth: &AuthConfig) -> Result<(Descriptor, Vec<Platform>)> {
+        let r = reference.clone().with_default_tag();
+        let which = r.digest.clone().or_else(|| r.tag.clone()).unwrap_or_else(|| "latest".into());
+        let mut attempts = Attempts::default();
+        for ep in self.options.endpoints(&r.domain) {
+            let scope = format!("repository:{}:pull", r.path);
+            let got = async {
+                let mut s = Session::open(self.http.clone(), &ep.base, auth, vec![scope]).await?;
+                let (body, ct, digest) = fetch_manifest(&mut s, &r, &which).await?;
+                let platforms = match manifest::parse(&ct, &body)? {
+                    Parsed::Index(i) => i.manifests.into_iter().filter_map(|m| m.platform).collect(),
+                    Parsed::Image(m) => {
+                        let config = fetch_blob_small(&mut s, &r, &m.config, MAX_CONFIG).await?;
+                        let c = ImageConfig::parse(&config)?;
+                        vec![Platform { architecture: c.architecture, os: c.os, variant: c.variant }]
+                    }
+                };
+                let media_type = ct.split(';').next().unwrap_or_default().trim().to_string();
+                Ok::<_, DistError>((Descriptor::new(&media_type, body.len() as i64, &digest), platforms))
+            }
+            .await;
+            match got {
+                Ok(v) => return Ok(v),
+                Err(e) => attempts.failed(e, &ep)?,
+            }
+        }
+        Err(attempts.error(&r.domain))
+    }
+}
+
+/// Whether a pulled image gets the names it was pulled by.
+#[derive(Clone, Copy, PartialEq)]
+enum Naming {
+    Named,
+    Unnamed,
 }
 
 async fn list_tags(s: &mut Session, r: &Reference) -> Result<Vec<String>> {
@@ -182,14 +254,16 @@ async fn fetch_manifest(s: &mut Session, r: &Reference, which: &str) -> Result<(
     Ok((body, ct, digest))
 }
 
-/// Pulls one tag or digest; returns whether the local name now points somewhere new.
+/// Pulls one tag or digest; returns whether the local name now points somewhere new, and
+/// the image's ID.
 async fn pull_one(
     s: &mut Session,
     stores: &Stores,
     r: &Reference,
     want: &Platform,
+    naming: Naming,
     progress: &Progress,
-) -> Result<bool> {
+) -> Result<(bool, String)> {
     let which = r.digest.clone().or_else(|| r.tag.clone()).unwrap_or_else(|| "latest".into());
     let (body, ct, top_digest) = fetch_manifest(s, r, &which).await?;
     let m: ImageManifest = match manifest::parse(&ct, &body)? {
@@ -237,6 +311,9 @@ async fn pull_one(
     if r.digest.is_none() {
         refs.push(r.clone());
     }
+    if naming == Naming::Unnamed {
+        refs.clear();
+    }
     let before = stores.images.resolve(&r.full()).ok().map(|i| i.id);
 
     // Which layers are missing, each once.
@@ -281,7 +358,7 @@ async fn pull_one(
         );
     }
     progress.status(format!("Digest: {top_digest}"));
-    Ok(before.as_deref() != Some(image_id.as_str()))
+    Ok((before.as_deref() != Some(image_id.as_str()), image_id))
 }
 
 async fn fetch_blob_small(s: &mut Session, r: &Reference, d: &Descriptor, limit: usize) -> Result<Bytes> {

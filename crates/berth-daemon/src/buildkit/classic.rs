@@ -65,7 +65,7 @@ pub async fn build(d: Arc<Daemon>, files: Files, mut opts: berth_builder::BuildO
                 };
                 let ctx = frontend::receive(&d, &session, &progress, &build_id, &sources).await?;
                 if opts.registry_config.is_none() {
-                    opts.registry_config = frontend::registry_config(&session, &ctx.dockerfile).await;
+                    opts.registry_config = frontend::registry_config(&session, &ctx.dockerfile, &[]).await;
                 }
                 if opts.secrets.is_empty() {
                     opts.secrets = frontend::secrets(&session, &ctx.dockerfile).await;

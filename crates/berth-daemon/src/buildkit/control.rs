@@ -97,6 +97,17 @@ async fn solve(d: D, mut call: Call) {
     };
     let job = d.buildkit.job(&req.r#ref);
     job.solving.send_replace(true);
+    let exports = req.cache.as_ref().map(|c| c.exports.as_slice()).unwrap_or_default();
+    if let Some(e) = exports.iter().find(|e| e.r#type != "inline") {
+        let e = Error::status(
+            Code::Unimplemented,
+            format!("cache export type {:?} is not supported by berth: use --cache-to type=inline", e.r#type),
+        );
+        job.progress.close();
+        d.buildkit.forget_later(&job);
+        return call.reply::<SolveResponse>(Err(e)).await;
+    }
+    job.inline_cache.store(!exports.is_empty(), std::sync::atomic::Ordering::SeqCst);
     job.session.send_replace(req.session.clone());
     let r = run_solve(&d, &job, req).await;
     job.progress.close();
@@ -200,7 +211,11 @@ async fn gateway_solve(d: D, mut call: Call) {
         }
     }
     let job = d.buildkit.job(&build);
-    let r = super::frontend::dockerfile(&d, &job, &req.frontend_opt).await;
+    let mut opts = req.frontend_opt;
+    if !req.cache_imports.is_empty() && !opts.contains_key("cache-imports") {
+        opts.insert("cache-imports".into(), super::frontend::cache_imports_json(&req.cache_imports));
+    }
+    let r = super::frontend::dockerfile(&d, &job, &opts).await;
     call.reply(r.map(|image| GatewaySolveResponse { r#ref: job.remember(&image) })).await
 }
 

@@ -1,5 +1,6 @@
 //! Exporters: where a solved image goes. `moby` (buildx's "docker" driver default, `--load`,
-//! and `image` on this driver) tags it in berth's image store; `local` sends its root
+//! and `image` on this driver) tags it in berth's image store (its `push=true` is buildx's
+//! to carry out, through the Engine API, as on dockerd); `local` sends its root
 //! filesystem to a directory of the client's, through the session's `FileSend`; `tar` sends
 //! the same as a tar stream.
 
@@ -45,14 +46,11 @@ async fn tag(
     image: &str,
     response: &mut HashMap<String, String>,
 ) -> Result<()> {
-    if e.attrs.get("push").is_some_and(|v| v == "true" || v == "1") {
-        return Err(Error::status(
-            Code::Unimplemented,
-            "push from a build is not supported by berth yet: use docker push",
-        ));
-    }
     let v = job.progress.start(&job.id, "exporting to image");
     job.progress.status(&v, &format!("writing image {image}"));
+    let mut full_names = Vec::new();
+    // `push=true` is buildx's to do on this driver, as with dockerd's: it pushes the
+    // named image through the Engine API once the solve returns ("pushing … with docker").
     let names: Vec<String> = e
         .attrs
         .get("name")
@@ -63,13 +61,15 @@ async fn tag(
             .map_err(|err| Error::status(Code::InvalidArgument, format!("invalid tag {n:?}: {err}")))?;
         let full = r.with_default_tag();
         d.images.tag(image, &full.full()).map_err(internal)?;
+        full_names.push(full.full());
         job.progress.status(&v, &format!("naming to {}", full.full()));
         let attrs = std::collections::BTreeMap::from([("name".to_string(), full.familiar())]);
         d.events.emit("image", "tag", image, attrs);
     }
     job.progress.complete(v, false, None);
-    if !names.is_empty() {
-        response.insert("image.name".into(), names.join(","));
+    // Normalised, as dockerd's exporter names them (`docker.io/library/x:latest`).
+    if !full_names.is_empty() {
+        response.insert("image.name".into(), full_names.join(","));
     }
     Ok(())
 }

@@ -5,7 +5,9 @@
 //! excluded by the client), then berth's builder runs as for `POST /build`, its output
 //! shown as vertexes. The frontend options are BuildKit's (`filename`, `target`,
 //! `build-arg:*`, `label:*`, `no-cache`, `platform`, `add-hosts`, `force-network-mode`,
-//! `image-resolve-mode`, `contextkey`/`dockerfilekey`).
+//! `image-resolve-mode`, `contextkey`/`dockerfilekey`), with `cache-imports`/`cache-from`
+//! (images fetched unnamed, whose inline caches supply hits) and `context:NAME` (named
+//! build contexts: `docker-image://REF`, or `local:DIR` received through the session).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -85,15 +87,18 @@ fn options(opts: &HashMap<String, String>, filename: &str) -> Result<BuildOption
         network_mode: get("force-network-mode").unwrap_or_default().to_string(),
         extra_hosts,
         pull: get("image-resolve-mode") == Some("pull"),
+        // The older way to ask for an inline cache, which BuildKit still honours.
+        inline_cache: get("build-arg:BUILDKIT_INLINE_CACHE")
+            .is_some_and(|v| matches!(v, "1" | "true" | "True" | "TRUE")),
         platform: get("platform").unwrap_or_default().to_string(),
         ..Default::default()
     })
 }
 
-/// Credentials for the registries the Dockerfile's `FROM` lines name, from the client's
+/// Credentials for the registries the Dockerfile's `FROM` lines and `extra` name, from the client's
 /// session (what `docker login` stored there), as an `X-Registry-Config` value for the
 /// builder's pulls. Stage names, `scratch` and references that do not parse ask nothing.
-pub(super) async fn registry_config(session: &Session, dockerfile: &str) -> Option<String> {
+pub(super) async fn registry_config(session: &Session, dockerfile: &str, extra: &[String]) -> Option<String> {
     use base64::Engine;
     let df = berth_dockerfile::parse(dockerfile).ok()?;
     let stages: Vec<String> = df.stages.iter().filter_map(|s| s.name.clone()).collect();
@@ -103,6 +108,11 @@ pub(super) async fn registry_config(session: &Session, dockerfile: &str) -> Opti
             continue;
         }
         if let Ok(r) = berth_image::Reference::parse(&s.base) {
+            domains.insert(r.domain.clone());
+        }
+    }
+    for r in extra {
+        if let Ok(r) = berth_image::Reference::parse(r) {
             domains.insert(r.domain.clone());
         }
     }
@@ -171,11 +181,163 @@ pub(super) async fn dockerfile(d: &Arc<Daemon>, job: &Job, opts: &HashMap<String
         dockerfile: key("dockerfilekey", "dockerfile"),
         context: key("contextkey", "context"),
     };
-    let ctx = receive(d, &session, &job.progress, &job.id, &sources).await?;
     let mut build_opts = options(opts, &filename)?;
-    build_opts.registry_config = registry_config(&session, &ctx.dockerfile).await;
+    let imports = cache_imports(opts)?;
+    let named = named_contexts(opts)?;
+    let ctx = receive(d, &session, &job.progress, &job.id, &sources).await?;
+    let mut received = Vec::new();
+    for (name, c) in named {
+        let c = match c {
+            Named::Image(r) => berth_builder::NamedContext::Image(r),
+            Named::Local(dir) => {
+                let scratch =
+                    Scratch(d.builder.config.scratch.join(format!("bk-named-{}", &berth_api::ids::random_id()[..16])));
+                fetch_named(&session, &job.progress, &job.id, &name, &dir, &scratch.0).await?;
+                let path = scratch.0.clone();
+                received.push(scratch);
+                berth_builder::NamedContext::Dir(path)
+            }
+        };
+        build_opts.named_contexts.insert(name, c);
+    }
+    build_opts.registry_config = registry_config(&session, &ctx.dockerfile, &imports).await;
     build_opts.secrets = secrets(&session, &ctx.dockerfile).await;
-    run(d, ctx, build_opts, &job.progress, &job.id).await
+    build_opts.inline_cache |= job.inline_cache.load(std::sync::atomic::Ordering::SeqCst);
+    build_opts.cache_imports = import_caches(d, &job.progress, &job.id, &imports, &build_opts).await;
+    let r = run(d, ctx, build_opts, &job.progress, &job.id).await;
+    drop(received);
+    r
+}
+
+/// A `--build-context` as the client sends it (`context:NAME` options).
+enum Named {
+    Image(String),
+    /// The name of a local directory in the client's session.
+    Local(String),
+}
+
+/// The `context:NAME` options: `docker-image://REF` and `local:DIR` (buildx's form for a
+/// directory); any other form is refused, naming it.
+fn named_contexts(opts: &HashMap<String, String>) -> Result<BTreeMap<String, Named>> {
+    let mut out = BTreeMap::new();
+    for (k, v) in opts {
+        let Some(name) = k.strip_prefix("context:") else { continue };
+        let bad = |why: &str| Error::status(Code::InvalidArgument, format!("invalid build context {name}={v}: {why}"));
+        if name.is_empty() {
+            return Err(bad("the name is empty"));
+        }
+        let c = if let Some(r) = v.strip_prefix("docker-image://") {
+            let r = r.split_once('@').filter(|(_, d)| d.is_empty()).map_or(r, |(n, _)| n);
+            berth_image::Reference::parse(r).map_err(|e| bad(&e.to_string()))?;
+            Named::Image(r.to_string())
+        } else if let Some(dir) = v.strip_prefix("local:") {
+            if dir.is_empty() {
+                return Err(bad("no directory"));
+            }
+            Named::Local(dir.to_string())
+        } else {
+            return Err(Error::status(
+                Code::Unimplemented,
+                format!(
+                    "build context {name}={v} is not supported by berth: use docker-image://REF or a local directory"
+                ),
+            ));
+        };
+        out.insert(name.to_ascii_lowercase(), c);
+    }
+    Ok(out)
+}
+
+/// Receives the client's local directory `dir` (a named context) into `dest`.
+async fn fetch_named(session: &Session, p: &Progress, build: &str, name: &str, dir: &str, dest: &Path) -> Result<()> {
+    tokio::fs::create_dir_all(dest)
+        .await
+        .map_err(|e| Error::status(Code::Internal, format!("creating build scratch space: {e}")))?;
+    let v = p.start(build, &format!("[context {name}] load from client"));
+    let req = DirRequest { name: dir.to_string(), ..Default::default() };
+    match session.fetch_dir(&req, dest).await {
+        Ok(got) => {
+            p.status(&v, &format!("transferring {name}: {}B", got.bytes));
+            p.complete(v, false, None);
+            Ok(())
+        }
+        Err(e) => {
+            p.complete(v, false, Some(e.to_string()));
+            Err(e)
+        }
+    }
+}
+
+/// One `--cache-from` as BuildKit's clients send it (`cache-imports`, JSON).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct CacheImport {
+    #[serde(rename = "Type", default)]
+    kind: String,
+    #[serde(rename = "Attrs", default)]
+    attrs: HashMap<String, String>,
+}
+
+/// The gateway's `CacheImports` as the `cache-imports` frontend option.
+pub(super) fn cache_imports_json(entries: &[berth_buildkit::proto::CacheOptionsEntry]) -> String {
+    let list: Vec<CacheImport> =
+        entries.iter().map(|e| CacheImport { kind: e.r#type.clone(), attrs: e.attrs.clone() }).collect();
+    serde_json::to_string(&list).unwrap_or_default()
+}
+
+/// The image references a build imports cache from: `cache-imports` entries of type
+/// `registry` (buildx's `--cache-from ref` is one), and the older `cache-from` list. An
+/// entry of another type is refused: berth's cache lives in images.
+fn cache_imports(opts: &HashMap<String, String>) -> Result<Vec<String>> {
+    let mut refs = Vec::new();
+    if let Some(json) = opts.get("cache-imports").filter(|j| !j.is_empty()) {
+        let list: Vec<CacheImport> = serde_json::from_str(json)
+            .map_err(|e| Error::status(Code::InvalidArgument, format!("invalid cache-imports: {e}")))?;
+        for i in list {
+            match (i.kind.as_str(), i.attrs.get("ref").filter(|r| !r.is_empty())) {
+                ("registry", Some(r)) => refs.push(r.clone()),
+                ("registry", None) => {
+                    return Err(Error::status(Code::InvalidArgument, "--cache-from type=registry needs ref=<image>"));
+                }
+                (t, _) => {
+                    return Err(Error::status(
+                        Code::Unimplemented,
+                        format!(
+                            "cache import type {t:?} is not supported by berth: use --cache-from type=registry,ref=<image>"
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    if let Some(list) = opts.get("cache-from") {
+        refs.extend(list.split(',').map(str::trim).filter(|r| !r.is_empty()).map(String::from));
+    }
+    refs.dedup();
+    Ok(refs)
+}
+
+/// Fetches each cache import's image from its registry, as BuildKit's importer does (one
+/// vertex each); returns their IDs. One that cannot be had is a warning in its vertex's
+/// log and no cache, never a failed build.
+async fn import_caches(d: &Daemon, p: &Progress, build: &str, refs: &[String], opts: &BuildOptions) -> Vec<String> {
+    let mut ids = Vec::new();
+    for r in refs {
+        let mut v = p.start(build, &format!("importing cache manifest from {r}"));
+        let got = match berth_image::Reference::parse(r) {
+            Ok(reference) => d
+                .builder
+                .fetch_cache_source(&reference, opts.registry_config.as_deref())
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(format!("invalid reference {r:?}: {e}")),
+        };
+        match got {
+            Ok(id) => ids.push(id),
+            Err(e) => p.log(&mut v, 2, format!("WARNING: no cache imported from {r}: {e}\n").as_bytes()),
+        }
+        p.complete(v, false, None);
+    }
+    ids
 }
 
 /// Where a build's files are in the client's session.

@@ -47,6 +47,9 @@ pub struct Job {
     outcome: Mutex<Option<oneshot::Receiver<Outcome>>>,
     /// Gateway result refs → image IDs.
     refs: Mutex<HashMap<String, String>>,
+    /// The solve asks for an inline cache (`--cache-to type=inline`); set with the
+    /// session, before the frontend reads it.
+    inline_cache: std::sync::atomic::AtomicBool,
 }
 
 impl Job {
@@ -60,6 +63,7 @@ impl Job {
             returned: Mutex::new(Some(tx)),
             outcome: Mutex::new(Some(rx)),
             refs: Mutex::new(HashMap::new()),
+            inline_cache: Default::default(),
         }
     }
 

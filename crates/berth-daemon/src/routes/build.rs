@@ -82,6 +82,12 @@ fn options(req: &Req) -> ApiResult<BuildOptions> {
         // The classic API carries none; berth's synced contexts carry secrets (below).
         secrets: Default::default(),
         ssh: Default::default(),
+        // BuildKit's cache options; the classic builder's `--cache-from` is `cache_from`
+        // (whose images' inline caches count too).
+        inline_cache: false,
+        cache_imports: Vec::new(),
+        // BuildKit's `--build-context`; the classic API has none.
+        named_contexts: Default::default(),
     })
 }
 

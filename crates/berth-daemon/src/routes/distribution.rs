@@ -1,5 +1,5 @@
 //! Registry traffic: `POST /images/create?fromImage=` (pull), `POST /images/{name}/push`,
-//! `POST /auth`, `GET /images/search`. The work is berth-distribution's; this module turns
+//! `GET /distribution/{name}/json`, `POST /auth`, `GET /images/search`. The work is berth-distribution's; this module turns
 //! requests into its options and its progress into Docker's JSON stream.
 //!
 //! A transfer that fails before its first progress message (an unknown manifest, refused
@@ -126,6 +126,20 @@ pub async fn push(d: D, req: Req) -> ApiResult<Resp> {
         r
     })
     .await
+}
+
+/// `GET /distribution/{name}/json`: the registry's descriptor of the image and its
+/// platforms (buildx asks for it after pushing a build's result, for its digest).
+pub async fn inspect(d: D, req: Req) -> ApiResult<Resp> {
+    let reference = Reference::parse(req.param(0))?;
+    let (desc, platforms) = d.distribution.inspect(&reference, &auth_of(&req)).await.map_err(|e| e.api())?;
+    Ok(http::json(
+        200,
+        &json!({
+            "Descriptor": { "mediaType": desc.media_type, "digest": desc.digest, "size": desc.size },
+            "Platforms": platforms,
+        }),
+    ))
 }
 
 /// `POST /auth`.

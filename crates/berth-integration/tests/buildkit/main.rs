@@ -11,9 +11,12 @@ use berth_integration::Daemon;
 
 mod auth;
 mod build;
+mod cache;
 mod compose;
+mod contexts;
 mod du_prune;
 mod export;
+mod push;
 
 /// Where scripts/deps.sh installs docker-buildx and docker-compose.
 fn plugins_dir() -> PathBuf {
