@@ -279,9 +279,15 @@ impl<W: Write> Walker<W> {
 }
 
 /// The ID of the mount `name` (under `dir`; `""`: `dir` itself) is on.
+/// Kernels before 5.8 give no mount ID (and a 0 for everything, which would make every mount
+/// look like the root's): the walk fails rather than export what mounts hold.
 fn mount_id(dir: impl AsFd, name: &str) -> rustix::io::Result<u64> {
     let flags = if name.is_empty() { AtFlags::EMPTY_PATH } else { AtFlags::SYMLINK_NOFOLLOW };
-    Ok(rustix::fs::statx(dir, name, flags, rustix::fs::StatxFlags::MNT_ID)?.stx_mnt_id)
+    let st = rustix::fs::statx(dir, name, flags, rustix::fs::StatxFlags::MNT_ID)?;
+    if !rustix::fs::StatxFlags::from_bits_retain(st.stx_mask).contains(rustix::fs::StatxFlags::MNT_ID) {
+        return Err(rustix::io::Errno::NOSYS);
+    }
+    Ok(st.stx_mnt_id)
 }
 
 fn is_opaque(fd: &OwnedFd) -> bool {

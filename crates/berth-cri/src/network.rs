@@ -2,11 +2,15 @@
 //! runtime arguments containerd passes), attaching the holder's namespace, detaching it, and
 //! the pod's addresses.
 //!
-//! The namespace plugins enter is the holder's, `/proc/<pid>/ns/net`, while it runs; once the
-//! holder is gone so is the namespace, and DEL gets none (plugins then release addresses and
-//! rules only). Pods on the node's network have no CNI attachment.
+//! The namespace plugins enter is the holder's, pinned as containerd pins it: a bind mount of
+//! the holder's `/proc/<pid>/ns/net` at `<data-root>/cri-netns/<pod>` made when the pod is
+//! attached and removed once DEL has succeeded. DEL never names the namespace by the holder's
+//! PID, which another process may have by then (the plugins would delete `eth0` in whatever
+//! namespace that is, the host's included). Without a pin (after a reboot) DEL gets no
+//! namespace, and plugins release addresses and rules only. Pods on the node's network have
+//! no CNI attachment.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use berth_cni::{NetworkList, PodRequest};
 use berth_container::Record;
@@ -94,11 +98,46 @@ fn failed(what: &str, e: berth_cni::CniError) -> Status {
     Status::new(code(berth_api::HasKind::kind(&e)), format!("{what}: {e}"))
 }
 
-fn netns_of(rec: &Record) -> Option<PathBuf> {
-    (rec.state.running && rec.state.pid > 0).then(|| PathBuf::from(format!("/proc/{}/ns/net", rec.state.pid)))
+/// procfs's nsfs magic: what a pinned namespace's file is once mounted.
+const NSFS_MAGIC: i64 = 0x6e73_6673;
+
+/// Whether `path` holds a pinned namespace (not just the empty file left after a reboot).
+fn pinned(path: &Path) -> bool {
+    rustix::fs::statfs(path).is_ok_and(|s| s.f_type == NSFS_MAGIC)
+}
+
+/// Removes a pin: its mount, then its file.
+fn unpin(path: &Path) {
+    // An unmounted pin (after a reboot) is only a file: both steps may find nothing to do.
+    let _ = rustix::mount::unmount(path, rustix::mount::UnmountFlags::DETACH);
+    let _ = std::fs::remove_file(path);
 }
 
 impl Cri {
+    fn pin_path(&self, id: &str) -> PathBuf {
+        self.data_root.join("cri-netns").join(id)
+    }
+
+    /// Pins the network namespace of the running holder `rec` (see the module's docs).
+    fn pin(&self, rec: &Record) -> Result<PathBuf, Status> {
+        use std::os::unix::fs::DirBuilderExt;
+        if !rec.state.running || rec.state.pid <= 0 {
+            return Err(Status::internal(format!("pod sandbox {} stopped before its network was set up", rec.id)));
+        }
+        let path = self.pin_path(&rec.id);
+        let io = |what: &str, e: std::io::Error| Status::internal(format!("{what} {}: {e}", path.display()));
+        if let Some(dir) = path.parent() {
+            std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| io("creating", e))?;
+        }
+        std::fs::File::create(&path).map_err(|e| io("creating", e))?;
+        let source = format!("/proc/{}/ns/net", rec.state.pid);
+        if let Err(e) = rustix::mount::mount_bind(source.as_str(), &path) {
+            let _ = std::fs::remove_file(&path);
+            return Err(io(&format!("pinning {source} at"), e.into()));
+        }
+        Ok(path)
+    }
+
     /// The default network, or why pods cannot be networked yet.
     pub(crate) fn network(&self) -> Result<NetworkList, Status> {
         self.cni.network().map_err(|e| failed("failed to set up the pod's network", e))
@@ -113,8 +152,14 @@ impl Cri {
         caps: Map<String, Value>,
     ) -> Result<(), Status> {
         let md = cfg.metadata.clone().unwrap_or_default();
-        let netns = netns_of(rec)
-            .ok_or_else(|| Status::internal(format!("pod sandbox {} stopped before its network was set up", rec.id)))?;
+        // CNI_ARGS is `K=V;K=V`: a `;` or `=` in a value would add arguments of its own
+        // (`IP=` asks host-local for an address).
+        for (what, v) in [("namespace", &md.namespace), ("name", &md.name), ("uid", &md.uid)] {
+            if v.contains([';', '=']) {
+                return Err(invalid(format!("the pod's {what} {v:?} may not contain ';' or '='")));
+            }
+        }
+        let netns = self.pin(rec)?;
         let pod = PodRequest {
             id: rec.id.clone(),
             netns,
@@ -128,13 +173,24 @@ impl Cri {
             capabilities: caps,
         };
         let what = format!("failed to set up the network of pod sandbox {}", rec.id);
-        self.cni.setup(net, &pod).await.map(drop).map_err(|e| failed(&what, e))
+        let pin = pod.netns.clone();
+        let r = self.cni.setup(net, &pod).await.map(drop).map_err(|e| failed(&what, e));
+        if r.is_err() {
+            // `setup` undid what the plugins made: nothing is attached.
+            unpin(&pin);
+        }
+        r
     }
 
-    /// DELs the pod from its networks, if it is attached; nothing to do otherwise.
+    /// DELs the pod from its networks, if it is attached; nothing to do otherwise. The pin
+    /// goes once DEL has succeeded (a failed DEL is retried in the same namespace).
     pub(crate) async fn detach(&self, rec: &Record) -> Result<(), Status> {
         let what = format!("failed to tear down the network of pod sandbox {}", rec.id);
-        self.cni.teardown(&rec.id, netns_of(rec).as_deref()).await.map_err(|e| failed(&what, e))
+        let pin = self.pin_path(&rec.id);
+        let netns = pinned(&pin).then_some(pin.as_path());
+        self.cni.teardown(&rec.id, netns).await.map_err(|e| failed(&what, e))?;
+        unpin(&pin);
+        Ok(())
     }
 
     /// The pod's addresses (none on the node's network or before its network is set up) and,

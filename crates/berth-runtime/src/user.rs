@@ -20,6 +20,9 @@ pub struct ResolvedUser {
 /// The most of /etc/passwd or /etc/group read: far beyond any real one.
 const MAX_DB: u64 = 4 << 20;
 
+/// The longest user or group name a tar header's uname/gname field holds.
+const TAR_NAME_MAX: usize = 32;
+
 /// Reads a user database inside the container's root; empty when it is missing or is not
 /// a plain file of at most [`MAX_DB`]. The container owns these files and the shim and the
 /// daemon read them from the host (every exec and healthcheck as a named user, `docker cp
@@ -99,12 +102,15 @@ fn groups(s: &str) -> Vec<GroupEntry> {
 /// Read as [`resolve`] reads them: confined to the root, plain files only, no NSS.
 pub fn id_names(root: impl AsFd) -> (std::collections::BTreeMap<u32, String>, std::collections::BTreeMap<u32, String>) {
     let root = root.as_fd();
+    // The names come from the container: one that no tar header field holds (32 bytes) would
+    // become a PAX record on every entry, so it is left out and the id stays numeric.
+    let fits = |n: &str| !n.is_empty() && n.len() <= TAR_NAME_MAX;
     let mut users = std::collections::BTreeMap::new();
-    for e in passwd(&read_in_root(root, "/etc/passwd")) {
+    for e in passwd(&read_in_root(root, "/etc/passwd")).into_iter().filter(|e| fits(&e.name)) {
         users.entry(e.uid).or_insert(e.name);
     }
     let mut groups_by_id = std::collections::BTreeMap::new();
-    for g in groups(&read_in_root(root, "/etc/group")) {
+    for g in groups(&read_in_root(root, "/etc/group")).into_iter().filter(|g| fits(&g.name)) {
         groups_by_id.entry(g.gid).or_insert(g.name);
     }
     (users, groups_by_id)

@@ -454,3 +454,54 @@ async fn a_plugin_failing_del_fails_the_stop_and_the_remove_deletes_again() {
     assert!(pods.is_empty(), "{pods:?}");
     assert_eq!(std::fs::read_dir(d.data_root().join("cni")).unwrap().count(), 0, "no record is left");
 }
+
+/// The pod's namespace is pinned while it is attached, so DEL reaches it even after the
+/// holder died, and never by the holder's PID (another process may have it by then, and the
+/// plugins would delete `eth0` in that process's namespace).
+#[tokio::test]
+async fn del_reaches_the_pods_own_namespace_after_its_holder_died() {
+    // A plugin before the bridge that notes which namespace each command was given.
+    let net = Net::around(&[r#"{"type":"recorder"}"#], &[]);
+    let seen = net.dir.path().join("recorder.log");
+    own_plugin(
+        &net,
+        "recorder",
+        &format!(
+            "ns=$(stat -L -c %i \"$CNI_NETNS\" 2>/dev/null || echo none)\necho \"$CNI_COMMAND $ns\" >> {}\n\
+             [ \"$CNI_COMMAND\" = ADD ] && echo '{{\"cniVersion\":\"1.0.0\"}}'\nexit 0",
+            seen.display()
+        ),
+    );
+    let d = net.daemon();
+    let mut c = connect(&d).await;
+    let logs = d.dir.path().join("pod-logs");
+    let p = c.run_pod(pod("pinned", &logs)).await;
+    let info =
+        c.rt.pod_sandbox_status(PodSandboxStatusRequest { pod_sandbox_id: p.clone(), verbose: true })
+            .await
+            .unwrap()
+            .into_inner()
+            .info;
+    let holder: serde_json::Value = serde_json::from_str(&info["info"]).unwrap();
+    let pid = holder["pid"].as_u64().unwrap();
+    let ns = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(format!("/proc/{pid}/ns/net")).unwrap());
+    let pin = d.data_root().join("cri-netns").join(&p);
+    assert_eq!(std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&pin).unwrap()), ns, "the pin is the pod's");
+    assert_eq!(std::fs::read_to_string(&seen).unwrap(), format!("ADD {ns}\n"));
+
+    // The holder dies; the pod is not ready, its network still attached.
+    Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap();
+    for _ in 0..3000 {
+        if c.pod_status(&p).await.state == PodSandboxState::SandboxNotready as i32 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(c.pod_status(&p).await.state, PodSandboxState::SandboxNotready as i32);
+    c.rt.stop_pod_sandbox(StopPodSandboxRequest { pod_sandbox_id: p.clone() }).await.unwrap();
+    assert_eq!(std::fs::read_to_string(&seen).unwrap(), format!("ADD {ns}\nDEL {ns}\n"), "DEL in the pod's namespace");
+    assert!(!pin.exists(), "the pin goes with the attachment");
+    assert_eq!(net.leases(), Vec::<String>::new());
+    assert_eq!(net.ports(), 0);
+    c.remove_pod(&p).await;
+}
