@@ -115,6 +115,25 @@ pub fn apply(root: &Path, rel: &str, r: &Resources) -> Result<()> {
     Ok(())
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::devices::docker_defaults;
+
+    #[test]
+    fn device_rules_without_a_devices_controller_fail_closed() {
+        let root = tempfile::tempdir().unwrap();
+        let r = Resources { devices: docker_defaults(false), ..Default::default() };
+        let err = apply(root.path(), "ctr", &r).unwrap_err().to_string();
+        assert!(err.contains("devices controller is not mounted"), "{err}");
+        // Control: with the controller's directory, the rules are written.
+        std::fs::create_dir_all(root.path().join("devices/ctr")).unwrap();
+        apply(root.path(), "ctr", &r).unwrap();
+        let denied = std::fs::read_to_string(root.path().join("devices/ctr/devices.deny")).unwrap();
+        assert_eq!(denied.trim(), "a", "everything is denied first");
+    }
+}
+
 /// The weights go to `blkio.weight*` or, with BFQ, `blkio.bfq.weight*`; a plain weight the
 /// kernel has no file for is skipped (dockerd warns at create), a device weight fails.
 fn block_io(d: &Path, b: &crate::BlockIoResources) -> Result<()> {
@@ -155,23 +174,4 @@ pub fn freeze(root: &Path, rel: &str, frozen: bool) -> Result<()> {
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
     Err(crate::CgroupError::Invalid("the freezer did not settle".into()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::devices::docker_defaults;
-
-    #[test]
-    fn device_rules_without_a_devices_controller_fail_closed() {
-        let root = tempfile::tempdir().unwrap();
-        let r = Resources { devices: docker_defaults(false), ..Default::default() };
-        let err = apply(root.path(), "ctr", &r).unwrap_err().to_string();
-        assert!(err.contains("devices controller is not mounted"), "{err}");
-        // Control: with the controller's directory, the rules are written.
-        std::fs::create_dir_all(root.path().join("devices/ctr")).unwrap();
-        apply(root.path(), "ctr", &r).unwrap();
-        let denied = std::fs::read_to_string(root.path().join("devices/ctr/devices.deny")).unwrap();
-        assert_eq!(denied.trim(), "a", "everything is denied first");
-    }
 }
