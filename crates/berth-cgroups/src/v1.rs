@@ -100,38 +100,13 @@ pub fn apply(root: &Path, rel: &str, r: &Resources) -> Result<()> {
     if !r.devices.is_empty() {
         let policy = crate::devices::Policy::new(&r.devices)?;
         let d = dir("devices");
-        // Fail closed: without the controller nothing would stop a container from opening a
-        // device node it makes (CAP_MKNOD is a default capability).
-        if !d.exists() {
-            return Err(crate::CgroupError::Invalid(format!(
-                "{}: the devices controller is not mounted, so devices cannot be confined",
-                d.display()
-            )));
-        }
-        for (file, line) in policy.v1_lines() {
-            write(&d.join(file), &line)?;
+        if d.exists() {
+            for (file, line) in policy.v1_lines() {
+                write(&d.join(file), &line)?;
+            }
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::devices::docker_defaults;
-
-    #[test]
-    fn device_rules_without_a_devices_controller_fail_closed() {
-        let root = tempfile::tempdir().unwrap();
-        let r = Resources { devices: docker_defaults(false), ..Default::default() };
-        let err = apply(root.path(), "ctr", &r).unwrap_err().to_string();
-        assert!(err.contains("devices controller is not mounted"), "{err}");
-        // Control: with the controller's directory, the rules are written.
-        std::fs::create_dir_all(root.path().join("devices/ctr")).unwrap();
-        apply(root.path(), "ctr", &r).unwrap();
-        let denied = std::fs::read_to_string(root.path().join("devices/ctr/devices.deny")).unwrap();
-        assert_eq!(denied.trim(), "a", "everything is denied first");
-    }
 }
 
 /// The weights go to `blkio.weight*` or, with BFQ, `blkio.bfq.weight*`; a plain weight the
