@@ -27,6 +27,13 @@ pub(crate) fn is_prefix(img: &Image, source: &Image) -> bool {
         })
 }
 
+/// Whether a cache source may be the step's result as it is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Whole {
+    AtLastRow,
+    Never,
+}
+
 impl Build {
     /// The first `--cache-from` image whose history continues the state's image with a row
     /// made by `created_by`.
@@ -51,7 +58,7 @@ impl Build {
     pub(crate) async fn history_hit(&mut self, st: &StageState, created_by: &str) -> Result<Option<Image>> {
         let Some(source) = self.history_source(st, created_by).cloned() else { return Ok(None) };
         self.history_sources = vec![source.clone()];
-        self.restore(st, &source, created_by).await
+        self.restore(st, &source, created_by, Whole::AtLastRow).await
     }
 
     /// A hit in the imported inline caches for the step `key`: a source that has the key
@@ -64,15 +71,20 @@ impl Build {
         });
         let Some((source, _)) = source.cloned() else { return Ok(None) };
         let created_by = source.config.history[at].created_by.clone().unwrap_or_else(|| created_by.to_string());
-        self.restore(st, &source, &created_by).await
+        // As BuildKit takes a cache: the filesystem only. The image's configuration (its
+        // Env, Entrypoint, labels, its own cache metadata) is the build's, never the pushed
+        // image's, which is input from a registry.
+        self.restore(st, &source, &created_by, Whole::Never).await
     }
 
-    /// The image `source` has after the row that continues the state's image: the source
-    /// itself at its last row, else one made from the state's image and the source's layer.
-    async fn restore(&self, st: &StageState, source: &Image, created_by: &str) -> Result<Option<Image>> {
+    /// The image `source` has after the row that continues the state's image: with
+    /// [`Whole::AtLastRow`] the source itself at its last row (Docker's classic
+    /// `--cache-from`), else one made from the state's image and configuration and the
+    /// source's layer.
+    async fn restore(&self, st: &StageState, source: &Image, created_by: &str, whole: Whole) -> Result<Option<Image>> {
         let parent = st.image.clone();
         let at = parent.as_ref().map_or(0, |p| p.config.history.len());
-        if source.config.history.len() == at + 1 {
+        if whole == Whole::AtLastRow && source.config.history.len() == at + 1 {
             return Ok(Some(source.clone()));
         }
         let row = &source.config.history[at];
