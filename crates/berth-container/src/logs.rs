@@ -111,29 +111,35 @@ fn send_blocking(opts: &LogOptions, tx: &mpsc::Sender<LogLine>, en: Entry) -> re
     read::Flow::More
 }
 
-/// The files rotated after `held` (the file a follower read to its end) and before the one
-/// with inode `next` (oldest first), opened. The held file is found by inode or, once
-/// compressed into a new file, by its first entry (entries carry nanosecond times). None
-/// when it is gone altogether (rotated away as the oldest): its successors cannot be told
-/// apart then.
-fn rotated_after(path: &std::path::Path, held: &std::fs::File, next: Option<u64>) -> Vec<logfile::Opened> {
-    let Ok(held_ino) = held.metadata().map(|m| m.ino()) else { return Vec::new() };
+/// The files rotated after `held` (the file a follower read to its end) and before `next`
+/// (the file it goes on with; oldest first), opened. Each of the two is found by inode or,
+/// once compressed into a new file, by its first entry (entries carry nanosecond times):
+/// `next` may itself have been rotated and compressed since the follower opened it, and
+/// taking everything after `held` then read `next`'s lines twice. None when `held` is gone
+/// altogether (rotated away as the oldest): its successors cannot be told apart then.
+fn rotated_after(path: &std::path::Path, held: &std::fs::File, next: Option<&std::fs::File>) -> Vec<logfile::Opened> {
     let (mut rotated, _) = logfile::open_all(path);
-    let ino = |f: &logfile::Opened| f.file.metadata().ok().map(|m| m.ino());
-    let from = rotated.iter().position(|f| ino(f) == Some(held_ino)).or_else(|| {
-        // Read at offset 0 without moving the follower's position in the file.
-        let mut head = vec![0u8; read::FIRST_LINE_MAX as usize];
-        let n = std::os::unix::fs::FileExt::read_at(held, &mut head, 0).ok()?;
-        let first = read::first_line(&head[..n])?;
-        rotated.iter().position(|f| f.reader(0).ok().and_then(read::first_line).as_ref() == Some(&first))
-    });
-    let Some(from) = from else { return Vec::new() };
-    let to = next.and_then(|n| rotated.iter().position(|f| ino(f) == Some(n))).unwrap_or(rotated.len());
+    let Some(from) = find_rotated(&rotated, held) else { return Vec::new() };
+    let to = next.and_then(|n| find_rotated(&rotated, n)).unwrap_or(rotated.len());
     if to <= from {
         return Vec::new();
     }
     rotated.truncate(to);
     rotated.split_off(from + 1)
+}
+
+/// Where the open log file `file` is among the rotated files: by inode, or by its first entry
+/// once compressed into another file.
+fn find_rotated(rotated: &[logfile::Opened], file: &std::fs::File) -> Option<usize> {
+    let file_ino = file.metadata().ok()?.ino();
+    let ino = |f: &logfile::Opened| f.file.metadata().ok().map(|m| m.ino());
+    rotated.iter().position(|f| ino(f) == Some(file_ino)).or_else(|| {
+        // Read at offset 0 without moving the follower's position in the file.
+        let mut head = vec![0u8; read::FIRST_LINE_MAX as usize];
+        let n = std::os::unix::fs::FileExt::read_at(file, &mut head, 0).ok()?;
+        let first = read::first_line(&head[..n])?;
+        rotated.iter().position(|f| f.reader(0).ok().and_then(read::first_line).as_ref() == Some(&first))
+    })
 }
 
 #[allow(unsafe_code)]
@@ -257,8 +263,9 @@ impl ContainerService {
                         // is as large as max-size says.
                         let (o, t, p) = (opts.clone(), tx.clone(), path.clone());
                         let held = current.as_ref().and_then(|f| f.try_clone().ok());
+                        let upto = next.try_clone().ok();
                         let all_sent = tokio::task::spawn_blocking(move || {
-                            let files = held.map(|h| rotated_after(&p, &h, next_ino)).unwrap_or_default();
+                            let files = held.map(|h| rotated_after(&p, &h, upto.as_ref())).unwrap_or_default();
                             files.iter().all(|f| {
                                 matches!(
                                     read::stream_file(f, 0, 0, &mut |en| send_blocking(&o, &t, en)),
