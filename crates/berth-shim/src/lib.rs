@@ -25,4 +25,5 @@ pub mod init;
 pub mod logfile;
 pub mod proto;
 pub mod server;
+pub mod setup;
 pub mod sinks;

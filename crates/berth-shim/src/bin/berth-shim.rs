@@ -12,7 +12,8 @@ use std::os::unix::net::{UnixListener, UnixStream};
 
 use berth_runtime::spec::Spec;
 use berth_shim::proto::{Reply, ShimConfig};
-use berth_shim::server::{Shim, apply_user, make_io, report};
+use berth_shim::server::{Shim, report};
+use berth_shim::setup::{apply_user, make_io};
 
 /// Takes ownership of a descriptor the daemon passed by number, if it is open.
 #[allow(unsafe_code)]
