@@ -2,25 +2,23 @@
 //! arrays, unsigned integers, EventTime).
 
 pub fn array(out: &mut Vec<u8>, n: usize) {
-    if n < 16 {
-        out.push(0x90 | n as u8);
-    } else if n <= u16::MAX as usize {
-        out.push(0xdc);
-        out.extend_from_slice(&(n as u16).to_be_bytes());
-    } else {
-        out.push(0xdd);
-        out.extend_from_slice(&(n as u32).to_be_bytes());
-    }
+    header(out, n, 0x90, 0xdc);
 }
 
 pub fn map(out: &mut Vec<u8>, n: usize) {
+    header(out, n, 0x80, 0xde);
+}
+
+/// A container's length: `fix | n` below 16, else the 16-bit marker (`big16`) or the 32-bit
+/// one after it, each followed by the length.
+fn header(out: &mut Vec<u8>, n: usize, fix: u8, big16: u8) {
     if n < 16 {
-        out.push(0x80 | n as u8);
+        out.push(fix | n as u8);
     } else if n <= u16::MAX as usize {
-        out.push(0xde);
+        out.push(big16);
         out.extend_from_slice(&(n as u16).to_be_bytes());
     } else {
-        out.push(0xdf);
+        out.push(big16 + 1);
         out.extend_from_slice(&(n as u32).to_be_bytes());
     }
 }
@@ -86,5 +84,11 @@ mod tests {
         array(&mut v, 3);
         event_time(&mut v, 1, 2);
         assert_eq!(v, [0x83, 0x93, 0xd7, 0, 0, 0, 0, 1, 0, 0, 0, 2]);
+        v.clear();
+        map(&mut v, 16);
+        array(&mut v, 16);
+        map(&mut v, 70_000);
+        array(&mut v, 70_000);
+        assert_eq!(v, [0xde, 0, 16, 0xdc, 0, 16, 0xdf, 0, 1, 0x11, 0x70, 0xdd, 0, 1, 0x11, 0x70]);
     }
 }
