@@ -35,7 +35,7 @@ pub fn keeps_file(driver: &str, cfg: &BTreeMap<String, String>) -> bool {
 
 /// The daemon's own options, which every driver takes (dockerd's built-in log opts).
 fn is_builtin(k: &str) -> bool {
-    matches!(k, "mode" | "max-buffer-size" | "cache-disabled" | "cache-max-size" | "cache-max-file" | "cache-compress")
+    berth_shim::sinks::is_builtin(k)
 }
 
 fn parse_bool(s: &str) -> std::result::Result<bool, String> {
