@@ -467,7 +467,7 @@ impl ContainerService {
         let _ = self.persist(e);
         // What the shim said (a log driver's dropped messages, say) outlives its bundle in
         // the daemon's log.
-        let said = std::fs::read_to_string(self.bundle_dir(&rec.id).join("shim.log")).unwrap_or_default();
+        let said = shim_said(&self.bundle_dir(&rec.id).join("shim.log"));
         for line in said.lines().filter(|l| !l.trim().is_empty()) {
             eprintln!("berth daemon: container {}: {line}", rec.id);
         }
@@ -771,3 +771,20 @@ impl ContainerService {
         }
     }
 }
+
+/// The end of what a shim wrote to its own log (at most [`SHIM_SAID_MAX`]): its messages are
+/// few, but a daemon never reads a file of unknown size whole on a container's exit path.
+fn shim_said(path: &std::path::Path) -> String {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut f) = std::fs::File::open(path) else { return String::new() };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    if len > SHIM_SAID_MAX && f.seek(SeekFrom::Start(len - SHIM_SAID_MAX)).is_err() {
+        return String::new();
+    }
+    let mut buf = Vec::new();
+    let _ = f.take(SHIM_SAID_MAX).read_to_end(&mut buf);
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+/// The most of a shim's own log copied into the daemon's.
+const SHIM_SAID_MAX: u64 = 64 << 10;
