@@ -1,9 +1,11 @@
 //! Loading a device program and attaching it to a v2 group with the `bpf(2)` system call.
 //!
 //! The program is attached with `BPF_F_ALLOW_MULTI` (the kernel runs it together with what
-//! the ancestors attached; all must allow), and replaces the programs berth attached to
-//! the same group before: the new one is attached first, then the old ones detached, so
-//! there is no moment without one. Once attached the kernel holds the program for as long
+//! the ancestors attached; all must allow), and replaces every device program attached to
+//! the same group before (the container's own group, which only berth manages; the
+//! ancestors' programs are not touched; a systemd cgroup driver, where systemd attaches its
+//! own to the unit, would have to keep those): the new one is attached first, then the old
+//! ones detached, so there is no moment without one. Once attached the kernel holds the program for as long
 //! as the group exists; the descriptors are closed on return.
 
 use std::ffi::CStr;
