@@ -226,12 +226,7 @@ fn exports_hold_the_mount_points_and_etc_mtab_links_to_the_mounts() {
     let cmd = d.docker(&["ps", "--no-trunc", "--filter", &format!("name=^{name}$"), "--format", "{{.Command}}"]).ok();
     assert_eq!(cmd.trim(), r#""sh -c 'sleep 100'""#);
     let work = tempfile::tempdir().unwrap();
-    let listing = |tag: &str| {
-        let tarf = work.path().join(format!("{tag}.tar"));
-        d.docker(&["export", "-o", &tarf.display().to_string(), &name]).ok();
-        let out = Command::new("tar").arg("-tvf").arg(&tarf).output().unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
+    let listing = |tag: &str| export_listing(&d, &name, &work.path().join(format!("{tag}.tar")));
     for state in ["running", "stopped"] {
         let l = listing(state);
         let names: Vec<&str> = l.lines().filter_map(|l| l.split_whitespace().nth(5)).collect();
@@ -292,10 +287,7 @@ fn exports_leave_out_what_mounts_hold() {
             d.docker(&["kill", &name]).ok();
             d.docker(&["wait", &name]).ok();
         }
-        let tarf = work.path().join(format!("{state}.tar"));
-        d.docker(&["export", "-o", &tarf.display().to_string(), &name]).ok();
-        let out = Command::new("tar").arg("-tvf").arg(&tarf).output().unwrap();
-        let l = String::from_utf8_lossy(&out.stdout).into_owned();
+        let l = export_listing(&d, &name, &work.path().join(format!("{state}.tar")));
         let names: Vec<&str> = l.lines().filter_map(|l| l.split_whitespace().nth(5)).collect();
         for kept in ["data/", "vol/", "scratch/", "own", "etc/single"] {
             assert!(names.contains(&kept), "{state}: {kept} in\n{l}");
@@ -333,10 +325,7 @@ fn exports_leave_out_mounts_reached_through_symlinks() {
             d.docker(&["kill", &name]).ok();
             d.docker(&["wait", &name]).ok();
         }
-        let tarf = work.path().join(format!("{state}.tar"));
-        d.docker(&["export", "-o", &tarf.display().to_string(), &name]).ok();
-        let out = Command::new("tar").arg("-tvf").arg(&tarf).output().unwrap();
-        let l = String::from_utf8_lossy(&out.stdout).into_owned();
+        let l = export_listing(&d, &name, &work.path().join(format!("{state}.tar")));
         let names: Vec<&str> = l.lines().filter_map(|l| l.split_whitespace().nth(5)).collect();
         assert!(names.contains(&"var/srv/"), "{state}: the mount point stays\n{l}");
         assert!(l.lines().any(|l| l.contains("srv -> /var/srv")), "{state}: the link stays\n{l}");
@@ -344,4 +333,11 @@ fn exports_leave_out_mounts_reached_through_symlinks() {
     }
     d.docker(&["rm", &name]).ok();
     d.docker(&["rmi", &tag]).ok();
+}
+
+/// `docker export` of container `name` into `tarf`, listed by `tar -tv`.
+fn export_listing(d: &Daemon, name: &str, tarf: &std::path::Path) -> String {
+    d.docker(&["export", "-o", &tarf.display().to_string(), name]).ok();
+    let out = Command::new("tar").arg("-tvf").arg(tarf).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }

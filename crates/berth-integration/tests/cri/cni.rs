@@ -476,14 +476,7 @@ async fn del_reaches_the_pods_own_namespace_after_its_holder_died() {
     let mut c = connect(&d).await;
     let logs = d.dir.path().join("pod-logs");
     let p = c.run_pod(pod("pinned", &logs)).await;
-    let info =
-        c.rt.pod_sandbox_status(PodSandboxStatusRequest { pod_sandbox_id: p.clone(), verbose: true })
-            .await
-            .unwrap()
-            .into_inner()
-            .info;
-    let holder: serde_json::Value = serde_json::from_str(&info["info"]).unwrap();
-    let pid = holder["pid"].as_u64().unwrap();
+    let pid = c.holder_pid(&p).await;
     let ns = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(format!("/proc/{pid}/ns/net")).unwrap());
     let pin = d.data_root().join("cri-netns").join(&p);
     assert_eq!(std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&pin).unwrap()), ns, "the pin is the pod's");

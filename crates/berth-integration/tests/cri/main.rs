@@ -158,6 +158,19 @@ impl Cri {
             .unwrap()
     }
 
+    /// The host PID of a pod's holder process, from its verbose status.
+    pub async fn holder_pid(&mut self, pod: &str) -> u32 {
+        let info = self
+            .rt
+            .pod_sandbox_status(PodSandboxStatusRequest { pod_sandbox_id: pod.into(), verbose: true })
+            .await
+            .expect("PodSandboxStatus")
+            .into_inner()
+            .info;
+        let holder: serde_json::Value = serde_json::from_str(&info["info"]).unwrap();
+        holder["pid"].as_u64().unwrap() as u32
+    }
+
     /// Waits until the container has exited (the CRI has no wait call: its status is
     /// polled, for a minute at most).
     pub async fn wait_exited(&mut self, id: &str) -> ContainerStatus {

@@ -15,14 +15,7 @@ async fn oom_scores_below_the_daemons_own_are_raised_to_it_and_limits_apply() {
     let cfg = pod("res", &logs);
     let p = c.run_pod(cfg.clone()).await;
     // The holder: kubelet's -998, or the daemon's own score where it may not go lower.
-    let info =
-        c.rt.pod_sandbox_status(PodSandboxStatusRequest { pod_sandbox_id: p.clone(), verbose: true })
-            .await
-            .unwrap()
-            .into_inner()
-            .info;
-    let holder: serde_json::Value = serde_json::from_str(&info["info"]).unwrap();
-    let holder_pid = holder["pid"].as_u64().unwrap() as u32;
+    let holder_pid = c.holder_pid(&p).await;
     assert_eq!(oom_score_adj(holder_pid), (-998i64).max(own));
 
     let with = |name: &str, adj: i64| {
