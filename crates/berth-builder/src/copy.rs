@@ -149,7 +149,7 @@ fn is_archive(host: &Path) -> bool {
 
 fn sha256_file(host: &Path) -> Result<String> {
     let f = std::fs::File::open(host).map_err(|e| BuildError::io(format!("reading {}", host.display()), e))?;
-    crate::sync::sha256_reader(f).map_err(|e| BuildError::io(format!("reading {}", host.display()), e))
+    crate::known_digests::sha256_of(f).map_err(|e| BuildError::io(format!("reading {}", host.display()), e))
 }
 
 /// Content digests (`sha256` hex) of source files, by their path on the host.

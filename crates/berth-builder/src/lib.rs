@@ -51,6 +51,7 @@ mod executor;
 mod fetch;
 mod git;
 mod inline_cache;
+mod known_digests;
 mod named;
 pub mod plan;
 pub mod platform;

@@ -29,7 +29,6 @@ use std::path::{Path, PathBuf};
 
 use rustix::fs::{FlockOperation, Mode, OFlags};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use berth_api::models::build::{ContextEntry, ContextManifest, valid_context_key};
 use berth_archive::apply::{ApplyOptions, Whiteouts, apply, remove_existing};
@@ -288,7 +287,7 @@ impl ContextStore {
             let digest = if e.kind == 'f' {
                 let f = open_in_root(&root_fd, &e.path, OFlags::RDONLY | OFlags::NOFOLLOW)
                     .map_err(|err| BuildError::io(format!("reading {}", e.path), err.into()))?;
-                sha256_reader(std::fs::File::from(f))
+                crate::known_digests::sha256_of(std::fs::File::from(f))
                     .map_err(|err| BuildError::io(format!("reading {}", e.path), err))?
             } else {
                 String::new()
@@ -397,12 +396,15 @@ impl TransferCopy {
         self.dir.join("root")
     }
 
-    /// The copy as a build's context; it stays locked until the context is dropped.
-    pub fn into_context(self, dockerfile: String, dockerfile_name: &str) -> Context {
-        let mut ctx = Context::synced(self.dir, self.lock, HashMap::new());
+    /// The copy as a build's context; it stays locked until the context is dropped. The
+    /// files' content digests come along (see [`crate::known_digests`]): only files that
+    /// changed since the last build are read. Blocks while it reads them.
+    pub fn into_context(self, dockerfile: String, dockerfile_name: &str) -> Result<Context> {
+        let digests = crate::known_digests::refresh(&self.dir)?;
+        let mut ctx = Context::synced(self.dir, self.lock, digests);
         ctx.dockerfile = dockerfile;
         ctx.dockerfile_name = dockerfile_name.to_string();
-        ctx
+        Ok(ctx)
     }
 }
 
@@ -440,17 +442,4 @@ fn remove_unlisted(root: &Path, rel: &str, wanted: &HashMap<&str, &ContextEntry>
         }
     }
     Ok(())
-}
-
-pub(crate) fn sha256_reader(mut f: impl Read) -> std::io::Result<String> {
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 256 * 1024];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(hex::encode(h.finalize()))
 }

@@ -392,10 +392,18 @@ impl Place {
         }
     }
 
-    fn into_context(self, dockerfile: String, name: &str) -> berth_builder::Context {
+    /// The build's context. A kept copy's files are hashed here (those that changed since
+    /// the last build), off the async workers.
+    async fn into_context(self, dockerfile: String, name: &str) -> Result<berth_builder::Context> {
         match self {
-            Place::Fresh(dir) => berth_builder::Context::received(dir, dockerfile, name),
-            Place::Kept(c) => c.into_context(dockerfile, name),
+            Place::Fresh(dir) => Ok(berth_builder::Context::received(dir, dockerfile, name)),
+            Place::Kept(c) => {
+                let name = name.to_string();
+                tokio::task::spawn_blocking(move || c.into_context(dockerfile, &name))
+                    .await
+                    .map_err(|e| Error::status(Code::Internal, e.to_string()))?
+                    .map_err(|e| Error::status(Code::Internal, format!("reading the build context: {e}")))
+            }
         }
     }
 }
@@ -458,11 +466,8 @@ pub(super) async fn receive(
     let v = p.start(build, "[internal] load build context");
     let place = context_place(d, session, &src.context).await?;
     let req = DirRequest { name: src.context.clone(), exclude: ignore_patterns(&ignore), ..Default::default() };
-    match session.fetch_dir(&req, &place.root()).await {
-        Ok(got) => {
-            p.status(&v, &format!("transferring context: {}B", got.bytes));
-            p.complete(v, false, None);
-        }
+    let got = match session.fetch_dir(&req, &place.root()).await {
+        Ok(got) => got,
         Err(e) => {
             p.complete(v, false, Some(e.to_string()));
             if let Place::Fresh(dir) = &place {
@@ -470,8 +475,15 @@ pub(super) async fn receive(
             }
             return Err(e);
         }
+    };
+    let ctx = place.into_context(text, filename).await;
+    if let Err(e) = &ctx {
+        p.complete(v, false, Some(e.to_string()));
+        return ctx;
     }
-    Ok(place.into_context(text, filename))
+    p.status(&v, &format!("transferring context: {}B", got.bytes));
+    p.complete(v, false, None);
+    ctx
 }
 
 /// Runs berth's builder on `ctx`, its output shown as vertexes; returns the image ID.

@@ -168,6 +168,27 @@ fn a_rebuild_transfers_only_the_changed_files() {
     d.docker(&["rmi", &tag]).ok();
 }
 
+/// The daemon remembers the content digests of a kept context between builds; an edit that
+/// keeps the file's size is still seen (the step is not taken from the cache), and an
+/// untouched context is all cache hits.
+#[test]
+fn a_same_size_edit_is_built_again_and_an_untouched_context_is_cached() {
+    let d = Daemon::with_busybox();
+    let ctx = files(
+        &d,
+        &[("Dockerfile", "FROM busybox\nCOPY . /ctx\nCMD [\"cat\", \"/ctx/word\"]\n"), ("word", "one\n")],
+    );
+    let tag = berth_integration::unique("samesize");
+    docker(&d, &ctx, &["buildx", "build", "--load", "-t", &tag, "."]).ok();
+    let again = docker(&d, &ctx, &["buildx", "build", "--progress=plain", "--load", "-t", &tag, "."]).ok();
+    assert!(again.stderr.contains("COPY . /ctx\n") && again.stderr.contains("CACHED"), "{}", again.stderr);
+    std::fs::write(ctx.join("word"), "two\n").unwrap();
+    let edited = docker(&d, &ctx, &["buildx", "build", "--progress=plain", "--load", "-t", &tag, "."]).ok();
+    assert!(!edited.stderr.contains("CACHED"), "{}", edited.stderr);
+    assert_eq!(d.docker(&["run", "--rm", "--network", "none", &tag]).ok(), "two\n");
+    d.docker(&["rmi", &tag]).ok();
+}
+
 /// `--secret` through buildx: the step that mounts it sees it, and the image does not keep
 /// it; without `--secret` the step finds no secret (optional by default, as in BuildKit).
 #[test]
