@@ -187,6 +187,48 @@ if [ -x "$(dirname "$0")/../.cache/cli-plugins/docker-buildx" ]; then
     report "buildx build, fully cached (ms)" "$b" "$d" "$(ratio "$b" "$d")"
     b=$(median_ms edit_build bx_b); d=-; $have_docker && d=$(median_ms edit_build bx_d)
     report "buildx build, one small file changed (ms)" "$b" "$d" "$(ratio "$b" "$d")"
+
+    # A RUN step with a cache mount that holds 100 MiB from the build before, against the
+    # same step without the mount: the difference is what finding the cache costs (the
+    # steps' own times, from buildx's progress; the builds before filled the cache).
+    cm=$work/cachemount
+    mkdir -p "$cm"
+    cat >"$cm/Dockerfile" <<'DF'
+FROM busybox
+ARG BUST=0
+RUN --mount=type=cache,target=/cache,id=bench100 test -f /cache/big || head -c 104857600 /dev/zero >/cache/big; echo $BUST
+RUN echo $BUST
+DF
+    step_ms() {
+        DOCKER_CONFIG=$bx_config "$@" buildx build --progress=rawjson --build-arg "BUST=$RANDOM" --load -t bench-cm "$cm" 2>&1 |
+            python3 -c '
+import sys, json
+from datetime import datetime
+def t(s):
+    a, b = s.rstrip("Z").split(".")
+    return datetime.fromisoformat(a).timestamp() + float("0." + b)
+data, dec, i, took = sys.stdin.read(), json.JSONDecoder(), 0, {}
+while True:
+    while i < len(data) and data[i].isspace():
+        i += 1
+    if i >= len(data):
+        break
+    o, i = dec.raw_decode(data, i)
+    for v in o.get("vertexes") or []:
+        if v.get("started") and v.get("completed"):
+            took[v["name"]] = (t(v["completed"]) - t(v["started"])) * 1000
+mount = [ms for n, ms in took.items() if "--mount=type=cache" in n]
+plain = [ms for n, ms in took.items() if "RUN echo" in n and "--mount" not in n]
+print("%.1f" % (mount[0] - plain[0]) if mount and plain else "-")'
+    }
+    cm_rounds() {
+        local v=()
+        DOCKER_CONFIG=$bx_config "$@" buildx build -q --load -t bench-cm "$cm" >/dev/null 2>&1 || true
+        for _ in $(seq "$rounds"); do v+=("$(step_ms "$@")"); done
+        printf '%s\n' "${v[@]}" | grep -v '^-$' | ms
+    }
+    b=$(cm_rounds docker -H "unix://$work/b.sock"); d=-; $have_docker && d=$(cm_rounds "${D[@]}")
+    report "RUN with a 100 MiB cache mount, added (ms)" "$b" "$d" "-"
 fi
 rounds=$rounds_saved
 
