@@ -8,7 +8,7 @@
 set -euo pipefail
 need=()
 have() { dpkg -s "$1" >/dev/null 2>&1; }
-for p in busybox-static iproute2 nftables procps tar ca-certificates pkg-config gcc libc6-dev python3 python3-venv docker-registry docker.io etcd-server skopeo openssl curl iperf3 containernetworking-plugins; do
+for p in busybox-static iproute2 nftables procps tar ca-certificates pkg-config gcc libc6-dev python3 python3-venv docker-registry docker.io etcd-server skopeo openssl curl iperf3 containernetworking-plugins openssh-client; do
     have "$p" || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then

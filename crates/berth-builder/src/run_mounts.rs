@@ -15,7 +15,8 @@
 //!   the command's environment, which the container's init (berth-shim's, with
 //!   `--secret-env`) reads from such a file, so the value is in no container config. A
 //!   secret the client did not provide is absent, or an error with `required`.
-//! - `ssh`: the agent socket the client forwarded for that id, as with secrets.
+//! - `ssh`: the agent socket the client forwarded for that id (berth's CLI: a socket on the
+//!   daemon's host; buildx: a relay through its session, in berth-buildkit's `ssh`), as with secrets.
 //!
 //! Whatever is mounted stays out of the layer: it is not in the container's upper
 //! directory, and the empty files and directories the runtime makes in the rootfs for
@@ -307,7 +308,7 @@ impl Build {
                         }
                         None if *required => {
                             return Err(BuildError::Invalid(format!(
-                                "no SSH agent for id {id:?}: the build was not given one (berth build --ssh {id}=SOCKET)"
+                                "no SSH agent for id {id:?}: the build was not given one (--ssh {id}[=SOCKET])"
                             )));
                         }
                         None => {}

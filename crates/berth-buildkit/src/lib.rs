@@ -9,7 +9,7 @@
 //!  client ──POST /session (Upgrade: h2c)─► session::Sessions::attach: the daemon is the
 //!                                          gRPC *client* of the services the client lists
 //!                                          in X-Docker-Expose-Session-Grpc-Method
-//!                                          (FileSync, FileSend, Auth, Secrets, …)
+//!                                          (FileSync, FileSend, Auth, Secrets, SSH, …)
 //! ```
 //!
 //! # Contract
@@ -28,3 +28,4 @@ pub mod fsutil;
 pub mod grpc;
 pub mod proto;
 pub mod session;
+pub mod ssh;

@@ -411,6 +411,17 @@ pub struct CredentialsResponse {
     pub secret: String,
 }
 
+/// `moby.sshforward.v1.CheckAgentRequest`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct CheckAgentRequest {
+    #[prost(string, tag = "1")]
+    pub id: String,
+}
+
+/// `moby.sshforward.v1.CheckAgentResponse` (empty).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct CheckAgentResponse {}
+
 /// `moby.buildkit.secrets.v1.GetSecretRequest`.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct GetSecretRequest {

@@ -1,6 +1,6 @@
 //! Client sessions (`POST /session`): the connection a BuildKit client opens so the daemon
 //! can call back into it, for the files of local sources, exported files, registry
-//! credentials and secrets.
+//! credentials, secrets and SSH agents ([`crate::ssh`]).
 //!
 //! The request's headers name the session (`X-Docker-Expose-Session-Uuid`, `-Name`,
 //! `-Sharedkey`) and list the methods the client serves (`-Grpc-Method`, one value each);
@@ -121,7 +121,7 @@ impl Session {
     }
 
     /// One request, one answer.
-    async fn unary<Q: prost::Message, A: prost::Message + Default>(&self, method: &str, q: &Q) -> Result<A> {
+    pub(crate) async fn unary<Q: prost::Message, A: prost::Message + Default>(&self, method: &str, q: &Q) -> Result<A> {
         let (mut tx, mut rx) = self.call(method, &[]).await?;
         tx.send(q).await?;
         let _ = tx.close();

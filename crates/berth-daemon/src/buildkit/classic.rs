@@ -50,6 +50,8 @@ pub async fn build(d: Arc<Daemon>, files: Files, mut opts: berth_builder::BuildO
             }
         }
     });
+    // The SSH agent relays live until the build ends.
+    let mut ssh_proxies = Vec::new();
     let result = async {
         let ctx = match files {
             Files::Context(c) => c,
@@ -70,12 +72,18 @@ pub async fn build(d: Arc<Daemon>, files: Files, mut opts: berth_builder::BuildO
                 if opts.secrets.is_empty() {
                     opts.secrets = frontend::secrets(&session, &ctx.dockerfile).await;
                 }
+                if opts.ssh.is_empty() {
+                    let (agents, proxies) = frontend::ssh_agents(&d, &session, &ctx.dockerfile).await?;
+                    opts.ssh = agents;
+                    ssh_proxies = proxies;
+                }
                 ctx
             }
         };
         frontend::run(&d, ctx, opts, &progress, &build_id).await
     }
     .await;
+    drop(ssh_proxies);
     progress.close();
     let _ = relay.await;
     let msg = match result {

@@ -161,6 +161,41 @@ pub(super) async fn secrets(session: &Session, dockerfile: &str) -> berth_builde
     out
 }
 
+/// The SSH agents the Dockerfile's `RUN --mount=type=ssh` steps name that the client
+/// forwards (`--ssh id=…`): a socket each, relayed to the client's agent through the session
+/// for as long as the returned proxies live. One the client does not forward is left out,
+/// as with secrets.
+pub(super) async fn ssh_agents(
+    d: &Daemon,
+    session: &Arc<Session>,
+    dockerfile: &str,
+) -> Result<(berth_builder::secrets::SshAgents, Vec<berth_buildkit::ssh::AgentProxy>)> {
+    use berth_dockerfile::run_flags::{RunMount, parse_mounts};
+    let mut agents = berth_builder::secrets::SshAgents::new();
+    let mut proxies = Vec::new();
+    let Ok(df) = berth_dockerfile::parse(dockerfile) else { return Ok((agents, proxies)) };
+    let mut ids = std::collections::BTreeSet::new();
+    for line in df.stages.iter().flat_map(|s| &s.instructions) {
+        if line.instruction.keyword == "RUN" {
+            for m in parse_mounts(line.instruction.flag_values("mount")).unwrap_or_default() {
+                if let RunMount::Ssh { id, .. } = m {
+                    ids.insert(id);
+                }
+            }
+        }
+    }
+    for id in ids {
+        if !berth_buildkit::ssh::has_agent(session, &id).await {
+            continue;
+        }
+        let dir = d.builder.config.scratch.join(format!("bk-ssh-{}", &berth_api::ids::random_id()[..16]));
+        let proxy = berth_buildkit::ssh::AgentProxy::start(session.clone(), &id, dir).await?;
+        agents.insert(id, proxy.socket().to_path_buf());
+        proxies.push(proxy);
+    }
+    Ok((agents, proxies))
+}
+
 /// A file the client sent, read inside `root`: its name comes from the client (`filename`),
 /// and so do its symlinks, so neither may lead out of what was received.
 async fn read_text(root: &Path, rel: &str) -> Option<String> {
@@ -202,6 +237,8 @@ pub(super) async fn dockerfile(d: &Arc<Daemon>, job: &Job, opts: &HashMap<String
     }
     build_opts.registry_config = registry_config(&session, &ctx.dockerfile, &imports).await;
     build_opts.secrets = secrets(&session, &ctx.dockerfile).await;
+    let (agents, _proxies) = ssh_agents(d, &session, &ctx.dockerfile).await?;
+    build_opts.ssh = agents;
     build_opts.inline_cache |= job.inline_cache.load(std::sync::atomic::Ordering::SeqCst);
     build_opts.cache_imports = import_caches(d, &job.progress, &job.id, &imports, &build_opts).await;
     let r = run(d, ctx, build_opts, &job.progress, &job.id).await;

@@ -174,10 +174,8 @@ fn a_rebuild_transfers_only_the_changed_files() {
 #[test]
 fn a_same_size_edit_is_built_again_and_an_untouched_context_is_cached() {
     let d = Daemon::with_busybox();
-    let ctx = files(
-        &d,
-        &[("Dockerfile", "FROM busybox\nCOPY . /ctx\nCMD [\"cat\", \"/ctx/word\"]\n"), ("word", "one\n")],
-    );
+    let ctx =
+        files(&d, &[("Dockerfile", "FROM busybox\nCOPY . /ctx\nCMD [\"cat\", \"/ctx/word\"]\n"), ("word", "one\n")]);
     let tag = berth_integration::unique("samesize");
     docker(&d, &ctx, &["buildx", "build", "--load", "-t", &tag, "."]).ok();
     let again = docker(&d, &ctx, &["buildx", "build", "--progress=plain", "--load", "-t", &tag, "."]).ok();

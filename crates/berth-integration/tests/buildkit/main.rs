@@ -17,6 +17,7 @@ mod contexts;
 mod du_prune;
 mod export;
 mod push;
+mod ssh;
 
 /// Where scripts/deps.sh installs docker-buildx and docker-compose.
 fn plugins_dir() -> PathBuf {
