@@ -287,10 +287,10 @@ impl Build {
             (Some(from), None) => {
                 let image = match from_source(&self.df, stage, from)? {
                     FromSource::Stage(j) => self.stage_result(j)?,
+                    // An image the daemon lacks is pulled, as BuildKit does.
                     FromSource::Image(r) => Some(
-                        self.b
-                            .images
-                            .resolve(&r)
+                        self.base_image(&r)
+                            .await
                             .map_err(|e| BuildError::Invalid(format!("invalid from flag value {from}: {e}")))?,
                     ),
                 };

@@ -116,21 +116,32 @@ fn bind(source: &Path, target: &str, read_only: bool) -> Mount {
 }
 
 impl Build {
-    /// The image a `from=` names (a stage's result, or an image, pulled if missing);
-    /// `None` for a stage that ended empty (`FROM scratch`).
+    /// The image a `from=` names (a stage's result, a named context's image, or an image,
+    /// pulled if missing); `None` for a stage that ended empty (`FROM scratch`).
     async fn mount_from(&self, from: &str, stage: usize) -> Result<Option<Image>> {
         match from_source(&self.df, stage, from)? {
             FromSource::Stage(j) => self.stage_result(j),
-            FromSource::Image(r) => Ok(Some(self.base_image(&r).await?)),
+            FromSource::Image(r) => match self.opts.named_contexts.get(&r.to_ascii_lowercase()) {
+                Some(crate::NamedContext::Image(named)) => Ok(Some(self.base_image(named).await?)),
+                Some(crate::NamedContext::Dir(_)) => Err(BuildError::Invalid(format!(
+                    "build context {r} is a local directory: only a bind mount can take files from it"
+                ))),
+                None => Ok(Some(self.base_image(&r).await?)),
+            },
         }
     }
 
     /// Where a bind mount's files come from: a tree, the path in it, and whether it is
     /// the build context.
     async fn bind_source(&self, from: Option<&str>, source: &str, stage: usize) -> Result<(Tree, String, bool)> {
-        let (tree, context) = match from {
-            None => (Tree::plain(self.ctx.root()), true),
-            Some(f) => (Tree::of_image(&self.b.images, self.mount_from(f, stage).await?.as_ref())?, false),
+        let named_dir = from.and_then(|f| match self.opts.named_contexts.get(&f.to_ascii_lowercase()) {
+            Some(crate::NamedContext::Dir(dir)) => Some(dir.clone()),
+            _ => None,
+        });
+        let (tree, context) = match (from, named_dir) {
+            (None, _) => (Tree::plain(self.ctx.root()), true),
+            (Some(_), Some(dir)) => (Tree::plain(dir), false),
+            (Some(f), None) => (Tree::of_image(&self.b.images, self.mount_from(f, stage).await?.as_ref())?, false),
         };
         let rel = clean_rel(source)
             .ok_or_else(|| BuildError::Invalid(format!("RUN --mount: source {source:?} is outside of its root")))?;

@@ -291,7 +291,24 @@ async fn fetch_named(session: &Session, p: &Progress, build: &str, name: &str, d
         .await
         .map_err(|e| Error::status(Code::Internal, format!("creating build scratch space: {e}")))?;
     let v = p.start(build, &format!("[context {name}] load from client"));
-    let req = DirRequest { name: dir.to_string(), ..Default::default() };
+    // The directory's own `.dockerignore` applies to it, as BuildKit's frontend does.
+    let ignore_dir = dest.with_extension("ignore");
+    tokio::fs::create_dir_all(&ignore_dir)
+        .await
+        .map_err(|e| Error::status(Code::Internal, format!("creating build scratch space: {e}")))?;
+    let req = DirRequest { name: dir.to_string(), include: vec![".dockerignore".into()], ..Default::default() };
+    let ignore = match session.fetch_dir(&req, &ignore_dir).await {
+        Ok(_) => read_text(&ignore_dir, ".dockerignore").await.unwrap_or_default(),
+        Err(e) => {
+            p.complete(v, false, Some(e.to_string()));
+            let _ = tokio::fs::remove_dir_all(&ignore_dir).await;
+            return Err(e);
+        }
+    };
+    // Only the one small file was written there; leaving it would only cost scratch space
+    // until the daemon's next start.
+    let _ = tokio::fs::remove_dir_all(&ignore_dir).await;
+    let req = DirRequest { name: dir.to_string(), exclude: ignore_patterns(&ignore), ..Default::default() };
     match session.fetch_dir(&req, dest).await {
         Ok(got) => {
             p.status(&v, &format!("transferring {name}: {}B", got.bytes));
