@@ -8,11 +8,64 @@
 //! exponential in the number of `*`: one API request with a long pattern pinned a runtime
 //! worker.
 
-enum Tok {
+/// One step of a compiled pattern. The three pattern languages berth reads (Go's
+/// `path.Match` here, `.dockerignore`'s, and the shell patterns of `${V#pat}` in
+/// berth-dockerfile) compile to these, and all run on [`run`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Tok {
     Lit(char),
-    One,
-    Star,
-    Class { negate: bool, ranges: Vec<(char, char)> },
+    /// One character; `/` only if `slash`.
+    One {
+        slash: bool,
+    },
+    /// One character in (or, negated, not in) the ranges; `/` only if `slash`.
+    Class {
+        negate: bool,
+        ranges: Vec<(char, char)>,
+        slash: bool,
+    },
+    /// Any run of characters; `/` only if `slash`.
+    Star {
+        slash: bool,
+    },
+    /// Empty, or any run of characters that ends in `/` (`**/` of `.dockerignore`).
+    Dirs,
+}
+
+/// Whether the tokens match the whole of `s`. The tokens run as a set of positions over
+/// `s`, so the time is O(tokens × length) whatever the pattern.
+pub fn run(toks: &[Tok], s: &[char]) -> bool {
+    // reach[j]: the tokens so far can match exactly s[..j].
+    let mut reach = vec![false; s.len() + 1];
+    reach[0] = true;
+    for t in toks {
+        let mut next = vec![false; s.len() + 1];
+        let allowed = |c: char, slash: bool| slash || c != '/';
+        match t {
+            Tok::Lit(c) => (0..s.len()).for_each(|j| next[j + 1] = reach[j] && s[j] == *c),
+            Tok::One { slash } => (0..s.len()).for_each(|j| next[j + 1] = reach[j] && allowed(s[j], *slash)),
+            Tok::Class { negate, ranges, slash } => (0..s.len()).for_each(|j| {
+                next[j + 1] = reach[j]
+                    && allowed(s[j], *slash)
+                    && ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&s[j])) != *negate
+            }),
+            Tok::Star { slash } => {
+                for j in 0..=s.len() {
+                    next[j] = reach[j] || (j > 0 && next[j - 1] && allowed(s[j - 1], *slash));
+                }
+            }
+            Tok::Dirs => {
+                // From any reachable start up to and including some `/`.
+                let mut open = false;
+                for j in 0..=s.len() {
+                    next[j] = reach[j] || (open && s[j - 1] == '/');
+                    open |= reach[j];
+                }
+            }
+        }
+        reach = next;
+    }
+    reach[s.len()]
 }
 
 /// A compiled pattern.
@@ -29,13 +82,13 @@ impl Pattern {
             match p[i] {
                 '*' => {
                     // Runs of stars are one star.
-                    if !matches!(toks.last(), Some(Tok::Star)) {
-                        toks.push(Tok::Star);
+                    if !matches!(toks.last(), Some(Tok::Star { .. })) {
+                        toks.push(Tok::Star { slash: false });
                     }
                     i += 1;
                 }
                 '?' => {
-                    toks.push(Tok::One);
+                    toks.push(Tok::One { slash: false });
                     i += 1;
                 }
                 '[' => {
@@ -58,28 +111,7 @@ impl Pattern {
 
     /// Whether the whole of `name` matches.
     pub fn matches(&self, name: &str) -> bool {
-        let s: Vec<char> = name.chars().collect();
-        // reach[j]: the tokens so far can match exactly s[..j].
-        let mut reach = vec![false; s.len() + 1];
-        reach[0] = true;
-        for t in &self.0 {
-            let mut next = vec![false; s.len() + 1];
-            match t {
-                Tok::Lit(c) => (0..s.len()).for_each(|j| next[j + 1] = reach[j] && s[j] == *c),
-                Tok::One => (0..s.len()).for_each(|j| next[j + 1] = reach[j] && s[j] != '/'),
-                Tok::Class { negate, ranges } => (0..s.len()).for_each(|j| {
-                    next[j + 1] =
-                        reach[j] && s[j] != '/' && ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&s[j])) != *negate
-                }),
-                Tok::Star => {
-                    for j in 0..=s.len() {
-                        next[j] = reach[j] || (j > 0 && next[j - 1] && s[j - 1] != '/');
-                    }
-                }
-            }
-            reach = next;
-        }
-        reach[s.len()]
+        run(&self.0, &name.chars().collect::<Vec<_>>())
     }
 }
 
@@ -131,7 +163,7 @@ fn class(p: &[char]) -> Option<(Tok, usize)> {
         };
         ranges.push((lo, hi));
     }
-    Some((Tok::Class { negate, ranges }, i))
+    Some((Tok::Class { negate, ranges, slash: false }, i))
 }
 
 #[cfg(test)]

@@ -24,6 +24,8 @@ use std::os::fd::BorrowedFd;
 use rustix::fs::{AtFlags, FileType, OFlags, Stat};
 use rustix::io::Errno;
 
+use berth_api::paths::clean_abs;
+
 use crate::paths::open_in_root;
 use crate::{Result, errno};
 
@@ -125,11 +127,6 @@ pub fn locate_source(root: BorrowedFd<'_>, request: &str) -> Result<Source> {
         None
     };
     Ok(Source { name: go_base(&abs), path, stat, link_target })
-}
-
-/// `path` as an absolute, lexically clean path (`..` stops at the root).
-fn clean_abs(path: &str) -> String {
-    format!("/{}", lexical_components(path).join("/"))
 }
 
 fn lexical_components(path: &str) -> Vec<String> {

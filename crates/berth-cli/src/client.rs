@@ -440,15 +440,7 @@ fn tcp_address(a: &str, tls: bool) -> (String, String) {
 
 /// Percent-encodes a query component.
 pub fn enc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    berth_api::percent::encode_query(s)
 }
 
 /// Builds `?k=v&…` from pairs, skipping empty values.

@@ -271,19 +271,7 @@ pub(crate) fn not_found_is_invalid(e: ContainerError) -> ContainerError {
 }
 
 /// Lexically cleans an absolute path.
-pub(crate) fn clean(p: &str) -> String {
-    let mut parts: Vec<&str> = Vec::new();
-    for c in p.split('/') {
-        match c {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            c => parts.push(c),
-        }
-    }
-    format!("/{}", parts.join("/"))
-}
+pub(crate) use berth_api::paths::clean_abs as clean;
 
 /// Merges the image's defaults into the container's config, as Docker does.
 pub(crate) fn merge_config(user: &ContainerConfig, image: &ContainerConfig) -> ContainerConfig {

@@ -237,6 +237,7 @@ impl DaemonConfig {
                 path.display()
             ));
         }
+        refuse_what_berth_does_not_do(&file)?;
         if let Some(d) = &file.storage_driver
             && d != "overlay2"
             && d != "overlay"
@@ -447,9 +448,110 @@ fn explain_config_error(bytes: &[u8], e: serde_json::Error) -> String {
     e.to_string()
 }
 
+/// daemon.json keys dockerd honours that berth parses but does not act on: a value that
+/// asks for what berth already does is accepted; any other is refused naming the key, so
+/// no setting is silently ignored.
+fn refuse_what_berth_does_not_do(file: &FileConfig) -> Result<(), String> {
+    let refuse = |key: &str, why: &str| Err(format!("daemon.json: {key}: {why}"));
+    if file.iptables == Some(false) {
+        return refuse("iptables", "false is not supported: berth always installs its own firewall rules (nftables)");
+    }
+    if file.userland_proxy == Some(true) {
+        return refuse(
+            "userland-proxy",
+            "true is not supported: berth forwards published ports in the kernel, as dockerd with false",
+        );
+    }
+    if let Some(r) = &file.default_runtime
+        && r != "runc"
+        && r != "berth"
+    {
+        return refuse("default-runtime", &format!("{r:?} is not supported: berth runs containers itself (runc)"));
+    }
+    if let Some(r) = &file.runtimes
+        && !r.is_empty()
+    {
+        let names: Vec<&str> = r.keys().map(String::as_str).collect();
+        return refuse("runtimes", &format!("{names:?}: other OCI runtimes are not supported"));
+    }
+    for o in file.exec_opts.iter().flatten() {
+        let (k, v) = o.split_once('=').unwrap_or((o, ""));
+        if k.trim() != "native.cgroupdriver" || v.trim() != "cgroupfs" {
+            return refuse("exec-opts", &format!("{o:?} is not supported (only native.cgroupdriver=cgroupfs)"));
+        }
+    }
+    if file.init == Some(true) {
+        return refuse("init", "true is not supported as a daemon default: give --init to the containers that need it");
+    }
+    if file.experimental == Some(true) {
+        return refuse("experimental", "true is not supported: berth has no experimental features");
+    }
+    for (k, v) in file.features.iter().flatten() {
+        if k != "buildkit" || !v {
+            return refuse(
+                "features",
+                &format!("{k}={v} is not supported: berth serves BuildKit's API and has no other feature switches"),
+            );
+        }
+    }
+    if let Some(o) = &file.default_network_opts
+        && !o.as_object().is_some_and(|m| m.is_empty())
+    {
+        return refuse("default-network-opts", "not supported: give the options to `network create`");
+    }
+    for (key, given, fixed) in [
+        ("max-concurrent-downloads", file.max_concurrent_downloads, berth_distribution::pull::MAX_CONCURRENT_DOWNLOADS),
+        ("max-concurrent-uploads", file.max_concurrent_uploads, berth_distribution::push::MAX_CONCURRENT_UPLOADS),
+    ] {
+        if let Some(n) = given
+            && n as usize != fixed
+        {
+            return refuse(key, &format!("{n} is not supported: berth moves {fixed} layers at once"));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn settings_berth_does_not_act_on_are_refused_by_name_and_its_own_are_accepted() {
+        let load = |json: &str| {
+            let d = tempfile::tempdir().unwrap();
+            let p = d.path().join("daemon.json");
+            std::fs::write(&p, json).unwrap();
+            DaemonConfig::load(&Flags { config_file: Some(p), ..Default::default() })
+        };
+        for (json, key) in [
+            (r#"{"iptables": false}"#, "iptables"),
+            (r#"{"userland-proxy": true}"#, "userland-proxy"),
+            (r#"{"default-runtime": "crun"}"#, "default-runtime"),
+            (r#"{"runtimes": {"crun": {"path": "/usr/bin/crun"}}}"#, "runtimes"),
+            (r#"{"exec-opts": ["native.cgroupdriver=systemd"]}"#, "exec-opts"),
+            (r#"{"init": true}"#, "init"),
+            (r#"{"experimental": true}"#, "experimental"),
+            (r#"{"features": {"containerd-snapshotter": true}}"#, "features"),
+            (r#"{"features": {"buildkit": false}}"#, "features"),
+            (
+                r#"{"default-network-opts": {"bridge": {"com.docker.network.driver.mtu": "1400"}}}"#,
+                "default-network-opts",
+            ),
+            (r#"{"max-concurrent-downloads": 10}"#, "max-concurrent-downloads"),
+            (r#"{"max-concurrent-uploads": 1}"#, "max-concurrent-uploads"),
+        ] {
+            let e = load(json).unwrap_err();
+            assert!(e.starts_with(&format!("daemon.json: {key}: ")), "{json}: {e}");
+        }
+        load(
+            r#"{"iptables": true, "userland-proxy": false, "default-runtime": "runc", "runtimes": {},
+                "exec-opts": ["native.cgroupdriver=cgroupfs"], "init": false, "experimental": false,
+                "features": {"buildkit": true}, "default-network-opts": {},
+                "max-concurrent-downloads": 3, "max-concurrent-uploads": 5}"#,
+        )
+        .unwrap();
+    }
 
     #[test]
     fn unknown_keys_and_clashes_are_errors() {

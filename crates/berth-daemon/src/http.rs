@@ -13,33 +13,6 @@ use crate::error::{ApiError, ApiResult};
 
 pub type Resp = Response<Body>;
 
-/// Decodes `%XX` and `+` in a query component.
-pub fn decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < b.len() => match u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                Ok(v) => {
-                    out.push(v);
-                    i += 2;
-                }
-                Err(_) => out.push(b'%'),
-            },
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// Percent-decodes a path (no `+` rule).
-pub fn decode_path(s: &str) -> String {
-    decode(&s.replace('+', "%2B"))
-}
-
 /// The most a request body kept in memory may hold. A container's whole configuration is
 /// kilobytes; 16 MiB leaves room for any real one and bounds what one request can make the
 /// daemon hold (a 200 MB create body once made it 1.15 GB).
@@ -266,6 +239,7 @@ fn strip_nulls(v: &mut serde_json::Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use berth_api::percent::{decode, decode_query};
 
     #[test]
     fn json_values_are_counted_outside_strings_only() {
@@ -288,10 +262,10 @@ mod tests {
 
     #[test]
     fn query_decoding() {
-        assert_eq!(decode("a%20b+c"), "a b c");
-        assert_eq!(decode("%7B%22a%22%3A1%7D"), "{\"a\":1}");
-        assert_eq!(decode("100%"), "100%");
-        assert_eq!(decode_path("localhost%3A5000/a+b"), "localhost:5000/a+b");
+        assert_eq!(decode_query("a%20b+c"), "a b c");
+        assert_eq!(decode_query("%7B%22a%22%3A1%7D"), "{\"a\":1}");
+        assert_eq!(decode_query("100%"), "100%");
+        assert_eq!(decode("localhost%3A5000/a+b"), "localhost:5000/a+b");
     }
 
     #[test]

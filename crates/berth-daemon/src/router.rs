@@ -139,7 +139,7 @@ pub fn matches(pattern: &str, path: &str) -> Option<Vec<String>> {
                 if s.is_empty() {
                     return false;
                 }
-                out.push(crate::http::decode_path(s));
+                out.push(berth_api::percent::decode(s));
                 if go(&pat[1..], &segs[1..], out) {
                     return true;
                 }
@@ -152,7 +152,7 @@ pub fn matches(pattern: &str, path: &str) -> Option<Vec<String>> {
                     if segs[..take].iter().any(|s| s.is_empty()) {
                         continue;
                     }
-                    out.push(crate::http::decode_path(&segs[..take].join("/")));
+                    out.push(berth_api::percent::decode(&segs[..take].join("/")));
                     if go(&pat[1..], &segs[take..], out) {
                         return true;
                     }

@@ -59,7 +59,7 @@ async fn dispatch(
         .filter(|s| !s.is_empty())
         .map(|kv| {
             let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-            (http::decode(k), http::decode(v))
+            (berth_api::percent::decode_query(k), berth_api::percent::decode_query(v))
         })
         .collect();
     for route in routes.iter() {

@@ -38,15 +38,7 @@ pub struct Session {
 
 /// Percent-encodes a query component.
 pub fn enc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    berth_api::percent::encode_query(s)
 }
 
 fn same_origin(a: &str, b: &str) -> bool {

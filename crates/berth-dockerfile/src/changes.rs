@@ -216,20 +216,8 @@ pub fn healthcheck(ins: &Instruction) -> Result<berth_api::models::HealthConfig>
     Ok(hc)
 }
 
-/// Lexically cleans an absolute path (`/a/./b/../c` → `/a/c`).
-pub fn clean_abs(p: &str) -> String {
-    let mut parts: Vec<&str> = Vec::new();
-    for c in p.split('/') {
-        match c {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            c => parts.push(c),
-        }
-    }
-    format!("/{}", parts.join("/"))
-}
+/// Lexically cleans an absolute path (one copy, in berth-api).
+pub use berth_api::paths::clean_abs;
 
 #[cfg(test)]
 mod tests {

@@ -27,6 +27,8 @@
 //! Not decided here: the Dockerfile and the `.dockerignore` itself are always sent to
 //! the builder even if a pattern excludes them; the caller adds them back.
 
+use berth_api::glob::{self, Tok};
+
 /// Parsed `.dockerignore` patterns.
 #[derive(Debug, Clone, Default)]
 pub struct Ignore {
@@ -48,21 +50,6 @@ enum Matcher {
     /// Docker's shortcut for `**` followed by plain text: the path ends with that text
     /// (so `**foo` matches `barfoo`, unlike what the glob reading would say).
     Suffix(String),
-}
-
-#[derive(Debug, Clone, PartialEq)]
-enum Tok {
-    Lit(char),
-    /// `?`
-    One,
-    /// `*`
-    Star,
-    /// `**/` (or `**` mid-pattern): empty, or anything ending in `/`.
-    Dirs,
-    /// `**` at the end: anything.
-    All,
-    /// `[...]`, as ranges; `[^...]` negated (and then also matches `/`, as in Docker).
-    Class(bool, Vec<(char, char)>),
 }
 
 impl Ignore {
@@ -138,7 +125,7 @@ impl Ignore {
 impl Pattern {
     fn matches(&self, path: &[char]) -> bool {
         match &self.matcher {
-            Matcher::Tokens(toks) => glob(toks, path),
+            Matcher::Tokens(toks) => glob::run(toks, path),
             Matcher::Suffix(suffix) => {
                 let path: String = path.iter().collect();
                 path.ends_with(suffix.as_str()) || suffix.strip_prefix('/').is_some_and(|s| path == s)
@@ -156,7 +143,7 @@ impl Pattern {
         // Segments past the directory's depth, or a pattern matching the directory or
         // an ancestor (exceptions re-include whole subtrees), both mean "maybe".
         dirs.iter().zip(&segs).all(|(d, seg)| match compile(seg) {
-            Some(Matcher::Tokens(toks)) => glob(&toks, &d.chars().collect::<Vec<_>>()),
+            Some(Matcher::Tokens(toks)) => glob::run(&toks, &d.chars().collect::<Vec<_>>()),
             _ => true,
         })
     }
@@ -180,15 +167,16 @@ fn compile(p: &str) -> Option<Matcher> {
                 if chars.get(i) == Some(&'/') {
                     i += 1;
                 }
-                toks.push(if i == chars.len() { Tok::All } else { Tok::Dirs });
+                // `**` at the end is anything; elsewhere (or `**/`) empty or anything ending in `/`.
+                toks.push(if i == chars.len() { Tok::Star { slash: true } } else { Tok::Dirs });
             }
             '*' => {
                 plain_after_leading_stars = false;
-                toks.push(Tok::Star);
+                toks.push(Tok::Star { slash: false });
             }
             '?' => {
                 plain_after_leading_stars = false;
-                toks.push(Tok::One);
+                toks.push(Tok::One { slash: false });
             }
             '\\' => {
                 plain_after_leading_stars = false;
@@ -237,7 +225,8 @@ fn class(chars: &[char], mut i: usize) -> Option<(Tok, usize)> {
     };
     loop {
         if chars.get(i)? == &']' && !ranges.is_empty() {
-            return Some((Tok::Class(negated, ranges), i + 1));
+            // `[^...]` also matches `/`, as in Docker.
+            return Some((Tok::Class { negate: negated, ranges, slash: true }, i + 1));
         }
         let lo = end(&mut i)?;
         let hi = if chars.get(i) == Some(&'-') {
@@ -251,41 +240,6 @@ fn class(chars: &[char], mut i: usize) -> Option<(Tok, usize)> {
         }
         ranges.push((lo, hi));
     }
-}
-
-fn glob(toks: &[Tok], s: &[char]) -> bool {
-    // reach[j]: the tokens so far can match exactly s[..j].
-    let mut reach = vec![false; s.len() + 1];
-    reach[0] = true;
-    for t in toks {
-        let mut next = vec![false; s.len() + 1];
-        match t {
-            Tok::Lit(c) => (0..s.len()).for_each(|j| next[j + 1] = reach[j] && s[j] == *c),
-            Tok::One => (0..s.len()).for_each(|j| next[j + 1] = reach[j] && s[j] != '/'),
-            Tok::Class(neg, ranges) => (0..s.len()).for_each(|j| {
-                next[j + 1] = reach[j] && ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&s[j])) != *neg
-            }),
-            Tok::Star => {
-                for j in 0..=s.len() {
-                    next[j] = reach[j] || (j > 0 && next[j - 1] && s[j - 1] != '/');
-                }
-            }
-            Tok::All => {
-                let first = reach.iter().position(|r| *r);
-                first.into_iter().for_each(|f| next[f..].iter_mut().for_each(|n| *n = true));
-            }
-            Tok::Dirs => {
-                // Empty, or from any reachable start up to and including some `/`.
-                let mut open = false;
-                for j in 0..=s.len() {
-                    next[j] = reach[j] || (open && s[j - 1] == '/');
-                    open |= reach[j];
-                }
-            }
-        }
-        reach = next;
-    }
-    reach[s.len()]
 }
 
 /// Lexical path cleaning, as Go's `filepath.Clean` on Unix.

@@ -158,7 +158,7 @@ impl Query {
             .filter(|p| !p.is_empty())
             .map(|p| {
                 let (k, v) = p.split_once('=').unwrap_or((p, ""));
-                (decode(k), decode(v))
+                (berth_api::percent::decode_query(k), berth_api::percent::decode_query(v))
             })
             .collect();
         Query(pairs)
@@ -178,40 +178,9 @@ impl Query {
     }
 }
 
-/// `application/x-www-form-urlencoded` decoding (`+` is a space, `%XX` a byte).
-fn decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < b.len() => match (hex_val(b[i + 1]), hex_val(b[i + 2])) {
-                (Some(h), Some(l)) => {
-                    out.push(h << 4 | l);
-                    i += 2;
-                }
-                _ => out.push(b'%'),
-            },
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn hex_val(c: u8) -> Option<u8> {
-    (c as char).to_digit(16).map(|v| v as u8)
-}
-
-/// Percent-encodes a query value (for `Link` headers).
+/// Percent-encodes a query value (for `Link` headers); `/` stays, as in a repository name.
 pub fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    berth_api::percent::encode(s, |b| berth_api::percent::unreserved(b) || b == b'/')
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use base64_engine::encode as b64;
+use base64::Engine as _;
 use bytes::Bytes;
 use serde_json::json;
 use tokio::sync::mpsc;
@@ -19,27 +19,6 @@ use super::stream::{detach_keys, serve_session};
 use super::{D, filters};
 use crate::error::{ApiError, ApiResult};
 use crate::http::{self, Req, Resp};
-
-mod base64_engine {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-    /// Standard base64 with padding (for the path-stat header of `docker cp`).
-    pub fn encode(data: &[u8]) -> String {
-        let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-        for chunk in data.chunks(3) {
-            let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
-            let n = ((b[0] as u32) << 16) | ((b[1] as u32) << 8) | b[2] as u32;
-            for i in 0..4 {
-                if i <= chunk.len() {
-                    out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-                } else {
-                    out.push('=');
-                }
-            }
-        }
-        out
-    }
-}
 
 pub async fn list(d: D, req: Req) -> ApiResult<Resp> {
     let mut limit = req.q_i64("limit")?.filter(|l| *l > 0).map(|l| l as usize);
@@ -320,7 +299,7 @@ fn path_arg(req: &Req) -> ApiResult<String> {
 }
 
 fn stat_header(stat: &berth_api::models::PathStat) -> ::http::HeaderValue {
-    let v = b64(&serde_json::to_vec(stat).unwrap_or_default());
+    let v = base64::engine::general_purpose::STANDARD.encode(serde_json::to_vec(stat).unwrap_or_default());
     ::http::HeaderValue::from_str(&v).unwrap_or(::http::HeaderValue::from_static(""))
 }
 

@@ -1,12 +1,7 @@
 //! The `*`/`?` patterns of `${V#pat}`, `${V%pat}` and `${V/pat/repl}`: `*` is any run
 //! of characters, `?` any one; shortest or longest matches as the operator asks.
 
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Tok {
-    Lit(char),
-    Any,
-    Star,
-}
+use berth_api::glob::Tok;
 
 /// `\*`, `\?` and `\\` are literal; `\}` and `\/` were escapes for the `${…}` syntax
 /// and mean `}` and `/`; any other escape is an error.
@@ -15,8 +10,8 @@ pub(crate) fn compile(p: &str) -> Result<Vec<Tok>, String> {
     let mut chars = p.chars().peekable();
     while let Some(c) = chars.next() {
         out.push(match c {
-            '*' => Tok::Star,
-            '?' => Tok::Any,
+            '*' => Tok::Star { slash: true },
+            '?' => Tok::One { slash: true },
             '\\' => match chars.next() {
                 Some(n @ ('*' | '?' | '\\' | '}' | '/')) => Tok::Lit(n),
                 Some(n) => return Err(format!("invalid escape '\\{n}'")),
@@ -29,25 +24,7 @@ pub(crate) fn compile(p: &str) -> Result<Vec<Tok>, String> {
 }
 
 fn matches(toks: &[Tok], s: &[char]) -> bool {
-    // reach[j]: the tokens so far can match exactly s[..j].
-    let mut reach = vec![false; s.len() + 1];
-    reach[0] = true;
-    for t in toks {
-        let mut next = vec![false; s.len() + 1];
-        match t {
-            Tok::Star => {
-                let mut any = false;
-                for j in 0..=s.len() {
-                    any |= reach[j];
-                    next[j] = any;
-                }
-            }
-            Tok::Lit(c) => (0..s.len()).for_each(|j| next[j + 1] = reach[j] && s[j] == *c),
-            Tok::Any => (0..s.len()).for_each(|j| next[j + 1] = reach[j]),
-        }
-        reach = next;
-    }
-    reach[s.len()]
+    berth_api::glob::run(toks, s)
 }
 
 pub(crate) fn trim_prefix(v: &str, toks: &[Tok], longest: bool) -> String {
