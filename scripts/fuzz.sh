@@ -60,7 +60,7 @@ for t in "${targets[@]}"; do
     cargo +nightly fuzz build --fuzz-dir "$fuzz" "$t"
 done
 
-# tar_apply and registry_http keep a sandbox under $TMPDIR; on tmpfs they run ~10x faster.
+# tar_apply, registry_http and buildkit_fsutil keep a sandbox under $TMPDIR; on tmpfs they run faster.
 if [[ -z "${TMPDIR:-}" && -d /dev/shm && -w /dev/shm ]]; then
     export TMPDIR=/dev/shm
 fi

@@ -179,3 +179,67 @@ put("registry_http", "manifest", sel(4, "/v2/fuzz/repo/manifests/latest"))
 put("registry_http", "blob", sel(3, "/v2/fuzz/repo/blobs/sha256:" + H64))
 put("registry_http", "referrers", sel(3, "/v2/fuzz/repo/referrers/sha256:" + H64 + "?artifactType=x"))
 put("registry_http", "search", sel(3, "/v1/search?q=fuzz&n=5&page=1"))
+
+# seccomp_profile: selector (bounding set), then a profile's JSON --------------------------------
+import json
+import struct
+
+put("seccomp_profile", "profile", b"\x01" + json.dumps({
+    "defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 1,
+    "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+    "syscalls": [
+        {"names": ["read", "write", "exit_group"], "action": "SCMP_ACT_ALLOW"},
+        {"names": ["personality"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 0, "value": 8, "op": "SCMP_CMP_EQ"}]},
+        {"names": ["clone"], "action": "SCMP_ACT_ALLOW", "excludes": {"caps": ["CAP_SYS_ADMIN"]},
+         "args": [{"index": 0, "value": 2114060288, "op": "SCMP_CMP_MASKED_EQ"}]},
+        {"names": ["ptrace"], "action": "SCMP_ACT_ALLOW", "includes": {"caps": ["CAP_SYS_PTRACE"], "minKernel": "4.8"}},
+        {"name": "kill", "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]}).encode())
+put("seccomp_profile", "archmap", b"\x02" + json.dumps({
+    "defaultAction": "SCMP_ACT_KILL_PROCESS",
+    "archMap": [{"architecture": "SCMP_ARCH_X86_64", "subArchitectures": ["SCMP_ARCH_X86"]}],
+    "syscalls": [{"names": ["getpid"], "action": "SCMP_ACT_LOG"}]}).encode())
+
+
+# buildkit_grpc / buildkit_fsutil: protobuf by hand ---------------------------------------------
+def varint(n):
+    out = b""
+    while True:
+        b, n = n & 0x7F, n >> 7
+        if not n:
+            return out + bytes([b])
+        out += bytes([b | 0x80])
+
+
+def field(num, payload):
+    """A field: bytes are length-delimited, ints are varints."""
+    if isinstance(payload, bytes):
+        return varint(num << 3 | 2) + varint(len(payload)) + payload
+    return varint(num << 3) + varint(payload)
+
+
+def frame(m):
+    return b"\0" + struct.pack(">I", len(m)) + m
+
+
+def stat(path, mode, size=0, link=b""):
+    return field(1, path) + field(2, mode) + (field(5, size) if size else b"") + (field(7, link) if link else b"")
+
+
+def packet(kind, st=None, ident=0, data=b""):
+    return ((field(1, kind) if kind else b"") + (field(2, st) if st is not None else b"")
+            + (field(3, ident) if ident else b"") + (field(4, data) if data else b""))
+
+
+DIR, LINK = 1 << 31, 1 << 27
+solve = (field(1, b"ref1") + field(5, b"sess") + field(6, b"dockerfile.v0")
+         + field(7, field(1, b"target") + field(2, b"a")))
+put("buildkit_grpc", "solve", b"\x00\x07" + frame(solve) + frame(field(1, b"r")))
+put("buildkit_grpc", "packets",
+    b"\x07\x03" + frame(packet(0, stat(b"a", DIR | 0o755))) + frame(packet(2, None, 1, b"hi")))
+tree = [packet(0, stat(b"a", DIR | 0o755)), packet(0, stat(b"a/f", 0o644, 5)),
+        packet(0, stat(b"a/l", LINK | 0o777, 0, b"../../outside")), packet(0, stat(b"a/h", 0o644, 0, b"a/f")),
+        packet(0, None), packet(2, None, 1, b"hello"), packet(2, None, 1), packet(3)]
+put("buildkit_fsutil", "tree", b"".join(struct.pack(">H", len(p)) + p for p in tree))
+put("buildkit_fsutil", "escape", b"".join(struct.pack(">H", len(p)) + p for p in [
+    packet(0, stat(b"link", DIR | 0o755)), packet(0, stat(b"link/canary", 0o644, 1)), packet(0, None),
+    packet(2, None, 1, b"x"), packet(2, None, 1), packet(3)]))

@@ -31,6 +31,48 @@ pub const MAX_MESSAGE: usize = 16 << 20;
 /// Calls one control-API connection may have open at once.
 const MAX_STREAMS: u32 = 128;
 
+/// What one served connection may make the daemon hold of its calls' messages, across all
+/// its streams: the partial messages being received and each call's last whole one, until
+/// the handler asks for the next or lets the call go. Without it, `MAX_STREAMS` calls of
+/// one `MAX_MESSAGE` each would hold 2 GiB. A call that would go over is answered
+/// RESOURCE_EXHAUSTED.
+pub const CONNECTION_BUDGET: usize = 64 << 20;
+
+/// The HTTP/2 windows the server grants: what a peer may send that the daemon has not read
+/// yet (h2 holds it) is bounded by the connection's window, whatever the number of streams.
+const STREAM_WINDOW: u32 = 1 << 20;
+const CONNECTION_WINDOW: u32 = 4 << 20;
+
+/// The bytes of messages a connection's calls hold, shared by its streams.
+#[derive(Clone)]
+struct Budget(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl Budget {
+    fn new() -> Budget {
+        Budget(Default::default())
+    }
+
+    /// Takes `n` bytes, or fails when that would go over [`CONNECTION_BUDGET`].
+    fn take(&self, n: usize) -> Result<()> {
+        use std::sync::atomic::Ordering::AcqRel;
+        let fits = |used: usize| used.checked_add(n).filter(|&t| t <= CONNECTION_BUDGET);
+        self.0.fetch_update(AcqRel, std::sync::atomic::Ordering::Acquire, fits).map(|_| ()).map_err(|used| {
+            Error::status(
+                Code::ResourceExhausted,
+                format!(
+                    "the calls on this connection would hold {} bytes of messages, over the limit of {} MiB",
+                    used.saturating_add(n),
+                    CONNECTION_BUDGET >> 20
+                ),
+            )
+        })
+    }
+
+    fn give(&self, n: usize) {
+        self.0.fetch_sub(n, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
 /// gRPC status codes berth uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Code {
@@ -161,6 +203,30 @@ fn status_headers(status: &Result<()>) -> HeaderMap {
     h
 }
 
+/// Takes the first whole message out of `buf` (bytes received on a stream), leaving the
+/// rest; `None` while it is incomplete. A compressed message, or one longer than
+/// [`MAX_MESSAGE`], is refused from its five-byte prefix, before any more of it is held.
+pub fn take_message(buf: &mut BytesMut) -> Result<Option<Bytes>> {
+    if buf.len() < 5 {
+        return Ok(None);
+    }
+    if buf[0] != 0 {
+        return Err(Error::Protocol("compressed gRPC messages are not supported".into()));
+    }
+    let len = u32::from_be_bytes([buf[1], buf[2], buf[3], buf[4]]) as usize;
+    if len > MAX_MESSAGE {
+        return Err(Error::status(
+            Code::ResourceExhausted,
+            format!("a message of {len} bytes is larger than the limit of {MAX_MESSAGE}"),
+        ));
+    }
+    if buf.len() < 5 + len {
+        return Ok(None);
+    }
+    buf.advance(5);
+    Ok(Some(buf.split_to(len).freeze()))
+}
+
 /// Messages arriving on one stream.
 pub struct Incoming {
     response: Option<h2::client::ResponseFuture>,
@@ -169,19 +235,36 @@ pub struct Incoming {
     /// The call's status from the response headers (a response without body).
     early: Option<Result<()>>,
     is_client: bool,
+    /// The served connection's budget and what this stream holds of it: `buf` and the last
+    /// message returned.
+    budget: Option<Budget>,
+    charged: usize,
+}
+
+impl Drop for Incoming {
+    fn drop(&mut self) {
+        if let Some(b) = &self.budget {
+            b.give(self.charged);
+        }
+    }
 }
 
 impl Incoming {
-    fn server(body: h2::RecvStream) -> Incoming {
-        Incoming { response: None, body: Some(body), buf: BytesMut::new(), early: None, is_client: false }
+    fn new(response: Option<h2::client::ResponseFuture>, body: Option<h2::RecvStream>, budget: Option<Budget>) -> Self {
+        let is_client = response.is_some();
+        Incoming { response, body, buf: BytesMut::new(), early: None, is_client, budget, charged: 0 }
+    }
+
+    fn server(body: h2::RecvStream, budget: Budget) -> Incoming {
+        Incoming::new(None, Some(body), Some(budget))
     }
 
     fn ended() -> Incoming {
-        Incoming { response: None, body: None, buf: BytesMut::new(), early: None, is_client: false }
+        Incoming::new(None, None, None)
     }
 
     fn client(response: h2::client::ResponseFuture) -> Incoming {
-        Incoming { response: Some(response), body: None, buf: BytesMut::new(), early: None, is_client: true }
+        Incoming::new(Some(response), None, None)
     }
 
     /// The next message; `None` at the end of the stream (for a client, after the peer's
@@ -195,28 +278,23 @@ impl Incoming {
             self.early = status_of(resp.headers());
             self.body = Some(resp.into_body());
         }
+        // The message returned last is the caller's to drop now: only `buf` stays charged.
+        if let Some(b) = &self.budget {
+            b.give(self.charged - self.buf.len());
+            self.charged = self.buf.len();
+        }
         loop {
-            if self.buf.len() >= 5 {
-                let len = u32::from_be_bytes([self.buf[1], self.buf[2], self.buf[3], self.buf[4]]) as usize;
-                if self.buf[0] != 0 {
-                    return Err(Error::Protocol("compressed gRPC messages are not supported".into()));
-                }
-                if len > MAX_MESSAGE {
-                    return Err(Error::status(
-                        Code::ResourceExhausted,
-                        format!("a message of {len} bytes is larger than the limit of {MAX_MESSAGE}"),
-                    ));
-                }
-                if self.buf.len() >= 5 + len {
-                    self.buf.advance(5);
-                    let msg = self.buf.split_to(len);
-                    return Ok(Some(M::decode(msg.freeze())?));
-                }
+            if let Some(msg) = take_message(&mut self.buf)? {
+                return Ok(Some(M::decode(msg)?));
             }
             let Some(body) = self.body.as_mut() else { return Ok(None) };
             match body.data().await {
                 Some(chunk) => {
                     let chunk = chunk?;
+                    if let Some(b) = &self.budget {
+                        b.take(chunk.len())?;
+                        self.charged += chunk.len();
+                    }
                     let _ = body.flow_control().release_capacity(chunk.len());
                     self.buf.extend_from_slice(&chunk);
                 }
@@ -345,6 +423,7 @@ impl Call {
 }
 
 /// Serves gRPC calls on `io` until the peer goes away; each call runs in a task of its own.
+/// The connection's calls share [`CONNECTION_BUDGET`] for the messages they hold.
 pub async fn serve<T, F, Fut>(io: T, handler: F) -> Result<()>
 where
     T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -354,15 +433,18 @@ where
     let mut conn = h2::server::Builder::new()
         .max_frame_size(1 << 20)
         .max_concurrent_streams(MAX_STREAMS)
+        .initial_window_size(STREAM_WINDOW)
+        .initial_connection_window_size(CONNECTION_WINDOW)
         .handshake::<T, Bytes>(io)
         .await?;
+    let budget = Budget::new();
     while let Some(next) = conn.accept().await {
         let (req, respond) = next?;
         let (parts, body) = req.into_parts();
         let call = Call {
             path: parts.uri.path().to_string(),
             metadata: parts.headers,
-            input: Incoming::server(body),
+            input: Incoming::server(body, budget.clone()),
             respond,
         };
         tokio::spawn(handler(call));
@@ -425,6 +507,49 @@ mod tests {
     fn status_messages_round_trip_through_percent_encoding() {
         let m = "failed: 100% \"ünïcode\"\nnext";
         assert_eq!(decode_message(&encode_message(m)), m);
+    }
+
+    /// Issue 15: streams of one connection share one budget, so partial messages on many
+    /// streams cannot make the server hold `MAX_STREAMS` × `MAX_MESSAGE`.
+    #[tokio::test]
+    async fn a_connection_cannot_hold_more_than_its_budget_across_streams() {
+        let (a, b) = tokio::io::duplex(1 << 16);
+        tokio::spawn(serve(a, |mut call: Call| async move {
+            let r = call.request::<BytesMessage>().await;
+            call.reply(r).await
+        }));
+        let (ch, _) = Channel::connect(b).await.unwrap();
+        // Each stream sends all but the last byte of a 15 MiB message: four fit in 64 MiB,
+        // the fifth does not.
+        const LEN: usize = 15 << 20;
+        let whole = frame(&BytesMessage { data: vec![0; LEN - 5] });
+        assert_eq!(whole.len(), 5 + LEN);
+        let (partial, last) = (whole.slice(..5 + LEN - 1), whole.slice(5 + LEN - 1..));
+        let mut held = Vec::new();
+        for i in 0..5 {
+            let (mut tx, mut rx) = ch.call("/t.S/Hold", &[]).await.unwrap();
+            // The refused stream is reset as soon as it is answered, which ends the send.
+            if send_bytes(&mut tx.send, partial.clone()).await.is_ok() {
+                assert!(i < 4, "stream {i} was let hold its partial message");
+                held.push((tx, rx));
+                continue;
+            }
+            match rx.message::<BytesMessage>().await {
+                Err(Error::Status { code: Code::ResourceExhausted, message }) => {
+                    assert_eq!(i, 4, "{message}");
+                    assert!(message.contains("limit of 64 MiB"), "{message}");
+                }
+                other => panic!("stream {i}: {:?}", other.map(|_| ())),
+            }
+        }
+        assert_eq!(held.len(), 4);
+        // Control: the held messages complete, and are whole messages of that size.
+        for (mut tx, mut rx) in held {
+            send_bytes(&mut tx.send, last.clone()).await.unwrap();
+            tx.close().unwrap();
+            let m = rx.message::<BytesMessage>().await.unwrap().unwrap();
+            assert_eq!(m.data.len(), LEN - 5);
+        }
     }
 
     #[tokio::test]

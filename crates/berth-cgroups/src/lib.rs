@@ -22,7 +22,8 @@
 //! Device rules are read once into a [`devices::Policy`] and enforced by the `devices`
 //! controller on v1 and by an eBPF program attached to the group on v2 (see [`devices`]).
 //! Callers apply them before any process joins the group; [`Cgroup::apply`] fails rather
-//! than leave a v2 group with rules but without its program.
+//! than leave a v2 group with rules but without its program, or a v1 group with rules but
+//! no `devices` controller to hold them (as runc, even for an allow-all policy).
 
 pub mod devices;
 mod fs;

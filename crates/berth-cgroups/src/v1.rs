@@ -100,10 +100,18 @@ pub fn apply(root: &Path, rel: &str, r: &Resources) -> Result<()> {
     if !r.devices.is_empty() {
         let policy = crate::devices::Policy::new(&r.devices)?;
         let d = dir("devices");
-        if d.exists() {
-            for (file, line) in policy.v1_lines() {
-                write(&d.join(file), &line)?;
-            }
+        // Fail closed: without the controller nothing would stop a container from opening a
+        // device node it makes (CAP_MKNOD is a default capability). Privileged containers are
+        // refused too, as runc refuses any container whose devices group it cannot find (and
+        // dockerd will not start on such a v1 host at all).
+        if !d.exists() {
+            return Err(crate::CgroupError::Invalid(format!(
+                "{}: the devices cgroup controller is not mounted, so the container's devices cannot be confined",
+                d.display()
+            )));
+        }
+        for (file, line) in policy.v1_lines() {
+            write(&d.join(file), &line)?;
         }
     }
     Ok(())
@@ -149,4 +157,24 @@ pub fn freeze(root: &Path, rel: &str, frozen: bool) -> Result<()> {
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
     Err(crate::CgroupError::Invalid("the freezer did not settle".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::devices::docker_defaults;
+
+    #[test]
+    fn device_rules_without_a_devices_controller_fail_closed() {
+        for privileged in [false, true] {
+            let root = tempfile::tempdir().unwrap();
+            let r = Resources { devices: docker_defaults(privileged), ..Default::default() };
+            let err = apply(root.path(), "ctr", &r).unwrap_err().to_string();
+            assert!(err.contains("devices cgroup controller is not mounted"), "{err}");
+            // Control: with the controller's directory, the rules are written.
+            std::fs::create_dir_all(root.path().join("devices/ctr")).unwrap();
+            apply(root.path(), "ctr", &r).unwrap();
+            assert!(root.path().join("devices/ctr/devices.allow").exists());
+        }
+    }
 }

@@ -256,6 +256,17 @@ impl Registry {
                 if let Some((_, w)) = what.iter().find(|(set, _)| *set) {
                     return Err(failed(format!("{n} ({}): berth cannot apply {w}", f.file.display())));
                 }
+                // The device cgroup takes r, w and m only (as the CDI library checks a spec).
+                let bad = e.device_nodes.iter().find_map(|d| {
+                    let p = d.permissions.as_deref()?;
+                    p.chars().any(|c| !"rwm".contains(c)).then_some((&d.path, p))
+                });
+                if let Some((path, p)) = bad {
+                    return Err(failed(format!(
+                        "{n} ({}): device node {path}: invalid permissions {p:?}: want r, w and m only",
+                        f.file.display()
+                    )));
+                }
             }
             out.push(f.device.clone());
             if !specs_done.contains(&f.file.as_path()) {
@@ -408,6 +419,24 @@ containerEdits:
         let reg = Registry::load(&[dir.path().into()]);
         assert!(reg.edits(&["vendor.example/dev=one".into()]).unwrap_err().to_string().contains("defined in both"));
         assert!(reg.edits(&["vendor.example/hook=h".into()]).unwrap_err().to_string().contains("cannot apply hooks"));
+        // Permissions other than r, w and m are refused naming the device, for a device's
+        // nodes and for those its spec adds to every device of the kind.
+        let node = |p: &str| format!(r#"{{"path":"/dev/x","hostPath":"/dev/null","permissions":"{p}"}}"#);
+        for (kind, device, spec) in
+            [("perm", node("rwx"), node("r")), ("specperm", node("rw"), node("rw ")), ("ok", node("mr"), node(""))]
+        {
+            let device = format!(r#"{{"name":"p","containerEdits":{{"deviceNodes":[{device}]}}}}"#);
+            let json = format!(
+                r#"{{"kind":"vendor.example/{kind}","devices":[{device}],"containerEdits":{{"deviceNodes":[{spec}]}}}}"#
+            );
+            write(dir.path(), &format!("{kind}.json"), &json);
+        }
+        let reg = Registry::load(&[dir.path().into()]);
+        let err = reg.edits(&["vendor.example/perm=p".into()]).unwrap_err().to_string();
+        assert!(err.contains("vendor.example/perm=p (") && err.contains("invalid permissions \"rwx\""), "{err}");
+        let err = reg.edits(&["vendor.example/specperm=p".into()]).unwrap_err().to_string();
+        assert!(err.contains("device node /dev/x: invalid permissions \"rw \""), "{err}");
+        reg.edits(&["vendor.example/ok=p".into()]).unwrap();
         let gpu = |count, ids: Option<Vec<String>>| DeviceRequest {
             count,
             device_ids: ids,

@@ -115,7 +115,8 @@ pub struct Daemon {
     pub bridge: String,
     /// The default bridge's subnet prefix, e.g. `10.123.4` (a /24).
     pub bridge_net: String,
-    /// Run the daemon inside this network namespace (multi-host tests).
+    /// Run the daemon inside this network namespace (multi-host tests), entered with
+    /// [`in_netns`].
     pub netns: Option<String>,
     /// A command the daemon runs under (`setpriv …`), which execs it.
     wrapper: Vec<String>,
@@ -226,11 +227,7 @@ impl Daemon {
     /// Starts the daemon process; `Err` holds what it said if it exited before listening.
     pub fn try_spawn(&mut self) -> Result<(), String> {
         let mut cmd = match &self.netns {
-            Some(ns) => {
-                let mut c = Command::new("ip");
-                c.args(["netns", "exec", ns]).arg(berth_bin());
-                c
-            }
+            Some(ns) => in_netns(ns, berth_bin()),
             None => match self.wrapper.split_first() {
                 Some((first, rest)) => {
                     let mut c = Command::new(first);
@@ -470,12 +467,7 @@ impl Daemon {
         kill_shims(&self.exec_root());
         let in_ns = |args: &[&str]| {
             let mut c = match &self.netns {
-                Some(ns) => {
-                    let mut c = Command::new("ip");
-                    c.args(["netns", "exec", ns]);
-                    c.arg(args[0]);
-                    c
-                }
+                Some(ns) => in_netns(ns, args[0]),
                 None => Command::new(args[0]),
             };
             let _ = c.args(&args[1..]).stdout(Stdio::null()).stderr(Stdio::null()).status();
@@ -487,11 +479,7 @@ impl Daemon {
         let chain = iptables_chain_for(&self.data_root());
         let ns_cmd = |args: &[&str]| -> bool {
             let mut c = match &self.netns {
-                Some(ns) => {
-                    let mut c = Command::new("ip");
-                    c.args(["netns", "exec", ns]).arg(args[0]);
-                    c
-                }
+                Some(ns) => in_netns(ns, args[0]),
                 None => Command::new(args[0]),
             };
             c.args(&args[1..]).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
@@ -633,6 +621,16 @@ impl TestNs {
     pub fn sh(&self, cmd: &str) -> (bool, String) {
         sh_in(&self.0, cmd)
     }
+}
+
+/// A command that runs `program` in the network namespace `ns` (pinned by `ip netns add`)
+/// and nothing else: unlike `ip netns exec`, which also gives it a new mount namespace with
+/// a fresh /sys, the host's mounts stay in view, the cgroup hierarchies among them (a
+/// daemon that cannot see the devices controller refuses every container).
+pub fn in_netns(ns: &str, program: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut c = Command::new("nsenter");
+    c.arg(format!("--net=/run/netns/{ns}")).arg("--").arg(program);
+    c
 }
 
 /// Runs a shell command inside the network namespace `ns`; returns (success, stdout).

@@ -139,6 +139,12 @@ devices:
         - hostPath: {}
           containerPath: /cdi
           options: ["ro"]
+  - name: bad
+    containerEdits:
+      deviceNodes:
+        - path: /dev/berth-cdi1
+          hostPath: /dev/null
+          permissions: rwx
 containerEdits:
   env: ["BERTH_CDI_KIND=dev"]
 "#,
@@ -161,6 +167,8 @@ containerEdits:
         "CDI device injection failed: unresolvable CDI devices berth.test/dev=one",
     );
     refused(&d, &["--gpus", "2"], "CDI device injection failed: 2 GPUs requested, 0 defined for nvidia.com/gpu");
+    // Permissions the device cgroup cannot take are refused, naming the device.
+    refused(&d, &["--device", "berth.test/dev=bad"], r#"device node /dev/berth-cdi1: invalid permissions "rwx""#);
 }
 
 #[test]

@@ -80,6 +80,10 @@ pub struct NetworkRecord {
     /// address to it, which is all it takes away on removal.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub adopted: Option<bool>,
+    /// An adopted bridge's `route_localnet` before berth set it (loopback-published ports
+    /// need it), written back on removal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route_localnet_was: Option<String>,
     pub endpoints: BTreeMap<String, Endpoint>,
 }
 

@@ -103,6 +103,7 @@ fn builtin(id: &str, name: &str, driver: &str) -> NetworkRecord {
         labels: BTreeMap::new(),
         ifname: String::new(),
         adopted: None,
+        route_localnet_was: None,
         default_bridge: false,
         user_subnet: false,
         made_parent: false,
@@ -483,6 +484,17 @@ impl NetworkService {
                 let prefix = subnet.prefix;
                 let gw6 = rec.v6.as_ref().map(|v| (v.gateway, v.subnet.prefix));
                 rec.adopted = self.rt.block_on(adopt_check(&nl, &ifname, user_subnet, gateway))?;
+                if rec.adopted.is_some() {
+                    // As for IPv4: someone else's bridge gets no address the user did not choose.
+                    if rec.v6.as_ref().is_some_and(|v| !v.user_subnet) {
+                        return Err(NetError::Invalid(format!(
+                            "bridge {ifname} exists and was not made by berth: \
+                             give the network an IPv6 --subnet for berth to use it with IPv6"
+                        )));
+                    }
+                    rec.route_localnet_was =
+                        std::fs::read_to_string(route_localnet(&ifname)).ok().map(|v| v.trim().into());
+                }
                 self.rt.block_on(async move {
                     let idx = nl.ensure_bridge(&ifname, Some((gateway, prefix)), mtu).await?;
                     match gw6 {
@@ -570,10 +582,16 @@ impl NetworkService {
         // start until the network exists again.
         let parent_shared = self.lock().nets.values().any(|n| n.id != rec.id && n.ifname == rec.ifname);
         if let Some(added_gateway) = rec.adopted {
-            // Someone else's bridge: it stays; only the address berth gave it goes.
+            // Someone else's bridge: it stays; only the address berth gave it goes, and its
+            // route_localnet is what it was.
             if let (true, Some(gw)) = (added_gateway, rec.gateway) {
                 let nl = self.nl.clone();
                 self.rt.block_on(async move { nl.release_addr(gw, false).await })?;
+            }
+            if let Some(v) = &rec.route_localnet_was
+                && let Err(e) = std::fs::write(route_localnet(&rec.ifname), v)
+            {
+                eprintln!("berth: network {}: restoring route_localnet on {}: {e}", rec.id, rec.ifname);
             }
         } else if rec.driver == "bridge" || (rec.made_parent && !parent_shared) {
             let nl = self.nl.clone();
@@ -660,11 +678,15 @@ fn host_routes_overlap(s: &Subnet) -> bool {
     false
 }
 
+fn route_localnet(ifname: &str) -> String {
+    format!("/proc/sys/net/ipv4/conf/{ifname}/route_localnet")
+}
+
 /// Per-bridge kernel settings: loopback-published ports need `route_localnet`; forwarding is
 /// switched on when containers may reach beyond their networks (as Docker does), for IPv6
 /// too on a network with IPv6 (see [`crate::v6::enable_forwarding`]).
 pub(crate) fn set_bridge_sysctls(net: &NetworkRecord, ip_forward: bool) {
-    let _ = std::fs::write(format!("/proc/sys/net/ipv4/conf/{}/route_localnet", net.ifname), "1");
+    let _ = std::fs::write(route_localnet(&net.ifname), "1");
     if ip_forward {
         let _ = std::fs::write("/proc/sys/net/ipv4/ip_forward", "1");
         if net.v6.is_some() && !net.internal {

@@ -631,3 +631,22 @@ pub struct PathStat {
     #[serde(rename = "linkTarget")]
     pub link_target: String,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by the api_json fuzzer (fuzz/regressions/api_json/float-not-round-tripped): a
+    /// number in a free-form value (here an `ExposedPorts` entry) came back from a decode of
+    /// berth's own output as a different number, since serde_json's fast float parser is not
+    /// correctly rounded. The workspace turns on its `float_roundtrip` feature.
+    #[test]
+    fn numbers_in_free_form_values_survive_a_round_trip() {
+        let json = r#"{"ExposedPorts":{"80/tcp":[5.555555555555555e+51,1.0485555555555556e+129]}}"#;
+        let c: ContainerConfig = serde_json::from_str(json).unwrap();
+        let once = serde_json::to_string(&c).unwrap();
+        let again = serde_json::to_string(&serde_json::from_str::<ContainerConfig>(&once).unwrap()).unwrap();
+        assert_eq!(once, again);
+        assert!(once.contains("5.555555555555555e+51"), "{once}");
+    }
+}

@@ -144,3 +144,30 @@ fn vsock_sockets_are_refused_however_the_family_is_passed() {
     // EPERM from the filter (without it: EAFNOSUPPORT or an open socket); AF_UNIX opens.
     assert_eq!(out.trim(), "vsock=1 vsock_high=1 unix=0");
 }
+
+/// Issue 15: on cgroup v1 only the `devices` controller confines device nodes, so a daemon
+/// that cannot see it (here: its mount namespace has the controller unmounted) refuses to
+/// start containers, privileged ones too, as runc does, rather than run them unconfined.
+#[test]
+fn without_a_devices_controller_containers_are_refused_not_left_unconfined() {
+    if !std::path::Path::new("/sys/fs/cgroup/devices/devices.allow").exists() {
+        eprintln!("skipped: not a cgroup v1 host with a devices controller");
+        return;
+    }
+    // Control: a daemon that sees the controller runs the container.
+    let d = Daemon::with_busybox();
+    let run = ["run", "--rm", "--network", "none", "busybox", "true"];
+    d.berth(&run).ok();
+    drop(d);
+    // `unshare -m` makes the mount namespace private, so the host keeps its controller.
+    let hide = "umount /sys/fs/cgroup/devices && exec \"$@\"";
+    let d = Daemon::start_under(&["unshare", "-m", "--propagation", "private", "sh", "-c", hide, "sh"], &[]);
+    d.import_busybox("busybox:latest");
+    for extra in [&[][..], &["--privileged"][..]] {
+        let mut args = vec!["run", "--rm", "--network", "none"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["busybox", "true"]);
+        let err = d.berth(&args).fails();
+        assert!(err.contains("devices cgroup controller is not mounted"), "{extra:?}: {err}");
+    }
+}

@@ -151,3 +151,37 @@ fn a_network_cannot_take_over_an_interface_berth_did_not_make() {
     assert!(!ip(&["-4", "addr", "show", "dev", &bridge]).contains(&gw), "berth's address stayed on the bridge");
     assert!(ip(&["link", "show", &veth]).contains(&veth));
 }
+
+/// Issue 15: someone else's bridge gets no IPv6 address the user did not choose (as for
+/// IPv4), and its `route_localnet`, which berth turns on for loopback-published ports, is
+/// what it was again after `network rm`.
+#[test]
+fn an_adopted_bridge_gets_no_ipv6_gateway_unasked_and_its_route_localnet_back() {
+    let d = Daemon::with_busybox();
+    let bridge = format!("btlb{}", std::process::id() % 100000);
+    let _links = Links(vec![bridge.clone()]);
+    ip(&["link", "add", &bridge, "type", "bridge"]);
+    let localnet = format!("/proc/sys/net/ipv4/conf/{bridge}/route_localnet");
+    let read = || std::fs::read_to_string(&localnet).unwrap().trim().to_string();
+    assert_eq!(read(), "0");
+    let octets: Vec<&str> = d.bridge_net.split('.').collect();
+    let sub = format!("{}.{}.250.32/28", octets[0], octets[1]);
+    let opt = format!("com.docker.network.bridge.name={bridge}");
+    let global6 = || ip(&["-6", "addr", "show", "dev", &bridge, "scope", "global"]);
+
+    let net = unique("adopt6");
+    let err = d.berth(&["network", "create", "--ipv6", "--subnet", &sub, "-o", &opt, &net]).fails();
+    assert!(err.contains("give the network an IPv6 --subnet"), "{err}");
+    assert!(!global6().contains("inet6"), "the bridge got berth's IPv6 gateway: {}", global6());
+    assert!(!d.berth(&["network", "ls", "--format", "{{.Name}}"]).ok().contains(&net));
+    assert_eq!(read(), "0");
+
+    // Control: with the user's IPv6 subnet the bridge is used, with that gateway.
+    let sub6 = format!("fd00:b7:{:x}::/64", std::process::id() % 0xffff);
+    let gw6 = sub6.replace("::/64", "::1");
+    d.berth(&["network", "create", "--ipv6", "--subnet", &sub, "--subnet", &sub6, "-o", &opt, &net]).ok();
+    assert!(global6().contains(&gw6), "{}", global6());
+    assert_eq!(read(), "1", "berth sets route_localnet on the network's bridge");
+    d.berth(&["network", "rm", &net]).ok();
+    assert_eq!(read(), "0", "route_localnet stayed on after the network was removed");
+}

@@ -39,11 +39,24 @@ fn finish(d: &Daemon, name: &str) -> Counts {
 /// process that has not exec'd yet, and finds the shim's binary there (public, and never
 /// writable: the kernel refuses writes to a running executable, and a shim runs as long as
 /// its container does); `exe_write` stays 0 for everyone.
-#[derive(PartialEq)]
+#[derive(PartialEq, Clone, Copy)]
 enum Watcher {
     Default,
     Ptrace,
 }
+
+impl Watcher {
+    /// What the probe's container is run with.
+    fn args(self) -> &'static [&'static str] {
+        match self {
+            Watcher::Default => &[],
+            Watcher::Ptrace => &["--cap-add", "SYS_PTRACE"],
+        }
+    }
+}
+
+/// How many processes each race starts (the scale).
+const N: u64 = 1000;
 
 #[track_caller]
 fn assert_no_breach(c: &Counts, tried: u64, watcher: Watcher, joined: bool) {
@@ -64,11 +77,10 @@ fn assert_no_breach(c: &Counts, tried: u64, watcher: Watcher, joined: bool) {
     assert!(c.get("root_ctr") > 0, "the probe never reached a process's root: {c}");
 }
 
-fn race_exec(extra: &[&str], watcher: Watcher) {
+fn race_exec(watcher: Watcher) {
     let ptrace = watcher == Watcher::Ptrace;
     let d = Daemon::with_busybox();
-    let name = start_probe(&d, extra, 0);
-    const N: u64 = 1000;
+    let name = start_probe(&d, watcher.args(), 0);
     for _ in 0..N {
         d.berth(&["exec", &name, "true"]).ok();
     }
@@ -90,51 +102,86 @@ fn race_exec(extra: &[&str], watcher: Watcher) {
 
 #[test]
 fn exec_is_never_visible_outside_the_container_or_unconfined() {
-    race_exec(&[], Watcher::Default);
+    race_exec(Watcher::Default);
 }
 
 #[test]
 fn exec_is_never_visible_outside_the_container_even_to_a_ptrace_capable_watcher() {
-    race_exec(&["--cap-add", "SYS_PTRACE"], Watcher::Ptrace);
+    race_exec(Watcher::Ptrace);
 }
 
-#[test]
-fn healthchecks_are_never_visible_outside_the_container() {
+/// Healthchecks every millisecond (Docker's minimum interval): a check starts as soon as
+/// the last has ended.
+fn race_healthchecks(watcher: Watcher) {
     let d = Daemon::with_busybox();
-    const N: u32 = 300;
-    let name = start_probe(&d, &["--cap-add", "SYS_PTRACE", "--health-cmd", "true", "--health-interval", "10ms"], N);
+    let mut extra = watcher.args().to_vec();
+    extra.extend_from_slice(&["--health-cmd", "true", "--health-interval", "1ms"]);
+    let name = start_probe(&d, &extra, N as u32);
     // The probe ends by itself once it has seen N processes (the checks).
     let code = d.berth(&["wait", &name]).ok();
     assert_eq!(code.trim(), "0");
     let c = Counts::parse(&d.berth(&["logs", &name]).ok());
-    assert_no_breach(&c, N as u64, Watcher::Ptrace, false);
+    assert_no_breach(&c, N, watcher, false);
+}
+
+#[test]
+fn healthchecks_are_never_visible_outside_the_container() {
+    race_healthchecks(Watcher::Default);
+}
+
+#[test]
+fn healthchecks_are_never_visible_outside_the_container_even_to_a_ptrace_capable_watcher() {
+    race_healthchecks(Watcher::Ptrace);
 }
 
 #[test]
 fn a_container_joining_a_pid_namespace_is_never_visible_before_it_is_confined() {
-    race_joining_containers(Daemon::with_busybox());
+    race_joining_containers(Daemon::with_busybox(), Watcher::Default);
+}
+
+#[test]
+fn a_container_joining_a_pid_namespace_is_never_visible_even_to_a_ptrace_capable_watcher() {
+    race_joining_containers(Daemon::with_busybox(), Watcher::Ptrace);
 }
 
 /// Kernels before 6.15 have no procfs `pidns` option: the joining container's /proc is
 /// then opened by a helper inside the namespace (see berth-runtime's joined_proc), which
 /// a watcher can see and must find harmless.
-#[test]
-fn a_container_joining_a_pid_namespace_on_an_older_kernel_is_never_visible_before_it_is_confined() {
+fn older_kernel() -> Daemon {
     let mut d = Daemon::with_busybox();
     d.env.push(("BERTH_PROC_MAKER".into(), "1".into()));
     d.restart();
-    race_joining_containers(d);
+    d
 }
 
-fn race_joining_containers(d: Daemon) {
-    let name = start_probe(&d, &["--cap-add", "SYS_PTRACE"], 0);
+#[test]
+fn a_container_joining_a_pid_namespace_on_an_older_kernel_is_never_visible_before_it_is_confined() {
+    race_joining_containers(older_kernel(), Watcher::Default);
+}
+
+#[test]
+fn a_container_joining_a_pid_namespace_on_an_older_kernel_is_never_visible_even_to_a_ptrace_capable_watcher() {
+    race_joining_containers(older_kernel(), Watcher::Ptrace);
+}
+
+/// The joining containers are started by a few clients at once, as a busy host would.
+fn race_joining_containers(d: Daemon, watcher: Watcher) {
+    let name = start_probe(&d, watcher.args(), 0);
     let pid = format!("container:{name}");
-    const N: u64 = 200;
-    for _ in 0..N {
-        d.berth(&["run", "--rm", "--pid", &pid, "--network", "none", "busybox", "true"]).ok();
-    }
+    const CLIENTS: u64 = 4;
+    std::thread::scope(|s| {
+        for _ in 0..CLIENTS {
+            s.spawn(|| {
+                for _ in 0..N / CLIENTS {
+                    d.berth(&["run", "--rm", "--pid", &pid, "--network", "none", "busybox", "true"]).ok();
+                }
+            });
+        }
+    });
     let c = finish(&d, &name);
-    assert_no_breach(&c, N, Watcher::Ptrace, true);
+    assert_no_breach(&c, N, watcher, true);
+    // Control: the probe reached the joining containers' executables (their own files).
+    assert!(c.get("exe_other") > 0, "the probe never opened a joining container's exe: {c}");
     // The joining container's /proc is the namespace's: it lists the other container's
     // process (checked apart from the probe, whose count a program's own files would skew).
     let other = unique("other");

@@ -389,6 +389,7 @@ fn overlay_record(
         user_subnet,
         made_parent: false,
         adopted: None,
+        route_localnet_was: None,
         endpoints: BTreeMap::new(),
     })
 }

@@ -217,6 +217,7 @@ mod tests {
             user_subnet: true,
             made_parent: false,
             adopted: None,
+            route_localnet_was: None,
             endpoints: BTreeMap::new(),
         }
     }

@@ -6,7 +6,8 @@
  * For each new pid P it tries
  *   - /proc/P/root/HOST_MARKER and /proc/P/cwd/HOST_MARKER (a file only the host has);
  *   - /proc/P/exe: opened, it must be a file of the container (same device as CTR_MARKER's
- *     filesystem), and opening it for writing must fail;
+ *     filesystem) or, for a container joining the pid namespace, the file at the same path
+ *     under P's own root ("exe_other"), and opening it for writing must fail;
  *   - every descriptor >= 3 through /proc/P/fd/N and pidfd_getfd;
  *   - /proc/P/status: no seccomp filter while the prober has one, or capabilities beyond
  *     the prober's own bounding set without a filter (visible before it is confined:
@@ -69,7 +70,8 @@ int main(int argc, char **argv) {
     if (stat(ctr_marker, &ctr) < 0) return 4;
 
     long mounts = 0;
-    long seen = 0, root_ctr = 0, root_host = 0, exe_host = 0, exe_write = 0, fd_hits = 0, getfd_std = 0, unconfined = 0, priv = 0;
+    long seen = 0, root_ctr = 0, root_host = 0, exe_host = 0, exe_other = 0, exe_write = 0, fd_hits = 0;
+    long getfd_std = 0, unconfined = 0, priv = 0;
     int last = -1;
     char path[512], buf[8192], link[512];
     while (access(stop, F_OK) != 0 && (max_seen == 0 || seen < max_seen)) {
@@ -116,10 +118,22 @@ int main(int argc, char **argv) {
                 /* A file of the host: outside the container's filesystem and linked somewhere
                  * (an unlinked memfd copy is nobody's file). */
                 if (fstat(fd, &st) == 0 && st.st_dev != ctr.st_dev && st.st_nlink > 0) {
-                    exe_host++;
                     ssize_t n = readlink(path, link, sizeof link - 1);
                     link[n > 0 ? n : 0] = 0;
-                    note("exe", pid, link);
+                    /* A process of another container sharing the pid namespace (--pid
+                     * container:) runs that container's files: an exe that is the file at its
+                     * own path under the process's own root is the other container's. (A
+                     * root that is the host's is caught above, before this check, and roots
+                     * only ever move from the host's to the container's.) */
+                    char inroot[1024];
+                    struct stat rs;
+                    snprintf(inroot, sizeof inroot, "/proc/%d/root%s", pid, link);
+                    if (link[0] == '/' && stat(inroot, &rs) == 0 && rs.st_dev == st.st_dev && rs.st_ino == st.st_ino) {
+                        exe_other++;
+                    } else {
+                        exe_host++;
+                        note("exe", pid, link);
+                    }
                 }
                 close(fd);
             }
@@ -177,8 +191,10 @@ int main(int argc, char **argv) {
             if (pidfd >= 0) close(pidfd);
         }
     }
-    printf("seen=%ld root_ctr=%ld getfd_std=%ld root_host=%ld exe_host=%ld exe_write=%ld fd=%ld unconfined=%ld privileged=%ld mount=%ld hits:%s\n",
-           seen, root_ctr, getfd_std, root_host, exe_host, exe_write, fd_hits, unconfined, priv, mounts, hits);
+    printf("seen=%ld root_ctr=%ld getfd_std=%ld root_host=%ld exe_host=%ld exe_other=%ld exe_write=%ld fd=%ld "
+           "unconfined=%ld privileged=%ld mount=%ld hits:%s\n",
+           seen, root_ctr, getfd_std, root_host, exe_host, exe_other, exe_write, fd_hits, unconfined, priv, mounts,
+           hits);
     fflush(stdout);
     return 0;
 }
