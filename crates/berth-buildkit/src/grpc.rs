@@ -148,34 +148,11 @@ pub fn frame<M: prost::Message>(m: &M) -> Bytes {
 
 /// `grpc-message` is percent-encoded outside printable ASCII.
 fn encode_message(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if (0x20..0x7f).contains(&b) && b != b'%' {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    berth_api::percent::encode(s, |b| (0x20..0x7f).contains(&b) && b != b'%')
 }
 
 fn decode_message(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%'
-            && i + 2 < b.len()
-            && let Ok(v) = u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16)
-        {
-            out.push(v);
-            i += 3;
-            continue;
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    berth_api::percent::decode(s)
 }
 
 /// The status a response's headers or trailers carry, if any.

@@ -55,19 +55,7 @@ pub struct DirRequest {
 fn push_values(md: &mut Vec<(String, String)>, key: &str, values: &[String]) {
     let plain = values.iter().all(|v| v.bytes().all(|b| (0x20..0x7f).contains(&b)));
     for v in values {
-        let v = if plain {
-            v.clone()
-        } else {
-            v.bytes()
-                .map(|b| {
-                    if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                        (b as char).to_string()
-                    } else {
-                        format!("%{b:02X}")
-                    }
-                })
-                .collect()
-        };
+        let v = if plain { v.clone() } else { berth_api::percent::encode_query(v) };
         md.push((key.to_string(), v));
     }
     if !plain && !values.is_empty() {
