@@ -330,3 +330,25 @@ async fn port_forward_over_websocket_names_the_port_and_carries_the_bytes() {
     let body = String::from_utf8_lossy(&data[2..]).into_owned();
     assert!(body.starts_with("HTTP/1.") && body.contains(&marker), "{body}");
 }
+
+#[tokio::test]
+async fn a_port_forward_client_that_goes_away_leaves_no_connection_in_the_pod() {
+    let (_d, mut c, logs) = setup().await;
+    let (p, id) = web_pod(&mut c, &logs, "unused").await;
+    // Established TCP connections to or from port 8080 in the pod's network namespace.
+    let count = "awk '$4 == \"01\" && ($2 ~ /:1F90$/ || $3 ~ /:1F90$/)' /proc/net/tcp | wc -l";
+    let until = |want: &str| format!("until [ \"$({count})\" = {want} ]; do usleep 10000; done");
+    let req = PortForwardRequest { pod_sandbox_id: p.clone(), port: vec![8080] };
+    let url = c.rt.port_forward(req).await.expect("PortForward").into_inner().url;
+    let (mut s, _) = Spdy::connect(&url, &["portforward.k8s.io"]).await.expect("upgraded");
+    s.open(&[("streamtype", "error"), ("port", "8080"), ("requestid", "0")]).await;
+    let data = s.open(&[("streamtype", "data"), ("port", "8080"), ("requestid", "0")]).await;
+    // Half a request: httpd waits for the rest with the connection open (both ends are in
+    // the pod's namespace, so it counts twice).
+    s.write(data, b"GET / HTTP/1.0\r\n").await;
+    let r = c.exec(&id, &["sh", "-c", &until("2")], 60).await.expect("the connection is made");
+    assert_eq!(r.exit_code, 0, "{r:?}");
+    drop(s);
+    let r = c.exec(&id, &["sh", "-c", &until("0")], 60).await.expect("the connection is closed");
+    assert_eq!(r.exit_code, 0, "{r:?}");
+}
