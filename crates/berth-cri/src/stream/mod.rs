@@ -284,7 +284,8 @@ async fn upgrade(mut sock: TcpStream, head: &Head, spdy_protocols: &[&str], ws_p
 }
 
 async fn handle(cri: Arc<Cri>, mut sock: TcpStream) {
-    let Some(head) = read_head(&mut sock).await else { return };
+    // A client that never finishes its request holds nothing for long.
+    let Ok(Some(head)) = tokio::time::timeout(STREAM_CREATION_TIMEOUT, read_head(&mut sock)).await else { return };
     let mut parts = head.path.trim_start_matches('/').splitn(2, '/');
     let (kind, token) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
     let Some(pending) = cri.streaming.take(kind, token) else {
