@@ -184,13 +184,12 @@ async fn streams_are_refused_as_containerd_refuses_them() {
     assert_eq!(e.code(), tonic::Code::Unknown);
 }
 
-/// The host PID of the only process whose command line is `argv`.
-fn find_process(argv: &[&str]) -> Option<i32> {
-    let want: Vec<u8> = argv.iter().flat_map(|a| a.bytes().chain([0])).collect();
-    std::fs::read_dir("/proc")
-        .ok()?
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
-        .find(|pid| std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c == want))
+/// The host PID of the process whose command line holds `word` (unique to the test).
+fn find_process(word: &str) -> Option<i32> {
+    std::fs::read_dir("/proc").ok()?.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok()).find(|pid| {
+        std::fs::read(format!("/proc/{pid}/cmdline"))
+            .is_ok_and(|c| c.split(|b| *b == 0 || *b == b' ').any(|w| w == word.as_bytes()))
+    })
 }
 
 /// Waits (a minute at most) for process `pid` to end, through a pidfd.
@@ -221,19 +220,20 @@ async fn a_client_that_goes_away_leaves_no_exec_process_behind() {
             while !w.channel(1).ends_with(b"up\n") {
                 assert!(w.step().await);
             }
+            // One process, before or after its exec; found while the client is there.
+            let pid = find_process(&secs).expect("the exec runs");
             drop(w);
+            exited(pid).await;
         } else {
             let (mut s, _) = Spdy::connect(&url, V4).await.expect("upgraded");
             let [_, _, out, _] = open_exec(&mut s, &["error", "stdin", "stdout", "stderr"]).await[..] else {
                 unreachable!()
             };
             s.until_contains(out, "up\n").await;
+            let pid = find_process(&secs).expect("the exec runs");
             drop(s);
+            exited(pid).await;
         }
-        // One process, before or after its exec.
-        let pid = find_process(&["sh", "-c", &script]).or_else(|| find_process(&["sleep", &secs]));
-        let pid = pid.expect("the exec runs");
-        exited(pid).await;
     }
     // The container itself still runs, and takes more execs.
     let url = exec_url(&mut c, exec_req(&id, &["echo", "still here"], false, false)).await;
