@@ -81,7 +81,14 @@ pub(crate) fn pump(
     tokio::spawn(async move {
         let _keep = keep;
         let mut outs = outs;
-        while let Ok(Some((kind, data))) = shim_client::read_frame(&mut reader).await {
+        loop {
+            // Once every reader has gone the connection is dropped: nothing is left open for
+            // an attach whose client went away.
+            let frame = tokio::select! {
+                f = shim_client::read_frame(&mut reader) => f,
+                _ = all_closed(&outs) => break,
+            };
+            let Ok(Some((kind, data))) = frame else { break };
             let msg = match kind {
                 proto::FRAME_STDOUT => Output::Stdout(Bytes::from(data)),
                 proto::FRAME_STDERR => Output::Stderr(Bytes::from(data)),
@@ -109,6 +116,13 @@ pub(crate) fn pump(
             }
         }
     });
+}
+
+/// Resolves once every sender's receiver is gone.
+async fn all_closed(outs: &[(mpsc::Sender<Output>, bool, bool)]) {
+    for (tx, _, _) in outs {
+        tx.closed().await;
+    }
 }
 
 impl ContainerService {

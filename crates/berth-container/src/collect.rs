@@ -90,14 +90,14 @@ impl ContainerService {
             }
         };
         if !finished {
-            self.kill_exec(exec_id);
+            self.exec_kill(exec_id);
             out.timed_out = true;
         }
         Ok(out)
     }
 
-    /// Kills an exec's process, if it still runs.
-    fn kill_exec(&self, exec_id: &str) {
+    /// Kills an exec's process (SIGKILL), if it still runs.
+    pub fn exec_kill(&self, exec_id: &str) {
         let Ok(ex) = self.exec_get(exec_id) else { return };
         let st = ex.state.lock().unwrap_or_else(|p| p.into_inner()).clone();
         if st.running

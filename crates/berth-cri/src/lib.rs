@@ -27,6 +27,10 @@
 //!   from it, with the shims that kept them running.
 //! - Images are the Docker API's image store: an image pulled through either is seen by both.
 //!
+//! - **Streams** (`Exec`, `Attach`, `PortForward`) are served on a TCP streaming server of
+//!   their own, as containerd serves them: the call answers with a one-time URL, and the client
+//!   connects there with SPDY/3.1 or a WebSocket (see [`stream`]).
+//!
 //! Errors map to gRPC codes in one place ([`error`]); removing or stopping an unknown pod or
 //! container succeeds, as the CRI asks.
 //!
@@ -51,6 +55,7 @@ mod sandbox;
 mod security;
 mod server;
 mod stats;
+pub mod stream;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -75,4 +80,6 @@ pub struct Cri {
     pub samples: stats::Samples,
     /// The node's CNI plugins and networks, for pods of their own network.
     pub cni: berth_cni::Cni,
+    /// The streaming server's address and waiting tokens (Exec, Attach, PortForward).
+    pub streaming: stream::Server,
 }

@@ -114,6 +114,17 @@ fn unpin(path: &Path) {
 }
 
 impl Cri {
+    /// The network namespace of running pod `id`: its pin while it is attached, else its
+    /// holder's (a pod on the node's network has the node's).
+    pub(crate) fn pod_netns(&self, id: &str) -> Result<PathBuf, String> {
+        let rec = self.containers.get(id).map_err(|e| e.to_string())?.record();
+        if !rec.state.running || rec.state.pid <= 0 {
+            return Err(format!("pod sandbox {id} is not running"));
+        }
+        let pin = self.pin_path(&rec.id);
+        Ok(if pinned(&pin) { pin } else { PathBuf::from(format!("/proc/{}/ns/net", rec.state.pid)) })
+    }
+
     fn pin_path(&self, id: &str) -> PathBuf {
         self.data_root.join("cri-netns").join(id)
     }

@@ -121,6 +121,18 @@ impl RuntimeService for Service {
         Ok(Response::new(self.0.exec_sync(&r.container_id, r.cmd, r.timeout).await?))
     }
 
+    async fn exec(&self, r: Request<ExecRequest>) -> Reply<ExecResponse> {
+        Ok(Response::new(ExecResponse { url: self.0.stream_exec(r.into_inner())? }))
+    }
+
+    async fn attach(&self, r: Request<AttachRequest>) -> Reply<AttachResponse> {
+        Ok(Response::new(AttachResponse { url: self.0.stream_attach(r.into_inner())? }))
+    }
+
+    async fn port_forward(&self, r: Request<PortForwardRequest>) -> Reply<PortForwardResponse> {
+        Ok(Response::new(PortForwardResponse { url: self.0.stream_port_forward(r.into_inner())? }))
+    }
+
     async fn update_container_resources(
         &self,
         r: Request<UpdateContainerResourcesRequest>,

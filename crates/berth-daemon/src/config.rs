@@ -64,6 +64,8 @@ pub struct FileConfig {
     pub tlskey: Option<PathBuf>,
     /// The CRI's socket; an empty string turns the CRI off.
     pub cri_socket: Option<String>,
+    /// Where the CRI's streaming server listens (`host` or `host:port`).
+    pub cri_stream_address: Option<String>,
     /// Where CDI device specs are read (later directories take priority).
     pub cdi_spec_dirs: Option<Vec<PathBuf>>,
     /// The CRI's CNI network configs (default /etc/cni/net.d).
@@ -127,6 +129,10 @@ pub struct DaemonConfig {
     /// Where the Kubernetes CRI is served (`--cri-socket`, `"cri-socket"`; default
     /// `cri.sock` in the exec root, /run/berth/cri.sock); `None`: not at all.
     pub cri_socket: Option<PathBuf>,
+    /// Where the CRI's streaming server (Exec, Attach, PortForward) listens
+    /// (`--cri-stream-address`, `"cri-stream-address"`; default 127.0.0.1 on a port the kernel
+    /// picks, as containerd's `stream_server_address` and `stream_server_port` "0").
+    pub cri_stream_address: String,
     pub cdi_spec_dirs: Vec<PathBuf>,
     /// Where the CRI finds its CNI network configs and plugins (`--cni-conf-dir`,
     /// `--cni-bin-dir`, containerd's `conf_dir` and `bin_dir`).
@@ -161,6 +167,8 @@ pub struct Flags {
     pub tlskey: Option<PathBuf>,
     /// `--cri-socket`; empty turns the CRI off.
     pub cri_socket: Option<String>,
+    /// `--cri-stream-address`.
+    pub cri_stream_address: Option<String>,
     /// `--cdi-spec-dir` (repeatable).
     pub cdi_spec_dirs: Vec<PathBuf>,
     pub cni_conf_dir: Option<PathBuf>,
@@ -209,6 +217,9 @@ impl DaemonConfig {
         }
         if flags.cri_socket.is_some() && file.cri_socket.is_some() {
             clash.push("cri-socket");
+        }
+        if flags.cri_stream_address.is_some() && file.cri_stream_address.is_some() {
+            clash.push("cri-stream-address");
         }
         if !flags.cdi_spec_dirs.is_empty() && file.cdi_spec_dirs.is_some() {
             clash.push("cdi-spec-dirs");
@@ -262,6 +273,11 @@ impl DaemonConfig {
             Some(s) => Some(PathBuf::from(s)),
             None => Some(exec_root.join("cri.sock")),
         };
+        let cri_stream_address = flags
+            .cri_stream_address
+            .clone()
+            .or(file.cri_stream_address.clone())
+            .unwrap_or_else(|| "127.0.0.1:0".into());
         let hosts: Vec<String> = if !flags.hosts.is_empty() {
             flags.hosts.clone()
         } else {
@@ -348,6 +364,7 @@ impl DaemonConfig {
             file,
             shim: default_shim_path(),
             cri_socket,
+            cri_stream_address,
             cdi_spec_dirs,
             cni_conf_dir,
             cni_bin_dirs,
@@ -600,6 +617,27 @@ mod tests {
         assert_eq!(load("{}", Some("")).unwrap().cri_socket, None);
         assert_eq!(load("{}", Some("/f.sock")).unwrap().cri_socket, Some(PathBuf::from("/f.sock")));
         assert!(load(r#"{"cri-socket": ""}"#, Some("/f.sock")).unwrap_err().contains("cri-socket"));
+    }
+
+    #[test]
+    fn the_cri_stream_address_defaults_to_loopback_on_any_port() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("daemon.json");
+        let load = |json: &str, flag: Option<&str>| {
+            std::fs::write(&p, json).unwrap();
+            DaemonConfig::load(&Flags {
+                config_file: Some(p.clone()),
+                cri_stream_address: flag.map(String::from),
+                ..Default::default()
+            })
+        };
+        assert_eq!(load("{}", None).unwrap().cri_stream_address, "127.0.0.1:0");
+        assert_eq!(
+            load(r#"{"cri-stream-address": "10.0.0.1:10010"}"#, None).unwrap().cri_stream_address,
+            "10.0.0.1:10010"
+        );
+        assert_eq!(load("{}", Some("::1")).unwrap().cri_stream_address, "::1");
+        assert!(load(r#"{"cri-stream-address": "a"}"#, Some("b")).unwrap_err().contains("cri-stream-address"));
     }
 
     #[test]

@@ -185,6 +185,8 @@ pub async fn serve(
     }
     if let Some(path) = daemon.config.cri_socket.clone() {
         let l = berth_cri::bind(&path)?;
+        let streams = berth_cri::stream::bind(&daemon.config.cri_stream_address).await?;
+        let stream_addr = streams.local_addr().map_err(|e| format!("the CRI streaming server's address: {e}"))?;
         let cri = std::sync::Arc::new(berth_cri::Cri {
             containers: daemon.containers.clone(),
             images: daemon.images.clone(),
@@ -198,7 +200,9 @@ pub async fn serve(
                 cache_dir: daemon.config.data_root.join("cni"),
                 timeout: berth_cni::DEFAULT_TIMEOUT,
             }),
+            streaming: berth_cri::stream::Server::new(stream_addr),
         });
+        tasks.push(tokio::spawn(berth_cri::stream::serve(cri.clone(), streams)));
         tasks.push(tokio::spawn(async move {
             if let Err(e) = berth_cri::serve(cri, l).await {
                 eprintln!("berth daemon: {e}");

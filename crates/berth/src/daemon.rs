@@ -81,6 +81,10 @@ struct DaemonArgs {
     /// root; an empty value turns it off)
     #[arg(long = "cri-socket")]
     cri_socket: Option<String>,
+    /// Where the CRI's streaming server (exec, attach, port-forward URLs) listens: HOST or
+    /// HOST:PORT (default 127.0.0.1 on a port the kernel picks)
+    #[arg(long = "cri-stream-address")]
+    cri_stream_address: Option<String>,
     /// The CRI's CNI network configs: the first .conf, .conflist or .json in lexical order is
     /// the pods' network (default /etc/cni/net.d)
     #[arg(long = "cni-conf-dir")]
@@ -145,6 +149,7 @@ pub fn main(args: &[String]) -> i32 {
         tlscert: a.tlscert,
         tlskey: a.tlskey,
         cri_socket: a.cri_socket,
+        cri_stream_address: a.cri_stream_address,
         cdi_spec_dirs: a.cdi_spec_dir,
         cni_conf_dir: a.cni_conf_dir,
         cni_bin_dirs: a.cni_bin_dir,

@@ -12,6 +12,8 @@ mod runtime;
 mod sandboxes;
 mod security;
 mod stats;
+mod stream_clients;
+mod streaming;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,212 @@
+//! Port forwarding into a pod, as kubelet's portforward server serves it: each forwarded
+//! connection is a TCP connection made inside the pod's network namespace to
+//! `127.0.0.1:<port>` (or `[::1]:<port>`).
+//!
+//! On SPDY (`portforward.k8s.io`) the client opens two streams per connection, `data` and
+//! `error`, that carry the same `port` and `requestid` headers; the data stream carries the
+//! bytes both ways and the error stream, at the end, any failure's message. On a WebSocket
+//! each port of the request gets channels `2i` (data) and `2i + 1` (error), both of which start
+//! with the port as two little-endian bytes; the WebSocket's connections are made at once, one
+//! per port, and the session ends when they all have.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::AsFd;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinSet;
+
+use super::{Upgraded, spdy, ws};
+use crate::Cri;
+
+pub const SPDY_PROTOCOLS: &[&str] = &["portforward.k8s.io"];
+pub const WS_PROTOCOLS: &[&str] = &["v4.channel.k8s.io", "v4.base64.channel.k8s.io"];
+
+/// How long a connection to the pod's port may take.
+const DIAL_TIMEOUT: Duration = Duration::from_secs(10);
+const BUF: usize = 32 << 10;
+
+/// Connects to `port` on loopback inside the network namespace at `netns`. The socket is made
+/// by a thread of its own that enters the namespace and then ends: no thread of the daemon's
+/// pools ever changes namespace.
+pub async fn dial(netns: PathBuf, port: u16) -> io::Result<TcpStream> {
+    let (tx, rx) = oneshot::channel();
+    std::thread::Builder::new().name("cri-port-forward".into()).spawn(move || {
+        let connect = || -> io::Result<std::net::TcpStream> {
+            let ns = std::fs::File::open(&netns)?;
+            rustix::thread::move_into_link_name_space(ns.as_fd(), Some(rustix::thread::LinkNameSpaceType::Network))?;
+            let v4 = SocketAddr::from(([127, 0, 0, 1], port));
+            std::net::TcpStream::connect_timeout(&v4, DIAL_TIMEOUT).or_else(|e| {
+                std::net::TcpStream::connect_timeout(
+                    &SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, port)),
+                    DIAL_TIMEOUT,
+                )
+                .map_err(|_| e)
+            })
+        };
+        let _ = tx.send(connect());
+    })?;
+    let s = rx.await.map_err(|_| io::Error::other("the connecting thread ended"))??;
+    s.set_nonblocking(true)?;
+    TcpStream::from_std(s)
+}
+
+fn failure(port: u16, pod: &str, e: impl std::fmt::Display) -> String {
+    format!("error forwarding port {port} to pod {pod}, uid : {e}")
+}
+
+/// Serves one port-forward session on an upgraded connection, to its end.
+pub async fn serve(cri: &Cri, pod: &str, ports: Vec<u16>, up: Upgraded) {
+    let netns = cri.pod_netns(pod);
+    match up {
+        Upgraded::Spdy { conn, .. } => spdy_session(pod, netns, conn).await,
+        Upgraded::Ws { conn, protocol } => ws_session(pod, netns, ports, conn, &protocol).await,
+    }
+}
+
+async fn spdy_session(pod: &str, netns: Result<PathBuf, String>, mut conn: spdy::Conn) {
+    // Streams waiting for their pair, by request ID: (data, error).
+    let mut pairs: HashMap<String, (Option<spdy::Stream>, Option<spdy::Stream>)> = HashMap::new();
+    let mut forwards = JoinSet::new();
+    loop {
+        let s = tokio::select! {
+            s = conn.streams.recv() => match s {
+                Some(s) => s,
+                None => break,
+            },
+            Some(_) = forwards.join_next(), if !forwards.is_empty() => continue,
+        };
+        let kind = spdy::header(&s.headers, "streamtype").unwrap_or_default().to_string();
+        // Clients before request IDs opened the error stream just before its data stream.
+        let rid = match spdy::header(&s.headers, "requestid") {
+            Some(r) => r.to_string(),
+            None if kind == "data" => s.id.saturating_sub(2).to_string(),
+            None => s.id.to_string(),
+        };
+        let slot = pairs.entry(rid.clone()).or_default();
+        match kind.as_str() {
+            "data" => slot.0 = Some(s),
+            "error" => slot.1 = Some(s),
+            _ => {
+                conn.out.reset(s.id, spdy::REFUSED_STREAM);
+                continue;
+            }
+        }
+        if let (Some(_), Some(_)) = slot {
+            let Some((Some(data), Some(error))) = pairs.remove(&rid) else { continue };
+            forwards.spawn(spdy_forward(pod.to_string(), netns.clone(), data, error, conn.out.clone()));
+        }
+    }
+    // The client is gone: every forwarded connection goes with it.
+    forwards.abort_all();
+    conn.tasks.close().await;
+}
+
+async fn spdy_forward(
+    pod: String,
+    netns: Result<PathBuf, String>,
+    mut data: spdy::Stream,
+    error: spdy::Stream,
+    out: spdy::Out,
+) {
+    let port = spdy::header(&data.headers, "port").and_then(|p| p.parse::<u16>().ok()).filter(|p| *p > 0);
+    let sock = match (port, netns) {
+        (None, _) => Err(format!("invalid port header {:?}", spdy::header(&data.headers, "port"))),
+        (Some(p), Err(e)) => Err(failure(p, &pod, e)),
+        (Some(p), Ok(ns)) => dial(ns, p).await.map_err(|e| failure(p, &pod, e)),
+    };
+    match sock {
+        Err(msg) => out.data(error.id, msg.as_bytes()),
+        Ok(sock) => {
+            let (mut rd, mut wr) = sock.into_split();
+            let to_pod = async {
+                while let Some(b) = data.data.recv().await {
+                    if wr.write_all(&b).await.is_err() {
+                        break;
+                    }
+                }
+                let _ = wr.shutdown().await;
+            };
+            let from_pod = async {
+                let mut buf = vec![0u8; BUF];
+                while let Ok(n) = rd.read(&mut buf).await
+                    && n > 0
+                {
+                    out.data(data.id, &buf[..n]);
+                }
+                out.fin(data.id);
+            };
+            tokio::join!(to_pod, from_pod);
+        }
+    }
+    out.fin(data.id);
+    out.fin(error.id);
+}
+
+async fn ws_session(pod: &str, netns: Result<PathBuf, String>, ports: Vec<u16>, mut conn: ws::Conn, protocol: &str) {
+    let codec = if protocol.contains("base64") { ws::Codec::Base64 } else { ws::Codec::Binary };
+    let send = move |out: &ws::Out, chan: usize, data: &[u8]| {
+        let (op, payload) = codec.message(chan as u8, data);
+        out.send(op, payload);
+    };
+    let mut inputs = Vec::new();
+    let mut forwards = JoinSet::new();
+    for (i, port) in ports.iter().copied().enumerate() {
+        send(&conn.out, 2 * i, &port.to_le_bytes());
+        send(&conn.out, 2 * i + 1, &port.to_le_bytes());
+        let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
+        inputs.push(tx);
+        let (out, pod, netns) = (conn.out.clone(), pod.to_string(), netns.clone());
+        forwards.spawn(async move {
+            let sock = match netns {
+                Err(e) => Err(failure(port, &pod, e)),
+                Ok(ns) => dial(ns, port).await.map_err(|e| failure(port, &pod, e)),
+            };
+            let sock = match sock {
+                Ok(s) => s,
+                Err(msg) => return send(&out, 2 * i + 1, msg.as_bytes()),
+            };
+            let (mut rd, mut wr) = sock.into_split();
+            let to_pod = async move {
+                while let Some(b) = rx.recv().await {
+                    if wr.write_all(&b).await.is_err() {
+                        break;
+                    }
+                }
+                let _ = wr.shutdown().await;
+            };
+            tokio::spawn(to_pod);
+            let mut buf = vec![0u8; BUF];
+            while let Ok(n) = rd.read(&mut buf).await
+                && n > 0
+            {
+                send(&out, 2 * i, &buf[..n]);
+            }
+        });
+    }
+    loop {
+        tokio::select! {
+            m = conn.messages.recv() => match m {
+                Some(m) => {
+                    if let Some((chan, data)) = codec.parse(&m.data)
+                        && chan % 2 == 0
+                        && let Some(tx) = inputs.get(usize::from(chan / 2))
+                    {
+                        let _ = tx.send(data);
+                    }
+                }
+                None => break,
+            },
+            done = forwards.join_next() => if done.is_none() {
+                break;
+            },
+        }
+    }
+    forwards.abort_all();
+    conn.tasks.close().await;
+}

@@ -1,0 +1,295 @@
+//! WebSocket (RFC 6455) for the streaming server: the opening handshake's accept key and the
+//! frames. A server sends unmasked frames and reads masked ones; the test clients use the same
+//! codec with a mask. Messages are whole: fragments are joined before they are returned.
+
+use std::io;
+
+use base64::Engine as _;
+use sha1::Digest as _;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+pub const OP_CONTINUATION: u8 = 0x0;
+pub const OP_TEXT: u8 = 0x1;
+pub const OP_BINARY: u8 = 0x2;
+pub const OP_CLOSE: u8 = 0x8;
+pub const OP_PING: u8 = 0x9;
+pub const OP_PONG: u8 = 0xa;
+
+/// The largest message accepted (a stream channel's messages are a read buffer's worth).
+const MAX_MESSAGE: usize = 16 << 20;
+
+/// `Sec-WebSocket-Accept` for a client's `Sec-WebSocket-Key`.
+pub fn accept_key(key: &str) -> String {
+    let mut h = sha1::Sha1::new();
+    h.update(key.trim().as_bytes());
+    h.update(b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11");
+    base64::engine::general_purpose::STANDARD.encode(h.finalize())
+}
+
+/// One frame with its FIN bit set, masked with `mask` when given (a client's frames are).
+pub fn encode(opcode: u8, payload: &[u8], mask: Option<[u8; 4]>) -> Vec<u8> {
+    let mut f = Vec::with_capacity(payload.len() + 14);
+    f.push(0x80 | opcode);
+    let bit = if mask.is_some() { 0x80 } else { 0 };
+    match payload.len() {
+        n if n < 126 => f.push(bit | n as u8),
+        n if n <= 0xffff => {
+            f.push(bit | 126);
+            f.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            f.push(bit | 127);
+            f.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    match mask {
+        Some(m) => {
+            f.extend_from_slice(&m);
+            f.extend(payload.iter().enumerate().map(|(i, b)| b ^ m[i % 4]));
+        }
+        None => f.extend_from_slice(payload),
+    }
+    f
+}
+
+/// A whole message (or control frame): its opcode and unmasked payload.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    pub opcode: u8,
+    pub data: Vec<u8>,
+}
+
+async fn frame<R: AsyncRead + Unpin>(r: &mut R) -> io::Result<(bool, u8, Vec<u8>)> {
+    let mut h = [0u8; 2];
+    r.read_exact(&mut h).await?;
+    let (fin, opcode, masked) = (h[0] & 0x80 != 0, h[0] & 0x0f, h[1] & 0x80 != 0);
+    let len = match h[1] & 0x7f {
+        126 => u64::from(r.read_u16().await?),
+        127 => r.read_u64().await?,
+        n => u64::from(n),
+    };
+    if len > MAX_MESSAGE as u64 {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "WebSocket frame too large"));
+    }
+    let mut mask = [0u8; 4];
+    if masked {
+        r.read_exact(&mut mask).await?;
+    }
+    let mut data = vec![0u8; len as usize];
+    r.read_exact(&mut data).await?;
+    if masked {
+        data.iter_mut().enumerate().for_each(|(i, b)| *b ^= mask[i % 4]);
+    }
+    Ok((fin, opcode, data))
+}
+
+/// Reads whole messages; control frames come back as they arrive, between a message's
+/// fragments too.
+#[derive(Default)]
+pub struct Reader {
+    partial: Option<Message>,
+}
+
+impl Reader {
+    /// The next message, `None` at the end of input.
+    pub async fn read<R: AsyncRead + Unpin>(&mut self, r: &mut R) -> io::Result<Option<Message>> {
+        loop {
+            let (fin, opcode, data) = match frame(r).await {
+                Ok(f) => f,
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof && self.partial.is_none() => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            if opcode >= OP_CLOSE {
+                return Ok(Some(Message { opcode, data }));
+            }
+            let msg = match (self.partial.take(), opcode) {
+                (None, OP_CONTINUATION) | (Some(_), OP_TEXT | OP_BINARY) => {
+                    return Err(io::Error::new(io::ErrorKind::InvalidData, "WebSocket fragments out of order"));
+                }
+                (None, _) => Message { opcode, data },
+                (Some(mut m), _) => {
+                    if m.data.len() + data.len() > MAX_MESSAGE {
+                        return Err(io::Error::new(io::ErrorKind::InvalidData, "WebSocket message too large"));
+                    }
+                    m.data.extend_from_slice(&data);
+                    m
+                }
+            };
+            if fin {
+                return Ok(Some(msg));
+            }
+            self.partial = Some(msg);
+        }
+    }
+}
+
+/// How a Kubernetes channel protocol frames its messages: a leading channel byte and raw data
+/// in binary messages, or a channel digit and base64 in text ones (`base64.channel.k8s.io`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Codec {
+    Binary,
+    Base64,
+}
+
+impl Codec {
+    /// A message carrying `data` on channel `chan`.
+    pub fn message(self, chan: u8, data: &[u8]) -> (u8, Vec<u8>) {
+        match self {
+            Codec::Binary => (OP_BINARY, [&[chan][..], data].concat()),
+            Codec::Base64 => {
+                let text = base64::engine::general_purpose::STANDARD.encode(data);
+                (OP_TEXT, [&[b'0' + chan][..], text.as_bytes()].concat())
+            }
+        }
+    }
+
+    /// The channel and data of a received data message (`None`: empty or undecodable).
+    pub fn parse(self, msg: &[u8]) -> Option<(u8, Vec<u8>)> {
+        let (&chan, data) = msg.split_first()?;
+        match self {
+            Codec::Binary => Some((chan, data.to_vec())),
+            Codec::Base64 => {
+                let data = base64::engine::general_purpose::STANDARD.decode(data).ok()?;
+                Some((chan.wrapping_sub(b'0'), data))
+            }
+        }
+    }
+}
+
+enum Cmd {
+    Frame(u8, Vec<u8>),
+    Close(oneshot::Sender<()>),
+}
+
+/// Sends messages on a server-side connection; cheap to clone.
+#[derive(Clone)]
+pub struct Out(mpsc::UnboundedSender<Cmd>);
+
+impl Out {
+    pub fn send(&self, opcode: u8, payload: Vec<u8>) {
+        let _ = self.0.send(Cmd::Frame(opcode, payload));
+    }
+}
+
+/// A server-side WebSocket connection after the handshake: the client's data messages arrive on
+/// `messages`, which ends when the client closes or goes away. Pings are answered here.
+pub struct Conn {
+    pub messages: mpsc::UnboundedReceiver<Message>,
+    pub out: Out,
+    /// The connection's reader and writer: ended by [`Tasks::close`] or when dropped.
+    pub tasks: Tasks,
+}
+
+/// The tasks that run a connection.
+pub struct Tasks {
+    close: mpsc::UnboundedSender<Cmd>,
+    reader: JoinHandle<()>,
+    writer: JoinHandle<()>,
+}
+
+impl Conn {
+    pub fn serve<T: AsyncRead + AsyncWrite + Send + 'static>(io: T) -> Conn {
+        let (mut rd, mut wr) = tokio::io::split(io);
+        let (cmd_tx, mut cmd_rx) = mpsc::unbounded_channel::<Cmd>();
+        let (msg_tx, messages) = mpsc::unbounded_channel();
+        let writer = tokio::spawn(async move {
+            while let Some(cmd) = cmd_rx.recv().await {
+                match cmd {
+                    Cmd::Frame(op, payload) => {
+                        if wr.write_all(&encode(op, &payload, None)).await.is_err() {
+                            return;
+                        }
+                    }
+                    Cmd::Close(done) => {
+                        let _ = wr.write_all(&encode(OP_CLOSE, &1000u16.to_be_bytes(), None)).await;
+                        let _ = wr.shutdown().await;
+                        let _ = done.send(());
+                        return;
+                    }
+                }
+            }
+        });
+        let out = Out(cmd_tx);
+        let pong = out.clone();
+        let reader = tokio::spawn(async move {
+            let mut r = Reader::default();
+            while let Ok(Some(m)) = r.read(&mut rd).await {
+                match m.opcode {
+                    OP_PING => pong.send(OP_PONG, m.data),
+                    OP_PONG => {}
+                    OP_CLOSE => break,
+                    _ => {
+                        if msg_tx.send(m).is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+        });
+        let close = out.0.clone();
+        Conn { messages, out, tasks: Tasks { close, reader, writer } }
+    }
+
+    /// Sends a close frame after everything queued, shuts the socket and stops reading.
+    pub async fn close(self) {
+        self.tasks.close().await;
+    }
+}
+
+impl Tasks {
+    /// Ends the connection after everything queued; see [`Conn::close`].
+    pub async fn close(mut self) {
+        let (tx, rx) = oneshot::channel();
+        if self.close.send(Cmd::Close(tx)).is_ok() {
+            let _ = rx.await;
+        }
+        let _ = (&mut self.writer).await;
+        self.reader.abort();
+    }
+}
+
+impl Drop for Tasks {
+    fn drop(&mut self) {
+        self.reader.abort();
+        self.writer.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_accept_key_is_rfc6455s_example() {
+        assert_eq!(accept_key("dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+    }
+
+    #[tokio::test]
+    async fn masked_fragments_join_and_control_frames_pass_between() {
+        let mut wire = Vec::new();
+        let mut first = encode(OP_BINARY, b"\x01he", Some([1, 2, 3, 4]));
+        first[0] &= 0x7f; // not final
+        wire.extend(first);
+        wire.extend(encode(OP_PING, b"p", Some([9, 9, 9, 9])));
+        wire.extend(encode(OP_CONTINUATION, b"llo", Some([5, 6, 7, 8])));
+        let big = vec![7u8; 70_000];
+        wire.extend(encode(OP_BINARY, &big, None));
+        wire.extend(encode(OP_TEXT, &[b'x'; 300], Some([0, 1, 0, 1])));
+        let mut r = wire.as_slice();
+        let mut rd = Reader::default();
+        assert_eq!(rd.read(&mut r).await.unwrap().unwrap(), Message { opcode: OP_PING, data: b"p".to_vec() });
+        assert_eq!(rd.read(&mut r).await.unwrap().unwrap(), Message { opcode: OP_BINARY, data: b"\x01hello".to_vec() });
+        assert_eq!(rd.read(&mut r).await.unwrap().unwrap().data, big);
+        assert_eq!(rd.read(&mut r).await.unwrap().unwrap().data, vec![b'x'; 300]);
+        assert_eq!(rd.read(&mut r).await.unwrap(), None);
+    }
+
+    #[test]
+    fn lengths_use_the_short_forms_first() {
+        assert_eq!(encode(OP_BINARY, &[0; 125], None)[1], 125);
+        assert_eq!(&encode(OP_BINARY, &[0; 126], None)[1..4], [126, 0, 126]);
+        assert_eq!(&encode(OP_BINARY, &[0; 65536], None)[1..10], [127, 0, 0, 0, 0, 0, 1, 0, 0]);
+    }
+}
