@@ -34,6 +34,8 @@ pub mod record;
 mod recover;
 pub mod shim_client;
 mod spec;
+pub mod start_error;
+pub mod state;
 mod stats;
 mod stop;
 mod verify;
@@ -69,8 +71,12 @@ pub enum ContainerError {
     NotRunning(String),
     #[error("{0}")]
     Internal(String),
+    /// The daemon could not start a container (the shim did not answer, a log option).
     #[error("{0}")]
     Start(String),
+    /// The runtime refused to start the process, translated by [`start_error`].
+    #[error("{}", .0.message)]
+    StartFailed(start_error::StartFailed),
     #[error(transparent)]
     Image(#[from] berth_image::ImageError),
     #[error(transparent)]
@@ -95,11 +101,7 @@ impl HasKind for ContainerError {
             }
             ContainerError::Invalid(_) => ErrorKind::InvalidArgument,
             ContainerError::Conflict(_) | ContainerError::NotRunning(_) => ErrorKind::Conflict,
-            ContainerError::Start(m)
-                if m.contains("not found") || m.contains("no such file") || m.contains("permission denied") =>
-            {
-                ErrorKind::InvalidArgument
-            }
+            ContainerError::StartFailed(f) => f.kind,
             ContainerError::Start(_) | ContainerError::Internal(_) => ErrorKind::Internal,
             ContainerError::Image(e) => e.kind(),
             ContainerError::Store(e) => e.kind(),
@@ -160,7 +162,8 @@ pub struct Entry {
 
 impl Entry {
     fn new(record: Record) -> Arc<Entry> {
-        let life = Life { running: record.state.running, exits: 0, exit_code: record.state.exit_code, removed: false };
+        let life =
+            Life { running: record.state.is_running(), exits: 0, exit_code: record.state.exit_code, removed: false };
         Arc::new(Entry {
             id: record.id.clone(),
             record: Mutex::new(record),
@@ -311,7 +314,7 @@ impl ContainerService {
             .into_iter()
             .map(|e| e.record())
             .filter(|r| r.image_id == image_id)
-            .map(|r| berth_image::ContainerUse { container_id: r.id.clone(), running: r.state.running })
+            .map(|r| berth_image::ContainerUse { container_id: r.id.clone(), running: r.state.is_running() })
             .collect()
     }
 

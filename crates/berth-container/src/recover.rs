@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use berth_shim::proto::{ExitStatus, Reply, Request};
 
+use crate::state::Status;
 use crate::{ContainerService, shim_client};
 
 impl ContainerService {
@@ -16,7 +17,7 @@ impl ContainerService {
         for e in self.all() {
             let rec = e.record();
             let svc = self.clone();
-            if rec.state.running || rec.state.status == "restarting" {
+            if rec.state.is_running() || rec.state.is_restarting() {
                 tasks.push(tokio::spawn(async move { svc.recover_one(e, rec).await }));
             } else {
                 down.push(tokio::spawn(async move { svc.recover_down(rec).await }));
@@ -65,13 +66,11 @@ impl ContainerService {
                 true
             }
             _ => {
-                if rec.state.status == "restarting" {
-                    e.update(|r| {
-                        r.state.running = true;
-                    });
-                }
+                // It ended while the daemon was away, or its restart was pending then.
                 let status = self.exit_status_fallback(&rec).await;
-                self.handle_exit(&e, status).await;
+                if e.update(|r| r.state.lost(&crate::lifecycle::ended(&status))).is_ok() {
+                    self.after_exit(&e, status).await;
+                }
                 false
             }
         }
@@ -94,7 +93,7 @@ impl ContainerService {
         let svc = self.clone();
         let r = rec.clone();
         let _ = tokio::task::spawn_blocking(move || svc.networks.disconnect(&r)).await;
-        if (rec.state.status == "removing" || rec.host_config.auto_remove)
+        if (rec.state.status() == Status::Removing || rec.host_config.auto_remove)
             && let Err(err) = self.remove(&rec.id, true, rec.host_config.auto_remove).await
         {
             eprintln!("berth daemon: removing container {} at start-up: {err}", rec.id);
@@ -110,7 +109,7 @@ impl ContainerService {
             let rec = e.record();
             let policy = rec.host_config.restart_policy.name.as_str();
             let wanted = policy == "always" || (policy == "unless-stopped" && !rec.stopped_by_user);
-            if wanted && rec.started_once && rec.state.status == "exited" {
+            if wanted && rec.started_once && rec.state.status() == Status::Exited {
                 let svc = self.clone();
                 tasks.push(tokio::spawn(async move {
                     if let Err(err) = svc.start(&rec.id).await {
@@ -130,7 +129,7 @@ impl ContainerService {
         if let Ok(rd) = std::fs::read_dir(self.cfg.exec_root.join("containers")) {
             for d in rd.flatten() {
                 let name = d.file_name().to_string_lossy().into_owned();
-                let running = self.get(&name).map(|e| e.record().state.running).unwrap_or(false);
+                let running = self.get(&name).map(|e| e.record().state.is_running()).unwrap_or(false);
                 if !running {
                     let _ = std::fs::remove_dir_all(d.path());
                 }

@@ -61,18 +61,14 @@ impl ContainerService {
             e.update(|r| r.stopped_by_user = true);
             let _ = self.persist(e);
         }
-        if rec.state.status == "restarting" {
-            e.update(|r| {
-                r.state.status = "exited".into();
-                r.state.restarting = false;
-            });
+        if e.update(|r| r.state.cancel_restart()).is_ok() {
             let _ = self.persist(e);
             return Ok(Some(StopWait { exits: e.life.borrow().exits, sent: false, timeout: 0, done: true }));
         }
-        if !rec.state.running {
+        if !rec.state.is_running() {
             return Ok(None);
         }
-        if rec.state.paused {
+        if rec.state.is_paused() {
             self.set_paused(e, false)?;
         }
         let sig_name = signal.unwrap_or_else(|| {

@@ -121,7 +121,7 @@ impl Cri {
     /// Pins the network namespace of the running holder `rec` (see the module's docs).
     fn pin(&self, rec: &Record) -> Result<PathBuf, Status> {
         use std::os::unix::fs::DirBuilderExt;
-        if !rec.state.running || rec.state.pid <= 0 {
+        if !rec.state.is_running() || rec.state.pid <= 0 {
             return Err(Status::internal(format!("pod sandbox {} stopped before its network was set up", rec.id)));
         }
         let path = self.pin_path(&rec.id);
