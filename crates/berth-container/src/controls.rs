@@ -24,8 +24,10 @@ impl ContainerService {
     }
 
     /// `docker pause` / `unpause`.
+    #[tracing::instrument(name = "pause", skip_all, fields(container = tracing::field::Empty))]
     pub async fn pause(&self, id: &str, paused: bool) -> Result<()> {
         let e = self.get(id)?;
+        crate::name_in_span(&e);
         let _op = e.op.lock().await;
         let rec = e.record();
         self.set_paused(&e, paused)?;
@@ -34,8 +36,10 @@ impl ContainerService {
     }
 
     /// `docker rename`.
+    #[tracing::instrument(name = "rename", skip_all, fields(container = tracing::field::Empty))]
     pub async fn rename(&self, id: &str, new_name: &str) -> Result<()> {
         let e = self.get(id)?;
+        crate::name_in_span(&e);
         let _op = e.op.lock().await;
         let new_name =
             berth_api::names::validate_container_name(new_name).map_err(ContainerError::Invalid)?.to_string();

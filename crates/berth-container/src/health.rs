@@ -95,7 +95,7 @@ impl ContainerService {
                         changed = Some(h.status.clone());
                     }
                 });
-                let _ = svc.persist(&entry);
+                svc.persist_or_log(&entry);
                 if let Some(status) = changed {
                     svc.emit(&entry.record(), &format!("health_status: {status}"), &[]);
                 }

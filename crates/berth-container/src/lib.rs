@@ -323,6 +323,15 @@ impl ContainerService {
         self.persist(e)
     }
 
+    /// Saves the record where a failure leaves nothing better to do than go on (the change has
+    /// happened: an exit, a stop): memory is right, the disk stale until the next save, and the
+    /// log says so with the container's ID.
+    pub(crate) fn persist_or_log(&self, e: &Entry) {
+        if let Err(err) = self.persist(e) {
+            tracing::error!(container = %e.id, "saving the container's record: {err}");
+        }
+    }
+
     pub(crate) fn persist(&self, e: &Entry) -> Result<()> {
         let r = e.record();
         self.db.put(berth_store::schema::CONTAINERS, &r.id, &r)?;
@@ -423,6 +432,13 @@ impl ContainerService {
         }
         self.events.emit("container", action, &rec.id, attrs);
     }
+}
+
+/// Names the container, by its full ID, in the current span: a container operation's span
+/// is opened with an empty `container` field, filled once the name or prefix it was given
+/// has been resolved.
+pub(crate) fn name_in_span(e: &Entry) {
+    tracing::Span::current().record("container", e.id.as_str());
 }
 
 /// A container's cgroup, relative to the hierarchy's root: under its own `--cgroup-parent`

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use berth_shim::proto::{ExitStatus, LogOptions, Reply, Request, RootfsMount, ShimConfig, State};
 use tokio::io::{AsyncBufReadExt, BufReader};
+use tracing::Instrument;
 
 use crate::attach::{self, Pending};
 use crate::network::Attachment;
@@ -158,8 +159,10 @@ fn map_fds(cmd: &mut tokio::process::Command, fds: Vec<(i32, i32)>) {
 
 impl ContainerService {
     /// `docker start`. Returns `false` if the container was already running.
+    #[tracing::instrument(name = "start", skip_all, fields(container = tracing::field::Empty))]
     pub async fn start(self: &Arc<Self>, id: &str) -> Result<bool> {
         let e = self.get(id)?;
+        crate::name_in_span(&e);
         let _op = e.op.lock().await;
         let rec = e.record();
         if rec.state.status() == Status::Running {
@@ -237,7 +240,7 @@ impl ContainerService {
                         r.state.exit_code = code;
                     }
                 });
-                let _ = self.persist(e);
+                self.persist_or_log(e);
                 self.fail_pending(e);
                 if rec.host_config.auto_remove {
                     // As Docker does: a --rm container that cannot start is removed, which
@@ -429,6 +432,7 @@ impl ContainerService {
 
     /// Records an exit (if the container was up: the event is ignored otherwise) and does
     /// what follows it.
+    #[tracing::instrument(name = "exit", skip_all, fields(container = %e.id, exit_code = st.exit_code))]
     pub(crate) async fn handle_exit(self: &Arc<Self>, e: &Arc<Entry>, st: ExitStatus) {
         if e.update(|r| r.state.exit(&ended(&st))).is_err() {
             return;
@@ -440,17 +444,17 @@ impl ContainerService {
     /// restart policy.
     pub(crate) async fn after_exit(self: &Arc<Self>, e: &Arc<Entry>, st: ExitStatus) {
         let rec = e.record();
-        let _ = self.persist(e);
+        self.persist_or_log(e);
         let svc = self.clone();
         let rec2 = rec.clone();
         let _ = tokio::task::spawn_blocking(move || svc.networks.disconnect(&rec2)).await;
         e.update(|r| r.network = crate::network::stopped_view(&r.network));
-        let _ = self.persist(e);
+        self.persist_or_log(e);
         // What the shim said (a log driver's dropped messages, say) outlives its bundle in
         // the daemon's log.
         let said = shim_said(&self.bundle_dir(&rec.id).join("shim.log"));
         for line in said.lines().filter(|l| !l.trim().is_empty()) {
-            eprintln!("berth daemon: container {}: {line}", rec.id);
+            tracing::warn!(container = %rec.id, "the shim said: {line}");
         }
         let _ = std::fs::remove_dir_all(self.bundle_dir(&rec.id));
         self.volume_mount_events(&rec, false);
@@ -504,10 +508,11 @@ impl ContainerService {
         if e.update(|r| r.state.schedule_restart()).is_err() {
             return;
         }
-        let _ = self.persist(e);
+        self.persist_or_log(e);
         let svc = self.clone();
         let entry = e.clone();
-        tokio::spawn(async move {
+        let span = tracing::info_span!("restart-policy", container = %e.id);
+        let restart = async move {
             tokio::time::sleep(delay).await;
             let _op = entry.op.lock().await;
             let r = entry.record();
@@ -516,10 +521,14 @@ impl ContainerService {
             }
             // The status stays `restarting` until the start settles either way.
             entry.update(|r| r.restart_count += 1);
-            if svc.start_locked(&entry).await.is_err() && entry.update(|r| r.state.cancel_restart()).is_ok() {
-                let _ = svc.persist(&entry);
+            if let Err(err) = svc.start_locked(&entry).await {
+                tracing::warn!("restarting by the restart policy: {err}");
+                if entry.update(|r| r.state.cancel_restart()).is_ok() {
+                    svc.persist_or_log(&entry);
+                }
             }
-        });
+        };
+        tokio::spawn(restart.instrument(span));
     }
 
     /// Makes a running container's shim open its log file again (it was renamed away).
@@ -566,8 +575,10 @@ impl ContainerService {
     }
 
     /// `docker kill`.
+    #[tracing::instrument(name = "kill", skip_all, fields(container = tracing::field::Empty))]
     pub async fn kill(self: &Arc<Self>, id: &str, signal: Option<&str>) -> Result<()> {
         let e = self.get(id)?;
+        crate::name_in_span(&e);
         let rec = e.record();
         let sig = parse_signal(signal.filter(|s| !s.is_empty()).unwrap_or("SIGKILL"))?;
         if !rec.state.is_running() {
@@ -578,7 +589,7 @@ impl ContainerService {
         }
         if sig == 9 {
             e.update(|r| r.stopped_by_user = true);
-            let _ = self.persist(&e);
+            self.persist_or_log(&e);
         }
         if rec.state.is_paused() && sig == 9 {
             let _ = self.set_paused(&e, false);
@@ -593,8 +604,10 @@ impl ContainerService {
     }
 
     /// `docker restart`.
+    #[tracing::instrument(name = "restart", skip_all, fields(container = tracing::field::Empty))]
     pub async fn restart(self: &Arc<Self>, id: &str, timeout: Option<i64>, signal: Option<String>) -> Result<()> {
         let e = self.get(id)?;
+        crate::name_in_span(&e);
         let _op = e.op.lock().await;
         self.stop_locked(&e, timeout, signal).await?;
         e.update(|r| r.stopped_by_user = false);
@@ -629,8 +642,10 @@ impl ContainerService {
     }
 
     /// `docker rm`.
+    #[tracing::instrument(name = "remove", skip_all, fields(container = tracing::field::Empty))]
     pub async fn remove(self: &Arc<Self>, id: &str, force: bool, volumes: bool) -> Result<()> {
         let e = self.get(id)?;
+        crate::name_in_span(&e);
         let _op = e.op.lock().await;
         let rec = e.record();
         if rec.state.is_running() || rec.state.is_restarting() {

@@ -36,7 +36,7 @@ impl ContainerService {
         // Anonymous volumes of a `create` the last daemon did not finish.
         for v in self.volumes.orphans(|id| self.get(id).is_ok()) {
             if let Err(err) = self.volumes.remove(&v, true) {
-                eprintln!("berth daemon: removing volume {v} left by an unfinished create: {err}");
+                tracing::error!(volume = %v, "removing a volume left by an unfinished create: {err}");
             }
         }
         self.start_on_boot().await;
@@ -45,6 +45,7 @@ impl ContainerService {
 
     /// One container that was up when the last daemon stopped: re-adopted if its shim still
     /// runs it (true), else its exit is recorded and its restart policy applied.
+    #[tracing::instrument(name = "recover", skip_all, fields(container = %rec.id))]
     async fn recover_one(self: &Arc<Self>, e: Arc<crate::Entry>, rec: crate::record::Record) -> bool {
         match self.shim_state(&rec.id).await {
             Some(st) if st.running => {
@@ -87,7 +88,7 @@ impl ContainerService {
             let _ = shim_client::call::<Reply>(&socket, &Request::Kill { signal: 9, all: true }).await;
             // Answered once the process has ended (or at once if it had); then the shim goes.
             let _ = shim_client::call::<ExitStatus>(&socket, &Request::Wait).await;
-            eprintln!("berth daemon: container {}: killed a process its start left untracked", rec.id);
+            tracing::warn!(container = %rec.id, "killed a process its start left untracked");
         }
         // A start cut short after joining its networks holds addresses and interfaces.
         let svc = self.clone();
@@ -96,7 +97,7 @@ impl ContainerService {
         if (rec.state.status() == Status::Removing || rec.host_config.auto_remove)
             && let Err(err) = self.remove(&rec.id, true, rec.host_config.auto_remove).await
         {
-            eprintln!("berth daemon: removing container {} at start-up: {err}", rec.id);
+            tracing::error!(container = %rec.id, "removing the container at start-up: {err}");
         }
     }
 
@@ -113,7 +114,7 @@ impl ContainerService {
                 let svc = self.clone();
                 tasks.push(tokio::spawn(async move {
                     if let Err(err) = svc.start(&rec.id).await {
-                        eprintln!("berth daemon: restarting container {} at start-up: {err}", rec.id);
+                        tracing::error!(container = %rec.id, "restarting the container at start-up: {err}");
                     }
                 }));
             }

@@ -249,8 +249,10 @@ impl ContainerService {
     }
 
     /// `docker update`: new limits (applied at once if running) and restart policy.
+    #[tracing::instrument(name = "update", skip_all, fields(container = tracing::field::Empty))]
     pub async fn update(self: &Arc<Self>, id: &str, u: UpdateRequest) -> Result<UpdateResponse> {
         let e = self.get(id)?;
+        crate::name_in_span(&e);
         let _op = e.op.lock().await;
         let rec = e.record();
         // As dockerd does, a zero (or empty) field is one not given: the docker CLI sends

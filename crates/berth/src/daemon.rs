@@ -88,7 +88,7 @@ struct DaemonArgs {
     /// Where the CNI plugins are (repeatable or :-separated; default /opt/cni/bin:/usr/lib/cni)
     #[arg(long = "cni-bin-dir")]
     cni_bin_dir: Vec<String>,
-    /// Set the logging level (accepted for compatibility)
+    /// Set the logging level ("debug"|"info"|"warn"|"error"|"fatal") (default "info")
     #[arg(short = 'l', long = "log-level")]
     log_level: Option<String>,
 }
@@ -123,6 +123,7 @@ pub fn main(args: &[String]) -> i32 {
     let mut argv = vec!["berth daemon".to_string()];
     argv.extend(args.iter().cloned());
     let a = DaemonArgs::parse_from(argv);
+    crate::logging::init();
     let flags = Flags {
         hosts: a.host,
         data_root: a.data_root,
@@ -130,6 +131,7 @@ pub fn main(args: &[String]) -> i32 {
         pidfile: a.pidfile,
         config_file: a.config_file,
         debug: a.debug,
+        log_level: a.log_level,
         live_restore: a.live_restore,
         cgroup_parent: a.cgroup_parent,
         log_driver: a.log_driver,
@@ -152,21 +154,22 @@ pub fn main(args: &[String]) -> i32 {
     let config = match DaemonConfig::load(&flags) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("berth daemon: {e}");
+            tracing::error!("{e}");
             return 1;
         }
     };
+    crate::logging::set_level(config.log_level);
     for w in berth_daemon::tls::warnings(&config.hosts, config.api_tls.as_ref()) {
-        eprintln!("berth daemon: warning: {w}");
+        tracing::warn!("{w}");
     }
     if !config.shim.exists() {
-        eprintln!("berth daemon: the shim {} is missing (install berth-shim next to berth)", config.shim.display());
+        tracing::error!("the shim {} is missing (install berth-shim next to berth)", config.shim.display());
         return 1;
     }
     let _pid = match lock_pidfile(&config.pidfile) {
         Ok(f) => f,
         Err(e) => {
-            eprintln!("berth daemon: {e}");
+            tracing::error!("{e}");
             return 1;
         }
     };
@@ -175,7 +178,7 @@ pub fn main(args: &[String]) -> i32 {
     let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("berth daemon: starting the runtime: {e}");
+            tracing::error!("starting the runtime: {e}");
             return 1;
         }
     };
@@ -183,20 +186,20 @@ pub fn main(args: &[String]) -> i32 {
         let (daemon, warnings) = match Daemon::open(config).await {
             Ok(d) => d,
             Err(e) => {
-                eprintln!("berth daemon: {e}");
+                tracing::error!("{e}");
                 return 1;
             }
         };
         for w in warnings {
-            eprintln!("berth daemon: warning: {w}");
+            tracing::warn!("{w}");
         }
         let d2 = daemon.clone();
         // Subscribed before the API says it is ready (see shutdown_signal).
         let shutdown = crate::shutdown_signal();
         let hosts = daemon.config.hosts.join(", ");
-        let ready = move || eprintln!("berth daemon: API listening on {hosts}");
+        let ready = move || tracing::info!("API listening on {hosts}");
         if let Err(e) = berth_daemon::serve(daemon.clone(), shutdown, ready).await {
-            eprintln!("berth daemon: {e}");
+            tracing::error!("{e}");
             return 1;
         }
         if !d2.config.live_restore {
