@@ -119,6 +119,13 @@ fn lock_pidfile(path: &PathBuf) -> Result<std::fs::File, String> {
     Ok(f)
 }
 
+/// Why the daemon stops: written plain, not as a log line, as dockerd writes the error that
+/// ends it (users and tests read these words whole). Returns the exit code.
+fn fatal(e: &dyn std::fmt::Display) -> i32 {
+    eprintln!("berth daemon: {e}");
+    1
+}
+
 pub fn main(args: &[String]) -> i32 {
     let mut argv = vec!["berth daemon".to_string()];
     argv.extend(args.iter().cloned());
@@ -154,8 +161,7 @@ pub fn main(args: &[String]) -> i32 {
     let config = match DaemonConfig::load(&flags) {
         Ok(c) => c,
         Err(e) => {
-            tracing::error!("{e}");
-            return 1;
+            return fatal(&e);
         }
     };
     crate::logging::set_level(config.log_level);
@@ -163,14 +169,12 @@ pub fn main(args: &[String]) -> i32 {
         tracing::warn!("{w}");
     }
     if !config.shim.exists() {
-        tracing::error!("the shim {} is missing (install berth-shim next to berth)", config.shim.display());
-        return 1;
+        return fatal(&format!("the shim {} is missing (install berth-shim next to berth)", config.shim.display()));
     }
     let _pid = match lock_pidfile(&config.pidfile) {
         Ok(f) => f,
         Err(e) => {
-            tracing::error!("{e}");
-            return 1;
+            return fatal(&e);
         }
     };
     let pidfile = config.pidfile.clone();
@@ -178,16 +182,14 @@ pub fn main(args: &[String]) -> i32 {
     let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
-            tracing::error!("starting the runtime: {e}");
-            return 1;
+            return fatal(&format!("starting the runtime: {e}"));
         }
     };
     let code = rt.block_on(async move {
         let (daemon, warnings) = match Daemon::open(config).await {
             Ok(d) => d,
             Err(e) => {
-                tracing::error!("{e}");
-                return 1;
+                return fatal(&e);
             }
         };
         for w in warnings {
@@ -199,8 +201,7 @@ pub fn main(args: &[String]) -> i32 {
         let hosts = daemon.config.hosts.join(", ");
         let ready = move || tracing::info!("API listening on {hosts}");
         if let Err(e) = berth_daemon::serve(daemon.clone(), shutdown, ready).await {
-            tracing::error!("{e}");
-            return 1;
+            return fatal(&e);
         }
         if !d2.config.live_restore {
             d2.containers.stop_all().await;
