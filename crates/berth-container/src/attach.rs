@@ -7,6 +7,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 
 use crate::shim_client::{self, FramedConn};
+use crate::state::Status;
 use crate::{ContainerError, ContainerService, Result};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -138,11 +139,11 @@ impl ContainerService {
         } else {
             (None, None)
         };
-        if rec.state.running {
+        if rec.state.is_running() {
             let req = proto::Request::Attach { stdin: want_stdin, stdout: opts.stdout, stderr: opts.stderr };
             let (_, conn) = shim_client::open(&self.socket_path(&rec.id), &req, false).await?;
             pump(conn, vec![(out_tx, opts.stdout, opts.stderr)], in_rx);
-        } else if rec.state.status == "created" || rec.state.status == "exited" || rec.state.status == "restarting" {
+        } else if matches!(rec.state.status(), Status::Created | Status::Exited | Status::Restarting) {
             // As in Docker, attaching to a container that is not running waits for its
             // next start (`docker start -a` attaches first, then starts).
             e.pending_attach.lock().unwrap_or_else(|p| p.into_inner()).push(Pending {
@@ -151,7 +152,7 @@ impl ContainerService {
                 input: in_rx,
             });
         } else {
-            return Err(ContainerError::Conflict(format!("You cannot attach to a {} container", rec.state.status)));
+            return Err(ContainerError::Conflict(format!("You cannot attach to a {} container", rec.state.status())));
         }
         Ok(Session { tty: rec.config.tty, output: out_rx, input: in_tx })
     }

@@ -3,43 +3,43 @@
 
 use berth_shim::proto::{Reply, Request};
 
+use crate::state::{Event, StateError, Status};
 use crate::{ContainerError, ContainerService, Entry, Result, shim_client};
 
 impl ContainerService {
+    /// Freezes or thaws the container's cgroup, then records the change. A container that
+    /// is not (or no longer) in the status the change needs is refused with
+    /// [`pause_refused`]'s words, its cgroup untouched.
     pub(crate) fn set_paused(&self, e: &Entry, paused: bool) -> Result<()> {
+        let event = if paused { Event::Pause } else { Event::Unpause };
         let rec = e.record();
+        rec.state.check(event).map_err(|err| pause_refused(&rec.id, err))?;
         let cg = berth_cgroups::Cgroup::host(&crate::cgroup_path(&self.cfg.cgroup_parent, &rec))
             .map_err(|e| ContainerError::Internal(e.to_string()))?;
         cg.freeze(paused).map_err(|e| ContainerError::Internal(e.to_string()))?;
-        e.update(|r| {
-            r.state.paused = paused;
-            r.state.status = if paused { "paused".into() } else { "running".into() };
-        });
+        // Not under the operation lock when `kill` thaws: the process may have ended since.
+        e.update(|r| if paused { r.state.pause() } else { r.state.unpause() })
+            .map_err(|err| pause_refused(&rec.id, err))?;
         self.persist(e)
     }
 
     /// `docker pause` / `unpause`.
+    #[tracing::instrument(name = "pause", skip_all, fields(container = tracing::field::Empty))]
     pub async fn pause(&self, id: &str, paused: bool) -> Result<()> {
         let e = self.get(id)?;
+        crate::name_in_span(&e);
         let _op = e.op.lock().await;
         let rec = e.record();
-        if !rec.state.running {
-            return Err(ContainerError::Conflict(format!("Container {} is not running", rec.id)));
-        }
-        if paused && rec.state.paused {
-            return Err(ContainerError::Conflict(format!("Container {} is already paused", rec.id)));
-        }
-        if !paused && !rec.state.paused {
-            return Err(ContainerError::Conflict(format!("Container {} is not paused", rec.id)));
-        }
         self.set_paused(&e, paused)?;
         self.emit(&rec, if paused { "pause" } else { "unpause" }, &[]);
         Ok(())
     }
 
     /// `docker rename`.
+    #[tracing::instrument(name = "rename", skip_all, fields(container = tracing::field::Empty))]
     pub async fn rename(&self, id: &str, new_name: &str) -> Result<()> {
         let e = self.get(id)?;
+        crate::name_in_span(&e);
         let _op = e.op.lock().await;
         let new_name =
             berth_api::names::validate_container_name(new_name).map_err(ContainerError::Invalid)?.to_string();
@@ -64,7 +64,7 @@ impl ContainerService {
     pub async fn resize(&self, id: &str, rows: u16, cols: u16) -> Result<()> {
         let e = self.get(id)?;
         let rec = e.record();
-        if !rec.state.running {
+        if !rec.state.is_running() {
             return Err(ContainerError::Conflict(format!("Container {} is not running", rec.id)));
         }
         let reply: Reply =
@@ -77,4 +77,13 @@ impl ContainerService {
             }
         }
     }
+}
+
+/// Docker's words for a pause or unpause the container's status does not allow.
+fn pause_refused(id: &str, err: StateError) -> ContainerError {
+    ContainerError::Conflict(match (err.event, err.from) {
+        (Event::Pause, Status::Paused) => format!("Container {id} is already paused"),
+        (Event::Unpause, Status::Running) => format!("Container {id} is not paused"),
+        _ => format!("Container {id} is not running"),
+    })
 }

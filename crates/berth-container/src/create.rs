@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use berth_api::models::{ContainerConfig, ContainerCreateRequest, ContainerState, HostConfig};
+use berth_api::models::{ContainerConfig, ContainerCreateRequest, HostConfig};
 
 use crate::record::Record;
 use crate::{ContainerError, ContainerService, Result};
@@ -472,12 +472,7 @@ impl ContainerService {
             config,
             host_config: host,
             image_id: image.id.clone(),
-            state: ContainerState {
-                status: "created".into(),
-                started_at: berth_api::time::ZERO_TIME.into(),
-                finished_at: berth_api::time::ZERO_TIME.into(),
-                ..Default::default()
-            },
+            state: crate::state::State::created(),
             network: crate::network::configured_view(&host_mode, &endpoints),
             mounts: resolved.mounts,
             anonymous_volumes: resolved.anonymous,

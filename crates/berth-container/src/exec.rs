@@ -23,10 +23,10 @@ impl ContainerService {
     pub fn exec_create(&self, id: &str, req: ExecCreateRequest) -> Result<String> {
         let e = self.get(id)?;
         let rec = e.record();
-        if !rec.state.running {
+        if !rec.state.is_running() {
             return Err(ContainerError::Conflict(format!("container {} is not running", rec.id)));
         }
-        if rec.state.paused {
+        if rec.state.is_paused() {
             return Err(ContainerError::Conflict(format!(
                 "Container {} is paused, unpause the container before exec",
                 rec.id
@@ -84,7 +84,7 @@ impl ContainerService {
         }
         let e = self.get(&ex.container_id)?;
         let rec = e.record();
-        if !rec.state.running {
+        if !rec.state.is_running() {
             return Err(ContainerError::Conflict(format!("container {} is not running", rec.id)));
         }
         let c = &ex.config;
@@ -134,14 +134,11 @@ impl ContainerService {
             stdin: c.attach_stdin && !detach,
         };
         let (reply, conn) = shim_client::open(&self.socket_path(&rec.id), &req, true).await?;
-        let reply: Reply = reply.unwrap_or(Reply { pid: None, error: Some("no reply from shim".into()) });
-        if let Some(err) = reply.error {
-            let mut st = ex.state.lock().unwrap_or_else(|p| p.into_inner());
-            // Docker reports 126 for any exec that could not start.
-            st.exit_code = Some(126);
-            return Err(ContainerError::Start(format!(
-                "OCI runtime exec failed: exec failed: unable to start container process: {err}: unknown"
-            )));
+        let reply: Reply = reply.unwrap_or_else(|| Reply::error(Some("no reply from shim".into())));
+        if let Some(failure) = reply.start_failure() {
+            let failed = crate::start_error::translate_exec(&failure);
+            ex.state.lock().unwrap_or_else(|p| p.into_inner()).exit_code = failed.exit_code;
+            return Err(ContainerError::StartFailed(failed));
         }
         {
             let mut st = ex.state.lock().unwrap_or_else(|p| p.into_inner());

@@ -147,7 +147,7 @@ impl ContainerService {
         writable: bool,
         f: impl FnOnce(BorrowedFd<'_>) -> Result<R> + Send + 'static,
     ) -> Result<R> {
-        if rec.state.running {
+        if rec.state.is_running() {
             let root = proc_root(rec.state.pid)?;
             return tokio::task::spawn_blocking(move || f(root.as_fd()))
                 .await
@@ -274,7 +274,7 @@ impl ContainerService {
         copy_uid_gid: bool,
     ) -> Result<()> {
         let e = self.get(id)?;
-        let _op = if e.record().state.running { None } else { Some(e.op.lock().await) };
+        let _op = if e.record().state.is_running() { None } else { Some(e.op.lock().await) };
         let rec = e.record();
         if rec.host_config.readonly_rootfs {
             return Err(ContainerError::Conflict("container rootfs is marked read-only".into()));
@@ -342,7 +342,8 @@ impl ContainerService {
     ) -> Result<berth_image::Image> {
         let e = self.get(id)?;
         let rec = e.record();
-        let paused_here = pause && rec.state.running && !rec.state.paused && self.set_paused(&e, true).is_ok();
+        let paused_here =
+            pause && rec.state.status() == crate::state::Status::Running && self.set_paused(&e, true).is_ok();
         let base = self.images.get(&rec.image_id);
         let upper = self.images.snapshots().upper_dir(&rec.id)?;
         let images = self.images.clone();

@@ -62,7 +62,7 @@ impl ContainerService {
                 if !alive {
                     return;
                 }
-                if entry.record().state.paused {
+                if entry.record().state.is_paused() {
                     continue;
                 }
                 let start = berth_api::time::rfc3339_now();
@@ -71,7 +71,7 @@ impl ContainerService {
                 let starting = began.elapsed() < start_period;
                 let mut changed = None;
                 entry.update(|r| {
-                    if !r.state.running {
+                    if !r.state.is_running() {
                         return;
                     }
                     let h = r.state.health.get_or_insert_with(Default::default);
@@ -95,7 +95,7 @@ impl ContainerService {
                         changed = Some(h.status.clone());
                     }
                 });
-                let _ = svc.persist(&entry);
+                svc.persist_or_log(&entry);
                 if let Some(status) = changed {
                     svc.emit(&entry.record(), &format!("health_status: {status}"), &[]);
                 }

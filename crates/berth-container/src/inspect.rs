@@ -8,6 +8,7 @@ use berth_api::models::{
 };
 
 use crate::record::Record;
+use crate::state::Status;
 use crate::{ContainerError, ContainerService, Result};
 
 #[derive(Debug, Clone, Default)]
@@ -92,7 +93,7 @@ impl ContainerService {
             created: rec.created.clone(),
             path: rec.path.clone(),
             args: rec.args.clone(),
-            state: rec.state.clone(),
+            state: (&rec.state).into(),
             image: rec.image_id.clone(),
             resolv_conf_path: rec.resolv_conf_path.clone(),
             hostname_path: rec.hostname_path.clone(),
@@ -180,7 +181,7 @@ impl ContainerService {
         ])
         .map_err(ContainerError::Invalid)?;
         for s in f.get("status") {
-            if !["created", "restarting", "running", "removing", "paused", "exited", "dead"].contains(&s.as_str()) {
+            if Status::parse(s).is_none() {
                 return Err(ContainerError::Invalid(format!("invalid filter 'status={s}'")));
             }
         }
@@ -199,7 +200,7 @@ impl ContainerService {
             }
             // A status or exit-code filter looks at stopped containers even without --all.
             let all = opts.all || f.has("status") || f.has("exited");
-            if !all && !rec.state.running {
+            if !all && !rec.state.is_running() {
                 continue;
             }
             if !f.any_or_absent("id", |v| rec.id.starts_with(v)) {
@@ -208,11 +209,11 @@ impl ContainerService {
             if !f.matches_regex("name", &format!("/{}", rec.name)) && !f.matches_regex("name", &rec.name) {
                 continue;
             }
-            if !f.any_or_absent("status", |v| v == rec.state.status) {
+            if !f.any_or_absent("status", |v| v == rec.state.status().as_str()) {
                 continue;
             }
             if !f.any_or_absent("exited", |v| {
-                rec.state.status == "exited" && v.parse::<i64>().ok() == Some(rec.state.exit_code)
+                rec.state.status() == Status::Exited && v.parse::<i64>().ok() == Some(rec.state.exit_code)
             }) {
                 continue;
             }
@@ -293,7 +294,7 @@ impl ContainerService {
             size_rw,
             size_root_fs: size_root,
             labels: rec.config.labels.clone(),
-            state: rec.state.status.clone(),
+            state: rec.state.status().to_string(),
             status: rec.human_status(),
             host_config: SummaryHostConfig { network_mode: rec.host_config.network_mode.clone(), annotations: None },
             network_settings: SummaryNetworkSettings { networks: rec.network.networks.clone() },

@@ -34,6 +34,8 @@ pub mod record;
 mod recover;
 pub mod shim_client;
 mod spec;
+pub mod start_error;
+pub mod state;
 mod stats;
 mod stop;
 mod verify;
@@ -69,8 +71,12 @@ pub enum ContainerError {
     NotRunning(String),
     #[error("{0}")]
     Internal(String),
+    /// The daemon could not start a container (the shim did not answer, a log option).
     #[error("{0}")]
     Start(String),
+    /// The runtime refused to start the process, translated by [`start_error`].
+    #[error("{}", .0.message)]
+    StartFailed(start_error::StartFailed),
     #[error(transparent)]
     Image(#[from] berth_image::ImageError),
     #[error(transparent)]
@@ -95,11 +101,7 @@ impl HasKind for ContainerError {
             }
             ContainerError::Invalid(_) => ErrorKind::InvalidArgument,
             ContainerError::Conflict(_) | ContainerError::NotRunning(_) => ErrorKind::Conflict,
-            ContainerError::Start(m)
-                if m.contains("not found") || m.contains("no such file") || m.contains("permission denied") =>
-            {
-                ErrorKind::InvalidArgument
-            }
+            ContainerError::StartFailed(f) => f.kind,
             ContainerError::Start(_) | ContainerError::Internal(_) => ErrorKind::Internal,
             ContainerError::Image(e) => e.kind(),
             ContainerError::Store(e) => e.kind(),
@@ -160,7 +162,8 @@ pub struct Entry {
 
 impl Entry {
     fn new(record: Record) -> Arc<Entry> {
-        let life = Life { running: record.state.running, exits: 0, exit_code: record.state.exit_code, removed: false };
+        let life =
+            Life { running: record.state.is_running(), exits: 0, exit_code: record.state.exit_code, removed: false };
         Arc::new(Entry {
             id: record.id.clone(),
             record: Mutex::new(record),
@@ -311,13 +314,22 @@ impl ContainerService {
             .into_iter()
             .map(|e| e.record())
             .filter(|r| r.image_id == image_id)
-            .map(|r| berth_image::ContainerUse { container_id: r.id.clone(), running: r.state.running })
+            .map(|r| berth_image::ContainerUse { container_id: r.id.clone(), running: r.state.is_running() })
             .collect()
     }
 
     /// Saves a container record changed by another service.
     pub fn persist_entry(&self, e: &Entry) -> Result<()> {
         self.persist(e)
+    }
+
+    /// Saves the record where a failure leaves nothing better to do than go on (the change has
+    /// happened: an exit, a stop): memory is right, the disk stale until the next save, and the
+    /// log says so with the container's ID.
+    pub(crate) fn persist_or_log(&self, e: &Entry) {
+        if let Err(err) = self.persist(e) {
+            tracing::error!(container = %e.id, "saving the container's record: {err}");
+        }
     }
 
     pub(crate) fn persist(&self, e: &Entry) -> Result<()> {
@@ -420,6 +432,13 @@ impl ContainerService {
         }
         self.events.emit("container", action, &rec.id, attrs);
     }
+}
+
+/// Names the container, by its full ID, in the current span: a container operation's span
+/// is opened with an empty `container` field, filled once the name or prefix it was given
+/// has been resolved.
+pub(crate) fn name_in_span(e: &Entry) {
+    tracing::Span::current().record("container", e.id.as_str());
 }
 
 /// A container's cgroup, relative to the hierarchy's root: under its own `--cgroup-parent`

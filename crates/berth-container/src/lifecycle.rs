@@ -6,10 +6,12 @@ use std::time::Duration;
 
 use berth_shim::proto::{ExitStatus, LogOptions, Reply, Request, RootfsMount, ShimConfig, State};
 use tokio::io::{AsyncBufReadExt, BufReader};
+use tracing::Instrument;
 
 use crate::attach::{self, Pending};
 use crate::network::Attachment;
 use crate::record::Record;
+use crate::state::{Ended, Event, StateError, Status};
 use crate::{ContainerError, ContainerService, Entry, Life, Result, shim_client};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,19 +32,18 @@ impl WaitCondition {
     }
 }
 
-/// What `start` says when the runtime refused: Docker resolves `--user` and `--group-add`
-/// itself before the OCI runtime runs, so those mistakes come plain; the rest carries the
-/// runtime's wrapping as with runc.
-fn start_error_text(err: &str) -> String {
-    let user_mistake = ["unable to find user ", "unable to find group ", "uids and gids must be in range"];
-    if user_mistake.iter().any(|p| err.starts_with(p)) {
-        err.to_string()
-    } else if err.starts_with("failed to initialize logging driver: ") {
-        // dockerd's words when a log driver cannot start (its collector is unreachable).
-        format!("failed to create task for container: {err}")
-    } else {
-        format!("OCI runtime create failed: {err}: unknown")
-    }
+/// Docker's words for a start the container's status does not allow.
+fn start_refused(id: &str, err: StateError) -> ContainerError {
+    ContainerError::Conflict(match err.from {
+        Status::Paused => "cannot start a paused container, try unpause instead".into(),
+        Status::Removing | Status::Dead => "container is marked for removal and cannot be started".into(),
+        _ => format!("container {id} is already running"),
+    })
+}
+
+/// The state's view of how the shim says the process ended.
+pub(crate) fn ended(st: &ExitStatus) -> Ended {
+    Ended { exit_code: i64::from(st.exit_code), finished_at: st.finished_at.clone(), oom_killed: st.oom_killed }
 }
 
 /// Signal numbers by name (`SIGTERM`, `TERM`, `15`).
@@ -158,19 +159,16 @@ fn map_fds(cmd: &mut tokio::process::Command, fds: Vec<(i32, i32)>) {
 
 impl ContainerService {
     /// `docker start`. Returns `false` if the container was already running.
+    #[tracing::instrument(name = "start", skip_all, fields(container = tracing::field::Empty))]
     pub async fn start(self: &Arc<Self>, id: &str) -> Result<bool> {
         let e = self.get(id)?;
+        crate::name_in_span(&e);
         let _op = e.op.lock().await;
         let rec = e.record();
-        if rec.state.paused {
-            return Err(ContainerError::Conflict("cannot start a paused container, try unpause instead".into()));
-        }
-        if rec.state.running {
+        if rec.state.status() == Status::Running {
             return Ok(false);
         }
-        if rec.state.status == "removing" || rec.state.status == "dead" {
-            return Err(ContainerError::Conflict("container is marked for removal and cannot be started".to_string()));
-        }
+        rec.state.check(Event::Start).map_err(|err| start_refused(&rec.id, err))?;
         e.update(|r| r.stopped_by_user = false);
         self.start_locked(&e).await?;
         Ok(true)
@@ -195,6 +193,9 @@ impl ContainerService {
     }
 
     pub(crate) async fn start_locked(self: &Arc<Self>, e: &Arc<Entry>) -> Result<()> {
+        // Under the operation lock, nothing else starts it: the check holds until the start.
+        let current = e.record();
+        current.state.check(Event::Start).map_err(|err| start_refused(&current.id, err))?;
         // `--network container:X` takes X's hostname and domain name, as Docker does.
         if let Some(other) = e.record().host_config.network_mode.strip_prefix("container:")
             && let Ok(o) = self.get(other)
@@ -229,15 +230,17 @@ impl ContainerService {
             Ok(()) => Ok(()),
             Err(err) => {
                 let msg = err.to_string();
+                let exit_code = match &err {
+                    ContainerError::StartFailed(f) => f.exit_code,
+                    _ => None,
+                };
                 e.update(|r| {
                     r.state.error = msg.clone();
-                    if msg.contains("executable file not found") || msg.contains("no such file or directory") {
-                        r.state.exit_code = 127;
-                    } else if msg.contains("permission denied") {
-                        r.state.exit_code = 126;
+                    if let Some(code) = exit_code {
+                        r.state.exit_code = code;
                     }
                 });
-                let _ = self.persist(e);
+                self.persist_or_log(e);
                 self.fail_pending(e);
                 if rec.host_config.auto_remove {
                     // As Docker does: a --rm container that cannot start is removed, which
@@ -271,7 +274,7 @@ impl ContainerService {
         std::fs::create_dir_all(&rootfs).map_err(|e| ContainerError::io("creating the bundle", e))?;
         let pid_of = |name: &str| -> Result<i32> {
             let other = self.get(name)?.record();
-            if !other.state.running {
+            if !other.state.is_running() {
                 return Err(ContainerError::Conflict(format!(
                     "cannot join namespaces of a non running container: container {} is not running",
                     other.id
@@ -353,8 +356,8 @@ impl ContainerService {
                 )));
             }
         };
-        if let Some(err) = reply.error {
-            return Err(ContainerError::Start(start_error_text(&err)));
+        if let Some(failure) = reply.start_failure() {
+            return Err(ContainerError::StartFailed(crate::start_error::translate(&failure)));
         }
         let pid = reply.pid.unwrap_or(0);
 
@@ -376,23 +379,17 @@ impl ContainerService {
 
         let now = berth_api::time::rfc3339_now();
         e.update(|r| {
-            r.state.status = "running".into();
-            r.state.running = true;
-            r.state.paused = false;
-            r.state.restarting = false;
-            r.state.oom_killed = false;
-            r.state.dead = false;
-            r.state.pid = pid as i64;
-            r.state.exit_code = 0;
-            r.state.error = String::new();
-            r.state.started_at = now;
+            r.state.start(i64::from(pid), now)?;
             r.started_once = true;
             r.network = att.settings.clone();
             if r.config.healthcheck.as_ref().and_then(crate::health::probe_command).is_some() {
                 r.state.health =
                     Some(berth_api::models::Health { status: "starting".into(), failing_streak: 0, log: Vec::new() });
             }
-        });
+            Ok::<(), StateError>(())
+        })
+        // Checked at the top of `start_locked`, under the operation lock.
+        .map_err(|err| ContainerError::Internal(format!("recording the start of {}: {err}", rec.id)))?;
         self.persist(e)?;
         e.life.send_modify(|l| l.running = true);
         self.volume_mount_events(&e.record(), true);
@@ -433,43 +430,31 @@ impl ContainerService {
         ExitStatus { exit_code: 137, finished_at: berth_api::time::rfc3339_now(), oom_killed: false }
     }
 
-    /// Records an exit and does what follows it: network teardown, `--rm`, restart policy.
+    /// Records an exit (if the container was up: the event is ignored otherwise) and does
+    /// what follows it.
+    #[tracing::instrument(name = "exit", skip_all, fields(container = %e.id, exit_code = st.exit_code))]
     pub(crate) async fn handle_exit(self: &Arc<Self>, e: &Arc<Entry>, st: ExitStatus) {
-        let was_running = e.record().state.running;
-        if !was_running {
+        if e.update(|r| r.state.exit(&ended(&st))).is_err() {
             return;
         }
-        e.update(|r| {
-            r.state.status = "exited".into();
-            r.state.running = false;
-            r.state.paused = false;
-            r.state.pid = 0;
-            r.state.exit_code = st.exit_code as i64;
-            // A process that exits at once is reaped by the shim (which stamps the finish)
-            // before the daemon has stamped the start: a container never ends before it began.
-            let started = berth_api::time::parse_rfc3339(&r.state.started_at);
-            r.state.finished_at = match berth_api::time::parse_rfc3339(&st.finished_at) {
-                Some(f) if started.is_some_and(|s| f < s) => r.state.started_at.clone(),
-                _ => st.finished_at.clone(),
-            };
-            r.state.oom_killed = st.oom_killed;
-            // As Docker: a stopped container's last health results stay, marked unhealthy.
-            if let Some(h) = r.state.health.as_mut() {
-                h.status = "unhealthy".into();
-            }
-        });
+        self.after_exit(e, st).await;
+    }
+
+    /// What follows an exit already recorded in the state: network teardown, `--rm`,
+    /// restart policy.
+    pub(crate) async fn after_exit(self: &Arc<Self>, e: &Arc<Entry>, st: ExitStatus) {
         let rec = e.record();
-        let _ = self.persist(e);
+        self.persist_or_log(e);
         let svc = self.clone();
         let rec2 = rec.clone();
         let _ = tokio::task::spawn_blocking(move || svc.networks.disconnect(&rec2)).await;
         e.update(|r| r.network = crate::network::stopped_view(&r.network));
-        let _ = self.persist(e);
+        self.persist_or_log(e);
         // What the shim said (a log driver's dropped messages, say) outlives its bundle in
         // the daemon's log.
         let said = shim_said(&self.bundle_dir(&rec.id).join("shim.log"));
         for line in said.lines().filter(|l| !l.trim().is_empty()) {
-            eprintln!("berth daemon: container {}: {line}", rec.id);
+            tracing::warn!(container = %rec.id, "the shim said: {line}");
         }
         let _ = std::fs::remove_dir_all(self.bundle_dir(&rec.id));
         self.volume_mount_events(&rec, false);
@@ -520,36 +505,36 @@ impl ContainerService {
         let quick = ran < 10_000_000_000;
         let streak = if quick { rec.restart_count.min(10) } else { 0 };
         let delay = Duration::from_millis((100u64 << streak).min(60_000));
-        e.update(|r| {
-            r.state.status = "restarting".into();
-            r.state.restarting = true;
-        });
-        let _ = self.persist(e);
+        if e.update(|r| r.state.schedule_restart()).is_err() {
+            return;
+        }
+        self.persist_or_log(e);
         let svc = self.clone();
         let entry = e.clone();
-        tokio::spawn(async move {
+        let span = tracing::info_span!("restart-policy", container = %e.id);
+        let restart = async move {
             tokio::time::sleep(delay).await;
             let _op = entry.op.lock().await;
             let r = entry.record();
-            if r.state.running || r.stopped_by_user || r.state.status != "restarting" {
+            if r.stopped_by_user || !r.state.is_restarting() {
                 return;
             }
-            // Restarting stays true (with the status) until the start settles either way.
+            // The status stays `restarting` until the start settles either way.
             entry.update(|r| r.restart_count += 1);
-            if svc.start_locked(&entry).await.is_err() {
-                entry.update(|r| {
-                    r.state.status = "exited".into();
-                    r.state.restarting = false;
-                });
-                let _ = svc.persist(&entry);
+            if let Err(err) = svc.start_locked(&entry).await {
+                tracing::warn!("restarting by the restart policy: {err}");
+                if entry.update(|r| r.state.cancel_restart()).is_ok() {
+                    svc.persist_or_log(&entry);
+                }
             }
-        });
+        };
+        tokio::spawn(restart.instrument(span));
     }
 
     /// Makes a running container's shim open its log file again (it was renamed away).
     pub async fn reopen_log(&self, id: &str) -> Result<()> {
         let rec = self.get(id)?.record();
-        if !rec.state.running {
+        if !rec.state.is_running() {
             return Err(ContainerError::Conflict(format!("container {} is not running", rec.id)));
         }
         let reply: Reply = shim_client::call(&self.socket_path(&rec.id), &Request::ReopenLog).await?;
@@ -590,11 +575,13 @@ impl ContainerService {
     }
 
     /// `docker kill`.
+    #[tracing::instrument(name = "kill", skip_all, fields(container = tracing::field::Empty))]
     pub async fn kill(self: &Arc<Self>, id: &str, signal: Option<&str>) -> Result<()> {
         let e = self.get(id)?;
+        crate::name_in_span(&e);
         let rec = e.record();
         let sig = parse_signal(signal.filter(|s| !s.is_empty()).unwrap_or("SIGKILL"))?;
-        if !rec.state.running {
+        if !rec.state.is_running() {
             return Err(ContainerError::Conflict(format!(
                 "Cannot kill container: {}: Container {} is not running",
                 id, rec.id
@@ -602,9 +589,9 @@ impl ContainerService {
         }
         if sig == 9 {
             e.update(|r| r.stopped_by_user = true);
-            let _ = self.persist(&e);
+            self.persist_or_log(&e);
         }
-        if rec.state.paused && sig == 9 {
+        if rec.state.is_paused() && sig == 9 {
             let _ = self.set_paused(&e, false);
         }
         self.emit(&rec, "kill", &[("signal", sig.to_string())]);
@@ -617,8 +604,10 @@ impl ContainerService {
     }
 
     /// `docker restart`.
+    #[tracing::instrument(name = "restart", skip_all, fields(container = tracing::field::Empty))]
     pub async fn restart(self: &Arc<Self>, id: &str, timeout: Option<i64>, signal: Option<String>) -> Result<()> {
         let e = self.get(id)?;
+        crate::name_in_span(&e);
         let _op = e.op.lock().await;
         self.stop_locked(&e, timeout, signal).await?;
         e.update(|r| r.stopped_by_user = false);
@@ -637,9 +626,7 @@ impl ContainerService {
             {
                 let l = rx.borrow_and_update();
                 let done = match cond {
-                    WaitCondition::NotRunning => {
-                        !l.running && (rec.state.status != "restarting" || l.exits > start.exits)
-                    }
+                    WaitCondition::NotRunning => !l.running && (!rec.state.is_restarting() || l.exits > start.exits),
                     WaitCondition::NextExit => l.exits > start.exits,
                     WaitCondition::Removed => l.removed,
                 };
@@ -655,22 +642,24 @@ impl ContainerService {
     }
 
     /// `docker rm`.
+    #[tracing::instrument(name = "remove", skip_all, fields(container = tracing::field::Empty))]
     pub async fn remove(self: &Arc<Self>, id: &str, force: bool, volumes: bool) -> Result<()> {
         let e = self.get(id)?;
+        crate::name_in_span(&e);
         let _op = e.op.lock().await;
         let rec = e.record();
-        if rec.state.running || rec.state.status == "restarting" {
+        if rec.state.is_running() || rec.state.is_restarting() {
             if !force {
                 return Err(ContainerError::Conflict(format!(
                     "You cannot remove a running container {}. Stop the container before attempting removal or force remove",
                     rec.id
                 )));
             }
-            if rec.state.paused {
+            if rec.state.is_paused() {
                 let _ = self.set_paused(&e, false);
             }
             e.update(|r| r.stopped_by_user = true);
-            if rec.state.running {
+            if rec.state.is_running() {
                 let exits = e.life.borrow().exits;
                 self.emit(&rec, "kill", &[("signal", "9".into())]);
                 let _ = self.signal(&rec, 9, true).await;
@@ -682,7 +671,8 @@ impl ContainerService {
                 }
             }
         }
-        e.update(|r| r.state.status = "removing".into());
+        // Under the operation lock and after the exit: the container is down by now.
+        e.update(|r| r.state.remove()).map_err(|err| ContainerError::Conflict(format!("{}: {err}", rec.id)))?;
         let rec = e.record();
         let mut errors = Vec::new();
         if let Err(err) = self.images.snapshots().remove(&rec.id) {
@@ -745,7 +735,7 @@ impl ContainerService {
         self.shutting_down.store(true, std::sync::atomic::Ordering::SeqCst);
         let mut tasks = Vec::new();
         let running: Vec<String> =
-            self.all().into_iter().filter(|e| e.record().state.running).map(|e| e.id.clone()).collect();
+            self.all().into_iter().filter(|e| e.record().state.is_running()).map(|e| e.id.clone()).collect();
         for id in &running {
             let svc = self.clone();
             let id = id.clone();
@@ -763,7 +753,7 @@ impl ContainerService {
             for id in running {
                 if let Ok(e) = self.get(&id) {
                     let rec = e.record();
-                    if rec.state.running {
+                    if rec.state.is_running() {
                         let _ = self.signal(&rec, 9, true).await;
                     }
                 }

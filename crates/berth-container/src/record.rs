@@ -2,7 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use berth_api::models::{ContainerConfig, ContainerState, HostConfig, MountPoint, NetworkSettings};
+use berth_api::models::{ContainerConfig, HostConfig, MountPoint, NetworkSettings};
+
+use crate::state::{State, Status};
 
 /// The label that puts a container in a namespace other than the Docker API's (`k8s.io` for
 /// the CRI's pods and containers, as containerd names it). The Docker API's list leaves such
@@ -23,7 +25,8 @@ pub struct Record {
     pub host_config: HostConfig,
     /// `sha256:…` of the image.
     pub image_id: String,
-    pub state: ContainerState,
+    /// Persisted in the API's form (see [`crate::state`]).
+    pub state: State,
     pub restart_count: i64,
     /// Set by `docker stop` / `kill`, cleared by `start`: restart policies respect it.
     pub stopped_by_user: bool,
@@ -45,20 +48,19 @@ pub struct Record {
 }
 
 impl Record {
-    /// Docker's status words: created, running, paused, restarting, removing, exited, dead.
-    pub fn status(&self) -> &str {
-        &self.state.status
+    pub fn status(&self) -> Status {
+        self.state.status()
     }
 
     pub fn is_running(&self) -> bool {
-        self.state.running
+        self.state.is_running()
     }
 
     /// The human status `docker ps` shows: `Up 5 minutes`, `Exited (0) 3 seconds ago`.
     pub fn human_status(&self) -> String {
         let since = |t: &str| berth_api::time::parse_rfc3339(t).map(berth_api::time::human_since).unwrap_or_default();
-        match self.state.status.as_str() {
-            "running" => {
+        match self.state.status() {
+            Status::Running => {
                 let mut s = format!("Up {}", since(&self.state.started_at));
                 if let Some(h) = &self.state.health {
                     match h.status.as_str() {
@@ -70,12 +72,14 @@ impl Record {
                 }
                 s
             }
-            "paused" => format!("Up {} (Paused)", since(&self.state.started_at)),
-            "restarting" => format!("Restarting ({}) {} ago", self.state.exit_code, since(&self.state.finished_at)),
-            "removing" => "Removal In Progress".into(),
-            "dead" => "Dead".into(),
-            "exited" => format!("Exited ({}) {} ago", self.state.exit_code, since(&self.state.finished_at)),
-            _ => "Created".into(),
+            Status::Paused => format!("Up {} (Paused)", since(&self.state.started_at)),
+            Status::Restarting => {
+                format!("Restarting ({}) {} ago", self.state.exit_code, since(&self.state.finished_at))
+            }
+            Status::Removing => "Removal In Progress".into(),
+            Status::Dead => "Dead".into(),
+            Status::Exited => format!("Exited ({}) {} ago", self.state.exit_code, since(&self.state.finished_at)),
+            Status::Created => "Created".into(),
         }
     }
 }

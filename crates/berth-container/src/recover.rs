@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use berth_shim::proto::{ExitStatus, Reply, Request};
 
+use crate::state::Status;
 use crate::{ContainerService, shim_client};
 
 impl ContainerService {
@@ -16,7 +17,7 @@ impl ContainerService {
         for e in self.all() {
             let rec = e.record();
             let svc = self.clone();
-            if rec.state.running || rec.state.status == "restarting" {
+            if rec.state.is_running() || rec.state.is_restarting() {
                 tasks.push(tokio::spawn(async move { svc.recover_one(e, rec).await }));
             } else {
                 down.push(tokio::spawn(async move { svc.recover_down(rec).await }));
@@ -35,7 +36,7 @@ impl ContainerService {
         // Anonymous volumes of a `create` the last daemon did not finish.
         for v in self.volumes.orphans(|id| self.get(id).is_ok()) {
             if let Err(err) = self.volumes.remove(&v, true) {
-                eprintln!("berth daemon: removing volume {v} left by an unfinished create: {err}");
+                tracing::error!(volume = %v, "removing a volume left by an unfinished create: {err}");
             }
         }
         self.start_on_boot().await;
@@ -44,6 +45,7 @@ impl ContainerService {
 
     /// One container that was up when the last daemon stopped: re-adopted if its shim still
     /// runs it (true), else its exit is recorded and its restart policy applied.
+    #[tracing::instrument(name = "recover", skip_all, fields(container = %rec.id))]
     async fn recover_one(self: &Arc<Self>, e: Arc<crate::Entry>, rec: crate::record::Record) -> bool {
         match self.shim_state(&rec.id).await {
             Some(st) if st.running => {
@@ -65,13 +67,11 @@ impl ContainerService {
                 true
             }
             _ => {
-                if rec.state.status == "restarting" {
-                    e.update(|r| {
-                        r.state.running = true;
-                    });
-                }
+                // It ended while the daemon was away, or its restart was pending then.
                 let status = self.exit_status_fallback(&rec).await;
-                self.handle_exit(&e, status).await;
+                if e.update(|r| r.state.lost(&crate::lifecycle::ended(&status))).is_ok() {
+                    self.after_exit(&e, status).await;
+                }
                 false
             }
         }
@@ -88,16 +88,16 @@ impl ContainerService {
             let _ = shim_client::call::<Reply>(&socket, &Request::Kill { signal: 9, all: true }).await;
             // Answered once the process has ended (or at once if it had); then the shim goes.
             let _ = shim_client::call::<ExitStatus>(&socket, &Request::Wait).await;
-            eprintln!("berth daemon: container {}: killed a process its start left untracked", rec.id);
+            tracing::warn!(container = %rec.id, "killed a process its start left untracked");
         }
         // A start cut short after joining its networks holds addresses and interfaces.
         let svc = self.clone();
         let r = rec.clone();
         let _ = tokio::task::spawn_blocking(move || svc.networks.disconnect(&r)).await;
-        if (rec.state.status == "removing" || rec.host_config.auto_remove)
+        if (rec.state.status() == Status::Removing || rec.host_config.auto_remove)
             && let Err(err) = self.remove(&rec.id, true, rec.host_config.auto_remove).await
         {
-            eprintln!("berth daemon: removing container {} at start-up: {err}", rec.id);
+            tracing::error!(container = %rec.id, "removing the container at start-up: {err}");
         }
     }
 
@@ -110,11 +110,11 @@ impl ContainerService {
             let rec = e.record();
             let policy = rec.host_config.restart_policy.name.as_str();
             let wanted = policy == "always" || (policy == "unless-stopped" && !rec.stopped_by_user);
-            if wanted && rec.started_once && rec.state.status == "exited" {
+            if wanted && rec.started_once && rec.state.status() == Status::Exited {
                 let svc = self.clone();
                 tasks.push(tokio::spawn(async move {
                     if let Err(err) = svc.start(&rec.id).await {
-                        eprintln!("berth daemon: restarting container {} at start-up: {err}", rec.id);
+                        tracing::error!(container = %rec.id, "restarting the container at start-up: {err}");
                     }
                 }));
             }
@@ -130,7 +130,7 @@ impl ContainerService {
         if let Ok(rd) = std::fs::read_dir(self.cfg.exec_root.join("containers")) {
             for d in rd.flatten() {
                 let name = d.file_name().to_string_lossy().into_owned();
-                let running = self.get(&name).map(|e| e.record().state.running).unwrap_or(false);
+                let running = self.get(&name).map(|e| e.record().state.is_running()).unwrap_or(false);
                 if !running {
                     let _ = std::fs::remove_dir_all(d.path());
                 }

@@ -109,7 +109,7 @@ impl ContainerService {
     /// What a running container's cgroup has used (CPU, memory, pids, I/O); `None` when it is
     /// not running, so it has no cgroup to read.
     pub fn usage(&self, rec: &Record) -> Result<Option<berth_cgroups::Stats>> {
-        if !rec.state.running {
+        if !rec.state.is_running() {
             return Ok(None);
         }
         let stats = self.cgroup_of(rec)?.stats().map_err(|e| ContainerError::Internal(e.to_string()))?;
@@ -128,7 +128,7 @@ impl ContainerService {
 
     async fn top_processes(&self, rec: &Record, ps_args: &str) -> Result<TopResponse> {
         let rec = rec.clone();
-        if !rec.state.running {
+        if !rec.state.is_running() {
             return Err(ContainerError::Conflict(format!("container {} is not running", rec.id)));
         }
         let pids = self.cgroup_of(&rec)?.pids().map_err(|e| ContainerError::Internal(e.to_string()))?;
@@ -180,7 +180,7 @@ impl ContainerService {
         let rec = self.get(id)?.record();
         let now = berth_api::time::rfc3339_now();
         let empty_pre = json!({"cpu_usage": {"total_usage": 0, "usage_in_kernelmode": 0, "usage_in_usermode": 0}, "system_cpu_usage": 0, "online_cpus": 0, "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0}});
-        if !rec.state.running {
+        if !rec.state.is_running() {
             return Ok(json!({
                 "read": berth_api::time::ZERO_TIME, "preread": berth_api::time::ZERO_TIME,
                 "name": format!("/{}", rec.name), "id": rec.id,
@@ -249,8 +249,10 @@ impl ContainerService {
     }
 
     /// `docker update`: new limits (applied at once if running) and restart policy.
+    #[tracing::instrument(name = "update", skip_all, fields(container = tracing::field::Empty))]
     pub async fn update(self: &Arc<Self>, id: &str, u: UpdateRequest) -> Result<UpdateResponse> {
         let e = self.get(id)?;
+        crate::name_in_span(&e);
         let _op = e.op.lock().await;
         let rec = e.record();
         // As dockerd does, a zero (or empty) field is one not given: the docker CLI sends
@@ -327,7 +329,7 @@ impl ContainerService {
             return Err(ContainerError::Invalid("Memory limit should be smaller than already set memoryswap limit, update the memoryswap at the same time".into()));
         }
         crate::create::validate_host_config(&h)?;
-        if rec.state.running {
+        if rec.state.is_running() {
             let mut r = Resources::default();
             if u.memory.is_some() || u.memory_swap.is_some() || u.memory_reservation.is_some() {
                 let swap = match h.memory_swap {

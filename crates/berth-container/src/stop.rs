@@ -24,8 +24,10 @@ impl ContainerService {
     /// The container's lock is held only while the stop signal is sent, not while waiting
     /// for the exit: a stop that waits long (`t=-1` waits for ever) must not hold `pause`,
     /// `update` or `restart` back.
+    #[tracing::instrument(name = "stop", skip_all, fields(container = tracing::field::Empty))]
     pub async fn stop(self: &Arc<Self>, id: &str, timeout: Option<i64>, signal: Option<String>) -> Result<bool> {
         let e = self.get(id)?;
+        crate::name_in_span(&e);
         let begun = {
             let _op = e.op.lock().await;
             self.begin_stop(&e, timeout, signal).await?
@@ -59,20 +61,16 @@ impl ContainerService {
         let rec = e.record();
         if !self.shutting_down.load(std::sync::atomic::Ordering::SeqCst) {
             e.update(|r| r.stopped_by_user = true);
-            let _ = self.persist(e);
+            self.persist_or_log(e);
         }
-        if rec.state.status == "restarting" {
-            e.update(|r| {
-                r.state.status = "exited".into();
-                r.state.restarting = false;
-            });
-            let _ = self.persist(e);
+        if e.update(|r| r.state.cancel_restart()).is_ok() {
+            self.persist_or_log(e);
             return Ok(Some(StopWait { exits: e.life.borrow().exits, sent: false, timeout: 0, done: true }));
         }
-        if !rec.state.running {
+        if !rec.state.is_running() {
             return Ok(None);
         }
-        if rec.state.paused {
+        if rec.state.is_paused() {
             self.set_paused(e, false)?;
         }
         let sig_name = signal.unwrap_or_else(|| {

@@ -24,9 +24,9 @@ fn propagation(p: i32) -> &'static str {
 }
 
 fn state(rec: &Record) -> ContainerState {
-    if rec.state.running {
+    if rec.state.is_running() {
         ContainerState::ContainerRunning
-    } else if rec.state.status == "created" {
+    } else if rec.state.status() == berth_container::state::Status::Created {
         ContainerState::ContainerCreated
     } else {
         ContainerState::ContainerExited
@@ -214,7 +214,7 @@ impl Cri {
     pub async fn start_container(&self, id: &str) -> Result<(), Status> {
         let (rec, sb, _) = self.container(id)?;
         let (holder, _) = self.sandbox(&sb)?;
-        if !holder.state.running {
+        if !holder.state.is_running() {
             return Err(Status::failed_precondition(format!("pod sandbox {} is not ready", holder.id)));
         }
         match self.containers.start(&rec.id).await {

@@ -118,7 +118,7 @@ impl Cri {
     /// holder's (a pod on the node's network has the node's).
     pub(crate) fn pod_netns(&self, id: &str) -> Result<PathBuf, String> {
         let rec = self.containers.get(id).map_err(|e| e.to_string())?.record();
-        if !rec.state.running || rec.state.pid <= 0 {
+        if !rec.state.is_running() || rec.state.pid <= 0 {
             return Err(format!("pod sandbox {id} is not running"));
         }
         let pin = self.pin_path(&rec.id);
@@ -132,7 +132,7 @@ impl Cri {
     /// Pins the network namespace of the running holder `rec` (see the module's docs).
     fn pin(&self, rec: &Record) -> Result<PathBuf, Status> {
         use std::os::unix::fs::DirBuilderExt;
-        if !rec.state.running || rec.state.pid <= 0 {
+        if !rec.state.is_running() || rec.state.pid <= 0 {
             return Err(Status::internal(format!("pod sandbox {} stopped before its network was set up", rec.id)));
         }
         let path = self.pin_path(&rec.id);

@@ -180,7 +180,7 @@ impl Cri {
             Err(e) => return Err(e),
         };
         for c in self.containers_in(&rec.id) {
-            if c.state.running {
+            if c.state.is_running() {
                 self.containers.stop(&c.id, Some(0), None).await.map_err(status)?;
             }
         }
@@ -188,7 +188,7 @@ impl Cri {
         // stops even when a plugin fails (as containerd's does); its record stays, so the
         // next stop or the remove DELs again.
         let detached = self.detach(&rec).await;
-        if rec.state.running {
+        if rec.state.is_running() {
             self.containers.stop(&rec.id, Some(10), None).await.map_err(status)?;
         }
         detached
@@ -218,7 +218,7 @@ impl Cri {
     }
 
     fn sandbox_state(rec: &Record) -> PodSandboxState {
-        if rec.state.running { PodSandboxState::SandboxReady } else { PodSandboxState::SandboxNotready }
+        if rec.state.is_running() { PodSandboxState::SandboxReady } else { PodSandboxState::SandboxNotready }
     }
 
     pub fn pod_sandbox_status(

@@ -224,7 +224,7 @@ impl Cri {
             }
         }
         // kubelet's pod cgroup holds every process of the pod; without one, add them up.
-        let usage = if rec.state.running && !sb.cgroup_parent.trim_matches('/').is_empty() {
+        let usage = if rec.state.is_running() && !sb.cgroup_parent.trim_matches('/').is_empty() {
             berth_cgroups::Cgroup::host(&sb.cgroup_parent).and_then(|g| g.stats()).ok()
         } else {
             None
@@ -245,7 +245,7 @@ impl Cri {
                 cpu: usage.as_ref().map(|s| cpu(&self.samples, &rec.id, now, s)),
                 memory: usage.as_ref().map(|s| memory(now, s)),
                 // The node's own interfaces are not the pod's to report.
-                network: if rec.state.running && !on_node { network(rec.state.pid, now) } else { None },
+                network: if rec.state.is_running() && !on_node { network(rec.state.pid, now) } else { None },
                 process: usage.as_ref().map(|s| ProcessUsage { timestamp: now, process_count: value(s.pids_current) }),
                 containers,
                 ..Default::default()

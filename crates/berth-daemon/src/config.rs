@@ -105,6 +105,8 @@ pub struct DaemonConfig {
     pub exec_root: PathBuf,
     pub pidfile: PathBuf,
     pub debug: bool,
+    /// What the daemon logs (`--log-level`, `"log-level"`; `-D` or `"debug"` make it debug).
+    pub log_level: LogLevel,
     pub live_restore: bool,
     pub shutdown_timeout: i64,
     pub log_driver: String,
@@ -149,6 +151,8 @@ pub struct Flags {
     pub pidfile: Option<PathBuf>,
     pub config_file: Option<PathBuf>,
     pub debug: bool,
+    /// `-l`/`--log-level`.
+    pub log_level: Option<String>,
     pub live_restore: Option<bool>,
     pub cgroup_parent: Option<String>,
     pub log_driver: Option<String>,
@@ -178,6 +182,33 @@ pub struct Flags {
 
 pub const DEFAULT_CONFIG_FILE: &str = "/etc/berth/daemon.json";
 
+/// dockerd's log levels. `fatal` logs only what stops the daemon (berth logs those as
+/// errors: tracing has no level above error).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogLevel {
+    Debug,
+    #[default]
+    Info,
+    Warn,
+    Error,
+    Fatal,
+}
+
+impl LogLevel {
+    /// `debug`, `info`, `warn`, `error` or `fatal` (dockerd also takes `warning` and
+    /// `panic`, as logrus does); anything else is refused with dockerd's words.
+    pub fn parse(s: &str) -> Result<LogLevel, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "debug" | "trace" => Ok(LogLevel::Debug),
+            "info" => Ok(LogLevel::Info),
+            "warn" | "warning" => Ok(LogLevel::Warn),
+            "error" => Ok(LogLevel::Error),
+            "fatal" | "panic" => Ok(LogLevel::Fatal),
+            _ => Err(format!("unable to parse logging level: {s}")),
+        }
+    }
+}
+
 impl DaemonConfig {
     /// Merges flags over the config file. A setting given both ways is an error, as dockerd
     /// makes it.
@@ -199,6 +230,9 @@ impl DaemonConfig {
         }
         if flags.pidfile.is_some() && file.pidfile.is_some() {
             clash.push("pidfile");
+        }
+        if flags.log_level.is_some() && file.log_level.is_some() {
+            clash.push("log-level");
         }
         if flags.cluster_store.is_some() && file.cluster_store.is_some() {
             clash.push("cluster-store");
@@ -345,6 +379,13 @@ impl DaemonConfig {
             pidfile: flags.pidfile.clone().or(file.pidfile.clone()).unwrap_or_else(|| exec_root.join("berth.pid")),
             exec_root,
             debug: flags.debug || file.debug.unwrap_or(false),
+            // As dockerd: the level must parse even when debug mode overrides it.
+            log_level: match LogLevel::parse(
+                flags.log_level.as_deref().or(file.log_level.as_deref()).unwrap_or("info"),
+            )? {
+                _ if flags.debug || file.debug.unwrap_or(false) => LogLevel::Debug,
+                level => level,
+            },
             // Containers outlive the daemon unless the configuration says otherwise.
             live_restore: flags.live_restore.or(file.live_restore).unwrap_or(true),
             shutdown_timeout: file.shutdown_timeout.unwrap_or(15),
@@ -568,6 +609,27 @@ mod tests {
                 "max-concurrent-downloads": 3, "max-concurrent-uploads": 5}"#,
         )
         .unwrap();
+    }
+
+    #[test]
+    fn the_log_level_comes_from_the_flag_or_the_file_and_debug_mode_wins() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("daemon.json");
+        let load = |file: &str, flags: Flags| {
+            std::fs::write(&p, file).unwrap();
+            DaemonConfig::load(&Flags { config_file: Some(p.clone()), ..flags }).map(|c| c.log_level)
+        };
+        assert_eq!(load("{}", Flags::default()), Ok(LogLevel::Info));
+        assert_eq!(load(r#"{"log-level": "warn"}"#, Flags::default()), Ok(LogLevel::Warn));
+        assert_eq!(load("{}", Flags { log_level: Some("fatal".into()), ..Default::default() }), Ok(LogLevel::Fatal));
+        assert_eq!(load(r#"{"log-level": "error", "debug": true}"#, Flags::default()), Ok(LogLevel::Debug));
+        assert_eq!(load(r#"{"log-level": "error"}"#, Flags { debug: true, ..Default::default() }), Ok(LogLevel::Debug));
+        assert_eq!(
+            load("{}", Flags { log_level: Some("loud".into()), debug: true, ..Default::default() }),
+            Err("unable to parse logging level: loud".into())
+        );
+        let both = load(r#"{"log-level": "warn"}"#, Flags { log_level: Some("info".into()), ..Default::default() });
+        assert!(both.unwrap_err().contains("log-level"));
     }
 
     #[test]

@@ -200,7 +200,14 @@ pub fn stream(content_type: &'static str, rx: mpsc::Receiver<Bytes>) -> Resp {
     r
 }
 
+/// The response for an error. Every 5xx is logged with its cause (in the request's span: its
+/// method and path); the rest at debug level.
 pub fn error(e: &ApiError) -> Resp {
+    if e.status() >= 500 {
+        tracing::error!(status = e.status(), "{}", e.message);
+    } else {
+        tracing::debug!(status = e.status(), "{}", e.message);
+    }
     json(e.status(), &berth_api::error::ErrorResponse { message: without_os_error_codes(&e.message) })
 }
 

@@ -8,6 +8,7 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, UnixListener};
+use tracing::Instrument;
 
 use crate::Daemon;
 use crate::error::ApiError;
@@ -67,6 +68,8 @@ async fn dispatch(
             continue;
         }
         if let Some(params) = router::matches(route.pattern, &path) {
+            let span = tracing::info_span!("request", method = %parts.method, path = %path);
+            let span_error = span.clone();
             let r = Req {
                 method: parts.method.clone(),
                 path: path.clone(),
@@ -77,14 +80,10 @@ async fn dispatch(
                 body: Some(body),
                 upgrade,
             };
-            let resp = match (route.handler)(daemon.clone(), r).await {
+            let resp = match (route.handler)(daemon.clone(), r).instrument(span).await {
                 Ok(r) => r,
-                Err(e) => {
-                    if daemon.config.debug {
-                        eprintln!("berth: {} {}: {}", parts.method, path, e.message);
-                    }
-                    http::error(&e)
-                }
+                // Logged there, within the request's span.
+                Err(e) => span_error.in_scope(|| http::error(&e)),
             };
             return Ok(with_common_headers(resp));
         }
@@ -205,7 +204,7 @@ pub async fn serve(
         tasks.push(tokio::spawn(berth_cri::stream::serve(cri.clone(), streams)));
         tasks.push(tokio::spawn(async move {
             if let Err(e) = berth_cri::serve(cri, l).await {
-                eprintln!("berth daemon: {e}");
+                tracing::error!("the CRI server stopped: {e}");
             }
         }));
     }

@@ -326,7 +326,7 @@ impl NetworkService {
         if let Some(other) = mode.strip_prefix("container:") {
             let svc = self.containers().ok_or_else(|| NetError::System("container service unavailable".into()))?;
             let o = svc.get(other).map_err(|e| NetError::Invalid(e.to_string()))?.record();
-            if !o.state.running {
+            if !o.state.is_running() {
                 return Err(NetError::Conflict(format!(
                     "cannot join network namespace of a non running container: container {} is not running",
                     o.id
@@ -582,7 +582,7 @@ impl NetworkService {
                     .into_iter()
                     .filter(|e| {
                         let r = e.record();
-                        r.state.running || r.state.status == "restarting"
+                        r.state.is_running() || r.state.is_restarting()
                     })
                     .map(|e| e.id.clone())
                     .collect()

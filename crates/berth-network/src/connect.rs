@@ -36,13 +36,13 @@ impl NetworkService {
         // A container on no network (`none`, or disconnected from its last one) joins this
         // one as its primary network.
         let becomes_primary = mode == "none";
-        if net.endpoints.contains_key(&rec.id) || wanted_networks(&rec).contains(&net.name) && !rec.state.running {
+        if net.endpoints.contains_key(&rec.id) || wanted_networks(&rec).contains(&net.name) && !rec.state.is_running() {
             return Err(NetError::Forbidden(format!(
                 "endpoint with name {} already exists in network {}",
                 rec.name, net.name
             )));
         }
-        if rec.state.running {
+        if rec.state.is_running() {
             let idx = self.lock().nets.values().filter(|n| n.endpoints.contains_key(&rec.id)).count();
             let ns = PathBuf::from(format!("/proc/{}/ns/net", rec.state.pid));
             let (netr, ep) = self.reserve_endpoint(&net.name, &rec, Some(&settings), idx)?;
@@ -81,7 +81,7 @@ impl NetworkService {
                 ns.networks.insert(netr.name.clone(), es.clone());
             });
         }
-        if !rec.state.running {
+        if !rec.state.is_running() {
             // Listed from now on, as asked; addresses come at start.
             e.update_network(|ns| {
                 ns.networks
@@ -128,7 +128,7 @@ impl NetworkService {
                 let nl = self.nl.clone();
                 let _ = self.rt.block_on(async move { nl.delete(&ep.host_ifname).await });
             }
-            if n.driver != "bridge" && rec.state.running {
+            if n.driver != "bridge" && rec.state.is_running() {
                 // macvlan/ipvlan children (overlay endpoints among them) live in the
                 // container: find them by address.
                 let ns = PathBuf::from(format!("/proc/{}/ns/net", rec.state.pid));

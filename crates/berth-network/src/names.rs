@@ -95,7 +95,7 @@ impl NetworkService {
                 .get(target)
                 .map_err(|_| NetError::Invalid(format!("could not get container for {target}")))?
                 .record();
-            if !other.state.running {
+            if !other.state.is_running() {
                 return Err(NetError::Invalid(format!(
                     "cannot link to a non running container: /{} AS /{}/{alias}",
                     other.name, c.name

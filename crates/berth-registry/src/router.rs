@@ -139,9 +139,16 @@ impl Registry {
         B::Error: Into<BoxError>,
     {
         let req = req.map(|b| b.map_err(Into::into).boxed_unsync());
+        let (method, path) = (req.method().clone(), req.uri().path().to_string());
         let mut resp = match self.dispatch(req).await {
             Ok(r) => r,
-            Err(e) => http_util::error_response(&e),
+            Err(e) => {
+                // The client gets the spec's envelope; the cause (a full disk, say) goes to the log.
+                if e.status().is_server_error() {
+                    tracing::error!(status = e.status().as_u16(), method = %method, path = %path, "{e}");
+                }
+                http_util::error_response(&e)
+            }
         };
         resp.headers_mut().insert("docker-distribution-api-version", HeaderValue::from_static("registry/2.0"));
         resp

@@ -151,12 +151,113 @@ pub struct ExitStatus {
 }
 
 /// A reply that carries either a value or an error.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Reply {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pid: Option<i32>,
+    /// What went wrong, in words. A failed start (of the container or of an exec) carries
+    /// its reason in `failure` as well; this stays for readers that know only the words.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<StartFailure>,
+}
+
+impl Reply {
+    pub fn ok() -> Reply {
+        Reply::default()
+    }
+
+    pub fn started(pid: i32) -> Reply {
+        Reply { pid: Some(pid), ..Reply::default() }
+    }
+
+    /// A request that failed (`None`: it did not).
+    pub fn error(e: Option<String>) -> Reply {
+        Reply { error: e, ..Reply::default() }
+    }
+
+    /// A process that did not start.
+    pub fn failed(f: StartFailure) -> Reply {
+        Reply { error: Some(f.message().to_string()), failure: Some(f), ..Reply::default() }
+    }
+
+    /// Why the process did not start, if it did not. A shim older than the typed reason
+    /// sent only words: they are [`StartFailure::Other`].
+    pub fn start_failure(&self) -> Option<StartFailure> {
+        match (&self.failure, &self.error) {
+            (Some(f), _) => Some(f.clone()),
+            (None, Some(e)) => Some(StartFailure::Other(e.clone())),
+            (None, None) => None,
+        }
+    }
+}
+
+/// Why a container's first process, or an exec, did not start: the shim says which kind of
+/// failure it saw, the daemon decides in one place what that means for the API (its status
+/// code, the exit code it records, dockerd's wording). Each carries the runtime's own words.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "reason", content = "message", rename_all = "snake_case")]
+pub enum StartFailure {
+    /// The program is not there (`executable file not found in $PATH`, `no such file or
+    /// directory`).
+    NotFound(String),
+    /// The program may not be executed (`permission denied`).
+    PermissionDenied(String),
+    /// The process's working directory could not be entered.
+    BadWorkdir(String),
+    /// `--user` or `--group-add` names nobody in the image, or an id out of range.
+    User(String),
+    /// The log driver could not start (its collector is unreachable); nothing ran.
+    LogDriver(String),
+    /// Anything else.
+    Other(String),
+}
+
+/// A failure of no particular kind, in words.
+impl From<String> for StartFailure {
+    fn from(m: String) -> StartFailure {
+        StartFailure::Other(m)
+    }
+}
+
+impl From<&str> for StartFailure {
+    fn from(m: &str) -> StartFailure {
+        StartFailure::Other(m.to_string())
+    }
+}
+
+impl StartFailure {
+    pub fn message(&self) -> &str {
+        match self {
+            StartFailure::NotFound(m)
+            | StartFailure::PermissionDenied(m)
+            | StartFailure::BadWorkdir(m)
+            | StartFailure::User(m)
+            | StartFailure::LogDriver(m)
+            | StartFailure::Other(m) => m,
+        }
+    }
+
+    /// The reason for a runtime error that stopped the process before its program ran. The
+    /// process's own failures reach the runtime as its words over a pipe (see
+    /// berth-runtime's contract, which keeps the phrases the docker CLI looks for): this is
+    /// the one place they are read.
+    pub fn from_runtime(e: &berth_runtime::RuntimeError) -> StartFailure {
+        let m = e.to_string();
+        match e {
+            berth_runtime::RuntimeError::Start(_)
+                if m.contains("executable file not found") || m.contains("no such file or directory") =>
+            {
+                StartFailure::NotFound(m)
+            }
+            berth_runtime::RuntimeError::Start(_) if m.contains("permission denied") => {
+                StartFailure::PermissionDenied(m)
+            }
+            berth_runtime::RuntimeError::Start(_) if m.starts_with("chdir to cwd ") => StartFailure::BadWorkdir(m),
+            _ => StartFailure::Other(m),
+        }
+    }
 }
 
 /// Encodes one frame.
@@ -198,6 +299,48 @@ mod tests {
         let f = take_frames(&mut buf);
         assert_eq!(f, vec![(FRAME_STDOUT, b"hello".to_vec()), (FRAME_EXIT, 7i32.to_be_bytes().to_vec())]);
         assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn a_start_failure_travels_typed_and_in_words() {
+        let r = Reply::failed(StartFailure::NotFound("exec: \"x\": executable file not found in $PATH".into()));
+        let line = serde_json::to_string(&r).unwrap();
+        assert_eq!(
+            line,
+            concat!(
+                r#"{"error":"exec: \"x\": executable file not found in $PATH","#,
+                r#""failure":{"reason":"not_found","message":"exec: \"x\": executable file not found in $PATH"}}"#
+            )
+        );
+        let back: Reply = serde_json::from_str(&line).unwrap();
+        assert_eq!(back.start_failure(), r.failure);
+        // An older shim's words only.
+        let old: Reply = serde_json::from_str(r#"{"error":"boom"}"#).unwrap();
+        assert_eq!(old.start_failure(), Some(StartFailure::Other("boom".into())));
+        assert_eq!(serde_json::from_str::<Reply>(r#"{"pid":7}"#).unwrap().start_failure(), None);
+    }
+
+    #[test]
+    fn runtime_errors_are_read_once_into_a_reason() {
+        use berth_runtime::RuntimeError;
+        let cases = [
+            (RuntimeError::Start("exec: \"nosuch\": executable file not found in $PATH".into()), "not_found"),
+            (RuntimeError::Start("exec: \"/x\": stat /x: no such file or directory".into()), "not_found"),
+            (RuntimeError::Start("exec: \"/etc/passwd\": permission denied".into()), "permission_denied"),
+            (
+                RuntimeError::Start(
+                    "chdir to cwd (\"/x\") set in config.json failed: Not a directory (os error 20)".into(),
+                ),
+                "bad_workdir",
+            ),
+            (RuntimeError::Start("loading seccomp filter: boom".into()), "other"),
+            (RuntimeError::Invalid("no such file or directory".into()), "other"),
+        ];
+        for (e, want) in cases {
+            let f = StartFailure::from_runtime(&e);
+            assert_eq!(serde_json::to_value(&f).unwrap()["reason"], want, "{e}");
+            assert_eq!(f.message(), e.to_string());
+        }
     }
 
     #[test]

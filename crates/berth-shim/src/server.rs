@@ -14,7 +14,7 @@ use berth_runtime::create::Spawned;
 use berth_runtime::spec::Spec;
 
 use crate::logfile::LogWriter;
-use crate::proto::{self, ExitStatus, Reply, Request, ShimConfig, State};
+use crate::proto::{self, ExitStatus, Reply, Request, ShimConfig, StartFailure, State};
 use crate::setup::{Ends, apply_user, make_io};
 
 /// The first process is keyed by the empty string; exec'd ones by their exec ID.
@@ -429,7 +429,7 @@ impl Shim {
                 match serde_json::from_slice::<Request>(&line) {
                     Ok(req) => self.request(i, req),
                     Err(e) => {
-                        self.clients[i].reply(&Reply { pid: None, error: Some(format!("bad request: {e}")) });
+                        self.clients[i].reply(&Reply::error(Some(format!("bad request: {e}"))));
                         self.clients[i].closing = true;
                     }
                 }
@@ -525,7 +525,7 @@ impl Shim {
             }
             Request::Kill { signal, all } => {
                 let r = self.kill(signal, all);
-                self.clients[i].reply(&Reply { pid: None, error: r.err() });
+                self.clients[i].reply(&Reply::error(r.err()));
                 self.clients[i].closing = true;
             }
             Request::Resize { exec, rows, cols } => {
@@ -539,29 +539,29 @@ impl Shim {
                     Some(_) => Ok(()),
                     None => Err(format!("no such process {key:?}")),
                 };
-                self.clients[i].reply(&Reply { pid: None, error: r.err() });
+                self.clients[i].reply(&Reply::error(r.err()));
                 self.clients[i].closing = true;
             }
             Request::CloseStdin => {
                 if let Some(p) = self.procs.get_mut(INIT) {
                     close_stdin(p);
                 }
-                self.clients[i].reply(&Reply { pid: None, error: None });
+                self.clients[i].reply(&Reply::ok());
                 self.clients[i].closing = true;
             }
             Request::ReopenLog => {
                 let r = self.log.reopen().map_err(|e| format!("reopening the log: {e}"));
-                self.clients[i].reply(&Reply { pid: None, error: r.err() });
+                self.clients[i].reply(&Reply::error(r.err()));
                 self.clients[i].closing = true;
             }
             Request::Exec { id, process, user, group_add, stdin } => {
                 match self.exec(&id, *process, &user, &group_add, stdin) {
                     Ok(pid) => {
-                        self.clients[i].reply(&Reply { pid: Some(pid), error: None });
+                        self.clients[i].reply(&Reply::started(pid));
                         self.clients[i].kind = Kind::Attach { target: id, stdin, stdout: true, stderr: true };
                     }
                     Err(e) => {
-                        self.clients[i].reply(&Reply { pid: None, error: Some(e) });
+                        self.clients[i].reply(&Reply::failed(e));
                         self.clients[i].closing = true;
                     }
                 }
@@ -599,25 +599,26 @@ impl Shim {
         user: &str,
         group_add: &[String],
         stdin: bool,
-    ) -> Result<i32, String> {
+    ) -> Result<i32, StartFailure> {
         if id.is_empty() || self.procs.contains_key(id) {
-            return Err(format!("exec {id:?} already exists"));
+            return Err(StartFailure::Other(format!("exec {id:?} already exists")));
         }
-        let init = self.procs.get(INIT).ok_or("container is not running")?;
+        let not_running = || StartFailure::Other("container is not running".into());
+        let init = self.procs.get(INIT).ok_or_else(not_running)?;
         if init.exit.is_some() {
-            return Err("container is not running".into());
+            return Err(not_running());
         }
         let root = rustix::fs::open(
             format!("/proc/{}/root", init.pid).as_str(),
             rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
             rustix::fs::Mode::empty(),
         )
-        .map_err(|e| format!("opening the container's root: {}", io::Error::from(e)))?;
-        apply_user(&mut process, root.as_fd(), user, group_add).map_err(|e| e.to_string())?;
+        .map_err(|e| StartFailure::Other(format!("opening the container's root: {}", io::Error::from(e))))?;
+        apply_user(&mut process, root.as_fd(), user, group_add).map_err(|e| StartFailure::User(e.to_string()))?;
         drop(root);
-        let (io, ends) = make_io(process.terminal, stdin).map_err(|e| e.to_string())?;
-        let spawned =
-            berth_runtime::exec::exec(self.init_pidfd.as_fd(), &self.spec, &process, io).map_err(|e| e.to_string())?;
+        let (io, ends) = make_io(process.terminal, stdin).map_err(|e| StartFailure::Other(e.to_string()))?;
+        let spawned = berth_runtime::exec::exec(self.init_pidfd.as_fd(), &self.spec, &process, io)
+            .map_err(|e| StartFailure::from_runtime(&e))?;
         let pid = spawned.pid;
         let mut p = Proc::new(spawned, ends, true);
         p.stdin_once = true;

@@ -92,7 +92,7 @@ struct DaemonArgs {
     /// Where the CNI plugins are (repeatable or :-separated; default /opt/cni/bin:/usr/lib/cni)
     #[arg(long = "cni-bin-dir")]
     cni_bin_dir: Vec<String>,
-    /// Set the logging level (accepted for compatibility)
+    /// Set the logging level ("debug"|"info"|"warn"|"error"|"fatal") (default "info")
     #[arg(short = 'l', long = "log-level")]
     log_level: Option<String>,
 }
@@ -123,10 +123,18 @@ fn lock_pidfile(path: &PathBuf) -> Result<std::fs::File, String> {
     Ok(f)
 }
 
+/// Why the daemon stops: written plain, not as a log line, as dockerd writes the error that
+/// ends it (users and tests read these words whole). Returns the exit code.
+fn fatal(e: &dyn std::fmt::Display) -> i32 {
+    eprintln!("berth daemon: {e}");
+    1
+}
+
 pub fn main(args: &[String]) -> i32 {
     let mut argv = vec!["berth daemon".to_string()];
     argv.extend(args.iter().cloned());
     let a = DaemonArgs::parse_from(argv);
+    crate::logging::init();
     let flags = Flags {
         hosts: a.host,
         data_root: a.data_root,
@@ -134,6 +142,7 @@ pub fn main(args: &[String]) -> i32 {
         pidfile: a.pidfile,
         config_file: a.config_file,
         debug: a.debug,
+        log_level: a.log_level,
         live_restore: a.live_restore,
         cgroup_parent: a.cgroup_parent,
         log_driver: a.log_driver,
@@ -157,22 +166,20 @@ pub fn main(args: &[String]) -> i32 {
     let config = match DaemonConfig::load(&flags) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("berth daemon: {e}");
-            return 1;
+            return fatal(&e);
         }
     };
+    crate::logging::set_level(config.log_level);
     for w in berth_daemon::tls::warnings(&config.hosts, config.api_tls.as_ref()) {
-        eprintln!("berth daemon: warning: {w}");
+        tracing::warn!("{w}");
     }
     if !config.shim.exists() {
-        eprintln!("berth daemon: the shim {} is missing (install berth-shim next to berth)", config.shim.display());
-        return 1;
+        return fatal(&format!("the shim {} is missing (install berth-shim next to berth)", config.shim.display()));
     }
     let _pid = match lock_pidfile(&config.pidfile) {
         Ok(f) => f,
         Err(e) => {
-            eprintln!("berth daemon: {e}");
-            return 1;
+            return fatal(&e);
         }
     };
     let pidfile = config.pidfile.clone();
@@ -180,29 +187,26 @@ pub fn main(args: &[String]) -> i32 {
     let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("berth daemon: starting the runtime: {e}");
-            return 1;
+            return fatal(&format!("starting the runtime: {e}"));
         }
     };
     let code = rt.block_on(async move {
         let (daemon, warnings) = match Daemon::open(config).await {
             Ok(d) => d,
             Err(e) => {
-                eprintln!("berth daemon: {e}");
-                return 1;
+                return fatal(&e);
             }
         };
         for w in warnings {
-            eprintln!("berth daemon: warning: {w}");
+            tracing::warn!("{w}");
         }
         let d2 = daemon.clone();
         // Subscribed before the API says it is ready (see shutdown_signal).
         let shutdown = crate::shutdown_signal();
         let hosts = daemon.config.hosts.join(", ");
-        let ready = move || eprintln!("berth daemon: API listening on {hosts}");
+        let ready = move || tracing::info!("API listening on {hosts}");
         if let Err(e) = berth_daemon::serve(daemon.clone(), shutdown, ready).await {
-            eprintln!("berth daemon: {e}");
-            return 1;
+            return fatal(&e);
         }
         if !d2.config.live_restore {
             d2.containers.stop_all().await;

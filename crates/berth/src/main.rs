@@ -1,6 +1,7 @@
 //! `berth`: `berth daemon …` runs the daemon, `berth registry …` the registry; everything else is the docker-compatible CLI.
 
 mod daemon;
+mod logging;
 mod registry;
 
 fn main() {

@@ -115,6 +115,7 @@ pub fn main(args: &[String]) -> i32 {
     let mut argv = vec!["berth registry".to_string()];
     argv.extend(args.iter().cloned());
     let a = RegistryArgs::parse_from(argv);
+    crate::logging::init();
     let r = match a.cmd {
         Cmd::Serve(s) => serve(s),
         Cmd::Gc(g) => gc(g),
@@ -163,7 +164,8 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
             tokio::net::TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("listen on {addr}: {e}"))?;
         let registry = berth_registry::Registry::open(config)?;
         // Subscribed before the line below (see shutdown_signal). Tests and scripts wait for
-        // the line (with the real port when asked for port 0).
+        // the line (with the real port when asked for port 0): it stays in these words, not
+        // in the log's form.
         let shutdown = crate::shutdown_signal();
         eprintln!("berth registry: listening on {}", listener.local_addr()?);
         berth_registry::serve_listener(registry, listener, shutdown).await?;

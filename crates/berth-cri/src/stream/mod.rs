@@ -351,7 +351,7 @@ impl Cri {
     /// `PortForward`: the pod must be ready.
     pub fn stream_port_forward(&self, r: PortForwardRequest) -> Result<String, Status> {
         let (rec, _) = self.sandbox(&r.pod_sandbox_id)?;
-        if !rec.state.running {
+        if !rec.state.is_running() {
             return Err(Status::unknown("sandbox container is not running"));
         }
         if let Some(p) = r.port.iter().find(|p| !(1..=65535).contains(*p)) {
@@ -374,10 +374,10 @@ fn check_streams(tty: bool, stdin: bool, stdout: bool, stderr: bool) -> Result<(
 
 /// A container that does not run is refused as containerd refuses it (gRPC `Unknown`).
 fn running(rec: &berth_container::Record) -> Result<(), Status> {
-    if rec.state.running {
+    if rec.state.is_running() {
         return Ok(());
     }
-    let state = if rec.state.status == "created" { "CONTAINER_CREATED" } else { "CONTAINER_EXITED" };
+    let state = if rec.state.status() == berth_container::state::Status::Created { "CONTAINER_CREATED" } else { "CONTAINER_EXITED" };
     Err(Status::unknown(format!("container is in {state} state")))
 }
 

@@ -401,7 +401,7 @@ async fn attach(
 ) -> Option<Outcome> {
     // berth-container would wait for a stopped container's next start; the CRI refuses.
     match cri.containers.get(id) {
-        Ok(e) if e.record().state.running => {}
+        Ok(e) if e.record().state.is_running() => {}
         Ok(_) => return Some(Outcome::Internal(format!("container {id} is not running"))),
         Err(e) => return Some(Outcome::Internal(e.to_string())),
     }

@@ -33,7 +33,7 @@ pub async fn session(d: D, mut req: Req) -> ApiResult<Resp> {
     tokio::spawn(async move {
         let Ok(up) = on.await else { return };
         if let Err(e) = d.buildkit.sessions.attach(TokioIo::new(up), &headers).await {
-            eprintln!("berth: build session failed: {e}");
+            tracing::error!("build session failed: {e}");
         }
     });
     Ok(switching_protocols())
@@ -47,7 +47,7 @@ pub async fn grpc(d: D, mut req: Req) -> ApiResult<Resp> {
         let served =
             berth_buildkit::grpc::serve(TokioIo::new(up), move |call| crate::buildkit::handle(d.clone(), call));
         if let Err(e) = served.await {
-            eprintln!("berth: BuildKit API connection ended: {e}");
+            tracing::warn!("BuildKit API connection ended: {e}");
         }
     });
     Ok(switching_protocols())

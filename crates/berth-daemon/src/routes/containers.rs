@@ -334,7 +334,7 @@ pub async fn prune(d: D, req: Req) -> ApiResult<Resp> {
     let mut reclaimed = 0i64;
     for e in d.containers.all() {
         let rec = e.record();
-        if rec.state.running || rec.state.status == "restarting" || rec.state.paused {
+        if rec.state.is_running() || rec.state.is_restarting() || rec.state.is_paused() {
             continue;
         }
         // Another namespace's (kubelet keeps its exited containers for restarts and logs).

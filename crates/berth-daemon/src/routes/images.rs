@@ -255,7 +255,11 @@ async fn save_names(d: D, names: Vec<String>) -> ApiResult<Resp> {
     tokio::task::spawn_blocking(move || {
         let _transfer = Transfer::begin();
         let w = ChannelWriter::new(tx);
-        let _ = d2.images.save(&names, w);
+        // The client sees the archive end short; the cause is in the log (a client that went
+        // away ends the stream the same way, which is no error of the daemon's).
+        if let Err(e) = d2.images.save(&names, w) {
+            tracing::warn!(images = %names.join(","), "docker save ended early: {e}");
+        }
         for n in &names {
             let mut a = BTreeMap::new();
             a.insert("name".to_string(), n.clone());

@@ -115,8 +115,8 @@ fn mem_total() -> i64 {
 
 pub async fn info(d: D, _req: Req) -> ApiResult<Resp> {
     let recs: Vec<_> = d.containers.all().into_iter().map(|e| e.record()).collect();
-    let running = recs.iter().filter(|r| r.state.running && !r.state.paused).count() as i64;
-    let paused = recs.iter().filter(|r| r.state.paused).count() as i64;
+    let running = recs.iter().filter(|r| r.state.is_running() && !r.state.is_paused()).count() as i64;
+    let paused = recs.iter().filter(|r| r.state.is_paused()).count() as i64;
     let mode = berth_cgroups::detect(std::path::Path::new("/sys/fs/cgroup"));
     let (os, os_version) = os_release();
     let mut runtimes = BTreeMap::new();

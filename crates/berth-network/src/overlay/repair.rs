@@ -33,7 +33,7 @@ impl NetworkService {
             let Ok(entry) = svc.get(id) else { continue };
             let rec = entry.record();
             let ns = self.ns_path(id);
-            if !rec.state.running || !ns.exists() {
+            if !rec.state.is_running() || !ns.exists() {
                 continue;
             }
             let ns_nl = {

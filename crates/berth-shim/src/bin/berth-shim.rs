@@ -11,7 +11,7 @@ use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 
 use berth_runtime::spec::Spec;
-use berth_shim::proto::{Reply, ShimConfig};
+use berth_shim::proto::{Reply, ShimConfig, StartFailure};
 use berth_shim::server::{Shim, report};
 use berth_shim::setup::{apply_user, make_io};
 
@@ -46,7 +46,7 @@ fn main() {
     };
     match start(path, initial) {
         Ok((shim_parts, pid)) => {
-            let heard = report_pipe.as_mut().is_none_or(|r| report(r, &Reply { pid: Some(pid), error: None }).is_ok());
+            let heard = report_pipe.as_mut().is_none_or(|r| report(r, &Reply::started(pid)).is_ok());
             let shim = shim_parts(report_pipe);
             if !heard {
                 shim.abandon();
@@ -55,9 +55,9 @@ fn main() {
         }
         Err(e) => {
             if let Some(r) = report_pipe.as_mut() {
-                let _ = report(r, &Reply { pid: None, error: Some(e.clone()) });
+                let _ = report(r, &Reply::failed(e.clone()));
             }
-            eprintln!("berth-shim: {e}");
+            eprintln!("berth-shim: {}", e.message());
             std::process::exit(1);
         }
     }
@@ -65,7 +65,9 @@ fn main() {
 
 type Parts = Box<dyn FnOnce(Option<File>) -> Shim>;
 
-fn start(path: &str, initial: Option<UnixStream>) -> Result<(Parts, i32), String> {
+/// Starts the container. Every failure is [`StartFailure::Other`] but those whose kind is known
+/// where they happen: the user, the log driver, and what the runtime reports.
+fn start(path: &str, initial: Option<UnixStream>) -> Result<(Parts, i32), StartFailure> {
     let cfg: ShimConfig = serde_json::from_slice(&std::fs::read(path).map_err(|e| format!("reading {path}: {e}"))?)
         .map_err(|e| format!("parsing {path}: {e}"))?;
     let spec_path = cfg.bundle.join("config.json");
@@ -116,15 +118,16 @@ fn start(path: &str, initial: Option<UnixStream>) -> Result<(Parts, i32), String
         rustix::fs::Mode::empty(),
     )
     .map_err(|e| format!("opening root: {}", std::io::Error::from(e)))?;
-    apply_user(&mut spec.process, root.as_fd(), &cfg.user, &cfg.group_add).map_err(|e| e.to_string())?;
+    apply_user(&mut spec.process, root.as_fd(), &cfg.user, &cfg.group_add)
+        .map_err(|e| StartFailure::User(e.to_string()))?;
     drop(root);
 
     // The log before the container: a collector that cannot be reached fails the start
     // (as Docker's drivers do) with nothing running yet.
     let log = berth_shim::logfile::LogWriter::open(cfg.log.clone())
-        .map_err(|e| format!("failed to initialize logging driver: {e}"))?;
+        .map_err(|e| StartFailure::LogDriver(format!("failed to initialize logging driver: {e}")))?;
     let (io, ends) = make_io(cfg.tty, cfg.open_stdin).map_err(|e| format!("creating stdio: {e}"))?;
-    let spawned = berth_runtime::create::create(&spec, io).map_err(|e| e.to_string())?;
+    let spawned = berth_runtime::create::create(&spec, io).map_err(|e| StartFailure::from_runtime(&e))?;
     let pid = spawned.pid;
     let attach_stdin = cfg.open_stdin;
     let parts: Parts = Box::new(move |report| {
