@@ -377,7 +377,11 @@ fn running(rec: &berth_container::Record) -> Result<(), Status> {
     if rec.state.is_running() {
         return Ok(());
     }
-    let state = if rec.state.status() == berth_container::state::Status::Created { "CONTAINER_CREATED" } else { "CONTAINER_EXITED" };
+    let state = if rec.state.status() == berth_container::state::Status::Created {
+        "CONTAINER_CREATED"
+    } else {
+        "CONTAINER_EXITED"
+    };
     Err(Status::unknown(format!("container is in {state} state")))
 }
 
