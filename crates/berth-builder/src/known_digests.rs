@@ -65,12 +65,17 @@ pub(crate) fn refresh(dir: &Path) -> Result<HashMap<String, String>> {
     let root = dir.join("root");
     walk(&root, "", &old, &mut new)?;
     let digests = new.iter().map(|(p, k)| (p.clone(), k.digest.clone())).collect();
+    // The cache only saves work: a build goes on when it cannot be written (a full disk),
+    // and the next one reads the files again.
     let tmp = dir.join(format!("{FILE}.tmp"));
-    let bytes =
-        serde_json::to_vec(&new).map_err(|e| BuildError::Internal(format!("encoding the context digests: {e}")))?;
-    std::fs::write(&tmp, bytes)
-        .and_then(|_| std::fs::rename(&tmp, dir.join(FILE)))
-        .map_err(|e| BuildError::io("writing the context digests", e))?;
+    let written = serde_json::to_vec(&new)
+        .map_err(std::io::Error::other)
+        .and_then(|bytes| std::fs::write(&tmp, bytes))
+        .and_then(|_| std::fs::rename(&tmp, dir.join(FILE)));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+        let _ = std::fs::remove_file(dir.join(FILE));
+    }
     Ok(digests)
 }
 

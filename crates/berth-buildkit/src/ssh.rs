@@ -23,6 +23,9 @@ use crate::session::Session;
 
 pub const CHECK_AGENT: &str = "/moby.sshforward.v1.SSH/CheckAgent";
 pub const FORWARD_AGENT: &str = "/moby.sshforward.v1.SSH/ForwardAgent";
+/// The most connections to the agent one build holds at once (each is a stream to the
+/// client); one more is closed at once, as an agent that is busy would.
+const MAX_RELAYS: usize = 64;
 /// The gRPC metadata key that names the agent a forwarding stream is for.
 const KEY_SSH_ID: &str = "buildkit.ssh.id";
 
@@ -65,9 +68,18 @@ impl AgentProxy {
         let task = tokio::spawn(async move {
             // Dropped with the accept loop, so an aborted proxy ends its relays too.
             let mut relays = tokio::task::JoinSet::new();
-            while let Ok((conn, _)) = listener.accept().await {
-                relays.spawn(relay(session.clone(), id.clone(), conn));
-                while relays.try_join_next().is_some() {}
+            loop {
+                match listener.accept().await {
+                    Ok((conn, _)) => {
+                        while relays.try_join_next().is_some() {}
+                        if relays.len() < MAX_RELAYS {
+                            relays.spawn(relay(session.clone(), id.clone(), conn));
+                        }
+                    }
+                    // Out of descriptors, say: the relays running go on, and so does the
+                    // socket once some are free.
+                    Err(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+                }
             }
         });
         Ok(AgentProxy { dir, socket, task })

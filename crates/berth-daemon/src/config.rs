@@ -140,6 +140,8 @@ pub struct DaemonConfig {
     /// `--cni-bin-dir`, containerd's `conf_dir` and `bin_dir`).
     pub cni_conf_dir: PathBuf,
     pub cni_bin_dirs: Vec<PathBuf>,
+    /// What the daemon logs at start about settings that have no effect in berth.
+    pub warnings: Vec<String>,
 }
 
 /// What was given on the command line (dockerd's flags).
@@ -282,7 +284,7 @@ impl DaemonConfig {
                 path.display()
             ));
         }
-        refuse_what_berth_does_not_do(&file)?;
+        let warnings = settle_unacted(&file)?;
         if let Some(d) = &file.storage_driver
             && d != "overlay2"
             && d != "overlay"
@@ -409,6 +411,7 @@ impl DaemonConfig {
             cdi_spec_dirs,
             cni_conf_dir,
             cni_bin_dirs,
+            warnings,
         })
     }
 }
@@ -506,19 +509,20 @@ fn explain_config_error(bytes: &[u8], e: serde_json::Error) -> String {
     e.to_string()
 }
 
-/// daemon.json keys dockerd honours that berth parses but does not act on: a value that
-/// asks for what berth already does is accepted; any other is refused naming the key, so
-/// no setting is silently ignored.
-fn refuse_what_berth_does_not_do(file: &FileConfig) -> Result<(), String> {
+/// daemon.json keys dockerd honours that berth parses but does not act on. A value that
+/// asks for what berth does is accepted; one that would change what berth's containers see
+/// or how they run is refused naming the key; tuning that changes no behaviour (and values
+/// that real configs often spell out, such as dockerd's defaults) is accepted with a
+/// warning the daemon logs at start. No setting is silently ignored.
+fn settle_unacted(file: &FileConfig) -> Result<Vec<String>, String> {
     let refuse = |key: &str, why: &str| Err(format!("daemon.json: {key}: {why}"));
+    let mut warnings = Vec::new();
+    let mut warn = |key: &str, why: &str| warnings.push(format!("daemon.json: {key}: {why}"));
     if file.iptables == Some(false) {
         return refuse("iptables", "false is not supported: berth always installs its own firewall rules (nftables)");
     }
     if file.userland_proxy == Some(true) {
-        return refuse(
-            "userland-proxy",
-            "true is not supported: berth forwards published ports in the kernel, as dockerd with false",
-        );
+        warn("userland-proxy", "has no effect: berth forwards published ports in the kernel, as dockerd with false");
     }
     if let Some(r) = &file.default_runtime
         && r != "runc"
@@ -542,14 +546,16 @@ fn refuse_what_berth_does_not_do(file: &FileConfig) -> Result<(), String> {
         return refuse("init", "true is not supported as a daemon default: give --init to the containers that need it");
     }
     if file.experimental == Some(true) {
-        return refuse("experimental", "true is not supported: berth has no experimental features");
+        warn("experimental", "has no effect: berth has no experimental features");
     }
     for (k, v) in file.features.iter().flatten() {
-        if k != "buildkit" || !v {
-            return refuse(
-                "features",
-                &format!("{k}={v} is not supported: berth serves BuildKit's API and has no other feature switches"),
-            );
+        match (k.as_str(), *v) {
+            // What berth does anyway: BuildKit's API, CDI devices, its own image store.
+            ("buildkit", true) | ("cdi", true) | ("containerd-snapshotter", false) => {}
+            ("buildkit", false) | ("cdi", false) | ("containerd-snapshotter", true) => {
+                return refuse("features", &format!("{k}={v} is not supported by berth"));
+            }
+            _ => warn("features", &format!("{k} is not a feature berth knows; it has no effect")),
         }
     }
     if let Some(o) = &file.default_network_opts
@@ -564,10 +570,10 @@ fn refuse_what_berth_does_not_do(file: &FileConfig) -> Result<(), String> {
         if let Some(n) = given
             && n as usize != fixed
         {
-            return refuse(key, &format!("{n} is not supported: berth moves {fixed} layers at once"));
+            warn(key, &format!("{n} has no effect: berth moves {fixed} layers at once"));
         }
     }
-    Ok(())
+    Ok(warnings)
 }
 
 #[cfg(test)]
@@ -575,7 +581,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn settings_berth_does_not_act_on_are_refused_by_name_and_its_own_are_accepted() {
+    fn settings_berth_does_not_act_on_are_refused_or_warned_by_name_and_its_own_are_accepted() {
         let load = |json: &str| {
             let d = tempfile::tempdir().unwrap();
             let p = d.path().join("daemon.json");
@@ -584,31 +590,38 @@ mod tests {
         };
         for (json, key) in [
             (r#"{"iptables": false}"#, "iptables"),
-            (r#"{"userland-proxy": true}"#, "userland-proxy"),
             (r#"{"default-runtime": "crun"}"#, "default-runtime"),
             (r#"{"runtimes": {"crun": {"path": "/usr/bin/crun"}}}"#, "runtimes"),
             (r#"{"exec-opts": ["native.cgroupdriver=systemd"]}"#, "exec-opts"),
             (r#"{"init": true}"#, "init"),
-            (r#"{"experimental": true}"#, "experimental"),
             (r#"{"features": {"containerd-snapshotter": true}}"#, "features"),
             (r#"{"features": {"buildkit": false}}"#, "features"),
             (
                 r#"{"default-network-opts": {"bridge": {"com.docker.network.driver.mtu": "1400"}}}"#,
                 "default-network-opts",
             ),
-            (r#"{"max-concurrent-downloads": 10}"#, "max-concurrent-downloads"),
-            (r#"{"max-concurrent-uploads": 1}"#, "max-concurrent-uploads"),
         ] {
             let e = load(json).unwrap_err();
             assert!(e.starts_with(&format!("daemon.json: {key}: ")), "{json}: {e}");
         }
-        load(
+        for (json, key) in [
+            (r#"{"userland-proxy": true}"#, "userland-proxy"),
+            (r#"{"experimental": true}"#, "experimental"),
+            (r#"{"features": {"some-future-thing": true}}"#, "features"),
+            (r#"{"max-concurrent-downloads": 10}"#, "max-concurrent-downloads"),
+            (r#"{"max-concurrent-uploads": 1}"#, "max-concurrent-uploads"),
+        ] {
+            let w = load(json).unwrap().warnings;
+            assert!(w.len() == 1 && w[0].starts_with(&format!("daemon.json: {key}: ")), "{json}: {w:?}");
+        }
+        let c = load(
             r#"{"iptables": true, "userland-proxy": false, "default-runtime": "runc", "runtimes": {},
                 "exec-opts": ["native.cgroupdriver=cgroupfs"], "init": false, "experimental": false,
-                "features": {"buildkit": true}, "default-network-opts": {},
-                "max-concurrent-downloads": 3, "max-concurrent-uploads": 5}"#,
+                "features": {"buildkit": true, "cdi": true, "containerd-snapshotter": false},
+                "default-network-opts": {}, "max-concurrent-downloads": 3, "max-concurrent-uploads": 5}"#,
         )
         .unwrap();
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
     }
 
     #[test]

@@ -170,6 +170,9 @@ pub fn main(args: &[String]) -> i32 {
         }
     };
     crate::logging::set_level(config.log_level);
+    for w in &config.warnings {
+        tracing::warn!("{w}");
+    }
     for w in berth_daemon::tls::warnings(&config.hosts, config.api_tls.as_ref()) {
         tracing::warn!("{w}");
     }

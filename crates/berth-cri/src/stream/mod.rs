@@ -161,29 +161,6 @@ impl Head {
     }
 }
 
-fn unescape(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < b.len() => {
-                match u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16) {
-                    Ok(v) => {
-                        out.push(v);
-                        i += 2;
-                    }
-                    Err(_) => out.push(b'%'),
-                }
-            }
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// Parses a request head (everything before the blank line).
 pub fn parse_head(raw: &str) -> Option<Head> {
     let mut lines = raw.split("\r\n");
@@ -195,7 +172,7 @@ pub fn parse_head(raw: &str) -> Option<Head> {
         .filter(|kv| !kv.is_empty())
         .map(|kv| {
             let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-            (unescape(k), unescape(v))
+            (berth_api::percent::decode_query(k), berth_api::percent::decode_query(v))
         })
         .collect();
     let headers = lines
@@ -283,6 +260,10 @@ async fn upgrade(mut sock: TcpStream, head: &Head, spdy_protocols: &[&str], ws_p
     Some(Upgraded::Spdy { conn: spdy::Conn::serve(sock), protocol: protocol.unwrap_or_default() })
 }
 
+/// The most ports one port-forward session takes: a WebSocket numbers its channels with
+/// one byte, two per port.
+const MAX_WS_PORTS: usize = 127;
+
 async fn handle(cri: Arc<Cri>, mut sock: TcpStream) {
     // A client that never finishes its request holds nothing for long.
     let Ok(Some(head)) = tokio::time::timeout(STREAM_CREATION_TIMEOUT, read_head(&mut sock)).await else { return };
@@ -319,6 +300,12 @@ async fn handle(cri: Arc<Cri>, mut sock: TcpStream) {
             }
             if ports.is_empty() {
                 ports = r.port.iter().filter_map(|p| u16::try_from(*p).ok()).collect();
+            }
+            // A WebSocket gives each port two one-byte channel numbers.
+            if ports.len() > MAX_WS_PORTS {
+                let msg = format!("at most {MAX_WS_PORTS} ports can be forwarded at once\n");
+                respond(&mut sock, "400 Bad Request", &msg).await;
+                return;
             }
             let Some(up) = upgrade(sock, &head, portforward::SPDY_PROTOCOLS, portforward::WS_PROTOCOLS).await else {
                 return;

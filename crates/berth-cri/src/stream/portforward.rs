@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::AsFd;
-use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -31,15 +31,18 @@ pub const WS_PROTOCOLS: &[&str] = &["v4.channel.k8s.io", "v4.base64.channel.k8s.
 const DIAL_TIMEOUT: Duration = Duration::from_secs(10);
 const BUF: usize = 32 << 10;
 
-/// Connects to `port` on loopback inside the network namespace at `netns`. The socket is made
+/// The pod's network namespace, opened once when the session starts: a dial later in the
+/// session enters that namespace even if the pod's holder has exited and its PID been reused.
+type Netns = Result<Arc<std::fs::File>, String>;
+
+/// Connects to `port` on loopback inside the network namespace `netns`. The socket is made
 /// by a thread of its own that enters the namespace and then ends: no thread of the daemon's
 /// pools ever changes namespace.
-pub async fn dial(netns: PathBuf, port: u16) -> io::Result<TcpStream> {
+pub async fn dial(netns: Arc<std::fs::File>, port: u16) -> io::Result<TcpStream> {
     let (tx, rx) = oneshot::channel();
     std::thread::Builder::new().name("cri-port-forward".into()).spawn(move || {
         let connect = || -> io::Result<std::net::TcpStream> {
-            let ns = std::fs::File::open(&netns)?;
-            rustix::thread::move_into_link_name_space(ns.as_fd(), Some(rustix::thread::LinkNameSpaceType::Network))?;
+            rustix::thread::move_into_link_name_space(netns.as_fd(), Some(rustix::thread::LinkNameSpaceType::Network))?;
             let v4 = SocketAddr::from(([127, 0, 0, 1], port));
             std::net::TcpStream::connect_timeout(&v4, DIAL_TIMEOUT).or_else(|e| {
                 std::net::TcpStream::connect_timeout(
@@ -62,14 +65,16 @@ fn failure(port: u16, pod: &str, e: impl std::fmt::Display) -> String {
 
 /// Serves one port-forward session on an upgraded connection, to its end.
 pub async fn serve(cri: &Cri, pod: &str, ports: Vec<u16>, up: Upgraded) {
-    let netns = cri.pod_netns(pod);
+    let netns: Netns = cri
+        .pod_netns(pod)
+        .and_then(|p| std::fs::File::open(&p).map(Arc::new).map_err(|e| format!("opening {}: {e}", p.display())));
     match up {
         Upgraded::Spdy { conn, .. } => spdy_session(pod, netns, conn).await,
         Upgraded::Ws { conn, protocol } => ws_session(pod, netns, ports, conn, &protocol).await,
     }
 }
 
-async fn spdy_session(pod: &str, netns: Result<PathBuf, String>, mut conn: spdy::Conn) {
+async fn spdy_session(pod: &str, netns: Netns, mut conn: spdy::Conn) {
     // Streams waiting for their pair, by request ID: (data, error).
     let mut pairs: HashMap<String, (Option<spdy::Stream>, Option<spdy::Stream>)> = HashMap::new();
     let mut forwards = JoinSet::new();
@@ -107,13 +112,7 @@ async fn spdy_session(pod: &str, netns: Result<PathBuf, String>, mut conn: spdy:
     conn.tasks.close().await;
 }
 
-async fn spdy_forward(
-    pod: String,
-    netns: Result<PathBuf, String>,
-    mut data: spdy::Stream,
-    error: spdy::Stream,
-    out: spdy::Out,
-) {
+async fn spdy_forward(pod: String, netns: Netns, mut data: spdy::Stream, error: spdy::Stream, out: spdy::Out) {
     let port = spdy::header(&data.headers, "port").and_then(|p| p.parse::<u16>().ok()).filter(|p| *p > 0);
     let sock = match (port, netns) {
         (None, _) => Err(format!("invalid port header {:?}", spdy::header(&data.headers, "port"))),
@@ -148,7 +147,7 @@ async fn spdy_forward(
     out.fin(error.id);
 }
 
-async fn ws_session(pod: &str, netns: Result<PathBuf, String>, ports: Vec<u16>, mut conn: ws::Conn, protocol: &str) {
+async fn ws_session(pod: &str, netns: Netns, ports: Vec<u16>, mut conn: ws::Conn, protocol: &str) {
     let codec = if protocol.contains("base64") { ws::Codec::Base64 } else { ws::Codec::Binary };
     let send = move |out: &ws::Out, chan: usize, data: &[u8]| {
         let (op, payload) = codec.message(chan as u8, data);

@@ -73,6 +73,10 @@ async fn frame<R: AsyncRead + Unpin>(r: &mut R) -> io::Result<(bool, u8, Vec<u8>
     if len > MAX_MESSAGE as u64 {
         return Err(io::Error::new(io::ErrorKind::InvalidData, "WebSocket frame too large"));
     }
+    // RFC 6455 5.5: a control frame carries at most 125 bytes and is never fragmented.
+    if opcode >= OP_CLOSE && (len > 125 || !fin) {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "WebSocket control frame too large or fragmented"));
+    }
     let mut mask = [0u8; 4];
     if masked {
         r.read_exact(&mut mask).await?;
@@ -284,6 +288,17 @@ mod tests {
         assert_eq!(rd.read(&mut r).await.unwrap().unwrap().data, big);
         assert_eq!(rd.read(&mut r).await.unwrap().unwrap().data, vec![b'x'; 300]);
         assert_eq!(rd.read(&mut r).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn control_frames_over_125_bytes_or_fragmented_are_refused() {
+        let big = encode(OP_PING, &[0; 126], None);
+        assert!(Reader::default().read(&mut big.as_slice()).await.is_err());
+        let mut split = encode(OP_PING, b"p", None);
+        split[0] &= 0x7f;
+        assert!(Reader::default().read(&mut split.as_slice()).await.is_err());
+        let ok = encode(OP_PING, &[0; 125], None);
+        assert_eq!(Reader::default().read(&mut ok.as_slice()).await.unwrap().unwrap().data.len(), 125);
     }
 
     #[test]

@@ -172,38 +172,11 @@ pub async fn build(d: D, mut req: Req) -> ApiResult<Resp> {
                 return;
             }
         };
-        let (etx, mut erx) = mpsc::unbounded_channel();
+        let (etx, erx) = mpsc::unbounded_channel();
         let b = d.builder.clone();
         let tags = opts.tags.clone();
         let run = tokio::spawn(async move { b.build(ctx, opts, etx).await });
-        let mut client_gone = false;
-        while let Some(ev) = erx.recv().await {
-            let msg = match ev {
-                Event::Stream(s) if quiet => {
-                    let _ = s;
-                    continue;
-                }
-                Event::Output { .. } if quiet => continue,
-                Event::Stream(s) => JsonMessage::stream(s),
-                Event::Output { stderr: false, data } => {
-                    JsonMessage::stream(String::from_utf8_lossy(&data).into_owned())
-                }
-                // Docker shows a RUN step's stderr in red.
-                Event::Output { stderr: true, data } => {
-                    JsonMessage::stream(format!("\x1b[91m{}\x1b[0m", String::from_utf8_lossy(&data)))
-                }
-                Event::Built(id) => {
-                    if quiet {
-                        let _ = tx.send(line(&JsonMessage::stream(format!("{id}\n")))).await;
-                    }
-                    JsonMessage::aux(json!({ "ID": id }))
-                }
-            };
-            // Keep building when the client goes away, as Docker does: the image still lands.
-            if !client_gone && tx.send(line(&msg)).await.is_err() {
-                client_gone = true;
-            }
-        }
+        forward(erx, &tx, quiet, MAX_QUEUED_OUTPUT).await;
         match run.await {
             Ok(Ok(id)) => {
                 let mut attrs = BTreeMap::new();
@@ -223,6 +196,85 @@ pub async fn build(d: D, mut req: Req) -> ApiResult<Resp> {
         }
     });
     Ok(http::stream("application/json", rx))
+}
+
+/// The most step output a build holds for a client that reads slower than the build
+/// prints. Docker's classic builder holds all of it; berth drops output beyond this (and says
+/// so once in the stream) rather than let a client that stops reading grow the daemon
+/// without bound. Progress lines, errors and the image ID are always kept.
+const MAX_QUEUED_OUTPUT: usize = 64 << 20;
+
+/// Carries the build's events to the client as JSON lines. The builder never waits for
+/// the client (its stages run in parallel and print in turn, so waiting could stall it):
+/// what the client has not taken yet waits here, output up to `budget` bytes.
+async fn forward(mut events: mpsc::UnboundedReceiver<Event>, tx: &mpsc::Sender<Bytes>, quiet: bool, budget: usize) {
+    let mut pending: std::collections::VecDeque<(Bytes, bool)> = std::collections::VecDeque::new();
+    let mut queued_output = 0usize;
+    let mut dropped = false;
+    let mut client_gone = false;
+    let mut open = true;
+    while open || (!pending.is_empty() && !client_gone) {
+        tokio::select! {
+            ev = events.recv(), if open => {
+                let Some(ev) = ev else {
+                    open = false;
+                    continue;
+                };
+                let (msg, output) = match ev {
+                    Event::Stream(_) | Event::Output { .. } if quiet => continue,
+                    Event::Stream(s) => (JsonMessage::stream(s), false),
+                    Event::Output { stderr: false, data } => {
+                        (JsonMessage::stream(String::from_utf8_lossy(&data).into_owned()), true)
+                    }
+                    // Docker shows a RUN step's stderr in red.
+                    Event::Output { stderr: true, data } => {
+                        (JsonMessage::stream(format!("\x1b[91m{}\x1b[0m", String::from_utf8_lossy(&data))), true)
+                    }
+                    Event::Built(id) => {
+                        if quiet {
+                            pending.push_back((line(&JsonMessage::stream(format!("{id}\n"))), false));
+                        }
+                        (JsonMessage::aux(json!({ "ID": id })), false)
+                    }
+                };
+                // Keep building when the client goes away, as Docker does: the image still lands.
+                if client_gone {
+                    continue;
+                }
+                let bytes = line(&msg);
+                if output {
+                    if queued_output + bytes.len() > budget {
+                        if !dropped {
+                            dropped = true;
+                            let note = format!(
+                                "berth: the client is not reading; step output beyond {} MiB is left out\n",
+                                budget >> 20
+                            );
+                            pending.push_back((line(&JsonMessage::stream(note)), false));
+                        }
+                        continue;
+                    }
+                    queued_output += bytes.len();
+                }
+                pending.push_back((bytes, output));
+            }
+            permit = tx.reserve(), if !pending.is_empty() && !client_gone => match permit {
+                Ok(permit) => {
+                    if let Some((bytes, output)) = pending.pop_front() {
+                        if output {
+                            queued_output -= bytes.len();
+                        }
+                        permit.send(bytes);
+                    }
+                }
+                Err(_) => {
+                    client_gone = true;
+                    pending.clear();
+                    queued_output = 0;
+                }
+            },
+        }
+    }
 }
 
 /// `POST /build?version=2`: BuildKit's progress messages over the same stream
@@ -311,4 +363,84 @@ pub fn df_entries(d: &crate::Daemon) -> Vec<serde_json::Value> {
         })
         .chain(mounts)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(b: &Bytes) -> String {
+        String::from_utf8_lossy(b).into_owned()
+    }
+
+    /// A client that reads nothing until the build is over: the output held for it stops at
+    /// the budget (one note says so), while progress and the image ID all arrive.
+    #[tokio::test]
+    async fn output_for_a_client_that_does_not_read_is_bounded_and_the_rest_arrives() {
+        let (etx, erx) = mpsc::unbounded_channel();
+        let (tx, mut rx) = mpsc::channel::<Bytes>(1);
+        let fwd = tokio::spawn(async move { forward(erx, &tx, false, 10_000).await });
+        etx.send(Event::Stream("Step 1/2 : RUN yes\n".into())).unwrap();
+        for _ in 0..1000 {
+            etx.send(Event::Output { stderr: false, data: vec![b'y'; 100] }).unwrap();
+        }
+        etx.send(Event::Stream("Step 2/2 : LABEL a=b\n".into())).unwrap();
+        etx.send(Event::Built("sha256:abc".into())).unwrap();
+        drop(etx);
+        // The client reads nothing until the forwarder has taken every event: on this
+        // single-threaded runtime, yielding runs it until it waits for the client.
+        for _ in 0..1000 {
+            tokio::task::yield_now().await;
+        }
+        let mut lines = Vec::new();
+        while let Some(b) = rx.recv().await {
+            lines.push(text(&b));
+        }
+        fwd.await.unwrap();
+        let output: usize = lines.iter().filter(|l| l.contains("yyyy")).map(|l| l.len()).sum();
+        // The budget, and the one line the channel to the client holds.
+        assert!(output <= 10_000 + 200, "{output} bytes of output kept");
+        assert!(output >= 9_000, "{output} bytes of output kept");
+        assert_eq!(lines.iter().filter(|l| l.contains("is left out")).count(), 1);
+        assert!(lines[0].contains("Step 1/2"));
+        assert!(lines.iter().any(|l| l.contains("Step 2/2")));
+        assert!(lines.last().unwrap().contains("sha256:abc"), "{lines:?}");
+    }
+
+    /// A client that keeps up gets every byte, however much there is.
+    #[tokio::test]
+    async fn a_client_that_reads_gets_all_the_output() {
+        let (etx, erx) = mpsc::unbounded_channel();
+        let (tx, mut rx) = mpsc::channel::<Bytes>(1);
+        let fwd = tokio::spawn(async move { forward(erx, &tx, false, 1_000).await });
+        let reader = tokio::spawn(async move {
+            let mut n = 0;
+            while let Some(b) = rx.recv().await {
+                n += text(&b).matches('y').count();
+            }
+            n
+        });
+        for _ in 0..100 {
+            etx.send(Event::Output { stderr: false, data: vec![b'y'; 100] }).unwrap();
+            // Each event waits for the reader, as a client reading along does.
+            tokio::task::yield_now().await;
+        }
+        drop(etx);
+        fwd.await.unwrap();
+        assert_eq!(reader.await.unwrap(), 10_000);
+    }
+
+    /// A client that went away does not stop the forwarding: the build runs to its end.
+    #[tokio::test]
+    async fn a_client_that_went_away_lets_the_build_finish() {
+        let (etx, erx) = mpsc::unbounded_channel();
+        let (tx, rx) = mpsc::channel::<Bytes>(1);
+        drop(rx);
+        let fwd = tokio::spawn(async move { forward(erx, &tx, false, 1_000).await });
+        for _ in 0..100 {
+            etx.send(Event::Output { stderr: false, data: vec![b'y'; 100] }).unwrap();
+        }
+        drop(etx);
+        fwd.await.unwrap();
+    }
 }
