@@ -23,6 +23,7 @@
 pub mod portforward;
 pub mod remotecommand;
 pub mod spdy;
+mod tasks;
 pub mod ws;
 
 use std::collections::HashMap;

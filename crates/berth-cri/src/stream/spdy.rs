@@ -14,7 +14,8 @@ use bytes::Bytes;
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
+
+use super::tasks::Tasks;
 
 const VERSION: u16 = 3;
 pub const FLAG_FIN: u8 = 0x01;
@@ -415,10 +416,16 @@ pub struct Stream {
     pub data: mpsc::UnboundedReceiver<Bytes>,
 }
 
-enum Cmd {
+pub(crate) enum Cmd {
     Frame(Frame),
     /// Flush and end the connection (GOAWAY, then the socket's write side is shut).
     Close(oneshot::Sender<()>),
+}
+
+impl From<oneshot::Sender<()>> for Cmd {
+    fn from(done: oneshot::Sender<()>) -> Cmd {
+        Cmd::Close(done)
+    }
 }
 
 /// Writes frames on a connection; cheap to clone.
@@ -449,17 +456,11 @@ pub struct Conn {
     pub out: Out,
     /// Fires when the peer's side ended (EOF, error, GOAWAY).
     pub gone: oneshot::Receiver<()>,
-    /// The connection's reader and writer: ended by [`Tasks::close`] or when dropped.
-    pub tasks: Tasks,
+    /// The connection's reader and writer: ended by [`super::tasks::Tasks::close`] or when dropped.
+    pub(crate) tasks: Tasks<Cmd>,
 }
 
 /// The tasks that run a connection.
-pub struct Tasks {
-    close: mpsc::UnboundedSender<Cmd>,
-    reader: JoinHandle<()>,
-    writer: JoinHandle<()>,
-}
-
 impl Conn {
     /// Runs the connection over `io` (after the HTTP upgrade).
     pub fn serve<T: AsyncRead + AsyncWrite + Send + 'static>(io: T) -> Conn {
@@ -535,25 +536,6 @@ impl Conn {
     /// Sends GOAWAY after everything queued, shuts the socket and stops reading.
     pub async fn close(self) {
         self.tasks.close().await;
-    }
-}
-
-impl Tasks {
-    /// Ends the connection after everything queued; see [`Conn::close`].
-    pub async fn close(mut self) {
-        let (tx, rx) = oneshot::channel();
-        if self.close.send(Cmd::Close(tx)).is_ok() {
-            let _ = rx.await;
-        }
-        let _ = (&mut self.writer).await;
-        self.reader.abort();
-    }
-}
-
-impl Drop for Tasks {
-    fn drop(&mut self) {
-        self.reader.abort();
-        self.writer.abort();
     }
 }
 

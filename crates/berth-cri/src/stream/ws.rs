@@ -8,7 +8,8 @@ use base64::Engine as _;
 use sha1::Digest as _;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
+
+use super::tasks::Tasks;
 
 pub const OP_CONTINUATION: u8 = 0x0;
 pub const OP_TEXT: u8 = 0x1;
@@ -162,9 +163,15 @@ impl Codec {
     }
 }
 
-enum Cmd {
+pub(crate) enum Cmd {
     Frame(u8, Vec<u8>),
     Close(oneshot::Sender<()>),
+}
+
+impl From<oneshot::Sender<()>> for Cmd {
+    fn from(done: oneshot::Sender<()>) -> Cmd {
+        Cmd::Close(done)
+    }
 }
 
 /// Sends messages on a server-side connection; cheap to clone.
@@ -182,17 +189,11 @@ impl Out {
 pub struct Conn {
     pub messages: mpsc::UnboundedReceiver<Message>,
     pub out: Out,
-    /// The connection's reader and writer: ended by [`Tasks::close`] or when dropped.
-    pub tasks: Tasks,
+    /// The connection's reader and writer: ended by [`super::tasks::Tasks::close`] or when dropped.
+    pub(crate) tasks: Tasks<Cmd>,
 }
 
 /// The tasks that run a connection.
-pub struct Tasks {
-    close: mpsc::UnboundedSender<Cmd>,
-    reader: JoinHandle<()>,
-    writer: JoinHandle<()>,
-}
-
 impl Conn {
     pub fn serve<T: AsyncRead + AsyncWrite + Send + 'static>(io: T) -> Conn {
         let (mut rd, mut wr) = tokio::io::split(io);
@@ -239,25 +240,6 @@ impl Conn {
     /// Sends a close frame after everything queued, shuts the socket and stops reading.
     pub async fn close(self) {
         self.tasks.close().await;
-    }
-}
-
-impl Tasks {
-    /// Ends the connection after everything queued; see [`Conn::close`].
-    pub async fn close(mut self) {
-        let (tx, rx) = oneshot::channel();
-        if self.close.send(Cmd::Close(tx)).is_ok() {
-            let _ = rx.await;
-        }
-        let _ = (&mut self.writer).await;
-        self.reader.abort();
-    }
-}
-
-impl Drop for Tasks {
-    fn drop(&mut self) {
-        self.reader.abort();
-        self.writer.abort();
     }
 }
 
