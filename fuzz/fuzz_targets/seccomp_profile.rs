@@ -9,25 +9,9 @@
 //! inside the program.
 #![no_main]
 
+use berth_runtime::caps::DOCKER_DEFAULT as DEFAULT_CAPS;
 use berth_runtime::seccomp::{compile, from_docker_json};
 use libfuzzer_sys::fuzz_target;
-
-const DEFAULT_CAPS: &[&str] = &[
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_FSETID",
-    "CAP_FOWNER",
-    "CAP_MKNOD",
-    "CAP_NET_RAW",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETFCAP",
-    "CAP_SETPCAP",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT",
-    "CAP_KILL",
-    "CAP_AUDIT_WRITE",
-];
 
 const MORE_CAPS: &[&str] = &["CAP_SYS_ADMIN", "CAP_SYS_PTRACE", "CAP_SYS_BOOT", "CAP_BPF", "CAP_SYS_MODULE"];
 
