@@ -419,3 +419,181 @@ fn bridge_names_with_firewall_wildcards_are_refused() {
         assert!(d.docker(&["network", "ls", "-q", "--filter", &format!("name=^{name}$")]).ok().trim().is_empty());
     }
 }
+
+/// An upstream DNS server on `addr` with one large record: over UDP it answers every query
+/// truncated (TC set, no records), as a server does when the answer does not fit; over TCP
+/// it answers with a TXT record of about 3 KiB. Stops when dropped.
+struct LargeRecordUpstream {
+    stop: Arc<AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+/// The TXT data the upstream holds: twelve 255-byte strings.
+const LARGE_TXT: [u8; 255 * 12 + 12] = {
+    let mut d = [b'x'; 255 * 12 + 12];
+    let mut i = 0;
+    while i < 12 {
+        d[i * 256] = 255;
+        i += 1;
+    }
+    d
+};
+
+impl LargeRecordUpstream {
+    fn start(addr: SocketAddr) -> LargeRecordUpstream {
+        let stop = Arc::new(AtomicBool::new(false));
+        let udp = UdpSocket::bind(addr).expect("binding the test's UDP upstream");
+        udp.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+        let tcp = TcpListener::bind(addr).expect("binding the test's TCP upstream");
+        tcp.set_nonblocking(true).unwrap();
+        let s = stop.clone();
+        let udp_thread = std::thread::spawn(move || {
+            let mut buf = [0u8; 1500];
+            while !s.load(Ordering::Relaxed) {
+                let Ok((n, from)) = udp.recv_from(&mut buf) else { continue };
+                let Some(end) = question_end(&buf[..n]) else { continue };
+                let mut r = buf[..end].to_vec();
+                r[2] = 0x80 | 0x02 | (r[2] & 0x01);
+                r[3] = 0x80;
+                r[6..12].fill(0);
+                let _ = udp.send_to(&r, from);
+            }
+        });
+        let s = stop.clone();
+        let tcp_thread = std::thread::spawn(move || {
+            use std::io::{Read, Write};
+            while !s.load(Ordering::Relaxed) {
+                let Ok((mut c, _)) = tcp.accept() else {
+                    std::thread::sleep(Duration::from_millis(20));
+                    continue;
+                };
+                c.set_nonblocking(false).unwrap();
+                c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                let mut len = [0u8; 2];
+                if c.read_exact(&mut len).is_err() {
+                    continue;
+                }
+                let mut q = vec![0u8; u16::from_be_bytes(len) as usize];
+                if c.read_exact(&mut q).is_err() {
+                    continue;
+                }
+                let Some(end) = question_end(&q) else { continue };
+                let mut r = q[..end].to_vec();
+                r[2] = 0x80 | (r[2] & 0x01);
+                r[3] = 0x80;
+                r[6..12].copy_from_slice(&[0, 1, 0, 0, 0, 0]);
+                r.extend_from_slice(&[0xc0, 0x0c, 0, 16, 0, 1, 0, 0, 0, 60]);
+                r.extend_from_slice(&(LARGE_TXT.len() as u16).to_be_bytes());
+                r.extend_from_slice(&LARGE_TXT);
+                let _ = c.write_all(&[&(r.len() as u16).to_be_bytes()[..], &r].concat());
+            }
+        });
+        LargeRecordUpstream { stop, threads: vec![udp_thread, tcp_thread] }
+    }
+}
+
+impl Drop for LargeRecordUpstream {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Where a DNS message's question ends (its header and one question).
+fn question_end(m: &[u8]) -> Option<usize> {
+    let mut pos = 12;
+    while *m.get(pos)? != 0 {
+        pos += 1 + m[pos] as usize;
+    }
+    (pos + 5 <= m.len()).then_some(pos + 5)
+}
+
+fn dns_query(id: u16, name: &str, qtype: u16) -> Vec<u8> {
+    let mut q = id.to_be_bytes().to_vec();
+    q.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
+    for label in name.split('.') {
+        q.push(label.len() as u8);
+        q.extend_from_slice(label.as_bytes());
+    }
+    q.push(0);
+    q.extend_from_slice(&qtype.to_be_bytes());
+    q.extend_from_slice(&[0, 1]);
+    q
+}
+
+/// Issue 18 point 5: the embedded resolver answers over TCP as well as UDP, as Docker's and
+/// aardvark-dns do. A large record the upstream can only send truncated over UDP arrives
+/// whole when the client asks again over TCP (the resolver asks upstream over TCP too), and
+/// container names resolve over TCP. The queries are sent from inside the asking
+/// container's network namespace, to 127.0.0.11:53, as its libc would send them.
+#[test]
+fn the_embedded_resolver_answers_over_tcp_and_large_answers_arrive_whole() {
+    use std::io::{Read, Write};
+    let d = Daemon::with_busybox();
+    let net = unique("dnstcp");
+    d.docker(&["network", "create", &net]).ok();
+    let peer = unique("peer");
+    d.docker(&["run", "-d", "--name", &peer, "--network", &net, "busybox", "sleep", "300"]).ok();
+    let peer_ip: std::net::Ipv4Addr = d
+        .docker(&["inspect", "-f", &format!("{{{{(index .NetworkSettings.Networks \"{net}\").IPAddress}}}}"), &peer])
+        .ok()
+        .trim()
+        .parse()
+        .unwrap();
+    let pid = std::process::id();
+    let dns = std::net::Ipv4Addr::new(127, 54, (pid >> 8) as u8, pid as u8);
+    let _upstream = LargeRecordUpstream::start(SocketAddr::from((dns, 53)));
+    let asker = unique("asker");
+    d.docker(&["run", "-d", "--name", &asker, "--network", &net, "--dns", &dns.to_string(), "busybox", "sleep", "300"])
+        .ok();
+    let asker_pid = d.docker(&["inspect", "-f", "{{.State.Pid}}", &asker]).ok().trim().to_string();
+    let netns = std::fs::File::open(format!("/proc/{asker_pid}/ns/net")).unwrap();
+    let big = format!("{}.outside.test", unique("big"));
+    let (udp_reply, tcp_replies) = std::thread::scope(|s| {
+        s.spawn(|| {
+            rustix::thread::move_into_link_name_space(
+                std::os::fd::AsFd::as_fd(&netns),
+                Some(rustix::thread::LinkNameSpaceType::Network),
+            )
+            .expect("entering the container's network namespace");
+            let resolver = SocketAddr::from(([127, 0, 0, 11], 53));
+            let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+            udp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            udp.send_to(&dns_query(1, &big, 16), resolver).unwrap();
+            let mut buf = [0u8; 4096];
+            let n = udp.recv(&mut buf).expect("a UDP answer");
+            let udp_reply = buf[..n].to_vec();
+            let mut tcp = std::net::TcpStream::connect(resolver).expect("the resolver listens on TCP");
+            tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let mut replies = Vec::new();
+            for (id, q) in [(2, dns_query(2, &peer, 1)), (3, dns_query(3, &big, 16))] {
+                tcp.write_all(&[&(q.len() as u16).to_be_bytes()[..], &q].concat()).unwrap();
+                let mut len = [0u8; 2];
+                tcp.read_exact(&mut len).expect("a TCP answer");
+                let mut r = vec![0u8; u16::from_be_bytes(len) as usize];
+                tcp.read_exact(&mut r).unwrap();
+                assert_eq!(u16::from_be_bytes([r[0], r[1]]), id);
+                replies.push(r);
+            }
+            (udp_reply, replies)
+        })
+        .join()
+        .unwrap()
+    });
+    assert_ne!(udp_reply[2] & 0x02, 0, "over UDP the large answer comes truncated: {udp_reply:?}");
+    let peer_reply = &tcp_replies[0];
+    assert_eq!(u16::from_be_bytes([peer_reply[6], peer_reply[7]]), 1, "{peer_reply:?}");
+    assert!(peer_reply.ends_with(&peer_ip.octets()), "the peer's address over TCP: {peer_reply:?}");
+    let big_reply = &tcp_replies[1];
+    assert_eq!(big_reply[2] & 0x02, 0, "over TCP the answer is not truncated");
+    assert!(
+        big_reply.ends_with(&LARGE_TXT),
+        "the whole {}-byte record over TCP: {} bytes",
+        LARGE_TXT.len(),
+        big_reply.len()
+    );
+    d.docker(&["rm", "-f", &asker, &peer]).ok();
+    d.docker(&["network", "rm", &net]).ok();
+}
