@@ -81,8 +81,35 @@ impl Build {
         }
     }
 
+    /// The build checks, on the file as written: with `--check`, their full report (then
+    /// `true`: nothing is built); otherwise the short list, and an error instead of a build
+    /// when the configuration says `error=true`.
+    fn run_checks(&self) -> Result<bool> {
+        use berth_dockerfile::lint;
+        let arg = self.opts.build_args.get(lint::CHECK_BUILD_ARG).cloned().flatten();
+        let config = lint::CheckConfig::for_build(&self.df, arg.as_deref()).map_err(BuildError::Invalid)?;
+        let warnings = lint::check(&self.ctx.dockerfile, &self.df, &config);
+        if self.opts.check_only {
+            say(&self.out, lint::detailed(&warnings, &self.ctx.dockerfile, &self.opts.dockerfile));
+            if !warnings.is_empty() {
+                return Err(BuildError::Invalid(lint::violation_error(&warnings)));
+            }
+            return Ok(true);
+        }
+        if !warnings.is_empty() {
+            say(&self.out, lint::summary(&warnings));
+            if config.error {
+                return Err(BuildError::Invalid(lint::violation_error(&warnings)));
+            }
+        }
+        Ok(false)
+    }
+
     pub async fn run(mut self) -> Result<String> {
         self.df = berth_dockerfile::parse(&self.ctx.dockerfile)?;
+        if self.run_checks()? {
+            return Ok(String::new());
+        }
         crate::named::apply(&mut self.df, &self.opts)?;
         if let Some(s) = &self.df.directives.syntax {
             berth_dockerfile::check_syntax(s).map_err(BuildError::Invalid)?;

@@ -213,6 +213,9 @@ pub struct BuildOptions {
     /// `--build-context NAME=…` (BuildKit's named contexts), by lowercased name: what
     /// `FROM NAME`, a stage named NAME and `COPY --from=NAME` take instead.
     pub named_contexts: BTreeMap<String, NamedContext>,
+    /// `build --check` (berth's CLI): run the build checks and report them in full
+    /// ([`berth_dockerfile::lint`]) instead of building. Findings fail the "build".
+    pub check_only: bool,
 }
 
 /// What a named build context is.

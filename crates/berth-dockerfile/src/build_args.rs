@@ -34,7 +34,7 @@ pub const PROXY_ARGS: &[&str] = &[
 
 /// Whether `name` is one of the [`PROXY_ARGS`] (case matters, as in Docker).
 pub fn is_predefined(name: &str) -> bool {
-    PROXY_ARGS.contains(&name)
+    PROXY_ARGS.contains(&name) || name == crate::lint::CHECK_BUILD_ARG
 }
 
 /// The names every `ARG` in the file declares (before the first FROM and in every

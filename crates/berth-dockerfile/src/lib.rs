@@ -16,6 +16,7 @@
 //! - [`run_flags`] reads `RUN --mount` and `RUN --network`.
 //! - [`ignore`] is `.dockerignore` matching; [`build_args`] the predefined proxy ARGs and
 //!   the "build-args were not consumed" warning.
+//! - [`lint`] is the build checks (`docker build --check`, `# check=`), read off the file.
 //!
 //! Nothing here touches the filesystem or runs anything: the executor (elsewhere)
 //! decides what a step does, and this crate tells it what the Dockerfile says.
@@ -28,6 +29,7 @@ pub mod flags;
 pub mod heredoc;
 pub mod ignore;
 pub mod instruction;
+pub mod lint;
 pub mod parser;
 pub mod run_flags;
 mod validate;

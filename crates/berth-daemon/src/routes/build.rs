@@ -88,6 +88,8 @@ fn options(req: &Req) -> ApiResult<BuildOptions> {
         cache_imports: Vec::new(),
         // BuildKit's `--build-context`; the classic API has none.
         named_contexts: Default::default(),
+        // berth's own `build --check`; Docker's classic API has no such parameter.
+        check_only: req.q_bool("check"),
     })
 }
 
@@ -178,6 +180,8 @@ pub async fn build(d: D, mut req: Req) -> ApiResult<Resp> {
         let run = tokio::spawn(async move { b.build(ctx, opts, etx).await });
         forward(erx, &tx, quiet, MAX_QUEUED_OUTPUT).await;
         match run.await {
+            // `--check` builds nothing.
+            Ok(Ok(id)) if id.is_empty() => {}
             Ok(Ok(id)) => {
                 let mut attrs = BTreeMap::new();
                 for t in &tags {

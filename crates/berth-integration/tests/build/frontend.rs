@@ -61,3 +61,67 @@ fn platform_args_are_the_hosts_and_a_foreign_platform_is_refused() {
     let r = build(&d, &dir, &[]);
     assert!(r.code != 0 && r.stderr.contains(&format!("FROM --platform= {foreign}")), "{r:?}");
 }
+
+/// Build checks (Dockerfile frontend 1.8): `build --check` reports each finding with its
+/// rule, documentation link and the lines around it, builds nothing and exits 1; a clean
+/// file passes. A normal build lists the findings and goes on; `# check=error=true` (or the
+/// BUILDKIT_DOCKERFILE_CHECK build argument) fails it before any step runs, and
+/// `skip=` silences rules.
+#[test]
+fn build_checks_report_findings_and_error_true_fails_the_build() {
+    let d = Daemon::with_busybox();
+    let tag = berth_integration::unique("checked");
+    let dir = context(&d, &[("Dockerfile", "FROM busybox as Build\nRUN true\nCMD echo hi\n")]);
+    let r = build(&d, &dir, &["--check", "-t", &tag]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stdout.contains("Check complete, 3 warnings have been found!"), "{r:?}");
+    assert!(
+        r.stdout.contains(
+            "WARNING: JSONArgsRecommended - https://docs.docker.com/go/dockerfile/rule/json-args-recommended/"
+        ),
+        "{r:?}"
+    );
+    assert!(r.stdout.contains("Stage name 'Build' should be lowercase"), "{r:?}");
+    assert!(r.stdout.contains("'as' and 'FROM' keywords' casing do not match"), "{r:?}");
+    assert!(r.stdout.contains("   3 | >>> CMD echo hi"), "{r:?}");
+    assert!(
+        r.stderr.contains("lint violation found for rules: FromAsCasing, JSONArgsRecommended, StageNameCasing"),
+        "{r:?}"
+    );
+    assert!(d.berth(&["image", "inspect", &tag]).code != 0, "--check builds nothing");
+
+    let clean = context(&d, &[("Dockerfile", "FROM busybox AS base\nCMD [\"true\"]\n")]);
+    let r = build(&d, &clean, &["--check"]);
+    assert_eq!((r.code, r.stdout.trim()), (0, "Check complete, no warnings found."), "{r:?}");
+
+    // A normal build lists them and builds.
+    let out = build(&d, &dir, &["-t", &tag]).ok();
+    assert!(out.contains(" 3 warnings found (use docker --debug to expand):"), "{out}");
+    assert!(out.contains(" - JSONArgsRecommended: JSON arguments recommended for CMD to prevent unintended behavior related to OS signals (line 3)"), "{out}");
+    d.berth(&["image", "inspect", &tag]).ok();
+
+    // error=true: no step runs, no image.
+    let strict_tag = berth_integration::unique("strict");
+    let strict = context(
+        &d,
+        &[(
+            "Dockerfile",
+            "# check=skip=StageNameCasing,FromAsCasing;error=true\nFROM busybox as Build\nRUN touch /ran\nCMD echo hi\n",
+        )],
+    );
+    let r = build(&d, &strict, &["-t", &strict_tag]);
+    assert!(r.code != 0 && r.stderr.contains("lint violation found for rules: JSONArgsRecommended"), "{r:?}");
+    assert!(!r.stdout.contains("touch /ran"), "no step ran: {r:?}");
+    assert!(d.berth(&["image", "inspect", &strict_tag]).code != 0);
+    // The build argument wins over the directive; the docker CLI's classic build sees the same.
+    build(&d, &strict, &["-t", &strict_tag, "--build-arg", "BUILDKIT_DOCKERFILE_CHECK=skip=all"]).ok();
+    let mut c = d.docker_cmd();
+    c.env("DOCKER_BUILDKIT", "0").args(["build", "--network", "none"]).arg(&strict);
+    let o = c.output().unwrap();
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("lint violation found for rules: JSONArgsRecommended"),
+        "{o:?}"
+    );
+    d.berth(&["rmi", &tag, &strict_tag]).ok();
+}
