@@ -102,6 +102,23 @@ fn invalid_name(name: &str) -> VolumeError {
     ))
 }
 
+/// The record of a volume found on disk without one: local, no options or labels, created
+/// when its directory was last changed.
+fn orphan_record(name: &str, data: &Path) -> VolumeRecord {
+    let created_at = std::fs::metadata(data)
+        .and_then(|m| m.modified())
+        .map(|t| berth_api::time::rfc3339_nanos(berth_api::time::to_nanos(t)))
+        .unwrap_or_else(|_| berth_api::time::rfc3339_now());
+    VolumeRecord {
+        name: name.to_string(),
+        driver: "local".into(),
+        labels: BTreeMap::new(),
+        options: BTreeMap::new(),
+        created_at,
+        made_for: String::new(),
+    }
+}
+
 fn no_such(name: &str) -> VolumeError {
     VolumeError::NotFound(format!("get {name}: no such volume"))
 }
@@ -121,7 +138,10 @@ struct State {
 
 impl VolumeStore {
     /// Opens the store under `root` (`<data-root>/volumes`). Records whose directory is gone
-    /// are dropped, and directories without a record (a crash between the two) are removed.
+    /// are dropped. A directory without a record (a crash between making one and recording
+    /// it, or a record lost) is removed only when it holds nothing: one with content is
+    /// adopted as a plain local volume, as Docker's local driver adopts every directory it
+    /// finds, because a user's data is never deleted on a guess.
     pub fn open(root: &Path, db: Arc<Db>) -> Result<VolumeStore> {
         std::fs::create_dir_all(root).map_err(|e| VolumeError::io(format!("creating {}", root.display()), e))?;
         let mut records = BTreeMap::new();
@@ -135,9 +155,28 @@ impl VolumeStore {
         if let Ok(rd) = std::fs::read_dir(root) {
             for e in rd.flatten() {
                 let name = e.file_name().to_string_lossy().to_string();
-                if !records.contains_key(&name) && e.path().is_dir() && !fsutil::is_mount_point(&e.path().join("_data"))
-                {
-                    let _ = std::fs::remove_dir_all(e.path());
+                if records.contains_key(&name) || !e.path().is_dir() {
+                    continue;
+                }
+                let data = e.path().join("_data");
+                if fsutil::is_mount_point(&data) {
+                    continue;
+                }
+                let empty = match std::fs::read_dir(&data) {
+                    Ok(mut entries) => entries.next().is_none(),
+                    Err(err) => err.kind() == std::io::ErrorKind::NotFound,
+                };
+                if empty {
+                    if let Err(err) = std::fs::remove_dir_all(e.path()) {
+                        tracing::warn!(volume = %name, "removing a half-made volume directory: {err}");
+                    }
+                } else if valid_name(&name) {
+                    let rec = orphan_record(&name, &data);
+                    db.put(berth_store::schema::VOLUMES, &name, &rec)?;
+                    tracing::warn!(volume = %name, "adopted a volume directory that had no record");
+                    records.insert(name, rec);
+                } else {
+                    tracing::warn!(path = %e.path().display(), "left alone: not a volume name, but not empty");
                 }
             }
         }
@@ -460,6 +499,29 @@ mod tests {
         let db = Arc::new(Db::open(&dir.path().join("db")).unwrap());
         let s = VolumeStore::open(&dir.path().join("volumes"), db).unwrap();
         assert_eq!(s.inspect("data").unwrap().mountpoint, v.mountpoint);
+    }
+
+    /// A crash (or a lost record) leaves volume directories without records: the empty
+    /// one, half-made, goes; the one holding data is adopted, its data kept.
+    #[test]
+    fn directories_without_records_are_adopted_when_they_hold_data() {
+        let (dir, s) = store();
+        let v = s.create(req("kept")).unwrap();
+        std::fs::write(Path::new(&v.mountpoint).join("f"), "precious").unwrap();
+        s.create(req("halfmade")).unwrap();
+        drop(s);
+        let db = Arc::new(Db::open(&dir.path().join("db")).unwrap());
+        db.delete(berth_store::schema::VOLUMES, "kept").unwrap();
+        db.delete(berth_store::schema::VOLUMES, "halfmade").unwrap();
+        std::fs::create_dir_all(dir.path().join("volumes/nodata")).unwrap();
+        let s = VolumeStore::open(&dir.path().join("volumes"), db.clone()).unwrap();
+        assert_eq!(std::fs::read_to_string(Path::new(&v.mountpoint).join("f")).unwrap(), "precious");
+        assert_eq!(s.inspect("kept").unwrap().driver, "local");
+        assert!(!s.exists("halfmade") && !dir.path().join("volumes/halfmade").exists());
+        assert!(!dir.path().join("volumes/nodata").exists());
+        drop(s);
+        let s = VolumeStore::open(&dir.path().join("volumes"), db).unwrap();
+        assert!(s.exists("kept"), "the adoption is recorded");
     }
 
     #[test]
