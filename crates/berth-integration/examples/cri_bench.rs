@@ -74,7 +74,7 @@ fn pod(name: &str, logs: &std::path::Path) -> PodSandboxConfig {
             namespace: "bench".into(),
             attempt: 0,
         }),
-        hostname: name.into(),
+        // kubelet sets no hostname for a pod on the node's network: it has the node's.
         log_directory: logs.join(name).display().to_string(),
         labels: HashMap::from([("bench".to_string(), "cri".to_string())]),
         linux: Some(LinuxPodSandboxConfig {
