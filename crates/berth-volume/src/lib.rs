@@ -137,6 +137,8 @@ impl VolumeStore {
                 let name = e.file_name().to_string_lossy().to_string();
                 if !records.contains_key(&name) && e.path().is_dir() && !fsutil::is_mount_point(&e.path().join("_data"))
                 {
+                    // A directory without a record (its create was cut short): one that cannot
+                    // go now is tried again at the next start.
                     let _ = std::fs::remove_dir_all(e.path());
                 }
             }
@@ -198,6 +200,8 @@ impl VolumeStore {
         let data = self.mountpoint(&name);
         std::fs::create_dir_all(&data).map_err(|e| VolumeError::io(format!("creating volume {name}"), e))?;
         if let Err(e) = self.db.put(berth_store::schema::VOLUMES, &name, &rec) {
+            // The database's error is what is returned; a directory that stays has no record,
+            // and `open` removes it at the next start.
             let _ = std::fs::remove_dir_all(self.root.join(&name));
             return Err(e.into());
         }
