@@ -243,6 +243,7 @@ fn apply_buffered_at(input: impl BufRead, root: BorrowedFd<'_>, opts: &ApplyOpti
         let (parent, name) = split_parent(path);
         if let Ok(dir) = open_in_root(root, parent, OFlags::PATH | OFlags::DIRECTORY) {
             let t = Timespec { tv_sec: *mtime, tv_nsec: *nsec as _ };
+            // Times only: neither the layer's content nor its digest depends on them.
             let _ = rustix::fs::utimensat(
                 &dir,
                 name,

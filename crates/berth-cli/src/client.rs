@@ -30,6 +30,7 @@ impl Conn {
 
     /// Half-closes the sending side (stdin is done; output keeps coming).
     pub fn shutdown_write(&self) {
+        // Fails only if the daemon has gone: the output side then ends too and says so.
         let _ = match self {
             Conn::Unix(s) => s.shutdown(std::net::Shutdown::Write),
             Conn::Tcp(s) => s.shutdown(std::net::Shutdown::Write),
@@ -231,6 +232,7 @@ impl Client {
         if let Some(a) = self.host.strip_prefix("tcp://") {
             let (host, addr) = tcp_address(a, self.tls.is_some());
             let s = TcpStream::connect(&addr).map_err(fail)?;
+            // Only latency depends on it.
             let _ = s.set_nodelay(true);
             let Some(config) = self.tls.clone() else { return Ok(Conn::Tcp(s)) };
             let name = rustls::pki_types::ServerName::try_from(host)
@@ -329,6 +331,7 @@ impl Client {
             let mut reader = BufReader::with_capacity(64 * 1024, conn);
             let Ok((status, _)) = Self::read_head(&mut reader) else { return Err(e) };
             let mut rest = Vec::new();
+            // What arrived before a read error still makes the message.
             let _ = reader.read_to_end(&mut rest);
             let text = String::from_utf8_lossy(&rest);
             // An error answer (`{"message"}`) or the error line of a progress stream
@@ -399,6 +402,7 @@ impl Client {
         let mut reader = BufReader::new(conn);
         let (status, headers) = Self::read_head(&mut reader)?;
         if status != 101 && status != 200 {
+            // What arrived before a read error still makes the message (the status is known).
             let mut rest = Vec::new();
             let len = headers
                 .iter()

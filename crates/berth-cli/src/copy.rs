@@ -44,7 +44,10 @@ pub fn extract_to_local(r: Box<dyn Read + Send>, src: &str, dest: &str) -> Resul
         }
         std::fs::rename(&got, &dest_path).map_err(|e| anyhow!("{}: {e}", dest_path.display()))
     });
-    let _ = std::fs::remove_dir_all(&staging);
+    if let Err(e) = std::fs::remove_dir_all(&staging) {
+        // Left in the user's directory: worth a line, not a failed copy.
+        eprintln!("berth: removing {}: {e}", staging.display());
+    }
     res
 }
 
@@ -80,13 +83,13 @@ pub fn tar_local(c: &Client, ctr: &str, src: &str, dest: &str, follow: bool) -> 
         let parent = Path::new(dest).parent().map(|p| p.display().to_string()).unwrap_or_else(|| "/".into());
         (base(dest), parent)
     };
-    let (reader, writer) = std::io::pipe()?;
     let root = std::fs::File::open("/")?;
     let path = src_path.display().to_string();
-    std::thread::spawn(move || {
+    // A file that cannot be read fails the copy (the upload ends with the error).
+    let reader = crate::piped::spawn(move |writer| {
         let opts = WalkOptions { archive_name, ..Default::default() };
-        let _ = write_tree(root.as_fd(), &path, writer, opts);
-    });
+        write_tree(root.as_fd(), &path, writer, opts).map(drop).map_err(std::io::Error::other)
+    })?;
     Ok((Box::new(reader), if dest_dir.is_empty() { "/".into() } else { dest_dir }))
 }
 

@@ -13,6 +13,7 @@ mod device_opts;
 pub mod format;
 mod help;
 mod opts;
+mod piped;
 mod sigproxy;
 mod tls;
 mod tls_conn;
@@ -357,6 +358,7 @@ pub fn main(args: Vec<String>) -> i32 {
                 clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
                 _ => 125,
             };
+            // Nowhere to say that the usage could not be written; the exit code still says it.
             let _ = e.print();
             return code;
         }

@@ -42,6 +42,7 @@ impl Drop for SigProxy {
     fn drop(&mut self) {
         self.handle.close();
         if let Some(t) = self.thread.take() {
+            // Err only if the thread panicked, and the panic has printed its message.
             let _ = t.join();
         }
     }

@@ -17,6 +17,7 @@ impl RawMode {
         if let Some(s) = &saved {
             let mut raw = s.clone();
             raw.make_raw();
+            // If refused, the session goes on in the terminal's usual (cooked) mode.
             let _ = rustix::termios::tcsetattr(stdin, rustix::termios::OptionalActions::Now, &raw);
         }
         RawMode { saved }
@@ -26,6 +27,7 @@ impl RawMode {
 impl Drop for RawMode {
     fn drop(&mut self) {
         if let Some(s) = &self.saved {
+            // Refused only when the terminal is gone, with nothing left to restore.
             let _ = rustix::termios::tcsetattr(rustix::stdio::stdin(), rustix::termios::OptionalActions::Now, s);
         }
     }

@@ -98,6 +98,8 @@ pub fn save(dir: &Path, att: &Attachment) -> Result<()> {
     let p = path(dir, &att.id)?;
     let io = |what: &str, e| CniError::io(format!("{what} {}", p.display()), e);
     std::fs::create_dir_all(dir).map_err(|e| io("creating the directory of", e))?;
+    // The records themselves are 0600: a directory that keeps wider permissions shows only
+    // their names.
     let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
     let tmp = p.with_extension("json.tmp");
     let mut f = std::fs::OpenOptions::new()

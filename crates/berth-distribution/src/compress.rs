@@ -154,10 +154,14 @@ impl<M: Members> ParallelGzip<M> {
             self.dispatch()?;
         }
         self.jobs = None;
+        // A worker that panicked lost its chunk: the writer, which ends when the workers do,
+        // would return a stream without it (and without what follows).
+        let mut lost = false;
         for w in self.workers.drain(..) {
-            let _ = w.join();
+            lost |= w.join().is_err();
         }
         match self.writer.take().map(JoinHandle::join) {
+            Some(Ok(_)) if lost => Err(io::Error::other("a compression worker panicked")),
             Some(Ok(r)) => r,
             Some(Err(_)) => Err(io::Error::other("the compressed stream's writer panicked")),
             None => Err(io::Error::other("the compressed stream's writer stopped")),
@@ -174,6 +178,7 @@ fn write_in_order<M: Members>(mut sink: M, done: mpsc::Receiver<Done>, tokens: m
         while let Some(out) = ready.remove(&next) {
             sink.member(out)?;
             next += 1;
+            // Fails once the stream is finished or dropped, when no one waits for tokens.
             let _ = tokens.recv();
         }
     }

@@ -204,6 +204,7 @@ const UNSENT_AT_MOST: libc::c_int = 1 << 20;
 /// option leaves the kernel's default, which works.
 pub fn tune_registry_socket(tcp: &TcpStream) {
     use std::os::fd::AsRawFd as _;
+    // Either failure leaves the kernel's default (see above).
     let _ = tcp.set_nodelay(true);
     let value = UNSENT_AT_MOST;
     // SAFETY: setsockopt reads `size_of::<c_int>()` bytes from a live local of that type,
@@ -228,6 +229,7 @@ where
         .await
         .map_err(|e| DistError::Unavailable(format!("Get \"{url}\": {e}")))?;
     tokio::spawn(async move {
+        // A connection's error fails the requests on it, which report it.
         let _ = conn.await;
     });
     Ok(sender)

@@ -41,6 +41,7 @@ pub fn record(db: &Db, diff_id: &str, src: BlobSource) {
     list.retain(|s| !(s.digest == src.digest && s.registry == src.registry && s.repository == src.repository));
     list.insert(0, src);
     list.truncate(MAX_SOURCES);
+    // Ignored: see above.
     let _ = db.put(DISTRIBUTION, diff_id, &list);
 }
 
@@ -50,6 +51,7 @@ pub fn forget(db: &Db, diff_id: &str, digest: &str, registry: &str, repository: 
     let before = list.len();
     list.retain(|s| !(s.digest == digest && s.registry == registry && s.repository == repository));
     if list.len() != before {
+        // A source not forgotten costs one more `HEAD` that fails again.
         let _ = db.put(DISTRIBUTION, diff_id, &list);
     }
 }

@@ -21,6 +21,7 @@ impl Progress {
     }
 
     pub fn send(&self, m: JsonMessage) {
+        // No receiver: the client stopped reading progress; the transfer goes on.
         let _ = self.tx.send(m);
     }
 

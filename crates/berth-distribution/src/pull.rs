@@ -449,6 +449,7 @@ async fn download_layer(
             }
             Err(e) => {
                 let msg = format!("downloading layer {}: {e}", d.digest);
+                // The reader may have stopped already; the error is returned below anyway.
                 let _ = tx.send(Err(io::Error::other(msg.clone()))).await;
                 cut = Some(msg);
                 break;
@@ -531,6 +532,7 @@ fn inflate_stage(
         io::copy(&mut raw, &mut io::sink()).map(drop)
     })();
     let failed = |msg: String| {
+        // The reader may have stopped already; the message is returned anyway.
         let _ = out.blocking_send(Err(io::Error::other(msg.clone())));
         msg
     };

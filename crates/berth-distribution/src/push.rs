@@ -316,6 +316,7 @@ async fn push_layer(
         let mut counting = Counting { inner: gz, n: 0, total, throttle: Throttle::new(total), progress: p2, id: id2 };
         let r = images.snapshots().write_layer_tar(&d2, &mut counting);
         if let Err(e) = r {
+            // The upload may have stopped already; the error is returned anyway.
             let _ = tx.blocking_send(Err(io::Error::other(e.to_string())));
             return Err(e.into());
         }

@@ -85,6 +85,7 @@ fn read_body(mut file: std::fs::File, offset: u64, len: u64) -> Body {
     let pool = Arc::new(Mutex::new(Vec::<Vec<u8>>::new()));
     tokio::task::spawn_blocking(move || {
         if let Err(e) = file.seek(SeekFrom::Start(offset)) {
+            // Fails only if the client has gone, with no one left to tell.
             let _ = tx.blocking_send(Err(e));
             return;
         }

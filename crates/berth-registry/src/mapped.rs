@@ -65,7 +65,8 @@ impl Mapped {
         #[allow(unsafe_code)]
         let base =
             unsafe { rustix::mm::mmap(std::ptr::null_mut(), total, ProtFlags::READ, MapFlags::SHARED, file, start)? };
-        // SAFETY: advice on the mapping just made; it changes no memory.
+        // SAFETY: advice on the mapping just made; it changes no memory. (Advice only: refused,
+        // the reads are as correct, only read ahead less.)
         #[allow(unsafe_code)]
         let _ = unsafe { rustix::mm::madvise(base, total, rustix::mm::Advice::Sequential) };
         Ok(Mapped { base, len: total, skip })
@@ -84,7 +85,8 @@ impl AsRef<[u8]> for Mapped {
 impl Drop for Mapped {
     fn drop(&mut self) {
         // SAFETY: unmaps the mapping made in `new`, which no slice outlives (every `Bytes`
-        // that borrowed it owned a reference to `self`).
+        // that borrowed it owned a reference to `self`). It fails only for a range that is not
+        // a mapping, and this one is.
         #[allow(unsafe_code)]
         let _ = unsafe { rustix::mm::munmap(self.base, self.len) };
     }

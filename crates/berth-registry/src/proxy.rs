@@ -232,7 +232,13 @@ impl Proxy {
             Ok(())
         }
         .await;
-        let _ = std::fs::remove_file(&tmp);
+        // Gone already when the blob was installed (renamed). One that stays is swept by
+        // garbage-collect later.
+        if let Err(e) = std::fs::remove_file(&tmp)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(file = %tmp.display(), "removing a proxied blob's temporary file: {e}");
+        }
         fetched
     }
 }

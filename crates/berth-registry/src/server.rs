@@ -103,12 +103,15 @@ pub async fn serve_listener_with<A: Acceptor>(
                 _ = conn.as_mut() => {}
                 _ = stop.changed() => {
                     conn.as_mut().graceful_shutdown();
+                    // A connection's error here is its client's going away: nothing to do.
                     let _ = conn.await;
                 }
             }
         });
     }
     drop(listener);
+    // No receivers left means no connections left to stop; past the drain timeout the rest are
+    // dropped, as the timeout intends.
     let _ = stop_tx.send(true);
     let _ = tokio::time::timeout(DRAIN_TIMEOUT, async { while conns.join_next().await.is_some() {} }).await;
     Ok(())

@@ -72,6 +72,7 @@ pub struct ExecArgs<'a> {
 
 fn fail(err_fd: OwnedFd, e: RuntimeError) -> ! {
     let mut f = std::fs::File::from(err_fd);
+    // A supervisor gone meanwhile has no one to tell; the exit status below still says it.
     let _ = f.write_all(e.to_string().as_bytes());
     drop(f);
     sys::exit_now(1)
@@ -79,6 +80,8 @@ fn fail(err_fd: OwnedFd, e: RuntimeError) -> ! {
 
 /// A container whose first process nobody else can see yet: one process does everything.
 pub fn run_init(args: InitArgs<'_>, stdio: Stdio, err_fd: OwnedFd) -> ! {
+    // Already so: inherited from the shim, which fails its start if it cannot be (`berth-shim`'s
+    // `start`); repeated here for any other caller.
     let _ = sys::set_non_dumpable();
     set_oom_score_adj(&args.spec.process);
     // 0-2 stay until the process's own stdio replaces them: closed, they would be the
@@ -102,8 +105,13 @@ pub fn run_init(args: InitArgs<'_>, stdio: Stdio, err_fd: OwnedFd) -> ! {
 
 /// A container that joins another's pid namespace: stage 1 of a two-stage start.
 pub fn run_init_joined(args: InitArgs<'_>, join: JoinPid<'_>, stdio: Stdio) -> ! {
+    // Already so: inherited from the shim, which fails its start if it cannot be (`berth-shim`'s
+    // `start`); repeated here for any other caller.
     let _ = sys::set_non_dumpable();
-    let _ = join.report.keep_from_children();
+    if let Err(e) = join.report.keep_from_children() {
+        join.report.failed(&format!("keeping the report page from the container: {e}"), None);
+        sys::exit_now(1)
+    }
     set_oom_score_adj(&args.spec.process);
     // 0-2 stay until the process's own stdio replaces them: closed, they would be the
     // numbers the next descriptors (the terminal's) get, and dup2 onto them would close those.
@@ -132,8 +140,13 @@ pub fn run_init_joined(args: InitArgs<'_>, join: JoinPid<'_>, stdio: Stdio) -> !
 
 /// `exec`: stage 1 of a two-stage start.
 pub fn run_exec(args: ExecArgs<'_>, stdio: Stdio) -> ! {
+    // Already so: inherited from the shim, which fails its start if it cannot be (`berth-shim`'s
+    // `start`); repeated here for any other caller.
     let _ = sys::set_non_dumpable();
-    let _ = args.report.keep_from_children();
+    if let Err(e) = args.report.keep_from_children() {
+        args.report.failed(&format!("keeping the report page from the container: {e}"), None);
+        sys::exit_now(1)
+    }
     set_oom_score_adj(args.process);
     // 0-2 stay until the process's own stdio replaces them: closed, they would be the
     // numbers the next descriptors (the terminal's) get, and dup2 onto them would close those.
@@ -156,6 +169,7 @@ pub fn run_exec(args: ExecArgs<'_>, stdio: Stdio) -> ! {
 /// as some hosts do for every process; the program then runs with the shim's score or 0.)
 fn set_oom_score_adj(p: &Process) {
     let adj = p.oom_score_adj.unwrap_or(0);
+    // Refused on some hosts (see above): the program runs on with the score it has.
     let _ = std::fs::write("/proc/self/oom_score_adj", adj.to_string());
 }
 
@@ -172,7 +186,8 @@ impl Stdio {
 /// inherits everything stage 1 set up and only starts its session, takes the terminal and
 /// execs; reports how that went and exits.
 fn become_visible(p: &Process, program: &Path, tty: bool, report: &Report) -> ! {
-    // What `std::process::Command` does for a child: default SIGPIPE, nothing blocked.
+    // What `std::process::Command` does for a child: default SIGPIPE, nothing blocked. (Both
+    // calls fail only on invalid arguments, and these are valid.)
     let _ = reset_signals();
     let Some(prepared) = stage2::Program::new(program, &p.args, &p.env) else {
         report.failed("exec: the command or its environment contains a NUL byte", None);

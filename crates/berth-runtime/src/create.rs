@@ -54,12 +54,18 @@ fn console_pair() -> Result<(OwnedFd, OwnedFd)> {
 /// Reads what the child reported: nothing (it exec'd) or why it failed.
 pub(crate) fn child_report(err_r: OwnedFd) -> String {
     let mut msg = String::new();
-    let _ = std::fs::File::from(err_r).read_to_string(&mut msg);
+    if let Err(e) = std::fs::File::from(err_r).read_to_string(&mut msg)
+        && msg.is_empty()
+    {
+        // Not knowing is not success.
+        msg = format!("reading the container process's report: {e}");
+    }
     msg
 }
 
 pub(crate) fn reap(pid: i32) {
     if let Some(p) = rustix::process::Pid::from_raw(pid) {
+        // Our own child: this fails only if it was reaped already.
         let _ = rustix::process::waitpid(Some(p), rustix::process::WaitOptions::empty());
     }
 }
@@ -76,6 +82,7 @@ pub(crate) fn two_stage_result(stage1: i32, stage1_fd: &OwnedFd, report: &Report
     let mut fds = [PollFd::new(stage1_fd, PollFlags::IN)];
     let timed_out = matches!(rustix::event::poll(&mut fds, Some(&STAGE1_DEADLINE)), Ok(0));
     if timed_out {
+        // It may have exited since: then there is nothing to kill.
         let _ = rustix::process::pidfd_send_signal(stage1_fd, rustix::process::Signal::KILL);
     }
     reap(stage1);
@@ -83,6 +90,7 @@ pub(crate) fn two_stage_result(stage1: i32, stage1_fd: &OwnedFd, report: &Report
         Outcome::Started(pid) => Ok((pid, own_child(pid)?)),
         Outcome::Failed { msg, stage2 } => {
             if let Some(fd) = stage2.and_then(|pid| own_child(pid).ok()) {
+                // Stage 2 may be gone already; the start's error is what is returned.
                 let _ = rustix::process::pidfd_send_signal(&fd, rustix::process::Signal::KILL);
                 let _ = rustix::process::waitid(
                     rustix::process::WaitId::PidFd(fd.as_fd()),
@@ -247,8 +255,12 @@ pub fn create(spec: &Spec, io: Io) -> Result<Spawned> {
     let (pid, pidfd) = match started {
         Ok(p) => p,
         Err(e) => {
-            if let Some(cg) = &cgroup {
-                let _ = cg.destroy();
+            // The start's error is what is returned; a cgroup left behind is said on stderr
+            // (the shim's log).
+            if let Some(cg) = &cgroup
+                && let Err(d) = cg.destroy()
+            {
+                eprintln!("removing the cgroup of a failed start: {d}");
             }
             return Err(e);
         }

@@ -182,11 +182,13 @@ fn take_from_maker(launcher: i32) -> Result<OwnedFd> {
         ([maker], None) => take_context(*maker),
         (_, None) => Err(RuntimeError::Start("the /proc maker did not start, or not alone".into())),
     };
+    // Our own children, stopped or gone: killing and reaping fail only if they are gone.
     for pid in stopped {
         let _ = rustix::process::kill_process(pid, Signal::KILL);
         let _ = rustix::process::waitpid(Some(pid), WaitOptions::empty());
     }
     if !launcher_done {
+        // It may have exited since; it is reaped either way.
         let _ = rustix::process::kill_process(
             Pid::from_raw(launcher).ok_or(RuntimeError::Invalid("pid".into()))?,
             Signal::KILL,
@@ -237,6 +239,7 @@ fn maker(filter: &seccomp::Program) -> ! {
     }
     let ok = rustix::mount::fsopen(c"proc", FsOpenFlags::empty()).map(std::mem::forget).is_ok();
     if ok {
+        // If it cannot stop, the exit below tells stage 1 that it failed.
         let _ = rustix::process::kill_process(rustix::process::getpid(), Signal::STOP);
     }
     sys::exit_now(5)

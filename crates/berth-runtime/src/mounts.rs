@@ -202,6 +202,7 @@ pub fn create_devices(root: &OwnedFd, devices: &[Device]) -> Result<()> {
             other => return Err(RuntimeError::Invalid(format!("device {}: unknown type {other:?}", d.path))),
         };
         let mode = Mode::from_raw_mode(d.file_mode.unwrap_or(0o666) & 0o7777);
+        // Whatever is there (usually nothing); if it cannot go, mknodat says why.
         let _ = rustix::fs::unlinkat(&dir, name, rustix::fs::AtFlags::empty());
         rustix::fs::mknodat(&dir, name, ft, mode, rustix::fs::makedev(d.major as u32, d.minor as u32))
             .map_err(|e| RuntimeError::sys(format!("creating device {}", d.path), e))?;
@@ -237,6 +238,7 @@ pub fn dev_symlinks(root: &OwnedFd) -> Result<()> {
         }
     }
     if Path::new("/proc/kcore").exists() {
+        // Optional: a /dev/core that cannot be made (one exists already, say) is done without.
         let _ = rustix::fs::symlinkat("/proc/kcore", &dev, "core");
     }
     Ok(())

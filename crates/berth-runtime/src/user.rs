@@ -52,6 +52,7 @@ fn read_in_root(root: impl AsFd, path: &str) -> String {
         _ => return String::new(),
     }
     let mut s = String::new();
+    // An unreadable (or not UTF-8) database reads as empty, as a missing one does above.
     let _ = std::io::Read::read_to_string(&mut std::io::Read::take(file, MAX_DB), &mut s);
     s
 }

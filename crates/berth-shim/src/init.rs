@@ -113,6 +113,7 @@ pub fn run(args: &[String]) -> i32 {
         } else if sig > 0
             && let (Some(p), Some(s)) = (Pid::from_raw(child_pid), rustix::process::Signal::from_named_raw(sig))
         {
+            // The child may have exited since the signal came: nothing to forward it to.
             let _ = rustix::process::kill_process(p, s);
         }
     }

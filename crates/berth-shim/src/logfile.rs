@@ -146,6 +146,17 @@ fn open_log(path: &Path, truncate: bool) -> io::Result<File> {
     o.open(path)
 }
 
+/// A rotation step that failed goes to the shim's log (its stderr, which the daemon passes
+/// on): the files may then outgrow `max-size`/`max-file`. A missing file is no failure: of
+/// the numbered files only some exist (plain or compressed, and not yet all of them).
+fn note(what: &str, file: &Path, r: io::Result<()>) {
+    if let Err(e) = r
+        && e.kind() != io::ErrorKind::NotFound
+    {
+        eprintln!("berth-shim: rotating the log: {what} {}: {e}", file.display());
+    }
+}
+
 /// Gzips the log's rotated file `from` into `to` (through a temporary name, so a reader
 /// never sees half a file) and removes `from`. Only the final rename and removal hold the
 /// rotation lock: readers wait microseconds, not for gzip.
@@ -308,20 +319,22 @@ impl LogWriter {
             // holding the file at its offset would read nothing more, ever; the old one
             // stays readable to whoever holds it, and its end is what a follower sees
             // before it moves on to the new file.
-            let _ = fs::remove_file(&p);
+            note("removing", &p, fs::remove_file(&p));
             if let Ok(f) = open_log(&p, false) {
                 self.file = Some(f);
                 self.size = 0;
             }
             return;
         }
-        let _ = fs::remove_file(rotated(&p, keep - 1));
-        let _ = fs::remove_file(rotated_gz(&p, keep - 1));
-        for n in (1..keep - 1).rev() {
-            let _ = fs::rename(rotated(&p, n), rotated(&p, n + 1));
-            let _ = fs::rename(rotated_gz(&p, n), rotated_gz(&p, n + 1));
+        let oldest = [rotated(&p, keep - 1), rotated_gz(&p, keep - 1)];
+        for f in oldest {
+            note("removing", &f, fs::remove_file(&f));
         }
-        let _ = fs::rename(&p, rotated(&p, 1));
+        for n in (1..keep - 1).rev() {
+            note("renaming", &rotated(&p, n), fs::rename(rotated(&p, n), rotated(&p, n + 1)));
+            note("renaming", &rotated_gz(&p, n), fs::rename(rotated_gz(&p, n), rotated_gz(&p, n + 1)));
+        }
+        note("renaming", &p, fs::rename(&p, rotated(&p, 1)));
         if let Ok(f) = open_log(&p, false) {
             self.file = Some(f);
             self.size = 0;
@@ -330,8 +343,8 @@ impl LogWriter {
         if self.opts.compress {
             // Synchronous (the next rotation renames `.1`): a rotated file is at most
             // max-size, and gzip's fastest level takes milliseconds for it; a failure leaves
-            // the plain file, still readable.
-            let _ = compress(&p, &rotated(&p, 1), &rotated_gz(&p, 1));
+            // the plain file, still readable (and a line in the shim's log).
+            note("compressing", &rotated(&p, 1), compress(&p, &rotated(&p, 1), &rotated_gz(&p, 1)));
         }
     }
 }

@@ -63,7 +63,11 @@ impl Proc {
             None => (stdin, out),
         };
         for fd in [&stdin, &out, &err].into_iter().flatten() {
-            let _ = set_nonblocking(fd);
+            if let Err(e) = set_nonblocking(fd) {
+                // Cannot happen to a descriptor we hold open; if it did, the poll loop could
+                // block on it.
+                eprintln!("berth-shim: making the process's stdio non-blocking: {e}");
+            }
         }
         Proc {
             pid: s.pid,
@@ -115,6 +119,7 @@ struct Client {
 
 impl Client {
     fn new(stream: UnixStream, kind: Kind) -> Client {
+        // FIONBIO on a connected socket we hold fails only if it is not open, which it is.
         let _ = stream.set_nonblocking(true);
         Client { stream, rbuf: Vec::new(), wbuf: Vec::new(), kind, closing: false, dead: false, read_closed: false }
     }
@@ -231,6 +236,8 @@ impl Shim {
             self.clients.retain(|c| !c.dead);
         }
         self.log.close();
+        // Usually gone already (`settle` removed it when the container ended); a leftover
+        // socket is removed by the container's next start before it binds.
         let _ = std::fs::remove_file(&self.cfg.socket);
     }
 
@@ -358,12 +365,11 @@ impl Shim {
         {
             // Readable pidfd but not yet reapable (a race with another waiter): retry
             // on the next round.
-            if let Some(fd) = &p.pidfd
+            if p.pidfd.is_some()
                 && let Ok(Some((_, status))) = rustix::process::waitpid(Pid::from_raw(p.pid), WaitOptions::NOHANG)
             {
                 p.exit = Some(exit_code(status));
                 p.exited_at = Some(Instant::now());
-                let _ = fd;
                 p.pidfd = None;
             }
         }
@@ -402,6 +408,7 @@ impl Shim {
             Ok(n) => {
                 c.wbuf.drain(..n);
                 if c.wbuf.is_empty() && c.closing {
+                    // The client may have left already; it is dropped either way.
                     let _ = c.stream.shutdown(std::net::Shutdown::Both);
                     c.dead = true;
                 }
@@ -484,6 +491,8 @@ impl Shim {
                     let rows = u16::from_be_bytes([data[0], data[1]]);
                     let cols = u16::from_be_bytes([data[2], data[3]]);
                     if let (true, Some(m)) = (p.tty, &p.out) {
+                        // A resize frame has no reply: a terminal that refuses it (its
+                        // process gone) has no one to tell.
                         let _ = berth_runtime::pty::set_size(m, rows, cols);
                     }
                 }
@@ -573,7 +582,9 @@ impl Shim {
     /// no daemon will know of the process, so it does not run on untracked.
     pub fn abandon(&self) {
         eprintln!("berth-shim: the daemon went away during the start; killing the container");
-        let _ = self.kill(9, true);
+        if let Err(e) = self.kill(9, true) {
+            eprintln!("berth-shim: killing the container: {e}");
+        }
     }
 
     fn kill(&self, signal: i32, all: bool) -> Result<(), String> {
@@ -678,11 +689,15 @@ impl Shim {
         let init_done = self.procs.get(INIT).is_none_or(|p| p.announced);
         if init_done && self.done_at.is_none() {
             // Whatever is left in the container dies with its first process.
-            if let Some(cg) = &self.cgroup {
-                let _ = cg.destroy();
+            if let Some(cg) = &self.cgroup
+                && let Err(e) = cg.destroy()
+            {
+                eprintln!("berth-shim: removing the container's cgroup: {e}");
             }
             self.procs.retain(|k, p| k == INIT || p.exit.is_none());
             self.done_at = Some(Instant::now());
+            // No new clients from now on; if it stays, one that connects anyway is closed
+            // unanswered (below), and the container's next start removes it before binding.
             let _ = std::fs::remove_file(&self.cfg.socket);
         }
         if self.done_at.is_some() {
@@ -747,7 +762,10 @@ fn close_stdin(p: &mut Proc) {
 /// Writes the exit status atomically next to where the daemon expects it.
 pub fn write_exit_file(path: &Path, st: &ExitStatus) {
     let tmp = path.with_extension("tmp");
-    if std::fs::write(&tmp, serde_json::to_vec(st).unwrap_or_default()).is_ok() {
-        let _ = std::fs::rename(&tmp, path);
+    let written =
+        std::fs::write(&tmp, serde_json::to_vec(st).unwrap_or_default()).and_then(|()| std::fs::rename(&tmp, path));
+    if let Err(e) = written {
+        // A daemon that was away now learns nothing of how the container ended.
+        eprintln!("berth-shim: writing the exit status to {}: {e}", path.display());
     }
 }

@@ -76,8 +76,12 @@ impl IngestWriter {
 
 impl Drop for IngestWriter {
     fn drop(&mut self) {
-        if !self.committed {
-            let _ = fs::remove_file(&self.tmp);
+        if !self.committed
+            && let Err(e) = fs::remove_file(&self.tmp)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            // `sweep` removes it at the next start.
+            tracing::warn!(file = %self.tmp.display(), "removing an unfinished blob: {e}");
         }
     }
 }
@@ -173,7 +177,9 @@ impl ContentStore {
         let dir = self.root.join("ingest");
         for e in fs::read_dir(&dir).map_err(|e| StoreError::io("listing ingest", e))? {
             let e = e.map_err(|e| StoreError::io("listing ingest", e))?;
-            let _ = fs::remove_file(e.path());
+            if let Err(err) = fs::remove_file(e.path()) {
+                tracing::warn!(file = %e.path().display(), "removing an unfinished blob: {err}");
+            }
             n += 1;
         }
         Ok(n)

@@ -112,6 +112,8 @@ pub fn copy_tree(src: &Path, dst: &Path) -> io::Result<()> {
             copy_tree(&from, &to)?;
         } else if ft.is_symlink() {
             std::os::unix::fs::symlink(std::fs::read_link(&from)?, &to)?;
+            // Unlike a file's, a symlink's owner gives no access (its target's permissions
+            // decide), so a refused lchown does not fail the copy.
             let _ = rustix::fs::chownat(CWD, &to, Some(uid(md.uid())), Some(gid(md.gid())), AtFlags::SYMLINK_NOFOLLOW);
         } else if ft.is_file() {
             std::fs::copy(&from, &to)?;

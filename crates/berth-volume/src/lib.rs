@@ -237,6 +237,8 @@ impl VolumeStore {
         let data = self.mountpoint(&name);
         std::fs::create_dir_all(&data).map_err(|e| VolumeError::io(format!("creating volume {name}"), e))?;
         if let Err(e) = self.db.put(berth_store::schema::VOLUMES, &name, &rec) {
+            // The database's error is what is returned; a directory that stays has no record,
+            // and `open` removes it at the next start.
             let _ = std::fs::remove_dir_all(self.root.join(&name));
             return Err(e.into());
         }

@@ -217,6 +217,10 @@ pub fn main(args: &[String]) -> i32 {
         d2.images.snapshots().sync_pending();
         0
     });
-    let _ = std::fs::remove_file(pidfile);
+    if let Err(e) = std::fs::remove_file(&pidfile)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!(file = %pidfile.display(), "removing the pid file: {e}");
+    }
     code
 }

@@ -36,6 +36,7 @@ fn rank(l: &Level) -> u8 {
 /// Installs the logger for this process (at level info). Calling it again changes nothing.
 pub fn init() {
     let subscriber = tracing_subscriber::registry().with(Logfmt { sink: to_stderr });
+    // Fails only if a logger is installed already, which then stays (see above).
     let _ = tracing::subscriber::set_global_default(subscriber);
 }
 
@@ -58,6 +59,7 @@ struct Logfmt {
 
 /// One write per line, so lines from several threads never interleave.
 fn to_stderr(line: &str) {
+    // A log line that cannot be written has nowhere else to go.
     let _ = std::io::stderr().lock().write_all(line.as_bytes());
 }
 
@@ -73,6 +75,7 @@ impl Visit for Fields {
         if field.name() == "message" {
             self.message.push_str(value);
         } else {
+            // Writing into a String cannot fail.
             let _ = write!(self.rest, " {}={}", field.name(), quoted(value));
         }
     }

@@ -212,17 +212,16 @@ fn prepare_context(a: &BuildArgs) -> Result<(Prepared, String)> {
 /// A directory context as a tar stream, read from a pipe fed by a thread.
 fn tar_stream(ctx: LocalContext) -> Result<Box<dyn Read + Send>> {
     let dir = std::fs::File::open(&ctx.root).with_context(|| format!("opening {}", ctx.root.display()))?;
-    let (reader, mut writer) = std::io::pipe()?;
-    std::thread::spawn(move || {
+    // A file that cannot be read fails the build (the upload ends with the error) rather
+    // than leaving it out of the context.
+    let reader = crate::piped::spawn(move |mut writer| {
         let opts = WalkOptions { exclude: ctx.exclude, no_trailer: true, ..Default::default() };
-        if write_tree(dir.as_fd(), "", &mut writer, opts).is_err() {
-            return;
-        }
+        write_tree(dir.as_fd(), "", &mut writer, opts).map_err(std::io::Error::other)?;
         if let Some((name, data)) = ctx.extra {
-            let _ = writer.write_all(&berth_archive::writer::single_file(&name, &data, false));
+            writer.write_all(&berth_archive::writer::single_file(&name, &data, false))?;
         }
-        let _ = writer.write_all(&berth_archive::writer::trailer());
-    });
+        writer.write_all(&berth_archive::writer::trailer())
+    })?;
     Ok(Box::new(reader))
 }
 
@@ -388,6 +387,7 @@ pub fn build(c: &Client, a: &BuildArgs) -> Exit {
         }
         if let Some(s) = m.stream.as_ref().filter(|_| !a.quiet) {
             let mut out = stdout.lock();
+            // A closed stdout (piped into `head`, say) does not stop the build.
             let _ = match compact.as_mut() {
                 Some(c) => c.feed(s, &mut out),
                 None => out.write_all(s.as_bytes()).and_then(|_| out.flush()),
@@ -396,6 +396,7 @@ pub fn build(c: &Client, a: &BuildArgs) -> Exit {
         Ok(true)
     })?;
     if let Some(c) = compact.as_mut() {
+        // As above: the build's outcome does not depend on its output being shown.
         let _ = c.finish(&mut stdout.lock());
     }
     if let Some((msg, code)) = err {

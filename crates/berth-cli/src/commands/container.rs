@@ -58,6 +58,8 @@ pub fn start(c: &Client, a: &StartArgs) -> Exit {
         let input = conn.try_clone()?;
         std::thread::spawn(move || tty::copy_input(input));
     }
+    // However the stream ended (detached, the container's end, a cut connection), what the
+    // daemon says of the container next decides the exit.
     let _ = tty::copy_output(conn, is_tty, &buffered);
     drop(_raw);
     let st: Value = c.get_json(&format!("/containers/{id}/json")).unwrap_or_default();
@@ -398,6 +400,7 @@ pub fn exec(c: &Client, a: &ExecArgs) -> Exit {
         let input = conn.try_clone()?;
         std::thread::spawn(move || tty::copy_input(input));
     }
+    // However the stream ended, the exec's inspect below gives the exit code.
     let _ = tty::copy_output(conn, a.tty, &buffered);
     drop(_raw);
     let info: ExecInspect = c.get_json(&format!("/exec/{}/json", created.id))?;
@@ -432,6 +435,7 @@ pub fn attach(c: &Client, a: &AttachArgs) -> Exit {
     let waiter = super::run::wait_in_background(c, &id, "not-running")?;
     let (conn, buffered) = super::run::attach_stream(c, &id, stdin, true, true, a.detach_keys.as_deref())?;
     if is_tty && let Some((h, w)) = tty::size() {
+        // Best effort, as Docker's CLI: a terminal of the wrong size is no reason to fail.
         let _ = c.post(&format!("/containers/{id}/resize?h={}&w={w}", h + 1));
         let _ = c.post(&format!("/containers/{id}/resize?h={h}&w={w}"));
     }
@@ -441,6 +445,8 @@ pub fn attach(c: &Client, a: &AttachArgs) -> Exit {
         let input = conn.try_clone()?;
         std::thread::spawn(move || tty::copy_input(input));
     }
+    // However the stream ended (detached, the container's end, a cut connection), what the
+    // daemon says of the container next decides the exit.
     let _ = tty::copy_output(conn, is_tty, &buffered);
     drop(_raw);
     let st: Value = c.get_json(&format!("/containers/{id}/json")).unwrap_or_default();
@@ -555,6 +561,8 @@ pub fn write_out(mut r: Box<dyn Read + Send>, output: Option<&str>, what: &str) 
             let mut f = std::fs::File::create(&tmp).map_err(|e| anyhow!("failed to create file {path}: {e}"))?;
             let res = std::io::copy(&mut r, &mut f);
             if let Err(e) = res {
+                // The copy's error is what is reported; a partial `.berth-tmp` that stays is
+                // overwritten by the next try.
                 let _ = std::fs::remove_file(&tmp);
                 return Err(e.into());
             }
@@ -565,6 +573,7 @@ pub fn write_out(mut r: Box<dyn Read + Send>, output: Option<&str>, what: &str) 
             if tty::stdout_is_tty() {
                 bail!("cowardly refusing to save to a terminal. Use the -o flag or redirect");
             }
+            // `what` (what the content is) appears in no message yet.
             let _ = what;
             std::io::copy(&mut r, &mut std::io::stdout().lock())?;
         }
@@ -634,6 +643,7 @@ pub struct PruneArgs {
 
 pub fn confirm(prompt: &str) -> bool {
     eprint!("{prompt} [y/N] ");
+    // Unshown prompt or unreadable stdin: the answer is no.
     let _ = std::io::stderr().flush();
     let mut line = String::new();
     let _ = std::io::stdin().read_line(&mut line);

@@ -72,6 +72,8 @@ pub fn show_progress(r: crate::client::Response, quiet: bool) -> Result<()> {
         }
         let Some(status) = m.status.as_deref() else { return Ok(true) };
         let bar = m.progress.as_deref().unwrap_or("");
+        // Progress lines: a closed output (piped into `head`, say) does not stop the pull or
+        // push, so their write errors are dropped here and below.
         match (&m.id, tty) {
             (Some(id), true) => {
                 let text = if bar.is_empty() { format!("{id}: {status}") } else { format!("{id}: {status} {bar}") };
@@ -235,6 +237,7 @@ fn server_of(server: Option<&str>) -> (String, String) {
 
 fn prompt(label: &str, hide: bool) -> Result<String> {
     eprint!("{label}");
+    // An unshown prompt still reads the answer.
     let _ = std::io::stderr().flush();
     let stdin = std::io::stdin();
     let raw = hide.then(crate::tty::RawMode::enable);

@@ -143,6 +143,7 @@ pub fn progress(r: crate::client::Response, quiet: bool, mut on_status: impl FnM
         if !quiet {
             if let Some(s) = &m.stream {
                 print!("{s}");
+                // `print!` has written it (it panics if it cannot); a flush error only delays it.
                 let _ = std::io::stdout().flush();
             } else if let Some(s) = &m.status {
                 match &m.id {

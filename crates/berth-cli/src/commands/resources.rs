@@ -157,6 +157,7 @@ pub fn stats(c: &Client, a: &StatsArgs) -> Exit {
             print!("\x1b[2J\x1b[H");
         }
         print!("{out}");
+        // `print!` has written it (it panics if it cannot); a flush error only delays it.
         let _ = std::io::stdout().flush();
         if a.no_stream {
             return Ok(0);

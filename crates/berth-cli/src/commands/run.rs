@@ -607,6 +607,7 @@ pub fn wait_in_background(c: &Client, id: &str, condition: &str) -> Result<std::
             }
             Ok(w.status_code)
         });
+        // The receiver is gone only if its caller finished without waiting.
         let _ = tx.send(r);
     });
     Ok(rx)
@@ -667,6 +668,7 @@ pub fn run(c: &Client, a: &RunArgs) -> Exit {
         eprintln!("berth: {e}");
         eprintln!("\nRun 'berth run --help' for more information");
         if f.rm {
+            // Waits for the removal; its outcome is not this error's.
             let _ = waiter.recv();
         }
         return Ok(start_error_code(&e.to_string()));
@@ -676,6 +678,7 @@ pub fn run(c: &Client, a: &RunArgs) -> Exit {
     if f.tty
         && let Some((h, w)) = tty::size()
     {
+        // Best effort, as Docker's CLI: a terminal of the wrong size is no reason to fail.
         let _ = c.post(&format!("/containers/{id}/resize?h={h}&w={w}"));
     }
     if want_stdin {

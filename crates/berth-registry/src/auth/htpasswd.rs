@@ -45,7 +45,9 @@ impl Htpasswd {
 
     /// Whether `user` / `password` match an entry.
     pub async fn verify(&self, user: &str, password: &str) -> bool {
-        let _ = self.reload();
+        if let Err(e) = self.reload() {
+            tracing::warn!(file = %self.path.display(), "reading the htpasswd file (the users read before stay): {e}");
+        }
         let Some(hash) = self.users.lock().expect("htpasswd lock").1.get(user).cloned() else {
             return false;
         };

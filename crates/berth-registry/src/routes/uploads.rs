@@ -88,7 +88,10 @@ pub async fn start(reg: &Registry, ctx: &Ctx, name: &str, body: ReqBody) -> Resu
         Ok(d) => Ok(created(name, &d)),
         Err(e) => {
             let (s, n, i) = (reg.storage.clone(), name.to_string(), id.clone());
-            let _ = blocking(move || s.cancel_upload(&n, &i)).await;
+            // The upload's error is what is returned; a session left behind is worth a line.
+            if let Err(c) = blocking(move || s.cancel_upload(&n, &i)).await {
+                tracing::warn!(repository = name, upload = %id, "removing the session of a failed upload: {c}");
+            }
             Err(e)
         }
     }

@@ -82,7 +82,9 @@ impl Storage {
     /// exists the file is dropped instead and the existing blob refreshed.
     pub(crate) fn install_blob(&self, src: &std::path::Path, d: &Digest) -> Result<()> {
         if self.touch_blob(d)? {
-            let _ = fs::remove_file(src);
+            if let Err(e) = fs::remove_file(src) {
+                tracing::warn!(file = %src.display(), digest = %d, "removing the copy of a blob stored already: {e}");
+            }
             return Ok(());
         }
         let dir = self.blob_dir(d);

@@ -121,8 +121,13 @@ impl Storage {
             fs::rename(&tmp, path)?;
             sync_dir(parent)
         })();
-        if res.is_err() {
-            let _ = fs::remove_file(&tmp);
+        // The write's error is what is returned; a temporary file that stays is worth a line
+        // (garbage-collect sweeps it later).
+        if res.is_err()
+            && let Err(e) = fs::remove_file(&tmp)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(file = %tmp.display(), "removing the temporary file of a failed write: {e}");
         }
         res.map_err(ctx)
     }

@@ -100,7 +100,10 @@ impl Storage {
             _ => hash_file(file, Hasher::new(expected.algorithm)).map_err(|e| RegistryError::io("hash upload", e))?,
         };
         if &actual != expected {
-            let _ = remove_all(&dir);
+            // The digest error is what is returned; the session is unusable either way.
+            if let Err(e) = remove_all(&dir) {
+                tracing::warn!(upload = %dir.display(), "removing an upload whose digest did not match: {e}");
+            }
             return Err(RegistryError::with_detail(
                 ErrorCode::DigestInvalid,
                 "provided digest did not match uploaded content",
@@ -153,11 +156,17 @@ impl UploadWriter {
     /// Drops everything this writer appended, restoring the session's offset.
     pub async fn abort(mut self) {
         // Wait for the file's in-flight write (but not the buffer) so it cannot land after
-        // the truncation below.
+        // the truncation below. (If it failed, nothing is in flight.)
         let _ = self.file.get_mut().flush().await;
         drop(self.file);
-        if let Ok(f) = tokio::fs::OpenOptions::new().write(true).open(&self.path).await {
-            let _ = f.set_len(self.start).await;
+        let truncated = match tokio::fs::OpenOptions::new().write(true).open(&self.path).await {
+            Ok(f) => f.set_len(self.start).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = truncated {
+            // The session then keeps the part appended: the client is told the next offset
+            // (416 on a mismatch) and the digest check at commit refuses what does not belong.
+            tracing::warn!(upload = %self.path.display(), offset = self.start, "truncating a failed append: {e}");
         }
     }
 }

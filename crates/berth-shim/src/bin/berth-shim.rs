@@ -55,6 +55,7 @@ fn main() {
         }
         Err(e) => {
             if let Some(r) = report_pipe.as_mut() {
+                // A daemon gone meanwhile finds the shim exited; the error is on stderr below.
                 let _ = report(r, &Reply::failed(e.clone()));
             }
             eprintln!("berth-shim: {}", e.message());
@@ -79,13 +80,24 @@ fn start(path: &str, initial: Option<UnixStream>) -> Result<(Parts, i32), StartF
     // Detach from the daemon: own session, reaper of our descendants, and the last process
     // the OOM killer picks (it is tiny; losing it would orphan the container). Not dumpable,
     // so what it forks stays out of reach of ptrace and pidfd_getfd until it execs.
-    let _ = rustix::process::setsid();
+    // A step that fails leaves the shim less independent of the daemon but able to run the
+    // container: a line in its log (which the daemon passes on), not a failed start.
+    let note = |what: &str, r: std::io::Result<()>| {
+        if let Err(e) = r {
+            eprintln!("berth-shim: {what}: {e}");
+        }
+    };
+    note("setsid", rustix::process::setsid().map(drop).map_err(Into::into));
     berth_runtime::sys::set_non_dumpable().map_err(|e| format!("making the shim non-dumpable: {e}"))?;
-    let _ = rustix::process::set_child_subreaper(Some(
-        rustix::process::Pid::from_raw(rustix::process::getpid().as_raw_nonzero().get()).ok_or("pid")?,
-    ));
-    let _ = std::fs::write("/proc/self/oom_score_adj", "-999");
-    let _ = std::env::set_current_dir("/");
+    note(
+        "becoming the subreaper",
+        rustix::process::set_child_subreaper(Some(
+            rustix::process::Pid::from_raw(rustix::process::getpid().as_raw_nonzero().get()).ok_or("pid")?,
+        ))
+        .map_err(Into::into),
+    );
+    note("setting oom_score_adj", std::fs::write("/proc/self/oom_score_adj", "-999"));
+    note("changing to /", std::env::set_current_dir("/"));
 
     // A mount namespace of our own: the root filesystem exists only here and in the
     // container, and disappears with them, whatever happens to the daemon.
@@ -108,6 +120,7 @@ fn start(path: &str, initial: Option<UnixStream>) -> Result<(Parts, i32), StartF
     )
     .map_err(|e| format!("mounting the container's root filesystem (overlay): {}", std::io::Error::from(e)))?;
 
+    // A socket left by an earlier shim; if it cannot go, the bind below says why.
     let _ = std::fs::remove_file(&cfg.socket);
     let listener =
         UnixListener::bind(&cfg.socket).map_err(|e| format!("listening on {}: {e}", cfg.socket.display()))?;

@@ -150,11 +150,13 @@ impl Formatter {
             Compression::None => data.to_vec(),
             Compression::Gzip => {
                 let mut w = flate2::write::GzEncoder::new(Vec::new(), level);
+                // Writing into a Vec cannot fail.
                 let _ = w.write_all(data);
                 w.finish().unwrap_or_default()
             }
             Compression::Zlib => {
                 let mut w = flate2::write::ZlibEncoder::new(Vec::new(), level);
+                // Writing into a Vec cannot fail.
                 let _ = w.write_all(data);
                 w.finish().unwrap_or_default()
             }

@@ -116,6 +116,7 @@ fn field(out: &mut Vec<u8>, key: &str, value: &[u8]) {
 /// A random ID for this run of the log (64 hex digits, as Docker's).
 fn epoch() -> String {
     let mut b = [0u8; 32];
+    // Without /dev/urandom the ID is all zeros: still well-formed, only not unique to this run.
     let _ = std::fs::File::open("/dev/urandom").and_then(|mut f| std::io::Read::read_exact(&mut f, &mut b));
     b.iter().map(|x| format!("{x:02x}")).collect()
 }

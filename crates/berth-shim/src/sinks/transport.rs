@@ -292,7 +292,6 @@ impl Transport {
             let Some(fd) = &self.sock else { return };
             match rustix::net::send(fd, &frame[self.sent..], SendFlags::NOSIGNAL | SendFlags::DONTWAIT) {
                 Ok(n) if self.endpoint.datagram() || self.sent + n == frame.len() => {
-                    let _ = n;
                     self.sent = 0;
                     self.queued -= frame.len();
                     self.queue.pop_front();

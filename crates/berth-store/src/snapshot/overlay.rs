@@ -57,8 +57,11 @@ impl Staging {
 
 impl Drop for Staging {
     fn drop(&mut self) {
-        if !self.done {
-            let _ = fs::remove_dir_all(&self.dir);
+        if !self.done
+            && let Err(e) = fs::remove_dir_all(&self.dir)
+        {
+            // `sweep` removes it at the next start.
+            tracing::warn!(dir = %self.dir.display(), "removing an unfinished layer: {e}");
         }
     }
 }
@@ -158,10 +161,10 @@ impl Snapshotter {
         write("tar-split", &skeleton.encode())?;
         write("layer.json", &serde_json::to_vec(&info).unwrap_or_default())?;
         if durable {
-            // One syncfs makes every unpacked file durable before the layer becomes visible.
-            if let Ok(f) = fs::File::open(&staging.dir) {
-                let _ = rustix::fs::syncfs(&f);
-            }
+            // One syncfs makes every unpacked file durable before the layer becomes visible; a
+            // layer that cannot be made so is not published as if it were.
+            let synced = fs::File::open(&staging.dir).and_then(|f| rustix::fs::syncfs(&f).map_err(Into::into));
+            synced.map_err(|e| StoreError::io(format!("syncing layer {diff_id}"), e))?;
         } else {
             write(UNSYNCED, boot_id().as_bytes())?;
         }
@@ -182,12 +185,23 @@ impl Snapshotter {
         if dirs.is_empty() {
             return;
         }
-        if let Ok(f) = fs::File::open(self.root.join("layers")) {
-            let _ = rustix::fs::syncfs(&f);
+        let layers = self.root.join("layers");
+        let synced = fs::File::open(&layers)
+            .and_then(|f| rustix::fs::syncfs(&f).map_err(Into::into))
+            .map_err(|e| StoreError::io(format!("syncing {}", layers.display()), e))
+            .and_then(|()| sync_dir(&layers));
+        if let Err(e) = synced {
+            // Not durable: the markers stay, and the layers wait for the next call (or for
+            // `recover_unsynced` at the next start).
+            tracing::warn!(layers = dirs.len(), "making new layers durable: {e}");
+            self.pending.lock().unwrap_or_else(|p| p.into_inner()).extend(dirs);
+            return;
         }
-        let _ = sync_dir(&self.root.join("layers"));
         for d in dirs {
-            let _ = fs::remove_file(d.join(UNSYNCED));
+            // A marker that stays costs a check of the layer at the next start.
+            if let Err(e) = fs::remove_file(d.join(UNSYNCED)) {
+                tracing::warn!(layer = %d.display(), "removing the layer's unsynced marker: {e}");
+            }
         }
     }
 
@@ -222,7 +236,9 @@ impl Snapshotter {
                     damaged.push(info.diff_id);
                 }
                 None => {
-                    let _ = fs::remove_dir_all(e.path());
+                    if let Err(err) = fs::remove_dir_all(e.path()) {
+                        tracing::warn!(dir = %e.path().display(), "removing a damaged layer: {err}");
+                    }
                     damaged.push(e.file_name().to_string_lossy().into_owned());
                 }
             }
@@ -386,7 +402,9 @@ impl Snapshotter {
         let mut n = 0;
         for e in fs::read_dir(self.root.join("staging")).map_err(|e| StoreError::io("listing staging", e))? {
             let e = e.map_err(|e| StoreError::io("listing staging", e))?;
-            let _ = fs::remove_dir_all(e.path());
+            if let Err(err) = fs::remove_dir_all(e.path()) {
+                tracing::warn!(dir = %e.path().display(), "removing an unfinished layer: {err}");
+            }
             n += 1;
         }
         Ok(n)
