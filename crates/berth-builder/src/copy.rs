@@ -288,11 +288,9 @@ impl Build {
                 let image = match from_source(&self.df, stage, from)? {
                     FromSource::Stage(j) => self.stage_result(j)?,
                     // An image the daemon lacks is pulled, as BuildKit does.
-                    FromSource::Image(r) => Some(
-                        self.base_image(&r)
-                            .await
-                            .map_err(|e| BuildError::Invalid(format!("invalid from flag value {from}: {e}")))?,
-                    ),
+                    FromSource::Image(r) => {
+                        Some(self.base_image(&r).await.map_err(|e| crate::plan::not_a_stage(&self.df, from, &e))?)
+                    }
                 };
                 (Tree::of_image(&self.b.images, image.as_ref())?, false)
             }

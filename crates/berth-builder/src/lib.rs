@@ -59,6 +59,7 @@ pub mod rootfs;
 mod run;
 mod run_mounts;
 pub mod secrets;
+mod ssh_relay;
 mod state;
 pub mod sync;
 

@@ -1,7 +1,7 @@
 //! Which stages a build runs, in what order, and how many steps that is.
 //!
 //! The target stage (`--target`, else the last) needs its base if that is an earlier
-//! stage, and every earlier stage a `COPY --from` of it names (by `AS` name or index);
+//! stage, and every stage a `COPY --from` of it names (by `AS` name or index);
 //! those need theirs, and so on. Every other stage is skipped. A stage starts as soon as
 //! the stages it needs ([`Plan::deps`]) are done, so independent stages build in parallel;
 //! their output is still shown in file order, a stage's after the one before it.
@@ -11,6 +11,8 @@
 //! ([`crate::platform::args`]), which a bare `ARG TARGETARCH` brings into a stage.
 //! A stage also needs the stages its `RUN --mount=…,from=` name. A `from` with a variable
 //! in it is known only when its step runs, so a stage with one needs every earlier stage.
+//! As in BuildKit, a `--from` may name a stage later in the file; a ring of stages that need
+//! each other is refused.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -54,21 +56,105 @@ pub struct Plan {
     pub total_steps: usize,
 }
 
-/// Resolves `--from` of a COPY in stage `current`.
+/// Resolves `--from` of a COPY (or of a RUN mount) in stage `current`, as BuildKit does: a
+/// stage's name, earlier or later in the file (the stages it needs run first, whatever
+/// their order); a stage's index; else an image reference, pulled if missing (see
+/// [`not_a_stage`] for the error when that fails). A stage cannot take files from itself.
 pub fn from_source(df: &Dockerfile, current: usize, from: &str) -> Result<FromSource> {
     let lower = from.to_ascii_lowercase();
-    if let Some(i) = df.stages[..current].iter().position(|s| s.name.as_deref() == Some(lower.as_str())) {
-        return Ok(FromSource::Stage(i));
-    }
-    if let Ok(i) = from.parse::<usize>() {
-        if i >= current {
+    let named = |s: &berth_dockerfile::Stage| s.name.as_deref() == Some(lower.as_str());
+    // An earlier stage wins over a later one of the same name.
+    let by_name = df.stages[..current]
+        .iter()
+        .position(named)
+        .or_else(|| df.stages[current..].iter().position(named).map(|i| i + current));
+    let stage = match (by_name, from.parse::<usize>()) {
+        (Some(i), _) => i,
+        (None, Ok(i)) if i >= df.stages.len() => {
             return Err(BuildError::Invalid(format!(
-                "invalid from flag value {from}: refers to current or future build stage"
+                "invalid stage index {i}: the Dockerfile has {} stages",
+                df.stages.len()
             )));
         }
-        return Ok(FromSource::Stage(i));
+        (None, Ok(i)) => i,
+        (None, Err(_)) => {
+            berth_image::Reference::parse(from).map_err(|e| {
+                BuildError::Invalid(format!(
+                    "failed to parse stage name {from:?}: no stage has that name, and it is not an image reference: {e}"
+                ))
+            })?;
+            return Ok(FromSource::Image(from.to_string()));
+        }
+    };
+    if stage == current {
+        return Err(circular(df, stage));
     }
-    Ok(FromSource::Image(from.to_string()))
+    Ok(FromSource::Stage(stage))
+}
+
+fn stage_label(df: &Dockerfile, s: usize) -> String {
+    df.stages[s].name.clone().unwrap_or_else(|| s.to_string())
+}
+
+fn circular(df: &Dockerfile, s: usize) -> BuildError {
+    BuildError::Invalid(format!("circular dependency detected on stage: {}", stage_label(df, s)))
+}
+
+/// The error for a `--from` that names no stage and could not be had as an image: it says
+/// both, with the stage name the value is likely a typo of (as BuildKit suggests one: fewer
+/// than 3 edits away).
+pub fn not_a_stage(df: &Dockerfile, from: &str, image_error: &BuildError) -> BuildError {
+    let lower = from.to_ascii_lowercase();
+    let close = df
+        .stages
+        .iter()
+        .filter_map(|s| s.name.as_deref())
+        .map(|n| (edit_distance(&lower, n), n))
+        .filter(|(d, _)| *d < 3)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, n)| format!(" (did you mean {n}?)"))
+        .unwrap_or_default();
+    BuildError::Invalid(format!(
+        "invalid from flag value {from}: {image_error}; and no build stage is named {from:?}{close}"
+    ))
+}
+
+/// Levenshtein distance, by characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for j in 0..b.len() {
+            let cur = row[j + 1];
+            row[j + 1] = if ca == b[j] { prev } else { 1 + prev.min(row[j]).min(cur) };
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+/// The first stage found on a dependency cycle among `deps`, if any.
+fn find_cycle(deps: &BTreeMap<usize, BTreeSet<usize>>) -> Option<usize> {
+    // 0: unvisited, 1: on the current path, 2: done.
+    fn visit(s: usize, deps: &BTreeMap<usize, BTreeSet<usize>>, mark: &mut BTreeMap<usize, u8>) -> Option<usize> {
+        match mark.get(&s) {
+            Some(1) => return Some(s),
+            Some(2) => return None,
+            _ => {}
+        }
+        mark.insert(s, 1);
+        for &d in deps.get(&s).into_iter().flatten() {
+            if let Some(c) = visit(d, deps, mark) {
+                return Some(c);
+            }
+        }
+        mark.insert(s, 2);
+        None
+    }
+    let mut mark = BTreeMap::new();
+    deps.keys().find_map(|&s| visit(s, deps, &mut mark))
 }
 
 impl Plan {
@@ -160,6 +246,10 @@ impl Plan {
             todo.extend(mine.iter().copied());
             deps.insert(s, mine);
         }
+        // A `--from` may name a later stage, so the stages may wait on each other in a ring.
+        if let Some(s) = find_cycle(&deps) {
+            return Err(circular(df, s));
+        }
         let stages: Vec<usize> = deps.keys().copied().collect();
         let total_steps = df.args_before_from.len()
             + stages.iter().map(|&s| 1 + df.stages[s].instructions.len()).sum::<usize>()
@@ -238,6 +328,32 @@ mod tests {
         assert_eq!(from_source(&df, 3, "build").unwrap(), FromSource::Stage(1));
         assert_eq!(from_source(&df, 3, "2").unwrap(), FromSource::Stage(2));
         assert_eq!(from_source(&df, 3, "busybox:1").unwrap(), FromSource::Image("busybox:1".into()));
-        assert!(from_source(&df, 1, "1").is_err());
+        assert!(from_source(&df, 1, "1").unwrap_err().to_string().contains("circular dependency"));
+    }
+
+    #[test]
+    fn a_from_may_name_a_later_stage_but_not_a_ring_or_a_bad_name() {
+        let text = "FROM busybox AS first\nCOPY --from=later /x /x\nFROM busybox AS later\nRUN true\n";
+        let p = plan(text, Some("first")).unwrap();
+        assert_eq!((p.stages.clone(), p.deps[&0].clone()), (vec![0, 1], BTreeSet::from([1])));
+        let df = berth_dockerfile::parse(text).unwrap();
+        assert_eq!(from_source(&df, 0, "1").unwrap(), FromSource::Stage(1));
+        assert!(from_source(&df, 0, "2").unwrap_err().to_string().contains("invalid stage index 2"));
+        assert!(
+            from_source(&df, 0, "first")
+                .unwrap_err()
+                .to_string()
+                .contains("circular dependency detected on stage: first")
+        );
+        let ring = "FROM busybox AS a\nCOPY --from=b /x /x\nFROM busybox AS b\nCOPY --from=a /y /y\n";
+        assert!(plan(ring, None).unwrap_err().to_string().contains("circular dependency detected on stage"));
+        let bad = from_source(&df, 0, "Bad:Name:x").unwrap_err().to_string();
+        assert!(bad.contains("failed to parse stage name \"Bad:Name:x\""), "{bad}");
+        let e = not_a_stage(&df, "latr", &BuildError::Invalid("pull access denied".into())).to_string();
+        assert_eq!(
+            e,
+            "invalid from flag value latr: pull access denied; and no build stage is named \"latr\" (did you mean later?)"
+        );
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
     }
 }

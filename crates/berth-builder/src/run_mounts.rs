@@ -30,7 +30,7 @@ use sha2::{Digest, Sha256};
 
 use berth_api::models::Mount;
 use berth_dockerfile::Instruction;
-use berth_dockerfile::run_flags::{RunMount, RunNetwork, Sharing, parse_mounts, parse_network};
+use berth_dockerfile::run_flags::{RunMount, RunNetwork, Sharing, parse_mounts_with, parse_network};
 use berth_image::Image;
 
 use crate::cache_mounts::{CacheGuard, CacheRequest};
@@ -57,8 +57,8 @@ pub(crate) fn step_mounts(st: &StageState, ins: &Instruction) -> Result<StepMoun
     if !ins.flag_values("device").is_empty() {
         return Err(BuildError::Invalid("RUN --device is not supported by berth".into()));
     }
-    let values = ins.flag_values("mount").into_iter().map(|v| st.expand(v)).collect::<Result<Vec<_>>>()?;
-    let mounts = parse_mounts(values.iter().map(String::as_str))
+    let expand = |v: &str| st.expand(v).map_err(|e| e.to_string());
+    let mounts = parse_mounts_with(ins.flag_values("mount"), Some(&expand))
         .map_err(|e| BuildError::Invalid(format!("RUN --mount: {e}")))?;
     let network = match ins.flag("network") {
         None => RunNetwork::Default,
@@ -84,6 +84,8 @@ pub(crate) struct Active {
     /// step, whatever `--rm` says (its config holds `env=` secrets).
     pub sensitive: bool,
     guards: Vec<CacheGuard>,
+    /// The sockets of the step's SSH mounts, relaying to the build's agents.
+    relays: Vec<crate::ssh_relay::SshRelay>,
     /// The step's secrets tmpfs, unmounted by [`Active::release`].
     secrets_dir: Option<PathBuf>,
 }
@@ -92,6 +94,7 @@ impl Active {
     /// Unlocks the caches and removes the secrets' tmpfs.
     pub fn release(&mut self) {
         self.guards.clear();
+        self.relays.clear();
         if let Some(dir) = self.secrets_dir.take() {
             let _ = rustix::mount::unmount(&dir, rustix::mount::UnmountFlags::DETACH);
             let _ = std::fs::remove_dir_all(&dir);
@@ -126,7 +129,7 @@ impl Build {
                 Some(crate::NamedContext::Dir(_)) => Err(BuildError::Invalid(format!(
                     "build context {r} is a local directory: only a bind mount can take files from it"
                 ))),
-                None => Ok(Some(self.base_image(&r).await?)),
+                None => Ok(Some(self.base_image(&r).await.map_err(|e| crate::plan::not_a_stage(&self.df, from, &e))?)),
             },
         }
     }
@@ -307,7 +310,7 @@ impl Build {
                         active.mounts.push(bind(&file, target, true));
                     }
                 }
-                RunMount::Ssh { id, target, required, .. } => {
+                RunMount::Ssh { id, target, required, mode, uid, gid } => {
                     active.sensitive = true;
                     match self.opts.ssh.get(id) {
                         Some(sock) => {
@@ -315,7 +318,17 @@ impl Build {
                             if !active.env.iter().any(|e| e.starts_with("SSH_AUTH_SOCK=")) {
                                 active.env.push(format!("SSH_AUTH_SOCK={target}"));
                             }
-                            active.mounts.push(bind(sock, target, false))
+                            // A socket of the mount's own, as its uid, gid and mode say.
+                            let dir = secrets_dir(&mut active, scratch)?;
+                            let relay = crate::ssh_relay::SshRelay::start(
+                                sock,
+                                dir.join(format!("ssh{i}.sock")),
+                                *mode,
+                                *uid,
+                                *gid,
+                            )?;
+                            active.mounts.push(bind(relay.socket(), target, false));
+                            active.relays.push(relay);
                         }
                         None if *required => {
                             return Err(BuildError::Invalid(format!(

@@ -12,7 +12,7 @@
 //! it that the caller keeps open for the build), bind-mounted into the steps that ask
 //! for it by id.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -47,9 +47,89 @@ impl std::fmt::Debug for Secrets {
 /// SSH agent sockets on the daemon's host, by id (`default` for a bare `--ssh default`).
 pub type SshAgents = BTreeMap<String, PathBuf>;
 
+/// The ids a Dockerfile's `RUN --mount=type=ssh` and `type=secret` steps name: what a
+/// client that lends them through a session (buildx) is asked for before the build runs.
+#[derive(Debug, Default, PartialEq)]
+pub struct MountIds {
+    pub ssh: BTreeSet<String>,
+    pub secrets: BTreeSet<String>,
+}
+
+/// Collects [`MountIds`], each mount option expanded as the step will expand it (see
+/// `parse_mounts_with`) with what is known before the build: `--build-arg` values, ARG
+/// defaults (a pre-FROM ARG a stage declares again included) and the stage's ENVs. A
+/// variable only a base image sets expands empty here; the step, expanded with it, then
+/// finds no agent or secret under the other id (and fails if the mount is `required`).
+pub fn mount_ids(dockerfile: &str, build_args: &BTreeMap<String, Option<String>>) -> MountIds {
+    use berth_dockerfile::expand::expand;
+    use berth_dockerfile::run_flags::{RunMount, parse_mounts_with};
+    use berth_dockerfile::words::{parse_arg_raw, parse_pairs_raw};
+    let mut out = MountIds::default();
+    let Ok(df) = berth_dockerfile::parse(dockerfile) else { return out };
+    let esc = df.directives.escape;
+    let meta = crate::plan::Plan::new(&df, None, build_args, 0).map(|p| p.meta_args).unwrap_or_default();
+    for stage in &df.stages {
+        let mut vars: BTreeMap<String, String> = BTreeMap::new();
+        for line in &stage.instructions {
+            let ins = &line.instruction;
+            let text = ins.shell_text();
+            match ins.keyword.as_str() {
+                "ARG" => {
+                    for (name, default) in parse_arg_raw(&text, esc).unwrap_or_default() {
+                        let env = |k: &str| vars.get(k).cloned();
+                        let default = default.and_then(|d| expand(&d, &env, esc).ok());
+                        let inherited = meta.get(&name).cloned().flatten();
+                        if let Some(v) = build_args.get(&name).cloned().flatten().or(default).or(inherited) {
+                            vars.insert(name, v);
+                        }
+                    }
+                }
+                "ENV" => {
+                    let mut set = Vec::new();
+                    for (k, v) in parse_pairs_raw(&text, esc, "ENV").unwrap_or_default() {
+                        let env = |k: &str| vars.get(k).cloned();
+                        if let (Ok(k), Ok(v)) = (expand(&k, &env, esc), expand(&v, &env, esc)) {
+                            set.push((k, v));
+                        }
+                    }
+                    vars.extend(set);
+                }
+                "RUN" => {
+                    let env = |k: &str| vars.get(k).cloned();
+                    let x = |v: &str| expand(v, &env, esc).map_err(|e| e.to_string());
+                    for m in parse_mounts_with(ins.flag_values("mount"), Some(&x)).unwrap_or_default() {
+                        match m {
+                            RunMount::Ssh { id, .. } => drop(out.ssh.insert(id)),
+                            RunMount::Secret { id, .. } => drop(out.secrets.insert(id)),
+                            _ => {}
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mount_ids_expand_build_args_defaults_and_envs() {
+        let df = "ARG GLOBAL=g\nFROM busybox\nARG GLOBAL\nARG SSH_ID=fallback\nENV KEY=k-$GLOBAL\n\
+                  RUN --mount=type=ssh,id=$SSH_ID --mount=type=secret,id=${KEY} true\n\
+                  RUN --mount=type=ssh,id=plain --mount=type=ssh true\n";
+        let none = BTreeMap::new();
+        let ids = mount_ids(df, &none);
+        assert_eq!(ids.ssh, ["default", "fallback", "plain"].map(String::from).into());
+        assert_eq!(ids.secrets, ["k-g".to_string()].into());
+        let args = [("SSH_ID".to_string(), Some("gh".to_string())), ("GLOBAL".into(), Some("x".into()))].into();
+        let ids = mount_ids(df, &args);
+        assert_eq!(ids.ssh, ["default", "gh", "plain"].map(String::from).into());
+        assert_eq!(ids.secrets, ["k-x".to_string()].into());
+    }
 
     #[test]
     fn debug_shows_ids_only() {

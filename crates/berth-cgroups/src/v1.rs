@@ -144,19 +144,16 @@ fn block_io(d: &Path, b: &crate::BlockIoResources) -> Result<()> {
     Ok(())
 }
 
-pub fn freeze(root: &Path, rel: &str, frozen: bool) -> Result<()> {
-    let f = root.join("freezer").join(rel).join("freezer.state");
-    write(&f, if frozen { "FROZEN" } else { "THAWED" })?;
-    // The state passes through FREEZING; wait until it settles.
-    for _ in 0..1000 {
-        let s = fs::read(&f)?;
-        let want = if frozen { "FROZEN" } else { "THAWED" };
-        if s.trim() == want {
-            return Ok(());
-        }
-        std::thread::sleep(std::time::Duration::from_millis(1));
-    }
-    Err(crate::CgroupError::Invalid("the freezer did not settle".into()))
+/// Writes the wanted freezer state; the kernel settles it later (see [`freeze_settled`]).
+pub fn request_freeze(root: &Path, rel: &str, frozen: bool) -> Result<()> {
+    write(&root.join("freezer").join(rel).join("freezer.state"), if frozen { "FROZEN" } else { "THAWED" })
+}
+
+/// Whether the freezer state reads as wanted. It passes through FREEZING while a task cannot
+/// be frozen yet (one in uninterruptible sleep, say).
+pub fn freeze_settled(root: &Path, rel: &str, frozen: bool) -> Result<bool> {
+    let s = fs::read(&root.join("freezer").join(rel).join("freezer.state"))?;
+    Ok(s.trim() == if frozen { "FROZEN" } else { "THAWED" })
 }
 
 #[cfg(test)]

@@ -117,16 +117,15 @@ fn max(v: i64) -> String {
     if v < 0 { "max".into() } else { v.to_string() }
 }
 
-pub fn freeze(dir: &Path, frozen: bool) -> Result<()> {
-    write(&dir.join("cgroup.freeze"), if frozen { "1" } else { "0" })?;
-    for _ in 0..1000 {
-        let events = fs::read(&dir.join("cgroup.events"))?;
-        if fs::keyed(&events, "frozen") == Some(frozen as u64) {
-            return Ok(());
-        }
-        std::thread::sleep(std::time::Duration::from_millis(1));
-    }
-    Err(crate::CgroupError::Invalid("the cgroup did not freeze".into()))
+/// Writes `cgroup.freeze`; the kernel settles it later (see [`freeze_settled`]).
+pub fn request_freeze(dir: &Path, frozen: bool) -> Result<()> {
+    write(&dir.join("cgroup.freeze"), if frozen { "1" } else { "0" })
+}
+
+/// Whether `cgroup.events` reports the wanted frozen state.
+pub fn freeze_settled(dir: &Path, frozen: bool) -> Result<bool> {
+    let events = fs::read(&dir.join("cgroup.events"))?;
+    Ok(fs::keyed(&events, "frozen") == Some(frozen as u64))
 }
 
 #[cfg(test)]

@@ -285,6 +285,22 @@ fn v1_freezing_writes_the_freezer_state_and_waits_for_it() {
 }
 
 #[test]
+fn v1_a_freeze_is_requested_then_polled_without_blocking() {
+    let root = v1_root(&["freezer"]);
+    let g = group(root.path(), "berth/abc", Mode::V1);
+    g.create().unwrap();
+    let state = root.path().join("freezer/berth/abc/freezer.state");
+    g.request_freeze(true).unwrap();
+    assert_eq!(read(&state), "FROZEN");
+    // The kernel reports FREEZING while a task cannot be frozen yet.
+    write(&state, "FREEZING\n");
+    assert!(!g.freeze_settled(true).unwrap());
+    write(&state, "FROZEN\n");
+    assert!(g.freeze_settled(true).unwrap());
+    assert!(!g.freeze_settled(false).unwrap());
+}
+
+#[test]
 fn v1_oom_kills_are_read_from_the_oom_control() {
     let root = v1_root(&["memory"]);
     let g = group(root.path(), "berth/abc", Mode::V1);

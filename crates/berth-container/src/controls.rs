@@ -1,6 +1,8 @@
 //! Changes to a running container that are neither its start nor its end: pause and
 //! unpause, rename, and its terminal's size.
 
+use std::time::Duration;
+
 use berth_shim::proto::{Reply, Request};
 
 use crate::state::{Event, StateError, Status};
@@ -9,14 +11,15 @@ use crate::{ContainerError, ContainerService, Entry, Result, shim_client};
 impl ContainerService {
     /// Freezes or thaws the container's cgroup, then records the change. A container that
     /// is not (or no longer) in the status the change needs is refused with
-    /// [`pause_refused`]'s words, its cgroup untouched.
-    pub(crate) fn set_paused(&self, e: &Entry, paused: bool) -> Result<()> {
+    /// [`pause_refused`]'s words, its cgroup untouched. The wait for the freezer to settle
+    /// sleeps asynchronously: a container that takes long to freeze holds no runtime thread.
+    pub(crate) async fn set_paused(&self, e: &Entry, paused: bool) -> Result<()> {
         let event = if paused { Event::Pause } else { Event::Unpause };
         let rec = e.record();
         rec.state.check(event).map_err(|err| pause_refused(&rec.id, err))?;
         let cg = berth_cgroups::Cgroup::host(&crate::cgroup_path(&self.cfg.cgroup_parent, &rec))
             .map_err(|e| ContainerError::Internal(e.to_string()))?;
-        cg.freeze(paused).map_err(|e| ContainerError::Internal(e.to_string()))?;
+        settle_freezer(&cg, paused).await.map_err(|e| ContainerError::Internal(e.to_string()))?;
         // Not under the operation lock when `kill` thaws: the process may have ended since.
         e.update(|r| if paused { r.state.pause() } else { r.state.unpause() })
             .map_err(|err| pause_refused(&rec.id, err))?;
@@ -30,7 +33,7 @@ impl ContainerService {
         crate::name_in_span(&e);
         let _op = e.op.lock().await;
         let rec = e.record();
-        self.set_paused(&e, paused)?;
+        self.set_paused(&e, paused).await?;
         self.emit(&rec, if paused { "pause" } else { "unpause" }, &[]);
         Ok(())
     }
@@ -76,6 +79,37 @@ impl ContainerService {
                 Ok(())
             }
         }
+    }
+}
+
+/// How long a freeze may take to settle before the pause gives up: runc's bound for a cgroup v2
+/// freeze. A task in uninterruptible sleep (waiting on a FUSE server, say) holds the group in
+/// between until the sleep ends.
+const FREEZE_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Asks for the freeze or thaw and polls until it settles, sleeping with `tokio::time`
+/// between reads (1 ms, doubling up to 50 ms). A freeze that does not settle in time is
+/// undone, as runc does: a half-frozen container would be neither running nor paused.
+async fn settle_freezer(cg: &berth_cgroups::Cgroup, frozen: bool) -> berth_cgroups::Result<()> {
+    cg.request_freeze(frozen)?;
+    let deadline = tokio::time::Instant::now() + FREEZE_DEADLINE;
+    let mut wait = Duration::from_millis(1);
+    loop {
+        if cg.freeze_settled(frozen)? {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            if frozen && let Err(err) = cg.request_freeze(false) {
+                tracing::error!("thawing a group that did not freeze: {err}");
+            }
+            let what = if frozen { "freeze" } else { "thaw" };
+            return Err(berth_cgroups::CgroupError::Invalid(format!(
+                "the cgroup did not {what} within {}s: a process in it may be in uninterruptible sleep",
+                FREEZE_DEADLINE.as_secs()
+            )));
+        }
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(Duration::from_millis(50));
     }
 }
 

@@ -427,8 +427,11 @@ impl ContainerService {
             .await;
         if result.is_err() {
             self.release_name(&name, &id);
-            let _ = std::fs::remove_dir_all(self.container_dir(&id));
-            let _ = self.images.snapshots().remove(&id);
+            // Best effort: recovery sweeps whatever stays (a directory no record owns).
+            crate::offload::remove_trees(vec![self.container_dir(&id)]).await;
+            let images = self.images.clone();
+            let key = id.clone();
+            let _ = crate::offload::blocking(move || images.snapshots().remove(&key)).await;
         }
         result?;
         Ok((id, warnings))

@@ -324,7 +324,7 @@ impl ContainerService {
     }
 
     /// `docker diff`: what the container changed relative to its image.
-    pub fn changes(&self, id: &str) -> Result<Vec<FilesystemChange>> {
+    pub(crate) fn changes_blocking(&self, id: &str) -> Result<Vec<FilesystemChange>> {
         let rec = self.get(id)?.record();
         let mount = self.images.snapshots().mounts(&rec.id, &rec.layers)?;
         let mut out = Vec::new();
@@ -343,7 +343,7 @@ impl ContainerService {
         let e = self.get(id)?;
         let rec = e.record();
         let paused_here =
-            pause && rec.state.status() == crate::state::Status::Running && self.set_paused(&e, true).is_ok();
+            pause && rec.state.status() == crate::state::Status::Running && self.set_paused(&e, true).await.is_ok();
         let base = self.images.get(&rec.image_id);
         let upper = self.images.snapshots().upper_dir(&rec.id)?;
         let images = self.images.clone();
@@ -369,7 +369,7 @@ impl ContainerService {
             .await
             .map_err(|e| ContainerError::Internal(format!("commit task failed: {e}")))?;
         if paused_here {
-            let _ = self.set_paused(&e, false);
+            let _ = self.set_paused(&e, false).await;
         }
         let image = r?;
         self.emit(&rec, "commit", &[]);

@@ -59,7 +59,8 @@ fn command(rec: &Record) -> String {
 }
 
 impl ContainerService {
-    pub fn inspect(&self, id: &str, size: bool) -> Result<ContainerInspect> {
+    /// Sync: sizing walks the writable layer. Called through [`ContainerService::inspect`].
+    pub(crate) fn inspect_blocking(&self, id: &str, size: bool) -> Result<ContainerInspect> {
         let e = self.get(id)?;
         let rec = e.record();
         let snaps = self.images.snapshots();
@@ -159,8 +160,9 @@ impl ContainerService {
         (Some(rw), Some(rw + image))
     }
 
-    /// `GET /containers/json`, newest first.
-    pub fn list(&self, opts: &ListOptions) -> Result<Vec<ContainerSummary>> {
+    /// `GET /containers/json`, newest first. Sync: sizing walks writable layers. Called
+    /// through [`ContainerService::list`].
+    pub(crate) fn list_blocking(&self, opts: &ListOptions) -> Result<Vec<ContainerSummary>> {
         let f = &opts.filters;
         f.check_names(&[
             "ancestor",

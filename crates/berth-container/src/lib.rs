@@ -30,6 +30,8 @@ mod log_info;
 pub mod logs;
 mod mounts;
 pub mod network;
+mod offload;
+mod prune;
 pub mod record;
 mod recover;
 pub mod shim_client;

@@ -220,7 +220,9 @@ impl ContainerService {
                     let svc = self.clone();
                     let rec2 = rec.clone();
                     let _ = tokio::task::spawn_blocking(move || svc.networks.disconnect(&rec2)).await;
-                    let _ = std::fs::remove_dir_all(self.bundle_dir(&rec.id));
+                    for err in crate::offload::remove_trees(vec![self.bundle_dir(&rec.id)]).await {
+                        tracing::warn!(container = %rec.id, "after a failed start: {err}");
+                    }
                     Err(err)
                 }
             },
@@ -456,7 +458,9 @@ impl ContainerService {
         for line in said.lines().filter(|l| !l.trim().is_empty()) {
             tracing::warn!(container = %rec.id, "the shim said: {line}");
         }
-        let _ = std::fs::remove_dir_all(self.bundle_dir(&rec.id));
+        for err in crate::offload::remove_trees(vec![self.bundle_dir(&rec.id)]).await {
+            tracing::warn!(container = %rec.id, "after the exit: {err}");
+        }
         self.volume_mount_events(&rec, false);
         if st.oom_killed {
             self.emit(&rec, "oom", &[]);
@@ -592,7 +596,7 @@ impl ContainerService {
             self.persist_or_log(&e);
         }
         if rec.state.is_paused() && sig == 9 {
-            let _ = self.set_paused(&e, false);
+            let _ = self.set_paused(&e, false).await;
         }
         self.emit(&rec, "kill", &[("signal", sig.to_string())]);
         let exits = e.life.borrow().exits;
@@ -656,7 +660,7 @@ impl ContainerService {
                 )));
             }
             if rec.state.is_paused() {
-                let _ = self.set_paused(&e, false);
+                let _ = self.set_paused(&e, false).await;
             }
             e.update(|r| r.stopped_by_user = true);
             if rec.state.is_running() {
@@ -674,17 +678,16 @@ impl ContainerService {
         // Under the operation lock and after the exit: the container is down by now.
         e.update(|r| r.state.remove()).map_err(|err| ContainerError::Conflict(format!("{}: {err}", rec.id)))?;
         let rec = e.record();
-        let mut errors = Vec::new();
-        if let Err(err) = self.images.snapshots().remove(&rec.id) {
-            errors.push(err.to_string());
-        }
-        for dir in [self.container_dir(&rec.id), self.bundle_dir(&rec.id)] {
-            if let Err(err) = std::fs::remove_dir_all(&dir)
-                && err.kind() != std::io::ErrorKind::NotFound
-            {
-                errors.push(format!("removing {}: {err}", dir.display()));
-            }
-        }
+        // The writable layer may hold a large tree: it is deleted on the blocking pool, and
+        // other requests (this container's listing included) go on meanwhile.
+        let images = self.images.clone();
+        let id = rec.id.clone();
+        let mut errors = match crate::offload::blocking(move || images.snapshots().remove(&id)).await {
+            Ok(Ok(())) => Vec::new(),
+            Ok(Err(err)) => vec![err.to_string()],
+            Err(err) => vec![err.to_string()],
+        };
+        errors.extend(crate::offload::remove_trees(vec![self.container_dir(&rec.id), self.bundle_dir(&rec.id)]).await);
         let _ = std::fs::remove_file(self.socket_path(&rec.id));
         let svc = self.clone();
         let rec2 = rec.clone();
@@ -693,9 +696,17 @@ impl ContainerService {
             self.volumes.release(&m.name, &rec.id);
         }
         for v in &rec.anonymous_volumes {
-            // Another container may still use it (`--volumes-from`): then it stays.
+            // Another container may still use it (`--volumes-from`): then it stays. Its data
+            // may be large: deleted on the blocking pool.
+            let store = self.volumes.clone();
+            let name = v.clone();
             let removed = volumes
-                && match self.volumes.remove(v, true) {
+                && match crate::offload::blocking(move || store.remove(&name, true)).await.unwrap_or_else(|e| {
+                    Err(berth_volume::VolumeError::Io {
+                        context: format!("removing volume {v}"),
+                        source: std::io::Error::other(e.to_string()),
+                    })
+                }) {
                     Ok(()) => {
                         self.volume_event(v, "destroy", &[]);
                         true

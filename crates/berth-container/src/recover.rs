@@ -32,7 +32,11 @@ impl ContainerService {
         for t in down {
             let _ = t.await;
         }
-        self.sweep();
+        // Leftovers may be large trees: swept on the blocking pool.
+        let svc = self.clone();
+        if let Err(err) = crate::offload::blocking(move || svc.sweep()).await {
+            tracing::error!("sweeping leftovers: {err}");
+        }
         // Anonymous volumes of a `create` the last daemon did not finish.
         for v in self.volumes.orphans(|id| self.get(id).is_ok()) {
             if let Err(err) = self.volumes.remove(&v, true) {

@@ -71,7 +71,7 @@ impl ContainerService {
             return Ok(None);
         }
         if rec.state.is_paused() {
-            self.set_paused(e, false)?;
+            self.set_paused(e, false).await?;
         }
         let sig_name = signal.unwrap_or_else(|| {
             if rec.config.stop_signal.is_empty() { "SIGTERM".into() } else { rec.config.stop_signal.clone() }

@@ -17,8 +17,9 @@
 //! | `ssh`    | id (`default`), target (`/run/buildkit/ssh_agent.<n>`), required, mode (0600), uid, gid |
 //!
 //! `target`, `dst` and `destination` are one key; so are `source` and `src`. A secret
-//! with `env=` and no `target` is only an environment variable. Values are taken as
-//! written: the builder expands build args in the flag text before parsing it.
+//! with `env=` and no `target` is only an environment variable. Option values may name
+//! build args and variables (`id=$SSH_ID`, `target=${DIR}/cache`): [`parse_mounts_with`]
+//! expands each value on its own, as BuildKit does; [`parse_mounts`] takes them as written.
 
 use std::fmt;
 
@@ -168,9 +169,20 @@ fn parse_u32(key: &str, v: &str, radix: u32) -> Result<u32, String> {
     u32::from_str_radix(v, radix).map_err(|_| format!("invalid value for {key}: {v}"))
 }
 
-/// Parses one `--mount` value. `n` is the mount's position among the step's SSH mounts,
-/// for their default target.
+/// Expands variables in one `--mount` option value.
+pub type Expander<'a> = &'a dyn Fn(&str) -> Result<String, String>;
+
+/// Parses one `--mount` value as written (no variable expanded). `ssh_index` is the
+/// mount's position among the step's SSH mounts, for their default target.
 pub fn parse_mount(value: &str, ssh_index: usize) -> Result<RunMount, String> {
+    parse_mount_with(value, ssh_index, None)
+}
+
+/// Parses one `--mount` value, expanding build args and variables in each option's value
+/// with `expand`, as BuildKit's frontend does: value by value, after the text is split into
+/// fields, so a value that expands to `a,b` stays one value. Keys and bare flags are not
+/// expanded.
+pub fn parse_mount_with(value: &str, ssh_index: usize, expand: Option<Expander>) -> Result<RunMount, String> {
     let mut kind = "bind".to_string();
     let (mut target, mut source, mut from, mut id, mut env) = (None, None, None, None, None);
     let (mut ro, mut rw, mut required) = (None, None, false);
@@ -181,7 +193,14 @@ pub fn parse_mount(value: &str, ssh_index: usize) -> Result<RunMount, String> {
             continue;
         }
         let (key, val) = match field.split_once('=') {
-            Some((k, v)) => (k.trim().to_ascii_lowercase(), Some(v.trim().to_string())),
+            Some((k, v)) => {
+                let v = v.trim();
+                let v = match expand {
+                    Some(x) => x(v)?,
+                    None => v.to_string(),
+                };
+                (k.trim().to_ascii_lowercase(), Some(v))
+            }
             None => (field.to_ascii_lowercase(), None),
         };
         let need =
@@ -312,12 +331,21 @@ fn parse_size(v: &str) -> Result<u64, String> {
     berth_api::units::parse_ram_bytes(v).map(|n| n as u64).map_err(|_| format!("invalid size: {v}"))
 }
 
-/// Every `--mount` of a RUN, in order.
+/// Every `--mount` of a RUN, in order, as written (no variable expanded).
 pub fn parse_mounts<'a>(values: impl IntoIterator<Item = &'a str>) -> Result<Vec<RunMount>, String> {
+    parse_mounts_with(values, None)
+}
+
+/// Every `--mount` of a RUN, in order, each option value expanded with `expand` (see
+/// [`parse_mount_with`]).
+pub fn parse_mounts_with<'a>(
+    values: impl IntoIterator<Item = &'a str>,
+    expand: Option<Expander>,
+) -> Result<Vec<RunMount>, String> {
     let mut ssh = 0;
     let mut out = Vec::new();
     for v in values {
-        let m = parse_mount(v, ssh)?;
+        let m = parse_mount_with(v, ssh, expand)?;
         if matches!(m, RunMount::Ssh { .. }) {
             ssh += 1;
         }
@@ -415,6 +443,24 @@ mod tests {
                 gid: 0,
             }
         );
+    }
+
+    #[test]
+    fn option_values_are_expanded_one_by_one() {
+        let vars = |v: &str| -> Result<String, String> {
+            Ok(v.replace("${SSH_ID}", "gh").replace("$SSH_ID", "gh").replace("$LIST", "a,b").replace("$U", "1000"))
+        };
+        let got =
+            parse_mounts_with(["type=ssh,id=$SSH_ID,uid=$U", "type=secret,id=${SSH_ID},target=/s/$LIST"], Some(&vars))
+                .unwrap();
+        let RunMount::Ssh { id, uid, .. } = &got[0] else { panic!("{got:?}") };
+        assert_eq!((id.as_str(), *uid), ("gh", 1000));
+        // A value that expands to a comma stays one value.
+        let RunMount::Secret { id, target, .. } = &got[1] else { panic!("{got:?}") };
+        assert_eq!((id.as_str(), target.as_deref()), ("gh", Some("/s/a,b")));
+        // Unexpanded, the text stays as written.
+        let RunMount::Ssh { id, .. } = m("type=ssh,id=$SSH_ID") else { panic!() };
+        assert_eq!(id, "$SSH_ID");
     }
 
     #[test]

@@ -187,7 +187,14 @@ pub fn main(args: &[String]) -> i32 {
     };
     let pidfile = config.pidfile.clone();
     berth_distribution::heap::tune();
-    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    // The async workers answer every request, so nothing on them may block: the services
+    // move walks, deletions and freezer polling to the blocking pool (which grows as needed)
+    // or sleep with tokio's timers. What is left on the workers is CPU work (parsing, JSON,
+    // digesting streamed layers), so one worker per CPU. At least 2, so that one busy worker
+    // never holds every request on a 1-CPU host; at most 8, as past that the daemon's own
+    // work does not scale (one malloc arena, see heap::tune) and idle workers cost memory.
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 8);
+    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             return fatal(&format!("starting the runtime: {e}"));

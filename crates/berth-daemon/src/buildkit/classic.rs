@@ -70,10 +70,11 @@ pub async fn build(d: Arc<Daemon>, files: Files, mut opts: berth_builder::BuildO
                     opts.registry_config = frontend::registry_config(&session, &ctx.dockerfile, &[]).await;
                 }
                 if opts.secrets.is_empty() {
-                    opts.secrets = frontend::secrets(&session, &ctx.dockerfile).await;
+                    opts.secrets = frontend::secrets(&session, &ctx.dockerfile, &opts.build_args).await;
                 }
                 if opts.ssh.is_empty() {
-                    let (agents, proxies) = frontend::ssh_agents(&d, &session, &ctx.dockerfile).await?;
+                    let (agents, proxies) =
+                        frontend::ssh_agents(&d, &session, &ctx.dockerfile, &opts.build_args).await?;
                     opts.ssh = agents;
                     ssh_proxies = proxies;
                 }

@@ -133,24 +133,17 @@ pub(super) async fn registry_config(session: &Session, dockerfile: &str, extra: 
     Some(base64::engine::general_purpose::URL_SAFE.encode(serde_json::Value::Object(all).to_string()))
 }
 
-/// The secrets the Dockerfile's `RUN --mount=type=secret` steps name, from the client's
+/// The secrets the Dockerfile's `RUN --mount=type=secret` steps name (their ids expanded
+/// with the build args, see [`berth_builder::secrets::mount_ids`]), from the client's
 /// session (`--secret id=…`). One the client does not have is left out: the builder then
 /// fails a step that requires it and leaves the others without it, as BuildKit does.
-pub(super) async fn secrets(session: &Session, dockerfile: &str) -> berth_builder::secrets::Secrets {
-    use berth_dockerfile::run_flags::{RunMount, parse_mounts};
+pub(super) async fn secrets(
+    session: &Session,
+    dockerfile: &str,
+    build_args: &BTreeMap<String, Option<String>>,
+) -> berth_builder::secrets::Secrets {
     let mut out = berth_builder::secrets::Secrets::default();
-    let Ok(df) = berth_dockerfile::parse(dockerfile) else { return out };
-    let mut ids = std::collections::BTreeSet::new();
-    for line in df.stages.iter().flat_map(|s| &s.instructions) {
-        if line.instruction.keyword == "RUN" {
-            for m in parse_mounts(line.instruction.flag_values("mount")).unwrap_or_default() {
-                if let RunMount::Secret { id, .. } = m {
-                    ids.insert(id);
-                }
-            }
-        }
-    }
-    for id in ids {
+    for id in berth_builder::secrets::mount_ids(dockerfile, build_args).secrets {
         // One larger than BuildKit's limit is left out, as one the client lacks.
         if let Ok(value) = session.secret(&id).await
             && value.len() <= berth_builder::secrets::MAX_SECRET
@@ -161,30 +154,19 @@ pub(super) async fn secrets(session: &Session, dockerfile: &str) -> berth_builde
     out
 }
 
-/// The SSH agents the Dockerfile's `RUN --mount=type=ssh` steps name that the client
-/// forwards (`--ssh id=…`): a socket each, relayed to the client's agent through the session
-/// for as long as the returned proxies live. One the client does not forward is left out,
-/// as with secrets.
+/// The SSH agents the Dockerfile's `RUN --mount=type=ssh` steps name (ids expanded with the
+/// build args) that the client forwards (`--ssh id=…`): a socket each, relayed to the
+/// client's agent through the session for as long as the returned proxies live. One the
+/// client does not forward is left out, as with secrets.
 pub(super) async fn ssh_agents(
     d: &Daemon,
     session: &Arc<Session>,
     dockerfile: &str,
+    build_args: &BTreeMap<String, Option<String>>,
 ) -> Result<(berth_builder::secrets::SshAgents, Vec<berth_buildkit::ssh::AgentProxy>)> {
-    use berth_dockerfile::run_flags::{RunMount, parse_mounts};
     let mut agents = berth_builder::secrets::SshAgents::new();
     let mut proxies = Vec::new();
-    let Ok(df) = berth_dockerfile::parse(dockerfile) else { return Ok((agents, proxies)) };
-    let mut ids = std::collections::BTreeSet::new();
-    for line in df.stages.iter().flat_map(|s| &s.instructions) {
-        if line.instruction.keyword == "RUN" {
-            for m in parse_mounts(line.instruction.flag_values("mount")).unwrap_or_default() {
-                if let RunMount::Ssh { id, .. } = m {
-                    ids.insert(id);
-                }
-            }
-        }
-    }
-    for id in ids {
+    for id in berth_builder::secrets::mount_ids(dockerfile, build_args).ssh {
         if !berth_buildkit::ssh::has_agent(session, &id).await {
             continue;
         }
@@ -236,8 +218,8 @@ pub(super) async fn dockerfile(d: &Arc<Daemon>, job: &Job, opts: &HashMap<String
         build_opts.named_contexts.insert(name, c);
     }
     build_opts.registry_config = registry_config(&session, &ctx.dockerfile, &imports).await;
-    build_opts.secrets = secrets(&session, &ctx.dockerfile).await;
-    let (agents, _proxies) = ssh_agents(d, &session, &ctx.dockerfile).await?;
+    build_opts.secrets = secrets(&session, &ctx.dockerfile, &build_opts.build_args).await;
+    let (agents, _proxies) = ssh_agents(d, &session, &ctx.dockerfile, &build_opts.build_args).await?;
     build_opts.ssh = agents;
     build_opts.inline_cache |= job.inline_cache.load(std::sync::atomic::Ordering::SeqCst);
     build_opts.cache_imports = import_caches(d, &job.progress, &job.id, &imports, &build_opts).await;

@@ -31,8 +31,7 @@ pub async fn list(d: D, req: Req) -> ApiResult<Resp> {
         size: req.q_bool("size"),
         filters: filters(&req)?,
     };
-    let d2 = d.clone();
-    let list = super::blocking(move || d2.containers.list(&opts)).await??;
+    let list = d.containers.list(opts).await?;
     Ok(http::json(200, &list))
 }
 
@@ -55,8 +54,7 @@ pub async fn create(d: D, mut req: Req) -> ApiResult<Resp> {
 
 pub async fn inspect(d: D, req: Req) -> ApiResult<Resp> {
     let size = req.q_bool("size");
-    let id = req.param(0).to_string();
-    let v = super::blocking(move || d.containers.inspect(&id, size)).await??;
+    let v = d.containers.inspect(req.param(0), size).await?;
     Ok(http::json(200, &v))
 }
 
@@ -117,8 +115,7 @@ pub async fn logs(d: D, req: Req) -> ApiResult<Resp> {
 }
 
 pub async fn changes(d: D, req: Req) -> ApiResult<Resp> {
-    let id = req.param(0).to_string();
-    let v = super::blocking(move || d.containers.changes(&id)).await??;
+    let v = d.containers.changes(req.param(0)).await?;
     Ok(http::json(200, &v))
 }
 
@@ -330,30 +327,13 @@ pub async fn prune(d: D, req: Req) -> ApiResult<Resp> {
     let f = filters(&req)?;
     f.check_names(&["until", "label", "label!"]).map_err(ApiError::bad_request)?;
     let until = f.prune_until(berth_api::time::now_nanos()).map_err(ApiError::bad_request)?;
-    let mut deleted = Vec::new();
-    let mut reclaimed = 0i64;
-    for e in d.containers.all() {
-        let rec = e.record();
-        if rec.state.is_running() || rec.state.is_restarting() || rec.state.is_paused() {
-            continue;
-        }
-        // Another namespace's (kubelet keeps its exited containers for restarts and logs).
-        if rec.config.labels.contains_key(berth_container::record::NAMESPACE_LABEL) {
-            continue;
-        }
-        if until.is_some_and(|u| berth_api::time::parse_rfc3339(&rec.created).unwrap_or(0) > u) {
-            continue;
-        }
-        if !f.prune_labels_match(&rec.config.labels) {
-            continue;
-        }
-        let size =
-            d.images.snapshots().upper_dir(&rec.id).map(|p| berth_store::snapshot::dir_size(&p) as i64).unwrap_or(0);
-        if d.containers.remove(&rec.id, false, false).await.is_ok() {
-            deleted.push(rec.id.clone());
-            reclaimed += size;
-        }
-    }
+    let (deleted, reclaimed) = d
+        .containers
+        .prune(|rec| {
+            until.is_none_or(|u| berth_api::time::parse_rfc3339(&rec.created).unwrap_or(0) <= u)
+                && f.prune_labels_match(&rec.config.labels)
+        })
+        .await;
     Ok(http::json(
         200,
         &json!({"ContainersDeleted": if deleted.is_empty() { serde_json::Value::Null } else { json!(deleted) }, "SpaceReclaimed": reclaimed}),

@@ -294,7 +294,17 @@ pub async fn events(d: D, req: Req) -> ApiResult<Resp> {
 }
 
 pub async fn df(d: D, _req: Req) -> ApiResult<Resp> {
+    let containers: Vec<serde_json::Value> = d
+        .containers
+        .list(berth_container::inspect::ListOptions { all: true, size: true, ..Default::default() })
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| serde_json::to_value(c).unwrap_or_default())
+        .collect();
     let d2 = d.clone();
+    // The image and volume stores are synchronous: sizing their trees runs here, off the
+    // async workers.
     let v = super::blocking(move || {
         let counts = d2.containers.image_use_counts();
         let users = |id: &str| counts.get(id).copied().unwrap_or(0);
@@ -309,13 +319,6 @@ pub async fn df(d: D, _req: Req) -> ApiResult<Resp> {
             })
             .collect();
         let layers_size: u64 = d2.images.snapshots().layers().map(|l| l.iter().map(|x| x.size).sum()).unwrap_or(0);
-        let containers: Vec<serde_json::Value> = d2
-            .containers
-            .list(&berth_container::inspect::ListOptions { all: true, size: true, ..Default::default() })
-            .unwrap_or_default()
-            .into_iter()
-            .map(|c| serde_json::to_value(c).unwrap_or_default())
-            .collect();
         json!({
             "LayersSize": layers_size,
             "Images": images,

@@ -98,3 +98,51 @@ CMD ["cat", "/mounted"]
     let err = build(&d, &copy, &[]).fails();
     assert!(err.contains("variable expansion is not supported for --from"), "{err}");
 }
+
+/// A `COPY --from` naming a stage further down the file builds that stage first, as
+/// BuildKit does (no pull of an image by that name); a ring of such stages, an index past
+/// the last stage and a name that is no valid reference are refused naming what is wrong.
+#[test]
+fn copy_from_a_later_stage_builds_it_and_bad_names_say_why() {
+    let d = Daemon::with_busybox();
+    let df = "FROM busybox AS final\nCOPY --from=builder /out /out\nCOPY --from=2 /other /other\nCMD [\"cat\", \"/out\", \"/other\"]\n\
+              FROM busybox AS builder\nRUN echo built > /out\n\
+              FROM busybox\nRUN echo other > /other\n";
+    let dir = context(&d, &[("Dockerfile", df)]);
+    let out = build(&d, &dir, &["-t", "later-stage", "--target", "final"]).ok();
+    assert!(!out.contains("pull"), "no image is pulled for a stage's name: {out}");
+    assert_eq!(d.berth(&["run", "--rm", "--network", "none", "later-stage"]).ok(), "built\nother\n");
+    let cases = [
+        (
+            "FROM busybox AS a\nCOPY --from=b /x /x\nFROM busybox AS b\nCOPY --from=a /y /y\n",
+            "circular dependency detected on stage: ",
+        ),
+        ("FROM busybox AS a\nCOPY --from=a /x /x\n", "circular dependency detected on stage: a"),
+        ("FROM busybox\nCOPY --from=5 /x /x\n", "invalid stage index 5"),
+        ("FROM busybox\nCOPY --from=Not:A:Ref /x /x\n", "failed to parse stage name \"Not:A:Ref\""),
+    ];
+    for (df, want) in cases {
+        let dir = context(&d, &[("Dockerfile", df)]);
+        let err = build(&d, &dir, &[]).fails();
+        assert!(err.contains(want), "{df}: {err}");
+        assert!(!err.contains("pull access denied"), "{df}: nothing is pulled: {err}");
+    }
+}
+
+/// A typo in `--from` is taken for an image, as in BuildKit: the daemon tries it (in a
+/// network namespace of the test's own, where no registry answers), and the error names
+/// the value, why the image failed, that no stage has that name, and the stage meant.
+#[test]
+fn copy_from_a_typo_names_the_stage_it_was_likely_meant_to_be() {
+    let ns = berth_integration::TestNs::new("bttypo");
+    let d = Daemon::start_in(Some(&ns.0), &[]);
+    d.import_busybox("busybox:latest");
+    let df = "FROM busybox AS builder\nRUN echo built > /out\nFROM busybox\nCOPY --from=buidler /out /out\n";
+    let dir = context(&d, &[("Dockerfile", df)]);
+    let err = build(&d, &dir, &[]).fails();
+    assert!(err.contains("invalid from flag value buidler: pull access denied for buidler"), "{err}");
+    assert!(err.contains("no build stage is named \"buidler\" (did you mean builder?)"), "{err}");
+    // Control: with the name spelled right, the same Dockerfile builds.
+    let dir = context(&d, &[("Dockerfile", &df.replace("buidler", "builder"))]);
+    build(&d, &dir, &["-t", "typo-fixed"]).ok();
+}

@@ -195,3 +195,25 @@ fn ssh_forwards_an_agent_socket_to_the_steps_that_ask() {
     ]);
     assert!(r.code != 0 && r.stderr.contains("no such socket on the daemon's host"), "{r:?}");
 }
+
+/// An SSH mount's id and options may use build args; the step's socket is its own, owned
+/// as `uid`/`gid`/`mode` say (BuildKit's defaults 0, 0, 0600).
+#[test]
+fn ssh_mount_options_expand_build_args_and_set_the_socket_owner() {
+    let d = Daemon::with_busybox();
+    let sock = d.dir.path().join("agent2.sock");
+    let _agent = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let df = "FROM busybox\nARG AGENT\nARG OWNER=0\n\
+              RUN --mount=type=ssh,id=$AGENT,uid=${OWNER},required stat -c '%a %u %g' \"$SSH_AUTH_SOCK\" > /owned\n\
+              RUN --mount=type=ssh,id=${AGENT},required,mode=0640,gid=$OWNER stat -c '%a %u %g' \"$SSH_AUTH_SOCK\" > /mode\n";
+    let dir = context(&d, &[("Dockerfile", df)]);
+    let s = format!("named={}", sock.display());
+    build(&d, &dir, &["-t", "ssh-opts", "--ssh", &s, "--build-arg", "AGENT=named", "--build-arg", "OWNER=1000"]).ok();
+    let cat = |f: &str| d.berth(&["run", "--rm", "--network", "none", "ssh-opts", "cat", f]).ok();
+    assert_eq!(cat("/owned"), "600 1000 0\n");
+    assert_eq!(cat("/mode"), "640 0 1000\n");
+    // Control: the id is the build arg's value; one naming no agent the build was given
+    // fails the required mount.
+    let err = build(&d, &dir, &["--ssh", &s, "--build-arg", "AGENT=other"]).fails();
+    assert!(err.contains("no SSH agent for id \"other\""), "{err}");
+}

@@ -271,3 +271,23 @@ fn a_run_steps_output_is_clipped_at_buildkits_limit() {
     assert!((3000..=(2 << 20) / 501).contains(&lines), "{lines} lines of output");
     d.docker(&["rmi", &tag]).ok();
 }
+
+/// Through buildx as through berth's CLI: a `COPY --from` naming a later stage builds that
+/// stage; a typo fails naming the stage meant (the daemon in a network namespace of the
+/// test's own, where no registry answers the pull BuildKit tries).
+#[test]
+fn copy_from_a_later_stage_or_a_typo() {
+    let ns = berth_integration::TestNs::new("btbxfrom");
+    let d = Daemon::start_in(Some(&ns.0), &[]);
+    d.import_busybox("busybox:latest");
+    let df = "FROM busybox AS final\nCOPY --from=builder /out /out\nFROM busybox AS builder\nRUN echo built > /out\n";
+    let ctx = files(&d, &[("Dockerfile", df)]);
+    let tag = berth_integration::unique("bxlater");
+    docker(&d, &ctx, &["buildx", "build", "--load", "--network", "none", "--target", "final", "-t", &tag, "."]).ok();
+    assert_eq!(d.docker(&["run", "--rm", "--network", "none", &tag, "cat", "/out"]).ok(), "built\n");
+    let ctx = files(&d, &[("Dockerfile", &df.replace("--from=builder", "--from=buidler"))]);
+    let out = docker(&d, &ctx, &["buildx", "build", "--load", "--network", "none", "--target", "final", "."]);
+    assert_ne!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("no build stage is named \"buidler\" (did you mean builder?)"), "{}", out.stderr);
+    d.docker(&["rmi", &tag]).ok();
+}

@@ -91,3 +91,35 @@ fn a_required_ssh_mount_without_a_forwarded_agent_fails_the_build() {
     assert!(out.stderr.contains("SSH agent") && out.stderr.contains("\"default\""), "{}", out.stderr);
     assert!(d.docker(&["image", "inspect", &tag]).code != 0);
 }
+
+/// `uid`, `gid` and `mode` of an SSH mount make the step's socket, as in BuildKit (0, 0,
+/// 0600 by default): a step running as user 1000 reaches the agent through a mount with
+/// `uid=1000` or `mode=0666`, and not through one without (the control). The id may be
+/// written with a build arg, expanded as the step's other mount options are.
+#[test]
+fn a_ssh_mount_is_owned_as_its_uid_gid_and_mode_say() {
+    let d = Daemon::with_busybox();
+    let comment = berth_integration::unique("berth-test-key-");
+    let df = "FROM busybox\nCOPY agent_list /agent_list\nARG SSH_ID=none\nARG UID=0\nUSER 1000\n\
+              RUN --mount=type=ssh,id=$SSH_ID,uid=${UID},gid=100 /agent_list > /tmp/by-uid && stat -c '%a %u %g' $SSH_AUTH_SOCK >> /tmp/by-uid\n\
+              RUN --mount=type=ssh,id=${SSH_ID},mode=0666 /agent_list > /tmp/by-mode && stat -c '%a %u %g' $SSH_AUTH_SOCK >> /tmp/by-mode\n\
+              RUN --mount=type=ssh,id=$SSH_ID /agent_list > /tmp/control 2>&1; echo $? >> /tmp/control; stat -c '%a %u %g' $SSH_AUTH_SOCK >> /tmp/control\n";
+    let ctx = files(&d, &[("Dockerfile", df)]);
+    agent_list(&ctx);
+    let agent = Agent::start(d.dir.path(), &comment);
+    let tag = berth_integration::unique("bxsshuid");
+    let ssh = format!("gh={}", agent.socket);
+    let args = ["--ssh", &ssh, "--build-arg", "SSH_ID=gh", "--build-arg", "UID=1000", "-t", &tag, "."];
+    let mut full = vec!["buildx", "build", "--load", "--network", "none"];
+    full.extend(args);
+    docker(&d, &ctx, &full).ok();
+    let seen = d
+        .docker(&["run", "--rm", "--network", "none", &tag, "cat", "/tmp/by-uid", "/tmp/by-mode", "/tmp/control"])
+        .ok();
+    assert_eq!(
+        seen,
+        format!("{comment}\n600 1000 100\n{comment}\n666 0 0\nconnect: Permission denied\n2\n600 0 0\n"),
+        "the uid and mode mounts reach the agent; the default one is root's only"
+    );
+    d.docker(&["rmi", &tag]).ok();
+}
