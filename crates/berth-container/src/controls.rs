@@ -59,6 +59,8 @@ impl ContainerService {
             return Err(err);
         }
         self.release_name(&old, &rec.id);
+        // Names the network service answers for (its embedded DNS) follow.
+        self.networks.renamed(&e.record());
         self.emit(&e.record(), "rename", &[("oldName", format!("/{old}"))]);
         Ok(())
     }

@@ -9,8 +9,6 @@
 //! the host's without loopback ones (and IPv6 ones where IPv6 is off), falling back to
 //! Docker's public defaults when none are left.
 
-use std::path::PathBuf;
-
 use crate::network::Attachment;
 use crate::record::Record;
 use crate::{ContainerError, Result};
@@ -19,30 +17,7 @@ use crate::{ContainerError, Result};
 pub const DEFAULT_NAMESERVERS_V4: [&str; 2] = ["8.8.8.8", "8.8.4.4"];
 pub const DEFAULT_NAMESERVERS_V6: [&str; 2] = ["2001:4860:4860::8888", "2001:4860:4860::8844"];
 
-/// The host's resolv.conf: /etc/resolv.conf, or systemd-resolved's full list when that file
-/// only names the local stub (127.0.0.53), as dockerd picks it. `BERTH_HOST_RESOLV_CONF` in
-/// the daemon's environment names another file (for tests, which may not change the host's).
-pub fn host_resolv_conf_path() -> PathBuf {
-    if let Some(p) = std::env::var_os("BERTH_HOST_RESOLV_CONF").filter(|p| !p.is_empty()) {
-        return PathBuf::from(p);
-    }
-    let etc = PathBuf::from("/etc/resolv.conf");
-    let resolved = PathBuf::from("/run/systemd/resolve/resolv.conf");
-    let servers = nameservers(&std::fs::read_to_string(&etc).unwrap_or_default());
-    if !servers.is_empty() && servers.iter().all(|s| s == "127.0.0.53") && resolved.exists() {
-        return resolved;
-    }
-    etc
-}
-
-/// The `nameserver` lines of a resolv.conf.
-pub fn nameservers(resolv: &str) -> Vec<String> {
-    resolv
-        .lines()
-        .filter_map(|l| l.trim_start().strip_prefix("nameserver"))
-        .filter_map(|s| s.split_whitespace().next().map(String::from))
-        .collect()
-}
+pub use berth_core::resolv::{host_resolv_conf_path, nameservers};
 
 fn is_loopback(server: &str) -> bool {
     server.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())

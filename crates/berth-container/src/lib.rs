@@ -18,7 +18,7 @@ pub mod collect;
 mod controls;
 mod create;
 pub mod etc_files;
-pub mod events;
+pub use berth_core::events;
 pub mod exec;
 pub mod fs;
 mod health;
@@ -40,13 +40,13 @@ pub mod start_error;
 pub mod state;
 mod stats;
 mod stop;
+mod table;
 mod verify;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 
-use berth_api::ids::{PrefixMatch, match_prefix};
 use berth_api::{ErrorKind, HasKind};
 use berth_image::ImageStore;
 use berth_store::db::Db;
@@ -55,6 +55,7 @@ use tokio::sync::watch;
 pub use create::CreateOptions;
 pub use lifecycle::WaitCondition;
 pub use record::Record;
+pub use table::Table;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ContainerError {
@@ -184,24 +185,6 @@ impl Entry {
         let mut r = self.record.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut r)
     }
-
-    /// For the network service: changes what inspect shows of the container's networks.
-    pub fn update_network(&self, f: impl FnOnce(&mut berth_api::models::NetworkSettings)) {
-        self.update(|r| f(&mut r.network));
-    }
-
-    /// For the network service: changes the networks the container joins at start.
-    pub fn update_endpoints(
-        &self,
-        f: impl FnOnce(&mut std::collections::BTreeMap<String, berth_api::models::EndpointSettings>),
-    ) {
-        self.update(|r| f(&mut r.endpoints_config));
-    }
-
-    /// For the network service: the container lost its primary network.
-    pub fn update_mode(&self, mode: &str) {
-        self.update(|r| r.host_config.network_mode = mode.to_string());
-    }
 }
 
 /// An exec instance (`POST /containers/{id}/exec`). Docker keeps these in memory only.
@@ -217,11 +200,10 @@ pub struct ContainerService {
     pub(crate) db: Arc<Db>,
     pub images: Arc<ImageStore>,
     pub events: Arc<events::EventBus>,
-    pub(crate) networks: Arc<dyn network::Networks>,
+    pub(crate) networks: network::NetworkPort,
     pub volumes: Arc<berth_volume::VolumeStore>,
-    entries: RwLock<BTreeMap<String, Arc<Entry>>>,
-    /// Container name → ID.
-    names: Mutex<BTreeMap<String, String>>,
+    /// The containers, by ID and name.
+    table: Arc<Table>,
     pub(crate) execs: Mutex<HashMap<String, Arc<ExecEntry>>>,
     /// Set by `stop_all` when the daemon stops its containers on shutdown: those stops are
     /// not the user's, and no restart policy acts on them.
@@ -234,8 +216,9 @@ impl ContainerService {
         db: Arc<Db>,
         images: Arc<ImageStore>,
         events: Arc<events::EventBus>,
-        networks: Arc<dyn network::Networks>,
+        networks: Arc<dyn berth_core::network::Networks>,
         volumes: Arc<berth_volume::VolumeStore>,
+        table: Arc<Table>,
     ) -> Result<Arc<ContainerService>> {
         {
             let d = "containers";
@@ -251,52 +234,28 @@ impl ContainerService {
             db,
             images,
             events,
-            networks,
+            networks: network::NetworkPort(networks),
             volumes,
-            entries: RwLock::new(BTreeMap::new()),
-            names: Mutex::new(BTreeMap::new()),
+            table,
             execs: Mutex::new(HashMap::new()),
             shutting_down: std::sync::atomic::AtomicBool::new(false),
         };
-        for (id, rec) in svc.db.list::<Record>(berth_store::schema::CONTAINERS)? {
-            svc.names.lock().unwrap_or_else(|p| p.into_inner()).insert(rec.name.clone(), id.clone());
-            for m in rec.mounts.iter().filter(|m| m.kind == "volume") {
+        for e in svc.table.all() {
+            for m in e.record().mounts.iter().filter(|m| m.kind == "volume") {
                 // A volume removed behind the daemon's back stays missing; start reports it.
-                let _ = svc.volumes.acquire(&m.name, &id);
+                let _ = svc.volumes.acquire(&m.name, &e.id);
             }
-            svc.entries.write().unwrap_or_else(|p| p.into_inner()).insert(id, Entry::new(rec));
         }
         Ok(Arc::new(svc))
     }
 
     /// Finds a container by full ID, name (with or without `/`), or unique ID prefix.
     pub fn get(&self, name_or_id: &str) -> Result<Arc<Entry>> {
-        let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
-        if let Some(e) = entries.get(name_or_id) {
-            return Ok(e.clone());
-        }
-        let name = name_or_id.strip_prefix('/').unwrap_or(name_or_id);
-        if let Some(id) = self.names.lock().unwrap_or_else(|p| p.into_inner()).get(name)
-            && let Some(e) = entries.get(id)
-        {
-            return Ok(e.clone());
-        }
-        if berth_api::ids::is_id_prefix(name_or_id) {
-            match match_prefix(name_or_id, entries.iter().map(|(k, v)| (k.as_str(), v.clone()))) {
-                PrefixMatch::One(e) => return Ok(e),
-                PrefixMatch::Ambiguous => {
-                    return Err(ContainerError::Invalid(format!(
-                        "multiple IDs found with provided prefix: {name_or_id}"
-                    )));
-                }
-                PrefixMatch::None => {}
-            }
-        }
-        Err(ContainerError::NotFound(name_or_id.to_string()))
+        self.table.get(name_or_id)
     }
 
     pub fn all(&self) -> Vec<Arc<Entry>> {
-        self.entries.read().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
+        self.table.all()
     }
 
     /// Containers using image `image_id`, for the image service's delete rules.
@@ -320,11 +279,6 @@ impl ContainerService {
             .collect()
     }
 
-    /// Saves a container record changed by another service.
-    pub fn persist_entry(&self, e: &Entry) -> Result<()> {
-        self.persist(e)
-    }
-
     /// Saves the record where a failure leaves nothing better to do than go on (the change has
     /// happened: an exit, a stop): memory is right, the disk stale until the next save, and the
     /// log says so with the container's ID.
@@ -335,22 +289,20 @@ impl ContainerService {
     }
 
     pub(crate) fn persist(&self, e: &Entry) -> Result<()> {
-        let r = e.record();
-        self.db.put(berth_store::schema::CONTAINERS, &r.id, &r)?;
-        Ok(())
+        self.table.persist(e)
     }
 
     pub(crate) fn insert(&self, rec: Record) -> Result<Arc<Entry>> {
         self.db.put(berth_store::schema::CONTAINERS, &rec.id, &rec)?;
         let e = Entry::new(rec);
-        self.entries.write().unwrap_or_else(|p| p.into_inner()).insert(e.id.clone(), e.clone());
+        self.table.entries.write().unwrap_or_else(|p| p.into_inner()).insert(e.id.clone(), e.clone());
         Ok(e)
     }
 
     pub(crate) fn forget(&self, id: &str, name: &str) -> Result<()> {
         self.db.delete(berth_store::schema::CONTAINERS, id)?;
-        self.entries.write().unwrap_or_else(|p| p.into_inner()).remove(id);
-        let mut names = self.names.lock().unwrap_or_else(|p| p.into_inner());
+        self.table.entries.write().unwrap_or_else(|p| p.into_inner()).remove(id);
+        let mut names = self.table.names.lock().unwrap_or_else(|p| p.into_inner());
         if names.get(name).is_some_and(|v| v == id) {
             names.remove(name);
         }
@@ -359,7 +311,7 @@ impl ContainerService {
 
     /// Reserves `name` for `id`; fails if another container has it.
     pub(crate) fn reserve_name(&self, name: &str, id: &str) -> Result<()> {
-        let mut names = self.names.lock().unwrap_or_else(|p| p.into_inner());
+        let mut names = self.table.names.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(other) = names.get(name)
             && other != id
         {
@@ -372,7 +324,7 @@ impl ContainerService {
     }
 
     pub(crate) fn release_name(&self, name: &str, id: &str) {
-        let mut names = self.names.lock().unwrap_or_else(|p| p.into_inner());
+        let mut names = self.table.names.lock().unwrap_or_else(|p| p.into_inner());
         if names.get(name).is_some_and(|v| v == id) {
             names.remove(name);
         }

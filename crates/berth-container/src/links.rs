@@ -3,18 +3,7 @@
 
 use crate::{ContainerError, ContainerService, Result};
 
-/// The target and alias of a link (`name:alias`, or Docker's normalized
-/// `/name:/parent/alias`; a bare `name` is its own alias).
-pub fn link_parts(link: &str) -> (&str, &str) {
-    let (target, alias) = link.split_once(':').unwrap_or((link, link));
-    let alias = alias.trim_start_matches('/');
-    (target.trim_start_matches('/'), alias.rsplit('/').next().unwrap_or(alias))
-}
-
-/// The alias a link gives its target.
-pub fn link_alias(link: &str) -> &str {
-    link_parts(link).1
-}
+pub use berth_core::links::{link_alias, link_parts};
 
 impl ContainerService {
     /// Removes the link `alias` from the container `parent`. The container's /etc/hosts
@@ -30,16 +19,5 @@ impl ContainerService {
         }
         e.update(|r| r.host_config.links = if kept.is_empty() { None } else { Some(kept.clone()) });
         self.persist(&e)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn aliases_of_both_link_forms() {
-        assert_eq!(super::link_alias("db:database"), "database");
-        assert_eq!(super::link_alias("/db:/web/database"), "database");
-        assert_eq!(super::link_alias("db"), "db");
-        assert_eq!(super::link_parts("/db:/web/database"), ("db", "database"));
     }
 }

@@ -1,102 +1,125 @@
-//! How a container gets its network: the contract between the container service and the
-//! network service.
-//!
-//! At start the container service asks [`Networks::connect`] for an [`Attachment`]: the
-//! network namespace to join (or none, for a fresh one with only loopback), the settings to
-//! show in inspect, and the entries its /etc/hosts and /etc/resolv.conf need. At stop it calls
-//! [`Networks::disconnect`], which must release everything `connect` took (addresses,
-//! interfaces, rules, names) and keep going past errors. Both may be called again for the same
-//! container after a daemon restart; implementations are idempotent.
+//! The container service's side of the network contract ([`berth_core::network`]): the
+//! view of a record networking reads, the network service's errors in the container
+//! service's terms (the one place they are mapped), the container table as the network
+//! service reads and changes it, and what inspect shows of a container's networks when it
+//! does not run.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
-use berth_api::models::NetworkSettings;
+use berth_api::models::{EndpointSettings, NetworkSettings};
+pub use berth_core::network::{Attachment, ContainerView, Containers, Membership, NetError, Networks};
 
-use crate::Result;
 use crate::record::Record;
+use crate::{ContainerError, Result, Table};
 
-#[derive(Debug, Clone, Default)]
-pub struct Attachment {
-    /// Join this network namespace; `None` means a new one with only `lo`, and
-    /// `Some("host")`-style sharing is expressed by [`Attachment::host`].
-    pub netns: Option<PathBuf>,
-    /// Share the daemon's (the host's) network namespace.
-    pub host: bool,
-    pub settings: NetworkSettings,
-    /// `(address, names)` lines for /etc/hosts beyond localhost and the container itself.
-    pub hosts: Vec<(String, String)>,
-    /// The container's own address, for its /etc/hosts line.
-    pub address: Option<String>,
-    /// Its IPv6 address, on a network with IPv6.
-    pub address6: Option<String>,
-    /// Nameservers for /etc/resolv.conf; `None` keeps the host's.
-    pub nameservers: Option<Vec<String>>,
-    /// `options` for /etc/resolv.conf (the embedded resolver wants `ndots:0`).
-    pub dns_options: Vec<String>,
-    /// Environment variables for the process (`--link`'s `ALIAS_PORT_…`).
-    pub env: Vec<String>,
-    /// IPv6 is on in the container (it has an IPv6 network, or only loopback): its
-    /// /etc/hosts gets the IPv6 names, its resolv.conf the IPv6 default resolvers.
-    pub ipv6: bool,
-    /// `--network container:X`: X's /etc/hosts and /etc/resolv.conf, which it shares.
-    pub shared_etc: Option<(PathBuf, PathBuf)>,
-}
-
-pub trait Networks: Send + Sync {
-    /// Checks at create time that the networks named exist and the settings fit them.
-    fn validate(
-        &self,
-        _mode: &str,
-        _endpoints: &std::collections::BTreeMap<String, berth_api::models::EndpointSettings>,
-    ) -> Result<()> {
-        Ok(())
-    }
-    fn connect(&self, container: &Record) -> Result<Attachment>;
-    fn disconnect(&self, container: &Record);
-    /// Called when a container is removed, to forget anything kept for it.
-    fn removed(&self, _container: &Record) {}
-    /// Called for a running container re-adopted after a daemon restart, to bring back what
-    /// lived in the old daemon (port reservations, resolvers).
-    fn restore(&self, _container: &Record) {}
-    /// The address `--add-host NAME:host-gateway` stands for: the default bridge's gateway.
-    fn host_gateway(&self) -> Option<String> {
-        None
+/// What networking reads of a container.
+pub fn view(r: &Record) -> ContainerView {
+    ContainerView {
+        id: r.id.clone(),
+        name: r.name.clone(),
+        running: r.state.is_running(),
+        pid: r.state.pid,
+        restarting: r.state.is_restarting(),
+        network_mode: r.host_config.network_mode.clone(),
+        endpoints: r.endpoints_config.clone(),
+        links: r.host_config.links.clone().unwrap_or_default(),
+        dns: r.host_config.dns.clone(),
+        mac_address: r.config.mac_address.clone(),
+        exposed_ports: r.config.exposed_ports.iter().flat_map(|m| m.keys().cloned()).collect(),
+        port_bindings: r.host_config.port_bindings.clone(),
+        publish_all_ports: r.host_config.publish_all_ports,
+        env: r.config.env.clone(),
+        network: r.network.clone(),
+        hosts_path: PathBuf::from(&r.hosts_path),
+        resolv_conf_path: PathBuf::from(&r.resolv_conf_path),
     }
 }
 
-/// Networking for `none`, `host` and `container:<id>` only: what berth offers before a
-/// network service is plugged in.
-pub struct Basic {
-    /// Resolves `container:<name>` to the running container's network namespace.
-    pub lookup: NamespaceLookup,
-}
-
-/// Finds a running container's network namespace and settings by name or ID.
-pub type NamespaceLookup = Box<dyn Fn(&str) -> Result<(PathBuf, NetworkSettings)> + Send + Sync>;
-
-impl Networks for Basic {
-    fn connect(&self, c: &Record) -> Result<Attachment> {
-        let mode = c.host_config.network_mode_or_default();
-        if mode == "host" {
-            return Ok(Attachment { host: true, ipv6: true, ..Default::default() });
+/// The network service's errors at container start (and create): a network that does not
+/// exist is the request's fault, a 400 (a 404 from create makes the docker CLI take it for
+/// a missing image and pull); what the network refuses is a conflict.
+impl From<NetError> for ContainerError {
+    fn from(e: NetError) -> Self {
+        match e {
+            NetError::NotFound(m) | NetError::Invalid(m) => ContainerError::Invalid(m),
+            NetError::Conflict(m) | NetError::Forbidden(m) => ContainerError::Conflict(m),
+            NetError::System(m) | NetError::Unavailable(m) => ContainerError::Internal(m),
+            NetError::Store(e) => ContainerError::Store(e),
         }
-        if let Some(other) = mode.strip_prefix("container:") {
-            let (ns, settings) = (self.lookup)(other)?;
-            return Ok(Attachment { netns: Some(ns), settings, ipv6: true, ..Default::default() });
-        }
-        Ok(Attachment { ipv6: true, ..Default::default() })
+    }
+}
+
+/// The network service as the container service calls it: with records, answering in the
+/// container service's errors.
+pub(crate) struct NetworkPort(pub(crate) Arc<dyn Networks>);
+
+impl NetworkPort {
+    pub(crate) fn validate(&self, mode: &str, endpoints: &BTreeMap<String, EndpointSettings>) -> Result<()> {
+        Ok(self.0.validate(mode, endpoints)?)
     }
 
-    fn disconnect(&self, _c: &Record) {}
+    pub(crate) fn connect(&self, c: &Record) -> Result<Attachment> {
+        Ok(self.0.connect(&view(c))?)
+    }
+
+    pub(crate) fn disconnect(&self, c: &Record) {
+        self.0.disconnect(&view(c))
+    }
+
+    pub(crate) fn removed(&self, c: &Record) {
+        self.0.removed(&view(c))
+    }
+
+    pub(crate) fn restore(&self, c: &Record) {
+        self.0.restore(&view(c))
+    }
+
+    pub(crate) fn renamed(&self, c: &Record) {
+        self.0.renamed(&view(c))
+    }
+
+    pub(crate) fn host_gateway(&self) -> Option<String> {
+        self.0.host_gateway()
+    }
+}
+
+impl Containers for Table {
+    fn get(&self, name_or_id: &str) -> std::result::Result<ContainerView, String> {
+        Table::get(self, name_or_id).map(|e| view(&e.record())).map_err(|e| e.to_string())
+    }
+
+    fn all(&self) -> Vec<ContainerView> {
+        Table::all(self).iter().map(|e| view(&e.record())).collect()
+    }
+
+    fn record_membership(&self, id: &str, change: Membership) -> std::result::Result<(), String> {
+        let e = Table::get(self, id).map_err(|e| e.to_string())?;
+        e.update(|r| match change {
+            Membership::Joined { network, shown, asked, primary } => {
+                r.network.networks.insert(network.clone(), *shown);
+                r.endpoints_config.insert(network.clone(), *asked);
+                if primary {
+                    r.host_config.network_mode = network;
+                }
+            }
+            Membership::Left { network, was_primary } => {
+                r.network.networks.remove(&network);
+                r.endpoints_config.remove(&network);
+                if was_primary {
+                    r.host_config.network_mode = "none".into();
+                }
+            }
+        });
+        self.persist(&e).map_err(|e| e.to_string())
+    }
 }
 
 /// What inspect shows for a container that is not running: the networks it will join, with
 /// the settings asked for and no address (Docker lists them from create on).
-pub fn configured_view(
-    mode: &str,
-    endpoints: &std::collections::BTreeMap<String, berth_api::models::EndpointSettings>,
-) -> berth_api::models::NetworkSettings {
-    let mut ns = berth_api::models::NetworkSettings::default();
+pub fn configured_view(mode: &str, endpoints: &BTreeMap<String, EndpointSettings>) -> NetworkSettings {
+    let mut ns = NetworkSettings::default();
     if mode.starts_with("container:") {
         return ns;
     }
@@ -111,8 +134,8 @@ pub fn configured_view(
 
 /// The settings of a container that has stopped: its networks stay listed, but addresses,
 /// endpoints and ports belong to a running container only.
-pub fn stopped_view(running: &berth_api::models::NetworkSettings) -> berth_api::models::NetworkSettings {
-    let mut ns = berth_api::models::NetworkSettings { networks: running.networks.clone(), ..Default::default() };
+pub fn stopped_view(running: &NetworkSettings) -> NetworkSettings {
+    let mut ns = NetworkSettings { networks: running.networks.clone(), ..Default::default() };
     for ep in ns.networks.values_mut() {
         ep.endpoint_id.clear();
         ep.gateway.clear();

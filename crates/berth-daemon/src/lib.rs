@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use berth_container::ContainerService;
-use berth_container::events::EventBus;
+use berth_core::events::EventBus;
 use berth_image::ImageStore;
 use berth_store::content::ContentStore;
 use berth_store::db::Db;
@@ -84,24 +84,26 @@ impl Daemon {
             shutdown_timeout: config.shutdown_timeout,
             cdi_spec_dirs: config.cdi_spec_dirs.clone(),
         };
+        // The container table is the network service's view of containers; the network
+        // service is the container service's way onto networks. Neither holds the other.
+        let table = berth_container::Table::load(db.clone()).map_err(|e| e.to_string())?;
         let networks = berth_network::NetworkService::open(
             config.network_options(),
             db.clone(),
             events.clone(),
+            table.clone(),
             tokio::runtime::Handle::current(),
         )
         .map_err(|e| e.to_string())?;
         if let Some(c) = config.cluster.clone() {
             networks.join_cluster(c).await.map_err(|e| e.to_string())?;
         }
-        let handle: Arc<dyn berth_container::network::Networks> =
-            Arc::new(berth_network::attach::Handle(networks.clone()));
+        let handle: Arc<dyn berth_core::network::Networks> = Arc::new(berth_network::attach::Handle(networks.clone()));
         let volumes =
             Arc::new(berth_volume::VolumeStore::open(&root.join("volumes"), db.clone()).map_err(|e| e.to_string())?);
         let containers =
-            ContainerService::new(cfg, db.clone(), images.clone(), events.clone(), handle, volumes.clone())
+            ContainerService::new(cfg, db.clone(), images.clone(), events.clone(), handle, volumes.clone(), table)
                 .map_err(|e| e.to_string())?;
-        networks.bind_containers(&containers);
         let builder_cfg = berth_builder::BuilderConfig {
             scratch: root.join("builder"),
             contexts: root.join("build-contexts"),

@@ -142,6 +142,22 @@ fn user_defined_networks_resolve_names_and_aliases() {
     assert_ne!(miss.code, 0);
 }
 
+/// `docker rename` of a running container: the embedded DNS answers to the new name and no
+/// longer to the old one, as Docker's does.
+#[test]
+fn a_renamed_container_answers_to_its_new_name() {
+    let d = Daemon::with_busybox();
+    let net = unique("net");
+    d.berth(&["network", "create", &net]).ok();
+    let (old, new) = (unique("old"), unique("new"));
+    d.berth(&["run", "-d", "--name", &old, "--network", &net, "busybox", "sleep", "100"]).ok();
+    d.berth(&["rename", &old, &new]).ok();
+    let hit = d.berth(&["run", "--rm", "--network", &net, "busybox", "nslookup", &new, "127.0.0.11"]);
+    assert_eq!(hit.code, 0, "{}", hit.stdout);
+    let miss = d.berth(&["run", "--rm", "--network", &net, "busybox", "nslookup", &old, "127.0.0.11"]);
+    assert_ne!(miss.code, 0, "{}", miss.stdout);
+}
+
 #[test]
 fn different_networks_cannot_reach_each_other() {
     let d = Daemon::with_busybox();

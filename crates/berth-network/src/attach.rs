@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use berth_api::models::{EndpointIpamConfig, EndpointSettings, NetworkSettings};
-use berth_container::network::{Attachment, Networks};
-use berth_container::record::Record;
+use berth_core::links::link_parts;
+use berth_core::network::{Attachment, ContainerView, Networks};
 
 use crate::ipam::{self, Subnet};
 use crate::model::{Endpoint, NetworkRecord};
@@ -24,10 +24,10 @@ pub(crate) fn primary(mode: &str) -> &str {
 }
 
 /// The networks a container joins, the primary one first.
-pub(crate) fn wanted_networks(c: &Record) -> Vec<String> {
-    let p = primary(c.host_config.network_mode_or_default()).to_string();
+pub(crate) fn wanted_networks(c: &ContainerView) -> Vec<String> {
+    let p = primary(c.network_mode_or_default()).to_string();
     let mut v = vec![p.clone()];
-    for k in c.endpoints_config.keys() {
+    for k in c.endpoints.keys() {
         if *k != p && k != "host" && k != "none" && !v.contains(k) {
             v.push(k.clone());
         }
@@ -45,7 +45,7 @@ impl NetworkService {
     pub(crate) fn reserve_endpoint(
         &self,
         net_name: &str,
-        c: &Record,
+        c: &ContainerView,
         settings: Option<&EndpointSettings>,
         index: usize,
     ) -> Result<(NetworkRecord, Endpoint)> {
@@ -95,7 +95,7 @@ impl NetworkService {
         let mac = settings
             .map(|s| s.mac_address.clone())
             .filter(|m| !m.is_empty())
-            .or_else(|| (index == 0 && !c.config.mac_address.is_empty()).then(|| c.config.mac_address.clone()))
+            .or_else(|| (index == 0 && !c.mac_address.is_empty()).then(|| c.mac_address.clone()))
             .unwrap_or_else(|| ipam::mac_string(&ipam::mac_for(ip)));
         let mut aliases: Vec<String> = settings.and_then(|s| s.aliases.clone()).unwrap_or_default();
         if net.is_user_defined() && !aliases.contains(&c.id[..12].to_string()) {
@@ -115,9 +115,9 @@ impl NetworkService {
                 // linking container resolves through the embedded DNS, as with Docker.
                 let mut l = settings.and_then(|s| s.links.clone()).unwrap_or_default();
                 if net.is_user_defined() {
-                    for hl in c.host_config.links.iter().flatten() {
-                        let (t, a) = berth_container::links::link_parts(hl);
-                        if !l.iter().any(|x| berth_container::links::link_parts(x) == (t, a)) {
+                    for hl in &c.links {
+                        let (t, a) = link_parts(hl);
+                        if !l.iter().any(|x| link_parts(x) == (t, a)) {
                             l.push(format!("{t}:{a}"));
                         }
                     }
@@ -139,7 +139,7 @@ impl NetworkService {
     /// subnet, not taken), else the next free one; none on a network without IPv6.
     fn pick_ip6(
         net: &NetworkRecord,
-        c: &Record,
+        c: &ContainerView,
         settings: Option<&EndpointSettings>,
     ) -> Result<(Option<Ipv6Addr>, bool)> {
         let wanted =
@@ -318,24 +318,23 @@ impl NetworkService {
         }
     }
 
-    fn connect_inner(self: &Arc<Self>, c: &Record) -> Result<Attachment> {
-        let mode = c.host_config.network_mode_or_default().to_string();
+    fn connect_inner(self: &Arc<Self>, c: &ContainerView) -> Result<Attachment> {
+        let mode = c.network_mode_or_default().to_string();
         if mode == "host" {
             return Ok(Attachment { host: true, ipv6: ports::host_has_ipv6(), ..Default::default() });
         }
         if let Some(other) = mode.strip_prefix("container:") {
-            let svc = self.containers().ok_or_else(|| NetError::System("container service unavailable".into()))?;
-            let o = svc.get(other).map_err(|e| NetError::Invalid(e.to_string()))?.record();
-            if !o.state.is_running() {
+            let o = self.containers.get(other).map_err(NetError::Invalid)?;
+            if !o.running {
                 return Err(NetError::Conflict(format!(
                     "cannot join network namespace of a non running container: container {} is not running",
                     o.id
                 )));
             }
             return Ok(Attachment {
-                netns: Some(PathBuf::from(format!("/proc/{}/ns/net", o.state.pid))),
-                settings: o.network.clone(),
-                shared_etc: Some((PathBuf::from(&o.hosts_path), PathBuf::from(&o.resolv_conf_path))),
+                netns: Some(PathBuf::from(format!("/proc/{}/ns/net", o.pid))),
+                settings: o.network,
+                shared_etc: Some((o.hosts_path, o.resolv_conf_path)),
                 ipv6: true,
                 ..Default::default()
             });
@@ -365,7 +364,7 @@ impl NetworkService {
         let mut user_defined = false;
         let mut internal_only = true;
         for (i, name) in wanted_networks(c).iter().enumerate() {
-            let (net, ep) = self.reserve_endpoint(name, c, c.endpoints_config.get(name), i)?;
+            let (net, ep) = self.reserve_endpoint(name, c, c.endpoints.get(name), i)?;
             if net.driver == "overlay" {
                 self.publish_overlay_endpoint(&net, &ep)?;
             }
@@ -385,7 +384,7 @@ impl NetworkService {
             user_defined |= net.is_user_defined();
             internal_only &= net.internal;
             att.ipv6 |= net.v6.is_some();
-            let es = Self::endpoint_settings(&net, &ep, c.endpoints_config.get(name));
+            let es = Self::endpoint_settings(&net, &ep, c.endpoints.get(name));
             if net.default_bridge {
                 settings.ip_address = es.ip_address.clone();
                 settings.ip_prefix_len = es.ip_prefix_len;
@@ -400,20 +399,15 @@ impl NetworkService {
                 att.address = Some(ep.ip.to_string());
                 att.address6 = ep.ip6.map(|i| i.to_string());
                 // Published ports go to the primary network's address.
-                let exposed: Vec<String> = c.config.exposed_ports.iter().flat_map(|m| m.keys().cloned()).collect();
+                let exposed: Vec<String> = c.exposed_ports.clone();
                 let taken = {
                     let st = self.lock();
                     let used: Vec<(String, u16)> =
                         st.ports.values().flat_map(|p| p.maps.iter().map(|x| (x.proto.clone(), x.host_port))).collect();
                     move |proto: &str, p: u16| used.iter().any(|(pr, hp)| pr == proto && *hp == p)
                 };
-                let (maps, res) = ports::allocate(
-                    &c.host_config.port_bindings,
-                    &exposed,
-                    c.host_config.publish_all_ports,
-                    ep.ip6.is_some(),
-                    &taken,
-                )?;
+                let (maps, res) =
+                    ports::allocate(&c.port_bindings, &exposed, c.publish_all_ports, ep.ip6.is_some(), &taken)?;
                 settings.ports = ports::port_map(&maps, &exposed);
                 if !maps.is_empty() {
                     let p = self.with_relays(Published { ip: ep.ip, ip6: ep.ip6, maps, reservations: res });
@@ -441,7 +435,7 @@ impl NetworkService {
         Ok(att)
     }
 
-    fn disconnect_inner(&self, c: &Record) -> Vec<String> {
+    fn disconnect_inner(&self, c: &ContainerView) -> Vec<String> {
         let mut errors = Vec::new();
         self.lock().dns.remove(&c.id);
         let had_ports = self.lock().ports.remove(&c.id).is_some();
@@ -504,7 +498,7 @@ impl NetworkService {
 
     /// Brings back, for a running container after a daemon restart, what only lived in the
     /// previous daemon: port reservations (and rules) and its resolver.
-    fn restore_inner(self: &Arc<Self>, c: &Record) -> Result<()> {
+    fn restore_inner(self: &Arc<Self>, c: &ContainerView) -> Result<()> {
         let ns = self.ns_path(&c.id);
         if !ns.exists() {
             return Ok(());
@@ -513,9 +507,7 @@ impl NetworkService {
         let mut res = Vec::new();
         let primary_ep = {
             let st = self.lock();
-            find_in(&st.nets, primary(c.host_config.network_mode_or_default()))
-                .ok()
-                .and_then(|n| n.endpoints.get(&c.id).cloned())
+            find_in(&st.nets, primary(c.network_mode_or_default())).ok().and_then(|n| n.endpoints.get(&c.id).cloned())
         };
         let has_v6 = primary_ep.as_ref().is_some_and(|ep| ep.ip6.is_some());
         for (key, binds) in &c.network.ports {
@@ -575,19 +567,8 @@ impl NetworkService {
     /// policy is bringing back (status `restarting`) keep theirs, as their start may be
     /// plumbing them right now.
     pub fn reconcile(self: &Arc<Self>) {
-        let running: std::collections::BTreeSet<String> = self
-            .containers()
-            .map(|s| {
-                s.all()
-                    .into_iter()
-                    .filter(|e| {
-                        let r = e.record();
-                        r.state.is_running() || r.state.is_restarting()
-                    })
-                    .map(|e| e.id.clone())
-                    .collect()
-            })
-            .unwrap_or_default();
+        let running: std::collections::BTreeSet<String> =
+            self.containers.all().into_iter().filter(|r| r.running || r.restarting).map(|r| r.id).collect();
         let stale: Vec<(String, String)> = {
             let st = self.lock();
             st.nets
@@ -614,7 +595,7 @@ impl NetworkService {
 pub struct Handle(pub Arc<NetworkService>);
 
 impl Networks for Handle {
-    fn validate(&self, mode: &str, endpoints: &BTreeMap<String, EndpointSettings>) -> berth_container::Result<()> {
+    fn validate(&self, mode: &str, endpoints: &BTreeMap<String, EndpointSettings>) -> Result<()> {
         let m = primary(mode);
         // A network that does not exist (yet) is refused at start, as dockerd does: a 404
         // from create would make the docker CLI take it for a missing image and pull.
@@ -624,17 +605,18 @@ impl Networks for Handle {
                 endpoints.get(m).and_then(|s| s.ipam_config.as_ref()).filter(|i| !i.ipv4_address.is_empty())
             {
                 if !net.is_user_defined() {
-                    return Err(berth_container::ContainerError::Invalid(
+                    return Err(NetError::Invalid(
                         "user specified IP address is supported on user defined networks only".into(),
                     ));
                 }
-                let ip: Ipv4Addr = s.ipv4_address.parse().map_err(|_| {
-                    berth_container::ContainerError::Invalid(format!("invalid IPv4 address {}", s.ipv4_address))
-                })?;
+                let ip: Ipv4Addr = s
+                    .ipv4_address
+                    .parse()
+                    .map_err(|_| NetError::Invalid(format!("invalid IPv4 address {}", s.ipv4_address)))?;
                 if let Some(sn) = net.subnet
                     && !sn.contains(ip)
                 {
-                    return Err(berth_container::ContainerError::Invalid(format!(
+                    return Err(NetError::Invalid(format!(
                         "invalid address {ip}: it does not belong to any of this network's subnets ({sn})"
                     )));
                 }
@@ -646,22 +628,20 @@ impl Networks for Handle {
                 .filter(|s| !s.is_empty())
             {
                 if !net.is_user_defined() {
-                    return Err(berth_container::ContainerError::Invalid(
+                    return Err(NetError::Invalid(
                         "user specified IP address is supported on user defined networks only".into(),
                     ));
                 }
-                let ip: Ipv6Addr = w
-                    .parse()
-                    .map_err(|_| berth_container::ContainerError::Invalid(format!("invalid IPv6 address {w}")))?;
+                let ip: Ipv6Addr = w.parse().map_err(|_| NetError::Invalid(format!("invalid IPv6 address {w}")))?;
                 match &net.v6 {
                     None => {
-                        return Err(berth_container::ContainerError::Invalid(format!(
+                        return Err(NetError::Invalid(format!(
                             "invalid IPv6 address {ip}: network {} has no IPv6 (create it with --ipv6)",
                             net.name
                         )));
                     }
                     Some(v6) if !v6.subnet.contains(ip) => {
-                        return Err(berth_container::ContainerError::Invalid(format!(
+                        return Err(NetError::Invalid(format!(
                             "invalid address {ip}: it does not belong to any of this network's subnets ({})",
                             v6.subnet
                         )));
@@ -673,29 +653,35 @@ impl Networks for Handle {
         Ok(())
     }
 
-    fn connect(&self, c: &Record) -> berth_container::Result<Attachment> {
+    fn connect(&self, c: &ContainerView) -> Result<Attachment> {
         match self.0.connect_inner(c) {
             Ok(a) => Ok(a),
             Err(e) => {
                 self.0.disconnect_inner(c);
-                Err(e.into())
+                Err(e)
             }
         }
     }
 
-    fn disconnect(&self, c: &Record) {
+    fn disconnect(&self, c: &ContainerView) {
         for e in self.0.disconnect_inner(c) {
             eprintln!("berth: network teardown for {}: {e}", &c.id[..12]);
         }
     }
 
-    fn removed(&self, c: &Record) {
+    fn removed(&self, c: &ContainerView) {
         self.0.disconnect_inner(c);
     }
 
-    fn restore(&self, c: &Record) {
+    fn restore(&self, c: &ContainerView) {
         if let Err(e) = self.0.restore_inner(c) {
             eprintln!("berth: restoring the network of {}: {e}", &c.id[..12]);
+        }
+    }
+
+    fn renamed(&self, c: &ContainerView) {
+        if let Err(e) = self.0.rename_endpoints(c) {
+            eprintln!("berth: renaming the endpoints of {}: {e}", &c.id[..12]);
         }
     }
 

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use berth_api::models::EndpointSettings;
+use berth_core::network::Membership;
 
 use crate::attach::{Placement, wanted_networks};
 use crate::nl::Nl;
@@ -26,25 +27,25 @@ impl NetworkService {
                 "container cannot be disconnected from host network or connected to host network".to_string(),
             ));
         }
-        let svc = self.containers().ok_or_else(|| NetError::System("container service unavailable".into()))?;
-        let e = svc.get(container).map_err(|e| NetError::NotFound(e.to_string()))?;
-        let rec = e.record();
-        let mode = rec.host_config.network_mode_or_default().to_string();
+        let rec = self.containers.get(container).map_err(NetError::NotFound)?;
+        let mode = rec.network_mode_or_default().to_string();
         if mode == "host" || mode.starts_with("container:") {
             return Err(NetError::Forbidden("container sharing network namespace with another container or host cannot be connected to any other network".to_string()));
         }
         // A container on no network (`none`, or disconnected from its last one) joins this
         // one as its primary network.
         let becomes_primary = mode == "none";
-        if net.endpoints.contains_key(&rec.id) || wanted_networks(&rec).contains(&net.name) && !rec.state.is_running() {
+        if net.endpoints.contains_key(&rec.id) || wanted_networks(&rec).contains(&net.name) && !rec.running {
             return Err(NetError::Forbidden(format!(
                 "endpoint with name {} already exists in network {}",
                 rec.name, net.name
             )));
         }
-        if rec.state.is_running() {
+        // What inspect shows of it from now on: its endpoint if it runs, else the network
+        // as asked for (addresses come at start).
+        let shown = if rec.running {
             let idx = self.lock().nets.values().filter(|n| n.endpoints.contains_key(&rec.id)).count();
-            let ns = PathBuf::from(format!("/proc/{}/ns/net", rec.state.pid));
+            let ns = PathBuf::from(format!("/proc/{}/ns/net", rec.pid));
             let (netr, ep) = self.reserve_endpoint(&net.name, &rec, Some(&settings), idx)?;
             if netr.driver == "overlay"
                 && let Err(err) = self.publish_overlay_endpoint(&netr, &ep)
@@ -76,25 +77,17 @@ impl NetworkService {
                 let own = self.ns_path(&rec.id);
                 let _ = self.start_dns(&rec, if own.exists() { &own } else { &ns }, !netr.internal);
             }
-            let es = Self::endpoint_settings(&netr, &ep, Some(&settings));
-            e.update_network(|ns| {
-                ns.networks.insert(netr.name.clone(), es.clone());
-            });
-        }
-        if !rec.state.is_running() {
-            // Listed from now on, as asked; addresses come at start.
-            e.update_network(|ns| {
-                ns.networks
-                    .insert(net.name.clone(), EndpointSettings { network_id: net.id.clone(), ..settings.clone() });
-            });
-        }
-        e.update_endpoints(|m| {
-            m.insert(net.name.clone(), settings.clone());
-        });
-        if becomes_primary {
-            e.update_mode(&net.name);
-        }
-        svc.persist_entry(&e).map_err(|e| NetError::System(e.to_string()))?;
+            Self::endpoint_settings(&netr, &ep, Some(&settings))
+        } else {
+            EndpointSettings { network_id: net.id.clone(), ..settings.clone() }
+        };
+        let joined = Membership::Joined {
+            network: net.name.clone(),
+            shown: Box::new(shown),
+            asked: Box::new(settings),
+            primary: becomes_primary,
+        };
+        self.containers.record_membership(&rec.id, joined).map_err(NetError::System)?;
         self.emit_container("connect", &net, &rec.id);
         Ok(())
     }
@@ -102,9 +95,8 @@ impl NetworkService {
     /// `POST /networks/{id}/disconnect`.
     pub fn disconnect_container(&self, network: &str, container: &str, force: bool) -> Result<()> {
         let net = self.find(network)?;
-        let svc = self.containers().ok_or_else(|| NetError::System("container service unavailable".into()))?;
-        let e = match svc.get(container) {
-            Ok(e) => e,
+        let rec = match self.containers.get(container) {
+            Ok(rec) => rec,
             Err(_) if force => {
                 let st_id = net
                     .endpoints
@@ -116,9 +108,8 @@ impl NetworkService {
                 }
                 return Ok(());
             }
-            Err(e) => return Err(NetError::NotFound(e.to_string())),
+            Err(e) => return Err(NetError::NotFound(e)),
         };
-        let rec = e.record();
         let in_config = wanted_networks(&rec).contains(&net.name);
         if !net.endpoints.contains_key(&rec.id) && !in_config {
             return Err(NetError::Forbidden(format!("container {} is not connected to network {}", rec.id, net.name)));
@@ -128,10 +119,10 @@ impl NetworkService {
                 let nl = self.nl.clone();
                 let _ = self.rt.block_on(async move { nl.delete(&ep.host_ifname).await });
             }
-            if n.driver != "bridge" && rec.state.is_running() {
+            if n.driver != "bridge" && rec.running {
                 // macvlan/ipvlan children (overlay endpoints among them) live in the
                 // container: find them by address.
-                let ns = PathBuf::from(format!("/proc/{}/ns/net", rec.state.pid));
+                let ns = PathBuf::from(format!("/proc/{}/ns/net", rec.pid));
                 let ns_nl = {
                     let _g = self.rt.enter();
                     Nl::in_ns(&ns, &self.rt)
@@ -142,16 +133,8 @@ impl NetworkService {
                 }
             }
         }
-        e.update_network(|ns| {
-            ns.networks.remove(&net.name);
-        });
-        e.update_endpoints(|m| {
-            m.remove(&net.name);
-        });
-        if rec.host_config.network_mode == net.name {
-            e.update_mode("none");
-        }
-        svc.persist_entry(&e).map_err(|e| NetError::System(e.to_string()))?;
+        let left = Membership::Left { network: net.name.clone(), was_primary: rec.network_mode == net.name };
+        self.containers.record_membership(&rec.id, left).map_err(NetError::System)?;
         self.emit_container("disconnect", &net, &rec.id);
         Ok(())
     }

@@ -205,8 +205,7 @@ fn udp_limit(q: &[u8]) -> usize {
 
 /// The host's resolvers, from its resolv.conf (see `etc_files::host_resolv_conf_path`).
 pub fn host_upstreams() -> Vec<SocketAddr> {
-    let path = berth_container::etc_files::host_resolv_conf_path();
-    berth_container::etc_files::nameservers(&std::fs::read_to_string(path).unwrap_or_default())
+    berth_core::resolv::host_nameservers()
         .iter()
         .filter_map(|s| s.parse::<std::net::IpAddr>().ok())
         .map(|ip| SocketAddr::new(ip, 53))

@@ -9,7 +9,9 @@
 //!
 //! # Contract with the container service
 //!
-//! [`NetworkService`] implements `berth_container::network::Networks`:
+//! [`NetworkService`] (through [`attach::Handle`]) implements the contract
+//! [`berth_core::network::Networks`], and reads containers through
+//! [`berth_core::network::Containers`], which the daemon hands it at construction:
 //! - `connect` (at container start) makes the container's network namespace, joins it to each
 //!   of its networks (allocating addresses, publishing ports, starting the resolver of
 //!   user-defined networks), and returns what the container needs to know.
@@ -39,51 +41,8 @@ pub mod v6;
 
 pub use service::{NetworkService, Options};
 
-use berth_api::{ErrorKind, HasKind};
-
-#[derive(Debug, thiserror::Error)]
-pub enum NetError {
-    #[error("{0}")]
-    NotFound(String),
-    #[error("{0}")]
-    Invalid(String),
-    #[error("{0}")]
-    Conflict(String),
-    #[error("{0}")]
-    Forbidden(String),
-    #[error("{0}")]
-    System(String),
-    /// The cluster store (overlay networks) cannot be reached.
-    #[error("{0}")]
-    Unavailable(String),
-    #[error(transparent)]
-    Store(#[from] berth_store::StoreError),
-}
-
-impl HasKind for NetError {
-    fn kind(&self) -> ErrorKind {
-        match self {
-            NetError::NotFound(_) => ErrorKind::NotFound,
-            NetError::Invalid(_) => ErrorKind::InvalidArgument,
-            NetError::Conflict(_) => ErrorKind::Conflict,
-            NetError::Forbidden(_) => ErrorKind::Forbidden,
-            NetError::System(_) => ErrorKind::Internal,
-            NetError::Unavailable(_) => ErrorKind::Unavailable,
-            NetError::Store(e) => e.kind(),
-        }
-    }
-}
-
-impl From<NetError> for berth_container::ContainerError {
-    fn from(e: NetError) -> Self {
-        match e {
-            NetError::NotFound(m) => berth_container::ContainerError::Invalid(m),
-            NetError::Invalid(m) => berth_container::ContainerError::Invalid(m),
-            NetError::Conflict(m) | NetError::Forbidden(m) => berth_container::ContainerError::Conflict(m),
-            NetError::System(m) | NetError::Unavailable(m) => berth_container::ContainerError::Internal(m),
-            NetError::Store(e) => berth_container::ContainerError::Store(e),
-        }
-    }
-}
+/// The network service's errors: the contract's (see [`berth_core::network`]), mapped to the
+/// container service's at its side and to HTTP statuses by their kind.
+pub use berth_core::network::NetError;
 
 pub type Result<T> = std::result::Result<T, NetError>;

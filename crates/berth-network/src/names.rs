@@ -5,7 +5,8 @@ use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
 
-use berth_container::record::Record;
+use berth_core::links::link_parts;
+use berth_core::network::ContainerView;
 
 use crate::attach::primary;
 use crate::service::{NetworkService, find_in};
@@ -21,7 +22,7 @@ impl NetworkService {
             // The asker's own links on this network: `alias` stands for the target.
             if let Some(own) = n.endpoints.get(asker)
                 && let Some(target) = own.links.iter().find_map(|l| {
-                    let (t, a) = berth_container::links::link_parts(l);
+                    let (t, a) = link_parts(l);
                     a.eq_ignore_ascii_case(local).then_some(t)
                 })
             {
@@ -58,18 +59,17 @@ impl NetworkService {
             })
     }
 
-    pub(crate) fn start_dns(self: &Arc<Self>, c: &Record, ns: &Path, forward: bool) -> Result<()> {
+    pub(crate) fn start_dns(self: &Arc<Self>, c: &ContainerView, ns: &Path, forward: bool) -> Result<()> {
         let me = Arc::downgrade(self);
         let me2 = me.clone();
         let lookup: dns::Lookup = Arc::new(move |n: &str, a: &str| me.upgrade().and_then(|s| s.resolve(n, a)));
         let reverse: dns::Reverse = Arc::new(move |ip: IpAddr, a: &str| me2.upgrade().and_then(|s| s.reverse(ip, a)));
         // `--dns` servers (or the daemon's) are the upstreams; the host's otherwise.
-        let given: Vec<std::net::SocketAddr> =
-            if !c.host_config.dns.is_empty() { &c.host_config.dns } else { &self.opts.dns }
-                .iter()
-                .filter_map(|s| s.parse::<IpAddr>().ok())
-                .map(|ip| std::net::SocketAddr::new(ip, 53))
-                .collect();
+        let given: Vec<std::net::SocketAddr> = if !c.dns.is_empty() { &c.dns } else { &self.opts.dns }
+            .iter()
+            .filter_map(|s| s.parse::<IpAddr>().ok())
+            .map(|ip| std::net::SocketAddr::new(ip, 53))
+            .collect();
         let upstreams = if given.is_empty() { dns::host_upstreams() } else { given };
         let server = dns::start(ns, &self.rt, c.id.clone(), lookup, reverse, upstreams, forward)
             .map_err(|e| NetError::System(format!("starting the embedded DNS server: {e}")))?;
@@ -77,25 +77,40 @@ impl NetworkService {
         Ok(())
     }
 
+    /// `docker rename`: the container's endpoints (and so the embedded DNS) answer to its
+    /// new name. Endpoints on overlay networks keep the old name in the cluster store until
+    /// the container next joins.
+    pub(crate) fn rename_endpoints(&self, c: &ContainerView) -> Result<()> {
+        let mut st = self.lock();
+        for n in st.nets.values_mut() {
+            if let Some(ep) = n.endpoints.get_mut(&c.id)
+                && ep.name != c.name
+            {
+                ep.name = c.name.clone();
+                self.save(n)?;
+            }
+        }
+        Ok(())
+    }
+
     /// `--link name:alias`: /etc/hosts lines and Docker's environment variables.
-    pub(crate) fn links(&self, c: &Record) -> Result<Links> {
+    pub(crate) fn links(&self, c: &ContainerView) -> Result<Links> {
         let mut hosts = Vec::new();
         let mut env = Vec::new();
-        let Some(svc) = self.containers() else { return Ok(Links { hosts, env }) };
         // Off the default bridge, links are names of the embedded DNS (see reserve_endpoint):
         // no /etc/hosts lines, no variables, as with Docker.
-        let on_default = find_in(&self.lock().nets, primary(c.host_config.network_mode_or_default()))
-            .is_ok_and(|n| !n.is_user_defined());
+        let on_default =
+            find_in(&self.lock().nets, primary(c.network_mode_or_default())).is_ok_and(|n| !n.is_user_defined());
         if !on_default {
             return Ok(Links { hosts, env });
         }
-        for l in c.host_config.links.iter().flatten() {
-            let (target, alias) = berth_container::links::link_parts(l);
-            let other = svc
+        for l in &c.links {
+            let (target, alias) = link_parts(l);
+            let other = self
+                .containers
                 .get(target)
-                .map_err(|_| NetError::Invalid(format!("could not get container for {target}")))?
-                .record();
-            if !other.state.is_running() {
+                .map_err(|_| NetError::Invalid(format!("could not get container for {target}")))?;
+            if !other.running {
                 return Err(NetError::Invalid(format!(
                     "cannot link to a non running container: /{} AS /{}/{alias}",
                     other.name, c.name
@@ -112,10 +127,8 @@ impl NetworkService {
             let up = alias.to_ascii_uppercase().replace('-', "_");
             env.push(format!("{up}_NAME=/{}/{alias}", c.name));
             let mut ports: Vec<(u16, String)> = other
-                .config
                 .exposed_ports
                 .iter()
-                .flat_map(|m| m.keys())
                 .filter_map(|k| {
                     let (p, proto) = k.split_once('/').unwrap_or((k, "tcp"));
                     Some((p.parse().ok()?, proto.to_string()))
@@ -132,7 +145,7 @@ impl NetworkService {
                 env.push(format!("{pfx}_PORT={p}"));
                 env.push(format!("{pfx}_PROTO={proto}"));
             }
-            for e in &other.config.env {
+            for e in &other.env {
                 if let Some((k, v)) = e.split_once('=')
                     && !matches!(k, "HOME" | "HOSTNAME" | "PATH")
                 {

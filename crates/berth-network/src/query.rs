@@ -120,14 +120,11 @@ impl NetworkService {
         let mut gone = Vec::new();
         for n in candidates {
             // Networks named by stopped containers are kept.
-            let named = self.containers().is_some_and(|c| {
-                c.all().iter().any(|e| {
-                    let r = e.record();
-                    r.host_config.network_mode == n.name
-                        || r.host_config.network_mode == n.id
-                        || r.endpoints_config.contains_key(&n.name)
-                })
-            });
+            let named = self
+                .containers
+                .all()
+                .iter()
+                .any(|r| r.network_mode == n.name || r.network_mode == n.id || r.endpoints.contains_key(&n.name));
             if named {
                 continue;
             }

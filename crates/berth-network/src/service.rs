@@ -3,12 +3,12 @@
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use berth_api::ids::{PrefixMatch, match_prefix};
 use berth_api::models::{IpamConfig, NetworkCreateRequest};
-use berth_container::ContainerService;
-use berth_container::events::EventBus;
+use berth_core::events::EventBus;
+use berth_core::network::Containers;
 use berth_store::db::Db;
 use berth_store::schema::NETWORKS;
 
@@ -73,7 +73,8 @@ pub struct NetworkService {
     /// Host ends of veths to delete, for the reaper thread (see [`spawn_reaper`]).
     pub(crate) reaper: std::sync::mpsc::Sender<u32>,
     pub(crate) state: Mutex<State>,
-    pub(crate) containers: OnceLock<Weak<ContainerService>>,
+    /// The containers, as the contract lets the network service read them.
+    pub(crate) containers: Arc<dyn Containers>,
     pub(crate) events: Arc<EventBus>,
     /// Set when the daemon has a cluster store (overlay networks).
     pub(crate) cluster: OnceLock<Arc<crate::overlay::Cluster>>,
@@ -180,6 +181,7 @@ impl NetworkService {
         opts: Options,
         db: Arc<Db>,
         events: Arc<EventBus>,
+        containers: Arc<dyn Containers>,
         rt: tokio::runtime::Handle,
     ) -> Result<Arc<NetworkService>> {
         let nl = {
@@ -231,20 +233,12 @@ impl NetworkService {
             nl,
             reaper: spawn_reaper()?,
             state: Mutex::new(State { nets, ports: BTreeMap::new(), dns: BTreeMap::new() }),
-            containers: OnceLock::new(),
+            containers,
             events,
             cluster: OnceLock::new(),
             forward_accepted: Mutex::new(None),
         });
         Ok(svc)
-    }
-
-    pub fn bind_containers(&self, c: &Arc<ContainerService>) {
-        let _ = self.containers.set(Arc::downgrade(c));
-    }
-
-    pub(crate) fn containers(&self) -> Option<Arc<ContainerService>> {
-        self.containers.get().and_then(Weak::upgrade)
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {

@@ -1,4 +1,5 @@
-//! `/networks/...`.
+//! `/networks/...`. The network service is synchronous: every handler calls it through
+//! [`blocking`].
 
 use berth_api::models::{NetworkConnectRequest, NetworkCreateRequest, NetworkCreateResponse};
 use serde_json::json;
@@ -15,8 +16,10 @@ pub async fn list(d: D, req: Req) -> ApiResult<Resp> {
 }
 
 pub async fn inspect(d: D, req: Req) -> ApiResult<Resp> {
-    let rec = d.networks.find(req.param(0)).map_err(|e| e.api())?;
-    Ok(http::json(200, &d.networks.view(&rec, true)))
+    let n = d.networks.clone();
+    let name = req.param(0).to_string();
+    let v = blocking(move || n.find(&name).map(|rec| n.view(&rec, true))).await?.map_err(|e| e.api())?;
+    Ok(http::json(200, &v))
 }
 
 pub async fn create(d: D, mut req: Req) -> ApiResult<Resp> {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use berth_api::models::{EndpointSettings, NetworkCreateRequest};
-use berth_container::record::Record;
+use berth_core::network::ContainerView;
 use berth_store::schema::NETWORKS;
 
 use super::plan::{self, ClusterEndpoint};
@@ -182,7 +182,7 @@ impl NetworkService {
     pub(crate) fn claim_overlay_ip(
         &self,
         net_name: &str,
-        c: &Record,
+        c: &ContainerView,
         settings: Option<&EndpointSettings>,
     ) -> Result<Option<Ipv4Addr>> {
         let Ok(net) = self.find(net_name) else { return Ok(None) };

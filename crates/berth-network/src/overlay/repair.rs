@@ -22,7 +22,6 @@ impl NetworkService {
             // The bridge layout: the containers' veths are still on the bridge.
             return Ok(());
         }
-        let Some(svc) = self.containers() else { return Ok(()) };
         // Endpoints still being set up (claimed, data plane not yet made) are their
         // joiner's to plumb.
         let pending = cl.pending.lock().unwrap_or_else(|p| p.into_inner()).clone();
@@ -30,10 +29,9 @@ impl NetworkService {
             if pending.contains_key(&(net.id.clone(), ep.ip)) {
                 continue;
             }
-            let Ok(entry) = svc.get(id) else { continue };
-            let rec = entry.record();
+            let Ok(rec) = self.containers.get(id) else { continue };
             let ns = self.ns_path(id);
-            if !rec.state.is_running() || !ns.exists() {
+            if !rec.running || !ns.exists() {
                 continue;
             }
             let ns_nl = {
