@@ -19,6 +19,11 @@
 //!   is the only credential, so it should not be reachable from further than kubelet.
 //! - Nothing outlives its connection: a client that goes away ends its exec process (it is
 //!   killed) or its attach, and closes its forwarded sockets.
+//! - What a connection holds is bounded whatever its client does: output waits for a client
+//!   that reads slowly (the process blocks on its pipe), input waits for a process that reads
+//!   slowly (the client's socket is not read), SPDY keeps its peer's windows and grants its
+//!   own only as input is taken, pings get a bounded number of answers, and a SPDY connection
+//!   holds at most [`spdy::MAX_STREAMS`] streams (see `tasks` and [`spdy::Conn`]).
 
 pub mod portforward;
 pub mod remotecommand;

@@ -8,6 +8,13 @@
 //! each port of the request gets channels `2i` (data) and `2i + 1` (error), both of which start
 //! with the port as two little-endian bytes; the WebSocket's connections are made at once, one
 //! per port, and the session ends when they all have.
+//!
+//! Each direction of a forwarded connection moves as the other side takes it: what the client
+//! sends waits in its stream's window (SPDY) or in a queue of [`INPUT_QUEUE`] messages
+//! (WebSocket) while the pod does not read, and the pod's socket is read only as the client
+//! takes the data. A SPDY session holds at most [`spdy::MAX_STREAMS`] streams, paired or
+//! waiting for their pair. Nothing of a session outlives it: when the client goes, every
+//! copy in either direction is aborted and the pod's sockets closed.
 
 use std::collections::HashMap;
 use std::io;
@@ -30,6 +37,17 @@ pub const WS_PROTOCOLS: &[&str] = &["v4.channel.k8s.io", "v4.base64.channel.k8s.
 /// How long a connection to the pod's port may take.
 const DIAL_TIMEOUT: Duration = Duration::from_secs(10);
 const BUF: usize = 32 << 10;
+/// Messages from a WebSocket client queued for one port's connection.
+const INPUT_QUEUE: usize = 4;
+
+/// A copy that runs beside a port's forwarding and is aborted when dropped.
+struct Detached(tokio::task::JoinHandle<()>);
+
+impl Drop for Detached {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
 
 /// The pod's network namespace, opened once when the session starts: a dial later in the
 /// session enters that namespace even if the pod's holder has exited and its PID been reused.
@@ -93,14 +111,20 @@ async fn spdy_session(pod: &str, netns: Netns, mut conn: spdy::Conn) {
             None if kind == "data" => s.id.saturating_sub(2).to_string(),
             None => s.id.to_string(),
         };
+        // Halves of pairs whose stream was reset or finished meanwhile are let go.
+        pairs.retain(|_, (d, e)| [d, e].into_iter().flatten().all(|s| conn.out.is_open(s.id)));
         let slot = pairs.entry(rid.clone()).or_default();
-        match kind.as_str() {
-            "data" => slot.0 = Some(s),
-            "error" => slot.1 = Some(s),
+        let old = match kind.as_str() {
+            "data" => slot.0.replace(s),
+            "error" => slot.1.replace(s),
             _ => {
-                conn.out.reset(s.id, spdy::REFUSED_STREAM);
+                conn.out.reset(s.id, spdy::REFUSED_STREAM).await;
                 continue;
             }
+        };
+        // A second stream of a kind for one request replaces the first, which is reset.
+        if let Some(old) = old {
+            conn.out.reset(old.id, spdy::REFUSED_STREAM).await;
         }
         if let (Some(_), Some(_)) = slot {
             let Some((Some(data), Some(error))) = pairs.remove(&rid) else { continue };
@@ -120,7 +144,7 @@ async fn spdy_forward(pod: String, netns: Netns, mut data: spdy::Stream, error: 
         (Some(p), Ok(ns)) => dial(ns, p).await.map_err(|e| failure(p, &pod, e)),
     };
     match sock {
-        Err(msg) => out.data(error.id, msg.as_bytes()),
+        Err(msg) => drop(out.data(error.id, msg.as_bytes()).await),
         Ok(sock) => {
             let (mut rd, mut wr) = sock.into_split();
             let to_pod = async {
@@ -136,29 +160,31 @@ async fn spdy_forward(pod: String, netns: Netns, mut data: spdy::Stream, error: 
                 while let Ok(n) = rd.read(&mut buf).await
                     && n > 0
                 {
-                    out.data(data.id, &buf[..n]);
+                    if out.data(data.id, &buf[..n]).await.is_err() {
+                        break;
+                    }
                 }
-                out.fin(data.id);
+                out.fin(data.id).await;
             };
             tokio::join!(to_pod, from_pod);
         }
     }
-    out.fin(data.id);
-    out.fin(error.id);
+    out.fin(data.id).await;
+    out.fin(error.id).await;
 }
 
 async fn ws_session(pod: &str, netns: Netns, ports: Vec<u16>, mut conn: ws::Conn, protocol: &str) {
     let codec = if protocol.contains("base64") { ws::Codec::Base64 } else { ws::Codec::Binary };
-    let send = move |out: &ws::Out, chan: usize, data: &[u8]| {
+    let send = async move |out: &ws::Out, chan: usize, data: &[u8]| {
         let (op, payload) = codec.message(chan as u8, data);
-        out.send(op, payload);
+        out.send(op, payload).await
     };
     let mut inputs = Vec::new();
     let mut forwards = JoinSet::new();
     for (i, port) in ports.iter().copied().enumerate() {
-        send(&conn.out, 2 * i, &port.to_le_bytes());
-        send(&conn.out, 2 * i + 1, &port.to_le_bytes());
-        let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
+        let _ = send(&conn.out, 2 * i, &port.to_le_bytes()).await;
+        let _ = send(&conn.out, 2 * i + 1, &port.to_le_bytes()).await;
+        let (tx, mut rx) = mpsc::channel::<Vec<u8>>(INPUT_QUEUE);
         inputs.push(tx);
         let (out, pod, netns) = (conn.out.clone(), pod.to_string(), netns.clone());
         forwards.spawn(async move {
@@ -168,7 +194,10 @@ async fn ws_session(pod: &str, netns: Netns, ports: Vec<u16>, mut conn: ws::Conn
             };
             let sock = match sock {
                 Ok(s) => s,
-                Err(msg) => return send(&out, 2 * i + 1, msg.as_bytes()),
+                Err(msg) => {
+                    let _ = send(&out, 2 * i + 1, msg.as_bytes()).await;
+                    return None;
+                }
             };
             let (mut rd, mut wr) = sock.into_split();
             let to_pod = async move {
@@ -179,15 +208,21 @@ async fn ws_session(pod: &str, netns: Netns, ports: Vec<u16>, mut conn: ws::Conn
                 }
                 let _ = wr.shutdown().await;
             };
-            tokio::spawn(to_pod);
+            // What the client sends may go on after the pod's side has ended, until the session
+            // does; aborted with this task or with the session.
+            let copy = Detached(tokio::spawn(to_pod));
             let mut buf = vec![0u8; BUF];
             while let Ok(n) = rd.read(&mut buf).await
                 && n > 0
             {
-                send(&out, 2 * i, &buf[..n]);
+                if send(&out, 2 * i, &buf[..n]).await.is_err() {
+                    break;
+                }
             }
+            Some(copy)
         });
     }
+    let mut copies = Vec::new();
     loop {
         tokio::select! {
             m = conn.messages.recv() => match m {
@@ -196,16 +231,23 @@ async fn ws_session(pod: &str, netns: Netns, ports: Vec<u16>, mut conn: ws::Conn
                         && chan % 2 == 0
                         && let Some(tx) = inputs.get(usize::from(chan / 2))
                     {
-                        let _ = tx.send(data);
+                        // Waits while the pod does not read, and the client's messages wait too.
+                        tokio::select! {
+                            _ = tx.send(data) => {}
+                            _ = conn.out.closed() => break,
+                        }
                     }
                 }
                 None => break,
             },
-            done = forwards.join_next() => if done.is_none() {
-                break;
+            done = forwards.join_next() => match done {
+                Some(Ok(Some(copy))) => copies.push(copy),
+                Some(_) => {}
+                None => break,
             },
         }
     }
     forwards.abort_all();
+    drop(copies);
     conn.tasks.close().await;
 }

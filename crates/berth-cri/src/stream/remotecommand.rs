@@ -10,14 +10,21 @@
 //!
 //! The process is berth-container's: an exec made and started as `docker exec` makes it (and
 //! forgotten after), or an attach to the container's own streams. A client that goes away
-//! before the process ends leaves nothing behind: the exec is killed and reaped, the attach
-//! dropped.
+//! before the process ends leaves nothing behind: the exec is killed and reaped (its output
+//! drained for [`DRAIN_TIMEOUT`] at most), the attach dropped.
+//!
+//! Output goes out as the client takes it: while it does not, the process's output is not
+//! read and an exec blocks on its pipe (berth-shim stops reading an exec whose reader is
+//! behind). Input is taken as the process takes it: while it does not, the client's streams
+//! are not read. The two directions wait independently.
+
+use std::time::Duration;
 
 use berth_api::models::ExecCreateRequest;
 use berth_container::attach::{AttachOptions, Input, Output, Session};
 use bytes::Bytes;
 use serde_json::json;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 use super::{Upgraded, spdy, ws};
 use crate::Cri;
@@ -37,6 +44,16 @@ pub struct Options {
     pub stderr: bool,
     pub tty: bool,
 }
+
+/// How long a killed exec's output is drained once its client has gone. The shim ends an
+/// exec's streams 2 s after its process exits even if a child still holds them, so this
+/// bounds only what cannot be killed (a process in uninterruptible sleep) or a shim that does
+/// not answer; containerd's `drain_exec_sync_io_timeout` does the same for its execs.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// Input messages between the client's streams and the process.
+const INPUT_QUEUE: usize = 4;
+/// The most a resize stream may hold that is not yet a whole size: one is some 30 bytes.
+const MAX_RESIZE_PENDING: usize = 4 << 10;
 
 /// What runs at the other end.
 pub enum Target {
@@ -73,28 +90,41 @@ enum Sink {
     },
 }
 
+/// The client can take nothing more.
+struct Gone;
+
 impl Sink {
-    fn write(&self, c: Chan, data: &[u8]) {
+    /// Sends `data` on channel `c` as the client takes it.
+    async fn write(&self, c: Chan, data: &[u8]) -> Result<(), Gone> {
         match self {
             Sink::Spdy { out, ids } => {
                 if let Some(id) = ids[c as usize - 1] {
-                    out.data(id, data);
+                    out.data(id, data).await.map_err(|_| Gone)?;
                 }
             }
             Sink::Ws { out, codec } => {
                 for chunk in data.chunks(spdy::MAX_DATA) {
                     let (op, payload) = codec.message(c as u8, chunk);
-                    out.send(op, payload);
+                    out.send(op, payload).await.map_err(|_| Gone)?;
                 }
             }
         }
+        Ok(())
     }
 
-    fn close(&self, c: Chan) {
+    async fn close(&self, c: Chan) {
         if let Sink::Spdy { out, ids } = self
             && let Some(id) = ids[c as usize - 1]
         {
-            out.fin(id);
+            out.fin(id).await;
+        }
+    }
+
+    /// Resolves once the client has gone.
+    async fn gone(&self) {
+        match self {
+            Sink::Spdy { out, .. } => out.closed().await,
+            Sink::Ws { out, .. } => out.closed().await,
         }
     }
 }
@@ -150,8 +180,12 @@ struct TerminalSize {
     height: u16,
 }
 
+/// A resize stream that holds more than [`MAX_RESIZE_PENDING`] without a whole size.
+#[derive(Debug)]
+struct Oversized;
+
 impl Sizes {
-    fn push(&mut self, data: &[u8]) -> Vec<In> {
+    fn push(&mut self, data: &[u8]) -> Result<Vec<In>, Oversized> {
         self.0.extend_from_slice(data);
         let mut it = serde_json::Deserializer::from_slice(&self.0).into_iter::<TerminalSize>();
         let mut sizes = Vec::new();
@@ -161,67 +195,86 @@ impl Sizes {
                 Some(Err(e)) if e.is_eof() => break,
                 Some(Err(_)) => {
                     self.0.clear();
-                    return sizes;
+                    return Ok(sizes);
                 }
                 None => break,
             }
         }
         let used = it.byte_offset();
         self.0.drain(..used);
-        sizes
+        if self.0.len() > MAX_RESIZE_PENDING {
+            return Err(Oversized);
+        }
+        Ok(sizes)
     }
 }
 
-async fn next(r: &mut Option<mpsc::UnboundedReceiver<Bytes>>) -> Option<Bytes> {
+async fn next(r: &mut Option<spdy::Incoming>) -> Option<Bytes> {
     match r {
         Some(r) => r.recv().await,
         None => std::future::pending().await,
     }
 }
 
-/// The client's stdin and resize streams as one input, which ends when the connection does.
-async fn spdy_input(
-    mut stdin: Option<mpsc::UnboundedReceiver<Bytes>>,
-    mut resize: Option<mpsc::UnboundedReceiver<Bytes>>,
-    mut gone: oneshot::Receiver<()>,
-    tx: mpsc::UnboundedSender<In>,
-) {
+/// The client's stdin and resize streams as one input, which ends with them. A resize
+/// stream that sends what is not a size is no longer read (what it sends later is dropped).
+async fn spdy_input(mut stdin: Option<spdy::Incoming>, mut resize: Option<spdy::Incoming>, tx: mpsc::Sender<In>) {
     let mut sizes = Sizes::default();
-    loop {
-        tokio::select! {
+    while stdin.is_some() || resize.is_some() {
+        let msgs = tokio::select! {
             d = next(&mut stdin) => match d {
-                Some(b) => drop(tx.send(In::Stdin(b))),
+                Some(b) => vec![In::Stdin(b)],
                 None => {
                     stdin = None;
-                    let _ = tx.send(In::StdinEnd);
+                    vec![In::StdinEnd]
                 }
             },
-            d = next(&mut resize) => match d {
-                Some(b) => sizes.push(&b).into_iter().for_each(|s| drop(tx.send(s))),
-                None => resize = None,
+            d = next(&mut resize) => match d.map(|b| sizes.push(&b)) {
+                Some(Ok(s)) => s,
+                Some(Err(Oversized)) | None => {
+                    resize = None;
+                    Vec::new()
+                }
             },
-            _ = &mut gone => return,
+            _ = tx.closed() => return,
+        };
+        for m in msgs {
+            if tx.send(m).await.is_err() {
+                return;
+            }
         }
     }
 }
 
 /// The client's messages as input, which ends when the WebSocket does.
-async fn ws_input(mut messages: mpsc::UnboundedReceiver<ws::Message>, codec: ws::Codec, tx: mpsc::UnboundedSender<In>) {
-    let mut sizes = Sizes::default();
+async fn ws_input(mut messages: mpsc::Receiver<ws::Message>, codec: ws::Codec, tx: mpsc::Sender<In>) {
+    let mut sizes = Some(Sizes::default());
     while let Some(m) = messages.recv().await {
-        match codec.parse(&m.data) {
-            Some((0, data)) => drop(tx.send(In::Stdin(data.into()))),
-            Some((4, data)) => sizes.push(&data).into_iter().for_each(|s| drop(tx.send(s))),
+        let msgs = match codec.parse(&m.data) {
+            Some((0, data)) => vec![In::Stdin(data.into())],
+            Some((4, data)) => match sizes.as_mut().map(|s| s.push(&data)) {
+                Some(Ok(s)) => s,
+                Some(Err(Oversized)) => {
+                    sizes = None;
+                    Vec::new()
+                }
+                None => Vec::new(),
+            },
             // v5's close signal, for stdin.
-            Some((255, data)) if data.first() == Some(&0) => drop(tx.send(In::StdinEnd)),
-            _ => {}
+            Some((255, data)) if data.first() == Some(&0) => vec![In::StdinEnd],
+            _ => Vec::new(),
+        };
+        for m in msgs {
+            if tx.send(m).await.is_err() {
+                return;
+            }
         }
     }
 }
 
 /// Serves one exec or attach on an upgraded connection, to its end.
 pub async fn serve(cri: &Cri, target: Target, opts: Options, up: Upgraded) {
-    let (tx, input) = mpsc::unbounded_channel();
+    let (tx, input) = mpsc::channel(INPUT_QUEUE);
     match up {
         Upgraded::Spdy { mut conn, protocol } => {
             let v4 = protocol.starts_with("v4.") || protocol.starts_with("v5.");
@@ -245,11 +298,16 @@ pub async fn serve(cri: &Cri, target: Target, opts: Options, up: Upgraded) {
                     "stderr" => ids[Chan::Stderr as usize - 1] = Some(s.id),
                     "stdin" => stdin = Some(s.data),
                     "resize" => resize = Some(s.data),
-                    _ => continue,
+                    _ => {
+                        conn.out.reset(s.id, spdy::REFUSED_STREAM).await;
+                        continue;
+                    }
                 }
                 got += 1;
             }
-            tokio::spawn(spdy_input(stdin, resize, conn.gone, tx));
+            // Streams opened after these are refused.
+            drop(conn.streams);
+            tokio::spawn(spdy_input(stdin, resize, tx));
             let sink = Sink::Spdy { out: conn.out.clone(), ids };
             run(cri, target, opts, &sink, input, v4).await;
             conn.tasks.close().await;
@@ -267,7 +325,7 @@ pub async fn serve(cri: &Cri, target: Target, opts: Options, up: Upgraded) {
                 Chan::Error
             };
             let (op, payload) = codec.message(first as u8, &[]);
-            conn.out.send(op, payload);
+            let _ = conn.out.send(op, payload).await;
             tokio::spawn(ws_input(conn.messages, codec, tx));
             run(cri, target, opts, &sink, input, v4).await;
             conn.tasks.close().await;
@@ -275,20 +333,24 @@ pub async fn serve(cri: &Cri, target: Target, opts: Options, up: Upgraded) {
     }
 }
 
-async fn run(cri: &Cri, target: Target, opts: Options, sink: &Sink, input: mpsc::UnboundedReceiver<In>, v4: bool) {
+async fn run(cri: &Cri, target: Target, opts: Options, sink: &Sink, input: mpsc::Receiver<In>, v4: bool) {
     let (outcome, cmd) = match target {
         Target::Exec(id, cmd) => (exec(cri, &id, &cmd, opts, sink, input).await, cmd),
         Target::Attach(id) => (attach(cri, &id, opts, sink, input).await, Vec::new()),
     };
     // A client that went away hears nothing more.
     let Some(outcome) = outcome else { return };
-    sink.close(Chan::Stdout);
-    sink.close(Chan::Stderr);
-    let msg = status(&outcome, &cmd, v4);
-    if !msg.is_empty() {
-        sink.write(Chan::Error, &msg);
-    }
-    sink.close(Chan::Error);
+    let finish = async {
+        sink.close(Chan::Stdout).await;
+        sink.close(Chan::Stderr).await;
+        let msg = status(&outcome, &cmd, v4);
+        if !msg.is_empty() {
+            let _ = sink.write(Chan::Error, &msg).await;
+        }
+        sink.close(Chan::Error).await;
+    };
+    // A client that reads nothing more (or grants no window) is not waited for long.
+    let _ = tokio::time::timeout(super::tasks::CLOSE_TIMEOUT, finish).await;
 }
 
 /// How the streams ended.
@@ -305,43 +367,59 @@ enum Resize<'a> {
     Container(&'a str),
 }
 
+/// Moves output to the client and input to the process, each direction at its own pace,
+/// until the process ends or the client goes.
 async fn pump(
     cri: &Cri,
     session: &mut Session,
     sink: &Sink,
-    input: &mut mpsc::UnboundedReceiver<In>,
+    input: &mut mpsc::Receiver<In>,
     resize: Resize<'_>,
 ) -> Ended {
-    loop {
-        tokio::select! {
-            msg = session.output.recv() => match msg {
-                Some(Output::Stdout(b)) => sink.write(Chan::Stdout, &b),
-                Some(Output::Stderr(b)) => sink.write(Chan::Stderr, &b),
+    let Session { output, input: stdin, .. } = session;
+    let out = async {
+        loop {
+            let sent = match output.recv().await {
+                Some(Output::Stdout(b)) => sink.write(Chan::Stdout, &b).await,
+                Some(Output::Stderr(b)) => sink.write(Chan::Stderr, &b).await,
                 Some(Output::Exit(code)) => return Ended::Exit(code),
                 None => return Ended::Closed,
-            },
-            msg = input.recv() => match msg {
-                Some(In::Stdin(b)) => {
-                    if let Some(tx) = &session.input {
+            };
+            if sent.is_err() {
+                return Ended::Gone;
+            }
+        }
+    };
+    let inp = async {
+        while let Some(msg) = input.recv().await {
+            match msg {
+                In::Stdin(b) => {
+                    if let Some(tx) = &stdin {
                         let _ = tx.send(Input::Data(b)).await;
                     }
                 }
-                Some(In::StdinEnd) => {
-                    if let Some(tx) = &session.input {
+                In::StdinEnd => {
+                    if let Some(tx) = &stdin {
                         let _ = tx.send(Input::Close).await;
                     }
                 }
-                Some(In::Resize { width, height }) if width > 0 && height > 0 => {
+                In::Resize { width, height } if width > 0 && height > 0 => {
                     // A resize that fails (the process just ended) changes nothing.
                     let _ = match resize {
                         Resize::Exec(id) => cri.containers.exec_resize(id, height, width).await,
                         Resize::Container(id) => cri.containers.resize(id, height, width).await,
                     };
                 }
-                Some(In::Resize { .. }) => {}
-                None => return Ended::Gone,
-            },
+                In::Resize { .. } => {}
+            }
         }
+        // The client sends nothing more; its output goes on.
+        std::future::pending::<Ended>().await
+    };
+    tokio::select! {
+        e = out => e,
+        e = inp => e,
+        _ = sink.gone() => Ended::Gone,
     }
 }
 
@@ -351,7 +429,7 @@ async fn exec(
     cmd: &[String],
     opts: Options,
     sink: &Sink,
-    mut input: mpsc::UnboundedReceiver<In>,
+    mut input: mpsc::Receiver<In>,
 ) -> Option<Outcome> {
     let svc = &cri.containers;
     let req = ExecCreateRequest {
@@ -384,7 +462,9 @@ async fn exec(
         Ended::Gone => {
             // Nobody reads the process any more: it is killed, and reaped before it is forgotten.
             svc.exec_kill(&exec_id);
-            while session.output.recv().await.is_some() {}
+            let drain = async { while session.output.recv().await.is_some() {} };
+            // Past the bound the session is dropped, and the shim's connection with it.
+            let _ = tokio::time::timeout(DRAIN_TIMEOUT, drain).await;
             None
         }
     };
@@ -392,13 +472,7 @@ async fn exec(
     outcome
 }
 
-async fn attach(
-    cri: &Cri,
-    id: &str,
-    opts: Options,
-    sink: &Sink,
-    mut input: mpsc::UnboundedReceiver<In>,
-) -> Option<Outcome> {
+async fn attach(cri: &Cri, id: &str, opts: Options, sink: &Sink, mut input: mpsc::Receiver<In>) -> Option<Outcome> {
     // berth-container would wait for a stopped container's next start; the CRI refuses.
     match cri.containers.get(id) {
         Ok(e) if e.record().state.is_running() => {}
@@ -435,11 +509,23 @@ mod tests {
     #[test]
     fn sizes_are_read_across_pieces() {
         let mut s = Sizes::default();
-        assert!(s.push(br#"{"Width":80,"#).is_empty());
-        let got = s.push(b"\"Height\":24}\n{\"Width\":100,\"Height\":30}{\"Wi");
+        assert!(s.push(br#"{"Width":80,"#).unwrap().is_empty());
+        let got = s.push(b"\"Height\":24}\n{\"Width\":100,\"Height\":30}{\"Wi").unwrap();
         let got: Vec<(u16, u16)> =
             got.iter().map(|i| if let In::Resize { width, height } = i { (*width, *height) } else { (0, 0) }).collect();
         assert_eq!(got, [(80, 24), (100, 30)]);
         assert_eq!(s.0, br#"{"Wi"#);
+    }
+
+    #[test]
+    fn a_resize_stream_without_an_end_is_refused() {
+        let mut s = Sizes::default();
+        let open = format!("{{\"Width\":80,\"Height\":{}", " ".repeat(MAX_RESIZE_PENDING));
+        assert!(s.push(open.as_bytes()).is_err());
+        // Below the bound it waits for the rest.
+        let mut s = Sizes::default();
+        let open = format!("{{{}", " ".repeat(MAX_RESIZE_PENDING - 1));
+        assert!(s.push(open.as_bytes()).unwrap().is_empty());
+        assert!(s.push(&[b' '; 2]).is_err());
     }
 }

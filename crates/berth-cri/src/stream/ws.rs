@@ -3,13 +3,15 @@
 //! codec with a mask. Messages are whole: fragments are joined before they are returned.
 
 use std::io;
+use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
 use sha1::Digest as _;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::{mpsc, oneshot};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{Notify, mpsc, oneshot};
 
-use super::tasks::Tasks;
+use super::tasks::{Signal, Tasks, hung_up};
 
 pub const OP_CONTINUATION: u8 = 0x0;
 pub const OP_TEXT: u8 = 0x1;
@@ -174,20 +176,62 @@ impl From<oneshot::Sender<()>> for Cmd {
     }
 }
 
+/// Frames queued for the writer.
+const QUEUE: usize = 16;
+/// Data messages read ahead of their consumer.
+const READ_AHEAD: usize = 2;
+
+/// The connection has ended: nothing more can be sent.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Closed;
+
+/// The answer to the latest ping not yet answered: RFC 6455 (5.5.3) lets an endpoint answer
+/// only the most recent of several pings, so a flood of pings from a client that does not
+/// read holds one answer, never more. Also whether a ping of the server's own is due (see
+/// [`hung_up`]).
+#[derive(Default)]
+struct Pong {
+    latest: Mutex<Option<Vec<u8>>>,
+    ping_due: std::sync::atomic::AtomicBool,
+    ready: Notify,
+}
+
+impl Pong {
+    fn put(&self, data: Vec<u8>) {
+        *self.latest.lock().unwrap_or_else(|e| e.into_inner()) = Some(data);
+        self.ready.notify_one();
+    }
+
+    fn take(&self) -> Option<Vec<u8>> {
+        self.latest.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+}
+
 /// Sends messages on a server-side connection; cheap to clone.
 #[derive(Clone)]
-pub struct Out(mpsc::UnboundedSender<Cmd>);
+pub struct Out {
+    tx: mpsc::Sender<Cmd>,
+    ended: Arc<Signal>,
+}
 
 impl Out {
-    pub fn send(&self, opcode: u8, payload: Vec<u8>) {
-        let _ = self.0.send(Cmd::Frame(opcode, payload));
+    /// Queues a message, waiting while [`QUEUE`] frames wait for a client that reads slowly.
+    pub async fn send(&self, opcode: u8, payload: Vec<u8>) -> Result<(), Closed> {
+        self.tx.send(Cmd::Frame(opcode, payload)).await.map_err(|_| Closed)
+    }
+
+    /// Resolves once the connection has ended.
+    pub async fn closed(&self) {
+        self.ended.wait().await;
     }
 }
 
 /// A server-side WebSocket connection after the handshake: the client's data messages arrive on
 /// `messages`, which ends when the client closes or goes away. Pings are answered here.
+/// WebSocket has no flow control: a consumer that does not take messages stops the reader
+/// after [`READ_AHEAD`] of them, and TCP holds the client back.
 pub struct Conn {
-    pub messages: mpsc::UnboundedReceiver<Message>,
+    pub messages: mpsc::Receiver<Message>,
     pub out: Out,
     /// The connection's reader and writer: ended by [`super::tasks::Tasks::close`] or when dropped.
     pub(crate) tasks: Tasks<Cmd>,
@@ -195,46 +239,83 @@ pub struct Conn {
 
 /// The tasks that run a connection.
 impl Conn {
-    pub fn serve<T: AsyncRead + AsyncWrite + Send + 'static>(io: T) -> Conn {
-        let (mut rd, mut wr) = tokio::io::split(io);
-        let (cmd_tx, mut cmd_rx) = mpsc::unbounded_channel::<Cmd>();
-        let (msg_tx, messages) = mpsc::unbounded_channel();
-        let writer = tokio::spawn(async move {
-            while let Some(cmd) = cmd_rx.recv().await {
-                match cmd {
-                    Cmd::Frame(op, payload) => {
-                        if wr.write_all(&encode(op, &payload, None)).await.is_err() {
-                            return;
+    pub fn serve(sock: TcpStream) -> Conn {
+        let (rd, mut wr) = sock.into_split();
+        // Frames are small and many (a ping is 6 bytes and more): read through a buffer.
+        let mut rd = tokio::io::BufReader::with_capacity(16 << 10, rd);
+        let (cmd_tx, mut cmd_rx) = mpsc::channel::<Cmd>(QUEUE);
+        let (msg_tx, messages) = mpsc::channel(READ_AHEAD);
+        let pong = Arc::new(Pong::default());
+        let ended = Arc::new(Signal::default());
+        let writer = tokio::spawn({
+            let (pong, ended) = (pong.clone(), ended.clone());
+            async move {
+                loop {
+                    if let Some(p) = pong.take()
+                        && wr.write_all(&encode(OP_PONG, &p, None)).await.is_err()
+                    {
+                        break;
+                    }
+                    if pong.ping_due.swap(false, std::sync::atomic::Ordering::SeqCst)
+                        && wr.write_all(&encode(OP_PING, &[], None)).await.is_err()
+                    {
+                        break;
+                    }
+                    let cmd = tokio::select! {
+                        biased;
+                        _ = pong.ready.notified() => continue,
+                        cmd = cmd_rx.recv() => cmd,
+                    };
+                    match cmd {
+                        None => break,
+                        Some(Cmd::Frame(op, payload)) => {
+                            if wr.write_all(&encode(op, &payload, None)).await.is_err() {
+                                break;
+                            }
                         }
-                    }
-                    Cmd::Close(done) => {
-                        let _ = wr.write_all(&encode(OP_CLOSE, &1000u16.to_be_bytes(), None)).await;
-                        let _ = wr.shutdown().await;
-                        let _ = done.send(());
-                        return;
-                    }
-                }
-            }
-        });
-        let out = Out(cmd_tx);
-        let pong = out.clone();
-        let reader = tokio::spawn(async move {
-            let mut r = Reader::default();
-            while let Ok(Some(m)) = r.read(&mut rd).await {
-                match m.opcode {
-                    OP_PING => pong.send(OP_PONG, m.data),
-                    OP_PONG => {}
-                    OP_CLOSE => break,
-                    _ => {
-                        if msg_tx.send(m).is_err() {
+                        Some(Cmd::Close(done)) => {
+                            let _ = wr.write_all(&encode(OP_CLOSE, &1000u16.to_be_bytes(), None)).await;
+                            let _ = wr.shutdown().await;
+                            let _ = done.send(());
                             break;
                         }
                     }
                 }
+                ended.set();
             }
         });
-        let close = out.0.clone();
-        Conn { messages, out, tasks: Tasks { close, reader, writer } }
+        let reader = tokio::spawn({
+            let ended = ended.clone();
+            let poke = {
+                let pong = pong.clone();
+                move || {
+                    pong.ping_due.store(true, std::sync::atomic::Ordering::SeqCst);
+                    pong.ready.notify_one();
+                }
+            };
+            async move {
+                let mut r = Reader::default();
+                while let Ok(Some(m)) = r.read(&mut rd).await {
+                    match m.opcode {
+                        OP_PING => pong.put(m.data),
+                        OP_PONG => {}
+                        OP_CLOSE => break,
+                        _ => {
+                            let sent = tokio::select! {
+                                r = msg_tx.send(m) => r.is_ok(),
+                                _ = hung_up(rd.get_ref(), &poke) => false,
+                            };
+                            if !sent {
+                                break;
+                            }
+                        }
+                    }
+                }
+                ended.set();
+            }
+        });
+        let close = cmd_tx.clone();
+        Conn { messages, out: Out { tx: cmd_tx, ended }, tasks: Tasks { close, reader, writer } }
     }
 
     /// Sends a close frame after everything queued, shuts the socket and stops reading.

@@ -8,12 +8,12 @@ use crate::{container, pod, setup};
 
 const CAP: usize = 16 << 20;
 
-fn daemon_pid(d: &berth_integration::Daemon) -> u32 {
+pub fn daemon_pid(d: &berth_integration::Daemon) -> u32 {
     std::fs::read_to_string(d.exec_root().join("berth.pid")).unwrap().trim().parse().unwrap()
 }
 
 /// A size from the daemon's /proc status (`VmHWM`, `VmRSS`), in MiB.
-fn status_mib(pid: u32, key: &str) -> u64 {
+pub fn status_mib(pid: u32, key: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let kb: u64 = status
         .lines()

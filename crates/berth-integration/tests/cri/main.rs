@@ -2,6 +2,7 @@
 //! (tonic over the daemon's CRI unix socket, in the test daemon's own directory) against a
 //! real daemon. One file per feature.
 
+mod backpressure;
 mod bounds;
 mod cni;
 mod containers;

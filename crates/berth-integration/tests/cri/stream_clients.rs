@@ -2,14 +2,13 @@
 //! upgrade, then SPDY/3.1 streams (berth-cri's frame codec, its header compression checked
 //! against C zlib in its unit tests) or WebSocket messages (framed here).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use base64::Engine as _;
 use berth_cri::stream::spdy::{Decoder, Encoder, FLAG_FIN, Frame};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::net::tcp::OwnedWriteHalf;
-use tokio::sync::mpsc;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 /// An HTTP response's status and headers (names in lower case).
 #[derive(Debug)]
@@ -55,16 +54,31 @@ async fn request(url: &str, headers: &[(&str, &str)]) -> (TcpStream, Answer) {
     (s, a)
 }
 
-/// A SPDY client connection.
+/// A SPDY client connection. It reads only when asked to ([`Spdy::step`]), so a test can
+/// stop reading; like spdystream (kubectl's) it grants no window unless told to.
 pub struct Spdy {
+    rd: OwnedReadHalf,
+    dec: Decoder,
     wr: OwnedWriteHalf,
     enc: Encoder,
     next_id: u32,
-    frames: mpsc::UnboundedReceiver<Frame>,
+    next_ping: u32,
     /// What arrived so far, by stream, and which streams the server finished.
     pub data: HashMap<u32, Vec<u8>>,
+    /// Streams whose data is counted in `counted` (and checked to be zeros) but not kept.
+    pub discard: HashSet<u32>,
+    pub counted: HashMap<u32, u64>,
+    pub nonzero: bool,
     pub finished: Vec<u32>,
     pub replied: Vec<u32>,
+    /// Streams the server reset, with the status.
+    pub resets: Vec<(u32, u32)>,
+    /// The server's SETTINGS entries: (flags, ID, value).
+    pub settings: Vec<(u8, u32, u32)>,
+    /// Answers to this client's PINGs.
+    pub pongs: Vec<u32>,
+    /// Grant each stream (and the session) the window its data took, as it is read.
+    pub grant: bool,
 }
 
 impl Spdy {
@@ -76,29 +90,39 @@ impl Spdy {
         if a.status != 101 {
             return Err(a);
         }
-        let (mut rd, wr) = s.into_split();
-        let (tx, frames) = mpsc::unbounded_channel();
-        tokio::spawn(async move {
-            let mut dec = Decoder::default();
-            while let Ok(Some(f)) = dec.read(&mut rd).await {
-                if tx.send(f).is_err() {
-                    return;
-                }
-            }
-        });
+        let (rd, wr) = s.into_split();
         let c = Spdy {
+            rd,
+            dec: Decoder::default(),
             wr,
             enc: Encoder::default(),
             next_id: 1,
-            frames,
+            next_ping: 1,
             data: HashMap::new(),
+            discard: HashSet::new(),
+            counted: HashMap::new(),
+            nonzero: false,
             finished: Vec::new(),
             replied: Vec::new(),
+            resets: Vec::new(),
+            settings: Vec::new(),
+            pongs: Vec::new(),
+            grant: false,
         };
         Ok((c, a))
     }
 
-    async fn send(&mut self, f: Frame) {
+    /// `f` as it goes on the wire (after what was encoded before it).
+    pub fn encode(&mut self, f: &Frame) -> Vec<u8> {
+        self.enc.encode(f).unwrap()
+    }
+
+    /// Writes raw bytes on the connection.
+    pub async fn write_raw(&mut self, bytes: &[u8]) {
+        self.wr.write_all(bytes).await.unwrap();
+    }
+
+    pub async fn send(&mut self, f: Frame) {
         let bytes = self.enc.encode(&f).unwrap();
         self.wr.write_all(&bytes).await.unwrap();
     }
@@ -120,18 +144,50 @@ impl Spdy {
         self.send(Frame::Data { id, flags: FLAG_FIN, data: Default::default() }).await;
     }
 
+    /// Sends a PING; its ID.
+    pub async fn ping(&mut self) -> u32 {
+        let id = self.next_ping;
+        self.next_ping += 2;
+        self.send(Frame::Ping(id)).await;
+        id
+    }
+
     /// Takes in one frame; `false` once the connection ended.
     pub async fn step(&mut self) -> bool {
-        match self.frames.recv().await {
+        let Ok(frame) = self.dec.read(&mut self.rd).await else { return false };
+        match frame {
             Some(Frame::Data { id, flags, data }) => {
-                self.data.entry(id).or_default().extend_from_slice(&data);
+                if self.discard.contains(&id) {
+                    *self.counted.entry(id).or_default() += data.len() as u64;
+                    self.nonzero |= data.iter().any(|b| *b != 0);
+                } else {
+                    self.data.entry(id).or_default().extend_from_slice(&data);
+                }
                 if flags & FLAG_FIN != 0 {
                     self.finished.push(id);
+                }
+                if self.grant && !data.is_empty() {
+                    let delta = data.len() as u32;
+                    self.send(Frame::WindowUpdate { id, delta }).await;
+                    self.send(Frame::WindowUpdate { id: 0, delta }).await;
                 }
                 true
             }
             Some(Frame::SynReply { id, .. }) => {
                 self.replied.push(id);
+                true
+            }
+            Some(Frame::RstStream { id, status }) => {
+                self.resets.push((id, status));
+                true
+            }
+            Some(Frame::Settings { entries, .. }) => {
+                self.settings.extend(entries);
+                true
+            }
+            // Odd IDs are this client's: the server's answers. Even ones are the server's.
+            Some(Frame::Ping(id)) if id % 2 == 1 => {
+                self.pongs.push(id);
                 true
             }
             Some(Frame::Ping(id)) => {
@@ -140,6 +196,20 @@ impl Spdy {
             }
             Some(_) => true,
             None => false,
+        }
+    }
+
+    /// Reads until the answer to PING `id`: whatever the server wrote before it is read.
+    pub async fn until_pong(&mut self, id: u32) {
+        while !self.pongs.contains(&id) {
+            assert!(self.step().await, "the connection ended before the answer to PING {id}");
+        }
+    }
+
+    /// Reads until the server answered stream `id` (SYN_REPLY or RST_STREAM).
+    pub async fn until_answered(&mut self, id: u32) {
+        while !self.replied.contains(&id) && !self.resets.iter().any(|(r, _)| *r == id) {
+            assert!(self.step().await, "the connection ended before stream {id} was answered");
         }
     }
 
@@ -173,6 +243,12 @@ pub struct Ws {
     base64: bool,
     /// What arrived, by channel, in order of arrival.
     pub messages: Vec<(u8, Vec<u8>)>,
+    /// Channels whose data is counted in `counted` (and checked to be zeros) but not kept.
+    pub discard: HashSet<u8>,
+    pub counted: HashMap<u8, u64>,
+    pub nonzero: bool,
+    /// Payloads of the pongs that arrived.
+    pub pongs: Vec<Vec<u8>>,
     pub closed: bool,
 }
 
@@ -191,7 +267,34 @@ impl Ws {
             return Err(a);
         }
         assert_eq!(a.header("sec-websocket-accept"), Some(berth_cri::stream::ws::accept_key(&key).as_str()));
-        Ok((Ws { s, base64: protocol.contains("base64"), messages: Vec::new(), closed: false }, a))
+        let w = Ws {
+            s,
+            base64: protocol.contains("base64"),
+            messages: Vec::new(),
+            discard: HashSet::new(),
+            counted: HashMap::new(),
+            nonzero: false,
+            pongs: Vec::new(),
+            closed: false,
+        };
+        Ok((w, a))
+    }
+
+    /// A masked client frame.
+    pub fn frame(op: u8, payload: &[u8]) -> Vec<u8> {
+        berth_cri::stream::ws::encode(op, payload, Some([0x37, 0xfa, 0x21, 0x3d]))
+    }
+
+    /// Writes raw bytes on the connection.
+    pub async fn write_raw(&mut self, bytes: &[u8]) {
+        self.s.write_all(bytes).await.unwrap();
+    }
+
+    /// Reads until a pong with `payload` arrives.
+    pub async fn until_pong(&mut self, payload: &[u8]) {
+        while !self.pongs.iter().any(|p| p == payload) {
+            assert!(self.step().await, "the connection ended before the pong {payload:?}");
+        }
     }
 
     /// Sends `data` on channel `chan` in a masked frame.
@@ -202,18 +305,7 @@ impl Ws {
         } else {
             (2u8, [&[chan][..], data].concat())
         };
-        let mask = [0x37, 0xfa, 0x21, 0x3d];
-        let mut f = vec![0x80 | op];
-        match payload.len() {
-            n if n < 126 => f.push(0x80 | n as u8),
-            n => {
-                f.push(0x80 | 126);
-                f.extend_from_slice(&(n as u16).to_be_bytes());
-            }
-        }
-        f.extend_from_slice(&mask);
-        f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-        self.s.write_all(&f).await.unwrap();
+        self.s.write_all(&Ws::frame(op, &payload)).await.unwrap();
     }
 
     /// Takes in one message; `false` once the server closed.
@@ -243,7 +335,16 @@ impl Ws {
                 } else {
                     (p[0], p[1..].to_vec())
                 };
-                self.messages.push((chan, data));
+                if self.discard.contains(&chan) {
+                    *self.counted.entry(chan).or_default() += data.len() as u64;
+                    self.nonzero |= data.iter().any(|b| *b != 0);
+                } else {
+                    self.messages.push((chan, data));
+                }
+                true
+            }
+            0xa => {
+                self.pongs.push(p);
                 true
             }
             _ => true,

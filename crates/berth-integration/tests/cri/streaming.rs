@@ -9,9 +9,9 @@ use berth_cri::proto::*;
 use crate::stream_clients::{Spdy, Ws, status};
 use crate::{Cri, container, pod, setup};
 
-const V4: &[&str] = &["v4.channel.k8s.io", "v3.channel.k8s.io", "v2.channel.k8s.io", "channel.k8s.io"];
+pub const V4: &[&str] = &["v4.channel.k8s.io", "v3.channel.k8s.io", "v2.channel.k8s.io", "channel.k8s.io"];
 
-fn exec_req(id: &str, cmd: &[&str], stdin: bool, tty: bool) -> ExecRequest {
+pub fn exec_req(id: &str, cmd: &[&str], stdin: bool, tty: bool) -> ExecRequest {
     ExecRequest {
         container_id: id.into(),
         cmd: cmd.iter().map(|s| s.to_string()).collect(),
@@ -22,12 +22,12 @@ fn exec_req(id: &str, cmd: &[&str], stdin: bool, tty: bool) -> ExecRequest {
     }
 }
 
-async fn exec_url(c: &mut Cri, r: ExecRequest) -> String {
+pub async fn exec_url(c: &mut Cri, r: ExecRequest) -> String {
     c.rt.exec(r).await.expect("Exec").into_inner().url
 }
 
 /// A pod with one long-running busybox container `main`: (pod, container).
-async fn running(c: &mut Cri, logs: &std::path::Path, script: &str) -> (String, String) {
+pub async fn running(c: &mut Cri, logs: &std::path::Path, script: &str) -> (String, String) {
     let cfg = pod(&berth_integration::unique("stream"), logs);
     let p = c.run_pod(cfg.clone()).await;
     let id = c.run(&p, &cfg, container("main", script)).await;
@@ -35,7 +35,7 @@ async fn running(c: &mut Cri, logs: &std::path::Path, script: &str) -> (String, 
 }
 
 /// Opens the exec streams a v4 client opens: error, then the others asked for.
-async fn open_exec(s: &mut Spdy, kinds: &[&str]) -> Vec<u32> {
+pub async fn open_exec(s: &mut Spdy, kinds: &[&str]) -> Vec<u32> {
     let mut ids = Vec::new();
     for k in kinds {
         ids.push(s.open(&[("streamtype", k)]).await);
@@ -185,7 +185,7 @@ async fn streams_are_refused_as_containerd_refuses_them() {
 }
 
 /// The host PID of the process whose command line holds `word` (unique to the test).
-fn find_process(word: &str) -> Option<i32> {
+pub fn find_process(word: &str) -> Option<i32> {
     std::fs::read_dir("/proc").ok()?.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok()).find(|pid| {
         std::fs::read(format!("/proc/{pid}/cmdline"))
             .is_ok_and(|c| c.split(|b| *b == 0 || *b == b' ').any(|w| w == word.as_bytes()))
@@ -193,7 +193,7 @@ fn find_process(word: &str) -> Option<i32> {
 }
 
 /// Waits (a minute at most) for process `pid` to end, through a pidfd.
-async fn exited(pid: i32) {
+pub async fn exited(pid: i32) {
     let pid = rustix::process::Pid::from_raw(pid).unwrap();
     let Ok(fd) = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()) else { return };
     tokio::task::spawn_blocking(move || {
@@ -271,7 +271,7 @@ async fn attach_streams_the_containers_own_process_until_it_ends() {
 }
 
 /// A pod serving `marker` over HTTP on 127.0.0.1:8080 inside its own network namespace.
-async fn web_pod(c: &mut Cri, logs: &std::path::Path, marker: &str) -> (String, String) {
+pub async fn web_pod(c: &mut Cri, logs: &std::path::Path, marker: &str) -> (String, String) {
     let script = format!(
         "mkdir /www && echo {marker} > /www/index.html && httpd -p 127.0.0.1:8080 -h /www && touch /tmp/ready && \
          exec sleep 100000"

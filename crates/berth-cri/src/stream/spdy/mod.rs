@@ -3,19 +3,19 @@
 //! server-side connection that hands out the streams its peer opens.
 //!
 //! Header blocks share one zlib stream per direction for the whole connection, primed with the
-//! protocol's dictionary; each block ends with a sync flush. Flow control (WINDOW_UPDATE) is
-//! not enforced by spdystream, and not here either: such frames are read and ignored.
+//! protocol's dictionary; each block ends with a sync flush. The connection, with its flow
+//! control and bounds, is in [`conn`].
 
-use std::collections::HashMap;
+mod conn;
+
 use std::io;
 use std::sync::OnceLock;
 
 use bytes::Bytes;
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::{mpsc, oneshot};
+use tokio::io::{AsyncRead, AsyncReadExt};
 
-use super::tasks::Tasks;
+pub use conn::{Conn, Incoming, MAX_STREAMS, Out, Stream, WINDOW};
 
 const VERSION: u16 = 3;
 pub const FLAG_FIN: u8 = 0x01;
@@ -35,6 +35,15 @@ const WINDOW_UPDATE: u16 = 9;
 
 /// RST_STREAM status: the stream was refused (or is unknown).
 pub const REFUSED_STREAM: u32 = 3;
+/// RST_STREAM status: the stream is no longer wanted.
+pub const CANCEL: u32 = 5;
+
+/// SETTINGS IDs: how many streams the sender takes at once, and each stream's initial
+/// window (the bytes the other side may send on it before a WINDOW_UPDATE).
+pub const SETTINGS_MAX_CONCURRENT_STREAMS: u32 = 4;
+pub const SETTINGS_INITIAL_WINDOW_SIZE: u32 = 7;
+/// The window every stream and the session start with (SPDY/3.1).
+pub const DEFAULT_WINDOW: u32 = 64 << 10;
 
 /// Header names (lower case, as SPDY requires) and values, in order.
 pub type Headers = Vec<(String, String)>;
@@ -287,13 +296,17 @@ impl Encoder {
 }
 
 /// The receiving half: bytes to frames, header blocks through the connection's inflate stream.
+/// A data frame comes back in pieces of at most [`MAX_DATA`] bytes (only the last carries its
+/// FIN), so what one read holds does not depend on what the peer puts in a frame (up to 16 MiB).
 pub struct Decoder {
     inflate: Decompress,
+    /// What is left to read of a data frame: its stream, flags and length.
+    data_left: Option<(u32, u8, usize)>,
 }
 
 impl Default for Decoder {
     fn default() -> Self {
-        Decoder { inflate: Decompress::new(true) }
+        Decoder { inflate: Decompress::new(true), data_left: None }
     }
 }
 
@@ -331,6 +344,21 @@ impl Decoder {
         }
     }
 
+    /// The next piece of a data frame with `left` still to read.
+    async fn data_piece<R: AsyncRead + Unpin>(&mut self, r: &mut R, left: (u32, u8, usize)) -> io::Result<Frame> {
+        let (id, flags, left) = left;
+        let mut data = vec![0u8; left.min(MAX_DATA)];
+        r.read_exact(&mut data).await?;
+        let rest = left - data.len();
+        let flags = if rest > 0 {
+            self.data_left = Some((id, flags, rest));
+            flags & !FLAG_FIN
+        } else {
+            flags
+        };
+        Ok(Frame::Data { id, flags, data: data.into() })
+    }
+
     fn headers(&mut self, block: &[u8]) -> io::Result<Headers> {
         let raw = self.inflate(block)?;
         let count = word(&raw, 0)? as usize;
@@ -350,8 +378,12 @@ impl Decoder {
         Ok(h)
     }
 
-    /// The next frame, `None` at a clean end of input.
+    /// The next frame, `None` at a clean end of input. Not cancel safe: a read dropped
+    /// half-way leaves the input between frames.
     pub async fn read<R: AsyncRead + Unpin>(&mut self, r: &mut R) -> io::Result<Option<Frame>> {
+        if let Some(left) = self.data_left.take() {
+            return self.data_piece(r, left).await.map(Some);
+        }
         let mut head = [0u8; 8];
         match r.read_exact(&mut head).await {
             Ok(_) => {}
@@ -361,10 +393,11 @@ impl Decoder {
         let flags = head[4];
         let len = u32::from_be_bytes([0, head[5], head[6], head[7]]) as usize;
         if head[0] & 0x80 == 0 {
-            let mut data = vec![0u8; len];
-            r.read_exact(&mut data).await?;
             let id = u32::from_be_bytes([head[0], head[1], head[2], head[3]]);
-            return Ok(Some(Frame::Data { id, flags, data: data.into() }));
+            if len == 0 {
+                return Ok(Some(Frame::Data { id, flags, data: Bytes::new() }));
+            }
+            return self.data_piece(r, (id, flags, len)).await.map(Some);
         }
         if len > MAX_HEADER_BLOCK {
             return Err(invalid("control frame too large"));
@@ -405,137 +438,6 @@ impl Decoder {
             WINDOW_UPDATE => Frame::WindowUpdate { id: id(0)?, delta: id(4)? },
             other => Frame::Unknown(other),
         }))
-    }
-}
-
-/// A stream the peer opened (already answered with SYN_REPLY).
-pub struct Stream {
-    pub id: u32,
-    pub headers: Headers,
-    /// The peer's data; ends at its FIN, a reset, or the connection's end.
-    pub data: mpsc::UnboundedReceiver<Bytes>,
-}
-
-pub(crate) enum Cmd {
-    Frame(Frame),
-    /// Flush and end the connection (GOAWAY, then the socket's write side is shut).
-    Close(oneshot::Sender<()>),
-}
-
-impl From<oneshot::Sender<()>> for Cmd {
-    fn from(done: oneshot::Sender<()>) -> Cmd {
-        Cmd::Close(done)
-    }
-}
-
-/// Writes frames on a connection; cheap to clone.
-#[derive(Clone)]
-pub struct Out(mpsc::UnboundedSender<Cmd>);
-
-impl Out {
-    /// `data` on stream `id`, in frames of at most [`MAX_DATA`].
-    pub fn data(&self, id: u32, data: &[u8]) {
-        for chunk in data.chunks(MAX_DATA) {
-            let _ = self.0.send(Cmd::Frame(Frame::Data { id, flags: 0, data: Bytes::copy_from_slice(chunk) }));
-        }
-    }
-
-    /// Half-closes stream `id`: nothing more is sent on it.
-    pub fn fin(&self, id: u32) {
-        let _ = self.0.send(Cmd::Frame(Frame::Data { id, flags: FLAG_FIN, data: Bytes::new() }));
-    }
-
-    pub fn reset(&self, id: u32, status: u32) {
-        let _ = self.0.send(Cmd::Frame(Frame::RstStream { id, status }));
-    }
-}
-
-/// A server-side SPDY connection: the streams the client opens arrive on `streams`.
-pub struct Conn {
-    pub streams: mpsc::UnboundedReceiver<Stream>,
-    pub out: Out,
-    /// Fires when the peer's side ended (EOF, error, GOAWAY).
-    pub gone: oneshot::Receiver<()>,
-    /// The connection's reader and writer: ended by [`super::tasks::Tasks::close`] or when dropped.
-    pub(crate) tasks: Tasks<Cmd>,
-}
-
-/// The tasks that run a connection.
-impl Conn {
-    /// Runs the connection over `io` (after the HTTP upgrade).
-    pub fn serve<T: AsyncRead + AsyncWrite + Send + 'static>(io: T) -> Conn {
-        let (mut rd, mut wr) = tokio::io::split(io);
-        let (cmd_tx, mut cmd_rx) = mpsc::unbounded_channel::<Cmd>();
-        let (stream_tx, streams) = mpsc::unbounded_channel();
-        let (gone_tx, gone) = oneshot::channel();
-        let out = Out(cmd_tx);
-        let writer = tokio::spawn(async move {
-            let mut enc = Encoder::default();
-            let mut last_good = 0;
-            while let Some(cmd) = cmd_rx.recv().await {
-                let (frame, done) = match cmd {
-                    Cmd::Frame(f) => (f, None),
-                    Cmd::Close(done) => (Frame::GoAway { last_good, status: 0 }, Some(done)),
-                };
-                if let Frame::SynReply { id, .. } = &frame {
-                    last_good = *id;
-                }
-                let ok = match enc.encode(&frame) {
-                    Ok(bytes) => wr.write_all(&bytes).await.is_ok(),
-                    Err(_) => false,
-                };
-                if let Some(done) = done {
-                    let _ = wr.shutdown().await;
-                    let _ = done.send(());
-                    return;
-                }
-                if !ok {
-                    return;
-                }
-            }
-        });
-        let replies = out.clone();
-        let reader = tokio::spawn(async move {
-            let mut dec = Decoder::default();
-            let mut open: HashMap<u32, mpsc::UnboundedSender<Bytes>> = HashMap::new();
-            while let Ok(Some(frame)) = dec.read(&mut rd).await {
-                match frame {
-                    Frame::SynStream { id, flags, headers, .. } => {
-                        let _ = replies.0.send(Cmd::Frame(Frame::SynReply { id, flags: 0, headers: Vec::new() }));
-                        let (tx, data) = mpsc::unbounded_channel();
-                        if flags & FLAG_FIN == 0 {
-                            open.insert(id, tx);
-                        }
-                        if stream_tx.send(Stream { id, headers, data }).is_err() {
-                            replies.reset(id, REFUSED_STREAM);
-                        }
-                    }
-                    Frame::Data { id, flags, data } => {
-                        if let Some(tx) = open.get(&id)
-                            && !data.is_empty()
-                        {
-                            let _ = tx.send(data);
-                        }
-                        if flags & FLAG_FIN != 0 {
-                            open.remove(&id);
-                        }
-                    }
-                    Frame::RstStream { id, .. } => drop(open.remove(&id)),
-                    Frame::Ping(id) => drop(replies.0.send(Cmd::Frame(Frame::Ping(id)))),
-                    Frame::GoAway { .. } => break,
-                    _ => {}
-                }
-            }
-            drop(open);
-            let _ = gone_tx.send(());
-        });
-        let close = out.0.clone();
-        Conn { streams, out, gone, tasks: Tasks { close, reader, writer } }
-    }
-
-    /// Sends GOAWAY after everything queued, shuts the socket and stops reading.
-    pub async fn close(self) {
-        self.tasks.close().await;
     }
 }
 
@@ -621,6 +523,23 @@ mod tests {
         let syn = enc.encode(&Frame::SynReply { id: 1, flags: 0, headers: Vec::new() }).unwrap();
         assert_eq!(&syn[..4], [0x80, 3, 0, 2]);
         assert_eq!(&syn[12..18], [0x78, 0xf9, 0xe3, 0xc6, 0xa7, 0xc2]);
+    }
+
+    #[tokio::test]
+    async fn a_large_data_frame_comes_back_in_pieces_with_its_fin_on_the_last() {
+        let data: Vec<u8> = (0..MAX_DATA * 2 + 5).map(|i| i as u8).collect();
+        let mut enc = Encoder::default();
+        let mut wire = enc.encode(&Frame::Data { id: 3, flags: FLAG_FIN, data: data.clone().into() }).unwrap();
+        wire.extend(enc.encode(&Frame::Ping(1)).unwrap());
+        let (mut dec, mut r) = (Decoder::default(), wire.as_slice());
+        let mut back = Vec::new();
+        for (len, flags) in [(MAX_DATA, 0), (MAX_DATA, 0), (5, FLAG_FIN)] {
+            let Some(Frame::Data { id: 3, flags: f, data: piece }) = dec.read(&mut r).await.unwrap() else { panic!() };
+            assert_eq!((piece.len(), f), (len, flags));
+            back.extend_from_slice(&piece);
+        }
+        assert_eq!(back, data);
+        assert_eq!(dec.read(&mut r).await.unwrap(), Some(Frame::Ping(1)));
     }
 
     #[tokio::test]
