@@ -34,6 +34,7 @@ cleanup() {
     remove_cgroups k8s.io
     grep " $work" /proc/self/mountinfo | awk '{print $5}' | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
     nft delete table inet "$(berth_table "$work/data")" 2>/dev/null || true
+    remove_iptables_chain "$work/data"
     rm -rf "$work"
 }
 trap cleanup EXIT

@@ -26,6 +26,7 @@ cleanup() {
         grep " $work" /proc/self/mountinfo | awk '{print $5}' | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
     fi
     nft delete table inet "$(berth_table "$work/data")" 2>/dev/null || true
+    remove_iptables_chain "$work/data"
     rm -rf "$work"
 }
 trap cleanup EXIT

@@ -9,6 +9,21 @@ for b in sys.argv[1].encode(): h = ((h ^ b) * 0x100000001b3) % 2**64
 print("berth_%08x" % (h % 2**32))' "$1"
 }
 
+# Removes the iptables/ip6tables FORWARD chain a daemon on data root $1 added beside another
+# engine's FORWARD policy (BERTH_<hash>, named like its nftables table). The daemon keeps it
+# when it stops, for its containers that live on; a script that removes the bridge removes it.
+remove_iptables_chain() {
+    local chain t
+    t=$(berth_table "$1")
+    chain="BERTH${t#berth}"
+    for ipt in iptables ip6tables; do
+        command -v "$ipt" >/dev/null || continue
+        while "$ipt" -D FORWARD -j "$chain" 2>/dev/null; do :; done
+        "$ipt" -F "$chain" 2>/dev/null || true
+        "$ipt" -X "$chain" 2>/dev/null || true
+    done
+}
+
 # Removes the cgroup directories matching */$1* under every hierarchy, deepest first;
 # killed containers leave theirs a moment later, so it retries for up to 5 s.
 remove_cgroups() {
