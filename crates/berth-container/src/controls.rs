@@ -90,20 +90,21 @@ impl ContainerService {
 const FREEZE_DEADLINE: Duration = Duration::from_secs(10);
 
 /// Asks for the freeze or thaw and polls until it settles, sleeping with `tokio::time`
-/// between reads (1 ms, doubling up to 50 ms). A freeze that does not settle in time is
-/// undone, as runc does: a half-frozen container would be neither running nor paused.
+/// between reads (1 ms, doubling up to 50 ms). A freeze that does not settle in time, that
+/// cannot be read, or whose caller goes away while waiting (the request dropped with its
+/// connection) is undone, as runc does: a half-frozen container would be neither running nor
+/// paused, while its record still says running.
 async fn settle_freezer(cg: &berth_cgroups::Cgroup, frozen: bool) -> berth_cgroups::Result<()> {
     cg.request_freeze(frozen)?;
+    let mut undo = ThawUnlessSettled { cg, armed: frozen };
     let deadline = tokio::time::Instant::now() + FREEZE_DEADLINE;
     let mut wait = Duration::from_millis(1);
     loop {
         if cg.freeze_settled(frozen)? {
+            undo.armed = false;
             return Ok(());
         }
         if tokio::time::Instant::now() >= deadline {
-            if frozen && let Err(err) = cg.request_freeze(false) {
-                tracing::error!("thawing a group that did not freeze: {err}");
-            }
             let what = if frozen { "freeze" } else { "thaw" };
             return Err(berth_cgroups::CgroupError::Invalid(format!(
                 "the cgroup did not {what} within {}s: a process in it may be in uninterruptible sleep",
@@ -112,6 +113,25 @@ async fn settle_freezer(cg: &berth_cgroups::Cgroup, frozen: bool) -> berth_cgrou
         }
         tokio::time::sleep(wait).await;
         wait = (wait * 2).min(Duration::from_millis(50));
+    }
+}
+
+/// Thaws the group when dropped armed: a freeze that was asked for and did not settle, on
+/// every way out of [`settle_freezer`] (its error returns and its future being dropped).
+/// A thaw left unfinished needs no undoing: it completes by itself, and a second `unpause`
+/// finds the group thawed.
+struct ThawUnlessSettled<'a> {
+    cg: &'a berth_cgroups::Cgroup,
+    armed: bool,
+}
+
+impl Drop for ThawUnlessSettled<'_> {
+    fn drop(&mut self) {
+        if self.armed
+            && let Err(err) = self.cg.request_freeze(false)
+        {
+            tracing::error!("thawing a group that did not freeze: {err}");
+        }
     }
 }
 

@@ -289,7 +289,12 @@ fn parse_question(q: &[u8]) -> Option<Question> {
         labels.push(String::from_utf8_lossy(q.get(pos..pos + len)?).to_ascii_lowercase());
         pos += len;
     }
-    let qtype = u16::from_be_bytes([*q.get(pos)?, *q.get(pos + 1)?]);
+    // Type and class: a question cut short before its class is not a question (its end is
+    // sliced when the reply copies it).
+    if q.len() < pos + 4 {
+        return None;
+    }
+    let qtype = u16::from_be_bytes([q[pos], q[pos + 1]]);
     Some(Question { name: labels.join("."), qtype, end: pos + 4 })
 }
 
@@ -435,6 +440,20 @@ mod tests {
         assert_eq!(&r[12..], &q[12..]);
         assert_ne!(r[2] & 0x80, 0, "the upstream's reply, not the forged ones");
         server.await.unwrap();
+    }
+
+    /// A query cut anywhere (before its class, inside a label, after the header) gets no
+    /// answer and no panic: a container's resolver must not be stopped by what it is sent.
+    #[test]
+    fn a_truncated_query_is_not_answered() {
+        let (lookup, reverse) = many_addresses();
+        let q = query("many", 1);
+        for cut in 0..q.len() {
+            assert!(answer(&q[..cut], "me", &lookup, &reverse).is_none(), "cut at {cut}");
+            assert!(nxdomain(&q[..cut]).is_none() && servfail(&q[..cut]).is_none(), "cut at {cut}");
+            let _ = udp_limit(&q[..cut]);
+        }
+        assert!(answer(&q, "me", &lookup, &reverse).is_some());
     }
 
     fn many_addresses() -> (Lookup, Reverse) {

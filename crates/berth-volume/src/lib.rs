@@ -102,6 +102,10 @@ fn invalid_name(name: &str) -> VolumeError {
     ))
 }
 
+/// What a volume's directory is renamed to while it is being removed (no volume name starts
+/// with a dot).
+const TOMBSTONE: &str = ".removing-";
+
 /// The record of a volume found on disk without one: local, no options or labels, created
 /// when its directory was last changed.
 fn orphan_record(name: &str, data: &Path) -> VolumeRecord {
@@ -155,6 +159,12 @@ impl VolumeStore {
         if let Ok(rd) = std::fs::read_dir(root) {
             for e in rd.flatten() {
                 let name = e.file_name().to_string_lossy().to_string();
+                if name.starts_with(TOMBSTONE) {
+                    if let Err(err) = std::fs::remove_dir_all(e.path()) {
+                        tracing::warn!(path = %e.path().display(), "removing a removed volume's directory: {err}");
+                    }
+                    continue;
+                }
                 if records.contains_key(&name) || !e.path().is_dir() {
                     continue;
                 }
@@ -403,10 +413,23 @@ impl VolumeStore {
                 return Err(VolumeError::Conflict(format!("remove {}: volume is still mounted", rec.name)));
             }
         }
-        // The record goes first: a crash after it leaves only a directory, which the next
-        // start sweeps.
+        // The directory is first renamed to a tombstone, then the record goes, then the
+        // tombstone: a crash at any point leaves either the volume whole or a tombstone, which
+        // the next start deletes. (A directory left under the volume's own name without a
+        // record would be adopted back as a volume at the next start.)
+        let tomb = self.root.join(format!("{TOMBSTONE}{}", rec.name));
+        if tomb.exists()
+            && let Err(err) = std::fs::remove_dir_all(&tomb)
+        {
+            return Err(VolumeError::io(format!("removing an earlier attempt's {}", tomb.display()), err));
+        }
+        match std::fs::rename(self.root.join(&rec.name), &tomb) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(VolumeError::io(format!("removing volume {}", rec.name), e)),
+        }
         self.db.delete(berth_store::schema::VOLUMES, &rec.name)?;
-        std::fs::remove_dir_all(self.root.join(&rec.name))
+        std::fs::remove_dir_all(&tomb)
             .or_else(|e| if e.kind() == std::io::ErrorKind::NotFound { Ok(()) } else { Err(e) })
             .map_err(|e| VolumeError::io(format!("removing volume {}", rec.name), e))?;
         Ok(())
@@ -524,6 +547,26 @@ mod tests {
         drop(s);
         let s = VolumeStore::open(&dir.path().join("volumes"), db).unwrap();
         assert!(s.exists("kept"), "the adoption is recorded");
+    }
+
+    /// A removal cut short after its directory became a tombstone (a crash, or a file that
+    /// would not go) does not bring the volume back: the next start deletes the tombstone.
+    #[test]
+    fn a_removal_cut_short_is_finished_at_the_next_start() {
+        let (dir, s) = store();
+        let v = s.create(req("gone")).unwrap();
+        std::fs::write(Path::new(&v.mountpoint).join("f"), "x").unwrap();
+        s.remove("gone", false).unwrap();
+        assert!(!dir.path().join("volumes/gone").exists() && !dir.path().join("volumes/.removing-gone").exists());
+        let v = s.create(req("half")).unwrap();
+        std::fs::write(Path::new(&v.mountpoint).join("f"), "x").unwrap();
+        drop(s);
+        // As if the daemon died between the rename and the rest.
+        std::fs::rename(dir.path().join("volumes/half"), dir.path().join("volumes/.removing-half")).unwrap();
+        let db = Arc::new(Db::open(&dir.path().join("db")).unwrap());
+        let s = VolumeStore::open(&dir.path().join("volumes"), db).unwrap();
+        assert!(!s.exists("half"));
+        assert!(!dir.path().join("volumes/.removing-half").exists());
     }
 
     #[test]

@@ -183,12 +183,17 @@ impl Shared {
         if n == 0 {
             return;
         }
-        let n = n as u32;
+        // A WINDOW_UPDATE's delta is 31 bits: grants waiting for the writer add up to that
+        // at most (a client that sends while never reading could otherwise overflow them).
+        const MAX_DELTA: u32 = 0x7fff_ffff;
+        let n = u32::try_from(n).unwrap_or(MAX_DELTA).min(MAX_DELTA);
         let mut st = self.lock();
         if id != 0 && st.streams.get(&id).is_some_and(|s| !s.peer_done) {
-            *st.grants.entry(id).or_default() += n;
+            let g = st.grants.entry(id).or_default();
+            *g = g.saturating_add(n).min(MAX_DELTA);
         }
-        *st.grants.entry(0).or_default() += n;
+        let g = st.grants.entry(0).or_default();
+        *g = g.saturating_add(n).min(MAX_DELTA);
         drop(st);
         self.wake_writer.notify_one();
     }
@@ -524,6 +529,9 @@ async fn read(rd: OwnedReadHalf, stream_tx: mpsc::Sender<Stream>, shared: Arc<Sh
     let mut rd = BufReader::with_capacity(READ_BUFFER, rd);
     let mut dec = Decoder::default();
     let mut inboxes: HashMap<u32, Arc<Inbox>> = HashMap::new();
+    // The highest stream ID the client has opened: IDs only grow (SPDY/3 2.3.2), so one
+    // used before is refused even after its stream is gone.
+    let mut last_syn = 0u32;
     // Waits for `f`, or ends the reader when the client hangs up meanwhile.
     macro_rules! wait {
         ($f:expr) => {
@@ -538,7 +546,18 @@ async fn read(rd: OwnedReadHalf, stream_tx: mpsc::Sender<Stream>, shared: Arc<Sh
             Frame::SynStream { id, flags, headers, .. } => {
                 let admitted = {
                     let mut st = shared.lock();
-                    let fresh = !st.streams.contains_key(&id) && !inboxes.contains_key(&id);
+                    // Streams this side reset are gone from `streams`; their inboxes go now,
+                    // so a client opening stream after stream the server refuses (and never
+                    // closing them) holds no more than the open ones.
+                    inboxes.retain(|sid, inbox| {
+                        let open = st.streams.contains_key(sid);
+                        if !open {
+                            inbox.finish();
+                        }
+                        open
+                    });
+                    let fresh = id > last_syn && !st.streams.contains_key(&id);
+                    last_syn = last_syn.max(id);
                     if fresh && st.streams.len() < MAX_STREAMS as usize {
                         let window = st.initial_window;
                         st.streams.insert(id, Open { window, peer_done: flags & FLAG_FIN != 0, our_done: false });
