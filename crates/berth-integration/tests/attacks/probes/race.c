@@ -22,6 +22,8 @@
  * counts and the first hits. */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <linux/openat2.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +42,19 @@ static void note(const char *what, int pid, const char *detail) {
     size_t n = strlen(hits);
     if (n < sizeof(hits) - 600)
         snprintf(hits + n, sizeof(hits) - n, " [%s pid=%d %.500s]", what, pid, detail);
+}
+
+/* Opens PATH as if ROOT were "/" (symlinks included): a file under a process's root. */
+static int in_root(int root, const char *path) {
+    struct open_how how = { .flags = O_PATH | O_CLOEXEC, .resolve = RESOLVE_IN_ROOT };
+    return (int)syscall(SYS_openat2, root, path, &how, sizeof how);
+}
+
+/* Whether the process behind PIDFD is ending: it is readable within a second. (An exiting
+ * process gives up its root before its pidfd turns readable.) */
+static int ending(int pidfd) {
+    struct pollfd p = { .fd = pidfd, .events = POLLIN };
+    return pidfd >= 0 && poll(&p, 1, 1000) == 1 && (p.revents & POLLIN);
 }
 
 static unsigned long long status_field(const char *buf, const char *key, int hex) {
@@ -70,7 +85,7 @@ int main(int argc, char **argv) {
     if (stat(ctr_marker, &ctr) < 0) return 4;
 
     long mounts = 0;
-    long seen = 0, root_ctr = 0, root_host = 0, exe_host = 0, exe_other = 0, exe_write = 0, fd_hits = 0;
+    long seen = 0, root_ctr = 0, root_host = 0, exe_host = 0, exe_other = 0, exe_gone = 0, exe_write = 0, fd_hits = 0;
     long getfd_std = 0, unconfined = 0, priv = 0;
     int last = -1;
     char path[512], buf[8192], link[512];
@@ -111,6 +126,8 @@ int main(int argc, char **argv) {
             snprintf(path, sizeof path, "/proc/%d/root%s", pid, ctr_marker);
             fd = open(path, O_RDONLY | O_CLOEXEC);
             if (fd >= 0) { root_ctr++; close(fd); }
+            /* To tell later whether P has ended: a pidfd taken before its exe is opened. */
+            int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
             snprintf(path, sizeof path, "/proc/%d/exe", pid);
             fd = open(path, O_RDONLY | O_CLOEXEC);
             if (fd >= 0) {
@@ -118,22 +135,38 @@ int main(int argc, char **argv) {
                 /* A file of the host: outside the container's filesystem and linked somewhere
                  * (an unlinked memfd copy is nobody's file). */
                 if (fstat(fd, &st) == 0 && st.st_dev != ctr.st_dev && st.st_nlink > 0) {
-                    ssize_t n = readlink(path, link, sizeof link - 1);
+                    /* The opened file's own path, which outlives P (a `true` may exit between
+                     * the open and a readlink of /proc/P/exe). */
+                    char self_fd[64];
+                    snprintf(self_fd, sizeof self_fd, "/proc/self/fd/%d", fd);
+                    ssize_t n = readlink(self_fd, link, sizeof link - 1);
                     link[n > 0 ? n : 0] = 0;
                     /* A process of another container sharing the pid namespace (--pid
                      * container:) runs that container's files: an exe that is the file at its
-                     * own path under the process's own root is the other container's. (A
-                     * root that is the host's is caught above, before this check, and roots
-                     * only ever move from the host's to the container's.) */
-                    char inroot[1024];
+                     * own path under the process's own root is the other container's. The
+                     * root is taken after the exe (the same access check let the exe open, so
+                     * only P's exit can refuse it) and roots only move from the host's to the
+                     * container's: a root that is still the host's is a breach by itself. */
+                    snprintf(path, sizeof path, "/proc/%d/root", pid);
+                    int rootfd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+                    int r = -1;
+                    if (rootfd >= 0) {
+                        int m = in_root(rootfd, host_marker);
+                        if (m >= 0) { root_host++; note("held-root", pid, host_marker); close(m); }
+                        else if (link[0] == '/') r = in_root(rootfd, link);
+                        close(rootfd);
+                    }
                     struct stat rs;
-                    snprintf(inroot, sizeof inroot, "/proc/%d/root%s", pid, link);
-                    if (link[0] == '/' && stat(inroot, &rs) == 0 && rs.st_dev == st.st_dev && rs.st_ino == st.st_ino) {
+                    if (r >= 0 && fstat(r, &rs) == 0 && rs.st_dev == st.st_dev && rs.st_ino == st.st_ino) {
                         exe_other++;
+                    } else if (rootfd < 0 && ending(pidfd)) {
+                        /* P exited before its root could be compared: nothing to judge by. */
+                        exe_gone++;
                     } else {
                         exe_host++;
                         note("exe", pid, link);
                     }
+                    if (r >= 0) close(r);
                 }
                 close(fd);
             }
@@ -144,7 +177,6 @@ int main(int argc, char **argv) {
                 if (pread(wfd, &b, 1, 0) == 1 && pwrite(wfd, &b, 1, 0) == 1) { exe_write++; note("exe-write", pid, ""); }
                 close(wfd);
             }
-            int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
             for (int n = 0; n < 64; n++) {
                 if (n >= 3) {
                     snprintf(path, sizeof path, "/proc/%d/fd/%d", pid, n);
@@ -191,9 +223,9 @@ int main(int argc, char **argv) {
             if (pidfd >= 0) close(pidfd);
         }
     }
-    printf("seen=%ld root_ctr=%ld getfd_std=%ld root_host=%ld exe_host=%ld exe_other=%ld exe_write=%ld fd=%ld "
+    printf("seen=%ld root_ctr=%ld getfd_std=%ld root_host=%ld exe_host=%ld exe_other=%ld exe_gone=%ld exe_write=%ld fd=%ld "
            "unconfined=%ld privileged=%ld mount=%ld hits:%s\n",
-           seen, root_ctr, getfd_std, root_host, exe_host, exe_other, exe_write, fd_hits, unconfined, priv, mounts,
+           seen, root_ctr, getfd_std, root_host, exe_host, exe_other, exe_gone, exe_write, fd_hits, unconfined, priv, mounts,
            hits);
     fflush(stdout);
     return 0;
