@@ -40,12 +40,7 @@ cleanup() {
 trap cleanup EXIT
 
 # A busybox image, and the pause image containerd's sandboxes run.
-root=$work/rootfs
-mkdir -p "$root"/{bin,etc,tmp}
-cp /bin/busybox "$root/bin/"
-for a in $(/bin/busybox --list); do [ "$a" = busybox ] || ln -sf busybox "$root/bin/$a"; done
-printf 'root:x:0:0:root:/root:/bin/sh\n' >"$root/etc/passwd"; printf 'root:x:0:\n' >"$root/etc/group"
-tar -C "$root" -cf "$work/busybox.tar" .
+busybox_tar "$work/busybox.tar" "$work/rootfs"
 
 echo '{"bridge": "bcrib0", "bip": "10.215.0.1/24", "ip-masq": false, "ip-forward": false}' >"$work/daemon.json"
 "$bin/berth" daemon --data-root "$work/data" --exec-root "$work/run" -H "unix://$work/b.sock" \

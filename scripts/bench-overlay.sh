@@ -84,11 +84,7 @@ dd if=/dev/zero of="$work/www/big" bs=1M count="$mib" status=none
 echo ok >"$work/www/ok"
 
 # A daemon per host: its own data root, exec root, socket, cgroup parent and a private bridge.
-mkdir -p "$work/rootfs"/{bin,etc,tmp}
-cp /bin/busybox "$work/rootfs/bin/"
-for a in $(/bin/busybox --list); do [ "$a" = busybox ] || ln -sf busybox "$work/rootfs/bin/$a"; done
-printf 'root:x:0:0:root:/root:/bin/sh\n' >"$work/rootfs/etc/passwd"; printf 'root:x:0:\n' >"$work/rootfs/etc/group"
-tar -C "$work/rootfs" -cf "$work/busybox.tar" .
+busybox_tar "$work/busybox.tar" "$work/rootfs"
 for i in 1 2; do
     mkdir -p "$work/h$i"
     cat >"$work/h$i/daemon.json" <<EOF

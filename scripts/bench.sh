@@ -48,12 +48,7 @@ rss_kib() { awk '/^Rss:/ {s+=$2} END {print s+0}' /proc/"$1"/smaps_rollup 2>/dev
 pss_kib() { awk '/^Pss:/ {s+=$2} END {print s+0}' /proc/"$1"/smaps_rollup 2>/dev/null || echo 0; }
 
 # busybox rootfs
-root=$work/rootfs
-mkdir -p "$root"/{bin,etc,tmp}
-cp /bin/busybox "$root/bin/"
-for a in $(/bin/busybox --list); do [ "$a" = busybox ] || ln -sf busybox "$root/bin/$a"; done
-printf 'root:x:0:0:root:/root:/bin/sh\n' >"$root/etc/passwd"; printf 'root:x:0:\n' >"$root/etc/group"
-tar -C "$root" -cf "$work/busybox.tar" .
+busybox_tar "$work/busybox.tar" "$work/rootfs"
 
 echo "{\"bridge\": \"bbench0\", \"bip\": \"10.213.0.1/24\", \"ip-masq\": false, \"ip-forward\": false}" >"$work/daemon.json"
 "$bin/berth" daemon --data-root "$work/data" --exec-root "$work/run" -H "unix://$work/b.sock" --cgroup-parent berth-bench --config-file "$work/daemon.json" >"$work/daemon.log" 2>&1 &

@@ -9,6 +9,17 @@ for b in sys.argv[1].encode(): h = ((h ^ b) * 0x100000001b3) % 2**64
 print("berth_%08x" % (h % 2**32))' "$1"
 }
 
+# Writes the benchmarks' busybox image as a tar to $1, staging its root in the directory $2:
+# Debian's static busybox with its applet links, root in /etc/passwd and /etc/group.
+busybox_tar() {
+    local root=$2 a
+    mkdir -p "$root"/{bin,etc,tmp}
+    cp /bin/busybox "$root/bin/"
+    for a in $(/bin/busybox --list); do [ "$a" = busybox ] || ln -sf busybox "$root/bin/$a"; done
+    printf 'root:x:0:0:root:/root:/bin/sh\n' >"$root/etc/passwd"; printf 'root:x:0:\n' >"$root/etc/group"
+    tar -C "$root" -cf "$1" .
+}
+
 # Removes the iptables/ip6tables FORWARD chain a daemon on data root $1 added beside another
 # engine's FORWARD policy (BERTH_<hash>, named like its nftables table). The daemon keeps it
 # when it stops, for its containers that live on; a script that removes the bridge removes it.

@@ -88,7 +88,7 @@ impl Build {
         use berth_dockerfile::lint;
         let arg = self.opts.build_args.get(lint::CHECK_BUILD_ARG).cloned().flatten();
         let config = lint::CheckConfig::for_build(&self.df, arg.as_deref()).map_err(BuildError::Invalid)?;
-        let warnings = lint::check(&self.ctx.dockerfile, &self.df, &config);
+        let warnings = lint::check(&self.df, &config);
         if self.opts.check_only {
             say(&self.out, lint::detailed(&warnings, &self.ctx.dockerfile, &self.opts.dockerfile));
             if !warnings.is_empty() {
@@ -332,7 +332,12 @@ impl Build {
             let text: Vec<String> = self.opts.labels.iter().map(|(k, v)| format!("{k:?}={v:?}")).collect();
             let ins = Instruction::parse(&format!("LABEL {}", text.join(" ")))?;
             self.step_line(&ins.original);
-            self.exec(&mut st, &Line { line_no: 0, instruction: ins, heredocs: Vec::new() }, s).await?;
+            self.exec(
+                &mut st,
+                &Line { line_no: 0, instruction: ins, heredocs: Vec::new(), empty_continuation: false },
+                s,
+            )
+            .await?;
         }
         self.results.insert(s, st.image.clone());
         self.ends.insert(s, (st.key.clone(), st.trail.clone()));

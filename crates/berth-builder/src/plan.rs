@@ -104,57 +104,46 @@ fn circular(df: &Dockerfile, s: usize) -> BuildError {
 /// both, with the stage name the value is likely a typo of (as BuildKit suggests one: fewer
 /// than 3 edits away).
 pub fn not_a_stage(df: &Dockerfile, from: &str, image_error: &BuildError) -> BuildError {
-    let lower = from.to_ascii_lowercase();
-    let close = df
-        .stages
-        .iter()
-        .filter_map(|s| s.name.as_deref())
-        .map(|n| (edit_distance(&lower, n), n))
-        .filter(|(d, _)| *d < 3)
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, n)| format!(" (did you mean {n}?)"))
+    let close = berth_dockerfile::suggest::closest(from, df.stages.iter().filter_map(|s| s.name.as_deref()))
+        .map(|n| format!(" (did you mean {n}?)"))
         .unwrap_or_default();
     BuildError::Invalid(format!(
         "invalid from flag value {from}: {image_error}; and no build stage is named {from:?}{close}"
     ))
 }
 
-/// Levenshtein distance, by characters.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for j in 0..b.len() {
-            let cur = row[j + 1];
-            row[j + 1] = if ca == b[j] { prev } else { 1 + prev.min(row[j]).min(cur) };
-            prev = cur;
-        }
-    }
-    row[b.len()]
-}
-
-/// The first stage found on a dependency cycle among `deps`, if any.
+/// The first stage found on a dependency cycle among `deps`, if any. A depth-first walk
+/// with its own stack, not recursion: a Dockerfile's chain of stages is as long as its
+/// author makes it, and a deep one must not overflow the worker's stack.
 fn find_cycle(deps: &BTreeMap<usize, BTreeSet<usize>>) -> Option<usize> {
-    // 0: unvisited, 1: on the current path, 2: done.
-    fn visit(s: usize, deps: &BTreeMap<usize, BTreeSet<usize>>, mark: &mut BTreeMap<usize, u8>) -> Option<usize> {
-        match mark.get(&s) {
-            Some(1) => return Some(s),
-            Some(2) => return None,
-            _ => {}
+    // Absent: unvisited; 1: on the current path; 2: done.
+    let mut mark: BTreeMap<usize, u8> = BTreeMap::new();
+    // Each stage's dependencies still to visit, last one first (so they are taken in order).
+    let pending = |s: usize| -> Vec<usize> { deps.get(&s).into_iter().flatten().rev().copied().collect() };
+    for &start in deps.keys() {
+        if mark.contains_key(&start) {
+            continue;
         }
-        mark.insert(s, 1);
-        for &d in deps.get(&s).into_iter().flatten() {
-            if let Some(c) = visit(d, deps, mark) {
-                return Some(c);
+        mark.insert(start, 1);
+        let mut path = vec![(start, pending(start))];
+        while let Some((s, next)) = path.last_mut() {
+            match next.pop() {
+                Some(d) => match mark.get(&d) {
+                    Some(1) => return Some(d),
+                    Some(_) => {}
+                    None => {
+                        mark.insert(d, 1);
+                        path.push((d, pending(d)));
+                    }
+                },
+                None => {
+                    mark.insert(*s, 2);
+                    path.pop();
+                }
             }
         }
-        mark.insert(s, 2);
-        None
     }
-    let mut mark = BTreeMap::new();
-    deps.keys().find_map(|&s| visit(s, deps, &mut mark))
+    None
 }
 
 impl Plan {
@@ -354,6 +343,25 @@ mod tests {
             e,
             "invalid from flag value latr: pull access denied; and no build stage is named \"latr\" (did you mean later?)"
         );
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(berth_dockerfile::suggest::edit_distance("kitten", "sitting"), 3);
+    }
+
+    /// A chain of stages as long as a Dockerfile makes it is walked without recursion (the
+    /// cycle search once recursed once per stage; on a worker's stack a long enough chain
+    /// overflowed it, which aborts the daemon). Planned here on a 256 KiB stack, which the
+    /// recursive walk of 10,000 stages overran.
+    #[test]
+    fn a_very_long_chain_of_stages_is_planned() {
+        let mut text = String::from("FROM busybox AS s0\n");
+        for i in 1..10_000 {
+            text.push_str(&format!("FROM s{} AS s{i}\n", i - 1));
+        }
+        let stages = std::thread::Builder::new()
+            .stack_size(256 << 10)
+            .spawn(move || plan(&text, None).map(|p| p.stages.len()))
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(stages.unwrap(), 10_000);
     }
 }

@@ -306,21 +306,6 @@ impl Cgroup {
         Ok(s.lines().filter_map(|l| l.trim().parse().ok()).collect())
     }
 
-    /// Freezes or thaws the group and waits, sleeping the calling thread, until the kernel
-    /// reports the change settled (about a second at most). For callers on a thread of their
-    /// own; async code polls with [`Cgroup::request_freeze`] and [`Cgroup::freeze_settled`]
-    /// instead, so that a group that takes long to freeze holds no thread.
-    pub fn freeze(&self, frozen: bool) -> Result<()> {
-        self.request_freeze(frozen)?;
-        for _ in 0..1000 {
-            if self.freeze_settled(frozen)? {
-                return Ok(());
-            }
-            std::thread::sleep(std::time::Duration::from_millis(1));
-        }
-        Err(CgroupError::Invalid("the freezer did not settle".into()))
-    }
-
     /// Asks the kernel to freeze or thaw the group and returns at once. Freezing settles
     /// when every task in the group is frozen; a task in uninterruptible sleep (waiting on a
     /// FUSE server or a throttled disk, say) holds it in between until the sleep ends.

@@ -267,18 +267,25 @@ fn v1_stats_of_a_group_without_files_are_zero() {
     assert_eq!(s, berth_cgroups::Stats::default());
 }
 
+/// Asks for a freeze or thaw and checks that it settled, as the container service polls it.
+fn freeze(g: &Cgroup, frozen: bool) -> berth_cgroups::Result<()> {
+    g.request_freeze(frozen)?;
+    assert!(g.freeze_settled(frozen)?, "a fake tree settles at once");
+    Ok(())
+}
+
 #[test]
 fn v1_freezing_writes_the_freezer_state_and_waits_for_it() {
     let root = v1_root(&["freezer"]);
     let g = group(root.path(), "berth/abc", Mode::V1);
     g.create().unwrap();
     let state = root.path().join("freezer/berth/abc/freezer.state");
-    g.freeze(true).unwrap();
+    freeze(&g, true).unwrap();
     assert_eq!(read(&state), "FROZEN");
-    g.freeze(false).unwrap();
+    freeze(&g, false).unwrap();
     assert_eq!(read(&state), "THAWED");
     // No freezer group: the error names the file.
-    match group(root.path(), "berth/gone", Mode::V1).freeze(true).unwrap_err() {
+    match freeze(&group(root.path(), "berth/gone", Mode::V1), true).unwrap_err() {
         CgroupError::Io { path, .. } => assert_eq!(path, root.path().join("freezer/berth/gone/freezer.state")),
         other => panic!("{other}"),
     }
@@ -524,14 +531,14 @@ fn v2_freezing_writes_cgroup_freeze_and_reads_cgroup_events() {
     let d = root.path().join("berth/abc");
     // The kernel reports the settled state in cgroup.events; a fake one says it at once.
     write(&d.join("cgroup.events"), "populated 1\nfrozen 1\n");
-    g.freeze(true).unwrap();
+    freeze(&g, true).unwrap();
     assert_eq!(read(&d.join("cgroup.freeze")), "1");
     write(&d.join("cgroup.events"), "populated 1\nfrozen 0\n");
-    g.freeze(false).unwrap();
+    freeze(&g, false).unwrap();
     assert_eq!(read(&d.join("cgroup.freeze")), "0");
     // No events file: the error names it.
     std::fs::remove_file(d.join("cgroup.events")).unwrap();
-    match g.freeze(true).unwrap_err() {
+    match freeze(&g, true).unwrap_err() {
         CgroupError::Io { path, .. } => assert_eq!(path, d.join("cgroup.events")),
         other => panic!("{other}"),
     }

@@ -428,10 +428,8 @@ impl ContainerService {
         if result.is_err() {
             self.release_name(&name, &id);
             // Best effort: recovery sweeps whatever stays (a directory no record owns).
-            crate::offload::remove_trees(vec![self.container_dir(&id)]).await;
-            let images = self.images.clone();
-            let key = id.clone();
-            let _ = crate::offload::blocking(move || images.snapshots().remove(&key)).await;
+            crate::offload::remove_layer_and_trees(self.images.clone(), id.clone(), vec![self.container_dir(&id)])
+                .await;
         }
         result?;
         Ok((id, warnings))

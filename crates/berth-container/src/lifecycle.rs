@@ -680,14 +680,8 @@ impl ContainerService {
         let rec = e.record();
         // The writable layer may hold a large tree: it is deleted on the blocking pool, and
         // other requests (this container's listing included) go on meanwhile.
-        let images = self.images.clone();
-        let id = rec.id.clone();
-        let mut errors = match crate::offload::blocking(move || images.snapshots().remove(&id)).await {
-            Ok(Ok(())) => Vec::new(),
-            Ok(Err(err)) => vec![err.to_string()],
-            Err(err) => vec![err.to_string()],
-        };
-        errors.extend(crate::offload::remove_trees(vec![self.container_dir(&rec.id), self.bundle_dir(&rec.id)]).await);
+        let dirs = vec![self.container_dir(&rec.id), self.bundle_dir(&rec.id)];
+        let mut errors = crate::offload::remove_layer_and_trees(self.images.clone(), rec.id.clone(), dirs).await;
         let _ = std::fs::remove_file(self.socket_path(&rec.id));
         let svc = self.clone();
         let rec2 = rec.clone();

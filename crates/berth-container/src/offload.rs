@@ -22,18 +22,34 @@ pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + '
 /// Deletes the trees at `dirs` on the blocking pool; one already gone is not an error. Every
 /// deletion is tried; the failures come back as text, one per tree.
 pub(crate) async fn remove_trees(dirs: Vec<PathBuf>) -> Vec<String> {
+    blocking(move || delete_trees(dirs)).await.unwrap_or_else(|e| vec![e.to_string()])
+}
+
+/// A container's files, all in one trip to the blocking pool: its writable layer (snapshot
+/// `id`) and the trees at `dirs`. Every deletion is tried; the failures come back as text.
+pub(crate) async fn remove_layer_and_trees(
+    images: Arc<berth_image::ImageStore>,
+    id: String,
+    dirs: Vec<PathBuf>,
+) -> Vec<String> {
     let work = move || {
-        let mut errors = Vec::new();
-        for dir in dirs {
-            if let Err(err) = std::fs::remove_dir_all(&dir)
-                && err.kind() != std::io::ErrorKind::NotFound
-            {
-                errors.push(format!("removing {}: {err}", dir.display()));
-            }
-        }
+        let mut errors: Vec<String> = images.snapshots().remove(&id).err().map(|e| e.to_string()).into_iter().collect();
+        errors.extend(delete_trees(dirs));
         errors
     };
     blocking(work).await.unwrap_or_else(|e| vec![e.to_string()])
+}
+
+fn delete_trees(dirs: Vec<PathBuf>) -> Vec<String> {
+    let mut errors = Vec::new();
+    for dir in dirs {
+        if let Err(err) = std::fs::remove_dir_all(&dir)
+            && err.kind() != std::io::ErrorKind::NotFound
+        {
+            errors.push(format!("removing {}: {err}", dir.display()));
+        }
+    }
+    errors
 }
 
 /// The views that may walk writable layers, run on the blocking pool.

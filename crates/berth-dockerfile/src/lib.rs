@@ -32,6 +32,7 @@ pub mod instruction;
 pub mod lint;
 pub mod parser;
 pub mod run_flags;
+pub mod suggest;
 mod validate;
 pub mod words;
 

@@ -15,7 +15,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::expand::expand_with_vars;
-use crate::words::parse_arg_raw;
+use crate::words::{parse_arg_raw, parse_pairs_raw};
 use crate::{Args, Dockerfile};
 
 /// One build check, as Docker names and documents it.
@@ -141,7 +141,7 @@ pub fn violation_error(warnings: &[Warning]) -> String {
     format!("lint violation found for rules: {}", names.into_iter().collect::<Vec<_>>().join(", "))
 }
 
-/// The short list a build prints after it ends (Docker's form).
+/// The short list a build prints (Docker's form; berth prints it before the first step).
 pub fn summary(warnings: &[Warning]) -> String {
     let n = warnings.len();
     let mut s = format!(" {n} warning{} found (use docker --debug to expand):\n", if n == 1 { "" } else { "s" });
@@ -154,7 +154,7 @@ pub fn summary(warnings: &[Warning]) -> String {
 /// The long form `build --check` prints: per finding, the rule and its documentation,
 /// the message, and the file around the line.
 pub fn detailed(warnings: &[Warning], text: &str, file_name: &str) -> String {
-    let lines: Vec<&str> = text.lines().collect();
+    let lines: Vec<&str> = text.strip_prefix('\u{feff}').unwrap_or(text).lines().collect();
     let n = warnings.len();
     let mut s = if n == 0 {
         "Check complete, no warnings found.\n".to_string()
@@ -189,7 +189,7 @@ const PLATFORM_ARGS: &[&str] = &[
 ];
 
 /// Runs every check the configuration leaves on; findings in file order.
-pub fn check(text: &str, df: &Dockerfile, cfg: &CheckConfig) -> Vec<Warning> {
+pub fn check(df: &Dockerfile, cfg: &CheckConfig) -> Vec<Warning> {
     let mut out = Vec::new();
     let mut warn = |rule: &'static Rule, message: String, line: usize| {
         if cfg.runs(rule) {
@@ -197,22 +197,19 @@ pub fn check(text: &str, df: &Dockerfile, cfg: &CheckConfig) -> Vec<Warning> {
         }
     };
     let escape = df.directives.escape;
-    let raw: Vec<&str> = text.strip_prefix('\u{feff}').unwrap_or(text).lines().collect();
 
     // Keyword casing: every instruction, FROMs included, as written.
     let mut keywords: Vec<(String, usize)> = Vec::new();
     for l in &df.args_before_from {
         keywords.push((l.instruction.keyword_as_written().to_string(), l.line_no));
     }
-    let froms: Vec<FromLine> =
-        df.stages.iter().map(|s| FromLine::read(&logical_line(&raw, s.line_no, escape), s.line_no)).collect();
+    let froms: Vec<FromLine> = df.stages.iter().map(|s| FromLine::read(&s.from.instruction.original)).collect();
     for (stage, from) in df.stages.iter().zip(&froms) {
-        keywords.push((from.keyword.clone(), stage.line_no));
+        keywords.push((from.keyword.clone(), stage.from.line_no));
         for l in &stage.instructions {
             keywords.push((l.instruction.keyword_as_written().to_string(), l.line_no));
         }
     }
-    keywords.sort_by_key(|(_, line)| *line);
     let upper = keywords.iter().filter(|(k, _)| *k == k.to_ascii_uppercase()).count();
     let lower = keywords.iter().filter(|(k, _)| *k == k.to_ascii_lowercase()).count();
     let majority_upper = upper >= lower;
@@ -232,6 +229,13 @@ pub fn check(text: &str, df: &Dockerfile, cfg: &CheckConfig) -> Vec<Warning> {
     let mut globals: BTreeMap<String, Option<String>> = BTreeMap::new();
     for l in &df.args_before_from {
         for (name, default) in parse_arg_raw(&l.instruction.shell_text(), escape).unwrap_or_default() {
+            if looks_secret(&name) {
+                warn(
+                    &SECRETS_USED_IN_ARG_OR_ENV,
+                    format!("Do not use ARG or ENV instructions for sensitive data (ARG {name:?})"),
+                    l.line_no,
+                );
+            }
             globals.insert(name, default);
         }
     }
@@ -240,7 +244,7 @@ pub fn check(text: &str, df: &Dockerfile, cfg: &CheckConfig) -> Vec<Warning> {
     // Per stage name: whether it set an absolute WORKDIR (a later stage built on it inherits it).
     let mut absolute_workdir: BTreeMap<String, bool> = BTreeMap::new();
     for (stage, from) in df.stages.iter().zip(&froms) {
-        let line = stage.line_no;
+        let line = stage.from.line_no;
         if let Some((as_kw, name)) = &from.alias {
             if *name != name.to_ascii_lowercase() {
                 warn(&STAGE_NAME_CASING, format!("Stage name '{name}' should be lowercase"), line);
@@ -271,28 +275,24 @@ pub fn check(text: &str, df: &Dockerfile, cfg: &CheckConfig) -> Vec<Warning> {
 
         // FROM's variables: declared globally, or the platform's.
         let global_env = |n: &str| globals.get(n).cloned().flatten();
-        let mut used = BTreeSet::new();
-        for part in std::iter::once(stage.base.as_str()).chain(stage.platform.as_deref()) {
-            if let Ok((_, vars)) = expand_with_vars(part, &global_env, escape) {
-                used.extend(vars);
-            }
+        let (base, mut used) = expand_with_vars(&stage.base, &global_env, escape).unwrap_or_default();
+        if let Some(Ok((_, vars))) = stage.platform.as_deref().map(|p| expand_with_vars(p, &global_env, escape)) {
+            used.extend(vars);
         }
         for v in &used {
             if !globals.contains_key(v) && !PLATFORM_ARGS.contains(&v.as_str()) {
-                let suggest = suggestion(v, globals.keys().map(String::as_str).chain(PLATFORM_ARGS.iter().copied()));
+                let suggest =
+                    crate::suggest::closest(v, globals.keys().map(String::as_str).chain(PLATFORM_ARGS.iter().copied()));
                 let hint = suggest.map(|s| format!(" (did you mean {s}?)")).unwrap_or_default();
                 warn(&UNDEFINED_ARG_IN_FROM, format!("FROM argument '{v}' is not declared{hint}"), line);
             }
         }
-        if used.iter().all(|v| globals.contains_key(v)) && !used.is_empty() {
-            let base = expand_with_vars(&stage.base, &global_env, escape).map(|(b, _)| b).unwrap_or_default();
-            if !plausible_reference(&base) {
-                warn(
-                    &INVALID_DEFAULT_ARG_IN_FROM,
-                    format!("Default value for ARG {} results in empty or invalid base image name", stage.base),
-                    line,
-                );
-            }
+        if !used.is_empty() && used.iter().all(|v| globals.contains_key(v)) && !plausible_reference(&base) {
+            warn(
+                &INVALID_DEFAULT_ARG_IN_FROM,
+                format!("Default value for ARG {} results in empty or invalid base image name", stage.base),
+                line,
+            );
         }
         if let Some(p) = &stage.platform {
             if p == "$TARGETPLATFORM" || p == "${TARGETPLATFORM}" {
@@ -388,24 +388,13 @@ pub fn check(text: &str, df: &Dockerfile, cfg: &CheckConfig) -> Vec<Warning> {
             absolute_workdir.insert(name.to_ascii_lowercase(), has_absolute);
         }
     }
-    for l in &df.args_before_from {
-        for name in declared_names(&l.instruction, escape) {
-            if looks_secret(&name) {
-                warn(
-                    &SECRETS_USED_IN_ARG_OR_ENV,
-                    format!("Do not use ARG or ENV instructions for sensitive data (ARG {name:?})"),
-                    l.line_no,
-                );
-            }
-        }
-    }
-
-    // Blank lines inside an instruction's continuation.
-    let starts = df.args_before_from.iter().chain(df.stages.iter().flat_map(|s| &s.instructions)).map(|l| l.line_no);
-    for start in starts.chain(df.stages.iter().map(|s| s.line_no)) {
-        if has_empty_continuation(&raw, start, escape) {
-            warn(&NO_EMPTY_CONTINUATION, "Empty continuation line".into(), start);
-        }
+    // Blank lines inside an instruction's continuation (the parser notes them).
+    let lines = df
+        .args_before_from
+        .iter()
+        .chain(df.stages.iter().flat_map(|s| std::iter::once(&s.from).chain(&s.instructions)));
+    for l in lines.filter(|l| l.empty_continuation) {
+        warn(&NO_EMPTY_CONTINUATION, "Empty continuation line".into(), l.line_no);
     }
     out.sort_by_key(|w| w.line);
     out
@@ -418,7 +407,7 @@ struct FromLine {
 }
 
 impl FromLine {
-    fn read(line: &str, _line_no: usize) -> FromLine {
+    fn read(line: &str) -> FromLine {
         let words: Vec<&str> = line.split_whitespace().collect();
         let keyword = words.first().copied().unwrap_or("FROM").to_string();
         let alias = match words.as_slice() {
@@ -431,63 +420,13 @@ impl FromLine {
     }
 }
 
-/// The instruction starting on 1-based line `start`, its continuations joined.
-fn logical_line(raw: &[&str], start: usize, escape: char) -> String {
-    let mut out = String::new();
-    let mut i = start.saturating_sub(1);
-    while let Some(l) = raw.get(i) {
-        let t = l.trim_end();
-        match t.strip_suffix(escape) {
-            Some(head) => {
-                out.push_str(head);
-                out.push(' ');
-            }
-            None => {
-                out.push_str(t);
-                break;
-            }
-        }
-        i += 1;
-        // Comment lines inside a continuation are skipped, as the parser does.
-        while raw.get(i).is_some_and(|l| l.trim_start().starts_with('#')) {
-            i += 1;
-        }
-    }
-    out
-}
-
-/// Whether the instruction starting on `start` has a blank line inside its continuation.
-fn has_empty_continuation(raw: &[&str], start: usize, escape: char) -> bool {
-    let mut i = start.saturating_sub(1);
-    let mut blank_seen = false;
-    while let Some(l) = raw.get(i) {
-        if !l.trim_end().ends_with(escape) {
-            return false;
-        }
-        i += 1;
-        loop {
-            match raw.get(i) {
-                Some(next) if next.trim().is_empty() => blank_seen = true,
-                Some(next) if next.trim_start().starts_with('#') => {}
-                Some(_) if blank_seen => return true,
-                _ => break,
-            }
-            i += 1;
-        }
-    }
-    false
-}
-
 /// The names an ARG or ENV instruction declares, as written.
 fn declared_names(ins: &crate::Instruction, escape: char) -> Vec<String> {
     let text = ins.shell_text();
     if ins.keyword == "ARG" {
-        return parse_arg_raw(&text, escape).unwrap_or_default().into_iter().map(|(n, _)| n).collect();
-    }
-    let words: Vec<&str> = text.split_whitespace().collect();
-    match words.first() {
-        Some(w) if !w.contains('=') => vec![w.to_string()],
-        _ => words.iter().filter_map(|w| w.split_once('=').map(|(k, _)| k.to_string())).collect(),
+        parse_arg_raw(&text, escape).unwrap_or_default().into_iter().map(|(n, _)| n).collect()
+    } else {
+        parse_pairs_raw(&text, escape, &ins.keyword).unwrap_or_default().into_iter().map(|(k, _)| k).collect()
     }
 }
 
@@ -498,29 +437,6 @@ fn looks_secret(name: &str) -> bool {
         &["apikey", "auth", "credential", "credentials", "key", "password", "pword", "passwd", "secret", "token"];
     let words: Vec<String> = name.split('_').map(str::to_ascii_lowercase).collect();
     words.iter().any(|w| SECRET.contains(&w.as_str())) && !words.iter().any(|w| w == "public")
-}
-
-/// The name in `candidates` closest to `name` (same letters in another case, or at most
-/// two edits away), to suggest in a message.
-fn suggestion<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
-    candidates
-        .map(|c| (edit_distance(&name.to_ascii_lowercase(), &c.to_ascii_lowercase()), c))
-        .filter(|(d, _)| *d <= 2)
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            cur.push((prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }
 
 /// Whether an expanded FROM argument could name an image: not empty, and no empty name,
@@ -538,7 +454,7 @@ mod tests {
 
     fn lint(text: &str) -> Vec<(&'static str, String, usize)> {
         let df = crate::parse(text).unwrap();
-        check(text, &df, &CheckConfig::default()).into_iter().map(|w| (w.rule.name, w.message, w.line)).collect()
+        check(&df, &CheckConfig::default()).into_iter().map(|w| (w.rule.name, w.message, w.line)).collect()
     }
 
     fn names(text: &str) -> Vec<&'static str> {
@@ -669,17 +585,27 @@ mod tests {
         assert_eq!(l, vec![("NoEmptyContinuation", "Empty continuation line".into(), 2)]);
     }
 
+    /// The parser's continuation rules, not a second copy of them: an escaped escape ends
+    /// the line, and a FROM continued past a blank line is read whole.
+    #[test]
+    fn continuations_are_read_as_the_parser_reads_them() {
+        assert_eq!(lint("FROM busybox\nENV P=C:\\\\\n\nRUN x\n"), vec![]);
+        let l = names("FROM busybox \\\n\nAS Build\n");
+        assert_eq!(l, vec!["StageNameCasing", "NoEmptyContinuation"]);
+        assert_eq!(names("FROM busybox\nENV A=\"x PASSWORD=y\"\n"), Vec::<&str>::new(), "a value is not a name");
+    }
+
     #[test]
     fn the_configuration_skips_rules_and_turns_findings_into_errors() {
         let text = "# check=skip=JSONArgsRecommended;error=true\nFROM busybox AS Build\nCMD echo\n";
         let df = crate::parse(text).unwrap();
         let cfg = CheckConfig::for_build(&df, None).unwrap();
         assert!(cfg.error);
-        let w = check(text, &df, &cfg);
+        let w = check(&df, &cfg);
         assert_eq!(w.iter().map(|w| w.rule.name).collect::<Vec<_>>(), vec!["StageNameCasing"]);
         assert_eq!(violation_error(&w), "lint violation found for rules: StageNameCasing");
         let cfg = CheckConfig::for_build(&df, Some("skip=all")).unwrap();
-        assert!(check(text, &df, &cfg).is_empty(), "the build argument wins over the directive");
+        assert!(check(&df, &cfg).is_empty(), "the build argument wins over the directive");
         assert!(CheckConfig::parse("error=maybe").unwrap_err().contains("error=maybe"));
         assert!(CheckConfig::parse("bogus=1").unwrap_err().contains("bogus"));
     }
@@ -688,7 +614,7 @@ mod tests {
     fn the_detailed_form_shows_the_file_around_each_line() {
         let text = "FROM busybox\nRUN true\nCMD echo hi\n";
         let df = crate::parse(text).unwrap();
-        let w = check(text, &df, &CheckConfig::default());
+        let w = check(&df, &CheckConfig::default());
         let out = detailed(&w, text, "Dockerfile");
         assert!(out.starts_with("Check complete, 1 warning has been found!\n"), "{out}");
         assert!(

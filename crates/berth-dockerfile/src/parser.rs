@@ -57,8 +57,8 @@ pub struct Stage {
     pub base: String,
     /// `--platform=` as written (commonly `$BUILDPLATFORM`), unexpanded.
     pub platform: Option<String>,
-    /// Line of the `FROM`.
-    pub line_no: usize,
+    /// The `FROM` line itself, as written (its number, its keyword's and `AS`'s casing).
+    pub from: Line,
     /// Everything after the `FROM`, in order.
     pub instructions: Vec<Line>,
 }
@@ -71,6 +71,9 @@ pub struct Line {
     pub instruction: Instruction,
     /// Bodies for the heredoc markers on the line, in marker order.
     pub heredocs: Vec<Heredoc>,
+    /// Whether a blank line sat inside the instruction's continuation (skipped, as Docker
+    /// does; a build check reports it).
+    pub empty_continuation: bool,
 }
 
 impl Line {
@@ -169,9 +172,14 @@ fn read_lines(src: &mut Source) -> Result<(Directives, Vec<Line>)> {
             continue;
         }
         let mut logical = first.to_string();
+        let mut empty_continuation = false;
         while more {
             let Some((_, raw)) = src.next() else { break };
-            if raw.trim_start().starts_with('#') || raw.trim().is_empty() {
+            if raw.trim().is_empty() {
+                empty_continuation = true;
+                continue;
+            }
+            if raw.trim_start().starts_with('#') {
                 continue;
             }
             let (part, m) = continuation(raw, escape);
@@ -184,7 +192,7 @@ fn read_lines(src: &mut Source) -> Result<(Directives, Vec<Line>)> {
         } else {
             Vec::new()
         };
-        out.push(Line { line_no, instruction, heredocs });
+        out.push(Line { line_no, instruction, heredocs, empty_continuation });
     }
     Ok((scan.found, out))
 }
@@ -244,7 +252,7 @@ fn group(directives: Directives, lines: Vec<Line>) -> Result<Dockerfile> {
             "FROM" => {
                 let (base, name) = validate::from_args(ins).map_err(|m| at(line.line_no, m))?;
                 let platform = ins.flag("platform").map(str::to_string);
-                df.stages.push(Stage { name, base, platform, line_no: line.line_no, instructions: Vec::new() });
+                df.stages.push(Stage { name, base, platform, from: line, instructions: Vec::new() });
             }
             "ARG" if df.stages.is_empty() => df.args_before_from.push(line),
             _ => match df.stages.last_mut() {

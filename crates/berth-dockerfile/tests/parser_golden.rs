@@ -64,8 +64,15 @@ fn dump(df: &Dockerfile) -> String {
         df.args_before_from.iter().for_each(|l| dump_line(&mut out, l));
     }
     for (i, s) in df.stages.iter().enumerate() {
-        writeln!(out, "stage {i} L{} base={} name={} platform={}", s.line_no, q(&s.base), qo(&s.name), qo(&s.platform))
-            .unwrap();
+        writeln!(
+            out,
+            "stage {i} L{} base={} name={} platform={}",
+            s.from.line_no,
+            q(&s.base),
+            qo(&s.name),
+            qo(&s.platform)
+        )
+        .unwrap();
         s.instructions.iter().for_each(|l| dump_line(&mut out, l));
     }
     out

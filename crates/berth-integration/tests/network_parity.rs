@@ -34,20 +34,7 @@ impl Responder {
             while !s2.load(Ordering::Relaxed) {
                 let Ok((n, from)) = sock.recv_from(&mut buf) else { continue };
                 let q = &buf[..n];
-                // The question: labels from byte 12, then type and class.
-                let mut pos = 12;
-                let mut labels = Vec::new();
-                while pos < n && q[pos] != 0 {
-                    let l = q[pos] as usize;
-                    labels.push(String::from_utf8_lossy(&q[pos + 1..(pos + 1 + l).min(n)]).into_owned());
-                    pos += 1 + l;
-                }
-                if pos + 5 > n {
-                    continue;
-                }
-                let qtype = u16::from_be_bytes([q[pos + 1], q[pos + 2]]);
-                let end = pos + 5;
-                let name = labels.join(".").to_ascii_lowercase();
+                let Some((name, qtype, end)) = question(q) else { continue };
                 let ours = name.ends_with(zone);
                 n2.lock().unwrap().push(name);
                 let a = qtype == 1 && ours;
@@ -451,7 +438,7 @@ impl LargeRecordUpstream {
             let mut buf = [0u8; 1500];
             while !s.load(Ordering::Relaxed) {
                 let Ok((n, from)) = udp.recv_from(&mut buf) else { continue };
-                let Some(end) = question_end(&buf[..n]) else { continue };
+                let Some((_, _, end)) = question(&buf[..n]) else { continue };
                 let mut r = buf[..end].to_vec();
                 r[2] = 0x80 | 0x02 | (r[2] & 0x01);
                 r[3] = 0x80;
@@ -477,7 +464,7 @@ impl LargeRecordUpstream {
                 if c.read_exact(&mut q).is_err() {
                     continue;
                 }
-                let Some(end) = question_end(&q) else { continue };
+                let Some((_, _, end)) = question(&q) else { continue };
                 let mut r = q[..end].to_vec();
                 r[2] = 0x80 | (r[2] & 0x01);
                 r[3] = 0x80;
@@ -501,13 +488,18 @@ impl Drop for LargeRecordUpstream {
     }
 }
 
-/// Where a DNS message's question ends (its header and one question).
-fn question_end(m: &[u8]) -> Option<usize> {
+/// A DNS message's question: its name (lowercased), its type, and where it ends (after the
+/// header, the labels, type and class).
+fn question(m: &[u8]) -> Option<(String, u16, usize)> {
     let mut pos = 12;
+    let mut labels = Vec::new();
     while *m.get(pos)? != 0 {
-        pos += 1 + m[pos] as usize;
+        let l = m[pos] as usize;
+        labels.push(String::from_utf8_lossy(m.get(pos + 1..pos + 1 + l)?).into_owned());
+        pos += 1 + l;
     }
-    (pos + 5 <= m.len()).then_some(pos + 5)
+    let qtype = u16::from_be_bytes([*m.get(pos + 1)?, *m.get(pos + 2)?]);
+    (pos + 5 <= m.len()).then(|| (labels.join(".").to_ascii_lowercase(), qtype, pos + 5))
 }
 
 fn dns_query(id: u16, name: &str, qtype: u16) -> Vec<u8> {

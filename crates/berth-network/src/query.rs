@@ -118,11 +118,10 @@ impl NetworkService {
             .cloned()
             .collect();
         let mut gone = Vec::new();
+        let containers = if candidates.is_empty() { Vec::new() } else { self.containers.all() };
         for n in candidates {
             // Networks named by stopped containers are kept.
-            let named = self
-                .containers
-                .all()
+            let named = containers
                 .iter()
                 .any(|r| r.network_mode == n.name || r.network_mode == n.id || r.endpoints.contains_key(&n.name));
             if named {

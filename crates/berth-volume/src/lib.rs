@@ -160,7 +160,10 @@ impl VolumeStore {
             for e in rd.flatten() {
                 let name = e.file_name().to_string_lossy().to_string();
                 if name.starts_with(TOMBSTONE) {
-                    if let Err(err) = std::fs::remove_dir_all(e.path()) {
+                    // Never into a mount: a bind-backed volume's host directory is not ours.
+                    if fsutil::is_mount_point(&e.path().join("_data")) {
+                        tracing::warn!(path = %e.path().display(), "left alone: a removed volume still mounted");
+                    } else if let Err(err) = std::fs::remove_dir_all(e.path()) {
                         tracing::warn!(path = %e.path().display(), "removing a removed volume's directory: {err}");
                     }
                     continue;
@@ -172,11 +175,9 @@ impl VolumeStore {
                 if fsutil::is_mount_point(&data) {
                     continue;
                 }
-                let empty = match std::fs::read_dir(&data) {
-                    Ok(mut entries) => entries.next().is_none(),
-                    Err(err) => err.kind() == std::io::ErrorKind::NotFound,
-                };
-                if empty {
+                let missing =
+                    matches!(std::fs::symlink_metadata(&data), Err(e) if e.kind() == std::io::ErrorKind::NotFound);
+                if missing || fsutil::dir_is_empty(&data) {
                     if let Err(err) = std::fs::remove_dir_all(e.path()) {
                         tracing::warn!(volume = %name, "removing a half-made volume directory: {err}");
                     }
@@ -385,25 +386,34 @@ impl VolumeStore {
     }
 
     /// `volume rm`. A volume in use is refused; `force` only makes a missing volume not an
-    /// error (Docker's behaviour).
+    /// error (Docker's behaviour). The volume leaves the store under its lock; its content is
+    /// deleted after the lock is let go, so removing a large volume holds up no one else.
     pub fn remove(&self, name: &str, force: bool) -> Result<()> {
-        let mut st = self.lock();
-        let Some(rec) = st.records.get(name).cloned() else {
-            return if force { Ok(()) } else { Err(no_such(name)) };
+        let tomb = {
+            let mut st = self.lock();
+            let Some(rec) = st.records.get(name).cloned() else {
+                return if force { Ok(()) } else { Err(no_such(name)) };
+            };
+            if let Some(u) = st.users.get(name).filter(|u| !u.is_empty()) {
+                let ids: Vec<&str> = u.iter().map(|s| s.as_str()).collect();
+                return Err(VolumeError::Conflict(format!("remove {name}: volume is in use - [{}]", ids.join(", "))));
+            }
+            let tomb = self.retire(&rec)?;
+            st.records.remove(name);
+            tomb
         };
-        if let Some(u) = st.users.get(name).filter(|u| !u.is_empty()) {
-            let ids: Vec<&str> = u.iter().map(|s| s.as_str()).collect();
-            return Err(VolumeError::Conflict(format!("remove {name}: volume is in use - [{}]", ids.join(", "))));
-        }
-        self.destroy(&rec)?;
-        st.records.remove(name);
-        Ok(())
+        std::fs::remove_dir_all(&tomb)
+            .or_else(|e| if e.kind() == std::io::ErrorKind::NotFound { Ok(()) } else { Err(e) })
+            .map_err(|e| VolumeError::io(format!("removing volume {name}"), e))
     }
 
-    /// Unmounts (if mounted) and deletes the volume's directory, then its record. A mount
-    /// that will not go away is an error and nothing is deleted: a bind-backed volume's
-    /// host directory must never be emptied.
-    fn destroy(&self, rec: &VolumeRecord) -> Result<()> {
+    /// Unmounts the volume (if mounted), renames its directory to a tombstone and deletes its
+    /// record; returns the tombstone, for the caller to delete. A mount that will not go away
+    /// is an error and nothing changes: a bind-backed volume's host directory must never be
+    /// emptied. A crash at any point leaves either the volume whole or a tombstone, which the
+    /// next start deletes (a directory left under the volume's own name without a record
+    /// would be adopted back as a volume).
+    fn retire(&self, rec: &VolumeRecord) -> Result<PathBuf> {
         let data = self.mountpoint(&rec.name);
         if fsutil::is_mount_point(&data) {
             rustix::mount::unmount(&data, rustix::mount::UnmountFlags::empty())
@@ -413,26 +423,23 @@ impl VolumeStore {
                 return Err(VolumeError::Conflict(format!("remove {}: volume is still mounted", rec.name)));
             }
         }
-        // The directory is first renamed to a tombstone, then the record goes, then the
-        // tombstone: a crash at any point leaves either the volume whole or a tombstone, which
-        // the next start deletes. (A directory left under the volume's own name without a
-        // record would be adopted back as a volume at the next start.)
-        let tomb = self.root.join(format!("{TOMBSTONE}{}", rec.name));
-        if tomb.exists()
-            && let Err(err) = std::fs::remove_dir_all(&tomb)
-        {
-            return Err(VolumeError::io(format!("removing an earlier attempt's {}", tomb.display()), err));
-        }
-        match std::fs::rename(self.root.join(&rec.name), &tomb) {
+        // Unique, so a volume made again under the name and removed while an earlier tombstone
+        // is still being deleted does not meet it.
+        let tomb = self.root.join(format!("{TOMBSTONE}{}-{}", rec.name, &berth_api::ids::random_id()[..12]));
+        let dir = self.root.join(&rec.name);
+        match std::fs::rename(&dir, &tomb) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(VolumeError::io(format!("removing volume {}", rec.name), e)),
         }
-        self.db.delete(berth_store::schema::VOLUMES, &rec.name)?;
-        std::fs::remove_dir_all(&tomb)
-            .or_else(|e| if e.kind() == std::io::ErrorKind::NotFound { Ok(()) } else { Err(e) })
-            .map_err(|e| VolumeError::io(format!("removing volume {}", rec.name), e))?;
-        Ok(())
+        if let Err(e) = self.db.delete(berth_store::schema::VOLUMES, &rec.name) {
+            // Still recorded: its directory goes back, so the volume stays whole.
+            if let Err(err) = std::fs::rename(&tomb, &dir) {
+                tracing::warn!(volume = %rec.name, "putting a volume back after a failed remove: {err}");
+            }
+            return Err(e.into());
+        }
+        Ok(tomb)
     }
 
     /// `volume prune`: unused volumes — only anonymous ones unless the filter `all=true` is
@@ -558,6 +565,14 @@ mod tests {
         std::fs::write(Path::new(&v.mountpoint).join("f"), "x").unwrap();
         s.remove("gone", false).unwrap();
         assert!(!dir.path().join("volumes/gone").exists() && !dir.path().join("volumes/.removing-gone").exists());
+        let tombs = |d: &Path| {
+            std::fs::read_dir(d)
+                .unwrap()
+                .flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with(TOMBSTONE))
+                .count()
+        };
+        assert_eq!(tombs(&dir.path().join("volumes")), 0, "no tombstone left");
         let v = s.create(req("half")).unwrap();
         std::fs::write(Path::new(&v.mountpoint).join("f"), "x").unwrap();
         drop(s);

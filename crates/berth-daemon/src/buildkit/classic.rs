@@ -69,12 +69,16 @@ pub async fn build(d: Arc<Daemon>, files: Files, mut opts: berth_builder::BuildO
                 if opts.registry_config.is_none() {
                     opts.registry_config = frontend::registry_config(&session, &ctx.dockerfile, &[]).await;
                 }
+                let ids = if opts.secrets.is_empty() || opts.ssh.is_empty() {
+                    berth_builder::secrets::mount_ids(&ctx.dockerfile, &opts.build_args)
+                } else {
+                    Default::default()
+                };
                 if opts.secrets.is_empty() {
-                    opts.secrets = frontend::secrets(&session, &ctx.dockerfile, &opts.build_args).await;
+                    opts.secrets = frontend::secrets(&session, &ids.secrets).await;
                 }
                 if opts.ssh.is_empty() {
-                    let (agents, proxies) =
-                        frontend::ssh_agents(&d, &session, &ctx.dockerfile, &opts.build_args).await?;
+                    let (agents, proxies) = frontend::ssh_agents(&d, &session, &ids.ssh).await?;
                     opts.ssh = agents;
                     ssh_proxies = proxies;
                 }

@@ -9,7 +9,7 @@
 //! (images fetched unnamed, whose inline caches supply hits) and `context:NAME` (named
 //! build contexts: `docker-image://REF`, or `local:DIR` received through the session).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -133,46 +133,41 @@ pub(super) async fn registry_config(session: &Session, dockerfile: &str, extra: 
     Some(base64::engine::general_purpose::URL_SAFE.encode(serde_json::Value::Object(all).to_string()))
 }
 
-/// The secrets the Dockerfile's `RUN --mount=type=secret` steps name (their ids expanded
-/// with the build args, see [`berth_builder::secrets::mount_ids`]), from the client's
+/// The secrets `ids` names (the ids the Dockerfile's `RUN --mount=type=secret` steps name,
+/// expanded with the build args: [`berth_builder::secrets::mount_ids`]), from the client's
 /// session (`--secret id=…`). One the client does not have is left out: the builder then
 /// fails a step that requires it and leaves the others without it, as BuildKit does.
-pub(super) async fn secrets(
-    session: &Session,
-    dockerfile: &str,
-    build_args: &BTreeMap<String, Option<String>>,
-) -> berth_builder::secrets::Secrets {
+pub(super) async fn secrets(session: &Session, ids: &BTreeSet<String>) -> berth_builder::secrets::Secrets {
     let mut out = berth_builder::secrets::Secrets::default();
-    for id in berth_builder::secrets::mount_ids(dockerfile, build_args).secrets {
+    for id in ids {
         // One larger than BuildKit's limit is left out, as one the client lacks.
-        if let Ok(value) = session.secret(&id).await
+        if let Ok(value) = session.secret(id).await
             && value.len() <= berth_builder::secrets::MAX_SECRET
         {
-            out.insert(id, value);
+            out.insert(id.clone(), value);
         }
     }
     out
 }
 
-/// The SSH agents the Dockerfile's `RUN --mount=type=ssh` steps name (ids expanded with the
-/// build args) that the client forwards (`--ssh id=…`): a socket each, relayed to the
+/// The SSH agents `ids` names (those the Dockerfile's `RUN --mount=type=ssh` steps name,
+/// expanded with the build args) that the client forwards (`--ssh id=…`): a socket each, relayed to the
 /// client's agent through the session for as long as the returned proxies live. One the
 /// client does not forward is left out, as with secrets.
 pub(super) async fn ssh_agents(
     d: &Daemon,
     session: &Arc<Session>,
-    dockerfile: &str,
-    build_args: &BTreeMap<String, Option<String>>,
+    ids: &BTreeSet<String>,
 ) -> Result<(berth_builder::secrets::SshAgents, Vec<berth_buildkit::ssh::AgentProxy>)> {
     let mut agents = berth_builder::secrets::SshAgents::new();
     let mut proxies = Vec::new();
-    for id in berth_builder::secrets::mount_ids(dockerfile, build_args).ssh {
-        if !berth_buildkit::ssh::has_agent(session, &id).await {
+    for id in ids {
+        if !berth_buildkit::ssh::has_agent(session, id).await {
             continue;
         }
         let dir = d.builder.config.scratch.join(format!("bk-ssh-{}", &berth_api::ids::random_id()[..16]));
-        let proxy = berth_buildkit::ssh::AgentProxy::start(session.clone(), &id, dir).await?;
-        agents.insert(id, proxy.socket().to_path_buf());
+        let proxy = berth_buildkit::ssh::AgentProxy::start(session.clone(), id, dir).await?;
+        agents.insert(id.clone(), proxy.socket().to_path_buf());
         proxies.push(proxy);
     }
     Ok((agents, proxies))
@@ -218,8 +213,9 @@ pub(super) async fn dockerfile(d: &Arc<Daemon>, job: &Job, opts: &HashMap<String
         build_opts.named_contexts.insert(name, c);
     }
     build_opts.registry_config = registry_config(&session, &ctx.dockerfile, &imports).await;
-    build_opts.secrets = secrets(&session, &ctx.dockerfile, &build_opts.build_args).await;
-    let (agents, _proxies) = ssh_agents(d, &session, &ctx.dockerfile, &build_opts.build_args).await?;
+    let ids = berth_builder::secrets::mount_ids(&ctx.dockerfile, &build_opts.build_args);
+    build_opts.secrets = secrets(&session, &ids.secrets).await;
+    let (agents, _proxies) = ssh_agents(d, &session, &ids.ssh).await?;
     build_opts.ssh = agents;
     build_opts.inline_cache |= job.inline_cache.load(std::sync::atomic::Ordering::SeqCst);
     build_opts.cache_imports = import_caches(d, &job.progress, &job.id, &imports, &build_opts).await;

@@ -10,6 +10,7 @@ use sha2::Digest as _;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 const CACHE_TTL: Duration = Duration::from_secs(300);
@@ -18,6 +19,9 @@ pub struct Htpasswd {
     path: PathBuf,
     users: Mutex<(Option<SystemTime>, HashMap<String, String>)>,
     verified: Mutex<HashMap<[u8; 32], Instant>>,
+    /// Whether the last re-read failed: a failure is logged once, when it starts, not on every
+    /// request (any client, authenticated or not, makes one).
+    unreadable: AtomicBool,
 }
 
 impl Htpasswd {
@@ -28,6 +32,7 @@ impl Htpasswd {
             path: path.to_path_buf(),
             users: Mutex::new((None, HashMap::new())),
             verified: Mutex::default(),
+            unreadable: AtomicBool::new(false),
         };
         h.reload()?;
         Ok(h)
@@ -45,8 +50,17 @@ impl Htpasswd {
 
     /// Whether `user` / `password` match an entry.
     pub async fn verify(&self, user: &str, password: &str) -> bool {
-        if let Err(e) = self.reload() {
-            tracing::warn!(file = %self.path.display(), "reading the htpasswd file (the users read before stay): {e}");
+        match self.reload() {
+            Ok(()) => {
+                if self.unreadable.swap(false, Ordering::Relaxed) {
+                    tracing::info!(file = %self.path.display(), "the htpasswd file is readable again");
+                }
+            }
+            Err(e) => {
+                if !self.unreadable.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(file = %self.path.display(), "reading the htpasswd file (the users read before stay): {e}");
+                }
+            }
         }
         let Some(hash) = self.users.lock().expect("htpasswd lock").1.get(user).cloned() else {
             return false;
