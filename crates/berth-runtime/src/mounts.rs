@@ -6,7 +6,7 @@ use std::path::Path;
 
 use rustix::fs::{FileType, Mode, OFlags};
 use rustix::io::Errno;
-use rustix::mount::{MountFlags, MountPropagationFlags, UnmountFlags};
+use rustix::mount::{MountFlags, MountPropagationFlags, MoveMountFlags, OpenTreeFlags, UnmountFlags};
 
 use crate::paths::{ensure_mountpoint, fd_path, mkdir_all, open_in_root};
 use crate::spec::{Device, Mount};
@@ -94,6 +94,11 @@ pub fn mount_one(root: &OwnedFd, m: &Mount, cgroup_dirs: &[(String, std::path::P
         _ => None,
     };
     let source = confined.as_ref().map_or_else(|| m.source.clone(), fd_path);
+    let source_is_proc = m.kind == "proc"
+        || (is_bind && rustix::fs::statfs(source.as_str()).is_ok_and(|st| st.f_type == rustix::fs::PROC_SUPER_MAGIC));
+    if !source_is_proc && inside_proc(root, dest) {
+        return Err(RuntimeError::Start(format!("{dest:?} cannot be mounted because it is inside /proc")));
+    }
     let source_is_file = is_bind
         && std::fs::metadata(&source).map(|md| !md.is_dir()).map_err(|e| {
             RuntimeError::Start(format!("error mounting {:?} to rootfs at {dest:?}: stat {}: {e}", m.source, m.source))
@@ -141,6 +146,41 @@ pub fn mount_one(root: &OwnedFd, m: &Mount, cgroup_dirs: &[(String, std::path::P
         rustix::mount::mount_change(cstr(&fd_path(&target)).as_c_str(), p).map_err(|e| err("propagation", e))?;
     }
     Ok(())
+}
+
+/// Files of /proc that tools such as lxcfs replace with their own (runc's list): the only
+/// places inside /proc something else may be mounted.
+const PROC_MOUNTABLE: &[&str] = &[
+    "/proc/cpuinfo",
+    "/proc/diskstats",
+    "/proc/meminfo",
+    "/proc/stat",
+    "/proc/swaps",
+    "/proc/uptime",
+    "/proc/loadavg",
+    "/proc/slabinfo",
+    "/proc/net/dev",
+    "/proc/sys/kernel/ns_last_pid",
+];
+
+/// Whether `dest` is /proc or lies inside it, by its name or where it resolves in `root`
+/// (through the image's links), other than the few files of [`PROC_MOUNTABLE`]. A mount there
+/// could cover what the runtime writes or masks afterwards (sysctls, masked and read-only
+/// paths), as runc refuses it.
+fn inside_proc(root: &OwnedFd, dest: &str) -> bool {
+    let comps: Vec<&str> = dest.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
+    let clean = format!("/{}", comps.join("/"));
+    if PROC_MOUNTABLE.contains(&clean.as_str()) {
+        return false;
+    }
+    if comps.first() == Some(&"proc") {
+        return true;
+    }
+    // The deepest part of the destination that exists decides where the mount would land.
+    (0..=comps.len())
+        .rev()
+        .find_map(|n| open_in_root(root, &comps[..n].join("/"), OFlags::PATH).ok())
+        .is_some_and(|fd| rustix::fs::fstatfs(&fd).is_ok_and(|st| st.f_type == rustix::fs::PROC_SUPER_MAGIC))
 }
 
 /// `/sys/fs/cgroup`: the cgroup2 filesystem (v2), or on v1 a tmpfs with each controller's
@@ -204,17 +244,27 @@ pub fn create_devices(root: &OwnedFd, devices: &[Device]) -> Result<()> {
         let mode = Mode::from_raw_mode(d.file_mode.unwrap_or(0o666) & 0o7777);
         // Whatever is there (usually nothing); if it cannot go, mknodat says why.
         let _ = rustix::fs::unlinkat(&dir, name, rustix::fs::AtFlags::empty());
-        rustix::fs::mknodat(&dir, name, ft, mode, rustix::fs::makedev(d.major as u32, d.minor as u32))
+        let rdev = if ft == FileType::Fifo { 0 } else { rustix::fs::makedev(d.major as u32, d.minor as u32) };
+        rustix::fs::mknodat(&dir, name, ft, mode, rdev)
             .map_err(|e| RuntimeError::sys(format!("creating device {}", d.path), e))?;
+        // The mode and owner are set through a descriptor of the node just made, never by
+        // name: /dev may be a volume another container writes, and a link swapped in for the
+        // node would be followed from the host's root (chmod 0666 of a host file).
+        let node = rustix::fs::openat(&dir, name, OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
+            .map_err(|e| RuntimeError::sys(format!("opening device {}", d.path), e))?;
+        let st = rustix::fs::fstat(&node).map_err(|e| RuntimeError::sys(format!("stat {}", d.path), e))?;
+        if FileType::from_raw_mode(st.st_mode) != ft || (ft != FileType::Fifo && st.st_rdev != rdev) {
+            return Err(RuntimeError::Start(format!("device {} was replaced while it was being made", d.path)));
+        }
         // mknod is subject to the umask; set the mode exactly.
-        rustix::fs::chmodat(&dir, name, mode, rustix::fs::AtFlags::empty())
+        rustix::fs::chmod(fd_path(&node).as_str(), mode)
             .map_err(|e| RuntimeError::sys(format!("chmod {}", d.path), e))?;
         rustix::fs::chownat(
-            &dir,
-            name,
+            &node,
+            "",
             Some(rustix::fs::Uid::from_raw(d.uid.unwrap_or(0))),
             Some(rustix::fs::Gid::from_raw(d.gid.unwrap_or(0))),
-            rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+            rustix::fs::AtFlags::EMPTY_PATH,
         )
         .map_err(|e| RuntimeError::sys(format!("chown {}", d.path), e))?;
     }
@@ -257,18 +307,56 @@ pub fn pivot_root(root: &OwnedFd) -> Result<()> {
     Ok(())
 }
 
+/// The container's /dev/null, checked to be the null device (1:3). /dev may be a volume the
+/// container or a neighbour writes (a pod's emptyDir at /dev): `null` there could be a link
+/// to a file of procfs by the time it is bound, and the masked path would become a writable
+/// view of it (runc's CVE-2025-31133). It is bound through this descriptor, not by name.
+fn null_device() -> Result<OwnedFd> {
+    let fd = rustix::fs::open("/dev/null", OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
+        .map_err(|e| RuntimeError::sys("opening /dev/null to mask paths with", e))?;
+    let st = rustix::fs::fstat(&fd).map_err(|e| RuntimeError::sys("stat /dev/null", e))?;
+    if FileType::from_raw_mode(st.st_mode) != FileType::CharacterDevice || st.st_rdev != rustix::fs::makedev(1, 3) {
+        return Err(RuntimeError::Start(
+            "the container's /dev/null is not the null device (1:3): it cannot mask paths".into(),
+        ));
+    }
+    Ok(fd)
+}
+
+/// Binds the file open as `source` over `target` (a path, after pivot) through the descriptor
+/// itself. /proc/self may name no process (a container joining another's pid namespace sees
+/// that namespace's /proc), so the mount API's descriptors are used; kernels before 5.2,
+/// which lack it, bind through /proc/self/fd.
+fn bind_from(source: &OwnedFd, target: &str) -> rustix::io::Result<()> {
+    let flags = OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC | OpenTreeFlags::AT_EMPTY_PATH;
+    match rustix::mount::open_tree(source, "", flags) {
+        Ok(tree) => {
+            rustix::mount::move_mount(&tree, "", rustix::fs::CWD, target, MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH)
+        }
+        Err(Errno::NOSYS) => rustix::mount::mount_bind(fd_path(source).as_str(), target),
+        Err(e) => Err(e),
+    }
+}
+
 /// Hides `paths` (after pivot): directories get an empty read-only tmpfs, files /dev/null.
+/// A link in a masked place is left alone (it leads elsewhere, and mounts never follow it).
 pub fn mask_paths(paths: &[String]) -> Result<()> {
+    if paths.is_empty() {
+        return Ok(());
+    }
+    let null = null_device()?;
     for p in paths {
-        let st = match rustix::fs::stat(p.as_str()) {
+        let st = match rustix::fs::lstat(p.as_str()) {
             Ok(st) => st,
             Err(Errno::NOENT) => continue,
             Err(e) => return Err(RuntimeError::sys(format!("masking {p}"), e)),
         };
-        let res = if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
-            rustix::mount::mount(c"tmpfs", cstr(p).as_c_str(), c"tmpfs", MountFlags::RDONLY, None)
-        } else {
-            rustix::mount::mount_bind(c"/dev/null", cstr(p).as_c_str())
+        let res = match FileType::from_raw_mode(st.st_mode) {
+            FileType::Directory => {
+                rustix::mount::mount(c"tmpfs", cstr(p).as_c_str(), c"tmpfs", MountFlags::RDONLY, None)
+            }
+            FileType::Symlink => continue,
+            _ => bind_from(&null, p),
         };
         match res {
             Ok(()) | Err(Errno::NOENT) => {}

@@ -12,6 +12,7 @@ use std::process::Command;
 use berth_integration::Daemon;
 
 mod compat32;
+mod dev_volume;
 mod devices;
 mod host_settings;
 mod memory;
