@@ -52,7 +52,9 @@ remove_cgroups() {
 # docker-py's low-level API. Prints the venv's path.
 docker_py_venv() {
     local venv=$1/.cache/docker-py-venv
-    if [ ! -x "$venv/bin/pytest" ]; then
+    # A venv whose interpreter or scripts point elsewhere (moved, or its Python gone) is made again.
+    if ! "$venv/bin/pytest" --version >/dev/null 2>&1; then
+        rm -rf "$venv"
         python3 -m venv "$venv" >&2
         "$venv/bin/pip" install -q 'docker==6.1.3' 'requests<2.32' 'pytest<9' 'pytest-timeout' 'paramiko' >&2
     fi

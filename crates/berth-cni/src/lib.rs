@@ -191,6 +191,11 @@ impl Cni {
         record::load(&self.opts.cache_dir, id)
     }
 
+    /// The pods with a recorded attachment.
+    pub fn attached(&self) -> Result<Vec<String>> {
+        record::ids(&self.opts.cache_dir)
+    }
+
     /// Detaches pod `id` from every network it was attached to; `netns` is its network
     /// namespace while it still exists. Succeeds when there is nothing to detach.
     pub async fn teardown(&self, id: &str, netns: Option<&Path>) -> Result<()> {

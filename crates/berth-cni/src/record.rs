@@ -114,6 +114,25 @@ pub fn save(dir: &Path, att: &Attachment) -> Result<()> {
     std::fs::rename(&tmp, &p).map_err(|e| io("writing", e))
 }
 
+/// The IDs of the recorded attachments (a record being written is not one yet).
+pub fn ids(dir: &Path) -> Result<Vec<String>> {
+    let rd = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(CniError::io(format!("reading {}", dir.display()), e)),
+    };
+    let mut ids = Vec::new();
+    for entry in rd {
+        let entry = entry.map_err(|e| CniError::io(format!("reading {}", dir.display()), e))?;
+        let name = entry.file_name();
+        if let Some(id) = name.to_str().and_then(|n| n.strip_suffix(".json")).filter(|id| path(dir, id).is_ok()) {
+            ids.push(id.to_string());
+        }
+    }
+    ids.sort();
+    Ok(ids)
+}
+
 pub fn remove(dir: &Path, id: &str) -> Result<()> {
     let p = path(dir, id)?;
     match std::fs::remove_file(&p) {

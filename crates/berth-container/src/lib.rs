@@ -195,6 +195,16 @@ pub struct ExecEntry {
     pub state: Mutex<exec::ExecState>,
 }
 
+/// Told of each container being removed, once it is down and its files are gone and before
+/// its record goes: what another service made for it outside this one is undone here (the
+/// CRI's pod networks). An error keeps the record, in status `removing`, so that a second
+/// removal tries again.
+pub type RemovalHook = Arc<
+    dyn Fn(Record) -> std::pin::Pin<Box<dyn std::future::Future<Output = std::result::Result<(), String>> + Send>>
+        + Send
+        + Sync,
+>;
+
 pub struct ContainerService {
     pub cfg: Config,
     pub(crate) db: Arc<Db>,
@@ -208,6 +218,7 @@ pub struct ContainerService {
     /// Set by `stop_all` when the daemon stops its containers on shutdown: those stops are
     /// not the user's, and no restart policy acts on them.
     pub(crate) shutting_down: std::sync::atomic::AtomicBool,
+    pub(crate) removal_hooks: Mutex<Vec<RemovalHook>>,
 }
 
 impl ContainerService {
@@ -239,6 +250,7 @@ impl ContainerService {
             table,
             execs: Mutex::new(HashMap::new()),
             shutting_down: std::sync::atomic::AtomicBool::new(false),
+            removal_hooks: Mutex::new(Vec::new()),
         };
         for e in svc.table.all() {
             for m in e.record().mounts.iter().filter(|m| m.kind == "volume") {
@@ -247,6 +259,11 @@ impl ContainerService {
             }
         }
         Ok(Arc::new(svc))
+    }
+
+    /// Adds a hook every removal runs (see [`RemovalHook`]).
+    pub fn on_removal(&self, hook: RemovalHook) {
+        self.removal_hooks.lock().unwrap_or_else(|p| p.into_inner()).push(hook);
     }
 
     /// Finds a container by full ID, name (with or without `/`), or unique ID prefix.

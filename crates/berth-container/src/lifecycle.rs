@@ -716,6 +716,17 @@ impl ContainerService {
                 errors.push(err.to_string());
             }
         }
+        let hooks = self.removal_hooks.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        for hook in hooks {
+            if let Err(err) = hook(rec.clone()).await {
+                errors.push(err);
+                return Err(ContainerError::Internal(format!(
+                    "container {} could not be removed: {}",
+                    rec.id,
+                    errors.join("; ")
+                )));
+            }
+        }
         self.forget(&rec.id, &rec.name)?;
         self.execs.lock().unwrap_or_else(|p| p.into_inner()).retain(|_, x| x.container_id != rec.id);
         e.life.send_modify(|l| l.removed = true);

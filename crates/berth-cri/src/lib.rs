@@ -10,8 +10,9 @@
 //! - A pod's own network namespace is set up by **CNI** plugins ([`berth_cni`]), as containerd
 //!   does it: loopback and the first network of the config directory, ADDed once the holder
 //!   runs (with the pod's CNI_ARGS, port mappings, bandwidth, DNS and annotations as runtime
-//!   arguments), DELeted when the pod stops or is removed, from the attachment recorded under
-//!   the data root (so after a daemon restart too). The pod's status reports the addresses
+//!   arguments), DELeted when the pod stops or is removed (its holder removed through the
+//!   Docker API too, and at start for holders removed while the CRI was off), from the
+//!   attachment recorded under the data root (so after a daemon restart too). The pod's status reports the addresses
 //!   the network gave `eth0`. Without a network config `Status` reports `NetworkReady` false
 //!   (`NetworkPluginNotReady`) and such a pod is refused before anything is made for it; a
 //!   config written later is used at once. A plugin that fails leaves nothing behind: what

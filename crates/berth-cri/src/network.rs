@@ -11,7 +11,9 @@
 //! no CNI attachment.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use berth_api::ErrorKind;
 use berth_cni::{NetworkList, PodRequest};
 use berth_container::Record;
 use serde_json::{Map, Value, json};
@@ -193,15 +195,62 @@ impl Cri {
         r
     }
 
-    /// DELs the pod from its networks, if it is attached; nothing to do otherwise. The pin
+    /// DELs pod `id` from its networks, if it is attached; nothing to do otherwise. The pin
     /// goes once DEL has succeeded (a failed DEL is retried in the same namespace).
-    pub(crate) async fn detach(&self, rec: &Record) -> Result<(), Status> {
-        let what = format!("failed to tear down the network of pod sandbox {}", rec.id);
-        let pin = self.pin_path(&rec.id);
+    pub(crate) async fn detach(&self, id: &str) -> Result<(), Status> {
+        let what = format!("failed to tear down the network of pod sandbox {id}");
+        let pin = self.pin_path(id);
         let netns = pinned(&pin).then_some(pin.as_path());
-        self.cni.teardown(&rec.id, netns).await.map_err(|e| failed(&what, e))?;
+        self.cni.teardown(id, netns).await.map_err(|e| failed(&what, e))?;
         unpin(&pin);
         Ok(())
+    }
+
+    /// Makes every removal of a pod's holder tear its network down, whichever API removes it
+    /// (`docker rm -f` of a holder would otherwise leave its address leased, its host ports
+    /// mapped and its namespace pinned). A DEL that fails keeps the holder's record, as
+    /// RemovePodSandbox keeps it, so the removal can be tried again.
+    pub fn detach_on_removal(self: &Arc<Self>) {
+        let cri = Arc::downgrade(self);
+        self.containers.on_removal(Arc::new(move |rec: Record| {
+            let cri = cri.clone();
+            Box::pin(async move {
+                match cri.upgrade() {
+                    Some(cri) if crate::meta::sandbox(&rec).is_some() => {
+                        cri.detach(&rec.id).await.map_err(|e| e.message().to_string())
+                    }
+                    _ => Ok(()),
+                }
+            })
+        }));
+    }
+
+    /// Tears down the networks of pods whose holder is gone: removed while the CRI was off,
+    /// or the daemon stopped between the holder's DEL and its record's removal. Pins left
+    /// without an attachment go too. Run once at start; failures are logged and retried at
+    /// the next start.
+    pub async fn detach_orphans(&self) {
+        let gone =
+            |id: &str| self.containers.get(id).is_err_and(|e| berth_api::HasKind::kind(&e) == ErrorKind::NotFound);
+        let attached = match self.cni.attached() {
+            Ok(ids) => ids,
+            Err(e) => {
+                tracing::warn!("listing the pods' network attachments: {e}");
+                Vec::new()
+            }
+        };
+        for id in attached.iter().filter(|id| gone(id)) {
+            match self.detach(id).await {
+                Ok(()) => tracing::info!("tore down the network of pod sandbox {id}, whose holder is gone"),
+                Err(e) => tracing::warn!("{}", e.message()),
+            }
+        }
+        let pins = std::fs::read_dir(self.data_root.join("cri-netns")).into_iter().flatten().flatten();
+        for name in pins.filter_map(|e| e.file_name().into_string().ok()) {
+            if gone(&name) && !attached.contains(&name) {
+                unpin(&self.pin_path(&name));
+            }
+        }
     }
 
     /// The pod's addresses (none on the node's network or before its network is set up) and,

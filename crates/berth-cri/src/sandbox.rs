@@ -187,7 +187,7 @@ impl Cri {
         // While the holder runs its namespace is there for the plugins to clean up. The pod
         // stops even when a plugin fails (as containerd's does); its record stays, so the
         // next stop or the remove DELs again.
-        let detached = self.detach(&rec).await;
+        let detached = self.detach(&rec.id).await;
         if rec.state.is_running() {
             self.containers.stop(&rec.id, Some(10), None).await.map_err(status)?;
         }
@@ -209,7 +209,7 @@ impl Cri {
             }
         }
         // A pod removed without a stop first is detached here.
-        self.detach(&rec).await?;
+        self.detach(&rec.id).await?;
         match self.containers.remove(&rec.id, true, true).await {
             Ok(()) => Ok(()),
             Err(e) if berth_api::HasKind::kind(&e) == berth_api::ErrorKind::NotFound => Ok(()),

@@ -201,8 +201,12 @@ pub async fn serve(
             }),
             streaming: berth_cri::stream::Server::new(stream_addr),
         });
+        cri.detach_on_removal();
         tasks.push(tokio::spawn(berth_cri::stream::serve(cri.clone(), streams)));
         tasks.push(tokio::spawn(async move {
+            // Before the CRI answers (its socket already takes connections): kubelet never
+            // lists a pod whose holder is gone but whose network is not torn down yet.
+            cri.detach_orphans().await;
             if let Err(e) = berth_cri::serve(cri, l).await {
                 tracing::error!("the CRI server stopped: {e}");
             }

@@ -9,7 +9,7 @@ use std::process::Command;
 use berth_cri::proto::*;
 use berth_integration::{Daemon, free_port, http_get, unique, until_serving};
 
-use crate::{Cri, connect, container, pod};
+use crate::{Cri, connect, container, pod, socket};
 
 /// Where Debian puts the plugins.
 const PLUGINS: &str = "/usr/lib/cni";
@@ -314,6 +314,75 @@ async fn a_host_port_on_127_0_0_1_reaches_the_pod_through_portmap() {
     assert_eq!(net.nat_rules(), Vec::<String>::new(), "DEL removes the pod's rules");
     assert!(http_get(([127, 0, 0, 1], port)).is_err(), "nothing answers on the host port any more");
     c.remove_pod(&p).await;
+}
+
+/// A pod with a host port, whose address, veth, rules and pinned namespace are all there.
+async fn published_pod(c: &mut Cri, d: &Daemon, net: &Net, name: &str) -> String {
+    let logs = d.dir.path().join("pod-logs");
+    let map = PortMapping {
+        protocol: Protocol::Tcp as i32,
+        container_port: 80,
+        host_port: free_port() as i32,
+        host_ip: "127.0.0.1".into(),
+    };
+    let mut cfg = pod(name, &logs);
+    cfg.port_mappings = vec![map];
+    let p = c.run_pod(cfg).await;
+    assert_eq!(net.leases().len(), 1, "the pod's address is leased");
+    assert_eq!(net.ports(), 1);
+    assert!(!net.nat_rules().is_empty(), "portmap's rules name the network");
+    assert!(pin(d, &p).exists(), "the pod's namespace is pinned");
+    p
+}
+
+fn pin(d: &Daemon, pod: &str) -> PathBuf {
+    d.data_root().join("cri-netns").join(pod)
+}
+
+/// Nothing of pod `p`'s network is left: address, veth, rules, pin, record.
+fn assert_torn_down(d: &Daemon, net: &Net, p: &str) {
+    assert_eq!(net.leases(), Vec::<String>::new(), "the address is released");
+    assert_eq!(net.ports(), 0, "the veth is gone");
+    assert_eq!(net.nat_rules(), Vec::<String>::new(), "the host port is unmapped");
+    assert!(!pin(d, p).exists(), "the namespace is unpinned");
+    assert!(!d.data_root().join("cni").join(format!("{p}.json")).exists(), "the attachment record is gone");
+}
+
+#[tokio::test]
+async fn removing_a_pods_holder_through_the_docker_api_tears_its_network_down() {
+    let net = Net::new(&[r#"{"type":"portmap","capabilities":{"portMappings":true}}"#]);
+    let d = net.daemon();
+    let mut c = connect(&d).await;
+    let p = published_pod(&mut c, &d, &net, "removed-by-docker").await;
+    // What a user cleaning up a node by hand does: the holder goes through the Docker API.
+    d.berth(&["rm", "-f", &p]).ok();
+    assert_torn_down(&d, &net, &p);
+    let e = c.rt.pod_sandbox_status(PodSandboxStatusRequest { pod_sandbox_id: p.clone(), verbose: false }).await;
+    assert_eq!(e.unwrap_err().code(), tonic::Code::NotFound);
+    // kubelet's own removal afterwards finds nothing left to do.
+    c.remove_pod(&p).await;
+}
+
+#[tokio::test]
+async fn a_holder_removed_while_the_cri_was_off_has_its_network_torn_down_at_the_next_start() {
+    let net = Net::new(&[r#"{"type":"portmap","capabilities":{"portMappings":true}}"#]);
+    let mut d = net.daemon();
+    let mut c = connect(&d).await;
+    let p = published_pod(&mut c, &d, &net, "removed-without-cri").await;
+    drop(c);
+    d.set_config(r#""cri-socket": """#);
+    d.restart();
+    d.berth(&["rm", "-f", &p]).ok();
+    // Without the CRI nobody knew to DEL (the control: the pod's network is all still there).
+    assert_eq!(net.leases().len(), 1);
+    assert!(!net.nat_rules().is_empty() && pin(&d, &p).exists());
+    let socket = socket(&d).display().to_string();
+    d.set_config(&format!(r#""cri-socket": {socket:?}"#));
+    d.restart();
+    // The daemon tears such pods down before its CRI answers.
+    let mut c = connect(&d).await;
+    c.rt.version(VersionRequest::default()).await.unwrap();
+    assert_torn_down(&d, &net, &p);
 }
 
 #[tokio::test]
