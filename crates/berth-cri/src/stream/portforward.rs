@@ -10,9 +10,9 @@
 //! per port, and the session ends when they all have.
 //!
 //! Each direction of a forwarded connection moves as the other side takes it: what the client
-//! sends waits in its stream's window (SPDY) or in a queue of [`INPUT_QUEUE`] messages
-//! (WebSocket) while the pod does not read, and the pod's socket is read only as the client
-//! takes the data. A SPDY session holds at most [`spdy::MAX_STREAMS`] streams, paired or
+//! sends waits in its stream's window (SPDY) or in a queue of [`INPUT_QUEUE`] messages per
+//! port and [`INPUT_BUDGET`] bytes per session (WebSocket) while the pod does not read, and
+//! the pod's socket is read only as the client takes the data. A SPDY session holds at most [`spdy::MAX_STREAMS`] streams, paired or
 //! waiting for their pair. Nothing of a session outlives it: when the client goes, every
 //! copy in either direction is aborted and the pod's sockets closed.
 
@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio::task::JoinSet;
 
 use super::{Upgraded, spdy, ws};
@@ -39,6 +39,9 @@ const DIAL_TIMEOUT: Duration = Duration::from_secs(10);
 const BUF: usize = 32 << 10;
 /// Messages from a WebSocket client queued for one port's connection.
 const INPUT_QUEUE: usize = 4;
+/// Bytes from a WebSocket client queued for all its ports' connections together (a message
+/// is a piece of [`ws::PIECE`] bytes at most).
+const INPUT_BUDGET: usize = 1 << 20;
 
 /// A copy that runs beside a port's forwarding and is aborted when dropped.
 struct Detached(tokio::task::JoinHandle<()>);
@@ -181,10 +184,12 @@ async fn ws_session(pod: &str, netns: Netns, ports: Vec<u16>, mut conn: ws::Conn
     };
     let mut inputs = Vec::new();
     let mut forwards = JoinSet::new();
+    let budget = Arc::new(Semaphore::new(INPUT_BUDGET));
     for (i, port) in ports.iter().copied().enumerate() {
         let _ = send(&conn.out, 2 * i, &port.to_le_bytes()).await;
         let _ = send(&conn.out, 2 * i + 1, &port.to_le_bytes()).await;
-        let (tx, mut rx) = mpsc::channel::<Vec<u8>>(INPUT_QUEUE);
+        // Each message goes with its share of the session's budget, given back once written.
+        let (tx, mut rx) = mpsc::channel::<(Vec<u8>, OwnedSemaphorePermit)>(INPUT_QUEUE);
         inputs.push(tx);
         let (out, pod, netns) = (conn.out.clone(), pod.to_string(), netns.clone());
         forwards.spawn(async move {
@@ -201,7 +206,7 @@ async fn ws_session(pod: &str, netns: Netns, ports: Vec<u16>, mut conn: ws::Conn
             };
             let (mut rd, mut wr) = sock.into_split();
             let to_pod = async move {
-                while let Some(b) = rx.recv().await {
+                while let Some((b, _share)) = rx.recv().await {
                     if wr.write_all(&b).await.is_err() {
                         break;
                     }
@@ -232,8 +237,13 @@ async fn ws_session(pod: &str, netns: Netns, ports: Vec<u16>, mut conn: ws::Conn
                         && let Some(tx) = inputs.get(usize::from(chan / 2))
                     {
                         // Waits while the pod does not read, and the client's messages wait too.
+                        let n = u32::try_from(data.len()).unwrap_or(u32::MAX);
+                        let queued = async {
+                            let share = budget.clone().acquire_many_owned(n).await.ok()?;
+                            tx.send((data, share)).await.ok()
+                        };
                         tokio::select! {
-                            _ = tx.send(data) => {}
+                            _ = queued => {}
                             _ = conn.out.closed() => break,
                         }
                     }

@@ -282,6 +282,54 @@ async fn a_stdin_flood_into_a_process_that_does_not_read_is_held_back() {
     c.remove_pod(&p).await;
 }
 
+/// An exec that reads as many bytes of stdin as `messages` hold and prints how many it got,
+/// fed them as whole WebSocket messages on channel 0 (with `protocol`): what it prints.
+async fn count_ws_messages(c: &mut Cri, id: &str, protocol: &str, messages: &[usize]) -> String {
+    let total: usize = messages.iter().sum();
+    let script = format!("head -c {total} | wc -c");
+    let url = exec_url(c, exec_req(id, &["sh", "-c", &script], true, false)).await;
+    let (mut w, _) = Ws::connect(&url, protocol).await.expect("upgraded");
+    for len in messages {
+        w.send(0, &vec![b'x'; *len]).await;
+    }
+    w.read_to_end().await;
+    String::from_utf8(w.channel(1)).unwrap()
+}
+
+#[tokio::test]
+async fn large_websocket_messages_for_a_process_that_does_not_read_are_held_back() {
+    let (d, mut c, logs) = setup().await;
+    let (p, id) = running(&mut c, &logs, "exec sleep 100000").await;
+    let pid = daemon_pid(&d);
+    let secs = format!("{}", 600_000 + u64::from(std::process::id() % 100_000));
+    let script = format!("echo up; exec sleep {secs}");
+    let url = exec_url(&mut c, exec_req(&id, &["sh", "-c", &script], true, false)).await;
+    let (mut w, _) = Ws::connect(&url, "v4.channel.k8s.io").await.expect("upgraded");
+    while !w.channel(1).ends_with(b"up\n") {
+        assert!(w.step().await);
+    }
+    let sleeper = find_process(&secs).expect("the exec runs");
+    let before = reset_peak(pid);
+    // Each message is as large as the protocol's frames allowed before (16 MiB), on stdin.
+    let frame = Ws::frame(2, &[&[0u8][..], &vec![b'x'; (16 << 20) - 1]].concat());
+    let accepted = AtomicU64::new(0);
+    let n = flood(async || w.write_raw(&frame).await, &accepted, frame.len() as u64).await;
+    let grew = status_mib(pid, "VmHWM").saturating_sub(before);
+    eprintln!("16 MiB messages held back after {} MiB; the daemon's peak grew by {grew} MiB", n / MIB);
+    assert!(grew < BOUND_MIB, "the daemon's peak grew by {grew} MiB on stdin nobody reads");
+    drop(w);
+    exited(sleeper).await;
+    // Control: a process that reads gets every byte of such messages, in binary and in base64
+    // (lengths that split neither at a power of two nor at base64's four characters).
+    let sizes = [16 << 20, 5_000_001, 1, 70_001];
+    let total: usize = sizes.iter().sum();
+    for protocol in ["v4.channel.k8s.io", "v4.base64.channel.k8s.io"] {
+        let got = count_ws_messages(&mut c, &id, protocol, &sizes).await;
+        assert_eq!(got.trim(), total.to_string(), "{protocol}");
+    }
+    c.remove_pod(&p).await;
+}
+
 #[tokio::test]
 async fn a_ping_flood_from_a_client_that_does_not_read_holds_no_answers() {
     let (d, mut c, logs) = setup().await;
