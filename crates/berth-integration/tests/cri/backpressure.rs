@@ -427,6 +427,67 @@ async fn port_forward_streams_past_the_cap_are_refused_and_the_others_go_on() {
     c.remove_pod(&p).await;
 }
 
+/// How many entries `/proc/<pid>/<dir>` holds (`fd`: open files, `task`: threads).
+fn entries(pid: u32, dir: &str) -> u64 {
+    std::fs::read_dir(format!("/proc/{pid}/{dir}")).unwrap().count() as u64
+}
+
+/// How many processes run with `word` in their command line.
+fn processes(word: &str) -> usize {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| c.split(|b| *b == 0 || *b == b' ').any(|w| w == word.as_bytes()))
+        })
+        .count()
+}
+
+#[tokio::test]
+async fn port_forwards_whose_streams_the_client_resets_are_let_go() {
+    let (d, mut c, logs) = setup().await;
+    // Every connection to port 9000 gets a banner, then a process that holds it open and
+    // never reads or writes again: a forward to it ends only when the daemon ends it.
+    let secs = format!("{}", 700_000 + u64::from(std::process::id() % 100_000));
+    let script = format!("exec nc -ll -p 9000 -e sh -c 'echo banner; exec sleep {secs}'");
+    let (p, id) = running(&mut c, &logs, &script).await;
+    let wait = ["sh", "-c", "until netstat -ltn | grep -q ':9000 '; do usleep 10000; done"];
+    assert_eq!(c.exec(&id, &wait, 60).await.expect("waiting for nc").exit_code, 0);
+    let req = PortForwardRequest { pod_sandbox_id: p.clone(), port: vec![9000] };
+    let url = c.rt.port_forward(req).await.expect("PortForward").into_inner().url;
+    let (mut s, _) = Spdy::connect(&url, &["portforward.k8s.io"]).await.expect("upgraded");
+    let pid = daemon_pid(&d);
+    let (fds, threads) = (entries(pid, "fd"), entries(pid, "task"));
+    // Three times as many pairs as the session may hold streams: each forward is let run
+    // until the pod's side has answered, then both its streams are reset.
+    let pairs = 3 * spdy::MAX_STREAMS;
+    for rid in 0..pairs {
+        let rid = rid.to_string();
+        let err = s.open(&[("streamtype", "error"), ("port", "9000"), ("requestid", &rid)]).await;
+        let data = s.open(&[("streamtype", "data"), ("port", "9000"), ("requestid", &rid)]).await;
+        s.until_contains(data, "banner\n").await;
+        s.send(Frame::RstStream { id: data, status: spdy::CANCEL }).await;
+        s.send(Frame::RstStream { id: err, status: spdy::CANCEL }).await;
+    }
+    // Control: every forward reached the pod's server (whose own command line names the
+    // sleep too).
+    let seen = stalls(|| processes(&secs) as u64).await;
+    assert_eq!(seen, u64::from(pairs) + 1, "the pod's server saw every connection");
+    let held = stalls(|| entries(pid, "fd")).await.saturating_sub(fds);
+    let spawned = entries(pid, "task").saturating_sub(threads);
+    eprintln!("{pairs} forwards reset: the daemon holds {held} more files and {spawned} more threads");
+    assert!(held < 32, "the daemon holds {held} more files after {pairs} forwards were reset");
+    assert!(spawned < 32, "the daemon runs {spawned} more threads after {pairs} forwards were reset");
+    // The session goes on: a new forward works.
+    let err = s.open(&[("streamtype", "error"), ("port", "9000"), ("requestid", "last")]).await;
+    let data = s.open(&[("streamtype", "data"), ("port", "9000"), ("requestid", "last")]).await;
+    s.until_contains(data, "banner\n").await;
+    assert!(!s.resets.iter().any(|(id, _)| *id == data || *id == err));
+    drop(s);
+    c.remove_pod(&p).await;
+}
+
 /// The IDs of the container's running execs, as the Docker API inspects them.
 fn exec_ids(d: &berth_integration::Daemon, id: &str) -> Vec<String> {
     let (code, body) = d.api("GET", &format!("/containers/{id}/json"), b"");
