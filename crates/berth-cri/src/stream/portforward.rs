@@ -10,11 +10,18 @@
 //! per port, and the session ends when they all have.
 //!
 //! Each direction of a forwarded connection moves as the other side takes it: what the client
-//! sends waits in its stream's window (SPDY) or in a queue of [`INPUT_QUEUE`] messages
-//! (WebSocket) while the pod does not read, and the pod's socket is read only as the client
-//! takes the data. A SPDY session holds at most [`spdy::MAX_STREAMS`] streams, paired or
-//! waiting for their pair. Nothing of a session outlives it: when the client goes, every
-//! copy in either direction is aborted and the pod's sockets closed.
+//! sends waits in its stream's window (SPDY) or in a queue of [`INPUT_QUEUE`] messages per
+//! port and [`INPUT_BUDGET`] bytes per session (WebSocket) while the pod does not read, and
+//! the pod's socket is read only as the client takes the data. Once one direction of a SPDY
+//! forward has ended, the other is given [`LINGER`] to finish, as containerd gives it.
+//!
+//! A SPDY session holds at most [`spdy::MAX_STREAMS`] streams, paired or waiting for their
+//! pair, and a forward lasts no longer than its data stream: one the client resets is ended
+//! at once, so resetting streams to make room for more never adds up to more forwards, pod
+//! sockets or threads than the streams allow. A session dials at most [`MAX_DIALS`] at once
+//! (each dial is a thread, which goes on until its connection is made or fails even if its
+//! forward has ended). Nothing of a session outlives it: when the client goes, every copy in
+//! either direction is aborted and the pod's sockets closed.
 
 use std::collections::HashMap;
 use std::io;
@@ -25,7 +32,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio::task::JoinSet;
 
 use super::{Upgraded, spdy, ws};
@@ -39,6 +46,13 @@ const DIAL_TIMEOUT: Duration = Duration::from_secs(10);
 const BUF: usize = 32 << 10;
 /// Messages from a WebSocket client queued for one port's connection.
 const INPUT_QUEUE: usize = 4;
+/// Bytes from a WebSocket client queued for all its ports' connections together (a message
+/// is a piece of [`ws::PIECE`] bytes at most).
+const INPUT_BUDGET: usize = 1 << 20;
+/// How long one direction of a SPDY forward may go on after the other has ended.
+const LINGER: Duration = Duration::from_secs(1);
+/// Dials (threads) a session runs at once.
+const MAX_DIALS: usize = 8;
 
 /// A copy that runs beside a port's forwarding and is aborted when dropped.
 struct Detached(tokio::task::JoinHandle<()>);
@@ -55,10 +69,12 @@ type Netns = Result<Arc<std::fs::File>, String>;
 
 /// Connects to `port` on loopback inside the network namespace `netns`. The socket is made
 /// by a thread of its own that enters the namespace and then ends: no thread of the daemon's
-/// pools ever changes namespace.
-pub async fn dial(netns: Arc<std::fs::File>, port: u16) -> io::Result<TcpStream> {
+/// pools ever changes namespace. The thread holds one of `dials` while it runs.
+pub async fn dial(netns: Arc<std::fs::File>, port: u16, dials: &Arc<Semaphore>) -> io::Result<TcpStream> {
+    let permit = dials.clone().acquire_owned().await.map_err(io::Error::other)?;
     let (tx, rx) = oneshot::channel();
     std::thread::Builder::new().name("cri-port-forward".into()).spawn(move || {
+        let _permit = permit;
         let connect = || -> io::Result<std::net::TcpStream> {
             rustix::thread::move_into_link_name_space(netns.as_fd(), Some(rustix::thread::LinkNameSpaceType::Network))?;
             let v4 = SocketAddr::from(([127, 0, 0, 1], port));
@@ -86,13 +102,14 @@ pub async fn serve(cri: &Cri, pod: &str, ports: Vec<u16>, up: Upgraded) {
     let netns: Netns = cri
         .pod_netns(pod)
         .and_then(|p| std::fs::File::open(&p).map(Arc::new).map_err(|e| format!("opening {}: {e}", p.display())));
+    let dials = Arc::new(Semaphore::new(MAX_DIALS));
     match up {
-        Upgraded::Spdy { conn, .. } => spdy_session(pod, netns, conn).await,
-        Upgraded::Ws { conn, protocol } => ws_session(pod, netns, ports, conn, &protocol).await,
+        Upgraded::Spdy { conn, .. } => spdy_session(pod, netns, dials, conn).await,
+        Upgraded::Ws { conn, protocol } => ws_session(pod, netns, dials, ports, conn, &protocol).await,
     }
 }
 
-async fn spdy_session(pod: &str, netns: Netns, mut conn: spdy::Conn) {
+async fn spdy_session(pod: &str, netns: Netns, dials: Arc<Semaphore>, mut conn: spdy::Conn) {
     // Streams waiting for their pair, by request ID: (data, error).
     let mut pairs: HashMap<String, (Option<spdy::Stream>, Option<spdy::Stream>)> = HashMap::new();
     let mut forwards = JoinSet::new();
@@ -128,7 +145,8 @@ async fn spdy_session(pod: &str, netns: Netns, mut conn: spdy::Conn) {
         }
         if let (Some(_), Some(_)) = slot {
             let Some((Some(data), Some(error))) = pairs.remove(&rid) else { continue };
-            forwards.spawn(spdy_forward(pod.to_string(), netns.clone(), data, error, conn.out.clone()));
+            let (pod, netns, dials, out) = (pod.to_string(), netns.clone(), dials.clone(), conn.out.clone());
+            forwards.spawn(spdy_forward(pod, netns, dials, data, error, out));
         }
     }
     // The client is gone: every forwarded connection goes with it.
@@ -136,44 +154,75 @@ async fn spdy_session(pod: &str, netns: Netns, mut conn: spdy::Conn) {
     conn.tasks.close().await;
 }
 
-async fn spdy_forward(pod: String, netns: Netns, mut data: spdy::Stream, error: spdy::Stream, out: spdy::Out) {
-    let port = spdy::header(&data.headers, "port").and_then(|p| p.parse::<u16>().ok()).filter(|p| *p > 0);
-    let sock = match (port, netns) {
-        (None, _) => Err(format!("invalid port header {:?}", spdy::header(&data.headers, "port"))),
-        (Some(p), Err(e)) => Err(failure(p, &pod, e)),
-        (Some(p), Ok(ns)) => dial(ns, p).await.map_err(|e| failure(p, &pod, e)),
+async fn spdy_forward(
+    pod: String,
+    netns: Netns,
+    dials: Arc<Semaphore>,
+    mut data: spdy::Stream,
+    error: spdy::Stream,
+    out: spdy::Out,
+) {
+    let id = data.id;
+    let forward = async {
+        let port = spdy::header(&data.headers, "port").and_then(|p| p.parse::<u16>().ok()).filter(|p| *p > 0);
+        let sock = match (port, netns) {
+            (None, _) => Err(format!("invalid port header {:?}", spdy::header(&data.headers, "port"))),
+            (Some(p), Err(e)) => Err(failure(p, &pod, e)),
+            (Some(p), Ok(ns)) => dial(ns, p, &dials).await.map_err(|e| failure(p, &pod, e)),
+        };
+        let sock = match sock {
+            Ok(s) => s,
+            Err(msg) => {
+                let _ = out.data(error.id, msg.as_bytes()).await;
+                return;
+            }
+        };
+        let (mut rd, mut wr) = sock.into_split();
+        let to_pod = async {
+            while let Some(b) = data.data.recv().await {
+                if wr.write_all(&b).await.is_err() {
+                    break;
+                }
+            }
+            let _ = wr.shutdown().await;
+        };
+        let from_pod = async {
+            let mut buf = vec![0u8; BUF];
+            while let Ok(n) = rd.read(&mut buf).await
+                && n > 0
+            {
+                if out.data(id, &buf[..n]).await.is_err() {
+                    break;
+                }
+            }
+            out.fin(id).await;
+        };
+        tokio::pin!(to_pod, from_pod);
+        // Once one direction has ended, the other has a moment to finish, as containerd
+        // gives it: past that, what is left of it is dropped with the pod's socket.
+        let _ = tokio::select! {
+            _ = &mut to_pod => tokio::time::timeout(LINGER, from_pod).await,
+            _ = &mut from_pod => tokio::time::timeout(LINGER, to_pod).await,
+        };
     };
-    match sock {
-        Err(msg) => drop(out.data(error.id, msg.as_bytes()).await),
-        Ok(sock) => {
-            let (mut rd, mut wr) = sock.into_split();
-            let to_pod = async {
-                while let Some(b) = data.data.recv().await {
-                    if wr.write_all(&b).await.is_err() {
-                        break;
-                    }
-                }
-                let _ = wr.shutdown().await;
-            };
-            let from_pod = async {
-                let mut buf = vec![0u8; BUF];
-                while let Ok(n) = rd.read(&mut buf).await
-                    && n > 0
-                {
-                    if out.data(data.id, &buf[..n]).await.is_err() {
-                        break;
-                    }
-                }
-                out.fin(data.id).await;
-            };
-            tokio::join!(to_pod, from_pod);
-        }
+    // A data stream the client resets no longer counts against the session's cap: the
+    // forward, its dial and the pod's socket go with it.
+    tokio::select! {
+        _ = forward => {}
+        _ = out.gone(id) => {}
     }
-    out.fin(data.id).await;
+    out.fin(id).await;
     out.fin(error.id).await;
 }
 
-async fn ws_session(pod: &str, netns: Netns, ports: Vec<u16>, mut conn: ws::Conn, protocol: &str) {
+async fn ws_session(
+    pod: &str,
+    netns: Netns,
+    dials: Arc<Semaphore>,
+    ports: Vec<u16>,
+    mut conn: ws::Conn,
+    protocol: &str,
+) {
     let codec = if protocol.contains("base64") { ws::Codec::Base64 } else { ws::Codec::Binary };
     let send = async move |out: &ws::Out, chan: usize, data: &[u8]| {
         let (op, payload) = codec.message(chan as u8, data);
@@ -181,16 +230,18 @@ async fn ws_session(pod: &str, netns: Netns, ports: Vec<u16>, mut conn: ws::Conn
     };
     let mut inputs = Vec::new();
     let mut forwards = JoinSet::new();
+    let budget = Arc::new(Semaphore::new(INPUT_BUDGET));
     for (i, port) in ports.iter().copied().enumerate() {
         let _ = send(&conn.out, 2 * i, &port.to_le_bytes()).await;
         let _ = send(&conn.out, 2 * i + 1, &port.to_le_bytes()).await;
-        let (tx, mut rx) = mpsc::channel::<Vec<u8>>(INPUT_QUEUE);
+        // Each message goes with its share of the session's budget, given back once written.
+        let (tx, mut rx) = mpsc::channel::<(Vec<u8>, OwnedSemaphorePermit)>(INPUT_QUEUE);
         inputs.push(tx);
-        let (out, pod, netns) = (conn.out.clone(), pod.to_string(), netns.clone());
+        let (out, pod, netns, dials) = (conn.out.clone(), pod.to_string(), netns.clone(), dials.clone());
         forwards.spawn(async move {
             let sock = match netns {
                 Err(e) => Err(failure(port, &pod, e)),
-                Ok(ns) => dial(ns, port).await.map_err(|e| failure(port, &pod, e)),
+                Ok(ns) => dial(ns, port, &dials).await.map_err(|e| failure(port, &pod, e)),
             };
             let sock = match sock {
                 Ok(s) => s,
@@ -201,7 +252,7 @@ async fn ws_session(pod: &str, netns: Netns, ports: Vec<u16>, mut conn: ws::Conn
             };
             let (mut rd, mut wr) = sock.into_split();
             let to_pod = async move {
-                while let Some(b) = rx.recv().await {
+                while let Some((b, _share)) = rx.recv().await {
                     if wr.write_all(&b).await.is_err() {
                         break;
                     }
@@ -232,8 +283,13 @@ async fn ws_session(pod: &str, netns: Netns, ports: Vec<u16>, mut conn: ws::Conn
                         && let Some(tx) = inputs.get(usize::from(chan / 2))
                     {
                         // Waits while the pod does not read, and the client's messages wait too.
+                        let n = u32::try_from(data.len()).unwrap_or(u32::MAX);
+                        let queued = async {
+                            let share = budget.clone().acquire_many_owned(n).await.ok()?;
+                            tx.send((data, share)).await.ok()
+                        };
                         tokio::select! {
-                            _ = tx.send(data) => {}
+                            _ = queued => {}
                             _ = conn.out.closed() => break,
                         }
                     }

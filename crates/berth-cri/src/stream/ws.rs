@@ -1,6 +1,7 @@
 //! WebSocket (RFC 6455) for the streaming server: the opening handshake's accept key and the
 //! frames. A server sends unmasked frames and reads masked ones; the test clients use the same
-//! codec with a mask. Messages are whole: fragments are joined before they are returned.
+//! codec with a mask. Fragments are joined before they are returned, and a long message is
+//! passed on in pieces (see [`Reader`]).
 
 use std::io;
 use std::sync::{Arc, Mutex};
@@ -20,8 +21,12 @@ pub const OP_CLOSE: u8 = 0x8;
 pub const OP_PING: u8 = 0x9;
 pub const OP_PONG: u8 = 0xa;
 
-/// The largest message accepted (a stream channel's messages are a read buffer's worth).
-const MAX_MESSAGE: usize = 16 << 20;
+/// The most of a data message the server holds at once, besides its channel byte: a longer
+/// message is passed on in pieces (see [`Reader`]). kubectl's messages are a 32 KiB read
+/// buffer's worth; other clients send a whole write as one message, of any size.
+pub const PIECE: usize = 32 << 10;
+/// The piece of a [`Reader::default`]: whole messages up to this size.
+const WHOLE: usize = 16 << 20;
 
 /// `Sec-WebSocket-Accept` for a client's `Sec-WebSocket-Key`.
 pub fn accept_key(key: &str) -> String {
@@ -64,7 +69,15 @@ pub struct Message {
     pub data: Vec<u8>,
 }
 
-async fn frame<R: AsyncRead + Unpin>(r: &mut R) -> io::Result<(bool, u8, Vec<u8>)> {
+/// A frame's header: FIN, opcode, payload length and mask.
+struct Header {
+    fin: bool,
+    opcode: u8,
+    len: u64,
+    mask: Option<[u8; 4]>,
+}
+
+async fn header<R: AsyncRead + Unpin>(r: &mut R) -> io::Result<Header> {
     let mut h = [0u8; 2];
     r.read_exact(&mut h).await?;
     let (fin, opcode, masked) = (h[0] & 0x80 != 0, h[0] & 0x0f, h[1] & 0x80 != 0);
@@ -73,62 +86,126 @@ async fn frame<R: AsyncRead + Unpin>(r: &mut R) -> io::Result<(bool, u8, Vec<u8>
         127 => r.read_u64().await?,
         n => u64::from(n),
     };
-    if len > MAX_MESSAGE as u64 {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, "WebSocket frame too large"));
-    }
     // RFC 6455 5.5: a control frame carries at most 125 bytes and is never fragmented.
     if opcode >= OP_CLOSE && (len > 125 || !fin) {
         return Err(io::Error::new(io::ErrorKind::InvalidData, "WebSocket control frame too large or fragmented"));
     }
-    let mut mask = [0u8; 4];
+    let mut mask = None;
     if masked {
-        r.read_exact(&mut mask).await?;
+        let mut m = [0u8; 4];
+        r.read_exact(&mut m).await?;
+        mask = Some(m);
     }
-    let mut data = vec![0u8; len as usize];
-    r.read_exact(&mut data).await?;
-    if masked {
-        data.iter_mut().enumerate().for_each(|(i, b)| *b ^= mask[i % 4]);
-    }
-    Ok((fin, opcode, data))
+    Ok(Header { fin, opcode, len, mask })
 }
 
-/// Reads whole messages; control frames come back as they arrive, between a message's
-/// fragments too.
-#[derive(Default)]
+/// The data frame being read.
+struct InFrame {
+    fin: bool,
+    /// Payload bytes not read yet.
+    left: u64,
+    mask: Option<[u8; 4]>,
+    /// Payload bytes read so far (where the mask stands).
+    at: usize,
+}
+
+/// Reads messages; control frames come back as they arrive, between a message's fragments
+/// too. A data message longer than the reader's piece comes back in pieces of that many
+/// bytes after the first, each starting with the message's first byte (a Kubernetes channel
+/// protocol's channel); as the piece is a multiple of four, each piece of a base64 message
+/// decodes on its own. So the reader holds at most a piece, whatever a client sends.
 pub struct Reader {
+    piece: usize,
+    /// The data message being read: its opcode, and what of it is not passed on yet.
     partial: Option<Message>,
+    /// A piece of the message was passed on already.
+    split: bool,
+    frame: Option<InFrame>,
+}
+
+impl Default for Reader {
+    /// Whole messages up to 16 MiB; longer ones are split.
+    fn default() -> Reader {
+        Reader::new(WHOLE)
+    }
 }
 
 impl Reader {
-    /// The next message, `None` at the end of input.
+    /// A reader that passes data messages on in pieces of 1 + `piece` bytes at most.
+    pub fn new(piece: usize) -> Reader {
+        assert!(piece > 0 && piece.is_multiple_of(4), "a piece of base64 decodes on its own");
+        Reader { piece, partial: None, split: false, frame: None }
+    }
+
+    /// The next message or piece of one, `None` at the end of input.
     pub async fn read<R: AsyncRead + Unpin>(&mut self, r: &mut R) -> io::Result<Option<Message>> {
         loop {
-            let (fin, opcode, data) = match frame(r).await {
-                Ok(f) => f,
+            if let (Some(f), Some(m)) = (self.frame.as_mut(), self.partial.as_mut()) {
+                let room = 1 + self.piece - m.data.len();
+                let n = room.min(usize::try_from(f.left).unwrap_or(usize::MAX));
+                let from = m.data.len();
+                m.data.resize(from + n, 0);
+                r.read_exact(&mut m.data[from..]).await?;
+                if let Some(mask) = f.mask {
+                    m.data[from..].iter_mut().enumerate().for_each(|(i, b)| *b ^= mask[(f.at + i) % 4]);
+                }
+                (f.left, f.at) = (f.left - n as u64, (f.at + n) % 4);
+                let (ended, full) = (f.left == 0, m.data.len() == 1 + self.piece);
+                let last = ended && f.fin;
+                if ended {
+                    self.frame = None;
+                }
+                if last {
+                    match self.finish() {
+                        Some(m) => return Ok(Some(m)),
+                        None => continue,
+                    }
+                }
+                if full {
+                    // More of the message follows: the next piece starts again with the
+                    // channel.
+                    let next = Message { opcode: m.opcode, data: vec![m.data[0]] };
+                    self.split = true;
+                    return Ok(self.partial.replace(next));
+                }
+                continue;
+            }
+            let h = match header(r).await {
+                Ok(h) => h,
                 Err(e) if e.kind() == io::ErrorKind::UnexpectedEof && self.partial.is_none() => return Ok(None),
                 Err(e) => return Err(e),
             };
-            if opcode >= OP_CLOSE {
-                return Ok(Some(Message { opcode, data }));
+            if h.opcode >= OP_CLOSE {
+                let mut data = vec![0u8; h.len as usize];
+                r.read_exact(&mut data).await?;
+                if let Some(mask) = h.mask {
+                    data.iter_mut().enumerate().for_each(|(i, b)| *b ^= mask[i % 4]);
+                }
+                return Ok(Some(Message { opcode: h.opcode, data }));
             }
-            let msg = match (self.partial.take(), opcode) {
+            match (&self.partial, h.opcode) {
                 (None, OP_CONTINUATION) | (Some(_), OP_TEXT | OP_BINARY) => {
                     return Err(io::Error::new(io::ErrorKind::InvalidData, "WebSocket fragments out of order"));
                 }
-                (None, _) => Message { opcode, data },
-                (Some(mut m), _) => {
-                    if m.data.len() + data.len() > MAX_MESSAGE {
-                        return Err(io::Error::new(io::ErrorKind::InvalidData, "WebSocket message too large"));
-                    }
-                    m.data.extend_from_slice(&data);
-                    m
-                }
-            };
-            if fin {
-                return Ok(Some(msg));
+                (None, op) => self.partial = Some(Message { opcode: op, data: Vec::new() }),
+                (Some(_), _) => {}
             }
-            self.partial = Some(msg);
+            if h.len == 0 && h.fin {
+                match self.finish() {
+                    Some(m) => return Ok(Some(m)),
+                    None => continue,
+                }
+            }
+            self.frame = Some(InFrame { fin: h.fin, left: h.len, mask: h.mask, at: 0 });
         }
+    }
+
+    /// The rest of the message, now that it has ended; nothing if that is only the channel
+    /// of a message passed on already.
+    fn finish(&mut self) -> Option<Message> {
+        let m = self.partial.take()?;
+        let split = std::mem::take(&mut self.split);
+        (!split || m.data.len() > 1).then_some(m)
     }
 }
 
@@ -229,7 +306,9 @@ impl Out {
 /// A server-side WebSocket connection after the handshake: the client's data messages arrive on
 /// `messages`, which ends when the client closes or goes away. Pings are answered here.
 /// WebSocket has no flow control: a consumer that does not take messages stops the reader
-/// after [`READ_AHEAD`] of them, and TCP holds the client back.
+/// after [`READ_AHEAD`] of them, and TCP holds the client back. Messages arrive in pieces of
+/// [`PIECE`] bytes at most (see [`Reader`]), so what waits is bounded in bytes too, however
+/// large the messages a client sends.
 pub struct Conn {
     pub messages: mpsc::Receiver<Message>,
     pub out: Out,
@@ -294,7 +373,7 @@ impl Conn {
                 }
             };
             async move {
-                let mut r = Reader::default();
+                let mut r = Reader::new(PIECE);
                 while let Ok(Some(m)) = r.read(&mut rd).await {
                     match m.opcode {
                         OP_PING => pong.put(m.data),
@@ -351,6 +430,35 @@ mod tests {
         assert_eq!(rd.read(&mut r).await.unwrap().unwrap().data, big);
         assert_eq!(rd.read(&mut r).await.unwrap().unwrap().data, vec![b'x'; 300]);
         assert_eq!(rd.read(&mut r).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn long_messages_come_in_pieces_that_each_start_with_the_channel() {
+        let mut wire = Vec::new();
+        // 1 + 10 bytes in two fragments with a ping between, then 1 + 8, then 1 + 4.
+        let mut first = encode(OP_BINARY, b"\x05abcdef", Some([1, 2, 3, 4]));
+        first[0] &= 0x7f;
+        wire.extend(first);
+        wire.extend(encode(OP_PING, b"p", None));
+        wire.extend(encode(OP_CONTINUATION, b"ghij", Some([5, 6, 7, 8])));
+        wire.extend(encode(OP_TEXT, b"1AAAABBBB", Some([9, 8, 7, 6])));
+        wire.extend(encode(OP_BINARY, b"\x02wxyz", None));
+        let mut r = wire.as_slice();
+        let mut rd = Reader::new(4);
+        let mut got = Vec::new();
+        while let Some(m) = rd.read(&mut r).await.unwrap() {
+            got.push((m.opcode, String::from_utf8(m.data).unwrap()));
+        }
+        let want = [
+            (OP_BINARY, "\x05abcd"),
+            (OP_PING, "p"),
+            (OP_BINARY, "\x05efgh"),
+            (OP_BINARY, "\x05ij"),
+            (OP_TEXT, "1AAAA"),
+            (OP_TEXT, "1BBBB"),
+            (OP_BINARY, "\x02wxyz"),
+        ];
+        assert_eq!(got, want.map(|(op, s)| (op, s.to_string())));
     }
 
     #[tokio::test]

@@ -282,6 +282,54 @@ async fn a_stdin_flood_into_a_process_that_does_not_read_is_held_back() {
     c.remove_pod(&p).await;
 }
 
+/// An exec that reads as many bytes of stdin as `messages` hold and prints how many it got,
+/// fed them as whole WebSocket messages on channel 0 (with `protocol`): what it prints.
+async fn count_ws_messages(c: &mut Cri, id: &str, protocol: &str, messages: &[usize]) -> String {
+    let total: usize = messages.iter().sum();
+    let script = format!("head -c {total} | wc -c");
+    let url = exec_url(c, exec_req(id, &["sh", "-c", &script], true, false)).await;
+    let (mut w, _) = Ws::connect(&url, protocol).await.expect("upgraded");
+    for len in messages {
+        w.send(0, &vec![b'x'; *len]).await;
+    }
+    w.read_to_end().await;
+    String::from_utf8(w.channel(1)).unwrap()
+}
+
+#[tokio::test]
+async fn large_websocket_messages_for_a_process_that_does_not_read_are_held_back() {
+    let (d, mut c, logs) = setup().await;
+    let (p, id) = running(&mut c, &logs, "exec sleep 100000").await;
+    let pid = daemon_pid(&d);
+    let secs = format!("{}", 600_000 + u64::from(std::process::id() % 100_000));
+    let script = format!("echo up; exec sleep {secs}");
+    let url = exec_url(&mut c, exec_req(&id, &["sh", "-c", &script], true, false)).await;
+    let (mut w, _) = Ws::connect(&url, "v4.channel.k8s.io").await.expect("upgraded");
+    while !w.channel(1).ends_with(b"up\n") {
+        assert!(w.step().await);
+    }
+    let sleeper = find_process(&secs).expect("the exec runs");
+    let before = reset_peak(pid);
+    // Each message is as large as the protocol's frames allowed before (16 MiB), on stdin.
+    let frame = Ws::frame(2, &[&[0u8][..], &vec![b'x'; (16 << 20) - 1]].concat());
+    let accepted = AtomicU64::new(0);
+    let n = flood(async || w.write_raw(&frame).await, &accepted, frame.len() as u64).await;
+    let grew = status_mib(pid, "VmHWM").saturating_sub(before);
+    eprintln!("16 MiB messages held back after {} MiB; the daemon's peak grew by {grew} MiB", n / MIB);
+    assert!(grew < BOUND_MIB, "the daemon's peak grew by {grew} MiB on stdin nobody reads");
+    drop(w);
+    exited(sleeper).await;
+    // Control: a process that reads gets every byte of such messages, in binary and in base64
+    // (lengths that split neither at a power of two nor at base64's four characters).
+    let sizes = [16 << 20, 5_000_001, 1, 70_001];
+    let total: usize = sizes.iter().sum();
+    for protocol in ["v4.channel.k8s.io", "v4.base64.channel.k8s.io"] {
+        let got = count_ws_messages(&mut c, &id, protocol, &sizes).await;
+        assert_eq!(got.trim(), total.to_string(), "{protocol}");
+    }
+    c.remove_pod(&p).await;
+}
+
 #[tokio::test]
 async fn a_ping_flood_from_a_client_that_does_not_read_holds_no_answers() {
     let (d, mut c, logs) = setup().await;
@@ -376,6 +424,67 @@ async fn port_forward_streams_past_the_cap_are_refused_and_the_others_go_on() {
     s.until_finished(err).await;
     assert!(s.text(data).contains(&marker), "{}", s.text(data));
     assert!(!s.resets.iter().any(|(id, _)| *id == data || *id == err));
+    c.remove_pod(&p).await;
+}
+
+/// How many entries `/proc/<pid>/<dir>` holds (`fd`: open files, `task`: threads).
+fn entries(pid: u32, dir: &str) -> u64 {
+    std::fs::read_dir(format!("/proc/{pid}/{dir}")).unwrap().count() as u64
+}
+
+/// How many processes run with `word` in their command line.
+fn processes(word: &str) -> usize {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| c.split(|b| *b == 0 || *b == b' ').any(|w| w == word.as_bytes()))
+        })
+        .count()
+}
+
+#[tokio::test]
+async fn port_forwards_whose_streams_the_client_resets_are_let_go() {
+    let (d, mut c, logs) = setup().await;
+    // Every connection to port 9000 gets a banner, then a process that holds it open and
+    // never reads or writes again: a forward to it ends only when the daemon ends it.
+    let secs = format!("{}", 700_000 + u64::from(std::process::id() % 100_000));
+    let script = format!("exec nc -ll -p 9000 -e sh -c 'echo banner; exec sleep {secs}'");
+    let (p, id) = running(&mut c, &logs, &script).await;
+    let wait = ["sh", "-c", "until netstat -ltn | grep -q ':9000 '; do usleep 10000; done"];
+    assert_eq!(c.exec(&id, &wait, 60).await.expect("waiting for nc").exit_code, 0);
+    let req = PortForwardRequest { pod_sandbox_id: p.clone(), port: vec![9000] };
+    let url = c.rt.port_forward(req).await.expect("PortForward").into_inner().url;
+    let (mut s, _) = Spdy::connect(&url, &["portforward.k8s.io"]).await.expect("upgraded");
+    let pid = daemon_pid(&d);
+    let (fds, threads) = (entries(pid, "fd"), entries(pid, "task"));
+    // Three times as many pairs as the session may hold streams: each forward is let run
+    // until the pod's side has answered, then both its streams are reset.
+    let pairs = 3 * spdy::MAX_STREAMS;
+    for rid in 0..pairs {
+        let rid = rid.to_string();
+        let err = s.open(&[("streamtype", "error"), ("port", "9000"), ("requestid", &rid)]).await;
+        let data = s.open(&[("streamtype", "data"), ("port", "9000"), ("requestid", &rid)]).await;
+        s.until_contains(data, "banner\n").await;
+        s.send(Frame::RstStream { id: data, status: spdy::CANCEL }).await;
+        s.send(Frame::RstStream { id: err, status: spdy::CANCEL }).await;
+    }
+    // Control: every forward reached the pod's server (whose own command line names the
+    // sleep too).
+    let seen = stalls(|| processes(&secs) as u64).await;
+    assert_eq!(seen, u64::from(pairs) + 1, "the pod's server saw every connection");
+    let held = stalls(|| entries(pid, "fd")).await.saturating_sub(fds);
+    let spawned = entries(pid, "task").saturating_sub(threads);
+    eprintln!("{pairs} forwards reset: the daemon holds {held} more files and {spawned} more threads");
+    assert!(held < 32, "the daemon holds {held} more files after {pairs} forwards were reset");
+    assert!(spawned < 32, "the daemon runs {spawned} more threads after {pairs} forwards were reset");
+    // The session goes on: a new forward works.
+    let err = s.open(&[("streamtype", "error"), ("port", "9000"), ("requestid", "last")]).await;
+    let data = s.open(&[("streamtype", "data"), ("port", "9000"), ("requestid", "last")]).await;
+    s.until_contains(data, "banner\n").await;
+    assert!(!s.resets.iter().any(|(id, _)| *id == data || *id == err));
+    drop(s);
     c.remove_pod(&p).await;
 }
 

@@ -159,6 +159,7 @@ impl Shared {
         if st.streams.get(&id).is_some_and(|s| s.peer_done && s.our_done) {
             st.streams.remove(&id);
             st.grants.remove(&id);
+            self.changed.notify_waiters();
         }
     }
 
@@ -420,6 +421,21 @@ impl Out {
     /// Whether stream `id` is open (not reset, not finished by both sides).
     pub fn is_open(&self, id: u32) -> bool {
         self.shared.lock().streams.contains_key(&id)
+    }
+
+    /// Resolves once stream `id` is no longer open (or the connection has ended): what works
+    /// for a stream the client reset must stop with it, as the stream no longer counts
+    /// against [`MAX_STREAMS`].
+    pub async fn gone(&self, id: u32) {
+        loop {
+            let changed = self.shared.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if self.shared.ended.is_set() || !self.is_open(id) {
+                return;
+            }
+            changed.await;
+        }
     }
 }
 
