@@ -60,9 +60,10 @@ impl ContainerService {
     ) -> Result<Collected> {
         let req = ExecCreateRequest { cmd, attach_stdout: true, attach_stderr: true, ..Default::default() };
         let exec_id = self.exec_create(id, req)?;
-        let result = self.collect(&exec_id, keep, timeout).await;
-        self.exec_forget(&exec_id);
-        result
+        // Also when the caller goes away first (kubelet's deadline cancels the call): the
+        // process is killed and the exec forgotten.
+        let _done = Done { svc: self, exec_id: &exec_id };
+        self.collect(&exec_id, keep, timeout).await
     }
 
     async fn collect(self: &Arc<Self>, exec_id: &str, keep: Keep, timeout: Option<Duration>) -> Result<Collected> {
@@ -99,13 +100,23 @@ impl ContainerService {
     /// Kills an exec's process (SIGKILL), if it still runs.
     pub fn exec_kill(&self, exec_id: &str) {
         let Ok(ex) = self.exec_get(exec_id) else { return };
-        let st = ex.state.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        if st.running
-            && st.pid > 0
-            && let Some(p) = rustix::process::Pid::from_raw(st.pid as i32)
-        {
-            let _ = rustix::process::kill_process(p, rustix::process::Signal::KILL);
+        if let Some(fd) = ex.pidfd.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            // An ended process is not signalled (ESRCH), whoever has its PID now.
+            let _ = rustix::process::pidfd_send_signal(fd, rustix::process::Signal::KILL);
         }
+    }
+}
+
+/// Ends a collected exec however its collection ends: kills what still runs, forgets it.
+struct Done<'a> {
+    svc: &'a ContainerService,
+    exec_id: &'a str,
+}
+
+impl Drop for Done<'_> {
+    fn drop(&mut self) {
+        self.svc.exec_kill(self.exec_id);
+        self.svc.exec_forget(self.exec_id);
     }
 }
 

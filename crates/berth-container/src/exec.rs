@@ -41,6 +41,7 @@ impl ContainerService {
             container_id: rec.id.clone(),
             config: req.clone(),
             state: Mutex::new(ExecState::default()),
+            pidfd: Mutex::new(None),
         });
         self.execs.lock().unwrap_or_else(|p| p.into_inner()).insert(exec_id.clone(), entry);
         self.emit(&rec, &format!("exec_create: {}", req.cmd.join(" ")), &[("execID", exec_id.clone())]);
@@ -145,6 +146,13 @@ impl ContainerService {
             st.running = true;
             st.pid = reply.pid.unwrap_or(0) as i64;
         }
+        // Taken at once, while the shim (its parent) has not reaped it: a process that has
+        // already ended leaves nothing to kill.
+        if let Some(pid) = reply.pid.and_then(rustix::process::Pid::from_raw)
+            && let Ok(fd) = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty())
+        {
+            *ex.pidfd.lock().unwrap_or_else(|p| p.into_inner()) = Some(fd);
+        }
         self.emit(&rec, &format!("exec_start: {}", c.cmd.join(" ")), &[("execID", exec_id.to_string())]);
 
         // Every exec's output passes through here, so its exit code is recorded whoever
@@ -182,6 +190,7 @@ impl ContainerService {
                 st.running = false;
                 st.exit_code = Some(code.unwrap_or(-1));
             }
+            ex2.pidfd.lock().unwrap_or_else(|p| p.into_inner()).take();
             if let Ok(e) = svc.get(&ex2.container_id) {
                 svc.emit(
                     &e.record(),

@@ -193,6 +193,9 @@ pub struct ExecEntry {
     pub container_id: String,
     pub config: berth_api::models::ExecCreateRequest,
     pub state: Mutex<exec::ExecState>,
+    /// The process while it runs: a kill goes through it, never through a PID the process
+    /// may have given up by then. Closed when the process ends (Docker keeps finished execs).
+    pub(crate) pidfd: Mutex<Option<std::os::fd::OwnedFd>>,
 }
 
 /// Told of each container being removed, once it is down and its files are gone and before

@@ -81,6 +81,36 @@ async fn a_container_runs_logs_in_the_cri_format_and_reports_its_exit() {
     assert!(left.is_empty(), "removing the pod removed its containers: {left:?}");
 }
 
+/// Whether `ps` in container `id` lists a process whose arguments are `args`, once it does (or,
+/// with `want` false, once it no longer does); false if that never happens within 10 s.
+async fn until_listed(c: &mut crate::Cri, id: &str, args: &str, want: bool) -> bool {
+    for _ in 0..200 {
+        let ps = c.exec(id, &["ps", "-o", "args"], 10).await.unwrap();
+        if String::from_utf8_lossy(&ps.stdout).lines().any(|l| l.contains(args)) == want {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn an_exec_sync_whose_caller_gives_up_is_killed() {
+    let (_d, mut c, logs) = setup().await;
+    let cfg = pod("gives-up", &logs);
+    let p = c.run_pod(cfg.clone()).await;
+    let id = c.run(&p, &cfg, container("main", "sleep 1000")).await;
+    // No timeout of its own: only the caller's going away can end it.
+    let mut rt = c.rt.clone();
+    let req = ExecSyncRequest { container_id: id.clone(), cmd: vec!["sleep".into(), "998".into()], timeout: 0 };
+    let call = tokio::spawn(async move { rt.exec_sync(req).await });
+    assert!(until_listed(&mut c, &id, "sleep 998", true).await, "the exec never ran");
+    // kubelet's deadline passing, or kubelet going away: the call is cancelled.
+    call.abort();
+    assert!(until_listed(&mut c, &id, "sleep 998", false).await, "the abandoned exec still runs");
+    assert!(until_listed(&mut c, &id, "sleep 1000", true).await, "the container runs on");
+}
+
 #[tokio::test]
 async fn exec_sync_returns_output_and_exit_code_and_honours_its_timeout() {
     let (_d, mut c, logs) = setup().await;
