@@ -692,10 +692,18 @@ pub fn run(c: &Client, a: &RunArgs) -> Exit {
     {
         eprintln!("{e}");
     }
-    // Detached with the escape sequence: the container keeps running.
-    let state: serde_json::Value = c.get_json(&format!("/containers/{id}/json")).unwrap_or_default();
+    // Detached with the escape sequence: the container keeps running. Only a client sending
+    // input can detach; otherwise the output ends with the process, which the daemon may not
+    // have recorded yet (it would read as running), and the exit code is waited for.
+    let state: serde_json::Value = if want_stdin {
+        c.get_json(&format!("/containers/{id}/json")).unwrap_or_default()
+    } else {
+        serde_json::Value::Null
+    };
     if state["State"]["Running"].as_bool() == Some(true) && !f.rm {
-        if let Ok(Ok(code)) = waiter.try_recv() {
+        // Detached, or the process ended and the daemon has not recorded it yet (a loaded
+        // machine): the wait answers at once then, with the exit code (as `attach` does).
+        if let Ok(Ok(code)) = waiter.recv_timeout(std::time::Duration::from_secs(1)) {
             return Ok(code as i32);
         }
         return Ok(0);
