@@ -96,14 +96,26 @@ pub fn mount_one(root: &OwnedFd, m: &Mount, cgroup_dirs: &[(String, std::path::P
     let source = confined.as_ref().map_or_else(|| m.source.clone(), fd_path);
     let source_is_proc = m.kind == "proc"
         || (is_bind && rustix::fs::statfs(source.as_str()).is_ok_and(|st| st.f_type == rustix::fs::PROC_SUPER_MAGIC));
-    if !source_is_proc && inside_proc(root, dest) {
-        return Err(RuntimeError::Start(format!("{dest:?} cannot be mounted because it is inside /proc")));
+    let in_proc = || RuntimeError::Start(format!("{dest:?} cannot be mounted because it is inside /proc"));
+    let named = clean(dest);
+    let mountable = PROC_MOUNTABLE.contains(&named.as_str());
+    if !source_is_proc && !mountable && (named == "/proc" || named.starts_with("/proc/")) {
+        return Err(in_proc());
     }
     let source_is_file = is_bind
         && std::fs::metadata(&source).map(|md| !md.is_dir()).map_err(|e| {
             RuntimeError::Start(format!("error mounting {:?} to rootfs at {dest:?}: stat {}: {e}", m.source, m.source))
         })?;
     let target = ensure_mountpoint(root, dest, source_is_file)?;
+    // Where the destination resolved (through the image's links, or a volume a neighbour
+    // writes): checked on the very descriptor that is mounted onto, so no swap in between
+    // can move the mount into /proc.
+    if !source_is_proc
+        && !mountable
+        && rustix::fs::fstatfs(&target).is_ok_and(|st| st.f_type == rustix::fs::PROC_SUPER_MAGIC)
+    {
+        return Err(in_proc());
+    }
     let target_path = fd_path(&target);
     let err = |what: &str, e: Errno| {
         RuntimeError::Start(format!(
@@ -149,7 +161,9 @@ pub fn mount_one(root: &OwnedFd, m: &Mount, cgroup_dirs: &[(String, std::path::P
 }
 
 /// Files of /proc that tools such as lxcfs replace with their own (runc's list): the only
-/// places inside /proc something else may be mounted.
+/// places inside /proc something else may be mounted. A mount anywhere else there, by name or
+/// where the destination resolves, could cover what the runtime writes or masks afterwards
+/// (sysctls, masked and read-only paths), and is refused as runc refuses it.
 const PROC_MOUNTABLE: &[&str] = &[
     "/proc/cpuinfo",
     "/proc/diskstats",
@@ -163,24 +177,10 @@ const PROC_MOUNTABLE: &[&str] = &[
     "/proc/sys/kernel/ns_last_pid",
 ];
 
-/// Whether `dest` is /proc or lies inside it, by its name or where it resolves in `root`
-/// (through the image's links), other than the few files of [`PROC_MOUNTABLE`]. A mount there
-/// could cover what the runtime writes or masks afterwards (sysctls, masked and read-only
-/// paths), as runc refuses it.
-fn inside_proc(root: &OwnedFd, dest: &str) -> bool {
+/// `dest` without empty or `.` components: `/proc//sys/.` is `/proc/sys`.
+fn clean(dest: &str) -> String {
     let comps: Vec<&str> = dest.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
-    let clean = format!("/{}", comps.join("/"));
-    if PROC_MOUNTABLE.contains(&clean.as_str()) {
-        return false;
-    }
-    if comps.first() == Some(&"proc") {
-        return true;
-    }
-    // The deepest part of the destination that exists decides where the mount would land.
-    (0..=comps.len())
-        .rev()
-        .find_map(|n| open_in_root(root, &comps[..n].join("/"), OFlags::PATH).ok())
-        .is_some_and(|fd| rustix::fs::fstatfs(&fd).is_ok_and(|st| st.f_type == rustix::fs::PROC_SUPER_MAGIC))
+    format!("/{}", comps.join("/"))
 }
 
 /// `/sys/fs/cgroup`: the cgroup2 filesystem (v2), or on v1 a tmpfs with each controller's
