@@ -106,3 +106,8 @@ row "RunPodSandbox+Create+Start, node network, median (ms)" pod_start_ms
 row "RunPodSandbox+Create+Start, node network, best (ms)" pod_start_best_ms
 row "ExecSync true, median (ms)" exec_sync_ms
 row "$pods pods started in sequence (ms)" pods_in_sequence_ms
+# Where a pod start's time goes: the mean of each call.
+for r in berth containerd; do
+    steps=$(grep '^pod_start_steps_mean_ms' "$work/$r.txt" | cut -d' ' -f2-) || true
+    if [ -n "$steps" ]; then printf '%-10s %s\n' "$r" "$steps"; fi
+done

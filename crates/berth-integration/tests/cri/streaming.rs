@@ -185,11 +185,25 @@ async fn streams_are_refused_as_containerd_refuses_them() {
 }
 
 /// The host PID of the process whose command line holds `word` (unique to the test).
+///
+/// A process that is known to run but is in the middle of an `exec` shows an empty command
+/// line for a moment (the new memory map has no arguments yet): the search is repeated for
+/// up to ten seconds before it gives up.
 pub fn find_process(word: &str) -> Option<i32> {
-    std::fs::read_dir("/proc").ok()?.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok()).find(|pid| {
-        std::fs::read(format!("/proc/{pid}/cmdline"))
-            .is_ok_and(|c| c.split(|b| *b == 0 || *b == b' ').any(|w| w == word.as_bytes()))
-    })
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let found = std::fs::read_dir("/proc")
+            .ok()?
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+            .find(|pid| {
+                std::fs::read(format!("/proc/{pid}/cmdline"))
+                    .is_ok_and(|c| c.split(|b| *b == 0 || *b == b' ').any(|w| w == word.as_bytes()))
+            });
+        if found.is_some() || std::time::Instant::now() > deadline {
+            return found;
+        }
+        std::thread::yield_now();
+    }
 }
 
 /// Waits (a minute at most) for process `pid` to end, through a pidfd.
