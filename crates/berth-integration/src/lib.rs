@@ -534,6 +534,35 @@ pub fn unmount_under(dir: &Path) {
     }
 }
 
+/// A directory bound onto itself on the host, with the propagation asked for (`shared`,
+/// `private`…): a mount point of its own for tests of bind propagation. Whatever is mounted
+/// at or below it is detached when it goes.
+pub struct HostMount(pub PathBuf);
+
+impl HostMount {
+    pub fn new(dir: &Path, propagation: &str) -> HostMount {
+        std::fs::create_dir_all(dir).unwrap();
+        let m = HostMount(dir.to_path_buf());
+        let ok = |args: &[&str]| {
+            let out = Command::new("mount").args(args).arg(dir).output().unwrap();
+            assert!(out.status.success(), "mount {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        };
+        ok(&["--bind", dir.to_str().unwrap()]);
+        ok(&[&format!("--make-{propagation}")]);
+        m
+    }
+
+    pub fn path(&self) -> &str {
+        self.0.to_str().unwrap()
+    }
+}
+
+impl Drop for HostMount {
+    fn drop(&mut self) {
+        unmount_under(&self.0);
+    }
+}
+
 /// Kills every berth-shim whose configuration lives under `exec_root`.
 pub fn kill_shims(exec_root: &Path) {
     let needle = exec_root.display().to_string();

@@ -48,6 +48,7 @@ pub struct InitArgs<'a> {
     pub new_cgroup_ns: bool,
     pub new_netns: bool,
     pub seccomp: Option<&'a seccomp::Program>,
+    pub shared: &'a crate::propagation::SharedBinds,
 }
 
 /// Joining an existing pid namespace (a two-stage start).
@@ -89,6 +90,7 @@ pub fn run_init(args: InitArgs<'_>, stdio: Stdio, err_fd: OwnedFd) -> ! {
     let mut keep = stdio.raw_fds();
     keep.extend([0, 1, 2]);
     keep.push(err_fd.as_raw_fd());
+    keep.extend(args.shared.raw_fds());
     sys::close_fds_except(&keep);
     let result = init(&args, stdio, None).and_then(|slave| {
         if let Some(slave) = slave {
@@ -118,6 +120,7 @@ pub fn run_init_joined(args: InitArgs<'_>, join: JoinPid<'_>, stdio: Stdio) -> !
     let mut keep = stdio.raw_fds();
     keep.extend([0, 1, 2]);
     keep.push(join.ns.as_raw_fd());
+    keep.extend(args.shared.raw_fds());
     sys::close_fds_except(&keep);
     let result = init(&args, stdio, Some(&join)).and_then(|slave| {
         let tty = slave.is_some();
@@ -280,10 +283,10 @@ fn init(a: &InitArgs<'_>, stdio: Stdio, join: Option<&JoinPid<'_>>) -> Result<Op
             .collect(),
         _ => Vec::new(),
     };
-    for m in &spec.mounts {
+    for (i, m) in spec.mounts.iter().enumerate() {
         // Joining a pid namespace, /proc is made after pivot_root, from inside it.
         if join.is_none() || m.kind != "proc" {
-            mounts::mount_one(&root, m, &cgroup_dirs)?;
+            mounts::mount_one(&root, m, &cgroup_dirs, a.shared.get(i))?;
         }
     }
     mounts::create_devices(&root, &spec.linux.devices)?;
@@ -311,7 +314,7 @@ fn init(a: &InitArgs<'_>, stdio: Stdio, join: Option<&JoinPid<'_>>) -> Result<Op
     let cwd = if spec.process.cwd.is_empty() { "/" } else { spec.process.cwd.as_str() };
     // Docker creates a missing working directory.
     mkdir_all(&root, cwd)?;
-    mounts::pivot_root(&root)?;
+    mounts::pivot_root(&root, propagation.contains(rustix::mount::MountPropagationFlags::SHARED))?;
     drop(root);
     if let Some(j) = join {
         for m in spec.mounts.iter().filter(|m| m.kind == "proc") {

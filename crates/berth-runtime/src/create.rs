@@ -7,6 +7,7 @@ use berth_cgroups::Cgroup;
 use rustix::net::{AddressFamily, SocketFlags, SocketType};
 
 use crate::child::{self, InitArgs, Stdio};
+use crate::propagation::SharedBinds;
 use crate::spec::Spec;
 use crate::stage2::{Outcome, Report};
 use crate::sys::{Forked, clone3};
@@ -153,8 +154,10 @@ fn check_sysctls(spec: &Spec) -> Result<()> {
 }
 
 /// Creates the container described by `spec` and starts its process. Returns once the
-/// process has exec'd its program, or with the reason it could not.
-pub fn create(spec: &Spec, io: Io) -> Result<Spawned> {
+/// process has exec'd its program, or with the reason it could not. `shared` holds the
+/// shared binds' sources, prepared in the host's mount namespace
+/// ([`crate::propagation::SharedBinds::open`]).
+pub fn create(spec: &Spec, io: Io, shared: &SharedBinds) -> Result<Spawned> {
     if spec.process.args.is_empty() {
         return Err(RuntimeError::Invalid("no command specified".into()));
     }
@@ -215,8 +218,14 @@ pub fn create(spec: &Spec, io: Io) -> Result<Spawned> {
             (Stdio::Tty { console: child }, Some(parent))
         }
     };
-    let args =
-        InitArgs { spec, cgroup: cgroup.as_ref(), new_cgroup_ns: new("cgroup"), new_netns, seccomp: program.as_ref() };
+    let args = InitArgs {
+        spec,
+        cgroup: cgroup.as_ref(),
+        new_cgroup_ns: new("cgroup"),
+        new_netns,
+        seccomp: program.as_ref(),
+        shared,
+    };
     let started = match joined_pid {
         Some((ns, proc_filters, report)) => match clone3(flags, None).map_err(|e| RuntimeError::sys("clone3", e)) {
             Ok(Forked::Child) => {

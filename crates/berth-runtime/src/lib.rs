@@ -35,6 +35,7 @@ pub mod exec;
 mod joined_proc;
 pub mod mounts;
 pub mod paths;
+pub mod propagation;
 pub mod pty;
 pub mod seccomp;
 pub mod spec;

@@ -73,7 +73,14 @@ fn open_beneath(base: &str, rel: &str) -> rustix::io::Result<OwnedFd> {
 }
 
 /// Mounts one spec mount inside the root open as `root` (the root's path is `root_path`).
-pub fn mount_one(root: &OwnedFd, m: &Mount, cgroup_dirs: &[(String, std::path::PathBuf)]) -> Result<()> {
+/// A shared bind's source comes as `tree`, cloned in the host's mount namespace (see
+/// [`crate::propagation`]), and is attached instead of bound by path.
+pub fn mount_one(
+    root: &OwnedFd,
+    m: &Mount,
+    cgroup_dirs: &[(String, std::path::PathBuf)],
+    tree: Option<&OwnedFd>,
+) -> Result<()> {
     let opts = parse_options(&m.options);
     let dest = m.destination.as_str();
     let is_bind = opts.bind || m.kind == "bind";
@@ -125,12 +132,23 @@ pub fn mount_one(root: &OwnedFd, m: &Mount, cgroup_dirs: &[(String, std::path::P
         ))
     };
     if is_bind {
-        let mut flags = MountFlags::BIND;
-        if opts.recursive {
-            flags |= MountFlags::REC;
+        if let Some(tree) = tree {
+            rustix::mount::move_mount(
+                tree,
+                c"",
+                &target,
+                c"",
+                MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH,
+            )
+            .map_err(|e| err("attaching the shared bind", e))?;
+        } else {
+            let mut flags = MountFlags::BIND;
+            if opts.recursive {
+                flags |= MountFlags::REC;
+            }
+            rustix::mount::mount(cstr(&source).as_c_str(), cstr(&target_path).as_c_str(), c"", flags, None)
+                .map_err(|e| err("bind", e))?;
         }
-        rustix::mount::mount(cstr(&source).as_c_str(), cstr(&target_path).as_c_str(), c"", flags, None)
-            .map_err(|e| err("bind", e))?;
         // Re-open: the descriptor still names the directory under the new mount.
         let target = open_in_root(root, dest, OFlags::PATH).map_err(|e| err("reopen", e))?;
         let target_path = fd_path(&target);
@@ -295,13 +313,21 @@ pub fn dev_symlinks(root: &OwnedFd) -> Result<()> {
 }
 
 /// Makes the directory open as `root` the process's root and detaches the old one.
-pub fn pivot_root(root: &OwnedFd) -> Result<()> {
+///
+/// `old_root_shared`: the root's propagation was made shared, so the old root's mounts have
+/// peers its unmount would reach. Then everything is made a slave first, as runc does: the
+/// change lands on the new root (a plain lookup of "." does not climb onto the old root
+/// stacked there) and recursively on all below it, and so it would also cut a shared bind's
+/// link back to the host. Otherwise the old root's mounts were made slaves or private before
+/// anything was mounted (see `child::init`) and nothing needs changing.
+pub fn pivot_root(root: &OwnedFd, old_root_shared: bool) -> Result<()> {
     rustix::process::fchdir(root).map_err(|e| RuntimeError::sys("chdir to rootfs", e))?;
     rustix::process::pivot_root(".", ".").map_err(|e| RuntimeError::sys("pivot_root", e))?;
-    // The old root is now stacked under the new one at "."; make sure unmounting it does not
-    // propagate to the host, then detach it.
-    rustix::mount::mount_change(".", MountPropagationFlags::DOWNSTREAM | MountPropagationFlags::REC)
-        .map_err(|e| RuntimeError::sys("making the old root a slave", e))?;
+    if old_root_shared {
+        rustix::mount::mount_change(".", MountPropagationFlags::DOWNSTREAM | MountPropagationFlags::REC)
+            .map_err(|e| RuntimeError::sys("making the old root a slave", e))?;
+    }
+    // The old root is now stacked over the new one at "."; unmounting follows it there.
     rustix::mount::unmount(".", UnmountFlags::DETACH).map_err(|e| RuntimeError::sys("detaching the old root", e))?;
     rustix::process::chdir("/").map_err(|e| RuntimeError::sys("chdir /", e))?;
     Ok(())

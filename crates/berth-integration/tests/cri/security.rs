@@ -300,3 +300,57 @@ async fn the_pods_user_runs_the_holder_and_devices_and_cpusets_reach_the_contain
     }
     c.remove_pod(&p).await;
 }
+
+#[tokio::test]
+async fn a_bidirectional_mount_carries_a_mount_made_in_the_container_to_the_host() {
+    let (d, mut c, logs) = setup().await;
+    // kubelet's case: a CSI node plugin mounts volumes for the node under a shared host path.
+    let host = berth_integration::HostMount::new(&d.dir.path().join("plugins"), "shared");
+    std::fs::create_dir(host.0.join("vol")).unwrap();
+    std::fs::create_dir(host.0.join("kept")).unwrap();
+    let cfg = secured_pod(pod("csi", &logs), |l| {
+        l.security_context = Some(LinuxSandboxSecurityContext { privileged: true, ..Default::default() })
+    });
+    let p = c.run_pod(cfg.clone()).await;
+    let mut cc = secured(container("plugin", "sleep 1000"), |s| s.privileged = true);
+    let mount = |path: &str, propagation: MountPropagation| Mount {
+        container_path: path.into(),
+        host_path: host.path().into(),
+        propagation: propagation as i32,
+        ..Default::default()
+    };
+    cc.mounts = vec![
+        mount("/both", MountPropagation::PropagationBidirectional),
+        mount("/own", MountPropagation::PropagationPrivate),
+    ];
+    let id = c.run(&p, &cfg, cc).await;
+    sh(&mut c, &id, "mount -t tmpfs -o size=1m csi /both/vol && echo published > /both/vol/f").await;
+    assert_eq!(std::fs::read_to_string(host.0.join("vol/f")).unwrap(), "published\n");
+    // Control: under the private mount of the same path, the container's mount stays its own.
+    assert_eq!(
+        sh(&mut c, &id, "mount -t tmpfs -o size=1m own /own/kept && echo mine > /own/kept/f && cat /own/kept/f").await,
+        "mine"
+    );
+    assert!(!host.0.join("kept/f").exists());
+    c.remove_pod(&p).await;
+}
+
+#[tokio::test]
+async fn a_bidirectional_mount_of_a_private_host_path_is_refused_naming_it() {
+    let (d, mut c, logs) = setup().await;
+    let host = berth_integration::HostMount::new(&d.dir.path().join("private"), "private");
+    let cfg = pod("noshare", &logs);
+    let p = c.run_pod(cfg.clone()).await;
+    let mut cc = container("plugin", "sleep 1000");
+    cc.mounts = vec![Mount {
+        container_path: "/both".into(),
+        host_path: host.path().into(),
+        propagation: MountPropagation::PropagationBidirectional as i32,
+        ..Default::default()
+    }];
+    let id = c.create(&p, cfg.clone(), cc).await.unwrap();
+    let e = c.rt.start_container(StartContainerRequest { container_id: id }).await.unwrap_err();
+    let want = format!("path {0} is mounted on {0} but it is not a shared mount", host.path());
+    assert!(e.message().contains(&want), "{e:?}");
+    c.remove_pod(&p).await;
+}

@@ -99,6 +99,8 @@ fn start(path: &str, initial: Option<UnixStream>) -> Result<(Parts, i32), StartF
     note("setting oom_score_adj", std::fs::write("/proc/self/oom_score_adj", "-999"));
     note("changing to /", std::env::set_current_dir("/"));
 
+    // Binds that propagate back to the host are prepared while the host's mounts are ours.
+    let shared = berth_runtime::propagation::SharedBinds::open(&spec).map_err(|e| StartFailure::from_runtime(&e))?;
     // A mount namespace of our own: the root filesystem exists only here and in the
     // container, and disappears with them, whatever happens to the daemon.
     berth_runtime::sys::unshare(rustix::thread::UnshareFlags::NEWNS)
@@ -140,7 +142,7 @@ fn start(path: &str, initial: Option<UnixStream>) -> Result<(Parts, i32), StartF
     let log = berth_shim::logfile::LogWriter::open(cfg.log.clone())
         .map_err(|e| StartFailure::LogDriver(format!("failed to initialize logging driver: {e}")))?;
     let (io, ends) = make_io(cfg.tty, cfg.open_stdin).map_err(|e| format!("creating stdio: {e}"))?;
-    let spawned = berth_runtime::create::create(&spec, io).map_err(|e| StartFailure::from_runtime(&e))?;
+    let spawned = berth_runtime::create::create(&spec, io, &shared).map_err(|e| StartFailure::from_runtime(&e))?;
     let pid = spawned.pid;
     let attach_stdin = cfg.open_stdin;
     let parts: Parts = Box::new(move |report| {
