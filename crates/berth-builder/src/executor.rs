@@ -88,7 +88,19 @@ impl Build {
         use berth_dockerfile::lint;
         let arg = self.opts.build_args.get(lint::CHECK_BUILD_ARG).cloned().flatten();
         let config = lint::CheckConfig::for_build(&self.df, arg.as_deref()).map_err(BuildError::Invalid)?;
-        let warnings = lint::check(&self.df, &config);
+        // Base images already here lend their variables to the check of undefined ones.
+        let image_env = |name: &str| {
+            let img = self.b.images.resolve(name).ok()?;
+            Some(
+                img.config
+                    .config
+                    .env
+                    .iter()
+                    .map(|e| e.split_once('=').map_or(e.as_str(), |(k, _)| k).to_string())
+                    .collect(),
+            )
+        };
+        let warnings = lint::check_with_images(&self.df, &config, &image_env);
         if self.opts.check_only {
             say(&self.out, lint::detailed(&warnings, &self.ctx.dockerfile, &self.opts.dockerfile));
             if !warnings.is_empty() {

@@ -66,7 +66,13 @@ rules! {
         "Default value for global ARG results in an empty or invalid base image name";
     FROM_PLATFORM_FLAG_CONST_DISALLOWED "FromPlatformFlagConstDisallowed" "from-platform-flag-const-disallowed"
         "FROM --platform flag should not use a constant value";
+    UNDEFINED_VAR "UndefinedVar" "undefined-var" "Variables should be defined before their use";
 }
+
+/// The instructions whose words BuildKit expands against the stage's variables, where a name
+/// neither set nor declared is reported ([`UNDEFINED_VAR`]); in RUN, CMD and ENTRYPOINT the
+/// shell expands (or nothing does, in exec form).
+const EXPANDED: &[&str] = &["ADD", "ARG", "COPY", "ENV", "EXPOSE", "LABEL", "STOPSIGNAL", "USER", "VOLUME", "WORKDIR"];
 
 /// One finding: the rule, what was found, and the 1-based line of the instruction.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -188,8 +194,21 @@ const PLATFORM_ARGS: &[&str] = &[
     "TARGETVARIANT",
 ];
 
-/// Runs every check the configuration leaves on; findings in file order.
+/// Runs every check the configuration leaves on; findings in file order. Variables are
+/// checked ([`UNDEFINED_VAR`]) in stages whose base's environment is known: `scratch` and
+/// earlier stages; [`check_with_images`] knows images too.
 pub fn check(df: &Dockerfile, cfg: &CheckConfig) -> Vec<Warning> {
+    check_with_images(df, cfg, &|_| None)
+}
+
+/// [`check`], with `image_env` giving the variable names an image's configuration sets (by
+/// the base's name as FROM names it, global ARGs' defaults applied), or `None` where the
+/// image is not known: its stage's variables are then not checked.
+pub fn check_with_images(
+    df: &Dockerfile,
+    cfg: &CheckConfig,
+    image_env: &dyn Fn(&str) -> Option<Vec<String>>,
+) -> Vec<Warning> {
     let mut out = Vec::new();
     let mut warn = |rule: &'static Rule, message: String, line: usize| {
         if cfg.runs(rule) {
@@ -243,6 +262,8 @@ pub fn check(df: &Dockerfile, cfg: &CheckConfig) -> Vec<Warning> {
     let mut names_seen: BTreeSet<String> = BTreeSet::new();
     // Per stage name: whether it set an absolute WORKDIR (a later stage built on it inherits it).
     let mut absolute_workdir: BTreeMap<String, bool> = BTreeMap::new();
+    // Per stage name: the variables set at its end, if known (a later stage inherits them).
+    let mut stage_env: BTreeMap<String, Option<BTreeSet<String>>> = BTreeMap::new();
     for (stage, from) in df.stages.iter().zip(&froms) {
         let line = stage.from.line_no;
         if let Some((as_kw, name)) = &from.alias {
@@ -311,6 +332,18 @@ pub fn check(df: &Dockerfile, cfg: &CheckConfig) -> Vec<Warning> {
         }
 
         let mut has_absolute = absolute_workdir.get(&stage.base.to_ascii_lowercase()).copied().unwrap_or(false);
+        // What the stage starts with: its base's variables and PATH, which every stage has.
+        let mut env: Option<BTreeSet<String>> = if base.eq_ignore_ascii_case("scratch") {
+            Some(BTreeSet::new())
+        } else if let Some(e) = stage_env.get(&base.to_ascii_lowercase()) {
+            e.clone()
+        } else {
+            image_env(&base).map(|names| names.into_iter().collect())
+        };
+        if let Some(e) = env.as_mut() {
+            e.insert("PATH".into());
+        }
+        let mut declared: BTreeSet<String> = BTreeSet::new();
         let mut last_of: BTreeMap<&str, usize> = BTreeMap::new();
         for (i, l) in stage.instructions.iter().enumerate() {
             if matches!(l.instruction.keyword.as_str(), "CMD" | "ENTRYPOINT" | "HEALTHCHECK") {
@@ -372,6 +405,12 @@ pub fn check(df: &Dockerfile, cfg: &CheckConfig) -> Vec<Warning> {
                     l.line_no,
                 );
             }
+            if let Some(env) = env.as_ref().filter(|_| EXPANDED.contains(&kw)) {
+                for (v, hint) in undefined_vars(ins, env, &declared, escape) {
+                    let hint = hint.map(|h| format!(" (did you mean ${h}?)")).unwrap_or_default();
+                    warn(&UNDEFINED_VAR, format!("Usage of undefined variable '${v}'{hint}"), l.line_no);
+                }
+            }
             if matches!(kw, "ARG" | "ENV") {
                 for name in declared_names(ins, escape) {
                     if looks_secret(&name) {
@@ -381,11 +420,22 @@ pub fn check(df: &Dockerfile, cfg: &CheckConfig) -> Vec<Warning> {
                             l.line_no,
                         );
                     }
+                    match (kw, env.as_mut()) {
+                        ("ENV", Some(e)) => {
+                            e.insert(name);
+                        }
+                        ("ARG", _) => {
+                            declared.insert(name);
+                        }
+                        _ => {}
+                    }
                 }
             }
         }
         if let Some((_, name)) = &from.alias {
             absolute_workdir.insert(name.to_ascii_lowercase(), has_absolute);
+            // ARGs end with their stage; what ENV set is inherited.
+            stage_env.insert(name.to_ascii_lowercase(), env);
         }
     }
     // Blank lines inside an instruction's continuation (the parser notes them).
@@ -418,6 +468,38 @@ impl FromLine {
         };
         FromLine { keyword, alias }
     }
+}
+
+/// The variables an instruction's words (and, for ADD and COPY, flags) use that are neither
+/// in `env` nor `declared` by an ARG of the stage, nor a platform argument; each with the
+/// closest name that is, if one is close.
+fn undefined_vars(
+    ins: &crate::Instruction,
+    env: &BTreeSet<String>,
+    declared: &BTreeSet<String>,
+    escape: char,
+) -> Vec<(String, Option<String>)> {
+    let mut words: Vec<String> = match &ins.args {
+        Args::Exec(v) => v.clone(),
+        Args::Shell(s) => vec![s.clone()],
+    };
+    if matches!(ins.keyword.as_str(), "ADD" | "COPY") {
+        words.extend(ins.flags.iter().map(|(_, v)| v.clone()));
+    }
+    let set = |n: &str| (env.contains(n) || declared.contains(n)).then(String::new);
+    let mut used = BTreeSet::new();
+    for w in &words {
+        if let Ok((_, vars)) = expand_with_vars(w, &set, escape) {
+            used.extend(vars);
+        }
+    }
+    used.into_iter()
+        .filter(|v| !env.contains(v) && !declared.contains(v) && !PLATFORM_ARGS.contains(&v.as_str()))
+        .map(|v| {
+            let hint = crate::suggest::closest(&v, env.iter().chain(declared).map(String::as_str)).map(str::to_string);
+            (v, hint)
+        })
+        .collect()
 }
 
 /// The names an ARG or ENV instruction declares, as written.
@@ -459,6 +541,49 @@ mod tests {
 
     fn names(text: &str) -> Vec<&'static str> {
         lint(text).into_iter().map(|(n, _, _)| n).collect()
+    }
+
+    /// The UndefinedVar findings, with `busybox` known to set HOME and PATH.
+    fn undefined(text: &str) -> Vec<(String, usize)> {
+        let df = crate::parse(text).unwrap();
+        let images = |name: &str| (name == "busybox").then(|| vec!["HOME".to_string(), "PATH".to_string()]);
+        check_with_images(&df, &CheckConfig::default(), &images)
+            .into_iter()
+            .filter(|w| w.rule.name == "UndefinedVar")
+            .map(|w| (w.message, w.line))
+            .collect()
+    }
+
+    #[test]
+    fn variables_used_before_they_are_set_or_declared_are_reported() {
+        let text = "FROM busybox AS base\nENV PATH=$PATH:/app/bin APP=/app\nCOPY $APP/x $HOME/y /z/\n\
+                    COPY $foo .\nARG foo\nCOPY $foo .\nWORKDIR ${APP:-/srv}/$sub\nRUN echo $notchecked\n\
+                    ENV PATH=$PAHT:/more\nCOPY --chown=$owner:0 a b\nLABEL quoted='$single'\n\
+                    FROM base\nCOPY $APP $foo /\nFROM scratch\nCOPY $HOME /\nFROM elsewhere\nCOPY $anything /\n";
+        assert_eq!(
+            undefined(text),
+            vec![
+                ("Usage of undefined variable '$foo'".into(), 4),
+                ("Usage of undefined variable '$sub'".into(), 7),
+                ("Usage of undefined variable '$PAHT' (did you mean $PATH?)".into(), 9),
+                ("Usage of undefined variable '$owner'".into(), 10),
+                // An ARG ends with its stage; ENV is inherited.
+                ("Usage of undefined variable '$foo'".into(), 13),
+                // scratch has PATH only; an image that is not known is not checked.
+                ("Usage of undefined variable '$HOME'".into(), 15),
+            ]
+        );
+    }
+
+    #[test]
+    fn platform_arguments_and_global_args_redeclared_count_as_defined() {
+        let text = "ARG V=1\nFROM busybox\nARG V\nARG TARGETARCH\nLABEL v=$V arch=$TARGETARCH os=$TARGETOS\n";
+        assert_eq!(undefined(text), vec![]);
+        // Control: a global ARG not declared again in the stage is not there.
+        assert_eq!(
+            undefined("ARG V=1\nFROM busybox\nLABEL v=$V\n"),
+            vec![("Usage of undefined variable '$V'".into(), 3)]
+        );
     }
 
     #[test]

@@ -125,3 +125,33 @@ fn build_checks_report_findings_and_error_true_fails_the_build() {
     );
     d.berth(&["rmi", &tag, &strict_tag]).ok();
 }
+
+/// UndefinedVar: a variable an instruction uses that neither the base image nor an ENV or
+/// ARG of the stage set is reported, with the closest name that is set; the base image's
+/// own variables (busybox's PATH here, and a variable of a local image) count as set.
+#[test]
+fn build_checks_report_variables_used_but_never_set() {
+    let d = Daemon::with_busybox();
+    let base = berth_integration::unique("withenv");
+    let made = context(&d, &[("Dockerfile", "FROM busybox\nENV APP_HOME=/srv/app\n")]);
+    build(&d, &made, &["-t", &base]).ok();
+    let text = format!(
+        "FROM {base}\nENV PATH=$PATH:$APP_HOME/bin\nWORKDIR $APP_HOME\nCOPY $SRC_DIR/ .\nENV PATH=$PAHT:/more\nCMD [\"true\"]\n"
+    );
+    let dir = context(&d, &[("Dockerfile", &text)]);
+    let r = build(&d, &dir, &["--check"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stdout.contains("Check complete, 2 warnings have been found!"), "{r:?}");
+    assert!(
+        r.stdout.contains("WARNING: UndefinedVar - https://docs.docker.com/go/dockerfile/rule/undefined-var/"),
+        "{r:?}"
+    );
+    assert!(r.stdout.contains("Usage of undefined variable '$SRC_DIR'"), "{r:?}");
+    assert!(r.stdout.contains("Usage of undefined variable '$PAHT' (did you mean $PATH?)"), "{r:?}");
+    // Control: declared, it is no finding.
+    let fixed =
+        context(&d, &[("Dockerfile", &format!("FROM {base}\nARG SRC_DIR=.\nCOPY $SRC_DIR/ .\nCMD [\"true\"]\n"))]);
+    let r = build(&d, &fixed, &["--check"]);
+    assert_eq!((r.code, r.stdout.trim()), (0, "Check complete, no warnings found."), "{r:?}");
+    d.berth(&["rmi", &base]).ok();
+}
