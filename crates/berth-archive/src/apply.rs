@@ -352,7 +352,9 @@ fn set_metadata(dir: &OwnedFd, name: &str, path: &str, h: &Header, opts: &ApplyO
     }
     if !h.xattrs.is_empty() {
         let proc_path = format!("/proc/self/fd/{}/{}", dir.as_raw_fd(), name);
-        for (k, v) in &h.xattrs {
+        // Never overlayfs's own (see OVERLAY_XATTR_PREFIX): a layer carrying a
+        // `redirect` or `opaque` would change how the layers below it are read.
+        for (k, v) in h.xattrs.iter().filter(|(k, _)| !k.starts_with(crate::OVERLAY_XATTR_PREFIX)) {
             match rustix::fs::lsetxattr(proc_path.as_str(), k.as_str(), v, XattrFlags::empty()) {
                 Ok(()) | Err(rustix::io::Errno::NOTSUP) => {}
                 Err(e) => return Err(errno(format!("setting xattr {k} on {path}"), e)),

@@ -40,6 +40,10 @@ use berth_api::{ErrorKind, HasKind};
 
 /// Overlayfs marks a directory that hides the lower layers with this xattr set to `y`.
 pub const OPAQUE_XATTR: &str = "trusted.overlay.opaque";
+/// Overlayfs's own metadata (opaque, redirect, origin, metacopy…): it says how overlayfs
+/// reads the layers, so only overlayfs and berth's own whiteout handling may write it; an
+/// archive's copy is never applied.
+pub const OVERLAY_XATTR_PREFIX: &str = "trusted.overlay.";
 /// The OCI whiteout prefix.
 pub const WHITEOUT_PREFIX: &str = ".wh.";
 /// The OCI opaque-directory marker file.

@@ -153,6 +153,47 @@ fn oci_whiteouts_become_overlay_whiteouts_and_back() {
     assert!(names.contains(&".wh.gone".to_string()), "{names:?}");
 }
 
+/// Overlayfs's xattrs in an archive are dropped: a layer that carried `trusted.overlay.*`
+/// (a `redirect` to another path, an `opaque` without the OCI marker) would change how the
+/// layers under it read. Other xattrs still apply (the control).
+#[test]
+fn overlay_xattrs_from_an_archive_are_never_applied() {
+    let with = |h: Header, xattrs: &[(&str, &[u8])]| {
+        let mut h = h;
+        h.xattrs = xattrs.iter().map(|(k, v)| (k.to_string(), v.to_vec())).collect();
+        h
+    };
+    let tar = tar_of(&[
+        (
+            with(
+                Header::new("dir/", EntryType::Directory),
+                &[("trusted.overlay.opaque", b"y"), ("trusted.overlay.redirect", b"/etc"), ("trusted.kept", b"d")],
+            ),
+            b"",
+        ),
+        (
+            with(
+                Header::new("dir/f", EntryType::Regular),
+                &[("trusted.overlay.metacopy", b""), ("trusted.kept", b"f")],
+            ),
+            b"f",
+        ),
+    ]);
+    let dst = tempfile::tempdir().unwrap();
+    apply(&tar[..], dst.path(), &ApplyOptions::default()).unwrap();
+    let get = |path: &str, name: &str| {
+        let mut buf = [0u8; 64];
+        rustix::fs::lgetxattr(dst.path().join(path), name, &mut buf[..]).map(|n| buf[..n].to_vec())
+    };
+    assert_eq!(get("dir", "trusted.kept").unwrap(), b"d", "the control xattr is applied");
+    assert_eq!(get("dir/f", "trusted.kept").unwrap(), b"f");
+    for (path, name) in
+        [("dir", "trusted.overlay.opaque"), ("dir", "trusted.overlay.redirect"), ("dir/f", "trusted.overlay.metacopy")]
+    {
+        assert_eq!(get(path, name), Err(rustix::io::Errno::NODATA), "{path} {name}");
+    }
+}
+
 fn entry_names(tar: &[u8]) -> Vec<String> {
     let mut r = berth_archive::reader::TarReader::new(tar, false);
     let mut v = Vec::new();

@@ -11,8 +11,14 @@
 //!
 //! # Index
 //!
-//! Bucket [`berth_store::schema::BUILD_CACHE`]: key → [`CacheRecord`] (the image the step
-//! produced, and when it was made and last used). The images themselves live in the image
+//! Bucket [`berth_store::schema::BUILD_CACHE`]: [`index_key`] → [`CacheRecord`] (the image
+//! the step produced, and when it was made and last used). The index key is the step key
+//! bound to the ID of the image the step ran on: step keys chain on keys alone, so that
+//! an imported inline cache can match them, but an image reached through a cache source
+//! (`--cache-from`) is only as good as that source. Binding the parent's ID means steps
+//! built on top of such an image are found only by builds that reach the same image,
+//! that is builds trusting the same source, never by one that rebuilt the step itself.
+//! Hits from cache sources are never recorded (see the executor's `lookup`). The images themselves live in the image
 //! store as untagged intermediate images (Docker's classic cache); a record whose image
 //! is gone is a miss and is dropped on sight.
 //!
@@ -77,6 +83,11 @@ impl StepKey {
     pub fn finish(self) -> String {
         format!("sha256:{}", hex::encode(self.h.finalize()))
     }
+}
+
+/// Where the index keeps step `key` when it runs on the image `parent` (`None`: scratch).
+pub fn index_key(key: &str, parent: Option<&str>) -> String {
+    StepKey::new(key).field("on image", parent.unwrap_or("scratch")).finish()
 }
 
 /// The key of a stage's `FROM`: its base image's ID, or scratch.

@@ -178,23 +178,42 @@ pub(crate) fn open_download(
     Context::extract(&berth_archive::writer::single_file("Dockerfile", &text, true)[..], scratch, "Dockerfile")
 }
 
-/// Reads a regular file inside `root` without following links out of it (`None` when there
-/// is no regular file there).
+/// The most [`read_confined`] reads: far more than any Dockerfile or `.dockerignore`
+/// written by hand, and a bound on what a hostile context makes the daemon hold.
+pub const MAX_TEXT_FILE: u64 = 16 << 20;
+
+/// Reads a regular file inside `root` without following links out of it (`None` when
+/// there is no file there, or a directory). Anything else (a FIFO, a device node from a
+/// tar context) is an error, and is never opened: opening a FIFO would block a daemon
+/// thread forever, waiting for a writer that never comes.
 pub fn read_confined(root: &Path, rel: &str) -> Result<Option<String>> {
-    use rustix::fs::{Mode, OFlags};
+    use rustix::fs::{FileType, Mode, OFlags};
     let dir = rustix::fs::open(root, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
         .map_err(|e| BuildError::io("opening the context", e.into()))?;
-    let fd = match berth_archive::paths::open_in_root(&dir, rel, OFlags::RDONLY) {
+    let path_fd = match berth_archive::paths::open_in_root(&dir, rel, OFlags::PATH) {
         Ok(fd) => fd,
         Err(rustix::io::Errno::NOENT | rustix::io::Errno::NOTDIR) => return Ok(None),
         Err(e) => return Err(BuildError::io(format!("opening {rel}"), e.into())),
     };
-    let mut f = std::fs::File::from(fd);
-    if !f.metadata().map(|m| m.is_file()).unwrap_or(false) {
-        return Ok(None);
-    }
+    let fd = match berth_archive::paths::reopen_regular(&path_fd) {
+        Ok(Some(fd)) => fd,
+        Ok(None) => {
+            let st = rustix::fs::fstat(&path_fd).map_err(|e| BuildError::io(format!("opening {rel}"), e.into()))?;
+            return match FileType::from_raw_mode(st.st_mode) {
+                FileType::Directory => Ok(None),
+                _ => Err(BuildError::Invalid(format!("the context's {rel} is not a regular file"))),
+            };
+        }
+        Err(e) => return Err(BuildError::io(format!("opening {rel}"), e.into())),
+    };
     let mut s = String::new();
-    f.read_to_string(&mut s).map_err(|e| BuildError::io(format!("reading {rel}"), e))?;
+    std::fs::File::from(fd)
+        .take(MAX_TEXT_FILE + 1)
+        .read_to_string(&mut s)
+        .map_err(|e| BuildError::io(format!("reading {rel}"), e))?;
+    if s.len() as u64 > MAX_TEXT_FILE {
+        return Err(BuildError::Invalid(format!("the context's {rel} is larger than {} MiB", MAX_TEXT_FILE >> 20)));
+    }
     Ok(Some(s))
 }
 

@@ -687,6 +687,19 @@ pub(crate) fn copy_path(
         let (uid, gid) = owner(m);
         let _ = std::os::unix::fs::lchown(host, Some(uid), Some(gid));
         set_mtime(host, m);
+    } else if std::os::unix::fs::FileTypeExt::is_fifo(&ft) {
+        // A FIFO is copied as a FIFO, as Docker does; never opened, which would block.
+        replace(host)?;
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            host,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .map_err(|e| BuildError::io(format!("creating fifo {}", host.display()), e.into()))?;
+        set_meta(host, chmod.unwrap_or(m.mode() & 0o7777), owner(m))?;
+        set_mtime(host, m);
     }
     Ok(())
 }

@@ -434,13 +434,18 @@ impl Build {
     /// A cache hit for the step `key` (whose history row reads `created_by`), announced
     /// as Docker does. With `--cache-from`, only the sources, their ancestors and images
     /// their histories continue count, and a source's history can supply a hit.
+    ///
+    /// A hit taken from a cache source (a `--cache-from` image's history, an imported
+    /// inline cache) is trusted by this build only, which named the source: it never goes
+    /// into the daemon's index, so a later build that did not name it cannot be handed
+    /// that source's layers (see [`crate::cache::index_key`] for the steps built on top).
     pub async fn lookup(&mut self, st: &StageState, key: &str, created_by: &str) -> Result<Option<Image>> {
         if self.opts.no_cache {
             return Ok(None);
         }
         let hit = match self.source_ending_here(st, created_by) {
             Some(source) => Some(source),
-            None => self.b.cache.lookup(&self.b.images, key)?,
+            None => self.b.cache.lookup(&self.b.images, &index_key(key, st))?,
         };
         let hit = hit.filter(|img| {
             self.cache_sources.as_ref().is_none_or(|ok| {
@@ -450,29 +455,11 @@ impl Build {
             })
         });
         let hit = match hit {
-            None if !self.inline_sources.is_empty() => {
-                let restored = self.inline_hit(st, key, created_by).await?;
-                if let Some(img) = &restored {
-                    self.b.cache.record(key, &img.id)?;
-                }
-                match restored {
-                    None if !self.history_sources.is_empty() => {
-                        let restored = self.history_hit(st, created_by).await?;
-                        if let Some(img) = &restored {
-                            self.b.cache.record(key, &img.id)?;
-                        }
-                        restored
-                    }
-                    r => r,
-                }
-            }
-            None if !self.history_sources.is_empty() => {
-                let restored = self.history_hit(st, created_by).await?;
-                if let Some(img) = &restored {
-                    self.b.cache.record(key, &img.id)?;
-                }
-                restored
-            }
+            None if !self.inline_sources.is_empty() => match self.inline_hit(st, key, created_by).await? {
+                None if !self.history_sources.is_empty() => self.history_hit(st, created_by).await?,
+                r => r,
+            },
+            None if !self.history_sources.is_empty() => self.history_hit(st, created_by).await?,
             hit => hit,
         };
         if let Some(img) = &hit {
@@ -483,7 +470,7 @@ impl Build {
 
     /// Records a built step and moves the stage to it.
     pub fn finish(&self, st: &mut StageState, key: String, img: Image) -> Result<()> {
-        self.b.cache.record(&key, &img.id)?;
+        self.b.cache.record(&index_key(&key, st), &img.id)?;
         say(&self.out, format!(" ---> {}\n", short_id(&img.id)));
         st.advance(img, key);
         Ok(())
@@ -513,4 +500,9 @@ impl Build {
             .map_err(|e| BuildError::Internal(format!("commit task failed: {e}")))?
             .map_err(BuildError::from)
     }
+}
+
+/// The index entry for step `key` on the state's current image (see [`crate::cache::index_key`]).
+fn index_key(key: &str, st: &StageState) -> String {
+    crate::cache::index_key(key, st.image.as_ref().map(|i| i.id.as_str()))
 }

@@ -34,6 +34,14 @@
 //! makes the next character literal (`\$HOME` stays `$HOME`). The quotes and escapes are
 //! removed from the result: expansion is also the builder's quote removal, so it takes
 //! words as Docker's parser left them ([`crate::words`]'s `*_raw` functions).
+//!
+//! # Nesting
+//!
+//! The word after an operator may itself hold `${…}`, so the lexer recurses once per
+//! level. A Dockerfile is untrusted input read by the root daemon, and running out of
+//! stack aborts the whole process, so nesting deeper than [`MAX_NESTING`] is a syntax
+//! error. (BuildKit's lexer has no limit, but Go's stacks grow to a gigabyte; no
+//! Dockerfile written by hand comes near the cap.)
 
 use std::collections::BTreeSet;
 
@@ -44,6 +52,9 @@ mod pattern;
 /// The instructions whose arguments the builder expands (see the module table).
 pub const EXPANDED: &[&str] =
     &["ADD", "ARG", "COPY", "ENV", "EXPOSE", "FROM", "LABEL", "STOPSIGNAL", "USER", "VOLUME", "WORKDIR"];
+
+/// How deeply `${…}` may nest inside the words of other `${…}` (see the module doc).
+pub const MAX_NESTING: usize = 64;
 
 /// Looks a variable up: `None` is unset, which differs from set-but-empty for `${V-w}`.
 pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
@@ -143,6 +154,8 @@ struct Lex<'s> {
     raw_escapes: bool,
     env: Env<'s>,
     used: &'s mut BTreeSet<String>,
+    /// How many [`Lex::stop_on`] calls are under way: the recursion depth.
+    depth: usize,
 }
 
 /// Accumulates whitespace-separated words; characters from quotes or escapes never split.
@@ -172,7 +185,7 @@ type LexResult<T> = std::result::Result<T, String>;
 
 impl<'s> Lex<'s> {
     fn new(s: &str, escape: char, opts: Options, env: Env<'s>, used: &'s mut BTreeSet<String>) -> Self {
-        Lex { src: s.chars().collect(), pos: 0, escape, opts, raw_escapes: opts.raw_escapes, env, used }
+        Lex { src: s.chars().collect(), pos: 0, escape, opts, raw_escapes: opts.raw_escapes, env, used, depth: 0 }
     }
 
     fn peek(&self) -> Option<char> {
@@ -186,10 +199,17 @@ impl<'s> Lex<'s> {
     }
 
     /// Reads up to `stop` (consumed) or the end, returning the text and its words.
+    /// Every recursion of the lexer passes through here, so this is where depth is capped.
     fn stop_on(&mut self, stop: Option<char>, raw_escapes: bool) -> LexResult<(String, Vec<String>)> {
+        // The top-level word is depth 1; each `${…}` operand one more.
+        if self.depth > MAX_NESTING {
+            return Err(format!("variable substitutions nested more than {MAX_NESTING} levels deep"));
+        }
+        self.depth += 1;
         let saved = std::mem::replace(&mut self.raw_escapes, raw_escapes);
         let r = self.stop_on_inner(stop);
         self.raw_escapes = saved;
+        self.depth -= 1;
         r
     }
 

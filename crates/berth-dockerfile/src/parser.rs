@@ -112,6 +112,10 @@ impl Dockerfile {
     }
 }
 
+/// The longest physical line Docker's parser reads (its line scanner's buffer, less the
+/// line end); longer is an error there, and here.
+pub const MAX_LINE: usize = 64 * 1024 - 1;
+
 /// Parses a whole Dockerfile (see the module contract).
 pub fn parse(text: &str) -> Result<Dockerfile> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
@@ -119,6 +123,9 @@ pub fn parse(text: &str) -> Result<Dockerfile> {
         return Err(DockerfileError::Syntax("the Dockerfile (Dockerfile) cannot be empty".into()));
     }
     let mut src = Source::new(text);
+    if let Some(n) = src.lines.iter().position(|l| l.len() > MAX_LINE) {
+        return Err(at(n + 1, format!("dockerfile line greater than max allowed size of {MAX_LINE}")));
+    }
     let (directives, lines) = read_lines(&mut src)?;
     if lines.is_empty() {
         return Err(at(src.last_line(), "file with no instructions"));

@@ -167,3 +167,56 @@ fn heredoc_bodies_keep_quotes() {
     let body = "echo \"$NAME\" '$NAME' \\$NAME\n";
     assert_eq!(expand_heredoc(body, &env).unwrap(), "echo \"world\" 'world' $NAME\n");
 }
+
+/// Runs `f` on a thread with a small stack, as a regression guard for recursion: without
+/// a cap on nesting, deep input overflows this stack and aborts the test binary.
+fn on_small_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    std::thread::Builder::new().stack_size(256 * 1024).spawn(f).expect("spawn").join().expect("no panic")
+}
+
+fn nested(depth: usize, inner: &str) -> String {
+    format!("{}{inner}{}", "${a:-".repeat(depth), "}".repeat(depth))
+}
+
+/// Regression: `ENV X=${a:-${a:-…}}` nested some thousands deep overflowed the daemon's
+/// stack in the lexer's recursion and aborted the root daemon.
+#[test]
+fn deep_nesting_is_an_error_not_a_stack_overflow() {
+    let max = berth_dockerfile::expand::MAX_NESTING;
+    let (ok, too_deep, huge, quoted) = on_small_stack(move || {
+        let e = |s: &str| expand(s, &env, '\\').map_err(|e| e.to_string());
+        let quoted = format!("{}x{}", "${a:-\"".repeat(100_000), "\"}".repeat(100_000));
+        (e(&nested(max, "x")), e(&nested(max + 1, "x")), e(&nested(100_000, "x")), e(&quoted))
+    });
+    assert_eq!(ok.as_deref(), Ok("x"), "nesting up to the cap still expands");
+    for r in [too_deep, huge, quoted] {
+        let m = r.expect_err("too deep");
+        assert!(m.contains("nested more than 64 levels deep"), "{}", &m[m.len().saturating_sub(200)..]);
+    }
+}
+
+/// The same lexer runs inside the parser (heredoc markers on RUN, COPY and ADD lines): a
+/// deeply nested word there must come back as an answer, not overflow the stack.
+#[test]
+fn deep_nesting_inside_the_parser_returns() {
+    // 10,000 levels stay under Docker's line length, so the parser does lex them.
+    let word = nested(10_000, "x");
+    assert!(word.len() <= berth_dockerfile::parser::MAX_LINE);
+    let df = format!("FROM busybox\nENV X={word}\nRUN echo {word} <<EOF\nbody\nEOF\nCOPY {word} <<EOF /\nbody\nEOF\n");
+    let parsed =
+        on_small_stack(move || berth_dockerfile::parse(&df).map(|d| d.stages.len()).map_err(|e| e.to_string()));
+    // The marker word cannot be lexed, so (as for any such word) no heredoc is read and
+    // its body line is taken for an instruction: an error, returned.
+    let e = parsed.expect_err("body is not an instruction");
+    assert!(e.ends_with("unknown instruction: body"), "{e}");
+}
+
+/// Docker's parser refuses a physical line over 65,535 bytes; so does berth's.
+#[test]
+fn overlong_lines_are_refused_as_docker_does() {
+    let long = format!("FROM busybox\nENV X={}\n", "y".repeat(70_000));
+    let e = berth_dockerfile::parse(&long).unwrap_err().to_string();
+    assert!(e.contains("dockerfile line greater than max allowed size of 65535"), "{e}");
+    let fits = format!("FROM busybox\nENV X={}\n", "y".repeat(65_535 - "ENV X=".len()));
+    berth_dockerfile::parse(&fits).expect("a line of exactly 65535 bytes is fine");
+}

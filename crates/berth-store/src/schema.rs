@@ -18,7 +18,7 @@
 //! | [`VOLUMES`] | volume name | volume record |
 //! | [`NETWORKS`] | network ID | network record |
 //! | [`DISTRIBUTION`] | layer diff ID (`sha256:…`) | where the layer lives remotely (berth-distribution's `metadata`): a list of `{digest, media_type, size, registry, repository}` |
-//! | [`BUILD_CACHE`] | step cache key (`sha256:…`, see berth-builder's `cache`) | cache record: the image the step produced, created and last-used times |
+//! | [`BUILD_CACHE`] | step cache key bound to its parent image's ID (`sha256:…`, see berth-builder's `cache`) | cache record: the image the step produced, created and last-used times |
 //! | [`BUILD_LAYERS`] | COPY/ADD content key (`sha256:…`, see berth-builder's `cache`) | the layer's diff ID |
 
 pub const SCHEMA_VERSION: i64 = 1;

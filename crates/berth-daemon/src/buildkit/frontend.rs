@@ -68,6 +68,14 @@ fn options(opts: &HashMap<String, String>, filename: &str) -> Result<BuildOption
             labels.insert(name.to_string(), v.clone());
         }
     }
+    // BuildKit's values only. The mode becomes the RUN containers' network mode, so
+    // anything else (`container:<id>`, a network's name) would put build steps where the
+    // solve request says, with no entitlement asked.
+    let network_mode = match get("force-network-mode").unwrap_or_default() {
+        "" | "sandbox" => String::new(),
+        m @ ("none" | "host") => m.to_string(),
+        other => return Err(Error::status(Code::InvalidArgument, format!("invalid netmode {other}"))),
+    };
     let extra_hosts = get("add-hosts")
         .map(|h| h.split(',').filter(|h| !h.is_empty()).map(|h| h.replacen('=', ":", 1)).collect())
         .unwrap_or_default();
@@ -84,7 +92,7 @@ fn options(opts: &HashMap<String, String>, filename: &str) -> Result<BuildOption
             .map(|v| v.split(',').map(|n| n.trim().to_ascii_lowercase()).filter(|n| !n.is_empty()).collect())
             .unwrap_or_default(),
         target: get("target").map(String::from),
-        network_mode: get("force-network-mode").unwrap_or_default().to_string(),
+        network_mode,
         extra_hosts,
         pull: get("image-resolve-mode") == Some("pull"),
         // The older way to ask for an inline cache, which BuildKit still honours.
@@ -576,6 +584,23 @@ mod tests {
         assert_eq!(o.extra_hosts, ["h:10.0.0.1"]);
         let foreign = HashMap::from([("platform".to_string(), "linux/s390x".to_string())]);
         assert!(options(&foreign, "Dockerfile").is_err());
+    }
+
+    /// The solve request's network mode becomes the RUN containers': only BuildKit's
+    /// values pass, so a request cannot put build steps in another container's network.
+    #[test]
+    fn only_buildkits_network_modes_are_accepted() {
+        let mode = |m: &str| {
+            let opts = HashMap::from([("force-network-mode".to_string(), m.to_string())]);
+            options(&opts, "Dockerfile").map(|o| o.network_mode).map_err(|e| e.to_string())
+        };
+        assert_eq!(mode("").unwrap(), "");
+        assert_eq!(mode("sandbox").unwrap(), "");
+        assert_eq!(mode("none").unwrap(), "none");
+        assert_eq!(mode("host").unwrap(), "host");
+        for bad in ["container:0123abcd", "bridge", "mynet", "default"] {
+            assert_eq!(mode(bad).unwrap_err(), format!("invalid netmode {bad}"));
+        }
     }
 
     #[test]

@@ -124,3 +124,65 @@ fn labels_from_the_command_line_and_builder_prune() {
     let after_all = build(&d, &dir, &["-t", "labeled", "--label", "team=core"]).ok();
     assert_eq!(steps_cached(&after_all), 0, "{after_all}");
 }
+
+/// `tag` saved, its last history row's command changed from `from` to `to`, loaded back:
+/// an image whose history lies about how its top layer was made.
+fn load_with_forged_history(d: &Daemon, tag: &str, from: &str, to: &str) {
+    let work = d.dir.path().join(berth_integration::unique("forge"));
+    let tree = work.join("tree");
+    std::fs::create_dir_all(&tree).unwrap();
+    let tar = work.join("saved.tar");
+    d.berth(&["save", "-o", tar.to_str().unwrap(), tag]).ok();
+    let untar = std::process::Command::new("tar").arg("-C").arg(&tree).arg("-xf").arg(&tar).status().unwrap();
+    assert!(untar.success());
+    // The loader reads manifest.json first and takes the config it names as it is.
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(tree.join("manifest.json")).unwrap()).unwrap();
+    let config_path = tree.join(manifest[0]["Config"].as_str().unwrap());
+    let mut config: serde_json::Value = serde_json::from_slice(&std::fs::read(&config_path).unwrap()).unwrap();
+    let row = config["history"].as_array_mut().unwrap().last_mut().unwrap();
+    let forged = row["created_by"].as_str().unwrap().replace(from, to);
+    assert_ne!(row["created_by"].as_str().unwrap(), forged, "the row to forge: {row}");
+    row["created_by"] = forged.into();
+    std::fs::write(&config_path, serde_json::to_vec(&config).unwrap()).unwrap();
+    let forged_tar = work.join("forged.tar");
+    let retar =
+        std::process::Command::new("tar").arg("-C").arg(&tree).arg("-cf").arg(&forged_tar).arg(".").status().unwrap();
+    assert!(retar.success());
+    d.berth(&["load", "-i", forged_tar.to_str().unwrap()]).ok();
+    std::fs::remove_dir_all(work).unwrap();
+}
+
+/// Regression: a `--cache-from` image trusted by one build poisoned the daemon's cache for
+/// every later build. The source's hit went into the daemon-wide index, and the steps
+/// built on top of it were keyed on the step keys alone, so a later build that did not
+/// name the source (and rebuilt the forged step honestly) still took the next step from
+/// the cache: an image on top of the attacker's layer.
+#[test]
+fn a_cache_from_source_is_trusted_only_by_the_build_that_names_it() {
+    let d = Daemon::with_busybox();
+    let attacker = berth_integration::unique("attacker");
+    let evil = context(&d, &[("Dockerfile", "FROM busybox\nRUN echo EVIL > /out\n")]);
+    build(&d, &evil, &["-t", &attacker]).ok();
+    load_with_forged_history(&d, &attacker, "echo EVIL > /out", "echo built-honestly > /out");
+
+    let victim =
+        context(&d, &[("Dockerfile", "FROM busybox\nRUN echo built-honestly > /out\nCMD [\"cat\", \"/out\"]\n")]);
+    // The build that names the source takes it (the probe reaches its target).
+    let pr = berth_integration::unique("pr");
+    let out = build(&d, &victim, &["--cache-from", &attacker, "-t", &pr]).ok();
+    assert!(steps_cached(&out) >= 1, "the forged row is a hit for the build that trusts it: {out}");
+    let run = |tag: &str| d.berth(&["run", "--rm", "--network", "none", tag]).ok();
+    assert_eq!(run(&pr).trim(), "EVIL");
+
+    // A build that names no source gets nothing of it, neither the forged step nor the
+    // steps the first build made on top of it.
+    let release = berth_integration::unique("release");
+    let out = build(&d, &victim, &["-t", &release]).ok();
+    assert_eq!(steps_cached(&out), 0, "{out}");
+    assert_eq!(run(&release).trim(), "built-honestly");
+    // And its own steps are the cache from now on.
+    let out = build(&d, &victim, &["-t", &release]).ok();
+    assert_eq!(steps_cached(&out), 2, "{out}");
+    assert_eq!(run(&release).trim(), "built-honestly");
+}

@@ -23,6 +23,7 @@ mod expose;
 mod from_stages;
 mod frontend;
 mod healthcheck;
+mod hostile;
 mod maintainer;
 mod run;
 mod run_mounts;
