@@ -7,6 +7,7 @@ mod bounds;
 mod cni;
 mod containers;
 mod images;
+mod log_links;
 mod resources;
 mod restart;
 mod runtime;
