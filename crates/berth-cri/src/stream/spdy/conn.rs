@@ -395,8 +395,11 @@ impl Out {
         Ok(())
     }
 
-    /// Half-closes stream `id`: nothing more is sent on it.
+    /// Half-closes stream `id`: nothing more is sent on it. Cancel safe: the FIN is queued
+    /// as the stream is marked finished, once the writer's queue has room, so a `fin` dropped
+    /// while it waits (a forward whose time ran out) leaves the stream for the next one.
     pub async fn fin(&self, id: u32) {
+        let Ok(slot) = self.tx.reserve().await else { return };
         {
             let mut st = self.shared.lock();
             match st.streams.get_mut(&id) {
@@ -405,12 +408,17 @@ impl Out {
             }
             self.shared.closed(&mut st, id);
         }
-        let _ = self.tx.send(Cmd::Frame(Frame::Data { id, flags: FLAG_FIN, data: Bytes::new() })).await;
+        slot.send(Cmd::Frame(Frame::Data { id, flags: FLAG_FIN, data: Bytes::new() }));
     }
 
+    /// Resets stream `id` (cancel safe, as [`Out::fin`]).
     pub async fn reset(&self, id: u32, status: u32) {
+        let Ok(slot) = self.tx.reserve().await else {
+            self.shared.forget(id);
+            return;
+        };
         self.shared.forget(id);
-        let _ = self.tx.send(Cmd::Frame(Frame::RstStream { id, status })).await;
+        slot.send(Cmd::Frame(Frame::RstStream { id, status }));
     }
 
     /// Resolves once the connection has ended.
