@@ -16,10 +16,19 @@ pub struct CreateOptions {
     pub image: Option<berth_image::Image>,
     /// Log in the CRI's format to this file (kubelet's log path) instead of the configured
     /// log driver.
-    pub cri_log: Option<std::path::PathBuf>,
+    pub cri_log: Option<CriLog>,
     /// Made by berth's own services (the CRI), whose state lives in `io.berth.*` labels;
     /// anyone else's container may not carry them ([`RESERVED_LABELS`]).
     pub namespaced: bool,
+}
+
+/// A CRI container's log file: `path`, inside the pod's log directory `dir`, which is
+/// kubelet's; the shim reaches the file from `dir` with no symlink on the way
+/// ([`berth_shim::beneath`]).
+#[derive(Debug, Clone)]
+pub struct CriLog {
+    pub dir: std::path::PathBuf,
+    pub path: std::path::PathBuf,
 }
 
 /// Labels berth keeps for itself: a namespace (which hides a container from `ps`) and the
@@ -445,7 +454,7 @@ impl ContainerService {
         endpoints: std::collections::BTreeMap<String, berth_api::models::EndpointSettings>,
         image: &berth_image::Image,
         args: Vec<String>,
-        cri_log: Option<std::path::PathBuf>,
+        cri_log: Option<CriLog>,
     ) -> Result<()> {
         let dir = self.container_dir(id);
         std::fs::create_dir_all(&dir).map_err(|e| ContainerError::io("creating the container directory", e))?;
@@ -479,7 +488,11 @@ impl ContainerService {
             anonymous_volumes: resolved.anonymous,
             layers: image.config.rootfs.diff_ids.clone(),
             endpoints_config: endpoints,
-            log_path: cri_log.unwrap_or_else(|| dir.join(format!("{id}-json.log"))).display().to_string(),
+            log_path: match &cri_log {
+                Some(l) => l.path.display().to_string(),
+                None => dir.join(format!("{id}-json.log")).display().to_string(),
+            },
+            log_root: cri_log.map(|l| l.dir.display().to_string()).unwrap_or_default(),
             hostname_path: dir.join("hostname").display().to_string(),
             hosts_path: dir.join("hosts").display().to_string(),
             resolv_conf_path: dir.join("resolv.conf").display().to_string(),

@@ -52,7 +52,7 @@ use berth_image::ImageStore;
 use berth_store::db::Db;
 use tokio::sync::watch;
 
-pub use create::CreateOptions;
+pub use create::{CreateOptions, CriLog};
 pub use lifecycle::WaitCondition;
 pub use record::Record;
 pub use table::Table;

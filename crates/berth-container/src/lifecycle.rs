@@ -124,6 +124,7 @@ fn log_options(rec: &Record, cfg: &crate::Config) -> Result<LogOptions> {
         no_file: !crate::log_config::keeps_file(&lc.kind, &lc.config),
         driver: lc.kind,
         path: rec.log_path.clone().into(),
+        beneath: (!rec.log_root.is_empty()).then(|| rec.log_root.clone().into()),
         max_size: r.max_size,
         max_files: r.max_files,
         compress: r.compress,

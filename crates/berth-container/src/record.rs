@@ -40,6 +40,10 @@ pub struct Record {
     /// The image's layers at creation time, bottom first.
     pub layers: Vec<String>,
     pub log_path: String,
+    /// The directory `log_path` lies in when it is not berth's (a CRI pod's log directory):
+    /// the log is opened from it with no symlink on the way. Empty for berth's own logs, and
+    /// for CRI containers made before it was kept.
+    pub log_root: String,
     pub hostname_path: String,
     pub hosts_path: String,
     pub resolv_conf_path: String,

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
 
 use berth_api::models::{BindOptions, ContainerConfig, ContainerCreateRequest, HostConfig, LogConfig, Mount};
-use berth_container::{CreateOptions, Record};
+use berth_container::{CreateOptions, CriLog, Record};
 use tonic::Status;
 
 use crate::error::{invalid, name_taken, not_found, status};
@@ -39,7 +39,7 @@ fn is_not_found(e: &berth_container::ContainerError) -> bool {
 
 /// The container's log file: `rel` under the pod's log directory (`None` when either is
 /// empty). `rel` is kubelet's, but a path that leaves the directory is refused.
-fn log_path(dir: &str, rel: &str) -> Result<Option<PathBuf>, Status> {
+fn log_path(dir: &str, rel: &str) -> Result<Option<CriLog>, Status> {
     if dir.is_empty() || rel.is_empty() {
         return Ok(None);
     }
@@ -47,7 +47,23 @@ fn log_path(dir: &str, rel: &str) -> Result<Option<PathBuf>, Status> {
     if p.is_absolute() || p.components().any(|c| c == Component::ParentDir) {
         return Err(invalid(format!("log path {rel:?} must be relative to the pod's log directory, without '..'")));
     }
-    Ok(Some(Path::new(dir).join(p)))
+    Ok(Some(CriLog { dir: PathBuf::from(dir), path: Path::new(dir).join(p) }))
+}
+
+/// Makes the log file's directories: the pod's log directory as kubelet named it, and beneath
+/// it, with no symlink on the way (the shim opens the file the same way at start).
+fn make_log_dirs(log: &CriLog) -> Result<(), Status> {
+    std::fs::create_dir_all(&log.dir)
+        .map_err(|e| Status::internal(format!("creating the log directory {}: {e}", log.dir.display())))?;
+    let rel = log.path.strip_prefix(&log.dir).ok().and_then(Path::parent).unwrap_or(Path::new(""));
+    berth_shim::beneath::dir(&log.dir, rel, true).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::PermissionDenied {
+            Status::failed_precondition(format!("creating the container's log directory: {e}"))
+        } else {
+            Status::internal(format!("creating the container's log directory: {e}"))
+        }
+    })?;
+    Ok(())
 }
 
 impl Cri {
@@ -85,9 +101,8 @@ impl Cri {
         }
         let image = self.images.resolve(&image_name).map_err(status)?;
         let log_path = log_path(&sb.log_directory, &cfg.log_path)?;
-        if let Some(dir) = log_path.as_ref().and_then(|p| p.parent()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| Status::internal(format!("creating the log directory {}: {e}", dir.display())))?;
+        if let Some(log) = &log_path {
+            make_log_dirs(log)?;
         }
         let linux = cfg.linux.clone().unwrap_or_default();
         let sec = linux.security_context.clone().unwrap_or_default();
@@ -159,7 +174,7 @@ impl Cri {
             labels: meta::from_map(&cfg.labels),
             annotations: meta::from_map(&cfg.annotations),
             image: image_name.clone(),
-            log_path: log_path.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+            log_path: log_path.as_ref().map(|l| l.path.display().to_string()).unwrap_or_default(),
             mounts: mount_meta,
             created_at: berth_api::time::now_nanos() as i64,
         };

@@ -20,7 +20,9 @@
 //! - A **container** in a pod is a berth container that joins the holder's namespaces as
 //!   `--network container:<holder>` does (network, IPC, UTS; PID when the pod asks), shares the
 //!   holder's /etc/hosts and /etc/resolv.conf, and logs in the CRI format to the path kubelet
-//!   gives (`log_directory` of the pod joined with the container's `log_path`).
+//!   gives (`log_directory` of the pod joined with the container's `log_path`), reached from
+//!   the log directory with no symlink on the way (a link there is refused, at create, start
+//!   and ReopenContainerLog: see `berth_shim::beneath`).
 //! - Both live in the namespace `k8s.io`: their records carry [`NAMESPACE_LABEL`], which keeps
 //!   them out of the Docker API's container list, and the CRI's own description of the object
 //!   (metadata, labels, annotations, the pod's options) as a JSON label (see [`meta`]). That

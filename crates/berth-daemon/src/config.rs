@@ -68,6 +68,8 @@ pub struct FileConfig {
     pub cri_socket: Option<String>,
     /// Where the CRI's streaming server listens (`host` or `host:port`).
     pub cri_stream_address: Option<String>,
+    /// How long a CRI stream may carry nothing before it is closed (a Go duration, `"4h0m0s"`).
+    pub cri_stream_idle_timeout: Option<String>,
     /// Where CDI device specs are read (later directories take priority).
     pub cdi_spec_dirs: Option<Vec<PathBuf>>,
     /// The CRI's CNI network configs (default /etc/cni/net.d).
@@ -137,6 +139,11 @@ pub struct DaemonConfig {
     /// (`--cri-stream-address`, `"cri-stream-address"`; default 127.0.0.1 on a port the kernel
     /// picks, as containerd's `stream_server_address` and `stream_server_port` "0").
     pub cri_stream_address: String,
+    /// How long an exec, attach or port-forward session may carry nothing in either direction
+    /// before the streaming server closes it (`--cri-stream-idle-timeout`,
+    /// `"cri-stream-idle-timeout"`, containerd's `stream_idle_timeout`: a Go duration, default
+    /// 4h as kubelet's and containerd's); `None` (`"0"`): never.
+    pub cri_stream_idle_timeout: Option<std::time::Duration>,
     pub cdi_spec_dirs: Vec<PathBuf>,
     /// Where the CRI finds its CNI network configs and plugins (`--cni-conf-dir`,
     /// `--cni-bin-dir`, containerd's `conf_dir` and `bin_dir`).
@@ -177,11 +184,24 @@ pub struct Flags {
     pub cri_socket: Option<String>,
     /// `--cri-stream-address`.
     pub cri_stream_address: Option<String>,
+    /// `--cri-stream-idle-timeout`.
+    pub cri_stream_idle_timeout: Option<String>,
     /// `--cdi-spec-dir` (repeatable).
     pub cdi_spec_dirs: Vec<PathBuf>,
     pub cni_conf_dir: Option<PathBuf>,
     /// `--cni-bin-dir` (repeatable, each `:`-separated as CNI_PATH is).
     pub cni_bin_dirs: Vec<String>,
+}
+
+/// A stream idle timeout as a Go duration (`"4h0m0s"`, `"30s"`); zero turns it off.
+fn idle_timeout(v: &str) -> Result<Option<std::time::Duration>, String> {
+    let d = berth_api::time::parse_go_duration(v.trim()).ok_or_else(|| {
+        format!(
+            "invalid cri-stream-idle-timeout {v:?}: a duration such as \"4h0m0s\", \"30m\" or \"90s\" is \
+             expected (\"0\" turns it off)"
+        )
+    })?;
+    Ok((!d.is_zero()).then_some(d))
 }
 
 pub const DEFAULT_CONFIG_FILE: &str = "/etc/berth/daemon.json";
@@ -259,6 +279,9 @@ impl DaemonConfig {
         if flags.cri_stream_address.is_some() && file.cri_stream_address.is_some() {
             clash.push("cri-stream-address");
         }
+        if flags.cri_stream_idle_timeout.is_some() && file.cri_stream_idle_timeout.is_some() {
+            clash.push("cri-stream-idle-timeout");
+        }
         if !flags.cdi_spec_dirs.is_empty() && file.cdi_spec_dirs.is_some() {
             clash.push("cdi-spec-dirs");
         }
@@ -316,6 +339,11 @@ impl DaemonConfig {
             .clone()
             .or(file.cri_stream_address.clone())
             .unwrap_or_else(|| "127.0.0.1:0".into());
+        let cri_stream_idle_timeout =
+            match flags.cri_stream_idle_timeout.as_ref().or(file.cri_stream_idle_timeout.as_ref()) {
+                None => Some(berth_cri::stream::DEFAULT_IDLE_TIMEOUT),
+                Some(v) => idle_timeout(v)?,
+            };
         let hosts: Vec<String> = if !flags.hosts.is_empty() {
             flags.hosts.clone()
         } else {
@@ -410,6 +438,7 @@ impl DaemonConfig {
             shim: default_shim_path(),
             cri_socket,
             cri_stream_address,
+            cri_stream_idle_timeout,
             cdi_spec_dirs,
             cni_conf_dir,
             cni_bin_dirs,
@@ -583,6 +612,32 @@ mod tests {
         assert_eq!(load("{}", Some("")).unwrap().cri_socket, None);
         assert_eq!(load("{}", Some("/f.sock")).unwrap().cri_socket, Some(PathBuf::from("/f.sock")));
         assert!(load(r#"{"cri-socket": ""}"#, Some("/f.sock")).unwrap_err().contains("cri-socket"));
+    }
+
+    #[test]
+    fn the_cri_stream_idle_timeout_is_4h_by_default_a_go_duration_and_zero_turns_it_off() {
+        use std::time::Duration;
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("daemon.json");
+        let load = |json: &str, flag: Option<&str>| {
+            std::fs::write(&p, json).unwrap();
+            DaemonConfig::load(&Flags {
+                config_file: Some(p.clone()),
+                cri_stream_idle_timeout: flag.map(String::from),
+                ..Default::default()
+            })
+        };
+        assert_eq!(load("{}", None).unwrap().cri_stream_idle_timeout, Some(Duration::from_secs(4 * 3600)));
+        let c = load(r#"{"cri-stream-idle-timeout": "4h0m0s"}"#, None).unwrap();
+        assert_eq!(c.cri_stream_idle_timeout, Some(Duration::from_secs(4 * 3600)));
+        assert_eq!(load("{}", Some("1m30s")).unwrap().cri_stream_idle_timeout, Some(Duration::from_secs(90)));
+        assert_eq!(load(r#"{"cri-stream-idle-timeout": "0"}"#, None).unwrap().cri_stream_idle_timeout, None);
+        for bad in ["\"4 hours\"", "\"-1s\"", "\"\"", "30"] {
+            let e = load(&format!(r#"{{"cri-stream-idle-timeout": {bad}}}"#), None).unwrap_err();
+            assert!(e.contains("cri-stream-idle-timeout"), "{bad}: {e}");
+        }
+        let e = load(r#"{"cri-stream-idle-timeout": "1s"}"#, Some("2s")).unwrap_err();
+        assert!(e.contains("cri-stream-idle-timeout"), "{e}");
     }
 
     #[test]

@@ -199,7 +199,7 @@ pub async fn serve(
                 cache_dir: daemon.config.data_root.join("cni"),
                 timeout: berth_cni::DEFAULT_TIMEOUT,
             }),
-            streaming: berth_cri::stream::Server::new(stream_addr),
+            streaming: berth_cri::stream::Server::new(stream_addr, daemon.config.cri_stream_idle_timeout),
         });
         cri.detach_on_removal();
         tasks.push(tokio::spawn(berth_cri::stream::serve(cri.clone(), streams)));

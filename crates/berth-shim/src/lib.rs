@@ -7,7 +7,9 @@
 //!
 //! This crate is both the `berth-shim` executable (`src/bin`, `src/server`) and the pieces the
 //! daemon shares with it: the start configuration ([`proto::ShimConfig`]), the request and
-//! frame formats on the socket ([`proto`]), the json-file log format ([`logfile`]), and the remote log drivers ([`sinks`]).
+//! frame formats on the socket ([`proto`]), the json-file log format ([`logfile`]), how a log
+//! in a directory that is not berth's is opened ([`beneath`]), and the remote log drivers
+//! ([`sinks`]).
 //!
 //! # Protocol
 //!
@@ -21,6 +23,7 @@
 //! - `exec`: a reply line (`{"pid": N}` or `{"error": …}`), then frames as for attach, for
 //!   the new process.
 
+pub mod beneath;
 pub mod init;
 pub mod logfile;
 pub mod proto;

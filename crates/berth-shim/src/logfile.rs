@@ -146,6 +146,21 @@ fn open_log(path: &Path, truncate: bool) -> io::Result<File> {
     o.open(path)
 }
 
+/// Opens the writer's own file for appending: at its path, or, for a log kept beneath a
+/// directory (the CRI's), reached from that directory with no symlink on the way
+/// ([`crate::beneath`]).
+fn open_own(opts: &LogOptions) -> io::Result<File> {
+    let Some(root) = &opts.beneath else { return open_log(&opts.path, false) };
+    let rel = opts.path.strip_prefix(root).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("the log {} is not in its directory {}", opts.path.display(), root.display()),
+        )
+    })?;
+    let flags = rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::APPEND | rustix::fs::OFlags::CREATE;
+    crate::beneath::open(root, rel, flags, LOG_MODE)
+}
+
 /// A rotation step that failed goes to the shim's log (its stderr, which the daemon passes
 /// on): the files may then outgrow `max-size`/`max-file`. A missing file is no failure: of
 /// the numbered files only some exist (plain or compressed, and not yet all of them).
@@ -179,7 +194,7 @@ impl LogWriter {
             Some(r) => Some(crate::sinks::open(&opts.driver, r).map_err(io::Error::other)?),
             None => None,
         };
-        let file = if opts.driver == "none" || opts.no_file { None } else { Some(open_log(&opts.path, false)?) };
+        let file = if opts.driver == "none" || opts.no_file { None } else { Some(open_own(&opts)?) };
         let size = file.as_ref().and_then(|f| f.metadata().ok()).map(|m| m.len()).unwrap_or(0);
         Ok(LogWriter { opts, file, size, partial: [Vec::new(), Vec::new()], sink, pieces: [None, None], pieced: 0 })
     }
@@ -219,7 +234,7 @@ impl LogWriter {
         if self.file.is_none() {
             return Ok(());
         }
-        let f = open_log(&self.opts.path, false)?;
+        let f = open_own(&self.opts)?;
         self.size = f.metadata().map(|m| m.len()).unwrap_or(0);
         self.file = Some(f);
         Ok(())
@@ -277,7 +292,9 @@ impl LogWriter {
             return;
         }
         let out = if self.opts.driver == "cri" { cri_line(stream, line, full) } else { json_line(stream, line) };
-        if self.opts.max_size > 0 && self.size > 0 && self.size + out.len() as u64 > self.opts.max_size {
+        // A log kept beneath a directory of someone else's is theirs to rotate (kubelet's).
+        let rotates = self.opts.max_size > 0 && self.opts.beneath.is_none();
+        if rotates && self.size > 0 && self.size + out.len() as u64 > self.opts.max_size {
             self.rotate();
         }
         if let Some(f) = self.file.as_mut()

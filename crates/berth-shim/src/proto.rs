@@ -60,6 +60,11 @@ pub struct LogOptions {
     /// cache, which `docker logs` reads.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remote: Option<crate::sinks::RemoteLog>,
+    /// A directory `path` lies in that is not berth's (a CRI pod's log directory): the file is
+    /// reached from it with no symlink on the way (see [`crate::beneath`]), and never rotated
+    /// by the shim.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub beneath: Option<PathBuf>,
 }
 
 /// Everything the shim needs to start a container; written by the daemon as `shim.json` in

@@ -85,6 +85,10 @@ struct DaemonArgs {
     /// HOST:PORT (default 127.0.0.1 on a port the kernel picks)
     #[arg(long = "cri-stream-address")]
     cri_stream_address: Option<String>,
+    /// Close an exec, attach or port-forward stream that carries nothing in either direction
+    /// for this long: a duration such as 4h0m0s or 30m; 0 never closes it (default 4h0m0s)
+    #[arg(long = "cri-stream-idle-timeout")]
+    cri_stream_idle_timeout: Option<String>,
     /// The CRI's CNI network configs: the first .conf, .conflist or .json in lexical order is
     /// the pods' network (default /etc/cni/net.d)
     #[arg(long = "cni-conf-dir")]
@@ -159,6 +163,7 @@ pub fn main(args: &[String]) -> i32 {
         tlskey: a.tlskey,
         cri_socket: a.cri_socket,
         cri_stream_address: a.cri_stream_address,
+        cri_stream_idle_timeout: a.cri_stream_idle_timeout,
         cdi_spec_dirs: a.cdi_spec_dir,
         cni_conf_dir: a.cni_conf_dir,
         cni_bin_dirs: a.cni_bin_dir,

@@ -24,6 +24,16 @@
 //!   slowly (the client's socket is not read), SPDY keeps its peer's windows and grants its
 //!   own only as input is taken, pings get a bounded number of answers, and a SPDY connection
 //!   holds at most [`spdy::MAX_STREAMS`] streams (see `tasks` and [`spdy::Conn`]).
+//! - What the server as a whole holds is bounded too. At most [`MAX_UNAUTHENTICATED`]
+//!   connections are taken that have not yet shown a valid token; while that many are, no more
+//!   are accepted and new ones wait in the kernel's listen backlog, holding none of the
+//!   daemon's descriptors (kubelet's connection then waits its turn rather than being turned
+//!   away). A failing `accept` (out of descriptors) is retried after a pause that doubles from
+//!   5 ms to 1 s, as Go's `net/http` does, not at once. At most [`MAX_SESSIONS`] sessions run
+//!   at once; a valid token past that is answered 503.
+//! - A session on which nothing has passed either way for the idle timeout is ended as if its
+//!   client had gone ([`Server::new`]; kubelet's `--streaming-connection-idle-timeout`,
+//!   containerd's `stream_idle_timeout`, both 4 h by default: [`DEFAULT_IDLE_TIMEOUT`]).
 
 pub mod portforward;
 pub mod remotecommand;
@@ -38,6 +48,7 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tonic::Status;
 
 use crate::Cri;
@@ -51,6 +62,16 @@ pub const MAX_IN_FLIGHT: usize = 1000;
 const STREAM_CREATION_TIMEOUT: Duration = Duration::from_secs(30);
 /// The most a request's head may hold.
 const MAX_HEAD: usize = 16 << 10;
+/// Connections taken at once that have not shown a valid token yet. Each holds a descriptor
+/// for up to [`STREAM_CREATION_TIMEOUT`]; kubelet's show theirs at once.
+pub const MAX_UNAUTHENTICATED: usize = 128;
+/// Sessions (exec, attach, port-forward) that run at once. Each is a call kubelet made;
+/// one holds a handful of descriptors (a port-forward up to [`spdy::MAX_STREAMS`]).
+pub const MAX_SESSIONS: usize = 1024;
+/// The first and the longest pause after a failed `accept`.
+const ACCEPT_BACKOFF: (Duration, Duration) = (Duration::from_millis(5), Duration::from_secs(1));
+/// How long a session may carry nothing before it is ended, unless configured otherwise.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(4 * 3600);
 
 /// What a token stands for.
 #[derive(Debug, Clone)]
@@ -70,21 +91,30 @@ impl Pending {
     }
 }
 
-/// The server's address and its waiting tokens.
+/// The server's address, its waiting tokens and what bounds its connections.
 pub struct Server {
     base: String,
     tokens: Mutex<HashMap<String, (Instant, Pending)>>,
+    idle_timeout: Option<Duration>,
+    unauthenticated: Arc<Semaphore>,
+    sessions: Arc<Semaphore>,
 }
 
 impl Server {
     /// A server reached at `addr` (its listener's address; an unspecified IP is reached on
-    /// loopback).
-    pub fn new(addr: SocketAddr) -> Server {
+    /// loopback) whose sessions end once idle for `idle_timeout` (`None`: never).
+    pub fn new(addr: SocketAddr, idle_timeout: Option<Duration>) -> Server {
         let mut addr = addr;
         if addr.ip().is_unspecified() {
             addr.set_ip(if addr.is_ipv4() { [127, 0, 0, 1].into() } else { std::net::Ipv6Addr::LOCALHOST.into() });
         }
-        Server { base: format!("http://{addr}"), tokens: Mutex::new(HashMap::new()) }
+        Server {
+            base: format!("http://{addr}"),
+            tokens: Mutex::new(HashMap::new()),
+            idle_timeout,
+            unauthenticated: Arc::new(Semaphore::new(MAX_UNAUTHENTICATED)),
+            sessions: Arc::new(Semaphore::new(MAX_SESSIONS)),
+        }
     }
 
     /// Keeps `p` under a new token and returns its URL.
@@ -128,13 +158,26 @@ pub async fn bind(addr: &str) -> Result<TcpListener, String> {
 
 /// Serves streams on `listener` until the task is dropped.
 pub async fn serve(cri: Arc<Cri>, listener: TcpListener) {
+    let mut pause = Duration::ZERO;
     loop {
-        let Ok((sock, _)) = listener.accept().await else { continue };
-        let cri = cri.clone();
-        tokio::spawn(async move {
-            let _ = sock.set_nodelay(true);
-            handle(cri, sock).await;
-        });
+        // Room for one more connection first: until there is, the kernel holds them.
+        let Ok(permit) = cri.streaming.unauthenticated.clone().acquire_owned().await else { return };
+        match listener.accept().await {
+            Ok((sock, _)) => {
+                pause = Duration::ZERO;
+                let cri = cri.clone();
+                tokio::spawn(async move {
+                    let _ = sock.set_nodelay(true);
+                    handle(cri, sock, permit).await;
+                });
+            }
+            Err(e) => {
+                drop(permit);
+                pause = if pause.is_zero() { ACCEPT_BACKOFF.0 } else { (pause * 2).min(ACCEPT_BACKOFF.1) };
+                tracing::warn!("CRI streaming server: accepting a connection: {e}; retrying in {pause:?}");
+                tokio::time::sleep(pause).await;
+            }
+        }
     }
 }
 
@@ -227,7 +270,13 @@ pub enum Upgraded {
 
 /// Answers the upgrade: WebSocket when asked for, SPDY/3.1 otherwise. `None` when refused
 /// (the answer was written).
-async fn upgrade(mut sock: TcpStream, head: &Head, spdy_protocols: &[&str], ws_protocols: &[&str]) -> Option<Upgraded> {
+async fn upgrade(
+    mut sock: TcpStream,
+    head: &Head,
+    spdy_protocols: &[&str],
+    ws_protocols: &[&str],
+    idle: Option<Duration>,
+) -> Option<Upgraded> {
     if head.is_websocket() {
         let Some(key) = head.values("sec-websocket-key").into_iter().next() else {
             respond(&mut sock, "400 Bad Request", "missing Sec-WebSocket-Key\n").await;
@@ -245,7 +294,7 @@ async fn upgrade(mut sock: TcpStream, head: &Head, spdy_protocols: &[&str], ws_p
             ws::accept_key(&key)
         );
         sock.write_all(msg.as_bytes()).await.ok()?;
-        return Some(Upgraded::Ws { conn: ws::Conn::serve(sock), protocol: protocol.unwrap_or_default() });
+        return Some(Upgraded::Ws { conn: ws::Conn::serve(sock, idle), protocol: protocol.unwrap_or_default() });
     }
     if !head.has_token("upgrade", "spdy/3.1") || !head.has_token("connection", "upgrade") {
         respond(&mut sock, "400 Bad Request", "unable to upgrade: missing upgrade headers in request\n").await;
@@ -263,14 +312,16 @@ async fn upgrade(mut sock: TcpStream, head: &Head, spdy_protocols: &[&str], ws_p
     let chosen = protocol.as_ref().map(|p| format!("X-Stream-Protocol-Version: {p}\r\n")).unwrap_or_default();
     let msg = format!("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\n{chosen}\r\n");
     sock.write_all(msg.as_bytes()).await.ok()?;
-    Some(Upgraded::Spdy { conn: spdy::Conn::serve(sock), protocol: protocol.unwrap_or_default() })
+    Some(Upgraded::Spdy { conn: spdy::Conn::serve(sock, idle), protocol: protocol.unwrap_or_default() })
 }
 
 /// The most ports one port-forward session takes: a WebSocket numbers its channels with
 /// one byte, two per port.
 const MAX_WS_PORTS: usize = 127;
 
-async fn handle(cri: Arc<Cri>, mut sock: TcpStream) {
+/// Serves one connection; `unauthenticated` is its place among those without a valid token,
+/// given up once it has shown one.
+async fn handle(cri: Arc<Cri>, mut sock: TcpStream, unauthenticated: OwnedSemaphorePermit) {
     // A client that never finishes its request holds nothing for long.
     let Ok(Some(head)) = tokio::time::timeout(STREAM_CREATION_TIMEOUT, read_head(&mut sock)).await else { return };
     let mut parts = head.path.trim_start_matches('/').splitn(2, '/');
@@ -279,9 +330,16 @@ async fn handle(cri: Arc<Cri>, mut sock: TcpStream) {
         respond(&mut sock, "404 Not Found", "404 page not found\n").await;
         return;
     };
+    drop(unauthenticated);
+    let Ok(_session) = cri.streaming.sessions.clone().try_acquire_owned() else {
+        let msg = format!("at most {MAX_SESSIONS} streaming sessions run at once\n");
+        respond(&mut sock, "503 Service Unavailable", &msg).await;
+        return;
+    };
+    let idle = cri.streaming.idle_timeout;
     match pending {
         Pending::Exec(r) => {
-            let Some(up) = upgrade(sock, &head, remotecommand::SPDY_PROTOCOLS, remotecommand::WS_PROTOCOLS).await
+            let Some(up) = upgrade(sock, &head, remotecommand::SPDY_PROTOCOLS, remotecommand::WS_PROTOCOLS, idle).await
             else {
                 return;
             };
@@ -289,7 +347,7 @@ async fn handle(cri: Arc<Cri>, mut sock: TcpStream) {
             remotecommand::serve(&cri, remotecommand::Target::Exec(r.container_id, r.cmd), opts, up).await;
         }
         Pending::Attach(r) => {
-            let Some(up) = upgrade(sock, &head, remotecommand::SPDY_PROTOCOLS, remotecommand::WS_PROTOCOLS).await
+            let Some(up) = upgrade(sock, &head, remotecommand::SPDY_PROTOCOLS, remotecommand::WS_PROTOCOLS, idle).await
             else {
                 return;
             };
@@ -313,7 +371,8 @@ async fn handle(cri: Arc<Cri>, mut sock: TcpStream) {
                 respond(&mut sock, "400 Bad Request", &msg).await;
                 return;
             }
-            let Some(up) = upgrade(sock, &head, portforward::SPDY_PROTOCOLS, portforward::WS_PROTOCOLS).await else {
+            let Some(up) = upgrade(sock, &head, portforward::SPDY_PROTOCOLS, portforward::WS_PROTOCOLS, idle).await
+            else {
                 return;
             };
             portforward::serve(&cri, &r.pod_sandbox_id, ports, up).await;
@@ -384,7 +443,7 @@ mod tests {
 
     #[test]
     fn a_token_is_spent_on_first_use_and_only_by_its_kind() {
-        let s = Server::new("0.0.0.0:1234".parse().unwrap());
+        let s = Server::new("0.0.0.0:1234".parse().unwrap(), None);
         let url = s.insert(Pending::Attach(AttachRequest::default())).unwrap();
         let token = url.strip_prefix("http://127.0.0.1:1234/attach/").unwrap();
         assert!(s.take("attach", token).is_some());

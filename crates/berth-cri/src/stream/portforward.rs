@@ -20,8 +20,10 @@
 //! at once, so resetting streams to make room for more never adds up to more forwards, pod
 //! sockets or threads than the streams allow. A session dials at most [`MAX_DIALS`] at once
 //! (each dial is a thread, which goes on until its connection is made or fails even if its
-//! forward has ended). Nothing of a session outlives it: when the client goes, every copy in
-//! either direction is aborted and the pod's sockets closed.
+//! forward has ended): a dial past that waits up to [`DIAL_QUEUE_WAIT`] for one to finish
+//! (a burst of connections to a pod that accepts them passes), then is refused on its error
+//! stream (or channel) as a failed dial is. Nothing of a session outlives it: when the client
+//! goes, every copy in either direction is aborted and the pod's sockets closed.
 
 use std::collections::HashMap;
 use std::io;
@@ -52,7 +54,9 @@ const INPUT_BUDGET: usize = 1 << 20;
 /// How long one direction of a SPDY forward may go on after the other has ended.
 const LINGER: Duration = Duration::from_secs(1);
 /// Dials (threads) a session runs at once.
-const MAX_DIALS: usize = 8;
+pub const MAX_DIALS: usize = 8;
+/// How long a dial waits for one of the [`MAX_DIALS`] before it is refused.
+const DIAL_QUEUE_WAIT: Duration = Duration::from_secs(1);
 
 /// A copy that runs beside a port's forwarding and is aborted when dropped.
 struct Detached(tokio::task::JoinHandle<()>);
@@ -69,9 +73,17 @@ type Netns = Result<Arc<std::fs::File>, String>;
 
 /// Connects to `port` on loopback inside the network namespace `netns`. The socket is made
 /// by a thread of its own that enters the namespace and then ends: no thread of the daemon's
-/// pools ever changes namespace. The thread holds one of `dials` while it runs.
+/// pools ever changes namespace. The thread holds one of `dials` while it runs; without one
+/// free within [`DIAL_QUEUE_WAIT`] the dial is refused.
 pub async fn dial(netns: Arc<std::fs::File>, port: u16, dials: &Arc<Semaphore>) -> io::Result<TcpStream> {
-    let permit = dials.clone().acquire_owned().await.map_err(io::Error::other)?;
+    let permit = match tokio::time::timeout(DIAL_QUEUE_WAIT, dials.clone().acquire_owned()).await {
+        Ok(p) => p.map_err(io::Error::other)?,
+        Err(_) => {
+            return Err(io::Error::other(format!(
+                "{MAX_DIALS} connections to the pod are being made already; try again once they are"
+            )));
+        }
+    };
     let (tx, rx) = oneshot::channel();
     std::thread::Builder::new().name("cri-port-forward".into()).spawn(move || {
         let _permit = permit;

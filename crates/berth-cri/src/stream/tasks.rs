@@ -11,14 +11,22 @@
 //! no longer read and TCP holds the client back. A reader that waits still notices a client
 //! that goes away ([`hung_up`]), and a goodbye to a client that reads nothing is given up
 //! after [`CLOSE_TIMEOUT`].
+//!
+//! # Idleness
+//!
+//! A connection on which no frame has passed either way for the server's idle timeout is
+//! ended ([`Idle`]), as kubelet's `--streaming-connection-idle-timeout` and containerd's
+//! `stream_idle_timeout` end theirs. Every frame counts, the client's pings too, but not the
+//! pings the server sends itself to see whether a client is still there, nor their answers.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::io::Interest;
 use tokio::net::tcp::OwnedReadHalf;
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 /// How long the goodbye may wait for a client to take what is queued before it.
 pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -104,5 +112,38 @@ pub async fn hung_up(rd: &OwnedReadHalf, poke: impl Fn()) {
         }
         poke();
         tokio::time::sleep(HANGUP_CHECK).await;
+    }
+}
+
+/// When a connection last carried a frame, and how long it may go without one.
+pub struct Idle {
+    start: Instant,
+    /// Milliseconds from `start` to the last frame.
+    last: AtomicU64,
+    timeout: Option<Duration>,
+}
+
+impl Idle {
+    /// `None`: never idle.
+    pub fn new(timeout: Option<Duration>) -> Idle {
+        Idle { start: Instant::now(), last: AtomicU64::new(0), timeout }
+    }
+
+    /// A frame went in or out.
+    pub fn touch(&self) {
+        let ms = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last.fetch_max(ms, Ordering::Relaxed);
+    }
+
+    /// Resolves once the connection has carried nothing for the timeout (never without one).
+    pub async fn expired(&self) {
+        let Some(timeout) = self.timeout else { return std::future::pending().await };
+        loop {
+            let due = self.start + Duration::from_millis(self.last.load(Ordering::Relaxed)) + timeout;
+            if Instant::now() >= due {
+                return;
+            }
+            tokio::time::sleep_until(due).await;
+        }
     }
 }

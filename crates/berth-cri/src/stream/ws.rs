@@ -12,7 +12,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{Notify, mpsc, oneshot};
 
-use super::tasks::{Signal, Tasks, hung_up};
+use super::tasks::{Idle, Signal, Tasks, hung_up};
 
 pub const OP_CONTINUATION: u8 = 0x0;
 pub const OP_TEXT: u8 = 0x1;
@@ -308,7 +308,9 @@ impl Out {
 /// WebSocket has no flow control: a consumer that does not take messages stops the reader
 /// after [`READ_AHEAD`] of them, and TCP holds the client back. Messages arrive in pieces of
 /// [`PIECE`] bytes at most (see [`Reader`]), so what waits is bounded in bytes too, however
-/// large the messages a client sends.
+/// large the messages a client sends. A connection that carries no frame either way for the
+/// idle timeout ends as if the client had gone (see [`Idle`]; the server's own pings and the
+/// client's pongs do not count).
 pub struct Conn {
     pub messages: mpsc::Receiver<Message>,
     pub out: Out,
@@ -318,7 +320,8 @@ pub struct Conn {
 
 /// The tasks that run a connection.
 impl Conn {
-    pub fn serve(sock: TcpStream) -> Conn {
+    pub fn serve(sock: TcpStream, idle_timeout: Option<std::time::Duration>) -> Conn {
+        let idle = Arc::new(Idle::new(idle_timeout));
         let (rd, mut wr) = sock.into_split();
         // Frames are small and many (a ping is 6 bytes and more): read through a buffer.
         let mut rd = tokio::io::BufReader::with_capacity(16 << 10, rd);
@@ -327,13 +330,14 @@ impl Conn {
         let pong = Arc::new(Pong::default());
         let ended = Arc::new(Signal::default());
         let writer = tokio::spawn({
-            let (pong, ended) = (pong.clone(), ended.clone());
+            let (pong, ended, idle) = (pong.clone(), ended.clone(), idle.clone());
             async move {
                 loop {
-                    if let Some(p) = pong.take()
-                        && wr.write_all(&encode(OP_PONG, &p, None)).await.is_err()
-                    {
-                        break;
+                    if let Some(p) = pong.take() {
+                        if wr.write_all(&encode(OP_PONG, &p, None)).await.is_err() {
+                            break;
+                        }
+                        idle.touch();
                     }
                     if pong.ping_due.swap(false, std::sync::atomic::Ordering::SeqCst)
                         && wr.write_all(&encode(OP_PING, &[], None)).await.is_err()
@@ -351,6 +355,7 @@ impl Conn {
                             if wr.write_all(&encode(op, &payload, None)).await.is_err() {
                                 break;
                             }
+                            idle.touch();
                         }
                         Some(Cmd::Close(done)) => {
                             let _ = wr.write_all(&encode(OP_CLOSE, &1000u16.to_be_bytes(), None)).await;
@@ -374,7 +379,16 @@ impl Conn {
             };
             async move {
                 let mut r = Reader::new(PIECE);
-                while let Ok(Some(m)) = r.read(&mut rd).await {
+                loop {
+                    // A message cut off here is never finished: the connection ends with it.
+                    let m = tokio::select! {
+                        m = r.read(&mut rd) => m,
+                        _ = idle.expired() => break,
+                    };
+                    let Ok(Some(m)) = m else { break };
+                    if m.opcode != OP_PONG {
+                        idle.touch();
+                    }
                     match m.opcode {
                         OP_PING => pong.put(m.data),
                         OP_PONG => {}
@@ -383,6 +397,7 @@ impl Conn {
                             let sent = tokio::select! {
                                 r = msg_tx.send(m) => r.is_ok(),
                                 _ = hung_up(rd.get_ref(), &poke) => false,
+                                _ = idle.expired() => false,
                             };
                             if !sent {
                                 break;

@@ -36,7 +36,7 @@ fn written(pid: i32) -> u64 {
 
 /// Waits until `count` stands still (the same 20 looks in a row, 50 ms apart; a minute at
 /// most) and returns it.
-async fn stalls(count: impl Fn() -> u64) -> u64 {
+pub async fn stalls(count: impl Fn() -> u64) -> u64 {
     let (mut last, mut same) = (u64::MAX, 0);
     for _ in 0..1200 {
         let now = count();
@@ -428,7 +428,7 @@ async fn port_forward_streams_past_the_cap_are_refused_and_the_others_go_on() {
 }
 
 /// How many entries `/proc/<pid>/<dir>` holds (`fd`: open files, `task`: threads).
-fn entries(pid: u32, dir: &str) -> u64 {
+pub fn entries(pid: u32, dir: &str) -> u64 {
     std::fs::read_dir(format!("/proc/{pid}/{dir}")).unwrap().count() as u64
 }
 

@@ -6,7 +6,9 @@ mod backpressure;
 mod bounds;
 mod cni;
 mod containers;
+mod idle;
 mod images;
+mod log_links;
 mod resources;
 mod restart;
 mod runtime;
@@ -14,6 +16,7 @@ mod sandboxes;
 mod security;
 mod stats;
 mod stream_clients;
+mod stream_limits;
 mod streaming;
 
 use std::collections::HashMap;
@@ -226,7 +229,13 @@ pub fn loopback_network() -> PathBuf {
 
 /// A daemon with busybox, its CRI client, and a directory for pod logs inside the daemon's.
 pub async fn setup() -> (Daemon, Cri, PathBuf) {
-    let d = Daemon::start_with(&["--cni-conf-dir", &loopback_network().display().to_string()]);
+    setup_with(&[]).await
+}
+
+/// As [`setup`], the daemon started with `args` too.
+pub async fn setup_with(args: &[&str]) -> (Daemon, Cri, PathBuf) {
+    let net = loopback_network().display().to_string();
+    let d = Daemon::start_with(&[&["--cni-conf-dir", net.as_str()], args].concat());
     d.import_busybox("busybox:latest");
     let c = connect(&d).await;
     let logs = d.dir.path().join("pod-logs");

@@ -29,6 +29,9 @@
 //!   `Ping` does, never has more than one pending, and one that floods pings without reading
 //!   loses only answers it does not read). The server sends PINGs of its own (even IDs, at
 //!   most one waiting) only to find out whether a client it is not reading is still there.
+//! - **Idleness.** A connection on which no frame has passed either way for the idle timeout
+//!   is ended as if the client had gone (see [`Idle`]); PINGs of even ID, the server's own
+//!   and their answers, do not count.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -43,7 +46,7 @@ use super::{
     DEFAULT_WINDOW, Decoder, Encoder, FLAG_FIN, Frame, Headers, MAX_DATA, REFUSED_STREAM, SETTINGS_INITIAL_WINDOW_SIZE,
     SETTINGS_MAX_CONCURRENT_STREAMS,
 };
-use crate::stream::tasks::{Signal, Tasks, hung_up};
+use crate::stream::tasks::{Idle, Signal, Tasks, hung_up};
 
 /// The most streams open at once on one connection.
 pub const MAX_STREAMS: u32 = 100;
@@ -117,8 +120,10 @@ struct Shared {
     control_room: Notify,
     /// A window grew, a stream closed, or the connection ended (producers wait on it).
     changed: Notify,
-    /// The connection has ended: the client went away, said GOAWAY, or cannot be written to.
+    /// The connection has ended: the client went away, said GOAWAY, cannot be written to,
+    /// or was idle.
     ended: Signal,
+    idle: Idle,
 }
 
 impl Shared {
@@ -395,8 +400,11 @@ impl Out {
         Ok(())
     }
 
-    /// Half-closes stream `id`: nothing more is sent on it.
+    /// Half-closes stream `id`: nothing more is sent on it. Cancel safe: the FIN is queued
+    /// as the stream is marked finished, once the writer's queue has room, so a `fin` dropped
+    /// while it waits (a forward whose time ran out) leaves the stream for the next one.
     pub async fn fin(&self, id: u32) {
+        let Ok(slot) = self.tx.reserve().await else { return };
         {
             let mut st = self.shared.lock();
             match st.streams.get_mut(&id) {
@@ -405,12 +413,17 @@ impl Out {
             }
             self.shared.closed(&mut st, id);
         }
-        let _ = self.tx.send(Cmd::Frame(Frame::Data { id, flags: FLAG_FIN, data: Bytes::new() })).await;
+        slot.send(Cmd::Frame(Frame::Data { id, flags: FLAG_FIN, data: Bytes::new() }));
     }
 
+    /// Resets stream `id` (cancel safe, as [`Out::fin`]).
     pub async fn reset(&self, id: u32, status: u32) {
+        let Ok(slot) = self.tx.reserve().await else {
+            self.shared.forget(id);
+            return;
+        };
         self.shared.forget(id);
-        let _ = self.tx.send(Cmd::Frame(Frame::RstStream { id, status })).await;
+        slot.send(Cmd::Frame(Frame::RstStream { id, status }));
     }
 
     /// Resolves once the connection has ended.
@@ -449,8 +462,9 @@ pub struct Conn {
 }
 
 impl Conn {
-    /// Runs the connection over `sock` (after the HTTP upgrade).
-    pub fn serve(sock: TcpStream) -> Conn {
+    /// Runs the connection over `sock` (after the HTTP upgrade); it ends once idle for
+    /// `idle_timeout`.
+    pub fn serve(sock: TcpStream, idle_timeout: Option<std::time::Duration>) -> Conn {
         let (rd, wr) = sock.into_split();
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
@@ -469,6 +483,7 @@ impl Conn {
             control_room: Notify::new(),
             changed: Notify::new(),
             ended: Signal::default(),
+            idle: Idle::new(idle_timeout),
         });
         // First what this side takes: its stream cap and windows.
         {
@@ -496,11 +511,21 @@ impl Conn {
     }
 }
 
-async fn send(wr: &mut OwnedWriteHalf, enc: &mut Encoder, frame: &Frame) -> bool {
-    match enc.encode(frame) {
+/// A PING of even ID is the server's own, or its answer: it says nothing of the client's use
+/// of the connection.
+fn counts_as_traffic(f: &Frame) -> bool {
+    !matches!(f, Frame::Ping(id) if id % 2 == 0)
+}
+
+async fn send(wr: &mut OwnedWriteHalf, enc: &mut Encoder, frame: &Frame, idle: &Idle) -> bool {
+    let sent = match enc.encode(frame) {
         Ok(bytes) => wr.write_all(&bytes).await.is_ok(),
         Err(_) => false,
+    };
+    if sent && counts_as_traffic(frame) {
+        idle.touch();
     }
+    sent
 }
 
 async fn write(mut wr: OwnedWriteHalf, mut cmds: mpsc::Receiver<Cmd>, shared: Arc<Shared>) {
@@ -511,7 +536,7 @@ async fn write(mut wr: OwnedWriteHalf, mut cmds: mpsc::Receiver<Cmd>, shared: Ar
             if let Frame::SynReply { id, .. } = &f {
                 last_good = *id;
             }
-            if !send(&mut wr, &mut enc, &f).await {
+            if !send(&mut wr, &mut enc, &f, &shared.idle).await {
                 break 'run;
             }
         }
@@ -523,12 +548,12 @@ async fn write(mut wr: OwnedWriteHalf, mut cmds: mpsc::Receiver<Cmd>, shared: Ar
         match cmd {
             None => break,
             Some(Cmd::Frame(f)) => {
-                if !send(&mut wr, &mut enc, &f).await {
+                if !send(&mut wr, &mut enc, &f, &shared.idle).await {
                     break;
                 }
             }
             Some(Cmd::Close(done)) => {
-                send(&mut wr, &mut enc, &Frame::GoAway { last_good, status: 0 }).await;
+                send(&mut wr, &mut enc, &Frame::GoAway { last_good, status: 0 }, &shared.idle).await;
                 let _ = wr.shutdown().await;
                 let _ = done.send(());
                 break;
@@ -548,16 +573,27 @@ async fn read(rd: OwnedReadHalf, stream_tx: mpsc::Sender<Stream>, shared: Arc<Sh
     // The highest stream ID the client has opened: IDs only grow (SPDY/3 2.3.2), so one
     // used before is refused even after its stream is gone.
     let mut last_syn = 0u32;
-    // Waits for `f`, or ends the reader when the client hangs up meanwhile.
+    // Waits for `f`, or ends the reader when the client hangs up or the connection has been
+    // idle meanwhile.
     macro_rules! wait {
         ($f:expr) => {
             tokio::select! {
                 r = $f => r,
                 _ = hung_up(rd.get_ref(), || shared.poke()) => break,
+                _ = shared.idle.expired() => break,
             }
         };
     }
-    while let Ok(Some(frame)) = dec.read(&mut rd).await {
+    loop {
+        // A frame cut off here is never finished: the connection ends with it.
+        let frame = tokio::select! {
+            f = dec.read(&mut rd) => f,
+            _ = shared.idle.expired() => break,
+        };
+        let Ok(Some(frame)) = frame else { break };
+        if counts_as_traffic(&frame) {
+            shared.idle.touch();
+        }
         match frame {
             Frame::SynStream { id, flags, headers, .. } => {
                 let admitted = {
