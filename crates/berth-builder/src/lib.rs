@@ -53,6 +53,7 @@ mod git;
 mod inline_cache;
 mod known_digests;
 mod named;
+mod place;
 pub mod plan;
 pub mod platform;
 pub mod rootfs;

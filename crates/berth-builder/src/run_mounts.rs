@@ -387,10 +387,10 @@ fn copy_tree(tree: &Tree, path: &str, host: &Path, link: bool) -> Result<()> {
     let keep = |m: &std::fs::Metadata| (m.uid(), m.gid());
     let is_dir = tree.lookup(path).is_some_and(|f| f.meta.is_dir());
     if !is_dir {
-        return crate::copy::copy_path(tree, path, host, &keep, None, link, &mut Vec::new());
+        return crate::place::copy_path(tree, path, host, &keep, None, link, &mut Vec::new());
     }
     std::fs::create_dir_all(host).map_err(|e| BuildError::io(format!("creating {}", host.display()), e))?;
-    crate::copy::copy_path(tree, path, host, &keep, None, link, &mut Vec::new())
+    crate::place::copy_path(tree, path, host, &keep, None, link, &mut Vec::new())
 }
 
 /// Removes what the runtime made in the rootfs only to mount on: an empty file or

@@ -384,13 +384,8 @@ async fn port_forward_streams_past_the_cap_are_refused_and_the_others_go_on() {
     let req = PortForwardRequest { pod_sandbox_id: p.clone(), port: vec![8080] };
     let url = c.rt.port_forward(req).await.expect("PortForward").into_inner().url;
     let (mut s, _) = Spdy::connect(&url, &["portforward.k8s.io"]).await.expect("upgraded");
-    let pair = async |s: &mut Spdy, rid: &str| {
-        let err = s.open(&[("streamtype", "error"), ("port", "8080"), ("requestid", rid)]).await;
-        let data = s.open(&[("streamtype", "data"), ("port", "8080"), ("requestid", rid)]).await;
-        (err, data)
-    };
     // The first forward: half a request, so that its connection stays open.
-    let (_, first) = pair(&mut s, "first").await;
+    let (_, first) = s.forward("8080", "first").await;
     s.write(first, b"GET /index.html HTTP/1.0\r\n").await;
     s.until_answered(first).await;
     let cap = spdy::MAX_STREAMS;
@@ -417,7 +412,7 @@ async fn port_forward_streams_past_the_cap_are_refused_and_the_others_go_on() {
     for id in &waiting[..within] {
         s.send(Frame::RstStream { id: *id, status: spdy::CANCEL }).await;
     }
-    let (err, data) = pair(&mut s, "again").await;
+    let (err, data) = s.forward("8080", "again").await;
     s.write(data, b"GET /index.html HTTP/1.0\r\n\r\n").await;
     s.fin(data).await;
     s.until_finished(data).await;
@@ -464,8 +459,7 @@ async fn port_forwards_whose_streams_the_client_resets_are_let_go() {
     let pairs = 3 * spdy::MAX_STREAMS;
     for rid in 0..pairs {
         let rid = rid.to_string();
-        let err = s.open(&[("streamtype", "error"), ("port", "9000"), ("requestid", &rid)]).await;
-        let data = s.open(&[("streamtype", "data"), ("port", "9000"), ("requestid", &rid)]).await;
+        let (err, data) = s.forward("9000", &rid).await;
         s.until_contains(data, "banner\n").await;
         s.send(Frame::RstStream { id: data, status: spdy::CANCEL }).await;
         s.send(Frame::RstStream { id: err, status: spdy::CANCEL }).await;
@@ -480,8 +474,7 @@ async fn port_forwards_whose_streams_the_client_resets_are_let_go() {
     assert!(held < 32, "the daemon holds {held} more files after {pairs} forwards were reset");
     assert!(spawned < 32, "the daemon runs {spawned} more threads after {pairs} forwards were reset");
     // The session goes on: a new forward works.
-    let err = s.open(&[("streamtype", "error"), ("port", "9000"), ("requestid", "last")]).await;
-    let data = s.open(&[("streamtype", "data"), ("port", "9000"), ("requestid", "last")]).await;
+    let (err, data) = s.forward("9000", "last").await;
     s.until_contains(data, "banner\n").await;
     assert!(!s.resets.iter().any(|(id, _)| *id == data || *id == err));
     drop(s);

@@ -136,6 +136,14 @@ impl Spdy {
         id
     }
 
+    /// Opens one port-forward connection to `port`, as kubectl does: its error stream, then
+    /// its data stream, both under `requestid`; their IDs.
+    pub async fn forward(&mut self, port: &str, requestid: &str) -> (u32, u32) {
+        let err = self.open(&[("streamtype", "error"), ("port", port), ("requestid", requestid)]).await;
+        let data = self.open(&[("streamtype", "data"), ("port", port), ("requestid", requestid)]).await;
+        (err, data)
+    }
+
     pub async fn write(&mut self, id: u32, data: &[u8]) {
         self.send(Frame::Data { id, flags: 0, data: data.to_vec().into() }).await;
     }

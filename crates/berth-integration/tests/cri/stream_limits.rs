@@ -146,19 +146,14 @@ async fn a_port_forward_session_dials_8_at_once_and_refuses_a_9th_meanwhile() {
     let req = PortForwardRequest { pod_sandbox_id: p.clone(), port: vec![8080] };
     let url = c.rt.port_forward(req).await.expect("PortForward").into_inner().url;
     let (mut s, _) = Spdy::connect(&url, &["portforward.k8s.io"]).await.expect("upgraded");
-    let pair = async |s: &mut Spdy, rid: &str| {
-        let err = s.open(&[("streamtype", "error"), ("port", "8080"), ("requestid", rid)]).await;
-        let data = s.open(&[("streamtype", "data"), ("port", "8080"), ("requestid", rid)]).await;
-        (err, data)
-    };
     let mut first = Vec::new();
     for rid in 0..portforward::MAX_DIALS {
-        first.push(pair(&mut s, &rid.to_string()).await);
+        first.push(s.forward("8080", &rid.to_string()).await);
     }
     // All of them are being dialed: their sockets wait in SYN_SENT.
     until_sockets(&mut c, &id, "02", portforward::MAX_DIALS as u32).await;
     // The next one is refused on its error stream, as a failed dial is.
-    let (err, data) = pair(&mut s, "ninth").await;
+    let (err, data) = s.forward("8080", "ninth").await;
     s.until_finished(err).await;
     let why = s.text(err);
     assert!(why.contains("error forwarding port 8080") && why.contains("being made already"), "{why}");

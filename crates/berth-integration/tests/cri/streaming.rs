@@ -309,8 +309,7 @@ async fn port_forward_over_spdy_reaches_a_port_inside_the_pod() {
     let (mut s, a) = Spdy::connect(&url, &["portforward.k8s.io"]).await.expect("upgraded");
     assert_eq!(a.header("x-stream-protocol-version"), Some("portforward.k8s.io"));
     for rid in ["0", "1"] {
-        let err = s.open(&[("streamtype", "error"), ("port", "8080"), ("requestid", rid)]).await;
-        let data = s.open(&[("streamtype", "data"), ("port", "8080"), ("requestid", rid)]).await;
+        let (err, data) = s.forward("8080", rid).await;
         s.write(data, b"GET /index.html HTTP/1.0\r\n\r\n").await;
         s.fin(data).await;
         s.until_finished(data).await;
@@ -319,8 +318,7 @@ async fn port_forward_over_spdy_reaches_a_port_inside_the_pod() {
         assert_eq!(s.text(err), "");
     }
     // A port nothing listens on fails on the error stream, and the session goes on.
-    let err = s.open(&[("streamtype", "error"), ("port", "8081"), ("requestid", "2")]).await;
-    let data = s.open(&[("streamtype", "data"), ("port", "8081"), ("requestid", "2")]).await;
+    let (err, data) = s.forward("8081", "2").await;
     s.until_finished(err).await;
     assert!(s.text(err).contains("error forwarding port 8081"), "{}", s.text(err));
     assert_eq!(s.text(data), "");
